@@ -1,0 +1,361 @@
+//! Fetch: lock -> content store. Walks each pinned image from its index down to its layers,
+//! downloads what the store lacks with a bounded number of parallel transfers, and returns
+//! the [`ImagePlan`]s the bundle writer packs.
+//!
+//! A rebuild of the same lock finds everything in the store and needs no network.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use futures::StreamExt;
+
+use crate::digest::Sha256Digest;
+use crate::error::{Error, Result};
+use crate::http::HttpClient;
+use crate::image_ref::ImageRef;
+use crate::lock::{Lock, LockedImage, Platform};
+use crate::oci::{self, Descriptor, MAX_MANIFEST_BYTES, ManifestDoc};
+use crate::registry::RegistryClient;
+use crate::store::Store;
+
+/// How the enclave will serve an image, and so which digest its tag will point to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServedAs {
+    /// The upstream index, unchanged: every platform it lists is carried, so the upstream
+    /// index digest works in the enclave.
+    Index,
+    /// Some platforms of the upstream index are carried. A registry refuses an index whose
+    /// children it does not hold, so airlock writes an index of the carried platforms: a
+    /// new digest. Platform manifest digests are unchanged.
+    SubsetIndex,
+    /// The upstream reference was a single-platform manifest, carried unchanged.
+    Manifest,
+}
+
+/// A manifest or blob carried for an image.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Carried {
+    /// Digest.
+    pub digest: Sha256Digest,
+    /// Media type.
+    pub media_type: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// For platform manifests: the platform.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
+}
+
+/// Everything one locked image contributes to a bundle.
+#[derive(Debug, Clone)]
+pub struct ImagePlan {
+    /// The locked image.
+    pub locked: LockedImage,
+    /// The upstream manifest or index (its digest is `locked.digest`).
+    pub source: Carried,
+    /// How the enclave serves it.
+    pub served_as: ServedAs,
+    /// What the enclave's tag points to.
+    pub served: Carried,
+    /// The bytes of a subset index written by airlock (only for [`ServedAs::SubsetIndex`]).
+    pub subset_bytes: Option<Vec<u8>>,
+    /// Platform manifests carried (for a single manifest: that manifest).
+    pub manifests: Vec<Carried>,
+    /// Configs and layers, each once.
+    pub blobs: Vec<Carried>,
+}
+
+/// Options for [`fetch`].
+pub struct FetchOptions<'a> {
+    /// Parallel transfers (connections) at most.
+    pub jobs: usize,
+    /// Directory that relative `path:` entries of the lock are resolved against.
+    pub lock_dir: &'a Path,
+    /// Called with bytes transferred, for a progress bar.
+    pub on_progress: Arc<dyn Fn(u64) + Send + Sync>,
+    /// Called with the total bytes to transfer once known.
+    pub on_total: Arc<dyn Fn(u64) + Send + Sync>,
+}
+
+fn platform_matches(want: &Platform, have: &Platform) -> bool {
+    want.os == have.os
+        && want.architecture == have.architecture
+        && (want.variant.is_none() || want.variant == have.variant)
+}
+
+async fn manifest_bytes(
+    store: &Store,
+    reg: &RegistryClient,
+    image: &ImageRef,
+    digest: &Sha256Digest,
+    hint: Option<&str>,
+) -> Result<(Vec<u8>, ManifestDoc)> {
+    let what = format!("{}@{}", image.repository_path(), digest);
+    if store.has(digest, None) {
+        let bytes = store.read_verified(digest, MAX_MANIFEST_BYTES)?;
+        let doc = ManifestDoc::parse(&bytes, &what, hint)?;
+        return Ok((bytes, doc));
+    }
+    let registry = reg.source_registry(image);
+    let (bytes, doc) = reg
+        .fetch_manifest(&registry, &image.repository, digest, hint)
+        .await
+        .map_err(|e| match e {
+            Error::Registry { reason, .. } => Error::Registry {
+                reference: format!("{} ({})", image, digest),
+                reason,
+            },
+            other => other,
+        })?;
+    store.put_bytes(&bytes, &what, digest)?;
+    Ok((bytes.to_vec(), doc))
+}
+
+fn carried(d: &Descriptor) -> Result<Carried> {
+    Ok(Carried {
+        digest: Sha256Digest::parse(&d.digest).map_err(|e| Error::Registry {
+            reference: d.digest.clone(),
+            reason: e.to_string(),
+        })?,
+        media_type: d.media_type.clone(),
+        size: d.size,
+        platform: d.platform.as_ref().map(|p| p.to_platform()),
+    })
+}
+
+/// Walk one image's manifests (fetching them into the store) and plan what to carry.
+async fn plan_image(store: &Store, reg: &RegistryClient, locked: &LockedImage) -> Result<ImagePlan> {
+    let name = &locked.name;
+    let (src_bytes, doc) = manifest_bytes(store, reg, name, &locked.digest, None).await?;
+    let source = Carried {
+        digest: locked.digest,
+        media_type: doc.media_type().to_string(),
+        size: src_bytes.len() as u64,
+        platform: None,
+    };
+    let mut manifests = Vec::new();
+    let mut blobs: BTreeMap<Sha256Digest, Carried> = BTreeMap::new();
+    let (served_as, served, subset_bytes) = match &doc {
+        ManifestDoc::Index { manifests: entries, .. } => {
+            let mut chosen: Vec<Carried> = Vec::new();
+            for want in &locked.platforms {
+                let matches: Vec<&Descriptor> = entries
+                    .iter()
+                    .filter(|e| e.platform.as_ref().is_some_and(|p| platform_matches(want, &p.to_platform())))
+                    .collect();
+                match matches.as_slice() {
+                    [one] => chosen.push(carried(one)?),
+                    [] => {
+                        let have: Vec<String> = entries
+                            .iter()
+                            .filter_map(|e| e.platform.as_ref().map(|p| p.to_platform().to_string()))
+                            .collect();
+                        return Err(Error::Registry {
+                            reference: format!("{name}@{}", locked.digest),
+                            reason: format!(
+                                "the image index has no {want} manifest (it has: {})",
+                                have.join(", ")
+                            ),
+                        });
+                    }
+                    _ => {
+                        return Err(Error::Registry {
+                            reference: format!("{name}@{}", locked.digest),
+                            reason: format!("platform {want} matches several manifests; name the variant"),
+                        });
+                    }
+                }
+            }
+            // The chosen order follows the index, not the request, for a stable plan.
+            chosen.sort_by_key(|c| entries.iter().position(|e| e.digest == c.digest.to_string()));
+            chosen.dedup_by_key(|c| c.digest);
+            let all_carried = entries.iter().all(|e| chosen.iter().any(|c| c.digest.to_string() == e.digest));
+            for child in &chosen {
+                if !oci::is_manifest_type(&child.media_type) || oci::is_index_type(&child.media_type) {
+                    return Err(Error::Unsupported(format!(
+                        "{name}: index entry {} has media type {} (nested indexes are not supported)",
+                        child.digest, child.media_type
+                    )));
+                }
+                manifests.push(child.clone());
+            }
+            if all_carried {
+                (ServedAs::Index, source.clone(), None)
+            } else {
+                let keep: Vec<Sha256Digest> = chosen.iter().map(|c| c.digest).collect();
+                let bytes = oci::subset_index(&src_bytes, &locked.digest, &keep)?;
+                let d = Sha256Digest::of(&bytes);
+                store.put_bytes(&bytes, &format!("subset index of {name}"), &d)?;
+                (
+                    ServedAs::SubsetIndex,
+                    Carried {
+                        digest: d,
+                        media_type: source.media_type.clone(),
+                        size: bytes.len() as u64,
+                        platform: None,
+                    },
+                    Some(bytes),
+                )
+            }
+        }
+        ManifestDoc::Image { .. } => {
+            if locked.platforms.len() != 1 {
+                return Err(Error::Registry {
+                    reference: format!("{name}@{}", locked.digest),
+                    reason: format!(
+                        "is a single-platform manifest, but {} platforms were asked for",
+                        locked.platforms.len()
+                    ),
+                });
+            }
+            let mut m = source.clone();
+            m.platform = Some(locked.platforms[0].clone());
+            manifests.push(m);
+            (ServedAs::Manifest, source.clone(), None)
+        }
+    };
+    for m in &manifests {
+        let doc = if m.digest == locked.digest {
+            doc.clone()
+        } else {
+            manifest_bytes(store, reg, name, &m.digest, Some(&m.media_type)).await?.1
+        };
+        match doc {
+            ManifestDoc::Image { config, layers, .. } => {
+                for d in std::iter::once(&config).chain(layers.iter()) {
+                    let c = carried(d)?;
+                    blobs.entry(c.digest).or_insert(c);
+                }
+            }
+            ManifestDoc::Index { .. } => {
+                return Err(Error::Unsupported(format!(
+                    "{name}: {} is an index inside an index (not supported)",
+                    m.digest
+                )));
+            }
+        }
+    }
+    Ok(ImagePlan {
+        locked: locked.clone(),
+        source,
+        served_as,
+        served,
+        subset_bytes,
+        manifests,
+        blobs: blobs.into_values().collect(),
+    })
+}
+
+/// Bring every artifact of `lock` into `store`, and plan the images.
+pub async fn fetch(
+    lock: &Lock,
+    store: &Store,
+    reg: &RegistryClient,
+    http: &HttpClient,
+    opts: &FetchOptions<'_>,
+) -> Result<Vec<ImagePlan>> {
+    let jobs = opts.jobs.max(1);
+    // Manifests first (small, needed to know the blobs), a few images at a time.
+    let plans: Vec<Result<ImagePlan>> = futures::stream::iter(lock.images.iter())
+        .map(|img| plan_image(store, reg, img))
+        .buffered(jobs)
+        .collect()
+        .await;
+    let plans: Vec<ImagePlan> = plans.into_iter().collect::<Result<_>>()?;
+
+    // Every blob once, from the first image that names it.
+    let mut wanted: BTreeMap<Sha256Digest, (ImageRef, Carried)> = BTreeMap::new();
+    for p in &plans {
+        for b in &p.blobs {
+            if !store.has(&b.digest, Some(b.size)) {
+                wanted.entry(b.digest).or_insert_with(|| (p.locked.name.clone(), b.clone()));
+            }
+        }
+    }
+    let mut total: u64 = wanted.values().map(|(_, b)| b.size).sum();
+    for f in &lock.files {
+        if f.url.is_some() && !store.has(&f.sha256, f.size) {
+            total += f.size.unwrap_or(0);
+        }
+    }
+    (opts.on_total)(total);
+
+    let blob_jobs = wanted.into_values().map(|(image, blob)| {
+        let progress = opts.on_progress.clone();
+        async move {
+            let registry = reg.source_registry(&image);
+            let stream = reg
+                .blob_stream(&registry, &image.repository, &blob.digest, blob.size)
+                .await?;
+            let what = format!("{} blob {}", image.repository_path(), blob.digest);
+            store
+                .put_stream(stream, &what, &blob.digest, Some(blob.size), |n| progress(n))
+                .await
+                .map(|_| ())
+        }
+        .boxed()
+    });
+    let file_jobs = lock.files.iter().map(|f| {
+        let progress = opts.on_progress.clone();
+        async move {
+            if store.has(&f.sha256, f.size) {
+                return Ok(());
+            }
+            match (&f.url, &f.path) {
+                (Some(url), _) => http
+                    .download_to_store(store, url, &f.sha256, f.size, |n| progress(n))
+                    .await
+                    .map(|_| ()),
+                (None, Some(path)) => {
+                    let full = if path.is_absolute() { path.clone() } else { opts.lock_dir.join(path) };
+                    store.put_file(&full, &f.sha256, f.size).map(|_| ())
+                }
+                (None, None) => Err(Error::invalid("lock file", &f.name, "neither url nor path")),
+            }
+        }
+        .boxed()
+    });
+    let results: Vec<Result<()>> = futures::stream::iter(blob_jobs.chain(file_jobs))
+        .buffer_unordered(jobs)
+        .collect()
+        .await;
+    // Report the first failure; the others are usually the same cause.
+    for r in results {
+        r?;
+    }
+    // A single-platform manifest's platform is checked against its config once we have it.
+    for p in &plans {
+        if p.served_as == ServedAs::Manifest {
+            check_single_platform(store, p)?;
+        }
+    }
+    Ok(plans)
+}
+
+fn check_single_platform(store: &Store, p: &ImagePlan) -> Result<()> {
+    #[derive(serde::Deserialize)]
+    struct Cfg {
+        os: Option<String>,
+        architecture: Option<String>,
+    }
+    let Some(config) = p.blobs.iter().find(|b| b.media_type.contains("config")) else {
+        return Ok(());
+    };
+    let bytes = crate::lock::read_limited(&store.path(&config.digest), MAX_MANIFEST_BYTES, "image config")?;
+    let Ok(cfg) = serde_json::from_slice::<Cfg>(&bytes) else { return Ok(()) };
+    let want = &p.locked.platforms[0];
+    if let (Some(os), Some(arch)) = (cfg.os, cfg.architecture)
+        && (os != want.os || arch != want.architecture)
+    {
+        return Err(Error::Registry {
+            reference: format!("{}@{}", p.locked.name, p.locked.digest),
+            reason: format!("is a single-platform image for {os}/{arch}, not {want}"),
+        });
+    }
+    Ok(())
+}
+
+use futures::FutureExt;

@@ -1,0 +1,178 @@
+//! Relative paths that come from untrusted input (lock files, bundle manifests, tar
+//! entries) and may only ever name something *inside* a target directory.
+//!
+//! Zarf's CVE-2026-40090 built output paths from fields inside a package; tough's
+//! GHSA-x3r5-q6mj-m485 followed `..` in target names. Here every such path is parsed once
+//! into a [`SafeRelPath`], and only that type is joined onto a directory.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::{Error, Result};
+
+/// Longest path accepted, in bytes (Linux's PATH_MAX).
+pub const MAX_PATH_LEN: usize = 4096;
+/// Longest path component accepted, in bytes (Linux's NAME_MAX).
+pub const MAX_COMPONENT_LEN: usize = 255;
+
+/// A non-empty relative path of plain `/`-separated components: no `..`, no `.`, no empty
+/// component, no leading `/`, no backslash, no NUL or control characters.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SafeRelPath(String);
+
+impl SafeRelPath {
+    /// Check `s` and wrap it.
+    pub fn new(s: &str) -> Result<Self> {
+        let bad = |reason: &str| Error::UnsafePath {
+            path: s.to_string(),
+            reason: reason.to_string(),
+        };
+        if s.is_empty() {
+            return Err(bad("empty path"));
+        }
+        if s.len() > MAX_PATH_LEN {
+            return Err(bad("longer than 4096 bytes"));
+        }
+        if s.starts_with('/') {
+            return Err(bad("absolute path"));
+        }
+        if s.contains('\\') {
+            return Err(bad("backslash in path"));
+        }
+        if s.chars().any(|c| c.is_control()) {
+            return Err(bad("control character in path"));
+        }
+        for comp in s.split('/') {
+            match comp {
+                "" => return Err(bad("empty component (// or trailing /)")),
+                "." => return Err(bad("'.' component")),
+                ".." => return Err(bad("'..' component")),
+                c if c.len() > MAX_COMPONENT_LEN => {
+                    return Err(bad("component longer than 255 bytes"));
+                }
+                _ => {}
+            }
+        }
+        Ok(SafeRelPath(s.to_string()))
+    }
+
+    /// The path as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `base` joined with this path; by construction the result is below `base`.
+    pub fn under(&self, base: &Path) -> PathBuf {
+        let mut p = base.to_path_buf();
+        for comp in self.0.split('/') {
+            p.push(comp);
+        }
+        p
+    }
+
+    /// The components, in order.
+    pub fn components(&self) -> impl Iterator<Item = &str> {
+        self.0.split('/')
+    }
+}
+
+impl fmt::Display for SafeRelPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for SafeRelPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl Serialize for SafeRelPath {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SafeRelPath {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        SafeRelPath::new(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Create every missing directory from `base` down to `target`'s parent, refusing to pass
+/// through anything that is not a real directory (a symlink planted in the destination
+/// tree would otherwise redirect the write outside it).
+pub fn create_parent_dirs(base: &Path, target: &SafeRelPath) -> Result<PathBuf> {
+    let mut dir = base.to_path_buf();
+    let comps: Vec<&str> = target.components().collect();
+    for comp in &comps[..comps.len() - 1] {
+        dir.push(comp);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(Error::UnsafePath {
+                    path: dir.display().to_string(),
+                    reason: "exists and is not a directory (symlinks are not followed)".into(),
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
+            }
+            Err(e) => return Err(Error::io("inspect", &dir, e)),
+        }
+    }
+    Ok(target.under(base))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_plain_relative_paths() {
+        for ok in ["a", "bin/v1.30.2/linux/amd64/kubeadm", "files/sha256/ab", "a..b/c"] {
+            SafeRelPath::new(ok).unwrap();
+        }
+    }
+
+    #[test]
+    fn rejects_escapes() {
+        for bad in [
+            "", "/etc/passwd", "../x", "a/../../x", "a/./b", "a//b", "a/", "a\\b", "a\0b",
+            "a\nb", ".",
+        ] {
+            assert!(SafeRelPath::new(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn refuses_symlinked_parent() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("bin")).unwrap();
+        let p = SafeRelPath::new("bin/kubeadm").unwrap();
+        assert!(create_parent_dirs(dir.path(), &p).is_err());
+        let q = SafeRelPath::new("etc/k/x").unwrap();
+        let full = create_parent_dirs(dir.path(), &q).unwrap();
+        assert!(full.starts_with(dir.path()));
+        assert!(dir.path().join("etc/k").is_dir());
+    }
+
+    use proptest::prelude::*;
+
+    proptest::proptest! {
+        #[test]
+        fn accepted_paths_stay_inside(s in "[a-z./]{0,20}") {
+            if let Ok(p) = SafeRelPath::new(&s) {
+                let base = Path::new("/base");
+                let joined = p.under(base);
+                prop_assert!(joined.starts_with(base));
+                prop_assert!(!joined.components().any(|c| matches!(c, std::path::Component::ParentDir)));
+            }
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! The OCI distribution client airlock uses on both sides, a thin layer over `oci-client`
+//! that adds what the crate leaves to its callers: credentials from the docker config,
+//! plain-HTTP hosts, extra CA certificates, mirrors, digest checks on every manifest, and
+//! blob streams that never hold a whole blob in memory.
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+
+use crate::digest::Sha256Digest;
+use crate::error::{Error, Result};
+use crate::image_ref::ImageRef;
+use crate::oci::{ACCEPTED_MANIFEST_TYPES, MAX_MANIFEST_BYTES, ManifestDoc};
+
+/// How to reach registries.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryOptions {
+    /// `HOST:PORT` values reached over plain HTTP (test and lab registries only).
+    pub insecure: Vec<String>,
+    /// PEM files with extra CA certificates to trust.
+    pub ca_files: Vec<PathBuf>,
+    /// Registry host rewrites: (`registry.k8s.io`, `mirror.corp:5000`). The canonical name
+    /// in locks and bundles never changes; only where bytes come from does.
+    pub mirrors: Vec<(String, String)>,
+    /// Use anonymous access even when the docker config has credentials.
+    pub anonymous: bool,
+}
+
+/// A registry client configured from [`RegistryOptions`].
+pub struct RegistryClient {
+    client: Client,
+    opts: RegistryOptions,
+}
+
+fn oci_err(reference: &str, e: impl std::fmt::Display) -> Error {
+    Error::Registry {
+        reference: reference.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+impl RegistryClient {
+    /// Build a client. Reads the CA files now, so a bad path fails before any transfer.
+    pub fn new(opts: RegistryOptions) -> Result<Self> {
+        let mut certs = Vec::new();
+        for path in &opts.ca_files {
+            let data = std::fs::read(path).map_err(|e| Error::io("read CA certificate", path, e))?;
+            certs.push(Certificate {
+                encoding: CertificateEncoding::Pem,
+                data,
+            });
+        }
+        let config = ClientConfig {
+            protocol: ClientProtocol::HttpsExcept(opts.insecure.clone()),
+            extra_root_certificates: certs,
+            // One PUT per blob, streamed: chunked PATCH uploads cost a round trip per chunk.
+            use_monolithic_push: true,
+            connect_timeout: Some(std::time::Duration::from_secs(30)),
+            read_timeout: Some(std::time::Duration::from_secs(300)),
+            user_agent: concat!("airlock/", env!("CARGO_PKG_VERSION")),
+            ..Default::default()
+        };
+        Ok(RegistryClient {
+            client: Client::new(config),
+            opts,
+        })
+    }
+
+    /// The registry host bytes for `image` are fetched from (after mirrors).
+    pub fn source_registry(&self, image: &ImageRef) -> String {
+        self.opts
+            .mirrors
+            .iter()
+            .find(|(from, _)| from == &image.registry)
+            .map(|(_, to)| to.clone())
+            .unwrap_or_else(|| image.registry.clone())
+    }
+
+    fn auth_for(&self, registry: &str) -> RegistryAuth {
+        if self.opts.anonymous {
+            return RegistryAuth::Anonymous;
+        }
+        let server = if registry == "docker.io" {
+            "https://index.docker.io/v1/"
+        } else {
+            registry
+        };
+        match docker_credential::get_credential(server) {
+            Ok(docker_credential::DockerCredential::UsernamePassword(u, p)) => {
+                RegistryAuth::Basic(u, p)
+            }
+            Ok(docker_credential::DockerCredential::IdentityToken(t)) => RegistryAuth::Bearer(t),
+            Err(_) => RegistryAuth::Anonymous,
+        }
+    }
+
+    /// Make sure the client holds credentials for the registry of `r`.
+    async fn prepare(&self, r: &Reference, op: oci_client::RegistryOperation) -> Result<()> {
+        let auth = self.auth_for(r.registry());
+        if matches!(auth, RegistryAuth::Anonymous) && op == oci_client::RegistryOperation::Pull {
+            // Anonymous pulls still need a token from registries that use bearer auth;
+            // oci-client fetches it on demand.
+            self.client.store_auth_if_needed(r.resolve_registry(), &auth).await;
+            return Ok(());
+        }
+        self.client
+            .auth(r, &auth, op)
+            .await
+            .map_err(|e| oci_err(&r.whole(), format!("authentication failed: {e}")))?;
+        Ok(())
+    }
+
+    fn reference(registry: &str, repository: &str, digest: Option<&Sha256Digest>, tag: Option<&str>) -> Reference {
+        match (digest, tag) {
+            (Some(d), _) => Reference::with_digest(registry.into(), repository.into(), d.to_string()),
+            (None, Some(t)) => Reference::with_tag(registry.into(), repository.into(), t.into()),
+            (None, None) => Reference::with_tag(registry.into(), repository.into(), "latest".into()),
+        }
+    }
+
+    /// Fetch a manifest by digest from `registry/repository`, checking that the bytes hash
+    /// to `digest`. Returns the bytes and the parsed document.
+    pub async fn fetch_manifest(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &Sha256Digest,
+        media_type_hint: Option<&str>,
+    ) -> Result<(Bytes, ManifestDoc)> {
+        let r = Self::reference(registry, repository, Some(digest), None);
+        let what = r.whole();
+        self.prepare(&r, oci_client::RegistryOperation::Pull).await?;
+        let (bytes, _) = self
+            .client
+            .pull_manifest_raw(&r, &RegistryAuth::Anonymous, ACCEPTED_MANIFEST_TYPES)
+            .await
+            .map_err(|e| oci_err(&what, e))?;
+        check_manifest_bytes(&bytes, digest, &what)?;
+        let doc = ManifestDoc::parse(&bytes, &what, media_type_hint)?;
+        Ok((bytes, doc))
+    }
+
+    /// Resolve a tag to the digest of the manifest or index it points to.
+    pub async fn resolve_tag(&self, registry: &str, repository: &str, tag: &str) -> Result<(Sha256Digest, Bytes, ManifestDoc)> {
+        let r = Self::reference(registry, repository, None, Some(tag));
+        let what = r.whole();
+        self.prepare(&r, oci_client::RegistryOperation::Pull).await?;
+        let (bytes, _) = self
+            .client
+            .pull_manifest_raw(&r, &RegistryAuth::Anonymous, ACCEPTED_MANIFEST_TYPES)
+            .await
+            .map_err(|e| oci_err(&what, e))?;
+        if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+            return Err(oci_err(&what, "manifest larger than 4 MiB"));
+        }
+        let digest = Sha256Digest::of(&bytes);
+        let doc = ManifestDoc::parse(&bytes, &what, None)?;
+        Ok((digest, bytes, doc))
+    }
+
+    /// A stream of a blob's bytes. The caller hashes and size-checks while consuming it
+    /// (see [`crate::store::Store::put_stream`]).
+    pub async fn blob_stream(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &Sha256Digest,
+        size: u64,
+    ) -> Result<impl Stream<Item = std::result::Result<Bytes, String>> + Unpin + use<>> {
+        let r = Self::reference(registry, repository, Some(digest), None);
+        self.prepare(&r, oci_client::RegistryOperation::Pull).await?;
+        let desc = oci_client::manifest::OciDescriptor {
+            digest: digest.to_string(),
+            size: size as i64,
+            ..Default::default()
+        };
+        let sized = self
+            .client
+            .pull_blob_stream(&r, &desc)
+            .await
+            .map_err(|e| oci_err(&format!("{}/{}@{}", registry, repository, digest), e))?;
+        Ok(sized.stream.map(|c| c.map_err(|e| e.to_string())))
+    }
+
+    /// True if `registry/repository` holds the blob (HEAD).
+    pub async fn blob_exists(&self, registry: &str, repository: &str, digest: &Sha256Digest) -> Result<bool> {
+        let r = Self::reference(registry, repository, Some(digest), None);
+        self.prepare(&r, oci_client::RegistryOperation::Push).await?;
+        self.client
+            .blob_exists(&r, &digest.to_string())
+            .await
+            .map_err(|e| oci_err(&format!("{registry}/{repository}@{digest}"), e))
+    }
+
+    /// Link a blob from another repository of the same registry without uploading it.
+    pub async fn mount_blob(&self, registry: &str, repository: &str, from_repository: &str, digest: &Sha256Digest) -> Result<()> {
+        let target = Self::reference(registry, repository, Some(digest), None);
+        let source = Self::reference(registry, from_repository, Some(digest), None);
+        self.prepare(&target, oci_client::RegistryOperation::Push).await?;
+        self.client
+            .mount_blob(&target, &source, &digest.to_string())
+            .await
+            .map_err(|e| oci_err(&format!("{registry}/{repository}@{digest} (mount from {from_repository})"), e))
+    }
+
+    /// Upload a blob from a stream in one request. The registry checks the digest when the
+    /// upload completes; callers also send an error item if their own hash check fails, which
+    /// aborts the upload before it is committed.
+    pub async fn push_blob<S>(&self, registry: &str, repository: &str, digest: &Sha256Digest, size: u64, stream: S) -> Result<()>
+    where
+        S: Stream<Item = std::result::Result<Bytes, String>> + Send + 'static,
+    {
+        let r = Self::reference(registry, repository, Some(digest), None);
+        self.prepare(&r, oci_client::RegistryOperation::Push).await?;
+        let stream = stream.map(|c| c.map_err(|e| oci_client::errors::OciDistributionError::GenericError(Some(e))));
+        self.client
+            .push_blob_stream(&r, stream, &digest.to_string(), Some(size))
+            .await
+            .map_err(|e| oci_err(&format!("{registry}/{repository}@{digest}"), e))?;
+        Ok(())
+    }
+
+    /// Push manifest bytes unchanged (so the digest is preserved) under a digest or a tag.
+    pub async fn push_manifest(&self, registry: &str, repository: &str, reference: ManifestTarget<'_>, bytes: Bytes, media_type: &str) -> Result<()> {
+        let r = match reference {
+            ManifestTarget::Digest(d) => Self::reference(registry, repository, Some(d), None),
+            ManifestTarget::Tag(t) => Self::reference(registry, repository, None, Some(t)),
+        };
+        self.prepare(&r, oci_client::RegistryOperation::Push).await?;
+        let ct = media_type
+            .parse()
+            .map_err(|_| oci_err(&r.whole(), format!("invalid media type {media_type:?}")))?;
+        self.client
+            .push_manifest_raw(&r, bytes, ct)
+            .await
+            .map_err(|e| oci_err(&r.whole(), e))?;
+        Ok(())
+    }
+
+    /// The digest a tag or digest currently points to, or `None` when the registry does not
+    /// have it.
+    pub async fn manifest_digest(&self, registry: &str, repository: &str, reference: ManifestTarget<'_>) -> Result<Option<Sha256Digest>> {
+        let r = match reference {
+            ManifestTarget::Digest(d) => Self::reference(registry, repository, Some(d), None),
+            ManifestTarget::Tag(t) => Self::reference(registry, repository, None, Some(t)),
+        };
+        self.prepare(&r, oci_client::RegistryOperation::Push).await?;
+        match self
+            .client
+            .pull_manifest_raw(&r, &RegistryAuth::Anonymous, ACCEPTED_MANIFEST_TYPES)
+            .await
+        {
+            Ok((bytes, _)) => Ok(Some(Sha256Digest::of(&bytes))),
+            Err(oci_client::errors::OciDistributionError::ImageManifestNotFoundError(_)) => Ok(None),
+            Err(oci_client::errors::OciDistributionError::RegistryError { envelope, .. })
+                if envelope.errors.iter().any(|e| {
+                    matches!(
+                        e.code,
+                        oci_client::errors::OciErrorCode::ManifestUnknown
+                            | oci_client::errors::OciErrorCode::NameUnknown
+                    )
+                }) =>
+            {
+                Ok(None)
+            }
+            Err(e) if e.to_string().contains("404") || e.to_string().contains("not found") => Ok(None),
+            Err(e) => Err(oci_err(&r.whole(), e)),
+        }
+    }
+}
+
+/// Where a manifest is pushed: by digest or under a tag.
+#[derive(Debug, Clone, Copy)]
+pub enum ManifestTarget<'a> {
+    /// `/manifests/sha256:...`
+    Digest(&'a Sha256Digest),
+    /// `/manifests/<tag>`
+    Tag(&'a str),
+}
+
+/// Check manifest bytes against the digest they were asked for, and the size limit.
+pub fn check_manifest_bytes(bytes: &[u8], digest: &Sha256Digest, what: &str) -> Result<()> {
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(oci_err(what, "manifest larger than 4 MiB"));
+    }
+    let actual = Sha256Digest::of(bytes);
+    if &actual != digest {
+        return Err(Error::DigestMismatch {
+            artifact: what.to_string(),
+            expected: digest.to_string(),
+            actual: actual.to_string(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,243 @@
+//! The content-addressed local cache: every blob and file airlock has fetched, stored
+//! under `blobs/sha256/<hex>`.
+//!
+//! A rebuild of the same lock reads everything from here, so it is fast and works offline.
+//! Content enters only through [`Store::put_stream`], [`Store::put_bytes`] or
+//! [`Store::put_file`], which hash while writing to a temporary name and rename into place
+//! only when the digest matches: a crash or a lying upstream never leaves a wrong blob
+//! under a right name. Bytes are hashed again when they are packed into a bundle, which
+//! also catches later disk corruption.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use tokio::io::AsyncWriteExt;
+
+use crate::digest::{Hasher, Sha256Digest};
+use crate::error::{Error, Result};
+
+/// The cache directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// Open (and create) a store rooted at `root`.
+    pub fn open(root: &Path) -> Result<Self> {
+        for sub in ["blobs/sha256", "tmp"] {
+            let d = root.join(sub);
+            std::fs::create_dir_all(&d).map_err(|e| Error::io("create directory", &d, e))?;
+        }
+        Ok(Store {
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// The default location: `$AIRLOCK_CACHE`, else `$XDG_CACHE_HOME/airlock`, else
+    /// `~/.cache/airlock`.
+    pub fn default_root() -> PathBuf {
+        if let Some(p) = std::env::var_os("AIRLOCK_CACHE") {
+            return PathBuf::from(p);
+        }
+        if let Some(p) = std::env::var_os("XDG_CACHE_HOME") {
+            return PathBuf::from(p).join("airlock");
+        }
+        match std::env::var_os("HOME") {
+            Some(h) => PathBuf::from(h).join(".cache/airlock"),
+            None => PathBuf::from(".airlock-cache"),
+        }
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where a blob lives (whether or not it is there yet).
+    pub fn path(&self, digest: &Sha256Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(digest.hex())
+    }
+
+    /// True if the blob is present (and, when `size` is given, has that size).
+    pub fn has(&self, digest: &Sha256Digest, size: Option<u64>) -> bool {
+        match std::fs::symlink_metadata(self.path(digest)) {
+            Ok(m) => m.is_file() && size.is_none_or(|s| s == m.len()),
+            Err(_) => false,
+        }
+    }
+
+    fn temp_file(&self) -> Result<tempfile::NamedTempFile> {
+        let dir = self.root.join("tmp");
+        tempfile::Builder::new()
+            .prefix("incoming-")
+            .tempfile_in(&dir)
+            .map_err(|e| Error::io("create temporary file in", &dir, e))
+    }
+
+    fn commit(
+        &self,
+        tmp: tempfile::NamedTempFile,
+        artifact: &str,
+        expected: &Sha256Digest,
+        hasher: Hasher,
+        expected_size: Option<u64>,
+    ) -> Result<u64> {
+        let (actual, len) = hasher.finish();
+        if let Some(s) = expected_size
+            && s != len
+        {
+            return Err(Error::SizeMismatch {
+                artifact: artifact.to_string(),
+                expected: s,
+                actual: len,
+            });
+        }
+        if &actual != expected {
+            return Err(Error::DigestMismatch {
+                artifact: artifact.to_string(),
+                expected: expected.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        let dest = self.path(expected);
+        tmp.persist(&dest)
+            .map_err(|e| Error::io("rename into cache", &dest, e.error))?;
+        Ok(len)
+    }
+
+    /// Store a byte stream that must hash to `expected` (and be `expected_size` long, when
+    /// given: a longer stream is cut off as soon as it passes the size, so a hostile
+    /// upstream cannot fill the disk).
+    pub async fn put_stream<S, E>(
+        &self,
+        mut stream: S,
+        artifact: &str,
+        expected: &Sha256Digest,
+        expected_size: Option<u64>,
+        mut on_progress: impl FnMut(u64),
+    ) -> Result<u64>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let tmp = self.temp_file()?;
+        let tmp_path = tmp.path().to_path_buf();
+        let std_file = tmp
+            .reopen()
+            .map_err(|e| Error::io("open", &tmp_path, e))?;
+        let mut file = tokio::io::BufWriter::with_capacity(
+            1 << 20,
+            tokio::fs::File::from_std(std_file),
+        );
+        let mut hasher = Hasher::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| Error::Registry {
+                reference: artifact.to_string(),
+                reason: format!("transfer failed: {e}"),
+            })?;
+            hasher.update(&chunk);
+            if let Some(s) = expected_size
+                && hasher.len() > s
+            {
+                return Err(Error::SizeMismatch {
+                    artifact: artifact.to_string(),
+                    expected: s,
+                    actual: hasher.len(),
+                });
+            }
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| Error::io("write", &tmp_path, e))?;
+            on_progress(chunk.len() as u64);
+        }
+        file.flush()
+            .await
+            .map_err(|e| Error::io("write", &tmp_path, e))?;
+        drop(file);
+        self.commit(tmp, artifact, expected, hasher, expected_size)
+    }
+
+    /// Store bytes already in memory (manifests).
+    pub fn put_bytes(&self, bytes: &[u8], artifact: &str, expected: &Sha256Digest) -> Result<()> {
+        let mut tmp = self.temp_file()?;
+        let mut hasher = Hasher::new();
+        hasher.update(bytes);
+        tmp.write_all(bytes)
+            .map_err(|e| Error::io("write", tmp.path(), e))?;
+        self.commit(tmp, artifact, expected, hasher, None)?;
+        Ok(())
+    }
+
+    /// Copy a local file into the store, hashing while copying.
+    pub fn put_file(&self, src: &Path, expected: &Sha256Digest, expected_size: Option<u64>) -> Result<u64> {
+        let mut input = std::fs::File::open(src).map_err(|e| Error::io("open", src, e))?;
+        let mut tmp = self.temp_file()?;
+        let mut hasher = Hasher::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = input.read(&mut buf).map_err(|e| Error::io("read", src, e))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            tmp.write_all(&buf[..n])
+                .map_err(|e| Error::io("write", tmp.path(), e))?;
+        }
+        self.commit(tmp, &src.display().to_string(), expected, hasher, expected_size)
+    }
+
+    /// Read a small blob (a manifest), checking its digest and a size limit.
+    pub fn read_verified(&self, digest: &Sha256Digest, limit: u64) -> Result<Vec<u8>> {
+        let path = self.path(digest);
+        let bytes = crate::lock::read_limited(&path, limit, "cached manifest")?;
+        let actual = Sha256Digest::of(&bytes);
+        if &actual != digest {
+            return Err(Error::DigestMismatch {
+                artifact: format!("cache entry {}", path.display()),
+                expected: digest.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        Ok(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn put_stream_checks_digest_and_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let data = Bytes::from(vec![1u8; 5000]);
+        let d = Sha256Digest::of(&data);
+        let chunks = || futures::stream::iter(vec![Ok::<_, std::io::Error>(data.clone())]);
+        store.put_stream(chunks(), "blob", &d, Some(5000), |_| {}).await.unwrap();
+        assert!(store.has(&d, Some(5000)));
+        // Wrong digest: nothing lands under the claimed name.
+        let wrong = Sha256Digest::of(b"other");
+        let e = store.put_stream(chunks(), "blob", &wrong, None, |_| {}).await.unwrap_err();
+        assert!(matches!(e, Error::DigestMismatch { .. }));
+        assert!(!store.has(&wrong, None));
+        // Too long: cut off.
+        let e = store.put_stream(chunks(), "blob", &d, Some(10), |_| {}).await.unwrap_err();
+        assert!(matches!(e, Error::SizeMismatch { .. }));
+        // No temporary files left behind.
+        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn read_verified_catches_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let d = Sha256Digest::of(b"{}");
+        store.put_bytes(b"{}", "m", &d).unwrap();
+        assert_eq!(store.read_verified(&d, 10).unwrap(), b"{}");
+        std::fs::write(store.path(&d), b"[]").unwrap();
+        assert!(store.read_verified(&d, 10).is_err());
+    }
+}

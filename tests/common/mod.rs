@@ -1,0 +1,66 @@
+//! Shared fixtures for airlock's integration and end-to-end tests.
+//!
+//! Every test binary under `tests/` that needs real servers or real images
+//! starts with `mod common;` and then picks what it needs:
+//!
+//! * [`servers::Registry`] runs a private CNCF distribution registry
+//!   (`docker-registry serve`, Debian package `docker-registry`) on a free
+//!   loopback port, optionally behind htpasswd basic auth. It is killed when
+//!   the value is dropped, and its storage lives in its own temporary folder.
+//! * [`servers::FileServer`] serves a folder over plain HTTP
+//!   (`python3 -m http.server`), standing in for dl.k8s.io and friends.
+//! * [`images::build_layout`] writes deterministic multi-platform OCI images
+//!   (seeded pseudo-random layers, no network) into an OCI image layout, and
+//!   [`images::push_image`] pushes them into a [`servers::Registry`] with
+//!   `skopeo`, keeping every digest byte-for-byte.
+//! * [`images::write_file_tree`] writes files plus their `NAME.sha256`
+//!   companions, ready for a [`servers::FileServer`].
+//!
+//! A typical end-to-end test:
+//!
+//! ```ignore
+//! mod common;
+//! use common::{images::*, servers::*};
+//!
+//! let upstream = Registry::start();
+//! let work = common::workdir();
+//! let layout = work.path().join("layout");
+//! let built = build_layout(&layout, &[ImageSpec {
+//!     repository: "library/pause".into(),
+//!     tag: "3.9".into(),
+//!     platforms: linux(&["amd64", "arm64"]),
+//!     layers: vec![LayerSpec::shared("base"),
+//!                  LayerSpec::Random { seed: 1, size: 100 * 1024, gzip: true }],
+//! }]);
+//! push_image(&layout, &built[0], &upstream.host());
+//! // ... run the airlock binary against upstream.host(), then compare what it
+//! // produced with built[0].index_digest / .manifests / .blobs.
+//! ```
+//!
+//! System tools needed (CI must install them): Debian packages
+//! `docker-registry` and `skopeo`, `python3`, and `apache2-utils` (for
+//! `htpasswd`, only by [`servers::Registry::start_with_basic_auth`]).
+//!
+//! Each test binary uses only a subset of these helpers, so dead-code
+//! warnings are switched off for the whole module tree.
+#![allow(dead_code)]
+
+pub mod images;
+pub mod servers;
+
+/// A fresh temporary working folder, removed when the returned value drops.
+///
+/// Its path never contains `:` (which `skopeo`'s `oci:PATH:REF` syntax would
+/// misread), so it is safe to put OCI layouts inside it.
+pub fn workdir() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("airlock-test-")
+        .tempdir()
+        .expect("create a temporary working folder for the test");
+    assert!(
+        !dir.path().to_string_lossy().contains(':'),
+        "temporary folder {} contains ':'; set TMPDIR to a path without one",
+        dir.path().display()
+    );
+    dir
+}

@@ -1,0 +1,513 @@
+//! Real servers on loopback for tests: a container registry and a plain HTTP
+//! file server, each a child process that is killed when its handle drops.
+//!
+//! Both pick a free port by binding `127.0.0.1:0` and releasing it, then start
+//! the server on that port. Another test may grab the same port in between; if
+//! the server then dies with "address already in use" we try a new port. So
+//! that such a neighbour is never mistaken for our server, readiness also
+//! checks that the answer came from our process (a unique response header for
+//! the registry, our own request log for the file server).
+//!
+//! Readiness is checked with [`try_http_get`], a tiny HTTP/1.0 client written
+//! on top of `std::net::TcpStream`, so these helpers need no HTTP crate and do
+//! not depend on airlock's own code.
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long a server may take to answer its first request.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// How many fresh ports we try when a server loses the race for its port.
+const PORT_ATTEMPTS: usize = 5;
+/// Response header with which each registry proves that it is ours, and not
+/// another test's server that grabbed the same port first.
+const INSTANCE_HEADER: &str = "X-Airlock-Test-Instance";
+
+// ---------------------------------------------------------------------------
+// Minimal HTTP/1.0 client
+// ---------------------------------------------------------------------------
+
+/// A whole HTTP response, read until the server closed the connection.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    /// Header names as sent by the server; look them up with [`Self::header`].
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The first header with this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as (lossy) UTF-8, for messages and JSON.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// `GET path` on `addr` ("127.0.0.1:PORT") with HTTP/1.0 and
+/// `Connection: close`, so the body simply runs to end-of-stream (no chunked
+/// encoding, no keep-alive). Errors are strings meant for panic messages.
+pub fn try_http_get(
+    addr: &str,
+    path: &str,
+    extra_headers: &[(&str, &str)],
+) -> Result<HttpResponse, String> {
+    let sock: SocketAddr = addr
+        .parse()
+        .map_err(|e| format!("bad address {addr:?}: {e}"))?;
+    let mut stream = TcpStream::connect_timeout(&sock, Duration::from_secs(2))
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| format!("set read timeout: {e}"))?;
+    stream
+        .set_write_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| format!("set write timeout: {e}"))?;
+
+    let mut request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in extra_headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("send request to {addr}: {e}"))?;
+
+    let mut raw = Vec::new();
+    stream
+        .read_to_end(&mut raw)
+        .map_err(|e| format!("read response from {addr}: {e}"))?;
+    parse_response(&raw).map_err(|e| format!("response from {addr}{path}: {e}"))
+}
+
+/// Like [`try_http_get`] without extra headers, panicking on transport errors.
+/// Any HTTP status is returned; check `status` yourself.
+pub fn http_get(addr: &str, path: &str) -> HttpResponse {
+    try_http_get(addr, path, &[]).unwrap_or_else(|e| panic!("HTTP GET failed: {e}"))
+}
+
+fn parse_response(raw: &[u8]) -> Result<HttpResponse, String> {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| format!("no end of headers in {} bytes", raw.len()))?;
+    let head = std::str::from_utf8(&raw[..split]).map_err(|e| format!("headers not UTF-8: {e}"))?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    // "HTTP/1.1 200 OK"
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Ok(HttpResponse {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    })
+}
+
+/// `Authorization` header value for HTTP basic auth. Standard base64 written
+/// out here to keep the helpers free of extra crates.
+pub fn basic_auth_header(user: &str, pass: &str) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let input = format!("{user}:{pass}");
+    let mut out = String::new();
+    for chunk in input.as_bytes().chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    format!("Basic {out}")
+}
+
+// ---------------------------------------------------------------------------
+// Process plumbing shared by both servers
+// ---------------------------------------------------------------------------
+
+/// Ask the kernel for a free loopback port, then release it for the server.
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 to find a free port");
+    listener
+        .local_addr()
+        .expect("read the local address of the port-finding socket")
+        .port()
+}
+
+/// Open `log` for the child's stdout and stderr (both into one file).
+fn log_stdio(log: &Path) -> (Stdio, Stdio) {
+    let out =
+        File::create(log).unwrap_or_else(|e| panic!("create log file {}: {e}", log.display()));
+    let err = out
+        .try_clone()
+        .expect("duplicate log file handle for stderr");
+    (Stdio::from(out), Stdio::from(err))
+}
+
+fn read_log(log: &Path) -> String {
+    fs::read_to_string(log).unwrap_or_else(|e| format!("<could not read {}: {e}>", log.display()))
+}
+
+/// Why a freshly spawned server did not become ready.
+enum StartFailure {
+    /// It died complaining about its port: worth retrying on another one.
+    PortTaken,
+}
+
+/// Poll until `ready(response)` holds. Panics (with the log) on timeout or if
+/// the process exits for any reason other than a taken port.
+fn wait_ready(
+    what: &str,
+    child: &mut Child,
+    addr: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    log: &Path,
+    ready: impl Fn(&HttpResponse) -> bool,
+) -> Result<(), StartFailure> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait().expect("poll the server child process") {
+            let text = read_log(log);
+            // Go says "address already in use", Python "Address already in use".
+            if text.to_ascii_lowercase().contains("address already in use") {
+                return Err(StartFailure::PortTaken);
+            }
+            panic!("{what} exited early with {status}; its log:\n{text}");
+        }
+        let last = match try_http_get(addr, path, headers) {
+            Ok(resp) if ready(&resp) => return Ok(()),
+            Ok(resp) => format!("HTTP {} {}", resp.status, resp.text()),
+            Err(e) => e,
+        };
+        if Instant::now() > deadline {
+            kill_and_wait(child);
+            panic!(
+                "{what} on {addr} not ready after {READY_TIMEOUT:?} (last: {last}); its log:\n{}",
+                read_log(log)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn kill_and_wait(child: &mut Child) {
+    // The child may already be gone; either way, reap it so no zombie stays.
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+// ---------------------------------------------------------------------------
+// Registry
+// ---------------------------------------------------------------------------
+
+/// A CNCF distribution 2.8 registry (`docker-registry serve`) on
+/// `127.0.0.1:PORT`, plain HTTP, with deletes enabled. Killed on drop.
+///
+/// Clients must treat it as insecure: `skopeo --tls-verify=false`, or
+/// airlock's own "plain HTTP" option.
+pub struct Registry {
+    child: Child,
+    port: u16,
+    credentials: Option<(String, String)>,
+    /// Holds config.yml, the storage folder, htpasswd and registry.log.
+    dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Start an open registry (no authentication).
+    pub fn start() -> Registry {
+        Self::start_inner(None)
+    }
+
+    /// Start a registry that demands HTTP basic auth for every request.
+    ///
+    /// Distribution 2.8 accepts htpasswd auth over plain HTTP (it only
+    /// refuses `token` auth without TLS), so no certificates are needed. The
+    /// htpasswd file is made with `htpasswd -Bbn` (bcrypt, the only hash
+    /// distribution accepts) from Debian's `apache2-utils`.
+    pub fn start_with_basic_auth(user: &str, pass: &str) -> Registry {
+        Self::start_inner(Some((user.to_string(), pass.to_string())))
+    }
+
+    fn start_inner(credentials: Option<(String, String)>) -> Registry {
+        let dir = tempfile::Builder::new()
+            .prefix("airlock-registry-")
+            .tempdir()
+            .expect("create a temporary folder for the registry");
+        let storage = dir.path().join("storage");
+        fs::create_dir_all(&storage).expect("create registry storage folder");
+
+        let auth_section = match &credentials {
+            None => String::new(),
+            Some((user, pass)) => {
+                let htpasswd = dir.path().join("htpasswd");
+                write_htpasswd(&htpasswd, user, pass);
+                format!(
+                    "auth:\n  htpasswd:\n    realm: airlock-test\n    path: {:?}\n",
+                    path_str(&htpasswd)
+                )
+            }
+        };
+
+        let log = dir.path().join("registry.log");
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        for _ in 0..PORT_ATTEMPTS {
+            let port = free_port();
+            let addr = format!("127.0.0.1:{port}");
+            let instance = format!(
+                "{}-{}-{port}",
+                std::process::id(),
+                STARTED.fetch_add(1, Ordering::Relaxed)
+            );
+            // `{:?}` of a plain path gives a valid YAML double-quoted string.
+            let config = format!(
+                "version: 0.1\n\
+                 log:\n  level: warn\n\
+                 storage:\n  filesystem:\n    rootdirectory: {storage:?}\n  delete:\n    enabled: true\n\
+                 http:\n  addr: {addr}\n  secret: airlock-test-secret\n\
+                 \x20 headers:\n    {INSTANCE_HEADER}: [{instance:?}]\n\
+                 {auth_section}",
+                storage = path_str(&storage),
+            );
+            let config_path = dir.path().join("config.yml");
+            fs::write(&config_path, config).expect("write registry config.yml");
+
+            let (out, err) = log_stdio(&log);
+            let mut child = Command::new("docker-registry")
+                .arg("serve")
+                .arg(&config_path)
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err)
+                .spawn()
+                .expect("spawn `docker-registry serve` (Debian package docker-registry)");
+
+            // With auth, only a 200 for *our* credentials proves auth works;
+            // the instance header proves it is our registry answering.
+            let auth_header = credentials.as_ref().map(|(u, p)| basic_auth_header(u, p));
+            let headers: Vec<(&str, &str)> = auth_header
+                .as_deref()
+                .map(|h| vec![("Authorization", h)])
+                .unwrap_or_default();
+            match wait_ready(
+                "docker-registry",
+                &mut child,
+                &addr,
+                "/v2/",
+                &headers,
+                &log,
+                |r| r.status == 200 && r.header(INSTANCE_HEADER) == Some(instance.as_str()),
+            ) {
+                Ok(()) => {
+                    return Registry {
+                        child,
+                        port,
+                        credentials,
+                        dir,
+                    };
+                }
+                Err(StartFailure::PortTaken) => continue,
+            }
+        }
+        panic!("docker-registry lost the race for a free port {PORT_ATTEMPTS} times");
+    }
+
+    /// "127.0.0.1:PORT" — what goes in image references (`HOST/REPO:TAG`).
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// "http://127.0.0.1:PORT".
+    pub fn url(&self) -> String {
+        format!("http://{}", self.host())
+    }
+
+    /// `(user, password)` when started with basic auth.
+    pub fn credentials(&self) -> Option<(&str, &str)> {
+        self.credentials
+            .as_ref()
+            .map(|(u, p)| (u.as_str(), p.as_str()))
+    }
+
+    /// GET a registry API path ("/v2/_catalog"), with our credentials if any.
+    pub fn get(&self, path: &str) -> HttpResponse {
+        let auth = self.credentials().map(|(u, p)| basic_auth_header(u, p));
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|h| vec![("Authorization", h)])
+            .unwrap_or_default();
+        try_http_get(&self.host(), path, &headers)
+            .unwrap_or_else(|e| panic!("registry GET {path}: {e}\nlog:\n{}", self.log_contents()))
+    }
+
+    /// The registry's combined stdout/stderr (warnings plus the access log,
+    /// one line per request): handy in assertion messages.
+    pub fn log_contents(&self) -> String {
+        read_log(&self.dir.path().join("registry.log"))
+    }
+
+    /// Root of the registry's filesystem storage (for tests that want to
+    /// corrupt or count blobs behind its back).
+    pub fn storage_dir(&self) -> PathBuf {
+        self.dir.path().join("storage")
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        kill_and_wait(&mut self.child);
+    }
+}
+
+fn write_htpasswd(path: &Path, user: &str, pass: &str) {
+    let out = Command::new("htpasswd")
+        .args(["-Bbn", user, pass])
+        .output()
+        .expect("run `htpasswd -Bbn` (apt-get install -y apache2-utils)");
+    assert!(
+        out.status.success(),
+        "htpasswd failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    fs::write(path, &out.stdout).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str()
+        .unwrap_or_else(|| panic!("path is not UTF-8: {}", path.display()))
+}
+
+// ---------------------------------------------------------------------------
+// File server
+// ---------------------------------------------------------------------------
+
+/// `python3 -m http.server` serving one folder on `127.0.0.1:PORT`. It speaks
+/// HTTP/1.0, answers 404 for missing files and ignores query strings. Killed on
+/// drop; the served folder belongs to the caller and is left alone.
+pub struct FileServer {
+    child: Child,
+    port: u16,
+    /// Holds only the server's log (python logs each request to stderr).
+    log_dir: tempfile::TempDir,
+}
+
+impl FileServer {
+    pub fn start(dir: &Path) -> FileServer {
+        assert!(
+            dir.is_dir(),
+            "FileServer root {} is not a folder",
+            dir.display()
+        );
+        let log_dir = tempfile::Builder::new()
+            .prefix("airlock-fileserver-")
+            .tempdir()
+            .expect("create a temporary folder for the file server log");
+        let log = log_dir.path().join("http.log");
+        for _ in 0..PORT_ATTEMPTS {
+            let port = free_port();
+            let (out, err) = log_stdio(&log);
+            let mut child = Command::new("python3")
+                .args([
+                    "-u",
+                    "-m",
+                    "http.server",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                ])
+                .arg("--directory")
+                .arg(dir)
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err)
+                .spawn()
+                .expect("spawn `python3 -m http.server`");
+            let addr = format!("127.0.0.1:{port}");
+            // Any HTTP answer to "/" (a directory listing) means it is serving,
+            // if our server logged the request (python logs it before it sends
+            // the body, so the line is there once we have read the response).
+            let ours = |_: &HttpResponse| read_log(&log).contains("\"GET / HTTP/1.0\"");
+            match wait_ready(
+                "python3 http.server",
+                &mut child,
+                &addr,
+                "/",
+                &[],
+                &log,
+                ours,
+            ) {
+                Ok(()) => {
+                    return FileServer {
+                        child,
+                        port,
+                        log_dir,
+                    };
+                }
+                Err(StartFailure::PortTaken) => continue,
+            }
+        }
+        panic!("python3 http.server lost the race for a free port {PORT_ATTEMPTS} times");
+    }
+
+    /// "http://127.0.0.1:PORT" (no trailing slash).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.host())
+    }
+
+    /// "127.0.0.1:PORT".
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Raw HTTP/1.0 GET of `path` ("/release/v1.31.0/...").
+    pub fn get(&self, path: &str) -> HttpResponse {
+        http_get(&self.host(), path)
+    }
+
+    /// Python's request log: one line per request, e.g. to assert that a
+    /// cached file was not downloaded twice.
+    pub fn log_contents(&self) -> String {
+        read_log(&self.log_dir.path().join("http.log"))
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        kill_and_wait(&mut self.child);
+    }
+}
