@@ -127,7 +127,11 @@ fn carried(d: &Descriptor) -> Result<Carried> {
 }
 
 /// Walk one image's manifests (fetching them into the store) and plan what to carry.
-async fn plan_image(store: &Store, reg: &RegistryClient, locked: &LockedImage) -> Result<ImagePlan> {
+async fn plan_image(
+    store: &Store,
+    reg: &RegistryClient,
+    locked: &LockedImage,
+) -> Result<ImagePlan> {
     let name = &locked.name;
     let (src_bytes, doc) = manifest_bytes(store, reg, name, &locked.digest, None).await?;
     let source = Carried {
@@ -139,19 +143,27 @@ async fn plan_image(store: &Store, reg: &RegistryClient, locked: &LockedImage) -
     let mut manifests = Vec::new();
     let mut blobs: BTreeMap<Sha256Digest, Carried> = BTreeMap::new();
     let (served_as, served, subset_bytes) = match &doc {
-        ManifestDoc::Index { manifests: entries, .. } => {
+        ManifestDoc::Index {
+            manifests: entries, ..
+        } => {
             let mut chosen: Vec<Carried> = Vec::new();
             for want in &locked.platforms {
                 let matches: Vec<&Descriptor> = entries
                     .iter()
-                    .filter(|e| e.platform.as_ref().is_some_and(|p| platform_matches(want, &p.to_platform())))
+                    .filter(|e| {
+                        e.platform
+                            .as_ref()
+                            .is_some_and(|p| platform_matches(want, &p.to_platform()))
+                    })
                     .collect();
                 match matches.as_slice() {
                     [one] => chosen.push(carried(one)?),
                     [] => {
                         let have: Vec<String> = entries
                             .iter()
-                            .filter_map(|e| e.platform.as_ref().map(|p| p.to_platform().to_string()))
+                            .filter_map(|e| {
+                                e.platform.as_ref().map(|p| p.to_platform().to_string())
+                            })
                             .collect();
                         return Err(Error::Registry {
                             reference: format!("{name}@{}", locked.digest),
@@ -164,17 +176,27 @@ async fn plan_image(store: &Store, reg: &RegistryClient, locked: &LockedImage) -
                     _ => {
                         return Err(Error::Registry {
                             reference: format!("{name}@{}", locked.digest),
-                            reason: format!("platform {want} matches several manifests; name the variant"),
+                            reason: format!(
+                                "platform {want} matches several manifests; name the variant"
+                            ),
                         });
                     }
                 }
             }
             // The chosen order follows the index, not the request, for a stable plan.
-            chosen.sort_by_key(|c| entries.iter().position(|e| e.digest == c.digest.to_string()));
+            chosen.sort_by_key(|c| {
+                entries
+                    .iter()
+                    .position(|e| e.digest == c.digest.to_string())
+            });
             chosen.dedup_by_key(|c| c.digest);
-            let all_carried = entries.iter().all(|e| chosen.iter().any(|c| c.digest.to_string() == e.digest));
+            let all_carried = entries
+                .iter()
+                .all(|e| chosen.iter().any(|c| c.digest.to_string() == e.digest));
             for child in &chosen {
-                if !oci::is_manifest_type(&child.media_type) || oci::is_index_type(&child.media_type) {
+                if !oci::is_manifest_type(&child.media_type)
+                    || oci::is_index_type(&child.media_type)
+                {
                     return Err(Error::Unsupported(format!(
                         "{name}: index entry {} has media type {} (nested indexes are not supported)",
                         child.digest, child.media_type
@@ -221,7 +243,9 @@ async fn plan_image(store: &Store, reg: &RegistryClient, locked: &LockedImage) -
         let doc = if m.digest == locked.digest {
             doc.clone()
         } else {
-            manifest_bytes(store, reg, name, &m.digest, Some(&m.media_type)).await?.1
+            manifest_bytes(store, reg, name, &m.digest, Some(&m.media_type))
+                .await?
+                .1
         };
         match doc {
             ManifestDoc::Image { config, layers, .. } => {
@@ -271,7 +295,9 @@ pub async fn fetch(
     for p in &plans {
         for b in &p.blobs {
             if !store.has(&b.digest, Some(b.size)) {
-                wanted.entry(b.digest).or_insert_with(|| (p.locked.name.clone(), b.clone()));
+                wanted
+                    .entry(b.digest)
+                    .or_insert_with(|| (p.locked.name.clone(), b.clone()));
             }
         }
     }
@@ -292,7 +318,9 @@ pub async fn fetch(
                 .await?;
             let what = format!("{} blob {}", image.repository_path(), blob.digest);
             store
-                .put_stream(stream, &what, &blob.digest, Some(blob.size), |n| progress(n))
+                .put_stream(stream, &what, &blob.digest, Some(blob.size), |n| {
+                    progress(n)
+                })
                 .await
                 .map(|_| ())
         }
@@ -310,7 +338,11 @@ pub async fn fetch(
                     .await
                     .map(|_| ()),
                 (None, Some(path)) => {
-                    let full = if path.is_absolute() { path.clone() } else { opts.lock_dir.join(path) };
+                    let full = if path.is_absolute() {
+                        path.clone()
+                    } else {
+                        opts.lock_dir.join(path)
+                    };
                     store.put_file(&full, &f.sha256, f.size).map(|_| ())
                 }
                 (None, None) => Err(Error::invalid("lock file", &f.name, "neither url nor path")),
@@ -344,8 +376,14 @@ fn check_single_platform(store: &Store, p: &ImagePlan) -> Result<()> {
     let Some(config) = p.blobs.iter().find(|b| b.media_type.contains("config")) else {
         return Ok(());
     };
-    let bytes = crate::lock::read_limited(&store.path(&config.digest), MAX_MANIFEST_BYTES, "image config")?;
-    let Ok(cfg) = serde_json::from_slice::<Cfg>(&bytes) else { return Ok(()) };
+    let bytes = crate::lock::read_limited(
+        &store.path(&config.digest),
+        MAX_MANIFEST_BYTES,
+        "image config",
+    )?;
+    let Ok(cfg) = serde_json::from_slice::<Cfg>(&bytes) else {
+        return Ok(());
+    };
     let want = &p.locked.platforms[0];
     if let (Some(os), Some(arch)) = (cfg.os, cfg.architecture)
         && (os != want.os || arch != want.architecture)

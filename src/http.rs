@@ -60,11 +60,20 @@ impl HttpClient {
 
     async fn get(&self, url: &str) -> Result<reqwest::Response> {
         let eff = self.effective_url(url);
-        let label = if eff == url { url.to_string() } else { format!("{url} (via {eff})") };
-        let resp = self.client.get(&eff).send().await.map_err(|e| Error::Http {
-            url: label.clone(),
-            reason: e.to_string(),
-        })?;
+        let label = if eff == url {
+            url.to_string()
+        } else {
+            format!("{url} (via {eff})")
+        };
+        let resp = self
+            .client
+            .get(&eff)
+            .send()
+            .await
+            .map_err(|e| Error::Http {
+                url: label.clone(),
+                reason: e.to_string(),
+            })?;
         if !resp.status().is_success() {
             return Err(Error::Http {
                 url: label,
@@ -85,7 +94,13 @@ impl HttpClient {
         on_progress: impl FnMut(u64),
     ) -> Result<u64> {
         let resp = self.get(url).await?;
-        let stream = resp.bytes_stream().map(|c| c.map_err(|e| e.to_string()));
+        let u = url.to_string();
+        let stream = resp.bytes_stream().map(move |c| {
+            c.map_err(|e| Error::Http {
+                url: u.clone(),
+                reason: format!("transfer failed: {e}"),
+            })
+        });
         store
             .put_stream(Box::pin(stream), url, expected, size, on_progress)
             .await
@@ -131,6 +146,9 @@ mod tests {
             c.effective_url("https://dl.k8s.io/release/v1.30.2/bin/linux/amd64/kubeadm"),
             "http://127.0.0.1:9/release/v1.30.2/bin/linux/amd64/kubeadm"
         );
-        assert_eq!(c.effective_url("https://dl.k8s.io.evil/x"), "https://dl.k8s.io.evil/x");
+        assert_eq!(
+            c.effective_url("https://dl.k8s.io.evil/x"),
+            "https://dl.k8s.io.evil/x"
+        );
     }
 }

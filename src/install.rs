@@ -121,11 +121,15 @@ fn repo_for(name: &crate::image_ref::ImageRef, prefix: Option<&str>) -> String {
 
 fn file_matches(path: &Path, f: &FileRecord) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    let Ok(meta) = std::fs::symlink_metadata(path) else { return false };
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
     if !meta.is_file() || meta.len() != f.size || meta.permissions().mode() & 0o7777 != f.mode.0 {
         return false;
     }
-    let Ok(file) = std::fs::File::open(path) else { return false };
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
     let mut r = HashingReader::new(file);
     if std::io::copy(&mut r, &mut std::io::sink()).is_err() {
         return false;
@@ -135,7 +139,12 @@ fn file_matches(path: &Path, f: &FileRecord) -> bool {
 
 /// Install a bundle whose signatures were verified by
 /// [`crate::bundle::reader::open_verified`].
-pub async fn install(bundle: Arc<OpenedBundle>, reg: Arc<RegistryClient>, opts: InstallOptions, on_progress: Arc<dyn Fn(u64) + Send + Sync>) -> Result<InstallReport> {
+pub async fn install(
+    bundle: Arc<OpenedBundle>,
+    reg: Arc<RegistryClient>,
+    opts: InstallOptions,
+    on_progress: Arc<dyn Fn(u64) + Send + Sync>,
+) -> Result<InstallReport> {
     let m = &bundle.manifest;
     let host = opts.registry.clone();
     let prefix = opts.prefix.as_deref();
@@ -146,7 +155,10 @@ pub async fn install(bundle: Arc<OpenedBundle>, reg: Arc<RegistryClient>, opts: 
         let p = on_progress.clone();
         tokio::task::spawn_blocking(move || crate::bundle::reader::verify(&b, &*p))
             .await
-            .map_err(|e| Error::Install { target: "verify".into(), reason: e.to_string() })??;
+            .map_err(|e| Error::Install {
+                target: "verify".into(),
+                reason: e.to_string(),
+            })??;
     }
 
     // 2. What does the enclave lack?
@@ -154,7 +166,10 @@ pub async fn install(bundle: Arc<OpenedBundle>, reg: Arc<RegistryClient>, opts: 
         .images
         .iter()
         .enumerate()
-        .map(|(i, img)| ImageTarget { record_idx: i, repo: repo_for(&img.name, prefix) })
+        .map(|(i, img)| ImageTarget {
+            record_idx: i,
+            repo: repo_for(&img.name, prefix),
+        })
         .collect();
     let mut images_missing: BTreeSet<usize> = BTreeSet::new();
     let checks = futures::stream::iter(targets.iter().map(|t| {
@@ -162,7 +177,9 @@ pub async fn install(bundle: Arc<OpenedBundle>, reg: Arc<RegistryClient>, opts: 
         let reg = &reg;
         let host = &host;
         async move {
-            let have = reg.manifest_digest(host, &t.repo, ManifestTarget::Digest(&img.served.digest)).await?;
+            let have = reg
+                .manifest_digest(host, &t.repo, ManifestTarget::Digest(&img.served.digest))
+                .await?;
             Ok::<_, Error>((t.record_idx, have.is_some()))
         }
     }))
@@ -180,7 +197,10 @@ pub async fn install(bundle: Arc<OpenedBundle>, reg: Arc<RegistryClient>, opts: 
     for t in &targets {
         if images_missing.contains(&t.record_idx) {
             for b in &m.images[t.record_idx].blobs {
-                blob_repos.entry(b.digest).or_default().insert(t.repo.clone());
+                blob_repos
+                    .entry(b.digest)
+                    .or_default()
+                    .insert(t.repo.clone());
             }
         }
     }
@@ -203,7 +223,11 @@ pub async fn install(bundle: Arc<OpenedBundle>, reg: Arc<RegistryClient>, opts: 
     let mut lack: BTreeMap<Sha256Digest, Vec<String>> = BTreeMap::new();
     for p in presence {
         let (d, repo, there) = p?;
-        if there { have.entry(d).or_default().push(repo) } else { lack.entry(d).or_default().push(repo) }
+        if there {
+            have.entry(d).or_default().push(repo)
+        } else {
+            lack.entry(d).or_default().push(repo)
+        }
     }
     let blobs_present = have.values().map(|v| v.len()).sum::<usize>();
     let mut blobs_mounted = 0usize;
@@ -228,19 +252,25 @@ pub async fn install(bundle: Arc<OpenedBundle>, reg: Arc<RegistryClient>, opts: 
         .iter()
         .flat_map(|&i| {
             let img = &m.images[i];
-            img.manifests.iter().map(|c| c.digest).chain([img.served.digest])
+            img.manifests
+                .iter()
+                .map(|c| c.digest)
+                .chain([img.served.digest])
         })
         .collect();
 
     // 3. Second pass, only if something is missing.
-    let payload_pass = !to_upload.is_empty() || !files_needed.is_empty() || !needed_manifests.is_empty();
+    let payload_pass =
+        !to_upload.is_empty() || !files_needed.is_empty() || !needed_manifests.is_empty();
     let mut manifests: BTreeMap<Sha256Digest, Bytes> = BTreeMap::new();
     let mut blobs_pushed = 0usize;
     let mut bytes_pushed = 0u64;
     if payload_pass {
         let files_by_sha: BTreeMap<Sha256Digest, Vec<FileRecord>> =
             files_needed.iter().fold(BTreeMap::new(), |mut acc, f| {
-                acc.entry(f.sha256).or_insert_with(Vec::new).push((*f).clone());
+                acc.entry(f.sha256)
+                    .or_insert_with(Vec::new)
+                    .push((*f).clone());
                 acc
             });
         let handle = tokio::runtime::Handle::current();
@@ -250,44 +280,60 @@ pub async fn install(bundle: Arc<OpenedBundle>, reg: Arc<RegistryClient>, opts: 
         let dest = opts.dest.clone();
         let progress = on_progress.clone();
         let wanted_manifests = needed_manifests.clone();
-        let (mans, pushed, pbytes) = tokio::task::spawn_blocking(move || {
+        let (mans, pushed, pbytes, mounted) = tokio::task::spawn_blocking(move || {
             let mut mans: BTreeMap<Sha256Digest, Bytes> = BTreeMap::new();
             let mut pushed = 0usize;
+            let mut mounted = 0usize;
             let mut pbytes = 0u64;
-            walk_payload(&b, &mut |entry: &Entry, r: &mut VerifyingReader<'_>| {
-                let path = entry.path.as_str();
-                if let Some(hex) = path.strip_prefix("blobs/sha256/") {
-                    let d = Sha256Digest::from_hex(hex).map_err(|e| Error::verification(path, e))?;
-                    if wanted_manifests.contains(&d) {
-                        if entry.size > MAX_MANIFEST_BYTES {
-                            return Err(Error::verification(path, "manifest larger than 4 MiB"));
+            walk_payload(
+                &b,
+                &mut |entry: &Entry, r: &mut VerifyingReader<'_>| {
+                    let path = entry.path.as_str();
+                    if let Some(hex) = path.strip_prefix("blobs/sha256/") {
+                        let d = Sha256Digest::from_hex(hex)
+                            .map_err(|e| Error::verification(path, e))?;
+                        if wanted_manifests.contains(&d) {
+                            if entry.size > MAX_MANIFEST_BYTES {
+                                return Err(Error::verification(
+                                    path,
+                                    "manifest larger than 4 MiB",
+                                ));
+                            }
+                            let mut buf = Vec::with_capacity(entry.size as usize);
+                            r.read_to_end(&mut buf)
+                                .map_err(|e| Error::io("read payload entry", path, e))?;
+                            mans.insert(d, Bytes::from(buf));
+                        } else if let Some(repos) = to_upload.get(&d) {
+                            push_from_reader(&handle, &reg2, &host2, &repos[0], &d, entry.size, r)?;
+                            pushed += 1;
+                            pbytes += entry.size;
+                            for other in &repos[1..] {
+                                handle.block_on(reg2.mount_blob(&host2, other, &repos[0], &d))?;
+                                mounted += 1;
+                            }
                         }
-                        let mut buf = Vec::with_capacity(entry.size as usize);
-                        r.read_to_end(&mut buf).map_err(|e| Error::io("read payload entry", path, e))?;
-                        mans.insert(d, Bytes::from(buf));
-                    } else if let Some(repos) = to_upload.get(&d) {
-                        push_from_reader(&handle, &reg2, &host2, &repos[0], &d, entry.size, r)?;
-                        pushed += 1;
-                        pbytes += entry.size;
-                        for other in &repos[1..] {
-                            handle.block_on(reg2.mount_blob(&host2, other, &repos[0], &d))?;
+                    } else if let Some(hex) = path.strip_prefix("files/sha256/") {
+                        let d = Sha256Digest::from_hex(hex)
+                            .map_err(|e| Error::verification(path, e))?;
+                        if let Some(list) = files_by_sha.get(&d) {
+                            install_files(&dest, list, r)?;
                         }
                     }
-                } else if let Some(hex) = path.strip_prefix("files/sha256/") {
-                    let d = Sha256Digest::from_hex(hex).map_err(|e| Error::verification(path, e))?;
-                    if let Some(list) = files_by_sha.get(&d) {
-                        install_files(&dest, list, r)?;
-                    }
-                }
-                Ok(())
-            }, &*progress)?;
-            Ok::<_, Error>((mans, pushed, pbytes))
+                    Ok(())
+                },
+                &*progress,
+            )?;
+            Ok::<_, Error>((mans, pushed, pbytes, mounted))
         })
         .await
-        .map_err(|e| Error::Install { target: "payload".into(), reason: e.to_string() })??;
+        .map_err(|e| Error::Install {
+            target: "payload".into(),
+            reason: e.to_string(),
+        })??;
         manifests = mans;
         blobs_pushed = pushed;
         bytes_pushed = pbytes;
+        blobs_mounted += mounted;
     }
 
     // 4. Manifests (children first), then tags.
@@ -301,28 +347,52 @@ pub async fn install(bundle: Arc<OpenedBundle>, reg: Arc<RegistryClient>, opts: 
                 order.push(&img.served);
             }
             for c in order {
-                let bytes = manifests.get(&c.digest).cloned().ok_or_else(|| Error::Install {
-                    target: format!("{host}/{}", t.repo),
-                    reason: format!("manifest {} was not found in the payload", c.digest),
-                })?;
-                reg.push_manifest(&host, &t.repo, ManifestTarget::Digest(&c.digest), bytes, &c.media_type).await?;
+                let bytes = manifests
+                    .get(&c.digest)
+                    .cloned()
+                    .ok_or_else(|| Error::Install {
+                        target: format!("{host}/{}", t.repo),
+                        reason: format!("manifest {} was not found in the payload", c.digest),
+                    })?;
+                reg.push_manifest(
+                    &host,
+                    &t.repo,
+                    ManifestTarget::Digest(&c.digest),
+                    bytes,
+                    &c.media_type,
+                )
+                .await?;
             }
         }
         let mut moved = None;
         if let Some(tag) = &img.name.tag {
-            let current = reg.manifest_digest(&host, &t.repo, ManifestTarget::Tag(tag)).await?;
+            let current = reg
+                .manifest_digest(&host, &t.repo, ManifestTarget::Tag(tag))
+                .await?;
             if current != Some(img.served.digest) {
                 let bytes = match manifests.get(&img.served.digest) {
                     Some(b) => b.clone(),
                     None => {
                         // Present by digest but not tagged: fetch it back and check it.
                         let (b, _) = reg
-                            .fetch_manifest(&host, &t.repo, &img.served.digest, Some(&img.served.media_type))
+                            .fetch_manifest(
+                                &host,
+                                &t.repo,
+                                &img.served.digest,
+                                Some(&img.served.media_type),
+                            )
                             .await?;
                         b
                     }
                 };
-                reg.push_manifest(&host, &t.repo, ManifestTarget::Tag(tag), bytes, &img.served.media_type).await?;
+                reg.push_manifest(
+                    &host,
+                    &t.repo,
+                    ManifestTarget::Tag(tag),
+                    bytes,
+                    &img.served.media_type,
+                )
+                .await?;
                 moved = current.map(|d| d.to_string());
             }
         }
@@ -337,19 +407,28 @@ pub async fn install(bundle: Arc<OpenedBundle>, reg: Arc<RegistryClient>, opts: 
             tag_moved_from: moved,
         });
     }
-    let needed_targets: BTreeSet<String> = files_needed.iter().map(|f| f.target.to_string()).collect();
+    let needed_targets: BTreeSet<String> =
+        files_needed.iter().map(|f| f.target.to_string()).collect();
     let files = m
         .files
         .iter()
         .map(|f| FileOutcome {
             target: f.target.to_string(),
-            action: if needed_targets.contains(f.target.as_str()) { "installed" } else { "unchanged" },
+            action: if needed_targets.contains(f.target.as_str()) {
+                "installed"
+            } else {
+                "unchanged"
+            },
         })
         .collect();
     let report = InstallReport {
         bundle_manifest_sha256: bundle.manifest_sha256.hex(),
         hop: m.hop.clone(),
-        signed_by: bundle.signatures.iter().map(|s| s.key_id.to_string()).collect(),
+        signed_by: bundle
+            .signatures
+            .iter()
+            .map(|s| s.key_id.to_string())
+            .collect(),
         registry: host.clone(),
         dest: opts.dest.display().to_string(),
         images,
@@ -381,7 +460,8 @@ fn push_from_reader(
     r: &mut VerifyingReader<'_>,
 ) -> Result<()> {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::result::Result<Bytes, String>>(4);
-    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
+    let stream =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
     let reg = reg.clone();
     let (h, rp, d) = (host.to_string(), repo.to_string(), *digest);
     let task = handle.spawn(async move { reg.push_blob(&h, &rp, &d, size, stream).await });
@@ -391,7 +471,10 @@ fn push_from_reader(
         match r.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
-                if tx.blocking_send(Ok(Bytes::copy_from_slice(&buf[..n]))).is_err() {
+                if tx
+                    .blocking_send(Ok(Bytes::copy_from_slice(&buf[..n])))
+                    .is_err()
+                {
                     break; // the upload ended early; its error is reported below
                 }
             }
@@ -404,9 +487,10 @@ fn push_from_reader(
         }
     }
     drop(tx);
-    let pushed = handle
-        .block_on(task)
-        .map_err(|e| Error::Install { target: format!("{host}/{repo}"), reason: e.to_string() })?;
+    let pushed = handle.block_on(task).map_err(|e| Error::Install {
+        target: format!("{host}/{repo}"),
+        reason: e.to_string(),
+    })?;
     if let Some(e) = read_error {
         return Err(Error::verification(blob_path(digest), e));
     }
@@ -474,13 +558,17 @@ fn append_audit_log(dest: &Path, report: &InstallReport) -> Result<()> {
     let dir = dest.join(".airlock");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
     let path = dir.join("install-log.jsonl");
-    let mut line = serde_json::to_vec(report).map_err(|e| Error::Install { target: path.display().to_string(), reason: e.to_string() })?;
+    let mut line = serde_json::to_vec(report).map_err(|e| Error::Install {
+        target: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
     line.push(b'\n');
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&path)
         .map_err(|e| Error::io("open", &path, e))?;
-    f.write_all(&line).map_err(|e| Error::io("append to", &path, e))?;
+    f.write_all(&line)
+        .map_err(|e| Error::io("append to", &path, e))?;
     f.sync_all().map_err(|e| Error::io("sync", &path, e))
 }

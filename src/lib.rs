@@ -10,6 +10,7 @@
 //! parse arguments and call into this library.
 
 pub mod bundle;
+pub mod catalog;
 pub mod digest;
 pub mod error;
 pub mod fetch;
@@ -19,6 +20,7 @@ pub mod install;
 pub mod lock;
 pub mod oci;
 pub mod paths;
+pub mod progress;
 pub mod registry;
 pub mod store;
 pub mod trust;

@@ -234,23 +234,25 @@ impl Lock {
         struct Probe {
             format: Option<serde_json::Value>,
         }
-        let probe: Probe = serde_saphyr::from_str(text)
-            .map_err(|e| Error::invalid("lock file", origin, e))?;
+        let probe: Probe =
+            serde_saphyr::from_str(text).map_err(|e| Error::invalid("lock file", origin, e))?;
         match probe.format {
             Some(serde_json::Value::Number(n)) if n.as_u64() == Some(LOCK_FORMAT as u64) => {}
             Some(v) => {
                 return Err(Error::invalid(
                     "lock file",
                     origin,
-                    format!("format {v} is not supported (this airlock reads format {LOCK_FORMAT})"),
+                    format!(
+                        "format {v} is not supported (this airlock reads format {LOCK_FORMAT})"
+                    ),
                 ));
             }
             None => {
                 return Err(Error::invalid("lock file", origin, "missing `format: 1`"));
             }
         }
-        let lock: Lock = serde_saphyr::from_str(text)
-            .map_err(|e| Error::invalid("lock file", origin, e))?;
+        let lock: Lock =
+            serde_saphyr::from_str(text).map_err(|e| Error::invalid("lock file", origin, e))?;
         lock.validate(origin)?;
         Ok(lock)
     }
@@ -285,7 +287,10 @@ impl Lock {
             }
             let set: BTreeSet<_> = img.platforms.iter().collect();
             if set.len() != img.platforms.len() {
-                return Err(bad(format!("image {}: a platform is listed twice", img.name)));
+                return Err(bad(format!(
+                    "image {}: a platform is listed twice",
+                    img.name
+                )));
             }
             if let Some(d) = img.name.digest()
                 && d != img.digest

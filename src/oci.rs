@@ -19,7 +19,8 @@ pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list
 /// Docker image manifest (v2 schema 2).
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 /// The media types airlock accepts when pulling a manifest by digest.
-pub const ACCEPTED_MANIFEST_TYPES: &[&str] = &[OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST];
+pub const ACCEPTED_MANIFEST_TYPES: &[&str] =
+    &[OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST];
 /// Largest manifest accepted (the distribution spec suggests registries accept at least 4 MiB).
 pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
 
@@ -114,8 +115,8 @@ impl ManifestDoc {
             reference: what.to_string(),
             reason,
         };
-        let raw: RawDoc =
-            serde_json::from_slice(bytes).map_err(|e| bad(format!("manifest is not valid JSON: {e}")))?;
+        let raw: RawDoc = serde_json::from_slice(bytes)
+            .map_err(|e| bad(format!("manifest is not valid JSON: {e}")))?;
         if raw.schema_version != Some(2) {
             return Err(bad(format!(
                 "schemaVersion {:?} is not supported (only 2; Docker schema 1 is obsolete)",
@@ -143,7 +144,9 @@ impl ManifestDoc {
                 manifests,
             })
         } else if media_type == OCI_MANIFEST || media_type == DOCKER_MANIFEST {
-            let config = raw.config.ok_or_else(|| bad("manifest without a config".into()))?;
+            let config = raw
+                .config
+                .ok_or_else(|| bad("manifest without a config".into()))?;
             let layers = raw.layers.unwrap_or_default();
             check_descriptor(&config, what)?;
             for l in &layers {
@@ -181,11 +184,16 @@ fn check_descriptor(d: &Descriptor, what: &str) -> Result<()> {
 /// carries some platforms of a multi-platform image, because a registry refuses an index
 /// whose children it does not hold. Deterministic: the entries keep their original order
 /// and bytes; keys are sorted; no whitespace. An annotation names the upstream index.
-pub fn subset_index(original: &[u8], source_digest: &Sha256Digest, keep: &[Sha256Digest]) -> Result<Vec<u8>> {
-    let mut v: serde_json::Value = serde_json::from_slice(original).map_err(|e| Error::Registry {
-        reference: source_digest.to_string(),
-        reason: format!("index is not valid JSON: {e}"),
-    })?;
+pub fn subset_index(
+    original: &[u8],
+    source_digest: &Sha256Digest,
+    keep: &[Sha256Digest],
+) -> Result<Vec<u8>> {
+    let mut v: serde_json::Value =
+        serde_json::from_slice(original).map_err(|e| Error::Registry {
+            reference: source_digest.to_string(),
+            reason: format!("index is not valid JSON: {e}"),
+        })?;
     let obj = v.as_object_mut().ok_or_else(|| Error::Registry {
         reference: source_digest.to_string(),
         reason: "index is not a JSON object".into(),

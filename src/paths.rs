@@ -134,7 +134,12 @@ mod tests {
 
     #[test]
     fn accepts_plain_relative_paths() {
-        for ok in ["a", "bin/v1.30.2/linux/amd64/kubeadm", "files/sha256/ab", "a..b/c"] {
+        for ok in [
+            "a",
+            "bin/v1.30.2/linux/amd64/kubeadm",
+            "files/sha256/ab",
+            "a..b/c",
+        ] {
             SafeRelPath::new(ok).unwrap();
         }
     }
@@ -142,8 +147,17 @@ mod tests {
     #[test]
     fn rejects_escapes() {
         for bad in [
-            "", "/etc/passwd", "../x", "a/../../x", "a/./b", "a//b", "a/", "a\\b", "a\0b",
-            "a\nb", ".",
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a/./b",
+            "a//b",
+            "a/",
+            "a\\b",
+            "a\0b",
+            "a\nb",
+            ".",
         ] {
             assert!(SafeRelPath::new(bad).is_err(), "{bad:?} accepted");
         }

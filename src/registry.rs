@@ -48,7 +48,8 @@ impl RegistryClient {
     pub fn new(opts: RegistryOptions) -> Result<Self> {
         let mut certs = Vec::new();
         for path in &opts.ca_files {
-            let data = std::fs::read(path).map_err(|e| Error::io("read CA certificate", path, e))?;
+            let data =
+                std::fs::read(path).map_err(|e| Error::io("read CA certificate", path, e))?;
             certs.push(Certificate {
                 encoding: CertificateEncoding::Pem,
                 data,
@@ -104,7 +105,9 @@ impl RegistryClient {
         if matches!(auth, RegistryAuth::Anonymous) && op == oci_client::RegistryOperation::Pull {
             // Anonymous pulls still need a token from registries that use bearer auth;
             // oci-client fetches it on demand.
-            self.client.store_auth_if_needed(r.resolve_registry(), &auth).await;
+            self.client
+                .store_auth_if_needed(r.resolve_registry(), &auth)
+                .await;
             return Ok(());
         }
         self.client
@@ -114,11 +117,20 @@ impl RegistryClient {
         Ok(())
     }
 
-    fn reference(registry: &str, repository: &str, digest: Option<&Sha256Digest>, tag: Option<&str>) -> Reference {
+    fn reference(
+        registry: &str,
+        repository: &str,
+        digest: Option<&Sha256Digest>,
+        tag: Option<&str>,
+    ) -> Reference {
         match (digest, tag) {
-            (Some(d), _) => Reference::with_digest(registry.into(), repository.into(), d.to_string()),
+            (Some(d), _) => {
+                Reference::with_digest(registry.into(), repository.into(), d.to_string())
+            }
             (None, Some(t)) => Reference::with_tag(registry.into(), repository.into(), t.into()),
-            (None, None) => Reference::with_tag(registry.into(), repository.into(), "latest".into()),
+            (None, None) => {
+                Reference::with_tag(registry.into(), repository.into(), "latest".into())
+            }
         }
     }
 
@@ -133,7 +145,8 @@ impl RegistryClient {
     ) -> Result<(Bytes, ManifestDoc)> {
         let r = Self::reference(registry, repository, Some(digest), None);
         let what = r.whole();
-        self.prepare(&r, oci_client::RegistryOperation::Pull).await?;
+        self.prepare(&r, oci_client::RegistryOperation::Pull)
+            .await?;
         let (bytes, _) = self
             .client
             .pull_manifest_raw(&r, &RegistryAuth::Anonymous, ACCEPTED_MANIFEST_TYPES)
@@ -145,10 +158,16 @@ impl RegistryClient {
     }
 
     /// Resolve a tag to the digest of the manifest or index it points to.
-    pub async fn resolve_tag(&self, registry: &str, repository: &str, tag: &str) -> Result<(Sha256Digest, Bytes, ManifestDoc)> {
+    pub async fn resolve_tag(
+        &self,
+        registry: &str,
+        repository: &str,
+        tag: &str,
+    ) -> Result<(Sha256Digest, Bytes, ManifestDoc)> {
         let r = Self::reference(registry, repository, None, Some(tag));
         let what = r.whole();
-        self.prepare(&r, oci_client::RegistryOperation::Pull).await?;
+        self.prepare(&r, oci_client::RegistryOperation::Pull)
+            .await?;
         let (bytes, _) = self
             .client
             .pull_manifest_raw(&r, &RegistryAuth::Anonymous, ACCEPTED_MANIFEST_TYPES)
@@ -170,9 +189,10 @@ impl RegistryClient {
         repository: &str,
         digest: &Sha256Digest,
         size: u64,
-    ) -> Result<impl Stream<Item = std::result::Result<Bytes, String>> + Unpin + use<>> {
+    ) -> Result<impl Stream<Item = Result<Bytes>> + Unpin + use<>> {
         let r = Self::reference(registry, repository, Some(digest), None);
-        self.prepare(&r, oci_client::RegistryOperation::Pull).await?;
+        self.prepare(&r, oci_client::RegistryOperation::Pull)
+            .await?;
         let desc = oci_client::manifest::OciDescriptor {
             digest: digest.to_string(),
             size: size as i64,
@@ -183,13 +203,49 @@ impl RegistryClient {
             .pull_blob_stream(&r, &desc)
             .await
             .map_err(|e| oci_err(&format!("{}/{}@{}", registry, repository, digest), e))?;
-        Ok(sized.stream.map(|c| c.map_err(|e| e.to_string())))
+        let what = format!("{registry}/{repository} blob {digest}");
+        Ok(sized.stream.map(move |c| {
+            c.map_err(|e| {
+                use oci_client::errors::{DigestError, OciDistributionError};
+                // oci-client checks the digest as the stream ends and reports it inside an
+                // io::Error; keep it a typed mismatch so the exit code says so.
+                let inner = e.get_ref();
+                let digest_err =
+                    inner
+                        .and_then(|i| i.downcast_ref::<DigestError>())
+                        .or_else(|| {
+                            match inner.and_then(|i| i.downcast_ref::<OciDistributionError>()) {
+                                Some(OciDistributionError::DigestError(d)) => Some(d),
+                                _ => None,
+                            }
+                        });
+                match digest_err {
+                    Some(DigestError::VerificationError { expected, actual }) => {
+                        Error::DigestMismatch {
+                            artifact: what.clone(),
+                            expected: expected.clone(),
+                            actual: actual.clone(),
+                        }
+                    }
+                    _ => Error::Registry {
+                        reference: what.clone(),
+                        reason: format!("transfer failed: {e}"),
+                    },
+                }
+            })
+        }))
     }
 
     /// True if `registry/repository` holds the blob (HEAD).
-    pub async fn blob_exists(&self, registry: &str, repository: &str, digest: &Sha256Digest) -> Result<bool> {
+    pub async fn blob_exists(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &Sha256Digest,
+    ) -> Result<bool> {
         let r = Self::reference(registry, repository, Some(digest), None);
-        self.prepare(&r, oci_client::RegistryOperation::Push).await?;
+        self.prepare(&r, oci_client::RegistryOperation::Push)
+            .await?;
         self.client
             .blob_exists(&r, &digest.to_string())
             .await
@@ -197,26 +253,48 @@ impl RegistryClient {
     }
 
     /// Link a blob from another repository of the same registry without uploading it.
-    pub async fn mount_blob(&self, registry: &str, repository: &str, from_repository: &str, digest: &Sha256Digest) -> Result<()> {
+    pub async fn mount_blob(
+        &self,
+        registry: &str,
+        repository: &str,
+        from_repository: &str,
+        digest: &Sha256Digest,
+    ) -> Result<()> {
         let target = Self::reference(registry, repository, Some(digest), None);
         let source = Self::reference(registry, from_repository, Some(digest), None);
-        self.prepare(&target, oci_client::RegistryOperation::Push).await?;
+        self.prepare(&target, oci_client::RegistryOperation::Push)
+            .await?;
         self.client
             .mount_blob(&target, &source, &digest.to_string())
             .await
-            .map_err(|e| oci_err(&format!("{registry}/{repository}@{digest} (mount from {from_repository})"), e))
+            .map_err(|e| {
+                oci_err(
+                    &format!("{registry}/{repository}@{digest} (mount from {from_repository})"),
+                    e,
+                )
+            })
     }
 
     /// Upload a blob from a stream in one request. The registry checks the digest when the
     /// upload completes; callers also send an error item if their own hash check fails, which
     /// aborts the upload before it is committed.
-    pub async fn push_blob<S>(&self, registry: &str, repository: &str, digest: &Sha256Digest, size: u64, stream: S) -> Result<()>
+    pub async fn push_blob<S>(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &Sha256Digest,
+        size: u64,
+        stream: S,
+    ) -> Result<()>
     where
         S: Stream<Item = std::result::Result<Bytes, String>> + Send + 'static,
     {
         let r = Self::reference(registry, repository, Some(digest), None);
-        self.prepare(&r, oci_client::RegistryOperation::Push).await?;
-        let stream = stream.map(|c| c.map_err(|e| oci_client::errors::OciDistributionError::GenericError(Some(e))));
+        self.prepare(&r, oci_client::RegistryOperation::Push)
+            .await?;
+        let stream = stream.map(|c| {
+            c.map_err(|e| oci_client::errors::OciDistributionError::GenericError(Some(e)))
+        });
         self.client
             .push_blob_stream(&r, stream, &digest.to_string(), Some(size))
             .await
@@ -225,12 +303,20 @@ impl RegistryClient {
     }
 
     /// Push manifest bytes unchanged (so the digest is preserved) under a digest or a tag.
-    pub async fn push_manifest(&self, registry: &str, repository: &str, reference: ManifestTarget<'_>, bytes: Bytes, media_type: &str) -> Result<()> {
+    pub async fn push_manifest(
+        &self,
+        registry: &str,
+        repository: &str,
+        reference: ManifestTarget<'_>,
+        bytes: Bytes,
+        media_type: &str,
+    ) -> Result<()> {
         let r = match reference {
             ManifestTarget::Digest(d) => Self::reference(registry, repository, Some(d), None),
             ManifestTarget::Tag(t) => Self::reference(registry, repository, None, Some(t)),
         };
-        self.prepare(&r, oci_client::RegistryOperation::Push).await?;
+        self.prepare(&r, oci_client::RegistryOperation::Push)
+            .await?;
         let ct = media_type
             .parse()
             .map_err(|_| oci_err(&r.whole(), format!("invalid media type {media_type:?}")))?;
@@ -243,19 +329,27 @@ impl RegistryClient {
 
     /// The digest a tag or digest currently points to, or `None` when the registry does not
     /// have it.
-    pub async fn manifest_digest(&self, registry: &str, repository: &str, reference: ManifestTarget<'_>) -> Result<Option<Sha256Digest>> {
+    pub async fn manifest_digest(
+        &self,
+        registry: &str,
+        repository: &str,
+        reference: ManifestTarget<'_>,
+    ) -> Result<Option<Sha256Digest>> {
         let r = match reference {
             ManifestTarget::Digest(d) => Self::reference(registry, repository, Some(d), None),
             ManifestTarget::Tag(t) => Self::reference(registry, repository, None, Some(t)),
         };
-        self.prepare(&r, oci_client::RegistryOperation::Push).await?;
+        self.prepare(&r, oci_client::RegistryOperation::Push)
+            .await?;
         match self
             .client
             .pull_manifest_raw(&r, &RegistryAuth::Anonymous, ACCEPTED_MANIFEST_TYPES)
             .await
         {
             Ok((bytes, _)) => Ok(Some(Sha256Digest::of(&bytes))),
-            Err(oci_client::errors::OciDistributionError::ImageManifestNotFoundError(_)) => Ok(None),
+            Err(oci_client::errors::OciDistributionError::ImageManifestNotFoundError(_)) => {
+                Ok(None)
+            }
             Err(oci_client::errors::OciDistributionError::RegistryError { envelope, .. })
                 if envelope.errors.iter().any(|e| {
                     matches!(
@@ -267,7 +361,9 @@ impl RegistryClient {
             {
                 Ok(None)
             }
-            Err(e) if e.to_string().contains("404") || e.to_string().contains("not found") => Ok(None),
+            Err(e) if e.to_string().contains("404") || e.to_string().contains("not found") => {
+                Ok(None)
+            }
             Err(e) => Err(oci_err(&r.whole(), e)),
         }
     }

@@ -111,7 +111,7 @@ impl Store {
     /// Store a byte stream that must hash to `expected` (and be `expected_size` long, when
     /// given: a longer stream is cut off as soon as it passes the size, so a hostile
     /// upstream cannot fill the disk).
-    pub async fn put_stream<S, E>(
+    pub async fn put_stream<S>(
         &self,
         mut stream: S,
         artifact: &str,
@@ -120,24 +120,16 @@ impl Store {
         mut on_progress: impl FnMut(u64),
     ) -> Result<u64>
     where
-        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
-        E: std::fmt::Display,
+        S: Stream<Item = Result<Bytes>> + Unpin,
     {
         let tmp = self.temp_file()?;
         let tmp_path = tmp.path().to_path_buf();
-        let std_file = tmp
-            .reopen()
-            .map_err(|e| Error::io("open", &tmp_path, e))?;
-        let mut file = tokio::io::BufWriter::with_capacity(
-            1 << 20,
-            tokio::fs::File::from_std(std_file),
-        );
+        let std_file = tmp.reopen().map_err(|e| Error::io("open", &tmp_path, e))?;
+        let mut file =
+            tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(std_file));
         let mut hasher = Hasher::new();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| Error::Registry {
-                reference: artifact.to_string(),
-                reason: format!("transfer failed: {e}"),
-            })?;
+            let chunk = chunk?;
             hasher.update(&chunk);
             if let Some(s) = expected_size
                 && hasher.len() > s
@@ -172,13 +164,20 @@ impl Store {
     }
 
     /// Copy a local file into the store, hashing while copying.
-    pub fn put_file(&self, src: &Path, expected: &Sha256Digest, expected_size: Option<u64>) -> Result<u64> {
+    pub fn put_file(
+        &self,
+        src: &Path,
+        expected: &Sha256Digest,
+        expected_size: Option<u64>,
+    ) -> Result<u64> {
         let mut input = std::fs::File::open(src).map_err(|e| Error::io("open", src, e))?;
         let mut tmp = self.temp_file()?;
         let mut hasher = Hasher::new();
         let mut buf = vec![0u8; 1 << 20];
         loop {
-            let n = input.read(&mut buf).map_err(|e| Error::io("read", src, e))?;
+            let n = input
+                .read(&mut buf)
+                .map_err(|e| Error::io("read", src, e))?;
             if n == 0 {
                 break;
             }
@@ -186,7 +185,13 @@ impl Store {
             tmp.write_all(&buf[..n])
                 .map_err(|e| Error::io("write", tmp.path(), e))?;
         }
-        self.commit(tmp, &src.display().to_string(), expected, hasher, expected_size)
+        self.commit(
+            tmp,
+            &src.display().to_string(),
+            expected,
+            hasher,
+            expected_size,
+        )
     }
 
     /// Read a small blob (a manifest), checking its digest and a size limit.
@@ -215,19 +220,31 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let data = Bytes::from(vec![1u8; 5000]);
         let d = Sha256Digest::of(&data);
-        let chunks = || futures::stream::iter(vec![Ok::<_, std::io::Error>(data.clone())]);
-        store.put_stream(chunks(), "blob", &d, Some(5000), |_| {}).await.unwrap();
+        let chunks = || futures::stream::iter(vec![Ok::<_, Error>(data.clone())]);
+        store
+            .put_stream(chunks(), "blob", &d, Some(5000), |_| {})
+            .await
+            .unwrap();
         assert!(store.has(&d, Some(5000)));
         // Wrong digest: nothing lands under the claimed name.
         let wrong = Sha256Digest::of(b"other");
-        let e = store.put_stream(chunks(), "blob", &wrong, None, |_| {}).await.unwrap_err();
+        let e = store
+            .put_stream(chunks(), "blob", &wrong, None, |_| {})
+            .await
+            .unwrap_err();
         assert!(matches!(e, Error::DigestMismatch { .. }));
         assert!(!store.has(&wrong, None));
         // Too long: cut off.
-        let e = store.put_stream(chunks(), "blob", &d, Some(10), |_| {}).await.unwrap_err();
+        let e = store
+            .put_stream(chunks(), "blob", &d, Some(10), |_| {})
+            .await
+            .unwrap_err();
         assert!(matches!(e, Error::SizeMismatch { .. }));
         // No temporary files left behind.
-        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
     }
 
     #[test]

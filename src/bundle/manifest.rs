@@ -153,7 +153,8 @@ impl BundleManifest {
             format: Option<serde_json::Value>,
         }
         let bad = |r: String| Error::verification(MANIFEST_FILE, r);
-        let probe: Probe = serde_json::from_slice(bytes).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+        let probe: Probe =
+            serde_json::from_slice(bytes).map_err(|e| bad(format!("not valid JSON: {e}")))?;
         match probe.format {
             Some(serde_json::Value::Number(n)) if n.as_u64() == Some(BUNDLE_FORMAT as u64) => {}
             other => {
@@ -178,7 +179,10 @@ impl BundleManifest {
             return Err(bad(format!("kind {:?} is not airlock-bundle", self.kind)));
         }
         if self.payload.file != PAYLOAD_FILE {
-            return Err(bad(format!("payload file {:?} is not {PAYLOAD_FILE}", self.payload.file)));
+            return Err(bad(format!(
+                "payload file {:?} is not {PAYLOAD_FILE}",
+                self.payload.file
+            )));
         }
         let mut seen = std::collections::BTreeSet::new();
         for e in &self.entries {
@@ -186,11 +190,15 @@ impl BundleManifest {
             let ok = match p {
                 "oci-layout" | "index.json" => true,
                 _ => {
-                    let hex = p.strip_prefix("blobs/sha256/").or_else(|| p.strip_prefix("files/sha256/"));
+                    let hex = p
+                        .strip_prefix("blobs/sha256/")
+                        .or_else(|| p.strip_prefix("files/sha256/"));
                     match hex {
                         Some(h) => {
                             if Sha256Digest::from_hex(h).ok() != Some(e.sha256) {
-                                return Err(bad(format!("entry {p}: name does not match its sha256")));
+                                return Err(bad(format!(
+                                    "entry {p}: name does not match its sha256"
+                                )));
                             }
                             true
                         }
@@ -207,9 +215,17 @@ impl BundleManifest {
         }
         let has = |path: &str| seen.contains(path);
         for img in &self.images {
-            for c in img.manifests.iter().chain(img.blobs.iter()).chain([&img.served, &img.source]) {
+            for c in img
+                .manifests
+                .iter()
+                .chain(img.blobs.iter())
+                .chain([&img.served, &img.source])
+            {
                 if !has(&blob_path(&c.digest)) {
-                    return Err(bad(format!("image {} needs {} which is not in the payload", img.name, c.digest)));
+                    return Err(bad(format!(
+                        "image {} needs {} which is not in the payload",
+                        img.name, c.digest
+                    )));
                 }
             }
         }

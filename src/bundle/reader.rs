@@ -56,27 +56,36 @@ pub fn open_verified(dir: &Path, trusted: &[PublicKey], threshold: usize) -> Res
         .map_err(|e| Error::verification(mpath.display(), e))?;
     let sig_dir = dir.join(SIGNATURES_DIR);
     let mut sigs: Vec<(String, String)> = Vec::new();
-    let listing = std::fs::read_dir(&sig_dir)
-        .map_err(|e| Error::verification(sig_dir.display(), format!("cannot list signatures: {e}")))?;
+    let listing = std::fs::read_dir(&sig_dir).map_err(|e| {
+        Error::verification(sig_dir.display(), format!("cannot list signatures: {e}"))
+    })?;
     for ent in listing {
         let ent = ent.map_err(|e| Error::io("list", &sig_dir, e))?;
         let name = ent.file_name().to_string_lossy().to_string();
-        let meta = std::fs::symlink_metadata(ent.path()).map_err(|e| Error::io("inspect", ent.path(), e))?;
+        let meta = std::fs::symlink_metadata(ent.path())
+            .map_err(|e| Error::io("inspect", ent.path(), e))?;
         if !meta.is_file() || !name.ends_with(".minisig") {
             continue;
         }
         if sigs.len() >= MAX_SIGNATURES {
-            return Err(Error::verification(sig_dir.display(), format!("more than {MAX_SIGNATURES} signature files")));
+            return Err(Error::verification(
+                sig_dir.display(),
+                format!("more than {MAX_SIGNATURES} signature files"),
+            ));
         }
         let text = read_limited(&ent.path(), MAX_SIGNATURE_BYTES, "signature file")
             .map_err(|e| Error::verification(ent.path().display(), e))?;
-        let text = String::from_utf8(text)
-            .map_err(|_| Error::verification(ent.path().display(), "signature file is not UTF-8"))?;
+        let text = String::from_utf8(text).map_err(|_| {
+            Error::verification(ent.path().display(), "signature file is not UTF-8")
+        })?;
         sigs.push((format!("{SIGNATURES_DIR}/{name}"), text));
     }
     sigs.sort();
     if sigs.is_empty() {
-        return Err(Error::verification(sig_dir.display(), "no signature files (*.minisig)"));
+        return Err(Error::verification(
+            sig_dir.display(),
+            "no signature files (*.minisig)",
+        ));
     }
     let outcome = crate::trust::verify_threshold(trusted, &bytes, &sigs, threshold)?;
     let manifest = BundleManifest::parse_verified(&bytes)?;
@@ -99,14 +108,18 @@ pub fn open_verified(dir: &Path, trusted: &[PublicKey], threshold: usize) -> Res
 /// checked against the signed manifest. A copy that disagrees means someone edited it.
 fn check_sums_file(dir: &Path, m: &BundleManifest, manifest_sha: &Sha256Digest) -> Result<()> {
     let path = dir.join(SUMS_FILE);
-    let text = read_limited(&path, 64 * 1024, "SHA256SUMS").map_err(|e| Error::verification(path.display(), e))?;
+    let text = read_limited(&path, 64 * 1024, "SHA256SUMS")
+        .map_err(|e| Error::verification(path.display(), e))?;
     let expected = format!(
         "{}  {MANIFEST_FILE}\n{}  {PAYLOAD_FILE}\n",
         manifest_sha.hex(),
         m.payload.sha256.hex()
     );
     if text != expected.as_bytes() {
-        return Err(Error::verification(path.display(), "does not match the signed manifest"));
+        return Err(Error::verification(
+            path.display(),
+            "does not match the signed manifest",
+        ));
     }
     Ok(())
 }
@@ -137,7 +150,10 @@ impl Read for VerifyingReader<'_> {
         if n > 0 {
             self.hasher.update(&buf[..n]);
             if self.hasher.len() > self.expected.size {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "entry longer than the manifest says"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "entry longer than the manifest says",
+                ));
             }
             return Ok(n);
         }
@@ -145,13 +161,20 @@ impl Read for VerifyingReader<'_> {
         if len != self.expected.size {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("size {len} differs from the manifest's {}", self.expected.size),
+                format!(
+                    "size {len} differs from the manifest's {}",
+                    self.expected.size
+                ),
             ));
         }
         if got != self.expected.sha256 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("sha256 mismatch (manifest {}, content {})", self.expected.sha256.hex(), got.hex()),
+                format!(
+                    "sha256 mismatch (manifest {}, content {})",
+                    self.expected.sha256.hex(),
+                    got.hex()
+                ),
             ));
         }
         self.verified = true;
@@ -201,24 +224,32 @@ pub fn walk_payload(
         )));
     }
     let hashing = HashingReader::new(file);
-    let mut decoder = zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(1 << 17, hashing))
-        .map_err(|e| fail(format!("zstd: {e}")))?;
+    let mut decoder =
+        zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(1 << 17, hashing))
+            .map_err(|e| fail(format!("zstd: {e}")))?;
     decoder
         .window_log_max(ZSTD_WINDOW_LOG_MAX)
         .map_err(|e| fail(format!("zstd: {e}")))?;
-    let counting = CountingReader { inner: decoder, n: 0 };
+    let counting = CountingReader {
+        inner: decoder,
+        n: 0,
+    };
     let mut archive = tar::Archive::new(counting);
     let mut idx = 0usize;
     let mut bytes = 0u64;
     {
         let entries = archive.entries().map_err(|e| fail(format!("tar: {e}")))?;
         for item in entries {
-            let mut entry = item.map_err(|e| fail(format!("tar stream after {idx} entries: {e}")))?;
+            let mut entry =
+                item.map_err(|e| fail(format!("tar stream after {idx} entries: {e}")))?;
             let name = String::from_utf8_lossy(&entry.path_bytes()).to_string();
             let Some(expected) = m.entries.get(idx) else {
-                return Err(fail(format!("entry {name:?} is not in the manifest (extra entry)")));
+                return Err(fail(format!(
+                    "entry {name:?} is not in the manifest (extra entry)"
+                )));
             };
-            let e_fail = |reason: String| Error::verification(format!("{label} entry {name}"), reason);
+            let e_fail =
+                |reason: String| Error::verification(format!("{label} entry {name}"), reason);
             let header = entry.header();
             if header.entry_type().as_byte() != b'0' {
                 return Err(e_fail(format!(
@@ -227,7 +258,9 @@ pub fn walk_payload(
                 )));
             }
             if header.path_bytes().as_ref() != entry.path_bytes().as_ref() {
-                return Err(e_fail("uses a long-name extension; airlock payloads never do".into()));
+                return Err(e_fail(
+                    "uses a long-name extension; airlock payloads never do".into(),
+                ));
             }
             let header_size = header.size().map_err(|e| e_fail(e.to_string()))?;
             if entry
@@ -235,12 +268,17 @@ pub fn walk_payload(
                 .map_err(|e| e_fail(e.to_string()))?
                 .is_some()
             {
-                return Err(e_fail("has PAX extended headers; airlock payloads never do".into()));
+                return Err(e_fail(
+                    "has PAX extended headers; airlock payloads never do".into(),
+                ));
             }
             if name != expected.path.as_str() {
                 let listed = m.entries.iter().any(|e| e.path.as_str() == name);
                 return Err(e_fail(if listed {
-                    format!("out of order or duplicated; expected {} here", expected.path)
+                    format!(
+                        "out of order or duplicated; expected {} here",
+                        expected.path
+                    )
                 } else {
                     format!("is not in the manifest; expected {} here", expected.path)
                 }));
@@ -258,7 +296,9 @@ pub fn walk_payload(
                 verified: false,
             };
             visit(expected, &mut vr).map_err(|e| match e {
-                Error::Io { source, .. } if source.kind() == io::ErrorKind::InvalidData => e_fail(source.to_string()),
+                Error::Io { source, .. } if source.kind() == io::ErrorKind::InvalidData => {
+                    e_fail(source.to_string())
+                }
                 other => other,
             })?;
             io::copy(&mut vr, &mut io::sink()).map_err(|e| e_fail(e.to_string()))?;
@@ -281,7 +321,9 @@ pub fn walk_payload(
     let mut counting = archive.into_inner();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = counting.read(&mut buf).map_err(|e| fail(format!("zstd after the archive: {e}")))?;
+        let n = counting
+            .read(&mut buf)
+            .map_err(|e| fail(format!("zstd after the archive: {e}")))?;
         if n == 0 {
             break;
         }
@@ -305,13 +347,20 @@ pub fn walk_payload(
             m.payload.sha256.hex()
         )));
     }
-    Ok(WalkSummary { entries: idx, bytes })
+    Ok(WalkSummary {
+        entries: idx,
+        bytes,
+    })
 }
 
 /// Verify a bundle completely without installing anything.
 pub fn verify(bundle: &OpenedBundle, on_progress: &dyn Fn(u64)) -> Result<WalkSummary> {
-    walk_payload(bundle, &mut |_, r| {
-        io::copy(r, &mut io::sink()).map_err(|e| Error::io("verify", PAYLOAD_FILE, e))?;
-        Ok(())
-    }, on_progress)
+    walk_payload(
+        bundle,
+        &mut |_, r| {
+            io::copy(r, &mut io::sink()).map_err(|e| Error::io("verify", PAYLOAD_FILE, e))?;
+            Ok(())
+        },
+        on_progress,
+    )
 }

@@ -95,7 +95,9 @@ fn sniff(store: &Store, d: &Sha256Digest) -> Result<bool> {
     let mut head = [0u8; 6];
     let mut n = 0;
     while n < head.len() {
-        let k = f.read(&mut head[n..]).map_err(|e| Error::io("read", &path, e))?;
+        let k = f
+            .read(&mut head[n..])
+            .map_err(|e| Error::io("read", &path, e))?;
         if k == 0 {
             break;
         }
@@ -131,7 +133,10 @@ impl FrameWriter {
         })
     }
 
-    fn enc(&mut self) -> io::Result<&mut zstd::stream::write::Encoder<'static, HashingWriter<BufWriter<File>>>> {
+    fn enc(
+        &mut self,
+    ) -> io::Result<&mut zstd::stream::write::Encoder<'static, HashingWriter<BufWriter<File>>>>
+    {
         self.current
             .as_mut()
             .ok_or_else(|| io::Error::other("payload writer already finished"))
@@ -139,14 +144,20 @@ impl FrameWriter {
 
     /// End the current frame and start another at `level`.
     fn new_frame(&mut self, level: i32) -> io::Result<()> {
-        let enc = self.current.take().ok_or_else(|| io::Error::other("payload writer finished"))?;
+        let enc = self
+            .current
+            .take()
+            .ok_or_else(|| io::Error::other("payload writer finished"))?;
         let inner = enc.finish()?;
         self.current = Some(Self::encoder(inner, level, self.threads)?);
         Ok(())
     }
 
     fn finish(mut self) -> io::Result<(File, Sha256Digest, u64)> {
-        let enc = self.current.take().ok_or_else(|| io::Error::other("payload writer finished"))?;
+        let enc = self
+            .current
+            .take()
+            .ok_or_else(|| io::Error::other("payload writer finished"))?;
         let hw = enc.finish()?;
         let (buf, digest, len) = hw.finish();
         let file = buf.into_inner().map_err(|e| e.into_error())?;
@@ -181,15 +192,18 @@ impl<W: Write> Write for Counting<W> {
 
 fn header(path: &str, size: u64) -> Result<tar::Header> {
     let mut h = tar::Header::new_ustar();
-    h.set_path(path).map_err(|e| Error::invalid("payload path", path, e))?;
+    h.set_path(path)
+        .map_err(|e| Error::invalid("payload path", path, e))?;
     h.set_size(size);
     h.set_mode(0o644);
     h.set_uid(0);
     h.set_gid(0);
     h.set_mtime(0);
     h.set_entry_type(tar::EntryType::Regular);
-    h.set_username("").map_err(|e| Error::invalid("payload path", path, e))?;
-    h.set_groupname("").map_err(|e| Error::invalid("payload path", path, e))?;
+    h.set_username("")
+        .map_err(|e| Error::invalid("payload path", path, e))?;
+    h.set_groupname("")
+        .map_err(|e| Error::invalid("payload path", path, e))?;
     h.set_cksum();
     Ok(h)
 }
@@ -205,7 +219,10 @@ fn layout_index(plans: &[&ImagePlan]) -> Vec<u8> {
             if p.locked.name.tag.is_some() {
                 let mut named = p.locked.name.clone();
                 named.digest = None;
-                ann.insert("org.opencontainers.image.ref.name".into(), named.to_string().into());
+                ann.insert(
+                    "org.opencontainers.image.ref.name".into(),
+                    named.to_string().into(),
+                );
             }
             serde_json::json!({
                 "mediaType": p.served.media_type,
@@ -233,23 +250,37 @@ pub fn write_bundle(
     opts: &WriteOptions<'_>,
 ) -> Result<WriteSummary> {
     if opts.keys.is_empty() {
-        return Err(Error::invalid("build options", "--key", "at least one signing key is needed"));
+        return Err(Error::invalid(
+            "build options",
+            "--key",
+            "at least one signing key is needed",
+        ));
     }
     if out.exists() && !opts.force {
-        return Err(Error::AlreadyExists { path: out.to_path_buf() });
+        return Err(Error::AlreadyExists {
+            path: out.to_path_buf(),
+        });
     }
     let mut sorted: Vec<&ImagePlan> = plans.iter().collect();
     sorted.sort_by_key(|p| p.locked.name.to_string());
 
     // Collect every entry once, keyed by payload path.
     let mut pending: BTreeMap<String, PendingEntry> = BTreeMap::new();
-    let mut add = |path: String, size: u64, sha256: Sha256Digest, media_type: &str, source: Source| -> Result<()> {
+    let mut add = |path: String,
+                   size: u64,
+                   sha256: Sha256Digest,
+                   media_type: &str,
+                   source: Source|
+     -> Result<()> {
         if let Some(prev) = pending.get(&path) {
             if prev.size != size {
                 return Err(Error::invalid(
                     "lock file",
                     "images",
-                    format!("{sha256} is named with two sizes ({} and {size})", prev.size),
+                    format!(
+                        "{sha256} is named with two sizes ({} and {size})",
+                        prev.size
+                    ),
                 ));
             }
             return Ok(());
@@ -267,24 +298,50 @@ pub fn write_bundle(
         Ok(())
     };
     let layout = br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec();
-    add("oci-layout".into(), layout.len() as u64, Sha256Digest::of(&layout), "application/vnd.oci.layout.header.v1+json", Source::Inline(layout))?;
+    add(
+        "oci-layout".into(),
+        layout.len() as u64,
+        Sha256Digest::of(&layout),
+        "application/vnd.oci.layout.header.v1+json",
+        Source::Inline(layout),
+    )?;
     let index = layout_index(&sorted);
-    add("index.json".into(), index.len() as u64, Sha256Digest::of(&index), crate::oci::OCI_INDEX, Source::Inline(index))?;
+    add(
+        "index.json".into(),
+        index.len() as u64,
+        Sha256Digest::of(&index),
+        crate::oci::OCI_INDEX,
+        Source::Inline(index),
+    )?;
     for p in &sorted {
         let items = std::iter::once(&p.source)
             .chain(std::iter::once(&p.served))
             .chain(p.manifests.iter())
             .chain(p.blobs.iter());
         for c in items {
-            add(blob_path(&c.digest), c.size, c.digest, &c.media_type, Source::Store)?;
+            add(
+                blob_path(&c.digest),
+                c.size,
+                c.digest,
+                &c.media_type,
+                Source::Store,
+            )?;
         }
     }
     let mut files: Vec<FileRecord> = Vec::new();
     for f in &lock.files {
         let path = store.path(&f.sha256);
-        let size = std::fs::metadata(&path).map_err(|e| Error::io("inspect cache entry", &path, e))?.len();
+        let size = std::fs::metadata(&path)
+            .map_err(|e| Error::io("inspect cache entry", &path, e))?
+            .len();
         let kind = f.kind.clone().unwrap_or_else(|| "file".into());
-        add(file_path(&f.sha256), size, f.sha256, &format!("application/vnd.airlock.file.{kind}"), Source::Store)?;
+        add(
+            file_path(&f.sha256),
+            size,
+            f.sha256,
+            &format!("application/vnd.airlock.file.{kind}"),
+            Source::Store,
+        )?;
         files.push(FileRecord {
             name: f.name.clone(),
             target: f.target.clone(),
@@ -320,7 +377,10 @@ pub fn write_bundle(
     first.sort_by(|a, b| b.path.cmp(&a.path)); // "oci-layout" before "index.json"
 
     // Temporary directory beside the output, renamed at the end.
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| Error::io("create directory", parent, e))?;
     let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("bundle");
     let tmp = tempfile::Builder::new()
@@ -353,7 +413,8 @@ pub fn write_bundle(
                 Source::Inline(bytes) => builder.append(&h, &bytes[..]).map_err(io_err)?,
                 Source::Store => {
                     let src = store.path(&e.sha256);
-                    let f = File::open(&src).map_err(|er| Error::io("open cache entry", &src, er))?;
+                    let f =
+                        File::open(&src).map_err(|er| Error::io("open cache entry", &src, er))?;
                     let mut reader = HashingReader::new(f.take(e.size));
                     builder.append(&h, &mut reader).map_err(io_err)?;
                     let (_, got, n) = reader.finish();
@@ -363,7 +424,11 @@ pub fn write_bundle(
                         return Err(Error::DigestMismatch {
                             artifact: format!("cache entry {}", src.display()),
                             expected: e.sha256.to_string(),
-                            actual: if n != e.size { format!("{n} bytes instead of {}", e.size) } else { got.to_string() },
+                            actual: if n != e.size {
+                                format!("{n} bytes instead of {}", e.size)
+                            } else {
+                                got.to_string()
+                            },
                         });
                     }
                 }
@@ -476,7 +541,8 @@ pub fn trusted_comment(m: &BundleManifest, manifest_sha: &Sha256Digest) -> Strin
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = File::create(path).map_err(|e| Error::io("create", path, e))?;
-    f.write_all(bytes).map_err(|e| Error::io("write", path, e))?;
+    f.write_all(bytes)
+        .map_err(|e| Error::io("write", path, e))?;
     f.sync_all().map_err(|e| Error::io("sync", path, e))
 }
 

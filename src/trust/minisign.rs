@@ -55,7 +55,10 @@ impl MessageDigest {
 
     /// Hashes a file; errors name the path.
     pub fn of_file(path: &Path) -> Result<Self, TrustError> {
-        let io_err = |source| TrustError::Io { path: path.to_path_buf(), source };
+        let io_err = |source| TrustError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         let file = std::fs::File::open(path).map_err(io_err)?;
         Self::of_reader(file).map_err(io_err)
     }
@@ -119,7 +122,9 @@ pub fn sign_digest(
     blob.extend_from_slice(key.key_id().as_bytes());
     blob.extend_from_slice(&signature);
 
-    let global = signer.sign(&global_message(&signature, trusted_comment)).to_bytes();
+    let global = signer
+        .sign(&global_message(&signature, trusted_comment))
+        .to_bytes();
     Ok(format!(
         "{UNTRUSTED_PREFIX}{UNTRUSTED_COMMENT}\n{}\n{TRUSTED_PREFIX}{trusted_comment}\n{}\n",
         BASE64.encode(blob),
@@ -170,17 +175,21 @@ fn parse_signature(text: &str) -> Result<ParsedSignature<'_>, TrustError> {
             limit: SIGNATURE_MAX_BYTES as u64,
         });
     }
-    let malformed =
-        |reason: String| TrustError::Malformed { artifact: ARTIFACT.to_owned(), reason };
+    let malformed = |reason: String| TrustError::Malformed {
+        artifact: ARTIFACT.to_owned(),
+        reason,
+    };
     let lines = split_lines(text, 4).map_err(malformed)?;
     if !lines[0].starts_with(UNTRUSTED_PREFIX) {
-        return Err(malformed(format!("line 1 does not start with {UNTRUSTED_PREFIX:?}")));
+        return Err(malformed(format!(
+            "line 1 does not start with {UNTRUSTED_PREFIX:?}"
+        )));
     }
     let blob = decode_base64_exact::<SIGNATURE_BLOB_LEN>(lines[1])
         .map_err(|e| malformed(format!("line 2 (signature): {e}")))?;
-    let trusted_comment = lines[2].strip_prefix(TRUSTED_PREFIX).ok_or_else(|| {
-        malformed(format!("line 3 does not start with {TRUSTED_PREFIX:?}"))
-    })?;
+    let trusted_comment = lines[2]
+        .strip_prefix(TRUSTED_PREFIX)
+        .ok_or_else(|| malformed(format!("line 3 does not start with {TRUSTED_PREFIX:?}")))?;
     let global_signature = decode_base64_exact::<64>(lines[3])
         .map_err(|e| malformed(format!("line 4 (global signature): {e}")))?;
 
@@ -200,7 +209,12 @@ fn parse_signature(text: &str) -> Result<ParsedSignature<'_>, TrustError> {
     }
     let mut signature = [0u8; 64];
     signature.copy_from_slice(&blob[10..]);
-    Ok(ParsedSignature { key_id, signature, trusted_comment, global_signature })
+    Ok(ParsedSignature {
+        key_id,
+        signature,
+        trusted_comment,
+        global_signature,
+    })
 }
 
 /// Verifies a `.minisig` file's text against `data`, accepting only
@@ -232,7 +246,10 @@ pub fn verify_digest(
 
     let mut candidates = trusted.iter().filter(|k| k.key_id() == key_id).peekable();
     if candidates.peek().is_none() {
-        return Err(TrustError::UnknownKey { key_id, trusted: trusted.len() });
+        return Err(TrustError::UnknownKey {
+            key_id,
+            trusted: trusted.len(),
+        });
     }
     // Key ids are not authenticated, so if several trusted keys share one,
     // try each rather than trusting whichever comes first.
@@ -271,7 +288,12 @@ pub fn verify_threshold(
     signatures: &[(String, String)],
     threshold: usize,
 ) -> Result<ThresholdOutcome, TrustError> {
-    verify_threshold_digest(trusted, &MessageDigest::of_bytes(data), signatures, threshold)
+    verify_threshold_digest(
+        trusted,
+        &MessageDigest::of_bytes(data),
+        signatures,
+        threshold,
+    )
 }
 
 /// [`verify_threshold`] for data already hashed with [`MessageDigest`].
@@ -301,7 +323,10 @@ pub fn verify_threshold_digest(
     for (name, text) in signatures {
         match verify_digest(trusted, digest, text) {
             Ok(v) if !counted.insert(v.key_id) => {
-                rejected.push((name.clone(), TrustError::DuplicateSigner { key_id: v.key_id }));
+                rejected.push((
+                    name.clone(),
+                    TrustError::DuplicateSigner { key_id: v.key_id },
+                ));
             }
             Ok(v) => valid.push(v),
             Err(e) => rejected.push((name.clone(), e)),
@@ -394,18 +419,35 @@ mod tests {
         let lines: Vec<&str> = sig.split_inclusive('\n').collect();
         assert_eq!(lines.len(), 4);
         assert!(lines.iter().all(|l| l.ends_with('\n')));
-        assert_eq!(lines[0], "untrusted comment: signature from airlock secret key\n");
-        assert_eq!(lines[2], "trusted comment: timestamp:1700000000\tfile:bundle.tar.zst\n");
+        assert_eq!(
+            lines[0],
+            "untrusted comment: signature from airlock secret key\n"
+        );
+        assert_eq!(
+            lines[2],
+            "trusted comment: timestamp:1700000000\tfile:bundle.tar.zst\n"
+        );
 
         let v = verify(&[k.public_key()], data, &sig).unwrap();
         assert_eq!(v.key_id, k.key_id());
-        assert_eq!(v.trusted_comment, "timestamp:1700000000\tfile:bundle.tar.zst");
+        assert_eq!(
+            v.trusted_comment,
+            "timestamp:1700000000\tfile:bundle.tar.zst"
+        );
 
         // Deterministic.
-        assert_eq!(sign(&k, data, "timestamp:1700000000\tfile:bundle.tar.zst").unwrap(), sig);
+        assert_eq!(
+            sign(&k, data, "timestamp:1700000000\tfile:bundle.tar.zst").unwrap(),
+            sig
+        );
         // Empty data and empty comment work.
         let sig = sign(&k, b"", "").unwrap();
-        assert_eq!(verify(&[k.public_key()], b"", &sig).unwrap().trusted_comment, "");
+        assert_eq!(
+            verify(&[k.public_key()], b"", &sig)
+                .unwrap()
+                .trusted_comment,
+            ""
+        );
         // The untrusted comment is not covered, as in minisign.
         let sig2 = replace_line(&sig, 0, "untrusted comment: anything");
         assert!(verify(&[k.public_key()], b"", &sig2).is_ok());
@@ -440,7 +482,11 @@ mod tests {
         let sig = sign(&k, b"data", "c").unwrap();
         let err = verify(&[k.public_key()], b"Data", &sig).unwrap_err();
         assert!(matches!(err, TrustError::BadSignature { key_id } if key_id == k.key_id()));
-        assert!(err.to_string().contains(&format!("signature from key {}", k.key_id())), "{err}");
+        assert!(
+            err.to_string()
+                .contains(&format!("signature from key {}", k.key_id())),
+            "{err}"
+        );
         // A flipped bit in the signature itself.
         let bad = edit_blob(&sig, |b| b[20] ^= 1);
         assert!(matches!(
@@ -477,8 +523,14 @@ mod tests {
         assert!(
             matches!(err, TrustError::UnknownKey { key_id, trusted: 1 } if key_id == signer.key_id())
         );
-        assert!(err.to_string().contains(&signer.key_id().to_string()), "{err}");
-        assert!(matches!(verify(&[], b"data", &sig), Err(TrustError::UnknownKey { .. })));
+        assert!(
+            err.to_string().contains(&signer.key_id().to_string()),
+            "{err}"
+        );
+        assert!(matches!(
+            verify(&[], b"data", &sig),
+            Err(TrustError::UnknownKey { .. })
+        ));
 
         // Another key under the signer's id: the id matches, the key does not.
         let mut blob = BASE64.decode(other.public_key().to_base64()).unwrap();
@@ -497,13 +549,16 @@ mod tests {
         let k = key();
         let pk = [k.public_key()];
         let sig = sign(&k, b"data", "c").unwrap();
-        let malformed = |t: &str| matches!(verify(&pk, b"data", t), Err(TrustError::Malformed { .. }));
+        let malformed =
+            |t: &str| matches!(verify(&pk, b"data", t), Err(TrustError::Malformed { .. }));
 
         assert!(malformed(""));
         assert!(malformed("\n\n\n\n"));
         assert!(malformed(&(sig.clone() + "extra line\n")));
         assert!(malformed(&(sig.clone() + "\n")));
-        assert!(malformed(&sig.lines().take(3).collect::<Vec<_>>().join("\n")));
+        assert!(malformed(
+            &sig.lines().take(3).collect::<Vec<_>>().join("\n")
+        ));
         assert!(malformed(&replace_line(&sig, 0, "comment: no prefix")));
         assert!(malformed(&replace_line(&sig, 2, "comment: no prefix")));
         // Truncated and garbage base64 in either field.
@@ -516,10 +571,17 @@ mod tests {
         assert!(malformed(&replace_line(&sig, 1, &format!(" {}", &l1[1..]))));
         // The right length of base64 that decodes to the wrong size.
         assert!(malformed(&replace_line(&sig, 3, &BASE64.encode([0u8; 65]))));
-        assert!(malformed(&replace_line(&sig, 3, &format!("{}=", &l3[..l3.len() - 1]))));
+        // Non-canonical base64: the character before "==" has 4 low bits that
+        // must be 0 for 64 bytes; 'B' and 'C' set one of them.
+        let (head, tail) = l3.split_at(l3.len() - 3);
+        let c = if tail.starts_with('B') { 'C' } else { 'B' };
+        assert!(malformed(&replace_line(&sig, 3, &format!("{head}{c}=="))));
 
         let err = verify(&pk, b"data", "").unwrap_err();
-        assert!(err.to_string().starts_with("signature file: malformed"), "{err}");
+        assert!(
+            err.to_string().starts_with("signature file: malformed"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -547,7 +609,11 @@ mod tests {
             Err(TrustError::TooLarge { limit: 4096, .. })
         ));
         assert!(matches!(
-            verify(&[k.public_key()], b"data", &"x".repeat(SIGNATURE_MAX_BYTES + 1)),
+            verify(
+                &[k.public_key()],
+                b"data",
+                &"x".repeat(SIGNATURE_MAX_BYTES + 1)
+            ),
             Err(TrustError::TooLarge { .. })
         ));
 
@@ -566,7 +632,10 @@ mod tests {
         let k = key();
         for bad in ["two\nlines", "cr\r", "nul\0", "esc\x1b[31m"] {
             assert!(
-                matches!(sign(&k, b"", bad), Err(TrustError::InvalidTrustedComment { .. })),
+                matches!(
+                    sign(&k, b"", bad),
+                    Err(TrustError::InvalidTrustedComment { .. })
+                ),
                 "{bad:?}"
             );
         }
@@ -592,19 +661,29 @@ mod tests {
         let sb = sign(&b, data, "b").unwrap();
         let outsider = sign(&key(), data, "x").unwrap();
         let named = |v: &[(&str, &String)]| -> Vec<(String, String)> {
-            v.iter().map(|(n, t)| (n.to_string(), (*t).clone())).collect()
+            v.iter()
+                .map(|(n, t)| (n.to_string(), (*t).clone()))
+                .collect()
         };
 
         // Two signatures by the same key count once.
         let err = verify_threshold(
             &trusted,
             data,
-            &named(&[("a.minisig", &sa), ("a2.minisig", &sa2), ("x.minisig", &outsider)]),
+            &named(&[
+                ("a.minisig", &sa),
+                ("a2.minisig", &sa2),
+                ("x.minisig", &outsider),
+            ]),
             2,
         )
         .unwrap_err();
         match &err {
-            TrustError::ThresholdNotMet { threshold: 2, valid, rejected } => {
+            TrustError::ThresholdNotMet {
+                threshold: 2,
+                valid,
+                rejected,
+            } => {
                 assert_eq!(valid, &vec![a.key_id()]);
                 assert_eq!(rejected.len(), 2);
                 assert_eq!(rejected[0].0, "a2.minisig");
@@ -614,9 +693,18 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         let msg = err.to_string();
-        assert!(msg.contains("1 valid") && msg.contains("2 required"), "{msg}");
-        assert!(msg.contains("a2.minisig: rejected: ") && msg.contains("duplicate"), "{msg}");
-        assert!(msg.contains("x.minisig: rejected: ") && msg.contains("not one of"), "{msg}");
+        assert!(
+            msg.contains("1 valid") && msg.contains("2 required"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("a2.minisig: rejected: ") && msg.contains("duplicate"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("x.minisig: rejected: ") && msg.contains("not one of"),
+            "{msg}"
+        );
 
         // Two distinct keys meet 2-of-3; a bad one is reported but does not block.
         let out = verify_threshold(
@@ -631,8 +719,8 @@ mod tests {
         assert_eq!(out.rejected.len(), 2);
 
         // Tampered data fails every signature.
-        let err = verify_threshold(&trusted, b"other", &named(&[("a", &sa), ("b", &sb)]), 1)
-            .unwrap_err();
+        let err =
+            verify_threshold(&trusted, b"other", &named(&[("a", &sa), ("b", &sb)]), 1).unwrap_err();
         assert!(
             matches!(&err, TrustError::ThresholdNotMet { valid, rejected, .. } if valid.is_empty() && rejected.len() == 2)
         );
@@ -701,12 +789,18 @@ mod tests {
     }
 
     fn minisign(args: &[&std::ffi::OsStr]) -> std::process::Output {
-        Command::new("minisign").args(args).stdin(Stdio::null()).output().unwrap()
+        Command::new("minisign")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
     }
 
     /// Extracts the hex id minisign prints after `marker` (up to whitespace).
     fn id_after<'a>(text: &'a str, marker: &str) -> &'a str {
-        let start = text.find(marker).unwrap_or_else(|| panic!("{marker:?} not in {text:?}"))
+        let start = text
+            .find(marker)
+            .unwrap_or_else(|| panic!("{marker:?} not in {text:?}"))
             + marker.len();
         text[start..].split_whitespace().next().unwrap()
     }
@@ -755,7 +849,10 @@ mod tests {
         let out = verify_cmd();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{out:?}");
-        assert!(stdout.contains(&format!("Trusted comment: {comment}")), "{stdout}");
+        assert!(
+            stdout.contains(&format!("Trusted comment: {comment}")),
+            "{stdout}"
+        );
 
         // One flipped byte: minisign refuses.
         let mut tampered = data.clone();
@@ -798,8 +895,11 @@ mod tests {
         assert!(out.status.success(), "{out:?}");
 
         let public = PublicKey::load(&pk).unwrap();
-        let printed = id_after(&std::fs::read_to_string(&pk).unwrap(), "minisign public key ")
-            .to_owned();
+        let printed = id_after(
+            &std::fs::read_to_string(&pk).unwrap(),
+            "minisign public key ",
+        )
+        .to_owned();
         assert_same_id(public.key_id(), &printed);
 
         let sig_text = read_signature_file(&dir.path().join("data.txt.minisig")).unwrap();
@@ -879,7 +979,10 @@ mod tests {
             assert!(out.status.success(), "{out:?}");
             // ...and airlock's comment in the .pub carries airlock's id...
             let pub_text = std::fs::read_to_string(&pk_path).unwrap();
-            assert_eq!(id_after(&pub_text, "minisign public key "), k.key_id().to_string());
+            assert_eq!(
+                id_after(&pub_text, "minisign public key "),
+                k.key_id().to_string()
+            );
 
             // ...which is the number minisign itself prints for that signature.
             let out = minisign(&[
@@ -940,11 +1043,11 @@ mod tests {
             let mut bytes = sig.clone().into_bytes();
             let pos = pos % bytes.len();
             bytes[pos] = byte;
-            if let Ok(text) = String::from_utf8(bytes) {
-                if let Ok(v) = verify(&[k.public_key()], b"data", &text) {
-                    // Only changes outside the signed parts may still verify.
-                    prop_assert_eq!(v.trusted_comment, "comment");
-                }
+            if let Ok(text) = String::from_utf8(bytes)
+                && let Ok(v) = verify(&[k.public_key()], b"data", &text)
+            {
+                // Only changes outside the signed parts may still verify.
+                prop_assert_eq!(v.trusted_comment, "comment");
             }
         }
     }

@@ -155,7 +155,9 @@ pub enum TrustError {
     },
 
     /// The same key signed more than once; it counts once toward a threshold.
-    #[error("signature from key {key_id}: duplicate; this key already counted toward the threshold")]
+    #[error(
+        "signature from key {key_id}: duplicate; this key already counted toward the threshold"
+    )]
     DuplicateSigner {
         /// The key id in the signature.
         key_id: KeyId,
@@ -257,12 +259,19 @@ impl fmt::Display for ThresholdNotMetDisplay<'_> {
 /// Reads at most `limit` bytes of `path`; refuses a bigger file without
 /// reading all of it, because the file is untrusted and could be huge.
 pub(crate) fn read_limited(path: &Path, limit: usize) -> Result<Vec<u8>, TrustError> {
-    let io_err = |source| TrustError::Io { path: path.to_path_buf(), source };
+    let io_err = |source| TrustError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let file = std::fs::File::open(path).map_err(io_err)?;
     let mut buf = Vec::new();
-    file.take(limit as u64 + 1).read_to_end(&mut buf).map_err(io_err)?;
+    file.take(limit as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(io_err)?;
     if buf.len() > limit {
-        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(buf.len() as u64);
+        let size = std::fs::metadata(path)
+            .map(|m| m.len())
+            .unwrap_or(buf.len() as u64);
         return Err(TrustError::TooLarge {
             artifact: path.display().to_string(),
             size,
@@ -277,14 +286,26 @@ pub(crate) fn read_limited(path: &Path, limit: usize) -> Result<Vec<u8>, TrustEr
 pub(crate) fn with_artifact(err: TrustError, path: &Path) -> TrustError {
     let name = path.display().to_string();
     match err {
-        TrustError::TooLarge { size, limit, .. } => {
-            TrustError::TooLarge { artifact: name, size, limit }
-        }
-        TrustError::Malformed { reason, .. } => TrustError::Malformed { artifact: name, reason },
-        TrustError::UnsupportedAlgorithm { found, expected, .. } => {
-            TrustError::UnsupportedAlgorithm { artifact: name, found, expected }
-        }
-        TrustError::InvalidKey { reason, .. } => TrustError::InvalidKey { artifact: name, reason },
+        TrustError::TooLarge { size, limit, .. } => TrustError::TooLarge {
+            artifact: name,
+            size,
+            limit,
+        },
+        TrustError::Malformed { reason, .. } => TrustError::Malformed {
+            artifact: name,
+            reason,
+        },
+        TrustError::UnsupportedAlgorithm {
+            found, expected, ..
+        } => TrustError::UnsupportedAlgorithm {
+            artifact: name,
+            found,
+            expected,
+        },
+        TrustError::InvalidKey { reason, .. } => TrustError::InvalidKey {
+            artifact: name,
+            reason,
+        },
         other => other,
     }
 }

@@ -46,6 +46,7 @@
 #![allow(dead_code)]
 
 pub mod images;
+pub mod scenario;
 pub mod servers;
 
 /// A fresh temporary working folder, removed when the returned value drops.

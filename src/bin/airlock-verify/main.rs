@@ -1,1 +1,52 @@
-fn main(){}
+//! `airlock-verify`: the enclave side. Checks a bundle's signatures and every byte, then
+//! installs it. Kept small on purpose so a security office can audit it; the work is in
+//! the library's `bundle::reader`, `trust` and `install` modules.
+
+mod common;
+mod install;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Verify and install airlock bundles inside an air-gapped network.
+///
+///   airlock-verify verify BUNDLE --trust release.pub
+///   airlock-verify install BUNDLE --trust release.pub --registry registry.enclave:5000 --dest /srv/k8s
+///
+/// Exit codes: 0 ok, 1 operational error, 2 usage, 3 the bundle or its signatures cannot
+/// be trusted, 4 invalid input, 5 content mismatch outside a bundle.
+#[derive(Parser)]
+#[command(
+    name = "airlock-verify",
+    version,
+    about,
+    long_about,
+    max_term_width = 100
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log detail on stderr (error, warn, info, debug, trace); also RUST_LOG.
+    #[arg(long, global = true, default_value = "warn", env = "AIRLOCK_LOG")]
+    log: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check signatures and every byte of a bundle; install nothing.
+    Verify(verify::Args),
+    /// Verify, then push images to the enclave registry and files to disk.
+    Install(install::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    common::init_logging(&cli.log);
+    let result = match cli.command {
+        Command::Verify(a) => verify::run(a),
+        Command::Install(a) => install::run(a),
+    };
+    common::finish(result)
+}

@@ -1,1 +1,46 @@
-fn main(){}
+//! `airlock`: the connected side. Resolves a hop, fetches and pins every artifact, and
+//! writes a signed bundle. All the work is in the library; this file parses arguments.
+
+mod build;
+mod common;
+mod keygen;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Build signed, reproducible air-gap bundles for Kubernetes version hops.
+///
+/// Typical flow on the connected side:
+///
+///   airlock keygen --out keys/release
+///   airlock build hop.lock --key keys/release.key --out bundles/v1.30.2
+///
+/// Carry the bundle directory across the air gap and run `airlock-verify` there.
+#[derive(Parser)]
+#[command(name = "airlock", version, about, long_about, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log detail on stderr (error, warn, info, debug, trace); also RUST_LOG.
+    #[arg(long, global = true, default_value = "warn", env = "AIRLOCK_LOG")]
+    log: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create an ed25519 signing key pair (PKCS#8 secret key, minisign public key).
+    Keygen(keygen::Args),
+    /// Fetch everything a lock file pins and write a signed bundle.
+    Build(build::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    common::init_logging(&cli.log);
+    let result = match cli.command {
+        Command::Keygen(a) => keygen::run(a),
+        Command::Build(a) => build::run(a),
+    };
+    common::finish(result)
+}

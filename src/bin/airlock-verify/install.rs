@@ -1,0 +1,111 @@
+//! `airlock-verify install`
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use airlock::registry::{RegistryClient, RegistryOptions};
+
+use crate::common::TrustArgs;
+
+/// Verify a bundle completely, then install it: images into the enclave registry under the
+/// same repository paths (manifest digests preserved), files under --dest with their
+/// modes. Skips what is already there, so running it twice changes nothing. Appends a
+/// record of what it did to DEST/.airlock/install-log.jsonl.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The bundle directory.
+    bundle: PathBuf,
+    #[command(flatten)]
+    trust: TrustArgs,
+    /// Enclave registry, HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT")]
+    registry: String,
+    /// Reach the registry over plain HTTP.
+    #[arg(long)]
+    insecure: bool,
+    /// Extra CA certificate (PEM) for the registry. Repeatable.
+    #[arg(long = "ca-file", value_name = "PEM")]
+    ca_file: Vec<PathBuf>,
+    /// Put every repository under this path (`k8s` gives `k8s/kube-apiserver`).
+    #[arg(long)]
+    prefix: Option<String>,
+    /// Directory that files are installed under.
+    #[arg(long, value_name = "DIR")]
+    dest: PathBuf,
+    /// Parallel registry requests for presence checks.
+    #[arg(long, default_value_t = 8)]
+    jobs: usize,
+    /// Print the install record as JSON.
+    #[arg(long)]
+    json: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    if let Some(p) = &a.prefix {
+        airlock::image_ref::validate_prefix(p)
+            .map_err(|e| airlock::Error::invalid("option", "--prefix", e))?;
+    }
+    let bundle = Arc::new(a.trust.open(&a.bundle)?);
+    std::fs::create_dir_all(&a.dest)
+        .map_err(|e| airlock::Error::io("create directory", &a.dest, e))?;
+    let reg = Arc::new(RegistryClient::new(RegistryOptions {
+        insecure: if a.insecure {
+            vec![a.registry.clone()]
+        } else {
+            vec![]
+        },
+        ca_files: a.ca_file.clone(),
+        mirrors: vec![],
+        anonymous: false,
+    })?);
+    let bar = airlock::progress::bytes_bar("install", !a.quiet && !a.json);
+    bar.set_length(bundle.manifest.payload.tar_size * 2);
+    let cb = airlock::progress::callback(&bar);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = rt.block_on(airlock::install::install(
+        bundle.clone(),
+        reg,
+        airlock::install::InstallOptions {
+            registry: a.registry.clone(),
+            prefix: a.prefix.clone(),
+            dest: a.dest.clone(),
+            jobs: a.jobs,
+            already_verified: false,
+        },
+        cb,
+    ))?;
+    bar.finish_and_clear();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("OK: {} installed", a.bundle.display());
+        for i in &report.images {
+            let moved = i
+                .tag_moved_from
+                .as_deref()
+                .map(|d| format!(" (tag moved from {d})"))
+                .unwrap_or_default();
+            println!(
+                "  {} {} -> {}@{}{}",
+                i.action, i.name, i.enclave_ref, i.served_digest, moved
+            );
+        }
+        for f in &report.files {
+            println!("  {} {}", f.action, f.target);
+        }
+        println!(
+            "  blobs: {} pushed ({} bytes), {} mounted, {} already present",
+            report.blobs_pushed, report.bytes_pushed, report.blobs_mounted, report.blobs_present
+        );
+        println!(
+            "  record appended to {}/.airlock/install-log.jsonl",
+            a.dest.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! `airlock build`
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::common::{NetArgs, runtime};
+
+/// Fetch every artifact a lock pins and write a signed bundle directory.
+///
+/// Images are pulled by digest (index, chosen platforms' manifests, configs, layers, each
+/// blob once), files by URL or from disk, all checked against the lock while streaming to
+/// a content-addressed cache. A rebuild of the same lock reads the cache and works offline.
+/// The same lock gives byte-identical bundle files on any machine.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The lock file (YAML, see docs/lock-format.md).
+    lock: PathBuf,
+    /// Secret key (PKCS#8 PEM from `airlock keygen`). Repeat to sign with several keys.
+    #[arg(long, required = true, value_name = "KEY")]
+    key: Vec<PathBuf>,
+    /// Bundle directory to create [default: bundles/<hop or lock name>].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Replace an existing bundle directory.
+    #[arg(long)]
+    force: bool,
+    /// Content cache [default: $AIRLOCK_CACHE, $XDG_CACHE_HOME/airlock or ~/.cache/airlock].
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+    /// Parallel downloads at most.
+    #[arg(long, default_value_t = 4)]
+    jobs: usize,
+    /// zstd level for compressible content (1-19). Already-compressed layers always use a
+    /// fast level.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
+    level: i32,
+    /// zstd worker threads [default: number of CPUs]. The output does not depend on it.
+    #[arg(long)]
+    threads: Option<u32>,
+    #[command(flatten)]
+    net: NetArgs,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    json: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn default_out(lock: &airlock::lock::Lock, lock_path: &Path) -> PathBuf {
+    let name = match &lock.hop {
+        Some(h) => format!("airlock-{}-to-{}", h.from, h.to),
+        None => lock_path
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_else(|| "bundle".into()),
+    };
+    PathBuf::from("bundles").join(name)
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let (lock, lock_bytes) = airlock::lock::Lock::load(&a.lock)?;
+    let keys = a
+        .key
+        .iter()
+        .map(|p| airlock::trust::load_secret_key(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let out = a.out.clone().unwrap_or_else(|| default_out(&lock, &a.lock));
+    if out.exists() && !a.force {
+        return Err(airlock::Error::AlreadyExists { path: out }.into());
+    }
+    let store = airlock::store::Store::open(
+        &a.cache
+            .clone()
+            .unwrap_or_else(airlock::store::Store::default_root),
+    )?;
+    let (reg_opts, http_opts) = a.net.options()?;
+    let reg = airlock::registry::RegistryClient::new(reg_opts)?;
+    let http = airlock::http::HttpClient::new(http_opts)?;
+    let lock_dir = a.lock.parent().map(Path::to_path_buf).unwrap_or_default();
+    let show = !a.quiet && !a.json;
+
+    let bar = airlock::progress::bytes_bar("fetch", show);
+    let total_bar = bar.clone();
+    let fopts = airlock::fetch::FetchOptions {
+        jobs: a.jobs,
+        lock_dir: &lock_dir,
+        on_progress: airlock::progress::callback(&bar),
+        on_total: std::sync::Arc::new(move |n| total_bar.set_length(n)),
+    };
+    let plans = runtime()?
+        .block_on(airlock::fetch::fetch(&lock, &store, &reg, &http, &fopts))
+        .with_context(|| format!("fetching the artifacts of {}", a.lock.display()))?;
+    bar.finish_and_clear();
+
+    let threads = a
+        .threads
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get() as u32)
+                .unwrap_or(1)
+        })
+        .max(1);
+    let bar = airlock::progress::bytes_bar("pack", show);
+    let cb = airlock::progress::callback(&bar);
+    let summary = airlock::bundle::writer::write_bundle(
+        &lock,
+        &lock_bytes,
+        &plans,
+        &store,
+        &out,
+        &airlock::bundle::writer::WriteOptions {
+            level: a.level,
+            threads,
+            force: a.force,
+            keys: &keys,
+            on_progress: &*cb,
+        },
+    )
+    .with_context(|| format!("writing bundle {}", out.display()))?;
+    bar.finish_and_clear();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!("bundle: {}", summary.dir.display());
+        println!(
+            "  images: {}, files: {}, entries: {}",
+            lock.images.len(),
+            lock.files.len(),
+            summary.entries
+        );
+        println!(
+            "  payload: {} bytes (tar {} bytes), sha256 {}",
+            summary.payload_size, summary.tar_size, summary.payload_sha256
+        );
+        println!("  manifest sha256: {}", summary.manifest_sha256);
+        for s in &summary.signatures {
+            println!("  signed: {s}");
+        }
+    }
+    Ok(())
+}

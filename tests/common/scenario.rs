@@ -1,0 +1,306 @@
+//! A small test DSL for the core path: one call sets up a realistic little hop
+//! (an "upstream" registry seeded with generated multi-arch images, a file
+//! server laid out like dl.k8s.io, a signing key and a lock file that names
+//! everything by its canonical upstream name), and short methods run the real
+//! `airlock` and `airlock-verify` binaries against it.
+//!
+//! Canonical names (`registry.k8s.io/...`, `https://dl.k8s.io/...`) are reached
+//! through `--mirror`, so the lock and the bundle do not depend on the random
+//! ports the servers got: two scenarios give byte-identical bundles.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+use super::images::{
+    BuiltImage, ImageSpec, LayerSpec, build_layout, linux, push_image, sha256_hex, write_file_tree,
+};
+use super::servers::{FileServer, Registry};
+
+/// The kubeadm stand-in binary's content (random, deterministic).
+pub fn kubeadm_bytes() -> Vec<u8> {
+    super::images::random_bytes(42, 300 * 1024)
+}
+
+/// A prepared hop: servers running, images pushed, lock and key written.
+pub struct Scenario {
+    /// Scratch directory (removed on drop).
+    pub work: tempfile::TempDir,
+    /// The upstream registry.
+    pub upstream: Registry,
+    /// The upstream file server.
+    pub files: FileServer,
+    /// Images as built: [kube-apiserver (amd64+arm64), pause (amd64+arm64), coredns/coredns].
+    pub images: Vec<BuiltImage>,
+    /// The lock file.
+    pub lock: PathBuf,
+    /// Key prefix: `key.key`, `key.pub`.
+    pub key: PathBuf,
+    /// The content cache used by `airlock build`.
+    pub cache: PathBuf,
+}
+
+impl Scenario {
+    /// Set up the standard scenario.
+    pub fn new() -> Scenario {
+        let work = super::workdir();
+        let upstream = Registry::start();
+        let layout = work.path().join("layout");
+        let specs = vec![
+            ImageSpec {
+                repository: "kube-apiserver".into(),
+                tag: "v1.30.2".into(),
+                platforms: linux(&["amd64", "arm64"]),
+                layers: vec![
+                    LayerSpec::shared("base"),
+                    LayerSpec::Random {
+                        seed: 1,
+                        size: 400 * 1024,
+                        gzip: true,
+                    },
+                    LayerSpec::Random {
+                        seed: 2,
+                        size: 64 * 1024,
+                        gzip: false,
+                    },
+                ],
+            },
+            ImageSpec {
+                repository: "pause".into(),
+                tag: "3.9".into(),
+                platforms: linux(&["amd64", "arm64"]),
+                layers: vec![
+                    LayerSpec::shared("base"),
+                    LayerSpec::Random {
+                        seed: 3,
+                        size: 32 * 1024,
+                        gzip: true,
+                    },
+                ],
+            },
+            ImageSpec {
+                repository: "coredns/coredns".into(),
+                tag: "v1.11.1".into(),
+                platforms: linux(&["amd64", "arm64"]),
+                layers: vec![
+                    LayerSpec::shared("base"),
+                    LayerSpec::Random {
+                        seed: 4,
+                        size: 100 * 1024,
+                        gzip: true,
+                    },
+                ],
+            },
+        ];
+        let images = build_layout(&layout, &specs);
+        for img in &images {
+            push_image(&layout, img, &upstream.host());
+        }
+        let www = work.path().join("www");
+        let kubeadm = kubeadm_bytes();
+        let sums = write_file_tree(
+            &www,
+            &[("release/v1.30.2/bin/linux/amd64/kubeadm", &kubeadm)],
+        );
+        let files = FileServer::start(&www);
+        let doc = work.path().join("calico.yaml");
+        std::fs::write(
+            &doc,
+            b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: calico}\n",
+        )
+        .expect("write doc");
+        let doc_sha = sha256_hex(&std::fs::read(&doc).expect("read doc"));
+        let lock = work.path().join("hop.lock");
+        let text = format!(
+            r#"format: 1
+kind: airlock-lock
+hop: {{ from: v1.29.6, to: v1.30.2 }}
+images:
+  - name: registry.k8s.io/kube-apiserver:v1.30.2
+    digest: {apiserver}
+    platforms: [linux/amd64, linux/arm64]
+    role: target
+  - name: registry.k8s.io/pause:3.9
+    digest: {pause}
+    platforms: [linux/amd64]
+    role: target
+  - name: registry.k8s.io/coredns/coredns:v1.11.1
+    digest: {coredns}
+    platforms: [linux/amd64, linux/arm64]
+files:
+  - name: kubeadm
+    url: https://dl.k8s.io/release/v1.30.2/bin/linux/amd64/kubeadm
+    sha256: {kubeadm}
+    target: bin/v1.30.2/linux/amd64/kubeadm
+    mode: "0755"
+    kind: binary
+  - name: calico.yaml
+    path: calico.yaml
+    sha256: {doc_sha}
+    target: manifests/calico.yaml
+    kind: manifest
+"#,
+            apiserver = images[0].index_digest,
+            pause = images[1].index_digest,
+            coredns = images[2].index_digest,
+            kubeadm = sums[0].1,
+        );
+        std::fs::write(&lock, text).expect("write lock");
+        let key = work.path().join("keys/release");
+        let cache = work.path().join("cache");
+        let s = Scenario {
+            work,
+            upstream,
+            files,
+            images,
+            lock,
+            key,
+            cache,
+        };
+        s.airlock(&["keygen", "--out", s.key.to_str().expect("utf-8 path")])
+            .assert()
+            .success();
+        s
+    }
+
+    /// A path inside the scratch directory.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.work.path().join(rel)
+    }
+
+    /// `airlock ARGS` with the scenario's cache.
+    pub fn airlock(&self, args: &[&str]) -> Command {
+        let mut c = Command::cargo_bin("airlock").expect("airlock binary");
+        c.env("AIRLOCK_CACHE", &self.cache)
+            .env("DOCKER_CONFIG", self.work.path().join("no-docker-config"));
+        c.args(args);
+        c
+    }
+
+    /// `airlock-verify ARGS`.
+    pub fn verify_bin(&self, args: &[&str]) -> Command {
+        let mut c = Command::cargo_bin("airlock-verify").expect("airlock-verify binary");
+        c.env("DOCKER_CONFIG", self.work.path().join("no-docker-config"));
+        c.args(args);
+        c
+    }
+
+    /// The mirror and insecure flags that reach this scenario's upstream.
+    pub fn net_args(&self) -> Vec<String> {
+        let h = self.upstream.host();
+        vec![
+            "--insecure-registry".into(),
+            h.clone(),
+            "--mirror".into(),
+            format!("registry.k8s.io={h}"),
+            "--mirror".into(),
+            format!("https://dl.k8s.io={}", self.files.url()),
+        ]
+    }
+
+    /// Build the lock into `out` (relative to the scratch dir) and return the bundle path.
+    pub fn build(&self, out: &str, extra: &[&str]) -> PathBuf {
+        let out_path = self.path(out);
+        let key = format!("{}.key", self.key.display());
+        let mut args: Vec<String> = vec![
+            "build".into(),
+            self.lock.display().to_string(),
+            "--key".into(),
+            key,
+            "--out".into(),
+            out_path.display().to_string(),
+            "--quiet".into(),
+        ];
+        args.extend(self.net_args());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.airlock(&refs).assert().success();
+        out_path
+    }
+
+    /// `airlock-verify verify BUNDLE --trust key.pub` (output returned, not asserted).
+    pub fn verify(&self, bundle: &Path) -> Output {
+        let pubkey = format!("{}.pub", self.key.display());
+        self.verify_bin(&[
+            "verify",
+            bundle.to_str().expect("utf-8"),
+            "--trust",
+            &pubkey,
+            "--quiet",
+        ])
+        .output()
+        .expect("run airlock-verify")
+    }
+
+    /// `airlock-verify install` into `enclave`, files under `dest`; JSON report parsed.
+    pub fn install(
+        &self,
+        bundle: &Path,
+        enclave: &Registry,
+        dest: &Path,
+        extra: &[&str],
+    ) -> Output {
+        let pubkey = format!("{}.pub", self.key.display());
+        let host = enclave.host();
+        let mut args = vec![
+            "install",
+            bundle.to_str().expect("utf-8"),
+            "--trust",
+            &pubkey,
+            "--registry",
+            &host,
+            "--insecure",
+            "--dest",
+            dest.to_str().expect("utf-8"),
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        self.verify_bin(&args)
+            .output()
+            .expect("run airlock-verify install")
+    }
+}
+
+/// Every regular file below `dir`, relative path -> bytes, sorted.
+pub fn read_tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let e = e.expect("walk");
+        if e.file_type().is_file() {
+            let rel = e
+                .path()
+                .strip_prefix(dir)
+                .expect("prefix")
+                .display()
+                .to_string();
+            out.push((rel, std::fs::read(e.path()).expect("read")));
+        }
+    }
+    out
+}
+
+/// Run a shell command line (for the independent tools), returning its output.
+pub fn sh(cmd: &str, dir: &Path) -> Output {
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .current_dir(dir)
+        .output()
+        .expect("run sh")
+}
+
+/// Assert a command output failed with `code` and stderr containing `needle`.
+pub fn assert_fails(out: &Output, code: i32, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "expected exit {code}, got {:?}; stderr:\n{stderr}",
+        out.status.code()
+    );
+    assert!(
+        stderr.contains(needle),
+        "stderr does not mention {needle:?}:\n{stderr}"
+    );
+}

@@ -1,0 +1,233 @@
+//! The core path: lock -> signed bundle -> verify -> install, checked by independent tools.
+
+use crate::common::images::{sha256_digest, sha256_hex, skopeo_inspect_raw};
+use crate::common::scenario::{Scenario, kubeadm_bytes, sh};
+use crate::common::servers::Registry;
+
+fn stdout_json(out: &std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "command failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+#[test]
+fn build_verify_install_round_trip() {
+    let s = Scenario::new();
+    let bundle = s.build("bundle", &[]);
+
+    // The bundle is a handful of files.
+    for f in ["manifest.json", "SHA256SUMS", "payload.tar.zst"] {
+        assert!(bundle.join(f).is_file(), "{f} missing");
+    }
+
+    // Independent tools: sha256sum and minisign accept it.
+    let out = sh("sha256sum -c SHA256SUMS", &bundle);
+    assert!(
+        out.status.success(),
+        "sha256sum -c: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let sig = std::fs::read_dir(bundle.join("signatures"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let cmd = format!(
+        "minisign -V -p {}.pub -m manifest.json -x {}",
+        s.key.display(),
+        sig.display()
+    );
+    let out = sh(&cmd, &bundle);
+    assert!(
+        out.status.success(),
+        "minisign -V failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("airlock-bundle format=1 hop=v1.29.6->v1.30.2")
+    );
+
+    // zstd -dc | tar -x gives an OCI layout that skopeo can read.
+    let x = s.path("extracted");
+    std::fs::create_dir(&x).unwrap();
+    let out = sh(
+        &format!(
+            "zstd -dc {}/payload.tar.zst | tar -x -C {}",
+            bundle.display(),
+            x.display()
+        ),
+        s.work.path(),
+    );
+    assert!(
+        out.status.success(),
+        "zstd|tar: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let other = Registry::start();
+    let out = sh(
+        &format!(
+            "skopeo --insecure-policy copy --all --preserve-digests --dest-tls-verify=false oci:{}:registry.k8s.io/kube-apiserver:v1.30.2 docker://{}/kube-apiserver:v1.30.2",
+            x.display(),
+            other.host()
+        ),
+        s.work.path(),
+    );
+    assert!(
+        out.status.success(),
+        "skopeo copy oci: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let raw = skopeo_inspect_raw(&format!("{}/kube-apiserver:v1.30.2", other.host()));
+    assert_eq!(sha256_digest(&raw), s.images[0].index_digest);
+
+    // airlock-verify verify.
+    let out = s.verify(&bundle);
+    assert!(
+        out.status.success(),
+        "verify: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Install into an enclave registry.
+    let enclave = Registry::start();
+    let dest = s.path("dest");
+    let report = stdout_json(&s.install(&bundle, &enclave, &dest, &[]));
+    assert_eq!(report["payload_pass"], true);
+
+    // All platforms carried: the upstream index digest survives.
+    let raw = skopeo_inspect_raw(&format!("{}/kube-apiserver:v1.30.2", enclave.host()));
+    assert_eq!(sha256_digest(&raw), s.images[0].index_digest);
+    let raw = skopeo_inspect_raw(&format!("{}/coredns/coredns:v1.11.1", enclave.host()));
+    assert_eq!(sha256_digest(&raw), s.images[2].index_digest);
+    // One platform of pause carried: the tag points at airlock's subset index, which the
+    // manifest records, and the amd64 manifest keeps its upstream digest.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    let pause = manifest["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "registry.k8s.io/pause:3.9")
+        .unwrap();
+    assert_eq!(pause["served_as"], "subset-index");
+    let raw = skopeo_inspect_raw(&format!("{}/pause:3.9", enclave.host()));
+    assert_eq!(
+        sha256_digest(&raw),
+        pause["served"]["digest"].as_str().unwrap()
+    );
+    let amd64 = s.images[1].manifest_digest("linux/amd64").unwrap();
+    let raw = skopeo_inspect_raw(&format!("{}/pause@{amd64}", enclave.host()));
+    assert_eq!(sha256_digest(&raw), amd64);
+
+    // Files with their modes.
+    use std::os::unix::fs::PermissionsExt;
+    let kubeadm = dest.join("bin/v1.30.2/linux/amd64/kubeadm");
+    assert_eq!(
+        sha256_hex(&std::fs::read(&kubeadm).unwrap()),
+        sha256_hex(&kubeadm_bytes())
+    );
+    assert_eq!(
+        std::fs::metadata(&kubeadm).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
+    assert!(dest.join("manifests/calico.yaml").is_file());
+    let log = std::fs::read_to_string(dest.join(".airlock/install-log.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 1);
+
+    // Idempotent: a second install changes nothing and skips the payload pass.
+    let again = stdout_json(&s.install(&bundle, &enclave, &dest, &[]));
+    assert_eq!(again["payload_pass"], false);
+    assert_eq!(again["blobs_pushed"], 0);
+    assert!(
+        again["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["action"] == "present")
+    );
+    assert!(
+        again["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["action"] == "unchanged")
+    );
+
+    // --prefix re-roots repositories.
+    let prefixed = stdout_json(&s.install(&bundle, &enclave, &dest, &["--prefix", "mirror/k8s"]));
+    assert_eq!(prefixed["payload_pass"], true);
+    let raw = skopeo_inspect_raw(&format!(
+        "{}/mirror/k8s/kube-apiserver:v1.30.2",
+        enclave.host()
+    ));
+    assert_eq!(sha256_digest(&raw), s.images[0].index_digest);
+}
+
+#[test]
+fn shared_layers_are_stored_once_and_uploaded_once() {
+    let s = Scenario::new();
+    let bundle = s.build("bundle", &[]);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    let entries: Vec<&str> = manifest["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    let mut unique = entries.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), entries.len(), "no entry twice");
+
+    let enclave = Registry::start();
+    let report = stdout_json(&s.install(&bundle, &enclave, &s.path("dest"), &[]));
+    // The shared base layer (per platform) lives in three repositories but is uploaded once.
+    let pushed = report["blobs_pushed"].as_u64().unwrap() as usize;
+    let blob_entries = manifest["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|i| {
+            i["blobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b["digest"].as_str().unwrap().to_string())
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    assert_eq!(
+        pushed, blob_entries,
+        "each distinct blob uploaded exactly once"
+    );
+    assert!(
+        report["blobs_mounted"].as_u64().unwrap() >= 2,
+        "shared base mounted into other repositories"
+    );
+}
+
+#[test]
+fn rebuild_works_offline_from_the_cache() {
+    let mut s = Scenario::new();
+    let first = s.build("first", &[]);
+    // Take upstream away: the registry and the file server are gone.
+    let dead_registry = Registry::start();
+    let dead_host = dead_registry.host();
+    drop(dead_registry);
+    s.upstream = Registry::start(); // empty registry: nothing can come from it
+    let _ = dead_host;
+    let second = s.build("second", &[]);
+    for f in ["manifest.json", "payload.tar.zst", "SHA256SUMS"] {
+        assert_eq!(
+            std::fs::read(first.join(f)).unwrap(),
+            std::fs::read(second.join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+}

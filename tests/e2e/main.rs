@@ -1,0 +1,12 @@
+//! End-to-end tests: the real `airlock` and `airlock-verify` binaries against real
+//! registries (`docker-registry`), a real HTTP file server, and checked with tools nobody
+//! here wrote (`skopeo`, `minisign`, `sha256sum`, `zstd`, `tar`).
+//!
+//! One test binary, split by topic (as ripgrep does), so the fixtures compile once.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod bad_input;
+mod core_path;
+mod reproducible;
