@@ -48,6 +48,7 @@
 pub mod images;
 pub mod scenario;
 pub mod servers;
+pub mod tamper;
 
 /// A fresh temporary working folder, removed when the returned value drops.
 ///

@@ -123,3 +123,168 @@ fn lock_with_path_traversal_is_refused() {
         .unwrap();
     assert_fails(&out, 4, "..");
 }
+
+// ---- Validly signed but hostile payloads (a compromised builder or a stolen key) ----
+
+use crate::common::servers::Registry;
+use crate::common::tamper::{RawEntry, read_entries, repack_and_resign};
+
+fn forged(s: &Scenario, mutate: impl FnOnce(&mut Vec<RawEntry>)) -> std::path::PathBuf {
+    forged_with(s, mutate, |_| {})
+}
+
+fn forged_with(
+    s: &Scenario,
+    mutate: impl FnOnce(&mut Vec<RawEntry>),
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> std::path::PathBuf {
+    let bundle = s.build("forged", &["--force"]);
+    let mut entries = read_entries(&bundle);
+    mutate(&mut entries);
+    repack_and_resign(&bundle, &s.path("keys/release.key"), &entries, edit);
+    bundle
+}
+
+fn entry(name: &str, kind: u8, link: &str, data: &[u8]) -> RawEntry {
+    RawEntry {
+        name: name.as_bytes().to_vec(),
+        kind,
+        link: link.as_bytes().to_vec(),
+        data: data.to_vec(),
+    }
+}
+
+#[test]
+fn hostile_entries_in_a_signed_payload_are_refused() {
+    let s = Scenario::new();
+    type Mutation = Box<dyn FnOnce(&mut Vec<RawEntry>)>;
+    let cases: Vec<(&str, Mutation, &str)> = vec![
+        (
+            "extra entry",
+            Box::new(|e| e.push(entry("evil.txt", b'0', "", b"x"))),
+            "not in the manifest",
+        ),
+        (
+            "symlink",
+            Box::new(|e| e.insert(0, entry("oci-layout", b'2', "/etc/passwd", b""))),
+            "not a regular file",
+        ),
+        (
+            "hard link",
+            Box::new(|e| e.insert(0, entry("oci-layout", b'1', "/etc/shadow", b""))),
+            "not a regular file",
+        ),
+        (
+            "dot-dot path",
+            Box::new(|e| e.insert(0, entry("../../evil", b'0', "", b"x"))),
+            "not in the manifest",
+        ),
+        (
+            "absolute path",
+            Box::new(|e| e.insert(0, entry("/tmp/airlock-evil", b'0', "", b"x"))),
+            "not in the manifest",
+        ),
+        (
+            "duplicate",
+            Box::new(|e| {
+                let d = e[2].clone();
+                e.insert(3, d)
+            }),
+            "out of order or duplicated",
+        ),
+        (
+            "missing",
+            Box::new(|e| {
+                e.pop();
+            }),
+            "missing",
+        ),
+        (
+            "changed content",
+            Box::new(|e| {
+                let last = e.len() - 1;
+                e[last].data[0] ^= 1
+            }),
+            "sha256 mismatch",
+        ),
+        (
+            "directory",
+            Box::new(|e| e.insert(0, entry("blobs", b'5', "", b""))),
+            "not a regular file",
+        ),
+    ];
+    for (what, mutate, needle) in cases {
+        let bundle = forged(&s, mutate);
+        let out = s.verify(&bundle);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{what}: expected exit 3; stderr: {stderr}"
+        );
+        assert!(
+            stderr.contains(needle),
+            "{what}: stderr lacks {needle:?}: {stderr}"
+        );
+    }
+    assert!(!std::path::Path::new("/tmp/airlock-evil").exists());
+}
+
+#[test]
+fn manifest_target_escaping_dest_is_refused() {
+    let s = Scenario::new();
+    let bundle = forged_with(
+        &s,
+        |_| {},
+        |m| {
+            m["files"][0]["target"] = "../../outside".into();
+        },
+    );
+    let out = s.verify(&bundle);
+    assert_fails(&out, 3, "..");
+}
+
+#[test]
+fn failed_verification_installs_nothing() {
+    let s = Scenario::new();
+    let bundle = forged(&s, |e| {
+        let last = e.len() - 1;
+        e[last].data[0] ^= 1;
+    });
+    let enclave = Registry::start();
+    let dest = s.path("dest");
+    let out = s.install(&bundle, &enclave, &dest, &[]);
+    assert_fails(&out, 3, "sha256 mismatch");
+    let catalog = enclave.get("/v2/_catalog").text();
+    assert!(
+        catalog.contains("\"repositories\":[]"),
+        "registry got content: {catalog}"
+    );
+    let files: Vec<_> = walkdir::WalkDir::new(&dest)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .collect();
+    assert!(files.is_empty(), "files were written: {files:?}");
+}
+
+#[test]
+fn unknown_manifest_format_is_refused() {
+    let s = Scenario::new();
+    let bundle = forged_with(
+        &s,
+        |_| {},
+        |m| {
+            m["format"] = 2.into();
+        },
+    );
+    assert_fails(&s.verify(&bundle), 3, "format");
+    let bundle = forged_with(
+        &s,
+        |_| {},
+        |m| {
+            m["expires"] = "2030-01-01".into();
+        },
+    );
+    assert_fails(&s.verify(&bundle), 3, "expires");
+}

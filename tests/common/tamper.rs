@@ -1,0 +1,102 @@
+//! Forge hostile bundles that still carry a *valid* signature: unpack the payload,
+//! change its entries, repack, update the manifest to match, and re-sign with the
+//! scenario's own key. This is what a compromised build machine (or a stolen key) could
+//! produce; the verifier's entry-by-entry checks must still hold.
+
+use std::io::Read;
+use std::path::Path;
+
+/// One tar entry as the forger sees it.
+#[derive(Clone)]
+pub struct RawEntry {
+    /// Raw name bytes (may be hostile: `..`, absolute).
+    pub name: Vec<u8>,
+    /// Entry type byte (`b'0'` regular, `b'2'` symlink, `b'1'` hard link, ...).
+    pub kind: u8,
+    /// Link target for links.
+    pub link: Vec<u8>,
+    /// Content.
+    pub data: Vec<u8>,
+}
+
+/// The payload entries of a bundle.
+pub fn read_entries(bundle: &Path) -> Vec<RawEntry> {
+    let f = std::fs::File::open(bundle.join("payload.tar.zst")).expect("open payload");
+    let dec = zstd::stream::read::Decoder::new(f).expect("zstd");
+    let mut ar = tar::Archive::new(dec);
+    let mut out = Vec::new();
+    for e in ar.entries().expect("entries") {
+        let mut e = e.expect("entry");
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).expect("read entry");
+        out.push(RawEntry {
+            name: e.path_bytes().to_vec(),
+            kind: e.header().entry_type().as_byte(),
+            link: e.link_name_bytes().map(|l| l.to_vec()).unwrap_or_default(),
+            data,
+        });
+    }
+    out
+}
+
+fn write_name(h: &mut tar::Header, name: &[u8]) {
+    let old = h.as_old_mut();
+    old.name = [0; 100];
+    old.name[..name.len()].copy_from_slice(name);
+}
+
+/// Repack `entries`, point the manifest at the new payload (optionally editing it with
+/// `edit_manifest`), and re-sign everything with `key` (a PKCS#8 secret key file).
+pub fn repack_and_resign(
+    bundle: &Path,
+    key: &Path,
+    entries: &[RawEntry],
+    edit_manifest: impl FnOnce(&mut serde_json::Value),
+) {
+    let mut tar_bytes = Vec::new();
+    {
+        let mut b = tar::Builder::new(&mut tar_bytes);
+        for e in entries {
+            let mut h = tar::Header::new_ustar();
+            write_name(&mut h, &e.name);
+            h.set_size(e.data.len() as u64);
+            h.set_mode(0o644);
+            h.set_mtime(0);
+            h.set_entry_type(tar::EntryType::new(e.kind));
+            if !e.link.is_empty() {
+                h.as_old_mut().linkname[..e.link.len()].copy_from_slice(&e.link);
+            }
+            h.set_cksum();
+            b.append(&h, &e.data[..]).expect("append");
+        }
+        b.finish().expect("finish tar");
+    }
+    let payload = zstd::encode_all(&tar_bytes[..], 3).expect("zstd");
+    std::fs::write(bundle.join("payload.tar.zst"), &payload).expect("write payload");
+    let mpath = bundle.join("manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&mpath).expect("read manifest")).expect("json");
+    m["payload"]["size"] = payload.len().into();
+    m["payload"]["sha256"] = super::images::sha256_hex(&payload).into();
+    m["payload"]["tar_size"] = tar_bytes.len().into();
+    edit_manifest(&mut m);
+    let mut bytes = serde_json::to_vec_pretty(&m).expect("json");
+    bytes.push(b'\n');
+    std::fs::write(&mpath, &bytes).expect("write manifest");
+    std::fs::write(
+        bundle.join("SHA256SUMS"),
+        format!(
+            "{}  manifest.json\n{}  payload.tar.zst\n",
+            super::images::sha256_hex(&bytes),
+            super::images::sha256_hex(&payload)
+        ),
+    )
+    .expect("write sums");
+    let sk = airlock::trust::load_secret_key(key).expect("key");
+    let sig = airlock::trust::sign(&sk, &bytes, "forged but validly signed").expect("sign");
+    let sig_dir = bundle.join("signatures");
+    for e in std::fs::read_dir(&sig_dir).expect("sig dir") {
+        std::fs::remove_file(e.expect("entry").path()).expect("remove old signature");
+    }
+    std::fs::write(sig_dir.join(format!("{}.minisig", sk.key_id())), sig).expect("write signature");
+}
