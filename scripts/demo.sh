@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# End-to-end demo with no internet: a local "upstream" registry and file server seeded
+# with a generated sample hop, then airlock keygen -> build -> airlock-verify verify ->
+# install into a local "enclave" registry, checked with skopeo and minisign.
+#
+#   bash scripts/demo.sh        (as root, or with sudo available for apt-get)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need docker-registry || ! need skopeo || ! need minisign || ! need zstd; then
+  echo "== installing docker-registry skopeo minisign zstd (Debian packages)"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -q
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    docker-registry skopeo minisign zstd python3 curl
+fi
+
+echo "== building airlock"
+cargo build --release --quiet --bins --example demo_upstream
+BIN=$ROOT/target/release
+
+WORK=$(mktemp -d /tmp/airlock-demo-XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+start_registry() { # NAME -> prints HOST:PORT
+  local name=$1 port; port=$(free_port)
+  mkdir -p "$WORK/$name"
+  cat > "$WORK/$name.yml" <<YML
+version: 0.1
+log: { level: warn }
+storage: { filesystem: { rootdirectory: $WORK/$name }, delete: { enabled: true } }
+http: { addr: 127.0.0.1:$port, secret: demo-$name }
+YML
+  docker-registry serve "$WORK/$name.yml" >"$WORK/$name.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+  echo "127.0.0.1:$port"
+}
+
+echo "== generating a sample hop v1.29.6 -> v1.30.2 (fake images and binaries) in $WORK/upstream"
+"$ROOT/target/release/examples/demo_upstream" "$WORK/upstream" > "$WORK/images.txt"
+UP=$(start_registry upstream)
+ENCLAVE=$(start_registry enclave)
+FPORT=$(free_port)
+python3 -m http.server "$FPORT" --bind 127.0.0.1 --directory "$WORK/upstream/www" >"$WORK/www.log" 2>&1 &
+PIDS+=($!)
+sleep 0.5
+while read -r ref; do
+  skopeo --insecure-policy copy -q --all --preserve-digests --dest-tls-verify=false \
+    "oci:$WORK/upstream/layout:$ref" "docker://$UP/$ref"
+done < "$WORK/images.txt"
+echo "   upstream registry $UP, file server http://127.0.0.1:$FPORT, enclave registry $ENCLAVE"
+
+echo; echo "== airlock keygen"
+"$BIN/airlock" keygen --out "$WORK/keys/release"
+
+echo; echo "== airlock build (canonical names kept; fetched through --mirror)"
+export AIRLOCK_CACHE=$WORK/cache
+"$BIN/airlock" build "$WORK/upstream/hop.lock" --key "$WORK/keys/release.key" --out "$WORK/bundle" \
+  --insecure-registry "$UP" --mirror "registry.k8s.io=$UP" --mirror "https://dl.k8s.io=http://127.0.0.1:$FPORT"
+ls -l "$WORK/bundle"
+
+echo; echo "== independent checks: sha256sum and minisign"
+(cd "$WORK/bundle" && sha256sum -c SHA256SUMS && minisign -V -p "$WORK/keys/release.pub" -m manifest.json -x signatures/*.minisig)
+
+echo; echo "== airlock-verify verify"
+"$BIN/airlock-verify" verify "$WORK/bundle" --trust "$WORK/keys/release.pub"
+
+echo; echo "== airlock-verify install"
+"$BIN/airlock-verify" install "$WORK/bundle" --trust "$WORK/keys/release.pub" \
+  --registry "$ENCLAVE" --insecure --dest "$WORK/enclave-files"
+
+echo; echo "== the enclave serves the upstream digests"
+for ref in kube-apiserver:v1.30.2 etcd:3.5.12-0; do
+  up=$(skopeo inspect --raw --tls-verify=false "docker://$UP/$ref" | sha256sum | cut -d' ' -f1)
+  en=$(skopeo inspect --raw --tls-verify=false "docker://$ENCLAVE/$ref" | sha256sum | cut -d' ' -f1)
+  echo "   $ref upstream sha256:$up enclave sha256:$en $([ "$up" = "$en" ] && echo OK || echo MISMATCH)"
+  [ "$up" = "$en" ]
+done
+find "$WORK/enclave-files" -type f | sort
+
+echo; echo "== second install is a no-op"
+"$BIN/airlock-verify" install "$WORK/bundle" --trust "$WORK/keys/release.pub" \
+  --registry "$ENCLAVE" --insecure --dest "$WORK/enclave-files" | tail -2
+echo; echo "Demo finished. Work directory: $WORK (registries stopped)."
