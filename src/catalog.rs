@@ -288,6 +288,12 @@ impl FromStr for Version {
     }
 }
 
+impl Serialize for Version {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// Parse a minor key `"1.30"` into 30.
 pub fn parse_minor_key(s: &str) -> Option<u32> {
     let rest = s.strip_prefix("1.")?;

@@ -11,6 +11,7 @@
 
 pub mod bundle;
 pub mod catalog;
+pub mod checklist;
 pub mod digest;
 pub mod error;
 pub mod fetch;
@@ -21,7 +22,9 @@ pub mod lock;
 pub mod oci;
 pub mod paths;
 pub mod progress;
+pub mod readahead;
 pub mod registry;
+pub mod resolve;
 pub mod store;
 pub mod trust;
 

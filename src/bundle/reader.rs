@@ -230,10 +230,11 @@ pub fn walk_payload(
     decoder
         .window_log_max(ZSTD_WINDOW_LOG_MAX)
         .map_err(|e| fail(format!("zstd: {e}")))?;
-    let counting = CountingReader {
-        inner: decoder,
-        n: 0,
-    };
+    // Decode (and hash the compressed bytes) on a second core while this one parses the
+    // tar stream and hashes the entries.
+    let ahead = crate::readahead::ReadAhead::spawn(decoder, 256 * 1024, 8)
+        .map_err(|e| fail(format!("start decoder thread: {e}")))?;
+    let counting = CountingReader { inner: ahead, n: 0 };
     let mut archive = tar::Archive::new(counting);
     let mut idx = 0usize;
     let mut bytes = 0u64;
@@ -337,7 +338,11 @@ pub fn walk_payload(
             counting.n, m.payload.tar_size
         )));
     }
-    let mut hashing = counting.inner.finish().into_inner();
+    let decoder = counting
+        .inner
+        .into_inner()
+        .map_err(|e| fail(format!("decoder thread: {e}")))?;
+    let mut hashing = decoder.finish().into_inner();
     io::copy(&mut hashing, &mut io::sink()).map_err(|e| fail(e.to_string()))?;
     let (_, digest, len) = hashing.finish();
     if len != m.payload.size || digest != m.payload.sha256 {

@@ -14,7 +14,8 @@ use std::process::Output;
 use assert_cmd::Command;
 
 use super::images::{
-    BuiltImage, ImageSpec, LayerSpec, build_layout, linux, push_image, sha256_hex, write_file_tree,
+    BuiltImage, ImageSpec, LayerSpec, build_layout, linux, push_image_with_creds, sha256_hex,
+    write_file_tree,
 };
 use super::servers::{FileServer, Registry};
 
@@ -44,8 +45,13 @@ pub struct Scenario {
 impl Scenario {
     /// Set up the standard scenario.
     pub fn new() -> Scenario {
+        Self::with_upstream(Registry::start())
+    }
+
+    /// The standard scenario against a given upstream registry (e.g. one that demands
+    /// basic auth: images are pushed with its credentials).
+    pub fn with_upstream(upstream: Registry) -> Scenario {
         let work = super::workdir();
-        let upstream = Registry::start();
         let layout = work.path().join("layout");
         let specs = vec![
             ImageSpec {
@@ -95,7 +101,7 @@ impl Scenario {
         ];
         let images = build_layout(&layout, &specs);
         for img in &images {
-            push_image(&layout, img, &upstream.host());
+            push_image_with_creds(&layout, img, &upstream.host(), upstream.credentials());
         }
         let www = work.path().join("www");
         let kubeadm = kubeadm_bytes();
@@ -260,6 +266,24 @@ files:
             .output()
             .expect("run airlock-verify install")
     }
+}
+
+/// Write a docker config (`DIR/config.json`) holding basic-auth credentials for `hosts`,
+/// as `docker login` would; returns DIR for `DOCKER_CONFIG`.
+pub fn docker_config(dir: &Path, hosts: &[(&str, &str, &str)]) -> PathBuf {
+    use base64::Engine;
+    let mut auths = serde_json::Map::new();
+    for (host, user, pass) in hosts {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+        auths.insert(host.to_string(), serde_json::json!({ "auth": token }));
+    }
+    std::fs::create_dir_all(dir).expect("create docker config dir");
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::json!({ "auths": auths }).to_string(),
+    )
+    .expect("write docker config");
+    dir.to_path_buf()
 }
 
 /// Every regular file below `dir`, relative path -> bytes, sorted.

@@ -9,4 +9,6 @@ mod common;
 
 mod bad_input;
 mod core_path;
+mod registry_auth;
 mod reproducible;
+mod resolve;

@@ -4,6 +4,8 @@
 mod build;
 mod common;
 mod keygen;
+mod plan;
+mod resolve;
 
 use std::process::ExitCode;
 
@@ -33,6 +35,10 @@ enum Command {
     Keygen(keygen::Args),
     /// Fetch everything a lock file pins and write a signed bundle.
     Build(build::Args),
+    /// Resolve one Kubernetes version hop into a lock file (digests, checksums, checklist).
+    Resolve(resolve::Args),
+    /// List the hops from one Kubernetes version to another; --build builds each bundle.
+    Plan(plan::Args),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +47,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Keygen(a) => keygen::run(a),
         Command::Build(a) => build::run(a),
+        Command::Resolve(a) => resolve::run(a),
+        Command::Plan(a) => plan::run(a),
     };
     common::finish(result)
 }

@@ -1,0 +1,223 @@
+//! `airlock plan`
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use airlock::catalog::Version;
+
+use crate::common::runtime;
+use crate::resolve::{HopArgs, load_catalog, parent_dir, print_warnings, write_lock};
+
+/// The ordered hops from one Kubernetes version to another, and optionally their bundles.
+///
+/// kubeadm moves one minor per upgrade, so a longer way is a list of hops through the
+/// newest patch of each minor in between. When --from is not the newest patch of its
+/// minor, the first hop is the patch upgrade within that minor. With --build, each hop is
+/// resolved (DIR/airlock-FROM-to-TO.lock) and built (DIR/airlock-FROM-to-TO/) in order.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The version the cluster runs now, e.g. v1.27.16.
+    #[arg(long, value_name = "VERSION")]
+    from: Version,
+    /// The version to end at, e.g. v1.30.2.
+    #[arg(long, value_name = "VERSION")]
+    to: Version,
+    /// Print the plan as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Resolve and build every hop's bundle, in order.
+    #[arg(long, requires_all = ["key", "out_dir"])]
+    build: bool,
+    /// Secret key for --build (PKCS#8 PEM from `airlock keygen`). Repeatable.
+    #[arg(long, value_name = "KEY")]
+    key: Vec<PathBuf>,
+    /// Directory for the locks and bundles of --build.
+    #[arg(long, value_name = "DIR")]
+    out_dir: Option<PathBuf>,
+    /// Replace existing locks and bundles in --out-dir.
+    #[arg(long)]
+    force: bool,
+    /// Content cache for --build [default: as for `airlock build`].
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+    /// zstd level for --build (1-19).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
+    level: i32,
+    /// No progress bars.
+    #[arg(long, short)]
+    quiet: bool,
+    #[command(flatten)]
+    hop: HopArgs,
+}
+
+fn hop_name(from: &Version, to: &Version) -> String {
+    format!("airlock-{from}-to-{to}")
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let catalog = load_catalog(a.hop.catalog.as_deref())?;
+    let hops = airlock::resolve::plan(&catalog, &a.from, &a.to)?;
+    if !a.build {
+        if a.json {
+            let list: Vec<_> = hops
+                .iter()
+                .map(|h| {
+                    serde_json::json!({
+                        "from": h.from, "to": h.to,
+                        "resolve": format!("airlock resolve --from {} --to {} --out {}.lock", h.from, h.to, hop_name(&h.from, &h.to)),
+                    })
+                })
+                .collect();
+            let out = serde_json::json!({ "from": a.from, "to": a.to, "catalog_version": catalog.catalog_version, "hops": list });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        } else {
+            println!("{} -> {}: {} hop(s)", a.from, a.to, hops.len());
+            for (i, h) in hops.iter().enumerate() {
+                let kind = if h.from.minor == h.to.minor {
+                    "patch"
+                } else {
+                    "minor"
+                };
+                println!(
+                    "  {}. {} -> {} ({kind})  airlock resolve --from {} --to {} --out {}.lock",
+                    i + 1,
+                    h.from,
+                    h.to,
+                    h.from,
+                    h.to,
+                    hop_name(&h.from, &h.to)
+                );
+            }
+        }
+        return Ok(());
+    }
+
+    let out_dir = a
+        .out_dir
+        .clone()
+        .expect("clap requires --out-dir with --build");
+    let keys = a
+        .key
+        .iter()
+        .map(|p| airlock::trust::load_secret_key(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| airlock::Error::io("create directory", &out_dir, e))?;
+    // Refuse existing outputs before doing any work.
+    if !a.force {
+        for h in &hops {
+            for p in [
+                out_dir.join(format!("{}.lock", hop_name(&h.from, &h.to))),
+                out_dir.join(hop_name(&h.from, &h.to)),
+            ] {
+                if p.exists() {
+                    return Err(airlock::Error::AlreadyExists { path: p }.into());
+                }
+            }
+        }
+    }
+    let arches = a.hop.arches()?;
+    let (reg, http) = a.hop.clients()?;
+    let store = airlock::store::Store::open(
+        &a.cache
+            .clone()
+            .unwrap_or_else(airlock::store::Store::default_root),
+    )?;
+    let rt = runtime()?;
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1);
+    let show = !a.quiet && !a.json;
+    let mut built = Vec::new();
+    for (i, h) in hops.iter().enumerate() {
+        let name = hop_name(&h.from, &h.to);
+        let lock_path = out_dir.join(format!("{name}.lock"));
+        let bundle_dir = out_dir.join(&name);
+        let lock_dir = parent_dir(&lock_path);
+        let opts = a.hop.options(&reg, &http, &lock_dir, arches.clone());
+        let (lock, warnings) = rt
+            .block_on(airlock::resolve::resolve(&catalog, &h.from, &h.to, &opts))
+            .with_context(|| {
+                format!(
+                    "hop {} of {}: resolving {} -> {}",
+                    i + 1,
+                    hops.len(),
+                    h.from,
+                    h.to
+                )
+            })?;
+        print_warnings(&warnings);
+        write_lock(&lock_path, &lock, a.force)?;
+        let (lock, lock_bytes) = airlock::lock::Lock::load(&lock_path)?;
+
+        let bar = airlock::progress::bytes_bar("fetch", show);
+        let total_bar = bar.clone();
+        let fopts = airlock::fetch::FetchOptions {
+            jobs: a.hop.jobs.min(8),
+            lock_dir: &lock_dir,
+            on_progress: airlock::progress::callback(&bar),
+            on_total: std::sync::Arc::new(move |n| total_bar.set_length(n)),
+        };
+        let plans = rt
+            .block_on(airlock::fetch::fetch(&lock, &store, &reg, &http, &fopts))
+            .with_context(|| {
+                format!(
+                    "hop {} of {}: fetching the artifacts of {}",
+                    i + 1,
+                    hops.len(),
+                    lock_path.display()
+                )
+            })?;
+        bar.finish_and_clear();
+        let bar = airlock::progress::bytes_bar("pack", show);
+        let cb = airlock::progress::callback(&bar);
+        let summary = airlock::bundle::writer::write_bundle(
+            &lock,
+            &lock_bytes,
+            &plans,
+            &store,
+            &bundle_dir,
+            &airlock::bundle::writer::WriteOptions {
+                level: a.level,
+                threads,
+                force: a.force,
+                keys: &keys,
+                on_progress: &*cb,
+            },
+        )
+        .with_context(|| {
+            format!(
+                "hop {} of {}: writing bundle {}",
+                i + 1,
+                hops.len(),
+                bundle_dir.display()
+            )
+        })?;
+        bar.finish_and_clear();
+        if !a.json {
+            println!(
+                "{}. {} -> {}: lock {}, bundle {} (manifest sha256 {})",
+                i + 1,
+                h.from,
+                h.to,
+                lock_path.display(),
+                summary.dir.display(),
+                summary.manifest_sha256
+            );
+        }
+        built.push(serde_json::json!({
+            "from": h.from, "to": h.to, "lock": lock_path, "bundle": summary,
+            "warnings": warnings,
+        }));
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "from": a.from, "to": a.to, "hops": built })
+            )?
+        );
+    }
+    Ok(())
+}
