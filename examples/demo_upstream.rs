@@ -1,78 +1,109 @@
-//! Sample upstream for `scripts/demo.sh`: generates a small, fake but well-formed
-//! Kubernetes hop (v1.29.6 -> v1.30.2) with no network: control-plane images under their
-//! real repository names (multi-arch indexes, a base layer shared by all), stand-in
-//! kubeadm/kubelet/kubectl binaries laid out like dl.k8s.io with `.sha256` files, and a
-//! lock file naming everything canonically.
+//! Sample upstream for `scripts/demo.sh`: everything `airlock resolve` needs for one hop of
+//! the built-in catalog, generated with no network. Images are fake but well-formed
+//! (multi-arch indexes, a base layer shared by all) under the real repository names and
+//! the tags the catalog prescribes (control plane, etcd, CoreDNS, pause); binaries and
+//! tool archives are random bytes laid out like dl.k8s.io and the GitHub release pages,
+//! with checksum files in the format the catalog names.
 //!
-//!     cargo run --example demo_upstream -- OUT_DIR
+//!     cargo run --example demo_upstream -- OUT_DIR FROM TO
 //!
-//! Writes OUT_DIR/layout (OCI image layout), OUT_DIR/www (file tree), OUT_DIR/hop.lock,
+//! Writes OUT_DIR/layout (OCI image layout) and OUT_DIR/www/{dl.k8s.io,github.com}/...,
 //! and prints `REPO:TAG` per image for pushing with skopeo.
 
 #[allow(dead_code)]
 #[path = "../tests/common/images.rs"]
 mod images;
 
-use images::{ImageSpec, LayerSpec, build_layout, linux, random_bytes, write_file_tree};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use airlock::catalog::{Catalog, ChecksumFormat, Version, expand_template};
+use images::{ImageSpec, LayerSpec, build_layout, linux, random_bytes, sha256_hex};
+
+fn write(www: &Path, url: &str, content: &[u8]) -> String {
+    let rel = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let path = www.join(rel);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&path, content).expect("write file");
+    sha256_hex(content)
+}
 
 fn main() {
-    let Some(out) = std::env::args().nth(1) else {
-        eprintln!("usage: demo_upstream OUT_DIR");
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() != 4 {
+        eprintln!("usage: demo_upstream OUT_DIR FROM TO");
         std::process::exit(2);
+    }
+    let out = Path::new(&args[1]);
+    let versions: Vec<Version> = args[2..]
+        .iter()
+        .map(|v| v.parse().expect("version"))
+        .collect();
+    let catalog = Catalog::builtin().expect("built-in catalog");
+    let www = out.join("www");
+    let mut images: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut seed = 1000u64;
+    let mut next = || {
+        seed += 1;
+        seed
     };
-    let out = std::path::PathBuf::from(out);
-    let versions = [("v1.29.6", 100u64), ("v1.30.2", 200u64)];
-    let mut specs = Vec::new();
-    for (v, seed) in versions {
-        for (i, name) in ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"]
-            .iter()
-            .enumerate()
-        {
-            specs.push(ImageSpec {
-                repository: name.to_string(),
-                tag: v.to_string(),
-                platforms: linux(&["amd64", "arm64"]),
-                layers: vec![
-                    LayerSpec::shared("distroless-base"),
-                    LayerSpec::Random { seed: seed + i as u64, size: 2 << 20, gzip: true },
-                ],
-            });
+    for v in &versions {
+        let minor = catalog.minor_of(v).expect("version in catalog");
+        let vs = v.to_string();
+        for name in &catalog.defaults.control_plane_images {
+            images.insert((name.clone(), vs.clone()));
+        }
+        for img in &minor.images {
+            let tag = catalog
+                .image_tag(&minor.minor, &img.name, v.patch)
+                .expect("tag");
+            images.insert((img.repository.clone(), tag.tag.clone()));
+        }
+        for arch in ["amd64", "arm64"] {
+            for b in &catalog.defaults.binaries {
+                let url =
+                    expand_template(&b.url, &[("version", &vs), ("arch", arch)]).expect("url");
+                let hex = write(&www, &url, &random_bytes(next(), 256 * 1024));
+                checksum(&www, &b.checksum_url, &url, &hex, b.checksum_format);
+            }
+            for t in &minor.tools {
+                let url = expand_template(&t.url, &[("tool_version", &t.version), ("arch", arch)])
+                    .expect("url");
+                // Tool archives are gzip in real life; the bytes only need to be stable here.
+                let hex = write(&www, &url, &random_bytes(next(), 128 * 1024));
+                checksum(&www, &t.checksum_url, &url, &hex, t.checksum_format);
+            }
         }
     }
-    for (repo, tag, seed) in [("etcd", "3.5.12-0", 300u64), ("coredns/coredns", "v1.11.1", 301), ("pause", "3.9", 302)] {
-        specs.push(ImageSpec {
-            repository: repo.into(),
-            tag: tag.into(),
+    let specs: Vec<ImageSpec> = images
+        .iter()
+        .enumerate()
+        .map(|(i, (repo, tag))| ImageSpec {
+            repository: repo.clone(),
+            tag: tag.clone(),
             platforms: linux(&["amd64", "arm64"]),
-            layers: vec![LayerSpec::shared("distroless-base"), LayerSpec::Random { seed, size: 1 << 20, gzip: true }],
-        });
-    }
-    let built = build_layout(&out.join("layout"), &specs);
-
-    let mut lock = String::from("format: 1\nkind: airlock-lock\nhop: { from: v1.29.6, to: v1.30.2 }\nimages:\n");
-    for b in &built {
-        let role = if b.tag == "v1.29.6" { "backout" } else { "target" };
-        lock.push_str(&format!(
-            "  - name: registry.k8s.io/{}:{}\n    digest: {}\n    platforms: [linux/amd64, linux/arm64]\n    role: {role}\n",
-            b.repository, b.tag, b.index_digest
-        ));
+            layers: vec![
+                LayerSpec::shared("distroless-base"),
+                LayerSpec::Random {
+                    seed: 500 + i as u64,
+                    size: 1 << 20,
+                    gzip: true,
+                },
+            ],
+        })
+        .collect();
+    for b in build_layout(&out.join("layout"), &specs) {
         println!("{}:{}", b.repository, b.tag);
     }
-    lock.push_str("files:\n");
-    let mut tree = Vec::new();
-    for (v, vseed) in versions {
-        for (j, bin) in ["kubeadm", "kubelet", "kubectl"].iter().enumerate() {
-            let rel = format!("release/{v}/bin/linux/amd64/{bin}");
-            tree.push((rel, random_bytes(vseed * 10 + j as u64, 512 * 1024)));
+}
+
+fn checksum(www: &Path, template: &str, url: &str, hex: &str, format: ChecksumFormat) {
+    let sum_url = expand_template(template, &[("url", url)]).expect("checksum url");
+    let body = match format {
+        ChecksumFormat::Hex => format!("{hex}\n"),
+        ChecksumFormat::Sha256sum => {
+            format!("{hex}  {}\n", url.rsplit('/').next().unwrap_or(url))
         }
-    }
-    let refs: Vec<(&str, &[u8])> = tree.iter().map(|(r, d)| (r.as_str(), d.as_slice())).collect();
-    for (rel, hex) in write_file_tree(&out.join("www"), &refs) {
-        let parts: Vec<&str> = rel.split('/').collect();
-        let (v, bin) = (parts[1], parts[5]);
-        lock.push_str(&format!(
-            "  - name: {bin}\n    url: https://dl.k8s.io/{rel}\n    sha256: {hex}\n    target: bin/{v}/linux/amd64/{bin}\n    mode: \"0755\"\n    kind: binary\n"
-        ));
-    }
-    std::fs::write(out.join("hop.lock"), lock).expect("write hop.lock");
+    };
+    write(www, &sum_url, body.as_bytes());
 }

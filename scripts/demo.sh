@@ -42,8 +42,10 @@ YML
   echo "127.0.0.1:$port"
 }
 
-echo "== generating a sample hop v1.29.6 -> v1.30.2 (fake images and binaries) in $WORK/upstream"
-"$ROOT/target/release/examples/demo_upstream" "$WORK/upstream" > "$WORK/images.txt"
+FROM=${FROM:-v1.29.15}
+TO=${TO:-v1.30.2}
+echo "== generating a sample upstream for $FROM -> $TO (fake images and binaries, real names) in $WORK/upstream"
+"$ROOT/target/release/examples/demo_upstream" "$WORK/upstream" "$FROM" "$TO" > "$WORK/images.txt"
 UP=$(start_registry upstream)
 ENCLAVE=$(start_registry enclave)
 FPORT=$(free_port)
@@ -59,10 +61,22 @@ echo "   upstream registry $UP, file server http://127.0.0.1:$FPORT, enclave reg
 echo; echo "== airlock keygen"
 "$BIN/airlock" keygen --out "$WORK/keys/release"
 
-echo; echo "== airlock build (canonical names kept; fetched through --mirror)"
+# Canonical names stay in the lock and bundle; bytes come through these mirrors.
+NET=(--insecure-registry "$UP" --mirror "registry.k8s.io=$UP"
+     --mirror "https://dl.k8s.io=http://127.0.0.1:$FPORT/dl.k8s.io"
+     --mirror "https://github.com=http://127.0.0.1:$FPORT/github.com")
+
+echo; echo "== airlock plan"
+"$BIN/airlock" plan --from v1.27.16 --to "$TO"
+
+echo; echo "== airlock resolve --from $FROM --to $TO"
+"$BIN/airlock" resolve --from "$FROM" --to "$TO" --platform linux/amd64,linux/arm64 \
+  --out "$WORK/hop.lock" "${NET[@]}"
+grep -c 'digest: sha256' "$WORK/hop.lock" | sed 's/^/   images pinned: /'
+
+echo; echo "== airlock build"
 export AIRLOCK_CACHE=$WORK/cache
-"$BIN/airlock" build "$WORK/upstream/hop.lock" --key "$WORK/keys/release.key" --out "$WORK/bundle" \
-  --insecure-registry "$UP" --mirror "registry.k8s.io=$UP" --mirror "https://dl.k8s.io=http://127.0.0.1:$FPORT"
+"$BIN/airlock" build "$WORK/hop.lock" --key "$WORK/keys/release.key" --out "$WORK/bundle" "${NET[@]}"
 ls -l "$WORK/bundle"
 
 echo; echo "== independent checks: sha256sum and minisign"
@@ -76,7 +90,7 @@ echo; echo "== airlock-verify install"
   --registry "$ENCLAVE" --insecure --dest "$WORK/enclave-files"
 
 echo; echo "== the enclave serves the upstream digests"
-for ref in kube-apiserver:v1.30.2 etcd:3.5.12-0; do
+for ref in "kube-apiserver:$TO" "kube-proxy:$FROM"; do
   up=$(skopeo inspect --raw --tls-verify=false "docker://$UP/$ref" | sha256sum | cut -d' ' -f1)
   en=$(skopeo inspect --raw --tls-verify=false "docker://$ENCLAVE/$ref" | sha256sum | cut -d' ' -f1)
   echo "   $ref upstream sha256:$up enclave sha256:$en $([ "$up" = "$en" ] && echo OK || echo MISMATCH)"

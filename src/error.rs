@@ -143,7 +143,10 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Verification { .. } | Error::Trust(_) => 3,
-            Error::InvalidInput { .. } | Error::UnsafePath { .. } | Error::Unsupported(_) => 4,
+            Error::InvalidInput { .. }
+            | Error::UnsafePath { .. }
+            | Error::Unsupported(_)
+            | Error::AlreadyExists { .. } => 4,
             Error::DigestMismatch { .. } | Error::SizeMismatch { .. } => 5,
             _ => 1,
         }

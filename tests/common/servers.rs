@@ -243,7 +243,13 @@ pub struct Registry {
 impl Registry {
     /// Start an open registry (no authentication).
     pub fn start() -> Registry {
-        Self::start_inner(None)
+        Self::start_inner(None, None)
+    }
+
+    /// Start a registry that serves HTTPS with `cert`/`key` (PEM), e.g. from
+    /// [`make_test_ca`]. Clients need the CA to trust it.
+    pub fn start_with_tls(cert: &Path, key: &Path) -> Registry {
+        Self::start_inner(None, Some((cert.to_path_buf(), key.to_path_buf())))
     }
 
     /// Start a registry that demands HTTP basic auth for every request.
@@ -253,10 +259,13 @@ impl Registry {
     /// htpasswd file is made with `htpasswd -Bbn` (bcrypt, the only hash
     /// distribution accepts) from Debian's `apache2-utils`.
     pub fn start_with_basic_auth(user: &str, pass: &str) -> Registry {
-        Self::start_inner(Some((user.to_string(), pass.to_string())))
+        Self::start_inner(Some((user.to_string(), pass.to_string())), None)
     }
 
-    fn start_inner(credentials: Option<(String, String)>) -> Registry {
+    fn start_inner(
+        credentials: Option<(String, String)>,
+        tls: Option<(PathBuf, PathBuf)>,
+    ) -> Registry {
         let dir = tempfile::Builder::new()
             .prefix("airlock-registry-")
             .tempdir()
@@ -276,6 +285,14 @@ impl Registry {
             }
         };
 
+        let tls_section = match &tls {
+            None => String::new(),
+            Some((cert, key)) => format!(
+                "\x20 tls:\n    certificate: {:?}\n    key: {:?}\n",
+                path_str(cert),
+                path_str(key)
+            ),
+        };
         let log = dir.path().join("registry.log");
         static STARTED: AtomicUsize = AtomicUsize::new(0);
         for _ in 0..PORT_ATTEMPTS {
@@ -293,6 +310,7 @@ impl Registry {
                  storage:\n  filesystem:\n    rootdirectory: {storage:?}\n  delete:\n    enabled: true\n\
                  http:\n  addr: {addr}\n  secret: airlock-test-secret\n\
                  \x20 headers:\n    {INSTANCE_HEADER}: [{instance:?}]\n\
+                 {tls_section}\
                  {auth_section}",
                 storage = path_str(&storage),
             );
@@ -323,7 +341,14 @@ impl Registry {
                 "/v2/",
                 &headers,
                 &log,
-                |r| r.status == 200 && r.header(INSTANCE_HEADER) == Some(instance.as_str()),
+                |r| {
+                    if tls.is_some() {
+                        // Go's TLS server answers a plain-HTTP probe with 400 and says why.
+                        r.status == 400 && r.text().contains("HTTPS")
+                    } else {
+                        r.status == 200 && r.header(INSTANCE_HEADER) == Some(instance.as_str())
+                    }
+                },
             ) {
                 Ok(()) => {
                     return Registry {
@@ -510,4 +535,76 @@ impl Drop for FileServer {
     fn drop(&mut self) {
         kill_and_wait(&mut self.child);
     }
+}
+
+/// Make a throwaway CA and a server certificate for 127.0.0.1 signed by it, with the
+/// `openssl` command line. Returns (ca.pem, server cert, server key).
+pub fn make_test_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    fs::create_dir_all(dir).expect("create cert folder");
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=airlock test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .expect("write ext.cnf");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
 }

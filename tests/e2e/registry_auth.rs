@@ -79,3 +79,76 @@ fn basic_auth_from_docker_config_on_both_sides() {
     );
     assert_eq!(sha256_digest(&raw), s.images[0].index_digest);
 }
+
+#[test]
+fn tls_registry_needs_the_extra_ca() {
+    let certs = crate::common::workdir();
+    let (ca, cert, key) = crate::common::servers::make_test_ca(certs.path());
+    let s = Scenario::with_upstream(Registry::start_with_tls(&cert, &key));
+    let up = s.upstream.host();
+    let key_file = format!("{}.key", s.key.display());
+    let build = |out: &str, extra: &[&str]| {
+        let mut args: Vec<String> = vec![
+            "build".into(),
+            s.lock.display().to_string(),
+            "--key".into(),
+            key_file.clone(),
+            "--out".into(),
+            s.path(out).display().to_string(),
+            "--quiet".into(),
+            "--mirror".into(),
+            format!("registry.k8s.io={up}"),
+            "--mirror".into(),
+            format!("https://dl.k8s.io={}", s.files.url()),
+        ];
+        args.extend(extra.iter().map(|x| x.to_string()));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        s.airlock(&refs).output().unwrap()
+    };
+    // HTTPS with an unknown CA is refused ...
+    let out = build("untrusted", &[]);
+    assert!(
+        !out.status.success(),
+        "a registry with an unknown CA was trusted"
+    );
+    assert!(!s.path("untrusted").exists());
+    // ... and accepted with --ca-file.
+    let out = build("trusted", &["--ca-file", ca.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The enclave side takes --ca-file too.
+    let enclave = Registry::start_with_tls(&cert, &key);
+    let pubkey = format!("{}.pub", s.key.display());
+    let out = s
+        .verify_bin(&[
+            "install",
+            s.path("trusted").to_str().unwrap(),
+            "--trust",
+            &pubkey,
+            "--registry",
+            &enclave.host(),
+            "--ca-file",
+            ca.to_str().unwrap(),
+            "--dest",
+            s.path("dest").to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = crate::common::images::skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{}/kube-apiserver:v1.30.2", enclave.host()),
+    ]);
+    assert_eq!(sha256_digest(&out.stdout), s.images[0].index_digest);
+}

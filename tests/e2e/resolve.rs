@@ -440,7 +440,7 @@ fn resolves_a_correct_hop_with_backout() {
     // No overwrite without --force; with --force the same lock again.
     let before = std::fs::read(u.path("hop.lock")).unwrap();
     let out = u.resolve(&[]);
-    assert_fails(&out, 1, "already exists");
+    assert_fails(&out, 4, "already exists");
     ok(&u.resolve(&["--force"]));
     assert_eq!(
         std::fs::read(u.path("hop.lock")).unwrap(),

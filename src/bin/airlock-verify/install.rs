@@ -98,9 +98,19 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         for f in &report.files {
             println!("  {} {}", f.action, f.target);
         }
+        let present = report
+            .images
+            .iter()
+            .filter(|i| i.action == "present")
+            .count();
         println!(
-            "  blobs: {} pushed ({} bytes), {} mounted, {} already present",
-            report.blobs_pushed, report.bytes_pushed, report.blobs_mounted, report.blobs_present
+            "  images: {} pushed, {} already complete; blobs: {} uploaded ({} bytes), {} mounted, {} already present",
+            report.images.len() - present,
+            present,
+            report.blobs_pushed,
+            report.bytes_pushed,
+            report.blobs_mounted,
+            report.blobs_present
         );
         println!(
             "  record appended to {}/.airlock/install-log.jsonl",
