@@ -9,6 +9,7 @@
 //!   * a 32 MiB gzip "base" layer that is the same blob in every image (per platform),
 //!   * gzip layers of BIG_LAYER_MIB (default 44), 16 and 4 MiB of random data,
 //!   * a 1 MiB uncompressed tar layer.
+//!
 //! With the defaults (8 images) that is 8 x 2 x 65 MiB + 2 x 32 MiB = 1104 MiB of unique
 //! blobs. Images are split over two threads, each writing its own OCI layout under
 //! OUT_DIR/part-N (N = 0, 1); the line prefix tells which: `part-N REPO TAG DIGEST`.

@@ -12,6 +12,7 @@
 pub mod bundle;
 pub mod catalog;
 pub mod checklist;
+pub mod cli;
 pub mod digest;
 pub mod error;
 pub mod fetch;

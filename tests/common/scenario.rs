@@ -40,6 +40,8 @@ pub struct Scenario {
     pub key: PathBuf,
     /// The content cache used by `airlock build`.
     pub cache: PathBuf,
+    /// `DOCKER_CONFIG` for every command (an empty folder unless a test sets credentials).
+    pub docker_config: PathBuf,
 }
 
 impl Scenario {
@@ -155,6 +157,7 @@ files:
         std::fs::write(&lock, text).expect("write lock");
         let key = work.path().join("keys/release");
         let cache = work.path().join("cache");
+        let docker_config = work.path().join("no-docker-config");
         let s = Scenario {
             work,
             upstream,
@@ -163,6 +166,7 @@ files:
             lock,
             key,
             cache,
+            docker_config,
         };
         s.airlock(&["keygen", "--out", s.key.to_str().expect("utf-8 path")])
             .assert()
@@ -179,7 +183,7 @@ files:
     pub fn airlock(&self, args: &[&str]) -> Command {
         let mut c = Command::cargo_bin("airlock").expect("airlock binary");
         c.env("AIRLOCK_CACHE", &self.cache)
-            .env("DOCKER_CONFIG", self.work.path().join("no-docker-config"));
+            .env("DOCKER_CONFIG", &self.docker_config);
         c.args(args);
         c
     }
@@ -187,7 +191,7 @@ files:
     /// `airlock-verify ARGS`.
     pub fn verify_bin(&self, args: &[&str]) -> Command {
         let mut c = Command::cargo_bin("airlock-verify").expect("airlock-verify binary");
-        c.env("DOCKER_CONFIG", self.work.path().join("no-docker-config"));
+        c.env("DOCKER_CONFIG", &self.docker_config);
         c.args(args);
         c
     }
@@ -205,24 +209,36 @@ files:
         ]
     }
 
-    /// Build the lock into `out` (relative to the scratch dir) and return the bundle path.
-    pub fn build(&self, out: &str, extra: &[&str]) -> PathBuf {
-        let out_path = self.path(out);
-        let key = format!("{}.key", self.key.display());
+    /// Run `airlock build LOCK --key KEY --out OUT --quiet EXTRA...` (OUT relative to the
+    /// scratch dir) and return its output without asserting anything. `extra` carries the
+    /// network options (see [`Scenario::net_args`]) so tests can leave them out or vary them.
+    pub fn try_build(&self, out: &str, extra: &[String]) -> Output {
         let mut args: Vec<String> = vec![
             "build".into(),
             self.lock.display().to_string(),
             "--key".into(),
-            key,
+            format!("{}.key", self.key.display()),
             "--out".into(),
-            out_path.display().to_string(),
+            self.path(out).display().to_string(),
             "--quiet".into(),
         ];
-        args.extend(self.net_args());
-        args.extend(extra.iter().map(|s| s.to_string()));
+        args.extend(extra.iter().cloned());
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.airlock(&refs).assert().success();
-        out_path
+        self.airlock(&refs).output().expect("run airlock build")
+    }
+
+    /// Build the lock into `out` through this scenario's upstream; assert success and
+    /// return the bundle path.
+    pub fn build(&self, out: &str, extra: &[&str]) -> PathBuf {
+        let mut args = self.net_args();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let output = self.try_build(out, &args);
+        assert!(
+            output.status.success(),
+            "airlock build failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        self.path(out)
     }
 
     /// `airlock-verify verify BUNDLE --trust key.pub` (output returned, not asserted).

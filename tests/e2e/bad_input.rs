@@ -79,18 +79,7 @@ fn upstream_blob_that_does_not_match_its_digest_stops_the_build() {
     bytes[10] ^= 1;
     std::fs::write(&data, bytes).unwrap();
     let out_dir = s.path("bundle");
-    let key = format!("{}.key", s.key.display());
-    let mut args = vec![
-        "build".to_string(),
-        s.lock.display().to_string(),
-        "--key".into(),
-        key,
-        "--out".into(),
-        out_dir.display().to_string(),
-    ];
-    args.extend(s.net_args());
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = s.airlock(&refs).output().unwrap();
+    let out = s.try_build("bundle", &s.net_args());
     assert_fails(&out, 5, &layer[..12]);
     assert!(!out_dir.exists(), "no bundle may be left behind");
     let parent_entries: Vec<_> = std::fs::read_dir(s.work.path())

@@ -7,25 +7,14 @@ use crate::common::servers::Registry;
 
 #[test]
 fn basic_auth_from_docker_config_on_both_sides() {
-    let s = Scenario::with_upstream(Registry::start_with_basic_auth("alice", "upstream-pw"));
+    let mut s = Scenario::with_upstream(Registry::start_with_basic_auth("alice", "upstream-pw"));
     let enclave = Registry::start_with_basic_auth("bob", "enclave-pw");
     let up = s.upstream.host();
     let en = enclave.host();
 
     // Without credentials the build fails, naming the registry.
-    let key = format!("{}.key", s.key.display());
     let out_dir = s.path("bundle");
-    let mut args = vec![
-        "build".to_string(),
-        s.lock.display().to_string(),
-        "--key".into(),
-        key,
-        "--out".into(),
-        out_dir.display().to_string(),
-    ];
-    args.extend(s.net_args());
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = s.airlock(&refs).output().unwrap();
+    let out = s.try_build("bundle", &s.net_args());
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -39,11 +28,8 @@ fn basic_auth_from_docker_config_on_both_sides() {
         &s.path("docker"),
         &[(&up, "alice", "upstream-pw"), (&en, "bob", "enclave-pw")],
     );
-    let out = s
-        .airlock(&refs)
-        .env("DOCKER_CONFIG", &cfg)
-        .output()
-        .unwrap();
+    s.docker_config = cfg;
+    let out = s.try_build("bundle", &s.net_args());
     assert!(
         out.status.success(),
         "{}",
@@ -65,7 +51,6 @@ fn basic_auth_from_docker_config_on_both_sides() {
             s.path("dest").to_str().unwrap(),
             "--quiet",
         ])
-        .env("DOCKER_CONFIG", &cfg)
         .output()
         .unwrap();
     assert!(
@@ -86,24 +71,15 @@ fn tls_registry_needs_the_extra_ca() {
     let (ca, cert, key) = crate::common::servers::make_test_ca(certs.path());
     let s = Scenario::with_upstream(Registry::start_with_tls(&cert, &key));
     let up = s.upstream.host();
-    let key_file = format!("{}.key", s.key.display());
     let build = |out: &str, extra: &[&str]| {
-        let mut args: Vec<String> = vec![
-            "build".into(),
-            s.lock.display().to_string(),
-            "--key".into(),
-            key_file.clone(),
-            "--out".into(),
-            s.path(out).display().to_string(),
-            "--quiet".into(),
-            "--mirror".into(),
+        let mut args = vec![
+            "--mirror".to_string(),
             format!("registry.k8s.io={up}"),
             "--mirror".into(),
             format!("https://dl.k8s.io={}", s.files.url()),
         ];
         args.extend(extra.iter().map(|x| x.to_string()));
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        s.airlock(&refs).output().unwrap()
+        s.try_build(out, &args)
     };
     // HTTPS with an unknown CA is refused ...
     let out = build("untrusted", &[]);

@@ -43,10 +43,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    common::init_logging(&cli.log);
+    airlock::cli::init_logging(&cli.log);
     let result = match cli.command {
         Command::Verify(a) => verify::run(a),
         Command::Install(a) => install::run(a),
     };
-    common::finish(result)
+    airlock::cli::finish(result)
 }

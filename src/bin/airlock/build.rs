@@ -81,45 +81,31 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let lock_dir = a.lock.parent().map(Path::to_path_buf).unwrap_or_default();
     let show = !a.quiet && !a.json;
 
-    let bar = airlock::progress::bytes_bar("fetch", show);
-    let total_bar = bar.clone();
-    let fopts = airlock::fetch::FetchOptions {
-        jobs: a.jobs,
-        lock_dir: &lock_dir,
-        on_progress: airlock::progress::callback(&bar),
-        on_total: std::sync::Arc::new(move |n| total_bar.set_length(n)),
-    };
-    let plans = runtime()?
-        .block_on(airlock::fetch::fetch(&lock, &store, &reg, &http, &fopts))
-        .with_context(|| format!("fetching the artifacts of {}", a.lock.display()))?;
-    bar.finish_and_clear();
-
-    let threads = a
-        .threads
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get() as u32)
-                .unwrap_or(1)
-        })
-        .max(1);
-    let bar = airlock::progress::bytes_bar("pack", show);
-    let cb = airlock::progress::callback(&bar);
-    let summary = airlock::bundle::writer::write_bundle(
-        &lock,
-        &lock_bytes,
-        &plans,
-        &store,
+    let threads = a.threads.unwrap_or_else(default_threads).max(1);
+    let rt = runtime()?;
+    let summary = fetch_and_pack(
+        &rt,
+        &Inputs {
+            lock: &lock,
+            lock_bytes: &lock_bytes,
+            lock_path: &a.lock,
+            lock_dir: &lock_dir,
+        },
+        &Clients {
+            store: &store,
+            reg: &reg,
+            http: &http,
+        },
         &out,
-        &airlock::bundle::writer::WriteOptions {
+        &keys,
+        &PackSettings {
+            jobs: a.jobs,
             level: a.level,
             threads,
             force: a.force,
-            keys: &keys,
-            on_progress: &*cb,
+            show,
         },
-    )
-    .with_context(|| format!("writing bundle {}", out.display()))?;
-    bar.finish_and_clear();
+    )?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
@@ -140,4 +126,84 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// zstd workers when not given: one per CPU (the output does not depend on it).
+pub fn default_threads() -> u32 {
+    std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1)
+}
+
+/// A loaded lock and where it came from.
+pub struct Inputs<'a> {
+    pub lock: &'a airlock::lock::Lock,
+    pub lock_bytes: &'a [u8],
+    pub lock_path: &'a Path,
+    pub lock_dir: &'a Path,
+}
+
+/// Where content comes from and goes to.
+pub struct Clients<'a> {
+    pub store: &'a airlock::store::Store,
+    pub reg: &'a airlock::registry::RegistryClient,
+    pub http: &'a airlock::http::HttpClient,
+}
+
+/// How to fetch and pack.
+pub struct PackSettings {
+    pub jobs: usize,
+    pub level: i32,
+    pub threads: u32,
+    pub force: bool,
+    pub show: bool,
+}
+
+/// Fetch everything the lock pins into the store, then write the signed bundle, with
+/// progress bars. Shared by `airlock build` and `airlock plan --build`.
+pub fn fetch_and_pack(
+    rt: &tokio::runtime::Runtime,
+    inputs: &Inputs<'_>,
+    clients: &Clients<'_>,
+    out: &Path,
+    keys: &[airlock::trust::SecretKey],
+    settings: &PackSettings,
+) -> anyhow::Result<airlock::bundle::writer::WriteSummary> {
+    let bar = airlock::progress::bytes_bar("fetch", settings.show);
+    let total_bar = bar.clone();
+    let fopts = airlock::fetch::FetchOptions {
+        jobs: settings.jobs,
+        lock_dir: inputs.lock_dir,
+        on_progress: airlock::progress::callback(&bar),
+        on_total: std::sync::Arc::new(move |n| total_bar.set_length(n)),
+    };
+    let plans = rt
+        .block_on(airlock::fetch::fetch(
+            inputs.lock,
+            clients.store,
+            clients.reg,
+            clients.http,
+            &fopts,
+        ))
+        .with_context(|| format!("fetching the artifacts of {}", inputs.lock_path.display()))?;
+    bar.finish_and_clear();
+    let bar = airlock::progress::bytes_bar("pack", settings.show);
+    let cb = airlock::progress::callback(&bar);
+    let summary = airlock::bundle::writer::write_bundle(
+        inputs.lock,
+        inputs.lock_bytes,
+        &plans,
+        clients.store,
+        out,
+        &airlock::bundle::writer::WriteOptions {
+            level: settings.level,
+            threads: settings.threads,
+            force: settings.force,
+            keys,
+            on_progress: &*cb,
+        },
+    )
+    .with_context(|| format!("writing bundle {}", out.display()))?;
+    bar.finish_and_clear();
+    Ok(summary)
 }

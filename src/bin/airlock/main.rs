@@ -43,12 +43,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    common::init_logging(&cli.log);
+    airlock::cli::init_logging(&cli.log);
     let result = match cli.command {
         Command::Keygen(a) => keygen::run(a),
         Command::Build(a) => build::run(a),
         Command::Resolve(a) => resolve::run(a),
         Command::Plan(a) => plan::run(a),
     };
-    common::finish(result)
+    airlock::cli::finish(result)
 }

@@ -125,9 +125,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             .unwrap_or_else(airlock::store::Store::default_root),
     )?;
     let rt = runtime()?;
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get() as u32)
-        .unwrap_or(1);
+    let threads = crate::build::default_threads();
     let show = !a.quiet && !a.json;
     let mut built = Vec::new();
     for (i, h) in hops.iter().enumerate() {
@@ -151,50 +149,30 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         write_lock(&lock_path, &lock, a.force)?;
         let (lock, lock_bytes) = airlock::lock::Lock::load(&lock_path)?;
 
-        let bar = airlock::progress::bytes_bar("fetch", show);
-        let total_bar = bar.clone();
-        let fopts = airlock::fetch::FetchOptions {
-            jobs: a.hop.jobs.min(8),
-            lock_dir: &lock_dir,
-            on_progress: airlock::progress::callback(&bar),
-            on_total: std::sync::Arc::new(move |n| total_bar.set_length(n)),
-        };
-        let plans = rt
-            .block_on(airlock::fetch::fetch(&lock, &store, &reg, &http, &fopts))
-            .with_context(|| {
-                format!(
-                    "hop {} of {}: fetching the artifacts of {}",
-                    i + 1,
-                    hops.len(),
-                    lock_path.display()
-                )
-            })?;
-        bar.finish_and_clear();
-        let bar = airlock::progress::bytes_bar("pack", show);
-        let cb = airlock::progress::callback(&bar);
-        let summary = airlock::bundle::writer::write_bundle(
-            &lock,
-            &lock_bytes,
-            &plans,
-            &store,
+        let summary = crate::build::fetch_and_pack(
+            &rt,
+            &crate::build::Inputs {
+                lock: &lock,
+                lock_bytes: &lock_bytes,
+                lock_path: &lock_path,
+                lock_dir: &lock_dir,
+            },
+            &crate::build::Clients {
+                store: &store,
+                reg: &reg,
+                http: &http,
+            },
             &bundle_dir,
-            &airlock::bundle::writer::WriteOptions {
+            &keys,
+            &crate::build::PackSettings {
+                jobs: a.hop.jobs.min(8),
                 level: a.level,
                 threads,
                 force: a.force,
-                keys: &keys,
-                on_progress: &*cb,
+                show,
             },
         )
-        .with_context(|| {
-            format!(
-                "hop {} of {}: writing bundle {}",
-                i + 1,
-                hops.len(),
-                bundle_dir.display()
-            )
-        })?;
-        bar.finish_and_clear();
+        .with_context(|| format!("hop {} of {} ({} -> {})", i + 1, hops.len(), h.from, h.to))?;
         if !a.json {
             println!(
                 "{}. {} -> {}: lock {}, bundle {} (manifest sha256 {})",
