@@ -22,8 +22,8 @@ cargo build --release --quiet --bins --example demo_upstream
 BIN=$ROOT/target/release
 
 WORK=$(mktemp -d /tmp/airlock-demo-XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+# Server PIDs go to a file: start_registry runs in a $(...) subshell.
+cleanup() { [ -f "$WORK/pids" ] && xargs -r kill < "$WORK/pids" 2>/dev/null || true; }
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -37,7 +37,7 @@ storage: { filesystem: { rootdirectory: $WORK/$name }, delete: { enabled: true }
 http: { addr: 127.0.0.1:$port, secret: demo-$name }
 YML
   docker-registry serve "$WORK/$name.yml" >"$WORK/$name.log" 2>&1 &
-  PIDS+=($!)
+  echo $! >> "$WORK/pids"
   for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
   echo "127.0.0.1:$port"
 }
@@ -50,7 +50,7 @@ UP=$(start_registry upstream)
 ENCLAVE=$(start_registry enclave)
 FPORT=$(free_port)
 python3 -m http.server "$FPORT" --bind 127.0.0.1 --directory "$WORK/upstream/www" >"$WORK/www.log" 2>&1 &
-PIDS+=($!)
+echo $! >> "$WORK/pids"
 sleep 0.5
 while read -r ref; do
   skopeo --insecure-policy copy -q --all --preserve-digests --dest-tls-verify=false \
