@@ -238,6 +238,8 @@ pub struct Registry {
     credentials: Option<(String, String)>,
     /// Holds config.yml, the storage folder, htpasswd and registry.log.
     dir: tempfile::TempDir,
+    /// A token server this registry depends on (bearer-token auth), killed with it.
+    token_server: Option<Child>,
 }
 
 impl Registry {
@@ -262,9 +264,65 @@ impl Registry {
         Self::start_inner(Some((user.to_string(), pass.to_string())), None)
     }
 
+    /// Start an HTTPS registry that demands bearer tokens from a token server
+    /// (`tests/fixtures/token_server.py`) which in turn wants basic credentials: the flow
+    /// Docker Hub, Harbor, GitLab and most hosted registries use. `ca_dir` is a folder from
+    /// [`make_test_ca`]: its CA signs the tokens and the server certificate serves TLS.
+    pub fn start_with_token_auth(ca_dir: &Path, user: &str, pass: &str) -> Registry {
+        let token_port = free_port();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/token_server.py");
+        let token_log = ca_dir.join(format!("token-server-{token_port}.log"));
+        let (out, err) = log_stdio(&token_log);
+        let mut token = Command::new("python3")
+            .arg(&script)
+            .arg(token_port.to_string())
+            .arg(ca_dir.join("ca.pem"))
+            .arg(ca_dir.join("ca.key"))
+            .args([user, pass, "airlock-test-issuer"])
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("spawn the token server (python3)");
+        let taddr = format!("127.0.0.1:{token_port}");
+        if wait_ready(
+            "token server",
+            &mut token,
+            &taddr,
+            "/token",
+            &[],
+            &token_log,
+            |r| r.status == 401,
+        )
+        .is_err()
+        {
+            panic!("token server lost the race for port {token_port}");
+        }
+        let auth = format!(
+            "auth:\n  token:\n    realm: http://{taddr}/token\n    service: airlock-test-registry\n    \
+             issuer: airlock-test-issuer\n    rootcertbundle: {:?}\n",
+            path_str(&ca_dir.join("ca.pem"))
+        );
+        let mut reg = Self::start_configured(
+            Some((user.to_string(), pass.to_string())),
+            Some((ca_dir.join("server.pem"), ca_dir.join("server.key"))),
+            Some(auth),
+        );
+        reg.token_server = Some(token);
+        reg
+    }
+
     fn start_inner(
         credentials: Option<(String, String)>,
         tls: Option<(PathBuf, PathBuf)>,
+    ) -> Registry {
+        Self::start_configured(credentials, tls, None)
+    }
+
+    fn start_configured(
+        credentials: Option<(String, String)>,
+        tls: Option<(PathBuf, PathBuf)>,
+        auth_override: Option<String>,
     ) -> Registry {
         let dir = tempfile::Builder::new()
             .prefix("airlock-registry-")
@@ -273,9 +331,10 @@ impl Registry {
         let storage = dir.path().join("storage");
         fs::create_dir_all(&storage).expect("create registry storage folder");
 
-        let auth_section = match &credentials {
-            None => String::new(),
-            Some((user, pass)) => {
+        let auth_section = match (&auth_override, &credentials) {
+            (Some(a), _) => a.clone(),
+            (None, None) => String::new(),
+            (None, Some((user, pass))) => {
                 let htpasswd = dir.path().join("htpasswd");
                 write_htpasswd(&htpasswd, user, pass);
                 format!(
@@ -356,6 +415,7 @@ impl Registry {
                         port,
                         credentials,
                         dir,
+                        token_server: None,
                     };
                 }
                 Err(StartFailure::PortTaken) => continue,
@@ -412,6 +472,9 @@ impl Registry {
 impl Drop for Registry {
     fn drop(&mut self) {
         kill_and_wait(&mut self.child);
+        if let Some(t) = &mut self.token_server {
+            kill_and_wait(t);
+        }
     }
 }
 
