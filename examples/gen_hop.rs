@@ -1,7 +1,7 @@
 //! Benchmark data generator for `bench/run.sh` (not part of airlock itself).
 //!
 //! Writes deterministic multi-platform OCI images with the test fixture generator
-//! (`tests/common/images.rs`) and prints one line per image: `REPO TAG INDEX_DIGEST`.
+//! (`tests/common/images.rs`) and prints one line per image: `part-N REPO TAG INDEX_DIGEST`.
 //!
 //!     cargo run --release --example gen_hop -- OUT_DIR [IMAGES] [BIG_LAYER_MIB]
 //!
