@@ -47,6 +47,11 @@ pub struct InstallOptions {
     /// Skip the payload pass that checks every byte (only when the caller has just run
     /// [`crate::bundle::reader::verify`] on the same bundle).
     pub already_verified: bool,
+    /// Blob uploads in flight at once. Each waits in the spool directory, verified, while
+    /// it uploads, so disk use is at most this many blobs.
+    pub uploads: usize,
+    /// Where verified blobs wait for their upload [default: the system temporary folder].
+    pub spool_dir: Option<PathBuf>,
 }
 
 /// What happened to one image.
@@ -280,11 +285,13 @@ pub async fn install(
         let dest = opts.dest.clone();
         let progress = on_progress.clone();
         let wanted_manifests = needed_manifests.clone();
+        let spool_dir = opts.spool_dir.clone();
+        let uploads = opts.uploads.max(1);
         let (mans, pushed, pbytes, mounted) = tokio::task::spawn_blocking(move || {
             let mut mans: BTreeMap<Sha256Digest, Bytes> = BTreeMap::new();
             let mut pushed = 0usize;
-            let mut mounted = 0usize;
             let mut pbytes = 0u64;
+            let mut uploader = Uploader::new(handle, reg2, host2, spool_dir.as_deref(), uploads)?;
             walk_payload(
                 &b,
                 &mut |entry: &Entry, r: &mut VerifyingReader<'_>| {
@@ -304,13 +311,9 @@ pub async fn install(
                                 .map_err(|e| Error::io("read payload entry", path, e))?;
                             mans.insert(d, Bytes::from(buf));
                         } else if let Some(repos) = to_upload.get(&d) {
-                            push_from_reader(&handle, &reg2, &host2, &repos[0], &d, entry.size, r)?;
+                            uploader.submit(d, entry.size, repos.clone(), r)?;
                             pushed += 1;
                             pbytes += entry.size;
-                            for other in &repos[1..] {
-                                handle.block_on(reg2.mount_blob(&host2, other, &repos[0], &d))?;
-                                mounted += 1;
-                            }
                         }
                     } else if let Some(hex) = path.strip_prefix("files/sha256/") {
                         let d = Sha256Digest::from_hex(hex)
@@ -323,6 +326,7 @@ pub async fn install(
                 },
                 &*progress,
             )?;
+            let mounted = uploader.finish()?;
             Ok::<_, Error>((mans, pushed, pbytes, mounted))
         })
         .await
@@ -447,54 +451,135 @@ pub async fn install(
     Ok(report)
 }
 
-/// Stream one verified entry into a registry upload. Chunks cross from this blocking
-/// thread to the async upload through a small bounded channel, so memory stays at a few
-/// chunks whatever the blob size.
-fn push_from_reader(
-    handle: &tokio::runtime::Handle,
-    reg: &Arc<RegistryClient>,
-    host: &str,
-    repo: &str,
-    digest: &Sha256Digest,
-    size: u64,
-    r: &mut VerifyingReader<'_>,
-) -> Result<()> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::result::Result<Bytes, String>>(4);
-    let stream =
-        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
-    let reg = reg.clone();
-    let (h, rp, d) = (host.to_string(), repo.to_string(), *digest);
-    let task = handle.spawn(async move { reg.push_blob(&h, &rp, &d, size, stream).await });
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut read_error = None;
-    loop {
-        match r.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                if tx
-                    .blocking_send(Ok(Bytes::copy_from_slice(&buf[..n])))
-                    .is_err()
-                {
-                    break; // the upload ended early; its error is reported below
-                }
+/// Uploads blobs while the payload pass goes on. The pass writes each needed blob to a
+/// spool file (checked by the [`VerifyingReader`] as it is written) and moves on; up to
+/// `uploads` spooled blobs upload concurrently, then are mounted into the other
+/// repositories that need them and deleted. The tar stream is strictly sequential, so
+/// without the spool one slow upload would hold up everything behind it.
+struct Uploader {
+    handle: tokio::runtime::Handle,
+    reg: Arc<RegistryClient>,
+    host: String,
+    spool: tempfile::TempDir,
+    slots: Arc<tokio::sync::Semaphore>,
+    tasks: Vec<tokio::task::JoinHandle<Result<usize>>>,
+}
+
+impl Uploader {
+    fn new(
+        handle: tokio::runtime::Handle,
+        reg: Arc<RegistryClient>,
+        host: String,
+        spool_dir: Option<&Path>,
+        uploads: usize,
+    ) -> Result<Self> {
+        let base = spool_dir
+            .map(Path::to_path_buf)
+            .unwrap_or_else(std::env::temp_dir);
+        let spool = tempfile::Builder::new()
+            .prefix("airlock-spool-")
+            .tempdir_in(&base)
+            .map_err(|e| Error::io("create spool directory in", &base, e))?;
+        Ok(Uploader {
+            handle,
+            reg,
+            host,
+            spool,
+            slots: Arc::new(tokio::sync::Semaphore::new(uploads)),
+            tasks: Vec::new(),
+        })
+    }
+
+    /// Spool one verified blob and start its upload.
+    fn submit(
+        &mut self,
+        digest: Sha256Digest,
+        size: u64,
+        repos: Vec<String>,
+        r: &mut VerifyingReader<'_>,
+    ) -> Result<()> {
+        let permit = self
+            .handle
+            .block_on(self.slots.clone().acquire_owned())
+            .map_err(|e| Error::Install {
+                target: self.host.clone(),
+                reason: e.to_string(),
+            })?;
+        // Fail early if an upload already failed.
+        if let Some(i) = self.tasks.iter().position(|t| t.is_finished()) {
+            let t = self.tasks.swap_remove(i);
+            self.join(t)?;
+        }
+        let path = self.spool.path().join(digest.hex());
+        let mut f = std::fs::File::create(&path).map_err(|e| Error::io("create", &path, e))?;
+        std::io::copy(r, &mut f).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::InvalidData {
+                Error::verification(blob_path(&digest), e)
+            } else {
+                Error::io("write", &path, e)
             }
-            Err(e) => {
-                // Abort the upload before the registry commits it.
-                let _ = tx.blocking_send(Err(e.to_string()));
-                read_error = Some(e);
-                break;
+        })?;
+        drop(f);
+        let (reg, host) = (self.reg.clone(), self.host.clone());
+        self.tasks.push(self.handle.spawn(async move {
+            let _permit = permit;
+            let file = tokio::fs::File::open(&path)
+                .await
+                .map_err(|e| Error::io("open", &path, e))?;
+            reg.push_blob(&host, &repos[0], &digest, size, file_stream(file))
+                .await?;
+            let _ = tokio::fs::remove_file(&path).await;
+            for other in &repos[1..] {
+                reg.mount_blob(&host, other, &repos[0], &digest).await?;
             }
+            Ok(repos.len() - 1)
+        }));
+        Ok(())
+    }
+
+    fn join(&self, t: tokio::task::JoinHandle<Result<usize>>) -> Result<usize> {
+        self.handle.block_on(t).map_err(|e| Error::Install {
+            target: self.host.clone(),
+            reason: e.to_string(),
+        })?
+    }
+
+    /// Wait for every upload; returns how many mounts were made.
+    fn finish(mut self) -> Result<usize> {
+        let mut mounted = 0;
+        for t in std::mem::take(&mut self.tasks) {
+            mounted += self.join(t)?;
+        }
+        Ok(mounted)
+    }
+}
+
+impl Drop for Uploader {
+    fn drop(&mut self) {
+        // The pass failed: stop uploads still running before the spool goes away.
+        for t in &self.tasks {
+            t.abort();
         }
     }
-    drop(tx);
-    let pushed = handle.block_on(task).map_err(|e| Error::Install {
-        target: format!("{host}/{repo}"),
-        reason: e.to_string(),
-    })?;
-    if let Some(e) = read_error {
-        return Err(Error::verification(blob_path(digest), e));
-    }
-    pushed
+}
+
+/// A file as a stream of chunks for an upload body.
+fn file_stream(
+    file: tokio::fs::File,
+) -> impl futures::Stream<Item = std::result::Result<Bytes, String>> + Send + 'static {
+    use tokio::io::AsyncReadExt;
+    futures::stream::unfold(Some(file), |state| async move {
+        let mut f = state?;
+        let mut buf = vec![0u8; 256 * 1024];
+        match f.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(Bytes::from(buf)), Some(f)))
+            }
+            Err(e) => Some((Err(e.to_string()), None)),
+        }
+    })
 }
 
 /// Write one verified entry to every target that wants its content: a temporary name in

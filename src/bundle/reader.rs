@@ -223,15 +223,17 @@ pub fn walk_payload(
             m.payload.size
         )));
     }
-    let hashing = HashingReader::new(file);
+    // Three stages, each on its own thread, like `cat | zstd -dc | sha256sum` but in one
+    // process: read and hash the compressed file; decode; parse the tar stream and hash
+    // every entry (this thread). Bounded queues keep memory flat.
+    let hashing = crate::readahead::ReadAhead::spawn(HashingReader::new(file), 1 << 20, 4)
+        .map_err(|e| fail(format!("start reader thread: {e}")))?;
     let mut decoder =
         zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(1 << 17, hashing))
             .map_err(|e| fail(format!("zstd: {e}")))?;
     decoder
         .window_log_max(ZSTD_WINDOW_LOG_MAX)
         .map_err(|e| fail(format!("zstd: {e}")))?;
-    // Decode (and hash the compressed bytes) on a second core while this one parses the
-    // tar stream and hashes the entries.
     let ahead = crate::readahead::ReadAhead::spawn(decoder, 256 * 1024, 8)
         .map_err(|e| fail(format!("start decoder thread: {e}")))?;
     let counting = CountingReader { inner: ahead, n: 0 };
@@ -342,8 +344,12 @@ pub fn walk_payload(
         .inner
         .into_inner()
         .map_err(|e| fail(format!("decoder thread: {e}")))?;
-    let mut hashing = decoder.finish().into_inner();
-    io::copy(&mut hashing, &mut io::sink()).map_err(|e| fail(e.to_string()))?;
+    let mut rest = decoder.finish().into_inner();
+    // Anything after the last zstd frame still counts towards the file's hash.
+    io::copy(&mut rest, &mut io::sink()).map_err(|e| fail(e.to_string()))?;
+    let hashing = rest
+        .into_inner()
+        .map_err(|e| fail(format!("reader thread: {e}")))?;
     let (_, digest, len) = hashing.finish();
     if len != m.payload.size || digest != m.payload.sha256 {
         return Err(fail(format!(

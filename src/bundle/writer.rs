@@ -34,6 +34,12 @@ use crate::trust::SecretKey;
 /// zstd level used for already-compressed content (`--fast=1`).
 pub const PRECOMPRESSED_LEVEL: i32 = -1;
 
+/// zstd multi-threaded job size. zstd's default grows with the window (8 MiB at level 3)
+/// and its input buffer holds `workers + 3` jobs, so the default cost 40+ MiB; 2 MiB jobs
+/// keep the build under 64 MiB. A constant, never derived from the thread count: the job
+/// size changes the output bytes, the number of workers does not.
+pub const ZSTD_JOB_SIZE: u32 = 2 * 1024 * 1024;
+
 /// Options for [`write_bundle`].
 pub struct WriteOptions<'a> {
     /// zstd level for compressible content (1..=19).
@@ -121,6 +127,7 @@ impl FrameWriter {
     ) -> io::Result<zstd::stream::write::Encoder<'static, HashingWriter<BufWriter<File>>>> {
         let mut e = zstd::stream::write::Encoder::new(inner, level)?;
         e.multithread(threads.max(1))?;
+        e.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_SIZE))?;
         e.include_checksum(true)?;
         Ok(e)
     }

@@ -35,6 +35,13 @@ pub struct Args {
     /// Parallel registry requests for presence checks.
     #[arg(long, default_value_t = 8)]
     jobs: usize,
+    /// Blob uploads in flight at once; each waits, verified, in the spool directory while
+    /// it uploads (disk use: at most this many blobs).
+    #[arg(long, default_value_t = 3)]
+    uploads: usize,
+    /// Spool directory for verified blobs awaiting upload [default: system temp folder].
+    #[arg(long, value_name = "DIR")]
+    spool: Option<PathBuf>,
     /// Print the install record as JSON.
     #[arg(long)]
     json: bool,
@@ -76,6 +83,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             dest: a.dest.clone(),
             jobs: a.jobs,
             already_verified: false,
+            uploads: a.uploads,
+            spool_dir: a.spool.clone(),
         },
         cb,
     ))?;

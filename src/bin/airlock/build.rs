@@ -35,7 +35,8 @@ pub struct Args {
     /// fast level.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
     level: i32,
-    /// zstd worker threads [default: number of CPUs]. The output does not depend on it.
+    /// zstd worker threads [default: number of CPUs, at most 4]. The output does not
+    /// depend on it; memory grows by about 2 MiB per thread.
     #[arg(long)]
     threads: Option<u32>,
     #[command(flatten)]
@@ -128,11 +129,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// zstd workers when not given: one per CPU (the output does not depend on it).
+/// zstd workers when not given: one per CPU, at most 4 (each worker costs about 2 MiB of
+/// buffers; the output does not depend on the number).
 pub fn default_threads() -> u32 {
     std::thread::available_parallelism()
         .map(|n| n.get() as u32)
         .unwrap_or(1)
+        .min(4)
 }
 
 /// A loaded lock and where it came from.
