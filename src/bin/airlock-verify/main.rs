@@ -23,6 +23,7 @@ use clap::{Parser, Subcommand};
     version,
     about,
     long_about,
+    verbatim_doc_comment,
     max_term_width = 100
 )]
 struct Cli {

@@ -15,12 +15,23 @@ use clap::{Parser, Subcommand};
 ///
 /// Typical flow on the connected side:
 ///
+///   airlock plan --from v1.27.16 --to v1.30.2
+///   airlock resolve --from v1.29.15 --to v1.30.2 --out hop.lock
 ///   airlock keygen --out keys/release
-///   airlock build hop.lock --key keys/release.key --out bundles/v1.30.2
+///   airlock build hop.lock --key keys/release.key
 ///
 /// Carry the bundle directory across the air gap and run `airlock-verify` there.
+/// Exit codes: 0 ok, 1 operational error, 2 usage, 3 untrusted bundle, 4 invalid input,
+/// 5 content did not match its pinned digest or checksum.
 #[derive(Parser)]
-#[command(name = "airlock", version, about, long_about, max_term_width = 100)]
+#[command(
+    name = "airlock",
+    version,
+    about,
+    long_about,
+    verbatim_doc_comment,
+    max_term_width = 100
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
