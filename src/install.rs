@@ -84,6 +84,8 @@ pub struct FileOutcome {
 /// The record of one install (also appended to the audit log).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct InstallReport {
+    /// Always `installed` (failed attempts are logged with `failed`).
+    pub outcome: &'static str,
     /// sha256 of the bundle's manifest.json.
     pub bundle_manifest_sha256: String,
     /// Hop, if any.
@@ -239,13 +241,27 @@ pub async fn install(
     // Mount what another repository of this registry already holds.
     let mut to_upload: BTreeMap<Sha256Digest, Vec<String>> = BTreeMap::new();
     for (d, repos) in lack {
-        if let Some(from) = have.get(&d).and_then(|v| v.first()).cloned() {
-            for r in &repos {
-                reg.mount_blob(&host, r, &from, &d).await?;
-                blobs_mounted += 1;
+        let mut unmounted = Vec::new();
+        match have.get(&d).and_then(|v| v.first()).cloned() {
+            Some(from) => {
+                for r in repos {
+                    // Some registries (or policies) refuse cross-repository mounts; the
+                    // blob is then uploaded like any other.
+                    match reg.mount_blob(&host, &r, &from, &d).await {
+                        Ok(()) => blobs_mounted += 1,
+                        Err(e) => {
+                            tracing::warn!(
+                                "mount of {d} into {r} refused ({e}); uploading instead"
+                            );
+                            unmounted.push(r);
+                        }
+                    }
+                }
             }
-        } else {
-            to_upload.insert(d, repos);
+            None => unmounted = repos,
+        }
+        if !unmounted.is_empty() {
+            to_upload.insert(d, unmounted);
         }
     }
     let files_needed: Vec<&FileRecord> = m
@@ -426,6 +442,7 @@ pub async fn install(
         })
         .collect();
     let report = InstallReport {
+        outcome: "installed",
         bundle_manifest_sha256: bundle.manifest_sha256.hex(),
         hop: m.hop.clone(),
         signed_by: bundle
@@ -463,6 +480,8 @@ struct Uploader {
     spool: tempfile::TempDir,
     slots: Arc<tokio::sync::Semaphore>,
     tasks: Vec<tokio::task::JoinHandle<Result<usize>>>,
+    /// Mounts made by uploads already joined.
+    mounted: usize,
 }
 
 impl Uploader {
@@ -487,6 +506,7 @@ impl Uploader {
             spool,
             slots: Arc::new(tokio::sync::Semaphore::new(uploads)),
             tasks: Vec::new(),
+            mounted: 0,
         })
     }
 
@@ -508,7 +528,7 @@ impl Uploader {
         // Fail early if an upload already failed.
         if let Some(i) = self.tasks.iter().position(|t| t.is_finished()) {
             let t = self.tasks.swap_remove(i);
-            self.join(t)?;
+            self.mounted += self.join(t)?;
         }
         let path = self.spool.path().join(digest.hex());
         let mut f = std::fs::File::create(&path).map_err(|e| Error::io("create", &path, e))?;
@@ -546,11 +566,10 @@ impl Uploader {
 
     /// Wait for every upload; returns how many mounts were made.
     fn finish(mut self) -> Result<usize> {
-        let mut mounted = 0;
         for t in std::mem::take(&mut self.tasks) {
-            mounted += self.join(t)?;
+            self.mounted += self.join(t)?;
         }
-        Ok(mounted)
+        Ok(self.mounted)
     }
 }
 
@@ -637,13 +656,32 @@ fn commit_file(dest: &Path, f: &FileRecord, tmp: tempfile::NamedTempFile) -> Res
     Ok(())
 }
 
+/// Record an install that did not happen (bad signature, failed verification, registry
+/// error) in the same log, so the enclave's audit trail shows refused bundles too.
+pub fn append_failure_record(dest: &Path, bundle: &Path, error: &str) -> Result<()> {
+    let record = serde_json::json!({
+        "outcome": "failed",
+        "bundle": bundle.display().to_string(),
+        "error": error,
+        "finished_unix": std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    });
+    append_line(dest, &record)
+}
+
 /// Append the report to `DEST/.airlock/install-log.jsonl`: one JSON object per install,
 /// the enclave's record of what went in and when.
 fn append_audit_log(dest: &Path, report: &InstallReport) -> Result<()> {
+    append_line(dest, report)
+}
+
+fn append_line(dest: &Path, record: &impl serde::Serialize) -> Result<()> {
     let dir = dest.join(".airlock");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
     let path = dir.join("install-log.jsonl");
-    let mut line = serde_json::to_vec(report).map_err(|e| Error::Install {
+    let mut line = serde_json::to_vec(record).map_err(|e| Error::Install {
         target: path.display().to_string(),
         reason: e.to_string(),
     })?;

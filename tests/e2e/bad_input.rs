@@ -249,12 +249,23 @@ fn failed_verification_installs_nothing() {
         catalog.contains("\"repositories\":[]"),
         "registry got content: {catalog}"
     );
+    // Nothing installed; the refusal itself is on record in the audit log.
     let files: Vec<_> = walkdir::WalkDir::new(&dest)
         .into_iter()
         .filter_map(|e| e.ok())
         .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().strip_prefix(&dest).unwrap().display().to_string())
         .collect();
-    assert!(files.is_empty(), "files were written: {files:?}");
+    assert_eq!(
+        files,
+        vec![".airlock/install-log.jsonl"],
+        "files were written"
+    );
+    let log = std::fs::read_to_string(dest.join(".airlock/install-log.jsonl")).unwrap();
+    assert!(
+        log.contains("\"outcome\":\"failed\"") && log.contains("sha256 mismatch"),
+        "{log}"
+    );
 }
 
 #[test]

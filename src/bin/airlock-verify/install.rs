@@ -51,6 +51,18 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    let result = install(&a);
+    if let Err(e) = &result
+        && a.dest.is_dir()
+        && let Err(log_err) =
+            airlock::install::append_failure_record(&a.dest, &a.bundle, &format!("{e:#}"))
+    {
+        eprintln!("warning: could not record the failure in the install log: {log_err}");
+    }
+    result
+}
+
+fn install(a: &Args) -> anyhow::Result<()> {
     if let Some(p) = &a.prefix {
         airlock::image_ref::validate_prefix(p)
             .map_err(|e| airlock::Error::invalid("option", "--prefix", e))?;
