@@ -255,7 +255,29 @@ files:
         .expect("run airlock-verify")
     }
 
-    /// `airlock-verify install` into `enclave`, files under `dest`; JSON report parsed.
+    /// `airlock-verify install BUNDLE --trust key.pub --registry HOST --dest DEST --quiet
+    /// EXTRA...` (output returned, not asserted). `extra` says how to reach the registry
+    /// (`--insecure`, `--ca-file PEM`) and anything else.
+    pub fn install_to(&self, bundle: &Path, host: &str, dest: &Path, extra: &[&str]) -> Output {
+        let pubkey = format!("{}.pub", self.key.display());
+        let mut args = vec![
+            "install",
+            bundle.to_str().expect("utf-8"),
+            "--trust",
+            &pubkey,
+            "--registry",
+            host,
+            "--dest",
+            dest.to_str().expect("utf-8"),
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        self.verify_bin(&args)
+            .output()
+            .expect("run airlock-verify install")
+    }
+
+    /// `airlock-verify install --insecure --json` into `enclave`, files under `dest`.
     pub fn install(
         &self,
         bundle: &Path,
@@ -263,24 +285,9 @@ files:
         dest: &Path,
         extra: &[&str],
     ) -> Output {
-        let pubkey = format!("{}.pub", self.key.display());
-        let host = enclave.host();
-        let mut args = vec![
-            "install",
-            bundle.to_str().expect("utf-8"),
-            "--trust",
-            &pubkey,
-            "--registry",
-            &host,
-            "--insecure",
-            "--dest",
-            dest.to_str().expect("utf-8"),
-            "--json",
-        ];
+        let mut args = vec!["--insecure", "--json"];
         args.extend_from_slice(extra);
-        self.verify_bin(&args)
-            .output()
-            .expect("run airlock-verify install")
+        self.install_to(bundle, &enclave.host(), dest, &args)
     }
 }
 

@@ -37,22 +37,7 @@ fn basic_auth_from_docker_config_on_both_sides() {
     );
 
     // Install into the authenticated enclave.
-    let pubkey = format!("{}.pub", s.key.display());
-    let out = s
-        .verify_bin(&[
-            "install",
-            out_dir.to_str().unwrap(),
-            "--trust",
-            &pubkey,
-            "--registry",
-            &en,
-            "--insecure",
-            "--dest",
-            s.path("dest").to_str().unwrap(),
-            "--quiet",
-        ])
-        .output()
-        .unwrap();
+    let out = s.install_to(&out_dir, &en, &s.path("dest"), &["--insecure"]);
     assert!(
         out.status.success(),
         "{}",
@@ -98,23 +83,12 @@ fn tls_registry_needs_the_extra_ca() {
 
     // The enclave side takes --ca-file too.
     let enclave = Registry::start_with_tls(&cert, &key);
-    let pubkey = format!("{}.pub", s.key.display());
-    let out = s
-        .verify_bin(&[
-            "install",
-            s.path("trusted").to_str().unwrap(),
-            "--trust",
-            &pubkey,
-            "--registry",
-            &enclave.host(),
-            "--ca-file",
-            ca.to_str().unwrap(),
-            "--dest",
-            s.path("dest").to_str().unwrap(),
-            "--quiet",
-        ])
-        .output()
-        .unwrap();
+    let out = s.install_to(
+        &s.path("trusted"),
+        &enclave.host(),
+        &s.path("dest"),
+        &["--ca-file", ca.to_str().unwrap()],
+    );
     assert!(
         out.status.success(),
         "{}",

@@ -282,6 +282,28 @@ impl Upstream {
         self.airlock(&args).output().expect("run airlock resolve")
     }
 
+    /// `airlock keygen` into keys/k, then `airlock build hop.lock` into bundle/ through the
+    /// mirrors; returns the key prefix and the build's output.
+    fn keygen_and_build(&self) -> (PathBuf, Output) {
+        let key = self.path("keys/k");
+        ok(&self
+            .airlock(&["keygen".into(), "--out".into(), key.display().to_string()])
+            .output()
+            .unwrap());
+        let mut args: Vec<String> = vec![
+            "build".into(),
+            self.path("hop.lock").display().to_string(),
+            "--key".into(),
+            format!("{}.key", key.display()),
+            "--out".into(),
+            self.path("bundle").display().to_string(),
+            "--quiet".into(),
+        ];
+        args.extend(self.net_args());
+        let out = self.airlock(&args).output().unwrap();
+        (key, out)
+    }
+
     fn lock(&self) -> serde_json::Value {
         let text = std::fs::read_to_string(self.path("hop.lock")).expect("read lock");
         serde_saphyr::from_str(&text).expect("lock is YAML")
@@ -522,22 +544,7 @@ fn a_checksum_mismatch_fails_the_build_naming_the_url() {
         b"tampered",
     )
     .unwrap();
-    let key = u.path("keys/k");
-    ok(&u
-        .airlock(&["keygen".into(), "--out".into(), key.display().to_string()])
-        .output()
-        .unwrap());
-    let mut args: Vec<String> = vec![
-        "build".into(),
-        u.path("hop.lock").display().to_string(),
-        "--key".into(),
-        format!("{}.key", key.display()),
-        "--out".into(),
-        u.path("bundle").display().to_string(),
-        "--quiet".into(),
-    ];
-    args.extend(u.net_args());
-    let out = u.airlock(&args).output().unwrap();
+    let (_key, out) = u.keygen_and_build();
     assert_fails(
         &out,
         5,
@@ -722,22 +729,8 @@ fn plans_three_hops_through_the_newest_patches() {
 fn resolve_build_install_end_to_end() {
     let u = Upstream::new(Opts::default());
     ok(&u.resolve(&[]));
-    let key = u.path("keys/k");
-    ok(&u
-        .airlock(&["keygen".into(), "--out".into(), key.display().to_string()])
-        .output()
-        .unwrap());
-    let mut args: Vec<String> = vec![
-        "build".into(),
-        u.path("hop.lock").display().to_string(),
-        "--key".into(),
-        format!("{}.key", key.display()),
-        "--out".into(),
-        u.path("bundle").display().to_string(),
-        "--quiet".into(),
-    ];
-    args.extend(u.net_args());
-    ok(&u.airlock(&args).output().unwrap());
+    let (key, out) = u.keygen_and_build();
+    ok(&out);
 
     let enclave = Registry::start();
     let dest = u.path("dest");
