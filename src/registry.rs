@@ -134,6 +134,22 @@ impl RegistryClient {
         }
     }
 
+    /// Pull manifest bytes (by tag or digest) with the size limit; returns them and the
+    /// reference as text for errors.
+    async fn pull_raw(&self, r: &Reference) -> Result<(Bytes, String)> {
+        let what = r.whole();
+        self.prepare(r, oci_client::RegistryOperation::Pull).await?;
+        let (bytes, _) = self
+            .client
+            .pull_manifest_raw(r, &RegistryAuth::Anonymous, ACCEPTED_MANIFEST_TYPES)
+            .await
+            .map_err(|e| oci_err(&what, e))?;
+        if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+            return Err(oci_err(&what, "manifest larger than 4 MiB"));
+        }
+        Ok((bytes, what))
+    }
+
     /// Fetch a manifest by digest from `registry/repository`, checking that the bytes hash
     /// to `digest`. Returns the bytes and the parsed document.
     pub async fn fetch_manifest(
@@ -144,14 +160,7 @@ impl RegistryClient {
         media_type_hint: Option<&str>,
     ) -> Result<(Bytes, ManifestDoc)> {
         let r = Self::reference(registry, repository, Some(digest), None);
-        let what = r.whole();
-        self.prepare(&r, oci_client::RegistryOperation::Pull)
-            .await?;
-        let (bytes, _) = self
-            .client
-            .pull_manifest_raw(&r, &RegistryAuth::Anonymous, ACCEPTED_MANIFEST_TYPES)
-            .await
-            .map_err(|e| oci_err(&what, e))?;
+        let (bytes, what) = self.pull_raw(&r).await?;
         check_manifest_bytes(&bytes, digest, &what)?;
         let doc = ManifestDoc::parse(&bytes, &what, media_type_hint)?;
         Ok((bytes, doc))
@@ -165,17 +174,7 @@ impl RegistryClient {
         tag: &str,
     ) -> Result<(Sha256Digest, Bytes, ManifestDoc)> {
         let r = Self::reference(registry, repository, None, Some(tag));
-        let what = r.whole();
-        self.prepare(&r, oci_client::RegistryOperation::Pull)
-            .await?;
-        let (bytes, _) = self
-            .client
-            .pull_manifest_raw(&r, &RegistryAuth::Anonymous, ACCEPTED_MANIFEST_TYPES)
-            .await
-            .map_err(|e| oci_err(&what, e))?;
-        if bytes.len() as u64 > MAX_MANIFEST_BYTES {
-            return Err(oci_err(&what, "manifest larger than 4 MiB"));
-        }
+        let (bytes, what) = self.pull_raw(&r).await?;
         let digest = Sha256Digest::of(&bytes);
         let doc = ManifestDoc::parse(&bytes, &what, None)?;
         Ok((digest, bytes, doc))
