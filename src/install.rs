@@ -280,6 +280,9 @@ pub async fn install(
         })
         .collect();
 
+    // Fail now, not half-way, when the disk cannot hold what is about to be written.
+    check_free_space(&opts, &files_needed, &to_upload, m)?;
+
     // 3. Second pass, only if something is missing.
     let payload_pass =
         !to_upload.is_empty() || !files_needed.is_empty() || !needed_manifests.is_empty();
@@ -466,6 +469,68 @@ pub async fn install(
     };
     append_audit_log(&opts.dest, &report)?;
     Ok(report)
+}
+
+/// Bytes available to an unprivileged writer on the filesystem holding `path`, and that
+/// filesystem's device id (to tell whether two paths share it).
+fn free_space(path: &Path) -> Result<(u64, u64)> {
+    let st = rustix::fs::statvfs(path)
+        .map_err(|e| Error::io("inspect free space of", path, e.into()))?;
+    let meta = std::fs::metadata(path).map_err(|e| Error::io("inspect", path, e))?;
+    use std::os::unix::fs::MetadataExt;
+    Ok((st.f_bavail.saturating_mul(st.f_frsize), meta.dev()))
+}
+
+/// Files go to `--dest`; blobs wait in the spool, at most `--uploads` of them at once
+/// (counted as the largest ones, to be safe).
+fn check_free_space(
+    opts: &InstallOptions,
+    files: &[&FileRecord],
+    to_upload: &BTreeMap<Sha256Digest, Vec<String>>,
+    m: &crate::bundle::manifest::BundleManifest,
+) -> Result<()> {
+    // Content shared by several targets is written once per target.
+    let file_bytes: u64 = files.iter().map(|f| f.size).sum();
+    let mut sizes: Vec<u64> = to_upload
+        .keys()
+        .filter_map(|d| m.entry(&blob_path(d)).map(|e| e.size))
+        .collect();
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    let spool_bytes: u64 = sizes.iter().take(opts.uploads.max(1)).sum();
+    let spool_base = opts.spool_dir.clone().unwrap_or_else(std::env::temp_dir);
+    let dest = free_space(&opts.dest)?;
+    let spool = free_space(&spool_base)?;
+    match space_shortfall(file_bytes, spool_bytes, dest, spool) {
+        None => Ok(()),
+        Some((on_dest, need, have)) => Err(Error::Install {
+            target: if on_dest {
+                opts.dest.display().to_string()
+            } else {
+                spool_base.display().to_string()
+            },
+            reason: format!(
+                "needs {need} bytes free, has {have} (free some space, or choose another --spool/--dest)"
+            ),
+        }),
+    }
+}
+
+/// Which filesystem is short, if any: `(is it --dest's, bytes needed, bytes free)`.
+/// `dest` and `spool` are (free bytes, device id); on one device the needs add up.
+fn space_shortfall(
+    file_bytes: u64,
+    spool_bytes: u64,
+    dest: (u64, u64),
+    spool: (u64, u64),
+) -> Option<(bool, u64, u64)> {
+    if dest.1 == spool.1 {
+        let need = file_bytes + spool_bytes;
+        return (need > dest.0).then_some((true, need, dest.0));
+    }
+    if file_bytes > dest.0 {
+        return Some((true, file_bytes, dest.0));
+    }
+    (spool_bytes > spool.0).then_some((false, spool_bytes, spool.0))
 }
 
 /// Uploads blobs while the payload pass goes on. The pass writes each needed blob to a
@@ -694,4 +759,26 @@ fn append_line(dest: &Path, record: &impl serde::Serialize) -> Result<()> {
     f.write_all(&line)
         .map_err(|e| Error::io("append to", &path, e))?;
     f.sync_all().map_err(|e| Error::io("sync", &path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::space_shortfall;
+
+    #[test]
+    fn free_space_needs_add_up_on_one_filesystem() {
+        assert_eq!(
+            space_shortfall(60, 50, (100, 1), (100, 1)),
+            Some((true, 110, 100))
+        );
+        assert_eq!(space_shortfall(60, 50, (100, 1), (100, 2)), None);
+        assert_eq!(
+            space_shortfall(160, 0, (100, 1), (100, 2)),
+            Some((true, 160, 100))
+        );
+        assert_eq!(
+            space_shortfall(0, 150, (100, 1), (100, 2)),
+            Some((false, 150, 100))
+        );
+    }
 }

@@ -231,3 +231,47 @@ fn rebuild_works_offline_from_the_cache() {
         );
     }
 }
+
+#[test]
+fn install_refuses_to_start_without_room_on_disk() {
+    // A 1 MiB tmpfs as --dest cannot hold the 300 KiB binary plus the spooled layers.
+    let s = Scenario::new();
+    let bundle = s.build("bundle", &[]);
+    let small = s.path("small");
+    std::fs::create_dir(&small).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=256k",
+            "tmpfs",
+            small.to_str().unwrap(),
+        ])
+        .status()
+        .map(|st| st.success())
+        .unwrap_or(false);
+    if !mounted {
+        // Needs root (CI runs as root); the decision itself is unit-tested in install.rs.
+        eprintln!(
+            "NOTICE: cannot mount a tmpfs here; install_refuses_to_start_without_room_on_disk not run"
+        );
+        return;
+    }
+    let enclave = Registry::start();
+    let out = s.install(
+        &bundle,
+        &enclave,
+        &small,
+        &["--spool", small.to_str().unwrap()],
+    );
+    let _ = std::process::Command::new("umount").arg(&small).status();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("bytes free"), "{stderr}");
+    let catalog = enclave.get("/v2/_catalog").text();
+    assert!(
+        catalog.contains("\"repositories\":[]"),
+        "pushed before failing: {catalog}"
+    );
+}
