@@ -773,3 +773,66 @@ fn resolve_build_install_end_to_end() {
         "{tags}"
     );
 }
+
+#[test]
+fn plan_build_resolves_and_builds_each_hop_in_order() {
+    let u = Upstream::new(Opts::default());
+    // With v1.29.6 as the newest 1.29 patch, v1.29.6 -> v1.30.2 is one minor hop.
+    let catalog = u.path("catalog-129-6.yaml");
+    std::fs::write(
+        &catalog,
+        catalog_text().replace("latest_patch: 15", "latest_patch: 6"),
+    )
+    .unwrap();
+    let key = u.path("keys/plan");
+    ok(&u
+        .airlock(&["keygen".into(), "--out".into(), key.display().to_string()])
+        .output()
+        .unwrap());
+    let out_dir = u.path("hops");
+    let mut args: Vec<String> = [
+        "plan", "--from", "v1.29.6", "--to", "v1.30.2", "--build", "--json", "-q",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend([
+        "--key".into(),
+        format!("{}.key", key.display()),
+        "--out-dir".into(),
+        out_dir.display().to_string(),
+        "--catalog".into(),
+        catalog.display().to_string(),
+    ]);
+    args.extend(u.net_args());
+    ok(&u.airlock(&args).output().unwrap());
+    let bundle = out_dir.join("airlock-v1.29.6-to-v1.30.2");
+    assert!(out_dir.join("airlock-v1.29.6-to-v1.30.2.lock").is_file());
+    let out = Command::cargo_bin("airlock-verify")
+        .unwrap()
+        .args([
+            "verify",
+            bundle.to_str().unwrap(),
+            "--trust",
+            &format!("{}.pub", key.display()),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(v["verified"], true);
+    assert_eq!(v["hop"]["to"], "v1.30.2");
+    // The bundle carries the resolved images: the target apiserver among them.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    let names: Vec<&str> = manifest["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"registry.k8s.io/kube-apiserver:v1.30.2"),
+        "{names:?}"
+    );
+}
