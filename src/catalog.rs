@@ -12,7 +12,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::lock::Mode;
+use crate::manifest::Mode;
 
 /// The catalog format this version reads.
 pub const CATALOG_FORMAT: u32 = 1;
@@ -337,7 +337,7 @@ impl Catalog {
 
     /// Read, parse and validate a catalog file.
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = crate::lock::read_limited(path, MAX_CATALOG_BYTES, "catalog")?;
+        let bytes = crate::fsutil::read_limited(path, MAX_CATALOG_BYTES, "catalog")?;
         let text = std::str::from_utf8(&bytes)
             .map_err(|_| Error::invalid("catalog", path.display(), "not UTF-8"))?;
         Self::parse(text, &path.display().to_string())
@@ -345,27 +345,12 @@ impl Catalog {
 
     /// Parse and validate catalog text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self> {
-        #[derive(Deserialize)]
-        struct Probe {
-            format: Option<serde_json::Value>,
-        }
-        let probe: Probe =
-            serde_saphyr::from_str(text).map_err(|e| Error::invalid("catalog", origin, e))?;
-        match probe.format {
-            Some(serde_json::Value::Number(n)) if n.as_u64() == Some(CATALOG_FORMAT as u64) => {}
-            Some(v) => {
-                return Err(Error::invalid(
-                    "catalog",
-                    origin,
-                    format!(
-                        "format {v} is not supported (this airlock reads catalog format {CATALOG_FORMAT})"
-                    ),
-                ));
-            }
-            None => return Err(Error::invalid("catalog", origin, "missing `format: 1`")),
-        }
-        let catalog: Catalog =
-            serde_saphyr::from_str(text).map_err(|e| Error::invalid("catalog", origin, e))?;
+        let catalog: Catalog = airlock_verify::versioned::parse::<crate::yaml::Yaml, _>(
+            text,
+            CATALOG_FORMAT,
+            "catalog",
+            origin,
+        )?;
         catalog
             .validate()
             .map_err(|reason| Error::invalid("catalog", origin, reason))?;

@@ -6,27 +6,8 @@
 //! install` wrote files under) and `ARCH` (`amd64` or `arm64`); and `NODE` for the node
 //! being worked on.
 
-use serde::{Deserialize, Serialize};
-
 use crate::catalog::{Catalog, Version};
-
-/// One checklist step.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Step {
-    /// Stable id, `phase.name`.
-    pub id: String,
-    /// `pre`, `cp1`, `cp`, `workers`, `cni`, `post`, `backout`.
-    pub phase: String,
-    /// What to do.
-    pub title: String,
-    /// Shell commands, in order.
-    #[serde(default)]
-    pub commands: Vec<String>,
-    /// How to tell the step worked.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub check: Option<String>,
-}
+use crate::manifest::{Phase, Step};
 
 /// A tool archive carried in the bundle (`crictl`, `cni-plugins`).
 #[derive(Debug, Clone)]
@@ -59,10 +40,24 @@ pub struct ChecklistInput<'a> {
 fn step(id: &str, title: impl Into<String>, commands: &[&str], check: Option<&str>) -> Step {
     Step {
         id: id.to_string(),
-        phase: id.split('.').next().unwrap_or(id).to_string(),
+        phase: phase_of(id),
         title: title.into(),
         commands: commands.iter().map(|c| c.to_string()).collect(),
         check: check.map(str::to_string),
+    }
+}
+
+/// The phase named by a step id's prefix. Ids are this module's own constants, so an
+/// unknown prefix is a bug caught by the unit tests.
+fn phase_of(id: &str) -> Phase {
+    match id.split('.').next().unwrap_or(id) {
+        "pre" => Phase::Pre,
+        "cp1" => Phase::Cp1,
+        "cp" => Phase::Cp,
+        "cni" => Phase::Cni,
+        "workers" => Phase::Workers,
+        "post" => Phase::Post,
+        _ => Phase::Backout,
     }
 }
 

@@ -1,12 +1,13 @@
-//! The library's error type.
+//! The connected side's error type.
 //!
-//! Every variant names the artifact it is about (a path, a URL, an image reference, a
-//! bundle entry) and the reason, because the person reading the error is often on the
-//! far side of an air gap and cannot rerun anything with more logging.
+//! It wraps the enclave crate's [`airlock_verify::Error`] (files, input, paths, trust,
+//! content mismatches) and adds what only the connected side meets: upstream registries
+//! and downloads. As there, the cause is kept as `source()` and not repeated in the
+//! message.
 
 use std::path::PathBuf;
 
-use crate::trust::TrustError;
+pub use airlock_verify::error::chain;
 
 /// Result alias used across the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -14,50 +15,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// What went wrong, with the artifact it went wrong on.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A filesystem operation failed.
-    #[error("{action} {path}: {source}")]
-    Io {
-        /// What airlock was doing ("read", "create", "rename", ...).
-        action: &'static str,
-        /// The path it was doing it to.
-        path: PathBuf,
-        /// The operating system's reason.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A lock file, catalog or hop manifest is malformed or inconsistent.
-    #[error("invalid {what} {path}: {reason}")]
-    InvalidInput {
-        /// "lock file", "catalog", "hop manifest", ...
-        what: &'static str,
-        /// Where it came from.
-        path: String,
-        /// Why it was rejected.
-        reason: String,
-    },
-    /// Content did not match the digest or checksum it was pinned to.
-    #[error("{artifact}: sha256 mismatch (expected {expected}, got {actual})")]
-    DigestMismatch {
-        /// The artifact (image blob, file URL, bundle entry).
-        artifact: String,
-        /// The pinned digest.
-        expected: String,
-        /// What the bytes hash to.
-        actual: String,
-    },
-    /// Content was longer or shorter than it was pinned to.
-    #[error("{artifact}: size mismatch (expected {expected} bytes, got {actual})")]
-    SizeMismatch {
-        /// The artifact.
-        artifact: String,
-        /// The pinned size.
-        expected: u64,
-        /// The size seen (for an over-long stream: the size when airlock stopped reading).
-        actual: u64,
-    },
-    /// A registry request failed.
+    /// Files, input, paths, signatures: shared with the enclave side.
+    #[error(transparent)]
+    Core(#[from] airlock_verify::Error),
+    /// An upstream registry refused a request or served something unusable.
     #[error("registry: {reference}: {reason}")]
-    Registry {
+    Upstream {
         /// The image reference or repository.
         reference: String,
         /// The registry's answer or the transport failure.
@@ -71,84 +34,99 @@ pub enum Error {
         /// The reason.
         reason: String,
     },
-    /// A bundle failed verification: it must not be trusted or installed.
-    #[error("bundle verification failed: {artifact}: {reason}")]
-    Verification {
-        /// The bundle file or payload entry.
+    /// Content was longer or shorter than it was pinned to.
+    #[error("{artifact}: size mismatch (expected {expected} bytes, got {actual})")]
+    SizeMismatch {
+        /// The artifact.
         artifact: String,
-        /// Why.
-        reason: String,
-    },
-    /// Signature or key problem.
-    #[error(transparent)]
-    Trust(#[from] TrustError),
-    /// A path from an input would escape its directory or is otherwise unsafe.
-    #[error("unsafe path {path:?}: {reason}")]
-    UnsafePath {
-        /// The path as given.
-        path: String,
-        /// Why it is refused.
-        reason: String,
-    },
-    /// The output already exists and airlock will not overwrite it silently.
-    #[error("{path} already exists (use --force to replace it)")]
-    AlreadyExists {
-        /// The existing output.
-        path: PathBuf,
+        /// The pinned size.
+        expected: u64,
+        /// The size seen (for an over-long stream: the size when airlock stopped reading).
+        actual: u64,
     },
     /// Something the user asked for that this version does not support.
     #[error("not supported: {0}")]
     Unsupported(String),
-    /// Installing into the enclave failed.
-    #[error("install {target}: {reason}")]
-    Install {
-        /// The registry repository or destination file.
-        target: String,
-        /// Why.
-        reason: String,
+    /// An error with what airlock was doing when it happened.
+    #[error("{context}")]
+    Context {
+        /// What airlock was doing.
+        context: String,
+        /// The error.
+        #[source]
+        source: Box<Error>,
     },
 }
 
+impl From<airlock_verify::trust::TrustError> for Error {
+    fn from(e: airlock_verify::trust::TrustError) -> Self {
+        Error::Core(e.into())
+    }
+}
+
 impl Error {
-    /// Helper for [`Error::Io`].
+    /// A filesystem operation failed.
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            action,
-            path: path.into(),
-            source,
-        }
+        airlock_verify::Error::io(action, path, source).into()
     }
 
-    /// Helper for [`Error::InvalidInput`].
-    pub fn invalid(what: &'static str, path: impl ToString, reason: impl ToString) -> Self {
-        Error::InvalidInput {
-            what,
-            path: path.to_string(),
-            reason: reason.to_string(),
-        }
+    /// An input file or option is malformed.
+    pub fn invalid(what: &'static str, origin: impl ToString, reason: impl ToString) -> Self {
+        airlock_verify::Error::invalid(what, origin, reason).into()
     }
 
-    /// Helper for [`Error::Verification`].
-    pub fn verification(artifact: impl ToString, reason: impl ToString) -> Self {
-        Error::Verification {
+    /// An output exists and `--force` was not given.
+    pub fn already_exists(path: impl Into<PathBuf>) -> Self {
+        airlock_verify::Error::AlreadyExists { path: path.into() }.into()
+    }
+
+    /// Content did not hash to what it was pinned to.
+    pub fn digest_mismatch(
+        artifact: impl ToString,
+        expected: impl ToString,
+        actual: impl ToString,
+    ) -> Self {
+        airlock_verify::Error::DigestMismatch {
             artifact: artifact.to_string(),
-            reason: reason.to_string(),
+            expected: expected.to_string(),
+            actual: actual.to_string(),
+        }
+        .into()
+    }
+
+    /// Wrap with what was being done.
+    pub fn context(self, context: impl Into<String>) -> Self {
+        Error::Context {
+            context: context.into(),
+            source: Box::new(self),
         }
     }
 
     /// The process exit code the CLIs use for this error (see `docs/cli.md`).
-    ///
-    /// 3 means "the bundle or its signatures cannot be trusted", which scripts must treat
-    /// differently from an operational failure (1) or bad input (4).
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Verification { .. } | Error::Trust(_) => 3,
-            Error::InvalidInput { .. }
-            | Error::UnsafePath { .. }
-            | Error::Unsupported(_)
-            | Error::AlreadyExists { .. } => 4,
-            Error::DigestMismatch { .. } | Error::SizeMismatch { .. } => 5,
-            _ => 1,
+            Error::Core(e) => e.exit_code(),
+            Error::Context { source, .. } => source.exit_code(),
+            Error::Unsupported(_) => 4,
+            Error::SizeMismatch { .. } => 5,
+            Error::Upstream { .. } | Error::Http { .. } => 1,
         }
+    }
+
+    /// The exit code for any error in a chain that is one of ours (for the CLI edge).
+    pub fn code_of(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
+        e.downcast_ref::<Error>().map(Error::exit_code)
+    }
+}
+
+/// `.context(...)` on results, keeping the typed error.
+pub trait ResultExt<T> {
+    /// Wrap the error with what was being done, computed only on error.
+    fn with_context<F: FnOnce() -> String>(self, f: F) -> Result<T>;
+}
+
+impl<T, E: Into<Error>> ResultExt<T> for std::result::Result<T, E> {
+    fn with_context<F: FnOnce() -> String>(self, f: F) -> Result<T> {
+        self.map_err(|e| e.into().context(f()))
     }
 }

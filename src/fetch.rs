@@ -14,40 +14,11 @@ use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::http::HttpClient;
 use crate::image_ref::ImageRef;
-use crate::lock::{Lock, LockedImage, Platform};
-use crate::oci::{self, Descriptor, MAX_MANIFEST_BYTES, ManifestDoc};
+use crate::lock::{FileSource, Lock, LockedImage};
+use crate::manifest::{Carried, ServedAs};
+use crate::oci::{self, Descriptor, MAX_MANIFEST_BYTES, ManifestDoc, platform_matches};
 use crate::registry::RegistryClient;
 use crate::store::Store;
-
-/// How the enclave will serve an image, and so which digest its tag will point to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ServedAs {
-    /// The upstream index, unchanged: every platform it lists is carried, so the upstream
-    /// index digest works in the enclave.
-    Index,
-    /// Some platforms of the upstream index are carried. A registry refuses an index whose
-    /// children it does not hold, so airlock writes an index of the carried platforms: a
-    /// new digest. Platform manifest digests are unchanged.
-    SubsetIndex,
-    /// The upstream reference was a single-platform manifest, carried unchanged.
-    Manifest,
-}
-
-/// A manifest or blob carried for an image.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Carried {
-    /// Digest.
-    pub digest: Sha256Digest,
-    /// Media type.
-    pub media_type: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// For platform manifests: the platform.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub platform: Option<Platform>,
-}
 
 /// Everything one locked image contributes to a bundle.
 #[derive(Debug, Clone)]
@@ -80,12 +51,6 @@ pub struct FetchOptions<'a> {
     pub on_total: Arc<dyn Fn(u64) + Send + Sync>,
 }
 
-fn platform_matches(want: &Platform, have: &Platform) -> bool {
-    want.os == have.os
-        && want.architecture == have.architecture
-        && (want.variant.is_none() || want.variant == have.variant)
-}
-
 async fn manifest_bytes(
     store: &Store,
     reg: &RegistryClient,
@@ -104,7 +69,7 @@ async fn manifest_bytes(
         .fetch_manifest(&registry, &image.repository, digest, hint)
         .await
         .map_err(|e| match e {
-            Error::Registry { reason, .. } => Error::Registry {
+            Error::Upstream { reason, .. } => Error::Upstream {
                 reference: format!("{} ({})", image, digest),
                 reason,
             },
@@ -116,7 +81,7 @@ async fn manifest_bytes(
 
 fn carried(d: &Descriptor) -> Result<Carried> {
     Ok(Carried {
-        digest: Sha256Digest::parse(&d.digest).map_err(|e| Error::Registry {
+        digest: Sha256Digest::parse(&d.digest).map_err(|e| Error::Upstream {
             reference: d.digest.clone(),
             reason: e.to_string(),
         })?,
@@ -165,7 +130,7 @@ async fn plan_image(
                                 e.platform.as_ref().map(|p| p.to_platform().to_string())
                             })
                             .collect();
-                        return Err(Error::Registry {
+                        return Err(Error::Upstream {
                             reference: format!("{name}@{}", locked.digest),
                             reason: format!(
                                 "the image index has no {want} manifest (it has: {})",
@@ -174,7 +139,7 @@ async fn plan_image(
                         });
                     }
                     _ => {
-                        return Err(Error::Registry {
+                        return Err(Error::Upstream {
                             reference: format!("{name}@{}", locked.digest),
                             reason: format!(
                                 "platform {want} matches several manifests; name the variant"
@@ -208,7 +173,7 @@ async fn plan_image(
                 (ServedAs::Index, source.clone(), None)
             } else {
                 let keep: Vec<Sha256Digest> = chosen.iter().map(|c| c.digest).collect();
-                let bytes = oci::subset_index(&src_bytes, &locked.digest, &keep)?;
+                let bytes = subset_index(&src_bytes, &locked.digest, &keep)?;
                 let d = Sha256Digest::of(&bytes);
                 store.put_bytes(&bytes, &format!("subset index of {name}"), &d)?;
                 (
@@ -225,7 +190,7 @@ async fn plan_image(
         }
         ManifestDoc::Image { .. } => {
             if locked.platforms.len() != 1 {
-                return Err(Error::Registry {
+                return Err(Error::Upstream {
                     reference: format!("{name}@{}", locked.digest),
                     reason: format!(
                         "is a single-platform manifest, but {} platforms were asked for",
@@ -303,7 +268,7 @@ pub async fn fetch(
     }
     let mut total: u64 = wanted.values().map(|(_, b)| b.size).sum();
     for f in &lock.files {
-        if f.url.is_some() && !store.has(&f.sha256, f.size) {
+        if matches!(f.source, FileSource::Url(_)) && !store.has(&f.sha256, f.size) {
             total += f.size.unwrap_or(0);
         }
     }
@@ -332,12 +297,12 @@ pub async fn fetch(
             if store.has(&f.sha256, f.size) {
                 return Ok(());
             }
-            match (&f.url, &f.path) {
-                (Some(url), _) => http
+            match &f.source {
+                FileSource::Url(url) => http
                     .download_to_store(store, url, &f.sha256, f.size, |n| progress(n))
                     .await
                     .map(|_| ()),
-                (None, Some(path)) => {
+                FileSource::Path(path) => {
                     let full = if path.is_absolute() {
                         path.clone()
                     } else {
@@ -345,7 +310,6 @@ pub async fn fetch(
                     };
                     store.put_file(&full, &f.sha256, f.size).map(|_| ())
                 }
-                (None, None) => Err(Error::invalid("lock file", &f.name, "neither url nor path")),
             }
         }
         .boxed()
@@ -376,7 +340,7 @@ fn check_single_platform(store: &Store, p: &ImagePlan) -> Result<()> {
     let Some(config) = p.blobs.iter().find(|b| b.media_type.contains("config")) else {
         return Ok(());
     };
-    let bytes = crate::lock::read_limited(
+    let bytes = crate::fsutil::read_limited(
         &store.path(&config.digest),
         MAX_MANIFEST_BYTES,
         "image config",
@@ -388,7 +352,7 @@ fn check_single_platform(store: &Store, p: &ImagePlan) -> Result<()> {
     if let (Some(os), Some(arch)) = (cfg.os, cfg.architecture)
         && (os != want.os || arch != want.architecture)
     {
-        return Err(Error::Registry {
+        return Err(Error::Upstream {
             reference: format!("{}@{}", p.locked.name, p.locked.digest),
             reason: format!("is a single-platform image for {os}/{arch}, not {want}"),
         });
@@ -396,4 +360,71 @@ fn check_single_platform(store: &Store, p: &ImagePlan) -> Result<()> {
     Ok(())
 }
 
+/// Build an index that lists only `keep` of `original`'s manifests: used when a bundle
+/// carries some platforms of a multi-platform image, because a registry refuses an index
+/// whose children it does not hold. Deterministic: the entries keep their original order
+/// and bytes; keys are sorted; no whitespace. An annotation names the upstream index.
+pub fn subset_index(
+    original: &[u8],
+    source_digest: &Sha256Digest,
+    keep: &[Sha256Digest],
+) -> Result<Vec<u8>> {
+    let mut v: serde_json::Value =
+        serde_json::from_slice(original).map_err(|e| Error::Upstream {
+            reference: source_digest.to_string(),
+            reason: format!("index is not valid JSON: {e}"),
+        })?;
+    let obj = v.as_object_mut().ok_or_else(|| Error::Upstream {
+        reference: source_digest.to_string(),
+        reason: "index is not a JSON object".into(),
+    })?;
+    if let Some(serde_json::Value::Array(list)) = obj.get_mut("manifests") {
+        list.retain(|m| {
+            m.get("digest")
+                .and_then(|d| d.as_str())
+                .and_then(|d| Sha256Digest::parse(d).ok())
+                .is_some_and(|d| keep.contains(&d))
+        });
+    }
+    let ann = obj
+        .entry("annotations")
+        .or_insert_with(|| serde_json::Value::Object(Default::default()));
+    if let Some(a) = ann.as_object_mut() {
+        a.insert(
+            "io.airlock.subset-of".into(),
+            serde_json::Value::String(source_digest.to_string()),
+        );
+    }
+    // serde_json's map is ordered by key, so this output is canonical.
+    serde_json::to_vec(&v).map_err(|e| Error::Upstream {
+        reference: source_digest.to_string(),
+        reason: e.to_string(),
+    })
+}
+
 use futures::FutureExt;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subset_index_keeps_only_the_carried_children_deterministically() {
+        let a = Sha256Digest::of(b"a");
+        let b = Sha256Digest::of(b"b");
+        let idx = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{a}","size":10,"platform":{{"os":"linux","architecture":"amd64"}}}},{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{b}","size":10,"platform":{{"os":"linux","architecture":"arm64"}}}}]}}"#
+        );
+        let src = Sha256Digest::of(idx.as_bytes());
+        let sub = subset_index(idx.as_bytes(), &src, &[a]).unwrap();
+        match ManifestDoc::parse(&sub, "t", None).unwrap() {
+            ManifestDoc::Index { manifests, .. } => {
+                assert_eq!(manifests.len(), 1);
+                assert_eq!(manifests[0].digest, a.to_string());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(String::from_utf8_lossy(&sub).contains(&src.to_string()));
+        assert_eq!(sub, subset_index(idx.as_bytes(), &src, &[a]).unwrap());
+    }
+}

@@ -1,32 +1,34 @@
 //! airlock: one Kubernetes version hop as one signed, compressed, reproducible bundle.
+//! This is the connected side; the enclave side is the `airlock-verify` crate, which this
+//! one builds on and which never depends on this one.
 //!
 //! Data flows one way (see `docs/architecture.md`):
 //!
 //! ```text
-//! lock --fetch--> store --pack--> bundle --verify--> install --> enclave registry + files
+//! catalog + hop manifest --resolve--> lock --fetch--> store --pack--> bundle
+//!                                                      [air gap: airlock-verify]
 //! ```
 //!
-//! The binaries `airlock` (connected side) and `airlock-verify` (inside the enclave) only
-//! parse arguments and call into this library.
+//! The binary `airlock` only parses arguments and calls [`pipeline`] and the modules
+//! below.
 
-pub mod bundle;
 pub mod catalog;
 pub mod checklist;
-pub mod cli;
-pub mod digest;
 pub mod error;
 pub mod fetch;
 pub mod http;
-pub mod image_ref;
-pub mod install;
 pub mod lock;
-pub mod oci;
-pub mod paths;
-pub mod progress;
-pub mod readahead;
+pub mod pack;
+pub mod pipeline;
 pub mod registry;
 pub mod resolve;
 pub mod store;
-pub mod trust;
+pub mod yaml;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, ResultExt};
+
+// The shared foundations live in the enclave crate; named here so connected-side code
+// reads `crate::digest::...` like any other module.
+pub use airlock_verify::{
+    digest, escape, fsutil, image_ref, layout, manifest, oci, paths, progress, trust,
+};

@@ -6,16 +6,18 @@
 //! the author relied on.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
-use crate::digest::{Sha256Digest, bare_hex};
+use airlock_verify::digest::{Sha256Digest, bare_hex};
+use airlock_verify::image_ref::ImageRef;
+use airlock_verify::manifest::{FileKind, Hop, Mode, Role, Step};
+use airlock_verify::oci::Platform;
+use airlock_verify::paths::SafeRelPath;
+
 use crate::error::{Error, Result};
-use crate::image_ref::ImageRef;
-use crate::paths::SafeRelPath;
+use crate::yaml::Yaml;
 
 /// The lock format this version reads and writes.
 pub const LOCK_FORMAT: u32 = 1;
@@ -44,17 +46,7 @@ pub struct Lock {
     pub files: Vec<LockedFile>,
     /// The ordered upgrade checklist, when the lock was resolved for a hop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub checklist: Option<serde_json::Value>,
-}
-
-/// One Kubernetes version step.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Hop {
-    /// The version the cluster runs now, e.g. `v1.29.6`.
-    pub from: String,
-    /// The version the hop goes to, e.g. `v1.30.2`.
-    pub to: String,
+    pub checklist: Option<Vec<Step>>,
 }
 
 /// An image pinned by digest.
@@ -70,9 +62,9 @@ pub struct LockedImage {
     /// Platforms to carry, e.g. `linux/amd64`. Defaults to `linux/amd64`.
     #[serde(default = "default_platforms")]
     pub platforms: Vec<Platform>,
-    /// Why the image is in the hop (`target`, `backout`, `addon`, ...); informational.
+    /// Why the image is in the hop (`target`, `backout`, `current-etcd`, `addon`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
+    pub role: Option<Role>,
 }
 
 fn default_platforms() -> Vec<Platform> {
@@ -84,132 +76,118 @@ fn default_platforms() -> Vec<Platform> {
 }
 
 /// A file pinned by sha256, fetched from a URL or read from a local path.
+///
+/// On disk the source is one of two keys, `url:` or `path:`; in memory it is a
+/// [`FileSource`], so code never meets a file with both or neither.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawLockedFile", into = "RawLockedFile")]
 pub struct LockedFile {
     /// Short label for reports (`kubeadm`, `calico.yaml`).
     pub name: String,
-    /// Where to download it from (http or https).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    /// A local file, relative to the lock file's directory (or absolute).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<PathBuf>,
-    /// sha256 of the content, 64 hex digits.
-    #[serde(with = "bare_hex")]
+    /// Where the content comes from.
+    pub source: FileSource,
+    /// sha256 of the content.
     pub sha256: Sha256Digest,
     /// Size in bytes, when known; checked while downloading.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
     /// Where it goes below the enclave's `--dest` directory.
     pub target: SafeRelPath,
-    /// Permission bits, as an octal string (`"0755"`).
-    #[serde(default = "default_mode")]
+    /// Permission bits.
     pub mode: Mode,
-    /// What it is (`binary`, `manifest`, `chart`, `document`, ...); informational.
+    /// What it is.
+    pub kind: Option<FileKind>,
+}
+
+/// Where a locked file's content comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileSource {
+    /// Downloaded (http or https).
+    Url(String),
+    /// A local file, relative to the lock file's directory (or absolute).
+    Path(PathBuf),
+}
+
+impl FileSource {
+    /// The source as a person reads it (the URL, or the path).
+    pub fn describe(&self) -> String {
+        match self {
+            FileSource::Url(u) => u.clone(),
+            FileSource::Path(p) => p.display().to_string(),
+        }
+    }
+}
+
+/// The on-disk shape of [`LockedFile`].
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLockedFile {
+    name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
+    url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    path: Option<PathBuf>,
+    #[serde(with = "bare_hex")]
+    sha256: Sha256Digest,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    size: Option<u64>,
+    target: SafeRelPath,
+    #[serde(default = "default_mode")]
+    mode: Mode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kind: Option<FileKind>,
+}
+
+impl TryFrom<RawLockedFile> for LockedFile {
+    type Error = String;
+    fn try_from(r: RawLockedFile) -> std::result::Result<Self, String> {
+        let source = match (r.url, r.path) {
+            (Some(url), None) if url.starts_with("https://") || url.starts_with("http://") => {
+                FileSource::Url(url)
+            }
+            (Some(url), None) => {
+                return Err(format!("file {}: url {url:?} is not http(s)", r.name));
+            }
+            (None, Some(p)) => FileSource::Path(p),
+            _ => {
+                return Err(format!(
+                    "file {}: give exactly one of `url` and `path`",
+                    r.name
+                ));
+            }
+        };
+        Ok(LockedFile {
+            name: r.name,
+            source,
+            sha256: r.sha256,
+            size: r.size,
+            target: r.target,
+            mode: r.mode,
+            kind: r.kind,
+        })
+    }
+}
+
+impl From<LockedFile> for RawLockedFile {
+    fn from(f: LockedFile) -> Self {
+        let (url, path) = match f.source {
+            FileSource::Url(u) => (Some(u), None),
+            FileSource::Path(p) => (None, Some(p)),
+        };
+        RawLockedFile {
+            name: f.name,
+            url,
+            path,
+            sha256: f.sha256,
+            size: f.size,
+            target: f.target,
+            mode: f.mode,
+            kind: f.kind,
+        }
+    }
 }
 
 fn default_mode() -> Mode {
     Mode(0o644)
-}
-
-/// Unix permission bits; written as an octal string. Only `0o777` bits are allowed:
-/// a bundle never installs setuid, setgid or sticky files.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Mode(pub u32);
-
-impl fmt::Debug for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04o}", self.0)
-    }
-}
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04o}", self.0)
-    }
-}
-impl FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        let v = u32::from_str_radix(s, 8).map_err(|_| format!("mode {s:?} is not octal"))?;
-        if v & !0o777 != 0 {
-            return Err(format!(
-                "mode {s:?}: only permission bits (0777) are allowed, not setuid/setgid/sticky"
-            ));
-        }
-        Ok(Mode(v))
-    }
-}
-impl Serialize for Mode {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-impl<'de> Deserialize<'de> for Mode {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-/// An OCI platform: `os/architecture[/variant]`.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Platform {
-    /// `linux`
-    pub os: String,
-    /// `amd64`, `arm64`, ...
-    pub architecture: String,
-    /// `v8`, `v7`, ...
-    pub variant: Option<String>,
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(v) = &self.variant {
-            write!(f, "/{v}")?;
-        }
-        Ok(())
-    }
-}
-impl fmt::Debug for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-impl FromStr for Platform {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        let parts: Vec<&str> = s.split('/').collect();
-        let ok = |p: &str| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        };
-        if !(2..=3).contains(&parts.len()) || !parts.iter().all(|p| ok(p)) {
-            return Err(format!(
-                "platform {s:?}: expected os/architecture[/variant], e.g. linux/amd64"
-            ));
-        }
-        Ok(Platform {
-            os: parts[0].into(),
-            architecture: parts[1].into(),
-            variant: parts.get(2).map(|v| v.to_string()),
-        })
-    }
-}
-impl Serialize for Platform {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-impl<'de> Deserialize<'de> for Platform {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
 }
 
 impl Lock {
@@ -228,38 +206,15 @@ impl Lock {
 
     /// Parse and validate lock text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self> {
-        // Check the version before the full schema, so a lock from a newer airlock says
-        // "format 2 is newer than this airlock" rather than "unknown field".
-        #[derive(Deserialize)]
-        struct Probe {
-            format: Option<serde_json::Value>,
-        }
-        let probe: Probe =
-            serde_saphyr::from_str(text).map_err(|e| Error::invalid("lock file", origin, e))?;
-        match probe.format {
-            Some(serde_json::Value::Number(n)) if n.as_u64() == Some(LOCK_FORMAT as u64) => {}
-            Some(v) => {
-                return Err(Error::invalid(
-                    "lock file",
-                    origin,
-                    format!(
-                        "format {v} is not supported (this airlock reads format {LOCK_FORMAT})"
-                    ),
-                ));
-            }
-            None => {
-                return Err(Error::invalid("lock file", origin, "missing `format: 1`"));
-            }
-        }
         let lock: Lock =
-            serde_saphyr::from_str(text).map_err(|e| Error::invalid("lock file", origin, e))?;
+            airlock_verify::versioned::parse::<Yaml, _>(text, LOCK_FORMAT, "lock file", origin)?;
         lock.validate(origin)?;
         Ok(lock)
     }
 
     /// Read, parse and validate a lock file.
     pub fn load(path: &Path) -> Result<(Self, Vec<u8>)> {
-        let bytes = read_limited(path, MAX_LOCK_BYTES, "lock file")?;
+        let bytes = airlock_verify::fsutil::read_limited(path, MAX_LOCK_BYTES, "lock file")?;
         let text = std::str::from_utf8(&bytes)
             .map_err(|_| Error::invalid("lock file", path.display(), "not UTF-8"))?;
         let lock = Lock::parse(text, &path.display().to_string())?;
@@ -303,19 +258,12 @@ impl Lock {
         }
         let mut targets = BTreeSet::new();
         for f in &self.files {
-            match (&f.url, &f.path) {
-                (Some(_), Some(_)) | (None, None) => {
-                    return Err(bad(format!(
-                        "file {}: give exactly one of `url` and `path`",
-                        f.name
-                    )));
-                }
-                (Some(url), None)
-                    if !(url.starts_with("https://") || url.starts_with("http://")) =>
-                {
-                    return Err(bad(format!("file {}: url {url:?} is not http(s)", f.name)));
-                }
-                _ => {}
+            if airlock_verify::paths::is_reserved(&f.target) {
+                return Err(bad(format!(
+                    "target {}: {} is reserved for airlock's own state in the enclave",
+                    f.target,
+                    airlock_verify::paths::STATE_DIR
+                )));
             }
             if !targets.insert(f.target.clone()) {
                 return Err(bad(format!("target {} is used by two files", f.target)));
@@ -338,24 +286,6 @@ impl Default for Lock {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// Read a whole (small) file, refusing anything larger than `limit` before reading it.
-pub fn read_limited(path: &Path, limit: u64, what: &'static str) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
-    let mut buf = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| Error::io("read", path, e))?;
-    if buf.len() as u64 > limit {
-        return Err(Error::invalid(
-            what,
-            path.display(),
-            format!("larger than the {limit}-byte limit"),
-        ));
-    }
-    Ok(buf)
 }
 
 #[cfg(test)]
@@ -390,17 +320,20 @@ files:
     #[test]
     fn rejects_unknown_fields_and_versions() {
         let e = Lock::parse(&SAMPLE.replace("format: 1", "format: 2"), "x").unwrap_err();
-        assert!(e.to_string().contains("format 2 is not supported"), "{e}");
+        assert!(
+            format!("{e:?}").contains("format 2 is not supported"),
+            "{e:?}"
+        );
         let e = Lock::parse(&format!("{SAMPLE}\nsurprise: 1\n"), "x").unwrap_err();
-        assert!(e.to_string().contains("surprise"), "{e}");
+        assert!(format!("{e:?}").contains("surprise"), "{e:?}");
     }
 
     #[test]
     fn rejects_traversal_and_setuid() {
         let e = Lock::parse(&SAMPLE.replace("bin/v1.30.2", "../../etc"), "x").unwrap_err();
-        assert!(e.to_string().contains(".."), "{e}");
+        assert!(format!("{e:?}").contains(".."), "{e:?}");
         let e = Lock::parse(&SAMPLE.replace("\"0755\"", "\"4755\""), "x").unwrap_err();
-        assert!(e.to_string().contains("setuid"), "{e}");
+        assert!(format!("{e:?}").contains("setuid"), "{e:?}");
     }
 
     #[test]

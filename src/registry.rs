@@ -1,4 +1,5 @@
-//! The OCI distribution client airlock uses on both sides, a thin layer over `oci-client`
+//! The upstream registry client (pulling only; the enclave side has its own small push
+//! client in `airlock_verify::registry`), a thin layer over `oci-client`
 //! that adds what the crate leaves to its callers: credentials from the docker config,
 //! plain-HTTP hosts, extra CA certificates, mirrors, digest checks on every manifest, and
 //! blob streams that never hold a whole blob in memory.
@@ -37,7 +38,7 @@ pub struct RegistryClient {
 }
 
 fn oci_err(reference: &str, e: impl std::fmt::Display) -> Error {
-    Error::Registry {
+    Error::Upstream {
         reference: reference.to_string(),
         reason: e.to_string(),
     }
@@ -220,13 +221,9 @@ impl RegistryClient {
                         });
                 match digest_err {
                     Some(DigestError::VerificationError { expected, actual }) => {
-                        Error::DigestMismatch {
-                            artifact: what.clone(),
-                            expected: expected.clone(),
-                            actual: actual.clone(),
-                        }
+                        Error::digest_mismatch(what.clone(), expected.clone(), actual.clone())
                     }
-                    _ => Error::Registry {
+                    _ => Error::Upstream {
                         reference: what.clone(),
                         reason: format!("transfer failed: {e}"),
                     },
@@ -234,147 +231,6 @@ impl RegistryClient {
             })
         }))
     }
-
-    /// True if `registry/repository` holds the blob (HEAD).
-    pub async fn blob_exists(
-        &self,
-        registry: &str,
-        repository: &str,
-        digest: &Sha256Digest,
-    ) -> Result<bool> {
-        let r = Self::reference(registry, repository, Some(digest), None);
-        self.prepare(&r, oci_client::RegistryOperation::Push)
-            .await?;
-        self.client
-            .blob_exists(&r, &digest.to_string())
-            .await
-            .map_err(|e| oci_err(&format!("{registry}/{repository}@{digest}"), e))
-    }
-
-    /// Link a blob from another repository of the same registry without uploading it.
-    pub async fn mount_blob(
-        &self,
-        registry: &str,
-        repository: &str,
-        from_repository: &str,
-        digest: &Sha256Digest,
-    ) -> Result<()> {
-        let target = Self::reference(registry, repository, Some(digest), None);
-        let source = Self::reference(registry, from_repository, Some(digest), None);
-        self.prepare(&target, oci_client::RegistryOperation::Push)
-            .await?;
-        self.client
-            .mount_blob(&target, &source, &digest.to_string())
-            .await
-            .map_err(|e| {
-                oci_err(
-                    &format!("{registry}/{repository}@{digest} (mount from {from_repository})"),
-                    e,
-                )
-            })
-    }
-
-    /// Upload a blob from a stream in one request. The registry checks the digest when the
-    /// upload completes; callers also send an error item if their own hash check fails, which
-    /// aborts the upload before it is committed.
-    pub async fn push_blob<S>(
-        &self,
-        registry: &str,
-        repository: &str,
-        digest: &Sha256Digest,
-        size: u64,
-        stream: S,
-    ) -> Result<()>
-    where
-        S: Stream<Item = std::result::Result<Bytes, String>> + Send + 'static,
-    {
-        let r = Self::reference(registry, repository, Some(digest), None);
-        self.prepare(&r, oci_client::RegistryOperation::Push)
-            .await?;
-        let stream = stream.map(|c| {
-            c.map_err(|e| oci_client::errors::OciDistributionError::GenericError(Some(e)))
-        });
-        self.client
-            .push_blob_stream(&r, stream, &digest.to_string(), Some(size))
-            .await
-            .map_err(|e| oci_err(&format!("{registry}/{repository}@{digest}"), e))?;
-        Ok(())
-    }
-
-    /// Push manifest bytes unchanged (so the digest is preserved) under a digest or a tag.
-    pub async fn push_manifest(
-        &self,
-        registry: &str,
-        repository: &str,
-        reference: ManifestTarget<'_>,
-        bytes: Bytes,
-        media_type: &str,
-    ) -> Result<()> {
-        let r = match reference {
-            ManifestTarget::Digest(d) => Self::reference(registry, repository, Some(d), None),
-            ManifestTarget::Tag(t) => Self::reference(registry, repository, None, Some(t)),
-        };
-        self.prepare(&r, oci_client::RegistryOperation::Push)
-            .await?;
-        let ct = media_type
-            .parse()
-            .map_err(|_| oci_err(&r.whole(), format!("invalid media type {media_type:?}")))?;
-        self.client
-            .push_manifest_raw(&r, bytes, ct)
-            .await
-            .map_err(|e| oci_err(&r.whole(), e))?;
-        Ok(())
-    }
-
-    /// The digest a tag or digest currently points to, or `None` when the registry does not
-    /// have it.
-    pub async fn manifest_digest(
-        &self,
-        registry: &str,
-        repository: &str,
-        reference: ManifestTarget<'_>,
-    ) -> Result<Option<Sha256Digest>> {
-        let r = match reference {
-            ManifestTarget::Digest(d) => Self::reference(registry, repository, Some(d), None),
-            ManifestTarget::Tag(t) => Self::reference(registry, repository, None, Some(t)),
-        };
-        self.prepare(&r, oci_client::RegistryOperation::Push)
-            .await?;
-        match self
-            .client
-            .pull_manifest_raw(&r, &RegistryAuth::Anonymous, ACCEPTED_MANIFEST_TYPES)
-            .await
-        {
-            Ok((bytes, _)) => Ok(Some(Sha256Digest::of(&bytes))),
-            Err(oci_client::errors::OciDistributionError::ImageManifestNotFoundError(_)) => {
-                Ok(None)
-            }
-            Err(oci_client::errors::OciDistributionError::RegistryError { envelope, .. })
-                if envelope.errors.iter().any(|e| {
-                    matches!(
-                        e.code,
-                        oci_client::errors::OciErrorCode::ManifestUnknown
-                            | oci_client::errors::OciErrorCode::NameUnknown
-                    )
-                }) =>
-            {
-                Ok(None)
-            }
-            Err(e) if e.to_string().contains("404") || e.to_string().contains("not found") => {
-                Ok(None)
-            }
-            Err(e) => Err(oci_err(&r.whole(), e)),
-        }
-    }
-}
-
-/// Where a manifest is pushed: by digest or under a tag.
-#[derive(Debug, Clone, Copy)]
-pub enum ManifestTarget<'a> {
-    /// `/manifests/sha256:...`
-    Digest(&'a Sha256Digest),
-    /// `/manifests/<tag>`
-    Tag(&'a str),
 }
 
 /// Check manifest bytes against the digest they were asked for, and the size limit.
@@ -384,11 +240,11 @@ pub fn check_manifest_bytes(bytes: &[u8], digest: &Sha256Digest, what: &str) -> 
     }
     let actual = Sha256Digest::of(bytes);
     if &actual != digest {
-        return Err(Error::DigestMismatch {
-            artifact: what.to_string(),
-            expected: digest.to_string(),
-            actual: actual.to_string(),
-        });
+        return Err(Error::digest_mismatch(
+            what.to_string(),
+            digest.to_string(),
+            actual.to_string(),
+        ));
     }
     Ok(())
 }

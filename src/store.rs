@@ -96,11 +96,11 @@ impl Store {
             });
         }
         if &actual != expected {
-            return Err(Error::DigestMismatch {
-                artifact: artifact.to_string(),
-                expected: expected.to_string(),
-                actual: actual.to_string(),
-            });
+            return Err(Error::digest_mismatch(
+                artifact.to_string(),
+                expected.to_string(),
+                actual.to_string(),
+            ));
         }
         let dest = self.path(expected);
         tmp.persist(&dest)
@@ -197,14 +197,14 @@ impl Store {
     /// Read a small blob (a manifest), checking its digest and a size limit.
     pub fn read_verified(&self, digest: &Sha256Digest, limit: u64) -> Result<Vec<u8>> {
         let path = self.path(digest);
-        let bytes = crate::lock::read_limited(&path, limit, "cached manifest")?;
+        let bytes = crate::fsutil::read_limited(&path, limit, "cached manifest")?;
         let actual = Sha256Digest::of(&bytes);
         if &actual != digest {
-            return Err(Error::DigestMismatch {
-                artifact: format!("cache entry {}", path.display()),
-                expected: digest.to_string(),
-                actual: actual.to_string(),
-            });
+            return Err(Error::digest_mismatch(
+                format!("cache entry {}", path.display()),
+                digest.to_string(),
+                actual.to_string(),
+            ));
         }
         Ok(bytes)
     }
@@ -232,7 +232,7 @@ mod tests {
             .put_stream(chunks(), "blob", &wrong, None, |_| {})
             .await
             .unwrap_err();
-        assert!(matches!(e, Error::DigestMismatch { .. }));
+        assert_eq!(e.exit_code(), 5, "{e}");
         assert!(!store.has(&wrong, None));
         // Too long: cut off.
         let e = store

@@ -2,7 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use airlock::pipeline;
+use airlock::store::Store;
 
 use crate::common::{NetArgs, runtime};
 
@@ -69,144 +70,53 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .collect::<Result<Vec<_>, _>>()?;
     let out = a.out.clone().unwrap_or_else(|| default_out(&lock, &a.lock));
     if out.exists() && !a.force {
-        return Err(airlock::Error::AlreadyExists { path: out }.into());
+        return Err(airlock::Error::already_exists(out).into());
     }
-    let store = airlock::store::Store::open(
-        &a.cache
-            .clone()
-            .unwrap_or_else(airlock::store::Store::default_root),
-    )?;
-    let (reg_opts, http_opts) = a.net.options()?;
-    let reg = airlock::registry::RegistryClient::new(reg_opts)?;
-    let http = airlock::http::HttpClient::new(http_opts)?;
-    let lock_dir = a.lock.parent().map(Path::to_path_buf).unwrap_or_default();
-    let show = !a.quiet && !a.json;
-
-    let threads = a.threads.unwrap_or_else(default_threads).max(1);
+    let store = Store::open(&a.cache.clone().unwrap_or_else(Store::default_root))?;
+    let (reg, http) = a.net.settings().clients()?;
+    let lock_dir = pipeline::parent_dir(&a.lock);
     let rt = runtime()?;
-    let summary = fetch_and_pack(
+    let summary = pipeline::fetch_and_pack(
         &rt,
-        &Inputs {
+        &pipeline::Inputs {
             lock: &lock,
             lock_bytes: &lock_bytes,
             lock_path: &a.lock,
             lock_dir: &lock_dir,
         },
-        &Clients {
+        &pipeline::Clients {
             store: &store,
             reg: &reg,
             http: &http,
         },
         &out,
         &keys,
-        &PackSettings {
+        &pipeline::PackSettings {
             jobs: a.jobs,
             level: a.level,
-            threads,
+            threads: a.threads.unwrap_or_else(pipeline::default_threads).max(1),
             force: a.force,
-            show,
+            show: !a.quiet && !a.json,
         },
     )?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
-    } else {
-        println!("bundle: {}", summary.dir.display());
-        println!(
-            "  images: {}, files: {}, entries: {}",
-            lock.images.len(),
-            lock.files.len(),
-            summary.entries
-        );
-        println!(
-            "  payload: {} bytes (tar {} bytes), sha256 {}",
-            summary.payload_size, summary.tar_size, summary.payload_sha256
-        );
-        println!("  manifest sha256: {}", summary.manifest_sha256);
-        for s in &summary.signatures {
-            println!("  signed: {s}");
-        }
+        return Ok(());
+    }
+    println!("bundle: {}", summary.dir.display());
+    println!(
+        "  images: {}, files: {}, entries: {}",
+        lock.images.len(),
+        lock.files.len(),
+        summary.entries
+    );
+    println!(
+        "  payload: {} bytes (tar {} bytes), sha256 {}",
+        summary.payload_size, summary.tar_size, summary.payload_sha256
+    );
+    println!("  manifest sha256: {}", summary.manifest_sha256);
+    for s in &summary.signatures {
+        println!("  signed: {s}");
     }
     Ok(())
-}
-
-/// zstd workers when not given: one per CPU, at most 4 (each worker costs about 2 MiB of
-/// buffers; the output does not depend on the number).
-pub fn default_threads() -> u32 {
-    std::thread::available_parallelism()
-        .map(|n| n.get() as u32)
-        .unwrap_or(1)
-        .min(4)
-}
-
-/// A loaded lock and where it came from.
-pub struct Inputs<'a> {
-    pub lock: &'a airlock::lock::Lock,
-    pub lock_bytes: &'a [u8],
-    pub lock_path: &'a Path,
-    pub lock_dir: &'a Path,
-}
-
-/// Where content comes from and goes to.
-pub struct Clients<'a> {
-    pub store: &'a airlock::store::Store,
-    pub reg: &'a airlock::registry::RegistryClient,
-    pub http: &'a airlock::http::HttpClient,
-}
-
-/// How to fetch and pack.
-pub struct PackSettings {
-    pub jobs: usize,
-    pub level: i32,
-    pub threads: u32,
-    pub force: bool,
-    pub show: bool,
-}
-
-/// Fetch everything the lock pins into the store, then write the signed bundle, with
-/// progress bars. Shared by `airlock build` and `airlock plan --build`.
-pub fn fetch_and_pack(
-    rt: &tokio::runtime::Runtime,
-    inputs: &Inputs<'_>,
-    clients: &Clients<'_>,
-    out: &Path,
-    keys: &[airlock::trust::SecretKey],
-    settings: &PackSettings,
-) -> anyhow::Result<airlock::bundle::writer::WriteSummary> {
-    let bar = airlock::progress::bytes_bar("fetch", settings.show);
-    let total_bar = bar.clone();
-    let fopts = airlock::fetch::FetchOptions {
-        jobs: settings.jobs,
-        lock_dir: inputs.lock_dir,
-        on_progress: airlock::progress::callback(&bar),
-        on_total: std::sync::Arc::new(move |n| total_bar.set_length(n)),
-    };
-    let plans = rt
-        .block_on(airlock::fetch::fetch(
-            inputs.lock,
-            clients.store,
-            clients.reg,
-            clients.http,
-            &fopts,
-        ))
-        .with_context(|| format!("fetching the artifacts of {}", inputs.lock_path.display()))?;
-    bar.finish_and_clear();
-    let bar = airlock::progress::bytes_bar("pack", settings.show);
-    let cb = airlock::progress::callback(&bar);
-    let summary = airlock::bundle::writer::write_bundle(
-        inputs.lock,
-        inputs.lock_bytes,
-        &plans,
-        clients.store,
-        out,
-        &airlock::bundle::writer::WriteOptions {
-            level: settings.level,
-            threads: settings.threads,
-            force: settings.force,
-            keys,
-            on_progress: &*cb,
-        },
-    )
-    .with_context(|| format!("writing bundle {}", out.display()))?;
-    bar.finish_and_clear();
-    Ok(summary)
 }

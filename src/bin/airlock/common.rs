@@ -1,9 +1,13 @@
-//! Argument groups and error handling shared by the subcommands.
+//! Argument groups shared by the subcommands (subcommands never import each other).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use airlock::http::HttpOptions;
-use airlock::registry::RegistryOptions;
+use airlock::catalog::Catalog;
+use airlock::http::HttpClient;
+use airlock::oci::Platform;
+use airlock::pipeline::NetSettings;
+use airlock::registry::RegistryClient;
+use airlock::resolve::{ResolveOptions, Warning, arches_from_platforms};
 
 /// How to reach upstream registries and file servers.
 #[derive(clap::Args, Debug, Clone)]
@@ -26,32 +30,123 @@ pub struct NetArgs {
 }
 
 impl NetArgs {
-    /// Split mirrors into registry and URL rewrites.
-    pub fn options(&self) -> anyhow::Result<(RegistryOptions, HttpOptions)> {
-        let mut reg = Vec::new();
-        let mut http = Vec::new();
-        for m in &self.mirror {
-            let (from, to) = m
-                .split_once('=')
-                .ok_or_else(|| anyhow::anyhow!("--mirror {m:?}: expected FROM=TO"))?;
-            if from.starts_with("http://") || from.starts_with("https://") {
-                http.push((from.to_string(), to.to_string()));
-            } else {
-                reg.push((from.to_string(), to.to_string()));
+    /// The library's settings for these flags.
+    pub fn settings(&self) -> NetSettings {
+        NetSettings {
+            insecure_registries: self.insecure_registry.clone(),
+            ca_files: self.ca_file.clone(),
+            mirrors: self.mirror.clone(),
+            anonymous: self.anonymous,
+        }
+    }
+}
+
+/// Options shared by `resolve` and `plan --build`: what to carry and how to reach upstream.
+#[derive(clap::Args, Clone)]
+pub struct HopArgs {
+    /// Platforms every image must carry, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "linux/amd64",
+        value_name = "OS/ARCH,..."
+    )]
+    pub platform: Vec<Platform>,
+    /// Architectures of the binaries and tools, comma-separated [default: those of --platform].
+    #[arg(long, value_delimiter = ',', value_name = "ARCH,...")]
+    pub arch: Vec<String>,
+    /// Hop manifest with extra images, files, manifests and charts (docs/resolve.md).
+    #[arg(long = "with", value_name = "FILE")]
+    pub with: Option<PathBuf>,
+    /// Leave out the back-out set (the --from version's images and binaries). The lock says so.
+    #[arg(long)]
+    pub no_backout: bool,
+    /// Version catalog to use instead of the built-in one.
+    #[arg(long, value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
+    /// YAML file with `mirrors: {FROM: TO}` and `insecure_registries: [HOST:PORT]`; merged
+    /// with --mirror and --insecure-registry (the flags win).
+    #[arg(long, value_name = "FILE", env = "AIRLOCK_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Parallel registry and checksum requests at most.
+    #[arg(long, default_value_t = 8)]
+    pub jobs: usize,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+impl HopArgs {
+    /// Registry and HTTP clients, with the config file merged in.
+    pub fn clients(&self) -> airlock::Result<(RegistryClient, HttpClient)> {
+        self.net
+            .settings()
+            .with_config_file(self.config.as_deref())?
+            .clients()
+    }
+
+    /// The catalog: `--catalog FILE` or the built-in one.
+    pub fn catalog(&self) -> airlock::Result<Catalog> {
+        match &self.catalog {
+            Some(p) => Catalog::load(p),
+            None => Catalog::builtin(),
+        }
+    }
+
+    /// The binary architectures: --arch, or those of --platform.
+    pub fn arches(&self) -> airlock::Result<Vec<String>> {
+        let arches = if self.arch.is_empty() {
+            arches_from_platforms(&self.platform)
+        } else {
+            self.arch.clone()
+        };
+        for a in &arches {
+            if a.is_empty()
+                || !a
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            {
+                return Err(airlock::Error::invalid(
+                    "option",
+                    "--arch",
+                    format!("{a:?} is not an architecture name"),
+                ));
             }
         }
-        Ok((
-            RegistryOptions {
-                insecure: self.insecure_registry.clone(),
-                ca_files: self.ca_file.clone(),
-                mirrors: reg,
-                anonymous: self.anonymous,
-            },
-            HttpOptions {
-                mirrors: http,
-                ca_files: self.ca_file.clone(),
-            },
-        ))
+        if arches.is_empty() {
+            return Err(airlock::Error::invalid(
+                "option",
+                "--platform",
+                "no linux platform, so no binary architecture; give --arch",
+            ));
+        }
+        Ok(arches)
+    }
+
+    /// The library options for one resolve.
+    pub fn options<'a>(
+        &'a self,
+        reg: &'a RegistryClient,
+        http: &'a HttpClient,
+        lock_dir: &'a Path,
+        arches: Vec<String>,
+    ) -> ResolveOptions<'a> {
+        ResolveOptions {
+            platforms: self.platform.clone(),
+            arches,
+            backout: !self.no_backout,
+            hop_manifest: self.with.as_deref(),
+            lock_dir: Some(lock_dir),
+            registry: reg,
+            http,
+            jobs: self.jobs,
+        }
+    }
+}
+
+/// Print warnings on stderr.
+pub fn print_warnings(warnings: &[Warning]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
     }
 }
 

@@ -54,12 +54,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    airlock::cli::init_logging(&cli.log);
+    airlock_verify::cli::init_logging(&cli.log);
     let result = match cli.command {
         Command::Keygen(a) => keygen::run(a),
         Command::Build(a) => build::run(a),
         Command::Resolve(a) => resolve::run(a),
         Command::Plan(a) => plan::run(a),
     };
-    airlock::cli::finish(result)
+    airlock_verify::cli::finish(result, airlock::Error::code_of)
 }

@@ -2,12 +2,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-
+use airlock::ResultExt;
 use airlock::catalog::Version;
+use airlock::pipeline::{self, parent_dir, write_lock};
+use airlock::store::Store;
 
-use crate::common::runtime;
-use crate::resolve::{HopArgs, load_catalog, parent_dir, print_warnings, write_lock};
+use crate::common::{HopArgs, print_warnings, runtime};
 
 /// The ordered hops from one Kubernetes version to another, and optionally their bundles.
 ///
@@ -56,7 +56,7 @@ fn hop_name(from: &Version, to: &Version) -> String {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let catalog = load_catalog(a.hop.catalog.as_deref())?;
+    let catalog = a.hop.catalog()?;
     let hops = airlock::resolve::plan(&catalog, &a.from, &a.to)?;
     if !a.build {
         if a.json {
@@ -93,10 +93,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         return Ok(());
     }
 
-    let out_dir = a
-        .out_dir
-        .clone()
-        .expect("clap requires --out-dir with --build");
+    let Some(out_dir) = a.out_dir.clone() else {
+        return Err(airlock::Error::Core(airlock_verify::Error::Usage(
+            "--build needs --out-dir".into(),
+        ))
+        .into());
+    };
     let keys = a
         .key
         .iter()
@@ -112,20 +114,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 out_dir.join(hop_name(&h.from, &h.to)),
             ] {
                 if p.exists() {
-                    return Err(airlock::Error::AlreadyExists { path: p }.into());
+                    return Err(airlock::Error::already_exists(p).into());
                 }
             }
         }
     }
     let arches = a.hop.arches()?;
     let (reg, http) = a.hop.clients()?;
-    let store = airlock::store::Store::open(
-        &a.cache
-            .clone()
-            .unwrap_or_else(airlock::store::Store::default_root),
-    )?;
+    let store = Store::open(&a.cache.clone().unwrap_or_else(Store::default_root))?;
     let rt = runtime()?;
-    let threads = crate::build::default_threads();
+    let threads = pipeline::default_threads();
     let show = !a.quiet && !a.json;
     let mut built = Vec::new();
     for (i, h) in hops.iter().enumerate() {
@@ -149,22 +147,22 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         write_lock(&lock_path, &lock, a.force)?;
         let (lock, lock_bytes) = airlock::lock::Lock::load(&lock_path)?;
 
-        let summary = crate::build::fetch_and_pack(
+        let summary = pipeline::fetch_and_pack(
             &rt,
-            &crate::build::Inputs {
+            &pipeline::Inputs {
                 lock: &lock,
                 lock_bytes: &lock_bytes,
                 lock_path: &lock_path,
                 lock_dir: &lock_dir,
             },
-            &crate::build::Clients {
+            &pipeline::Clients {
                 store: &store,
                 reg: &reg,
                 http: &http,
             },
             &bundle_dir,
             &keys,
-            &crate::build::PackSettings {
+            &pipeline::PackSettings {
                 jobs: a.hop.jobs.min(8),
                 level: a.level,
                 threads,

@@ -171,7 +171,6 @@ fn parse_signature(text: &str) -> Result<ParsedSignature<'_>, TrustError> {
     if text.len() > SIGNATURE_MAX_BYTES {
         return Err(TrustError::TooLarge {
             artifact: ARTIFACT.to_owned(),
-            size: text.len() as u64,
             limit: SIGNATURE_MAX_BYTES as u64,
         });
     }

@@ -62,7 +62,7 @@ pub const SECRET_KEY_MAX_BYTES: usize = 16 * 1024;
 #[non_exhaustive]
 pub enum TrustError {
     /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         /// The file or directory involved.
         path: PathBuf,
@@ -72,12 +72,10 @@ pub enum TrustError {
     },
 
     /// An untrusted input is larger than its limit; it was not parsed.
-    #[error("{artifact}: {size} bytes is more than the {limit}-byte limit; not parsed")]
+    #[error("{artifact}: more than the {limit}-byte limit; not parsed")]
     TooLarge {
         /// The input (a path, or "signature file", "public key", ...).
         artifact: String,
-        /// Its size in bytes (for files: at least this many).
-        size: u64,
         /// The limit in bytes.
         limit: u64,
     },
@@ -257,24 +255,21 @@ impl fmt::Display for ThresholdNotMetDisplay<'_> {
 }
 
 /// Reads at most `limit` bytes of `path`; refuses a bigger file without
-/// reading all of it, because the file is untrusted and could be huge.
+/// reading all of it, and anything that is not a regular file (a FIFO or a
+/// device would block or never end) without reading it at all.
 pub(crate) fn read_limited(path: &Path, limit: usize) -> Result<Vec<u8>, TrustError> {
     let io_err = |source| TrustError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(io_err)?;
+    let file = crate::fsutil::open_regular_io(path).map_err(io_err)?;
     let mut buf = Vec::new();
     file.take(limit as u64 + 1)
         .read_to_end(&mut buf)
         .map_err(io_err)?;
     if buf.len() > limit {
-        let size = std::fs::metadata(path)
-            .map(|m| m.len())
-            .unwrap_or(buf.len() as u64);
         return Err(TrustError::TooLarge {
             artifact: path.display().to_string(),
-            size,
             limit: limit as u64,
         });
     }
@@ -286,9 +281,8 @@ pub(crate) fn read_limited(path: &Path, limit: usize) -> Result<Vec<u8>, TrustEr
 pub(crate) fn with_artifact(err: TrustError, path: &Path) -> TrustError {
     let name = path.display().to_string();
     match err {
-        TrustError::TooLarge { size, limit, .. } => TrustError::TooLarge {
+        TrustError::TooLarge { limit, .. } => TrustError::TooLarge {
             artifact: name,
-            size,
             limit,
         },
         TrustError::Malformed { reason, .. } => TrustError::Malformed {

@@ -196,7 +196,6 @@ impl PublicKey {
         if text.len() > PUBLIC_KEY_MAX_BYTES {
             return Err(TrustError::TooLarge {
                 artifact: ARTIFACT.to_owned(),
-                size: text.len() as u64,
                 limit: PUBLIC_KEY_MAX_BYTES as u64,
             });
         }

@@ -2,11 +2,13 @@
 
 use std::path::PathBuf;
 
+use airlock_verify::escape::Untrusted;
+
 use crate::common::TrustArgs;
 
 /// Check a bundle: the signatures over manifest.json first, then one streaming pass over
-/// the payload that checks every entry's name, type, size and sha256 and the payload's
-/// own sha256. Writes nothing.
+/// the payload that checks every entry's header, size and sha256 and the payload's own
+/// sha256. Writes nothing.
 #[derive(clap::Args)]
 pub struct Args {
     /// The bundle directory.
@@ -22,48 +24,50 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let bundle = a.trust.open(&a.bundle)?;
-    let bar = airlock::progress::bytes_bar("verify", !a.quiet && !a.json);
-    bar.set_length(bundle.manifest.payload.tar_size);
-    let cb = airlock::progress::callback(&bar);
-    let summary = airlock::bundle::reader::verify(&bundle, &*cb)?;
+    let signed = a.trust.open(&a.bundle)?;
+    let bar = airlock_verify::progress::bytes_bar("verify", !a.quiet && !a.json);
+    bar.set_length(signed.manifest().payload.tar_size);
+    let cb = airlock_verify::progress::callback(&bar);
+    let bundle = signed.verify(&*cb)?;
     bar.finish_and_clear();
+    let m = bundle.manifest();
     let signers: Vec<String> = bundle
-        .signatures
+        .signatures()
         .iter()
         .map(|s| s.key_id.to_string())
         .collect();
+    let summary = bundle.summary();
     if a.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "bundle": a.bundle,
                 "verified": true,
-                "manifest_sha256": bundle.manifest_sha256.hex(),
-                "hop": bundle.manifest.hop,
+                "manifest_sha256": bundle.manifest_sha256().hex(),
+                "hop": m.hop,
                 "signed_by": signers,
-                "rejected_signatures": bundle.rejected_signatures,
+                "rejected_signatures": bundle.rejected(),
                 "entries": summary.entries,
                 "bytes": summary.bytes,
-                "images": bundle.manifest.images.len(),
-                "files": bundle.manifest.files.len(),
+                "images": m.images.len(),
+                "files": m.files.len(),
             }))?
         );
     } else {
         println!("OK: {} verified", a.bundle.display());
-        if let Some(h) = &bundle.manifest.hop {
-            println!("  hop: {} -> {}", h.from, h.to);
+        if let Some(h) = &m.hop {
+            println!("  hop: {} -> {}", Untrusted(&h.from), Untrusted(&h.to));
         }
         println!("  signed by: {}", signers.join(", "));
-        for (name, why) in &bundle.rejected_signatures {
-            println!("  not counted: {name}: {why}");
+        for r in bundle.rejected() {
+            println!("  not counted: {}: {}", r.file, r.reason);
         }
         println!(
             "  {} entries, {} bytes; {} images, {} files",
             summary.entries,
             summary.bytes,
-            bundle.manifest.images.len(),
-            bundle.manifest.files.len()
+            m.images.len(),
+            m.files.len()
         );
     }
     Ok(())

@@ -4,11 +4,13 @@
 //! Manifests are kept as the exact bytes upstream served (their digest is their identity);
 //! these types are only a read-only view used to walk from an index to its layers.
 
-use serde::Deserialize;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
-use crate::lock::Platform;
 
 /// OCI image index.
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -23,6 +25,71 @@ pub const ACCEPTED_MANIFEST_TYPES: &[&str] =
     &[OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST];
 /// Largest manifest accepted (the distribution spec suggests registries accept at least 4 MiB).
 pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
+
+/// An OCI platform: `os/architecture[/variant]`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Platform {
+    /// `linux`
+    pub os: String,
+    /// `amd64`, `arm64`, ...
+    pub architecture: String,
+    /// `v8`, `v7`, ...
+    pub variant: Option<String>,
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+impl fmt::Debug for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+impl FromStr for Platform {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let parts: Vec<&str> = s.split('/').collect();
+        let ok = |p: &str| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        };
+        if !(2..=3).contains(&parts.len()) || !parts.iter().all(|p| ok(p)) {
+            return Err(format!(
+                "platform {s:?}: expected os/architecture[/variant], e.g. linux/amd64"
+            ));
+        }
+        Ok(Platform {
+            os: parts[0].into(),
+            architecture: parts[1].into(),
+            variant: parts.get(2).map(|v| v.to_string()),
+        })
+    }
+}
+impl Serialize for Platform {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+impl<'de> Deserialize<'de> for Platform {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// True when `have` satisfies `want` (a wanted platform without a variant accepts any).
+pub fn platform_matches(want: &Platform, have: &Platform) -> bool {
+    want.os == have.os
+        && want.architecture == have.architecture
+        && (want.variant.is_none() || want.variant == have.variant)
+}
 
 /// True for index and list media types.
 pub fn is_index_type(media_type: &str) -> bool {
@@ -111,10 +178,7 @@ impl ManifestDoc {
     /// Parse manifest bytes; `what` names them in errors. `hint` is the media type the
     /// registry or parent descriptor declared, used when the document omits `mediaType`.
     pub fn parse(bytes: &[u8], what: &str, hint: Option<&str>) -> Result<Self> {
-        let bad = |reason: String| Error::Registry {
-            reference: what.to_string(),
-            reason,
-        };
+        let bad = |reason: String| Error::invalid("image manifest", what, reason);
         let raw: RawDoc = serde_json::from_slice(bytes)
             .map_err(|e| bad(format!("manifest is not valid JSON: {e}")))?;
         if raw.schema_version != Some(2) {
@@ -173,53 +237,14 @@ impl ManifestDoc {
 }
 
 fn check_descriptor(d: &Descriptor, what: &str) -> Result<()> {
-    Sha256Digest::parse(&d.digest).map_err(|e| Error::Registry {
-        reference: what.to_string(),
-        reason: format!("descriptor digest: {e} (only sha256 is supported)"),
+    Sha256Digest::parse(&d.digest).map_err(|e| {
+        Error::invalid(
+            "image manifest",
+            what,
+            format!("descriptor digest: {e} (only sha256 is supported)"),
+        )
     })?;
     Ok(())
-}
-
-/// Build an index that lists only `keep` of `original`'s manifests: used when a bundle
-/// carries some platforms of a multi-platform image, because a registry refuses an index
-/// whose children it does not hold. Deterministic: the entries keep their original order
-/// and bytes; keys are sorted; no whitespace. An annotation names the upstream index.
-pub fn subset_index(
-    original: &[u8],
-    source_digest: &Sha256Digest,
-    keep: &[Sha256Digest],
-) -> Result<Vec<u8>> {
-    let mut v: serde_json::Value =
-        serde_json::from_slice(original).map_err(|e| Error::Registry {
-            reference: source_digest.to_string(),
-            reason: format!("index is not valid JSON: {e}"),
-        })?;
-    let obj = v.as_object_mut().ok_or_else(|| Error::Registry {
-        reference: source_digest.to_string(),
-        reason: "index is not a JSON object".into(),
-    })?;
-    if let Some(serde_json::Value::Array(list)) = obj.get_mut("manifests") {
-        list.retain(|m| {
-            m.get("digest")
-                .and_then(|d| d.as_str())
-                .and_then(|d| Sha256Digest::parse(d).ok())
-                .is_some_and(|d| keep.contains(&d))
-        });
-    }
-    let ann = obj
-        .entry("annotations")
-        .or_insert_with(|| serde_json::Value::Object(Default::default()));
-    if let Some(a) = ann.as_object_mut() {
-        a.insert(
-            "io.airlock.subset-of".into(),
-            serde_json::Value::String(source_digest.to_string()),
-        );
-    }
-    // serde_json's map is ordered by key, so this output is canonical.
-    serde_json::to_vec(&v).map_err(|e| Error::Registry {
-        reference: source_digest.to_string(),
-        reason: e.to_string(),
-    })
 }
 
 #[cfg(test)]
@@ -231,10 +256,6 @@ mod tests {
         let idx = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad","size":10,"platform":{"os":"linux","architecture":"amd64"}}]}"#;
         let doc = ManifestDoc::parse(idx, "t", None).unwrap();
         assert!(matches!(doc, ManifestDoc::Index { ref manifests, .. } if manifests.len() == 1));
-        let sub = subset_index(idx, &Sha256Digest::of(idx), &[]).unwrap();
-        let again = ManifestDoc::parse(&sub, "t", None).unwrap();
-        assert!(matches!(again, ManifestDoc::Index { ref manifests, .. } if manifests.is_empty()));
-        assert_eq!(sub, subset_index(idx, &Sha256Digest::of(idx), &[]).unwrap());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `airlock-verify`: the enclave side. Checks a bundle's signatures and every byte, then
 //! installs it. Kept small on purpose so a security office can audit it; the work is in
-//! the library's `bundle::reader`, `trust` and `install` modules.
+//! this crate's library (`verify`, `trust`, `install`).
 
 mod common;
 mod install;
@@ -44,10 +44,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    airlock::cli::init_logging(&cli.log);
+    airlock_verify::cli::init_logging(&cli.log);
     let result = match cli.command {
         Command::Verify(a) => verify::run(a),
         Command::Install(a) => install::run(a),
     };
-    airlock::cli::finish(result)
+    airlock_verify::cli::finish(result, |_| None)
 }

@@ -17,8 +17,23 @@ pub const MAX_PATH_LEN: usize = 4096;
 /// Longest path component accepted, in bytes (Linux's NAME_MAX).
 pub const MAX_COMPONENT_LEN: usize = 255;
 
+/// Airlock's own state directory below `--dest` (the install log, receipts). No bundle
+/// file may enter or shadow it.
+pub const STATE_DIR: &str = ".airlock";
+
+/// True if `p` is the state directory or anything below it.
+pub fn is_reserved(p: &SafeRelPath) -> bool {
+    p.components().next() == Some(STATE_DIR)
+}
+
 /// A non-empty relative path of plain `/`-separated components: no `..`, no `.`, no empty
-/// component, no leading `/`, no backslash, no NUL or control characters.
+/// component, no leading `/`.
+///
+/// Every component uses only the portable file name characters `A-Z a-z 0-9 . _ -` and
+/// `+ @ = , ~`, and does not start with `-`. That refuses control characters, escape
+/// sequences, backslashes, spaces and every non-ASCII character, so a name cannot read
+/// as another (a right-to-left override, a zero-width space, a one-dot leader for `.`, a
+/// full-width solidus for `/`) in a log or a terminal, nor as an option in a command.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SafeRelPath(String);
 
@@ -38,17 +53,23 @@ impl SafeRelPath {
         if s.starts_with('/') {
             return Err(bad("absolute path"));
         }
-        if s.contains('\\') {
-            return Err(bad("backslash in path"));
-        }
         if s.chars().any(|c| c.is_control()) {
             return Err(bad("control character in path"));
+        }
+        if let Some(c) = s.chars().find(|&c| !(c == '/' || portable(c))) {
+            return Err(bad(&format!(
+                "character {} is not allowed (only A-Z a-z 0-9 . _ - + @ = , ~ and /)",
+                crate::escape::Untrusted(&c.to_string())
+            )));
         }
         for comp in s.split('/') {
             match comp {
                 "" => return Err(bad("empty component (// or trailing /)")),
                 "." => return Err(bad("'.' component")),
                 ".." => return Err(bad("'..' component")),
+                c if c.starts_with('-') => {
+                    return Err(bad("component starts with '-'"));
+                }
                 c if c.len() > MAX_COMPONENT_LEN => {
                     return Err(bad("component longer than 255 bytes"));
                 }
@@ -58,7 +79,7 @@ impl SafeRelPath {
         Ok(SafeRelPath(s.to_string()))
     }
 
-    /// The path as text.
+    /// The path as text (printable ASCII only, by construction).
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -76,6 +97,10 @@ impl SafeRelPath {
     pub fn components(&self) -> impl Iterator<Item = &str> {
         self.0.split('/')
     }
+}
+
+fn portable(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+' | '@' | '=' | ',' | '~')
 }
 
 impl fmt::Display for SafeRelPath {
@@ -155,6 +180,14 @@ mod tests {
             "a//b",
             "a/",
             "a\\b",
+            "a b",
+            "bin/kube\u{202e}adm",
+            "bin/kube\u{200b}adm",
+            "a\u{2024}b",
+            "a\u{ff0f}b",
+            "-rf",
+            "a/-x",
+            ".airlock\u{1b}[2J",
             "a\0b",
             "a\nb",
             ".",

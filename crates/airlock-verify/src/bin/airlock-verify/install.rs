@@ -1,0 +1,160 @@
+//! `airlock-verify install`
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use airlock_verify::install::{ImageAction, InstallOptions};
+use airlock_verify::registry::{EnclaveRegistry, RegistryOptions};
+
+use crate::common::TrustArgs;
+
+/// Verify a bundle completely, then install it: images into the enclave registry under the
+/// same repository paths (manifest digests preserved), files under --dest with their
+/// modes. Skips what is already there, so running it twice changes nothing. Appends a
+/// record of what it did (or why it refused) to DEST/.airlock/install-log.jsonl.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The bundle directory.
+    bundle: PathBuf,
+    #[command(flatten)]
+    trust: TrustArgs,
+    /// Enclave registry, HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT")]
+    registry: String,
+    /// Reach the registry over plain HTTP.
+    #[arg(long)]
+    insecure: bool,
+    /// Extra CA certificate (PEM) for the registry. Repeatable.
+    #[arg(long = "ca-file", value_name = "PEM")]
+    ca_file: Vec<PathBuf>,
+    /// Put every repository under this path (`k8s` gives `k8s/kube-apiserver`).
+    #[arg(long)]
+    prefix: Option<String>,
+    /// Directory that files are installed under.
+    #[arg(long, value_name = "DIR")]
+    dest: PathBuf,
+    /// Parallel registry requests for presence checks.
+    #[arg(long, default_value_t = 8)]
+    jobs: usize,
+    /// Blob uploads in flight at once; each waits, verified, in the spool directory while
+    /// it uploads (disk use: at most this many blobs).
+    #[arg(long, default_value_t = 3)]
+    uploads: usize,
+    /// Spool directory for verified blobs awaiting upload [default: system temp folder].
+    #[arg(long, value_name = "DIR")]
+    spool: Option<PathBuf>,
+    /// Attempts for each registry request before giving up (with backoff between).
+    #[arg(long, default_value_t = 4)]
+    attempts: u32,
+    /// Print the install record as JSON.
+    #[arg(long)]
+    json: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let result = install(&a);
+    if let Err(e) = &result
+        && a.dest.is_dir()
+        && let Err(log_err) = airlock_verify::install::append_failure_record(
+            &a.dest,
+            &a.bundle,
+            &airlock_verify::error::chain(e.as_ref()),
+        )
+    {
+        eprintln!(
+            "warning: could not record the failure in the install log: {}",
+            airlock_verify::error::chain(&log_err)
+        );
+    }
+    result
+}
+
+fn install(a: &Args) -> anyhow::Result<()> {
+    if let Some(p) = &a.prefix {
+        airlock_verify::image_ref::validate_prefix(p)
+            .map_err(|e| airlock_verify::Error::invalid("option", "--prefix", e))?;
+    }
+    let signed = a.trust.open(&a.bundle)?;
+    std::fs::create_dir_all(&a.dest)
+        .map_err(|e| airlock_verify::Error::io("create directory", &a.dest, e))?;
+    let reg = Arc::new(EnclaveRegistry::new(
+        &a.registry,
+        RegistryOptions {
+            insecure: a.insecure,
+            ca_files: a.ca_file.clone(),
+            attempts: a.attempts.max(1),
+            backoff: std::time::Duration::from_millis(500),
+        },
+    )?);
+    let bar = airlock_verify::progress::bytes_bar("verify", !a.quiet && !a.json);
+    bar.set_length(signed.manifest().payload.tar_size);
+    let cb = airlock_verify::progress::callback(&bar);
+    let bundle = Arc::new(signed.verify(&*cb)?);
+    bar.finish_and_clear();
+    let bar = airlock_verify::progress::bytes_bar("install", !a.quiet && !a.json);
+    bar.set_length(bundle.manifest().payload.tar_size);
+    let cb = airlock_verify::progress::callback(&bar);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = rt.block_on(airlock_verify::install::install(
+        bundle,
+        reg,
+        InstallOptions {
+            prefix: a.prefix.clone(),
+            dest: a.dest.clone(),
+            jobs: a.jobs,
+            uploads: a.uploads,
+            spool_dir: a.spool.clone(),
+        },
+        cb,
+    ))?;
+    bar.finish_and_clear();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!("OK: {} installed", a.bundle.display());
+    for i in &report.images {
+        let moved = i
+            .tag_moved_from
+            .as_deref()
+            .map(|d| format!(" (tag moved from {d})"))
+            .unwrap_or_default();
+        let action = serde_json::to_value(i.action)?;
+        println!(
+            "  {} {} -> {}@{}{}",
+            action.as_str().unwrap_or_default(),
+            i.name,
+            i.enclave_ref,
+            i.served_digest,
+            moved
+        );
+    }
+    for f in &report.files {
+        let action = serde_json::to_value(f.action)?;
+        println!("  {} {}", action.as_str().unwrap_or_default(), f.target);
+    }
+    let present = report
+        .images
+        .iter()
+        .filter(|i| i.action == ImageAction::Present)
+        .count();
+    println!(
+        "  images: {} pushed, {} already complete; blobs: {} uploaded ({} bytes), {} mounted, {} already present",
+        report.images.len() - present,
+        present,
+        report.blobs_pushed,
+        report.bytes_pushed,
+        report.blobs_mounted,
+        report.blobs_present
+    );
+    println!(
+        "  record appended to {}/.airlock/install-log.jsonl",
+        a.dest.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,44 @@
+//! What both command-line programs share at their edge: logging setup and turning an
+//! error into a message and a documented exit code (see `docs/cli.md`).
+
+use std::process::ExitCode;
+
+/// Start logging to stderr at `level` for airlock's own messages (`RUST_LOG` overrides).
+pub fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("airlock={level},airlock_verify={level},warn"))
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// The exit code for an error chain: the first [`crate::Error`] in it decides (another
+/// crate's error type can say its own through `code`); anything else is 1.
+pub fn exit_code(
+    e: &anyhow::Error,
+    code: impl Fn(&(dyn std::error::Error + 'static)) -> Option<u8>,
+) -> u8 {
+    e.chain()
+        .find_map(|c| {
+            c.downcast_ref::<crate::Error>()
+                .map(|e| e.exit_code())
+                .or_else(|| code(c))
+        })
+        .unwrap_or(1)
+}
+
+/// Print an error with its causes, once each, and map it to the documented exit code.
+pub fn finish(
+    result: anyhow::Result<()>,
+    code: impl Fn(&(dyn std::error::Error + 'static)) -> Option<u8>,
+) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", crate::error::chain(e.as_ref()));
+            ExitCode::from(exit_code(&e, code))
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Files below `--dest`: what is already in place, whether the destination can take the
+//! rest, and placing verified content atomically.
+
+use std::path::Path;
+
+use crate::digest::HashingReader;
+use crate::error::{Error, Result};
+use crate::manifest::FileRecord;
+use crate::paths::create_parent_dirs;
+use crate::verify::VerifyingReader;
+
+/// True if `path` already holds `f`: a regular file (not a link) with its size, mode and
+/// sha256.
+pub fn matches(path: &Path, f: &FileRecord) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
+    if !meta.is_file() || meta.len() != f.size || meta.permissions().mode() & 0o7777 != f.mode.0 {
+        return false;
+    }
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut r = HashingReader::new(file);
+    if std::io::copy(&mut r, &mut std::io::sink()).is_err() {
+        return false;
+    }
+    r.finish().1 == f.sha256
+}
+
+/// Before anything is written: every directory on the way to each target must be a real
+/// directory or missing (never a link, never a file), and no target may be a directory.
+/// A destination that cannot take the bundle is refused whole, not found out half-way.
+pub fn preflight(dest: &Path, files: &[&FileRecord]) -> Result<()> {
+    for f in files {
+        let comps: Vec<&str> = f.target.components().collect();
+        let mut p = dest.to_path_buf();
+        for (i, c) in comps.iter().enumerate() {
+            p.push(c);
+            let last = i + 1 == comps.len();
+            match std::fs::symlink_metadata(&p) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(e) => return Err(Error::io("inspect", &p, e)),
+                Ok(m) if !last && !m.is_dir() => {
+                    return Err(Error::UnsafePath {
+                        path: p.display().to_string(),
+                        reason: format!(
+                            "{} needs it to be a directory, but it is {} (links are never followed)",
+                            f.target,
+                            crate::fsutil::kind_of(m.file_type())
+                        ),
+                    });
+                }
+                Ok(m) if last && m.is_dir() => {
+                    return Err(Error::UnsafePath {
+                        path: p.display().to_string(),
+                        reason: "the bundle installs a file here, but it is a directory".into(),
+                    });
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Write one verified entry to every target that wants its content: a temporary name in
+/// the target's directory first, renamed only after the content verified.
+pub fn place(dest: &Path, list: &[FileRecord], r: &mut VerifyingReader<'_>) -> Result<()> {
+    let Some((first, rest)) = list.split_first() else {
+        return Ok(());
+    };
+    let mut verified = temp_beside(dest, first)?;
+    std::io::copy(r, verified.as_file_mut()).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::InvalidData {
+            Error::verification(format!("file {}", first.target), e)
+        } else {
+            Error::io("write", verified.path().to_path_buf(), e)
+        }
+    })?;
+    // Several targets may share this content: the others get copies of the verified file.
+    for f in rest {
+        let mut copy = temp_beside(dest, f)?;
+        let mut src = std::fs::File::open(verified.path())
+            .map_err(|e| Error::io("open", verified.path().to_path_buf(), e))?;
+        std::io::copy(&mut src, copy.as_file_mut())
+            .map_err(|e| Error::io("write", copy.path().to_path_buf(), e))?;
+        commit(dest, f, copy)?;
+    }
+    commit(dest, first, verified)
+}
+
+fn temp_beside(dest: &Path, f: &FileRecord) -> Result<tempfile::NamedTempFile> {
+    let target = create_parent_dirs(dest, &f.target)?;
+    let dir = target.parent().unwrap_or(dest);
+    tempfile::Builder::new()
+        .prefix(".airlock-incoming-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("create temporary file in", dir, e))
+}
+
+fn commit(dest: &Path, f: &FileRecord, tmp: tempfile::NamedTempFile) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let target = f.target.under(dest);
+    if let Ok(meta) = std::fs::symlink_metadata(&target)
+        && meta.is_dir()
+    {
+        return Err(Error::Install {
+            target: target.display().to_string(),
+            reason: "is a directory".into(),
+        });
+    }
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io("sync", tmp.path().to_path_buf(), e))?;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(f.mode.0))
+        .map_err(|e| Error::io("set permissions on", tmp.path().to_path_buf(), e))?;
+    // rename() replaces a symlink at the target rather than following it.
+    tmp.persist(&target)
+        .map_err(|e| Error::io("rename into place", &target, e.error))?;
+    Ok(())
+}

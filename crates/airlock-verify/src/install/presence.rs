@@ -1,0 +1,144 @@
+//! What the enclave already has: images complete by digest, blobs per repository, files
+//! in place; and cross-repository mounts for blobs one repository already holds.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use futures::StreamExt;
+
+use crate::digest::Sha256Digest;
+use crate::error::Result;
+use crate::manifest::{BundleManifest, FileRecord};
+use crate::registry::{EnclaveRegistry, ManifestRef, Mount};
+
+/// What must be written, after looking at the registry and the destination.
+#[derive(Debug, Default)]
+pub struct Needs {
+    /// Indexes (into the manifest's images) of images whose served digest is missing.
+    pub images_missing: BTreeSet<usize>,
+    /// Blobs to upload, with the repositories that need them.
+    pub to_upload: BTreeMap<Sha256Digest, Vec<String>>,
+    /// Manifests (platform manifests and served indexes) to push.
+    pub manifests: BTreeSet<Sha256Digest>,
+    /// Targets whose file is missing or differs.
+    pub files: Vec<usize>,
+    /// Blob/repository pairs already present.
+    pub blobs_present: usize,
+    /// Blobs linked from another repository without upload.
+    pub blobs_mounted: usize,
+}
+
+impl Needs {
+    /// True when nothing at all needs the payload.
+    pub fn payload_needed(&self) -> bool {
+        !self.to_upload.is_empty() || !self.files.is_empty() || !self.manifests.is_empty()
+    }
+
+    /// The file records to install.
+    pub fn files<'a>(&self, m: &'a BundleManifest) -> Vec<&'a FileRecord> {
+        self.files.iter().map(|&i| &m.files[i]).collect()
+    }
+}
+
+/// Look at the registry (`repos[i]` is image `i`'s repository) and the destination.
+pub async fn survey(
+    m: &BundleManifest,
+    repos: &[String],
+    reg: &EnclaveRegistry,
+    dest: &Path,
+    jobs: usize,
+) -> Result<Needs> {
+    let mut needs = Needs::default();
+    let jobs = jobs.max(1);
+    let checks = futures::stream::iter(m.images.iter().enumerate().map(|(i, img)| {
+        let repo = &repos[i];
+        async move {
+            let have = reg
+                .manifest_digest(repo, ManifestRef::Digest(&img.served.digest))
+                .await?;
+            Ok::<_, crate::Error>((i, have == Some(img.served.digest)))
+        }
+    }))
+    .buffer_unordered(jobs)
+    .collect::<Vec<_>>()
+    .await;
+    for c in checks {
+        let (i, present) = c?;
+        if !present {
+            needs.images_missing.insert(i);
+        }
+    }
+    // Blobs needed per repository, for images not already complete.
+    let mut blob_repos: BTreeMap<Sha256Digest, BTreeSet<&str>> = BTreeMap::new();
+    for &i in &needs.images_missing {
+        let img = &m.images[i];
+        for b in &img.blobs {
+            blob_repos.entry(b.digest).or_default().insert(&repos[i]);
+        }
+        needs
+            .manifests
+            .extend(img.manifests.iter().map(|c| c.digest));
+        needs.manifests.insert(img.served.digest);
+    }
+    let pairs: Vec<(Sha256Digest, &str)> = blob_repos
+        .iter()
+        .flat_map(|(d, rs)| rs.iter().map(move |r| (*d, *r)))
+        .collect();
+    let presence = futures::stream::iter(pairs.into_iter().map(|(d, repo)| async move {
+        let there = reg.blob_exists(repo, &d).await?;
+        Ok::<_, crate::Error>((d, repo, there))
+    }))
+    .buffer_unordered(jobs)
+    .collect::<Vec<_>>()
+    .await;
+    let mut have: BTreeMap<Sha256Digest, Vec<String>> = BTreeMap::new();
+    let mut lack: BTreeMap<Sha256Digest, Vec<String>> = BTreeMap::new();
+    for p in presence {
+        let (d, repo, there) = p?;
+        let side = if there { &mut have } else { &mut lack };
+        side.entry(d).or_default().push(repo.to_string());
+    }
+    needs.blobs_present = have.values().map(Vec::len).sum();
+    mount_or_upload(reg, &have, lack, &mut needs).await?;
+    needs.files = m
+        .files
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| !super::files::matches(&f.target.under(dest), f))
+        .map(|(i, _)| i)
+        .collect();
+    Ok(needs)
+}
+
+/// Mount what another repository of this registry already holds; the rest (and what the
+/// registry would not mount) is uploaded during the payload pass.
+async fn mount_or_upload(
+    reg: &EnclaveRegistry,
+    have: &BTreeMap<Sha256Digest, Vec<String>>,
+    lack: BTreeMap<Sha256Digest, Vec<String>>,
+    needs: &mut Needs,
+) -> Result<()> {
+    for (d, repos) in lack {
+        let mut unmounted = Vec::new();
+        match have.get(&d).and_then(|v| v.first()) {
+            Some(from) => {
+                for r in repos {
+                    match reg.mount_blob(&r, from, &d).await? {
+                        Mount::Linked => needs.blobs_mounted += 1,
+                        Mount::Session(_) => {
+                            // Not mounted; the session is left to expire, and the blob is
+                            // uploaded from the spool like any other.
+                            tracing::info!("{r}: registry did not mount {d}; uploading");
+                            unmounted.push(r);
+                        }
+                    }
+                }
+            }
+            None => unmounted = repos,
+        }
+        if !unmounted.is_empty() {
+            needs.to_upload.insert(d, unmounted);
+        }
+    }
+    Ok(())
+}

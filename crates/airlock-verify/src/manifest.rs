@@ -1,0 +1,600 @@
+//! The bundle manifest: the signed list of everything in a bundle.
+//!
+//! It is written once, deterministically (fixed field order, sorted lists, no timestamps),
+//! signed as exact bytes, and parsed only after a signature over those bytes has been
+//! verified. The reader is strict: an unknown `format` or an unknown field is an error,
+//! because a verifier that ignored a field it does not understand (say `expires`) would
+//! be weaker than the signer intended.
+//!
+//! A signature proves who wrote the manifest, not that it makes sense: a key holder (or a
+//! bug) can sign a manifest whose parts disagree. So every reader runs [`BundleManifest::
+//! check_consistency`], which refuses any manifest where something said twice is said
+//! differently (see `SECURITY.md`, "manifest consistency").
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::digest::{Sha256Digest, bare_hex};
+use crate::error::{Error, Result};
+use crate::escape::Untrusted;
+use crate::image_ref::ImageRef;
+use crate::layout::{MANIFEST_FILE, PayloadPath};
+use crate::oci::Platform;
+use crate::paths::SafeRelPath;
+
+/// The manifest format this version writes and reads.
+pub const BUNDLE_FORMAT: u32 = 1;
+/// Largest manifest accepted. A real hop's manifest is tens of kilobytes (about 300 bytes
+/// per blob); 16 MiB holds some 50,000 blobs and parses in well under a second with
+/// flat memory (measured in `BENCHMARKS.md`).
+pub const MAX_MANIFEST_JSON_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The signed description of a bundle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleManifest {
+    /// Must be [`BUNDLE_FORMAT`].
+    pub format: u32,
+    /// Always `airlock-bundle`.
+    pub kind: ManifestKind,
+    /// The hop, when the lock was for one.
+    pub hop: Option<Hop>,
+    /// sha256 of the lock file this bundle was built from.
+    #[serde(with = "bare_hex")]
+    pub lock_sha256: Sha256Digest,
+    /// Notes carried from the lock.
+    pub notes: Vec<String>,
+    /// The compressed payload file.
+    pub payload: PayloadInfo,
+    /// Every payload entry, in payload order.
+    pub entries: Vec<Entry>,
+    /// The images, sorted by name.
+    pub images: Vec<ImageRecord>,
+    /// The files, sorted by target.
+    pub files: Vec<FileRecord>,
+    /// The upgrade checklist from the lock, if any.
+    pub checklist: Option<Vec<Step>>,
+}
+
+/// The document kind tag of a bundle manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ManifestKind {
+    /// `airlock-bundle`
+    #[serde(rename = "airlock-bundle")]
+    AirlockBundle,
+}
+
+/// One Kubernetes version step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hop {
+    /// The version the cluster runs now, e.g. `v1.29.6`.
+    pub from: String,
+    /// The version the hop goes to, e.g. `v1.30.2`.
+    pub to: String,
+}
+
+/// The payload file's identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayloadInfo {
+    /// File name in the bundle directory (always [`crate::layout::PAYLOAD_FILE`] in
+    /// format 1).
+    pub file: String,
+    /// Compressed size in bytes.
+    pub size: u64,
+    /// sha256 of the compressed file.
+    #[serde(with = "bare_hex")]
+    pub sha256: Sha256Digest,
+    /// Size of the tar stream inside, in bytes.
+    pub tar_size: u64,
+}
+
+/// One payload entry (a regular file in the tar stream).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// Path inside the payload.
+    pub path: PayloadPath,
+    /// Size in bytes.
+    pub size: u64,
+    /// sha256 of the content.
+    #[serde(with = "bare_hex")]
+    pub sha256: Sha256Digest,
+    /// Media type (OCI media type for image content; a file kind otherwise).
+    pub media_type: String,
+}
+
+/// How the enclave will serve an image, and so which digest its tag will point to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServedAs {
+    /// The upstream index, unchanged: every platform it lists is carried, so the upstream
+    /// index digest works in the enclave.
+    Index,
+    /// Some platforms of the upstream index are carried. A registry refuses an index whose
+    /// children it does not hold, so airlock writes an index of the carried platforms: a
+    /// new digest. Platform manifest digests are unchanged.
+    SubsetIndex,
+    /// The upstream reference was a single-platform manifest, carried unchanged.
+    Manifest,
+}
+
+/// A manifest or blob carried for an image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Carried {
+    /// Digest.
+    pub digest: Sha256Digest,
+    /// Media type.
+    pub media_type: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// For platform manifests: the platform.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
+}
+
+/// Why an image is in the hop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Needed by the version the hop goes to.
+    Target,
+    /// Needed only by the version the hop starts from (the back-out set).
+    Backout,
+    /// The etcd the cluster keeps running because kubeadm never downgrades etcd.
+    CurrentEtcd,
+    /// From a hop manifest.
+    Addon,
+}
+
+impl Role {
+    /// The name used in files and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Target => "target",
+            Role::Backout => "backout",
+            Role::CurrentEtcd => "current-etcd",
+            Role::Addon => "addon",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One image and how the enclave will serve it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageRecord {
+    /// Canonical upstream reference.
+    pub name: ImageRef,
+    /// Why it is in the hop.
+    pub role: Option<Role>,
+    /// Platforms carried.
+    pub platforms: Vec<Platform>,
+    /// The upstream manifest or index the lock pinned.
+    pub source: Carried,
+    /// How the enclave serves it (see `docs/bundle-format.md`).
+    pub served_as: ServedAs,
+    /// The manifest or index the enclave's tag will point to.
+    pub served: Carried,
+    /// Platform manifests carried.
+    pub manifests: Vec<Carried>,
+    /// Configs and layers.
+    pub blobs: Vec<Carried>,
+}
+
+/// What a file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileKind {
+    /// A Kubernetes binary (kubeadm, kubelet, kubectl).
+    Binary,
+    /// A tool archive (crictl, CNI plugins).
+    Tool,
+    /// A Kubernetes manifest to apply.
+    Manifest,
+    /// A Helm chart archive.
+    Chart,
+    /// A document for people.
+    Document,
+    /// Anything else.
+    File,
+}
+
+impl FileKind {
+    /// The name used in files, media types and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileKind::Binary => "binary",
+            FileKind::Tool => "tool",
+            FileKind::Manifest => "manifest",
+            FileKind::Chart => "chart",
+            FileKind::Document => "document",
+            FileKind::File => "file",
+        }
+    }
+
+    /// The payload media type of a file of this kind.
+    pub fn media_type(self) -> String {
+        format!("application/vnd.airlock.file.{}", self.as_str())
+    }
+}
+
+impl fmt::Display for FileKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One file to install under `--dest`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRecord {
+    /// Short label.
+    pub name: String,
+    /// Where it goes below `--dest`.
+    pub target: SafeRelPath,
+    /// Permission bits.
+    pub mode: Mode,
+    /// sha256 of the content (the payload entry is `files/sha256/<this>`).
+    #[serde(with = "bare_hex")]
+    pub sha256: Sha256Digest,
+    /// Size in bytes.
+    pub size: u64,
+    /// Where it came from (URL or local file name), for the report.
+    pub source: String,
+    /// What it is.
+    pub kind: Option<FileKind>,
+}
+
+/// Unix permission bits; written as an octal string. Only `0o777` bits are allowed, and
+/// never write permission for others: a bundle installs no setuid, setgid or sticky file
+/// and nothing any local user could replace.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Mode(pub u32);
+
+impl fmt::Debug for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04o}", self.0)
+    }
+}
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04o}", self.0)
+    }
+}
+impl FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let v = u32::from_str_radix(s, 8)
+            .map_err(|_| format!("mode {:?} is not octal", Untrusted(s)))?;
+        if v & !0o777 != 0 {
+            return Err(format!(
+                "mode {s:?}: only permission bits (0777) are allowed, not setuid/setgid/sticky"
+            ));
+        }
+        if v & 0o002 != 0 {
+            return Err(format!(
+                "mode {s:?}: files writable by every user are not installed (use 0755 or 0644)"
+            ));
+        }
+        Ok(Mode(v))
+    }
+}
+impl Serialize for Mode {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+impl<'de> Deserialize<'de> for Mode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// One checklist step of the upgrade runbook.
+///
+/// The fields are declared in alphabetical order because format 1 has always written them
+/// that way (the checklist began as untyped JSON); the signed bytes must not change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// How to tell the step worked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
+    /// Shell commands, in order.
+    #[serde(default)]
+    pub commands: Vec<String>,
+    /// Stable id, `phase.name`.
+    pub id: String,
+    /// The phase the step belongs to.
+    pub phase: Phase,
+    /// What to do.
+    pub title: String,
+}
+
+/// The phases of a hop, in the order they are carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Before the change window: backups, pre-pulls, checks.
+    Pre,
+    /// The first control-plane node.
+    Cp1,
+    /// The other control-plane nodes.
+    Cp,
+    /// The CNI, after the control planes.
+    Cni,
+    /// Worker nodes.
+    Workers,
+    /// After the upgrade: validation.
+    Post,
+    /// The back-out plan.
+    Backout,
+}
+
+impl Phase {
+    /// The id prefix (`pre`, `cp1`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Pre => "pre",
+            Phase::Cp1 => "cp1",
+            Phase::Cp => "cp",
+            Phase::Cni => "cni",
+            Phase::Workers => "workers",
+            Phase::Post => "post",
+            Phase::Backout => "backout",
+        }
+    }
+}
+
+impl BundleManifest {
+    /// Deterministic JSON bytes (pretty-printed so a change board can read and diff it).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // Serializing these types cannot fail: every map key is a string.
+        let mut v = serde_json::to_vec_pretty(self).unwrap_or_default();
+        v.push(b'\n');
+        v
+    }
+
+    /// Parse bytes whose signature has already been verified, and check their consistency.
+    pub fn parse_verified(bytes: &[u8]) -> Result<Self> {
+        let bad = |r: String| Error::verification(MANIFEST_FILE, r);
+        let text = std::str::from_utf8(bytes).map_err(|_| bad("is not UTF-8 JSON".to_string()))?;
+        let m: BundleManifest = crate::versioned::parse::<crate::versioned::Json, _>(
+            text,
+            BUNDLE_FORMAT,
+            "bundle manifest",
+            MANIFEST_FILE,
+        )
+        .map_err(|e| match e {
+            Error::Invalid { reason, .. } => bad(reason),
+            other => other,
+        })?;
+        m.check_consistency()?;
+        Ok(m)
+    }
+
+    /// The entry for a payload path.
+    pub fn entry(&self, path: &PayloadPath) -> Option<&Entry> {
+        self.entries.iter().find(|e| &e.path == path)
+    }
+
+    /// Everything that must agree with everything else (see the module comment). Run by
+    /// the writer before signing and by every reader after the signature check.
+    pub fn check_consistency(&self) -> Result<()> {
+        let bad = |r: String| Error::verification(MANIFEST_FILE, r);
+        if self.payload.file != crate::layout::PAYLOAD_FILE {
+            return Err(bad(format!(
+                "payload file {} is not {}",
+                Untrusted(&self.payload.file),
+                crate::layout::PAYLOAD_FILE
+            )));
+        }
+        let entries = self.check_entries().map_err(bad)?;
+        self.check_images(&entries).map_err(bad)?;
+        self.check_files(&entries).map_err(bad)?;
+        self.check_checklist().map_err(bad)?;
+        Ok(())
+    }
+
+    /// Entries: each path once, content-addressed names match their sha256, and the tar
+    /// size is exactly what these entries make (so a reader can stop the moment the
+    /// decoded stream passes it).
+    fn check_entries(&self) -> std::result::Result<BTreeMap<PayloadPath, &Entry>, String> {
+        let mut seen = BTreeMap::new();
+        for e in &self.entries {
+            if let Some(d) = e.path.digest()
+                && d != e.sha256
+            {
+                return Err(format!("entry {}: name does not match its sha256", e.path));
+            }
+            if seen.insert(e.path, e).is_some() {
+                return Err(format!("entry {} is listed twice", e.path));
+            }
+        }
+        let expected = tar_size_of(self.entries.iter().map(|e| e.size))
+            .ok_or_else(|| "entry sizes overflow".to_string())?;
+        if expected != self.payload.tar_size {
+            return Err(format!(
+                "payload tar_size {} differs from the {expected} bytes its entries make",
+                self.payload.tar_size
+            ));
+        }
+        Ok(seen)
+    }
+
+    fn check_images(
+        &self,
+        entries: &BTreeMap<PayloadPath, &Entry>,
+    ) -> std::result::Result<(), String> {
+        let mut names = BTreeSet::new();
+        for img in &self.images {
+            let name = img.name.to_string();
+            if !names.insert(name.clone()) {
+                return Err(format!("image {} is listed twice", Untrusted(&name)));
+            }
+            let what = |c: &Carried| format!("image {}: {}", Untrusted(&name), c.digest);
+            let manifests = img.manifests.iter().chain([&img.served, &img.source]);
+            for c in manifests {
+                let e = carried_entry(entries, c).map_err(|r| format!("{}: {r}", what(c)))?;
+                if !crate::oci::is_manifest_type(&c.media_type) || e.media_type != c.media_type {
+                    return Err(format!(
+                        "{}: media type {} is not a manifest type matching its entry's {}",
+                        what(c),
+                        Untrusted(&c.media_type),
+                        Untrusted(&e.media_type)
+                    ));
+                }
+            }
+            for c in &img.blobs {
+                carried_entry(entries, c).map_err(|r| format!("{}: {r}", what(c)))?;
+            }
+            check_served_as(img).map_err(|r| format!("image {}: {r}", Untrusted(&name)))?;
+        }
+        Ok(())
+    }
+
+    fn check_files(
+        &self,
+        entries: &BTreeMap<PayloadPath, &Entry>,
+    ) -> std::result::Result<(), String> {
+        let mut targets: BTreeSet<&str> = BTreeSet::new();
+        for f in &self.files {
+            let t = f.target.as_str();
+            let Some(e) = entries.get(&PayloadPath::File(f.sha256)) else {
+                return Err(format!("file {t} has no payload entry"));
+            };
+            if e.size != f.size {
+                return Err(format!(
+                    "file {t}: size {} differs from its payload entry's {}",
+                    f.size, e.size
+                ));
+            }
+            if crate::paths::is_reserved(&f.target) {
+                return Err(format!(
+                    "file {t}: {} is reserved for airlock's own state",
+                    crate::paths::STATE_DIR
+                ));
+            }
+            if !targets.insert(t) {
+                return Err(format!("file target {t} is listed twice"));
+            }
+        }
+        // A target that is also a directory other targets need cannot be installed.
+        for t in &targets {
+            let prefix = format!("{t}/");
+            if let Some(other) = targets.range(prefix.as_str()..).next()
+                && other.starts_with(&prefix)
+            {
+                return Err(format!(
+                    "file target {t} is a file but {other} needs it to be a directory"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_checklist(&self) -> std::result::Result<(), String> {
+        let mut ids = BTreeSet::new();
+        for s in self.checklist.iter().flatten() {
+            if !ids.insert(s.id.as_str()) {
+                return Err(format!(
+                    "checklist step {} is listed twice",
+                    Untrusted(&s.id)
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The payload entry of a carried blob or manifest, with its size checked.
+fn carried_entry<'a>(
+    entries: &BTreeMap<PayloadPath, &'a Entry>,
+    c: &Carried,
+) -> std::result::Result<&'a Entry, String> {
+    let e = entries
+        .get(&PayloadPath::Blob(c.digest))
+        .ok_or_else(|| "not in the payload".to_string())?;
+    if e.size != c.size {
+        return Err(format!(
+            "size {} differs from its payload entry's {}",
+            c.size, e.size
+        ));
+    }
+    Ok(e)
+}
+
+/// `served_as` must describe what `served` and `source` are.
+fn check_served_as(img: &ImageRecord) -> std::result::Result<(), String> {
+    let is_index = crate::oci::is_index_type(&img.source.media_type);
+    match img.served_as {
+        ServedAs::Index if img.served != img.source || !is_index => {
+            Err("served-as index, but the served index is not the upstream index".into())
+        }
+        ServedAs::SubsetIndex
+            if img.served.digest == img.source.digest
+                || !is_index
+                || !crate::oci::is_index_type(&img.served.media_type) =>
+        {
+            Err("served-as subset-index, but no subset index of an upstream index is served".into())
+        }
+        ServedAs::Manifest if img.served != img.source || is_index => {
+            Err("served-as manifest, but the served manifest is not the upstream one".into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The size of the tar stream airlock writes for entries of these sizes: a 512-byte
+/// header and the content padded to 512 bytes per entry, then two zero blocks. `None` on
+/// overflow.
+pub fn tar_size_of(sizes: impl IntoIterator<Item = u64>) -> Option<u64> {
+    let mut total: u64 = 1024;
+    for s in sizes {
+        let padded = s.checked_add(511)? / 512 * 512;
+        total = total.checked_add(512)?.checked_add(padded)?;
+    }
+    Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tar_size_matches_the_tar_crate() {
+        let sizes = [0u64, 1, 511, 512, 513, 4096];
+        let mut b = tar::Builder::new(Vec::new());
+        for (i, s) in sizes.iter().enumerate() {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(*s);
+            h.set_path(format!("f{i}")).unwrap();
+            h.set_cksum();
+            b.append(&h, &vec![0u8; *s as usize][..]).unwrap();
+        }
+        let bytes = b.into_inner().unwrap();
+        assert_eq!(tar_size_of(sizes), Some(bytes.len() as u64));
+        assert_eq!(tar_size_of([u64::MAX]), None);
+    }
+
+    #[test]
+    fn mode_refuses_special_and_world_writable_bits() {
+        assert_eq!("0755".parse::<Mode>().unwrap(), Mode(0o755));
+        assert!("4755".parse::<Mode>().is_err());
+        assert!("0777".parse::<Mode>().is_err());
+        assert!("0666".parse::<Mode>().is_err());
+        assert!("9".parse::<Mode>().is_err());
+    }
+}

@@ -1,0 +1,112 @@
+//! Opening a bundle: signatures first, then the manifest, then `SHA256SUMS`.
+
+use std::path::Path;
+
+use super::{Policy, Rejected, SignedBundle};
+use crate::digest::Sha256Digest;
+use crate::error::{Error, Result};
+use crate::escape;
+use crate::fsutil;
+use crate::layout::{self, MANIFEST_FILE, SIGNATURES_DIR, SUMS_FILE};
+use crate::manifest::{BundleManifest, MAX_MANIFEST_JSON_BYTES};
+use crate::trust::SIGNATURE_MAX_BYTES;
+
+/// Most signature files read.
+pub const MAX_SIGNATURES: usize = 256;
+
+pub(super) fn open(dir: &Path, policy: &Policy) -> Result<SignedBundle> {
+    let bytes = read_bundle_file(dir, MANIFEST_FILE, MAX_MANIFEST_JSON_BYTES)?;
+    let sigs = read_signatures(dir)?;
+    let outcome = crate::trust::verify_threshold(policy.keys(), &bytes, &sigs, policy.required())?;
+    let manifest = BundleManifest::parse_verified(&bytes)?;
+    let manifest_sha256 = Sha256Digest::of(&bytes);
+    check_sums_file(dir, &manifest, &manifest_sha256)?;
+    Ok(SignedBundle {
+        dir: dir.to_path_buf(),
+        manifest,
+        manifest_sha256,
+        signatures: outcome.valid,
+        rejected: outcome
+            .rejected
+            .into_iter()
+            .map(|(file, e)| Rejected {
+                file,
+                reason: e.to_string(),
+            })
+            .collect(),
+    })
+}
+
+/// Read a small file of the bundle; every failure is a verification failure naming it.
+fn read_bundle_file(dir: &Path, name: &str, limit: u64) -> Result<Vec<u8>> {
+    fsutil::read_limited(&dir.join(name), limit, "bundle file").map_err(|e| {
+        let reason = match &e {
+            Error::Input { source, .. } => source.to_string(),
+            Error::Invalid { reason, .. } => reason.clone(),
+            other => crate::error::chain(other),
+        };
+        Error::verification(name, reason)
+    })
+}
+
+/// Every `signatures/*.minisig` regular file, sorted by name.
+fn read_signatures(dir: &Path) -> Result<Vec<(String, String)>> {
+    let sig_dir = dir.join(SIGNATURES_DIR);
+    let listing = std::fs::read_dir(&sig_dir)
+        .map_err(|e| Error::verification(SIGNATURES_DIR, format!("cannot list signatures: {e}")))?;
+    let mut sigs: Vec<(String, String)> = Vec::new();
+    for ent in listing {
+        let ent = ent.map_err(|e| Error::io("list", &sig_dir, e))?;
+        let name = ent.file_name();
+        let Some(name) = name.to_str().filter(|n| {
+            n.strip_suffix(layout::SIGNATURE_EXT)
+                .is_some_and(|s| s.ends_with('.'))
+        }) else {
+            continue;
+        };
+        let rel = layout::signature_path(name);
+        let meta = std::fs::symlink_metadata(ent.path())
+            .map_err(|e| Error::io("inspect", ent.path(), e))?;
+        if !meta.is_file() {
+            return Err(Error::verification(
+                &rel,
+                format!(
+                    "is {}, not a regular file",
+                    fsutil::kind_of(meta.file_type())
+                ),
+            ));
+        }
+        if sigs.len() >= MAX_SIGNATURES {
+            return Err(Error::verification(
+                SIGNATURES_DIR,
+                format!("more than {MAX_SIGNATURES} signature files"),
+            ));
+        }
+        let text = read_bundle_file(dir, &rel, SIGNATURE_MAX_BYTES as u64)?;
+        let text = String::from_utf8(text)
+            .map_err(|_| Error::verification(&rel, "signature file is not UTF-8"))?;
+        sigs.push((escape::Untrusted(&rel).to_string(), text));
+    }
+    sigs.sort();
+    if sigs.is_empty() {
+        return Err(Error::verification(
+            SIGNATURES_DIR,
+            "no signature files (*.minisig)",
+        ));
+    }
+    Ok(sigs)
+}
+
+/// `SHA256SUMS` is for people with `sha256sum -c`; it is not signed, so it can only be
+/// checked against the signed manifest. A copy that disagrees means someone edited it.
+fn check_sums_file(dir: &Path, m: &BundleManifest, manifest_sha: &Sha256Digest) -> Result<()> {
+    let text = read_bundle_file(dir, SUMS_FILE, layout::MAX_SUMS_BYTES)?;
+    let expected = layout::sums_lines(manifest_sha, &m.payload.sha256);
+    if text != expected.as_bytes() {
+        return Err(Error::verification(
+            SUMS_FILE,
+            "does not match the signed manifest",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,247 @@
+//! Pack: store + plans -> a bundle directory.
+//!
+//! Reproducibility rules (tested in `tests/e2e/reproducible.rs` and below):
+//! - entries in a fixed order ([`entries::Collected::into_groups`]): `oci-layout`,
+//!   `index.json`, then content that compresses sorted by path, then already-compressed
+//!   content (gzip/zstd/xz layers and archives) sorted by path;
+//! - canonical ustar headers ([`crate::layout::tar_header`]);
+//! - zstd output that does not depend on the number of workers ([`payload`]);
+//! - the manifest is serialized with a fixed field order and sorted lists, and ed25519
+//!   signatures are deterministic.
+//!
+//! Everything is written into a temporary directory beside the output and renamed into
+//! place at the end, so an interrupted build never leaves a bundle that looks complete.
+
+pub mod entries;
+pub mod payload;
+
+use std::path::{Path, PathBuf};
+
+use crate::digest::Sha256Digest;
+use crate::error::{Error, Result};
+use crate::fetch::ImagePlan;
+use crate::layout::{self, MANIFEST_FILE, PAYLOAD_FILE, SIGNATURES_DIR, SUMS_FILE};
+use crate::lock::Lock;
+use crate::manifest::{BUNDLE_FORMAT, BundleManifest, ImageRecord, ManifestKind, PayloadInfo};
+use crate::store::Store;
+use crate::trust::SecretKey;
+
+/// Options for [`write_bundle`].
+pub struct WriteOptions<'a> {
+    /// zstd level for compressible content (1..=19).
+    pub level: i32,
+    /// zstd worker threads (at least 1; the output is the same for any value >= 1).
+    pub threads: u32,
+    /// Replace an existing output directory.
+    pub force: bool,
+    /// Keys that sign the manifest (one signature file each).
+    pub keys: &'a [SecretKey],
+    /// Called with payload bytes written, for a progress bar.
+    pub on_progress: &'a dyn Fn(u64),
+}
+
+/// What was written.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WriteSummary {
+    /// The bundle directory.
+    pub dir: PathBuf,
+    /// sha256 of `manifest.json`.
+    pub manifest_sha256: String,
+    /// Payload size in bytes.
+    pub payload_size: u64,
+    /// sha256 of the payload.
+    pub payload_sha256: String,
+    /// Uncompressed tar size.
+    pub tar_size: u64,
+    /// Number of payload entries.
+    pub entries: usize,
+    /// Signature files written.
+    pub signatures: Vec<String>,
+}
+
+/// Write a bundle for `lock` into `out`.
+pub fn write_bundle(
+    lock: &Lock,
+    lock_bytes: &[u8],
+    plans: &[ImagePlan],
+    store: &Store,
+    out: &Path,
+    opts: &WriteOptions<'_>,
+) -> Result<WriteSummary> {
+    if opts.keys.is_empty() {
+        return Err(Error::invalid(
+            "build options",
+            "--key",
+            "at least one signing key is needed",
+        ));
+    }
+    if out.exists() && !opts.force {
+        return Err(Error::already_exists(out));
+    }
+    let mut sorted: Vec<&ImagePlan> = plans.iter().collect();
+    sorted.sort_by_key(|p| p.locked.name.to_string());
+
+    let mut collected = entries::collect(lock, &sorted, store)?;
+    let files = std::mem::take(&mut collected.files);
+    let groups = collected.into_groups(store, opts.level)?;
+
+    let staging = Staging::create(out)?;
+    let payload_path = staging.path().join(PAYLOAD_FILE);
+    let written = payload::write(
+        payload::FileSink::create(&payload_path)?,
+        &payload_path,
+        groups,
+        store,
+        &payload::Compression {
+            level: opts.level,
+            threads: opts.threads,
+        },
+        opts.on_progress,
+    )?;
+    let manifest = BundleManifest {
+        format: BUNDLE_FORMAT,
+        kind: ManifestKind::AirlockBundle,
+        hop: lock.hop.clone(),
+        lock_sha256: Sha256Digest::of(lock_bytes),
+        notes: lock.notes.clone(),
+        payload: PayloadInfo {
+            file: PAYLOAD_FILE.into(),
+            size: written.size,
+            sha256: written.sha256,
+            tar_size: written.tar_size,
+        },
+        entries: written.entries,
+        images: sorted.iter().map(|p| image_record(p)).collect(),
+        files,
+        checklist: lock.checklist.clone(),
+    };
+    // Never sign what the verifier would refuse.
+    manifest.check_consistency()?;
+    let (manifest_sha, signatures) = write_signed(staging.path(), &manifest, opts.keys)?;
+    staging.commit(out)?;
+    Ok(WriteSummary {
+        dir: out.to_path_buf(),
+        manifest_sha256: manifest_sha.hex(),
+        payload_size: manifest.payload.size,
+        payload_sha256: manifest.payload.sha256.hex(),
+        tar_size: manifest.payload.tar_size,
+        entries: manifest.entries.len(),
+        signatures,
+    })
+}
+
+fn image_record(p: &ImagePlan) -> ImageRecord {
+    ImageRecord {
+        name: p.locked.name.clone(),
+        role: p.locked.role,
+        platforms: p.locked.platforms.clone(),
+        source: p.source.clone(),
+        served_as: p.served_as,
+        served: p.served.clone(),
+        manifests: p.manifests.clone(),
+        blobs: p.blobs.clone(),
+    }
+}
+
+/// Write `manifest.json`, `SHA256SUMS` and one signature per key into `dir`.
+fn write_signed(
+    dir: &Path,
+    manifest: &BundleManifest,
+    keys: &[SecretKey],
+) -> Result<(Sha256Digest, Vec<String>)> {
+    let manifest_bytes = manifest.to_bytes();
+    let manifest_sha = Sha256Digest::of(&manifest_bytes);
+    write_file(&dir.join(MANIFEST_FILE), &manifest_bytes)?;
+    let sums = layout::sums_lines(&manifest_sha, &manifest.payload.sha256);
+    write_file(&dir.join(SUMS_FILE), sums.as_bytes())?;
+    let sig_dir = dir.join(SIGNATURES_DIR);
+    std::fs::create_dir(&sig_dir).map_err(|e| Error::io("create directory", &sig_dir, e))?;
+    let comment = trusted_comment(manifest, &manifest_sha);
+    let mut signatures = Vec::new();
+    for key in keys {
+        let sig = crate::trust::sign(key, &manifest_bytes, &comment)?;
+        let name = layout::signature_file(&key.key_id().to_string());
+        write_file(&sig_dir.join(&name), sig.as_bytes())?;
+        signatures.push(layout::signature_path(&name));
+    }
+    signatures.sort();
+    Ok((manifest_sha, signatures))
+}
+
+/// The trusted comment every airlock signature carries: what was signed, in words a
+/// person running `minisign -V` can check.
+pub fn trusted_comment(m: &BundleManifest, manifest_sha: &Sha256Digest) -> String {
+    let hop = m
+        .hop
+        .as_ref()
+        .map(|h| format!("{}->{}", h.from, h.to))
+        .unwrap_or_else(|| "none".into());
+    format!(
+        "airlock-bundle format={} hop={} manifest_sha256={} payload_sha256={}",
+        m.format,
+        hop,
+        manifest_sha.hex(),
+        m.payload.sha256.hex()
+    )
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).map_err(|e| Error::io("create", path, e))?;
+    f.write_all(bytes)
+        .map_err(|e| Error::io("write", path, e))?;
+    f.sync_all().map_err(|e| Error::io("sync", path, e))
+}
+
+/// A temporary directory beside the output that becomes the output only when complete.
+struct Staging {
+    tmp: tempfile::TempDir,
+    parent: PathBuf,
+    name: String,
+}
+
+impl Staging {
+    fn create(out: &Path) -> Result<Self> {
+        let parent = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        std::fs::create_dir_all(&parent).map_err(|e| Error::io("create directory", &parent, e))?;
+        let name = out
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("bundle")
+            .to_string();
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}.partial-"))
+            .tempdir_in(&parent)
+            .map_err(|e| Error::io("create temporary directory in", &parent, e))?;
+        Ok(Staging { tmp, parent, name })
+    }
+
+    fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// Rename into place (moving an existing output aside first, for `--force`).
+    fn commit(self, out: &Path) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp_path = self.tmp.keep();
+        // tempdir creates 0700; a bundle directory is meant to be read by others.
+        std::fs::set_permissions(&tmp_path, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| Error::io("set permissions on", &tmp_path, e))?;
+        if out.exists() {
+            let old = self
+                .parent
+                .join(format!(".{}.replaced-{}", self.name, std::process::id()));
+            std::fs::rename(out, &old).map_err(|e| Error::io("move aside", out, e))?;
+            std::fs::rename(&tmp_path, out).map_err(|e| Error::io("rename into place", out, e))?;
+            std::fs::remove_dir_all(&old).map_err(|e| Error::io("remove", &old, e))?;
+        } else {
+            std::fs::rename(&tmp_path, out).map_err(|e| Error::io("rename into place", out, e))?;
+        }
+        airlock_verify::fsutil::sync_dir(&self.parent)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,249 @@
+//! The connected side's pipeline, as the `airlock` subcommands use it: network settings
+//! (flags merged with a config file), writing a lock, and fetch-then-pack.
+//!
+//! ```text
+//! catalog --resolve--> lock --write_lock--> FILE --fetch_and_pack--> bundle
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result, ResultExt};
+use crate::fetch::{FetchOptions, fetch};
+use crate::http::{HttpClient, HttpOptions};
+use crate::lock::Lock;
+use crate::pack::{WriteOptions, WriteSummary, write_bundle};
+use crate::registry::{RegistryClient, RegistryOptions};
+use crate::store::Store;
+use crate::trust::SecretKey;
+
+/// How to reach upstream, before splitting into registry and HTTP settings.
+#[derive(Debug, Clone, Default)]
+pub struct NetSettings {
+    /// Plain-HTTP registries (`HOST:PORT`).
+    pub insecure_registries: Vec<String>,
+    /// Extra CA certificates (PEM files).
+    pub ca_files: Vec<PathBuf>,
+    /// `FROM=TO` rewrites: a URL prefix (`https://dl.k8s.io=...`) or a registry host.
+    pub mirrors: Vec<String>,
+    /// Ignore docker-config credentials.
+    pub anonymous: bool,
+}
+
+/// The optional config file: `mirrors: {FROM: TO}` and `insecure_registries: [...]`.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    mirrors: BTreeMap<String, String>,
+    #[serde(default)]
+    insecure_registries: Vec<String>,
+}
+
+/// Largest config file read.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+impl NetSettings {
+    /// Merge a config file in after the flags (so the first matching mirror, a flag's,
+    /// wins).
+    pub fn with_config_file(mut self, path: Option<&Path>) -> Result<Self> {
+        let Some(path) = path else {
+            return Ok(self);
+        };
+        let text = crate::fsutil::read_text(path, MAX_CONFIG_BYTES, "config file")?;
+        let cfg: ConfigFile = serde_saphyr::from_str(&text)
+            .map_err(|e| Error::invalid("config file", path.display(), e))?;
+        self.mirrors.extend(
+            cfg.mirrors
+                .into_iter()
+                .map(|(from, to)| format!("{from}={to}")),
+        );
+        self.insecure_registries.extend(cfg.insecure_registries);
+        Ok(self)
+    }
+
+    /// Split into registry and HTTP options: mirrors of `http(s)://` prefixes are URL
+    /// rewrites, the others registry host rewrites.
+    pub fn options(&self) -> Result<(RegistryOptions, HttpOptions)> {
+        let mut reg = Vec::new();
+        let mut http = Vec::new();
+        for m in &self.mirrors {
+            let (from, to) = m.split_once('=').ok_or_else(|| {
+                Error::invalid("option", "--mirror", format!("{m:?}: expected FROM=TO"))
+            })?;
+            if from.starts_with("http://") || from.starts_with("https://") {
+                http.push((from.to_string(), to.to_string()));
+            } else {
+                reg.push((from.to_string(), to.to_string()));
+            }
+        }
+        Ok((
+            RegistryOptions {
+                insecure: self.insecure_registries.clone(),
+                ca_files: self.ca_files.clone(),
+                mirrors: reg,
+                anonymous: self.anonymous,
+            },
+            HttpOptions {
+                mirrors: http,
+                ca_files: self.ca_files.clone(),
+            },
+        ))
+    }
+
+    /// Registry and HTTP clients.
+    pub fn clients(&self) -> Result<(RegistryClient, HttpClient)> {
+        let (reg, http) = self.options()?;
+        Ok((RegistryClient::new(reg)?, HttpClient::new(http)?))
+    }
+}
+
+/// The directory a file is written into (`.` for a bare name).
+pub fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Write a lock atomically: a temporary file in the same directory, then a rename. Without
+/// `force`, an existing file is never replaced. What is written must read back as the
+/// same lock.
+pub fn write_lock(path: &Path, lock: &Lock, force: bool) -> Result<()> {
+    let mut text = String::new();
+    if let Some(h) = &lock.hop {
+        text.push_str(&format!(
+            "# Kubernetes {} -> {}, resolved by airlock {}. Build with: airlock build {} --key KEY\n",
+            h.from,
+            h.to,
+            env!("CARGO_PKG_VERSION"),
+            path.display()
+        ));
+    }
+    text.push_str(&lock.to_yaml()?);
+    let again = Lock::parse(&text, &path.display().to_string())?;
+    if &again != lock {
+        return Err(Error::invalid(
+            "lock file",
+            path.display(),
+            "internal error: the lock does not read back identically",
+        ));
+    }
+    if path.exists() && !force {
+        return Err(Error::already_exists(path));
+    }
+    let dir = parent_dir(path);
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
+        .map_err(|e| Error::io("create temporary file in", &dir, e))?;
+    use std::io::Write;
+    tmp.write_all(text.as_bytes())
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(|e| Error::io("write", tmp.path(), e))?;
+    let result = if force {
+        tmp.persist(path)
+    } else {
+        tmp.persist_noclobber(path)
+    };
+    result.map_err(|e| {
+        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::already_exists(path)
+        } else {
+            Error::io("rename into place", path, e.error)
+        }
+    })?;
+    Ok(())
+}
+
+/// A loaded lock and where it came from.
+pub struct Inputs<'a> {
+    /// The lock.
+    pub lock: &'a Lock,
+    /// Its exact bytes (the manifest records their sha256).
+    pub lock_bytes: &'a [u8],
+    /// Its path, for messages.
+    pub lock_path: &'a Path,
+    /// The directory relative `path:` entries are read from.
+    pub lock_dir: &'a Path,
+}
+
+/// Where content comes from and goes to.
+pub struct Clients<'a> {
+    /// The content cache.
+    pub store: &'a Store,
+    /// Upstream registries.
+    pub reg: &'a RegistryClient,
+    /// Upstream file servers.
+    pub http: &'a HttpClient,
+}
+
+/// How to fetch and pack.
+pub struct PackSettings {
+    /// Parallel downloads.
+    pub jobs: usize,
+    /// zstd level.
+    pub level: i32,
+    /// zstd workers.
+    pub threads: u32,
+    /// Replace an existing bundle.
+    pub force: bool,
+    /// Draw progress bars (on a terminal).
+    pub show: bool,
+}
+
+/// zstd workers when not given: one per CPU, at most 4 (each worker costs about 2 MiB of
+/// buffers; the output does not depend on the number).
+pub fn default_threads() -> u32 {
+    std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1)
+        .min(4)
+}
+
+/// Fetch everything the lock pins into the store, then write the signed bundle, with
+/// progress bars.
+pub fn fetch_and_pack(
+    rt: &tokio::runtime::Runtime,
+    inputs: &Inputs<'_>,
+    clients: &Clients<'_>,
+    out: &Path,
+    keys: &[SecretKey],
+    settings: &PackSettings,
+) -> Result<WriteSummary> {
+    let bar = crate::progress::bytes_bar("fetch", settings.show);
+    let total_bar = bar.clone();
+    let fopts = FetchOptions {
+        jobs: settings.jobs,
+        lock_dir: inputs.lock_dir,
+        on_progress: crate::progress::callback(&bar),
+        on_total: std::sync::Arc::new(move |n| total_bar.set_length(n)),
+    };
+    let plans = rt
+        .block_on(fetch(
+            inputs.lock,
+            clients.store,
+            clients.reg,
+            clients.http,
+            &fopts,
+        ))
+        .with_context(|| format!("fetching the artifacts of {}", inputs.lock_path.display()))?;
+    bar.finish_and_clear();
+    let bar = crate::progress::bytes_bar("pack", settings.show);
+    let cb = crate::progress::callback(&bar);
+    let summary = write_bundle(
+        inputs.lock,
+        inputs.lock_bytes,
+        &plans,
+        clients.store,
+        out,
+        &WriteOptions {
+            level: settings.level,
+            threads: settings.threads,
+            force: settings.force,
+            keys,
+            on_progress: &*cb,
+        },
+    )
+    .with_context(|| format!("writing bundle {}", out.display()))?;
+    bar.finish_and_clear();
+    Ok(summary)
+}

@@ -1,0 +1,13 @@
+//! YAML for the connected side's documents (lock, catalog, hop manifests), through the
+//! enclave crate's one "probe the version, then parse strictly" helper.
+
+use serde::de::DeserializeOwned;
+
+/// YAML syntax for [`airlock_verify::versioned::parse`], with serde-saphyr's size limits.
+pub struct Yaml;
+
+impl airlock_verify::versioned::Syntax for Yaml {
+    fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+        serde_saphyr::from_str(text).map_err(|e| e.to_string())
+    }
+}
