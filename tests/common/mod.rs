@@ -50,6 +50,34 @@ pub mod scenario;
 pub mod servers;
 pub mod tamper;
 
+/// The `airlock-verify` binary, built first if needed.
+///
+/// It belongs to the enclave crate (`crates/airlock-verify`), so `cargo test` of this
+/// package alone would not rebuild it and a test could run a stale binary. Building it
+/// here (a no-op when it is up to date) makes every run test the current code.
+pub fn verify_bin() -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = std::process::Command::new(cargo)
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "airlock-verify",
+                    "--bin",
+                    "airlock-verify",
+                ])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .expect("run cargo build -p airlock-verify");
+            assert!(status.success(), "cargo build -p airlock-verify failed");
+            assert_cmd::cargo::cargo_bin("airlock-verify")
+        })
+        .clone()
+}
+
 /// A fresh temporary working folder, removed when the returned value drops.
 ///
 /// Its path never contains `:` (which `skopeo`'s `oci:PATH:REF` syntax would

@@ -190,7 +190,7 @@ files:
 
     /// `airlock-verify ARGS`.
     pub fn verify_bin(&self, args: &[&str]) -> Command {
-        let mut c = Command::cargo_bin("airlock-verify").expect("airlock-verify binary");
+        let mut c = Command::new(super::verify_bin());
         c.env("DOCKER_CONFIG", &self.docker_config);
         c.args(args);
         c

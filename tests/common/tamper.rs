@@ -57,11 +57,18 @@ pub fn repack_and_resign(
     {
         let mut b = tar::Builder::new(&mut tar_bytes);
         for e in entries {
+            // The header airlock documents (docs/bundle-format.md): ustar, mode 0644,
+            // uid/gid 0, empty user and group names, mtime 0. A forger who wants past the
+            // header check writes exactly that.
             let mut h = tar::Header::new_ustar();
             write_name(&mut h, &e.name);
             h.set_size(e.data.len() as u64);
             h.set_mode(0o644);
+            h.set_uid(0);
+            h.set_gid(0);
             h.set_mtime(0);
+            h.set_username("").expect("username");
+            h.set_groupname("").expect("groupname");
             h.set_entry_type(tar::EntryType::new(e.kind));
             if !e.link.is_empty() {
                 h.as_old_mut().linkname[..e.link.len()].copy_from_slice(&e.link);
@@ -78,7 +85,8 @@ pub fn repack_and_resign(
         serde_json::from_slice(&std::fs::read(&mpath).expect("read manifest")).expect("json");
     m["payload"]["size"] = payload.len().into();
     m["payload"]["sha256"] = super::images::sha256_hex(&payload).into();
-    m["payload"]["tar_size"] = tar_bytes.len().into();
+    // tar_size stays what the (unchanged) entry list makes, as a forger keeping the
+    // manifest self-consistent would leave it; edit_manifest may change it.
     edit_manifest(&mut m);
     let mut bytes = serde_json::to_vec_pretty(&m).expect("json");
     bytes.push(b'\n');

@@ -734,8 +734,7 @@ fn resolve_build_install_end_to_end() {
 
     let enclave = Registry::start();
     let dest = u.path("dest");
-    let out = Command::cargo_bin("airlock-verify")
-        .unwrap()
+    let out = Command::new(crate::common::verify_bin())
         .env("DOCKER_CONFIG", u.path("no-docker-config"))
         .args([
             "install",
@@ -808,8 +807,7 @@ fn plan_build_resolves_and_builds_each_hop_in_order() {
     ok(&u.airlock(&args).output().unwrap());
     let bundle = out_dir.join("airlock-v1.29.6-to-v1.30.2");
     assert!(out_dir.join("airlock-v1.29.6-to-v1.30.2.lock").is_file());
-    let out = Command::cargo_bin("airlock-verify")
-        .unwrap()
+    let out = Command::new(crate::common::verify_bin())
         .args([
             "verify",
             bundle.to_str().unwrap(),

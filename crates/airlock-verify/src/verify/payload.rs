@@ -95,17 +95,25 @@ struct Limited<R> {
 
 impl<R: Read> Read for Limited<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let k = self.inner.read(buf)?;
-        self.n += k as u64;
-        if self.n > self.limit {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "tar stream is longer than the manifest's tar_size of {} bytes",
-                    self.limit
-                ),
-            ));
+        let room = self.limit - self.n;
+        if room == 0 {
+            // Everything signed has been passed on; one more byte means the stream is
+            // longer than signed.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "tar stream is longer than the manifest's tar_size of {} bytes",
+                        self.limit
+                    ),
+                )),
+            };
         }
+        let want = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        let k = self.inner.read(&mut buf[..want])?;
+        self.n += k as u64;
         Ok(k)
     }
 }
