@@ -71,15 +71,36 @@ const ETCDCTL: &str = "ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 
 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/server.crt \
 --key=/etc/kubernetes/pki/etcd/server.key";
 
-/// Build the ordered checklist.
+/// The values every phase's steps use.
+struct Ctx {
+    minor_hop: bool,
+    snapshot: String,
+    conf_backup: String,
+}
+
+/// Build the ordered checklist, phase by phase.
 pub fn build(input: &ChecklistInput<'_>) -> Vec<Step> {
     let (from, to) = (input.from, input.to);
-    let minor_hop = to.minor != from.minor;
-    let snapshot = format!("/var/lib/airlock/etcd-before-{to}.db");
-    let conf_backup = format!("/var/lib/airlock/etc-kubernetes-before-{to}");
+    let c = Ctx {
+        minor_hop: to.minor != from.minor,
+        snapshot: format!("/var/lib/airlock/etcd-before-{to}.db"),
+        conf_backup: format!("/var/lib/airlock/etc-kubernetes-before-{to}"),
+    };
     let mut s = Vec::new();
+    pre_checks(input, &c, &mut s);
+    first_control_plane(input, &c, &mut s);
+    other_control_planes(input, &c, &mut s);
+    workers(input, &c, &mut s);
+    cni_and_tools(input, &c, &mut s);
+    post_checks(input, &c, &mut s);
+    backout(input, &c, &mut s);
+    s
+}
 
-    // ---- pre-checks
+/// Before the window: the cluster is what the hop expects, and can be restored.
+fn pre_checks(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Vec<Step>) {
+    let (from, to) = (input.from, input.to);
+    let (snapshot, conf_backup) = (&c.snapshot, &c.conf_backup);
     s.push(step(
         "pre.version",
         format!("Confirm the cluster runs {from}"),
@@ -102,7 +123,7 @@ pub fn build(input: &ChecklistInput<'_>) -> Vec<Step> {
             skew.kubelet_max_minors_older, skew.kubectl_max_minors_skew
         )),
     ));
-    let removed: Vec<_> = if minor_hop {
+    let removed: Vec<_> = if c.minor_hop {
         input
             .catalog
             .minor_of(&to)
@@ -181,8 +202,11 @@ pub fn build(input: &ChecklistInput<'_>) -> Vec<Step> {
         )],
         Some("every listed image is installed in the enclave registry (airlock-verify install report) and kubeadm's imageRepository points there"),
     ));
+}
 
-    // ---- first control plane
+/// The first control-plane node: kubeadm upgrade apply.
+fn first_control_plane(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Vec<Step>) {
+    let to = input.to;
     s.push(step(
         "cp1.kubeadm",
         format!("First control plane: install kubeadm {to}"),
@@ -232,8 +256,11 @@ pub fn build(input: &ChecklistInput<'_>) -> Vec<Step> {
         ],
         Some(&format!("the node is Ready with version {to}")),
     ));
+}
 
-    // ---- other control planes
+/// The other control-plane nodes: kubeadm upgrade node.
+fn other_control_planes(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Vec<Step>) {
+    let to = input.to;
     s.push(step(
         "cp.kubeadm",
         format!("Each other control plane, one at a time: install kubeadm {to}"),
@@ -268,8 +295,11 @@ pub fn build(input: &ChecklistInput<'_>) -> Vec<Step> {
         &["kubectl uncordon \"${NODE}\""],
         Some(&format!("the node is Ready with version {to}")),
     ));
+}
 
-    // ---- workers
+/// Worker nodes, a batch at a time.
+fn workers(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Vec<Step>) {
+    let to = input.to;
     let batch = input.worker_batch.max(1);
     let w = |t: &str| format!("Workers, {batch} at a time: {t}");
     s.push(step(
@@ -304,8 +334,10 @@ pub fn build(input: &ChecklistInput<'_>) -> Vec<Step> {
             "the nodes are Ready with version {to} before the next batch starts"
         )),
     ));
+}
 
-    // ---- CNI and node tools
+/// The CNI and node tools carried in the bundle.
+fn cni_and_tools(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Vec<Step>) {
     let mut commands = Vec::new();
     for t in &input.tools {
         match t.name.as_str() {
@@ -339,8 +371,11 @@ pub fn build(input: &ChecklistInput<'_>) -> Vec<Step> {
         &refs,
         Some("the CNI pods are Running on every node; new pods get addresses"),
     ));
+}
 
-    // ---- post-checks
+/// After the hop: the checks that say it worked.
+fn post_checks(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Vec<Step>) {
+    let to = input.to;
     s.push(step(
         "post.versions",
         format!("Confirm every component runs {to}"),
@@ -362,8 +397,12 @@ pub fn build(input: &ChecklistInput<'_>) -> Vec<Step> {
         &[&format!("{ETCDCTL} endpoint health --cluster")],
         Some("every member reports healthy"),
     ));
+}
 
-    // ---- back-out
+/// The back-out plan.
+fn backout(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Vec<Step>) {
+    let (from, to) = (input.from, input.to);
+    let (snapshot, conf_backup) = (&c.snapshot, &c.conf_backup);
     s.push(step(
         "backout.stop",
         "Back-out, every control plane: stop the control plane",
@@ -417,7 +456,6 @@ pub fn build(input: &ChecklistInput<'_>) -> Vec<Step> {
         &["kubectl version", "kubectl get nodes -o wide"],
         Some(&format!("the server and every node report {from}")),
     ));
-    s
 }
 
 #[cfg(test)]

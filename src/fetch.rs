@@ -91,6 +91,10 @@ fn carried(d: &Descriptor) -> Result<Carried> {
     })
 }
 
+/// How an image will be served, what it is served as, and the bytes of a subset index
+/// airlock wrote (if any).
+type Served = (ServedAs, Carried, Option<Vec<u8>>);
+
 /// Walk one image's manifests (fetching them into the store) and plan what to carry.
 async fn plan_image(
     store: &Store,
@@ -106,105 +110,139 @@ async fn plan_image(
         platform: None,
     };
     let mut manifests = Vec::new();
-    let mut blobs: BTreeMap<Sha256Digest, Carried> = BTreeMap::new();
     let (served_as, served, subset_bytes) = match &doc {
         ManifestDoc::Index {
             manifests: entries, ..
-        } => {
-            let mut chosen: Vec<Carried> = Vec::new();
-            for want in &locked.platforms {
-                let matches: Vec<&Descriptor> = entries
+        } => plan_index(store, locked, &source, &src_bytes, entries, &mut manifests)?,
+        ManifestDoc::Image { .. } => plan_single(locked, &source, &mut manifests)?,
+    };
+    let blobs = plan_blobs(store, reg, locked, &doc, &manifests).await?;
+    Ok(ImagePlan {
+        locked: locked.clone(),
+        source,
+        served_as,
+        served,
+        subset_bytes,
+        manifests,
+        blobs,
+    })
+}
+
+/// An index: pick the wanted platforms' manifests; serve the upstream index when every
+/// platform is carried, else a subset index airlock writes.
+fn plan_index(
+    store: &Store,
+    locked: &LockedImage,
+    source: &Carried,
+    src_bytes: &[u8],
+    entries: &[Descriptor],
+    manifests: &mut Vec<Carried>,
+) -> Result<Served> {
+    let name = &locked.name;
+    let mut chosen: Vec<Carried> = Vec::new();
+    for want in &locked.platforms {
+        let matches: Vec<&Descriptor> = entries
+            .iter()
+            .filter(|e| {
+                e.platform
+                    .as_ref()
+                    .is_some_and(|p| platform_matches(want, &p.to_platform()))
+            })
+            .collect();
+        match matches.as_slice() {
+            [one] => chosen.push(carried(one)?),
+            [] => {
+                let have: Vec<String> = entries
                     .iter()
-                    .filter(|e| {
-                        e.platform
-                            .as_ref()
-                            .is_some_and(|p| platform_matches(want, &p.to_platform()))
-                    })
+                    .filter_map(|e| e.platform.as_ref().map(|p| p.to_platform().to_string()))
                     .collect();
-                match matches.as_slice() {
-                    [one] => chosen.push(carried(one)?),
-                    [] => {
-                        let have: Vec<String> = entries
-                            .iter()
-                            .filter_map(|e| {
-                                e.platform.as_ref().map(|p| p.to_platform().to_string())
-                            })
-                            .collect();
-                        return Err(Error::Upstream {
-                            reference: format!("{name}@{}", locked.digest),
-                            reason: format!(
-                                "the image index has no {want} manifest (it has: {})",
-                                have.join(", ")
-                            ),
-                        });
-                    }
-                    _ => {
-                        return Err(Error::Upstream {
-                            reference: format!("{name}@{}", locked.digest),
-                            reason: format!(
-                                "platform {want} matches several manifests; name the variant"
-                            ),
-                        });
-                    }
-                }
-            }
-            // The chosen order follows the index, not the request, for a stable plan.
-            chosen.sort_by_key(|c| {
-                entries
-                    .iter()
-                    .position(|e| e.digest == c.digest.to_string())
-            });
-            chosen.dedup_by_key(|c| c.digest);
-            let all_carried = entries
-                .iter()
-                .all(|e| chosen.iter().any(|c| c.digest.to_string() == e.digest));
-            for child in &chosen {
-                if !oci::is_manifest_type(&child.media_type)
-                    || oci::is_index_type(&child.media_type)
-                {
-                    return Err(Error::Unsupported(format!(
-                        "{name}: index entry {} has media type {} (nested indexes are not supported)",
-                        child.digest, child.media_type
-                    )));
-                }
-                manifests.push(child.clone());
-            }
-            if all_carried {
-                (ServedAs::Index, source.clone(), None)
-            } else {
-                let keep: Vec<Sha256Digest> = chosen.iter().map(|c| c.digest).collect();
-                let bytes = subset_index(&src_bytes, &locked.digest, &keep)?;
-                let d = Sha256Digest::of(&bytes);
-                store.put_bytes(&bytes, &format!("subset index of {name}"), &d)?;
-                (
-                    ServedAs::SubsetIndex,
-                    Carried {
-                        digest: d,
-                        media_type: source.media_type.clone(),
-                        size: bytes.len() as u64,
-                        platform: None,
-                    },
-                    Some(bytes),
-                )
-            }
-        }
-        ManifestDoc::Image { .. } => {
-            if locked.platforms.len() != 1 {
                 return Err(Error::Upstream {
                     reference: format!("{name}@{}", locked.digest),
                     reason: format!(
-                        "is a single-platform manifest, but {} platforms were asked for",
-                        locked.platforms.len()
+                        "the image index has no {want} manifest (it has: {})",
+                        have.join(", ")
                     ),
                 });
             }
-            let mut m = source.clone();
-            m.platform = Some(locked.platforms[0].clone());
-            manifests.push(m);
-            (ServedAs::Manifest, source.clone(), None)
+            _ => {
+                return Err(Error::Upstream {
+                    reference: format!("{name}@{}", locked.digest),
+                    reason: format!("platform {want} matches several manifests; name the variant"),
+                });
+            }
         }
-    };
-    for m in &manifests {
+    }
+    // The chosen order follows the index, not the request, for a stable plan.
+    chosen.sort_by_key(|c| {
+        entries
+            .iter()
+            .position(|e| e.digest == c.digest.to_string())
+    });
+    chosen.dedup_by_key(|c| c.digest);
+    let all_carried = entries
+        .iter()
+        .all(|e| chosen.iter().any(|c| c.digest.to_string() == e.digest));
+    for child in &chosen {
+        if !oci::is_manifest_type(&child.media_type) || oci::is_index_type(&child.media_type) {
+            return Err(Error::Unsupported(format!(
+                "{name}: index entry {} has media type {} (nested indexes are not supported)",
+                child.digest, child.media_type
+            )));
+        }
+        manifests.push(child.clone());
+    }
+    if all_carried {
+        return Ok((ServedAs::Index, source.clone(), None));
+    }
+    let keep: Vec<Sha256Digest> = chosen.iter().map(|c| c.digest).collect();
+    let bytes = subset_index(src_bytes, &locked.digest, &keep)?;
+    let d = Sha256Digest::of(&bytes);
+    store.put_bytes(&bytes, &format!("subset index of {name}"), &d)?;
+    Ok((
+        ServedAs::SubsetIndex,
+        Carried {
+            digest: d,
+            media_type: source.media_type.clone(),
+            size: bytes.len() as u64,
+            platform: None,
+        },
+        Some(bytes),
+    ))
+}
+
+/// A single-platform manifest: carried and served unchanged.
+fn plan_single(
+    locked: &LockedImage,
+    source: &Carried,
+    manifests: &mut Vec<Carried>,
+) -> Result<Served> {
+    let name = &locked.name;
+    if locked.platforms.len() != 1 {
+        return Err(Error::Upstream {
+            reference: format!("{name}@{}", locked.digest),
+            reason: format!(
+                "is a single-platform manifest, but {} platforms were asked for",
+                locked.platforms.len()
+            ),
+        });
+    }
+    let mut m = source.clone();
+    m.platform = Some(locked.platforms[0].clone());
+    manifests.push(m);
+    Ok((ServedAs::Manifest, source.clone(), None))
+}
+
+/// The configs and layers of the carried platform manifests, each once.
+async fn plan_blobs(
+    store: &Store,
+    reg: &RegistryClient,
+    locked: &LockedImage,
+    doc: &ManifestDoc,
+    manifests: &[Carried],
+) -> Result<Vec<Carried>> {
+    let name = &locked.name;
+    let mut blobs: BTreeMap<Sha256Digest, Carried> = BTreeMap::new();
+    for m in manifests {
         let doc = if m.digest == locked.digest {
             doc.clone()
         } else {
@@ -227,15 +265,7 @@ async fn plan_image(
             }
         }
     }
-    Ok(ImagePlan {
-        locked: locked.clone(),
-        source,
-        served_as,
-        served,
-        subset_bytes,
-        manifests,
-        blobs: blobs.into_values().collect(),
-    })
+    Ok(blobs.into_values().collect())
 }
 
 /// Bring every artifact of `lock` into `store`, and plan the images.

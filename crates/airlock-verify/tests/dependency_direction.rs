@@ -6,7 +6,13 @@
 use std::process::Command;
 
 /// Packages that belong to the connected side (or are only used there).
-const FORBIDDEN: &[&str] = &["airlock", "oci-client", "oci-spec", "serde-saphyr", "walkdir"];
+const FORBIDDEN: &[&str] = &[
+    "airlock",
+    "oci-client",
+    "oci-spec",
+    "serde-saphyr",
+    "walkdir",
+];
 
 #[test]
 fn verifier_links_nothing_of_the_connected_side() {

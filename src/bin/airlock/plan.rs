@@ -59,40 +59,57 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let catalog = a.hop.catalog()?;
     let hops = airlock::resolve::plan(&catalog, &a.from, &a.to)?;
     if !a.build {
-        if a.json {
-            let list: Vec<_> = hops
-                .iter()
-                .map(|h| {
-                    serde_json::json!({
-                        "from": h.from, "to": h.to,
-                        "resolve": format!("airlock resolve --from {} --to {} --out {}.lock", h.from, h.to, hop_name(&h.from, &h.to)),
-                    })
-                })
-                .collect();
-            let out = serde_json::json!({ "from": a.from, "to": a.to, "catalog_version": catalog.catalog_version, "hops": list });
-            println!("{}", serde_json::to_string_pretty(&out)?);
-        } else {
-            println!("{} -> {}: {} hop(s)", a.from, a.to, hops.len());
-            for (i, h) in hops.iter().enumerate() {
-                let kind = if h.from.minor == h.to.minor {
-                    "patch"
-                } else {
-                    "minor"
-                };
-                println!(
-                    "  {}. {} -> {} ({kind})  airlock resolve --from {} --to {} --out {}.lock",
-                    i + 1,
-                    h.from,
-                    h.to,
-                    h.from,
-                    h.to,
-                    hop_name(&h.from, &h.to)
-                );
-            }
-        }
-        return Ok(());
+        return print_plan(&a, &catalog, &hops);
     }
+    build_hops(&a, &catalog, &hops)
+}
 
+/// Print the hops and the resolve command for each.
+fn print_plan(
+    a: &Args,
+    catalog: &airlock::catalog::Catalog,
+    hops: &[airlock::resolve::PlannedHop],
+) -> anyhow::Result<()> {
+    if a.json {
+        let list: Vec<_> = hops
+            .iter()
+            .map(|h| {
+                serde_json::json!({
+                    "from": h.from, "to": h.to,
+                    "resolve": format!("airlock resolve --from {} --to {} --out {}.lock", h.from, h.to, hop_name(&h.from, &h.to)),
+                })
+            })
+            .collect();
+        let out = serde_json::json!({ "from": a.from, "to": a.to, "catalog_version": catalog.catalog_version, "hops": list });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("{} -> {}: {} hop(s)", a.from, a.to, hops.len());
+        for (i, h) in hops.iter().enumerate() {
+            let kind = if h.from.minor == h.to.minor {
+                "patch"
+            } else {
+                "minor"
+            };
+            println!(
+                "  {}. {} -> {} ({kind})  airlock resolve --from {} --to {} --out {}.lock",
+                i + 1,
+                h.from,
+                h.to,
+                h.from,
+                h.to,
+                hop_name(&h.from, &h.to)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Resolve and build every hop's bundle, in order.
+fn build_hops(
+    a: &Args,
+    catalog: &airlock::catalog::Catalog,
+    hops: &[airlock::resolve::PlannedHop],
+) -> anyhow::Result<()> {
     let Some(out_dir) = a.out_dir.clone() else {
         return Err(airlock::Error::Core(airlock_verify::Error::Usage(
             "--build needs --out-dir".into(),
@@ -108,7 +125,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .map_err(|e| airlock::Error::io("create directory", &out_dir, e))?;
     // Refuse existing outputs before doing any work.
     if !a.force {
-        for h in &hops {
+        for h in hops {
             for p in [
                 out_dir.join(format!("{}.lock", hop_name(&h.from, &h.to))),
                 out_dir.join(hop_name(&h.from, &h.to)),
@@ -133,7 +150,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         let lock_dir = parent_dir(&lock_path);
         let opts = a.hop.options(&reg, &http, &lock_dir, arches.clone());
         let (lock, warnings) = rt
-            .block_on(airlock::resolve::resolve(&catalog, &h.from, &h.to, &opts))
+            .block_on(airlock::resolve::resolve(catalog, &h.from, &h.to, &opts))
             .with_context(|| {
                 format!(
                     "hop {} of {}: resolving {} -> {}",
