@@ -245,3 +245,207 @@ impl Staging {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! In-process round trips: pack a small bundle from a store, then open and verify it
+    //! with the enclave crate, without any network.
+
+    use super::*;
+    use crate::fetch::ImagePlan;
+    use crate::lock::{FileSource, LockedFile, LockedImage};
+    use crate::manifest::{Carried, FileKind, Mode, Role, ServedAs};
+    use airlock_verify::verify::{Policy, SignedBundle};
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        root: PathBuf,
+        store: Store,
+        lock: Lock,
+        plans: Vec<ImagePlan>,
+        keys: Vec<SecretKey>,
+    }
+
+    fn put(store: &Store, bytes: &[u8]) -> Sha256Digest {
+        let d = Sha256Digest::of(bytes);
+        store.put_bytes(bytes, "test", &d).unwrap();
+        d
+    }
+
+    fn carried(d: Sha256Digest, media_type: &str, size: usize) -> Carried {
+        Carried {
+            digest: d,
+            media_type: media_type.into(),
+            size: size as u64,
+            platform: None,
+        }
+    }
+
+    /// One single-platform image (config, a gzip-looking layer, a plain layer) and one file.
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let store = Store::open(&root.join("cache")).unwrap();
+        let config = br#"{"architecture":"amd64","os":"linux"}"#.to_vec();
+        let gz: Vec<u8> = [0x1f, 0x8b]
+            .iter()
+            .copied()
+            .chain((0..5000).map(|i| (i * 7) as u8))
+            .collect();
+        let plain: Vec<u8> = (0..70_000u32).map(|i| (i % 13) as u8).collect();
+        let (cd, gd, pd) = (put(&store, &config), put(&store, &gz), put(&store, &plain));
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{m}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{cd}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{gd}","size":{}}},{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{pd}","size":{}}}]}}"#,
+            config.len(),
+            gz.len(),
+            plain.len(),
+            m = crate::oci::OCI_MANIFEST
+        );
+        let md = put(&store, manifest.as_bytes());
+        let source = carried(md, crate::oci::OCI_MANIFEST, manifest.len());
+        let locked = LockedImage {
+            name: crate::image_ref::ImageRef::parse("registry.k8s.io/pause:3.10").unwrap(),
+            digest: md,
+            platforms: vec!["linux/amd64".parse().unwrap()],
+            role: Some(Role::Target),
+        };
+        let plans = vec![ImagePlan {
+            locked: locked.clone(),
+            source: source.clone(),
+            served_as: ServedAs::Manifest,
+            served: source.clone(),
+            subset_bytes: None,
+            manifests: vec![source],
+            blobs: vec![
+                carried(cd, "application/vnd.oci.image.config.v1+json", config.len()),
+                carried(gd, "application/vnd.oci.image.layer.v1.tar+gzip", gz.len()),
+                carried(pd, "application/vnd.oci.image.layer.v1.tar", plain.len()),
+            ],
+        }];
+        let kubeadm = b"#!/bin/sh\necho kubeadm\n".to_vec();
+        let kd = put(&store, &kubeadm);
+        let mut lock = Lock::new();
+        lock.images = vec![locked];
+        lock.files = vec![LockedFile {
+            name: "kubeadm".into(),
+            source: FileSource::Url(
+                "https://dl.k8s.io/release/v1.35.0/bin/linux/amd64/kubeadm".into(),
+            ),
+            sha256: kd,
+            size: Some(kubeadm.len() as u64),
+            target: crate::paths::SafeRelPath::new("bin/v1.35.0/linux/amd64/kubeadm").unwrap(),
+            mode: Mode(0o755),
+            kind: Some(FileKind::Binary),
+        }];
+        Fixture {
+            _dir: dir,
+            root,
+            store,
+            lock,
+            plans,
+            keys: vec![SecretKey::generate().unwrap()],
+        }
+    }
+
+    fn pack(f: &Fixture, name: &str, threads: u32) -> WriteSummary {
+        write_bundle(
+            &f.lock,
+            b"lock bytes",
+            &f.plans,
+            &f.store,
+            &f.root.join(name),
+            &WriteOptions {
+                level: 3,
+                threads,
+                force: false,
+                keys: &f.keys,
+                on_progress: &|_| {},
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn what_is_packed_verifies_and_reads_back() {
+        let f = fixture();
+        let summary = pack(&f, "bundle", 1);
+        // oci-layout, index.json, manifest, config, two layers, one file.
+        assert_eq!(summary.entries, 7);
+        let policy = Policy::threshold(vec![f.keys[0].public_key()], 1).unwrap();
+        let signed = SignedBundle::open(&summary.dir, &policy).unwrap();
+        assert_eq!(signed.manifest().files[0].size, 23);
+        let verified = signed.verify(&|_| {}).unwrap();
+        assert_eq!(verified.summary().entries, 7);
+        // The order: layout files, compressible content, then the gzip layer last.
+        let m = verified.manifest();
+        assert_eq!(m.entries[0].path, crate::layout::PayloadPath::OciLayout);
+        assert_eq!(m.entries[1].path, crate::layout::PayloadPath::OciIndex);
+        assert_eq!(
+            m.entries.last().unwrap().media_type,
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        );
+        let mut seen = Vec::new();
+        verified
+            .walk(
+                &mut |e, r| {
+                    let mut buf = Vec::new();
+                    std::io::Read::read_to_end(r, &mut buf).unwrap();
+                    assert_eq!(Sha256Digest::of(&buf), e.sha256);
+                    seen.push(e.path);
+                    Ok(())
+                },
+                &|_| {},
+            )
+            .unwrap();
+        assert_eq!(seen.len(), 7);
+    }
+
+    #[test]
+    fn same_inputs_same_bytes_for_any_thread_count() {
+        let f = fixture();
+        let a = pack(&f, "a", 1);
+        let b = pack(&f, "b", 3);
+        for name in [MANIFEST_FILE, PAYLOAD_FILE, SUMS_FILE] {
+            assert_eq!(
+                std::fs::read(a.dir.join(name)).unwrap(),
+                std::fs::read(b.dir.join(name)).unwrap(),
+                "{name} differs"
+            );
+        }
+        assert_eq!(a.signatures, b.signatures);
+    }
+
+    #[test]
+    fn a_changed_cache_entry_is_caught_and_leaves_no_bundle() {
+        let f = fixture();
+        let d = f.lock.files[0].sha256;
+        std::fs::write(f.store.path(&d), b"#!/bin/sh\necho tampered\n").unwrap();
+        let out = f.root.join("bad");
+        let e = write_bundle(
+            &f.lock,
+            b"lock",
+            &f.plans,
+            &f.store,
+            &out,
+            &WriteOptions {
+                level: 3,
+                threads: 1,
+                force: false,
+                keys: &f.keys,
+                on_progress: &|_| {},
+            },
+        )
+        .unwrap_err();
+        assert_eq!(e.exit_code(), 5, "{e}");
+        assert!(!out.exists());
+        let leftovers: Vec<_> = std::fs::read_dir(&f.root)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains("partial"))
+            .collect();
+        assert!(
+            leftovers.is_empty(),
+            "a partial bundle directory was left behind"
+        );
+    }
+}

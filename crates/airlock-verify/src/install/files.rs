@@ -121,3 +121,41 @@ fn commit(dest: &Path, f: &FileRecord, tmp: tempfile::NamedTempFile) -> Result<(
         .map_err(|e| Error::io("rename into place", &target, e.error))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::Sha256Digest;
+    use crate::manifest::Mode;
+    use crate::paths::SafeRelPath;
+
+    fn record(target: &str) -> FileRecord {
+        FileRecord {
+            name: "f".into(),
+            target: SafeRelPath::new(target).unwrap(),
+            mode: Mode(0o644),
+            sha256: Sha256Digest::of(b""),
+            size: 0,
+            source: String::new(),
+            kind: None,
+        }
+    }
+
+    #[test]
+    fn preflight_refuses_links_files_and_directories_in_the_way() {
+        let dest = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), dest.path().join("bin")).unwrap();
+        std::fs::write(dest.path().join("file"), b"x").unwrap();
+        std::fs::create_dir_all(dest.path().join("dir/sub")).unwrap();
+        for bad in ["bin/kubeadm", "file/x", "dir/sub"] {
+            let r = record(bad);
+            assert!(preflight(dest.path(), &[&r]).is_err(), "{bad} accepted");
+        }
+        for ok in ["dir/new", "new/deeper/file", "file"] {
+            let r = record(ok);
+            preflight(dest.path(), &[&r]).unwrap();
+        }
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    }
+}
