@@ -269,6 +269,23 @@ impl Registry {
     /// Docker Hub, Harbor, GitLab and most hosted registries use. `ca_dir` is a folder from
     /// [`make_test_ca`]: its CA signs the tokens and the server certificate serves TLS.
     pub fn start_with_token_auth(ca_dir: &Path, user: &str, pass: &str) -> Registry {
+        Self::start_with_token_server(ca_dir, user, pass, false)
+    }
+
+    /// Like [`Registry::start_with_token_auth`], but each token grants only the first
+    /// scope asked for, so a cross-repository mount (push on the target, pull on the
+    /// source) gets no pull on the source: the registry answers it `202 Accepted` with an
+    /// upload session instead of mounting.
+    pub fn start_without_cross_repository_pull(ca_dir: &Path, user: &str, pass: &str) -> Registry {
+        Self::start_with_token_server(ca_dir, user, pass, true)
+    }
+
+    fn start_with_token_server(
+        ca_dir: &Path,
+        user: &str,
+        pass: &str,
+        first_scope_only: bool,
+    ) -> Registry {
         let token_port = free_port();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/token_server.py");
         let token_log = ca_dir.join(format!("token-server-{token_port}.log"));
@@ -279,6 +296,7 @@ impl Registry {
             .arg(ca_dir.join("ca.pem"))
             .arg(ca_dir.join("ca.key"))
             .args([user, pass, "airlock-test-issuer"])
+            .args(first_scope_only.then_some("first-scope-only"))
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -670,4 +688,146 @@ pub fn make_test_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
         dir.join("server.pem"),
         dir.join("server.key"),
     )
+}
+
+// ---------------------------------------------------------------------------
+// A registry that stores nothing
+// ---------------------------------------------------------------------------
+
+/// `tests/fixtures/blackhole_registry.py` on `127.0.0.1:PORT`: accepts every push and
+/// stores nothing (every read is 404). Killed on drop.
+pub struct Blackhole {
+    child: Child,
+    port: u16,
+    _log_dir: tempfile::TempDir,
+}
+
+impl Blackhole {
+    pub fn start() -> Blackhole {
+        let log_dir = tempfile::Builder::new()
+            .prefix("airlock-blackhole-")
+            .tempdir()
+            .expect("create a temporary folder for the blackhole registry log");
+        let log = log_dir.path().join("blackhole.log");
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/blackhole_registry.py");
+        for _ in 0..PORT_ATTEMPTS {
+            let port = free_port();
+            let (out, err) = log_stdio(&log);
+            let mut child = Command::new("python3")
+                .arg(&script)
+                .arg(port.to_string())
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err)
+                .spawn()
+                .expect("spawn the blackhole registry (python3)");
+            let addr = format!("127.0.0.1:{port}");
+            match wait_ready(
+                "blackhole registry",
+                &mut child,
+                &addr,
+                "/v2/",
+                &[],
+                &log,
+                |r| r.status == 200,
+            ) {
+                Ok(()) => {
+                    return Blackhole {
+                        child,
+                        port,
+                        _log_dir: log_dir,
+                    };
+                }
+                Err(StartFailure::PortTaken) => continue,
+            }
+        }
+        panic!("the blackhole registry lost the race for a free port {PORT_ATTEMPTS} times");
+    }
+
+    /// "127.0.0.1:PORT".
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Blackhole {
+    fn drop(&mut self) {
+        kill_and_wait(&mut self.child);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A proxy that makes every mount fail the spec-allowed way
+// ---------------------------------------------------------------------------
+
+/// `tests/fixtures/no_mount_proxy.py` in front of `backend`: every cross-repository mount
+/// reaches the real registry with a source repository that does not exist, so the
+/// registry answers `202 Accepted` with an upload session. Killed on drop.
+pub struct NoMountProxy {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    _log_dir: tempfile::TempDir,
+}
+
+impl NoMountProxy {
+    pub fn start(backend: &Registry) -> NoMountProxy {
+        let log_dir = tempfile::Builder::new()
+            .prefix("airlock-proxy-")
+            .tempdir()
+            .expect("create a temporary folder for the proxy log");
+        let log = log_dir.path().join("proxy.log");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/no_mount_proxy.py");
+        for _ in 0..PORT_ATTEMPTS {
+            let port = free_port();
+            let (out, err) = log_stdio(&log);
+            let mut child = Command::new("python3")
+                .arg(&script)
+                .arg(port.to_string())
+                .arg(backend.host())
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err)
+                .spawn()
+                .expect("spawn the no-mount proxy (python3)");
+            let addr = format!("127.0.0.1:{port}");
+            match wait_ready(
+                "no-mount proxy",
+                &mut child,
+                &addr,
+                "/v2/",
+                &[],
+                &log,
+                |r| r.status == 200,
+            ) {
+                Ok(()) => {
+                    return NoMountProxy {
+                        child,
+                        port,
+                        log,
+                        _log_dir: log_dir,
+                    };
+                }
+                Err(StartFailure::PortTaken) => continue,
+            }
+        }
+        panic!("the no-mount proxy lost the race for a free port {PORT_ATTEMPTS} times");
+    }
+
+    /// "127.0.0.1:PORT".
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// What the proxy logged (one line per rewritten mount, with the backend's answer).
+    pub fn log_contents(&self) -> String {
+        read_log(&self.log)
+    }
+}
+
+impl Drop for NoMountProxy {
+    fn drop(&mut self) {
+        kill_and_wait(&mut self.child);
+    }
 }

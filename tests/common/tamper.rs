@@ -17,6 +17,8 @@ pub struct RawEntry {
     pub link: Vec<u8>,
     /// Content.
     pub data: Vec<u8>,
+    /// Permission bits in the header (airlock writes 0644).
+    pub mode: u32,
 }
 
 /// The payload entries of a bundle.
@@ -34,6 +36,7 @@ pub fn read_entries(bundle: &Path) -> Vec<RawEntry> {
             kind: e.header().entry_type().as_byte(),
             link: e.link_name_bytes().map(|l| l.to_vec()).unwrap_or_default(),
             data,
+            mode: 0o644,
         });
     }
     out
@@ -63,7 +66,7 @@ pub fn repack_and_resign(
             let mut h = tar::Header::new_ustar();
             write_name(&mut h, &e.name);
             h.set_size(e.data.len() as u64);
-            h.set_mode(0o644);
+            h.set_mode(e.mode);
             h.set_uid(0);
             h.set_gid(0);
             h.set_mtime(0);
@@ -101,10 +104,42 @@ pub fn repack_and_resign(
     )
     .expect("write sums");
     let sk = airlock::trust::load_secret_key(key).expect("key");
-    let sig = airlock::trust::sign(&sk, &bytes, "forged but validly signed").expect("sign");
+    // The trusted comment in airlock's form, so the documented manual procedure (which
+    // checks its payload_sha256 field) treats the forgery like a real bundle.
+    let comment = format!(
+        "forged but validly signed manifest_sha256={} payload_sha256={}",
+        super::images::sha256_hex(&bytes),
+        super::images::sha256_hex(&payload)
+    );
+    let sig = airlock::trust::sign(&sk, &bytes, &comment).expect("sign");
     let sig_dir = bundle.join("signatures");
     for e in std::fs::read_dir(&sig_dir).expect("sig dir") {
         std::fs::remove_file(e.expect("entry").path()).expect("remove old signature");
     }
     std::fs::write(sig_dir.join(format!("{}.minisig", sk.key_id())), sig).expect("write signature");
+}
+
+/// Build the scenario's bundle into `forged`, change its entries with `mutate` and its
+/// manifest with `edit`, and re-sign it with the scenario's key.
+pub fn forge(
+    s: &super::scenario::Scenario,
+    mutate: impl FnOnce(&mut Vec<RawEntry>),
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> std::path::PathBuf {
+    let bundle = s.build("forged", &["--force"]);
+    let mut entries = read_entries(&bundle);
+    mutate(&mut entries);
+    repack_and_resign(&bundle, &s.path("keys/release.key"), &entries, edit);
+    bundle
+}
+
+/// A raw entry with the documented header (mode 0644).
+pub fn entry(name: &[u8], kind: u8, link: &str, data: &[u8]) -> RawEntry {
+    RawEntry {
+        name: name.to_vec(),
+        kind,
+        link: link.as_bytes().to_vec(),
+        data: data.to_vec(),
+        mode: 0o644,
+    }
 }

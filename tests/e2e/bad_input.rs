@@ -116,10 +116,10 @@ fn lock_with_path_traversal_is_refused() {
 // ---- Validly signed but hostile payloads (a compromised builder or a stolen key) ----
 
 use crate::common::servers::Registry;
-use crate::common::tamper::{RawEntry, read_entries, repack_and_resign};
+use crate::common::tamper::{RawEntry, forge};
 
 fn forged(s: &Scenario, mutate: impl FnOnce(&mut Vec<RawEntry>)) -> std::path::PathBuf {
-    forged_with(s, mutate, |_| {})
+    forge(s, mutate, |_| {})
 }
 
 fn forged_with(
@@ -127,20 +127,11 @@ fn forged_with(
     mutate: impl FnOnce(&mut Vec<RawEntry>),
     edit: impl FnOnce(&mut serde_json::Value),
 ) -> std::path::PathBuf {
-    let bundle = s.build("forged", &["--force"]);
-    let mut entries = read_entries(&bundle);
-    mutate(&mut entries);
-    repack_and_resign(&bundle, &s.path("keys/release.key"), &entries, edit);
-    bundle
+    forge(s, mutate, edit)
 }
 
 fn entry(name: &str, kind: u8, link: &str, data: &[u8]) -> RawEntry {
-    RawEntry {
-        name: name.as_bytes().to_vec(),
-        kind,
-        link: link.as_bytes().to_vec(),
-        data: data.to_vec(),
-    }
+    crate::common::tamper::entry(name.as_bytes(), kind, link, data)
 }
 
 #[test]

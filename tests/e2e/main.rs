@@ -9,6 +9,8 @@ mod common;
 
 mod bad_input;
 mod core_path;
+mod hostile;
+mod manual_verify;
 mod registry_auth;
 mod reproducible;
 mod resolve;

@@ -64,6 +64,9 @@ pub enum Mount {
     Linked,
     /// `202`: the registry did not mount, and opened an upload session instead.
     Session(Url),
+    /// `401`/`403`: these credentials may not read the source repository (a registry
+    /// that requires pull on the source, as distribution does); upload instead.
+    Refused,
 }
 
 /// A client for one enclave registry.
@@ -142,7 +145,7 @@ impl EnclaveRegistry {
         match resp.status() {
             StatusCode::OK => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
-            s => Err(unexpected(&target, "check blob", s, resp).await),
+            s => Err(self.unexpected(&target, "check blob", s, resp).await),
         }
     }
 
@@ -164,7 +167,8 @@ impl EnclaveRegistry {
         match resp.status() {
             StatusCode::CREATED => Ok(Mount::Linked),
             StatusCode::ACCEPTED => Ok(Mount::Session(self.location(&target, &resp)?)),
-            s => Err(unexpected(&target, "mount blob", s, resp).await),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Ok(Mount::Refused),
+            s => Err(self.unexpected(&target, "mount blob", s, resp).await),
         }
     }
 
@@ -219,7 +223,7 @@ impl EnclaveRegistry {
                     .await?;
                 if resp.status() != StatusCode::ACCEPTED {
                     let s = resp.status();
-                    return Err(unexpected(target, "start upload", s, resp).await);
+                    return Err(self.unexpected(target, "start upload", s, resp).await);
                 }
                 self.location(target, &resp)?
             }
@@ -249,7 +253,7 @@ impl EnclaveRegistry {
             .await?;
         match resp.status() {
             StatusCode::CREATED => Ok(()),
-            s => Err(unexpected(target, "upload blob", s, resp).await),
+            s => Err(self.unexpected(target, "upload blob", s, resp).await),
         }
     }
 
@@ -273,7 +277,7 @@ impl EnclaveRegistry {
             .await?;
         match resp.status() {
             StatusCode::CREATED | StatusCode::OK => Ok(()),
-            s => Err(unexpected(&target, "push manifest", s, resp).await),
+            s => Err(self.unexpected(&target, "push manifest", s, resp).await),
         }
     }
 
@@ -298,7 +302,7 @@ impl EnclaveRegistry {
         match resp.status() {
             StatusCode::OK => {}
             StatusCode::NOT_FOUND => return Ok(None),
-            s => return Err(unexpected(&target, "read manifest", s, resp).await),
+            s => return Err(self.unexpected(&target, "read manifest", s, resp).await),
         }
         let mut out = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(|e| Error::RegistryTransport {
@@ -422,15 +426,13 @@ impl EnclaveRegistry {
         let Some(auth) = auth else {
             return Err(self.auth_error(target, action, "requires credentials"));
         };
-        let resp = build()
+        // A second 401/403 goes back to the caller, which reports it (or, for a mount,
+        // uploads instead).
+        build()
             .header(AUTHORIZATION, auth)
             .send()
             .await
-            .map_err(transport)?;
-        if resp.status() == StatusCode::UNAUTHORIZED || resp.status() == StatusCode::FORBIDDEN {
-            return Err(self.auth_error(target, action, "refused the credentials"));
-        }
-        Ok(resp)
+            .map_err(transport)
     }
 
     fn auth_error(&self, target: &str, action: &'static str, what: &str) -> Error {
@@ -634,28 +636,40 @@ fn auth_params(s: &str) -> Vec<(String, String)> {
     out
 }
 
-async fn unexpected(
-    target: &str,
-    action: &'static str,
-    status: StatusCode,
-    resp: reqwest::Response,
-) -> Error {
-    // The registry's error body (a JSON `errors` list) says why; keep a bounded, escaped
-    // excerpt of it.
-    let body = resp.bytes().await.unwrap_or_default();
-    let text = String::from_utf8_lossy(&body[..body.len().min(512)]).to_string();
-    Error::Registry {
-        target: target.to_string(),
-        action,
-        reason: format!(
-            "HTTP {}{}",
-            status.as_u16(),
-            if text.trim().is_empty() {
-                String::new()
-            } else {
-                format!(": {}", crate::escape::Untrusted(text.trim()))
-            }
-        ),
+impl EnclaveRegistry {
+    /// An answer the operation does not expect, as an error that says what the registry
+    /// said (for 401/403: whose credentials were refused).
+    async fn unexpected(
+        &self,
+        target: &str,
+        action: &'static str,
+        status: StatusCode,
+        resp: reqwest::Response,
+    ) -> Error {
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return self.auth_error(
+                target,
+                action,
+                &format!("refused the credentials ({status})"),
+            );
+        }
+        // The registry's error body (a JSON `errors` list) says why; keep a bounded,
+        // escaped excerpt of it.
+        let body = resp.bytes().await.unwrap_or_default();
+        let text = String::from_utf8_lossy(&body[..body.len().min(512)]).to_string();
+        Error::Registry {
+            target: target.to_string(),
+            action,
+            reason: format!(
+                "HTTP {}{}",
+                status.as_u16(),
+                if text.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", crate::escape::Untrusted(text.trim()))
+                }
+            ),
+        }
     }
 }
 

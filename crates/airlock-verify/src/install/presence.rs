@@ -125,8 +125,8 @@ async fn mount_or_upload(
                 for r in repos {
                     match reg.mount_blob(&r, from, &d).await? {
                         Mount::Linked => needs.blobs_mounted += 1,
-                        Mount::Session(_) => {
-                            // Not mounted; the session is left to expire, and the blob is
+                        Mount::Session(_) | Mount::Refused => {
+                            // Not mounted; a session is left to expire, and the blob is
                             // uploaded from the spool like any other.
                             tracing::info!("{r}: registry did not mount {d}; uploading");
                             unmounted.push(r);

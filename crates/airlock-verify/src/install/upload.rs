@@ -183,6 +183,10 @@ async fn upload_one(
                 reg.upload_blob(other, digest, path, size, Some(url))
                     .await?;
             }
+            Mount::Refused => {
+                tracing::info!("{other}: mount of {digest} refused; uploading");
+                reg.upload_blob(other, digest, path, size, None).await?;
+            }
         }
     }
     Ok(mounted)

@@ -9,8 +9,8 @@ use std::str::FromStr;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use blake2::{Blake2b512, Digest};
+use ed25519_dalek::pkcs8::DecodePrivateKey;
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
-use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 
 use super::{
@@ -132,11 +132,20 @@ impl SecretKey {
         Ok(Self::from_signing_key(signing))
     }
 
-    /// The key as PKCS#8 PEM text (with the public key included, "v2"),
-    /// in a buffer that is zeroized when dropped.
+    /// The key as PKCS#8 v1 PEM text (RFC 8410 `OneAsymmetricKey` version 1, no
+    /// public key), in a buffer that is zeroized when dropped.
+    ///
+    /// Version 1 because it is what OpenSSL 3.0 (`openssl pkey`) and
+    /// python-cryptography read: keys must be inspectable, backed up into an HSM
+    /// and usable by other tools. Version 2 (with the public key), which older
+    /// airlock wrote, is still read.
     pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, TrustError> {
-        self.signing
-            .to_pkcs8_pem(LineEnding::LF)
+        use ed25519_dalek::pkcs8::{EncodePrivateKey as _, KeypairBytes};
+        let v1 = KeypairBytes {
+            secret_key: self.signing.to_bytes(),
+            public_key: None,
+        };
+        v1.to_pkcs8_pem(LineEnding::LF)
             .map_err(|e| TrustError::InvalidKey {
                 artifact: format!("secret key {}", self.key_id),
                 reason: format!("cannot encode as PKCS#8 PEM: {e}"),
@@ -629,6 +638,36 @@ mod tests {
         assert!(
             dbg.contains(&key.key_id().to_string()) && !dbg.contains(&pem[30..60]),
             "{dbg}"
+        );
+    }
+
+    #[test]
+    fn secret_key_is_pkcs8_v1_that_openssl_reads_and_v2_still_loads() {
+        use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+        let key = SecretKey::generate().unwrap();
+        let pem = key.to_pkcs8_pem().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.pem");
+        std::fs::write(&path, pem.as_bytes()).unwrap();
+        // OpenSSL 3 refuses PKCS#8 v2 Ed25519 keys; v1 must load and give our public key.
+        let out = std::process::Command::new("openssl")
+            .args(["pkey", "-in"])
+            .arg(&path)
+            .args(["-pubout", "-outform", "DER"])
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl pkey refused the key: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout.ends_with(key.public_key().as_bytes()));
+        // A v2 key (as airlock 0.1 wrote it) still loads.
+        let v2 = key.signing_key().to_pkcs8_pem(LineEnding::LF).unwrap();
+        assert_ne!(v2.as_str(), pem.as_str());
+        assert_eq!(
+            SecretKey::from_pkcs8_pem(&v2).unwrap().key_id(),
+            key.key_id()
         );
     }
 

@@ -219,7 +219,8 @@ fn check_header(m: &BundleManifest, expected: &Entry, got: &tar::Header) -> Resu
     if got.as_bytes() == want.as_bytes() {
         return Ok(());
     }
-    let name = escape::bytes(&got.path_bytes());
+    // Error::verification escapes the artifact name once.
+    let name = String::from_utf8_lossy(&got.path_bytes()).into_owned();
     let e_fail =
         |reason: String| Error::verification(format!("{PAYLOAD_FILE} entry {name}"), reason);
     if got.entry_type() != tar::EntryType::Regular {

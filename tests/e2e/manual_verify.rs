@@ -1,0 +1,123 @@
+//! docs/manual-verify.md, steps 1-4, run exactly as written with minisign, sha256sum, zstd
+//! and tar: it accepts a good bundle, stops a payload swapped for one of its own signed
+//! blobs at step 3, and unpacks a validly re-signed setuid entry without the setuid bit.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use crate::common::scenario::Scenario;
+use crate::common::tamper::{read_entries, repack_and_resign};
+
+/// The shell block of the document that starts with `# manual-verify:`.
+fn documented_script() -> String {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/manual-verify.md"),
+    )
+    .expect("read docs/manual-verify.md");
+    let start = doc
+        .find("```sh\n# manual-verify:")
+        .expect("the manual-verify block")
+        + "```sh\n".len();
+    let len = doc[start..].find("```").expect("end of the block");
+    doc[start..start + len].to_string()
+}
+
+fn run(s: &Scenario, bundle: &Path, out: &Path) -> Output {
+    let sig = std::fs::read_dir(bundle.join("signatures"))
+        .expect("signatures")
+        .next()
+        .expect("one signature")
+        .expect("entry")
+        .path();
+    std::process::Command::new("bash")
+        .arg("-c")
+        .arg(documented_script())
+        .env("BUNDLE", bundle)
+        .env("PUBKEY", format!("{}.pub", s.key.display()))
+        .env("SIG", sig)
+        .env("OUT", out)
+        .output()
+        .expect("run bash")
+}
+
+fn ok(out: &Output) -> bool {
+    out.status.success()
+}
+
+#[test]
+fn documented_procedure_accepts_a_good_bundle() {
+    let s = Scenario::new();
+    let bundle = s.build("bundle", &[]);
+    let out_dir = s.path("unpacked");
+    let out = run(&s, &bundle, &out_dir);
+    assert!(ok(&out), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out_dir.join("oci-layout").is_file());
+    assert!(out_dir.join("index.json").is_file());
+}
+
+#[test]
+fn payload_swapped_for_one_of_its_blobs_is_stopped_before_unpacking() {
+    let s = Scenario::new();
+    let bundle = s.build("bundle", &[]);
+    // The transport attacker has no key: they replace the payload with one of its own
+    // (signed, listed) blobs and rewrite the unsigned SHA256SUMS to match.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    let blob = manifest["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path"].as_str().unwrap().starts_with("blobs/"))
+        .unwrap()["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let entries = read_entries(&bundle);
+    let data = entries
+        .iter()
+        .find(|e| e.name == blob.as_bytes())
+        .unwrap()
+        .data
+        .clone();
+    std::fs::write(bundle.join("payload.tar.zst"), &data).unwrap();
+    let sums = crate::common::scenario::sh(
+        "sha256sum manifest.json payload.tar.zst > SHA256SUMS",
+        &bundle,
+    );
+    assert!(sums.status.success());
+    let out_dir = s.path("unpacked");
+    let out = run(&s, &bundle, &out_dir);
+    assert!(
+        !ok(&out),
+        "the swapped payload passed the documented procedure"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not the payload the signature names"),
+        "{stderr}"
+    );
+    assert!(!out_dir.exists(), "something was unpacked");
+}
+
+#[test]
+fn setuid_bits_in_a_signed_payload_are_not_kept() {
+    let s = Scenario::new();
+    let bundle = s.build("bundle", &[]);
+    let mut entries = read_entries(&bundle);
+    let file = entries
+        .iter_mut()
+        .find(|e| e.name.starts_with(b"files/"))
+        .unwrap();
+    file.mode = 0o4755;
+    let name = PathBuf::from(String::from_utf8(file.name.clone()).unwrap());
+    repack_and_resign(&bundle, &s.path("keys/release.key"), &entries, |_| {});
+    let out_dir = s.path("unpacked");
+    let out = run(&s, &bundle, &out_dir);
+    assert!(ok(&out), "{}", String::from_utf8_lossy(&out.stderr));
+    let mode = std::fs::metadata(out_dir.join(&name))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7000, 0, "setuid/setgid kept: {mode:o}");
+}
