@@ -213,7 +213,7 @@ write_lock() { # write_lock FILE COUNT PLATFORMS
 }
 write_lock "$WORK/big.lock" "$IMAGES" "linux/amd64, linux/arm64"
 write_lock "$WORK/small.lock" "$SMALL_IMAGES" "linux/amd64"
-"$AIRLOCK" keygen --out "$WORK/keys/release" >/dev/null
+"$AIRLOCK" keygen --no-passphrase --out "$WORK/keys/release" >/dev/null
 KEY=$WORK/keys/release
 
 NET=(--insecure-registry "$UP" --mirror "registry.k8s.io=$UP")

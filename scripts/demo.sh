@@ -59,7 +59,7 @@ done < "$WORK/images.txt"
 echo "   upstream registry $UP, file server http://127.0.0.1:$FPORT, enclave registry $ENCLAVE"
 
 echo; echo "== airlock keygen"
-"$BIN/airlock" keygen --out "$WORK/keys/release"
+"$BIN/airlock" keygen --no-passphrase --out "$WORK/keys/release"
 
 # Canonical names stay in the lock and bundle; bytes come through these mirrors.
 NET=(--insecure-registry "$UP" --mirror "registry.k8s.io=$UP"

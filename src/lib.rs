@@ -12,6 +12,7 @@
 //! The binary `airlock` only parses arguments and calls [`pipeline`] and the modules
 //! below.
 
+pub mod approve;
 pub mod catalog;
 pub mod checklist;
 pub mod error;
@@ -30,5 +31,5 @@ pub use error::{Error, Result, ResultExt};
 // The shared foundations live in the enclave crate; named here so connected-side code
 // reads `crate::digest::...` like any other module.
 pub use airlock_verify::{
-    digest, escape, fsutil, image_ref, layout, manifest, oci, paths, progress, trust,
+    digest, escape, fsutil, image_ref, layout, manifest, oci, paths, progress, time, trust,
 };

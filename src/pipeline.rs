@@ -188,6 +188,10 @@ pub struct PackSettings {
     pub force: bool,
     /// Draw progress bars (on a terminal).
     pub show: bool,
+    /// Change window, channel and sequence.
+    pub validity: crate::pack::Validity,
+    /// The build signatures' role and signer name.
+    pub signer: crate::pack::Signer,
 }
 
 /// zstd workers when not given: one per CPU, at most 4 (each worker costs about 2 MiB of
@@ -241,6 +245,8 @@ pub fn fetch_and_pack(
             force: settings.force,
             keys,
             on_progress: &*cb,
+            validity: settings.validity.clone(),
+            signer: settings.signer.clone(),
         },
     )
     .with_context(|| format!("writing bundle {}", out.display()))?;

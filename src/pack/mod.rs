@@ -38,6 +38,32 @@ pub struct WriteOptions<'a> {
     pub keys: &'a [SecretKey],
     /// Called with payload bytes written, for a progress bar.
     pub on_progress: &'a dyn Fn(u64),
+    /// Change window, channel and sequence for the signed manifest.
+    pub validity: Validity,
+    /// The role the build signatures are made in, and the signer's name.
+    pub signer: Signer,
+}
+
+/// When and where a bundle may be installed; all optional.
+#[derive(Debug, Clone, Default)]
+pub struct Validity {
+    /// Not valid before.
+    pub not_before: Option<crate::time::Timestamp>,
+    /// Not valid after.
+    pub expires: Option<crate::time::Timestamp>,
+    /// The cluster or site.
+    pub channel: Option<String>,
+    /// The place in the channel's order.
+    pub sequence: Option<u64>,
+}
+
+/// Who signs at build time, as the trusted comment records it.
+#[derive(Debug, Clone)]
+pub struct Signer {
+    /// The role (`builder` unless told otherwise).
+    pub role: crate::trust::policy::RoleName,
+    /// A name for people (the policy's name for the key is what counts).
+    pub name: Option<String>,
 }
 
 /// What was written.
@@ -102,6 +128,10 @@ pub fn write_bundle(
         format: BUNDLE_FORMAT,
         kind: ManifestKind::AirlockBundle,
         hop: lock.hop.clone(),
+        not_before: opts.validity.not_before,
+        expires: opts.validity.expires,
+        channel: opts.validity.channel.clone(),
+        sequence: opts.validity.sequence,
         lock_sha256: Sha256Digest::of(lock_bytes),
         notes: lock.notes.clone(),
         payload: PayloadInfo {
@@ -117,7 +147,8 @@ pub fn write_bundle(
     };
     // Never sign what the verifier would refuse.
     manifest.check_consistency()?;
-    let (manifest_sha, signatures) = write_signed(staging.path(), &manifest, opts.keys)?;
+    let (manifest_sha, signatures) =
+        write_signed(staging.path(), &manifest, opts.keys, &opts.signer)?;
     staging.commit(out)?;
     Ok(WriteSummary {
         dir: out.to_path_buf(),
@@ -148,6 +179,7 @@ fn write_signed(
     dir: &Path,
     manifest: &BundleManifest,
     keys: &[SecretKey],
+    signer: &Signer,
 ) -> Result<(Sha256Digest, Vec<String>)> {
     let manifest_bytes = manifest.to_bytes();
     let manifest_sha = Sha256Digest::of(&manifest_bytes);
@@ -156,7 +188,7 @@ fn write_signed(
     write_file(&dir.join(SUMS_FILE), sums.as_bytes())?;
     let sig_dir = dir.join(SIGNATURES_DIR);
     std::fs::create_dir(&sig_dir).map_err(|e| Error::io("create directory", &sig_dir, e))?;
-    let comment = trusted_comment(manifest, &manifest_sha);
+    let comment = trusted_comment(manifest, &manifest_sha, signer);
     let mut signatures = Vec::new();
     for key in keys {
         let sig = crate::trust::sign(key, &manifest_bytes, &comment)?;
@@ -168,21 +200,29 @@ fn write_signed(
     Ok((manifest_sha, signatures))
 }
 
-/// The trusted comment every airlock signature carries: what was signed, in words a
-/// person running `minisign -V` can check.
-pub fn trusted_comment(m: &BundleManifest, manifest_sha: &Sha256Digest) -> String {
+/// The trusted comment of a build signature: what was signed and in which role, in words
+/// a person running `minisign -V` can check. Deterministic (no time), so the same lock and
+/// key give the same signature.
+pub fn trusted_comment(m: &BundleManifest, manifest_sha: &Sha256Digest, signer: &Signer) -> String {
+    use crate::trust::comment::{CommentKind, render};
     let hop = m
         .hop
         .as_ref()
         .map(|h| format!("{}->{}", h.from, h.to))
         .unwrap_or_else(|| "none".into());
-    format!(
-        "airlock-bundle format={} hop={} manifest_sha256={} payload_sha256={}",
-        m.format,
-        hop,
-        manifest_sha.hex(),
-        m.payload.sha256.hex()
-    )
+    let format = m.format.to_string();
+    let mut fields: Vec<(&str, &str)> = vec![
+        ("format", &format),
+        ("hop", &hop),
+        ("role", signer.role.as_str()),
+    ];
+    if let Some(n) = &signer.name {
+        fields.push(("signer", n));
+    }
+    let (msha, psha) = (manifest_sha.hex(), m.payload.sha256.hex());
+    fields.push(("manifest_sha256", &msha));
+    fields.push(("payload_sha256", &psha));
+    render(CommentKind::Bundle, &fields)
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -360,6 +400,11 @@ mod tests {
                 force: false,
                 keys: &f.keys,
                 on_progress: &|_| {},
+                validity: Validity::default(),
+                signer: Signer {
+                    role: crate::trust::policy::RoleName::new("builder").unwrap(),
+                    name: None,
+                },
             },
         )
         .unwrap()
@@ -433,6 +478,11 @@ mod tests {
                 force: false,
                 keys: &f.keys,
                 on_progress: &|_| {},
+                validity: Validity::default(),
+                signer: Signer {
+                    role: crate::trust::policy::RoleName::new("builder").unwrap(),
+                    name: None,
+                },
             },
         )
         .unwrap_err();

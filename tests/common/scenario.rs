@@ -168,9 +168,14 @@ files:
             cache,
             docker_config,
         };
-        s.airlock(&["keygen", "--out", s.key.to_str().expect("utf-8 path")])
-            .assert()
-            .success();
+        s.airlock(&[
+            "keygen",
+            "--no-passphrase",
+            "--out",
+            s.key.to_str().expect("utf-8 path"),
+        ])
+        .assert()
+        .success();
         s
     }
 

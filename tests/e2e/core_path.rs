@@ -136,8 +136,22 @@ fn build_verify_install_round_trip() {
         0o755
     );
     assert!(dest.join("manifests/calico.yaml").is_file());
-    let log = std::fs::read_to_string(dest.join(".airlock/install-log.jsonl")).unwrap();
-    assert_eq!(log.lines().count(), 1);
+    // The receipt, signed by the enclave key, checks with minisign.
+    let receipt = dest.join(".airlock/receipts/000001.json");
+    assert!(receipt.is_file());
+    let out = crate::common::scenario::sh(
+        &format!(
+            "minisign -V -p {} -m {}",
+            dest.join(".airlock/enclave.pub").display(),
+            receipt.display()
+        ),
+        &dest,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Idempotent: a second install changes nothing and skips the payload pass.
     let again = stdout_json(&s.install(&bundle, &enclave, &dest, &[]));

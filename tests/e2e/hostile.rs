@@ -36,7 +36,11 @@ fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
 }
 
 /// A case: what it is, how it edits the manifest, what the error must say.
-type ManifestCase = (&'static str, Box<dyn FnOnce(&mut serde_json::Value)>, &'static str);
+type ManifestCase = (
+    &'static str,
+    Box<dyn FnOnce(&mut serde_json::Value)>,
+    &'static str,
+);
 
 fn verify_cmd(s: &Scenario, bundle: &Path) -> Command {
     let mut c = Command::new(crate::common::verify_bin());
@@ -213,7 +217,7 @@ fn ambiguous_manifests_are_refused_at_verify_time() {
         ),
         (
             "the install log as a target",
-            Box::new(|m| m["files"][0]["target"] = ".airlock/install-log.jsonl".into()),
+            Box::new(|m| m["files"][0]["target"] = ".airlock/state.json".into()),
             "reserved",
         ),
         (
@@ -439,12 +443,12 @@ fn the_install_log_is_never_written_through_a_link() {
     std::os::unix::fs::symlink(&outside, dest.join(".airlock")).unwrap();
     let out = s.install(&bundle, &enclave, &dest, &[]);
     assert_fails(&out, 4, ".airlock");
-    // DEST/.airlock/install-log.jsonl is a link to a file outside DEST.
+    // DEST/.airlock/receipts is a link to a directory outside DEST.
     let dest = s.path("dest-b");
     std::fs::create_dir_all(dest.join(".airlock")).unwrap();
     let victim = outside.join("victim");
     std::fs::write(&victim, b"keep me\n").unwrap();
-    std::os::unix::fs::symlink(&victim, dest.join(".airlock/install-log.jsonl")).unwrap();
+    std::os::unix::fs::symlink(&outside, dest.join(".airlock/receipts")).unwrap();
     let out = s.install(&bundle, &enclave, &dest, &[]);
     assert!(!out.status.success());
     assert_eq!(std::fs::read(&victim).unwrap(), b"keep me\n");

@@ -287,7 +287,12 @@ impl Upstream {
     fn keygen_and_build(&self) -> (PathBuf, Output) {
         let key = self.path("keys/k");
         ok(&self
-            .airlock(&["keygen".into(), "--out".into(), key.display().to_string()])
+            .airlock(&[
+                "keygen".into(),
+                "--no-passphrase".into(),
+                "--out".into(),
+                key.display().to_string(),
+            ])
             .output()
             .unwrap());
         let mut args: Vec<String> = vec![
@@ -785,7 +790,12 @@ fn plan_build_resolves_and_builds_each_hop_in_order() {
     .unwrap();
     let key = u.path("keys/plan");
     ok(&u
-        .airlock(&["keygen".into(), "--out".into(), key.display().to_string()])
+        .airlock(&[
+            "keygen".into(),
+            "--no-passphrase".into(),
+            "--out".into(),
+            key.display().to_string(),
+        ])
         .output()
         .unwrap());
     let out_dir = u.path("hops");

@@ -33,6 +33,8 @@ pub mod paths;
 pub mod progress;
 pub mod readahead;
 pub mod registry;
+pub mod state;
+pub mod time;
 pub mod trust;
 pub mod verify;
 pub mod versioned;

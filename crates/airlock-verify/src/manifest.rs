@@ -42,6 +42,18 @@ pub struct BundleManifest {
     pub kind: ManifestKind,
     /// The hop, when the lock was for one.
     pub hop: Option<Hop>,
+    /// The start of the change window: not valid before this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<crate::time::Timestamp>,
+    /// The end of the change window: not valid after this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<crate::time::Timestamp>,
+    /// The cluster or site this bundle is for; sequences count per channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// This bundle's place in its channel's order; an enclave never installs a lower one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<u64>,
     /// sha256 of the lock file this bundle was built from.
     #[serde(with = "bare_hex")]
     pub lock_sha256: Sha256Digest,
@@ -405,6 +417,7 @@ impl BundleManifest {
         self.check_images(&entries).map_err(bad)?;
         self.check_files(&entries).map_err(bad)?;
         self.check_checklist().map_err(bad)?;
+        self.check_validity().map_err(bad)?;
         Ok(())
     }
 
@@ -505,6 +518,26 @@ impl BundleManifest {
         Ok(())
     }
 
+    fn check_validity(&self) -> std::result::Result<(), String> {
+        if let (Some(nb), Some(exp)) = (self.not_before, self.expires)
+            && exp <= nb
+        {
+            return Err(format!("expires {exp} is not after not_before {nb}"));
+        }
+        if self.sequence.is_some() != self.channel.is_some() {
+            return Err("channel and sequence go together".into());
+        }
+        if let Some(ch) = &self.channel
+            && !valid_channel(ch)
+        {
+            return Err(format!(
+                "channel {} must be 1-64 of A-Z a-z 0-9 . _ -",
+                Untrusted(ch)
+            ));
+        }
+        Ok(())
+    }
+
     fn check_checklist(&self) -> std::result::Result<(), String> {
         let mut ids = BTreeSet::new();
         for s in self.checklist.iter().flatten() {
@@ -517,6 +550,13 @@ impl BundleManifest {
         }
         Ok(())
     }
+}
+
+/// A channel name: 1-64 of `A-Z a-z 0-9 . _ -`.
+pub fn valid_channel(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// The payload entry of a carried blob or manifest, with its size checked.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use airlock::pipeline;
 use airlock::store::Store;
 
-use crate::common::{NetArgs, runtime};
+use crate::common::{KeyArgs, NetArgs, ValidityArgs, runtime};
 
 /// Fetch every artifact a lock pins and write a signed bundle directory.
 ///
@@ -17,9 +17,10 @@ use crate::common::{NetArgs, runtime};
 pub struct Args {
     /// The lock file (YAML, see docs/lock-format.md).
     lock: PathBuf,
-    /// Secret key (PKCS#8 PEM from `airlock keygen`). Repeat to sign with several keys.
-    #[arg(long, required = true, value_name = "KEY")]
-    key: Vec<PathBuf>,
+    #[command(flatten)]
+    key: KeyArgs,
+    #[command(flatten)]
+    validity: ValidityArgs,
     /// Bundle directory to create [default: bundles/<hop or lock name>].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -63,11 +64,8 @@ fn default_out(lock: &airlock::lock::Lock, lock_path: &Path) -> PathBuf {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let (lock, lock_bytes) = airlock::lock::Lock::load(&a.lock)?;
-    let keys = a
-        .key
-        .iter()
-        .map(|p| airlock::trust::load_secret_key(p))
-        .collect::<Result<Vec<_>, _>>()?;
+    let keys = a.key.load()?;
+    let (validity, signer) = a.validity.resolve()?;
     let out = a.out.clone().unwrap_or_else(|| default_out(&lock, &a.lock));
     if out.exists() && !a.force {
         return Err(airlock::Error::already_exists(out).into());
@@ -97,6 +95,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             threads: a.threads.unwrap_or_else(pipeline::default_threads).max(1),
             force: a.force,
             show: !a.quiet && !a.json,
+            validity,
+            signer,
         },
     )?;
     if a.json {

@@ -143,6 +143,122 @@ impl HopArgs {
     }
 }
 
+/// Secret keys and where their passphrases come from.
+#[derive(clap::Args, Clone)]
+pub struct KeyArgs {
+    /// Secret key: airlock's (PKCS#8 PEM, encrypted or not) or minisign's own
+    /// (`minisign -G`). Repeat to sign with several keys where a command allows it.
+    #[arg(long, required = true, value_name = "KEY")]
+    pub key: Vec<PathBuf>,
+    /// File holding the passphrase of encrypted keys (else AIRLOCK_PASSPHRASE, or a
+    /// prompt on the terminal).
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+impl KeyArgs {
+    /// Load every key.
+    pub fn load(&self) -> airlock::Result<Vec<airlock::trust::SecretKey>> {
+        let source = airlock::trust::PassphraseSource {
+            file: self.passphrase_file.clone(),
+        };
+        self.key
+            .iter()
+            .map(|p| Ok(airlock::trust::load_secret_key_with(p, &source)?))
+            .collect()
+    }
+
+    /// Load the one key a command takes.
+    pub fn load_one(&self) -> airlock::Result<airlock::trust::SecretKey> {
+        let mut keys = self.load()?;
+        if keys.len() != 1 {
+            return Err(airlock::Error::Core(airlock_verify::Error::Usage(
+                "give exactly one --key".into(),
+            )));
+        }
+        Ok(keys.remove(0))
+    }
+}
+
+/// When and where a bundle may be installed, and in which role it is signed.
+#[derive(clap::Args, Clone)]
+pub struct ValidityArgs {
+    /// The change window, START/DURATION or START/END in UTC, e.g.
+    /// 2026-12-05T22:00Z/72h: the enclave refuses the bundle outside it.
+    #[arg(long, value_name = "START/END", conflicts_with_all = ["not_before", "expires"])]
+    pub window: Option<String>,
+    /// Not valid before this UTC time (YYYY-MM-DDTHH:MMZ).
+    #[arg(long, value_name = "TIME")]
+    pub not_before: Option<String>,
+    /// Not valid after this UTC time, or after a duration from now (or from
+    /// SOURCE_DATE_EPOCH when set, for reproducible builds), e.g. 30d.
+    #[arg(long, value_name = "TIME|DURATION")]
+    pub expires: Option<String>,
+    /// The cluster or site the bundle is for; the enclave tracks sequences per channel.
+    #[arg(long, requires = "sequence")]
+    pub channel: Option<String>,
+    /// This bundle's place in its channel's order; the enclave never installs a lower one.
+    #[arg(long, requires = "channel")]
+    pub sequence: Option<u64>,
+    /// The role the build signature is made in.
+    #[arg(long, default_value = "builder")]
+    pub role: String,
+    /// The signer's name recorded in the build signature's trusted comment.
+    #[arg(long)]
+    pub signer: Option<String>,
+}
+
+impl ValidityArgs {
+    /// The library's values.
+    pub fn resolve(&self) -> airlock::Result<(airlock::pack::Validity, airlock::pack::Signer)> {
+        use airlock::time::{Timestamp, parse_duration, parse_window};
+        let bad = |opt: &'static str, e: String| airlock::Error::invalid("option", opt, e);
+        let base = match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(s) => Timestamp(
+                s.parse()
+                    .map_err(|_| bad("SOURCE_DATE_EPOCH", format!("{s:?} is not a number")))?,
+            ),
+            Err(_) => Timestamp::now(),
+        };
+        let (mut not_before, mut expires) = (None, None);
+        if let Some(w) = &self.window {
+            let (a, b) = parse_window(w).map_err(|e| bad("--window", e.to_string()))?;
+            (not_before, expires) = (Some(a), Some(b));
+        }
+        if let Some(t) = &self.not_before {
+            not_before =
+                Some(Timestamp::parse(t, false).map_err(|e| bad("--not-before", e.to_string()))?);
+        }
+        if let Some(t) = &self.expires {
+            expires = Some(match Timestamp::parse(t, false) {
+                Ok(t) => t,
+                Err(_) => {
+                    base.plus(parse_duration(t).map_err(|e| bad("--expires", e.to_string()))?)
+                }
+            });
+        }
+        if let Some(ch) = &self.channel
+            && !airlock::manifest::valid_channel(ch)
+        {
+            return Err(bad("--channel", "1-64 of A-Z a-z 0-9 . _ -".into()));
+        }
+        let role =
+            airlock::trust::policy::RoleName::new(&self.role).map_err(|e| bad("--role", e))?;
+        Ok((
+            airlock::pack::Validity {
+                not_before,
+                expires,
+                channel: self.channel.clone(),
+                sequence: self.sequence,
+            },
+            airlock::pack::Signer {
+                role,
+                name: self.signer.clone(),
+            },
+        ))
+    }
+}
+
 /// Print warnings on stderr.
 pub fn print_warnings(warnings: &[Warning]) {
     for w in warnings {

@@ -6,6 +6,7 @@ mod common;
 mod keygen;
 mod plan;
 mod resolve;
+mod sign;
 
 use std::process::ExitCode;
 
@@ -50,6 +51,8 @@ enum Command {
     Resolve(resolve::Args),
     /// List the hops from one Kubernetes version to another; --build builds each bundle.
     Plan(plan::Args),
+    /// Add an approver's signature (name, role, time) to a bundle or a policy directory.
+    Sign(sign::Args),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Command::Build(a) => build::run(a),
         Command::Resolve(a) => resolve::run(a),
         Command::Plan(a) => plan::run(a),
+        Command::Sign(a) => sign::run(a),
     };
     airlock_verify::cli::finish(result, airlock::Error::code_of)
 }

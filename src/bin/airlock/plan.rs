@@ -29,9 +29,12 @@ pub struct Args {
     /// Resolve and build every hop's bundle, in order.
     #[arg(long, requires_all = ["key", "out_dir"])]
     build: bool,
-    /// Secret key for --build (PKCS#8 PEM from `airlock keygen`). Repeatable.
+    /// Secret key for --build (from `airlock keygen`, or a minisign key). Repeatable.
     #[arg(long, value_name = "KEY")]
     key: Vec<PathBuf>,
+    /// File holding the passphrase of encrypted keys (else AIRLOCK_PASSPHRASE or a prompt).
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
     /// Directory for the locks and bundles of --build.
     #[arg(long, value_name = "DIR")]
     out_dir: Option<PathBuf>,
@@ -116,11 +119,11 @@ fn build_hops(
         ))
         .into());
     };
-    let keys = a
-        .key
-        .iter()
-        .map(|p| airlock::trust::load_secret_key(p))
-        .collect::<Result<Vec<_>, _>>()?;
+    let keys = crate::common::KeyArgs {
+        key: a.key.clone(),
+        passphrase_file: a.passphrase_file.clone(),
+    }
+    .load()?;
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| airlock::Error::io("create directory", &out_dir, e))?;
     // Refuse existing outputs before doing any work.
@@ -185,6 +188,12 @@ fn build_hops(
                 threads,
                 force: a.force,
                 show,
+                validity: airlock::pack::Validity::default(),
+                signer: airlock::pack::Signer {
+                    role: airlock::trust::policy::RoleName::new("builder")
+                        .map_err(|e| anyhow::anyhow!(e))?,
+                    name: None,
+                },
             },
         )
         .with_context(|| format!("hop {} of {} ({} -> {})", i + 1, hops.len(), h.from, h.to))?;

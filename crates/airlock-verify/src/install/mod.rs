@@ -16,12 +16,13 @@
 //! caught.
 //!
 //! Idempotent: what the registry or the destination already has is skipped, and when
-//! nothing is missing the second pass is not run at all.
+//! nothing is missing the second pass is not run at all. The receipt of each install,
+//! and of each refused one, is written by [`record`] into the enclave's state.
 
 pub mod files;
 pub mod presence;
+pub mod record;
 pub mod space;
-pub mod state;
 pub mod upload;
 
 use std::collections::BTreeMap;
@@ -40,8 +41,6 @@ use crate::oci::MAX_MANIFEST_BYTES;
 use crate::registry::{EnclaveRegistry, ManifestRef};
 use crate::verify::VerifiedBundle;
 use presence::Needs;
-
-pub use state::StateDir;
 
 /// Where to install.
 #[derive(Debug, Clone)]
@@ -80,16 +79,6 @@ pub enum FileAction {
     Unchanged,
 }
 
-/// How an install ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    /// Everything is in place.
-    Installed,
-    /// Refused or failed; see the error.
-    Failed,
-}
-
 /// What happened to one image.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ImageOutcome {
@@ -120,8 +109,6 @@ pub struct FileOutcome {
 /// The record of one install (also appended to the install log).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct InstallReport {
-    /// Always `installed` (failed attempts are logged with `failed`).
-    pub outcome: Outcome,
     /// sha256 of the bundle's manifest.json.
     pub bundle_manifest_sha256: String,
     /// Hop, if any.
@@ -166,7 +153,6 @@ pub async fn install(
     on_progress: Arc<dyn Fn(u64) + Send + Sync>,
 ) -> Result<InstallReport> {
     let m = bundle.manifest();
-    let state = StateDir::open(&opts.dest)?;
     let spool = opts.spool_dir.clone().unwrap_or_else(std::env::temp_dir);
     upload::remove_stale_spools(&spool);
     let repos: Vec<String> = m
@@ -222,13 +208,13 @@ pub async fn install(
     confirm(&reg, m.images.iter().zip(&repos)).await?;
 
     let report = InstallReport {
-        outcome: Outcome::Installed,
         bundle_manifest_sha256: bundle.manifest_sha256().hex(),
         hop: m.hop.clone(),
         signed_by: bundle
-            .signatures()
+            .evaluation()
+            .counted
             .iter()
-            .map(|s| s.key_id.to_string())
+            .map(|c| c.key_id.clone())
             .collect(),
         registry: reg.host().to_string(),
         dest: opts.dest.display().to_string(),
@@ -241,7 +227,6 @@ pub async fn install(
         payload_pass: needs.payload_needed(),
         finished_unix: now_unix(),
     };
-    state.append_log(&report)?;
     Ok(report)
 }
 
@@ -434,17 +419,4 @@ async fn confirm<'a>(
         }
     }
     Ok(())
-}
-
-/// Record an install that did not happen (bad signature, failed verification, registry
-/// error) in the same log, so the enclave's audit trail shows refused bundles too. The
-/// error text is escaped: it may quote the bundle.
-pub fn append_failure_record(dest: &Path, bundle: &Path, error: &str) -> Result<()> {
-    let state = StateDir::open(dest)?;
-    state.append_log(&serde_json::json!({
-        "outcome": Outcome::Failed,
-        "bundle": crate::escape::Untrusted(&bundle.display().to_string()).to_string(),
-        "error": crate::escape::Untrusted(error).to_string(),
-        "finished_unix": now_unix(),
-    }))
 }

@@ -14,7 +14,8 @@ use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 
 use super::{
-    PUBLIC_KEY_MAX_BYTES, SECRET_KEY_MAX_BYTES, TrustError, Zeroizing, read_limited, with_artifact,
+    PUBLIC_KEY_MAX_BYTES, PassphraseSource, SECRET_KEY_MAX_BYTES, TrustError, Zeroizing,
+    read_limited, with_artifact,
 };
 
 /// minisign's algorithm tag in public keys (and legacy signatures).
@@ -169,6 +170,27 @@ impl SecretKey {
         &self.signing
     }
 
+    /// A key with an id given by its file (minisign keys carry a random id).
+    pub(crate) fn with_key_id(signing: SigningKey, key_id: KeyId) -> Self {
+        Self { signing, key_id }
+    }
+
+    /// The key as encrypted PKCS#8 PEM (`-----BEGIN ENCRYPTED PRIVATE KEY-----`): PBES2 with
+    /// scrypt (log2 N = 15, r = 8, p = 1) and AES-256-CBC, which `openssl pkey` reads with
+    /// the passphrase.
+    pub fn to_encrypted_pem(&self, passphrase: &str) -> Result<Zeroizing<String>, TrustError> {
+        use ed25519_dalek::pkcs8::{EncodePrivateKey as _, KeypairBytes};
+        let v1 = KeypairBytes {
+            secret_key: self.signing.to_bytes(),
+            public_key: None,
+        };
+        v1.to_pkcs8_encrypted_pem(passphrase, LineEnding::LF)
+            .map_err(|e| TrustError::InvalidKey {
+                artifact: format!("secret key {}", self.key_id),
+                reason: format!("cannot encrypt as PKCS#8: {e}"),
+            })
+    }
+
     fn from_signing_key(signing: SigningKey) -> Self {
         let key_id = KeyId::derive(signing.verifying_key().as_bytes());
         Self { signing, key_id }
@@ -271,6 +293,16 @@ impl PublicKey {
         )
     }
 
+    /// The public key file text with a note in the untrusted comment (e.g. whether the
+    /// secret key is passphrase-protected).
+    pub fn to_minisign_with_note(&self, note: &str) -> String {
+        format!(
+            "{UNTRUSTED_PREFIX}minisign public key {} (airlock; secret key {note})\n{}\n",
+            self.key_id,
+            self.to_base64()
+        )
+    }
+
     /// The base64 key alone (what `minisign -P` takes).
     pub fn to_base64(&self) -> String {
         let mut blob = Vec::with_capacity(PUBLIC_KEY_BLOB_LEN);
@@ -337,6 +369,15 @@ pub(crate) fn decode_base64_exact<const N: usize>(b64: &str) -> Result<[u8; N], 
 /// (`tracing::warn!`): refusing would break keys kept on filesystems without
 /// Unix permissions, and the key has already been exposed anyway.
 pub fn load_secret_key(path: &Path) -> Result<SecretKey, TrustError> {
+    load_secret_key_with(path, &PassphraseSource::default())
+}
+
+/// [`load_secret_key`] with the passphrase (if the key is encrypted) from `source`.
+/// Reads airlock's PKCS#8 keys (plain or encrypted) and minisign's own secret key files.
+pub fn load_secret_key_with(
+    path: &Path,
+    source: &PassphraseSource,
+) -> Result<SecretKey, TrustError> {
     #[cfg(unix)]
     if let Ok(meta) = std::fs::metadata(path) {
         use std::os::unix::fs::PermissionsExt as _;
@@ -354,7 +395,33 @@ pub fn load_secret_key(path: &Path) -> Result<SecretKey, TrustError> {
         artifact: path.display().to_string(),
         reason: "not UTF-8 text (expected a PKCS#8 PEM private key)".to_owned(),
     })?;
+    let what = format!("secret key {}", path.display());
+    if super::minisign_key::is_minisign_secret_key(pem) {
+        return super::minisign_key::parse(pem, &what, source);
+    }
+    if pem
+        .trim_start()
+        .starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    {
+        let pass = source.get(&what, false)?;
+        let signing = SigningKey::from_pkcs8_encrypted_pem(pem, pass.as_bytes()).map_err(|e| {
+            TrustError::InvalidKey {
+                artifact: path.display().to_string(),
+                reason: format!("cannot decrypt (wrong passphrase?): {e}"),
+            }
+        })?;
+        return Ok(SecretKey::from_signing_key(signing));
+    }
     SecretKey::from_pkcs8_pem(pem).map_err(|e| with_artifact(e, path))
+}
+
+/// How a new secret key is protected at rest.
+#[derive(Debug, Clone)]
+pub enum Protection {
+    /// Encrypted with a passphrase from this source (the default).
+    Passphrase(PassphraseSource),
+    /// Not encrypted (`--no-passphrase`, for automation); the public key file says so.
+    None,
 }
 
 /// Where [`write_keypair`] put the new key pair.
@@ -377,7 +444,11 @@ pub struct KeyPairPaths {
 /// rename refuses to replace a file created meanwhile, and if the second
 /// rename fails the first file is removed again. With `force`, a failure
 /// between the two renames can leave the new `.key` beside the old `.pub`.
-pub fn write_keypair(out_prefix: &Path, force: bool) -> Result<KeyPairPaths, TrustError> {
+pub fn write_keypair(
+    out_prefix: &Path,
+    force: bool,
+    protection: &Protection,
+) -> Result<KeyPairPaths, TrustError> {
     if out_prefix.file_name().is_none() || out_prefix.as_os_str().to_string_lossy().ends_with('/') {
         return Err(TrustError::InvalidPath {
             path: out_prefix.to_path_buf(),
@@ -405,8 +476,14 @@ pub fn write_keypair(out_prefix: &Path, force: bool) -> Result<KeyPairPaths, Tru
     };
 
     let key = SecretKey::generate()?;
-    let pem = key.to_pkcs8_pem()?;
-    let pub_text = key.public_key().to_minisign();
+    let (pem, note) = match protection {
+        Protection::Passphrase(src) => {
+            let pass = src.get(&format!("new key {}", sk_path.display()), true)?;
+            (key.to_encrypted_pem(&pass)?, "passphrase-protected")
+        }
+        Protection::None => (key.to_pkcs8_pem()?, "NOT passphrase-protected"),
+    };
+    let pub_text = key.public_key().to_minisign_with_note(note);
 
     let sk_tmp = write_temp(&dir, pem.as_bytes(), 0o600)?;
     let pk_tmp = write_temp(&dir, pub_text.as_bytes(), 0o644)?;
@@ -675,7 +752,7 @@ mod tests {
     fn write_keypair_writes_loadable_files_and_refuses_overwrite() {
         let dir = tempfile::tempdir().unwrap();
         let prefix = dir.path().join("release");
-        let paths = write_keypair(&prefix, false).unwrap();
+        let paths = write_keypair(&prefix, false, &Protection::None).unwrap();
         assert_eq!(paths.secret_key, dir.path().join("release.key"));
         assert_eq!(paths.public_key, dir.path().join("release.pub"));
 
@@ -693,17 +770,17 @@ mod tests {
         }
 
         let before = std::fs::read(&paths.secret_key).unwrap();
-        let err = write_keypair(&prefix, false).unwrap_err();
+        let err = write_keypair(&prefix, false, &Protection::None).unwrap_err();
         assert!(matches!(err, TrustError::AlreadyExists { .. }), "{err}");
         assert_eq!(std::fs::read(&paths.secret_key).unwrap(), before);
 
         // Only the .pub existing also blocks.
         std::fs::remove_file(&paths.secret_key).unwrap();
-        let err = write_keypair(&prefix, false).unwrap_err();
+        let err = write_keypair(&prefix, false, &Protection::None).unwrap_err();
         assert!(matches!(err, TrustError::AlreadyExists { ref path } if path == &paths.public_key));
         assert!(!paths.secret_key.exists());
 
-        let again = write_keypair(&prefix, true).unwrap();
+        let again = write_keypair(&prefix, true, &Protection::None).unwrap();
         assert_ne!(again.key_id, paths.key_id);
         let pk2 = PublicKey::load(&again.public_key).unwrap();
         assert_eq!(
@@ -719,11 +796,11 @@ mod tests {
         assert_eq!(names.len(), 2, "{names:?}");
 
         assert!(matches!(
-            write_keypair(&dir.path().join("sub/"), false),
+            write_keypair(&dir.path().join("sub/"), false, &Protection::None),
             Err(TrustError::InvalidPath { .. })
         ));
         assert!(matches!(
-            write_keypair(&dir.path().join("nodir/key"), false),
+            write_keypair(&dir.path().join("nodir/key"), false, &Protection::None),
             Err(TrustError::Io { .. })
         ));
     }

@@ -825,7 +825,12 @@ mod tests {
             return;
         }
         let dir = tempfile::tempdir().unwrap();
-        let paths = crate::trust::write_keypair(&dir.path().join("airlock"), false).unwrap();
+        let paths = crate::trust::write_keypair(
+            &dir.path().join("airlock"),
+            false,
+            &crate::trust::Protection::None,
+        )
+        .unwrap();
         let key = crate::trust::load_secret_key(&paths.secret_key).unwrap();
         let file = dir.path().join("bundle.bin");
         let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();

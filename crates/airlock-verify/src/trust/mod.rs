@@ -28,19 +28,27 @@
 //! [`SIGNATURE_MAX_BYTES`] and public key files to [`PUBLIC_KEY_MAX_BYTES`]
 //! before any parsing, and verification always uses `verify_strict`.
 
+pub mod comment;
 mod keys;
 mod minisign;
+mod minisign_key;
+mod passphrase;
+pub mod policy;
 
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-pub use keys::{KeyId, KeyPairPaths, PublicKey, SecretKey, load_secret_key, write_keypair};
+pub use keys::{
+    KeyId, KeyPairPaths, Protection, PublicKey, SecretKey, load_secret_key, load_secret_key_with,
+    write_keypair,
+};
 pub use minisign::{
     MAX_TRUSTED_COMMENT_BYTES, MessageDigest, ThresholdOutcome, VerifiedSignature,
     read_signature_file, sign, sign_digest, verify, verify_digest, verify_threshold,
     verify_threshold_digest,
 };
+pub use passphrase::{PASSPHRASE_ENV, PassphraseSource};
 
 /// Re-exported so callers can name the type that holds secret PEM text
 /// without depending on `zeroize` themselves.
@@ -214,6 +222,22 @@ pub enum TrustError {
         valid: Vec<KeyId>,
         /// Each rejected signature (its name) and why.
         rejected: Vec<(String, TrustError)>,
+    },
+
+    /// The signatures do not meet the trust policy.
+    #[error("signatures do not meet the trust policy: {missing}{details}")]
+    PolicyNotMet {
+        /// What is still needed (`1 more change-board`).
+        missing: String,
+        /// One line per rule and per signature not counted.
+        details: String,
+    },
+
+    /// A new trust policy cannot be accepted.
+    #[error("policy update refused: {reason}")]
+    PolicyUpdate {
+        /// Why.
+        reason: String,
     },
 
     /// The operating system's random number generator failed.

@@ -18,27 +18,33 @@
 mod open;
 pub mod payload;
 
+pub use open::{evaluate as evaluate_signatures, read_signatures as read_signature_dir};
+
 use std::path::{Path, PathBuf};
 
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::manifest::BundleManifest;
-use crate::trust::{PublicKey, VerifiedSignature};
+use crate::time::Timestamp;
+use crate::trust::PublicKey;
+use crate::trust::policy::{Evaluation, TrustPolicy};
 
 pub use payload::{VerifyingReader, WalkSummary};
 
-/// What a bundle must satisfy to be trusted: today, `threshold` distinct signers among
-/// `keys`.
+/// What a bundle must satisfy to be trusted: the signatures a [`TrustPolicy`] asks for,
+/// and its validity window at the time given (the way tough's `RepositoryLoader` takes an
+/// `ExpirationEnforcement`).
 #[derive(Debug, Clone)]
 pub struct Policy {
-    keys: Vec<PublicKey>,
-    threshold: usize,
+    trust: TrustPolicy,
+    now: Timestamp,
+    allow_expired: bool,
 }
 
 impl Policy {
-    /// A policy of `threshold` distinct signatures from `keys`. A threshold of 0 (which
-    /// would accept unsigned bundles) or above the number of distinct keys (which could
-    /// never be met) is a usage error.
+    /// `--trust KEYS --threshold N`. A threshold of 0 (which would accept unsigned
+    /// bundles) or above the number of distinct keys (which could never be met) is a
+    /// usage error.
     pub fn threshold(keys: Vec<PublicKey>, threshold: usize) -> Result<Self> {
         let distinct: std::collections::BTreeSet<_> = keys.iter().map(|k| k.key_id()).collect();
         if threshold == 0 {
@@ -52,27 +58,39 @@ impl Policy {
                 distinct.len()
             )));
         }
-        Ok(Policy { keys, threshold })
+        Ok(Self::new(TrustPolicy::threshold(keys, threshold)))
     }
 
-    /// The trusted keys.
-    pub fn keys(&self) -> &[PublicKey] {
-        &self.keys
+    /// A trust policy, checked now, with expiry enforced.
+    pub fn new(trust: TrustPolicy) -> Self {
+        Policy {
+            trust,
+            now: Timestamp::now(),
+            allow_expired: false,
+        }
     }
 
-    /// Signatures required.
-    pub fn required(&self) -> usize {
-        self.threshold
+    /// Check validity windows at `now` instead of the system clock.
+    pub fn at(mut self, now: Timestamp) -> Self {
+        self.now = now;
+        self
     }
-}
 
-/// A signature file that was present but did not count, and why.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Rejected {
-    /// `signatures/<name>.minisig`.
-    pub file: String,
-    /// Why it did not count.
-    pub reason: String,
+    /// Accept a bundle outside its window (recovery only; the receipt records it).
+    pub fn allow_expired(mut self, allow: bool) -> Self {
+        self.allow_expired = allow;
+        self
+    }
+
+    /// The trust policy.
+    pub fn trust(&self) -> &TrustPolicy {
+        &self.trust
+    }
+
+    /// The time windows are checked at.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
 }
 
 /// A bundle whose signatures met the policy and whose manifest is consistent. The
@@ -82,8 +100,10 @@ pub struct SignedBundle {
     dir: PathBuf,
     manifest: BundleManifest,
     manifest_sha256: Sha256Digest,
-    signatures: Vec<VerifiedSignature>,
-    rejected: Vec<Rejected>,
+    evaluation: Evaluation,
+    policy_version: Option<u64>,
+    policy_sha256: Option<Sha256Digest>,
+    outside_window: Option<String>,
 }
 
 impl SignedBundle {
@@ -118,14 +138,29 @@ impl SignedBundle {
         &self.manifest_sha256
     }
 
-    /// The signatures that counted (one per distinct trusted key).
-    pub fn signatures(&self) -> &[VerifiedSignature] {
-        &self.signatures
+    /// Which signatures counted, which did not and why, and every rule's status.
+    pub fn evaluation(&self) -> &Evaluation {
+        &self.evaluation
     }
 
-    /// Signature files present that did not count, with the reason.
-    pub fn rejected(&self) -> &[Rejected] {
-        &self.rejected
+    /// The version and sha256 of the policy file it was checked against (none for
+    /// `--trust`/`--threshold`).
+    pub fn policy_identity(&self) -> (Option<u64>, Option<&Sha256Digest>) {
+        (self.policy_version, self.policy_sha256.as_ref())
+    }
+
+    /// When `--allow-expired` let it through: why it was outside its window.
+    pub fn outside_window(&self) -> Option<&str> {
+        self.outside_window.as_deref()
+    }
+
+    /// Its channel, sequence and digest, for the enclave's rollback checks.
+    pub fn identity(&self) -> crate::state::BundleIdentity {
+        crate::state::BundleIdentity {
+            channel: self.manifest.channel.clone(),
+            sequence: self.manifest.sequence,
+            manifest_sha256: self.manifest_sha256,
+        }
     }
 }
 

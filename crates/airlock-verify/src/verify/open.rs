@@ -2,14 +2,14 @@
 
 use std::path::Path;
 
-use super::{Policy, Rejected, SignedBundle};
+use super::{Policy, SignedBundle};
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::escape;
 use crate::fsutil;
 use crate::layout::{self, MANIFEST_FILE, SIGNATURES_DIR, SUMS_FILE};
 use crate::manifest::{BundleManifest, MAX_MANIFEST_JSON_BYTES};
-use crate::trust::SIGNATURE_MAX_BYTES;
+use crate::trust::{MessageDigest, SIGNATURE_MAX_BYTES, TrustError};
 
 /// Most signature files read.
 pub const MAX_SIGNATURES: usize = 256;
@@ -17,24 +17,62 @@ pub const MAX_SIGNATURES: usize = 256;
 pub(super) fn open(dir: &Path, policy: &Policy) -> Result<SignedBundle> {
     let bytes = read_bundle_file(dir, MANIFEST_FILE, MAX_MANIFEST_JSON_BYTES)?;
     let sigs = read_signatures(dir)?;
-    let outcome = crate::trust::verify_threshold(policy.keys(), &bytes, &sigs, policy.required())?;
+    let evaluation = policy
+        .trust()
+        .evaluate(&MessageDigest::of_bytes(&bytes), &sigs);
+    if !evaluation.satisfied() {
+        return Err(TrustError::PolicyNotMet {
+            missing: evaluation.missing().join(", "),
+            details: evaluation.explain(),
+        }
+        .into());
+    }
     let manifest = BundleManifest::parse_verified(&bytes)?;
     let manifest_sha256 = Sha256Digest::of(&bytes);
     check_sums_file(dir, &manifest, &manifest_sha256)?;
+    let outside_window = check_window(&manifest, policy)?;
+    let (version, sha) = (policy.trust().version(), policy.trust().sha256().copied());
     Ok(SignedBundle {
         dir: dir.to_path_buf(),
         manifest,
         manifest_sha256,
-        signatures: outcome.valid,
-        rejected: outcome
-            .rejected
-            .into_iter()
-            .map(|(file, e)| Rejected {
-                file,
-                reason: e.to_string(),
-            })
-            .collect(),
+        evaluation,
+        policy_version: version,
+        policy_sha256: sha,
+        outside_window,
     })
+}
+
+/// The change window: refuse a bundle before `not_before` or after `expires`, unless
+/// the policy allows expired bundles (recovery), in which case say why it was outside.
+fn check_window(m: &BundleManifest, policy: &Policy) -> Result<Option<String>> {
+    let now = policy.now();
+    let problem = match (m.not_before, m.expires) {
+        (Some(nb), _) if now < nb => Some(format!("not valid before {nb} (now {now})")),
+        (_, Some(exp)) if now > exp => Some(format!("expired at {exp} (now {now})")),
+        _ => None,
+    };
+    match problem {
+        None => Ok(None),
+        Some(p) if policy.allow_expired => {
+            tracing::warn!("--allow-expired: the bundle is {p}; accepted and recorded");
+            Ok(Some(p))
+        }
+        Some(p) => Err(Error::verification(
+            MANIFEST_FILE,
+            format!("the bundle is {p}; --allow-expired accepts it for recovery, on record"),
+        )),
+    }
+}
+
+/// Evaluate a bundle's signatures against a policy without requiring it to be met (for
+/// listings: who signed, what is still needed).
+pub fn evaluate(dir: &Path, policy: &Policy) -> Result<crate::trust::policy::Evaluation> {
+    let bytes = read_bundle_file(dir, MANIFEST_FILE, MAX_MANIFEST_JSON_BYTES)?;
+    let sigs = read_signatures(dir)?;
+    Ok(policy
+        .trust()
+        .evaluate(&MessageDigest::of_bytes(&bytes), &sigs))
 }
 
 /// Read a small file of the bundle; every failure is a verification failure naming it.
@@ -50,7 +88,7 @@ fn read_bundle_file(dir: &Path, name: &str, limit: u64) -> Result<Vec<u8>> {
 }
 
 /// Every `signatures/*.minisig` regular file, sorted by name.
-fn read_signatures(dir: &Path) -> Result<Vec<(String, String)>> {
+pub fn read_signatures(dir: &Path) -> Result<Vec<(String, String)>> {
     let sig_dir = dir.join(SIGNATURES_DIR);
     let listing = std::fs::read_dir(&sig_dir)
         .map_err(|e| Error::verification(SIGNATURES_DIR, format!("cannot list signatures: {e}")))?;

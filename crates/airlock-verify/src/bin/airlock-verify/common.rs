@@ -1,34 +1,99 @@
-//! Shared arguments.
+//! Argument groups shared by the subcommands.
 
 use std::path::{Path, PathBuf};
 
-use airlock_verify::trust::PublicKey;
+use airlock_verify::state::{Enclave, StateDir};
+use airlock_verify::trust::policy::TrustPolicy;
+use airlock_verify::trust::{PassphraseSource, PublicKey};
 use airlock_verify::verify::{Policy, SignedBundle};
 
-/// Which keys to trust.
+/// Which signatures to require: a trust policy file, or keys and a threshold.
 #[derive(clap::Args, Debug, Clone)]
 pub struct TrustArgs {
-    /// Public key (minisign format) to trust. Repeatable.
-    #[arg(long, required = true, value_name = "KEY.pub")]
+    /// The enclave's trust policy (JSON: keys with names and roles, and how many of each
+    /// role must approve; see docs/trust.md).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["trust", "threshold"], required_unless_present = "trust")]
+    pub policy: Option<PathBuf>,
+    /// Public key (minisign format) to trust, the simple form of a policy. Repeatable.
+    #[arg(long, value_name = "KEY.pub")]
     pub trust: Vec<PathBuf>,
-    /// How many distinct trusted keys must have signed.
-    #[arg(long, default_value_t = 1)]
-    pub threshold: usize,
+    /// With --trust: how many distinct trusted keys must have signed.
+    #[arg(long)]
+    pub threshold: Option<usize>,
+    /// Accept a bundle outside its change window (recovery only). Loud, and recorded in
+    /// the receipt.
+    #[arg(long)]
+    pub allow_expired: bool,
 }
 
 impl TrustArgs {
-    /// The policy these arguments describe.
-    pub fn policy(&self) -> airlock_verify::Result<Policy> {
-        let keys = self
-            .trust
-            .iter()
-            .map(|p| PublicKey::load(p))
-            .collect::<Result<Vec<_>, _>>()?;
-        Policy::threshold(keys, self.threshold)
+    /// The trust policy these arguments describe.
+    pub fn trust_policy(&self) -> airlock_verify::Result<TrustPolicy> {
+        Ok(self.policy()?.trust().clone())
     }
 
-    /// Load the keys and open the bundle (signature check only).
+    /// The verification policy: signatures, checked now.
+    pub fn policy(&self) -> airlock_verify::Result<Policy> {
+        if self.policy.is_none() {
+            // Threshold checks (0, never satisfiable) are usage errors.
+            let keys = self
+                .trust
+                .iter()
+                .map(|p| PublicKey::load(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok(Policy::threshold(keys, self.threshold.unwrap_or(1))?
+                .allow_expired(self.allow_expired));
+        }
+        Ok(Policy::new(self.trust_policy()?).allow_expired(self.allow_expired))
+    }
+
+    /// Load the policy and open the bundle (signatures and window only).
     pub fn open(&self, bundle: &Path) -> airlock_verify::Result<SignedBundle> {
         SignedBundle::open(bundle, &self.policy()?)
+    }
+}
+
+/// Where the enclave keeps its state, and the key that signs its receipts.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StateArgs {
+    /// State directory: signed state (installed sequences per channel, latest time seen)
+    /// and the receipt log [default for install: DEST/.airlock].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// The enclave's secret key that signs receipts and the state [default: the key in the
+    /// state directory, made on first use].
+    #[arg(long, value_name = "KEY")]
+    pub receipt_key: Option<PathBuf>,
+    /// File holding the receipt key's passphrase (else AIRLOCK_PASSPHRASE or a prompt).
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+impl StateArgs {
+    /// Open the state directory: `--state-dir`, or `DEST/.airlock` (never through a link).
+    pub fn dir(&self, dest: Option<&Path>) -> airlock_verify::Result<Option<StateDir>> {
+        match (&self.state_dir, dest) {
+            (Some(d), _) => Ok(Some(StateDir::at(d)?)),
+            (None, Some(dest)) => {
+                std::fs::create_dir_all(dest)
+                    .map_err(|e| airlock_verify::Error::io("create directory", dest, e))?;
+                Ok(Some(StateDir::under_dest(dest)?))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// Open the enclave state with its key.
+    pub fn enclave(&self, dir: StateDir) -> airlock_verify::Result<Enclave> {
+        let key = match &self.receipt_key {
+            Some(p) => Some(airlock_verify::trust::load_secret_key_with(
+                p,
+                &PassphraseSource {
+                    file: self.passphrase_file.clone(),
+                },
+            )?),
+            None => None,
+        };
+        Enclave::open(dir, key)
     }
 }

@@ -3,21 +3,31 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use airlock_verify::install::{ImageAction, InstallOptions};
+use airlock_verify::install::{ImageAction, InstallOptions, InstallReport, record};
 use airlock_verify::registry::{EnclaveRegistry, RegistryOptions};
+use airlock_verify::state::Enclave;
+use airlock_verify::time::Timestamp;
+use airlock_verify::verify::VerifiedBundle;
 
-use crate::common::TrustArgs;
+use crate::common::{StateArgs, TrustArgs};
 
 /// Verify a bundle completely, then install it: images into the enclave registry under the
 /// same repository paths (manifest digests preserved), files under --dest with their
-/// modes. Skips what is already there, so running it twice changes nothing. Appends a
-/// record of what it did (or why it refused) to DEST/.airlock/install-log.jsonl.
+/// modes. Skips what is already there, so running it twice changes nothing.
+///
+/// Refuses a bundle outside its change window, a lower sequence than the channel already
+/// installed (rollback), the same sequence with another bundle, and a clock earlier than
+/// the latest time the enclave has seen. Every install, and every refused one, writes a
+/// receipt signed with the enclave's key into the hash-chained receipt log of the state
+/// directory (DEST/.airlock/receipts/ by default); `airlock-verify log --check` checks it.
 #[derive(clap::Args)]
 pub struct Args {
     /// The bundle directory.
     bundle: PathBuf,
     #[command(flatten)]
     trust: TrustArgs,
+    #[command(flatten)]
+    state: StateArgs,
     /// Enclave registry, HOST:PORT.
     #[arg(long, value_name = "HOST:PORT")]
     registry: String,
@@ -55,31 +65,46 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let result = install(&a);
-    if let Err(e) = &result
-        && a.dest.is_dir()
-        && let Err(log_err) = airlock_verify::install::append_failure_record(
-            &a.dest,
-            &a.bundle,
-            &airlock_verify::error::chain(e.as_ref()),
-        )
-    {
-        eprintln!(
-            "warning: could not record the failure in the install log: {}",
-            airlock_verify::error::chain(&log_err)
-        );
+    let started = Timestamp::now();
+    let dir = a
+        .state
+        .dir(Some(&a.dest))?
+        .ok_or_else(|| anyhow::anyhow!("no state directory"))?;
+    // A state that fails its checks refuses the install before anything else.
+    let mut enclave = a.state.enclave(dir)?;
+    let bundle_arg = a.bundle.display().to_string();
+    let mut known = None;
+    match install(&a, &mut enclave, &mut known) {
+        Ok((bundle, report)) => {
+            let path = record::installed(&mut enclave, &bundle_arg, &bundle, &report, started)?;
+            print_report(&a, &report, &path)
+        }
+        Err(e) => {
+            let text = airlock_verify::error::chain(e.as_ref());
+            match record::failed(&mut enclave, &bundle_arg, known.as_ref(), &text, started) {
+                Ok(path) => eprintln!("receipt of the refusal: {path}"),
+                Err(log_err) => eprintln!(
+                    "warning: could not record the failure in the receipt log: {}",
+                    airlock_verify::error::chain(&log_err)
+                ),
+            }
+            Err(e)
+        }
     }
-    result
 }
 
-fn install(a: &Args) -> anyhow::Result<()> {
+fn install(
+    a: &Args,
+    enclave: &mut Enclave,
+    known: &mut Option<record::Known>,
+) -> anyhow::Result<(Arc<VerifiedBundle>, InstallReport)> {
     if let Some(p) = &a.prefix {
         airlock_verify::image_ref::validate_prefix(p)
             .map_err(|e| airlock_verify::Error::invalid("option", "--prefix", e))?;
     }
     let signed = a.trust.open(&a.bundle)?;
-    std::fs::create_dir_all(&a.dest)
-        .map_err(|e| airlock_verify::Error::io("create directory", &a.dest, e))?;
+    *known = Some(record::Known::of(&signed));
+    enclave.check(&signed.identity(), Timestamp::now())?;
     let reg = Arc::new(EnclaveRegistry::new(
         &a.registry,
         RegistryOptions {
@@ -101,7 +126,7 @@ fn install(a: &Args) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let report = rt.block_on(airlock_verify::install::install(
-        bundle,
+        bundle.clone(),
         reg,
         InstallOptions {
             prefix: a.prefix.clone(),
@@ -113,8 +138,14 @@ fn install(a: &Args) -> anyhow::Result<()> {
         cb,
     ))?;
     bar.finish_and_clear();
+    Ok((bundle, report))
+}
+
+fn print_report(a: &Args, report: &InstallReport, receipt: &str) -> anyhow::Result<()> {
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let mut v = serde_json::to_value(report)?;
+        v["receipt"] = receipt.into();
+        println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
     println!("OK: {} installed", a.bundle.display());
@@ -152,9 +183,6 @@ fn install(a: &Args) -> anyhow::Result<()> {
         report.blobs_mounted,
         report.blobs_present
     );
-    println!(
-        "  record appended to {}/.airlock/install-log.jsonl",
-        a.dest.display()
-    );
+    println!("  receipt: {receipt}");
     Ok(())
 }

@@ -4,6 +4,11 @@
 
 mod common;
 mod install;
+mod keygen;
+mod log;
+mod policy;
+mod signers;
+mod state;
 mod verify;
 
 use std::process::ExitCode;
@@ -38,8 +43,18 @@ struct Cli {
 enum Command {
     /// Check signatures and every byte of a bundle; install nothing.
     Verify(verify::Args),
-    /// Verify, then push images to the enclave registry and files to disk.
+    /// Verify, then push images to the enclave registry and files to disk, with a receipt.
     Install(install::Args),
+    /// List a bundle's signatures and what the trust policy still needs.
+    Signers(signers::Args),
+    /// Check and list the enclave's hash-chained receipt log.
+    Log(log::Args),
+    /// Show or recover the enclave's signed state.
+    State(state::Args),
+    /// Show a trust policy, or accept a signed new version of it.
+    Policy(policy::Args),
+    /// Create the enclave's own key pair (signs receipts).
+    Keygen(keygen::Args),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +63,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Verify(a) => verify::run(a),
         Command::Install(a) => install::run(a),
+        Command::Signers(a) => signers::run(a),
+        Command::Log(a) => log::run(a),
+        Command::State(a) => state::run(a),
+        Command::Policy(a) => policy::run(a),
+        Command::Keygen(a) => keygen::run(a),
     };
     airlock_verify::cli::finish(result, |_| None)
 }

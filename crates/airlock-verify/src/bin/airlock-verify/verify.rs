@@ -31,11 +31,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let bundle = signed.verify(&*cb)?;
     bar.finish_and_clear();
     let m = bundle.manifest();
-    let signers: Vec<String> = bundle
-        .signatures()
-        .iter()
-        .map(|s| s.key_id.to_string())
-        .collect();
+    let eval = bundle.evaluation();
     let summary = bundle.summary();
     if a.json {
         println!(
@@ -45,30 +41,57 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 "verified": true,
                 "manifest_sha256": bundle.manifest_sha256().hex(),
                 "hop": m.hop,
-                "signed_by": signers,
-                "rejected_signatures": bundle.rejected(),
+                "channel": m.channel,
+                "sequence": m.sequence,
+                "not_before": m.not_before,
+                "expires": m.expires,
+                "outside_window": bundle.outside_window(),
+                "signed_by": eval.counted.iter().map(|c| &c.key_id).collect::<Vec<_>>(),
+                "approvals": eval,
                 "entries": summary.entries,
                 "bytes": summary.bytes,
                 "images": m.images.len(),
                 "files": m.files.len(),
             }))?
         );
-    } else {
-        println!("OK: {} verified", a.bundle.display());
-        if let Some(h) = &m.hop {
-            println!("  hop: {} -> {}", Untrusted(&h.from), Untrusted(&h.to));
-        }
-        println!("  signed by: {}", signers.join(", "));
-        for r in bundle.rejected() {
-            println!("  not counted: {}: {}", r.file, r.reason);
-        }
+        return Ok(());
+    }
+    println!("OK: {} verified", a.bundle.display());
+    if let Some(h) = &m.hop {
+        println!("  hop: {} -> {}", Untrusted(&h.from), Untrusted(&h.to));
+    }
+    if let (Some(ch), Some(seq)) = (&m.channel, m.sequence) {
+        println!("  channel {} sequence {seq}", Untrusted(ch));
+    }
+    if m.not_before.is_some() || m.expires.is_some() {
+        let show = |t: Option<airlock_verify::time::Timestamp>| {
+            t.map(|t| t.to_string()).unwrap_or_else(|| "-".into())
+        };
+        println!("  window: {} to {}", show(m.not_before), show(m.expires));
+    }
+    if let Some(w) = bundle.outside_window() {
+        println!("  WARNING: accepted with --allow-expired: the bundle is {w}");
+    }
+    for c in &eval.counted {
         println!(
-            "  {} entries, {} bytes; {} images, {} files",
-            summary.entries,
-            summary.bytes,
-            m.images.len(),
-            m.files.len()
+            "  approved: {} ({}{})",
+            Untrusted(&c.name),
+            c.key_id,
+            c.role
+                .as_deref()
+                .map(|r| format!(", {r}"))
+                .unwrap_or_default()
         );
     }
+    for n in &eval.not_counted {
+        println!("  not counted: {}: {}", n.file, n.reason);
+    }
+    println!(
+        "  {} entries, {} bytes; {} images, {} files",
+        summary.entries,
+        summary.bytes,
+        m.images.len(),
+        m.files.len()
+    );
     Ok(())
 }

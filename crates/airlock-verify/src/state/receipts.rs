@@ -1,0 +1,247 @@
+//! Receipts: the signed record of every install and every refused one, chained.
+//!
+//! Each receipt is a file `receipts/NNNNNN.json` (the exact bytes signed) with its
+//! signature `NNNNNN.json.minisig`, made with the enclave's own key in minisign's format,
+//! so an auditor can check one with `minisign -V` alone. Each receipt holds its index and
+//! the sha256 of the receipt before it; the signed state file holds the index and sha256
+//! of the last one. So any edit (a signature fails), deletion, insertion or reordering (an
+//! index or a previous hash does not match), and truncation of the end (the state names a
+//! later receipt) is found by [`check_chain`], which names the first bad entry.
+
+use serde::{Deserialize, Serialize};
+
+use super::dir::StateDir;
+use crate::digest::Sha256Digest;
+use crate::error::{Error, Result};
+use crate::time::Timestamp;
+use crate::trust::comment::{self, CommentKind};
+use crate::trust::{PublicKey, SecretKey};
+
+/// The subdirectory of the state directory that holds the receipts.
+pub const RECEIPTS_DIR: &str = "receipts";
+/// The receipt format this version writes and reads.
+pub const RECEIPT_FORMAT: u32 = 1;
+/// Largest receipt read.
+const MAX_RECEIPT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// How an install ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Everything is in place.
+    Installed,
+    /// Refused (verification, policy, window, rollback) or failed (registry, disk).
+    Failed,
+    /// A new trust policy was accepted.
+    PolicyUpdated,
+}
+
+/// One receipt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Receipt {
+    /// [`RECEIPT_FORMAT`].
+    pub format: u32,
+    /// Always `airlock-receipt`.
+    pub kind: String,
+    /// 1 for the first receipt of this state directory.
+    pub index: u64,
+    /// sha256 of the previous receipt file (none for the first).
+    pub previous_sha256: Option<Sha256Digest>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Why it failed (escaped), when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The bundle directory as given.
+    pub bundle: String,
+    /// What was verified (absent when the bundle could not be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<serde_json::Value>,
+    /// Who approved and under which policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvals: Option<serde_json::Value>,
+    /// What was installed or already present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install: Option<serde_json::Value>,
+    /// True when `--allow-expired` let an expired or not-yet-valid bundle through.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_expired: bool,
+    /// When the install started.
+    pub started: Timestamp,
+    /// When it ended.
+    pub finished: Timestamp,
+    /// The host it ran on.
+    pub host: String,
+}
+
+impl Receipt {
+    /// A receipt to be appended (index and previous hash are filled in by [`append`]).
+    pub fn new(outcome: Outcome, bundle: &str, started: Timestamp) -> Self {
+        Receipt {
+            format: RECEIPT_FORMAT,
+            kind: "airlock-receipt".into(),
+            index: 0,
+            previous_sha256: None,
+            outcome,
+            error: None,
+            bundle: crate::escape::Untrusted(bundle).to_string(),
+            verified: None,
+            approvals: None,
+            install: None,
+            allow_expired: false,
+            started,
+            finished: Timestamp::now(),
+            host: hostname(),
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// The name of receipt `index`.
+pub fn file_name(index: u64) -> String {
+    format!("{index:06}.json")
+}
+
+/// Append `receipt` after the receipt `(index, sha256)` (the chain's current head): fill
+/// in its index and previous hash, write and sign it. Returns the new head.
+pub fn append(
+    state: &StateDir,
+    head: Option<(u64, Sha256Digest)>,
+    mut receipt: Receipt,
+    key: &SecretKey,
+) -> Result<(u64, Sha256Digest, String)> {
+    receipt.index = head.map(|(i, _)| i + 1).unwrap_or(1);
+    receipt.previous_sha256 = head.map(|(_, h)| h);
+    let mut bytes = serde_json::to_vec_pretty(&receipt)
+        .map_err(|e| Error::invalid("receipt", "<memory>", e))?;
+    bytes.push(b'\n');
+    let sha = Sha256Digest::of(&bytes);
+    let comment = comment::render(
+        CommentKind::Receipt,
+        &[
+            ("index", &receipt.index.to_string()),
+            ("outcome", outcome_word(receipt.outcome)),
+            ("host", &receipt.host),
+            ("finished", &receipt.finished.to_string()),
+            ("receipt_sha256", &sha.hex()),
+        ],
+    );
+    let sig = crate::trust::sign(key, &bytes, &comment)?;
+    let dir = state.subdir(RECEIPTS_DIR)?;
+    let name = file_name(receipt.index);
+    // The signature first: a receipt file without its signature would look unsigned.
+    dir.create_new(&format!("{name}.minisig"), sig.as_bytes(), 0o644)?;
+    dir.create_new(&name, &bytes, 0o644)?;
+    Ok((
+        receipt.index,
+        sha,
+        dir.path().join(name).display().to_string(),
+    ))
+}
+
+fn outcome_word(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Installed => "installed",
+        Outcome::Failed => "failed",
+        Outcome::PolicyUpdated => "policy-updated",
+    }
+}
+
+/// What [`check_chain`] found.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainReport {
+    /// Receipts checked.
+    pub receipts: u64,
+    /// sha256 of the last one.
+    pub head: Option<Sha256Digest>,
+    /// Every receipt, parsed (for `log` listings).
+    #[serde(skip)]
+    pub entries: Vec<Receipt>,
+}
+
+/// Check every receipt in order with `key`: signature, index, previous hash; and that
+/// nothing follows the last one. Names the first bad entry.
+pub fn check_chain(state: &StateDir, key: &PublicKey) -> Result<ChainReport> {
+    let Some(dir) = state.existing_subdir(RECEIPTS_DIR)? else {
+        return Ok(ChainReport {
+            receipts: 0,
+            head: None,
+            entries: Vec::new(),
+        });
+    };
+    let names = dir.list()?;
+    let mut prev: Option<Sha256Digest> = None;
+    let mut index = 0u64;
+    let mut entries = Vec::new();
+    loop {
+        let name = file_name(index + 1);
+        let Some(bytes) = dir.read(&name, MAX_RECEIPT_BYTES)? else {
+            break;
+        };
+        let bad = |reason: String| {
+            Error::verification(
+                format!("receipt {}", dir.path().join(&name).display()),
+                reason,
+            )
+        };
+        let sig = dir
+            .read(
+                &format!("{name}.minisig"),
+                crate::trust::SIGNATURE_MAX_BYTES as u64,
+            )?
+            .ok_or_else(|| bad("its signature file is missing".into()))?;
+        let sig = String::from_utf8(sig).map_err(|_| bad("signature is not UTF-8".into()))?;
+        crate::trust::verify(std::slice::from_ref(key), &bytes, &sig).map_err(|e| {
+            bad(format!(
+                "signature: {e} (the receipt was edited or replaced)"
+            ))
+        })?;
+        let r: Receipt = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        if r.index != index + 1 {
+            return Err(bad(format!(
+                "says it is receipt {}, but it is number {} in the chain (entries were reordered)",
+                r.index,
+                index + 1
+            )));
+        }
+        if r.previous_sha256 != prev {
+            return Err(bad(
+                "its previous_sha256 does not match the receipt before it (an entry was \
+                 inserted, deleted or replaced)"
+                    .into(),
+            ));
+        }
+        prev = Some(Sha256Digest::of(&bytes));
+        index += 1;
+        entries.push(r);
+    }
+    // Anything numbered beyond the chain means a gap (a deleted receipt).
+    let expected: std::collections::BTreeSet<String> = (1..=index)
+        .flat_map(|i| [file_name(i), format!("{}.minisig", file_name(i))])
+        .collect();
+    if let Some(extra) = names
+        .iter()
+        .find(|n| !n.starts_with('.') && !expected.contains(*n))
+    {
+        return Err(Error::verification(
+            format!("receipt log {}", dir.path().display()),
+            format!(
+                "{} follows receipt {} without being the next one (a receipt before it was \
+                 deleted, or a file was added)",
+                crate::escape::Untrusted(extra),
+                file_name(index)
+            ),
+        ));
+    }
+    Ok(ChainReport {
+        receipts: index,
+        head: prev,
+        entries,
+    })
+}

@@ -1,0 +1,568 @@
+//! The enclave's trust policy: which keys count, under which names and roles, and how
+//! many of each role must approve.
+//!
+//! ```json
+//! { "format": 1, "kind": "airlock-trust-policy", "version": 1,
+//!   "keys": [ { "name": "build server", "key": "RWQ...", "roles": ["builder"] },
+//!             { "name": "Alice Smith",  "key": "RWR...", "roles": ["change-board"] } ],
+//!   "rules": [ { "role": "builder", "at_least": 1 }, { "role": "change-board", "at_least": 2 } ],
+//!   "update": { "at_least": 2, "role": "change-board" } }
+//! ```
+//!
+//! Every rule must hold (AND). A signature counts for the role its trusted comment names,
+//! and only if the policy gives its key that role; a key counts once however many
+//! signature files it has; a key the policy does not list is reported, never counted.
+//! `update` says who must sign the next version of the policy (see [`accept_update`]).
+//! `--trust KEY --threshold N` is the same machinery with one anonymous role.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::comment::{self, CommentKind};
+use super::{KeyId, MessageDigest, PublicKey, TrustError, VerifiedSignature, verify_digest};
+use crate::digest::Sha256Digest;
+use crate::escape::Untrusted;
+
+/// The policy format this version reads.
+pub const POLICY_FORMAT: u32 = 1;
+/// Largest policy file read.
+pub const MAX_POLICY_BYTES: u64 = 1024 * 1024;
+
+/// A role name: lower-case letters, digits and `-` (`builder`, `change-board`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct RoleName(String);
+
+impl RoleName {
+    /// Check and wrap.
+    pub fn new(s: &str) -> Result<Self, String> {
+        let ok = !s.is_empty()
+            && s.len() <= 40
+            && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if ok {
+            Ok(RoleName(s.to_string()))
+        } else {
+            Err(format!(
+                "role {} must be lower-case letters, digits and '-' (e.g. change-board)",
+                Untrusted(s)
+            ))
+        }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RoleName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for RoleName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        RoleName::new(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum PolicyKind {
+    #[serde(rename = "airlock-trust-policy")]
+    TrustPolicy,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    format: u32,
+    kind: PolicyKind,
+    version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    keys: Vec<KeyEntry>,
+    rules: Vec<RuleEntry>,
+    update: UpdateEntry,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyEntry {
+    name: String,
+    /// The minisign public key, base64 (the second line of a `.pub` file).
+    key: String,
+    roles: Vec<RoleName>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleEntry {
+    role: RoleName,
+    at_least: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateEntry {
+    at_least: usize,
+    #[serde(default)]
+    role: Option<RoleName>,
+}
+
+/// One trusted key and what the policy says about it.
+#[derive(Debug, Clone)]
+pub struct Approver {
+    /// The name the policy gives it.
+    pub name: String,
+    /// The key.
+    pub key: PublicKey,
+    /// The roles it may sign in.
+    pub roles: BTreeSet<RoleName>,
+}
+
+/// How many approvals are needed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rules {
+    /// `--threshold N`: N distinct keys, roles ignored.
+    Threshold(usize),
+    /// Every `(role, at least)` must hold.
+    AllOf(Vec<(RoleName, usize)>),
+}
+
+/// The trust policy a bundle (or a new policy) is checked against.
+#[derive(Debug, Clone)]
+pub struct TrustPolicy {
+    approvers: Vec<Approver>,
+    rules: Rules,
+    update: Option<(usize, Option<RoleName>)>,
+    version: Option<u64>,
+    sha256: Option<Sha256Digest>,
+}
+
+/// A signature that counted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Counted {
+    /// `signatures/<file>`.
+    pub file: String,
+    /// The key.
+    pub key_id: String,
+    /// The name the policy gives the key (or its id, in threshold mode).
+    pub name: String,
+    /// The role it counted for (none in threshold mode).
+    pub role: Option<String>,
+    /// The signer name the signature itself claims (authenticated, informational).
+    pub claimed_signer: Option<String>,
+    /// When the signature says it was made.
+    pub time: Option<String>,
+    /// For a policy signature: the version it approves.
+    #[serde(skip)]
+    pub policy_version: Option<u64>,
+}
+
+/// A signature that did not count, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotCounted {
+    /// `signatures/<file>`.
+    pub file: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// One rule and how far it is met.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleStatus {
+    /// The role (none in threshold mode).
+    pub role: Option<String>,
+    /// Approvals needed.
+    pub need: usize,
+    /// Names of the keys that counted.
+    pub have: Vec<String>,
+}
+
+/// The result of checking signatures against a policy.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    /// Signatures that counted.
+    pub counted: Vec<Counted>,
+    /// Signatures that did not, with the reason.
+    pub not_counted: Vec<NotCounted>,
+    /// Every rule and what it still needs.
+    pub rules: Vec<RuleStatus>,
+}
+
+impl Evaluation {
+    /// True when every rule is met.
+    pub fn satisfied(&self) -> bool {
+        self.rules.iter().all(|r| r.have.len() >= r.need)
+    }
+
+    /// What is still missing, in words (`1 more change-board`), empty when satisfied.
+    pub fn missing(&self) -> Vec<String> {
+        self.rules
+            .iter()
+            .filter(|r| r.have.len() < r.need)
+            .map(|r| {
+                let n = r.need - r.have.len();
+                match &r.role {
+                    Some(role) => format!("{n} more {role}"),
+                    None => format!("{n} more distinct trusted key(s)"),
+                }
+            })
+            .collect()
+    }
+
+    /// Several lines for an error or a listing.
+    pub fn explain(&self) -> String {
+        let mut out = String::new();
+        for r in &self.rules {
+            let role = r.role.as_deref().unwrap_or("signatures");
+            out.push_str(&format!(
+                "\n  {role}: {} of {} ({})",
+                r.have.len(),
+                r.need,
+                if r.have.is_empty() {
+                    "none".to_string()
+                } else {
+                    r.have.join(", ")
+                }
+            ));
+        }
+        for n in &self.not_counted {
+            out.push_str(&format!("\n  {}: not counted: {}", n.file, n.reason));
+        }
+        out
+    }
+}
+
+impl TrustPolicy {
+    /// `--trust KEYS --threshold N`.
+    pub fn threshold(keys: Vec<PublicKey>, threshold: usize) -> Self {
+        TrustPolicy {
+            approvers: keys
+                .into_iter()
+                .map(|key| Approver {
+                    name: key.key_id().to_string(),
+                    key,
+                    roles: BTreeSet::new(),
+                })
+                .collect(),
+            rules: Rules::Threshold(threshold),
+            update: None,
+            version: None,
+            sha256: None,
+        }
+    }
+
+    /// Read and check a policy file.
+    pub fn load(path: &Path) -> Result<Self, crate::Error> {
+        let bytes = crate::fsutil::read_limited(path, MAX_POLICY_BYTES, "trust policy")?;
+        Self::parse(&bytes, &path.display().to_string())
+    }
+
+    /// Parse and check policy bytes; `origin` names them in errors.
+    pub fn parse(bytes: &[u8], origin: &str) -> Result<Self, crate::Error> {
+        let bad = |r: String| crate::Error::invalid("trust policy", origin, r);
+        let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8".into()))?;
+        let f: PolicyFile = crate::versioned::parse::<crate::versioned::Json, _>(
+            text,
+            POLICY_FORMAT,
+            "trust policy",
+            origin,
+        )?;
+        let mut approvers = Vec::new();
+        let mut ids: BTreeMap<KeyId, String> = BTreeMap::new();
+        let mut names = BTreeSet::new();
+        for k in f.keys {
+            if k.name.trim().is_empty()
+                || k.name.len() > 100
+                || k.name.chars().any(char::is_control)
+            {
+                return Err(bad(format!(
+                    "key name {} is empty, too long or has control characters",
+                    Untrusted(&k.name)
+                )));
+            }
+            if !names.insert(k.name.clone()) {
+                return Err(bad(format!("name {} is listed twice", Untrusted(&k.name))));
+            }
+            let key = PublicKey::from_base64(&k.key)
+                .map_err(|e| bad(format!("key of {}: {e}", Untrusted(&k.name))))?;
+            if let Some(other) = ids.insert(key.key_id(), k.name.clone()) {
+                return Err(bad(format!(
+                    "key {} is listed twice (as {} and {}): one approver would count twice",
+                    key.key_id(),
+                    Untrusted(&other),
+                    Untrusted(&k.name)
+                )));
+            }
+            if approvers
+                .iter()
+                .any(|a: &Approver| a.key.as_bytes() == key.as_bytes())
+            {
+                return Err(bad(format!(
+                    "the key of {} is listed twice",
+                    Untrusted(&k.name)
+                )));
+            }
+            approvers.push(Approver {
+                name: k.name,
+                key,
+                roles: k.roles.into_iter().collect(),
+            });
+        }
+        let holders = |role: &RoleName| approvers.iter().filter(|a| a.roles.contains(role)).count();
+        if f.rules.is_empty() {
+            return Err(bad(
+                "no rules: a policy must require at least one approval".into()
+            ));
+        }
+        let mut rules = Vec::new();
+        for r in f.rules {
+            if r.at_least == 0 || r.at_least > holders(&r.role) {
+                return Err(bad(format!(
+                    "rule {} x {}: must be at least 1 and at most the {} key(s) holding that role",
+                    r.at_least,
+                    r.role,
+                    holders(&r.role)
+                )));
+            }
+            if rules.iter().any(|(role, _)| role == &r.role) {
+                return Err(bad(format!("role {} has two rules", r.role)));
+            }
+            rules.push((r.role, r.at_least));
+        }
+        let able = match &f.update.role {
+            Some(role) => holders(role),
+            None => approvers.len(),
+        };
+        if f.update.at_least == 0 || f.update.at_least > able {
+            return Err(bad(format!(
+                "update.at_least {} must be at least 1 and at most {able}",
+                f.update.at_least
+            )));
+        }
+        Ok(TrustPolicy {
+            approvers,
+            rules: Rules::AllOf(rules),
+            update: Some((f.update.at_least, f.update.role)),
+            version: Some(f.version),
+            sha256: Some(Sha256Digest::of(bytes)),
+        })
+    }
+
+    /// The keys.
+    pub fn approvers(&self) -> &[Approver] {
+        &self.approvers
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    /// The policy's version (none for `--trust`/`--threshold`).
+    pub fn version(&self) -> Option<u64> {
+        self.version
+    }
+
+    /// sha256 of the policy file (none for `--trust`/`--threshold`).
+    pub fn sha256(&self) -> Option<&Sha256Digest> {
+        self.sha256.as_ref()
+    }
+
+    /// Check bundle `signatures` (file name, text) over a manifest with `digest` against
+    /// the rules.
+    pub fn evaluate(&self, digest: &MessageDigest, signatures: &[(String, String)]) -> Evaluation {
+        self.evaluate_rules(
+            digest,
+            signatures,
+            &self.rules,
+            &[CommentKind::Bundle, CommentKind::Approval],
+        )
+    }
+
+    fn evaluate_rules(
+        &self,
+        digest: &MessageDigest,
+        signatures: &[(String, String)],
+        rules: &Rules,
+        kinds: &[CommentKind],
+    ) -> Evaluation {
+        let keys: Vec<PublicKey> = self.approvers.iter().map(|a| a.key.clone()).collect();
+        let mut counted: Vec<Counted> = Vec::new();
+        let mut not_counted = Vec::new();
+        let mut seen: BTreeSet<KeyId> = BTreeSet::new();
+        for (file, text) in signatures {
+            let v = match verify_digest(&keys, digest, text) {
+                Ok(v) => v,
+                Err(e) => {
+                    not_counted.push(NotCounted {
+                        file: file.clone(),
+                        reason: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            match self.count(rules, kinds, &v, &mut seen) {
+                Ok((name, role, c)) => counted.push(Counted {
+                    file: file.clone(),
+                    key_id: v.key_id.to_string(),
+                    name,
+                    role,
+                    claimed_signer: c.as_ref().and_then(|c| c.get("signer")).map(str::to_string),
+                    time: c.as_ref().and_then(|c| c.get("time")).map(str::to_string),
+                    policy_version: c
+                        .as_ref()
+                        .filter(|c| c.kind == CommentKind::Policy)
+                        .and_then(|c| c.get("version"))
+                        .and_then(|v| v.parse().ok()),
+                }),
+                Err(reason) => not_counted.push(NotCounted {
+                    file: file.clone(),
+                    reason,
+                }),
+            }
+        }
+        let status = |role: Option<&RoleName>, need: usize| RuleStatus {
+            role: role.map(|r| r.to_string()),
+            need,
+            have: counted
+                .iter()
+                .filter(|c| role.is_none() || c.role.as_deref() == role.map(RoleName::as_str))
+                .map(|c| c.name.clone())
+                .collect(),
+        };
+        let rules = match rules {
+            Rules::Threshold(n) => vec![status(None, *n)],
+            Rules::AllOf(list) => list.iter().map(|(r, n)| status(Some(r), *n)).collect(),
+        };
+        Evaluation {
+            counted,
+            not_counted,
+            rules,
+        }
+    }
+
+    /// Whether a verified signature counts, and for whom and which role.
+    #[allow(clippy::type_complexity)]
+    fn count(
+        &self,
+        rules: &Rules,
+        kinds: &[CommentKind],
+        v: &VerifiedSignature,
+        seen: &mut BTreeSet<KeyId>,
+    ) -> Result<(String, Option<String>, Option<comment::Comment>), String> {
+        let Some(a) = self.approvers.iter().find(|a| a.key.key_id() == v.key_id) else {
+            return Err(format!("key {} is not in the policy", v.key_id));
+        };
+        if seen.contains(&v.key_id) {
+            return Err(format!(
+                "duplicate: key {} ({}) already counted",
+                v.key_id,
+                Untrusted(&a.name)
+            ));
+        }
+        let parsed = comment::parse(&v.trusted_comment);
+        // With roles, the (authenticated) trusted comment must say what was signed; with
+        // a bare threshold any comment is accepted, as before roles existed.
+        if let Rules::AllOf(_) = rules
+            && !parsed.as_ref().is_some_and(|c| kinds.contains(&c.kind))
+        {
+            return Err(format!(
+                "its trusted comment is not a {} signature",
+                kinds
+                    .iter()
+                    .map(|k| k.word())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ));
+        }
+        let role = match rules {
+            Rules::Threshold(_) => None,
+            Rules::AllOf(list) => {
+                let claimed = parsed.as_ref().and_then(|c| c.get("role")).ok_or_else(|| {
+                    "its trusted comment names no role (sign with `airlock sign --role ROLE`)"
+                        .to_string()
+                })?;
+                let role = RoleName::new(claimed)?;
+                if !a.roles.contains(&role) {
+                    return Err(format!(
+                        "signed as {role}, a role the policy does not give {}",
+                        Untrusted(&a.name)
+                    ));
+                }
+                if !list.iter().any(|(r, _)| r == &role) {
+                    return Err(format!("role {role} is not one the policy's rules count"));
+                }
+                Some(role.to_string())
+            }
+        };
+        seen.insert(v.key_id);
+        Ok((a.name.clone(), role, parsed))
+    }
+}
+
+/// Accept `new` (its file bytes, and signatures over them) as the successor of `current`:
+/// its version must be exactly one more, and `current`'s update rule must be met by
+/// signatures of `current`'s keys (each signing as `airlock-policy` for this version).
+pub fn accept_update(
+    current: &TrustPolicy,
+    new_bytes: &[u8],
+    origin: &str,
+    signatures: &[(String, String)],
+) -> Result<(TrustPolicy, Evaluation), crate::Error> {
+    let new = TrustPolicy::parse(new_bytes, origin)?;
+    let (Some(cur_v), Some(new_v)) = (current.version, new.version) else {
+        return Err(crate::Error::Usage(
+            "policy updates need a policy file (--policy), not --trust".into(),
+        ));
+    };
+    if Some(new_v) != cur_v.checked_add(1) {
+        return Err(TrustError::PolicyUpdate {
+            reason: format!(
+                "version {new_v} is not {} (the current version plus one)",
+                cur_v + 1
+            ),
+        }
+        .into());
+    }
+    let Some((n, role)) = &current.update else {
+        return Err(crate::Error::Usage(
+            "the current policy has no update rule".into(),
+        ));
+    };
+    // Roles always apply to updates (an update rule without a role counts every key of
+    // the current policy, each in the role it claims).
+    let rules = match role {
+        Some(r) => Rules::AllOf(vec![(r.clone(), *n)]),
+        None => Rules::Threshold(*n),
+    };
+    let digest = MessageDigest::of_bytes(new_bytes);
+    let eval = current.evaluate_rules(&digest, signatures, &rules, &[CommentKind::Policy]);
+    for c in &eval.counted {
+        // Each signature must say it approves this policy version, not another one.
+        if c.policy_version != Some(new_v) {
+            return Err(TrustError::PolicyUpdate {
+                reason: format!("{}: not an approval of policy version {new_v}", c.file),
+            }
+            .into());
+        }
+    }
+    if !eval.satisfied() {
+        return Err(TrustError::PolicyUpdate {
+            reason: format!(
+                "the current policy (version {cur_v}) needs {}{}",
+                eval.missing().join(", "),
+                eval.explain()
+            ),
+        }
+        .into());
+    }
+    Ok((new, eval))
+}

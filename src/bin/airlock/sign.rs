@@ -1,0 +1,69 @@
+//! `airlock sign`
+
+use std::path::PathBuf;
+
+use airlock::approve::{Approval, sign};
+use airlock::time::Timestamp;
+use airlock::trust::policy::RoleName;
+
+use crate::common::KeyArgs;
+
+/// Add one approver's signature to a bundle (or to a policy directory) after the build.
+///
+/// Writes signatures/<KEYID>.minisig and changes nothing else: not the manifest, not the
+/// payload, not the other signatures. The trusted comment records role, signer, key id,
+/// time, the comment and the digests signed, so `minisign -V` shows who approved what.
+/// Inside the enclave, `airlock-verify signers BUNDLE --policy FILE` lists the
+/// signatures and what the policy still needs.
+///
+///   airlock sign bundles/airlock-v1.36.4-to-v1.37.1 --key keys/alice.key \
+///       --role change-board --signer "Alice Smith" --comment "CHG-2211"
+#[derive(clap::Args)]
+pub struct Args {
+    /// The bundle directory (or a policy directory holding policy.json).
+    dir: PathBuf,
+    #[command(flatten)]
+    key: KeyArgs,
+    /// The role you approve in (`change-board`, `security`, ...); the enclave's policy
+    /// must give your key this role for the signature to count.
+    #[arg(long, value_parser = parse_role)]
+    role: RoleName,
+    /// Your name, as recorded in the trusted comment.
+    #[arg(long)]
+    signer: Option<String>,
+    /// Free text recorded in the trusted comment (a change number, a condition).
+    #[arg(long)]
+    comment: Option<String>,
+    /// Replace this key's existing signature file.
+    #[arg(long)]
+    force: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_role(s: &str) -> Result<RoleName, String> {
+    RoleName::new(s)
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let key = a.key.load_one()?;
+    let signed = sign(
+        &a.dir,
+        &Approval {
+            key: &key,
+            role: a.role.clone(),
+            signer: a.signer.clone(),
+            comment: a.comment.clone(),
+            force: a.force,
+            time: Timestamp::now(),
+        },
+    )?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&signed)?);
+    } else {
+        println!("signed: {}", signed.file.display());
+        println!("  trusted comment: {}", signed.comment);
+    }
+    Ok(())
+}
