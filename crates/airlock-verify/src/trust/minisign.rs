@@ -543,6 +543,42 @@ mod tests {
         assert!(verify(&[impostor, signer.public_key()], b"data", &sig).is_ok());
     }
 
+    /// Ed25519 values a lax verifier would accept: S not reduced mod L (the same
+    /// signature spelled twice), and a small-order R. `verify_strict` refuses both.
+    #[test]
+    fn non_canonical_and_small_order_values_are_rejected() {
+        let k = key();
+        let pk = [k.public_key()];
+        let sig = sign(&k, b"data", "c").unwrap();
+        // The group order L, little-endian.
+        const L: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let s_plus_l = edit_blob(&sig, |b| {
+            // blob = "ED" || key id (8) || R (32) || S (32)
+            let s = &mut b[42..74];
+            let mut carry = 0u16;
+            for (x, l) in s.iter_mut().zip(L.iter()) {
+                let v = *x as u16 + *l as u16 + carry;
+                *x = v as u8;
+                carry = v >> 8;
+            }
+        });
+        assert!(verify(&pk, b"data", &s_plus_l).is_err());
+        // R = the identity point (order 1): encoded as y = 1.
+        let small_r = edit_blob(&sig, |b| {
+            b[10..42].fill(0);
+            b[10] = 1;
+        });
+        assert!(verify(&pk, b"data", &small_r).is_err());
+        // A small-order public key is refused when it is read.
+        let mut weak = vec![b'E', b'd', 1, 2, 3, 4, 5, 6, 7, 8];
+        weak.push(1);
+        weak.extend_from_slice(&[0u8; 31]);
+        assert!(PublicKey::from_base64(&BASE64.encode(&weak)).is_err());
+    }
+
     #[test]
     fn malformed_signatures_are_rejected() {
         let k = key();

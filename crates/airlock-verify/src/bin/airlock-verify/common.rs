@@ -27,11 +27,6 @@ pub struct TrustArgs {
 }
 
 impl TrustArgs {
-    /// The trust policy these arguments describe.
-    pub fn trust_policy(&self) -> airlock_verify::Result<TrustPolicy> {
-        Ok(self.policy()?.trust().clone())
-    }
-
     /// The verification policy: signatures, checked now.
     pub fn policy(&self) -> airlock_verify::Result<Policy> {
         if self.policy.is_none() {
@@ -44,7 +39,12 @@ impl TrustArgs {
             return Ok(Policy::threshold(keys, self.threshold.unwrap_or(1))?
                 .allow_expired(self.allow_expired));
         }
-        Ok(Policy::new(self.trust_policy()?).allow_expired(self.allow_expired))
+        let Some(path) = &self.policy else {
+            return Err(airlock_verify::Error::Usage(
+                "give --policy or --trust".into(),
+            ));
+        };
+        Ok(Policy::new(TrustPolicy::load(path)?).allow_expired(self.allow_expired))
     }
 
     /// Load the policy and open the bundle (signatures and window only).

@@ -102,6 +102,8 @@ fn install(
         airlock_verify::image_ref::validate_prefix(p)
             .map_err(|e| airlock_verify::Error::invalid("option", "--prefix", e))?;
     }
+    std::fs::create_dir_all(&a.dest)
+        .map_err(|e| airlock_verify::Error::io("create directory", &a.dest, e))?;
     let signed = a.trust.open(&a.bundle)?;
     *known = Some(record::Known::of(&signed));
     enclave.check(&signed.identity(), Timestamp::now())?;

@@ -1,0 +1,678 @@
+//! Change-board trust (issue 9): approvals after the build, a policy of named keys and
+//! roles, change windows, channels and sequences, the signed enclave state and the
+//! hash-chained receipt log; every signature and receipt also checked with Debian's
+//! `minisign`.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use crate::common::scenario::{Scenario, assert_fails, sh};
+use crate::common::servers::Registry;
+
+/// `airlock keygen` into keys/NAME; with a passphrase file when `pass` is given.
+fn keygen(s: &Scenario, name: &str, pass: Option<&Path>) -> PathBuf {
+    let prefix = s.path(&format!("keys/{name}"));
+    let mut args = vec![
+        "keygen".to_string(),
+        "--out".into(),
+        prefix.display().to_string(),
+    ];
+    match pass {
+        Some(p) => args.extend(["--passphrase-file".into(), p.display().to_string()]),
+        None => args.push("--no-passphrase".into()),
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    s.airlock(&refs).assert().success();
+    prefix
+}
+
+/// A key made by Debian's `minisign -G` (unencrypted: `-W`).
+fn minisign_keygen(s: &Scenario, name: &str) -> PathBuf {
+    let prefix = s.path(&format!("keys/{name}"));
+    let out = sh(
+        &format!(
+            "minisign -G -W -f -p {p}.pub -s {p}.key",
+            p = prefix.display()
+        ),
+        s.work.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    prefix
+}
+
+/// The base64 public key (second line of a .pub file).
+fn pubkey(prefix: &Path) -> String {
+    std::fs::read_to_string(format!("{}.pub", prefix.display()))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_string()
+}
+
+fn key_id(prefix: &Path) -> String {
+    let line = std::fs::read_to_string(format!("{}.pub", prefix.display())).unwrap();
+    let first = line.lines().next().unwrap().to_string();
+    first
+        .split_whitespace()
+        .find(|w| w.len() >= 12 && w.chars().all(|c| c.is_ascii_hexdigit()))
+        .unwrap()
+        .to_string()
+}
+
+struct Keys {
+    builder: PathBuf,
+    alice: PathBuf,
+    bob: PathBuf,
+    carol: PathBuf,
+    pass: PathBuf,
+}
+
+fn keys(s: &Scenario) -> Keys {
+    let pass = s.path("alice.pass");
+    std::fs::write(&pass, "correct horse battery\n").unwrap();
+    Keys {
+        builder: s.key.clone(),
+        alice: keygen(s, "alice", Some(&pass)),
+        bob: minisign_keygen(s, "bob"),
+        carol: keygen(s, "carol", None),
+        pass,
+    }
+}
+
+fn policy_json(version: u64, k: &Keys, change_board: usize) -> String {
+    serde_json::json!({
+        "format": 1,
+        "kind": "airlock-trust-policy",
+        "version": version,
+        "keys": [
+            {"name": "build server", "key": pubkey(&k.builder), "roles": ["builder"]},
+            {"name": "Alice Smith", "key": pubkey(&k.alice), "roles": ["change-board"]},
+            {"name": "Bob Jones", "key": pubkey(&k.bob), "roles": ["change-board"]},
+            {"name": "Carol White", "key": pubkey(&k.carol), "roles": ["change-board"]},
+        ],
+        "rules": [
+            {"role": "builder", "at_least": 1},
+            {"role": "change-board", "at_least": change_board},
+        ],
+        "update": {"at_least": 2, "role": "change-board"},
+    })
+    .to_string()
+}
+
+fn write_policy(s: &Scenario, k: &Keys) -> PathBuf {
+    let p = s.path("enclave/policy.json");
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, policy_json(1, k, 2)).unwrap();
+    p
+}
+
+/// `airlock sign DIR --key KEY.key --role ROLE [extra]`.
+fn approve(s: &Scenario, dir: &Path, key: &Path, role: &str, extra: &[&str]) -> Output {
+    let key = format!("{}.key", key.display());
+    let mut args = vec!["sign", dir.to_str().unwrap(), "--key", &key, "--role", role];
+    args.extend_from_slice(extra);
+    s.airlock(&args).output().unwrap()
+}
+
+fn verify_with(s: &Scenario, bundle: &Path, policy: &Path) -> Output {
+    s.verify_bin(&[
+        "verify",
+        bundle.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+        "--quiet",
+    ])
+    .output()
+    .unwrap()
+}
+
+fn install_with(
+    s: &Scenario,
+    bundle: &Path,
+    policy: &Path,
+    enclave: &Registry,
+    extra: &[&str],
+) -> Output {
+    let mut args = vec![
+        "install",
+        bundle.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+        "--registry",
+    ];
+    let host = enclave.host();
+    let dest = s.path("dest");
+    let state = s.path("enclave/state");
+    args.extend([
+        host.as_str(),
+        "--insecure",
+        "--dest",
+        dest.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--quiet",
+    ]);
+    args.extend_from_slice(extra);
+    s.verify_bin(&args).output().unwrap()
+}
+
+fn window_now() -> String {
+    // An hour ago for three days, in the form the CLI takes.
+    let now = airlock::time::Timestamp::now().plus(-3600).to_string();
+    format!("{}Z/72h", &now[..16])
+}
+
+fn ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn two_approvers_from_keygen_to_receipt() {
+    let s = Scenario::new();
+    let k = keys(&s);
+    // The secret key is encrypted at rest, and OpenSSL reads it with the passphrase.
+    let out = sh(
+        &format!(
+            "openssl pkey -noout -in {}.key -passin file:{}",
+            k.alice.display(),
+            k.pass.display()
+        ),
+        s.work.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::read_to_string(format!("{}.key", k.alice.display()))
+            .unwrap()
+            .starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    );
+    let window = window_now();
+    let bundle = s.build(
+        "bundle",
+        &[
+            "--window",
+            &window,
+            "--channel",
+            "site-a",
+            "--sequence",
+            "7",
+            "--signer",
+            "CI",
+        ],
+    );
+    let policy = write_policy(&s, &k);
+
+    // Built, not yet approved: the policy says what is missing.
+    assert_fails(&verify_with(&s, &bundle, &policy), 3, "2 more change-board");
+    let pass = k.pass.display().to_string();
+    ok(&approve(
+        &s,
+        &bundle,
+        &k.alice,
+        "change-board",
+        &[
+            "--passphrase-file",
+            &pass,
+            "--signer",
+            "Alice Smith",
+            "--comment",
+            "CHG-2211",
+        ],
+    ));
+    let out = s
+        .verify_bin(&[
+            "signers",
+            bundle.to_str().unwrap(),
+            "--policy",
+            policy.to_str().unwrap(),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    ok(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["satisfied"], false);
+    assert_eq!(v["missing"][0], "1 more change-board");
+    // Bob signs with a key made by minisign itself.
+    ok(&approve(
+        &s,
+        &bundle,
+        &k.bob,
+        "change-board",
+        &["--signer", "Bob Jones"],
+    ));
+
+    // Each approval checks with minisign alone, and its trusted comment says who and why.
+    for (prefix, needle) in [
+        (&k.alice, "role=change-board signer=\"Alice Smith\""),
+        (&k.bob, "role=change-board signer=\"Bob Jones\""),
+        (&k.builder, "role=builder signer=CI"),
+    ] {
+        let sig = bundle.join(format!("signatures/{}.minisig", key_id(prefix)));
+        let out = sh(
+            &format!(
+                "minisign -V -p {}.pub -m manifest.json -x {}",
+                prefix.display(),
+                sig.display()
+            ),
+            &bundle,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains(needle), "{stdout}");
+    }
+
+    ok(&verify_with(&s, &bundle, &policy));
+    let enclave = Registry::start();
+    let out = install_with(&s, &bundle, &policy, &enclave, &["--json"]);
+    ok(&out);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let receipt = PathBuf::from(report["receipt"].as_str().unwrap());
+    let text = std::fs::read_to_string(&receipt).unwrap();
+    for needle in [
+        "\"installed\"",
+        "Alice Smith",
+        "Bob Jones",
+        "\"site-a\"",
+        "\"policy_version\": 1",
+    ] {
+        assert!(
+            text.contains(needle),
+            "{needle} missing from the receipt:\n{text}"
+        );
+    }
+    // The receipt checks with minisign and the enclave's public key alone.
+    let state = s.path("enclave/state");
+    let out = sh(
+        &format!(
+            "minisign -V -p {}/enclave.pub -m {}",
+            state.display(),
+            receipt.display()
+        ),
+        &state,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = s
+        .verify_bin(&["log", "--check", "--state-dir", state.to_str().unwrap()])
+        .output()
+        .unwrap();
+    ok(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("chain intact"));
+}
+
+#[test]
+fn signatures_that_must_not_count() {
+    let s = Scenario::new();
+    let k = keys(&s);
+    let policy = write_policy(&s, &k);
+    let bundle = s.build("bundle", &[]);
+    let other = s.build("other", &["--channel", "x", "--sequence", "1"]);
+    ok(&approve(&s, &bundle, &k.carol, "change-board", &[]));
+    let sigs = bundle.join("signatures");
+    let carol = sigs.join(format!("{}.minisig", key_id(&k.carol)));
+    let expect_one_short = |what: &str, needle: &str| {
+        let out = verify_with(&s, &bundle, &policy);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{what}: {stderr}");
+        assert!(stderr.contains("1 more change-board"), "{what}: {stderr}");
+        assert!(stderr.contains(needle), "{what}: {stderr}");
+    };
+    // Threshold minus one.
+    expect_one_short("one approval of two", "change-board: 1 of 2");
+    // The same approver twice: a copy of the file, and the same key signing again
+    // under another name.
+    std::fs::copy(&carol, sigs.join("carol-again.minisig")).unwrap();
+    expect_one_short("duplicate file", "already counted");
+    std::fs::remove_file(sigs.join("carol-again.minisig")).unwrap();
+    ok(&approve(
+        &s,
+        &other,
+        &k.carol,
+        "change-board",
+        &["--signer", "Not Carol"],
+    ));
+    // A signature for another bundle.
+    let foreign = other.join(format!("signatures/{}.minisig", key_id(&k.carol)));
+    std::fs::copy(&foreign, sigs.join("foreign.minisig")).unwrap();
+    expect_one_short(
+        "another bundle's signature",
+        "does not match the signed data",
+    );
+    std::fs::remove_file(sigs.join("foreign.minisig")).unwrap();
+    // A key signing in a role the policy does not give it.
+    ok(&approve(
+        &s,
+        &bundle,
+        &k.alice,
+        "builder",
+        &["--passphrase-file", k.pass.to_str().unwrap()],
+    ));
+    expect_one_short("wrong role", "a role the policy does not give Alice Smith");
+    std::fs::remove_file(sigs.join(format!("{}.minisig", key_id(&k.alice)))).unwrap();
+    // A key the policy does not list.
+    let stranger = keygen(&s, "stranger", None);
+    ok(&approve(&s, &bundle, &stranger, "change-board", &[]));
+    expect_one_short("unknown key", "not one of the");
+    // Malformed signature files: each reported, none counted.
+    let good = std::fs::read_to_string(&carol).unwrap();
+    let lines: Vec<&str> = good.lines().collect();
+    for (name, text) in [
+        (
+            "bad-base64",
+            format!("{}\n!!!!\n{}\n{}\n", lines[0], lines[2], lines[3]),
+        ),
+        (
+            "short",
+            format!(
+                "{}\n{}\n{}\n{}\n",
+                lines[0],
+                &lines[1][..20],
+                lines[2],
+                lines[3]
+            ),
+        ),
+        ("extra-lines", format!("{good}extra\n")),
+        (
+            "huge-comment",
+            format!(
+                "{}\n{}\ntrusted comment: {}\n{}\n",
+                lines[0],
+                lines[1],
+                "x".repeat(1800),
+                lines[3]
+            ),
+        ),
+    ] {
+        std::fs::write(sigs.join(format!("{name}.minisig")), text).unwrap();
+    }
+    let out = verify_with(&s, &bundle, &policy);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    for name in ["bad-base64", "short", "extra-lines", "huge-comment"] {
+        assert!(
+            stderr.contains(&format!("signatures/{name}.minisig: not counted")),
+            "{name}: {stderr}"
+        );
+    }
+    // A changed trusted comment, and a changed manifest byte.
+    let edited = good.replace("role=change-board", "role=change-board comment=\"added\"");
+    std::fs::write(&carol, edited).unwrap();
+    let out = verify_with(&s, &bundle, &policy);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("trusted comment modified"));
+    std::fs::write(&carol, &good).unwrap();
+    let m = bundle.join("manifest.json");
+    let mut bytes = std::fs::read(&m).unwrap();
+    let i = bytes.len() / 2;
+    bytes[i] ^= 1;
+    std::fs::write(&m, bytes).unwrap();
+    let out = verify_with(&s, &bundle, &policy);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("builder: 0 of 1"));
+    // No signature at all.
+    std::fs::remove_dir_all(&sigs).unwrap();
+    std::fs::create_dir(&sigs).unwrap();
+    assert_fails(&verify_with(&s, &bundle, &policy), 3, "no signature files");
+}
+
+/// A fully approved bundle built with `extra` build options.
+fn approved(s: &Scenario, k: &Keys, name: &str, extra: &[&str]) -> PathBuf {
+    let mut args = vec!["--force"];
+    args.extend_from_slice(extra);
+    let b = s.build(name, &args);
+    let pass = k.pass.display().to_string();
+    ok(&approve(
+        s,
+        &b,
+        &k.alice,
+        "change-board",
+        &["--passphrase-file", &pass],
+    ));
+    ok(&approve(s, &b, &k.bob, "change-board", &[]));
+    b
+}
+
+#[test]
+fn windows_rollback_replay_and_clock() {
+    let s = Scenario::new();
+    let k = keys(&s);
+    let policy = write_policy(&s, &k);
+    let enclave = Registry::start();
+    let expired = approved(&s, &k, "expired", &["--window", "2020-01-01T00:00Z/1h"]);
+    assert_fails(
+        &install_with(&s, &expired, &policy, &enclave, &[]),
+        3,
+        "expired at 2020-01-01T01:00:00Z",
+    );
+    let early = approved(&s, &k, "early", &["--not-before", "2099-01-01T00:00Z"]);
+    assert_fails(
+        &install_with(&s, &early, &policy, &enclave, &[]),
+        3,
+        "not valid before 2099",
+    );
+    // --allow-expired lets it through, loudly and on record.
+    let out = install_with(
+        &s,
+        &expired,
+        &policy,
+        &enclave,
+        &["--allow-expired", "--json"],
+    );
+    ok(&out);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let receipt = std::fs::read_to_string(report["receipt"].as_str().unwrap()).unwrap();
+    assert!(receipt.contains("\"allow_expired\": true"), "{receipt}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-expired"));
+
+    let w = window_now();
+    let seven = approved(
+        &s,
+        &k,
+        "seven",
+        &["--window", &w, "--channel", "site-a", "--sequence", "7"],
+    );
+    ok(&install_with(&s, &seven, &policy, &enclave, &[]));
+    ok(&install_with(&s, &seven, &policy, &enclave, &[])); // the same bundle again is fine
+    let six = approved(
+        &s,
+        &k,
+        "six",
+        &["--window", &w, "--channel", "site-a", "--sequence", "6"],
+    );
+    assert_fails(
+        &install_with(&s, &six, &policy, &enclave, &[]),
+        3,
+        "refusing a rollback",
+    );
+    let other_seven = approved(
+        &s,
+        &k,
+        "seven-b",
+        &["--expires", "30d", "--channel", "site-a", "--sequence", "7"],
+    );
+    assert_fails(
+        &install_with(&s, &other_seven, &policy, &enclave, &[]),
+        3,
+        "under the same sequence",
+    );
+    let eight = approved(
+        &s,
+        &k,
+        "eight",
+        &["--window", &w, "--channel", "site-a", "--sequence", "8"],
+    );
+    ok(&install_with(&s, &eight, &policy, &enclave, &[]));
+
+    // The clock moved back: the state (signed by the enclave key) saw a later time.
+    let state_dir = s.path("enclave/state");
+    let state_file = state_dir.join("state.json");
+    let text = std::fs::read_to_string(&state_file).unwrap();
+    let (json, _) = text.split_once('\n').unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(json).unwrap();
+    v["latest_time_seen"] = "2099-01-01T00:00:00Z".into();
+    let json = v.to_string();
+    let key = airlock::trust::load_secret_key(&state_dir.join("enclave.key")).unwrap();
+    let sig = airlock::trust::sign(&key, json.as_bytes(), "airlock-state").unwrap();
+    std::fs::write(&state_file, format!("{json}\n{sig}")).unwrap();
+    assert_fails(
+        &install_with(&s, &eight, &policy, &enclave, &[]),
+        3,
+        "the clock was moved back",
+    );
+}
+
+#[test]
+fn the_state_fails_closed_and_the_log_finds_every_edit() {
+    let s = Scenario::new();
+    let k = keys(&s);
+    let policy = write_policy(&s, &k);
+    let enclave = Registry::start();
+    let b = approved(&s, &k, "b", &["--channel", "site-a", "--sequence", "1"]);
+    for _ in 0..3 {
+        ok(&install_with(&s, &b, &policy, &enclave, &[]));
+    }
+    let state = s.path("enclave/state");
+    let st = state.join("state.json");
+    let good_state = std::fs::read(&st).unwrap();
+    let log = |s: &Scenario| {
+        s.verify_bin(&["log", "--check", "--state-dir", state.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    ok(&log(&s));
+    // Tampered, truncated and missing state: refused with the command that recovers.
+    let tampered = String::from_utf8(good_state.clone())
+        .unwrap()
+        .replace("\"receipts\":3", "\"receipts\":2");
+    std::fs::write(&st, tampered).unwrap();
+    assert_fails(
+        &install_with(&s, &b, &policy, &enclave, &[]),
+        3,
+        "state recover",
+    );
+    std::fs::write(&st, &good_state[..good_state.len() / 2]).unwrap();
+    assert_fails(
+        &install_with(&s, &b, &policy, &enclave, &[]),
+        3,
+        "state recover",
+    );
+    std::fs::remove_file(&st).unwrap();
+    assert_fails(
+        &install_with(&s, &b, &policy, &enclave, &[]),
+        3,
+        "is missing, but 3 receipts exist",
+    );
+    let out = s
+        .verify_bin(&["state", "recover", "--state-dir", state.to_str().unwrap()])
+        .output()
+        .unwrap();
+    ok(&out);
+    ok(&install_with(&s, &b, &policy, &enclave, &[]));
+    ok(&log(&s));
+
+    let r = state.join("receipts");
+    let path = |i: u64| r.join(format!("{i:06}.json"));
+    // An edited receipt.
+    let two = std::fs::read(path(2)).unwrap();
+    std::fs::write(
+        path(2),
+        String::from_utf8(two.clone())
+            .unwrap()
+            .replace("\"installed\"", "\"failed\""),
+    )
+    .unwrap();
+    assert_fails(&log(&s), 3, "000002.json");
+    std::fs::write(path(2), &two).unwrap();
+    // Reordered receipts.
+    std::fs::rename(path(2), r.join("tmp")).unwrap();
+    std::fs::rename(path(3), path(2)).unwrap();
+    std::fs::rename(r.join("tmp"), path(3)).unwrap();
+    let sig = |i: u64| r.join(format!("{i:06}.json.minisig"));
+    std::fs::rename(sig(2), r.join("tmp")).unwrap();
+    std::fs::rename(sig(3), sig(2)).unwrap();
+    std::fs::rename(r.join("tmp"), sig(3)).unwrap();
+    assert_fails(&log(&s), 3, "000002.json");
+    std::fs::rename(path(2), r.join("tmp")).unwrap();
+    std::fs::rename(path(3), path(2)).unwrap();
+    std::fs::rename(r.join("tmp"), path(3)).unwrap();
+    std::fs::rename(sig(2), r.join("tmp")).unwrap();
+    std::fs::rename(sig(3), sig(2)).unwrap();
+    std::fs::rename(r.join("tmp"), sig(3)).unwrap();
+    ok(&log(&s));
+    // A deleted receipt in the middle, and the last one.
+    let keep = (
+        std::fs::read(path(3)).unwrap(),
+        std::fs::read(sig(3)).unwrap(),
+    );
+    std::fs::remove_file(path(3)).unwrap();
+    std::fs::remove_file(sig(3)).unwrap();
+    assert_fails(&log(&s), 3, "000004.json");
+    std::fs::write(path(3), &keep.0).unwrap();
+    std::fs::write(sig(3), &keep.1).unwrap();
+    std::fs::remove_file(path(4)).unwrap();
+    std::fs::remove_file(sig(4)).unwrap();
+    assert_fails(&log(&s), 3, "deleted or replaced");
+}
+
+#[test]
+fn policy_updates_need_the_current_policy_and_the_next_version() {
+    let s = Scenario::new();
+    let k = keys(&s);
+    let policy = write_policy(&s, &k);
+    let n = std::cell::Cell::new(0);
+    let update = |version: u64, signers: &[&PathBuf]| -> Output {
+        n.set(n.get() + 1);
+        let dir = s.path(&format!("policy-v{version}-{}", n.get()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // Version 2 needs only one change-board approval per bundle.
+        std::fs::write(dir.join("policy.json"), policy_json(version, &k, 1)).unwrap();
+        for key in signers {
+            let mut extra = vec![];
+            let pass = k.pass.display().to_string();
+            if *key == &k.alice {
+                extra = vec!["--passphrase-file", &pass];
+            }
+            ok(&approve(&s, &dir, key, "change-board", &extra));
+        }
+        s.verify_bin(&[
+            "policy",
+            "update",
+            "--policy",
+            policy.to_str().unwrap(),
+            dir.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap()
+    };
+    assert_fails(&update(2, &[&k.alice]), 3, "1 more change-board");
+    assert_fails(&update(3, &[&k.alice, &k.bob]), 3, "is not 2");
+    ok(&update(2, &[&k.alice, &k.bob]));
+    let now: serde_json::Value = serde_json::from_slice(&std::fs::read(&policy).unwrap()).unwrap();
+    assert_eq!(now["version"], 2);
+    // Replaying the accepted update is refused: its version is no longer the next.
+    assert_fails(&update(2, &[&k.alice, &k.carol]), 3, "is not 3");
+    // Under version 2 one change-board approval is enough.
+    let b = s.build("bundle", &[]);
+    ok(&approve(&s, &b, &k.carol, "change-board", &[]));
+    ok(&verify_with(&s, &b, &policy));
+}
