@@ -12,7 +12,9 @@ cd "$(dirname "$0")/.."
 # skopeo, minisign, zstd, tar, coreutils (sha256sum): independent tools that check
 # airlock's output. apache2-utils: htpasswd for the basic-auth registry. openssl: the test
 # CA and the bearer-token server's signatures. python3: the file and token servers.
-PACKAGES=(docker-registry skopeo minisign zstd tar coreutils apache2-utils python3 ca-certificates openssl)
+# chromium: renders the HTML change report headless. python3-venv: the CycloneDX
+# project's own validator (cyclonedx-python-lib) checks the SBOM.
+PACKAGES=(docker-registry skopeo minisign zstd tar coreutils apache2-utils python3 python3-venv ca-certificates openssl chromium)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -23,6 +25,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -q
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+# The CycloneDX validator, in a virtualenv of its own (from PyPI).
+VENV=target/test-venv
+if ! "$VENV/bin/python" -c 'import cyclonedx.validation.json' 2>/dev/null; then
+  echo "== installing cyclonedx-python-lib[json-validation] into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q 'cyclonedx-python-lib[json-validation]==11.*'
+fi
+export AIRLOCK_TEST_PYTHON=$PWD/$VENV/bin/python
 
 [ "${1:-}" = "--" ] && shift
 cargo test --workspace --locked "$@"

@@ -3,8 +3,12 @@
 //! Each step has a stable id (`pre.snapshot`, `cp1.apply`, `backout.etcd-restore`, ...) so
 //! runbooks, tickets and tools can refer to it. Commands use two shell variables the
 //! operator sets on each node: `AIRLOCK_DEST` (the `--dest` directory `airlock-verify
-//! install` wrote files under) and `ARCH` (`amd64` or `arm64`); and `NODE` for the node
-//! being worked on.
+//! install` wrote files under), `AIRLOCK_REGISTRY` (the enclave registry and `--prefix`
+//! the bundle was installed into, which kubeadm's `imageRepository` must name) and
+//! `ARCH` (`amd64` or `arm64`); and `NODE` for the node being worked on. Every tool a step
+//! runs is on a kubeadm node already or carried in the bundle: etcdctl and etcdutl run
+//! from the etcd image (`crictl exec` into the running pod, `ctr run` when it is stopped),
+//! never from the node's PATH.
 
 use crate::catalog::{Catalog, Version};
 use crate::manifest::{Phase, Step};
@@ -67,9 +71,16 @@ fn install_bin(version: &Version, name: &str) -> String {
     )
 }
 
-const ETCDCTL: &str = "ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 \
---cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/server.crt \
---key=/etc/kubernetes/pki/etcd/server.key";
+/// etcdctl as kubeadm nodes have it: inside the running etcd static pod (the etcd image
+/// carries etcdctl and etcdutl; the node does not), with the pod's own certificates.
+const ETCDCTL: &str = "crictl exec \"$(crictl ps --name etcd -q | head -n1)\" etcdctl \
+--endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt \
+--cert=/etc/kubernetes/pki/etcd/server.crt --key=/etc/kubernetes/pki/etcd/server.key";
+
+/// etcdutl from the etcd image itself, for when etcd is stopped (containerd's `ctr` is on
+/// every containerd node; the image is already in its store).
+const ETCDUTL_OFFLINE: &str = "ctr -n k8s.io run --rm \
+--mount type=bind,src=/var/lib,dst=/var/lib,options=rbind:rw \"$ETCD_IMAGE\" airlock-etcdutl etcdutl";
 
 /// The values every phase's steps use.
 struct Ctx {
@@ -182,8 +193,11 @@ fn pre_checks(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Vec<Step>) {
         "Take an etcd snapshot and copy /etc/kubernetes (on the first control plane)",
         &[
             "mkdir -p /var/lib/airlock",
-            &format!("{ETCDCTL} snapshot save {snapshot}"),
-            &format!("etcdutl snapshot status {snapshot} -w table"),
+            // The pod mounts /var/lib/etcd from the node: save there, then move it out.
+            &format!("{ETCDCTL} snapshot save /var/lib/etcd/airlock-snapshot.db"),
+            &format!("mv /var/lib/etcd/airlock-snapshot.db {snapshot}"),
+            "ETCD_IMAGE=$(awk '/image:/ {print $2; exit}' /etc/kubernetes/manifests/etcd.yaml)",
+            &format!("{ETCDUTL_OFFLINE} snapshot status {snapshot} -w table"),
             &format!("cp -a /etc/kubernetes {conf_backup}"),
         ],
         Some("the snapshot status shows a non-zero revision and key count; copy the snapshot off the node"),
@@ -195,12 +209,23 @@ fn pre_checks(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Vec<Step>) {
         Some("enough free space for the new images and binaries plus the etcd snapshot (at least twice the etcd database size)"),
     ));
     s.push(step(
+        "pre.image-repository",
+        "Check kubeadm pulls from the enclave registry the bundle was installed into",
+        &["kubectl -n kube-system get configmap kubeadm-config -o jsonpath='{.data.ClusterConfiguration}' | grep imageRepository"],
+        Some("imageRepository is ${AIRLOCK_REGISTRY} (the registry and --prefix of airlock-verify install); airlock-verify preflight checks the same"),
+    ));
+    s.push(step(
         "pre.images",
-        format!("Check the enclave registry holds the {to} images"),
-        &[&format!(
-            "\"${{AIRLOCK_DEST}}/bin/{to}/linux/${{ARCH}}/kubeadm\" config images list --kubernetes-version {to}"
-        )],
-        Some("every listed image is installed in the enclave registry (airlock-verify install report) and kubeadm's imageRepository points there"),
+        format!("Before the window, every node: pre-pull the {to} images from the enclave registry"),
+        &[
+            &format!(
+                "\"${{AIRLOCK_DEST}}/bin/{to}/linux/${{ARCH}}/kubeadm\" config images pull --kubernetes-version {to} --image-repository \"${{AIRLOCK_REGISTRY}}\""
+            ),
+            &format!(
+                "\"${{AIRLOCK_DEST}}/bin/{to}/linux/${{ARCH}}/kubeadm\" config images list --kubernetes-version {to} --image-repository \"${{AIRLOCK_REGISTRY}}\""
+            ),
+        ],
+        Some("every image pulls from the enclave registry; no node reaches outside the enclave during the window"),
     ));
 }
 
@@ -416,8 +441,9 @@ fn backout(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Vec<Step>) {
         "backout.etcd-restore",
         format!("Back-out: restore the etcd snapshot taken before {to} (each member, with its own --name and --initial-cluster)"),
         &[
+            &format!("ETCD_IMAGE=$(awk '/image:/ {{print $2; exit}}' {conf_backup}/manifests/etcd.yaml)"),
             "mv /var/lib/etcd /var/lib/etcd.failed",
-            &format!("etcdutl snapshot restore {snapshot} --data-dir /var/lib/etcd"),
+            &format!("{ETCDUTL_OFFLINE} snapshot restore {snapshot} --data-dir /var/lib/etcd"),
             &format!("rm -rf /etc/kubernetes/manifests && cp -a {conf_backup}/manifests /etc/kubernetes/manifests"),
         ],
         Some("the static pod manifests name the previous images again"),

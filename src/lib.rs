@@ -22,6 +22,7 @@ pub mod lock;
 pub mod pack;
 pub mod pipeline;
 pub mod registry;
+pub mod report;
 pub mod resolve;
 pub mod store;
 pub mod yaml;
@@ -31,5 +32,5 @@ pub use error::{Error, Result, ResultExt};
 // The shared foundations live in the enclave crate; named here so connected-side code
 // reads `crate::digest::...` like any other module.
 pub use airlock_verify::{
-    digest, escape, fsutil, image_ref, layout, manifest, oci, paths, progress, time, trust,
+    cluster, digest, escape, fsutil, image_ref, layout, manifest, oci, paths, progress, time, trust,
 };

@@ -47,6 +47,29 @@ pub struct Lock {
     /// The ordered upgrade checklist, when the lock was resolved for a hop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checklist: Option<Vec<Step>>,
+    /// What the catalog says about the hop, for the change report and preflight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<HopFacts>,
+}
+
+/// What the catalog says about a hop, recorded at resolve time so the build (and the
+/// report and preflight inside the enclave) use the facts the hop was planned with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HopFacts {
+    /// API versions the target minor no longer serves.
+    #[serde(default)]
+    pub removed_apis: Vec<airlock_verify::cluster::RemovedApi>,
+    /// kubelet may be this many minors older than the API server.
+    pub kubelet_max_minors_older: u32,
+    /// kube-proxy may be this many minors older than the API server.
+    pub kube_proxy_max_minors_older: u32,
+    /// The target minor's end of life, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_end_of_life: Option<String>,
+    /// Catalog values used that are not confirmed from a primary source.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uncertain: Vec<String>,
 }
 
 /// An image pinned by digest.
@@ -201,6 +224,7 @@ impl Lock {
             images: Vec::new(),
             files: Vec::new(),
             checklist: None,
+            facts: None,
         }
     }
 

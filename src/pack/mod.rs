@@ -20,9 +20,11 @@ use std::path::{Path, PathBuf};
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::fetch::ImagePlan;
-use crate::layout::{self, MANIFEST_FILE, PAYLOAD_FILE, SIGNATURES_DIR, SUMS_FILE};
+use crate::layout::{self, DocPath, MANIFEST_FILE, PAYLOAD_FILE, SIGNATURES_DIR, SUMS_FILE};
 use crate::lock::Lock;
-use crate::manifest::{BUNDLE_FORMAT, BundleManifest, ImageRecord, ManifestKind, PayloadInfo};
+use crate::manifest::{
+    BUNDLE_FORMAT, BundleManifest, Document, ImageRecord, ManifestKind, PayloadInfo,
+};
 use crate::store::Store;
 use crate::trust::SecretKey;
 
@@ -124,7 +126,7 @@ pub fn write_bundle(
         },
         opts.on_progress,
     )?;
-    let manifest = BundleManifest {
+    let mut manifest = BundleManifest {
         format: BUNDLE_FORMAT,
         kind: ManifestKind::AirlockBundle,
         hop: lock.hop.clone(),
@@ -144,7 +146,9 @@ pub fn write_bundle(
         images: sorted.iter().map(|p| image_record(p)).collect(),
         files,
         checklist: lock.checklist.clone(),
+        documents: Vec::new(),
     };
+    manifest.documents = write_documents(staging.path(), &manifest, lock)?;
     // Never sign what the verifier would refuse.
     manifest.check_consistency()?;
     let (manifest_sha, signatures) =
@@ -159,6 +163,36 @@ pub fn write_bundle(
         entries: manifest.entries.len(),
         signatures,
     })
+}
+
+/// The change report (JSON, Markdown, HTML) and the SBOM, written beside the payload and
+/// listed in the manifest so the signatures cover them.
+fn write_documents(dir: &Path, m: &BundleManifest, lock: &Lock) -> Result<Vec<Document>> {
+    use crate::report::render::{Format, render};
+    let report = crate::report::assemble(&crate::report::Inputs {
+        manifest: Some(m),
+        facts: lock.facts.as_ref(),
+        ..Default::default()
+    });
+    std::fs::create_dir_all(dir.join(layout::REPORT_DIR))
+        .map_err(|e| Error::io("create directory", dir.join(layout::REPORT_DIR), e))?;
+    let mut docs = Vec::new();
+    for path in DocPath::ALL {
+        let bytes = match path {
+            DocPath::ReportJson => render(&report, Format::Json)?,
+            DocPath::ReportMarkdown => render(&report, Format::Markdown)?,
+            DocPath::ReportHtml => render(&report, Format::Html)?,
+            DocPath::Sbom => crate::report::sbom::sbom(m, None)?,
+        };
+        write_file(&dir.join(path.file_name()), &bytes)?;
+        docs.push(Document {
+            path,
+            size: bytes.len() as u64,
+            sha256: Sha256Digest::of(&bytes),
+            media_type: path.media_type().to_string(),
+        });
+    }
+    Ok(docs)
 }
 
 fn image_record(p: &ImagePlan) -> ImageRecord {
@@ -184,7 +218,12 @@ fn write_signed(
     let manifest_bytes = manifest.to_bytes();
     let manifest_sha = Sha256Digest::of(&manifest_bytes);
     write_file(&dir.join(MANIFEST_FILE), &manifest_bytes)?;
-    let sums = layout::sums_lines(&manifest_sha, &manifest.payload.sha256);
+    let docs: Vec<_> = manifest
+        .documents
+        .iter()
+        .map(|d| (d.path, d.sha256))
+        .collect();
+    let sums = layout::sums_lines(&manifest_sha, &manifest.payload.sha256, &docs);
     write_file(&dir.join(SUMS_FILE), sums.as_bytes())?;
     let sig_dir = dir.join(SIGNATURES_DIR);
     std::fs::create_dir(&sig_dir).map_err(|e| Error::io("create directory", &sig_dir, e))?;

@@ -25,7 +25,7 @@ use crate::checklist::{self, ChecklistInput, ToolFile};
 use crate::error::{Error, Result};
 use crate::http::HttpClient;
 use crate::image_ref::ImageRef;
-use crate::lock::{FileSource, Lock, LockedFile, LockedImage};
+use crate::lock::{FileSource, HopFacts, Lock, LockedFile, LockedImage};
 use crate::manifest::{FileKind, Hop, Mode, Role};
 use crate::oci::Platform;
 use crate::paths::SafeRelPath;
@@ -167,6 +167,7 @@ pub async fn resolve(
     lock.images = images;
     lock.files = files;
     lock.checklist = Some(steps);
+    lock.facts = Some(hop_facts(catalog, from, to, &w.uncertain));
     lock.validate("resolved lock")?;
     Ok((lock, w.warnings))
 }
@@ -348,6 +349,36 @@ async fn pin_all(
             .into_iter()
             .collect::<Result<_>>()?;
     Ok((images, files))
+}
+
+/// What the catalog says about the hop: removed APIs (for a minor hop), skew limits,
+/// the target's end of life, and the uncertain values used.
+fn hop_facts(catalog: &Catalog, from: &Version, to: &Version, uncertain: &[String]) -> HopFacts {
+    let target = catalog.minor_of(to);
+    let removed_apis = if from.minor == to.minor {
+        Vec::new()
+    } else {
+        target
+            .map(|m| {
+                m.removed_apis
+                    .iter()
+                    .map(|r| airlock_verify::cluster::RemovedApi {
+                        group_version: r.group_version.clone(),
+                        kinds: r.kinds.clone(),
+                        replacement: Some(r.replacement.clone()),
+                        removed_in: m.minor.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    HopFacts {
+        removed_apis,
+        kubelet_max_minors_older: catalog.skew.kubelet_max_minors_older,
+        kube_proxy_max_minors_older: catalog.skew.kube_proxy_max_minors_older,
+        target_end_of_life: target.map(|m| m.end_of_life.clone()),
+        uncertain: uncertain.to_vec(),
+    }
 }
 
 /// Group images by role, for summaries.

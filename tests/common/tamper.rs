@@ -94,15 +94,7 @@ pub fn repack_and_resign(
     let mut bytes = serde_json::to_vec_pretty(&m).expect("json");
     bytes.push(b'\n');
     std::fs::write(&mpath, &bytes).expect("write manifest");
-    std::fs::write(
-        bundle.join("SHA256SUMS"),
-        format!(
-            "{}  manifest.json\n{}  payload.tar.zst\n",
-            super::images::sha256_hex(&bytes),
-            super::images::sha256_hex(&payload)
-        ),
-    )
-    .expect("write sums");
+    write_sums(bundle, &bytes, &payload);
     let sk = airlock::trust::load_secret_key(key).expect("key");
     // The trusted comment in airlock's form, so the documented manual procedure (which
     // checks its payload_sha256 field) treats the forgery like a real bundle.
@@ -117,6 +109,25 @@ pub fn repack_and_resign(
         std::fs::remove_file(e.expect("entry").path()).expect("remove old signature");
     }
     std::fs::write(sig_dir.join(format!("{}.minisig", sk.key_id())), sig).expect("write signature");
+}
+
+/// Write SHA256SUMS as airlock does: the manifest, the payload, then the signed
+/// documents the manifest lists.
+pub fn write_sums(bundle: &Path, manifest_bytes: &[u8], payload: &[u8]) {
+    let m: serde_json::Value = serde_json::from_slice(manifest_bytes).expect("manifest json");
+    let mut text = format!(
+        "{}  manifest.json\n{}  payload.tar.zst\n",
+        super::images::sha256_hex(manifest_bytes),
+        super::images::sha256_hex(payload)
+    );
+    for d in m["documents"].as_array().into_iter().flatten() {
+        text.push_str(&format!(
+            "{}  {}\n",
+            d["sha256"].as_str().expect("sha256"),
+            d["path"].as_str().expect("path")
+        ));
+    }
+    std::fs::write(bundle.join("SHA256SUMS"), text).expect("write sums");
 }
 
 /// Build the scenario's bundle into `forged`, change its entries with `mutate` and its

@@ -87,15 +87,7 @@ fn resign_payload_as_is(s: &Scenario, bundle: &Path) {
     let mut bytes = serde_json::to_vec_pretty(&m).unwrap();
     bytes.push(b'\n');
     std::fs::write(&mpath, &bytes).unwrap();
-    std::fs::write(
-        bundle.join("SHA256SUMS"),
-        format!(
-            "{}  manifest.json\n{}  payload.tar.zst\n",
-            crate::common::images::sha256_hex(&bytes),
-            crate::common::images::sha256_hex(&payload)
-        ),
-    )
-    .unwrap();
+    crate::common::tamper::write_sums(bundle, &bytes, &payload);
     let sk = airlock::trust::load_secret_key(&s.path("keys/release.key")).unwrap();
     let sig = airlock::trust::sign(&sk, &bytes, "re-signed").unwrap();
     let dir = bundle.join("signatures");

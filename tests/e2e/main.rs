@@ -12,6 +12,7 @@ mod core_path;
 mod hostile;
 mod manual_verify;
 mod registry_auth;
+mod report;
 mod reproducible;
 mod resolve;
 mod trust;

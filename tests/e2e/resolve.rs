@@ -736,6 +736,38 @@ fn resolve_build_install_end_to_end() {
     ok(&u.resolve(&[]));
     let (key, out) = u.keygen_and_build();
     ok(&out);
+    // The change report in the bundle carries the resolved runbook and back-out plan, in
+    // the air-gap form: images pre-pulled from the enclave registry, etcd tools run from
+    // the etcd image.
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(u.path("bundle/report/change-report.json")).unwrap())
+            .unwrap();
+    let ids = |k: &str| -> Vec<String> {
+        report[k]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|s| s["id"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert!(ids("runbook").contains(&"cp1.apply".to_string()));
+    assert!(ids("runbook").contains(&"pre.images".to_string()));
+    assert!(ids("validation").contains(&"post.etcd".to_string()));
+    let backout: Vec<String> = report["backout"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(backout.contains(&"backout.etcd-restore".to_string()));
+    let text = report.to_string();
+    assert!(
+        text.contains("AIRLOCK_REGISTRY") && text.contains("crictl exec"),
+        "{text}"
+    );
+    assert!(!text.contains("\\\"etcdutl snapshot restore"));
 
     let enclave = Registry::start();
     let dest = u.path("dest");

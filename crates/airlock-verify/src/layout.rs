@@ -75,9 +75,91 @@ pub fn signature_path(file_name: &str) -> String {
     format!("{SIGNATURES_DIR}/{file_name}")
 }
 
-/// The lines of `SHA256SUMS`: the manifest, then the payload, in `sha256sum`'s format.
-pub fn sums_lines(manifest: &Sha256Digest, payload: &Sha256Digest) -> String {
-    render_sums(&[(MANIFEST_FILE, manifest), (PAYLOAD_FILE, payload)])
+/// The lines of `SHA256SUMS`: the manifest, the payload, then the signed documents, in
+/// `sha256sum`'s format.
+pub fn sums_lines(
+    manifest: &Sha256Digest,
+    payload: &Sha256Digest,
+    documents: &[(DocPath, Sha256Digest)],
+) -> String {
+    let mut items: Vec<(&str, &Sha256Digest)> =
+        vec![(MANIFEST_FILE, manifest), (PAYLOAD_FILE, payload)];
+    items.extend(documents.iter().map(|(p, d)| (p.file_name(), d)));
+    render_sums(&items)
+}
+
+/// The directory of the signed documents (the change report and the SBOM).
+pub const REPORT_DIR: &str = "report";
+
+/// A signed document beside the payload: the manifest lists its size and sha256, so the
+/// signatures cover it and a change board can read it before anything is unpacked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DocPath {
+    /// `report/change-report.json`: the report's data (schema in docs/report.md).
+    ReportJson,
+    /// `report/change-report.md`.
+    ReportMarkdown,
+    /// `report/change-report.html`: one self-contained file.
+    ReportHtml,
+    /// `report/sbom.cdx.json`: CycloneDX 1.5.
+    Sbom,
+}
+
+impl DocPath {
+    /// Every document, in the order they are listed.
+    pub const ALL: [DocPath; 4] = [
+        DocPath::ReportJson,
+        DocPath::ReportMarkdown,
+        DocPath::ReportHtml,
+        DocPath::Sbom,
+    ];
+
+    /// Its path in the bundle directory.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            DocPath::ReportJson => "report/change-report.json",
+            DocPath::ReportMarkdown => "report/change-report.md",
+            DocPath::ReportHtml => "report/change-report.html",
+            DocPath::Sbom => "report/sbom.cdx.json",
+        }
+    }
+
+    /// Its media type.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            DocPath::ReportJson => "application/vnd.airlock.change-report.v1+json",
+            DocPath::ReportMarkdown => "text/markdown",
+            DocPath::ReportHtml => "text/html",
+            DocPath::Sbom => "application/vnd.cyclonedx+json",
+        }
+    }
+}
+
+impl fmt::Display for DocPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.file_name())
+    }
+}
+
+impl Serialize for DocPath {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.file_name())
+    }
+}
+
+impl<'de> Deserialize<'de> for DocPath {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        DocPath::ALL
+            .into_iter()
+            .find(|p| p.file_name() == s)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "{} is not a document airlock writes",
+                    crate::escape::Untrusted(&s)
+                ))
+            })
+    }
 }
 
 /// `sha256sum` text for `(name, digest)` pairs, in the given order.
@@ -211,7 +293,7 @@ mod tests {
     fn sums_are_sha256sum_format() {
         let m = Sha256Digest::of(b"m");
         let p = Sha256Digest::of(b"p");
-        let text = sums_lines(&m, &p);
+        let text = sums_lines(&m, &p, &[]);
         assert_eq!(
             text,
             format!("{}  manifest.json\n{}  payload.tar.zst\n", m.hex(), p.hex())

@@ -20,6 +20,7 @@
 //! references, the format types, signing) from here; data only flows one way.
 
 pub mod cli;
+pub mod cluster;
 pub mod digest;
 pub mod error;
 pub mod escape;
@@ -30,6 +31,7 @@ pub mod layout;
 pub mod manifest;
 pub mod oci;
 pub mod paths;
+pub mod preflight;
 pub mod progress;
 pub mod readahead;
 pub mod registry;

@@ -69,6 +69,24 @@ pub struct BundleManifest {
     pub files: Vec<FileRecord>,
     /// The upgrade checklist from the lock, if any.
     pub checklist: Option<Vec<Step>>,
+    /// Signed documents beside the payload (the change report, the SBOM).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub documents: Vec<Document>,
+}
+
+/// A signed document of the bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Document {
+    /// Its path in the bundle directory.
+    pub path: crate::layout::DocPath,
+    /// Size in bytes.
+    pub size: u64,
+    /// sha256 of the content.
+    #[serde(with = "bare_hex")]
+    pub sha256: Sha256Digest,
+    /// Media type.
+    pub media_type: String,
 }
 
 /// The document kind tag of a bundle manifest.
@@ -418,6 +436,20 @@ impl BundleManifest {
         self.check_files(&entries).map_err(bad)?;
         self.check_checklist().map_err(bad)?;
         self.check_validity().map_err(bad)?;
+        let mut docs = BTreeSet::new();
+        for d in &self.documents {
+            if !docs.insert(d.path) {
+                return Err(bad(format!("document {} is listed twice", d.path)));
+            }
+            if d.media_type != d.path.media_type() {
+                return Err(bad(format!(
+                    "document {}: media type {} is not {}",
+                    d.path,
+                    Untrusted(&d.media_type),
+                    d.path.media_type()
+                )));
+            }
+        }
         Ok(())
     }
 

@@ -5,6 +5,7 @@ mod build;
 mod common;
 mod keygen;
 mod plan;
+mod report;
 mod resolve;
 mod sign;
 
@@ -53,6 +54,8 @@ enum Command {
     Plan(plan::Args),
     /// Add an approver's signature (name, role, time) to a bundle or a policy directory.
     Sign(sign::Args),
+    /// Render a bundle's change report again with a cluster dump, CVE feed, policy.
+    Report(report::Args),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
         Command::Resolve(a) => resolve::run(a),
         Command::Plan(a) => plan::run(a),
         Command::Sign(a) => sign::run(a),
+        Command::Report(a) => report::run(a),
     };
     airlock_verify::cli::finish(result, airlock::Error::code_of)
 }

@@ -34,6 +34,8 @@ pub enum Outcome {
     Failed,
     /// A new trust policy was accepted.
     PolicyUpdated,
+    /// `preflight` checked the cluster against a bundle.
+    Preflight,
 }
 
 /// One receipt.
@@ -150,6 +152,7 @@ fn outcome_word(o: Outcome) -> &'static str {
         Outcome::Installed => "installed",
         Outcome::Failed => "failed",
         Outcome::PolicyUpdated => "policy-updated",
+        Outcome::Preflight => "preflight",
     }
 }
 

@@ -116,6 +116,9 @@ impl SignedBundle {
     /// Stream the whole payload and check every byte; consumes the signed bundle and
     /// returns the verified one.
     pub fn verify(self, on_progress: &dyn Fn(u64)) -> Result<VerifiedBundle> {
+        for d in &self.manifest.documents {
+            check_document(&self.dir, d)?;
+        }
         let summary = payload::walk(&self, &mut |_, r| r.drain(), on_progress)?;
         Ok(VerifiedBundle {
             signed: self,
@@ -154,6 +157,35 @@ impl SignedBundle {
         self.outside_window.as_deref()
     }
 
+    /// A signed document (the change report, the SBOM), read whole (at most `limit`
+    /// bytes) and checked against the size and sha256 the manifest lists.
+    pub fn read_document(&self, path: crate::layout::DocPath, limit: u64) -> Result<Vec<u8>> {
+        let d = self
+            .manifest
+            .documents
+            .iter()
+            .find(|d| d.path == path)
+            .ok_or_else(|| {
+                Error::verification(path.file_name(), "the bundle does not carry this document")
+            })?;
+        if d.size > limit {
+            return Err(Error::verification(
+                path.file_name(),
+                format!("larger than {limit} bytes"),
+            ));
+        }
+        let bytes =
+            crate::fsutil::read_limited(&self.dir.join(path.file_name()), limit, "bundle document")
+                .map_err(|e| Error::verification(path.file_name(), crate::error::chain(&e)))?;
+        if bytes.len() as u64 != d.size || Sha256Digest::of(&bytes) != d.sha256 {
+            return Err(Error::verification(
+                path.file_name(),
+                "does not match the manifest",
+            ));
+        }
+        Ok(bytes)
+    }
+
     /// Its channel, sequence and digest, for the enclave's rollback checks.
     pub fn identity(&self) -> crate::state::BundleIdentity {
         crate::state::BundleIdentity {
@@ -162,6 +194,24 @@ impl SignedBundle {
             manifest_sha256: self.manifest_sha256,
         }
     }
+}
+
+/// A signed document must have its listed size and sha256 (streamed, never read whole).
+fn check_document(dir: &Path, d: &crate::manifest::Document) -> Result<()> {
+    let name = d.path.file_name();
+    let fail = |r: String| Error::verification(name, r);
+    let f = crate::fsutil::open_regular_io(&dir.join(name)).map_err(|e| fail(e.to_string()))?;
+    let mut r = crate::digest::HashingReader::new(std::io::Read::take(f, d.size + 1));
+    std::io::copy(&mut r, &mut std::io::sink()).map_err(|e| fail(e.to_string()))?;
+    let (_, got, n) = r.finish();
+    if n != d.size || got != d.sha256 {
+        return Err(fail(format!(
+            "does not match the manifest (size {n} for {}, sha256 {})",
+            d.size,
+            got.hex()
+        )));
+    }
+    Ok(())
 }
 
 /// A bundle whose signatures met the policy and whose every payload byte was checked.

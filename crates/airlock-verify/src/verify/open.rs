@@ -139,7 +139,8 @@ pub fn read_signatures(dir: &Path) -> Result<Vec<(String, String)>> {
 /// checked against the signed manifest. A copy that disagrees means someone edited it.
 fn check_sums_file(dir: &Path, m: &BundleManifest, manifest_sha: &Sha256Digest) -> Result<()> {
     let text = read_bundle_file(dir, SUMS_FILE, layout::MAX_SUMS_BYTES)?;
-    let expected = layout::sums_lines(manifest_sha, &m.payload.sha256);
+    let docs: Vec<_> = m.documents.iter().map(|d| (d.path, d.sha256)).collect();
+    let expected = layout::sums_lines(manifest_sha, &m.payload.sha256, &docs);
     if text != expected.as_bytes() {
         return Err(Error::verification(
             SUMS_FILE,

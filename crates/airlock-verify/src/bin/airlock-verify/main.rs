@@ -7,6 +7,7 @@ mod install;
 mod keygen;
 mod log;
 mod policy;
+mod preflight;
 mod signers;
 mod state;
 mod verify;
@@ -47,6 +48,8 @@ enum Command {
     Install(install::Args),
     /// List a bundle's signatures and what the trust policy still needs.
     Signers(signers::Args),
+    /// Check the cluster against a bundle before the change window.
+    Preflight(preflight::Args),
     /// Check and list the enclave's hash-chained receipt log.
     Log(log::Args),
     /// Show or recover the enclave's signed state.
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => verify::run(a),
         Command::Install(a) => install::run(a),
         Command::Signers(a) => signers::run(a),
+        Command::Preflight(a) => preflight::run(a),
         Command::Log(a) => log::run(a),
         Command::State(a) => state::run(a),
         Command::Policy(a) => policy::run(a),

@@ -1,0 +1,298 @@
+//! What a cluster dump says: the objects and the API versions they use, the server and
+//! node versions, and kubeadm's configuration. Read by the change report on the connected
+//! side and by `airlock-verify preflight` inside the enclave, so both judge a cluster the
+//! same way. Input is what `kubectl` prints with `-o json` (lists, single objects,
+//! `kubectl version -o json`); the connected side also turns YAML manifests into the same
+//! values.
+//!
+//! A live `kubectl get` returns objects in the version the server prefers, which hides
+//! what the user wrote: the `kubectl.kubernetes.io/last-applied-configuration` annotation
+//! holds the version actually applied, so it is read when present.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::escape::Untrusted;
+
+/// Largest dump file read.
+pub const MAX_DUMP_BYTES: u64 = 256 * 1024 * 1024;
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// One Kubernetes object found in a dump.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Object {
+    /// `apiVersion` as the dump shows it.
+    pub api_version: String,
+    /// The API version in its last-applied configuration, when present.
+    pub applied_api_version: Option<String>,
+    /// `kind`.
+    pub kind: String,
+    /// Namespace, if namespaced.
+    pub namespace: Option<String>,
+    /// Name.
+    pub name: String,
+    /// The file it came from.
+    pub source: String,
+}
+
+/// A node and the versions it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Node {
+    /// Name.
+    pub name: String,
+    /// `status.nodeInfo.kubeletVersion`.
+    pub kubelet: String,
+    /// `status.nodeInfo.kubeProxyVersion` (may be empty in recent releases).
+    pub kube_proxy: String,
+}
+
+/// Everything read from the dump files.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Dump {
+    /// Every object.
+    pub objects: Vec<Object>,
+    /// `serverVersion.gitVersion` from `kubectl version -o json`.
+    pub server_version: Option<String>,
+    /// Nodes.
+    pub nodes: Vec<Node>,
+    /// `imageRepository` of the `kubeadm-config` ConfigMap's ClusterConfiguration.
+    pub image_repository: Option<String>,
+    /// `kubernetesVersion` of the same.
+    pub kubeadm_version: Option<String>,
+    /// Files read.
+    pub files: Vec<String>,
+}
+
+/// An API version a hop stops serving.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemovedApi {
+    /// `group/version` (`batch/v1beta1`).
+    pub group_version: String,
+    /// Kinds it served that are affected (empty: every kind).
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    /// What to use instead.
+    #[serde(default)]
+    pub replacement: Option<String>,
+    /// The Kubernetes minor that stops serving it (`1.25`).
+    pub removed_in: String,
+}
+
+/// An object that uses an API the target version no longer serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The object.
+    pub object: Object,
+    /// The removed version it uses.
+    pub uses: String,
+    /// Where that version was read: `apiVersion` or `last-applied-configuration`.
+    pub seen_in: &'static str,
+    /// What to use instead.
+    pub replacement: Option<String>,
+    /// The minor that removed it.
+    pub removed_in: String,
+}
+
+impl Dump {
+    /// Add the objects of one JSON document (a list, a single object, or
+    /// `kubectl version -o json` output). `origin` names the file in errors.
+    pub fn add_json(&mut self, bytes: &[u8], origin: &str) -> Result<()> {
+        let v: Value = serde_json::from_slice(bytes).map_err(|e| {
+            Error::invalid(
+                "cluster dump",
+                origin,
+                format!("not JSON ({e}); give `kubectl get ... -o json` output"),
+            )
+        })?;
+        self.add_value(&v, origin)
+    }
+
+    /// Add one parsed document.
+    pub fn add_value(&mut self, v: &Value, origin: &str) -> Result<()> {
+        if !self.files.iter().any(|f| f == origin) {
+            self.files.push(origin.to_string());
+        }
+        if v.is_null() {
+            return Ok(()); // an empty YAML document
+        }
+        let Some(obj) = v.as_object() else {
+            return Err(Error::invalid(
+                "cluster dump",
+                origin,
+                "a document is not a Kubernetes object or list",
+            ));
+        };
+        if let Some(sv) = obj.get("serverVersion") {
+            self.server_version = sv["gitVersion"].as_str().map(str::to_string);
+            return Ok(());
+        }
+        if let Some(items) = obj.get("items").and_then(Value::as_array) {
+            for item in items {
+                self.add_value(item, origin)?;
+            }
+            return Ok(());
+        }
+        let (Some(api), Some(kind)) = (
+            obj.get("apiVersion").and_then(Value::as_str),
+            obj.get("kind").and_then(Value::as_str),
+        ) else {
+            return Err(Error::invalid(
+                "cluster dump",
+                origin,
+                "a document has no apiVersion and kind: not a Kubernetes object",
+            ));
+        };
+        let meta = &v["metadata"];
+        let name = meta["name"].as_str().unwrap_or("").to_string();
+        let applied = meta["annotations"][LAST_APPLIED]
+            .as_str()
+            .and_then(|s| serde_json::from_str::<Value>(s).ok())
+            .and_then(|a| a["apiVersion"].as_str().map(str::to_string));
+        if kind == "Node" {
+            let info = &v["status"]["nodeInfo"];
+            self.nodes.push(Node {
+                name: name.clone(),
+                kubelet: info["kubeletVersion"].as_str().unwrap_or("").to_string(),
+                kube_proxy: info["kubeProxyVersion"].as_str().unwrap_or("").to_string(),
+            });
+        }
+        if kind == "ConfigMap" && name == "kubeadm-config" {
+            let cfg = v["data"]["ClusterConfiguration"].as_str().unwrap_or("");
+            // A YAML document; only two plain `key: value` lines are needed here.
+            for line in cfg.lines() {
+                let l = line.trim();
+                if let Some(r) = l.strip_prefix("imageRepository:") {
+                    self.image_repository = Some(r.trim().trim_matches('"').to_string());
+                }
+                if let Some(r) = l.strip_prefix("kubernetesVersion:") {
+                    self.kubeadm_version = Some(r.trim().trim_matches('"').to_string());
+                }
+            }
+        }
+        self.objects.push(Object {
+            api_version: api.to_string(),
+            applied_api_version: applied,
+            kind: kind.to_string(),
+            namespace: meta["namespace"].as_str().map(str::to_string),
+            name,
+            source: origin.to_string(),
+        });
+        Ok(())
+    }
+
+    /// The objects that use an API in `removed` (by the version in the dump, or the
+    /// version they were last applied with).
+    pub fn removed_in_use(&self, removed: &[RemovedApi]) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for o in &self.objects {
+            let candidates = [
+                (Some(&o.api_version), "apiVersion"),
+                (o.applied_api_version.as_ref(), "last-applied-configuration"),
+            ];
+            for (gv, seen_in) in candidates {
+                let Some(gv) = gv else { continue };
+                if let Some(r) = removed.iter().find(|r| {
+                    &r.group_version == gv
+                        && (r.kinds.is_empty() || r.kinds.iter().any(|k| k == &o.kind))
+                }) {
+                    out.push(Finding {
+                        object: o.clone(),
+                        uses: gv.clone(),
+                        seen_in,
+                        replacement: r.replacement.clone(),
+                        removed_in: r.removed_in.clone(),
+                    });
+                    break;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// `vX.Y.Z[-suffix]` -> (X, Y, Z).
+pub fn parse_version(v: &str) -> Option<(u32, u32, u32)> {
+    let v = v.trim().strip_prefix('v').unwrap_or(v.trim());
+    let core = v.split(['-', '+']).next()?;
+    let mut it = core.split('.');
+    let (a, b, c) = (it.next()?, it.next()?, it.next()?);
+    if it.next().is_some() {
+        return None;
+    }
+    Some((a.parse().ok()?, b.parse().ok()?, c.parse().ok()?))
+}
+
+/// How an object is named in reports: `Kind namespace/name`.
+pub fn describe(o: &Object) -> String {
+    match &o.namespace {
+        Some(ns) => format!(
+            "{} {}/{}",
+            Untrusted(&o.kind),
+            Untrusted(ns),
+            Untrusted(&o.name)
+        ),
+        None => format!("{} {}", Untrusted(&o.kind), Untrusted(&o.name)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn removed() -> Vec<RemovedApi> {
+        vec![RemovedApi {
+            group_version: "batch/v1beta1".into(),
+            kinds: vec!["CronJob".into()],
+            replacement: Some("batch/v1".into()),
+            removed_in: "1.25".into(),
+        }]
+    }
+
+    #[test]
+    fn finds_removed_apis_live_and_last_applied() {
+        let mut d = Dump::default();
+        let list = serde_json::json!({
+            "apiVersion": "v1", "kind": "List",
+            "items": [
+                {"apiVersion": "batch/v1beta1", "kind": "CronJob", "metadata": {"name": "old", "namespace": "a"}},
+                {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "hidden", "namespace": "b",
+                  "annotations": {LAST_APPLIED: "{\"apiVersion\":\"batch/v1beta1\",\"kind\":\"CronJob\"}"}}},
+                {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "fine", "namespace": "c"}},
+                {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"},
+                  "status": {"nodeInfo": {"kubeletVersion": "v1.24.3", "kubeProxyVersion": "v1.24.3"}}},
+                {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kubeadm-config", "namespace": "kube-system"},
+                  "data": {"ClusterConfiguration": "apiVersion: kubeadm.k8s.io/v1beta3\nimageRepository: registry.enclave:5000/k8s\nkubernetesVersion: v1.24.3\n"}}
+            ]
+        });
+        d.add_json(list.to_string().as_bytes(), "dump.json")
+            .unwrap();
+        d.add_json(
+            br#"{"serverVersion":{"gitVersion":"v1.24.3"}}"#,
+            "version.json",
+        )
+        .unwrap();
+        let f = d.removed_in_use(&removed());
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[1].seen_in, "last-applied-configuration");
+        assert_eq!(d.nodes[0].kubelet, "v1.24.3");
+        assert_eq!(
+            d.image_repository.as_deref(),
+            Some("registry.enclave:5000/k8s")
+        );
+        assert_eq!(d.server_version.as_deref(), Some("v1.24.3"));
+        assert!(d.add_json(b"not json", "x").is_err());
+        assert!(d.add_json(br#"{"foo": 1}"#, "x").is_err());
+        assert_eq!(parse_version("v1.30.2-eks-1"), Some((1, 30, 2)));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn reading_never_panics(s in "\\PC{0,300}") {
+            let mut d = Dump::default();
+            let _ = d.add_json(s.as_bytes(), "p");
+            let _ = parse_version(&s);
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Inline SVG charts for the HTML report, where a picture reads faster than a table:
+//! what the bundle's bytes are made of, old against new versions, and the change window
+//! on a timeline. Plain SVG text (no scripts, no external fonts), deterministic, and every
+//! label escaped.
+
+use super::{ChangeReport, human};
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+const COLORS: [&str; 6] = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#7f7f7f",
+];
+
+/// A horizontal stacked bar of the bundle's bytes by kind, with a legend.
+pub fn bytes_bar(r: &ChangeReport) -> String {
+    let total: u64 = r.summary.bytes_by_kind.iter().map(|(_, b)| b).sum();
+    let (w, bar_h) = (640.0, 28.0);
+    let rows = r.summary.bytes_by_kind.len();
+    let h = bar_h + 12.0 + 20.0 * rows as f64;
+    let mut out = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="bundle bytes by kind" width="{w}" height="{h}" viewBox="0 0 {w} {h}">"#
+    );
+    let mut x = 0.0;
+    for (i, (label, bytes)) in r.summary.bytes_by_kind.iter().enumerate() {
+        let width = if total == 0 {
+            0.0
+        } else {
+            w * *bytes as f64 / total as f64
+        };
+        let c = COLORS[i % COLORS.len()];
+        out.push_str(&format!(
+            r#"<rect x="{x:.1}" y="0" width="{width:.1}" height="{bar_h}" fill="{c}"><title>{} {}</title></rect>"#,
+            esc(label),
+            human(*bytes)
+        ));
+        let y = bar_h + 12.0 + 20.0 * i as f64;
+        let pct = if total == 0 {
+            0.0
+        } else {
+            100.0 * *bytes as f64 / total as f64
+        };
+        out.push_str(&format!(
+            r#"<rect x="0" y="{:.1}" width="12" height="12" fill="{c}"/><text x="18" y="{:.1}" font-size="12">{}: {} ({pct:.1}%)</text>"#,
+            y - 10.0,
+            y,
+            esc(label),
+            human(*bytes)
+        ));
+        x += width;
+    }
+    out.push_str("</svg>");
+    out
+}
+
+/// Old and new versions of each changing component, as two columns joined by arrows.
+pub fn versions(r: &ChangeReport) -> String {
+    let rows: Vec<_> = r
+        .inventory
+        .changes
+        .iter()
+        .filter(|c| c.from != c.to)
+        .collect();
+    let (w, row_h) = (640.0, 22.0);
+    let h = 30.0 + row_h * rows.len().max(1) as f64;
+    let mut out = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="component versions before and after" width="{w}" height="{h}" viewBox="0 0 {w} {h}"><text x="200" y="16" font-size="12" font-weight="bold">before</text><text x="430" y="16" font-size="12" font-weight="bold">after</text>"#
+    );
+    if rows.is_empty() {
+        out.push_str(r#"<text x="0" y="44" font-size="12">no component changes version</text>"#);
+    }
+    for (i, c) in rows.iter().enumerate() {
+        let y = 30.0 + row_h * i as f64 + 12.0;
+        out.push_str(&format!(
+            r##"<text x="0" y="{y:.1}" font-size="12">{}</text><text x="200" y="{y:.1}" font-size="12" fill="#555">{}</text><line x1="330" y1="{:.1}" x2="420" y2="{:.1}" stroke="#999" marker-end="url(#a)"/><text x="430" y="{y:.1}" font-size="12" font-weight="bold">{}</text>"##,
+            esc(&c.component),
+            esc(c.from.as_deref().unwrap_or("(new)")),
+            y - 4.0,
+            y - 4.0,
+            esc(c.to.as_deref().unwrap_or("(removed)"))
+        ));
+    }
+    out.push_str(r##"<defs><marker id="a" markerWidth="8" markerHeight="8" refX="8" refY="4" orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#999"/></marker></defs></svg>"##);
+    out
+}
+
+/// The change window on a timeline, with the target's end of life when known.
+pub fn window(r: &ChangeReport) -> String {
+    let s = &r.summary;
+    let (w, h) = (640.0, 70.0);
+    let mut out = format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="change window" width="{w}" height="{h}" viewBox="0 0 {w} {h}"><line x1="10" y1="35" x2="630" y2="35" stroke="#999"/>"##
+    );
+    match (&s.not_before, &s.expires) {
+        (Some(a), Some(b)) => out.push_str(&format!(
+            r##"<rect x="160" y="25" width="320" height="20" fill="#2ca02c" opacity="0.6"><title>change window</title></rect><text x="160" y="18" font-size="12">{}</text><text x="480" y="62" font-size="12" text-anchor="end">{}</text>"##,
+            esc(a),
+            esc(b)
+        )),
+        (Some(a), None) => out.push_str(&format!(
+            r##"<rect x="160" y="25" width="470" height="20" fill="#2ca02c" opacity="0.6"/><text x="160" y="18" font-size="12">from {}</text>"##,
+            esc(a)
+        )),
+        (None, Some(b)) => out.push_str(&format!(
+            r##"<rect x="10" y="25" width="470" height="20" fill="#2ca02c" opacity="0.6"/><text x="480" y="62" font-size="12" text-anchor="end">until {}</text>"##,
+            esc(b)
+        )),
+        (None, None) => out.push_str(r#"<text x="10" y="20" font-size="12">no change window set at build (valid at any time)</text>"#),
+    }
+    if let Some(eol) = &s.target_end_of_life {
+        out.push_str(&format!(
+            r##"<text x="630" y="18" font-size="12" text-anchor="end" fill="#d62728">target end of life {}</text>"##,
+            esc(eol)
+        ));
+    }
+    out.push_str("</svg>");
+    out
+}
