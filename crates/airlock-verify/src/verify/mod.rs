@@ -196,6 +196,27 @@ impl SignedBundle {
     }
 }
 
+/// Walk a payload against a manifest without signatures: only for the fuzz targets in
+/// fuzz/, which feed hostile payloads to the same checks `verify` runs.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub fn fuzz_walk(dir: &Path, manifest: BundleManifest) -> Result<WalkSummary> {
+    let signed = SignedBundle {
+        dir: dir.to_path_buf(),
+        manifest,
+        manifest_sha256: Sha256Digest::of(b""),
+        evaluation: Evaluation {
+            counted: Vec::new(),
+            not_counted: Vec::new(),
+            rules: Vec::new(),
+        },
+        policy_version: None,
+        policy_sha256: None,
+        outside_window: None,
+    };
+    payload::walk(&signed, &mut |_, r| r.drain(), &|_| {})
+}
+
 /// A signed document must have its listed size and sha256 (streamed, never read whole).
 fn check_document(dir: &Path, d: &crate::manifest::Document) -> Result<()> {
     let name = d.path.file_name();

@@ -1,0 +1,2 @@
+//! Fuzz target: see `airlock_fuzz::bundle_manifest`.
+airlock_fuzz::main!(airlock_fuzz::bundle_manifest);

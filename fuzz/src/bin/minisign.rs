@@ -1,0 +1,2 @@
+//! Fuzz target: see `airlock_fuzz::minisign`.
+airlock_fuzz::main!(airlock_fuzz::minisign);

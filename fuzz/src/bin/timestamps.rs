@@ -1,0 +1,2 @@
+//! Fuzz target: see `airlock_fuzz::timestamps`.
+airlock_fuzz::main!(airlock_fuzz::timestamps);

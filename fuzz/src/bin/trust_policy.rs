@@ -1,0 +1,2 @@
+//! Fuzz target: see `airlock_fuzz::trust_policy`.
+airlock_fuzz::main!(airlock_fuzz::trust_policy);

@@ -1,0 +1,265 @@
+//! One function per parser of untrusted input. Each must return (never panic, never
+//! hang, never allocate without bound) whatever the bytes; `src/bin/*.rs` runs them under
+//! AFL++, and the tests below run them over seeds and generated inputs in CI.
+
+use std::sync::OnceLock;
+
+use airlock_verify::digest::Sha256Digest;
+use airlock_verify::layout::{PayloadPath, tar_header};
+use airlock_verify::manifest::{BundleManifest, Entry, ManifestKind, PayloadInfo};
+
+/// A fuzz target: any bytes in, never a panic.
+pub type Target = fn(&[u8]);
+
+/// The targets, by name.
+pub const TARGETS: &[(&str, Target)] = &[
+    ("bundle_manifest", bundle_manifest),
+    ("payload", payload),
+    ("minisign", minisign),
+    ("trust_policy", trust_policy),
+    ("lock", lock),
+    ("oci_manifest", oci_manifest),
+    ("trusted_comment", trusted_comment),
+    ("cluster_dump", cluster_dump),
+    ("cve_feed", cve_feed),
+    ("timestamps", timestamps),
+];
+
+/// The signed manifest, parsed after its signature checked (a stolen key must still not
+/// crash the verifier).
+pub fn bundle_manifest(data: &[u8]) {
+    let _ = BundleManifest::parse_verified(data);
+}
+
+/// A small real payload and the manifest that describes it, for the payload target.
+pub fn seed_payload() -> &'static (Vec<u8>, BundleManifest) {
+    static SEED: OnceLock<(Vec<u8>, BundleManifest)> = OnceLock::new();
+    SEED.get_or_init(|| {
+        let contents: Vec<Vec<u8>> = vec![
+            br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+            (0..3000u32).map(|i| (i % 7) as u8).collect(),
+            b"#!/bin/sh\necho kubeadm\n".to_vec(),
+        ];
+        let paths = [
+            PayloadPath::OciLayout,
+            PayloadPath::Blob(Sha256Digest::of(&contents[1])),
+            PayloadPath::File(Sha256Digest::of(&contents[2])),
+        ];
+        let mut tar_bytes = Vec::new();
+        {
+            let mut b = tar::Builder::new(&mut tar_bytes);
+            for (p, c) in paths.iter().zip(&contents) {
+                let h = tar_header(p, c.len() as u64).expect("header");
+                b.append(&h, &c[..]).expect("append");
+            }
+            b.finish().expect("finish");
+        }
+        let compressed = zstd::encode_all(&tar_bytes[..], 3).expect("zstd");
+        let entries = paths
+            .iter()
+            .zip(&contents)
+            .map(|(p, c)| Entry {
+                path: *p,
+                size: c.len() as u64,
+                sha256: Sha256Digest::of(c),
+                media_type: "application/octet-stream".into(),
+            })
+            .collect();
+        let m = BundleManifest {
+            format: 1,
+            kind: ManifestKind::AirlockBundle,
+            hop: None,
+            not_before: None,
+            expires: None,
+            channel: None,
+            sequence: None,
+            lock_sha256: Sha256Digest::of(b""),
+            notes: vec![],
+            payload: PayloadInfo {
+                file: "payload.tar.zst".into(),
+                size: compressed.len() as u64,
+                sha256: Sha256Digest::of(&compressed),
+                tar_size: tar_bytes.len() as u64,
+            },
+            entries,
+            images: vec![],
+            files: vec![],
+            checklist: None,
+            documents: vec![],
+        };
+        (compressed, m)
+    })
+}
+
+/// The payload stream (zstd, tar, every check of the walk) as a transport attacker
+/// shapes it: the manifest is the seed's, the payload file is the input (its size and
+/// sha256 made to match, so the walk goes past the file checks).
+pub fn payload(data: &[u8]) {
+    let (_, seed) = seed_payload();
+    let Ok(dir) = tempfile::tempdir() else { return };
+    if std::fs::write(dir.path().join("payload.tar.zst"), data).is_err() {
+        return;
+    }
+    let mut m = seed.clone();
+    m.payload.size = data.len() as u64;
+    m.payload.sha256 = Sha256Digest::of(data);
+    let _ = airlock_verify::verify::fuzz_walk(dir.path(), m);
+}
+
+/// Signature and public-key files.
+pub fn minisign(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = airlock_verify::trust::PublicKey::from_minisign(text);
+        // A fixed key: the signature parser runs before any key comparison.
+        static KEY: OnceLock<Option<airlock_verify::trust::SecretKey>> = OnceLock::new();
+        if let Some(key) = KEY.get_or_init(|| airlock_verify::trust::SecretKey::generate().ok()) {
+            let _ = airlock_verify::trust::verify(&[key.public_key()], b"data", text);
+        }
+    }
+}
+
+/// The enclave's trust policy.
+pub fn trust_policy(data: &[u8]) {
+    let _ = airlock_verify::trust::policy::TrustPolicy::parse(data, "fuzz");
+}
+
+/// Lock files.
+pub fn lock(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = airlock::lock::Lock::parse(text, "fuzz");
+    }
+}
+
+/// Image manifests and indexes from registries.
+pub fn oci_manifest(data: &[u8]) {
+    let _ = airlock_verify::oci::ManifestDoc::parse(data, "fuzz", None);
+}
+
+/// Trusted comments of signatures.
+pub fn trusted_comment(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = airlock_verify::trust::comment::parse(text);
+    }
+}
+
+/// Cluster dumps (`kubectl -o json`) for the report and preflight.
+pub fn cluster_dump(data: &[u8]) {
+    let mut d = airlock_verify::cluster::Dump::default();
+    if d.add_json(data, "fuzz").is_ok() {
+        let _ = d.removed_in_use(&[]);
+    }
+}
+
+/// The Kubernetes CVE feed.
+pub fn cve_feed(data: &[u8]) {
+    let _ = airlock::report::cve::evaluate(data, "fuzz", (29, 6), (30, 2));
+}
+
+/// Times and windows from manifests and the command line.
+pub fn timestamps(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = airlock_verify::time::Timestamp::parse(text, false);
+        let _ = airlock_verify::time::parse_window(text);
+        let _ = airlock_verify::time::parse_duration(text);
+    }
+}
+
+/// Starting inputs for a target: one valid example of what it parses (AFL++ mutates
+/// from there; `write_seeds` puts them on disk, the tests below mutate them in CI).
+pub fn seeds(target: &str) -> Vec<Vec<u8>> {
+    let one = |s: &[u8]| vec![s.to_vec()];
+    match target {
+        "payload" => vec![seed_payload().0.clone()],
+        "bundle_manifest" => vec![seed_payload().1.to_bytes()],
+        "oci_manifest" => one(
+            br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":2,"platform":{"architecture":"amd64","os":"linux"}}]}"#,
+        ),
+        "trusted_comment" => one(b"airlock-approval role=change-board signer=\"A\" payload_sha256=00"),
+        "minisign" => one(
+            b"untrusted comment: signature\nRURBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQQ==\ntrusted comment: airlock-approval role=release signer=\"A\"\nQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQQ==\n",
+        ),
+        "trust_policy" => one(
+            br#"{"format":1,"kind":"airlock-trust-policy","version":1,"keys":[],"rules":[],"update":{"at_least":1}}"#,
+        ),
+        "lock" => one(b"format: 1\nkind: airlock-lock\nimages: []\nfiles: []\n"),
+        "cluster_dump" => one(
+            br#"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"batch/v1beta1","kind":"CronJob","metadata":{"name":"x"}}]}"#,
+        ),
+        "cve_feed" => one(
+            br#"{"version":"https://jsonfeed.org/version/1.1","items":[{"id":"CVE-1","content_text":"Fixed Versions v1.30.2"}]}"#,
+        ),
+        "timestamps" => one(b"2026-12-05T22:00Z/72h"),
+        _ => Vec::new(),
+    }
+}
+
+/// Run `f` under AFL++ when built with the `afl` feature; otherwise over the files named
+/// on the command line (to replay a crash or a corpus).
+#[macro_export]
+macro_rules! main {
+    ($f:path) => {
+        #[cfg(feature = "afl")]
+        fn main() {
+            afl::fuzz!(|data: &[u8]| $f(data));
+        }
+        #[cfg(not(feature = "afl"))]
+        fn main() {
+            for p in std::env::args().skip(1) {
+                let data = std::fs::read(&p).expect("read an input file");
+                $f(&data);
+                println!("{p}: ok");
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic pseudo-random bytes (xorshift), so CI runs the same inputs.
+    fn noise(seed: u64, n: usize) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_seed_payload_verifies() {
+        let (bytes, m) = seed_payload();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("payload.tar.zst"), bytes).unwrap();
+        airlock_verify::verify::fuzz_walk(dir.path(), m.clone()).unwrap();
+    }
+
+    #[test]
+    fn every_target_survives_mutations_of_its_seeds() {
+        let seeds: Vec<Vec<u8>> = TARGETS.iter().flat_map(|(n, _)| seeds(n)).collect();
+        for (name, target) in TARGETS {
+            for (i, seed) in seeds.iter().enumerate() {
+                target(seed);
+                for round in 0..40u64 {
+                    let mut m = seed.clone();
+                    let r = noise(round * 31 + i as u64, 8);
+                    match round % 4 {
+                        0 if !m.is_empty() => {
+                            let at = r[0] as usize * 251 % m.len();
+                            m[at] ^= r[1] | 1;
+                        }
+                        1 => m.truncate(r[2] as usize * m.len() / 256),
+                        2 => m.extend(noise(round, r[3] as usize)),
+                        _ => m = noise(round + 1000, r[4] as usize * 4),
+                    }
+                    target(&m);
+                }
+            }
+            let _ = name;
+        }
+    }
+}
