@@ -75,6 +75,16 @@ pub struct Rejected {
     pub reason: String,
 }
 
+/// One `signatures/*.minisig` file as it was read (counted or not), kept so the bundle
+/// can travel on as the exact bytes that were checked (`publish`).
+#[derive(Debug, Clone)]
+pub struct SignatureFile {
+    /// File name inside `signatures/` (UTF-8; may be any name ending in `.minisig`).
+    pub name: String,
+    /// Its content.
+    pub text: String,
+}
+
 /// A bundle whose signatures met the policy and whose manifest is consistent. The
 /// payload has not been read yet.
 #[derive(Debug)]
@@ -82,6 +92,8 @@ pub struct SignedBundle {
     dir: PathBuf,
     manifest: BundleManifest,
     manifest_sha256: Sha256Digest,
+    manifest_size: u64,
+    signature_files: Vec<SignatureFile>,
     signatures: Vec<VerifiedSignature>,
     rejected: Vec<Rejected>,
 }
@@ -116,6 +128,16 @@ impl SignedBundle {
     /// sha256 of `manifest.json`: the bundle's identity.
     pub fn manifest_sha256(&self) -> &Sha256Digest {
         &self.manifest_sha256
+    }
+
+    /// Size of `manifest.json` in bytes.
+    pub fn manifest_size(&self) -> u64 {
+        self.manifest_size
+    }
+
+    /// Every signature file read, counted or not, sorted by name.
+    pub fn signature_files(&self) -> &[SignatureFile] {
+        &self.signature_files
     }
 
     /// The signatures that counted (one per distinct trusted key).

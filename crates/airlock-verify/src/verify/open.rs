@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{Policy, Rejected, SignedBundle};
+use super::{Policy, Rejected, SignatureFile, SignedBundle};
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::escape;
@@ -16,7 +16,11 @@ pub const MAX_SIGNATURES: usize = 256;
 
 pub(super) fn open(dir: &Path, policy: &Policy) -> Result<SignedBundle> {
     let bytes = read_bundle_file(dir, MANIFEST_FILE, MAX_MANIFEST_JSON_BYTES)?;
-    let sigs = read_signatures(dir)?;
+    let files = read_signatures(dir)?;
+    let sigs: Vec<(String, String)> = files
+        .iter()
+        .map(|f| (escape::Untrusted(&layout::signature_path(&f.name)).to_string(), f.text.clone()))
+        .collect();
     let outcome = crate::trust::verify_threshold(policy.keys(), &bytes, &sigs, policy.required())?;
     let manifest = BundleManifest::parse_verified(&bytes)?;
     let manifest_sha256 = Sha256Digest::of(&bytes);
@@ -25,6 +29,8 @@ pub(super) fn open(dir: &Path, policy: &Policy) -> Result<SignedBundle> {
         dir: dir.to_path_buf(),
         manifest,
         manifest_sha256,
+        manifest_size: bytes.len() as u64,
+        signature_files: files,
         signatures: outcome.valid,
         rejected: outcome
             .rejected
@@ -50,11 +56,11 @@ fn read_bundle_file(dir: &Path, name: &str, limit: u64) -> Result<Vec<u8>> {
 }
 
 /// Every `signatures/*.minisig` regular file, sorted by name.
-fn read_signatures(dir: &Path) -> Result<Vec<(String, String)>> {
+fn read_signatures(dir: &Path) -> Result<Vec<SignatureFile>> {
     let sig_dir = dir.join(SIGNATURES_DIR);
     let listing = std::fs::read_dir(&sig_dir)
         .map_err(|e| Error::verification(SIGNATURES_DIR, format!("cannot list signatures: {e}")))?;
-    let mut sigs: Vec<(String, String)> = Vec::new();
+    let mut sigs: Vec<SignatureFile> = Vec::new();
     for ent in listing {
         let ent = ent.map_err(|e| Error::io("list", &sig_dir, e))?;
         let name = ent.file_name();
@@ -85,9 +91,12 @@ fn read_signatures(dir: &Path) -> Result<Vec<(String, String)>> {
         let text = read_bundle_file(dir, &rel, SIGNATURE_MAX_BYTES as u64)?;
         let text = String::from_utf8(text)
             .map_err(|_| Error::verification(&rel, "signature file is not UTF-8"))?;
-        sigs.push((escape::Untrusted(&rel).to_string(), text));
+        sigs.push(SignatureFile {
+            name: name.to_string(),
+            text,
+        });
     }
-    sigs.sort();
+    sigs.sort_by(|a, b| a.name.cmp(&b.name));
     if sigs.is_empty() {
         return Err(Error::verification(
             SIGNATURES_DIR,
