@@ -64,8 +64,10 @@ pub struct Spool {
 impl Spool {
     /// A fresh spool under `base`.
     pub fn create(base: &Path) -> Result<Self> {
+        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::Builder::new()
             .prefix(SPOOL_PREFIX)
+            .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir_in(base)
             .map_err(|e| Error::io("create spool directory in", base, e))?;
         let lock_path = dir.path().join(LOCK_FILE);
