@@ -64,6 +64,19 @@ pub fn try_http_get(
     path: &str,
     extra_headers: &[(&str, &str)],
 ) -> Result<HttpResponse, String> {
+    http_request(addr, "GET", path, extra_headers, &[])
+}
+
+/// Any `method` on `addr`, HTTP/1.0 with `Connection: close`, with `body` (sent with a
+/// `Content-Length` when not empty). The path is sent exactly as given, so tests can
+/// send paths a real client would normalise away.
+pub fn http_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    extra_headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<HttpResponse, String> {
     let sock: SocketAddr = addr
         .parse()
         .map_err(|e| format!("bad address {addr:?}: {e}"))?;
@@ -76,13 +89,17 @@ pub fn try_http_get(
         .set_write_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| format!("set write timeout: {e}"))?;
 
-    let mut request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut request = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n");
     for (name, value) in extra_headers {
         request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !body.is_empty() {
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     request.push_str("\r\n");
     stream
         .write_all(request.as_bytes())
+        .and_then(|_| stream.write_all(body))
         .map_err(|e| format!("send request to {addr}: {e}"))?;
 
     let mut raw = Vec::new();

@@ -14,3 +14,4 @@ mod manual_verify;
 mod registry_auth;
 mod reproducible;
 mod resolve;
+mod serve;

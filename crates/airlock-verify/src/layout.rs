@@ -165,7 +165,10 @@ impl fmt::Display for BundleFile {
 /// `STEM.minisig` with a stem of ASCII letters, digits, `_` and `-` (airlock writes
 /// `<KEYID>.minisig`): nothing that could be a path, an option or a hidden file.
 pub fn valid_signature_name(name: &str) -> bool {
-    let Some(stem) = name.strip_suffix(SIGNATURE_EXT).and_then(|s| s.strip_suffix('.')) else {
+    let Some(stem) = name
+        .strip_suffix(SIGNATURE_EXT)
+        .and_then(|s| s.strip_suffix('.'))
+    else {
         return false;
     };
     name.len() <= MAX_SIGNATURE_NAME

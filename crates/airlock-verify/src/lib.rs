@@ -33,6 +33,7 @@ pub mod paths;
 pub mod progress;
 pub mod readahead;
 pub mod registry;
+pub mod serve;
 pub mod spool;
 pub mod trust;
 pub mod verify;

@@ -45,10 +45,7 @@ pub fn remove_stale(base: &Path) -> usize {
         if rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok()
             && std::fs::remove_dir_all(&dir).is_ok()
         {
-            tracing::info!(
-                "removed the spool {} of an interrupted run",
-                dir.display()
-            );
+            tracing::info!("removed the spool {} of an interrupted run", dir.display());
             removed += 1;
         }
     }

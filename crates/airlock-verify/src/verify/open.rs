@@ -19,7 +19,12 @@ pub(super) fn open(dir: &Path, policy: &Policy) -> Result<SignedBundle> {
     let files = read_signatures(dir)?;
     let sigs: Vec<(String, String)> = files
         .iter()
-        .map(|f| (escape::Untrusted(&layout::signature_path(&f.name)).to_string(), f.text.clone()))
+        .map(|f| {
+            (
+                escape::Untrusted(&layout::signature_path(&f.name)).to_string(),
+                f.text.clone(),
+            )
+        })
         .collect();
     let outcome = crate::trust::verify_threshold(policy.keys(), &bytes, &sigs, policy.required())?;
     let manifest = BundleManifest::parse_verified(&bytes)?;

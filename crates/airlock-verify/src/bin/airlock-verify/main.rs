@@ -4,6 +4,7 @@
 
 mod common;
 mod install;
+mod serve;
 mod verify;
 
 use std::process::ExitCode;
@@ -40,6 +41,8 @@ enum Command {
     Verify(verify::Args),
     /// Verify, then push images to the enclave registry and files to disk.
     Install(install::Args),
+    /// Verify, then serve the images read-only over the OCI distribution API.
+    Serve(serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Verify(a) => verify::run(a),
         Command::Install(a) => install::run(a),
+        Command::Serve(a) => serve::run(a),
     };
     airlock_verify::cli::finish(result, |_| None)
 }
