@@ -9,6 +9,7 @@ mod common;
 
 mod bad_input;
 mod core_path;
+mod export;
 mod hostile;
 mod manual_verify;
 mod registry_auth;

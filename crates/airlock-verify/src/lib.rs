@@ -23,6 +23,7 @@ pub mod cli;
 pub mod digest;
 pub mod error;
 pub mod escape;
+pub mod export;
 pub mod fsutil;
 pub mod image_ref;
 pub mod install;

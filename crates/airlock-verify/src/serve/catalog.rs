@@ -137,9 +137,10 @@ impl Catalog {
 
     /// Bytes the spool needs: each served digest once, at its payload entry's size.
     pub fn spool_bytes(&self, m: &BundleManifest) -> u64 {
-        self.digests()
+        let wanted = self.digests();
+        m.entries
             .iter()
-            .filter_map(|d| m.entry(&PayloadPath::Blob(*d)))
+            .filter(|e| matches!(e.path, PayloadPath::Blob(d) if wanted.contains(&d)))
             .fold(0u64, |a, e| a.saturating_add(e.size))
     }
 }

@@ -3,6 +3,7 @@
 //! this crate's library (`verify`, `trust`, `install`).
 
 mod common;
+mod export;
 mod install;
 mod serve;
 mod verify;
@@ -43,6 +44,8 @@ enum Command {
     Install(install::Args),
     /// Verify, then serve the images read-only over the OCI distribution API.
     Serve(serve::Args),
+    /// Verify, then write one image archive per image (oci-archive, docker-archive).
+    Export(export::Args),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => verify::run(a),
         Command::Install(a) => install::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Export(a) => export::run(a),
     };
     airlock_verify::cli::finish(result, |_| None)
 }
