@@ -10,6 +10,7 @@ mod common;
 mod bad_input;
 mod core_path;
 mod export;
+mod fleet;
 mod hostile;
 mod manual_verify;
 mod registry_auth;

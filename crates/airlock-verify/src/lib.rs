@@ -19,6 +19,7 @@
 //! The connected side (`airlock`) uses the shared foundations (digests, safe paths, image
 //! references, the format types, signing) from here; data only flows one way.
 
+pub mod artifact;
 pub mod cli;
 pub mod digest;
 pub mod error;

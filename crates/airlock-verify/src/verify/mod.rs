@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::manifest::BundleManifest;
 use crate::trust::{PublicKey, VerifiedSignature};
 
+pub use open::MAX_SIGNATURES;
 pub use payload::{VerifyingReader, WalkSummary};
 
 /// What a bundle must satisfy to be trusted: today, `threshold` distinct signers among

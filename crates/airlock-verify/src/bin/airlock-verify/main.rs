@@ -4,7 +4,9 @@
 
 mod common;
 mod export;
+mod fetch;
 mod install;
+mod publish;
 mod serve;
 mod verify;
 
@@ -16,6 +18,10 @@ use clap::{Parser, Subcommand};
 ///
 ///   airlock-verify verify BUNDLE --trust release.pub
 ///   airlock-verify install BUNDLE --trust release.pub --registry registry.enclave:5000 --dest /srv/k8s
+///   airlock-verify serve BUNDLE --trust release.pub --listen 0.0.0.0:5000
+///   airlock-verify export BUNDLE --trust release.pub --format oci-archive --out images/
+///   airlock-verify publish BUNDLE --trust release.pub --registry harbor.hq:443/airlock/hop:v1.30.2
+///   airlock-verify fetch harbor.site:443/airlock/hop:v1.30.2 --trust release.pub --out BUNDLE
 ///
 /// Exit codes: 0 ok, 1 operational error, 2 usage, 3 the bundle or its signatures cannot
 /// be trusted, 4 invalid input, 5 content mismatch outside a bundle.
@@ -46,6 +52,10 @@ enum Command {
     Serve(serve::Args),
     /// Verify, then write one image archive per image (oci-archive, docker-archive).
     Export(export::Args),
+    /// Verify, then push the bundle into a registry as an OCI artifact, for fleets.
+    Publish(publish::Args),
+    /// Pull a published bundle from a registry; verify it before it gets its name.
+    Fetch(fetch::Args),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +66,8 @@ fn main() -> ExitCode {
         Command::Install(a) => install::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Export(a) => export::run(a),
+        Command::Publish(a) => publish::run(a),
+        Command::Fetch(a) => fetch::run(a),
     };
     airlock_verify::cli::finish(result, |_| None)
 }
