@@ -365,8 +365,9 @@ impl Served {
     /// Stop it with SIGTERM, as an operator would, and return its exit status and stderr.
     pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
         let pid = self.child.id().to_string();
-        let st = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
+        // The shell's builtin kill: no procps needed.
+        let st = std::process::Command::new("sh")
+            .args(["-c", &format!("kill -TERM {pid}")])
             .status()
             .expect("run kill");
         assert!(st.success(), "kill -TERM {pid}");

@@ -1,6 +1,7 @@
-//! The enclave registry client: just the part of the OCI distribution API that install
-//! needs (check, mount, upload, push manifest), written out so a reviewer can read all of
-//! it, and so every answer the spec allows is handled:
+//! The enclave registry client: just the part of the OCI distribution API that install,
+//! publish and fetch need (check, mount, upload, push and read manifests, read blobs),
+//! written out so a reviewer can read all of it, and so every answer the spec allows is
+//! handled:
 //!
 //! - a cross-repository mount may answer `201 Created` (linked) or `202 Accepted` with an
 //!   upload session (registries with mounts disabled, or a token without pull on the source
