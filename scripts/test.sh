@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 # skopeo, minisign, zstd, tar, coreutils (sha256sum): independent tools that check
 # airlock's output. apache2-utils: htpasswd for the basic-auth registry. openssl: the test
 # CA and the bearer-token server's signatures. python3: the file and token servers.
-PACKAGES=(docker-registry skopeo minisign zstd tar coreutils apache2-utils python3 ca-certificates openssl)
+# containerd (with ctr): pulls through `airlock-verify serve` and imports exported archives.
+PACKAGES=(docker-registry skopeo minisign zstd tar coreutils apache2-utils python3 ca-certificates openssl containerd)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
