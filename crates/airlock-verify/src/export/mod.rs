@@ -367,6 +367,31 @@ fn carried_blob(
     Ok(d)
 }
 
+/// Bytes the archives will take: headers, content and padding of every entry, and the
+/// end blocks (a sum that saturates: too big to count is too big for any disk).
+fn archive_bytes(m: &BundleManifest, plans: &[Plan]) -> u64 {
+    let sizes: BTreeMap<Sha256Digest, u64> = m
+        .entries
+        .iter()
+        .filter_map(|e| {
+            e.path
+                .digest()
+                .filter(|_| matches!(e.path, PayloadPath::Blob(_)))
+                .map(|d| (d, e.size))
+        })
+        .collect();
+    let entry = |size: u64| 512u64.saturating_add(size.div_ceil(512).saturating_mul(512));
+    plans.iter().fold(0u64, |total, p| {
+        let head = p.head.iter().map(|(_, b)| entry(b.len() as u64));
+        let blobs = p
+            .blobs
+            .iter()
+            .map(|d| entry(sizes.get(d).copied().unwrap_or(0)));
+        head.chain(blobs)
+            .fold(total.saturating_add(1024), u64::saturating_add)
+    })
+}
+
 /// Write every archive in one verifying pass, then rename them all into place.
 fn write_all(
     bundle: &VerifiedBundle,
@@ -374,6 +399,10 @@ fn write_all(
     force: bool,
     on_progress: &dyn Fn(u64),
 ) -> Result<Vec<Exported>> {
+    if let Some(dir) = plans.first().and_then(|p| p.target.parent()) {
+        let need = archive_bytes(bundle.manifest(), plans);
+        crate::fsutil::require_free(dir, need, "the archives")?;
+    }
     let mut files = Vec::new();
     for p in plans {
         let mut t = TarFile::create(&p.target)?;

@@ -45,7 +45,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     let policy = a.trust.policy()?;
     let reg = a.reg.client(&target.registry)?;
-    let bar = airlock_verify::progress::bytes_bar("fetch", !a.quiet && !a.json);
+    // Downloaded, then verified, bytes; the total is known only once the artifact is read.
+    let bar = airlock_verify::progress::bytes_counter("fetch", !a.quiet && !a.json);
     let cb = airlock_verify::progress::callback(&bar);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -46,7 +46,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let bundle = signed.verify(&*cb)?;
     bar.finish_and_clear();
     let bar = airlock_verify::progress::bytes_bar("publish", !a.quiet && !a.json);
-    bar.set_length(bundle.manifest().payload.size);
+    bar.set_length(bundle.manifest().payload.size + bundle.manifest_size());
     let cb = airlock_verify::progress::callback(&bar);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
