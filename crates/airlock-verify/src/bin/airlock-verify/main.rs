@@ -1,6 +1,7 @@
 //! `airlock-verify`: the enclave side. Checks a bundle's signatures and every byte, then
-//! installs it. Kept small on purpose so a security office can audit it; the work is in
-//! this crate's library (`verify`, `trust`, `install`).
+//! installs, serves, exports or publishes what verified (and fetches published bundles).
+//! Kept small on purpose so a security office can audit it; the work is in this crate's
+//! library (`verify`, `trust`, `install`, `serve`, `export`, `artifact`).
 
 mod common;
 mod export;
@@ -14,7 +15,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Verify and install airlock bundles inside an air-gapped network.
+/// Verify airlock bundles inside an air-gapped network, then install, serve, export or
+/// publish what verified.
 ///
 ///   airlock-verify verify BUNDLE --trust release.pub
 ///   airlock-verify install BUNDLE --trust release.pub --registry registry.enclave:5000 --dest /srv/k8s
