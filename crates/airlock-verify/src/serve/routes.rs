@@ -145,8 +145,13 @@ mod tests {
         ] {
             assert_eq!(parse(&p), Route::BadName, "{p}");
         }
+        // Extra segments make it another (unknown) endpoint, not a blob of `a`.
         assert_eq!(
             parse("/v2/a/blobs/sha256:../../etc/passwd"),
+            Route::NotFound
+        );
+        assert_eq!(
+            parse("/v2/a/blobs/sha256:..%2f..%2fetc%2fpasswd"),
             Route::BadDigest
         );
         assert_eq!(parse("/v2/a/blobs/sha512:00"), Route::BadDigest);
