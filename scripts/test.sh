@@ -14,7 +14,8 @@ cd "$(dirname "$0")/.."
 # CA and the bearer-token server's signatures. python3: the file and token servers.
 # chromium: renders the HTML change report headless. python3-venv: the CycloneDX
 # project's own validator (cyclonedx-python-lib) checks the SBOM.
-PACKAGES=(docker-registry skopeo minisign zstd tar coreutils apache2-utils python3 python3-venv ca-certificates openssl chromium)
+# containerd (with ctr): pulls through `airlock-verify serve` and imports exported archives.
+PACKAGES=(docker-registry skopeo minisign zstd tar coreutils apache2-utils python3 python3-venv ca-certificates openssl chromium containerd)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

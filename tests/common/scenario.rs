@@ -356,3 +356,91 @@ pub fn assert_fails(out: &Output, code: i32, needle: &str) {
         "stderr does not mention {needle:?}:\n{stderr}"
     );
 }
+
+/// A running `airlock-verify serve`; killed on drop.
+pub struct Served {
+    pub child: std::process::Child,
+    /// "127.0.0.1:PORT".
+    pub addr: String,
+    /// The start-up record it printed (`--json`).
+    pub start: serde_json::Value,
+}
+
+impl Served {
+    /// Stop it with SIGTERM, as an operator would, and return its exit status and stderr.
+    pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        // The shell's builtin kill: no procps needed.
+        let st = std::process::Command::new("sh")
+            .args(["-c", &format!("kill -TERM {pid}")])
+            .status()
+            .expect("run kill");
+        assert!(st.success(), "kill -TERM {pid}");
+        let status = self.child.wait().expect("wait for serve");
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            use std::io::Read;
+            let _ = e.read_to_string(&mut err);
+        }
+        (status, err)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Scenario {
+    /// Start `airlock-verify serve BUNDLE --trust key.pub --listen 127.0.0.1:0 --json
+    /// --quiet EXTRA...` and wait for its start-up line; `Err` with its output when it
+    /// exits instead.
+    pub fn try_serve(&self, bundle: &Path, extra: &[&str]) -> Result<Served, Output> {
+        use std::io::BufRead;
+        let pubkey = format!("{}.pub", self.key.display());
+        let mut child = std::process::Command::new(super::verify_bin())
+            .env("DOCKER_CONFIG", &self.docker_config)
+            .args([
+                "serve",
+                bundle.to_str().expect("utf-8"),
+                "--trust",
+                &pubkey,
+                "--listen",
+                "127.0.0.1:0",
+                "--json",
+                "--quiet",
+            ])
+            .args(extra)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn airlock-verify serve");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("stdout");
+        let mut reader = std::io::BufReader::new(stdout);
+        let n = reader
+            .read_line(&mut line)
+            .expect("read serve's start-up line");
+        if n == 0 {
+            return Err(child.wait_with_output().expect("wait for serve"));
+        }
+        let start: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("start-up line {line:?}: {e}"));
+        let addr = start["listen"].as_str().expect("listen").to_string();
+        Ok(Served { child, addr, start })
+    }
+
+    /// [`Scenario::try_serve`], panicking when it does not start.
+    pub fn serve(&self, bundle: &Path, extra: &[&str]) -> Served {
+        self.try_serve(bundle, extra).unwrap_or_else(|out| {
+            panic!(
+                "serve did not start ({:?}):\n{}",
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    }
+}

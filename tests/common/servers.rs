@@ -64,6 +64,19 @@ pub fn try_http_get(
     path: &str,
     extra_headers: &[(&str, &str)],
 ) -> Result<HttpResponse, String> {
+    http_request(addr, "GET", path, extra_headers, &[])
+}
+
+/// Any `method` on `addr`, HTTP/1.0 with `Connection: close`, with `body` (sent with a
+/// `Content-Length` when not empty). The path is sent exactly as given, so tests can
+/// send paths a real client would normalise away.
+pub fn http_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    extra_headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<HttpResponse, String> {
     let sock: SocketAddr = addr
         .parse()
         .map_err(|e| format!("bad address {addr:?}: {e}"))?;
@@ -76,13 +89,17 @@ pub fn try_http_get(
         .set_write_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| format!("set write timeout: {e}"))?;
 
-    let mut request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut request = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n");
     for (name, value) in extra_headers {
         request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !body.is_empty() {
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     request.push_str("\r\n");
     stream
         .write_all(request.as_bytes())
+        .and_then(|_| stream.write_all(body))
         .map_err(|e| format!("send request to {addr}: {e}"))?;
 
     let mut raw = Vec::new();
@@ -827,6 +844,113 @@ impl NoMountProxy {
 }
 
 impl Drop for NoMountProxy {
+    fn drop(&mut self) {
+        kill_and_wait(&mut self.child);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// containerd
+// ---------------------------------------------------------------------------
+
+/// A private containerd daemon (Debian package `containerd`, which ships `ctr`) with its
+/// root, state and socket in its own temporary folder and the CRI plugin off. Killed on
+/// drop. Needs root; [`Containerd::start`] returns `None` (after saying so) when the
+/// tests do not run as root.
+pub struct Containerd {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Containerd {
+    pub fn start() -> Option<Containerd> {
+        if !std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout == b"0\n")
+        {
+            eprintln!("NOTICE: containerd needs root; the containerd tests are not run");
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("airlock-containerd-")
+            .tempdir()
+            .expect("create a temporary folder for containerd");
+        let d = dir.path();
+        let config = format!(
+            "version = 2\n\
+             root = {root:?}\n\
+             state = {state:?}\n\
+             disabled_plugins = [\"io.containerd.grpc.v1.cri\", \"io.containerd.snapshotter.v1.btrfs\", \
+             \"io.containerd.snapshotter.v1.zfs\", \"io.containerd.snapshotter.v1.devmapper\", \
+             \"io.containerd.snapshotter.v1.aufs\"]\n\
+             [grpc]\n  address = {sock:?}\n\
+             [ttrpc]\n  address = {ttrpc:?}\n",
+            root = path_str(&d.join("root")),
+            state = path_str(&d.join("state")),
+            sock = path_str(&d.join("c.sock")),
+            ttrpc = path_str(&d.join("c.sock.ttrpc")),
+        );
+        fs::write(d.join("config.toml"), config).expect("write containerd config");
+        let log = d.join("containerd.log");
+        let (out, err) = log_stdio(&log);
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(d.join("config.toml"))
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("spawn containerd (Debian package containerd)");
+        let mut c = Containerd { child, dir };
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Some(status) = c.child.try_wait().expect("poll containerd") {
+                panic!("containerd exited early with {status}:\n{}", read_log(&log));
+            }
+            if c.ctr("default", &["version"]).status.success() {
+                return Some(c);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "containerd not ready:\n{}",
+                read_log(&log)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `ctr --address SOCK -n NAMESPACE ARGS...`, output returned unchecked.
+    pub fn ctr(&self, namespace: &str, args: &[&str]) -> std::process::Output {
+        Command::new("ctr")
+            .arg("--address")
+            .arg(self.dir.path().join("c.sock"))
+            .args(["-n", namespace])
+            .args(args)
+            .output()
+            .expect("run ctr (Debian package containerd)")
+    }
+
+    /// [`Containerd::ctr`], panicking with its output when it fails.
+    pub fn ctr_ok(&self, namespace: &str, args: &[&str]) -> String {
+        let out = self.ctr(namespace, args);
+        assert!(
+            out.status.success(),
+            "ctr {args:?} failed:\n{}{}\ncontainerd log:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log_contents()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The daemon's log.
+    pub fn log_contents(&self) -> String {
+        read_log(&self.dir.path().join("containerd.log"))
+    }
+}
+
+impl Drop for Containerd {
     fn drop(&mut self) {
         kill_and_wait(&mut self.child);
     }

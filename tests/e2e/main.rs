@@ -8,11 +8,15 @@
 mod common;
 
 mod bad_input;
+mod containerd;
 mod core_path;
+mod export;
+mod fleet;
 mod hostile;
 mod manual_verify;
 mod registry_auth;
 mod report;
 mod reproducible;
 mod resolve;
+mod serve;
 mod trust;

@@ -128,6 +128,33 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     sync_dir(dir)
 }
 
+/// Bytes available to an unprivileged writer on the filesystem holding `path`, and that
+/// filesystem's device id (to tell whether two paths share it).
+pub fn free_space(path: &Path) -> Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let st = rustix::fs::statvfs(path)
+        .map_err(|e| Error::io("inspect free space of", path, e.into()))?;
+    let meta = std::fs::metadata(path).map_err(|e| Error::io("inspect", path, e))?;
+    Ok((st.f_bavail.saturating_mul(st.f_frsize), meta.dev()))
+}
+
+/// Fail with the numbers when the filesystem holding `dir` has less than `need` bytes
+/// free (zarf #1473: temporary folders fill up half-way through).
+pub fn require_free(dir: &Path, need: u64, what: &str) -> Result<()> {
+    let (have, _) = free_space(dir)?;
+    if have < need {
+        return Err(Error::Io {
+            action: "use",
+            path: dir.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                format!("{what} needs {need} bytes free, has {have}"),
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// fsync a directory so a rename in it survives a power loss.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)

@@ -63,13 +63,21 @@ fn is_alnum(b: u8) -> bool {
     b.is_ascii_lowercase() || b.is_ascii_digit()
 }
 
-fn valid_tag(t: &str) -> bool {
+/// True for a tag of the reference grammar (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`).
+pub fn valid_tag(t: &str) -> bool {
     let b = t.as_bytes();
     !b.is_empty()
         && b.len() <= 128
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
         && b.iter()
             .all(|&x| x.is_ascii_alphanumeric() || matches!(x, b'_' | b'.' | b'-'))
+}
+
+/// True for a repository path of the reference grammar: at most 255 bytes of `/`-separated
+/// components of lower-case letters and digits with `.`, `_`, `__` or `-` between them.
+/// No component can be empty, `.` or `..`.
+pub fn valid_repository(path: &str) -> bool {
+    path.len() <= 255 && path.split('/').all(valid_path_component)
 }
 
 fn valid_registry(r: &str) -> bool {
@@ -124,7 +132,7 @@ impl ImageRef {
         if !valid_registry(&registry) {
             return Err(err("invalid registry host"));
         }
-        if repository.len() > 255 || !repository.split('/').all(valid_path_component) {
+        if !valid_repository(&repository) {
             return Err(err(
                 "invalid repository path (lower-case letters, digits and . _ - separators)",
             ));

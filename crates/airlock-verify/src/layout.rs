@@ -174,8 +174,14 @@ pub fn render_sums(items: &[(&str, &Sha256Digest)]) -> String {
 /// byte for byte against it: plain ustar, mode 0644, uid/gid 0, no user or group names,
 /// mtime 0, a regular file.
 pub fn tar_header(path: &PayloadPath, size: u64) -> std::io::Result<tar::Header> {
+    canonical_tar_header(&path.to_string(), size)
+}
+
+/// The canonical header for any name (payload entries, and the archives `export`
+/// writes): ustar, mode 0644, owner 0, mtime 0, a regular file.
+pub fn canonical_tar_header(name: &str, size: u64) -> std::io::Result<tar::Header> {
     let mut h = tar::Header::new_ustar();
-    h.set_path(path.to_string())?;
+    h.set_path(name)?;
     h.set_size(size);
     h.set_mode(0o644);
     h.set_uid(0);
@@ -186,6 +192,80 @@ pub fn tar_header(path: &PayloadPath, size: u64) -> std::io::Result<tar::Header>
     h.set_groupname("")?;
     h.set_cksum();
     Ok(h)
+}
+
+/// Longest signature file name accepted when a bundle travels as files outside its
+/// directory (`publish`, `fetch`).
+pub const MAX_SIGNATURE_NAME: usize = 128;
+
+/// One file of a bundle directory, by its path relative to the bundle. Used where a
+/// bundle's files travel one by one (an OCI artifact in a registry): the only names such
+/// a file may have, so a name from outside can never become another path.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BundleFile {
+    /// `manifest.json`.
+    Manifest,
+    /// `signatures/<NAME>.minisig`; the name is letters, digits, `_` and `-` only.
+    Signature(String),
+    /// `SHA256SUMS`.
+    Sums,
+    /// `payload.tar.zst`.
+    Payload,
+    /// `report/...`: a signed document.
+    Document(DocPath),
+}
+
+impl BundleFile {
+    /// Parse a path relative to the bundle; `None` for anything else.
+    pub fn parse(rel: &str) -> Option<Self> {
+        match rel {
+            MANIFEST_FILE => Some(BundleFile::Manifest),
+            SUMS_FILE => Some(BundleFile::Sums),
+            PAYLOAD_FILE => Some(BundleFile::Payload),
+            _ if rel.starts_with(REPORT_DIR) => DocPath::ALL
+                .into_iter()
+                .find(|d| d.file_name() == rel)
+                .map(BundleFile::Document),
+            _ => {
+                let name = rel.strip_prefix(SIGNATURES_DIR)?.strip_prefix('/')?;
+                valid_signature_name(name).then(|| BundleFile::Signature(name.to_string()))
+            }
+        }
+    }
+
+    /// The signature file `name` (`KEYID.minisig`), if it is a name that may travel.
+    pub fn signature(name: &str) -> Option<Self> {
+        valid_signature_name(name).then(|| BundleFile::Signature(name.to_string()))
+    }
+}
+
+impl fmt::Display for BundleFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BundleFile::Manifest => f.write_str(MANIFEST_FILE),
+            BundleFile::Signature(n) => write!(f, "{SIGNATURES_DIR}/{n}"),
+            BundleFile::Sums => f.write_str(SUMS_FILE),
+            BundleFile::Payload => f.write_str(PAYLOAD_FILE),
+            BundleFile::Document(d) => f.write_str(d.file_name()),
+        }
+    }
+}
+
+/// `STEM.minisig` with a stem of ASCII letters, digits, `_` and `-` (airlock writes
+/// `<KEYID>.minisig`): nothing that could be a path, an option or a hidden file.
+pub fn valid_signature_name(name: &str) -> bool {
+    let Some(stem) = name
+        .strip_suffix(SIGNATURE_EXT)
+        .and_then(|s| s.strip_suffix('.'))
+    else {
+        return false;
+    };
+    name.len() <= MAX_SIGNATURE_NAME
+        && !stem.is_empty()
+        && !stem.starts_with('-')
+        && stem
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// A path inside the payload: the only shapes a payload entry may have.
@@ -300,11 +380,64 @@ mod tests {
         );
     }
 
+    #[test]
+    fn bundle_file_names_are_a_closed_set() {
+        for ok in [
+            "manifest.json",
+            "SHA256SUMS",
+            "payload.tar.zst",
+            "signatures/ABCDEF0123456789.minisig",
+            "signatures/release_key-2.minisig",
+        ] {
+            let f = BundleFile::parse(ok).unwrap_or_else(|| panic!("{ok}"));
+            assert_eq!(f.to_string(), ok);
+        }
+        for bad in [
+            "",
+            "signatures/",
+            "signatures/.minisig",
+            "signatures/../manifest.json",
+            "signatures/a/b.minisig",
+            "signatures/-x.minisig",
+            "signatures/a.b.minisig",
+            "signatures/a.minisig/",
+            "signatures/\u{202e}a.minisig",
+            "/manifest.json",
+            "./manifest.json",
+            "SHA256SUMS/",
+            "payload.tar.zst.1",
+        ] {
+            assert_eq!(BundleFile::parse(bad), None, "{bad}");
+        }
+        let long = format!("signatures/{}.minisig", "a".repeat(MAX_SIGNATURE_NAME));
+        assert_eq!(BundleFile::parse(&long), None);
+    }
+
+    #[test]
+    fn canonical_header_is_the_payload_header() {
+        let d = Sha256Digest::of(b"x");
+        let p = PayloadPath::Blob(d);
+        assert_eq!(
+            tar_header(&p, 7).unwrap().as_bytes(),
+            canonical_tar_header(&p.to_string(), 7).unwrap().as_bytes()
+        );
+    }
+
     proptest::proptest! {
         #[test]
         fn parse_never_panics_and_round_trips(s in "\\PC{0,80}") {
             if let Some(p) = PayloadPath::parse(&s) {
                 proptest::prop_assert_eq!(p.to_string(), s);
+            }
+        }
+
+        #[test]
+        fn bundle_file_parse_round_trips_and_stays_below_the_bundle(s in "\\PC{0,80}") {
+            if let Some(f) = BundleFile::parse(&s) {
+                proptest::prop_assert_eq!(f.to_string(), s.clone());
+                proptest::prop_assert!(!s.contains(".."));
+                proptest::prop_assert!(!s.starts_with('/'));
+                proptest::prop_assert!(s.matches('/').count() <= 1);
             }
         }
     }

@@ -19,11 +19,13 @@
 //! The connected side (`airlock`) uses the shared foundations (digests, safe paths, image
 //! references, the format types, signing) from here; data only flows one way.
 
+pub mod artifact;
 pub mod cli;
 pub mod cluster;
 pub mod digest;
 pub mod error;
 pub mod escape;
+pub mod export;
 pub mod fsutil;
 pub mod image_ref;
 pub mod install;
@@ -35,6 +37,8 @@ pub mod preflight;
 pub mod progress;
 pub mod readahead;
 pub mod registry;
+pub mod serve;
+pub mod spool;
 pub mod state;
 pub mod time;
 pub mod trust;

@@ -1,6 +1,7 @@
-//! The enclave registry client: just the part of the OCI distribution API that install
-//! needs (check, mount, upload, push manifest), written out so a reviewer can read all of
-//! it, and so every answer the spec allows is handled:
+//! The enclave registry client: just the part of the OCI distribution API that install,
+//! publish and fetch need (check, mount, upload, push and read manifests, read blobs),
+//! written out so a reviewer can read all of it, and so every answer the spec allows is
+//! handled:
 //!
 //! - a cross-repository mount may answer `201 Created` (linked) or `202 Accepted` with an
 //!   upload session (registries with mounts disabled, or a token without pull on the source
@@ -54,6 +55,35 @@ impl std::fmt::Display for ManifestRef<'_> {
             ManifestRef::Digest(d) => write!(f, "@{d}"),
             ManifestRef::Tag(t) => write!(f, ":{t}"),
         }
+    }
+}
+
+/// Where the bytes of an upload come from.
+#[derive(Debug, Clone, Copy)]
+pub enum BlobSource<'a> {
+    /// A (spooled or bundle) file, streamed.
+    File(&'a Path),
+    /// Bytes in memory (small files: signatures, checksums, an empty config).
+    Memory(&'a Bytes),
+}
+
+/// A blob's content as it arrives from the registry.
+pub struct BlobStream {
+    resp: reqwest::Response,
+    target: String,
+}
+
+impl BlobStream {
+    /// The next chunk, or `None` at the end.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>> {
+        self.resp
+            .chunk()
+            .await
+            .map_err(|e| Error::RegistryTransport {
+                target: self.target.clone(),
+                action: "read blob",
+                source: e,
+            })
     }
 }
 
@@ -183,13 +213,38 @@ impl EnclaveRegistry {
         size: u64,
         session: Option<Url>,
     ) -> Result<()> {
+        self.upload(repo, digest, BlobSource::File(file), size, session)
+            .await
+    }
+
+    /// Upload bytes held in memory as a blob of `repo`, like [`Self::upload_blob`].
+    pub async fn upload_bytes(
+        &self,
+        repo: &str,
+        digest: &Sha256Digest,
+        bytes: &Bytes,
+    ) -> Result<()> {
+        let size = bytes.len() as u64;
+        self.upload(repo, digest, BlobSource::Memory(bytes), size, None)
+            .await
+    }
+
+    /// Upload from `source`, retried from the start on failures worth retrying.
+    pub async fn upload(
+        &self,
+        repo: &str,
+        digest: &Sha256Digest,
+        source: BlobSource<'_>,
+        size: u64,
+        session: Option<Url>,
+    ) -> Result<()> {
         let target = format!("{}/{repo}@{digest}", self.host);
         let mut session = session;
         let mut attempt = 0;
         loop {
             attempt += 1;
             let result = self
-                .upload_once(&target, repo, digest, file, size, session.take())
+                .upload_once(&target, repo, digest, source, size, session.take())
                 .await;
             match result {
                 Err(e) if attempt < self.opts.attempts.max(1) && retryable(&e) => {
@@ -206,7 +261,7 @@ impl EnclaveRegistry {
         target: &str,
         repo: &str,
         digest: &Sha256Digest,
-        file: &Path,
+        source: BlobSource<'_>,
         size: u64,
         session: Option<Url>,
     ) -> Result<()> {
@@ -231,10 +286,15 @@ impl EnclaveRegistry {
         let mut put = location;
         put.query_pairs_mut()
             .append_pair("digest", &digest.to_string());
-        let f = tokio::fs::File::open(file)
-            .await
-            .map_err(|e| Error::io("open", file, e))?;
-        let body = reqwest::Body::wrap_stream(tokio_util_stream(f));
+        let body = match source {
+            BlobSource::File(file) => {
+                let f = tokio::fs::File::open(file)
+                    .await
+                    .map_err(|e| Error::io("open", file, e))?;
+                reqwest::Body::wrap_stream(tokio_util_stream(f))
+            }
+            BlobSource::Memory(bytes) => reqwest::Body::from(bytes.clone()),
+        };
         // The body can be sent only once; the token for this scope is already cached by
         // the POST above, so no 401 round trip is expected here.
         let mut body = Some(body);
@@ -254,6 +314,23 @@ impl EnclaveRegistry {
         match resp.status() {
             StatusCode::CREATED => Ok(()),
             s => Err(self.unexpected(target, "upload blob", s, resp).await),
+        }
+    }
+
+    /// Start reading a blob of `repo`, or `None` when the registry lacks it. The caller
+    /// hashes what arrives: nothing here trusts the registry's bytes.
+    pub async fn get_blob(&self, repo: &str, digest: &Sha256Digest) -> Result<Option<BlobStream>> {
+        let target = format!("{}/{repo}@{digest}", self.host);
+        let url = self.url(&format!("v2/{repo}/blobs/{digest}"))?;
+        let resp = self
+            .send_retried(&target, "read blob", &[pull(repo)], || {
+                self.http.request(Method::GET, url.clone())
+            })
+            .await?;
+        match resp.status() {
+            StatusCode::OK => Ok(Some(BlobStream { resp, target })),
+            StatusCode::NOT_FOUND => Ok(None),
+            s => Err(self.unexpected(&target, "read blob", s, resp).await),
         }
     }
 

@@ -5,18 +5,9 @@ use std::path::{Path, PathBuf};
 
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
+use crate::fsutil::free_space;
 use crate::layout::PayloadPath;
 use crate::manifest::{BundleManifest, FileRecord};
-
-/// Bytes available to an unprivileged writer on the filesystem holding `path`, and that
-/// filesystem's device id (to tell whether two paths share it).
-fn free_space(path: &Path) -> Result<(u64, u64)> {
-    let st = rustix::fs::statvfs(path)
-        .map_err(|e| Error::io("inspect free space of", path, e.into()))?;
-    let meta = std::fs::metadata(path).map_err(|e| Error::io("inspect", path, e))?;
-    use std::os::unix::fs::MetadataExt;
-    Ok((st.f_bavail.saturating_mul(st.f_frsize), meta.dev()))
-}
 
 /// Files go to `dest`; blobs wait in the spool, at most `uploads` of them at once
 /// (counted as the largest ones, to be safe). Sums saturate: a need too big to count is

@@ -6,60 +6,29 @@
 //! strictly sequential, so without the spool one slow upload would hold up everything
 //! behind it.
 //!
-//! Each spool directory holds a `lock` file locked for the life of the install. An
-//! install killed with `kill -9` leaves its spool behind; the next one finds spools whose
-//! lock it can take (their owner is gone) and removes them.
+//! The spool (see [`crate::spool`]) is locked for the life of the install, so a later
+//! install can tell a killed one's spool from a running one's and remove it.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
-use crate::layout::PayloadPath;
 use crate::registry::{EnclaveRegistry, Mount};
+use crate::spool::Spool;
 use crate::verify::VerifyingReader;
 
-const SPOOL_PREFIX: &str = "airlock-spool-";
-const LOCK_FILE: &str = "lock";
-
-/// Remove spool directories under `base` left by installs that were killed. Returns how
-/// many were removed.
+/// Remove spool directories under `base` left by installs (or servers) that were killed.
+/// Returns how many were removed.
 pub fn remove_stale_spools(base: &Path) -> usize {
-    let Ok(listing) = std::fs::read_dir(base) else {
-        return 0;
-    };
-    let mut removed = 0;
-    for ent in listing.flatten() {
-        let name = ent.file_name();
-        let is_spool = name.to_str().is_some_and(|n| n.starts_with(SPOOL_PREFIX));
-        let is_dir = ent.file_type().is_ok_and(|t| t.is_dir());
-        if !is_spool || !is_dir {
-            continue;
-        }
-        let dir = ent.path();
-        let Ok(lock) = std::fs::File::open(dir.join(LOCK_FILE)) else {
-            continue; // not ours, or being created right now
-        };
-        // The owner holds an exclusive lock until it exits; if we can take it, it is gone.
-        if rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok()
-            && std::fs::remove_dir_all(&dir).is_ok()
-        {
-            tracing::info!(
-                "removed the spool {} of an interrupted install",
-                dir.display()
-            );
-            removed += 1;
-        }
-    }
-    removed
+    crate::spool::remove_stale(base)
 }
 
 /// Concurrent blob uploads from a spool directory.
 pub struct Uploader {
     handle: tokio::runtime::Handle,
     reg: Arc<EnclaveRegistry>,
-    spool: tempfile::TempDir,
-    _lock: std::fs::File,
+    spool: Spool,
     slots: Arc<tokio::sync::Semaphore>,
     tasks: Vec<tokio::task::JoinHandle<Result<usize>>>,
     /// Mounts made by uploads already joined.
@@ -74,20 +43,11 @@ impl Uploader {
         base: &Path,
         uploads: usize,
     ) -> Result<Self> {
-        let spool = tempfile::Builder::new()
-            .prefix(SPOOL_PREFIX)
-            .tempdir_in(base)
-            .map_err(|e| Error::io("create spool directory in", base, e))?;
-        let lock_path = spool.path().join(LOCK_FILE);
-        let lock =
-            std::fs::File::create(&lock_path).map_err(|e| Error::io("create", &lock_path, e))?;
-        rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)
-            .map_err(|e| Error::io("lock", &lock_path, e.into()))?;
+        let spool = Spool::create(base)?;
         Ok(Uploader {
             handle,
             reg,
             spool,
-            _lock: lock,
             slots: Arc::new(tokio::sync::Semaphore::new(uploads.max(1))),
             tasks: Vec::new(),
             mounted: 0,
@@ -112,16 +72,7 @@ impl Uploader {
             let t = self.tasks.swap_remove(i);
             self.mounted += self.join(t)?;
         }
-        let path = self.spool.path().join(digest.hex());
-        let mut f = std::fs::File::create(&path).map_err(|e| Error::io("create", &path, e))?;
-        std::io::copy(r, &mut f).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::InvalidData {
-                Error::verification(PayloadPath::Blob(digest).to_string(), e)
-            } else {
-                Error::io("write", &path, e)
-            }
-        })?;
-        drop(f);
+        let path = self.spool.store(digest, r)?;
         let reg = self.reg.clone();
         self.tasks.push(self.handle.spawn(async move {
             let _permit = permit;

@@ -18,7 +18,9 @@
 mod open;
 pub mod payload;
 
-pub use open::{evaluate as evaluate_signatures, read_signatures as read_signature_dir};
+pub use open::{
+    MAX_SIGNATURES, evaluate as evaluate_signatures, read_signature_pairs as read_signature_dir,
+};
 
 use std::path::{Path, PathBuf};
 
@@ -93,6 +95,16 @@ impl Policy {
     }
 }
 
+/// One `signatures/*.minisig` file as it was read (counted or not), kept so the bundle
+/// can travel on as the exact bytes that were checked (`publish`).
+#[derive(Debug, Clone)]
+pub struct SignatureFile {
+    /// File name inside `signatures/` (UTF-8; may be any name ending in `.minisig`).
+    pub name: String,
+    /// Its content.
+    pub text: String,
+}
+
 /// A bundle whose signatures met the policy and whose manifest is consistent. The
 /// payload has not been read yet.
 #[derive(Debug)]
@@ -100,6 +112,8 @@ pub struct SignedBundle {
     dir: PathBuf,
     manifest: BundleManifest,
     manifest_sha256: Sha256Digest,
+    manifest_size: u64,
+    signature_files: Vec<SignatureFile>,
     evaluation: Evaluation,
     policy_version: Option<u64>,
     policy_sha256: Option<Sha256Digest>,
@@ -144,6 +158,16 @@ impl SignedBundle {
     /// Which signatures counted, which did not and why, and every rule's status.
     pub fn evaluation(&self) -> &Evaluation {
         &self.evaluation
+    }
+
+    /// Size of `manifest.json` in bytes.
+    pub fn manifest_size(&self) -> u64 {
+        self.manifest_size
+    }
+
+    /// Every signature file read, counted or not, sorted by name.
+    pub fn signature_files(&self) -> &[SignatureFile] {
+        &self.signature_files
     }
 
     /// The version and sha256 of the policy file it was checked against (none for
@@ -205,6 +229,8 @@ pub fn fuzz_walk(dir: &Path, manifest: BundleManifest) -> Result<WalkSummary> {
         dir: dir.to_path_buf(),
         manifest,
         manifest_sha256: Sha256Digest::of(b""),
+        manifest_size: 0,
+        signature_files: Vec::new(),
         evaluation: Evaluation {
             counted: Vec::new(),
             not_counted: Vec::new(),

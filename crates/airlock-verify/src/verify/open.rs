@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{Policy, SignedBundle};
+use super::{Policy, SignatureFile, SignedBundle};
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::escape;
@@ -16,10 +16,10 @@ pub const MAX_SIGNATURES: usize = 256;
 
 pub(super) fn open(dir: &Path, policy: &Policy) -> Result<SignedBundle> {
     let bytes = read_bundle_file(dir, MANIFEST_FILE, MAX_MANIFEST_JSON_BYTES)?;
-    let sigs = read_signatures(dir)?;
+    let files = read_signatures(dir)?;
     let evaluation = policy
         .trust()
-        .evaluate(&MessageDigest::of_bytes(&bytes), &sigs);
+        .evaluate(&MessageDigest::of_bytes(&bytes), &labelled(&files));
     if !evaluation.satisfied() {
         return Err(TrustError::PolicyNotMet {
             missing: evaluation.missing().join(", "),
@@ -36,6 +36,8 @@ pub(super) fn open(dir: &Path, policy: &Policy) -> Result<SignedBundle> {
         dir: dir.to_path_buf(),
         manifest,
         manifest_sha256,
+        manifest_size: bytes.len() as u64,
+        signature_files: files,
         evaluation,
         policy_version: version,
         policy_sha256: sha,
@@ -69,7 +71,7 @@ fn check_window(m: &BundleManifest, policy: &Policy) -> Result<Option<String>> {
 /// listings: who signed, what is still needed).
 pub fn evaluate(dir: &Path, policy: &Policy) -> Result<crate::trust::policy::Evaluation> {
     let bytes = read_bundle_file(dir, MANIFEST_FILE, MAX_MANIFEST_JSON_BYTES)?;
-    let sigs = read_signatures(dir)?;
+    let sigs = read_signature_pairs(dir)?;
     Ok(policy
         .trust()
         .evaluate(&MessageDigest::of_bytes(&bytes), &sigs))
@@ -87,12 +89,28 @@ fn read_bundle_file(dir: &Path, name: &str, limit: u64) -> Result<Vec<u8>> {
     })
 }
 
+/// Every signature file as (its path inside the bundle, printable; its text): what the
+/// trust policy evaluates and listings show.
+pub fn read_signature_pairs(dir: &Path) -> Result<Vec<(String, String)>> {
+    Ok(labelled(&read_signatures(dir)?))
+}
+
+fn labelled(files: &[SignatureFile]) -> Vec<(String, String)> {
+    files
+        .iter()
+        .map(|f| {
+            let rel = layout::signature_path(&f.name);
+            (escape::Untrusted(&rel).to_string(), f.text.clone())
+        })
+        .collect()
+}
+
 /// Every `signatures/*.minisig` regular file, sorted by name.
-pub fn read_signatures(dir: &Path) -> Result<Vec<(String, String)>> {
+fn read_signatures(dir: &Path) -> Result<Vec<SignatureFile>> {
     let sig_dir = dir.join(SIGNATURES_DIR);
     let listing = std::fs::read_dir(&sig_dir)
         .map_err(|e| Error::verification(SIGNATURES_DIR, format!("cannot list signatures: {e}")))?;
-    let mut sigs: Vec<(String, String)> = Vec::new();
+    let mut sigs: Vec<SignatureFile> = Vec::new();
     for ent in listing {
         let ent = ent.map_err(|e| Error::io("list", &sig_dir, e))?;
         let name = ent.file_name();
@@ -123,9 +141,12 @@ pub fn read_signatures(dir: &Path) -> Result<Vec<(String, String)>> {
         let text = read_bundle_file(dir, &rel, SIGNATURE_MAX_BYTES as u64)?;
         let text = String::from_utf8(text)
             .map_err(|_| Error::verification(&rel, "signature file is not UTF-8"))?;
-        sigs.push((escape::Untrusted(&rel).to_string(), text));
+        sigs.push(SignatureFile {
+            name: name.to_string(),
+            text,
+        });
     }
-    sigs.sort();
+    sigs.sort_by(|a, b| a.name.cmp(&b.name));
     if sigs.is_empty() {
         return Err(Error::verification(
             SIGNATURES_DIR,

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use airlock_verify::registry::{EnclaveRegistry, RegistryOptions};
 use airlock_verify::state::{Enclave, StateDir};
 use airlock_verify::trust::policy::TrustPolicy;
 use airlock_verify::trust::{PassphraseSource, PublicKey};
@@ -95,5 +96,34 @@ impl StateArgs {
             None => None,
         };
         Enclave::open(dir, key)
+    }
+}
+
+/// How to reach a registry.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RegistryArgs {
+    /// Reach the registry over plain HTTP.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Extra CA certificate (PEM) for the registry. Repeatable.
+    #[arg(long = "ca-file", value_name = "PEM")]
+    pub ca_file: Vec<PathBuf>,
+    /// Attempts for each registry request before giving up (with backoff between).
+    #[arg(long, default_value_t = 4)]
+    pub attempts: u32,
+}
+
+impl RegistryArgs {
+    /// A client for `host` (`HOST:PORT`); reads CA files and docker credentials now.
+    pub fn client(&self, host: &str) -> airlock_verify::Result<EnclaveRegistry> {
+        EnclaveRegistry::new(
+            host,
+            RegistryOptions {
+                insecure: self.insecure,
+                ca_files: self.ca_file.clone(),
+                attempts: self.attempts.max(1),
+                backoff: std::time::Duration::from_millis(500),
+            },
+        )
     }
 }

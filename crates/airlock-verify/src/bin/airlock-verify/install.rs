@@ -4,12 +4,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use airlock_verify::install::{ImageAction, InstallOptions, InstallReport, record};
-use airlock_verify::registry::{EnclaveRegistry, RegistryOptions};
 use airlock_verify::state::Enclave;
 use airlock_verify::time::Timestamp;
 use airlock_verify::verify::VerifiedBundle;
 
-use crate::common::{StateArgs, TrustArgs};
+use crate::common::{RegistryArgs, StateArgs, TrustArgs};
 
 /// Verify a bundle completely, then install it: images into the enclave registry under the
 /// same repository paths (manifest digests preserved), files under --dest with their
@@ -31,12 +30,8 @@ pub struct Args {
     /// Enclave registry, HOST:PORT.
     #[arg(long, value_name = "HOST:PORT")]
     registry: String,
-    /// Reach the registry over plain HTTP.
-    #[arg(long)]
-    insecure: bool,
-    /// Extra CA certificate (PEM) for the registry. Repeatable.
-    #[arg(long = "ca-file", value_name = "PEM")]
-    ca_file: Vec<PathBuf>,
+    #[command(flatten)]
+    reg: RegistryArgs,
     /// Put every repository under this path (`k8s` gives `k8s/kube-apiserver`).
     #[arg(long)]
     prefix: Option<String>,
@@ -53,9 +48,6 @@ pub struct Args {
     /// Spool directory for verified blobs awaiting upload [default: system temp folder].
     #[arg(long, value_name = "DIR")]
     spool: Option<PathBuf>,
-    /// Attempts for each registry request before giving up (with backoff between).
-    #[arg(long, default_value_t = 4)]
-    attempts: u32,
     /// Print the install record as JSON.
     #[arg(long)]
     json: bool,
@@ -107,15 +99,7 @@ fn install(
     let signed = a.trust.open(&a.bundle)?;
     *known = Some(record::Known::of(&signed));
     enclave.check(&signed.identity(), Timestamp::now())?;
-    let reg = Arc::new(EnclaveRegistry::new(
-        &a.registry,
-        RegistryOptions {
-            insecure: a.insecure,
-            ca_files: a.ca_file.clone(),
-            attempts: a.attempts.max(1),
-            backoff: std::time::Duration::from_millis(500),
-        },
-    )?);
+    let reg = Arc::new(a.reg.client(&a.registry)?);
     let bar = airlock_verify::progress::bytes_bar("verify", !a.quiet && !a.json);
     bar.set_length(signed.manifest().payload.tar_size);
     let cb = airlock_verify::progress::callback(&bar);

@@ -1,13 +1,18 @@
 //! `airlock-verify`: the enclave side. Checks a bundle's signatures and every byte, then
-//! installs it. Kept small on purpose so a security office can audit it; the work is in
-//! this crate's library (`verify`, `trust`, `install`).
+//! installs, serves, exports or publishes what verified (and fetches published bundles).
+//! Kept small on purpose so a security office can audit it; the work is in this crate's
+//! library (`verify`, `trust`, `install`, `serve`, `export`, `artifact`).
 
 mod common;
+mod export;
+mod fetch;
 mod install;
 mod keygen;
 mod log;
 mod policy;
 mod preflight;
+mod publish;
+mod serve;
 mod signers;
 mod state;
 mod verify;
@@ -16,10 +21,15 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Verify and install airlock bundles inside an air-gapped network.
+/// Verify airlock bundles inside an air-gapped network, then install, serve, export or
+/// publish what verified.
 ///
 ///   airlock-verify verify BUNDLE --trust release.pub
 ///   airlock-verify install BUNDLE --trust release.pub --registry registry.enclave:5000 --dest /srv/k8s
+///   airlock-verify serve BUNDLE --trust release.pub --listen 0.0.0.0:5000
+///   airlock-verify export BUNDLE --trust release.pub --format oci-archive --out images/
+///   airlock-verify publish BUNDLE --trust release.pub --registry harbor.hq:443/airlock/hop:v1.30.2
+///   airlock-verify fetch harbor.site:443/airlock/hop:v1.30.2 --trust release.pub --out BUNDLE
 ///
 /// Exit codes: 0 ok, 1 operational error, 2 usage, 3 the bundle or its signatures cannot
 /// be trusted, 4 invalid input, 5 content mismatch outside a bundle.
@@ -58,6 +68,14 @@ enum Command {
     Policy(policy::Args),
     /// Create the enclave's own key pair (signs receipts).
     Keygen(keygen::Args),
+    /// Verify, then serve the images read-only over the OCI distribution API.
+    Serve(serve::Args),
+    /// Verify, then write one image archive per image (oci-archive, docker-archive).
+    Export(export::Args),
+    /// Verify, then push the bundle into a registry as an OCI artifact, for fleets.
+    Publish(publish::Args),
+    /// Pull a published bundle from a registry; verify it before it gets its name.
+    Fetch(fetch::Args),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +90,10 @@ fn main() -> ExitCode {
         Command::State(a) => state::run(a),
         Command::Policy(a) => policy::run(a),
         Command::Keygen(a) => keygen::run(a),
+        Command::Serve(a) => serve::run(a),
+        Command::Export(a) => export::run(a),
+        Command::Publish(a) => publish::run(a),
+        Command::Fetch(a) => fetch::run(a),
     };
     airlock_verify::cli::finish(result, |_| None)
 }

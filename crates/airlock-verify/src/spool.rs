@@ -1,0 +1,152 @@
+//! Spool directories: private temporary folders where verified payload entries wait on
+//! disk, content-addressed (`SPOOL/sha256/<hex>`). `install` keeps a blob there while it
+//! uploads; `serve` keeps every blob it serves there for as long as it runs.
+//!
+//! An entry is written to a temporary name through the [`VerifyingReader`] and renamed to
+//! its digest only after the reader confirmed the digest, so a file under its digest name
+//! always holds exactly those bytes.
+//!
+//! Each spool holds a `lock` file locked for its whole life. A process killed with
+//! `kill -9` leaves its spool behind; the next one finds spools whose lock it can take
+//! (their owner is gone) and removes them.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::digest::Sha256Digest;
+use crate::error::{Error, Result};
+use crate::layout::PayloadPath;
+use crate::verify::VerifyingReader;
+
+const SPOOL_PREFIX: &str = "airlock-spool-";
+const LOCK_FILE: &str = "lock";
+const BLOBS_DIR: &str = "sha256";
+
+/// Remove spool directories under `base` left by processes that were killed. Returns how
+/// many were removed.
+pub fn remove_stale(base: &Path) -> usize {
+    let Ok(listing) = std::fs::read_dir(base) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for ent in listing.flatten() {
+        let name = ent.file_name();
+        let is_spool = name.to_str().is_some_and(|n| n.starts_with(SPOOL_PREFIX));
+        let is_dir = ent.file_type().is_ok_and(|t| t.is_dir());
+        if !is_spool || !is_dir {
+            continue;
+        }
+        let dir = ent.path();
+        let Ok(lock) = File::open(dir.join(LOCK_FILE)) else {
+            continue; // not ours, or being created right now
+        };
+        // The owner holds an exclusive lock until it exits; if we can take it, it is gone.
+        if rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok()
+            && std::fs::remove_dir_all(&dir).is_ok()
+        {
+            tracing::info!("removed the spool {} of an interrupted run", dir.display());
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// A locked, private (mode 0700) spool directory, removed when dropped.
+pub struct Spool {
+    dir: tempfile::TempDir,
+    _lock: File,
+}
+
+impl Spool {
+    /// A fresh spool under `base`.
+    pub fn create(base: &Path) -> Result<Self> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::Builder::new()
+            .prefix(SPOOL_PREFIX)
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir_in(base)
+            .map_err(|e| Error::io("create spool directory in", base, e))?;
+        let lock_path = dir.path().join(LOCK_FILE);
+        let lock = File::create(&lock_path).map_err(|e| Error::io("create", &lock_path, e))?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+            .map_err(|e| Error::io("lock", &lock_path, e.into()))?;
+        let blobs = dir.path().join(BLOBS_DIR);
+        std::fs::create_dir(&blobs).map_err(|e| Error::io("create directory", &blobs, e))?;
+        Ok(Spool { dir, _lock: lock })
+    }
+
+    /// The spool directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Where the entry with this digest is (or would be) kept. The name is made from the
+    /// parsed digest only, never from a string from outside.
+    pub fn blob_path(&self, digest: &Sha256Digest) -> PathBuf {
+        self.dir.path().join(BLOBS_DIR).join(digest.hex())
+    }
+
+    /// Copy one payload entry into the spool through its verifying reader, and rename it
+    /// to its digest only once the reader confirmed size and sha256. Returns its path.
+    pub fn store(&self, digest: Sha256Digest, r: &mut VerifyingReader<'_>) -> Result<PathBuf> {
+        let path = self.blob_path(&digest);
+        let tmp = path.with_file_name(format!(".{}.partial", digest.hex()));
+        let write = |e: std::io::Error| {
+            if e.kind() == std::io::ErrorKind::InvalidData {
+                Error::verification(PayloadPath::Blob(digest).to_string(), e)
+            } else {
+                Error::io("write", &tmp, e)
+            }
+        };
+        let file = File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
+        let mut out = BufWriter::with_capacity(256 * 1024, file);
+        let copied = std::io::copy(r, &mut out).and_then(|_| out.flush());
+        if let Err(e) = copied {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(write(e));
+        }
+        drop(out);
+        if !r.is_verified() {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::verification(
+                PayloadPath::Blob(digest).to_string(),
+                "was not read to the end",
+            ));
+        }
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io("rename into place", &path, e))?;
+        Ok(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_spools_are_removed_and_live_ones_kept() {
+        let base = tempfile::tempdir().unwrap();
+        let live = Spool::create(base.path()).unwrap();
+        let dead = Spool::create(base.path()).unwrap();
+        let dead_path = dead.path().to_path_buf();
+        // Simulate a killed owner: keep the directory, release the lock.
+        let kept = dead.dir.keep();
+        drop(dead._lock);
+        assert_eq!(kept, dead_path);
+        assert_eq!(remove_stale(base.path()), 1);
+        assert!(!dead_path.exists());
+        assert!(live.path().is_dir());
+        let live_path = live.path().to_path_buf();
+        drop(live);
+        assert!(!live_path.exists(), "a spool is removed when dropped");
+    }
+
+    #[test]
+    fn spool_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let base = tempfile::tempdir().unwrap();
+        let s = Spool::create(base.path()).unwrap();
+        let mode = std::fs::metadata(s.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{mode:o}");
+    }
+}
