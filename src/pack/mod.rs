@@ -103,6 +103,7 @@ pub fn write_bundle(
         kind: ManifestKind::AirlockBundle,
         hop: lock.hop.clone(),
         lock_sha256: Sha256Digest::of(lock_bytes),
+        catalog: lock.catalog.clone(),
         notes: lock.notes.clone(),
         payload: PayloadInfo {
             file: PAYLOAD_FILE.into(),
