@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::http::HttpClient;
 use crate::image_ref::ImageRef;
 use crate::lock::{FileSource, Lock, LockedFile, LockedImage};
-use crate::manifest::{FileKind, Hop, Mode, Role};
+use crate::manifest::{CatalogIdentity, FileKind, Hop, Mode, Role};
 use crate::oci::Platform;
 use crate::paths::SafeRelPath;
 use crate::registry::RegistryClient;
@@ -74,6 +74,10 @@ pub struct ResolveOptions<'a> {
     pub http: &'a HttpClient,
     /// Parallel requests at most.
     pub jobs: usize,
+    /// The identity of the catalog used, recorded in the lock (and the bundle manifest).
+    pub catalog: Option<CatalogIdentity>,
+    /// Notes to add to the lock (e.g. what a check of the catalog against upstream found).
+    pub notes: Vec<String>,
 }
 
 /// What the hop needs before anything is looked up upstream, and what was learnt on the
@@ -130,6 +134,7 @@ pub async fn resolve(
         None => None,
     };
     w.notes.push(summary_note(catalog, from, to, opts));
+    w.notes.extend(opts.notes.iter().cloned());
     want_catalog_images(&mut w, catalog, from, to, opts)?;
     if let Some((path, m)) = &hop_manifest {
         want_hop_manifest(&mut w, path, m, opts)?;
@@ -163,6 +168,7 @@ pub async fn resolve(
         from: from.to_string(),
         to: to.to_string(),
     });
+    lock.catalog = opts.catalog.clone();
     lock.notes = w.notes;
     lock.images = images;
     lock.files = files;

@@ -2,6 +2,7 @@
 //! writes a signed bundle. All the work is in the library; this file parses arguments.
 
 mod build;
+mod catalog;
 mod common;
 mod keygen;
 mod plan;
@@ -15,6 +16,7 @@ use clap::{Parser, Subcommand};
 ///
 /// Typical flow on the connected side:
 ///
+///   airlock catalog status
 ///   airlock plan --from v1.27.16 --to v1.30.2
 ///   airlock resolve --from v1.29.15 --to v1.30.2 --out hop.lock
 ///   airlock keygen --out keys/release
@@ -50,6 +52,8 @@ enum Command {
     Resolve(resolve::Args),
     /// List the hops from one Kubernetes version to another; --build builds each bundle.
     Plan(plan::Args),
+    /// Keep the version catalog current (update from upstream) and show it (status).
+    Catalog(catalog::Args),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +64,7 @@ fn main() -> ExitCode {
         Command::Build(a) => build::run(a),
         Command::Resolve(a) => resolve::run(a),
         Command::Plan(a) => plan::run(a),
+        Command::Catalog(a) => catalog::run(a),
     };
     airlock_verify::cli::finish(result, airlock::Error::code_of)
 }
