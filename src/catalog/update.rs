@@ -561,11 +561,11 @@ fn apis(n: u32, docs: &BTreeMap<Doc, Fetched>) -> Result<(Vec<RemovedApi>, Serve
         };
         match new.get(&gv.group_version) {
             None => {
-                let group = gv.group_version.split_once('/').map(|(g, _)| g);
+                let kinds = kinds_of(&mut gv.resources.iter());
                 removed.push(RemovedApi {
+                    replacement: replacement(&new, &gv.group_version, &kinds),
                     group_version: gv.group_version.clone(),
-                    kinds: kinds_of(&mut gv.resources.iter()),
-                    replacement: group.and_then(|g| new.preferred.get(g).cloned()),
+                    kinds,
                     partial: false,
                     source: source.clone(),
                     confidence: None,
@@ -603,6 +603,58 @@ fn apis(n: u32, docs: &BTreeMap<Doc, Fetched>) -> Result<(Vec<RemovedApi>, Serve
         group_versions: new.served,
     };
     Ok((removed, served))
+}
+
+/// What to use instead of a removed group/version: a group/version of the same group that
+/// still serves every one of its kinds, the preferred one if it does, else the first by
+/// Kubernetes' version priority (GA, then beta, then alpha, newest first).
+fn replacement(new: &discovery::Discovery, gv: &str, kinds: &[String]) -> Option<String> {
+    let (group, _) = gv.split_once('/')?;
+    let serves_all = |g: &super::ServedGroupVersion| {
+        kinds
+            .iter()
+            .all(|k| g.resources.iter().any(|r| &r.kind == k))
+    };
+    let mut candidates: Vec<&super::ServedGroupVersion> = new
+        .served
+        .iter()
+        .filter(|g| g.group_version.split_once('/').map(|(x, _)| x) == Some(group))
+        .filter(|g| serves_all(g))
+        .collect();
+    if let Some(p) = new.preferred.get(group)
+        && candidates.iter().any(|g| &g.group_version == p)
+    {
+        return Some(p.clone());
+    }
+    candidates.sort_by_key(|g| {
+        std::cmp::Reverse(version_priority(
+            g.group_version.rsplit('/').next().unwrap_or(""),
+        ))
+    });
+    candidates.first().map(|g| g.group_version.clone())
+}
+
+/// Kubernetes version priority of `v1`, `v2beta1`, `v1alpha3`: GA > beta > alpha, then the
+/// major, then the pre-release number (larger is higher). Unknown forms sort lowest.
+fn version_priority(v: &str) -> (u8, u32, u32) {
+    let Some(rest) = v.strip_prefix('v') else {
+        return (0, 0, 0);
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let Ok(major) = rest[..digits].parse::<u32>() else {
+        return (0, 0, 0);
+    };
+    let tail = &rest[digits..];
+    let (level, num) = if tail.is_empty() {
+        (3, 0)
+    } else if let Some(n) = tail.strip_prefix("beta") {
+        (2, n.parse().unwrap_or(0))
+    } else if let Some(n) = tail.strip_prefix("alpha") {
+        (1, n.parse().unwrap_or(0))
+    } else {
+        return (0, 0, 0);
+    };
+    (level, major, num)
 }
 
 /// `base` with the new entries in place (or added, in order), the new `catalog_version`,
@@ -742,6 +794,61 @@ mod tests {
         let coredns = rows(&p, |x| (x.coredns.clone(), None));
         assert_eq!(coredns.len(), 1);
         assert_eq!(coredns[0].source.len(), 5);
+    }
+
+    #[test]
+    fn replacements_serve_the_removed_kinds() {
+        use crate::catalog::{ServedGroupVersion, ServedResource};
+        let gv = |name: &str, kinds: &[&str]| ServedGroupVersion {
+            group_version: name.into(),
+            resources: kinds
+                .iter()
+                .map(|k| ServedResource {
+                    resource: k.to_lowercase() + "s",
+                    kind: k.to_string(),
+                })
+                .collect(),
+        };
+        let d = discovery::Discovery {
+            served: vec![
+                gv("scheduling.k8s.io/v1", &["PriorityClass"]),
+                gv("scheduling.k8s.io/v1alpha3", &["PodGroup", "Workload"]),
+                gv("scheduling.k8s.io/v1beta1", &["PodGroup", "Workload"]),
+            ],
+            preferred: BTreeMap::from([(
+                "scheduling.k8s.io".to_string(),
+                "scheduling.k8s.io/v1".to_string(),
+            )]),
+        };
+        let k = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            replacement(
+                &d,
+                "scheduling.k8s.io/v1alpha2",
+                &k(&["PodGroup", "Workload"])
+            )
+            .as_deref(),
+            Some("scheduling.k8s.io/v1beta1")
+        );
+        assert_eq!(
+            replacement(&d, "scheduling.k8s.io/v1beta2", &k(&["PriorityClass"])).as_deref(),
+            Some("scheduling.k8s.io/v1")
+        );
+        assert_eq!(
+            replacement(&d, "scheduling.k8s.io/v1alpha1", &k(&["Gone"])),
+            None
+        );
+        assert_eq!(replacement(&d, "v1", &k(&["Pod"])), None);
+        let mut order = [
+            "v1alpha1", "v2", "v1beta2", "v1", "v1beta10", "vx", "v2alpha1",
+        ];
+        order.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
+        assert_eq!(
+            order,
+            [
+                "v2", "v1", "v1beta10", "v1beta2", "v2alpha1", "v1alpha1", "vx"
+            ]
+        );
     }
 
     #[test]

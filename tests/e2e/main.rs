@@ -8,6 +8,7 @@
 mod common;
 
 mod bad_input;
+mod catalog;
 mod core_path;
 mod hostile;
 mod manual_verify;

@@ -173,8 +173,8 @@ fn run_status(a: StatusArgs) -> anyhow::Result<()> {
     );
     println!("support as of {today}:");
     println!(
-        "  {:<6} {:<10}  {:<11}  {:<12} {:<10} {}",
-        "minor", "released", "end of life", "support", "newest", "uncertain values"
+        "  {:<6} {:<10}  {:<11}  {:<12} {:<10} uncertain values",
+        "minor", "released", "end of life", "support", "newest"
     );
     for r in &rows {
         let left = match r.support {
