@@ -22,8 +22,8 @@ use futures::StreamExt;
 
 use super::sources::{DiscoveryFile, Doc, constants_go, dependencies, discovery, stable, website};
 use super::{
-    Catalog, CatalogImage, Confidence, Date, Document, Loaded, MinorEntry, RemovedApi, ServedApis,
-    TagRow, Tool, Version, compare,
+    Catalog, CatalogImage, Date, Document, Loaded, MinorEntry, RemovedApi, ServedApis, TagRow,
+    Tool, Version, compare,
 };
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
@@ -101,7 +101,7 @@ pub async fn update(base: &Loaded, opts: &UpdateOptions<'_>) -> Result<Updated> 
     fetch_all(base, opts, &stables, &mut docs).await?;
     let mut latest = BTreeMap::new();
     for n in &minors {
-        let f = &docs[&Doc::Stable(*n)];
+        let f = doc(&docs, Doc::Stable(*n))?;
         let v = stable::parse(&f.text, *n).map_err(|e| f.error(e))?;
         latest.insert(*n, v.patch);
     }
@@ -198,13 +198,19 @@ async fn fetch_all(
         .collect();
     let results: Vec<Result<(Doc, Fetched)>> =
         futures::stream::iter(todo.into_iter().map(|d| async move {
-            match fetch(base, opts.http, d).await? {
-                Some(f) => Ok((d, f)),
-                None => Err(Error::Http {
-                    url: opts.http.label(&d.url()),
-                    reason: not_found_reason(&d),
-                }),
+            if let Some(f) = fetch(base, opts.http, d).await? {
+                return Ok((d, f));
             }
+            // Older tags name some documents differently (aggregated_v2beta1.json).
+            if let Some(alt) = d.fallback()
+                && let Some(f) = fetch(base, opts.http, alt).await?
+            {
+                return Ok((alt, f));
+            }
+            Err(Error::Http {
+                url: opts.http.label(&d.url()),
+                reason: not_found_reason(&d),
+            })
         }))
         .buffered(opts.jobs.max(1))
         .collect()
@@ -214,6 +220,17 @@ async fn fetch_all(
         docs.insert(d, f);
     }
     Ok(())
+}
+
+/// A document read earlier; every one a fact needs is read before facts are derived.
+fn doc(docs: &BTreeMap<Doc, Fetched>, d: Doc) -> Result<&Fetched> {
+    docs.get(&d).ok_or_else(|| {
+        Error::invalid(
+            "catalog",
+            d.url(),
+            "internal error: the document was not read before it was needed",
+        )
+    })
 }
 
 fn not_found_reason(d: &Doc) -> String {
@@ -273,8 +290,8 @@ struct Web {
 
 impl Web {
     fn parse(docs: &BTreeMap<Doc, Fetched>) -> Result<Web> {
-        let s = &docs[&Doc::Schedule];
-        let e = &docs[&Doc::Eol];
+        let s = doc(docs, Doc::Schedule)?;
+        let e = doc(docs, Doc::Eol)?;
         Ok(Web {
             schedule: website::parse_schedule(&s.text).map_err(|x| s.error(x))?,
             eol: website::parse_eol(&e.text).map_err(|x| e.error(x))?,
@@ -296,7 +313,7 @@ fn build_minor(
 ) -> Result<MinorEntry> {
     let key = format!("1.{n}");
     let template = template_minor(base, n);
-    let stable_id = docs[&Doc::Stable(n)].id.clone();
+    let stable_id = doc(docs, Doc::Stable(n))?.id.clone();
     let (released, end_of_life, source) = dates(base, n, latest, &stable_id, web, warnings)?;
     let images = images(n, latest, docs, template, warnings)?;
     let tools = tools(base, n, latest, docs, template)?;
@@ -396,7 +413,7 @@ fn images(
 ) -> Result<Vec<CatalogImage>> {
     let mut patches = Vec::new();
     for p in 0..=latest {
-        let f = &docs[&Doc::Constants(Version::new(n, p))];
+        let f = doc(docs, Doc::Constants(Version::new(n, p)))?;
         let c = constants_go::parse(&f.text, n).map_err(|e| f.error(e))?;
         let etcd = constants_go::select_etcd(&c, n).map_err(|e| f.error(e))?;
         patches.push(PatchImages {
@@ -483,7 +500,7 @@ fn tools(
     template: Option<&MinorEntry>,
 ) -> Result<Vec<Tool>> {
     let v = Version::new(n, latest);
-    let f = &docs[&Doc::Dependencies(v)];
+    let f = doc(docs, Doc::Dependencies(v))?;
     let deps = dependencies::parse(&f.text).map_err(|e| f.error(e))?;
     let mut out = Vec::new();
     for (name, version) in [("crictl", deps.crictl), ("cni-plugins", deps.cni)] {
@@ -523,16 +540,24 @@ fn discovery_at(
     docs: &BTreeMap<Doc, Fetched>,
 ) -> Result<(discovery::Discovery, Vec<String>)> {
     let v = Version::new(m, 0);
-    let get = |f: DiscoveryFile| &docs[&Doc::Discovery(v, f)];
-    let api = get(DiscoveryFile::Api);
-    let core = get(DiscoveryFile::CoreV1);
-    let apis = get(DiscoveryFile::Apis);
-    let agg = get(DiscoveryFile::Aggregated);
+    let get = |f: DiscoveryFile| doc(docs, Doc::Discovery(v, f));
+    let (api, core, apis) = (
+        get(DiscoveryFile::Api)?,
+        get(DiscoveryFile::CoreV1)?,
+        get(DiscoveryFile::Apis)?,
+    );
+    let (agg, agg_version) = match get(DiscoveryFile::Aggregated) {
+        Ok(a) => (a, discovery::AGGREGATED_API_VERSION),
+        Err(_) => (
+            get(DiscoveryFile::AggregatedV2beta1)?,
+            discovery::AGGREGATED_V2BETA1_API_VERSION,
+        ),
+    };
     let d = discovery::combine(
         &discovery::parse_api_versions(&api.text).map_err(|e| api.error(e))?,
         &discovery::parse_resource_list(&core.text).map_err(|e| core.error(e))?,
         &discovery::parse_group_list(&apis.text).map_err(|e| apis.error(e))?,
-        &discovery::parse_aggregated(&agg.text).map_err(|e| agg.error(e))?,
+        &discovery::parse_aggregated(&agg.text, agg_version).map_err(|e| agg.error(e))?,
     )
     .map_err(|e| Error::Document {
         url: format!("{} and {}", apis.label, agg.label),
@@ -723,26 +748,6 @@ fn referenced_ids(c: &Catalog) -> BTreeSet<String> {
         }
     }
     ids
-}
-
-/// Values a hop of these minors would use that the catalog marks uncertain: the reason to
-/// cross-check them.
-pub fn uncertain_in(c: &Catalog, minors: &[u32]) -> usize {
-    minors
-        .iter()
-        .filter_map(|n| c.minor(&format!("1.{n}")))
-        .map(|m| {
-            m.images
-                .iter()
-                .flat_map(|i| &i.tags)
-                .filter(|r| r.confidence == Some(Confidence::Uncertain))
-                .count()
-                + m.tools
-                    .iter()
-                    .filter(|t| t.confidence == Some(Confidence::Uncertain))
-                    .count()
-        })
-        .sum()
 }
 
 #[cfg(test)]

@@ -483,6 +483,15 @@ impl StandIn {
                     }
                 }
                 for (file, text) in discovery_files(&served, &preferred) {
+                    // Before 1.30 the aggregated document is apidiscovery v2beta1.
+                    let (file, text) = if file == "aggregated_v2.json" && tag < 30 {
+                        (
+                            "aggregated_v2beta1.json".to_string(),
+                            text.replace("apidiscovery.k8s.io/v2", "apidiscovery.k8s.io/v2beta1"),
+                        )
+                    } else {
+                        (file, text)
+                    };
                     tree.put(&Tree::discovery_url(&format!("v1.{tag}.0"), &file), &text);
                 }
             }

@@ -220,10 +220,16 @@ struct ResponseKind {
 
 /// The `apiVersion` of `aggregated_v2.json`.
 pub const AGGREGATED_API_VERSION: &str = "apidiscovery.k8s.io/v2";
+/// The `apiVersion` of `aggregated_v2beta1.json` (same structure, before 1.30).
+pub const AGGREGATED_V2BETA1_API_VERSION: &str = "apidiscovery.k8s.io/v2beta1";
 
-/// `aggregated_v2.json`: group/version -> resources.
-pub fn parse_aggregated(text: &str) -> Result<BTreeMap<String, Vec<ServedResource>>, String> {
-    expect_kind(text, "APIGroupDiscoveryList", Some(AGGREGATED_API_VERSION))?;
+/// `aggregated_v2.json` (or `aggregated_v2beta1.json`, with that `api_version`):
+/// group/version -> resources.
+pub fn parse_aggregated(
+    text: &str,
+    api_version: &str,
+) -> Result<BTreeMap<String, Vec<ServedResource>>, String> {
+    expect_kind(text, "APIGroupDiscoveryList", Some(api_version))?;
     let l: DiscoveryList =
         serde_json::from_str(text).map_err(|e| format!("APIGroupDiscoveryList: {e}"))?;
     let mut out = BTreeMap::new();
@@ -370,7 +376,7 @@ mod tests {
             &parse_api_versions(API)?,
             &parse_resource_list(CORE)?,
             &parse_group_list(APIS)?,
-            &parse_aggregated(AGG)?,
+            &parse_aggregated(AGG, AGGREGATED_API_VERSION)?,
         )
     }
 
@@ -408,8 +414,11 @@ mod tests {
             e.contains("kind \"APIGroupDiscoveryList\", expected APIGroupList"),
             "{e}"
         );
-        let e = parse_aggregated(&AGG.replace("apidiscovery.k8s.io/v2", "apidiscovery.k8s.io/v3"))
-            .unwrap_err();
+        let e = parse_aggregated(
+            &AGG.replace("apidiscovery.k8s.io/v2", "apidiscovery.k8s.io/v3"),
+            AGGREGATED_API_VERSION,
+        )
+        .unwrap_err();
         assert!(e.contains("apiVersion \"apidiscovery.k8s.io/v3\""), "{e}");
         let e = parse_api_versions("<html>").unwrap_err();
         assert!(e.contains("not a JSON object"), "{e}");
@@ -421,12 +430,23 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.contains("does not match"), "{e}");
-        let e = parse_aggregated(&AGG.replace(
-            "\"resource\": \"daemonsets\"",
-            "\"resource\": \"Daemon Sets\"",
-        ))
+        let e = parse_aggregated(
+            &AGG.replace(
+                "\"resource\": \"daemonsets\"",
+                "\"resource\": \"Daemon Sets\"",
+            ),
+            AGGREGATED_API_VERSION,
+        )
         .unwrap_err();
         assert!(e.contains("not a resource name"), "{e}");
+        // The v2beta1 file: same structure, its own apiVersion.
+        let beta = AGG.replace("apidiscovery.k8s.io/v2", AGGREGATED_V2BETA1_API_VERSION);
+        assert_eq!(
+            parse_aggregated(&beta, AGGREGATED_V2BETA1_API_VERSION).unwrap(),
+            parse_aggregated(AGG, AGGREGATED_API_VERSION).unwrap()
+        );
+        let e = parse_aggregated(&beta, AGGREGATED_API_VERSION).unwrap_err();
+        assert!(e.contains("apidiscovery.k8s.io/v2beta1"), "{e}");
         // apis.json and aggregated_v2.json must agree.
         let e = combine(
             &parse_api_versions(API).unwrap(),
@@ -437,7 +457,7 @@ mod tests {
                     .replace("\"v1alpha2\"", "\"v1alpha3\""),
             )
             .unwrap(),
-            &parse_aggregated(AGG).unwrap(),
+            &parse_aggregated(AGG, AGGREGATED_API_VERSION).unwrap(),
         )
         .unwrap_err();
         assert!(
@@ -452,7 +472,7 @@ mod tests {
             let _ = parse_api_versions(&s);
             let _ = parse_resource_list(&s);
             let _ = parse_group_list(&s);
-            let _ = parse_aggregated(&s);
+            let _ = parse_aggregated(&s, AGGREGATED_API_VERSION);
         }
 
         #[test]
@@ -464,7 +484,7 @@ mod tests {
             let _ = parse_api_versions(&text);
             let _ = parse_resource_list(&text);
             let _ = parse_group_list(&text);
-            let _ = parse_aggregated(&text);
+            let _ = parse_aggregated(&text, AGGREGATED_API_VERSION);
         }
     }
 }

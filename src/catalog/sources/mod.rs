@@ -5,7 +5,7 @@
 //! | newest patch of a minor | `https://dl.k8s.io/release/stable-1.N.txt` | [`stable`] |
 //! | images kubeadm deploys | `.../kubernetes/vX.Y.Z/cmd/kubeadm/app/constants/constants.go` | [`constants_go`] |
 //! | crictl and CNI pins | `.../kubernetes/vX.Y.Z/build/dependencies.yaml` | [`dependencies`] |
-//! | served APIs | `.../kubernetes/vX.Y.Z/api/discovery/{api,apis,aggregated_v2,api__v1}.json` | [`discovery`] |
+//! | served APIs | `.../kubernetes/vX.Y.Z/api/discovery/{api,apis,aggregated_v2,api__v1}.json` (`aggregated_v2beta1.json` before 1.30) | [`discovery`] |
 //! | release and end-of-life dates | `.../website/main/data/releases/{schedule,eol}.yaml` | [`website`] |
 //!
 //! Each parser takes the document's text and returns the facts or a reason that says what
@@ -57,10 +57,14 @@ pub enum DiscoveryFile {
     Apis,
     /// `aggregated_v2.json`: every group's versions and resources (`APIGroupDiscoveryList`).
     Aggregated,
+    /// `aggregated_v2beta1.json`: the same in `apidiscovery.k8s.io/v2beta1`, read at tags
+    /// that have no `aggregated_v2.json` (apidiscovery v2 is GA from 1.30).
+    AggregatedV2beta1,
 }
 
 impl DiscoveryFile {
-    /// Every discovery file, in reading order.
+    /// Every discovery file a tag is read for, in reading order (`AggregatedV2beta1` only
+    /// when `Aggregated` is missing).
     pub const ALL: [DiscoveryFile; 4] = [
         DiscoveryFile::Api,
         DiscoveryFile::CoreV1,
@@ -74,6 +78,7 @@ impl DiscoveryFile {
             DiscoveryFile::CoreV1 => "api__v1.json",
             DiscoveryFile::Apis => "apis.json",
             DiscoveryFile::Aggregated => "aggregated_v2.json",
+            DiscoveryFile::AggregatedV2beta1 => "aggregated_v2beta1.json",
         }
     }
 
@@ -83,6 +88,7 @@ impl DiscoveryFile {
             DiscoveryFile::CoreV1 => "discovery-api-v1",
             DiscoveryFile::Apis => "discovery-apis",
             DiscoveryFile::Aggregated => "discovery-aggregated-v2",
+            DiscoveryFile::AggregatedV2beta1 => "discovery-aggregated-v2beta1",
         }
     }
 }
@@ -119,6 +125,16 @@ impl Doc {
             Doc::Discovery(v, f) => format!("{}@{v}", f.id_name()),
             Doc::Schedule => format!("website-schedule@{short}"),
             Doc::Eol => format!("website-eol@{short}"),
+        }
+    }
+
+    /// The document to read instead when this one is missing (404).
+    pub fn fallback(&self) -> Option<Doc> {
+        match self {
+            Doc::Discovery(v, DiscoveryFile::Aggregated) => {
+                Some(Doc::Discovery(*v, DiscoveryFile::AggregatedV2beta1))
+            }
+            _ => None,
         }
     }
 
