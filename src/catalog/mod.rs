@@ -700,7 +700,10 @@ pub fn check_group_version(gv: &str) -> std::result::Result<(), String> {
         None => (None, gv),
     };
     if group.is_some_and(|g| !ok_part(g)) || !ok_part(version) || version.contains('.') {
-        return Err(format!("{gv:?} is not a group/version"));
+        return Err(format!(
+            "{:?} is not a group/version",
+            crate::escape::Untrusted(gv)
+        ));
     }
     Ok(())
 }

@@ -39,7 +39,10 @@ struct Entry {
 /// Parse the file.
 pub fn parse(text: &str) -> Result<BuildDependencies, String> {
     let file: File = serde_saphyr::from_str(text).map_err(|e| {
-        format!("not the expected YAML (a `dependencies:` list of entries with `name` and `version`): {e}")
+        format!(
+            "not the expected YAML (a `dependencies:` list of entries with `name` and `version`): {}",
+            crate::escape::Untrusted(&e.to_string())
+        )
     })?;
     let pick = |name: &str| -> Result<String, String> {
         let found: Vec<&Entry> = file

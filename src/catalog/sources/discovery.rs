@@ -41,10 +41,15 @@ struct Kinded {
     api_version: Option<String>,
 }
 
+/// A JSON parse error, which may quote the document, made safe to show.
+fn json_error(e: &serde_json::Error) -> String {
+    Untrusted(&e.to_string()).to_string()
+}
+
 /// Check `kind` (and `apiVersion` when `api_version` is given) before the real parse.
 fn expect_kind(text: &str, kind: &str, api_version: Option<&str>) -> Result<(), String> {
     let k: Kinded = serde_json::from_str(text)
-        .map_err(|e| format!("not a JSON object (expected a {kind}): {e}"))?;
+        .map_err(|e| format!("not a JSON object (expected a {kind}): {}", json_error(&e)))?;
     let found = k.kind.as_deref().unwrap_or("");
     if found != kind {
         return Err(format!(
@@ -72,11 +77,15 @@ struct ApiVersions {
 /// `api.json`: the core group's versions.
 pub fn parse_api_versions(text: &str) -> Result<Vec<String>, String> {
     expect_kind(text, "APIVersions", None)?;
-    let v: ApiVersions = serde_json::from_str(text).map_err(|e| format!("APIVersions: {e}"))?;
+    let v: ApiVersions =
+        serde_json::from_str(text).map_err(|e| format!("APIVersions: {}", json_error(&e)))?;
     for gv in &v.versions {
         crate::catalog::check_group_version(gv).map_err(|e| format!("versions: {e}"))?;
         if gv.contains('/') {
-            return Err(format!("versions: {gv:?} is not a core version"));
+            return Err(format!(
+                "versions: {:?} is not a core version",
+                Untrusted(gv)
+            ));
         }
     }
     Ok(v.versions)
@@ -99,7 +108,7 @@ struct ListedResource {
 pub fn parse_resource_list(text: &str) -> Result<(String, Vec<ServedResource>), String> {
     expect_kind(text, "APIResourceList", None)?;
     let l: ResourceList =
-        serde_json::from_str(text).map_err(|e| format!("APIResourceList: {e}"))?;
+        serde_json::from_str(text).map_err(|e| format!("APIResourceList: {}", json_error(&e)))?;
     crate::catalog::check_group_version(&l.group_version)?;
     let resources = l
         .resources
@@ -148,7 +157,8 @@ pub struct GroupVersions {
 /// `apis.json`: groups and their versions.
 pub fn parse_group_list(text: &str) -> Result<Vec<GroupVersions>, String> {
     expect_kind(text, "APIGroupList", None)?;
-    let l: GroupList = serde_json::from_str(text).map_err(|e| format!("APIGroupList: {e}"))?;
+    let l: GroupList =
+        serde_json::from_str(text).map_err(|e| format!("APIGroupList: {}", json_error(&e)))?;
     let check = |g: &Group, r: &GroupVersionRef| -> Result<String, String> {
         if r.group_version != format!("{}/{}", g.name, r.version) {
             return Err(format!(
@@ -230,8 +240,8 @@ pub fn parse_aggregated(
     api_version: &str,
 ) -> Result<BTreeMap<String, Vec<ServedResource>>, String> {
     expect_kind(text, "APIGroupDiscoveryList", Some(api_version))?;
-    let l: DiscoveryList =
-        serde_json::from_str(text).map_err(|e| format!("APIGroupDiscoveryList: {e}"))?;
+    let l: DiscoveryList = serde_json::from_str(text)
+        .map_err(|e| format!("APIGroupDiscoveryList: {}", json_error(&e)))?;
     let mut out = BTreeMap::new();
     for g in l.items {
         for v in g.versions {

@@ -86,7 +86,10 @@ fn date(field: &str, release: &str, s: &str) -> Result<Date, String> {
 /// Parse schedule.yaml: minor -> dates. A minor listed twice is an error.
 pub fn parse_schedule(text: &str) -> Result<BTreeMap<u32, Scheduled>, String> {
     let file: ScheduleFile = serde_saphyr::from_str(text).map_err(|e| {
-        format!("not the expected YAML (`schedules:` entries with release, releaseDate, endOfLifeDate): {e}")
+        format!(
+            "not the expected YAML (`schedules:` entries with release, releaseDate, endOfLifeDate): {}",
+            Untrusted(&e.to_string())
+        )
     })?;
     let mut out = BTreeMap::new();
     for row in &file.schedules {
@@ -105,7 +108,10 @@ pub fn parse_schedule(text: &str) -> Result<BTreeMap<u32, Scheduled>, String> {
 /// Parse eol.yaml: minor -> every row listed for it (usually one).
 pub fn parse_eol(text: &str) -> Result<BTreeMap<u32, Vec<Ended>>, String> {
     let file: EolFile = serde_saphyr::from_str(text).map_err(|e| {
-        format!("not the expected YAML (`branches:` entries with release, endOfLifeDate, finalPatchRelease): {e}")
+        format!(
+            "not the expected YAML (`branches:` entries with release, endOfLifeDate, finalPatchRelease): {}",
+            Untrusted(&e.to_string())
+        )
     })?;
     let mut out: BTreeMap<u32, Vec<Ended>> = BTreeMap::new();
     for row in &file.branches {
