@@ -15,11 +15,10 @@ pub struct Args {
     command: Command,
 }
 
+// The subcommands' help (short and long) comes from the argument structs' doc comments.
 #[derive(clap::Subcommand)]
 enum Command {
-    /// Derive minors' facts from upstream's files at the release tags into a new catalog.
     Update(UpdateArgs),
-    /// List the minors, their support windows and newest patches.
     Status(StatusArgs),
 }
 

@@ -17,8 +17,8 @@ use clap::{Parser, Subcommand};
 /// Typical flow on the connected side:
 ///
 ///   airlock catalog status
-///   airlock plan --from v1.27.16 --to v1.30.2
-///   airlock resolve --from v1.29.15 --to v1.30.2 --out hop.lock
+///   airlock plan --from v1.33.1 --to v1.37.1
+///   airlock resolve --from v1.36.4 --to v1.37.1 --out hop.lock
 ///   airlock keygen --out keys/release
 ///   airlock build hop.lock --key keys/release.key
 ///
@@ -48,9 +48,8 @@ enum Command {
     Keygen(keygen::Args),
     /// Fetch everything a lock file pins and write a signed bundle.
     Build(build::Args),
-    /// Resolve one Kubernetes version hop into a lock file (digests, checksums, checklist).
+    // Help for these comes from their argument structs' doc comments (short and long).
     Resolve(resolve::Args),
-    /// List the hops from one Kubernetes version to another; --build builds each bundle.
     Plan(plan::Args),
     /// Keep the version catalog current (update from upstream) and show it (status).
     Catalog(catalog::Args),
