@@ -1,9 +1,8 @@
 //! Sample upstream for `scripts/demo.sh`: everything `airlock resolve` needs for one hop of
-//! the built-in catalog, generated with no network. Images are fake but well-formed
-//! (multi-arch indexes, a base layer shared by all) under the real repository names and
-//! the tags the catalog prescribes (control plane, etcd, CoreDNS, pause); binaries and
-//! tool archives are random bytes laid out like dl.k8s.io and the GitHub release pages,
-//! with checksum files in the format the catalog names.
+//! the built-in catalog, generated with no network (see `tests/common/hop_upstream.rs`):
+//! fake but well-formed images under the real repository names and the tags the catalog
+//! prescribes, and binaries and tool archives laid out like dl.k8s.io and the GitHub
+//! release pages, with checksum files in the format the catalog names.
 //!
 //!     cargo run --example demo_upstream -- OUT_DIR FROM TO
 //!
@@ -14,19 +13,13 @@
 #[path = "../tests/common/images.rs"]
 mod images;
 
-use std::collections::BTreeSet;
+#[allow(dead_code)]
+#[path = "../tests/common/hop_upstream.rs"]
+mod hop_upstream;
+
 use std::path::Path;
 
-use airlock::catalog::{Catalog, ChecksumFormat, Version, expand_template};
-use images::{ImageSpec, LayerSpec, build_layout, linux, random_bytes, sha256_hex};
-
-fn write(www: &Path, url: &str, content: &[u8]) -> String {
-    let rel = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    let path = www.join(rel);
-    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-    std::fs::write(&path, content).expect("write file");
-    sha256_hex(content)
-}
+use airlock::catalog::{Catalog, Version};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -40,70 +33,19 @@ fn main() {
         .map(|v| v.parse().expect("version"))
         .collect();
     let catalog = Catalog::builtin().expect("built-in catalog");
-    let www = out.join("www");
-    let mut images: BTreeSet<(String, String)> = BTreeSet::new();
-    let mut seed = 1000u64;
-    let mut next = || {
-        seed += 1;
-        seed
-    };
-    for v in &versions {
-        let minor = catalog.minor_of(v).expect("version in catalog");
-        let vs = v.to_string();
-        for name in &catalog.defaults.control_plane_images {
-            images.insert((name.clone(), vs.clone()));
-        }
-        for img in &minor.images {
-            let tag = catalog
-                .image_tag(&minor.minor, &img.name, v.patch)
-                .expect("tag");
-            images.insert((img.repository.clone(), tag.tag.clone()));
-        }
-        for arch in ["amd64", "arm64"] {
-            for b in &catalog.defaults.binaries {
-                let url =
-                    expand_template(&b.url, &[("version", &vs), ("arch", arch)]).expect("url");
-                let hex = write(&www, &url, &random_bytes(next(), 256 * 1024));
-                checksum(&www, &b.checksum_url, &url, &hex, b.checksum_format);
-            }
-            for t in &minor.tools {
-                let url = expand_template(&t.url, &[("tool_version", &t.version), ("arch", arch)])
-                    .expect("url");
-                // Tool archives are gzip in real life; the bytes only need to be stable here.
-                let hex = write(&www, &url, &random_bytes(next(), 128 * 1024));
-                checksum(&www, &t.checksum_url, &url, &hex, t.checksum_format);
-            }
-        }
-    }
-    let specs: Vec<ImageSpec> = images
-        .iter()
-        .enumerate()
-        .map(|(i, (repo, tag))| ImageSpec {
-            repository: repo.clone(),
-            tag: tag.clone(),
-            platforms: linux(&["amd64", "arm64"]),
-            layers: vec![
-                LayerSpec::shared("distroless-base"),
-                LayerSpec::Random {
-                    seed: 500 + i as u64,
-                    size: 1 << 20,
-                    gzip: true,
-                },
-            ],
-        })
-        .collect();
-    for b in build_layout(&out.join("layout"), &specs) {
+    let up = hop_upstream::generate(
+        &catalog,
+        &versions,
+        &out.join("layout"),
+        &out.join("www"),
+        &hop_upstream::Sizes {
+            arches: &["amd64", "arm64"],
+            layer: 1 << 20,
+            binary: 256 * 1024,
+            tool: 128 * 1024,
+        },
+    );
+    for b in up.images {
         println!("{}:{}", b.repository, b.tag);
     }
-}
-
-fn checksum(www: &Path, template: &str, url: &str, hex: &str, format: ChecksumFormat) {
-    let sum_url = expand_template(template, &[("url", url)]).expect("checksum url");
-    let body = match format {
-        ChecksumFormat::Hex => format!("{hex}\n"),
-        ChecksumFormat::Sha256sum => {
-            format!("{hex}  {}\n", url.rsplit('/').next().unwrap_or(url))
-        }
-    };
-    write(www, &sum_url, body.as_bytes());
 }

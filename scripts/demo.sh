@@ -66,6 +66,9 @@ NET=(--insecure-registry "$UP" --mirror "registry.k8s.io=$UP"
      --mirror "https://dl.k8s.io=http://127.0.0.1:$FPORT/dl.k8s.io"
      --mirror "https://github.com=http://127.0.0.1:$FPORT/github.com")
 
+echo; echo "== airlock catalog status"
+"$BIN/airlock" catalog status
+
 echo; echo "== airlock plan"
 "$BIN/airlock" plan --from v1.27.16 --to "$TO"
 

@@ -147,7 +147,7 @@ fn pre_checks(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Vec<Step>) {
         s.push(step(
             "pre.removed-apis",
             format!(
-                "No GA or beta API version stops being served in {} (per the catalog)",
+                "No API version stops being served in {} (per the catalog)",
                 to.minor_key()
             ),
             &[],
@@ -157,23 +157,31 @@ fn pre_checks(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Vec<Step>) {
         let mut commands = Vec::new();
         let mut what = Vec::new();
         for r in &removed {
-            commands.push(format!("kubectl get --raw /apis/{}", r.group_version));
+            if !r.partial {
+                commands.push(format!("kubectl get --raw /apis/{}", r.group_version));
+            }
             for k in &r.kinds {
                 commands.push(format!(
                     "grep -rln --include='*.yaml' --include='*.yml' --include='*.json' 'apiVersion: {}' YOUR_MANIFESTS_AND_CHARTS  # {k}",
                     r.group_version
                 ));
             }
-            commands.push(format!(
-                "kubectl get {} -A -o yaml | grep -c '{}' || true  # last-applied-configuration annotations",
-                r.kinds.iter().map(|k| k.to_lowercase()).collect::<Vec<_>>().join(","),
-                r.group_version
-            ));
+            if !r.kinds.is_empty() {
+                commands.push(format!(
+                    "kubectl get {} -A -o yaml | grep -c '{}' || true  # last-applied-configuration annotations",
+                    r.kinds.iter().map(|k| k.to_lowercase()).collect::<Vec<_>>().join(","),
+                    r.group_version
+                ));
+            }
+            let instead = match (&r.replacement, r.partial) {
+                (Some(rep), _) => format!(" -> {rep}"),
+                (None, true) => " (the group/version stays; these kinds go)".to_string(),
+                (None, false) => " (no replacement)".to_string(),
+            };
             what.push(format!(
-                "{} ({}) -> {}",
+                "{} ({}){instead}",
                 r.group_version,
                 r.kinds.join(", "),
-                r.replacement
             ));
         }
         let cmd_refs: Vec<&str> = commands.iter().map(String::as_str).collect();

@@ -34,6 +34,15 @@ pub enum Error {
         /// The reason.
         reason: String,
     },
+    /// An upstream document (kubeadm constants, discovery, release data) is missing a fact
+    /// airlock reads from it or is not in a shape airlock recognises.
+    #[error("upstream document {url}: {reason}")]
+    Document {
+        /// The canonical URL (and the mirror it was read through, if any).
+        url: String,
+        /// What was expected and what was found.
+        reason: String,
+    },
     /// Content was longer or shorter than it was pinned to.
     #[error("{artifact}: size mismatch (expected {expected} bytes, got {actual})")]
     SizeMismatch {
@@ -109,7 +118,7 @@ impl Error {
             Error::Context { source, .. } => source.exit_code(),
             Error::Unsupported(_) => 4,
             Error::SizeMismatch { .. } => 5,
-            Error::Upstream { .. } | Error::Http { .. } => 1,
+            Error::Upstream { .. } | Error::Http { .. } | Error::Document { .. } => 1,
         }
     }
 

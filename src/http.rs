@@ -58,13 +58,19 @@ impl HttpClient {
         url.to_string()
     }
 
-    async fn get(&self, url: &str) -> Result<reqwest::Response> {
+    /// `url`, and the mirror it is fetched through when there is one, for messages.
+    pub fn label(&self, url: &str) -> String {
         let eff = self.effective_url(url);
-        let label = if eff == url {
+        if eff == url {
             url.to_string()
         } else {
             format!("{url} (via {eff})")
-        };
+        }
+    }
+
+    async fn send(&self, url: &str) -> Result<(reqwest::Response, String)> {
+        let eff = self.effective_url(url);
+        let label = self.label(url);
         let resp = self
             .client
             .get(&eff)
@@ -74,6 +80,11 @@ impl HttpClient {
                 url: label.clone(),
                 reason: e.to_string(),
             })?;
+        Ok((resp, label))
+    }
+
+    async fn get(&self, url: &str) -> Result<reqwest::Response> {
+        let (resp, label) = self.send(url).await?;
         if !resp.status().is_success() {
             return Err(Error::Http {
                 url: label,
@@ -106,29 +117,51 @@ impl HttpClient {
             .await
     }
 
+    /// Fetch a small document, at most `limit` bytes; `None` when the server answers 404
+    /// (a release or tag that does not exist), an error for any other failure.
+    pub async fn fetch_document(&self, url: &str, limit: usize) -> Result<Option<Vec<u8>>> {
+        let (resp, label) = self.send(url).await?;
+        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(Error::Http {
+                url: label,
+                reason: format!("HTTP {}", resp.status()),
+            });
+        }
+        read_limited(resp, &label, limit).await.map(Some)
+    }
+
     /// Fetch a small text document (a checksum file), at most `limit` bytes.
     pub async fn fetch_small(&self, url: &str, limit: usize) -> Result<String> {
         let resp = self.get(url).await?;
-        let mut out = Vec::new();
-        let mut stream = resp.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| Error::Http {
-                url: url.to_string(),
-                reason: e.to_string(),
-            })?;
-            out.extend_from_slice(&chunk);
-            if out.len() > limit {
-                return Err(Error::Http {
-                    url: url.to_string(),
-                    reason: format!("larger than {limit} bytes"),
-                });
-            }
-        }
+        let out = read_limited(resp, url, limit).await?;
         String::from_utf8(out).map_err(|_| Error::Http {
             url: url.to_string(),
             reason: "not UTF-8 text".into(),
         })
     }
+}
+
+/// The body of `resp`, refused once it is longer than `limit` bytes.
+async fn read_limited(resp: reqwest::Response, label: &str, limit: usize) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| Error::Http {
+            url: label.to_string(),
+            reason: e.to_string(),
+        })?;
+        out.extend_from_slice(&chunk);
+        if out.len() > limit {
+            return Err(Error::Http {
+                url: label.to_string(),
+                reason: format!("larger than {limit} bytes"),
+            });
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use airlock_verify::digest::{Sha256Digest, bare_hex};
 use airlock_verify::image_ref::ImageRef;
-use airlock_verify::manifest::{FileKind, Hop, Mode, Role, Step};
+use airlock_verify::manifest::{CatalogIdentity, FileKind, Hop, Mode, Role, Step};
 use airlock_verify::oci::Platform;
 use airlock_verify::paths::SafeRelPath;
 
@@ -35,6 +35,10 @@ pub struct Lock {
     /// The Kubernetes hop this lock is for, when it is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hop: Option<Hop>,
+    /// The version catalog the hop was resolved with (version and sha256 of its bytes);
+    /// carried into the bundle manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<CatalogIdentity>,
     /// Free-text notes carried into the bundle manifest (e.g. "back-out set left out").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -220,6 +224,7 @@ impl Lock {
             format: LOCK_FORMAT,
             kind: "airlock-lock".into(),
             hop: None,
+            catalog: None,
             notes: Vec::new(),
             images: Vec::new(),
             files: Vec::new(),
@@ -255,6 +260,14 @@ impl Lock {
         let bad = |reason: String| Error::invalid("lock file", origin, reason);
         if self.kind != "airlock-lock" {
             return Err(bad(format!("kind {:?}: expected airlock-lock", self.kind)));
+        }
+        if let Some(c) = &self.catalog
+            && !crate::catalog::is_catalog_version(&c.version)
+        {
+            return Err(bad(format!(
+                "catalog version {:?}: expected a short label of letters, digits, '.', '-' or '_'",
+                c.version
+            )));
         }
         let mut names = BTreeSet::new();
         for img in &self.images {

@@ -253,3 +253,100 @@ pub fn fetch_and_pack(
     bar.finish_and_clear();
     Ok(summary)
 }
+
+/// How resolve may use upstream's own files for its catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamCatalog {
+    /// Use the catalog as given.
+    Off,
+    /// Derive the hop's two minors from upstream and report where the catalog disagrees;
+    /// resolve with the catalog as given.
+    Check,
+    /// Derive the hop's two minors from upstream, resolve with the result, and report where
+    /// the given catalog disagrees.
+    Use,
+}
+
+/// How to reach upstream for the catalog, and what to do with it.
+pub struct UpstreamCatalogSettings<'a> {
+    /// Off, check, or use.
+    pub mode: UpstreamCatalog,
+    /// Upstream (mirrors configured).
+    pub http: &'a HttpClient,
+    /// The day of the check (the derived catalog's version).
+    pub today: crate::catalog::Date,
+    /// Parallel requests at most.
+    pub jobs: usize,
+}
+
+/// The catalog a resolve uses, and what checking it against upstream found.
+pub struct HopCatalog {
+    /// The catalog to resolve with.
+    pub loaded: crate::catalog::Loaded,
+    /// With [`UpstreamCatalog::Use`]: the derived catalog's file text (its sha256 is the
+    /// one recorded in the lock).
+    pub derived_text: Option<String>,
+    /// Disagreements between the given catalog and upstream, as warnings.
+    pub warnings: Vec<String>,
+    /// The same with a summary line, for the lock's notes.
+    pub notes: Vec<String>,
+}
+
+/// The catalog for hop `from -> to`: `base` itself, or (with [`UpstreamCatalog::Use`])
+/// `base` with the hop's minors derived from upstream; with `Check` or `Use`, every
+/// disagreement between `base` and upstream becomes a warning.
+pub fn hop_catalog(
+    rt: &tokio::runtime::Runtime,
+    base: crate::catalog::Loaded,
+    from: &crate::catalog::Version,
+    to: &crate::catalog::Version,
+    settings: &UpstreamCatalogSettings<'_>,
+) -> Result<HopCatalog> {
+    use crate::catalog::update::{UpdateOptions, update};
+    if settings.mode == UpstreamCatalog::Off {
+        return Ok(HopCatalog {
+            loaded: base,
+            derived_text: None,
+            warnings: Vec::new(),
+            notes: Vec::new(),
+        });
+    }
+    let opts = UpdateOptions {
+        minors: vec![from.minor, to.minor],
+        today: settings.today,
+        http: settings.http,
+        jobs: settings.jobs,
+    };
+    let updated = rt
+        .block_on(update(&base, &opts))
+        .with_context(|| format!("reading the facts of {from} and {to} from upstream"))?;
+    let warnings: Vec<String> = updated
+        .changes
+        .iter()
+        .map(|c| format!("catalog check against upstream: {c}"))
+        .collect();
+    let mut notes = vec![format!(
+        "catalog {} (sha256 {}) checked against upstream's files at the release tags ({} documents): {} disagreement(s)",
+        base.identity.version,
+        base.identity.sha256.hex(),
+        updated.documents_read,
+        updated.changes.len()
+    )];
+    notes.extend(warnings.iter().cloned());
+    if settings.mode == UpstreamCatalog::Check {
+        return Ok(HopCatalog {
+            loaded: base,
+            derived_text: None,
+            warnings,
+            notes,
+        });
+    }
+    let loaded =
+        crate::catalog::Loaded::from_bytes(updated.text.as_bytes(), "<derived from upstream>")?;
+    Ok(HopCatalog {
+        loaded,
+        derived_text: Some(updated.text),
+        warnings,
+        notes,
+    })
+}

@@ -135,6 +135,7 @@ pub fn write_bundle(
         channel: opts.validity.channel.clone(),
         sequence: opts.validity.sequence,
         lock_sha256: Sha256Digest::of(lock_bytes),
+        catalog: lock.catalog.clone(),
         notes: lock.notes.clone(),
         payload: PayloadInfo {
             file: PAYLOAD_FILE.into(),

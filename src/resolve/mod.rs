@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::http::HttpClient;
 use crate::image_ref::ImageRef;
 use crate::lock::{FileSource, HopFacts, Lock, LockedFile, LockedImage};
-use crate::manifest::{FileKind, Hop, Mode, Role};
+use crate::manifest::{CatalogIdentity, FileKind, Hop, Mode, Role};
 use crate::oci::Platform;
 use crate::paths::SafeRelPath;
 use crate::registry::RegistryClient;
@@ -74,6 +74,10 @@ pub struct ResolveOptions<'a> {
     pub http: &'a HttpClient,
     /// Parallel requests at most.
     pub jobs: usize,
+    /// The identity of the catalog used, recorded in the lock (and the bundle manifest).
+    pub catalog: Option<CatalogIdentity>,
+    /// Notes to add to the lock (e.g. what a check of the catalog against upstream found).
+    pub notes: Vec<String>,
 }
 
 /// What the hop needs before anything is looked up upstream, and what was learnt on the
@@ -130,6 +134,7 @@ pub async fn resolve(
         None => None,
     };
     w.notes.push(summary_note(catalog, from, to, opts));
+    w.notes.extend(opts.notes.iter().cloned());
     want_catalog_images(&mut w, catalog, from, to, opts)?;
     if let Some((path, m)) = &hop_manifest {
         want_hop_manifest(&mut w, path, m, opts)?;
@@ -163,6 +168,7 @@ pub async fn resolve(
         from: from.to_string(),
         to: to.to_string(),
     });
+    lock.catalog = opts.catalog.clone();
     lock.notes = w.notes;
     lock.images = images;
     lock.files = files;
@@ -365,7 +371,7 @@ fn hop_facts(catalog: &Catalog, from: &Version, to: &Version, uncertain: &[Strin
                     .map(|r| airlock_verify::cluster::RemovedApi {
                         group_version: r.group_version.clone(),
                         kinds: r.kinds.clone(),
-                        replacement: Some(r.replacement.clone()),
+                        replacement: r.replacement.clone(),
                         removed_in: m.minor.clone(),
                     })
                     .collect()
@@ -376,7 +382,7 @@ fn hop_facts(catalog: &Catalog, from: &Version, to: &Version, uncertain: &[Strin
         removed_apis,
         kubelet_max_minors_older: catalog.skew.kubelet_max_minors_older,
         kube_proxy_max_minors_older: catalog.skew.kube_proxy_max_minors_older,
-        target_end_of_life: target.map(|m| m.end_of_life.clone()),
+        target_end_of_life: target.map(|m| m.end_of_life.to_string()),
         uncertain: uncertain.to_vec(),
     }
 }

@@ -45,7 +45,9 @@
 //! warnings are switched off for the whole module tree.
 #![allow(dead_code)]
 
+pub mod hop_upstream;
 pub mod images;
+pub mod release_files;
 pub mod scenario;
 pub mod servers;
 pub mod tamper;

@@ -8,6 +8,7 @@
 mod common;
 
 mod bad_input;
+mod catalog;
 mod containerd;
 mod core_path;
 mod export;

@@ -57,6 +57,10 @@ pub struct BundleManifest {
     /// sha256 of the lock file this bundle was built from.
     #[serde(with = "bare_hex")]
     pub lock_sha256: Sha256Digest,
+    /// The version catalog the lock was resolved with (absent in bundles of locks that do
+    /// not record one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<CatalogIdentity>,
     /// Notes carried from the lock.
     pub notes: Vec<String>,
     /// The compressed payload file.
@@ -105,6 +109,18 @@ pub struct Hop {
     pub from: String,
     /// The version the hop goes to, e.g. `v1.30.2`.
     pub to: String,
+}
+
+/// Which version catalog a hop was resolved with: its data version and the sha256 of the
+/// exact catalog bytes, so a reviewer can tell which facts the bundle rests on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogIdentity {
+    /// The catalog's `catalog_version`, e.g. `2026.11.25`.
+    pub version: String,
+    /// sha256 of the catalog file's bytes.
+    #[serde(with = "bare_hex")]
+    pub sha256: Sha256Digest,
 }
 
 /// The payload file's identity.

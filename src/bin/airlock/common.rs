@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use airlock::catalog::Catalog;
+use airlock::catalog::{Date, Loaded};
 use airlock::http::HttpClient;
 use airlock::oci::Platform;
 use airlock::pipeline::NetSettings;
@@ -64,18 +64,25 @@ pub struct HopArgs {
     /// Version catalog to use instead of the built-in one.
     #[arg(long, value_name = "FILE")]
     pub catalog: Option<PathBuf>,
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
+}
+
+/// How to reach upstream: a config file, the network flags, parallelism.
+#[derive(clap::Args, Clone)]
+pub struct UpstreamArgs {
     /// YAML file with `mirrors: {FROM: TO}` and `insecure_registries: [HOST:PORT]`; merged
     /// with --mirror and --insecure-registry (the flags win).
     #[arg(long, value_name = "FILE", env = "AIRLOCK_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Parallel registry and checksum requests at most.
+    /// Parallel registry and HTTP requests at most.
     #[arg(long, default_value_t = 8)]
     pub jobs: usize,
     #[command(flatten)]
     pub net: NetArgs,
 }
 
-impl HopArgs {
+impl UpstreamArgs {
     /// Registry and HTTP clients, with the config file merged in.
     pub fn clients(&self) -> airlock::Result<(RegistryClient, HttpClient)> {
         self.net
@@ -83,13 +90,42 @@ impl HopArgs {
             .with_config_file(self.config.as_deref())?
             .clients()
     }
+}
 
-    /// The catalog: `--catalog FILE` or the built-in one.
-    pub fn catalog(&self) -> airlock::Result<Catalog> {
-        match &self.catalog {
-            Some(p) => Catalog::load(p),
-            None => Catalog::builtin(),
+/// The day to judge support on.
+#[derive(clap::Args, Clone)]
+pub struct TodayArgs {
+    /// The day to judge support (and date a derived catalog) on, instead of today's date
+    /// (UTC).
+    #[arg(long, value_name = "YYYY-MM-DD", env = "AIRLOCK_TODAY")]
+    pub today: Option<Date>,
+}
+
+impl TodayArgs {
+    /// `--today`, or today's date in UTC.
+    pub fn date(&self) -> airlock::Result<Date> {
+        match self.today {
+            Some(d) => Ok(d),
+            None => Date::today_utc().ok_or_else(|| {
+                airlock::Error::invalid(
+                    "option",
+                    "--today",
+                    "the system clock is outside 1970-9999; give --today YYYY-MM-DD",
+                )
+            }),
         }
+    }
+}
+
+impl HopArgs {
+    /// Registry and HTTP clients, with the config file merged in.
+    pub fn clients(&self) -> airlock::Result<(RegistryClient, HttpClient)> {
+        self.upstream.clients()
+    }
+
+    /// The catalog: `--catalog FILE` or the built-in one, with its identity.
+    pub fn catalog(&self) -> airlock::Result<Loaded> {
+        Loaded::file_or_builtin(self.catalog.as_deref())
     }
 
     /// The binary architectures: --arch, or those of --platform.
@@ -122,13 +158,14 @@ impl HopArgs {
         Ok(arches)
     }
 
-    /// The library options for one resolve.
+    /// The library options for one resolve with the catalog `identity`.
     pub fn options<'a>(
         &'a self,
         reg: &'a RegistryClient,
         http: &'a HttpClient,
         lock_dir: &'a Path,
         arches: Vec<String>,
+        identity: &airlock::manifest::CatalogIdentity,
     ) -> ResolveOptions<'a> {
         ResolveOptions {
             platforms: self.platform.clone(),
@@ -138,7 +175,9 @@ impl HopArgs {
             lock_dir: Some(lock_dir),
             registry: reg,
             http,
-            jobs: self.jobs,
+            jobs: self.upstream.jobs,
+            catalog: Some(identity.clone()),
+            notes: Vec::new(),
         }
     }
 }

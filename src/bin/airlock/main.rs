@@ -2,6 +2,7 @@
 //! writes a signed bundle. All the work is in the library; this file parses arguments.
 
 mod build;
+mod catalog;
 mod common;
 mod keygen;
 mod plan;
@@ -17,8 +18,9 @@ use clap::{Parser, Subcommand};
 ///
 /// Typical flow on the connected side:
 ///
-///   airlock plan --from v1.27.16 --to v1.30.2
-///   airlock resolve --from v1.29.15 --to v1.30.2 --out hop.lock
+///   airlock catalog status
+///   airlock plan --from v1.33.1 --to v1.37.1
+///   airlock resolve --from v1.36.4 --to v1.37.1 --out hop.lock
 ///   airlock keygen --out keys/release
 ///   airlock build hop.lock --key keys/release.key
 ///
@@ -48,14 +50,15 @@ enum Command {
     Keygen(keygen::Args),
     /// Fetch everything a lock file pins and write a signed bundle.
     Build(build::Args),
-    /// Resolve one Kubernetes version hop into a lock file (digests, checksums, checklist).
+    // Help for these comes from their argument structs' doc comments (short and long).
     Resolve(resolve::Args),
-    /// List the hops from one Kubernetes version to another; --build builds each bundle.
     Plan(plan::Args),
     /// Add an approver's signature (name, role, time) to a bundle or a policy directory.
     Sign(sign::Args),
     /// Render a bundle's change report again with a cluster dump, CVE feed, policy.
     Report(report::Args),
+    /// Keep the version catalog current (update from upstream) and show it (status).
+    Catalog(catalog::Args),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Plan(a) => plan::run(a),
         Command::Sign(a) => sign::run(a),
         Command::Report(a) => report::run(a),
+        Command::Catalog(a) => catalog::run(a),
     };
     airlock_verify::cli::finish(result, airlock::Error::code_of)
 }

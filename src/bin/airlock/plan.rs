@@ -4,17 +4,21 @@ use std::path::PathBuf;
 
 use airlock::ResultExt;
 use airlock::catalog::Version;
+use airlock::catalog::support::{HopSupport, Support, plan_support};
 use airlock::pipeline::{self, parent_dir, write_lock};
 use airlock::store::Store;
 
-use crate::common::{HopArgs, print_warnings, runtime};
+use crate::common::{HopArgs, TodayArgs, print_warnings, runtime};
 
 /// The ordered hops from one Kubernetes version to another, and optionally their bundles.
 ///
 /// kubeadm moves one minor per upgrade, so a longer way is a list of hops through the
 /// newest patch of each minor in between. When --from is not the newest patch of its
-/// minor, the first hop is the patch upgrade within that minor. With --build, each hop is
-/// resolved (DIR/airlock-FROM-to-TO.lock) and built (DIR/airlock-FROM-to-TO/) in order.
+/// minor, the first hop is the patch upgrade within that minor. For each hop the plan says
+/// whether its target minor is supported upstream today (by the catalog's release and
+/// end-of-life dates), and how many more hops lead to a supported minor. With --build, each
+/// hop is resolved (DIR/airlock-FROM-to-TO.lock) and built (DIR/airlock-FROM-to-TO/) in
+/// order.
 #[derive(clap::Args)]
 pub struct Args {
     /// The version the cluster runs now, e.g. v1.27.16.
@@ -51,6 +55,8 @@ pub struct Args {
     #[arg(long, short)]
     quiet: bool,
     #[command(flatten)]
+    today: TodayArgs,
+    #[command(flatten)]
     hop: HopArgs,
 }
 
@@ -59,50 +65,96 @@ fn hop_name(from: &Version, to: &Version) -> String {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let catalog = a.hop.catalog()?;
-    let hops = airlock::resolve::plan(&catalog, &a.from, &a.to)?;
+    let loaded = a.hop.catalog()?;
+    let hops = airlock::resolve::plan(&loaded.catalog, &a.from, &a.to)?;
     if !a.build {
-        return print_plan(&a, &catalog, &hops);
+        return print_plan(&a, &loaded, &hops);
     }
-    build_hops(&a, &catalog, &hops)
+    build_hops(&a, &loaded, &hops)
 }
 
-/// Print the hops and the resolve command for each.
+/// How the support of a hop's target reads in the text output.
+fn support_text(s: &HopSupport) -> String {
+    let more = match s.more_hops_to_supported {
+        Some(0) => String::new(),
+        Some(1) => "; 1 more hop to a supported minor".to_string(),
+        Some(n) => format!("; {n} more hops to a supported minor"),
+        None => "; no hop of this plan reaches a supported minor".to_string(),
+    };
+    let state = match s.support {
+        Support::Supported => format!("supported until {}", s.end_of_life),
+        Support::EndOfLife => format!("end of life since {}", s.end_of_life),
+        Support::NotReleased => format!(
+            "not released yet by the catalog's dates (end of life {})",
+            s.end_of_life
+        ),
+    };
+    format!("{}: {state}{more}", s.target_minor)
+}
+
+/// Print the hops, the resolve command for each, and whether each target minor is
+/// supported on the day.
 fn print_plan(
     a: &Args,
-    catalog: &airlock::catalog::Catalog,
+    loaded: &airlock::catalog::Loaded,
     hops: &[airlock::resolve::PlannedHop],
 ) -> anyhow::Result<()> {
+    let today = a.today.date()?;
+    let support = plan_support(&loaded.catalog, hops, today);
+    let resolve_cmd = |h: &airlock::resolve::PlannedHop| {
+        format!(
+            "airlock resolve --from {} --to {} --out {}.lock",
+            h.from,
+            h.to,
+            hop_name(&h.from, &h.to)
+        )
+    };
     if a.json {
         let list: Vec<_> = hops
             .iter()
-            .map(|h| {
+            .zip(&support)
+            .map(|(h, s)| {
                 serde_json::json!({
                     "from": h.from, "to": h.to,
-                    "resolve": format!("airlock resolve --from {} --to {} --out {}.lock", h.from, h.to, hop_name(&h.from, &h.to)),
+                    "resolve": resolve_cmd(h),
+                    "target_minor": s.target_minor,
+                    "target_support": s.support,
+                    "target_end_of_life": s.end_of_life,
+                    "more_hops_to_supported": s.more_hops_to_supported,
                 })
             })
             .collect();
-        let out = serde_json::json!({ "from": a.from, "to": a.to, "catalog_version": catalog.catalog_version, "hops": list });
+        let out = serde_json::json!({
+            "from": a.from, "to": a.to,
+            "catalog_version": loaded.identity.version,
+            "catalog_sha256": loaded.identity.sha256.hex(),
+            "today": today,
+            "hops": list,
+        });
         println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        println!("{} -> {}: {} hop(s)", a.from, a.to, hops.len());
-        for (i, h) in hops.iter().enumerate() {
-            let kind = if h.from.minor == h.to.minor {
-                "patch"
-            } else {
-                "minor"
-            };
-            println!(
-                "  {}. {} -> {} ({kind})  airlock resolve --from {} --to {} --out {}.lock",
-                i + 1,
-                h.from,
-                h.to,
-                h.from,
-                h.to,
-                hop_name(&h.from, &h.to)
-            );
-        }
+        return Ok(());
+    }
+    println!(
+        "{} -> {}: {} hop(s) (catalog {}; support as of {today})",
+        a.from,
+        a.to,
+        hops.len(),
+        loaded.identity.version
+    );
+    for (i, (h, s)) in hops.iter().zip(&support).enumerate() {
+        let kind = if h.from.minor == h.to.minor {
+            "patch"
+        } else {
+            "minor"
+        };
+        println!(
+            "  {}. {} -> {} ({kind})  {}",
+            i + 1,
+            h.from,
+            h.to,
+            resolve_cmd(h)
+        );
+        println!("     {}", support_text(s));
     }
     Ok(())
 }
@@ -110,7 +162,7 @@ fn print_plan(
 /// Resolve and build every hop's bundle, in order.
 fn build_hops(
     a: &Args,
-    catalog: &airlock::catalog::Catalog,
+    loaded: &airlock::catalog::Loaded,
     hops: &[airlock::resolve::PlannedHop],
 ) -> anyhow::Result<()> {
     let Some(out_dir) = a.out_dir.clone() else {
@@ -151,9 +203,16 @@ fn build_hops(
         let lock_path = out_dir.join(format!("{name}.lock"));
         let bundle_dir = out_dir.join(&name);
         let lock_dir = parent_dir(&lock_path);
-        let opts = a.hop.options(&reg, &http, &lock_dir, arches.clone());
+        let opts = a
+            .hop
+            .options(&reg, &http, &lock_dir, arches.clone(), &loaded.identity);
         let (lock, warnings) = rt
-            .block_on(airlock::resolve::resolve(catalog, &h.from, &h.to, &opts))
+            .block_on(airlock::resolve::resolve(
+                &loaded.catalog,
+                &h.from,
+                &h.to,
+                &opts,
+            ))
             .with_context(|| {
                 format!(
                     "hop {} of {}: resolving {} -> {}",
@@ -183,7 +242,7 @@ fn build_hops(
             &bundle_dir,
             &keys,
             &pipeline::PackSettings {
-                jobs: a.hop.jobs.min(8),
+                jobs: a.hop.upstream.jobs.min(8),
                 level: a.level,
                 threads,
                 force: a.force,

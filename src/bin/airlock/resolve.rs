@@ -3,9 +3,11 @@
 use std::path::PathBuf;
 
 use airlock::catalog::Version;
-use airlock::pipeline::{parent_dir, write_lock};
+use airlock::pipeline::{
+    UpstreamCatalog, UpstreamCatalogSettings, hop_catalog, parent_dir, write_lock,
+};
 
-use crate::common::{HopArgs, print_warnings, runtime};
+use crate::common::{HopArgs, TodayArgs, print_warnings, runtime};
 
 /// Resolve one Kubernetes version hop into a lock file.
 ///
@@ -13,6 +15,12 @@ use crate::common::{HopArgs, print_warnings, runtime};
 /// platforms are there), every binary's sha256 is read from the upstream checksum file, and
 /// the ordered upgrade checklist is written into the lock. A hop must go forward by at
 /// most one minor; `airlock plan` finds the hops for a longer way.
+///
+/// The catalog (built-in, or --catalog FILE) says what each version needs; the lock and the
+/// bundle record its version and sha256. --catalog-from-upstream first reads the hop's two
+/// minors from upstream's own files at the release tags (as `airlock catalog update` does)
+/// and resolves with the result; --check-catalog reads them too but resolves with the
+/// catalog as given. Both report every disagreement between that catalog and upstream.
 #[derive(clap::Args)]
 pub struct Args {
     /// The version the cluster runs now, e.g. v1.29.6.
@@ -24,9 +32,24 @@ pub struct Args {
     /// The lock file to write.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
-    /// Replace an existing lock file.
+    /// Replace an existing lock file (and --save-catalog file).
     #[arg(long)]
     force: bool,
+    /// Derive the hop's two minors from upstream (kubeadm constants, build dependencies,
+    /// discovery documents, stable markers, website release data, through the mirrors) and
+    /// resolve with that catalog; warn where --catalog (or the built-in one) disagrees.
+    #[arg(long, conflicts_with = "check_catalog")]
+    catalog_from_upstream: bool,
+    /// Read the hop's two minors from upstream and warn about every disagreement with the
+    /// catalog, but resolve with the catalog as given.
+    #[arg(long)]
+    check_catalog: bool,
+    /// With --catalog-from-upstream: also write the derived catalog here (its sha256 is the
+    /// one in the lock).
+    #[arg(long, value_name = "FILE", requires = "catalog_from_upstream")]
+    save_catalog: Option<PathBuf>,
+    #[command(flatten)]
+    today: TodayArgs,
     #[command(flatten)]
     hop: HopArgs,
     /// Print a JSON summary on stdout.
@@ -35,34 +58,82 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let catalog = a.hop.catalog()?;
-    // Refuse a bad hop (and an existing output) before any network work.
-    airlock::resolve::check_hop(&catalog, &a.from, &a.to)?;
-    if a.out.exists() && !a.force {
-        return Err(airlock::Error::already_exists(&a.out).into());
+    let base = a.hop.catalog()?;
+    let mode = if a.catalog_from_upstream {
+        UpstreamCatalog::Use
+    } else if a.check_catalog {
+        UpstreamCatalog::Check
+    } else {
+        UpstreamCatalog::Off
+    };
+    // Refuse a bad hop (and existing outputs) before any network work; with a catalog from
+    // upstream the versions are checked once it is derived.
+    if mode != UpstreamCatalog::Use {
+        airlock::resolve::check_hop(&base.catalog, &a.from, &a.to)?;
+    }
+    for out in [Some(&a.out), a.save_catalog.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        if out.exists() && !a.force {
+            return Err(airlock::Error::already_exists(out).into());
+        }
     }
     let arches = a.hop.arches()?;
     let (reg, http) = a.hop.clients()?;
+    let rt = runtime()?;
+    let hc = hop_catalog(
+        &rt,
+        base,
+        &a.from,
+        &a.to,
+        &UpstreamCatalogSettings {
+            mode,
+            http: &http,
+            today: a.today.date()?,
+            jobs: a.hop.upstream.jobs,
+        },
+    )?;
+    print_warnings_text(&hc.warnings);
     let lock_dir = parent_dir(&a.out);
-    let opts = a.hop.options(&reg, &http, &lock_dir, arches);
-    let (lock, warnings) =
-        runtime()?.block_on(airlock::resolve::resolve(&catalog, &a.from, &a.to, &opts))?;
+    let mut opts = a
+        .hop
+        .options(&reg, &http, &lock_dir, arches, &hc.loaded.identity);
+    opts.notes = hc.notes.clone();
+    let (lock, warnings) = rt.block_on(airlock::resolve::resolve(
+        &hc.loaded.catalog,
+        &a.from,
+        &a.to,
+        &opts,
+    ))?;
+    if let (Some(path), Some(text)) = (&a.save_catalog, &hc.derived_text) {
+        airlock::fsutil::write_atomic(path, text.as_bytes(), 0o644)?;
+    }
     write_lock(&a.out, &lock, a.force)?;
     print_warnings(&warnings);
     let steps = lock.checklist.as_ref().map(Vec::len).unwrap_or(0);
     if a.json {
+        let mut all_warnings: Vec<String> = hc.warnings.clone();
+        all_warnings.extend(warnings.iter().map(|w| w.message.clone()));
         let summary = serde_json::json!({
             "lock": a.out,
             "hop": lock.hop,
+            "catalog": lock.catalog,
             "images": airlock::resolve::image_counts(&lock),
             "files": lock.files.len(),
             "checklist_steps": steps,
             "notes": lock.notes,
-            "warnings": warnings,
+            "warnings": all_warnings,
         });
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         println!("lock: {} ({} -> {})", a.out.display(), a.from, a.to);
+        println!(
+            "  catalog: {} (sha256 {}, {})",
+            hc.loaded.identity.version,
+            hc.loaded.identity.sha256.hex(),
+            hc.loaded.origin
+        );
         let counts: Vec<String> = airlock::resolve::image_counts(&lock)
             .into_iter()
             .map(|(role, n)| format!("{n} {role}"))
@@ -71,10 +142,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         println!("  files: {}", lock.files.len());
         println!("  checklist: {steps} steps");
         for n in &lock.notes {
-            if !n.starts_with("uncertain catalog value") {
+            if !n.starts_with("uncertain catalog value") && !n.starts_with("catalog check") {
                 println!("  note: {n}");
             }
         }
     }
     Ok(())
+}
+
+fn print_warnings_text(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
 }

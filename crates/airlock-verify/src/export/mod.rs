@@ -529,6 +529,7 @@ mod tests {
             channel: None,
             sequence: None,
             documents: vec![],
+            catalog: None,
         }
     }
 

@@ -2,7 +2,16 @@
 //! needs, as data (`manifests/catalog/kubernetes.yaml`, documented in `docs/catalog.md`).
 //!
 //! The default catalog is compiled in; `--catalog FILE` replaces it at run time, so a new
-//! patch release needs a data edit, not a new airlock.
+//! patch release needs a data edit, not a new airlock. [`update`] derives a minor's facts
+//! from upstream's own files at the release tags ([`sources`] parses them), [`compare`]
+//! lists where two catalogs disagree, and [`support`] says which minors are supported on a
+//! given day.
+
+pub mod compare;
+pub mod date;
+pub mod sources;
+pub mod support;
+pub mod update;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -11,15 +20,17 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::digest::{Sha256Digest, bare_hex};
 use crate::error::{Error, Result};
-use crate::manifest::Mode;
+use crate::manifest::{CatalogIdentity, Mode};
+pub use date::Date;
 
 /// The catalog format this version reads.
 pub const CATALOG_FORMAT: u32 = 1;
 /// Largest catalog file accepted.
 pub const MAX_CATALOG_BYTES: u64 = 4 * 1024 * 1024;
 /// The catalog compiled into airlock.
-pub const DEFAULT_CATALOG: &str = include_str!("../manifests/catalog/kubernetes.yaml");
+pub const DEFAULT_CATALOG: &str = include_str!("../../manifests/catalog/kubernetes.yaml");
 /// How the default catalog is named in errors.
 pub const DEFAULT_CATALOG_ORIGIN: &str = "<built-in manifests/catalog/kubernetes.yaml>";
 
@@ -35,6 +46,10 @@ pub struct Catalog {
     pub catalog_version: String,
     /// Every document a value comes from.
     pub sources: Vec<Source>,
+    /// Documents read by `airlock catalog update`, each pinned by the sha256 of the exact
+    /// bytes read; values refer to them by id like to `sources`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub documents: Vec<Document>,
     /// Registry, control-plane image names and release binaries.
     pub defaults: Defaults,
     /// Version-skew limits.
@@ -53,6 +68,19 @@ pub struct Source {
     pub url: String,
     /// What the document is.
     pub title: String,
+}
+
+/// A document read from upstream, and the sha256 of the bytes that were read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Document {
+    /// Short unique name (`kubeadm-constants@v1.36.2`).
+    pub id: String,
+    /// The canonical URL (mirrors are not recorded).
+    pub url: String,
+    /// sha256 of the document's bytes.
+    #[serde(with = "bare_hex")]
+    pub sha256: Sha256Digest,
 }
 
 /// `defaults`.
@@ -134,9 +162,9 @@ pub struct MinorEntry {
     /// Newest patch known to exist.
     pub latest_patch: u32,
     /// Date of `x.y.0`.
-    pub released: String,
+    pub released: Date,
     /// Upstream end-of-life date.
-    pub end_of_life: String,
+    pub end_of_life: Date,
     /// Source ids.
     pub source: Vec<String>,
     /// etcd, coredns, pause.
@@ -145,6 +173,39 @@ pub struct MinorEntry {
     pub tools: Vec<Tool>,
     /// API versions no longer served from this minor on.
     pub removed_apis: Vec<RemovedApi>,
+    /// What the minor's API server serves (from its discovery documents), when read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served_apis: Option<ServedApis>,
+}
+
+/// The group/versions a minor serves, with their resources.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServedApis {
+    /// Source ids (the discovery documents at `v1.N.0`).
+    pub source: Vec<String>,
+    /// Sorted by group/version.
+    pub group_versions: Vec<ServedGroupVersion>,
+}
+
+/// One served group/version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServedGroupVersion {
+    /// `apps/v1`; the core group is `v1`.
+    pub group_version: String,
+    /// Top-level resources (no subresources), sorted by resource name.
+    pub resources: Vec<ServedResource>,
+}
+
+/// A resource and the kind it serves.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServedResource {
+    /// Plural resource name, `deployments`.
+    pub resource: String,
+    /// Kind, `Deployment`.
+    pub kind: String,
 }
 
 /// An image whose tag is not the Kubernetes version.
@@ -211,8 +272,12 @@ pub struct RemovedApi {
     pub group_version: String,
     /// `FlowSchema`, ...
     pub kinds: Vec<String>,
-    /// The group/version to use instead.
-    pub replacement: String,
+    /// The group/version to use instead, when the group is still served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<String>,
+    /// The group/version is still served; only `kinds` are not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
     /// Source ids.
     pub source: Vec<String>,
     /// `uncertain`, when inferred.
@@ -329,6 +394,63 @@ pub fn expand_template(
     Ok(out)
 }
 
+/// A catalog data version: a short label (`2026.11.25`, `test`) of ASCII letters, digits,
+/// `.`, `-` and `_`, so it can be shown and recorded as it is.
+pub fn is_catalog_version(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+/// A catalog and the identity of the bytes it was read from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The catalog.
+    pub catalog: Catalog,
+    /// Its `catalog_version` and the sha256 of its bytes.
+    pub identity: CatalogIdentity,
+    /// Where it came from, for messages (a path, the built-in name, or "upstream").
+    pub origin: String,
+}
+
+impl Loaded {
+    /// Parse catalog bytes and remember their identity.
+    pub fn from_bytes(bytes: &[u8], origin: &str) -> Result<Self> {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| Error::invalid("catalog", origin, "not UTF-8"))?;
+        let catalog = Catalog::parse(text, origin)?;
+        let identity = CatalogIdentity {
+            version: catalog.catalog_version.clone(),
+            sha256: Sha256Digest::of(bytes),
+        };
+        Ok(Loaded {
+            catalog,
+            identity,
+            origin: origin.to_string(),
+        })
+    }
+
+    /// The compiled-in catalog.
+    pub fn builtin() -> Result<Self> {
+        Self::from_bytes(DEFAULT_CATALOG.as_bytes(), DEFAULT_CATALOG_ORIGIN)
+    }
+
+    /// Read, parse and validate a catalog file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = crate::fsutil::read_limited(path, MAX_CATALOG_BYTES, "catalog")?;
+        Self::from_bytes(&bytes, &path.display().to_string())
+    }
+
+    /// `--catalog FILE`, or the built-in catalog.
+    pub fn file_or_builtin(path: Option<&Path>) -> Result<Self> {
+        match path {
+            Some(p) => Self::load(p),
+            None => Self::builtin(),
+        }
+    }
+}
+
 impl Catalog {
     /// The compiled-in catalog.
     pub fn builtin() -> Result<Self> {
@@ -337,10 +459,32 @@ impl Catalog {
 
     /// Read, parse and validate a catalog file.
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = crate::fsutil::read_limited(path, MAX_CATALOG_BYTES, "catalog")?;
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|_| Error::invalid("catalog", path.display(), "not UTF-8"))?;
-        Self::parse(text, &path.display().to_string())
+        Loaded::load(path).map(|l| l.catalog)
+    }
+
+    /// The catalog as a file: a header comment, then YAML. Deterministic; it reads back as
+    /// the same catalog (checked).
+    pub fn to_file_text(&self) -> Result<String> {
+        let body =
+            serde_saphyr::to_string(self).map_err(|e| Error::invalid("catalog", "<memory>", e))?;
+        let text = format!(
+            "# airlock Kubernetes catalog {}. Format and how to update it: docs/catalog.md.\n{body}",
+            self.catalog_version
+        );
+        let again = Catalog::parse(&text, "<memory>")?;
+        if &again != self {
+            return Err(Error::invalid(
+                "catalog",
+                "<memory>",
+                "internal error: the catalog does not read back identically",
+            ));
+        }
+        Ok(text)
+    }
+
+    /// The document with this id.
+    pub fn document(&self, id: &str) -> Option<&Document> {
+        self.documents.iter().find(|d| d.id == id)
     }
 
     /// Parse and validate catalog text; `origin` names it in errors.
@@ -365,6 +509,12 @@ impl Catalog {
                 self.kind
             ));
         }
+        if !is_catalog_version(&self.catalog_version) {
+            return Err(format!(
+                "catalog_version {:?}: expected a short label of letters, digits, '.', '-' or '_'",
+                self.catalog_version
+            ));
+        }
         let mut ids = BTreeSet::new();
         for s in &self.sources {
             if !ids.insert(s.id.as_str()) {
@@ -372,6 +522,17 @@ impl Catalog {
             }
             if !s.url.starts_with("https://") {
                 return Err(format!("source {}: url {:?} is not https", s.id, s.url));
+            }
+        }
+        for d in &self.documents {
+            if !ids.insert(d.id.as_str()) {
+                return Err(format!(
+                    "document id {:?} is listed twice (or is also a source id)",
+                    d.id
+                ));
+            }
+            if !d.url.starts_with("https://") {
+                return Err(format!("document {}: url {:?} is not https", d.id, d.url));
             }
         }
         let check_sources = |where_: &str, list: &[String]| -> std::result::Result<(), String> {
@@ -418,6 +579,12 @@ impl Catalog {
             }
             previous = Some(n);
             check_sources(&what, &m.source)?;
+            if m.end_of_life < m.released {
+                return Err(format!(
+                    "{what}: end_of_life {} is before released {}",
+                    m.end_of_life, m.released
+                ));
+            }
             let mut image_names = BTreeSet::new();
             for img in &m.images {
                 let w = format!("{what} image {}", img.name);
@@ -456,10 +623,20 @@ impl Catalog {
                     .map_err(|e| format!("{w}: {e}"))?;
             }
             for r in &m.removed_apis {
-                check_sources(
-                    &format!("{what} removed api {}", r.group_version),
-                    &r.source,
-                )?;
+                let w = format!("{what} removed api {}", r.group_version);
+                check_group_version(&r.group_version).map_err(|e| format!("{w}: {e}"))?;
+                if let Some(rep) = &r.replacement {
+                    check_group_version(rep).map_err(|e| format!("{w}: replacement: {e}"))?;
+                }
+                if r.partial && r.kinds.is_empty() {
+                    return Err(format!("{w}: partial removal without kinds"));
+                }
+                check_sources(&w, &r.source)?;
+            }
+            if let Some(served) = &m.served_apis {
+                let w = format!("{what} served_apis");
+                check_sources(&w, &served.source)?;
+                check_served(&served.group_versions).map_err(|e| format!("{w}: {e}"))?;
             }
         }
         Ok(())
@@ -508,6 +685,57 @@ impl Catalog {
         }
         Ok(m)
     }
+}
+
+/// `group/version` or the core `v1`: lowercase DNS-ish group, lowercase version.
+pub fn check_group_version(gv: &str) -> std::result::Result<(), String> {
+    let ok_part = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 253
+            && p.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    };
+    let (group, version) = match gv.split_once('/') {
+        Some((g, v)) => (Some(g), v),
+        None => (None, gv),
+    };
+    if group.is_some_and(|g| !ok_part(g)) || !ok_part(version) || version.contains('.') {
+        return Err(format!(
+            "{:?} is not a group/version",
+            crate::escape::Untrusted(gv)
+        ));
+    }
+    Ok(())
+}
+
+fn check_served(gvs: &[ServedGroupVersion]) -> std::result::Result<(), String> {
+    for (i, gv) in gvs.iter().enumerate() {
+        check_group_version(&gv.group_version)?;
+        if i > 0 && gv.group_version <= gvs[i - 1].group_version {
+            return Err(format!(
+                "group/versions must ascend, each once ({} after {})",
+                gv.group_version,
+                gvs[i - 1].group_version
+            ));
+        }
+        for (j, r) in gv.resources.iter().enumerate() {
+            if r.resource.is_empty() || r.kind.is_empty() {
+                return Err(format!(
+                    "{}: a resource without name or kind",
+                    gv.group_version
+                ));
+            }
+            if j > 0 && r.resource <= gv.resources[j - 1].resource {
+                return Err(format!(
+                    "{}: resources must ascend, each once ({} after {})",
+                    gv.group_version,
+                    r.resource,
+                    gv.resources[j - 1].resource
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn check_image(registry: &str, repository: &str, tag: &str) -> std::result::Result<(), String> {
