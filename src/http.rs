@@ -106,6 +106,43 @@ impl HttpClient {
             .await
     }
 
+    /// Fetch a small document as bytes, at most `limit` of them; `None` when the server
+    /// answers 404 (a file the caller can do without, or has an alternative to).
+    pub async fn fetch_optional(&self, url: &str, limit: usize) -> Result<Option<Vec<u8>>> {
+        let eff = self.effective_url(url);
+        let label = if eff == url {
+            url.to_string()
+        } else {
+            format!("{url} (via {eff})")
+        };
+        let err = |reason: String| Error::Http {
+            url: label.clone(),
+            reason,
+        };
+        let resp = self
+            .client
+            .get(&eff)
+            .send()
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(err(format!("HTTP {}", resp.status())));
+        }
+        let mut out = Vec::new();
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| err(e.to_string()))?;
+            out.extend_from_slice(&chunk);
+            if out.len() > limit {
+                return Err(err(format!("larger than {limit} bytes")));
+            }
+        }
+        Ok(Some(out))
+    }
+
     /// Fetch a small text document (a checksum file), at most `limit` bytes.
     pub async fn fetch_small(&self, url: &str, limit: usize) -> Result<String> {
         let resp = self.get(url).await?;

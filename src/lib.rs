@@ -18,6 +18,7 @@ pub mod error;
 pub mod fetch;
 pub mod http;
 pub mod lock;
+pub mod packages;
 pub mod pack;
 pub mod pipeline;
 pub mod registry;

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use airlock_verify::digest::{Sha256Digest, bare_hex};
 use airlock_verify::image_ref::ImageRef;
-use airlock_verify::manifest::{FileKind, Hop, Mode, Role, Step};
+use airlock_verify::manifest::{FileKind, Hop, Mode, PackageRepository, Role, Step};
 use airlock_verify::oci::Platform;
 use airlock_verify::paths::SafeRelPath;
 
@@ -47,6 +47,10 @@ pub struct Lock {
     /// The ordered upgrade checklist, when the lock was resolved for a hop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checklist: Option<Vec<Step>>,
+    /// Package repositories that files of kind `package` and `package-metadata` mirror
+    /// (`airlock resolve --packages`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub package_repositories: Vec<PackageRepository>,
 }
 
 /// An image pinned by digest.
@@ -201,6 +205,7 @@ impl Lock {
             images: Vec::new(),
             files: Vec::new(),
             checklist: None,
+            package_repositories: Vec::new(),
         }
     }
 
@@ -278,6 +283,11 @@ impl Lock {
                 )));
             }
         }
+        airlock_verify::manifest::check_package_repositories(
+            &self.package_repositories,
+            self.files.iter().map(|f| (&f.target, f.kind)),
+        )
+        .map_err(bad)?;
         Ok(())
     }
 }

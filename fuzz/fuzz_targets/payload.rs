@@ -27,6 +27,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         images: vec![],
         files: vec![],
         checklist: None,
+        package_repositories: Vec::new(),
     };
     let bundle = OpenedBundle {
         dir: dir.clone(),

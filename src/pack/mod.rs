@@ -114,6 +114,7 @@ pub fn write_bundle(
         images: sorted.iter().map(|p| image_record(p)).collect(),
         files,
         checklist: lock.checklist.clone(),
+        package_repositories: lock.package_repositories.clone(),
     };
     // Never sign what the verifier would refuse.
     manifest.check_consistency()?;

@@ -4,6 +4,10 @@ use std::path::{Path, PathBuf};
 
 use airlock::catalog::Catalog;
 use airlock::http::HttpClient;
+use airlock::manifest::PackageFormat;
+use airlock::packages::{PKGS_K8S_IO, PackageOptions};
+use airlock::packages::openpgp::RepoKey;
+use airlock::store::Store;
 use airlock::oci::Platform;
 use airlock::pipeline::NetSettings;
 use airlock::registry::RegistryClient;
@@ -71,6 +75,21 @@ pub struct HopArgs {
     /// Parallel registry and checksum requests at most.
     #[arg(long, default_value_t = 8)]
     pub jobs: usize,
+    /// Also carry the node packages (kubeadm, kubelet, kubectl, cri-tools,
+    /// kubernetes-cni) from the Kubernetes package repositories (pkgs.k8s.io), with
+    /// their signed metadata, as a partial mirror: deb, rpm or deb,rpm. Needs
+    /// --package-key.
+    #[arg(long, value_delimiter = ',', value_name = "deb|rpm", requires = "package_key")]
+    pub packages: Vec<PackageFormat>,
+    /// The repositories' OpenPGP public key (the Release.key the nodes use, armored or
+    /// binary); the metadata's signature must verify with it.
+    #[arg(long, value_name = "FILE", requires = "packages")]
+    pub package_key: Option<PathBuf>,
+    /// Content cache [default: $AIRLOCK_CACHE, $XDG_CACHE_HOME/airlock or
+    /// ~/.cache/airlock]. With --packages, resolve keeps the verified repository
+    /// metadata here, so the build uses exactly what was verified.
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
     #[command(flatten)]
     pub net: NetArgs,
 }
@@ -122,13 +141,46 @@ impl HopArgs {
         Ok(arches)
     }
 
+    /// The content cache (`--cache` or the default).
+    pub fn store(&self) -> airlock::Result<Store> {
+        Store::open(&self.cache.clone().unwrap_or_else(Store::default_root))
+    }
+
+    /// `--packages` with its key loaded, if given.
+    pub fn package_options(&self) -> airlock::Result<Option<PackageOptions>> {
+        if self.packages.is_empty() {
+            return Ok(None);
+        }
+        let Some(path) = &self.package_key else {
+            return Err(airlock::Error::invalid(
+                "option",
+                "--packages",
+                "needs --package-key FILE (the repository's Release.key)",
+            ));
+        };
+        let mut formats = Vec::new();
+        for f in &self.packages {
+            if !formats.contains(f) {
+                formats.push(*f);
+            }
+        }
+        Ok(Some(PackageOptions {
+            formats,
+            key: RepoKey::load(path)?,
+            base_url: PKGS_K8S_IO.to_string(),
+        }))
+    }
+
     /// The library options for one resolve.
+    #[allow(clippy::too_many_arguments)]
     pub fn options<'a>(
         &'a self,
         reg: &'a RegistryClient,
         http: &'a HttpClient,
         lock_dir: &'a Path,
         arches: Vec<String>,
+        packages: Option<&'a PackageOptions>,
+        store: Option<&'a Store>,
     ) -> ResolveOptions<'a> {
         ResolveOptions {
             platforms: self.platform.clone(),
@@ -139,6 +191,8 @@ impl HopArgs {
             registry: reg,
             http,
             jobs: self.jobs,
+            packages,
+            store,
         }
     }
 }

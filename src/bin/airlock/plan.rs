@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use airlock::ResultExt;
 use airlock::catalog::Version;
 use airlock::pipeline::{self, parent_dir, write_lock};
-use airlock::store::Store;
 
 use crate::common::{HopArgs, print_warnings, runtime};
 
@@ -38,9 +37,6 @@ pub struct Args {
     /// Replace existing locks and bundles in --out-dir.
     #[arg(long)]
     force: bool,
-    /// Content cache for --build [default: as for `airlock build`].
-    #[arg(long, value_name = "DIR")]
-    cache: Option<PathBuf>,
     /// zstd level for --build (1-19).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
     level: i32,
@@ -138,7 +134,8 @@ fn build_hops(
     }
     let arches = a.hop.arches()?;
     let (reg, http) = a.hop.clients()?;
-    let store = Store::open(&a.cache.clone().unwrap_or_else(Store::default_root))?;
+    let store = a.hop.store()?;
+    let packages = a.hop.package_options()?;
     let rt = runtime()?;
     let threads = pipeline::default_threads();
     let show = !a.quiet && !a.json;
@@ -148,7 +145,14 @@ fn build_hops(
         let lock_path = out_dir.join(format!("{name}.lock"));
         let bundle_dir = out_dir.join(&name);
         let lock_dir = parent_dir(&lock_path);
-        let opts = a.hop.options(&reg, &http, &lock_dir, arches.clone());
+        let opts = a.hop.options(
+            &reg,
+            &http,
+            &lock_dir,
+            arches.clone(),
+            packages.as_ref(),
+            Some(&store),
+        );
         let (lock, warnings) = rt
             .block_on(airlock::resolve::resolve(catalog, &h.from, &h.to, &opts))
             .with_context(|| {

@@ -44,7 +44,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let arches = a.hop.arches()?;
     let (reg, http) = a.hop.clients()?;
     let lock_dir = parent_dir(&a.out);
-    let opts = a.hop.options(&reg, &http, &lock_dir, arches);
+    let packages = a.hop.package_options()?;
+    let store = match &packages {
+        Some(_) => Some(a.hop.store()?),
+        None => None,
+    };
+    let opts = a
+        .hop
+        .options(&reg, &http, &lock_dir, arches, packages.as_ref(), store.as_ref());
     let (lock, warnings) =
         runtime()?.block_on(airlock::resolve::resolve(&catalog, &a.from, &a.to, &opts))?;
     write_lock(&a.out, &lock, a.force)?;
@@ -56,6 +63,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             "hop": lock.hop,
             "images": airlock::resolve::image_counts(&lock),
             "files": lock.files.len(),
+            "package_repositories": lock.package_repositories,
             "checklist_steps": steps,
             "notes": lock.notes,
             "warnings": warnings,
@@ -69,6 +77,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             .collect();
         println!("  images: {} ({})", lock.images.len(), counts.join(", "));
         println!("  files: {}", lock.files.len());
+        for r in &lock.package_repositories {
+            println!(
+                "  packages: {} {} -> {} ({} packages, metadata signed by {})",
+                r.format,
+                r.source,
+                r.dir,
+                r.packages.len(),
+                r.signed_by
+            );
+        }
         println!("  checklist: {steps} steps");
         for n in &lock.notes {
             if !n.starts_with("uncertain catalog value") {
