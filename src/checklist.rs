@@ -8,6 +8,7 @@
 
 use crate::catalog::{Catalog, Version};
 use crate::manifest::{PackageFormat, Phase, Step};
+use airlock_verify::install::mirror::{APT_KEYRING, RPM_KEY, apt_source_line};
 
 /// A tool archive carried in the bundle (`crictl`, `cni-plugins`).
 #[derive(Debug, Clone)]
@@ -32,24 +33,6 @@ pub struct PackageSource {
     pub cri_tools: String,
     /// The kubernetes-cni version carried for the target.
     pub kubernetes_cni: String,
-}
-
-/// Where nodes keep the repository key (the official procedure's paths).
-pub const APT_KEYRING: &str = "/etc/apt/keyrings/kubernetes-apt-keyring.gpg";
-/// See [`APT_KEYRING`].
-pub const RPM_KEY: &str = "/etc/pki/rpm-gpg/kubernetes.key";
-
-/// The `sources.list` line of a mirror directory, below `base` (a URL or `${...}`).
-pub fn apt_source_line(base: &str, dir: &str) -> String {
-    format!("deb [signed-by={APT_KEYRING}] {}/{dir}/ /", base.trim_end_matches('/'))
-}
-
-/// The `.repo` file of a mirror directory, below `base`.
-pub fn dnf_repo_file(base: &str, dir: &str) -> String {
-    format!(
-        "[kubernetes]\nname=Kubernetes\nbaseurl={}/{dir}/\nenabled=1\ngpgcheck=1\nrepo_gpgcheck=1\ngpgkey=file://{RPM_KEY}\nexclude=kubelet kubeadm kubectl cri-tools kubernetes-cni\n",
-        base.trim_end_matches('/')
-    )
 }
 
 /// What the checklist is built from.
