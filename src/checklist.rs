@@ -89,7 +89,12 @@ fn install_bin(version: &Version, name: &str) -> String {
 /// Commands that put `names` of `version` in place on a node: the loose binaries from
 /// `${AIRLOCK_DEST}`, or, when packages are carried, the official package procedure
 /// (unhold, install the version, hold again; `--allow-downgrades`/`downgrade` to go back).
-fn install_cmds(input: &ChecklistInput<'_>, names: &[&str], version: &Version, back: bool) -> Vec<String> {
+fn install_cmds(
+    input: &ChecklistInput<'_>,
+    names: &[&str],
+    version: &Version,
+    back: bool,
+) -> Vec<String> {
     if input.packages.is_empty() {
         return names.iter().map(|n| install_bin(version, n)).collect();
     }
@@ -128,7 +133,10 @@ fn install_cmds(input: &ChecklistInput<'_>, names: &[&str], version: &Version, b
 
 /// Commands that point a node's package manager at the mirror directory `dir` of each
 /// carried format (`to_dir` or `from_dir`), below `${AIRLOCK_PACKAGES_URL}`.
-fn point_at_mirror(input: &ChecklistInput<'_>, dir_of: impl Fn(&PackageSource) -> Option<String>) -> Vec<String> {
+fn point_at_mirror(
+    input: &ChecklistInput<'_>,
+    dir_of: impl Fn(&PackageSource) -> Option<String>,
+) -> Vec<String> {
     let both = input.packages.len() > 1;
     let mut out = Vec::new();
     for p in &input.packages {
@@ -570,9 +578,18 @@ fn backout(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Vec<Step>) {
         if from.minor != to.minor {
             cmds = point_at_mirror(input, |p| p.from_dir.clone());
         }
-        cmds.extend(install_cmds(input, &["kubeadm", "kubelet", "kubectl"], &from, true));
+        cmds.extend(install_cmds(
+            input,
+            &["kubeadm", "kubelet", "kubectl"],
+            &from,
+            true,
+        ));
         cmds.push("systemctl daemon-reload && systemctl restart kubelet".into());
-        let what = if input.packages.is_empty() { "binaries" } else { "packages" };
+        let what = if input.packages.is_empty() {
+            "binaries"
+        } else {
+            "packages"
+        };
         s.push(step(
             "backout.binaries",
             format!("Back-out, every node: reinstall the {from} {what} from the bundle"),

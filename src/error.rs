@@ -44,6 +44,14 @@ pub enum Error {
         /// The size seen (for an over-long stream: the size when airlock stopped reading).
         actual: u64,
     },
+    /// A package repository's metadata is unusable or lacks what the hop needs.
+    #[error("package repository: {url}: {reason}")]
+    Repository {
+        /// The file (URL).
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// Upstream metadata whose OpenPGP signature does not verify with the given key.
     #[error("{artifact}: {reason}")]
     Signature {
@@ -117,7 +125,7 @@ impl Error {
             Error::Context { source, .. } => source.exit_code(),
             Error::Unsupported(_) => 4,
             Error::SizeMismatch { .. } | Error::Signature { .. } => 5,
-            Error::Upstream { .. } | Error::Http { .. } => 1,
+            Error::Upstream { .. } | Error::Http { .. } | Error::Repository { .. } => 1,
         }
     }
 

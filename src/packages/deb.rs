@@ -16,12 +16,12 @@ use crate::paths::SafeRelPath;
 pub async fn index(ctx: &Ctx<'_>, url: &str) -> Result<RepoIndex> {
     let mut meta = Vec::new();
     let (signed_url, release_text, signed_by) = signed_release(ctx, url, &mut meta).await?;
-    let release = deb822::parse_one(&release_text).map_err(|r| Error::Upstream {
-        reference: signed_url.clone(),
+    let release = deb822::parse_one(&release_text).map_err(|r| Error::Repository {
+        url: signed_url.clone(),
         reason: format!("the signed Release text is malformed: {r}"),
     })?;
-    let listed = sha256_entries(&release).map_err(|r| Error::Upstream {
-        reference: signed_url.clone(),
+    let listed = sha256_entries(&release).map_err(|r| Error::Repository {
+        url: signed_url.clone(),
         reason: r,
     })?;
     let by_hash = release
@@ -32,8 +32,8 @@ pub async fn index(ctx: &Ctx<'_>, url: &str) -> Result<RepoIndex> {
         .filter(|(_, _, n)| n == "Packages" || n.starts_with("Packages."))
         .collect();
     if indexes.is_empty() {
-        return Err(Error::Upstream {
-            reference: signed_url,
+        return Err(Error::Repository {
+            url: signed_url,
             reason: "lists no Packages index at the repository's top (only flat repositories, as pkgs.k8s.io's, are supported)".into(),
         });
     }
@@ -41,8 +41,8 @@ pub async fn index(ctx: &Ctx<'_>, url: &str) -> Result<RepoIndex> {
     let mut content: Option<(String, Sha256Digest)> = None;
     for (sha, size, name) in indexes {
         let file_url = format!("{url}{name}");
-        let path = SafeRelPath::new(name).map_err(|e| Error::Upstream {
-            reference: signed_url.clone(),
+        let path = SafeRelPath::new(name).map_err(|e| Error::Repository {
+            url: signed_url.clone(),
             reason: format!("index path: {e}"),
         })?;
         if !ctx.store.has(sha, Some(*size)) {
@@ -70,8 +70,8 @@ pub async fn index(ctx: &Ctx<'_>, url: &str) -> Result<RepoIndex> {
         if let Some(d) = decompressed_sha256(&ctx.store.path(sha))? {
             match &content {
                 Some((first, c)) if *c != d => {
-                    return Err(Error::Upstream {
-                        reference: file_url,
+                    return Err(Error::Repository {
+                        url: file_url,
                         reason: format!("decompresses to another index than {first}"),
                     });
                 }
@@ -111,7 +111,11 @@ async fn signed_release(
     meta: &mut Vec<MetaFile>,
 ) -> Result<(String, String, String)> {
     let inrelease = format!("{url}InRelease");
-    if let Some(bytes) = ctx.http.fetch_optional(&inrelease, MAX_SIGNED_BYTES).await? {
+    if let Some(bytes) = ctx
+        .http
+        .fetch_optional(&inrelease, MAX_SIGNED_BYTES)
+        .await?
+    {
         let text = utf8(&bytes, &inrelease)?;
         let (body, fpr) = ctx.key.verify_cleartext(text, &inrelease)?;
         keep(ctx, meta, "InRelease", &bytes, &inrelease)?;
@@ -125,8 +129,7 @@ async fn signed_release(
         .await?
         .ok_or_else(|| Error::Http {
             url: inrelease.clone(),
-            reason: "HTTP 404, and there is no Release either: not a flat Debian repository"
-                .into(),
+            reason: "HTTP 404, and there is no Release either: not a flat Debian repository".into(),
         })?;
     let sig = ctx
         .http
@@ -144,8 +147,8 @@ async fn signed_release(
 }
 
 fn utf8<'b>(bytes: &'b [u8], url: &str) -> Result<&'b str> {
-    std::str::from_utf8(bytes).map_err(|_| Error::Upstream {
-        reference: url.to_string(),
+    std::str::from_utf8(bytes).map_err(|_| Error::Repository {
+        url: url.to_string(),
         reason: "is not UTF-8 text".into(),
     })
 }
@@ -163,7 +166,9 @@ fn keep(ctx: &Ctx<'_>, meta: &mut Vec<MetaFile>, rel: &str, bytes: &[u8], url: &
 }
 
 /// The `SHA256:` lines of a Release: `(sha256, size, path)`.
-pub fn sha256_entries(release: &Paragraph) -> std::result::Result<Vec<(Sha256Digest, u64, String)>, String> {
+pub fn sha256_entries(
+    release: &Paragraph,
+) -> std::result::Result<Vec<(Sha256Digest, u64, String)>, String> {
     let field = release
         .get("SHA256")
         .ok_or("the signed Release lists no SHA256 hashes (MD5 and SHA1 alone are not trusted)")?;
@@ -171,7 +176,10 @@ pub fn sha256_entries(release: &Paragraph) -> std::result::Result<Vec<(Sha256Dig
     for line in field.lines().filter(|l| !l.trim().is_empty()) {
         let parts: Vec<&str> = line.split_whitespace().collect();
         let [hex, size, name] = parts.as_slice() else {
-            return Err(format!("malformed SHA256 line {:?}", crate::escape::Untrusted(line).to_string()));
+            return Err(format!(
+                "malformed SHA256 line {:?}",
+                crate::escape::Untrusted(line).to_string()
+            ));
         };
         let sha = Sha256Digest::from_hex(hex)
             .map_err(|_| format!("malformed sha256 {}", crate::escape::Untrusted(hex)))?;
@@ -185,13 +193,14 @@ pub fn sha256_entries(release: &Paragraph) -> std::result::Result<Vec<(Sha256Dig
 
 /// The packages of interest in a stored `Packages` index.
 fn read_packages(path: &std::path::Path, url: &str) -> Result<Vec<Listed>> {
-    let reader = open_index(path)?.ok_or_else(|| Error::Unsupported(format!("{url}: compression")))?;
+    let reader =
+        open_index(path)?.ok_or_else(|| Error::Unsupported(format!("{url}: compression")))?;
     let mut r = deb822::Reader::new(reader);
     let mut out = Vec::new();
     let wanted = |n: &str| CORE_PACKAGES.contains(&n) || n == CRI_TOOLS || n == KUBERNETES_CNI;
     loop {
-        let p = r.next_paragraph().map_err(|reason| Error::Upstream {
-            reference: url.to_string(),
+        let p = r.next_paragraph().map_err(|reason| Error::Repository {
+            url: url.to_string(),
             reason: format!("malformed Packages index: {reason}"),
         })?;
         let Some(p) = p else { break };
@@ -268,7 +277,17 @@ mod tests {
             "kubelet (>= 1.19.0), kubectl (>= 1.13.0), cri-tools (>= 1.30.0) | other, iproute2, libc6:any (<< 3) [amd64]",
         );
         let names: Vec<&str> = d.iter().map(|d| d.name.as_str()).collect();
-        assert_eq!(names, ["kubelet", "kubectl", "cri-tools", "other", "iproute2", "libc6"]);
+        assert_eq!(
+            names,
+            [
+                "kubelet",
+                "kubectl",
+                "cri-tools",
+                "other",
+                "iproute2",
+                "libc6"
+            ]
+        );
         assert_eq!(
             d[2].constraint,
             Some((Op::Ge, VersionKey::Deb("1.30.0".into())))

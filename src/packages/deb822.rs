@@ -63,7 +63,10 @@ impl<R: BufRead> Reader<R> {
         if self.line.last() == Some(&b'\n') {
             self.line.pop();
         } else if self.line.len() > MAX_LINE {
-            return Err(format!("line {} is longer than {MAX_LINE} bytes", self.line_no));
+            return Err(format!(
+                "line {} is longer than {MAX_LINE} bytes",
+                self.line_no
+            ));
         }
         if self.line.last() == Some(&b'\r') {
             self.line.pop();
@@ -118,7 +121,10 @@ impl<R: BufRead> Reader<R> {
                 return Err(format!("line {}: bad field name", self.line_no));
             }
             if p.get(name).is_some() {
-                return Err(format!("line {}: field {name} is given twice", self.line_no));
+                return Err(format!(
+                    "line {}: field {name} is given twice",
+                    self.line_no
+                ));
             }
             p.fields.push((name.to_string(), value.trim().to_string()));
         }

@@ -284,7 +284,11 @@ pub async fn resolve(
                 PackageFormat::Deb => deb::index(ctx, &url).await?,
                 PackageFormat::Rpm => rpm::index(ctx, &url).await?,
             };
-            let dir = format!("{}/{}", crate::layout::PACKAGES_DIR, mirror_dir(minor, format));
+            let dir = format!(
+                "{}/{}",
+                crate::layout::PACKAGES_DIR,
+                mirror_dir(minor, format)
+            );
             let mut repo = RepoBuilder::new(format, &index, &dir)?;
             for (v, role) in versions.iter().filter(|(v, _)| v.minor == minor) {
                 for arch in arches {
@@ -364,7 +368,8 @@ impl<'a> RepoBuilder<'a> {
         let upstream = format!("1.{}.{}", v.minor, v.patch);
         let mut core = Vec::new();
         for name in CORE_PACKAGES {
-            let p = self.newest(name, arch, |p| p.version.upstream() == upstream)
+            let p = self
+                .newest(name, arch, |p| p.version.upstream() == upstream)
                 .ok_or_else(|| self.lacks(name, &upstream, arch))?;
             core.push(p);
         }
@@ -377,13 +382,23 @@ impl<'a> RepoBuilder<'a> {
             let dep = dep_of(who, name);
             let p = self
                 .newest(name, arch, |p| match &dep {
-                    Some(Dep { constraint: Some((op, want)), .. }) => op.holds(p.version.cmp(want)),
+                    Some(Dep {
+                        constraint: Some((op, want)),
+                        ..
+                    }) => op.holds(p.version.cmp(want)),
                     _ => true,
                 })
                 .ok_or_else(|| {
                     let why = dep
                         .as_ref()
-                        .map(|d| format!("satisfying {} {}'s dependency {}", who.name, who.version.display(), d.describe()))
+                        .map(|d| {
+                            format!(
+                                "satisfying {} {}'s dependency {}",
+                                who.name,
+                                who.version.display(),
+                                d.describe()
+                            )
+                        })
                         .unwrap_or_default();
                     self.lacks(name, &why, arch)
                 })?;
@@ -445,29 +460,40 @@ impl<'a> RepoBuilder<'a> {
             .collect();
         have.sort();
         have.dedup();
-        Error::Upstream {
-            reference: self.index.index_url.clone(),
+        Error::Repository {
+            url: self.index.index_url.clone(),
             reason: format!(
                 "the repository has no {name} {what} for {arch} (it lists {})",
-                if have.is_empty() { "none".to_string() } else { have.join(", ") }
+                if have.is_empty() {
+                    "none".to_string()
+                } else {
+                    have.join(", ")
+                }
             ),
         }
     }
 
     fn carry(&mut self, p: &Listed, role: Role) -> Result<()> {
         let version = p.version.display();
-        let bad = |r: String| Error::Upstream {
-            reference: self.index.index_url.clone(),
+        let bad = |r: String| Error::Repository {
+            url: self.index.index_url.clone(),
             reason: format!("{} {version} {}: {r}", p.name, p.arch),
         };
         for tok in [&p.name, &version, &p.arch] {
             if !is_package_token(tok) {
-                return Err(bad(format!("{} is not a plain package token", crate::escape::Untrusted(tok))));
+                return Err(bad(format!(
+                    "{} is not a plain package token",
+                    crate::escape::Untrusted(tok)
+                )));
             }
         }
-        let sha256 = p.sha256.ok_or_else(|| bad("the index lists no sha256 for it".into()))?;
+        let sha256 = p
+            .sha256
+            .ok_or_else(|| bad("the index lists no sha256 for it".into()))?;
         let rel = p.path.trim_start_matches("./");
-        let target = self.target(rel).map_err(|e| bad(format!("its path: {e}")))?;
+        let target = self
+            .target(rel)
+            .map_err(|e| bad(format!("its path: {e}")))?;
         if !self.seen.insert(target.to_string()) {
             return Ok(());
         }
@@ -512,7 +538,9 @@ pub fn open_index(path: &Path) -> Result<Option<Box<dyn BufRead>>> {
     let mut head = [0u8; 6];
     let mut n = 0;
     while n < head.len() {
-        let k = f.read(&mut head[n..]).map_err(|e| Error::io("read", path, e))?;
+        let k = f
+            .read(&mut head[n..])
+            .map_err(|e| Error::io("read", path, e))?;
         if k == 0 {
             break;
         }
@@ -521,7 +549,9 @@ pub fn open_index(path: &Path) -> Result<Option<Box<dyn BufRead>>> {
     let f = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
     let head = &head[..n];
     let r: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(f)))
+        Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
+            f,
+        )))
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         Box::new(zstd::Decoder::new(f).map_err(|e| Error::io("open zstd stream", path, e))?)
     } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) || head.starts_with(b"BZh") {
@@ -529,7 +559,9 @@ pub fn open_index(path: &Path) -> Result<Option<Box<dyn BufRead>>> {
     } else {
         Box::new(f)
     };
-    Ok(Some(Box::new(std::io::BufReader::new(r.take(MAX_INDEX_BYTES)))))
+    Ok(Some(Box::new(std::io::BufReader::new(
+        r.take(MAX_INDEX_BYTES),
+    ))))
 }
 
 /// Hash the decompressed content of a stored index (to check that every compressed

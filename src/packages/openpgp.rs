@@ -106,7 +106,10 @@ impl RepoKey {
     /// returns, never the file around it.
     pub fn verify_cleartext(&self, text: &str, artifact: &str) -> Result<(String, String)> {
         let (msg, _) = CleartextSignedMessage::from_string(text).map_err(|e| {
-            signature_error(artifact, format!("is not an OpenPGP cleartext-signed document: {e}"))
+            signature_error(
+                artifact,
+                format!("is not an OpenPGP cleartext-signed document: {e}"),
+            )
         })?;
         let signed = msg.signed_text();
         let fpr = self.verify_any(msg.signatures(), signed.as_bytes(), artifact)?;
@@ -201,7 +204,9 @@ impl RepoKey {
             }
         }
         if matched {
-            Err(format!("signature by {issuer} does not verify (the content was changed, or the signature is damaged)"))
+            Err(format!(
+                "signature by {issuer} does not verify (the content was changed, or the signature is damaged)"
+            ))
         } else {
             Err(format!(
                 "signature by {issuer}, which is not a signing key in the given key file (a key that is not the repository's?)"
@@ -223,10 +228,13 @@ fn signers(k: &SignedPublicKey) -> Vec<Signer<'_>> {
             .flat_map(|u| u.signatures.iter())
             .chain(k.details.direct_signatures.iter())
             .collect();
-        let newest = self_sigs.iter().max_by_key(|s| s.created().map(|t| t.as_secs()));
+        let newest = self_sigs
+            .iter()
+            .max_by_key(|s| s.created().map(|t| t.as_secs()));
         let may_sign = newest.is_none_or(|s| {
             let f = s.key_flags();
-            f.sign() || !(f.certify() || f.encrypt_comms() || f.encrypt_storage() || f.authentication())
+            f.sign()
+                || !(f.certify() || f.encrypt_comms() || f.encrypt_storage() || f.authentication())
         });
         if may_sign {
             out.push(Signer {

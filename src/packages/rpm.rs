@@ -9,6 +9,7 @@ use std::io::BufRead;
 use quick_xml::XmlVersion;
 use quick_xml::events::{BytesStart, Event};
 
+use super::version::Evr;
 use super::{
     CORE_PACKAGES, CRI_TOOLS, Ctx, Dep, KUBERNETES_CNI, Listed, MAX_SIGNED_BYTES, MetaFile, Op,
     RepoIndex, VersionKey, open_index,
@@ -16,7 +17,6 @@ use super::{
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result, ResultExt};
 use crate::paths::SafeRelPath;
-use super::version::Evr;
 
 /// The signed metadata file and its signature, relative to the repository.
 pub const REPOMD: &str = "repodata/repomd.xml";
@@ -71,15 +71,15 @@ pub async fn index(ctx: &Ctx<'_>, url: &str) -> Result<RepoIndex> {
             size: bytes.len() as u64,
         });
     }
-    let data = parse_repomd(&repomd).map_err(|reason| Error::Upstream {
-        reference: repomd_url.clone(),
+    let data = parse_repomd(&repomd).map_err(|reason| Error::Repository {
+        url: repomd_url.clone(),
         reason: format!("malformed repomd.xml: {reason}"),
     })?;
     let mut primary: Option<(String, Sha256Digest)> = None;
     for d in &data {
         let file_url = format!("{url}{}", d.href);
-        let bad = |reason: String| Error::Upstream {
-            reference: repomd_url.clone(),
+        let bad = |reason: String| Error::Repository {
+            url: repomd_url.clone(),
             reason: format!("{} data: {reason}", d.kind),
         };
         if !d.checksum_type.eq_ignore_ascii_case("sha256") {
@@ -88,7 +88,8 @@ pub async fn index(ctx: &Ctx<'_>, url: &str) -> Result<RepoIndex> {
                 crate::escape::Untrusted(&d.checksum_type)
             )));
         }
-        let sha = Sha256Digest::from_hex(&d.checksum).map_err(|_| bad("malformed sha256".into()))?;
+        let sha =
+            Sha256Digest::from_hex(&d.checksum).map_err(|_| bad("malformed sha256".into()))?;
         let path = SafeRelPath::new(&d.href).map_err(|e| bad(format!("location: {e}")))?;
         if !ctx.store.has(&sha, d.size) {
             ctx.http
@@ -110,8 +111,8 @@ pub async fn index(ctx: &Ctx<'_>, url: &str) -> Result<RepoIndex> {
             primary = Some((file_url, sha));
         }
     }
-    let (index_url, sha) = primary.ok_or_else(|| Error::Upstream {
-        reference: repomd_url.clone(),
+    let (index_url, sha) = primary.ok_or_else(|| Error::Repository {
+        url: repomd_url.clone(),
         reason: "lists no primary data".into(),
     })?;
     let reader = open_index(&ctx.store.path(&sha))?.ok_or_else(|| {
@@ -119,8 +120,8 @@ pub async fn index(ctx: &Ctx<'_>, url: &str) -> Result<RepoIndex> {
             "{index_url}: compressed with xz or bzip2, which airlock does not read"
         ))
     })?;
-    let packages = parse_primary(reader).map_err(|reason| Error::Upstream {
-        reference: index_url.clone(),
+    let packages = parse_primary(reader).map_err(|reason| Error::Repository {
+        url: index_url.clone(),
         reason: format!("malformed primary.xml: {reason}"),
     })?;
     Ok(RepoIndex {
@@ -149,7 +150,9 @@ fn attr(e: &BytesStart<'_>, name: &str) -> std::result::Result<Option<String>, S
 /// A `location`: its `href`, refusing `xml:base` (content from elsewhere).
 fn location(e: &BytesStart<'_>) -> std::result::Result<String, String> {
     if attr(e, "xml:base")?.is_some() {
-        return Err("a location with xml:base (content from another server) is not supported".into());
+        return Err(
+            "a location with xml:base (content from another server) is not supported".into(),
+        );
     }
     attr(e, "href")?.ok_or_else(|| "a location without href".to_string())
 }
@@ -362,7 +365,11 @@ mod tests {
         assert_eq!(d[0].size, Some(647));
         assert!(d[0].checksum.starts_with("f70a"));
         let base = REPOMD_XML.replace("<location ", "<location xml:base=\"http://elsewhere/\" ");
-        assert!(parse_repomd(base.as_bytes()).unwrap_err().contains("xml:base"));
+        assert!(
+            parse_repomd(base.as_bytes())
+                .unwrap_err()
+                .contains("xml:base")
+        );
         assert!(parse_repomd(b"<repomd><data type=\"x\"><checksum").is_err());
     }
 

@@ -46,6 +46,7 @@
 #![allow(dead_code)]
 
 pub mod images;
+pub mod packages;
 pub mod scenario;
 pub mod servers;
 pub mod tamper;

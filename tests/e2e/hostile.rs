@@ -36,7 +36,11 @@ fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
 }
 
 /// A case: what it is, how it edits the manifest, what the error must say.
-type ManifestCase = (&'static str, Box<dyn FnOnce(&mut serde_json::Value)>, &'static str);
+type ManifestCase = (
+    &'static str,
+    Box<dyn FnOnce(&mut serde_json::Value)>,
+    &'static str,
+);
 
 fn verify_cmd(s: &Scenario, bundle: &Path) -> Command {
     let mut c = Command::new(crate::common::verify_bin());

@@ -11,6 +11,7 @@ mod bad_input;
 mod core_path;
 mod hostile;
 mod manual_verify;
+mod packages;
 mod registry_auth;
 mod reproducible;
 mod resolve;

@@ -402,8 +402,9 @@ pub fn is_package_token(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
         && s.as_bytes()[0].is_ascii_alphanumeric()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'~' | b':' | b'_' | b'-'))
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'~' | b':' | b'_' | b'-')
+        })
 }
 
 /// One checklist step of the upgrade runbook.
@@ -660,7 +661,9 @@ pub fn check_package_repositories<'a>(
             return Err(format!("package repository {d} is listed twice"));
         }
         if !(r.source.starts_with("https://") || r.source.starts_with("http://"))
-            || r.source.chars().any(|c| c.is_whitespace() || c.is_control())
+            || r.source
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
         {
             return Err(format!(
                 "package repository {d}: source {} is not an http(s) URL",
@@ -675,8 +678,13 @@ pub fn check_package_repositories<'a>(
         }
     }
     for a in &dirs {
-        if dirs.iter().any(|b| b != a && b.starts_with(&format!("{a}/"))) {
-            return Err(format!("package repository {a} contains another repository"));
+        if dirs
+            .iter()
+            .any(|b| b != a && b.starts_with(&format!("{a}/")))
+        {
+            return Err(format!(
+                "package repository {a} contains another repository"
+            ));
         }
     }
     let mut package_files: BTreeSet<&SafeRelPath> = BTreeSet::new();

@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use airlock::catalog::Catalog;
 use airlock::http::HttpClient;
 use airlock::manifest::PackageFormat;
-use airlock::packages::{PKGS_K8S_IO, PackageOptions};
-use airlock::packages::openpgp::RepoKey;
-use airlock::store::Store;
 use airlock::oci::Platform;
+use airlock::packages::openpgp::RepoKey;
+use airlock::packages::{PKGS_K8S_IO, PackageOptions};
 use airlock::pipeline::NetSettings;
 use airlock::registry::RegistryClient;
 use airlock::resolve::{ResolveOptions, Warning, arches_from_platforms};
+use airlock::store::Store;
 
 /// How to reach upstream registries and file servers.
 #[derive(clap::Args, Debug, Clone)]
@@ -79,7 +79,12 @@ pub struct HopArgs {
     /// kubernetes-cni) from the Kubernetes package repositories (pkgs.k8s.io), with
     /// their signed metadata, as a partial mirror: deb, rpm or deb,rpm. Needs
     /// --package-key.
-    #[arg(long, value_delimiter = ',', value_name = "deb|rpm", requires = "package_key")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "deb|rpm",
+        requires = "package_key"
+    )]
     pub packages: Vec<PackageFormat>,
     /// The repositories' OpenPGP public key (the Release.key the nodes use, armored or
     /// binary); the metadata's signature must verify with it.

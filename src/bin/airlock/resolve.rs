@@ -49,9 +49,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         Some(_) => Some(a.hop.store()?),
         None => None,
     };
-    let opts = a
-        .hop
-        .options(&reg, &http, &lock_dir, arches, packages.as_ref(), store.as_ref());
+    let opts = a.hop.options(
+        &reg,
+        &http,
+        &lock_dir,
+        arches,
+        packages.as_ref(),
+        store.as_ref(),
+    );
     let (lock, warnings) =
         runtime()?.block_on(airlock::resolve::resolve(&catalog, &a.from, &a.to, &opts))?;
     write_lock(&a.out, &lock, a.force)?;

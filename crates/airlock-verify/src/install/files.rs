@@ -225,7 +225,10 @@ mod tests {
             dest: "/d".into(),
             packages: None,
         };
-        assert_eq!(no_dir.path(&pkg), Path::new("/d/packages/v1.30/deb/InRelease"));
+        assert_eq!(
+            no_dir.path(&pkg),
+            Path::new("/d/packages/v1.30/deb/InRelease")
+        );
         assert_eq!(no_dir.packages_root(), Path::new("/d/packages"));
     }
 }

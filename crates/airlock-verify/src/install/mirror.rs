@@ -114,7 +114,11 @@ pub fn report(repos: &[PackageRepository], root: &Path, url: &str) -> PackagesRe
 pub fn check_url(url: &str) -> std::result::Result<(), String> {
     let scheme_ok =
         url.starts_with("http://") || url.starts_with("https://") || url.starts_with("file:/");
-    if !scheme_ok || url.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\'') {
+    if !scheme_ok
+        || url
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\'')
+    {
         return Err(format!(
             "{} is not an http://, https:// or file:/ URL without spaces or quotes",
             crate::escape::Untrusted(url)
@@ -133,8 +137,13 @@ mod tests {
             apt_source_line("file:///srv/p/", "v1.30/deb"),
             "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] file:///srv/p/v1.30/deb/ /"
         );
-        assert!(dnf_repo_file("http://m/p", "v1.30/rpm").contains("baseurl=http://m/p/v1.30/rpm/\n"));
-        assert_eq!(file_url(Path::new("/srv/a b/ü")), "file:///srv/a%20b/%C3%BC");
+        assert!(
+            dnf_repo_file("http://m/p", "v1.30/rpm").contains("baseurl=http://m/p/v1.30/rpm/\n")
+        );
+        assert_eq!(
+            file_url(Path::new("/srv/a b/ü")),
+            "file:///srv/a%20b/%C3%BC"
+        );
         assert!(check_url("http://mirror/pkgs").is_ok());
         assert!(check_url("file:///srv/pkgs").is_ok());
         assert!(check_url("ftp://x").is_err());

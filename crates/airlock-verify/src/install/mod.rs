@@ -284,7 +284,11 @@ fn packages_report(
     Some(mirror::report(&m.package_repositories, &root, &url))
 }
 
-fn file_outcomes(files: &[FileRecord], needs: &Needs, roots: &files::FileRoots) -> Vec<FileOutcome> {
+fn file_outcomes(
+    files: &[FileRecord],
+    needs: &Needs,
+    roots: &files::FileRoots,
+) -> Vec<FileOutcome> {
     files
         .iter()
         .enumerate()

@@ -3,11 +3,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::files::FileRoots;
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::layout::PayloadPath;
 use crate::manifest::{BundleManifest, FileRecord};
-use super::files::FileRoots;
 
 /// Bytes available to an unprivileged writer on the filesystem holding `path`, and that
 /// filesystem's device id (to tell whether two paths share it).
@@ -74,9 +74,7 @@ fn shortfall(needs: &[(PathBuf, u64, u64, u64)]) -> Option<(PathBuf, u64, u64)> 
             .or_insert_with(|| (path.clone(), 0, *free));
         e.1 = e.1.saturating_add(*bytes);
     }
-    by_dev
-        .into_values()
-        .find(|(_, need, free)| need > free)
+    by_dev.into_values().find(|(_, need, free)| need > free)
 }
 
 #[cfg(test)]
@@ -104,7 +102,11 @@ mod tests {
             Some(("s".into(), 150, 100))
         );
         assert_eq!(
-            shortfall(&[n("d", u64::MAX, 100, 1), n("p", 1, 100, 1), n("s", u64::MAX, 100, 1)]),
+            shortfall(&[
+                n("d", u64::MAX, 100, 1),
+                n("p", 1, 100, 1),
+                n("s", u64::MAX, 100, 1)
+            ]),
             Some(("d".into(), u64::MAX, 100))
         );
         assert_eq!(
