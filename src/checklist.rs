@@ -658,4 +658,67 @@ mod tests {
         let json = serde_json::to_value(&steps).unwrap();
         assert!(json.is_array());
     }
+
+    #[test]
+    fn packages_replace_the_loose_binary_steps() {
+        let c = Catalog::builtin().unwrap();
+        let src = |format, to: &str, from: &str| PackageSource {
+            format,
+            to_dir: format!("{to}/{format}"),
+            from_dir: Some(format!("{from}/{format}")),
+            cri_tools: "1.32.0-1.1".into(),
+            kubernetes_cni: "1.6.0-1.1".into(),
+        };
+        let steps = build(&ChecklistInput {
+            catalog: &c,
+            from: "v1.31.14".parse().unwrap(),
+            to: "v1.32.2".parse().unwrap(),
+            backout: true,
+            tools: vec![],
+            addon_manifests: vec![],
+            worker_batch: 1,
+            packages: vec![
+                src(PackageFormat::Deb, "v1.32", "v1.31"),
+                src(PackageFormat::Rpm, "v1.32", "v1.31"),
+            ],
+        });
+        let get = |id: &str| {
+            steps
+                .iter()
+                .find(|s| s.id == id)
+                .unwrap()
+                .commands
+                .join("\n")
+        };
+        let pre = get("pre.packages");
+        assert!(pre.contains("echo \"deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] ${AIRLOCK_PACKAGES_URL}/v1.32/deb/ /\" > /etc/apt/sources.list.d/kubernetes.list"), "{pre}");
+        assert!(pre.contains("baseurl=%s/v1.32/rpm/"), "{pre}");
+        let cp1 = get("cp1.kubeadm");
+        assert!(cp1.contains("apt-mark unhold kubeadm && apt-get update && apt-get install -y kubeadm='1.32.2-*' && apt-mark hold kubeadm"), "{cp1}");
+        assert!(
+            cp1.contains("yum install -y kubeadm-'1.32.2-*' --disableexcludes=kubernetes"),
+            "{cp1}"
+        );
+        let kubelet = get("workers.kubelet");
+        assert!(kubelet.contains("apt-get install -y kubelet='1.32.2-*' kubectl='1.32.2-*' && apt-mark hold kubelet kubectl"), "{kubelet}");
+        let back = get("backout.binaries");
+        assert!(
+            back.contains("${AIRLOCK_PACKAGES_URL}/v1.31/deb/ /"),
+            "{back}"
+        );
+        assert!(
+            back.contains("apt-get install -y --allow-downgrades kubeadm='1.31.14-*'"),
+            "{back}"
+        );
+        assert!(
+            back.contains("yum downgrade -y kubeadm-'1.31.14-*'"),
+            "{back}"
+        );
+        assert!(
+            !steps
+                .iter()
+                .any(|s| s.commands.iter().any(|c| c.contains("install -m 0755")))
+        );
+        assert!(get("cni.plugins").contains("dpkg-query -W cri-tools kubernetes-cni"));
+    }
 }

@@ -105,7 +105,7 @@ impl<R: BufRead> Reader<R> {
                     ));
                 };
                 let cont = &text[1..];
-                if !value.is_empty() || !cont.trim().is_empty() {
+                if !value.is_empty() {
                     value.push('\n');
                 }
                 value.push_str(if cont.trim() == "." { "" } else { cont });

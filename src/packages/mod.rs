@@ -574,3 +574,134 @@ pub fn decompressed_sha256(path: &Path) -> Result<Option<Sha256Digest>> {
     std::io::copy(&mut h, &mut std::io::sink()).map_err(|e| Error::io("decompress", path, e))?;
     Ok(Some(h.finish().1))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(name: &str, v: &str, arch: &str, depends: &str) -> Listed {
+        Listed {
+            name: name.into(),
+            version: VersionKey::Deb(v.into()),
+            arch: arch.into(),
+            path: format!("./{arch}/{name}_{v}_{arch}.deb"),
+            sha256: Some(Sha256Digest::of(format!("{name}{v}{arch}").as_bytes())),
+            size: Some(10),
+            depends: deb::parse_depends(depends),
+        }
+    }
+
+    fn index() -> RepoIndex {
+        let mut packages = Vec::new();
+        for arch in ["amd64", "arm64"] {
+            for v in ["1.30.1-1.1", "1.30.2-1.0", "1.30.2-1.1"] {
+                packages.push(listed("kubeadm", v, arch, "cri-tools (>= 1.30.0)"));
+                packages.push(listed("kubelet", v, arch, "kubernetes-cni (>= 1.2.0)"));
+                packages.push(listed("kubectl", v, arch, ""));
+            }
+            for v in ["1.29.0-1.1", "1.30.0-1.1", "1.30.1-1.1"] {
+                packages.push(listed("cri-tools", v, arch, ""));
+            }
+            packages.push(listed("kubernetes-cni", "1.1.0-1.1", arch, ""));
+            packages.push(listed("kubernetes-cni", "1.4.0-1.1", arch, ""));
+        }
+        RepoIndex {
+            url: "https://pkgs.k8s.io/core:/stable:/v1.30/deb/".into(),
+            index_url: "https://pkgs.k8s.io/core:/stable:/v1.30/deb/Packages".into(),
+            meta: vec![MetaFile {
+                path: SafeRelPath::new("InRelease").unwrap(),
+                sha256: Sha256Digest::of(b"r"),
+                size: 1,
+            }],
+            packages,
+            signed_by: "ABCD".into(),
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn picks_the_newest_build_of_the_version_and_what_the_dependencies_ask() {
+        let idx = index();
+        let mut b = RepoBuilder::new(PackageFormat::Deb, &idx, "packages/v1.30/deb").unwrap();
+        let (cri, cni) = b
+            .pick_version(&Version::new(30, 2), "amd64", Role::Target)
+            .unwrap();
+        assert_eq!((cri.as_str(), cni.as_str()), ("1.30.1-1.1", "1.4.0-1.1"));
+        // The same packages again (another version sharing them) are carried once.
+        b.pick_version(&Version::new(30, 2), "amd64", Role::Backout)
+            .unwrap();
+        let (repo, files) = b.finish();
+        let got: Vec<String> = repo
+            .packages
+            .iter()
+            .map(|p| format!("{} {} {} {}", p.name, p.version, p.arch, p.role))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "cri-tools 1.30.1-1.1 amd64 target",
+                "kubeadm 1.30.2-1.1 amd64 target",
+                "kubectl 1.30.2-1.1 amd64 target",
+                "kubelet 1.30.2-1.1 amd64 target",
+                "kubernetes-cni 1.4.0-1.1 amd64 target",
+            ]
+        );
+        assert_eq!(files.len(), 6);
+        assert_eq!(
+            files[4].target.as_str(),
+            "packages/v1.30/deb/amd64/cri-tools_1.30.1-1.1_amd64.deb"
+        );
+        assert_eq!(
+            files[4].source.describe(),
+            "https://pkgs.k8s.io/core:/stable:/v1.30/deb/amd64/cri-tools_1.30.1-1.1_amd64.deb"
+        );
+        assert_eq!(files[0].kind, Some(FileKind::PackageMetadata));
+        let lock_check = crate::manifest::check_package_repositories(
+            std::slice::from_ref(&repo),
+            files.iter().map(|f| (&f.target, f.kind)),
+        );
+        assert_eq!(lock_check, Ok(()));
+    }
+
+    #[test]
+    fn a_missing_version_or_dependency_names_the_index() {
+        let idx = index();
+        let mut b = RepoBuilder::new(PackageFormat::Deb, &idx, "packages/v1.30/deb").unwrap();
+        let e = b
+            .pick_version(&Version::new(30, 3), "amd64", Role::Target)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/v1.30/deb/Packages"), "{e}");
+        assert!(e.contains("no kubeadm 1.30.3 for amd64"), "{e}");
+        assert!(e.contains("1.30.1-1.1, 1.30.2-1.0, 1.30.2-1.1"), "{e}");
+        let mut idx = index();
+        idx.packages
+            .retain(|p| p.name != "cri-tools" || p.version == VersionKey::Deb("1.29.0-1.1".into()));
+        let mut b = RepoBuilder::new(PackageFormat::Deb, &idx, "packages/v1.30/deb").unwrap();
+        let e = b
+            .pick_version(&Version::new(30, 2), "arm64", Role::Target)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(
+                "cri-tools satisfying kubeadm 1.30.2-1.1's dependency cri-tools (>= 1.30.0)"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn formats_and_urls() {
+        assert_eq!(
+            parse_formats(&["deb,rpm".into(), "deb".into()]).unwrap(),
+            [PackageFormat::Deb, PackageFormat::Rpm]
+        );
+        assert!(parse_formats(&["apk".into()]).is_err());
+        assert_eq!(
+            repository_url(PKGS_K8S_IO, 30, PackageFormat::Rpm),
+            "https://pkgs.k8s.io/core:/stable:/v1.30/rpm/"
+        );
+        assert_eq!(package_arch(PackageFormat::Rpm, "arm64"), "aarch64");
+        assert_eq!(package_arch(PackageFormat::Deb, "arm64"), "arm64");
+    }
+}

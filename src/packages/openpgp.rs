@@ -185,14 +185,14 @@ impl RepoKey {
                     }
                     continue;
                 }
-                if let Some(exp) = s.expires {
-                    if exp <= now || created.is_some_and(|c| c >= exp) {
-                        return Err(format!(
-                            "signing key {} expired at {} (unix time); apt and dnf on the nodes would refuse it too",
-                            s.fingerprint,
-                            exp.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
-                        ));
-                    }
+                if let Some(exp) = s.expires
+                    && (exp <= now || created.is_some_and(|c| c >= exp))
+                {
+                    return Err(format!(
+                        "signing key {} expired at {} (unix time); apt and dnf on the nodes would refuse it too",
+                        s.fingerprint,
+                        exp.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+                    ));
                 }
                 if let Some(limit) = sig.signature_expiration_time()
                     && let Some(c) = created

@@ -280,10 +280,8 @@ pub fn parse_primary(reader: impl BufRead) -> std::result::Result<Vec<Listed>, S
                 }
                 text.clear();
             }
-            Event::Text(t) => {
-                if text_for.is_some() {
-                    text.push_str(&t.xml10_content());
-                }
+            Event::Text(t) if text_for.is_some() => {
+                text.push_str(&t.xml10_content());
             }
             Event::GeneralRef(_) if text_for.is_some() => {
                 // An entity in a name, arch or checksum: not a plain token, never wanted.

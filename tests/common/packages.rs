@@ -271,7 +271,7 @@ pub fn build_rpm_repo(repo: &Path, pkgs: &[PkgSpec], arches: &[&str], key: &PgpK
             let requires: Vec<String> = p
                 .depends
                 .split(',')
-                .map(|d| d.trim().replace('(', "").replace(')', ""))
+                .map(|d| d.trim().replace(['(', ')'], ""))
                 .filter(|d| !d.is_empty())
                 .collect();
             let spec = top.join("SPECS").join(format!("{}.spec", p.name));

@@ -794,6 +794,67 @@ mod tests {
     }
 
     #[test]
+    fn package_repositories_must_hold_their_files() {
+        let p = |s: &str| SafeRelPath::new(s).unwrap();
+        let repo = |dir: &str| PackageRepository {
+            format: PackageFormat::Deb,
+            source: "https://pkgs.k8s.io/core:/stable:/v1.30/deb/".into(),
+            dir: p(dir),
+            signed_by: "ABCDEF".into(),
+            packages: vec![CarriedPackage {
+                name: "kubeadm".into(),
+                version: "1.30.2-1.1".into(),
+                arch: "amd64".into(),
+                role: Role::Target,
+                target: p(&format!("{dir}/amd64/kubeadm.deb")),
+            }],
+        };
+        let files = |list: &[(&str, FileKind)]| -> Vec<(SafeRelPath, Option<FileKind>)> {
+            list.iter().map(|(t, k)| (p(t), Some(*k))).collect()
+        };
+        let check = |repos: &[PackageRepository], f: &[(SafeRelPath, Option<FileKind>)]| {
+            check_package_repositories(repos, f.iter().map(|(t, k)| (t, *k)))
+        };
+        let good = files(&[
+            ("packages/v1.30/deb/InRelease", FileKind::PackageMetadata),
+            ("packages/v1.30/deb/amd64/kubeadm.deb", FileKind::Package),
+            ("bin/kubeadm", FileKind::Binary),
+        ]);
+        assert_eq!(check(&[repo("packages/v1.30/deb")], &good), Ok(()));
+        // A package file outside every repository.
+        let stray = files(&[("bin/x.deb", FileKind::Package)]);
+        assert!(check(&[repo("packages/v1.30/deb")], &stray).is_err());
+        // A carried package without its file.
+        assert!(check(&[repo("packages/v1.30/deb")], &good[..1]).is_err());
+        // A repository outside packages/, twice, or inside another.
+        assert!(check(&[repo("bin/v1.30")], &[]).is_err());
+        assert!(check(&[repo("packages/a"), repo("packages/a")], &[]).is_err());
+        let mut nested = vec![repo("packages/a"), repo("packages/a/b")];
+        nested.iter_mut().for_each(|r| r.packages.clear());
+        assert!(check(&nested, &[]).is_err());
+        // A version that would not be a plain token in a command.
+        let mut r = repo("packages/v1.30/deb");
+        r.packages[0].version = "1.30.2'; rm -rf /".into();
+        assert!(
+            check(&[r], &good)
+                .unwrap_err()
+                .contains("not a package name")
+        );
+        let mut r = repo("packages/v1.30/deb");
+        r.source = "ftp://x".into();
+        assert!(check(&[r], &good).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn package_tokens_never_hold_shell_characters(s in "\\PC{0,40}") {
+            if is_package_token(&s) {
+                proptest::prop_assert!(!s.contains(['\'', '"', ' ', ';', '$', '`', '/', '\\', '*']));
+            }
+        }
+    }
+
+    #[test]
     fn mode_refuses_special_and_world_writable_bits() {
         assert_eq!("0755".parse::<Mode>().unwrap(), Mode(0o755));
         assert!("4755".parse::<Mode>().is_err());
