@@ -12,7 +12,12 @@ cd "$(dirname "$0")/.."
 # skopeo, minisign, zstd, tar, coreutils (sha256sum): independent tools that check
 # airlock's output. apache2-utils: htpasswd for the basic-auth registry. openssl: the test
 # CA and the bearer-token server's signatures. python3: the file and token servers.
-PACKAGES=(docker-registry skopeo minisign zstd tar coreutils apache2-utils python3 ca-certificates openssl)
+# Node packages (tests/e2e/packages.rs): gpg and gpg-agent (repository keys and
+# signatures), apt-utils (apt-ftparchive) and dpkg (dpkg-deb) for deb repositories, rpm
+# (rpmbuild, rpmsign, rpmkeys) and createrepo-c for rpm ones; apt-get, and dnf with
+# dnf-plugins-core (`dnf download`), read the installed mirrors back.
+PACKAGES=(docker-registry skopeo minisign zstd tar coreutils apache2-utils python3 ca-certificates openssl
+          gpg gpg-agent apt-utils dpkg rpm createrepo-c dnf dnf-plugins-core)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -295,7 +295,12 @@ pub fn build_rpm_repo(repo: &Path, pkgs: &[PkgSpec], arches: &[&str], key: &PgpK
                     .arg("--quiet")
                     .arg("--define")
                     .arg(format!("_topdir {}", top.display()))
-                    .args(["--define", "_build_id_links none", "--target", arch, "-bb"])
+                    // No post-install scripts (strip, compress): the packages hold a
+                    // shell script, and a fresh machine has no binutils.
+                    .args(["--define", "_build_id_links none"])
+                    .args(["--define", "__os_install_post %{nil}"])
+                    .args(["--define", "debug_package %{nil}"])
+                    .args(["--target", arch, "-bb"])
                     .arg(&spec),
                 "rpmbuild",
             );
