@@ -305,3 +305,34 @@ fn signature_error(artifact: &str, reason: String) -> Error {
         reason,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn junk_is_no_key_and_no_signature() {
+        let e = RepoKey::parse(b"not a key", "k").err().expect("refused");
+        assert_eq!(e.exit_code(), 4);
+        assert!(
+            parse_detached(b"-----BEGIN PGP SIGNATURE-----\n\n-----END PGP SIGNATURE-----\n")
+                .is_err()
+        );
+        assert!(parse_detached(b"").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn key_and_signature_parsers_never_panic(b in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let _ = RepoKey::parse(&b, "prop");
+            let _ = parse_detached(&b);
+        }
+
+        #[test]
+        fn armored_junk_never_panics(s in "\\PC{0,200}") {
+            let text = format!("-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\n{s}\n-----BEGIN PGP SIGNATURE-----\n\n{s}\n-----END PGP SIGNATURE-----\n");
+            let _ = CleartextSignedMessage::from_string(&text);
+            let _ = parse_detached(text.as_bytes());
+        }
+    }
+}

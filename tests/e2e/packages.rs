@@ -474,6 +474,27 @@ fn bad_package_repositories_are_refused_naming_the_file() {
         ],
     );
 
+    // Signed with SHA-1, which apt refuses.
+    r.reset(|base| {
+        let dir = base.join("v1.30/deb");
+        let o = sh(
+            &format!(
+                "GNUPGHOME={} gpg --batch --yes --digest-algo SHA1 --clearsign -o InRelease Release",
+                r.key.home.display()
+            ),
+            &dir,
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    });
+    expect_err(
+        r.resolve(&[Deb], &key, "v1.30.2"),
+        5,
+        &[
+            &format!("{deb130}InRelease"),
+            "uses SHA1, which apt and dnf refuse",
+        ],
+    );
+
     // A key file that is no key at all.
     let junk = r.work.path().join("junk.key");
     std::fs::write(&junk, "not a key\n").unwrap();
