@@ -213,12 +213,10 @@ pub fn build_deb_repo(repo: &Path, pkgs: &[PkgSpec], arches: &[&str], key: &PgpK
         }
     }
     let _ = std::fs::remove_dir_all(&work);
-    let mut dirs: Vec<String> = arches.iter().map(|a| a.to_string()).collect();
-    dirs.sort();
+    // Scanned from the top, so `Filename:` reads `./amd64/...`.
     let out = run(
         Command::new("apt-ftparchive")
-            .arg("packages")
-            .args(&dirs)
+            .args(["packages", "."])
             .current_dir(repo),
         "apt-ftparchive packages",
     );
