@@ -156,11 +156,14 @@ pub struct Dep {
 }
 
 impl Dep {
+    /// As Debian writes it (`cri-tools (>= 1.30.0)`), escaped for display: it comes from
+    /// the repository's index.
     fn describe(&self) -> String {
-        match &self.constraint {
+        let text = match &self.constraint {
             Some((op, v)) => format!("{} ({} {})", self.name, op.symbol(), v.display()),
             None => self.name.clone(),
-        }
+        };
+        crate::escape::Untrusted(&text).to_string()
     }
 }
 
@@ -456,7 +459,7 @@ impl<'a> RepoBuilder<'a> {
             .packages
             .iter()
             .filter(|p| p.name == name && (p.arch == arch || p.arch == "all" || p.arch == "noarch"))
-            .map(|p| p.version.display())
+            .map(|p| crate::escape::Untrusted(&p.version.display()).to_string())
             .collect();
         have.sort();
         have.dedup();
@@ -477,7 +480,10 @@ impl<'a> RepoBuilder<'a> {
         let version = p.version.display();
         let bad = |r: String| Error::Repository {
             url: self.index.index_url.clone(),
-            reason: format!("{} {version} {}: {r}", p.name, p.arch),
+            reason: format!(
+                "{}: {r}",
+                crate::escape::Untrusted(&format!("{} {version} {}", p.name, p.arch))
+            ),
         };
         for tok in [&p.name, &version, &p.arch] {
             if !is_package_token(tok) {

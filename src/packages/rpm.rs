@@ -80,7 +80,7 @@ pub async fn index(ctx: &Ctx<'_>, url: &str) -> Result<RepoIndex> {
         let file_url = format!("{url}{}", d.href);
         let bad = |reason: String| Error::Repository {
             url: repomd_url.clone(),
-            reason: format!("{} data: {reason}", d.kind),
+            reason: format!("{} data: {reason}", crate::escape::Untrusted(&d.kind)),
         };
         if !d.checksum_type.eq_ignore_ascii_case("sha256") {
             return Err(bad(format!(
@@ -204,7 +204,10 @@ pub fn parse_repomd(bytes: &[u8]) -> std::result::Result<Vec<RepoData>, String> 
                     && let Some(d) = cur.take()
                 {
                     if d.checksum.is_empty() || d.href.is_empty() {
-                        return Err(format!("data {} lacks a checksum or location", d.kind));
+                        return Err(format!(
+                            "data {} lacks a checksum or location",
+                            crate::escape::Untrusted(&d.kind)
+                        ));
                     }
                     out.push(d);
                 }
