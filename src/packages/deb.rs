@@ -27,13 +27,44 @@ pub async fn index(ctx: &Ctx<'_>, url: &str) -> Result<RepoIndex> {
     let by_hash = release
         .get("Acquire-By-Hash")
         .is_some_and(|v| v.eq_ignore_ascii_case("yes"));
+    let (index_url, index_sha) =
+        fetch_indexes(ctx, url, &signed_url, &listed, by_hash, &mut meta).await?;
+    let packages = read_packages(&ctx.store.path(&index_sha), &index_url)?;
+    let mut notes = Vec::new();
+    if let Some(until) = release.get("Valid-Until") {
+        notes.push(format!(
+            "{signed_url} is valid until {}: apt on the nodes refuses it after that date unless the sources line says [check-valid-until=no]",
+            crate::escape::Untrusted(until)
+        ));
+    }
+    Ok(RepoIndex {
+        url: url.to_string(),
+        index_url,
+        meta,
+        packages,
+        signed_by,
+        notes,
+    })
+}
+
+/// Every `Packages` index the signed Release lists at the top: fetched by its sha256
+/// and size into the store and listed as metadata (with its `by-hash` copy when the
+/// repository asks for those). Returns the URL and sha256 of the one to parse.
+async fn fetch_indexes(
+    ctx: &Ctx<'_>,
+    url: &str,
+    signed_url: &str,
+    listed: &[(Sha256Digest, u64, String)],
+    by_hash: bool,
+    meta: &mut Vec<MetaFile>,
+) -> Result<(String, Sha256Digest)> {
     let indexes: Vec<&(Sha256Digest, u64, String)> = listed
         .iter()
         .filter(|(_, _, n)| n == "Packages" || n.starts_with("Packages."))
         .collect();
     if indexes.is_empty() {
         return Err(Error::Repository {
-            url: signed_url,
+            url: signed_url.to_string(),
             reason: "lists no Packages index at the repository's top (only flat repositories, as pkgs.k8s.io's, are supported)".into(),
         });
     }
@@ -42,7 +73,7 @@ pub async fn index(ctx: &Ctx<'_>, url: &str) -> Result<RepoIndex> {
     for (sha, size, name) in indexes {
         let file_url = format!("{url}{name}");
         let path = SafeRelPath::new(name).map_err(|e| Error::Repository {
-            url: signed_url.clone(),
+            url: signed_url.to_string(),
             reason: format!("index path: {e}"),
         })?;
         if !ctx.store.has(sha, Some(*size)) {
@@ -81,25 +112,10 @@ pub async fn index(ctx: &Ctx<'_>, url: &str) -> Result<RepoIndex> {
             readable.get_or_insert((file_url, *sha));
         }
     }
-    let Some((index_url, index_sha)) = readable else {
-        return Err(Error::Unsupported(format!(
+    readable.ok_or_else(|| {
+        Error::Unsupported(format!(
             "{signed_url}: every Packages index it lists is compressed with xz or bzip2, which airlock does not read"
-        )));
-    };
-    let packages = read_packages(&ctx.store.path(&index_sha), &index_url)?;
-    let mut notes = Vec::new();
-    if let Some(until) = release.get("Valid-Until") {
-        notes.push(format!(
-            "{signed_url} is valid until {until}: apt on the nodes refuses it after that date unless the sources line says [check-valid-until=no]"
-        ));
-    }
-    Ok(RepoIndex {
-        url: url.to_string(),
-        index_url,
-        meta,
-        packages,
-        signed_by,
-        notes,
+        ))
     })
 }
 

@@ -376,53 +376,10 @@ impl<'a> RepoBuilder<'a> {
                 .ok_or_else(|| self.lacks(name, &upstream, arch))?;
             core.push(p);
         }
-        let dep_of = |who: &Listed, name: &str| -> Option<Dep> {
-            who.depends.iter().find(|d| d.name == name).cloned()
-        };
         let mut chosen = core.clone();
         let mut picked = Vec::new();
         for (who, name) in [(&core[0], CRI_TOOLS), (&core[1], KUBERNETES_CNI)] {
-            let dep = dep_of(who, name);
-            let p = self
-                .newest(name, arch, |p| match &dep {
-                    Some(Dep {
-                        constraint: Some((op, want)),
-                        ..
-                    }) => op.holds(p.version.cmp(want)),
-                    _ => true,
-                })
-                .ok_or_else(|| {
-                    let why = dep
-                        .as_ref()
-                        .map(|d| {
-                            format!(
-                                "satisfying {} {}'s dependency {}",
-                                who.name,
-                                who.version.display(),
-                                d.describe()
-                            )
-                        })
-                        .unwrap_or_default();
-                    self.lacks(name, &why, arch)
-                })?;
-            let why = match &dep {
-                Some(d) => format!(
-                    "{name} {}: the newest satisfying {} {}'s dependency {}",
-                    p.version.display(),
-                    who.name,
-                    who.version.display(),
-                    d.describe()
-                ),
-                None => format!(
-                    "{name} {}: {} {} names no version of it, so the newest in the repository",
-                    p.version.display(),
-                    who.name,
-                    who.version.display()
-                ),
-            };
-            if !self.notes.contains(&why) {
-                self.notes.push(why);
-            }
+            let p = self.pick_dependency(who, name, arch)?;
             picked.push(p.version.display());
             chosen.push(p);
         }
@@ -440,6 +397,42 @@ impl<'a> RepoBuilder<'a> {
             self.carry(&p, role)?;
         }
         Ok((picked[0].clone(), picked[1].clone()))
+    }
+
+    /// The newest `name` that satisfies `who`'s dependency on it (any version when `who`
+    /// names none), with a note saying so.
+    fn pick_dependency(&mut self, who: &Listed, name: &str, arch: &str) -> Result<Listed> {
+        let dep = who.depends.iter().find(|d| d.name == name).cloned();
+        let wanted = |p: &Listed| match &dep {
+            Some(Dep {
+                constraint: Some((op, want)),
+                ..
+            }) => op.holds(p.version.cmp(want)),
+            _ => true,
+        };
+        let who_is = format!("{} {}", who.name, who.version.display());
+        let Some(p) = self.newest(name, arch, wanted) else {
+            let why = dep
+                .as_ref()
+                .map(|d| format!("satisfying {who_is}'s dependency {}", d.describe()))
+                .unwrap_or_default();
+            return Err(self.lacks(name, &why, arch));
+        };
+        let why = match &dep {
+            Some(d) => format!(
+                "{name} {}: the newest satisfying {who_is}'s dependency {}",
+                p.version.display(),
+                d.describe()
+            ),
+            None => format!(
+                "{name} {}: {who_is} names no version of it, so the newest in the repository",
+                p.version.display()
+            ),
+        };
+        if !self.notes.contains(&why) {
+            self.notes.push(why);
+        }
+        Ok(p)
     }
 
     /// The newest package of `name` for `arch` (or arch-independent) that `ok` accepts.

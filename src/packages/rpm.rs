@@ -75,11 +75,44 @@ pub async fn index(ctx: &Ctx<'_>, url: &str) -> Result<RepoIndex> {
         url: repomd_url.clone(),
         reason: format!("malformed repomd.xml: {reason}"),
     })?;
+    let primary = fetch_data(ctx, url, &repomd_url, &data, &mut meta).await?;
+    let (index_url, sha) = primary.ok_or_else(|| Error::Repository {
+        url: repomd_url.clone(),
+        reason: "lists no primary data".into(),
+    })?;
+    let reader = open_index(&ctx.store.path(&sha))?.ok_or_else(|| {
+        Error::Unsupported(format!(
+            "{index_url}: compressed with xz or bzip2, which airlock does not read"
+        ))
+    })?;
+    let packages = parse_primary(reader).map_err(|reason| Error::Repository {
+        url: index_url.clone(),
+        reason: format!("malformed primary.xml: {reason}"),
+    })?;
+    Ok(RepoIndex {
+        url: url.to_string(),
+        index_url,
+        meta,
+        packages,
+        signed_by,
+        notes: Vec::new(),
+    })
+}
+
+/// Every data file repomd.xml lists: fetched by its sha256 into the store and listed
+/// as metadata. Returns the URL and sha256 of `primary`, if listed.
+async fn fetch_data(
+    ctx: &Ctx<'_>,
+    url: &str,
+    repomd_url: &str,
+    data: &[RepoData],
+    meta: &mut Vec<MetaFile>,
+) -> Result<Option<(String, Sha256Digest)>> {
     let mut primary: Option<(String, Sha256Digest)> = None;
-    for d in &data {
+    for d in data {
         let file_url = format!("{url}{}", d.href);
         let bad = |reason: String| Error::Repository {
-            url: repomd_url.clone(),
+            url: repomd_url.to_string(),
             reason: format!("{} data: {reason}", crate::escape::Untrusted(&d.kind)),
         };
         if !d.checksum_type.eq_ignore_ascii_case("sha256") {
@@ -111,27 +144,7 @@ pub async fn index(ctx: &Ctx<'_>, url: &str) -> Result<RepoIndex> {
             primary = Some((file_url, sha));
         }
     }
-    let (index_url, sha) = primary.ok_or_else(|| Error::Repository {
-        url: repomd_url.clone(),
-        reason: "lists no primary data".into(),
-    })?;
-    let reader = open_index(&ctx.store.path(&sha))?.ok_or_else(|| {
-        Error::Unsupported(format!(
-            "{index_url}: compressed with xz or bzip2, which airlock does not read"
-        ))
-    })?;
-    let packages = parse_primary(reader).map_err(|reason| Error::Repository {
-        url: index_url.clone(),
-        reason: format!("malformed primary.xml: {reason}"),
-    })?;
-    Ok(RepoIndex {
-        url: url.to_string(),
-        index_url,
-        meta,
-        packages,
-        signed_by,
-        notes: Vec::new(),
-    })
+    Ok(primary)
 }
 
 fn attr(e: &BytesStart<'_>, name: &str) -> std::result::Result<Option<String>, String> {
