@@ -25,7 +25,7 @@ pub struct NetArgs {
     pub ca_file: Vec<PathBuf>,
     /// Fetch from a mirror while keeping canonical names in the lock and bundle:
     /// `registry.k8s.io=mirror.corp:5000` for images, `https://dl.k8s.io=http://mirror/k8s`
-    /// for files. Repeatable.
+    /// (or `https://pkgs.k8s.io=...` for node packages) for files. Repeatable.
     #[arg(long = "mirror", value_name = "FROM=TO")]
     pub mirror: Vec<String>,
     /// Ignore credentials in the docker config ($DOCKER_CONFIG/config.json).
