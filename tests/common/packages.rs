@@ -169,6 +169,17 @@ impl PgpKey {
     }
 }
 
+impl Drop for PgpKey {
+    /// Stop the gpg-agent this key's GNUPGHOME started (it would linger otherwise).
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .arg("--homedir")
+            .arg(&self.home)
+            .args(["--kill", "gpg-agent"])
+            .output();
+    }
+}
+
 /// Build `.deb`s for `pkgs` (each for every arch) into `repo/ARCH/` and write a flat
 /// repository there: `Packages`, `Packages.gz`, `Release`, `InRelease`, `Release.gpg`.
 pub fn build_deb_repo(repo: &Path, pkgs: &[PkgSpec], arches: &[&str], key: &PgpKey) {
