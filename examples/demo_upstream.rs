@@ -8,10 +8,20 @@
 //!
 //! Writes OUT_DIR/layout (OCI image layout) and OUT_DIR/www/{dl.k8s.io,github.com}/...,
 //! and prints `REPO:TAG` per image for pushing with skopeo.
+//!
+//! Also a signed flat deb repository per minor, shaped like pkgs.k8s.io's
+//! (OUT_DIR/www/pkgs.k8s.io/core:/stable:/v1.NN/deb/: tiny kubeadm, kubelet, kubectl,
+//! cri-tools and kubernetes-cni `.deb`s with the real dependencies, `Packages`,
+//! `InRelease`), made with dpkg-deb, apt-ftparchive and gpg; the key is
+//! OUT_DIR/pgp/Release.key (armored, for `--package-key`) and OUT_DIR/pgp/keyring.gpg
+//! (for apt's `signed-by`).
 
 #[allow(dead_code)]
 #[path = "../tests/common/images.rs"]
 mod images;
+#[allow(dead_code)]
+#[path = "../tests/common/packages.rs"]
+mod packages;
 
 #[allow(dead_code)]
 #[path = "../tests/common/hop_upstream.rs"]
@@ -45,6 +55,27 @@ fn main() {
             tool: 128 * 1024,
         },
     );
+    let key = packages::PgpKey::generate(&out.join("pgp"), "Kubernetes packages (demo)");
+    let mut minors: Vec<u32> = versions.iter().map(|v| v.minor).collect();
+    minors.dedup();
+    for minor in minors {
+        let mut pkgs = Vec::new();
+        for v in versions.iter().filter(|v| v.minor == minor) {
+            let mut set = packages::k8s_packages(
+                &format!("1.{minor}.{}-1.1", v.patch),
+                &format!("1.{minor}.0-1.1"),
+                "1.4.0-1.1",
+            );
+            if !pkgs.is_empty() {
+                set.truncate(3);
+            }
+            pkgs.extend(set);
+        }
+        let repo = out
+            .join("www")
+            .join(format!("pkgs.k8s.io/core:/stable:/v1.{minor}/deb"));
+        packages::build_deb_repo(&repo, &pkgs, &["amd64", "arm64"], &key);
+    }
     for b in up.images {
         println!("{}:{}", b.repository, b.tag);
     }

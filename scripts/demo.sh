@@ -9,12 +9,13 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 need() { command -v "$1" >/dev/null 2>&1; }
-if ! need docker-registry || ! need skopeo || ! need minisign || ! need zstd; then
-  echo "== installing docker-registry skopeo minisign zstd (Debian packages)"
+if ! need docker-registry || ! need skopeo || ! need minisign || ! need zstd \
+   || ! need gpg-agent || ! need apt-ftparchive; then
+  echo "== installing docker-registry skopeo minisign zstd gpg apt-utils (Debian packages)"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -q
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    docker-registry skopeo minisign zstd python3 curl
+    docker-registry skopeo minisign zstd python3 curl gpg gpg-agent apt-utils
 fi
 
 echo "== building airlock"
@@ -64,7 +65,8 @@ echo; echo "== airlock keygen"
 # Canonical names stay in the lock and bundle; bytes come through these mirrors.
 NET=(--insecure-registry "$UP" --mirror "registry.k8s.io=$UP"
      --mirror "https://dl.k8s.io=http://127.0.0.1:$FPORT/dl.k8s.io"
-     --mirror "https://github.com=http://127.0.0.1:$FPORT/github.com")
+     --mirror "https://github.com=http://127.0.0.1:$FPORT/github.com"
+     --mirror "https://pkgs.k8s.io=http://127.0.0.1:$FPORT/pkgs.k8s.io")
 
 echo; echo "== airlock catalog status"
 "$BIN/airlock" catalog status
@@ -72,13 +74,15 @@ echo; echo "== airlock catalog status"
 echo; echo "== airlock plan"
 "$BIN/airlock" plan --from v1.27.16 --to "$TO"
 
-echo; echo "== airlock resolve --from $FROM --to $TO"
+echo; echo "== airlock resolve --from $FROM --to $TO --packages deb (signed metadata checked with the repository key)"
+export AIRLOCK_CACHE=$WORK/cache
 "$BIN/airlock" resolve --from "$FROM" --to "$TO" --platform linux/amd64,linux/arm64 \
+  --packages deb --package-key "$WORK/upstream/pgp/Release.key" \
   --out "$WORK/hop.lock" "${NET[@]}"
 grep -c 'digest: sha256' "$WORK/hop.lock" | sed 's/^/   images pinned: /'
+grep -c 'kind: package$' "$WORK/hop.lock" | sed 's/^/   node packages pinned: /'
 
 echo; echo "== airlock build"
-export AIRLOCK_CACHE=$WORK/cache
 "$BIN/airlock" build "$WORK/hop.lock" --key "$WORK/keys/release.key" --out "$WORK/bundle" "${NET[@]}"
 ls -l "$WORK/bundle"
 
@@ -88,9 +92,10 @@ echo; echo "== independent checks: sha256sum and minisign"
 echo; echo "== airlock-verify verify"
 "$BIN/airlock-verify" verify "$WORK/bundle" --trust "$WORK/keys/release.pub"
 
-echo; echo "== airlock-verify install"
+echo; echo "== airlock-verify install (node packages to a partial mirror with --packages-dir)"
 "$BIN/airlock-verify" install "$WORK/bundle" --trust "$WORK/keys/release.pub" \
-  --registry "$ENCLAVE" --insecure --dest "$WORK/enclave-files"
+  --registry "$ENCLAVE" --insecure --dest "$WORK/enclave-files" \
+  --packages-dir "$WORK/enclave-packages" | tee "$WORK/install.txt"
 
 echo; echo "== the enclave serves the upstream digests"
 for ref in "kube-apiserver:$TO" "kube-proxy:$FROM"; do
@@ -101,7 +106,26 @@ for ref in "kube-apiserver:$TO" "kube-proxy:$FROM"; do
 done
 find "$WORK/enclave-files" -type f | sort
 
+echo; echo "== apt-get on a node reads the mirror and checks upstream's signature itself"
+# The sources line the install printed, with the demo key in place of the node's keyring;
+# apt's own state, cache and configuration live in $WORK/apt (the machine's are untouched).
+TOMINOR=$(echo "$TO" | cut -d. -f1-2 | tr -d v)
+LINE=$(grep '^ *deb \[signed-by=' "$WORK/install.txt" | sed "s#^ *##; s#/etc/apt/keyrings/kubernetes-apt-keyring.gpg#$WORK/upstream/pgp/keyring.gpg#" | grep "/v$TOMINOR/deb/")
+echo "   $LINE"
+A=$WORK/apt; mkdir -p "$A"/{state/lists/partial,cache/archives/partial,etc/sources.list.d,etc/apt.conf.d,etc/preferences.d,etc/trusted.gpg.d,download}
+echo "$LINE" > "$A/etc/sources.list"; : > "$A/state/status"
+APT=(-o "Dir::State=$A/state" -o "Dir::State::status=$A/state/status" -o "Dir::Cache=$A/cache"
+     -o "Dir::Etc=$A/etc" -o "Dir::Etc::SourceList=$A/etc/sources.list" -o "Dir::Etc::SourceParts=$A/etc/sources.list.d"
+     -o "Dir::Etc::Parts=$A/etc/apt.conf.d" -o "Dir::Etc::PreferencesParts=$A/etc/preferences.d"
+     -o "Dir::Etc::TrustedParts=$A/etc/trusted.gpg.d" -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
+apt-get "${APT[@]}" update
+KVER="${TO#v}-1.1"
+(cd "$A/download" && apt-get "${APT[@]}" download "kubeadm=$KVER")
+ls -l "$A/download"
+
 echo; echo "== second install is a no-op"
 "$BIN/airlock-verify" install "$WORK/bundle" --trust "$WORK/keys/release.pub" \
-  --registry "$ENCLAVE" --insecure --dest "$WORK/enclave-files" | tail -2
+  --registry "$ENCLAVE" --insecure --dest "$WORK/enclave-files" \
+  --packages-dir "$WORK/enclave-packages" --json \
+  | python3 -c 'import json,sys; r=json.load(sys.stdin); print("   files installed:", sum(f["action"]=="installed" for f in r["files"]), "of", len(r["files"]), "; payload pass:", r["payload_pass"])'
 echo; echo "Demo finished. Work directory: $WORK (registries stopped)."

@@ -15,7 +15,13 @@ cd "$(dirname "$0")/.."
 # chromium: renders the HTML change report headless. python3-venv: the CycloneDX
 # project's own validator (cyclonedx-python-lib) checks the SBOM.
 # containerd (with ctr): pulls through `airlock-verify serve` and imports exported archives.
-PACKAGES=(docker-registry skopeo minisign zstd tar coreutils apache2-utils python3 python3-venv ca-certificates openssl chromium containerd)
+# Node packages (tests/e2e/packages.rs): gpg and gpg-agent (repository keys and
+# signatures), apt-utils (apt-ftparchive) and dpkg (dpkg-deb) for deb repositories, rpm
+# (rpmbuild, rpmsign, rpmkeys) and createrepo-c for rpm ones; apt-get, and dnf with
+# dnf-plugins-core (`dnf download`), read the installed mirrors back.
+PACKAGES=(docker-registry skopeo minisign zstd tar coreutils apache2-utils python3 python3-venv
+          ca-certificates openssl chromium containerd
+          gpg gpg-agent apt-utils dpkg rpm createrepo-c dnf dnf-plugins-core)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -11,7 +11,8 @@
 //! never from the node's PATH.
 
 use crate::catalog::{Catalog, Version};
-use crate::manifest::{Phase, Step};
+use crate::manifest::{PackageFormat, Phase, Step};
+use airlock_verify::install::mirror::{APT_KEYRING, RPM_KEY, apt_source_line};
 
 /// A tool archive carried in the bundle (`crictl`, `cni-plugins`).
 #[derive(Debug, Clone)]
@@ -20,6 +21,22 @@ pub struct ToolFile {
     pub name: String,
     /// Target below `AIRLOCK_DEST`, with `${ARCH}` in place of the architecture.
     pub target: String,
+}
+
+/// The node packages a bundle carries in one format (`airlock resolve --packages`): the
+/// package steps replace the loose-binary ones.
+#[derive(Debug, Clone)]
+pub struct PackageSource {
+    /// `deb` or `rpm`.
+    pub format: PackageFormat,
+    /// The target minor's mirror below the packages directory (`v1.30/deb`).
+    pub to_dir: String,
+    /// The `from` minor's mirror, when the back-out set is carried.
+    pub from_dir: Option<String>,
+    /// The cri-tools version carried for the target.
+    pub cri_tools: String,
+    /// The kubernetes-cni version carried for the target.
+    pub kubernetes_cni: String,
 }
 
 /// What the checklist is built from.
@@ -39,6 +56,8 @@ pub struct ChecklistInput<'a> {
     pub addon_manifests: Vec<String>,
     /// Workers upgraded at once.
     pub worker_batch: u32,
+    /// Node packages carried, per format (empty: loose binaries).
+    pub packages: Vec<PackageSource>,
 }
 
 fn step(id: &str, title: impl Into<String>, commands: &[&str], check: Option<&str>) -> Step {
@@ -69,6 +88,92 @@ fn install_bin(version: &Version, name: &str) -> String {
     format!(
         "install -m 0755 \"${{AIRLOCK_DEST}}/bin/{version}/linux/${{ARCH}}/{name}\" /usr/bin/{name}"
     )
+}
+
+/// Commands that put `names` of `version` in place on a node: the loose binaries from
+/// `${AIRLOCK_DEST}`, or, when packages are carried, the official package procedure
+/// (unhold, install the version, hold again; `--allow-downgrades`/`downgrade` to go back).
+fn install_cmds(
+    input: &ChecklistInput<'_>,
+    names: &[&str],
+    version: &Version,
+    back: bool,
+) -> Vec<String> {
+    if input.packages.is_empty() {
+        return names.iter().map(|n| install_bin(version, n)).collect();
+    }
+    let v = format!("1.{}.{}", version.minor, version.patch);
+    let both = input.packages.len() > 1;
+    let mut out = Vec::new();
+    for p in &input.packages {
+        match p.format {
+            PackageFormat::Deb => {
+                if both {
+                    out.push("# apt (deb) nodes:".into());
+                }
+                let list = names.join(" ");
+                let pins: Vec<String> = names.iter().map(|n| format!("{n}='{v}-*'")).collect();
+                out.push(format!(
+                    "apt-mark unhold {list} && apt-get update && apt-get install -y {}{} && apt-mark hold {list}",
+                    if back { "--allow-downgrades " } else { "" },
+                    pins.join(" ")
+                ));
+            }
+            PackageFormat::Rpm => {
+                if both {
+                    out.push("# dnf/yum (rpm) nodes:".into());
+                }
+                let pins: Vec<String> = names.iter().map(|n| format!("{n}-'{v}-*'")).collect();
+                out.push(format!(
+                    "yum {} -y {} --disableexcludes=kubernetes",
+                    if back { "downgrade" } else { "install" },
+                    pins.join(" ")
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Commands that point a node's package manager at the mirror directory `dir` of each
+/// carried format (`to_dir` or `from_dir`), below `${AIRLOCK_PACKAGES_URL}`.
+fn point_at_mirror(
+    input: &ChecklistInput<'_>,
+    dir_of: impl Fn(&PackageSource) -> Option<String>,
+) -> Vec<String> {
+    let both = input.packages.len() > 1;
+    let mut out = Vec::new();
+    for p in &input.packages {
+        let Some(dir) = dir_of(p) else { continue };
+        match p.format {
+            PackageFormat::Deb => {
+                if both {
+                    out.push("# apt (deb) nodes:".into());
+                }
+                out.push(format!(
+                    "echo \"{}\" > /etc/apt/sources.list.d/kubernetes.list",
+                    apt_source_line("${AIRLOCK_PACKAGES_URL}", &dir)
+                ));
+                out.push("apt-get update".into());
+                out.push("apt-cache madison kubeadm kubelet kubectl".into());
+            }
+            PackageFormat::Rpm => {
+                if both {
+                    out.push("# dnf/yum (rpm) nodes:".into());
+                }
+                out.push(format!(
+                    "printf '[kubernetes]\\nname=Kubernetes\\nbaseurl=%s/{dir}/\\nenabled=1\\ngpgcheck=1\\nrepo_gpgcheck=1\\ngpgkey=file://{RPM_KEY}\\nexclude=kubelet kubeadm kubectl cri-tools kubernetes-cni\\n' \"${{AIRLOCK_PACKAGES_URL}}\" > /etc/yum.repos.d/kubernetes.repo"
+                ));
+                out.push("yum makecache".into());
+                out.push("yum list --showduplicates kubeadm kubelet kubectl --disableexcludes=kubernetes".into());
+            }
+        }
+    }
+    out
+}
+
+fn refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
 }
 
 /// etcdctl as kubeadm nodes have it: inside the running etcd static pod (the etcd image
@@ -235,15 +340,32 @@ fn pre_checks(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Vec<Step>) {
         ],
         Some("every image pulls from the enclave registry; no node reaches outside the enclave during the window"),
     ));
+    if !input.packages.is_empty() {
+        let cmds = point_at_mirror(input, |p| Some(p.to_dir.clone()));
+        s.push(step(
+            "pre.packages",
+            format!(
+                "Every node: point the package manager at the enclave's mirror of the {} packages (AIRLOCK_PACKAGES_URL: see the airlock-verify install report)",
+                to.minor_key()
+            ),
+            &refs(&cmds),
+            Some(&format!(
+                "the update reports no signature error (the key at {APT_KEYRING} or {RPM_KEY} is the repository's Release.key) and lists kubeadm {}",
+                &to.to_string()[1..]
+            )),
+        ));
+    }
 }
 
 /// The first control-plane node: kubeadm upgrade apply.
 fn first_control_plane(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Vec<Step>) {
     let to = input.to;
+    let mut cmds = install_cmds(input, &["kubeadm"], &to, false);
+    cmds.push("kubeadm version -o short".into());
     s.push(step(
         "cp1.kubeadm",
         format!("First control plane: install kubeadm {to}"),
-        &[&install_bin(&to, "kubeadm"), "kubeadm version -o short"],
+        &refs(&cmds),
         Some(&format!("prints {to}")),
     ));
     s.push(step(
@@ -271,7 +393,7 @@ fn first_control_plane(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Vec<Step>) {
     s.push(step(
         "cp1.kubelet",
         format!("First control plane: install kubelet and kubectl {to}"),
-        &[&install_bin(&to, "kubelet"), &install_bin(&to, "kubectl")],
+        &refs(&install_cmds(input, &["kubelet", "kubectl"], &to, false)),
         None,
     ));
     s.push(step(
@@ -297,7 +419,7 @@ fn other_control_planes(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Vec<Step>) 
     s.push(step(
         "cp.kubeadm",
         format!("Each other control plane, one at a time: install kubeadm {to}"),
-        &[&install_bin(&to, "kubeadm")],
+        &refs(&install_cmds(input, &["kubeadm"], &to, false)),
         None,
     ));
     s.push(step(
@@ -312,14 +434,12 @@ fn other_control_planes(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Vec<Step>) 
         &["kubectl drain \"${NODE}\" --ignore-daemonsets --delete-emptydir-data"],
         None,
     ));
+    let mut cmds = install_cmds(input, &["kubelet", "kubectl"], &to, false);
+    cmds.push("systemctl daemon-reload && systemctl restart kubelet".into());
     s.push(step(
         "cp.kubelet",
         "Each other control plane: install kubelet and kubectl, restart kubelet",
-        &[
-            &install_bin(&to, "kubelet"),
-            &install_bin(&to, "kubectl"),
-            "systemctl daemon-reload && systemctl restart kubelet",
-        ],
+        &refs(&cmds),
         None,
     ));
     s.push(step(
@@ -335,12 +455,14 @@ fn workers(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Vec<Step>) {
     let to = input.to;
     let batch = input.worker_batch.max(1);
     let w = |t: &str| format!("Workers, {batch} at a time: {t}");
+    let mut cmds = install_cmds(input, &["kubeadm"], &to, false);
+    cmds.push("kubeadm upgrade node".into());
     s.push(step(
         "workers.kubeadm",
         w(&format!(
             "install kubeadm {to} and upgrade the node configuration"
         )),
-        &[&install_bin(&to, "kubeadm"), "kubeadm upgrade node"],
+        &refs(&cmds),
         None,
     ));
     s.push(step(
@@ -349,14 +471,12 @@ fn workers(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Vec<Step>) {
         &["kubectl drain \"${NODE}\" --ignore-daemonsets --delete-emptydir-data"],
         Some("PodDisruptionBudgets are respected; the drain finishes"),
     ));
+    let mut cmds = install_cmds(input, &["kubelet", "kubectl"], &to, false);
+    cmds.push("systemctl daemon-reload && systemctl restart kubelet".into());
     s.push(step(
         "workers.kubelet",
         w("install kubelet and kubectl, restart kubelet"),
-        &[
-            &install_bin(&to, "kubelet"),
-            &install_bin(&to, "kubectl"),
-            "systemctl daemon-reload && systemctl restart kubelet",
-        ],
+        &refs(&cmds),
         None,
     ));
     s.push(step(
@@ -371,6 +491,49 @@ fn workers(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Vec<Step>) {
 
 /// The CNI and node tools carried in the bundle.
 fn cni_and_tools(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Vec<Step>) {
+    if !input.packages.is_empty() {
+        package_tools(input, s);
+    } else {
+        tool_archives(input, s);
+    }
+    let applies: Vec<String> = input
+        .addon_manifests
+        .iter()
+        .map(|t| format!("kubectl apply -f \"${{AIRLOCK_DEST}}/{t}\""))
+        .collect();
+    let refs: Vec<&str> = applies.iter().map(String::as_str).collect();
+    s.push(step(
+        "cni.upgrade",
+        "Upgrade the CNI and add-ons if their release notes require it for this Kubernetes version",
+        &refs,
+        Some("the CNI pods are Running on every node; new pods get addresses"),
+    ));
+}
+
+/// With packages, cri-tools and kubernetes-cni come from the mirror as dependencies.
+fn package_tools(input: &ChecklistInput<'_>, s: &mut Vec<Step>) {
+    let mut cmds = Vec::new();
+    let mut want = Vec::new();
+    for p in &input.packages {
+        cmds.push(match p.format {
+            PackageFormat::Deb => "dpkg-query -W cri-tools kubernetes-cni".to_string(),
+            PackageFormat::Rpm => "rpm -q cri-tools kubernetes-cni".to_string(),
+        });
+        want.push(format!(
+            "cri-tools {} and kubernetes-cni {} ({}) or newer",
+            p.cri_tools, p.kubernetes_cni, p.format
+        ));
+    }
+    s.push(step(
+        "cni.plugins",
+        "Every node: cri-tools and kubernetes-cni came from the package mirror as dependencies of kubeadm and kubelet",
+        &refs(&cmds),
+        Some(&format!("installed: {}", want.join("; "))),
+    ));
+}
+
+/// Without packages: the tool archives from `${AIRLOCK_DEST}/tools/`.
+fn tool_archives(input: &ChecklistInput<'_>, s: &mut Vec<Step>) {
     let mut commands = Vec::new();
     for t in &input.tools {
         match t.name.as_str() {
@@ -391,18 +554,6 @@ fn cni_and_tools(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Vec<Step>) {
         "Every node: install the CNI plugins and crictl for this minor",
         &refs,
         Some("crictl --version prints the bundled version"),
-    ));
-    let applies: Vec<String> = input
-        .addon_manifests
-        .iter()
-        .map(|t| format!("kubectl apply -f \"${{AIRLOCK_DEST}}/{t}\""))
-        .collect();
-    let refs: Vec<&str> = applies.iter().map(String::as_str).collect();
-    s.push(step(
-        "cni.upgrade",
-        "Upgrade the CNI and add-ons if their release notes require it for this Kubernetes version",
-        &refs,
-        Some("the CNI pods are Running on every node; new pods get addresses"),
     ));
 }
 
@@ -457,15 +608,26 @@ fn backout(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Vec<Step>) {
         Some("the static pod manifests name the previous images again"),
     ));
     if input.backout {
+        let mut cmds = Vec::new();
+        if from.minor != to.minor {
+            cmds = point_at_mirror(input, |p| p.from_dir.clone());
+        }
+        cmds.extend(install_cmds(
+            input,
+            &["kubeadm", "kubelet", "kubectl"],
+            &from,
+            true,
+        ));
+        cmds.push("systemctl daemon-reload && systemctl restart kubelet".into());
+        let what = if input.packages.is_empty() {
+            "binaries"
+        } else {
+            "packages"
+        };
         s.push(step(
             "backout.binaries",
-            format!("Back-out, every node: reinstall the {from} binaries from the bundle"),
-            &[
-                &install_bin(&from, "kubeadm"),
-                &install_bin(&from, "kubelet"),
-                &install_bin(&from, "kubectl"),
-                "systemctl daemon-reload && systemctl restart kubelet",
-            ],
+            format!("Back-out, every node: reinstall the {from} {what} from the bundle"),
+            &refs(&cmds),
             Some(&format!("kubelet --version prints Kubernetes {from}")),
         ));
         s.push(step(
@@ -507,6 +669,7 @@ mod tests {
             tools: vec![],
             addon_manifests: vec!["addons/calico.yaml".into()],
             worker_batch: 2,
+            packages: vec![],
         });
         let ids: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
         let set: std::collections::BTreeSet<_> = ids.iter().collect();
@@ -528,5 +691,68 @@ mod tests {
         assert!(steps[pos("backout.binaries")].commands[0].contains("bin/v1.31.14/linux/"));
         let json = serde_json::to_value(&steps).unwrap();
         assert!(json.is_array());
+    }
+
+    #[test]
+    fn packages_replace_the_loose_binary_steps() {
+        let c = Catalog::builtin().unwrap();
+        let src = |format, to: &str, from: &str| PackageSource {
+            format,
+            to_dir: format!("{to}/{format}"),
+            from_dir: Some(format!("{from}/{format}")),
+            cri_tools: "1.32.0-1.1".into(),
+            kubernetes_cni: "1.6.0-1.1".into(),
+        };
+        let steps = build(&ChecklistInput {
+            catalog: &c,
+            from: "v1.31.14".parse().unwrap(),
+            to: "v1.32.2".parse().unwrap(),
+            backout: true,
+            tools: vec![],
+            addon_manifests: vec![],
+            worker_batch: 1,
+            packages: vec![
+                src(PackageFormat::Deb, "v1.32", "v1.31"),
+                src(PackageFormat::Rpm, "v1.32", "v1.31"),
+            ],
+        });
+        let get = |id: &str| {
+            steps
+                .iter()
+                .find(|s| s.id == id)
+                .unwrap()
+                .commands
+                .join("\n")
+        };
+        let pre = get("pre.packages");
+        assert!(pre.contains("echo \"deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] ${AIRLOCK_PACKAGES_URL}/v1.32/deb/ /\" > /etc/apt/sources.list.d/kubernetes.list"), "{pre}");
+        assert!(pre.contains("baseurl=%s/v1.32/rpm/"), "{pre}");
+        let cp1 = get("cp1.kubeadm");
+        assert!(cp1.contains("apt-mark unhold kubeadm && apt-get update && apt-get install -y kubeadm='1.32.2-*' && apt-mark hold kubeadm"), "{cp1}");
+        assert!(
+            cp1.contains("yum install -y kubeadm-'1.32.2-*' --disableexcludes=kubernetes"),
+            "{cp1}"
+        );
+        let kubelet = get("workers.kubelet");
+        assert!(kubelet.contains("apt-get install -y kubelet='1.32.2-*' kubectl='1.32.2-*' && apt-mark hold kubelet kubectl"), "{kubelet}");
+        let back = get("backout.binaries");
+        assert!(
+            back.contains("${AIRLOCK_PACKAGES_URL}/v1.31/deb/ /"),
+            "{back}"
+        );
+        assert!(
+            back.contains("apt-get install -y --allow-downgrades kubeadm='1.31.14-*'"),
+            "{back}"
+        );
+        assert!(
+            back.contains("yum downgrade -y kubeadm-'1.31.14-*'"),
+            "{back}"
+        );
+        assert!(
+            !steps
+                .iter()
+                .any(|s| s.commands.iter().any(|c| c.contains("install -m 0755")))
+        );
+        assert!(get("cni.plugins").contains("dpkg-query -W cri-tools kubernetes-cni"));
     }
 }

@@ -53,6 +53,22 @@ pub enum Error {
         /// The size seen (for an over-long stream: the size when airlock stopped reading).
         actual: u64,
     },
+    /// A package repository's metadata is unusable or lacks what the hop needs.
+    #[error("package repository: {url}: {reason}")]
+    Repository {
+        /// The file (URL).
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Upstream metadata whose OpenPGP signature does not verify with the given key.
+    #[error("{artifact}: {reason}")]
+    Signature {
+        /// The file (URL).
+        artifact: String,
+        /// Why it does not verify.
+        reason: String,
+    },
     /// Something the user asked for that this version does not support.
     #[error("not supported: {0}")]
     Unsupported(String),
@@ -117,8 +133,11 @@ impl Error {
             Error::Core(e) => e.exit_code(),
             Error::Context { source, .. } => source.exit_code(),
             Error::Unsupported(_) => 4,
-            Error::SizeMismatch { .. } => 5,
-            Error::Upstream { .. } | Error::Http { .. } | Error::Document { .. } => 1,
+            Error::SizeMismatch { .. } | Error::Signature { .. } => 5,
+            Error::Upstream { .. }
+            | Error::Http { .. }
+            | Error::Document { .. }
+            | Error::Repository { .. } => 1,
         }
     }
 

@@ -20,6 +20,7 @@ pub mod fetch;
 pub mod http;
 pub mod lock;
 pub mod pack;
+pub mod packages;
 pub mod pipeline;
 pub mod registry;
 pub mod report;

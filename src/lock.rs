@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use airlock_verify::digest::{Sha256Digest, bare_hex};
 use airlock_verify::image_ref::ImageRef;
-use airlock_verify::manifest::{CatalogIdentity, FileKind, Hop, Mode, Role, Step};
+use airlock_verify::manifest::{
+    CatalogIdentity, FileKind, Hop, Mode, PackageRepository, Role, Step,
+};
 use airlock_verify::oci::Platform;
 use airlock_verify::paths::SafeRelPath;
 
@@ -54,6 +56,10 @@ pub struct Lock {
     /// What the catalog says about the hop, for the change report and preflight.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub facts: Option<HopFacts>,
+    /// Package repositories that files of kind `package` and `package-metadata` mirror
+    /// (`airlock resolve --packages`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub package_repositories: Vec<PackageRepository>,
 }
 
 /// What the catalog says about a hop, recorded at resolve time so the build (and the
@@ -230,6 +236,7 @@ impl Lock {
             files: Vec::new(),
             checklist: None,
             facts: None,
+            package_repositories: Vec::new(),
         }
     }
 
@@ -315,6 +322,11 @@ impl Lock {
                 )));
             }
         }
+        airlock_verify::manifest::check_package_repositories(
+            &self.package_repositories,
+            self.files.iter().map(|f| (&f.target, f.kind)),
+        )
+        .map_err(bad)?;
         Ok(())
     }
 }

@@ -86,6 +86,8 @@ pub fn seed_payload() -> &'static (Vec<u8>, BundleManifest) {
             files: vec![],
             checklist: None,
             documents: vec![],
+            catalog: None,
+            package_repositories: vec![],
         };
         (compressed, m)
     })

@@ -201,12 +201,14 @@ fn looks_compressed(head: &[u8]) -> bool {
         || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) // xz
         || head.starts_with(b"BZh") // bzip2
         || head.starts_with(b"PK\x03\x04") // zip
+        || head.starts_with(b"!<arch>\n") // .deb (ar of compressed tars)
+        || head.starts_with(&[0xed, 0xab, 0xee, 0xdb]) // .rpm (compressed payload)
 }
 
 fn sniff(store: &Store, d: &Sha256Digest) -> Result<bool> {
     let path = store.path(d);
     let mut f = File::open(&path).map_err(|e| Error::io("open cache entry", &path, e))?;
-    let mut head = [0u8; 6];
+    let mut head = [0u8; 8];
     let mut n = 0;
     while n < head.len() {
         let k = f

@@ -148,6 +148,7 @@ pub fn write_bundle(
         files,
         checklist: lock.checklist.clone(),
         documents: Vec::new(),
+        package_repositories: lock.package_repositories.clone(),
     };
     manifest.documents = write_documents(staging.path(), &manifest, lock)?;
     // Never sign what the verifier would refuse.

@@ -28,8 +28,10 @@ use crate::image_ref::ImageRef;
 use crate::lock::{FileSource, HopFacts, Lock, LockedFile, LockedImage};
 use crate::manifest::{CatalogIdentity, FileKind, Hop, Mode, Role};
 use crate::oci::Platform;
+use crate::packages::PackageOptions;
 use crate::paths::SafeRelPath;
 use crate::registry::RegistryClient;
+use crate::store::Store;
 use hop_manifest::{HopManifest, check_sha_text, local_files, url_file_name};
 use wanted::{WantedFile, WantedImage, catalog_files, catalog_images, etcd_version_key};
 
@@ -78,6 +80,10 @@ pub struct ResolveOptions<'a> {
     pub catalog: Option<CatalogIdentity>,
     /// Notes to add to the lock (e.g. what a check of the catalog against upstream found).
     pub notes: Vec<String>,
+    /// Node packages to carry (`--packages`), with the repository key.
+    pub packages: Option<&'a PackageOptions>,
+    /// The content cache: verified package metadata is kept here for the build.
+    pub store: Option<&'a Store>,
 }
 
 /// What the hop needs before anything is looked up upstream, and what was learnt on the
@@ -144,6 +150,10 @@ pub async fn resolve(
     // Network: tags -> digests, checksum files -> sha256, in parallel, order kept.
     let (images, mut files) = pin_all(&w, opts).await?;
     files.append(&mut w.extra_files);
+    let packages = match opts.packages {
+        Some(p) => Some(resolve_packages(p, from, to, opts).await?),
+        None => None,
+    };
 
     if !w.uncertain.is_empty() {
         w.warnings.push(warning(format!(
@@ -162,6 +172,10 @@ pub async fn resolve(
         tools: std::mem::take(&mut w.tools),
         addon_manifests: std::mem::take(&mut w.addon_manifests),
         worker_batch: 1,
+        packages: packages
+            .as_ref()
+            .map(|p| p.sources.clone())
+            .unwrap_or_default(),
     });
     let mut lock = Lock::new();
     lock.hop = Some(Hop {
@@ -172,6 +186,11 @@ pub async fn resolve(
     lock.notes = w.notes;
     lock.images = images;
     lock.files = files;
+    if let Some(p) = packages {
+        lock.notes.extend(p.notes);
+        lock.files.extend(p.files);
+        lock.package_repositories = p.repositories;
+    }
     lock.checklist = Some(steps);
     lock.facts = Some(hop_facts(catalog, from, to, &w.uncertain));
     lock.validate("resolved lock")?;
@@ -385,6 +404,32 @@ fn hop_facts(catalog: &Catalog, from: &Version, to: &Version, uncertain: &[Strin
         target_end_of_life: target.map(|m| m.end_of_life.to_string()),
         uncertain: uncertain.to_vec(),
     }
+}
+
+/// The node packages of both versions (the `from` one only with the back-out set).
+async fn resolve_packages(
+    p: &PackageOptions,
+    from: &Version,
+    to: &Version,
+    opts: &ResolveOptions<'_>,
+) -> Result<crate::packages::Resolved> {
+    let store = opts.store.ok_or_else(|| {
+        Error::invalid(
+            "option",
+            "--packages",
+            "needs a content cache for the verified metadata",
+        )
+    })?;
+    let mut versions = vec![(*to, Role::Target)];
+    if opts.backout && from != to {
+        versions.push((*from, Role::Backout));
+    }
+    let ctx = crate::packages::Ctx {
+        http: opts.http,
+        store,
+        key: &p.key,
+    };
+    crate::packages::resolve(&ctx, p, &versions, &opts.arches).await
 }
 
 /// Group images by role, for summaries.

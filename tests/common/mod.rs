@@ -47,6 +47,7 @@
 
 pub mod hop_upstream;
 pub mod images;
+pub mod packages;
 pub mod release_files;
 pub mod scenario;
 pub mod servers;

@@ -98,7 +98,7 @@ minors:
 
 /// What to leave out of or change in the upstream fixture.
 #[derive(Default)]
-struct Opts {
+pub(crate) struct Opts {
     /// `repo:tag` not pushed.
     skip: Vec<&'static str>,
     /// `repo:tag` built for linux/amd64 only.
@@ -107,19 +107,19 @@ struct Opts {
     extra: Vec<&'static str>,
 }
 
-struct Upstream {
-    work: tempfile::TempDir,
+pub(crate) struct Upstream {
+    pub(crate) work: tempfile::TempDir,
     registry: Registry,
-    files: FileServer,
+    pub(crate) files: FileServer,
     catalog: PathBuf,
     images: BTreeMap<String, BuiltImage>,
     /// Canonical URL -> hex sha256 of the content.
     sums: BTreeMap<String, String>,
-    www: PathBuf,
+    pub(crate) www: PathBuf,
 }
 
 impl Upstream {
-    fn new(o: Opts) -> Upstream {
+    pub(crate) fn new(o: Opts) -> Upstream {
         let work = crate::common::workdir();
         let registry = Registry::start();
         let mut refs: Vec<String> = Vec::new();
@@ -232,11 +232,11 @@ impl Upstream {
         }
     }
 
-    fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.work.path().join(rel)
     }
 
-    fn airlock(&self, args: &[String]) -> Command {
+    pub(crate) fn airlock(&self, args: &[String]) -> Command {
         let mut c = Command::cargo_bin("airlock").expect("airlock binary");
         c.env("AIRLOCK_CACHE", self.path("cache"))
             .env("DOCKER_CONFIG", self.path("no-docker-config"))
@@ -262,6 +262,8 @@ impl Upstream {
             &format!("https://github.com={u}/gh"),
             "--mirror",
             &format!("https://raw.example.com={u}/raw"),
+            "--mirror",
+            &format!("https://pkgs.k8s.io={u}/pkgs"),
         ]
         .iter()
         .map(|s| s.to_string())
@@ -269,7 +271,7 @@ impl Upstream {
     }
 
     /// `airlock resolve --from v1.29.6 --to v1.30.2 --out hop.lock --catalog ... NET EXTRA`.
-    fn resolve(&self, extra: &[&str]) -> Output {
+    pub(crate) fn resolve(&self, extra: &[&str]) -> Output {
         let mut args: Vec<String> = ["resolve", "--from", "v1.29.6", "--to", "v1.30.2", "--out"]
             .iter()
             .map(|s| s.to_string())
@@ -284,7 +286,7 @@ impl Upstream {
 
     /// `airlock keygen` into keys/k, then `airlock build hop.lock` into bundle/ through the
     /// mirrors; returns the key prefix and the build's output.
-    fn keygen_and_build(&self) -> (PathBuf, Output) {
+    pub(crate) fn keygen_and_build(&self) -> (PathBuf, Output) {
         let key = self.path("keys/k");
         ok(&self
             .airlock(&[
@@ -309,7 +311,7 @@ impl Upstream {
         (key, out)
     }
 
-    fn lock(&self) -> serde_json::Value {
+    pub(crate) fn lock(&self) -> serde_json::Value {
         let text = std::fs::read_to_string(self.path("hop.lock")).expect("read lock");
         serde_saphyr::from_str(&text).expect("lock is YAML")
     }
@@ -319,7 +321,7 @@ impl Upstream {
     }
 }
 
-fn ok(out: &Output) -> String {
+pub(crate) fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),
         "command failed ({:?}):\n{}",

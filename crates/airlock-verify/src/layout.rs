@@ -29,6 +29,10 @@ pub const SUMS_FILE: &str = "SHA256SUMS";
 /// File name of the payload.
 pub const PAYLOAD_FILE: &str = "payload.tar.zst";
 
+/// The directory, below `--dest`, that holds package repository mirrors
+/// (`packages/v1.30/deb/...`); `airlock-verify install --packages-dir` relocates it.
+pub const PACKAGES_DIR: &str = "packages";
+
 /// Largest `SHA256SUMS` read (a few lines).
 pub const MAX_SUMS_BYTES: u64 = 64 * 1024;
 

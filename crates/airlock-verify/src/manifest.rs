@@ -73,6 +73,10 @@ pub struct BundleManifest {
     pub files: Vec<FileRecord>,
     /// The upgrade checklist from the lock, if any.
     pub checklist: Option<Vec<Step>>,
+    /// Package repositories of which the files of kind `package` and `package-metadata`
+    /// make a partial mirror (absent in bundles without packages).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub package_repositories: Vec<PackageRepository>,
     /// Signed documents beside the payload (the change report, the SBOM).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub documents: Vec<Document>,
@@ -254,6 +258,11 @@ pub enum FileKind {
     Document,
     /// Anything else.
     File,
+    /// A `.deb` or `.rpm` from a package repository.
+    Package,
+    /// A package repository's signed metadata (`InRelease`, `Packages`, `repomd.xml`, ...),
+    /// exactly as upstream served it.
+    PackageMetadata,
 }
 
 impl FileKind {
@@ -266,7 +275,15 @@ impl FileKind {
             FileKind::Chart => "chart",
             FileKind::Document => "document",
             FileKind::File => "file",
+            FileKind::Package => "package",
+            FileKind::PackageMetadata => "package-metadata",
         }
+    }
+
+    /// True for the kinds that make up a package repository mirror (below
+    /// [`crate::layout::PACKAGES_DIR`]).
+    pub fn is_package(self) -> bool {
+        matches!(self, FileKind::Package | FileKind::PackageMetadata)
     }
 
     /// The payload media type of a file of this kind.
@@ -346,6 +363,94 @@ impl<'de> Deserialize<'de> for Mode {
         let s = String::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
     }
+}
+
+/// The package format of a repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PackageFormat {
+    /// Debian packages, read by apt (`InRelease`, `Packages`, `.deb`).
+    Deb,
+    /// RPM packages, read by dnf and yum (`repodata/repomd.xml`, `.rpm`).
+    Rpm,
+}
+
+impl PackageFormat {
+    /// `deb` or `rpm`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PackageFormat::Deb => "deb",
+            PackageFormat::Rpm => "rpm",
+        }
+    }
+}
+
+impl fmt::Display for PackageFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for PackageFormat {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "deb" => Ok(PackageFormat::Deb),
+            "rpm" => Ok(PackageFormat::Rpm),
+            _ => Err(format!(
+                "package format {:?}: expected deb or rpm",
+                Untrusted(s)
+            )),
+        }
+    }
+}
+
+/// A package repository the bundle carries a partial mirror of: its signed metadata as
+/// upstream served it, and the packages the hop needs, laid out under `dir` as upstream
+/// lays them out under `source`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackageRepository {
+    /// `deb` or `rpm`.
+    pub format: PackageFormat,
+    /// The upstream repository URL (ends with `/`).
+    pub source: String,
+    /// Where the mirror goes: `packages/v1.30/deb` (below `--dest`, or relocated by
+    /// `--packages-dir`).
+    pub dir: SafeRelPath,
+    /// Fingerprint (upper-case hex) of the OpenPGP key that verified the metadata when
+    /// the hop was resolved; the nodes check the same signature with the key they hold.
+    pub signed_by: String,
+    /// The packages carried, sorted by name, version and architecture.
+    pub packages: Vec<CarriedPackage>,
+}
+
+/// One package in a [`PackageRepository`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CarriedPackage {
+    /// Package name (`kubeadm`).
+    pub name: String,
+    /// The repository's own version string (`1.30.2-1.1`, `1.30.2-150500.1.1`).
+    pub version: String,
+    /// The package architecture (`amd64`, `x86_64`).
+    pub arch: String,
+    /// Why it is carried (`target` or `backout`).
+    pub role: Role,
+    /// Its file target (a file of kind `package`).
+    pub target: SafeRelPath,
+}
+
+/// True if `s` may be shown in a package manager command unquoted-safe: package names,
+/// versions and architectures use only `A-Z a-z 0-9 . + ~ : _ -`, start with an
+/// alphanumeric, and are at most 128 bytes.
+pub fn is_package_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.as_bytes()[0].is_ascii_alphanumeric()
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'~' | b':' | b'_' | b'-')
+        })
 }
 
 /// One checklist step of the upgrade runbook.
@@ -450,6 +555,7 @@ impl BundleManifest {
         let entries = self.check_entries().map_err(bad)?;
         self.check_images(&entries).map_err(bad)?;
         self.check_files(&entries).map_err(bad)?;
+        self.check_packages().map_err(bad)?;
         self.check_checklist().map_err(bad)?;
         self.check_validity().map_err(bad)?;
         let mut docs = BTreeSet::new();
@@ -586,6 +692,15 @@ impl BundleManifest {
         Ok(())
     }
 
+    /// Package files live below a repository's `dir`, inside `packages/`, so
+    /// `--packages-dir` moves exactly them; each carried package names one of them.
+    fn check_packages(&self) -> std::result::Result<(), String> {
+        check_package_repositories(
+            &self.package_repositories,
+            self.files.iter().map(|f| (&f.target, f.kind)),
+        )
+    }
+
     fn check_checklist(&self) -> std::result::Result<(), String> {
         let mut ids = BTreeSet::new();
         for s in self.checklist.iter().flatten() {
@@ -605,6 +720,95 @@ pub fn valid_channel(s: &str) -> bool {
     (1..=64).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// The rules for package repositories and the files that mirror them, shared by the
+/// manifest and the lock: every file of kind `package` or `package-metadata` is below
+/// exactly one repository's `dir`; every `dir` is below [`crate::layout::PACKAGES_DIR`],
+/// unique and not below another; every carried package is a `package` file of its
+/// repository; names, versions and architectures are [`is_package_token`]s.
+pub fn check_package_repositories<'a>(
+    repos: &[PackageRepository],
+    files: impl Iterator<Item = (&'a SafeRelPath, Option<FileKind>)>,
+) -> std::result::Result<(), String> {
+    let below = |t: &SafeRelPath, dir: &SafeRelPath| {
+        t.as_str()
+            .strip_prefix(dir.as_str())
+            .is_some_and(|r| r.starts_with('/'))
+    };
+    let mut dirs: BTreeSet<&str> = BTreeSet::new();
+    for r in repos {
+        let d = &r.dir;
+        if d.components().next() != Some(crate::layout::PACKAGES_DIR) || !d.as_str().contains('/') {
+            return Err(format!(
+                "package repository {d}: its directory must be below {}/",
+                crate::layout::PACKAGES_DIR
+            ));
+        }
+        if !dirs.insert(d.as_str()) {
+            return Err(format!("package repository {d} is listed twice"));
+        }
+        if !(r.source.starts_with("https://") || r.source.starts_with("http://"))
+            || r.source
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(format!(
+                "package repository {d}: source {} is not an http(s) URL",
+                Untrusted(&r.source)
+            ));
+        }
+        if r.signed_by.is_empty() || !r.signed_by.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "package repository {d}: signed_by {} is not a key fingerprint",
+                Untrusted(&r.signed_by)
+            ));
+        }
+    }
+    for a in &dirs {
+        if dirs
+            .iter()
+            .any(|b| b != a && b.starts_with(&format!("{a}/")))
+        {
+            return Err(format!(
+                "package repository {a} contains another repository"
+            ));
+        }
+    }
+    let mut package_files: BTreeSet<&SafeRelPath> = BTreeSet::new();
+    for (target, kind) in files {
+        let Some(kind) = kind.filter(|k| k.is_package()) else {
+            continue;
+        };
+        if !repos.iter().any(|r| below(target, &r.dir)) {
+            return Err(format!(
+                "file {target} of kind {kind} is not below a package repository's directory"
+            ));
+        }
+        if kind == FileKind::Package {
+            package_files.insert(target);
+        }
+    }
+    for r in repos {
+        for p in &r.packages {
+            for tok in [&p.name, &p.version, &p.arch] {
+                if !is_package_token(tok) {
+                    return Err(format!(
+                        "package repository {}: {} is not a package name, version or architecture",
+                        r.dir,
+                        Untrusted(tok)
+                    ));
+                }
+            }
+            if !below(&p.target, &r.dir) || !package_files.contains(&p.target) {
+                return Err(format!(
+                    "package repository {}: package {} {} has no file of kind package at {}",
+                    r.dir, p.name, p.version, p.target
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The payload entry of a carried blob or manifest, with its size checked.
@@ -675,6 +879,67 @@ mod tests {
         let bytes = b.into_inner().unwrap();
         assert_eq!(tar_size_of(sizes), Some(bytes.len() as u64));
         assert_eq!(tar_size_of([u64::MAX]), None);
+    }
+
+    #[test]
+    fn package_repositories_must_hold_their_files() {
+        let p = |s: &str| SafeRelPath::new(s).unwrap();
+        let repo = |dir: &str| PackageRepository {
+            format: PackageFormat::Deb,
+            source: "https://pkgs.k8s.io/core:/stable:/v1.30/deb/".into(),
+            dir: p(dir),
+            signed_by: "ABCDEF".into(),
+            packages: vec![CarriedPackage {
+                name: "kubeadm".into(),
+                version: "1.30.2-1.1".into(),
+                arch: "amd64".into(),
+                role: Role::Target,
+                target: p(&format!("{dir}/amd64/kubeadm.deb")),
+            }],
+        };
+        let files = |list: &[(&str, FileKind)]| -> Vec<(SafeRelPath, Option<FileKind>)> {
+            list.iter().map(|(t, k)| (p(t), Some(*k))).collect()
+        };
+        let check = |repos: &[PackageRepository], f: &[(SafeRelPath, Option<FileKind>)]| {
+            check_package_repositories(repos, f.iter().map(|(t, k)| (t, *k)))
+        };
+        let good = files(&[
+            ("packages/v1.30/deb/InRelease", FileKind::PackageMetadata),
+            ("packages/v1.30/deb/amd64/kubeadm.deb", FileKind::Package),
+            ("bin/kubeadm", FileKind::Binary),
+        ]);
+        assert_eq!(check(&[repo("packages/v1.30/deb")], &good), Ok(()));
+        // A package file outside every repository.
+        let stray = files(&[("bin/x.deb", FileKind::Package)]);
+        assert!(check(&[repo("packages/v1.30/deb")], &stray).is_err());
+        // A carried package without its file.
+        assert!(check(&[repo("packages/v1.30/deb")], &good[..1]).is_err());
+        // A repository outside packages/, twice, or inside another.
+        assert!(check(&[repo("bin/v1.30")], &[]).is_err());
+        assert!(check(&[repo("packages/a"), repo("packages/a")], &[]).is_err());
+        let mut nested = vec![repo("packages/a"), repo("packages/a/b")];
+        nested.iter_mut().for_each(|r| r.packages.clear());
+        assert!(check(&nested, &[]).is_err());
+        // A version that would not be a plain token in a command.
+        let mut r = repo("packages/v1.30/deb");
+        r.packages[0].version = "1.30.2'; rm -rf /".into();
+        assert!(
+            check(&[r], &good)
+                .unwrap_err()
+                .contains("not a package name")
+        );
+        let mut r = repo("packages/v1.30/deb");
+        r.source = "ftp://x".into();
+        assert!(check(&[r], &good).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn package_tokens_never_hold_shell_characters(s in "\\PC{0,40}") {
+            if is_package_token(&s) {
+                proptest::prop_assert!(!s.contains(['\'', '"', ' ', ';', '$', '`', '/', '\\', '*']));
+            }
+        }
     }
 
     #[test]

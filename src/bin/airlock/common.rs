@@ -4,10 +4,14 @@ use std::path::{Path, PathBuf};
 
 use airlock::catalog::{Date, Loaded};
 use airlock::http::HttpClient;
+use airlock::manifest::PackageFormat;
 use airlock::oci::Platform;
+use airlock::packages::openpgp::RepoKey;
+use airlock::packages::{PKGS_K8S_IO, PackageOptions};
 use airlock::pipeline::NetSettings;
 use airlock::registry::RegistryClient;
 use airlock::resolve::{ResolveOptions, Warning, arches_from_platforms};
+use airlock::store::Store;
 
 /// How to reach upstream registries and file servers.
 #[derive(clap::Args, Debug, Clone)]
@@ -21,7 +25,7 @@ pub struct NetArgs {
     pub ca_file: Vec<PathBuf>,
     /// Fetch from a mirror while keeping canonical names in the lock and bundle:
     /// `registry.k8s.io=mirror.corp:5000` for images, `https://dl.k8s.io=http://mirror/k8s`
-    /// for files. Repeatable.
+    /// (or `https://pkgs.k8s.io=...` for node packages) for files. Repeatable.
     #[arg(long = "mirror", value_name = "FROM=TO")]
     pub mirror: Vec<String>,
     /// Ignore credentials in the docker config ($DOCKER_CONFIG/config.json).
@@ -64,6 +68,26 @@ pub struct HopArgs {
     /// Version catalog to use instead of the built-in one.
     #[arg(long, value_name = "FILE")]
     pub catalog: Option<PathBuf>,
+    /// Also carry the node packages (kubeadm, kubelet, kubectl, cri-tools,
+    /// kubernetes-cni) from the Kubernetes package repositories (pkgs.k8s.io), with
+    /// their signed metadata, as a partial mirror: deb, rpm or deb,rpm. Needs
+    /// --package-key.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "deb|rpm",
+        requires = "package_key"
+    )]
+    pub packages: Vec<PackageFormat>,
+    /// The repositories' OpenPGP public key (the Release.key the nodes use, armored or
+    /// binary); the metadata's signature must verify with it.
+    #[arg(long, value_name = "FILE", requires = "packages")]
+    pub package_key: Option<PathBuf>,
+    /// Content cache [default: $AIRLOCK_CACHE, $XDG_CACHE_HOME/airlock or
+    /// ~/.cache/airlock]. With --packages, resolve keeps the verified repository
+    /// metadata here, so the build uses exactly what was verified.
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
     #[command(flatten)]
     pub upstream: UpstreamArgs,
 }
@@ -158,14 +182,46 @@ impl HopArgs {
         Ok(arches)
     }
 
-    /// The library options for one resolve with the catalog `identity`.
+    /// The content cache (`--cache` or the default).
+    pub fn store(&self) -> airlock::Result<Store> {
+        Store::open(&self.cache.clone().unwrap_or_else(Store::default_root))
+    }
+
+    /// `--packages` with its key loaded, if given.
+    pub fn package_options(&self) -> airlock::Result<Option<PackageOptions>> {
+        if self.packages.is_empty() {
+            return Ok(None);
+        }
+        let Some(path) = &self.package_key else {
+            return Err(airlock::Error::invalid(
+                "option",
+                "--packages",
+                "needs --package-key FILE (the repository's Release.key)",
+            ));
+        };
+        let mut formats = Vec::new();
+        for f in &self.packages {
+            if !formats.contains(f) {
+                formats.push(*f);
+            }
+        }
+        Ok(Some(PackageOptions {
+            formats,
+            key: RepoKey::load(path)?,
+            base_url: PKGS_K8S_IO.to_string(),
+        }))
+    }
+
+    /// The library options for one resolve (the caller adds the catalog's identity and
+    /// any notes).
     pub fn options<'a>(
         &'a self,
         reg: &'a RegistryClient,
         http: &'a HttpClient,
         lock_dir: &'a Path,
         arches: Vec<String>,
-        identity: &airlock::manifest::CatalogIdentity,
+        packages: Option<&'a PackageOptions>,
+        store: Option<&'a Store>,
     ) -> ResolveOptions<'a> {
         ResolveOptions {
             platforms: self.platform.clone(),
@@ -176,8 +232,10 @@ impl HopArgs {
             registry: reg,
             http,
             jobs: self.upstream.jobs,
-            catalog: Some(identity.clone()),
+            catalog: None,
             notes: Vec::new(),
+            packages,
+            store,
         }
     }
 }

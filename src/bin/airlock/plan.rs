@@ -6,7 +6,6 @@ use airlock::ResultExt;
 use airlock::catalog::Version;
 use airlock::catalog::support::{HopSupport, Support, plan_support};
 use airlock::pipeline::{self, parent_dir, write_lock};
-use airlock::store::Store;
 
 use crate::common::{HopArgs, TodayArgs, print_warnings, runtime};
 
@@ -45,9 +44,6 @@ pub struct Args {
     /// Replace existing locks and bundles in --out-dir.
     #[arg(long)]
     force: bool,
-    /// Content cache for --build [default: as for `airlock build`].
-    #[arg(long, value_name = "DIR")]
-    cache: Option<PathBuf>,
     /// zstd level for --build (1-19).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
     level: i32,
@@ -193,7 +189,8 @@ fn build_hops(
     }
     let arches = a.hop.arches()?;
     let (reg, http) = a.hop.clients()?;
-    let store = Store::open(&a.cache.clone().unwrap_or_else(Store::default_root))?;
+    let store = a.hop.store()?;
+    let packages = a.hop.package_options()?;
     let rt = runtime()?;
     let threads = pipeline::default_threads();
     let show = !a.quiet && !a.json;
@@ -203,9 +200,15 @@ fn build_hops(
         let lock_path = out_dir.join(format!("{name}.lock"));
         let bundle_dir = out_dir.join(&name);
         let lock_dir = parent_dir(&lock_path);
-        let opts = a
-            .hop
-            .options(&reg, &http, &lock_dir, arches.clone(), &loaded.identity);
+        let mut opts = a.hop.options(
+            &reg,
+            &http,
+            &lock_dir,
+            arches.clone(),
+            packages.as_ref(),
+            Some(&store),
+        );
+        opts.catalog = Some(loaded.identity.clone());
         let (lock, warnings) = rt
             .block_on(airlock::resolve::resolve(
                 &loaded.catalog,

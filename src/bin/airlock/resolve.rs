@@ -96,9 +96,20 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     )?;
     print_warnings_text(&hc.warnings);
     let lock_dir = parent_dir(&a.out);
-    let mut opts = a
-        .hop
-        .options(&reg, &http, &lock_dir, arches, &hc.loaded.identity);
+    let packages = a.hop.package_options()?;
+    let store = match &packages {
+        Some(_) => Some(a.hop.store()?),
+        None => None,
+    };
+    let mut opts = a.hop.options(
+        &reg,
+        &http,
+        &lock_dir,
+        arches,
+        packages.as_ref(),
+        store.as_ref(),
+    );
+    opts.catalog = Some(hc.loaded.identity.clone());
     opts.notes = hc.notes.clone();
     let (lock, warnings) = rt.block_on(airlock::resolve::resolve(
         &hc.loaded.catalog,
@@ -121,6 +132,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             "catalog": lock.catalog,
             "images": airlock::resolve::image_counts(&lock),
             "files": lock.files.len(),
+            "package_repositories": lock.package_repositories,
             "checklist_steps": steps,
             "notes": lock.notes,
             "warnings": all_warnings,
@@ -140,6 +152,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             .collect();
         println!("  images: {} ({})", lock.images.len(), counts.join(", "));
         println!("  files: {}", lock.files.len());
+        for r in &lock.package_repositories {
+            println!(
+                "  packages: {} {} -> {} ({} packages, metadata signed by {})",
+                r.format,
+                r.source,
+                r.dir,
+                r.packages.len(),
+                r.signed_by
+            );
+        }
         println!("  checklist: {steps} steps");
         for n in &lock.notes {
             if !n.starts_with("uncertain catalog value") && !n.starts_with("catalog check") {

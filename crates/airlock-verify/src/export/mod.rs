@@ -530,6 +530,7 @@ mod tests {
             sequence: None,
             documents: vec![],
             catalog: None,
+            package_repositories: vec![],
         }
     }
 

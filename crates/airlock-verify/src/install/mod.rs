@@ -20,6 +20,7 @@
 //! and of each refused one, is written by [`record`] into the enclave's state.
 
 pub mod files;
+pub mod mirror;
 pub mod presence;
 pub mod record;
 pub mod space;
@@ -57,6 +58,20 @@ pub struct InstallOptions {
     pub uploads: usize,
     /// Where verified blobs wait for their upload [default: the system temporary folder].
     pub spool_dir: Option<PathBuf>,
+    /// Where package repository mirrors go [default: `DEST/packages`].
+    pub packages_dir: Option<PathBuf>,
+    /// The URL nodes reach the packages directory at [default: its `file://` URL].
+    pub packages_url: Option<String>,
+}
+
+impl InstallOptions {
+    /// Where files go.
+    pub fn roots(&self) -> files::FileRoots {
+        files::FileRoots {
+            dest: self.dest.clone(),
+            packages: self.packages_dir.clone(),
+        }
+    }
 }
 
 /// What install did to an image.
@@ -100,8 +115,10 @@ pub struct ImageOutcome {
 /// What happened to one file.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FileOutcome {
-    /// Path below `--dest`.
+    /// Its target in the bundle (below `--dest`).
     pub target: String,
+    /// Where it is (package files below `--packages-dir`, when given).
+    pub path: String,
     /// What was done.
     pub action: FileAction,
 }
@@ -123,6 +140,9 @@ pub struct InstallReport {
     pub images: Vec<ImageOutcome>,
     /// Per file.
     pub files: Vec<FileOutcome>,
+    /// The package repository mirrors and how nodes use them (bundles with packages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packages: Option<mirror::PackagesReport>,
     /// Blobs uploaded.
     pub blobs_pushed: usize,
     /// Bytes uploaded.
@@ -162,11 +182,12 @@ pub async fn install(
         .collect();
 
     // 1. What does the enclave lack, and can it take it? Nothing is written before this.
-    let mut needs = presence::survey(m, &repos, &reg, &opts.dest, opts.jobs).await?;
+    let roots = opts.roots();
+    let mut needs = presence::survey(m, &repos, &reg, &roots, opts.jobs).await?;
     let files_needed = needs.files(m);
-    files::preflight(&opts.dest, &files_needed)?;
+    files::preflight(&roots, &files_needed)?;
     space::check(
-        &opts.dest,
+        &roots,
         &spool,
         opts.uploads,
         &files_needed,
@@ -219,7 +240,8 @@ pub async fn install(
         registry: reg.host().to_string(),
         dest: opts.dest.display().to_string(),
         images,
-        files: file_outcomes(&m.files, &needs),
+        files: file_outcomes(&m.files, &needs, &roots),
+        packages: packages_report(m, &roots, opts.packages_url.as_deref()),
         blobs_pushed: pass.blobs,
         bytes_pushed: pass.bytes,
         blobs_mounted: needs.blobs_mounted,
@@ -230,12 +252,34 @@ pub async fn install(
     Ok(report)
 }
 
-fn file_outcomes(files: &[FileRecord], needs: &Needs) -> Vec<FileOutcome> {
+/// The mirrors' report, when the bundle carries package repositories.
+fn packages_report(
+    m: &crate::manifest::BundleManifest,
+    roots: &files::FileRoots,
+    url: Option<&str>,
+) -> Option<mirror::PackagesReport> {
+    if m.package_repositories.is_empty() {
+        return None;
+    }
+    let root = roots.packages_root();
+    let root = std::path::absolute(&root).unwrap_or(root);
+    let url = url
+        .map(str::to_string)
+        .unwrap_or_else(|| mirror::file_url(&root));
+    Some(mirror::report(&m.package_repositories, &root, &url))
+}
+
+fn file_outcomes(
+    files: &[FileRecord],
+    needs: &Needs,
+    roots: &files::FileRoots,
+) -> Vec<FileOutcome> {
     files
         .iter()
         .enumerate()
         .map(|(i, f)| FileOutcome {
             target: f.target.to_string(),
+            path: roots.path(f).display().to_string(),
             action: if needs.files.contains(&i) {
                 FileAction::Installed
             } else {
@@ -277,10 +321,10 @@ async fn payload_pass(
         files_by_sha.entry(f.sha256).or_default().push(f.clone());
     }
     let handle = tokio::runtime::Handle::current();
-    let (b, reg, dest, spool) = (
+    let (b, reg, roots, spool) = (
         bundle.clone(),
         reg.clone(),
-        opts.dest.clone(),
+        opts.roots(),
         spool.to_path_buf(),
     );
     let (wanted, to_upload, uploads) = (
@@ -316,7 +360,7 @@ async fn payload_pass(
                     }
                     PayloadPath::File(d) => {
                         if let Some(list) = files_by_sha.get(&d) {
-                            files::place(&dest, list, r)?;
+                            files::place(&roots, list, r)?;
                         }
                     }
                     PayloadPath::OciLayout | PayloadPath::OciIndex => {}

@@ -2,7 +2,6 @@
 //! in place; and cross-repository mounts for blobs one repository already holds.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 use futures::StreamExt;
 
@@ -45,7 +44,7 @@ pub async fn survey(
     m: &BundleManifest,
     repos: &[String],
     reg: &EnclaveRegistry,
-    dest: &Path,
+    roots: &super::files::FileRoots,
     jobs: usize,
 ) -> Result<Needs> {
     let mut needs = Needs::default();
@@ -104,7 +103,7 @@ pub async fn survey(
         .files
         .iter()
         .enumerate()
-        .filter(|(_, f)| !super::files::matches(&f.target.under(dest), f))
+        .filter(|(_, f)| !super::files::matches(&roots.path(f), f))
         .map(|(i, _)| i)
         .collect();
     Ok(needs)

@@ -38,6 +38,16 @@ pub struct Args {
     /// Directory that files are installed under.
     #[arg(long, value_name = "DIR")]
     dest: PathBuf,
+    /// Where the node package mirrors go (the bundle's packages/ subtree: metadata as
+    /// upstream signed it, and the packages) [default: DEST/packages]. Serve it with any
+    /// web server, or use it with file:; the report gives the sources.list and .repo
+    /// lines.
+    #[arg(long, value_name = "DIR")]
+    packages_dir: Option<PathBuf>,
+    /// The URL nodes reach --packages-dir at, for the report's sources.list and .repo
+    /// lines [default: its file:// URL].
+    #[arg(long, value_name = "URL")]
+    packages_url: Option<String>,
     /// Parallel registry requests for presence checks.
     #[arg(long, default_value_t = 8)]
     jobs: usize,
@@ -94,8 +104,14 @@ fn install(
         airlock_verify::image_ref::validate_prefix(p)
             .map_err(|e| airlock_verify::Error::invalid("option", "--prefix", e))?;
     }
-    std::fs::create_dir_all(&a.dest)
-        .map_err(|e| airlock_verify::Error::io("create directory", &a.dest, e))?;
+    if let Some(u) = &a.packages_url {
+        airlock_verify::install::mirror::check_url(u)
+            .map_err(|e| airlock_verify::Error::invalid("option", "--packages-url", e))?;
+    }
+    for dir in std::iter::once(&a.dest).chain(a.packages_dir.as_ref()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| airlock_verify::Error::io("create directory", dir, e))?;
+    }
     let signed = a.trust.open(&a.bundle)?;
     *known = Some(record::Known::of(&signed));
     enclave.check(&signed.identity(), Timestamp::now())?;
@@ -120,6 +136,8 @@ fn install(
             jobs: a.jobs,
             uploads: a.uploads,
             spool_dir: a.spool.clone(),
+            packages_dir: a.packages_dir.clone(),
+            packages_url: a.packages_url.clone(),
         },
         cb,
     ))?;
@@ -153,7 +171,34 @@ fn print_report(a: &Args, report: &InstallReport, receipt: &str) -> anyhow::Resu
     }
     for f in &report.files {
         let action = serde_json::to_value(f.action)?;
-        println!("  {} {}", action.as_str().unwrap_or_default(), f.target);
+        println!("  {} {}", action.as_str().unwrap_or_default(), f.path);
+    }
+    if let Some(p) = &report.packages {
+        println!(
+            "  package mirrors below {} (AIRLOCK_PACKAGES_URL={}):",
+            p.dir, p.url
+        );
+        for r in &p.repositories {
+            println!(
+                "    {} mirror of {} at {} (metadata signed by {})",
+                r.format, r.upstream, r.path, r.signed_by
+            );
+            if let Some(line) = &r.sources_list {
+                println!("      /etc/apt/sources.list.d/kubernetes.list:");
+                println!("        {line}");
+            }
+            if let Some(file) = &r.repo_file {
+                println!("      /etc/yum.repos.d/kubernetes.repo:");
+                for l in file.lines() {
+                    println!("        {l}");
+                }
+            }
+        }
+        println!(
+            "    the nodes check upstream's signature with the repository key they hold ({} or {})",
+            airlock_verify::install::mirror::APT_KEYRING,
+            airlock_verify::install::mirror::RPM_KEY
+        );
     }
     let present = report
         .images
