@@ -23,6 +23,10 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("cluster_dump", cluster_dump),
     ("cve_feed", cve_feed),
     ("timestamps", timestamps),
+    ("deb_metadata", deb_metadata),
+    ("rpm_metadata", rpm_metadata),
+    ("openpgp", openpgp),
+    ("release_files", release_files),
 ];
 
 /// The signed manifest, parsed after its signature checked (a stolen key must still not
@@ -166,6 +170,87 @@ pub fn timestamps(data: &[u8]) {
     }
 }
 
+/// Debian repository metadata as a mirror serves it (before and after its signature is
+/// checked): deb822 paragraphs, the Release hash list, Packages entries, Depends.
+pub fn deb_metadata(data: &[u8]) {
+    use airlock::packages::{deb, deb822};
+    let mut r = deb822::Reader::new(std::io::Cursor::new(data));
+    for _ in 0..64 {
+        match r.next_paragraph() {
+            Ok(Some(p)) => {
+                let _ = deb::sha256_entries(&p);
+                let _ = deb::listed(&p);
+                if let Some(d) = p.get("Depends") {
+                    let _ = deb::parse_depends(d);
+                }
+            }
+            _ => break,
+        }
+    }
+}
+
+/// rpm repository metadata: repomd.xml and the streamed primary.xml.
+pub fn rpm_metadata(data: &[u8]) {
+    let _ = airlock::packages::rpm::parse_repomd(data);
+    let _ = airlock::packages::rpm::parse_primary(std::io::Cursor::new(data));
+}
+
+/// OpenPGP keys and signatures (armored or binary), as `--package-key` and a mirror give them.
+pub fn openpgp(data: &[u8]) {
+    use airlock::packages::openpgp::RepoKey;
+    let _ = RepoKey::parse(data, "fuzz");
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Some(key) = fixed_pgp_key()
+    {
+        let _ = key.verify_cleartext(text, "fuzz");
+    }
+    if let Some(key) = fixed_pgp_key() {
+        let _ = key.verify_detached(data, b"data", "fuzz");
+    }
+}
+
+/// An Ed25519 OpenPGP public key made for the fuzz targets (gpg --quick-gen-key).
+const TEST_PGP_KEY: &str = r"-----BEGIN PGP PUBLIC KEY BLOCK-----
+
+mDMEawc+YhYJKwYBBAHaRw8BAQdACrisVjP90gHiolTDgg73M2M0NdwwCG8woCVG
+RsG9HOu0I2FpcmxvY2sgZnV6eiA8ZnV6ekBleGFtcGxlLmludmFsaWQ+iJAEExYI
+ADgWIQS630fmf5E7tAnS74wTBWCWyd9WfQUCawc+YgIbAwULCQgHAgYVCgkICwIE
+FgIDAQIeAQIXgAAKCRATBWCWyd9WfQoEAP0UT7SE/E0PlAL605/p17Is8EAInwFN
+baUc+3hVm4nP7AEAhaV8Q8D/nNQ4zjnXLeh8VnqXhzaQxHMQjDjPa8CbcgI=
+=NI+k
+-----END PGP PUBLIC KEY BLOCK-----
+";
+
+/// A key to check signatures against: the signature parser runs whatever the key.
+fn fixed_pgp_key() -> Option<&'static airlock::packages::openpgp::RepoKey> {
+    static KEY: OnceLock<Option<airlock::packages::openpgp::RepoKey>> = OnceLock::new();
+    KEY.get_or_init(|| {
+        airlock::packages::openpgp::RepoKey::parse(TEST_PGP_KEY.as_bytes(), "fuzz").ok()
+    })
+    .as_ref()
+}
+
+/// Upstream release files the catalog is derived from: kubeadm's constants.go,
+/// build/dependencies.yaml, discovery documents, stable markers, the website's schedule.
+pub fn release_files(data: &[u8]) {
+    use airlock::catalog::sources::{constants_go, dependencies, discovery, stable, website};
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(c) = constants_go::parse(text, 36) {
+        let _ = constants_go::select_etcd(&c, 36);
+    }
+    let _ = dependencies::parse(text);
+    let _ = discovery::parse_api_versions(text);
+    let _ = discovery::parse_resource_list(text);
+    let _ = discovery::parse_group_list(text);
+    let _ = stable::parse(text, 36);
+    let _ = website::parse_schedule(text);
+    if let Ok(rows) = website::parse_eol(text) {
+        let _ = website::ended(&rows, 36);
+    }
+}
+
 /// Starting inputs for a target: one valid example of what it parses (AFL++ mutates
 /// from there; `write_seeds` puts them on disk, the tests below mutate them in CI).
 pub fn seeds(target: &str) -> Vec<Vec<u8>> {
@@ -191,6 +276,16 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             br#"{"version":"https://jsonfeed.org/version/1.1","items":[{"id":"CVE-1","content_text":"Fixed Versions v1.30.2"}]}"#,
         ),
         "timestamps" => one(b"2026-12-05T22:00Z/72h"),
+        "deb_metadata" => one(
+            b"Origin: obs://build.opensuse.org/isv:kubernetes:core:stable:v1.36/deb\nSHA256:\n 0000000000000000000000000000000000000000000000000000000000000000 12 Packages\n\nPackage: kubeadm\nVersion: 1.36.4-1.1\nArchitecture: amd64\nDepends: cri-tools (>= 1.30.0), kubernetes-cni (>= 1.2.0) | foo\nFilename: amd64/kubeadm_1.36.4-1.1_amd64.deb\nSize: 10\nSHA256: 0000000000000000000000000000000000000000000000000000000000000000\n",
+        ),
+        "rpm_metadata" => one(
+            br#"<?xml version="1.0"?><repomd xmlns="http://linux.duke.edu/metadata/repo"><data type="primary"><checksum type="sha256">0000000000000000000000000000000000000000000000000000000000000000</checksum><location href="repodata/p.xml.gz"/><size>1</size></data></repomd>"#,
+        ),
+        "openpgp" => one(TEST_PGP_KEY.as_bytes()),
+        "release_files" => one(
+            b"const (\n\tDefaultEtcdVersion = \"3.6.4-0\"\n)\nvar SupportedEtcdVersion = map[uint8]string{\n\t35: \"3.6.4-0\",\n\t36: \"3.6.4-0\",\n}\n",
+        ),
         _ => Vec::new(),
     }
 }
@@ -230,6 +325,11 @@ mod tests {
                 x as u8
             })
             .collect()
+    }
+
+    #[test]
+    fn the_fixed_openpgp_key_parses() {
+        assert!(fixed_pgp_key().is_some());
     }
 
     #[test]
