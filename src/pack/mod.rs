@@ -275,10 +275,16 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// A temporary directory beside the output that becomes the output only when complete.
+///
+/// It is named `.NAME.partial-XXXXXX` (never mistaken for a bundle) and locked (flock on
+/// the directory) for the build's whole life. A build killed with `kill -9` leaves it
+/// behind; the next build of the same output finds partial directories whose lock it can
+/// take (their owner is gone) and removes them, so interrupted runs do not fill the disk.
 struct Staging {
     tmp: tempfile::TempDir,
     parent: PathBuf,
     name: String,
+    _lock: std::fs::File,
 }
 
 impl Staging {
@@ -294,11 +300,21 @@ impl Staging {
             .and_then(|n| n.to_str())
             .unwrap_or("bundle")
             .to_string();
+        let prefix = format!(".{name}.partial-");
+        remove_stale_partials(&parent, &prefix);
         let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}.partial-"))
+            .prefix(&prefix)
             .tempdir_in(&parent)
             .map_err(|e| Error::io("create temporary directory in", &parent, e))?;
-        Ok(Staging { tmp, parent, name })
+        let lock = std::fs::File::open(tmp.path()).map_err(|e| Error::io("open", tmp.path(), e))?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+            .map_err(|e| Error::io("lock", tmp.path(), e.into()))?;
+        Ok(Staging {
+            tmp,
+            parent,
+            name,
+            _lock: lock,
+        })
     }
 
     fn path(&self) -> &Path {
@@ -324,6 +340,34 @@ impl Staging {
         }
         airlock_verify::fsutil::sync_dir(&self.parent)?;
         Ok(())
+    }
+}
+
+/// Remove `PREFIX*` directories in `parent` whose lock can be taken: builds that were
+/// killed. A live build holds its lock, so its directory is left alone.
+fn remove_stale_partials(parent: &Path, prefix: &str) {
+    let Ok(listing) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for ent in listing.flatten() {
+        let is_partial = ent
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(prefix));
+        if !is_partial || !ent.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let Ok(dir) = std::fs::File::open(ent.path()) else {
+            continue;
+        };
+        if rustix::fs::flock(&dir, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok()
+            && std::fs::remove_dir_all(ent.path()).is_ok()
+        {
+            tracing::info!(
+                "removed {} left by an interrupted build",
+                ent.path().display()
+            );
+        }
     }
 }
 
@@ -449,6 +493,27 @@ mod tests {
             },
         )
         .unwrap()
+    }
+
+    #[test]
+    fn partial_directories_of_killed_builds_are_removed_and_live_ones_kept() {
+        let parent = tempfile::tempdir().unwrap();
+        let dead = parent.path().join(".b.partial-dead");
+        std::fs::create_dir(&dead).unwrap();
+        std::fs::write(dead.join("manifest.json"), b"{}").unwrap();
+        let live = Staging::create(&parent.path().join("b")).unwrap();
+        let other = parent.path().join(".c.partial-x");
+        std::fs::create_dir(&other).unwrap();
+        remove_stale_partials(parent.path(), ".b.partial-");
+        assert!(
+            !dead.exists(),
+            "a partial directory nobody holds is removed"
+        );
+        assert!(live.path().exists(), "a running build's directory is kept");
+        assert!(
+            other.exists(),
+            "another output's partial directory is not ours"
+        );
     }
 
     #[test]

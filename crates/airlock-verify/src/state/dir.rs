@@ -54,6 +54,31 @@ impl StateDir {
         })
     }
 
+    /// Hold the directory's lock for as long as this handle lives: exclusive for a
+    /// writer (install, recover), shared for a reader (log). Two installs into one state
+    /// directory then take turns instead of both appending receipt N+1; the second says
+    /// it is waiting.
+    pub fn lock(&self, exclusive: bool) -> Result<()> {
+        use rustix::fs::FlockOperation as Op;
+        let (now, wait) = if exclusive {
+            (Op::NonBlockingLockExclusive, Op::LockExclusive)
+        } else {
+            (Op::NonBlockingLockShared, Op::LockShared)
+        };
+        match rustix::fs::flock(&self.fd, now) {
+            Ok(()) => Ok(()),
+            Err(rustix::io::Errno::WOULDBLOCK) => {
+                eprintln!(
+                    "waiting: another airlock-verify is using the state directory {}",
+                    self.path.display()
+                );
+                rustix::fs::flock(&self.fd, wait)
+                    .map_err(|e| Error::io("lock state directory", &self.path, e.into()))
+            }
+            Err(e) => Err(Error::io("lock state directory", &self.path, e.into())),
+        }
+    }
+
     /// The directory's path, for messages.
     pub fn path(&self) -> &Path {
         &self.path

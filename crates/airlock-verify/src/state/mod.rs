@@ -87,6 +87,7 @@ impl Enclave {
     /// receipts) starts empty; a missing state beside receipts, or a state whose signature
     /// fails, is refused with the command that recovers.
     pub fn open(dir: StateDir, key: Option<SecretKey>) -> Result<Self> {
+        dir.lock(true)?;
         let key = match key {
             Some(k) => k,
             None => own_key(&dir)?,
@@ -207,6 +208,7 @@ impl Enclave {
     /// Rebuild the state from the receipt log after checking the whole chain (the
     /// recovery for a missing or damaged state file).
     pub fn recover(dir: StateDir, key: Option<SecretKey>) -> Result<State> {
+        dir.lock(true)?;
         let key = match key {
             Some(k) => k,
             None => own_key(&dir)?,
@@ -337,6 +339,8 @@ mod tests {
             Some(&id("site-a", 5, b"five")),
         )
         .unwrap();
+        // One holder at a time: the lock is released when the enclave is dropped.
+        drop(e);
         let e = Enclave::open(StateDir::at(d.path()).unwrap(), None).unwrap();
         assert!(e.check(&id("site-a", 4, b"four"), t0).is_err());
         assert!(e.check(&id("site-a", 5, b"other"), t0).is_err());
@@ -344,6 +348,7 @@ mod tests {
         e.check(&id("site-a", 6, b"six"), t0).unwrap();
         e.check(&id("site-b", 1, b"b"), t0).unwrap();
         assert!(e.check(&id("site-a", 6, b"six"), t0.plus(-86400)).is_err());
+        drop(e);
         // Edit the state: fails closed, and recovery rebuilds it from the receipts.
         let p = d.path().join(STATE_FILE);
         let text = std::fs::read_to_string(&p)
@@ -359,5 +364,26 @@ mod tests {
         // Deleting the state beside receipts also fails closed.
         std::fs::remove_file(&p).unwrap();
         assert!(Enclave::open(StateDir::at(d.path()).unwrap(), None).is_err());
+    }
+
+    #[test]
+    fn a_second_writer_waits_for_the_first() {
+        let d = tempfile::tempdir().unwrap();
+        let first = Enclave::open(StateDir::at(d.path()).unwrap(), None).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = d.path().to_path_buf();
+        let second = std::thread::spawn(move || {
+            let e = Enclave::open(StateDir::at(&path).unwrap(), None).unwrap();
+            tx.send(()).unwrap();
+            drop(e);
+        });
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_millis(300))
+                .is_err(),
+            "the second writer got in while the first held the state"
+        );
+        drop(first);
+        rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+        second.join().unwrap();
     }
 }

@@ -40,6 +40,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             );
         }
     };
+    // Readers share the lock: an install never rewrites the chain under a check.
+    dir.lock(false)?;
     let (report, state) = match &a.receipt_pub {
         Some(p) => {
             let key = airlock_verify::trust::PublicKey::load(p)?;
