@@ -52,6 +52,7 @@ pub mod release_files;
 pub mod scenario;
 pub mod servers;
 pub mod tamper;
+pub mod tmpfs;
 
 /// The `airlock-verify` binary, built first if needed.
 ///

@@ -53,6 +53,16 @@ impl Scenario {
     /// The standard scenario against a given upstream registry (e.g. one that demands
     /// basic auth: images are pushed with its credentials).
     pub fn with_upstream(upstream: Registry) -> Scenario {
+        Self::build_with(upstream, 64 * 1024)
+    }
+
+    /// The standard scenario with kube-apiserver's uncompressed layer `bytes` long (for
+    /// installs that must take long enough to be interrupted, and for scale).
+    pub fn with_big_layer(bytes: usize) -> Scenario {
+        Self::build_with(Registry::start(), bytes)
+    }
+
+    fn build_with(upstream: Registry, big_layer: usize) -> Scenario {
         let work = super::workdir();
         let layout = work.path().join("layout");
         let specs = vec![
@@ -69,7 +79,7 @@ impl Scenario {
                     },
                     LayerSpec::Random {
                         seed: 2,
-                        size: 64 * 1024,
+                        size: big_layer,
                         gzip: false,
                     },
                 ],

@@ -497,6 +497,125 @@ impl Registry {
         read_log(&self.dir.path().join("registry.log"))
     }
 
+    /// What the registry serves: `repo:tag` -> manifest digest, for every repository and
+    /// tag, after checking that every manifest an index names and every blob a manifest
+    /// names is there (so equal snapshots mean equal, complete contents).
+    pub fn snapshot(&self) -> std::collections::BTreeMap<String, String> {
+        const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
+            application/vnd.oci.image.manifest.v1+json, \
+            application/vnd.docker.distribution.manifest.list.v2+json, \
+            application/vnd.docker.distribution.manifest.v2+json";
+        let json = |r: &HttpResponse| -> serde_json::Value {
+            serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("{e}: {}", r.text()))
+        };
+        let get = |path: &str| {
+            let r = try_http_get(&self.host(), path, &[("Accept", ACCEPT)])
+                .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+            assert_eq!(r.status, 200, "GET {path}: {}", r.text());
+            r
+        };
+        let mut out = std::collections::BTreeMap::new();
+        let catalog = json(&get("/v2/_catalog?n=1000"));
+        for repo in catalog["repositories"].as_array().into_iter().flatten() {
+            let repo = repo.as_str().expect("repository name");
+            // A repository that holds only blobs (an interrupted push) has no tags yet.
+            let r = try_http_get(&self.host(), &format!("/v2/{repo}/tags/list"), &[])
+                .unwrap_or_else(|e| panic!("GET tags of {repo}: {e}"));
+            if r.status == 404 {
+                continue;
+            }
+            let tags = json(&r);
+            for tag in tags["tags"].as_array().into_iter().flatten() {
+                let tag = tag.as_str().expect("tag");
+                let body = get(&format!("/v2/{repo}/manifests/{tag}")).body;
+                let mut todo = vec![body.clone()];
+                while let Some(m) = todo.pop() {
+                    let v: serde_json::Value = serde_json::from_slice(&m).expect("manifest JSON");
+                    for child in v["manifests"].as_array().into_iter().flatten() {
+                        let d = child["digest"].as_str().expect("digest");
+                        todo.push(get(&format!("/v2/{repo}/manifests/{d}")).body);
+                    }
+                    let blobs = v["layers"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .chain(std::iter::once(&v["config"]).filter(|c| c.is_object()));
+                    for b in blobs {
+                        let d = b["digest"].as_str().expect("digest");
+                        let r = http_request(
+                            &self.host(),
+                            "HEAD",
+                            &format!("/v2/{repo}/blobs/{d}"),
+                            &[],
+                            &[],
+                        )
+                        .unwrap_or_else(|e| panic!("HEAD blob {d}: {e}"));
+                        assert_eq!(r.status, 200, "{repo}: blob {d} is missing");
+                    }
+                }
+                out.insert(
+                    format!("{repo}:{tag}"),
+                    format!("sha256:{}", super::images::sha256_hex(&body)),
+                );
+            }
+        }
+        out
+    }
+
+    /// Stop the registry process (kill -9), keeping its port, configuration and storage,
+    /// as a registry host that goes away does.
+    pub fn stop(&mut self) {
+        kill_and_wait(&mut self.child);
+    }
+
+    /// Start it again on the same port with the same storage (plain-HTTP registries
+    /// without a token server only).
+    pub fn restart(&mut self) {
+        assert!(
+            self.token_server.is_none(),
+            "restart is for registries without a token server"
+        );
+        let config_path = self.dir.path().join("config.yml");
+        let log = self.dir.path().join("registry.log");
+        let addr = format!("127.0.0.1:{}", self.port);
+        let auth_header = self
+            .credentials
+            .as_ref()
+            .map(|(u, p)| basic_auth_header(u, p));
+        let headers: Vec<(&str, &str)> = auth_header
+            .as_deref()
+            .map(|h| vec![("Authorization", h)])
+            .unwrap_or_default();
+        // The port was ours a moment ago; another process may take it in between.
+        for _ in 0..20 {
+            let (out, err) = log_stdio(&log);
+            let mut child = Command::new("docker-registry")
+                .arg("serve")
+                .arg(&config_path)
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err)
+                .spawn()
+                .expect("spawn `docker-registry serve`");
+            match wait_ready(
+                "docker-registry",
+                &mut child,
+                &addr,
+                "/v2/",
+                &headers,
+                &log,
+                |r| r.status == 200,
+            ) {
+                Ok(()) => {
+                    self.child = child;
+                    return;
+                }
+                Err(StartFailure::PortTaken) => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
+        panic!("could not restart docker-registry on port {}", self.port);
+    }
+
     /// Root of the registry's filesystem storage (for tests that want to
     /// corrupt or count blobs behind its back).
     pub fn storage_dir(&self) -> PathBuf {

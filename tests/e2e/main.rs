@@ -12,6 +12,7 @@ mod catalog;
 mod containerd;
 mod core_path;
 mod export;
+mod faults;
 mod fleet;
 mod hostile;
 mod manual_verify;
