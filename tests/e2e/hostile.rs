@@ -510,3 +510,85 @@ fn a_secret_key_is_readable_by_openssl() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+/// Every regular file of a bundle, relative to it, sorted.
+fn bundle_files(bundle: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![bundle.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for ent in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = ent.path();
+            if ent.file_type().unwrap().is_dir() {
+                todo.push(p);
+            } else {
+                let rel = p
+                    .strip_prefix(bundle)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.push(rel);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for rel in bundle_files(from) {
+        let dst = to.join(&rel);
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        std::fs::copy(from.join(&rel), dst).unwrap();
+    }
+}
+
+#[test]
+fn any_single_byte_flip_truncation_or_extension_of_any_bundle_file_is_refused() {
+    // The property of issue 15, over every file a bundle has (manifest, signatures,
+    // sums, payload, signed documents, and whatever later sections add): each mutation
+    // is caught, with exit code 3, by the verifier alone.
+    let s = Scenario::new();
+    let bundle = s.build("bundle", &[]);
+    let files = bundle_files(&bundle);
+    assert!(files.len() >= 8, "{files:?}");
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut cases = 0;
+    for rel in &files {
+        let original = std::fs::read(bundle.join(rel)).unwrap();
+        let n = original.len();
+        let mut mutations: Vec<(String, Vec<u8>)> = Vec::new();
+        for at in [0, n / 2, n - 1, next() as usize % n, next() as usize % n] {
+            let mut m = original.clone();
+            m[at] ^= 1 << (next() % 8);
+            mutations.push((format!("bit flip at {at}"), m));
+        }
+        mutations.push(("last byte cut".into(), original[..n - 1].to_vec()));
+        mutations.push(("cut in half".into(), original[..n / 2].to_vec()));
+        for extra in [&b"\n"[..], b"\0", b"x"] {
+            let mut m = original.clone();
+            m.extend_from_slice(extra);
+            mutations.push((format!("{extra:?} appended"), m));
+        }
+        for (what, bytes) in mutations {
+            let copy = s.path(&format!("mutated-{cases}"));
+            copy_tree(&bundle, &copy);
+            std::fs::write(copy.join(rel), &bytes).unwrap();
+            let out = s.verify(&copy);
+            assert_eq!(
+                out.status.code(),
+                Some(3),
+                "{rel}: {what} was not refused as untrusted:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::fs::remove_dir_all(&copy).unwrap();
+            cases += 1;
+        }
+    }
+    eprintln!("{cases} mutations of {} files, all refused", files.len());
+}

@@ -167,6 +167,33 @@ struct ParsedSignature<'a> {
     global_signature: [u8; 64],
 }
 
+/// Untrusted comments of signature files as minisign and airlock write them.
+const CANONICAL_UNTRUSTED: [&str; 2] = [
+    "untrusted comment: signature from minisign secret key",
+    "untrusted comment: signature from airlock secret key",
+];
+
+/// A signature file must be byte for byte what minisign or airlock writes: four lines,
+/// each ending in `\n` (no `\r`), nothing after, and the default untrusted comment. The
+/// untrusted comment is not covered by the signature, and minisign itself tolerates
+/// CRLF and a missing final newline; refusing every other form means no byte of a bundle
+/// can change unnoticed (SECURITY.md), at the cost of refusing `minisign -c` comments.
+fn check_canonical(text: &str, first_line: &str) -> Result<(), String> {
+    if text.contains('\r') || !text.ends_with('\n') || text.ends_with("\n\n") {
+        return Err(
+            "not in canonical form (four lines ending in \\n, no \\r, nothing after)".into(),
+        );
+    }
+    if !CANONICAL_UNTRUSTED.contains(&first_line) {
+        return Err(format!(
+            "untrusted comment is not minisign's or airlock's default (\"{}\"): the line is \
+             not signed, so a bundle accepts no other",
+            CANONICAL_UNTRUSTED[0]
+        ));
+    }
+    Ok(())
+}
+
 fn parse_signature(text: &str) -> Result<ParsedSignature<'_>, TrustError> {
     if text.len() > SIGNATURE_MAX_BYTES {
         return Err(TrustError::TooLarge {
@@ -184,6 +211,7 @@ fn parse_signature(text: &str) -> Result<ParsedSignature<'_>, TrustError> {
             "line 1 does not start with {UNTRUSTED_PREFIX:?}"
         )));
     }
+    check_canonical(text, lines[0]).map_err(malformed)?;
     let blob = decode_base64_exact::<SIGNATURE_BLOB_LEN>(lines[1])
         .map_err(|e| malformed(format!("line 2 (signature): {e}")))?;
     let trusted_comment = lines[2]
@@ -447,12 +475,20 @@ mod tests {
                 .trusted_comment,
             ""
         );
-        // The untrusted comment is not covered, as in minisign.
-        let sig2 = replace_line(&sig, 0, "untrusted comment: anything");
-        assert!(verify(&[k.public_key()], b"", &sig2).is_ok());
-        // CRLF and a missing final newline are tolerated, as in minisign.
-        assert!(verify(&[k.public_key()], b"", &sig.replace('\n', "\r\n")).is_ok());
-        assert!(verify(&[k.public_key()], b"", sig.trim_end()).is_ok());
+        // The untrusted comment is not signed, so only the defaults are accepted; CRLF, a
+        // missing final newline and trailing bytes are refused (minisign tolerates them):
+        // no byte of a signature file can change unnoticed.
+        let minisign_default = replace_line(&sig, 0, CANONICAL_UNTRUSTED[0]);
+        assert!(verify(&[k.public_key()], b"", &minisign_default).is_ok());
+        for bad in [
+            replace_line(&sig, 0, "untrusted comment: anything"),
+            sig.replace('\n', "\r\n"),
+            sig.trim_end().to_string(),
+            format!("{sig}\n"),
+        ] {
+            let e = verify(&[k.public_key()], b"", &bad).unwrap_err();
+            assert!(matches!(e, TrustError::Malformed { .. }), "{e}");
+        }
     }
 
     #[test]
