@@ -98,3 +98,47 @@ pub fn workdir() -> tempfile::TempDir {
     );
     dir
 }
+
+/// Every file and directory under `root` with its size and modification time, so a test
+/// can show what a command changed (and that it wrote nothing anywhere else).
+pub fn tree(
+    root: &std::path::Path,
+) -> std::collections::BTreeMap<String, (u64, std::time::SystemTime)> {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .map(|e| {
+            let m = e.metadata().expect("stat");
+            let rel = e.path().strip_prefix(root).unwrap().display().to_string();
+            // A directory changes when an entry appears in it; the entry itself shows that.
+            if m.is_dir() {
+                (rel, (0, std::time::UNIX_EPOCH))
+            } else {
+                (rel, (m.len(), m.modified().expect("mtime")))
+            }
+        })
+        .collect()
+}
+
+/// Assert that between two [`tree`]s of one root, only paths below one of `allowed`
+/// (relative to the root) appeared, disappeared or changed.
+pub fn assert_changed_only_under(
+    before: &std::collections::BTreeMap<String, (u64, std::time::SystemTime)>,
+    after: &std::collections::BTreeMap<String, (u64, std::time::SystemTime)>,
+    allowed: &[&str],
+) {
+    let ok = |p: &str| {
+        allowed
+            .iter()
+            .any(|a| p == *a || p.starts_with(&format!("{a}/")))
+    };
+    let changed: Vec<&String> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|p| before.get(*p) != after.get(*p) && !ok(p))
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "written outside {allowed:?}: {changed:?}"
+    );
+}

@@ -200,7 +200,10 @@ fn hostile_entries_in_a_signed_payload_are_refused() {
     ];
     for (what, mutate, needle) in cases {
         let bundle = forged(&s, mutate);
+        let before = crate::common::tree(s.work.path());
         let out = s.verify(&bundle);
+        // The verifier writes nothing at all, wherever the entries point.
+        crate::common::assert_changed_only_under(&before, &crate::common::tree(s.work.path()), &[]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(
             out.status.code(),
@@ -227,6 +230,18 @@ fn manifest_target_escaping_dest_is_refused() {
     );
     let out = s.verify(&bundle);
     assert_fails(&out, 3, "..");
+    // Install refuses it too, and writes nothing but its own receipt of the refusal.
+    let enclave = Registry::start();
+    let dest = s.path("dest");
+    let before = crate::common::tree(s.work.path());
+    let out = s.install(&bundle, &enclave, &dest, &[]);
+    assert_fails(&out, 3, "..");
+    crate::common::assert_changed_only_under(
+        &before,
+        &crate::common::tree(s.work.path()),
+        &["dest/.airlock", "dest"],
+    );
+    assert!(!s.path("outside").exists() && !dest.join("bin").exists());
 }
 
 #[test]
@@ -238,8 +253,14 @@ fn failed_verification_installs_nothing() {
     });
     let enclave = Registry::start();
     let dest = s.path("dest");
+    let before = crate::common::tree(s.work.path());
     let out = s.install(&bundle, &enclave, &dest, &[]);
     assert_fails(&out, 3, "sha256 mismatch");
+    crate::common::assert_changed_only_under(
+        &before,
+        &crate::common::tree(s.work.path()),
+        &["dest"],
+    );
     let catalog = enclave.get("/v2/_catalog").text();
     assert!(
         catalog.contains("\"repositories\":[]"),
