@@ -139,23 +139,14 @@ async fn signed_release(
     }
     let release_url = format!("{url}Release");
     let sig_url = format!("{url}Release.gpg");
-    let release = ctx
-        .http
-        .fetch_document(&release_url, MAX_SIGNED_BYTES)
-        .await?
-        .ok_or_else(|| Error::Http {
-            url: inrelease.clone(),
-            reason: "HTTP 404, and there is no Release either: not a flat Debian repository".into(),
-        })?;
-    let sig = ctx
-        .http
-        .fetch_document(&sig_url, MAX_SIGNED_BYTES)
-        .await?
-        .ok_or_else(|| Error::Signature {
-            artifact: release_url.clone(),
-            reason: "is not signed: there is no InRelease and no Release.gpg".into(),
-        })?;
-    let fpr = ctx.key.verify_detached(&sig, &release, &release_url)?;
+    let (release, sig, fpr) = ctx
+        .fetch_detached_signed(
+            &release_url,
+            &sig_url,
+            "HTTP 404, and there is no InRelease either: not a flat Debian repository",
+            "is not signed: there is no InRelease and no Release.gpg",
+        )
+        .await?;
     let text = utf8(&release, &release_url)?.to_string();
     keep(ctx, meta, "Release", &release, &release_url)?;
     keep(ctx, meta, "Release.gpg", &sig, &sig_url)?;

@@ -75,6 +75,38 @@ pub struct Ctx<'a> {
     pub key: &'a RepoKey,
 }
 
+impl Ctx<'_> {
+    /// Fetch `data_url` and its detached signature `sig_url` and check the signature with
+    /// the repository key: (data, signature, signer fingerprint). `not_found` says what a
+    /// missing data file means; a missing signature is always refused (exit 5).
+    pub(crate) async fn fetch_detached_signed(
+        &self,
+        data_url: &str,
+        sig_url: &str,
+        not_found: &str,
+        unsigned: &str,
+    ) -> Result<(Vec<u8>, Vec<u8>, String)> {
+        let data = self
+            .http
+            .fetch_document(data_url, MAX_SIGNED_BYTES)
+            .await?
+            .ok_or_else(|| Error::Http {
+                url: data_url.to_string(),
+                reason: not_found.to_string(),
+            })?;
+        let sig = self
+            .http
+            .fetch_document(sig_url, MAX_SIGNED_BYTES)
+            .await?
+            .ok_or_else(|| Error::Signature {
+                artifact: data_url.to_string(),
+                reason: unsigned.to_string(),
+            })?;
+        let fpr = self.key.verify_detached(&sig, &data, data_url)?;
+        Ok((data, sig, fpr))
+    }
+}
+
 /// A version constraint's operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {

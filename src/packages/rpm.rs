@@ -11,8 +11,8 @@ use quick_xml::events::{BytesStart, Event};
 
 use super::version::Evr;
 use super::{
-    CORE_PACKAGES, CRI_TOOLS, Ctx, Dep, KUBERNETES_CNI, Listed, MAX_SIGNED_BYTES, MetaFile, Op,
-    RepoIndex, VersionKey, open_index,
+    CORE_PACKAGES, CRI_TOOLS, Ctx, Dep, KUBERNETES_CNI, Listed, MetaFile, Op, RepoIndex,
+    VersionKey, open_index,
 };
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result, ResultExt};
@@ -42,25 +42,16 @@ pub struct RepoData {
 pub async fn index(ctx: &Ctx<'_>, url: &str) -> Result<RepoIndex> {
     let repomd_url = format!("{url}{REPOMD}");
     let asc_url = format!("{url}{REPOMD_ASC}");
-    let repomd = ctx
-        .http
-        .fetch_document(&repomd_url, MAX_SIGNED_BYTES)
-        .await?
-        .ok_or_else(|| Error::Http {
-            url: repomd_url.clone(),
-            reason: "HTTP 404: not an rpm-md repository".into(),
-        })?;
-    let asc = ctx
-        .http
-        .fetch_document(&asc_url, MAX_SIGNED_BYTES)
-        .await?
-        .ok_or_else(|| Error::Signature {
-            artifact: repomd_url.clone(),
-            reason: format!(
+    let (repomd, asc, signed_by) = ctx
+        .fetch_detached_signed(
+            &repomd_url,
+            &asc_url,
+            "HTTP 404: not an rpm-md repository",
+            &format!(
                 "is not signed: {REPOMD_ASC} is missing, so nothing ties this repository to the key"
             ),
-        })?;
-    let signed_by = ctx.key.verify_detached(&asc, &repomd, &repomd_url)?;
+        )
+        .await?;
     let mut meta = Vec::new();
     for (rel, bytes, u) in [(REPOMD, &repomd, &repomd_url), (REPOMD_ASC, &asc, &asc_url)] {
         let sha256 = Sha256Digest::of(bytes);

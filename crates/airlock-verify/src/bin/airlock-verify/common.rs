@@ -6,7 +6,7 @@ use airlock_verify::registry::{EnclaveRegistry, RegistryOptions};
 use airlock_verify::state::{Enclave, StateDir};
 use airlock_verify::trust::policy::TrustPolicy;
 use airlock_verify::trust::{PassphraseSource, PublicKey};
-use airlock_verify::verify::{Policy, SignedBundle};
+use airlock_verify::verify::{Policy, SignedBundle, VerifiedBundle};
 
 /// Which signatures to require: a trust policy file, or keys and a threshold.
 #[derive(clap::Args, Debug, Clone)]
@@ -52,6 +52,16 @@ impl TrustArgs {
     pub fn open(&self, bundle: &Path) -> airlock_verify::Result<SignedBundle> {
         SignedBundle::open(bundle, &self.policy()?)
     }
+}
+
+/// Check every byte of a signed bundle, with a progress bar on a terminal when `show`.
+pub fn verify_with_bar(signed: SignedBundle, show: bool) -> airlock_verify::Result<VerifiedBundle> {
+    let bar = airlock_verify::progress::bytes_bar("verify", show);
+    bar.set_length(signed.manifest().payload.tar_size);
+    let cb = airlock_verify::progress::callback(&bar);
+    let bundle = signed.verify(&*cb)?;
+    bar.finish_and_clear();
+    Ok(bundle)
 }
 
 /// Where the enclave keeps its state, and the key that signs its receipts.

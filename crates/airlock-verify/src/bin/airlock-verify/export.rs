@@ -45,11 +45,7 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<()> {
     let signed = a.trust.open(&a.bundle)?;
     let tar_size = signed.manifest().payload.tar_size;
-    let bar = airlock_verify::progress::bytes_bar("verify", !a.quiet && !a.json);
-    bar.set_length(tar_size);
-    let cb = airlock_verify::progress::callback(&bar);
-    let bundle = signed.verify(&*cb)?;
-    bar.finish_and_clear();
+    let bundle = crate::common::verify_with_bar(signed, !a.quiet && !a.json)?;
     let bar = airlock_verify::progress::bytes_bar("export", !a.quiet && !a.json);
     // A second pass reads the platform manifests first when one platform is picked.
     let passes = if a.platform.is_some() || a.format == Format::DockerArchive {

@@ -116,11 +116,7 @@ fn install(
     *known = Some(record::Known::of(&signed));
     enclave.check(&signed.identity(), Timestamp::now())?;
     let reg = Arc::new(a.reg.client(&a.registry)?);
-    let bar = airlock_verify::progress::bytes_bar("verify", !a.quiet && !a.json);
-    bar.set_length(signed.manifest().payload.tar_size);
-    let cb = airlock_verify::progress::callback(&bar);
-    let bundle = Arc::new(signed.verify(&*cb)?);
-    bar.finish_and_clear();
+    let bundle = Arc::new(crate::common::verify_with_bar(signed, !a.quiet && !a.json)?);
     let bar = airlock_verify::progress::bytes_bar("install", !a.quiet && !a.json);
     bar.set_length(bundle.manifest().payload.tar_size);
     let cb = airlock_verify::progress::callback(&bar);

@@ -75,11 +75,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         _ => None,
     };
     let signed = a.trust.open(&a.bundle)?;
-    let bar = airlock_verify::progress::bytes_bar("verify", !a.quiet && !a.json);
-    bar.set_length(signed.manifest().payload.tar_size);
-    let cb = airlock_verify::progress::callback(&bar);
-    let bundle = signed.verify(&*cb)?;
-    bar.finish_and_clear();
+    let bundle = crate::common::verify_with_bar(signed, !a.quiet && !a.json)?;
     let bar = airlock_verify::progress::bytes_bar("spool", !a.quiet && !a.json);
     bar.set_length(bundle.manifest().payload.tar_size);
     let cb = airlock_verify::progress::callback(&bar);

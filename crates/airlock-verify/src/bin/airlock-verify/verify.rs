@@ -25,11 +25,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let signed = a.trust.open(&a.bundle)?;
-    let bar = airlock_verify::progress::bytes_bar("verify", !a.quiet && !a.json);
-    bar.set_length(signed.manifest().payload.tar_size);
-    let cb = airlock_verify::progress::callback(&bar);
-    let bundle = signed.verify(&*cb)?;
-    bar.finish_and_clear();
+    let bundle = crate::common::verify_with_bar(signed, !a.quiet && !a.json)?;
     let m = bundle.manifest();
     let eval = bundle.evaluation();
     let summary = bundle.summary();
