@@ -14,6 +14,10 @@ use crate::lock::Lock;
 use crate::manifest::{FileKind, FileRecord};
 use crate::store::Store;
 
+/// zstd level used for already-compressed content (`--fast=1`): its own frames, so
+/// gzip layers are not squeezed again for nothing.
+pub const PRECOMPRESSED_LEVEL: i32 = -1;
+
 /// One entry to write.
 pub struct PendingEntry {
     /// Its payload path.
@@ -86,10 +90,7 @@ impl Collected {
         Ok(vec![
             (None, first),
             (None, compressible),
-            (
-                Some(super::payload::PRECOMPRESSED_LEVEL.min(level)),
-                precompressed,
-            ),
+            (Some(PRECOMPRESSED_LEVEL.min(level)), precompressed),
         ])
     }
 }

@@ -17,9 +17,6 @@ use crate::layout;
 use crate::manifest::Entry;
 use crate::store::Store;
 
-/// zstd level used for already-compressed content (`--fast=1`).
-pub const PRECOMPRESSED_LEVEL: i32 = -1;
-
 /// zstd multi-threaded job size. zstd's default grows with the window (8 MiB at level 3)
 /// and its input buffer holds `workers + 3` jobs, so the default cost 40+ MiB; 2 MiB jobs
 /// keep the build under 64 MiB. A constant, never derived from the thread count: the job
