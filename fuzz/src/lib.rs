@@ -80,6 +80,8 @@ pub fn seed_payload() -> &'static (Vec<u8>, BundleManifest) {
                 size: compressed.len() as u64,
                 sha256: Sha256Digest::of(&compressed),
                 tar_size: tar_bytes.len() as u64,
+                volumes: vec![],
+                parity: None,
             },
             entries,
             images: vec![],
@@ -88,6 +90,7 @@ pub fn seed_payload() -> &'static (Vec<u8>, BundleManifest) {
             documents: vec![],
             catalog: None,
             package_repositories: vec![],
+            delta: None,
         };
         (compressed, m)
     })

@@ -31,6 +31,7 @@ pub mod image_ref;
 pub mod install;
 pub mod layout;
 pub mod manifest;
+pub mod media;
 pub mod oci;
 pub mod paths;
 pub mod preflight;

@@ -256,6 +256,8 @@ fn build_hops(
                         .map_err(|e| anyhow::anyhow!(e))?,
                     name: None,
                 },
+                media: Default::default(),
+                delta: None,
             },
         )
         .with_context(|| format!("hop {} of {} ({} -> {})", i + 1, hops.len(), h.from, h.to))?;

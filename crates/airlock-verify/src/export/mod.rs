@@ -519,6 +519,8 @@ mod tests {
                 size: 0,
                 sha256: Sha256Digest::of(b""),
                 tar_size: 0,
+                volumes: vec![],
+                parity: None,
             },
             entries: vec![],
             images: vec![],
@@ -531,6 +533,7 @@ mod tests {
             documents: vec![],
             catalog: None,
             package_repositories: vec![],
+            delta: None,
         }
     }
 
