@@ -15,7 +15,9 @@ use super::entries::Collected;
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::layout::{MANIFEST_FILE, PayloadPath};
-use crate::manifest::{BaseKind, BundleManifest, Delta, DeltaBase, MAX_MANIFEST_JSON_BYTES, Omitted};
+use crate::manifest::{
+    BaseKind, BundleManifest, Delta, DeltaBase, MAX_MANIFEST_JSON_BYTES, Omitted,
+};
 
 /// What the bases carried.
 #[derive(Debug, Clone, Default)]
@@ -36,17 +38,20 @@ impl DeltaPlan {
         } else {
             path.to_path_buf()
         };
-        let bytes = crate::fsutil::read_limited(&file, MAX_MANIFEST_JSON_BYTES, "base bundle manifest")?;
-        let m = BundleManifest::parse_verified(&bytes).map_err(|e| {
-            Error::invalid("base bundle", file.display(), crate::error::chain(&e))
-        })?;
+        let bytes =
+            crate::fsutil::read_limited(&file, MAX_MANIFEST_JSON_BYTES, "base bundle manifest")?;
+        let m = BundleManifest::parse_verified(&bytes)
+            .map_err(|e| Error::invalid("base bundle", file.display(), crate::error::chain(&e)))?;
         let idx = self.bases.len();
         self.bases.push(DeltaBase {
             kind: BaseKind::Bundle,
             sha256: Sha256Digest::of(&bytes),
             hop: m.hop.clone(),
         });
-        let omitted = m.delta.iter().flat_map(|d| d.omitted.iter().map(|o| o.path));
+        let omitted = m
+            .delta
+            .iter()
+            .flat_map(|d| d.omitted.iter().map(|o| o.path));
         for p in m.entries.iter().map(|e| e.path).chain(omitted) {
             if p.digest().is_some() {
                 self.carried.entry(p).or_insert(idx);
@@ -56,7 +61,11 @@ impl DeltaPlan {
     }
 
     /// Add what a verified enclave inventory lists.
-    pub fn add_inventory(&mut self, sha256: Sha256Digest, paths: impl IntoIterator<Item = PayloadPath>) {
+    pub fn add_inventory(
+        &mut self,
+        sha256: Sha256Digest,
+        paths: impl IntoIterator<Item = PayloadPath>,
+    ) {
         let idx = self.bases.len();
         self.bases.push(DeltaBase {
             kind: BaseKind::Inventory,

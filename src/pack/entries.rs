@@ -65,7 +65,10 @@ impl Collected {
 
     /// Remove the stored entries `carried` picks (a delta's base already carried them)
     /// and return them, in path order.
-    pub fn leave_out(&mut self, mut carried: impl FnMut(&PendingEntry) -> bool) -> Vec<PendingEntry> {
+    pub fn leave_out(
+        &mut self,
+        mut carried: impl FnMut(&PendingEntry) -> bool,
+    ) -> Vec<PendingEntry> {
         let paths: Vec<PayloadPath> = self
             .pending
             .values()

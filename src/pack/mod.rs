@@ -137,11 +137,25 @@ pub fn write_bundle(
         None => {
             let payload_path = staging.path().join(PAYLOAD_FILE);
             let sink = payload::FileSink::create(&payload_path)?;
-            payload::write(sink, &payload_path, groups, store, &compression, opts.on_progress)?
+            payload::write(
+                sink,
+                &payload_path,
+                groups,
+                store,
+                &compression,
+                opts.on_progress,
+            )?
         }
         Some(size) => {
             let sink = volumes::VolumeSink::new(staging.path(), size, opts.media.volume_dirs);
-            payload::write(sink, staging.path(), groups, store, &compression, opts.on_progress)?
+            payload::write(
+                sink,
+                staging.path(),
+                groups,
+                store,
+                &compression,
+                opts.on_progress,
+            )?
         }
     };
     let parity = match opts.media.parity {
@@ -203,8 +217,16 @@ pub fn write_bundle(
         tar_size: manifest.payload.tar_size,
         entries: manifest.entries.len(),
         signatures,
-        volumes: manifest.payload.all_volumes().map(|v| v.file.to_string()).collect(),
-        omitted: manifest.delta.as_ref().map(|d| d.omitted.len()).unwrap_or(0),
+        volumes: manifest
+            .payload
+            .all_volumes()
+            .map(|v| v.file.to_string())
+            .collect(),
+        omitted: manifest
+            .delta
+            .as_ref()
+            .map(|d| d.omitted.len())
+            .unwrap_or(0),
         omitted_bytes: manifest
             .delta
             .as_ref()
@@ -272,7 +294,11 @@ fn write_signed(
         .iter()
         .map(|d| (d.path, d.sha256))
         .collect();
-    let sums = layout::sums_lines(&manifest_sha, &manifest.payload.sums_items(volume_dirs), &docs);
+    let sums = layout::sums_lines(
+        &manifest_sha,
+        &manifest.payload.sums_items(volume_dirs),
+        &docs,
+    );
     write_file(&dir.join(SUMS_FILE), sums.as_bytes())?;
     let sig_dir = dir.join(SIGNATURES_DIR);
     std::fs::create_dir(&sig_dir).map_err(|e| Error::io("create directory", &sig_dir, e))?;

@@ -116,7 +116,11 @@ impl Write for VolumeSink {
         if buf.is_empty() {
             return Ok(0);
         }
-        if self.current.as_ref().is_some_and(|(_, h)| h.len() >= self.size) {
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|(_, h)| h.len() >= self.size)
+        {
             self.close_current()?;
         }
         if self.current.is_none() {
@@ -285,7 +289,10 @@ mod tests {
         let (len, sha, vols) = finish_volumes(sink).unwrap();
         assert_eq!(len, 2500);
         assert_eq!(sha, Sha256Digest::of(&data));
-        assert_eq!(vols.iter().map(|v| v.size).collect::<Vec<_>>(), [1000, 1000, 500]);
+        assert_eq!(
+            vols.iter().map(|v| v.size).collect::<Vec<_>>(),
+            [1000, 1000, 500]
+        );
         let mut cat = Vec::new();
         for v in &vols {
             cat.extend(std::fs::read(dir.path().join(v.file.to_string())).unwrap());

@@ -15,6 +15,7 @@ mod export;
 mod fleet;
 mod hostile;
 mod manual_verify;
+mod media;
 mod packages;
 mod registry_auth;
 mod report;

@@ -58,14 +58,19 @@ impl VolumeName {
     /// Parse a volume file name: a number of at least three digits (no more leading
     /// zeros than three digits need), 1 to [`MAX_VOLUMES`].
     pub fn parse(s: &str) -> Option<Self> {
-        let (kind, num): (fn(u32) -> VolumeName, &str) =
-            if let Some(n) = s.strip_prefix(PAYLOAD_FILE).and_then(|r| r.strip_prefix('.')) {
-                (VolumeName::Data, n)
-            } else if let Some(n) = s.strip_prefix(PARITY_PREFIX).and_then(|r| r.strip_prefix('.')) {
-                (VolumeName::Parity, n)
-            } else {
-                return None;
-            };
+        let (kind, num): (fn(u32) -> VolumeName, &str) = if let Some(n) = s
+            .strip_prefix(PAYLOAD_FILE)
+            .and_then(|r| r.strip_prefix('.'))
+        {
+            (VolumeName::Data, n)
+        } else if let Some(n) = s
+            .strip_prefix(PARITY_PREFIX)
+            .and_then(|r| r.strip_prefix('.'))
+        {
+            (VolumeName::Parity, n)
+        } else {
+            return None;
+        };
         let n = parse_volume_number(num)?;
         Some(kind(n))
     }
@@ -112,7 +117,7 @@ fn parse_volume_number(s: &str) -> Option<u32> {
         return None;
     }
     let n: u32 = s.parse().ok()?;
-    (n >= 1 && n <= MAX_VOLUMES && format!("{n:03}") == s).then_some(n)
+    ((1..=MAX_VOLUMES).contains(&n) && format!("{n:03}") == s).then_some(n)
 }
 
 impl fmt::Display for VolumeName {

@@ -897,7 +897,7 @@ impl BundleManifest {
         let Some(par) = &p.parity else {
             return Ok(());
         };
-        if par.stripe == 0 || par.stripe % 2 != 0 || par.stripe > MAX_PARITY_STRIPE {
+        if par.stripe == 0 || !par.stripe.is_multiple_of(2) || par.stripe > MAX_PARITY_STRIPE {
             return Err(format!(
                 "parity stripe {} is not an even number of bytes up to {MAX_PARITY_STRIPE}",
                 par.stripe
@@ -944,7 +944,12 @@ impl BundleManifest {
                 return Err(format!("omitted {} is not content-addressed", o.path));
             }
             if o.base >= d.bases.len() {
-                return Err(format!("omitted {} names base {} of {}", o.path, o.base, d.bases.len()));
+                return Err(format!(
+                    "omitted {} names base {} of {}",
+                    o.path,
+                    o.base,
+                    d.bases.len()
+                ));
             }
             if self.entry(&o.path).is_some() {
                 return Err(format!("{} is both omitted and in the payload", o.path));

@@ -217,7 +217,10 @@ pub fn parse_manifest(bytes: &[u8], what: &str) -> Result<Vec<ArtifactFile>> {
     // which volumes the manifest needs is checked when the fetched bundle is verified.
     let first = BundleFile::Volume(crate::layout::VolumeName::Data(1));
     if !seen.contains(&BundleFile::Payload) && !seen.contains(&first) {
-        return Err(bad(format!("has no {} and no {first}", BundleFile::Payload)));
+        return Err(bad(format!(
+            "has no {} and no {first}",
+            BundleFile::Payload
+        )));
     }
     if !files
         .iter()

@@ -10,6 +10,51 @@ use super::presence::Needs;
 use crate::error::{Error, Result};
 use crate::layout::PayloadPath;
 use crate::manifest::{BaseKind, BundleManifest};
+use crate::registry::{EnclaveRegistry, Mount};
+
+/// An omitted blob a changed image needs may sit in the repository of an image this
+/// bundle leaves alone (a shared base layer): mount it from there.
+pub async fn mount_omitted(
+    m: &BundleManifest,
+    repos: &[String],
+    reg: &EnclaveRegistry,
+    needs: &mut Needs,
+) -> Result<()> {
+    if m.delta.is_none() {
+        return Ok(());
+    }
+    let wanted: Vec<_> = needs
+        .to_upload
+        .keys()
+        .filter(|d| m.omitted(&PayloadPath::Blob(**d)).is_some())
+        .copied()
+        .collect();
+    let all: BTreeSet<&String> = repos.iter().collect();
+    for d in wanted {
+        let targets = needs.to_upload.get(&d).cloned().unwrap_or_default();
+        let mut from = None;
+        for r in all.iter().filter(|r| !targets.contains(r)) {
+            if reg.blob_exists(r, &d).await? {
+                from = Some(r.to_string());
+                break;
+            }
+        }
+        let Some(from) = from else { continue };
+        let mut left = Vec::new();
+        for t in targets {
+            match reg.mount_blob(&t, &from, &d).await? {
+                Mount::Linked => needs.blobs_mounted += 1,
+                Mount::Session(_) | Mount::Refused => left.push(t),
+            }
+        }
+        if left.is_empty() {
+            needs.to_upload.remove(&d);
+        } else {
+            needs.to_upload.insert(d, left);
+        }
+    }
+    Ok(())
+}
 
 /// Refuse a delta whose omitted content the enclave does not hold.
 pub fn check(m: &BundleManifest, needs: &Needs) -> Result<()> {

@@ -185,6 +185,7 @@ pub async fn install(
     // 1. What does the enclave lack, and can it take it? Nothing is written before this.
     let roots = opts.roots();
     let mut needs = presence::survey(m, &repos, &reg, &roots, opts.jobs).await?;
+    delta::mount_omitted(m, &repos, &reg, &mut needs).await?;
     delta::check(m, &needs)?;
     let files_needed = needs.files(m);
     files::preflight(&roots, &files_needed)?;

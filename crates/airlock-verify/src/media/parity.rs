@@ -25,9 +25,7 @@ pub fn stripe_for(data: usize, parity: usize) -> u64 {
 
 /// Can this many data and parity volumes be coded?
 pub fn supported(data: usize, parity: usize) -> bool {
-    parity >= 1
-        && parity <= data
-        && reed_solomon_simd::ReedSolomonEncoder::supports(data, parity)
+    parity >= 1 && parity <= data && reed_solomon_simd::ReedSolomonEncoder::supports(data, parity)
 }
 
 /// A written volume: size, sha256 of the whole, sha256 of its head.
@@ -273,25 +271,37 @@ mod tests {
         let lost_p = dir.path().join("p0.new");
         let data = vec![
             Shard::Good(paths[0].clone()),
-            Shard::Lost { path: lost_d.clone(), size: sizes[1] as u64 },
+            Shard::Lost {
+                path: lost_d.clone(),
+                size: sizes[1] as u64,
+            },
             Shard::Good(paths[2].clone()),
             Shard::Good(paths[3].clone()),
         ];
         let parity = vec![
-            Shard::Lost { path: lost_p.clone(), size: want_len },
+            Shard::Lost {
+                path: lost_p.clone(),
+                size: want_len,
+            },
             Shard::Good(par[1].clone()),
         ];
         let out = rebuild(&data, &parity, sizes[0] as u64, stripe, &|_| {}).unwrap();
         assert_eq!(out.len(), 2);
         assert_eq!(std::fs::read(&lost_d).unwrap(), contents[1]);
-        assert_eq!(std::fs::read(&lost_p).unwrap(), std::fs::read(&par[0]).unwrap());
+        assert_eq!(
+            std::fs::read(&lost_p).unwrap(),
+            std::fs::read(&par[0]).unwrap()
+        );
         // The last, short volume comes back at its own length.
         let last = dir.path().join("d3.new");
         let data = vec![
             Shard::Good(paths[0].clone()),
             Shard::Good(paths[1].clone()),
             Shard::Good(paths[2].clone()),
-            Shard::Lost { path: last.clone(), size: 17 },
+            Shard::Lost {
+                path: last.clone(),
+                size: 17,
+            },
         ];
         let parity = vec![Shard::Good(par[0].clone()), Shard::Good(par[1].clone())];
         rebuild(&data, &parity, sizes[0] as u64, stripe, &|_| {}).unwrap();
@@ -302,7 +312,7 @@ mod tests {
     fn stripes_fit_the_memory_budget() {
         for (d, p) in [(1, 1), (10, 2), (1000, 10), (9999, 9999)] {
             let s = stripe_for(d, p);
-            assert!(s % 2 == 0 && s >= MIN_STRIPE && s <= MAX_PARITY_STRIPE);
+            assert!(s.is_multiple_of(2) && (MIN_STRIPE..=MAX_PARITY_STRIPE).contains(&s));
         }
         assert!(!supported(3, 4));
         assert!(supported(1, 1));

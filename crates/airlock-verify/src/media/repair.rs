@@ -99,7 +99,10 @@ pub fn repair(bundle: &SignedBundle, on_progress: &dyn Fn(u64)) -> Result<Repair
         Ok(r) => r,
         Err(e) => {
             cleanup(&temps);
-            return Err(Error::verification("payload volumes", format!("rebuild: {e}")));
+            return Err(Error::verification(
+                "payload volumes",
+                format!("rebuild: {e}"),
+            ));
         }
     };
     // Check every rebuilt volume against its signed digest before any is used.

@@ -14,7 +14,11 @@ pub const PRESETS: [(&str, u64, &str); 5] = [
     ("dvd-dl", 8_543_666_176, "dual-layer DVD+R DL, 8.5 GB"),
     ("bd25", 25_025_314_816, "single-layer BD-R, 25 GB"),
     ("bd50", 50_050_629_632, "dual-layer BD-R, 50 GB"),
-    ("fat32", 4 * 1024 * 1024 * 1024 - 1, "largest file on FAT32, 4 GiB - 1"),
+    (
+        "fat32",
+        4 * 1024 * 1024 * 1024 - 1,
+        "largest file on FAT32, 4 GiB - 1",
+    ),
 ];
 
 /// The largest volume: the largest medium airlock knows. A payload that needs no cutting
@@ -114,11 +118,19 @@ mod tests {
         assert_eq!(b("2MiB"), Ok(2 * 1024 * 1024));
         assert_eq!(b("2 MB"), Ok(2_000_000));
         assert_eq!(b("1048576"), Ok(1_048_576));
-        assert_eq!(b("4.7GB").unwrap_err().contains("whole number"), true);
+        assert!(b("4.7GB").unwrap_err().contains("whole number"));
         assert!(b("1048575").unwrap_err().contains("below the minimum"));
         assert!(b("1KiB").unwrap_err().contains("below the minimum"));
         assert!(b("51GB").unwrap_err().contains("largest medium"));
-        for bad in ["", "MB", "-5MB", "5 XB", "99999999999999999999999", "5MBx", "0x10"] {
+        for bad in [
+            "",
+            "MB",
+            "-5MB",
+            "5 XB",
+            "99999999999999999999999",
+            "5MBx",
+            "0x10",
+        ] {
             assert!(b(bad).is_err(), "{bad}");
         }
     }

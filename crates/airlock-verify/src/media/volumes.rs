@@ -15,9 +15,12 @@ use crate::manifest::{PayloadInfo, VOLUME_HEAD_BYTES, Volume};
 /// its `volume-NNN/` directory (`--volume-dirs`, or discs copied back one directory
 /// each). `None` when neither exists.
 pub fn locate(dir: &Path, v: VolumeName, data: u32) -> Option<PathBuf> {
-    [dir.join(v.to_string()), dir.join(v.dir(data)).join(v.to_string())]
-        .into_iter()
-        .find(|p| std::fs::symlink_metadata(p).is_ok())
+    [
+        dir.join(v.to_string()),
+        dir.join(v.dir(data)).join(v.to_string()),
+    ]
+    .into_iter()
+    .find(|p| std::fs::symlink_metadata(p).is_ok())
 }
 
 /// Where a rebuilt volume goes: where it was, else its directory when the bundle uses
@@ -148,7 +151,12 @@ pub fn damage_error(statuses: &[VolumeStatus]) -> Option<Error> {
     ))
 }
 
-fn check_one(path: &Path, v: &Volume, all: &[&Volume], on_progress: &dyn Fn(u64)) -> Option<Problem> {
+fn check_one(
+    path: &Path,
+    v: &Volume,
+    all: &[&Volume],
+    on_progress: &dyn Fn(u64),
+) -> Option<Problem> {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) => {
@@ -201,7 +209,10 @@ fn check_one(path: &Path, v: &Volume, all: &[&Volume], on_progress: &dyn Fn(u64)
 }
 
 /// (sha256 of the first [`VOLUME_HEAD_BYTES`], sha256 of all, size) in one read.
-pub fn hash_volume(path: &Path, on_progress: &dyn Fn(u64)) -> io::Result<(Sha256Digest, Sha256Digest, u64)> {
+pub fn hash_volume(
+    path: &Path,
+    on_progress: &dyn Fn(u64),
+) -> io::Result<(Sha256Digest, Sha256Digest, u64)> {
     let mut f = crate::fsutil::open_regular_io(path)?;
     let mut head = Hasher::new();
     let mut whole = Hasher::new();
@@ -248,7 +259,10 @@ impl VolumeChain {
         };
         let data = self.volumes.len() as u32;
         let path = locate(&self.dir, v.file, data).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::NotFound, format!("volume {} is missing", v.file))
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("volume {} is missing", v.file),
+            )
         })?;
         let f = crate::fsutil::open_regular_io(&path)
             .map_err(|e| io::Error::new(e.kind(), format!("volume {}: {e}", v.file)))?;
@@ -256,7 +270,10 @@ impl VolumeChain {
         if size != v.size {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("volume {} is {size} bytes, the manifest says {}", v.file, v.size),
+                format!(
+                    "volume {} is {size} bytes, the manifest says {}",
+                    v.file, v.size
+                ),
             ));
         }
         self.current = Some((f, Hasher::new(), self.next));
@@ -277,7 +294,11 @@ impl Read for VolumeChain {
             let v = &self.volumes[*idx];
             let room = v.size.saturating_sub(hasher.len());
             let want = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
-            let n = if want == 0 { 0 } else { f.read(&mut buf[..want])? };
+            let n = if want == 0 {
+                0
+            } else {
+                f.read(&mut buf[..want])?
+            };
             if n > 0 {
                 hasher.update(&buf[..n]);
                 return Ok(n);
@@ -291,7 +312,11 @@ impl Read for VolumeChain {
             if len != v.size || got != v.sha256 {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
-                    format!("volume {} changed since it was checked (sha256 {})", v.file, got.hex()),
+                    format!(
+                        "volume {} changed since it was checked (sha256 {})",
+                        v.file,
+                        got.hex()
+                    ),
                 ));
             }
         }

@@ -43,7 +43,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
     }
     if report.rebuilt.is_empty() {
-        println!("OK: every volume of {} matches its signed sha256; nothing to repair", a.bundle.display());
+        println!(
+            "OK: every volume of {} matches its signed sha256; nothing to repair",
+            a.bundle.display()
+        );
     } else {
         for r in &report.rebuilt {
             println!("rebuilt {r} (matches its signed sha256)");

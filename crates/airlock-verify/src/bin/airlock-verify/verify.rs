@@ -95,7 +95,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         println!(
             "  {} data volume(s), {} parity volume(s), each checked",
             m.payload.volumes.len(),
-            m.payload.parity.as_ref().map(|p| p.volumes.len()).unwrap_or(0)
+            m.payload
+                .parity
+                .as_ref()
+                .map(|p| p.volumes.len())
+                .unwrap_or(0)
         );
     }
     if let Some(d) = &m.delta {
