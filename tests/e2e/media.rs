@@ -362,6 +362,68 @@ fn a_delta_carries_only_what_changed_and_installs_only_on_its_base() {
         std::fs::read(dest.join("docs/notes.txt")).unwrap(),
         b"hop two release notes\n"
     );
+    // The enclave's signed inventory makes the same delta without the old bundle.
+    let inv = s.path("inventory.txt");
+    let out = s
+        .verify_bin(&[
+            "inventory",
+            "--registry",
+            &enclave.host(),
+            "--insecure",
+            "--dest",
+            dest.to_str().unwrap(),
+            "--out",
+            inv.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "inventory: {}", stderr(&out));
+    let text = std::fs::read_to_string(&inv).unwrap();
+    assert!(
+        !text.contains("kube-proxy") && !text.contains("notes"),
+        "names leak: {text}"
+    );
+    let enclave_pub = dest.join(".airlock/enclave.pub");
+    let (inv_s, pub_s) = (inv.display().to_string(), enclave_pub.display().to_string());
+    let have = build_lock(
+        &s,
+        &lock2,
+        "hop2-have",
+        &["--have", &inv_s, "--trust-enclave", &pub_s],
+    );
+    assert!(have.status.success(), "{}", stderr(&have));
+    let summary: serde_json::Value = serde_json::from_slice(&have.stdout).unwrap();
+    // Everything hop 2 needs is in the enclave now: only manifests travel.
+    assert!(summary["omitted"].as_u64().unwrap() >= 8, "{summary}");
+    // Another enclave's key, and an unsigned inventory: refused, no bundle.
+    let other = s.path("keys/other");
+    s.airlock(&[
+        "keygen",
+        "--no-passphrase",
+        "--out",
+        other.to_str().unwrap(),
+    ])
+    .assert()
+    .success();
+    let other_pub = format!("{}.pub", other.display());
+    let out = build_lock(
+        &s,
+        &lock2,
+        "hop2-bad",
+        &["--have", &inv_s, "--trust-enclave", &other_pub],
+    );
+    assert_fails(&out, 3, "is not signed by the trusted enclave key");
+    let unsigned = s.path("unsigned.txt");
+    std::fs::write(&unsigned, text.lines().next().unwrap()).unwrap();
+    let uns = unsigned.display().to_string();
+    let out = build_lock(
+        &s,
+        &lock2,
+        "hop2-bad",
+        &["--have", &uns, "--trust-enclave", &pub_s],
+    );
+    assert_fails(&out, 3, "is not signed");
+    assert!(!s.path("hop2-bad").exists());
 }
 
 /// Blob and manifest files in a registry's storage.

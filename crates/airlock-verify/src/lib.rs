@@ -29,6 +29,7 @@ pub mod export;
 pub mod fsutil;
 pub mod image_ref;
 pub mod install;
+pub mod inventory;
 pub mod layout;
 pub mod manifest;
 pub mod media;

@@ -62,6 +62,14 @@ pub struct Args {
     /// hold them. Repeatable.
     #[arg(long, value_name = "BUNDLE")]
     since: Vec<PathBuf>,
+    /// Build a one-way delta against a signed enclave inventory (`airlock-verify
+    /// inventory`): leave out what the enclave holds. Needs --trust-enclave. Repeatable.
+    #[arg(long, value_name = "INVENTORY", requires = "trust_enclave")]
+    have: Vec<PathBuf>,
+    /// The enclave's public key that must have signed every --have inventory; an
+    /// unsigned inventory or one of another enclave is refused.
+    #[arg(long, value_name = "KEY.pub")]
+    trust_enclave: Option<PathBuf>,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     json: bool,
@@ -161,12 +169,20 @@ pub fn run(a: Args) -> anyhow::Result<()> {
 /// The bases of a delta: earlier bundles, and enclave inventories checked against the
 /// enclave's key.
 fn delta_plan(a: &Args) -> anyhow::Result<Option<airlock::pack::delta::DeltaPlan>> {
-    if a.since.is_empty() {
+    if a.since.is_empty() && a.have.is_empty() {
         return Ok(None);
     }
     let mut plan = airlock::pack::delta::DeltaPlan::default();
     for b in &a.since {
         plan.add_bundle(b)?;
+    }
+    if let Some(key) = &a.trust_enclave {
+        let key =
+            airlock_verify::trust::PublicKey::load(key).map_err(airlock_verify::Error::from)?;
+        for path in &a.have {
+            let inv = airlock_verify::inventory::Inventory::load_verified(path, &key)?;
+            plan.add_inventory(inv.sha256, inv.payload_paths());
+        }
     }
     Ok(Some(plan))
 }

@@ -7,6 +7,7 @@ mod common;
 mod export;
 mod fetch;
 mod install;
+mod inventory;
 mod keygen;
 mod log;
 mod policy;
@@ -80,6 +81,8 @@ enum Command {
     Fetch(fetch::Args),
     /// Rebuild lost or damaged payload volumes from the parity volumes.
     Repair(repair::Args),
+    /// Write what the enclave holds (digests only), signed by the enclave key.
+    Inventory(inventory::Args),
 }
 
 fn main() -> ExitCode {
@@ -99,6 +102,7 @@ fn main() -> ExitCode {
         Command::Publish(a) => publish::run(a),
         Command::Fetch(a) => fetch::run(a),
         Command::Repair(a) => repair::run(a),
+        Command::Inventory(a) => inventory::run(a),
     };
     airlock_verify::cli::finish(result, |_| None)
 }
