@@ -23,6 +23,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("cluster_dump", cluster_dump),
     ("cve_feed", cve_feed),
     ("timestamps", timestamps),
+    ("inventory", inventory),
+    ("volume_names", volume_names),
 ];
 
 /// The signed manifest, parsed after its signature checked (a stolen key must still not
@@ -169,6 +171,29 @@ pub fn timestamps(data: &[u8]) {
     }
 }
 
+/// An enclave inventory (`airlock build --have`): the signature check against a fixed
+/// key, and the JSON body parser on its own (a stolen enclave key must still not crash
+/// the connected side).
+pub fn inventory(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        static KEY: OnceLock<Option<airlock_verify::trust::SecretKey>> = OnceLock::new();
+        if let Some(key) = KEY.get_or_init(|| airlock_verify::trust::SecretKey::generate().ok()) {
+            let _ = airlock_verify::inventory::Inventory::parse(text, &key.public_key(), "fuzz");
+        }
+        let first = text.lines().next().unwrap_or("");
+        let _ = airlock_verify::inventory::InventoryBody::parse(first);
+    }
+}
+
+/// Volume file names (from a fetched artifact's titles) and `--volume-size` strings.
+pub fn volume_names(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = airlock_verify::layout::BundleFile::parse(text);
+        let _ = airlock_verify::layout::VolumeName::parse(text);
+        let _ = text.parse::<airlock_verify::media::size::VolumeSize>();
+    }
+}
+
 /// Starting inputs for a target: one valid example of what it parses (AFL++ mutates
 /// from there; `write_seeds` puts them on disk, the tests below mutate them in CI).
 pub fn seeds(target: &str) -> Vec<Vec<u8>> {
@@ -194,6 +219,10 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             br#"{"version":"https://jsonfeed.org/version/1.1","items":[{"id":"CVE-1","content_text":"Fixed Versions v1.30.2"}]}"#,
         ),
         "timestamps" => one(b"2026-12-05T22:00Z/72h"),
+        "inventory" => one(
+            b"{\"format\":1,\"kind\":\"airlock-inventory\",\"enclave_key\":\"ABCD\",\"registry\":\"r:5000\",\"blobs\":[\"sha256:0000000000000000000000000000000000000000000000000000000000000000\"],\"files\":[]}\nuntrusted comment: x\nRURB\ntrusted comment: airlock-inventory\nQUFB\n",
+        ),
+        "volume_names" => vec![b"payload.tar.zst.001".to_vec(), b"payload.parity.012".to_vec(), b"4700MB".to_vec()],
         _ => Vec::new(),
     }
 }
