@@ -210,6 +210,68 @@ fn volume_dirs_explain_themselves_and_bad_sizes_are_refused() {
     assert!(b.join("payload.tar.zst.002").is_file());
     assert_verifies(&s, &b);
 
+    // Published from volume directories and fetched back (volumes flat), it verifies and
+    // exports through the same chained reader.
+    let reg = Registry::start();
+    let pubkey = format!("{}.pub", s.key.display());
+    let target = format!("{}/airlock/hop:vols", reg.host());
+    let out = s
+        .verify_bin(&[
+            "publish",
+            b.to_str().unwrap(),
+            "--trust",
+            &pubkey,
+            "--registry",
+            &target,
+            "--insecure",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "publish: {}", stderr(&out));
+    let fetched = s.path("fetched");
+    let out = s
+        .verify_bin(&[
+            "fetch",
+            &target,
+            "--trust",
+            &pubkey,
+            "--out",
+            fetched.to_str().unwrap(),
+            "--insecure",
+            "--json",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "fetch: {}", stderr(&out));
+    for f in [
+        "payload.tar.zst.001",
+        "payload.tar.zst.002",
+        "payload.parity.001",
+    ] {
+        assert!(fetched.join(f).is_file(), "{f} not fetched");
+    }
+    assert!(sh("sha256sum -c SHA256SUMS", &fetched).status.success());
+    assert_verifies(&s, &fetched);
+    let images = s.path("images");
+    let out = s
+        .verify_bin(&[
+            "export",
+            fetched.to_str().unwrap(),
+            "--trust",
+            &pubkey,
+            "--out",
+            images.to_str().unwrap(),
+            "--format",
+            "oci-archive",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "export: {}", stderr(&out));
+    assert_eq!(std::fs::read_dir(&images).unwrap().count(), s.images.len());
+
     let net = s.net_args();
     let with = |extra: &[&str]| {
         let mut a = net.clone();

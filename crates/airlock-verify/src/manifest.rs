@@ -1228,6 +1228,142 @@ mod tests {
         }
     }
 
+    fn empty() -> BundleManifest {
+        BundleManifest {
+            format: BUNDLE_FORMAT,
+            kind: ManifestKind::AirlockBundle,
+            hop: None,
+            not_before: None,
+            expires: None,
+            channel: None,
+            sequence: None,
+            lock_sha256: Sha256Digest::of(b""),
+            catalog: None,
+            notes: vec![],
+            payload: PayloadInfo {
+                file: crate::layout::PAYLOAD_FILE.into(),
+                size: 0,
+                sha256: Sha256Digest::of(b""),
+                tar_size: 1024,
+                volumes: vec![],
+                parity: None,
+            },
+            entries: vec![],
+            images: vec![],
+            files: vec![],
+            checklist: None,
+            package_repositories: vec![],
+            documents: vec![],
+            delta: None,
+        }
+    }
+
+    fn vol(v: crate::layout::VolumeName, size: u64) -> Volume {
+        Volume {
+            file: v,
+            size,
+            sha256: Sha256Digest::of(b"v"),
+            head_sha256: Sha256Digest::of(b"h"),
+        }
+    }
+
+    #[test]
+    fn volumes_must_add_up_and_be_named_in_order() {
+        use crate::layout::VolumeName::{Data, Parity as P};
+        let mut m = empty();
+        m.payload.size = 250;
+        m.payload.volumes = vec![vol(Data(1), 100), vol(Data(2), 100), vol(Data(3), 50)];
+        m.check_consistency().unwrap();
+        fn with(m: &BundleManifest, f: &dyn Fn(&mut BundleManifest)) -> String {
+            let mut x = m.clone();
+            f(&mut x);
+            x.check_consistency().unwrap_err().to_string()
+        }
+        assert!(with(&m, &|x| x.payload.size = 251).contains("add up to 250"));
+        assert!(with(&m, &|x| x.payload.volumes.swap(0, 1)).contains("volume 1 is named"));
+        assert!(
+            with(&m, &|x| x.payload.volumes[1].size = 99).contains("every volume but the last")
+        );
+        assert!(with(&m, &|x| x.payload.volumes[2].size = 0).contains("none empty"));
+        // Parity: as long as the stripes of the first volume, at most one per data volume.
+        m.payload.parity = Some(Parity {
+            scheme: ParityScheme::ReedSolomonGf16,
+            stripe: 64,
+            volumes: vec![vol(P(1), 100)],
+        });
+        m.check_consistency().unwrap();
+        assert!(
+            with(&m, &|x| x.payload.parity.as_mut().unwrap().volumes[0]
+                .size = 100)
+            .contains("parity volume 1")
+        );
+        assert!(
+            with(&m, &|x| x.payload.parity.as_mut().unwrap().stripe = 63).contains("even number")
+        );
+        assert!(
+            with(&m, &|x| {
+                let p = x.payload.parity.as_mut().unwrap();
+                p.volumes = (1..=4).map(|i| vol(P(i), 100)).collect();
+            })
+            .contains("4 parity volumes for 3")
+        );
+        assert_eq!(stripe_lengths(101, 50), [50, 50, 2]);
+    }
+
+    #[test]
+    fn a_delta_names_its_bases_and_omits_only_what_it_does_not_carry() {
+        let mut m = empty();
+        let d = Sha256Digest::of(b"layer");
+        m.delta = Some(Delta {
+            bases: vec![DeltaBase {
+                kind: BaseKind::Bundle,
+                sha256: Sha256Digest::of(b"base"),
+                hop: None,
+            }],
+            omitted: vec![Omitted {
+                path: PayloadPath::Blob(d),
+                size: 5,
+                base: 0,
+            }],
+        });
+        m.check_consistency().unwrap();
+        let mut bad = m.clone();
+        bad.delta.as_mut().unwrap().omitted[0].base = 1;
+        assert!(
+            bad.check_consistency()
+                .unwrap_err()
+                .to_string()
+                .contains("names base 1")
+        );
+        let mut bad = m.clone();
+        bad.delta.as_mut().unwrap().bases.clear();
+        assert!(bad.check_consistency().is_err());
+        let mut bad = m.clone();
+        bad.delta.as_mut().unwrap().omitted[0].path = PayloadPath::OciIndex;
+        assert!(bad.check_consistency().is_err());
+        // Without a delta nothing may be left out: a blob must be in the payload.
+        let mut full = empty();
+        full.files = vec![FileRecord {
+            name: "x".into(),
+            target: SafeRelPath::new("bin/x").unwrap(),
+            mode: Mode(0o755),
+            sha256: d,
+            size: 5,
+            source: "x".into(),
+            kind: None,
+        }];
+        assert!(
+            full.check_consistency()
+                .unwrap_err()
+                .to_string()
+                .contains("not in the payload")
+        );
+        let mut delta = m.clone();
+        delta.files = full.files.clone();
+        delta.delta.as_mut().unwrap().omitted[0].path = PayloadPath::File(d);
+        delta.check_consistency().unwrap();
+    }
+
     #[test]
     fn mode_refuses_special_and_world_writable_bits() {
         assert_eq!("0755".parse::<Mode>().unwrap(), Mode(0o755));
