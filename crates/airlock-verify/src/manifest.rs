@@ -1294,7 +1294,7 @@ mod tests {
         m.check_consistency().unwrap();
         assert!(
             with(&m, &|x| x.payload.parity.as_mut().unwrap().volumes[0]
-                .size = 100)
+                .size = 128)
             .contains("parity volume 1")
         );
         assert!(
