@@ -394,6 +394,24 @@ fn a_delta_carries_only_what_changed_and_installs_only_on_its_base() {
     let base_sha = sha256_hex(&std::fs::read(hop1.join("manifest.json")).unwrap());
     assert_eq!(m["delta"]["bases"][0]["sha256"], base_sha.as_str());
     assert_verifies(&s, &s.path("hop2-delta"));
+    // Serving and exporting read images from the payload: a delta is refused by name.
+    let pubkey = format!("{}.pub", s.key.display());
+    let delta_dir = s.path("hop2-delta").display().to_string();
+    let out_dir = s.path("exported").display().to_string();
+    let out = s
+        .verify_bin(&[
+            "export",
+            &delta_dir,
+            "--trust",
+            &pubkey,
+            "--format",
+            "oci-archive",
+            "--out",
+            &out_dir,
+        ])
+        .output()
+        .unwrap();
+    assert_fails(&out, 2, "export needs a full bundle: this is a delta");
 
     // Never installed base: refused, naming it, and nothing installed.
     let enclave = Registry::start();

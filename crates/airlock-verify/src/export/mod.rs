@@ -122,6 +122,7 @@ pub fn export(
     opts: &ExportOptions,
     on_progress: &dyn Fn(u64),
 ) -> Result<Vec<Exported>> {
+    bundle.require_full("export")?;
     let m = bundle.manifest();
     std::fs::create_dir_all(&opts.out).map_err(|e| Error::io("create directory", &opts.out, e))?;
     let platform = match opts.format {

@@ -155,6 +155,19 @@ impl SignedBundle {
         }
     }
 
+    /// Refuse a delta bundle for `what` (serve, export): they serve images from the
+    /// payload, and a delta leaves blobs out.
+    pub fn require_full(&self, what: &str) -> Result<()> {
+        match &self.manifest.delta {
+            Some(d) => Err(Error::Usage(format!(
+                "{what} needs a full bundle: this is a delta that leaves out {} blobs and files \
+                 its bases carried (install it on top of them, or build it without --since/--have)",
+                d.omitted.len()
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// The bundle directory.
     pub fn dir(&self) -> &Path {
         &self.dir
