@@ -261,7 +261,10 @@ pub fn write_readmes(
                airlock-verify repair BUNDLE --trust KEY.pub   # if a disc is lost or unreadable\n\
                airlock-verify verify BUNDLE --trust KEY.pub\n\
              \n\
-             By hand: sha256sum -c SHA256SUMS; cat payload.tar.zst.* | zstd -dc | tar -t\n",
+             By hand, in the bundle directory (volume directories kept):\n\
+             \n\
+               sha256sum -c SHA256SUMS\n\
+               cat volume-*/payload.tar.zst.* | zstd -dc | tar -t\n",
             msha = manifest_sha.hex(),
             file = v.file,
             size = v.size,

@@ -199,8 +199,13 @@ fn volume_dirs_explain_themselves_and_bad_sizes_are_refused() {
         );
         assert!(readme.contains(f), "{readme}");
     }
-    let out = sh("sha256sum -c SHA256SUMS", &b);
+    // The README's commands, as written.
+    let out = sh(
+        "sha256sum -c SHA256SUMS && cat volume-*/payload.tar.zst.* | zstd -dc | tar -t",
+        &b,
+    );
     assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("index.json"));
     assert_verifies(&s, &b);
     // A disc lost from the drawer comes back into its directory.
     std::fs::remove_dir_all(b.join("volume-002")).unwrap();
