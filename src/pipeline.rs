@@ -192,6 +192,10 @@ pub struct PackSettings {
     pub validity: crate::pack::Validity,
     /// The build signatures' role and signer name.
     pub signer: crate::pack::Signer,
+    /// Volumes, parity and volume directories.
+    pub media: crate::pack::volumes::Media,
+    /// What to leave out because earlier bundles carried it.
+    pub delta: Option<crate::pack::delta::DeltaPlan>,
 }
 
 /// zstd workers when not given: one per CPU, at most 4 (each worker costs about 2 MiB of
@@ -247,6 +251,8 @@ pub fn fetch_and_pack(
             on_progress: &*cb,
             validity: settings.validity.clone(),
             signer: settings.signer.clone(),
+            media: settings.media.clone(),
+            delta: settings.delta.clone(),
         },
     )
     .with_context(|| format!("writing bundle {}", out.display()))?;

@@ -27,6 +27,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("rpm_metadata", rpm_metadata),
     ("openpgp", openpgp),
     ("release_files", release_files),
+    ("inventory", inventory),
+    ("volume_names", volume_names),
 ];
 
 /// The signed manifest, parsed after its signature checked (a stolen key must still not
@@ -84,6 +86,8 @@ pub fn seed_payload() -> &'static (Vec<u8>, BundleManifest) {
                 size: compressed.len() as u64,
                 sha256: Sha256Digest::of(&compressed),
                 tar_size: tar_bytes.len() as u64,
+                volumes: vec![],
+                parity: None,
             },
             entries,
             images: vec![],
@@ -92,6 +96,7 @@ pub fn seed_payload() -> &'static (Vec<u8>, BundleManifest) {
             documents: vec![],
             catalog: None,
             package_repositories: vec![],
+            delta: None,
         };
         (compressed, m)
     })
@@ -251,6 +256,29 @@ pub fn release_files(data: &[u8]) {
     }
 }
 
+/// An enclave inventory (`airlock build --have`): the signature check against a fixed
+/// key, and the JSON body parser on its own (a stolen enclave key must still not crash
+/// the connected side).
+pub fn inventory(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        static KEY: OnceLock<Option<airlock_verify::trust::SecretKey>> = OnceLock::new();
+        if let Some(key) = KEY.get_or_init(|| airlock_verify::trust::SecretKey::generate().ok()) {
+            let _ = airlock_verify::inventory::Inventory::parse(text, &key.public_key(), "fuzz");
+        }
+        let first = text.lines().next().unwrap_or("");
+        let _ = airlock_verify::inventory::InventoryBody::parse(first);
+    }
+}
+
+/// Volume file names (from a fetched artifact's titles) and `--volume-size` strings.
+pub fn volume_names(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = airlock_verify::layout::BundleFile::parse(text);
+        let _ = airlock_verify::layout::VolumeName::parse(text);
+        let _ = text.parse::<airlock_verify::media::size::VolumeSize>();
+    }
+}
+
 /// Starting inputs for a target: one valid example of what it parses (AFL++ mutates
 /// from there; `write_seeds` puts them on disk, the tests below mutate them in CI).
 pub fn seeds(target: &str) -> Vec<Vec<u8>> {
@@ -286,6 +314,10 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         "release_files" => one(
             b"const (\n\tDefaultEtcdVersion = \"3.6.4-0\"\n)\nvar SupportedEtcdVersion = map[uint8]string{\n\t35: \"3.6.4-0\",\n\t36: \"3.6.4-0\",\n}\n",
         ),
+        "inventory" => one(
+            b"{\"format\":1,\"kind\":\"airlock-inventory\",\"enclave_key\":\"ABCD\",\"registry\":\"r:5000\",\"blobs\":[\"sha256:0000000000000000000000000000000000000000000000000000000000000000\"],\"files\":[]}\nuntrusted comment: x\nRURB\ntrusted comment: airlock-inventory\nQUFB\n",
+        ),
+        "volume_names" => vec![b"payload.tar.zst.001".to_vec(), b"payload.parity.012".to_vec(), b"4700MB".to_vec()],
         _ => Vec::new(),
     }
 }

@@ -67,6 +67,24 @@ impl Collected {
         Ok(())
     }
 
+    /// Remove the stored entries `carried` picks (a delta's base already carried them)
+    /// and return them, in path order.
+    pub fn leave_out(
+        &mut self,
+        mut carried: impl FnMut(&PendingEntry) -> bool,
+    ) -> Vec<PendingEntry> {
+        let paths: Vec<PayloadPath> = self
+            .pending
+            .values()
+            .filter(|e| matches!(e.source, Source::Store) && carried(e))
+            .map(|e| e.path)
+            .collect();
+        paths
+            .iter()
+            .filter_map(|p| self.pending.remove(p))
+            .collect()
+    }
+
     /// Groups in payload order, each with the zstd level that starts its frame (`None`:
     /// continue the current frame): the layout files, compressible content sorted by path,
     /// then already-compressed content sorted by path in a fast frame.

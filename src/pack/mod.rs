@@ -12,8 +12,10 @@
 //! Everything is written into a temporary directory beside the output and renamed into
 //! place at the end, so an interrupted build never leaves a bundle that looks complete.
 
+pub mod delta;
 pub mod entries;
 pub mod payload;
+pub mod volumes;
 
 use std::path::{Path, PathBuf};
 
@@ -44,6 +46,10 @@ pub struct WriteOptions<'a> {
     pub validity: Validity,
     /// The role the build signatures are made in, and the signer's name.
     pub signer: Signer,
+    /// Volumes, parity and volume directories.
+    pub media: volumes::Media,
+    /// What earlier bundles carried, to leave out (a one-way delta).
+    pub delta: Option<delta::DeltaPlan>,
 }
 
 /// When and where a bundle may be installed; all optional.
@@ -85,6 +91,13 @@ pub struct WriteSummary {
     pub entries: usize,
     /// Signature files written.
     pub signatures: Vec<String>,
+    /// Volume files written (data then parity); empty for one payload file.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<String>,
+    /// Blobs and files left out because a delta base carried them.
+    pub omitted: usize,
+    /// Their bytes.
+    pub omitted_bytes: u64,
 }
 
 /// Write a bundle for `lock` into `out`.
@@ -109,23 +122,51 @@ pub fn write_bundle(
     let mut sorted: Vec<&ImagePlan> = plans.iter().collect();
     sorted.sort_by_key(|p| p.locked.name.to_string());
 
+    opts.media.check()?;
     let mut collected = entries::collect(lock, &sorted, store)?;
     let files = std::mem::take(&mut collected.files);
+    let delta = opts.delta.as_ref().map(|d| d.apply(&mut collected));
     let groups = collected.into_groups(store, opts.level)?;
 
     let staging = Staging::create(out)?;
-    let payload_path = staging.path().join(PAYLOAD_FILE);
-    let written = payload::write(
-        payload::FileSink::create(&payload_path)?,
-        &payload_path,
-        groups,
-        store,
-        &payload::Compression {
-            level: opts.level,
-            threads: opts.threads,
-        },
-        opts.on_progress,
-    )?;
+    let compression = payload::Compression {
+        level: opts.level,
+        threads: opts.threads,
+    };
+    let written = match opts.media.volume_size {
+        None => {
+            let payload_path = staging.path().join(PAYLOAD_FILE);
+            let sink = payload::FileSink::create(&payload_path)?;
+            payload::write(
+                sink,
+                &payload_path,
+                groups,
+                store,
+                &compression,
+                opts.on_progress,
+            )?
+        }
+        Some(size) => {
+            let sink = volumes::VolumeSink::new(staging.path(), size, opts.media.volume_dirs);
+            payload::write(
+                sink,
+                staging.path(),
+                groups,
+                store,
+                &compression,
+                opts.on_progress,
+            )?
+        }
+    };
+    let parity = match opts.media.parity {
+        0 => None,
+        n => Some(volumes::write_parity(
+            staging.path(),
+            &written.volumes,
+            n,
+            opts.media.volume_dirs,
+        )?),
+    };
     let mut manifest = BundleManifest {
         format: BUNDLE_FORMAT,
         kind: ManifestKind::AirlockBundle,
@@ -142,6 +183,8 @@ pub fn write_bundle(
             size: written.size,
             sha256: written.sha256,
             tar_size: written.tar_size,
+            volumes: written.volumes,
+            parity,
         },
         entries: written.entries,
         images: sorted.iter().map(|p| image_record(p)).collect(),
@@ -149,12 +192,22 @@ pub fn write_bundle(
         checklist: lock.checklist.clone(),
         documents: Vec::new(),
         package_repositories: lock.package_repositories.clone(),
+        delta,
     };
     manifest.documents = write_documents(staging.path(), &manifest, lock)?;
     // Never sign what the verifier would refuse.
     manifest.check_consistency()?;
-    let (manifest_sha, signatures) =
-        write_signed(staging.path(), &manifest, opts.keys, &opts.signer)?;
+    let (manifest_sha, signatures) = write_signed(
+        staging.path(),
+        &manifest,
+        opts.keys,
+        &opts.signer,
+        opts.media.volume_dirs,
+    )?;
+    if opts.media.volume_dirs {
+        let ids: Vec<String> = opts.keys.iter().map(|k| k.key_id().to_string()).collect();
+        volumes::write_readmes(staging.path(), &manifest, &manifest_sha, &ids)?;
+    }
     staging.commit(out)?;
     Ok(WriteSummary {
         dir: out.to_path_buf(),
@@ -164,6 +217,21 @@ pub fn write_bundle(
         tar_size: manifest.payload.tar_size,
         entries: manifest.entries.len(),
         signatures,
+        volumes: manifest
+            .payload
+            .all_volumes()
+            .map(|v| v.file.to_string())
+            .collect(),
+        omitted: manifest
+            .delta
+            .as_ref()
+            .map(|d| d.omitted.len())
+            .unwrap_or(0),
+        omitted_bytes: manifest
+            .delta
+            .as_ref()
+            .map(|d| d.omitted.iter().map(|o| o.size).sum())
+            .unwrap_or(0),
     })
 }
 
@@ -216,6 +284,7 @@ fn write_signed(
     manifest: &BundleManifest,
     keys: &[SecretKey],
     signer: &Signer,
+    volume_dirs: bool,
 ) -> Result<(Sha256Digest, Vec<String>)> {
     let manifest_bytes = manifest.to_bytes();
     let manifest_sha = Sha256Digest::of(&manifest_bytes);
@@ -225,7 +294,11 @@ fn write_signed(
         .iter()
         .map(|d| (d.path, d.sha256))
         .collect();
-    let sums = layout::sums_lines(&manifest_sha, &manifest.payload.sha256, &docs);
+    let sums = layout::sums_lines(
+        &manifest_sha,
+        &manifest.payload.sums_items(volume_dirs),
+        &docs,
+    );
     write_file(&dir.join(SUMS_FILE), sums.as_bytes())?;
     let sig_dir = dir.join(SIGNATURES_DIR);
     std::fs::create_dir(&sig_dir).map_err(|e| Error::io("create directory", &sig_dir, e))?;
@@ -490,6 +563,8 @@ mod tests {
                     role: crate::trust::policy::RoleName::new("builder").unwrap(),
                     name: None,
                 },
+                media: Default::default(),
+                delta: None,
             },
         )
         .unwrap()
@@ -589,6 +664,8 @@ mod tests {
                     role: crate::trust::policy::RoleName::new("builder").unwrap(),
                     name: None,
                 },
+                media: Default::default(),
+                delta: None,
             },
         )
         .unwrap_err();

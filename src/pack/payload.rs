@@ -23,10 +23,21 @@ use crate::store::Store;
 /// size changes the output bytes, the number of workers does not.
 pub const ZSTD_JOB_SIZE: u32 = 2 * 1024 * 1024;
 
-/// Where the compressed payload bytes go. Today one file; the seam where volumes split.
+/// Where the compressed payload bytes go: one file ([`FileSink`]) or volumes
+/// ([`super::volumes::VolumeSink`]).
 pub trait PayloadSink: Write + Send {
     /// Flush and sync everything; returns the size and sha256 of all bytes written.
-    fn finish(self) -> io::Result<(u64, Sha256Digest)>;
+    fn finish(self) -> io::Result<Finished>;
+}
+
+/// What a sink wrote.
+pub struct Finished {
+    /// Bytes written.
+    pub size: u64,
+    /// Their sha256.
+    pub sha256: Sha256Digest,
+    /// The volumes they were cut into (empty for one file).
+    pub volumes: Vec<crate::manifest::Volume>,
 }
 
 /// One payload file, hashed as it is written.
@@ -54,11 +65,15 @@ impl Write for FileSink {
 }
 
 impl PayloadSink for FileSink {
-    fn finish(self) -> io::Result<(u64, Sha256Digest)> {
-        let (buf, digest, len) = self.inner.finish();
+    fn finish(self) -> io::Result<Finished> {
+        let (buf, sha256, size) = self.inner.finish();
         let file = buf.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
-        Ok((len, digest))
+        Ok(Finished {
+            size,
+            sha256,
+            volumes: Vec::new(),
+        })
     }
 }
 
@@ -157,6 +172,8 @@ pub struct Written {
     pub size: u64,
     /// The compressed bytes' sha256.
     pub sha256: Sha256Digest,
+    /// The volumes, when the sink cut them.
+    pub volumes: Vec<crate::manifest::Volume>,
 }
 
 /// Write `groups` of entries (each group `Some(level)` starts a new zstd frame at that
@@ -199,12 +216,13 @@ pub fn write<S: PayloadSink>(
     let counting = builder.into_inner().map_err(io_err)?;
     let tar_size = counting.n;
     let sink = counting.inner.finish().map_err(io_err)?;
-    let (size, sha256) = sink.finish().map_err(io_err)?;
+    let f = sink.finish().map_err(io_err)?;
     Ok(Written {
         entries,
         tar_size,
-        size,
-        sha256,
+        size: f.size,
+        sha256: f.sha256,
+        volumes: f.volumes,
     })
 }
 

@@ -7,6 +7,7 @@
 //! resolve never leaves a half-written lock. [`plan`] finds the hops of a longer way. See
 //! `docs/resolve.md`.
 
+pub mod catchup;
 pub mod checksum;
 pub mod hop_manifest;
 mod pin;

@@ -16,6 +16,7 @@ mod faults;
 mod fleet;
 mod hostile;
 mod manual_verify;
+mod media;
 mod packages;
 mod registry_auth;
 mod report;

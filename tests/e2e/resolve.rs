@@ -105,6 +105,8 @@ pub(crate) struct Opts {
     amd64_only: Vec<&'static str>,
     /// Extra images `repo:tag` (pushed under docker.io names via the same registry).
     extra: Vec<&'static str>,
+    /// Kubernetes versions beyond v1.29.6 and v1.30.2 with images and binaries.
+    versions: Vec<&'static str>,
 }
 
 pub(crate) struct Upstream {
@@ -123,7 +125,11 @@ impl Upstream {
         let work = crate::common::workdir();
         let registry = Registry::start();
         let mut refs: Vec<String> = Vec::new();
-        for v in ["v1.29.6", "v1.30.2"] {
+        let versions: Vec<&str> = ["v1.29.6", "v1.30.2"]
+            .into_iter()
+            .chain(o.versions.iter().copied())
+            .collect();
+        for v in &versions {
             for n in CP {
                 refs.push(format!("{n}:{v}"));
             }
@@ -179,7 +185,7 @@ impl Upstream {
             seed += 1;
             tree.push((path, url, random_bytes(seed, 1024)));
         };
-        for v in ["v1.29.6", "v1.30.2"] {
+        for v in &versions {
             for arch in ["amd64", "arm64"] {
                 for b in ["kubeadm", "kubelet", "kubectl"] {
                     let p = format!("release/{v}/bin/linux/{arch}/{b}");
@@ -877,4 +883,120 @@ fn plan_build_resolves_and_builds_each_hop_in_order() {
         names.contains(&"registry.k8s.io/kube-apiserver:v1.30.2"),
         "{names:?}"
     );
+}
+
+#[test]
+fn plan_one_bundle_carries_every_hop_once_with_a_stop_between() {
+    let u = Upstream::new(Opts {
+        versions: vec!["v1.29.3"],
+        ..Opts::default()
+    });
+    // v1.29.3 -> v1.29.6 (patch) -> v1.30.2 (minor) with v1.29.6 the newest 1.29 patch.
+    let catalog = u.path("catalog-129-6.yaml");
+    std::fs::write(
+        &catalog,
+        catalog_text().replace("latest_patch: 15", "latest_patch: 6"),
+    )
+    .unwrap();
+    let key = u.path("keys/plan");
+    ok(&u
+        .airlock(&[
+            "keygen".into(),
+            "--no-passphrase".into(),
+            "--out".into(),
+            key.display().to_string(),
+        ])
+        .output()
+        .unwrap());
+    let plan = |out_dir: &str, extra: &[&str]| {
+        let mut args: Vec<String> = [
+            "plan", "--from", "v1.29.3", "--to", "v1.30.2", "--build", "--json", "-q",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend([
+            "--key".into(),
+            format!("{}.key", key.display()),
+            "--out-dir".into(),
+            u.path(out_dir).display().to_string(),
+            "--catalog".into(),
+            catalog.display().to_string(),
+        ]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.extend(u.net_args());
+        let out = u.airlock(&args).output().unwrap();
+        serde_json::from_str::<serde_json::Value>(&ok(&out)).unwrap()
+    };
+    let separate = plan("hops", &[]);
+    let one = plan("one", &["--one-bundle"]);
+    let payload = |b: &serde_json::Value| b["payload_size"].as_u64().unwrap();
+    let sum: u64 = separate["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| payload(&h["bundle"]))
+        .sum();
+    let catchup = payload(&one["one_bundle"]["bundle"]);
+    assert!(
+        catchup < sum,
+        "catch-up {catchup} bytes is not below the hops' {sum}"
+    );
+    let bundle = u.path("one/airlock-v1.29.3-to-v1.30.2");
+    assert!(!u.path("one/airlock-v1.29.3-to-v1.29.6").exists());
+    let out = Command::new(crate::common::verify_bin())
+        .args([
+            "verify",
+            bundle.to_str().unwrap(),
+            "--trust",
+            &format!("{}.pub", key.display()),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(v["hop"]["from"], "v1.29.3");
+    assert_eq!(v["hop"]["to"], "v1.30.2");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    let ids: Vec<&str> = manifest["checklist"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    let stop = ids
+        .iter()
+        .position(|i| *i == "hop1.post.stop-and-verify")
+        .expect("a stop between the hops");
+    assert!(
+        ids[..stop].iter().all(|i| i.starts_with("hop1.")),
+        "{ids:?}"
+    );
+    assert!(
+        ids[stop + 1..].iter().all(|i| i.starts_with("hop2.")),
+        "{ids:?}"
+    );
+    assert!(ids.len() > stop + 1);
+    // Each blob once: the same pause and coredns of both hops are one entry each.
+    let entries: Vec<&str> = manifest["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    let unique: std::collections::BTreeSet<_> = entries.iter().collect();
+    assert_eq!(unique.len(), entries.len());
+    let names: Vec<&str> = manifest["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    for want in [
+        "registry.k8s.io/kube-apiserver:v1.29.6",
+        "registry.k8s.io/kube-apiserver:v1.30.2",
+    ] {
+        assert!(names.contains(&want), "{names:?}");
+    }
 }

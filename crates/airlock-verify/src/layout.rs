@@ -9,6 +9,11 @@
 //!   payload.tar.zst               zstd-compressed tar: an OCI image layout plus files/
 //! ```
 //!
+//! A bundle built with `--volume-size` has no `payload.tar.zst`: the same stream is cut
+//! into `payload.tar.zst.001`, `payload.tar.zst.002`, ... (`cat` them in order), with
+//! `--parity N` N recovery volumes `payload.parity.001`, ... beside them, and with
+//! `--volume-dirs` each volume in its own `volume-NNN/` directory with a README.
+//!
 //! A new section (a report, an SBOM, a second payload volume) is a new [`Section`] and, if
 //! it is checksummed, a line in [`sums_lines`]; readers and writers take names from here.
 
@@ -28,6 +33,101 @@ pub const SIGNATURE_EXT: &str = "minisig";
 pub const SUMS_FILE: &str = "SHA256SUMS";
 /// File name of the payload.
 pub const PAYLOAD_FILE: &str = "payload.tar.zst";
+
+/// Most data volumes a payload may be cut into (and most parity volumes).
+pub const MAX_VOLUMES: u32 = 9999;
+/// Prefix of a parity volume's name (`payload.parity.001`): not `payload.tar.zst.*`, so
+/// `cat payload.tar.zst.*` never picks one up.
+pub const PARITY_PREFIX: &str = "payload.parity";
+/// Prefix of a volume directory (`volume-001/`, with `--volume-dirs`).
+pub const VOLUME_DIR_PREFIX: &str = "volume-";
+/// The file in each volume directory that explains the disc it is on.
+pub const VOLUME_README: &str = "README.txt";
+
+/// A payload volume: data volumes make the payload stream in order, parity volumes
+/// rebuild lost ones. Numbers start at 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum VolumeName {
+    /// `payload.tar.zst.NNN`.
+    Data(u32),
+    /// `payload.parity.NNN`.
+    Parity(u32),
+}
+
+impl VolumeName {
+    /// Parse a volume file name: a number of at least three digits (no more leading
+    /// zeros than three digits need), 1 to [`MAX_VOLUMES`].
+    pub fn parse(s: &str) -> Option<Self> {
+        let (kind, num): (fn(u32) -> VolumeName, &str) = if let Some(n) = s
+            .strip_prefix(PAYLOAD_FILE)
+            .and_then(|r| r.strip_prefix('.'))
+        {
+            (VolumeName::Data, n)
+        } else if let Some(n) = s
+            .strip_prefix(PARITY_PREFIX)
+            .and_then(|r| r.strip_prefix('.'))
+        {
+            (VolumeName::Parity, n)
+        } else {
+            return None;
+        };
+        let n = parse_volume_number(num)?;
+        Some(kind(n))
+    }
+
+    /// The number (1-based).
+    pub fn number(self) -> u32 {
+        match self {
+            VolumeName::Data(n) | VolumeName::Parity(n) => n,
+        }
+    }
+
+    /// The directory `--volume-dirs` puts it in: data volume N in `volume-N`, parity
+    /// volume P after the data volumes (`volume-(data+P)`).
+    pub fn dir(self, data_volumes: u32) -> String {
+        let n = match self {
+            VolumeName::Data(n) => n,
+            VolumeName::Parity(p) => data_volumes.saturating_add(p),
+        };
+        format!("{VOLUME_DIR_PREFIX}{n:03}")
+    }
+}
+
+impl Serialize for VolumeName {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for VolumeName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        VolumeName::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "{} is not a volume name (payload.tar.zst.NNN, payload.parity.NNN)",
+                crate::escape::Untrusted(&s)
+            ))
+        })
+    }
+}
+
+/// `001`..`9999`: digits only, at least three, and no leading zero beyond the padding.
+fn parse_volume_number(s: &str) -> Option<u32> {
+    if s.len() < 3 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u32 = s.parse().ok()?;
+    ((1..=MAX_VOLUMES).contains(&n) && format!("{n:03}") == s).then_some(n)
+}
+
+impl fmt::Display for VolumeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VolumeName::Data(n) => write!(f, "{PAYLOAD_FILE}.{n:03}"),
+            VolumeName::Parity(n) => write!(f, "{PARITY_PREFIX}.{n:03}"),
+        }
+    }
+}
 
 /// The directory, below `--dest`, that holds package repository mirrors
 /// (`packages/v1.30/deb/...`); `airlock-verify install --packages-dir` relocates it.
@@ -79,15 +179,15 @@ pub fn signature_path(file_name: &str) -> String {
     format!("{SIGNATURES_DIR}/{file_name}")
 }
 
-/// The lines of `SHA256SUMS`: the manifest, the payload, then the signed documents, in
-/// `sha256sum`'s format.
+/// The lines of `SHA256SUMS`: the manifest, the payload (or its volumes, by their paths
+/// relative to the bundle), then the signed documents, in `sha256sum`'s format.
 pub fn sums_lines(
     manifest: &Sha256Digest,
-    payload: &Sha256Digest,
+    payload: &[(String, Sha256Digest)],
     documents: &[(DocPath, Sha256Digest)],
 ) -> String {
-    let mut items: Vec<(&str, &Sha256Digest)> =
-        vec![(MANIFEST_FILE, manifest), (PAYLOAD_FILE, payload)];
+    let mut items: Vec<(&str, &Sha256Digest)> = vec![(MANIFEST_FILE, manifest)];
+    items.extend(payload.iter().map(|(p, d)| (p.as_str(), d)));
     items.extend(documents.iter().map(|(p, d)| (p.file_name(), d)));
     render_sums(&items)
 }
@@ -217,6 +317,9 @@ pub enum BundleFile {
     Payload,
     /// `report/...`: a signed document.
     Document(DocPath),
+    /// `payload.tar.zst.NNN` or `payload.parity.NNN` (always flat: a fetched bundle has
+    /// no volume directories).
+    Volume(VolumeName),
 }
 
 impl BundleFile {
@@ -226,6 +329,7 @@ impl BundleFile {
             MANIFEST_FILE => Some(BundleFile::Manifest),
             SUMS_FILE => Some(BundleFile::Sums),
             PAYLOAD_FILE => Some(BundleFile::Payload),
+            _ if rel.starts_with("payload.") => VolumeName::parse(rel).map(BundleFile::Volume),
             _ if rel.starts_with(REPORT_DIR) => DocPath::ALL
                 .into_iter()
                 .find(|d| d.file_name() == rel)
@@ -251,6 +355,7 @@ impl fmt::Display for BundleFile {
             BundleFile::Sums => f.write_str(SUMS_FILE),
             BundleFile::Payload => f.write_str(PAYLOAD_FILE),
             BundleFile::Document(d) => f.write_str(d.file_name()),
+            BundleFile::Volume(v) => v.fmt(f),
         }
     }
 }
@@ -377,7 +482,7 @@ mod tests {
     fn sums_are_sha256sum_format() {
         let m = Sha256Digest::of(b"m");
         let p = Sha256Digest::of(b"p");
-        let text = sums_lines(&m, &p, &[]);
+        let text = sums_lines(&m, &[(PAYLOAD_FILE.to_string(), p)], &[]);
         assert_eq!(
             text,
             format!("{}  manifest.json\n{}  payload.tar.zst\n", m.hex(), p.hex())
@@ -392,6 +497,9 @@ mod tests {
             "payload.tar.zst",
             "signatures/ABCDEF0123456789.minisig",
             "signatures/release_key-2.minisig",
+            "payload.tar.zst.001",
+            "payload.tar.zst.9999",
+            "payload.parity.002",
         ] {
             let f = BundleFile::parse(ok).unwrap_or_else(|| panic!("{ok}"));
             assert_eq!(f.to_string(), ok);
@@ -410,6 +518,11 @@ mod tests {
             "./manifest.json",
             "SHA256SUMS/",
             "payload.tar.zst.1",
+            "payload.tar.zst.000",
+            "payload.tar.zst.0001",
+            "payload.tar.zst.10000",
+            "payload.parity.01",
+            "payload.tar.zst.+12",
         ] {
             assert_eq!(BundleFile::parse(bad), None, "{bad}");
         }
@@ -433,6 +546,20 @@ mod tests {
             if let Some(p) = PayloadPath::parse(&s) {
                 proptest::prop_assert_eq!(p.to_string(), s);
             }
+        }
+
+        #[test]
+        fn volume_names_round_trip(s in "payload\\.(tar\\.zst|parity)\\.[0-9+-]{0,6}|\\PC{0,30}") {
+            if let Some(v) = VolumeName::parse(&s) {
+                proptest::prop_assert_eq!(v.to_string(), s);
+                proptest::prop_assert!((1..=MAX_VOLUMES).contains(&v.number()));
+            }
+        }
+
+        #[test]
+        fn every_volume_number_round_trips(n in 1u32..=MAX_VOLUMES, parity in proptest::bool::ANY) {
+            let v = if parity { VolumeName::Parity(n) } else { VolumeName::Data(n) };
+            proptest::prop_assert_eq!(VolumeName::parse(&v.to_string()), Some(v));
         }
 
         #[test]

@@ -80,6 +80,57 @@ pub struct BundleManifest {
     /// Signed documents beside the payload (the change report, the SBOM).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub documents: Vec<Document>,
+    /// A one-way delta: the earlier bundles this one builds on and what it leaves out
+    /// because they carried it (absent in full bundles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<Delta>,
+}
+
+/// What a delta bundle rests on and leaves out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delta {
+    /// The bundles (or enclave inventories) it builds on, in the order given.
+    pub bases: Vec<DeltaBase>,
+    /// Blobs and files a base carried, left out of this payload, sorted by path. Install
+    /// requires the enclave to hold each one already.
+    pub omitted: Vec<Omitted>,
+}
+
+/// One base of a delta.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeltaBase {
+    /// A bundle or an enclave inventory.
+    pub kind: BaseKind,
+    /// sha256 of the base's `manifest.json` (or of the inventory file).
+    #[serde(with = "bare_hex")]
+    pub sha256: Sha256Digest,
+    /// The base bundle's hop, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hop: Option<Hop>,
+}
+
+/// What a delta base is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BaseKind {
+    /// An earlier bundle (`airlock build --since`).
+    Bundle,
+    /// A signed inventory of an enclave (`airlock build --have`).
+    Inventory,
+}
+
+/// A blob or file left out of a delta's payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Omitted {
+    /// Its payload path (`blobs/sha256/..` or `files/sha256/..`).
+    pub path: PayloadPath,
+    /// Size in bytes.
+    pub size: u64,
+    /// Index into [`Delta::bases`] of the first base that carried it.
+    pub base: usize,
 }
 
 /// A signed document of the bundle.
@@ -141,6 +192,110 @@ pub struct PayloadInfo {
     pub sha256: Sha256Digest,
     /// Size of the tar stream inside, in bytes.
     pub tar_size: u64,
+    /// When the payload is cut into volumes (`--volume-size`): the volumes, in stream
+    /// order. Empty for a payload in one file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<Volume>,
+    /// Recovery volumes over the data volumes (`--parity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parity: Option<Parity>,
+}
+
+/// Bytes of a volume's start that [`Volume::head_sha256`] covers.
+pub const VOLUME_HEAD_BYTES: u64 = 64 * 1024;
+
+/// One payload volume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Volume {
+    /// Its file name (`payload.tar.zst.001`, `payload.parity.001`).
+    pub file: crate::layout::VolumeName,
+    /// Size in bytes.
+    pub size: u64,
+    /// sha256 of the whole volume.
+    #[serde(with = "bare_hex")]
+    pub sha256: Sha256Digest,
+    /// sha256 of its first [`VOLUME_HEAD_BYTES`] (or all of it, if smaller): a volume
+    /// whose start matches but whole does not is damaged; one whose start matches another
+    /// volume is out of order; one whose start matches none is from another bundle.
+    #[serde(with = "bare_hex")]
+    pub head_sha256: Sha256Digest,
+}
+
+/// How parity volumes are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ParityScheme {
+    /// Reed-Solomon over GF(2^16) (the Leopard-RS construction of the
+    /// `reed-solomon-simd` crate), stripe by stripe: data volume `i`'s bytes
+    /// `[k*stripe, (k+1)*stripe)`, zero-padded, are original shard `i` of stripe `k`;
+    /// the parity volumes hold the recovery shards of each stripe in turn. The last
+    /// stripe is as long as the first data volume's rest, rounded up to an even length.
+    ReedSolomonGf16,
+}
+
+/// The recovery volumes of a payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Parity {
+    /// The code.
+    pub scheme: ParityScheme,
+    /// Stripe length in bytes (even).
+    pub stripe: u64,
+    /// The parity volumes.
+    pub volumes: Vec<Volume>,
+}
+
+/// Largest parity stripe (the memory a repair needs is stripe x volumes).
+pub const MAX_PARITY_STRIPE: u64 = 16 * 1024 * 1024;
+
+impl PayloadInfo {
+    /// Every volume, data then parity.
+    pub fn all_volumes(&self) -> impl Iterator<Item = &Volume> {
+        self.volumes
+            .iter()
+            .chain(self.parity.iter().flat_map(|p| p.volumes.iter()))
+    }
+
+    /// The payload's files with their sha256, as `SHA256SUMS` lists them: the one
+    /// payload file, or every volume (in its `volume-NNN/` directory with `dirs`).
+    pub fn sums_items(&self, dirs: bool) -> Vec<(String, Sha256Digest)> {
+        if self.volumes.is_empty() {
+            return vec![(self.file.clone(), self.sha256)];
+        }
+        let n = self.volumes.len() as u32;
+        self.all_volumes()
+            .map(|v| {
+                let name = if dirs {
+                    format!("{}/{}", v.file.dir(n), v.file)
+                } else {
+                    v.file.to_string()
+                };
+                (name, v.sha256)
+            })
+            .collect()
+    }
+
+    /// The parity stripe sizes, in order: the first data volume's size cut into
+    /// `stripe`-byte pieces, the last rounded up to even.
+    pub fn stripes(&self) -> Vec<u64> {
+        let (Some(first), Some(p)) = (self.volumes.first(), &self.parity) else {
+            return Vec::new();
+        };
+        stripe_lengths(first.size, p.stripe)
+    }
+}
+
+/// `len` cut into `stripe`-byte pieces, the last rounded up to even.
+pub fn stripe_lengths(len: u64, stripe: u64) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off < len && stripe > 0 {
+        let k = stripe.min(len - off);
+        out.push(k + (k & 1));
+        off += k;
+    }
+    out
 }
 
 /// One payload entry (a regular file in the tar stream).
@@ -552,12 +707,14 @@ impl BundleManifest {
                 crate::layout::PAYLOAD_FILE
             )));
         }
+        self.check_volumes().map_err(bad)?;
         let entries = self.check_entries().map_err(bad)?;
         self.check_images(&entries).map_err(bad)?;
         self.check_files(&entries).map_err(bad)?;
         self.check_packages().map_err(bad)?;
         self.check_checklist().map_err(bad)?;
         self.check_validity().map_err(bad)?;
+        self.check_delta().map_err(bad)?;
         let mut docs = BTreeSet::new();
         for d in &self.documents {
             if !docs.insert(d.path) {
@@ -625,7 +782,8 @@ impl BundleManifest {
                 }
             }
             for c in &img.blobs {
-                carried_entry(entries, c).map_err(|r| format!("{}: {r}", what(c)))?;
+                self.carried_or_omitted(entries, &PayloadPath::Blob(c.digest), c.size)
+                    .map_err(|r| format!("{}: {r}", what(c)))?;
             }
             check_served_as(img).map_err(|r| format!("image {}: {r}", Untrusted(&name)))?;
         }
@@ -639,15 +797,8 @@ impl BundleManifest {
         let mut targets: BTreeSet<&str> = BTreeSet::new();
         for f in &self.files {
             let t = f.target.as_str();
-            let Some(e) = entries.get(&PayloadPath::File(f.sha256)) else {
-                return Err(format!("file {t} has no payload entry"));
-            };
-            if e.size != f.size {
-                return Err(format!(
-                    "file {t}: size {} differs from its payload entry's {}",
-                    f.size, e.size
-                ));
-            }
+            self.carried_or_omitted(entries, &PayloadPath::File(f.sha256), f.size)
+                .map_err(|r| format!("file {t}: {r}"))?;
             if crate::paths::is_reserved(&f.target) {
                 return Err(format!(
                     "file {t}: {} is reserved for airlock's own state",
@@ -667,6 +818,141 @@ impl BundleManifest {
                 return Err(format!(
                     "file target {t} is a file but {other} needs it to be a directory"
                 ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A blob or file is a payload entry of its size, or (in a delta) omitted with it.
+    fn carried_or_omitted(
+        &self,
+        entries: &BTreeMap<PayloadPath, &Entry>,
+        path: &PayloadPath,
+        size: u64,
+    ) -> std::result::Result<(), String> {
+        let listed = match entries.get(path) {
+            Some(e) => e.size,
+            None => self
+                .omitted(path)
+                .map(|o| o.size)
+                .ok_or_else(|| "not in the payload".to_string())?,
+        };
+        if listed != size {
+            return Err(format!(
+                "size {size} differs from its payload entry's {listed}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The omitted record of a path, in a delta.
+    pub fn omitted(&self, path: &PayloadPath) -> Option<&Omitted> {
+        let d = self.delta.as_ref()?;
+        d.omitted
+            .binary_search_by(|o| o.path.cmp(path))
+            .ok()
+            .map(|i| &d.omitted[i])
+    }
+
+    /// Volumes: named in order, sizes adding up to the payload, all but the last the
+    /// same size; parity volumes as long as the stripes of the first data volume. A
+    /// delta: bases named, omitted paths sorted, unique, content-addressed and not also
+    /// in the payload.
+    fn check_volumes(&self) -> std::result::Result<(), String> {
+        use crate::layout::{MAX_VOLUMES, VolumeName};
+        let p = &self.payload;
+        if p.volumes.is_empty() {
+            return match p.parity {
+                Some(_) => Err("parity volumes without data volumes".into()),
+                None => Ok(()),
+            };
+        }
+        if p.volumes.len() > MAX_VOLUMES as usize {
+            return Err(format!("more than {MAX_VOLUMES} volumes"));
+        }
+        let mut total: u64 = 0;
+        for (i, v) in p.volumes.iter().enumerate() {
+            if v.file != VolumeName::Data(i as u32 + 1) {
+                return Err(format!("volume {} is named {}", i + 1, v.file));
+            }
+            if v.size == 0 || (i + 1 < p.volumes.len() && v.size != p.volumes[0].size) {
+                return Err(format!(
+                    "volume {}: size {} (every volume but the last is {} bytes, none empty)",
+                    v.file, v.size, p.volumes[0].size
+                ));
+            }
+            total = total
+                .checked_add(v.size)
+                .ok_or("volume sizes overflow".to_string())?;
+        }
+        if p.volumes.last().map(|v| v.size) > Some(p.volumes[0].size) {
+            return Err("the last volume is larger than the first".into());
+        }
+        if total != p.size {
+            return Err(format!(
+                "volumes add up to {total} bytes, the payload is {}",
+                p.size
+            ));
+        }
+        let Some(par) = &p.parity else {
+            return Ok(());
+        };
+        if par.stripe == 0 || !par.stripe.is_multiple_of(2) || par.stripe > MAX_PARITY_STRIPE {
+            return Err(format!(
+                "parity stripe {} is not an even number of bytes up to {MAX_PARITY_STRIPE}",
+                par.stripe
+            ));
+        }
+        if par.volumes.is_empty() || par.volumes.len() > p.volumes.len() {
+            return Err(format!(
+                "{} parity volumes for {} data volumes (1 to as many as data volumes)",
+                par.volumes.len(),
+                p.volumes.len()
+            ));
+        }
+        let want: u64 = p.stripes().iter().sum();
+        for (i, v) in par.volumes.iter().enumerate() {
+            if v.file != VolumeName::Parity(i as u32 + 1) || v.size != want {
+                return Err(format!(
+                    "parity volume {} ({} bytes) is not {} of {want} bytes",
+                    i + 1,
+                    v.size,
+                    VolumeName::Parity(i as u32 + 1)
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_delta(&self) -> std::result::Result<(), String> {
+        let Some(d) = &self.delta else {
+            return Ok(());
+        };
+        if d.bases.is_empty() {
+            return Err("a delta without bases".into());
+        }
+        for w in d.omitted.windows(2) {
+            if w[0].path >= w[1].path {
+                return Err(format!(
+                    "omitted {} is out of order or listed twice",
+                    w[1].path
+                ));
+            }
+        }
+        for o in &d.omitted {
+            if o.path.digest().is_none() {
+                return Err(format!("omitted {} is not content-addressed", o.path));
+            }
+            if o.base >= d.bases.len() {
+                return Err(format!(
+                    "omitted {} names base {} of {}",
+                    o.path,
+                    o.base,
+                    d.bases.len()
+                ));
+            }
+            if self.entry(&o.path).is_some() {
+                return Err(format!("{} is both omitted and in the payload", o.path));
             }
         }
         Ok(())
@@ -940,6 +1226,142 @@ mod tests {
                 proptest::prop_assert!(!s.contains(['\'', '"', ' ', ';', '$', '`', '/', '\\', '*']));
             }
         }
+    }
+
+    fn empty() -> BundleManifest {
+        BundleManifest {
+            format: BUNDLE_FORMAT,
+            kind: ManifestKind::AirlockBundle,
+            hop: None,
+            not_before: None,
+            expires: None,
+            channel: None,
+            sequence: None,
+            lock_sha256: Sha256Digest::of(b""),
+            catalog: None,
+            notes: vec![],
+            payload: PayloadInfo {
+                file: crate::layout::PAYLOAD_FILE.into(),
+                size: 0,
+                sha256: Sha256Digest::of(b""),
+                tar_size: 1024,
+                volumes: vec![],
+                parity: None,
+            },
+            entries: vec![],
+            images: vec![],
+            files: vec![],
+            checklist: None,
+            package_repositories: vec![],
+            documents: vec![],
+            delta: None,
+        }
+    }
+
+    fn vol(v: crate::layout::VolumeName, size: u64) -> Volume {
+        Volume {
+            file: v,
+            size,
+            sha256: Sha256Digest::of(b"v"),
+            head_sha256: Sha256Digest::of(b"h"),
+        }
+    }
+
+    #[test]
+    fn volumes_must_add_up_and_be_named_in_order() {
+        use crate::layout::VolumeName::{Data, Parity as P};
+        let mut m = empty();
+        m.payload.size = 250;
+        m.payload.volumes = vec![vol(Data(1), 100), vol(Data(2), 100), vol(Data(3), 50)];
+        m.check_consistency().unwrap();
+        fn with(m: &BundleManifest, f: &dyn Fn(&mut BundleManifest)) -> String {
+            let mut x = m.clone();
+            f(&mut x);
+            x.check_consistency().unwrap_err().to_string()
+        }
+        assert!(with(&m, &|x| x.payload.size = 251).contains("add up to 250"));
+        assert!(with(&m, &|x| x.payload.volumes.swap(0, 1)).contains("volume 1 is named"));
+        assert!(
+            with(&m, &|x| x.payload.volumes[1].size = 99).contains("every volume but the last")
+        );
+        assert!(with(&m, &|x| x.payload.volumes[2].size = 0).contains("none empty"));
+        // Parity: as long as the stripes of the first volume, at most one per data volume.
+        m.payload.parity = Some(Parity {
+            scheme: ParityScheme::ReedSolomonGf16,
+            stripe: 64,
+            volumes: vec![vol(P(1), 100)],
+        });
+        m.check_consistency().unwrap();
+        assert!(
+            with(&m, &|x| x.payload.parity.as_mut().unwrap().volumes[0]
+                .size = 128)
+            .contains("parity volume 1")
+        );
+        assert!(
+            with(&m, &|x| x.payload.parity.as_mut().unwrap().stripe = 63).contains("even number")
+        );
+        assert!(
+            with(&m, &|x| {
+                let p = x.payload.parity.as_mut().unwrap();
+                p.volumes = (1..=4).map(|i| vol(P(i), 100)).collect();
+            })
+            .contains("4 parity volumes for 3")
+        );
+        assert_eq!(stripe_lengths(101, 50), [50, 50, 2]);
+    }
+
+    #[test]
+    fn a_delta_names_its_bases_and_omits_only_what_it_does_not_carry() {
+        let mut m = empty();
+        let d = Sha256Digest::of(b"layer");
+        m.delta = Some(Delta {
+            bases: vec![DeltaBase {
+                kind: BaseKind::Bundle,
+                sha256: Sha256Digest::of(b"base"),
+                hop: None,
+            }],
+            omitted: vec![Omitted {
+                path: PayloadPath::Blob(d),
+                size: 5,
+                base: 0,
+            }],
+        });
+        m.check_consistency().unwrap();
+        let mut bad = m.clone();
+        bad.delta.as_mut().unwrap().omitted[0].base = 1;
+        assert!(
+            bad.check_consistency()
+                .unwrap_err()
+                .to_string()
+                .contains("names base 1")
+        );
+        let mut bad = m.clone();
+        bad.delta.as_mut().unwrap().bases.clear();
+        assert!(bad.check_consistency().is_err());
+        let mut bad = m.clone();
+        bad.delta.as_mut().unwrap().omitted[0].path = PayloadPath::OciIndex;
+        assert!(bad.check_consistency().is_err());
+        // Without a delta nothing may be left out: a blob must be in the payload.
+        let mut full = empty();
+        full.files = vec![FileRecord {
+            name: "x".into(),
+            target: SafeRelPath::new("bin/x").unwrap(),
+            mode: Mode(0o755),
+            sha256: d,
+            size: 5,
+            source: "x".into(),
+            kind: None,
+        }];
+        assert!(
+            full.check_consistency()
+                .unwrap_err()
+                .to_string()
+                .contains("not in the payload")
+        );
+        let mut delta = m.clone();
+        delta.files = full.files.clone();
+        delta.delta.as_mut().unwrap().omitted[0].path = PayloadPath::File(d);
+        delta.check_consistency().unwrap();
     }
 
     #[test]

@@ -399,6 +399,71 @@ impl EnclaveRegistry {
         Ok(Some(Bytes::from(out)))
     }
 
+    /// A small JSON document of the distribution API (`v2/_catalog`, `v2/REPO/tags/list`),
+    /// at most 4 MiB.
+    async fn get_listing(&self, path: &str, scope: String) -> Result<serde_json::Value> {
+        let target = format!("{}/{path}", self.host);
+        let url = self.url(path)?;
+        let mut resp = self
+            .send_retried(&target, "list", &[scope], || {
+                self.http.request(Method::GET, url.clone())
+            })
+            .await?;
+        if resp.status() != StatusCode::OK {
+            let s = resp.status();
+            return Err(self.unexpected(&target, "list", s, resp).await);
+        }
+        let mut out = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| Error::RegistryTransport {
+            target: target.clone(),
+            action: "list",
+            source: e,
+        })? {
+            out.extend_from_slice(&chunk);
+            if out.len() as u64 > MAX_MANIFEST_BYTES {
+                return Err(Error::Registry {
+                    target,
+                    action: "list",
+                    reason: format!("larger than {MAX_MANIFEST_BYTES} bytes"),
+                });
+            }
+        }
+        serde_json::from_slice(&out).map_err(|e| Error::Registry {
+            target,
+            action: "list",
+            reason: format!("not JSON: {e}"),
+        })
+    }
+
+    /// Every repository (`GET /v2/_catalog`, page by page of 1000, at most 100 pages).
+    pub async fn repositories(&self) -> Result<Vec<String>> {
+        const PAGE: usize = 1000;
+        let mut all: Vec<String> = Vec::new();
+        for _ in 0..100 {
+            let path = match all.last() {
+                None => format!("v2/_catalog?n={PAGE}"),
+                Some(last) => format!("v2/_catalog?n={PAGE}&last={last}"),
+            };
+            let page = string_list(
+                &self.get_listing(&path, "registry:catalog:*".into()).await?["repositories"],
+            );
+            let done = page.len() < PAGE;
+            all.extend(page);
+            if done {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    /// Every tag of a repository.
+    pub async fn tags(&self, repo: &str) -> Result<Vec<String>> {
+        let v = self
+            .get_listing(&format!("v2/{repo}/tags/list"), pull(repo))
+            .await?;
+        Ok(string_list(&v["tags"]))
+    }
+
     /// The digest of what a tag or digest names now, or `None`.
     pub async fn manifest_digest(
         &self,
@@ -614,6 +679,14 @@ impl EnclaveRegistry {
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave a token map half-written.
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn string_list(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.as_str().map(str::to_string))
+        .collect()
 }
 
 fn pull(repo: &str) -> String {

@@ -43,6 +43,33 @@ pub struct Args {
     threads: Option<u32>,
     #[command(flatten)]
     net: NetArgs,
+    /// Cut the payload into volumes of at most SIZE bytes, for media with a size limit:
+    /// a number with an optional unit (KB, MB, GB = 1000^n; KiB, MiB, GiB = 1024^n) or a
+    /// medium: dvd (4.7 GB), dvd-dl (8.5 GB), bd25, bd50, fat32 (4 GiB - 1). At least
+    /// 1 MiB. `cat payload.tar.zst.*` in order is the payload stream.
+    #[arg(long, value_name = "SIZE")]
+    volume_size: Option<airlock_verify::media::size::VolumeSize>,
+    /// Add N parity volumes (Reed-Solomon): `airlock-verify repair` rebuilds any N lost
+    /// or damaged volumes. Needs --volume-size; at most as many as data volumes.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    parity: u32,
+    /// Put each volume in its own directory (volume-001/, ...) with a README that names
+    /// the bundle and its signing keys: one directory per disc.
+    #[arg(long)]
+    volume_dirs: bool,
+    /// Build a one-way delta: leave out every blob and file these earlier bundles (a
+    /// bundle directory or its manifest.json) carried. Install then needs the enclave to
+    /// hold them. Repeatable.
+    #[arg(long, value_name = "BUNDLE")]
+    since: Vec<PathBuf>,
+    /// Build a one-way delta against a signed enclave inventory (`airlock-verify
+    /// inventory`): leave out what the enclave holds. Needs --trust-enclave. Repeatable.
+    #[arg(long, value_name = "INVENTORY", requires = "trust_enclave")]
+    have: Vec<PathBuf>,
+    /// The enclave's public key that must have signed every --have inventory; an
+    /// unsigned inventory or one of another enclave is refused.
+    #[arg(long, value_name = "KEY.pub")]
+    trust_enclave: Option<PathBuf>,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     json: bool,
@@ -70,6 +97,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if out.exists() && !a.force {
         return Err(airlock::Error::already_exists(out).into());
     }
+    let media = airlock::pack::volumes::Media {
+        volume_size: a.volume_size.map(|v| v.bytes()),
+        parity: a.parity,
+        volume_dirs: a.volume_dirs,
+    };
+    media.check()?;
+    let delta = delta_plan(&a)?;
     let store = Store::open(&a.cache.clone().unwrap_or_else(Store::default_root))?;
     let (reg, http) = a.net.settings().clients()?;
     let lock_dir = pipeline::parent_dir(&a.lock);
@@ -97,6 +131,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             show: !a.quiet && !a.json,
             validity,
             signer,
+            media,
+            delta,
         },
     )?;
     if a.json {
@@ -118,5 +154,35 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     for s in &summary.signatures {
         println!("  signed: {s}");
     }
+    if !summary.volumes.is_empty() {
+        println!("  volumes: {}", summary.volumes.join(", "));
+    }
+    if summary.omitted > 0 {
+        println!(
+            "  delta: left out {} blobs and files ({} bytes) the bases carried",
+            summary.omitted, summary.omitted_bytes
+        );
+    }
     Ok(())
+}
+
+/// The bases of a delta: earlier bundles, and enclave inventories checked against the
+/// enclave's key.
+fn delta_plan(a: &Args) -> anyhow::Result<Option<airlock::pack::delta::DeltaPlan>> {
+    if a.since.is_empty() && a.have.is_empty() {
+        return Ok(None);
+    }
+    let mut plan = airlock::pack::delta::DeltaPlan::default();
+    for b in &a.since {
+        plan.add_bundle(b)?;
+    }
+    if let Some(key) = &a.trust_enclave {
+        let key =
+            airlock_verify::trust::PublicKey::load(key).map_err(airlock_verify::Error::from)?;
+        for path in &a.have {
+            let inv = airlock_verify::inventory::Inventory::load_verified(path, &key)?;
+            plan.add_inventory(inv.sha256, inv.payload_paths());
+        }
+    }
+    Ok(Some(plan))
 }

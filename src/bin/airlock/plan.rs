@@ -41,6 +41,12 @@ pub struct Args {
     /// Directory for the locks and bundles of --build.
     #[arg(long, value_name = "DIR")]
     out_dir: Option<PathBuf>,
+    /// With --build: one catch-up bundle for the whole plan (DIR/airlock-FROM-to-TO/, its
+    /// lock beside it) instead of one per hop: each blob and file once however many hops
+    /// use it, every hop's checklist in order with a stop-and-verify step between hops.
+    /// Each hop's lock is still written.
+    #[arg(long, requires = "build")]
+    one_bundle: bool,
     /// Replace existing locks and bundles in --out-dir.
     #[arg(long)]
     force: bool,
@@ -155,7 +161,8 @@ fn print_plan(
     Ok(())
 }
 
-/// Resolve and build every hop's bundle, in order.
+/// Resolve and build every hop's bundle, in order (or, with --one-bundle, one bundle
+/// for all of them).
 fn build_hops(
     a: &Args,
     loaded: &airlock::catalog::Loaded,
@@ -174,89 +181,32 @@ fn build_hops(
     .load()?;
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| airlock::Error::io("create directory", &out_dir, e))?;
-    // Refuse existing outputs before doing any work.
-    if !a.force {
-        for h in hops {
-            for p in [
-                out_dir.join(format!("{}.lock", hop_name(&h.from, &h.to))),
-                out_dir.join(hop_name(&h.from, &h.to)),
-            ] {
-                if p.exists() {
-                    return Err(airlock::Error::already_exists(p).into());
-                }
-            }
-        }
-    }
-    let arches = a.hop.arches()?;
-    let (reg, http) = a.hop.clients()?;
-    let store = a.hop.store()?;
-    let packages = a.hop.package_options()?;
-    let rt = runtime()?;
-    let threads = pipeline::default_threads();
-    let show = !a.quiet && !a.json;
+    let whole = (a.one_bundle && hops.len() > 1).then(|| hop_name(&a.from, &a.to));
+    refuse_existing(a, &out_dir, hops, whole.as_deref())?;
+    let ctx = Ctx {
+        arches: a.hop.arches()?,
+        clients: a.hop.clients()?,
+        store: a.hop.store()?,
+        packages: a.hop.package_options()?,
+        rt: runtime()?,
+    };
     let mut built = Vec::new();
+    let mut locks = Vec::new();
     for (i, h) in hops.iter().enumerate() {
-        let name = hop_name(&h.from, &h.to);
-        let lock_path = out_dir.join(format!("{name}.lock"));
-        let bundle_dir = out_dir.join(&name);
-        let lock_dir = parent_dir(&lock_path);
-        let mut opts = a.hop.options(
-            &reg,
-            &http,
-            &lock_dir,
-            arches.clone(),
-            packages.as_ref(),
-            Some(&store),
-        );
-        opts.catalog = Some(loaded.identity.clone());
-        let (lock, warnings) = rt
-            .block_on(airlock::resolve::resolve(
-                &loaded.catalog,
-                &h.from,
-                &h.to,
-                &opts,
-            ))
-            .with_context(|| {
-                format!(
-                    "hop {} of {}: resolving {} -> {}",
-                    i + 1,
-                    hops.len(),
-                    h.from,
-                    h.to
-                )
-            })?;
-        print_warnings(&warnings);
-        write_lock(&lock_path, &lock, a.force)?;
-        let (lock, lock_bytes) = airlock::lock::Lock::load(&lock_path)?;
-
-        let summary = pipeline::fetch_and_pack(
-            &rt,
-            &pipeline::Inputs {
-                lock: &lock,
-                lock_bytes: &lock_bytes,
-                lock_path: &lock_path,
-                lock_dir: &lock_dir,
-            },
-            &pipeline::Clients {
-                store: &store,
-                reg: &reg,
-                http: &http,
-            },
-            &bundle_dir,
+        let (lock_path, warnings) = resolve_hop(a, loaded, &ctx, &out_dir, hops, i)?;
+        if whole.is_some() {
+            locks.push(airlock::lock::Lock::load(&lock_path)?.0);
+            built.push(serde_json::json!({
+                "from": h.from, "to": h.to, "lock": lock_path, "warnings": warnings,
+            }));
+            continue;
+        }
+        let summary = build_lock(
+            a,
+            &ctx,
             &keys,
-            &pipeline::PackSettings {
-                jobs: a.hop.upstream.jobs.min(8),
-                level: a.level,
-                threads,
-                force: a.force,
-                show,
-                validity: airlock::pack::Validity::default(),
-                signer: airlock::pack::Signer {
-                    role: airlock::trust::policy::RoleName::new("builder")
-                        .map_err(|e| anyhow::anyhow!(e))?,
-                    name: None,
-                },
-            },
+            &lock_path,
+            &out_dir.join(hop_name(&h.from, &h.to)),
         )
         .with_context(|| format!("hop {} of {} ({} -> {})", i + 1, hops.len(), h.from, h.to))?;
         if !a.json {
@@ -275,13 +225,160 @@ fn build_hops(
             "warnings": warnings,
         }));
     }
+    let mut catchup = None;
+    if let Some(name) = &whole {
+        let merged = airlock::resolve::catchup::merge(&locks)?;
+        let lock_path = out_dir.join(format!("{name}.lock"));
+        write_lock(&lock_path, &merged, a.force)?;
+        let summary = build_lock(a, &ctx, &keys, &lock_path, &out_dir.join(name))
+            .with_context(|| format!("the catch-up bundle of {} hops", hops.len()))?;
+        if !a.json {
+            println!(
+                "{} -> {}: one bundle for {} hops: lock {}, bundle {} (manifest sha256 {}, payload {} bytes)",
+                a.from,
+                a.to,
+                hops.len(),
+                lock_path.display(),
+                summary.dir.display(),
+                summary.manifest_sha256,
+                summary.payload_size
+            );
+        }
+        catchup = Some(serde_json::json!({ "lock": lock_path, "bundle": summary }));
+    }
     if a.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({ "from": a.from, "to": a.to, "hops": built })
-            )?
+            serde_json::to_string_pretty(&serde_json::json!({
+                "from": a.from, "to": a.to, "hops": built, "one_bundle": catchup,
+            }))?
         );
     }
     Ok(())
+}
+
+/// What every hop's resolve and build share.
+struct Ctx {
+    arches: Vec<String>,
+    clients: (airlock::registry::RegistryClient, airlock::http::HttpClient),
+    store: airlock::store::Store,
+    packages: Option<airlock::packages::PackageOptions>,
+    rt: tokio::runtime::Runtime,
+}
+
+/// Refuse existing outputs before doing any work.
+fn refuse_existing(
+    a: &Args,
+    out_dir: &std::path::Path,
+    hops: &[airlock::resolve::PlannedHop],
+    whole: Option<&str>,
+) -> anyhow::Result<()> {
+    if a.force {
+        return Ok(());
+    }
+    // Every hop's lock is written; bundles only per hop, or one for the whole plan.
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for h in hops {
+        let name = hop_name(&h.from, &h.to);
+        paths.push(out_dir.join(format!("{name}.lock")));
+        if whole.is_none() {
+            paths.push(out_dir.join(&name));
+        }
+    }
+    if let Some(name) = whole {
+        paths.push(out_dir.join(format!("{name}.lock")));
+        paths.push(out_dir.join(name));
+    }
+    match paths.into_iter().find(|p| p.exists()) {
+        Some(p) => Err(airlock::Error::already_exists(p).into()),
+        None => Ok(()),
+    }
+}
+
+/// Resolve hop `i` and write its lock; returns the lock's path and the warnings.
+fn resolve_hop(
+    a: &Args,
+    loaded: &airlock::catalog::Loaded,
+    ctx: &Ctx,
+    out_dir: &std::path::Path,
+    hops: &[airlock::resolve::PlannedHop],
+    i: usize,
+) -> anyhow::Result<(PathBuf, Vec<airlock::resolve::Warning>)> {
+    let h = &hops[i];
+    let lock_path = out_dir.join(format!("{}.lock", hop_name(&h.from, &h.to)));
+    let lock_dir = parent_dir(&lock_path);
+    let (reg, http) = &ctx.clients;
+    let mut opts = a.hop.options(
+        reg,
+        http,
+        &lock_dir,
+        ctx.arches.clone(),
+        ctx.packages.as_ref(),
+        Some(&ctx.store),
+    );
+    opts.catalog = Some(loaded.identity.clone());
+    let (lock, warnings) = ctx
+        .rt
+        .block_on(airlock::resolve::resolve(
+            &loaded.catalog,
+            &h.from,
+            &h.to,
+            &opts,
+        ))
+        .with_context(|| {
+            format!(
+                "hop {} of {}: resolving {} -> {}",
+                i + 1,
+                hops.len(),
+                h.from,
+                h.to
+            )
+        })?;
+    print_warnings(&warnings);
+    write_lock(&lock_path, &lock, a.force)?;
+    Ok((lock_path, warnings))
+}
+
+/// Fetch and pack one lock into `bundle_dir`.
+fn build_lock(
+    a: &Args,
+    ctx: &Ctx,
+    keys: &[airlock::trust::SecretKey],
+    lock_path: &std::path::Path,
+    bundle_dir: &std::path::Path,
+) -> airlock::Result<airlock::pack::WriteSummary> {
+    let (lock, lock_bytes) = airlock::lock::Lock::load(lock_path)?;
+    let lock_dir = parent_dir(lock_path);
+    let (reg, http) = &ctx.clients;
+    pipeline::fetch_and_pack(
+        &ctx.rt,
+        &pipeline::Inputs {
+            lock: &lock,
+            lock_bytes: &lock_bytes,
+            lock_path,
+            lock_dir: &lock_dir,
+        },
+        &pipeline::Clients {
+            store: &ctx.store,
+            reg,
+            http,
+        },
+        bundle_dir,
+        keys,
+        &pipeline::PackSettings {
+            jobs: a.hop.upstream.jobs.min(8),
+            level: a.level,
+            threads: pipeline::default_threads(),
+            force: a.force,
+            show: !a.quiet && !a.json,
+            validity: airlock::pack::Validity::default(),
+            signer: airlock::pack::Signer {
+                role: airlock::trust::policy::RoleName::new("builder")
+                    .map_err(|e| airlock::Error::invalid("role", "builder", e))?,
+                name: None,
+            },
+            media: Default::default(),
+            delta: None,
+        },
+    )
 }

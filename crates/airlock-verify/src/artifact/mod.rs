@@ -5,7 +5,8 @@
 //! The artifact is an OCI image manifest with `artifactType`
 //! `application/vnd.airlock.bundle.v1`, the empty config (`{}`,
 //! `application/vnd.oci.empty.v1+json`), and one layer per bundle file, in bundle
-//! order: `manifest.json`, each `signatures/*.minisig`, `SHA256SUMS`, `payload.tar.zst`.
+//! order: `manifest.json`, each `signatures/*.minisig`, `SHA256SUMS`, `payload.tar.zst`
+//! (or its volumes and parity volumes, one layer each).
 //! Each layer's `org.opencontainers.image.title` annotation is the file's path in the
 //! bundle (as `oras pull` expects) and its media type says which file it is.
 //!
@@ -52,6 +53,12 @@ pub fn media_type(f: &BundleFile) -> &'static str {
         BundleFile::Sums => "application/vnd.airlock.bundle.sums.v1",
         BundleFile::Payload => "application/vnd.airlock.bundle.payload.v1.tar+zstd",
         BundleFile::Document(d) => d.media_type(),
+        BundleFile::Volume(crate::layout::VolumeName::Data(_)) => {
+            "application/vnd.airlock.bundle.payload-volume.v1"
+        }
+        BundleFile::Volume(crate::layout::VolumeName::Parity(_)) => {
+            "application/vnd.airlock.bundle.parity-volume.v1"
+        }
     }
 }
 
@@ -66,6 +73,7 @@ pub fn max_size(f: &BundleFile) -> u64 {
         BundleFile::Sums => MAX_SUMS_BYTES,
         BundleFile::Payload => u64::MAX,
         BundleFile::Document(_) => MAX_DOCUMENT_BYTES,
+        BundleFile::Volume(_) => crate::media::size::MAX_VOLUME_SIZE,
     }
 }
 
@@ -200,10 +208,19 @@ pub fn parse_manifest(bytes: &[u8], what: &str) -> Result<Vec<ArtifactFile>> {
             size: l.size,
         });
     }
-    for needed in [BundleFile::Manifest, BundleFile::Sums, BundleFile::Payload] {
+    for needed in [BundleFile::Manifest, BundleFile::Sums] {
         if !seen.contains(&needed) {
             return Err(bad(format!("has no {needed}")));
         }
+    }
+    // The payload travels as one file or as volumes (the first data volume at least);
+    // which volumes the manifest needs is checked when the fetched bundle is verified.
+    let first = BundleFile::Volume(crate::layout::VolumeName::Data(1));
+    if !seen.contains(&BundleFile::Payload) && !seen.contains(&first) {
+        return Err(bad(format!(
+            "has no {} and no {first}",
+            BundleFile::Payload
+        )));
     }
     if !files
         .iter()

@@ -80,7 +80,14 @@ pub async fn publish(
     let mut files = Vec::new();
     let mut bytes_uploaded = 0;
     for s in &sources {
-        let path = bundle.dir().join(s.file.to_string());
+        let path = match &s.file {
+            BundleFile::Volume(v) => {
+                let data = bundle.manifest().payload.volumes.len() as u32;
+                crate::media::volumes::locate(bundle.dir(), *v, data)
+                    .unwrap_or_else(|| bundle.dir().join(v.to_string()))
+            }
+            f => bundle.dir().join(f.to_string()),
+        };
         let source = match &s.bytes {
             Some(b) => BlobSource::Memory(b),
             None => BlobSource::File(&path),
@@ -159,9 +166,10 @@ fn sources(bundle: &VerifiedBundle) -> (Vec<Source>, Vec<String>) {
         }
     }
     let docs: Vec<_> = m.documents.iter().map(|d| (d.path, d.sha256)).collect();
+    // A published bundle's volumes travel flat (one layer each).
     let sums = Bytes::from(layout::sums_lines(
         bundle.manifest_sha256(),
-        &m.payload.sha256,
+        &m.payload.sums_items(false),
         &docs,
     ));
     out.push(Source {
@@ -170,12 +178,20 @@ fn sources(bundle: &VerifiedBundle) -> (Vec<Source>, Vec<String>) {
         size: sums.len() as u64,
         bytes: Some(sums),
     });
-    out.push(Source {
-        file: BundleFile::Payload,
-        digest: m.payload.sha256,
-        size: m.payload.size,
+    if m.payload.volumes.is_empty() {
+        out.push(Source {
+            file: BundleFile::Payload,
+            digest: m.payload.sha256,
+            size: m.payload.size,
+            bytes: None,
+        });
+    }
+    out.extend(m.payload.all_volumes().map(|v| Source {
+        file: BundleFile::Volume(v.file),
+        digest: v.sha256,
+        size: v.size,
         bytes: None,
-    });
+    }));
     out.extend(m.documents.iter().map(|d| Source {
         file: BundleFile::Document(d.path),
         digest: d.sha256,

@@ -122,6 +122,7 @@ pub fn export(
     opts: &ExportOptions,
     on_progress: &dyn Fn(u64),
 ) -> Result<Vec<Exported>> {
+    bundle.require_full("export")?;
     let m = bundle.manifest();
     std::fs::create_dir_all(&opts.out).map_err(|e| Error::io("create directory", &opts.out, e))?;
     let platform = match opts.format {
@@ -519,6 +520,8 @@ mod tests {
                 size: 0,
                 sha256: Sha256Digest::of(b""),
                 tar_size: 0,
+                volumes: vec![],
+                parity: None,
             },
             entries: vec![],
             images: vec![],
@@ -531,6 +534,7 @@ mod tests {
             documents: vec![],
             catalog: None,
             package_repositories: vec![],
+            delta: None,
         }
     }
 

@@ -19,6 +19,7 @@
 //! nothing is missing the second pass is not run at all. The receipt of each install,
 //! and of each refused one, is written by [`record`] into the enclave's state.
 
+pub mod delta;
 pub mod files;
 pub mod mirror;
 pub mod presence;
@@ -184,6 +185,8 @@ pub async fn install(
     // 1. What does the enclave lack, and can it take it? Nothing is written before this.
     let roots = opts.roots();
     let mut needs = presence::survey(m, &repos, &reg, &roots, opts.jobs).await?;
+    delta::mount_omitted(m, &repos, &reg, &mut needs).await?;
+    delta::check(m, &needs)?;
     let files_needed = needs.files(m);
     files::preflight(&roots, &files_needed)?;
     space::check(

@@ -44,6 +44,7 @@ pub fn prepare(
     spool_base: &Path,
     on_progress: &dyn Fn(u64),
 ) -> Result<State> {
+    bundle.require_full("serve")?;
     let m = bundle.manifest();
     let catalog = Catalog::build(m, prefix)?;
     crate::spool::remove_stale(spool_base);

@@ -126,6 +126,11 @@ impl Enclave {
         self.key.public_key()
     }
 
+    /// Sign `bytes` with the enclave key (an inventory); minisign text.
+    pub fn sign(&self, bytes: &[u8], comment: &str) -> Result<String> {
+        Ok(crate::trust::sign(&self.key, bytes, comment)?)
+    }
+
     /// Refuse a clock that went back, a rollback, and a replay with another digest.
     pub fn check(&self, b: &BundleIdentity, now: Timestamp) -> Result<()> {
         if let Some(seen) = self.state.latest_time_seen

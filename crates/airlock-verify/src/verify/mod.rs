@@ -133,11 +133,39 @@ impl SignedBundle {
         for d in &self.manifest.documents {
             check_document(&self.dir, d)?;
         }
+        self.check_volumes()?;
         let summary = payload::walk(&self, &mut |_, r| r.drain(), on_progress)?;
         Ok(VerifiedBundle {
             signed: self,
             summary,
         })
+    }
+
+    /// Check every payload volume (data and parity) on its own, before the payload
+    /// stream is read: the error names each volume that is missing, truncated,
+    /// corrupt, out of order or from another bundle. Nothing for a one-file payload.
+    pub fn check_volumes(&self) -> Result<()> {
+        if self.manifest.payload.volumes.is_empty() {
+            return Ok(());
+        }
+        let statuses = crate::media::volumes::check_all(&self.dir, &self.manifest.payload, &|_| {});
+        match crate::media::volumes::damage_error(&statuses) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuse a delta bundle for `what` (serve, export): they serve images from the
+    /// payload, and a delta leaves blobs out.
+    pub fn require_full(&self, what: &str) -> Result<()> {
+        match &self.manifest.delta {
+            Some(d) => Err(Error::Usage(format!(
+                "{what} needs a full bundle: this is a delta that leaves out {} blobs and files \
+                 its bases carried (install it on top of them, or build it without --since/--have)",
+                d.omitted.len()
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// The bundle directory.

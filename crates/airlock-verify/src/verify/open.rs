@@ -161,8 +161,11 @@ fn read_signatures(dir: &Path) -> Result<Vec<SignatureFile>> {
 fn check_sums_file(dir: &Path, m: &BundleManifest, manifest_sha: &Sha256Digest) -> Result<()> {
     let text = read_bundle_file(dir, SUMS_FILE, layout::MAX_SUMS_BYTES)?;
     let docs: Vec<_> = m.documents.iter().map(|d| (d.path, d.sha256)).collect();
-    let expected = layout::sums_lines(manifest_sha, &m.payload.sha256, &docs);
-    if text != expected.as_bytes() {
+    // Volumes may sit flat or one directory each (`--volume-dirs`); both lists are the
+    // signed manifest's, so either is accepted.
+    let flat = layout::sums_lines(manifest_sha, &m.payload.sums_items(false), &docs);
+    let dirs = layout::sums_lines(manifest_sha, &m.payload.sums_items(true), &docs);
+    if text != flat.as_bytes() && text != dirs.as_bytes() {
         return Err(Error::verification(
             SUMS_FILE,
             "does not match the signed manifest",

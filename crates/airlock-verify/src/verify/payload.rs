@@ -5,9 +5,7 @@
 //! mismatch as an error *instead of* end-of-file, so nothing can commit unverified bytes
 //! by accident.
 
-use std::fs::File;
 use std::io::{self, BufReader, Read};
-use std::path::PathBuf;
 
 use super::SignedBundle;
 use crate::digest::{Hasher, HashingReader, Sha256Digest};
@@ -29,12 +27,10 @@ pub struct WalkSummary {
     pub bytes: u64,
 }
 
-/// The compressed payload bytes, read from the bundle's payload file and checked against
-/// the manifest's size and sha256 as they pass. (With volumes this becomes the volume
-/// files in order; nothing downstream changes.)
+/// The compressed payload bytes, read from the bundle's payload file (or its data
+/// volumes, chained) and checked against the manifest's size and sha256 as they pass.
 pub struct PayloadSource {
-    inner: HashingReader<File>,
-    path: PathBuf,
+    inner: HashingReader<Box<dyn Read + Send>>,
     expected_size: u64,
     expected_sha256: Sha256Digest,
 }
@@ -43,19 +39,8 @@ impl PayloadSource {
     /// Open the payload of `m` in `dir`, refusing a non-regular file or a wrong size
     /// before reading a byte.
     pub fn open(dir: &std::path::Path, m: &BundleManifest) -> Result<Self> {
-        let fail = |reason: String| Error::verification(PAYLOAD_FILE, reason);
-        let path = dir.join(PAYLOAD_FILE);
-        let file = crate::fsutil::open_regular_io(&path).map_err(|e| fail(e.to_string()))?;
-        let size = file.metadata().map_err(|e| fail(e.to_string()))?.len();
-        if size != m.payload.size {
-            return Err(fail(format!(
-                "size {size} bytes differs from the manifest's {} (truncated or extended)",
-                m.payload.size
-            )));
-        }
         Ok(PayloadSource {
-            inner: HashingReader::new(file),
-            path,
+            inner: HashingReader::new(crate::media::volumes::open_stream(dir, &m.payload)?),
             expected_size: m.payload.size,
             expected_sha256: m.payload.sha256,
         })
@@ -64,8 +49,7 @@ impl PayloadSource {
     /// Read what is left and check the whole file's size and sha256.
     pub fn finish(mut self) -> Result<()> {
         let fail = |reason: String| Error::verification(PAYLOAD_FILE, reason);
-        io::copy(&mut self.inner, &mut io::sink())
-            .map_err(|e| fail(format!("read {}: {e}", self.path.display())))?;
+        io::copy(&mut self.inner, &mut io::sink()).map_err(|e| fail(format!("read: {e}")))?;
         let (_, digest, len) = self.inner.finish();
         if len != self.expected_size || digest != self.expected_sha256 {
             return Err(fail(format!(

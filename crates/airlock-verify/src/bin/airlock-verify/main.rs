@@ -7,11 +7,13 @@ mod common;
 mod export;
 mod fetch;
 mod install;
+mod inventory;
 mod keygen;
 mod log;
 mod policy;
 mod preflight;
 mod publish;
+mod repair;
 mod serve;
 mod signers;
 mod state;
@@ -30,6 +32,7 @@ use clap::{Parser, Subcommand};
 ///   airlock-verify export BUNDLE --trust release.pub --format oci-archive --out images/
 ///   airlock-verify publish BUNDLE --trust release.pub --registry harbor.hq:443/airlock/hop:v1.30.2
 ///   airlock-verify fetch harbor.site:443/airlock/hop:v1.30.2 --trust release.pub --out BUNDLE
+///   airlock-verify repair BUNDLE --trust release.pub
 ///
 /// Exit codes: 0 ok, 1 operational error, 2 usage, 3 the bundle or its signatures cannot
 /// be trusted, 4 invalid input, 5 content mismatch outside a bundle.
@@ -76,6 +79,10 @@ enum Command {
     Publish(publish::Args),
     /// Pull a published bundle from a registry; verify it before it gets its name.
     Fetch(fetch::Args),
+    /// Rebuild lost or damaged payload volumes from the parity volumes.
+    Repair(repair::Args),
+    /// Write what the enclave holds (digests only), signed by the enclave key.
+    Inventory(inventory::Args),
 }
 
 fn main() -> ExitCode {
@@ -94,6 +101,8 @@ fn main() -> ExitCode {
         Command::Export(a) => export::run(a),
         Command::Publish(a) => publish::run(a),
         Command::Fetch(a) => fetch::run(a),
+        Command::Repair(a) => repair::run(a),
+        Command::Inventory(a) => inventory::run(a),
     };
     airlock_verify::cli::finish(result, |_| None)
 }

@@ -8,7 +8,9 @@ use crate::common::TrustArgs;
 
 /// Check a bundle: the signatures over manifest.json first, then one streaming pass over
 /// the payload that checks every entry's header, size and sha256 and the payload's own
-/// sha256. Writes nothing.
+/// sha256. A payload in volumes: each volume is checked on its own first, and the
+/// error names every one that is missing, truncated, corrupt, out of order or from
+/// another bundle (`repair` rebuilds them when the bundle has parity). Writes nothing.
 #[derive(clap::Args)]
 pub struct Args {
     /// The bundle directory.
@@ -48,6 +50,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 "bytes": summary.bytes,
                 "images": m.images.len(),
                 "files": m.files.len(),
+                "volumes": m.payload.volumes.len(),
+                "parity_volumes": m.payload.parity.as_ref().map(|p| p.volumes.len()).unwrap_or(0),
+                "delta_bases": m.delta.as_ref().map(|d| &d.bases),
             }))?
         );
         return Ok(());
@@ -81,6 +86,24 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     for n in &eval.not_counted {
         println!("  not counted: {}: {}", n.file, n.reason);
+    }
+    if !m.payload.volumes.is_empty() {
+        println!(
+            "  {} data volume(s), {} parity volume(s), each checked",
+            m.payload.volumes.len(),
+            m.payload
+                .parity
+                .as_ref()
+                .map(|p| p.volumes.len())
+                .unwrap_or(0)
+        );
+    }
+    if let Some(d) = &m.delta {
+        println!(
+            "  delta: {} blobs and files left out; install needs the enclave to hold what {} base(s) carried",
+            d.omitted.len(),
+            d.bases.len()
+        );
     }
     println!(
         "  {} entries, {} bytes; {} images, {} files",

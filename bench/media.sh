@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Volumes, parity, repair and deltas (issue 11), side by side with a plain build.
+#
+#   bash bench/media.sh
+#
+# Everything runs on loopback: generated images (examples/gen_hop.rs) in a local
+# docker-registry, built from a warm cache so the build measures packing, not fetching.
+# With farm-bench on PATH the pairs run interleaved (A B A B) and report per-pair ratios;
+# medians are quoted. Measured:
+#   - build with --volume-size V --parity P against a plain build of the same lock, and
+#     with --volume-size alone (splitting only);
+#   - verify of the volume bundle against verify of the plain bundle;
+#   - repair of one deleted volume;
+#   - the size of a delta (hop 2 --since hop 1) against the bytes hop 2 adds.
+#
+# Environment knobs:
+#   REPS=5            runs per side
+#   IMAGES=4          images per hop (hop 2 drops image 0 and adds image IMAGES)
+#   BIG_LAYER_MIB=20  the largest per-image layer
+#   VOLUME=64MiB      --volume-size
+#   PARITY=2          --parity
+#   BENCH_TMP=/tmp    scratch (needs ~3 GiB free); KEEP=1 keeps it
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+REPS=${REPS:-5}
+IMAGES=${IMAGES:-4}
+BIG_LAYER_MIB=${BIG_LAYER_MIB:-20}
+VOLUME=${VOLUME:-64MiB}
+PARITY=${PARITY:-2}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+T0=$(date +%s)
+for tool in docker-registry skopeo curl python3 farm-bench; do
+    command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 1; }
+done
+WORK=$(mktemp -d "${BENCH_TMP:-/tmp}/airlock-bench-media-XXXXXX")
+PIDS=()
+cleanup() {
+    local rc=$?
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ "${KEEP:-}" == 1 ]]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+log() { printf '[%4ds] %s\n' $(($(date +%s) - T0)) "$*" >&2; }
+
+log "cargo build --release"
+(cd "$ROOT" && cargo build --release --quiet --bins --example gen_hop)
+AIRLOCK=$CARGO_TARGET_DIR/release/airlock
+VERIFY=$CARGO_TARGET_DIR/release/airlock-verify
+GEN=$CARGO_TARGET_DIR/release/examples/gen_hop
+export DOCKER_CONFIG=$WORK/no-docker-config
+export AIRLOCK_CACHE=$WORK/cache
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$WORK/reg"
+cat >"$WORK/reg/config.yml" <<YML
+version: 0.1
+log: {level: error, accesslog: {disabled: true}}
+storage: {filesystem: {rootdirectory: $WORK/reg/storage}}
+http: {addr: 127.0.0.1:$port, secret: bench}
+YML
+docker-registry serve "$WORK/reg/config.yml" >"$WORK/reg/log" 2>&1 &
+PIDS+=($!)
+UP=127.0.0.1:$port
+for _ in $(seq 1 200); do curl -sf -o /dev/null "http://$UP/v2/" && break; sleep 0.05; done
+
+log "generating $((IMAGES + 1)) images"
+"$GEN" "$WORK/gen" "$((IMAGES + 1))" "$BIG_LAYER_MIB" >"$WORK/images.txt"
+while read -r p repo tag _; do
+    skopeo --insecure-policy copy --quiet --all --preserve-digests --dest-tls-verify=false \
+        "oci:$WORK/gen/$p:$repo:$tag" "docker://$UP/$repo:$tag"
+done <"$WORK/images.txt"
+rm -rf "$WORK/gen"
+
+lock() { # lock FILE FROM TO FIRST LAST
+    {
+        echo "format: 1"
+        echo "kind: airlock-lock"
+        echo "hop: { from: $2, to: $3 }"
+        echo "images:"
+        sed -n "$(($4 + 1)),$(($5 + 1))p" "$WORK/images.txt" | while read -r _ repo tag digest; do
+            echo "  - name: registry.k8s.io/$repo:$tag"
+            echo "    digest: $digest"
+            echo "    platforms: [linux/amd64, linux/arm64]"
+        done
+    } >"$1"
+}
+lock "$WORK/hop1.lock" v1.30.2 v1.30.3 0 $((IMAGES - 1))
+lock "$WORK/hop2.lock" v1.30.3 v1.30.4 1 "$IMAGES"
+"$AIRLOCK" keygen --no-passphrase --out "$WORK/release" >/dev/null
+NET="--insecure-registry $UP --mirror registry.k8s.io=$UP"
+B="$AIRLOCK build --key $WORK/release.key --quiet --force $NET"
+log "warming the cache (both hops)"
+$B "$WORK/hop1.lock" --out "$WORK/plain"
+$B "$WORK/hop2.lock" --out "$WORK/hop2-full"
+PAYLOAD=$(stat -c %s "$WORK/plain/payload.tar.zst")
+
+run() { # run TITLE FARM-BENCH-ARGS...
+    log "$1"
+    echo "### $1" >>"$WORK/report.md"
+    farm-bench -n "$REPS" --timeout 1800 "${@:2}" 2>&1 | tee -a "$WORK/report.md" >&2
+}
+: >"$WORK/report.md"
+run "build: --volume-size $VOLUME --parity $PARITY (A) vs plain (B)" \
+    -- $B "$WORK/hop1.lock" --out "$WORK/vols" --volume-size "$VOLUME" --parity "$PARITY" \
+    --vs "$B $WORK/hop1.lock --out $WORK/plain"
+run "build: --volume-size $VOLUME (A) vs plain (B)" \
+    -- $B "$WORK/hop1.lock" --out "$WORK/split" --volume-size "$VOLUME" \
+    --vs "$B $WORK/hop1.lock --out $WORK/plain"
+V="$VERIFY verify --trust $WORK/release.pub --quiet"
+run "verify: volumes + parity (A) vs plain (B)" -- $V "$WORK/vols" --vs "$V $WORK/plain"
+run "repair: one lost volume (payload.tar.zst.002)" \
+    -- sh -c "rm -f $WORK/vols/payload.tar.zst.002 && exec $VERIFY repair $WORK/vols --trust $WORK/release.pub --quiet"
+$V "$WORK/vols"
+
+log "delta: hop 2 --since hop 1"
+$B "$WORK/hop2.lock" --out "$WORK/hop2-delta" --since "$WORK/plain"
+DELTA=$(stat -c %s "$WORK/hop2-delta/payload.tar.zst")
+FULL=$(stat -c %s "$WORK/hop2-full/payload.tar.zst")
+# The bytes hop 2 adds: every payload entry of the full hop-2 bundle that hop 1 does not
+# carry (by path), content bytes only (no tar headers, no compression).
+CHANGED=$(python3 - "$WORK/plain/manifest.json" "$WORK/hop2-full/manifest.json" <<'PY'
+import json, sys
+a = {e["path"] for e in json.load(open(sys.argv[1]))["entries"]}
+print(sum(e["size"] for e in json.load(open(sys.argv[2]))["entries"] if e["path"] not in a and e["path"] not in ("oci-layout", "index.json")))
+PY
+)
+{
+    echo "### sizes"
+    echo "- plain hop-1 payload: $PAYLOAD bytes; volumes: $(ls "$WORK/vols" | grep -c 'payload.tar.zst.0') data + $(ls "$WORK/vols" | grep -c 'payload.parity') parity"
+    echo "- hop 2 full payload: $FULL bytes; delta payload: $DELTA bytes ($(python3 -c "print(f'{$DELTA/$FULL:.1%}')") of full)"
+    echo "- bytes hop 2 adds (new blobs and files, content only): $CHANGED; delta is $(python3 -c "print(f'{($DELTA-$CHANGED)/$CHANGED:+.2%}')") above"
+} | tee -a "$WORK/report.md" >&2
+cp "$WORK/report.md" "${RESULTS:-/dev/null}" 2>/dev/null || true
+cat "$WORK/report.md"

@@ -1,0 +1,2 @@
+//! Fuzz target: see `airlock_fuzz::volume_names`.
+airlock_fuzz::main!(airlock_fuzz::volume_names);
