@@ -1,0 +1,4 @@
+//! Add-ons that upgrade with the cluster (see `docs/resolve.md`, "Add-ons").
+
+pub mod constraint;
+pub mod kube;
