@@ -2,3 +2,4 @@
 
 pub mod constraint;
 pub mod kube;
+pub mod chart;
