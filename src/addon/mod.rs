@@ -3,3 +3,4 @@
 pub mod constraint;
 pub mod kube;
 pub mod chart;
+pub mod repo_index;
