@@ -4,3 +4,5 @@ pub mod constraint;
 pub mod kube;
 pub mod chart;
 pub mod repo_index;
+pub mod compat;
+pub mod facts;
