@@ -790,6 +790,12 @@ pub fn facts_from_bundle(dir: &std::path::Path) -> crate::Result<Option<HopFacts
         .map_err(|e| crate::Error::invalid("change report", path.display(), e))?;
     let removed: Vec<RemovedApi> = serde_json::from_value(v["apis"]["removed"].clone())
         .map_err(|e| crate::Error::invalid("change report", path.display(), e))?;
+    // Reports of bundles without add-ons have none.
+    let addons = match v["facts"].get("addons") {
+        None => Vec::new(),
+        Some(a) => serde_json::from_value(a.clone())
+            .map_err(|e| crate::Error::invalid("change report", path.display(), e))?,
+    };
     Ok(Some(HopFacts {
         removed_apis: removed,
         kubelet_max_minors_older: v["facts"]["kubelet_max_minors_older"].as_u64().unwrap_or(3)
@@ -801,6 +807,7 @@ pub fn facts_from_bundle(dir: &std::path::Path) -> crate::Result<Option<HopFacts
             .as_str()
             .map(str::to_string),
         uncertain: Vec::new(),
+        addons,
     }))
 }
 
