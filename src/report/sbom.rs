@@ -57,8 +57,14 @@ pub fn sbom(m: &BundleManifest, catalog: Option<(&str, &str)>) -> Result<Vec<u8>
             .tag
             .clone()
             .unwrap_or_else(|| img.served.digest.to_string());
+        // A Helm chart is an OCI artifact, not a container image.
+        let class = if img.role == Some(crate::manifest::Role::Chart) {
+            Classification::Application
+        } else {
+            Classification::Container
+        };
         let mut c = Component::new(
-            Classification::Container,
+            class,
             &img.name.repository,
             &version,
             Some(purl.clone()),
