@@ -449,8 +449,22 @@ fn values_image(v: &Value, path: &[String], meta: &mut ChartMeta) {
         Value::Object(m) => {
             let get = |k: &str| m.get(k).and_then(scalar).filter(|s| !s.trim().is_empty());
             let Some(repo) = get("repository").or_else(|| get("image")) else {
-                if m.contains_key("tag") || m.contains_key("registry") {
-                    undetermined("an image map without repository".into());
+                // `image: {nfs: {repository: ..., tag: ...}, provisioner: {...}}`: a map of
+                // image maps (csi-driver-nfs and others).
+                let mut nested = false;
+                for (k, child) in m {
+                    if child.is_object() {
+                        nested = true;
+                        let mut p = path.to_vec();
+                        p.push(k.clone());
+                        values_image(child, &p, meta);
+                    }
+                }
+                if !nested && m.contains_key("tag") {
+                    meta.undetermined.push(Undetermined {
+                        at,
+                        reason: "an image map without repository".into(),
+                    });
                 }
                 return;
             };
@@ -593,6 +607,31 @@ sidecars:
             ]
         );
         let und: Vec<&str> = c.root.undetermined.iter().map(|u| u.at.as_str()).collect();
+        // A map of image maps, as csi-driver-nfs writes its values.
+        let bytes = tgz(&[
+            ("csi/Chart.yaml", b"apiVersion: v1\nname: csi-driver-nfs\nversion: v4.9.0\n"),
+            (
+                "csi/values.yaml",
+                b"image:\n  baseRepo: registry.k8s.io\n  nfs:\n    repository: registry.k8s.io/sig-storage/nfsplugin\n    tag: v4.9.0\n  csiProvisioner:\n    repository: registry.k8s.io/sig-storage/csi-provisioner\n    tag: v5.0.2\n",
+            ),
+        ]);
+        let csi = read_chart(&bytes[..], "csi.tgz").unwrap();
+        let got: Vec<(String, String)> = csi
+            .root
+            .values
+            .iter()
+            .map(|i| (i.at.clone(), i.image.to_string()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "image.csiProvisioner".into(),
+                    "registry.k8s.io/sig-storage/csi-provisioner:v5.0.2".into()
+                ),
+                ("image.nfs".into(), "registry.k8s.io/sig-storage/nfsplugin:v4.9.0".into()),
+            ]
+        );
         assert_eq!(und, ["defaultBackend.image", "sidecars.[1].image"]);
         assert!(c.root.undetermined[0].reason.contains("appVersion 1.11.2"));
     }

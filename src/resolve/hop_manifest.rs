@@ -554,13 +554,31 @@ mod tests {
         );
         assert!(e.contains("placeholder"), "{e}");
         let m = HopManifest::parse(&calico.replace(PLACEHOLDER_SHA, H), "cni-calico.yaml").unwrap();
-        assert_eq!(m.images.len(), 3);
-        let m = HopManifest::parse(
-            include_str!("../../manifests/examples/csi-driver.yaml"),
-            "csi",
+        assert!(m.images.is_empty(), "calico's images come from its manifest");
+        assert_eq!(m.compat.as_ref().and_then(|c| c.max), Some(Minor(30)));
+        // The example manifest it names holds the images.
+        let scan = crate::addon::kube::scan(
+            include_str!("../../manifests/examples/addons/calico.yaml").as_bytes(),
+            "calico.yaml",
         )
         .unwrap();
+        let mut images: Vec<String> = scan.images.iter().map(|f| f.image.to_string()).collect();
+        images.sort();
+        images.dedup();
+        assert_eq!(
+            images,
+            [
+                "docker.io/calico/cni:v3.28.1",
+                "docker.io/calico/kube-controllers:v3.28.1",
+                "docker.io/calico/node:v3.28.1"
+            ]
+        );
+        let csi = include_str!("../../manifests/examples/csi-driver.yaml");
+        let e = format!("{:?}", HopManifest::parse(csi, "csi").unwrap_err());
+        assert!(e.contains("placeholder"), "{e}");
+        let m = HopManifest::parse(&csi.replace(PLACEHOLDER_SHA, H), "csi").unwrap();
         assert_eq!(m.charts.len(), 1);
+        assert!(matches!(m.charts[0].source(), Ok(ChartSource::Repo { .. })));
     }
 
     #[test]
