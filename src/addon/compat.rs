@@ -253,7 +253,7 @@ pub fn apis(
         out.push(CompatCheck {
             check: CheckKind::Api,
             subject: format!("{gv} {kind}"),
-            requirement: format!("{gv} {kind} served"),
+            requirement: "served by the target".into(),
             target: target.to_string(),
             verdict,
             detail: format!("{why}; {used}"),

@@ -100,19 +100,19 @@ minors:
 #[derive(Default)]
 pub(crate) struct Opts {
     /// `repo:tag` not pushed.
-    skip: Vec<&'static str>,
+    pub(crate) skip: Vec<&'static str>,
     /// `repo:tag` built for linux/amd64 only.
-    amd64_only: Vec<&'static str>,
+    pub(crate) amd64_only: Vec<&'static str>,
     /// Extra images `repo:tag` (pushed under docker.io names via the same registry).
-    extra: Vec<&'static str>,
+    pub(crate) extra: Vec<&'static str>,
 }
 
 pub(crate) struct Upstream {
     pub(crate) work: tempfile::TempDir,
-    registry: Registry,
+    pub(crate) registry: Registry,
     pub(crate) files: FileServer,
-    catalog: PathBuf,
-    images: BTreeMap<String, BuiltImage>,
+    pub(crate) catalog: PathBuf,
+    pub(crate) images: BTreeMap<String, BuiltImage>,
     /// Canonical URL -> hex sha256 of the content.
     sums: BTreeMap<String, String>,
     pub(crate) www: PathBuf,
@@ -246,7 +246,7 @@ impl Upstream {
         c
     }
 
-    fn net_args(&self) -> Vec<String> {
+    pub(crate) fn net_args(&self) -> Vec<String> {
         let h = self.registry.host();
         let u = self.files.url();
         [
@@ -316,7 +316,7 @@ impl Upstream {
         serde_saphyr::from_str(&text).expect("lock is YAML")
     }
 
-    fn digest(&self, r: &str) -> String {
+    pub(crate) fn digest(&self, r: &str) -> String {
         self.images[r].index_digest.clone()
     }
 }
@@ -331,7 +331,7 @@ pub(crate) fn ok(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
-fn lock_images(lock: &serde_json::Value) -> BTreeMap<String, (String, String)> {
+pub(crate) fn lock_images(lock: &serde_json::Value) -> BTreeMap<String, (String, String)> {
     lock["images"]
         .as_array()
         .unwrap()
