@@ -599,10 +599,10 @@ fn finish(ctx: &Context<'_>, g: Gather, out: &mut Addons) -> Result<AddonFacts> 
     let by_source: Vec<String> = g
         .counts
         .iter()
-        .map(|(s, n)| format!("{n} from {s}"))
+        .map(|(s, n)| format!("{n} in {s}"))
         .collect();
     out.notes.push(format!(
-        "add-on {}: {} images ({}), {} charts; against {}: {} compatible, {} incompatible, {} not removed (served APIs unknown), {} unchecked",
+        "add-on {}: {} images (found at: {}), {} charts; against {}: {} compatible, {} incompatible, {} not removed (served APIs unknown), {} unchecked",
         facts.name,
         facts.images.len(),
         if by_source.is_empty() { "none".into() } else { by_source.join(", ") },
