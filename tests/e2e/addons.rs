@@ -396,6 +396,28 @@ fn charts_from_an_oci_registry_and_a_chart_repository_go_through_to_install() {
     assert_eq!(names, ["ingress-nginx", "csi-driver-nfs"]);
     let inv = report["inventory"]["images"].to_string();
     assert!(inv.contains("\"role\":\"chart\""), "{inv}");
+    // One-platform archives for nodes without a registry leave the chart out.
+    let out = Command::new(crate::common::verify_bin())
+        .args([
+            "export",
+            u.path("bundle").to_str().unwrap(),
+            "--trust",
+            &format!("{}.pub", key.display()),
+            "--format",
+            "docker-archive",
+            "--out",
+            u.path("archives").to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    ok(&out);
+    let names: Vec<String> = std::fs::read_dir(u.path("archives"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert!(names.iter().any(|n| n.contains("ingress-nginx+controller")), "{names:?}");
+    assert!(!names.iter().any(|n| n.contains("charts+ingress-nginx")), "{names:?}");
 }
 
 #[test]
