@@ -149,7 +149,8 @@ impl HttpClient {
                 reason: format!("HTTP {}", resp.status()),
             });
         }
-        let mut file = tempfile::tempfile().map_err(|e| Error::io("create", "a temporary file", e))?;
+        let mut file =
+            tempfile::tempfile().map_err(|e| Error::io("create", "a temporary file", e))?;
         let mut hasher = crate::digest::Hasher::new();
         let mut n: u64 = 0;
         let mut stream = resp.bytes_stream();

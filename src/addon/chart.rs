@@ -97,10 +97,7 @@ impl ChartInfo {
 /// Read a chart archive file (a regular file, at most [`MAX_CHART_BYTES`]).
 pub fn read_chart_file(path: &Path, origin: &str) -> Result<ChartInfo> {
     let f = airlock_verify::fsutil::open_regular(path, "Helm chart")?;
-    let len = f
-        .metadata()
-        .map_err(|e| Error::io("stat", path, e))?
-        .len();
+    let len = f.metadata().map_err(|e| Error::io("stat", path, e))?.len();
     if len > MAX_CHART_BYTES {
         return Err(Error::invalid(
             "Helm chart",
@@ -583,9 +580,18 @@ sidecars:
         assert_eq!(c.root.name, "ingress-nginx");
         assert_eq!(c.root.kube_version.as_deref(), Some(">=1.21.0-0"));
         assert_eq!(c.root.app_version.as_deref(), Some("1.11.2"));
-        let ann: Vec<String> = c.root.annotated.iter().map(|i| i.image.to_string()).collect();
+        let ann: Vec<String> = c
+            .root
+            .annotated
+            .iter()
+            .map(|i| i.image.to_string())
+            .collect();
         assert_eq!(ann.len(), 2);
-        assert!(ann[0].ends_with("@sha256:d5f8217feeac4887cb1ed21f27c2674e58be06bd8f5184cacea2a69abaf78dce"));
+        assert!(
+            ann[0].ends_with(
+                "@sha256:d5f8217feeac4887cb1ed21f27c2674e58be06bd8f5184cacea2a69abaf78dce"
+            )
+        );
         let vals: Vec<(String, String)> = c
             .root
             .values
@@ -603,7 +609,10 @@ sidecars:
                     "controller.image".into(),
                     "registry.k8s.io/ingress-nginx/controller:v1.11.2".into()
                 ),
-                ("sidecars.[0].image".into(), "docker.io/library/busybox:1.36".into()),
+                (
+                    "sidecars.[0].image".into(),
+                    "docker.io/library/busybox:1.36".into()
+                ),
             ]
         );
         let und: Vec<&str> = c.root.undetermined.iter().map(|u| u.at.as_str()).collect();
@@ -629,7 +638,10 @@ sidecars:
                     "image.csiProvisioner".into(),
                     "registry.k8s.io/sig-storage/csi-provisioner:v5.0.2".into()
                 ),
-                ("image.nfs".into(), "registry.k8s.io/sig-storage/nfsplugin:v4.9.0".into()),
+                (
+                    "image.nfs".into(),
+                    "registry.k8s.io/sig-storage/nfsplugin:v4.9.0".into()
+                ),
             ]
         );
         assert_eq!(und, ["defaultBackend.image", "sidecars.[1].image"]);
@@ -639,13 +651,25 @@ sidecars:
     #[test]
     fn reads_subcharts_in_directories_and_nested_archives() {
         let sub = tgz(&[
-            ("redis/Chart.yaml", b"apiVersion: v2\nname: redis\nversion: 1.0.0\n"),
-            ("redis/values.yaml", b"image: {repository: redis, tag: \"7.2\"}\n"),
+            (
+                "redis/Chart.yaml",
+                b"apiVersion: v2\nname: redis\nversion: 1.0.0\n",
+            ),
+            (
+                "redis/values.yaml",
+                b"image: {repository: redis, tag: \"7.2\"}\n",
+            ),
         ]);
         let bytes = tgz(&[
-            ("app/Chart.yaml", b"apiVersion: v2\nname: app\nversion: 0.1.0\n"),
+            (
+                "app/Chart.yaml",
+                b"apiVersion: v2\nname: app\nversion: 0.1.0\n",
+            ),
             ("app/charts/redis-1.0.0.tgz", &sub),
-            ("app/charts/db/Chart.yaml", b"apiVersion: v1\nname: db\nversion: 2\n"),
+            (
+                "app/charts/db/Chart.yaml",
+                b"apiVersion: v1\nname: db\nversion: 2\n",
+            ),
             ("app/charts/db/values.yaml", b"image: postgres:16\n"),
             ("app/templates/Chart.yaml", b"not: read"),
         ]);

@@ -286,11 +286,16 @@ mod tests {
     fn removed_apis_fail_and_the_rest_says_what_was_known() {
         let catalog = crate::catalog::Catalog::builtin().unwrap();
         let target: Version = "v1.30.2".parse().unwrap();
-        let defined = BTreeSet::from([("crd.projectcalico.org/v1".to_string(), "IPPool".to_string())]);
+        let defined =
+            BTreeSet::from([("crd.projectcalico.org/v1".to_string(), "IPPool".to_string())]);
         let checks = apis(
             &[
                 seen("apps/v1", "DaemonSet", "a.yaml document 1"),
-                seen("flowcontrol.apiserver.k8s.io/v1beta2", "FlowSchema", "a.yaml document 2"),
+                seen(
+                    "flowcontrol.apiserver.k8s.io/v1beta2",
+                    "FlowSchema",
+                    "a.yaml document 2",
+                ),
                 seen("policy/v1beta1", "PodSecurityPolicy", "a.yaml document 3"),
                 seen("crd.projectcalico.org/v1", "IPPool", "a.yaml document 4"),
                 seen("cert-manager.io/v1", "Certificate", "a.yaml document 5"),
@@ -300,23 +305,52 @@ mod tests {
             &catalog,
             &target,
         );
-        let v: Vec<(&str, Verdict)> = checks.iter().map(|c| (c.subject.as_str(), c.verdict)).collect();
+        let v: Vec<(&str, Verdict)> = checks
+            .iter()
+            .map(|c| (c.subject.as_str(), c.verdict))
+            .collect();
         assert_eq!(
             v,
             [
                 ("apps/v1 DaemonSet", Verdict::NotRemoved),
                 ("cert-manager.io/v1 Certificate", Verdict::Unchecked),
                 ("crd.projectcalico.org/v1 IPPool", Verdict::Compatible),
-                ("flowcontrol.apiserver.k8s.io/v1beta2 FlowSchema", Verdict::Incompatible),
+                (
+                    "flowcontrol.apiserver.k8s.io/v1beta2 FlowSchema",
+                    Verdict::Incompatible
+                ),
                 ("policy/v1beta1 PodSecurityPolicy", Verdict::Incompatible),
             ]
         );
-        assert!(checks[0].detail.contains("and 1 more"), "{}", checks[0].detail);
-        assert!(checks[3].detail.contains("removed in 1.29; use flowcontrol.apiserver.k8s.io/v1"), "{}", checks[3].detail);
-        assert!(checks[4].detail.contains("removed in 1.25"), "{}", checks[4].detail);
+        assert!(
+            checks[0].detail.contains("and 1 more"),
+            "{}",
+            checks[0].detail
+        );
+        assert!(
+            checks[3]
+                .detail
+                .contains("removed in 1.29; use flowcontrol.apiserver.k8s.io/v1"),
+            "{}",
+            checks[3].detail
+        );
+        assert!(
+            checks[4].detail.contains("removed in 1.25"),
+            "{}",
+            checks[4].detail
+        );
         // The same API is fine for a target before its removal.
         let old: Version = "v1.28.3".parse().unwrap();
-        let c = apis(&[seen("flowcontrol.apiserver.k8s.io/v1beta2", "FlowSchema", "x")], &defined, &catalog, &old);
+        let c = apis(
+            &[seen(
+                "flowcontrol.apiserver.k8s.io/v1beta2",
+                "FlowSchema",
+                "x",
+            )],
+            &defined,
+            &catalog,
+            &old,
+        );
         assert_eq!(c[0].verdict, Verdict::NotRemoved);
     }
 
@@ -325,17 +359,27 @@ mod tests {
         use crate::catalog::{ServedApis, ServedGroupVersion, ServedResource};
         let mut catalog = crate::catalog::Catalog::builtin().unwrap();
         let target: Version = "v1.30.2".parse().unwrap();
-        let m = catalog.minors.iter_mut().find(|m| m.minor == "1.30").unwrap();
+        let m = catalog
+            .minors
+            .iter_mut()
+            .find(|m| m.minor == "1.30")
+            .unwrap();
         m.served_apis = Some(ServedApis {
             source: vec!["deprecation-guide".into()],
             group_versions: vec![
                 ServedGroupVersion {
                     group_version: "apps/v1".into(),
-                    resources: vec![ServedResource { resource: "daemonsets".into(), kind: "DaemonSet".into() }],
+                    resources: vec![ServedResource {
+                        resource: "daemonsets".into(),
+                        kind: "DaemonSet".into(),
+                    }],
                 },
                 ServedGroupVersion {
                     group_version: "v1".into(),
-                    resources: vec![ServedResource { resource: "pods".into(), kind: "Pod".into() }],
+                    resources: vec![ServedResource {
+                        resource: "pods".into(),
+                        kind: "Pod".into(),
+                    }],
                 },
             ],
         });
@@ -353,22 +397,48 @@ mod tests {
         let v: Vec<Verdict> = checks.iter().map(|c| c.verdict).collect();
         assert_eq!(
             v,
-            [Verdict::Compatible, Verdict::Incompatible, Verdict::Unchecked, Verdict::Incompatible]
+            [
+                Verdict::Compatible,
+                Verdict::Incompatible,
+                Verdict::Unchecked,
+                Verdict::Incompatible
+            ]
         );
     }
 
     #[test]
     fn kube_version_and_ranges() {
         let t: Version = "v1.30.2".parse().unwrap();
-        assert_eq!(kube_version("chart x 1.0", ">=1.21.0-0", "x.tgz", &t).unwrap().verdict, Verdict::Compatible);
+        assert_eq!(
+            kube_version("chart x 1.0", ">=1.21.0-0", "x.tgz", &t)
+                .unwrap()
+                .verdict,
+            Verdict::Compatible
+        );
         let c = kube_version("chart x 1.0", ">=1.19.0-0 <1.30.0-0", "x.tgz", &t).unwrap();
         assert_eq!(c.verdict, Verdict::Incompatible);
-        assert!(c.detail.contains("v1.30.2 does not satisfy"), "{}", c.detail);
+        assert!(
+            c.detail.contains("v1.30.2 does not satisfy"),
+            "{}",
+            c.detail
+        );
         let e = kube_version("chart x 1.0", ">= one.two", "x.tgz", &t).unwrap_err();
         assert_eq!(e.exit_code(), 4);
-        assert!(format!("{e}").contains("x.tgz") && format!("{e}").contains("does not parse"), "{e}");
-        assert_eq!(support_range(Some(28), Some(31), "https://x", &t).verdict, Verdict::Compatible);
-        assert_eq!(support_range(Some(31), None, "https://x", &t).verdict, Verdict::Incompatible);
-        assert_eq!(support_range(None, Some(29), "https://x", &t).verdict, Verdict::Incompatible);
+        assert!(
+            format!("{e}").contains("x.tgz") && format!("{e}").contains("does not parse"),
+            "{e}"
+        );
+        assert_eq!(
+            support_range(Some(28), Some(31), "https://x", &t).verdict,
+            Verdict::Compatible
+        );
+        assert_eq!(
+            support_range(Some(31), None, "https://x", &t).verdict,
+            Verdict::Incompatible
+        );
+        assert_eq!(
+            support_range(None, Some(29), "https://x", &t).verdict,
+            Verdict::Incompatible
+        );
     }
 }

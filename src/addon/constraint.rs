@@ -39,7 +39,9 @@ fn is_ident_char(b: u8) -> bool {
 
 /// Dot-separated identifiers of `[0-9A-Za-z-]`, none empty.
 fn valid_idents(s: &str) -> bool {
-    !s.is_empty() && s.split('.').all(|p| !p.is_empty() && p.bytes().all(is_ident_char))
+    !s.is_empty()
+        && s.split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(is_ident_char))
 }
 
 impl SemVer {
@@ -62,8 +64,7 @@ impl SemVer {
             return Err(bad("invalid pre-release"));
         }
         for part in pre.split('.').filter(|_| !pre.is_empty()) {
-            if part.len() > 1 && part.starts_with('0') && part.bytes().all(|b| b.is_ascii_digit())
-            {
+            if part.len() > 1 && part.starts_with('0') && part.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(bad("a numeric pre-release part starts with 0"));
             }
         }
@@ -123,7 +124,10 @@ impl fmt::Display for SemVer {
 fn compare_pre(a: &str, b: &str) -> Ordering {
     let (pa, pb): (Vec<&str>, Vec<&str>) = (a.split('.').collect(), b.split('.').collect());
     for i in 0..pa.len().max(pb.len()) {
-        let (x, y) = (pa.get(i).copied().unwrap_or(""), pb.get(i).copied().unwrap_or(""));
+        let (x, y) = (
+            pa.get(i).copied().unwrap_or(""),
+            pb.get(i).copied().unwrap_or(""),
+        );
         let d = compare_pre_part(x, y);
         if d != Ordering::Equal {
             return d;
@@ -314,7 +318,12 @@ fn make_constraint(op: Op, v: &VersionText<'_>) -> Result<Constraint, String> {
 fn parse_group(seg: &str) -> Result<Vec<Constraint>, String> {
     let improper = || format!("improper constraint {:?}", seg.trim());
     let b = seg.as_bytes();
-    let ws = |from: usize| from + b[from..].iter().take_while(|c| c.is_ascii_whitespace()).count();
+    let ws = |from: usize| {
+        from + b[from..]
+            .iter()
+            .take_while(|c| c.is_ascii_whitespace())
+            .count()
+    };
     let mut out: Vec<Constraint> = Vec::new();
     let mut i = ws(0);
     loop {
@@ -476,8 +485,7 @@ impl Constraint {
             return false;
         }
         // ~0.0.0 (and `*`) accepts everything.
-        if c.major == 0 && c.minor == 0 && c.patch == 0 && !self.minor_dirty && !self.patch_dirty
-        {
+        if c.major == 0 && c.minor == 0 && c.patch == 0 && !self.minor_dirty && !self.patch_dirty {
             return true;
         }
         if v.major != c.major {
@@ -596,8 +604,16 @@ mod tests {
             (">= 1.0.0  <= 2.0.0-beta", "3.0.0", false),
             (">= 1.0.0  <= 2.0.0-beta || > 3", "1.0.1-beta", true),
             (">= 1.0.0  <= 2.0.0-beta || > 3", "3.0.1-beta", false),
-            (">= 1.0.0  <= 2.0.0-beta != 1.0.1 || > 3", "1.0.1-beta", true),
-            (">= 1.0.0  <= 2.0.0-beta != 1.0.1-beta || > 3", "1.0.1-beta", false),
+            (
+                ">= 1.0.0  <= 2.0.0-beta != 1.0.1 || > 3",
+                "1.0.1-beta",
+                true,
+            ),
+            (
+                ">= 1.0.0  <= 2.0.0-beta != 1.0.1-beta || > 3",
+                "1.0.1-beta",
+                false,
+            ),
             (">= 1.0.0-0  <= 2.0.0", "1.0.1-beta", true),
             ("1.1 - 2", "1.1.1", true),
             ("1.5.0 - 4.5", "3.7.0", true),
@@ -718,7 +734,12 @@ mod tests {
 
     fn version() -> impl proptest::strategy::Strategy<Value = SemVer> {
         use proptest::prelude::*;
-        (0u64..4, 0u64..4, 0u64..4, prop_oneof![Just(""), Just("0"), Just("alpha"), Just("alpha.1")])
+        (
+            0u64..4,
+            0u64..4,
+            0u64..4,
+            prop_oneof![Just(""), Just("0"), Just("alpha"), Just("alpha.1")],
+        )
             .prop_map(|(major, minor, patch, pre)| SemVer {
                 major,
                 minor,
@@ -731,7 +752,11 @@ mod tests {
     fn partial() -> impl proptest::strategy::Strategy<Value = String> {
         use proptest::prelude::*;
         let part = prop_oneof![Just("0"), Just("1"), Just("2"), Just("x"), Just("*")];
-        (part.clone(), proptest::option::of(part.clone()), proptest::option::of(part))
+        (
+            part.clone(),
+            proptest::option::of(part.clone()),
+            proptest::option::of(part),
+        )
             .prop_map(|(a, b, c)| {
                 let mut s = a.to_string();
                 if let Some(b) = b {

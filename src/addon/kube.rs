@@ -116,10 +116,7 @@ fn options(limit: u64) -> serde_saphyr::Options {
 /// it in errors.
 pub fn scan_file(path: &Path, origin: &str) -> Result<Scan> {
     let f = airlock_verify::fsutil::open_regular(path, "Kubernetes manifest")?;
-    let len = f
-        .metadata()
-        .map_err(|e| Error::io("stat", path, e))?
-        .len();
+    let len = f.metadata().map_err(|e| Error::io("stat", path, e))?.len();
     if len > MAX_MANIFEST_BYTES {
         return Err(Error::invalid(
             "Kubernetes manifest",
@@ -127,7 +124,10 @@ pub fn scan_file(path: &Path, origin: &str) -> Result<Scan> {
             format!("larger than {MAX_MANIFEST_BYTES} bytes"),
         ));
     }
-    scan(std::io::BufReader::new(f.take(MAX_MANIFEST_BYTES + 1)), origin)
+    scan(
+        std::io::BufReader::new(f.take(MAX_MANIFEST_BYTES + 1)),
+        origin,
+    )
 }
 
 /// Scan multi-document YAML from `reader`; `origin` names it in errors.
@@ -247,7 +247,11 @@ fn pod_spec<'v>(
     }
     let pointer = match kind {
         "Pod" => "/spec",
-        "Deployment" | "DaemonSet" | "StatefulSet" | "ReplicaSet" | "ReplicationController"
+        "Deployment"
+        | "DaemonSet"
+        | "StatefulSet"
+        | "ReplicaSet"
+        | "ReplicationController"
         | "Job" => "/spec/template/spec",
         "CronJob" => "/spec/jobTemplate/spec/template/spec",
         "PodTemplate" => "/template/spec",
@@ -438,7 +442,10 @@ items:
                 ),
             ]
         );
-        assert_eq!(s.images[0].line, 9, "the DaemonSet document starts on line 9");
+        assert_eq!(
+            s.images[0].line, 9,
+            "the DaemonSet document starts on line 9"
+        );
         let apis: Vec<String> = s
             .apis
             .iter()
@@ -467,7 +474,10 @@ items:
     fn bad_input_names_the_file_and_document() {
         for (text, needle) in [
             ("apiVersion: v1\nkind: [unclosed\n", "document 1"),
-            ("apiVersion: v1\nkind: A\n---\njust a string\n", "document 2"),
+            (
+                "apiVersion: v1\nkind: A\n---\njust a string\n",
+                "document 2",
+            ),
             ("---\nkey: value\n", "not a Kubernetes object"),
             (
                 "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {}\n",

@@ -169,7 +169,12 @@ impl Gather {
             Some(f) => {
                 match (f.image.digest, image.digest) {
                     (Some(a), Some(b)) if a != b => {
-                        let first = f.found.iter().next().map(|x| x.to_string()).unwrap_or_default();
+                        let first = f
+                            .found
+                            .iter()
+                            .next()
+                            .map(|x| x.to_string())
+                            .unwrap_or_default();
                         return Err(Error::invalid(
                             "add-on",
                             &self.name,
@@ -357,7 +362,11 @@ async fn gather(
     for i in &m.images {
         let at = FoundAt {
             source: ImageSource::Listed,
-            file: Some(path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()),
+            file: Some(
+                path.file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default(),
+            ),
             document: None,
             line: None,
             object: None,
@@ -460,7 +469,8 @@ async fn chart(
             sha256,
         } => {
             let r = source::repo_chart(ctx.http, ctx.store, url, name, version, sha256).await?;
-            let file_name = url_file_name(&r.url).unwrap_or_else(|_| format!("{name}-{version}.tgz"));
+            let file_name =
+                url_file_name(&r.url).unwrap_or_else(|_| format!("{name}-{version}.tgz"));
             let label = file_name.clone();
             let info = chart::read_chart_file(&r.path, &label)?;
             let target = match &c.target {
@@ -493,18 +503,30 @@ async fn chart(
         let prefixed = |p: &str| format!("{}{p}", sub.as_deref().unwrap_or(""));
         for i in &meta.annotated {
             sources.insert(ImageSource::ChartAnnotation);
-            let at = chart_at(ImageSource::ChartAnnotation, &label, prefixed(&format!("{} {}", chart::IMAGES_ANNOTATION, i.at)));
+            let at = chart_at(
+                ImageSource::ChartAnnotation,
+                &label,
+                prefixed(&format!("{} {}", chart::IMAGES_ANNOTATION, i.at)),
+            );
             g.add(i.image.clone(), at, &mut out.warnings)?;
         }
         for i in &meta.values {
             sources.insert(ImageSource::ChartValues);
-            let at = chart_at(ImageSource::ChartValues, &label, prefixed(&format!("values.yaml {}", i.at)));
+            let at = chart_at(
+                ImageSource::ChartValues,
+                &label,
+                prefixed(&format!("values.yaml {}", i.at)),
+            );
             g.add(i.image.clone(), at, &mut out.warnings)?;
         }
     }
     if let Some(r) = &c.rendered {
         let base = manifest_path.parent().unwrap_or(Path::new("."));
-        let full = if r.is_absolute() { r.clone() } else { base.join(r) };
+        let full = if r.is_absolute() {
+            r.clone()
+        } else {
+            base.join(r)
+        };
         let rlabel = r.display().to_string();
         let scan = kube::scan_file(&full, &rlabel)?;
         if !scan.images.is_empty() {
@@ -517,7 +539,12 @@ async fn chart(
         .flat_map(|meta| {
             let sub = (meta.dir != info.root.dir).then(|| format!("{}: ", meta.name));
             meta.undetermined.iter().map(move |u| {
-                format!("{}values.yaml {}: {}", sub.as_deref().unwrap_or(""), u.at, u.reason)
+                format!(
+                    "{}values.yaml {}: {}",
+                    sub.as_deref().unwrap_or(""),
+                    u.at,
+                    u.reason
+                )
             })
         })
         .collect();

@@ -207,7 +207,13 @@ async fn pin_repo_chart(
         url: index_url.clone(),
         reason: format!(
             "no {chart} {version} (versions listed: {})",
-            found.versions.iter().take(20).cloned().collect::<Vec<_>>().join(", ")
+            found
+                .versions
+                .iter()
+                .take(20)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     })?;
     let url = entry

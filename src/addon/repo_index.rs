@@ -244,14 +244,26 @@ generated: "2026-11-20T10:00:00Z"
         assert!(l.entry.is_none());
         let l = lookup(index().as_bytes(), "cert-manager", "1.15.0").unwrap();
         assert_eq!(l.entry.unwrap().version, "v1.15.0");
-        assert!(lookup(index().as_bytes(), "nope", "1").unwrap().versions.is_empty());
+        assert!(
+            lookup(index().as_bytes(), "nope", "1")
+                .unwrap()
+                .versions
+                .is_empty()
+        );
     }
 
     #[test]
     fn refuses_what_is_not_an_index() {
         assert!(lookup("- a\n- b\n".as_bytes(), "x", "1").is_err());
         assert!(lookup("apiVersion: v1\n".as_bytes(), "x", "1").is_err());
-        assert!(lookup("entries: {x: [{version: 1, digest: nothex}]}".as_bytes(), "x", "1").is_err());
+        assert!(
+            lookup(
+                "entries: {x: [{version: 1, digest: nothex}]}".as_bytes(),
+                "x",
+                "1"
+            )
+            .is_err()
+        );
         assert!(lookup("entries: [unclosed".as_bytes(), "x", "1").is_err());
     }
 
@@ -270,8 +282,18 @@ generated: "2026-11-20T10:00:00Z"
             archive_url(r, "/dl/x.tgz").unwrap(),
             "https://charts.example.com/dl/x.tgz"
         );
-        assert_eq!(archive_url(r, "http://o.example/x.tgz").unwrap(), "http://o.example/x.tgz");
-        for bad in ["", "../x.tgz", "a/../../x.tgz", "oci://r/x", "ftp://x/y.tgz", "a b.tgz"] {
+        assert_eq!(
+            archive_url(r, "http://o.example/x.tgz").unwrap(),
+            "http://o.example/x.tgz"
+        );
+        for bad in [
+            "",
+            "../x.tgz",
+            "a/../../x.tgz",
+            "oci://r/x",
+            "ftp://x/y.tgz",
+            "a b.tgz",
+        ] {
             assert!(archive_url(r, bad).is_none(), "{bad}");
         }
     }

@@ -55,13 +55,12 @@ pub(super) async fn repo_chart(
     let index_url = format!("{repo}/index.yaml");
     let (file, _, _) = http.download_to_temp(&index_url, MAX_INDEX_BYTES).await?;
     let label = http.label(&index_url);
-    let found =
-        repo_index::lookup(BufReader::new(file), chart, version).map_err(|reason| {
-            Error::Repository {
-                url: label.clone(),
-                reason,
-            }
-        })?;
+    let found = repo_index::lookup(BufReader::new(file), chart, version).map_err(|reason| {
+        Error::Repository {
+            url: label.clone(),
+            reason,
+        }
+    })?;
     let Some(entry) = found.entry else {
         let listed = if found.versions.is_empty() {
             format!("no chart {chart:?} at all")
@@ -79,7 +78,9 @@ pub(super) async fn repo_chart(
         && &d != sha256
     {
         return Err(Error::digest_mismatch(
-            format!("chart {chart} {version} as listed in {index_url} (the chart changed since it was pinned)"),
+            format!(
+                "chart {chart} {version} as listed in {index_url} (the chart changed since it was pinned)"
+            ),
             sha256.to_string(),
             d.to_string(),
         ));
@@ -145,7 +146,9 @@ pub(super) async fn oci_chart(
         .map_err(|e| upstream(&label, e))?;
     if &now != digest {
         return Err(Error::digest_mismatch(
-            format!("chart {label} (the tag now names another manifest: the chart changed since it was pinned)"),
+            format!(
+                "chart {label} (the tag now names another manifest: the chart changed since it was pinned)"
+            ),
             digest.to_string(),
             now.to_string(),
         ));
@@ -158,7 +161,10 @@ pub(super) async fn oci_chart(
     if layer.size > super::chart::MAX_CHART_BYTES {
         return Err(Error::Upstream {
             reference: label,
-            reason: format!("chart layer larger than {} bytes", super::chart::MAX_CHART_BYTES),
+            reason: format!(
+                "chart layer larger than {} bytes",
+                super::chart::MAX_CHART_BYTES
+            ),
         });
     }
     let d = Sha256Digest::parse(&layer.digest).map_err(|e| Error::Upstream {
@@ -171,7 +177,13 @@ pub(super) async fn oci_chart(
             .await
             .map_err(|e| upstream(&label, e))?;
         store
-            .put_stream(stream, &format!("{label} chart layer"), &d, Some(layer.size), |_| {})
+            .put_stream(
+                stream,
+                &format!("{label} chart layer"),
+                &d,
+                Some(layer.size),
+                |_| {},
+            )
             .await?;
     }
     Ok(OciChart {
@@ -191,7 +203,10 @@ pub fn helm_layer(doc: &ManifestDoc) -> std::result::Result<&crate::oci::Descrip
             crate::escape::Untrusted(&config.media_type)
         ));
     }
-    let charts: Vec<_> = layers.iter().filter(|l| l.media_type == HELM_CHART).collect();
+    let charts: Vec<_> = layers
+        .iter()
+        .filter(|l| l.media_type == HELM_CHART)
+        .collect();
     if let Some(other) = layers
         .iter()
         .find(|l| l.media_type != HELM_CHART && l.media_type != HELM_PROVENANCE)

@@ -704,7 +704,11 @@ fn addon_risks(addons: &[crate::addon::facts::AddonFacts], r: &mut Vec<Risk>) {
         let undetermined: Vec<String> = a
             .charts
             .iter()
-            .flat_map(|c| c.undetermined.iter().map(move |u| format!("{} {}: {u}", c.name, c.version)))
+            .flat_map(|c| {
+                c.undetermined
+                    .iter()
+                    .map(move |u| format!("{} {}: {u}", c.name, c.version))
+            })
             .collect();
         if !undetermined.is_empty() {
             r.push(Risk {

@@ -63,12 +63,7 @@ pub fn sbom(m: &BundleManifest, catalog: Option<(&str, &str)>) -> Result<Vec<u8>
         } else {
             Classification::Container
         };
-        let mut c = Component::new(
-            class,
-            &img.name.repository,
-            &version,
-            Some(purl.clone()),
-        );
+        let mut c = Component::new(class, &img.name.repository, &version, Some(purl.clone()));
         c.purl = Purl::from_str(&purl).ok();
         c.hashes = Some(sha256(&img.served.digest.hex()));
         let mut props = vec![

@@ -138,11 +138,7 @@ impl HopChart {
 
     /// The checked source.
     pub fn source(&self) -> std::result::Result<ChartSource, String> {
-        let set = [
-            self.path.is_some(),
-            self.oci.is_some(),
-            self.repo.is_some(),
-        ];
+        let set = [self.path.is_some(), self.oci.is_some(), self.repo.is_some()];
         if set.iter().filter(|x| **x).count() != 1 {
             return Err("give exactly one of path, oci and repo".into());
         }
@@ -177,7 +173,9 @@ impl HopChart {
                 .ok_or_else(|| "oci must start with oci://".to_string())?;
             let reference = ImageRef::parse(rest).map_err(|e| e.reason)?;
             if reference.tag.is_none() || reference.digest.is_some() {
-                return Err("oci: give oci://HOST/REPOSITORY:VERSION and the digest in `digest:`".into());
+                return Err(
+                    "oci: give oci://HOST/REPOSITORY:VERSION and the digest in `digest:`".into(),
+                );
             }
             let d = self
                 .digest
@@ -191,7 +189,10 @@ impl HopChart {
             return Ok(ChartSource::Oci { reference, digest });
         }
         let url = self.repo.clone().unwrap_or_default();
-        only(&[("digest", self.digest.is_some()), ("kind", self.kind.is_some())])?;
+        only(&[
+            ("digest", self.digest.is_some()),
+            ("kind", self.kind.is_some()),
+        ])?;
         if !(url.starts_with("https://") || url.starts_with("http://"))
             || url.chars().any(|c| c.is_whitespace() || c.is_control())
         {
@@ -203,10 +204,9 @@ impl HopChart {
         if chart.is_empty() || version.is_empty() || chart.contains('/') {
             return Err("chart and version must be plain names".into());
         }
-        let sha = self
-            .sha256
-            .as_deref()
-            .ok_or_else(|| "sha256 of the chart archive is required (airlock addon pin prints it)".to_string())?;
+        let sha = self.sha256.as_deref().ok_or_else(|| {
+            "sha256 of the chart archive is required (airlock addon pin prints it)".to_string()
+        })?;
         Ok(ChartSource::Repo {
             url: url.trim_end_matches('/').to_string(),
             chart: chart.clone(),
@@ -241,7 +241,9 @@ impl<'de> Deserialize<'de> for Minor {
             serde_json::Value::String(s) => crate::catalog::parse_minor_key(s)
                 .map(Minor)
                 .ok_or_else(|| {
-                    serde::de::Error::custom(format!("minor {s:?}: expected \"1.N\", e.g. \"1.30\""))
+                    serde::de::Error::custom(format!(
+                        "minor {s:?}: expected \"1.N\", e.g. \"1.30\""
+                    ))
                 }),
             _ => Err(serde::de::Error::custom(format!(
                 "minor {v}: quote it, e.g. \"1.30\" (YAML reads 1.30 as the number 1.3)"
@@ -554,7 +556,10 @@ mod tests {
         );
         assert!(e.contains("placeholder"), "{e}");
         let m = HopManifest::parse(&calico.replace(PLACEHOLDER_SHA, H), "cni-calico.yaml").unwrap();
-        assert!(m.images.is_empty(), "calico's images come from its manifest");
+        assert!(
+            m.images.is_empty(),
+            "calico's images come from its manifest"
+        );
         assert_eq!(m.compat.as_ref().and_then(|c| c.max), Some(Minor(30)));
         // The example manifest it names holds the images.
         let scan = crate::addon::kube::scan(

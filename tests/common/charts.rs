@@ -25,7 +25,8 @@ pub fn chart_tgz(name: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
         h.set_mode(0o644);
         h.set_mtime(0);
         h.set_entry_type(tar::EntryType::Regular);
-        h.set_path(format!("{name}/{rel}")).expect("chart entry path");
+        h.set_path(format!("{name}/{rel}"))
+            .expect("chart entry path");
         h.set_cksum();
         b.append(&h, *content).expect("append chart entry");
     }
@@ -51,10 +52,19 @@ pub fn chart_config(name: &str, version: &str, app_version: &str, kube_version: 
 
 fn upload_blob(host: &str, repo: &str, bytes: &[u8]) -> String {
     let digest = sha256_digest(bytes);
-    let start = http_request(host, "POST", &format!("/v2/{repo}/blobs/uploads/"), &[], &[])
-        .unwrap_or_else(|e| panic!("start upload: {e}"));
+    let start = http_request(
+        host,
+        "POST",
+        &format!("/v2/{repo}/blobs/uploads/"),
+        &[],
+        &[],
+    )
+    .unwrap_or_else(|e| panic!("start upload: {e}"));
     assert_eq!(start.status, 202, "start upload: {}", start.text());
-    let location = start.header("Location").expect("upload location").to_string();
+    let location = start
+        .header("Location")
+        .expect("upload location")
+        .to_string();
     // The registry answers with an absolute URL; the client here sends paths.
     let path = match location.split_once("://") {
         Some((_, rest)) => rest
@@ -79,7 +89,13 @@ fn upload_blob(host: &str, repo: &str, bytes: &[u8]) -> String {
 /// Push `tgz` as `HOST/REPO:TAG` the way `helm push` lays it out: the config blob, the
 /// chart layer, then an OCI image manifest naming them with Helm's media types. Returns
 /// the manifest digest and its bytes.
-pub fn push_chart(host: &str, repo: &str, tag: &str, config: &[u8], tgz: &[u8]) -> (String, Vec<u8>) {
+pub fn push_chart(
+    host: &str,
+    repo: &str,
+    tag: &str,
+    config: &[u8],
+    tgz: &[u8],
+) -> (String, Vec<u8>) {
     let config_digest = upload_blob(host, repo, config);
     let layer_digest = upload_blob(host, repo, tgz);
     let manifest = serde_json::to_vec(&serde_json::json!({

@@ -131,7 +131,13 @@ pub fn export(
     // registry with `install`, or whole into an oci-archive without --platform).
     let without_charts;
     let m = match &platform {
-        Some(_) if bundle.manifest().images.iter().any(|i| i.role == Some(Role::Chart)) => {
+        Some(_)
+            if bundle
+                .manifest()
+                .images
+                .iter()
+                .any(|i| i.role == Some(Role::Chart)) =>
+        {
             without_charts = BundleManifest {
                 images: bundle
                     .manifest()
