@@ -173,11 +173,11 @@ pub fn timestamps(data: &[u8]) {
 
 /// Hop manifests (`--with FILE`): the add-on's schema, charts and compat block.
 pub fn hop_manifest(data: &[u8]) {
-    if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(m) = airlock::resolve::hop_manifest::HopManifest::parse(text, "fuzz") {
-            for c in &m.charts {
-                let _ = c.source();
-            }
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(m) = airlock::resolve::hop_manifest::HopManifest::parse(text, "fuzz")
+    {
+        for c in &m.charts {
+            let _ = c.source();
         }
     }
 }
