@@ -118,8 +118,16 @@ struct Found {
 
 /// Read a chart archive (`.tgz`) from `reader`; `origin` names it in errors.
 pub fn read_chart<R: Read>(reader: R, origin: &str) -> Result<ChartInfo> {
+    read_chart_within(reader, origin, MAX_UNPACKED_BYTES)
+}
+
+/// [`read_chart`] with another limit on the unpacked bytes.
+fn read_chart_within<R: Read>(reader: R, origin: &str, max_unpacked: u64) -> Result<ChartInfo> {
     let bad = |r: String| Error::invalid("Helm chart", origin, r);
-    let unpacked = Cell::new(0u64);
+    let unpacked = Unpacked {
+        total: Cell::new(0),
+        limit: max_unpacked,
+    };
     let mut found = Found::default();
     let mut reader = reader;
     walk(&mut reader, "", 0, &unpacked, &mut found).map_err(bad)?;
@@ -160,20 +168,27 @@ pub fn read_chart<R: Read>(reader: R, origin: &str) -> Result<ChartInfo> {
     Ok(ChartInfo { root, subcharts })
 }
 
-/// Counts unpacked bytes across nested archives and stops past the limit.
+/// Unpacked bytes so far, across nested archives, and the most allowed.
+struct Unpacked {
+    total: Cell<u64>,
+    limit: u64,
+}
+
+/// Counts unpacked bytes and stops past the limit.
 struct Counted<'a, R> {
     inner: R,
-    total: &'a Cell<u64>,
+    unpacked: &'a Unpacked,
 }
 
 impl<R: Read> Read for Counted<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        let t = self.total.get() + n as u64;
-        self.total.set(t);
-        if t > MAX_UNPACKED_BYTES {
+        let t = self.unpacked.total.get() + n as u64;
+        self.unpacked.total.set(t);
+        if t > self.unpacked.limit {
             return Err(std::io::Error::other(format!(
-                "unpacks to more than {MAX_UNPACKED_BYTES} bytes"
+                "unpacks to more than {} bytes",
+                self.unpacked.limit
             )));
         }
         Ok(n)
@@ -210,13 +225,13 @@ fn walk(
     reader: &mut dyn Read,
     prefix: &str,
     depth: usize,
-    unpacked: &Cell<u64>,
+    unpacked: &Unpacked,
     found: &mut Found,
 ) -> std::result::Result<(), String> {
     let gz = flate2::read::MultiGzDecoder::new(reader);
     let mut ar = tar::Archive::new(Counted {
         inner: gz,
-        total: unpacked,
+        unpacked,
     });
     let entries = ar
         .entries()
@@ -743,6 +758,19 @@ sidecars:
         let big = vec![b'#'; (MAX_CHART_YAML_BYTES + 1) as usize];
         let e = read_chart(&tgz(&[("x/Chart.yaml", &big)])[..], "big.tgz").unwrap_err();
         assert!(format!("{e}").contains("larger than"), "{e}");
+        // A bomb: 4 MiB of zeros (a few KiB gzip'd) against a 1 MiB limit, in a file that
+        // is skipped, not read: the skipping still counts.
+        let zeros = vec![0u8; 4 << 20];
+        let bomb = tgz(&[("x/Chart.yaml", b"apiVersion: v2\nname: x\nversion: 1\n"), ("x/big.bin", &zeros)]);
+        assert!(bomb.len() < 64 * 1024);
+        let e = read_chart_within(&bomb[..], "bomb.tgz", 1 << 20).unwrap_err();
+        assert!(format!("{e}").contains("unpacks to more than 1048576 bytes"), "{e}");
+        // Nested archives count toward the same limit.
+        let inner = tgz(&[("y/Chart.yaml", b"apiVersion: v2\nname: y\nversion: 1\n"), ("y/big.bin", &zeros)]);
+        let outer = tgz(&[("x/Chart.yaml", b"apiVersion: v2\nname: x\nversion: 1\n"), ("x/charts/y-1.tgz", &inner)]);
+        let e = read_chart_within(&outer[..], "nested.tgz", 1 << 20).unwrap_err();
+        assert!(format!("{e}").contains("unpacks to more than"), "{e}");
+        assert!(read_chart_within(&outer[..], "nested.tgz", 16 << 20).is_ok());
     }
 
     proptest::proptest! {
