@@ -613,9 +613,16 @@ fn a_hop_manifest_adds_images_files_documents_and_charts() {
     write_file_tree(&u.www, &[("raw/calico/v3.28.1/calico.yaml", calico)]);
     let dir = u.path("addons");
     std::fs::create_dir_all(dir.join("charts")).unwrap();
-    let chart = random_bytes(7, 3000);
+    let chart = crate::common::charts::chart_tgz(
+        "csi",
+        &[("Chart.yaml", b"apiVersion: v2\nname: csi\nversion: 0.1.0\n")],
+    );
     std::fs::write(dir.join("charts/csi-0.1.0.tgz"), &chart).unwrap();
-    std::fs::write(dir.join("storageclass.yaml"), b"kind: StorageClass\n").unwrap();
+    std::fs::write(
+        dir.join("storageclass.yaml"),
+        b"apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: nfs}\nprovisioner: nfs.csi.k8s.io\n",
+    )
+    .unwrap();
     let manifest = format!(
         r#"format: 1
 kind: airlock-hop-manifest
