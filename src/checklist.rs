@@ -39,6 +39,26 @@ pub struct PackageSource {
     pub kubernetes_cni: String,
 }
 
+/// A Helm chart the bundle carries, for `helm upgrade`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HelmChart {
+    /// The chart's name (the release name used in the command).
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Where it is inside the enclave.
+    pub at: HelmChartAt,
+}
+
+/// Where a carried chart is inside the enclave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HelmChartAt {
+    /// An OCI artifact in the enclave registry, at this repository path.
+    Registry(String),
+    /// A `.tgz` file at this target below `--dest`.
+    File(String),
+}
+
 /// What the checklist is built from.
 #[derive(Debug, Clone)]
 pub struct ChecklistInput<'a> {
@@ -54,6 +74,8 @@ pub struct ChecklistInput<'a> {
     pub tools: Vec<ToolFile>,
     /// Manifests from the hop manifest to apply after the control planes (targets).
     pub addon_manifests: Vec<String>,
+    /// Helm charts from the hop manifests, upgraded after the manifests.
+    pub addon_charts: Vec<HelmChart>,
     /// Workers upgraded at once.
     pub worker_batch: u32,
     /// Node packages carried, per format (empty: loose binaries).
@@ -501,6 +523,19 @@ fn cni_and_tools(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Vec<Step>) {
         .iter()
         .map(|t| format!("kubectl apply -f \"${{AIRLOCK_DEST}}/{t}\""))
         .collect();
+    let mut applies = applies;
+    for c in &input.addon_charts {
+        let from = match &c.at {
+            HelmChartAt::Registry(repo) => {
+                format!("oci://${{AIRLOCK_REGISTRY}}/{repo} --version {}", c.version)
+            }
+            HelmChartAt::File(target) => format!("\"${{AIRLOCK_DEST}}/{target}\""),
+        };
+        applies.push(format!(
+            "helm upgrade --install {} {from}   # with the namespace and values of the release today (helm list -A; helm get values {}); --plain-http for a registry without TLS",
+            c.name, c.name
+        ));
+    }
     let refs: Vec<&str> = applies.iter().map(String::as_str).collect();
     s.push(step(
         "cni.upgrade",
@@ -668,6 +703,11 @@ mod tests {
             backout: true,
             tools: vec![],
             addon_manifests: vec!["addons/calico.yaml".into()],
+            addon_charts: vec![HelmChart {
+                name: "tigera-operator".into(),
+                version: "v3.28.1".into(),
+                at: HelmChartAt::Registry("charts/tigera-operator".into()),
+            }],
             worker_batch: 2,
             packages: vec![],
         });
@@ -679,6 +719,12 @@ mod tests {
         assert!(pos("cp1.apply") < pos("cp.upgrade"));
         assert!(pos("cp.upgrade") < pos("workers.drain"));
         assert!(pos("workers.uncordon") < pos("cni.upgrade"));
+        let cni = &steps[pos("cni.upgrade")].commands;
+        assert!(cni[0].starts_with("kubectl apply -f"));
+        assert!(
+            cni[1].starts_with("helm upgrade --install tigera-operator oci://${AIRLOCK_REGISTRY}/charts/tigera-operator --version v3.28.1"),
+            "{cni:?}"
+        );
         assert!(pos("post.pods") < pos("backout.etcd-restore"));
         let removed = &steps[pos("pre.removed-apis")];
         assert!(
@@ -710,6 +756,7 @@ mod tests {
             backout: true,
             tools: vec![],
             addon_manifests: vec![],
+            addon_charts: vec![],
             worker_batch: 1,
             packages: vec![
                 src(PackageFormat::Deb, "v1.32", "v1.31"),

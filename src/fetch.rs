@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::http::HttpClient;
 use crate::image_ref::ImageRef;
 use crate::lock::{FileSource, Lock, LockedImage};
-use crate::manifest::{Carried, ServedAs};
+use crate::manifest::{Carried, Role, ServedAs};
 use crate::oci::{self, Descriptor, MAX_MANIFEST_BYTES, ManifestDoc, platform_matches};
 use crate::registry::RegistryClient;
 use crate::store::Store;
@@ -114,6 +114,9 @@ async fn plan_image(
         ManifestDoc::Index {
             manifests: entries, ..
         } => plan_index(store, locked, &source, &src_bytes, entries, &mut manifests)?,
+        ManifestDoc::Image { .. } if locked.role == Some(Role::Chart) => {
+            plan_chart(locked, &source, &doc, &mut manifests)?
+        }
         ManifestDoc::Image { .. } => plan_single(locked, &source, &mut manifests)?,
     };
     let blobs = plan_blobs(store, reg, locked, &doc, &manifests).await?;
@@ -208,6 +211,22 @@ fn plan_index(
         },
         Some(bytes),
     ))
+}
+
+/// A Helm chart (an OCI artifact of Helm's media types): carried and served unchanged,
+/// without a platform.
+fn plan_chart(
+    locked: &LockedImage,
+    source: &Carried,
+    doc: &ManifestDoc,
+    manifests: &mut Vec<Carried>,
+) -> Result<Served> {
+    crate::addon::helm_layer(doc).map_err(|reason| Error::Upstream {
+        reference: format!("{}@{}", locked.name, locked.digest),
+        reason,
+    })?;
+    manifests.push(source.clone());
+    Ok((ServedAs::Manifest, source.clone(), None))
 }
 
 /// A single-platform manifest: carried and served unchanged.
@@ -354,7 +373,7 @@ pub async fn fetch(
     }
     // A single-platform manifest's platform is checked against its config once we have it.
     for p in &plans {
-        if p.served_as == ServedAs::Manifest {
+        if p.served_as == ServedAs::Manifest && p.locked.role != Some(Role::Chart) {
             check_single_platform(store, p)?;
         }
     }

@@ -133,6 +133,49 @@ impl HttpClient {
         read_limited(resp, &label, limit).await.map(Some)
     }
 
+    /// Download `url` (at most `limit` bytes) into an anonymous temporary file, hashing
+    /// while writing; returns the file (rewound), its sha256 and size. For documents that
+    /// are not pinned yet (a chart repository's index, `airlock addon pin`).
+    pub async fn download_to_temp(
+        &self,
+        url: &str,
+        limit: u64,
+    ) -> Result<(std::fs::File, Sha256Digest, u64)> {
+        use std::io::{Seek, Write};
+        let (resp, label) = self.send(url).await?;
+        if !resp.status().is_success() {
+            return Err(Error::Http {
+                url: label,
+                reason: format!("HTTP {}", resp.status()),
+            });
+        }
+        let mut file =
+            tempfile::tempfile().map_err(|e| Error::io("create", "a temporary file", e))?;
+        let mut hasher = crate::digest::Hasher::new();
+        let mut n: u64 = 0;
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| Error::Http {
+                url: label.clone(),
+                reason: format!("transfer failed: {e}"),
+            })?;
+            n += chunk.len() as u64;
+            if n > limit {
+                return Err(Error::Http {
+                    url: label,
+                    reason: format!("larger than {limit} bytes"),
+                });
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk)
+                .map_err(|e| Error::io("write", "a temporary file", e))?;
+        }
+        file.rewind()
+            .map_err(|e| Error::io("rewind", "a temporary file", e))?;
+        let (digest, _) = hasher.finish();
+        Ok((file, digest, n))
+    }
+
     /// Fetch a small text document (a checksum file), at most `limit` bytes.
     pub async fn fetch_small(&self, url: &str, limit: usize) -> Result<String> {
         let resp = self.get(url).await?;

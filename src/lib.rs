@@ -12,6 +12,7 @@
 //! The binary `airlock` only parses arguments and calls [`pipeline`] and the modules
 //! below.
 
+pub mod addon;
 pub mod approve;
 pub mod catalog;
 pub mod checklist;

@@ -80,6 +80,10 @@ pub struct HopFacts {
     /// Catalog values used that are not confirmed from a primary source.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub uncertain: Vec<String>,
+    /// Per add-on: its images and where they were found, its charts, its compatibility
+    /// checks against the target, and any exception.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addons: Vec<crate::addon::facts::AddonFacts>,
 }
 
 /// An image pinned by digest.
@@ -281,8 +285,12 @@ impl Lock {
             if !names.insert(img.name.to_string()) {
                 return Err(bad(format!("image {} is listed twice", img.name)));
             }
-            if img.platforms.is_empty() {
-                return Err(bad(format!("image {}: platforms is empty", img.name)));
+            // A chart is an OCI artifact with no platform; every image has some.
+            if img.platforms.is_empty() != (img.role == Some(Role::Chart)) {
+                return Err(bad(format!(
+                    "image {}: platforms must be empty for role chart and given otherwise",
+                    img.name
+                )));
             }
             let set: BTreeSet<_> = img.platforms.iter().collect();
             if set.len() != img.platforms.len() {

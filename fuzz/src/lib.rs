@@ -29,6 +29,11 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("release_files", release_files),
     ("inventory", inventory),
     ("volume_names", volume_names),
+    ("hop_manifest", hop_manifest),
+    ("kube_manifest", kube_manifest),
+    ("helm_chart", helm_chart),
+    ("kube_version", kube_version),
+    ("chart_index", chart_index),
 ];
 
 /// The signed manifest, parsed after its signature checked (a stolen key must still not
@@ -279,6 +284,73 @@ pub fn volume_names(data: &[u8]) {
     }
 }
 
+/// Hop manifests (`--with FILE`): the add-on's schema, charts and compat block.
+pub fn hop_manifest(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(m) = airlock::resolve::hop_manifest::HopManifest::parse(text, "fuzz")
+    {
+        for c in &m.charts {
+            let _ = c.source();
+        }
+    }
+}
+
+/// Kubernetes manifests of add-ons (multi-document YAML): images, APIs, CRD kinds.
+pub fn kube_manifest(data: &[u8]) {
+    let _ = airlock::addon::kube::scan(data, "fuzz");
+}
+
+/// Helm chart archives (gzip, tar, Chart.yaml, values.yaml, nested archives).
+pub fn helm_chart(data: &[u8]) {
+    let _ = airlock::addon::chart::read_chart(data, "fuzz");
+}
+
+/// Helm `kubeVersion` constraints and versions.
+pub fn kube_version(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let (c, v) = text.split_once('\n').unwrap_or((text, "1.30.2"));
+        if let (Ok(c), Ok(v)) = (
+            airlock::addon::constraint::Constraints::parse(c),
+            airlock::addon::constraint::SemVer::parse(v),
+        ) {
+            let _ = c.check(&v);
+        }
+    }
+}
+
+/// Chart repository indexes (`index.yaml`).
+pub fn chart_index(data: &[u8]) {
+    let _ = airlock::addon::repo_index::lookup(data, "ingress-nginx", "4.11.2");
+}
+
+/// A small chart archive for the `helm_chart` seeds.
+fn seed_chart() -> Vec<u8> {
+    use std::io::Write;
+    let files: [(&str, &[u8]); 3] = [
+        (
+            "web/Chart.yaml",
+            b"apiVersion: v2\nname: web\nversion: 1.0.0\nkubeVersion: \">=1.21.0-0\"\nannotations:\n  artifacthub.io/images: |\n    - name: web\n      image: nginx:1.27\n",
+        ),
+        (
+            "web/values.yaml",
+            b"image:\n  registry: docker.io\n  repository: library/nginx\n  tag: \"1.27\"\n",
+        ),
+        ("web/templates/deployment.yaml", b"kind: Deployment\n"),
+    ];
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, content) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(content.len() as u64);
+        h.set_mode(0o644);
+        h.set_path(path).expect("path");
+        h.set_cksum();
+        b.append(&h, content).expect("append");
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&b.into_inner().expect("tar")).expect("gzip");
+    gz.finish().expect("gzip")
+}
+
 /// Starting inputs for a target: one valid example of what it parses (AFL++ mutates
 /// from there; `write_seeds` puts them on disk, the tests below mutate them in CI).
 pub fn seeds(target: &str) -> Vec<Vec<u8>> {
@@ -318,6 +390,17 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             b"{\"format\":1,\"kind\":\"airlock-inventory\",\"enclave_key\":\"ABCD\",\"registry\":\"r:5000\",\"blobs\":[\"sha256:0000000000000000000000000000000000000000000000000000000000000000\"],\"files\":[]}\nuntrusted comment: x\nRURB\ntrusted comment: airlock-inventory\nQUFB\n",
         ),
         "volume_names" => vec![b"payload.tar.zst.001".to_vec(), b"payload.parity.012".to_vec(), b"4700MB".to_vec()],
+        "hop_manifest" => one(
+            b"format: 1\nkind: airlock-hop-manifest\nname: calico\ncompat: {min: \"1.27\", max: \"1.30\", source: https://docs.tigera.io/x}\ncharts:\n  - oci: oci://ghcr.io/x/charts/web:1.0.0\n    digest: sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\n  - repo: https://charts.example.com\n    chart: web\n    version: 1.0.0\n    sha256: ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\n",
+        ),
+        "kube_manifest" => one(
+            b"apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: n, namespace: kube-system}\nspec:\n  template:\n    spec:\n      initContainers: [{name: i, image: docker.io/calico/cni:v3.28.1}]\n      containers: [{name: c, image: calico/node:v3.28.1}]\n---\napiVersion: v1\nkind: List\nitems: [{apiVersion: v1, kind: Pod, metadata: {name: p}, spec: {containers: [{name: x, image: busybox}]}}]\n",
+        ),
+        "helm_chart" => vec![seed_chart()],
+        "kube_version" => one(b">= 1.21.0-0 < 1.32.0-0 || ~1.33.x || ^1.2 || 1.2 - 1.4.5\nv1.30.2"),
+        "chart_index" => one(
+            b"apiVersion: v1\nentries:\n  ingress-nginx:\n  - name: ingress-nginx\n    version: 4.11.2\n    digest: ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\n    urls: [ingress-nginx-4.11.2.tgz]\n",
+        ),
         _ => Vec::new(),
     }
 }

@@ -56,6 +56,27 @@ pub struct Catalog {
     pub skew: Skew,
     /// One entry per minor, ascending.
     pub minors: Vec<MinorEntry>,
+    /// API versions removed before the first minor above (from the deprecation guide), so
+    /// add-on manifests that still use them are caught at resolve time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_removed_apis: Vec<EarlierRemovedApi>,
+}
+
+/// An API version removed in a minor older than the catalog's first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EarlierRemovedApi {
+    /// The minor that stopped serving it, `"1.22"`.
+    pub removed_in: String,
+    /// `extensions/v1beta1`.
+    pub group_version: String,
+    /// The kinds no longer served.
+    pub kinds: Vec<String>,
+    /// The group/version to use instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<String>,
+    /// Source ids.
+    pub source: Vec<String>,
 }
 
 /// A document that values point to.
@@ -638,6 +659,27 @@ impl Catalog {
                 check_sources(&w, &served.source)?;
                 check_served(&served.group_versions).map_err(|e| format!("{w}: {e}"))?;
             }
+        }
+        let first = self
+            .minors
+            .first()
+            .and_then(|m| parse_minor_key(&m.minor))
+            .unwrap_or(u32::MAX);
+        for r in &self.earlier_removed_apis {
+            let w = format!("earlier_removed_apis {} {}", r.removed_in, r.group_version);
+            if parse_minor_key(&r.removed_in).is_none_or(|n| n >= first) {
+                return Err(format!(
+                    "{w}: removed_in must be a minor (\"1.22\") older than the first of `minors`"
+                ));
+            }
+            check_group_version(&r.group_version).map_err(|e| format!("{w}: {e}"))?;
+            if let Some(rep) = &r.replacement {
+                check_group_version(rep).map_err(|e| format!("{w}: replacement: {e}"))?;
+            }
+            if r.kinds.is_empty() {
+                return Err(format!("{w}: kinds is empty"));
+            }
+            check_sources(&w, &r.source)?;
         }
         Ok(())
     }

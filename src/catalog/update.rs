@@ -747,6 +747,9 @@ fn referenced_ids(c: &Catalog) -> BTreeSet<String> {
             add(&s.source);
         }
     }
+    for r in &c.earlier_removed_apis {
+        add(&r.source);
+    }
     ids
 }
 

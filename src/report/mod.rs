@@ -92,6 +92,9 @@ pub struct ChangeReport {
     pub inventory: Inventory,
     /// 3. API versions the target no longer serves, and the objects that use them.
     pub apis: Apis,
+    /// 3 (continued). Each add-on: its images and where they were found, its charts, and
+    /// its compatibility with the target (recorded at resolve).
+    pub addons: Vec<crate::addon::facts::AddonFacts>,
     /// 4. Risks, each with its mitigation.
     pub risks: Vec<Risk>,
     /// 5. CVEs and the hop.
@@ -327,12 +330,19 @@ pub fn assemble(i: &Inputs<'_>) -> ChangeReport {
     let backout_carried =
         m.is_some_and(|m| m.images.iter().any(|img| img.role == Some(Role::Backout)));
     let risks = risks(i, &inventory, &in_use, backout_carried);
+    let addons: Vec<_> = i.facts.map(|f| f.addons.clone()).unwrap_or_default();
+    // The add-ons have their own section; `facts` keeps the rest for preflight.
+    let facts = i.facts.cloned().map(|mut f| {
+        f.addons.clear();
+        f
+    });
     ChangeReport {
         format: REPORT_FORMAT,
         kind: "airlock-change-report",
         summary,
         inventory,
         apis: Apis { removed, in_use },
+        addons,
         risks,
         cves,
         runbook: in_phase(&[
@@ -346,7 +356,7 @@ pub fn assemble(i: &Inputs<'_>) -> ChangeReport {
         validation: in_phase(&[Phase::Post]),
         approvals: approvals(i),
         verification: verification(i),
-        facts: i.facts.cloned(),
+        facts,
     }
 }
 
@@ -670,8 +680,61 @@ fn risks(
             "run `airlock catalog update` (or resolve with --catalog-from-upstream) on the connected side and rebuild",
         );
     }
+    if let Some(f) = i.facts {
+        addon_risks(&f.addons, &mut r);
+    }
     r.sort_by(|a, b| a.severity.cmp(&b.severity).then(a.id.cmp(&b.id)));
     r
+}
+
+/// Add-ons carried although incompatible, chart images airlock could not determine, and
+/// API checks the catalog could not confirm.
+fn addon_risks(addons: &[crate::addon::facts::AddonFacts], r: &mut Vec<Risk>) {
+    use crate::addon::facts::Verdict;
+    for a in addons {
+        if let Some(e) = &a.exception {
+            r.push(Risk {
+                id: format!("addon.{}.incompatible", a.name),
+                severity: Severity::High,
+                title: format!("Add-on {} is incompatible with the target and carried by exception", a.name),
+                evidence: e.clone(),
+                mitigation: "upgrade the add-on to a version that supports the target before the window, or test this combination and record who accepted it".into(),
+            });
+        }
+        let undetermined: Vec<String> = a
+            .charts
+            .iter()
+            .flat_map(|c| {
+                c.undetermined
+                    .iter()
+                    .map(move |u| format!("{} {}: {u}", c.name, c.version))
+            })
+            .collect();
+        if !undetermined.is_empty() {
+            r.push(Risk {
+                id: format!("addon.{}.images-undetermined", a.name),
+                severity: Severity::Medium,
+                title: format!("{} image entr(ies) of add-on {}'s charts could not be determined without rendering", undetermined.len(), a.name),
+                evidence: undetermined.join("; "),
+                mitigation: "give the chart's rendered output (rendered:) or list the images under images: in the hop manifest, so the bundle cannot lack one".into(),
+            });
+        }
+        let unconfirmed: Vec<&str> = a
+            .checks
+            .iter()
+            .filter(|c| matches!(c.verdict, Verdict::NotRemoved | Verdict::Unchecked))
+            .map(|c| c.subject.as_str())
+            .collect();
+        if !unconfirmed.is_empty() {
+            r.push(Risk {
+                id: format!("addon.{}.apis-unconfirmed", a.name),
+                severity: Severity::Low,
+                title: format!("{} API(s) of add-on {} are not confirmed as served by the target", unconfirmed.len(), a.name),
+                evidence: unconfirmed.join(", "),
+                mitigation: "resolve with a catalog that lists the target's served APIs (airlock catalog update), and install the CRDs of custom resources first".into(),
+            });
+        }
+    }
 }
 
 fn backout(i: &Inputs<'_>, steps: Vec<Step>, carried: bool) -> Backout {
@@ -790,6 +853,12 @@ pub fn facts_from_bundle(dir: &std::path::Path) -> crate::Result<Option<HopFacts
         .map_err(|e| crate::Error::invalid("change report", path.display(), e))?;
     let removed: Vec<RemovedApi> = serde_json::from_value(v["apis"]["removed"].clone())
         .map_err(|e| crate::Error::invalid("change report", path.display(), e))?;
+    // Reports of bundles without add-ons have none.
+    let addons = match v.get("addons") {
+        None => Vec::new(),
+        Some(a) => serde_json::from_value(a.clone())
+            .map_err(|e| crate::Error::invalid("change report", path.display(), e))?,
+    };
     Ok(Some(HopFacts {
         removed_apis: removed,
         kubelet_max_minors_older: v["facts"]["kubelet_max_minors_older"].as_u64().unwrap_or(3)
@@ -801,6 +870,7 @@ pub fn facts_from_bundle(dir: &std::path::Path) -> crate::Result<Option<HopFacts
             .as_str()
             .map(str::to_string),
         uncertain: Vec::new(),
+        addons,
     }))
 }
 

@@ -57,12 +57,13 @@ pub fn sbom(m: &BundleManifest, catalog: Option<(&str, &str)>) -> Result<Vec<u8>
             .tag
             .clone()
             .unwrap_or_else(|| img.served.digest.to_string());
-        let mut c = Component::new(
-            Classification::Container,
-            &img.name.repository,
-            &version,
-            Some(purl.clone()),
-        );
+        // A Helm chart is an OCI artifact, not a container image.
+        let class = if img.role == Some(crate::manifest::Role::Chart) {
+            Classification::Application
+        } else {
+            Classification::Container
+        };
+        let mut c = Component::new(class, &img.name.repository, &version, Some(purl.clone()));
         c.purl = Purl::from_str(&purl).ok();
         c.hashes = Some(sha256(&img.served.digest.hex()));
         let mut props = vec![

@@ -42,9 +42,214 @@ pub struct HopManifest {
     /// Local manifests and documents.
     #[serde(default)]
     pub documents: Vec<HopLocal>,
-    /// Local Helm chart archives.
+    /// Helm charts: local archives, from an OCI registry, or from a chart repository.
     #[serde(default)]
-    pub charts: Vec<HopLocal>,
+    pub charts: Vec<HopChart>,
+    /// The Kubernetes minors the add-on supports, from its documentation.
+    #[serde(default)]
+    pub compat: Option<HopCompat>,
+}
+
+/// A Helm chart: exactly one of `path`, `oci` or `repo`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HopChart {
+    /// A local `.tgz`, relative to the hop manifest's directory.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// `oci://HOST/REPOSITORY:VERSION`, pinned by `digest`.
+    #[serde(default)]
+    pub oci: Option<String>,
+    /// A chart repository URL (the directory of its `index.yaml`), with `chart`,
+    /// `version` and `sha256`.
+    #[serde(default)]
+    pub repo: Option<String>,
+    /// The chart's name in the repository.
+    #[serde(default)]
+    pub chart: Option<String>,
+    /// The chart version in the repository.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// `sha256:...` of the OCI manifest.
+    #[serde(default)]
+    pub digest: Option<String>,
+    /// sha256 of the archive (required for `repo`, checked for `path`).
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// Label [default: the file name].
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Target of a `.tgz` [default: `charts/<file name>`].
+    #[serde(default)]
+    pub target: Option<SafeRelPath>,
+    /// Mode of a `.tgz` [default: `"0644"`].
+    #[serde(default)]
+    pub mode: Option<Mode>,
+    /// Kind of a local `.tgz` [default: `chart`].
+    #[serde(default)]
+    pub kind: Option<FileKind>,
+    /// `helm template ...` output of this chart, relative to the hop manifest: its images
+    /// and APIs are read too.
+    #[serde(default)]
+    pub rendered: Option<PathBuf>,
+}
+
+/// Where a chart comes from, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChartSource {
+    /// A local archive.
+    Local(PathBuf),
+    /// An OCI artifact, by tag, pinned to a manifest digest.
+    Oci {
+        /// `HOST/REPOSITORY:VERSION` (without `oci://`).
+        reference: ImageRef,
+        /// The manifest digest.
+        digest: Sha256Digest,
+    },
+    /// A chart repository entry.
+    Repo {
+        /// The repository URL, without a trailing `/`.
+        url: String,
+        /// The chart name.
+        chart: String,
+        /// The version.
+        version: String,
+        /// The archive's sha256.
+        sha256: Sha256Digest,
+    },
+}
+
+impl HopChart {
+    /// What `label` shows this chart as in errors.
+    pub fn label(&self) -> String {
+        if let Some(p) = &self.path {
+            return p.display().to_string();
+        }
+        if let Some(o) = &self.oci {
+            return o.clone();
+        }
+        format!(
+            "{} {} from {}",
+            self.chart.as_deref().unwrap_or("?"),
+            self.version.as_deref().unwrap_or("?"),
+            self.repo.as_deref().unwrap_or("?")
+        )
+    }
+
+    /// The checked source.
+    pub fn source(&self) -> std::result::Result<ChartSource, String> {
+        let set = [self.path.is_some(), self.oci.is_some(), self.repo.is_some()];
+        if set.iter().filter(|x| **x).count() != 1 {
+            return Err("give exactly one of path, oci and repo".into());
+        }
+        let only = |fields: &[(&str, bool)]| -> std::result::Result<(), String> {
+            match fields.iter().find(|(_, given)| *given) {
+                Some((f, _)) => Err(format!("{f} does not apply here")),
+                None => Ok(()),
+            }
+        };
+        if let Some(p) = &self.path {
+            only(&[
+                ("chart", self.chart.is_some()),
+                ("version", self.version.is_some()),
+                ("digest", self.digest.is_some()),
+            ])?;
+            if p.file_name().is_none() {
+                return Err("not a file path".into());
+            }
+            return Ok(ChartSource::Local(p.clone()));
+        }
+        if let Some(o) = &self.oci {
+            only(&[
+                ("chart", self.chart.is_some()),
+                ("version", self.version.is_some()),
+                ("sha256", self.sha256.is_some()),
+                ("target", self.target.is_some()),
+                ("mode", self.mode.is_some()),
+                ("kind", self.kind.is_some()),
+            ])?;
+            let rest = o
+                .strip_prefix("oci://")
+                .ok_or_else(|| "oci must start with oci://".to_string())?;
+            let reference = ImageRef::parse(rest).map_err(|e| e.reason)?;
+            if reference.tag.is_none() || reference.digest.is_some() {
+                return Err(
+                    "oci: give oci://HOST/REPOSITORY:VERSION and the digest in `digest:`".into(),
+                );
+            }
+            let d = self
+                .digest
+                .as_deref()
+                .ok_or_else(|| "digest is required (airlock addon pin prints it)".to_string())?;
+            let digest = Sha256Digest::parse(d)
+                .map_err(|_| format!("digest {d:?}: expected sha256:<64 hex digits>"))?;
+            if digest.hex() == PLACEHOLDER_SHA {
+                return Err("digest is the all-zero placeholder of an example; put the real digest (airlock addon pin)".into());
+            }
+            return Ok(ChartSource::Oci { reference, digest });
+        }
+        let url = self.repo.clone().unwrap_or_default();
+        only(&[
+            ("digest", self.digest.is_some()),
+            ("kind", self.kind.is_some()),
+        ])?;
+        if !(url.starts_with("https://") || url.starts_with("http://"))
+            || url.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(format!("repo {url:?} is not an http(s) URL"));
+        }
+        let (Some(chart), Some(version)) = (&self.chart, &self.version) else {
+            return Err("repo needs chart and version".into());
+        };
+        if chart.is_empty() || version.is_empty() || chart.contains('/') {
+            return Err("chart and version must be plain names".into());
+        }
+        let sha = self.sha256.as_deref().ok_or_else(|| {
+            "sha256 of the chart archive is required (airlock addon pin prints it)".to_string()
+        })?;
+        Ok(ChartSource::Repo {
+            url: url.trim_end_matches('/').to_string(),
+            chart: chart.clone(),
+            version: version.clone(),
+            sha256: check_sha_text(sha)?,
+        })
+    }
+}
+
+/// The Kubernetes minors an add-on supports, as its documentation says.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HopCompat {
+    /// Oldest supported minor, `"1.28"`.
+    #[serde(default)]
+    pub min: Option<Minor>,
+    /// Newest supported minor, `"1.31"`.
+    #[serde(default)]
+    pub max: Option<Minor>,
+    /// Where the support matrix is published (http(s) URL).
+    pub source: String,
+}
+
+/// A Kubernetes minor written `"1.30"` (quoted: YAML reads 1.30 as the number 1.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Minor(pub u32);
+
+impl<'de> Deserialize<'de> for Minor {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        match &v {
+            serde_json::Value::String(s) => crate::catalog::parse_minor_key(s)
+                .map(Minor)
+                .ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "minor {s:?}: expected \"1.N\", e.g. \"1.30\""
+                    ))
+                }),
+            _ => Err(serde::de::Error::custom(format!(
+                "minor {v}: quote it, e.g. \"1.30\" (YAML reads 1.30 as the number 1.3)"
+            ))),
+        }
+    }
 }
 
 /// An extra image.
@@ -109,7 +314,7 @@ pub struct HopLocal {
     pub kind: Option<FileKind>,
 }
 
-pub(super) const PLACEHOLDER_SHA: &str =
+pub(crate) const PLACEHOLDER_SHA: &str =
     "0000000000000000000000000000000000000000000000000000000000000000";
 
 impl HopManifest {
@@ -149,13 +354,43 @@ impl HopManifest {
             check_sha_text(&f.sha256).map_err(|e| bad(format!("file {}: {e}", f.url)))?;
             url_file_name(&f.url).map_err(|e| bad(format!("file {}: {e}", f.url)))?;
         }
-        for l in m.documents.iter().chain(&m.charts) {
+        for l in &m.documents {
             if let Some(s) = &l.sha256 {
                 check_sha_text(s).map_err(|e| bad(format!("{}: {e}", l.path.display())))?;
             }
             if l.path.file_name().is_none() {
                 return Err(bad(format!("{}: not a file path", l.path.display())));
             }
+        }
+        for c in &m.charts {
+            c.source()
+                .map_err(|e| bad(format!("chart {}: {e}", c.label())))?;
+            if let (Some(_), Some(s)) = (&c.path, &c.sha256) {
+                check_sha_text(s).map_err(|e| bad(format!("chart {}: {e}", c.label())))?;
+            }
+        }
+        if let Some(c) = &m.compat {
+            if c.min.is_none() && c.max.is_none() {
+                return Err(bad("compat: give min, max or both".into()));
+            }
+            if let (Some(a), Some(b)) = (c.min, c.max)
+                && a > b
+            {
+                return Err(bad("compat: min is above max".into()));
+            }
+            if !(c.source.starts_with("https://") || c.source.starts_with("http://")) {
+                return Err(bad(
+                    "compat: source must be the http(s) URL of the add-on's support matrix".into(),
+                ));
+            }
+        }
+        if let Some(n) = &m.name
+            && !crate::manifest::valid_channel(n)
+        {
+            return Err(bad(format!(
+                "name {:?}: 1-64 of A-Z a-z 0-9 . _ - (it names the add-on in errors, the lock and --allow-incompatible)",
+                crate::escape::Untrusted(n).to_string()
+            )));
         }
         Ok(m)
     }
@@ -169,7 +404,7 @@ impl HopManifest {
     }
 }
 
-pub(super) fn check_sha_text(s: &str) -> std::result::Result<Sha256Digest, String> {
+pub(crate) fn check_sha_text(s: &str) -> std::result::Result<Sha256Digest, String> {
     if s == PLACEHOLDER_SHA {
         return Err(
             "sha256 is the all-zero placeholder of an example; put the file's real sha256".into(),
@@ -179,7 +414,7 @@ pub(super) fn check_sha_text(s: &str) -> std::result::Result<Sha256Digest, Strin
         .map_err(|_| format!("sha256 {s:?}: expected 64 lower-case hex digits"))
 }
 
-pub(super) fn url_file_name(url: &str) -> std::result::Result<String, String> {
+pub(crate) fn url_file_name(url: &str) -> std::result::Result<String, String> {
     let path = url.split(['?', '#']).next().unwrap_or(url);
     let name = path.rsplit('/').next().unwrap_or("");
     if name.is_empty() || name == "." || name == ".." || path.matches('/').count() < 3 {
@@ -210,75 +445,81 @@ pub fn relative_to(base: &Path, target: &Path) -> PathBuf {
     out
 }
 
-fn hash_local(path: &Path) -> Result<(Sha256Digest, u64)> {
-    let f = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+pub(crate) fn hash_local(path: &Path) -> Result<(Sha256Digest, u64)> {
+    let f = crate::fsutil::open_regular(path, "hop manifest file")?;
     let mut r = HashingReader::new(f);
     std::io::copy(&mut r, &mut std::io::sink()).map_err(|e| Error::io("read", path, e))?;
     let (_, d, n) = r.finish();
     Ok((d, n))
 }
 
-pub(super) fn local_files(
-    m: &HopManifest,
+/// A local file of a hop manifest (a document or a chart archive).
+pub struct LocalSpec<'a> {
+    /// As written, relative to the hop manifest's directory (or absolute).
+    pub path: &'a Path,
+    /// Label [default: the file name].
+    pub name: Option<&'a str>,
+    /// Expected sha256, checked when given.
+    pub sha256: Option<&'a str>,
+    /// Target [default: `DEFAULT_DIR/<file name>`].
+    pub target: Option<&'a SafeRelPath>,
+    /// Mode [default: 0644].
+    pub mode: Option<Mode>,
+    /// Kind.
+    pub kind: FileKind,
+    /// `manifests` or `charts`.
+    pub default_dir: &'static str,
+}
+
+/// Hash a local file (checking its pinned sha256) and lock it; returns the locked file
+/// and the file's full path.
+pub fn local_file(
+    spec: &LocalSpec<'_>,
     manifest_path: &Path,
     lock_dir: Option<&Path>,
-) -> Result<(Vec<LockedFile>, Vec<String>)> {
+) -> Result<(LockedFile, PathBuf)> {
     let base = manifest_path.parent().unwrap_or(Path::new("."));
-    let mut out = Vec::new();
-    let mut applies = Vec::new();
-    for (list, default_kind, default_dir) in [
-        (&m.documents, FileKind::Manifest, "manifests"),
-        (&m.charts, FileKind::Chart, "charts"),
-    ] {
-        for l in list {
-            let full = if l.path.is_absolute() {
-                l.path.clone()
-            } else {
-                base.join(&l.path)
-            };
-            let file_name = l
-                .path
-                .file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_default();
-            let (actual, size) = hash_local(&full)?;
-            if let Some(s) = &l.sha256 {
-                let expected = check_sha_text(s)
-                    .map_err(|e| Error::invalid("hop manifest", manifest_path.display(), e))?;
-                if expected != actual {
-                    return Err(Error::digest_mismatch(
-                        full.display().to_string(),
-                        expected.to_string(),
-                        actual.to_string(),
-                    ));
-                }
-            }
-            let target = match &l.target {
-                Some(t) => t.clone(),
-                None => SafeRelPath::new(&format!("{default_dir}/{file_name}"))?,
-            };
-            let kind = l.kind.unwrap_or(default_kind);
-            if kind == FileKind::Manifest {
-                applies.push(target.to_string());
-            }
-            let abs =
-                std::path::absolute(&full).map_err(|e| Error::io("resolve path", &full, e))?;
-            let path = match lock_dir {
-                Some(d) => relative_to(d, &abs),
-                None => abs,
-            };
-            out.push(LockedFile {
-                name: l.name.clone().unwrap_or(file_name),
-                source: FileSource::Path(path),
-                sha256: actual,
-                size: Some(size),
-                target,
-                mode: l.mode.unwrap_or(Mode(0o644)),
-                kind: Some(kind),
-            });
+    let full = if spec.path.is_absolute() {
+        spec.path.to_path_buf()
+    } else {
+        base.join(spec.path)
+    };
+    let file_name = spec
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let (actual, size) = hash_local(&full)?;
+    if let Some(s) = spec.sha256 {
+        let expected = check_sha_text(s)
+            .map_err(|e| Error::invalid("hop manifest", manifest_path.display(), e))?;
+        if expected != actual {
+            return Err(Error::digest_mismatch(
+                full.display().to_string(),
+                expected.to_string(),
+                actual.to_string(),
+            ));
         }
     }
-    Ok((out, applies))
+    let target = match spec.target {
+        Some(t) => t.clone(),
+        None => SafeRelPath::new(&format!("{}/{file_name}", spec.default_dir))?,
+    };
+    let abs = std::path::absolute(&full).map_err(|e| Error::io("resolve path", &full, e))?;
+    let path = match lock_dir {
+        Some(d) => relative_to(d, &abs),
+        None => abs,
+    };
+    let locked = LockedFile {
+        name: spec.name.map(str::to_string).unwrap_or(file_name),
+        source: FileSource::Path(path),
+        sha256: actual,
+        size: Some(size),
+        target,
+        mode: spec.mode.unwrap_or(Mode(0o644)),
+        kind: Some(spec.kind),
+    };
+    Ok((locked, full))
 }
 
 #[cfg(test)]
@@ -315,13 +556,34 @@ mod tests {
         );
         assert!(e.contains("placeholder"), "{e}");
         let m = HopManifest::parse(&calico.replace(PLACEHOLDER_SHA, H), "cni-calico.yaml").unwrap();
-        assert_eq!(m.images.len(), 3);
-        let m = HopManifest::parse(
-            include_str!("../../manifests/examples/csi-driver.yaml"),
-            "csi",
+        assert!(
+            m.images.is_empty(),
+            "calico's images come from its manifest"
+        );
+        assert_eq!(m.compat.as_ref().and_then(|c| c.max), Some(Minor(30)));
+        // The example manifest it names holds the images.
+        let scan = crate::addon::kube::scan(
+            include_str!("../../manifests/examples/addons/calico.yaml").as_bytes(),
+            "calico.yaml",
         )
         .unwrap();
+        let mut images: Vec<String> = scan.images.iter().map(|f| f.image.to_string()).collect();
+        images.sort();
+        images.dedup();
+        assert_eq!(
+            images,
+            [
+                "docker.io/calico/cni:v3.28.1",
+                "docker.io/calico/kube-controllers:v3.28.1",
+                "docker.io/calico/node:v3.28.1"
+            ]
+        );
+        let csi = include_str!("../../manifests/examples/csi-driver.yaml");
+        let e = format!("{:?}", HopManifest::parse(csi, "csi").unwrap_err());
+        assert!(e.contains("placeholder"), "{e}");
+        let m = HopManifest::parse(&csi.replace(PLACEHOLDER_SHA, H), "csi").unwrap();
         assert_eq!(m.charts.len(), 1);
+        assert!(matches!(m.charts[0].source(), Ok(ChartSource::Repo { .. })));
     }
 
     #[test]

@@ -26,14 +26,13 @@ use crate::checklist::{self, ChecklistInput, ToolFile};
 use crate::error::{Error, Result};
 use crate::http::HttpClient;
 use crate::image_ref::ImageRef;
-use crate::lock::{FileSource, HopFacts, Lock, LockedFile, LockedImage};
-use crate::manifest::{CatalogIdentity, FileKind, Hop, Mode, Role};
+use crate::lock::{HopFacts, Lock, LockedFile, LockedImage};
+use crate::manifest::{CatalogIdentity, Hop, Role};
 use crate::oci::Platform;
 use crate::packages::PackageOptions;
-use crate::paths::SafeRelPath;
 use crate::registry::RegistryClient;
 use crate::store::Store;
-use hop_manifest::{HopManifest, check_sha_text, local_files, url_file_name};
+use hop_manifest::{HopManifest, url_file_name};
 use wanted::{WantedFile, WantedImage, catalog_files, catalog_images, etcd_version_key};
 
 pub use checksum::parse_checksum;
@@ -67,8 +66,10 @@ pub struct ResolveOptions<'a> {
     pub arches: Vec<String>,
     /// Carry the back-out set (the `from` version's images and binaries).
     pub backout: bool,
-    /// A hop manifest with user components (`--with FILE`).
-    pub hop_manifest: Option<&'a Path>,
+    /// Hop manifests, one per add-on (`--with FILE`, repeatable).
+    pub hop_manifests: Vec<&'a Path>,
+    /// Add-ons carried even when incompatible with the target (`--allow-incompatible`).
+    pub allow_incompatible: Vec<String>,
     /// Directory the lock will be written to; local paths are written relative to it.
     pub lock_dir: Option<&'a Path>,
     /// Registry client (mirrors and insecure hosts configured).
@@ -83,7 +84,8 @@ pub struct ResolveOptions<'a> {
     pub notes: Vec<String>,
     /// Node packages to carry (`--packages`), with the repository key.
     pub packages: Option<&'a PackageOptions>,
-    /// The content cache: verified package metadata is kept here for the build.
+    /// The content cache: verified package metadata, add-on manifests and charts are kept
+    /// here for the build.
     pub store: Option<&'a Store>,
 }
 
@@ -96,6 +98,9 @@ struct Wants {
     files: Vec<WantedFile>,
     extra_files: Vec<LockedFile>,
     addon_manifests: Vec<String>,
+    addon_charts: Vec<checklist::HelmChart>,
+    chart_images: Vec<LockedImage>,
+    addon_facts: Vec<crate::addon::facts::AddonFacts>,
     tools: Vec<ToolFile>,
     notes: Vec<String>,
     warnings: Vec<Warning>,
@@ -135,21 +140,29 @@ pub async fn resolve(
     if opts.arches.is_empty() {
         return Err(Error::invalid("option", "--arch", "no architecture given"));
     }
-    // Read the hop manifest (and hash its local files) before any network work.
-    let hop_manifest = match opts.hop_manifest {
-        Some(p) => Some((p, HopManifest::load(p)?)),
-        None => None,
-    };
+    // Read the hop manifests before any network work.
+    let hop_manifests = opts
+        .hop_manifests
+        .iter()
+        .map(|p| Ok((p.to_path_buf(), HopManifest::load(p)?)))
+        .collect::<Result<Vec<_>>>()?;
     w.notes.push(summary_note(catalog, from, to, opts));
     w.notes.extend(opts.notes.iter().cloned());
     want_catalog_images(&mut w, catalog, from, to, opts)?;
-    if let Some((path, m)) = &hop_manifest {
-        want_hop_manifest(&mut w, path, m, opts)?;
+    if !hop_manifests.is_empty() {
+        want_addons(&mut w, catalog, to, &hop_manifests, opts).await?;
+    } else if !opts.allow_incompatible.is_empty() {
+        return Err(Error::invalid(
+            "option",
+            "--allow-incompatible",
+            "names an add-on, but no hop manifest was given (--with FILE)",
+        ));
     }
     want_catalog_files(&mut w, catalog, from, to, opts)?;
 
     // Network: tags -> digests, checksum files -> sha256, in parallel, order kept.
-    let (images, mut files) = pin_all(&w, opts).await?;
+    let (mut images, mut files) = pin_all(&w, opts).await?;
+    images.append(&mut w.chart_images);
     files.append(&mut w.extra_files);
     let packages = match opts.packages {
         Some(p) => Some(resolve_packages(p, from, to, opts).await?),
@@ -172,6 +185,7 @@ pub async fn resolve(
         backout: opts.backout,
         tools: std::mem::take(&mut w.tools),
         addon_manifests: std::mem::take(&mut w.addon_manifests),
+        addon_charts: std::mem::take(&mut w.addon_charts),
         worker_batch: 1,
         packages: packages
             .as_ref()
@@ -193,7 +207,9 @@ pub async fn resolve(
         lock.package_repositories = p.repositories;
     }
     lock.checklist = Some(steps);
-    lock.facts = Some(hop_facts(catalog, from, to, &w.uncertain));
+    let mut facts = hop_facts(catalog, from, to, &w.uncertain);
+    facts.addons = std::mem::take(&mut w.addon_facts);
+    lock.facts = Some(facts);
     lock.validate("resolved lock")?;
     Ok((lock, w.warnings))
 }
@@ -207,10 +223,10 @@ fn summary_note(
     format!(
         "resolved {from} -> {to} with catalog {} ({}); platforms {}; binaries for {}",
         catalog.catalog_version,
-        if opts.hop_manifest.is_some() {
-            "plus a hop manifest"
-        } else {
-            "no hop manifest"
+        match opts.hop_manifests.len() {
+            0 => "no hop manifest".to_string(),
+            1 => "plus a hop manifest".to_string(),
+            n => format!("plus {n} hop manifests"),
         },
         opts.platforms
             .iter()
@@ -260,58 +276,48 @@ fn want_catalog_images(
     Ok(())
 }
 
-/// The hop manifest's images, downloaded files and local files.
-fn want_hop_manifest(
+/// The add-ons of the hop manifests: their images (found in their manifests and charts,
+/// and listed), files, charts, and compatibility with the target.
+async fn want_addons(
     w: &mut Wants,
-    path: &Path,
-    m: &HopManifest,
+    catalog: &Catalog,
+    to: &Version,
+    manifests: &[(std::path::PathBuf, HopManifest)],
     opts: &ResolveOptions<'_>,
 ) -> Result<()> {
-    for i in &m.images {
-        let platforms = i
-            .platforms
-            .clone()
-            .unwrap_or_else(|| opts.platforms.clone());
-        if !w.add(i.name.clone(), &platforms, i.role.unwrap_or(Role::Addon)) {
+    let store = opts.store.ok_or_else(|| {
+        Error::invalid(
+            "option",
+            "--with",
+            "needs a content cache for the add-ons' manifests and charts",
+        )
+    })?;
+    let ctx = crate::addon::Context {
+        registry: opts.registry,
+        http: opts.http,
+        store,
+        catalog,
+        target: *to,
+        platforms: &opts.platforms,
+        lock_dir: opts.lock_dir,
+        allow_incompatible: &opts.allow_incompatible,
+    };
+    let a = crate::addon::resolve(&ctx, manifests).await?;
+    for i in a.images {
+        if !w.add(i.name.clone(), &i.platforms, i.role) {
             w.warnings.push(warning(format!(
-                "{}: image {} is already part of the hop; listed once",
-                path.display(),
+                "image {} of an add-on is already part of the hop; listed once",
                 i.name
             )));
         }
     }
-    let bad = |e: String| Error::invalid("hop manifest", path.display(), e);
-    for f in &m.files {
-        let file_name = url_file_name(&f.url).map_err(bad)?;
-        let target = match &f.target {
-            Some(t) => t.clone(),
-            None => SafeRelPath::new(&format!("addons/{file_name}"))?,
-        };
-        let kind = f.kind.unwrap_or(FileKind::File);
-        if kind == FileKind::Manifest {
-            w.addon_manifests.push(target.to_string());
-        }
-        w.extra_files.push(LockedFile {
-            name: f.name.clone().unwrap_or(file_name),
-            source: FileSource::Url(f.url.clone()),
-            sha256: check_sha_text(&f.sha256).map_err(bad)?,
-            size: f.size,
-            target,
-            mode: f.mode.unwrap_or(Mode(0o644)),
-            kind: Some(kind),
-        });
-    }
-    let (locals, applies) = local_files(m, path, opts.lock_dir)?;
-    w.extra_files.extend(locals);
-    w.addon_manifests.extend(applies);
-    w.notes.push(format!(
-        "hop manifest {}: {} images, {} files, {} documents, {} charts",
-        m.name.as_deref().unwrap_or("(unnamed)"),
-        m.images.len(),
-        m.files.len(),
-        m.documents.len(),
-        m.charts.len()
-    ));
+    w.extra_files.extend(a.files);
+    w.addon_manifests.extend(a.applies);
+    w.addon_charts.extend(a.releases);
+    w.chart_images.extend(a.charts);
+    w.notes.extend(a.notes);
+    w.warnings.extend(a.warnings.into_iter().map(warning));
+    w.addon_facts = a.facts;
     Ok(())
 }
 
@@ -404,6 +410,7 @@ fn hop_facts(catalog: &Catalog, from: &Version, to: &Version, uncertain: &[Strin
         kube_proxy_max_minors_older: catalog.skew.kube_proxy_max_minors_older,
         target_end_of_life: target.map(|m| m.end_of_life.to_string()),
         uncertain: uncertain.to_vec(),
+        addons: Vec::new(),
     }
 }
 

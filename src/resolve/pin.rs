@@ -23,17 +23,36 @@ pub(super) async fn resolve_image(reg: &RegistryClient, w: &WantedImage) -> Resu
     } else {
         format!("{name} (via {source})")
     };
-    let tag = name.tag.as_deref().unwrap_or("latest");
-    let (digest, _bytes, doc) = reg
-        .resolve_tag(&source, &name.repository, tag)
-        .await
-        .map_err(|e| match e {
-            Error::Upstream { reason, .. } => Error::Upstream {
-                reference: label.clone(),
-                reason: format!("cannot resolve the tag: {reason}"),
-            },
-            other => other,
-        })?;
+    let (digest, doc) = match (&name.tag, name.digest) {
+        // Pinned by digest only (`image@sha256:...`, common in manifests): fetch that.
+        (None, Some(d)) => {
+            let (_bytes, doc) = reg
+                .fetch_manifest(&source, &name.repository, &d, None)
+                .await
+                .map_err(|e| match e {
+                    Error::Upstream { reason, .. } => Error::Upstream {
+                        reference: label.clone(),
+                        reason: format!("cannot fetch the pinned manifest: {reason}"),
+                    },
+                    other => other,
+                })?;
+            (d, doc)
+        }
+        _ => {
+            let tag = name.tag.as_deref().unwrap_or("latest");
+            let (digest, _bytes, doc) = reg
+                .resolve_tag(&source, &name.repository, tag)
+                .await
+                .map_err(|e| match e {
+                    Error::Upstream { reason, .. } => Error::Upstream {
+                        reference: label.clone(),
+                        reason: format!("cannot resolve the tag: {reason}"),
+                    },
+                    other => other,
+                })?;
+            (digest, doc)
+        }
+    };
     if let Some(pinned) = name.digest
         && pinned != digest
     {

@@ -45,6 +45,7 @@
 //! warnings are switched off for the whole module tree.
 #![allow(dead_code)]
 
+pub mod charts;
 pub mod hop_upstream;
 pub mod images;
 pub mod packages;

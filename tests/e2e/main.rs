@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod addons;
 mod bad_input;
 mod catalog;
 mod containerd;

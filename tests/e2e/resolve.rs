@@ -100,21 +100,21 @@ minors:
 #[derive(Default)]
 pub(crate) struct Opts {
     /// `repo:tag` not pushed.
-    skip: Vec<&'static str>,
+    pub(crate) skip: Vec<&'static str>,
     /// `repo:tag` built for linux/amd64 only.
-    amd64_only: Vec<&'static str>,
+    pub(crate) amd64_only: Vec<&'static str>,
     /// Extra images `repo:tag` (pushed under docker.io names via the same registry).
-    extra: Vec<&'static str>,
+    pub(crate) extra: Vec<&'static str>,
     /// Kubernetes versions beyond v1.29.6 and v1.30.2 with images and binaries.
-    versions: Vec<&'static str>,
+    pub(crate) versions: Vec<&'static str>,
 }
 
 pub(crate) struct Upstream {
     pub(crate) work: tempfile::TempDir,
-    registry: Registry,
+    pub(crate) registry: Registry,
     pub(crate) files: FileServer,
-    catalog: PathBuf,
-    images: BTreeMap<String, BuiltImage>,
+    pub(crate) catalog: PathBuf,
+    pub(crate) images: BTreeMap<String, BuiltImage>,
     /// Canonical URL -> hex sha256 of the content.
     sums: BTreeMap<String, String>,
     pub(crate) www: PathBuf,
@@ -252,7 +252,7 @@ impl Upstream {
         c
     }
 
-    fn net_args(&self) -> Vec<String> {
+    pub(crate) fn net_args(&self) -> Vec<String> {
         let h = self.registry.host();
         let u = self.files.url();
         [
@@ -322,7 +322,7 @@ impl Upstream {
         serde_saphyr::from_str(&text).expect("lock is YAML")
     }
 
-    fn digest(&self, r: &str) -> String {
+    pub(crate) fn digest(&self, r: &str) -> String {
         self.images[r].index_digest.clone()
     }
 }
@@ -337,7 +337,7 @@ pub(crate) fn ok(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
-fn lock_images(lock: &serde_json::Value) -> BTreeMap<String, (String, String)> {
+pub(crate) fn lock_images(lock: &serde_json::Value) -> BTreeMap<String, (String, String)> {
     lock["images"]
         .as_array()
         .unwrap()
@@ -619,9 +619,16 @@ fn a_hop_manifest_adds_images_files_documents_and_charts() {
     write_file_tree(&u.www, &[("raw/calico/v3.28.1/calico.yaml", calico)]);
     let dir = u.path("addons");
     std::fs::create_dir_all(dir.join("charts")).unwrap();
-    let chart = random_bytes(7, 3000);
+    let chart = crate::common::charts::chart_tgz(
+        "csi",
+        &[("Chart.yaml", b"apiVersion: v2\nname: csi\nversion: 0.1.0\n")],
+    );
     std::fs::write(dir.join("charts/csi-0.1.0.tgz"), &chart).unwrap();
-    std::fs::write(dir.join("storageclass.yaml"), b"kind: StorageClass\n").unwrap();
+    std::fs::write(
+        dir.join("storageclass.yaml"),
+        b"apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: nfs}\nprovisioner: nfs.csi.k8s.io\n",
+    )
+    .unwrap();
     let manifest = format!(
         r#"format: 1
 kind: airlock-hop-manifest

@@ -355,6 +355,8 @@ pub enum Role {
     CurrentEtcd,
     /// From a hop manifest.
     Addon,
+    /// A Helm chart from a hop manifest, carried as an OCI artifact (no platforms).
+    Chart,
 }
 
 impl Role {
@@ -365,6 +367,7 @@ impl Role {
             Role::Backout => "backout",
             Role::CurrentEtcd => "current-etcd",
             Role::Addon => "addon",
+            Role::Chart => "chart",
         }
     }
 }

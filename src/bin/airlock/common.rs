@@ -59,9 +59,15 @@ pub struct HopArgs {
     /// Architectures of the binaries and tools, comma-separated [default: those of --platform].
     #[arg(long, value_delimiter = ',', value_name = "ARCH,...")]
     pub arch: Vec<String>,
-    /// Hop manifest with extra images, files, manifests and charts (docs/resolve.md).
+    /// Hop manifest of an add-on: its manifests, charts and images (docs/resolve.md).
+    /// Repeatable, one file per add-on.
     #[arg(long = "with", value_name = "FILE")]
-    pub with: Option<PathBuf>,
+    pub with: Vec<PathBuf>,
+    /// Carry the add-on NAME even though it is incompatible with the target version (its
+    /// kubeVersion, compat range or APIs); the lock and the change report record the
+    /// exception. Repeatable.
+    #[arg(long = "allow-incompatible", value_name = "NAME")]
+    pub allow_incompatible: Vec<String>,
     /// Leave out the back-out set (the --from version's images and binaries). The lock says so.
     #[arg(long)]
     pub no_backout: bool,
@@ -227,7 +233,8 @@ impl HopArgs {
             platforms: self.platform.clone(),
             arches,
             backout: !self.no_backout,
-            hop_manifest: self.with.as_deref(),
+            hop_manifests: self.with.iter().map(PathBuf::as_path).collect(),
+            allow_incompatible: self.allow_incompatible.clone(),
             lock_dir: Some(lock_dir),
             registry: reg,
             http,

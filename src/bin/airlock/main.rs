@@ -1,6 +1,7 @@
 //! `airlock`: the connected side. Resolves a hop, fetches and pins every artifact, and
 //! writes a signed bundle. All the work is in the library; this file parses arguments.
 
+mod addon;
 mod build;
 mod catalog;
 mod common;
@@ -59,6 +60,8 @@ enum Command {
     Report(report::Args),
     /// Keep the version catalog current (update from upstream) and show it (status).
     Catalog(catalog::Args),
+    /// Pin add-on artifacts (files, chart repository entries, OCI charts) by digest.
+    Addon(addon::Args),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Sign(a) => sign::run(a),
         Command::Report(a) => report::run(a),
         Command::Catalog(a) => catalog::run(a),
+        Command::Addon(a) => addon::run(a),
     };
     airlock_verify::cli::finish(result, airlock::Error::code_of)
 }

@@ -97,9 +97,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     print_warnings_text(&hc.warnings);
     let lock_dir = parent_dir(&a.out);
     let packages = a.hop.package_options()?;
-    let store = match &packages {
-        Some(_) => Some(a.hop.store()?),
-        None => None,
+    // Package metadata and add-on manifests and charts are kept, checked, in the cache.
+    let store = if packages.is_some() || !a.hop.with.is_empty() {
+        Some(a.hop.store()?)
+    } else {
+        None
     };
     let mut opts = a.hop.options(
         &reg,

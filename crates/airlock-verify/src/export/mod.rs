@@ -25,7 +25,7 @@ use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::escape::Untrusted;
 use crate::layout::PayloadPath;
-use crate::manifest::{BundleManifest, Carried, ImageRecord};
+use crate::manifest::{BundleManifest, Carried, ImageRecord, Role};
 use crate::oci::{MAX_MANIFEST_BYTES, ManifestDoc, Platform, platform_matches};
 use crate::verify::VerifiedBundle;
 
@@ -123,11 +123,35 @@ pub fn export(
     on_progress: &dyn Fn(u64),
 ) -> Result<Vec<Exported>> {
     bundle.require_full("export")?;
-    let m = bundle.manifest();
     std::fs::create_dir_all(&opts.out).map_err(|e| Error::io("create directory", &opts.out, e))?;
     let platform = match opts.format {
         Format::DockerArchive => Some(opts.platform.clone().unwrap_or_else(default_platform)),
         Format::OciArchive => opts.platform.clone(),
+    };
+    // A Helm chart has no platform: it is left out of one-platform archives (it goes to a
+    // registry with `install`, or whole into an oci-archive without --platform).
+    let without_charts;
+    let m = match &platform {
+        Some(_)
+            if bundle
+                .manifest()
+                .images
+                .iter()
+                .any(|i| i.role == Some(Role::Chart)) =>
+        {
+            without_charts = BundleManifest {
+                images: bundle
+                    .manifest()
+                    .images
+                    .iter()
+                    .filter(|i| i.role != Some(Role::Chart))
+                    .cloned()
+                    .collect(),
+                ..bundle.manifest().clone()
+            };
+            &without_charts
+        }
+        _ => bundle.manifest(),
     };
     let chosen = match &platform {
         Some(p) => Some(choose_platform(m, p)?),

@@ -1,0 +1,2 @@
+//! Fuzz target: see `airlock_fuzz::chart_index`.
+airlock_fuzz::main!(airlock_fuzz::chart_index);

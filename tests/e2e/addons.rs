@@ -1,0 +1,902 @@
+//! Add-ons that upgrade with the cluster: images found in their manifests and charts, Helm
+//! charts pinned by digest from a real registry (pushed as OCI artifacts with Helm's media
+//! types) and from a chart repository served by a real file server, compatibility with
+//! the target checked at resolve time, and `airlock addon pin`. The enclave's copy of an
+//! OCI chart is checked with skopeo against Helm's documented OCI layout.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+use super::resolve::{Opts, Upstream, lock_images, ok};
+use crate::common::charts::{
+    HELM_CHART, HELM_CONFIG, chart_config, chart_repo, chart_tgz, push_chart,
+};
+use crate::common::images::{sha256_digest, sha256_hex, skopeo_inspect_raw, write_file_tree};
+use crate::common::scenario::{assert_fails, sh};
+use crate::common::servers::Registry;
+
+const PLACEHOLDER: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+const CSI_IMAGES: [&str; 5] = [
+    "sig-storage/nfsplugin:v4.9.0",
+    "sig-storage/csi-provisioner:v5.0.2",
+    "sig-storage/csi-snapshotter:v8.0.1",
+    "sig-storage/livenessprobe:v2.13.1",
+    "sig-storage/csi-node-driver-registrar:v2.11.1",
+];
+
+fn fixture(name: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/addons")
+        .join(name);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn write(path: &Path, text: impl AsRef<[u8]>) -> PathBuf {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+    path.to_path_buf()
+}
+
+fn resolve_with(u: &Upstream, manifests: &[&Path], extra: &[&str]) -> Output {
+    let mut args: Vec<String> = Vec::new();
+    for m in manifests {
+        args.push("--with".into());
+        args.push(m.display().to_string());
+    }
+    args.push("--mirror".into());
+    args.push(format!(
+        "https://charts.example.com={}/charts",
+        u.files.url()
+    ));
+    args.push("--mirror".into());
+    args.push(format!(
+        "https://raw.githubusercontent.com={}/rawgh",
+        u.files.url()
+    ));
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    u.resolve(&refs)
+}
+
+fn addon<'a>(lock: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    lock["facts"]["addons"]
+        .as_array()
+        .expect("facts.addons")
+        .iter()
+        .find(|a| a["name"] == name)
+        .unwrap_or_else(|| panic!("add-on {name} missing: {}", lock["facts"]))
+}
+
+fn found_in(addon: &serde_json::Value, image: &str) -> Vec<String> {
+    addon["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == image)
+        .unwrap_or_else(|| panic!("{image} not in {}", addon["images"]))["found_in"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.to_string())
+        .collect()
+}
+
+fn install(u: &Upstream, key: &Path, enclave: &Registry, dest: &Path) -> serde_json::Value {
+    let out = Command::new(crate::common::verify_bin())
+        .env("DOCKER_CONFIG", u.path("no-docker-config"))
+        .args([
+            "install",
+            u.path("bundle").to_str().unwrap(),
+            "--trust",
+            &format!("{}.pub", key.display()),
+            "--registry",
+            &enclave.host(),
+            "--insecure",
+            "--dest",
+            dest.to_str().unwrap(),
+            "--json",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    serde_json::from_str(&ok(&out)).expect("install --json")
+}
+
+fn verify(u: &Upstream, key: &Path) {
+    let out = Command::new(crate::common::verify_bin())
+        .args([
+            "verify",
+            u.path("bundle").to_str().unwrap(),
+            "--trust",
+            &format!("{}.pub", key.display()),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    ok(&out);
+}
+
+#[test]
+fn the_calico_example_needs_no_hand_listed_images() {
+    let u = Upstream::new(Opts {
+        extra: vec![
+            "calico/node:v3.28.1",
+            "calico/cni:v3.28.1",
+            "calico/kube-controllers:v3.28.1",
+        ],
+        ..Default::default()
+    });
+    let calico = include_bytes!("../../manifests/examples/addons/calico.yaml");
+    write_file_tree(
+        &u.www,
+        &[(
+            "rawgh/projectcalico/calico/v3.28.1/manifests/calico.yaml",
+            calico,
+        )],
+    );
+    let example = include_str!("../../manifests/examples/cni-calico.yaml");
+    assert!(!example.contains("images:"), "the example lists no image");
+    let m = write(
+        &u.path("cni-calico.yaml"),
+        example.replace(PLACEHOLDER, &sha256_hex(calico)),
+    );
+    ok(&resolve_with(&u, &[&m], &[]));
+    let lock = u.lock();
+    let images = lock_images(&lock);
+    for n in ["node", "cni", "kube-controllers"] {
+        let name = format!("docker.io/calico/{n}:v3.28.1");
+        assert_eq!(
+            images[&name],
+            (
+                u.digest(&format!("calico/{n}:v3.28.1")),
+                "addon".to_string()
+            ),
+            "{name}"
+        );
+    }
+    let a = addon(&lock, "calico");
+    let cni = found_in(a, "docker.io/calico/cni:v3.28.1");
+    assert_eq!(cni.len(), 2, "{cni:?}");
+    assert!(
+        cni.iter()
+            .any(|f| f.contains("\"DaemonSet kube-system/calico-node\"")
+                && f.contains("install-cni (init-container)")
+                && f.contains("\"document\":12")),
+        "{cni:?}"
+    );
+    let node = found_in(a, "docker.io/calico/node:v3.28.1");
+    assert!(
+        node.iter()
+            .any(|f| f.contains("mount-bpffs (init-container)")),
+        "{node:?}"
+    );
+    assert!(
+        node.iter().any(|f| f.contains("calico-node (container)")),
+        "{node:?}"
+    );
+    let checks = a["checks"].as_array().unwrap();
+    let range = checks
+        .iter()
+        .find(|c| c["check"] == "support-range")
+        .unwrap();
+    assert_eq!(range["verdict"], "compatible");
+    assert!(
+        range["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://docs.tigera.io/")
+    );
+    let ds = checks
+        .iter()
+        .find(|c| c["subject"] == "apps/v1 DaemonSet")
+        .unwrap();
+    assert_eq!(
+        ds["verdict"], "not-removed",
+        "the test catalog has no served APIs: {ds}"
+    );
+    assert!(
+        ds["detail"]
+            .as_str()
+            .unwrap()
+            .contains("does not list what 1.30 serves")
+    );
+
+    // Through build, verify and install: the enclave serves calico's images by tag.
+    let (key, out) = u.keygen_and_build();
+    ok(&out);
+    verify(&u, &key);
+    let enclave = Registry::start();
+    let report = install(&u, &key, &enclave, &u.path("dest"));
+    assert!(
+        report["images"]
+            .to_string()
+            .contains("docker.io/calico/node:v3.28.1")
+    );
+    let tags = enclave.get("/v2/calico/node/tags/list").text();
+    assert!(tags.contains("v3.28.1"), "{tags}");
+    assert!(u.path("dest/addons/calico/v3.28.1/calico.yaml").is_file());
+    let md = std::fs::read_to_string(u.path("bundle/report/change-report.md")).unwrap();
+    assert!(md.contains("#### Add-on calico"), "{md}");
+    assert!(md.contains("install-cni (init-container)"), "{md}");
+}
+
+const INGRESS_VALUES: &str = r#"controller:
+  name: controller
+  image:
+    chroot: false
+    registry: registry.k8s.io
+    image: ingress-nginx/controller
+    tag: "v1.11.2"
+    digest: ""
+    pullPolicy: IfNotPresent
+  admissionWebhooks:
+    enabled: true
+    patch:
+      enabled: true
+      image:
+        registry: registry.k8s.io
+        image: ingress-nginx/kube-webhook-certgen
+        tag: v1.4.3
+        digest: ""
+defaultBackend:
+  enabled: false
+  image:
+    registry: registry.k8s.io
+    image: defaultbackend-amd64
+    tag: ""
+"#;
+
+fn ingress_chart(controller_digest: &str, kube_version: &str) -> Vec<u8> {
+    let chart_yaml = format!(
+        r#"apiVersion: v2
+name: ingress-nginx
+version: 4.11.2
+appVersion: 1.11.2
+kubeVersion: "{kube_version}"
+description: Ingress controller for Kubernetes using NGINX as a reverse proxy and load balancer
+annotations:
+  artifacthub.io/images: |
+    - name: controller
+      image: registry.k8s.io/ingress-nginx/controller:v1.11.2@{controller_digest}
+    - name: kube-webhook-certgen
+      image: registry.k8s.io/ingress-nginx/kube-webhook-certgen:v1.4.3
+"#
+    );
+    chart_tgz(
+        "ingress-nginx",
+        &[
+            ("Chart.yaml", chart_yaml.as_bytes()),
+            ("values.yaml", INGRESS_VALUES.as_bytes()),
+            (
+                "templates/controller-deployment.yaml",
+                b"apiVersion: {{ include \"deploymentVersion\" . }}\nkind: Deployment\n",
+            ),
+        ],
+    )
+}
+
+fn csi_chart(kube_version: &str) -> Vec<u8> {
+    let chart_yaml = format!(
+        "apiVersion: v1\nname: csi-driver-nfs\nversion: v4.9.0\nappVersion: v4.9.0\nkubeVersion: \"{kube_version}\"\ndescription: CSI NFS Driver for Kubernetes\n"
+    );
+    let values = r#"image:
+    baseRepo: registry.k8s.io
+    nfs:
+        repository: registry.k8s.io/sig-storage/nfsplugin
+        tag: v4.9.0
+        pullPolicy: IfNotPresent
+    csiProvisioner:
+        repository: registry.k8s.io/sig-storage/csi-provisioner
+        tag: v5.0.2
+    csiSnapshotter:
+        repository: registry.k8s.io/sig-storage/csi-snapshotter
+        tag: v8.0.1
+    livenessProbe:
+        repository: registry.k8s.io/sig-storage/livenessprobe
+        tag: v2.13.1
+    nodeDriverRegistrar:
+        repository: registry.k8s.io/sig-storage/csi-node-driver-registrar
+        tag: v2.11.1
+controller:
+    replicas: 1
+    runOnControlPlane: false
+"#;
+    chart_tgz(
+        "csi-driver-nfs",
+        &[
+            ("Chart.yaml", chart_yaml.as_bytes()),
+            ("values.yaml", values.as_bytes()),
+            (
+                "templates/csi-nfs-controller.yaml",
+                b"kind: Deployment\n{{- if .Values.controller }}\n",
+            ),
+        ],
+    )
+}
+
+fn upstream_with_addon_images() -> Upstream {
+    let mut extra = vec![
+        "ingress-nginx/controller:v1.11.2",
+        "ingress-nginx/kube-webhook-certgen:v1.4.3",
+    ];
+    extra.extend(CSI_IMAGES);
+    Upstream::new(Opts {
+        extra,
+        ..Default::default()
+    })
+}
+
+#[test]
+fn charts_from_an_oci_registry_and_a_chart_repository_go_through_to_install() {
+    let u = upstream_with_addon_images();
+    let h = u.registry.host();
+    let controller = u.digest("ingress-nginx/controller:v1.11.2");
+    // The OCI chart, pushed as `helm push` lays it out.
+    let ingress = ingress_chart(&controller, ">=1.21.0-0");
+    let config = chart_config("ingress-nginx", "4.11.2", "1.11.2", ">=1.21.0-0");
+    let (chart_digest, chart_manifest) =
+        push_chart(&h, "charts/ingress-nginx", "4.11.2", &config, &ingress);
+    let rendered =
+        fixture("ingress-nginx-rendered.yaml").replace("sha256:CONTROLLER_DIGEST", &controller);
+    write(&u.path("addons/ingress-rendered.yaml"), rendered);
+    let ingress_hop = write(
+        &u.path("addons/ingress.yaml"),
+        format!(
+            "format: 1\nkind: airlock-hop-manifest\nname: ingress-nginx\ncharts:\n  - oci: oci://{h}/charts/ingress-nginx:4.11.2\n    digest: {chart_digest}\n    rendered: ingress-rendered.yaml\n"
+        ),
+    );
+    // The repository chart, served with its index.yaml.
+    let csi = csi_chart(">=1.20.0-0");
+    let sums = chart_repo(
+        &u.www.join("charts/csi"),
+        &[("csi-driver-nfs", "v4.9.0", &csi)],
+    );
+    write(
+        &u.path("addons/storageclass.yaml"),
+        include_str!("../../manifests/examples/csi-nfs-storageclass.yaml"),
+    );
+    let csi_hop = write(
+        &u.path("addons/csi.yaml"),
+        format!(
+            "format: 1\nkind: airlock-hop-manifest\nname: csi-driver-nfs\ncharts:\n  - repo: https://charts.example.com/csi\n    chart: csi-driver-nfs\n    version: v4.9.0\n    sha256: {}\ndocuments:\n  - path: storageclass.yaml\n",
+            sums[0]
+        ),
+    );
+    let out = resolve_with(&u, &[&ingress_hop, &csi_hop], &[]);
+    ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("defaultBackend"),
+        "rendered output covers the undetermined entries: {stderr}"
+    );
+    let lock = u.lock();
+    let images = lock["images"].as_array().unwrap();
+    let chart = images
+        .iter()
+        .find(|i| i["role"] == "chart")
+        .expect("the OCI chart is in the lock");
+    assert_eq!(chart["name"], format!("{h}/charts/ingress-nginx:4.11.2"));
+    assert_eq!(chart["digest"], chart_digest.as_str());
+    assert_eq!(chart["platforms"], serde_json::json!([]));
+    let by_name = lock_images(&lock);
+    let pinned = format!("registry.k8s.io/ingress-nginx/controller:v1.11.2@{controller}");
+    assert_eq!(by_name[&pinned], (controller.clone(), "addon".to_string()));
+    for img in CSI_IMAGES {
+        let name = format!("registry.k8s.io/{img}");
+        assert_eq!(by_name[&name].0, u.digest(img), "{name}");
+    }
+    let file = lock["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["target"] == "charts/csi-driver-nfs-v4.9.0.tgz")
+        .expect("the repository chart is a file");
+    assert_eq!(
+        file["url"],
+        "https://charts.example.com/csi/csi-driver-nfs-v4.9.0.tgz"
+    );
+    assert_eq!(file["sha256"], sums[0].as_str());
+    assert_eq!(file["kind"], "chart");
+
+    // Where each image came from: annotation, values and the rendered output, merged.
+    let ing = addon(&lock, "ingress-nginx");
+    let f = found_in(ing, &pinned);
+    for source in ["chart-annotation", "chart-values", "rendered"] {
+        assert!(f.iter().any(|x| x.contains(source)), "{source}: {f:?}");
+    }
+    assert!(
+        f.iter()
+            .any(|x| x.contains("Deployment ingress-nginx/ingress-nginx-controller")),
+        "{f:?}"
+    );
+    let c = &ing["charts"][0];
+    assert_eq!(c["carried_as"], "oci-artifact");
+    assert_eq!(c["kube_version"], ">=1.21.0-0");
+    assert!(
+        c["undetermined"]
+            .to_string()
+            .contains("defaultBackend.image"),
+        "{c}"
+    );
+    let kv = ing["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "kube-version")
+        .unwrap();
+    assert_eq!(kv["verdict"], "compatible");
+    let csi_facts = addon(&lock, "csi-driver-nfs");
+    assert_eq!(
+        csi_facts["charts"][0]["image_sources"],
+        serde_json::json!(["chart-values"])
+    );
+    let cni = lock["checklist"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "cni.upgrade")
+        .unwrap();
+    let cmds = cni["commands"].to_string();
+    assert!(cmds.contains("helm upgrade --install ingress-nginx oci://${AIRLOCK_REGISTRY}/charts/ingress-nginx --version 4.11.2"), "{cmds}");
+    assert!(cmds.contains("helm upgrade --install csi-driver-nfs \\\"${AIRLOCK_DEST}/charts/csi-driver-nfs-v4.9.0.tgz\\\""), "{cmds}");
+
+    let (key, out) = u.keygen_and_build();
+    ok(&out);
+    verify(&u, &key);
+    let enclave = Registry::start();
+    let dest = u.path("dest");
+    install(&u, &key, &enclave, &dest);
+    // The enclave serves the chart as Helm's OCI format says: the same manifest bytes, an
+    // OCI image manifest whose config and one layer have Helm's media types, and the
+    // layer is the chart archive. So `helm install oci://ENCLAVE/charts/ingress-nginx
+    // --version 4.11.2` finds it.
+    let raw = skopeo_inspect_raw(&format!("{}/charts/ingress-nginx:4.11.2", enclave.host()));
+    assert_eq!(raw, chart_manifest);
+    assert_eq!(sha256_digest(&raw), chart_digest);
+    let m: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(m["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+    assert_eq!(m["config"]["mediaType"], HELM_CONFIG);
+    assert_eq!(m["layers"].as_array().unwrap().len(), 1);
+    assert_eq!(m["layers"][0]["mediaType"], HELM_CHART);
+    let layer = m["layers"][0]["digest"].as_str().unwrap();
+    let blob = enclave.get(&format!("/v2/charts/ingress-nginx/blobs/{layer}"));
+    assert_eq!(blob.status, 200);
+    assert_eq!(blob.body, ingress);
+    let cfg = enclave.get(&format!(
+        "/v2/charts/ingress-nginx/blobs/{}",
+        m["config"]["digest"].as_str().unwrap()
+    ));
+    assert_eq!(cfg.body, config);
+    // The repository chart is a file under --dest, byte for byte (checked with sha256sum).
+    let sum = sh("sha256sum charts/csi-driver-nfs-v4.9.0.tgz", &dest);
+    assert!(String::from_utf8_lossy(&sum.stdout).starts_with(&sums[0]));
+    assert!(dest.join("manifests/storageclass.yaml").is_file());
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(u.path("bundle/report/change-report.json")).unwrap())
+            .unwrap();
+    let names: Vec<&str> = report["addons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ingress-nginx", "csi-driver-nfs"]);
+    let inv = report["inventory"]["images"].to_string();
+    assert!(inv.contains("\"role\":\"chart\""), "{inv}");
+    // One-platform archives for nodes without a registry leave the chart out.
+    let out = Command::new(crate::common::verify_bin())
+        .args([
+            "export",
+            u.path("bundle").to_str().unwrap(),
+            "--trust",
+            &format!("{}.pub", key.display()),
+            "--format",
+            "docker-archive",
+            "--out",
+            u.path("archives").to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    ok(&out);
+    let names: Vec<String> = std::fs::read_dir(u.path("archives"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.contains("ingress-nginx+controller")),
+        "{names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n.contains("charts+ingress-nginx")),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn incompatible_addons_are_caught_at_resolve_time_unless_allowed() {
+    let u = Upstream::new(Opts {
+        extra: CSI_IMAGES.to_vec(),
+        ..Default::default()
+    });
+    let lock_path = u.path("hop.lock");
+    // 1. A chart whose kubeVersion excludes the target.
+    let legacy = chart_tgz(
+        "legacy-csi",
+        &[
+            (
+                "Chart.yaml",
+                b"apiVersion: v2\nname: legacy-csi\nversion: 1.2.0\nkubeVersion: \">=1.19.0-0 <1.30.0-0\"\n",
+            ),
+            (
+                "values.yaml",
+                b"image:\n  repository: registry.k8s.io/sig-storage/nfsplugin\n  tag: v4.9.0\n",
+            ),
+        ],
+    );
+    write(&u.path("addons/charts/legacy-csi-1.2.0.tgz"), &legacy);
+    let hop = write(
+        &u.path("addons/legacy.yaml"),
+        "format: 1\nkind: airlock-hop-manifest\nname: legacy-csi\ncharts:\n  - path: charts/legacy-csi-1.2.0.tgz\n",
+    );
+    let out = resolve_with(&u, &[&hop], &[]);
+    for needle in [
+        "add-on legacy-csi",
+        "kubeVersion >=1.19.0-0 <1.30.0-0",
+        "v1.30.2",
+        "--allow-incompatible legacy-csi",
+    ] {
+        assert_fails(&out, 4, needle);
+    }
+    assert!(!lock_path.exists(), "no lock is written");
+    // Allowed: the lock records the exception, and so does the report.
+    let out = resolve_with(&u, &[&hop], &["--allow-incompatible", "legacy-csi"]);
+    ok(&out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("carried anyway"));
+    let lock = u.lock();
+    assert!(
+        lock["notes"]
+            .to_string()
+            .contains("--allow-incompatible legacy-csi")
+    );
+    let a = addon(&lock, "legacy-csi");
+    assert!(a["exception"].as_str().unwrap().contains("<1.30.0-0"));
+    let (_, out) = u.keygen_and_build();
+    ok(&out);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(u.path("bundle/report/change-report.json")).unwrap())
+            .unwrap();
+    let risk = report["risks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "addon.legacy-csi.incompatible")
+        .unwrap();
+    assert_eq!(risk["severity"], "high");
+    std::fs::remove_file(&lock_path).unwrap();
+
+    // 2. A CSI driver manifest with an API the target removed (the catalog's 1.30 entry).
+    let csi = fixture("csi-driver-nfs.yaml");
+    let flow = "---\napiVersion: flowcontrol.apiserver.k8s.io/v1beta2\nkind: FlowSchema\nmetadata:\n  name: csi-nfs-controller\nspec:\n  priorityLevelConfiguration: {name: workload-high}\n  matchingPrecedence: 1000\n";
+    write(
+        &u.path("addons/csi-driver-nfs.yaml"),
+        format!("{csi}{flow}"),
+    );
+    let hop = write(
+        &u.path("addons/csi.yaml"),
+        "format: 1\nkind: airlock-hop-manifest\nname: csi-driver-nfs\ndocuments:\n  - path: csi-driver-nfs.yaml\n",
+    );
+    let out = resolve_with(&u, &[&hop], &[]);
+    assert_fails(&out, 4, "flowcontrol.apiserver.k8s.io/v1beta2 FlowSchema");
+    assert_fails(&out, 4, "was removed in 1.30");
+    assert_fails(&out, 4, "csi-driver-nfs.yaml document 8");
+    assert!(!lock_path.exists());
+
+    // 3. An API removed before the catalog's first minor (storage.k8s.io/v1beta1 CSIDriver,
+    // removed in 1.22), from the catalog's earlier_removed_apis.
+    let mut cat = std::fs::read_to_string(&u.catalog).unwrap();
+    cat.push_str("earlier_removed_apis:\n  - { removed_in: \"1.22\", group_version: storage.k8s.io/v1beta1, kinds: [CSIDriver, StorageClass], replacement: storage.k8s.io/v1, source: [t] }\n");
+    std::fs::write(&u.catalog, cat).unwrap();
+    write(
+        &u.path("addons/csi-driver-nfs.yaml"),
+        csi.replace(
+            "apiVersion: storage.k8s.io/v1\nkind: CSIDriver",
+            "apiVersion: storage.k8s.io/v1beta1\nkind: CSIDriver",
+        ),
+    );
+    let out = resolve_with(&u, &[&hop], &[]);
+    assert_fails(&out, 4, "storage.k8s.io/v1beta1 CSIDriver");
+    assert_fails(&out, 4, "was removed in 1.22; use storage.k8s.io/v1");
+
+    // 4. A support range from the add-on's documentation that ends before the target.
+    write(&u.path("addons/csi-driver-nfs.yaml"), &csi);
+    let ranged = write(
+        &u.path("addons/csi-ranged.yaml"),
+        "format: 1\nkind: airlock-hop-manifest\nname: csi-driver-nfs\ncompat: {min: \"1.26\", max: \"1.29\", source: \"https://github.com/kubernetes-csi/csi-driver-nfs#kubernetes-compatibility\"}\ndocuments:\n  - path: csi-driver-nfs.yaml\n",
+    );
+    let out = resolve_with(&u, &[&ranged], &[]);
+    assert_fails(&out, 4, "1.30 is outside Kubernetes 1.26 to 1.29");
+    // 5. --allow-incompatible must name an add-on.
+    let out = resolve_with(&u, &[&hop], &["--allow-incompatible", "calico"]);
+    assert_fails(&out, 4, "no add-on is named calico");
+    // The same manifest without the removed API resolves, images found in it.
+    let out = resolve_with(&u, &[&hop], &[]);
+    ok(&out);
+    let images = lock_images(&u.lock());
+    for img in CSI_IMAGES {
+        assert!(
+            images.contains_key(&format!("registry.k8s.io/{img}")),
+            "{img}"
+        );
+    }
+}
+
+#[test]
+fn bad_addon_input_is_refused_naming_the_file_and_document() {
+    let u = Upstream::new(Opts::default());
+    let h = u.registry.host();
+    let lock_path = u.path("hop.lock");
+    let hop_for_document = |text: &str| {
+        write(&u.path("addons/broken.yaml"), text);
+        write(
+            &u.path("addons/hop.yaml"),
+            "format: 1\nkind: airlock-hop-manifest\nname: broken\ndocuments:\n  - path: broken.yaml\n",
+        )
+    };
+    for (text, needles) in [
+        (
+            "apiVersion: v1\nkind: ConfigMap\ndata: [unclosed\n",
+            &["broken.yaml document 1", "not YAML"][..],
+        ),
+        (
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\njust: a map\n",
+            &["broken.yaml document 2 (line 5)", "not a Kubernetes object"][..],
+        ),
+        (
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n    - {name: app, image: \"Registry.Example/UPPER:1\"}\n",
+            &[
+                "broken.yaml document 1",
+                "Pod p: container app: image",
+                "does not parse",
+            ][..],
+        ),
+    ] {
+        let hop = hop_for_document(text);
+        let out = resolve_with(&u, &[&hop], &[]);
+        for n in needles {
+            assert_fails(&out, 4, n);
+        }
+        assert!(!lock_path.exists());
+    }
+
+    // A chart whose kubeVersion does not parse.
+    write(
+        &u.path("addons/charts/odd-0.1.0.tgz"),
+        chart_tgz(
+            "odd",
+            &[(
+                "Chart.yaml",
+                b"apiVersion: v2\nname: odd\nversion: 0.1.0\nkubeVersion: \">= one.two\"\n",
+            )],
+        ),
+    );
+    let hop = write(
+        &u.path("addons/odd.yaml"),
+        "format: 1\nkind: airlock-hop-manifest\ncharts:\n  - path: charts/odd-0.1.0.tgz\n",
+    );
+    let out = resolve_with(&u, &[&hop], &[]);
+    assert_fails(&out, 4, "charts/odd-0.1.0.tgz");
+    assert_fails(&out, 4, "kubeVersion \">= one.two\" does not parse");
+
+    // An OCI chart whose tag now names another manifest than the one pinned.
+    let v1 = chart_tgz(
+        "web",
+        &[("Chart.yaml", b"apiVersion: v2\nname: web\nversion: 1.0.0\n")],
+    );
+    let (d1, _) = push_chart(
+        &h,
+        "charts/web",
+        "1.0.0",
+        &chart_config("web", "1.0.0", "1", ""),
+        &v1,
+    );
+    let v1b = chart_tgz(
+        "web",
+        &[(
+            "Chart.yaml",
+            b"apiVersion: v2\nname: web\nversion: 1.0.0\ndescription: rebuilt\n",
+        )],
+    );
+    let (d2, _) = push_chart(
+        &h,
+        "charts/web",
+        "1.0.0",
+        &chart_config("web", "1.0.0", "1", ""),
+        &v1b,
+    );
+    assert_ne!(d1, d2);
+    let hop = write(
+        &u.path("addons/web.yaml"),
+        format!(
+            "format: 1\nkind: airlock-hop-manifest\nname: web\ncharts:\n  - oci: oci://{h}/charts/web:1.0.0\n    digest: {d1}\n"
+        ),
+    );
+    let out = resolve_with(&u, &[&hop], &[]);
+    assert_fails(&out, 5, "the chart changed since it was pinned");
+    assert_fails(&out, 5, &d1);
+    // An OCI reference that is a container image, not a chart.
+    let pause = u.digest("pause:3.9");
+    let hop = write(
+        &u.path("addons/web.yaml"),
+        format!(
+            "format: 1\nkind: airlock-hop-manifest\nname: web\ncharts:\n  - oci: oci://{h}/pause:3.9\n    digest: {pause}\n"
+        ),
+    );
+    assert_fails(&resolve_with(&u, &[&hop], &[]), 1, "not a Helm chart");
+
+    // A repository chart whose pinned sha256 is not the one the index lists ...
+    let csi = csi_chart(">=1.20.0-0");
+    let sums = chart_repo(
+        &u.www.join("charts/csi"),
+        &[("csi-driver-nfs", "v4.9.0", &csi)],
+    );
+    let wrong = sha256_hex(b"another archive");
+    let repo_hop = |sha: &str| {
+        write(
+            &u.path("addons/csi.yaml"),
+            format!(
+                "format: 1\nkind: airlock-hop-manifest\nname: csi\ncharts:\n  - repo: https://charts.example.com/csi\n    chart: csi-driver-nfs\n    version: v4.9.0\n    sha256: {sha}\n"
+            ),
+        )
+    };
+    let out = resolve_with(&u, &[&repo_hop(&wrong)], &[]);
+    assert_fails(
+        &out,
+        5,
+        "chart csi-driver-nfs v4.9.0 as listed in https://charts.example.com/csi/index.yaml",
+    );
+    // ... or whose archive changed under an unchanged index.
+    std::fs::write(
+        u.www.join("charts/csi/csi-driver-nfs-v4.9.0.tgz"),
+        b"tampered",
+    )
+    .unwrap();
+    let out = resolve_with(&u, &[&repo_hop(&sums[0])], &[]);
+    assert_fails(&out, 5, "csi-driver-nfs-v4.9.0.tgz");
+    assert_fails(&out, 5, "sha256 mismatch");
+    // A version the index does not list names the versions it has.
+    let out = resolve_with(
+        &u,
+        &[&write(
+            &u.path("addons/csi.yaml"),
+            format!(
+                "format: 1\nkind: airlock-hop-manifest\ncharts:\n  - repo: https://charts.example.com/csi\n    chart: csi-driver-nfs\n    version: v9.9.9\n    sha256: {}\n",
+                sums[0]
+            ),
+        )],
+        &[],
+    );
+    assert_fails(
+        &out,
+        1,
+        "no csi-driver-nfs v9.9.9 (versions of csi-driver-nfs: v4.9.0)",
+    );
+    // A compat block with an unquoted minor is refused with the reason.
+    let out = resolve_with(
+        &u,
+        &[&write(
+            &u.path("addons/c.yaml"),
+            "format: 1\nkind: airlock-hop-manifest\ncompat: {min: 1.30, source: \"https://x.example\"}\n",
+        )],
+        &[],
+    );
+    assert_fails(&out, 4, "quote it");
+    assert!(!lock_path.exists());
+}
+
+#[test]
+fn addon_pin_prints_entries_that_resolve() {
+    let u = upstream_with_addon_images();
+    let h = u.registry.host();
+    let files = u.files.url();
+    let pin = |args: &[&str]| -> Output {
+        let mut all: Vec<String> = vec!["addon".into(), "pin".into()];
+        all.extend(args.iter().map(|s| s.to_string()));
+        all.extend([
+            "--insecure-registry".into(),
+            h.clone(),
+            "--mirror".into(),
+            format!("https://charts.example.com={files}/charts"),
+            "--mirror".into(),
+            format!("https://raw.example.com={files}/raw"),
+        ]);
+        u.airlock(&all).output().unwrap()
+    };
+    // A manifest by URL: the sha256 sha256sum computes, and its size.
+    let csi = fixture("csi-driver-nfs.yaml");
+    write_file_tree(
+        &u.www,
+        &[("raw/csi/v4.9.0/csi-driver-nfs.yaml", csi.as_bytes())],
+    );
+    let out = pin(&["https://raw.example.com/csi/v4.9.0/csi-driver-nfs.yaml"]);
+    let file_entry = ok(&out);
+    let sum = sh("sha256sum raw/csi/v4.9.0/csi-driver-nfs.yaml", &u.www);
+    let hex = String::from_utf8_lossy(&sum.stdout)[..64].to_string();
+    assert!(
+        file_entry.contains(&format!("sha256: {hex}")),
+        "{file_entry}"
+    );
+    assert!(
+        file_entry.contains(&format!("size: {}", csi.len())),
+        "{file_entry}"
+    );
+    assert!(file_entry.contains("kind: manifest"), "{file_entry}");
+    // A chart of a repository: its sha256, checked against the index.
+    let chart = csi_chart(">=1.20.0-0");
+    chart_repo(
+        &u.www.join("charts/csi"),
+        &[("csi-driver-nfs", "v4.9.0", &chart)],
+    );
+    let out = pin(&[
+        "https://charts.example.com/csi",
+        "--chart",
+        "csi-driver-nfs",
+        "--version",
+        "v4.9.0",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(v["type"], "repo-chart");
+    assert_eq!(v["sha256"], sha256_hex(&chart));
+    // An OCI chart: its manifest digest; an image: the digest its tag names.
+    let ingress = ingress_chart(&u.digest("ingress-nginx/controller:v1.11.2"), ">=1.21.0-0");
+    let (digest, _) = push_chart(
+        &h,
+        "charts/ingress-nginx",
+        "4.11.2",
+        &chart_config("ingress-nginx", "4.11.2", "1.11.2", ">=1.21.0-0"),
+        &ingress,
+    );
+    let oci_entry = ok(&pin(&[&format!("oci://{h}/charts/ingress-nginx:4.11.2")]));
+    assert_eq!(
+        oci_entry,
+        format!("charts:\n  - oci: oci://{h}/charts/ingress-nginx:4.11.2\n    digest: {digest}\n")
+    );
+    let image_entry = ok(&pin(&[&format!("oci://{h}/pause:3.9")]));
+    assert_eq!(
+        image_entry,
+        format!(
+            "images:\n  - name: {h}/pause:3.9@{}\n",
+            u.digest("pause:3.9")
+        )
+    );
+    assert_fails(&pin(&["ftp://x/y"]), 4, "expected an http(s) URL");
+
+    // The printed entries, pasted into a hop manifest, resolve.
+    let repo_entry = ok(&pin(&[
+        "https://charts.example.com/csi",
+        "--chart",
+        "csi-driver-nfs",
+        "--version",
+        "v4.9.0",
+    ]));
+    let body = |e: &str| e.lines().skip(1).collect::<Vec<_>>().join("\n");
+    let hop = write(
+        &u.path("addons/pinned.yaml"),
+        format!(
+            "format: 1\nkind: airlock-hop-manifest\nname: pinned\ncharts:\n{}\n{}\nfiles:\n{}\n",
+            body(&oci_entry),
+            body(&repo_entry),
+            body(&file_entry)
+        ),
+    );
+    ok(&resolve_with(&u, &[&hop], &[]));
+    let lock = u.lock();
+    assert_eq!(
+        addon(&lock, "pinned")["charts"].as_array().unwrap().len(),
+        2
+    );
+}
