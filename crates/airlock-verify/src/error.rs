@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 
 use crate::escape::Untrusted;
-use crate::trust::TrustError;
+use crate::trust::error::TrustError;
 
 /// Result alias used across the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

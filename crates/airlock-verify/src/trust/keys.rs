@@ -14,8 +14,7 @@ use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 
 use super::{
-    PUBLIC_KEY_MAX_BYTES, PassphraseSource, SECRET_KEY_MAX_BYTES, TrustError, Zeroizing,
-    read_limited, with_artifact,
+    PUBLIC_KEY_MAX_BYTES, PassphraseSource, TrustError, Zeroizing, read_limited, with_artifact,
 };
 
 /// minisign's algorithm tag in public keys (and legacy signatures).
@@ -191,7 +190,7 @@ impl SecretKey {
             })
     }
 
-    fn from_signing_key(signing: SigningKey) -> Self {
+    pub(super) fn from_signing_key(signing: SigningKey) -> Self {
         let key_id = KeyId::derive(signing.verifying_key().as_bytes());
         Self { signing, key_id }
     }
@@ -361,58 +360,6 @@ pub(crate) fn decode_base64_exact<const N: usize>(b64: &str) -> Result<[u8; N], 
     bytes
         .try_into()
         .map_err(|b: Vec<u8>| format!("base64 field decodes to {} bytes, expected {N}", b.len()))
-}
-
-/// Loads airlock's PKCS#8 PEM secret key file; errors name the path.
-///
-/// A key file readable by group or others is loaded but logged as a warning
-/// (`tracing::warn!`): refusing would break keys kept on filesystems without
-/// Unix permissions, and the key has already been exposed anyway.
-pub fn load_secret_key(path: &Path) -> Result<SecretKey, TrustError> {
-    load_secret_key_with(path, &PassphraseSource::default())
-}
-
-/// [`load_secret_key`] with the passphrase (if the key is encrypted) from `source`.
-/// Reads airlock's PKCS#8 keys (plain or encrypted) and minisign's own secret key files.
-pub fn load_secret_key_with(
-    path: &Path,
-    source: &PassphraseSource,
-) -> Result<SecretKey, TrustError> {
-    #[cfg(unix)]
-    if let Ok(meta) = std::fs::metadata(path) {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = meta.permissions().mode();
-        if mode & 0o077 != 0 {
-            tracing::warn!(
-                path = %path.display(),
-                mode = format_args!("{:o}", mode & 0o777),
-                "secret key file is readable by group or others; chmod 600 it"
-            );
-        }
-    }
-    let bytes = Zeroizing::new(read_limited(path, SECRET_KEY_MAX_BYTES)?);
-    let pem = std::str::from_utf8(&bytes).map_err(|_| TrustError::InvalidKey {
-        artifact: path.display().to_string(),
-        reason: "not UTF-8 text (expected a PKCS#8 PEM private key)".to_owned(),
-    })?;
-    let what = format!("secret key {}", path.display());
-    if super::minisign_key::is_minisign_secret_key(pem) {
-        return super::minisign_key::parse(pem, &what, source);
-    }
-    if pem
-        .trim_start()
-        .starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----")
-    {
-        let pass = source.get(&what, false)?;
-        let signing = SigningKey::from_pkcs8_encrypted_pem(pem, pass.as_bytes()).map_err(|e| {
-            TrustError::InvalidKey {
-                artifact: path.display().to_string(),
-                reason: format!("cannot decrypt (wrong passphrase?): {e}"),
-            }
-        })?;
-        return Ok(SecretKey::from_signing_key(signing));
-    }
-    SecretKey::from_pkcs8_pem(pem).map_err(|e| with_artifact(e, path))
 }
 
 /// How a new secret key is protected at rest.
@@ -756,7 +703,8 @@ mod tests {
         assert_eq!(paths.secret_key, dir.path().join("release.key"));
         assert_eq!(paths.public_key, dir.path().join("release.pub"));
 
-        let sk = load_secret_key(&paths.secret_key).unwrap();
+        let sk = SecretKey::from_pkcs8_pem(&std::fs::read_to_string(&paths.secret_key).unwrap())
+            .unwrap();
         let pk = PublicKey::load(&paths.public_key).unwrap();
         assert_eq!(sk.public_key(), pk);
         assert_eq!(pk.key_id(), paths.key_id);
@@ -784,7 +732,9 @@ mod tests {
         assert_ne!(again.key_id, paths.key_id);
         let pk2 = PublicKey::load(&again.public_key).unwrap();
         assert_eq!(
-            load_secret_key(&again.secret_key).unwrap().public_key(),
+            SecretKey::from_pkcs8_pem(&std::fs::read_to_string(&again.secret_key).unwrap())
+                .unwrap()
+                .public_key(),
             pk2
         );
 
@@ -803,15 +753,5 @@ mod tests {
             write_keypair(&dir.path().join("nodir/key"), false, &Protection::None),
             Err(TrustError::Io { .. })
         ));
-    }
-
-    #[test]
-    fn load_secret_key_errors_name_path() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bad.key");
-        std::fs::write(&path, "not a key").unwrap();
-        let err = load_secret_key(&path).unwrap_err();
-        assert!(matches!(err, TrustError::InvalidKey { .. }), "{err}");
-        assert!(err.to_string().contains("bad.key"), "{err}");
     }
 }
