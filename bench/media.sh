@@ -5,8 +5,9 @@
 #
 # Everything runs on loopback: generated images (examples/gen_hop.rs) in a local
 # docker-registry, built from a warm cache so the build measures packing, not fetching.
-# With farm-bench on PATH the pairs run interleaved (A B A B) and report per-pair ratios;
-# medians are quoted. Measured:
+# Each comparison runs interleaved (A B A B ..., REPS pairs) under /usr/bin/time, so load
+# on this noisy machine hits both sides alike; the report gives median wall and CPU
+# (user+sys) time, median peak RSS, and the median of the per-pair ratios. Measured:
 #   - build with --volume-size V --parity P against a plain build of the same lock, and
 #     with --volume-size alone (splitting only);
 #   - verify of the volume bundle against verify of the plain bundle;
@@ -30,7 +31,7 @@ VOLUME=${VOLUME:-64MiB}
 PARITY=${PARITY:-2}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 T0=$(date +%s)
-for tool in docker-registry skopeo curl python3 farm-bench; do
+for tool in docker-registry skopeo curl python3 /usr/bin/time; do
     command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 1; }
 done
 WORK=$(mktemp -d "${BENCH_TMP:-/tmp}/airlock-bench-media-XXXXXX")
@@ -100,23 +101,60 @@ $B "$WORK/hop1.lock" --out "$WORK/plain"
 $B "$WORK/hop2.lock" --out "$WORK/hop2-full"
 PAYLOAD=$(stat -c %s "$WORK/plain/payload.tar.zst")
 
-run() { # run TITLE FARM-BENCH-ARGS...
-    log "$1"
-    echo "### $1" >>"$WORK/report.md"
-    farm-bench -n "$REPS" --timeout 1800 "${@:2}" 2>&1 | tee -a "$WORK/report.md" >&2
+measure() { # measure TITLE SIDE SHELL-COMMAND: one timed run, appended to runs.tsv
+    sync
+    if ! /usr/bin/time -f '%e %U %S %M' -o "$WORK/time" sh -c "$3" >"$WORK/out" 2>&1; then
+        echo "failed ($1, $2): $3" >&2
+        cat "$WORK/out" "$WORK/time" >&2
+        exit 1
+    fi
+    printf '%s\t%s\t%s\n' "$1" "$2" "$(cat "$WORK/time")" >>"$WORK/runs.tsv"
 }
-: >"$WORK/report.md"
+run() { # run TITLE COMMAND_A [COMMAND_B]: REPS runs of A, interleaved with B's
+    log "$1"
+    local i
+    for i in $(seq 1 "$REPS"); do
+        measure "$1" A "$2"
+        [[ -z "${3:-}" ]] || measure "$1" B "$3"
+    done
+}
+: >"$WORK/runs.tsv"
 run "build: --volume-size $VOLUME --parity $PARITY (A) vs plain (B)" \
-    -- $B "$WORK/hop1.lock" --out "$WORK/vols" --volume-size "$VOLUME" --parity "$PARITY" \
-    --vs "$B $WORK/hop1.lock --out $WORK/plain"
+    "exec $B $WORK/hop1.lock --out $WORK/vols --volume-size $VOLUME --parity $PARITY" \
+    "exec $B $WORK/hop1.lock --out $WORK/plain"
 run "build: --volume-size $VOLUME (A) vs plain (B)" \
-    -- $B "$WORK/hop1.lock" --out "$WORK/split" --volume-size "$VOLUME" \
-    --vs "$B $WORK/hop1.lock --out $WORK/plain"
+    "exec $B $WORK/hop1.lock --out $WORK/split --volume-size $VOLUME" \
+    "exec $B $WORK/hop1.lock --out $WORK/plain"
 V="$VERIFY verify --trust $WORK/release.pub --quiet"
-run "verify: volumes + parity (A) vs plain (B)" -- $V "$WORK/vols" --vs "$V $WORK/plain"
+run "verify: volumes + parity (A) vs plain (B)" "exec $V $WORK/vols" "exec $V $WORK/plain"
 run "repair: one lost volume (payload.tar.zst.002)" \
-    -- sh -c "rm -f $WORK/vols/payload.tar.zst.002 && exec $VERIFY repair $WORK/vols --trust $WORK/release.pub --quiet"
+    "rm -f $WORK/vols/payload.tar.zst.002 && exec $VERIFY repair $WORK/vols --trust $WORK/release.pub --quiet"
 $V "$WORK/vols"
+python3 - "$WORK/runs.tsv" >"$WORK/report.md" <<'PY'
+import statistics as st, sys
+runs = {}
+for line in open(sys.argv[1]):
+    title, side, t = line.rstrip("\n").split("\t")
+    wall, user, sys_, rss = t.split()
+    runs.setdefault(title, {}).setdefault(side, []).append(
+        (float(wall), float(user) + float(sys_), int(rss) / 1024))
+print("| measurement | A wall s | B wall s | A/B wall (median of pairs) | A / B CPU s | A / B peak RSS MiB |")
+print("|---|---:|---:|---:|---:|---:|")
+for title, sides in runs.items():
+    a, b = sides["A"], sides.get("B", [])
+    med = lambda xs, i: st.median(x[i] for x in xs)
+    if b:
+        ratio = st.median(x[0] / y[0] for x, y in zip(a, b))
+        print(f"| {title} | {med(a,0):.2f} | {med(b,0):.2f} | {ratio:.2f} | {med(a,1):.2f} / {med(b,1):.2f} | {med(a,2):.1f} / {med(b,2):.1f} |")
+    else:
+        print(f"| {title} | {med(a,0):.2f} | | | {med(a,1):.2f} | {med(a,2):.1f} |")
+print()
+print("Raw runs (title, side, wall s, user s, sys s, max RSS KiB), in the order they ran:")
+print()
+print("```")
+print(open(sys.argv[1]).read().rstrip())
+print("```")
+PY
 
 log "delta: hop 2 --since hop 1"
 $B "$WORK/hop2.lock" --out "$WORK/hop2-delta" --since "$WORK/plain"

@@ -34,7 +34,7 @@ pub fn repair(bundle: &SignedBundle, on_progress: &dyn Fn(u64)) -> Result<Repair
             dir.display()
         )));
     }
-    let before = volumes::check_all(dir, p, on_progress);
+    let before = volumes::check_all(dir, p, volumes::Depth::Whole, on_progress);
     let bad: Vec<&VolumeStatus> = before.iter().filter(|s| s.problem.is_some()).collect();
     if bad.is_empty() {
         return Ok(RepairReport {

@@ -105,13 +105,33 @@ pub struct VolumeStatus {
     pub problem: Option<Problem>,
 }
 
-/// Read every volume, data and parity, and say which are not the signed ones. Every
-/// volume is read whole once (flat memory); `on_progress` gets the bytes read.
-pub fn check_all(dir: &Path, p: &PayloadInfo, on_progress: &dyn Fn(u64)) -> Vec<VolumeStatus> {
+/// How much of a volume [`check_all`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// Every byte of every volume (repair, and the full damage report).
+    Whole,
+    /// Size and first [`VOLUME_HEAD_BYTES`] of each data volume, every byte of each
+    /// parity volume: enough to name a volume that is missing, truncated, extended,
+    /// out of order or from another bundle. Damage further in is caught, by name, when
+    /// the payload stream passes through the volume ([`VolumeChain`]), so `verify`
+    /// reads each data volume once.
+    Quick,
+}
+
+/// Read every volume, data and parity, and say which are not the signed ones (with
+/// [`Depth::Quick`], which are not the signed ones as far as size and start show).
+/// Memory stays flat; `on_progress` gets the bytes read.
+pub fn check_all(
+    dir: &Path,
+    p: &PayloadInfo,
+    depth: Depth,
+    on_progress: &dyn Fn(u64),
+) -> Vec<VolumeStatus> {
     let data = p.volumes.len() as u32;
     let all: Vec<&Volume> = p.all_volumes().collect();
     all.iter()
-        .map(|v| {
+        .enumerate()
+        .map(|(i, v)| {
             let path = locate(dir, v.file, data);
             let rel = path
                 .as_ref()
@@ -120,7 +140,12 @@ pub fn check_all(dir: &Path, p: &PayloadInfo, on_progress: &dyn Fn(u64)) -> Vec<
                 .unwrap_or_else(|| v.file.to_string());
             let problem = match &path {
                 None => Some(Problem::Missing),
-                Some(path) => check_one(path, v, &all, on_progress),
+                Some(path) => {
+                    // all_volumes lists the data volumes first, then parity.
+                    let is_parity = i >= p.volumes.len();
+                    let whole = depth == Depth::Whole || is_parity;
+                    check_one(path, v, &all, whole, on_progress)
+                }
             };
             VolumeStatus {
                 volume: v.file,
@@ -155,6 +180,7 @@ fn check_one(
     path: &Path,
     v: &Volume,
     all: &[&Volume],
+    whole_file: bool,
     on_progress: &dyn Fn(u64),
 ) -> Option<Problem> {
     let meta = match std::fs::symlink_metadata(path) {
@@ -170,7 +196,12 @@ fn check_one(
             kind: crate::fsutil::kind_of(meta.file_type()).to_string(),
         });
     }
-    let (head, whole, size) = match hash_volume(path, on_progress) {
+    let hashed = if whole_file {
+        hash_volume(path, on_progress).map(|(h, w, s)| (h, Some(w), s))
+    } else {
+        hash_head(path, on_progress).map(|(h, s)| (h, None, s))
+    };
+    let (head, whole, size) = match hashed {
         Ok(h) => h,
         Err(e) => {
             return Some(Problem::Unreadable {
@@ -178,13 +209,19 @@ fn check_one(
             });
         }
     };
-    if size == v.size && whole == v.sha256 {
-        return None;
+    match whole {
+        Some(w) if size == v.size && w == v.sha256 => return None,
+        None if size == v.size && head == v.head_sha256 => return None,
+        _ => {}
     }
-    if let Some(other) = all
-        .iter()
-        .find(|o| o.file != v.file && o.size == size && o.sha256 == whole)
-    {
+    if let Some(other) = all.iter().find(|o| {
+        o.file != v.file
+            && o.size == size
+            && match whole {
+                Some(w) => o.sha256 == w,
+                None => o.head_sha256 == head,
+            }
+    }) {
         return Some(Problem::OutOfOrder { holds: other.file });
     }
     let head_len = size.min(VOLUME_HEAD_BYTES);
@@ -230,6 +267,25 @@ pub fn hash_volume(
     let (h, _) = head.finish();
     let (w, len) = whole.finish();
     Ok((h, w, len))
+}
+
+/// (sha256 of the first [`VOLUME_HEAD_BYTES`], size): the head read, the size taken
+/// from the open handle.
+fn hash_head(path: &Path, on_progress: &dyn Fn(u64)) -> io::Result<(Sha256Digest, u64)> {
+    let f = crate::fsutil::open_regular_io(path)?;
+    let size = f.metadata()?.len();
+    let mut head = Hasher::new();
+    let mut buf = vec![0u8; VOLUME_HEAD_BYTES as usize];
+    let mut r = f.take(VOLUME_HEAD_BYTES);
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        head.update(&buf[..n]);
+        on_progress(n as u64);
+    }
+    Ok((head.finish().0, size))
 }
 
 /// The data volumes read one after another: the payload stream. Each volume's size is

@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::manifest::BundleManifest;
+use crate::media::volumes::Depth;
 use crate::time::Timestamp;
 use crate::trust::PublicKey;
 use crate::trust::policy::{Evaluation, TrustPolicy};
@@ -133,22 +134,28 @@ impl SignedBundle {
         for d in &self.manifest.documents {
             check_document(&self.dir, d)?;
         }
-        self.check_volumes()?;
-        let summary = payload::walk(&self, &mut |_, r| r.drain(), on_progress)?;
+        self.check_volumes(Depth::Quick)?;
+        let summary = match payload::walk(&self, &mut |_, r| r.drain(), on_progress) {
+            Ok(s) => s,
+            // A data volume damaged past its start fails the stream, naming it; read
+            // every volume so the error names all the damage `repair` has to mend.
+            Err(e) => return Err(self.check_volumes(Depth::Whole).err().unwrap_or(e)),
+        };
         Ok(VerifiedBundle {
             signed: self,
             summary,
         })
     }
 
-    /// Check every payload volume (data and parity) on its own, before the payload
-    /// stream is read: the error names each volume that is missing, truncated,
-    /// corrupt, out of order or from another bundle. Nothing for a one-file payload.
-    pub fn check_volumes(&self) -> Result<()> {
+    /// Check every payload volume (data and parity) on its own, to `depth`: the error
+    /// names each volume that is missing, truncated, corrupt, out of order or from
+    /// another bundle. Nothing for a one-file payload.
+    pub fn check_volumes(&self, depth: Depth) -> Result<()> {
         if self.manifest.payload.volumes.is_empty() {
             return Ok(());
         }
-        let statuses = crate::media::volumes::check_all(&self.dir, &self.manifest.payload, &|_| {});
+        let statuses =
+            crate::media::volumes::check_all(&self.dir, &self.manifest.payload, depth, &|_| {});
         match crate::media::volumes::damage_error(&statuses) {
             Some(e) => Err(e),
             None => Ok(()),
