@@ -511,27 +511,21 @@ impl TrustPolicy {
 /// Accept `new` (its file bytes, and signatures over them) as the successor of `current`:
 /// its version must be exactly one more, and `current`'s update rule must be met by
 /// signatures of `current`'s keys (each signing as `airlock-policy` for this version).
+///
+/// The signatures are checked over the bytes before the new policy is parsed, as a
+/// bundle's are before its manifest is: an update changed in transit is untrusted
+/// (exit 3), whatever its bytes now parse as.
 pub fn accept_update(
     current: &TrustPolicy,
     new_bytes: &[u8],
     origin: &str,
     signatures: &[(String, String)],
 ) -> Result<(TrustPolicy, Evaluation), crate::Error> {
-    let new = TrustPolicy::parse(new_bytes, origin)?;
-    let (Some(cur_v), Some(new_v)) = (current.version, new.version) else {
+    let Some(cur_v) = current.version else {
         return Err(crate::Error::Usage(
             "policy updates need a policy file (--policy), not --trust".into(),
         ));
     };
-    if Some(new_v) != cur_v.checked_add(1) {
-        return Err(TrustError::PolicyUpdate {
-            reason: format!(
-                "version {new_v} is not {} (the current version plus one)",
-                cur_v + 1
-            ),
-        }
-        .into());
-    }
     let Some((n, role)) = &current.update else {
         return Err(crate::Error::Usage(
             "the current policy has no update rule".into(),
@@ -545,15 +539,6 @@ pub fn accept_update(
     };
     let digest = MessageDigest::of_bytes(new_bytes);
     let eval = current.evaluate_rules(&digest, signatures, &rules, &[CommentKind::Policy]);
-    for c in &eval.counted {
-        // Each signature must say it approves this policy version, not another one.
-        if c.policy_version != Some(new_v) {
-            return Err(TrustError::PolicyUpdate {
-                reason: format!("{}: not an approval of policy version {new_v}", c.file),
-            }
-            .into());
-        }
-    }
     if !eval.satisfied() {
         return Err(TrustError::PolicyUpdate {
             reason: format!(
@@ -563,6 +548,30 @@ pub fn accept_update(
             ),
         }
         .into());
+    }
+    let new = TrustPolicy::parse(new_bytes, origin)?;
+    let Some(new_v) = new.version else {
+        return Err(crate::Error::Usage(
+            "policy updates need a policy file (--policy), not --trust".into(),
+        ));
+    };
+    if Some(new_v) != cur_v.checked_add(1) {
+        return Err(TrustError::PolicyUpdate {
+            reason: format!(
+                "version {new_v} is not {} (the current version plus one)",
+                cur_v + 1
+            ),
+        }
+        .into());
+    }
+    for c in &eval.counted {
+        // Each signature must say it approves this policy version, not another one.
+        if c.policy_version != Some(new_v) {
+            return Err(TrustError::PolicyUpdate {
+                reason: format!("{}: not an approval of policy version {new_v}", c.file),
+            }
+            .into());
+        }
     }
     Ok((new, eval))
 }
