@@ -804,3 +804,71 @@ fn a_published_artifact_with_a_swapped_layer_writes_nothing_anywhere() {
     let sums = sh("sha256sum --quiet -c SHA256SUMS", &out_dir);
     assert!(sums.status.success());
 }
+
+#[test]
+fn mixed_volumes_and_a_lying_parity_volume_replace_nothing() {
+    let s = Scenario::new();
+    let a = s.build("a", &["--volume-size", "1MiB", "--parity", "1"]);
+    let b = s.build(
+        "b",
+        &["--volume-size", "1MiB", "--parity", "1", "--level", "9"],
+    );
+    let pubkey = format!("{}.pub", s.key.display());
+    let run = |root: &Root, cmd: &str| {
+        verify_cmd(
+            &s,
+            root,
+            &[cmd, a.to_str().unwrap(), "--trust", &pubkey, "--quiet"],
+        )
+    };
+    let good = |name: &str| std::fs::read(s.path("a-good").join(name)).unwrap();
+    sh(
+        &format!("cp -a {} {}", a.display(), s.path("a-good").display()),
+        s.work.path(),
+    );
+
+    // Volume 2 of the other bundle in place of this one's: named, exit 3, nothing written.
+    std::fs::copy(b.join("payload.tar.zst.002"), a.join("payload.tar.zst.002")).unwrap();
+    let root = Root::watch(s.work.path());
+    assert_fails(
+        &run(&root, "verify"),
+        3,
+        "payload.tar.zst.002 is not a volume of this bundle",
+    );
+    root.only_changed(&[]);
+
+    // Volume 1 lost as well, and the parity volume the other bundle's: repair refuses,
+    // naming each, and writes nothing (no volume, no temporary file).
+    std::fs::remove_file(a.join("payload.tar.zst.001")).unwrap();
+    std::fs::copy(b.join("payload.parity.001"), a.join("payload.parity.001")).unwrap();
+    let root = Root::watch(s.work.path());
+    let out = run(&root, "repair");
+    assert_fails(&out, 3, "cannot repair");
+    assert_fails(&out, 3, "payload.tar.zst.001 is missing");
+    assert_fails(&out, 3, "payload.parity.001 is not a volume of this bundle");
+    root.only_changed(&[]);
+
+    // A parity volume that lies subtly: its own, one byte changed past its first 64 KiB.
+    std::fs::write(a.join("payload.tar.zst.002"), good("payload.tar.zst.002")).unwrap();
+    let mut parity = good("payload.parity.001");
+    let at = parity.len() - 10;
+    parity[at] ^= 0x01;
+    std::fs::write(a.join("payload.parity.001"), &parity).unwrap();
+    let root = Root::watch(s.work.path());
+    let out = run(&root, "repair");
+    assert_fails(&out, 3, "payload.parity.001 is corrupt");
+    assert_fails(&out, 3, "payload.tar.zst.001 is missing");
+    root.only_changed(&[]);
+    assert!(!a.join("payload.tar.zst.001").exists());
+
+    // With the true parity volume the lost one is rebuilt, and sha256sum agrees.
+    std::fs::write(a.join("payload.parity.001"), good("payload.parity.001")).unwrap();
+    let root = Root::watch(s.work.path());
+    ok(&run(&root, "repair"));
+    root.only_changed(&["a/payload.tar.zst.001"]);
+    assert_eq!(
+        std::fs::read(a.join("payload.tar.zst.001")).unwrap(),
+        good("payload.tar.zst.001")
+    );
+    assert!(sh("sha256sum --quiet -c SHA256SUMS", &a).status.success());
+}
