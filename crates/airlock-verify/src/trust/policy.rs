@@ -575,3 +575,67 @@ pub fn accept_update(
     }
     Ok((new, eval))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trust::comment::render;
+    use crate::trust::keys::SecretKey;
+
+    fn policy(version: u64, keys: &[&SecretKey]) -> String {
+        let keys: Vec<serde_json::Value> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                serde_json::json!({"name": format!("k{i}"), "key": k.public_key().to_base64(),
+                    "roles": ["change-board"]})
+            })
+            .collect();
+        serde_json::json!({"format": 1, "kind": "airlock-trust-policy", "version": version,
+            "keys": keys, "rules": [{"role": "change-board", "at_least": 1}],
+            "update": {"role": "change-board", "at_least": 2}})
+        .to_string()
+    }
+
+    fn signed(bytes: &[u8], version: &str, keys: &[&SecretKey]) -> Vec<(String, String)> {
+        let comment = render(
+            CommentKind::Policy,
+            &[("role", "change-board"), ("version", version)],
+        );
+        keys.iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let sig = crate::trust::sign(k, bytes, &comment).unwrap();
+                (format!("k{i}.minisig"), sig)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_update_changed_after_signing_is_untrusted_before_it_is_parsed() {
+        let (a, b) = (
+            SecretKey::generate().unwrap(),
+            SecretKey::generate().unwrap(),
+        );
+        let current = TrustPolicy::parse(policy(1, &[&a, &b]).as_bytes(), "current").unwrap();
+        let next = policy(2, &[&a, &b]);
+        let sigs = signed(next.as_bytes(), "2", &[&a, &b]);
+        assert!(accept_update(&current, next.as_bytes(), "next", &sigs).is_ok());
+        // Cut in half it is no longer JSON; it must still be refused as untrusted (3),
+        // not reported as invalid input (4) from parsing bytes nobody vouched for.
+        let cut = &next.as_bytes()[..next.len() / 2];
+        let e = accept_update(&current, cut, "next", &sigs).unwrap_err();
+        assert_eq!(e.exit_code(), 3, "{}", crate::error::chain(&e));
+        // One signature short: refused the same way, whatever the bytes.
+        let e = accept_update(&current, next.as_bytes(), "next", &sigs[..1]).unwrap_err();
+        assert_eq!(e.exit_code(), 3, "{}", crate::error::chain(&e));
+        // Signed for another version than the file says.
+        let sigs3 = signed(next.as_bytes(), "3", &[&a, &b]);
+        let e = accept_update(&current, next.as_bytes(), "next", &sigs3).unwrap_err();
+        assert!(
+            crate::error::chain(&e).contains("not an approval of policy version 2"),
+            "{}",
+            crate::error::chain(&e)
+        );
+    }
+}
