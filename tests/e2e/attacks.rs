@@ -197,12 +197,15 @@ fn a_tampered_or_truncated_policy_file_is_refused() {
     ok(&verify(&root));
     root.only_changed(&[]);
 
-    // Alice's key with one base64 character changed: another key, so her approval no
-    // longer counts and the bundle lacks a change-board signature.
+    // Alice's key with one base64 character of its key id changed (the same Ed25519
+    // point, so the policy still loads), or replaced by another valid key: either way her
+    // approval no longer counts and the bundle lacks a change-board signature. (A
+    // character changed inside the point may make it no point at all: exit 4 instead.)
     let alice = pubkey(&k.alice);
     let mut chars: Vec<char> = alice.chars().collect();
-    chars[30] = if chars[30] == 'A' { 'B' } else { 'A' };
+    chars[5] = if chars[5] == 'A' { 'B' } else { 'A' };
     let forged: String = chars.into_iter().collect();
+    let mallory = pubkey(&keygen(&s, "mallory"));
     let cases: Vec<(&str, String, i32, &str)> = vec![
         (
             "truncated",
@@ -224,8 +227,14 @@ fn a_tampered_or_truncated_policy_file_is_refused() {
             "policy.json",
         ),
         (
-            "a key changed by one character",
+            "a key id changed by one character",
             good.replacen(&alice, &forged, 1),
+            3,
+            "change-board",
+        ),
+        (
+            "a key replaced by another",
+            good.replacen(&alice, &mallory, 1),
             3,
             "change-board",
         ),
