@@ -54,6 +54,41 @@ impl Tmpfs {
     }
 }
 
+impl Tmpfs {
+    /// Bytes free on the mount, as `stat -f` reports them to an unprivileged writer.
+    pub fn free(&self) -> u64 {
+        let out = Command::new("stat")
+            .args(["-f", "-c", "%a %S"])
+            .arg(&self.path)
+            .output()
+            .expect("run stat -f");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut it = text
+            .split_whitespace()
+            .map(|n| n.parse::<u64>().expect("number"));
+        it.next().expect("free blocks") * it.next().expect("block size")
+    }
+
+    /// Fill the disk but leave about `bytes` free (so a write that needs more fails part
+    /// of the way through); returns the filler's path.
+    pub fn fill_leaving(&self, bytes: u64) -> PathBuf {
+        let f = self.path.join("filler");
+        let take = self.free().saturating_sub(bytes);
+        let file = std::fs::File::create(&f).expect("create filler");
+        // Written, not just sized: tmpfs only counts pages that hold data.
+        let chunk = vec![0u8; 1 << 20];
+        let mut left = take;
+        let mut w = std::io::BufWriter::new(file);
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            std::io::Write::write_all(&mut w, &chunk[..n]).expect("write filler");
+            left -= n as u64;
+        }
+        std::io::Write::flush(&mut w).expect("flush filler");
+        f
+    }
+}
+
 impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.path).status();

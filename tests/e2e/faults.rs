@@ -4,14 +4,15 @@
 //! is left half-done (no tag names an incomplete image, no bundle directory appears), and
 //! a re-run gives exactly what a clean run gives.
 //!
-//! Installs killed with `kill -9` are in `resume.rs` (the resumable-install tests).
+//! Installs killed with `kill -9` are in `media.rs`
+//! (`an_install_killed_anywhere_completes_on_the_next_run`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::scenario::Scenario;
+use crate::common::scenario::{Scenario, assert_fails, sh};
 use crate::common::servers::Registry;
 use crate::common::tmpfs::{Tmpfs, notice_not_run};
 
@@ -422,6 +423,174 @@ fn two_installs_of_the_same_bundle_at_once_keep_state_and_log_intact() {
     ok(&log);
     let v: serde_json::Value = serde_json::from_slice(&log.stdout).unwrap();
     assert_eq!(v["receipts"], 2, "{v}");
+    // Every receipt's signature and the hash chain hold, and agree with the signed state.
+    let check = Command::new(crate::common::verify_bin())
+        .args(["log", "--check", "--dest"])
+        .arg(&dest)
+        .output()
+        .unwrap();
+    ok(&check);
+    // And Debian's minisign agrees, receipt by receipt.
+    let out = sh(
+        "for r in receipts/0*.json; do minisign -Vq -p enclave.pub -m $r || exit 1; done",
+        &dest.join(".airlock"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // The state still opens and accepts a third run.
     ok(&run(install_cmd(&s, &bundle, &enclave, &dest, &[])));
+    ok(&run({
+        let mut c = Command::new(crate::common::verify_bin());
+        c.args(["log", "--check", "--dest"]).arg(&dest);
+        c
+    }));
+}
+
+/// `airlock-verify repair BUNDLE --trust KEY --quiet --json`.
+fn repair(s: &Scenario, bundle: &Path) -> Output {
+    run({
+        let mut c = Command::new(crate::common::verify_bin());
+        c.args(["repair", bundle.to_str().unwrap(), "--trust"])
+            .arg(format!("{}.pub", s.key.display()))
+            .args(["--quiet", "--json"]);
+        c
+    })
+}
+
+/// Names of the files directly in `dir`, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_disk_that_fills_during_repair_fails_clearly_and_a_rerun_completes() {
+    let s = Scenario::new();
+    let built = s.build("vols", &["--volume-size", "1MiB", "--parity", "1"]);
+    let Some(disk) = Tmpfs::mount(&s.path("media"), 16 << 20) else {
+        return notice_not_run(
+            "a_disk_that_fills_during_repair_fails_clearly_and_a_rerun_completes",
+        );
+    };
+    let b = disk.path().join("bundle");
+    let cp = sh(
+        &format!("cp -a {} {}", built.display(), b.display()),
+        s.work.path(),
+    );
+    assert!(cp.status.success());
+    // A whole 1 MiB volume lost; room for a quarter of it.
+    let lost = b.join("payload.tar.zst.001");
+    std::fs::remove_file(&lost).unwrap();
+    let listing = names_in(&b);
+    let filler = disk.fill_leaving(256 << 10);
+    let before = crate::common::tree(s.work.path());
+
+    let out = repair(&s, &b);
+    assert_fails(&out, 1, "rebuild volumes in");
+    assert_fails(&out, 1, "No space left on device");
+    // No volume that looks complete, no temporary file left, nothing else written.
+    assert!(!lost.exists(), "a partial volume was put in place");
+    assert_eq!(names_in(&b), listing);
+    crate::common::assert_changed_only_under(&before, &crate::common::tree(s.work.path()), &[]);
+
+    // Space back: the same command rebuilds it, and sha256sum agrees.
+    std::fs::remove_file(filler).unwrap();
+    let out = repair(&s, &b);
+    ok(&out);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["rebuilt"],
+        serde_json::json!(["payload.tar.zst.001"])
+    );
+    assert_eq!(
+        std::fs::read(&lost).unwrap(),
+        std::fs::read(built.join("payload.tar.zst.001")).unwrap()
+    );
+    let sums = sh("sha256sum --quiet -c SHA256SUMS", &b);
+    assert!(
+        sums.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sums.stdout)
+    );
+    ok(&s.verify(&b));
+}
+
+#[test]
+fn a_destination_that_fills_during_install_fails_clearly_and_a_rerun_completes() {
+    let s = Scenario::with_big_layer(BIG);
+    let bundle = s.build("bundle", &[]);
+    let reference = clean_snapshot(&s, &bundle, &[]);
+    let Some(disk) = Tmpfs::mount(&s.path("dest"), 8 << 20) else {
+        return notice_not_run(
+            "a_destination_that_fills_during_install_fails_clearly_and_a_rerun_completes",
+        );
+    };
+    let enclave = Registry::start();
+    let spool = s.path("spool");
+    std::fs::create_dir(&spool).unwrap();
+    let spool_arg = spool.to_str().unwrap().to_string();
+    let before = crate::common::tree(s.work.path());
+    let mut child = install_cmd(&s, &bundle, &enclave, disk.path(), &["--spool", &spool_arg])
+        .spawn()
+        .unwrap();
+    // The free-space check has passed once the big layer is on its way; then the
+    // destination fills up before the files are placed.
+    wait_for_big_upload(&enclave, &mut child);
+    let filler = disk.fill();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    for (tag, digest) in &enclave.snapshot() {
+        assert_eq!(reference.get(tag), Some(digest), "{tag} was tagged early");
+    }
+    // Placed files are complete or absent, and no temporary file is left beside them.
+    let kubeadm = disk.path().join("bin/v1.30.2/linux/amd64/kubeadm");
+    if kubeadm.exists() {
+        assert_eq!(
+            std::fs::read(&kubeadm).unwrap(),
+            crate::common::scenario::kubeadm_bytes()
+        );
+    }
+    let strays: Vec<_> = files_containing(disk.path(), "")
+        .into_iter()
+        .filter(|(p, _)| {
+            let rel = p.strip_prefix(disk.path()).unwrap();
+            !rel.starts_with(".airlock") && rel != Path::new("filler") && p != &kubeadm
+        })
+        .collect();
+    assert!(strays.is_empty(), "left in the destination: {strays:?}");
+    crate::common::assert_changed_only_under(
+        &before,
+        &crate::common::tree(s.work.path()),
+        &["dest", "spool"],
+    );
+    assert!(names_in(&spool).is_empty(), "spool left behind");
+
+    std::fs::remove_file(filler).unwrap();
+    ok(&run(install_cmd(
+        &s,
+        &bundle,
+        &enclave,
+        disk.path(),
+        &["--spool", &spool_arg],
+    )));
+    assert_eq!(enclave.snapshot(), reference);
+    assert_eq!(
+        std::fs::read(&kubeadm).unwrap(),
+        crate::common::scenario::kubeadm_bytes()
+    );
+    ok(&run({
+        let mut c = Command::new(crate::common::verify_bin());
+        c.args(["log", "--check", "--dest"]).arg(disk.path());
+        c
+    }));
 }

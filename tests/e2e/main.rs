@@ -8,6 +8,7 @@
 mod common;
 
 mod addons;
+mod attacks;
 mod bad_input;
 mod catalog;
 mod containerd;

@@ -99,6 +99,11 @@ pub fn repair(bundle: &SignedBundle, on_progress: &dyn Fn(u64)) -> Result<Repair
         Ok(r) => r,
         Err(e) => {
             cleanup(&temps);
+            // An error from the operating system (a full disk, an unreadable volume) is
+            // operational, not a verdict on the bundle: exit 1, the cause as source().
+            if e.raw_os_error().is_some() {
+                return Err(Error::io("rebuild volumes in", dir, e));
+            }
             return Err(Error::verification(
                 "payload volumes",
                 format!("rebuild: {e}"),
@@ -124,7 +129,10 @@ pub fn repair(bundle: &SignedBundle, on_progress: &dyn Fn(u64)) -> Result<Repair
     }
     let mut names = Vec::new();
     for (tmp, target) in &temps {
-        std::fs::rename(tmp, target).map_err(|e| Error::io("rename into place", target, e))?;
+        if let Err(e) = std::fs::rename(tmp, target) {
+            cleanup(&temps);
+            return Err(Error::io("rename into place", target, e));
+        }
         if let Some(parent) = target.parent() {
             crate::fsutil::sync_dir(parent)?;
         }

@@ -511,27 +511,21 @@ impl TrustPolicy {
 /// Accept `new` (its file bytes, and signatures over them) as the successor of `current`:
 /// its version must be exactly one more, and `current`'s update rule must be met by
 /// signatures of `current`'s keys (each signing as `airlock-policy` for this version).
+///
+/// The signatures are checked over the bytes before the new policy is parsed, as a
+/// bundle's are before its manifest is: an update changed in transit is untrusted
+/// (exit 3), whatever its bytes now parse as.
 pub fn accept_update(
     current: &TrustPolicy,
     new_bytes: &[u8],
     origin: &str,
     signatures: &[(String, String)],
 ) -> Result<(TrustPolicy, Evaluation), crate::Error> {
-    let new = TrustPolicy::parse(new_bytes, origin)?;
-    let (Some(cur_v), Some(new_v)) = (current.version, new.version) else {
+    let Some(cur_v) = current.version else {
         return Err(crate::Error::Usage(
             "policy updates need a policy file (--policy), not --trust".into(),
         ));
     };
-    if Some(new_v) != cur_v.checked_add(1) {
-        return Err(TrustError::PolicyUpdate {
-            reason: format!(
-                "version {new_v} is not {} (the current version plus one)",
-                cur_v + 1
-            ),
-        }
-        .into());
-    }
     let Some((n, role)) = &current.update else {
         return Err(crate::Error::Usage(
             "the current policy has no update rule".into(),
@@ -545,15 +539,6 @@ pub fn accept_update(
     };
     let digest = MessageDigest::of_bytes(new_bytes);
     let eval = current.evaluate_rules(&digest, signatures, &rules, &[CommentKind::Policy]);
-    for c in &eval.counted {
-        // Each signature must say it approves this policy version, not another one.
-        if c.policy_version != Some(new_v) {
-            return Err(TrustError::PolicyUpdate {
-                reason: format!("{}: not an approval of policy version {new_v}", c.file),
-            }
-            .into());
-        }
-    }
     if !eval.satisfied() {
         return Err(TrustError::PolicyUpdate {
             reason: format!(
@@ -564,5 +549,93 @@ pub fn accept_update(
         }
         .into());
     }
+    let new = TrustPolicy::parse(new_bytes, origin)?;
+    let Some(new_v) = new.version else {
+        return Err(crate::Error::Usage(
+            "policy updates need a policy file (--policy), not --trust".into(),
+        ));
+    };
+    if Some(new_v) != cur_v.checked_add(1) {
+        return Err(TrustError::PolicyUpdate {
+            reason: format!(
+                "version {new_v} is not {} (the current version plus one)",
+                cur_v + 1
+            ),
+        }
+        .into());
+    }
+    for c in &eval.counted {
+        // Each signature must say it approves this policy version, not another one.
+        if c.policy_version != Some(new_v) {
+            return Err(TrustError::PolicyUpdate {
+                reason: format!("{}: not an approval of policy version {new_v}", c.file),
+            }
+            .into());
+        }
+    }
     Ok((new, eval))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trust::comment::render;
+    use crate::trust::keys::SecretKey;
+
+    fn policy(version: u64, keys: &[&SecretKey]) -> String {
+        let keys: Vec<serde_json::Value> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                serde_json::json!({"name": format!("k{i}"), "key": k.public_key().to_base64(),
+                    "roles": ["change-board"]})
+            })
+            .collect();
+        serde_json::json!({"format": 1, "kind": "airlock-trust-policy", "version": version,
+            "keys": keys, "rules": [{"role": "change-board", "at_least": 1}],
+            "update": {"role": "change-board", "at_least": 2}})
+        .to_string()
+    }
+
+    fn signed(bytes: &[u8], version: &str, keys: &[&SecretKey]) -> Vec<(String, String)> {
+        let comment = render(
+            CommentKind::Policy,
+            &[("role", "change-board"), ("version", version)],
+        );
+        keys.iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let sig = crate::trust::sign(k, bytes, &comment).unwrap();
+                (format!("k{i}.minisig"), sig)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_update_changed_after_signing_is_untrusted_before_it_is_parsed() {
+        let (a, b) = (
+            SecretKey::generate().unwrap(),
+            SecretKey::generate().unwrap(),
+        );
+        let current = TrustPolicy::parse(policy(1, &[&a, &b]).as_bytes(), "current").unwrap();
+        let next = policy(2, &[&a, &b]);
+        let sigs = signed(next.as_bytes(), "2", &[&a, &b]);
+        assert!(accept_update(&current, next.as_bytes(), "next", &sigs).is_ok());
+        // Cut in half it is no longer JSON; it must still be refused as untrusted (3),
+        // not reported as invalid input (4) from parsing bytes nobody vouched for.
+        let cut = &next.as_bytes()[..next.len() / 2];
+        let e = accept_update(&current, cut, "next", &sigs).unwrap_err();
+        assert_eq!(e.exit_code(), 3, "{}", crate::error::chain(&e));
+        // One signature short: refused the same way, whatever the bytes.
+        let e = accept_update(&current, next.as_bytes(), "next", &sigs[..1]).unwrap_err();
+        assert_eq!(e.exit_code(), 3, "{}", crate::error::chain(&e));
+        // Signed for another version than the file says.
+        let sigs3 = signed(next.as_bytes(), "3", &[&a, &b]);
+        let e = accept_update(&current, next.as_bytes(), "next", &sigs3).unwrap_err();
+        assert!(
+            crate::error::chain(&e).contains("not an approval of policy version 2"),
+            "{}",
+            crate::error::chain(&e)
+        );
+    }
 }
