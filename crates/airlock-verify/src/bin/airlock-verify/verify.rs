@@ -8,9 +8,11 @@ use crate::common::TrustArgs;
 
 /// Check a bundle: the signatures over manifest.json first, then one streaming pass over
 /// the payload that checks every entry's header, size and sha256 and the payload's own
-/// sha256. A payload in volumes: each volume is checked on its own first, and the
-/// error names every one that is missing, truncated, corrupt, out of order or from
-/// another bundle (`repair` rebuilds them when the bundle has parity). Writes nothing.
+/// sha256. A payload in volumes: each volume's size and start (parity volumes: all of
+/// it) are checked first, each data volume's sha256 as the stream leaves it; on any
+/// damage every volume is read and the error names every one that is missing,
+/// truncated, corrupt, out of order or from another bundle (`repair` rebuilds them when
+/// the bundle has parity). Writes nothing.
 #[derive(clap::Args)]
 pub struct Args {
     /// The bundle directory.
