@@ -137,7 +137,10 @@ mod tests {
         impl Read for Uneven {
             fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
                 self.step = self.step % 7 + 1;
-                let n = buf.len().min(self.step * 300).min(self.data.len() - self.pos);
+                let n = buf
+                    .len()
+                    .min(self.step * 300)
+                    .min(self.data.len() - self.pos);
                 buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
                 self.pos += n;
                 Ok(n)
