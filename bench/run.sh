@@ -24,6 +24,8 @@
 #   WARM=1            also time a warm, offline rebuild per pair (and check it is byte-identical)
 #   LEAN=0            1: drop the build cache and the reference tar.zst as soon as they are
 #                     measured (disk: the 4 GiB hop then needs ~4.5x its size, not ~6x)
+#   REF=1             0: airlock only, no reference runs (for scale runs where skopeo's
+#                     per-image cost would take most of the time)
 #   EXTRA=0           1: also the older memory figures (a small hop; bundles of one plain file)
 #   PAUSE_FUZZ=1      SIGSTOP running afl-fuzz processes while measuring (SIGCONT on exit)
 #   CARGO_TARGET_DIR  where the release binaries are (built here if stale)
@@ -50,6 +52,7 @@ LAYER_KIB=${LAYER_KIB:-16}
 WARM=${WARM:-1}
 LEAN=${LEAN:-0}
 EXTRA=${EXTRA:-0}
+REF=${REF:-1}
 PAUSE_FUZZ=${PAUSE_FUZZ:-1}
 SMALL_IMAGES=4 # EXTRA small hop: the first 4 images, linux/amd64 only (~290 MiB)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -296,8 +299,10 @@ for p in $(seq "$PAIRS"); do
     measure build.airlock.cold "$p" "${BUILD[@]}" "$WORK/big.lock" --out "$WORK/bundle" "${NET[@]}"
     # Without warm rebuilds the cache is not needed again: make room for the reference.
     if [[ "$LEAN" == 1 && "$WARM" != 1 ]]; then rm -rf "$CACHE"; fi
-    measure build.reference "$p" bash -c reference_build
-    REF_PAY=$(stat -c %s "$WORK/ref.tar.zst")
+    if [[ "$REF" == 1 ]]; then
+        measure build.reference "$p" bash -c reference_build
+        REF_PAY=$(stat -c %s "$WORK/ref.tar.zst")
+    fi
     if [[ "$LEAN" == 1 ]]; then rm -f "$WORK/ref.tar.zst"; fi
     if [[ "$WARM" == 1 ]]; then
         rm -rf "$WORK/bundle-warm"
@@ -320,9 +325,13 @@ if [[ "$LEAN" == 1 ]]; then rm -rf "$CACHE"; fi
 log "VERIFY: $PAIRS pairs of airlock-verify verify / zstd -dc | openssl dgst -sha256"
 for p in $(seq "$PAIRS"); do
     measure verify.airlock "$p" "$VERIFY" verify "$WORK/bundle" --trust "$KEY.pub" --quiet
-    measure verify.reference "$p" bash -c "zstd -dc '$WORK/bundle/payload.tar.zst' | openssl dgst -sha256"
+    if [[ "$REF" == 1 ]]; then
+        measure verify.reference "$p" bash -c "zstd -dc '$WORK/bundle/payload.tar.zst' | openssl dgst -sha256"
+    fi
 done
-measure verify.sha256sum 1 bash -c "zstd -dc '$WORK/bundle/payload.tar.zst' | sha256sum"
+if [[ "$REF" == 1 ]]; then
+    measure verify.sha256sum 1 bash -c "zstd -dc '$WORK/bundle/payload.tar.zst' | sha256sum"
+fi
 
 # ---------------------------------------------------------------------------
 # 2c. INSTALL (fresh, empty enclave registry for every first install)
@@ -377,8 +386,10 @@ for p in $(seq "$PAIRS"); do
         INSTALL_OK=$(check_enclave)
         log "enclave serves every image under its upstream digest: $INSTALL_OK"
     fi
-    start_registry enclave "$ENC_PORT"
-    measure install.reference "$p" bash -c reference_install
+    if [[ "$REF" == 1 ]]; then
+        start_registry enclave "$ENC_PORT"
+        measure install.reference "$p" bash -c reference_install
+    fi
 done
 stop_registry enclave
 rm -rf "$WORK/reg-enclave"
@@ -504,7 +515,7 @@ cells = [f"{tar_size / MiB:.0f}MiB", f"{entries}entries"]
 for a, b in [("build.airlock.cold", "build.reference"), ("verify.airlock", "verify.reference"),
              ("install.airlock", "install.reference"), ("install.airlock.again", None)]:
     cells.append(f"{a}={med(a, 'wall'):.2f}s/{peak(a):.1f}MiB")
-    if b:
+    if b and b in runs:
         cells.append(f"{b}={med(b, 'wall'):.2f}s/{peak(b):.1f}MiB")
 print(" ".join(cells))
 print(f"airlock s per GiB: build {med('build.airlock.cold', 'wall') / gib:.2f}, verify "
