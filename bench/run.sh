@@ -1,32 +1,63 @@
 #!/usr/bin/env bash
 # Reproducible benchmark of airlock against the reference tool pipelines.
 #
-#   bash bench/run.sh
+#   bash bench/run.sh                          # the 1.1 GiB hop, 5 interleaved pairs
+#   IMAGES=16 PAIRS=1 LEAN=1 bash bench/run.sh # ~2 GiB scale run (32: ~4 GiB)
+#   MODE=many PAIRS=1 LEAN=1 bash bench/run.sh # 2,000 images, 20,000 blobs
 #
 # Everything runs locally on loopback: two `docker-registry serve` instances
 # ("upstream" and "enclave"), deterministic generated images (examples/gen_hop.rs,
 # which reuses tests/common/images.rs), skopeo, tar, zstd and openssl. No network.
 #
-# Environment knobs (defaults give the figures in BENCHMARKS.md):
-#   REPS=3            repetitions per measurement (the median is reported)
-#   IMAGES=8          images in the big hop (each linux/amd64 + linux/arm64)
-#   BIG_LAYER_MIB=44  size of the largest per-image layer
+# Every measurement is a PAIR run back to back, airlock first, then the reference
+# (A B A B ...), so that load from other processes hits both alike; the report gives
+# the median wall and CPU time of each side and the median of the per-pair ratios.
+#
+# Environment knobs:
+#   PAIRS=5           interleaved airlock/reference pairs per step
+#   MODE=hop          hop: IMAGES images x linux/amd64+arm64, layers of 32 (shared),
+#                     BIG_LAYER_MIB, 16, 4 MiB (gzip) and 1 MiB (plain); 8 images ~ 1.1 GiB
+#                     many: IMAGES images x linux/amd64, LAYERS gzip layers of LAYER_KIB each
+#   IMAGES            8 (hop) or 2000 (many)
+#   BIG_LAYER_MIB=44  hop mode: size of the largest per-image layer
+#   LAYERS=9 LAYER_KIB=16  many mode: layers per image and their size (9 + config = 10 blobs)
+#   WARM=1            also time a warm, offline rebuild per pair (and check it is byte-identical)
+#   LEAN=0            1: drop the build cache and the reference tar.zst as soon as they are
+#                     measured (disk: the 4 GiB hop then needs ~4.5x its size, not ~6x)
+#   REF=1             0: airlock only, no reference runs (for scale runs where skopeo's
+#                     per-image cost would take most of the time)
+#   EXTRA=0           1: also the older memory figures (a small hop; bundles of one plain file)
+#   PAUSE_FUZZ=1      SIGSTOP running afl-fuzz processes while measuring (SIGCONT on exit)
 #   CARGO_TARGET_DIR  where the release binaries are (built here if stale)
-#   BENCH_TMP=/tmp    where the scratch directory goes (needs ~8 GiB free)
+#   BENCH_TMP=/tmp    where the scratch directory goes
 #   KEEP=1            keep the scratch directory (and print its path)
 #   RESULTS=FILE      also write the markdown report to FILE
+#   RAW=FILE          also write the raw runs (TSV) to FILE
 #
 # Every measured command runs under `/usr/bin/time -v` (wall time, user+sys CPU,
 # max RSS). For shell pipelines, max RSS is that of the largest single process.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-REPS=${REPS:-3}
-IMAGES=${IMAGES:-8}
+PAIRS=${PAIRS:-5}
+MODE=${MODE:-hop}
+case "$MODE" in
+hop) IMAGES=${IMAGES:-8} ;;
+many) IMAGES=${IMAGES:-2000} ;;
+*) echo "MODE must be hop or many, not $MODE" >&2; exit 2 ;;
+esac
 BIG_LAYER_MIB=${BIG_LAYER_MIB:-44}
-SMALL_IMAGES=4 # small hop: the first 4 images, linux/amd64 only (~290 MiB)
+LAYERS=${LAYERS:-9}
+LAYER_KIB=${LAYER_KIB:-16}
+WARM=${WARM:-1}
+LEAN=${LEAN:-0}
+EXTRA=${EXTRA:-0}
+REF=${REF:-1}
+PAUSE_FUZZ=${PAUSE_FUZZ:-1}
+SMALL_IMAGES=4 # EXTRA small hop: the first 4 images, linux/amd64 only (~290 MiB)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 RESULTS=${RESULTS:-}
+RAW=${RAW:-}
 T0=$(date +%s)
 
 for tool in docker-registry skopeo zstd openssl tar curl python3 /usr/bin/time; do
@@ -36,9 +67,26 @@ done
 WORK=$(mktemp -d "${BENCH_TMP:-/tmp}/airlock-bench-XXXXXX")
 case "$WORK" in *:*) echo "scratch path contains ':' (skopeo oci: syntax): $WORK" >&2; exit 1 ;; esac
 declare -A REG_PID=()
+FUZZ_PAUSED=0
+
+# Other engineers' fuzzers run at nice 19 but still take cycles from the measured
+# processes; stop them while measuring and always let them go on afterwards.
+pause_fuzz() {
+    if [[ "$PAUSE_FUZZ" == 1 ]] && pgrep -x afl-fuzz >/dev/null; then
+        pkill -STOP -x afl-fuzz || true
+        FUZZ_PAUSED=1
+    fi
+}
+resume_fuzz() {
+    if [[ "$FUZZ_PAUSED" == 1 ]]; then
+        pkill -CONT -x afl-fuzz || true
+        FUZZ_PAUSED=0
+    fi
+}
 
 cleanup() {
     local rc=$?
+    resume_fuzz
     for name in "${!REG_PID[@]}"; do
         kill "${REG_PID[$name]}" 2>/dev/null || true
         wait "${REG_PID[$name]}" 2>/dev/null || true
@@ -138,11 +186,11 @@ registry_cpu() {
     echo "$total"
 }
 
-# measure LABEL CMD...: one timed run; appends
-# "LABEL wall_s cpu_s maxrss_kib registry_cpu_s load1_before" to the TSV.
+# measure LABEL PAIR CMD...: one timed run; appends
+# "LABEL PAIR wall_s cpu_s maxrss_kib registry_cpu_s load1_before" to the TSV.
 measure() {
-    local label=$1
-    shift
+    local label=$1 pair=$2
+    shift 2
     sync
     local tf=$WORK/time.txt load reg0 reg1
     load=$(cut -d' ' -f1 /proc/loadavg)
@@ -160,15 +208,9 @@ measure() {
     reg1=$(registry_cpu)
     local regcpu
     regcpu=$(awk -v a="$reg0" -v b="$reg1" -v t="$CLK_TCK" 'BEGIN {printf "%.2f", (b - a) / t}')
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$wall" "$cpu" "$rss" "$regcpu" "$load" >>"$RESULTS_TSV"
-    log "$(printf '%-24s %6.2f s wall %6.2f s cpu %6.1f MiB max RSS %6.2f s registry cpu (load %s)' \
-        "$label" "$wall" "$cpu" "$(awk -v r="$rss" 'BEGIN {print r / 1024}')" "$regcpu" "$load")"
-}
-
-# median LABEL COLUMN (2 wall, 3 cpu, 4 rss)
-median() {
-    awk -F'\t' -v l="$1" -v c="$2" '$1 == l {print $c}' "$RESULTS_TSV" | sort -g |
-        awk '{v[NR] = $1} END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$pair" "$wall" "$cpu" "$rss" "$regcpu" "$load" >>"$RESULTS_TSV"
+    log "$(printf '%-26s #%s %7.2f s wall %7.2f s cpu %6.1f MiB max RSS %6.2f s registry cpu (load %s)' \
+        "$label" "$pair" "$wall" "$cpu" "$(awk -v r="$rss" 'BEGIN {print r / 1024}')" "$regcpu" "$load")"
 }
 
 # ---------------------------------------------------------------------------
@@ -178,8 +220,15 @@ start_registry upstream
 UP=$HOST_UPSTREAM
 log "upstream registry on $UP"
 
-log "generating $IMAGES images (linux/amd64 + linux/arm64, gzip layers of random data)"
-"$GEN" "$WORK/gen" "$IMAGES" "$BIG_LAYER_MIB" >"$WORK/images.txt"
+if [[ "$MODE" == many ]]; then
+    log "generating $IMAGES images (linux/amd64, $LAYERS gzip layers of $LAYER_KIB KiB each)"
+    "$GEN" --many "$WORK/gen" "$IMAGES" "$LAYERS" "$LAYER_KIB" >"$WORK/images.txt"
+    PLATFORMS="linux/amd64"
+else
+    log "generating $IMAGES images (linux/amd64 + linux/arm64, gzip layers of random data)"
+    "$GEN" "$WORK/gen" "$IMAGES" "$BIG_LAYER_MIB" >"$WORK/images.txt"
+    PLATFORMS="linux/amd64, linux/arm64"
+fi
 GEN_BYTES=$(du -sb "$WORK/gen" | cut -f1)
 
 log "pushing to upstream with skopeo (two streams)"
@@ -211,43 +260,18 @@ write_lock() { # write_lock FILE COUNT PLATFORMS
         done
     } >"$file"
 }
-write_lock "$WORK/big.lock" "$IMAGES" "linux/amd64, linux/arm64"
+write_lock "$WORK/big.lock" "$IMAGES" "$PLATFORMS"
 write_lock "$WORK/small.lock" "$SMALL_IMAGES" "linux/amd64"
 "$AIRLOCK" keygen --no-passphrase --out "$WORK/keys/release" >/dev/null
 KEY=$WORK/keys/release
 
 NET=(--insecure-registry "$UP" --mirror "registry.k8s.io=$UP")
 CACHE=$WORK/cache
+DEAD=127.0.0.1:$(free_port) # a closed port: the warm rebuild must not need the network
 
 # airlock build LOCK --out OUT ... (a command line for `measure`, not a function:
 # /usr/bin/time runs programs, not shell functions)
 BUILD=(env "AIRLOCK_CACHE=$CACHE" "$AIRLOCK" build --key "$KEY.key" --quiet)
-
-# ---------------------------------------------------------------------------
-# 2a. BUILD
-# ---------------------------------------------------------------------------
-log "BUILD: airlock build, cold cache"
-for r in $(seq "$REPS"); do
-    rm -rf "$CACHE" "$WORK/bundle"
-    measure build.airlock.cold "${BUILD[@]}" "$WORK/big.lock" --out "$WORK/bundle" "${NET[@]}"
-done
-
-# Warm rebuild: the cache is full; the mirror points at a closed port, so any
-# network access would fail the build (proves it works offline).
-DEAD=127.0.0.1:$(free_port)
-log "BUILD: airlock build, warm cache, upstream unreachable ($DEAD)"
-for r in $(seq "$REPS"); do
-    rm -rf "$WORK/bundle-warm"
-    measure build.airlock.warm "${BUILD[@]}" "$WORK/big.lock" --out "$WORK/bundle-warm" \
-        --insecure-registry "$DEAD" --mirror "registry.k8s.io=$DEAD"
-done
-if cmp -s "$WORK/bundle/manifest.json" "$WORK/bundle-warm/manifest.json" &&
-    cmp -s "$WORK/bundle/payload.tar.zst" "$WORK/bundle-warm/payload.tar.zst"; then
-    REPRO="byte-identical"
-else
-    REPRO="DIFFERENT"
-fi
-rm -rf "$WORK/bundle-warm"
 
 REF_OCI=$WORK/ref-oci
 reference_build() {
@@ -261,20 +285,53 @@ reference_build() {
 }
 export -f reference_build
 export WORK UP REF_OCI
-log "BUILD: reference skopeo copy --all (each image -> one OCI dir) + tar | zstd -T0 -3"
-for r in $(seq "$REPS"); do
-    measure build.reference bash -c reference_build
+
+pause_fuzz
+
+# ---------------------------------------------------------------------------
+# 2a. BUILD: cold airlock build, reference; (warm offline rebuild)
+# ---------------------------------------------------------------------------
+log "BUILD: $PAIRS pairs of airlock build (cold cache) / skopeo copy --all + tar | zstd -T0 -3"
+REPRO="not checked (WARM=0)"
+REF_PAY=0
+for p in $(seq "$PAIRS"); do
+    rm -rf "$CACHE" "$WORK/bundle"
+    measure build.airlock.cold "$p" "${BUILD[@]}" "$WORK/big.lock" --out "$WORK/bundle" "${NET[@]}"
+    # Without warm rebuilds the cache is not needed again: make room for the reference.
+    if [[ "$LEAN" == 1 && "$WARM" != 1 ]]; then rm -rf "$CACHE"; fi
+    if [[ "$REF" == 1 ]]; then
+        measure build.reference "$p" bash -c reference_build
+        REF_PAY=$(stat -c %s "$WORK/ref.tar.zst")
+    fi
+    if [[ "$LEAN" == 1 ]]; then rm -f "$WORK/ref.tar.zst"; fi
+    if [[ "$WARM" == 1 ]]; then
+        rm -rf "$WORK/bundle-warm"
+        measure build.airlock.warm "$p" "${BUILD[@]}" "$WORK/big.lock" --out "$WORK/bundle-warm" \
+            --insecure-registry "$DEAD" --mirror "registry.k8s.io=$DEAD"
+        if cmp -s "$WORK/bundle/manifest.json" "$WORK/bundle-warm/manifest.json" &&
+            cmp -s "$WORK/bundle/payload.tar.zst" "$WORK/bundle-warm/payload.tar.zst"; then
+            [[ "$REPRO" == DIFFERENT ]] || REPRO="byte-identical"
+        else
+            REPRO="DIFFERENT"
+        fi
+        rm -rf "$WORK/bundle-warm"
+    fi
 done
+if [[ "$LEAN" == 1 ]]; then rm -rf "$CACHE"; fi
 
 # ---------------------------------------------------------------------------
 # 2b. VERIFY
 # ---------------------------------------------------------------------------
-log "VERIFY: airlock-verify verify vs zstd -dc | openssl dgst -sha256"
-for r in $(seq "$REPS"); do
-    measure verify.airlock "$VERIFY" verify "$WORK/bundle" --trust "$KEY.pub" --quiet
-    measure verify.reference bash -c "zstd -dc '$WORK/bundle/payload.tar.zst' | openssl dgst -sha256"
-    measure verify.sha256sum bash -c "zstd -dc '$WORK/bundle/payload.tar.zst' | sha256sum"
+log "VERIFY: $PAIRS pairs of airlock-verify verify / zstd -dc | openssl dgst -sha256"
+for p in $(seq "$PAIRS"); do
+    measure verify.airlock "$p" "$VERIFY" verify "$WORK/bundle" --trust "$KEY.pub" --quiet
+    if [[ "$REF" == 1 ]]; then
+        measure verify.reference "$p" bash -c "zstd -dc '$WORK/bundle/payload.tar.zst' | openssl dgst -sha256"
+    fi
 done
+if [[ "$REF" == 1 ]]; then
+    measure verify.sha256sum 1 bash -c "zstd -dc '$WORK/bundle/payload.tar.zst' | sha256sum"
+fi
 
 # ---------------------------------------------------------------------------
 # 2c. INSTALL (fresh, empty enclave registry for every first install)
@@ -290,46 +347,56 @@ reference_install() {
 }
 export -f reference_install
 export HOST_ENCLAVE=127.0.0.1:$ENC_PORT
-log "INSTALL: airlock-verify install (then again, idempotent) vs skopeo copy --all from the OCI dir"
-for r in $(seq "$REPS"); do
+
+# Does the enclave serve every image under its upstream index digest? One process,
+# one request per image (skopeo inspect per image would take minutes at 2,000 images).
+check_enclave() {
+    python3 - "$HOST_ENCLAVE" "$WORK/images.txt" <<'PY'
+import hashlib, sys, urllib.request
+host, listing = sys.argv[1], sys.argv[2]
+accept = ", ".join([
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+])
+bad = []
+for line in open(listing):
+    _, repo, tag, digest = line.split()
+    req = urllib.request.Request(f"http://{host}/v2/{repo}/manifests/{tag}", headers={"Accept": accept})
+    try:
+        body = urllib.request.urlopen(req).read()
+        got = "sha256:" + hashlib.sha256(body).hexdigest()
+    except Exception as e:
+        got = f"error {e}"
+    if got != digest:
+        bad.append(f"{repo}:{tag} served {got}")
+print("yes" if not bad else f"NO ({len(bad)} images, e.g. {bad[0]})")
+PY
+}
+
+log "INSTALL: $PAIRS pairs of airlock-verify install (then again) / skopeo copy --all from the OCI dir"
+INSTALL_OK="not checked"
+for p in $(seq "$PAIRS"); do
     start_registry enclave "$ENC_PORT"
     rm -rf "$WORK/dest"
-    measure install.airlock "${INSTALL[@]}" "$WORK/bundle" --dest "$WORK/dest"
-    measure install.airlock.again "${INSTALL[@]}" "$WORK/bundle" --dest "$WORK/dest"
-    start_registry enclave "$ENC_PORT"
-    measure install.reference bash -c reference_install
-done
-# Did airlock's install give the same digests as upstream? (checked on the last install)
-start_registry enclave "$ENC_PORT"
-"${INSTALL[@]}" "$WORK/bundle" --dest "$WORK/dest" >/dev/null
-INSTALL_OK=yes
-while read -r _p repo tag digest; do
-    got=$("${SKOPEO[@]}" inspect --raw --tls-verify=false "docker://$HOST_ENCLAVE/$repo:$tag" |
-        openssl dgst -sha256 -r | cut -d' ' -f1)
-    [[ "sha256:$got" == "$digest" ]] || INSTALL_OK="NO ($repo:$tag served sha256:$got)"
-done <"$WORK/images.txt"
-
-# ---------------------------------------------------------------------------
-# 2d. Memory: the same steps on a smaller hop
-# ---------------------------------------------------------------------------
-log "MEMORY: small hop ($SMALL_IMAGES images, linux/amd64 only)"
-for r in $(seq "$REPS"); do
-    rm -rf "$CACHE" "$WORK/bundle-small"
-    measure small.build.airlock.cold "${BUILD[@]}" "$WORK/small.lock" --out "$WORK/bundle-small" "${NET[@]}"
-done
-for r in $(seq "$REPS"); do
-    measure small.verify.airlock "$VERIFY" verify "$WORK/bundle-small" --trust "$KEY.pub" --quiet
-done
-for r in $(seq "$REPS"); do
-    start_registry enclave "$ENC_PORT"
-    rm -rf "$WORK/dest-small"
-    measure small.install.airlock "${INSTALL[@]}" "$WORK/bundle-small" --dest "$WORK/dest-small"
+    measure install.airlock "$p" "${INSTALL[@]}" "$WORK/bundle" --dest "$WORK/dest"
+    measure install.airlock.again "$p" "${INSTALL[@]}" "$WORK/bundle" --dest "$WORK/dest"
+    if [[ "$p" == 1 ]]; then
+        INSTALL_OK=$(check_enclave)
+        log "enclave serves every image under its upstream digest: $INSTALL_OK"
+    fi
+    if [[ "$REF" == 1 ]]; then
+        start_registry enclave "$ENC_PORT"
+        measure install.reference "$p" bash -c reference_install
+    fi
 done
 stop_registry enclave
+rm -rf "$WORK/reg-enclave"
 
-# Files (kubeadm/kubelet-like binaries) are not precompressed, so they go through the
-# level-3 multi-threaded zstd frame, whose input buffer grows with --threads. Measure a
-# warm rebuild (pack only) of a lock holding one plain file of 16 or 256 MiB.
+# ---------------------------------------------------------------------------
+# 2d. (EXTRA=1) Memory: the same steps on a smaller hop; bundles of one plain file
+# ---------------------------------------------------------------------------
 files_lock() { # files_lock MIB -> writes $WORK/files-MIB.lock and its file
     local mib=$1 f=$WORK/file-$1.bin
     # Deterministic incompressible bytes: AES-CTR keystream.
@@ -348,98 +415,139 @@ files:
     kind: binary
 EOF
 }
-log "MEMORY: bundles of plain files (warm cache, pack only)"
-for mib in 16 256; do
-    files_lock "$mib"
-    rm -rf "$CACHE" "$WORK/bundle-files"
-    "${BUILD[@]}" "$WORK/files-$mib.lock" --out "$WORK/bundle-files" >/dev/null # fill the cache
-    for th in "" 8; do
-        for r in $(seq "$REPS"); do
-            rm -rf "$WORK/bundle-files"
-            measure "files$mib.build.airlock${th:+.threads$th}" "${BUILD[@]}" "$WORK/files-$mib.lock" \
-                --out "$WORK/bundle-files" ${th:+--threads "$th"}
+
+if [[ "$EXTRA" == 1 ]]; then
+    log "MEMORY: small hop ($SMALL_IMAGES images, linux/amd64 only)"
+    for r in $(seq "$PAIRS"); do
+        rm -rf "$CACHE" "$WORK/bundle-small"
+        measure small.build.airlock.cold "$r" "${BUILD[@]}" "$WORK/small.lock" --out "$WORK/bundle-small" "${NET[@]}"
+        measure small.verify.airlock "$r" "$VERIFY" verify "$WORK/bundle-small" --trust "$KEY.pub" --quiet
+        start_registry enclave "$ENC_PORT"
+        rm -rf "$WORK/dest-small"
+        measure small.install.airlock "$r" "${INSTALL[@]}" "$WORK/bundle-small" --dest "$WORK/dest-small"
+    done
+    stop_registry enclave
+
+    # Files (kubeadm/kubelet-like binaries) are not precompressed, so they go through the
+    # level-3 multi-threaded zstd frame, whose input buffer grows with --threads. Measure a
+    # warm rebuild (pack only) of a lock holding one plain file of 16 or 256 MiB.
+    log "MEMORY: bundles of plain files (warm cache, pack only)"
+    for mib in 16 256; do
+        files_lock "$mib"
+        rm -rf "$CACHE" "$WORK/bundle-files"
+        "${BUILD[@]}" "$WORK/files-$mib.lock" --out "$WORK/bundle-files" >/dev/null # fill the cache
+        for th in "" 8; do
+            for r in $(seq "$PAIRS"); do
+                rm -rf "$WORK/bundle-files"
+                measure "files$mib.build.airlock${th:+.threads$th}" "$r" "${BUILD[@]}" "$WORK/files-$mib.lock" \
+                    --out "$WORK/bundle-files" ${th:+--threads "$th"}
+            done
+        done
+        for r in $(seq "$PAIRS"); do
+            measure "files$mib.verify.airlock" "$r" "$VERIFY" verify "$WORK/bundle-files" --trust "$KEY.pub" --quiet
         done
     done
-    for r in $(seq "$REPS"); do
-        measure "files$mib.verify.airlock" "$VERIFY" verify "$WORK/bundle-files" --trust "$KEY.pub" --quiet
-    done
-done
+fi
+resume_fuzz
 
 # ---------------------------------------------------------------------------
 # 3. Report
 # ---------------------------------------------------------------------------
-json_num() { # json_num FILE KEY: first numeric "KEY": N in a JSON file
-    grep -o "\"$2\": *[0-9]*" "$1" | head -1 | grep -o '[0-9]*$'
-}
-BIG_TAR=$(json_num "$WORK/bundle/manifest.json" tar_size)
-BIG_PAY=$(stat -c %s "$WORK/bundle/payload.tar.zst")
-SMALL_TAR=$(json_num "$WORK/bundle-small/manifest.json" tar_size)
-SMALL_PAY=$(stat -c %s "$WORK/bundle-small/payload.tar.zst")
-REF_PAY=$(stat -c %s "$WORK/ref.tar.zst")
-mib() { echo "$1" | awk '{printf "%.0f", $1 / 1048576}'; }
-
-W() { median "$1" 2 | awk '{printf "%.2f", $1}'; }
-C() { median "$1" 3 | awk '{printf "%.2f", $1}'; }
-R() { median "$1" 4 | awk '{printf "%.1f", $1 / 1024}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
-verdict() { # verdict A B: airlock A must be <= reference B
-    awk -v a="$1" -v b="$2" 'BEGIN { if (a <= b) print "met"; else printf "**missed** (+%.0f%%)", (a / b - 1) * 100 }'
-}
-row() { # row STEP AIRLOCK_LABEL REF_LABEL TARGET_TEXT
-    local a=$2 b=$3
-    if [[ -n "$b" ]]; then
-        printf '| %s | %s | %s | %s | %s / %s | %s / %s | %s |\n' "$1" "$(W "$a")" "$(W "$b")" \
-            "$(ratio "$(W "$a")" "$(W "$b")")" "$(C "$a")" "$(C "$b")" "$(R "$a")" "$(R "$b")" "$4"
-    else
-        printf '| %s | %s | - | - | %s / - | %s / - | %s |\n' "$1" "$(W "$a")" "$(C "$a")" "$(R "$a")" "$4"
-    fi
-}
-
-{
-    echo "Hop: $IMAGES images x 2 platforms, $(mib "$BIG_TAR") MiB of blobs (payload tar), airlock payload $(mib "$BIG_PAY") MiB, reference tar.zst $(mib "$REF_PAY") MiB."
-    echo "Small hop: $SMALL_IMAGES images x linux/amd64, $(mib "$SMALL_TAR") MiB tar, payload $(mib "$SMALL_PAY") MiB."
-    echo "Generated OCI layout: $(mib "$GEN_BYTES") MiB. Median of $REPS runs each."
-    echo
-    echo "| Step | airlock s | reference s | ratio (airlock / ref) | CPU s airlock / ref | max RSS MiB airlock / ref | target |"
-    echo "|---|---:|---:|---:|---:|---:|---|"
-    row "build, cold cache" build.airlock.cold build.reference "faster than skopeo+tar+zstd: $(verdict "$(W build.airlock.cold)" "$(W build.reference)")"
-    row "build, warm cache (offline)" build.airlock.warm build.reference "(info; bundle $REPRO to the cold build)"
-    row "verify" verify.airlock verify.reference "no slower than zstd -dc \| openssl: $(verdict "$(W verify.airlock)" "$(W verify.reference)")"
-    row "verify (ref. with sha256sum)" verify.airlock verify.sha256sum "(info: coreutils sha256sum instead of openssl)"
-    row "install, empty registry" install.airlock install.reference "no slower than skopeo: $(verdict "$(W install.airlock)" "$(W install.reference)")"
-    row "install again (idempotent)" install.airlock.again install.reference "(info; digests as upstream: $INSTALL_OK)"
-    echo
-    echo "Peak memory (max RSS MiB, median) as the hop grows, target < 64 MiB and flat:"
-    echo
-    echo "| Command | small hop ($(mib "$SMALL_TAR") MiB) | big hop ($(mib "$BIG_TAR") MiB) | growth |"
-    echo "|---|---:|---:|---:|"
-    for step in build.airlock.cold verify.airlock install.airlock; do
-        s=$(R "small.$step")
-        b=$(R "$step")
-        name=${step/.airlock/}
-        printf '| %s | %s | %s | %s |\n' "airlock ${name/build.cold/build (cold)}" "$s" "$b" \
-            "$(awk -v s="$s" -v b="$b" 'BEGIN {printf "%+.1f MiB", b - s}')"
-    done
-    echo
-    echo "Peak memory (max RSS MiB, median) of a bundle of one plain (not precompressed) file, default --threads ($(nproc) here) and --threads 8:"
-    echo
-    echo "| Command | 16 MiB file | 256 MiB file |"
-    echo "|---|---:|---:|"
-    echo "| airlock build (warm), default threads | $(R files16.build.airlock) | $(R files256.build.airlock) |"
-    echo "| airlock build (warm), --threads 8 | $(R files16.build.airlock.threads8) | $(R files256.build.airlock.threads8) |"
-    echo "| airlock-verify verify | $(R files16.verify.airlock) | $(R files256.verify.airlock) |"
-    echo
-    echo "All runs:"
-    echo
-    echo '```'
-    { printf 'label\twall_s\tcpu_s\tmax_rss_KiB\tregistry_cpu_s\tload1_before\n'; cat "$RESULTS_TSV"; } | column -t
-    echo '```'
-    echo
-    echo "Total benchmark wall time: $(($(date +%s) - T0)) s."
-} >"$WORK/report.md"
+if [[ "$MODE" == many ]]; then
+    DESC="$IMAGES images x linux/amd64, $LAYERS gzip layers of $LAYER_KIB KiB each"
+else
+    DESC="$IMAGES images x 2 platforms (largest layer $BIG_LAYER_MIB MiB)"
+fi
+python3 - "$RESULTS_TSV" "$WORK/bundle" "$REF_PAY" "$GEN_BYTES" "$DESC" "$PAIRS" "$REPRO" "$INSTALL_OK" \
+    "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" "$EXTRA" <<'PY' >"$WORK/report.md"
+import json, os, statistics, sys
+tsv, bundle, ref_pay, gen_bytes, desc, pairs, repro, install_ok, commit, extra = sys.argv[1:]
+rows = [l.rstrip("\n").split("\t") for l in open(tsv) if l.strip()]
+runs = {}
+for label, pair, wall, cpu, rss, reg, load in rows:
+    runs.setdefault(label, {})[int(pair)] = dict(wall=float(wall), cpu=float(cpu), rss=int(rss) / 1024,
+                                                 reg=float(reg), load=float(load))
+m = json.load(open(os.path.join(bundle, "manifest.json")))
+tar_size = m["payload"]["tar_size"]
+pay = os.path.getsize(os.path.join(bundle, "payload.tar.zst"))
+entries = len(m["entries"])
+MiB = 1048576
+def med(label, key):
+    return statistics.median(r[key] for r in runs[label].values())
+def peak(label):
+    return max(r["rss"] for r in runs[label].values())
+def pair_ratio(a, b, key):
+    common = sorted(set(runs[a]) & set(runs[b]))
+    return statistics.median(runs[a][p][key] / runs[b][p][key] for p in common), len(common)
+loads = [r["load"] for l in runs.values() for r in l.values()]
+print(f"Hop: {desc}; payload tar {tar_size / MiB:.0f} MiB in {entries} entries, airlock payload "
+      f"{pay / MiB:.0f} MiB, reference tar.zst {int(ref_pay) / MiB:.0f} MiB, generated OCI layout "
+      f"{int(gen_bytes) / MiB:.0f} MiB. Commit {commit}. {pairs} interleaved pairs per step "
+      f"(airlock, reference, airlock, reference, ...); 1-minute load before the runs "
+      f"{min(loads):.2f}-{max(loads):.2f}.")
+print()
+print("| Step | airlock wall s | reference wall s | wall ratio (median of pairs) | CPU s airlock / ref | CPU ratio (median of pairs) | max RSS MiB airlock / ref | target |")
+print("|---|---:|---:|---:|---:|---:|---:|---|")
+def row(step, a, b, target=None, info=""):
+    if a not in runs or b not in runs:
+        return
+    wr, n = pair_ratio(a, b, "wall")
+    cr, _ = pair_ratio(a, b, "cpu")
+    verdict = info
+    if target is not None:
+        verdict = f"<= {target:.2f}x: " + ("**met**" if wr <= target else "**missed**")
+    print(f"| {step} | {med(a, 'wall'):.2f} | {med(b, 'wall'):.2f} | {wr:.2f} ({n}) | "
+          f"{med(a, 'cpu'):.2f} / {med(b, 'cpu'):.2f} | {cr:.2f} | {peak(a):.1f} / {peak(b):.1f} | {verdict} |")
+row("build, cold cache", "build.airlock.cold", "build.reference", 0.35)
+row("build, warm cache (offline)", "build.airlock.warm", "build.reference", info=f"(info; bundle {repro} to the cold build)")
+row("verify", "verify.airlock", "verify.reference", 0.55)
+row("verify (ref. with sha256sum)", "verify.airlock", "verify.sha256sum", info="(info; one sha256sum run)")
+row("install, empty registry", "install.airlock", "install.reference", 0.70)
+row("re-install / first install", "install.airlock.again", "install.airlock", 0.05)
+row("re-install / reference install", "install.airlock.again", "install.reference", info=f"(info; digests as upstream: {install_ok})")
+print()
+# One line per run size, for the scale table (time per GiB, per 1,000 entries).
+gib = tar_size / (1 << 30)
+print("Scale line (size, entries, then median wall s / peak RSS MiB of airlock and reference):")
+print()
+print("```")
+cells = [f"{tar_size / MiB:.0f}MiB", f"{entries}entries"]
+for a, b in [("build.airlock.cold", "build.reference"), ("verify.airlock", "verify.reference"),
+             ("install.airlock", "install.reference"), ("install.airlock.again", None)]:
+    cells.append(f"{a}={med(a, 'wall'):.2f}s/{peak(a):.1f}MiB")
+    if b and b in runs:
+        cells.append(f"{b}={med(b, 'wall'):.2f}s/{peak(b):.1f}MiB")
+print(" ".join(cells))
+print(f"airlock s per GiB: build {med('build.airlock.cold', 'wall') / gib:.2f}, verify "
+      f"{med('verify.airlock', 'wall') / gib:.2f}, install {med('install.airlock', 'wall') / gib:.2f}; "
+      f"per 1,000 entries: build {med('build.airlock.cold', 'wall') / entries * 1000:.2f}, verify "
+      f"{med('verify.airlock', 'wall') / entries * 1000:.2f}, install {med('install.airlock', 'wall') / entries * 1000:.2f}, "
+      f"re-install {med('install.airlock.again', 'wall') / entries * 1000:.2f}")
+print("```")
+if extra == "1":
+    print()
+    print("Memory (EXTRA=1), peak max RSS MiB:")
+    print()
+    for label in sorted(l for l in runs if l.startswith(("small.", "files"))):
+        print(f"- {label}: {peak(label):.1f} (median wall {med(label, 'wall'):.2f} s)")
+print()
+print("All runs, in the order they ran:")
+print()
+print("```")
+print(f"{'label':<28} {'pair':>4} {'wall_s':>8} {'cpu_s':>8} {'max_rss_MiB':>11} {'registry_cpu_s':>14} {'load1_before':>12}")
+for label, pair, wall, cpu, rss, reg, load in rows:
+    print(f"{label:<28} {pair:>4} {float(wall):>8.2f} {float(cpu):>8.2f} {int(rss) / 1024:>11.1f} {float(reg):>14.2f} {float(load):>12.2f}")
+print("```")
+PY
+echo >>"$WORK/report.md"
+echo "Total benchmark wall time: $(($(date +%s) - T0)) s." >>"$WORK/report.md"
 
 cat "$WORK/report.md"
 if [[ -n "$RESULTS" ]]; then
     cp "$WORK/report.md" "$RESULTS"
     log "report written to $RESULTS"
+fi
+if [[ -n "$RAW" ]]; then
+    cp "$RESULTS_TSV" "$RAW"
+    log "raw runs written to $RAW"
 fi

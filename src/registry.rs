@@ -198,11 +198,19 @@ impl RegistryClient {
             size: size as i64,
             ..Default::default()
         };
-        let sized = self
+        // Asking for `bytes=0-` makes a registry that serves ranges answer 206, and for a
+        // range oci-client leaves the digest check to us: `Store::put_stream` hashes every
+        // byte and checks the size anyway, so one SHA-256 pass per fetched byte, not two.
+        // A registry that ignores the range answers 200 and oci-client checks it too.
+        let sized = match self
             .client
-            .pull_blob_stream(&r, &desc)
+            .pull_blob_stream_partial(&r, &desc, 0, None)
             .await
-            .map_err(|e| oci_err(&format!("{}/{}@{}", registry, repository, digest), e))?;
+            .map_err(|e| oci_err(&format!("{}/{}@{}", registry, repository, digest), e))?
+        {
+            oci_client::client::BlobResponse::Full(s)
+            | oci_client::client::BlobResponse::Partial(s) => s,
+        };
         let what = format!("{registry}/{repository} blob {digest}");
         Ok(sized.stream.map(move |c| {
             c.map_err(|e| {

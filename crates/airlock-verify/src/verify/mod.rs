@@ -32,7 +32,7 @@ use crate::time::Timestamp;
 use crate::trust::PublicKey;
 use crate::trust::policy::{Evaluation, TrustPolicy};
 
-pub use payload::{VerifyingReader, WalkSummary};
+pub use payload::{Check, VerifyingReader, WalkSummary};
 
 /// What a bundle must satisfy to be trusted: the signatures a [`TrustPolicy`] asks for,
 /// and its validity window at the time given (the way tough's `RepositoryLoader` takes an
@@ -135,7 +135,7 @@ impl SignedBundle {
             check_document(&self.dir, d)?;
         }
         self.check_volumes(Depth::Quick)?;
-        let summary = match payload::walk(&self, &mut |_, r| r.drain(), on_progress) {
+        let summary = match payload::walk(&self, Check::Whole, &mut |_, r| r.drain(), on_progress) {
             Ok(s) => s,
             // A data volume damaged past its start fails the stream, naming it; read
             // every volume so the error names all the damage `repair` has to mend.
@@ -275,7 +275,7 @@ pub fn fuzz_walk(dir: &Path, manifest: BundleManifest) -> Result<WalkSummary> {
         policy_sha256: None,
         outside_window: None,
     };
-    payload::walk(&signed, &mut |_, r| r.drain(), &|_| {})
+    payload::walk(&signed, Check::Whole, &mut |_, r| r.drain(), &|_| {})
 }
 
 /// A signed document must have its listed size and sha256 (streamed, never read whole).
@@ -311,13 +311,15 @@ impl VerifiedBundle {
 
     /// Stream the payload again, handing each entry's content to `visit` through a
     /// reader that re-checks it (the files may have changed since verification: a
-    /// mismatch is an error, never silently accepted bytes).
+    /// mismatch is an error, never silently accepted bytes). The compressed file's own
+    /// sha256 is not computed again ([`Check::Entries`]): every byte handed out is an
+    /// entry checked against the signed manifest.
     pub fn walk(
         &self,
         visit: &mut dyn FnMut(&crate::manifest::Entry, &mut VerifyingReader<'_>) -> Result<()>,
         on_progress: &dyn Fn(u64),
     ) -> Result<WalkSummary> {
-        payload::walk(&self.signed, visit, on_progress)
+        payload::walk(&self.signed, Check::Entries, visit, on_progress)
     }
 }
 

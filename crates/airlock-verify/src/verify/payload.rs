@@ -5,10 +5,10 @@
 //! mismatch as an error *instead of* end-of-file, so nothing can commit unverified bytes
 //! by accident.
 
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 
 use super::SignedBundle;
-use crate::digest::{Hasher, HashingReader, Sha256Digest};
+use crate::digest::{Hasher, Sha256Digest};
 use crate::error::{Error, Result};
 use crate::escape;
 use crate::layout::{self, PAYLOAD_FILE};
@@ -27,10 +27,26 @@ pub struct WalkSummary {
     pub bytes: u64,
 }
 
+/// How much of the payload a walk checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// Everything: the compressed file's sha256 as well as every entry (verification).
+    Whole,
+    /// Every entry's header, size and sha256, and the tar stream's length, but not the
+    /// compressed file's own sha256. Only for a second pass over a bundle whose whole
+    /// check already passed: every byte a consumer gets is still an entry checked
+    /// against the signed manifest, so a file swapped between the passes still installs
+    /// nothing wrong, and one SHA-256 pass over the compressed bytes is saved.
+    Entries,
+}
+
 /// The compressed payload bytes, read from the bundle's payload file (or its data
-/// volumes, chained) and checked against the manifest's size and sha256 as they pass.
+/// volumes, chained) and checked against the manifest's size (and, for [`Check::Whole`],
+/// sha256) as they pass.
 pub struct PayloadSource {
-    inner: HashingReader<Box<dyn Read + Send>>,
+    inner: Box<dyn Read + Send>,
+    hasher: Option<Hasher>,
+    len: u64,
     expected_size: u64,
     expected_sha256: Sha256Digest,
 }
@@ -38,25 +54,35 @@ pub struct PayloadSource {
 impl PayloadSource {
     /// Open the payload of `m` in `dir`, refusing a non-regular file or a wrong size
     /// before reading a byte.
-    pub fn open(dir: &std::path::Path, m: &BundleManifest) -> Result<Self> {
+    pub fn open(dir: &std::path::Path, m: &BundleManifest, check: Check) -> Result<Self> {
         Ok(PayloadSource {
-            inner: HashingReader::new(crate::media::volumes::open_stream(dir, &m.payload)?),
+            inner: crate::media::volumes::open_stream(dir, &m.payload)?,
+            hasher: (check == Check::Whole).then(Hasher::new),
+            len: 0,
             expected_size: m.payload.size,
             expected_sha256: m.payload.sha256,
         })
     }
 
-    /// Read what is left and check the whole file's size and sha256.
+    /// Read what is left and check the whole file's size (and sha256).
     pub fn finish(mut self) -> Result<()> {
         let fail = |reason: String| Error::verification(PAYLOAD_FILE, reason);
-        io::copy(&mut self.inner, &mut io::sink()).map_err(|e| fail(format!("read: {e}")))?;
-        let (_, digest, len) = self.inner.finish();
-        if len != self.expected_size || digest != self.expected_sha256 {
+        io::copy(&mut self, &mut io::sink()).map_err(|e| fail(format!("read: {e}")))?;
+        if self.len != self.expected_size {
             return Err(fail(format!(
-                "sha256 {} differs from the manifest's {}",
-                digest.hex(),
-                self.expected_sha256.hex()
+                "{} bytes long, the manifest says {}",
+                self.len, self.expected_size
             )));
+        }
+        if let Some(hasher) = self.hasher.take() {
+            let (digest, _) = hasher.finish();
+            if digest != self.expected_sha256 {
+                return Err(fail(format!(
+                    "sha256 {} differs from the manifest's {}",
+                    digest.hex(),
+                    self.expected_sha256.hex()
+                )));
+            }
         }
         Ok(())
     }
@@ -64,7 +90,12 @@ impl PayloadSource {
 
 impl Read for PayloadSource {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf)
+        let n = self.inner.read(buf)?;
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
+        self.len += n as u64;
+        Ok(n)
     }
 }
 
@@ -102,20 +133,20 @@ impl<R: Read> Read for Limited<R> {
     }
 }
 
-type Decoded = Limited<zstd::stream::read::Decoder<'static, BufReader<ReadAhead<PayloadSource>>>>;
+type Decoded = Limited<zstd::stream::read::Decoder<'static, ReadAhead<PayloadSource>>>;
 
 /// Start the three stages, each on its own thread, like `cat | zstd -dc | tar` but in one
 /// process: read and hash the compressed file; decode (stopping at `tar_size`); parse the
 /// tar stream and hash every entry (the caller's thread). Bounded queues keep memory flat.
-fn decode(bundle: &SignedBundle) -> Result<ReadAhead<Decoded>> {
+fn decode(bundle: &SignedBundle, check: Check) -> Result<ReadAhead<Decoded>> {
     let m = bundle.manifest();
     let fail = |reason: String| Error::verification(PAYLOAD_FILE, reason);
-    let source = PayloadSource::open(bundle.dir(), m)?;
+    let source = PayloadSource::open(bundle.dir(), m, check)?;
     let reading = ReadAhead::spawn(source, 1 << 20, 4)
         .map_err(|e| fail(format!("start reader thread: {e}")))?;
-    let mut decoder =
-        zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(1 << 17, reading))
-            .map_err(|e| fail(format!("zstd: {e}")))?;
+    // The decoder reads the read-ahead chunks in place (BufRead): no extra copy.
+    let mut decoder = zstd::stream::read::Decoder::with_buffer(reading)
+        .map_err(|e| fail(format!("zstd: {e}")))?;
     decoder
         .window_log_max(ZSTD_WINDOW_LOG_MAX)
         .map_err(|e| fail(format!("zstd: {e}")))?;
@@ -132,12 +163,13 @@ fn decode(bundle: &SignedBundle) -> Result<ReadAhead<Decoded>> {
 /// unread is read and checked afterwards.
 pub(super) fn walk(
     bundle: &SignedBundle,
+    check: Check,
     visit: &mut dyn FnMut(&Entry, &mut VerifyingReader<'_>) -> Result<()>,
     on_progress: &dyn Fn(u64),
 ) -> Result<WalkSummary> {
     let m = bundle.manifest();
     let fail = |reason: String| Error::verification(PAYLOAD_FILE, reason);
-    let mut archive = tar::Archive::new(decode(bundle)?);
+    let mut archive = tar::Archive::new(decode(bundle, check)?);
     let mut idx = 0usize;
     let mut bytes = 0u64;
     {
@@ -266,8 +298,8 @@ fn finish(mut decoded: ReadAhead<Decoded>) -> Result<()> {
             limited.n, limited.limit
         )));
     }
-    let mut rest = limited.inner.finish().into_inner();
-    // Anything after the last zstd frame still counts towards the file's hash.
+    let mut rest = limited.inner.finish();
+    // Anything after the last zstd frame still counts towards the file's size and hash.
     io::copy(&mut rest, &mut io::sink()).map_err(|e| fail(e.to_string()))?;
     rest.into_inner()
         .map_err(|e| fail(format!("reader thread: {e}")))?
