@@ -203,6 +203,23 @@ files:
         c
     }
 
+    /// `airlock keygen --no-passphrase` into `keys/NAME`; returns the prefix
+    /// (`NAME.key`, `NAME.pub`).
+    pub fn keygen(&self, name: &str) -> PathBuf {
+        let prefix = self.path(&format!("keys/{name}"));
+        let out = self
+            .airlock(&["keygen", "--no-passphrase", "--out"])
+            .arg(&prefix)
+            .output()
+            .expect("run airlock keygen");
+        assert!(
+            out.status.success(),
+            "keygen {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        prefix
+    }
+
     /// `airlock-verify ARGS`.
     pub fn verify_bin(&self, args: &[&str]) -> Command {
         let mut c = Command::new(super::verify_bin());
@@ -453,4 +470,15 @@ impl Scenario {
             )
         })
     }
+}
+
+/// The base64 public key of a key pair (the second line of `PREFIX.pub`), as trust
+/// policies name keys.
+pub fn public_key_b64(prefix: &Path) -> String {
+    std::fs::read_to_string(format!("{}.pub", prefix.display()))
+        .expect("read public key")
+        .lines()
+        .nth(1)
+        .expect("public key line")
+        .to_string()
 }

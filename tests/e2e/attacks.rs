@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crate::common::charts::{chart_config, chart_tgz, push_chart};
 use crate::common::images::sha256_hex;
 use crate::common::packages::{PgpKey, build_deb_repo, k8s_packages};
-use crate::common::scenario::{Scenario, assert_fails, sh};
+use crate::common::scenario::{Scenario, assert_fails, public_key_b64, sh};
 use crate::common::servers::{Registry, http_request};
 use crate::common::{assert_changed_only_under, tree};
 use crate::resolve::{Opts, Upstream};
@@ -57,30 +57,6 @@ fn ok(out: &Output) {
     );
 }
 
-/// `airlock keygen --no-passphrase` into keys/NAME.
-fn keygen(s: &Scenario, name: &str) -> PathBuf {
-    let prefix = s.path(&format!("keys/{name}"));
-    s.airlock(&[
-        "keygen",
-        "--no-passphrase",
-        "--out",
-        prefix.to_str().unwrap(),
-    ])
-    .assert()
-    .success();
-    prefix
-}
-
-/// The base64 public key (second line of a .pub file).
-fn pubkey(prefix: &Path) -> String {
-    std::fs::read_to_string(format!("{}.pub", prefix.display()))
-        .unwrap()
-        .lines()
-        .nth(1)
-        .unwrap()
-        .to_string()
-}
-
 struct Board {
     alice: PathBuf,
     bob: PathBuf,
@@ -89,9 +65,9 @@ struct Board {
 
 fn board(s: &Scenario) -> Board {
     Board {
-        alice: keygen(s, "alice"),
-        bob: keygen(s, "bob"),
-        carol: keygen(s, "carol"),
+        alice: s.keygen("alice"),
+        bob: s.keygen("bob"),
+        carol: s.keygen("carol"),
     }
 }
 
@@ -103,10 +79,10 @@ fn policy_json(s: &Scenario, k: &Board, version: u64) -> String {
         "kind": "airlock-trust-policy",
         "version": version,
         "keys": [
-            {"name": "build server", "key": pubkey(&s.key), "roles": ["builder"]},
-            {"name": "Alice", "key": pubkey(&k.alice), "roles": ["change-board"]},
-            {"name": "Bob", "key": pubkey(&k.bob), "roles": ["change-board"]},
-            {"name": "Carol", "key": pubkey(&k.carol), "roles": ["change-board"]},
+            {"name": "build server", "key": public_key_b64(&s.key), "roles": ["builder"]},
+            {"name": "Alice", "key": public_key_b64(&k.alice), "roles": ["change-board"]},
+            {"name": "Bob", "key": public_key_b64(&k.bob), "roles": ["change-board"]},
+            {"name": "Carol", "key": public_key_b64(&k.carol), "roles": ["change-board"]},
         ],
         "rules": [
             {"role": "builder", "at_least": 1},
@@ -201,11 +177,11 @@ fn a_tampered_or_truncated_policy_file_is_refused() {
     // point, so the policy still loads), or replaced by another valid key: either way her
     // approval no longer counts and the bundle lacks a change-board signature. (A
     // character changed inside the point may make it no point at all: exit 4 instead.)
-    let alice = pubkey(&k.alice);
+    let alice = public_key_b64(&k.alice);
     let mut chars: Vec<char> = alice.chars().collect();
     chars[5] = if chars[5] == 'A' { 'B' } else { 'A' };
     let forged: String = chars.into_iter().collect();
-    let mallory = pubkey(&keygen(&s, "mallory"));
+    let mallory = public_key_b64(&s.keygen("mallory"));
     let cases: Vec<(&str, String, i32, &str)> = vec![
         (
             "truncated",

@@ -481,15 +481,7 @@ fn a_delta_carries_only_what_changed_and_installs_only_on_its_base() {
     // Everything hop 2 needs is in the enclave now: only manifests travel.
     assert!(summary["omitted"].as_u64().unwrap() >= 8, "{summary}");
     // Another enclave's key, and an unsigned inventory: refused, no bundle.
-    let other = s.path("keys/other");
-    s.airlock(&[
-        "keygen",
-        "--no-passphrase",
-        "--out",
-        other.to_str().unwrap(),
-    ])
-    .assert()
-    .success();
+    let other = s.keygen("other");
     let other_pub = format!("{}.pub", other.display());
     let out = build_lock(
         &s,

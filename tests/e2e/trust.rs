@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::common::scenario::{Scenario, assert_fails, sh};
+use crate::common::scenario::{Scenario, assert_fails, public_key_b64, sh};
 use crate::common::servers::Registry;
 
 /// `airlock keygen` into keys/NAME; with a passphrase file when `pass` is given.
@@ -42,16 +42,6 @@ fn minisign_keygen(s: &Scenario, name: &str) -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     prefix
-}
-
-/// The base64 public key (second line of a .pub file).
-fn pubkey(prefix: &Path) -> String {
-    std::fs::read_to_string(format!("{}.pub", prefix.display()))
-        .unwrap()
-        .lines()
-        .nth(1)
-        .unwrap()
-        .to_string()
 }
 
 fn key_id(prefix: &Path) -> String {
@@ -90,10 +80,10 @@ fn policy_json(version: u64, k: &Keys, change_board: usize) -> String {
         "kind": "airlock-trust-policy",
         "version": version,
         "keys": [
-            {"name": "build server", "key": pubkey(&k.builder), "roles": ["builder"]},
-            {"name": "Alice Smith", "key": pubkey(&k.alice), "roles": ["change-board"]},
-            {"name": "Bob Jones", "key": pubkey(&k.bob), "roles": ["change-board"]},
-            {"name": "Carol White", "key": pubkey(&k.carol), "roles": ["change-board"]},
+            {"name": "build server", "key": public_key_b64(&k.builder), "roles": ["builder"]},
+            {"name": "Alice Smith", "key": public_key_b64(&k.alice), "roles": ["change-board"]},
+            {"name": "Bob Jones", "key": public_key_b64(&k.bob), "roles": ["change-board"]},
+            {"name": "Carol White", "key": public_key_b64(&k.carol), "roles": ["change-board"]},
         ],
         "rules": [
             {"role": "builder", "at_least": 1},
