@@ -91,6 +91,7 @@ pub fn seed_payload() -> &'static (Vec<u8>, BundleManifest) {
                 size: compressed.len() as u64,
                 sha256: Sha256Digest::of(&compressed),
                 tar_size: tar_bytes.len() as u64,
+                structure_sha256: Some(airlock_verify::structure::of(&compressed)),
                 volumes: vec![],
                 parity: None,
             },
@@ -119,6 +120,12 @@ pub fn payload(data: &[u8]) {
     let mut m = seed.clone();
     m.payload.size = data.len() as u64;
     m.payload.sha256 = Sha256Digest::of(data);
+    // Both ways of checking the file: the structure digest (new bundles) and the whole
+    // file's sha256 (bundles written before it).
+    m.payload.structure_sha256 = data
+        .first()
+        .is_none_or(|b| b & 1 == 0)
+        .then(|| airlock_verify::structure::of(data));
     let _ = airlock_verify::verify::fuzz_walk(dir.path(), m);
 }
 

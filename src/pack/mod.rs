@@ -183,6 +183,7 @@ pub fn write_bundle(
             size: written.size,
             sha256: written.sha256,
             tar_size: written.tar_size,
+            structure_sha256: Some(written.structure_sha256),
             volumes: written.volumes,
             parity,
         },

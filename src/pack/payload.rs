@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::layout;
 use crate::manifest::Entry;
 use crate::store::Store;
+use airlock_verify::structure::StructureHasher;
 
 /// zstd multi-threaded job size. zstd's default grows with the window (8 MiB at level 3)
 /// and its input buffer holds `workers + 3` jobs, so the default cost 40+ MiB; 2 MiB jobs
@@ -79,12 +80,12 @@ impl PayloadSink for FileSink {
 
 /// A writer that feeds one zstd frame at a time and can start a new frame with other
 /// parameters between tar entries.
-struct FrameWriter<S: PayloadSink> {
+struct FrameWriter<S: Write> {
     current: Option<zstd::stream::write::Encoder<'static, S>>,
     threads: u32,
 }
 
-impl<S: PayloadSink> FrameWriter<S> {
+impl<S: Write> FrameWriter<S> {
     fn encoder(
         inner: S,
         level: i32,
@@ -129,12 +130,39 @@ impl<S: PayloadSink> FrameWriter<S> {
     }
 }
 
-impl<S: PayloadSink> Write for FrameWriter<S> {
+impl<S: Write> Write for FrameWriter<S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.enc()?.write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
         self.enc()?.flush()
+    }
+}
+
+/// A pass-through that computes the structure digest of the compressed bytes on their
+/// way into the sink: the verifier's own walker, so both sides agree by construction.
+struct Structured<S> {
+    inner: S,
+    walker: StructureHasher,
+}
+
+impl<S> Structured<S> {
+    fn new(inner: S) -> Self {
+        Structured {
+            inner,
+            walker: StructureHasher::new(),
+        }
+    }
+}
+
+impl<S: Write> Write for Structured<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.walker.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -172,6 +200,8 @@ pub struct Written {
     pub size: u64,
     /// The compressed bytes' sha256.
     pub sha256: Sha256Digest,
+    /// Their structure digest ([`airlock_verify::structure`]).
+    pub structure_sha256: Sha256Digest,
     /// The volumes, when the sink cut them.
     pub volumes: Vec<crate::manifest::Volume>,
 }
@@ -187,7 +217,7 @@ pub fn write<S: PayloadSink>(
     on_progress: &dyn Fn(u64),
 ) -> Result<Written> {
     let io_err = |e: io::Error| Error::io("write", sink_name, e);
-    let fw = FrameWriter::new(sink, c.level, c.threads).map_err(io_err)?;
+    let fw = FrameWriter::new(Structured::new(sink), c.level, c.threads).map_err(io_err)?;
     let mut builder = tar::Builder::new(Counting { inner: fw, n: 0 });
     builder.mode(tar::HeaderMode::Deterministic);
     let mut entries = Vec::new();
@@ -215,13 +245,15 @@ pub fn write<S: PayloadSink>(
     }
     let counting = builder.into_inner().map_err(io_err)?;
     let tar_size = counting.n;
-    let sink = counting.inner.finish().map_err(io_err)?;
-    let f = sink.finish().map_err(io_err)?;
+    let structured = counting.inner.finish().map_err(io_err)?;
+    let structure_sha256 = structured.walker.finish();
+    let f = structured.inner.finish().map_err(io_err)?;
     Ok(Written {
         entries,
         tar_size,
         size: f.size,
         sha256: f.sha256,
+        structure_sha256,
         volumes: f.volumes,
     })
 }

@@ -86,8 +86,7 @@ pub fn repack_and_resign(
     let mpath = bundle.join("manifest.json");
     let mut m: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&mpath).expect("read manifest")).expect("json");
-    m["payload"]["size"] = payload.len().into();
-    m["payload"]["sha256"] = super::images::sha256_hex(&payload).into();
+    point_at_payload(&mut m, &payload);
     // tar_size stays what the (unchanged) entry list makes, as a forger keeping the
     // manifest self-consistent would leave it; edit_manifest may change it.
     edit_manifest(&mut m);
@@ -109,6 +108,14 @@ pub fn repack_and_resign(
         std::fs::remove_file(e.expect("entry").path()).expect("remove old signature");
     }
     std::fs::write(sig_dir.join(format!("{}.minisig", sk.key_id())), sig).expect("write signature");
+}
+
+/// Point the manifest's payload record at `payload` as a forger holding the key would:
+/// its size, sha256 and structure digest.
+pub fn point_at_payload(m: &mut serde_json::Value, payload: &[u8]) {
+    m["payload"]["size"] = payload.len().into();
+    m["payload"]["sha256"] = super::images::sha256_hex(payload).into();
+    m["payload"]["structure_sha256"] = airlock_verify::structure::of(payload).hex().into();
 }
 
 /// Write SHA256SUMS as airlock does: the manifest, the payload, then the signed

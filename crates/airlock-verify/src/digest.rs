@@ -111,6 +111,28 @@ pub mod bare_hex {
     }
 }
 
+/// [`bare_hex`] for an optional field.
+pub mod bare_hex_opt {
+    use super::Sha256Digest;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serialize as 64 hex digits (the field is skipped when `None`).
+    pub fn serialize<S: Serializer>(d: &Option<Sha256Digest>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => super::bare_hex::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Deserialize from 64 hex digits.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Sha256Digest>, D::Error> {
+        let s = String::deserialize(d)?;
+        Sha256Digest::from_hex(&s)
+            .map(Some)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 /// Incremental SHA-256 with a byte count.
 #[derive(Clone, Default)]
 pub struct Hasher {

@@ -42,6 +42,7 @@ pub mod registry;
 pub mod serve;
 pub mod spool;
 pub mod state;
+pub mod structure;
 pub mod time;
 pub mod trust;
 pub mod verify;

@@ -192,6 +192,16 @@ pub struct PayloadInfo {
     pub sha256: Sha256Digest,
     /// Size of the tar stream inside, in bytes.
     pub tar_size: u64,
+    /// sha256 of the compressed file without the contents of its raw zstd blocks
+    /// ([`crate::structure`]). With the entries' sha256s it binds every byte of the file,
+    /// so verification hashes each byte once instead of twice. Bundles written before
+    /// it have none and are checked against `sha256`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::digest::bare_hex_opt"
+    )]
+    pub structure_sha256: Option<Sha256Digest>,
     /// When the payload is cut into volumes (`--volume-size`): the volumes, in stream
     /// order. Empty for a payload in one file.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -1151,7 +1161,7 @@ pub fn tar_size_of(sizes: impl IntoIterator<Item = u64>) -> Option<u64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -1231,7 +1241,8 @@ mod tests {
         }
     }
 
-    fn empty() -> BundleManifest {
+    /// A manifest with nothing in it, for tests to fill.
+    pub(crate) fn empty() -> BundleManifest {
         BundleManifest {
             format: BUNDLE_FORMAT,
             kind: ManifestKind::AirlockBundle,
@@ -1248,6 +1259,7 @@ mod tests {
                 size: 0,
                 sha256: Sha256Digest::of(b""),
                 tar_size: 1024,
+                structure_sha256: None,
                 volumes: vec![],
                 parity: None,
             },

@@ -544,6 +544,7 @@ mod tests {
                 size: 0,
                 sha256: Sha256Digest::of(b""),
                 tar_size: 0,
+                structure_sha256: None,
                 volumes: vec![],
                 parity: None,
             },

@@ -256,8 +256,9 @@ impl SignedBundle {
 }
 
 /// Walk a payload against a manifest without signatures: only for the fuzz targets in
-/// fuzz/, which feed hostile payloads to the same checks `verify` runs.
-#[cfg(feature = "fuzzing")]
+/// fuzz/, which feed hostile payloads to the same checks `verify` runs, and this crate's
+/// tests.
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub fn fuzz_walk(dir: &Path, manifest: BundleManifest) -> Result<WalkSummary> {
     let signed = SignedBundle {

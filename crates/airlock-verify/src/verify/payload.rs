@@ -14,6 +14,7 @@ use crate::escape;
 use crate::layout::{self, PAYLOAD_FILE};
 use crate::manifest::{BundleManifest, Entry};
 use crate::readahead::ReadAhead;
+use crate::structure::StructureHasher;
 
 /// zstd window limit when decoding (2^24 = 16 MiB; airlock writes at most 2^23).
 pub const ZSTD_WINDOW_LOG_MAX: u32 = 24;
@@ -30,7 +31,10 @@ pub struct WalkSummary {
 /// How much of the payload a walk checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Check {
-    /// Everything: the compressed file's sha256 as well as every entry (verification).
+    /// Every byte of the compressed file as well as every entry (verification): through
+    /// the file's structure digest when the manifest has one (each byte is hashed once:
+    /// raw blocks as entry content, the rest as structure; see [`crate::structure`]),
+    /// else through the whole file's sha256.
     Whole,
     /// Every entry's header, size and sha256, and the tar stream's length, but not the
     /// compressed file's own sha256. Only for a second pass over a bundle whose whole
@@ -42,13 +46,20 @@ pub enum Check {
 
 /// The compressed payload bytes, read from the bundle's payload file (or its data
 /// volumes, chained) and checked against the manifest's size (and, for [`Check::Whole`],
-/// sha256) as they pass.
+/// structure digest or sha256) as they pass.
 pub struct PayloadSource {
     inner: Box<dyn Read + Send>,
-    hasher: Option<Hasher>,
+    digest: FileDigest,
     len: u64,
     expected_size: u64,
-    expected_sha256: Sha256Digest,
+}
+
+/// Which digest of the compressed file a pass computes, and the signed value it must
+/// match.
+enum FileDigest {
+    None,
+    Structure(StructureHasher, Sha256Digest),
+    Whole(Hasher, Sha256Digest),
 }
 
 impl PayloadSource {
@@ -57,10 +68,13 @@ impl PayloadSource {
     pub fn open(dir: &std::path::Path, m: &BundleManifest, check: Check) -> Result<Self> {
         Ok(PayloadSource {
             inner: crate::media::volumes::open_stream(dir, &m.payload)?,
-            hasher: (check == Check::Whole).then(Hasher::new),
+            digest: match (check, m.payload.structure_sha256) {
+                (Check::Entries, _) => FileDigest::None,
+                (Check::Whole, Some(s)) => FileDigest::Structure(StructureHasher::new(), s),
+                (Check::Whole, None) => FileDigest::Whole(Hasher::new(), m.payload.sha256),
+            },
             len: 0,
             expected_size: m.payload.size,
-            expected_sha256: m.payload.sha256,
         })
     }
 
@@ -74,15 +88,17 @@ impl PayloadSource {
                 self.len, self.expected_size
             )));
         }
-        if let Some(hasher) = self.hasher.take() {
-            let (digest, _) = hasher.finish();
-            if digest != self.expected_sha256 {
-                return Err(fail(format!(
-                    "sha256 {} differs from the manifest's {}",
-                    digest.hex(),
-                    self.expected_sha256.hex()
-                )));
-            }
+        let (what, got, want) = match std::mem::replace(&mut self.digest, FileDigest::None) {
+            FileDigest::None => return Ok(()),
+            FileDigest::Structure(h, want) => ("structure digest", h.finish(), want),
+            FileDigest::Whole(h, want) => ("sha256", h.finish().0, want),
+        };
+        if got != want {
+            return Err(fail(format!(
+                "{what} {} differs from the manifest's {}",
+                got.hex(),
+                want.hex()
+            )));
         }
         Ok(())
     }
@@ -91,8 +107,10 @@ impl PayloadSource {
 impl Read for PayloadSource {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        if let Some(h) = &mut self.hasher {
-            h.update(&buf[..n]);
+        match &mut self.digest {
+            FileDigest::None => {}
+            FileDigest::Structure(h, _) => h.update(&buf[..n]),
+            FileDigest::Whole(h, _) => h.update(&buf[..n]),
         }
         self.len += n as u64;
         Ok(n)
@@ -161,6 +179,13 @@ fn decode(bundle: &SignedBundle, check: Check) -> Result<ReadAhead<Decoded>> {
 /// Stream the payload once, checking every entry, and hand each entry's verified content
 /// to `visit`. `visit` must read through the [`VerifyingReader`]; whatever it leaves
 /// unread is read and checked afterwards.
+///
+/// The tar stream is read here rather than by a tar library: every header must be the
+/// canonical one for the next manifest entry, so the layout is known in advance, and
+/// every byte of the stream is checked — headers byte for byte, content by sha256, the
+/// padding after each entry and the end-of-archive blocks as zeros, and the length as the
+/// signed `tar_size`. That is what lets [`crate::structure`] leave raw blocks out of the
+/// file's digest.
 pub(super) fn walk(
     bundle: &SignedBundle,
     check: Check,
@@ -169,34 +194,37 @@ pub(super) fn walk(
 ) -> Result<WalkSummary> {
     let m = bundle.manifest();
     let fail = |reason: String| Error::verification(PAYLOAD_FILE, reason);
-    let mut archive = tar::Archive::new(decode(bundle, check)?);
-    let mut idx = 0usize;
+    let mut stream = decode(bundle, check)?;
+    let mut header = [0u8; BLOCK];
     let mut bytes = 0u64;
-    {
-        // Raw: GNU long-name and PAX records come back as entries of their own (and are
-        // refused below as non-regular) instead of being applied silently.
-        let entries = archive
-            .entries()
-            .map_err(|e| fail(format!("tar: {e}")))?
-            .raw(true);
-        for item in entries {
-            let mut entry =
-                item.map_err(|e| fail(format!("tar stream after {idx} entries: {e}")))?;
-            let Some(expected) = m.entries.get(idx) else {
-                let name = escape::bytes(&entry.path_bytes());
-                return Err(fail(format!(
-                    "entry {name} is not in the manifest (extra entry)"
-                )));
-            };
-            check_header(m, expected, entry.header())?;
+    for (idx, expected) in m.entries.iter().enumerate() {
+        let missing = || {
+            fail(format!(
+                "entry {} is missing (payload ends after {idx} of {} entries)",
+                expected.path,
+                m.entries.len()
+            ))
+        };
+        match read_block(&mut stream, &mut header) {
+            Ok(true) => {}
+            Ok(false) => return Err(missing()),
+            Err(e) => return Err(fail(format!("tar stream after {idx} entries: {e}"))),
+        }
+        if header.iter().all(|&b| b == 0) {
+            // The end-of-archive marker, early.
+            return Err(missing());
+        }
+        check_header(m, expected, &header)?;
+        let e_fail = |reason: String| {
+            Error::verification(format!("{PAYLOAD_FILE} entry {}", expected.path), reason)
+        };
+        {
+            let mut content = (&mut stream).take(expected.size);
             let mut vr = VerifyingReader {
-                inner: &mut entry,
+                inner: &mut content,
                 hasher: Hasher::new(),
                 expected,
                 verified: false,
-            };
-            let e_fail = |reason: String| {
-                Error::verification(format!("{PAYLOAD_FILE} entry {}", expected.path), reason)
             };
             visit(expected, &mut vr).map_err(|e| match e {
                 Error::Io { source, .. } if source.kind() == io::ErrorKind::InvalidData => {
@@ -205,36 +233,83 @@ pub(super) fn walk(
                 other => other,
             })?;
             vr.drain()?;
-            bytes += expected.size;
-            on_progress(expected.size);
-            idx += 1;
         }
+        let pad = padding(expected.size);
+        match read_zeros(&mut stream, pad) {
+            Ok(true) => {}
+            Ok(false) => return Err(e_fail("the padding after the content is not zero".into())),
+            Err(e) => return Err(e_fail(format!("padding: {e}"))),
+        }
+        bytes += expected.size;
+        on_progress(expected.size);
     }
-    if idx < m.entries.len() {
-        return Err(fail(format!(
-            "entry {} is missing (payload ends after {idx} of {} entries)",
-            m.entries[idx].path,
-            m.entries.len()
-        )));
+    // An entry the manifest does not list, where the end-of-archive marker belongs.
+    match read_block(&mut stream, &mut header) {
+        Ok(true) if header.iter().any(|&b| b != 0) => {
+            let name = tar::Header::from_byte_slice(&header)
+                .path_bytes()
+                .into_owned();
+            return Err(fail(format!(
+                "entry {} is not in the manifest (extra entry)",
+                escape::bytes(&name)
+            )));
+        }
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(fail(
+                "the tar stream ends without its end-of-archive marker".into(),
+            ));
+        }
+        Err(e) => return Err(fail(format!("tar stream after the last entry: {e}"))),
     }
-    finish(archive.into_inner())?;
+    finish(stream)?;
     Ok(WalkSummary {
-        entries: idx,
+        entries: m.entries.len(),
         bytes,
     })
+}
+
+/// Tar block size.
+const BLOCK: usize = 512;
+
+/// Zero bytes after an entry of `size` bytes, up to the next block.
+fn padding(size: u64) -> u64 {
+    (BLOCK as u64 - size % BLOCK as u64) % BLOCK as u64
+}
+
+/// Read one whole block; `false` when the stream ends before it.
+fn read_block(r: &mut impl Read, block: &mut [u8; BLOCK]) -> io::Result<bool> {
+    match r.read_exact(block) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Read `n` bytes (less than a block) and tell whether they were all there and zero.
+fn read_zeros(r: &mut impl Read, n: u64) -> io::Result<bool> {
+    let mut buf = [0u8; BLOCK];
+    let want = &mut buf[..usize::try_from(n).unwrap_or(BLOCK).min(BLOCK)];
+    match r.read_exact(want) {
+        Ok(()) => Ok(want.iter().all(|&b| b == 0)),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// The header must be exactly the one airlock writes for this entry: the expected name
 /// and size, a regular file, fixed mode, owner and time. Checking all 512 bytes leaves no
 /// field (a link target, a device number, a PAX or GNU extension type) for a tar reader
 /// elsewhere to interpret differently.
-fn check_header(m: &BundleManifest, expected: &Entry, got: &tar::Header) -> Result<()> {
+fn check_header(m: &BundleManifest, expected: &Entry, raw: &[u8; BLOCK]) -> Result<()> {
     let want = layout::tar_header(&expected.path, expected.size).map_err(|e| {
         Error::verification(PAYLOAD_FILE, format!("header for {}: {e}", expected.path))
     })?;
-    if got.as_bytes() == want.as_bytes() {
+    if raw[..] == want.as_bytes()[..] {
         return Ok(());
     }
+    // What is wrong, for the message; the bytes were refused already.
+    let got = tar::Header::from_byte_slice(raw);
     // Error::verification escapes the artifact name once.
     let name = String::from_utf8_lossy(&got.path_bytes()).into_owned();
     let e_fail =
@@ -274,7 +349,7 @@ fn check_header(m: &BundleManifest, expected: &Entry, got: &tar::Header) -> Resu
 
 /// After the end-of-archive marker only zero padding may follow (and the stream may not
 /// exceed `tar_size`, which [`Limited`] enforces); then the compressed file must end with
-/// the right size and sha256.
+/// the right size and digest.
 fn finish(mut decoded: ReadAhead<Decoded>) -> Result<()> {
     let fail = |reason: String| Error::verification(PAYLOAD_FILE, reason);
     let mut buf = vec![0u8; 64 * 1024];
@@ -299,7 +374,7 @@ fn finish(mut decoded: ReadAhead<Decoded>) -> Result<()> {
         )));
     }
     let mut rest = limited.inner.finish();
-    // Anything after the last zstd frame still counts towards the file's size and hash.
+    // Anything after the last zstd frame still counts towards the file's size and digest.
     io::copy(&mut rest, &mut io::sink()).map_err(|e| fail(e.to_string()))?;
     rest.into_inner()
         .map_err(|e| fail(format!("reader thread: {e}")))?
@@ -375,5 +450,145 @@ impl Read for VerifyingReader<'_> {
         }
         self.verified = true;
         Ok(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::layout::PayloadPath;
+
+    fn noise(n: usize) -> Vec<u8> {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    /// A payload shaped like airlock's: a compressed frame of small entries, a frame of
+    /// incompressible content (raw blocks), and another compressed frame; each frame
+    /// with its checksum.
+    fn payload() -> (Vec<u8>, BundleManifest) {
+        let contents = [
+            br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+            noise(300_000),
+            b"#!/bin/sh\necho kubeadm\n".repeat(200),
+        ];
+        let paths = [
+            PayloadPath::OciLayout,
+            PayloadPath::Blob(Sha256Digest::of(&contents[1])),
+            PayloadPath::File(Sha256Digest::of(&contents[2])),
+        ];
+        let mut tar_bytes = Vec::new();
+        let mut cuts = Vec::new();
+        {
+            let mut b = tar::Builder::new(&mut tar_bytes);
+            for (p, c) in paths.iter().zip(&contents) {
+                let h = layout::tar_header(p, c.len() as u64).expect("header");
+                b.append(&h, &c[..]).expect("append");
+                cuts.push(b.get_ref().len());
+            }
+            b.finish().expect("finish");
+        }
+        let mut compressed = Vec::new();
+        let bounds = [0, cuts[0], cuts[1], tar_bytes.len()];
+        for (w, level) in bounds.windows(2).zip([3, -1, 3]) {
+            let mut e = zstd::stream::write::Encoder::new(Vec::new(), level).expect("encoder");
+            e.include_checksum(true).expect("checksum");
+            e.write_all(&tar_bytes[w[0]..w[1]]).expect("write");
+            compressed.extend(e.finish().expect("finish"));
+        }
+        let mut m = crate::manifest::tests::empty();
+        m.entries = paths
+            .iter()
+            .zip(&contents)
+            .map(|(p, c)| Entry {
+                path: *p,
+                size: c.len() as u64,
+                sha256: Sha256Digest::of(c),
+                media_type: "application/octet-stream".into(),
+            })
+            .collect();
+        m.payload.size = compressed.len() as u64;
+        m.payload.sha256 = Sha256Digest::of(&compressed);
+        m.payload.tar_size = tar_bytes.len() as u64;
+        m.payload.structure_sha256 = Some(crate::structure::of(&compressed));
+        (compressed, m)
+    }
+
+    fn walk_bytes(bytes: &[u8], m: &BundleManifest) -> Result<WalkSummary> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join(PAYLOAD_FILE), bytes).expect("write");
+        super::super::fuzz_walk(dir.path(), m.clone())
+    }
+
+    #[test]
+    fn every_byte_of_the_file_is_bound_though_raw_blocks_are_hashed_once() {
+        let (good, m) = payload();
+        walk_bytes(&good, &m).expect("the payload as written verifies");
+        let mut h = StructureHasher::new();
+        h.update(&good);
+        assert!(h.raw_bytes() >= 300_000, "the noise went into raw blocks");
+        // Every byte of the structure (headers, window descriptors, compressed blocks,
+        // checksums), and a sample of raw-block bytes: a flip of any is refused.
+        let whole = crate::structure::of(&good);
+        let mut c = good.clone();
+        let structural: Vec<usize> = (0..good.len())
+            .filter(|&i| {
+                c[i] ^= 1;
+                let changed = crate::structure::of(&c) != whole;
+                c[i] ^= 1;
+                changed
+            })
+            .collect();
+        assert!(
+            structural.len() < 4000,
+            "{} structure bytes",
+            structural.len()
+        );
+        let sample = (0..good.len()).step_by(997);
+        for i in structural.into_iter().chain(sample) {
+            let bit = i % 8;
+            c[i] ^= 1 << bit;
+            assert!(
+                walk_bytes(&c, &m).is_err(),
+                "bit {bit} of byte {i} flipped, not refused"
+            );
+            c[i] ^= 1 << bit;
+        }
+    }
+
+    #[test]
+    fn bundles_without_a_structure_digest_are_checked_against_the_whole_sha256() {
+        let (good, mut m) = payload();
+        m.payload.structure_sha256 = None;
+        walk_bytes(&good, &m).expect("verifies");
+        m.payload.sha256 = Sha256Digest::of(b"other");
+        let e = walk_bytes(&good, &m).expect_err("wrong sha256");
+        assert!(e.to_string().contains("sha256"), "{e}");
+    }
+
+    #[test]
+    fn non_zero_padding_after_an_entry_is_refused() {
+        // The tar padding is not part of any entry's hash; with the structure digest in
+        // place of the whole file's sha256 it must be checked on its own.
+        let (good, m) = payload();
+        let mut tar_bytes = zstd::decode_all(&good[..]).expect("decode");
+        let end_of_first = 512 + m.entries[0].size as usize;
+        tar_bytes[end_of_first] = b'!';
+        let z = zstd::encode_all(&tar_bytes[..], 3).expect("encode");
+        let mut m2 = m.clone();
+        m2.payload.size = z.len() as u64;
+        m2.payload.sha256 = Sha256Digest::of(&z);
+        m2.payload.structure_sha256 = Some(crate::structure::of(&z));
+        let e = walk_bytes(&z, &m2).expect_err("padding");
+        assert!(e.to_string().contains("padding"), "{e}");
     }
 }
