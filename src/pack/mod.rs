@@ -287,9 +287,8 @@ fn write_signed(
     signer: &Signer,
     volume_dirs: bool,
 ) -> Result<(Sha256Digest, Vec<String>)> {
-    let manifest_bytes = manifest.to_bytes();
-    let manifest_sha = Sha256Digest::of(&manifest_bytes);
-    write_file(&dir.join(MANIFEST_FILE), &manifest_bytes)?;
+    let manifest_path = dir.join(MANIFEST_FILE);
+    let manifest_sha = write_manifest(&manifest_path, manifest)?;
     let docs: Vec<_> = manifest
         .documents
         .iter()
@@ -304,9 +303,10 @@ fn write_signed(
     let sig_dir = dir.join(SIGNATURES_DIR);
     std::fs::create_dir(&sig_dir).map_err(|e| Error::io("create directory", &sig_dir, e))?;
     let comment = trusted_comment(manifest, &manifest_sha, signer);
+    let digest = crate::trust::MessageDigest::of_file(&manifest_path)?;
     let mut signatures = Vec::new();
     for key in keys {
-        let sig = crate::trust::sign(key, &manifest_bytes, &comment)?;
+        let sig = crate::trust::sign_digest(key, &digest, &comment)?;
         let name = layout::signature_file(&key.key_id().to_string());
         write_file(&sig_dir.join(&name), sig.as_bytes())?;
         signatures.push(layout::signature_path(&name));
@@ -338,6 +338,35 @@ pub fn trusted_comment(m: &BundleManifest, manifest_sha: &Sha256Digest, signer: 
     fields.push(("manifest_sha256", &msha));
     fields.push(("payload_sha256", &psha));
     render(CommentKind::Bundle, &fields)
+}
+
+/// Write the manifest as it is serialized (hashing it on the way) and refuse one the
+/// verifier would not read: the enclave must never be the first to find out.
+fn write_manifest(path: &Path, manifest: &BundleManifest) -> Result<Sha256Digest> {
+    use std::io::Write;
+    let f = std::fs::File::create(path).map_err(|e| Error::io("create", path, e))?;
+    let mut w = crate::digest::HashingWriter::new(std::io::BufWriter::new(f));
+    manifest
+        .write_to(&mut w)
+        .and_then(|()| w.flush())
+        .map_err(|e| Error::io("write", path, e))?;
+    let (buf, sha256, size) = w.finish();
+    let f = buf
+        .into_inner()
+        .map_err(|e| Error::io("write", path, e.into_error()))?;
+    f.sync_all().map_err(|e| Error::io("sync", path, e))?;
+    if size > crate::manifest::MAX_MANIFEST_JSON_BYTES {
+        return Err(Error::invalid(
+            "bundle",
+            path.display(),
+            format!(
+                "the manifest is {size} bytes, more than the {} a verifier reads; split the \
+                 hop's images over several bundles (`--since` makes the later ones deltas)",
+                crate::manifest::MAX_MANIFEST_JSON_BYTES
+            ),
+        ));
+    }
+    Ok(sha256)
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -463,6 +492,36 @@ mod tests {
         lock: Lock,
         plans: Vec<ImagePlan>,
         keys: Vec<SecretKey>,
+    }
+
+    #[test]
+    fn a_manifest_larger_than_the_verifier_reads_is_never_signed() {
+        let mut m: BundleManifest = serde_json::from_value(serde_json::json!({
+            "format": 1, "kind": "airlock-bundle", "hop": null, "lock_sha256": "0".repeat(64),
+            "notes": [], "entries": [], "images": [], "files": [], "checklist": null,
+            "payload": {"file": "payload.tar.zst", "size": 0, "sha256": "0".repeat(64),
+                        "tar_size": 1024},
+        }))
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(MANIFEST_FILE);
+        // Streamed to disk, the same bytes as in memory.
+        let sha = write_manifest(&path, &m).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), m.to_bytes());
+        assert_eq!(sha, Sha256Digest::of(&m.to_bytes()));
+        // About 200 bytes an entry: 100,000 entries pass 16 MiB.
+        let e = airlock_verify::manifest::Entry {
+            path: airlock_verify::layout::PayloadPath::Blob(Sha256Digest::of(b"x")),
+            size: 1,
+            sha256: Sha256Digest::of(b"x"),
+            media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+        };
+        m.entries = vec![e; 100_000];
+        let err = write_manifest(&path, &m).unwrap_err().to_string();
+        assert!(
+            err.contains("more than the 16777216 a verifier reads"),
+            "{err}"
+        );
     }
 
     fn put(store: &Store, bytes: &[u8]) -> Sha256Digest {

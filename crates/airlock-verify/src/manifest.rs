@@ -27,9 +27,10 @@ use crate::paths::SafeRelPath;
 
 /// The manifest format this version writes and reads.
 pub const BUNDLE_FORMAT: u32 = 1;
-/// Largest manifest accepted. A real hop's manifest is tens of kilobytes (about 300 bytes
-/// per blob); 16 MiB holds some 50,000 blobs and parses in well under a second with
-/// flat memory (measured in `BENCHMARKS.md`).
+/// Largest manifest accepted. A real hop's manifest is tens of kilobytes; it costs about
+/// 630 bytes per blob (its entry and its place in an image's blob list), so 16 MiB holds
+/// some 25,000 blobs (2,000 images of 10 blobs made 12.6 MB; `BENCHMARKS.md`). `airlock
+/// build` refuses to sign a larger one.
 pub const MAX_MANIFEST_JSON_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The signed description of a bundle.
@@ -680,10 +681,18 @@ impl Phase {
 impl BundleManifest {
     /// Deterministic JSON bytes (pretty-printed so a change board can read and diff it).
     pub fn to_bytes(&self) -> Vec<u8> {
-        // Serializing these types cannot fail: every map key is a string.
-        let mut v = serde_json::to_vec_pretty(self).unwrap_or_default();
-        v.push(b'\n');
+        let mut v = Vec::new();
+        // Writing to a Vec cannot fail, and neither can serializing these types (every
+        // map key is a string).
+        let _ = self.write_to(&mut v);
         v
+    }
+
+    /// Write the same bytes as [`Self::to_bytes`] to `w` as they are made: a manifest of
+    /// thousands of images is megabytes, and the builder need not hold it twice.
+    pub fn write_to(&self, mut w: impl std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut w, self)?;
+        w.write_all(b"\n")
     }
 
     /// Parse bytes whose signature has already been verified, and check their consistency.

@@ -5,7 +5,7 @@
 //! mismatch as an error *instead of* end-of-file, so nothing can commit unverified bytes
 //! by accident.
 
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 
 use super::SignedBundle;
 use crate::digest::{Hasher, Sha256Digest};
@@ -385,7 +385,7 @@ fn finish(mut decoded: ReadAhead<Decoded>) -> Result<()> {
 /// returns an `InvalidData` error instead of end-of-file when the content does not match
 /// the manifest.
 pub struct VerifyingReader<'a> {
-    inner: &'a mut dyn Read,
+    inner: &'a mut dyn BufRead,
     hasher: Hasher,
     expected: &'a Entry,
     verified: bool,
@@ -397,37 +397,38 @@ impl VerifyingReader<'_> {
         self.verified
     }
 
-    /// Read the rest of the entry, checking it.
+    /// Read the rest of the entry, checking it. Hashes the decoder's chunks in place:
+    /// for `verify` this is where every entry byte goes, and a copy into a read buffer
+    /// first would cost one more pass over the payload.
     pub fn drain(&mut self) -> Result<()> {
         let path = self.expected.path;
-        io::copy(self, &mut io::sink())
-            .map_err(|e| Error::verification(format!("{PAYLOAD_FILE} entry {path}"), e))?;
-        if !self.verified {
-            return Err(Error::verification(
-                format!("{PAYLOAD_FILE} entry {path}"),
-                "was not read to the end",
+        let fail = |e: io::Error| Error::verification(format!("{PAYLOAD_FILE} entry {path}"), e);
+        while !self.verified {
+            let chunk = self.inner.fill_buf().map_err(fail)?;
+            let n = chunk.len();
+            if n == 0 {
+                self.check_end().map_err(fail)?;
+                break;
+            }
+            self.hasher.update(chunk);
+            self.inner.consume(n);
+            self.check_length().map_err(fail)?;
+        }
+        Ok(())
+    }
+
+    fn check_length(&self) -> io::Result<()> {
+        if self.hasher.len() > self.expected.size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "entry longer than the manifest says",
             ));
         }
         Ok(())
     }
-}
 
-impl Read for VerifyingReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.verified {
-            return Ok(0);
-        }
-        let n = self.inner.read(buf)?;
-        if n > 0 {
-            self.hasher.update(&buf[..n]);
-            if self.hasher.len() > self.expected.size {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "entry longer than the manifest says",
-                ));
-            }
-            return Ok(n);
-        }
+    /// At the end of the entry: its size and sha256 must be the manifest's.
+    fn check_end(&mut self) -> io::Result<()> {
         let (got, len) = std::mem::take(&mut self.hasher).finish();
         if len != self.expected.size {
             return Err(io::Error::new(
@@ -449,6 +450,22 @@ impl Read for VerifyingReader<'_> {
             ));
         }
         self.verified = true;
+        Ok(())
+    }
+}
+
+impl Read for VerifyingReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.verified {
+            return Ok(0);
+        }
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.hasher.update(&buf[..n]);
+            self.check_length()?;
+            return Ok(n);
+        }
+        self.check_end()?;
         Ok(0)
     }
 }
