@@ -235,7 +235,6 @@ pub fn fetch_and_pack(
         ))
         .with_context(|| format!("fetching the artifacts of {}", inputs.lock_path.display()))?;
     bar.finish_and_clear();
-    release_freed_memory();
     let bar = crate::progress::bytes_bar("pack", settings.show);
     let cb = crate::progress::callback(&bar);
     let summary = write_bundle(
@@ -259,20 +258,6 @@ pub fn fetch_and_pack(
     .with_context(|| format!("writing bundle {}", out.display()))?;
     bar.finish_and_clear();
     Ok(summary)
-}
-
-/// Give the pages the fetch phase freed back to the system before packing starts.
-///
-/// Fetching thousands of images allocates on every tokio worker, and glibc keeps what is
-/// freed in each thread's arena; packing then allocates its buffers elsewhere, so peak
-/// RSS became the sum of the two phases and grew with the number of images.
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free memory to the kernel; it touches no live
-    // allocation and is thread-safe.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 /// How resolve may use upstream's own files for its catalog.
