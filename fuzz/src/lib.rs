@@ -5,8 +5,8 @@
 use std::sync::OnceLock;
 
 use airlock_verify::digest::Sha256Digest;
-use airlock_verify::layout::{PayloadPath, tar_header};
-use airlock_verify::manifest::{BundleManifest, Entry, ManifestKind, PayloadInfo};
+use airlock_verify::layout::PayloadPath;
+use airlock_verify::manifest::BundleManifest;
 
 /// A fuzz target: any bytes in, never a panic.
 pub type Target = fn(&[u8]);
@@ -46,65 +46,17 @@ pub fn bundle_manifest(data: &[u8]) {
 pub fn seed_payload() -> &'static (Vec<u8>, BundleManifest) {
     static SEED: OnceLock<(Vec<u8>, BundleManifest)> = OnceLock::new();
     SEED.get_or_init(|| {
-        let contents: Vec<Vec<u8>> = vec![
-            br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
-            (0..3000u32).map(|i| (i % 7) as u8).collect(),
-            b"#!/bin/sh\necho kubeadm\n".to_vec(),
-        ];
-        let paths = [
-            PayloadPath::OciLayout,
-            PayloadPath::Blob(Sha256Digest::of(&contents[1])),
-            PayloadPath::File(Sha256Digest::of(&contents[2])),
-        ];
-        let mut tar_bytes = Vec::new();
-        {
-            let mut b = tar::Builder::new(&mut tar_bytes);
-            for (p, c) in paths.iter().zip(&contents) {
-                let h = tar_header(p, c.len() as u64).expect("header");
-                b.append(&h, &c[..]).expect("append");
-            }
-            b.finish().expect("finish");
-        }
-        let compressed = zstd::encode_all(&tar_bytes[..], 3).expect("zstd");
-        let entries = paths
-            .iter()
-            .zip(&contents)
-            .map(|(p, c)| Entry {
-                path: *p,
-                size: c.len() as u64,
-                sha256: Sha256Digest::of(c),
-                media_type: "application/octet-stream".into(),
-            })
-            .collect();
-        let m = BundleManifest {
-            format: 1,
-            kind: ManifestKind::AirlockBundle,
-            hop: None,
-            not_before: None,
-            expires: None,
-            channel: None,
-            sequence: None,
-            lock_sha256: Sha256Digest::of(b""),
-            notes: vec![],
-            payload: PayloadInfo {
-                file: "payload.tar.zst".into(),
-                size: compressed.len() as u64,
-                sha256: Sha256Digest::of(&compressed),
-                tar_size: tar_bytes.len() as u64,
-                structure_sha256: Some(airlock_verify::structure::of(&compressed)),
-                volumes: vec![],
-                parity: None,
-            },
-            entries,
-            images: vec![],
-            files: vec![],
-            checklist: None,
-            documents: vec![],
-            catalog: None,
-            package_repositories: vec![],
-            delta: None,
-        };
-        (compressed, m)
+        let blob: Vec<u8> = (0..3000u32).map(|i| (i % 7) as u8).collect();
+        let script = b"#!/bin/sh\necho kubeadm\n".to_vec();
+        airlock_verify::testdata::payload(&[
+            (
+                PayloadPath::OciLayout,
+                br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+                3,
+            ),
+            (PayloadPath::Blob(Sha256Digest::of(&blob)), blob, -1),
+            (PayloadPath::File(Sha256Digest::of(&script)), script, 3),
+        ])
     })
 }
 
@@ -436,18 +388,7 @@ macro_rules! main {
 mod tests {
     use super::*;
 
-    /// Deterministic pseudo-random bytes (xorshift), so CI runs the same inputs.
-    fn noise(seed: u64, n: usize) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    }
+    use airlock_verify::testdata::noise;
 
     #[test]
     fn the_fixed_openpgp_key_parses() {

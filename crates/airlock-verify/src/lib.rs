@@ -43,6 +43,9 @@ pub mod serve;
 pub mod spool;
 pub mod state;
 pub mod structure;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod testdata;
 pub mod time;
 pub mod trust;
 pub mod verify;

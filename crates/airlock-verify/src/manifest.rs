@@ -1170,7 +1170,7 @@ pub fn tar_size_of(sizes: impl IntoIterator<Item = u64>) -> Option<u64> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
     #[test]
@@ -1250,36 +1250,8 @@ pub(crate) mod tests {
         }
     }
 
-    /// A manifest with nothing in it, for tests to fill.
-    pub(crate) fn empty() -> BundleManifest {
-        BundleManifest {
-            format: BUNDLE_FORMAT,
-            kind: ManifestKind::AirlockBundle,
-            hop: None,
-            not_before: None,
-            expires: None,
-            channel: None,
-            sequence: None,
-            lock_sha256: Sha256Digest::of(b""),
-            catalog: None,
-            notes: vec![],
-            payload: PayloadInfo {
-                file: crate::layout::PAYLOAD_FILE.into(),
-                size: 0,
-                sha256: Sha256Digest::of(b""),
-                tar_size: 1024,
-                structure_sha256: None,
-                volumes: vec![],
-                parity: None,
-            },
-            entries: vec![],
-            images: vec![],
-            files: vec![],
-            checklist: None,
-            package_repositories: vec![],
-            documents: vec![],
-            delta: None,
-        }
+    fn empty() -> BundleManifest {
+        crate::testdata::empty_manifest()
     }
 
     fn vol(v: crate::layout::VolumeName, size: u64) -> Volume {

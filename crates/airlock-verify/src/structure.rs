@@ -237,17 +237,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// Incompressible bytes (zstd stores them as raw blocks).
     fn noise(n: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
+        crate::testdata::noise(seed, n)
     }
 
     fn frame(data: &[u8], level: i32, checksum: bool) -> Vec<u8> {

@@ -472,72 +472,23 @@ impl Read for VerifyingReader<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-
     use super::*;
     use crate::layout::PayloadPath;
 
-    fn noise(n: usize) -> Vec<u8> {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    }
-
     /// A payload shaped like airlock's: a compressed frame of small entries, a frame of
-    /// incompressible content (raw blocks), and another compressed frame; each frame
-    /// with its checksum.
+    /// incompressible content (raw blocks), and another compressed frame.
     fn payload() -> (Vec<u8>, BundleManifest) {
-        let contents = [
-            br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
-            noise(300_000),
-            b"#!/bin/sh\necho kubeadm\n".repeat(200),
-        ];
-        let paths = [
-            PayloadPath::OciLayout,
-            PayloadPath::Blob(Sha256Digest::of(&contents[1])),
-            PayloadPath::File(Sha256Digest::of(&contents[2])),
-        ];
-        let mut tar_bytes = Vec::new();
-        let mut cuts = Vec::new();
-        {
-            let mut b = tar::Builder::new(&mut tar_bytes);
-            for (p, c) in paths.iter().zip(&contents) {
-                let h = layout::tar_header(p, c.len() as u64).expect("header");
-                b.append(&h, &c[..]).expect("append");
-                cuts.push(b.get_ref().len());
-            }
-            b.finish().expect("finish");
-        }
-        let mut compressed = Vec::new();
-        let bounds = [0, cuts[0], cuts[1], tar_bytes.len()];
-        for (w, level) in bounds.windows(2).zip([3, -1, 3]) {
-            let mut e = zstd::stream::write::Encoder::new(Vec::new(), level).expect("encoder");
-            e.include_checksum(true).expect("checksum");
-            e.write_all(&tar_bytes[w[0]..w[1]]).expect("write");
-            compressed.extend(e.finish().expect("finish"));
-        }
-        let mut m = crate::manifest::tests::empty();
-        m.entries = paths
-            .iter()
-            .zip(&contents)
-            .map(|(p, c)| Entry {
-                path: *p,
-                size: c.len() as u64,
-                sha256: Sha256Digest::of(c),
-                media_type: "application/octet-stream".into(),
-            })
-            .collect();
-        m.payload.size = compressed.len() as u64;
-        m.payload.sha256 = Sha256Digest::of(&compressed);
-        m.payload.tar_size = tar_bytes.len() as u64;
-        m.payload.structure_sha256 = Some(crate::structure::of(&compressed));
-        (compressed, m)
+        let layer = crate::testdata::noise(7, 300_000);
+        let script = b"#!/bin/sh\necho kubeadm\n".repeat(200);
+        crate::testdata::payload(&[
+            (
+                PayloadPath::OciLayout,
+                br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+                3,
+            ),
+            (PayloadPath::Blob(Sha256Digest::of(&layer)), layer, -1),
+            (PayloadPath::File(Sha256Digest::of(&script)), script, 3),
+        ])
     }
 
     fn walk_bytes(bytes: &[u8], m: &BundleManifest) -> Result<WalkSummary> {
