@@ -110,7 +110,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
 
 /// The bundle an install worked from: signed only (its payload was not read) or verified.
 enum Worked {
-    Signed(SignedBundle),
+    Signed(Box<SignedBundle>),
     Verified(Arc<VerifiedBundle>),
 }
 
@@ -161,7 +161,7 @@ fn install(
     let why = match airlock_verify::install::decide(&lacks, a.verify_payload) {
         Next::Finish(held) => {
             let report = rt.block_on(airlock_verify::install::held(&signed, &reg, &opts, held))?;
-            return Ok((Worked::Signed(signed), report));
+            return Ok((Worked::Signed(Box::new(signed)), report));
         }
         Next::Verify(why) => why,
     };
