@@ -193,6 +193,7 @@ fn a_reinstall_that_lacks_anything_verifies_every_byte_first() {
     let enclave = Registry::start();
     let dest = s.path("dest");
     report(&s.install(&bundle, &enclave, &dest, &[]));
+    let held = enclave.snapshot();
     let damage = corrupt_payload(&bundle);
 
     // A file deleted from --dest: the damaged payload is refused, nothing is written.
@@ -229,6 +230,18 @@ fn a_reinstall_that_lacks_anything_verifies_every_byte_first() {
     let tagged = skopeo_inspect_raw(&format!("{host}/kube-apiserver:v1.30.2"));
     assert_eq!(sha256_digest(&tagged), amd64);
 
+    // A tag deleted (this registry's API deletes only by digest, which would take the
+    // image too: the tag goes from its storage): refused, and the tag stays deleted.
+    let pause_tag = enclave
+        .storage_dir()
+        .join("docker/registry/v2/repositories/pause/_manifests/tags/3.9");
+    std::fs::remove_dir_all(&pause_tag).unwrap();
+    let out = s.install(&bundle, &enclave, &dest, &[]);
+    assert_fails(&out, 3, "payload");
+    assert_eq!(writes(&enclave), writes_before);
+    let now = enclave.snapshot();
+    assert!(!now.contains_key("pause:3.9"), "{now:?}");
+
     // A fresh registry, --dest complete: refused, the registry stays empty.
     let fresh = Registry::start();
     let out = s.install(&bundle, &fresh, &dest, &[]);
@@ -242,7 +255,7 @@ fn a_reinstall_that_lacks_anything_verifies_every_byte_first() {
     assert_eq!(mended["payload"], "verified", "{mended}");
     assert_eq!(
         mended["payload_reason"],
-        "the enclave lacked 0 image(s), 1 tag(s) and 1 file(s)"
+        "the enclave lacked 0 image(s), 2 tag(s) and 1 file(s)"
     );
     let api = mended["images"]
         .as_array()
@@ -258,5 +271,6 @@ fn a_reinstall_that_lacks_anything_verifies_every_byte_first() {
     );
     let tagged = skopeo_inspect_raw(&format!("{host}/kube-apiserver:v1.30.2"));
     assert_eq!(sha256_digest(&tagged), s.images[0].index_digest);
+    assert_eq!(enclave.snapshot(), held);
     log_checks(&dest);
 }
