@@ -21,6 +21,7 @@ mod manual_verify;
 mod media;
 mod packages;
 mod registry_auth;
+mod reinstall;
 mod report;
 mod reproducible;
 mod resolve;

@@ -13,8 +13,9 @@
 //! - [`trust`] reads keys and minisign signatures and counts signers against a policy;
 //! - [`verify`] opens a bundle (signatures first, then the manifest) and streams the
 //!   payload once, checking every byte; only it can make a [`verify::VerifiedBundle`];
-//! - [`install`] takes a `VerifiedBundle` and writes to the registry ([`registry`]) and
-//!   the destination directory.
+//! - [`install`] looks, read-only, at what the enclave lacks from a `SignedBundle`; when
+//!   something is missing it takes a `VerifiedBundle` and writes to the registry
+//!   ([`registry`]) and the destination directory (when nothing is, it writes nothing).
 //!
 //! The connected side (`airlock`) uses the shared foundations (digests, safe paths, image
 //! references, the format types, signing) from here; data only flows one way.

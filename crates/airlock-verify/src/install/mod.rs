@@ -1,12 +1,17 @@
-//! Install: a verified bundle -> the enclave's registry and filesystem.
+//! Install: a signed bundle -> the enclave's registry and filesystem.
 //!
-//! Install takes a [`VerifiedBundle`], so every byte was checked before it starts. It
-//! then looks at what the enclave lacks ([`presence`]), checks that the destination and
-//! the disks can take the rest ([`files::preflight`], [`space`]), and only then writes:
-//! a second payload pass streams the entries the enclave lacks, re-checking each one
-//! (a payload swapped between the passes installs nothing wrong): blobs go to the
-//! registry through a spool ([`upload`]), files to a temporary name renamed into place
-//! only after their hash matched ([`files`]).
+//! Every install starts with a read-only survey from the signed manifest alone
+//! ([`survey`], [`presence::look`]): each image's served digest in its repository, each
+//! tag, each file's content and mode. When the enclave already holds all of it, [`held`]
+//! finishes without reading the payload (the report and receipt say so: [`PayloadRead`]).
+//!
+//! Otherwise [`install`] takes a [`VerifiedBundle`], so every byte was checked before it
+//! starts. It then looks at what the enclave lacks ([`presence`]), checks that the
+//! destination and the disks can take the rest ([`files::preflight`], [`space`]), and
+//! only then writes: a second payload pass streams the entries the enclave lacks,
+//! re-checking each one (a payload swapped between the passes installs nothing wrong):
+//! blobs go to the registry through a spool ([`upload`]), files to a temporary name
+//! renamed into place only after their hash matched ([`files`]).
 //!
 //! Registry push order never leaves a tag pointing at an incomplete image: blobs (each
 //! uploaded once, then mounted into other repositories), platform manifests by digest,
@@ -41,8 +46,8 @@ use crate::layout::PayloadPath;
 use crate::manifest::{Carried, FileRecord, Hop, ImageRecord, ServedAs};
 use crate::oci::MAX_MANIFEST_BYTES;
 use crate::registry::{EnclaveRegistry, ManifestRef};
-use crate::verify::VerifiedBundle;
-use presence::Needs;
+use crate::verify::{SignedBundle, VerifiedBundle};
+use presence::{Lacks, Needs};
 
 /// Where to install.
 #[derive(Debug, Clone)]
@@ -154,8 +159,164 @@ pub struct InstallReport {
     pub blobs_present: usize,
     /// Whether the second payload pass ran.
     pub payload_pass: bool,
+    /// Whether the payload was verified before the install, or not read at all.
+    pub payload: PayloadRead,
+    /// Why, in words.
+    pub payload_reason: String,
     /// Seconds since the epoch when the install finished.
     pub finished_unix: u64,
+}
+
+/// Whether an install read the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PayloadRead {
+    /// Every byte verified before anything was written: the enclave lacked something.
+    Verified,
+    /// Every byte verified on request (`--verify-payload`), though the enclave lacked
+    /// nothing.
+    VerifiedOnRequest,
+    /// Not read: the enclave already held every image, tag and file the signed manifest
+    /// lists. Only the signatures, the manifest and SHA256SUMS were checked.
+    NotRead,
+}
+
+impl PayloadRead {
+    /// True when every payload byte was checked.
+    pub fn verified(self) -> bool {
+        self != PayloadRead::NotRead
+    }
+}
+
+/// What the read-only survey decides.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// The enclave holds everything: finish with [`held`], without the payload.
+    Finish(Held),
+    /// Verify the whole payload, then [`install`].
+    Verify(Reading),
+}
+
+/// Why a verified install read the payload, for its report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reading {
+    /// How it was read.
+    pub payload: PayloadRead,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// Proof that the read-only survey found nothing missing; only [`decide`] makes one.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Held(());
+
+const HELD_REASON: &str = "the enclave already held every image, tag and file";
+
+/// Decide from the read-only survey whether the payload must be read: only when the
+/// enclave lacks something, or when `verify_payload` asks for every byte anyway.
+pub fn decide(lacks: &Lacks, verify_payload: bool) -> Next {
+    if !lacks.is_empty() {
+        return Next::Verify(Reading {
+            payload: PayloadRead::Verified,
+            reason: format!(
+                "the enclave lacked {} image(s), {} tag(s) and {} file(s)",
+                lacks.images.len(),
+                lacks.tags.len(),
+                lacks.files.len()
+            ),
+        });
+    }
+    if verify_payload {
+        return Next::Verify(Reading {
+            payload: PayloadRead::VerifiedOnRequest,
+            reason: format!("--verify-payload, although {HELD_REASON}"),
+        });
+    }
+    Next::Finish(Held(()))
+}
+
+/// The read-only survey every install starts with, from the signed manifest alone:
+/// reads the registry and the destination, writes nothing.
+pub async fn survey(
+    bundle: &SignedBundle,
+    reg: &EnclaveRegistry,
+    opts: &InstallOptions,
+) -> Result<Lacks> {
+    let m = bundle.manifest();
+    let repos = repos(m, opts);
+    presence::look(m, &repos, reg, &opts.roots(), opts.jobs).await
+}
+
+/// Finish an install whose survey found nothing missing, without reading the payload:
+/// nothing is written to the registry or the destination; every tag is still read back.
+pub async fn held(
+    bundle: &SignedBundle,
+    reg: &EnclaveRegistry,
+    opts: &InstallOptions,
+    _proof: Held,
+) -> Result<InstallReport> {
+    let m = bundle.manifest();
+    let repos = repos(m, opts);
+    confirm(reg, m.images.iter().zip(&repos)).await?;
+    let images = m
+        .images
+        .iter()
+        .map(|img| outcome(reg, opts, img, ImageAction::Present, None))
+        .collect();
+    let roots = opts.roots();
+    Ok(InstallReport {
+        bundle_manifest_sha256: bundle.manifest_sha256().hex(),
+        hop: m.hop.clone(),
+        signed_by: signed_by(bundle),
+        registry: reg.host().to_string(),
+        dest: opts.dest.display().to_string(),
+        images,
+        files: file_outcomes(&m.files, &[], &roots),
+        packages: packages_report(m, &roots, opts.packages_url.as_deref()),
+        blobs_pushed: 0,
+        bytes_pushed: 0,
+        blobs_mounted: 0,
+        blobs_present: 0,
+        payload_pass: false,
+        payload: PayloadRead::NotRead,
+        payload_reason: HELD_REASON.into(),
+        finished_unix: now_unix(),
+    })
+}
+
+fn repos(m: &crate::manifest::BundleManifest, opts: &InstallOptions) -> Vec<String> {
+    m.images
+        .iter()
+        .map(|img| repo_for(&img.name, opts.prefix.as_deref()))
+        .collect()
+}
+
+fn signed_by(bundle: &SignedBundle) -> Vec<String> {
+    bundle
+        .evaluation()
+        .counted
+        .iter()
+        .map(|c| c.key_id.clone())
+        .collect()
+}
+
+fn outcome(
+    reg: &EnclaveRegistry,
+    opts: &InstallOptions,
+    img: &ImageRecord,
+    action: ImageAction,
+    tag_moved_from: Option<String>,
+) -> ImageOutcome {
+    let mut enclave = img.name.relocated(reg.host(), opts.prefix.as_deref());
+    enclave.digest = None;
+    ImageOutcome {
+        name: img.name.to_string(),
+        enclave_ref: enclave.to_string(),
+        served_digest: img.served.digest.to_string(),
+        served_as: img.served_as,
+        action,
+        tag_moved_from,
+    }
 }
 
 /// The enclave repository for an image: its upstream path, under `prefix` if given.
@@ -166,25 +327,25 @@ pub fn repo_for(name: &ImageRef, prefix: Option<&str>) -> String {
     }
 }
 
-/// Install a verified bundle.
+/// Install a verified bundle; `why` says why its payload was read (for the report).
 pub async fn install(
     bundle: Arc<VerifiedBundle>,
     reg: Arc<EnclaveRegistry>,
     opts: InstallOptions,
+    why: Reading,
     on_progress: Arc<dyn Fn(u64) + Send + Sync>,
 ) -> Result<InstallReport> {
     let m = bundle.manifest();
     let spool = opts.spool_dir.clone().unwrap_or_else(std::env::temp_dir);
     upload::remove_stale_spools(&spool);
-    let repos: Vec<String> = m
-        .images
-        .iter()
-        .map(|img| repo_for(&img.name, opts.prefix.as_deref()))
-        .collect();
+    let repos = repos(m, &opts);
 
-    // 1. What does the enclave lack, and can it take it? Nothing is written before this.
+    // 1. What does the enclave lack, and can it take it? Nothing is written before the
+    // mounts. Looked at again after verification rather than trusting the survey made
+    // before it: the enclave may have changed while the payload was being read.
     let roots = opts.roots();
-    let mut needs = presence::survey(m, &repos, &reg, &roots, opts.jobs).await?;
+    let lacks = presence::look(m, &repos, &reg, &roots, opts.jobs).await?;
+    let mut needs = presence::plan(m, &repos, &reg, &lacks, opts.jobs).await?;
     delta::mount_omitted(m, &repos, &reg, &mut needs).await?;
     delta::check(m, &needs)?;
     let files_needed = needs.files(m);
@@ -214,42 +375,31 @@ pub async fn install(
             push_manifests(&reg, &repos[i], img, &pass.manifests).await?;
         }
         let moved = tag(&reg, &repos[i], img, &pass.manifests).await?;
-        let mut enclave = img.name.relocated(reg.host(), opts.prefix.as_deref());
-        enclave.digest = None;
-        images.push(ImageOutcome {
-            name: img.name.to_string(),
-            enclave_ref: enclave.to_string(),
-            served_digest: img.served.digest.to_string(),
-            served_as: img.served_as,
-            action: if missing {
-                ImageAction::Pushed
-            } else {
-                ImageAction::Present
-            },
-            tag_moved_from: moved,
-        });
+        let action = if missing {
+            ImageAction::Pushed
+        } else {
+            ImageAction::Present
+        };
+        images.push(outcome(&reg, &opts, img, action, moved));
     }
     confirm(&reg, m.images.iter().zip(&repos)).await?;
 
     let report = InstallReport {
         bundle_manifest_sha256: bundle.manifest_sha256().hex(),
         hop: m.hop.clone(),
-        signed_by: bundle
-            .evaluation()
-            .counted
-            .iter()
-            .map(|c| c.key_id.clone())
-            .collect(),
+        signed_by: signed_by(&bundle),
         registry: reg.host().to_string(),
         dest: opts.dest.display().to_string(),
         images,
-        files: file_outcomes(&m.files, &needs, &roots),
+        files: file_outcomes(&m.files, &needs.files, &roots),
         packages: packages_report(m, &roots, opts.packages_url.as_deref()),
         blobs_pushed: pass.blobs,
         bytes_pushed: pass.bytes,
         blobs_mounted: needs.blobs_mounted,
         blobs_present: needs.blobs_present,
         payload_pass: needs.payload_needed(),
+        payload: why.payload,
+        payload_reason: why.reason,
         finished_unix: now_unix(),
     };
     Ok(report)
@@ -272,9 +422,10 @@ fn packages_report(
     Some(mirror::report(&m.package_repositories, &root, &url))
 }
 
+/// Each file's outcome; `installed` holds the indexes of those written.
 fn file_outcomes(
     files: &[FileRecord],
-    needs: &Needs,
+    installed: &[usize],
     roots: &files::FileRoots,
 ) -> Vec<FileOutcome> {
     files
@@ -283,7 +434,7 @@ fn file_outcomes(
         .map(|(i, f)| FileOutcome {
             target: f.target.to_string(),
             path: roots.path(f).display().to_string(),
-            action: if needs.files.contains(&i) {
+            action: if installed.contains(&i) {
                 FileAction::Installed
             } else {
                 FileAction::Unchanged
@@ -466,4 +617,60 @@ async fn confirm<'a>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_payload_is_read_only_when_something_is_missing_or_asked_for() {
+        let nothing = Lacks::default();
+        assert_eq!(decide(&nothing, false), Next::Finish(Held(())));
+        let Next::Verify(r) = decide(&nothing, true) else {
+            panic!("--verify-payload must verify");
+        };
+        assert_eq!(r.payload, PayloadRead::VerifiedOnRequest);
+        assert!(r.payload.verified());
+        assert!(!PayloadRead::NotRead.verified());
+        // Any one missing image, tag or file takes the verified path.
+        let one_each = [
+            Lacks {
+                images: [0].into(),
+                ..Lacks::default()
+            },
+            Lacks {
+                tags: [2].into(),
+                ..Lacks::default()
+            },
+            Lacks {
+                files: vec![1],
+                ..Lacks::default()
+            },
+        ];
+        for lacks in &one_each {
+            assert!(!lacks.is_empty());
+            for force in [false, true] {
+                let Next::Verify(r) = decide(lacks, force) else {
+                    panic!("{lacks:?} finished without the payload");
+                };
+                assert_eq!(r.payload, PayloadRead::Verified, "{lacks:?}");
+            }
+        }
+        let Next::Verify(r) = decide(&one_each[1], false) else {
+            unreachable!()
+        };
+        assert_eq!(
+            r.reason,
+            "the enclave lacked 0 image(s), 1 tag(s) and 0 file(s)"
+        );
+    }
+
+    #[test]
+    fn the_payload_field_is_spelled_for_people_and_scripts() {
+        let s = |p: PayloadRead| serde_json::to_value(p).unwrap();
+        assert_eq!(s(PayloadRead::NotRead), "not-read");
+        assert_eq!(s(PayloadRead::Verified), "verified");
+        assert_eq!(s(PayloadRead::VerifiedOnRequest), "verified-on-request");
+    }
 }

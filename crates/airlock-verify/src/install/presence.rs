@@ -1,5 +1,8 @@
-//! What the enclave already has: images complete by digest, blobs per repository, files
-//! in place; and cross-repository mounts for blobs one repository already holds.
+//! What the enclave already has, in two steps. [`look`] only reads (manifests by digest
+//! and by tag, files hashed in place) and needs nothing but the signed manifest: every
+//! install starts with it, and when it finds nothing missing the payload is not read at
+//! all. [`plan`] runs only after verification, for what is missing: blobs per repository,
+//! and cross-repository mounts (registry writes) for blobs one repository already holds.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -9,6 +12,24 @@ use crate::digest::Sha256Digest;
 use crate::error::Result;
 use crate::manifest::{BundleManifest, FileRecord};
 use crate::registry::{EnclaveRegistry, ManifestRef, Mount};
+
+/// What the enclave lacks, found by reading only (indexes into the manifest's lists).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Lacks {
+    /// Images whose served digest is not in their repository.
+    pub images: BTreeSet<usize>,
+    /// Tagged images whose tag is missing or points at another digest.
+    pub tags: BTreeSet<usize>,
+    /// Files missing from their target, or with other content or mode.
+    pub files: Vec<usize>,
+}
+
+impl Lacks {
+    /// True when the enclave already holds every image, tag and file.
+    pub fn is_empty(&self) -> bool {
+        self.images.is_empty() && self.tags.is_empty() && self.files.is_empty()
+    }
+}
 
 /// What must be written, after looking at the registry and the destination.
 #[derive(Debug, Default)]
@@ -39,34 +60,72 @@ impl Needs {
     }
 }
 
-/// Look at the registry (`repos[i]` is image `i`'s repository) and the destination.
-pub async fn survey(
+/// Look at the registry (`repos[i]` is image `i`'s repository) and the destination,
+/// reading only: each image's served digest by digest, its tag, each file's content and
+/// mode. Writes nothing anywhere, so it may run before the payload is verified.
+pub async fn look(
     m: &BundleManifest,
     repos: &[String],
     reg: &EnclaveRegistry,
     roots: &super::files::FileRoots,
     jobs: usize,
-) -> Result<Needs> {
-    let mut needs = Needs::default();
-    let jobs = jobs.max(1);
+) -> Result<Lacks> {
+    let mut lacks = Lacks::default();
     let checks = futures::stream::iter(m.images.iter().enumerate().map(|(i, img)| {
         let repo = &repos[i];
         async move {
-            let have = reg
+            let want = Some(img.served.digest);
+            let present = reg
                 .manifest_digest(repo, ManifestRef::Digest(&img.served.digest))
-                .await?;
-            Ok::<_, crate::Error>((i, have == Some(img.served.digest)))
+                .await?
+                == want;
+            // An untagged image is reached by digest only: nothing more to check.
+            let tagged = match &img.name.tag {
+                Some(_) if !present => false,
+                Some(t) => reg.manifest_digest(repo, ManifestRef::Tag(t)).await? == want,
+                None => true,
+            };
+            Ok::<_, crate::Error>((i, present, tagged))
         }
     }))
-    .buffer_unordered(jobs)
+    .buffer_unordered(jobs.max(1))
     .collect::<Vec<_>>()
     .await;
     for c in checks {
-        let (i, present) = c?;
+        let (i, present, tagged) = c?;
         if !present {
-            needs.images_missing.insert(i);
+            lacks.images.insert(i);
+        }
+        if !tagged {
+            lacks.tags.insert(i);
         }
     }
+    lacks.files = m
+        .files
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| !super::files::matches(&roots.path(f), f))
+        .map(|(i, _)| i)
+        .collect();
+    Ok(lacks)
+}
+
+/// What a verified install must write for `lacks`: the blobs each missing image's
+/// repository lacks, mounted from another repository where one holds them (registry
+/// writes: only after verification), the rest left to upload from the payload.
+pub async fn plan(
+    m: &BundleManifest,
+    repos: &[String],
+    reg: &EnclaveRegistry,
+    lacks: &Lacks,
+    jobs: usize,
+) -> Result<Needs> {
+    let mut needs = Needs {
+        images_missing: lacks.images.clone(),
+        files: lacks.files.clone(),
+        ..Needs::default()
+    };
+    let jobs = jobs.max(1);
     // Blobs needed per repository, for images not already complete.
     let mut blob_repos: BTreeMap<Sha256Digest, BTreeSet<&str>> = BTreeMap::new();
     for &i in &needs.images_missing {
@@ -99,13 +158,6 @@ pub async fn survey(
     }
     needs.blobs_present = have.values().map(Vec::len).sum();
     mount_or_upload(reg, &have, lack, &mut needs).await?;
-    needs.files = m
-        .files
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| !super::files::matches(&roots.path(f), f))
-        .map(|(i, _)| i)
-        .collect();
     Ok(needs)
 }
 

@@ -35,7 +35,10 @@ pub fn approvals(b: &SignedBundle) -> Value {
     })
 }
 
-/// Record a completed install; returns the receipt's path.
+/// Record a completed install; returns the receipt's path. Works from the signed bundle
+/// (a verified one derefs to it) and the report, which says whether the payload was
+/// verified or not read at all; `verified` in the receipt says it too, so nobody reads
+/// the signed payload sha256 there as checked when it was not.
 pub fn installed(
     enclave: &mut Enclave,
     bundle_arg: &str,
@@ -44,7 +47,10 @@ pub fn installed(
     started: Timestamp,
 ) -> Result<String> {
     let mut r = Receipt::new(Outcome::Installed, bundle_arg, started);
-    r.verified = Some(verified(b));
+    let mut v = verified(b);
+    v["payload"] = json!(report.payload);
+    v["payload_reason"] = json!(report.payload_reason);
+    r.verified = Some(v);
     r.approvals = Some(approvals(b));
     r.install = serde_json::to_value(report).ok();
     r.allow_expired = b.outside_window().is_some();

@@ -1,7 +1,9 @@
 //! Verification: the only way to get a [`SignedBundle`] (signatures checked, manifest
 //! parsed and consistent) and a [`VerifiedBundle`] (and then every byte of the payload
 //! checked too). Their fields are private, so holding one is proof that the checks ran;
-//! install takes a `VerifiedBundle` and nothing else.
+//! whatever install writes from the payload takes a `VerifiedBundle` and nothing else
+//! (a re-install that finds everything in place writes nothing and needs only a
+//! `SignedBundle`).
 //!
 //! Order matters and is the security argument (see `SECURITY.md`):
 //! 1. read `manifest.json` as bytes and check the signatures over exactly those bytes,

@@ -3,16 +3,23 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use airlock_verify::install::{ImageAction, InstallOptions, InstallReport, record};
+use airlock_verify::install::{
+    ImageAction, InstallOptions, InstallReport, Next, PayloadRead, record,
+};
 use airlock_verify::state::Enclave;
 use airlock_verify::time::Timestamp;
-use airlock_verify::verify::VerifiedBundle;
+use airlock_verify::verify::{SignedBundle, VerifiedBundle};
 
 use crate::common::{RegistryArgs, StateArgs, TrustArgs};
 
 /// Verify a bundle completely, then install it: images into the enclave registry under the
 /// same repository paths (manifest digests preserved), files under --dest with their
 /// modes. Skips what is already there, so running it twice changes nothing.
+///
+/// Signatures, the manifest and the enclave's state are checked first; then a read-only
+/// look at the registry and --dest. When the enclave already holds every image, tag and
+/// file, the payload is not read at all (the report and receipt say `payload:
+/// not-read`); --verify-payload checks every byte anyway.
 ///
 /// Refuses a bundle outside its change window, a lower sequence than the channel already
 /// installed (rollback), the same sequence with another bundle, and a clock earlier than
@@ -58,6 +65,11 @@ pub struct Args {
     /// Spool directory for verified blobs awaiting upload [default: system temp folder].
     #[arg(long, value_name = "DIR")]
     spool: Option<PathBuf>,
+    /// Verify every payload byte even when the enclave already holds every image, tag
+    /// and file (without it, such a re-install reads only the signatures and the
+    /// manifest).
+    #[arg(long)]
+    verify_payload: bool,
     /// Print the install record as JSON.
     #[arg(long)]
     json: bool,
@@ -78,7 +90,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let mut known = None;
     match install(&a, &mut enclave, &mut known) {
         Ok((bundle, report)) => {
-            let path = record::installed(&mut enclave, &bundle_arg, &bundle, &report, started)?;
+            let path =
+                record::installed(&mut enclave, &bundle_arg, bundle.signed(), &report, started)?;
             print_report(&a, &report, &path)
         }
         Err(e) => {
@@ -95,11 +108,26 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
 }
 
+/// The bundle an install worked from: signed only (its payload was not read) or verified.
+enum Worked {
+    Signed(Box<SignedBundle>),
+    Verified(Arc<VerifiedBundle>),
+}
+
+impl Worked {
+    fn signed(&self) -> &SignedBundle {
+        match self {
+            Worked::Signed(b) => b,
+            Worked::Verified(b) => b,
+        }
+    }
+}
+
 fn install(
     a: &Args,
     enclave: &mut Enclave,
     known: &mut Option<record::Known>,
-) -> anyhow::Result<(Arc<VerifiedBundle>, InstallReport)> {
+) -> anyhow::Result<(Worked, InstallReport)> {
     if let Some(p) = &a.prefix {
         airlock_verify::image_ref::validate_prefix(p)
             .map_err(|e| airlock_verify::Error::invalid("option", "--prefix", e))?;
@@ -116,29 +144,40 @@ fn install(
     *known = Some(record::Known::of(&signed));
     enclave.check(&signed.identity(), Timestamp::now())?;
     let reg = Arc::new(a.reg.client(&a.registry)?);
+    let opts = InstallOptions {
+        prefix: a.prefix.clone(),
+        dest: a.dest.clone(),
+        jobs: a.jobs,
+        uploads: a.uploads,
+        spool_dir: a.spool.clone(),
+        packages_dir: a.packages_dir.clone(),
+        packages_url: a.packages_url.clone(),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    // Read-only, from the signed manifest: nothing is written before verification.
+    let lacks = rt.block_on(airlock_verify::install::survey(&signed, &reg, &opts))?;
+    let why = match airlock_verify::install::decide(&lacks, a.verify_payload) {
+        Next::Finish(held) => {
+            let report = rt.block_on(airlock_verify::install::held(&signed, &reg, &opts, held))?;
+            return Ok((Worked::Signed(Box::new(signed)), report));
+        }
+        Next::Verify(why) => why,
+    };
     let bundle = Arc::new(crate::common::verify_with_bar(signed, !a.quiet && !a.json)?);
     let bar = airlock_verify::progress::bytes_bar("install", !a.quiet && !a.json);
     bar.set_length(bundle.manifest().payload.tar_size);
     let cb = airlock_verify::progress::callback(&bar);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     let report = rt.block_on(airlock_verify::install::install(
         bundle.clone(),
         reg,
-        InstallOptions {
-            prefix: a.prefix.clone(),
-            dest: a.dest.clone(),
-            jobs: a.jobs,
-            uploads: a.uploads,
-            spool_dir: a.spool.clone(),
-            packages_dir: a.packages_dir.clone(),
-            packages_url: a.packages_url.clone(),
-        },
+        opts,
+        why,
         cb,
     ))?;
     bar.finish_and_clear();
-    Ok((bundle, report))
+    Ok((Worked::Verified(bundle), report))
 }
 
 fn print_report(a: &Args, report: &InstallReport, receipt: &str) -> anyhow::Result<()> {
@@ -149,6 +188,16 @@ fn print_report(a: &Args, report: &InstallReport, receipt: &str) -> anyhow::Resu
         return Ok(());
     }
     println!("OK: {} installed", a.bundle.display());
+    match report.payload {
+        PayloadRead::NotRead => println!(
+            "  payload not read: {} (signatures, manifest and SHA256SUMS checked; \
+             --verify-payload checks every byte)",
+            report.payload_reason
+        ),
+        PayloadRead::Verified | PayloadRead::VerifiedOnRequest => {
+            println!("  payload verified, every byte: {}", report.payload_reason)
+        }
+    }
     for i in &report.images {
         let moved = i
             .tag_moved_from
