@@ -533,34 +533,9 @@ mod tests {
     }
 
     fn empty_manifest() -> BundleManifest {
-        BundleManifest {
-            format: crate::manifest::BUNDLE_FORMAT,
-            kind: crate::manifest::ManifestKind::AirlockBundle,
-            hop: None,
-            lock_sha256: Sha256Digest::of(b""),
-            notes: vec![],
-            payload: crate::manifest::PayloadInfo {
-                file: crate::layout::PAYLOAD_FILE.into(),
-                size: 0,
-                sha256: Sha256Digest::of(b""),
-                tar_size: 0,
-                structure_sha256: None,
-                volumes: vec![],
-                parity: None,
-            },
-            entries: vec![],
-            images: vec![],
-            files: vec![],
-            checklist: None,
-            not_before: None,
-            expires: None,
-            channel: None,
-            sequence: None,
-            documents: vec![],
-            catalog: None,
-            package_repositories: vec![],
-            delta: None,
-        }
+        let mut m = crate::testdata::empty_manifest();
+        m.payload.tar_size = 0;
+        m
     }
 
     #[test]
