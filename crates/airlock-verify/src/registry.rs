@@ -369,7 +369,7 @@ impl EnclaveRegistry {
         let target = format!("{}/{repo}{reference}", self.host);
         let url = self.url(&format!("v2/{repo}/manifests/{}", manifest_path(reference)))?;
         let accept = ACCEPTED_MANIFEST_TYPES.join(", ");
-        let mut resp = self
+        let resp = self
             .send_retried(&target, "read manifest", &[pull(repo)], || {
                 self.http
                     .request(Method::GET, url.clone())
@@ -381,21 +381,7 @@ impl EnclaveRegistry {
             StatusCode::NOT_FOUND => return Ok(None),
             s => return Err(self.unexpected(&target, "read manifest", s, resp).await),
         }
-        let mut out = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| Error::RegistryTransport {
-            target: target.clone(),
-            action: "read manifest",
-            source: e,
-        })? {
-            out.extend_from_slice(&chunk);
-            if out.len() as u64 > MAX_MANIFEST_BYTES {
-                return Err(Error::Registry {
-                    target,
-                    action: "read manifest",
-                    reason: format!("larger than {MAX_MANIFEST_BYTES} bytes"),
-                });
-            }
-        }
+        let out = small_body(resp, target, "read manifest").await?;
         Ok(Some(Bytes::from(out)))
     }
 
@@ -404,7 +390,7 @@ impl EnclaveRegistry {
     async fn get_listing(&self, path: &str, scope: String) -> Result<serde_json::Value> {
         let target = format!("{}/{path}", self.host);
         let url = self.url(path)?;
-        let mut resp = self
+        let resp = self
             .send_retried(&target, "list", &[scope], || {
                 self.http.request(Method::GET, url.clone())
             })
@@ -413,21 +399,7 @@ impl EnclaveRegistry {
             let s = resp.status();
             return Err(self.unexpected(&target, "list", s, resp).await);
         }
-        let mut out = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| Error::RegistryTransport {
-            target: target.clone(),
-            action: "list",
-            source: e,
-        })? {
-            out.extend_from_slice(&chunk);
-            if out.len() as u64 > MAX_MANIFEST_BYTES {
-                return Err(Error::Registry {
-                    target,
-                    action: "list",
-                    reason: format!("larger than {MAX_MANIFEST_BYTES} bytes"),
-                });
-            }
-        }
+        let out = small_body(resp, target.clone(), "list").await?;
         serde_json::from_slice(&out).map_err(|e| Error::Registry {
             target,
             action: "list",
@@ -840,6 +812,31 @@ fn tokio_util_stream(
             Err(e) => Some((Err(e), None)),
         }
     })
+}
+
+/// Read a response body of at most [`MAX_MANIFEST_BYTES`] (a manifest, a listing), chunk
+/// by chunk, refusing the rest of a larger one instead of buffering it.
+async fn small_body(
+    mut resp: reqwest::Response,
+    target: String,
+    action: &'static str,
+) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| Error::RegistryTransport {
+        target: target.clone(),
+        action,
+        source: e,
+    })? {
+        out.extend_from_slice(&chunk);
+        if out.len() as u64 > MAX_MANIFEST_BYTES {
+            return Err(Error::Registry {
+                target,
+                action,
+                reason: format!("larger than {MAX_MANIFEST_BYTES} bytes"),
+            });
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
