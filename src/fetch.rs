@@ -331,12 +331,27 @@ pub async fn fetch(
                 .blob_stream(&registry, &image.repository, &blob.digest, blob.size)
                 .await?;
             let what = format!("{} blob {}", image.repository_path(), blob.digest);
-            store
-                .put_stream(stream, &what, &blob.digest, Some(blob.size), |n| {
-                    progress(n)
-                })
-                .await
-                .map(|_| ())
+            // Hashing is the CPU cost of a fetch: a task of its own lets the runtime's
+            // workers hash several blobs at once (polled inline, every blob was hashed on
+            // the one thread that drives `fetch`).
+            let store = store.clone();
+            let digest = blob.digest;
+            let task = tokio::spawn(async move {
+                store
+                    .put_stream(stream, &what, &blob.digest, Some(blob.size), |n| {
+                        progress(n)
+                    })
+                    .await
+                    .map(|_| ())
+            });
+            match task.await {
+                Ok(r) => r,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => Err(Error::Upstream {
+                    reference: format!("{} blob {digest}", image.repository_path()),
+                    reason: format!("transfer cancelled: {e}"),
+                }),
+            }
         }
         .boxed()
     });

@@ -5,11 +5,15 @@
 //! Content enters only through [`Store::put_stream`], [`Store::put_bytes`] or
 //! [`Store::put_file`], which hash while writing to a temporary name and rename into place
 //! only when the digest matches: a crash or a lying upstream never leaves a wrong blob
-//! under a right name. Bytes are hashed again when they are packed into a bundle, which
-//! also catches later disk corruption.
+//! under a right name. Entries that were already in the cache are hashed again when they
+//! are packed into a bundle, which catches disk corruption since; entries this process
+//! has just hashed on their way in are not hashed a second time
+//! ([`Store::checked_since_open`]).
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -22,6 +26,9 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// Digests (and lengths) this process hashed on their way into the cache, shared by
+    /// clones.
+    checked: Arc<Mutex<HashMap<Sha256Digest, u64>>>,
 }
 
 impl Store {
@@ -33,6 +40,7 @@ impl Store {
         }
         Ok(Store {
             root: root.to_path_buf(),
+            checked: Arc::default(),
         })
     }
 
@@ -67,6 +75,18 @@ impl Store {
             Ok(m) => m.is_file() && size.is_none_or(|s| s == m.len()),
             Err(_) => false,
         }
+    }
+
+    /// True if this process put `digest` into the cache itself, `size` bytes long,
+    /// hashing it on the way in (moments ago, in a cold build). Packing then copies it
+    /// without a second SHA-256 pass, counting its bytes against `size`; entries from
+    /// earlier runs are hashed again, since disks and other processes may have changed
+    /// them. The enclave checks every byte whichever way it went.
+    pub fn checked_since_open(&self, digest: &Sha256Digest, size: u64) -> bool {
+        self.checked
+            .lock()
+            .map(|set| set.get(digest) == Some(&size))
+            .unwrap_or(false)
     }
 
     fn temp_file(&self) -> Result<tempfile::NamedTempFile> {
@@ -105,6 +125,9 @@ impl Store {
         let dest = self.path(expected);
         tmp.persist(&dest)
             .map_err(|e| Error::io("rename into cache", &dest, e.error))?;
+        if let Ok(mut set) = self.checked.lock() {
+            set.insert(actual, len);
+        }
         Ok(len)
     }
 

@@ -14,6 +14,7 @@
 
 pub mod delta;
 pub mod entries;
+mod offload;
 pub mod payload;
 pub mod volumes;
 
@@ -706,12 +707,66 @@ mod tests {
         let f = fixture();
         let d = f.lock.files[0].sha256;
         std::fs::write(f.store.path(&d), b"#!/bin/sh\necho tampered\n").unwrap();
+        // A later run: this process's store hashed the entry on its way in and would
+        // trust it, so the tampering is between runs.
+        let store = Store::open(f.store.root()).unwrap();
         let out = f.root.join("bad");
         let e = write_bundle(
             &f.lock,
             b"lock",
             &f.plans,
-            &f.store,
+            &store,
+            &out,
+            &WriteOptions {
+                level: 3,
+                threads: 1,
+                force: false,
+                keys: &f.keys,
+                on_progress: &|_| {},
+                validity: Validity::default(),
+                signer: Signer {
+                    role: crate::trust::policy::RoleName::new("builder").unwrap(),
+                    name: None,
+                },
+                media: Default::default(),
+                delta: None,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(e.exit_code(), 5, "{e}");
+        assert!(!out.exists());
+        let leftovers: Vec<_> = std::fs::read_dir(&f.root)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains("partial"))
+            .collect();
+        assert!(
+            leftovers.is_empty(),
+            "a partial bundle directory was left behind"
+        );
+    }
+
+    #[test]
+    fn a_cache_entry_that_shrank_within_the_run_is_caught() {
+        let f = fixture();
+        let d = f.lock.files[0].sha256;
+        // This process hashed the entry on its way in, so packing only counts it: a
+        // shorter file must still be caught (it would corrupt the tar).
+        let path = f.store.path(&d);
+        let len = std::fs::metadata(&path).unwrap().len();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(len - 1)
+            .unwrap();
+        let store = f.store.clone();
+        let out = f.root.join("bad");
+        let e = write_bundle(
+            &f.lock,
+            b"lock",
+            &f.plans,
+            &store,
             &out,
             &WriteOptions {
                 level: 3,

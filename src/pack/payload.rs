@@ -166,10 +166,18 @@ impl<S: Write> Write for Structured<S> {
     }
 }
 
-/// A counting pass-through so the manifest can record the tar size.
+/// A counting pass-through: the tar size for the manifest, and the length of a cache
+/// entry copied without hashing.
 struct Counting<W> {
     inner: W,
     n: u64,
+}
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let k = self.inner.read(buf)?;
+        self.n += k as u64;
+        Ok(k)
+    }
 }
 impl<W: Write> Write for Counting<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -208,7 +216,7 @@ pub struct Written {
 
 /// Write `groups` of entries (each group `Some(level)` starts a new zstd frame at that
 /// level) into `sink`, streaming content from the store and checking it again on the way.
-pub fn write<S: PayloadSink>(
+pub fn write<S: PayloadSink + 'static>(
     sink: S,
     sink_name: &Path,
     groups: Vec<(Option<i32>, Vec<PendingEntry>)>,
@@ -217,6 +225,7 @@ pub fn write<S: PayloadSink>(
     on_progress: &dyn Fn(u64),
 ) -> Result<Written> {
     let io_err = |e: io::Error| Error::io("write", sink_name, e);
+    let sink = super::offload::Offload::new(sink).map_err(io_err)?;
     let fw = FrameWriter::new(Structured::new(sink), c.level, c.threads).map_err(io_err)?;
     let mut builder = tar::Builder::new(Counting { inner: fw, n: 0 });
     builder.mode(tar::HeaderMode::Deterministic);
@@ -258,9 +267,10 @@ pub fn write<S: PayloadSink>(
     })
 }
 
-/// Stream one cache entry into the archive. The store was checked on the way in; this
-/// catches disk corruption since, and a cache entry that shrank (which would corrupt the
-/// tar).
+/// Stream one cache entry into the archive. An entry from an earlier run is hashed again
+/// (disk corruption since); one this process hashed on its way in is only counted
+/// ([`Store::checked_since_open`]). Either way a cache entry that shrank, which would
+/// corrupt the tar, is caught.
 fn append_from_store<W: Write>(
     builder: &mut tar::Builder<W>,
     h: &tar::Header,
@@ -270,9 +280,19 @@ fn append_from_store<W: Write>(
 ) -> Result<()> {
     let src: PathBuf = store.path(&e.sha256);
     let f = File::open(&src).map_err(|er| Error::io("open cache entry", &src, er))?;
-    let mut reader = HashingReader::new(f.take(e.size));
-    builder.append(h, &mut reader).map_err(io_err)?;
-    let (_, got, n) = reader.finish();
+    let (got, n) = if store.checked_since_open(&e.sha256, e.size) {
+        let mut reader = Counting {
+            inner: f.take(e.size),
+            n: 0,
+        };
+        builder.append(h, &mut reader).map_err(io_err)?;
+        (e.sha256, reader.n)
+    } else {
+        let mut reader = HashingReader::new(f.take(e.size));
+        builder.append(h, &mut reader).map_err(io_err)?;
+        let (_, got, n) = reader.finish();
+        (got, n)
+    };
     if n != e.size || got != e.sha256 {
         return Err(Error::digest_mismatch(
             format!("cache entry {}", src.display()),
