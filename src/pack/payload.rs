@@ -11,7 +11,8 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::entries::{PendingEntry, Source};
-use crate::digest::{HashingReader, HashingWriter, Sha256Digest};
+use super::offload::BackgroundHasher;
+use crate::digest::{HashingReader, Sha256Digest};
 use crate::error::{Error, Result};
 use crate::layout;
 use crate::manifest::Entry;
@@ -41,9 +42,11 @@ pub struct Finished {
     pub volumes: Vec<crate::manifest::Volume>,
 }
 
-/// One payload file, hashed as it is written.
+/// One payload file, hashed as it is written (on a thread of its own:
+/// [`BackgroundHasher`]).
 pub struct FileSink {
-    inner: HashingWriter<BufWriter<File>>,
+    file: BufWriter<File>,
+    hasher: BackgroundHasher,
 }
 
 impl FileSink {
@@ -51,24 +54,27 @@ impl FileSink {
     pub fn create(path: &Path) -> Result<Self> {
         let f = File::create(path).map_err(|e| Error::io("create", path, e))?;
         Ok(FileSink {
-            inner: HashingWriter::new(BufWriter::with_capacity(1 << 20, f)),
+            file: BufWriter::with_capacity(1 << 20, f),
+            hasher: BackgroundHasher::new().map_err(|e| Error::io("hash", path, e))?,
         })
     }
 }
 
 impl Write for FileSink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.write(buf)
+        let n = self.file.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        self.file.flush()
     }
 }
 
 impl PayloadSink for FileSink {
     fn finish(self) -> io::Result<Finished> {
-        let (buf, sha256, size) = self.inner.finish();
-        let file = buf.into_inner().map_err(|e| e.into_error())?;
+        let (sha256, size) = self.hasher.finish();
+        let file = self.file.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         Ok(Finished {
             size,
@@ -216,7 +222,7 @@ pub struct Written {
 
 /// Write `groups` of entries (each group `Some(level)` starts a new zstd frame at that
 /// level) into `sink`, streaming content from the store and checking it again on the way.
-pub fn write<S: PayloadSink + 'static>(
+pub fn write<S: PayloadSink>(
     sink: S,
     sink_name: &Path,
     groups: Vec<(Option<i32>, Vec<PendingEntry>)>,
@@ -225,7 +231,6 @@ pub fn write<S: PayloadSink + 'static>(
     on_progress: &dyn Fn(u64),
 ) -> Result<Written> {
     let io_err = |e: io::Error| Error::io("write", sink_name, e);
-    let sink = super::offload::Offload::new(sink).map_err(io_err)?;
     let fw = FrameWriter::new(Structured::new(sink), c.level, c.threads).map_err(io_err)?;
     let mut builder = tar::Builder::new(Counting { inner: fw, n: 0 });
     builder.mode(tar::HeaderMode::Deterministic);
