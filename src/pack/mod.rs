@@ -796,4 +796,49 @@ mod tests {
             "a partial bundle directory was left behind"
         );
     }
+
+    #[test]
+    fn a_blob_that_grew_within_the_run_is_hashed_again_and_caught() {
+        let f = fixture();
+        // A layer's length comes from its descriptor, so packing reads only that many
+        // bytes: a file that grew with other content must not pass as counted.
+        let blob = f.plans[0].blobs[1].clone();
+        let path = f.store.path(&blob.digest);
+        std::fs::write(&path, vec![0x1f; blob.size as usize + 1]).unwrap();
+        let store = f.store.clone();
+        let out = f.root.join("bad");
+        let e = write_bundle(
+            &f.lock,
+            b"lock",
+            &f.plans,
+            &store,
+            &out,
+            &WriteOptions {
+                level: 3,
+                threads: 1,
+                force: false,
+                keys: &f.keys,
+                on_progress: &|_| {},
+                validity: Validity::default(),
+                signer: Signer {
+                    role: crate::trust::policy::RoleName::new("builder").unwrap(),
+                    name: None,
+                },
+                media: Default::default(),
+                delta: None,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(e.exit_code(), 5, "{e}");
+        assert!(!out.exists());
+        let leftovers: Vec<_> = std::fs::read_dir(&f.root)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains("partial"))
+            .collect();
+        assert!(
+            leftovers.is_empty(),
+            "a partial bundle directory was left behind"
+        );
+    }
 }

@@ -273,9 +273,9 @@ pub fn write<S: PayloadSink>(
 }
 
 /// Stream one cache entry into the archive. An entry from an earlier run is hashed again
-/// (disk corruption since); one this process hashed on its way in is only counted
-/// ([`Store::checked_since_open`]). Either way a cache entry that shrank, which would
-/// corrupt the tar, is caught.
+/// (disk corruption since); one this process hashed on its way in, still of the length it
+/// had then, is only counted ([`Store::checked_since_open`]). Either way a cache entry
+/// that shrank, which would corrupt the tar, is caught.
 fn append_from_store<W: Write>(
     builder: &mut tar::Builder<W>,
     h: &tar::Header,
@@ -285,7 +285,10 @@ fn append_from_store<W: Write>(
 ) -> Result<()> {
     let src: PathBuf = store.path(&e.sha256);
     let f = File::open(&src).map_err(|er| Error::io("open cache entry", &src, er))?;
-    let (got, n) = if store.checked_since_open(&e.sha256, e.size) {
+    // The file's length now must also be the length hashed: a cache entry that grew since
+    // is hashed again like one from an earlier run.
+    let same_length = f.metadata().is_ok_and(|m| m.len() == e.size);
+    let (got, n) = if same_length && store.checked_since_open(&e.sha256, e.size) {
         let mut reader = Counting {
             inner: f.take(e.size),
             n: 0,
