@@ -607,11 +607,15 @@ mod tests {
     }
 
     fn pack(f: &Fixture, name: &str, threads: u32) -> WriteSummary {
+        try_pack(f, &f.store, name, threads).unwrap()
+    }
+
+    fn try_pack(f: &Fixture, store: &Store, name: &str, threads: u32) -> Result<WriteSummary> {
         write_bundle(
             &f.lock,
             b"lock bytes",
             &f.plans,
-            &f.store,
+            store,
             &f.root.join(name),
             &WriteOptions {
                 level: 3,
@@ -628,7 +632,23 @@ mod tests {
                 delta: None,
             },
         )
-        .unwrap()
+    }
+
+    /// Packing from `store` fails on a cache entry (exit 5) and leaves no bundle and no
+    /// partial directory behind.
+    fn assert_refused_leaving_nothing(f: &Fixture, store: &Store) {
+        let e = try_pack(f, store, "bad", 1).unwrap_err();
+        assert_eq!(e.exit_code(), 5, "{e}");
+        assert!(!f.root.join("bad").exists());
+        let leftovers: Vec<_> = std::fs::read_dir(&f.root)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains("partial"))
+            .collect();
+        assert!(
+            leftovers.is_empty(),
+            "a partial bundle directory was left behind"
+        );
     }
 
     #[test]
@@ -710,40 +730,7 @@ mod tests {
         // A later run: this process's store hashed the entry on its way in and would
         // trust it, so the tampering is between runs.
         let store = Store::open(f.store.root()).unwrap();
-        let out = f.root.join("bad");
-        let e = write_bundle(
-            &f.lock,
-            b"lock",
-            &f.plans,
-            &store,
-            &out,
-            &WriteOptions {
-                level: 3,
-                threads: 1,
-                force: false,
-                keys: &f.keys,
-                on_progress: &|_| {},
-                validity: Validity::default(),
-                signer: Signer {
-                    role: crate::trust::policy::RoleName::new("builder").unwrap(),
-                    name: None,
-                },
-                media: Default::default(),
-                delta: None,
-            },
-        )
-        .unwrap_err();
-        assert_eq!(e.exit_code(), 5, "{e}");
-        assert!(!out.exists());
-        let leftovers: Vec<_> = std::fs::read_dir(&f.root)
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().contains("partial"))
-            .collect();
-        assert!(
-            leftovers.is_empty(),
-            "a partial bundle directory was left behind"
-        );
+        assert_refused_leaving_nothing(&f, &store);
     }
 
     #[test]
@@ -761,40 +748,7 @@ mod tests {
             .set_len(len - 1)
             .unwrap();
         let store = f.store.clone();
-        let out = f.root.join("bad");
-        let e = write_bundle(
-            &f.lock,
-            b"lock",
-            &f.plans,
-            &store,
-            &out,
-            &WriteOptions {
-                level: 3,
-                threads: 1,
-                force: false,
-                keys: &f.keys,
-                on_progress: &|_| {},
-                validity: Validity::default(),
-                signer: Signer {
-                    role: crate::trust::policy::RoleName::new("builder").unwrap(),
-                    name: None,
-                },
-                media: Default::default(),
-                delta: None,
-            },
-        )
-        .unwrap_err();
-        assert_eq!(e.exit_code(), 5, "{e}");
-        assert!(!out.exists());
-        let leftovers: Vec<_> = std::fs::read_dir(&f.root)
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().contains("partial"))
-            .collect();
-        assert!(
-            leftovers.is_empty(),
-            "a partial bundle directory was left behind"
-        );
+        assert_refused_leaving_nothing(&f, &store);
     }
 
     #[test]
@@ -806,39 +760,6 @@ mod tests {
         let path = f.store.path(&blob.digest);
         std::fs::write(&path, vec![0x1f; blob.size as usize + 1]).unwrap();
         let store = f.store.clone();
-        let out = f.root.join("bad");
-        let e = write_bundle(
-            &f.lock,
-            b"lock",
-            &f.plans,
-            &store,
-            &out,
-            &WriteOptions {
-                level: 3,
-                threads: 1,
-                force: false,
-                keys: &f.keys,
-                on_progress: &|_| {},
-                validity: Validity::default(),
-                signer: Signer {
-                    role: crate::trust::policy::RoleName::new("builder").unwrap(),
-                    name: None,
-                },
-                media: Default::default(),
-                delta: None,
-            },
-        )
-        .unwrap_err();
-        assert_eq!(e.exit_code(), 5, "{e}");
-        assert!(!out.exists());
-        let leftovers: Vec<_> = std::fs::read_dir(&f.root)
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().contains("partial"))
-            .collect();
-        assert!(
-            leftovers.is_empty(),
-            "a partial bundle directory was left behind"
-        );
+        assert_refused_leaving_nothing(&f, &store);
     }
 }
