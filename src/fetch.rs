@@ -1,6 +1,7 @@
-//! Fetch: lock -> content store. Walks each pinned image from its index down to its layers,
-//! downloads what the store lacks with a bounded number of parallel transfers, and returns
-//! the [`ImagePlan`]s the bundle writer packs.
+//! Fetch: lock -> content store. Walks each pinned image from its index down to its layers
+//! ([`plan_images`]: the [`ImagePlan`]s the bundle writer packs), then downloads what the
+//! store lacks ([`Missing`], [`download`]) with a bounded number of parallel transfers,
+//! in the order asked for, so that packing can follow right behind.
 //!
 //! A rebuild of the same lock finds everything in the store and needs no network.
 
@@ -14,7 +15,7 @@ use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::http::HttpClient;
 use crate::image_ref::ImageRef;
-use crate::lock::{FileSource, Lock, LockedImage};
+use crate::lock::{FileSource, Lock, LockedFile, LockedImage};
 use crate::manifest::{Carried, Role, ServedAs};
 use crate::oci::{self, Descriptor, MAX_MANIFEST_BYTES, ManifestDoc, platform_matches};
 use crate::registry::RegistryClient;
@@ -39,7 +40,7 @@ pub struct ImagePlan {
     pub blobs: Vec<Carried>,
 }
 
-/// Options for [`fetch`].
+/// Options for [`download`].
 pub struct FetchOptions<'a> {
     /// Parallel transfers (connections) at most.
     pub jobs: usize,
@@ -287,112 +288,182 @@ async fn plan_blobs(
     Ok(blobs.into_values().collect())
 }
 
-/// Bring every artifact of `lock` into `store`, and plan the images.
-pub async fn fetch(
+/// Walk every image of `lock` down to its blobs (fetching manifests into `store`), a few
+/// images at a time.
+pub async fn plan_images(
     lock: &Lock,
+    store: &Store,
+    reg: &RegistryClient,
+    jobs: usize,
+) -> Result<Vec<ImagePlan>> {
+    let plans: Vec<Result<ImagePlan>> = futures::stream::iter(lock.images.iter())
+        .map(|img| plan_image(store, reg, img))
+        .buffered(jobs.max(1))
+        .collect()
+        .await;
+    plans.into_iter().collect()
+}
+
+/// What the store still lacks: every blob once (from the first image that names it) and
+/// every file.
+pub struct Missing<'a> {
+    jobs: Vec<Job<'a>>,
+}
+
+enum Job<'a> {
+    Blob(&'a ImageRef, &'a Carried),
+    File(&'a LockedFile),
+}
+
+impl Job<'_> {
+    fn digest(&self) -> Sha256Digest {
+        match self {
+            Job::Blob(_, b) => b.digest,
+            Job::File(f) => f.sha256,
+        }
+    }
+}
+
+impl<'a> Missing<'a> {
+    /// What of `lock` and its `plans` is not in `store` yet.
+    pub fn find(lock: &'a Lock, plans: &'a [ImagePlan], store: &Store) -> Self {
+        let mut blobs: BTreeMap<Sha256Digest, Job<'a>> = BTreeMap::new();
+        for p in plans {
+            for b in &p.blobs {
+                if !store.has(&b.digest, Some(b.size)) {
+                    blobs
+                        .entry(b.digest)
+                        .or_insert(Job::Blob(&p.locked.name, b));
+                }
+            }
+        }
+        let files = lock
+            .files
+            .iter()
+            .filter(|f| !store.has(&f.sha256, f.size))
+            .map(Job::File);
+        Missing {
+            jobs: blobs.into_values().chain(files).collect(),
+        }
+    }
+
+    /// Their digests.
+    pub fn digests(&self) -> impl Iterator<Item = Sha256Digest> + '_ {
+        self.jobs.iter().map(Job::digest)
+    }
+
+    /// Download in this order (digests not named go last): the order packing reads in.
+    pub fn order_by(&mut self, order: &[Sha256Digest]) {
+        let rank: std::collections::HashMap<&Sha256Digest, usize> =
+            order.iter().enumerate().map(|(i, d)| (d, i)).collect();
+        self.jobs
+            .sort_by_key(|j| rank.get(&j.digest()).copied().unwrap_or(usize::MAX));
+    }
+
+    /// Bytes to download (files of unknown size count nothing; local files are copied,
+    /// not downloaded).
+    fn download_bytes(&self) -> u64 {
+        self.jobs
+            .iter()
+            .map(|j| match j {
+                Job::Blob(_, b) => b.size,
+                Job::File(f) if matches!(f.source, FileSource::Url(_)) => f.size.unwrap_or(0),
+                Job::File(_) => 0,
+            })
+            .sum()
+    }
+}
+
+/// Bring everything `missing` into `store`, `opts.jobs` transfers at a time, started in
+/// the order of `missing` (they finish in any order).
+pub async fn download(
+    missing: Missing<'_>,
     store: &Store,
     reg: &RegistryClient,
     http: &HttpClient,
     opts: &FetchOptions<'_>,
-) -> Result<Vec<ImagePlan>> {
-    let jobs = opts.jobs.max(1);
-    // Manifests first (small, needed to know the blobs), a few images at a time.
-    let plans: Vec<Result<ImagePlan>> = futures::stream::iter(lock.images.iter())
-        .map(|img| plan_image(store, reg, img))
-        .buffered(jobs)
-        .collect()
-        .await;
-    let plans: Vec<ImagePlan> = plans.into_iter().collect::<Result<_>>()?;
-
-    // Every blob once, from the first image that names it.
-    let mut wanted: BTreeMap<Sha256Digest, (ImageRef, Carried)> = BTreeMap::new();
-    for p in &plans {
-        for b in &p.blobs {
-            if !store.has(&b.digest, Some(b.size)) {
-                wanted
-                    .entry(b.digest)
-                    .or_insert_with(|| (p.locked.name.clone(), b.clone()));
-            }
-        }
-    }
-    let mut total: u64 = wanted.values().map(|(_, b)| b.size).sum();
-    for f in &lock.files {
-        if matches!(f.source, FileSource::Url(_)) && !store.has(&f.sha256, f.size) {
-            total += f.size.unwrap_or(0);
-        }
-    }
-    (opts.on_total)(total);
-
-    let blob_jobs = wanted.into_values().map(|(image, blob)| {
-        let progress = opts.on_progress.clone();
-        async move {
-            let registry = reg.source_registry(&image);
-            let stream = reg
-                .blob_stream(&registry, &image.repository, &blob.digest, blob.size)
-                .await?;
-            let what = format!("{} blob {}", image.repository_path(), blob.digest);
-            // Hashing is the CPU cost of a fetch: a task of its own lets the runtime's
-            // workers hash several blobs at once (polled inline, every blob was hashed on
-            // the one thread that drives `fetch`).
-            let store = store.clone();
-            let digest = blob.digest;
-            let task = tokio::spawn(async move {
-                store
-                    .put_stream(stream, &what, &blob.digest, Some(blob.size), |n| {
-                        progress(n)
-                    })
-                    .await
-                    .map(|_| ())
-            });
-            match task.await {
-                Ok(r) => r,
-                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                Err(e) => Err(Error::Upstream {
-                    reference: format!("{} blob {digest}", image.repository_path()),
-                    reason: format!("transfer cancelled: {e}"),
-                }),
-            }
-        }
-        .boxed()
+) -> Result<()> {
+    (opts.on_total)(missing.download_bytes());
+    let transfers = missing.jobs.into_iter().map(|job| match job {
+        Job::Blob(image, blob) => fetch_blob(store, reg, image, blob.clone(), opts).boxed(),
+        Job::File(f) => fetch_file(store, http, f, opts).boxed(),
     });
-    let file_jobs = lock.files.iter().map(|f| {
-        let progress = opts.on_progress.clone();
-        async move {
-            if store.has(&f.sha256, f.size) {
-                return Ok(());
-            }
-            match &f.source {
-                FileSource::Url(url) => http
-                    .download_to_store(store, url, &f.sha256, f.size, |n| progress(n))
-                    .await
-                    .map(|_| ()),
-                FileSource::Path(path) => {
-                    let full = if path.is_absolute() {
-                        path.clone()
-                    } else {
-                        opts.lock_dir.join(path)
-                    };
-                    store.put_file(&full, &f.sha256, f.size).map(|_| ())
-                }
-            }
-        }
-        .boxed()
-    });
-    let results: Vec<Result<()>> = futures::stream::iter(blob_jobs.chain(file_jobs))
-        .buffer_unordered(jobs)
+    let results: Vec<Result<()>> = futures::stream::iter(transfers)
+        .buffer_unordered(opts.jobs.max(1))
         .collect()
         .await;
     // Report the first failure; the others are usually the same cause.
-    for r in results {
-        r?;
+    results.into_iter().collect()
+}
+
+async fn fetch_blob(
+    store: &Store,
+    reg: &RegistryClient,
+    image: &ImageRef,
+    blob: Carried,
+    opts: &FetchOptions<'_>,
+) -> Result<()> {
+    let progress = opts.on_progress.clone();
+    let registry = reg.source_registry(image);
+    let stream = reg
+        .blob_stream(&registry, &image.repository, &blob.digest, blob.size)
+        .await?;
+    let what = format!("{} blob {}", image.repository_path(), blob.digest);
+    // Hashing is the CPU cost of a fetch: a task of its own lets the runtime's
+    // workers hash several blobs at once (polled inline, every blob was hashed on
+    // the one thread that drives [`download`]).
+    let store = store.clone();
+    let digest = blob.digest;
+    let task = tokio::spawn(async move {
+        store
+            .put_stream(stream, &what, &blob.digest, Some(blob.size), |n| {
+                progress(n)
+            })
+            .await
+            .map(|_| ())
+    });
+    match task.await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(Error::Upstream {
+            reference: format!("{} blob {digest}", image.repository_path()),
+            reason: format!("transfer cancelled: {e}"),
+        }),
     }
-    // A single-platform manifest's platform is checked against its config once we have it.
-    for p in &plans {
+}
+
+async fn fetch_file(
+    store: &Store,
+    http: &HttpClient,
+    f: &LockedFile,
+    opts: &FetchOptions<'_>,
+) -> Result<()> {
+    let progress = opts.on_progress.clone();
+    match &f.source {
+        FileSource::Url(url) => http
+            .download_to_store(store, url, &f.sha256, f.size, |n| progress(n))
+            .await
+            .map(|_| ()),
+        FileSource::Path(path) => {
+            let full = if path.is_absolute() {
+                path.clone()
+            } else {
+                opts.lock_dir.join(path)
+            };
+            store.put_file(&full, &f.sha256, f.size).map(|_| ())
+        }
+    }
+}
+
+/// Check each single-platform manifest's platform against its config, once the configs
+/// are in the store.
+pub fn check_platforms(store: &Store, plans: &[ImagePlan]) -> Result<()> {
+    for p in plans {
         if p.served_as == ServedAs::Manifest && p.locked.role != Some(Role::Chart) {
             check_single_platform(store, p)?;
         }
     }
-    Ok(plans)
+    Ok(())
 }
 
 fn check_single_platform(store: &Store, p: &ImagePlan) -> Result<()> {

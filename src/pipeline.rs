@@ -4,12 +4,16 @@
 //! ```text
 //! catalog --resolve--> lock --write_lock--> FILE --fetch_and_pack--> bundle
 //! ```
+//!
+//! `fetch_and_pack` downloads and packs at once: the fetch brings blobs into the store
+//! in payload order on the async runtime while a packing thread writes each entry as it
+//! arrives, and nothing is signed until the fetch and its checks have ended well.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result, ResultExt};
-use crate::fetch::{FetchOptions, fetch};
+use crate::fetch::{FetchOptions, Missing};
 use crate::http::{HttpClient, HttpOptions};
 use crate::lock::Lock;
 use crate::pack::{WriteOptions, WriteSummary, write_bundle};
@@ -207,8 +211,8 @@ pub fn default_threads() -> u32 {
         .min(4)
 }
 
-/// Fetch everything the lock pins into the store, then write the signed bundle, with
-/// progress bars.
+/// Fetch everything the lock pins into the store and write the signed bundle, the two
+/// at once, with progress bars.
 pub fn fetch_and_pack(
     rt: &tokio::runtime::Runtime,
     inputs: &Inputs<'_>,
@@ -217,47 +221,93 @@ pub fn fetch_and_pack(
     keys: &[SecretKey],
     settings: &PackSettings,
 ) -> Result<WriteSummary> {
-    let bar = crate::progress::bytes_bar("fetch", settings.show);
-    let total_bar = bar.clone();
+    let fetching = || format!("fetching the artifacts of {}", inputs.lock_path.display());
+    let store = clients.store;
+    let plans = rt
+        .block_on(crate::fetch::plan_images(
+            inputs.lock,
+            store,
+            clients.reg,
+            settings.jobs,
+        ))
+        .with_context(fetching)?;
+    let mut missing = Missing::find(inputs.lock, &plans, store);
+    missing.order_by(&crate::pack::entries::fetch_order(inputs.lock, &plans));
+
+    let bars = Bars::new(settings.show);
+    let total_bar = bars.fetch.clone();
     let fopts = FetchOptions {
         jobs: settings.jobs,
         lock_dir: inputs.lock_dir,
-        on_progress: crate::progress::callback(&bar),
+        on_progress: crate::progress::callback(&bars.fetch),
         on_total: std::sync::Arc::new(move |n| total_bar.set_length(n)),
     };
-    let plans = rt
-        .block_on(fetch(
-            inputs.lock,
-            clients.store,
-            clients.reg,
-            clients.http,
-            &fopts,
-        ))
-        .with_context(|| format!("fetching the artifacts of {}", inputs.lock_path.display()))?;
-    bar.finish_and_clear();
-    let bar = crate::progress::bytes_bar("pack", settings.show);
-    let cb = crate::progress::callback(&bar);
-    let summary = write_bundle(
-        inputs.lock,
-        inputs.lock_bytes,
-        &plans,
-        clients.store,
-        out,
-        &WriteOptions {
-            level: settings.level,
-            threads: settings.threads,
-            force: settings.force,
-            keys,
-            on_progress: &*cb,
-            validity: settings.validity.clone(),
-            signer: settings.signer.clone(),
-            media: settings.media.clone(),
-            delta: settings.delta.clone(),
-        },
-    )
-    .with_context(|| format!("writing bundle {}", out.display()))?;
-    bar.finish_and_clear();
-    Ok(summary)
+    let on_pack = crate::progress::callback(&bars.pack);
+    let wopts = WriteOptions {
+        level: settings.level,
+        threads: settings.threads,
+        force: settings.force,
+        keys,
+        on_progress: &*on_pack,
+        validity: settings.validity.clone(),
+        signer: settings.signer.clone(),
+        media: settings.media.clone(),
+        delta: settings.delta.clone(),
+    };
+    // Packing that fails (no room, an output in the way) stops the downloads too.
+    let packer_failed = tokio::sync::Notify::new();
+    let (fetched, packed) = std::thread::scope(|s| {
+        let fetch = store.expect(missing.digests());
+        let packer = s.spawn(|| {
+            let r = write_bundle(inputs.lock, inputs.lock_bytes, &plans, store, out, &wopts);
+            if r.is_err() {
+                packer_failed.notify_one();
+            }
+            r
+        });
+        let download = crate::fetch::download(missing, store, clients.reg, clients.http, &fopts);
+        let fetched = rt.block_on(async {
+            tokio::select! {
+                r = download => Some(r),
+                () = packer_failed.notified() => None,
+            }
+        });
+        let fetched =
+            fetched.map(|r| r.and_then(|()| crate::fetch::check_platforms(store, &plans)));
+        fetch.finish(matches!(fetched, Some(Ok(()))));
+        bars.fetch.finish_and_clear();
+        let packed = packer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (fetched, packed)
+    });
+    bars.pack.finish_and_clear();
+    // A failed fetch stops packing too; its own error is then the one worth reading.
+    if let Some(Err(e)) = fetched {
+        return Err(e).with_context(fetching);
+    }
+    packed.with_context(|| format!("writing bundle {}", out.display()))
+}
+
+/// The fetch and pack bars, drawn together while both run.
+struct Bars {
+    fetch: indicatif::ProgressBar,
+    pack: indicatif::ProgressBar,
+}
+
+impl Bars {
+    fn new(show: bool) -> Self {
+        let multi = indicatif::MultiProgress::new();
+        let fetch = crate::progress::bytes_bar("fetch", show);
+        let pack = crate::progress::bytes_bar("pack", show);
+        if fetch.is_hidden() {
+            return Bars { fetch, pack };
+        }
+        Bars {
+            fetch: multi.add(fetch),
+            pack: multi.add(pack),
+        }
+    }
 }
 
 /// How resolve may use upstream's own files for its catalog.

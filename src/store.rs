@@ -9,11 +9,15 @@
 //! are packed into a bundle, which catches disk corruption since; entries this process
 //! has just hashed on their way in are not hashed a second time
 //! ([`Store::checked_since_open`]).
+//!
+//! A cold build fetches and packs at once: the fetch announces what is on its way
+//! ([`Store::expect`]) and packing waits for each entry as it reaches it
+//! ([`Store::wait_for`]), so the two overlap instead of running one after the other.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -29,6 +33,81 @@ pub struct Store {
     /// Digests (and lengths) this process hashed on their way into the cache, shared by
     /// clones.
     checked: Arc<Mutex<HashMap<Sha256Digest, u64>>>,
+    /// What a running fetch will still put in, shared by clones.
+    incoming: Arc<Incoming>,
+}
+
+/// Content on its way into the store while a bundle is packed from it.
+#[derive(Debug, Default)]
+struct Incoming {
+    state: Mutex<IncomingState>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct IncomingState {
+    /// Announced and not yet committed.
+    expected: HashSet<Sha256Digest>,
+    phase: Phase,
+}
+
+/// Where the fetch that feeds packing is.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// No fetch announced anything: everything is already in the store.
+    #[default]
+    Idle,
+    /// Downloads are running.
+    Fetching,
+    /// The fetch finished and every check after it passed.
+    Done,
+    /// The fetch failed (or was abandoned); what did not arrive never will.
+    Failed,
+}
+
+impl Incoming {
+    fn lock(&self) -> MutexGuard<'_, IncomingState> {
+        // The state is a set and a flag, consistent after every statement: a panic
+        // elsewhere cannot leave it half-updated.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn arrived(&self, digest: &Sha256Digest) {
+        let mut s = self.lock();
+        if s.expected.remove(digest) {
+            self.changed.notify_all();
+        }
+    }
+
+    fn settle(&self, phase: Phase) {
+        let mut s = self.lock();
+        if s.phase == Phase::Fetching {
+            s.phase = phase;
+            self.changed.notify_all();
+        }
+    }
+}
+
+/// A fetch in progress, from [`Store::expect`]. [`Fetching::finish`] says how it ended;
+/// dropped without it (an error path, a panic), it counts as failed, so nothing waits
+/// forever.
+#[must_use = "a fetch that is never finished counts as failed"]
+pub struct Fetching {
+    incoming: Arc<Incoming>,
+}
+
+impl Fetching {
+    /// The fetch is over: `ok` if everything arrived and every check after it passed.
+    pub fn finish(self, ok: bool) {
+        self.incoming
+            .settle(if ok { Phase::Done } else { Phase::Failed });
+    }
+}
+
+impl Drop for Fetching {
+    fn drop(&mut self) {
+        self.incoming.settle(Phase::Failed);
+    }
 }
 
 impl Store {
@@ -41,6 +120,7 @@ impl Store {
         Ok(Store {
             root: root.to_path_buf(),
             checked: Arc::default(),
+            incoming: Arc::default(),
         })
     }
 
@@ -89,6 +169,57 @@ impl Store {
             .unwrap_or(false)
     }
 
+    /// Announce that a fetch is about to put `digests` in, so that packing can start at
+    /// once and wait for each of them ([`Store::wait_for`], [`Store::wait_settled`]).
+    pub fn expect(&self, digests: impl IntoIterator<Item = Sha256Digest>) -> Fetching {
+        let mut s = self.incoming.lock();
+        s.expected = digests.into_iter().collect();
+        s.phase = Phase::Fetching;
+        Fetching {
+            incoming: self.incoming.clone(),
+        }
+    }
+
+    /// Wait until `digest` is in the store, if a running fetch announced it; returns at
+    /// once for anything else. Fails if the fetch ended without it.
+    pub fn wait_for(&self, digest: &Sha256Digest) -> Result<()> {
+        let mut s = self.incoming.lock();
+        while s.phase == Phase::Fetching && s.expected.contains(digest) {
+            s = self
+                .incoming
+                .changed
+                .wait(s)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+        if s.phase == Phase::Failed && s.expected.contains(digest) {
+            return Err(Error::Upstream {
+                reference: digest.to_string(),
+                reason: "the fetch stopped before it arrived".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Wait until the announced fetch is over; fails if it failed. Nothing is signed
+    /// before this returns, so a bundle never outlives a fetch that went wrong.
+    pub fn wait_settled(&self) -> Result<()> {
+        let mut s = self.incoming.lock();
+        while s.phase == Phase::Fetching {
+            s = self
+                .incoming
+                .changed
+                .wait(s)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+        if s.phase == Phase::Failed {
+            return Err(Error::Upstream {
+                reference: "upstream".into(),
+                reason: "the fetch failed".into(),
+            });
+        }
+        Ok(())
+    }
+
     fn temp_file(&self) -> Result<tempfile::NamedTempFile> {
         let dir = self.root.join("tmp");
         tempfile::Builder::new()
@@ -128,6 +259,7 @@ impl Store {
         if let Ok(mut set) = self.checked.lock() {
             set.insert(actual, len);
         }
+        self.incoming.arrived(&actual);
         Ok(len)
     }
 
@@ -268,6 +400,38 @@ mod tests {
             std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
             0
         );
+    }
+
+    #[test]
+    fn packing_waits_for_what_a_fetch_announced_and_no_longer_once_it_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (a, b) = (Sha256Digest::of(b"a"), Sha256Digest::of(b"b"));
+        // Nothing announced: nothing to wait for.
+        store.wait_for(&a).unwrap();
+        store.wait_settled().unwrap();
+        let fetching = store.expect([a, b]);
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| {
+                store.wait_for(&a).unwrap();
+                assert!(
+                    store.has(&a, Some(1)),
+                    "woken before the entry was in place"
+                );
+                store.wait_for(&b)
+            });
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            store.put_bytes(b"a", "a", &a).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            // `b` never comes: the fetch fails, and the waiter is told so.
+            drop(fetching);
+            let e = waiter.join().unwrap().unwrap_err();
+            assert!(e.to_string().contains("fetch stopped"), "{e}");
+        });
+        assert!(store.wait_settled().is_err());
+        // A later fetch that ends well settles well.
+        store.expect([b]).finish(true);
+        store.wait_settled().unwrap();
     }
 
     #[test]

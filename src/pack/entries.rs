@@ -1,22 +1,83 @@
 //! What goes into the payload, and in which order: every blob and file once, keyed by
-//! payload path, then grouped so the stream compresses well and reads back the same on
+//! payload path, then ordered so the stream compresses well and reads back the same on
 //! any machine.
+//!
+//! The order is fixed before any content is read: the layout files, content that
+//! compresses, then already-compressed content, each sorted by path, where "already
+//! compressed" is what the media type or file name says ([`Class::expected`]). A cold
+//! build can therefore fetch in payload order and pack while it fetches. The content's
+//! first bytes still decide the zstd frame each entry goes in ([`Class::of_head`]), so a
+//! media type that lies costs compression, never correctness.
 
-use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::Read;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::fetch::ImagePlan;
 use crate::layout::PayloadPath;
-use crate::lock::Lock;
+use crate::lock::{Lock, LockedFile};
 use crate::manifest::{FileKind, FileRecord};
 use crate::store::Store;
 
 /// zstd level used for already-compressed content (`--fast=1`): its own frames, so
 /// gzip layers are not squeezed again for nothing.
 pub const PRECOMPRESSED_LEVEL: i32 = -1;
+
+/// Whether content still compresses. Already-compressed content (gzip layers, packages,
+/// chart archives) goes in a zstd frame of its own at a fast level, after the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Class {
+    /// Compresses: JSON, tar layers, binaries.
+    Compresses,
+    /// Already compressed.
+    Compressed,
+}
+
+impl Class {
+    /// What an entry is expected to be before its bytes are read, from its media type
+    /// (`...tar+gzip`, `...tar.gzip`, `...+zstd`) or, for a file, its kind and name. This
+    /// decides the payload order.
+    pub fn expected(media_type: &str, file: Option<&LockedFile>) -> Class {
+        const SUFFIXES: [&str; 10] = [
+            ".gz", ".tgz", ".zst", ".xz", ".bz2", ".zip", ".deb", ".rpm", ".gzip", ".zstd",
+        ];
+        let compressed = match file {
+            Some(f) => {
+                let name = f.target.as_str().to_ascii_lowercase();
+                f.kind == Some(FileKind::Package) || SUFFIXES.iter().any(|s| name.ends_with(s))
+            }
+            None => ["gzip", "zstd", "+xz", ".xz"]
+                .iter()
+                .any(|s| media_type.ends_with(s)),
+        };
+        if compressed {
+            Class::Compressed
+        } else {
+            Class::Compresses
+        }
+    }
+
+    /// What the content's first bytes say: the magic numbers of compressed formats. This
+    /// decides the zstd frame an entry goes in.
+    pub fn of_head(head: &[u8]) -> Class {
+        if looks_compressed(head) {
+            Class::Compressed
+        } else {
+            Class::Compresses
+        }
+    }
+
+    /// The zstd level of this class's frames, given the level for content that compresses.
+    pub fn level(self, level: i32) -> i32 {
+        match self {
+            Class::Compresses => level,
+            Class::Compressed => PRECOMPRESSED_LEVEL.min(level),
+        }
+    }
+}
+
+/// Bytes [`Class::of_head`] looks at.
+pub const HEAD_BYTES: usize = 8;
 
 /// One entry to write.
 pub struct PendingEntry {
@@ -28,8 +89,16 @@ pub struct PendingEntry {
     pub sha256: Sha256Digest,
     /// Media type for the manifest.
     pub media_type: String,
+    /// What it is expected to be (its place in the order).
+    pub class: Class,
     /// Where the bytes come from.
     pub source: Source,
+}
+
+/// Where an entry goes in the payload: the layout files first (`oci-layout` before
+/// `index.json`), then by class, then by path.
+fn order_key(inline: bool, path: &PayloadPath, class: Class) -> (bool, bool, Class, PayloadPath) {
+    (!inline, *path != PayloadPath::OciLayout, class, *path)
 }
 
 /// Where an entry's bytes come from.
@@ -85,36 +154,43 @@ impl Collected {
             .collect()
     }
 
-    /// Groups in payload order, each with the zstd level that starts its frame (`None`:
-    /// continue the current frame): the layout files, compressible content sorted by path,
-    /// then already-compressed content sorted by path in a fast frame.
-    pub fn into_groups(
-        self,
-        store: &Store,
-        level: i32,
-    ) -> Result<Vec<(Option<i32>, Vec<PendingEntry>)>> {
-        let mut first = Vec::new();
-        let mut compressible = Vec::new();
-        let mut precompressed = Vec::new();
-        for (_, e) in self.pending {
-            match e.source {
-                Source::Inline(_) => first.push(e),
-                Source::Store if sniff(store, &e.sha256)? => precompressed.push(e),
-                Source::Store => compressible.push(e),
-            }
-        }
-        // "oci-layout" before "index.json".
-        first.sort_by_key(|e| e.path != PayloadPath::OciLayout);
-        Ok(vec![
-            (None, first),
-            (None, compressible),
-            (Some(PRECOMPRESSED_LEVEL.min(level)), precompressed),
-        ])
+    /// The entries in payload order ([`order_key`]).
+    pub fn into_order(self) -> Vec<PendingEntry> {
+        let mut all: Vec<PendingEntry> = self.pending.into_values().collect();
+        all.sort_by_key(|e| order_key(matches!(e.source, Source::Inline(_)), &e.path, e.class));
+        all
     }
 }
 
+/// The content of the bundle for `lock`, by sha256, in payload order: what a cold build
+/// fetches first so that packing, which follows this order, seldom waits. Knows no sizes,
+/// so it can run before anything is downloaded.
+pub fn fetch_order(lock: &Lock, plans: &[ImagePlan]) -> Vec<Sha256Digest> {
+    let mut keyed: HashMap<Sha256Digest, (bool, bool, Class, PayloadPath)> = HashMap::new();
+    for p in plans {
+        let items = [&p.source, &p.served]
+            .into_iter()
+            .chain(p.manifests.iter())
+            .chain(p.blobs.iter());
+        for item in items {
+            let path = PayloadPath::Blob(item.digest);
+            let key = order_key(false, &path, Class::expected(&item.media_type, None));
+            keyed.entry(item.digest).or_insert(key);
+        }
+    }
+    for f in &lock.files {
+        let path = PayloadPath::File(f.sha256);
+        let key = order_key(false, &path, Class::expected("", Some(f)));
+        keyed.entry(f.sha256).or_insert(key);
+    }
+    let mut order: Vec<_> = keyed.into_iter().collect();
+    order.sort_by_key(|(_, key)| *key);
+    order.into_iter().map(|(d, _)| d).collect()
+}
+
 /// Every entry of the bundle for `lock`: the OCI layout files, every image's manifests
-/// and blobs, and every file.
+/// and blobs, and every file. A file whose size the lock does not give is looked up in
+/// the store, after waiting for it if a fetch is bringing it.
 pub fn collect(lock: &Lock, sorted: &[&ImagePlan], store: &Store) -> Result<Collected> {
     let mut c = Collected::default();
     let layout = br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec();
@@ -139,21 +215,30 @@ pub fn collect(lock: &Lock, sorted: &[&ImagePlan], store: &Store) -> Result<Coll
                 size: item.size,
                 sha256: item.digest,
                 media_type: item.media_type.clone(),
+                class: Class::expected(&item.media_type, None),
                 source: Source::Store,
             })?;
         }
     }
     for f in &lock.files {
-        let path = store.path(&f.sha256);
-        let size = std::fs::metadata(&path)
-            .map_err(|e| Error::io("inspect cache entry", &path, e))?
-            .len();
+        let size = match f.size {
+            // The store holds exactly this many bytes: it refuses any other length.
+            Some(size) => size,
+            None => {
+                store.wait_for(&f.sha256)?;
+                let path = store.path(&f.sha256);
+                std::fs::metadata(&path)
+                    .map_err(|e| Error::io("inspect cache entry", &path, e))?
+                    .len()
+            }
+        };
         let kind = f.kind.unwrap_or(FileKind::File);
         c.add(PendingEntry {
             path: PayloadPath::File(f.sha256),
             size,
             sha256: f.sha256,
             media_type: kind.media_type(),
+            class: Class::expected("", Some(f)),
             source: Source::Store,
         })?;
         c.files.push(FileRecord {
@@ -176,6 +261,7 @@ fn inline(path: PayloadPath, bytes: Vec<u8>, media_type: &str) -> PendingEntry {
         size: bytes.len() as u64,
         sha256: Sha256Digest::of(&bytes),
         media_type: media_type.to_string(),
+        class: Class::Compresses,
         source: Source::Inline(bytes),
     }
 }
@@ -224,19 +310,87 @@ fn looks_compressed(head: &[u8]) -> bool {
         || head.starts_with(&[0xed, 0xab, 0xee, 0xdb]) // .rpm (compressed payload)
 }
 
-fn sniff(store: &Store, d: &Sha256Digest) -> Result<bool> {
-    let path = store.path(d);
-    let mut f = File::open(&path).map_err(|e| Error::io("open cache entry", &path, e))?;
-    let mut head = [0u8; 8];
-    let mut n = 0;
-    while n < head.len() {
-        let k = f
-            .read(&mut head[n..])
-            .map_err(|e| Error::io("read", &path, e))?;
-        if k == 0 {
-            break;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_expected_class_follows_media_types_and_file_names() {
+        for (mt, class) in [
+            (
+                "application/vnd.oci.image.layer.v1.tar+gzip",
+                Class::Compressed,
+            ),
+            (
+                "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                Class::Compressed,
+            ),
+            (
+                "application/vnd.oci.image.layer.v1.tar+zstd",
+                Class::Compressed,
+            ),
+            (
+                "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+                Class::Compressed,
+            ),
+            ("application/vnd.oci.image.layer.v1.tar", Class::Compresses),
+            (
+                "application/vnd.oci.image.config.v1+json",
+                Class::Compresses,
+            ),
+            (
+                "application/vnd.oci.image.manifest.v1+json",
+                Class::Compresses,
+            ),
+        ] {
+            assert_eq!(Class::expected(mt, None), class, "{mt}");
         }
-        n += k;
+        let file = |target: &str, kind| LockedFile {
+            name: "f".into(),
+            source: crate::lock::FileSource::Path("f".into()),
+            sha256: Sha256Digest::of(b"f"),
+            size: None,
+            target: crate::paths::SafeRelPath::new(target).unwrap(),
+            mode: crate::manifest::Mode(0o644),
+            kind,
+        };
+        for (f, class) in [
+            (
+                file("bin/kubeadm", Some(FileKind::Binary)),
+                Class::Compresses,
+            ),
+            (
+                file("tools/crictl.tar.gz", Some(FileKind::Tool)),
+                Class::Compressed,
+            ),
+            (file("charts/cilium-1.18.0.TGZ", None), Class::Compressed),
+            (
+                file("pkgs/kubeadm", Some(FileKind::Package)),
+                Class::Compressed,
+            ),
+            (
+                file("manifests/calico.yaml", Some(FileKind::Manifest)),
+                Class::Compresses,
+            ),
+        ] {
+            assert_eq!(
+                Class::expected("", Some(&f)),
+                class,
+                "{}",
+                f.target.as_str()
+            );
+        }
     }
-    Ok(looks_compressed(&head[..n]))
+
+    #[test]
+    fn compressed_formats_are_known_by_their_first_bytes() {
+        assert_eq!(Class::of_head(&[0x1f, 0x8b, 8, 0]), Class::Compressed);
+        assert_eq!(Class::of_head(&[0x28, 0xb5, 0x2f, 0xfd]), Class::Compressed);
+        assert_eq!(Class::of_head(b"!<arch>\ndebian"), Class::Compressed);
+        assert_eq!(Class::of_head(b"{\"a\":1}"), Class::Compresses);
+        assert_eq!(Class::of_head(&[0x1f]), Class::Compresses);
+        assert_eq!(Class::of_head(&[]), Class::Compresses);
+        assert_eq!(Class::Compressed.level(3), PRECOMPRESSED_LEVEL);
+        assert_eq!(Class::Compresses.level(3), 3);
+    }
 }

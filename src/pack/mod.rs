@@ -1,9 +1,10 @@
 //! Pack: store + plans -> a bundle directory.
 //!
 //! Reproducibility rules (tested in `tests/e2e/reproducible.rs` and below):
-//! - entries in a fixed order ([`entries::Collected::into_groups`]): `oci-layout`,
+//! - entries in a fixed order ([`entries::Collected::into_order`]): `oci-layout`,
 //!   `index.json`, then content that compresses sorted by path, then already-compressed
-//!   content (gzip/zstd/xz layers and archives) sorted by path;
+//!   content (gzip/zstd/xz layers and archives, by media type or file name) sorted by
+//!   path;
 //! - canonical ustar headers ([`crate::layout::tar_header`]);
 //! - zstd output that does not depend on the number of workers ([`payload`]);
 //! - the manifest is serialized with a fixed field order and sorted lists, and ed25519
@@ -42,7 +43,7 @@ pub struct WriteOptions<'a> {
     /// Keys that sign the manifest (one signature file each).
     pub keys: &'a [SecretKey],
     /// Called with payload bytes written, for a progress bar.
-    pub on_progress: &'a dyn Fn(u64),
+    pub on_progress: &'a (dyn Fn(u64) + Sync),
     /// Change window, channel and sequence for the signed manifest.
     pub validity: Validity,
     /// The role the build signatures are made in, and the signer's name.
@@ -127,7 +128,7 @@ pub fn write_bundle(
     let mut collected = entries::collect(lock, &sorted, store)?;
     let files = std::mem::take(&mut collected.files);
     let delta = opts.delta.as_ref().map(|d| d.apply(&mut collected));
-    let groups = collected.into_groups(store, opts.level)?;
+    let ordered = collected.into_order();
 
     let staging = Staging::create(out)?;
     let compression = payload::Compression {
@@ -141,7 +142,7 @@ pub fn write_bundle(
             payload::write(
                 sink,
                 &payload_path,
-                groups,
+                ordered,
                 store,
                 &compression,
                 opts.on_progress,
@@ -152,13 +153,16 @@ pub fn write_bundle(
             payload::write(
                 sink,
                 staging.path(),
-                groups,
+                ordered,
                 store,
                 &compression,
                 opts.on_progress,
             )?
         }
     };
+    // A fetch running beside packing must have ended well (its checks too) before
+    // anything is signed.
+    store.wait_settled()?;
     let parity = match opts.media.parity {
         0 => None,
         n => Some(volumes::write_parity(
@@ -749,6 +753,113 @@ mod tests {
             .unwrap();
         let store = f.store.clone();
         assert_refused_leaving_nothing(&f, &store);
+    }
+
+    /// A store at a new root holding the fixture's manifests (what planning fetched), with
+    /// every blob and file announced as on its way; and the content to bring, in fetch
+    /// order.
+    fn store_being_fetched(f: &Fixture) -> (Store, crate::store::Fetching, Vec<Vec<u8>>) {
+        let late = Store::open(&f.root.join("late-cache")).unwrap();
+        for m in &f.plans[0].manifests {
+            put(&late, &std::fs::read(f.store.path(&m.digest)).unwrap());
+        }
+        let order = entries::fetch_order(&f.lock, &f.plans);
+        let coming: Vec<Sha256Digest> = order.into_iter().filter(|d| !late.has(d, None)).collect();
+        let fetching = late.expect(coming.clone());
+        let content = coming
+            .iter()
+            .map(|d| std::fs::read(f.store.path(d)).unwrap())
+            .collect();
+        (late, fetching, content)
+    }
+
+    #[test]
+    fn packing_beside_a_fetch_waits_for_each_entry_and_writes_the_same_bytes() {
+        let f = fixture();
+        let a = pack(&f, "a", 1);
+        let (late, fetching, content) = store_being_fetched(&f);
+        let b = std::thread::scope(|s| {
+            let packer = s.spawn(|| try_pack(&f, &late, "b", 1));
+            for bytes in &content {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                assert!(!f.root.join("b").exists(), "signed before the fetch ended");
+                put(&late, bytes);
+            }
+            fetching.finish(true);
+            packer.join().unwrap().unwrap()
+        });
+        for name in [MANIFEST_FILE, PAYLOAD_FILE, SUMS_FILE] {
+            assert_eq!(
+                std::fs::read(a.dir.join(name)).unwrap(),
+                std::fs::read(b.dir.join(name)).unwrap(),
+                "{name} differs"
+            );
+        }
+    }
+
+    #[test]
+    fn a_fetch_that_fails_midway_or_after_everything_arrived_leaves_no_bundle() {
+        for arrive in [1, usize::MAX] {
+            let f = fixture();
+            let (late, fetching, content) = store_being_fetched(&f);
+            let e = std::thread::scope(|s| {
+                let packer = s.spawn(|| try_pack(&f, &late, "bad", 1));
+                for bytes in content.iter().take(arrive) {
+                    put(&late, bytes);
+                }
+                // Everything arrived and was packed, and then a check after the
+                // downloads failed: still nothing may be signed.
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                drop(fetching);
+                packer.join().unwrap().unwrap_err()
+            });
+            assert!(e.to_string().contains("fetch"), "{e}");
+            assert!(!f.root.join("bad").exists());
+            let partial = std::fs::read_dir(&f.root)
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .any(|e| e.file_name().to_string_lossy().contains("partial"));
+            assert!(!partial, "a partial bundle directory was left behind");
+        }
+    }
+
+    #[test]
+    fn a_media_type_that_lies_about_compression_costs_a_frame_not_the_bundle() {
+        let mut f = fixture();
+        // The plain layer claims gzip: it is ordered among the compressed content but
+        // packed in a frame that compresses.
+        f.plans[0].blobs[2].media_type = "application/vnd.oci.image.layer.v1.tar+gzip".into();
+        let summary = pack(&f, "bundle", 1);
+        let policy = Policy::threshold(vec![f.keys[0].public_key()], 1).unwrap();
+        let verified = SignedBundle::open(&summary.dir, &policy)
+            .unwrap()
+            .verify(&|_| {})
+            .unwrap();
+        let m = verified.manifest();
+        let plain = f.plans[0].blobs[2].digest;
+        let gz = f.plans[0].blobs[1].digest;
+        let at = |d| m.entries.iter().position(|e| e.sha256 == d).unwrap();
+        assert!(at(plain) >= m.entries.len() - 2 && at(gz) >= m.entries.len() - 2);
+        // Its bytes decide its frame: after the gzip layer it opens a third frame, before
+        // it it stays in the first.
+        let frames = zstd_frames(&summary.dir.join(PAYLOAD_FILE));
+        assert_eq!(frames, if at(plain) < at(gz) { 2 } else { 3 });
+        assert_eq!(
+            zstd_frames(&pack(&fixture(), "honest", 1).dir.join(PAYLOAD_FILE)),
+            2
+        );
+    }
+
+    fn zstd_frames(path: &Path) -> usize {
+        let bytes = std::fs::read(path).unwrap();
+        let mut rest = &bytes[..];
+        let mut n = 0;
+        while !rest.is_empty() {
+            let len = zstd::zstd_safe::find_frame_compressed_size(rest).unwrap();
+            rest = &rest[len..];
+            n += 1;
+        }
+        n
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! into a [`PayloadSink`].
 //!
 //! Compressible content and already-compressed content go in separate zstd frames, the
-//! second at a fast level so gzip layers cost little CPU (mindthegap #37). zstd runs with
+//! second at a fast level so gzip layers cost little CPU (mindthegap #37): a new frame
+//! starts wherever the content's class changes ([`Class::of_head`]). zstd runs with
 //! at least one worker thread and a fixed job size: its output then does not depend on
 //! the number of workers, so any machine writes the same bytes.
 
@@ -10,7 +11,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::entries::{PendingEntry, Source};
+use super::entries::{Class, HEAD_BYTES, PendingEntry, Source};
 use super::offload::BackgroundHasher;
 use crate::digest::{HashingReader, Sha256Digest};
 use crate::error::{Error, Result};
@@ -220,12 +221,13 @@ pub struct Written {
     pub volumes: Vec<crate::manifest::Volume>,
 }
 
-/// Write `groups` of entries (each group `Some(level)` starts a new zstd frame at that
-/// level) into `sink`, streaming content from the store and checking it again on the way.
+/// Write `entries`, in the order given, into `sink`, streaming content from the store
+/// (waiting for what a running fetch still brings: [`Store::wait_for`]) and checking it
+/// again on the way.
 pub fn write<S: PayloadSink>(
     sink: S,
     sink_name: &Path,
-    groups: Vec<(Option<i32>, Vec<PendingEntry>)>,
+    pending: Vec<PendingEntry>,
     store: &Store,
     c: &Compression,
     on_progress: &dyn Fn(u64),
@@ -234,28 +236,37 @@ pub fn write<S: PayloadSink>(
     let fw = FrameWriter::new(Structured::new(sink), c.level, c.threads).map_err(io_err)?;
     let mut builder = tar::Builder::new(Counting { inner: fw, n: 0 });
     builder.mode(tar::HeaderMode::Deterministic);
-    let mut entries = Vec::new();
-    for (level, group) in groups {
-        if group.is_empty() {
-            continue;
-        }
-        if let Some(l) = level {
-            builder.get_mut().inner.new_frame(l).map_err(io_err)?;
-        }
-        for e in group {
-            let h = layout::tar_header(&e.path, e.size).map_err(io_err)?;
-            match &e.source {
-                Source::Inline(bytes) => builder.append(&h, &bytes[..]).map_err(io_err)?,
-                Source::Store => append_from_store(&mut builder, &h, &e, store, io_err)?,
+    let mut frame = Class::Compresses;
+    let mut entries = Vec::with_capacity(pending.len());
+    for e in pending {
+        let h = layout::tar_header(&e.path, e.size).map_err(io_err)?;
+        let content = match &e.source {
+            Source::Inline(bytes) => Content::Inline(bytes),
+            Source::Store => {
+                store.wait_for(&e.sha256)?;
+                Content::Cached(CacheEntry::open(store, &e)?)
             }
-            on_progress(e.size);
-            entries.push(Entry {
-                path: e.path,
-                size: e.size,
-                sha256: e.sha256,
-                media_type: e.media_type,
-            });
+        };
+        let class = match &content {
+            Content::Inline(_) => Class::Compresses,
+            Content::Cached(c) => Class::of_head(&c.head),
+        };
+        if class != frame {
+            let fw = &mut builder.get_mut().inner;
+            fw.new_frame(class.level(c.level)).map_err(io_err)?;
+            frame = class;
         }
+        match content {
+            Content::Inline(bytes) => builder.append(&h, bytes).map_err(io_err)?,
+            Content::Cached(c) => c.append(&mut builder, &h, &e, store, io_err)?,
+        }
+        on_progress(e.size);
+        entries.push(Entry {
+            path: e.path,
+            size: e.size,
+            sha256: e.sha256,
+            media_type: e.media_type,
+        });
     }
     let counting = builder.into_inner().map_err(io_err)?;
     let tar_size = counting.n;
@@ -272,35 +283,67 @@ pub fn write<S: PayloadSink>(
     })
 }
 
-/// Stream one cache entry into the archive. An entry from an earlier run is hashed again
-/// (disk corruption since); one this process hashed on its way in, still of the length it
-/// had then, is only counted ([`Store::checked_since_open`]). Either way a cache entry
-/// that shrank, which would corrupt the tar, is caught.
-fn append_from_store<W: Write>(
-    builder: &mut tar::Builder<W>,
-    h: &tar::Header,
-    e: &PendingEntry,
-    store: &Store,
-    io_err: impl Fn(io::Error) -> Error,
-) -> Result<()> {
-    let src: PathBuf = store.path(&e.sha256);
-    let f = File::open(&src).map_err(|er| Error::io("open cache entry", &src, er))?;
-    // The file's length now must also be the length hashed: a cache entry that grew since
-    // is hashed again like one from an earlier run.
-    let same_length = f.metadata().is_ok_and(|m| m.len() == e.size);
-    let (got, n) = if same_length && store.checked_since_open(&e.sha256, e.size) {
-        let mut reader = Counting {
-            inner: f.take(e.size),
-            n: 0,
+/// An entry's bytes: in memory, or a cache entry opened with its first bytes read.
+enum Content<'a> {
+    Inline(&'a [u8]),
+    Cached(CacheEntry),
+}
+
+/// A cache entry opened for packing, its first bytes already read to choose its frame.
+struct CacheEntry {
+    src: PathBuf,
+    file: File,
+    head: Vec<u8>,
+}
+
+impl CacheEntry {
+    fn open(store: &Store, e: &PendingEntry) -> Result<Self> {
+        let src = store.path(&e.sha256);
+        let mut file = File::open(&src).map_err(|er| Error::io("open cache entry", &src, er))?;
+        let mut head = Vec::with_capacity(HEAD_BYTES);
+        (&mut file)
+            .take(HEAD_BYTES.min(e.size as usize) as u64)
+            .read_to_end(&mut head)
+            .map_err(|er| Error::io("read", &src, er))?;
+        Ok(CacheEntry { src, file, head })
+    }
+
+    /// Stream the entry into the archive. An entry from an earlier run is hashed again
+    /// (disk corruption since); one this process hashed on its way in, still of the length
+    /// it had then, is only counted ([`Store::checked_since_open`]). Either way a cache
+    /// entry that shrank, which would corrupt the tar, is caught.
+    fn append<W: Write>(
+        self,
+        builder: &mut tar::Builder<W>,
+        h: &tar::Header,
+        e: &PendingEntry,
+        store: &Store,
+        io_err: impl Fn(io::Error) -> Error,
+    ) -> Result<()> {
+        let CacheEntry { src, file, head } = self;
+        // The file's length now must also be the length hashed: a cache entry that grew
+        // since is hashed again like one from an earlier run.
+        let same_length = file.metadata().is_ok_and(|m| m.len() == e.size);
+        let rest = e.size.saturating_sub(head.len() as u64);
+        let content = io::Cursor::new(head).chain(file.take(rest));
+        let (got, n) = if same_length && store.checked_since_open(&e.sha256, e.size) {
+            let mut reader = Counting {
+                inner: content,
+                n: 0,
+            };
+            builder.append(h, &mut reader).map_err(io_err)?;
+            (e.sha256, reader.n)
+        } else {
+            let mut reader = HashingReader::new(content);
+            builder.append(h, &mut reader).map_err(io_err)?;
+            let (_, got, n) = reader.finish();
+            (got, n)
         };
-        builder.append(h, &mut reader).map_err(io_err)?;
-        (e.sha256, reader.n)
-    } else {
-        let mut reader = HashingReader::new(f.take(e.size));
-        builder.append(h, &mut reader).map_err(io_err)?;
-        let (_, got, n) = reader.finish();
-        (got, n)
-    };
+        check_copied(&src, e, got, n)
+    }
+}
+
+fn check_copied(src: &Path, e: &PendingEntry, got: Sha256Digest, n: u64) -> Result<()> {
     if n != e.size || got != e.sha256 {
         return Err(Error::digest_mismatch(
             format!("cache entry {}", src.display()),
