@@ -12,7 +12,7 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::entries::{Class, HEAD_BYTES, PendingEntry, Source};
-use super::offload::BackgroundHasher;
+use super::offload::{BackgroundHasher, BackgroundSync};
 use crate::digest::{HashingReader, Sha256Digest};
 use crate::error::{Error, Result};
 use crate::layout;
@@ -43,11 +43,12 @@ pub struct Finished {
     pub volumes: Vec<crate::manifest::Volume>,
 }
 
-/// One payload file, hashed as it is written (on a thread of its own:
-/// [`BackgroundHasher`]).
+/// One payload file, hashed as it is written and written out to disk as it grows (each
+/// on a thread of its own: [`BackgroundHasher`], [`BackgroundSync`]).
 pub struct FileSink {
     file: BufWriter<File>,
     hasher: BackgroundHasher,
+    sync: BackgroundSync,
 }
 
 impl FileSink {
@@ -55,6 +56,7 @@ impl FileSink {
     pub fn create(path: &Path) -> Result<Self> {
         let f = File::create(path).map_err(|e| Error::io("create", path, e))?;
         Ok(FileSink {
+            sync: BackgroundSync::new(&f).map_err(|e| Error::io("open", path, e))?,
             file: BufWriter::with_capacity(1 << 20, f),
             hasher: BackgroundHasher::new().map_err(|e| Error::io("hash", path, e))?,
         })
@@ -65,6 +67,7 @@ impl Write for FileSink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.file.write(buf)?;
         self.hasher.update(&buf[..n]);
+        self.sync.wrote(n);
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -76,6 +79,7 @@ impl PayloadSink for FileSink {
     fn finish(self) -> io::Result<Finished> {
         let (sha256, size) = self.hasher.finish();
         let file = self.file.into_inner().map_err(|e| e.into_error())?;
+        self.sync.finish()?;
         file.sync_all()?;
         Ok(Finished {
             size,

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use airlock_verify::media::parity::{self, VolumeHasher};
 
+use super::offload::BackgroundSync;
 use super::payload::{Finished, PayloadSink};
 use crate::digest::{Hasher, Sha256Digest};
 use crate::error::{Error, Result};
@@ -65,7 +66,8 @@ pub struct VolumeSink {
     dir: PathBuf,
     size: u64,
     dirs: bool,
-    current: Option<(BufWriter<File>, VolumeHasher)>,
+    /// The volume being written, its hashes, and its write-back to disk.
+    current: Option<(BufWriter<File>, VolumeHasher, BackgroundSync)>,
     done: Vec<parity::Written>,
     total: Hasher,
 }
@@ -84,8 +86,9 @@ impl VolumeSink {
     }
 
     fn close_current(&mut self) -> io::Result<()> {
-        if let Some((w, h)) = self.current.take() {
+        if let Some((w, h, sync)) = self.current.take() {
             let f = w.into_inner().map_err(|e| e.into_error())?;
+            sync.finish()?;
             f.sync_all()?;
             self.done.push(h.finish());
         }
@@ -106,7 +109,12 @@ impl VolumeSink {
             std::fs::create_dir_all(parent)?;
         }
         let f = File::create(&path)?;
-        self.current = Some((BufWriter::with_capacity(1 << 20, f), VolumeHasher::new()));
+        let sync = BackgroundSync::new(&f)?;
+        self.current = Some((
+            BufWriter::with_capacity(1 << 20, f),
+            VolumeHasher::new(),
+            sync,
+        ));
         Ok(())
     }
 }
@@ -119,26 +127,27 @@ impl Write for VolumeSink {
         if self
             .current
             .as_ref()
-            .is_some_and(|(_, h)| h.len() >= self.size)
+            .is_some_and(|(_, h, _)| h.len() >= self.size)
         {
             self.close_current()?;
         }
         if self.current.is_none() {
             self.open_next()?;
         }
-        let Some((w, h)) = self.current.as_mut() else {
+        let Some((w, h, sync)) = self.current.as_mut() else {
             return Err(io::Error::other("no volume open"));
         };
         let room = (self.size - h.len()).min(buf.len() as u64) as usize;
         let n = w.write(&buf[..room])?;
         h.update(&buf[..n]);
         self.total.update(&buf[..n]);
+        sync.wrote(n);
         Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self.current.as_mut() {
-            Some((w, _)) => w.flush(),
+            Some((w, _, _)) => w.flush(),
             None => Ok(()),
         }
     }
