@@ -19,12 +19,9 @@ use crate::lock::{Lock, LockedFile};
 use crate::manifest::{FileKind, FileRecord};
 use crate::store::Store;
 
-/// zstd level used for already-compressed content (`--fast=1`): its own frames, so
-/// gzip layers are not squeezed again for nothing.
-pub const PRECOMPRESSED_LEVEL: i32 = -1;
-
 /// Whether content still compresses. Already-compressed content (gzip layers, packages,
-/// chart archives) goes in a zstd frame of its own at a fast level, after the rest.
+/// chart archives) goes after the rest, stored in zstd frames of raw blocks, so it is not
+/// squeezed again for nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Class {
     /// Compresses: JSON, tar layers, binaries.
@@ -64,14 +61,6 @@ impl Class {
             Class::Compressed
         } else {
             Class::Compresses
-        }
-    }
-
-    /// The zstd level of this class's frames, given the level for content that compresses.
-    pub fn level(self, level: i32) -> i32 {
-        match self {
-            Class::Compresses => level,
-            Class::Compressed => PRECOMPRESSED_LEVEL.min(level),
         }
     }
 }
@@ -390,7 +379,5 @@ mod tests {
         assert_eq!(Class::of_head(b"{\"a\":1}"), Class::Compresses);
         assert_eq!(Class::of_head(&[0x1f]), Class::Compresses);
         assert_eq!(Class::of_head(&[]), Class::Compresses);
-        assert_eq!(Class::Compressed.level(3), PRECOMPRESSED_LEVEL);
-        assert_eq!(Class::Compresses.level(3), 3);
     }
 }

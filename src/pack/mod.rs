@@ -17,6 +17,7 @@ pub mod delta;
 pub mod entries;
 mod offload;
 pub mod payload;
+mod stored;
 pub mod volumes;
 
 use std::path::{Path, PathBuf};

@@ -1,9 +1,10 @@
 //! Writing the payload stream: tar entries with canonical headers, through zstd frames,
 //! into a [`PayloadSink`].
 //!
-//! Compressible content and already-compressed content go in separate zstd frames, the
-//! second at a fast level so gzip layers cost little CPU (mindthegap #37): a new frame
-//! starts wherever the content's class changes ([`Class::of_head`]). zstd runs with
+//! Compressible content and already-compressed content go in separate zstd frames: the
+//! first compressed at `--level`, the second stored in raw blocks so gzip layers cost no
+//! compression CPU (mindthegap #37; [`StoredFrame`]). A new frame starts wherever the
+//! content's class changes ([`Class::of_head`]). zstd runs with
 //! at least one worker thread and a fixed job size: its output then does not depend on
 //! the number of workers, so any machine writes the same bytes.
 
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use super::entries::{Class, HEAD_BYTES, PendingEntry, Source};
 use super::offload::{BackgroundHasher, BackgroundSync};
+use super::stored::StoredFrame;
 use crate::digest::{HashingReader, Sha256Digest};
 use crate::error::{Error, Result};
 use crate::layout;
@@ -89,64 +91,76 @@ impl PayloadSink for FileSink {
     }
 }
 
-/// A writer that feeds one zstd frame at a time and can start a new frame with other
-/// parameters between tar entries.
+/// One frame of the payload: zstd for content that compresses, raw blocks for content
+/// that is already compressed ([`StoredFrame`]).
+enum Frame<S: Write> {
+    Zstd(zstd::stream::write::Encoder<'static, S>),
+    Stored(StoredFrame<S>),
+}
+
+/// A writer that feeds one frame at a time and starts a new one, of the kind the next
+/// entry's content needs, between tar entries.
 struct FrameWriter<S: Write> {
-    current: Option<zstd::stream::write::Encoder<'static, S>>,
+    current: Option<Frame<S>>,
+    level: i32,
     threads: u32,
 }
 
 impl<S: Write> FrameWriter<S> {
-    fn encoder(
-        inner: S,
-        level: i32,
-        threads: u32,
-    ) -> io::Result<zstd::stream::write::Encoder<'static, S>> {
+    fn frame(inner: S, class: Class, level: i32, threads: u32) -> io::Result<Frame<S>> {
+        if class == Class::Compressed {
+            return Ok(Frame::Stored(StoredFrame::new(inner)?));
+        }
         let mut e = zstd::stream::write::Encoder::new(inner, level)?;
         e.multithread(threads.max(1))?;
         e.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_SIZE))?;
         e.include_checksum(true)?;
-        Ok(e)
+        Ok(Frame::Zstd(e))
     }
 
+    /// Start with a zstd frame at `level`.
     fn new(sink: S, level: i32, threads: u32) -> io::Result<Self> {
         Ok(FrameWriter {
-            current: Some(Self::encoder(sink, level, threads)?),
+            current: Some(Self::frame(sink, Class::Compresses, level, threads)?),
+            level,
             threads,
         })
     }
 
-    fn enc(&mut self) -> io::Result<&mut zstd::stream::write::Encoder<'static, S>> {
-        self.current
-            .as_mut()
-            .ok_or_else(|| io::Error::other("payload writer already finished"))
+    fn end_current(&mut self) -> io::Result<S> {
+        match self.current.take() {
+            Some(Frame::Zstd(e)) => e.finish(),
+            Some(Frame::Stored(f)) => f.finish(),
+            None => Err(io::Error::other("payload writer already finished")),
+        }
     }
 
-    /// End the current frame and start another at `level`.
-    fn new_frame(&mut self, level: i32) -> io::Result<()> {
-        let enc = self
-            .current
-            .take()
-            .ok_or_else(|| io::Error::other("payload writer finished"))?;
-        let inner = enc.finish()?;
-        self.current = Some(Self::encoder(inner, level, self.threads)?);
+    /// End the current frame and start one for content of `class`.
+    fn new_frame(&mut self, class: Class) -> io::Result<()> {
+        let inner = self.end_current()?;
+        self.current = Some(Self::frame(inner, class, self.level, self.threads)?);
         Ok(())
     }
 
     fn finish(mut self) -> io::Result<S> {
-        self.current
-            .take()
-            .ok_or_else(|| io::Error::other("payload writer finished"))?
-            .finish()
+        self.end_current()
     }
 }
 
 impl<S: Write> Write for FrameWriter<S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.enc()?.write(buf)
+        match self.current.as_mut() {
+            Some(Frame::Zstd(e)) => e.write(buf),
+            Some(Frame::Stored(f)) => f.write(buf),
+            None => Err(io::Error::other("payload writer already finished")),
+        }
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.enc()?.flush()
+        match self.current.as_mut() {
+            Some(Frame::Zstd(e)) => e.flush(),
+            Some(Frame::Stored(f)) => f.flush(),
+            None => Ok(()),
+        }
     }
 }
 
@@ -257,7 +271,7 @@ pub fn write<S: PayloadSink>(
         };
         if class != frame {
             let fw = &mut builder.get_mut().inner;
-            fw.new_frame(class.level(c.level)).map_err(io_err)?;
+            fw.new_frame(class).map_err(io_err)?;
             frame = class;
         }
         match content {

@@ -33,8 +33,8 @@ pub struct Args {
     /// Parallel downloads at most.
     #[arg(long, default_value_t = 4)]
     jobs: usize,
-    /// zstd level for compressible content (1-19). Already-compressed layers always use a
-    /// fast level.
+    /// zstd level for compressible content (1-19). Already-compressed layers are stored
+    /// as they are, in zstd frames of raw blocks.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
     level: i32,
     /// zstd worker threads [default: number of CPUs, at most 4]. The output does not
