@@ -5,8 +5,9 @@
 //! Every payload byte is hashed for the sha256 that `SHA256SUMS` and the manifest record.
 //! On the packing thread that pass ran after tar and zstd for each buffer, one after the
 //! other; on a thread of its own it runs beside them, so a build on two cores spends about
-//! one SHA-256 pass less wall time. The file is still written by the packing thread: only
-//! a copy of the bytes crosses over, and the digest is the same either way.
+//! one SHA-256 pass less wall time. The file is still written by the packing thread (see
+//! BENCHMARKS.md, third round, for why): each buffer is written to the file and then
+//! handed to the hashing thread whole, without a copy, and comes back to be filled again.
 //!
 //! Memory is bounded: at most [`DEPTH`] buffers of [`CHUNK`] bytes wait in the channel,
 //! and a new buffer is made only when no used one has come back, so there are never more
@@ -19,15 +20,15 @@ use std::thread::JoinHandle;
 
 use crate::digest::{Hasher, Sha256Digest};
 
-/// Bytes per hand-over: large enough that the channel costs nothing per byte (a few
-/// thousand hand-overs per GiB), small enough that the buffers stay under 2 MiB.
-const CHUNK: usize = 256 << 10;
+/// Bytes per hand-over: large enough that the channel and the write system call cost
+/// nothing per byte (a few thousand per GiB), small enough that the buffers stay under
+/// 2 MiB.
+pub const CHUNK: usize = 256 << 10;
 /// Buffers that may wait for the hashing thread.
 const DEPTH: usize = 4;
 
-/// A [`Hasher`] fed from this thread and run on another.
+/// A [`Hasher`] fed whole buffers from this thread and run on another.
 pub struct BackgroundHasher {
-    buf: Vec<u8>,
     to_worker: Option<SyncSender<Vec<u8>>>,
     spare: Receiver<Vec<u8>>,
     worker: Option<JoinHandle<Hasher>>,
@@ -51,34 +52,26 @@ impl BackgroundHasher {
                 hasher
             })?;
         Ok(BackgroundHasher {
-            buf: Vec::with_capacity(CHUNK),
             to_worker: Some(to_worker),
             spare,
             worker: Some(worker),
         })
     }
 
-    /// Feed bytes.
-    pub fn update(&mut self, mut data: &[u8]) {
-        while !data.is_empty() {
-            let n = data.len().min(CHUNK - self.buf.len());
-            self.buf.extend_from_slice(&data[..n]);
-            data = &data[n..];
-            if self.buf.len() == CHUNK {
-                self.hand_over();
-            }
-        }
+    /// An empty buffer of [`CHUNK`] bytes' capacity to fill: one the thread has hashed, or
+    /// a new one.
+    pub fn spare(&self) -> Vec<u8> {
+        self.spare
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(CHUNK))
     }
 
-    fn hand_over(&mut self) {
-        if self.buf.is_empty() {
+    /// Hash `full`'s bytes next, on the thread (the buffer comes back through
+    /// [`BackgroundHasher::spare`]).
+    pub fn hash(&mut self, full: Vec<u8>) {
+        if full.is_empty() {
             return;
         }
-        let next = self
-            .spare
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
-        let full = std::mem::replace(&mut self.buf, next);
         let sent = self
             .to_worker
             .as_ref()
@@ -100,7 +93,6 @@ impl BackgroundHasher {
 
     /// Wait for the hashing thread; the digest and the byte count.
     pub fn finish(mut self) -> (Sha256Digest, u64) {
-        self.hand_over();
         self.join().finish()
     }
 }
@@ -181,9 +173,12 @@ mod tests {
     fn the_digest_is_that_of_every_byte_in_order() {
         let data: Vec<u8> = (0..7 * CHUNK + 12_345).map(|i| (i % 251) as u8).collect();
         let mut h = BackgroundHasher::new().unwrap();
-        // Odd piece sizes cross every buffer boundary, and some pieces span several.
+        // Buffers of odd sizes, some larger than a chunk, and an empty one.
         for piece in data.chunks(300_007).chain(std::iter::once(&[][..])) {
-            h.update(piece);
+            let mut buf = h.spare();
+            assert!(buf.is_empty() && buf.capacity() >= CHUNK);
+            buf.extend_from_slice(piece);
+            h.hash(buf);
         }
         assert_eq!(h.finish(), (Sha256Digest::of(&data), data.len() as u64));
         assert_eq!(

@@ -9,7 +9,7 @@
 //! the number of workers, so any machine writes the same bytes.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::entries::{Class, HEAD_BYTES, PendingEntry, Source};
@@ -46,9 +46,12 @@ pub struct Finished {
 }
 
 /// One payload file, hashed as it is written and written out to disk as it grows (each
-/// on a thread of its own: [`BackgroundHasher`], [`BackgroundSync`]).
+/// on a thread of its own: [`BackgroundHasher`], [`BackgroundSync`]). Bytes gather in a
+/// buffer of [`offload::CHUNK`](super::offload::CHUNK) bytes, which is written to the file
+/// and then handed, whole, to the hashing thread.
 pub struct FileSink {
-    file: BufWriter<File>,
+    file: File,
+    buf: Vec<u8>,
     hasher: BackgroundHasher,
     sync: BackgroundSync,
 }
@@ -56,31 +59,45 @@ pub struct FileSink {
 impl FileSink {
     /// Create `path`.
     pub fn create(path: &Path) -> Result<Self> {
-        let f = File::create(path).map_err(|e| Error::io("create", path, e))?;
+        let file = File::create(path).map_err(|e| Error::io("create", path, e))?;
+        let hasher = BackgroundHasher::new().map_err(|e| Error::io("hash", path, e))?;
         Ok(FileSink {
-            sync: BackgroundSync::new(&f).map_err(|e| Error::io("open", path, e))?,
-            file: BufWriter::with_capacity(1 << 20, f),
-            hasher: BackgroundHasher::new().map_err(|e| Error::io("hash", path, e))?,
+            sync: BackgroundSync::new(&file).map_err(|e| Error::io("open", path, e))?,
+            buf: hasher.spare(),
+            hasher,
+            file,
         })
+    }
+
+    fn write_buffer(&mut self) -> io::Result<()> {
+        self.file.write_all(&self.buf)?;
+        self.sync.wrote(self.buf.len());
+        let next = self.hasher.spare();
+        self.hasher.hash(std::mem::replace(&mut self.buf, next));
+        Ok(())
     }
 }
 
 impl Write for FileSink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.sync.wrote(n);
+        let room = self.buf.capacity() - self.buf.len();
+        let n = buf.len().min(room);
+        self.buf.extend_from_slice(&buf[..n]);
+        if self.buf.len() == self.buf.capacity() {
+            self.write_buffer()?;
+        }
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
+        self.write_buffer()
     }
 }
 
 impl PayloadSink for FileSink {
-    fn finish(self) -> io::Result<Finished> {
+    fn finish(mut self) -> io::Result<Finished> {
+        self.write_buffer()?;
         let (sha256, size) = self.hasher.finish();
-        let file = self.file.into_inner().map_err(|e| e.into_error())?;
+        let file = self.file;
         self.sync.finish()?;
         file.sync_all()?;
         Ok(Finished {
