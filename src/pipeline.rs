@@ -249,44 +249,62 @@ pub fn fetch_and_pack(
         force: settings.force,
         keys,
         on_progress: &*on_pack,
+        on_total: &|n| bars.pack.set_length(n),
         validity: settings.validity.clone(),
         signer: settings.signer.clone(),
         media: settings.media.clone(),
         delta: settings.delta.clone(),
     };
-    // Packing that fails (no room, an output in the way) stops the downloads too.
-    let packer_failed = tokio::sync::Notify::new();
-    let (fetched, packed) = std::thread::scope(|s| {
-        let fetch = store.expect(missing.digests());
-        let packer = s.spawn(|| {
-            let r = write_bundle(inputs.lock, inputs.lock_bytes, &plans, store, out, &wopts);
-            if r.is_err() {
-                packer_failed.notify_one();
-            }
-            r
-        });
-        let download = crate::fetch::download(missing, store, clients.reg, clients.http, &fopts);
-        let fetched = rt.block_on(async {
-            tokio::select! {
-                r = download => Some(r),
-                () = packer_failed.notified() => None,
-            }
-        });
-        let fetched =
-            fetched.map(|r| r.and_then(|()| crate::fetch::check_platforms(store, &plans)));
-        fetch.finish(matches!(fetched, Some(Ok(()))));
-        bars.fetch.finish_and_clear();
-        let packed = packer
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (fetched, packed)
+    let (fetched, packed) = at_once(rt, clients, &plans, missing, &fopts, || {
+        write_bundle(inputs.lock, inputs.lock_bytes, &plans, store, out, &wopts)
     });
+    bars.fetch.finish_and_clear();
     bars.pack.finish_and_clear();
     // A failed fetch stops packing too; its own error is then the one worth reading.
     if let Some(Err(e)) = fetched {
         return Err(e).with_context(fetching);
     }
     packed.with_context(|| format!("writing bundle {}", out.display()))
+}
+
+/// Download `missing` on `rt` (then check the images' platforms) while `pack` runs on a
+/// thread of its own, reading the store as entries arrive. Packing that fails (no room,
+/// an output in the way) stops the downloads: the fetch's outcome is then `None`.
+fn at_once<T: Send>(
+    rt: &tokio::runtime::Runtime,
+    clients: &Clients<'_>,
+    plans: &[crate::fetch::ImagePlan],
+    missing: Missing<'_>,
+    fopts: &FetchOptions<'_>,
+    pack: impl FnOnce() -> Result<T> + Send,
+) -> (Option<Result<()>>, Result<T>) {
+    let store = clients.store;
+    let packer_failed = tokio::sync::Notify::new();
+    std::thread::scope(|s| {
+        // Dropped on any way out (a panic too), this settles the fetch as failed, so
+        // packing never waits for ever.
+        let fetch = store.expect(missing.digests());
+        let packer = s.spawn(|| {
+            let r = pack();
+            if r.is_err() {
+                packer_failed.notify_one();
+            }
+            r
+        });
+        let download = crate::fetch::download(missing, store, clients.reg, clients.http, fopts);
+        let fetched = rt.block_on(async {
+            tokio::select! {
+                r = download => Some(r),
+                () = packer_failed.notified() => None,
+            }
+        });
+        let fetched = fetched.map(|r| r.and_then(|()| crate::fetch::check_platforms(store, plans)));
+        fetch.finish(matches!(fetched, Some(Ok(()))));
+        let packed = packer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (fetched, packed)
+    })
 }
 
 /// The fetch and pack bars, drawn together while both run.

@@ -45,6 +45,8 @@ pub struct WriteOptions<'a> {
     pub keys: &'a [SecretKey],
     /// Called with payload bytes written, for a progress bar.
     pub on_progress: &'a (dyn Fn(u64) + Sync),
+    /// Called once with the bytes the payload will carry, before packing starts.
+    pub on_total: &'a (dyn Fn(u64) + Sync),
     /// Change window, channel and sequence for the signed manifest.
     pub validity: Validity,
     /// The role the build signatures are made in, and the signer's name.
@@ -130,6 +132,7 @@ pub fn write_bundle(
     let files = std::mem::take(&mut collected.files);
     let delta = opts.delta.as_ref().map(|d| d.apply(&mut collected));
     let ordered = collected.into_order();
+    (opts.on_total)(ordered.iter().map(|e| e.size).sum());
 
     let staging = Staging::create(out)?;
     let compression = payload::Compression {
@@ -628,6 +631,7 @@ mod tests {
                 force: false,
                 keys: &f.keys,
                 on_progress: &|_| {},
+                on_total: &|_| {},
                 validity: Validity::default(),
                 signer: Signer {
                     role: crate::trust::policy::RoleName::new("builder").unwrap(),
