@@ -157,11 +157,7 @@ impl Collected {
 pub fn fetch_order(lock: &Lock, plans: &[ImagePlan]) -> Vec<Sha256Digest> {
     let mut keyed: HashMap<Sha256Digest, (bool, bool, Class, PayloadPath)> = HashMap::new();
     for p in plans {
-        let items = [&p.source, &p.served]
-            .into_iter()
-            .chain(p.manifests.iter())
-            .chain(p.blobs.iter());
-        for item in items {
+        for item in carried(p) {
             let path = PayloadPath::Blob(item.digest);
             let key = order_key(false, &path, Class::expected(&item.media_type, None));
             keyed.entry(item.digest).or_insert(key);
@@ -175,6 +171,15 @@ pub fn fetch_order(lock: &Lock, plans: &[ImagePlan]) -> Vec<Sha256Digest> {
     let mut order: Vec<_> = keyed.into_iter().collect();
     order.sort_by_key(|(_, key)| *key);
     order.into_iter().map(|(d, _)| d).collect()
+}
+
+/// What an image puts in the payload: the upstream manifest or index, what the enclave
+/// serves, the platform manifests, the configs and layers (with repeats).
+fn carried(p: &ImagePlan) -> impl Iterator<Item = &crate::manifest::Carried> {
+    [&p.source, &p.served]
+        .into_iter()
+        .chain(p.manifests.iter())
+        .chain(p.blobs.iter())
 }
 
 /// Every entry of the bundle for `lock`: the OCI layout files, every image's manifests
@@ -194,11 +199,7 @@ pub fn collect(lock: &Lock, sorted: &[&ImagePlan], store: &Store) -> Result<Coll
         crate::oci::OCI_INDEX,
     ))?;
     for p in sorted {
-        let items = [&p.source, &p.served]
-            .into_iter()
-            .chain(p.manifests.iter())
-            .chain(p.blobs.iter());
-        for item in items {
+        for item in carried(p) {
             c.add(PendingEntry {
                 path: PayloadPath::Blob(item.digest),
                 size: item.size,

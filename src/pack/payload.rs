@@ -256,9 +256,9 @@ pub struct Written {
     pub volumes: Vec<crate::manifest::Volume>,
 }
 
-/// Write `entries`, in the order given, into `sink`, streaming content from the store
-/// (waiting for what a running fetch still brings: [`Store::wait_for`]) and checking it
-/// again on the way.
+/// Write the `pending` entries, in the order given, into `sink`, streaming content from
+/// the store (waiting for what a running fetch still brings: [`Store::wait_for`]) and
+/// checking it again on the way.
 pub fn write<S: PayloadSink>(
     sink: S,
     sink_name: &Path,
