@@ -71,6 +71,17 @@ impl Incoming {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The state, once `waiting` no longer holds of it.
+    fn wait_while(
+        &self,
+        mut waiting: impl FnMut(&IncomingState) -> bool,
+    ) -> MutexGuard<'_, IncomingState> {
+        let s = self.lock();
+        self.changed
+            .wait_while(s, |s| waiting(s))
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
     fn arrived(&self, digest: &Sha256Digest) {
         let mut s = self.lock();
         if s.expected.remove(digest) {
@@ -182,14 +193,9 @@ impl Store {
     /// Wait until `digest` is in the store, if a running fetch announced it; returns at
     /// once for anything else. Fails if the fetch ended without it.
     pub fn wait_for(&self, digest: &Sha256Digest) -> Result<()> {
-        let mut s = self.incoming.lock();
-        while s.phase == Phase::Fetching && s.expected.contains(digest) {
-            s = self
-                .incoming
-                .changed
-                .wait(s)
-                .unwrap_or_else(|p| p.into_inner());
-        }
+        let s = self
+            .incoming
+            .wait_while(|s| s.phase == Phase::Fetching && s.expected.contains(digest));
         if s.phase == Phase::Failed && s.expected.contains(digest) {
             return Err(Error::Upstream {
                 reference: digest.to_string(),
@@ -202,14 +208,7 @@ impl Store {
     /// Wait until the announced fetch is over; fails if it failed. Nothing is signed
     /// before this returns, so a bundle never outlives a fetch that went wrong.
     pub fn wait_settled(&self) -> Result<()> {
-        let mut s = self.incoming.lock();
-        while s.phase == Phase::Fetching {
-            s = self
-                .incoming
-                .changed
-                .wait(s)
-                .unwrap_or_else(|p| p.into_inner());
-        }
+        let s = self.incoming.wait_while(|s| s.phase == Phase::Fetching);
         if s.phase == Phase::Failed {
             return Err(Error::Upstream {
                 reference: "upstream".into(),

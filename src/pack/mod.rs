@@ -648,7 +648,12 @@ mod tests {
     fn assert_refused_leaving_nothing(f: &Fixture, store: &Store) {
         let e = try_pack(f, store, "bad", 1).unwrap_err();
         assert_eq!(e.exit_code(), 5, "{e}");
-        assert!(!f.root.join("bad").exists());
+        assert_no_bundle(f, "bad");
+    }
+
+    /// Neither bundle `name` nor any partial bundle directory is there.
+    fn assert_no_bundle(f: &Fixture, name: &str) {
+        assert!(!f.root.join(name).exists());
         let leftovers: Vec<_> = std::fs::read_dir(&f.root)
             .unwrap()
             .filter_map(|e| e.ok())
@@ -819,12 +824,7 @@ mod tests {
                 packer.join().unwrap().unwrap_err()
             });
             assert!(e.to_string().contains("fetch"), "{e}");
-            assert!(!f.root.join("bad").exists());
-            let partial = std::fs::read_dir(&f.root)
-                .unwrap()
-                .filter_map(|e| e.ok())
-                .any(|e| e.file_name().to_string_lossy().contains("partial"));
-            assert!(!partial, "a partial bundle directory was left behind");
+            assert_no_bundle(&f, "bad");
         }
     }
 
