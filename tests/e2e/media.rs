@@ -631,3 +631,77 @@ fn an_install_killed_anywhere_completes_on_the_next_run() {
         assert!(pushed + kill_after.min(total) <= total + 1, "{report}");
     }
 }
+
+/// Symbolic links planted at every name an older `repair` used for its temporary files
+/// (`volume-NNN/.payload.tar.zst.NNN.repair-PID`, for the next few thousand pids), all
+/// pointing at one file outside the bundle.
+fn plant_temp_links(vdir: &Path, volume: &str, victim: &Path) -> usize {
+    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(1);
+    let mut n = 0;
+    for pid in last..last + 5000 {
+        let link = vdir.join(format!(".{volume}.repair-{pid}"));
+        std::os::unix::fs::symlink(victim, link).unwrap();
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn repair_writes_through_no_link_planted_on_the_medium() {
+    let s = Scenario::new();
+    let b = s.build(
+        "dirs",
+        &["--volume-size", VOL, "--parity", "1", "--volume-dirs"],
+    );
+    let victim = s.path("outside/victim");
+    std::fs::create_dir_all(victim.parent().unwrap()).unwrap();
+    std::fs::write(&victim, b"precious").unwrap();
+    let vdir = b.join("volume-002");
+
+    // Links at the temporary names: repair rebuilds the lost volume and follows none.
+    std::fs::remove_file(vdir.join("payload.tar.zst.002")).unwrap();
+    plant_temp_links(&vdir, "payload.tar.zst.002", &victim);
+    let before = crate::common::tree(s.work.path());
+    assert_repaired(&s, &b, &["volume-002/payload.tar.zst.002"]);
+    crate::common::assert_changed_only_under(
+        &before,
+        &crate::common::tree(s.work.path()),
+        &["dirs/volume-002"],
+    );
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    let target = std::fs::symlink_metadata(vdir.join("payload.tar.zst.002")).unwrap();
+    assert!(target.is_file(), "the rebuilt volume is a link");
+    for e in std::fs::read_dir(&vdir).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_symlink() {
+            std::fs::remove_file(e.path()).unwrap();
+        }
+    }
+
+    // A volume directory that is a link to a directory outside the bundle: verify
+    // refuses it as it refuses a linked volume file, and repair writes nothing at all.
+    let away = s.path("outside/volume-002");
+    std::fs::rename(&vdir, &away).unwrap();
+    std::os::unix::fs::symlink(&away, &vdir).unwrap();
+    assert_fails(
+        &s.verify(&b),
+        3,
+        "payload.tar.zst.002 is in volume-002/, which is a symbolic link",
+    );
+    std::fs::remove_file(away.join("payload.tar.zst.002")).unwrap();
+    let before = crate::common::tree(s.work.path());
+    let out = repair(&s, &b);
+    assert_fails(&out, 4, "unsafe path volume-002: is a symbolic link");
+    assert_fails(&out, 4, "replace the link with a copy of the directory");
+    crate::common::assert_changed_only_under(&before, &crate::common::tree(s.work.path()), &[]);
+    assert!(!away.join("payload.tar.zst.002").exists());
+
+    // With the directory copied back in, the same command completes.
+    std::fs::remove_file(&vdir).unwrap();
+    std::fs::rename(&away, &vdir).unwrap();
+    assert_repaired(&s, &b, &["volume-002/payload.tar.zst.002"]);
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+}

@@ -152,10 +152,11 @@ pub fn encode(
 pub enum Shard {
     /// A good volume, read from this file.
     Good(PathBuf),
-    /// A lost one, written to this file (then truncated to `size`).
+    /// A lost one, written to this file, which the caller created exclusively (so no
+    /// link planted at its name is followed) and renames into place.
     Lost {
         /// Where to write it.
-        path: PathBuf,
+        file: File,
         /// Its signed size.
         size: u64,
     },
@@ -177,13 +178,15 @@ pub fn rebuild(
     for s in &all {
         match s {
             Shard::Good(p) => {
-                readers.push(Some(io::BufReader::new(File::open(p)?)));
+                // Checked as a regular file before; a FIFO swapped in since must not hang us.
+                let f = crate::fsutil::open_regular_io(p)?;
+                readers.push(Some(io::BufReader::new(f)));
                 writers.push(None);
             }
-            Shard::Lost { path, size } => {
+            Shard::Lost { file, size } => {
                 readers.push(None);
-                let f = File::create(path)?;
-                writers.push(Some((io::BufWriter::new(f), VolumeHasher::new(), *size)));
+                let w = io::BufWriter::new(file.try_clone()?);
+                writers.push(Some((w, VolumeHasher::new(), *size)));
             }
         }
     }
@@ -277,7 +280,7 @@ mod tests {
         let data = vec![
             Shard::Good(paths[0].clone()),
             Shard::Lost {
-                path: lost_d.clone(),
+                file: File::create(&lost_d).unwrap(),
                 size: sizes[1] as u64,
             },
             Shard::Good(paths[2].clone()),
@@ -285,7 +288,7 @@ mod tests {
         ];
         let parity = vec![
             Shard::Lost {
-                path: lost_p.clone(),
+                file: File::create(&lost_p).unwrap(),
                 size: want_len,
             },
             Shard::Good(par[1].clone()),
@@ -304,7 +307,7 @@ mod tests {
             Shard::Good(paths[1].clone()),
             Shard::Good(paths[2].clone()),
             Shard::Lost {
-                path: last.clone(),
+                file: File::create(&last).unwrap(),
                 size: 17,
             },
         ];

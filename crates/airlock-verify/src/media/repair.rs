@@ -57,64 +57,106 @@ pub fn repair(bundle: &SignedBundle, on_progress: &dyn Fn(u64)) -> Result<Repair
         ));
     }
     let data = p.volumes.len() as u32;
-    let mut temps: Vec<(PathBuf, PathBuf)> = Vec::new();
-    let mut shard = |v: &crate::manifest::Volume, status: &VolumeStatus| -> Result<Shard> {
-        if status.problem.is_none() {
-            let path = volumes::locate(dir, v.file, data)
-                .ok_or_else(|| Error::verification(v.file.to_string(), "vanished"))?;
-            return Ok(Shard::Good(path));
-        }
-        let target = volumes::target_path(dir, v.file, data);
-        if let Some(Problem::NotRegular { kind }) = &status.problem {
-            return Err(Error::verification(
-                &status.path,
-                format!("is {kind}; remove it before repair"),
-            ));
-        }
-        let tmp = temp_beside(&target, v.file)?;
-        temps.push((tmp.clone(), target));
-        Ok(Shard::Lost {
-            path: tmp,
-            size: v.size,
-        })
-    };
     let all: Vec<&crate::manifest::Volume> = p.all_volumes().collect();
+    // Dropping a temporary file removes it: every early return below leaves none.
+    let mut temps: Vec<(tempfile::NamedTempFile, PathBuf)> = Vec::new();
     let mut shards = Vec::new();
-    for (v, s) in all.iter().zip(&before) {
-        shards.push(shard(v, s)?);
+    for (v, status) in all.iter().zip(&before) {
+        shards.push(shard(dir, data, v, status, &mut temps)?);
     }
     let parity_shards = shards.split_off(p.volumes.len());
-    let cleanup = |temps: &[(PathBuf, PathBuf)]| {
-        for (t, _) in temps {
-            let _ = std::fs::remove_file(t);
-        }
-    };
-    let rebuilt = match parity::rebuild(
+    let rebuilt = parity::rebuild(
         &shards,
         &parity_shards,
         p.volumes[0].size,
         par.stripe,
         on_progress,
-    ) {
-        Ok(r) => r,
-        Err(e) => {
-            cleanup(&temps);
-            // An error from the operating system (a full disk, an unreadable volume) is
-            // operational, not a verdict on the bundle: exit 1, the cause as source().
-            if e.raw_os_error().is_some() {
-                return Err(Error::io("rebuild volumes in", dir, e));
-            }
+    )
+    .map_err(|e| {
+        // An error from the operating system (a full disk, an unreadable volume) is
+        // operational, not a verdict on the bundle: exit 1, the cause as source().
+        if e.raw_os_error().is_some() {
+            Error::io("rebuild volumes in", dir, e)
+        } else {
+            Error::verification("payload volumes", format!("rebuild: {e}"))
+        }
+    })?;
+    check_rebuilt(&rebuilt, &all)?;
+    let mut names = Vec::new();
+    for (tmp, target) in temps {
+        // rename(2) replaces whatever is at the target's name (a link included) and
+        // never writes through it.
+        tmp.persist(&target)
+            .map_err(|e| Error::io("rename into place", &target, e.error))?;
+        if let Some(parent) = target.parent() {
+            crate::fsutil::sync_dir(parent)?;
+        }
+        names.push(
+            target
+                .strip_prefix(dir)
+                .unwrap_or(&target)
+                .display()
+                .to_string(),
+        );
+    }
+    Ok(RepairReport {
+        before,
+        rebuilt: names,
+    })
+}
+
+/// The shard of one volume: the good file to read, or a fresh temporary file to rebuild
+/// it into (kept in `temps` with where it goes).
+fn shard(
+    dir: &Path,
+    data: u32,
+    v: &crate::manifest::Volume,
+    status: &VolumeStatus,
+    temps: &mut Vec<(tempfile::NamedTempFile, PathBuf)>,
+) -> Result<Shard> {
+    match &status.problem {
+        None => {
+            let path = volumes::locate(dir, v.file, data)
+                .ok_or_else(|| Error::verification(v.file.to_string(), "vanished"))?;
+            return Ok(Shard::Good(path));
+        }
+        Some(Problem::NotRegular { kind }) => {
             return Err(Error::verification(
-                "payload volumes",
-                format!("rebuild: {e}"),
+                &status.path,
+                format!("is {kind}; remove it before repair"),
             ));
         }
-    };
-    // Check every rebuilt volume against its signed digest before any is used.
-    for (i, w) in &rebuilt {
+        Some(Problem::LinkedDirectory { dir: linked }) => {
+            return Err(Error::UnsafePath {
+                path: linked.clone(),
+                reason: format!(
+                    "is a symbolic link in the bundle {}; repair writes only inside the \
+                     bundle: replace the link with a copy of the directory it points to, \
+                     then run repair again (nothing was written)",
+                    dir.display()
+                ),
+            });
+        }
+        Some(_) => {}
+    }
+    let target = volumes::target_path(dir, v.file, data);
+    let tmp = temp_beside(&target, v.file)?;
+    let file = tmp
+        .as_file()
+        .try_clone()
+        .map_err(|e| Error::io("open", tmp.path(), e))?;
+    temps.push((tmp, target));
+    Ok(Shard::Lost { file, size: v.size })
+}
+
+/// Check every rebuilt volume against its signed digest before any is used.
+fn check_rebuilt(
+    rebuilt: &[(usize, parity::Written)],
+    all: &[&crate::manifest::Volume],
+) -> Result<()> {
+    for (i, w) in rebuilt {
         let v = all[*i];
         if w.size != v.size || w.sha256 != v.sha256 {
-            cleanup(&temps);
             return Err(Error::verification(
                 v.file.to_string(),
                 format!(
@@ -127,27 +169,7 @@ pub fn repair(bundle: &SignedBundle, on_progress: &dyn Fn(u64)) -> Result<Repair
             ));
         }
     }
-    let mut names = Vec::new();
-    for (tmp, target) in &temps {
-        if let Err(e) = std::fs::rename(tmp, target) {
-            cleanup(&temps);
-            return Err(Error::io("rename into place", target, e));
-        }
-        if let Some(parent) = target.parent() {
-            crate::fsutil::sync_dir(parent)?;
-        }
-        names.push(
-            target
-                .strip_prefix(dir)
-                .unwrap_or(target)
-                .display()
-                .to_string(),
-        );
-    }
-    Ok(RepairReport {
-        before,
-        rebuilt: names,
-    })
+    Ok(())
 }
 
 fn unrepairable(before: &[VolumeStatus], why: &str) -> Error {
@@ -157,9 +179,17 @@ fn unrepairable(before: &[VolumeStatus], why: &str) -> Error {
     Error::verification("payload volumes", format!("cannot repair: {why}; {damage}"))
 }
 
-/// A temporary file beside `target` (same filesystem, so the rename is atomic).
-fn temp_beside(target: &Path, v: VolumeName) -> Result<PathBuf> {
-    let parent = target.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| Error::io("create directory", parent, e))?;
-    Ok(parent.join(format!(".{v}.repair-{}", std::process::id())))
+/// A temporary file beside `target` (same filesystem, so the rename is atomic). Its
+/// name is random and it is created with `O_CREAT|O_EXCL`, which never follows a link
+/// planted at the name; the directory is one [`volumes::target_path`] checked is not a
+/// link.
+fn temp_beside(target: &Path, v: VolumeName) -> Result<tempfile::NamedTempFile> {
+    let parent = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    tempfile::Builder::new()
+        .prefix(&format!(".{v}.repair-"))
+        .tempfile_in(parent)
+        .map_err(|e| Error::io("create a temporary file in", parent, e))
 }

@@ -30,7 +30,8 @@ pub fn target_path(dir: &Path, v: VolumeName, data: u32) -> PathBuf {
         return p;
     }
     let vdir = dir.join(v.dir(data));
-    if vdir.is_dir() {
+    // symlink_metadata: a volume directory that is a link is never a place to write.
+    if std::fs::symlink_metadata(&vdir).is_ok_and(|m| m.is_dir()) {
         vdir.join(v.to_string())
     } else {
         dir.join(v.to_string())
@@ -47,6 +48,12 @@ pub enum Problem {
     NotRegular {
         /// What it is.
         kind: String,
+    },
+    /// Its `volume-NNN/` directory is a symbolic link: what is behind it is not the
+    /// bundle's, and `repair` must not write through it.
+    LinkedDirectory {
+        /// The directory, relative to the bundle.
+        dir: String,
     },
     /// Shorter than signed; its start is this volume's.
     Truncated {
@@ -79,6 +86,10 @@ impl std::fmt::Display for Problem {
         match self {
             Problem::Missing => f.write_str("is missing"),
             Problem::NotRegular { kind } => write!(f, "is {kind}, not a regular file"),
+            Problem::LinkedDirectory { dir } => write!(
+                f,
+                "is in {dir}/, which is a symbolic link, not a directory of the bundle"
+            ),
             Problem::Truncated { size } => write!(f, "is truncated ({size} bytes)"),
             Problem::Extended { size } => write!(f, "is longer than signed ({size} bytes)"),
             Problem::Corrupt => f.write_str("is corrupt (its sha256 differs from the signed one)"),
@@ -138,7 +149,11 @@ pub fn check_all(
                 .and_then(|p| p.strip_prefix(dir).ok())
                 .map(|r| r.display().to_string())
                 .unwrap_or_else(|| v.file.to_string());
+            let vdir = v.file.dir(data);
+            let linked = std::fs::symlink_metadata(dir.join(&vdir))
+                .is_ok_and(|m| m.file_type().is_symlink());
             let problem = match &path {
+                _ if linked => Some(Problem::LinkedDirectory { dir: vdir }),
                 None => Some(Problem::Missing),
                 Some(path) => {
                     // all_volumes lists the data volumes first, then parity.
