@@ -128,6 +128,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     sync_dir(dir)
 }
 
+/// Write `bytes` to a new file at `path`, which must not exist: `O_CREAT|O_EXCL|O_NOFOLLOW`
+/// refuses a file or a symbolic link already at the name (`AlreadyExists`), so nothing is
+/// replaced and no link is written through. A failed write removes the file again.
+pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)?;
+    if let Err(e) = file.write_all(bytes).and_then(|_| file.sync_all()) {
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    Ok(())
+}
+
 /// Bytes available to an unprivileged writer on the filesystem holding `path`, and that
 /// filesystem's device id (to tell whether two paths share it).
 pub fn free_space(path: &Path) -> Result<(u64, u64)> {
@@ -192,6 +210,23 @@ mod tests {
         );
         std::fs::write(&p, [0u8; 10]).unwrap();
         assert_eq!(read_limited(&p, 10, "key").unwrap().len(), 10);
+    }
+
+    #[test]
+    fn write_new_replaces_nothing_and_follows_no_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"keep").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        for p in [&victim, &link] {
+            let e = write_new(p, b"new", 0o644).unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists, "{e}");
+        }
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+        let fresh = dir.path().join("fresh");
+        write_new(&fresh, b"new", 0o644).unwrap();
+        assert_eq!(std::fs::read(&fresh).unwrap(), b"new");
     }
 
     #[test]

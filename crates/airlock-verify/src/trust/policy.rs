@@ -526,6 +526,15 @@ pub fn accept_update(
             "policy updates need a policy file (--policy), not --trust".into(),
         ));
     };
+    // Checked first: at the largest version nothing can follow, whoever signs.
+    let Some(next_v) = cur_v.checked_add(1) else {
+        return Err(crate::Error::invalid(
+            "trust policy",
+            format!("version {cur_v}"),
+            "is the largest version there is, so no update can follow it: replace the \
+             policy file through your change procedure with one at a lower version",
+        ));
+    };
     let Some((n, role)) = &current.update else {
         return Err(crate::Error::Usage(
             "the current policy has no update rule".into(),
@@ -555,12 +564,9 @@ pub fn accept_update(
             "policy updates need a policy file (--policy), not --trust".into(),
         ));
     };
-    if Some(new_v) != cur_v.checked_add(1) {
+    if new_v != next_v {
         return Err(TrustError::PolicyUpdate {
-            reason: format!(
-                "version {new_v} is not {} (the current version plus one)",
-                cur_v + 1
-            ),
+            reason: format!("version {new_v} is not {next_v} (the current version plus one)"),
         }
         .into());
     }
@@ -637,5 +643,22 @@ mod tests {
             "{}",
             crate::error::chain(&e)
         );
+    }
+
+    #[test]
+    fn the_largest_version_has_no_successor_and_says_so() {
+        let (a, b) = (
+            SecretKey::generate().unwrap(),
+            SecretKey::generate().unwrap(),
+        );
+        let current =
+            TrustPolicy::parse(policy(u64::MAX, &[&a, &b]).as_bytes(), "current").unwrap();
+        let next = policy(1, &[&a, &b]);
+        let sigs = signed(next.as_bytes(), "1", &[&a, &b]);
+        let e = accept_update(&current, next.as_bytes(), "next", &sigs).unwrap_err();
+        let text = crate::error::chain(&e);
+        assert!(text.contains("no update can follow it"), "{text}");
+        assert!(!text.contains("is not 0"), "{text}");
+        assert_eq!(e.exit_code(), 4, "{text}");
     }
 }
