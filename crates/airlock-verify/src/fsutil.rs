@@ -50,9 +50,19 @@ pub fn open_regular(path: &Path, what: &'static str) -> Result<File> {
 /// [`open_regular`] with a plain I/O error (`InvalidInput` for a file of the wrong type),
 /// for callers with their own error type.
 pub fn open_regular_io(path: &Path) -> std::io::Result<File> {
+    open_regular_flags(path, rustix::fs::OFlags::empty())
+}
+
+/// [`open_regular_io`] that also refuses a symbolic link at `path` (`O_NOFOLLOW`), for
+/// files in places others can write (a shared temporary directory).
+pub fn open_regular_nofollow_io(path: &Path) -> std::io::Result<File> {
+    open_regular_flags(path, rustix::fs::OFlags::NOFOLLOW)
+}
+
+fn open_regular_flags(path: &Path, extra: rustix::fs::OFlags) -> std::io::Result<File> {
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .custom_flags((rustix::fs::OFlags::NONBLOCK | extra).bits() as i32)
         .open(path)?;
     let ft = file.metadata()?.file_type();
     if !ft.is_file() {

@@ -25,31 +25,56 @@ const BLOBS_DIR: &str = "sha256";
 
 /// Remove spool directories under `base` left by processes that were killed. Returns how
 /// many were removed.
+///
+/// `base` is often a shared temporary directory, so anything in it may be planted: only
+/// directories the current user owns are looked at, and their `lock` is opened as every
+/// input is (without blocking, without following a link, a regular file only), so a FIFO
+/// there cannot hang `install` or `serve`.
 pub fn remove_stale(base: &Path) -> usize {
     let Ok(listing) = std::fs::read_dir(base) else {
         return 0;
     };
+    let me = rustix::process::geteuid().as_raw();
     let mut removed = 0;
     for ent in listing.flatten() {
         let name = ent.file_name();
         let is_spool = name.to_str().is_some_and(|n| n.starts_with(SPOOL_PREFIX));
-        let is_dir = ent.file_type().is_ok_and(|t| t.is_dir());
-        if !is_spool || !is_dir {
-            continue;
-        }
-        let dir = ent.path();
-        let Ok(lock) = File::open(dir.join(LOCK_FILE)) else {
-            continue; // not ours, or being created right now
-        };
-        // The owner holds an exclusive lock until it exits; if we can take it, it is gone.
-        if rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok()
-            && std::fs::remove_dir_all(&dir).is_ok()
-        {
-            tracing::info!("removed the spool {} of an interrupted run", dir.display());
+        // DirEntry::metadata does not follow a link: a link to a directory is skipped.
+        let ours = ent
+            .metadata()
+            .is_ok_and(|m| m.is_dir() && std::os::unix::fs::MetadataExt::uid(&m) == me);
+        if is_spool && ours && remove_if_stale(&ent.path(), me) {
             removed += 1;
         }
     }
     removed
+}
+
+/// Remove one spool directory if its owner is gone (its lock can be taken).
+fn remove_if_stale(dir: &Path, me: u32) -> bool {
+    let path = dir.join(LOCK_FILE);
+    let lock = match crate::fsutil::open_regular_nofollow_io(&path) {
+        Ok(f) => f,
+        Err(e) => {
+            // Being created right now, or planted: not a spool to remove.
+            tracing::debug!("left {} alone: {e}", dir.display());
+            return false;
+        }
+    };
+    if !lock
+        .metadata()
+        .is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == me)
+    {
+        return false;
+    }
+    // The owner holds an exclusive lock until it exits; if we can take it, it is gone.
+    if rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err()
+        || std::fs::remove_dir_all(dir).is_err()
+    {
+        return false;
+    }
+    tracing::info!("removed the spool {} of an interrupted run", dir.display());
+    true
 }
 
 /// A locked, private (mode 0700) spool directory, removed when dropped.
