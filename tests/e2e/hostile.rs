@@ -14,7 +14,7 @@ use crate::common::tamper::{entry, forge, read_entries, repack_and_resign};
 
 /// Run `cmd`, killing it (and failing the test) if it has not finished within `limit`:
 /// a verifier that blocks is itself the defect.
-fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
+pub(crate) fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -20,6 +20,7 @@ mod hostile;
 mod manual_verify;
 mod media;
 mod packages;
+mod planted;
 mod registry_auth;
 mod reinstall;
 mod report;
