@@ -13,9 +13,12 @@ use crate::common::servers::{Blackhole, NoMountProxy, Registry};
 use crate::common::tamper::{entry, forge, read_entries, repack_and_resign};
 
 /// Run `cmd`, killing it (and failing the test) if it has not finished within `limit`:
-/// a verifier that blocks is itself the defect.
+/// a verifier that blocks is itself the defect. It runs in its own process group, which
+/// is killed whole, so a script's blocked child (`sha256sum` reading `/dev/zero`) goes too.
 pub(crate) fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
+    use std::os::unix::process::CommandExt;
     let mut child = cmd
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -27,7 +30,9 @@ pub(crate) fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
             return child.wait_with_output().expect("collect output");
         }
         if start.elapsed() > limit {
-            let _ = child.kill();
+            if let Some(group) = rustix::process::Pid::from_raw(child.id() as i32) {
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+            }
             let _ = child.wait();
             panic!("the command did not finish within {limit:?}: it blocks");
         }

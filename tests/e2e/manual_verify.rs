@@ -1,6 +1,8 @@
 //! docs/manual-verify.md, steps 1-4, run exactly as written with minisign, sha256sum, zstd
 //! and tar: it accepts a good bundle, stops a payload swapped for one of its own signed
-//! blobs at step 3, and unpacks a validly re-signed setuid entry without the setuid bit.
+//! blobs at step 3, stops a SHA256SUMS that names `/dev/zero` or an unlisted file at step
+//! 2 before `sha256sum -c` reads it, and unpacks a validly re-signed setuid entry without
+//! the setuid bit.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -30,15 +32,15 @@ fn run(s: &Scenario, bundle: &Path, out: &Path) -> Output {
         .expect("one signature")
         .expect("entry")
         .path();
-    std::process::Command::new("bash")
-        .arg("-c")
+    let mut bash = std::process::Command::new("bash");
+    bash.arg("-c")
         .arg(documented_script())
         .env("BUNDLE", bundle)
         .env("PUBKEY", format!("{}.pub", s.key.display()))
         .env("SIG", sig)
-        .env("OUT", out)
-        .output()
-        .expect("run bash")
+        .env("OUT", out);
+    // A procedure that blocks (sha256sum reading /dev/zero) is itself the defect.
+    crate::hostile::run_bounded(bash, std::time::Duration::from_secs(60))
 }
 
 fn ok(out: &Output) -> bool {
@@ -120,4 +122,54 @@ fn setuid_bits_in_a_signed_payload_are_not_kept() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o7000, 0, "setuid/setgid kept: {mode:o}");
+}
+
+#[test]
+fn sha256sums_naming_what_the_manifest_does_not_list_is_stopped_before_it_is_read() {
+    let s = Scenario::new();
+    let bundle = s.build("bundle", &[]);
+    let good = std::fs::read_to_string(bundle.join("SHA256SUMS")).unwrap();
+    let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    // The file is not signed: a transport attacker adds a line. /dev/zero would keep
+    // sha256sum -c reading for ever; an unlisted FIFO in the bundle would never open.
+    let fifo = bundle.join("notes");
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
+    for (line, needle) in [
+        (format!("{empty}  /dev/zero"), "are not 'SHA256  NAME'"),
+        (
+            format!("{empty}  notes"),
+            "SHA256SUMS names notes, which the signed manifest does not list",
+        ),
+    ] {
+        std::fs::write(bundle.join("SHA256SUMS"), format!("{good}{line}\n")).unwrap();
+        let out_dir = s.path("unpacked");
+        let out = run(&s, &bundle, &out_dir);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!ok(&out), "{line}: passed the documented procedure");
+        assert!(stderr.contains(needle), "{line}: {stderr}");
+        // Stopped before step 2's sha256sum -c printed a single line.
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !stdout.contains(": OK"),
+            "{line}: sha256sum -c ran: {stdout}"
+        );
+        assert!(!out_dir.exists(), "something was unpacked");
+    }
+    // The lines the build wrote still pass; a FIFO the file does not name is refused.
+    std::fs::write(bundle.join("SHA256SUMS"), &good).unwrap();
+    let out = run(&s, &bundle, &s.path("unpacked"));
+    assert!(!ok(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the bundle holds a link, FIFO or device: ./notes"),
+        "{stderr}"
+    );
+    std::fs::remove_file(&fifo).unwrap();
+    let out = run(&s, &bundle, &s.path("unpacked"));
+    assert!(ok(&out), "{}", String::from_utf8_lossy(&out.stderr));
 }
