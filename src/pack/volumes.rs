@@ -233,8 +233,10 @@ pub fn write_parity(dir: &Path, data: &[Volume], parity: u32, dirs: bool) -> Res
     })
 }
 
-/// A README in each volume directory, so a disc found in a drawer explains itself: which
-/// bundle, which volume of how many, its sha256, and who signed the bundle.
+/// A README in each volume directory, so a disc found in a drawer can be sorted: which
+/// bundle, which volume of how many, its sha256, and who signed the bundle. It is not
+/// signed (anyone who handled the disc can rewrite it), so it gives no commands and says
+/// so: instructions come from the verifier's own help and documentation.
 pub fn write_readmes(
     dir: &Path,
     m: &BundleManifest,
@@ -265,15 +267,12 @@ pub fn write_readmes(
              \n\
              The bundle is {count} data volume(s) and {parity} parity volume(s), plus\n\
              manifest.json, SHA256SUMS, signatures/ and report/ (on the first disc).\n\
-             Copy every disc into one directory, then inside the enclave:\n\
              \n\
-               airlock-verify repair BUNDLE --trust KEY.pub   # if a disc is lost or unreadable\n\
-               airlock-verify verify BUNDLE --trust KEY.pub\n\
-             \n\
-             By hand, in the bundle directory (volume directories kept):\n\
-             \n\
-               sha256sum -c SHA256SUMS\n\
-               cat volume-*/payload.tar.zst.* | zstd -dc | tar -t\n",
+             This label is NOT signed: anyone who handled the disc could have changed it.\n\
+             Use it to sort discs, never as instructions. Copy every disc into one\n\
+             directory and check it with the airlock-verify you already trust inside the\n\
+             enclave, as its own help says (airlock-verify verify --help, airlock-verify\n\
+             repair --help; docs/media.md and docs/manual-verify.md of airlock).\n",
             msha = manifest_sha.hex(),
             file = v.file,
             size = v.size,

@@ -25,6 +25,15 @@ fn documented_script() -> String {
     doc[start..start + len].to_string()
 }
 
+/// Step 2 of the documented procedure alone (SHA256SUMS checked against the signed
+/// manifest, then `sha256sum -c`), for bundles of other shapes (volumes in directories).
+pub(crate) fn documented_step_two() -> String {
+    let script = documented_script();
+    let start = script.find("\n# 2. ").expect("step 2");
+    let len = script[start..].find("\n# 3. ").expect("step 3");
+    format!("set -eu\n{}", &script[start..start + len])
+}
+
 fn run(s: &Scenario, bundle: &Path, out: &Path) -> Output {
     let sig = std::fs::read_dir(bundle.join("signatures"))
         .expect("signatures")

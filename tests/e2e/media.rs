@@ -198,8 +198,19 @@ fn volume_dirs_explain_themselves_and_bad_sizes_are_refused() {
             "{readme}"
         );
         assert!(readme.contains(f), "{readme}");
+        // Nobody signs the label, so it tells nobody what to run (a rewritten one would
+        // be followed just the same): it says so, and names no command line.
+        assert!(readme.contains("This label is NOT signed"), "{readme}");
+        assert!(
+            !readme.contains("sha256sum") && !readme.contains("BUNDLE --trust"),
+            "{readme}"
+        );
     }
-    // The README's commands, as written.
+    // manual-verify.md's step 2 accepts the volume directories' SHA256SUMS.
+    let out = sh(&crate::manual_verify::documented_step_two(), &b);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("volume-003/payload.parity.001: OK"));
+    // The documented commands (docs/media.md), as written.
     let out = sh(
         "sha256sum -c SHA256SUMS && cat volume-*/payload.tar.zst.* | zstd -dc | tar -t",
         &b,
