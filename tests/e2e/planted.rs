@@ -138,7 +138,7 @@ fn plant_spools(tmp: &Path) -> PathBuf {
     std::fs::create_dir_all(&fifo).unwrap();
     rustix::fs::mkfifoat(
         rustix::fs::CWD,
-        &fifo.join("lock"),
+        fifo.join("lock"),
         rustix::fs::Mode::from_raw_mode(0o600),
     )
     .unwrap();
