@@ -42,6 +42,7 @@ pub fn repair(bundle: &SignedBundle, on_progress: &dyn Fn(u64)) -> Result<Repair
             rebuilt: Vec::new(),
         });
     }
+    refuse_linked_dirs(dir, &before)?;
     let Some(par) = &p.parity else {
         return Err(unrepairable(&before, "the bundle has no parity volumes"));
     };
@@ -56,12 +57,45 @@ pub fn repair(bundle: &SignedBundle, on_progress: &dyn Fn(u64)) -> Result<Repair
             ),
         ));
     }
+    let temps = rebuild_into_temps(dir, p, par, &before, on_progress)?;
+    let rebuilt = put_in_place(dir, temps)?;
+    Ok(RepairReport { before, rebuilt })
+}
+
+/// A `volume-NNN/` directory that is a link leads out of the bundle: refuse before
+/// writing anything (exit 4), whatever else is damaged.
+fn refuse_linked_dirs(dir: &Path, before: &[VolumeStatus]) -> Result<()> {
+    for s in before {
+        if let Some(Problem::LinkedDirectory { dir: linked }) = &s.problem {
+            return Err(Error::UnsafePath {
+                path: linked.clone(),
+                reason: format!(
+                    "is a symbolic link in the bundle {}; repair writes only inside the \
+                     bundle: replace the link with a copy of the directory it points to, \
+                     then run repair again (nothing was written)",
+                    dir.display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Rebuild the damaged volumes into temporary files, each checked against its signed
+/// size and sha256. Returns each file with where it goes.
+fn rebuild_into_temps(
+    dir: &Path,
+    p: &crate::manifest::PayloadInfo,
+    par: &crate::manifest::Parity,
+    before: &[VolumeStatus],
+    on_progress: &dyn Fn(u64),
+) -> Result<Vec<(tempfile::NamedTempFile, PathBuf)>> {
     let data = p.volumes.len() as u32;
     let all: Vec<&crate::manifest::Volume> = p.all_volumes().collect();
     // Dropping a temporary file removes it: every early return below leaves none.
-    let mut temps: Vec<(tempfile::NamedTempFile, PathBuf)> = Vec::new();
+    let mut temps = Vec::new();
     let mut shards = Vec::new();
-    for (v, status) in all.iter().zip(&before) {
+    for (v, status) in all.iter().zip(before) {
         shards.push(shard(dir, data, v, status, &mut temps)?);
     }
     let parity_shards = shards.split_off(p.volumes.len());
@@ -82,6 +116,11 @@ pub fn repair(bundle: &SignedBundle, on_progress: &dyn Fn(u64)) -> Result<Repair
         }
     })?;
     check_rebuilt(&rebuilt, &all)?;
+    Ok(temps)
+}
+
+/// Rename every rebuilt volume into place; returns their paths in the bundle.
+fn put_in_place(dir: &Path, temps: Vec<(tempfile::NamedTempFile, PathBuf)>) -> Result<Vec<String>> {
     let mut names = Vec::new();
     for (tmp, target) in temps {
         // rename(2) replaces whatever is at the target's name (a link included) and
@@ -91,18 +130,10 @@ pub fn repair(bundle: &SignedBundle, on_progress: &dyn Fn(u64)) -> Result<Repair
         if let Some(parent) = target.parent() {
             crate::fsutil::sync_dir(parent)?;
         }
-        names.push(
-            target
-                .strip_prefix(dir)
-                .unwrap_or(&target)
-                .display()
-                .to_string(),
-        );
+        let rel = target.strip_prefix(dir).unwrap_or(&target);
+        names.push(rel.display().to_string());
     }
-    Ok(RepairReport {
-        before,
-        rebuilt: names,
-    })
+    Ok(names)
 }
 
 /// The shard of one volume: the good file to read, or a fresh temporary file to rebuild
@@ -125,17 +156,6 @@ fn shard(
                 &status.path,
                 format!("is {kind}; remove it before repair"),
             ));
-        }
-        Some(Problem::LinkedDirectory { dir: linked }) => {
-            return Err(Error::UnsafePath {
-                path: linked.clone(),
-                reason: format!(
-                    "is a symbolic link in the bundle {}; repair writes only inside the \
-                     bundle: replace the link with a copy of the directory it points to, \
-                     then run repair again (nothing was written)",
-                    dir.display()
-                ),
-            });
         }
         Some(_) => {}
     }
