@@ -167,6 +167,22 @@ mod tests {
     }
 
     #[test]
+    fn a_planted_fifo_or_link_as_a_lock_is_skipped_without_blocking() {
+        let base = tempfile::tempdir().unwrap();
+        let fifo = base.path().join(format!("{SPOOL_PREFIX}fifo"));
+        std::fs::create_dir(&fifo).unwrap();
+        let mode = rustix::fs::Mode::from_raw_mode(0o600);
+        rustix::fs::mkfifoat(rustix::fs::CWD, &fifo.join(LOCK_FILE), mode).unwrap();
+        let link = base.path().join(format!("{SPOOL_PREFIX}link"));
+        std::fs::create_dir(&link).unwrap();
+        let elsewhere = base.path().join("elsewhere");
+        std::fs::write(&elsewhere, b"").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, link.join(LOCK_FILE)).unwrap();
+        assert_eq!(remove_stale(base.path()), 0);
+        assert!(fifo.is_dir() && link.is_dir());
+    }
+
+    #[test]
     fn spool_is_private() {
         use std::os::unix::fs::PermissionsExt;
         let base = tempfile::tempdir().unwrap();
