@@ -172,7 +172,7 @@ mod tests {
         let fifo = base.path().join(format!("{SPOOL_PREFIX}fifo"));
         std::fs::create_dir(&fifo).unwrap();
         let mode = rustix::fs::Mode::from_raw_mode(0o600);
-        rustix::fs::mkfifoat(rustix::fs::CWD, &fifo.join(LOCK_FILE), mode).unwrap();
+        rustix::fs::mkfifoat(rustix::fs::CWD, fifo.join(LOCK_FILE), mode).unwrap();
         let link = base.path().join(format!("{SPOOL_PREFIX}link"));
         std::fs::create_dir(&link).unwrap();
         let elsewhere = base.path().join("elsewhere");
