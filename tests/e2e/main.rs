@@ -26,4 +26,5 @@ mod report;
 mod reproducible;
 mod resolve;
 mod serve;
+mod state;
 mod trust;

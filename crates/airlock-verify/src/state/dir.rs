@@ -270,23 +270,26 @@ impl StateDir {
     }
 }
 
-/// `p` with links and `..` resolved as far as it exists, the rest appended.
+/// `p` with links and `..` resolved as the kernel would once it exists: each component
+/// in turn, so a `..` after a link goes up from the link's target, and one after a name
+/// that does not exist yet (which no link can be) just drops that name.
 fn resolved(p: &Path) -> Result<PathBuf> {
+    use std::path::Component;
     let abs = std::path::absolute(p).map_err(|e| Error::io("resolve", p, e))?;
-    let mut rest = Vec::new();
-    let mut cur = abs.as_path();
-    loop {
-        match std::fs::canonicalize(cur) {
-            Ok(real) => return Ok(rest.iter().rev().fold(real, |acc, c| acc.join(c))),
-            Err(_) => match (cur.parent(), cur.file_name()) {
-                (Some(parent), Some(name)) => {
-                    rest.push(name.to_os_string());
-                    cur = parent;
-                }
-                _ => return Ok(abs),
-            },
+    let mut real = PathBuf::from("/");
+    for c in abs.components() {
+        match c {
+            Component::Normal(n) => {
+                let next = real.join(n);
+                real = std::fs::canonicalize(&next).unwrap_or(next);
+            }
+            Component::ParentDir => {
+                real.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
         }
     }
+    Ok(real)
 }
 
 fn open_dir(path: &Path, action: &'static str) -> Result<OwnedFd> {

@@ -55,6 +55,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     // Readers share the lock: an install never rewrites the chain under a check.
     dir.lock(false)?;
+    if state::is_empty(&dir)? {
+        return Err(state::nothing_here(dir.path()).into());
+    }
     let key = crate::common::reading_key(&a.state, a.receipt_pub.as_deref(), &dir)?;
     let audit = state::audit(&dir, &key)?;
     let log = dir.path().join(state::receipts::RECEIPTS_DIR);

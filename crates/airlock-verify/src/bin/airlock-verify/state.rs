@@ -83,6 +83,9 @@ fn show(state: &StateArgs, receipt_pub: Option<PathBuf>) -> anyhow::Result<()> {
         return Err(state::nothing_here(path).into());
     };
     dir.lock(false)?;
+    if state::is_empty(&dir)? {
+        return Err(state::nothing_here(path).into());
+    }
     let key = crate::common::reading_key(state, receipt_pub.as_deref(), &dir)?;
     let s = state::load(&dir, &key)?.ok_or_else(|| state::nothing_here(path))?;
     println!("{}", serde_json::to_string_pretty(&s)?);
