@@ -648,7 +648,11 @@ fn an_unsafe_package_path_exits_4_and_a_packages_gz_holding_another_index_exits_
         resign_deb(&repo, &r.key);
         let p = repo.join("Release");
         let text = std::fs::read_to_string(&p).unwrap();
-        std::fs::write(&p, text.replace(" sub/Packages", " Packages./../../Packages")).unwrap();
+        std::fs::write(
+            &p,
+            text.replace(" sub/Packages", " Packages./../../Packages"),
+        )
+        .unwrap();
         r.key.clearsign(&p, &repo.join("InRelease"));
     });
     expect_err(

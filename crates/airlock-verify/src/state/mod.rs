@@ -488,7 +488,27 @@ pub fn audit(dir: &StateDir, key: &PublicKey) -> Result<Audit> {
         return Err(nothing_here(dir.path()));
     }
     let state = load(dir, key)?;
-    let chain = receipts::check_chain(dir, key)?;
+    let chain = receipts::walk_chain(dir, key)?;
+    if let Some(cut) = &chain.interrupted {
+        // A half the signed state already names was complete once: that is a deletion.
+        if state.as_ref().is_some_and(|s| cut.index <= s.receipts) {
+            return Err(Error::verification(
+                format!(
+                    "receipt log {}",
+                    dir.path().join(receipts::RECEIPTS_DIR).display()
+                ),
+                format!(
+                    "{}, though the signed state names receipt {}: a file was deleted",
+                    cut.describe(),
+                    cut.index
+                ),
+            ));
+        }
+        return Err(Error::StateInterrupted {
+            dir: dir.path().to_path_buf(),
+            what: cut.describe(),
+        });
+    }
     let Some(state) = state else {
         return Err(fail_closed(
             dir,
@@ -698,6 +718,15 @@ mod tests {
         let e = Enclave::open(StateDir::at(d.path()).unwrap(), None).unwrap();
         let chain = receipts::check_chain(e.dir(), &e.public_key()).unwrap();
         assert_eq!(chain.entries[1].outcome, Outcome::Recovered);
+        // The last signature deleted when the signed state names its receipt: a deletion
+        // (exit 3), not a crash.
+        let key = e.public_key();
+        drop(e);
+        std::fs::remove_file(receipts.join("000002.json.minisig")).unwrap();
+        let dir = StateDir::at(d.path()).unwrap();
+        let err = audit(&dir, &key).err().unwrap();
+        assert_eq!(err.exit_code(), 3, "{err}");
+        assert!(err.to_string().contains("a file was deleted"), "{err}");
     }
 
     #[test]

@@ -87,7 +87,11 @@ fn show(state: &StateArgs, receipt_pub: Option<PathBuf>) -> anyhow::Result<()> {
         return Err(state::nothing_here(path).into());
     }
     let key = crate::common::reading_key(state, receipt_pub.as_deref(), &dir)?;
-    let s = state::load(&dir, &key)?.ok_or_else(|| state::nothing_here(path))?;
+    // Without the state file, the audit names what is wrong (receipts beside no state).
+    let s = match state::load(&dir, &key)? {
+        Some(s) => s,
+        None => state::audit(&dir, &key)?.state,
+    };
     println!("{}", serde_json::to_string_pretty(&s)?);
     Ok(())
 }
