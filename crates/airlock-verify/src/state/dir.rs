@@ -97,16 +97,19 @@ impl StateDir {
     }
 
     /// Refuse an output directory (`what`, e.g. `--packages-dir`) that lies inside this
-    /// state directory, or that holds it: what is written there would land among the
-    /// state's files and corrupt the log. Compared after resolving links and `..`.
+    /// state directory, or a `--packages-dir` that holds it: what is written there would
+    /// land among the state's files and corrupt the log. Compared after resolving links
+    /// and `..`.
     pub fn refuse_overlap(&self, what: &str, out: &Path) -> Result<()> {
         let state =
             std::fs::canonicalize(&self.path).map_err(|e| Error::io("resolve", &self.path, e))?;
         let out_real = resolved(out)?;
         let problem = if out_real.starts_with(&state) {
             "is inside"
-        } else if what != "--dest" && state.starts_with(&out_real) {
-            // DEST may hold its own DEST/.airlock: bundle paths can never name it.
+        } else if what == "--packages-dir" && state.starts_with(&out_real) {
+            // The mirrors' paths come from the bundle and may name anything below it;
+            // DEST's bundle paths can never name DEST/.airlock, and a spool writes only
+            // its own `airlock-spool-*` directories.
             "holds"
         } else {
             return Ok(());
