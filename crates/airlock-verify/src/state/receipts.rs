@@ -242,100 +242,117 @@ pub fn check_chain(state: &StateDir, key: &PublicKey) -> Result<ChainReport> {
 /// [`check_chain`], but a half-written receipt at the end is reported, not refused
 /// (for `state recover`, which finishes it).
 pub fn walk_chain(state: &StateDir, key: &PublicKey) -> Result<ChainReport> {
+    let mut report = ChainReport {
+        receipts: 0,
+        head: None,
+        entries: Vec::new(),
+        interrupted: None,
+    };
     let Some(dir) = state.existing_subdir(RECEIPTS_DIR)? else {
-        return Ok(ChainReport {
-            receipts: 0,
-            head: None,
-            entries: Vec::new(),
-            interrupted: None,
-        });
+        return Ok(report);
     };
     let names = dir.list()?;
-    let mut prev: Option<Sha256Digest> = None;
-    let mut index = 0u64;
-    let mut entries = Vec::new();
-    let mut interrupted = None;
     loop {
-        let name = file_name(index + 1);
+        let index = report.receipts + 1;
+        let name = file_name(index);
         let sig_name = format!("{name}.minisig");
         let Some(bytes) = dir.read(&name, MAX_RECEIPT_BYTES)? else {
             if dir.has(&sig_name)? {
-                interrupted = Some(Interrupted {
-                    index: index + 1,
+                report.interrupted = Some(Interrupted {
+                    index,
                     present: sig_name,
                     missing: name,
                 });
             }
             break;
         };
-        let bad = |reason: String| {
-            Error::verification(
-                format!("receipt {}", dir.path().join(&name).display()),
-                reason,
-            )
-        };
         let Some(sig) = dir.read(&sig_name, crate::trust::SIGNATURE_MAX_BYTES as u64)? else {
             // The last receipt alone: the other order of an interrupted append.
-            let next = file_name(index + 2);
+            let next = file_name(index + 1);
             if !dir.has(&next)? && !dir.has(&format!("{next}.minisig"))? {
-                interrupted = Some(Interrupted {
-                    index: index + 1,
+                report.interrupted = Some(Interrupted {
+                    index,
                     present: name,
                     missing: sig_name,
                 });
                 break;
             }
-            return Err(bad("its signature file is missing".into()));
-        };
-        let sig = String::from_utf8(sig).map_err(|_| bad("signature is not UTF-8".into()))?;
-        crate::trust::verify(std::slice::from_ref(key), &bytes, &sig)
-            .map_err(|e| bad(signature_problem(e, key)))?;
-        let r: Receipt = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
-        if r.index != index + 1 {
-            return Err(bad(format!(
-                "says it is receipt {}, but it is number {} in the chain (entries were reordered)",
-                r.index,
-                index + 1
-            )));
-        }
-        if r.previous_sha256 != prev {
-            return Err(bad(
-                "its previous_sha256 does not match the receipt before it (an entry was \
-                 inserted, deleted or replaced)"
-                    .into(),
+            return Err(Error::verification(
+                format!("receipt {}", dir.path().join(&name).display()),
+                "its signature file is missing",
             ));
-        }
-        prev = Some(Sha256Digest::of(&bytes));
-        index += 1;
-        entries.push(r);
+        };
+        let r = check_entry(
+            &dir.path().join(&name),
+            &bytes,
+            sig,
+            key,
+            index,
+            report.head,
+        )?;
+        report.head = Some(Sha256Digest::of(&bytes));
+        report.receipts = index;
+        report.entries.push(r);
     }
-    // Anything numbered beyond the chain means a gap (a deleted receipt).
-    let mut expected: std::collections::BTreeSet<String> = (1..=index)
-        .flat_map(|i| [file_name(i), format!("{}.minisig", file_name(i))])
-        .collect();
-    if let Some(i) = &interrupted {
-        expected.insert(i.present.clone());
+    refuse_strays(&dir, &names, &report)?;
+    Ok(report)
+}
+
+/// Receipt `index` read as `bytes` with its signature `sig`: signed by `key`, numbered
+/// `index`, naming `prev` as the receipt before it.
+fn check_entry(
+    path: &std::path::Path,
+    bytes: &[u8],
+    sig: Vec<u8>,
+    key: &PublicKey,
+    index: u64,
+    prev: Option<Sha256Digest>,
+) -> Result<Receipt> {
+    let bad = |reason: String| Error::verification(format!("receipt {}", path.display()), reason);
+    let sig = String::from_utf8(sig).map_err(|_| bad("signature is not UTF-8".into()))?;
+    crate::trust::verify(std::slice::from_ref(key), bytes, &sig)
+        .map_err(|e| bad(signature_problem(e, key)))?;
+    let r: Receipt = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+    if r.index != index {
+        return Err(bad(format!(
+            "says it is receipt {}, but it is number {index} in the chain (entries were reordered)",
+            r.index
+        )));
     }
-    if let Some(extra) = names
-        .iter()
-        .find(|n| !n.starts_with('.') && !expected.contains(*n))
-    {
-        return Err(Error::verification(
-            format!("receipt log {}", dir.path().display()),
-            format!(
-                "{} follows receipt {} without being the next one (a receipt before it was \
-                 deleted, or a file was added)",
-                crate::escape::Untrusted(extra),
-                file_name(index)
-            ),
+    if r.previous_sha256 != prev {
+        return Err(bad(
+            "its previous_sha256 does not match the receipt before it (an entry was \
+             inserted, deleted or replaced)"
+                .into(),
         ));
     }
-    Ok(ChainReport {
-        receipts: index,
-        head: prev,
-        entries,
-        interrupted,
-    })
+    Ok(r)
+}
+
+/// Anything in the log beyond the chain (and a half-written last receipt) means a gap: a
+/// deleted receipt, or a file added.
+fn refuse_strays(dir: &StateDir, names: &[String], report: &ChainReport) -> Result<()> {
+    let mut expected: std::collections::BTreeSet<String> = (1..=report.receipts)
+        .flat_map(|i| [file_name(i), format!("{}.minisig", file_name(i))])
+        .collect();
+    if let Some(i) = &report.interrupted {
+        expected.insert(i.present.clone());
+    }
+    let Some(extra) = names
+        .iter()
+        .find(|n| !n.starts_with('.') && !expected.contains(*n))
+    else {
+        return Ok(());
+    };
+    Err(Error::verification(
+        format!("receipt log {}", dir.path().display()),
+        format!(
+            "{} follows receipt {} without being the next one (a receipt before it was \
+             deleted, or a file was added)",
+            crate::escape::Untrusted(extra),
+            file_name(report.receipts)
+        ),
+    ))
 }
 
 /// Why a receipt's signature failed. Signed by another key than the one given is most
