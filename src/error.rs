@@ -61,6 +61,15 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A package repository's signed metadata disagrees with itself: one index listed
+    /// in two compressions that hold different content (exit 5, as a digest mismatch).
+    #[error("package repository: {url}: {reason}")]
+    RepositoryMismatch {
+        /// The file (URL).
+        url: String,
+        /// What differs.
+        reason: String,
+    },
     /// Upstream metadata whose OpenPGP signature does not verify with the given key.
     #[error("{artifact}: {reason}")]
     Signature {
@@ -133,7 +142,9 @@ impl Error {
             Error::Core(e) => e.exit_code(),
             Error::Context { source, .. } => source.exit_code(),
             Error::Unsupported(_) => 4,
-            Error::SizeMismatch { .. } | Error::Signature { .. } => 5,
+            Error::SizeMismatch { .. }
+            | Error::Signature { .. }
+            | Error::RepositoryMismatch { .. } => 5,
             Error::Upstream { .. }
             | Error::Http { .. }
             | Error::Document { .. }

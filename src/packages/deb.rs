@@ -72,10 +72,9 @@ async fn fetch_indexes(
     let mut content: Option<(String, Sha256Digest)> = None;
     for (sha, size, name) in indexes {
         let file_url = format!("{url}{name}");
-        let path = SafeRelPath::new(name).map_err(|e| Error::Repository {
-            url: signed_url.to_string(),
-            reason: format!("index path: {e}"),
-        })?;
+        // The unsafe path keeps its own error (exit 4), with where it was found.
+        let path = SafeRelPath::new(name)
+            .map_err(|e| Error::from(e).context(format!("{signed_url}: an index path")))?;
         if !ctx.store.has(sha, Some(*size)) {
             ctx.http
                 .download_to_store(ctx.store, &file_url, sha, Some(*size), |_| {})
@@ -101,7 +100,7 @@ async fn fetch_indexes(
         if let Some(d) = decompressed_sha256(&ctx.store.path(sha))? {
             match &content {
                 Some((first, c)) if *c != d => {
-                    return Err(Error::Repository {
+                    return Err(Error::RepositoryMismatch {
                         url: file_url,
                         reason: format!("decompresses to another index than {first}"),
                     });

@@ -522,9 +522,14 @@ impl<'a> RepoBuilder<'a> {
             .sha256
             .ok_or_else(|| bad("the index lists no sha256 for it".into()))?;
         let rel = p.path.trim_start_matches("./");
-        let target = self
-            .target(rel)
-            .map_err(|e| bad(format!("its path: {e}")))?;
+        // The unsafe path keeps its own error (exit 4), with where it was found.
+        let target = self.target(rel).map_err(|e| {
+            e.context(format!(
+                "{}: {}: its path",
+                self.index.index_url,
+                crate::escape::Untrusted(&format!("{} {version} {}", p.name, p.arch))
+            ))
+        })?;
         if !self.seen.insert(target.to_string()) {
             return Ok(());
         }

@@ -114,7 +114,13 @@ async fn fetch_data(
         }
         let sha =
             Sha256Digest::from_hex(&d.checksum).map_err(|_| bad("malformed sha256".into()))?;
-        let path = SafeRelPath::new(&d.href).map_err(|e| bad(format!("location: {e}")))?;
+        // The unsafe path keeps its own error (exit 4), with where it was found.
+        let path = SafeRelPath::new(&d.href).map_err(|e| {
+            Error::from(e).context(format!(
+                "{repomd_url}: {} data location",
+                crate::escape::Untrusted(&d.kind)
+            ))
+        })?;
         if !ctx.store.has(&sha, d.size) {
             ctx.http
                 .download_to_store(ctx.store, &file_url, &sha, d.size, |_| {})

@@ -27,4 +27,5 @@ mod report;
 mod reproducible;
 mod resolve;
 mod serve;
+mod state;
 mod trust;

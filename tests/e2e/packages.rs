@@ -587,3 +587,101 @@ fn bad_package_repositories_are_refused_naming_the_file() {
     );
     assert!(!out_dir.exists(), "a bundle was written");
 }
+
+/// Write `repo`'s Release again from what is there now and sign it as upstream would
+/// (`apt-ftparchive`, `gpg --clearsign`): metadata that is bad but validly signed.
+fn resign_deb(repo: &Path, key: &PgpKey) {
+    for f in ["Release", "InRelease", "Release.gpg"] {
+        let _ = std::fs::remove_file(repo.join(f));
+    }
+    let out = sh(
+        "apt-ftparchive -o APT::FTPArchive::Release::Origin=obs://build.opensuse.org/isv:kubernetes/deb \
+         -o APT::FTPArchive::Release::Label=isv:kubernetes release . > ../Release.new && mv ../Release.new Release",
+        repo,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    key.clearsign(&repo.join("Release"), &repo.join("InRelease"));
+}
+
+#[test]
+fn an_unsafe_package_path_exits_4_and_a_packages_gz_holding_another_index_exits_5() {
+    use airlock::manifest::PackageFormat::Deb;
+    let r = Repos::new();
+    let key = r.key.armored.clone();
+    let deb130 = "https://pkgs.k8s.io/core:/stable:/v1.30/deb/";
+
+    // A signed Packages whose Filename climbs out of the repository.
+    r.reset(|base| {
+        let repo = base.join("v1.30/deb");
+        let p = repo.join("Packages");
+        let text = std::fs::read_to_string(&p).unwrap();
+        let from = "Filename: ./amd64/kubeadm_1.30.2-1.1_amd64.deb";
+        assert!(text.contains(from));
+        std::fs::write(
+            &p,
+            text.replace(from, "Filename: ../../../../etc/kubeadm.deb"),
+        )
+        .unwrap();
+        assert!(sh("gzip -9kfn Packages", &repo).status.success());
+        resign_deb(&repo, &r.key);
+    });
+    let text = expect_err(
+        r.resolve(&[Deb], &key, "v1.30.2"),
+        4,
+        &[
+            &format!("{deb130}Packages"),
+            "kubeadm 1.30.2-1.1 amd64",
+            "its path",
+        ],
+    );
+    assert!(text.contains(".."), "{text}");
+
+    // A signed Release listing an index (a name airlock reads) whose path climbs out.
+    r.reset(|base| {
+        let repo = base.join("v1.30/deb");
+        std::fs::create_dir_all(repo.join("sub")).unwrap();
+        std::fs::copy(repo.join("Packages"), repo.join("sub/Packages")).unwrap();
+        resign_deb(&repo, &r.key);
+        let p = repo.join("Release");
+        let text = std::fs::read_to_string(&p).unwrap();
+        std::fs::write(
+            &p,
+            text.replace(" sub/Packages", " Packages./../../Packages"),
+        )
+        .unwrap();
+        r.key.clearsign(&p, &repo.join("InRelease"));
+    });
+    expect_err(
+        r.resolve(&[Deb], &key, "v1.30.2"),
+        4,
+        &[&format!("{deb130}InRelease"), "an index path"],
+    );
+
+    // Packages.gz, listed and signed, that holds another index than Packages.
+    r.reset(|base| {
+        let repo = base.join("v1.30/deb");
+        let mut text = std::fs::read_to_string(repo.join("Packages")).unwrap();
+        text.push_str(
+            "\nPackage: extra\nVersion: 1\nArchitecture: amd64\nFilename: ./amd64/extra.deb\n",
+        );
+        std::fs::write(repo.join("Other"), text).unwrap();
+        assert!(
+            sh("gzip -9nc Other > Packages.gz && rm Other", &repo)
+                .status
+                .success()
+        );
+        resign_deb(&repo, &r.key);
+    });
+    expect_err(
+        r.resolve(&[Deb], &key, "v1.30.2"),
+        5,
+        &[
+            &format!("{deb130}Packages"),
+            "decompresses to another index",
+        ],
+    );
+}

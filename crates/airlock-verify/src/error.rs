@@ -120,6 +120,37 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The enclave key that signed a state directory is gone; minting a new one would
+    /// make every receipt unverifiable, so nothing is written (exit 4).
+    #[error(
+        "the enclave key is missing; restore it: {}/enclave.key signed this state and its \
+         receipts (or give --receipt-key KEY if they were signed with a key kept elsewhere)",
+        dir.display()
+    )]
+    EnclaveKeyMissing {
+        /// The state directory.
+        dir: PathBuf,
+    },
+    /// The receipt log holds an append that a crash interrupted; `state recover`
+    /// finishes it on record (exit 1: nothing was tampered with).
+    #[error(
+        "receipt log {}: {what}: an append was interrupted (a crash between its writes); \
+         run `airlock-verify state recover --state-dir {}` to finish it, on record",
+        dir.join("receipts").display(),
+        dir.display()
+    )]
+    StateInterrupted {
+        /// The state directory.
+        dir: PathBuf,
+        /// What was found.
+        what: String,
+    },
+    /// The system clock reads a time airlock will not record (exit 1: fix the clock).
+    #[error("clock: {reason}")]
+    Clock {
+        /// What is wrong with it, and what to do.
+        reason: String,
+    },
     /// An error with what airlock was doing when it happened.
     #[error("{context}")]
     Context {
@@ -185,7 +216,8 @@ impl Error {
             Error::Input { .. }
             | Error::Invalid { .. }
             | Error::UnsafePath { .. }
-            | Error::AlreadyExists { .. } => 4,
+            | Error::AlreadyExists { .. }
+            | Error::EnclaveKeyMissing { .. } => 4,
             Error::DigestMismatch { .. } => 5,
             _ => 1,
         }

@@ -17,6 +17,10 @@ pub struct TimeError(String);
 impl Timestamp {
     /// Now, from the system clock.
     pub fn now() -> Self {
+        #[cfg(debug_assertions)]
+        if let Some(t) = test_clock() {
+            return t;
+        }
         let secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
@@ -73,10 +77,28 @@ impl Timestamp {
         ))
     }
 
+    /// The last instant the one written form can hold: 9999-12-31T23:59:59Z.
+    pub const LAST: Timestamp = Timestamp(253_402_300_799);
+
+    /// Whether this instant has the one written form (years 1970 to 9999): a later one
+    /// would be written with a fifth year digit that nothing could read back.
+    pub fn writable(self) -> bool {
+        (0..=Self::LAST.0).contains(&self.0)
+    }
+
     /// Add seconds, saturating.
     pub fn plus(self, secs: i64) -> Self {
         Timestamp(self.0.saturating_add(secs))
     }
+}
+
+/// Debug builds only: `AIRLOCK_TEST_NOW` (seconds since the epoch) stands in for the
+/// system clock, so end-to-end tests can run the real binaries with a wrong clock.
+/// Release builds, the ones deployed, never read it.
+#[cfg(debug_assertions)]
+fn test_clock() -> Option<Timestamp> {
+    let s = std::env::var("AIRLOCK_TEST_NOW").ok()?;
+    s.trim().parse().ok().map(Timestamp)
 }
 
 impl fmt::Display for Timestamp {
@@ -96,6 +118,12 @@ impl fmt::Display for Timestamp {
 
 impl serde::Serialize for Timestamp {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // Refused here rather than written unreadable: state and receipts must parse back.
+        if !self.writable() {
+            return Err(serde::ser::Error::custom(format!(
+                "{self} is outside the years 1970 to 9999 that airlock writes"
+            )));
+        }
         s.collect_str(self)
     }
 }
@@ -217,6 +245,16 @@ mod tests {
         assert_eq!(parse_duration("30d").unwrap(), 30 * 86400);
         assert!(parse_duration("0h").is_err());
         assert!(parse_duration("h").is_err());
+    }
+
+    #[test]
+    fn a_year_past_9999_is_refused_when_written_not_written_unreadable() {
+        assert_eq!(Timestamp::LAST.to_string(), "9999-12-31T23:59:59Z");
+        assert!(serde_json::to_string(&Timestamp::LAST).is_ok());
+        let late = Timestamp::LAST.plus(1);
+        assert!(!late.writable());
+        let e = serde_json::to_string(&late).unwrap_err().to_string();
+        assert!(e.contains("10000-01-01T00:00:00Z"), "{e}");
     }
 
     proptest::proptest! {

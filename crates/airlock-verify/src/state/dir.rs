@@ -54,6 +54,76 @@ impl StateDir {
         })
     }
 
+    /// Open an existing state directory without creating anything (read-only commands:
+    /// `log`, `state show`): `--state-dir DIR`, or `DEST/.airlock`. `None` when there is
+    /// none.
+    pub fn existing(state_dir: Option<&Path>, dest: Option<&Path>) -> Result<Option<Self>> {
+        let (opened, path) = match (state_dir, dest) {
+            (Some(d), _) => (open_dir(d, "open state directory"), d.to_path_buf()),
+            // DEST/.airlock is opened relative to DEST, never through a link.
+            (None, Some(dest)) => {
+                let path = dest.join(STATE_DIR);
+                let fd = open_dir(dest, "open destination directory")
+                    .and_then(|p| open_subdir(&p, STATE_DIR, &path, false));
+                (fd, path)
+            }
+            (None, None) => {
+                return Err(Error::Usage("give --dest DIR or --state-dir DIR".into()));
+            }
+        };
+        match opened {
+            Ok(fd) => Ok(Some(StateDir { fd, path })),
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether `name` exists (as anything) in this directory.
+    pub fn has(&self, name: &str) -> Result<bool> {
+        match rustix::fs::statat(&self.fd, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(_) => Ok(true),
+            Err(rustix::io::Errno::NOENT) => Ok(false),
+            Err(e) => Err(Error::io("inspect", self.path.join(name), e.into())),
+        }
+    }
+
+    /// Remove the file `name` (never through a link: the name itself goes).
+    pub fn remove(&self, name: &str) -> Result<()> {
+        rustix::fs::unlinkat(&self.fd, name, rustix::fs::AtFlags::empty())
+            .map_err(|e| Error::io("remove", self.path.join(name), e.into()))?;
+        rustix::fs::fsync(&self.fd).map_err(|e| Error::io("sync directory", &self.path, e.into()))
+    }
+
+    /// Refuse an output directory (`what`, e.g. `--packages-dir`) that lies inside this
+    /// state directory, or a `--packages-dir` that holds it: what is written there would
+    /// land among the state's files and corrupt the log. Compared after resolving links
+    /// and `..`.
+    pub fn refuse_overlap(&self, what: &str, out: &Path) -> Result<()> {
+        let state =
+            std::fs::canonicalize(&self.path).map_err(|e| Error::io("resolve", &self.path, e))?;
+        let out_real = resolved(out)?;
+        let problem = if out_real.starts_with(&state) {
+            "is inside"
+        } else if what == "--packages-dir" && state.starts_with(&out_real) {
+            // The mirrors' paths come from the bundle and may name anything below it;
+            // DEST's bundle paths can never name DEST/.airlock, and a spool writes only
+            // its own `airlock-spool-*` directories.
+            "holds"
+        } else {
+            return Ok(());
+        };
+        Err(Error::UnsafePath {
+            path: out.display().to_string(),
+            reason: format!(
+                "{what} {problem} the state directory {}; keep what airlock installs apart \
+                 from its state and receipts: choose another directory",
+                self.path.display()
+            ),
+        })
+    }
+
     /// Hold the directory's lock for as long as this handle lives: exclusive for a
     /// writer (install, recover), shared for a reader (log). Two installs into one state
     /// directory then take turns instead of both appending receipt N+1; the second says
@@ -201,6 +271,37 @@ impl StateDir {
         out.sort();
         Ok(out)
     }
+}
+
+/// `p` with links and `..` resolved as the kernel would once it exists: each component
+/// in turn, so a `..` after a link goes up from the link's target, and one after a name
+/// that does not exist yet (which no link can be) just drops that name.
+fn resolved(p: &Path) -> Result<PathBuf> {
+    use std::path::Component;
+    let abs = std::path::absolute(p).map_err(|e| Error::io("resolve", p, e))?;
+    let mut real = PathBuf::from("/");
+    for c in abs.components() {
+        match c {
+            Component::Normal(n) => {
+                let next = real.join(n);
+                real = std::fs::canonicalize(&next).unwrap_or(next);
+            }
+            Component::ParentDir => {
+                real.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    Ok(real)
+}
+
+fn open_dir(path: &Path, action: &'static str) -> Result<OwnedFd> {
+    rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::io(action, path, e.into()))
 }
 
 fn open_subdir(parent: &OwnedFd, name: &str, path: &Path, create: bool) -> Result<OwnedFd> {

@@ -10,9 +10,17 @@
 //!   `--receipt-key` given); keep a real deployment's key elsewhere.
 //!
 //! [`Enclave::check`] refuses a rollback (a lower sequence), a replay with another
-//! digest (the same sequence), and a clock earlier than the latest time seen.
+//! digest (the same sequence), and a clock earlier than the latest time seen (the clock
+//! floor). Only a time a bundle's signed window vouches for raises the floor ([`vouched`]),
+//! so one run with a wrong clock cannot brick the enclave; `state reset-clock` lowers it,
+//! on record.
+//!
+//! Everything here is authentic but not fresh: an older copy of the whole directory put
+//! back passes every check. [`Head`] (printed by install, carried on the change ticket,
+//! checked with `--expect-head`) binds it to something outside the directory.
 
 pub mod dir;
+pub mod head;
 pub mod receipts;
 
 use std::collections::BTreeMap;
@@ -26,6 +34,7 @@ use crate::escape::Untrusted;
 use crate::time::Timestamp;
 use crate::trust::{PublicKey, SecretKey};
 pub use dir::StateDir;
+pub use head::Head;
 pub use receipts::{Outcome, Receipt};
 
 /// File name of the signed state.
@@ -51,6 +60,16 @@ pub struct State {
     pub receipts: u64,
     /// sha256 of the last receipt.
     pub last_receipt_sha256: Option<Sha256Digest>,
+}
+
+impl State {
+    /// The head of the receipt log it names (none before the first receipt).
+    pub fn head(&self) -> Option<Head> {
+        self.last_receipt_sha256.map(|sha256| Head {
+            receipts: self.receipts,
+            sha256,
+        })
+    }
 }
 
 /// The newest bundle installed on a channel.
@@ -85,15 +104,18 @@ impl Enclave {
     /// Open the state in `dir` with the enclave's secret `key` (or, with `None`, the key
     /// in the state directory, made on first use). A fresh directory (no state, no
     /// receipts) starts empty; a missing state beside receipts, or a state whose signature
-    /// fails, is refused with the command that recovers.
+    /// fails, is refused with the command that recovers; so is a receipt log that a crash
+    /// left beyond the state's head. A clock airlock cannot write is refused before
+    /// anything is written.
     pub fn open(dir: StateDir, key: Option<SecretKey>) -> Result<Self> {
         dir.lock(true)?;
+        check_writable_clock(Timestamp::now())?;
         let key = match key {
             Some(k) => k,
             None => own_key(&dir)?,
         };
-        let state = match dir.read(STATE_FILE, MAX_STATE_BYTES)? {
-            Some(bytes) => read_signed_state(&dir, &bytes, &key.public_key())?,
+        let state = match load(&dir, &key.public_key())? {
+            Some(s) => s,
             None => {
                 let receipts = receipts::check_chain(&dir, &key.public_key())?;
                 if receipts.receipts > 0 {
@@ -108,6 +130,7 @@ impl Enclave {
                 }
             }
         };
+        refuse_beyond_head(&dir, state.receipts)?;
         Ok(Enclave { dir, state, key })
     }
 
@@ -129,6 +152,13 @@ impl Enclave {
     /// Sign `bytes` with the enclave key (an inventory); minisign text.
     pub fn sign(&self, bytes: &[u8], comment: &str) -> Result<String> {
         Ok(crate::trust::sign(&self.key, bytes, comment)?)
+    }
+
+    /// Refuse a state directory whose log does not hold `expected` (the head the last
+    /// change ticket carried): an older copy put back, or another directory.
+    pub fn expect_head(&self, expected: &Head) -> Result<()> {
+        let chain = receipts::check_chain(&self.dir, &self.key.public_key())?;
+        expected.check(&chain, &self.dir.path().join(receipts::RECEIPTS_DIR))
     }
 
     /// Refuse a clock that went back, a rollback, and a replay with another digest.
@@ -185,12 +215,12 @@ impl Enclave {
             .state
             .last_receipt_sha256
             .map(|h| (self.state.receipts, h));
-        let finished = receipt.finished;
+        let floor = floor_after(self.state.latest_time_seen, &receipt);
         let (index, sha, path) = receipts::append(&self.dir, head, receipt, &self.key)?;
         let mut next = self.state.clone();
         next.receipts = index;
         next.last_receipt_sha256 = Some(sha);
-        next.latest_time_seen = Some(next.latest_time_seen.map_or(finished, |t| t.max(finished)));
+        next.latest_time_seen = floor;
         if let Some(b) = installed
             && let (Some(ch), Some(seq)) = (&b.channel, b.sequence)
         {
@@ -211,46 +241,151 @@ impl Enclave {
     }
 
     /// Rebuild the state from the receipt log after checking the whole chain (the
-    /// recovery for a missing or damaged state file).
+    /// recovery for a missing or damaged state file). A half-written receipt at the end
+    /// (a crash between its two writes) is removed and the recovery appends a receipt
+    /// that says so, so the log keeps the record.
     pub fn recover(dir: StateDir, key: Option<SecretKey>) -> Result<State> {
         dir.lock(true)?;
+        check_writable_clock(Timestamp::now())?;
         let key = match key {
             Some(k) => k,
             None => own_key(&dir)?,
         };
-        let chain = receipts::check_chain(&dir, &key.public_key())?;
-        let mut s = State {
-            format: STATE_FORMAT,
-            receipts: chain.receipts,
-            last_receipt_sha256: chain.head,
-            ..State::default()
-        };
-        for r in &chain.entries {
-            s.latest_time_seen = Some(s.latest_time_seen.map_or(r.finished, |t| t.max(r.finished)));
-            if r.outcome != Outcome::Installed {
-                continue;
-            }
-            let v = r.verified.as_ref();
-            let ch = v.and_then(|v| v["channel"].as_str()).map(str::to_string);
-            let seq = v.and_then(|v| v["sequence"].as_u64());
-            let digest = v
-                .and_then(|v| v["manifest_sha256"].as_str())
-                .and_then(|d| Sha256Digest::from_hex(d).ok());
-            if let (Some(ch), Some(seq), Some(d)) = (ch, seq, digest)
-                && s.channels.get(&ch).is_none_or(|c| seq >= c.sequence)
-            {
-                s.channels.insert(
-                    ch,
-                    Installed {
-                        sequence: seq,
-                        manifest_sha256: d,
-                    },
-                );
-            }
-        }
+        let chain = receipts::walk_chain(&dir, &key.public_key())?;
+        let s = replay(&chain);
         write_signed_state(&dir, &s, &key)?;
-        Ok(s)
+        let Some(cut) = &chain.interrupted else {
+            return Ok(s);
+        };
+        let receipts = dir.subdir(receipts::RECEIPTS_DIR)?;
+        let sha = receipts
+            .read(&cut.present, 16 * 1024 * 1024)?
+            .map(|b| Sha256Digest::of(&b).hex())
+            .unwrap_or_default();
+        receipts.remove(&cut.present)?;
+        let mut enclave = Enclave { dir, state: s, key };
+        let mut r = Receipt::new(Outcome::Recovered, "-", Timestamp::now());
+        r.note = Some(format!(
+            "state recover: an append of receipt {} was interrupted ({}); removed {} \
+             (sha256 {sha})",
+            cut.index,
+            cut.describe(),
+            cut.present
+        ));
+        enclave.record(r, None)?;
+        Ok(enclave.state)
     }
+
+    /// Clear the clock floor, on record: for a floor a wrong clock set (a bundle signed
+    /// for a window far ahead). The receipt keeps the reason and the floor it cleared.
+    pub fn reset_clock(&mut self, reason: &str) -> Result<String> {
+        let mut r = Receipt::new(Outcome::ClockReset, "-", Timestamp::now());
+        r.note = Some(format!(
+            "clock floor {} cleared: {}",
+            self.state
+                .latest_time_seen
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| "(none)".into()),
+            Untrusted(reason)
+        ));
+        self.record(r, None)
+    }
+}
+
+/// The state a checked receipt chain describes: installed sequences, the clock floor
+/// and the head.
+fn replay(chain: &receipts::ChainReport) -> State {
+    let mut s = State {
+        format: STATE_FORMAT,
+        receipts: chain.receipts,
+        last_receipt_sha256: chain.head,
+        ..State::default()
+    };
+    for r in &chain.entries {
+        s.latest_time_seen = floor_after(s.latest_time_seen, r);
+        if r.outcome != Outcome::Installed {
+            continue;
+        }
+        let v = r.verified.as_ref();
+        let ch = v.and_then(|v| v["channel"].as_str()).map(str::to_string);
+        let seq = v.and_then(|v| v["sequence"].as_u64());
+        let digest = v
+            .and_then(|v| v["manifest_sha256"].as_str())
+            .and_then(|d| Sha256Digest::from_hex(d).ok());
+        if let (Some(ch), Some(seq), Some(d)) = (ch, seq, digest)
+            && s.channels.get(&ch).is_none_or(|c| seq >= c.sequence)
+        {
+            s.channels.insert(
+                ch,
+                Installed {
+                    sequence: seq,
+                    manifest_sha256: d,
+                },
+            );
+        }
+    }
+    s
+}
+
+/// The time a receipt vouches for: when it started, if that lies inside the signed
+/// window (`not_before`, `expires`) of a bundle whose signatures were checked. Anything
+/// else (a refusal before the signatures, `--allow-expired`, a bundle without an expiry)
+/// proves nothing about the clock, and a floor raised from it would let one run with a
+/// wrong clock refuse every later install.
+pub fn vouched(r: &Receipt) -> Option<Timestamp> {
+    let v = r.verified.as_ref()?;
+    if r.allow_expired {
+        return None;
+    }
+    let at = |k: &str| v[k].as_str().and_then(|s| Timestamp::parse(s, true).ok());
+    let expires = at("expires")?;
+    let inside = r.started <= expires && at("not_before").is_none_or(|nb| nb <= r.started);
+    inside.then_some(r.started)
+}
+
+/// The clock floor after `r`: raised to what it vouches for; cleared by a reset.
+fn floor_after(floor: Option<Timestamp>, r: &Receipt) -> Option<Timestamp> {
+    if r.outcome == Outcome::ClockReset {
+        return None;
+    }
+    match vouched(r) {
+        Some(t) => Some(floor.map_or(t, |f| f.max(t))),
+        None => floor,
+    }
+}
+
+/// Refuse a clock whose reading state and receipts cannot hold (past the year 9999),
+/// before anything is written: written, it could never be read back.
+pub fn check_writable_clock(now: Timestamp) -> Result<()> {
+    if now.writable() {
+        return Ok(());
+    }
+    Err(Error::Clock {
+        reason: format!(
+            "the system clock reads {now}, outside the years 1970 to 9999 that the state \
+             and receipts hold; fix the clock (nothing was written)"
+        ),
+    })
+}
+
+/// Refuse a receipt log that goes on past the state's head: a crash between a receipt's
+/// two writes, or between the receipt and the state. Appending would collide with it.
+fn refuse_beyond_head(dir: &StateDir, head: u64) -> Result<()> {
+    let Some(r) = dir.existing_subdir(receipts::RECEIPTS_DIR)? else {
+        return Ok(());
+    };
+    let name = receipts::file_name(head + 1);
+    let sig = format!("{name}.minisig");
+    let what = match (r.has(&name)?, r.has(&sig)?) {
+        (false, false) => return Ok(()),
+        (true, true) => format!("{name} is there, but the signed state names {head} receipt(s)"),
+        (true, false) => format!("{name} is there without {sig}"),
+        (false, true) => format!("{sig} is there without {name}"),
+    };
+    Err(Error::StateInterrupted {
+        dir: dir.path().to_path_buf(),
+        what,
+    })
 }
 
 /// The enclave key kept in the state directory, made on first use.
@@ -264,6 +399,13 @@ fn own_key(dir: &StateDir) -> Result<SecretKey> {
             )
         })?;
         return Ok(SecretKey::from_pkcs8_pem(&text)?);
+    }
+    // A directory that already holds state was signed with a key: a new one would make
+    // every receipt unverifiable and look like tampering. Stop instead.
+    if holds_state(dir)? {
+        return Err(Error::EnclaveKeyMissing {
+            dir: dir.path().to_path_buf(),
+        });
     }
     let key = SecretKey::generate()?;
     let pem = key.to_pkcs8_pem()?;
@@ -284,6 +426,132 @@ fn own_key(dir: &StateDir) -> Result<SecretKey> {
     Ok(key)
 }
 
+/// Whether anything signed lives in `dir`: the state, a receipt, or a public key.
+fn holds_state(dir: &StateDir) -> Result<bool> {
+    Ok(dir.has(STATE_FILE)? || dir.has(ENCLAVE_PUB)? || dir.has(receipts::RECEIPTS_DIR)?)
+}
+
+/// The key that checks `dir`'s signatures without its secret: `enclave.key` (its public
+/// half) or `enclave.pub` when airlock keeps the key there; `None` when it is kept
+/// elsewhere (`--receipt-key`). Reads only.
+pub fn public_key_in(dir: &StateDir) -> Result<Option<PublicKey>> {
+    if let Some(pem) = dir.read(ENCLAVE_KEY, 64 * 1024)? {
+        let text = String::from_utf8(pem).map_err(|_| {
+            Error::invalid(
+                "enclave key",
+                dir.path().join(ENCLAVE_KEY).display(),
+                "not UTF-8",
+            )
+        })?;
+        return Ok(Some(SecretKey::from_pkcs8_pem(&text)?.public_key()));
+    }
+    let Some(bytes) = dir.read(ENCLAVE_PUB, 4096)? else {
+        return Ok(None);
+    };
+    let text = String::from_utf8(bytes).map_err(|_| {
+        Error::invalid(
+            "enclave public key",
+            dir.path().join(ENCLAVE_PUB).display(),
+            "not UTF-8",
+        )
+    })?;
+    Ok(Some(PublicKey::from_minisign(&text)?))
+}
+
+/// Whether `dir` holds an airlock state at all (a read-only command has something to check).
+pub fn is_empty(dir: &StateDir) -> Result<bool> {
+    Ok(!dir.has(STATE_FILE)? && !dir.has(receipts::RECEIPTS_DIR)?)
+}
+
+/// The signed state checked with `key`, reading only; `None` when there is none.
+pub fn load(dir: &StateDir, key: &PublicKey) -> Result<Option<State>> {
+    match dir.read(STATE_FILE, MAX_STATE_BYTES)? {
+        Some(bytes) => Ok(Some(read_signed_state(dir, &bytes, key)?)),
+        None => Ok(None),
+    }
+}
+
+/// What a read-only check of a state directory found: the signed state and the whole
+/// receipt chain, which agree.
+pub struct Audit {
+    /// The signed state.
+    pub state: State,
+    /// The checked chain.
+    pub chain: receipts::ChainReport,
+}
+
+/// Check a state directory with its public key alone, reading only: the signed state,
+/// every receipt, and that the state names the last one. A directory without state is
+/// refused as nothing to check.
+pub fn audit(dir: &StateDir, key: &PublicKey) -> Result<Audit> {
+    if is_empty(dir)? {
+        return Err(nothing_here(dir.path()));
+    }
+    let state = load(dir, key)?;
+    let chain = receipts::walk_chain(dir, key)?;
+    if let Some(cut) = &chain.interrupted {
+        // A half the signed state already names was complete once: that is a deletion.
+        if state.as_ref().is_some_and(|s| cut.index <= s.receipts) {
+            return Err(Error::verification(
+                format!(
+                    "receipt log {}",
+                    dir.path().join(receipts::RECEIPTS_DIR).display()
+                ),
+                format!(
+                    "{}, though the signed state names receipt {}: a file was deleted",
+                    cut.describe(),
+                    cut.index
+                ),
+            ));
+        }
+        return Err(Error::StateInterrupted {
+            dir: dir.path().to_path_buf(),
+            what: cut.describe(),
+        });
+    }
+    let Some(state) = state else {
+        return Err(fail_closed(
+            dir,
+            &format!("is missing, but {} receipts exist", chain.receipts),
+        ));
+    };
+    if state.receipts < chain.receipts {
+        return Err(Error::StateInterrupted {
+            dir: dir.path().to_path_buf(),
+            what: format!(
+                "it holds {} receipt(s), the signed state names {}",
+                chain.receipts, state.receipts
+            ),
+        });
+    }
+    if state.receipts != chain.receipts || state.last_receipt_sha256 != chain.head {
+        return Err(Error::verification(
+            "receipt log",
+            format!(
+                "the signed state names {} receipts (last {}), the log holds {}: receipts \
+                 at the end were deleted or replaced",
+                state.receipts,
+                state
+                    .last_receipt_sha256
+                    .map(|d| d.hex())
+                    .unwrap_or_else(|| "none".into()),
+                chain.receipts
+            ),
+        ));
+    }
+    Ok(Audit { state, chain })
+}
+
+/// A directory with no airlock state: a read-only command has nothing to check.
+pub fn nothing_here(dir: &Path) -> Error {
+    Error::invalid(
+        "state directory",
+        dir.display(),
+        "holds no airlock state (no state.json, no receipts): nothing to check. Give the \
+         state directory an install used (--state-dir DIR, or --dest DIR for DIR/.airlock)",
+    )
+}
+
 fn fail_closed(dir: &StateDir, what: &str) -> Error {
     Error::verification(
         format!("state {}", dir.path().join(STATE_FILE).display()),
@@ -301,8 +569,18 @@ fn read_signed_state(dir: &StateDir, bytes: &[u8], key: &PublicKey) -> Result<St
     let Some((json, sig)) = text.split_once('\n') else {
         return Err(fail_closed(dir, "is truncated"));
     };
-    crate::trust::verify(std::slice::from_ref(key), json.as_bytes(), sig)
-        .map_err(|e| fail_closed(dir, &format!("does not verify with the enclave key ({e})")))?;
+    crate::trust::verify(std::slice::from_ref(key), json.as_bytes(), sig).map_err(|e| match e {
+        // Another key's signature: most often the wrong key given, not an edit.
+        crate::trust::TrustError::UnknownKey { key_id, .. } => Error::verification(
+            format!("state {}", dir.path().join(STATE_FILE).display()),
+            format!(
+                "is signed by key {key_id}, not by the key given ({}): give the enclave's \
+                 key (--receipt-key KEY, or --receipt-pub KEY.pub to read)",
+                key.key_id()
+            ),
+        ),
+        e => fail_closed(dir, &format!("does not verify with the enclave key ({e})")),
+    })?;
     let s: State = serde_json::from_str(json).map_err(|e| fail_closed(dir, &e.to_string()))?;
     if s.format != STATE_FORMAT {
         return Err(fail_closed(dir, &format!("has format {}", s.format)));
@@ -333,6 +611,16 @@ mod tests {
         }
     }
 
+    /// A receipt of an install at `t` of a bundle whose signed window is `nb..exp`.
+    fn in_window(t: Timestamp, nb: Timestamp, exp: Timestamp) -> Receipt {
+        let mut r = Receipt::new(Outcome::Installed, "b", t);
+        r.verified = Some(serde_json::json!({
+            "not_before": nb.to_string(),
+            "expires": exp.to_string(),
+        }));
+        r
+    }
+
     #[test]
     fn rollback_replay_and_clock_are_refused_and_tampering_fails_closed() {
         let d = tempfile::tempdir().unwrap();
@@ -340,7 +628,7 @@ mod tests {
         let t0 = Timestamp::now();
         e.check(&id("site-a", 5, b"five"), t0).unwrap();
         e.record(
-            Receipt::new(Outcome::Installed, "b5", t0),
+            in_window(t0, t0.plus(-60), t0.plus(86400)),
             Some(&id("site-a", 5, b"five")),
         )
         .unwrap();
@@ -369,6 +657,98 @@ mod tests {
         // Deleting the state beside receipts also fails closed.
         std::fs::remove_file(&p).unwrap();
         assert!(Enclave::open(StateDir::at(d.path()).unwrap(), None).is_err());
+    }
+
+    #[test]
+    fn only_a_time_a_signed_window_vouches_for_raises_the_clock_floor() {
+        let d = tempfile::tempdir().unwrap();
+        let mut e = Enclave::open(StateDir::at(d.path()).unwrap(), None).unwrap();
+        let t0 = Timestamp::now();
+        let ahead = t0.plus(100 * 365 * 86400);
+        // A clock a century ahead: a refusal, an --allow-expired install and an install
+        // of a bundle without a window all record it, and none of them moves the floor.
+        e.record(Receipt::new(Outcome::Failed, "x", ahead), None)
+            .unwrap();
+        let mut late = in_window(ahead, t0, t0.plus(86400));
+        late.allow_expired = true;
+        e.record(late, None).unwrap();
+        e.record(Receipt::new(Outcome::Installed, "y", ahead), None)
+            .unwrap();
+        assert_eq!(e.state().latest_time_seen, None);
+        e.check(&id("c", 1, b"1"), t0).unwrap();
+        // Inside its window it does; the reset clears it, on record.
+        e.record(in_window(t0.plus(60), t0, t0.plus(86400)), None)
+            .unwrap();
+        assert_eq!(e.state().latest_time_seen, Some(t0.plus(60)));
+        assert!(e.check(&id("c", 1, b"1"), t0).is_err());
+        e.reset_clock("ticket 7: clock was wrong").unwrap();
+        assert_eq!(e.state().latest_time_seen, None);
+        e.check(&id("c", 1, b"1"), t0).unwrap();
+        drop(e);
+        // Recovery replays the same rule: the floor stays cleared.
+        let s = Enclave::recover(StateDir::at(d.path()).unwrap(), None).unwrap();
+        assert_eq!(s.latest_time_seen, None);
+        assert_eq!(s.receipts, 5);
+        // A clock past 9999 is refused before anything is written.
+        assert!(check_writable_clock(Timestamp::LAST.plus(1)).is_err());
+    }
+
+    #[test]
+    fn a_half_written_receipt_is_recovered_on_record() {
+        let d = tempfile::tempdir().unwrap();
+        let mut e = Enclave::open(StateDir::at(d.path()).unwrap(), None).unwrap();
+        e.record(Receipt::new(Outcome::Failed, "x", Timestamp::now()), None)
+            .unwrap();
+        drop(e);
+        let receipts = d.path().join("receipts");
+        // A crash after the signature of receipt 2: its signature without it.
+        std::fs::copy(
+            receipts.join("000001.json.minisig"),
+            receipts.join("000002.json.minisig"),
+        )
+        .unwrap();
+        let err = Enclave::open(StateDir::at(d.path()).unwrap(), None)
+            .err()
+            .unwrap();
+        assert!(matches!(err, Error::StateInterrupted { .. }), "{err}");
+        assert!(err.to_string().contains("state recover"), "{err}");
+        assert_eq!(err.exit_code(), 1);
+        let s = Enclave::recover(StateDir::at(d.path()).unwrap(), None).unwrap();
+        assert_eq!(s.receipts, 2);
+        let e = Enclave::open(StateDir::at(d.path()).unwrap(), None).unwrap();
+        let chain = receipts::check_chain(e.dir(), &e.public_key()).unwrap();
+        assert_eq!(chain.entries[1].outcome, Outcome::Recovered);
+        // The last signature deleted when the signed state names its receipt: a deletion
+        // (exit 3), not a crash.
+        let key = e.public_key();
+        drop(e);
+        std::fs::remove_file(receipts.join("000002.json.minisig")).unwrap();
+        let dir = StateDir::at(d.path()).unwrap();
+        let err = audit(&dir, &key).err().unwrap();
+        assert_eq!(err.exit_code(), 3, "{err}");
+        assert!(err.to_string().contains("a file was deleted"), "{err}");
+    }
+
+    #[test]
+    fn a_deleted_enclave_key_is_never_replaced_silently() {
+        let d = tempfile::tempdir().unwrap();
+        let mut e = Enclave::open(StateDir::at(d.path()).unwrap(), None).unwrap();
+        e.record(Receipt::new(Outcome::Failed, "x", Timestamp::now()), None)
+            .unwrap();
+        drop(e);
+        std::fs::remove_file(d.path().join(ENCLAVE_KEY)).unwrap();
+        let err = Enclave::open(StateDir::at(d.path()).unwrap(), None)
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string()
+                .contains("the enclave key is missing; restore it")
+        );
+        assert!(!d.path().join(ENCLAVE_KEY).exists());
+        // Its public half still reads the state.
+        let dir = StateDir::at(d.path()).unwrap();
+        let key = public_key_in(&dir).unwrap().unwrap();
+        assert_eq!(audit(&dir, &key).unwrap().chain.receipts, 1);
     }
 
     #[test]

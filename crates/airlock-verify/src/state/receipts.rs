@@ -36,6 +36,10 @@ pub enum Outcome {
     PolicyUpdated,
     /// `preflight` checked the cluster against a bundle.
     Preflight,
+    /// The operator reset the clock floor (`state reset-clock`), with a reason.
+    ClockReset,
+    /// `state recover` finished an append a crash had interrupted.
+    Recovered,
 }
 
 /// One receipt.
@@ -69,6 +73,9 @@ pub struct Receipt {
     /// True when `--allow-expired` let an expired or not-yet-valid bundle through.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_expired: bool,
+    /// What the operator or the recovery said (`state reset-clock`, `state recover`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// When the install started.
     pub started: Timestamp,
     /// When it ended.
@@ -92,6 +99,7 @@ impl Receipt {
             approvals: None,
             install: None,
             allow_expired: false,
+            note: None,
             started,
             finished: Timestamp::now(),
             host: hostname(),
@@ -137,9 +145,18 @@ pub fn append(
     let sig = crate::trust::sign(key, &bytes, &comment)?;
     let dir = state.subdir(RECEIPTS_DIR)?;
     let name = file_name(receipt.index);
-    // The signature first: a receipt file without its signature would look unsigned.
-    dir.create_new(&format!("{name}.minisig"), sig.as_bytes(), 0o644)?;
-    dir.create_new(&name, &bytes, 0o644)?;
+    // The signature first: a receipt file without its signature would look unsigned. A
+    // name already taken is what a crash between these writes leaves (never "use --force").
+    let interrupted = |e: Error| match e {
+        Error::AlreadyExists { path } => Error::StateInterrupted {
+            dir: state.path().to_path_buf(),
+            what: format!("{} already exists beyond the head", path.display()),
+        },
+        e => e,
+    };
+    dir.create_new(&format!("{name}.minisig"), sig.as_bytes(), 0o644)
+        .map_err(interrupted)?;
+    dir.create_new(&name, &bytes, 0o644).map_err(interrupted)?;
     Ok((
         receipt.index,
         sha,
@@ -153,6 +170,27 @@ fn outcome_word(o: Outcome) -> &'static str {
         Outcome::Failed => "failed",
         Outcome::PolicyUpdated => "policy-updated",
         Outcome::Preflight => "preflight",
+        Outcome::ClockReset => "clock-reset",
+        Outcome::Recovered => "recovered",
+    }
+}
+
+/// Half of a receipt that a crash left at the end of the log: the signature without its
+/// receipt (the order [`append`] writes them in), or the reverse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interrupted {
+    /// The receipt's index.
+    pub index: u64,
+    /// The file that is there.
+    pub present: String,
+    /// The file that is not.
+    pub missing: String,
+}
+
+impl Interrupted {
+    /// In words, for messages and the recovery's receipt.
+    pub fn describe(&self) -> String {
+        format!("{} is there without {}", self.present, self.missing)
     }
 }
 
@@ -166,85 +204,167 @@ pub struct ChainReport {
     /// Every receipt, parsed (for `log` listings).
     #[serde(skip)]
     pub entries: Vec<Receipt>,
+    /// A half-written receipt after the last whole one ([`walk_chain`] only).
+    #[serde(skip)]
+    pub interrupted: Option<Interrupted>,
+}
+
+impl ChainReport {
+    /// The sha256 of receipt `index` (1-based), if the chain holds it: each receipt
+    /// names the one before it, and the last is the head.
+    pub fn sha256_of(&self, index: u64) -> Option<Sha256Digest> {
+        if index == 0 || index > self.receipts {
+            return None;
+        }
+        if index == self.receipts {
+            return self.head;
+        }
+        self.entries
+            .get(index as usize)
+            .and_then(|next| next.previous_sha256)
+    }
 }
 
 /// Check every receipt in order with `key`: signature, index, previous hash; and that
-/// nothing follows the last one. Names the first bad entry.
+/// nothing follows the last one. Names the first bad entry; a half-written receipt at
+/// the end is named as an interrupted append, with the command that finishes it.
 pub fn check_chain(state: &StateDir, key: &PublicKey) -> Result<ChainReport> {
-    let Some(dir) = state.existing_subdir(RECEIPTS_DIR)? else {
-        return Ok(ChainReport {
-            receipts: 0,
-            head: None,
-            entries: Vec::new(),
+    let report = walk_chain(state, key)?;
+    if let Some(i) = &report.interrupted {
+        return Err(Error::StateInterrupted {
+            dir: state.path().to_path_buf(),
+            what: i.describe(),
         });
+    }
+    Ok(report)
+}
+
+/// [`check_chain`], but a half-written receipt at the end is reported, not refused
+/// (for `state recover`, which finishes it).
+pub fn walk_chain(state: &StateDir, key: &PublicKey) -> Result<ChainReport> {
+    let mut report = ChainReport {
+        receipts: 0,
+        head: None,
+        entries: Vec::new(),
+        interrupted: None,
+    };
+    let Some(dir) = state.existing_subdir(RECEIPTS_DIR)? else {
+        return Ok(report);
     };
     let names = dir.list()?;
-    let mut prev: Option<Sha256Digest> = None;
-    let mut index = 0u64;
-    let mut entries = Vec::new();
     loop {
-        let name = file_name(index + 1);
+        let index = report.receipts + 1;
+        let name = file_name(index);
+        let sig_name = format!("{name}.minisig");
         let Some(bytes) = dir.read(&name, MAX_RECEIPT_BYTES)? else {
+            if dir.has(&sig_name)? {
+                report.interrupted = Some(Interrupted {
+                    index,
+                    present: sig_name,
+                    missing: name,
+                });
+            }
             break;
         };
-        let bad = |reason: String| {
-            Error::verification(
+        let Some(sig) = dir.read(&sig_name, crate::trust::SIGNATURE_MAX_BYTES as u64)? else {
+            // The last receipt alone: the other order of an interrupted append.
+            let next = file_name(index + 1);
+            if !dir.has(&next)? && !dir.has(&format!("{next}.minisig"))? {
+                report.interrupted = Some(Interrupted {
+                    index,
+                    present: name,
+                    missing: sig_name,
+                });
+                break;
+            }
+            return Err(Error::verification(
                 format!("receipt {}", dir.path().join(&name).display()),
-                reason,
-            )
-        };
-        let sig = dir
-            .read(
-                &format!("{name}.minisig"),
-                crate::trust::SIGNATURE_MAX_BYTES as u64,
-            )?
-            .ok_or_else(|| bad("its signature file is missing".into()))?;
-        let sig = String::from_utf8(sig).map_err(|_| bad("signature is not UTF-8".into()))?;
-        crate::trust::verify(std::slice::from_ref(key), &bytes, &sig).map_err(|e| {
-            bad(format!(
-                "signature: {e} (the receipt was edited or replaced)"
-            ))
-        })?;
-        let r: Receipt = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
-        if r.index != index + 1 {
-            return Err(bad(format!(
-                "says it is receipt {}, but it is number {} in the chain (entries were reordered)",
-                r.index,
-                index + 1
-            )));
-        }
-        if r.previous_sha256 != prev {
-            return Err(bad(
-                "its previous_sha256 does not match the receipt before it (an entry was \
-                 inserted, deleted or replaced)"
-                    .into(),
+                "its signature file is missing",
             ));
-        }
-        prev = Some(Sha256Digest::of(&bytes));
-        index += 1;
-        entries.push(r);
+        };
+        let r = check_entry(
+            &dir.path().join(&name),
+            &bytes,
+            sig,
+            key,
+            index,
+            report.head,
+        )?;
+        report.head = Some(Sha256Digest::of(&bytes));
+        report.receipts = index;
+        report.entries.push(r);
     }
-    // Anything numbered beyond the chain means a gap (a deleted receipt).
-    let expected: std::collections::BTreeSet<String> = (1..=index)
-        .flat_map(|i| [file_name(i), format!("{}.minisig", file_name(i))])
-        .collect();
-    if let Some(extra) = names
-        .iter()
-        .find(|n| !n.starts_with('.') && !expected.contains(*n))
-    {
-        return Err(Error::verification(
-            format!("receipt log {}", dir.path().display()),
-            format!(
-                "{} follows receipt {} without being the next one (a receipt before it was \
-                 deleted, or a file was added)",
-                crate::escape::Untrusted(extra),
-                file_name(index)
-            ),
+    refuse_strays(&dir, &names, &report)?;
+    Ok(report)
+}
+
+/// Receipt `index` read as `bytes` with its signature `sig`: signed by `key`, numbered
+/// `index`, naming `prev` as the receipt before it.
+fn check_entry(
+    path: &std::path::Path,
+    bytes: &[u8],
+    sig: Vec<u8>,
+    key: &PublicKey,
+    index: u64,
+    prev: Option<Sha256Digest>,
+) -> Result<Receipt> {
+    let bad = |reason: String| Error::verification(format!("receipt {}", path.display()), reason);
+    let sig = String::from_utf8(sig).map_err(|_| bad("signature is not UTF-8".into()))?;
+    crate::trust::verify(std::slice::from_ref(key), bytes, &sig)
+        .map_err(|e| bad(signature_problem(e, key)))?;
+    let r: Receipt = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+    if r.index != index {
+        return Err(bad(format!(
+            "says it is receipt {}, but it is number {index} in the chain (entries were reordered)",
+            r.index
+        )));
+    }
+    if r.previous_sha256 != prev {
+        return Err(bad(
+            "its previous_sha256 does not match the receipt before it (an entry was \
+             inserted, deleted or replaced)"
+                .into(),
         ));
     }
-    Ok(ChainReport {
-        receipts: index,
-        head: prev,
-        entries,
-    })
+    Ok(r)
+}
+
+/// Anything in the log beyond the chain (and a half-written last receipt) means a gap: a
+/// deleted receipt, or a file added.
+fn refuse_strays(dir: &StateDir, names: &[String], report: &ChainReport) -> Result<()> {
+    let mut expected: std::collections::BTreeSet<String> = (1..=report.receipts)
+        .flat_map(|i| [file_name(i), format!("{}.minisig", file_name(i))])
+        .collect();
+    if let Some(i) = &report.interrupted {
+        expected.insert(i.present.clone());
+    }
+    let Some(extra) = names
+        .iter()
+        .find(|n| !n.starts_with('.') && !expected.contains(*n))
+    else {
+        return Ok(());
+    };
+    Err(Error::verification(
+        format!("receipt log {}", dir.path().display()),
+        format!(
+            "{} follows receipt {} without being the next one (a receipt before it was \
+             deleted, or a file was added)",
+            crate::escape::Untrusted(extra),
+            file_name(report.receipts)
+        ),
+    ))
+}
+
+/// Why a receipt's signature failed. Signed by another key than the one given is most
+/// often the wrong key given, so it says which key to give before it suspects tampering.
+fn signature_problem(e: crate::trust::TrustError, key: &PublicKey) -> String {
+    match e {
+        crate::trust::TrustError::UnknownKey { key_id, .. } => format!(
+            "is signed by key {key_id}, not by the key given ({}): check it with the \
+             enclave's public key (--receipt-pub KEY.pub); if that is the key given, the \
+             receipt was replaced",
+            key.key_id()
+        ),
+        e => format!("signature: {e} (the receipt was edited or replaced)"),
+    }
 }

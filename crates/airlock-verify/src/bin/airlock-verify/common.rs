@@ -137,3 +137,30 @@ impl RegistryArgs {
         )
     }
 }
+
+/// The public key that checks a state directory, for commands that only read it:
+/// `--receipt-pub`, else `--receipt-key`'s public half, else the key airlock keeps in the
+/// directory. Without any, says which key it needs (never makes one).
+pub fn reading_key(
+    state: &StateArgs,
+    receipt_pub: Option<&Path>,
+    dir: &StateDir,
+) -> airlock_verify::Result<PublicKey> {
+    if let Some(p) = receipt_pub {
+        return Ok(PublicKey::load(p)?);
+    }
+    if let Some(p) = &state.receipt_key {
+        let source = PassphraseSource {
+            file: state.passphrase_file.clone(),
+        };
+        return Ok(airlock_verify::trust::load_secret_key_with(p, &source)?.public_key());
+    }
+    airlock_verify::state::public_key_in(dir)?.ok_or_else(|| {
+        airlock_verify::Error::Usage(format!(
+            "{} holds no enclave key: its receipts were signed with a key kept elsewhere \
+             (install was given --receipt-key). Give that key's public half with \
+             --receipt-pub KEY.pub (or the key itself with --receipt-key KEY)",
+            dir.path().display()
+        ))
+    })
+}

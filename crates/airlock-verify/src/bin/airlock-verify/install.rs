@@ -70,6 +70,11 @@ pub struct Args {
     /// manifest).
     #[arg(long)]
     verify_payload: bool,
+    /// The log head the last change ticket carries (`RECEIPTS:SHA256`, as install and
+    /// `log --check` print it): refuse a state directory whose log does not hold it (an
+    /// older copy put back would let installs since then happen again).
+    #[arg(long, value_name = "HEAD")]
+    expect_head: Option<String>,
     /// Print the install record as JSON.
     #[arg(long)]
     json: bool,
@@ -84,15 +89,36 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .state
         .dir(Some(&a.dest))?
         .ok_or_else(|| anyhow::anyhow!("no state directory"))?;
+    let expect_head = a
+        .expect_head
+        .as_deref()
+        .map(str::parse::<airlock_verify::state::Head>)
+        .transpose()?;
+    // Output directories among the state's files would corrupt the log: refused before
+    // any is created.
+    for (what, out) in [
+        ("--dest", Some(&a.dest)),
+        ("--packages-dir", a.packages_dir.as_ref()),
+        ("--spool", a.spool.as_ref()),
+    ] {
+        if let Some(out) = out {
+            dir.refuse_overlap(what, out)?;
+        }
+    }
     // A state that fails its checks refuses the install before anything else.
     let mut enclave = a.state.enclave(dir)?;
+    // Neither is it recorded: this directory is not the one the ticket names.
+    if let Some(h) = &expect_head {
+        enclave.expect_head(h)?;
+    }
     let bundle_arg = a.bundle.display().to_string();
     let mut known = None;
     match install(&a, &mut enclave, &mut known) {
         Ok((bundle, report)) => {
             let path =
                 record::installed(&mut enclave, &bundle_arg, bundle.signed(), &report, started)?;
-            print_report(&a, &report, &path)
+            let head = enclave.state().head().map(|h| h.to_string());
+            print_report(&a, &report, &path, head.as_deref().unwrap_or("none"))
         }
         Err(e) => {
             let text = airlock_verify::error::chain(e.as_ref());
@@ -180,10 +206,11 @@ fn install(
     Ok((Worked::Verified(bundle), report))
 }
 
-fn print_report(a: &Args, report: &InstallReport, receipt: &str) -> anyhow::Result<()> {
+fn print_report(a: &Args, report: &InstallReport, receipt: &str, head: &str) -> anyhow::Result<()> {
     if a.json {
         let mut v = serde_json::to_value(report)?;
         v["receipt"] = receipt.into();
+        v["log_head"] = head.into();
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
@@ -260,5 +287,9 @@ fn print_report(a: &Args, report: &InstallReport, receipt: &str) -> anyhow::Resu
         report.blobs_present
     );
     println!("  receipt: {receipt}");
+    println!(
+        "  log head: {head} (carry it on the change ticket; the next install and log --check \
+         take it as --expect-head)"
+    );
     Ok(())
 }

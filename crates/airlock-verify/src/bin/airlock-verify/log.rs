@@ -2,14 +2,18 @@
 
 use std::path::PathBuf;
 
-use airlock_verify::state::receipts;
+use airlock_verify::state::{self, Head, StateDir};
 
 use crate::common::StateArgs;
 
-/// Check and list the enclave's receipt log: every receipt's signature (with the enclave
-/// key), its place in the chain (index and the hash of the receipt before it), and that
-/// the signed state names the last one. Names the first bad entry: an edit, a deletion,
-/// an insertion or a reordering is found.
+/// Check and list the enclave's receipt log: every receipt's signature (with the enclave's
+/// public key), its place in the chain (index and the hash of the receipt before it), and
+/// that the signed state names the last one. Names the first bad entry: an edit, a
+/// deletion, an insertion or a reordering is found. Reads only: writes nothing.
+///
+/// An older copy of the whole state directory put back passes these checks (every
+/// signature in it is good); --expect-head, with the head the last install printed and
+/// its change ticket carries, finds it.
 #[derive(clap::Args)]
 pub struct Args {
     /// Check the whole chain (the default; kept for scripts that say it).
@@ -20,10 +24,14 @@ pub struct Args {
     dest: Option<PathBuf>,
     #[command(flatten)]
     state: StateArgs,
-    /// Check receipts with this public key instead of the receipt key (for auditors who
-    /// hold only the enclave's public key).
+    /// Check receipts with this public key (the enclave's; for auditors, and for state
+    /// whose receipts were signed with a --receipt-key kept elsewhere).
     #[arg(long, value_name = "KEY.pub")]
     receipt_pub: Option<PathBuf>,
+    /// The log head the last change ticket carries (`RECEIPTS:SHA256`, as install prints
+    /// it): the log must still hold that receipt, or it is an older copy put back.
+    #[arg(long, value_name = "HEAD")]
+    expect_head: Option<String>,
     /// Print the receipts as JSON.
     #[arg(long)]
     json: bool,
@@ -31,60 +39,47 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let _ = a.check;
-    let dir = match (&a.state.state_dir, &a.dest) {
-        (Some(d), _) => airlock_verify::state::StateDir::at(d)?,
-        (None, Some(dest)) => airlock_verify::state::StateDir::under_dest(dest)?,
-        (None, None) => {
-            return Err(
-                airlock_verify::Error::Usage("give --dest DIR or --state-dir DIR".into()).into(),
-            );
-        }
+    let expect_head = a
+        .expect_head
+        .as_deref()
+        .map(str::parse::<Head>)
+        .transpose()?;
+    let Some(dir) = StateDir::existing(a.state.state_dir.as_deref(), a.dest.as_deref())? else {
+        let path = a
+            .state
+            .state_dir
+            .clone()
+            .or_else(|| a.dest.as_ref().map(|d| d.join(".airlock")))
+            .unwrap_or_default();
+        return Err(state::nothing_here(&path).into());
     };
     // Readers share the lock: an install never rewrites the chain under a check.
     dir.lock(false)?;
-    let (report, state) = match &a.receipt_pub {
-        Some(p) => {
-            let key = airlock_verify::trust::PublicKey::load(p)?;
-            (receipts::check_chain(&dir, &key)?, None)
-        }
-        None => {
-            let enclave = a.state.enclave(dir)?;
-            let report = receipts::check_chain(enclave.dir(), &enclave.public_key())?;
-            let state = enclave.state().clone();
-            (report, Some(state))
-        }
-    };
-    // The signed state names the last receipt: a deleted tail shows here.
-    if let Some(s) = &state
-        && (s.receipts != report.receipts || s.last_receipt_sha256 != report.head)
-    {
-        return Err(airlock_verify::Error::verification(
-            "receipt log",
-            format!(
-                "the signed state names {} receipts (last {}), the log holds {}: receipts \
-                 at the end were deleted or replaced",
-                s.receipts,
-                s.last_receipt_sha256
-                    .map(|d| d.hex())
-                    .unwrap_or_else(|| "none".into()),
-                report.receipts
-            ),
-        )
-        .into());
+    if state::is_empty(&dir)? {
+        return Err(state::nothing_here(dir.path()).into());
     }
+    let key = crate::common::reading_key(&a.state, a.receipt_pub.as_deref(), &dir)?;
+    let audit = state::audit(&dir, &key)?;
+    let log = dir.path().join(state::receipts::RECEIPTS_DIR);
+    if let Some(h) = &expect_head {
+        h.check(&audit.chain, &log)?;
+    }
+    let head = audit.state.head();
     if a.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "ok": true,
-                "receipts": report.receipts,
-                "head_sha256": report.head.map(|d| d.hex()),
-                "entries": report.entries,
+                "receipts": audit.chain.receipts,
+                "head_sha256": audit.chain.head.map(|d| d.hex()),
+                "head": head.map(|h| h.to_string()),
+                "expected_head_held": expect_head.is_some(),
+                "entries": audit.chain.entries,
             }))?
         );
         return Ok(());
     }
-    for r in &report.entries {
+    for r in &audit.chain.entries {
         println!(
             "{:06} {} {:?} {}",
             r.index,
@@ -96,14 +91,18 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 .unwrap_or("-")
         );
     }
+    let head_text = head.map(|h| h.to_string()).unwrap_or_else(|| "none".into());
     println!(
-        "OK: {} receipt(s), chain intact{}",
-        report.receipts,
-        if state.is_some() {
-            ", state agrees"
-        } else {
-            ""
-        }
+        "OK: {} receipt(s), chain intact, state agrees; head {head_text}",
+        audit.chain.receipts
     );
+    match &expect_head {
+        Some(h) => println!("the log holds the expected head {h}: not an older copy"),
+        None => println!(
+            "note: this shows the log authentic and whole up to its head, not that it is the \
+             latest: an older copy of this directory put back passes too. Compare the head \
+             with the one on the last change ticket (--expect-head HEAD)."
+        ),
+    }
     Ok(())
 }
