@@ -25,5 +25,6 @@ mod reinstall;
 mod report;
 mod reproducible;
 mod resolve;
+mod runbook;
 mod serve;
 mod trust;
