@@ -106,7 +106,7 @@ fn run_update(a: UpdateArgs) -> anyhow::Result<()> {
     };
     let updated = runtime()?.block_on(update(&base, &opts))?;
     for w in &updated.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", airlock::escape::Untrusted(w));
     }
     let minors: Vec<String> = updated.minors.iter().map(|n| format!("1.{n}")).collect();
     match &a.out {
