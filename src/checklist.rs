@@ -990,6 +990,21 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+        /// What `quote` writes, a real POSIX shell (`/bin/sh`) reads back as the value.
+        #[test]
+        fn a_real_shell_reads_back_every_quoted_value(value in "[^\u{0}]{0,24}") {
+            let out = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(format!("printf %s {}", quote(&value)))
+                .output()
+                .unwrap();
+            proptest::prop_assert!(out.status.success());
+            proptest::prop_assert_eq!(String::from_utf8_lossy(&out.stdout), value);
+        }
+    }
+
     #[test]
     fn the_evil_chart_name_is_one_quoted_word() {
         assert_eq!(
