@@ -75,14 +75,9 @@ pub fn md_code(s: &str) -> String {
     Untrusted(s).to_string()
 }
 
-/// Render `r` in `format`.
-pub fn render(r: &ChangeReport, format: Format) -> Result<Vec<u8>> {
-    if format == Format::Json {
-        let mut v =
-            serde_json::to_vec_pretty(r).map_err(|e| Error::invalid("report", "<memory>", e))?;
-        v.push(b'\n');
-        return Ok(v);
-    }
+/// The templates, with HTML escaping for the HTML file and [`markdown_formatter`] for the
+/// Markdown one.
+fn environment() -> Result<Environment<'static>> {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|name| {
         if name.ends_with(".html.j2") {
@@ -91,30 +86,49 @@ pub fn render(r: &ChangeReport, format: Format) -> Result<Vec<u8>> {
             AutoEscape::Custom(MARKDOWN)
         }
     });
-    env.set_formatter(|out, state, value| {
-        if state.auto_escape() != AutoEscape::Custom(MARKDOWN) {
-            return minijinja::escape_formatter(out, state, value);
-        }
-        // Every value, not only those a template remembered to filter: node names, CVE
-        // text, chart fields and object names all reach this file.
-        if value.is_undefined() {
-            return Ok(());
-        }
-        let text = value.to_string();
-        let shown = if value.is_safe() {
-            text
-        } else {
-            md_text(&text)
-        };
-        out.write_str(&shown)
-            .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()))
-    });
+    env.set_formatter(markdown_formatter);
     env.add_template("report.md.j2", include_str!("templates/report.md.j2"))
         .and_then(|_| env.add_template("report.html.j2", include_str!("templates/report.html.j2")))
         .map_err(|e| Error::invalid("report template", "<built in>", e))?;
     env.add_function("human", |n: u64| human(n));
     env.add_filter("md", |s: String| Value::from_safe_string(md_text(&s)));
     env.add_filter("code", |s: String| Value::from_safe_string(md_code(&s)));
+    Ok(env)
+}
+
+/// Every value of the Markdown template goes through [`md_text`], not only those a
+/// template remembered to filter: node names, CVE text, chart fields and object names all
+/// reach this file. Values already escaped by a filter are marked safe.
+fn markdown_formatter(
+    out: &mut minijinja::Output,
+    state: &minijinja::State,
+    value: &Value,
+) -> std::result::Result<(), minijinja::Error> {
+    if state.auto_escape() != AutoEscape::Custom(MARKDOWN) {
+        return minijinja::escape_formatter(out, state, value);
+    }
+    if value.is_undefined() {
+        return Ok(());
+    }
+    let text = value.to_string();
+    let shown = if value.is_safe() {
+        text
+    } else {
+        md_text(&text)
+    };
+    out.write_str(&shown)
+        .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()))
+}
+
+/// Render `r` in `format`.
+pub fn render(r: &ChangeReport, format: Format) -> Result<Vec<u8>> {
+    if format == Format::Json {
+        let mut v =
+            serde_json::to_vec_pretty(r).map_err(|e| Error::invalid("report", "<memory>", e))?;
+        v.push(b'\n');
+        return Ok(v);
+    }
+    let env = environment()?;
     let name = if format == Format::Html {
         "report.html.j2"
     } else {
