@@ -12,7 +12,31 @@
 
 use crate::catalog::{Catalog, Version};
 use crate::manifest::{PackageFormat, Phase, Step};
-use airlock_verify::install::mirror::{APT_KEYRING, RPM_KEY, apt_source_line};
+use airlock_verify::escape::Untrusted;
+use airlock_verify::install::mirror::{APT_KEYRING, RPM_KEY};
+
+/// The one way a value enters a command: as exactly one shell word (`shlex` quotes only
+/// what needs it, so plain names read as they are). The runbook is signed and run by an
+/// operator, so a value from a chart, a hop manifest or the catalog must never become
+/// shell syntax. A NUL cannot be part of any shell word; it is shown escaped instead
+/// (no value airlock accepts holds one).
+pub fn quote(value: &str) -> String {
+    match shlex::try_quote(value) {
+        Ok(q) => q.into_owned(),
+        Err(_) => quote(&value.replace('\0', "\\u{0}")),
+    }
+}
+
+/// A file below `${AIRLOCK_DEST}`, as one shell word.
+fn under_dest(target: &str) -> String {
+    format!("\"${{AIRLOCK_DEST}}\"/{}", quote(target))
+}
+
+/// Text in a `#` comment: a newline would end the comment and start a command, so it is
+/// shown the way every untrusted name is shown (printable ASCII only).
+fn comment(text: &str) -> String {
+    Untrusted(text).to_string()
+}
 
 /// A tool archive carried in the bundle (`crictl`, `cni-plugins`).
 #[derive(Debug, Clone)]
@@ -106,9 +130,25 @@ fn phase_of(id: &str) -> Phase {
     }
 }
 
+/// A version as a command argument.
+fn ver(version: &Version) -> String {
+    quote(&version.to_string())
+}
+
+/// A binary of `version` carried below `${AIRLOCK_DEST}`, for the node's `${ARCH}`.
+fn bin_path(version: &Version, name: &str) -> String {
+    format!(
+        "{}/\"${{ARCH}}\"/{}",
+        under_dest(&format!("bin/{version}/linux")),
+        quote(name)
+    )
+}
+
 fn install_bin(version: &Version, name: &str) -> String {
     format!(
-        "install -m 0755 \"${{AIRLOCK_DEST}}/bin/{version}/linux/${{ARCH}}/{name}\" /usr/bin/{name}"
+        "install -m 0755 {} {}",
+        bin_path(version, name),
+        quote(&format!("/usr/bin/{name}"))
     )
 }
 
@@ -133,8 +173,11 @@ fn install_cmds(
                 if both {
                     out.push("# apt (deb) nodes:".into());
                 }
-                let list = names.join(" ");
-                let pins: Vec<String> = names.iter().map(|n| format!("{n}='{v}-*'")).collect();
+                let list = names.iter().map(|n| quote(n)).collect::<Vec<_>>().join(" ");
+                let pins: Vec<String> = names
+                    .iter()
+                    .map(|n| format!("{}={}", quote(n), quote(&format!("{v}-*"))))
+                    .collect();
                 out.push(format!(
                     "apt-mark unhold {list} && apt-get update && apt-get install -y {}{} && apt-mark hold {list}",
                     if back { "--allow-downgrades " } else { "" },
@@ -145,7 +188,10 @@ fn install_cmds(
                 if both {
                     out.push("# dnf/yum (rpm) nodes:".into());
                 }
-                let pins: Vec<String> = names.iter().map(|n| format!("{n}-'{v}-*'")).collect();
+                let pins: Vec<String> = names
+                    .iter()
+                    .map(|n| format!("{}-{}", quote(n), quote(&format!("{v}-*"))))
+                    .collect();
                 out.push(format!(
                     "yum {} -y {} --disableexcludes=kubernetes",
                     if back { "downgrade" } else { "install" },
@@ -172,9 +218,12 @@ fn point_at_mirror(
                 if both {
                     out.push("# apt (deb) nodes:".into());
                 }
+                // The line `airlock_verify::install::mirror::apt_source_line` writes, with
+                // the directory passed as an argument rather than spliced into the text.
                 out.push(format!(
-                    "echo \"{}\" > /etc/apt/sources.list.d/kubernetes.list",
-                    apt_source_line("${AIRLOCK_PACKAGES_URL}", &dir)
+                    "printf 'deb [signed-by=%s] %s/%s/ /\\n' {} \"${{AIRLOCK_PACKAGES_URL}}\" {} > /etc/apt/sources.list.d/kubernetes.list",
+                    quote(APT_KEYRING),
+                    quote(&dir)
                 ));
                 out.push("apt-get update".into());
                 out.push("apt-cache madison kubeadm kubelet kubectl".into());
@@ -184,7 +233,9 @@ fn point_at_mirror(
                     out.push("# dnf/yum (rpm) nodes:".into());
                 }
                 out.push(format!(
-                    "printf '[kubernetes]\\nname=Kubernetes\\nbaseurl=%s/{dir}/\\nenabled=1\\ngpgcheck=1\\nrepo_gpgcheck=1\\ngpgkey=file://{RPM_KEY}\\nexclude=kubelet kubeadm kubectl cri-tools kubernetes-cni\\n' \"${{AIRLOCK_PACKAGES_URL}}\" > /etc/yum.repos.d/kubernetes.repo"
+                    "printf '[kubernetes]\\nname=Kubernetes\\nbaseurl=%s/%s/\\nenabled=1\\ngpgcheck=1\\nrepo_gpgcheck=1\\ngpgkey=file://%s\\nexclude=kubelet kubeadm kubectl cri-tools kubernetes-cni\\n' \"${{AIRLOCK_PACKAGES_URL}}\" {} {} > /etc/yum.repos.d/kubernetes.repo",
+                    quote(&dir),
+                    quote(RPM_KEY)
                 ));
                 out.push("yum makecache".into());
                 out.push("yum list --showduplicates kubeadm kubelet kubectl --disableexcludes=kubernetes".into());
@@ -221,8 +272,8 @@ pub fn build(input: &ChecklistInput<'_>) -> Vec<Step> {
     let (from, to) = (input.from, input.to);
     let c = Ctx {
         minor_hop: to.minor != from.minor,
-        snapshot: format!("/var/lib/airlock/etcd-before-{to}.db"),
-        conf_backup: format!("/var/lib/airlock/etc-kubernetes-before-{to}"),
+        snapshot: quote(&format!("/var/lib/airlock/etcd-before-{to}.db")),
+        conf_backup: quote(&format!("/var/lib/airlock/etc-kubernetes-before-{to}")),
     };
     let mut s = Vec::new();
     pre_checks(input, &c, &mut s);
@@ -285,19 +336,23 @@ fn pre_checks(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Vec<Step>) {
         let mut what = Vec::new();
         for r in &removed {
             if !r.partial {
-                commands.push(format!("kubectl get --raw /apis/{}", r.group_version));
+                commands.push(format!(
+                    "kubectl get --raw {}",
+                    quote(&format!("/apis/{}", r.group_version))
+                ));
             }
             for k in &r.kinds {
                 commands.push(format!(
-                    "grep -rln --include='*.yaml' --include='*.yml' --include='*.json' 'apiVersion: {}' YOUR_MANIFESTS_AND_CHARTS  # {k}",
-                    r.group_version
+                    "grep -rln --include='*.yaml' --include='*.yml' --include='*.json' {} YOUR_MANIFESTS_AND_CHARTS  # {}",
+                    quote(&format!("apiVersion: {}", r.group_version)),
+                    comment(k)
                 ));
             }
             if !r.kinds.is_empty() {
                 commands.push(format!(
-                    "kubectl get {} -A -o yaml | grep -c '{}' || true  # last-applied-configuration annotations",
-                    r.kinds.iter().map(|k| k.to_lowercase()).collect::<Vec<_>>().join(","),
-                    r.group_version
+                    "kubectl get {} -A -o yaml | grep -c {} || true  # last-applied-configuration annotations",
+                    quote(&r.kinds.iter().map(|k| k.to_lowercase()).collect::<Vec<_>>().join(",")),
+                    quote(&r.group_version)
                 ));
             }
             let instead = match (&r.replacement, r.partial) {
@@ -354,10 +409,14 @@ fn pre_checks(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Vec<Step>) {
         format!("Before the window, every node: pre-pull the {to} images from the enclave registry"),
         &[
             &format!(
-                "\"${{AIRLOCK_DEST}}/bin/{to}/linux/${{ARCH}}/kubeadm\" config images pull --kubernetes-version {to} --image-repository \"${{AIRLOCK_REGISTRY}}\""
+                "{} config images pull --kubernetes-version {} --image-repository \"${{AIRLOCK_REGISTRY}}\"",
+                bin_path(&to, "kubeadm"),
+                ver(&to)
             ),
             &format!(
-                "\"${{AIRLOCK_DEST}}/bin/{to}/linux/${{ARCH}}/kubeadm\" config images list --kubernetes-version {to} --image-repository \"${{AIRLOCK_REGISTRY}}\""
+                "{} config images list --kubernetes-version {} --image-repository \"${{AIRLOCK_REGISTRY}}\"",
+                bin_path(&to, "kubeadm"),
+                ver(&to)
             ),
         ],
         Some("every image pulls from the enclave registry; no node reaches outside the enclave during the window"),
@@ -393,7 +452,7 @@ fn first_control_plane(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Vec<Step>) {
     s.push(step(
         "cp1.plan",
         "First control plane: check the upgrade plan",
-        &[&format!("kubeadm upgrade plan {to}")],
+        &[&format!("kubeadm upgrade plan {}", ver(&to))],
         Some(&format!(
             "the plan offers {to} and shows no errors; note the etcd version (kubeadm never downgrades etcd)"
         )),
@@ -401,7 +460,7 @@ fn first_control_plane(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Vec<Step>) {
     s.push(step(
         "cp1.apply",
         format!("First control plane: upgrade to {to}"),
-        &[&format!("kubeadm upgrade apply {to}")],
+        &[&format!("kubeadm upgrade apply {}", ver(&to))],
         Some(&format!(
             "[upgrade/successful] SUCCESS! Your cluster was upgraded to \"{to}\""
         )),
@@ -521,19 +580,24 @@ fn cni_and_tools(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Vec<Step>) {
     let applies: Vec<String> = input
         .addon_manifests
         .iter()
-        .map(|t| format!("kubectl apply -f \"${{AIRLOCK_DEST}}/{t}\""))
+        .map(|t| format!("kubectl apply -f {}", under_dest(t)))
         .collect();
     let mut applies = applies;
     for c in &input.addon_charts {
         let from = match &c.at {
             HelmChartAt::Registry(repo) => {
-                format!("oci://${{AIRLOCK_REGISTRY}}/{repo} --version {}", c.version)
+                format!(
+                    "oci://${{AIRLOCK_REGISTRY}}/{} --version {}",
+                    quote(repo),
+                    quote(&c.version)
+                )
             }
-            HelmChartAt::File(target) => format!("\"${{AIRLOCK_DEST}}/{target}\""),
+            HelmChartAt::File(target) => under_dest(target),
         };
         applies.push(format!(
             "helm upgrade --install {} {from}   # with the namespace and values of the release today (helm list -A; helm get values {}); --plain-http for a registry without TLS",
-            c.name, c.name
+            quote(&c.name),
+            comment(&c.name)
         ));
     }
     let refs: Vec<&str> = applies.iter().map(String::as_str).collect();
@@ -573,14 +637,18 @@ fn tool_archives(input: &ChecklistInput<'_>, s: &mut Vec<Step>) {
     for t in &input.tools {
         match t.name.as_str() {
             "cni-plugins" => commands.push(format!(
-                "mkdir -p /opt/cni/bin && tar -C /opt/cni/bin -xzf \"${{AIRLOCK_DEST}}/{}\"",
-                t.target
+                "mkdir -p /opt/cni/bin && tar -C /opt/cni/bin -xzf {}",
+                under_dest(&t.target)
             )),
             "crictl" => commands.push(format!(
-                "tar -C /usr/local/bin -xzf \"${{AIRLOCK_DEST}}/{}\" crictl",
-                t.target
+                "tar -C /usr/local/bin -xzf {} crictl",
+                under_dest(&t.target)
             )),
-            _ => commands.push(format!("# {}: \"${{AIRLOCK_DEST}}/{}\"", t.name, t.target)),
+            _ => commands.push(format!(
+                "# {}: ${{AIRLOCK_DEST}}/{}",
+                comment(&t.name),
+                comment(&t.target)
+            )),
         }
     }
     let refs: Vec<&str> = commands.iter().map(String::as_str).collect();
@@ -669,7 +737,8 @@ fn backout(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Vec<Step>) {
             "backout.images",
             format!("Back-out: check the previous ({from}) images are in the enclave registry"),
             &[&format!(
-                "kubeadm config images list --kubernetes-version {from}"
+                "kubeadm config images list --kubernetes-version {}",
+                ver(&from)
             )],
             Some("every listed image was installed from this bundle (role backout) or is still in the registry"),
         ));
@@ -772,8 +841,9 @@ mod tests {
                 .join("\n")
         };
         let pre = get("pre.packages");
-        assert!(pre.contains("echo \"deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] ${AIRLOCK_PACKAGES_URL}/v1.32/deb/ /\" > /etc/apt/sources.list.d/kubernetes.list"), "{pre}");
-        assert!(pre.contains("baseurl=%s/v1.32/rpm/"), "{pre}");
+        assert!(pre.contains("printf 'deb [signed-by=%s] %s/%s/ /\\n' /etc/apt/keyrings/kubernetes-apt-keyring.gpg \"${AIRLOCK_PACKAGES_URL}\" v1.32/deb > /etc/apt/sources.list.d/kubernetes.list"), "{pre}");
+        assert!(pre.contains("baseurl=%s/%s/"), "{pre}");
+        assert!(pre.contains("\"${AIRLOCK_PACKAGES_URL}\" v1.32/rpm /etc/pki/rpm-gpg/kubernetes.key > /etc/yum.repos.d/kubernetes.repo"), "{pre}");
         let cp1 = get("cp1.kubeadm");
         assert!(cp1.contains("apt-mark unhold kubeadm && apt-get update && apt-get install -y kubeadm='1.32.2-*' && apt-mark hold kubeadm"), "{cp1}");
         assert!(
@@ -784,7 +854,9 @@ mod tests {
         assert!(kubelet.contains("apt-get install -y kubelet='1.32.2-*' kubectl='1.32.2-*' && apt-mark hold kubelet kubectl"), "{kubelet}");
         let back = get("backout.binaries");
         assert!(
-            back.contains("${AIRLOCK_PACKAGES_URL}/v1.31/deb/ /"),
+            back.contains(
+                "\"${AIRLOCK_PACKAGES_URL}\" v1.31/deb > /etc/apt/sources.list.d/kubernetes.list"
+            ),
             "{back}"
         );
         assert!(
@@ -801,5 +873,146 @@ mod tests {
                 .any(|s| s.commands.iter().any(|c| c.contains("install -m 0755")))
         );
         assert!(get("cni.plugins").contains("dpkg-query -W cri-tools kubernetes-cni"));
+    }
+
+    /// The values the property test puts in every slot of the checklist's input.
+    struct Slots(Vec<String>);
+
+    impl Slots {
+        fn get(&self, i: usize) -> String {
+            self.0[i].clone()
+        }
+    }
+
+    /// How many values one input takes (see `input_of`).
+    const SLOTS: usize = 17;
+
+    /// The checklist of a hop whose every interpolated value is taken from `v`.
+    fn steps_of(v: &Slots, packages: bool) -> Vec<Step> {
+        let mut c = Catalog::builtin().unwrap();
+        let to: Version = "v1.32.2".parse().unwrap();
+        let m = c
+            .minors
+            .iter_mut()
+            .find(|m| m.minor == to.minor_key())
+            .unwrap();
+        m.removed_apis[0].group_version = v.get(15);
+        m.removed_apis[0].kinds = vec![v.get(16)];
+        m.removed_apis[0].partial = false;
+        let src = |format, to_dir: String, from_dir: String| PackageSource {
+            format,
+            to_dir,
+            from_dir: Some(from_dir),
+            cri_tools: "1.32.0-1.1".into(),
+            kubernetes_cni: "1.6.0-1.1".into(),
+        };
+        build(&ChecklistInput {
+            catalog: &c,
+            from: "v1.31.14".parse().unwrap(),
+            to,
+            backout: true,
+            tools: vec![
+                ToolFile {
+                    name: "cni-plugins".into(),
+                    target: v.get(0),
+                },
+                ToolFile {
+                    name: "crictl".into(),
+                    target: v.get(1),
+                },
+                ToolFile {
+                    name: v.get(2),
+                    target: v.get(3),
+                },
+            ],
+            addon_manifests: vec![v.get(4)],
+            addon_charts: vec![
+                HelmChart {
+                    name: v.get(6),
+                    version: v.get(7),
+                    at: HelmChartAt::Registry(v.get(5)),
+                },
+                HelmChart {
+                    name: v.get(9),
+                    version: v.get(10),
+                    at: HelmChartAt::File(v.get(8)),
+                },
+            ],
+            worker_batch: 1,
+            packages: if packages {
+                vec![
+                    src(PackageFormat::Deb, v.get(11), v.get(12)),
+                    src(PackageFormat::Rpm, v.get(13), v.get(14)),
+                ]
+            } else {
+                vec![]
+            },
+        })
+    }
+
+    /// Placeholders no hostile value can contain (`z` and `q` are not in its alphabet).
+    fn placeholders() -> Slots {
+        Slots((0..SLOTS).map(|i| format!("zq{i:02}q")).collect())
+    }
+
+    fn words(cmd: &str) -> Vec<String> {
+        shlex::split(cmd).unwrap_or_else(|| panic!("not one shell command: {cmd}"))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Every command of every step, rendered with hostile values, lexes into the same
+        /// words as with plain placeholders, each placeholder replaced by its value: no value
+        /// adds, splits or swallows a word, or leaves its word.
+        #[test]
+        fn every_value_stays_one_word(
+            values in proptest::collection::vec(
+                "[a-c0-9 \t\n;|&$`'\"\\\\*?\\[\\]{}()<>#~!=%,^./:@+_\u{1b}\u{202e}é-]{1,12}",
+                SLOTS,
+            ),
+            packages: bool,
+        ) {
+            let plain = steps_of(&placeholders(), packages);
+            let hostile = steps_of(&Slots(values.clone()), packages);
+            proptest::prop_assert_eq!(plain.len(), hostile.len());
+            for (p, h) in plain.iter().zip(&hostile) {
+                proptest::prop_assert_eq!(p.commands.len(), h.commands.len(), "{}", p.id);
+                for (pc, hc) in p.commands.iter().zip(&h.commands) {
+                    let expected: Vec<String> = words(pc)
+                        .into_iter()
+                        .map(|w| {
+                            placeholders().0.iter().zip(&values).fold(w, |w, (ph, v)| w.replace(ph.as_str(), v))
+                        })
+                        .collect();
+                    proptest::prop_assert_eq!(expected, words(hc), "{}: {}", p.id, hc);
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+        /// What `quote` writes, a real POSIX shell (`/bin/sh`) reads back as the value.
+        #[test]
+        fn a_real_shell_reads_back_every_quoted_value(value in "[^\u{0}]{0,24}") {
+            let out = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(format!("printf %s {}", quote(&value)))
+                .output()
+                .unwrap();
+            proptest::prop_assert!(out.status.success());
+            proptest::prop_assert_eq!(String::from_utf8_lossy(&out.stdout), value);
+        }
+    }
+
+    #[test]
+    fn the_evil_chart_name_is_one_quoted_word() {
+        assert_eq!(
+            quote("evil;touch${IFS}pwned;#"),
+            "'evil;touch${IFS}pwned;#'"
+        );
+        assert_eq!(quote("tigera-operator"), "tigera-operator");
+        // NUL can be in no shell word: it is shown escaped, still one word.
+        assert_eq!(words(&quote("a\0b")), vec!["a\\u{0}b".to_string()]);
     }
 }

@@ -299,6 +299,44 @@ fn read_member<R: Read>(
     Ok(buf)
 }
 
+/// Longest chart name, as Helm's `maxChartNameLength` (helm/helm `pkg/chartutil/create.go`).
+pub const MAX_CHART_NAME: usize = 250;
+
+/// Helm's rule for a chart name, from helm/helm `pkg/chartutil/create.go`
+/// (`chartName = regexp.MustCompile("^[a-zA-Z0-9._-]+$")`, at most `maxChartNameLength`
+/// = 250; Helm's comment: "$, quotes, +, parens, and % are known to be problematic").
+/// The name becomes the release name of `helm upgrade --install NAME` in the signed
+/// runbook, so a name outside the rule, or one that starts with `-` (which helm would
+/// read as an option), is refused here rather than quoted there.
+pub fn check_name(name: &str) -> std::result::Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_CHART_NAME
+        && !name.starts_with('-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        return Ok(());
+    }
+    Err(format!(
+        "Chart.yaml: name {:?} is not a valid Helm chart name: use 1-{MAX_CHART_NAME} of A-Z a-z 0-9 . _ - not starting with - (Helm's own rule); the name goes into the runbook's helm command",
+        crate::escape::Untrusted(name).to_string()
+    ))
+}
+
+/// A chart version goes into `helm ... --version V`: Helm requires SemVer there, whose
+/// characters never need shell quoting; anything that would is refused.
+pub fn check_version(version: &str) -> std::result::Result<(), String> {
+    let ok = !version.starts_with('-') && crate::checklist::quote(version) == version;
+    if ok {
+        return Ok(());
+    }
+    Err(format!(
+        "Chart.yaml: version {:?} is not a chart version (Helm requires SemVer, e.g. 1.2.3); the version goes into the runbook's helm command",
+        crate::escape::Untrusted(version).to_string()
+    ))
+}
+
 /// `Chart.yaml`'s fields airlock reads; the rest is ignored, as Helm ignores what it
 /// does not know.
 #[derive(Deserialize)]
@@ -363,6 +401,8 @@ fn chart_meta(
     if text(&c.api_version, "apiVersion")?.is_none() {
         return Err("Chart.yaml: apiVersion is required".into());
     }
+    check_name(&name)?;
+    check_version(&version)?;
     let kube_version = text(&c.kube_version, "kubeVersion")?.filter(|s| !s.trim().is_empty());
     let annotated = match c.annotations.get(IMAGES_ANNOTATION) {
         None => Vec::new(),
@@ -805,5 +845,45 @@ sidecars:
             let c = read_chart(&bytes[..], "prop").unwrap();
             proptest::prop_assert_eq!(c.root.values[0].image.to_string(), format!("{reg}/{repo}:{tag}"));
         }
+    }
+
+    #[test]
+    fn names_follow_helms_rule_and_versions_need_no_quoting() {
+        for ok in [
+            "ingress-nginx",
+            "csi_driver.nfs",
+            "A1",
+            &"a".repeat(MAX_CHART_NAME),
+        ] {
+            assert!(check_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "evil;touch${IFS}pwned;#",
+            "",
+            "-rf",
+            "a b",
+            "a/b",
+            "caf\u{e9}",
+            "a\nb",
+            &"a".repeat(MAX_CHART_NAME + 1),
+        ] {
+            let e = check_name(bad).unwrap_err();
+            assert!(e.contains("not a valid Helm chart name"), "{e}");
+        }
+        assert!(check_version("4.11.2").is_ok());
+        assert!(check_version("v1.0.0-rc.1+build.5").is_ok());
+        for bad in ["1.0;id", "$(id)", "-1", "1 2"] {
+            assert!(check_version(bad).is_err(), "{bad}");
+        }
+        let e = read_chart(
+            std::io::Cursor::new(tgz(&[(
+                "x/Chart.yaml",
+                b"apiVersion: v2\nname: 'a;b'\nversion: 1\n",
+            )])),
+            "x.tgz",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("not a valid Helm chart name"), "{e}");
     }
 }

@@ -182,6 +182,13 @@ pub struct MinorEntry {
     pub minor: String,
     /// Newest patch known to exist.
     pub latest_patch: u32,
+    /// `uncertain` when `latest_patch` was not read from `stable-1.N.txt` or a release page
+    /// (for example a patch recorded from its planned date).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_patch_confidence: Option<Confidence>,
+    /// What `latest_patch` rests on, when it is uncertain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_patch_note: Option<String>,
     /// Date of `x.y.0`.
     pub released: Date,
     /// Upstream end-of-life date.
@@ -823,6 +830,51 @@ mod tests {
 
     fn v(s: &str) -> Version {
         s.parse().unwrap()
+    }
+
+    /// Issue 21 item 19: the embedded data against upstream's own files. Alpha removals
+    /// count (the discovery documents list every API); crictl is the pin of
+    /// build/dependencies.yaml at the tag; a newest patch not read from stable-1.N.txt or a
+    /// release page is marked uncertain and says why.
+    #[test]
+    fn builtin_catalog_agrees_with_upstreams_files() {
+        let c = Catalog::builtin().unwrap();
+        let removed = |minor: &str| -> Vec<String> {
+            let m = c.minor(minor).unwrap();
+            m.removed_apis
+                .iter()
+                .map(|r| r.group_version.clone())
+                .collect()
+        };
+        assert!(removed("1.33").contains(&"admissionregistration.k8s.io/v1alpha1".into()));
+        assert!(removed("1.34").contains(&"resource.k8s.io/v1alpha3".into()));
+        assert!(removed("1.34").contains(&"networking.k8s.io/v1alpha1".into()));
+        assert!(removed("1.35").contains(&"certificates.k8s.io/v1alpha1".into()));
+        let crictl = |minor: &str| {
+            let m = c.minor(minor).unwrap();
+            m.tools
+                .iter()
+                .find(|t| t.name == "crictl")
+                .unwrap()
+                .version
+                .clone()
+        };
+        assert_eq!(crictl("1.33"), "v1.32.0");
+        assert_eq!(crictl("1.34"), "v1.33.0");
+        for minor in ["1.35", "1.37"] {
+            let m = c.minor(minor).unwrap();
+            assert_eq!(
+                m.latest_patch_confidence,
+                Some(Confidence::Uncertain),
+                "{minor}"
+            );
+            assert!(
+                m.latest_patch_note
+                    .as_deref()
+                    .is_some_and(|n| n.contains("planned")),
+                "{minor}"
+            );
+        }
     }
 
     #[test]

@@ -94,7 +94,8 @@ fn uncertain_count(m: &MinorEntry) -> usize {
         .iter()
         .filter(|r| r.confidence.is_some())
         .count();
-    rows + tools + apis
+    let latest = usize::from(m.latest_patch_confidence.is_some());
+    rows + tools + apis + latest
 }
 
 /// Support facts of one planned hop's target.

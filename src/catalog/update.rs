@@ -321,6 +321,9 @@ fn build_minor(
     Ok(MinorEntry {
         minor: key,
         latest_patch: latest,
+        // Read from stable-1.N.txt.
+        latest_patch_confidence: None,
+        latest_patch_note: None,
         released,
         end_of_life,
         source,

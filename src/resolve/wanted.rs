@@ -46,6 +46,18 @@ pub(super) fn catalog_images(
     let minor = catalog.minor_of(v).ok_or_else(|| {
         Error::invalid("catalog", "catalog", format!("no minor {}", v.minor_key()))
     })?;
+    if v.patch == minor.latest_patch && minor.latest_patch_confidence == Some(Confidence::Uncertain)
+    {
+        uncertain.push(format!(
+            "{v} as the newest patch of {}{}",
+            minor.minor,
+            minor
+                .latest_patch_note
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default()
+        ));
+    }
     let mut out = Vec::new();
     for name in &catalog.defaults.control_plane_images {
         out.push(parse_ref(&format!("{reg}/{name}:{v}"))?);
@@ -148,4 +160,31 @@ pub(super) fn etcd_version_key(tag: &str) -> Vec<u64> {
     tag.split(['.', '-'])
         .map(|p| p.trim_start_matches('v').parse().unwrap_or(0))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hop to a newest patch that was not read from a release is named as uncertain;
+    /// an older patch of the same minor is not.
+    #[test]
+    fn an_uncertain_newest_patch_is_reported() {
+        let c = Catalog::builtin().unwrap();
+        let mut uncertain = Vec::new();
+        catalog_images(&c, &"v1.37.1".parse().unwrap(), &mut uncertain).unwrap();
+        assert!(
+            uncertain
+                .iter()
+                .any(|u| u.starts_with("v1.37.1 as the newest patch of 1.37 (")
+                    && u.contains("planned")),
+            "{uncertain:?}"
+        );
+        let mut uncertain = Vec::new();
+        catalog_images(&c, &"v1.37.0".parse().unwrap(), &mut uncertain).unwrap();
+        assert!(
+            !uncertain.iter().any(|u| u.contains("newest patch")),
+            "{uncertain:?}"
+        );
+    }
 }

@@ -441,7 +441,7 @@ fn charts_from_an_oci_registry_and_a_chart_repository_go_through_to_install() {
         .unwrap();
     let cmds = cni["commands"].to_string();
     assert!(cmds.contains("helm upgrade --install ingress-nginx oci://${AIRLOCK_REGISTRY}/charts/ingress-nginx --version 4.11.2"), "{cmds}");
-    assert!(cmds.contains("helm upgrade --install csi-driver-nfs \\\"${AIRLOCK_DEST}/charts/csi-driver-nfs-v4.9.0.tgz\\\""), "{cmds}");
+    assert!(cmds.contains("helm upgrade --install csi-driver-nfs \\\"${AIRLOCK_DEST}\\\"/charts/csi-driver-nfs-v4.9.0.tgz"), "{cmds}");
 
     let (key, out) = u.keygen_and_build();
     ok(&out);

@@ -1285,6 +1285,26 @@ fn plan_shows_support_and_status_lists_the_windows() {
         text.contains("1.34   2025-08-27  2026-10-27   end of life"),
         "{text}"
     );
+    // Issue 21 (17): the countdown has its own column; the last column of every row is
+    // the count of uncertain values and nothing else.
+    let header = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("minor"))
+        .unwrap();
+    assert!(
+        header.contains("days left") && header.trim_end().ends_with("uncertain values"),
+        "{header}"
+    );
+    for row in text.lines().filter(|l| l.trim_start().starts_with("1.")) {
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert!(cells.last().unwrap().parse::<usize>().is_ok(), "{row}");
+        if cells[3] == "supported" {
+            assert!(cells[4].parse::<i64>().is_ok(), "{row}");
+            assert_eq!(cells.len(), 7, "{row}");
+        } else {
+            assert!(row.contains(" - "), "{row}");
+        }
+    }
     assert_fails(
         &run(&["catalog", "status", "--today", "2026-13-01"]),
         2,

@@ -26,6 +26,7 @@ mod reinstall;
 mod report;
 mod reproducible;
 mod resolve;
+mod runbook;
 mod serve;
 mod state;
 mod trust;

@@ -106,7 +106,7 @@ fn run_update(a: UpdateArgs) -> anyhow::Result<()> {
     };
     let updated = runtime()?.block_on(update(&base, &opts))?;
     for w in &updated.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", airlock::escape::Untrusted(w));
     }
     let minors: Vec<String> = updated.minors.iter().map(|n| format!("1.{n}")).collect();
     match &a.out {
@@ -172,23 +172,24 @@ fn run_status(a: StatusArgs) -> anyhow::Result<()> {
     );
     println!("support as of {today}:");
     println!(
-        "  {:<6} {:<10}  {:<11}  {:<12} {:<10} uncertain values",
-        "minor", "released", "end of life", "support", "newest"
+        "  {:<6} {:<10}  {:<11}  {:<12} {:<9}  {:<10} uncertain values",
+        "minor", "released", "end of life", "support", "days left", "newest"
     );
     for r in &rows {
+        // The countdown has its own column: it used to trail the uncertain-values count.
         let left = match r.support {
-            Support::Supported => format!(" ({} days left)", r.days_to_end_of_life),
-            _ => String::new(),
+            Support::Supported => r.days_to_end_of_life.to_string(),
+            _ => "-".to_string(),
         };
         println!(
-            "  {:<6} {:<10}  {:<11}  {:<12} {:<10} {}{}",
+            "  {:<6} {:<10}  {:<11}  {:<12} {:<9}  {:<10} {}",
             r.minor,
             r.released.to_string(),
             r.end_of_life.to_string(),
             r.support.as_str(),
+            left,
             r.latest_patch,
-            r.uncertain_values,
-            left
+            r.uncertain_values
         );
     }
     if supported.is_empty() {

@@ -363,10 +363,11 @@ impl ValidityArgs {
     }
 }
 
-/// Print warnings on stderr.
+/// Print warnings on stderr. They quote charts, manifests and upstream files, so they
+/// are shown as every untrusted name is: no escape sequence reaches the terminal.
 pub fn print_warnings(warnings: &[Warning]) {
     for w in warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", airlock::escape::Untrusted(&w.to_string()));
     }
 }
 

@@ -167,7 +167,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         println!("  checklist: {steps} steps");
         for n in &lock.notes {
             if !n.starts_with("uncertain catalog value") && !n.starts_with("catalog check") {
-                println!("  note: {n}");
+                println!("  note: {}", airlock::escape::Untrusted(n));
             }
         }
     }
@@ -176,6 +176,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
 
 fn print_warnings_text(warnings: &[String]) {
     for w in warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", airlock::escape::Untrusted(w));
     }
 }
