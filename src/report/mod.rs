@@ -912,20 +912,36 @@ pub fn load_dump(paths: &[std::path::PathBuf]) -> crate::Result<Dump> {
         }
     }
     for f in files {
-        let origin = f.display().to_string();
-        let text = crate::fsutil::read_text(&f, crate::cluster::MAX_DUMP_BYTES, "cluster dump")?;
-        if text.trim_start().starts_with(['{', '[']) {
-            d.add_json(text.as_bytes(), &origin)?;
-        } else {
-            let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).map_err(|e| {
-                crate::Error::invalid("cluster dump", &origin, format!("not JSON or YAML: {e}"))
-            })?;
-            for doc in &docs {
-                d.add_value(doc, &origin)?;
-            }
-        }
+        add_dump_file(&mut d, &f)?;
     }
     Ok(d)
+}
+
+/// Add one dump file, JSON or YAML by its first character, parsed as it is read (a dump
+/// can be hundreds of megabytes; only what the checks read is kept).
+fn add_dump_file(d: &mut Dump, f: &std::path::Path) -> crate::Result<()> {
+    use std::io::BufRead;
+    let origin = f.display().to_string();
+    let file = crate::fsutil::open_limited(f, crate::cluster::MAX_DUMP_BYTES, "cluster dump")?;
+    let mut r = std::io::BufReader::new(file);
+    let first = loop {
+        let buf = r.fill_buf().map_err(|e| crate::Error::io("read", f, e))?;
+        let Some(&b) = buf.first() else { break None };
+        if !b.is_ascii_whitespace() {
+            break Some(b);
+        }
+        r.consume(1);
+    };
+    if matches!(first, Some(b'{' | b'[')) {
+        return Ok(d.add_json_reader(r, &origin)?);
+    }
+    for doc in serde_saphyr::read::<_, crate::cluster::Shape<crate::cluster::Doc>>(&mut r) {
+        let doc = doc.map_err(|e| {
+            crate::Error::invalid("cluster dump", &origin, format!("not JSON or YAML: {e}"))
+        })?;
+        d.add_document(doc, &origin)?;
+    }
+    Ok(())
 }
 
 /// Bytes for people.
