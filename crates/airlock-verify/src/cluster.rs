@@ -19,7 +19,6 @@ pub use stream::{Doc, Shape};
 
 /// Largest dump file read.
 pub const MAX_DUMP_BYTES: u64 = 256 * 1024 * 1024;
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// One Kubernetes object found in a dump.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -263,6 +262,8 @@ pub fn describe(o: &Object) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
     fn removed() -> Vec<RemovedApi> {
         vec![RemovedApi {
