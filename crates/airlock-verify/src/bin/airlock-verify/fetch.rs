@@ -1,8 +1,9 @@
 //! `airlock-verify fetch`
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use airlock_verify::artifact::{self, fetch::Source};
+use airlock_verify::artifact::{self, fetch::Deadlines, fetch::Source};
 use airlock_verify::registry::ManifestRef;
 
 use crate::common::{RegistryArgs, TrustArgs};
@@ -23,6 +24,13 @@ pub struct Args {
     out: PathBuf,
     #[command(flatten)]
     reg: RegistryArgs,
+    /// Give up when the download (artifact and every layer; not the verification after it)
+    /// has not finished after this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 4 * 3600)]
+    timeout: u64,
+    /// Give up when the registry sends no byte of a layer for this many seconds.
+    #[arg(long = "stall-timeout", value_name = "SECS", default_value_t = 60)]
+    stall_timeout: u64,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -43,6 +51,18 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             .into());
         }
     };
+    for (secs, name) in [
+        (a.timeout, "--timeout"),
+        (a.stall_timeout, "--stall-timeout"),
+    ] {
+        if secs == 0 {
+            return Err(airlock_verify::Error::Usage(format!("{name} must be at least 1")).into());
+        }
+    }
+    let deadlines = Deadlines {
+        total: Duration::from_secs(a.timeout),
+        stall: Duration::from_secs(a.stall_timeout),
+    };
     let policy = a.trust.policy()?;
     let reg = a.reg.client(&target.registry)?;
     // Downloaded, then verified, bytes; the total is known only once the artifact is read.
@@ -59,6 +79,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         },
         &a.out,
         policy,
+        deadlines,
         cb,
     ))?;
     bar.finish_and_clear();

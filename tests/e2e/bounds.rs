@@ -1,0 +1,295 @@
+//! Resource bounds and the messages around them (issue 21, items 13-15 and the registry
+//! messages of 16/17): `fetch` gives up on a registry that drips or stalls and leaves
+//! nothing behind, the next fetch removes what a killed one left, `serve` answers a real
+//! pull while a flood of idle connections is open, and a registry that is down or answers
+//! plain HTTP is named so, once, with what to do.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::scenario::{Scenario, assert_fails};
+use crate::common::servers::{Registry, SlowProxy};
+
+/// A bundle built and published to a fresh registry as `HOST/airlock/hop:v1`.
+fn published(s: &Scenario) -> (Registry, PathBuf) {
+    let bundle = s.build("bundle", &[]);
+    let fleet = Registry::start();
+    let out = s
+        .verify_bin(&[
+            "publish",
+            bundle.to_str().unwrap(),
+            "--trust",
+            &format!("{}.pub", s.key.display()),
+            "--registry",
+            &format!("{}/airlock/hop:v1", fleet.host()),
+            "--insecure",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (fleet, bundle)
+}
+
+/// `airlock-verify fetch HOST/airlock/hop:v1 --out OUT --insecure --quiet EXTRA...`.
+fn fetch_cmd(s: &Scenario, host: &str, out: &Path, extra: &[&str]) -> Command {
+    let mut c = Command::new(crate::common::verify_bin());
+    c.env("DOCKER_CONFIG", &s.docker_config).args([
+        "fetch",
+        &format!("{host}/airlock/hop:v1"),
+        "--trust",
+        &format!("{}.pub", s.key.display()),
+        "--out",
+        out.to_str().unwrap(),
+        "--insecure",
+        "--quiet",
+    ]);
+    c.args(extra);
+    c
+}
+
+/// The names in `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn fetch_from_a_dripping_registry_stops_at_its_deadline_and_leaves_nothing() {
+    let s = Scenario::new();
+    let (fleet, _) = published(&s);
+    let drip = SlowProxy::start(&fleet, "drip");
+    let site = s.path("site");
+    std::fs::create_dir(&site).unwrap();
+    let t0 = Instant::now();
+    let o = fetch_cmd(&s, &drip.host(), &site.join("bundle"), &["--timeout", "4"])
+        .output()
+        .unwrap();
+    assert_fails(&o, 1, "not finished after 4 s (--timeout)");
+    assert!(
+        t0.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        t0.elapsed()
+    );
+    assert!(
+        drip.log_contents().contains("drip: "),
+        "{}",
+        drip.log_contents()
+    );
+    assert_eq!(names(&site), Vec::<String>::new());
+}
+
+#[test]
+fn fetch_from_a_stalled_registry_gives_up_and_leaves_nothing() {
+    let s = Scenario::new();
+    let (fleet, _) = published(&s);
+    let stall = SlowProxy::start(&fleet, "stall");
+    let site = s.path("site");
+    std::fs::create_dir(&site).unwrap();
+    let t0 = Instant::now();
+    let o = fetch_cmd(
+        &s,
+        &stall.host(),
+        &site.join("bundle"),
+        &["--stall-timeout", "2"],
+    )
+    .output()
+    .unwrap();
+    assert_fails(&o, 1, "no data for 2 s (--stall-timeout)");
+    assert!(
+        t0.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(names(&site), Vec::<String>::new());
+    // Zero is not a deadline.
+    let o = fetch_cmd(&s, &fleet.host(), &site.join("b"), &["--timeout", "0"])
+        .output()
+        .unwrap();
+    assert_fails(&o, 2, "--timeout must be at least 1");
+}
+
+/// Spawn a fetch through the stalling proxy into `out`; wait until its download has
+/// started and return it with the name of its temporary directory.
+fn stalled_fetch(s: &Scenario, stall: &SlowProxy, out: &Path) -> (std::process::Child, String) {
+    let site = out.parent().unwrap();
+    let before = names(site);
+    let started = stall.log_contents().matches("stall: ").count();
+    let child = fetch_cmd(s, &stall.host(), out, &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let new: Vec<String> = names(site)
+            .into_iter()
+            .filter(|n| n.starts_with(".airlock-fetch-") && !before.contains(n))
+            .collect();
+        if new.len() == 1 && stall.log_contents().matches("stall: ").count() > started {
+            return (child, new[0].clone());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the fetch never started downloading"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_directories_of_killed_fetches_are_removed_and_live_ones_kept() {
+    let s = Scenario::new();
+    let (fleet, _) = published(&s);
+    let stall = SlowProxy::start(&fleet, "stall");
+    let site = s.path("site");
+    std::fs::create_dir(&site).unwrap();
+    // A killed fetch cannot clean up after itself.
+    let (mut killed, killed_dir) = stalled_fetch(&s, &stall, &site.join("killed"));
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    assert_eq!(names(&site), [killed_dir.clone()]);
+    // The next fetch removes it, and holds its own while it runs.
+    let (mut live, live_dir) = stalled_fetch(&s, &stall, &site.join("live"));
+    assert_eq!(names(&site), [live_dir.clone()]);
+    // A planted link with the prefix is neither followed nor removed.
+    let outside = s.path("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("keep"), b"x").unwrap();
+    std::os::unix::fs::symlink(&outside, site.join(".airlock-fetch-planted")).unwrap();
+
+    let o = fetch_cmd(&s, &fleet.host(), &site.join("good"), &[])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut want = vec![
+        ".airlock-fetch-planted".to_string(),
+        "good".into(),
+        live_dir,
+    ];
+    want.sort();
+    assert_eq!(names(&site), want);
+    assert_eq!(names(&outside), ["keep"]);
+    live.kill().unwrap();
+    live.wait().unwrap();
+}
+
+#[test]
+fn fetch_over_an_existing_directory_says_what_to_do_and_not_force() {
+    let s = Scenario::new();
+    let (fleet, _) = published(&s);
+    let out = s.path("taken");
+    std::fs::create_dir(&out).unwrap();
+    let o = fetch_cmd(&s, &fleet.host(), &out, &[]).output().unwrap();
+    assert_fails(
+        &o,
+        4,
+        "already exists; fetch never replaces a directory: name a new one",
+    );
+    assert!(!stderr(&o).contains("--force"), "{}", stderr(&o));
+}
+
+/// A loopback port nothing listens on.
+fn closed_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+#[test]
+fn a_registry_that_is_not_running_is_reported_once_with_a_question() {
+    let s = Scenario::new();
+    let bundle = s.build("bundle", &[]);
+    let host = closed_port();
+    let o = s.install_to(&bundle, &host, &s.path("dest"), &["--insecure"]);
+    assert_fails(&o, 1, &format!("is the registry at {host} running"));
+    let err = stderr(&o);
+    let retries = err.lines().filter(|l| l.contains("retrying")).count();
+    assert_eq!(retries, 1, "{err}");
+    assert!(
+        err.contains("connection refused; retrying (is it running?)"),
+        "{err}"
+    );
+    assert!(err.lines().count() <= 4, "{err}");
+    let o = fetch_cmd(&s, &host, &s.path("f"), &["--attempts", "1"])
+        .output()
+        .unwrap();
+    assert_fails(&o, 1, &format!("is the registry at {host} running"));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+}
+
+#[test]
+fn a_plain_http_registry_without_insecure_is_named_as_such() {
+    let s = Scenario::new();
+    let (fleet, bundle) = published(&s);
+    let host = fleet.host();
+    let want = "the registry answered plain HTTP: add --insecure";
+    // Enclave side: install, publish, fetch.
+    let o = s.install_to(&bundle, &host, &s.path("dest"), &[]);
+    assert_fails(&o, 1, want);
+    let o = s
+        .verify_bin(&[
+            "publish",
+            bundle.to_str().unwrap(),
+            "--trust",
+            &format!("{}.pub", s.key.display()),
+            "--registry",
+            &format!("{host}/airlock/hop:v2"),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert_fails(&o, 1, want);
+    let o = s
+        .verify_bin(&[
+            "fetch",
+            &format!("{host}/airlock/hop:v1"),
+            "--trust",
+            &format!("{}.pub", s.key.display()),
+            "--out",
+            s.path("f").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_fails(&o, 1, want);
+    assert!(!stderr(&o).contains("InvalidContentType"), "{}", stderr(&o));
+    // Connected side: the build's upstream, reached through a mirror without
+    // --insecure-registry.
+    let up = s.upstream.host();
+    // A fresh cache, so the build has to ask the registry.
+    let o = s
+        .airlock(&[
+            "build",
+            s.lock.to_str().unwrap(),
+            "--key",
+            &format!("{}.key", s.key.display()),
+            "--out",
+            s.path("plain").to_str().unwrap(),
+            "--quiet",
+            "--mirror",
+            &format!("registry.k8s.io={up}"),
+        ])
+        .env("AIRLOCK_CACHE", s.path("fresh-cache"))
+        .output()
+        .unwrap();
+    let err = format!("{}{}", stderr(&o), String::from_utf8_lossy(&o.stdout));
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "the registry answered plain HTTP: add --insecure-registry {up}"
+        )),
+        "{err}"
+    );
+}
