@@ -293,3 +293,73 @@ fn a_plain_http_registry_without_insecure_is_named_as_such() {
         "{err}"
     );
 }
+
+#[test]
+fn serve_answers_a_real_pull_while_a_flood_of_idle_connections_is_open() {
+    use std::io::Read;
+    let s = Scenario::new();
+    let bundle = s.build("bundle", &[]);
+    // The default cap (128) and header timeout (30 s): before, each 128 idle connections
+    // held every slot for 30 s.
+    let served = s.serve(&bundle, &["--spool", s.work.path().to_str().unwrap()]);
+    let addr = served.addr.clone();
+    // A bounded flood on loopback, three times the cap: 250 connections that send
+    // nothing, and 150 that trickle a request head one byte every 200 ms (slowloris),
+    // more than the cap on their own.
+    let flood: Vec<std::net::TcpStream> = (0..400)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let trickle = {
+        let conns: Vec<std::net::TcpStream> = flood[250..]
+            .iter()
+            .map(|c| c.try_clone().unwrap())
+            .collect();
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let head = b"GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for mut c in &conns {
+                    let _ = c.write_all(&[*head.get(i).unwrap_or(&b'a')]);
+                }
+                i += 1;
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let t0 = Instant::now();
+    let layout = s.path("pulled");
+    crate::common::images::skopeo(&[
+        "copy",
+        "--all",
+        "--preserve-digests",
+        "--src-tls-verify=false",
+        &format!("docker://{addr}/kube-apiserver:v1.30.2"),
+        &format!("oci:{}:x", layout.display()),
+    ]);
+    let took = t0.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    trickle.join().unwrap();
+    assert!(took < Duration::from_secs(10), "the pull took {took:?}");
+    // skopeo checked every blob's digest; the layout holds the image.
+    assert!(layout.join("index.json").is_file());
+    // Room was made by closing idle connections of the flood, not by ignoring the cap.
+    let closed = flood
+        .iter()
+        .filter(|c| {
+            c.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+            let mut r: &std::net::TcpStream = c;
+            match r.read(&mut [0u8; 1]) {
+                Ok(n) => n == 0,
+                Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+            }
+        })
+        .count();
+    assert!(
+        closed >= 400 - 128,
+        "only {closed} idle connections were closed"
+    );
+}

@@ -14,9 +14,10 @@ use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAcces
 
 /// A value whose type the dump decides: a string, an object read as `T`, a list of
 /// documents, null, or anything else (not kept).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub enum Shape<T> {
     /// `null`, or absent.
+    #[default]
     Null,
     /// A string.
     Str(String),
@@ -26,12 +27,6 @@ pub enum Shape<T> {
     List(Vec<Shape<Doc>>),
     /// A number or boolean.
     Other,
-}
-
-impl<T> Default for Shape<T> {
-    fn default() -> Self {
-        Shape::Null
-    }
 }
 
 impl<T> Shape<T> {
