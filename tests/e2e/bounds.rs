@@ -363,3 +363,59 @@ fn serve_answers_a_real_pull_while_a_flood_of_idle_connections_is_open() {
         "only {closed} idle connections were closed"
     );
 }
+
+/// Bytes in indicatif's `{bytes}` form (`1.61 MiB`, `512 B`).
+fn human_bytes(num: &str, unit: &str) -> Option<f64> {
+    let scale = match unit {
+        "B" => 1.0,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    Some(num.parse::<f64>().ok()? * scale)
+}
+
+/// Every `DONE/TOTAL` a progress bar drew in `text` (terminal output), in bytes.
+fn bar_fractions(text: &str) -> Vec<(f64, f64)> {
+    let words: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || c == ']' || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect();
+    words
+        .windows(3)
+        .filter_map(|w| {
+            let (unit, total) = w[1].split_once('/')?;
+            Some((human_bytes(w[0], unit)?, human_bytes(total, w[2])?))
+        })
+        .collect()
+}
+
+#[test]
+fn the_fetch_progress_bar_never_counts_past_its_total() {
+    let s = Scenario::new();
+    let (fleet, _) = published(&s);
+    // script(1) gives the command a terminal, so the bar is drawn as a user sees it.
+    let cmd = format!(
+        "{} fetch {}/airlock/hop:v1 --trust {}.pub --out {} --insecure",
+        crate::common::verify_bin().display(),
+        fleet.host(),
+        s.key.display(),
+        s.path("fetched").display()
+    );
+    let o = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("DOCKER_CONFIG", &s.docker_config)
+        .output()
+        .expect("run script (Debian package bsdutils)");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("fetched and verified"), "{text}");
+    let frames = bar_fractions(&text);
+    assert!(
+        frames.iter().any(|(_, total)| *total > 0.0),
+        "no bar with a total was drawn:\n{text}"
+    );
+    for (done, total) in frames {
+        assert!(done <= total, "{done} of {total} bytes:\n{text}");
+    }
+}

@@ -73,15 +73,26 @@ pub struct Source<'a> {
     pub reference: ManifestRef<'a>,
 }
 
+/// How a fetch reports progress: two phases, each with its own total, so a bar never
+/// counts past the total it shows.
+#[derive(Clone)]
+pub struct Progress {
+    /// A phase begins: `("fetch", bytes to download)`, then `("verify", payload tar
+    /// bytes)`.
+    pub on_phase: Arc<dyn Fn(&'static str, u64) + Send + Sync>,
+    /// Bytes done in the current phase.
+    pub on_bytes: Arc<dyn Fn(u64) + Send + Sync>,
+}
+
 /// Fetch `src` from `reg` into `out`, verify it against `policy`, and rename it into
-/// place. `on_progress` counts downloaded bytes, then verified bytes.
+/// place, reporting to `progress`.
 pub async fn fetch(
     reg: &EnclaveRegistry,
     src: Source<'_>,
     out: &Path,
     policy: Policy,
     deadlines: Deadlines,
-    on_progress: Arc<dyn Fn(u64) + Send + Sync>,
+    progress: Progress,
 ) -> Result<FetchReport> {
     let reference = format!("{}/{}{}", reg.host(), src.repo, src.reference);
     if std::fs::symlink_metadata(out).is_ok() {
@@ -96,7 +107,7 @@ pub async fn fetch(
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&parent).map_err(|e| Error::io("create directory", &parent, e))?;
-    let transfer = transfer(reg, &src, &reference, &parent, deadlines, &*on_progress);
+    let transfer = transfer(reg, &src, &reference, &parent, deadlines, &progress);
     let (digest, need, dir) = tokio::time::timeout(deadlines.total, transfer)
         .await
         .map_err(|_| Error::Registry {
@@ -109,20 +120,22 @@ pub async fn fetch(
             ),
         })??;
     let path = dir.tmp.path().to_path_buf();
-    let progress = on_progress.clone();
-    let verified =
-        tokio::task::spawn_blocking(move || SignedBundle::open(&path, &policy)?.verify(&*progress))
-            .await
-            .map_err(|e| Error::Install {
-                target: reference.clone(),
-                reason: format!("verification task: {e}"),
-            })?
-            .map_err(|e| {
-                e.context(format!(
-                    "{reference} does not verify; nothing was written to {}",
-                    out.display()
-                ))
-            })?;
+    let verified = tokio::task::spawn_blocking(move || {
+        let signed = SignedBundle::open(&path, &policy)?;
+        (progress.on_phase)("verify", signed.manifest().payload.tar_size);
+        signed.verify(&*progress.on_bytes)
+    })
+    .await
+    .map_err(|e| Error::Install {
+        target: reference.clone(),
+        reason: format!("verification task: {e}"),
+    })?
+    .map_err(|e| {
+        e.context(format!(
+            "{reference} does not verify; nothing was written to {}",
+            out.display()
+        ))
+    })?;
     let report = FetchReport {
         reference,
         digest: digest.to_string(),
@@ -148,10 +161,11 @@ async fn transfer(
     reference: &str,
     parent: &Path,
     deadlines: Deadlines,
-    on_progress: &(dyn Fn(u64) + Send + Sync),
+    progress: &Progress,
 ) -> Result<(Sha256Digest, u64, FetchDir)> {
     let (digest, files) = read_artifact(reg, src, reference).await?;
     let need = files.iter().fold(0u64, |a, f| a.saturating_add(f.size));
+    (progress.on_phase)("fetch", need);
     crate::fsutil::require_free(parent, need, "the fetched bundle")?;
     let dir = create_dir(parent)?;
     remove_stale(parent, &dir);
@@ -166,7 +180,7 @@ async fn transfer(
             f,
             dir.tmp.path(),
             deadlines.stall,
-            on_progress,
+            &*progress.on_bytes,
         )
         .await?;
     }

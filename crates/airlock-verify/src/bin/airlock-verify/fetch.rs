@@ -1,9 +1,10 @@
 //! `airlock-verify fetch`
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use airlock_verify::artifact::{self, fetch::Deadlines, fetch::Source};
+use airlock_verify::artifact::{self, fetch::Deadlines, fetch::Progress, fetch::Source};
 use airlock_verify::registry::ManifestRef;
 
 use crate::common::{RegistryArgs, TrustArgs};
@@ -65,9 +66,18 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     let policy = a.trust.policy()?;
     let reg = a.reg.client(&target.registry)?;
-    // Downloaded, then verified, bytes; the total is known only once the artifact is read.
-    let bar = airlock_verify::progress::bytes_counter("fetch", !a.quiet && !a.json);
-    let cb = airlock_verify::progress::callback(&bar);
+    // Downloaded, then verified, bytes: one bar, started again with each phase's total
+    // (known only once the artifact, then the bundle's manifest, is read).
+    let bar = airlock_verify::progress::bytes_bar("fetch", !a.quiet && !a.json);
+    let phase_bar = bar.clone();
+    let progress = Progress {
+        on_phase: Arc::new(move |name, total| {
+            phase_bar.set_message(name);
+            phase_bar.set_position(0);
+            phase_bar.set_length(total);
+        }),
+        on_bytes: airlock_verify::progress::callback(&bar),
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -80,7 +90,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         &a.out,
         policy,
         deadlines,
-        cb,
+        progress,
     ))?;
     bar.finish_and_clear();
     if a.json {
