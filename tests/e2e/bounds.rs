@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::scenario::{Scenario, assert_fails};
 use crate::common::servers::{Registry, SlowProxy};
+use crate::common::{assert_changed_only_under, tree};
 
 /// A bundle built and published to a fresh registry as `HOST/airlock/hop:v1`.
 fn published(s: &Scenario) -> (Registry, PathBuf) {
@@ -74,6 +75,7 @@ fn fetch_from_a_dripping_registry_stops_at_its_deadline_and_leaves_nothing() {
     let drip = SlowProxy::start(&fleet, "drip");
     let site = s.path("site");
     std::fs::create_dir(&site).unwrap();
+    let before = tree(s.work.path());
     let t0 = Instant::now();
     let o = fetch_cmd(&s, &drip.host(), &site.join("bundle"), &["--timeout", "4"])
         .output()
@@ -89,7 +91,8 @@ fn fetch_from_a_dripping_registry_stops_at_its_deadline_and_leaves_nothing() {
         "{}",
         drip.log_contents()
     );
-    assert_eq!(names(&site), Vec::<String>::new());
+    // Nothing was left anywhere: the whole root is as it was.
+    assert_changed_only_under(&before, &tree(s.work.path()), &[]);
 }
 
 #[test]
@@ -99,6 +102,7 @@ fn fetch_from_a_stalled_registry_gives_up_and_leaves_nothing() {
     let stall = SlowProxy::start(&fleet, "stall");
     let site = s.path("site");
     std::fs::create_dir(&site).unwrap();
+    let before = tree(s.work.path());
     let t0 = Instant::now();
     let o = fetch_cmd(
         &s,
@@ -114,7 +118,7 @@ fn fetch_from_a_stalled_registry_gives_up_and_leaves_nothing() {
         "took {:?}",
         t0.elapsed()
     );
-    assert_eq!(names(&site), Vec::<String>::new());
+    assert_changed_only_under(&before, &tree(s.work.path()), &[]);
     // Zero is not a deadline.
     let o = fetch_cmd(&s, &fleet.host(), &site.join("b"), &["--timeout", "0"])
         .output()
@@ -170,6 +174,7 @@ fn the_directories_of_killed_fetches_are_removed_and_live_ones_kept() {
     std::fs::create_dir(&outside).unwrap();
     std::fs::write(outside.join("keep"), b"x").unwrap();
     std::os::unix::fs::symlink(&outside, site.join(".airlock-fetch-planted")).unwrap();
+    let before = tree(s.work.path());
 
     let o = fetch_cmd(&s, &fleet.host(), &site.join("good"), &[])
         .output()
@@ -178,11 +183,15 @@ fn the_directories_of_killed_fetches_are_removed_and_live_ones_kept() {
     let mut want = vec![
         ".airlock-fetch-planted".to_string(),
         "good".into(),
-        live_dir,
+        live_dir.clone(),
     ];
     want.sort();
     assert_eq!(names(&site), want);
     assert_eq!(names(&outside), ["keep"]);
+    // The good bundle appeared (and the live fetch went on); nothing else in the whole
+    // root changed.
+    let live_path = format!("site/{live_dir}");
+    assert_changed_only_under(&before, &tree(s.work.path()), &["site/good", &live_path]);
     live.kill().unwrap();
     live.wait().unwrap();
 }
