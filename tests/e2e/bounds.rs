@@ -128,15 +128,27 @@ fn fetch_from_a_stalled_registry_gives_up_and_leaves_nothing() {
 
 /// Spawn a fetch through the stalling proxy into `out`; wait until its download has
 /// started and return it with the name of its temporary directory.
-fn stalled_fetch(s: &Scenario, stall: &SlowProxy, out: &Path) -> (std::process::Child, String) {
+/// A running command, killed and reaped when dropped.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn stalled_fetch(s: &Scenario, stall: &SlowProxy, out: &Path) -> (Running, String) {
     let site = out.parent().unwrap();
     let before = names(site);
     let started = stall.log_contents().matches("stall: ").count();
-    let child = fetch_cmd(s, &stall.host(), out, &[])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = Running(
+        fetch_cmd(s, &stall.host(), out, &[])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let new: Vec<String> = names(site)
@@ -162,13 +174,12 @@ fn the_directories_of_killed_fetches_are_removed_and_live_ones_kept() {
     let site = s.path("site");
     std::fs::create_dir(&site).unwrap();
     // A killed fetch cannot clean up after itself.
-    let (mut killed, killed_dir) = stalled_fetch(&s, &stall, &site.join("killed"));
-    killed.kill().unwrap();
-    killed.wait().unwrap();
-    assert_eq!(names(&site), [killed_dir.clone()]);
+    let (killed, killed_dir) = stalled_fetch(&s, &stall, &site.join("killed"));
+    drop(killed);
+    assert_eq!(names(&site), std::slice::from_ref(&killed_dir));
     // The next fetch removes it, and holds its own while it runs.
-    let (mut live, live_dir) = stalled_fetch(&s, &stall, &site.join("live"));
-    assert_eq!(names(&site), [live_dir.clone()]);
+    let (live, live_dir) = stalled_fetch(&s, &stall, &site.join("live"));
+    assert_eq!(names(&site), std::slice::from_ref(&live_dir));
     // A planted link with the prefix is neither followed nor removed.
     let outside = s.path("outside");
     std::fs::create_dir(&outside).unwrap();
@@ -192,8 +203,7 @@ fn the_directories_of_killed_fetches_are_removed_and_live_ones_kept() {
     // root changed.
     let live_path = format!("site/{live_dir}");
     assert_changed_only_under(&before, &tree(s.work.path()), &["site/good", &live_path]);
-    live.kill().unwrap();
-    live.wait().unwrap();
+    drop(live);
 }
 
 #[test]
