@@ -163,12 +163,13 @@ async fn transfer(
     deadlines: Deadlines,
     progress: &Progress,
 ) -> Result<(Sha256Digest, u64, FetchDir)> {
+    // First, so that what killed runs left is gone before the free-space check.
+    let dir = create_dir(parent)?;
+    remove_stale(parent, &dir);
     let (digest, files) = read_artifact(reg, src, reference).await?;
     let need = files.iter().fold(0u64, |a, f| a.saturating_add(f.size));
     (progress.on_phase)("fetch", need);
     crate::fsutil::require_free(parent, need, "the fetched bundle")?;
-    let dir = create_dir(parent)?;
-    remove_stale(parent, &dir);
     for sub in [SIGNATURES_DIR, REPORT_DIR] {
         let d = dir.tmp.path().join(sub);
         std::fs::create_dir(&d).map_err(|e| Error::io("create directory", &d, e))?;
