@@ -26,7 +26,7 @@ use crate::digest::{Hasher, Sha256Digest};
 use crate::error::{Error, Result};
 use crate::layout::{REPORT_DIR, SIGNATURES_DIR};
 use crate::registry::{EnclaveRegistry, ManifestRef};
-use crate::verify::{Policy, SignedBundle};
+use crate::verify::{Policy, SignedBundle, VerifiedBundle};
 
 /// What `fetch` did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -119,23 +119,14 @@ pub async fn fetch(
                 out.display()
             ),
         })??;
-    let path = dir.tmp.path().to_path_buf();
-    let verified = tokio::task::spawn_blocking(move || {
-        let signed = SignedBundle::open(&path, &policy)?;
-        (progress.on_phase)("verify", signed.manifest().payload.tar_size);
-        signed.verify(&*progress.on_bytes)
-    })
-    .await
-    .map_err(|e| Error::Install {
-        target: reference.clone(),
-        reason: format!("verification task: {e}"),
-    })?
-    .map_err(|e| {
-        e.context(format!(
-            "{reference} does not verify; nothing was written to {}",
-            out.display()
-        ))
-    })?;
+    let verified = verify_dir(dir.tmp.path(), policy, progress)
+        .await
+        .map_err(|e| {
+            e.context(format!(
+                "{reference} does not verify; nothing was written to {}",
+                out.display()
+            ))
+        })?;
     let report = FetchReport {
         reference,
         digest: digest.to_string(),
@@ -151,6 +142,21 @@ pub async fn fetch(
     };
     commit(dir, out)?;
     Ok(report)
+}
+
+/// Verify the downloaded directory exactly as `verify` would, on a blocking thread.
+async fn verify_dir(dir: &Path, policy: Policy, progress: Progress) -> Result<VerifiedBundle> {
+    let path = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let signed = SignedBundle::open(&path, &policy)?;
+        (progress.on_phase)("verify", signed.manifest().payload.tar_size);
+        signed.verify(&*progress.on_bytes)
+    })
+    .await
+    .map_err(|e| Error::Install {
+        target: dir.display().to_string(),
+        reason: format!("verification task: {e}"),
+    })?
 }
 
 /// Read the artifact and download its files into a new private directory in `parent`
