@@ -115,27 +115,33 @@ pub async fn run(
             }
         };
         let _ = tcp.set_nodelay(true);
-        let (state, tls) = (state.clone(), tls.clone());
-        tokio::spawn(async move {
-            let activity = slot.activity.clone();
-            let io = Idle::new(tcp, limits.idle_timeout).reporting(activity.clone());
-            let work = async move {
-                match tls {
-                    None => serve(io, state, limits, activity).await,
-                    Some(tls) => {
-                        match tokio::time::timeout(limits.header_timeout, tls.accept(io)).await {
-                            Ok(Ok(stream)) => serve(stream, state, limits, activity).await,
-                            Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
-                            Err(_) => tracing::debug!("TLS handshake timed out"),
-                        }
-                    }
-                }
-            };
-            tokio::select! {
-                _ = work => {},
-                _ = slot.evict.notified() => tracing::debug!("closed an idle connection for a new client"),
-            }
-        });
+        tokio::spawn(connection(tcp, slot, state.clone(), tls.clone(), limits));
+    }
+}
+
+/// Serve one connection until it closes, or until a new client needs its slot.
+async fn connection(
+    tcp: tokio::net::TcpStream,
+    slot: Slot,
+    state: Arc<State>,
+    tls: Option<TlsAcceptor>,
+    limits: Limits,
+) {
+    let activity = slot.activity.clone();
+    let io = Idle::new(tcp, limits.idle_timeout).reporting(activity.clone());
+    let work = async move {
+        match tls {
+            None => serve(io, state, limits, activity).await,
+            Some(tls) => match tokio::time::timeout(limits.header_timeout, tls.accept(io)).await {
+                Ok(Ok(stream)) => serve(stream, state, limits, activity).await,
+                Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
+                Err(_) => tracing::debug!("TLS handshake timed out"),
+            },
+        }
+    };
+    tokio::select! {
+        _ = work => {},
+        _ = slot.evict.notified() => tracing::debug!("closed an idle connection for a new client"),
     }
 }
 
