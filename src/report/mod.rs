@@ -959,3 +959,42 @@ pub fn human(n: u64) -> String {
         format!("{v:.1} {}", U[u])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dumps_are_read_as_json_or_yaml_documents_by_their_first_character() {
+        let dir = tempfile::tempdir().unwrap();
+        let json = dir.path().join("a.json");
+        std::fs::write(
+            &json,
+            "\n  {\"apiVersion\":\"v1\",\"kind\":\"List\",\"items\":[\
+             {\"apiVersion\":\"batch/v1beta1\",\"kind\":\"CronJob\",\"metadata\":{\"name\":\"j\"}}]}",
+        )
+        .unwrap();
+        let yaml = dir.path().join("b.yaml");
+        std::fs::write(
+            &yaml,
+            "---\n---\napiVersion: v1\nkind: Node\nmetadata: {name: n1}\n\
+             status: {nodeInfo: {kubeletVersion: v1.29.6}}\n---\n\
+             serverVersion: {gitVersion: v1.29.6}\n",
+        )
+        .unwrap();
+        let d = load_dump(&[dir.path().to_path_buf()]).unwrap();
+        assert_eq!(d.objects.len(), 2);
+        assert_eq!(d.objects[0].kind, "CronJob");
+        assert_eq!(d.nodes[0].kubelet, "v1.29.6");
+        assert_eq!(d.server_version.as_deref(), Some("v1.29.6"));
+        std::fs::write(&yaml, "- 1\n- 2\n").unwrap();
+        let e = load_dump(&[yaml.clone()]).unwrap_err().to_string();
+        assert!(
+            e.contains("b.yaml") && e.contains("not a Kubernetes object"),
+            "{e}"
+        );
+        std::fs::write(&yaml, "a: [\n").unwrap();
+        let e = load_dump(&[yaml]).unwrap_err().to_string();
+        assert!(e.contains("not JSON or YAML"), "{e}");
+    }
+}

@@ -247,6 +247,31 @@ fn a_registry_that_is_not_running_is_reported_once_with_a_question() {
         .unwrap();
     assert_fails(&o, 1, &format!("is the registry at {host} running"));
     assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    // The connected side: a build whose upstream mirror is down (a fresh cache, so it has
+    // to ask).
+    let o = s
+        .airlock(&[
+            "build",
+            s.lock.to_str().unwrap(),
+            "--key",
+            &format!("{}.key", s.key.display()),
+            "--out",
+            s.path("down").to_str().unwrap(),
+            "--quiet",
+            "--insecure-registry",
+            &host,
+            "--mirror",
+            &format!("registry.k8s.io={host}"),
+        ])
+        .env("AIRLOCK_CACHE", s.path("fresh-cache"))
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("is the registry at {host} running")),
+        "{err}"
+    );
 }
 
 #[test]
