@@ -988,7 +988,9 @@ mod tests {
         assert_eq!(d.nodes[0].kubelet, "v1.29.6");
         assert_eq!(d.server_version.as_deref(), Some("v1.29.6"));
         std::fs::write(&yaml, "- 1\n- 2\n").unwrap();
-        let e = load_dump(&[yaml.clone()]).unwrap_err().to_string();
+        let e = load_dump(std::slice::from_ref(&yaml))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("b.yaml") && e.contains("not a Kubernetes object"),
             "{e}"
