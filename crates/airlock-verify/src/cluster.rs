@@ -389,6 +389,7 @@ mod tests {
         fn reading_never_panics(s in "\\PC{0,300}") {
             let mut d = Dump::default();
             let _ = d.add_json(s.as_bytes(), "p");
+            let _ = d.add_json_reader(s.as_bytes(), "p");
             let _ = parse_version(&s);
         }
     }

@@ -547,8 +547,8 @@ impl EnclaveRegistry {
             .map_err(transport)
     }
 
-    /// A transport error; one whose cause is plain that retrying cannot fix (a plain-HTTP
-    /// answer to TLS) becomes an error that says what to do.
+    /// A transport error, or, when retrying cannot fix its cause (a plain-HTTP answer to
+    /// TLS), an error that says what to do instead.
     fn transport_error(&self, target: &str, action: &'static str, e: reqwest::Error) -> Error {
         if Unreachable::of(&e) == Some(Unreachable::PlainHttp) && !self.opts.insecure {
             return Error::Registry {
