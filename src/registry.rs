@@ -44,6 +44,23 @@ fn oci_err(reference: &str, e: impl std::fmt::Display) -> Error {
     }
 }
 
+/// An error of oci-client about `r`: a registry that is down or answers plain HTTP is
+/// named so, with what to do; anything else as `context: error`.
+fn request_err(
+    r: &Reference,
+    context: &str,
+    e: &oci_client::errors::OciDistributionError,
+) -> Error {
+    let registry = r.resolve_registry();
+    match airlock_verify::registry::Unreachable::of(e) {
+        Some(u) => oci_err(
+            &r.whole(),
+            u.advice(registry, &format!("--insecure-registry {registry}")),
+        ),
+        None => oci_err(&r.whole(), format!("{context}{e}")),
+    }
+}
+
 impl RegistryClient {
     /// Build a client. Reads the CA files now, so a bad path fails before any transfer.
     pub fn new(opts: RegistryOptions) -> Result<Self> {
@@ -114,7 +131,7 @@ impl RegistryClient {
         self.client
             .auth(r, &auth, op)
             .await
-            .map_err(|e| oci_err(&r.whole(), format!("authentication failed: {e}")))?;
+            .map_err(|e| request_err(r, "authentication failed: ", &e))?;
         Ok(())
     }
 
@@ -144,7 +161,7 @@ impl RegistryClient {
             .client
             .pull_manifest_raw(r, &RegistryAuth::Anonymous, ACCEPTED_MANIFEST_TYPES)
             .await
-            .map_err(|e| oci_err(&what, e))?;
+            .map_err(|e| request_err(r, "", &e))?;
         if bytes.len() as u64 > MAX_MANIFEST_BYTES {
             return Err(oci_err(&what, "manifest larger than 4 MiB"));
         }
@@ -206,7 +223,7 @@ impl RegistryClient {
             .client
             .pull_blob_stream_partial(&r, &desc, 0, None)
             .await
-            .map_err(|e| oci_err(&format!("{}/{}@{}", registry, repository, digest), e))?
+            .map_err(|e| request_err(&r, "", &e))?
         {
             oci_client::client::BlobResponse::Full(s)
             | oci_client::client::BlobResponse::Partial(s) => s,

@@ -123,6 +123,9 @@ pub fn cluster_dump(data: &[u8]) {
     if d.add_json(data, "fuzz").is_ok() {
         let _ = d.removed_in_use(&[]);
     }
+    // The streaming path preflight and the report use.
+    let mut d = airlock_verify::cluster::Dump::default();
+    let _ = d.add_json_reader(data, "fuzz");
 }
 
 /// The Kubernetes CVE feed.

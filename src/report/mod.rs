@@ -912,20 +912,36 @@ pub fn load_dump(paths: &[std::path::PathBuf]) -> crate::Result<Dump> {
         }
     }
     for f in files {
-        let origin = f.display().to_string();
-        let text = crate::fsutil::read_text(&f, crate::cluster::MAX_DUMP_BYTES, "cluster dump")?;
-        if text.trim_start().starts_with(['{', '[']) {
-            d.add_json(text.as_bytes(), &origin)?;
-        } else {
-            let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).map_err(|e| {
-                crate::Error::invalid("cluster dump", &origin, format!("not JSON or YAML: {e}"))
-            })?;
-            for doc in &docs {
-                d.add_value(doc, &origin)?;
-            }
-        }
+        add_dump_file(&mut d, &f)?;
     }
     Ok(d)
+}
+
+/// Add one dump file, JSON or YAML by its first character, parsed as it is read (a dump
+/// can be hundreds of megabytes; only what the checks read is kept).
+fn add_dump_file(d: &mut Dump, f: &std::path::Path) -> crate::Result<()> {
+    use std::io::BufRead;
+    let origin = f.display().to_string();
+    let file = crate::fsutil::open_limited(f, crate::cluster::MAX_DUMP_BYTES, "cluster dump")?;
+    let mut r = std::io::BufReader::new(file);
+    let first = loop {
+        let buf = r.fill_buf().map_err(|e| crate::Error::io("read", f, e))?;
+        let Some(&b) = buf.first() else { break None };
+        if !b.is_ascii_whitespace() {
+            break Some(b);
+        }
+        r.consume(1);
+    };
+    if matches!(first, Some(b'{' | b'[')) {
+        return Ok(d.add_json_reader(r, &origin)?);
+    }
+    for doc in serde_saphyr::read::<_, crate::cluster::Shape<crate::cluster::Doc>>(&mut r) {
+        let doc = doc.map_err(|e| {
+            crate::Error::invalid("cluster dump", &origin, format!("not JSON or YAML: {e}"))
+        })?;
+        d.add_document(doc, &origin)?;
+    }
+    Ok(())
 }
 
 /// Bytes for people.
@@ -941,5 +957,46 @@ pub fn human(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{v:.1} {}", U[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dumps_are_read_as_json_or_yaml_documents_by_their_first_character() {
+        let dir = tempfile::tempdir().unwrap();
+        let json = dir.path().join("a.json");
+        std::fs::write(
+            &json,
+            "\n  {\"apiVersion\":\"v1\",\"kind\":\"List\",\"items\":[\
+             {\"apiVersion\":\"batch/v1beta1\",\"kind\":\"CronJob\",\"metadata\":{\"name\":\"j\"}}]}",
+        )
+        .unwrap();
+        let yaml = dir.path().join("b.yaml");
+        std::fs::write(
+            &yaml,
+            "---\n---\napiVersion: v1\nkind: Node\nmetadata: {name: n1}\n\
+             status: {nodeInfo: {kubeletVersion: v1.29.6}}\n---\n\
+             serverVersion: {gitVersion: v1.29.6}\n",
+        )
+        .unwrap();
+        let d = load_dump(&[dir.path().to_path_buf()]).unwrap();
+        assert_eq!(d.objects.len(), 2);
+        assert_eq!(d.objects[0].kind, "CronJob");
+        assert_eq!(d.nodes[0].kubelet, "v1.29.6");
+        assert_eq!(d.server_version.as_deref(), Some("v1.29.6"));
+        std::fs::write(&yaml, "- 1\n- 2\n").unwrap();
+        let e = load_dump(std::slice::from_ref(&yaml))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("b.yaml") && e.contains("not a Kubernetes object"),
+            "{e}"
+        );
+        std::fs::write(&yaml, "a: [\n").unwrap();
+        let e = load_dump(&[yaml]).unwrap_err().to_string();
+        assert!(e.contains("not JSON or YAML"), "{e}");
     }
 }

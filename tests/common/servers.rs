@@ -1074,3 +1074,73 @@ impl Drop for Containerd {
         kill_and_wait(&mut self.child);
     }
 }
+
+// ---------------------------------------------------------------------------
+// A proxy that serves blobs slowly
+// ---------------------------------------------------------------------------
+
+/// `tests/fixtures/slow_registry_proxy.py` in front of `backend`: manifests pass through,
+/// blob bodies come one byte a second (`"drip"`) or stop after the first byte
+/// (`"stall"`). Killed on drop.
+pub struct SlowProxy {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    _log_dir: tempfile::TempDir,
+}
+
+impl SlowProxy {
+    pub fn start(backend: &Registry, mode: &str) -> SlowProxy {
+        let log_dir = tempfile::Builder::new()
+            .prefix("airlock-proxy-")
+            .tempdir()
+            .expect("create a temporary folder for the proxy log");
+        let log = log_dir.path().join("proxy.log");
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/slow_registry_proxy.py");
+        for _ in 0..PORT_ATTEMPTS {
+            let port = free_port();
+            let (out, err) = log_stdio(&log);
+            let mut child = Command::new("python3")
+                .arg(&script)
+                .arg(port.to_string())
+                .arg(backend.host())
+                .arg(mode)
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err)
+                .spawn()
+                .expect("spawn the slow proxy (python3)");
+            let addr = format!("127.0.0.1:{port}");
+            let ready = |r: &HttpResponse| r.status == 200;
+            match wait_ready("slow proxy", &mut child, &addr, "/v2/", &[], &log, ready) {
+                Ok(()) => {
+                    return SlowProxy {
+                        child,
+                        port,
+                        log,
+                        _log_dir: log_dir,
+                    };
+                }
+                Err(StartFailure::PortTaken) => continue,
+            }
+        }
+        panic!("the slow proxy lost the race for a free port {PORT_ATTEMPTS} times");
+    }
+
+    /// "127.0.0.1:PORT".
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// What the proxy logged (one line per blob it slowed).
+    pub fn log_contents(&self) -> String {
+        read_log(&self.log)
+    }
+}
+
+impl Drop for SlowProxy {
+    fn drop(&mut self) {
+        kill_and_wait(&mut self.child);
+    }
+}

@@ -10,14 +10,15 @@
 //! holds the version actually applied, so it is read when present.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::escape::Untrusted;
 
+mod stream;
+pub use stream::{Doc, Shape};
+
 /// Largest dump file read.
 pub const MAX_DUMP_BYTES: u64 = 256 * 1024 * 1024;
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// One Kubernetes object found in a dump.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -64,6 +65,14 @@ pub struct Dump {
     pub files: Vec<String>,
 }
 
+fn not_json(origin: &str, e: serde_json::Error) -> Error {
+    Error::invalid(
+        "cluster dump",
+        origin,
+        format!("not JSON ({e}); give `kubectl get ... -o json` output"),
+    )
+}
+
 /// An API version a hop stops serving.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -99,83 +108,96 @@ impl Dump {
     /// Add the objects of one JSON document (a list, a single object, or
     /// `kubectl version -o json` output). `origin` names the file in errors.
     pub fn add_json(&mut self, bytes: &[u8], origin: &str) -> Result<()> {
-        let v: Value = serde_json::from_slice(bytes).map_err(|e| {
-            Error::invalid(
-                "cluster dump",
-                origin,
-                format!("not JSON ({e}); give `kubectl get ... -o json` output"),
-            )
-        })?;
-        self.add_value(&v, origin)
+        let doc = serde_json::from_slice(bytes).map_err(|e| not_json(origin, e))?;
+        self.add_document(doc, origin)
     }
 
-    /// Add one parsed document.
-    pub fn add_value(&mut self, v: &Value, origin: &str) -> Result<()> {
+    /// [`Dump::add_json`] from a stream, parsed as it is read: memory grows with the
+    /// objects the dump lists, not with its size.
+    pub fn add_json_reader(&mut self, r: impl std::io::Read, origin: &str) -> Result<()> {
+        let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::new(r));
+        let doc = Shape::<Doc>::deserialize(&mut de).map_err(|e| not_json(origin, e))?;
+        de.end().map_err(|e| not_json(origin, e))?;
+        self.add_document(doc, origin)
+    }
+
+    /// Add a JSON dump file of at most [`MAX_DUMP_BYTES`], streamed.
+    pub fn add_json_file(&mut self, path: &std::path::Path) -> Result<()> {
+        let file = crate::fsutil::open_limited(path, MAX_DUMP_BYTES, "cluster dump")?;
+        self.add_json_reader(file, &path.display().to_string())
+    }
+
+    /// Add one parsed document (see [`Shape`]).
+    pub fn add_document(&mut self, doc: Shape<Doc>, origin: &str) -> Result<()> {
         if !self.files.iter().any(|f| f == origin) {
             self.files.push(origin.to_string());
         }
-        if v.is_null() {
-            return Ok(()); // an empty YAML document
-        }
-        let Some(obj) = v.as_object() else {
-            return Err(Error::invalid(
-                "cluster dump",
-                origin,
-                "a document is not a Kubernetes object or list",
-            ));
+        let doc = match doc {
+            Shape::Null => return Ok(()), // an empty YAML document
+            Shape::Map(doc) => doc,
+            _ => {
+                return Err(Error::invalid(
+                    "cluster dump",
+                    origin,
+                    "a document is not a Kubernetes object or list",
+                ));
+            }
         };
-        if let Some(sv) = obj.get("serverVersion") {
-            self.server_version = sv["gitVersion"].as_str().map(str::to_string);
+        if let Some(sv) = doc.server_version {
+            self.server_version = sv.into_map().and_then(|v| v.git_version.into_str());
             return Ok(());
         }
-        if let Some(items) = obj.get("items").and_then(Value::as_array) {
+        if let Shape::List(items) = doc.items {
             for item in items {
-                self.add_value(item, origin)?;
+                self.add_document(item, origin)?;
             }
             return Ok(());
         }
-        let (Some(api), Some(kind)) = (
-            obj.get("apiVersion").and_then(Value::as_str),
-            obj.get("kind").and_then(Value::as_str),
-        ) else {
+        self.add_object(*doc, origin)
+    }
+
+    fn add_object(&mut self, doc: Doc, origin: &str) -> Result<()> {
+        let (Shape::Str(api), Shape::Str(kind)) = (doc.api_version, doc.kind) else {
             return Err(Error::invalid(
                 "cluster dump",
                 origin,
                 "a document has no apiVersion and kind: not a Kubernetes object",
             ));
         };
-        let meta = &v["metadata"];
-        let name = meta["name"].as_str().unwrap_or("").to_string();
-        let applied = meta["annotations"][LAST_APPLIED]
-            .as_str()
-            .and_then(|s| serde_json::from_str::<Value>(s).ok())
-            .and_then(|a| a["apiVersion"].as_str().map(str::to_string));
+        let meta = doc.metadata.into_map().unwrap_or_default();
+        let name = meta.name.into_str().unwrap_or_default();
+        let applied = meta
+            .annotations
+            .into_map()
+            .and_then(|a| a.applied_api_version);
         if kind == "Node" {
-            let info = &v["status"]["nodeInfo"];
+            let info = doc
+                .status
+                .into_map()
+                .and_then(|s| s.node_info.into_map())
+                .unwrap_or_default();
             self.nodes.push(Node {
                 name: name.clone(),
-                kubelet: info["kubeletVersion"].as_str().unwrap_or("").to_string(),
-                kube_proxy: info["kubeProxyVersion"].as_str().unwrap_or("").to_string(),
+                kubelet: info.kubelet_version.into_str().unwrap_or_default(),
+                kube_proxy: info.kube_proxy_version.into_str().unwrap_or_default(),
             });
         }
-        if kind == "ConfigMap" && name == "kubeadm-config" {
-            let cfg = v["data"]["ClusterConfiguration"].as_str().unwrap_or("");
-            // A YAML document; only two plain `key: value` lines are needed here.
-            for line in cfg.lines() {
-                let l = line.trim();
-                if let Some(r) = l.strip_prefix("imageRepository:") {
-                    self.image_repository = Some(r.trim().trim_matches('"').to_string());
-                }
-                if let Some(r) = l.strip_prefix("kubernetesVersion:") {
-                    self.kubeadm_version = Some(r.trim().trim_matches('"').to_string());
-                }
+        if kind == "ConfigMap"
+            && name == "kubeadm-config"
+            && let Some(cfg) = doc.data.into_map()
+        {
+            if cfg.image_repository.is_some() {
+                self.image_repository = cfg.image_repository;
+            }
+            if cfg.kubernetes_version.is_some() {
+                self.kubeadm_version = cfg.kubernetes_version;
             }
         }
         self.objects.push(Object {
-            api_version: api.to_string(),
+            api_version: api,
             applied_api_version: applied,
-            kind: kind.to_string(),
-            namespace: meta["namespace"].as_str().map(str::to_string),
+            kind,
+            namespace: meta.namespace.into_str(),
             name,
             source: origin.to_string(),
         });
@@ -241,6 +263,8 @@ pub fn describe(o: &Object) -> String {
 mod tests {
     use super::*;
 
+    const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
     fn removed() -> Vec<RemovedApi> {
         vec![RemovedApi {
             group_version: "batch/v1beta1".into(),
@@ -287,11 +311,85 @@ mod tests {
         assert_eq!(parse_version("v1.30.2-eks-1"), Some((1, 30, 2)));
     }
 
+    /// A dump generated as it is read, never whole in memory: `n` Nodes, each with a
+    /// large annotation and status the checks do not read.
+    struct LazyDump {
+        n: usize,
+        next: usize,
+        pending: std::collections::VecDeque<u8>,
+    }
+
+    impl std::io::Read for LazyDump {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.pending.is_empty() {
+                let chunk = match self.next {
+                    0 => "{\"apiVersion\":\"v1\",\"kind\":\"List\",\"items\":[".to_string(),
+                    i if i <= self.n => format!(
+                        "{}{{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{{\"name\":\"n{i}\",\
+                         \"annotations\":{{\"big\":\"{}\",\"{LAST_APPLIED}\":\"{{\\\"apiVersion\\\":\\\"v1\\\"}}\"}}}},\
+                         \"status\":{{\"images\":[{}],\"nodeInfo\":{{\"kubeletVersion\":\"v1.30.{i}\"}}}}}}",
+                        if i > 1 { "," } else { "" },
+                        "x".repeat(64 * 1024),
+                        vec!["{\"sizeBytes\":1}"; 2000].join(","),
+                    ),
+                    i if i == self.n + 1 => "]}".to_string(),
+                    _ => return Ok(0),
+                };
+                self.next += 1;
+                self.pending.extend(chunk.into_bytes());
+            }
+            let k = buf.len().min(self.pending.len());
+            for (b, p) in buf.iter_mut().zip(self.pending.drain(..k)) {
+                *b = p;
+            }
+            Ok(k)
+        }
+    }
+
+    #[test]
+    fn a_streamed_dump_keeps_only_what_the_checks_read() {
+        let mut d = Dump::default();
+        let n = 300; // about 27 MiB of JSON
+        let lazy = LazyDump {
+            n,
+            next: 0,
+            pending: Default::default(),
+        };
+        d.add_json_reader(lazy, "big.json").unwrap();
+        assert_eq!(d.nodes.len(), n);
+        assert_eq!(d.objects.len(), n);
+        assert_eq!(d.nodes[41].kubelet, "v1.30.42");
+        assert_eq!(d.nodes[41].kube_proxy, "");
+        assert_eq!(d.objects[0].applied_api_version.as_deref(), Some("v1"));
+        // Trailing bytes after the document are refused, as from a slice.
+        let r = d.add_json_reader(&b"{\"serverVersion\":{}} x"[..], "t.json");
+        assert!(r.unwrap_err().to_string().contains("t.json"));
+    }
+
+    #[test]
+    fn values_of_unexpected_types_read_as_absent() {
+        let mut d = Dump::default();
+        let doc =
+            br#"{"apiVersion":"v1","kind":"Node","metadata":{"name":7,"namespace":[1,{"a":2}],
+            "annotations":{"kubectl.kubernetes.io/last-applied-configuration":"not json"}},
+            "status":"up","data":null}"#;
+        d.add_json(doc, "odd.json").unwrap();
+        assert_eq!(d.nodes[0].name, "");
+        assert_eq!(d.objects[0].namespace, None);
+        assert_eq!(d.objects[0].applied_api_version, None);
+        d.add_json(br#"{"serverVersion":null}"#, "v.json").unwrap();
+        assert_eq!(d.server_version, None);
+        assert!(d.add_json(b"[1]", "l.json").is_err());
+        assert!(d.add_json(br#"{"items":[1]}"#, "i.json").is_err());
+        d.add_json(b"null", "n.json").unwrap();
+    }
+
     proptest::proptest! {
         #[test]
         fn reading_never_panics(s in "\\PC{0,300}") {
             let mut d = Dump::default();
             let _ = d.add_json(s.as_bytes(), "p");
+            let _ = d.add_json_reader(s.as_bytes(), "p");
             let _ = parse_version(&s);
         }
     }

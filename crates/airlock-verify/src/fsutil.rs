@@ -98,6 +98,21 @@ pub fn read_limited(path: &Path, limit: u64, what: &'static str) -> Result<Vec<u
     Ok(buf)
 }
 
+/// Open a file of at most `limit` bytes to read it as a stream (for files too large to
+/// hold whole, parsed as they are read); the reader stops at `limit` even if the file
+/// grows meanwhile.
+pub fn open_limited(path: &Path, limit: u64, what: &'static str) -> Result<std::io::Take<File>> {
+    let file = open_regular(path, what)?;
+    let size = file
+        .metadata()
+        .map_err(|e| Error::io("inspect", path, e))?
+        .len();
+    if size > limit {
+        return Err(too_large(path, what, size, limit));
+    }
+    Ok(file.take(limit))
+}
+
 /// Read a small UTF-8 text file (see [`read_limited`]).
 pub fn read_text(path: &Path, limit: u64, what: &'static str) -> Result<String> {
     let bytes = read_limited(path, limit, what)?;

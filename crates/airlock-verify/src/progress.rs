@@ -22,23 +22,18 @@ pub fn bytes_bar(message: &str, enabled: bool) -> ProgressBar {
     bar
 }
 
-/// A byte counter for work whose total is not known up front (a download whose size
-/// the registry says later); hidden unless `enabled` and stderr is a terminal.
-pub fn bytes_counter(message: &str, enabled: bool) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    if !enabled || !std::io::stderr().is_terminal() {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>10} {bytes} {bytes_per_sec}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    bar.set_message(message.to_string());
-    bar
-}
-
-/// A thread-safe "add n bytes" callback for a bar.
+/// A thread-safe "add n bytes" callback for a bar. A bar never shows more done than its
+/// total: work whose size was not known up front (a file of unknown size) raises the
+/// total instead.
 pub fn callback(bar: &ProgressBar) -> Arc<dyn Fn(u64) + Send + Sync> {
     let b = bar.clone();
-    Arc::new(move |n| b.inc(n))
+    Arc::new(move |n| {
+        if let Some(len) = b.length() {
+            let pos = b.position().saturating_add(n);
+            if pos > len {
+                b.set_length(pos);
+            }
+        }
+        b.inc(n)
+    })
 }

@@ -109,6 +109,9 @@ pub struct EnclaveRegistry {
     tokens: Mutex<HashMap<String, String>>,
     challenge: Mutex<Option<Challenge>>,
     opts: RegistryOptions,
+    /// Set once a refused connection has been reported: concurrent requests retrying
+    /// against a registry that is down say so once, not once per request and attempt.
+    refused_reported: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug, Clone)]
@@ -149,6 +152,7 @@ impl EnclaveRegistry {
             tokens: Mutex::new(HashMap::new()),
             challenge: Mutex::new(None),
             opts,
+            refused_reported: Default::default(),
         })
     }
 
@@ -248,10 +252,10 @@ impl EnclaveRegistry {
                 .await;
             match result {
                 Err(e) if attempt < self.opts.attempts.max(1) && retryable(&e) => {
-                    tracing::warn!("{}; retrying", crate::error::chain(&e));
+                    self.report_retry(&e);
                     tokio::time::sleep(self.backoff(attempt)).await;
                 }
-                other => return other,
+                other => return other.map_err(|e| self.explain(e)),
             }
         }
     }
@@ -487,10 +491,8 @@ impl EnclaveRegistry {
                 Ok(r) if r.status().is_server_error() && !last => {
                     tracing::warn!("{target}: {action}: HTTP {}; retrying", r.status());
                 }
-                Err(e) if !last && retryable(&e) => {
-                    tracing::warn!("{}; retrying", crate::error::chain(&e));
-                }
-                other => return other,
+                Err(e) if !last && retryable(&e) => self.report_retry(&e),
+                other => return other.map_err(|e| self.explain(e)),
             }
             tokio::time::sleep(self.backoff(attempt)).await;
         }
@@ -505,11 +507,7 @@ impl EnclaveRegistry {
         scopes: &[String],
         mut build: impl FnMut() -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response> {
-        let transport = |e| Error::RegistryTransport {
-            target: target.to_string(),
-            action,
-            source: e,
-        };
+        let transport = |e| self.transport_error(target, action, e);
         let auth = self.authorization(target, scopes).await?;
         let mut req = build();
         if let Some(a) = &auth {
@@ -547,6 +545,57 @@ impl EnclaveRegistry {
             .send()
             .await
             .map_err(transport)
+    }
+
+    /// A transport error, or, when retrying cannot fix its cause (a plain-HTTP answer to
+    /// TLS), an error that says what to do instead.
+    fn transport_error(&self, target: &str, action: &'static str, e: reqwest::Error) -> Error {
+        if Unreachable::of(&e) == Some(Unreachable::PlainHttp) && !self.opts.insecure {
+            return Error::Registry {
+                target: target.to_string(),
+                action,
+                reason: Unreachable::PlainHttp.advice(&self.host, "--insecure"),
+            };
+        }
+        Error::RegistryTransport {
+            target: target.to_string(),
+            action,
+            source: e,
+        }
+    }
+
+    /// Log that a request is retried: one line per failure, but a registry that refuses
+    /// connections is reported once for all requests.
+    fn report_retry(&self, e: &Error) {
+        let refused = matches!(e.root(), Error::RegistryTransport { source, .. }
+            if Unreachable::of(source) == Some(Unreachable::Refused));
+        if !refused {
+            tracing::warn!("{}; retrying", crate::error::chain(e));
+        } else if !self
+            .refused_reported
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::warn!(
+                "registry {}: connection refused; retrying (is it running?)",
+                self.host
+            );
+        }
+    }
+
+    /// The final error of a request: a refused connection says what to check.
+    fn explain(&self, e: Error) -> Error {
+        match e {
+            Error::RegistryTransport {
+                target,
+                action,
+                source,
+            } if Unreachable::of(&source) == Some(Unreachable::Refused) => Error::Registry {
+                target,
+                action,
+                reason: Unreachable::Refused.advice(&self.host, "--insecure"),
+            },
+            e => e,
+        }
     }
 
     fn auth_error(&self, target: &str, action: &'static str, what: &str) -> Error {
@@ -610,11 +659,10 @@ impl EnclaveRegistry {
         if let Some((u, p)) = &self.credentials {
             req = req.header(AUTHORIZATION, basic(u, p));
         }
-        let resp = req.send().await.map_err(|e| Error::RegistryTransport {
-            target: target.to_string(),
-            action,
-            source: e,
-        })?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| self.transport_error(target, action, e))?;
         if !resp.status().is_success() {
             return Err(self.auth_error(
                 target,
@@ -645,6 +693,55 @@ impl EnclaveRegistry {
                 action,
                 reason: format!("token service {realm} answered without a token"),
             })
+    }
+}
+
+/// Why a registry could not be talked to, when the transport's chain of causes says so
+/// plainly (shared with the connected side's client, which words its own option).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreachable {
+    /// Nothing listens at the address.
+    Refused,
+    /// A TLS handshake got a plain-HTTP answer.
+    PlainHttp,
+}
+
+impl Unreachable {
+    /// Read `e` and its causes (looking inside I/O errors, which hide their payload from
+    /// `source()`).
+    pub fn of(e: &(dyn std::error::Error + 'static)) -> Option<Unreachable> {
+        use tokio_rustls::rustls::{Error as Tls, InvalidMessage};
+        let mut todo = vec![e];
+        while let Some(e) = todo.pop() {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                    return Some(Unreachable::Refused);
+                }
+                todo.extend(
+                    io.get_ref()
+                        .map(|i| i as &(dyn std::error::Error + 'static)),
+                );
+            }
+            if let Some(Tls::InvalidMessage(InvalidMessage::InvalidContentType)) =
+                e.downcast_ref::<Tls>()
+            {
+                return Some(Unreachable::PlainHttp);
+            }
+            todo.extend(e.source());
+        }
+        None
+    }
+
+    /// What to tell the user about `host`; `insecure_flag` is how they ask for plain HTTP.
+    pub fn advice(self, host: &str, insecure_flag: &str) -> String {
+        match self {
+            Unreachable::Refused => format!(
+                "connection refused: is the registry at {host} running, and is that its address?"
+            ),
+            Unreachable::PlainHttp => {
+                format!("the registry answered plain HTTP: add {insecure_flag}")
+            }
+        }
     }
 }
 

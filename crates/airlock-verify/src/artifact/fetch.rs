@@ -7,9 +7,17 @@
 //! (signatures against the policy, the manifest, `SHA256SUMS`, every payload byte). Only a
 //! bundle that verified is renamed to `--out` (never over an existing one); anything
 //! else is removed, so no directory that looks like a bundle is left by a failed fetch.
+//!
+//! A registry may drip bytes forever: each read must bring data within the stall timeout,
+//! and the whole transfer must finish within the overall timeout. A killed fetch cannot
+//! remove its temporary directory, so each running fetch holds a lock on its own, and the
+//! next fetch into the same parent removes those of ours that nobody holds.
 
+use std::fs::File;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 
@@ -18,7 +26,7 @@ use crate::digest::{Hasher, Sha256Digest};
 use crate::error::{Error, Result};
 use crate::layout::{REPORT_DIR, SIGNATURES_DIR};
 use crate::registry::{EnclaveRegistry, ManifestRef};
-use crate::verify::{Policy, SignedBundle};
+use crate::verify::{Policy, SignedBundle, VerifiedBundle};
 
 /// What `fetch` did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -37,6 +45,25 @@ pub struct FetchReport {
     pub bytes: u64,
 }
 
+/// How long a fetch may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    /// The whole transfer: the artifact manifest and every layer (not the verification).
+    pub total: Duration,
+    /// One read of a layer: a registry that sends nothing for this long is given up on.
+    pub stall: Duration,
+}
+
+const TMP_PREFIX: &str = ".airlock-fetch-";
+
+/// The private directory a fetch writes into, locked while this process lives (so the
+/// next fetch can tell a killed run's directory from a live one) and removed when
+/// dropped (fields drop in order: the directory goes before the lock is released).
+struct FetchDir {
+    tmp: tempfile::TempDir,
+    _lock: File,
+}
+
 /// Where the artifact is.
 #[derive(Debug, Clone)]
 pub struct Source<'a> {
@@ -46,57 +73,60 @@ pub struct Source<'a> {
     pub reference: ManifestRef<'a>,
 }
 
+/// How a fetch reports progress: two phases, each with its own total, so a bar never
+/// counts past the total it shows.
+#[derive(Clone)]
+pub struct Progress {
+    /// A phase begins: `("fetch", bytes to download)`, then `("verify", payload tar
+    /// bytes)`.
+    pub on_phase: Arc<dyn Fn(&'static str, u64) + Send + Sync>,
+    /// Bytes done in the current phase.
+    pub on_bytes: Arc<dyn Fn(u64) + Send + Sync>,
+}
+
 /// Fetch `src` from `reg` into `out`, verify it against `policy`, and rename it into
-/// place. `on_progress` counts downloaded bytes, then verified bytes.
+/// place, reporting to `progress`.
 pub async fn fetch(
     reg: &EnclaveRegistry,
     src: Source<'_>,
     out: &Path,
     policy: Policy,
-    on_progress: Arc<dyn Fn(u64) + Send + Sync>,
+    deadlines: Deadlines,
+    progress: Progress,
 ) -> Result<FetchReport> {
     let reference = format!("{}/{}{}", reg.host(), src.repo, src.reference);
     if std::fs::symlink_metadata(out).is_ok() {
-        return Err(Error::AlreadyExists {
-            path: out.to_path_buf(),
-        });
+        return Err(Error::invalid(
+            "--out",
+            out.display(),
+            "already exists; fetch never replaces a directory: name a new one",
+        ));
     }
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&parent).map_err(|e| Error::io("create directory", &parent, e))?;
-    let (digest, files) = read_artifact(reg, &src, &reference).await?;
-    let need = files.iter().fold(0u64, |a, f| a.saturating_add(f.size));
-    crate::fsutil::require_free(&parent, need, "the fetched bundle")?;
-    // Private until verified: nobody else can add or change a file in between.
-    let tmp = tempfile::Builder::new()
-        .prefix(".airlock-fetch-")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-        .tempdir_in(&parent)
-        .map_err(|e| Error::io("create temporary directory in", &parent, e))?;
-    for sub in [SIGNATURES_DIR, REPORT_DIR] {
-        let d = tmp.path().join(sub);
-        std::fs::create_dir(&d).map_err(|e| Error::io("create directory", &d, e))?;
-    }
-    for f in &files {
-        download(reg, src.repo, f, tmp.path(), &*on_progress).await?;
-    }
-    let dir = tmp.path().to_path_buf();
-    let progress = on_progress.clone();
-    let verified =
-        tokio::task::spawn_blocking(move || SignedBundle::open(&dir, &policy)?.verify(&*progress))
-            .await
-            .map_err(|e| Error::Install {
-                target: reference.clone(),
-                reason: format!("verification task: {e}"),
-            })?
-            .map_err(|e| {
-                e.context(format!(
-                    "{reference} does not verify; nothing was written to {}",
-                    out.display()
-                ))
-            })?;
+    let transfer = transfer(reg, &src, &reference, &parent, deadlines, &progress);
+    let (digest, need, dir) = tokio::time::timeout(deadlines.total, transfer)
+        .await
+        .map_err(|_| Error::Registry {
+            target: reference.clone(),
+            action: "fetch",
+            reason: format!(
+                "not finished after {} s (--timeout); nothing was written to {}",
+                deadlines.total.as_secs(),
+                out.display()
+            ),
+        })??;
+    let verified = verify_dir(dir.tmp.path(), policy, progress)
+        .await
+        .map_err(|e| {
+            e.context(format!(
+                "{reference} does not verify; nothing was written to {}",
+                out.display()
+            ))
+        })?;
     let report = FetchReport {
         reference,
         digest: digest.to_string(),
@@ -110,8 +140,112 @@ pub async fn fetch(
             .collect(),
         bytes: need,
     };
-    commit(tmp, out)?;
+    commit(dir, out)?;
     Ok(report)
+}
+
+/// Verify the downloaded directory exactly as `verify` would, on a blocking thread.
+async fn verify_dir(dir: &Path, policy: Policy, progress: Progress) -> Result<VerifiedBundle> {
+    let path = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let signed = SignedBundle::open(&path, &policy)?;
+        (progress.on_phase)("verify", signed.manifest().payload.tar_size);
+        signed.verify(&*progress.on_bytes)
+    })
+    .await
+    .map_err(|e| Error::Install {
+        target: dir.display().to_string(),
+        reason: format!("verification task: {e}"),
+    })?
+}
+
+/// Read the artifact and download its files into a new private directory in `parent`
+/// (removed if this future is dropped: on error or when the deadline passes).
+async fn transfer(
+    reg: &EnclaveRegistry,
+    src: &Source<'_>,
+    reference: &str,
+    parent: &Path,
+    deadlines: Deadlines,
+    progress: &Progress,
+) -> Result<(Sha256Digest, u64, FetchDir)> {
+    // First, so that what killed runs left is gone before the free-space check.
+    let dir = create_dir(parent)?;
+    remove_stale(parent, &dir);
+    let (digest, files) = read_artifact(reg, src, reference).await?;
+    let need = files.iter().fold(0u64, |a, f| a.saturating_add(f.size));
+    (progress.on_phase)("fetch", need);
+    crate::fsutil::require_free(parent, need, "the fetched bundle")?;
+    for sub in [SIGNATURES_DIR, REPORT_DIR] {
+        let d = dir.tmp.path().join(sub);
+        std::fs::create_dir(&d).map_err(|e| Error::io("create directory", &d, e))?;
+    }
+    for f in &files {
+        download(
+            reg,
+            src.repo,
+            f,
+            dir.tmp.path(),
+            deadlines.stall,
+            &*progress.on_bytes,
+        )
+        .await?;
+    }
+    Ok((digest, need, dir))
+}
+
+/// A new private (mode 0700: nobody else can add or change a file before verification)
+/// and locked temporary directory in `parent`.
+fn create_dir(parent: &Path) -> Result<FetchDir> {
+    let tmp = tempfile::Builder::new()
+        .prefix(TMP_PREFIX)
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir_in(parent)
+        .map_err(|e| Error::io("create temporary directory in", parent, e))?;
+    let lock = open_dir(tmp.path()).map_err(|e| Error::io("open", tmp.path(), e))?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+        .map_err(|e| Error::io("lock", tmp.path(), e.into()))?;
+    Ok(FetchDir { tmp, _lock: lock })
+}
+
+/// Open a directory without following a link and without blocking (a FIFO planted under
+/// the name is refused, not waited on).
+fn open_dir(path: &Path) -> std::io::Result<File> {
+    let flags = rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::NOFOLLOW;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((flags | rustix::fs::OFlags::NONBLOCK).bits() as i32)
+        .open(path)
+}
+
+/// Remove the temporary directories of killed fetches in `parent`: those owned by the
+/// owner of `ours` (this process's user) that no live fetch holds locked. Best effort:
+/// what cannot be removed is left, and never stops this fetch.
+fn remove_stale(parent: &Path, ours: &FetchDir) -> usize {
+    let (Ok(listing), Ok(me)) = (std::fs::read_dir(parent), ours._lock.metadata()) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for ent in listing.flatten() {
+        let dir = ent.path();
+        let named = ent
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(TMP_PREFIX));
+        if !named || dir == ours.tmp.path() {
+            continue;
+        }
+        let Ok(fd) = open_dir(&dir) else { continue };
+        let mine = fd.metadata().is_ok_and(|m| m.uid() == me.uid());
+        // A live fetch holds its lock until it exits; if we can take it, the owner is gone.
+        let free =
+            || rustix::fs::flock(&fd, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok();
+        if mine && free() && std::fs::remove_dir_all(&dir).is_ok() {
+            tracing::info!("removed {} of an interrupted fetch", dir.display());
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// The artifact manifest (by tag, or by digest, which it must then hash to) and the
@@ -149,6 +283,7 @@ async fn download(
     repo: &str,
     f: &ArtifactFile,
     dir: &Path,
+    stall: Duration,
     on_progress: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<()> {
     // The name is one of the closed set of bundle paths (`BundleFile`), never free text.
@@ -166,7 +301,18 @@ async fn download(
         .await
         .map_err(|e| Error::io("create", &path, e))?;
     let mut hasher = Hasher::new();
-    while let Some(chunk) = stream.chunk().await? {
+    let stalled = || Error::Registry {
+        target: what.clone(),
+        action: "read blob",
+        reason: format!(
+            "no data for {} s (--stall-timeout); is the registry overloaded?",
+            stall.as_secs()
+        ),
+    };
+    while let Some(chunk) = tokio::time::timeout(stall, stream.chunk())
+        .await
+        .map_err(|_| stalled())??
+    {
         if hasher.len().saturating_add(chunk.len() as u64) > f.size {
             return Err(Error::DigestMismatch {
                 artifact: what,
@@ -196,8 +342,9 @@ async fn download(
 
 /// Give the verified directory its name: readable like a bundle `build` writes, renamed
 /// without replacing anything that appeared at `out` meanwhile.
-fn commit(tmp: tempfile::TempDir, out: &Path) -> Result<()> {
+fn commit(dir: FetchDir, out: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
+    let FetchDir { tmp, _lock } = dir;
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))
         .map_err(|e| Error::io("set permissions of", tmp.path(), e))?;
     rustix::fs::renameat_with(
@@ -208,9 +355,11 @@ fn commit(tmp: tempfile::TempDir, out: &Path) -> Result<()> {
         rustix::fs::RenameFlags::NOREPLACE,
     )
     .map_err(|e| match e {
-        rustix::io::Errno::EXIST => Error::AlreadyExists {
-            path: out.to_path_buf(),
-        },
+        rustix::io::Errno::EXIST => Error::invalid(
+            "--out",
+            out.display(),
+            "appeared while fetching; fetch never replaces a directory: name a new one",
+        ),
         e => Error::io("rename into place", out, e.into()),
     })?;
     // Renamed: nothing is left to remove.

@@ -1,8 +1,12 @@
-//! Connections: accept with a cap, optional TLS, HTTP/1.1 with bounded waiting.
+//! Connections: accept, optional TLS, HTTP/1.1 with bounded waiting.
 //!
 //! Every resource a client can hold is bounded:
-//! - at most `max_connections` at once; the next client waits in the kernel's accept
-//!   queue until one closes;
+//! - at most `max_connections` at once. A new client at the cap takes the slot of the
+//!   connection unused for longest (at least [`EVICT_AFTER`]: no request head completed
+//!   and no byte sent; trickled header bytes do not count), so idle
+//!   connections, opened by the thousand or kept alive by clients, cannot keep a real
+//!   pull waiting for more than about that long each. While every connection is busy,
+//!   the new client waits (and the next ones in the kernel's accept queue);
 //! - a client must finish sending a request's headers within `header_timeout` of the
 //!   server starting to wait for them (this also closes idle keep-alive connections),
 //!   and the headers may be at most [`MAX_HEADER_BYTES`];
@@ -10,12 +14,14 @@
 //!   closed, so a client that stops reading a blob cannot hold it open;
 //! - a TLS handshake must finish within `header_timeout`.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -31,6 +37,10 @@ use crate::error::{Error, Result};
 
 /// Largest request head (request line and headers) read.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// How long a connection must have moved no byte before a new client at the cap may
+/// take its slot (a client that just connected gets this long to send its request).
+pub const EVICT_AFTER: Duration = Duration::from_millis(500);
 
 /// The bounds on what clients can hold.
 #[derive(Debug, Clone, Copy)]
@@ -82,43 +92,63 @@ pub async fn run(
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let conns = Arc::new(Conns::new(limits.max_connections.max(1)));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
             _ = &mut shutdown => return,
-            a = accept(&listener, &slots) => a,
+            a = accept(&listener) => a,
         };
-        let Some((tcp, permit)) = accepted else {
+        let Some(tcp) = accepted else {
             continue;
         };
-        let _ = tcp.set_nodelay(true);
-        let (state, tls) = (state.clone(), tls.clone());
-        tokio::spawn(async move {
-            let _permit = permit;
-            let io = Idle::new(tcp, limits.idle_timeout);
-            match tls {
-                None => serve(io, state, limits).await,
-                Some(tls) => {
-                    match tokio::time::timeout(limits.header_timeout, tls.accept(io)).await {
-                        Ok(Ok(stream)) => serve(stream, state, limits).await,
-                        Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
-                        Err(_) => tracing::debug!("TLS handshake timed out"),
-                    }
-                }
+        // At the cap with every connection busy, the new client waits (the next ones in
+        // the kernel's queue) until one closes or falls idle.
+        let slot = loop {
+            if let Some(slot) = conns.admit() {
+                break slot;
             }
-        });
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = conns.freed.notified() => {},
+                _ = tokio::time::sleep(EVICT_AFTER / 4) => {},
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        tokio::spawn(connection(tcp, slot, state.clone(), tls.clone(), limits));
     }
 }
 
-/// Wait for a free slot, then for a connection.
-async fn accept(
-    listener: &TcpListener,
-    slots: &Arc<tokio::sync::Semaphore>,
-) -> Option<(tokio::net::TcpStream, tokio::sync::OwnedSemaphorePermit)> {
-    let permit = slots.clone().acquire_owned().await.ok()?;
+/// Serve one connection until it closes, or until a new client needs its slot.
+async fn connection(
+    tcp: tokio::net::TcpStream,
+    slot: Slot,
+    state: Arc<State>,
+    tls: Option<TlsAcceptor>,
+    limits: Limits,
+) {
+    let activity = slot.activity.clone();
+    let io = Idle::new(tcp, limits.idle_timeout).reporting(activity.clone());
+    let work = async move {
+        match tls {
+            None => serve(io, state, limits, activity).await,
+            Some(tls) => match tokio::time::timeout(limits.header_timeout, tls.accept(io)).await {
+                Ok(Ok(stream)) => serve(stream, state, limits, activity).await,
+                Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
+                Err(_) => tracing::debug!("TLS handshake timed out"),
+            },
+        }
+    };
+    tokio::select! {
+        _ = work => {},
+        _ = slot.evict.notified() => tracing::debug!("closed an idle connection for a new client"),
+    }
+}
+
+/// The next connection, or `None` after a failed accept.
+async fn accept(listener: &TcpListener) -> Option<tokio::net::TcpStream> {
     match listener.accept().await {
-        Ok((tcp, _)) => Some((tcp, permit)),
+        Ok((tcp, _)) => Some(tcp),
         Err(e) => {
             // Out of file descriptors and the like: wait a moment instead of spinning.
             tracing::warn!("accept: {e}");
@@ -128,12 +158,112 @@ async fn accept(
     }
 }
 
-async fn serve<I>(io: I, state: Arc<State>, limits: Limits)
+/// When a connection was last in use (accepted, a request head complete, a byte sent),
+/// in milliseconds since the server started.
+#[derive(Clone)]
+pub struct Activity {
+    epoch: Instant,
+    last_ms: Arc<AtomicU64>,
+}
+
+impl Activity {
+    fn now_ms(epoch: Instant) -> u64 {
+        u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn touch(&self) {
+        self.last_ms
+            .store(Self::now_ms(self.epoch), Ordering::Relaxed);
+    }
+
+    fn last(&self) -> u64 {
+        self.last_ms.load(Ordering::Relaxed)
+    }
+}
+
+/// The open connections, by id: when each last moved a byte, and how to close it.
+struct Conns {
+    max: usize,
+    epoch: Instant,
+    /// Told when a connection closes.
+    freed: tokio::sync::Notify,
+    /// The last id given, and each open connection's use and close signal by id.
+    live: std::sync::Mutex<(u64, HashMap<u64, Entry>)>,
+}
+
+type Entry = (Activity, Arc<tokio::sync::Notify>);
+
+/// A connection's place among the open ones; given back when dropped.
+struct Slot {
+    id: u64,
+    conns: Arc<Conns>,
+    activity: Activity,
+    evict: Arc<tokio::sync::Notify>,
+}
+
+impl Conns {
+    fn new(max: usize) -> Self {
+        Conns {
+            max,
+            epoch: Instant::now(),
+            freed: tokio::sync::Notify::new(),
+            live: std::sync::Mutex::new((0, HashMap::new())),
+        }
+    }
+
+    /// A slot for a new connection. At the cap, the connection unused for longest (at
+    /// least [`EVICT_AFTER`]) is told to close and gives up its slot at once; `None`
+    /// when every connection was in use more recently than that.
+    fn admit(self: &Arc<Self>) -> Option<Slot> {
+        let now = Activity::now_ms(self.epoch);
+        let min_idle = u64::try_from(EVICT_AFTER.as_millis()).unwrap_or(u64::MAX);
+        // A panic elsewhere cannot leave the table half-updated: each change is one call.
+        let mut guard = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let (next, live) = &mut *guard;
+        if live.len() >= self.max {
+            let idlest = live
+                .iter()
+                .map(|(id, (a, _))| (*id, a.last()))
+                .filter(|(_, last)| now.saturating_sub(*last) >= min_idle)
+                .min_by_key(|(_, last)| *last)
+                .map(|(id, _)| id)?;
+            if let Some((_, evict)) = live.remove(&idlest) {
+                // Stored if the connection is not waiting yet: it closes when it looks.
+                evict.notify_one();
+            }
+        }
+        *next += 1;
+        let activity = Activity {
+            epoch: self.epoch,
+            last_ms: Arc::new(AtomicU64::new(now)),
+        };
+        let evict = Arc::new(tokio::sync::Notify::new());
+        live.insert(*next, (activity.clone(), evict.clone()));
+        Some(Slot {
+            id: *next,
+            conns: self.clone(),
+            activity,
+            evict,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut guard = self.conns.live.lock().unwrap_or_else(|p| p.into_inner());
+        guard.1.remove(&self.id);
+        self.conns.freed.notify_one();
+    }
+}
+
+async fn serve<I>(io: I, state: Arc<State>, limits: Limits, activity: Activity)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let svc = hyper::service::service_fn(move |req| {
         let state = state.clone();
+        // A whole request head arrived: the connection is in use, however slowly it came.
+        activity.touch();
         async move { Ok::<_, Infallible>(respond::handle(&state, req).await) }
     });
     let mut b = hyper::server::conn::http1::Builder::new();
@@ -152,6 +282,7 @@ pub struct Idle<T> {
     inner: T,
     timeout: Duration,
     deadline: Pin<Box<Sleep>>,
+    activity: Option<Activity>,
 }
 
 impl<T> Idle<T> {
@@ -161,12 +292,26 @@ impl<T> Idle<T> {
             inner,
             timeout,
             deadline: Box::pin(tokio::time::sleep(timeout)),
+            activity: None,
         }
     }
 
-    fn touch(&mut self) {
+    /// Also record in `activity` when the server last sent a byte (read when choosing
+    /// which idle connection to close for a new client).
+    pub fn reporting(mut self, activity: Activity) -> Self {
+        self.activity = Some(activity);
+        self
+    }
+
+    /// A byte moved; `wrote` when the server sent it. Only what the server sends (and
+    /// whole requests, see `serve`) counts as use of a slot: a client that trickles
+    /// header bytes (slowloris) is still idle.
+    fn touch(&mut self, wrote: bool) {
         let next = Instant::now() + self.timeout;
         self.deadline.as_mut().reset(next);
+        if let Some(a) = self.activity.as_ref().filter(|_| wrote) {
+            a.touch();
+        }
     }
 
     fn expired<R>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
@@ -191,7 +336,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Idle<T> {
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(r) => {
                 if buf.filled().len() > before {
-                    this.touch();
+                    this.touch(false);
                 }
                 Poll::Ready(r)
             }
@@ -210,7 +355,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Idle<T> {
         match Pin::new(&mut this.inner).poll_write(cx, buf) {
             Poll::Ready(r) => {
                 if matches!(r, Ok(n) if n > 0) {
-                    this.touch();
+                    this.touch(true);
                 }
                 Poll::Ready(r)
             }
@@ -227,7 +372,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Idle<T> {
         match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
             Poll::Ready(r) => {
                 if matches!(r, Ok(n) if n > 0) {
-                    this.touch();
+                    this.touch(true);
                 }
                 Poll::Ready(r)
             }
@@ -260,6 +405,29 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Idle<T> {
 mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn at_the_cap_the_idlest_connection_makes_room_and_recent_ones_do_not() {
+        let conns = Arc::new(Conns::new(2));
+        let a = conns.admit().unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let b = conns.admit().unwrap();
+        // Both just connected: nothing to close yet.
+        assert!(conns.admit().is_none());
+        tokio::time::sleep(EVICT_AFTER + EVICT_AFTER / 5).await;
+        b.activity.touch();
+        // a has been idle long enough (b moved a byte just now): it is told to close, and
+        // its slot is taken at once.
+        let c = conns.admit().unwrap();
+        tokio::time::timeout(Duration::from_secs(1), a.evict.notified())
+            .await
+            .expect("a was told to close");
+        assert!(conns.admit().is_none(), "b and c are recent");
+        drop(a);
+        assert_eq!(conns.live.lock().unwrap().1.len(), 2);
+        drop((b, c));
+        assert!(conns.live.lock().unwrap().1.is_empty());
+    }
 
     #[tokio::test]
     async fn a_silent_peer_times_out_and_a_talking_one_does_not() {

@@ -1,8 +1,10 @@
 //! `airlock-verify fetch`
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
-use airlock_verify::artifact::{self, fetch::Source};
+use airlock_verify::artifact::{self, fetch::Deadlines, fetch::Progress, fetch::Source};
 use airlock_verify::registry::ManifestRef;
 
 use crate::common::{RegistryArgs, TrustArgs};
@@ -23,6 +25,13 @@ pub struct Args {
     out: PathBuf,
     #[command(flatten)]
     reg: RegistryArgs,
+    /// Give up when the download (artifact and every layer; not the verification after it)
+    /// has not finished after this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 4 * 3600)]
+    timeout: u64,
+    /// Give up when the registry sends no byte of a layer for this many seconds.
+    #[arg(long = "stall-timeout", value_name = "SECS", default_value_t = 60)]
+    stall_timeout: u64,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -43,11 +52,32 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             .into());
         }
     };
+    for (secs, name) in [
+        (a.timeout, "--timeout"),
+        (a.stall_timeout, "--stall-timeout"),
+    ] {
+        if secs == 0 {
+            return Err(airlock_verify::Error::Usage(format!("{name} must be at least 1")).into());
+        }
+    }
+    let deadlines = Deadlines {
+        total: Duration::from_secs(a.timeout),
+        stall: Duration::from_secs(a.stall_timeout),
+    };
     let policy = a.trust.policy()?;
     let reg = a.reg.client(&target.registry)?;
-    // Downloaded, then verified, bytes; the total is known only once the artifact is read.
-    let bar = airlock_verify::progress::bytes_counter("fetch", !a.quiet && !a.json);
-    let cb = airlock_verify::progress::callback(&bar);
+    // Downloaded, then verified, bytes: one bar, started again with each phase's total
+    // (known only once the artifact, then the bundle's manifest, is read).
+    let bar = airlock_verify::progress::bytes_bar("fetch", !a.quiet && !a.json);
+    let phase_bar = bar.clone();
+    let progress = Progress {
+        on_phase: Arc::new(move |name, total| {
+            phase_bar.set_message(name);
+            phase_bar.set_position(0);
+            phase_bar.set_length(total);
+        }),
+        on_bytes: airlock_verify::progress::callback(&bar),
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -59,7 +89,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         },
         &a.out,
         policy,
-        cb,
+        deadlines,
+        progress,
     ))?;
     bar.finish_and_clear();
     if a.json {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use airlock_verify::cluster::{Dump, MAX_DUMP_BYTES, RemovedApi};
+use airlock_verify::cluster::{Dump, RemovedApi};
 use airlock_verify::layout::DocPath;
 use airlock_verify::preflight::{Status, Target, run as checks};
 use airlock_verify::state::{Outcome, Receipt};
@@ -71,8 +71,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             vec![p.clone()]
         };
         for f in files {
-            let bytes = airlock_verify::fsutil::read_limited(&f, MAX_DUMP_BYTES, "cluster dump")?;
-            dump.add_json(&bytes, &f.display().to_string())?;
+            dump.add_json_file(&f)?;
         }
     }
     let image_repository = a.registry.as_ref().map(|r| match &a.prefix {
