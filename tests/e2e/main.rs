@@ -27,3 +27,4 @@ mod reproducible;
 mod resolve;
 mod serve;
 mod trust;
+mod exit_codes;

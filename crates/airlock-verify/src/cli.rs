@@ -1,9 +1,11 @@
 //! What both command-line programs share at their edge: logging setup and turning an
 //! error into a message and a documented exit code (see `docs/cli.md`).
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
-/// Start logging to stderr at `level` for airlock's own messages (`RUST_LOG` overrides).
+/// Start logging to stderr at `level` for airlock's own messages (`RUST_LOG` overrides),
+/// coloured only on a terminal: escape codes in a log file or a pipe are noise.
 pub fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!("airlock={level},airlock_verify={level},warn"))
@@ -11,6 +13,7 @@ pub fn init_logging(level: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 

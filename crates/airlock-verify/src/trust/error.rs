@@ -192,6 +192,37 @@ pub enum TrustError {
     },
 }
 
+impl TrustError {
+    /// The exit code (docs/cli.md): 3 only when a bundle, policy update or signature
+    /// cannot be trusted; a key file, passphrase or key set the operator gave is invalid
+    /// input (4), so scripts do not mistake a typo for an attack.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            TrustError::LegacySignature { .. }
+            | TrustError::UnknownKey { .. }
+            | TrustError::BadSignature { .. }
+            | TrustError::BadTrustedComment { .. }
+            | TrustError::DuplicateSigner { .. }
+            | TrustError::ThresholdNotMet { .. }
+            | TrustError::PolicyNotMet { .. }
+            | TrustError::PolicyUpdate { .. } => 3,
+            TrustError::InvalidThreshold { .. } => 2,
+            TrustError::Random { .. } => 1,
+            // Signature files are parsed inside the evaluation and reported there, so a
+            // parse error that reaches the top is about a key or passphrase file.
+            TrustError::Io { .. }
+            | TrustError::TooLarge { .. }
+            | TrustError::Malformed { .. }
+            | TrustError::UnsupportedAlgorithm { .. }
+            | TrustError::InvalidKey { .. }
+            | TrustError::InvalidTrustedComment { .. }
+            | TrustError::AlreadyExists { .. }
+            | TrustError::InvalidPath { .. }
+            | TrustError::AmbiguousTrustedKeys { .. } => 4,
+        }
+    }
+}
+
 /// Formats the threshold failure with one line per rejected signature, so an
 /// operator sees every reason at once.
 struct ThresholdNotMetDisplay<'a> {

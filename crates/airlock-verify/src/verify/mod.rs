@@ -36,6 +36,34 @@ use crate::trust::policy::{Evaluation, TrustPolicy};
 
 pub use payload::{Check, VerifyingReader, WalkSummary};
 
+/// Refuse a key set in which one public key has two key ids, or one key id two public
+/// keys: signers are counted by key id, so the first would let one secret key count
+/// twice (as the policy file parser refuses a key listed twice). `label` names each key.
+fn check_distinct_keys(keys: &[(String, &PublicKey)]) -> Result<()> {
+    for (i, (a_label, a)) in keys.iter().enumerate() {
+        for (b_label, b) in &keys[..i] {
+            let same_bytes = a.as_bytes() == b.as_bytes();
+            let same_id = a.key_id() == b.key_id();
+            let reason = match (same_bytes, same_id) {
+                (true, false) => format!(
+                    "is the same public key as {b_label}, under another key id ({} and {}): \
+                     one signer would count twice; trust each key once",
+                    a.key_id(),
+                    b.key_id()
+                ),
+                (false, true) => format!(
+                    "has key id {} as {b_label} does, but another public key: signers are \
+                     told apart by key id; trust only one of them",
+                    a.key_id()
+                ),
+                _ => continue,
+            };
+            return Err(Error::invalid("trusted key", a_label, reason));
+        }
+    }
+    Ok(())
+}
+
 /// What a bundle must satisfy to be trusted: the signatures a [`TrustPolicy`] asks for,
 /// and its validity window at the time given (the way tough's `RepositoryLoader` takes an
 /// `ExpirationEnforcement`).
@@ -51,6 +79,27 @@ impl Policy {
     /// bundles) or above the number of distinct keys (which could never be met) is a
     /// usage error.
     pub fn threshold(keys: Vec<PublicKey>, threshold: usize) -> Result<Self> {
+        let labelled: Vec<_> = keys.iter().map(|k| (format!("key {}", k.key_id()), k)).collect();
+        check_distinct_keys(&labelled)?;
+        Self::threshold_unchecked(keys, threshold)
+    }
+
+    /// [`Policy::threshold`] from `--trust` files: errors name the files.
+    pub fn threshold_files(paths: &[std::path::PathBuf], threshold: usize) -> Result<Self> {
+        let keys = paths
+            .iter()
+            .map(|p| PublicKey::load(p))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let labelled: Vec<_> = paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .zip(&keys)
+            .collect();
+        check_distinct_keys(&labelled)?;
+        Self::threshold_unchecked(keys, threshold)
+    }
+
+    fn threshold_unchecked(keys: Vec<PublicKey>, threshold: usize) -> Result<Self> {
         let distinct: std::collections::BTreeSet<_> = keys.iter().map(|k| k.key_id()).collect();
         if threshold == 0 {
             return Err(Error::Usage(
