@@ -287,10 +287,11 @@ impl SignedBundle {
         let bytes =
             crate::fsutil::read_limited(&self.dir.join(path.file_name()), limit, "bundle document")
                 .map_err(|e| Error::verification(path.file_name(), crate::error::chain(&e)))?;
-        if bytes.len() as u64 != d.size || Sha256Digest::of(&bytes) != d.sha256 {
+        let got = Sha256Digest::of(&bytes);
+        if bytes.len() as u64 != d.size || got != d.sha256 {
             return Err(Error::verification(
                 path.file_name(),
-                "does not match the manifest",
+                mismatch(d, bytes.len() as u64, &got),
             ));
         }
         Ok(bytes)
@@ -339,13 +340,23 @@ fn check_document(dir: &Path, d: &crate::manifest::Document) -> Result<()> {
     std::io::copy(&mut r, &mut std::io::sink()).map_err(|e| fail(e.to_string()))?;
     let (_, got, n) = r.finish();
     if n != d.size || got != d.sha256 {
-        return Err(fail(format!(
-            "does not match the manifest (size {n} for {}, sha256 {})",
-            d.size,
-            got.hex()
-        )));
+        return Err(fail(mismatch(d, n, &got)));
     }
     Ok(())
+}
+
+/// A document that differs from the manifest, saying which value is which. Reading stops
+/// one byte past the expected size, so a longer file is "more than" that.
+fn mismatch(d: &crate::manifest::Document, size: u64, sha256: &Sha256Digest) -> String {
+    let expected = format!(
+        "does not match the signed manifest: expected {} bytes with sha256 {}",
+        d.size,
+        d.sha256.hex()
+    );
+    if size > d.size {
+        return format!("{expected}, found more than {} bytes", d.size);
+    }
+    format!("{expected}, found {size} bytes with sha256 {}", sha256.hex())
 }
 
 /// A bundle whose signatures met the policy and whose every payload byte was checked.
