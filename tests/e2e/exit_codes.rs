@@ -240,3 +240,37 @@ fn plain_logs_off_a_terminal_and_mismatches_say_which_is_which() {
     std::fs::write(&doc, &bytes).unwrap();
     assert_fails(&s.verify(&bundle), 3, &format!("found more than {n} bytes"));
 }
+
+/// Issue 21 item 17: `preflight`'s report, warnings included ("not evaluated", FAIL),
+/// is its output on stdout; stderr carries only the one-line summary of a failure.
+#[test]
+fn preflight_writes_its_report_to_stdout() {
+    let s = Scenario::new();
+    let bundle = s.build("bundle", &[]);
+    let dump = s.path("nodes.json");
+    // One node three minors behind the hop's target: the skew check fails.
+    std::fs::write(
+        &dump,
+        r#"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Node",
+            "metadata":{"name":"old-worker"},"status":{"nodeInfo":{"kubeletVersion":"v1.26.3"}}}]}"#,
+    )
+    .unwrap();
+    let out = s
+        .verify_bin(&[
+            "preflight",
+            bundle.to_str().unwrap(),
+            "--trust",
+            &format!("{}.pub", s.key.display()),
+            "--cluster-dump",
+            dump.to_str().unwrap(),
+            "--state-dir",
+            s.path("state").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let (stdout, err) = (String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{stdout}{err}");
+    assert!(stdout.contains("FAIL  skew") && stdout.contains("not evaluated"), "{stdout}");
+    assert!(!err.contains("skew") && !err.contains("not evaluated"), "{err}");
+    assert!(err.contains("preflight check(s) failed"), "{err}");
+}
