@@ -31,7 +31,10 @@ fn stderr(out: &Output) -> String {
 /// Corrupt one layer in the scenario's upstream registry (content no longer matches its
 /// digest); returns the layer's hex digest.
 fn corrupt_upstream_layer(s: &Scenario) -> String {
-    let layer = s.images[0].blobs[1].strip_prefix("sha256:").unwrap().to_string();
+    let layer = s.images[0].blobs[1]
+        .strip_prefix("sha256:")
+        .unwrap()
+        .to_string();
     let data = s.upstream.storage_dir().join(format!(
         "docker/registry/v2/blobs/sha256/{}/{}/data",
         &layer[..2],
@@ -57,7 +60,12 @@ fn every_exit_code_of_the_table() {
     seen.push(0);
 
     // 1: operational: the enclave registry is not reachable; the error names it.
-    let out = s.install_to(&bundle, "127.0.0.1:1", &s.path("dest"), &["--insecure", "--attempts", "1"]);
+    let out = s.install_to(
+        &bundle,
+        "127.0.0.1:1",
+        &s.path("dest"),
+        &["--insecure", "--attempts", "1"],
+    );
     assert_fails(&out, 1, "registry 127.0.0.1:1");
     seen.push(1);
 
@@ -66,17 +74,29 @@ fn every_exit_code_of_the_table() {
     let out = s.verify_bin(&["verify", b, "--quiet"]).output().unwrap();
     assert_fails(&out, 2, "--trust");
     assert_fails(&out, 2, "--policy");
-    let out = s.verify_bin(&["verify", b, "--trust", &public, "--threshold", "0"]).output().unwrap();
+    let out = s
+        .verify_bin(&["verify", b, "--trust", &public, "--threshold", "0"])
+        .output()
+        .unwrap();
     assert_fails(&out, 2, "--threshold 0");
-    let out = s.verify_bin(&["verify", b, "--trust", &public, "--threshold", "2"]).output().unwrap();
+    let out = s
+        .verify_bin(&["verify", b, "--trust", &public, "--threshold", "2"])
+        .output()
+        .unwrap();
     assert_fails(&out, 2, "--threshold 2 can never be met");
     seen.push(2);
 
     // 3: the bundle cannot be trusted: its manifest changed after signing.
     let tampered = s.path("tampered");
-    assert!(sh(&format!("cp -a {b} {}", tampered.display()), s.work.path()).status.success());
+    assert!(
+        sh(&format!("cp -a {b} {}", tampered.display()), s.work.path())
+            .status
+            .success()
+    );
     let m = tampered.join("manifest.json");
-    let text = std::fs::read_to_string(&m).unwrap().replacen("0755", "0777", 1);
+    let text = std::fs::read_to_string(&m)
+        .unwrap()
+        .replacen("0755", "0777", 1);
     std::fs::write(&m, text).unwrap();
     let out = s.verify(&tampered);
     assert_fails(&out, 3, "signatures do not meet the trust policy");
@@ -84,9 +104,15 @@ fn every_exit_code_of_the_table() {
     seen.push(3);
 
     // 4: invalid input: a key file that is missing, a bundle path that is not a bundle.
-    let out = s.verify_bin(&["verify", b, "--trust", "nowhere.pub"]).output().unwrap();
+    let out = s
+        .verify_bin(&["verify", b, "--trust", "nowhere.pub"])
+        .output()
+        .unwrap();
     assert_fails(&out, 4, "nowhere.pub");
-    let out = s.verify_bin(&["verify", "bundel", "--trust", &public]).output().unwrap();
+    let out = s
+        .verify_bin(&["verify", "bundel", "--trust", &public])
+        .output()
+        .unwrap();
     assert_fails(&out, 4, "bundle directory bundel");
     seen.push(4);
 
@@ -98,7 +124,11 @@ fn every_exit_code_of_the_table() {
     assert_fails(&out, 5, &layer[..12]);
     seen.push(5);
 
-    assert_eq!(seen, documented_codes(), "docs/cli.md's table and this test disagree");
+    assert_eq!(
+        seen,
+        documented_codes(),
+        "docs/cli.md's table and this test disagree"
+    );
 }
 
 /// Issue 21 item 16: `verify --json` answers on failure too, with the reason and code.
@@ -140,13 +170,28 @@ fn signers_exits_3_when_the_policy_is_not_met() {
         format!("{}.pub", other.display()),
     );
     let out = s
-        .verify_bin(&["signers", b, "--trust", &public, "--trust", &other_pub, "--threshold", "2"])
+        .verify_bin(&[
+            "signers",
+            b,
+            "--trust",
+            &public,
+            "--trust",
+            &other_pub,
+            "--threshold",
+            "2",
+        ])
         .output()
         .unwrap();
     assert_fails(&out, 3, "1 more distinct trusted key");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("rule: signatures: 2 required, 1 counted"), "{stdout}");
-    let out = s.verify_bin(&["signers", b, "--trust", &public]).output().unwrap();
+    assert!(
+        stdout.contains("rule: signatures: 2 required, 1 counted"),
+        "{stdout}"
+    );
+    let out = s
+        .verify_bin(&["signers", b, "--trust", &public])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 required, 1 counted"));
 }
@@ -176,22 +221,42 @@ fn the_builders_trusted_comment_has_a_time() {
         .lines()
         .find_map(|l| l.strip_prefix("Trusted comment: "))
         .unwrap_or_else(|| panic!("{stdout}"));
-    let year = format!(" time={}", &airlock_verify::time::Timestamp::now().to_string()[..4]);
-    assert!(comment.starts_with("airlock-bundle ") && comment.contains(&year), "{comment}");
-    assert!(comment.ends_with(&format!(
-        "payload_sha256={}",
-        serde_json::from_slice::<serde_json::Value>(&std::fs::read(bundle.join("manifest.json")).unwrap())
+    let year = format!(
+        " time={}",
+        &airlock_verify::time::Timestamp::now().to_string()[..4]
+    );
+    assert!(
+        comment.starts_with("airlock-bundle ") && comment.contains(&year),
+        "{comment}"
+    );
+    assert!(
+        comment.ends_with(&format!(
+            "payload_sha256={}",
+            serde_json::from_slice::<serde_json::Value>(
+                &std::fs::read(bundle.join("manifest.json")).unwrap()
+            )
             .unwrap()["payload"]["sha256"]
-            .as_str()
-            .unwrap()
-            .trim_start_matches("sha256:")
-    )), "{comment}");
+                .as_str()
+                .unwrap()
+                .trim_start_matches("sha256:")
+        )),
+        "{comment}"
+    );
     // `signers` shows it.
     let out = s
-        .verify_bin(&["signers", bundle.to_str().unwrap(), "--trust", &format!("{}.pub", s.key.display())])
+        .verify_bin(&[
+            "signers",
+            bundle.to_str().unwrap(),
+            "--trust",
+            &format!("{}.pub", s.key.display()),
+        ])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains(" at "), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(" at "),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 /// Issue 21 item 17: log lines carry no terminal colour codes when stderr is not a
@@ -203,9 +268,20 @@ fn plain_logs_off_a_terminal_and_mismatches_say_which_is_which() {
     let bundle = s.build("bundle", &[]);
     // A warning from each binary: a secret key readable by others.
     let key = format!("{}.key", s.keygen("approver").display());
-    assert!(sh(&format!("chmod 644 {key}"), s.work.path()).status.success());
+    assert!(
+        sh(&format!("chmod 644 {key}"), s.work.path())
+            .status
+            .success()
+    );
     let signed = s
-        .airlock(&["sign", bundle.to_str().unwrap(), "--role", "change-board", "--key", &key])
+        .airlock(&[
+            "sign",
+            bundle.to_str().unwrap(),
+            "--role",
+            "change-board",
+            "--key",
+            &key,
+        ])
         .output()
         .unwrap();
     assert!(signed.status.success(), "{}", stderr(&signed));
@@ -216,9 +292,15 @@ fn plain_logs_off_a_terminal_and_mismatches_say_which_is_which() {
         &dest,
         &["--insecure", "--attempts", "1", "--receipt-key", &key],
     );
-    for (who, text) in [("airlock", stderr(&signed)), ("airlock-verify", stderr(&installed))] {
+    for (who, text) in [
+        ("airlock", stderr(&signed)),
+        ("airlock-verify", stderr(&installed)),
+    ] {
         assert!(text.contains("WARN"), "{who}: {text}");
-        assert!(!text.contains('\u{1b}'), "{who}: colour codes in a pipe: {text:?}");
+        assert!(
+            !text.contains('\u{1b}'),
+            "{who}: colour codes in a pipe: {text:?}"
+        );
     }
     // A document changed after signing.
     let doc = std::fs::read_dir(bundle.join("report"))
@@ -233,8 +315,16 @@ fn plain_logs_off_a_terminal_and_mismatches_say_which_is_which() {
     let out = s.verify(&bundle);
     let sha = |b: &[u8]| crate::common::images::sha256_hex(b);
     let n = good.len();
-    assert_fails(&out, 3, &format!("expected {n} bytes with sha256 {}", sha(&good)));
-    assert_fails(&out, 3, &format!("found {n} bytes with sha256 {}", sha(&bytes)));
+    assert_fails(
+        &out,
+        3,
+        &format!("expected {n} bytes with sha256 {}", sha(&good)),
+    );
+    assert_fails(
+        &out,
+        3,
+        &format!("found {n} bytes with sha256 {}", sha(&bytes)),
+    );
     // Longer than signed: reading stopped past the expected size, and says so.
     bytes.extend_from_slice(b"\nedited\n");
     std::fs::write(&doc, &bytes).unwrap();
@@ -270,7 +360,13 @@ fn preflight_writes_its_report_to_stdout() {
         .unwrap();
     let (stdout, err) = (String::from_utf8_lossy(&out.stdout), stderr(&out));
     assert_eq!(out.status.code(), Some(1), "{stdout}{err}");
-    assert!(stdout.contains("FAIL  skew") && stdout.contains("not evaluated"), "{stdout}");
-    assert!(!err.contains("skew") && !err.contains("not evaluated"), "{err}");
+    assert!(
+        stdout.contains("FAIL  skew") && stdout.contains("not evaluated"),
+        "{stdout}"
+    );
+    assert!(
+        !err.contains("skew") && !err.contains("not evaluated"),
+        "{err}"
+    );
     assert!(err.contains("preflight check(s) failed"), "{err}");
 }

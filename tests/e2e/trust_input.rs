@@ -15,17 +15,28 @@ use crate::common::scenario::{Scenario, assert_fails};
 /// `airlock keygen` with a passphrase into keys/NAME; returns the prefix.
 fn keygen_with_passphrase(s: &Scenario, name: &str, pass: &Path) -> PathBuf {
     let prefix = s.path(&format!("keys/{name}"));
-    s.airlock(&["keygen", "--out", prefix.to_str().unwrap(), "--passphrase-file"])
-        .arg(pass)
-        .assert()
-        .success();
+    s.airlock(&[
+        "keygen",
+        "--out",
+        prefix.to_str().unwrap(),
+        "--passphrase-file",
+    ])
+    .arg(pass)
+    .assert()
+    .success();
     prefix
 }
 
 /// `airlock-verify install BUNDLE --trust KEY.pub --receipt-key KEY EXTRA...` into
 /// `dest`, against a registry port nothing listens on (every case here fails before
 /// any registry is asked).
-fn install_with_receipt_key(s: &Scenario, bundle: &Path, dest: &Path, key: &Path, extra: &[&str]) -> Output {
+fn install_with_receipt_key(
+    s: &Scenario,
+    bundle: &Path,
+    dest: &Path,
+    key: &Path,
+    extra: &[&str],
+) -> Output {
     s.verify_bin(&[
         "install",
         bundle.to_str().unwrap(),
@@ -47,11 +58,17 @@ fn install_with_receipt_key(s: &Scenario, bundle: &Path, dest: &Path, key: &Path
 
 /// `airlock sign BUNDLE --key KEY --role change-board EXTRA...`.
 fn sign(s: &Scenario, bundle: &Path, key: &Path, extra: &[&str]) -> Output {
-    s.airlock(&["sign", bundle.to_str().unwrap(), "--role", "change-board", "--key"])
-        .arg(key)
-        .args(extra)
-        .output()
-        .unwrap()
+    s.airlock(&[
+        "sign",
+        bundle.to_str().unwrap(),
+        "--role",
+        "change-board",
+        "--key",
+    ])
+    .arg(key)
+    .args(extra)
+    .output()
+    .unwrap()
 }
 
 /// `airlock-verify verify BUNDLE --quiet ARGS...`.
@@ -83,8 +100,18 @@ fn key_passphrase_and_path_mistakes_are_invalid_input() {
 
     // The connected side: `airlock sign --key`.
     let cases: Vec<(&str, &Path, Vec<&str>, &str)> = vec![
-        ("wrong passphrase", &enc_key, vec!["--passphrase-file", wrong.to_str().unwrap()], "wrong passphrase"),
-        ("no passphrase source", &enc_key, vec![], "needs a passphrase"),
+        (
+            "wrong passphrase",
+            &enc_key,
+            vec!["--passphrase-file", wrong.to_str().unwrap()],
+            "wrong passphrase",
+        ),
+        (
+            "no passphrase source",
+            &enc_key,
+            vec![],
+            "needs a passphrase",
+        ),
         ("truncated key", &truncated, vec![], "truncated.key"),
         ("a .pub as --key", &public, vec![], "this is a public key"),
     ];
@@ -93,7 +120,10 @@ fn key_passphrase_and_path_mistakes_are_invalid_input() {
         let out = sign(&s, &bundle, key, extra);
         assert_fails(&out, 4, needle);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains(key.file_name().unwrap().to_str().unwrap()), "{what}: {stderr}");
+        assert!(
+            stderr.contains(key.file_name().unwrap().to_str().unwrap()),
+            "{what}: {stderr}"
+        );
         // Said first, not after a permission warning about a file that is not a secret key.
         if *what == "a .pub as --key" {
             assert!(!stderr.contains("chmod"), "{what}: {stderr}");
@@ -109,7 +139,10 @@ fn key_passphrase_and_path_mistakes_are_invalid_input() {
         let out = install_with_receipt_key(&s, &bundle, &dest, key, extra);
         assert_fails(&out, 4, needle);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains(key.file_name().unwrap().to_str().unwrap()), "{what}: {stderr}");
+        assert!(
+            stderr.contains(key.file_name().unwrap().to_str().unwrap()),
+            "{what}: {stderr}"
+        );
         crate::common::assert_changed_only_under(
             &before,
             &crate::common::tree(s.work.path()),
@@ -207,7 +240,11 @@ fn one_key_under_two_ids_is_refused_for_trust() {
         .output()
         .unwrap();
     assert_fails(&out, 4, "same public key");
-    crate::common::assert_changed_only_under(&before, &crate::common::tree(s.work.path()), &["dest"]);
+    crate::common::assert_changed_only_under(
+        &before,
+        &crate::common::tree(s.work.path()),
+        &["dest"],
+    );
     // Nothing installed: at most the enclave's own state and the receipt of the refusal.
     let installed: Vec<_> = walkdir::WalkDir::new(&dest)
         .into_iter()
@@ -218,7 +255,11 @@ fn one_key_under_two_ids_is_refused_for_trust() {
     assert!(installed.is_empty(), "{installed:?}");
     // Each id alone still verifies: the signature itself is good.
     let out = verify_args(&s, &bundle, &["--trust", p]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A minisign secret key file (encrypted, "Sc") with the given scrypt limits and a random
@@ -281,13 +322,33 @@ fn hostile_key_derivation_parameters_are_refused_before_deriving() {
     };
     let cases = [
         // scrypt p = 32768 at 1 GiB: about a day.
-        ("minisign-ops.key", minisign_secret_key(1 << 40, 1 << 30), "opslimit"),
+        (
+            "minisign-ops.key",
+            minisign_secret_key(1 << 40, 1 << 30),
+            "opslimit",
+        ),
         // memlimit 2^40: N = 2^30, 1 TiB.
-        ("minisign-mem.key", minisign_secret_key(1 << 25, 1 << 40), "memlimit"),
+        (
+            "minisign-mem.key",
+            minisign_secret_key(1 << 25, 1 << 40),
+            "memlimit",
+        ),
         ("scrypt-n.key", pkcs8_secret_key(scrypt(24, 8, 1)), "memory"),
-        ("scrypt-p.key", pkcs8_secret_key(scrypt(14, 8, 65535)), "work"),
-        ("pbkdf2.key", pkcs8_secret_key(pbkdf2(4_000_000_000)), "PBKDF2"),
-        ("pbkdf2-below-pkcs5.key", pkcs8_secret_key(pbkdf2(50_000_000)), "PBKDF2"),
+        (
+            "scrypt-p.key",
+            pkcs8_secret_key(scrypt(14, 8, 65535)),
+            "work",
+        ),
+        (
+            "pbkdf2.key",
+            pkcs8_secret_key(pbkdf2(4_000_000_000)),
+            "PBKDF2",
+        ),
+        (
+            "pbkdf2-below-pkcs5.key",
+            pkcs8_secret_key(pbkdf2(50_000_000)),
+            "PBKDF2",
+        ),
     ];
     for (i, (name, text, needle)) in cases.iter().enumerate() {
         let key = s.path(name);

@@ -363,7 +363,11 @@ impl ValidityArgs {
 pub fn build_time() -> airlock::Result<airlock::time::Timestamp> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(s) => Ok(airlock::time::Timestamp(s.parse().map_err(|_| {
-            airlock::Error::invalid("option", "SOURCE_DATE_EPOCH", format!("{s:?} is not a number"))
+            airlock::Error::invalid(
+                "option",
+                "SOURCE_DATE_EPOCH",
+                format!("{s:?} is not a number"),
+            )
         })?)),
         Err(_) => Ok(airlock::time::Timestamp::now()),
     }

@@ -87,8 +87,7 @@ fn decrypt_pkcs8(
         .map_err(|e| invalid(format!("not an encrypted PKCS#8 PEM key: {e}")))?;
     let info = EncryptedPrivateKeyInfoRef::from_der(doc.as_bytes())
         .map_err(|e| invalid(format!("not an encrypted PKCS#8 key: {e}")))?;
-    check_pbes2(&info.encryption_algorithm)
-        .map_err(|r| invalid(format!("{r}; not derived")))?;
+    check_pbes2(&info.encryption_algorithm).map_err(|r| invalid(format!("{r}; not derived")))?;
     let pass = source.get(what, false)?;
     let plain = info
         .decrypt(pass.as_bytes())

@@ -79,7 +79,10 @@ impl Policy {
     /// bundles) or above the number of distinct keys (which could never be met) is a
     /// usage error.
     pub fn threshold(keys: Vec<PublicKey>, threshold: usize) -> Result<Self> {
-        let labelled: Vec<_> = keys.iter().map(|k| (format!("key {}", k.key_id()), k)).collect();
+        let labelled: Vec<_> = keys
+            .iter()
+            .map(|k| (format!("key {}", k.key_id()), k))
+            .collect();
         check_distinct_keys(&labelled)?;
         Self::threshold_unchecked(keys, threshold)
     }
@@ -356,7 +359,10 @@ fn mismatch(d: &crate::manifest::Document, size: u64, sha256: &Sha256Digest) -> 
     if size > d.size {
         return format!("{expected}, found more than {} bytes", d.size);
     }
-    format!("{expected}, found {size} bytes with sha256 {}", sha256.hex())
+    format!(
+        "{expected}, found {size} bytes with sha256 {}",
+        sha256.hex()
+    )
 }
 
 /// A bundle whose signatures met the policy and whose every payload byte was checked.
