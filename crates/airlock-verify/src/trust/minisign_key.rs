@@ -98,13 +98,16 @@ pub fn parse(text: &str, what: &str, source: &PassphraseSource) -> Result<Secret
 /// minisign uses it, after bounding the file's limits (see [`kdf_limits`]): a key asking
 /// for more than minisign's own defaults is refused, not derived.
 fn scrypt_params(opslimit: u64, memlimit: u64) -> Result<scrypt::Params, String> {
-    if opslimit > kdf_limits::MAX_SCRYPT_OPS || memlimit > kdf_limits::MAX_SCRYPT_MEMORY {
-        return Err(format!(
-            "scrypt opslimit {opslimit} / memlimit {memlimit} is more than the {} / {} \
-             airlock accepts (minisign's own defaults); not derived",
-            kdf_limits::MAX_SCRYPT_OPS,
-            kdf_limits::MAX_SCRYPT_MEMORY
-        ));
+    for (name, value, max) in [
+        ("opslimit", opslimit, kdf_limits::MAX_SCRYPT_OPS),
+        ("memlimit", memlimit, kdf_limits::MAX_SCRYPT_MEMORY),
+    ] {
+        if value > max {
+            return Err(format!(
+                "scrypt {name} {value} is more than the {max} airlock accepts (minisign's own \
+                 default); not derived"
+            ));
+        }
     }
     let ops = opslimit.max(32768);
     let r: u64 = 8;
