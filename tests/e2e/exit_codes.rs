@@ -74,6 +74,15 @@ fn every_exit_code_of_the_table() {
     let out = s.verify_bin(&["verify", b, "--quiet"]).output().unwrap();
     assert_fails(&out, 2, "--trust");
     assert_fails(&out, 2, "--policy");
+    // Refused before anything is written: no destination, no state, no receipt.
+    let untrusted_dest = s.path("untrusted-dest");
+    let out = s
+        .verify_bin(&["install", b, "--registry", "127.0.0.1:1", "--dest"])
+        .arg(&untrusted_dest)
+        .output()
+        .unwrap();
+    assert_fails(&out, 2, "--trust");
+    assert!(!untrusted_dest.exists());
     let out = s
         .verify_bin(&["verify", b, "--trust", &public, "--threshold", "0"])
         .output()

@@ -8,8 +8,16 @@ use airlock_verify::trust::PassphraseSource;
 use airlock_verify::trust::policy::TrustPolicy;
 use airlock_verify::verify::{Policy, SignedBundle, VerifiedBundle};
 
-/// Which signatures to require: a trust policy file, or keys and a threshold.
+/// Which signatures to require: a trust policy file, or keys and a threshold. One of the
+/// two is required, and clap's message names both.
 #[derive(clap::Args, Debug, Clone)]
+#[group(skip)]
+#[command(group(
+    clap::ArgGroup::new("trust_source")
+        .args(["policy", "trust"])
+        .required(true)
+        .multiple(true)
+))]
 pub struct TrustArgs {
     /// The enclave's trust policy (JSON: keys with names and roles, and how many of each
     /// role must approve; see docs/trust.md).
@@ -29,7 +37,8 @@ pub struct TrustArgs {
 
 impl TrustArgs {
     /// The verification policy: signatures, checked now. Neither `--policy` nor
-    /// `--trust` is a usage error naming both (clap alone would name only one).
+    /// `--trust` is a usage error naming both (clap refuses it first; kept so this
+    /// never counts zero keys).
     pub fn policy(&self) -> airlock_verify::Result<Policy> {
         let policy = match &self.policy {
             Some(path) => Policy::new(TrustPolicy::load(path)?),
