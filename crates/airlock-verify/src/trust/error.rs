@@ -280,3 +280,46 @@ pub(crate) fn with_artifact(err: TrustError, path: &Path) -> TrustError {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 3 is only for what cannot be trusted; a key file or key set the operator gave is
+    /// invalid input (issue 21).
+    #[test]
+    fn only_untrusted_signatures_exit_3() {
+        let id = KeyId::from_bytes([1; 8]);
+        let untrusted = [
+            TrustError::BadSignature { key_id: id },
+            TrustError::UnknownKey {
+                key_id: id,
+                trusted: 1,
+            },
+            TrustError::PolicyNotMet {
+                missing: "1 more".into(),
+                details: String::new(),
+            },
+        ];
+        for e in &untrusted {
+            assert_eq!(e.exit_code(), 3, "{e}");
+        }
+        let input = [
+            TrustError::InvalidKey {
+                artifact: "k.key".into(),
+                reason: "wrong passphrase".into(),
+            },
+            TrustError::Malformed {
+                artifact: "k.pub".into(),
+                reason: "x".into(),
+            },
+            TrustError::Io {
+                path: "k.pub".into(),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            },
+        ];
+        for e in &input {
+            assert_eq!(e.exit_code(), 4, "{e}");
+        }
+    }
+}

@@ -289,7 +289,16 @@ impl PublicKey {
                         .to_owned(),
                 };
             }
-            with_artifact(e, path)
+            match with_artifact(e, path) {
+                TrustError::Malformed { artifact, reason } => TrustError::Malformed {
+                    artifact,
+                    reason: format!(
+                        "{reason}; a minisign public key file is two lines, \
+                         \"untrusted comment: ...\" and the base64 key (KEY.pub)"
+                    ),
+                },
+                other => other,
+            }
         })
     }
 
