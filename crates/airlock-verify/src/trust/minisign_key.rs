@@ -186,6 +186,10 @@ mod tests {
             file: Some(pass.clone()),
         };
         let text = std::fs::read_to_string(&sk).unwrap();
+        // Given where a public key belongs, it is named as a secret key (issue 21).
+        assert!(looks_like_secret_key(&text));
+        let e = super::super::PublicKey::load(&sk).unwrap_err();
+        assert!(e.to_string().contains("this is a secret key"), "{e}");
         let key = parse(&text, "k.key", &src).unwrap();
         let public = super::super::PublicKey::load(&pk).unwrap();
         assert_eq!(key.public_key(), public);
