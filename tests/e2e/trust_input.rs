@@ -175,6 +175,36 @@ fn key_passphrase_and_path_mistakes_are_invalid_input() {
     let out = verify_args(&s, &bundle, &["--trust", secret_s]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("lines"));
     assert!(!mistyped.exists());
+
+    // `log --check --receipt-pub` given a secret key: 4 as well (it was 1), writing nothing.
+    // The state comes from an install that failed at the (absent) registry.
+    let dest = s.path("logged");
+    let out = s.install_to(
+        &bundle,
+        "127.0.0.1:1",
+        &dest,
+        &["--insecure", "--attempts", "1"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before = crate::common::tree(s.work.path());
+    let out = s
+        .verify_bin(&[
+            "log",
+            "--check",
+            "--dest",
+            dest.to_str().unwrap(),
+            "--receipt-pub",
+            secret_s,
+        ])
+        .output()
+        .unwrap();
+    assert_fails(&out, 4, "this is a secret key");
+    crate::common::assert_changed_only_under(&before, &crate::common::tree(s.work.path()), &[]);
 }
 
 /// The key id (16 hex digits) of a public key file's text.

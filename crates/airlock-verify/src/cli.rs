@@ -17,8 +17,9 @@ pub fn init_logging(level: &str) {
         .try_init();
 }
 
-/// The exit code for an error chain: the first [`crate::Error`] in it decides (another
-/// crate's error type can say its own through `code`); anything else is 1.
+/// The exit code for an error chain: the first [`crate::Error`] or
+/// [`crate::trust::TrustError`] in it decides (another crate's error type can say its own
+/// through `code`); anything else is 1.
 pub fn exit_code(
     e: &anyhow::Error,
     code: impl Fn(&(dyn std::error::Error + 'static)) -> Option<u8>,
@@ -27,6 +28,11 @@ pub fn exit_code(
         .find_map(|c| {
             c.downcast_ref::<crate::Error>()
                 .map(|e| e.exit_code())
+                // A key or signature error returned as is (not wrapped) has its own code.
+                .or_else(|| {
+                    c.downcast_ref::<crate::trust::TrustError>()
+                        .map(crate::trust::TrustError::exit_code)
+                })
                 .or_else(|| code(c))
         })
         .unwrap_or(1)
