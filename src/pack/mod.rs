@@ -77,6 +77,9 @@ pub struct Signer {
     pub role: crate::trust::policy::RoleName,
     /// A name for people (the policy's name for the key is what counts).
     pub name: Option<String>,
+    /// When it was signed, as approvers' signatures record it (`SOURCE_DATE_EPOCH` when
+    /// set, so builds stay reproducible).
+    pub time: crate::time::Timestamp,
 }
 
 /// What was written.
@@ -324,9 +327,9 @@ fn write_signed(
     Ok((manifest_sha, signatures))
 }
 
-/// The trusted comment of a build signature: what was signed and in which role, in words
-/// a person running `minisign -V` can check. Deterministic (no time), so the same lock and
-/// key give the same signature.
+/// The trusted comment of a build signature: what was signed, in which role and when, in
+/// words a person running `minisign -V` can check. Deterministic given the signer's time
+/// (`SOURCE_DATE_EPOCH`), so the same lock and key give the same signature.
 pub fn trusted_comment(m: &BundleManifest, manifest_sha: &Sha256Digest, signer: &Signer) -> String {
     use crate::trust::comment::{CommentKind, render};
     let hop = m
@@ -343,6 +346,8 @@ pub fn trusted_comment(m: &BundleManifest, manifest_sha: &Sha256Digest, signer: 
     if let Some(n) = &signer.name {
         fields.push(("signer", n));
     }
+    let time = signer.time.to_string();
+    fields.push(("time", &time));
     let (msha, psha) = (manifest_sha.hex(), m.payload.sha256.hex());
     fields.push(("manifest_sha256", &msha));
     fields.push(("payload_sha256", &psha));
@@ -636,6 +641,7 @@ mod tests {
                 signer: Signer {
                     role: crate::trust::policy::RoleName::new("builder").unwrap(),
                     name: None,
+                    time: crate::time::Timestamp(1_700_000_000),
                 },
                 media: Default::default(),
                 delta: None,

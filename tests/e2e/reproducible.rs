@@ -19,8 +19,10 @@ fn same_lock_same_bytes_across_caches_ports_and_threads() {
         format!("{}.pub", b.key.display()),
     )
     .unwrap();
-    let one = a.build("one", &["--threads", "1"]);
-    let two = b.build("two", &["--threads", "2", "--jobs", "1"]);
+    // The build signature records its time; SOURCE_DATE_EPOCH fixes it, as for any
+    // reproducible build.
+    let one = build_at(&a, "one", &["--threads", "1"]);
+    let two = build_at(&b, "two", &["--threads", "2", "--jobs", "1"]);
     let ta = read_tree(&one);
     let tb = read_tree(&two);
     assert_eq!(
@@ -30,4 +32,24 @@ fn same_lock_same_bytes_across_caches_ports_and_threads() {
     for ((n, x), (_, y)) in ta.iter().zip(tb.iter()) {
         assert!(x == y, "{n} differs between the two builds");
     }
+}
+
+/// `airlock build` into `out` with `SOURCE_DATE_EPOCH` set.
+fn build_at(s: &Scenario, out: &str, extra: &[&str]) -> std::path::PathBuf {
+    let (lock, key, dir) = (
+        s.lock.display().to_string(),
+        format!("{}.key", s.key.display()),
+        s.path(out).display().to_string(),
+    );
+    let mut args = vec!["build", &lock, "--key", &key, "--out", &dir, "--quiet"];
+    let net = s.net_args();
+    args.extend(net.iter().map(String::as_str));
+    args.extend_from_slice(extra);
+    let o = s
+        .airlock(&args)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    s.path(out)
 }

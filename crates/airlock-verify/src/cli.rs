@@ -1,9 +1,11 @@
 //! What both command-line programs share at their edge: logging setup and turning an
 //! error into a message and a documented exit code (see `docs/cli.md`).
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
-/// Start logging to stderr at `level` for airlock's own messages (`RUST_LOG` overrides).
+/// Start logging to stderr at `level` for airlock's own messages (`RUST_LOG` overrides),
+/// coloured only on a terminal: escape codes in a log file or a pipe are noise.
 pub fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!("airlock={level},airlock_verify={level},warn"))
@@ -11,11 +13,13 @@ pub fn init_logging(level: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 
-/// The exit code for an error chain: the first [`crate::Error`] in it decides (another
-/// crate's error type can say its own through `code`); anything else is 1.
+/// The exit code for an error chain: the first [`crate::Error`] or
+/// [`crate::trust::TrustError`] in it decides (another crate's error type can say its own
+/// through `code`); anything else is 1.
 pub fn exit_code(
     e: &anyhow::Error,
     code: impl Fn(&(dyn std::error::Error + 'static)) -> Option<u8>,
@@ -24,6 +28,11 @@ pub fn exit_code(
         .find_map(|c| {
             c.downcast_ref::<crate::Error>()
                 .map(|e| e.exit_code())
+                // A key or signature error returned as is (not wrapped) has its own code.
+                .or_else(|| {
+                    c.downcast_ref::<crate::trust::TrustError>()
+                        .map(crate::trust::TrustError::exit_code)
+                })
                 .or_else(|| code(c))
         })
         .unwrap_or(1)

@@ -209,9 +209,8 @@ impl Error {
     /// The process exit code the CLIs use for this error (see `docs/cli.md`).
     pub fn exit_code(&self) -> u8 {
         match self.root() {
-            // A key file that cannot be read is bad input, not an untrusted bundle.
-            Error::Trust(TrustError::Io { .. }) => 4,
-            Error::Verification { .. } | Error::Trust(_) => 3,
+            Error::Trust(t) => t.exit_code(),
+            Error::Verification { .. } => 3,
             Error::Usage(_) => 2,
             Error::Input { .. }
             | Error::Invalid { .. }

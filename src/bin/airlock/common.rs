@@ -317,13 +317,7 @@ impl ValidityArgs {
     pub fn resolve(&self) -> airlock::Result<(airlock::pack::Validity, airlock::pack::Signer)> {
         use airlock::time::{Timestamp, parse_duration, parse_window};
         let bad = |opt: &'static str, e: String| airlock::Error::invalid("option", opt, e);
-        let base = match std::env::var("SOURCE_DATE_EPOCH") {
-            Ok(s) => Timestamp(
-                s.parse()
-                    .map_err(|_| bad("SOURCE_DATE_EPOCH", format!("{s:?} is not a number")))?,
-            ),
-            Err(_) => Timestamp::now(),
-        };
+        let base = build_time()?;
         let (mut not_before, mut expires) = (None, None);
         if let Some(w) = &self.window {
             let (a, b) = parse_window(w).map_err(|e| bad("--window", e.to_string()))?;
@@ -358,8 +352,24 @@ impl ValidityArgs {
             airlock::pack::Signer {
                 role,
                 name: self.signer.clone(),
+                time: base,
             },
         ))
+    }
+}
+
+/// The time a build is made at: `SOURCE_DATE_EPOCH` when set (reproducible builds),
+/// else now.
+pub fn build_time() -> airlock::Result<airlock::time::Timestamp> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(s) => Ok(airlock::time::Timestamp(s.parse().map_err(|_| {
+            airlock::Error::invalid(
+                "option",
+                "SOURCE_DATE_EPOCH",
+                format!("{s:?} is not a number"),
+            )
+        })?)),
+        Err(_) => Ok(airlock::time::Timestamp::now()),
     }
 }
 

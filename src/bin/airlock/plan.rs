@@ -376,6 +376,7 @@ fn build_lock(
                 role: airlock::trust::policy::RoleName::new("builder")
                     .map_err(|e| airlock::Error::invalid("role", "builder", e))?,
                 name: None,
+                time: crate::common::build_time()?,
             },
             media: Default::default(),
             delta: None,

@@ -192,6 +192,37 @@ pub enum TrustError {
     },
 }
 
+impl TrustError {
+    /// The exit code (docs/cli.md): 3 only when a bundle, policy update or signature
+    /// cannot be trusted; a key file, passphrase or key set the operator gave is invalid
+    /// input (4), so scripts do not mistake a typo for an attack.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            TrustError::LegacySignature { .. }
+            | TrustError::UnknownKey { .. }
+            | TrustError::BadSignature { .. }
+            | TrustError::BadTrustedComment { .. }
+            | TrustError::DuplicateSigner { .. }
+            | TrustError::ThresholdNotMet { .. }
+            | TrustError::PolicyNotMet { .. }
+            | TrustError::PolicyUpdate { .. } => 3,
+            TrustError::InvalidThreshold { .. } => 2,
+            TrustError::Random { .. } => 1,
+            // Signature files are parsed inside the evaluation and reported there, so a
+            // parse error that reaches the top is about a key or passphrase file.
+            TrustError::Io { .. }
+            | TrustError::TooLarge { .. }
+            | TrustError::Malformed { .. }
+            | TrustError::UnsupportedAlgorithm { .. }
+            | TrustError::InvalidKey { .. }
+            | TrustError::InvalidTrustedComment { .. }
+            | TrustError::AlreadyExists { .. }
+            | TrustError::InvalidPath { .. }
+            | TrustError::AmbiguousTrustedKeys { .. } => 4,
+        }
+    }
+}
+
 /// Formats the threshold failure with one line per rejected signature, so an
 /// operator sees every reason at once.
 struct ThresholdNotMetDisplay<'a> {
@@ -247,5 +278,48 @@ pub(crate) fn with_artifact(err: TrustError, path: &Path) -> TrustError {
             reason,
         },
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 3 is only for what cannot be trusted; a key file or key set the operator gave is
+    /// invalid input (issue 21).
+    #[test]
+    fn only_untrusted_signatures_exit_3() {
+        let id = KeyId::from_bytes([1; 8]);
+        let untrusted = [
+            TrustError::BadSignature { key_id: id },
+            TrustError::UnknownKey {
+                key_id: id,
+                trusted: 1,
+            },
+            TrustError::PolicyNotMet {
+                missing: "1 more".into(),
+                details: String::new(),
+            },
+        ];
+        for e in &untrusted {
+            assert_eq!(e.exit_code(), 3, "{e}");
+        }
+        let input = [
+            TrustError::InvalidKey {
+                artifact: "k.key".into(),
+                reason: "wrong passphrase".into(),
+            },
+            TrustError::Malformed {
+                artifact: "k.pub".into(),
+                reason: "x".into(),
+            },
+            TrustError::Io {
+                path: "k.pub".into(),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            },
+        ];
+        for e in &input {
+            assert_eq!(e.exit_code(), 4, "{e}");
+        }
     }
 }

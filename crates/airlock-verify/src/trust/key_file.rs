@@ -5,17 +5,17 @@ use std::path::Path;
 
 use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::DecodePrivateKey;
+use pkcs8::der::{Decode as _, SecretDocument};
+use pkcs8::{EncryptedPrivateKeyInfoRef, pkcs5};
 
-use super::keys::SecretKey;
+use super::keys::{PublicKey, SecretKey};
 use super::{
-    PassphraseSource, SECRET_KEY_MAX_BYTES, TrustError, Zeroizing, read_limited, with_artifact,
+    PassphraseSource, SECRET_KEY_MAX_BYTES, TrustError, Zeroizing, kdf_limits, read_limited,
+    with_artifact,
 };
 
-/// Loads airlock's PKCS#8 PEM secret key file; errors name the path.
-///
-/// A key file readable by group or others is loaded but logged as a warning
-/// (`tracing::warn!`): refusing would break keys kept on filesystems without
-/// Unix permissions, and the key has already been exposed anyway.
+/// Loads airlock's PKCS#8 PEM secret key file; errors name the path. A key file
+/// readable by group or others is loaded with a warning.
 pub fn load_secret_key(path: &Path) -> Result<SecretKey, TrustError> {
     load_secret_key_with(path, &PassphraseSource::default())
 }
@@ -26,6 +26,37 @@ pub fn load_secret_key_with(
     path: &Path,
     source: &PassphraseSource,
 ) -> Result<SecretKey, TrustError> {
+    let bytes = Zeroizing::new(read_limited(path, SECRET_KEY_MAX_BYTES)?);
+    let invalid = |reason: &str| TrustError::InvalidKey {
+        artifact: path.display().to_string(),
+        reason: reason.to_owned(),
+    };
+    let pem = std::str::from_utf8(&bytes)
+        .map_err(|_| invalid("not UTF-8 text (expected a PKCS#8 PEM private key)"))?;
+    // Said first: a public key is not a secret key whatever its permissions.
+    if PublicKey::from_minisign(pem).is_ok() {
+        return Err(invalid(
+            "this is a public key (minisign .pub); give the secret key (.key) that pairs with it",
+        ));
+    }
+    warn_if_exposed(path);
+    let what = format!("secret key {}", path.display());
+    if super::minisign_key::is_minisign_secret_key(pem) {
+        return super::minisign_key::parse(pem, &what, source);
+    }
+    if pem
+        .trim_start()
+        .starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    {
+        return decrypt_pkcs8(pem, path, &what, source);
+    }
+    SecretKey::from_pkcs8_pem(pem).map_err(|e| with_artifact(e, path))
+}
+
+/// A key file readable by group or others is loaded but logged as a warning: refusing
+/// would break keys kept on filesystems without Unix permissions, and the key has
+/// already been exposed anyway.
+fn warn_if_exposed(path: &Path) {
     #[cfg(unix)]
     if let Ok(meta) = std::fs::metadata(path) {
         use std::os::unix::fs::PermissionsExt as _;
@@ -38,29 +69,52 @@ pub fn load_secret_key_with(
             );
         }
     }
-    let bytes = Zeroizing::new(read_limited(path, SECRET_KEY_MAX_BYTES)?);
-    let pem = std::str::from_utf8(&bytes).map_err(|_| TrustError::InvalidKey {
+}
+
+/// Decrypt an encrypted PKCS#8 PEM key, after checking its PBES2 parameters against
+/// [`kdf_limits`] (before any passphrase is asked for or anything derived).
+fn decrypt_pkcs8(
+    pem: &str,
+    path: &Path,
+    what: &str,
+    source: &PassphraseSource,
+) -> Result<SecretKey, TrustError> {
+    let invalid = |reason: String| TrustError::InvalidKey {
         artifact: path.display().to_string(),
-        reason: "not UTF-8 text (expected a PKCS#8 PEM private key)".to_owned(),
-    })?;
-    let what = format!("secret key {}", path.display());
-    if super::minisign_key::is_minisign_secret_key(pem) {
-        return super::minisign_key::parse(pem, &what, source);
-    }
-    if pem
-        .trim_start()
-        .starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----")
-    {
-        let pass = source.get(&what, false)?;
-        let signing = SigningKey::from_pkcs8_encrypted_pem(pem, pass.as_bytes()).map_err(|e| {
-            TrustError::InvalidKey {
-                artifact: path.display().to_string(),
-                reason: format!("cannot decrypt (wrong passphrase?): {e}"),
+        reason,
+    };
+    let (_, doc) = SecretDocument::from_pem(pem)
+        .map_err(|e| invalid(format!("not an encrypted PKCS#8 PEM key: {e}")))?;
+    let info = EncryptedPrivateKeyInfoRef::from_der(doc.as_bytes())
+        .map_err(|e| invalid(format!("not an encrypted PKCS#8 key: {e}")))?;
+    check_pbes2(&info.encryption_algorithm).map_err(|r| invalid(format!("{r}; not derived")))?;
+    let pass = source.get(what, false)?;
+    let plain = info
+        .decrypt(pass.as_bytes())
+        .map_err(|e| invalid(format!("cannot decrypt (wrong passphrase?): {e}")))?;
+    let signing = SigningKey::from_pkcs8_der(plain.as_bytes())
+        .map_err(|e| invalid(format!("not an Ed25519 PKCS#8 key: {e}")))?;
+    Ok(SecretKey::from_signing_key(signing))
+}
+
+/// The key derivation a PBES2 key asks for, within [`kdf_limits`].
+fn check_pbes2(scheme: &pkcs5::EncryptionScheme) -> Result<(), String> {
+    let pkcs5::EncryptionScheme::Pbes2(params) = scheme else {
+        return Err("PBES1 encryption is not supported (use PBES2)".into());
+    };
+    kdf_limits::check_key_length(params.kdf.key_length())?;
+    match &params.kdf {
+        pkcs5::pbes2::Kdf::Pbkdf2(p) => kdf_limits::check_pbkdf2(p.iteration_count),
+        pkcs5::pbes2::Kdf::Scrypt(p) => {
+            let n = p.cost_parameter;
+            if !n.is_power_of_two() {
+                return Err(format!("scrypt N = {n} is not a power of two"));
             }
-        })?;
-        return Ok(SecretKey::from_signing_key(signing));
+            let log_n = u8::try_from(n.trailing_zeros()).map_err(|_| "scrypt N".to_string())?;
+            kdf_limits::check_scrypt(log_n, p.block_size.into(), p.parallelization.into())
+        }
+        _ => Err("unknown key derivation function".into()),
     }
-    SecretKey::from_pkcs8_pem(pem).map_err(|e| with_artifact(e, path))
 }
 
 #[cfg(test)]

@@ -274,12 +274,32 @@ impl PublicKey {
 
     /// Loads a minisign public key file; errors name the path.
     pub fn load(path: &Path) -> Result<Self, TrustError> {
-        let bytes = read_limited(path, PUBLIC_KEY_MAX_BYTES)?;
+        // Zeroized: a secret key given here by mistake is read too.
+        let bytes = Zeroizing::new(read_limited(path, PUBLIC_KEY_MAX_BYTES)?);
         let text = std::str::from_utf8(&bytes).map_err(|_| TrustError::Malformed {
             artifact: path.display().to_string(),
             reason: "not UTF-8 text".to_owned(),
         })?;
-        Self::from_minisign(text).map_err(|e| with_artifact(e, path))
+        Self::from_minisign(text).map_err(|e| {
+            if super::minisign_key::looks_like_secret_key(text) {
+                return TrustError::InvalidKey {
+                    artifact: path.display().to_string(),
+                    reason: "this is a secret key, not a public key: give its public key \
+                             (KEY.pub) instead, and keep the secret key where it belongs"
+                        .to_owned(),
+                };
+            }
+            match with_artifact(e, path) {
+                TrustError::Malformed { artifact, reason } => TrustError::Malformed {
+                    artifact,
+                    reason: format!(
+                        "{reason}; a minisign public key file is two lines, \
+                         \"untrusted comment: ...\" and the base64 key (KEY.pub)"
+                    ),
+                },
+                other => other,
+            }
+        })
     }
 
     /// The public key file text, as minisign writes it (two lines, each

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use blake2::Digest;
 
-use super::{KeyId, PassphraseSource, SecretKey, TrustError, Zeroizing};
+use super::{KeyId, PassphraseSource, SecretKey, TrustError, Zeroizing, kdf_limits};
 
 const LEN: usize = 158;
 const ENCRYPTED_OFF: usize = 54;
@@ -20,6 +20,21 @@ const ENCRYPTED_OFF: usize = 54;
 /// True if `text` looks like a minisign secret key file.
 pub fn is_minisign_secret_key(text: &str) -> bool {
     text.starts_with(super::keys::UNTRUSTED_PREFIX)
+}
+
+/// True if `text` is a secret key file, airlock's (PKCS#8 PEM) or minisign's: lets a
+/// secret key given where a public key belongs be named as such.
+pub fn looks_like_secret_key(text: &str) -> bool {
+    let t = text.trim_start();
+    if t.starts_with("-----BEGIN") && t.contains("PRIVATE KEY-----") {
+        return true;
+    }
+    is_minisign_secret_key(text)
+        && text
+            .lines()
+            .nth(1)
+            .and_then(|b64| BASE64.decode(b64.trim()).ok())
+            .is_some_and(|raw| raw.len() == LEN)
 }
 
 /// Parse a minisign secret key file, decrypting it with a passphrase from `source` when
@@ -51,7 +66,7 @@ pub fn parse(text: &str, what: &str, source: &PassphraseSource) -> Result<Secret
         let salt = &raw[6..38];
         let ops = u64::from_le_bytes(raw[38..46].try_into().map_err(|_| bad("length"))?);
         let mem = u64::from_le_bytes(raw[46..54].try_into().map_err(|_| bad("length"))?);
-        let params = scrypt_params(ops, mem).ok_or_else(|| bad("unsupported scrypt limits"))?;
+        let params = scrypt_params(ops, mem).map_err(|r| bad(&r))?;
         let pass = source.get(what, false)?;
         let mut stream = Zeroizing::new([0u8; LEN - ENCRYPTED_OFF]);
         scrypt::scrypt(pass.as_bytes(), salt, &params, stream.as_mut())
@@ -80,8 +95,20 @@ pub fn parse(text: &str, what: &str, source: &PassphraseSource) -> Result<Secret
 }
 
 /// libsodium's `crypto_pwhash_scryptsalsa208sha256` parameter choice (pickparams), as
-/// minisign uses it; refuses more than 1 GiB or N above 2^20, as rust-minisign does.
-fn scrypt_params(opslimit: u64, memlimit: u64) -> Option<scrypt::Params> {
+/// minisign uses it, after bounding the file's limits (see [`kdf_limits`]): a key asking
+/// for more than minisign's own defaults is refused, not derived.
+fn scrypt_params(opslimit: u64, memlimit: u64) -> Result<scrypt::Params, String> {
+    for (name, value, max) in [
+        ("opslimit", opslimit, kdf_limits::MAX_SCRYPT_OPS),
+        ("memlimit", memlimit, kdf_limits::MAX_SCRYPT_MEMORY),
+    ] {
+        if value > max {
+            return Err(format!(
+                "scrypt {name} {value} is more than the {max} airlock accepts (minisign's own \
+                 default); not derived"
+            ));
+        }
+    }
     let ops = opslimit.max(32768);
     let r: u64 = 8;
     let (log_n, p) = if ops < memlimit / 32 {
@@ -93,10 +120,9 @@ fn scrypt_params(opslimit: u64, memlimit: u64) -> Option<scrypt::Params> {
         let max_rp = ((ops / 4) >> log_n).min(0x3fff_ffff);
         (log_n, (max_rp / r).max(1))
     };
-    if memlimit > 1 << 30 || log_n > 20 {
-        return None;
-    }
-    scrypt::Params::new(log_n, r as u32, p as u32).ok()
+    let p = u32::try_from(p).map_err(|_| format!("scrypt p = {p} is out of range"))?;
+    kdf_limits::check_scrypt(log_n, r as u32, p)?;
+    scrypt::Params::new(log_n, r as u32, p).map_err(|e| format!("scrypt parameters: {e}"))
 }
 
 /// The smallest n >= 1 with 2^n > x.
@@ -120,7 +146,14 @@ mod tests {
         // rust-minisign's: N = 2^15.
         let p = scrypt_params(1_048_576, 33_554_432).unwrap();
         assert_eq!((p.log_n(), p.r(), p.p()), (15, 8, 1));
-        assert!(scrypt_params(1 << 40, 1 << 40).is_none());
+        assert!(scrypt_params(1 << 40, 1 << 40).is_err());
+        // Issue 21: opslimit 2^40 at 1 GiB gave p = 32768, a day of work.
+        let e = scrypt_params(1 << 40, 1 << 30).unwrap_err();
+        assert!(e.contains("33554432"), "{e}");
+        // Within the limits, a tiny memlimit cannot turn into unbounded work either.
+        let p = scrypt_params(33_554_432, 0).unwrap();
+        let work = 4 * (1u64 << p.log_n()) * u64::from(p.r()) * u64::from(p.p());
+        assert!(work <= 33_554_432, "{work}");
     }
 
     /// A key made by Debian's `minisign -G` (C, encrypted with the default 1 GiB scrypt)
@@ -153,6 +186,10 @@ mod tests {
             file: Some(pass.clone()),
         };
         let text = std::fs::read_to_string(&sk).unwrap();
+        // Given where a public key belongs, it is named as a secret key (issue 21).
+        assert!(looks_like_secret_key(&text));
+        let e = super::super::PublicKey::load(&sk).unwrap_err();
+        assert!(e.to_string().contains("this is a secret key"), "{e}");
         let key = parse(&text, "k.key", &src).unwrap();
         let public = super::super::PublicKey::load(&pk).unwrap();
         assert_eq!(key.public_key(), public);

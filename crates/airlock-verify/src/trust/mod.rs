@@ -30,6 +30,7 @@
 
 pub mod comment;
 pub(crate) mod error;
+pub mod kdf_limits;
 mod key_file;
 mod keys;
 mod minisign;

@@ -223,9 +223,9 @@ impl Evaluation {
         for r in &self.rules {
             let role = r.role.as_deref().unwrap_or("signatures");
             out.push_str(&format!(
-                "\n  {role}: {} of {} ({})",
-                r.have.len(),
+                "\n  {role}: {} required, {} counted ({})",
                 r.need,
+                r.have.len(),
                 if r.have.is_empty() {
                     "none".to_string()
                 } else {

@@ -36,6 +36,34 @@ use crate::trust::policy::{Evaluation, TrustPolicy};
 
 pub use payload::{Check, VerifyingReader, WalkSummary};
 
+/// Refuse a key set in which one public key has two key ids, or one key id two public
+/// keys: signers are counted by key id, so the first would let one secret key count
+/// twice (as the policy file parser refuses a key listed twice). `label` names each key.
+fn check_distinct_keys(keys: &[(String, &PublicKey)]) -> Result<()> {
+    for (i, (a_label, a)) in keys.iter().enumerate() {
+        for (b_label, b) in &keys[..i] {
+            let same_bytes = a.as_bytes() == b.as_bytes();
+            let same_id = a.key_id() == b.key_id();
+            let reason = match (same_bytes, same_id) {
+                (true, false) => format!(
+                    "is the same public key as {b_label}, under another key id ({} and {}): \
+                     one signer would count twice; trust each key once",
+                    a.key_id(),
+                    b.key_id()
+                ),
+                (false, true) => format!(
+                    "has key id {} as {b_label} does, but another public key: signers are \
+                     told apart by key id; trust only one of them",
+                    a.key_id()
+                ),
+                _ => continue,
+            };
+            return Err(Error::invalid("trusted key", a_label, reason));
+        }
+    }
+    Ok(())
+}
+
 /// What a bundle must satisfy to be trusted: the signatures a [`TrustPolicy`] asks for,
 /// and its validity window at the time given (the way tough's `RepositoryLoader` takes an
 /// `ExpirationEnforcement`).
@@ -51,6 +79,30 @@ impl Policy {
     /// bundles) or above the number of distinct keys (which could never be met) is a
     /// usage error.
     pub fn threshold(keys: Vec<PublicKey>, threshold: usize) -> Result<Self> {
+        let labelled: Vec<_> = keys
+            .iter()
+            .map(|k| (format!("key {}", k.key_id()), k))
+            .collect();
+        check_distinct_keys(&labelled)?;
+        Self::threshold_unchecked(keys, threshold)
+    }
+
+    /// [`Policy::threshold`] from `--trust` files: errors name the files.
+    pub fn threshold_files(paths: &[std::path::PathBuf], threshold: usize) -> Result<Self> {
+        let keys = paths
+            .iter()
+            .map(|p| PublicKey::load(p))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let labelled: Vec<_> = paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .zip(&keys)
+            .collect();
+        check_distinct_keys(&labelled)?;
+        Self::threshold_unchecked(keys, threshold)
+    }
+
+    fn threshold_unchecked(keys: Vec<PublicKey>, threshold: usize) -> Result<Self> {
         let distinct: std::collections::BTreeSet<_> = keys.iter().map(|k| k.key_id()).collect();
         if threshold == 0 {
             return Err(Error::Usage(
@@ -238,10 +290,11 @@ impl SignedBundle {
         let bytes =
             crate::fsutil::read_limited(&self.dir.join(path.file_name()), limit, "bundle document")
                 .map_err(|e| Error::verification(path.file_name(), crate::error::chain(&e)))?;
-        if bytes.len() as u64 != d.size || Sha256Digest::of(&bytes) != d.sha256 {
+        let got = Sha256Digest::of(&bytes);
+        if bytes.len() as u64 != d.size || got != d.sha256 {
             return Err(Error::verification(
                 path.file_name(),
-                "does not match the manifest",
+                mismatch(d, bytes.len() as u64, &got),
             ));
         }
         Ok(bytes)
@@ -290,13 +343,26 @@ fn check_document(dir: &Path, d: &crate::manifest::Document) -> Result<()> {
     std::io::copy(&mut r, &mut std::io::sink()).map_err(|e| fail(e.to_string()))?;
     let (_, got, n) = r.finish();
     if n != d.size || got != d.sha256 {
-        return Err(fail(format!(
-            "does not match the manifest (size {n} for {}, sha256 {})",
-            d.size,
-            got.hex()
-        )));
+        return Err(fail(mismatch(d, n, &got)));
     }
     Ok(())
+}
+
+/// A document that differs from the manifest, saying which value is which. Reading stops
+/// one byte past the expected size, so a longer file is "more than" that.
+fn mismatch(d: &crate::manifest::Document, size: u64, sha256: &Sha256Digest) -> String {
+    let expected = format!(
+        "does not match the signed manifest: expected {} bytes with sha256 {}",
+        d.size,
+        d.sha256.hex()
+    );
+    if size > d.size {
+        return format!("{expected}, found more than {} bytes", d.size);
+    }
+    format!(
+        "{expected}, found {size} bytes with sha256 {}",
+        sha256.hex()
+    )
 }
 
 /// A bundle whose signatures met the policy and whose every payload byte was checked.

@@ -15,6 +15,7 @@ use crate::trust::{MessageDigest, SIGNATURE_MAX_BYTES, TrustError};
 pub const MAX_SIGNATURES: usize = 256;
 
 pub(super) fn open(dir: &Path, policy: &Policy) -> Result<SignedBundle> {
+    check_bundle_dir(dir)?;
     let bytes = read_bundle_file(dir, MANIFEST_FILE, MAX_MANIFEST_JSON_BYTES)?;
     let files = read_signatures(dir)?;
     let evaluation = policy
@@ -70,11 +71,37 @@ fn check_window(m: &BundleManifest, policy: &Policy) -> Result<Option<String>> {
 /// Evaluate a bundle's signatures against a policy without requiring it to be met (for
 /// listings: who signed, what is still needed).
 pub fn evaluate(dir: &Path, policy: &Policy) -> Result<crate::trust::policy::Evaluation> {
+    check_bundle_dir(dir)?;
     let bytes = read_bundle_file(dir, MANIFEST_FILE, MAX_MANIFEST_JSON_BYTES)?;
     let sigs = read_signature_pairs(dir)?;
     Ok(policy
         .trust()
         .evaluate(&MessageDigest::of_bytes(&bytes), &sigs))
+}
+
+/// A bundle path that is missing or not a directory is a typo, not an attack: invalid
+/// input (exit 4), said before anything is read.
+fn check_bundle_dir(dir: &Path) -> Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(m) => Err(Error::invalid(
+            "bundle directory",
+            dir.display(),
+            format!(
+                "is {}, not a directory; give the bundle's directory",
+                if m.is_file() {
+                    "a regular file"
+                } else {
+                    fsutil::kind_of(m.file_type())
+                }
+            ),
+        )),
+        Err(source) => Err(Error::Input {
+            what: "bundle directory",
+            path: dir.to_path_buf(),
+            source,
+        }),
+    }
 }
 
 /// Read a small file of the bundle; every failure is a verification failure naming it.

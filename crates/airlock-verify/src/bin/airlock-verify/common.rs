@@ -4,16 +4,24 @@ use std::path::{Path, PathBuf};
 
 use airlock_verify::registry::{EnclaveRegistry, RegistryOptions};
 use airlock_verify::state::{Enclave, StateDir};
+use airlock_verify::trust::PassphraseSource;
 use airlock_verify::trust::policy::TrustPolicy;
-use airlock_verify::trust::{PassphraseSource, PublicKey};
 use airlock_verify::verify::{Policy, SignedBundle, VerifiedBundle};
 
-/// Which signatures to require: a trust policy file, or keys and a threshold.
+/// Which signatures to require: a trust policy file, or keys and a threshold. One of the
+/// two is required, and clap's message names both.
 #[derive(clap::Args, Debug, Clone)]
+#[group(skip)]
+#[command(group(
+    clap::ArgGroup::new("trust_source")
+        .args(["policy", "trust"])
+        .required(true)
+        .multiple(true)
+))]
 pub struct TrustArgs {
     /// The enclave's trust policy (JSON: keys with names and roles, and how many of each
     /// role must approve; see docs/trust.md).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["trust", "threshold"], required_unless_present = "trust")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["trust", "threshold"])]
     pub policy: Option<PathBuf>,
     /// Public key (minisign format) to trust, the simple form of a policy. Repeatable.
     #[arg(long, value_name = "KEY.pub")]
@@ -28,24 +36,23 @@ pub struct TrustArgs {
 }
 
 impl TrustArgs {
-    /// The verification policy: signatures, checked now.
+    /// The verification policy: signatures, checked now. Neither `--policy` nor
+    /// `--trust` is a usage error naming both (clap refuses it first; kept so this
+    /// never counts zero keys).
     pub fn policy(&self) -> airlock_verify::Result<Policy> {
-        if self.policy.is_none() {
+        let policy = match &self.policy {
+            Some(path) => Policy::new(TrustPolicy::load(path)?),
+            None if self.trust.is_empty() => {
+                return Err(airlock_verify::Error::Usage(
+                    "nothing to trust: give --trust KEY.pub (repeatable, with --threshold N) \
+                     or --policy FILE (docs/trust.md)"
+                        .into(),
+                ));
+            }
             // Threshold checks (0, never satisfiable) are usage errors.
-            let keys = self
-                .trust
-                .iter()
-                .map(|p| PublicKey::load(p))
-                .collect::<Result<Vec<_>, _>>()?;
-            return Ok(Policy::threshold(keys, self.threshold.unwrap_or(1))?
-                .allow_expired(self.allow_expired));
-        }
-        let Some(path) = &self.policy else {
-            return Err(airlock_verify::Error::Usage(
-                "give --policy or --trust".into(),
-            ));
+            None => Policy::threshold_files(&self.trust, self.threshold.unwrap_or(1))?,
         };
-        Ok(Policy::new(TrustPolicy::load(path)?).allow_expired(self.allow_expired))
+        Ok(policy.allow_expired(self.allow_expired))
     }
 
     /// Load the policy and open the bundle (signatures and window only).

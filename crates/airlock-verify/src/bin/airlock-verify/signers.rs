@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use airlock_verify::escape::Untrusted;
+use airlock_verify::trust::TrustError;
 
 use crate::common::TrustArgs;
 
@@ -34,7 +35,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 "evaluation": eval,
             }))?
         );
-        return Ok(());
+        return unmet(&eval);
     }
     for c in &eval.counted {
         println!(
@@ -57,10 +58,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     for r in &eval.rules {
         println!(
-            "rule: {} {} of {}",
+            "rule: {}: {} required, {} counted",
             r.role.as_deref().unwrap_or("signatures"),
-            r.have.len(),
-            r.need
+            r.need,
+            r.have.len()
         );
     }
     if eval.satisfied() {
@@ -68,5 +69,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     } else {
         println!("still needed: {}", eval.missing().join(", "));
     }
-    Ok(())
+    unmet(&eval)
+}
+
+/// A policy not met is exit 3, as `verify` would give, so a script can rely on the code.
+fn unmet(eval: &airlock_verify::trust::policy::Evaluation) -> anyhow::Result<()> {
+    if eval.satisfied() {
+        return Ok(());
+    }
+    Err(airlock_verify::Error::from(TrustError::PolicyNotMet {
+        missing: eval.missing().join(", "),
+        details: String::new(),
+    })
+    .into())
 }

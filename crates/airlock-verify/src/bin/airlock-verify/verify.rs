@@ -28,6 +28,26 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    let result = check(&a);
+    if a.json
+        && let Err(e) = &result
+    {
+        // A script reading --json gets an answer on failure too (the message is also on
+        // stderr, as for every command).
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "bundle": a.bundle,
+                "verified": false,
+                "error": airlock_verify::error::chain(e.as_ref()),
+                "exit_code": airlock_verify::cli::exit_code(e, |_| None),
+            }))?
+        );
+    }
+    result
+}
+
+fn check(a: &Args) -> anyhow::Result<()> {
     let signed = a.trust.open(&a.bundle)?;
     let bundle = crate::common::verify_with_bar(signed, !a.quiet && !a.json)?;
     let m = bundle.manifest();

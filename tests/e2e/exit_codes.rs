@@ -1,0 +1,381 @@
+//! docs/cli.md's exit-code table is what the tools do: each code of the table, through
+//! the real binaries, with a message that names the artifact (issue 21). And the
+//! messages of issue 21 item 17 that belong to trust and output.
+
+use std::path::Path;
+use std::process::Output;
+
+use crate::common::scenario::{Scenario, assert_fails, sh};
+
+/// The codes docs/cli.md's table lists, read from the table itself, so a row added
+/// there without a case here fails this test.
+fn documented_codes() -> Vec<i32> {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/cli.md")).unwrap();
+    let table = doc
+        .split("## Exit codes (both binaries)")
+        .nth(1)
+        .unwrap()
+        .split("\n\n")
+        .nth(1)
+        .unwrap();
+    table
+        .lines()
+        .filter_map(|l| l.strip_prefix("| ")?.split(' ').next()?.parse().ok())
+        .collect()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Corrupt one layer in the scenario's upstream registry (content no longer matches its
+/// digest); returns the layer's hex digest.
+fn corrupt_upstream_layer(s: &Scenario) -> String {
+    let layer = s.images[0].blobs[1]
+        .strip_prefix("sha256:")
+        .unwrap()
+        .to_string();
+    let data = s.upstream.storage_dir().join(format!(
+        "docker/registry/v2/blobs/sha256/{}/{}/data",
+        &layer[..2],
+        layer
+    ));
+    let mut bytes = std::fs::read(&data).unwrap();
+    bytes[10] ^= 1;
+    std::fs::write(&data, bytes).unwrap();
+    layer
+}
+
+#[test]
+fn every_exit_code_of_the_table() {
+    let s = Scenario::new();
+    let bundle = s.build("bundle", &[]);
+    let b = bundle.to_str().unwrap();
+    let public = format!("{}.pub", s.key.display());
+    let mut seen = Vec::new();
+
+    // 0: success.
+    let out = s.verify(&bundle);
+    assert!(out.status.success(), "{}", stderr(&out));
+    seen.push(0);
+
+    // 1: operational: the enclave registry is not reachable; the error names it.
+    let out = s.install_to(
+        &bundle,
+        "127.0.0.1:1",
+        &s.path("dest"),
+        &["--insecure", "--attempts", "1"],
+    );
+    assert_fails(&out, 1, "registry 127.0.0.1:1");
+    seen.push(1);
+
+    // 2: usage: nothing to trust (both ways of giving trust are named), threshold 0, and a
+    // threshold no key set can meet.
+    let out = s.verify_bin(&["verify", b, "--quiet"]).output().unwrap();
+    assert_fails(&out, 2, "--trust");
+    assert_fails(&out, 2, "--policy");
+    // Refused before anything is written: no destination, no state, no receipt.
+    let untrusted_dest = s.path("untrusted-dest");
+    let out = s
+        .verify_bin(&["install", b, "--registry", "127.0.0.1:1", "--dest"])
+        .arg(&untrusted_dest)
+        .output()
+        .unwrap();
+    assert_fails(&out, 2, "--trust");
+    assert!(!untrusted_dest.exists());
+    let out = s
+        .verify_bin(&["verify", b, "--trust", &public, "--threshold", "0"])
+        .output()
+        .unwrap();
+    assert_fails(&out, 2, "--threshold 0");
+    let out = s
+        .verify_bin(&["verify", b, "--trust", &public, "--threshold", "2"])
+        .output()
+        .unwrap();
+    assert_fails(&out, 2, "--threshold 2 can never be met");
+    seen.push(2);
+
+    // 3: the bundle cannot be trusted: its manifest changed after signing.
+    let tampered = s.path("tampered");
+    assert!(
+        sh(&format!("cp -a {b} {}", tampered.display()), s.work.path())
+            .status
+            .success()
+    );
+    let m = tampered.join("manifest.json");
+    let text = std::fs::read_to_string(&m)
+        .unwrap()
+        .replacen("0755", "0777", 1);
+    std::fs::write(&m, text).unwrap();
+    let out = s.verify(&tampered);
+    assert_fails(&out, 3, "signatures do not meet the trust policy");
+    assert_fails(&out, 3, ".minisig");
+    seen.push(3);
+
+    // 4: invalid input: a key file that is missing, a bundle path that is not a bundle.
+    let out = s
+        .verify_bin(&["verify", b, "--trust", "nowhere.pub"])
+        .output()
+        .unwrap();
+    assert_fails(&out, 4, "nowhere.pub");
+    let out = s
+        .verify_bin(&["verify", "bundel", "--trust", &public])
+        .output()
+        .unwrap();
+    assert_fails(&out, 4, "bundle directory bundel");
+    seen.push(4);
+
+    // 5: content did not match its pinned digest (upstream), named by digest. A fresh
+    // scenario: this one's cache already holds the good bytes.
+    let s = Scenario::new();
+    let layer = corrupt_upstream_layer(&s);
+    let out = s.try_build("rebuilt", &s.net_args());
+    assert_fails(&out, 5, &layer[..12]);
+    seen.push(5);
+
+    assert_eq!(
+        seen,
+        documented_codes(),
+        "docs/cli.md's table and this test disagree"
+    );
+}
+
+/// Issue 21 item 16: `verify --json` answers on failure too, with the reason and code.
+#[test]
+fn verify_json_reports_failure() {
+    let s = Scenario::new();
+    let bundle = s.build("bundle", &[]);
+    let public = format!("{}.pub", s.key.display());
+    let run = |b: &Path| {
+        s.verify_bin(&["verify", b.to_str().unwrap(), "--trust", &public, "--json"])
+            .output()
+            .unwrap()
+    };
+    let out = run(&s.path("bundel"));
+    assert_eq!(out.status.code(), Some(4));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(v["verified"], false);
+    assert_eq!(v["exit_code"], 4);
+    assert!(v["error"].as_str().unwrap().contains("bundel"), "{v}");
+    // A bundle that cannot be trusted: exit 3, said in the JSON too.
+    std::fs::remove_dir_all(bundle.join("signatures")).unwrap();
+    let out = run(&bundle);
+    assert_eq!(out.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(v["exit_code"], 3);
+    assert!(v["error"].as_str().unwrap().contains("signatures"), "{v}");
+}
+
+/// Issue 21 item 17: `signers` exits 3 when the policy is not met (as `verify` would),
+/// and its rule line reads unambiguously.
+#[test]
+fn signers_exits_3_when_the_policy_is_not_met() {
+    let s = Scenario::new();
+    let bundle = s.build("bundle", &[]);
+    let other = s.keygen("other");
+    let (b, public, other_pub) = (
+        bundle.to_str().unwrap(),
+        format!("{}.pub", s.key.display()),
+        format!("{}.pub", other.display()),
+    );
+    let out = s
+        .verify_bin(&[
+            "signers",
+            b,
+            "--trust",
+            &public,
+            "--trust",
+            &other_pub,
+            "--threshold",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert_fails(&out, 3, "1 more distinct trusted key");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("rule: signatures: 2 required, 1 counted"),
+        "{stdout}"
+    );
+    let out = s
+        .verify_bin(&["signers", b, "--trust", &public])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 required, 1 counted"));
+}
+
+/// Issue 21 item 17: the build signature's trusted comment records when it was made, as
+/// approvals do, and `minisign -V` (which shows the trusted comment it checked) says so.
+#[test]
+fn the_builders_trusted_comment_has_a_time() {
+    let s = Scenario::new();
+    let bundle = s.build("bundle", &[]);
+    let sigs: Vec<_> = std::fs::read_dir(bundle.join("signatures"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(sigs.len(), 1);
+    let out = sh(
+        &format!(
+            "minisign -V -p {}.pub -m manifest.json -x {}",
+            s.key.display(),
+            sigs[0].display()
+        ),
+        &bundle,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let comment = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Trusted comment: "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let year = format!(
+        " time={}",
+        &airlock_verify::time::Timestamp::now().to_string()[..4]
+    );
+    assert!(
+        comment.starts_with("airlock-bundle ") && comment.contains(&year),
+        "{comment}"
+    );
+    assert!(
+        comment.ends_with(&format!(
+            "payload_sha256={}",
+            serde_json::from_slice::<serde_json::Value>(
+                &std::fs::read(bundle.join("manifest.json")).unwrap()
+            )
+            .unwrap()["payload"]["sha256"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("sha256:")
+        )),
+        "{comment}"
+    );
+    // `signers` shows it.
+    let out = s
+        .verify_bin(&[
+            "signers",
+            bundle.to_str().unwrap(),
+            "--trust",
+            &format!("{}.pub", s.key.display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(" at "),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// Issue 21 item 17: log lines carry no terminal colour codes when stderr is not a
+/// terminal (both binaries), and a document that differs from the manifest is reported
+/// with the expected and the found values, each named.
+#[test]
+fn plain_logs_off_a_terminal_and_mismatches_say_which_is_which() {
+    let s = Scenario::new();
+    let bundle = s.build("bundle", &[]);
+    // A warning from each binary: a secret key readable by others.
+    let key = format!("{}.key", s.keygen("approver").display());
+    assert!(
+        sh(&format!("chmod 644 {key}"), s.work.path())
+            .status
+            .success()
+    );
+    let signed = s
+        .airlock(&[
+            "sign",
+            bundle.to_str().unwrap(),
+            "--role",
+            "change-board",
+            "--key",
+            &key,
+        ])
+        .output()
+        .unwrap();
+    assert!(signed.status.success(), "{}", stderr(&signed));
+    let dest = s.path("dest");
+    let installed = s.install_to(
+        &bundle,
+        "127.0.0.1:1",
+        &dest,
+        &["--insecure", "--attempts", "1", "--receipt-key", &key],
+    );
+    for (who, text) in [
+        ("airlock", stderr(&signed)),
+        ("airlock-verify", stderr(&installed)),
+    ] {
+        assert!(text.contains("WARN"), "{who}: {text}");
+        assert!(
+            !text.contains('\u{1b}'),
+            "{who}: colour codes in a pipe: {text:?}"
+        );
+    }
+    // A document changed after signing.
+    let doc = std::fs::read_dir(bundle.join("report"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "md"))
+        .expect("a report document");
+    let good = std::fs::read(&doc).unwrap();
+    let mut bytes = good.clone();
+    bytes[0] ^= 1;
+    std::fs::write(&doc, &bytes).unwrap();
+    let out = s.verify(&bundle);
+    let sha = |b: &[u8]| crate::common::images::sha256_hex(b);
+    let n = good.len();
+    assert_fails(
+        &out,
+        3,
+        &format!("expected {n} bytes with sha256 {}", sha(&good)),
+    );
+    assert_fails(
+        &out,
+        3,
+        &format!("found {n} bytes with sha256 {}", sha(&bytes)),
+    );
+    // Longer than signed: reading stopped past the expected size, and says so.
+    bytes.extend_from_slice(b"\nedited\n");
+    std::fs::write(&doc, &bytes).unwrap();
+    assert_fails(&s.verify(&bundle), 3, &format!("found more than {n} bytes"));
+}
+
+/// Issue 21 item 17: `preflight`'s report, warnings included ("not evaluated", FAIL),
+/// is its output on stdout; stderr carries only the one-line summary of a failure.
+#[test]
+fn preflight_writes_its_report_to_stdout() {
+    let s = Scenario::new();
+    let bundle = s.build("bundle", &[]);
+    let dump = s.path("nodes.json");
+    // One node three minors behind the hop's target: the skew check fails.
+    std::fs::write(
+        &dump,
+        r#"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Node",
+            "metadata":{"name":"old-worker"},"status":{"nodeInfo":{"kubeletVersion":"v1.26.3"}}}]}"#,
+    )
+    .unwrap();
+    let out = s
+        .verify_bin(&[
+            "preflight",
+            bundle.to_str().unwrap(),
+            "--trust",
+            &format!("{}.pub", s.key.display()),
+            "--cluster-dump",
+            dump.to_str().unwrap(),
+            "--state-dir",
+            s.path("state").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let (stdout, err) = (String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{stdout}{err}");
+    assert!(
+        stdout.contains("FAIL  skew") && stdout.contains("not evaluated"),
+        "{stdout}"
+    );
+    assert!(
+        !err.contains("skew") && !err.contains("not evaluated"),
+        "{err}"
+    );
+    assert!(err.contains("preflight check(s) failed"), "{err}");
+}
