@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use airlock_verify::registry::{EnclaveRegistry, RegistryOptions};
 use airlock_verify::state::{Enclave, StateDir};
-use airlock_verify::trust::PassphraseSource;
+use airlock_verify::trust::{PassphraseSource, PublicKey};
 use airlock_verify::trust::policy::TrustPolicy;
 use airlock_verify::verify::{Policy, SignedBundle, VerifiedBundle};
 
