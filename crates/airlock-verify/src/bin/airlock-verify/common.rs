@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use airlock_verify::registry::{EnclaveRegistry, RegistryOptions};
 use airlock_verify::state::{Enclave, StateDir};
-use airlock_verify::trust::{PassphraseSource, PublicKey};
 use airlock_verify::trust::policy::TrustPolicy;
+use airlock_verify::trust::{PassphraseSource, PublicKey};
 use airlock_verify::verify::{Policy, SignedBundle, VerifiedBundle};
 
 /// Which signatures to require: a trust policy file, or keys and a threshold. One of the
