@@ -15,6 +15,9 @@ pub mod render;
 pub mod sbom;
 mod svg;
 
+#[cfg(test)]
+mod byte_identity;
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;
