@@ -61,3 +61,77 @@ fn unchecked(signatures: &[(String, String)]) -> Approvals {
         ],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trust::policy::{Counted, NotCounted, RuleStatus};
+
+    #[test]
+    fn without_a_policy_lists_what_the_comments_claim_and_counts_nothing() {
+        let a = build(&Inputs {
+            signatures: vec![
+                (
+                    "A.minisig".into(),
+                    "airlock-approval signer=alice role=change-board time=2026-12-01T08:00:00Z"
+                        .into(),
+                ),
+                ("B.minisig".into(), "written by hand".into()),
+            ],
+            ..Default::default()
+        });
+        assert!(!a.checked);
+        let alice = &a.signatures[0];
+        assert_eq!(alice.name.as_deref(), Some("alice"));
+        assert_eq!(alice.role.as_deref(), Some("change-board"));
+        assert_eq!(alice.time.as_deref(), Some("2026-12-01T08:00:00Z"));
+        assert_eq!(alice.counted, None);
+        // A comment airlock did not write names no one.
+        assert_eq!(a.signatures[1].file, "B.minisig");
+        assert_eq!(a.signatures[1].name, None);
+        assert!(a.still_needed[0].contains("--policy"));
+    }
+
+    #[test]
+    fn with_a_policy_says_what_counted_and_what_is_still_needed() {
+        let e = Evaluation {
+            counted: vec![Counted {
+                file: "signatures/A.minisig".into(),
+                key_id: "A".into(),
+                name: "alice".into(),
+                role: Some("builder".into()),
+                claimed_signer: None,
+                time: Some("2026-12-01T08:00:00Z".into()),
+                policy_version: None,
+            }],
+            not_counted: vec![NotCounted {
+                file: "signatures/B.minisig".into(),
+                reason: "key not in the policy".into(),
+            }],
+            rules: vec![RuleStatus {
+                role: Some("change-board".into()),
+                need: 1,
+                have: vec![],
+            }],
+        };
+        let a = build(&Inputs {
+            approvals: Some(&e),
+            ..Default::default()
+        });
+        assert!(a.checked);
+        let counted: Vec<(&str, Option<bool>)> = a
+            .signatures
+            .iter()
+            .map(|s| (s.file.as_str(), s.counted))
+            .collect();
+        assert_eq!(
+            counted,
+            [
+                ("signatures/A.minisig", Some(true)),
+                ("signatures/B.minisig", Some(false))
+            ]
+        );
+        assert_eq!(a.signatures[0].role.as_deref(), Some("builder"));
+        assert_eq!(a.still_needed, ["1 more change-board"]);
+    }
+}

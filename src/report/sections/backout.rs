@@ -34,3 +34,40 @@ pub(crate) fn build(i: &Inputs<'_>) -> Backout {
         ],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture;
+    use super::*;
+
+    #[test]
+    fn carries_the_back_out_steps_and_times_them_by_the_dumps_nodes() {
+        let (m, d) = (fixture::manifest(), fixture::dump());
+        let i = Inputs {
+            manifest: Some(&m),
+            dump: Some(&d),
+            ..Default::default()
+        };
+        let b = build(&i);
+        assert!(b.previous_version_carried && carried(&i));
+        assert_eq!(b.steps.len(), 1);
+        assert_eq!(b.steps[0].id, "backout.restore");
+        assert!(
+            b.expected_duration
+                .starts_with("about 40 minutes for 2 nodes")
+        );
+        assert_eq!((b.triggers.len(), b.restored_means.len()), (4, 3));
+    }
+
+    #[test]
+    fn without_a_back_out_set_or_a_dump_says_so() {
+        let mut m = fixture::manifest();
+        m.images.retain(|img| img.role != Some(Role::Backout));
+        let b = build(&Inputs {
+            manifest: Some(&m),
+            ..Default::default()
+        });
+        assert!(!b.previous_version_carried);
+        assert!(b.expected_duration.contains("give --cluster-dump"));
+    }
+}

@@ -127,3 +127,84 @@ fn since(m: &BundleManifest, earlier: &[(String, &BundleManifest)]) -> Option<Si
             .collect(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture;
+    use super::*;
+    use crate::digest::Sha256Digest;
+
+    fn inventory(m: &BundleManifest, since: &[(String, &BundleManifest)]) -> Inventory {
+        build(&Inputs {
+            manifest: Some(m),
+            since: since.to_vec(),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn lists_every_image_and_file_with_its_bytes() {
+        let m = fixture::manifest();
+        let inv = inventory(&m, &[]);
+        let api = &inv.images[4];
+        assert_eq!(api.name, "registry.k8s.io/kube-apiserver:v1.30.2");
+        assert_eq!(api.role, Some(Role::Target));
+        assert_eq!(api.digest, fixture::digest('b'));
+        assert_eq!(api.platforms, ["linux/amd64"]);
+        // Manifest 10, config 1, layer 90, served index 100.
+        assert_eq!(api.bytes, 201);
+        let f = &inv.files[0];
+        assert_eq!(f.target, "bin/v1.30.2/linux/amd64/kubeadm");
+        assert_eq!((f.size, f.sha256.as_str()), (1000, "4".repeat(64).as_str()));
+        assert!(f.source.starts_with("https://dl.k8s.io/"));
+        assert!(inv.since.is_none());
+    }
+
+    #[test]
+    fn changes_pair_the_back_out_set_with_the_target_and_add_the_binaries() {
+        let m = fixture::manifest();
+        let changes: Vec<(String, Option<String>, Option<String>)> = inventory(&m, &[])
+            .changes
+            .into_iter()
+            .map(|c| (c.component, c.from, c.to))
+            .collect();
+        let v = |s: &str| Some(s.to_string());
+        assert_eq!(
+            changes,
+            [
+                // Listed once, role target, with a back-out set: carried by both.
+                ("coredns/coredns".into(), v("v1.11.1"), v("v1.11.1")),
+                ("etcd".into(), v("3.5.10-0"), v("3.5.12-0")),
+                ("kube-apiserver".into(), v("v1.29.6"), v("v1.30.2")),
+                ("kubeadm".into(), v("v1.29.6"), v("v1.30.2")),
+                ("kubectl".into(), v("v1.29.6"), v("v1.30.2")),
+                ("kubelet".into(), v("v1.29.6"), v("v1.30.2")),
+            ]
+        );
+    }
+
+    #[test]
+    fn since_counts_what_earlier_bundles_did_not_carry() {
+        let m = fixture::manifest();
+        let mut earlier = fixture::manifest();
+        earlier.entries.remove(1); // the 4000-byte layer
+        // CoreDNS served under another digest before; the other repositories are new.
+        earlier.images.truncate(1);
+        earlier.images[0].served.digest =
+            Sha256Digest::parse(&fixture::digest('9')).expect("digest");
+        let inv = inventory(&m, &[("e".repeat(64), &earlier)]);
+        let s = inv.since.expect("compared");
+        assert_eq!(s.bundles, ["e".repeat(64)]);
+        assert_eq!((s.new_entries, s.new_bytes, s.carried_before), (1, 4000, 3));
+        assert_eq!(
+            s.images_changed,
+            ["registry.k8s.io/coredns/coredns:v1.11.1"]
+        );
+    }
+
+    #[test]
+    fn without_a_manifest_is_empty() {
+        let inv = build(&Inputs::default());
+        assert!(inv.images.is_empty() && inv.files.is_empty() && inv.changes.is_empty());
+    }
+}

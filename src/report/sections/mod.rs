@@ -11,3 +11,6 @@ pub(super) mod risks;
 pub(super) mod runbook;
 pub(super) mod summary;
 pub(super) mod verification;
+
+#[cfg(test)]
+mod fixture;

@@ -252,3 +252,106 @@ fn addon_unconfirmed_apis(a: &AddonFacts) -> Option<Risk> {
         mitigation: "resolve with a catalog that lists the target's served APIs (airlock catalog update), and install the CRDs of custom resources first".into(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{apis, backout, fixture, inventory};
+    use super::*;
+
+    /// The risks of `i`, from its own inventory and removed APIs, as the report makes them.
+    fn risks_of(i: &Inputs<'_>) -> Vec<Risk> {
+        build(
+            i,
+            &inventory::build(i),
+            &apis::build(i).in_use,
+            backout::carried(i),
+        )
+    }
+
+    fn ids(r: &[Risk]) -> Vec<&str> {
+        r.iter().map(|r| r.id.as_str()).collect()
+    }
+
+    #[test]
+    fn with_a_dump_names_objects_on_removed_apis_and_old_kubelets_first() {
+        let (m, f, d) = (fixture::manifest(), fixture::facts(), fixture::dump());
+        let r = risks_of(&Inputs {
+            manifest: Some(&m),
+            facts: Some(&f),
+            dump: Some(&d),
+            ..Default::default()
+        });
+        assert_eq!(
+            ids(&r),
+            [
+                "apis.removed-in-use",
+                "skew.kubelet",
+                "catalog.uncertain",
+                "restart.control-plane",
+                "version.etcd",
+                "size"
+            ]
+        );
+        assert_eq!(r[0].severity, Severity::High);
+        assert_eq!(r[0].evidence, "CronJob shop/nightly uses batch/v1beta1");
+        assert_eq!(r[1].evidence, "worker-old");
+        assert!(r[1].title.contains("more than 3 minors older"));
+        assert_eq!(r[4].title, "etcd changes from 3.5.10-0 to 3.5.12-0");
+        // 5 images of 111 bytes and their layers (350), and a 1,000-byte binary.
+        assert_eq!(r[5].title, "5 images and 1 files, 1.9 KiB in all");
+    }
+
+    #[test]
+    fn without_a_dump_or_a_back_out_set_says_what_was_not_checked_or_carried() {
+        let mut m = fixture::manifest();
+        m.images
+            .retain(|img| img.role != Some(crate::manifest::Role::Backout));
+        let r = risks_of(&Inputs {
+            manifest: Some(&m),
+            ..Default::default()
+        });
+        assert_eq!(
+            ids(&r),
+            [
+                "backout.not-carried",
+                "apis.not-checked",
+                "restart.control-plane",
+                "version.etcd",
+                "size"
+            ]
+        );
+        assert!(r[1].evidence.contains("--cluster-dump"));
+    }
+
+    #[test]
+    fn add_ons_carried_by_exception_undetermined_or_unconfirmed_are_risks() {
+        let addon: AddonFacts = serde_json::from_value(serde_json::json!({
+            "name": "ingress",
+            "images": [],
+            "exception": "accepted by the change board",
+            "charts": [{
+                "name": "ingress-nginx", "version": "4.10.0", "source": "s", "pinned": "p",
+                "carried_as": "file", "carried": "c", "image_sources": [],
+                "undetermined": ["controller.image"]
+            }],
+            "checks": [{
+                "check": "api", "subject": "networking.k8s.io/v1 Ingress", "requirement": "served",
+                "target": "v1.30.2", "verdict": "unchecked", "detail": "not in the catalog"
+            }]
+        }))
+        .expect("add-on facts");
+        let mut r = Vec::new();
+        addon_risks(&[addon], &mut r);
+        assert_eq!(
+            ids(&r),
+            [
+                "addon.ingress.incompatible",
+                "addon.ingress.images-undetermined",
+                "addon.ingress.apis-unconfirmed"
+            ]
+        );
+        assert_eq!(r[0].evidence, "accepted by the change board");
+        assert_eq!(r[1].evidence, "ingress-nginx 4.10.0: controller.image");
+        assert_eq!(r[2].evidence, "networking.k8s.io/v1 Ingress");
+    }
+}

@@ -36,3 +36,40 @@ pub(crate) fn in_phase(i: &Inputs<'_>, phases: &[Phase]) -> Vec<Step> {
         })
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture;
+    use super::*;
+
+    fn ids(steps: Vec<Step>) -> Vec<String> {
+        steps.into_iter().map(|s| s.id).collect()
+    }
+
+    #[test]
+    fn the_runbook_and_the_validation_take_their_phases_in_checklist_order() {
+        let m = fixture::manifest();
+        let i = Inputs {
+            manifest: Some(&m),
+            ..Default::default()
+        };
+        assert_eq!(
+            ids(runbook(&i)),
+            ["pre.snapshot", "cp1.apply", "workers.drain"]
+        );
+        assert_eq!(ids(validation(&i)), ["post.nodes"]);
+        assert_eq!(ids(in_phase(&i, &[Phase::Backout])), ["backout.restore"]);
+    }
+
+    #[test]
+    fn without_a_checklist_there_are_no_steps() {
+        let mut m = fixture::manifest();
+        m.checklist = None;
+        let i = Inputs {
+            manifest: Some(&m),
+            ..Default::default()
+        };
+        assert!(runbook(&i).is_empty() && validation(&i).is_empty());
+        assert!(runbook(&Inputs::default()).is_empty());
+    }
+}

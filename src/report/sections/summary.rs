@@ -66,3 +66,73 @@ fn kind_label(e: &Entry) -> &'static str {
         "image manifests and layout"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture;
+    use super::*;
+
+    #[test]
+    fn says_what_where_when_and_what_the_bytes_are() {
+        let (m, f) = (fixture::manifest(), fixture::facts());
+        let s = build(&Inputs {
+            manifest: Some(&m),
+            manifest_sha256: Some("abc".into()),
+            facts: Some(&f),
+            ..Default::default()
+        });
+        assert_eq!(s.from.as_deref(), Some("v1.29.6"));
+        assert_eq!(s.to.as_deref(), Some("v1.30.2"));
+        assert_eq!(
+            (s.channel.as_deref(), s.sequence),
+            (Some("site-a"), Some(7))
+        );
+        assert_eq!(s.not_before.as_deref(), Some("2026-12-01T08:00:00Z"));
+        assert_eq!(s.expires.as_deref(), Some("2026-12-04T08:00:00Z"));
+        assert_eq!(s.manifest_sha256.as_deref(), Some("abc"));
+        assert_eq!(s.payload_sha256, "a".repeat(64));
+        assert_eq!((s.payload_bytes, s.content_bytes), (5000, 5050));
+        assert_eq!((s.images, s.blobs, s.files), (5, 2, 1));
+        assert_eq!(s.target_end_of_life.as_deref(), Some("2025-07-15"));
+        let kinds: Vec<(&str, u64)> = s
+            .bytes_by_kind
+            .iter()
+            .map(|(k, n)| (k.as_str(), *n))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("image layers", 4000),
+                ("Kubernetes binaries", 1000),
+                ("image manifests and layout", 30),
+                ("image configs", 20)
+            ]
+        );
+    }
+
+    #[test]
+    fn without_a_manifest_is_empty_not_an_error() {
+        let s = build(&Inputs::default());
+        assert_eq!((s.from, s.payload_bytes, s.images), (None, 0, 0));
+        assert!(s.payload_sha256.is_empty() && s.bytes_by_kind.is_empty());
+    }
+
+    #[test]
+    fn labels_airlock_files_by_their_kind() {
+        let label = |media_type: &str| {
+            let mut e = fixture::manifest().entries.remove(0);
+            e.media_type = media_type.into();
+            kind_label(&e)
+        };
+        assert_eq!(label("application/vnd.airlock.file.tool"), "node tools");
+        assert_eq!(
+            label("application/vnd.airlock.file.chart"),
+            "add-on manifests and charts"
+        );
+        assert_eq!(
+            label("application/vnd.airlock.file.package-metadata"),
+            "node packages"
+        );
+        assert_eq!(label("application/vnd.airlock.file.other"), "other files");
+    }
+}

@@ -25,3 +25,29 @@ pub(crate) fn build(i: &Inputs<'_>) -> Verification {
         ],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture;
+    use super::*;
+
+    #[test]
+    fn the_manual_procedure_names_the_payload_digest() {
+        let m = fixture::manifest();
+        let v = build(&Inputs {
+            manifest: Some(&m),
+            ..Default::default()
+        });
+        assert_eq!(v.commands.len(), 4);
+        assert!(v.commands.iter().all(|c| c.starts_with("airlock-verify ")));
+        let sum = v
+            .manual
+            .iter()
+            .find(|l| l.starts_with("sha256sum payload.tar.zst"))
+            .expect("payload line");
+        assert!(
+            sum.contains(&format!("must be {}", "a".repeat(64))),
+            "{sum}"
+        );
+    }
+}
