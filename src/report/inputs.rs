@@ -44,22 +44,26 @@ pub fn load_manifest(dir: &std::path::Path) -> crate::Result<(BundleManifest, St
     Ok((m, crate::digest::Sha256Digest::of(&bytes).hex()))
 }
 
+/// Largest `report/change-report.json` read back: the build writes tens of kilobytes
+/// (the largest part lists every image and file); the bound keeps a planted file from
+/// being read whole.
+pub const MAX_REPORT_JSON_BYTES: u64 = 64 * 1024 * 1024;
+
 /// The hop facts the build recorded in the bundle's own report.
 pub fn facts_from_bundle(dir: &std::path::Path) -> crate::Result<Option<HopFacts>> {
     let path = dir.join(crate::layout::DocPath::ReportJson.file_name());
     if !path.exists() {
         return Ok(None);
     }
-    let bytes = crate::fsutil::read_limited(&path, 64 * 1024 * 1024, "change report")?;
-    let v: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| crate::Error::invalid("change report", path.display(), e))?;
-    let removed: Vec<RemovedApi> = serde_json::from_value(v["apis"]["removed"].clone())
-        .map_err(|e| crate::Error::invalid("change report", path.display(), e))?;
+    let invalid = |e: serde_json::Error| crate::Error::invalid("change report", path.display(), e);
+    let bytes = crate::fsutil::read_limited(&path, MAX_REPORT_JSON_BYTES, "change report")?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(invalid)?;
+    let removed: Vec<RemovedApi> =
+        serde_json::from_value(v["apis"]["removed"].clone()).map_err(invalid)?;
     // Reports of bundles without add-ons have none.
     let addons = match v.get("addons") {
         None => Vec::new(),
-        Some(a) => serde_json::from_value(a.clone())
-            .map_err(|e| crate::Error::invalid("change report", path.display(), e))?,
+        Some(a) => serde_json::from_value(a.clone()).map_err(invalid)?,
     };
     Ok(Some(HopFacts {
         removed_apis: removed,
@@ -149,6 +153,71 @@ fn add_dump_file(d: &mut Dump, f: &std::path::Path) -> crate::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The e2e fixture's bundle (tests/e2e/report.rs), kept under testdata.
+    fn demo_bundle() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/report/testdata/demo/bundle")
+    }
+
+    #[test]
+    fn the_manifest_is_read_with_the_sha256_of_its_bytes() {
+        let (m, sha) = load_manifest(&demo_bundle()).unwrap();
+        let bytes = std::fs::read(demo_bundle().join("manifest.json")).unwrap();
+        assert_eq!(sha, crate::digest::Sha256Digest::of(&bytes).hex());
+        assert_eq!(m.hop.unwrap().to, "v1.30.2");
+    }
+
+    #[test]
+    fn facts_come_back_from_the_bundles_own_report() {
+        let f = facts_from_bundle(&demo_bundle())
+            .unwrap()
+            .expect("a report");
+        assert_eq!(f.removed_apis.len(), 3);
+        assert_eq!(f.removed_apis[0].group_version, "batch/v1beta1");
+        assert_eq!(
+            (f.kubelet_max_minors_older, f.kube_proxy_max_minors_older),
+            (3, 3)
+        );
+        assert_eq!(f.target_end_of_life.as_deref(), Some("2025-07-15"));
+        assert!(f.uncertain.is_empty() && f.addons.is_empty());
+    }
+
+    #[test]
+    fn a_bundle_without_a_report_has_no_facts_and_a_broken_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(facts_from_bundle(dir.path()).unwrap().is_none());
+        let path = dir
+            .path()
+            .join(crate::layout::DocPath::ReportJson.file_name());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "{\"apis\": {\"removed\": 7}}").unwrap();
+        let e = facts_from_bundle(dir.path()).unwrap_err();
+        assert_eq!(e.exit_code(), 4);
+        let e = e.to_string();
+        assert!(
+            e.contains("change report") && e.contains("change-report.json"),
+            "{e}"
+        );
+        // Larger than the bound: refused before it is read (a sparse file costs nothing).
+        std::fs::File::create(&path)
+            .unwrap()
+            .set_len(MAX_REPORT_JSON_BYTES + 1)
+            .unwrap();
+        let e = facts_from_bundle(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("change-report.json"), "{e}");
+    }
+
+    #[test]
+    fn signature_comments_are_the_trusted_comment_lines() {
+        let sigs = signature_comments(&demo_bundle()).unwrap();
+        assert_eq!(sigs.len(), 1);
+        assert!(sigs[0].0.ends_with(".minisig"), "{}", sigs[0].0);
+        assert!(
+            sigs[0]
+                .1
+                .starts_with("airlock-bundle format=1 hop=v1.29.6->v1.30.2")
+        );
+    }
 
     #[test]
     fn dumps_are_read_as_json_or_yaml_documents_by_their_first_character() {

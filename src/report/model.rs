@@ -1,6 +1,6 @@
 //! The report's model: the typed report the templates render and `change-report.json`
 //! serialises (its schema is docs/report.md; keep the two together). Only types live
-//! here; the sections that fill them are in [`super::sections`].
+//! here; the sections that fill them are in `sections/`.
 
 use serde::Serialize;
 
