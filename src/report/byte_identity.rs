@@ -1,7 +1,8 @@
 //! The report's bytes stay as they were. `testdata/demo` is the bundle, cluster dumps
 //! and CVE feed of the e2e determinism test (tests/e2e/report.rs); `expected*` are what
 //! `airlock report` wrote for them before the report was split into model, sections and
-//! inputs (issue 28). The inputs are read here as `airlock report` reads them.
+//! inputs (issue 28), and `bundle/report` what `airlock build` wrote into the bundle. The
+//! inputs are read here as `airlock report` and `airlock build` read them.
 
 use std::path::{Path, PathBuf};
 
@@ -64,4 +65,29 @@ fn the_demo_report_is_byte_identical_to_the_pre_split_one() {
 #[test]
 fn the_demo_report_against_an_earlier_bundle_is_byte_identical_to_the_pre_split_one() {
     assert_same(true, "expected-since");
+}
+
+#[test]
+fn the_report_build_writes_into_the_bundle_is_byte_identical_to_the_pre_split_one() {
+    let bundle = Path::new(DEMO).join("bundle");
+    let (m, _) = load_manifest(&bundle).expect("manifest");
+    // The lock's facts, which the build recorded in this report.
+    let facts = facts_from_bundle(&bundle).expect("facts");
+    // As `pack::write_documents` assembles it: no manifest digest (the report is inside
+    // the bundle it describes), no dump, feed or signatures.
+    let report = assemble(&Inputs {
+        manifest: Some(&m),
+        facts: facts.as_ref(),
+        ..Default::default()
+    });
+    for format in [Format::Markdown, Format::Html, Format::Json] {
+        let path = bundle.join("report").join(format.file_name());
+        let want = std::fs::read(&path).expect("expected file");
+        let got = render(&report, format).expect("renders");
+        assert!(
+            got == want,
+            "{} differs from the pre-split output",
+            path.display()
+        );
+    }
 }
