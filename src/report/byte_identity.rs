@@ -1,0 +1,93 @@
+//! The report's bytes stay as they were. `testdata/demo` is the bundle, cluster dumps
+//! and CVE feed of the e2e determinism test (tests/e2e/report.rs); `expected*` are what
+//! `airlock report` wrote for them before the report was split into model, sections and
+//! inputs (issue 28), and `bundle/report` what `airlock build` wrote into the bundle. The
+//! inputs are read here as `airlock report` and `airlock build` read them.
+
+use std::path::{Path, PathBuf};
+
+use super::render::{Format, render};
+use super::{Inputs, assemble, cve, facts_from_bundle, load_dump, load_manifest};
+
+/// Relative, as the expected files were written with: the dump's path is in the report.
+const DEMO: &str = "src/report/testdata/demo";
+
+/// What `airlock report BUNDLE --cluster-dump DUMPS --cve-feed FEED [--since BUNDLE]`
+/// writes, in every format.
+fn rendered(since: bool) -> Vec<(Format, Vec<u8>)> {
+    let demo = Path::new(DEMO);
+    let bundle = demo.join("bundle");
+    let (m, msha) = load_manifest(&bundle).expect("manifest");
+    let dump = load_dump(&[demo.join("dumps")]).expect("dumps");
+    let feed_path = demo.join("cve.json");
+    let feed = std::fs::read(&feed_path).expect("feed");
+    let cves = cve::evaluate(&feed, &feed_path.display().to_string(), (29, 6), (30, 2))
+        .expect("feed evaluates");
+    let earlier = if since {
+        vec![load_manifest(&bundle).expect("since")]
+    } else {
+        vec![]
+    };
+    let facts = facts_from_bundle(&bundle).expect("facts");
+    let report = assemble(&Inputs {
+        manifest: Some(&m),
+        manifest_sha256: Some(msha),
+        facts: facts.as_ref(),
+        dump: Some(&dump),
+        cves: Some(cves),
+        since: earlier.iter().map(|(m, d)| (d.clone(), m)).collect(),
+        approvals: None,
+        signatures: super::signature_comments(&bundle).expect("signatures"),
+    });
+    [Format::Markdown, Format::Html, Format::Json]
+        .into_iter()
+        .map(|f| (f, render(&report, f).expect("renders")))
+        .collect()
+}
+
+fn assert_same(since: bool, expected: &str) {
+    for (format, bytes) in rendered(since) {
+        let path: PathBuf = Path::new(DEMO).join(expected).join(format.file_name());
+        let want = std::fs::read(&path).expect("expected file");
+        assert!(
+            bytes == want,
+            "{} differs from the pre-split output",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn the_demo_report_is_byte_identical_to_the_pre_split_one() {
+    assert_same(false, "expected");
+}
+
+#[test]
+fn the_demo_report_against_an_earlier_bundle_is_byte_identical_to_the_pre_split_one() {
+    assert_same(true, "expected-since");
+}
+
+#[test]
+fn the_report_build_writes_into_the_bundle_is_byte_identical_to_the_pre_split_one() {
+    let bundle = Path::new(DEMO).join("bundle");
+    let (m, _) = load_manifest(&bundle).expect("manifest");
+    // The lock's facts, which the build recorded in this report.
+    let facts = facts_from_bundle(&bundle).expect("facts");
+    // As `pack::write_documents` assembles it: no manifest digest (the report is inside
+    // the bundle it describes), no dump, feed or signatures.
+    let report = assemble(&Inputs {
+        manifest: Some(&m),
+        facts: facts.as_ref(),
+        ..Default::default()
+    });
+    for format in [Format::Markdown, Format::Html, Format::Json] {
+        let path = bundle.join("report").join(format.file_name());
+        let want = std::fs::read(&path).expect("expected file");
+        let got = render(&report, format).expect("renders");
+        assert!(
+            got == want,
+            "{} differs from the pre-split output",
+            path.display()
+        );
+    }
+}
