@@ -19,7 +19,6 @@
 pub mod chart;
 pub mod compat;
 pub mod constraint;
-pub mod facts;
 pub mod kube;
 pub mod pin;
 pub mod repo_index;
@@ -28,9 +27,15 @@ mod source;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use crate::addon_facts::{
+    AddonFacts, AddonImage, ChartCarried, ChartFacts, CompatCheck, FoundAt, ImageSource, Verdict,
+};
 use crate::catalog::{Catalog, Version};
 use crate::checklist::{HelmChart, HelmChartAt};
 use crate::error::{Error, Result};
+use crate::hop_manifest::{
+    ChartSource, HopChart, HopManifest, LocalSpec, check_sha_text, local_file, url_file_name,
+};
 use crate::http::HttpClient;
 use crate::image_ref::ImageRef;
 use crate::lock::{FileSource, LockedFile, LockedImage};
@@ -38,14 +43,8 @@ use crate::manifest::{FileKind, Mode, Role};
 use crate::oci::Platform;
 use crate::paths::SafeRelPath;
 use crate::registry::RegistryClient;
-use crate::resolve::hop_manifest::{
-    ChartSource, HopChart, HopManifest, LocalSpec, check_sha_text, local_file, url_file_name,
-};
 use crate::store::Store;
 use compat::ApiSeen;
-use facts::{
-    AddonFacts, AddonImage, ChartCarried, ChartFacts, CompatCheck, FoundAt, ImageSource, Verdict,
-};
 
 pub use source::helm_layer;
 

@@ -9,6 +9,7 @@
 
 pub mod compare;
 pub mod date;
+pub mod plan;
 pub mod sources;
 pub mod support;
 pub mod update;

@@ -94,7 +94,7 @@ pub struct ChangeReport {
     pub apis: Apis,
     /// 3 (continued). Each add-on: its images and where they were found, its charts, and
     /// its compatibility with the target (recorded at resolve).
-    pub addons: Vec<crate::addon::facts::AddonFacts>,
+    pub addons: Vec<crate::addon_facts::AddonFacts>,
     /// 4. Risks, each with its mitigation.
     pub risks: Vec<Risk>,
     /// 5. CVEs and the hop.
@@ -689,8 +689,8 @@ fn risks(
 
 /// Add-ons carried although incompatible, chart images airlock could not determine, and
 /// API checks the catalog could not confirm.
-fn addon_risks(addons: &[crate::addon::facts::AddonFacts], r: &mut Vec<Risk>) {
-    use crate::addon::facts::Verdict;
+fn addon_risks(addons: &[crate::addon_facts::AddonFacts], r: &mut Vec<Risk>) {
+    use crate::addon_facts::Verdict;
     for a in addons {
         if let Some(e) = &a.exception {
             r.push(Risk {

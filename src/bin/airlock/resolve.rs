@@ -69,7 +69,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // Refuse a bad hop (and existing outputs) before any network work; with a catalog from
     // upstream the versions are checked once it is derived.
     if mode != UpstreamCatalog::Use {
-        airlock::resolve::check_hop(&base.catalog, &a.from, &a.to)?;
+        airlock::catalog::plan::check_hop(&base.catalog, &a.from, &a.to)?;
     }
     for out in [Some(&a.out), a.save_catalog.as_ref()]
         .into_iter()
