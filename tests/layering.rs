@@ -76,6 +76,10 @@ fn connected_side_imports_only_downward() {
         checked += 1;
         let text = std::fs::read_to_string(path).expect("read source");
         for (n, line) in text.lines().enumerate() {
+            // A doc link names a module without importing it.
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
             for target in imports(line) {
                 let Some(theirs) = floor(target) else { continue };
                 assert!(
