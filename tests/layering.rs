@@ -81,7 +81,9 @@ fn connected_side_imports_only_downward() {
                 continue;
             }
             for target in imports(line) {
-                let Some(theirs) = floor(target) else { continue };
+                let Some(theirs) = floor(target) else {
+                    continue;
+                };
                 assert!(
                     target == module || theirs < own,
                     "{}:{}: {module} (floor {own}) imports {target} (floor {theirs}), which is not below it: {line}",

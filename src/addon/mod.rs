@@ -47,14 +47,7 @@ use crate::registry::RegistryClient;
 use crate::store::Store;
 use compat::ApiSeen;
 
-pub use source::helm_layer;
-
-/// Helm's OCI config media type.
-pub const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
-/// Helm's OCI chart layer media type (the `.tgz`).
-pub const HELM_CHART: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
-/// Helm's OCI provenance layer media type.
-pub const HELM_PROVENANCE: &str = "application/vnd.cncf.helm.chart.provenance.v1.prov";
+pub use source::{HELM_CHART, HELM_CONFIG, HELM_PROVENANCE, helm_layer};
 
 /// What add-on resolution needs.
 pub struct Context<'a> {

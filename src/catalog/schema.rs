@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::Date;
+use super::date::Date;
 use crate::digest::{Sha256Digest, bare_hex};
 use crate::manifest::Mode;
 
