@@ -116,10 +116,7 @@ pub fn check_target(out: &Path, keys: &[SecretKey], force: bool) -> Result<()> {
             "at least one signing key is needed",
         ));
     }
-    if out.exists() && !force {
-        return Err(Error::already_exists(out));
-    }
-    Ok(())
+    crate::error::refuse_existing(out, force)
 }
 
 /// Write a bundle for `lock` into `out`.

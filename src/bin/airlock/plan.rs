@@ -289,10 +289,10 @@ fn refuse_existing(
         paths.push(out_dir.join(format!("{name}.lock")));
         paths.push(out_dir.join(name));
     }
-    match paths.into_iter().find(|p| p.exists()) {
-        Some(p) => Err(airlock::Error::already_exists(p).into()),
-        None => Ok(()),
+    for p in &paths {
+        airlock::error::refuse_existing(p, a.force)?;
     }
+    Ok(())
 }
 
 /// Resolve hop `i` and write its lock; returns the lock's path and the warnings.

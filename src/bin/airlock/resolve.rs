@@ -75,9 +75,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .into_iter()
         .flatten()
     {
-        if out.exists() && !a.force {
-            return Err(airlock::Error::already_exists(out).into());
-        }
+        airlock::error::refuse_existing(out, a.force)?;
     }
     let arches = a.hop.arches()?;
     let (reg, http) = a.hop.clients()?;
