@@ -5,7 +5,7 @@
 //! and downloads. As there, the cause is kept as `source()` and not repeated in the
 //! message.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use airlock_verify::error::chain;
 
@@ -156,6 +156,16 @@ impl Error {
     pub fn code_of(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
         e.downcast_ref::<Error>().map(Error::exit_code)
     }
+}
+
+/// The rule every `airlock` writer follows: an output that exists is refused unless
+/// `force`. Commands call it before any network work; writers call it again where they
+/// write.
+pub fn refuse_existing(path: &Path, force: bool) -> Result<()> {
+    if path.exists() && !force {
+        return Err(Error::already_exists(path));
+    }
+    Ok(())
 }
 
 /// `.context(...)` on results, keeping the typed error.

@@ -13,11 +13,13 @@
 //! below.
 
 pub mod addon;
+pub mod addon_facts;
 pub mod approve;
 pub mod catalog;
 pub mod checklist;
 pub mod error;
 pub mod fetch;
+pub mod hop_manifest;
 pub mod http;
 pub mod lock;
 pub mod pack;

@@ -83,7 +83,7 @@ pub struct HopFacts {
     /// Per add-on: its images and where they were found, its charts, its compatibility
     /// checks against the target, and any exception.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub addons: Vec<crate::addon::facts::AddonFacts>,
+    pub addons: Vec<crate::addon_facts::AddonFacts>,
 }
 
 /// An image pinned by digest.

@@ -133,9 +133,7 @@ pub fn write_lock(path: &Path, lock: &Lock, force: bool) -> Result<()> {
             "internal error: the lock does not read back identically",
         ));
     }
-    if path.exists() && !force {
-        return Err(Error::already_exists(path));
-    }
+    crate::error::refuse_existing(path, force)?;
     let dir = parent_dir(path);
     let mut tmp = tempfile::NamedTempFile::new_in(&dir)
         .map_err(|e| Error::io("create temporary file in", &dir, e))?;

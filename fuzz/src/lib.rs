@@ -249,7 +249,7 @@ pub fn volume_names(data: &[u8]) {
 /// Hop manifests (`--with FILE`): the add-on's schema, charts and compat block.
 pub fn hop_manifest(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data)
-        && let Ok(m) = airlock::resolve::hop_manifest::HopManifest::parse(text, "fuzz")
+        && let Ok(m) = airlock::hop_manifest::HopManifest::parse(text, "fuzz")
     {
         for c in &m.charts {
             let _ = c.source();

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::constraint::{Constraints, SemVer};
-use super::facts::{CheckKind, CompatCheck, Verdict};
+use crate::addon_facts::{CheckKind, CompatCheck, Verdict};
 use crate::catalog::{Catalog, Version, parse_minor_key};
 use crate::error::{Error, Result};
 

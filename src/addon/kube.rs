@@ -336,6 +336,28 @@ fn defined_kinds(v: &Value, at: &Place<'_>, out: &mut Scan) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// The example manifest that `manifests/examples/cni-calico.yaml` names holds calico's
+    /// images (the hop manifest lists none by hand).
+    #[test]
+    fn the_calico_example_manifest_holds_its_images() {
+        let scan = scan(
+            include_str!("../../manifests/examples/addons/calico.yaml").as_bytes(),
+            "calico.yaml",
+        )
+        .unwrap();
+        let mut images: Vec<String> = scan.images.iter().map(|f| f.image.to_string()).collect();
+        images.sort();
+        images.dedup();
+        assert_eq!(
+            images,
+            [
+                "docker.io/calico/cni:v3.28.1",
+                "docker.io/calico/kube-controllers:v3.28.1",
+                "docker.io/calico/node:v3.28.1"
+            ]
+        );
+    }
+
     const CNI: &str = r#"# Source: calico/templates/calico-node.yaml
 ---
 apiVersion: v1

@@ -19,7 +19,6 @@
 pub mod chart;
 pub mod compat;
 pub mod constraint;
-pub mod facts;
 pub mod kube;
 pub mod pin;
 pub mod repo_index;
@@ -28,9 +27,16 @@ mod source;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use crate::addon_facts::{
+    AddonFacts, AddonImage, ChartCarried, ChartFacts, CompatCheck, FoundAt, ImageSource, Verdict,
+};
 use crate::catalog::{Catalog, Version};
 use crate::checklist::{HelmChart, HelmChartAt};
+use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
+use crate::hop_manifest::{
+    ChartSource, HopChart, HopManifest, LocalSpec, check_sha_text, local_file, url_file_name,
+};
 use crate::http::HttpClient;
 use crate::image_ref::ImageRef;
 use crate::lock::{FileSource, LockedFile, LockedImage};
@@ -38,23 +44,10 @@ use crate::manifest::{FileKind, Mode, Role};
 use crate::oci::Platform;
 use crate::paths::SafeRelPath;
 use crate::registry::RegistryClient;
-use crate::resolve::hop_manifest::{
-    ChartSource, HopChart, HopManifest, LocalSpec, check_sha_text, local_file, url_file_name,
-};
 use crate::store::Store;
 use compat::ApiSeen;
-use facts::{
-    AddonFacts, AddonImage, ChartCarried, ChartFacts, CompatCheck, FoundAt, ImageSource, Verdict,
-};
 
-pub use source::helm_layer;
-
-/// Helm's OCI config media type.
-pub const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
-/// Helm's OCI chart layer media type (the `.tgz`).
-pub const HELM_CHART: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
-/// Helm's OCI provenance layer media type.
-pub const HELM_PROVENANCE: &str = "application/vnd.cncf.helm.chart.provenance.v1.prov";
+pub use source::{HELM_CHART, HELM_CONFIG, HELM_PROVENANCE, helm_layer};
 
 /// What add-on resolution needs.
 pub struct Context<'a> {
@@ -401,102 +394,190 @@ async fn chart(
     let src = c
         .source()
         .map_err(|e| Error::invalid("hop manifest", manifest_path.display(), e))?;
-    let (info, label, source, pinned, carried_as, carried, at) = match &src {
-        ChartSource::Local(p) => {
-            let (locked, full) = local_file(
-                &LocalSpec {
-                    path: p,
-                    name: c.name.as_deref(),
-                    sha256: c.sha256.as_deref(),
-                    target: c.target.as_ref(),
-                    mode: c.mode,
-                    kind: c.kind.unwrap_or(FileKind::Chart),
-                    default_dir: "charts",
-                },
-                manifest_path,
-                ctx.lock_dir,
-            )?;
-            let label = p.display().to_string();
-            let info = chart::read_chart_file(&full, &label)?;
-            let target = locked.target.to_string();
-            let pinned = locked.sha256.to_string();
-            out.files.push(locked);
-            (
-                info,
-                label.clone(),
-                label,
-                pinned,
-                ChartCarried::File,
-                target.clone(),
-                HelmChartAt::File(target),
-            )
-        }
+    let got = match &src {
+        ChartSource::Local(p) => read_local_chart(ctx, manifest_path, c, p, out)?,
         ChartSource::Oci { reference, digest } => {
-            let o = source::oci_chart(ctx.registry, ctx.store, reference, digest).await?;
-            let label = format!("oci://{reference}");
-            let info = chart::read_chart_file(&o.archive, &label)?;
-            let base = reference
-                .repository
-                .rsplit('/')
-                .next()
-                .unwrap_or(&reference.repository);
-            if info.root.name != base {
-                out.warnings.push(format!(
-                    "{label}: the chart inside is named {}, not {base} (helm pushes a chart to a repository of its own name)",
-                    info.root.name
-                ));
-            }
-            out.charts.push(LockedImage {
-                name: reference.clone(),
-                digest: *digest,
-                platforms: Vec::new(),
-                role: Some(Role::Chart),
-            });
-            (
-                info,
-                label.clone(),
-                label,
-                digest.to_string(),
-                ChartCarried::OciArtifact,
-                reference.to_string(),
-                HelmChartAt::Registry(reference.repository.clone()),
-            )
+            fetch_oci_chart(ctx, reference, digest, out).await?
         }
         ChartSource::Repo {
             url,
             chart: name,
             version,
             sha256,
-        } => {
-            let r = source::repo_chart(ctx.http, ctx.store, url, name, version, sha256).await?;
-            let file_name =
-                url_file_name(&r.url).unwrap_or_else(|_| format!("{name}-{version}.tgz"));
-            let label = file_name.clone();
-            let info = chart::read_chart_file(&r.path, &label)?;
-            let target = match &c.target {
-                Some(t) => t.clone(),
-                None => SafeRelPath::new(&format!("charts/{file_name}"))?,
-            };
-            out.files.push(LockedFile {
-                name: c.name.clone().unwrap_or(file_name),
-                source: FileSource::Url(r.url.clone()),
-                sha256: *sha256,
-                size: Some(r.size),
-                target: target.clone(),
-                mode: c.mode.unwrap_or(Mode(0o644)),
-                kind: Some(FileKind::Chart),
-            });
-            (
-                info,
-                label,
-                format!("{url} (chart {name} {version})"),
-                sha256.to_string(),
-                ChartCarried::File,
-                target.to_string(),
-                HelmChartAt::File(target.to_string()),
-            )
-        }
+        } => fetch_repo_chart(ctx, c, url, name, version, sha256, out).await?,
     };
+    let mut sources = chart_images(g, &got.info, &got.label, out)?;
+    if let Some(r) = &c.rendered {
+        rendered_images(g, manifest_path, r, &mut sources, out)?;
+    }
+    let undetermined = undetermined(&got.info);
+    let root = &got.info.root;
+    let subject = format!("chart {} {}", root.name, root.version);
+    if c.rendered.is_none() {
+        warn_unread_images(&g.name, &subject, &undetermined, &sources, out);
+    }
+    if let Some(kv) = &root.kube_version {
+        g.checks
+            .push(compat::kube_version(&subject, kv, &got.label, &ctx.target)?);
+    }
+    out.releases.push(HelmChart {
+        name: root.name.clone(),
+        version: root.version.clone(),
+        at: got.at,
+    });
+    g.charts.push(ChartFacts {
+        name: root.name.clone(),
+        version: root.version.clone(),
+        source: got.source,
+        pinned: got.pinned,
+        carried_as: got.carried_as,
+        carried: got.carried,
+        kube_version: root.kube_version.clone(),
+        image_sources: sources.into_iter().collect(),
+        undetermined,
+    });
+    Ok(())
+}
+
+/// A chart read by its pin, and how it is named and carried.
+struct FetchedChart {
+    /// The chart and its subcharts as read.
+    info: chart::ChartInfo,
+    /// How messages name the chart (a path, `oci://...` or a file name).
+    label: String,
+    /// Where it came from, for the facts.
+    source: String,
+    /// Its pin: a sha256 or a digest.
+    pinned: String,
+    /// A file in the bundle or an OCI artifact.
+    carried_as: ChartCarried,
+    /// The target path or the reference it is carried as.
+    carried: String,
+    /// Where the checklist's `helm upgrade` finds it.
+    at: HelmChartAt,
+}
+
+/// A chart archive beside the hop manifest, carried as a file.
+fn read_local_chart(
+    ctx: &Context<'_>,
+    manifest_path: &Path,
+    c: &HopChart,
+    p: &Path,
+    out: &mut Addons,
+) -> Result<FetchedChart> {
+    let (locked, full) = local_file(
+        &LocalSpec {
+            path: p,
+            name: c.name.as_deref(),
+            sha256: c.sha256.as_deref(),
+            target: c.target.as_ref(),
+            mode: c.mode,
+            kind: c.kind.unwrap_or(FileKind::Chart),
+            default_dir: "charts",
+        },
+        manifest_path,
+        ctx.lock_dir,
+    )?;
+    let label = p.display().to_string();
+    let info = chart::read_chart_file(&full, &label)?;
+    let target = locked.target.to_string();
+    let pinned = locked.sha256.to_string();
+    out.files.push(locked);
+    Ok(FetchedChart {
+        info,
+        source: label.clone(),
+        label,
+        pinned,
+        carried_as: ChartCarried::File,
+        carried: target.clone(),
+        at: HelmChartAt::File(target),
+    })
+}
+
+/// A chart in an OCI registry, pinned by digest and carried as an OCI artifact.
+async fn fetch_oci_chart(
+    ctx: &Context<'_>,
+    reference: &ImageRef,
+    digest: &Sha256Digest,
+    out: &mut Addons,
+) -> Result<FetchedChart> {
+    let o = source::oci_chart(ctx.registry, ctx.store, reference, digest).await?;
+    let label = format!("oci://{reference}");
+    let info = chart::read_chart_file(&o.archive, &label)?;
+    let base = reference
+        .repository
+        .rsplit('/')
+        .next()
+        .unwrap_or(&reference.repository);
+    if info.root.name != base {
+        out.warnings.push(format!(
+            "{label}: the chart inside is named {}, not {base} (helm pushes a chart to a repository of its own name)",
+            info.root.name
+        ));
+    }
+    out.charts.push(LockedImage {
+        name: reference.clone(),
+        digest: *digest,
+        platforms: Vec::new(),
+        role: Some(Role::Chart),
+    });
+    Ok(FetchedChart {
+        info,
+        source: label.clone(),
+        label,
+        pinned: digest.to_string(),
+        carried_as: ChartCarried::OciArtifact,
+        carried: reference.to_string(),
+        at: HelmChartAt::Registry(reference.repository.clone()),
+    })
+}
+
+/// A chart from a chart repository, pinned by sha256 and carried as a file.
+async fn fetch_repo_chart(
+    ctx: &Context<'_>,
+    c: &HopChart,
+    url: &str,
+    name: &str,
+    version: &str,
+    sha256: &Sha256Digest,
+    out: &mut Addons,
+) -> Result<FetchedChart> {
+    let r = source::repo_chart(ctx.http, ctx.store, url, name, version, sha256).await?;
+    let file_name = url_file_name(&r.url).unwrap_or_else(|_| format!("{name}-{version}.tgz"));
+    let label = file_name.clone();
+    let info = chart::read_chart_file(&r.path, &label)?;
+    let target = match &c.target {
+        Some(t) => t.clone(),
+        None => SafeRelPath::new(&format!("charts/{file_name}"))?,
+    };
+    out.files.push(LockedFile {
+        name: c.name.clone().unwrap_or(file_name),
+        source: FileSource::Url(r.url.clone()),
+        sha256: *sha256,
+        size: Some(r.size),
+        target: target.clone(),
+        mode: c.mode.unwrap_or(Mode(0o644)),
+        kind: Some(FileKind::Chart),
+    });
+    Ok(FetchedChart {
+        info,
+        label,
+        source: format!("{url} (chart {name} {version})"),
+        pinned: sha256.to_string(),
+        carried_as: ChartCarried::File,
+        carried: target.to_string(),
+        at: HelmChartAt::File(target.to_string()),
+    })
+}
+
+/// The images the chart and its subcharts name (annotation, values.yaml); returns where
+/// they were read.
+fn chart_images(
+    g: &mut Gather,
+    info: &chart::ChartInfo,
+    label: &str,
+    out: &mut Addons,
+) -> Result<BTreeSet<ImageSource>> {
     let mut sources = BTreeSet::new();
     for meta in info.all() {
         let sub = (meta.dir != info.root.dir).then(|| format!("{}: ", meta.name));
@@ -505,7 +586,7 @@ async fn chart(
             sources.insert(ImageSource::ChartAnnotation);
             let at = chart_at(
                 ImageSource::ChartAnnotation,
-                &label,
+                label,
                 prefixed(&format!("{} {}", chart::IMAGES_ANNOTATION, i.at)),
             );
             g.add(i.image.clone(), at, &mut out.warnings)?;
@@ -514,28 +595,41 @@ async fn chart(
             sources.insert(ImageSource::ChartValues);
             let at = chart_at(
                 ImageSource::ChartValues,
-                &label,
+                label,
                 prefixed(&format!("values.yaml {}", i.at)),
             );
             g.add(i.image.clone(), at, &mut out.warnings)?;
         }
     }
-    if let Some(r) = &c.rendered {
-        let base = manifest_path.parent().unwrap_or(Path::new("."));
-        let full = if r.is_absolute() {
-            r.clone()
-        } else {
-            base.join(r)
-        };
-        let rlabel = r.display().to_string();
-        let scan = kube::scan_file(&full, &rlabel)?;
-        if !scan.images.is_empty() {
-            sources.insert(ImageSource::Rendered);
-        }
-        g.manifest(scan, &rlabel, ImageSource::Rendered, &mut out.warnings)?;
+    Ok(sources)
+}
+
+/// The images of the chart's rendered output the user gave (`rendered:`, relative to the
+/// hop manifest).
+fn rendered_images(
+    g: &mut Gather,
+    manifest_path: &Path,
+    r: &Path,
+    sources: &mut BTreeSet<ImageSource>,
+    out: &mut Addons,
+) -> Result<()> {
+    let base = manifest_path.parent().unwrap_or(Path::new("."));
+    let full = if r.is_absolute() {
+        r.to_path_buf()
+    } else {
+        base.join(r)
+    };
+    let rlabel = r.display().to_string();
+    let scan = kube::scan_file(&full, &rlabel)?;
+    if !scan.images.is_empty() {
+        sources.insert(ImageSource::Rendered);
     }
-    let undetermined: Vec<String> = info
-        .all()
+    g.manifest(scan, &rlabel, ImageSource::Rendered, &mut out.warnings)
+}
+
+/// Each values.yaml entry that may name an image airlock could not read, with its place.
+fn undetermined(info: &chart::ChartInfo) -> Vec<String> {
+    info.all()
         .flat_map(|meta| {
             let sub = (meta.dir != info.root.dir).then(|| format!("{}: ", meta.name));
             meta.undetermined.iter().map(move |u| {
@@ -547,45 +641,28 @@ async fn chart(
                 )
             })
         })
-        .collect();
-    let root = &info.root;
-    let subject = format!("chart {} {}", root.name, root.version);
-    if c.rendered.is_none() {
-        for u in &undetermined {
-            out.warnings.push(format!(
-                "add-on {}: {subject}: {u}; list the image under images: or give the chart's rendered output (rendered:)",
-                g.name
-            ));
-        }
-        if sources.is_empty() {
-            out.warnings.push(format!(
-                "add-on {}: {subject} names no image airlock can read (no {} annotation, no plain image entries in values.yaml); list them under images: or give rendered:",
-                g.name,
-                chart::IMAGES_ANNOTATION
-            ));
-        }
+        .collect()
+}
+
+/// Without rendered output, images airlock could not read are the user's to list.
+fn warn_unread_images(
+    addon: &str,
+    subject: &str,
+    undetermined: &[String],
+    sources: &BTreeSet<ImageSource>,
+    out: &mut Addons,
+) {
+    for u in undetermined {
+        out.warnings.push(format!(
+            "add-on {addon}: {subject}: {u}; list the image under images: or give the chart's rendered output (rendered:)"
+        ));
     }
-    if let Some(kv) = &root.kube_version {
-        g.checks
-            .push(compat::kube_version(&subject, kv, &label, &ctx.target)?);
+    if sources.is_empty() {
+        out.warnings.push(format!(
+            "add-on {addon}: {subject} names no image airlock can read (no {} annotation, no plain image entries in values.yaml); list them under images: or give rendered:",
+            chart::IMAGES_ANNOTATION
+        ));
     }
-    out.releases.push(HelmChart {
-        name: root.name.clone(),
-        version: root.version.clone(),
-        at,
-    });
-    g.charts.push(ChartFacts {
-        name: root.name.clone(),
-        version: root.version.clone(),
-        source,
-        pinned,
-        carried_as,
-        carried,
-        kube_version: root.kube_version.clone(),
-        image_sources: sources.into_iter().collect(),
-        undetermined,
-    });
-    Ok(())
 }
 
 fn chart_at(source: ImageSource, file: &str, path: String) -> FoundAt {

@@ -169,9 +169,9 @@ async fn pin_oci(reg: &RegistryClient, rest: &str) -> Result<Pinned> {
     }
     let mut plain = r.clone();
     plain.digest = None;
-    let is_chart = matches!(&doc, crate::oci::ManifestDoc::Image { config, .. } if config.media_type == super::HELM_CONFIG);
+    let is_chart = matches!(&doc, crate::oci::ManifestDoc::Image { config, .. } if config.media_type == super::source::HELM_CONFIG);
     if is_chart {
-        super::helm_layer(&doc).map_err(|reason| Error::Upstream {
+        super::source::helm_layer(&doc).map_err(|reason| Error::Upstream {
             reference: format!("oci://{rest}"),
             reason,
         })?;

@@ -8,7 +8,6 @@ use std::io::BufReader;
 use std::path::PathBuf;
 
 use super::repo_index::{self, MAX_INDEX_BYTES};
-use super::{HELM_CHART, HELM_CONFIG, HELM_PROVENANCE};
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::http::HttpClient;
@@ -16,6 +15,13 @@ use crate::image_ref::ImageRef;
 use crate::oci::ManifestDoc;
 use crate::registry::RegistryClient;
 use crate::store::Store;
+
+/// Helm's OCI config media type.
+pub const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
+/// Helm's OCI chart layer media type (the `.tgz`).
+pub const HELM_CHART: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+/// Helm's OCI provenance layer media type.
+pub const HELM_PROVENANCE: &str = "application/vnd.cncf.helm.chart.provenance.v1.prov";
 
 /// A pinned file by URL, in the store; returns its path there.
 pub(super) async fn pinned_file(

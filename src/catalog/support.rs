@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
+use super::plan::PlannedHop;
 use super::{Catalog, Date, MinorEntry};
-use crate::resolve::PlannedHop;
 
 /// Where a minor stands on a day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -169,7 +169,7 @@ mod tests {
         let c = Catalog::builtin().unwrap();
         let from: Version = "v1.33.1".parse().unwrap();
         let to: Version = "v1.37.1".parse().unwrap();
-        let hops = crate::resolve::plan(&c, &from, &to).unwrap();
+        let hops = crate::catalog::plan::plan(&c, &from, &to).unwrap();
         let s = plan_support(&c, &hops, d("2026-11-25"));
         let more: Vec<Option<usize>> = s.iter().map(|h| h.more_hops_to_supported).collect();
         // 1.33.1 -> 1.33.13, -> 1.34, -> 1.35 (supported), -> 1.36, -> 1.37.

@@ -108,6 +108,20 @@ pub struct WriteSummary {
     pub omitted_bytes: u64,
 }
 
+/// What a build needs before any work: at least one signing key, and an `out` that does
+/// not exist unless `force`. The CLI calls it before fetching, so a build that cannot be
+/// written fails in a second, not after the download.
+pub fn check_target(out: &Path, keys: &[SecretKey], force: bool) -> Result<()> {
+    if keys.is_empty() {
+        return Err(Error::invalid(
+            "build options",
+            "--key",
+            "at least one signing key is needed",
+        ));
+    }
+    crate::error::refuse_existing(out, force)
+}
+
 /// Write a bundle for `lock` into `out`.
 pub fn write_bundle(
     lock: &Lock,
@@ -117,16 +131,7 @@ pub fn write_bundle(
     out: &Path,
     opts: &WriteOptions<'_>,
 ) -> Result<WriteSummary> {
-    if opts.keys.is_empty() {
-        return Err(Error::invalid(
-            "build options",
-            "--key",
-            "at least one signing key is needed",
-        ));
-    }
-    if out.exists() && !opts.force {
-        return Err(Error::already_exists(out));
-    }
+    check_target(out, opts.keys, opts.force)?;
     let mut sorted: Vec<&ImagePlan> = plans.iter().collect();
     sorted.sort_by_key(|p| p.locked.name.to_string());
 

@@ -58,7 +58,7 @@ pub struct ChangeReport {
     pub apis: Apis,
     /// 3 (continued). Each add-on: its images and where they were found, its charts, and
     /// its compatibility with the target (recorded at resolve).
-    pub addons: Vec<crate::addon::facts::AddonFacts>,
+    pub addons: Vec<crate::addon_facts::AddonFacts>,
     /// 4. Risks, each with its mitigation.
     pub risks: Vec<Risk>,
     /// 5. CVEs and the hop.

@@ -1,29 +1,28 @@
 //! Resolve: one Kubernetes version hop -> a lock file.
 //!
 //! The catalog says which images, binaries and tools a version needs ([`wanted`]); a hop
-//! manifest adds the user's components ([`hop_manifest`]); the registry says which digest
+//! manifest adds the user's components ([`crate::hop_manifest`]); the registry says which digest
 //! each image tag points to today, and the upstream checksum files say which sha256 each
 //! binary has ([`pin`]). Everything is checked before anything is written, so a failed
-//! resolve never leaves a half-written lock. [`plan`] finds the hops of a longer way. See
+//! resolve never leaves a half-written lock. The catalog's [`crate::catalog::plan`] finds the hops
+//! of a longer way. See
 //! `docs/resolve.md`.
 
 pub mod catchup;
 pub mod checksum;
-pub mod hop_manifest;
 mod pin;
-pub mod plan;
 mod wanted;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::path::Path;
 
 use futures::StreamExt;
-use serde::Serialize;
 
+use crate::catalog::plan::{check_hop, warning};
 use crate::catalog::{Catalog, Version, expand_template};
 use crate::checklist::{self, ChecklistInput, ToolFile};
 use crate::error::{Error, Result};
+use crate::hop_manifest::{HopManifest, url_file_name};
 use crate::http::HttpClient;
 use crate::image_ref::ImageRef;
 use crate::lock::{HopFacts, Lock, LockedFile, LockedImage};
@@ -32,31 +31,12 @@ use crate::oci::Platform;
 use crate::packages::PackageOptions;
 use crate::registry::RegistryClient;
 use crate::store::Store;
-use hop_manifest::{HopManifest, url_file_name};
 use wanted::{WantedFile, WantedImage, catalog_files, catalog_images, etcd_version_key};
 
+// The resolve's warnings are the planner's: a hop check is the first thing a resolve does.
+pub use crate::catalog::plan::Warning;
 pub use checksum::parse_checksum;
-pub use plan::{PlannedHop, check_hop, plan, plan_command};
 pub use wanted::arches_from_platforms;
-
-/// Something the user should know that does not stop the resolve.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Warning {
-    /// The message.
-    pub message: String,
-}
-
-impl fmt::Display for Warning {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-fn warning(message: impl Into<String>) -> Warning {
-    Warning {
-        message: message.into(),
-    }
-}
 
 /// Options for [`resolve`].
 pub struct ResolveOptions<'a> {
@@ -100,7 +80,7 @@ struct Wants {
     addon_manifests: Vec<String>,
     addon_charts: Vec<checklist::HelmChart>,
     chart_images: Vec<LockedImage>,
-    addon_facts: Vec<crate::addon::facts::AddonFacts>,
+    addon_facts: Vec<crate::addon_facts::AddonFacts>,
     tools: Vec<ToolFile>,
     notes: Vec<String>,
     warnings: Vec<Warning>,

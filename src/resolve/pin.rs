@@ -2,9 +2,9 @@
 //! binary to the sha256 its upstream checksum file gives.
 
 use super::checksum::parse_checksum;
-use super::hop_manifest::url_file_name;
 use super::wanted::{WantedFile, WantedImage};
 use crate::error::{Error, Result};
+use crate::hop_manifest::url_file_name;
 use crate::http::HttpClient;
 use crate::lock::{FileSource, LockedFile, LockedImage};
 use crate::oci::{ManifestDoc, Platform, platform_matches};

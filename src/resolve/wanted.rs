@@ -1,9 +1,9 @@
 //! What a version needs according to the catalog: images by tag, binaries and tools by
 //! URL, before anything is looked up upstream.
 
-use super::hop_manifest::url_file_name;
 use crate::catalog::{Catalog, ChecksumFormat, Confidence, Version, expand_template};
 use crate::error::{Error, Result};
+use crate::hop_manifest::url_file_name;
 use crate::image_ref::ImageRef;
 use crate::manifest::{FileKind, Mode, Role};
 use crate::oci::Platform;

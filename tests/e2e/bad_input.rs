@@ -315,3 +315,28 @@ fn unknown_manifest_format_is_refused() {
     );
     assert_fails(&s.verify(&bundle), 3, "freeze_until");
 }
+
+/// `airlock build` refuses an existing output before any download: exit 4 naming it, the
+/// directory as it was, and nothing new in the cache or beside the output.
+#[test]
+fn build_refuses_an_existing_output_before_any_download() {
+    use crate::common::tree;
+    let s = Scenario::new();
+    let out = s.path("taken");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("mine.txt"), b"not a bundle").unwrap();
+    let (work, cache) = (tree(s.work.path()), tree(&s.cache));
+    let o = s.try_build("taken", &s.net_args());
+    assert_fails(&o, 4, "already exists");
+    assert!(String::from_utf8_lossy(&o.stderr).contains(&out.display().to_string()));
+    assert_eq!(
+        tree(s.work.path()),
+        work,
+        "the build wrote beside its output"
+    );
+    assert_eq!(
+        tree(&s.cache),
+        cache,
+        "the build downloaded before refusing"
+    );
+}

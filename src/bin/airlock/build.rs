@@ -94,9 +94,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let keys = a.key.load()?;
     let (validity, signer) = a.validity.resolve()?;
     let out = a.out.clone().unwrap_or_else(|| default_out(&lock, &a.lock));
-    if out.exists() && !a.force {
-        return Err(airlock::Error::already_exists(out).into());
-    }
+    airlock::pack::check_target(&out, &keys, a.force)?;
     let media = airlock::pack::volumes::Media {
         volume_size: a.volume_size.map(|v| v.bytes()),
         parity: a.parity,

@@ -90,11 +90,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
 }
 
 fn run_update(a: UpdateArgs) -> anyhow::Result<()> {
-    if let Some(out) = &a.out
-        && out.exists()
-        && !a.force
-    {
-        return Err(airlock::Error::already_exists(out).into());
+    if let Some(out) = &a.out {
+        airlock::error::refuse_existing(out, a.force)?;
     }
     let base = Loaded::file_or_builtin(a.from_catalog.as_deref())?;
     let (_reg, http) = a.upstream.clients()?;

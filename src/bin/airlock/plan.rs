@@ -68,7 +68,7 @@ fn hop_name(from: &Version, to: &Version) -> String {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let loaded = a.hop.catalog()?;
-    let hops = airlock::resolve::plan(&loaded.catalog, &a.from, &a.to)?;
+    let hops = airlock::catalog::plan::plan(&loaded.catalog, &a.from, &a.to)?;
     if !a.build {
         return print_plan(&a, &loaded, &hops);
     }
@@ -99,11 +99,11 @@ fn support_text(s: &HopSupport) -> String {
 fn print_plan(
     a: &Args,
     loaded: &airlock::catalog::Loaded,
-    hops: &[airlock::resolve::PlannedHop],
+    hops: &[airlock::catalog::plan::PlannedHop],
 ) -> anyhow::Result<()> {
     let today = a.today.date()?;
     let support = plan_support(&loaded.catalog, hops, today);
-    let resolve_cmd = |h: &airlock::resolve::PlannedHop| {
+    let resolve_cmd = |h: &airlock::catalog::plan::PlannedHop| {
         format!(
             "airlock resolve --from {} --to {} --out {}.lock",
             h.from,
@@ -166,7 +166,7 @@ fn print_plan(
 fn build_hops(
     a: &Args,
     loaded: &airlock::catalog::Loaded,
-    hops: &[airlock::resolve::PlannedHop],
+    hops: &[airlock::catalog::plan::PlannedHop],
 ) -> anyhow::Result<()> {
     let Some(out_dir) = a.out_dir.clone() else {
         return Err(airlock::Error::Core(airlock_verify::Error::Usage(
@@ -270,7 +270,7 @@ struct Ctx {
 fn refuse_existing(
     a: &Args,
     out_dir: &std::path::Path,
-    hops: &[airlock::resolve::PlannedHop],
+    hops: &[airlock::catalog::plan::PlannedHop],
     whole: Option<&str>,
 ) -> anyhow::Result<()> {
     if a.force {
@@ -289,10 +289,10 @@ fn refuse_existing(
         paths.push(out_dir.join(format!("{name}.lock")));
         paths.push(out_dir.join(name));
     }
-    match paths.into_iter().find(|p| p.exists()) {
-        Some(p) => Err(airlock::Error::already_exists(p).into()),
-        None => Ok(()),
+    for p in &paths {
+        airlock::error::refuse_existing(p, a.force)?;
     }
+    Ok(())
 }
 
 /// Resolve hop `i` and write its lock; returns the lock's path and the warnings.
@@ -301,7 +301,7 @@ fn resolve_hop(
     loaded: &airlock::catalog::Loaded,
     ctx: &Ctx,
     out_dir: &std::path::Path,
-    hops: &[airlock::resolve::PlannedHop],
+    hops: &[airlock::catalog::plan::PlannedHop],
     i: usize,
 ) -> anyhow::Result<(PathBuf, Vec<airlock::resolve::Warning>)> {
     let h = &hops[i];

@@ -69,15 +69,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // Refuse a bad hop (and existing outputs) before any network work; with a catalog from
     // upstream the versions are checked once it is derived.
     if mode != UpstreamCatalog::Use {
-        airlock::resolve::check_hop(&base.catalog, &a.from, &a.to)?;
+        airlock::catalog::plan::check_hop(&base.catalog, &a.from, &a.to)?;
     }
     for out in [Some(&a.out), a.save_catalog.as_ref()]
         .into_iter()
         .flatten()
     {
-        if out.exists() && !a.force {
-            return Err(airlock::Error::already_exists(out).into());
-        }
+        airlock::error::refuse_existing(out, a.force)?;
     }
     let arches = a.hop.arches()?;
     let (reg, http) = a.hop.clients()?;

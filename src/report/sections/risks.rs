@@ -2,7 +2,7 @@
 //! objects on removed APIs, node skew, component versions, the back-out set, the size,
 //! uncertain catalog values, the add-ons), sorted by severity, then id.
 
-use crate::addon::facts::{AddonFacts, Verdict};
+use crate::addon_facts::{AddonFacts, Verdict};
 use crate::cluster::Finding;
 use crate::report::{Evaluated, Inputs, Inventory, Risk, Severity, human};
 

@@ -1,11 +1,32 @@
 //! Which hops lead from one version to another: kubeadm moves one minor per upgrade, from
 //! the newest patch of each minor.
 
+use std::fmt;
+
 use serde::Serialize;
 
-use super::{Warning, warning};
-use crate::catalog::{Catalog, Version};
+use super::{Catalog, Version};
 use crate::error::{Error, Result};
+
+/// Something the user should know that does not stop the plan or the resolve.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    /// The message.
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// A [`Warning`] with this message.
+pub(crate) fn warning(message: impl Into<String>) -> Warning {
+    Warning {
+        message: message.into(),
+    }
+}
 
 /// One step of a plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
