@@ -13,8 +13,8 @@
 //! - [`manifest`] is the signed format, and checks that it agrees with itself
 //!   ([`versioned`], [`structure`], [`image_ref`], [`oci`] are the parts it is made of);
 //! - [`trust`] reads keys and minisign signatures and counts signers against a policy;
-//!   [`trust::sign`] is the part that signs (the connected side, and the enclave's
-//!   receipts), kept apart from the checks;
+//! - [`sign`] is the part that signs (the connected side's bundles, the enclave's state
+//!   and receipts), kept apart from the checks: the verify path uses none of it;
 //! - [`verify`] opens a bundle (signatures first, then the manifest) and streams the
 //!   payload once ([`volumes`] when it is cut into volumes), checking every byte; only it
 //!   can make a [`verify::VerifiedBundle`];
@@ -31,6 +31,7 @@ pub mod manifest;
 pub mod oci;
 pub mod paths;
 pub mod readahead;
+pub mod sign;
 pub mod structure;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
