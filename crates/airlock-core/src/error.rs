@@ -16,7 +16,20 @@
 use std::path::PathBuf;
 
 use crate::escape::Untrusted;
+use crate::manifest::FormatError;
 use crate::trust::error::TrustError;
+
+/// Why a bundle was rejected: a typed reason where the check has one (match on it), else
+/// the check's text. Either way the message reads the same.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// The signed manifest disagrees with itself.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// Any other reason, as text.
+    #[error("{0}")]
+    Text(String),
+}
 
 /// Result alias used across the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -75,7 +88,7 @@ pub enum Error {
         /// The bundle file or payload entry (already escaped for display).
         artifact: String,
         /// Why.
-        reason: String,
+        reason: Rejection,
     },
     /// Signature, key or policy problem.
     #[error(transparent)]
@@ -129,7 +142,28 @@ impl Error {
     pub fn verification(artifact: impl AsRef<str>, reason: impl ToString) -> Self {
         Error::Verification {
             artifact: Untrusted(artifact.as_ref()).to_string(),
-            reason: reason.to_string(),
+            reason: Rejection::Text(reason.to_string()),
+        }
+    }
+
+    /// [`Error::Verification`] with a typed reason: the manifest `artifact` disagrees
+    /// with itself.
+    pub fn format(artifact: impl AsRef<str>, reason: FormatError) -> Self {
+        Error::Verification {
+            artifact: Untrusted(artifact.as_ref()).to_string(),
+            reason: Rejection::Format(reason),
+        }
+    }
+
+    /// The typed reason a bundle's manifest was rejected, if that is what this is
+    /// (under any context).
+    pub fn format_error(&self) -> Option<&FormatError> {
+        match self.root() {
+            Error::Verification {
+                reason: Rejection::Format(f),
+                ..
+            } => Some(f),
+            _ => None,
         }
     }
 
