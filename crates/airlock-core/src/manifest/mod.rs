@@ -1020,7 +1020,6 @@ impl BundleManifest {
             &self.package_repositories,
             self.files.iter().map(|f| (&f.target, f.kind)),
         )
-        .map_err(FormatError::Packages)
     }
 
     fn check_checklist(&self) -> Checked {
@@ -1049,7 +1048,7 @@ pub fn valid_channel(s: &str) -> bool {
 pub fn check_package_repositories<'a>(
     repos: &[PackageRepository],
     files: impl Iterator<Item = (&'a SafeRelPath, Option<FileKind>)>,
-) -> std::result::Result<(), String> {
+) -> Checked {
     let below = |t: &SafeRelPath, dir: &SafeRelPath| {
         t.as_str()
             .strip_prefix(dir.as_str())
@@ -1059,29 +1058,26 @@ pub fn check_package_repositories<'a>(
     for r in repos {
         let d = &r.dir;
         if d.components().next() != Some(crate::layout::PACKAGES_DIR) || !d.as_str().contains('/') {
-            return Err(format!(
-                "package repository {d}: its directory must be below {}/",
-                crate::layout::PACKAGES_DIR
-            ));
+            return Err(FormatError::RepositoryDir { dir: d.clone() });
         }
         if !dirs.insert(d.as_str()) {
-            return Err(format!("package repository {d} is listed twice"));
+            return Err(FormatError::RepositoryTwice { dir: d.clone() });
         }
         if !(r.source.starts_with("https://") || r.source.starts_with("http://"))
             || r.source
                 .chars()
                 .any(|c| c.is_whitespace() || c.is_control())
         {
-            return Err(format!(
-                "package repository {d}: source {} is not an http(s) URL",
-                Untrusted(&r.source)
-            ));
+            return Err(FormatError::RepositorySource {
+                dir: d.clone(),
+                url: r.source.clone(),
+            });
         }
         if r.signed_by.is_empty() || !r.signed_by.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!(
-                "package repository {d}: signed_by {} is not a key fingerprint",
-                Untrusted(&r.signed_by)
-            ));
+            return Err(FormatError::RepositorySignedBy {
+                dir: d.clone(),
+                signed_by: r.signed_by.clone(),
+            });
         }
     }
     for a in &dirs {
@@ -1089,9 +1085,9 @@ pub fn check_package_repositories<'a>(
             .iter()
             .any(|b| b != a && b.starts_with(&format!("{a}/")))
         {
-            return Err(format!(
-                "package repository {a} contains another repository"
-            ));
+            return Err(FormatError::RepositoryNested {
+                dir: (*a).to_owned(),
+            });
         }
     }
     let mut package_files: BTreeSet<&SafeRelPath> = BTreeSet::new();
@@ -1100,9 +1096,8 @@ pub fn check_package_repositories<'a>(
             continue;
         };
         if !repos.iter().any(|r| below(target, &r.dir)) {
-            return Err(format!(
-                "file {target} of kind {kind} is not below a package repository's directory"
-            ));
+            let target = target.clone();
+            return Err(FormatError::PackageFileOutside { target, kind });
         }
         if kind == FileKind::Package {
             package_files.insert(target);
@@ -1112,18 +1107,19 @@ pub fn check_package_repositories<'a>(
         for p in &r.packages {
             for tok in [&p.name, &p.version, &p.arch] {
                 if !is_package_token(tok) {
-                    return Err(format!(
-                        "package repository {}: {} is not a package name, version or architecture",
-                        r.dir,
-                        Untrusted(tok)
-                    ));
+                    return Err(FormatError::PackageToken {
+                        dir: r.dir.clone(),
+                        token: tok.clone(),
+                    });
                 }
             }
             if !below(&p.target, &r.dir) || !package_files.contains(&p.target) {
-                return Err(format!(
-                    "package repository {}: package {} {} has no file of kind package at {}",
-                    r.dir, p.name, p.version, p.target
-                ));
+                return Err(FormatError::PackageWithoutFile {
+                    dir: r.dir.clone(),
+                    name: p.name.clone(),
+                    version: p.version.clone(),
+                    target: p.target.clone(),
+                });
             }
         }
     }
@@ -1242,10 +1238,12 @@ mod tests {
         // A version that would not be a plain token in a command.
         let mut r = repo("packages/v1.30/deb");
         r.packages[0].version = "1.30.2'; rm -rf /".into();
+        let (dir, token) = (r.dir.clone(), r.packages[0].version.clone());
+        let e = check(&[r], &good).unwrap_err();
+        assert_eq!(e, FormatError::PackageToken { dir, token });
         assert!(
-            check(&[r], &good)
-                .unwrap_err()
-                .contains("not a package name")
+            e.to_string()
+                .ends_with("is not a package name, version or architecture")
         );
         let mut r = repo("packages/v1.30/deb");
         r.source = "ftp://x".into();

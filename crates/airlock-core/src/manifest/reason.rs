@@ -6,11 +6,11 @@
 
 use crate::digest::Sha256Digest;
 use crate::escape::Untrusted;
-use crate::layout::{DocPath, MAX_VOLUMES, PAYLOAD_FILE, PayloadPath, VolumeName};
-use crate::paths::STATE_DIR;
+use crate::layout::{DocPath, MAX_VOLUMES, PACKAGES_DIR, PAYLOAD_FILE, PayloadPath, VolumeName};
+use crate::paths::{STATE_DIR, SafeRelPath};
 use crate::time::Timestamp;
 
-use super::MAX_PARITY_STRIPE;
+use super::{FileKind, MAX_PARITY_STRIPE};
 
 /// One way a signed manifest disagrees with itself. Text from the bundle is escaped when
 /// shown.
@@ -252,7 +252,77 @@ pub enum FormatError {
         /// The step id.
         id: String,
     },
-    /// Package repositories and their files disagree (the check the lock shares).
-    #[error("{0}")]
-    Packages(String),
+    /// A package repository's directory is not below `packages/`.
+    #[error("package repository {dir}: its directory must be below {PACKAGES_DIR}/")]
+    RepositoryDir {
+        /// Its directory.
+        dir: SafeRelPath,
+    },
+    /// A package repository is listed twice.
+    #[error("package repository {dir} is listed twice")]
+    RepositoryTwice {
+        /// Its directory.
+        dir: SafeRelPath,
+    },
+    /// A package repository's source is not an http(s) URL.
+    #[error(
+        "package repository {dir}: source {} is not an http(s) URL",
+        Untrusted(url)
+    )]
+    RepositorySource {
+        /// Its directory.
+        dir: SafeRelPath,
+        /// The source declared (not named `source`, which thiserror takes for a cause).
+        url: String,
+    },
+    /// A package repository's `signed_by` is not a key fingerprint.
+    #[error(
+        "package repository {dir}: signed_by {} is not a key fingerprint",
+        Untrusted(signed_by)
+    )]
+    RepositorySignedBy {
+        /// Its directory.
+        dir: SafeRelPath,
+        /// The fingerprint declared.
+        signed_by: String,
+    },
+    /// A package repository inside another.
+    #[error("package repository {dir} contains another repository")]
+    RepositoryNested {
+        /// The outer repository's directory.
+        dir: String,
+    },
+    /// A package file below no repository's directory.
+    #[error("file {target} of kind {kind} is not below a package repository's directory")]
+    PackageFileOutside {
+        /// The file's target.
+        target: SafeRelPath,
+        /// Its kind.
+        kind: FileKind,
+    },
+    /// A package name, version or architecture that is not a plain token.
+    #[error(
+        "package repository {dir}: {} is not a package name, version or architecture",
+        Untrusted(token)
+    )]
+    PackageToken {
+        /// The repository's directory.
+        dir: SafeRelPath,
+        /// The name, version or architecture.
+        token: String,
+    },
+    /// A carried package without its `package` file.
+    #[error(
+        "package repository {dir}: package {name} {version} has no file of kind package at {target}"
+    )]
+    PackageWithoutFile {
+        /// The repository's directory.
+        dir: SafeRelPath,
+        /// The package's name.
+        name: String,
+        /// Its version.
+        version: String,
+        /// Where its file should be.
+        target: SafeRelPath,
+    },
 }
