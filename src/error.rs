@@ -98,6 +98,12 @@ impl From<airlock_verify::trust::TrustError> for Error {
     }
 }
 
+impl From<airlock_core::Error> for Error {
+    fn from(e: airlock_core::Error) -> Self {
+        Error::Core(e.into())
+    }
+}
+
 impl Error {
     /// A filesystem operation failed.
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
@@ -111,7 +117,7 @@ impl Error {
 
     /// An output exists and `--force` was not given.
     pub fn already_exists(path: impl Into<PathBuf>) -> Self {
-        airlock_verify::Error::AlreadyExists { path: path.into() }.into()
+        airlock_verify::Error::already_exists(path).into()
     }
 
     /// Content did not hash to what it was pinned to.
@@ -120,7 +126,7 @@ impl Error {
         expected: impl ToString,
         actual: impl ToString,
     ) -> Self {
-        airlock_verify::Error::DigestMismatch {
+        airlock_core::Error::DigestMismatch {
             artifact: artifact.to_string(),
             expected: expected.to_string(),
             actual: actual.to_string(),

@@ -334,7 +334,7 @@ impl Lock {
             &self.package_repositories,
             self.files.iter().map(|f| (&f.target, f.kind)),
         )
-        .map_err(bad)?;
+        .map_err(|e| bad(e.to_string()))?;
         Ok(())
     }
 }

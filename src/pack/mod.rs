@@ -718,7 +718,7 @@ mod tests {
         );
         let mut seen = Vec::new();
         verified
-            .walk(
+            .walk::<airlock_core::Error>(
                 &mut |e, r| {
                     let mut buf = Vec::new();
                     std::io::Read::read_to_end(r, &mut buf).unwrap();

@@ -35,12 +35,12 @@ impl Media {
     /// Refuse combinations that cannot work, before anything is fetched or written.
     pub fn check(&self) -> Result<()> {
         if self.volume_size.is_none() && (self.parity > 0 || self.volume_dirs) {
-            return Err(Error::Core(airlock_verify::Error::Usage(
+            return Err(Error::Core(airlock_verify::Error::usage(
                 "--parity and --volume-dirs need --volume-size".into(),
             )));
         }
         if self.parity > crate::layout::MAX_VOLUMES {
-            return Err(Error::Core(airlock_verify::Error::Usage(format!(
+            return Err(Error::Core(airlock_verify::Error::usage(format!(
                 "--parity {} is more than {} volumes",
                 self.parity,
                 crate::layout::MAX_VOLUMES
@@ -192,7 +192,7 @@ impl PayloadSink for VolumeSink {
 pub fn write_parity(dir: &Path, data: &[Volume], parity: u32, dirs: bool) -> Result<Parity> {
     let (k, n) = (data.len(), parity as usize);
     if !parity::supported(k, n) {
-        return Err(Error::Core(airlock_verify::Error::Usage(format!(
+        return Err(Error::Core(airlock_verify::Error::usage(format!(
             "--parity {n} with {k} data volume(s): parity volumes must be at least 1 and at \
              most as many as data volumes; choose a smaller --volume-size or less parity"
         ))));

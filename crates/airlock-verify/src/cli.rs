@@ -17,8 +17,8 @@ pub fn init_logging(level: &str) {
         .try_init();
 }
 
-/// The exit code for an error chain: the first [`crate::Error`] or
-/// [`crate::trust::TrustError`] in it decides (another crate's error type can say its own
+/// The exit code for an error chain: the first [`crate::Error`], [`airlock_core::Error`]
+/// or [`crate::trust::TrustError`] in it decides (another crate's error type can say its own
 /// through `code`); anything else is 1.
 pub fn exit_code(
     e: &anyhow::Error,
@@ -28,6 +28,11 @@ pub fn exit_code(
         .find_map(|c| {
             c.downcast_ref::<crate::Error>()
                 .map(|e| e.exit_code())
+                // The trust core's error, returned as is by a core function.
+                .or_else(|| {
+                    c.downcast_ref::<airlock_core::Error>()
+                        .map(|e| e.exit_code())
+                })
                 // A key or signature error returned as is (not wrapped) has its own code.
                 .or_else(|| {
                     c.downcast_ref::<crate::trust::TrustError>()
@@ -49,5 +54,20 @@ pub fn finish(
             eprintln!("error: {}", crate::error::chain(e.as_ref()));
             ExitCode::from(exit_code(&e, code))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_core_error_returned_as_is_keeps_its_exit_code() {
+        // `policy update` returns the core's error straight into anyhow: a refused update
+        // must still exit 3, not 1.
+        let e = anyhow::Error::from(airlock_core::Error::verification("p", "refused"));
+        assert_eq!(exit_code(&e, |_| None), 3);
+        let e = anyhow::Error::from(airlock_core::Error::Usage("u".into()));
+        assert_eq!(exit_code(&e.context("doing"), |_| None), 2);
     }
 }

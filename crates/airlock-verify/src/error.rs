@@ -1,5 +1,8 @@
 //! The enclave side's error type.
 //!
+//! It wraps the trust core's [`airlock_core::Error`] (files, input, paths, the bundle
+//! format, trust) and adds what only the enclave meets: registries, installs, its state.
+//!
 //! Every variant names the artifact it is about (a path, an image, a bundle entry) and
 //! what failed; the underlying cause, when there is one, is kept as the error's `source()`
 //! rather than pasted into the message, so a chain printed with `{:#}` shows each reason
@@ -11,8 +14,9 @@
 
 use std::path::PathBuf;
 
-use crate::escape::Untrusted;
-use crate::trust::error::TrustError;
+use crate::trust::TrustError;
+
+pub use airlock_core::error::chain;
 
 /// Result alias used across the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -20,76 +24,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// What went wrong, with the artifact it went wrong on.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A filesystem operation failed.
-    #[error("{action} {}", path.display())]
-    Io {
-        /// What airlock was doing ("read", "create", "rename", ...).
-        action: &'static str,
-        /// The path it was doing it to.
-        path: PathBuf,
-        /// The operating system's reason.
-        #[source]
-        source: std::io::Error,
-    },
-    /// An input file named on the command line cannot be opened (missing, unreadable).
-    #[error("cannot open {what} {}", path.display())]
-    Input {
-        /// "public key", "lock file", "trust policy", ...
-        what: &'static str,
-        /// The path given.
-        path: PathBuf,
-        /// The operating system's reason.
-        #[source]
-        source: std::io::Error,
-    },
-    /// An input file or option (policy, state, key, lock, catalog ...) is malformed.
-    #[error("invalid {what} {origin}: {reason}")]
-    Invalid {
-        /// "lock file", "trust policy", "--threshold", ...
-        what: &'static str,
-        /// Where it came from (a path or an option name).
-        origin: String,
-        /// Why it was rejected.
-        reason: String,
-    },
-    /// The command line asks for something that cannot work (exit code 2).
-    #[error("usage: {0}")]
-    Usage(String),
-    /// Content did not match the digest or checksum it was pinned to.
-    #[error("{artifact}: sha256 mismatch (expected {expected}, got {actual})")]
-    DigestMismatch {
-        /// The artifact (image blob, file URL, bundle entry).
-        artifact: String,
-        /// The pinned digest.
-        expected: String,
-        /// What the bytes hash to.
-        actual: String,
-    },
-    /// A bundle failed verification: it must not be trusted or installed.
-    #[error("bundle verification failed: {artifact}: {reason}")]
-    Verification {
-        /// The bundle file or payload entry (already escaped for display).
-        artifact: String,
-        /// Why.
-        reason: String,
-    },
-    /// Signature, key or policy problem.
+    /// Files, input, paths, the bundle format, signatures: the trust core's cases.
     #[error(transparent)]
-    Trust(#[from] TrustError),
-    /// A path from an input would escape its directory or is otherwise unsafe.
-    #[error("unsafe path {}: {reason}", Untrusted(path))]
-    UnsafePath {
-        /// The path as given.
-        path: String,
-        /// Why it is refused.
-        reason: String,
-    },
-    /// The output already exists and airlock will not overwrite it silently.
-    #[error("{} already exists (use --force to replace it)", path.display())]
-    AlreadyExists {
-        /// The existing output.
-        path: PathBuf,
-    },
+    Core(#[from] airlock_core::Error),
     /// A registry answered something other than what the distribution spec allows, or
     /// refused the request.
     #[error("registry {target}: {action}: {reason}")]
@@ -162,32 +99,55 @@ pub enum Error {
     },
 }
 
+impl From<TrustError> for Error {
+    fn from(e: TrustError) -> Self {
+        Error::Core(e.into())
+    }
+}
+
+impl airlock_core::verify::VisitError for Error {
+    fn as_core(&self) -> Option<&airlock_core::Error> {
+        match self {
+            Error::Core(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
 impl Error {
-    /// Helper for [`Error::Io`].
+    /// Helper for [`airlock_core::Error::Io`].
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            action,
-            path: path.into(),
-            source,
-        }
+        airlock_core::Error::io(action, path, source).into()
     }
 
-    /// Helper for [`Error::Invalid`].
+    /// Helper for [`airlock_core::Error::Invalid`].
     pub fn invalid(what: &'static str, origin: impl ToString, reason: impl ToString) -> Self {
-        Error::Invalid {
-            what,
-            origin: origin.to_string(),
-            reason: reason.to_string(),
-        }
+        airlock_core::Error::invalid(what, origin, reason).into()
     }
 
-    /// Helper for [`Error::Verification`]; the artifact name is escaped because it may
-    /// come from the bundle.
+    /// Helper for [`airlock_core::Error::Verification`]; the artifact name is escaped
+    /// because it may come from the bundle.
     pub fn verification(artifact: impl AsRef<str>, reason: impl ToString) -> Self {
-        Error::Verification {
-            artifact: Untrusted(artifact.as_ref()).to_string(),
-            reason: reason.to_string(),
+        airlock_core::Error::verification(artifact, reason).into()
+    }
+
+    /// Helper for [`airlock_core::Error::Usage`] (exit code 2).
+    pub fn usage(reason: String) -> Self {
+        airlock_core::Error::Usage(reason).into()
+    }
+
+    /// Helper for [`airlock_core::Error::AlreadyExists`].
+    pub fn already_exists(path: impl Into<PathBuf>) -> Self {
+        airlock_core::Error::AlreadyExists { path: path.into() }.into()
+    }
+
+    /// Helper for [`airlock_core::Error::UnsafePath`].
+    pub fn unsafe_path(path: impl Into<String>, reason: impl Into<String>) -> Self {
+        airlock_core::Error::UnsafePath {
+            path: path.into(),
+            reason: reason.into(),
         }
+        .into()
     }
 
     /// Wrap with what was being done.
@@ -206,18 +166,20 @@ impl Error {
         }
     }
 
+    /// The innermost trust core error, if the root is one (under the core's own
+    /// context layers too).
+    pub fn core_root(&self) -> Option<&airlock_core::Error> {
+        match self.root() {
+            Error::Core(c) => Some(c.root()),
+            _ => None,
+        }
+    }
+
     /// The process exit code the CLIs use for this error (see `docs/cli.md`).
     pub fn exit_code(&self) -> u8 {
         match self.root() {
-            Error::Trust(t) => t.exit_code(),
-            Error::Verification { .. } => 3,
-            Error::Usage(_) => 2,
-            Error::Input { .. }
-            | Error::Invalid { .. }
-            | Error::UnsafePath { .. }
-            | Error::AlreadyExists { .. }
-            | Error::EnclaveKeyMissing { .. } => 4,
-            Error::DigestMismatch { .. } => 5,
+            Error::Core(c) => c.exit_code(),
+            Error::EnclaveKeyMissing { .. } => 4,
             _ => 1,
         }
     }
@@ -240,22 +202,6 @@ impl<T, E: Into<Error>> ResultExt<T> for std::result::Result<T, E> {
     }
 }
 
-/// The whole chain of an error as one line, `outer: inner: cause`, for logs and records.
-pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        // A transparent wrapper repeats its inner message; print each reason once.
-        if !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cur = s.source();
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,7 +210,9 @@ mod tests {
     fn exit_code_looks_through_context() {
         let e = Error::verification("payload.tar.zst", "bad").context("verifying B");
         assert_eq!(e.exit_code(), 3);
-        assert_eq!(Error::Usage("x".into()).context("c").exit_code(), 2);
+        assert_eq!(Error::usage("x".into()).context("c").exit_code(), 2);
+        let missing = Error::EnclaveKeyMissing { dir: "/s".into() };
+        assert_eq!(missing.context("c").exit_code(), 4);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! airlock-verify: the enclave side of airlock.
 //!
-//! Everything that runs inside the air gap is in this crate, and this crate depends on
-//! nothing of the connected side, so a security reviewer can read all of it in a day:
+//! Everything that runs inside the air gap is in this crate and in the trust core it
+//! builds on (`airlock-core`: format, trust, reader, re-exported here), and neither depends
+//! on anything of the connected side. What `verify` needs is all in the core:
 //!
 //! ```text
 //! bundle dir --verify::open--> SignedBundle --verify::payload--> VerifiedBundle
@@ -23,33 +24,26 @@
 pub mod artifact;
 pub mod cli;
 pub mod cluster;
-pub mod digest;
 pub mod error;
-pub mod escape;
 pub mod export;
-pub mod fsutil;
-pub mod image_ref;
 pub mod install;
 pub mod inventory;
-pub mod layout;
-pub mod manifest;
 pub mod media;
-pub mod oci;
-pub mod paths;
 pub mod preflight;
 pub mod progress;
-pub mod readahead;
 pub mod registry;
 pub mod serve;
 pub mod spool;
 pub mod state;
-pub mod structure;
-#[cfg(any(test, feature = "fuzzing"))]
-#[doc(hidden)]
-pub mod testdata;
-pub mod time;
-pub mod trust;
-pub mod verify;
-pub mod versioned;
 
 pub use error::{Error, Result, ResultExt};
+
+// The trust core (format, trust, reader) lives in `airlock-core`; re-exported so paths
+// like `crate::manifest` keep working here, in the tests and in the fuzz crate.
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub use airlock_core::testdata;
+pub use airlock_core::{
+    digest, escape, fsutil, image_ref, layout, manifest, oci, paths, readahead, structure, time,
+    trust, verify, versioned,
+};

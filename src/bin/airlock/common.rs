@@ -276,7 +276,7 @@ impl KeyArgs {
     pub fn load_one(&self) -> airlock::Result<airlock::trust::SecretKey> {
         let mut keys = self.load()?;
         if keys.len() != 1 {
-            return Err(airlock::Error::Core(airlock_verify::Error::Usage(
+            return Err(airlock::Error::Core(airlock_verify::Error::usage(
                 "give exactly one --key".into(),
             )));
         }

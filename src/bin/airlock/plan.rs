@@ -169,7 +169,7 @@ fn build_hops(
     hops: &[airlock::catalog::plan::PlannedHop],
 ) -> anyhow::Result<()> {
     let Some(out_dir) = a.out_dir.clone() else {
-        return Err(airlock::Error::Core(airlock_verify::Error::Usage(
+        return Err(airlock::Error::Core(airlock_verify::Error::usage(
             "--build needs --out-dir".into(),
         ))
         .into());

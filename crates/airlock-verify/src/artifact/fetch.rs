@@ -157,6 +157,7 @@ async fn verify_dir(dir: &Path, policy: Policy, progress: Progress) -> Result<Ve
         target: dir.display().to_string(),
         reason: format!("verification task: {e}"),
     })?
+    .map_err(Error::from)
 }
 
 /// Read the artifact and download its files into a new private directory in `parent`
@@ -267,11 +268,11 @@ async fn read_artifact(
     if let ManifestRef::Digest(want) = src.reference
         && *want != digest
     {
-        return Err(Error::DigestMismatch {
+        return Err(Error::from(airlock_core::Error::DigestMismatch {
             artifact: reference.to_string(),
             expected: want.to_string(),
             actual: digest.to_string(),
-        });
+        }));
     }
     Ok((digest, super::parse_manifest(&bytes, reference)?))
 }
@@ -314,11 +315,11 @@ async fn download(
         .map_err(|_| stalled())??
     {
         if hasher.len().saturating_add(chunk.len() as u64) > f.size {
-            return Err(Error::DigestMismatch {
+            return Err(Error::from(airlock_core::Error::DigestMismatch {
                 artifact: what,
                 expected: format!("{} ({} bytes)", f.digest, f.size),
                 actual: "more bytes than that".into(),
-            });
+            }));
         }
         hasher.update(&chunk);
         out.write_all(&chunk)
@@ -331,11 +332,11 @@ async fn download(
         .map_err(|e| Error::io("write", &path, e))?;
     let (got, len) = hasher.finish();
     if got != f.digest || len != f.size {
-        return Err(Error::DigestMismatch {
+        return Err(Error::from(airlock_core::Error::DigestMismatch {
             artifact: what,
             expected: format!("{} ({} bytes)", f.digest, f.size),
             actual: format!("{got} ({len} bytes)"),
-        });
+        }));
     }
     Ok(())
 }

@@ -158,9 +158,9 @@ impl TarFile {
         };
         persisted.map_err(|e| {
             if e.error.kind() == io::ErrorKind::AlreadyExists {
-                Error::AlreadyExists {
+                Error::from(airlock_core::Error::AlreadyExists {
                     path: target.clone(),
-                }
+                })
             } else {
                 Error::io("rename into place", &target, e.error)
             }
@@ -206,7 +206,10 @@ mod tests {
         // An existing archive is not replaced without `replace`.
         let mut t = TarFile::create(&target).unwrap();
         t.entry("x", b"y").unwrap();
-        assert!(matches!(t.commit(false), Err(Error::AlreadyExists { .. })));
+        assert!(matches!(
+            t.commit(false),
+            Err(Error::Core(airlock_core::Error::AlreadyExists { .. }))
+        ));
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(left.len(), 1, "temporary file left behind");
     }

@@ -187,7 +187,7 @@ fn targets(m: &BundleManifest, opts: &ExportOptions) -> Result<Vec<PathBuf>> {
             ));
         }
         if !opts.force && std::fs::symlink_metadata(&path).is_ok() {
-            return Err(Error::AlreadyExists { path });
+            return Err(Error::from(airlock_core::Error::AlreadyExists { path }));
         }
         out.push(path);
     }
@@ -265,7 +265,7 @@ fn read_manifests(
     on_progress: &dyn Fn(u64),
 ) -> Result<BTreeMap<Sha256Digest, Vec<u8>>> {
     let mut out = BTreeMap::new();
-    bundle.walk(
+    bundle.walk::<Error>(
         &mut |entry, r| {
             if let PayloadPath::Blob(d) = entry.path
                 && digests.contains(&d)
@@ -443,7 +443,7 @@ fn write_all(
         }
     }
     let mut buf = vec![0u8; 256 * 1024];
-    bundle.walk(
+    bundle.walk::<Error>(
         &mut |entry, r| {
             let PayloadPath::Blob(d) = entry.path else {
                 return Ok(());

@@ -89,20 +89,20 @@ pub fn preflight(roots: &FileRoots, files: &[&FileRecord]) -> Result<()> {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
                 Err(e) => return Err(Error::io("inspect", &p, e)),
                 Ok(m) if !last && !m.is_dir() => {
-                    return Err(Error::UnsafePath {
+                    return Err(Error::from(airlock_core::Error::UnsafePath {
                         path: p.display().to_string(),
                         reason: format!(
                             "{} needs it to be a directory, but it is {} (links are never followed)",
                             f.target,
                             crate::fsutil::kind_of(m.file_type())
                         ),
-                    });
+                    }));
                 }
                 Ok(m) if last && m.is_dir() => {
-                    return Err(Error::UnsafePath {
+                    return Err(Error::from(airlock_core::Error::UnsafePath {
                         path: p.display().to_string(),
                         reason: "the bundle installs a file here, but it is a directory".into(),
-                    });
+                    }));
                 }
                 Ok(_) => {}
             }

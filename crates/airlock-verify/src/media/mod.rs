@@ -6,4 +6,5 @@
 pub mod parity;
 pub mod repair;
 pub mod size;
-pub mod volumes;
+/// The volume reader is part of the trust core (verify reads through it).
+pub use airlock_core::volumes;

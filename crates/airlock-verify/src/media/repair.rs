@@ -29,7 +29,7 @@ pub fn repair(bundle: &SignedBundle, on_progress: &dyn Fn(u64)) -> Result<Repair
     let p = &bundle.manifest().payload;
     let dir = bundle.dir();
     if p.volumes.is_empty() {
-        return Err(Error::Usage(format!(
+        return Err(Error::usage(format!(
             "{} has one payload file, not volumes: there is nothing to repair from",
             dir.display()
         )));
@@ -67,7 +67,7 @@ pub fn repair(bundle: &SignedBundle, on_progress: &dyn Fn(u64)) -> Result<Repair
 fn refuse_linked_dirs(dir: &Path, before: &[VolumeStatus]) -> Result<()> {
     for s in before {
         if let Some(Problem::LinkedDirectory { dir: linked }) = &s.problem {
-            return Err(Error::UnsafePath {
+            return Err(Error::from(airlock_core::Error::UnsafePath {
                 path: linked.clone(),
                 reason: format!(
                     "is a symbolic link in the bundle {}; repair writes only inside the \
@@ -75,7 +75,7 @@ fn refuse_linked_dirs(dir: &Path, before: &[VolumeStatus]) -> Result<()> {
                      then run repair again (nothing was written)",
                     dir.display()
                 ),
-            });
+            }));
         }
     }
     Ok(())

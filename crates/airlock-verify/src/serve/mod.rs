@@ -51,7 +51,7 @@ pub fn prepare(
     crate::fsutil::require_free(spool_base, catalog.spool_bytes(m), "the serve spool")?;
     let spool = Spool::create(spool_base)?;
     let wanted = catalog.digests();
-    bundle.walk(
+    bundle.walk::<Error>(
         &mut |entry, r| {
             if let PayloadPath::Blob(d) = entry.path
                 && wanted.contains(&d)

@@ -68,12 +68,14 @@ impl StateDir {
                 (fd, path)
             }
             (None, None) => {
-                return Err(Error::Usage("give --dest DIR or --state-dir DIR".into()));
+                return Err(Error::usage("give --dest DIR or --state-dir DIR".into()));
             }
         };
         match opened {
             Ok(fd) => Ok(Some(StateDir { fd, path })),
-            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Err(Error::Core(airlock_core::Error::Io { source, .. }))
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
                 Ok(None)
             }
             Err(e) => Err(e),
@@ -114,14 +116,14 @@ impl StateDir {
         } else {
             return Ok(());
         };
-        Err(Error::UnsafePath {
+        Err(Error::from(airlock_core::Error::UnsafePath {
             path: out.display().to_string(),
             reason: format!(
                 "{what} {problem} the state directory {}; keep what airlock installs apart \
                  from its state and receipts: choose another directory",
                 self.path.display()
             ),
-        })
+        }))
     }
 
     /// Hold the directory's lock for as long as this handle lives: exclusive for a
@@ -166,7 +168,9 @@ impl StateDir {
         let path = self.path.join(name);
         match open_subdir(&self.fd, name, &path, false) {
             Ok(fd) => Ok(Some(StateDir { fd, path })),
-            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Err(Error::Core(airlock_core::Error::Io { source, .. }))
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
                 Ok(None)
             }
             Err(e) => Err(e),
@@ -189,13 +193,13 @@ impl StateDir {
         let f = File::from(fd);
         let meta = f.metadata().map_err(|e| Error::io("inspect", &path, e))?;
         if !meta.is_file() {
-            return Err(Error::UnsafePath {
+            return Err(Error::from(airlock_core::Error::UnsafePath {
                 path: path.display().to_string(),
                 reason: format!(
                     "is {}, not a regular file",
                     crate::fsutil::kind_of(meta.file_type())
                 ),
-            });
+            }));
         }
         let mut buf = Vec::new();
         f.take(limit + 1)
@@ -251,7 +255,9 @@ impl StateDir {
         if let Err(e) = renamed {
             let _ = rustix::fs::unlinkat(&self.fd, &tmp, rustix::fs::AtFlags::empty());
             return Err(match e {
-                rustix::io::Errno::EXIST => Error::AlreadyExists { path },
+                rustix::io::Errno::EXIST => {
+                    Error::from(airlock_core::Error::AlreadyExists { path })
+                }
                 e => Error::io("rename into place", &path, e.into()),
             });
         }
@@ -332,13 +338,13 @@ fn open_subdir(parent: &OwnedFd, name: &str, path: &Path, create: bool) -> Resul
 fn refuse(path: &Path, e: rustix::io::Errno) -> Error {
     match e {
         rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR | rustix::io::Errno::MLINK => {
-            Error::UnsafePath {
+            Error::from(airlock_core::Error::UnsafePath {
                 path: path.display().to_string(),
                 reason: "is a symbolic link or not a directory/regular file; airlock keeps \
                          its state only in real directories and files and never follows \
                          links there"
                     .into(),
-            }
+            })
         }
         e => Error::io("open", path, e.into()),
     }
@@ -381,7 +387,7 @@ mod tests {
         s.create_new("a", b"1", 0o644).unwrap();
         assert!(matches!(
             s.create_new("a", b"2", 0o644),
-            Err(Error::AlreadyExists { .. })
+            Err(Error::Core(airlock_core::Error::AlreadyExists { .. }))
         ));
         assert_eq!(s.read("a", 10).unwrap().unwrap(), b"1");
         s.replace("a", b"3", 0o644).unwrap();

@@ -82,16 +82,8 @@ pub struct Installed {
     pub manifest_sha256: Sha256Digest,
 }
 
-/// What a bundle says about where it belongs (from its signed manifest).
-#[derive(Debug, Clone)]
-pub struct BundleIdentity {
-    /// The channel, if any.
-    pub channel: Option<String>,
-    /// Its sequence on that channel.
-    pub sequence: Option<u64>,
-    /// Its manifest's sha256.
-    pub manifest_sha256: Sha256Digest,
-}
+/// What a bundle says about where it belongs: the reader makes it, so it lives there.
+pub use crate::verify::BundleIdentity;
 
 /// An open state directory with its verified state and the enclave key.
 pub struct Enclave {

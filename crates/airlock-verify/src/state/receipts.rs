@@ -148,7 +148,7 @@ pub fn append(
     // The signature first: a receipt file without its signature would look unsigned. A
     // name already taken is what a crash between these writes leaves (never "use --force").
     let interrupted = |e: Error| match e {
-        Error::AlreadyExists { path } => Error::StateInterrupted {
+        Error::Core(airlock_core::Error::AlreadyExists { path }) => Error::StateInterrupted {
             dir: state.path().to_path_buf(),
             what: format!("{} already exists beyond the head", path.display()),
         },

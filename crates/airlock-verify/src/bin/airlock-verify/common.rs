@@ -43,7 +43,7 @@ impl TrustArgs {
         let policy = match &self.policy {
             Some(path) => Policy::new(TrustPolicy::load(path)?),
             None if self.trust.is_empty() => {
-                return Err(airlock_verify::Error::Usage(
+                return Err(airlock_verify::Error::usage(
                     "nothing to trust: give --trust KEY.pub (repeatable, with --threshold N) \
                      or --policy FILE (docs/trust.md)"
                         .into(),
@@ -57,7 +57,7 @@ impl TrustArgs {
 
     /// Load the policy and open the bundle (signatures and window only).
     pub fn open(&self, bundle: &Path) -> airlock_verify::Result<SignedBundle> {
-        SignedBundle::open(bundle, &self.policy()?)
+        Ok(SignedBundle::open(bundle, &self.policy()?)?)
     }
 }
 
@@ -163,7 +163,7 @@ pub fn reading_key(
         return Ok(airlock_verify::trust::load_secret_key_with(p, &source)?.public_key());
     }
     airlock_verify::state::public_key_in(dir)?.ok_or_else(|| {
-        airlock_verify::Error::Usage(format!(
+        airlock_verify::Error::usage(format!(
             "{} holds no enclave key: its receipts were signed with a key kept elsewhere \
              (install was given --receipt-key). Give that key's public half with \
              --receipt-pub KEY.pub (or the key itself with --receipt-key KEY)",

@@ -46,7 +46,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         (Some(d), _) => ManifestRef::Digest(d),
         (None, Some(t)) => ManifestRef::Tag(t),
         (None, None) => {
-            return Err(airlock_verify::Error::Usage(
+            return Err(airlock_verify::Error::usage(
                 "the reference needs a tag or a digest (HOST:PORT/REPO:TAG)".into(),
             )
             .into());
@@ -57,7 +57,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         (a.stall_timeout, "--stall-timeout"),
     ] {
         if secs == 0 {
-            return Err(airlock_verify::Error::Usage(format!("{name} must be at least 1")).into());
+            return Err(airlock_verify::Error::usage(format!("{name} must be at least 1")).into());
         }
     }
     let deadlines = Deadlines {

@@ -34,7 +34,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let dir = a.state.dir(a.dest.as_deref())?.ok_or_else(|| {
-        airlock_verify::Error::Usage(
+        airlock_verify::Error::usage(
             "give --state-dir DIR or --dest DIR: the enclave key signs the inventory".into(),
         )
     })?;

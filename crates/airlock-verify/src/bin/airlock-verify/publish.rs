@@ -33,7 +33,7 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<()> {
     let target = artifact::parse_target(&a.registry, "--registry")?;
     let Some(tag) = target.tag.clone().filter(|_| target.digest.is_none()) else {
-        return Err(airlock_verify::Error::Usage(
+        return Err(airlock_verify::Error::usage(
             "--registry needs a tag (HOST:PORT/REPO:TAG); the digest is the artifact's own".into(),
         )
         .into());

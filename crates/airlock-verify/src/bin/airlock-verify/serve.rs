@@ -66,7 +66,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         (a.max_connections as u64, "--max-connections"),
     ] {
         if v == 0 {
-            return Err(airlock_verify::Error::Usage(format!("{name} must be at least 1")).into());
+            return Err(airlock_verify::Error::usage(format!("{name} must be at least 1")).into());
         }
     }
     // Read the TLS files before the long verification, so a typo fails at once.

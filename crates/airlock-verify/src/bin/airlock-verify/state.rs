@@ -59,7 +59,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
         Command::ResetClock { state, reason } => {
             if reason.trim().is_empty() {
-                return Err(airlock_verify::Error::Usage(
+                return Err(airlock_verify::Error::usage(
                     "--reason must say why the clock floor is reset (it goes into the receipt)"
                         .into(),
                 )
@@ -109,7 +109,7 @@ fn secret_key(state: &StateArgs) -> anyhow::Result<Option<airlock_verify::trust:
 }
 
 fn usage() -> airlock_verify::Error {
-    airlock_verify::Error::Usage(
+    airlock_verify::Error::usage(
         "give --state-dir DIR (for an install's default, DEST/.airlock)".into(),
     )
 }

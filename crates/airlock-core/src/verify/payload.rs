@@ -67,7 +67,7 @@ impl PayloadSource {
     /// before reading a byte.
     pub fn open(dir: &std::path::Path, m: &BundleManifest, check: Check) -> Result<Self> {
         Ok(PayloadSource {
-            inner: crate::media::volumes::open_stream(dir, &m.payload)?,
+            inner: crate::volumes::open_stream(dir, &m.payload)?,
             digest: match (check, m.payload.structure_sha256) {
                 (Check::Entries, _) => FileDigest::None,
                 (Check::Whole, Some(s)) => FileDigest::Structure(StructureHasher::new(), s),
@@ -186,14 +186,14 @@ fn decode(bundle: &SignedBundle, check: Check) -> Result<ReadAhead<Decoded>> {
 /// padding after each entry and the end-of-archive blocks as zeros, and the length as the
 /// signed `tar_size`. That is what lets [`crate::structure`] leave raw blocks out of the
 /// file's digest.
-pub(super) fn walk(
+pub(super) fn walk<E: VisitError>(
     bundle: &SignedBundle,
     check: Check,
-    visit: &mut dyn FnMut(&Entry, &mut VerifyingReader<'_>) -> Result<()>,
+    visit: &mut dyn FnMut(&Entry, &mut VerifyingReader<'_>) -> Result<(), E>,
     on_progress: &dyn Fn(u64),
-) -> Result<WalkSummary> {
+) -> Result<WalkSummary, E> {
     let m = bundle.manifest();
-    let fail = |reason: String| Error::verification(PAYLOAD_FILE, reason);
+    let fail = |reason: String| E::from(Error::verification(PAYLOAD_FILE, reason));
     let mut stream = decode(bundle, check)?;
     let mut header = [0u8; BLOCK];
     let mut bytes = 0u64;
@@ -216,7 +216,10 @@ pub(super) fn walk(
         }
         check_header(m, expected, &header)?;
         let e_fail = |reason: String| {
-            Error::verification(format!("{PAYLOAD_FILE} entry {}", expected.path), reason)
+            E::from(Error::verification(
+                format!("{PAYLOAD_FILE} entry {}", expected.path),
+                reason,
+            ))
         };
         {
             let mut content = (&mut stream).take(expected.size);
@@ -226,11 +229,12 @@ pub(super) fn walk(
                 expected,
                 verified: false,
             };
-            visit(expected, &mut vr).map_err(|e| match e {
-                Error::Io { source, .. } if source.kind() == io::ErrorKind::InvalidData => {
+            visit(expected, &mut vr).map_err(|e| match e.as_core() {
+                // The reader found bytes that differ from the manifest: the bundle is bad.
+                Some(Error::Io { source, .. }) if source.kind() == io::ErrorKind::InvalidData => {
                     e_fail(source.to_string())
                 }
-                other => other,
+                _ => e,
             })?;
             vr.drain()?;
         }
@@ -267,6 +271,21 @@ pub(super) fn walk(
         entries: m.entries.len(),
         bytes,
     })
+}
+
+/// What a payload visitor may return: the core's error, or a caller's own that wraps it
+/// (the enclave's, whose visitors upload and write files). The walk looks at the core
+/// error, when there is one, to tell a reader that found changed bytes from any other
+/// failure.
+pub trait VisitError: From<Error> {
+    /// The core error this is, if it is one (not looking under context layers).
+    fn as_core(&self) -> Option<&Error>;
+}
+
+impl VisitError for Error {
+    fn as_core(&self) -> Option<&Error> {
+        Some(self)
+    }
 }
 
 /// Tar block size.

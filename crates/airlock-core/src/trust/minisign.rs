@@ -1,25 +1,24 @@
-//! minisign signature files: signing, verification, and k-of-n thresholds.
+//! minisign signature files: reading, verification, and k-of-n thresholds (signing is
+//! in [`crate::sign`]).
 
 use std::collections::BTreeSet;
 use std::fmt;
 use std::io::Read;
 use std::path::Path;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use blake2::{Blake2b512, Digest};
-use ed25519_dalek::{Signature, Signer as _};
+use ed25519_dalek::Signature;
 
 use super::keys::{ALG_ED25519, UNTRUSTED_PREFIX, decode_base64_exact, split_lines};
-use super::{KeyId, PublicKey, SIGNATURE_MAX_BYTES, SecretKey, TrustError, read_limited};
+use super::{KeyId, PublicKey, SIGNATURE_MAX_BYTES, TrustError, read_limited};
 
 /// minisign's prehashed algorithm tag: Ed25519 over BLAKE2b-512 of the file.
-const ALG_PREHASHED: [u8; 2] = *b"ED";
-const TRUSTED_PREFIX: &str = "trusted comment: ";
-const UNTRUSTED_COMMENT: &str = "signature from airlock secret key";
+pub(crate) const ALG_PREHASHED: [u8; 2] = *b"ED";
+pub(crate) const TRUSTED_PREFIX: &str = "trusted comment: ";
+pub(crate) const UNTRUSTED_COMMENT: &str = "signature from airlock secret key";
 const ARTIFACT: &str = "signature file";
 /// "ED" || key id || Ed25519 signature.
-const SIGNATURE_BLOB_LEN: usize = 2 + 8 + 64;
+pub(crate) const SIGNATURE_BLOB_LEN: usize = 2 + 8 + 64;
 
 /// Longest trusted comment [`sign`] writes, so the signature file stays well
 /// under [`SIGNATURE_MAX_BYTES`] and every signature airlock writes, airlock
@@ -96,43 +95,7 @@ pub struct ThresholdOutcome {
     pub rejected: Vec<(String, TrustError)>,
 }
 
-/// Signs `data` and returns the whole `.minisig` file text (prehashed `ED`
-/// algorithm, four `\n`-terminated lines).
-///
-/// Deterministic: the same key, data and comment give the same text. The
-/// trusted comment must be one line of at most [`MAX_TRUSTED_COMMENT_BYTES`]
-/// without control characters other than tab (minisign reads it as one C
-/// string line).
-pub fn sign(key: &SecretKey, data: &[u8], trusted_comment: &str) -> Result<String, TrustError> {
-    sign_digest(key, &MessageDigest::of_bytes(data), trusted_comment)
-}
-
-/// [`sign`] for data already hashed with [`MessageDigest`].
-pub fn sign_digest(
-    key: &SecretKey,
-    digest: &MessageDigest,
-    trusted_comment: &str,
-) -> Result<String, TrustError> {
-    check_trusted_comment(trusted_comment)?;
-    let signer = key.signing_key();
-    let signature = signer.sign(digest.as_bytes()).to_bytes();
-
-    let mut blob = Vec::with_capacity(SIGNATURE_BLOB_LEN);
-    blob.extend_from_slice(&ALG_PREHASHED);
-    blob.extend_from_slice(key.key_id().as_bytes());
-    blob.extend_from_slice(&signature);
-
-    let global = signer
-        .sign(&global_message(&signature, trusted_comment))
-        .to_bytes();
-    Ok(format!(
-        "{UNTRUSTED_PREFIX}{UNTRUSTED_COMMENT}\n{}\n{TRUSTED_PREFIX}{trusted_comment}\n{}\n",
-        BASE64.encode(blob),
-        BASE64.encode(global)
-    ))
-}
-
-fn check_trusted_comment(comment: &str) -> Result<(), TrustError> {
+pub(crate) fn check_trusted_comment(comment: &str) -> Result<(), TrustError> {
     let refuse = |reason: String| TrustError::InvalidTrustedComment {
         comment: comment.chars().take(80).collect(),
         reason,
@@ -152,7 +115,7 @@ fn check_trusted_comment(comment: &str) -> Result<(), TrustError> {
 }
 
 /// What the global signature covers: the file signature, then the comment.
-fn global_message(signature: &[u8; 64], trusted_comment: &str) -> Vec<u8> {
+pub(crate) fn global_message(signature: &[u8; 64], trusted_comment: &str) -> Vec<u8> {
     let mut msg = Vec::with_capacity(64 + trusted_comment.len());
     msg.extend_from_slice(signature);
     msg.extend_from_slice(trusted_comment.as_bytes());
@@ -413,6 +376,10 @@ pub fn read_signature_file(path: &Path) -> Result<String, TrustError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // Round trips: what the signing half writes, this half reads.
+    use crate::sign::{SecretKey, sign, sign_digest};
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD as BASE64;
     use proptest::prelude::*;
     use std::process::{Command, Stdio};
 

@@ -585,8 +585,8 @@ pub fn accept_update(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sign::SecretKey;
     use crate::trust::comment::render;
-    use crate::trust::keys::SecretKey;
 
     fn policy(version: u64, keys: &[&SecretKey]) -> String {
         let keys: Vec<serde_json::Value> = keys

@@ -29,12 +29,12 @@ use std::path::{Path, PathBuf};
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::manifest::BundleManifest;
-use crate::media::volumes::Depth;
 use crate::time::Timestamp;
 use crate::trust::PublicKey;
 use crate::trust::policy::{Evaluation, TrustPolicy};
+use crate::volumes::Depth;
 
-pub use payload::{Check, VerifyingReader, WalkSummary};
+pub use payload::{Check, VerifyingReader, VisitError, WalkSummary};
 
 /// Refuse a key set in which one public key has two key ids, or one key id two public
 /// keys: signers are counted by key id, so the first would let one secret key count
@@ -160,6 +160,18 @@ pub struct SignatureFile {
     pub text: String,
 }
 
+/// What a bundle says about where it belongs (from its signed manifest); the
+/// enclave's state checks it against what is installed.
+#[derive(Debug, Clone)]
+pub struct BundleIdentity {
+    /// The channel, if any.
+    pub channel: Option<String>,
+    /// Its sequence on that channel.
+    pub sequence: Option<u64>,
+    /// Its manifest's sha256.
+    pub manifest_sha256: Sha256Digest,
+}
+
 /// A bundle whose signatures met the policy and whose manifest is consistent. The
 /// payload has not been read yet.
 #[derive(Debug)]
@@ -208,9 +220,8 @@ impl SignedBundle {
         if self.manifest.payload.volumes.is_empty() {
             return Ok(());
         }
-        let statuses =
-            crate::media::volumes::check_all(&self.dir, &self.manifest.payload, depth, &|_| {});
-        match crate::media::volumes::damage_error(&statuses) {
+        let statuses = crate::volumes::check_all(&self.dir, &self.manifest.payload, depth, &|_| {});
+        match crate::volumes::damage_error(&statuses) {
             Some(e) => Err(e),
             None => Ok(()),
         }
@@ -301,8 +312,8 @@ impl SignedBundle {
     }
 
     /// Its channel, sequence and digest, for the enclave's rollback checks.
-    pub fn identity(&self) -> crate::state::BundleIdentity {
-        crate::state::BundleIdentity {
+    pub fn identity(&self) -> BundleIdentity {
+        BundleIdentity {
             channel: self.manifest.channel.clone(),
             sequence: self.manifest.sequence,
             manifest_sha256: self.manifest_sha256,
@@ -383,11 +394,11 @@ impl VerifiedBundle {
     /// mismatch is an error, never silently accepted bytes). The compressed file's own
     /// sha256 is not computed again ([`Check::Entries`]): every byte handed out is an
     /// entry checked against the signed manifest.
-    pub fn walk(
+    pub fn walk<E: VisitError>(
         &self,
-        visit: &mut dyn FnMut(&crate::manifest::Entry, &mut VerifyingReader<'_>) -> Result<()>,
+        visit: &mut dyn FnMut(&crate::manifest::Entry, &mut VerifyingReader<'_>) -> Result<(), E>,
         on_progress: &dyn Fn(u64),
-    ) -> Result<WalkSummary> {
+    ) -> Result<WalkSummary, E> {
         payload::walk(&self.signed, Check::Entries, visit, on_progress)
     }
 }

@@ -19,7 +19,7 @@ const ENCRYPTED_OFF: usize = 54;
 
 /// True if `text` looks like a minisign secret key file.
 pub fn is_minisign_secret_key(text: &str) -> bool {
-    text.starts_with(super::keys::UNTRUSTED_PREFIX)
+    text.starts_with(crate::trust::keys::UNTRUSTED_PREFIX)
 }
 
 /// True if `text` is a secret key file, airlock's (PKCS#8 PEM) or minisign's: lets a

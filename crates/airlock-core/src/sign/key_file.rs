@@ -8,11 +8,11 @@ use ed25519_dalek::pkcs8::DecodePrivateKey;
 use pkcs8::der::{Decode as _, SecretDocument};
 use pkcs8::{EncryptedPrivateKeyInfoRef, pkcs5};
 
-use super::keys::{PublicKey, SecretKey};
 use super::{
     PassphraseSource, SECRET_KEY_MAX_BYTES, TrustError, Zeroizing, kdf_limits, read_limited,
     with_artifact,
 };
+use super::{PublicKey, SecretKey};
 
 /// Loads airlock's PKCS#8 PEM secret key file; errors name the path. A key file
 /// readable by group or others is loaded with a warning.

@@ -30,12 +30,8 @@
 
 pub mod comment;
 pub(crate) mod error;
-pub mod kdf_limits;
-mod key_file;
-mod keys;
-mod minisign;
-mod minisign_key;
-mod passphrase;
+pub(crate) mod keys;
+pub(crate) mod minisign;
 pub mod policy;
 
 use std::io::Read;
@@ -43,14 +39,18 @@ use std::path::Path;
 
 pub use error::TrustError;
 pub(crate) use error::with_artifact;
-pub use key_file::{load_secret_key, load_secret_key_with};
-pub use keys::{KeyId, KeyPairPaths, Protection, PublicKey, SecretKey, write_keypair};
+pub use keys::{KeyId, PublicKey};
 pub use minisign::{
     MAX_TRUSTED_COMMENT_BYTES, MessageDigest, ThresholdOutcome, VerifiedSignature,
-    read_signature_file, sign, sign_digest, verify, verify_digest, verify_threshold,
-    verify_threshold_digest,
+    read_signature_file, verify, verify_digest, verify_threshold, verify_threshold_digest,
 };
-pub use passphrase::{PASSPHRASE_ENV, PassphraseSource};
+
+// The signing half lives in `crate::sign`; re-exported here so existing `trust::` paths
+// (both binaries, the tests) keep working. The verify path uses none of it.
+pub use crate::sign::{
+    KeyPairPaths, PASSPHRASE_ENV, PassphraseSource, Protection, SecretKey, kdf_limits,
+    load_secret_key, load_secret_key_with, sign, sign_digest, write_keypair,
+};
 
 /// Re-exported so callers can name the type that holds secret PEM text
 /// without depending on `zeroize` themselves.

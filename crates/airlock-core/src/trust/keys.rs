@@ -2,20 +2,15 @@
 //! key files.
 
 use std::fmt;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use blake2::{Blake2b512, Digest};
-use ed25519_dalek::pkcs8::DecodePrivateKey;
-use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
-use ed25519_dalek::{SigningKey, VerifyingKey};
+use ed25519_dalek::VerifyingKey;
 
-use super::{
-    PUBLIC_KEY_MAX_BYTES, PassphraseSource, TrustError, Zeroizing, read_limited, with_artifact,
-};
+use super::{PUBLIC_KEY_MAX_BYTES, TrustError, Zeroizing, read_limited, with_artifact};
 
 /// minisign's algorithm tag in public keys (and legacy signatures).
 pub(crate) const ALG_ED25519: [u8; 2] = *b"Ed";
@@ -92,110 +87,6 @@ impl FromStr for KeyId {
     }
 }
 
-/// An Ed25519 secret key with its key id. Zeroized when dropped (by
-/// ed25519-dalek); `Debug` shows only the key id.
-pub struct SecretKey {
-    signing: SigningKey,
-    key_id: KeyId,
-}
-
-impl fmt::Debug for SecretKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecretKey")
-            .field("key_id", &self.key_id)
-            .finish_non_exhaustive()
-    }
-}
-
-impl SecretKey {
-    /// Generates a key from the operating system's random number generator.
-    ///
-    /// Returns an error rather than panicking if the OS generator fails.
-    pub fn generate() -> Result<Self, TrustError> {
-        use rand::TryRng as _;
-        let mut seed = Zeroizing::new([0u8; 32]);
-        rand::rngs::SysRng
-            .try_fill_bytes(seed.as_mut())
-            .map_err(|e| TrustError::Random {
-                reason: e.to_string(),
-            })?;
-        Ok(Self::from_signing_key(SigningKey::from_bytes(&seed)))
-    }
-
-    /// Parses a PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`) Ed25519 key, as
-    /// written by [`SecretKey::to_pkcs8_pem`] or `openssl genpkey -algorithm ed25519`.
-    pub fn from_pkcs8_pem(pem: &str) -> Result<Self, TrustError> {
-        let signing = SigningKey::from_pkcs8_pem(pem).map_err(|e| TrustError::InvalidKey {
-            artifact: "secret key PEM".to_owned(),
-            reason: format!("not a PKCS#8 PEM Ed25519 private key: {e}"),
-        })?;
-        Ok(Self::from_signing_key(signing))
-    }
-
-    /// The key as PKCS#8 v1 PEM text (RFC 8410 `OneAsymmetricKey` version 1, no
-    /// public key), in a buffer that is zeroized when dropped.
-    ///
-    /// Version 1 because it is what OpenSSL 3.0 (`openssl pkey`) and
-    /// python-cryptography read: keys must be inspectable, backed up into an HSM
-    /// and usable by other tools. Version 2 (with the public key), which older
-    /// airlock wrote, is still read.
-    pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, TrustError> {
-        use ed25519_dalek::pkcs8::{EncodePrivateKey as _, KeypairBytes};
-        let v1 = KeypairBytes {
-            secret_key: self.signing.to_bytes(),
-            public_key: None,
-        };
-        v1.to_pkcs8_pem(LineEnding::LF)
-            .map_err(|e| TrustError::InvalidKey {
-                artifact: format!("secret key {}", self.key_id),
-                reason: format!("cannot encode as PKCS#8 PEM: {e}"),
-            })
-    }
-
-    /// The matching public key, with airlock's derived key id.
-    pub fn public_key(&self) -> PublicKey {
-        PublicKey {
-            key_id: self.key_id,
-            key: self.signing.verifying_key(),
-        }
-    }
-
-    /// airlock's derived key id ([`KeyId::derive`]).
-    pub fn key_id(&self) -> KeyId {
-        self.key_id
-    }
-
-    pub(crate) fn signing_key(&self) -> &SigningKey {
-        &self.signing
-    }
-
-    /// A key with an id given by its file (minisign keys carry a random id).
-    pub(crate) fn with_key_id(signing: SigningKey, key_id: KeyId) -> Self {
-        Self { signing, key_id }
-    }
-
-    /// The key as encrypted PKCS#8 PEM (`-----BEGIN ENCRYPTED PRIVATE KEY-----`): PBES2 with
-    /// scrypt (log2 N = 15, r = 8, p = 1) and AES-256-CBC, which `openssl pkey` reads with
-    /// the passphrase.
-    pub fn to_encrypted_pem(&self, passphrase: &str) -> Result<Zeroizing<String>, TrustError> {
-        use ed25519_dalek::pkcs8::{EncodePrivateKey as _, KeypairBytes};
-        let v1 = KeypairBytes {
-            secret_key: self.signing.to_bytes(),
-            public_key: None,
-        };
-        v1.to_pkcs8_encrypted_pem(passphrase, LineEnding::LF)
-            .map_err(|e| TrustError::InvalidKey {
-                artifact: format!("secret key {}", self.key_id),
-                reason: format!("cannot encrypt as PKCS#8: {e}"),
-            })
-    }
-
-    pub(super) fn from_signing_key(signing: SigningKey) -> Self {
-        let key_id = KeyId::derive(signing.verifying_key().as_bytes());
-        Self { signing, key_id }
-    }
-}
-
 /// A trusted Ed25519 public key with its minisign key id.
 ///
 /// Keys from minisign keep the (random) id in their file; keys from airlock
@@ -213,6 +104,11 @@ impl fmt::Debug for PublicKey {
 }
 
 impl PublicKey {
+    /// A key from its parts (the signing side derives it from a secret key).
+    pub(crate) fn from_parts(key_id: KeyId, key: VerifyingKey) -> Self {
+        Self { key_id, key }
+    }
+
     /// Parses a minisign public key file: exactly the two lines
     /// `untrusted comment: ...` and the base64 key (a final newline and
     /// CRLF line ends are allowed). Text over [`PUBLIC_KEY_MAX_BYTES`] is
@@ -281,7 +177,7 @@ impl PublicKey {
             reason: "not UTF-8 text".to_owned(),
         })?;
         Self::from_minisign(text).map_err(|e| {
-            if super::minisign_key::looks_like_secret_key(text) {
+            if crate::sign::minisign_key::looks_like_secret_key(text) {
                 return TrustError::InvalidKey {
                     artifact: path.display().to_string(),
                     reason: "this is a secret key, not a public key: give its public key \
@@ -382,162 +278,10 @@ pub(crate) fn decode_base64_exact<const N: usize>(b64: &str) -> Result<[u8; N], 
         .map_err(|b: Vec<u8>| format!("base64 field decodes to {} bytes, expected {N}", b.len()))
 }
 
-/// How a new secret key is protected at rest.
-#[derive(Debug, Clone)]
-pub enum Protection {
-    /// Encrypted with a passphrase from this source (the default).
-    Passphrase(PassphraseSource),
-    /// Not encrypted (`--no-passphrase`, for automation); the public key file says so.
-    None,
-}
-
-/// Where [`write_keypair`] put the new key pair.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyPairPaths {
-    /// `PREFIX.key`, PKCS#8 PEM, mode 0600.
-    pub secret_key: PathBuf,
-    /// `PREFIX.pub`, minisign public key file.
-    pub public_key: PathBuf,
-    /// The new key's id.
-    pub key_id: KeyId,
-}
-
-/// Generates a key pair and writes `PREFIX.key` (PKCS#8 PEM, mode 0600) and
-/// `PREFIX.pub` (minisign format, mode 0644).
-///
-/// Refuses if either file exists unless `force`. Each file is written and
-/// synced under a temporary name in the same directory and then renamed into
-/// place, so a crash never leaves a partly written key. Without `force` the
-/// rename refuses to replace a file created meanwhile, and if the second
-/// rename fails the first file is removed again. With `force`, a failure
-/// between the two renames can leave the new `.key` beside the old `.pub`.
-pub fn write_keypair(
-    out_prefix: &Path,
-    force: bool,
-    protection: &Protection,
-) -> Result<KeyPairPaths, TrustError> {
-    if out_prefix.file_name().is_none() || out_prefix.as_os_str().to_string_lossy().ends_with('/') {
-        return Err(TrustError::InvalidPath {
-            path: out_prefix.to_path_buf(),
-            reason: "key prefix must end in a file name (e.g. keys/release)".to_owned(),
-        });
-    }
-    let with_ext = |ext: &str| {
-        let mut s = out_prefix.as_os_str().to_owned();
-        s.push(ext);
-        PathBuf::from(s)
-    };
-    let sk_path = with_ext(".key");
-    let pk_path = with_ext(".pub");
-    if !force {
-        for p in [&sk_path, &pk_path] {
-            // symlink_metadata: a dangling symlink also counts as existing.
-            if std::fs::symlink_metadata(p).is_ok() {
-                return Err(TrustError::AlreadyExists { path: p.clone() });
-            }
-        }
-    }
-    let dir = match out_prefix.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-
-    let key = SecretKey::generate()?;
-    let (pem, note) = match protection {
-        Protection::Passphrase(src) => {
-            let pass = src.get(&format!("new key {}", sk_path.display()), true)?;
-            (key.to_encrypted_pem(&pass)?, "passphrase-protected")
-        }
-        Protection::None => (key.to_pkcs8_pem()?, "NOT passphrase-protected"),
-    };
-    let pub_text = key.public_key().to_minisign_with_note(note);
-
-    let sk_tmp = write_temp(&dir, pem.as_bytes(), 0o600)?;
-    let pk_tmp = write_temp(&dir, pub_text.as_bytes(), 0o644)?;
-
-    persist(sk_tmp, &sk_path, force)?;
-    if let Err(e) = persist(pk_tmp, &pk_path, force) {
-        if !force {
-            // We created the .key just now; don't leave half a pair behind.
-            let _ = std::fs::remove_file(&sk_path);
-        }
-        return Err(e);
-    }
-    sync_dir(&dir)?;
-    Ok(KeyPairPaths {
-        secret_key: sk_path,
-        public_key: pk_path,
-        key_id: key.key_id(),
-    })
-}
-
-fn write_temp(
-    dir: &Path,
-    contents: &[u8],
-    mode: u32,
-) -> Result<tempfile::NamedTempFile, TrustError> {
-    let io_err = |source| TrustError::Io {
-        path: dir.to_path_buf(),
-        source,
-    };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".airlock-keygen-").suffix(".tmp");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        // Created with the final mode, so the secret is never world-readable.
-        builder.permissions(std::fs::Permissions::from_mode(mode));
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut tmp = builder.tempfile_in(dir).map_err(io_err)?;
-    let tmp_path = tmp.path().to_path_buf();
-    let tmp_err = |source| TrustError::Io {
-        path: tmp_path.clone(),
-        source,
-    };
-    tmp.write_all(contents).map_err(tmp_err)?;
-    tmp.as_file().sync_all().map_err(tmp_err)?;
-    Ok(tmp)
-}
-
-fn persist(tmp: tempfile::NamedTempFile, dest: &Path, force: bool) -> Result<(), TrustError> {
-    let result = if force {
-        tmp.persist(dest)
-    } else {
-        tmp.persist_noclobber(dest)
-    };
-    match result {
-        Ok(_) => Ok(()),
-        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
-            Err(TrustError::AlreadyExists {
-                path: dest.to_path_buf(),
-            })
-        }
-        Err(e) => Err(TrustError::Io {
-            path: dest.to_path_buf(),
-            source: e.error,
-        }),
-    }
-}
-
-/// Makes the renames durable.
-fn sync_dir(dir: &Path) -> Result<(), TrustError> {
-    #[cfg(unix)]
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|source| TrustError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sign::SecretKey;
 
     #[test]
     fn key_id_is_derived_from_public_key() {
@@ -661,117 +405,5 @@ mod tests {
         let err = PublicKey::load(&missing).unwrap_err();
         assert!(matches!(err, TrustError::Io { .. }));
         assert!(err.to_string().contains("missing.pub"), "{err}");
-    }
-
-    #[test]
-    fn secret_key_pem_round_trip() {
-        let key = SecretKey::generate().unwrap();
-        let pem = key.to_pkcs8_pem().unwrap();
-        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----\n"));
-        let back = SecretKey::from_pkcs8_pem(&pem).unwrap();
-        assert_eq!(back.key_id(), key.key_id());
-        assert_eq!(back.public_key(), key.public_key());
-        assert!(matches!(
-            SecretKey::from_pkcs8_pem(
-                "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
-            ),
-            Err(TrustError::InvalidKey { .. })
-        ));
-        // Debug never shows the secret.
-        let dbg = format!("{key:?}");
-        assert!(
-            dbg.contains(&key.key_id().to_string()) && !dbg.contains(&pem[30..60]),
-            "{dbg}"
-        );
-    }
-
-    #[test]
-    fn secret_key_is_pkcs8_v1_that_openssl_reads_and_v2_still_loads() {
-        use ed25519_dalek::pkcs8::EncodePrivateKey as _;
-        let key = SecretKey::generate().unwrap();
-        let pem = key.to_pkcs8_pem().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("k.pem");
-        std::fs::write(&path, pem.as_bytes()).unwrap();
-        // OpenSSL 3 refuses PKCS#8 v2 Ed25519 keys; v1 must load and give our public key.
-        let out = std::process::Command::new("openssl")
-            .args(["pkey", "-in"])
-            .arg(&path)
-            .args(["-pubout", "-outform", "DER"])
-            .output()
-            .expect("run openssl");
-        assert!(
-            out.status.success(),
-            "openssl pkey refused the key: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.stdout.ends_with(key.public_key().as_bytes()));
-        // A v2 key (as airlock 0.1 wrote it) still loads.
-        let v2 = key.signing_key().to_pkcs8_pem(LineEnding::LF).unwrap();
-        assert_ne!(v2.as_str(), pem.as_str());
-        assert_eq!(
-            SecretKey::from_pkcs8_pem(&v2).unwrap().key_id(),
-            key.key_id()
-        );
-    }
-
-    #[test]
-    fn write_keypair_writes_loadable_files_and_refuses_overwrite() {
-        let dir = tempfile::tempdir().unwrap();
-        let prefix = dir.path().join("release");
-        let paths = write_keypair(&prefix, false, &Protection::None).unwrap();
-        assert_eq!(paths.secret_key, dir.path().join("release.key"));
-        assert_eq!(paths.public_key, dir.path().join("release.pub"));
-
-        let sk = SecretKey::from_pkcs8_pem(&std::fs::read_to_string(&paths.secret_key).unwrap())
-            .unwrap();
-        let pk = PublicKey::load(&paths.public_key).unwrap();
-        assert_eq!(sk.public_key(), pk);
-        assert_eq!(pk.key_id(), paths.key_id);
-
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-            assert_eq!(mode(&paths.secret_key), 0o600);
-            assert_eq!(mode(&paths.public_key), 0o644);
-        }
-
-        let before = std::fs::read(&paths.secret_key).unwrap();
-        let err = write_keypair(&prefix, false, &Protection::None).unwrap_err();
-        assert!(matches!(err, TrustError::AlreadyExists { .. }), "{err}");
-        assert_eq!(std::fs::read(&paths.secret_key).unwrap(), before);
-
-        // Only the .pub existing also blocks.
-        std::fs::remove_file(&paths.secret_key).unwrap();
-        let err = write_keypair(&prefix, false, &Protection::None).unwrap_err();
-        assert!(matches!(err, TrustError::AlreadyExists { ref path } if path == &paths.public_key));
-        assert!(!paths.secret_key.exists());
-
-        let again = write_keypair(&prefix, true, &Protection::None).unwrap();
-        assert_ne!(again.key_id, paths.key_id);
-        let pk2 = PublicKey::load(&again.public_key).unwrap();
-        assert_eq!(
-            SecretKey::from_pkcs8_pem(&std::fs::read_to_string(&again.secret_key).unwrap())
-                .unwrap()
-                .public_key(),
-            pk2
-        );
-
-        // No temporary files are left behind.
-        let names: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        assert_eq!(names.len(), 2, "{names:?}");
-
-        assert!(matches!(
-            write_keypair(&dir.path().join("sub/"), false, &Protection::None),
-            Err(TrustError::InvalidPath { .. })
-        ));
-        assert!(matches!(
-            write_keypair(&dir.path().join("nodir/key"), false, &Protection::None),
-            Err(TrustError::Io { .. })
-        ));
     }
 }

@@ -25,6 +25,12 @@ use crate::layout::{MANIFEST_FILE, PayloadPath};
 use crate::oci::Platform;
 use crate::paths::SafeRelPath;
 
+mod reason;
+pub use reason::FormatError;
+
+/// What each consistency check returns.
+type Checked<T = ()> = std::result::Result<T, FormatError>;
+
 /// The manifest format this version writes and reads.
 pub const BUNDLE_FORMAT: u32 = 1;
 /// Largest manifest accepted. A real hop's manifest is tens of kilobytes; it costs about
@@ -721,34 +727,40 @@ impl BundleManifest {
     /// Everything that must agree with everything else (see the module comment). Run by
     /// the writer before signing and by every reader after the signature check.
     pub fn check_consistency(&self) -> Result<()> {
-        let bad = |r: String| Error::verification(MANIFEST_FILE, r);
+        self.consistency()
+            .map_err(|reason| Error::format(MANIFEST_FILE, reason))
+    }
+
+    /// [`Self::check_consistency`]'s checks, one section at a time.
+    fn consistency(&self) -> Checked {
         if self.payload.file != crate::layout::PAYLOAD_FILE {
-            return Err(bad(format!(
-                "payload file {} is not {}",
-                Untrusted(&self.payload.file),
-                crate::layout::PAYLOAD_FILE
-            )));
+            return Err(FormatError::PayloadFile {
+                found: self.payload.file.clone(),
+            });
         }
-        self.check_volumes().map_err(bad)?;
-        let entries = self.check_entries().map_err(bad)?;
-        self.check_images(&entries).map_err(bad)?;
-        self.check_files(&entries).map_err(bad)?;
-        self.check_packages().map_err(bad)?;
-        self.check_checklist().map_err(bad)?;
-        self.check_validity().map_err(bad)?;
-        self.check_delta().map_err(bad)?;
+        self.check_volumes()?;
+        let entries = self.check_entries()?;
+        self.check_images(&entries)?;
+        self.check_files(&entries)?;
+        self.check_packages()?;
+        self.check_checklist()?;
+        self.check_validity()?;
+        self.check_delta()?;
+        self.check_documents()
+    }
+
+    /// Documents: each once, with its path's media type.
+    fn check_documents(&self) -> Checked {
         let mut docs = BTreeSet::new();
         for d in &self.documents {
             if !docs.insert(d.path) {
-                return Err(bad(format!("document {} is listed twice", d.path)));
+                return Err(FormatError::DocumentTwice { path: d.path });
             }
             if d.media_type != d.path.media_type() {
-                return Err(bad(format!(
-                    "document {}: media type {} is not {}",
-                    d.path,
-                    Untrusted(&d.media_type),
-                    d.path.media_type()
-                )));
+                return Err(FormatError::DocumentMediaType {
+                    path: d.path,
+                    found: d.media_type.clone(),
+                });
             }
         }
         Ok(())
@@ -757,78 +769,80 @@ impl BundleManifest {
     /// Entries: each path once, content-addressed names match their sha256, and the tar
     /// size is exactly what these entries make (so a reader can stop the moment the
     /// decoded stream passes it).
-    fn check_entries(&self) -> std::result::Result<BTreeMap<PayloadPath, &Entry>, String> {
+    fn check_entries(&self) -> Checked<BTreeMap<PayloadPath, &Entry>> {
         let mut seen = BTreeMap::new();
         for e in &self.entries {
             if let Some(d) = e.path.digest()
                 && d != e.sha256
             {
-                return Err(format!("entry {}: name does not match its sha256", e.path));
+                return Err(FormatError::EntryName { path: e.path });
             }
             if seen.insert(e.path, e).is_some() {
-                return Err(format!("entry {} is listed twice", e.path));
+                return Err(FormatError::EntryTwice { path: e.path });
             }
         }
         let expected = tar_size_of(self.entries.iter().map(|e| e.size))
-            .ok_or_else(|| "entry sizes overflow".to_string())?;
+            .ok_or(FormatError::EntrySizesOverflow)?;
         if expected != self.payload.tar_size {
-            return Err(format!(
-                "payload tar_size {} differs from the {expected} bytes its entries make",
-                self.payload.tar_size
-            ));
+            return Err(FormatError::TarSize {
+                declared: self.payload.tar_size,
+                found: expected,
+            });
         }
         Ok(seen)
     }
 
-    fn check_images(
-        &self,
-        entries: &BTreeMap<PayloadPath, &Entry>,
-    ) -> std::result::Result<(), String> {
+    fn check_images(&self, entries: &BTreeMap<PayloadPath, &Entry>) -> Checked {
         let mut names = BTreeSet::new();
         for img in &self.images {
             let name = img.name.to_string();
             if !names.insert(name.clone()) {
-                return Err(format!("image {} is listed twice", Untrusted(&name)));
+                return Err(FormatError::ImageTwice { name });
             }
-            let what = |c: &Carried| format!("image {}: {}", Untrusted(&name), c.digest);
+            let what = |c: &Carried, reason| FormatError::ImageCarried {
+                image: name.clone(),
+                digest: c.digest,
+                reason: Box::new(reason),
+            };
             let manifests = img.manifests.iter().chain([&img.served, &img.source]);
             for c in manifests {
-                let e = carried_entry(entries, c).map_err(|r| format!("{}: {r}", what(c)))?;
+                let e = carried_entry(entries, c).map_err(|r| what(c, r))?;
                 if !crate::oci::is_manifest_type(&c.media_type) || e.media_type != c.media_type {
-                    return Err(format!(
-                        "{}: media type {} is not a manifest type matching its entry's {}",
-                        what(c),
-                        Untrusted(&c.media_type),
-                        Untrusted(&e.media_type)
-                    ));
+                    let found = e.media_type.clone();
+                    let declared = c.media_type.clone();
+                    return Err(what(c, FormatError::ManifestMediaType { declared, found }));
                 }
             }
             for c in &img.blobs {
                 self.carried_or_omitted(entries, &PayloadPath::Blob(c.digest), c.size)
-                    .map_err(|r| format!("{}: {r}", what(c)))?;
+                    .map_err(|r| what(c, r))?;
             }
-            check_served_as(img).map_err(|r| format!("image {}: {r}", Untrusted(&name)))?;
+            check_served_as(img).map_err(|reason| FormatError::ServedAs {
+                image: name.clone(),
+                reason,
+            })?;
         }
         Ok(())
     }
 
-    fn check_files(
-        &self,
-        entries: &BTreeMap<PayloadPath, &Entry>,
-    ) -> std::result::Result<(), String> {
+    fn check_files(&self, entries: &BTreeMap<PayloadPath, &Entry>) -> Checked {
         let mut targets: BTreeSet<&str> = BTreeSet::new();
         for f in &self.files {
             let t = f.target.as_str();
             self.carried_or_omitted(entries, &PayloadPath::File(f.sha256), f.size)
-                .map_err(|r| format!("file {t}: {r}"))?;
+                .map_err(|r| FormatError::FileCarried {
+                    target: t.to_owned(),
+                    reason: Box::new(r),
+                })?;
             if crate::paths::is_reserved(&f.target) {
-                return Err(format!(
-                    "file {t}: {} is reserved for airlock's own state",
-                    crate::paths::STATE_DIR
-                ));
+                return Err(FormatError::FileReserved {
+                    target: t.to_owned(),
+                });
             }
             if !targets.insert(t) {
-                return Err(format!("file target {t} is listed twice"));
+                return Err(FormatError::FileTwice {
+                    target: t.to_owned(),
+                });
             }
         }
         // A target that is also a directory other targets need cannot be installed.
@@ -837,9 +851,10 @@ impl BundleManifest {
             if let Some(other) = targets.range(prefix.as_str()..).next()
                 && other.starts_with(&prefix)
             {
-                return Err(format!(
-                    "file target {t} is a file but {other} needs it to be a directory"
-                ));
+                return Err(FormatError::FileIsDirectory {
+                    target: (*t).to_owned(),
+                    other: (*other).to_owned(),
+                });
             }
         }
         Ok(())
@@ -851,18 +866,19 @@ impl BundleManifest {
         entries: &BTreeMap<PayloadPath, &Entry>,
         path: &PayloadPath,
         size: u64,
-    ) -> std::result::Result<(), String> {
+    ) -> Checked {
         let listed = match entries.get(path) {
             Some(e) => e.size,
             None => self
                 .omitted(path)
                 .map(|o| o.size)
-                .ok_or_else(|| "not in the payload".to_string())?,
+                .ok_or(FormatError::NotInPayload)?,
         };
         if listed != size {
-            return Err(format!(
-                "size {size} differs from its payload entry's {listed}"
-            ));
+            return Err(FormatError::Size {
+                declared: size,
+                found: listed,
+            });
         }
         Ok(())
     }
@@ -880,143 +896,137 @@ impl BundleManifest {
     /// same size; parity volumes as long as the stripes of the first data volume. A
     /// delta: bases named, omitted paths sorted, unique, content-addressed and not also
     /// in the payload.
-    fn check_volumes(&self) -> std::result::Result<(), String> {
+    fn check_volumes(&self) -> Checked {
         use crate::layout::{MAX_VOLUMES, VolumeName};
         let p = &self.payload;
         if p.volumes.is_empty() {
             return match p.parity {
-                Some(_) => Err("parity volumes without data volumes".into()),
+                Some(_) => Err(FormatError::ParityWithoutData),
                 None => Ok(()),
             };
         }
         if p.volumes.len() > MAX_VOLUMES as usize {
-            return Err(format!("more than {MAX_VOLUMES} volumes"));
+            return Err(FormatError::TooManyVolumes);
         }
         let mut total: u64 = 0;
         for (i, v) in p.volumes.iter().enumerate() {
             if v.file != VolumeName::Data(i as u32 + 1) {
-                return Err(format!("volume {} is named {}", i + 1, v.file));
+                return Err(FormatError::VolumeName {
+                    index: i + 1,
+                    found: v.file,
+                });
             }
             if v.size == 0 || (i + 1 < p.volumes.len() && v.size != p.volumes[0].size) {
-                return Err(format!(
-                    "volume {}: size {} (every volume but the last is {} bytes, none empty)",
-                    v.file, v.size, p.volumes[0].size
-                ));
+                return Err(FormatError::VolumeSize {
+                    volume: v.file,
+                    size: v.size,
+                    first: p.volumes[0].size,
+                });
             }
             total = total
                 .checked_add(v.size)
-                .ok_or("volume sizes overflow".to_string())?;
+                .ok_or(FormatError::VolumeSizesOverflow)?;
         }
         if p.volumes.last().map(|v| v.size) > Some(p.volumes[0].size) {
-            return Err("the last volume is larger than the first".into());
+            return Err(FormatError::LastVolumeLarger);
         }
         if total != p.size {
-            return Err(format!(
-                "volumes add up to {total} bytes, the payload is {}",
-                p.size
-            ));
+            return Err(FormatError::VolumesTotal {
+                found: total,
+                declared: p.size,
+            });
         }
         let Some(par) = &p.parity else {
             return Ok(());
         };
         if par.stripe == 0 || !par.stripe.is_multiple_of(2) || par.stripe > MAX_PARITY_STRIPE {
-            return Err(format!(
-                "parity stripe {} is not an even number of bytes up to {MAX_PARITY_STRIPE}",
-                par.stripe
-            ));
+            return Err(FormatError::ParityStripe { stripe: par.stripe });
         }
         if par.volumes.is_empty() || par.volumes.len() > p.volumes.len() {
-            return Err(format!(
-                "{} parity volumes for {} data volumes (1 to as many as data volumes)",
-                par.volumes.len(),
-                p.volumes.len()
-            ));
+            return Err(FormatError::ParityCount {
+                parity: par.volumes.len(),
+                data: p.volumes.len(),
+            });
         }
         let want: u64 = p.stripes().iter().sum();
         for (i, v) in par.volumes.iter().enumerate() {
             if v.file != VolumeName::Parity(i as u32 + 1) || v.size != want {
-                return Err(format!(
-                    "parity volume {} ({} bytes) is not {} of {want} bytes",
-                    i + 1,
-                    v.size,
-                    VolumeName::Parity(i as u32 + 1)
-                ));
+                return Err(FormatError::ParityVolume {
+                    index: i + 1,
+                    size: v.size,
+                    want,
+                });
             }
         }
         Ok(())
     }
 
-    fn check_delta(&self) -> std::result::Result<(), String> {
+    fn check_delta(&self) -> Checked {
         let Some(d) = &self.delta else {
             return Ok(());
         };
         if d.bases.is_empty() {
-            return Err("a delta without bases".into());
+            return Err(FormatError::DeltaWithoutBases);
         }
         for w in d.omitted.windows(2) {
             if w[0].path >= w[1].path {
-                return Err(format!(
-                    "omitted {} is out of order or listed twice",
-                    w[1].path
-                ));
+                return Err(FormatError::OmittedOrder { path: w[1].path });
             }
         }
         for o in &d.omitted {
             if o.path.digest().is_none() {
-                return Err(format!("omitted {} is not content-addressed", o.path));
+                return Err(FormatError::OmittedNotAddressed { path: o.path });
             }
             if o.base >= d.bases.len() {
-                return Err(format!(
-                    "omitted {} names base {} of {}",
-                    o.path,
-                    o.base,
-                    d.bases.len()
-                ));
+                return Err(FormatError::OmittedBase {
+                    path: o.path,
+                    base: o.base,
+                    bases: d.bases.len(),
+                });
             }
             if self.entry(&o.path).is_some() {
-                return Err(format!("{} is both omitted and in the payload", o.path));
+                return Err(FormatError::OmittedAndCarried { path: o.path });
             }
         }
         Ok(())
     }
 
-    fn check_validity(&self) -> std::result::Result<(), String> {
+    fn check_validity(&self) -> Checked {
         if let (Some(nb), Some(exp)) = (self.not_before, self.expires)
             && exp <= nb
         {
-            return Err(format!("expires {exp} is not after not_before {nb}"));
+            return Err(FormatError::Window {
+                not_before: nb,
+                expires: exp,
+            });
         }
         if self.sequence.is_some() != self.channel.is_some() {
-            return Err("channel and sequence go together".into());
+            return Err(FormatError::ChannelWithoutSequence);
         }
         if let Some(ch) = &self.channel
             && !valid_channel(ch)
         {
-            return Err(format!(
-                "channel {} must be 1-64 of A-Z a-z 0-9 . _ -",
-                Untrusted(ch)
-            ));
+            return Err(FormatError::Channel {
+                channel: ch.clone(),
+            });
         }
         Ok(())
     }
 
     /// Package files live below a repository's `dir`, inside `packages/`, so
     /// `--packages-dir` moves exactly them; each carried package names one of them.
-    fn check_packages(&self) -> std::result::Result<(), String> {
+    fn check_packages(&self) -> Checked {
         check_package_repositories(
             &self.package_repositories,
             self.files.iter().map(|f| (&f.target, f.kind)),
         )
     }
 
-    fn check_checklist(&self) -> std::result::Result<(), String> {
+    fn check_checklist(&self) -> Checked {
         let mut ids = BTreeSet::new();
         for s in self.checklist.iter().flatten() {
             if !ids.insert(s.id.as_str()) {
-                return Err(format!(
-                    "checklist step {} is listed twice",
-                    Untrusted(&s.id)
-                ));
+                return Err(FormatError::StepTwice { id: s.id.clone() });
             }
         }
         Ok(())
@@ -1038,7 +1048,7 @@ pub fn valid_channel(s: &str) -> bool {
 pub fn check_package_repositories<'a>(
     repos: &[PackageRepository],
     files: impl Iterator<Item = (&'a SafeRelPath, Option<FileKind>)>,
-) -> std::result::Result<(), String> {
+) -> Checked {
     let below = |t: &SafeRelPath, dir: &SafeRelPath| {
         t.as_str()
             .strip_prefix(dir.as_str())
@@ -1048,29 +1058,26 @@ pub fn check_package_repositories<'a>(
     for r in repos {
         let d = &r.dir;
         if d.components().next() != Some(crate::layout::PACKAGES_DIR) || !d.as_str().contains('/') {
-            return Err(format!(
-                "package repository {d}: its directory must be below {}/",
-                crate::layout::PACKAGES_DIR
-            ));
+            return Err(FormatError::RepositoryDir { dir: d.clone() });
         }
         if !dirs.insert(d.as_str()) {
-            return Err(format!("package repository {d} is listed twice"));
+            return Err(FormatError::RepositoryTwice { dir: d.clone() });
         }
         if !(r.source.starts_with("https://") || r.source.starts_with("http://"))
             || r.source
                 .chars()
                 .any(|c| c.is_whitespace() || c.is_control())
         {
-            return Err(format!(
-                "package repository {d}: source {} is not an http(s) URL",
-                Untrusted(&r.source)
-            ));
+            return Err(FormatError::RepositorySource {
+                dir: d.clone(),
+                url: r.source.clone(),
+            });
         }
         if r.signed_by.is_empty() || !r.signed_by.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!(
-                "package repository {d}: signed_by {} is not a key fingerprint",
-                Untrusted(&r.signed_by)
-            ));
+            return Err(FormatError::RepositorySignedBy {
+                dir: d.clone(),
+                signed_by: r.signed_by.clone(),
+            });
         }
     }
     for a in &dirs {
@@ -1078,9 +1085,9 @@ pub fn check_package_repositories<'a>(
             .iter()
             .any(|b| b != a && b.starts_with(&format!("{a}/")))
         {
-            return Err(format!(
-                "package repository {a} contains another repository"
-            ));
+            return Err(FormatError::RepositoryNested {
+                dir: (*a).to_owned(),
+            });
         }
     }
     let mut package_files: BTreeSet<&SafeRelPath> = BTreeSet::new();
@@ -1089,9 +1096,8 @@ pub fn check_package_repositories<'a>(
             continue;
         };
         if !repos.iter().any(|r| below(target, &r.dir)) {
-            return Err(format!(
-                "file {target} of kind {kind} is not below a package repository's directory"
-            ));
+            let target = target.clone();
+            return Err(FormatError::PackageFileOutside { target, kind });
         }
         if kind == FileKind::Package {
             package_files.insert(target);
@@ -1101,18 +1107,19 @@ pub fn check_package_repositories<'a>(
         for p in &r.packages {
             for tok in [&p.name, &p.version, &p.arch] {
                 if !is_package_token(tok) {
-                    return Err(format!(
-                        "package repository {}: {} is not a package name, version or architecture",
-                        r.dir,
-                        Untrusted(tok)
-                    ));
+                    return Err(FormatError::PackageToken {
+                        dir: r.dir.clone(),
+                        token: tok.clone(),
+                    });
                 }
             }
             if !below(&p.target, &r.dir) || !package_files.contains(&p.target) {
-                return Err(format!(
-                    "package repository {}: package {} {} has no file of kind package at {}",
-                    r.dir, p.name, p.version, p.target
-                ));
+                return Err(FormatError::PackageWithoutFile {
+                    dir: r.dir.clone(),
+                    name: p.name.clone(),
+                    version: p.version.clone(),
+                    target: p.target.clone(),
+                });
             }
         }
     }
@@ -1123,35 +1130,35 @@ pub fn check_package_repositories<'a>(
 fn carried_entry<'a>(
     entries: &BTreeMap<PayloadPath, &'a Entry>,
     c: &Carried,
-) -> std::result::Result<&'a Entry, String> {
+) -> Checked<&'a Entry> {
     let e = entries
         .get(&PayloadPath::Blob(c.digest))
-        .ok_or_else(|| "not in the payload".to_string())?;
+        .ok_or(FormatError::NotInPayload)?;
     if e.size != c.size {
-        return Err(format!(
-            "size {} differs from its payload entry's {}",
-            c.size, e.size
-        ));
+        return Err(FormatError::Size {
+            declared: c.size,
+            found: e.size,
+        });
     }
     Ok(e)
 }
 
 /// `served_as` must describe what `served` and `source` are.
-fn check_served_as(img: &ImageRecord) -> std::result::Result<(), String> {
+fn check_served_as(img: &ImageRecord) -> std::result::Result<(), &'static str> {
     let is_index = crate::oci::is_index_type(&img.source.media_type);
     match img.served_as {
         ServedAs::Index if img.served != img.source || !is_index => {
-            Err("served-as index, but the served index is not the upstream index".into())
+            Err("served-as index, but the served index is not the upstream index")
         }
         ServedAs::SubsetIndex
             if img.served.digest == img.source.digest
                 || !is_index
                 || !crate::oci::is_index_type(&img.served.media_type) =>
         {
-            Err("served-as subset-index, but no subset index of an upstream index is served".into())
+            Err("served-as subset-index, but no subset index of an upstream index is served")
         }
         ServedAs::Manifest if img.served != img.source || is_index => {
-            Err("served-as manifest, but the served manifest is not the upstream one".into())
+            Err("served-as manifest, but the served manifest is not the upstream one")
         }
         _ => Ok(()),
     }
@@ -1231,10 +1238,12 @@ mod tests {
         // A version that would not be a plain token in a command.
         let mut r = repo("packages/v1.30/deb");
         r.packages[0].version = "1.30.2'; rm -rf /".into();
+        let (dir, token) = (r.dir.clone(), r.packages[0].version.clone());
+        let e = check(&[r], &good).unwrap_err();
+        assert_eq!(e, FormatError::PackageToken { dir, token });
         assert!(
-            check(&[r], &good)
-                .unwrap_err()
-                .contains("not a package name")
+            e.to_string()
+                .ends_with("is not a package name, version or architecture")
         );
         let mut r = repo("packages/v1.30/deb");
         r.source = "ftp://x".into();
@@ -1270,17 +1279,44 @@ mod tests {
         m.payload.size = 250;
         m.payload.volumes = vec![vol(Data(1), 100), vol(Data(2), 100), vol(Data(3), 50)];
         m.check_consistency().unwrap();
-        fn with(m: &BundleManifest, f: &dyn Fn(&mut BundleManifest)) -> String {
+        use FormatError as F;
+        fn with(m: &BundleManifest, f: &dyn Fn(&mut BundleManifest)) -> FormatError {
             let mut x = m.clone();
             f(&mut x);
-            x.check_consistency().unwrap_err().to_string()
+            let e = x.check_consistency().unwrap_err();
+            assert_eq!(e.exit_code(), 3, "{e}");
+            e.format_error().expect("a format error").clone()
         }
-        assert!(with(&m, &|x| x.payload.size = 251).contains("add up to 250"));
-        assert!(with(&m, &|x| x.payload.volumes.swap(0, 1)).contains("volume 1 is named"));
-        assert!(
-            with(&m, &|x| x.payload.volumes[1].size = 99).contains("every volume but the last")
+        let (found, declared) = (250, 251);
+        let e = with(&m, &|x| x.payload.size = 251);
+        assert_eq!(e, F::VolumesTotal { found, declared });
+        assert_eq!(
+            e.to_string(),
+            "volumes add up to 250 bytes, the payload is 251"
         );
-        assert!(with(&m, &|x| x.payload.volumes[2].size = 0).contains("none empty"));
+        let found = Data(2);
+        let e = with(&m, &|x| x.payload.volumes.swap(0, 1));
+        assert_eq!(e, F::VolumeName { index: 1, found });
+        let (volume, size, first) = (Data(2), 99, 100);
+        let e = with(&m, &|x| x.payload.volumes[1].size = 99);
+        assert_eq!(
+            e,
+            F::VolumeSize {
+                volume,
+                size,
+                first
+            }
+        );
+        let (volume, size) = (Data(3), 0);
+        let e = with(&m, &|x| x.payload.volumes[2].size = 0);
+        assert_eq!(
+            e,
+            F::VolumeSize {
+                volume,
+                size,
+                first
+            }
+        );
         // Parity: as long as the stripes of the first volume, at most one per data volume.
         m.payload.parity = Some(Parity {
             scheme: ParityScheme::ReedSolomonGf16,
@@ -1288,21 +1324,25 @@ mod tests {
             volumes: vec![vol(P(1), 100)],
         });
         m.check_consistency().unwrap();
-        assert!(
-            with(&m, &|x| x.payload.parity.as_mut().unwrap().volumes[0]
-                .size = 128)
-            .contains("parity volume 1")
+        let e = with(&m, &|x| {
+            x.payload.parity.as_mut().unwrap().volumes[0].size = 128
+        });
+        let (size, want) = (128, 100);
+        assert_eq!(
+            e,
+            F::ParityVolume {
+                index: 1,
+                size,
+                want
+            }
         );
-        assert!(
-            with(&m, &|x| x.payload.parity.as_mut().unwrap().stripe = 63).contains("even number")
-        );
-        assert!(
-            with(&m, &|x| {
-                let p = x.payload.parity.as_mut().unwrap();
-                p.volumes = (1..=4).map(|i| vol(P(i), 100)).collect();
-            })
-            .contains("4 parity volumes for 3")
-        );
+        let e = with(&m, &|x| x.payload.parity.as_mut().unwrap().stripe = 63);
+        assert_eq!(e, F::ParityStripe { stripe: 63 });
+        let e = with(&m, &|x| {
+            let p = x.payload.parity.as_mut().unwrap();
+            p.volumes = (1..=4).map(|i| vol(P(i), 100)).collect();
+        });
+        assert_eq!(e, F::ParityCount { parity: 4, data: 3 });
         assert_eq!(stripe_lengths(101, 50), [50, 50, 2]);
     }
 
@@ -1325,18 +1365,25 @@ mod tests {
         m.check_consistency().unwrap();
         let mut bad = m.clone();
         bad.delta.as_mut().unwrap().omitted[0].base = 1;
-        assert!(
-            bad.check_consistency()
-                .unwrap_err()
-                .to_string()
-                .contains("names base 1")
-        );
+        let reason =
+            |m: &BundleManifest| m.check_consistency().unwrap_err().format_error().cloned();
+        let path = PayloadPath::Blob(d);
+        let want = FormatError::OmittedBase {
+            path,
+            base: 1,
+            bases: 1,
+        };
+        assert_eq!(reason(&bad), Some(want));
         let mut bad = m.clone();
         bad.delta.as_mut().unwrap().bases.clear();
-        assert!(bad.check_consistency().is_err());
+        assert_eq!(reason(&bad), Some(FormatError::DeltaWithoutBases));
         let mut bad = m.clone();
-        bad.delta.as_mut().unwrap().omitted[0].path = PayloadPath::OciIndex;
-        assert!(bad.check_consistency().is_err());
+        let path = PayloadPath::OciIndex;
+        bad.delta.as_mut().unwrap().omitted[0].path = path;
+        assert_eq!(
+            reason(&bad),
+            Some(FormatError::OmittedNotAddressed { path })
+        );
         // Without a delta nothing may be left out: a blob must be in the payload.
         let mut full = empty();
         full.files = vec![FileRecord {
@@ -1348,12 +1395,15 @@ mod tests {
             source: "x".into(),
             kind: None,
         }];
-        assert!(
-            full.check_consistency()
-                .unwrap_err()
-                .to_string()
-                .contains("not in the payload")
-        );
+        let target = "bin/x".to_owned();
+        let not_there = Box::new(FormatError::NotInPayload);
+        let want = FormatError::FileCarried {
+            target,
+            reason: not_there,
+        };
+        assert_eq!(reason(&full), Some(want));
+        let text = full.check_consistency().unwrap_err().to_string();
+        assert!(text.ends_with("file bin/x: not in the payload"), "{text}");
         let mut delta = m.clone();
         delta.files = full.files.clone();
         delta.delta.as_mut().unwrap().omitted[0].path = PayloadPath::File(d);

@@ -1,0 +1,31 @@
+//! The signing half of airlock's trust: secret keys and the signatures made with them.
+//!
+//! Kept apart from [`crate::trust`] (which reads public keys and signatures and counts
+//! signers) so a reviewer of the verify path can skip it: nothing `verify` calls is in
+//! here. The connected side signs bundles with it; the enclave signs its own state and
+//! receipts, and reads the secret keys an operator hands over (`--receipt-key`).
+//!
+//! - [`SecretKey`]: generated, PKCS#8 PEM (plain or passphrase-encrypted);
+//! - [`write_keypair`]: a new pair on disk, written atomically;
+//! - [`load_secret_key`]: airlock's PEM or minisign's own secret key file, with its key
+//!   derivation bounded first ([`kdf_limits`]) and the passphrase from [`PassphraseSource`];
+//! - [`sign`]: a minisign `.minisig` file with a trusted comment.
+
+pub mod kdf_limits;
+mod key_file;
+mod keypair;
+pub(crate) mod minisign_key;
+mod passphrase;
+mod secret_key;
+mod signature;
+
+pub use key_file::{load_secret_key, load_secret_key_with};
+pub use keypair::{KeyPairPaths, Protection, write_keypair};
+pub use passphrase::{PASSPHRASE_ENV, PassphraseSource};
+pub use secret_key::SecretKey;
+pub use signature::{sign, sign_digest};
+
+// What the moved files reach through `super::`.
+use crate::trust::{
+    KeyId, PublicKey, SECRET_KEY_MAX_BYTES, TrustError, Zeroizing, read_limited, with_artifact,
+};
