@@ -16,8 +16,8 @@ use crate::common::images::sha256_hex;
 use crate::common::packages::{PgpKey, build_deb_repo, k8s_packages};
 use crate::common::scenario::{Scenario, assert_fails, public_key_b64, sh};
 use crate::common::servers::{Registry, http_request};
+use crate::common::upstream::{Opts, Upstream};
 use crate::common::{assert_changed_only_under, tree};
-use crate::resolve::{Opts, Upstream};
 
 type Tree = BTreeMap<String, (u64, std::time::SystemTime)>;
 

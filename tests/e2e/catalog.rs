@@ -10,6 +10,7 @@ use std::process::Output;
 
 use assert_cmd::Command;
 
+use crate::common::cli::{self, Cli};
 use crate::common::hop_upstream::{self, Sizes};
 use crate::common::images::{push_image, sha256_hex};
 use crate::common::release_files::{
@@ -18,6 +19,8 @@ use crate::common::release_files::{
 };
 use crate::common::scenario::assert_fails;
 use crate::common::servers::{FileServer, Registry};
+use crate::common::upstream::ok;
+use crate::common::{each, read_json};
 
 const TODAY: &str = "2026-11-25";
 
@@ -572,16 +575,6 @@ impl StandIn {
     }
 }
 
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "command failed ({:?}):\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
 fn yaml(path: &Path) -> serde_json::Value {
     serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -906,12 +899,7 @@ fn update_then_resolve_build_verify_install_a_1_36_to_1_37_hop() {
     let got_sha = sha256_hex(&std::fs::read(&got).unwrap());
     assert_eq!(lock["catalog"]["version"], "2026.11.25");
     assert_eq!(lock["catalog"]["sha256"], got_sha.as_str());
-    let names: Vec<String> = lock["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["name"].as_str().unwrap().to_string())
-        .collect();
+    let names = each(&lock["images"], "name");
     for n in [
         "registry.k8s.io/etcd:3.7.0-0",
         "registry.k8s.io/etcd:3.6.11-0",
@@ -919,7 +907,7 @@ fn update_then_resolve_build_verify_install_a_1_36_to_1_37_hop() {
         "registry.k8s.io/coredns/coredns:v1.14.3",
         "registry.k8s.io/kube-apiserver:v1.37.1",
     ] {
-        assert!(names.contains(&n.to_string()), "{n} not in {names:?}");
+        assert!(names.contains(&n), "{n} not in {names:?}");
     }
     let removed = lock["checklist"]
         .as_array()
@@ -935,46 +923,38 @@ fn update_then_resolve_build_verify_install_a_1_36_to_1_37_hop() {
     );
 
     // Build, verify, install; the signed manifest records the catalog.
-    let key = s.path("keys/k");
-    ok(&s
-        .command(&["keygen", "--no-passphrase", "--out", key.to_str().unwrap()])
-        .output()
-        .unwrap());
+    let key = cli::keygen(&s.path("keys/k"));
     let bundle = s.path("bundle");
-    let mut args = vec![
-        "build".to_string(),
-        lock_path.display().to_string(),
-        "--key".into(),
-        format!("{}.key", key.display()),
-        "--out".into(),
-        bundle.display().to_string(),
-        "--quiet".into(),
+    let (lock_arg, bundle_arg, key_arg) = (lock_path.to_str(), bundle.to_str(), cli::key_of(&key));
+    let build = [
+        "build",
+        lock_arg.unwrap(),
+        "--key",
+        &key_arg,
+        "--out",
+        bundle_arg.unwrap(),
     ];
-    args.extend(reg_net.iter().map(|s| s.to_string()));
-    ok(&s.airlock(&args.iter().map(String::as_str).collect::<Vec<_>>()));
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    ok(&s.airlock(&[&build[..], &["--quiet"], &reg_net].concat()));
+    let manifest = read_json(&bundle.join("manifest.json"));
     assert_eq!(manifest["catalog"]["sha256"], got_sha.as_str());
     assert_eq!(manifest["catalog"]["version"], "2026.11.25");
     let enclave = Registry::start();
     let dest = s.path("dest");
-    let out = std::process::Command::new(crate::common::verify_bin())
+    Cli::verify()
         .env("DOCKER_CONFIG", s.path("no-docker-config"))
+        .arg("install")
+        .arg(&bundle)
         .args([
-            "install",
-            bundle.to_str().unwrap(),
             "--trust",
-            &format!("{}.pub", key.display()),
+            &cli::pub_of(&key),
             "--registry",
             &enclave.host(),
             "--insecure",
-            "--dest",
-            dest.to_str().unwrap(),
-            "--quiet",
         ])
-        .output()
-        .unwrap();
-    ok(&out);
+        .arg("--dest")
+        .arg(&dest)
+        .arg("--quiet")
+        .ok();
     let kubeadm = "https://dl.k8s.io/release/v1.37.1/bin/linux/amd64/kubeadm";
     assert_eq!(
         sha256_hex(&std::fs::read(dest.join("bin/v1.37.1/linux/amd64/kubeadm")).unwrap()),

@@ -8,7 +8,7 @@ use crate::common::charts::chart_tgz;
 use crate::common::images::sha256_hex;
 use crate::common::scenario::{Scenario, assert_fails};
 use crate::common::tree;
-use crate::resolve::{Opts, Upstream};
+use crate::common::upstream::{Opts, Upstream};
 
 /// A hop manifest that carries one chart archive from a local file, pinned by sha256.
 fn hop_with_chart(dir: &Path, chart: &[u8]) -> std::path::PathBuf {
