@@ -67,6 +67,11 @@ impl Cli {
         self
     }
 
+    /// The underlying command, for tests that spawn, time or kill it.
+    pub fn into_command(self) -> Command {
+        self.cmd
+    }
+
     /// Run it to the end and return what it did, asserting nothing.
     pub fn run(mut self) -> Run {
         let command = self.shown.join(" ");
@@ -154,6 +159,38 @@ pub fn keygen(prefix: &Path) -> PathBuf {
         .arg(prefix)
         .ok();
     prefix.to_path_buf()
+}
+
+/// `airlock keygen --passphrase-file PASS --out PREFIX`, asserted; returns PREFIX.
+pub fn keygen_with_passphrase(prefix: &Path, pass: &Path) -> PathBuf {
+    Cli::airlock()
+        .args(["keygen", "--out"])
+        .arg(prefix)
+        .arg("--passphrase-file")
+        .arg(pass)
+        .ok();
+    prefix.to_path_buf()
+}
+
+/// `airlock-verify keygen --no-passphrase --out PREFIX` (the enclave's own key, made
+/// inside the air gap), asserted; returns PREFIX.
+pub fn enclave_keygen(prefix: &Path) -> PathBuf {
+    Cli::verify()
+        .args(["keygen", "--no-passphrase", "--out"])
+        .arg(prefix)
+        .ok();
+    prefix.to_path_buf()
+}
+
+/// `airlock-verify log --check --dest DEST`, asserted: every receipt's signature, the hash
+/// chain and the signed state hold.
+pub fn log_check(dest: &Path) -> Run {
+    Cli::verify().args(["log", "--check", "--dest"]).arg(dest).ok()
+}
+
+/// `airlock-verify log --json --dest DEST`, asserted; returns the log as JSON.
+pub fn log_json(dest: &Path) -> serde_json::Value {
+    Cli::verify().args(["log", "--json", "--dest"]).arg(dest).ok().json()
 }
 
 /// `PREFIX.pub` as an argument.

@@ -17,6 +17,7 @@ use super::images::{
     BuiltImage, ImageSpec, LayerSpec, build_layout, linux, push_image_with_creds, sha256_hex,
     write_file_tree,
 };
+use super::cli::Cli;
 use super::servers::{FileServer, Registry};
 
 /// The kubeadm stand-in binary's content (random, deterministic).
@@ -178,14 +179,7 @@ files:
             cache,
             docker_config,
         };
-        s.airlock(&[
-            "keygen",
-            "--no-passphrase",
-            "--out",
-            s.key.to_str().expect("utf-8 path"),
-        ])
-        .assert()
-        .success();
+        super::cli::keygen(&s.key);
         s
     }
 
@@ -206,18 +200,24 @@ files:
     /// `airlock keygen --no-passphrase` into `keys/NAME`; returns the prefix
     /// (`NAME.key`, `NAME.pub`).
     pub fn keygen(&self, name: &str) -> PathBuf {
-        let prefix = self.path(&format!("keys/{name}"));
-        let out = self
-            .airlock(&["keygen", "--no-passphrase", "--out"])
-            .arg(&prefix)
-            .output()
-            .expect("run airlock keygen");
-        assert!(
-            out.status.success(),
-            "keygen {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        prefix
+        super::cli::keygen(&self.path(&format!("keys/{name}")))
+    }
+
+    /// The [`Cli`] driver for `airlock-verify`, with this scenario's `DOCKER_CONFIG`.
+    pub fn verify_cli(&self) -> Cli {
+        Cli::verify().env("DOCKER_CONFIG", &self.docker_config)
+    }
+
+    /// The [`Cli`] driver for `airlock`, with this scenario's cache and `DOCKER_CONFIG`.
+    pub fn airlock_cli(&self) -> Cli {
+        Cli::airlock()
+            .env("AIRLOCK_CACHE", &self.cache)
+            .env("DOCKER_CONFIG", &self.docker_config)
+    }
+
+    /// The release public key, `keys/release.pub`, as an argument.
+    pub fn pubkey(&self) -> String {
+        super::cli::pub_of(&self.key)
     }
 
     /// `airlock-verify ARGS`.

@@ -43,15 +43,7 @@ fn missing_signature_and_unknown_key_are_refused() {
     let s = Scenario::new();
     let bundle = s.build("bundle", &[]);
     // A key nobody trusts.
-    let other = s.path("keys/other");
-    s.airlock(&[
-        "keygen",
-        "--no-passphrase",
-        "--out",
-        other.to_str().unwrap(),
-    ])
-    .assert()
-    .success();
+    let other = s.keygen("other");
     let out = s
         .verify_bin(&[
             "verify",

@@ -39,19 +39,9 @@ fn published(s: &Scenario) -> (Registry, PathBuf) {
 
 /// `airlock-verify fetch HOST/airlock/hop:v1 --out OUT --insecure --quiet EXTRA...`.
 fn fetch_cmd(s: &Scenario, host: &str, out: &Path, extra: &[&str]) -> Command {
-    let mut c = Command::new(crate::common::verify_bin());
-    c.env("DOCKER_CONFIG", &s.docker_config).args([
-        "fetch",
-        &format!("{host}/airlock/hop:v1"),
-        "--trust",
-        &format!("{}.pub", s.key.display()),
-        "--out",
-        out.to_str().unwrap(),
-        "--insecure",
-        "--quiet",
-    ]);
-    c.args(extra);
-    c
+    let cli = s.verify_cli().args(["fetch", &format!("{host}/airlock/hop:v1")]);
+    let cli = cli.args(["--trust", &s.pubkey(), "--out"]).arg(out);
+    cli.args(["--insecure", "--quiet"]).args(extra).into_command()
 }
 
 /// The names in `dir`, sorted.

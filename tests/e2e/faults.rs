@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::cli::{self, Cli};
+use crate::common::each;
 use crate::common::scenario::{Scenario, assert_fails, sh};
 use crate::common::servers::Registry;
 use crate::common::tmpfs::{Tmpfs, notice_not_run};
@@ -28,18 +30,10 @@ fn install_cmd(
     dest: &Path,
     extra: &[&str],
 ) -> Command {
-    let mut c = Command::new(crate::common::verify_bin());
-    c.env("DOCKER_CONFIG", &s.docker_config)
-        .arg("install")
-        .arg(bundle)
-        .arg("--trust")
-        .arg(format!("{}.pub", s.key.display()))
-        .args(["--registry", &reg.host(), "--insecure", "--dest"])
-        .arg(dest)
-        .args(["--quiet", "--json"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let cli = s.verify_cli().arg("install").arg(bundle);
+    let cli = cli.args(["--trust", &s.pubkey(), "--registry", &reg.host(), "--insecure"]);
+    let mut c = cli.arg("--dest").arg(dest).args(["--quiet", "--json"]).args(extra).into_command();
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
     c
 }
 
@@ -174,20 +168,8 @@ fn a_registry_that_stays_away_fails_clearly_and_a_rerun_completes() {
     ok(&run(install_cmd(&s, &bundle, &enclave, &dest, &[])));
     assert_eq!(enclave.snapshot(), reference);
     // The log holds the failure and the install, chained and signed.
-    let log = Command::new(crate::common::verify_bin())
-        .args(["log", "--json", "--dest"])
-        .arg(&dest)
-        .output()
-        .unwrap();
-    ok(&log);
-    let v: serde_json::Value = serde_json::from_slice(&log.stdout).unwrap();
-    let outcomes: Vec<String> = v["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["outcome"].as_str().unwrap_or_default().to_string())
-        .collect();
-    assert_eq!(outcomes, ["failed", "installed"], "{v}");
+    let v = cli::log_json(&dest);
+    assert_eq!(each(&v["entries"], "outcome"), ["failed", "installed"], "{v}");
 }
 
 #[test]
@@ -415,21 +397,10 @@ fn two_installs_of_the_same_bundle_at_once_keep_state_and_log_intact() {
         ok(&c.wait_with_output().unwrap());
     }
     assert_eq!(enclave.snapshot(), reference);
-    let log = Command::new(crate::common::verify_bin())
-        .args(["log", "--json", "--dest"])
-        .arg(&dest)
-        .output()
-        .unwrap();
-    ok(&log);
-    let v: serde_json::Value = serde_json::from_slice(&log.stdout).unwrap();
+    let v = cli::log_json(&dest);
     assert_eq!(v["receipts"], 2, "{v}");
     // Every receipt's signature and the hash chain hold, and agree with the signed state.
-    let check = Command::new(crate::common::verify_bin())
-        .args(["log", "--check", "--dest"])
-        .arg(&dest)
-        .output()
-        .unwrap();
-    ok(&check);
+    cli::log_check(&dest);
     // And Debian's minisign agrees, receipt by receipt.
     let out = sh(
         "for r in receipts/0*.json; do minisign -Vq -p enclave.pub -m $r || exit 1; done",
@@ -442,22 +413,13 @@ fn two_installs_of_the_same_bundle_at_once_keep_state_and_log_intact() {
     );
     // The state still opens and accepts a third run.
     ok(&run(install_cmd(&s, &bundle, &enclave, &dest, &[])));
-    ok(&run({
-        let mut c = Command::new(crate::common::verify_bin());
-        c.args(["log", "--check", "--dest"]).arg(&dest);
-        c
-    }));
+    cli::log_check(&dest);
 }
 
 /// `airlock-verify repair BUNDLE --trust KEY --quiet --json`.
 fn repair(s: &Scenario, bundle: &Path) -> Output {
-    run({
-        let mut c = Command::new(crate::common::verify_bin());
-        c.args(["repair", bundle.to_str().unwrap(), "--trust"])
-            .arg(format!("{}.pub", s.key.display()))
-            .args(["--quiet", "--json"]);
-        c
-    })
+    let cli = Cli::verify().arg("repair").arg(bundle);
+    cli.args(["--trust", &s.pubkey(), "--quiet", "--json"]).run().output
 }
 
 /// Names of the files directly in `dir`, sorted.
@@ -588,9 +550,5 @@ fn a_destination_that_fills_during_install_fails_clearly_and_a_rerun_completes()
         std::fs::read(&kubeadm).unwrap(),
         crate::common::scenario::kubeadm_bytes()
     );
-    ok(&run({
-        let mut c = Command::new(crate::common::verify_bin());
-        c.args(["log", "--check", "--dest"]).arg(disk.path());
-        c
-    }));
+    cli::log_check(disk.path());
 }

@@ -288,15 +288,7 @@ fn fetch_refuses_swapped_layers_and_leaves_nothing_that_looks_valid() {
     assert!(!s.path("evil.minisig").exists());
 
     // An untrusted key: the genuine artifact is refused too.
-    let other = s.path("other");
-    s.airlock(&[
-        "keygen",
-        "--no-passphrase",
-        "--out",
-        other.to_str().unwrap(),
-    ])
-    .assert()
-    .success();
+    let other = crate::common::cli::keygen(&s.path("other"));
     let o = fetch(&s, &format!("{host}/airlock/hop:a"), &out, &other);
     assert_eq!(
         o.status.code(),

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::cli::Cli;
 use crate::common::scenario::{Scenario, assert_fails};
 use crate::common::servers::{Blackhole, NoMountProxy, Registry};
 use crate::common::tamper::{entry, forge, read_entries, repack_and_resign};
@@ -48,11 +49,8 @@ type ManifestCase = (
 );
 
 fn verify_cmd(s: &Scenario, bundle: &Path) -> Command {
-    let mut c = Command::new(crate::common::verify_bin());
-    c.args(["verify", bundle.to_str().unwrap(), "--trust"])
-        .arg(format!("{}.pub", s.key.display()))
-        .arg("--quiet");
-    c
+    let cli = Cli::verify().arg("verify").arg(bundle);
+    cli.args(["--trust", &s.pubkey(), "--quiet"]).into_command()
 }
 
 /// zstd RLE blocks of zeros after the archive: `blocks` x 128 KiB decoded from 4 bytes

@@ -598,22 +598,11 @@ fn an_install_killed_anywhere_completes_on_the_next_run() {
     for kill_after in [0, 1, 3, 6, total - 2, total] {
         let reg = Registry::start();
         let dest = s.path(&format!("dest-{kill_after}"));
-        let mut child = std::process::Command::new(crate::common::verify_bin())
-            .env("DOCKER_CONFIG", &s.docker_config)
-            .args([
-                "install",
-                b.to_str().unwrap(),
-                "--trust",
-                &pubkey,
-                "--registry",
-                &reg.host(),
-                "--insecure",
-                "--dest",
-                dest.to_str().unwrap(),
-                "--quiet",
-                "--uploads",
-                "1",
-            ])
+        let install = s.verify_cli().arg("install").arg(&b);
+        let install = install.args(["--trust", &pubkey, "--registry", &reg.host(), "--insecure"]);
+        let install = install.arg("--dest").arg(&dest).args(["--quiet", "--uploads", "1"]);
+        let mut child = install
+            .into_command()
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

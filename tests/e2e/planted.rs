@@ -159,11 +159,7 @@ fn owned_by_someone_else(p: &Path) -> bool {
 
 /// `airlock-verify ARGS` with `TMPDIR=tmp`, as a plain [`Command`] (to bound its time).
 fn verify_in_tmp(s: &Scenario, tmp: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(crate::common::verify_bin());
-    c.env("DOCKER_CONFIG", &s.docker_config)
-        .env("TMPDIR", tmp)
-        .args(args);
-    c
+    s.verify_cli().env("TMPDIR", tmp).args(args).into_command()
 }
 
 /// `serve` with `TMPDIR=tmp`, failing the test if it has not started within `limit`.

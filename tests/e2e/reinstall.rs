@@ -4,7 +4,7 @@
 //! every byte checked before anything is written.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use crate::common::images::{sha256_digest, skopeo_inspect_raw};
 use crate::common::scenario::{Scenario, assert_fails};
@@ -42,16 +42,7 @@ fn receipt(dest: &Path, n: u32) -> serde_json::Value {
 
 /// `airlock-verify log --check --dest DEST` passes: every signature, the chain, the state.
 fn log_checks(dest: &Path) {
-    let out = Command::new(crate::common::verify_bin())
-        .args(["log", "--check", "--dest"])
-        .arg(dest)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "log --check: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::cli::log_check(dest);
 }
 
 /// Flip one byte in the middle of payload.tar.zst (the signatures still hold: only the

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Output;
 
+use crate::common::cli;
 use crate::common::scenario::{Scenario, assert_fails, sh};
 use crate::common::servers::Registry;
 
@@ -87,11 +88,7 @@ fn reading_without_the_receipt_key_writes_nothing_and_a_deleted_key_stops_instal
     let enclave = Registry::start();
     let bundle = s.build("b", &[]);
     // The receipt key kept elsewhere, as docs/trust.md advises.
-    let key = s.path("secure/enclave");
-    ok(&s
-        .verify_bin(&["keygen", "--no-passphrase", "--out", key.to_str().unwrap()])
-        .output()
-        .unwrap());
+    let key = cli::enclave_keygen(&s.path("secure/enclave"));
     let (key_file, pub_file) = (key.with_extension("key"), key.with_extension("pub"));
     let dest = s.path("dest");
     ok(&s.install(
@@ -139,16 +136,7 @@ fn reading_without_the_receipt_key_writes_nothing_and_a_deleted_key_stops_instal
     );
     assert_eq!(shown["receipts"], 1);
     // With the wrong public key: it says which key signed, not "edited".
-    let other = s.path("secure/other");
-    ok(&s
-        .verify_bin(&[
-            "keygen",
-            "--no-passphrase",
-            "--out",
-            other.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap());
+    let other = cli::enclave_keygen(&s.path("secure/other"));
     let out = log(
         &s,
         &state,

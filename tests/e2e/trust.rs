@@ -6,24 +6,17 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use crate::common::cli;
 use crate::common::scenario::{Scenario, assert_fails, public_key_b64, sh};
 use crate::common::servers::Registry;
 
 /// `airlock keygen` into keys/NAME; with a passphrase file when `pass` is given.
 fn keygen(s: &Scenario, name: &str, pass: Option<&Path>) -> PathBuf {
     let prefix = s.path(&format!("keys/{name}"));
-    let mut args = vec![
-        "keygen".to_string(),
-        "--out".into(),
-        prefix.display().to_string(),
-    ];
     match pass {
-        Some(p) => args.extend(["--passphrase-file".into(), p.display().to_string()]),
-        None => args.push("--no-passphrase".into()),
+        Some(p) => cli::keygen_with_passphrase(&prefix, p),
+        None => cli::keygen(&prefix),
     }
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    s.airlock(&refs).assert().success();
-    prefix
 }
 
 /// A key made by Debian's `minisign -G` (unencrypted: `-W`).

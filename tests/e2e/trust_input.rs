@@ -14,17 +14,7 @@ use crate::common::scenario::{Scenario, assert_fails};
 
 /// `airlock keygen` with a passphrase into keys/NAME; returns the prefix.
 fn keygen_with_passphrase(s: &Scenario, name: &str, pass: &Path) -> PathBuf {
-    let prefix = s.path(&format!("keys/{name}"));
-    s.airlock(&[
-        "keygen",
-        "--out",
-        prefix.to_str().unwrap(),
-        "--passphrase-file",
-    ])
-    .arg(pass)
-    .assert()
-    .success();
-    prefix
+    crate::common::cli::keygen_with_passphrase(&s.path(&format!("keys/{name}")), pass)
 }
 
 /// `airlock-verify install BUNDLE --trust KEY.pub --receipt-key KEY EXTRA...` into
