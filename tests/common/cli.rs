@@ -151,6 +151,29 @@ impl std::fmt::Display for Run {
     }
 }
 
+/// Assert a finished command exited 0, showing its code and both streams if not; returns
+/// its stdout.
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// [`ok`], then stdout parsed as JSON.
+pub fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_str(&ok(out)).expect("JSON on stdout")
+}
+
+/// A finished command's stderr, lossily decoded.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// `airlock keygen --no-passphrase --out PREFIX`, asserted; returns PREFIX (`PREFIX.key`,
 /// `PREFIX.pub`).
 pub fn keygen(prefix: &Path) -> PathBuf {
@@ -185,12 +208,19 @@ pub fn enclave_keygen(prefix: &Path) -> PathBuf {
 /// `airlock-verify log --check --dest DEST`, asserted: every receipt's signature, the hash
 /// chain and the signed state hold.
 pub fn log_check(dest: &Path) -> Run {
-    Cli::verify().args(["log", "--check", "--dest"]).arg(dest).ok()
+    Cli::verify()
+        .args(["log", "--check", "--dest"])
+        .arg(dest)
+        .ok()
 }
 
 /// `airlock-verify log --json --dest DEST`, asserted; returns the log as JSON.
 pub fn log_json(dest: &Path) -> serde_json::Value {
-    Cli::verify().args(["log", "--json", "--dest"]).arg(dest).ok().json()
+    Cli::verify()
+        .args(["log", "--json", "--dest"])
+        .arg(dest)
+        .ok()
+        .json()
 }
 
 /// `PREFIX.pub` as an argument.

@@ -13,11 +13,11 @@ use std::process::Output;
 
 use assert_cmd::Command;
 
+use super::cli::Cli;
 use super::images::{
     BuiltImage, ImageSpec, LayerSpec, build_layout, linux, push_image_with_creds, sha256_hex,
     write_file_tree,
 };
-use super::cli::Cli;
 use super::servers::{FileServer, Registry};
 
 /// The kubeadm stand-in binary's content (random, deterministic).
@@ -213,6 +213,25 @@ files:
         Cli::airlock()
             .env("AIRLOCK_CACHE", &self.cache)
             .env("DOCKER_CONFIG", &self.docker_config)
+    }
+
+    /// `airlock report BUNDLE --cluster-dump DUMPS --cve-feed FEED --out OUT`, to run.
+    pub fn report(&self, bundle: &Path, dumps: &Path, feed: &Path, out: &Path) -> Cli {
+        let cli = self.airlock_cli().arg("report").arg(bundle);
+        let cli = cli
+            .arg("--cluster-dump")
+            .arg(dumps)
+            .arg("--cve-feed")
+            .arg(feed);
+        cli.arg("--out").arg(out)
+    }
+
+    /// `airlock-verify repair BUNDLE --trust keys/release.pub --quiet --json`, run (not
+    /// asserted).
+    pub fn repair(&self, bundle: &Path) -> super::cli::Run {
+        let cli = self.verify_cli().arg("repair").arg(bundle);
+        cli.args(["--trust", &self.pubkey(), "--quiet", "--json"])
+            .run()
     }
 
     /// The release public key, `keys/release.pub`, as an argument.

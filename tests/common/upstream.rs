@@ -379,15 +379,8 @@ impl Upstream {
     }
 }
 
-pub fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "command failed ({:?}):\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
+/// Kept under this name for the modules that import it from here.
+pub use super::cli::ok;
 
 pub fn lock_images(lock: &serde_json::Value) -> BTreeMap<String, (String, String)> {
     lock["images"]

@@ -12,6 +12,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use crate::common::charts::{chart_config, chart_tgz, push_chart};
+use crate::common::cli::ok;
 use crate::common::images::sha256_hex;
 use crate::common::packages::{PgpKey, build_deb_repo, k8s_packages};
 use crate::common::scenario::{Scenario, assert_fails, public_key_b64, sh};
@@ -45,16 +46,6 @@ impl Root {
     fn only_changed(&self, allowed: &[&str]) {
         assert_changed_only_under(&self.before, &tree(&self.dir), allowed);
     }
-}
-
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "exit {:?}\n{}\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 struct Board {

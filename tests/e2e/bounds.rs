@@ -5,9 +5,10 @@
 //! plain HTTP is named so, once, with what to do.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::cli::stderr;
 use crate::common::scenario::{Scenario, assert_fails};
 use crate::common::servers::{Registry, SlowProxy};
 use crate::common::{assert_changed_only_under, tree};
@@ -39,9 +40,13 @@ fn published(s: &Scenario) -> (Registry, PathBuf) {
 
 /// `airlock-verify fetch HOST/airlock/hop:v1 --out OUT --insecure --quiet EXTRA...`.
 fn fetch_cmd(s: &Scenario, host: &str, out: &Path, extra: &[&str]) -> Command {
-    let cli = s.verify_cli().args(["fetch", &format!("{host}/airlock/hop:v1")]);
+    let cli = s
+        .verify_cli()
+        .args(["fetch", &format!("{host}/airlock/hop:v1")]);
     let cli = cli.args(["--trust", &s.pubkey(), "--out"]).arg(out);
-    cli.args(["--insecure", "--quiet"]).args(extra).into_command()
+    cli.args(["--insecure", "--quiet"])
+        .args(extra)
+        .into_command()
 }
 
 /// The names in `dir`, sorted.
@@ -52,10 +57,6 @@ fn names(dir: &Path) -> Vec<String> {
         .collect();
     v.sort();
     v
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[test]

@@ -3,8 +3,8 @@
 //! messages of issue 21 item 17 that belong to trust and output.
 
 use std::path::Path;
-use std::process::Output;
 
+use crate::common::cli::stderr;
 use crate::common::scenario::{Scenario, assert_fails, sh};
 
 /// The codes docs/cli.md's table lists, read from the table itself, so a row added
@@ -22,10 +22,6 @@ fn documented_codes() -> Vec<i32> {
         .lines()
         .filter_map(|l| l.strip_prefix("| ")?.split(' ').next()?.parse().ok())
         .collect()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Corrupt one layer in the scenario's upstream registry (content no longer matches its

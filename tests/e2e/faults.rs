@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::cli::{self, Cli};
+use crate::common::cli;
+use crate::common::cli::ok;
 use crate::common::each;
 use crate::common::scenario::{Scenario, assert_fails, sh};
 use crate::common::servers::Registry;
@@ -31,23 +32,25 @@ fn install_cmd(
     extra: &[&str],
 ) -> Command {
     let cli = s.verify_cli().arg("install").arg(bundle);
-    let cli = cli.args(["--trust", &s.pubkey(), "--registry", &reg.host(), "--insecure"]);
-    let mut c = cli.arg("--dest").arg(dest).args(["--quiet", "--json"]).args(extra).into_command();
+    let cli = cli.args([
+        "--trust",
+        &s.pubkey(),
+        "--registry",
+        &reg.host(),
+        "--insecure",
+    ]);
+    let mut c = cli
+        .arg("--dest")
+        .arg(dest)
+        .args(["--quiet", "--json"])
+        .args(extra)
+        .into_command();
     c.stdout(Stdio::piped()).stderr(Stdio::piped());
     c
 }
 
 fn run(mut c: Command) -> Output {
     c.output().expect("run airlock-verify")
-}
-
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "exit {:?}:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// What a clean install of `bundle` (with `extra`) puts in a fresh registry.
@@ -169,7 +172,11 @@ fn a_registry_that_stays_away_fails_clearly_and_a_rerun_completes() {
     assert_eq!(enclave.snapshot(), reference);
     // The log holds the failure and the install, chained and signed.
     let v = cli::log_json(&dest);
-    assert_eq!(each(&v["entries"], "outcome"), ["failed", "installed"], "{v}");
+    assert_eq!(
+        each(&v["entries"], "outcome"),
+        ["failed", "installed"],
+        "{v}"
+    );
 }
 
 #[test]
@@ -416,12 +423,6 @@ fn two_installs_of_the_same_bundle_at_once_keep_state_and_log_intact() {
     cli::log_check(&dest);
 }
 
-/// `airlock-verify repair BUNDLE --trust KEY --quiet --json`.
-fn repair(s: &Scenario, bundle: &Path) -> Output {
-    let cli = Cli::verify().arg("repair").arg(bundle);
-    cli.args(["--trust", &s.pubkey(), "--quiet", "--json"]).run().output
-}
-
 /// Names of the files directly in `dir`, sorted.
 fn names_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
@@ -455,7 +456,7 @@ fn a_disk_that_fills_during_repair_fails_clearly_and_a_rerun_completes() {
     let filler = disk.fill_leaving(256 << 10);
     let before = crate::common::tree(s.work.path());
 
-    let out = repair(&s, &b);
+    let out = &s.repair(&b);
     assert_fails(&out, 1, "rebuild volumes in");
     assert_fails(&out, 1, "No space left on device");
     // No volume that looks complete, no temporary file left, nothing else written.
@@ -465,7 +466,7 @@ fn a_disk_that_fills_during_repair_fails_clearly_and_a_rerun_completes() {
 
     // Space back: the same command rebuilds it, and sha256sum agrees.
     std::fs::remove_file(filler).unwrap();
-    let out = repair(&s, &b);
+    let out = &s.repair(&b);
     ok(&out);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use crate::common::cli::json;
 use crate::common::images::{sha256_digest, skopeo_inspect_raw};
 use crate::common::scenario::{Scenario, assert_fails, read_tree, sh};
 use crate::common::servers::{Registry, http_request};
@@ -39,15 +40,6 @@ fn fetch(s: &Scenario, reference: &str, out: &Path, key: &Path) -> std::process:
     ])
     .output()
     .unwrap()
-}
-
-fn json(out: &std::process::Output) -> serde_json::Value {
-    assert!(
-        out.status.success(),
-        "command failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Nothing in `dir` that could be taken for a bundle: no entries but `keep`.

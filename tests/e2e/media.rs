@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::common::cli::stderr;
 use crate::common::images::{
     ImageSpec, LayerSpec, build_layout, linux, push_image, sha256_hex, skopeo_inspect_raw,
 };
@@ -11,24 +12,6 @@ use crate::common::scenario::{Scenario, assert_fails, sh};
 use crate::common::servers::Registry;
 
 const VOL: &str = "1MiB";
-
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn repair(s: &Scenario, bundle: &Path) -> std::process::Output {
-    let pubkey = format!("{}.pub", s.key.display());
-    s.verify_bin(&[
-        "repair",
-        bundle.to_str().unwrap(),
-        "--trust",
-        &pubkey,
-        "--quiet",
-        "--json",
-    ])
-    .output()
-    .unwrap()
-}
 
 fn vol(bundle: &Path, name: &str) -> PathBuf {
     bundle.join(name)
@@ -40,7 +23,7 @@ fn assert_verifies(s: &Scenario, bundle: &Path) {
 }
 
 fn assert_repaired(s: &Scenario, bundle: &Path, rebuilt: &[&str]) {
-    let out = repair(s, bundle);
+    let out = s.repair(bundle);
     assert!(out.status.success(), "repair failed: {}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let got: Vec<&str> = report["rebuilt"]
@@ -137,7 +120,7 @@ fn volumes_are_the_payload_cut_and_every_damage_is_named_and_repaired() {
         "payload.tar.zst.001 is out of order: the file holds payload.tar.zst.002",
     );
     assert_fails(&out, 3, "payload.tar.zst.002 is out of order");
-    assert_fails(&repair(&s, &b), 3, "cannot repair: 2 volumes are damaged");
+    assert_fails(&s.repair(&b), 3, "cannot repair: 2 volumes are damaged");
     std::fs::rename(vol(&b, names[0]), b.join("tmp")).unwrap();
     std::fs::rename(vol(&b, names[1]), vol(&b, names[0])).unwrap();
     std::fs::rename(b.join("tmp"), vol(&b, names[1])).unwrap();
@@ -146,7 +129,7 @@ fn volumes_are_the_payload_cut_and_every_damage_is_named_and_repaired() {
     // A parity volume that lies, and a lost data volume: nothing rebuilds from a lie.
     std::fs::copy(vol(&other, names[2]), vol(&b, names[2])).unwrap();
     std::fs::remove_file(vol(&b, names[1])).unwrap();
-    let out = repair(&s, &b);
+    let out = &s.repair(&b);
     assert_fails(&out, 3, "payload.parity.001 is not a volume of this bundle");
     assert!(
         !vol(&b, names[1]).exists(),
@@ -221,7 +204,7 @@ fn volume_dirs_explain_themselves_and_bad_sizes_are_refused() {
     // A disc lost from the drawer comes back into its directory.
     std::fs::remove_dir_all(b.join("volume-002")).unwrap();
     assert_fails(&s.verify(&b), 3, "payload.tar.zst.002 is missing");
-    let out = repair(&s, &b);
+    let out = &s.repair(&b);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(b.join("payload.tar.zst.002").is_file());
     assert_verifies(&s, &b);
@@ -600,7 +583,10 @@ fn an_install_killed_anywhere_completes_on_the_next_run() {
         let dest = s.path(&format!("dest-{kill_after}"));
         let install = s.verify_cli().arg("install").arg(&b);
         let install = install.args(["--trust", &pubkey, "--registry", &reg.host(), "--insecure"]);
-        let install = install.arg("--dest").arg(&dest).args(["--quiet", "--uploads", "1"]);
+        let install = install
+            .arg("--dest")
+            .arg(&dest)
+            .args(["--quiet", "--uploads", "1"]);
         let mut child = install
             .into_command()
             .stdout(std::process::Stdio::null())
@@ -693,7 +679,7 @@ fn repair_writes_through_no_link_planted_on_the_medium() {
     );
     std::fs::remove_file(away.join("payload.tar.zst.002")).unwrap();
     let before = crate::common::tree(s.work.path());
-    let out = repair(&s, &b);
+    let out = &s.repair(&b);
     assert_fails(&out, 4, "unsafe path volume-002: is a symbolic link");
     assert_fails(&out, 4, "replace the link with a copy of the directory");
     crate::common::assert_changed_only_under(&before, &crate::common::tree(s.work.path()), &[]);

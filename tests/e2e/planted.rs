@@ -8,19 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use crate::common::cli::ok;
 use crate::common::scenario::{Scenario, Served, assert_fails, public_key_b64};
 use crate::common::servers::Registry;
 use crate::common::{assert_changed_only_under, tree};
 use crate::hostile::run_bounded;
-
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// A policy at `version` whose change-board (the keys `board`) approves bundles one
 /// at a time and updates two at a time.

@@ -5,8 +5,9 @@
 //! judges sample cluster dumps inside the enclave and records the result.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
+use crate::common::cli::ok;
 use crate::common::scenario::{Scenario, assert_fails, sh};
 
 /// The scenario's lock plus the hop facts resolve would record: removed APIs as the
@@ -93,15 +94,6 @@ fn cve_feed(path: &Path) {
         ]
     });
     std::fs::write(path, serde_json::to_vec(&feed).unwrap()).unwrap();
-}
-
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn python() -> String {
@@ -201,20 +193,7 @@ fn report_with_a_cluster_dump_cves_and_approvals_is_deterministic_and_renders() 
     cve_feed(&feed);
     let render = |out: &str| -> PathBuf {
         let o = s.path(out);
-        let r = s
-            .airlock(&[
-                "report",
-                bundle.to_str().unwrap(),
-                "--cluster-dump",
-                dumps.to_str().unwrap(),
-                "--cve-feed",
-                feed.to_str().unwrap(),
-                "--out",
-                o.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
-        ok(&r);
+        s.report(&bundle, &dumps, &feed, &o).ok();
         o
     };
     let a = render("out-a");

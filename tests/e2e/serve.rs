@@ -7,8 +7,8 @@ use std::io::Read;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::common::images::{sha256_digest, sha256_hex, skopeo, skopeo_inspect_raw};
 use crate::common::cli::{self, Cli};
+use crate::common::images::{sha256_digest, sha256_hex, skopeo, skopeo_inspect_raw};
 use crate::common::scenario::{Scenario, assert_fails};
 use crate::common::servers::{HttpResponse, http_request, make_test_ca};
 
@@ -436,7 +436,13 @@ fn serve_over_tls_with_a_prefix() {
 
     // A missing key file is bad input, reported before the bundle is read.
     let serve = Cli::verify().arg("serve").arg(&bundle);
-    let serve = serve.args(["--trust", &s.pubkey(), "--listen", "127.0.0.1:0", "--tls-cert"]);
+    let serve = serve.args([
+        "--trust",
+        &s.pubkey(),
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+    ]);
     let serve = serve.arg(&cert).args(["--tls-key", "/nonexistent/key.pem"]);
     serve.fails(4, "/nonexistent/key.pem");
 

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::Output;
 
 use crate::common::cli;
+use crate::common::cli::{json, ok};
 use crate::common::scenario::{Scenario, assert_fails, sh};
 use crate::common::servers::Registry;
 
@@ -28,21 +29,6 @@ fn snapshot(root: &Path) -> BTreeMap<String, (u64, std::time::SystemTime, String
             (rel, (len, mtime, hash))
         })
         .collect()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\n{}\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_str(&ok(out)).expect("JSON on stdout")
 }
 
 fn receipt(state: &Path, n: u32) -> serde_json::Value {

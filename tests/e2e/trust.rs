@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use crate::common::cli;
+use crate::common::cli::ok;
 use crate::common::scenario::{Scenario, assert_fails, public_key_b64, sh};
 use crate::common::servers::Registry;
 
@@ -149,15 +150,6 @@ fn window_now() -> String {
     // An hour ago for three days, in the form the CLI takes.
     let now = airlock::time::Timestamp::now().plus(-3600).to_string();
     format!("{}Z/72h", &now[..16])
-}
-
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]
