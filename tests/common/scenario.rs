@@ -501,3 +501,34 @@ pub fn public_key_b64(prefix: &Path) -> String {
         .expect("public key line")
         .to_string()
 }
+
+/// A trust policy document at `version`: `builder`'s key (when given) as "build server" in
+/// the builder role, and each `(name, key prefix)` of `board` in the change-board; a bundle
+/// needs one builder signature and `approvals` of the board, a policy update two of them.
+pub fn trust_policy(
+    version: u64,
+    builder: Option<&Path>,
+    board: &[(&str, &Path)],
+    approvals: usize,
+) -> String {
+    let member = |name: &str, key: &Path, role: &str| serde_json::json!({"name": name, "key": public_key_b64(key), "roles": [role]});
+    let mut keys: Vec<serde_json::Value> = builder
+        .map(|b| member("build server", b, "builder"))
+        .into_iter()
+        .collect();
+    keys.extend(board.iter().map(|(n, k)| member(n, k, "change-board")));
+    let mut rules: Vec<serde_json::Value> = builder
+        .map(|_| serde_json::json!({"role": "builder", "at_least": 1}))
+        .into_iter()
+        .collect();
+    rules.push(serde_json::json!({"role": "change-board", "at_least": approvals}));
+    serde_json::json!({
+        "format": 1,
+        "kind": "airlock-trust-policy",
+        "version": version,
+        "keys": keys,
+        "rules": rules,
+        "update": {"at_least": 2, "role": "change-board"},
+    })
+    .to_string()
+}

@@ -15,7 +15,7 @@ use crate::common::charts::{chart_config, chart_tgz, push_chart};
 use crate::common::cli::ok;
 use crate::common::images::sha256_hex;
 use crate::common::packages::{PgpKey, build_deb_repo, k8s_packages};
-use crate::common::scenario::{Scenario, assert_fails, public_key_b64, sh};
+use crate::common::scenario::{Scenario, assert_fails, public_key_b64, sh, trust_policy};
 use crate::common::servers::{Registry, http_request};
 use crate::common::upstream::{Opts, Upstream};
 use crate::common::{assert_changed_only_under, tree};
@@ -65,23 +65,8 @@ fn board(s: &Scenario) -> Board {
 /// A policy: the scenario's key builds, one change-board approval per bundle, two to
 /// change the policy.
 fn policy_json(s: &Scenario, k: &Board, version: u64) -> String {
-    serde_json::json!({
-        "format": 1,
-        "kind": "airlock-trust-policy",
-        "version": version,
-        "keys": [
-            {"name": "build server", "key": public_key_b64(&s.key), "roles": ["builder"]},
-            {"name": "Alice", "key": public_key_b64(&k.alice), "roles": ["change-board"]},
-            {"name": "Bob", "key": public_key_b64(&k.bob), "roles": ["change-board"]},
-            {"name": "Carol", "key": public_key_b64(&k.carol), "roles": ["change-board"]},
-        ],
-        "rules": [
-            {"role": "builder", "at_least": 1},
-            {"role": "change-board", "at_least": 1},
-        ],
-        "update": {"at_least": 2, "role": "change-board"},
-    })
-    .to_string()
+    let board = [("Alice", &*k.alice), ("Bob", &k.bob), ("Carol", &k.carol)];
+    trust_policy(version, Some(&s.key), &board, 1)
 }
 
 fn approve(s: &Scenario, dir: &Path, key: &Path) {

@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use crate::common::cli::ok;
-use crate::common::scenario::{Scenario, Served, assert_fails, public_key_b64};
+use crate::common::scenario::{Scenario, Served, assert_fails, trust_policy};
 use crate::common::servers::Registry;
 use crate::common::{assert_changed_only_under, tree};
 use crate::hostile::run_bounded;
@@ -17,18 +17,13 @@ use crate::hostile::run_bounded;
 /// A policy at `version` whose change-board (the keys `board`) approves bundles one
 /// at a time and updates two at a time.
 fn policy_json(version: u64, board: &[&Path]) -> String {
-    let keys: Vec<serde_json::Value> = board
+    let names: Vec<String> = (0..board.len()).map(|i| format!("member {i}")).collect();
+    let members: Vec<(&str, &Path)> = names
         .iter()
-        .enumerate()
-        .map(|(i, k)| {
-            serde_json::json!({"name": format!("member {i}"), "key": public_key_b64(k),
-                "roles": ["change-board"]})
-        })
+        .map(String::as_str)
+        .zip(board.iter().copied())
         .collect();
-    serde_json::json!({"format": 1, "kind": "airlock-trust-policy", "version": version,
-        "keys": keys, "rules": [{"role": "change-board", "at_least": 1}],
-        "update": {"role": "change-board", "at_least": 2}})
-    .to_string()
+    trust_policy(version, None, &members, 1)
 }
 
 /// A directory holding the policy at `version`, signed by every key of `board`.

@@ -8,7 +8,7 @@ use std::process::Output;
 
 use crate::common::cli;
 use crate::common::cli::ok;
-use crate::common::scenario::{Scenario, assert_fails, public_key_b64, sh};
+use crate::common::scenario::{Scenario, assert_fails, sh, trust_policy};
 use crate::common::servers::Registry;
 
 /// `airlock keygen` into keys/NAME; with a passphrase file when `pass` is given.
@@ -70,23 +70,12 @@ fn keys(s: &Scenario) -> Keys {
 }
 
 fn policy_json(version: u64, k: &Keys, change_board: usize) -> String {
-    serde_json::json!({
-        "format": 1,
-        "kind": "airlock-trust-policy",
-        "version": version,
-        "keys": [
-            {"name": "build server", "key": public_key_b64(&k.builder), "roles": ["builder"]},
-            {"name": "Alice Smith", "key": public_key_b64(&k.alice), "roles": ["change-board"]},
-            {"name": "Bob Jones", "key": public_key_b64(&k.bob), "roles": ["change-board"]},
-            {"name": "Carol White", "key": public_key_b64(&k.carol), "roles": ["change-board"]},
-        ],
-        "rules": [
-            {"role": "builder", "at_least": 1},
-            {"role": "change-board", "at_least": change_board},
-        ],
-        "update": {"at_least": 2, "role": "change-board"},
-    })
-    .to_string()
+    let board = [
+        ("Alice Smith", &*k.alice),
+        ("Bob Jones", &k.bob),
+        ("Carol White", &k.carol),
+    ];
+    trust_policy(version, Some(&k.builder), &board, change_board)
 }
 
 fn write_policy(s: &Scenario, k: &Keys) -> PathBuf {
