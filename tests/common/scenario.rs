@@ -234,6 +234,24 @@ files:
             .run()
     }
 
+    /// Corrupt one layer of kube-apiserver inside the upstream registry's storage (its
+    /// content no longer matches its digest); returns the layer's hex digest.
+    pub fn corrupt_upstream_layer(&self) -> String {
+        let layer = self.images[0].blobs[1]
+            .strip_prefix("sha256:")
+            .expect("sha256 digest")
+            .to_string();
+        let data = self.upstream.storage_dir().join(format!(
+            "docker/registry/v2/blobs/sha256/{}/{}/data",
+            &layer[..2],
+            layer
+        ));
+        let mut bytes = std::fs::read(&data).expect("read the layer in the registry");
+        bytes[10] ^= 1;
+        std::fs::write(&data, bytes).expect("write the layer back");
+        layer
+    }
+
     /// The release public key, `keys/release.pub`, as an argument.
     pub fn pubkey(&self) -> String {
         super::cli::pub_of(&self.key)
@@ -531,4 +549,10 @@ pub fn trust_policy(
         "update": {"at_least": 2, "role": "change-board"},
     })
     .to_string()
+}
+
+/// An approval window from an hour ago for three days, in the form the CLI takes.
+pub fn window_now() -> String {
+    let now = airlock::time::Timestamp::now().plus(-3600).to_string();
+    format!("{}Z/72h", &now[..16])
 }

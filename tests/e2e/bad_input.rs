@@ -62,19 +62,7 @@ fn missing_signature_and_unknown_key_are_refused() {
 #[test]
 fn upstream_blob_that_does_not_match_its_digest_stops_the_build() {
     let s = Scenario::new();
-    // Corrupt one layer inside the upstream registry's storage.
-    let layer = s.images[0].blobs[1]
-        .strip_prefix("sha256:")
-        .unwrap()
-        .to_string();
-    let data = s.upstream.storage_dir().join(format!(
-        "docker/registry/v2/blobs/sha256/{}/{}/data",
-        &layer[..2],
-        layer
-    ));
-    let mut bytes = std::fs::read(&data).unwrap();
-    bytes[10] ^= 1;
-    std::fs::write(&data, bytes).unwrap();
+    let layer = s.corrupt_upstream_layer();
     let out_dir = s.path("bundle");
     let out = s.try_build("bundle", &s.net_args());
     assert_fails(&out, 5, &layer[..12]);

@@ -24,24 +24,6 @@ fn documented_codes() -> Vec<i32> {
         .collect()
 }
 
-/// Corrupt one layer in the scenario's upstream registry (content no longer matches its
-/// digest); returns the layer's hex digest.
-fn corrupt_upstream_layer(s: &Scenario) -> String {
-    let layer = s.images[0].blobs[1]
-        .strip_prefix("sha256:")
-        .unwrap()
-        .to_string();
-    let data = s.upstream.storage_dir().join(format!(
-        "docker/registry/v2/blobs/sha256/{}/{}/data",
-        &layer[..2],
-        layer
-    ));
-    let mut bytes = std::fs::read(&data).unwrap();
-    bytes[10] ^= 1;
-    std::fs::write(&data, bytes).unwrap();
-    layer
-}
-
 #[test]
 fn every_exit_code_of_the_table() {
     let s = Scenario::new();
@@ -124,7 +106,7 @@ fn every_exit_code_of_the_table() {
     // 5: content did not match its pinned digest (upstream), named by digest. A fresh
     // scenario: this one's cache already holds the good bytes.
     let s = Scenario::new();
-    let layer = corrupt_upstream_layer(&s);
+    let layer = s.corrupt_upstream_layer();
     let out = s.try_build("rebuilt", &s.net_args());
     assert_fails(&out, 5, &layer[..12]);
     seen.push(5);

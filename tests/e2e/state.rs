@@ -11,6 +11,7 @@ use std::process::Output;
 
 use crate::common::cli;
 use crate::common::cli::{json, ok};
+use crate::common::scenario::window_now;
 use crate::common::scenario::{Scenario, assert_fails, sh};
 use crate::common::servers::Registry;
 
@@ -60,12 +61,6 @@ fn log(s: &Scenario, state: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["log", "--check", "--state-dir", state.to_str().unwrap()];
     args.extend_from_slice(extra);
     s.verify_bin(&args).output().unwrap()
-}
-
-/// A window around now, in the form the CLI takes.
-fn window_now() -> String {
-    let now = airlock::time::Timestamp::now().plus(-3600).to_string();
-    format!("{}Z/72h", &now[..16])
 }
 
 #[test]

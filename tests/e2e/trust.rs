@@ -8,6 +8,7 @@ use std::process::Output;
 
 use crate::common::cli;
 use crate::common::cli::ok;
+use crate::common::scenario::window_now;
 use crate::common::scenario::{Scenario, assert_fails, sh, trust_policy};
 use crate::common::servers::Registry;
 
@@ -133,12 +134,6 @@ fn install_with(
     ]);
     args.extend_from_slice(extra);
     s.verify_bin(&args).output().unwrap()
-}
-
-fn window_now() -> String {
-    // An hour ago for three days, in the form the CLI takes.
-    let now = airlock::time::Timestamp::now().plus(-3600).to_string();
-    format!("{}Z/72h", &now[..16])
 }
 
 #[test]
