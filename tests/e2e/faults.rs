@@ -456,7 +456,7 @@ fn a_disk_that_fills_during_repair_fails_clearly_and_a_rerun_completes() {
     let filler = disk.fill_leaving(256 << 10);
     let before = crate::common::tree(s.work.path());
 
-    let out = &s.repair(&b);
+    let out = s.repair(&b);
     assert_fails(&out, 1, "rebuild volumes in");
     assert_fails(&out, 1, "No space left on device");
     // No volume that looks complete, no temporary file left, nothing else written.
@@ -466,7 +466,7 @@ fn a_disk_that_fills_during_repair_fails_clearly_and_a_rerun_completes() {
 
     // Space back: the same command rebuilds it, and sha256sum agrees.
     std::fs::remove_file(filler).unwrap();
-    let out = &s.repair(&b);
+    let out = s.repair(&b);
     ok(&out);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(

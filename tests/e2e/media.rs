@@ -129,7 +129,7 @@ fn volumes_are_the_payload_cut_and_every_damage_is_named_and_repaired() {
     // A parity volume that lies, and a lost data volume: nothing rebuilds from a lie.
     std::fs::copy(vol(&other, names[2]), vol(&b, names[2])).unwrap();
     std::fs::remove_file(vol(&b, names[1])).unwrap();
-    let out = &s.repair(&b);
+    let out = s.repair(&b);
     assert_fails(&out, 3, "payload.parity.001 is not a volume of this bundle");
     assert!(
         !vol(&b, names[1]).exists(),
@@ -204,7 +204,7 @@ fn volume_dirs_explain_themselves_and_bad_sizes_are_refused() {
     // A disc lost from the drawer comes back into its directory.
     std::fs::remove_dir_all(b.join("volume-002")).unwrap();
     assert_fails(&s.verify(&b), 3, "payload.tar.zst.002 is missing");
-    let out = &s.repair(&b);
+    let out = s.repair(&b);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(b.join("payload.tar.zst.002").is_file());
     assert_verifies(&s, &b);
@@ -679,7 +679,7 @@ fn repair_writes_through_no_link_planted_on_the_medium() {
     );
     std::fs::remove_file(away.join("payload.tar.zst.002")).unwrap();
     let before = crate::common::tree(s.work.path());
-    let out = &s.repair(&b);
+    let out = s.repair(&b);
     assert_fails(&out, 4, "unsafe path volume-002: is a symbolic link");
     assert_fails(&out, 4, "replace the link with a copy of the directory");
     crate::common::assert_changed_only_under(&before, &crate::common::tree(s.work.path()), &[]);
