@@ -379,9 +379,6 @@ impl Upstream {
     }
 }
 
-/// Kept under this name for the modules that import it from here.
-pub use super::cli::ok;
-
 pub fn lock_images(lock: &serde_json::Value) -> BTreeMap<String, (String, String)> {
     lock["images"]
         .as_array()

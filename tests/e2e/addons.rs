@@ -10,11 +10,11 @@ use std::process::Output;
 use crate::common::charts::{
     HELM_CHART, HELM_CONFIG, chart_config, chart_repo, chart_tgz, push_chart,
 };
-use crate::common::cli::{self, Cli};
+use crate::common::cli::{self, Cli, ok};
 use crate::common::images::{sha256_digest, sha256_hex, skopeo_inspect_raw, write_file_tree};
 use crate::common::scenario::{assert_fails, sh};
 use crate::common::servers::Registry;
-use crate::common::upstream::{Opts, Upstream, lock_images, ok};
+use crate::common::upstream::{Opts, Upstream, lock_images};
 use crate::common::{each, read_json};
 
 const PLACEHOLDER: &str = "0000000000000000000000000000000000000000000000000000000000000000";

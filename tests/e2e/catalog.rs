@@ -10,7 +10,7 @@ use std::process::Output;
 
 use assert_cmd::Command;
 
-use crate::common::cli::{self, Cli};
+use crate::common::cli::{self, Cli, ok};
 use crate::common::hop_upstream::{self, Sizes};
 use crate::common::images::{push_image, sha256_hex};
 use crate::common::release_files::{
@@ -19,7 +19,6 @@ use crate::common::release_files::{
 };
 use crate::common::scenario::assert_fails;
 use crate::common::servers::{FileServer, Registry};
-use crate::common::upstream::ok;
 use crate::common::{each, read_json};
 
 const TODAY: &str = "2026-11-25";

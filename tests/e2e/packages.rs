@@ -9,14 +9,14 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::cli::{self, Cli};
+use crate::common::cli::{self, Cli, ok};
 use crate::common::images::sha256_hex;
 use crate::common::packages::{
     PgpKey, PkgSpec, apt, build_deb_repo, build_rpm_repo, dnf, k8s_packages,
 };
 use crate::common::scenario::sh;
 use crate::common::servers::{FileServer, Registry};
-use crate::common::upstream::{Opts, Upstream, ok};
+use crate::common::upstream::{Opts, Upstream};
 
 /// The packages of the v1.30 repository: two patches of the core three, an old
 /// cri-tools that kubeadm's dependency rules out, two kubernetes-cni that both satisfy.

@@ -3,11 +3,11 @@
 //! like dl.k8s.io and the GitHub release pages, reached through `--mirror`. A tiny catalog
 //! (`--catalog`) keeps the number of artifacts small.
 
-use crate::common::cli::{self, Cli};
+use crate::common::cli::{self, Cli, ok};
 use crate::common::images::{sha256_hex, write_file_tree};
 use crate::common::scenario::assert_fails;
 use crate::common::servers::Registry;
-use crate::common::upstream::{CP, Opts, Upstream, lock_images, ok};
+use crate::common::upstream::{CP, Opts, Upstream, lock_images};
 use crate::common::{each, read_json};
 use std::collections::BTreeMap;
 
