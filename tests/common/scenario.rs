@@ -208,6 +208,16 @@ files:
         Cli::verify().env("DOCKER_CONFIG", &self.docker_config)
     }
 
+    /// `airlock-verify ARGS`, run to the end (not asserted).
+    pub fn run_verify(&self, args: &[&str]) -> super::cli::Run {
+        self.verify_cli().args(args).run()
+    }
+
+    /// `airlock ARGS` with this scenario's cache, run to the end (not asserted).
+    pub fn run_airlock(&self, args: &[&str]) -> super::cli::Run {
+        self.airlock_cli().args(args).run()
+    }
+
     /// The [`Cli`] driver for `airlock`, with this scenario's cache and `DOCKER_CONFIG`.
     pub fn airlock_cli(&self) -> Cli {
         Cli::airlock()

@@ -691,19 +691,16 @@ fn a_published_artifact_with_a_swapped_layer_writes_nothing_anywhere() {
     let host = fleet.host();
     let pubkey = format!("{}.pub", s.key.display());
     for (bundle, tag) in [(&a, "a"), (&b, "b")] {
-        ok(&s
-            .verify_bin(&[
-                "publish",
-                bundle.to_str().unwrap(),
-                "--trust",
-                &pubkey,
-                "--registry",
-                &format!("{host}/airlock/hop:{tag}"),
-                "--insecure",
-                "--quiet",
-            ])
-            .output()
-            .unwrap());
+        ok(&s.run_verify(&[
+            "publish",
+            bundle.to_str().unwrap(),
+            "--trust",
+            &pubkey,
+            "--registry",
+            &format!("{host}/airlock/hop:{tag}"),
+            "--insecure",
+            "--quiet",
+        ]));
     }
     let manifest = |tag: &str| -> serde_json::Value {
         serde_json::from_slice(&crate::common::images::skopeo_inspect_raw(&format!(

@@ -44,15 +44,12 @@ fn missing_signature_and_unknown_key_are_refused() {
     let bundle = s.build("bundle", &[]);
     // A key nobody trusts.
     let other = s.keygen("other");
-    let out = s
-        .verify_bin(&[
-            "verify",
-            bundle.to_str().unwrap(),
-            "--trust",
-            &format!("{}.pub", other.display()),
-        ])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&[
+        "verify",
+        bundle.to_str().unwrap(),
+        "--trust",
+        &format!("{}.pub", other.display()),
+    ]);
     assert_fails(&out, 3, "");
     // No signatures at all.
     std::fs::remove_dir_all(bundle.join("signatures")).unwrap();
@@ -86,15 +83,12 @@ fn lock_with_path_traversal_is_refused() {
         .unwrap()
         .replace("manifests/calico.yaml", "../../etc/calico.yaml");
     std::fs::write(&s.lock, text).unwrap();
-    let out = s
-        .airlock(&[
-            "build",
-            s.lock.to_str().unwrap(),
-            "--key",
-            &format!("{}.key", s.key.display()),
-        ])
-        .output()
-        .unwrap();
+    let out = s.run_airlock(&[
+        "build",
+        s.lock.to_str().unwrap(),
+        "--key",
+        &format!("{}.key", s.key.display()),
+    ]);
     assert_fails(&out, 4, "..");
 }
 

@@ -17,19 +17,16 @@ use crate::common::{assert_changed_only_under, tree};
 fn published(s: &Scenario) -> (Registry, PathBuf) {
     let bundle = s.build("bundle", &[]);
     let fleet = Registry::start();
-    let out = s
-        .verify_bin(&[
-            "publish",
-            bundle.to_str().unwrap(),
-            "--trust",
-            &format!("{}.pub", s.key.display()),
-            "--registry",
-            &format!("{}/airlock/hop:v1", fleet.host()),
-            "--insecure",
-            "--quiet",
-        ])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&[
+        "publish",
+        bundle.to_str().unwrap(),
+        "--trust",
+        &format!("{}.pub", s.key.display()),
+        "--registry",
+        &format!("{}/airlock/hop:v1", fleet.host()),
+        "--insecure",
+        "--quiet",
+    ]);
     assert!(
         out.status.success(),
         "{}",
@@ -274,30 +271,24 @@ fn a_plain_http_registry_without_insecure_is_named_as_such() {
     // Enclave side: install, publish, fetch.
     let o = s.install_to(&bundle, &host, &s.path("dest"), &[]);
     assert_fails(&o, 1, want);
-    let o = s
-        .verify_bin(&[
-            "publish",
-            bundle.to_str().unwrap(),
-            "--trust",
-            &format!("{}.pub", s.key.display()),
-            "--registry",
-            &format!("{host}/airlock/hop:v2"),
-            "--quiet",
-        ])
-        .output()
-        .unwrap();
+    let o = s.run_verify(&[
+        "publish",
+        bundle.to_str().unwrap(),
+        "--trust",
+        &format!("{}.pub", s.key.display()),
+        "--registry",
+        &format!("{host}/airlock/hop:v2"),
+        "--quiet",
+    ]);
     assert_fails(&o, 1, want);
-    let o = s
-        .verify_bin(&[
-            "fetch",
-            &format!("{host}/airlock/hop:v1"),
-            "--trust",
-            &format!("{}.pub", s.key.display()),
-            "--out",
-            s.path("f").to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let o = s.run_verify(&[
+        "fetch",
+        &format!("{host}/airlock/hop:v1"),
+        "--trust",
+        &format!("{}.pub", s.key.display()),
+        "--out",
+        s.path("f").to_str().unwrap(),
+    ]);
     assert_fails(&o, 1, want);
     assert!(!stderr(&o).contains("InvalidContentType"), "{}", stderr(&o));
     // Connected side: the build's upstream, reached through a mirror without

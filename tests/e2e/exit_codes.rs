@@ -49,7 +49,7 @@ fn every_exit_code_of_the_table() {
 
     // 2: usage: nothing to trust (both ways of giving trust are named), threshold 0, and a
     // threshold no key set can meet.
-    let out = s.verify_bin(&["verify", b, "--quiet"]).output().unwrap();
+    let out = s.run_verify(&["verify", b, "--quiet"]);
     assert_fails(&out, 2, "--trust");
     assert_fails(&out, 2, "--policy");
     // Refused before anything is written: no destination, no state, no receipt.
@@ -61,15 +61,9 @@ fn every_exit_code_of_the_table() {
         .unwrap();
     assert_fails(&out, 2, "--trust");
     assert!(!untrusted_dest.exists());
-    let out = s
-        .verify_bin(&["verify", b, "--trust", &public, "--threshold", "0"])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&["verify", b, "--trust", &public, "--threshold", "0"]);
     assert_fails(&out, 2, "--threshold 0");
-    let out = s
-        .verify_bin(&["verify", b, "--trust", &public, "--threshold", "2"])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&["verify", b, "--trust", &public, "--threshold", "2"]);
     assert_fails(&out, 2, "--threshold 2 can never be met");
     seen.push(2);
 
@@ -91,15 +85,9 @@ fn every_exit_code_of_the_table() {
     seen.push(3);
 
     // 4: invalid input: a key file that is missing, a bundle path that is not a bundle.
-    let out = s
-        .verify_bin(&["verify", b, "--trust", "nowhere.pub"])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&["verify", b, "--trust", "nowhere.pub"]);
     assert_fails(&out, 4, "nowhere.pub");
-    let out = s
-        .verify_bin(&["verify", "bundel", "--trust", &public])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&["verify", "bundel", "--trust", &public]);
     assert_fails(&out, 4, "bundle directory bundel");
     seen.push(4);
 
@@ -124,11 +112,8 @@ fn verify_json_reports_failure() {
     let s = Scenario::new();
     let bundle = s.build("bundle", &[]);
     let public = format!("{}.pub", s.key.display());
-    let run = |b: &Path| {
-        s.verify_bin(&["verify", b.to_str().unwrap(), "--trust", &public, "--json"])
-            .output()
-            .unwrap()
-    };
+    let run =
+        |b: &Path| s.run_verify(&["verify", b.to_str().unwrap(), "--trust", &public, "--json"]);
     let out = run(&s.path("bundel"));
     assert_eq!(out.status.code(), Some(4));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
@@ -156,29 +141,23 @@ fn signers_exits_3_when_the_policy_is_not_met() {
         format!("{}.pub", s.key.display()),
         format!("{}.pub", other.display()),
     );
-    let out = s
-        .verify_bin(&[
-            "signers",
-            b,
-            "--trust",
-            &public,
-            "--trust",
-            &other_pub,
-            "--threshold",
-            "2",
-        ])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&[
+        "signers",
+        b,
+        "--trust",
+        &public,
+        "--trust",
+        &other_pub,
+        "--threshold",
+        "2",
+    ]);
     assert_fails(&out, 3, "1 more distinct trusted key");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("rule: signatures: 2 required, 1 counted"),
         "{stdout}"
     );
-    let out = s
-        .verify_bin(&["signers", b, "--trust", &public])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&["signers", b, "--trust", &public]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 required, 1 counted"));
 }
@@ -230,15 +209,12 @@ fn the_builders_trusted_comment_has_a_time() {
         "{comment}"
     );
     // `signers` shows it.
-    let out = s
-        .verify_bin(&[
-            "signers",
-            bundle.to_str().unwrap(),
-            "--trust",
-            &format!("{}.pub", s.key.display()),
-        ])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&[
+        "signers",
+        bundle.to_str().unwrap(),
+        "--trust",
+        &format!("{}.pub", s.key.display()),
+    ]);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains(" at "),
         "{}",
@@ -260,17 +236,14 @@ fn plain_logs_off_a_terminal_and_mismatches_say_which_is_which() {
             .status
             .success()
     );
-    let signed = s
-        .airlock(&[
-            "sign",
-            bundle.to_str().unwrap(),
-            "--role",
-            "change-board",
-            "--key",
-            &key,
-        ])
-        .output()
-        .unwrap();
+    let signed = s.run_airlock(&[
+        "sign",
+        bundle.to_str().unwrap(),
+        "--role",
+        "change-board",
+        "--key",
+        &key,
+    ]);
     assert!(signed.status.success(), "{}", stderr(&signed));
     let dest = s.path("dest");
     let installed = s.install_to(
@@ -332,19 +305,16 @@ fn preflight_writes_its_report_to_stdout() {
             "metadata":{"name":"old-worker"},"status":{"nodeInfo":{"kubeletVersion":"v1.26.3"}}}]}"#,
     )
     .unwrap();
-    let out = s
-        .verify_bin(&[
-            "preflight",
-            bundle.to_str().unwrap(),
-            "--trust",
-            &format!("{}.pub", s.key.display()),
-            "--cluster-dump",
-            dump.to_str().unwrap(),
-            "--state-dir",
-            s.path("state").to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&[
+        "preflight",
+        bundle.to_str().unwrap(),
+        "--trust",
+        &format!("{}.pub", s.key.display()),
+        "--cluster-dump",
+        dump.to_str().unwrap(),
+        "--state-dir",
+        s.path("state").to_str().unwrap(),
+    ]);
     let (stdout, err) = (String::from_utf8_lossy(&out.stdout), stderr(&out));
     assert_eq!(out.status.code(), Some(1), "{stdout}{err}");
     assert!(

@@ -5,14 +5,15 @@
 
 use std::path::Path;
 
+use crate::common::cli::Run;
 use crate::common::cli::json;
 use crate::common::images::{sha256_digest, skopeo_inspect_raw};
 use crate::common::scenario::{Scenario, assert_fails, read_tree, sh};
 use crate::common::servers::{Registry, http_request};
 
-fn publish(s: &Scenario, bundle: &Path, target: &str) -> std::process::Output {
+fn publish(s: &Scenario, bundle: &Path, target: &str) -> Run {
     let pubkey = format!("{}.pub", s.key.display());
-    s.verify_bin(&[
+    s.run_verify(&[
         "publish",
         bundle.to_str().unwrap(),
         "--trust",
@@ -22,12 +23,10 @@ fn publish(s: &Scenario, bundle: &Path, target: &str) -> std::process::Output {
         "--insecure",
         "--json",
     ])
-    .output()
-    .unwrap()
 }
 
-fn fetch(s: &Scenario, reference: &str, out: &Path, key: &Path) -> std::process::Output {
-    s.verify_bin(&[
+fn fetch(s: &Scenario, reference: &str, out: &Path, key: &Path) -> Run {
+    s.run_verify(&[
         "fetch",
         reference,
         "--trust",
@@ -38,8 +37,6 @@ fn fetch(s: &Scenario, reference: &str, out: &Path, key: &Path) -> std::process:
         "--json",
         "--quiet",
     ])
-    .output()
-    .unwrap()
 }
 
 /// Nothing in `dir` that could be taken for a bundle: no entries but `keep`.

@@ -283,20 +283,11 @@ fn usage_and_input_errors_have_their_documented_exit_codes() {
     let bundle = s.build("bundle", &[]);
     let pubkey = format!("{}.pub", s.key.display());
     let b = bundle.to_str().unwrap();
-    let out = s
-        .verify_bin(&["verify", b, "--trust", &pubkey, "--threshold", "0"])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&["verify", b, "--trust", &pubkey, "--threshold", "0"]);
     assert_fails(&out, 2, "--threshold 0");
-    let out = s
-        .verify_bin(&["verify", b, "--trust", "/nonexistent/key.pub"])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&["verify", b, "--trust", "/nonexistent/key.pub"]);
     assert_fails(&out, 4, "/nonexistent/key.pub");
-    let out = s
-        .verify_bin(&["verify", b, "--trust", "/dev/zero"])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&["verify", b, "--trust", "/dev/zero"]);
     assert_fails(&out, 4, "character device");
     // Each cause once: no OS error repeated, no Rust debug text.
     let stderr = String::from_utf8_lossy(&out.stderr);

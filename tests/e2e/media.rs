@@ -214,35 +214,29 @@ fn volume_dirs_explain_themselves_and_bad_sizes_are_refused() {
     let reg = Registry::start();
     let pubkey = format!("{}.pub", s.key.display());
     let target = format!("{}/airlock/hop:vols", reg.host());
-    let out = s
-        .verify_bin(&[
-            "publish",
-            b.to_str().unwrap(),
-            "--trust",
-            &pubkey,
-            "--registry",
-            &target,
-            "--insecure",
-            "--json",
-        ])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&[
+        "publish",
+        b.to_str().unwrap(),
+        "--trust",
+        &pubkey,
+        "--registry",
+        &target,
+        "--insecure",
+        "--json",
+    ]);
     assert!(out.status.success(), "publish: {}", stderr(&out));
     let fetched = s.path("fetched");
-    let out = s
-        .verify_bin(&[
-            "fetch",
-            &target,
-            "--trust",
-            &pubkey,
-            "--out",
-            fetched.to_str().unwrap(),
-            "--insecure",
-            "--json",
-            "--quiet",
-        ])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&[
+        "fetch",
+        &target,
+        "--trust",
+        &pubkey,
+        "--out",
+        fetched.to_str().unwrap(),
+        "--insecure",
+        "--json",
+        "--quiet",
+    ]);
     assert!(out.status.success(), "fetch: {}", stderr(&out));
     for f in [
         "payload.tar.zst.001",
@@ -254,20 +248,17 @@ fn volume_dirs_explain_themselves_and_bad_sizes_are_refused() {
     assert!(sh("sha256sum -c SHA256SUMS", &fetched).status.success());
     assert_verifies(&s, &fetched);
     let images = s.path("images");
-    let out = s
-        .verify_bin(&[
-            "export",
-            fetched.to_str().unwrap(),
-            "--trust",
-            &pubkey,
-            "--out",
-            images.to_str().unwrap(),
-            "--format",
-            "oci-archive",
-            "--json",
-        ])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&[
+        "export",
+        fetched.to_str().unwrap(),
+        "--trust",
+        &pubkey,
+        "--out",
+        images.to_str().unwrap(),
+        "--format",
+        "oci-archive",
+        "--json",
+    ]);
     assert!(out.status.success(), "export: {}", stderr(&out));
     assert_eq!(std::fs::read_dir(&images).unwrap().count(), s.images.len());
 
@@ -397,19 +388,16 @@ fn a_delta_carries_only_what_changed_and_installs_only_on_its_base() {
     let pubkey = format!("{}.pub", s.key.display());
     let delta_dir = s.path("hop2-delta").display().to_string();
     let out_dir = s.path("exported").display().to_string();
-    let out = s
-        .verify_bin(&[
-            "export",
-            &delta_dir,
-            "--trust",
-            &pubkey,
-            "--format",
-            "oci-archive",
-            "--out",
-            &out_dir,
-        ])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&[
+        "export",
+        &delta_dir,
+        "--trust",
+        &pubkey,
+        "--format",
+        "oci-archive",
+        "--out",
+        &out_dir,
+    ]);
     assert_fails(&out, 2, "export needs a full bundle: this is a delta");
 
     // Never installed base: refused, naming it, and nothing installed.
@@ -443,19 +431,16 @@ fn a_delta_carries_only_what_changed_and_installs_only_on_its_base() {
     );
     // The enclave's signed inventory makes the same delta without the old bundle.
     let inv = s.path("inventory.txt");
-    let out = s
-        .verify_bin(&[
-            "inventory",
-            "--registry",
-            &enclave.host(),
-            "--insecure",
-            "--dest",
-            dest.to_str().unwrap(),
-            "--out",
-            inv.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&[
+        "inventory",
+        "--registry",
+        &enclave.host(),
+        "--insecure",
+        "--dest",
+        dest.to_str().unwrap(),
+        "--out",
+        inv.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "inventory: {}", stderr(&out));
     let text = std::fs::read_to_string(&inv).unwrap();
     assert!(

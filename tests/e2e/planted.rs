@@ -5,9 +5,10 @@
 //! `media::repair_writes_through_no_link_planted_on_the_medium`.)
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::common::cli::Run;
 use crate::common::cli::ok;
 use crate::common::scenario::{Scenario, Served, assert_fails, trust_policy};
 use crate::common::servers::Registry;
@@ -34,24 +35,19 @@ fn signed_update(s: &Scenario, name: &str, version: u64, board: &[&Path]) -> Pat
     for k in board {
         let key = format!("{}.key", k.display());
         let dir = dir.to_str().unwrap();
-        ok(&s
-            .airlock(&["sign", dir, "--key", &key, "--role", "change-board"])
-            .output()
-            .unwrap());
+        ok(&s.run_airlock(&["sign", dir, "--key", &key, "--role", "change-board"]));
     }
     dir
 }
 
-fn policy_update(s: &Scenario, policy: &Path, new: &Path) -> Output {
-    s.verify_bin(&[
+fn policy_update(s: &Scenario, policy: &Path, new: &Path) -> Run {
+    s.run_verify(&[
         "policy",
         "update",
         "--policy",
         policy.to_str().unwrap(),
         new.to_str().unwrap(),
     ])
-    .output()
-    .unwrap()
 }
 
 #[test]

@@ -346,7 +346,7 @@ fn preflight_judges_the_cluster_inside_the_enclave() {
     write_dumps(&dumps, "v1.29.6", "registry.enclave:5000/k8s");
     let state = s.path("state");
     let run = |dumps: &Path, registry: &str| {
-        s.verify_bin(&[
+        s.run_verify(&[
             "preflight",
             bundle.to_str().unwrap(),
             "--trust",
@@ -363,8 +363,6 @@ fn preflight_judges_the_cluster_inside_the_enclave() {
             state.to_str().unwrap(),
             "--json",
         ])
-        .output()
-        .unwrap()
     };
     let out = run(&dumps, "registry.enclave:5000");
     assert_eq!(
@@ -403,10 +401,7 @@ fn preflight_judges_the_cluster_inside_the_enclave() {
         "{v}"
     );
     // Every run is in the receipt log.
-    let log = s
-        .verify_bin(&["log", "--state-dir", state.to_str().unwrap(), "--json"])
-        .output()
-        .unwrap();
+    let log = s.run_verify(&["log", "--state-dir", state.to_str().unwrap(), "--json"]);
     ok(&log);
     let l: serde_json::Value = serde_json::from_slice(&log.stdout).unwrap();
     assert_eq!(l["receipts"], 3);
@@ -416,16 +411,13 @@ fn preflight_judges_the_cluster_inside_the_enclave() {
     assert_fails(&run(&bad, "registry.enclave:5000"), 4, "not JSON");
     let feed = s.path("feed.json");
     std::fs::write(&feed, r#"{"items": 3}"#).unwrap();
-    let out = s
-        .airlock(&[
-            "report",
-            bundle.to_str().unwrap(),
-            "--cve-feed",
-            feed.to_str().unwrap(),
-            "--out",
-            s.path("r").to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out = s.run_airlock(&[
+        "report",
+        bundle.to_str().unwrap(),
+        "--cve-feed",
+        feed.to_str().unwrap(),
+        "--out",
+        s.path("r").to_str().unwrap(),
+    ]);
     assert_fails(&out, 4, "CVE feed");
 }

@@ -83,10 +83,7 @@ fn reading_without_the_receipt_key_writes_nothing_and_a_deleted_key_stops_instal
 
     // The command the README prints, without the key: names the key it needs, writes
     // nothing (no enclave.key made), no false tamper alarm.
-    let out = s
-        .verify_bin(&["log", "--check", "--dest", dest.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&["log", "--check", "--dest", dest.to_str().unwrap()]);
     assert_fails(&out, 2, "--receipt-pub");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -94,27 +91,20 @@ fn reading_without_the_receipt_key_writes_nothing_and_a_deleted_key_stops_instal
         "{err}"
     );
     // The recovery does not call it tampering, and mints no key either.
-    let out = s
-        .verify_bin(&["state", "recover", "--state-dir", state.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&["state", "recover", "--state-dir", state.to_str().unwrap()]);
     assert_fails(&out, 4, "the enclave key is missing; restore it");
     assert!(!String::from_utf8_lossy(&out.stderr).contains("edited or replaced"));
     // The auditor's way: the public key alone, for the log and for the state.
     let out = log(&s, &state, &["--receipt-pub", pub_file.to_str().unwrap()]);
     assert!(ok(&out).contains("OK: 1 receipt(s)"));
-    let shown = json(
-        &s.verify_bin(&[
-            "state",
-            "show",
-            "--state-dir",
-            state.to_str().unwrap(),
-            "--receipt-pub",
-            pub_file.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap(),
-    );
+    let shown = json(&s.run_verify(&[
+        "state",
+        "show",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--receipt-pub",
+        pub_file.to_str().unwrap(),
+    ]));
     assert_eq!(shown["receipts"], 1);
     // With the wrong public key: it says which key signed, not "edited".
     let other = cli::enclave_keygen(&s.path("secure/other"));
@@ -136,10 +126,7 @@ fn reading_without_the_receipt_key_writes_nothing_and_a_deleted_key_stops_instal
     let empty = s.path("empty");
     std::fs::create_dir_all(&empty).unwrap();
     for d in [&empty, &s.path("missing")] {
-        let out = s
-            .verify_bin(&["log", "--check", "--dest", d.to_str().unwrap()])
-            .output()
-            .unwrap();
+        let out = s.run_verify(&["log", "--check", "--dest", d.to_str().unwrap()]);
         assert_fails(&out, 4, "nothing to check");
         assert!(!d.join(".airlock").exists(), "log made {}", d.display());
     }
@@ -230,10 +217,7 @@ fn one_run_with_a_wrong_clock_bricks_nothing_and_the_floor_resets_on_record() {
     // The clock put right, installs go on (before: "the clock was moved back", for good).
     ok(&install_at(&s, None, &b1, &reg, &dest, &[]));
     // A recovery rebuilds the same sane floor, not the century-ahead one.
-    ok(&s
-        .verify_bin(&["state", "recover", "--state-dir", state.to_str().unwrap()])
-        .output()
-        .unwrap());
+    ok(&s.run_verify(&["state", "recover", "--state-dir", state.to_str().unwrap()]));
     ok(&install_at(&s, None, &b1, &reg, &dest, &[]));
 
     // A year past 9999 is refused up front: nothing written, state still readable.
@@ -272,22 +256,16 @@ fn one_run_with_a_wrong_clock_bricks_nothing_and_the_floor_resets_on_record() {
     );
     // ...until the operator resets the floor, which needs a reason and is recorded.
     let st = state.to_str().unwrap();
-    let out = s
-        .verify_bin(&["state", "reset-clock", "--state-dir", st, "--reason", " "])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&["state", "reset-clock", "--state-dir", st, "--reason", " "]);
     assert_fails(&out, 2, "--reason");
-    let out = s
-        .verify_bin(&[
-            "state",
-            "reset-clock",
-            "--state-dir",
-            st,
-            "--reason",
-            "CHG-42: far-future window",
-        ])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&[
+        "state",
+        "reset-clock",
+        "--state-dir",
+        st,
+        "--reason",
+        "CHG-42: far-future window",
+    ]);
     assert!(ok(&out).contains("clock floor cleared"));
     let text = std::fs::read_dir(state.join("receipts"))
         .unwrap()
@@ -346,10 +324,7 @@ fn a_crash_between_a_receipts_two_writes_is_recovered_on_record() {
         assert!(err.contains("interrupted"), "{crash:?}: {err}");
         assert_eq!(before, snapshot(&dest), "{crash:?}: install wrote");
         assert_fails(&log(&s, &state, &[]), 1, "state recover");
-        ok(&s
-            .verify_bin(&["state", "recover", "--state-dir", state.to_str().unwrap()])
-            .output()
-            .unwrap());
+        ok(&s.run_verify(&["state", "recover", "--state-dir", state.to_str().unwrap()]));
         ok(&log(&s, &state, &[]));
         if crash != Crash::StateBehind {
             let r = receipt(&state, n);

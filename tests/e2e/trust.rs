@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use crate::common::cli;
+use crate::common::cli::Run;
 use crate::common::cli::ok;
 use crate::common::scenario::window_now;
 use crate::common::scenario::{Scenario, assert_fails, sh, trust_policy};
@@ -94,16 +95,14 @@ fn approve(s: &Scenario, dir: &Path, key: &Path, role: &str, extra: &[&str]) -> 
     s.airlock(&args).output().unwrap()
 }
 
-fn verify_with(s: &Scenario, bundle: &Path, policy: &Path) -> Output {
-    s.verify_bin(&[
+fn verify_with(s: &Scenario, bundle: &Path, policy: &Path) -> Run {
+    s.run_verify(&[
         "verify",
         bundle.to_str().unwrap(),
         "--policy",
         policy.to_str().unwrap(),
         "--quiet",
     ])
-    .output()
-    .unwrap()
 }
 
 fn install_with(
@@ -192,16 +191,13 @@ fn two_approvers_from_keygen_to_receipt() {
             "CHG-2211",
         ],
     ));
-    let out = s
-        .verify_bin(&[
-            "signers",
-            bundle.to_str().unwrap(),
-            "--policy",
-            policy.to_str().unwrap(),
-            "--json",
-        ])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&[
+        "signers",
+        bundle.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+        "--json",
+    ]);
     // Not met yet: the listing is printed and the exit code says so (issue 21).
     assert_fails(&out, 3, "1 more change-board");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -274,10 +270,7 @@ fn two_approvers_from_keygen_to_receipt() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = s
-        .verify_bin(&["log", "--check", "--state-dir", state.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&["log", "--check", "--state-dir", state.to_str().unwrap()]);
     ok(&out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("chain intact"));
 }
@@ -515,11 +508,8 @@ fn the_state_fails_closed_and_the_log_finds_every_edit() {
     let state = s.path("enclave/state");
     let st = state.join("state.json");
     let good_state = std::fs::read(&st).unwrap();
-    let log = |s: &Scenario| {
-        s.verify_bin(&["log", "--check", "--state-dir", state.to_str().unwrap()])
-            .output()
-            .unwrap()
-    };
+    let log =
+        |s: &Scenario| s.run_verify(&["log", "--check", "--state-dir", state.to_str().unwrap()]);
     ok(&log(&s));
     // Tampered, truncated and missing state: refused with the command that recovers.
     let tampered = String::from_utf8(good_state.clone())
@@ -543,10 +533,7 @@ fn the_state_fails_closed_and_the_log_finds_every_edit() {
         3,
         "is missing, but 3 receipts exist",
     );
-    let out = s
-        .verify_bin(&["state", "recover", "--state-dir", state.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&["state", "recover", "--state-dir", state.to_str().unwrap()]);
     ok(&out);
     ok(&install_with(&s, &b, &policy, &enclave, &[]));
     ok(&log(&s));
@@ -601,7 +588,7 @@ fn policy_updates_need_the_current_policy_and_the_next_version() {
     let k = keys(&s);
     let policy = write_policy(&s, &k);
     let n = std::cell::Cell::new(0);
-    let update = |version: u64, signers: &[&PathBuf]| -> Output {
+    let update = |version: u64, signers: &[&PathBuf]| -> Run {
         n.set(n.get() + 1);
         let dir = s.path(&format!("policy-v{version}-{}", n.get()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -615,15 +602,13 @@ fn policy_updates_need_the_current_policy_and_the_next_version() {
             }
             ok(&approve(&s, &dir, key, "change-board", &extra));
         }
-        s.verify_bin(&[
+        s.run_verify(&[
             "policy",
             "update",
             "--policy",
             policy.to_str().unwrap(),
             dir.to_str().unwrap(),
         ])
-        .output()
-        .unwrap()
     };
     assert_fails(&update(2, &[&k.alice]), 3, "1 more change-board");
     assert_fails(&update(3, &[&k.alice, &k.bob]), 3, "is not 2");

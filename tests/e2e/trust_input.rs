@@ -182,17 +182,14 @@ fn key_passphrase_and_path_mistakes_are_invalid_input() {
         String::from_utf8_lossy(&out.stderr)
     );
     let before = crate::common::tree(s.work.path());
-    let out = s
-        .verify_bin(&[
-            "log",
-            "--check",
-            "--dest",
-            dest.to_str().unwrap(),
-            "--receipt-pub",
-            secret_s,
-        ])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&[
+        "log",
+        "--check",
+        "--dest",
+        dest.to_str().unwrap(),
+        "--receipt-pub",
+        secret_s,
+    ]);
     assert_fails(&out, 4, "this is a secret key");
     crate::common::assert_changed_only_under(&before, &crate::common::tree(s.work.path()), &[]);
 }
