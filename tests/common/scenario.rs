@@ -320,6 +320,17 @@ files:
         self.path(out)
     }
 
+    /// `airlock build LOCK --key key.key --out OUT --quiet NET EXTRA...` for a lock of the
+    /// test's own (OUT relative to the scratch dir), through this scenario's upstream.
+    pub fn build_lock(&self, lock: &Path, out: &str, extra: &[&str]) -> Cli {
+        let cli = self.airlock_cli().arg("build").arg(lock);
+        let cli = cli.args(["--key", &super::cli::key_of(&self.key), "--out"]);
+        cli.arg(self.path(out))
+            .arg("--quiet")
+            .args(self.net_args())
+            .args(extra)
+    }
+
     /// `airlock-verify verify BUNDLE --trust key.pub` (output returned, not asserted).
     pub fn verify(&self, bundle: &Path) -> Output {
         let pubkey = format!("{}.pub", self.key.display());

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::common::cli::Run;
 use crate::common::cli::stderr;
 use crate::common::images::{
     ImageSpec, LayerSpec, build_layout, linux, push_image, sha256_hex, skopeo_inspect_raw,
@@ -339,21 +340,8 @@ fn second_hop(s: &Scenario) -> PathBuf {
     lock2
 }
 
-fn build_lock(s: &Scenario, lock: &Path, out: &str, extra: &[&str]) -> std::process::Output {
-    let mut args: Vec<String> = vec![
-        "build".into(),
-        lock.display().to_string(),
-        "--key".into(),
-        format!("{}.key", s.key.display()),
-        "--out".into(),
-        s.path(out).display().to_string(),
-        "--quiet".into(),
-        "--json".into(),
-    ];
-    args.extend(s.net_args());
-    args.extend(extra.iter().map(|x| x.to_string()));
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    s.airlock(&refs).output().unwrap()
+fn build_lock(s: &Scenario, lock: &Path, out: &str, extra: &[&str]) -> Run {
+    s.build_lock(lock, out, &["--json"]).args(extra).run()
 }
 
 #[test]
