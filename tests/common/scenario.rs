@@ -427,6 +427,19 @@ pub fn sh(cmd: &str, dir: &Path) -> Output {
         .expect("run sh")
 }
 
+/// [`sh`], asserted: panics with the command line and both streams unless it exits 0.
+pub fn sh_ok(cmd: &str, dir: &Path) -> Output {
+    let out = sh(cmd, dir);
+    assert!(
+        out.status.success(),
+        "$ {cmd}\nexit {:?}\n--- stdout\n{}--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Assert a command output failed with `code` and stderr containing `needle`.
 pub fn assert_fails(out: &Output, code: i32, needle: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::common::cli;
 use crate::common::cli::ok;
 use crate::common::each;
-use crate::common::scenario::{Scenario, assert_fails, sh};
+use crate::common::scenario::{Scenario, assert_fails, sh, sh_ok};
 use crate::common::servers::Registry;
 use crate::common::tmpfs::{Tmpfs, notice_not_run};
 
@@ -477,12 +477,7 @@ fn a_disk_that_fills_during_repair_fails_clearly_and_a_rerun_completes() {
         std::fs::read(&lost).unwrap(),
         std::fs::read(built.join("payload.tar.zst.001")).unwrap()
     );
-    let sums = sh("sha256sum --quiet -c SHA256SUMS", &b);
-    assert!(
-        sums.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sums.stdout)
-    );
+    sh_ok("sha256sum --quiet -c SHA256SUMS", &b);
     ok(&s.verify(&b));
 }
 

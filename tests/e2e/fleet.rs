@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::common::cli::Run;
 use crate::common::cli::json;
 use crate::common::images::{sha256_digest, skopeo_inspect_raw};
-use crate::common::scenario::{Scenario, assert_fails, read_tree, sh};
+use crate::common::scenario::{Scenario, assert_fails, read_tree, sh_ok};
 use crate::common::servers::{Registry, http_request};
 
 fn publish(s: &Scenario, bundle: &Path, target: &str) -> Run {
@@ -125,12 +125,7 @@ fn a_published_bundle_is_fetched_verified_and_installed() {
     let r = json(&fetch(&s, &target, &fetched, &s.key));
     assert_eq!(r["digest"], digest.as_str());
     assert_eq!(read_tree(&fetched), read_tree(&bundle));
-    let out = sh("sha256sum -c SHA256SUMS", &fetched);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    sh_ok("sha256sum -c SHA256SUMS", &fetched);
     only(&s.path("site"), &["bundle"]);
 
     // Fetch pinned by digest.

@@ -14,7 +14,7 @@ use crate::common::images::sha256_hex;
 use crate::common::packages::{
     PgpKey, PkgSpec, apt, build_deb_repo, build_rpm_repo, dnf, k8s_packages,
 };
-use crate::common::scenario::sh;
+use crate::common::scenario::{sh, sh_ok};
 use crate::common::servers::{FileServer, Registry};
 use crate::common::upstream::{Opts, Upstream};
 
@@ -558,15 +558,10 @@ fn resign_deb(repo: &Path, key: &PgpKey) {
     for f in ["Release", "InRelease", "Release.gpg"] {
         let _ = std::fs::remove_file(repo.join(f));
     }
-    let out = sh(
+    sh_ok(
         "apt-ftparchive -o APT::FTPArchive::Release::Origin=obs://build.opensuse.org/isv:kubernetes/deb \
          -o APT::FTPArchive::Release::Label=isv:kubernetes release . > ../Release.new && mv ../Release.new Release",
         repo,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     key.clearsign(&repo.join("Release"), &repo.join("InRelease"));
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::common::cli::ok;
-use crate::common::scenario::{Scenario, assert_fails, sh};
+use crate::common::scenario::{Scenario, assert_fails, sh_ok};
 
 /// The scenario's lock plus the hop facts resolve would record: removed APIs as the
 /// catalog lists them (here: CronJob batch/v1beta1, FlowSchema v1beta3, HPA v2beta2).
@@ -116,12 +116,7 @@ fn the_bundle_carries_a_signed_report_and_a_valid_sbom() {
         assert!(bundle.join("report").join(f).is_file(), "{f} missing");
     }
     // Listed in SHA256SUMS, covered by the signatures, checked by verify.
-    let out = sh("sha256sum -c SHA256SUMS", &bundle);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let out = sh_ok("sha256sum -c SHA256SUMS", &bundle);
     assert!(String::from_utf8_lossy(&out.stdout).contains("report/change-report.html: OK"));
     ok(&s.verify(&bundle));
     let html = bundle.join("report/change-report.html");

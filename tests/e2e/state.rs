@@ -12,7 +12,7 @@ use std::process::Output;
 use crate::common::cli;
 use crate::common::cli::{json, ok};
 use crate::common::scenario::window_now;
-use crate::common::scenario::{Scenario, assert_fails, sh};
+use crate::common::scenario::{Scenario, assert_fails, sh, sh_ok};
 use crate::common::servers::Registry;
 
 /// Every path below `root` with its size, modification time and sha256: what a command
@@ -340,14 +340,9 @@ fn a_crash_between_a_receipts_two_writes_is_recovered_on_record() {
 
 /// Copy a directory tree with `cp -a` (modes and times kept, as a backup would).
 fn cp_a(from: &Path, to: &Path) {
-    let out = sh(
+    sh_ok(
         &format!("rm -rf {1} && cp -a {0} {1}", from.display(), to.display()),
         Path::new("/"),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
 }
 

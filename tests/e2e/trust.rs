@@ -10,7 +10,7 @@ use crate::common::cli;
 use crate::common::cli::Run;
 use crate::common::cli::ok;
 use crate::common::scenario::window_now;
-use crate::common::scenario::{Scenario, assert_fails, sh, trust_policy};
+use crate::common::scenario::{Scenario, assert_fails, sh_ok, trust_policy};
 use crate::common::servers::Registry;
 
 /// `airlock keygen` into keys/NAME; with a passphrase file when `pass` is given.
@@ -25,17 +25,12 @@ fn keygen(s: &Scenario, name: &str, pass: Option<&Path>) -> PathBuf {
 /// A key made by Debian's `minisign -G` (unencrypted: `-W`).
 fn minisign_keygen(s: &Scenario, name: &str) -> PathBuf {
     let prefix = s.path(&format!("keys/{name}"));
-    let out = sh(
+    sh_ok(
         &format!(
             "minisign -G -W -f -p {p}.pub -s {p}.key",
             p = prefix.display()
         ),
         s.work.path(),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     prefix
 }
@@ -140,18 +135,13 @@ fn two_approvers_from_keygen_to_receipt() {
     let s = Scenario::new();
     let k = keys(&s);
     // The secret key is encrypted at rest, and OpenSSL reads it with the passphrase.
-    let out = sh(
+    sh_ok(
         &format!(
             "openssl pkey -noout -in {}.key -passin file:{}",
             k.alice.display(),
             k.pass.display()
         ),
         s.work.path(),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     assert!(
         std::fs::read_to_string(format!("{}.key", k.alice.display()))
@@ -219,18 +209,13 @@ fn two_approvers_from_keygen_to_receipt() {
         (&k.builder, "role=builder signer=CI"),
     ] {
         let sig = bundle.join(format!("signatures/{}.minisig", key_id(prefix)));
-        let out = sh(
+        let out = sh_ok(
             &format!(
                 "minisign -V -p {}.pub -m manifest.json -x {}",
                 prefix.display(),
                 sig.display()
             ),
             &bundle,
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
         );
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(stdout.contains(needle), "{stdout}");
@@ -257,18 +242,13 @@ fn two_approvers_from_keygen_to_receipt() {
     }
     // The receipt checks with minisign and the enclave's public key alone.
     let state = s.path("enclave/state");
-    let out = sh(
+    sh_ok(
         &format!(
             "minisign -V -p {}/enclave.pub -m {}",
             state.display(),
             receipt.display()
         ),
         &state,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let out = s.run_verify(&["log", "--check", "--state-dir", state.to_str().unwrap()]);
     ok(&out);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use crate::common::scenario::{Scenario, assert_fails};
+use crate::common::scenario::{Scenario, assert_fails, sh_ok};
 
 /// `airlock keygen` with a passphrase into keys/NAME; returns the prefix.
 fn keygen_with_passphrase(s: &Scenario, name: &str, pass: &Path) -> PathBuf {
@@ -401,17 +401,12 @@ fn keys_encrypted_by_openssl_with_its_defaults_still_sign() {
     let bundle = s.build("bundle", &[]);
     let pass = s.path("pass");
     std::fs::write(&pass, "correct horse\n").unwrap();
-    let out = crate::common::scenario::sh(
+    sh_ok(
         "openssl genpkey -algorithm ed25519 -out plain.pem && \
          openssl pkcs8 -topk8 -in plain.pem -v2 aes-256-cbc -passout file:pass -out pbkdf2.key && \
          openssl pkcs8 -topk8 -in plain.pem -v2 aes-256-cbc -scrypt -passout file:pass -out scrypt.key && \
          chmod 600 pbkdf2.key scrypt.key",
         s.work.path(),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     for name in ["pbkdf2.key", "scrypt.key"] {
         let out = sign(
