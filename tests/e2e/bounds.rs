@@ -27,11 +27,7 @@ fn published(s: &Scenario) -> (Registry, PathBuf) {
         "--insecure",
         "--quiet",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::cli::ok(&out);
     (fleet, bundle)
 }
 

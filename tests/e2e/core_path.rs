@@ -59,11 +59,7 @@ fn build_verify_install_round_trip() {
 
     // airlock-verify verify.
     let out = s.verify(&bundle);
-    assert!(
-        out.status.success(),
-        "verify: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::cli::ok(&out);
 
     // Install into an enclave registry.
     let enclave = Registry::start();

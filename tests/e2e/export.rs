@@ -23,11 +23,7 @@ fn export(s: &Scenario, bundle: &Path, out: &Path, extra: &[&str]) -> std::proce
 }
 
 fn exported(out: &std::process::Output) -> Vec<serde_json::Value> {
-    assert!(
-        out.status.success(),
-        "export failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::cli::ok(out);
     serde_json::from_slice::<serde_json::Value>(&out.stdout)
         .unwrap()
         .as_array()

@@ -335,11 +335,7 @@ fn a_registry_that_answers_202_to_a_mount_gets_an_upload() {
         &s.path("dest"),
         &["--insecure", "--json"],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::cli::ok(&out);
     let log = proxy.log_contents();
     assert!(
         log.contains("backend answered 202"),
@@ -389,11 +385,7 @@ fn a_registry_that_refuses_pull_on_the_mount_source_gets_an_upload() {
         .env("DOCKER_CONFIG", &cfg)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::cli::ok(&out);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["blobs_mounted"], 0, "{report}");
     let raw = crate::common::images::skopeo_inspect_raw_with_creds(
@@ -469,11 +461,7 @@ fn spools_of_killed_installs_are_removed_and_live_ones_kept() {
     );
     let _ = holder.kill();
     let _ = holder.wait();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::cli::ok(&out);
     assert!(!stale.exists(), "the stale spool is still there");
     assert!(live.exists(), "a live install's spool was removed");
     // And the install's own spool is gone too.
@@ -492,11 +480,7 @@ fn a_secret_key_is_readable_by_openssl() {
         .arg(format!("{}.key", s.key.display()))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::cli::ok(&out);
     let mode = std::fs::metadata(format!("{}.key", s.key.display()))
         .unwrap()
         .permissions()
