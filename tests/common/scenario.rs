@@ -440,6 +440,17 @@ pub fn sh_ok(cmd: &str, dir: &Path) -> Output {
     out
 }
 
+/// Assert a command exited with `code`, showing both streams if not.
+pub fn assert_code(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "expected exit {code}\n--- stdout\n{}--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Assert a command output failed with `code` and stderr containing `needle`.
 pub fn assert_fails(out: &Output, code: i32, needle: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);

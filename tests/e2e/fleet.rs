@@ -248,12 +248,7 @@ fn fetch_refuses_swapped_layers_and_leaves_nothing_that_looks_valid() {
         &out,
         &s.key,
     );
-    assert_eq!(
-        o.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    crate::common::scenario::assert_code(&o, 3);
     only(&site, &[]);
 
     // A title that would be a path out of the bundle: refused before anything is written.
@@ -274,12 +269,7 @@ fn fetch_refuses_swapped_layers_and_leaves_nothing_that_looks_valid() {
     // An untrusted key: the genuine artifact is refused too.
     let other = crate::common::cli::keygen(&s.path("other"));
     let o = fetch(&s, &format!("{host}/airlock/hop:a"), &out, &other);
-    assert_eq!(
-        o.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    crate::common::scenario::assert_code(&o, 3);
     only(&site, &[]);
 
     // The genuine one still fetches.

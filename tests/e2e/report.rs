@@ -360,12 +360,7 @@ fn preflight_judges_the_cluster_inside_the_enclave() {
         ])
     };
     let out = run(&dumps, "registry.enclave:5000");
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::scenario::assert_code(&out, 1);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let status = |id: &str| {
         v["checks"]

@@ -175,12 +175,7 @@ fn key_passphrase_and_path_mistakes_are_invalid_input() {
         &dest,
         &["--insecure", "--attempts", "1"],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::scenario::assert_code(&out, 1);
     let before = crate::common::tree(s.work.path());
     let out = s.run_verify(&[
         "log",
