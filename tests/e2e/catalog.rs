@@ -6,11 +6,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
-use assert_cmd::Command;
-
-use crate::common::cli::{self, Cli, ok};
+use crate::common::cli::{self, Cli, Run, ok};
 use crate::common::hop_upstream::{self, Sizes};
 use crate::common::images::{push_image, sha256_hex};
 use crate::common::release_files::{
@@ -532,26 +529,24 @@ impl StandIn {
     }
 
     /// `airlock ARGS`, with the mirrors to the stand-in.
-    fn airlock(&self, args: &[&str]) -> Output {
-        self.command(args)
+    fn airlock(&self, args: &[&str]) -> Run {
+        self.cli()
+            .args(args)
             .args(Tree::mirrors(&self.files.url()))
-            .output()
-            .unwrap()
+            .run()
     }
 
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::cargo_bin("airlock").unwrap();
-        c.env("DOCKER_CONFIG", self.path("no-docker-config"))
+    /// `airlock` with the stand-in's cache and date, in its scratch folder.
+    fn cli(&self) -> Cli {
+        Cli::airlock()
+            .env("DOCKER_CONFIG", self.path("no-docker-config"))
             .env("AIRLOCK_CACHE", self.path("cache"))
             .env("AIRLOCK_TODAY", TODAY)
-            .env_remove("AIRLOCK_CONFIG")
-            .current_dir(self.work.path())
-            .args(args);
-        c
+            .dir(self.work.path())
     }
 
     /// `airlock catalog update --from-catalog BASE --out OUT --minor ...`.
-    fn update(&self, base: &Path, out: &Path, minors: &[u32], extra: &[&str]) -> Output {
+    fn update(&self, base: &Path, out: &Path, minors: &[u32], extra: &[&str]) -> Run {
         let mut args: Vec<String> = vec![
             "catalog".into(),
             "update".into(),
@@ -789,17 +784,8 @@ fn update_derives_every_fact_from_the_tags_exactly_and_deterministically() {
     check_catalog_facts(&s, &v);
     // The hand-kept parts of the base stay; the catalog loads and is usable.
     assert_eq!(v["sources"][0]["id"], "t");
-    let status = ok(&s
-        .command(&[
-            "catalog",
-            "status",
-            "--catalog",
-            got.to_str().unwrap(),
-            "--json",
-        ])
-        .output()
-        .unwrap());
-    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let status = s.cli().args(["catalog", "status", "--catalog"]).arg(&got);
+    let status = status.arg("--json").ok().json();
     assert_eq!(strs(&status["supported"]), ["1.35", "1.36", "1.37"]);
     assert_eq!(
         status["catalog"]["sha256"],
@@ -1215,14 +1201,7 @@ fn a_document_at_a_tag_that_changed_since_it_was_recorded_is_refused() {
 
 #[test]
 fn plan_shows_support_and_status_lists_the_windows() {
-    let run = |args: &[&str]| {
-        Command::cargo_bin("airlock")
-            .unwrap()
-            .env("AIRLOCK_TODAY", TODAY)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| Cli::airlock().env("AIRLOCK_TODAY", TODAY).args(args).run();
     let text = ok(&run(&["plan", "--from", "v1.33.1", "--to", "v1.37.1"]));
     assert!(text.contains("v1.33.1 -> v1.37.1: 5 hop(s)"), "{text}");
     assert!(
