@@ -15,6 +15,12 @@
 //!   `skopeo`, keeping every digest byte-for-byte.
 //! * [`images::write_file_tree`] writes files plus their `NAME.sha256`
 //!   companions, ready for a [`servers::FileServer`].
+//! * [`cli::Cli`] runs either binary (`Cli::airlock()`, `Cli::verify()`) and
+//!   asserts with `.ok()` / `.fails(code, text)`, showing the command line and
+//!   both streams when it fails; [`cli::keygen`] makes a key pair.
+//! * [`scenario::Scenario`] (a fixed lock) and [`upstream::Upstream`] (a
+//!   catalog-driven hop) are the two upstream fixtures, each with `keygen`,
+//!   `build`, `verify` and `install` helpers.
 //!
 //! A typical end-to-end test:
 //!
