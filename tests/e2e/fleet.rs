@@ -189,17 +189,16 @@ fn fetch_refuses_swapped_layers_and_leaves_nothing_that_looks_valid() {
     let site = s.path("site");
     std::fs::create_dir(&site).unwrap();
     let out = site.join("bundle");
+    // Push `m` as TAG, then fetch it with the release key.
+    let push_and_fetch = |tag: &str, m: &serde_json::Value| {
+        push(tag, m);
+        fetch(&s, &format!("{host}/airlock/hop:{tag}"), &out, &s.key)
+    };
 
     // A's manifest and signatures with B's payload.
     let mut swapped = man_a.clone();
     swapped["layers"][pa] = man_b["layers"][pb].clone();
-    push("payload-swapped", &swapped);
-    let o = fetch(
-        &s,
-        &format!("{host}/airlock/hop:payload-swapped"),
-        &out,
-        &s.key,
-    );
+    let o = push_and_fetch("payload-swapped", &swapped);
     assert_fails(&o, 3, "bundle verification failed");
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -215,13 +214,7 @@ fn fetch_refuses_swapped_layers_and_leaves_nothing_that_looks_valid() {
         layer(&man_b, "manifest.json"),
     );
     swapped["layers"][ma] = man_b["layers"][mb].clone();
-    push("manifest-swapped", &swapped);
-    let o = fetch(
-        &s,
-        &format!("{host}/airlock/hop:manifest-swapped"),
-        &out,
-        &s.key,
-    );
+    let o = push_and_fetch("manifest-swapped", &swapped);
     assert_fails(&o, 3, "does not verify; nothing was written to");
     only(&site, &[]);
 
@@ -241,13 +234,7 @@ fn fetch_refuses_swapped_layers_and_leaves_nothing_that_looks_valid() {
     swapped["layers"][sums]["size"] = z_sig;
     swapped["layers"][sig]["digest"] = t_sums;
     swapped["layers"][sig]["size"] = z_sums;
-    push("titles-swapped", &swapped);
-    let o = fetch(
-        &s,
-        &format!("{host}/airlock/hop:titles-swapped"),
-        &out,
-        &s.key,
-    );
+    let o = push_and_fetch("titles-swapped", &swapped);
     crate::common::scenario::assert_code(&o, 3);
     only(&site, &[]);
 
@@ -255,13 +242,7 @@ fn fetch_refuses_swapped_layers_and_leaves_nothing_that_looks_valid() {
     let mut hostile = man_a.clone();
     hostile["layers"][sig]["annotations"]["org.opencontainers.image.title"] =
         "../../evil.minisig".into();
-    push("hostile-title", &hostile);
-    let o = fetch(
-        &s,
-        &format!("{host}/airlock/hop:hostile-title"),
-        &out,
-        &s.key,
-    );
+    let o = push_and_fetch("hostile-title", &hostile);
     assert_fails(&o, 4, "is not a bundle file name");
     only(&site, &[]);
     assert!(!s.path("evil.minisig").exists());
