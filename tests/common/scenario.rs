@@ -323,12 +323,15 @@ files:
     /// `airlock build LOCK --key key.key --out OUT --quiet NET EXTRA...` for a lock of the
     /// test's own (OUT relative to the scratch dir), through this scenario's upstream.
     pub fn build_lock(&self, lock: &Path, out: &str, extra: &[&str]) -> Cli {
+        self.build_cli(lock, out).args(self.net_args()).args(extra)
+    }
+
+    /// `airlock build LOCK --key key.key --out OUT --quiet` with no network options, for
+    /// tests that say how (or whether) upstream is reached.
+    pub fn build_cli(&self, lock: &Path, out: &str) -> Cli {
         let cli = self.airlock_cli().arg("build").arg(lock);
         let cli = cli.args(["--key", &super::cli::key_of(&self.key), "--out"]);
-        cli.arg(self.path(out))
-            .arg("--quiet")
-            .args(self.net_args())
-            .args(extra)
+        cli.arg(self.path(out)).arg("--quiet")
     }
 
     /// `airlock-verify verify BUNDLE --trust key.pub` (output returned, not asserted).

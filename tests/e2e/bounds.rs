@@ -233,23 +233,13 @@ fn a_registry_that_is_not_running_is_reported_once_with_a_question() {
     assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
     // The connected side: a build whose upstream mirror is down (a fresh cache, so it has
     // to ask).
-    let o = s
-        .airlock(&[
-            "build",
-            s.lock.to_str().unwrap(),
-            "--key",
-            &format!("{}.key", s.key.display()),
-            "--out",
-            s.path("down").to_str().unwrap(),
-            "--quiet",
-            "--insecure-registry",
-            &host,
-            "--mirror",
-            &format!("registry.k8s.io={host}"),
-        ])
-        .env("AIRLOCK_CACHE", s.path("fresh-cache"))
-        .output()
-        .unwrap();
+    let build = s
+        .build_cli(&s.lock, "down")
+        .env("AIRLOCK_CACHE", s.path("fresh-cache"));
+    let mirror = format!("registry.k8s.io={host}");
+    let o = build
+        .args(["--insecure-registry", &host, "--mirror", &mirror])
+        .run();
     let err = stderr(&o);
     assert!(!o.status.success(), "{err}");
     assert!(
@@ -291,21 +281,12 @@ fn a_plain_http_registry_without_insecure_is_named_as_such() {
     // --insecure-registry.
     let up = s.upstream.host();
     // A fresh cache, so the build has to ask the registry.
-    let o = s
-        .airlock(&[
-            "build",
-            s.lock.to_str().unwrap(),
-            "--key",
-            &format!("{}.key", s.key.display()),
-            "--out",
-            s.path("plain").to_str().unwrap(),
-            "--quiet",
-            "--mirror",
-            &format!("registry.k8s.io={up}"),
-        ])
-        .env("AIRLOCK_CACHE", s.path("fresh-cache"))
-        .output()
-        .unwrap();
+    let build = s
+        .build_cli(&s.lock, "plain")
+        .env("AIRLOCK_CACHE", s.path("fresh-cache"));
+    let o = build
+        .args(["--mirror", &format!("registry.k8s.io={up}")])
+        .run();
     let err = format!("{}{}", stderr(&o), String::from_utf8_lossy(&o.stdout));
     assert!(!o.status.success(), "{err}");
     assert!(
