@@ -111,6 +111,16 @@ pub fn each<'a>(v: &'a serde_json::Value, key: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// The object of the array `v` whose `key` is `value` (e.g. the checklist step with id
+/// "cni.upgrade"); panics, showing `v`, when there is none.
+pub fn find<'a>(v: &'a serde_json::Value, key: &str, value: &str) -> &'a serde_json::Value {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .find(|e| e[key] == value)
+        .unwrap_or_else(|| panic!("no {key} {value:?} in {v}"))
+}
+
 /// A fresh temporary working folder, removed when the returned value drops.
 ///
 /// Its path never contains `:` (which `skopeo`'s `oci:PATH:REF` syntax would

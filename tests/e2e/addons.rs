@@ -386,24 +386,14 @@ fn charts_from_an_oci_registry_and_a_chart_repository_go_through_to_install() {
             .contains("defaultBackend.image"),
         "{c}"
     );
-    let kv = ing["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["check"] == "kube-version")
-        .unwrap();
+    let kv = crate::common::find(&ing["checks"], "check", "kube-version");
     assert_eq!(kv["verdict"], "compatible");
     let csi_facts = addon(&lock, "csi-driver-nfs");
     assert_eq!(
         csi_facts["charts"][0]["image_sources"],
         serde_json::json!(["chart-values"])
     );
-    let cni = lock["checklist"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == "cni.upgrade")
-        .unwrap();
+    let cni = crate::common::find(&lock["checklist"], "id", "cni.upgrade");
     let cmds = cni["commands"].to_string();
     assert!(cmds.contains("helm upgrade --install ingress-nginx oci://${AIRLOCK_REGISTRY}/charts/ingress-nginx --version 4.11.2"), "{cmds}");
     assert!(cmds.contains("helm upgrade --install csi-driver-nfs \\\"${AIRLOCK_DEST}\\\"/charts/csi-driver-nfs-v4.9.0.tgz"), "{cmds}");
@@ -522,15 +512,8 @@ fn incompatible_addons_are_caught_at_resolve_time_unless_allowed() {
     assert!(a["exception"].as_str().unwrap().contains("<1.30.0-0"));
     let (_, out) = u.keygen_and_build();
     ok(&out);
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(u.path("bundle/report/change-report.json")).unwrap())
-            .unwrap();
-    let risk = report["risks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == "addon.legacy-csi.incompatible")
-        .unwrap();
+    let report = crate::common::read_json(&u.path("bundle/report/change-report.json"));
+    let risk = crate::common::find(&report["risks"], "id", "addon.legacy-csi.incompatible");
     assert_eq!(risk["severity"], "high");
     std::fs::remove_file(&lock_path).unwrap();
 

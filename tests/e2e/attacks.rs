@@ -298,7 +298,7 @@ fn policy_updates_tampered_truncated_or_replayed_are_refused() {
     // An older update after a newer one, and the newer one again.
     refused(&v2, "is not 4");
     refused(&v3, "is not 4");
-    let now: serde_json::Value = serde_json::from_slice(&std::fs::read(&policy).unwrap()).unwrap();
+    let now = crate::common::read_json(&policy);
     assert_eq!(now["version"], 3);
 }
 
@@ -605,14 +605,12 @@ fn serve_answers_huge_and_hostile_range_headers_at_once() {
     std::fs::create_dir(&spool).unwrap();
     let root = Root::watch(s.work.path());
     let served = s.serve(&bundle, &["--spool", spool.to_str().unwrap()]);
-    let m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
-    let api = m["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["name"] == "registry.k8s.io/kube-apiserver:v1.30.2")
-        .unwrap();
+    let m = crate::common::read_json(&bundle.join("manifest.json"));
+    let api = crate::common::find(
+        &m["images"],
+        "name",
+        "registry.k8s.io/kube-apiserver:v1.30.2",
+    );
     let blob = &api["blobs"][0];
     let (digest, size) = (
         blob["digest"].as_str().unwrap(),

@@ -894,12 +894,7 @@ fn update_then_resolve_build_verify_install_a_1_36_to_1_37_hop() {
     ] {
         assert!(names.contains(&n), "{n} not in {names:?}");
     }
-    let removed = lock["checklist"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == "pre.removed-apis")
-        .unwrap();
+    let removed = crate::common::find(&lock["checklist"], "id", "pre.removed-apis");
     assert!(
         removed["title"].as_str().unwrap().contains(
             "scheduling.k8s.io/v1alpha2 (PodGroup, Workload) -> scheduling.k8s.io/v1beta1"

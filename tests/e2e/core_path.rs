@@ -74,14 +74,8 @@ fn build_verify_install_round_trip() {
     assert_eq!(sha256_digest(&raw), s.images[2].index_digest);
     // One platform of pause carried: the tag points at airlock's subset index, which the
     // manifest records, and the amd64 manifest keeps its upstream digest.
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
-    let pause = manifest["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["name"] == "registry.k8s.io/pause:3.9")
-        .unwrap();
+    let manifest = crate::common::read_json(&bundle.join("manifest.json"));
+    let pause = crate::common::find(&manifest["images"], "name", "registry.k8s.io/pause:3.9");
     assert_eq!(pause["served_as"], "subset-index");
     let raw = skopeo_inspect_raw(&format!("{}/pause:3.9", enclave.host()));
     assert_eq!(
@@ -149,8 +143,7 @@ fn build_verify_install_round_trip() {
 fn shared_layers_are_stored_once_and_uploaded_once() {
     let s = Scenario::new();
     let bundle = s.build("bundle", &[]);
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    let manifest = crate::common::read_json(&bundle.join("manifest.json"));
     let entries: Vec<&str> = manifest["entries"]
         .as_array()
         .unwrap()

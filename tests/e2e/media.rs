@@ -366,9 +366,7 @@ fn a_delta_carries_only_what_changed_and_installs_only_on_its_base() {
         delta_size * 4 < full_size,
         "delta {delta_size} bytes is not a fraction of the full {full_size}"
     );
-    let m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(s.path("hop2-delta/manifest.json")).unwrap())
-            .unwrap();
+    let m = crate::common::read_json(&s.path("hop2-delta/manifest.json"));
     let base_sha = sha256_hex(&std::fs::read(hop1.join("manifest.json")).unwrap());
     assert_eq!(m["delta"]["bases"][0]["sha256"], base_sha.as_str());
     assert_verifies(&s, &s.path("hop2-delta"));

@@ -89,7 +89,7 @@ fn policy_update_writes_through_no_link_and_replaces_no_older_copy() {
     std::fs::remove_file(&keep).unwrap();
     ok(&policy_update(&s, &policy, &v2));
     assert_eq!(std::fs::read_to_string(&keep).unwrap(), v1);
-    let now: serde_json::Value = serde_json::from_slice(&std::fs::read(&policy).unwrap()).unwrap();
+    let now = crate::common::read_json(&policy);
     assert_eq!(now["version"], 2);
 }
 

@@ -248,12 +248,11 @@ fn a_reinstall_that_lacks_anything_verifies_every_byte_first() {
         mended["payload_reason"],
         "the enclave lacked 0 image(s), 2 tag(s) and 1 file(s)"
     );
-    let api = mended["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["name"] == "registry.k8s.io/kube-apiserver:v1.30.2")
-        .unwrap();
+    let api = crate::common::find(
+        &mended["images"],
+        "name",
+        "registry.k8s.io/kube-apiserver:v1.30.2",
+    );
     assert_eq!(api["action"], "present");
     assert_eq!(api["tag_moved_from"], amd64.as_str());
     assert_eq!(

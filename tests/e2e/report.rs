@@ -147,9 +147,7 @@ sys.exit(0 if err is None else 1)
         .output()
         .expect("run the CycloneDX validator (scripts/test.sh installs it)");
     ok(&out);
-    let sbom: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(bundle.join("report/sbom.cdx.json")).unwrap())
-            .unwrap();
+    let sbom = crate::common::read_json(&bundle.join("report/sbom.cdx.json"));
     let purls: Vec<&str> = sbom["components"]
         .as_array()
         .unwrap()
@@ -164,9 +162,7 @@ sys.exit(0 if err is None else 1)
     );
 
     // The report says what it could not evaluate, and carries the runbook and back-out.
-    let r: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(bundle.join("report/change-report.json")).unwrap())
-            .unwrap();
+    let r = crate::common::read_json(&bundle.join("report/change-report.json"));
     assert_eq!(r["summary"]["not_before"], format!("{}:00Z", &start[..16]));
     assert_eq!(r["apis"]["in_use"]["evaluated"], false);
     assert_eq!(r["cves"]["evaluated"], false);
@@ -205,8 +201,7 @@ fn report_with_a_cluster_dump_cves_and_approvals_is_deterministic_and_renders() 
             "{f} differs"
         );
     }
-    let r: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(a.join("change-report.json")).unwrap()).unwrap();
+    let r = crate::common::read_json(&a.join("change-report.json"));
     let in_use: Vec<String> = r["apis"]["in_use"]["items"]
         .as_array()
         .unwrap()
@@ -318,7 +313,7 @@ fn report_with_a_cluster_dump_cves_and_approvals_is_deterministic_and_renders() 
 /// URLs the page itself asked for, from Chromium's net log: requests whose initiator is
 /// an origin (the browser's own background requests have none), other than file URLs.
 fn page_requests(netlog: &Path) -> Vec<String> {
-    let log: serde_json::Value = serde_json::from_slice(&std::fs::read(netlog).unwrap()).unwrap();
+    let log = crate::common::read_json(netlog);
     let start_job = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"].clone();
     log["events"]
         .as_array()

@@ -115,12 +115,7 @@ fn resolves_a_correct_hop_with_backout() {
     ] {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }
-    let removed = lock["checklist"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == "pre.removed-apis")
-        .unwrap();
+    let removed = crate::common::find(&lock["checklist"], "id", "pre.removed-apis");
     assert!(
         removed["title"]
             .as_str()
@@ -330,12 +325,7 @@ charts:
     );
     assert_eq!(c["kind"], "chart");
     assert_eq!(by_target("manifests/storageclass.yaml")["kind"], "manifest");
-    let cni = lock["checklist"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == "cni.upgrade")
-        .unwrap();
+    let cni = crate::common::find(&lock["checklist"], "id", "cni.upgrade");
     assert!(
         cni["commands"]
             .to_string()
@@ -403,9 +393,7 @@ fn resolve_build_install_end_to_end() {
     // The change report in the bundle carries the resolved runbook and back-out plan, in
     // the air-gap form: images pre-pulled from the enclave registry, etcd tools run from
     // the etcd image.
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(u.path("bundle/report/change-report.json")).unwrap())
-            .unwrap();
+    let report = crate::common::read_json(&u.path("bundle/report/change-report.json"));
     let ids = |k: &str| -> Vec<String> {
         report[k]
             .as_array()

@@ -70,8 +70,7 @@ fn skopeo_pulls_every_image_from_serve_with_the_upstream_digests() {
             &format!("docker://{addr}/{reference}"),
             &format!("oci:{}:x", layout.display()),
         ]);
-        let index: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+        let index = crate::common::read_json(&layout.join("index.json"));
         assert_eq!(index["manifests"][0]["digest"], digest, "{reference}");
         for blob in std::fs::read_dir(layout.join("blobs/sha256")).unwrap() {
             let blob = blob.unwrap();

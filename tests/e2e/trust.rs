@@ -593,7 +593,7 @@ fn policy_updates_need_the_current_policy_and_the_next_version() {
     assert_fails(&update(2, &[&k.alice]), 3, "1 more change-board");
     assert_fails(&update(3, &[&k.alice, &k.bob]), 3, "is not 2");
     ok(&update(2, &[&k.alice, &k.bob]));
-    let now: serde_json::Value = serde_json::from_slice(&std::fs::read(&policy).unwrap()).unwrap();
+    let now = crate::common::read_json(&policy);
     assert_eq!(now["version"], 2);
     // Replaying the accepted update is refused: its version is no longer the next.
     assert_fails(&update(2, &[&k.alice, &k.carol]), 3, "is not 3");
