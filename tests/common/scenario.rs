@@ -208,6 +208,13 @@ files:
         Cli::verify().env("DOCKER_CONFIG", &self.docker_config)
     }
 
+    /// `airlock-verify CMD BUNDLE --trust keys/release.pub`: any enclave subcommand that
+    /// takes a bundle, trusting the release key; add arguments, then run.
+    pub fn on_bundle(&self, cmd: &str, bundle: &Path) -> Cli {
+        let cli = self.verify_cli().arg(cmd).arg(bundle);
+        cli.args(["--trust", &self.pubkey()])
+    }
+
     /// `airlock-verify ARGS`, run to the end (not asserted).
     pub fn run_verify(&self, args: &[&str]) -> super::cli::Run {
         self.verify_cli().args(args).run()

@@ -17,16 +17,15 @@ use crate::common::{assert_changed_only_under, tree};
 fn published(s: &Scenario) -> (Registry, PathBuf) {
     let bundle = s.build("bundle", &[]);
     let fleet = Registry::start();
-    let out = s.run_verify(&[
-        "publish",
-        bundle.to_str().unwrap(),
-        "--trust",
-        &format!("{}.pub", s.key.display()),
-        "--registry",
-        &format!("{}/airlock/hop:v1", fleet.host()),
-        "--insecure",
-        "--quiet",
-    ]);
+    let out = s
+        .on_bundle("publish", &bundle)
+        .args([
+            "--registry",
+            &format!("{}/airlock/hop:v1", fleet.host()),
+            "--insecure",
+            "--quiet",
+        ])
+        .run();
     crate::common::cli::ok(&out);
     (fleet, bundle)
 }
@@ -257,15 +256,10 @@ fn a_plain_http_registry_without_insecure_is_named_as_such() {
     // Enclave side: install, publish, fetch.
     let o = s.install_to(&bundle, &host, &s.path("dest"), &[]);
     assert_fails(&o, 1, want);
-    let o = s.run_verify(&[
-        "publish",
-        bundle.to_str().unwrap(),
-        "--trust",
-        &format!("{}.pub", s.key.display()),
-        "--registry",
-        &format!("{host}/airlock/hop:v2"),
-        "--quiet",
-    ]);
+    let o = s
+        .on_bundle("publish", &bundle)
+        .args(["--registry", &format!("{host}/airlock/hop:v2"), "--quiet"])
+        .run();
     assert_fails(&o, 1, want);
     let o = s.run_verify(&[
         "fetch",

@@ -209,12 +209,7 @@ fn the_builders_trusted_comment_has_a_time() {
         "{comment}"
     );
     // `signers` shows it.
-    let out = s.run_verify(&[
-        "signers",
-        bundle.to_str().unwrap(),
-        "--trust",
-        &format!("{}.pub", s.key.display()),
-    ]);
+    let out = s.on_bundle("signers", &bundle).run();
     assert!(
         String::from_utf8_lossy(&out.stdout).contains(" at "),
         "{}",
@@ -305,16 +300,15 @@ fn preflight_writes_its_report_to_stdout() {
             "metadata":{"name":"old-worker"},"status":{"nodeInfo":{"kubeletVersion":"v1.26.3"}}}]}"#,
     )
     .unwrap();
-    let out = s.run_verify(&[
-        "preflight",
-        bundle.to_str().unwrap(),
-        "--trust",
-        &format!("{}.pub", s.key.display()),
-        "--cluster-dump",
-        dump.to_str().unwrap(),
-        "--state-dir",
-        s.path("state").to_str().unwrap(),
-    ]);
+    let out = s
+        .on_bundle("preflight", &bundle)
+        .args([
+            "--cluster-dump",
+            dump.to_str().unwrap(),
+            "--state-dir",
+            s.path("state").to_str().unwrap(),
+        ])
+        .run();
     let (stdout, err) = (String::from_utf8_lossy(&out.stdout), stderr(&out));
     assert_eq!(out.status.code(), Some(1), "{stdout}{err}");
     assert!(

@@ -336,23 +336,21 @@ fn preflight_judges_the_cluster_inside_the_enclave() {
     write_dumps(&dumps, "v1.29.6", "registry.enclave:5000/k8s");
     let state = s.path("state");
     let run = |dumps: &Path, registry: &str| {
-        s.run_verify(&[
-            "preflight",
-            bundle.to_str().unwrap(),
-            "--trust",
-            &format!("{}.pub", s.key.display()),
-            "--cluster-dump",
-            dumps.to_str().unwrap(),
-            "--dest",
-            s.path("dest").to_str().unwrap(),
-            "--registry",
-            registry,
-            "--prefix",
-            "k8s",
-            "--state-dir",
-            state.to_str().unwrap(),
-            "--json",
-        ])
+        s.on_bundle("preflight", &bundle)
+            .args([
+                "--cluster-dump",
+                dumps.to_str().unwrap(),
+                "--dest",
+                s.path("dest").to_str().unwrap(),
+                "--registry",
+                registry,
+                "--prefix",
+                "k8s",
+                "--state-dir",
+                state.to_str().unwrap(),
+                "--json",
+            ])
+            .run()
     };
     let out = run(&dumps, "registry.enclave:5000");
     crate::common::scenario::assert_code(&out, 1);
