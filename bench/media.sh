@@ -30,24 +30,10 @@ BIG_LAYER_MIB=${BIG_LAYER_MIB:-20}
 VOLUME=${VOLUME:-64MiB}
 PARITY=${PARITY:-2}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-T0=$(date +%s)
-for tool in docker-registry skopeo curl python3 /usr/bin/time; do
-    command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 1; }
-done
-WORK=$(mktemp -d "${BENCH_TMP:-/tmp}/airlock-bench-media-XXXXXX")
-PIDS=()
-cleanup() {
-    local rc=$?
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ "${KEEP:-}" == 1 ]]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-log() { printf '[%4ds] %s\n' $(($(date +%s) - T0)) "$*" >&2; }
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+need_tools docker-registry skopeo curl python3 /usr/bin/time
+scratch airlock-bench-media
 
 log "cargo build --release"
 (cd "$ROOT" && cargo build --release --quiet --bins --example gen_hop)
@@ -57,25 +43,12 @@ GEN=$CARGO_TARGET_DIR/release/examples/gen_hop
 export DOCKER_CONFIG=$WORK/no-docker-config
 export AIRLOCK_CACHE=$WORK/cache
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir -p "$WORK/reg"
-cat >"$WORK/reg/config.yml" <<YML
-version: 0.1
-log: {level: error, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $WORK/reg/storage}}
-http: {addr: 127.0.0.1:$port, secret: bench}
-YML
-docker-registry serve "$WORK/reg/config.yml" >"$WORK/reg/log" 2>&1 &
-PIDS+=($!)
-UP=127.0.0.1:$port
-for _ in $(seq 1 200); do curl -sf -o /dev/null "http://$UP/v2/" && break; sleep 0.05; done
+start_registry "$WORK/reg"
+UP=$REGISTRY_HOST
 
 log "generating $((IMAGES + 1)) images"
 "$GEN" "$WORK/gen" "$((IMAGES + 1))" "$BIG_LAYER_MIB" >"$WORK/images.txt"
-while read -r p repo tag _; do
-    skopeo --insecure-policy copy --quiet --all --preserve-digests --dest-tls-verify=false \
-        "oci:$WORK/gen/$p:$repo:$tag" "docker://$UP/$repo:$tag"
-done <"$WORK/images.txt"
+push_generated "$WORK/gen" "$WORK/images.txt" "$UP"
 rm -rf "$WORK/gen"
 
 lock() { # lock FILE FROM TO FIRST LAST

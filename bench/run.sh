@@ -58,14 +58,10 @@ SMALL_IMAGES=4 # EXTRA small hop: the first 4 images, linux/amd64 only (~290 MiB
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 RESULTS=${RESULTS:-}
 RAW=${RAW:-}
-T0=$(date +%s)
-
-for tool in docker-registry skopeo zstd openssl tar curl python3 /usr/bin/time; do
-    command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 1; }
-done
-
-WORK=$(mktemp -d "${BENCH_TMP:-/tmp}/airlock-bench-XXXXXX")
-case "$WORK" in *:*) echo "scratch path contains ':' (skopeo oci: syntax): $WORK" >&2; exit 1 ;; esac
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+need_tools docker-registry skopeo zstd openssl tar curl python3 /usr/bin/time
+scratch airlock-bench
 declare -A REG_PID=()
 FUZZ_PAUSED=0
 
@@ -84,24 +80,8 @@ resume_fuzz() {
     fi
 }
 
-cleanup() {
-    local rc=$?
-    resume_fuzz
-    for name in "${!REG_PID[@]}"; do
-        kill "${REG_PID[$name]}" 2>/dev/null || true
-        wait "${REG_PID[$name]}" 2>/dev/null || true
-    done
-    if [[ "${KEEP:-}" == 1 ]]; then
-        echo "kept scratch directory: $WORK" >&2
-    else
-        rm -rf "$WORK"
-    fi
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { printf '[%4ds] %s\n' $(($(date +%s) - T0)) "$*" >&2; }
+# Called by lib.sh's clean-up, before it stops the registries.
+on_cleanup() { resume_fuzz; }
 
 # ---------------------------------------------------------------------------
 # Binaries
@@ -117,55 +97,19 @@ SKOPEO=(skopeo --insecure-policy)
 # ---------------------------------------------------------------------------
 # Registries
 # ---------------------------------------------------------------------------
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# start_registry NAME [PORT]: fresh storage under $WORK/reg-NAME; sets HOST_<NAME>.
-start_registry() {
-    local name=$1 port=${2:-}
+# registry_up NAME [PORT]: fresh storage under $WORK/reg-NAME; sets HOST_<NAME>.
+registry_up() {
+    local name=$1
     stop_registry "$name"
-    local dir=$WORK/reg-$name
-    rm -rf "$dir"
-    mkdir -p "$dir/storage"
-    [[ -n "$port" ]] || port=$(free_port)
-    cat >"$dir/config.yml" <<EOF
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $dir/storage
-  maintenance:
-    uploadpurging:
-      enabled: false
-http:
-  addr: 127.0.0.1:$port
-  secret: airlock-bench-secret
-EOF
-    docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
-    REG_PID[$name]=$!
-    local i
-    for i in $(seq 1 200); do
-        if curl -sf -o /dev/null "http://127.0.0.1:$port/v2/"; then
-            printf -v "HOST_${name^^}" '%s' "127.0.0.1:$port"
-            return 0
-        fi
-        kill -0 "${REG_PID[$name]}" 2>/dev/null || break
-        sleep 0.05
-    done
-    echo "registry $name did not start:" >&2
-    cat "$dir/registry.log" >&2
-    exit 1
+    start_registry "$WORK/reg-$name" "${2:-}"
+    REG_PID[$name]=$REGISTRY_PID
+    printf -v "HOST_${name^^}" '%s' "$REGISTRY_HOST"
 }
 
 stop_registry() {
     local name=$1
     if [[ -n "${REG_PID[$name]:-}" ]]; then
-        kill "${REG_PID[$name]}" 2>/dev/null || true
-        wait "${REG_PID[$name]}" 2>/dev/null || true
+        stop_pid "${REG_PID[$name]}"
         unset "REG_PID[$name]"
     fi
 }
@@ -216,7 +160,7 @@ measure() {
 # ---------------------------------------------------------------------------
 # 1. Data: images in the upstream registry, lock files, key
 # ---------------------------------------------------------------------------
-start_registry upstream
+registry_up upstream
 UP=$HOST_UPSTREAM
 log "upstream registry on $UP"
 
@@ -378,7 +322,7 @@ PY
 log "INSTALL: $PAIRS pairs of airlock-verify install (then again) / skopeo copy --all from the OCI dir"
 INSTALL_OK="not checked"
 for p in $(seq "$PAIRS"); do
-    start_registry enclave "$ENC_PORT"
+    registry_up enclave "$ENC_PORT"
     rm -rf "$WORK/dest"
     measure install.airlock "$p" "${INSTALL[@]}" "$WORK/bundle" --dest "$WORK/dest"
     measure install.airlock.again "$p" "${INSTALL[@]}" "$WORK/bundle" --dest "$WORK/dest"
@@ -387,7 +331,7 @@ for p in $(seq "$PAIRS"); do
         log "enclave serves every image under its upstream digest: $INSTALL_OK"
     fi
     if [[ "$REF" == 1 ]]; then
-        start_registry enclave "$ENC_PORT"
+        registry_up enclave "$ENC_PORT"
         measure install.reference "$p" bash -c reference_install
     fi
 done
@@ -422,7 +366,7 @@ if [[ "$EXTRA" == 1 ]]; then
         rm -rf "$CACHE" "$WORK/bundle-small"
         measure small.build.airlock.cold "$r" "${BUILD[@]}" "$WORK/small.lock" --out "$WORK/bundle-small" "${NET[@]}"
         measure small.verify.airlock "$r" "$VERIFY" verify "$WORK/bundle-small" --trust "$KEY.pub" --quiet
-        start_registry enclave "$ENC_PORT"
+        registry_up enclave "$ENC_PORT"
         rm -rf "$WORK/dest-small"
         measure small.install.airlock "$r" "${INSTALL[@]}" "$WORK/bundle-small" --dest "$WORK/dest-small"
     done

@@ -26,27 +26,10 @@ REPS=${REPS:-5}
 IMAGES=${IMAGES:-4}
 BIG_LAYER_MIB=${BIG_LAYER_MIB:-20}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-T0=$(date +%s)
-
-for tool in docker-registry skopeo curl python3 sha256sum; do
-    command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 1; }
-done
-
-WORK=$(mktemp -d "${BENCH_TMP:-/tmp}/airlock-bench-serve-XXXXXX")
-case "$WORK" in *:*) echo "scratch path contains ':' (skopeo oci: syntax): $WORK" >&2; exit 1 ;; esac
-PIDS=()
-cleanup() {
-    local rc=$?
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ "${KEEP:-}" == 1 ]]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-log() { printf '[%4ds] %s\n' $(($(date +%s) - T0)) "$*" >&2; }
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+need_tools docker-registry skopeo curl python3 sha256sum
+scratch airlock-bench-serve
 
 log "cargo build --release"
 (cd "$ROOT" && cargo build --release --quiet --bins --example gen_hop)
@@ -56,59 +39,17 @@ GEN=$CARGO_TARGET_DIR/release/examples/gen_hop
 export DOCKER_CONFIG=$WORK/no-docker-config
 SKOPEO=(skopeo --insecure-policy)
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# start_registry NAME: fresh storage, access log off; prints "PID HOST" (the caller
-# records the pid: this runs in a subshell).
-start_registry() {
-    local dir=$WORK/reg-$1 port
-    port=$(free_port)
-    mkdir -p "$dir/storage"
-    cat >"$dir/config.yml" <<EOF
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $dir/storage
-http:
-  addr: 127.0.0.1:$port
-  secret: airlock-bench-secret
-EOF
-    docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
-    echo "$! 127.0.0.1:$port"
-}
-
-wait_http() { # wait_http URL PID
-    local i
-    for i in $(seq 1 400); do
-        curl -sf -o /dev/null "$1" && return 0
-        kill -0 "$2" 2>/dev/null || break
-        sleep 0.05
-    done
-    echo "no answer at $1" >&2
-    exit 1
-}
-
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 CLK_TCK=$(getconf CLK_TCK)
 
 # ---------------------------------------------------------------------------
 # Data: images upstream, a bundle, and the two servers
 # ---------------------------------------------------------------------------
-read -r UP_PID UP < <(start_registry upstream)
-PIDS+=("$UP_PID")
-wait_http "http://$UP/v2/" "$UP_PID"
+start_registry "$WORK/reg-upstream"
+UP=$REGISTRY_HOST
 log "generating $IMAGES images (linux/amd64 + linux/arm64)"
 "$GEN" "$WORK/gen" "$IMAGES" "$BIG_LAYER_MIB" >"$WORK/images.txt"
-while read -r p repo tag _; do
-    "${SKOPEO[@]}" copy --quiet --all --preserve-digests --dest-tls-verify=false \
-        "oci:$WORK/gen/$p:$repo:$tag" "docker://$UP/$repo:$tag"
-done <"$WORK/images.txt"
+push_generated "$WORK/gen" "$WORK/images.txt" "$UP"
 rm -rf "$WORK/gen"
 {
     echo "format: 1"
@@ -128,9 +69,8 @@ AIRLOCK_CACHE=$WORK/cache "$AIRLOCK" build "$WORK/hop.lock" --key "$KEY.key" --o
     --quiet --insecure-registry "$UP" --mirror "registry.k8s.io=$UP" >/dev/null
 TAR_MIB=$(python3 -c "import json; print(round(json.load(open('$WORK/bundle/manifest.json'))['payload']['tar_size'] / 1048576))")
 
-read -r REG_PID REG < <(start_registry enclave)
-PIDS+=("$REG_PID")
-wait_http "http://$REG/v2/" "$REG_PID"
+start_registry "$WORK/reg-enclave"
+REG=$REGISTRY_HOST REG_PID=$REGISTRY_PID
 log "airlock-verify install into docker-registry $REG"
 "$VERIFY" install "$WORK/bundle" --trust "$KEY.pub" --registry "$REG" --insecure --quiet \
     --dest "$WORK/dest" >/dev/null

@@ -7,6 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 need() { command -v "$1" >/dev/null 2>&1; }
 if ! need docker-registry || ! need skopeo || ! need minisign || ! need zstd \
@@ -22,37 +24,19 @@ echo "== building airlock"
 cargo build --release --quiet --bins --example demo_upstream
 BIN=$ROOT/target/release
 
-WORK=$(mktemp -d /tmp/airlock-demo-XXXXXX)
-# Server PIDs go to a file: start_registry runs in a $(...) subshell.
-cleanup() { [ -f "$WORK/pids" ] && xargs -r kill < "$WORK/pids" 2>/dev/null || true; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-start_registry() { # NAME -> prints HOST:PORT
-  local name=$1 port; port=$(free_port)
-  mkdir -p "$WORK/$name"
-  cat > "$WORK/$name.yml" <<YML
-version: 0.1
-log: { level: warn }
-storage: { filesystem: { rootdirectory: $WORK/$name }, delete: { enabled: true } }
-http: { addr: 127.0.0.1:$port, secret: demo-$name }
-YML
-  docker-registry serve "$WORK/$name.yml" >"$WORK/$name.log" 2>&1 &
-  echo $! >> "$WORK/pids"
-  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
-  echo "127.0.0.1:$port"
-}
+# The work folder stays for the reader; the servers stop on exit.
+scratch airlock-demo keep
 
 FROM=${FROM:-v1.29.15}
 TO=${TO:-v1.30.2}
 echo "== generating a sample upstream for $FROM -> $TO (fake images and binaries, real names) in $WORK/upstream"
 "$ROOT/target/release/examples/demo_upstream" "$WORK/upstream" "$FROM" "$TO" > "$WORK/images.txt"
-UP=$(start_registry upstream)
-ENCLAVE=$(start_registry enclave)
+start_registry "$WORK/reg-upstream"; UP=$REGISTRY_HOST
+start_registry "$WORK/reg-enclave"; ENCLAVE=$REGISTRY_HOST
 FPORT=$(free_port)
 python3 -m http.server "$FPORT" --bind 127.0.0.1 --directory "$WORK/upstream/www" >"$WORK/www.log" 2>&1 &
-echo $! >> "$WORK/pids"
-sleep 0.5
+PIDS+=($!)
+wait_http "http://127.0.0.1:$FPORT/" "$!" "$WORK/www.log"
 while read -r ref; do
   skopeo --insecure-policy copy -q --all --preserve-digests --dest-tls-verify=false \
     "oci:$WORK/upstream/layout:$ref" "docker://$UP/$ref"

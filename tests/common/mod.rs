@@ -15,6 +15,12 @@
 //!   `skopeo`, keeping every digest byte-for-byte.
 //! * [`images::write_file_tree`] writes files plus their `NAME.sha256`
 //!   companions, ready for a [`servers::FileServer`].
+//! * [`cli::Cli`] runs either binary (`Cli::airlock()`, `Cli::verify()`) and
+//!   asserts with `.ok()` / `.fails(code, text)`, showing the command line and
+//!   both streams when it fails; [`cli::keygen`] makes a key pair.
+//! * [`scenario::Scenario`] (a fixed lock) and [`upstream::Upstream`] (a
+//!   catalog-driven hop) are the two upstream fixtures, each with `keygen`,
+//!   `build`, `verify` and `install` helpers.
 //!
 //! A typical end-to-end test:
 //!
@@ -46,6 +52,7 @@
 #![allow(dead_code)]
 
 pub mod charts;
+pub mod cli;
 pub mod hop_upstream;
 pub mod images;
 pub mod packages;
@@ -54,6 +61,7 @@ pub mod scenario;
 pub mod servers;
 pub mod tamper;
 pub mod tmpfs;
+pub mod upstream;
 
 /// The `airlock-verify` binary, built first if needed.
 ///
@@ -81,6 +89,36 @@ pub fn verify_bin() -> std::path::PathBuf {
             assert_cmd::cargo::cargo_bin("airlock-verify")
         })
         .clone()
+}
+
+/// A JSON file, parsed.
+pub fn read_json(path: &std::path::Path) -> serde_json::Value {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+/// The string `key` of every object in the array `v` (e.g. the names of a manifest's
+/// images); panics when `v` is not an array or an entry lacks the key.
+pub fn each<'a>(v: &'a serde_json::Value, key: &str) -> Vec<&'a str> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|e| {
+            e[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("no string {key:?} in {e}"))
+        })
+        .collect()
+}
+
+/// The object of the array `v` whose `key` is `value` (e.g. the checklist step with id
+/// "cni.upgrade"); panics, showing `v`, when there is none.
+pub fn find<'a>(v: &'a serde_json::Value, key: &str, value: &str) -> &'a serde_json::Value {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .find(|e| e[key] == value)
+        .unwrap_or_else(|| panic!("no {key} {value:?} in {v}"))
 }
 
 /// A fresh temporary working folder, removed when the returned value drops.

@@ -13,6 +13,7 @@ use std::process::Output;
 
 use assert_cmd::Command;
 
+use super::cli::Cli;
 use super::images::{
     BuiltImage, ImageSpec, LayerSpec, build_layout, linux, push_image_with_creds, sha256_hex,
     write_file_tree,
@@ -178,14 +179,7 @@ files:
             cache,
             docker_config,
         };
-        s.airlock(&[
-            "keygen",
-            "--no-passphrase",
-            "--out",
-            s.key.to_str().expect("utf-8 path"),
-        ])
-        .assert()
-        .success();
+        super::cli::keygen(&s.key);
         s
     }
 
@@ -206,18 +200,78 @@ files:
     /// `airlock keygen --no-passphrase` into `keys/NAME`; returns the prefix
     /// (`NAME.key`, `NAME.pub`).
     pub fn keygen(&self, name: &str) -> PathBuf {
-        let prefix = self.path(&format!("keys/{name}"));
-        let out = self
-            .airlock(&["keygen", "--no-passphrase", "--out"])
-            .arg(&prefix)
-            .output()
-            .expect("run airlock keygen");
-        assert!(
-            out.status.success(),
-            "keygen {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        prefix
+        super::cli::keygen(&self.path(&format!("keys/{name}")))
+    }
+
+    /// The [`Cli`] driver for `airlock-verify`, with this scenario's `DOCKER_CONFIG`.
+    pub fn verify_cli(&self) -> Cli {
+        Cli::verify().env("DOCKER_CONFIG", &self.docker_config)
+    }
+
+    /// `airlock-verify CMD BUNDLE --trust keys/release.pub`: any enclave subcommand that
+    /// takes a bundle, trusting the release key; add arguments, then run.
+    pub fn on_bundle(&self, cmd: &str, bundle: &Path) -> Cli {
+        let cli = self.verify_cli().arg(cmd).arg(bundle);
+        cli.args(["--trust", &self.pubkey()])
+    }
+
+    /// `airlock-verify ARGS`, run to the end (not asserted).
+    pub fn run_verify(&self, args: &[&str]) -> super::cli::Run {
+        self.verify_cli().args(args).run()
+    }
+
+    /// `airlock ARGS` with this scenario's cache, run to the end (not asserted).
+    pub fn run_airlock(&self, args: &[&str]) -> super::cli::Run {
+        self.airlock_cli().args(args).run()
+    }
+
+    /// The [`Cli`] driver for `airlock`, with this scenario's cache and `DOCKER_CONFIG`.
+    pub fn airlock_cli(&self) -> Cli {
+        Cli::airlock()
+            .env("AIRLOCK_CACHE", &self.cache)
+            .env("DOCKER_CONFIG", &self.docker_config)
+    }
+
+    /// `airlock report BUNDLE --cluster-dump DUMPS --cve-feed FEED --out OUT`, to run.
+    pub fn report(&self, bundle: &Path, dumps: &Path, feed: &Path, out: &Path) -> Cli {
+        let cli = self.airlock_cli().arg("report").arg(bundle);
+        let cli = cli
+            .arg("--cluster-dump")
+            .arg(dumps)
+            .arg("--cve-feed")
+            .arg(feed);
+        cli.arg("--out").arg(out)
+    }
+
+    /// `airlock-verify repair BUNDLE --trust keys/release.pub --quiet --json`, run (not
+    /// asserted).
+    pub fn repair(&self, bundle: &Path) -> super::cli::Run {
+        let cli = self.verify_cli().arg("repair").arg(bundle);
+        cli.args(["--trust", &self.pubkey(), "--quiet", "--json"])
+            .run()
+    }
+
+    /// Corrupt one layer of kube-apiserver inside the upstream registry's storage (its
+    /// content no longer matches its digest); returns the layer's hex digest.
+    pub fn corrupt_upstream_layer(&self) -> String {
+        let layer = self.images[0].blobs[1]
+            .strip_prefix("sha256:")
+            .expect("sha256 digest")
+            .to_string();
+        let data = self.upstream.storage_dir().join(format!(
+            "docker/registry/v2/blobs/sha256/{}/{}/data",
+            &layer[..2],
+            layer
+        ));
+        let mut bytes = std::fs::read(&data).expect("read the layer in the registry");
+        bytes[10] ^= 1;
+        std::fs::write(&data, bytes).expect("write the layer back");
+        layer
+    }
+
+    /// The release public key, `keys/release.pub`, as an argument.
+    pub fn pubkey(&self) -> String {
+        super::cli::pub_of(&self.key)
     }
 
     /// `airlock-verify ARGS`.
@@ -271,6 +325,20 @@ files:
             String::from_utf8_lossy(&output.stderr)
         );
         self.path(out)
+    }
+
+    /// `airlock build LOCK --key key.key --out OUT --quiet NET EXTRA...` for a lock of the
+    /// test's own (OUT relative to the scratch dir), through this scenario's upstream.
+    pub fn build_lock(&self, lock: &Path, out: &str, extra: &[&str]) -> Cli {
+        self.build_cli(lock, out).args(self.net_args()).args(extra)
+    }
+
+    /// `airlock build LOCK --key key.key --out OUT --quiet` with no network options, for
+    /// tests that say how (or whether) upstream is reached.
+    pub fn build_cli(&self, lock: &Path, out: &str) -> Cli {
+        let cli = self.airlock_cli().arg("build").arg(lock);
+        let cli = cli.args(["--key", &super::cli::key_of(&self.key), "--out"]);
+        cli.arg(self.path(out)).arg("--quiet")
     }
 
     /// `airlock-verify verify BUNDLE --trust key.pub` (output returned, not asserted).
@@ -367,6 +435,30 @@ pub fn sh(cmd: &str, dir: &Path) -> Output {
         .current_dir(dir)
         .output()
         .expect("run sh")
+}
+
+/// [`sh`], asserted: panics with the command line and both streams unless it exits 0.
+pub fn sh_ok(cmd: &str, dir: &Path) -> Output {
+    let out = sh(cmd, dir);
+    assert!(
+        out.status.success(),
+        "$ {cmd}\nexit {:?}\n--- stdout\n{}--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Assert a command exited with `code`, showing both streams if not.
+pub fn assert_code(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "expected exit {code}\n--- stdout\n{}--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Assert a command output failed with `code` and stderr containing `needle`.
@@ -481,4 +573,41 @@ pub fn public_key_b64(prefix: &Path) -> String {
         .nth(1)
         .expect("public key line")
         .to_string()
+}
+
+/// A trust policy document at `version`: `builder`'s key (when given) as "build server" in
+/// the builder role, and each `(name, key prefix)` of `board` in the change-board; a bundle
+/// needs one builder signature and `approvals` of the board, a policy update two of them.
+pub fn trust_policy(
+    version: u64,
+    builder: Option<&Path>,
+    board: &[(&str, &Path)],
+    approvals: usize,
+) -> String {
+    let member = |name: &str, key: &Path, role: &str| serde_json::json!({"name": name, "key": public_key_b64(key), "roles": [role]});
+    let mut keys: Vec<serde_json::Value> = builder
+        .map(|b| member("build server", b, "builder"))
+        .into_iter()
+        .collect();
+    keys.extend(board.iter().map(|(n, k)| member(n, k, "change-board")));
+    let mut rules: Vec<serde_json::Value> = builder
+        .map(|_| serde_json::json!({"role": "builder", "at_least": 1}))
+        .into_iter()
+        .collect();
+    rules.push(serde_json::json!({"role": "change-board", "at_least": approvals}));
+    serde_json::json!({
+        "format": 1,
+        "kind": "airlock-trust-policy",
+        "version": version,
+        "keys": keys,
+        "rules": rules,
+        "update": {"at_least": 2, "role": "change-board"},
+    })
+    .to_string()
+}
+
+/// An approval window from an hour ago for three days, in the form the CLI takes.
+pub fn window_now() -> String {
+    let now = airlock::time::Timestamp::now().plus(-3600).to_string();
+    format!("{}Z/72h", &now[..16])
 }

@@ -165,7 +165,7 @@ pub fn basic_auth_header(user: &str, pass: &str) -> String {
 }
 
 // ---------------------------------------------------------------------------
-// Process plumbing shared by both servers
+// Process plumbing shared by the servers: one free-port starter for all but the registry
 // ---------------------------------------------------------------------------
 
 /// Ask the kernel for a free loopback port, then release it for the server.
@@ -238,6 +238,89 @@ fn kill_and_wait(child: &mut Child) {
     // The child may already be gone; either way, reap it so no zombie stays.
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// The one free-port server starter: `command(port)` is the server on that port (its
+/// stdout and stderr go to `log`); it has started once `GET path` on it satisfies `ready`.
+/// Another process may take the port between [`free_port`] and the server's bind; then
+/// it tries a fresh port, [`PORT_ATTEMPTS`] times.
+fn start_on_free_port(
+    what: &str,
+    log: &Path,
+    path: &str,
+    ready: impl Fn(&HttpResponse) -> bool,
+    command: impl Fn(u16) -> Command,
+) -> (Child, u16) {
+    for _ in 0..PORT_ATTEMPTS {
+        let port = free_port();
+        let (out, err) = log_stdio(log);
+        let mut child = command(port)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
+        let addr = format!("127.0.0.1:{port}");
+        match wait_ready(what, &mut child, &addr, path, &[], log, &ready) {
+            Ok(()) => return (child, port),
+            Err(StartFailure::PortTaken) => continue,
+        }
+    }
+    panic!("{what} lost the race for a free port {PORT_ATTEMPTS} times");
+}
+
+/// A test server script (`python3 tests/fixtures/SCRIPT PORT ARGS...`) on a free loopback
+/// port, started once it answers `GET /v2/` with 200; its log in its own temporary folder.
+/// Killed on drop.
+struct ScriptServer {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    _log_dir: tempfile::TempDir,
+}
+
+impl ScriptServer {
+    fn start(what: &str, script: &str, args: &[String]) -> ScriptServer {
+        let log_dir = tempfile::Builder::new()
+            .prefix("airlock-proxy-")
+            .tempdir()
+            .expect("create a temporary folder for the server log");
+        let log = log_dir.path().join("server.log");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(script);
+        let (child, port) = start_on_free_port(
+            what,
+            &log,
+            "/v2/",
+            |r| r.status == 200,
+            |port| {
+                let mut c = Command::new("python3");
+                c.arg(&script).arg(port.to_string()).args(args);
+                c
+            },
+        );
+        ScriptServer {
+            child,
+            port,
+            log,
+            _log_dir: log_dir,
+        }
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn log_contents(&self) -> String {
+        read_log(&self.log)
+    }
+}
+
+impl Drop for ScriptServer {
+    fn drop(&mut self) {
+        kill_and_wait(&mut self.child);
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -676,50 +759,29 @@ impl FileServer {
             .tempdir()
             .expect("create a temporary folder for the file server log");
         let log = log_dir.path().join("http.log");
-        for _ in 0..PORT_ATTEMPTS {
-            let port = free_port();
-            let (out, err) = log_stdio(&log);
-            let mut child = Command::new("python3")
-                .args([
-                    "-u",
-                    "-m",
-                    "http.server",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                ])
-                .arg("--directory")
-                .arg(dir)
-                .stdin(Stdio::null())
-                .stdout(out)
-                .stderr(err)
-                .spawn()
-                .expect("spawn `python3 -m http.server`");
-            let addr = format!("127.0.0.1:{port}");
-            // Any HTTP answer to "/" (a directory listing) means it is serving,
-            // if our server logged the request (python logs it before it sends
-            // the body, so the line is there once we have read the response).
-            let ours = |_: &HttpResponse| read_log(&log).contains("\"GET / HTTP/1.0\"");
-            match wait_ready(
-                "python3 http.server",
-                &mut child,
-                &addr,
-                "/",
-                &[],
-                &log,
-                ours,
-            ) {
-                Ok(()) => {
-                    return FileServer {
-                        child,
-                        port,
-                        log_dir,
-                    };
-                }
-                Err(StartFailure::PortTaken) => continue,
-            }
+        // Any HTTP answer to "/" (a directory listing) means it is serving, if our server
+        // logged the request (python logs it before it sends the body, so the line is there
+        // once we have read the response).
+        let ours = |_: &HttpResponse| read_log(&log).contains("\"GET / HTTP/1.0\"");
+        let (child, port) = start_on_free_port("python3 http.server", &log, "/", ours, |port| {
+            let mut c = Command::new("python3");
+            c.args([
+                "-u",
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .arg("--directory")
+            .arg(dir);
+            c
+        });
+        FileServer {
+            child,
+            port,
+            log_dir,
         }
-        panic!("python3 http.server lost the race for a free port {PORT_ATTEMPTS} times");
     }
 
     /// "http://127.0.0.1:PORT" (no trailing slash).
@@ -832,64 +894,20 @@ pub fn make_test_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 
 /// `tests/fixtures/blackhole_registry.py` on `127.0.0.1:PORT`: accepts every push and
 /// stores nothing (every read is 404). Killed on drop.
-pub struct Blackhole {
-    child: Child,
-    port: u16,
-    _log_dir: tempfile::TempDir,
-}
+pub struct Blackhole(ScriptServer);
 
 impl Blackhole {
     pub fn start() -> Blackhole {
-        let log_dir = tempfile::Builder::new()
-            .prefix("airlock-blackhole-")
-            .tempdir()
-            .expect("create a temporary folder for the blackhole registry log");
-        let log = log_dir.path().join("blackhole.log");
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/blackhole_registry.py");
-        for _ in 0..PORT_ATTEMPTS {
-            let port = free_port();
-            let (out, err) = log_stdio(&log);
-            let mut child = Command::new("python3")
-                .arg(&script)
-                .arg(port.to_string())
-                .stdin(Stdio::null())
-                .stdout(out)
-                .stderr(err)
-                .spawn()
-                .expect("spawn the blackhole registry (python3)");
-            let addr = format!("127.0.0.1:{port}");
-            match wait_ready(
-                "blackhole registry",
-                &mut child,
-                &addr,
-                "/v2/",
-                &[],
-                &log,
-                |r| r.status == 200,
-            ) {
-                Ok(()) => {
-                    return Blackhole {
-                        child,
-                        port,
-                        _log_dir: log_dir,
-                    };
-                }
-                Err(StartFailure::PortTaken) => continue,
-            }
-        }
-        panic!("the blackhole registry lost the race for a free port {PORT_ATTEMPTS} times");
+        Blackhole(ScriptServer::start(
+            "the blackhole registry",
+            "blackhole_registry.py",
+            &[],
+        ))
     }
 
     /// "127.0.0.1:PORT".
     pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Blackhole {
-    fn drop(&mut self) {
-        kill_and_wait(&mut self.child);
+        self.0.host()
     }
 }
 
@@ -900,71 +918,26 @@ impl Drop for Blackhole {
 /// `tests/fixtures/no_mount_proxy.py` in front of `backend`: every cross-repository mount
 /// reaches the real registry with a source repository that does not exist, so the
 /// registry answers `202 Accepted` with an upload session. Killed on drop.
-pub struct NoMountProxy {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-    _log_dir: tempfile::TempDir,
-}
+pub struct NoMountProxy(ScriptServer);
 
 impl NoMountProxy {
     pub fn start(backend: &Registry) -> NoMountProxy {
-        let log_dir = tempfile::Builder::new()
-            .prefix("airlock-proxy-")
-            .tempdir()
-            .expect("create a temporary folder for the proxy log");
-        let log = log_dir.path().join("proxy.log");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/no_mount_proxy.py");
-        for _ in 0..PORT_ATTEMPTS {
-            let port = free_port();
-            let (out, err) = log_stdio(&log);
-            let mut child = Command::new("python3")
-                .arg(&script)
-                .arg(port.to_string())
-                .arg(backend.host())
-                .stdin(Stdio::null())
-                .stdout(out)
-                .stderr(err)
-                .spawn()
-                .expect("spawn the no-mount proxy (python3)");
-            let addr = format!("127.0.0.1:{port}");
-            match wait_ready(
-                "no-mount proxy",
-                &mut child,
-                &addr,
-                "/v2/",
-                &[],
-                &log,
-                |r| r.status == 200,
-            ) {
-                Ok(()) => {
-                    return NoMountProxy {
-                        child,
-                        port,
-                        log,
-                        _log_dir: log_dir,
-                    };
-                }
-                Err(StartFailure::PortTaken) => continue,
-            }
-        }
-        panic!("the no-mount proxy lost the race for a free port {PORT_ATTEMPTS} times");
+        let args = [backend.host()];
+        NoMountProxy(ScriptServer::start(
+            "the no-mount proxy",
+            "no_mount_proxy.py",
+            &args,
+        ))
     }
 
     /// "127.0.0.1:PORT".
     pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        self.0.host()
     }
 
     /// What the proxy logged (one line per rewritten mount, with the backend's answer).
     pub fn log_contents(&self) -> String {
-        read_log(&self.log)
-    }
-}
-
-impl Drop for NoMountProxy {
-    fn drop(&mut self) {
-        kill_and_wait(&mut self.child);
+        self.0.log_contents()
     }
 }
 
@@ -1082,65 +1055,25 @@ impl Drop for Containerd {
 /// `tests/fixtures/slow_registry_proxy.py` in front of `backend`: manifests pass through,
 /// blob bodies come one byte a second (`"drip"`) or stop after the first byte
 /// (`"stall"`). Killed on drop.
-pub struct SlowProxy {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-    _log_dir: tempfile::TempDir,
-}
+pub struct SlowProxy(ScriptServer);
 
 impl SlowProxy {
     pub fn start(backend: &Registry, mode: &str) -> SlowProxy {
-        let log_dir = tempfile::Builder::new()
-            .prefix("airlock-proxy-")
-            .tempdir()
-            .expect("create a temporary folder for the proxy log");
-        let log = log_dir.path().join("proxy.log");
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/slow_registry_proxy.py");
-        for _ in 0..PORT_ATTEMPTS {
-            let port = free_port();
-            let (out, err) = log_stdio(&log);
-            let mut child = Command::new("python3")
-                .arg(&script)
-                .arg(port.to_string())
-                .arg(backend.host())
-                .arg(mode)
-                .stdin(Stdio::null())
-                .stdout(out)
-                .stderr(err)
-                .spawn()
-                .expect("spawn the slow proxy (python3)");
-            let addr = format!("127.0.0.1:{port}");
-            let ready = |r: &HttpResponse| r.status == 200;
-            match wait_ready("slow proxy", &mut child, &addr, "/v2/", &[], &log, ready) {
-                Ok(()) => {
-                    return SlowProxy {
-                        child,
-                        port,
-                        log,
-                        _log_dir: log_dir,
-                    };
-                }
-                Err(StartFailure::PortTaken) => continue,
-            }
-        }
-        panic!("the slow proxy lost the race for a free port {PORT_ATTEMPTS} times");
+        let args = [backend.host(), mode.to_string()];
+        SlowProxy(ScriptServer::start(
+            "the slow proxy",
+            "slow_registry_proxy.py",
+            &args,
+        ))
     }
 
     /// "127.0.0.1:PORT".
     pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        self.0.host()
     }
 
     /// What the proxy logged (one line per blob it slowed).
     pub fn log_contents(&self) -> String {
-        read_log(&self.log)
-    }
-}
-
-impl Drop for SlowProxy {
-    fn drop(&mut self) {
-        kill_and_wait(&mut self.child);
+        self.0.log_contents()
     }
 }

@@ -7,15 +7,15 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use assert_cmd::Command;
-
-use super::resolve::{Opts, Upstream, lock_images, ok};
 use crate::common::charts::{
     HELM_CHART, HELM_CONFIG, chart_config, chart_repo, chart_tgz, push_chart,
 };
+use crate::common::cli::{self, Cli, ok};
 use crate::common::images::{sha256_digest, sha256_hex, skopeo_inspect_raw, write_file_tree};
 use crate::common::scenario::{assert_fails, sh};
 use crate::common::servers::Registry;
+use crate::common::upstream::{Opts, Upstream, lock_images};
+use crate::common::{each, read_json};
 
 const PLACEHOLDER: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -82,41 +82,6 @@ fn found_in(addon: &serde_json::Value, image: &str) -> Vec<String> {
         .iter()
         .map(|f| f.to_string())
         .collect()
-}
-
-fn install(u: &Upstream, key: &Path, enclave: &Registry, dest: &Path) -> serde_json::Value {
-    let out = Command::new(crate::common::verify_bin())
-        .env("DOCKER_CONFIG", u.path("no-docker-config"))
-        .args([
-            "install",
-            u.path("bundle").to_str().unwrap(),
-            "--trust",
-            &format!("{}.pub", key.display()),
-            "--registry",
-            &enclave.host(),
-            "--insecure",
-            "--dest",
-            dest.to_str().unwrap(),
-            "--json",
-            "--quiet",
-        ])
-        .output()
-        .unwrap();
-    serde_json::from_str(&ok(&out)).expect("install --json")
-}
-
-fn verify(u: &Upstream, key: &Path) {
-    let out = Command::new(crate::common::verify_bin())
-        .args([
-            "verify",
-            u.path("bundle").to_str().unwrap(),
-            "--trust",
-            &format!("{}.pub", key.display()),
-            "--quiet",
-        ])
-        .output()
-        .unwrap();
-    ok(&out);
 }
 
 #[test]
@@ -207,9 +172,9 @@ fn the_calico_example_needs_no_hand_listed_images() {
     // Through build, verify and install: the enclave serves calico's images by tag.
     let (key, out) = u.keygen_and_build();
     ok(&out);
-    verify(&u, &key);
+    u.verify(&key, &[]).ok();
     let enclave = Registry::start();
-    let report = install(&u, &key, &enclave, &u.path("dest"));
+    let report = u.install(&key, &enclave, &u.path("dest")).ok().json();
     assert!(
         report["images"]
             .to_string()
@@ -421,34 +386,24 @@ fn charts_from_an_oci_registry_and_a_chart_repository_go_through_to_install() {
             .contains("defaultBackend.image"),
         "{c}"
     );
-    let kv = ing["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["check"] == "kube-version")
-        .unwrap();
+    let kv = crate::common::find(&ing["checks"], "check", "kube-version");
     assert_eq!(kv["verdict"], "compatible");
     let csi_facts = addon(&lock, "csi-driver-nfs");
     assert_eq!(
         csi_facts["charts"][0]["image_sources"],
         serde_json::json!(["chart-values"])
     );
-    let cni = lock["checklist"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == "cni.upgrade")
-        .unwrap();
+    let cni = crate::common::find(&lock["checklist"], "id", "cni.upgrade");
     let cmds = cni["commands"].to_string();
     assert!(cmds.contains("helm upgrade --install ingress-nginx oci://${AIRLOCK_REGISTRY}/charts/ingress-nginx --version 4.11.2"), "{cmds}");
     assert!(cmds.contains("helm upgrade --install csi-driver-nfs \\\"${AIRLOCK_DEST}\\\"/charts/csi-driver-nfs-v4.9.0.tgz"), "{cmds}");
 
     let (key, out) = u.keygen_and_build();
     ok(&out);
-    verify(&u, &key);
+    u.verify(&key, &[]).ok();
     let enclave = Registry::start();
     let dest = u.path("dest");
-    install(&u, &key, &enclave, &dest);
+    u.install(&key, &enclave, &dest).ok().json();
     // The enclave serves the chart as Helm's OCI format says: the same manifest bytes, an
     // OCI image manifest whose config and one layer have Helm's media types, and the
     // layer is the chart archive. So `helm install oci://ENCLAVE/charts/ingress-nginx
@@ -474,34 +429,25 @@ fn charts_from_an_oci_registry_and_a_chart_repository_go_through_to_install() {
     let sum = sh("sha256sum charts/csi-driver-nfs-v4.9.0.tgz", &dest);
     assert!(String::from_utf8_lossy(&sum.stdout).starts_with(&sums[0]));
     assert!(dest.join("manifests/storageclass.yaml").is_file());
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(u.path("bundle/report/change-report.json")).unwrap())
-            .unwrap();
-    let names: Vec<&str> = report["addons"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["name"].as_str().unwrap())
-        .collect();
+    let report = read_json(&u.path("bundle/report/change-report.json"));
+    let names = each(&report["addons"], "name");
     assert_eq!(names, ["ingress-nginx", "csi-driver-nfs"]);
     let inv = report["inventory"]["images"].to_string();
     assert!(inv.contains("\"role\":\"chart\""), "{inv}");
     // One-platform archives for nodes without a registry leave the chart out.
-    let out = Command::new(crate::common::verify_bin())
+    Cli::verify()
+        .arg("export")
+        .arg(u.path("bundle"))
         .args([
-            "export",
-            u.path("bundle").to_str().unwrap(),
             "--trust",
-            &format!("{}.pub", key.display()),
+            &cli::pub_of(&key),
             "--format",
             "docker-archive",
             "--out",
-            u.path("archives").to_str().unwrap(),
-            "--quiet",
         ])
-        .output()
-        .unwrap();
-    ok(&out);
+        .arg(u.path("archives"))
+        .arg("--quiet")
+        .ok();
     let names: Vec<String> = std::fs::read_dir(u.path("archives"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
@@ -566,15 +512,8 @@ fn incompatible_addons_are_caught_at_resolve_time_unless_allowed() {
     assert!(a["exception"].as_str().unwrap().contains("<1.30.0-0"));
     let (_, out) = u.keygen_and_build();
     ok(&out);
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(u.path("bundle/report/change-report.json")).unwrap())
-            .unwrap();
-    let risk = report["risks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == "addon.legacy-csi.incompatible")
-        .unwrap();
+    let report = crate::common::read_json(&u.path("bundle/report/change-report.json"));
+    let risk = crate::common::find(&report["risks"], "id", "addon.legacy-csi.incompatible");
     assert_eq!(risk["severity"], "high");
     std::fs::remove_file(&lock_path).unwrap();
 

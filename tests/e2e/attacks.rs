@@ -12,12 +12,13 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use crate::common::charts::{chart_config, chart_tgz, push_chart};
+use crate::common::cli::ok;
 use crate::common::images::sha256_hex;
 use crate::common::packages::{PgpKey, build_deb_repo, k8s_packages};
-use crate::common::scenario::{Scenario, assert_fails, public_key_b64, sh};
+use crate::common::scenario::{Scenario, assert_fails, public_key_b64, sh, trust_policy};
 use crate::common::servers::{Registry, http_request};
+use crate::common::upstream::{Opts, Upstream};
 use crate::common::{assert_changed_only_under, tree};
-use crate::resolve::{Opts, Upstream};
 
 type Tree = BTreeMap<String, (u64, std::time::SystemTime)>;
 
@@ -47,16 +48,6 @@ impl Root {
     }
 }
 
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "exit {:?}\n{}\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 struct Board {
     alice: PathBuf,
     bob: PathBuf,
@@ -74,23 +65,8 @@ fn board(s: &Scenario) -> Board {
 /// A policy: the scenario's key builds, one change-board approval per bundle, two to
 /// change the policy.
 fn policy_json(s: &Scenario, k: &Board, version: u64) -> String {
-    serde_json::json!({
-        "format": 1,
-        "kind": "airlock-trust-policy",
-        "version": version,
-        "keys": [
-            {"name": "build server", "key": public_key_b64(&s.key), "roles": ["builder"]},
-            {"name": "Alice", "key": public_key_b64(&k.alice), "roles": ["change-board"]},
-            {"name": "Bob", "key": public_key_b64(&k.bob), "roles": ["change-board"]},
-            {"name": "Carol", "key": public_key_b64(&k.carol), "roles": ["change-board"]},
-        ],
-        "rules": [
-            {"role": "builder", "at_least": 1},
-            {"role": "change-board", "at_least": 1},
-        ],
-        "update": {"at_least": 2, "role": "change-board"},
-    })
-    .to_string()
+    let board = [("Alice", &*k.alice), ("Bob", &k.bob), ("Carol", &k.carol)];
+    trust_policy(version, Some(&s.key), &board, 1)
 }
 
 fn approve(s: &Scenario, dir: &Path, key: &Path) {
@@ -322,7 +298,7 @@ fn policy_updates_tampered_truncated_or_replayed_are_refused() {
     // An older update after a newer one, and the newer one again.
     refused(&v2, "is not 4");
     refused(&v3, "is not 4");
-    let now: serde_json::Value = serde_json::from_slice(&std::fs::read(&policy).unwrap()).unwrap();
+    let now = crate::common::read_json(&policy);
     assert_eq!(now["version"], 3);
 }
 
@@ -456,19 +432,7 @@ fn lock_of_another_hop(s: &Scenario) -> PathBuf {
 }
 
 fn build_lock(s: &Scenario, lock: &Path, out: &str, extra: &[&str]) -> PathBuf {
-    let mut args: Vec<String> = vec![
-        "build".into(),
-        lock.display().to_string(),
-        "--key".into(),
-        format!("{}.key", s.key.display()),
-        "--out".into(),
-        s.path(out).display().to_string(),
-        "--quiet".into(),
-    ];
-    args.extend(s.net_args());
-    args.extend(extra.iter().map(|x| x.to_string()));
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    ok(&s.airlock(&refs).output().unwrap());
+    s.build_lock(lock, out, extra).ok();
     s.path(out)
 }
 
@@ -641,14 +605,12 @@ fn serve_answers_huge_and_hostile_range_headers_at_once() {
     std::fs::create_dir(&spool).unwrap();
     let root = Root::watch(s.work.path());
     let served = s.serve(&bundle, &["--spool", spool.to_str().unwrap()]);
-    let m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
-    let api = m["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["name"] == "registry.k8s.io/kube-apiserver:v1.30.2")
-        .unwrap();
+    let m = crate::common::read_json(&bundle.join("manifest.json"));
+    let api = crate::common::find(
+        &m["images"],
+        "name",
+        "registry.k8s.io/kube-apiserver:v1.30.2",
+    );
     let blob = &api["blobs"][0];
     let (digest, size) = (
         blob["digest"].as_str().unwrap(),
@@ -715,19 +677,16 @@ fn a_published_artifact_with_a_swapped_layer_writes_nothing_anywhere() {
     let host = fleet.host();
     let pubkey = format!("{}.pub", s.key.display());
     for (bundle, tag) in [(&a, "a"), (&b, "b")] {
-        ok(&s
-            .verify_bin(&[
-                "publish",
-                bundle.to_str().unwrap(),
-                "--trust",
-                &pubkey,
-                "--registry",
-                &format!("{host}/airlock/hop:{tag}"),
-                "--insecure",
-                "--quiet",
-            ])
-            .output()
-            .unwrap());
+        ok(&s.run_verify(&[
+            "publish",
+            bundle.to_str().unwrap(),
+            "--trust",
+            &pubkey,
+            "--registry",
+            &format!("{host}/airlock/hop:{tag}"),
+            "--insecure",
+            "--quiet",
+        ]));
     }
     let manifest = |tag: &str| -> serde_json::Value {
         serde_json::from_slice(&crate::common::images::skopeo_inspect_raw(&format!(

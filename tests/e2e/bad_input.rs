@@ -43,24 +43,13 @@ fn missing_signature_and_unknown_key_are_refused() {
     let s = Scenario::new();
     let bundle = s.build("bundle", &[]);
     // A key nobody trusts.
-    let other = s.path("keys/other");
-    s.airlock(&[
-        "keygen",
-        "--no-passphrase",
-        "--out",
-        other.to_str().unwrap(),
-    ])
-    .assert()
-    .success();
-    let out = s
-        .verify_bin(&[
-            "verify",
-            bundle.to_str().unwrap(),
-            "--trust",
-            &format!("{}.pub", other.display()),
-        ])
-        .output()
-        .unwrap();
+    let other = s.keygen("other");
+    let out = s.run_verify(&[
+        "verify",
+        bundle.to_str().unwrap(),
+        "--trust",
+        &format!("{}.pub", other.display()),
+    ]);
     assert_fails(&out, 3, "");
     // No signatures at all.
     std::fs::remove_dir_all(bundle.join("signatures")).unwrap();
@@ -70,19 +59,7 @@ fn missing_signature_and_unknown_key_are_refused() {
 #[test]
 fn upstream_blob_that_does_not_match_its_digest_stops_the_build() {
     let s = Scenario::new();
-    // Corrupt one layer inside the upstream registry's storage.
-    let layer = s.images[0].blobs[1]
-        .strip_prefix("sha256:")
-        .unwrap()
-        .to_string();
-    let data = s.upstream.storage_dir().join(format!(
-        "docker/registry/v2/blobs/sha256/{}/{}/data",
-        &layer[..2],
-        layer
-    ));
-    let mut bytes = std::fs::read(&data).unwrap();
-    bytes[10] ^= 1;
-    std::fs::write(&data, bytes).unwrap();
+    let layer = s.corrupt_upstream_layer();
     let out_dir = s.path("bundle");
     let out = s.try_build("bundle", &s.net_args());
     assert_fails(&out, 5, &layer[..12]);
@@ -106,15 +83,12 @@ fn lock_with_path_traversal_is_refused() {
         .unwrap()
         .replace("manifests/calico.yaml", "../../etc/calico.yaml");
     std::fs::write(&s.lock, text).unwrap();
-    let out = s
-        .airlock(&[
-            "build",
-            s.lock.to_str().unwrap(),
-            "--key",
-            &format!("{}.key", s.key.display()),
-        ])
-        .output()
-        .unwrap();
+    let out = s.run_airlock(&[
+        "build",
+        s.lock.to_str().unwrap(),
+        "--key",
+        &format!("{}.key", s.key.display()),
+    ]);
     assert_fails(&out, 4, "..");
 }
 

@@ -5,9 +5,10 @@
 //! plain HTTP is named so, once, with what to do.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::cli::stderr;
 use crate::common::scenario::{Scenario, assert_fails};
 use crate::common::servers::{Registry, SlowProxy};
 use crate::common::{assert_changed_only_under, tree};
@@ -17,41 +18,27 @@ fn published(s: &Scenario) -> (Registry, PathBuf) {
     let bundle = s.build("bundle", &[]);
     let fleet = Registry::start();
     let out = s
-        .verify_bin(&[
-            "publish",
-            bundle.to_str().unwrap(),
-            "--trust",
-            &format!("{}.pub", s.key.display()),
+        .on_bundle("publish", &bundle)
+        .args([
             "--registry",
             &format!("{}/airlock/hop:v1", fleet.host()),
             "--insecure",
             "--quiet",
         ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .run();
+    crate::common::cli::ok(&out);
     (fleet, bundle)
 }
 
 /// `airlock-verify fetch HOST/airlock/hop:v1 --out OUT --insecure --quiet EXTRA...`.
 fn fetch_cmd(s: &Scenario, host: &str, out: &Path, extra: &[&str]) -> Command {
-    let mut c = Command::new(crate::common::verify_bin());
-    c.env("DOCKER_CONFIG", &s.docker_config).args([
-        "fetch",
-        &format!("{host}/airlock/hop:v1"),
-        "--trust",
-        &format!("{}.pub", s.key.display()),
-        "--out",
-        out.to_str().unwrap(),
-        "--insecure",
-        "--quiet",
-    ]);
-    c.args(extra);
-    c
+    let cli = s
+        .verify_cli()
+        .args(["fetch", &format!("{host}/airlock/hop:v1")]);
+    let cli = cli.args(["--trust", &s.pubkey(), "--out"]).arg(out);
+    cli.args(["--insecure", "--quiet"])
+        .args(extra)
+        .into_command()
 }
 
 /// The names in `dir`, sorted.
@@ -62,10 +49,6 @@ fn names(dir: &Path) -> Vec<String> {
         .collect();
     v.sort();
     v
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[test]
@@ -249,23 +232,13 @@ fn a_registry_that_is_not_running_is_reported_once_with_a_question() {
     assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
     // The connected side: a build whose upstream mirror is down (a fresh cache, so it has
     // to ask).
-    let o = s
-        .airlock(&[
-            "build",
-            s.lock.to_str().unwrap(),
-            "--key",
-            &format!("{}.key", s.key.display()),
-            "--out",
-            s.path("down").to_str().unwrap(),
-            "--quiet",
-            "--insecure-registry",
-            &host,
-            "--mirror",
-            &format!("registry.k8s.io={host}"),
-        ])
-        .env("AIRLOCK_CACHE", s.path("fresh-cache"))
-        .output()
-        .unwrap();
+    let build = s
+        .build_cli(&s.lock, "down")
+        .env("AIRLOCK_CACHE", s.path("fresh-cache"));
+    let mirror = format!("registry.k8s.io={host}");
+    let o = build
+        .args(["--insecure-registry", &host, "--mirror", &mirror])
+        .run();
     let err = stderr(&o);
     assert!(!o.status.success(), "{err}");
     assert!(
@@ -284,50 +257,30 @@ fn a_plain_http_registry_without_insecure_is_named_as_such() {
     let o = s.install_to(&bundle, &host, &s.path("dest"), &[]);
     assert_fails(&o, 1, want);
     let o = s
-        .verify_bin(&[
-            "publish",
-            bundle.to_str().unwrap(),
-            "--trust",
-            &format!("{}.pub", s.key.display()),
-            "--registry",
-            &format!("{host}/airlock/hop:v2"),
-            "--quiet",
-        ])
-        .output()
-        .unwrap();
+        .on_bundle("publish", &bundle)
+        .args(["--registry", &format!("{host}/airlock/hop:v2"), "--quiet"])
+        .run();
     assert_fails(&o, 1, want);
-    let o = s
-        .verify_bin(&[
-            "fetch",
-            &format!("{host}/airlock/hop:v1"),
-            "--trust",
-            &format!("{}.pub", s.key.display()),
-            "--out",
-            s.path("f").to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let o = s.run_verify(&[
+        "fetch",
+        &format!("{host}/airlock/hop:v1"),
+        "--trust",
+        &format!("{}.pub", s.key.display()),
+        "--out",
+        s.path("f").to_str().unwrap(),
+    ]);
     assert_fails(&o, 1, want);
     assert!(!stderr(&o).contains("InvalidContentType"), "{}", stderr(&o));
     // Connected side: the build's upstream, reached through a mirror without
     // --insecure-registry.
     let up = s.upstream.host();
     // A fresh cache, so the build has to ask the registry.
-    let o = s
-        .airlock(&[
-            "build",
-            s.lock.to_str().unwrap(),
-            "--key",
-            &format!("{}.key", s.key.display()),
-            "--out",
-            s.path("plain").to_str().unwrap(),
-            "--quiet",
-            "--mirror",
-            &format!("registry.k8s.io={up}"),
-        ])
-        .env("AIRLOCK_CACHE", s.path("fresh-cache"))
-        .output()
-        .unwrap();
+    let build = s
+        .build_cli(&s.lock, "plain")
+        .env("AIRLOCK_CACHE", s.path("fresh-cache"));
+    let o = build
+        .args(["--mirror", &format!("registry.k8s.io={up}")])
+        .run();
     let err = format!("{}{}", stderr(&o), String::from_utf8_lossy(&o.stdout));
     assert!(!o.status.success(), "{err}");
     assert!(

@@ -6,10 +6,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
-use assert_cmd::Command;
-
+use crate::common::cli::{self, Cli, Run, ok};
 use crate::common::hop_upstream::{self, Sizes};
 use crate::common::images::{push_image, sha256_hex};
 use crate::common::release_files::{
@@ -18,6 +16,7 @@ use crate::common::release_files::{
 };
 use crate::common::scenario::assert_fails;
 use crate::common::servers::{FileServer, Registry};
+use crate::common::{each, read_json};
 
 const TODAY: &str = "2026-11-25";
 
@@ -530,26 +529,24 @@ impl StandIn {
     }
 
     /// `airlock ARGS`, with the mirrors to the stand-in.
-    fn airlock(&self, args: &[&str]) -> Output {
-        self.command(args)
+    fn airlock(&self, args: &[&str]) -> Run {
+        self.cli()
+            .args(args)
             .args(Tree::mirrors(&self.files.url()))
-            .output()
-            .unwrap()
+            .run()
     }
 
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::cargo_bin("airlock").unwrap();
-        c.env("DOCKER_CONFIG", self.path("no-docker-config"))
+    /// `airlock` with the stand-in's cache and date, in its scratch folder.
+    fn cli(&self) -> Cli {
+        Cli::airlock()
+            .env("DOCKER_CONFIG", self.path("no-docker-config"))
             .env("AIRLOCK_CACHE", self.path("cache"))
             .env("AIRLOCK_TODAY", TODAY)
-            .env_remove("AIRLOCK_CONFIG")
-            .current_dir(self.work.path())
-            .args(args);
-        c
+            .dir(self.work.path())
     }
 
     /// `airlock catalog update --from-catalog BASE --out OUT --minor ...`.
-    fn update(&self, base: &Path, out: &Path, minors: &[u32], extra: &[&str]) -> Output {
+    fn update(&self, base: &Path, out: &Path, minors: &[u32], extra: &[&str]) -> Run {
         let mut args: Vec<String> = vec![
             "catalog".into(),
             "update".into(),
@@ -570,16 +567,6 @@ impl StandIn {
     fn sha_of_url(&self, url: &str) -> String {
         sha256_hex(&std::fs::read(self.tree.path(url)).unwrap())
     }
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "command failed ({:?}):\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
 }
 
 fn yaml(path: &Path) -> serde_json::Value {
@@ -797,17 +784,8 @@ fn update_derives_every_fact_from_the_tags_exactly_and_deterministically() {
     check_catalog_facts(&s, &v);
     // The hand-kept parts of the base stay; the catalog loads and is usable.
     assert_eq!(v["sources"][0]["id"], "t");
-    let status = ok(&s
-        .command(&[
-            "catalog",
-            "status",
-            "--catalog",
-            got.to_str().unwrap(),
-            "--json",
-        ])
-        .output()
-        .unwrap());
-    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let status = s.cli().args(["catalog", "status", "--catalog"]).arg(&got);
+    let status = status.arg("--json").ok().json();
     assert_eq!(strs(&status["supported"]), ["1.35", "1.36", "1.37"]);
     assert_eq!(
         status["catalog"]["sha256"],
@@ -906,12 +884,7 @@ fn update_then_resolve_build_verify_install_a_1_36_to_1_37_hop() {
     let got_sha = sha256_hex(&std::fs::read(&got).unwrap());
     assert_eq!(lock["catalog"]["version"], "2026.11.25");
     assert_eq!(lock["catalog"]["sha256"], got_sha.as_str());
-    let names: Vec<String> = lock["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["name"].as_str().unwrap().to_string())
-        .collect();
+    let names = each(&lock["images"], "name");
     for n in [
         "registry.k8s.io/etcd:3.7.0-0",
         "registry.k8s.io/etcd:3.6.11-0",
@@ -919,14 +892,9 @@ fn update_then_resolve_build_verify_install_a_1_36_to_1_37_hop() {
         "registry.k8s.io/coredns/coredns:v1.14.3",
         "registry.k8s.io/kube-apiserver:v1.37.1",
     ] {
-        assert!(names.contains(&n.to_string()), "{n} not in {names:?}");
+        assert!(names.contains(&n), "{n} not in {names:?}");
     }
-    let removed = lock["checklist"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == "pre.removed-apis")
-        .unwrap();
+    let removed = crate::common::find(&lock["checklist"], "id", "pre.removed-apis");
     assert!(
         removed["title"].as_str().unwrap().contains(
             "scheduling.k8s.io/v1alpha2 (PodGroup, Workload) -> scheduling.k8s.io/v1beta1"
@@ -935,46 +903,38 @@ fn update_then_resolve_build_verify_install_a_1_36_to_1_37_hop() {
     );
 
     // Build, verify, install; the signed manifest records the catalog.
-    let key = s.path("keys/k");
-    ok(&s
-        .command(&["keygen", "--no-passphrase", "--out", key.to_str().unwrap()])
-        .output()
-        .unwrap());
+    let key = cli::keygen(&s.path("keys/k"));
     let bundle = s.path("bundle");
-    let mut args = vec![
-        "build".to_string(),
-        lock_path.display().to_string(),
-        "--key".into(),
-        format!("{}.key", key.display()),
-        "--out".into(),
-        bundle.display().to_string(),
-        "--quiet".into(),
+    let (lock_arg, bundle_arg, key_arg) = (lock_path.to_str(), bundle.to_str(), cli::key_of(&key));
+    let build = [
+        "build",
+        lock_arg.unwrap(),
+        "--key",
+        &key_arg,
+        "--out",
+        bundle_arg.unwrap(),
     ];
-    args.extend(reg_net.iter().map(|s| s.to_string()));
-    ok(&s.airlock(&args.iter().map(String::as_str).collect::<Vec<_>>()));
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    ok(&s.airlock(&[&build[..], &["--quiet"], &reg_net].concat()));
+    let manifest = read_json(&bundle.join("manifest.json"));
     assert_eq!(manifest["catalog"]["sha256"], got_sha.as_str());
     assert_eq!(manifest["catalog"]["version"], "2026.11.25");
     let enclave = Registry::start();
     let dest = s.path("dest");
-    let out = std::process::Command::new(crate::common::verify_bin())
+    Cli::verify()
         .env("DOCKER_CONFIG", s.path("no-docker-config"))
+        .arg("install")
+        .arg(&bundle)
         .args([
-            "install",
-            bundle.to_str().unwrap(),
             "--trust",
-            &format!("{}.pub", key.display()),
+            &cli::pub_of(&key),
             "--registry",
             &enclave.host(),
             "--insecure",
-            "--dest",
-            dest.to_str().unwrap(),
-            "--quiet",
         ])
-        .output()
-        .unwrap();
-    ok(&out);
+        .arg("--dest")
+        .arg(&dest)
+        .arg("--quiet")
+        .ok();
     let kubeadm = "https://dl.k8s.io/release/v1.37.1/bin/linux/amd64/kubeadm";
     assert_eq!(
         sha256_hex(&std::fs::read(dest.join("bin/v1.37.1/linux/amd64/kubeadm")).unwrap()),
@@ -1236,14 +1196,7 @@ fn a_document_at_a_tag_that_changed_since_it_was_recorded_is_refused() {
 
 #[test]
 fn plan_shows_support_and_status_lists_the_windows() {
-    let run = |args: &[&str]| {
-        Command::cargo_bin("airlock")
-            .unwrap()
-            .env("AIRLOCK_TODAY", TODAY)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| Cli::airlock().env("AIRLOCK_TODAY", TODAY).args(args).run();
     let text = ok(&run(&["plan", "--from", "v1.33.1", "--to", "v1.37.1"]));
     assert!(text.contains("v1.33.1 -> v1.37.1: 5 hop(s)"), "{text}");
     assert!(

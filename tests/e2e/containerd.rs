@@ -115,20 +115,17 @@ fn containerd_pulls_through_serve_and_imports_exported_archives() {
         ("docker-archive", "import-docker"),
     ] {
         let out = s.path(format);
-        let o = s
-            .verify_bin(&[
-                "export",
-                bundle.to_str().unwrap(),
-                "--trust",
-                &pubkey,
-                "--format",
-                format,
-                "--out",
-                out.to_str().unwrap(),
-                "--json",
-            ])
-            .output()
-            .unwrap();
+        let o = s.run_verify(&[
+            "export",
+            bundle.to_str().unwrap(),
+            "--trust",
+            &pubkey,
+            "--format",
+            format,
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         for e in list.as_array().unwrap() {

@@ -1,17 +1,9 @@
 //! The core path: lock -> signed bundle -> verify -> install, checked by independent tools.
 
+use crate::common::cli::json;
 use crate::common::images::{sha256_digest, sha256_hex, skopeo_inspect_raw};
-use crate::common::scenario::{Scenario, kubeadm_bytes, sh};
+use crate::common::scenario::{Scenario, kubeadm_bytes, sh_ok};
 use crate::common::servers::Registry;
-
-fn stdout_json(out: &std::process::Output) -> serde_json::Value {
-    assert!(
-        out.status.success(),
-        "command failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
-}
 
 #[test]
 fn build_verify_install_round_trip() {
@@ -24,12 +16,7 @@ fn build_verify_install_round_trip() {
     }
 
     // Independent tools: sha256sum and minisign accept it.
-    let out = sh("sha256sum -c SHA256SUMS", &bundle);
-    assert!(
-        out.status.success(),
-        "sha256sum -c: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    sh_ok("sha256sum -c SHA256SUMS", &bundle);
     let sig = std::fs::read_dir(bundle.join("signatures"))
         .unwrap()
         .next()
@@ -41,12 +28,7 @@ fn build_verify_install_round_trip() {
         s.key.display(),
         sig.display()
     );
-    let out = sh(&cmd, &bundle);
-    assert!(
-        out.status.success(),
-        "minisign -V failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = sh_ok(&cmd, &bundle);
     assert!(
         String::from_utf8_lossy(&out.stdout)
             .contains("airlock-bundle format=1 hop=v1.29.6->v1.30.2")
@@ -55,7 +37,7 @@ fn build_verify_install_round_trip() {
     // zstd -dc | tar -x gives an OCI layout that skopeo can read.
     let x = s.path("extracted");
     std::fs::create_dir(&x).unwrap();
-    let out = sh(
+    sh_ok(
         &format!(
             "zstd -dc {}/payload.tar.zst | tar -x -C {}",
             bundle.display(),
@@ -63,13 +45,8 @@ fn build_verify_install_round_trip() {
         ),
         s.work.path(),
     );
-    assert!(
-        out.status.success(),
-        "zstd|tar: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let other = Registry::start();
-    let out = sh(
+    sh_ok(
         &format!(
             "skopeo --insecure-policy copy --all --preserve-digests --dest-tls-verify=false oci:{}:registry.k8s.io/kube-apiserver:v1.30.2 docker://{}/kube-apiserver:v1.30.2",
             x.display(),
@@ -77,26 +54,17 @@ fn build_verify_install_round_trip() {
         ),
         s.work.path(),
     );
-    assert!(
-        out.status.success(),
-        "skopeo copy oci: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let raw = skopeo_inspect_raw(&format!("{}/kube-apiserver:v1.30.2", other.host()));
     assert_eq!(sha256_digest(&raw), s.images[0].index_digest);
 
     // airlock-verify verify.
     let out = s.verify(&bundle);
-    assert!(
-        out.status.success(),
-        "verify: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::cli::ok(&out);
 
     // Install into an enclave registry.
     let enclave = Registry::start();
     let dest = s.path("dest");
-    let report = stdout_json(&s.install(&bundle, &enclave, &dest, &[]));
+    let report = json(&s.install(&bundle, &enclave, &dest, &[]));
     assert_eq!(report["payload_pass"], true);
 
     // All platforms carried: the upstream index digest survives.
@@ -106,14 +74,8 @@ fn build_verify_install_round_trip() {
     assert_eq!(sha256_digest(&raw), s.images[2].index_digest);
     // One platform of pause carried: the tag points at airlock's subset index, which the
     // manifest records, and the amd64 manifest keeps its upstream digest.
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
-    let pause = manifest["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["name"] == "registry.k8s.io/pause:3.9")
-        .unwrap();
+    let manifest = crate::common::read_json(&bundle.join("manifest.json"));
+    let pause = crate::common::find(&manifest["images"], "name", "registry.k8s.io/pause:3.9");
     assert_eq!(pause["served_as"], "subset-index");
     let raw = skopeo_inspect_raw(&format!("{}/pause:3.9", enclave.host()));
     assert_eq!(
@@ -139,7 +101,7 @@ fn build_verify_install_round_trip() {
     // The receipt, signed by the enclave key, checks with minisign.
     let receipt = dest.join(".airlock/receipts/000001.json");
     assert!(receipt.is_file());
-    let out = crate::common::scenario::sh(
+    sh_ok(
         &format!(
             "minisign -V -p {} -m {}",
             dest.join(".airlock/enclave.pub").display(),
@@ -147,14 +109,9 @@ fn build_verify_install_round_trip() {
         ),
         &dest,
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 
     // Idempotent: a second install changes nothing and skips the payload pass.
-    let again = stdout_json(&s.install(&bundle, &enclave, &dest, &[]));
+    let again = json(&s.install(&bundle, &enclave, &dest, &[]));
     assert_eq!(again["payload_pass"], false);
     assert_eq!(again["blobs_pushed"], 0);
     assert!(
@@ -173,7 +130,7 @@ fn build_verify_install_round_trip() {
     );
 
     // --prefix re-roots repositories.
-    let prefixed = stdout_json(&s.install(&bundle, &enclave, &dest, &["--prefix", "mirror/k8s"]));
+    let prefixed = json(&s.install(&bundle, &enclave, &dest, &["--prefix", "mirror/k8s"]));
     assert_eq!(prefixed["payload_pass"], true);
     let raw = skopeo_inspect_raw(&format!(
         "{}/mirror/k8s/kube-apiserver:v1.30.2",
@@ -186,8 +143,7 @@ fn build_verify_install_round_trip() {
 fn shared_layers_are_stored_once_and_uploaded_once() {
     let s = Scenario::new();
     let bundle = s.build("bundle", &[]);
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    let manifest = crate::common::read_json(&bundle.join("manifest.json"));
     let entries: Vec<&str> = manifest["entries"]
         .as_array()
         .unwrap()
@@ -200,7 +156,7 @@ fn shared_layers_are_stored_once_and_uploaded_once() {
     assert_eq!(unique.len(), entries.len(), "no entry twice");
 
     let enclave = Registry::start();
-    let report = stdout_json(&s.install(&bundle, &enclave, &s.path("dest"), &[]));
+    let report = json(&s.install(&bundle, &enclave, &s.path("dest"), &[]));
     // The shared base layer (per platform) lives in three repositories but is uploaded once.
     let pushed = report["blobs_pushed"].as_u64().unwrap() as usize;
     let blob_entries = manifest["images"]

@@ -3,8 +3,8 @@
 //! messages of issue 21 item 17 that belong to trust and output.
 
 use std::path::Path;
-use std::process::Output;
 
+use crate::common::cli::stderr;
 use crate::common::scenario::{Scenario, assert_fails, sh};
 
 /// The codes docs/cli.md's table lists, read from the table itself, so a row added
@@ -22,28 +22,6 @@ fn documented_codes() -> Vec<i32> {
         .lines()
         .filter_map(|l| l.strip_prefix("| ")?.split(' ').next()?.parse().ok())
         .collect()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Corrupt one layer in the scenario's upstream registry (content no longer matches its
-/// digest); returns the layer's hex digest.
-fn corrupt_upstream_layer(s: &Scenario) -> String {
-    let layer = s.images[0].blobs[1]
-        .strip_prefix("sha256:")
-        .unwrap()
-        .to_string();
-    let data = s.upstream.storage_dir().join(format!(
-        "docker/registry/v2/blobs/sha256/{}/{}/data",
-        &layer[..2],
-        layer
-    ));
-    let mut bytes = std::fs::read(&data).unwrap();
-    bytes[10] ^= 1;
-    std::fs::write(&data, bytes).unwrap();
-    layer
 }
 
 #[test]
@@ -71,7 +49,7 @@ fn every_exit_code_of_the_table() {
 
     // 2: usage: nothing to trust (both ways of giving trust are named), threshold 0, and a
     // threshold no key set can meet.
-    let out = s.verify_bin(&["verify", b, "--quiet"]).output().unwrap();
+    let out = s.run_verify(&["verify", b, "--quiet"]);
     assert_fails(&out, 2, "--trust");
     assert_fails(&out, 2, "--policy");
     // Refused before anything is written: no destination, no state, no receipt.
@@ -83,15 +61,9 @@ fn every_exit_code_of_the_table() {
         .unwrap();
     assert_fails(&out, 2, "--trust");
     assert!(!untrusted_dest.exists());
-    let out = s
-        .verify_bin(&["verify", b, "--trust", &public, "--threshold", "0"])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&["verify", b, "--trust", &public, "--threshold", "0"]);
     assert_fails(&out, 2, "--threshold 0");
-    let out = s
-        .verify_bin(&["verify", b, "--trust", &public, "--threshold", "2"])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&["verify", b, "--trust", &public, "--threshold", "2"]);
     assert_fails(&out, 2, "--threshold 2 can never be met");
     seen.push(2);
 
@@ -113,22 +85,16 @@ fn every_exit_code_of_the_table() {
     seen.push(3);
 
     // 4: invalid input: a key file that is missing, a bundle path that is not a bundle.
-    let out = s
-        .verify_bin(&["verify", b, "--trust", "nowhere.pub"])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&["verify", b, "--trust", "nowhere.pub"]);
     assert_fails(&out, 4, "nowhere.pub");
-    let out = s
-        .verify_bin(&["verify", "bundel", "--trust", &public])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&["verify", "bundel", "--trust", &public]);
     assert_fails(&out, 4, "bundle directory bundel");
     seen.push(4);
 
     // 5: content did not match its pinned digest (upstream), named by digest. A fresh
     // scenario: this one's cache already holds the good bytes.
     let s = Scenario::new();
-    let layer = corrupt_upstream_layer(&s);
+    let layer = s.corrupt_upstream_layer();
     let out = s.try_build("rebuilt", &s.net_args());
     assert_fails(&out, 5, &layer[..12]);
     seen.push(5);
@@ -146,11 +112,8 @@ fn verify_json_reports_failure() {
     let s = Scenario::new();
     let bundle = s.build("bundle", &[]);
     let public = format!("{}.pub", s.key.display());
-    let run = |b: &Path| {
-        s.verify_bin(&["verify", b.to_str().unwrap(), "--trust", &public, "--json"])
-            .output()
-            .unwrap()
-    };
+    let run =
+        |b: &Path| s.run_verify(&["verify", b.to_str().unwrap(), "--trust", &public, "--json"]);
     let out = run(&s.path("bundel"));
     assert_eq!(out.status.code(), Some(4));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
@@ -178,29 +141,23 @@ fn signers_exits_3_when_the_policy_is_not_met() {
         format!("{}.pub", s.key.display()),
         format!("{}.pub", other.display()),
     );
-    let out = s
-        .verify_bin(&[
-            "signers",
-            b,
-            "--trust",
-            &public,
-            "--trust",
-            &other_pub,
-            "--threshold",
-            "2",
-        ])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&[
+        "signers",
+        b,
+        "--trust",
+        &public,
+        "--trust",
+        &other_pub,
+        "--threshold",
+        "2",
+    ]);
     assert_fails(&out, 3, "1 more distinct trusted key");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("rule: signatures: 2 required, 1 counted"),
         "{stdout}"
     );
-    let out = s
-        .verify_bin(&["signers", b, "--trust", &public])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&["signers", b, "--trust", &public]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 required, 1 counted"));
 }
@@ -252,15 +209,7 @@ fn the_builders_trusted_comment_has_a_time() {
         "{comment}"
     );
     // `signers` shows it.
-    let out = s
-        .verify_bin(&[
-            "signers",
-            bundle.to_str().unwrap(),
-            "--trust",
-            &format!("{}.pub", s.key.display()),
-        ])
-        .output()
-        .unwrap();
+    let out = s.on_bundle("signers", &bundle).run();
     assert!(
         String::from_utf8_lossy(&out.stdout).contains(" at "),
         "{}",
@@ -282,17 +231,14 @@ fn plain_logs_off_a_terminal_and_mismatches_say_which_is_which() {
             .status
             .success()
     );
-    let signed = s
-        .airlock(&[
-            "sign",
-            bundle.to_str().unwrap(),
-            "--role",
-            "change-board",
-            "--key",
-            &key,
-        ])
-        .output()
-        .unwrap();
+    let signed = s.run_airlock(&[
+        "sign",
+        bundle.to_str().unwrap(),
+        "--role",
+        "change-board",
+        "--key",
+        &key,
+    ]);
     assert!(signed.status.success(), "{}", stderr(&signed));
     let dest = s.path("dest");
     let installed = s.install_to(
@@ -355,18 +301,14 @@ fn preflight_writes_its_report_to_stdout() {
     )
     .unwrap();
     let out = s
-        .verify_bin(&[
-            "preflight",
-            bundle.to_str().unwrap(),
-            "--trust",
-            &format!("{}.pub", s.key.display()),
+        .on_bundle("preflight", &bundle)
+        .args([
             "--cluster-dump",
             dump.to_str().unwrap(),
             "--state-dir",
             s.path("state").to_str().unwrap(),
         ])
-        .output()
-        .unwrap();
+        .run();
     let (stdout, err) = (String::from_utf8_lossy(&out.stdout), stderr(&out));
     assert_eq!(out.status.code(), Some(1), "{stdout}{err}");
     assert!(

@@ -23,11 +23,7 @@ fn export(s: &Scenario, bundle: &Path, out: &Path, extra: &[&str]) -> std::proce
 }
 
 fn exported(out: &std::process::Output) -> Vec<serde_json::Value> {
-    assert!(
-        out.status.success(),
-        "export failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::cli::ok(out);
     serde_json::from_slice::<serde_json::Value>(&out.stdout)
         .unwrap()
         .as_array()
@@ -71,8 +67,7 @@ fn oci_archives_are_read_by_skopeo_and_reproducible() {
     let out = s.path("oci");
     let list = exported(&export(&s, &bundle, &out, &["--format", "oci-archive"]));
     assert_eq!(list.len(), 3);
-    let m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    let m = crate::common::read_json(&bundle.join("manifest.json"));
     for img in m["images"].as_array().unwrap() {
         let archive = archive_for(&list, img["name"].as_str().unwrap());
         let name = archive.file_name().unwrap().to_string_lossy().into_owned();
@@ -192,16 +187,14 @@ fn docker_archives_are_read_by_skopeo() {
     // config must be the upstream one, and the layers must decompress to exactly the
     // diff ids that config lists.
     let upstream = upstream_manifest(&s, s.images[0].manifest_digest("linux/amd64").unwrap());
-    let copied: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let copied = crate::common::read_json(&dir.join("manifest.json"));
     assert_eq!(copied["config"]["digest"], upstream["config"]["digest"]);
     let config_hex = upstream["config"]["digest"]
         .as_str()
         .unwrap()
         .strip_prefix("sha256:")
         .unwrap();
-    let config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join(config_hex)).unwrap()).unwrap();
+    let config = crate::common::read_json(&dir.join(config_hex));
     let layers: Vec<&serde_json::Value> = copied["layers"]
         .as_array()
         .unwrap()

@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::scenario::{Scenario, assert_fails, sh};
+use crate::common::cli;
+use crate::common::cli::ok;
+use crate::common::each;
+use crate::common::scenario::{Scenario, assert_fails, sh, sh_ok};
 use crate::common::servers::Registry;
 use crate::common::tmpfs::{Tmpfs, notice_not_run};
 
@@ -28,32 +31,26 @@ fn install_cmd(
     dest: &Path,
     extra: &[&str],
 ) -> Command {
-    let mut c = Command::new(crate::common::verify_bin());
-    c.env("DOCKER_CONFIG", &s.docker_config)
-        .arg("install")
-        .arg(bundle)
-        .arg("--trust")
-        .arg(format!("{}.pub", s.key.display()))
-        .args(["--registry", &reg.host(), "--insecure", "--dest"])
+    let cli = s.verify_cli().arg("install").arg(bundle);
+    let cli = cli.args([
+        "--trust",
+        &s.pubkey(),
+        "--registry",
+        &reg.host(),
+        "--insecure",
+    ]);
+    let mut c = cli
+        .arg("--dest")
         .arg(dest)
         .args(["--quiet", "--json"])
         .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .into_command();
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
     c
 }
 
 fn run(mut c: Command) -> Output {
     c.output().expect("run airlock-verify")
-}
-
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "exit {:?}:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// What a clean install of `bundle` (with `extra`) puts in a fresh registry.
@@ -174,20 +171,12 @@ fn a_registry_that_stays_away_fails_clearly_and_a_rerun_completes() {
     ok(&run(install_cmd(&s, &bundle, &enclave, &dest, &[])));
     assert_eq!(enclave.snapshot(), reference);
     // The log holds the failure and the install, chained and signed.
-    let log = Command::new(crate::common::verify_bin())
-        .args(["log", "--json", "--dest"])
-        .arg(&dest)
-        .output()
-        .unwrap();
-    ok(&log);
-    let v: serde_json::Value = serde_json::from_slice(&log.stdout).unwrap();
-    let outcomes: Vec<String> = v["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["outcome"].as_str().unwrap_or_default().to_string())
-        .collect();
-    assert_eq!(outcomes, ["failed", "installed"], "{v}");
+    let v = cli::log_json(&dest);
+    assert_eq!(
+        each(&v["entries"], "outcome"),
+        ["failed", "installed"],
+        "{v}"
+    );
 }
 
 #[test]
@@ -349,11 +338,7 @@ fn a_build_killed_at_many_points_reruns_to_the_same_bytes() {
         // Whatever the kill interrupted: no bundle, or a whole one.
         if out_dir.exists() {
             let v = s.verify(&out_dir);
-            assert!(
-                v.status.success(),
-                "after kill -9 at {delay_ms} ms the output does not verify:\n{}",
-                String::from_utf8_lossy(&v.stderr)
-            );
+            crate::common::cli::ok(&v);
         }
     }
     let out = build(true).output().unwrap();
@@ -415,49 +400,19 @@ fn two_installs_of_the_same_bundle_at_once_keep_state_and_log_intact() {
         ok(&c.wait_with_output().unwrap());
     }
     assert_eq!(enclave.snapshot(), reference);
-    let log = Command::new(crate::common::verify_bin())
-        .args(["log", "--json", "--dest"])
-        .arg(&dest)
-        .output()
-        .unwrap();
-    ok(&log);
-    let v: serde_json::Value = serde_json::from_slice(&log.stdout).unwrap();
+    let v = cli::log_json(&dest);
     assert_eq!(v["receipts"], 2, "{v}");
     // Every receipt's signature and the hash chain hold, and agree with the signed state.
-    let check = Command::new(crate::common::verify_bin())
-        .args(["log", "--check", "--dest"])
-        .arg(&dest)
-        .output()
-        .unwrap();
-    ok(&check);
+    cli::log_check(&dest);
     // And Debian's minisign agrees, receipt by receipt.
     let out = sh(
         "for r in receipts/0*.json; do minisign -Vq -p enclave.pub -m $r || exit 1; done",
         &dest.join(".airlock"),
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::cli::ok(&out);
     // The state still opens and accepts a third run.
     ok(&run(install_cmd(&s, &bundle, &enclave, &dest, &[])));
-    ok(&run({
-        let mut c = Command::new(crate::common::verify_bin());
-        c.args(["log", "--check", "--dest"]).arg(&dest);
-        c
-    }));
-}
-
-/// `airlock-verify repair BUNDLE --trust KEY --quiet --json`.
-fn repair(s: &Scenario, bundle: &Path) -> Output {
-    run({
-        let mut c = Command::new(crate::common::verify_bin());
-        c.args(["repair", bundle.to_str().unwrap(), "--trust"])
-            .arg(format!("{}.pub", s.key.display()))
-            .args(["--quiet", "--json"]);
-        c
-    })
+    cli::log_check(&dest);
 }
 
 /// Names of the files directly in `dir`, sorted.
@@ -493,7 +448,7 @@ fn a_disk_that_fills_during_repair_fails_clearly_and_a_rerun_completes() {
     let filler = disk.fill_leaving(256 << 10);
     let before = crate::common::tree(s.work.path());
 
-    let out = repair(&s, &b);
+    let out = s.repair(&b);
     assert_fails(&out, 1, "rebuild volumes in");
     assert_fails(&out, 1, "No space left on device");
     // No volume that looks complete, no temporary file left, nothing else written.
@@ -503,7 +458,7 @@ fn a_disk_that_fills_during_repair_fails_clearly_and_a_rerun_completes() {
 
     // Space back: the same command rebuilds it, and sha256sum agrees.
     std::fs::remove_file(filler).unwrap();
-    let out = repair(&s, &b);
+    let out = s.repair(&b);
     ok(&out);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
@@ -514,12 +469,7 @@ fn a_disk_that_fills_during_repair_fails_clearly_and_a_rerun_completes() {
         std::fs::read(&lost).unwrap(),
         std::fs::read(built.join("payload.tar.zst.001")).unwrap()
     );
-    let sums = sh("sha256sum --quiet -c SHA256SUMS", &b);
-    assert!(
-        sums.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sums.stdout)
-    );
+    sh_ok("sha256sum --quiet -c SHA256SUMS", &b);
     ok(&s.verify(&b));
 }
 
@@ -588,9 +538,5 @@ fn a_destination_that_fills_during_install_fails_clearly_and_a_rerun_completes()
         std::fs::read(&kubeadm).unwrap(),
         crate::common::scenario::kubeadm_bytes()
     );
-    ok(&run({
-        let mut c = Command::new(crate::common::verify_bin());
-        c.args(["log", "--check", "--dest"]).arg(disk.path());
-        c
-    }));
+    cli::log_check(disk.path());
 }

@@ -5,13 +5,15 @@
 
 use std::path::Path;
 
+use crate::common::cli::Run;
+use crate::common::cli::json;
 use crate::common::images::{sha256_digest, skopeo_inspect_raw};
-use crate::common::scenario::{Scenario, assert_fails, read_tree, sh};
+use crate::common::scenario::{Scenario, assert_fails, read_tree, sh_ok};
 use crate::common::servers::{Registry, http_request};
 
-fn publish(s: &Scenario, bundle: &Path, target: &str) -> std::process::Output {
+fn publish(s: &Scenario, bundle: &Path, target: &str) -> Run {
     let pubkey = format!("{}.pub", s.key.display());
-    s.verify_bin(&[
+    s.run_verify(&[
         "publish",
         bundle.to_str().unwrap(),
         "--trust",
@@ -21,12 +23,10 @@ fn publish(s: &Scenario, bundle: &Path, target: &str) -> std::process::Output {
         "--insecure",
         "--json",
     ])
-    .output()
-    .unwrap()
 }
 
-fn fetch(s: &Scenario, reference: &str, out: &Path, key: &Path) -> std::process::Output {
-    s.verify_bin(&[
+fn fetch(s: &Scenario, reference: &str, out: &Path, key: &Path) -> Run {
+    s.run_verify(&[
         "fetch",
         reference,
         "--trust",
@@ -37,17 +37,6 @@ fn fetch(s: &Scenario, reference: &str, out: &Path, key: &Path) -> std::process:
         "--json",
         "--quiet",
     ])
-    .output()
-    .unwrap()
-}
-
-fn json(out: &std::process::Output) -> serde_json::Value {
-    assert!(
-        out.status.success(),
-        "command failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Nothing in `dir` that could be taken for a bundle: no entries but `keep`.
@@ -136,12 +125,7 @@ fn a_published_bundle_is_fetched_verified_and_installed() {
     let r = json(&fetch(&s, &target, &fetched, &s.key));
     assert_eq!(r["digest"], digest.as_str());
     assert_eq!(read_tree(&fetched), read_tree(&bundle));
-    let out = sh("sha256sum -c SHA256SUMS", &fetched);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    sh_ok("sha256sum -c SHA256SUMS", &fetched);
     only(&s.path("site"), &["bundle"]);
 
     // Fetch pinned by digest.
@@ -205,17 +189,16 @@ fn fetch_refuses_swapped_layers_and_leaves_nothing_that_looks_valid() {
     let site = s.path("site");
     std::fs::create_dir(&site).unwrap();
     let out = site.join("bundle");
+    // Push `m` as TAG, then fetch it with the release key.
+    let push_and_fetch = |tag: &str, m: &serde_json::Value| {
+        push(tag, m);
+        fetch(&s, &format!("{host}/airlock/hop:{tag}"), &out, &s.key)
+    };
 
     // A's manifest and signatures with B's payload.
     let mut swapped = man_a.clone();
     swapped["layers"][pa] = man_b["layers"][pb].clone();
-    push("payload-swapped", &swapped);
-    let o = fetch(
-        &s,
-        &format!("{host}/airlock/hop:payload-swapped"),
-        &out,
-        &s.key,
-    );
+    let o = push_and_fetch("payload-swapped", &swapped);
     assert_fails(&o, 3, "bundle verification failed");
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -231,13 +214,7 @@ fn fetch_refuses_swapped_layers_and_leaves_nothing_that_looks_valid() {
         layer(&man_b, "manifest.json"),
     );
     swapped["layers"][ma] = man_b["layers"][mb].clone();
-    push("manifest-swapped", &swapped);
-    let o = fetch(
-        &s,
-        &format!("{host}/airlock/hop:manifest-swapped"),
-        &out,
-        &s.key,
-    );
+    let o = push_and_fetch("manifest-swapped", &swapped);
     assert_fails(&o, 3, "does not verify; nothing was written to");
     only(&site, &[]);
 
@@ -257,53 +234,23 @@ fn fetch_refuses_swapped_layers_and_leaves_nothing_that_looks_valid() {
     swapped["layers"][sums]["size"] = z_sig;
     swapped["layers"][sig]["digest"] = t_sums;
     swapped["layers"][sig]["size"] = z_sums;
-    push("titles-swapped", &swapped);
-    let o = fetch(
-        &s,
-        &format!("{host}/airlock/hop:titles-swapped"),
-        &out,
-        &s.key,
-    );
-    assert_eq!(
-        o.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = push_and_fetch("titles-swapped", &swapped);
+    crate::common::scenario::assert_code(&o, 3);
     only(&site, &[]);
 
     // A title that would be a path out of the bundle: refused before anything is written.
     let mut hostile = man_a.clone();
     hostile["layers"][sig]["annotations"]["org.opencontainers.image.title"] =
         "../../evil.minisig".into();
-    push("hostile-title", &hostile);
-    let o = fetch(
-        &s,
-        &format!("{host}/airlock/hop:hostile-title"),
-        &out,
-        &s.key,
-    );
+    let o = push_and_fetch("hostile-title", &hostile);
     assert_fails(&o, 4, "is not a bundle file name");
     only(&site, &[]);
     assert!(!s.path("evil.minisig").exists());
 
     // An untrusted key: the genuine artifact is refused too.
-    let other = s.path("other");
-    s.airlock(&[
-        "keygen",
-        "--no-passphrase",
-        "--out",
-        other.to_str().unwrap(),
-    ])
-    .assert()
-    .success();
+    let other = crate::common::cli::keygen(&s.path("other"));
     let o = fetch(&s, &format!("{host}/airlock/hop:a"), &out, &other);
-    assert_eq!(
-        o.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    crate::common::scenario::assert_code(&o, 3);
     only(&site, &[]);
 
     // The genuine one still fetches.

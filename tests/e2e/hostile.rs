@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::cli::Cli;
 use crate::common::scenario::{Scenario, assert_fails};
 use crate::common::servers::{Blackhole, NoMountProxy, Registry};
 use crate::common::tamper::{entry, forge, read_entries, repack_and_resign};
@@ -48,11 +49,8 @@ type ManifestCase = (
 );
 
 fn verify_cmd(s: &Scenario, bundle: &Path) -> Command {
-    let mut c = Command::new(crate::common::verify_bin());
-    c.args(["verify", bundle.to_str().unwrap(), "--trust"])
-        .arg(format!("{}.pub", s.key.display()))
-        .arg("--quiet");
-    c
+    let cli = Cli::verify().arg("verify").arg(bundle);
+    cli.args(["--trust", &s.pubkey(), "--quiet"]).into_command()
 }
 
 /// zstd RLE blocks of zeros after the archive: `blocks` x 128 KiB decoded from 4 bytes
@@ -285,20 +283,11 @@ fn usage_and_input_errors_have_their_documented_exit_codes() {
     let bundle = s.build("bundle", &[]);
     let pubkey = format!("{}.pub", s.key.display());
     let b = bundle.to_str().unwrap();
-    let out = s
-        .verify_bin(&["verify", b, "--trust", &pubkey, "--threshold", "0"])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&["verify", b, "--trust", &pubkey, "--threshold", "0"]);
     assert_fails(&out, 2, "--threshold 0");
-    let out = s
-        .verify_bin(&["verify", b, "--trust", "/nonexistent/key.pub"])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&["verify", b, "--trust", "/nonexistent/key.pub"]);
     assert_fails(&out, 4, "/nonexistent/key.pub");
-    let out = s
-        .verify_bin(&["verify", b, "--trust", "/dev/zero"])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&["verify", b, "--trust", "/dev/zero"]);
     assert_fails(&out, 4, "character device");
     // Each cause once: no OS error repeated, no Rust debug text.
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -346,11 +335,7 @@ fn a_registry_that_answers_202_to_a_mount_gets_an_upload() {
         &s.path("dest"),
         &["--insecure", "--json"],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::cli::ok(&out);
     let log = proxy.log_contents();
     assert!(
         log.contains("backend answered 202"),
@@ -400,11 +385,7 @@ fn a_registry_that_refuses_pull_on_the_mount_source_gets_an_upload() {
         .env("DOCKER_CONFIG", &cfg)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::cli::ok(&out);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["blobs_mounted"], 0, "{report}");
     let raw = crate::common::images::skopeo_inspect_raw_with_creds(
@@ -480,11 +461,7 @@ fn spools_of_killed_installs_are_removed_and_live_ones_kept() {
     );
     let _ = holder.kill();
     let _ = holder.wait();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::cli::ok(&out);
     assert!(!stale.exists(), "the stale spool is still there");
     assert!(live.exists(), "a live install's spool was removed");
     // And the install's own spool is gone too.
@@ -503,11 +480,7 @@ fn a_secret_key_is_readable_by_openssl() {
         .arg(format!("{}.key", s.key.display()))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::cli::ok(&out);
     let mode = std::fs::metadata(format!("{}.key", s.key.display()))
         .unwrap()
         .permissions()

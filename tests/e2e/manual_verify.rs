@@ -73,8 +73,7 @@ fn payload_swapped_for_one_of_its_blobs_is_stopped_before_unpacking() {
     let bundle = s.build("bundle", &[]);
     // The transport attacker has no key: they replace the payload with one of its own
     // (signed, listed) blobs and rewrite the unsigned SHA256SUMS to match.
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    let manifest = crate::common::read_json(&bundle.join("manifest.json"));
     let blob = manifest["entries"]
         .as_array()
         .unwrap()

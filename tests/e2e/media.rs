@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::common::cli::Run;
+use crate::common::cli::stderr;
 use crate::common::images::{
     ImageSpec, LayerSpec, build_layout, linux, push_image, sha256_hex, skopeo_inspect_raw,
 };
@@ -11,24 +13,6 @@ use crate::common::scenario::{Scenario, assert_fails, sh};
 use crate::common::servers::Registry;
 
 const VOL: &str = "1MiB";
-
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn repair(s: &Scenario, bundle: &Path) -> std::process::Output {
-    let pubkey = format!("{}.pub", s.key.display());
-    s.verify_bin(&[
-        "repair",
-        bundle.to_str().unwrap(),
-        "--trust",
-        &pubkey,
-        "--quiet",
-        "--json",
-    ])
-    .output()
-    .unwrap()
-}
 
 fn vol(bundle: &Path, name: &str) -> PathBuf {
     bundle.join(name)
@@ -40,7 +24,7 @@ fn assert_verifies(s: &Scenario, bundle: &Path) {
 }
 
 fn assert_repaired(s: &Scenario, bundle: &Path, rebuilt: &[&str]) {
-    let out = repair(s, bundle);
+    let out = s.repair(bundle);
     assert!(out.status.success(), "repair failed: {}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let got: Vec<&str> = report["rebuilt"]
@@ -137,7 +121,7 @@ fn volumes_are_the_payload_cut_and_every_damage_is_named_and_repaired() {
         "payload.tar.zst.001 is out of order: the file holds payload.tar.zst.002",
     );
     assert_fails(&out, 3, "payload.tar.zst.002 is out of order");
-    assert_fails(&repair(&s, &b), 3, "cannot repair: 2 volumes are damaged");
+    assert_fails(&s.repair(&b), 3, "cannot repair: 2 volumes are damaged");
     std::fs::rename(vol(&b, names[0]), b.join("tmp")).unwrap();
     std::fs::rename(vol(&b, names[1]), vol(&b, names[0])).unwrap();
     std::fs::rename(b.join("tmp"), vol(&b, names[1])).unwrap();
@@ -146,7 +130,7 @@ fn volumes_are_the_payload_cut_and_every_damage_is_named_and_repaired() {
     // A parity volume that lies, and a lost data volume: nothing rebuilds from a lie.
     std::fs::copy(vol(&other, names[2]), vol(&b, names[2])).unwrap();
     std::fs::remove_file(vol(&b, names[1])).unwrap();
-    let out = repair(&s, &b);
+    let out = s.repair(&b);
     assert_fails(&out, 3, "payload.parity.001 is not a volume of this bundle");
     assert!(
         !vol(&b, names[1]).exists(),
@@ -221,7 +205,7 @@ fn volume_dirs_explain_themselves_and_bad_sizes_are_refused() {
     // A disc lost from the drawer comes back into its directory.
     std::fs::remove_dir_all(b.join("volume-002")).unwrap();
     assert_fails(&s.verify(&b), 3, "payload.tar.zst.002 is missing");
-    let out = repair(&s, &b);
+    let out = s.repair(&b);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(b.join("payload.tar.zst.002").is_file());
     assert_verifies(&s, &b);
@@ -231,35 +215,29 @@ fn volume_dirs_explain_themselves_and_bad_sizes_are_refused() {
     let reg = Registry::start();
     let pubkey = format!("{}.pub", s.key.display());
     let target = format!("{}/airlock/hop:vols", reg.host());
-    let out = s
-        .verify_bin(&[
-            "publish",
-            b.to_str().unwrap(),
-            "--trust",
-            &pubkey,
-            "--registry",
-            &target,
-            "--insecure",
-            "--json",
-        ])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&[
+        "publish",
+        b.to_str().unwrap(),
+        "--trust",
+        &pubkey,
+        "--registry",
+        &target,
+        "--insecure",
+        "--json",
+    ]);
     assert!(out.status.success(), "publish: {}", stderr(&out));
     let fetched = s.path("fetched");
-    let out = s
-        .verify_bin(&[
-            "fetch",
-            &target,
-            "--trust",
-            &pubkey,
-            "--out",
-            fetched.to_str().unwrap(),
-            "--insecure",
-            "--json",
-            "--quiet",
-        ])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&[
+        "fetch",
+        &target,
+        "--trust",
+        &pubkey,
+        "--out",
+        fetched.to_str().unwrap(),
+        "--insecure",
+        "--json",
+        "--quiet",
+    ]);
     assert!(out.status.success(), "fetch: {}", stderr(&out));
     for f in [
         "payload.tar.zst.001",
@@ -271,20 +249,17 @@ fn volume_dirs_explain_themselves_and_bad_sizes_are_refused() {
     assert!(sh("sha256sum -c SHA256SUMS", &fetched).status.success());
     assert_verifies(&s, &fetched);
     let images = s.path("images");
-    let out = s
-        .verify_bin(&[
-            "export",
-            fetched.to_str().unwrap(),
-            "--trust",
-            &pubkey,
-            "--out",
-            images.to_str().unwrap(),
-            "--format",
-            "oci-archive",
-            "--json",
-        ])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&[
+        "export",
+        fetched.to_str().unwrap(),
+        "--trust",
+        &pubkey,
+        "--out",
+        images.to_str().unwrap(),
+        "--format",
+        "oci-archive",
+        "--json",
+    ]);
     assert!(out.status.success(), "export: {}", stderr(&out));
     assert_eq!(std::fs::read_dir(&images).unwrap().count(), s.images.len());
 
@@ -365,21 +340,8 @@ fn second_hop(s: &Scenario) -> PathBuf {
     lock2
 }
 
-fn build_lock(s: &Scenario, lock: &Path, out: &str, extra: &[&str]) -> std::process::Output {
-    let mut args: Vec<String> = vec![
-        "build".into(),
-        lock.display().to_string(),
-        "--key".into(),
-        format!("{}.key", s.key.display()),
-        "--out".into(),
-        s.path(out).display().to_string(),
-        "--quiet".into(),
-        "--json".into(),
-    ];
-    args.extend(s.net_args());
-    args.extend(extra.iter().map(|x| x.to_string()));
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    s.airlock(&refs).output().unwrap()
+fn build_lock(s: &Scenario, lock: &Path, out: &str, extra: &[&str]) -> Run {
+    s.build_lock(lock, out, &["--json"]).args(extra).run()
 }
 
 #[test]
@@ -404,9 +366,7 @@ fn a_delta_carries_only_what_changed_and_installs_only_on_its_base() {
         delta_size * 4 < full_size,
         "delta {delta_size} bytes is not a fraction of the full {full_size}"
     );
-    let m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(s.path("hop2-delta/manifest.json")).unwrap())
-            .unwrap();
+    let m = crate::common::read_json(&s.path("hop2-delta/manifest.json"));
     let base_sha = sha256_hex(&std::fs::read(hop1.join("manifest.json")).unwrap());
     assert_eq!(m["delta"]["bases"][0]["sha256"], base_sha.as_str());
     assert_verifies(&s, &s.path("hop2-delta"));
@@ -414,19 +374,16 @@ fn a_delta_carries_only_what_changed_and_installs_only_on_its_base() {
     let pubkey = format!("{}.pub", s.key.display());
     let delta_dir = s.path("hop2-delta").display().to_string();
     let out_dir = s.path("exported").display().to_string();
-    let out = s
-        .verify_bin(&[
-            "export",
-            &delta_dir,
-            "--trust",
-            &pubkey,
-            "--format",
-            "oci-archive",
-            "--out",
-            &out_dir,
-        ])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&[
+        "export",
+        &delta_dir,
+        "--trust",
+        &pubkey,
+        "--format",
+        "oci-archive",
+        "--out",
+        &out_dir,
+    ]);
     assert_fails(&out, 2, "export needs a full bundle: this is a delta");
 
     // Never installed base: refused, naming it, and nothing installed.
@@ -460,19 +417,16 @@ fn a_delta_carries_only_what_changed_and_installs_only_on_its_base() {
     );
     // The enclave's signed inventory makes the same delta without the old bundle.
     let inv = s.path("inventory.txt");
-    let out = s
-        .verify_bin(&[
-            "inventory",
-            "--registry",
-            &enclave.host(),
-            "--insecure",
-            "--dest",
-            dest.to_str().unwrap(),
-            "--out",
-            inv.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&[
+        "inventory",
+        "--registry",
+        &enclave.host(),
+        "--insecure",
+        "--dest",
+        dest.to_str().unwrap(),
+        "--out",
+        inv.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "inventory: {}", stderr(&out));
     let text = std::fs::read_to_string(&inv).unwrap();
     assert!(
@@ -598,22 +552,14 @@ fn an_install_killed_anywhere_completes_on_the_next_run() {
     for kill_after in [0, 1, 3, 6, total - 2, total] {
         let reg = Registry::start();
         let dest = s.path(&format!("dest-{kill_after}"));
-        let mut child = std::process::Command::new(crate::common::verify_bin())
-            .env("DOCKER_CONFIG", &s.docker_config)
-            .args([
-                "install",
-                b.to_str().unwrap(),
-                "--trust",
-                &pubkey,
-                "--registry",
-                &reg.host(),
-                "--insecure",
-                "--dest",
-                dest.to_str().unwrap(),
-                "--quiet",
-                "--uploads",
-                "1",
-            ])
+        let install = s.verify_cli().arg("install").arg(&b);
+        let install = install.args(["--trust", &pubkey, "--registry", &reg.host(), "--insecure"]);
+        let install = install
+            .arg("--dest")
+            .arg(&dest)
+            .args(["--quiet", "--uploads", "1"]);
+        let mut child = install
+            .into_command()
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -704,7 +650,7 @@ fn repair_writes_through_no_link_planted_on_the_medium() {
     );
     std::fs::remove_file(away.join("payload.tar.zst.002")).unwrap();
     let before = crate::common::tree(s.work.path());
-    let out = repair(&s, &b);
+    let out = s.repair(&b);
     assert_fails(&out, 4, "unsafe path volume-002: is a symbolic link");
     assert_fails(&out, 4, "replace the link with a copy of the directory");
     crate::common::assert_changed_only_under(&before, &crate::common::tree(s.work.path()), &[]);

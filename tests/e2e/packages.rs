@@ -9,13 +9,14 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::common::cli::{self, Cli, ok};
 use crate::common::images::sha256_hex;
 use crate::common::packages::{
     PgpKey, PkgSpec, apt, build_deb_repo, build_rpm_repo, dnf, k8s_packages,
 };
-use crate::common::scenario::sh;
+use crate::common::scenario::{sh, sh_ok};
 use crate::common::servers::{FileServer, Registry};
-use crate::resolve::{Opts, Upstream, ok};
+use crate::common::upstream::{Opts, Upstream};
 
 /// The packages of the v1.30 repository: two patches of the core three, an old
 /// cri-tools that kubeadm's dependency rules out, two kubernetes-cni that both satisfy.
@@ -172,39 +173,12 @@ fn deb_and_rpm_hop_builds_verifies_installs_and_the_package_managers_read_it() {
     // Build (the metadata comes from the cache resolve verified into), verify, install.
     let (keyp, out) = u.keygen_and_build();
     ok(&out);
-    let bundle = u.path("bundle");
-    let pubkey = format!("{}.pub", keyp.display());
-    let verify = std::process::Command::new(crate::common::verify_bin())
-        .args([
-            "verify",
-            bundle.to_str().unwrap(),
-            "--trust",
-            &pubkey,
-            "--quiet",
-        ])
-        .output()
-        .unwrap();
-    ok(&verify);
+    u.verify(&keyp, &[]).ok();
     let enclave = Registry::start();
     let dest = u.path("dest");
     let pkgdir = u.path("mirror");
-    let install = std::process::Command::new(crate::common::verify_bin())
-        .env("DOCKER_CONFIG", u.path("no-docker-config"))
-        .args(["install", bundle.to_str().unwrap(), "--trust", &pubkey])
-        .args([
-            "--registry",
-            &enclave.host(),
-            "--insecure",
-            "--quiet",
-            "--json",
-        ])
-        .arg("--dest")
-        .arg(&dest)
-        .arg("--packages-dir")
-        .arg(&pkgdir)
-        .output()
-        .unwrap();
-    let report: serde_json::Value = serde_json::from_str(&ok(&install)).expect("report");
+    let install = u.install(&keyp, &enclave, &dest);
+    let report = install.arg("--packages-dir").arg(&pkgdir).ok().json();
     let upstream_repo = u.www.join("pkgs/core:/stable:/v1.30/deb");
     // Metadata untouched, byte for byte; packages where upstream has them.
     for f in [
@@ -562,29 +536,19 @@ fn bad_package_repositories_are_refused_naming_the_file() {
         bytes.push(0);
         std::fs::write(&p, bytes).unwrap();
     });
-    let keyp = r.work.path().join("keys/k");
-    let mut c = assert_cmd::Command::cargo_bin("airlock").unwrap();
-    c.args(["keygen", "--no-passphrase", "--out", keyp.to_str().unwrap()]);
-    c.assert().success();
+    let keyp = cli::keygen(&r.work.path().join("keys/k"));
     let out_dir = r.work.path().join("bundle");
-    let mut c = assert_cmd::Command::cargo_bin("airlock").unwrap();
-    let out = c
+    Cli::airlock()
         .env("AIRLOCK_CACHE", r.work.path().join("fresh-cache"))
-        .args(["build", lock_path.to_str().unwrap(), "--quiet", "--key"])
-        .arg(format!("{}.key", keyp.display()))
-        .arg("--out")
+        .arg("build")
+        .arg(&lock_path)
+        .args(["--quiet", "--key", &cli::key_of(&keyp), "--out"])
         .arg(&out_dir)
         .args([
             "--mirror",
             &format!("https://pkgs.k8s.io={}/pkgs", r.files.url()),
         ])
-        .output()
-        .unwrap();
-    crate::common::scenario::assert_fails(
-        &out,
-        5,
-        &format!("{deb130}amd64/kubeadm_1.30.2-1.1_amd64.deb"),
-    );
+        .fails(5, &format!("{deb130}amd64/kubeadm_1.30.2-1.1_amd64.deb"));
     assert!(!out_dir.exists(), "a bundle was written");
 }
 
@@ -594,15 +558,10 @@ fn resign_deb(repo: &Path, key: &PgpKey) {
     for f in ["Release", "InRelease", "Release.gpg"] {
         let _ = std::fs::remove_file(repo.join(f));
     }
-    let out = sh(
+    sh_ok(
         "apt-ftparchive -o APT::FTPArchive::Release::Origin=obs://build.opensuse.org/isv:kubernetes/deb \
          -o APT::FTPArchive::Release::Label=isv:kubernetes release . > ../Release.new && mv ../Release.new Release",
         repo,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     key.clearsign(&repo.join("Release"), &repo.join("InRelease"));
 }

@@ -5,38 +5,26 @@
 //! `media::repair_writes_through_no_link_planted_on_the_medium`.)
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::common::scenario::{Scenario, Served, assert_fails, public_key_b64};
+use crate::common::cli::Run;
+use crate::common::cli::ok;
+use crate::common::scenario::{Scenario, Served, assert_fails, trust_policy};
 use crate::common::servers::Registry;
 use crate::common::{assert_changed_only_under, tree};
 use crate::hostile::run_bounded;
 
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A policy at `version` whose change-board (the keys `board`) approves bundles one
 /// at a time and updates two at a time.
 fn policy_json(version: u64, board: &[&Path]) -> String {
-    let keys: Vec<serde_json::Value> = board
+    let names: Vec<String> = (0..board.len()).map(|i| format!("member {i}")).collect();
+    let members: Vec<(&str, &Path)> = names
         .iter()
-        .enumerate()
-        .map(|(i, k)| {
-            serde_json::json!({"name": format!("member {i}"), "key": public_key_b64(k),
-                "roles": ["change-board"]})
-        })
+        .map(String::as_str)
+        .zip(board.iter().copied())
         .collect();
-    serde_json::json!({"format": 1, "kind": "airlock-trust-policy", "version": version,
-        "keys": keys, "rules": [{"role": "change-board", "at_least": 1}],
-        "update": {"role": "change-board", "at_least": 2}})
-    .to_string()
+    trust_policy(version, None, &members, 1)
 }
 
 /// A directory holding the policy at `version`, signed by every key of `board`.
@@ -47,24 +35,19 @@ fn signed_update(s: &Scenario, name: &str, version: u64, board: &[&Path]) -> Pat
     for k in board {
         let key = format!("{}.key", k.display());
         let dir = dir.to_str().unwrap();
-        ok(&s
-            .airlock(&["sign", dir, "--key", &key, "--role", "change-board"])
-            .output()
-            .unwrap());
+        ok(&s.run_airlock(&["sign", dir, "--key", &key, "--role", "change-board"]));
     }
     dir
 }
 
-fn policy_update(s: &Scenario, policy: &Path, new: &Path) -> Output {
-    s.verify_bin(&[
+fn policy_update(s: &Scenario, policy: &Path, new: &Path) -> Run {
+    s.run_verify(&[
         "policy",
         "update",
         "--policy",
         policy.to_str().unwrap(),
         new.to_str().unwrap(),
     ])
-    .output()
-    .unwrap()
 }
 
 #[test]
@@ -106,7 +89,7 @@ fn policy_update_writes_through_no_link_and_replaces_no_older_copy() {
     std::fs::remove_file(&keep).unwrap();
     ok(&policy_update(&s, &policy, &v2));
     assert_eq!(std::fs::read_to_string(&keep).unwrap(), v1);
-    let now: serde_json::Value = serde_json::from_slice(&std::fs::read(&policy).unwrap()).unwrap();
+    let now = crate::common::read_json(&policy);
     assert_eq!(now["version"], 2);
 }
 
@@ -159,11 +142,7 @@ fn owned_by_someone_else(p: &Path) -> bool {
 
 /// `airlock-verify ARGS` with `TMPDIR=tmp`, as a plain [`Command`] (to bound its time).
 fn verify_in_tmp(s: &Scenario, tmp: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(crate::common::verify_bin());
-    c.env("DOCKER_CONFIG", &s.docker_config)
-        .env("TMPDIR", tmp)
-        .args(args);
-    c
+    s.verify_cli().env("TMPDIR", tmp).args(args).into_command()
 }
 
 /// `serve` with `TMPDIR=tmp`, failing the test if it has not started within `limit`.

@@ -30,19 +30,11 @@ fn basic_auth_from_docker_config_on_both_sides() {
     );
     s.docker_config = cfg;
     let out = s.try_build("bundle", &s.net_args());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::cli::ok(&out);
 
     // Install into the authenticated enclave.
     let out = s.install_to(&out_dir, &en, &s.path("dest"), &["--insecure"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::cli::ok(&out);
     let raw = skopeo_inspect_raw_with_creds(
         &format!("{en}/kube-apiserver:v1.30.2"),
         Some(("bob", "enclave-pw")),
@@ -75,11 +67,7 @@ fn tls_registry_needs_the_extra_ca() {
     assert!(!s.path("untrusted").exists());
     // ... and accepted with --ca-file.
     let out = build("trusted", &["--ca-file", ca.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::cli::ok(&out);
 
     // The enclave side takes --ca-file too.
     let enclave = Registry::start_with_tls(&cert, &key);
@@ -89,11 +77,7 @@ fn tls_registry_needs_the_extra_ca() {
         &s.path("dest"),
         &["--ca-file", ca.to_str().unwrap()],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::cli::ok(&out);
     let out = crate::common::images::skopeo(&[
         "inspect",
         "--raw",
@@ -129,11 +113,7 @@ fn bearer_token_auth_with_docker_config_credentials() {
 
     s.docker_config = docker_config(&s.path("docker"), &[(&up, "carol", "token-pw")]);
     let out = s.try_build("bundle", &args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::cli::ok(&out);
     let bundle = s.path("bundle");
     assert!(s.verify(&bundle).status.success());
     // The bytes really came through the bearer flow: the token server issued tokens.

@@ -4,7 +4,7 @@
 //! every byte checked before anything is written.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use crate::common::images::{sha256_digest, skopeo_inspect_raw};
 use crate::common::scenario::{Scenario, assert_fails};
@@ -42,16 +42,7 @@ fn receipt(dest: &Path, n: u32) -> serde_json::Value {
 
 /// `airlock-verify log --check --dest DEST` passes: every signature, the chain, the state.
 fn log_checks(dest: &Path) {
-    let out = Command::new(crate::common::verify_bin())
-        .args(["log", "--check", "--dest"])
-        .arg(dest)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "log --check: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::cli::log_check(dest);
 }
 
 /// Flip one byte in the middle of payload.tar.zst (the signatures still hold: only the
@@ -257,12 +248,11 @@ fn a_reinstall_that_lacks_anything_verifies_every_byte_first() {
         mended["payload_reason"],
         "the enclave lacked 0 image(s), 2 tag(s) and 1 file(s)"
     );
-    let api = mended["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["name"] == "registry.k8s.io/kube-apiserver:v1.30.2")
-        .unwrap();
+    let api = crate::common::find(
+        &mended["images"],
+        "name",
+        "registry.k8s.io/kube-apiserver:v1.30.2",
+    );
     assert_eq!(api["action"], "present");
     assert_eq!(api["tag_moved_from"], amd64.as_str());
     assert_eq!(

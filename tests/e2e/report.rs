@@ -5,9 +5,10 @@
 //! judges sample cluster dumps inside the enclave and records the result.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-use crate::common::scenario::{Scenario, assert_fails, sh};
+use crate::common::cli::ok;
+use crate::common::scenario::{Scenario, assert_fails, sh_ok};
 
 /// The scenario's lock plus the hop facts resolve would record: removed APIs as the
 /// catalog lists them (here: CronJob batch/v1beta1, FlowSchema v1beta3, HPA v2beta2).
@@ -95,15 +96,6 @@ fn cve_feed(path: &Path) {
     std::fs::write(path, serde_json::to_vec(&feed).unwrap()).unwrap();
 }
 
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn python() -> String {
     std::env::var("AIRLOCK_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
 }
@@ -124,12 +116,7 @@ fn the_bundle_carries_a_signed_report_and_a_valid_sbom() {
         assert!(bundle.join("report").join(f).is_file(), "{f} missing");
     }
     // Listed in SHA256SUMS, covered by the signatures, checked by verify.
-    let out = sh("sha256sum -c SHA256SUMS", &bundle);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let out = sh_ok("sha256sum -c SHA256SUMS", &bundle);
     assert!(String::from_utf8_lossy(&out.stdout).contains("report/change-report.html: OK"));
     ok(&s.verify(&bundle));
     let html = bundle.join("report/change-report.html");
@@ -160,9 +147,7 @@ sys.exit(0 if err is None else 1)
         .output()
         .expect("run the CycloneDX validator (scripts/test.sh installs it)");
     ok(&out);
-    let sbom: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(bundle.join("report/sbom.cdx.json")).unwrap())
-            .unwrap();
+    let sbom = crate::common::read_json(&bundle.join("report/sbom.cdx.json"));
     let purls: Vec<&str> = sbom["components"]
         .as_array()
         .unwrap()
@@ -177,9 +162,7 @@ sys.exit(0 if err is None else 1)
     );
 
     // The report says what it could not evaluate, and carries the runbook and back-out.
-    let r: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(bundle.join("report/change-report.json")).unwrap())
-            .unwrap();
+    let r = crate::common::read_json(&bundle.join("report/change-report.json"));
     assert_eq!(r["summary"]["not_before"], format!("{}:00Z", &start[..16]));
     assert_eq!(r["apis"]["in_use"]["evaluated"], false);
     assert_eq!(r["cves"]["evaluated"], false);
@@ -201,20 +184,7 @@ fn report_with_a_cluster_dump_cves_and_approvals_is_deterministic_and_renders() 
     cve_feed(&feed);
     let render = |out: &str| -> PathBuf {
         let o = s.path(out);
-        let r = s
-            .airlock(&[
-                "report",
-                bundle.to_str().unwrap(),
-                "--cluster-dump",
-                dumps.to_str().unwrap(),
-                "--cve-feed",
-                feed.to_str().unwrap(),
-                "--out",
-                o.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
-        ok(&r);
+        s.report(&bundle, &dumps, &feed, &o).ok();
         o
     };
     let a = render("out-a");
@@ -231,8 +201,7 @@ fn report_with_a_cluster_dump_cves_and_approvals_is_deterministic_and_renders() 
             "{f} differs"
         );
     }
-    let r: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(a.join("change-report.json")).unwrap()).unwrap();
+    let r = crate::common::read_json(&a.join("change-report.json"));
     let in_use: Vec<String> = r["apis"]["in_use"]["items"]
         .as_array()
         .unwrap()
@@ -344,7 +313,7 @@ fn report_with_a_cluster_dump_cves_and_approvals_is_deterministic_and_renders() 
 /// URLs the page itself asked for, from Chromium's net log: requests whose initiator is
 /// an origin (the browser's own background requests have none), other than file URLs.
 fn page_requests(netlog: &Path) -> Vec<String> {
-    let log: serde_json::Value = serde_json::from_slice(&std::fs::read(netlog).unwrap()).unwrap();
+    let log = crate::common::read_json(netlog);
     let start_job = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"].clone();
     log["events"]
         .as_array()
@@ -367,33 +336,24 @@ fn preflight_judges_the_cluster_inside_the_enclave() {
     write_dumps(&dumps, "v1.29.6", "registry.enclave:5000/k8s");
     let state = s.path("state");
     let run = |dumps: &Path, registry: &str| {
-        s.verify_bin(&[
-            "preflight",
-            bundle.to_str().unwrap(),
-            "--trust",
-            &format!("{}.pub", s.key.display()),
-            "--cluster-dump",
-            dumps.to_str().unwrap(),
-            "--dest",
-            s.path("dest").to_str().unwrap(),
-            "--registry",
-            registry,
-            "--prefix",
-            "k8s",
-            "--state-dir",
-            state.to_str().unwrap(),
-            "--json",
-        ])
-        .output()
-        .unwrap()
+        s.on_bundle("preflight", &bundle)
+            .args([
+                "--cluster-dump",
+                dumps.to_str().unwrap(),
+                "--dest",
+                s.path("dest").to_str().unwrap(),
+                "--registry",
+                registry,
+                "--prefix",
+                "k8s",
+                "--state-dir",
+                state.to_str().unwrap(),
+                "--json",
+            ])
+            .run()
     };
     let out = run(&dumps, "registry.enclave:5000");
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::scenario::assert_code(&out, 1);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let status = |id: &str| {
         v["checks"]
@@ -424,10 +384,7 @@ fn preflight_judges_the_cluster_inside_the_enclave() {
         "{v}"
     );
     // Every run is in the receipt log.
-    let log = s
-        .verify_bin(&["log", "--state-dir", state.to_str().unwrap(), "--json"])
-        .output()
-        .unwrap();
+    let log = s.run_verify(&["log", "--state-dir", state.to_str().unwrap(), "--json"]);
     ok(&log);
     let l: serde_json::Value = serde_json::from_slice(&log.stdout).unwrap();
     assert_eq!(l["receipts"], 3);
@@ -437,16 +394,13 @@ fn preflight_judges_the_cluster_inside_the_enclave() {
     assert_fails(&run(&bad, "registry.enclave:5000"), 4, "not JSON");
     let feed = s.path("feed.json");
     std::fs::write(&feed, r#"{"items": 3}"#).unwrap();
-    let out = s
-        .airlock(&[
-            "report",
-            bundle.to_str().unwrap(),
-            "--cve-feed",
-            feed.to_str().unwrap(),
-            "--out",
-            s.path("r").to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out = s.run_airlock(&[
+        "report",
+        bundle.to_str().unwrap(),
+        "--cve-feed",
+        feed.to_str().unwrap(),
+        "--out",
+        s.path("r").to_str().unwrap(),
+    ]);
     assert_fails(&out, 4, "CVE feed");
 }

@@ -8,7 +8,7 @@ use crate::common::charts::chart_tgz;
 use crate::common::images::sha256_hex;
 use crate::common::scenario::{Scenario, assert_fails};
 use crate::common::tree;
-use crate::resolve::{Opts, Upstream};
+use crate::common::upstream::{Opts, Upstream};
 
 /// A hop manifest that carries one chart archive from a local file, pinned by sha256.
 fn hop_with_chart(dir: &Path, chart: &[u8]) -> std::path::PathBuf {
@@ -127,26 +127,9 @@ fn hostile_names_reach_the_markdown_report_as_text() {
     let (dumps, feed) = hostile_inputs(&s);
     let bundle = s.build("bundle", &[]);
     let out_dir = s.path("report");
-    let out = s
-        .airlock(&[
-            "report",
-            bundle.to_str().unwrap(),
-            "--cluster-dump",
-            dumps.to_str().unwrap(),
-            "--cve-feed",
-            feed.to_str().unwrap(),
-            "--out",
-            out_dir.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_no_controls("report stdout", &String::from_utf8_lossy(&out.stdout));
-    assert_no_controls("report stderr", &String::from_utf8_lossy(&out.stderr));
+    let out = s.report(&bundle, &dumps, &feed, &out_dir).ok();
+    assert_no_controls("report stdout", &out.stdout());
+    assert_no_controls("report stderr", &out.stderr());
     let md = std::fs::read_to_string(out_dir.join("change-report.md")).unwrap();
     assert_inert("change-report.md", &md);
     let shown = "&lt;img src=x onerror=alert(1)&gt;\\u{1b}\\]0;pwned\\u{7}\\u{1b}\\[2J\\|\\`x\\`";

@@ -7,6 +7,7 @@ use std::io::Read;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use crate::common::cli::{self, Cli};
 use crate::common::images::{sha256_digest, sha256_hex, skopeo, skopeo_inspect_raw};
 use crate::common::scenario::{Scenario, assert_fails};
 use crate::common::servers::{HttpResponse, http_request, make_test_ca};
@@ -69,8 +70,7 @@ fn skopeo_pulls_every_image_from_serve_with_the_upstream_digests() {
             &format!("docker://{addr}/{reference}"),
             &format!("oci:{}:x", layout.display()),
         ]);
-        let index: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+        let index = crate::common::read_json(&layout.join("index.json"));
         assert_eq!(index["manifests"][0]["digest"], digest, "{reference}");
         for blob in std::fs::read_dir(layout.join("blobs/sha256")).unwrap() {
             let blob = blob.unwrap();
@@ -321,32 +321,10 @@ fn serve_refuses_to_start_on_a_bundle_that_fails_verification() {
     );
 
     // An untrusted key: the same refusal, before the payload is read.
-    let other = s.path("other");
-    s.airlock(&[
-        "keygen",
-        "--no-passphrase",
-        "--out",
-        other.to_str().unwrap(),
-    ])
-    .assert()
-    .success();
-    let out = std::process::Command::new(crate::common::verify_bin())
-        .args(["serve", bundle.to_str().unwrap(), "--trust"])
-        .arg(format!("{}.pub", other.display()))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--spool",
-            spool.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let other = cli::keygen(&s.path("other"));
+    let serve = Cli::verify().arg("serve").arg(&bundle);
+    let serve = serve.args(["--trust", &cli::pub_of(&other), "--listen", "127.0.0.1:0"]);
+    serve.arg("--spool").arg(&spool).fails(3, "");
 }
 
 #[test]
@@ -456,15 +434,16 @@ fn serve_over_tls_with_a_prefix() {
     std::fs::copy(&ca, certs.join("ca.crt")).unwrap();
 
     // A missing key file is bad input, reported before the bundle is read.
-    let out = std::process::Command::new(crate::common::verify_bin())
-        .args(["serve", bundle.to_str().unwrap(), "--trust"])
-        .arg(format!("{}.pub", s.key.display()))
-        .args(["--listen", "127.0.0.1:0", "--tls-cert"])
-        .arg(&cert)
-        .args(["--tls-key", "/nonexistent/key.pem"])
-        .output()
-        .unwrap();
-    assert_fails(&out, 4, "/nonexistent/key.pem");
+    let serve = Cli::verify().arg("serve").arg(&bundle);
+    let serve = serve.args([
+        "--trust",
+        &s.pubkey(),
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+    ]);
+    let serve = serve.arg(&cert).args(["--tls-key", "/nonexistent/key.pem"]);
+    serve.fails(4, "/nonexistent/key.pem");
 
     let served = s.serve(
         &bundle,

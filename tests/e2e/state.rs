@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Output;
 
-use crate::common::scenario::{Scenario, assert_fails, sh};
+use crate::common::cli;
+use crate::common::cli::{json, ok};
+use crate::common::scenario::window_now;
+use crate::common::scenario::{Scenario, assert_fails, sh, sh_ok};
 use crate::common::servers::Registry;
 
 /// Every path below `root` with its size, modification time and sha256: what a command
@@ -27,21 +30,6 @@ fn snapshot(root: &Path) -> BTreeMap<String, (u64, std::time::SystemTime, String
             (rel, (len, mtime, hash))
         })
         .collect()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\n{}\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_str(&ok(out)).expect("JSON on stdout")
 }
 
 fn receipt(state: &Path, n: u32) -> serde_json::Value {
@@ -75,23 +63,13 @@ fn log(s: &Scenario, state: &Path, extra: &[&str]) -> Output {
     s.verify_bin(&args).output().unwrap()
 }
 
-/// A window around now, in the form the CLI takes.
-fn window_now() -> String {
-    let now = airlock::time::Timestamp::now().plus(-3600).to_string();
-    format!("{}Z/72h", &now[..16])
-}
-
 #[test]
 fn reading_without_the_receipt_key_writes_nothing_and_a_deleted_key_stops_install() {
     let s = Scenario::new();
     let enclave = Registry::start();
     let bundle = s.build("b", &[]);
     // The receipt key kept elsewhere, as docs/trust.md advises.
-    let key = s.path("secure/enclave");
-    ok(&s
-        .verify_bin(&["keygen", "--no-passphrase", "--out", key.to_str().unwrap()])
-        .output()
-        .unwrap());
+    let key = cli::enclave_keygen(&s.path("secure/enclave"));
     let (key_file, pub_file) = (key.with_extension("key"), key.with_extension("pub"));
     let dest = s.path("dest");
     ok(&s.install(
@@ -105,10 +83,7 @@ fn reading_without_the_receipt_key_writes_nothing_and_a_deleted_key_stops_instal
 
     // The command the README prints, without the key: names the key it needs, writes
     // nothing (no enclave.key made), no false tamper alarm.
-    let out = s
-        .verify_bin(&["log", "--check", "--dest", dest.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&["log", "--check", "--dest", dest.to_str().unwrap()]);
     assert_fails(&out, 2, "--receipt-pub");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -116,39 +91,23 @@ fn reading_without_the_receipt_key_writes_nothing_and_a_deleted_key_stops_instal
         "{err}"
     );
     // The recovery does not call it tampering, and mints no key either.
-    let out = s
-        .verify_bin(&["state", "recover", "--state-dir", state.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&["state", "recover", "--state-dir", state.to_str().unwrap()]);
     assert_fails(&out, 4, "the enclave key is missing; restore it");
     assert!(!String::from_utf8_lossy(&out.stderr).contains("edited or replaced"));
     // The auditor's way: the public key alone, for the log and for the state.
     let out = log(&s, &state, &["--receipt-pub", pub_file.to_str().unwrap()]);
     assert!(ok(&out).contains("OK: 1 receipt(s)"));
-    let shown = json(
-        &s.verify_bin(&[
-            "state",
-            "show",
-            "--state-dir",
-            state.to_str().unwrap(),
-            "--receipt-pub",
-            pub_file.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap(),
-    );
+    let shown = json(&s.run_verify(&[
+        "state",
+        "show",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--receipt-pub",
+        pub_file.to_str().unwrap(),
+    ]));
     assert_eq!(shown["receipts"], 1);
     // With the wrong public key: it says which key signed, not "edited".
-    let other = s.path("secure/other");
-    ok(&s
-        .verify_bin(&[
-            "keygen",
-            "--no-passphrase",
-            "--out",
-            other.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap());
+    let other = cli::enclave_keygen(&s.path("secure/other"));
     let out = log(
         &s,
         &state,
@@ -167,10 +126,7 @@ fn reading_without_the_receipt_key_writes_nothing_and_a_deleted_key_stops_instal
     let empty = s.path("empty");
     std::fs::create_dir_all(&empty).unwrap();
     for d in [&empty, &s.path("missing")] {
-        let out = s
-            .verify_bin(&["log", "--check", "--dest", d.to_str().unwrap()])
-            .output()
-            .unwrap();
+        let out = s.run_verify(&["log", "--check", "--dest", d.to_str().unwrap()]);
         assert_fails(&out, 4, "nothing to check");
         assert!(!d.join(".airlock").exists(), "log made {}", d.display());
     }
@@ -261,10 +217,7 @@ fn one_run_with_a_wrong_clock_bricks_nothing_and_the_floor_resets_on_record() {
     // The clock put right, installs go on (before: "the clock was moved back", for good).
     ok(&install_at(&s, None, &b1, &reg, &dest, &[]));
     // A recovery rebuilds the same sane floor, not the century-ahead one.
-    ok(&s
-        .verify_bin(&["state", "recover", "--state-dir", state.to_str().unwrap()])
-        .output()
-        .unwrap());
+    ok(&s.run_verify(&["state", "recover", "--state-dir", state.to_str().unwrap()]));
     ok(&install_at(&s, None, &b1, &reg, &dest, &[]));
 
     // A year past 9999 is refused up front: nothing written, state still readable.
@@ -303,22 +256,16 @@ fn one_run_with_a_wrong_clock_bricks_nothing_and_the_floor_resets_on_record() {
     );
     // ...until the operator resets the floor, which needs a reason and is recorded.
     let st = state.to_str().unwrap();
-    let out = s
-        .verify_bin(&["state", "reset-clock", "--state-dir", st, "--reason", " "])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&["state", "reset-clock", "--state-dir", st, "--reason", " "]);
     assert_fails(&out, 2, "--reason");
-    let out = s
-        .verify_bin(&[
-            "state",
-            "reset-clock",
-            "--state-dir",
-            st,
-            "--reason",
-            "CHG-42: far-future window",
-        ])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&[
+        "state",
+        "reset-clock",
+        "--state-dir",
+        st,
+        "--reason",
+        "CHG-42: far-future window",
+    ]);
     assert!(ok(&out).contains("clock floor cleared"));
     let text = std::fs::read_dir(state.join("receipts"))
         .unwrap()
@@ -377,10 +324,7 @@ fn a_crash_between_a_receipts_two_writes_is_recovered_on_record() {
         assert!(err.contains("interrupted"), "{crash:?}: {err}");
         assert_eq!(before, snapshot(&dest), "{crash:?}: install wrote");
         assert_fails(&log(&s, &state, &[]), 1, "state recover");
-        ok(&s
-            .verify_bin(&["state", "recover", "--state-dir", state.to_str().unwrap()])
-            .output()
-            .unwrap());
+        ok(&s.run_verify(&["state", "recover", "--state-dir", state.to_str().unwrap()]));
         ok(&log(&s, &state, &[]));
         if crash != Crash::StateBehind {
             let r = receipt(&state, n);
@@ -396,14 +340,9 @@ fn a_crash_between_a_receipts_two_writes_is_recovered_on_record() {
 
 /// Copy a directory tree with `cp -a` (modes and times kept, as a backup would).
 fn cp_a(from: &Path, to: &Path) {
-    let out = sh(
+    sh_ok(
         &format!("rm -rf {1} && cp -a {0} {1}", from.display(), to.display()),
         Path::new("/"),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
 }
 

@@ -6,40 +6,31 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::common::scenario::{Scenario, assert_fails, public_key_b64, sh};
+use crate::common::cli;
+use crate::common::cli::Run;
+use crate::common::cli::ok;
+use crate::common::scenario::window_now;
+use crate::common::scenario::{Scenario, assert_fails, sh_ok, trust_policy};
 use crate::common::servers::Registry;
 
 /// `airlock keygen` into keys/NAME; with a passphrase file when `pass` is given.
 fn keygen(s: &Scenario, name: &str, pass: Option<&Path>) -> PathBuf {
     let prefix = s.path(&format!("keys/{name}"));
-    let mut args = vec![
-        "keygen".to_string(),
-        "--out".into(),
-        prefix.display().to_string(),
-    ];
     match pass {
-        Some(p) => args.extend(["--passphrase-file".into(), p.display().to_string()]),
-        None => args.push("--no-passphrase".into()),
+        Some(p) => cli::keygen_with_passphrase(&prefix, p),
+        None => cli::keygen(&prefix),
     }
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    s.airlock(&refs).assert().success();
-    prefix
 }
 
 /// A key made by Debian's `minisign -G` (unencrypted: `-W`).
 fn minisign_keygen(s: &Scenario, name: &str) -> PathBuf {
     let prefix = s.path(&format!("keys/{name}"));
-    let out = sh(
+    sh_ok(
         &format!(
             "minisign -G -W -f -p {p}.pub -s {p}.key",
             p = prefix.display()
         ),
         s.work.path(),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     prefix
 }
@@ -76,23 +67,12 @@ fn keys(s: &Scenario) -> Keys {
 }
 
 fn policy_json(version: u64, k: &Keys, change_board: usize) -> String {
-    serde_json::json!({
-        "format": 1,
-        "kind": "airlock-trust-policy",
-        "version": version,
-        "keys": [
-            {"name": "build server", "key": public_key_b64(&k.builder), "roles": ["builder"]},
-            {"name": "Alice Smith", "key": public_key_b64(&k.alice), "roles": ["change-board"]},
-            {"name": "Bob Jones", "key": public_key_b64(&k.bob), "roles": ["change-board"]},
-            {"name": "Carol White", "key": public_key_b64(&k.carol), "roles": ["change-board"]},
-        ],
-        "rules": [
-            {"role": "builder", "at_least": 1},
-            {"role": "change-board", "at_least": change_board},
-        ],
-        "update": {"at_least": 2, "role": "change-board"},
-    })
-    .to_string()
+    let board = [
+        ("Alice Smith", &*k.alice),
+        ("Bob Jones", &k.bob),
+        ("Carol White", &k.carol),
+    ];
+    trust_policy(version, Some(&k.builder), &board, change_board)
 }
 
 fn write_policy(s: &Scenario, k: &Keys) -> PathBuf {
@@ -110,16 +90,14 @@ fn approve(s: &Scenario, dir: &Path, key: &Path, role: &str, extra: &[&str]) -> 
     s.airlock(&args).output().unwrap()
 }
 
-fn verify_with(s: &Scenario, bundle: &Path, policy: &Path) -> Output {
-    s.verify_bin(&[
+fn verify_with(s: &Scenario, bundle: &Path, policy: &Path) -> Run {
+    s.run_verify(&[
         "verify",
         bundle.to_str().unwrap(),
         "--policy",
         policy.to_str().unwrap(),
         "--quiet",
     ])
-    .output()
-    .unwrap()
 }
 
 fn install_with(
@@ -152,38 +130,18 @@ fn install_with(
     s.verify_bin(&args).output().unwrap()
 }
 
-fn window_now() -> String {
-    // An hour ago for three days, in the form the CLI takes.
-    let now = airlock::time::Timestamp::now().plus(-3600).to_string();
-    format!("{}Z/72h", &now[..16])
-}
-
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn two_approvers_from_keygen_to_receipt() {
     let s = Scenario::new();
     let k = keys(&s);
     // The secret key is encrypted at rest, and OpenSSL reads it with the passphrase.
-    let out = sh(
+    sh_ok(
         &format!(
             "openssl pkey -noout -in {}.key -passin file:{}",
             k.alice.display(),
             k.pass.display()
         ),
         s.work.path(),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     assert!(
         std::fs::read_to_string(format!("{}.key", k.alice.display()))
@@ -223,16 +181,13 @@ fn two_approvers_from_keygen_to_receipt() {
             "CHG-2211",
         ],
     ));
-    let out = s
-        .verify_bin(&[
-            "signers",
-            bundle.to_str().unwrap(),
-            "--policy",
-            policy.to_str().unwrap(),
-            "--json",
-        ])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&[
+        "signers",
+        bundle.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+        "--json",
+    ]);
     // Not met yet: the listing is printed and the exit code says so (issue 21).
     assert_fails(&out, 3, "1 more change-board");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -254,18 +209,13 @@ fn two_approvers_from_keygen_to_receipt() {
         (&k.builder, "role=builder signer=CI"),
     ] {
         let sig = bundle.join(format!("signatures/{}.minisig", key_id(prefix)));
-        let out = sh(
+        let out = sh_ok(
             &format!(
                 "minisign -V -p {}.pub -m manifest.json -x {}",
                 prefix.display(),
                 sig.display()
             ),
             &bundle,
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
         );
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(stdout.contains(needle), "{stdout}");
@@ -292,7 +242,7 @@ fn two_approvers_from_keygen_to_receipt() {
     }
     // The receipt checks with minisign and the enclave's public key alone.
     let state = s.path("enclave/state");
-    let out = sh(
+    sh_ok(
         &format!(
             "minisign -V -p {}/enclave.pub -m {}",
             state.display(),
@@ -300,15 +250,7 @@ fn two_approvers_from_keygen_to_receipt() {
         ),
         &state,
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = s
-        .verify_bin(&["log", "--check", "--state-dir", state.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&["log", "--check", "--state-dir", state.to_str().unwrap()]);
     ok(&out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("chain intact"));
 }
@@ -546,11 +488,8 @@ fn the_state_fails_closed_and_the_log_finds_every_edit() {
     let state = s.path("enclave/state");
     let st = state.join("state.json");
     let good_state = std::fs::read(&st).unwrap();
-    let log = |s: &Scenario| {
-        s.verify_bin(&["log", "--check", "--state-dir", state.to_str().unwrap()])
-            .output()
-            .unwrap()
-    };
+    let log =
+        |s: &Scenario| s.run_verify(&["log", "--check", "--state-dir", state.to_str().unwrap()]);
     ok(&log(&s));
     // Tampered, truncated and missing state: refused with the command that recovers.
     let tampered = String::from_utf8(good_state.clone())
@@ -574,10 +513,7 @@ fn the_state_fails_closed_and_the_log_finds_every_edit() {
         3,
         "is missing, but 3 receipts exist",
     );
-    let out = s
-        .verify_bin(&["state", "recover", "--state-dir", state.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&["state", "recover", "--state-dir", state.to_str().unwrap()]);
     ok(&out);
     ok(&install_with(&s, &b, &policy, &enclave, &[]));
     ok(&log(&s));
@@ -632,7 +568,7 @@ fn policy_updates_need_the_current_policy_and_the_next_version() {
     let k = keys(&s);
     let policy = write_policy(&s, &k);
     let n = std::cell::Cell::new(0);
-    let update = |version: u64, signers: &[&PathBuf]| -> Output {
+    let update = |version: u64, signers: &[&PathBuf]| -> Run {
         n.set(n.get() + 1);
         let dir = s.path(&format!("policy-v{version}-{}", n.get()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -646,20 +582,18 @@ fn policy_updates_need_the_current_policy_and_the_next_version() {
             }
             ok(&approve(&s, &dir, key, "change-board", &extra));
         }
-        s.verify_bin(&[
+        s.run_verify(&[
             "policy",
             "update",
             "--policy",
             policy.to_str().unwrap(),
             dir.to_str().unwrap(),
         ])
-        .output()
-        .unwrap()
     };
     assert_fails(&update(2, &[&k.alice]), 3, "1 more change-board");
     assert_fails(&update(3, &[&k.alice, &k.bob]), 3, "is not 2");
     ok(&update(2, &[&k.alice, &k.bob]));
-    let now: serde_json::Value = serde_json::from_slice(&std::fs::read(&policy).unwrap()).unwrap();
+    let now = crate::common::read_json(&policy);
     assert_eq!(now["version"], 2);
     // Replaying the accepted update is refused: its version is no longer the next.
     assert_fails(&update(2, &[&k.alice, &k.carol]), 3, "is not 3");

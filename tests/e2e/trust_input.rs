@@ -10,21 +10,11 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use crate::common::scenario::{Scenario, assert_fails};
+use crate::common::scenario::{Scenario, assert_fails, sh_ok};
 
 /// `airlock keygen` with a passphrase into keys/NAME; returns the prefix.
 fn keygen_with_passphrase(s: &Scenario, name: &str, pass: &Path) -> PathBuf {
-    let prefix = s.path(&format!("keys/{name}"));
-    s.airlock(&[
-        "keygen",
-        "--out",
-        prefix.to_str().unwrap(),
-        "--passphrase-file",
-    ])
-    .arg(pass)
-    .assert()
-    .success();
-    prefix
+    crate::common::cli::keygen_with_passphrase(&s.path(&format!("keys/{name}")), pass)
 }
 
 /// `airlock-verify install BUNDLE --trust KEY.pub --receipt-key KEY EXTRA...` into
@@ -185,24 +175,16 @@ fn key_passphrase_and_path_mistakes_are_invalid_input() {
         &dest,
         &["--insecure", "--attempts", "1"],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::scenario::assert_code(&out, 1);
     let before = crate::common::tree(s.work.path());
-    let out = s
-        .verify_bin(&[
-            "log",
-            "--check",
-            "--dest",
-            dest.to_str().unwrap(),
-            "--receipt-pub",
-            secret_s,
-        ])
-        .output()
-        .unwrap();
+    let out = s.run_verify(&[
+        "log",
+        "--check",
+        "--dest",
+        dest.to_str().unwrap(),
+        "--receipt-pub",
+        secret_s,
+    ]);
     assert_fails(&out, 4, "this is a secret key");
     crate::common::assert_changed_only_under(&before, &crate::common::tree(s.work.path()), &[]);
 }
@@ -285,11 +267,7 @@ fn one_key_under_two_ids_is_refused_for_trust() {
     assert!(installed.is_empty(), "{installed:?}");
     // Each id alone still verifies: the signature itself is good.
     let out = verify_args(&s, &bundle, &["--trust", p]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::cli::ok(&out);
 }
 
 /// A minisign secret key file (encrypted, "Sc") with the given scrypt limits and a random
@@ -414,17 +392,12 @@ fn keys_encrypted_by_openssl_with_its_defaults_still_sign() {
     let bundle = s.build("bundle", &[]);
     let pass = s.path("pass");
     std::fs::write(&pass, "correct horse\n").unwrap();
-    let out = crate::common::scenario::sh(
+    sh_ok(
         "openssl genpkey -algorithm ed25519 -out plain.pem && \
          openssl pkcs8 -topk8 -in plain.pem -v2 aes-256-cbc -passout file:pass -out pbkdf2.key && \
          openssl pkcs8 -topk8 -in plain.pem -v2 aes-256-cbc -scrypt -passout file:pass -out scrypt.key && \
          chmod 600 pbkdf2.key scrypt.key",
         s.work.path(),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     for name in ["pbkdf2.key", "scrypt.key"] {
         let out = sign(
@@ -433,10 +406,6 @@ fn keys_encrypted_by_openssl_with_its_defaults_still_sign() {
             &s.path(name),
             &["--passphrase-file", pass.to_str().unwrap(), "--force"],
         );
-        assert!(
-            out.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::common::cli::ok(&out);
     }
 }

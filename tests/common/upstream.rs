@@ -1,0 +1,397 @@
+//! The one upstream fixture for catalog-driven hops: a real registry seeded under the real
+//! repository names (kube-apiserver, ..., coredns/coredns, pause) and a file server laid out
+//! like dl.k8s.io and the GitHub release pages, reached through `--mirror`, with a tiny
+//! catalog (`--catalog`) that keeps the number of artifacts small. `resolve`, `keygen`,
+//! `build`, `verify` and `install` run the real binaries against it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+use super::cli::{self, Cli};
+use super::images::{
+    BuiltImage, ImageSpec, LayerSpec, build_layout, linux, push_image, random_bytes, sha256_hex,
+    write_file_tree,
+};
+use super::servers::{FileServer, Registry};
+
+pub const CP: [&str; 4] = [
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kube-proxy",
+];
+
+pub fn catalog_text() -> String {
+    let bin = |name: &str| {
+        format!(
+            r#"    - {{ name: {name}, url: "https://dl.k8s.io/release/{{version}}/bin/linux/{{arch}}/{name}", checksum_url: "{{url}}.sha256", checksum_format: hex, mode: "0755", source: [t] }}
+"#
+        )
+    };
+    let tools = |crictl: &str, cni: &str| {
+        format!(
+            r#"    tools:
+      - {{ name: crictl, version: "{crictl}", url: "https://github.com/kubernetes-sigs/cri-tools/releases/download/{{tool_version}}/crictl-{{tool_version}}-linux-{{arch}}.tar.gz", checksum_url: "{{url}}.sha256", checksum_format: hex, mode: "0644", source: [t] }}
+      - {{ name: cni-plugins, version: "{cni}", url: "https://github.com/containernetworking/plugins/releases/download/{{tool_version}}/cni-plugins-linux-{{arch}}-{{tool_version}}.tgz", checksum_url: "{{url}}.sha256", checksum_format: sha256sum, mode: "0644", source: [t] }}
+"#
+        )
+    };
+    format!(
+        r#"format: 1
+kind: airlock-kubernetes-catalog
+catalog_version: "test"
+sources:
+  - {{ id: t, url: "https://example.com/test", title: test }}
+defaults:
+  registry: registry.k8s.io
+  control_plane_images: [kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy]
+  binaries:
+{kubeadm}{kubelet}{kubectl}skew:
+  kubelet_max_minors_older: 3
+  kube_proxy_max_minors_older: 3
+  controller_manager_max_minors_older: 1
+  scheduler_max_minors_older: 1
+  kubectl_max_minors_skew: 1
+  apiserver_ha_max_minors_skew: 1
+  kubeadm_max_minors_per_upgrade: 1
+  source: [t]
+minors:
+  - minor: "1.29"
+    latest_patch: 15
+    released: "2023-12-13"
+    end_of_life: "2025-02-28"
+    source: [t]
+    images:
+      - name: etcd
+        repository: etcd
+        tags:
+          - {{ from_patch: 0, tag: "3.5.10-0", source: [t] }}
+          - {{ from_patch: 3, tag: "3.5.12-0", source: [t] }}
+      - {{ name: coredns, repository: coredns/coredns, tags: [{{ from_patch: 0, tag: "v1.11.1", source: [t] }}] }}
+      - {{ name: pause, repository: pause, tags: [{{ from_patch: 0, tag: "3.9", source: [t] }}] }}
+{tools129}    removed_apis: []
+  - minor: "1.30"
+    latest_patch: 2
+    released: "2024-04-17"
+    end_of_life: "2025-06-28"
+    source: [t]
+    images:
+      - name: etcd
+        repository: etcd
+        tags:
+          - {{ from_patch: 0, tag: "3.5.12-0", source: [t] }}
+          - {{ from_patch: 2, tag: "3.5.15-0", source: [t], confidence: uncertain, note: "test row" }}
+      - {{ name: coredns, repository: coredns/coredns, tags: [{{ from_patch: 0, tag: "v1.11.1", source: [t] }}] }}
+      - {{ name: pause, repository: pause, tags: [{{ from_patch: 0, tag: "3.9", source: [t] }}] }}
+{tools130}    removed_apis:
+      - {{ group_version: flowcontrol.apiserver.k8s.io/v1beta2, kinds: [FlowSchema], replacement: flowcontrol.apiserver.k8s.io/v1, source: [t] }}
+"#,
+        kubeadm = bin("kubeadm"),
+        kubelet = bin("kubelet"),
+        kubectl = bin("kubectl"),
+        tools129 = tools("v1.29.0", "v1.3.0"),
+        tools130 = tools("v1.30.0", "v1.4.0"),
+    )
+}
+
+/// What to leave out of or change in the upstream fixture.
+#[derive(Default)]
+pub struct Opts {
+    /// `repo:tag` not pushed.
+    pub skip: Vec<&'static str>,
+    /// `repo:tag` built for linux/amd64 only.
+    pub amd64_only: Vec<&'static str>,
+    /// Extra images `repo:tag` (pushed under docker.io names via the same registry).
+    pub extra: Vec<&'static str>,
+    /// Kubernetes versions beyond v1.29.6 and v1.30.2 with images and binaries.
+    pub versions: Vec<&'static str>,
+}
+
+pub struct Upstream {
+    pub work: tempfile::TempDir,
+    pub registry: Registry,
+    pub files: FileServer,
+    pub catalog: PathBuf,
+    pub images: BTreeMap<String, BuiltImage>,
+    /// Canonical URL -> hex sha256 of the content.
+    pub sums: BTreeMap<String, String>,
+    pub www: PathBuf,
+}
+
+impl Upstream {
+    pub fn new(o: Opts) -> Upstream {
+        let work = super::workdir();
+        let registry = Registry::start();
+        let mut refs: Vec<String> = Vec::new();
+        let versions: Vec<&str> = ["v1.29.6", "v1.30.2"]
+            .into_iter()
+            .chain(o.versions.iter().copied())
+            .collect();
+        for v in &versions {
+            for n in CP {
+                refs.push(format!("{n}:{v}"));
+            }
+        }
+        for r in [
+            "etcd:3.5.12-0",
+            "etcd:3.5.15-0",
+            "coredns/coredns:v1.11.1",
+            "pause:3.9",
+        ] {
+            refs.push(r.into());
+        }
+        refs.extend(o.extra.iter().map(|s| s.to_string()));
+        let specs: Vec<ImageSpec> = refs
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !o.skip.contains(&r.as_str()))
+            .map(|(i, r)| {
+                let (repo, tag) = r.split_once(':').unwrap();
+                let archs: &[&str] = if o.amd64_only.contains(&r.as_str()) {
+                    &["amd64"]
+                } else {
+                    &["amd64", "arm64"]
+                };
+                ImageSpec {
+                    repository: repo.into(),
+                    tag: tag.into(),
+                    platforms: linux(archs),
+                    layers: vec![
+                        LayerSpec::shared("base"),
+                        LayerSpec::Random {
+                            seed: 100 + i as u64,
+                            size: 2048,
+                            gzip: true,
+                        },
+                    ],
+                }
+            })
+            .collect();
+        let layout = work.path().join("layout");
+        let built = build_layout(&layout, &specs);
+        let mut images = BTreeMap::new();
+        for b in built {
+            push_image(&layout, &b, &registry.host());
+            images.insert(format!("{}:{}", b.repository, b.tag), b);
+        }
+
+        // Files like dl.k8s.io and the GitHub release pages.
+        let www = work.path().join("www");
+        let mut tree: Vec<(String, String, Vec<u8>)> = Vec::new(); // (server path, canonical url, bytes)
+        let mut seed = 1000;
+        let mut add = |path: String, url: String| {
+            seed += 1;
+            tree.push((path, url, random_bytes(seed, 1024)));
+        };
+        for v in &versions {
+            for arch in ["amd64", "arm64"] {
+                for b in ["kubeadm", "kubelet", "kubectl"] {
+                    let p = format!("release/{v}/bin/linux/{arch}/{b}");
+                    add(format!("dl/{p}"), format!("https://dl.k8s.io/{p}"));
+                }
+            }
+        }
+        for (crictl, cni) in [("v1.29.0", "v1.3.0"), ("v1.30.0", "v1.4.0")] {
+            for arch in ["amd64", "arm64"] {
+                let p = format!(
+                    "kubernetes-sigs/cri-tools/releases/download/{crictl}/crictl-{crictl}-linux-{arch}.tar.gz"
+                );
+                add(format!("gh/{p}"), format!("https://github.com/{p}"));
+                let p = format!(
+                    "containernetworking/plugins/releases/download/{cni}/cni-plugins-linux-{arch}-{cni}.tgz"
+                );
+                add(format!("gh/{p}"), format!("https://github.com/{p}"));
+            }
+        }
+        let entries: Vec<(&str, &[u8])> = tree
+            .iter()
+            .map(|(p, _, b)| (p.as_str(), b.as_slice()))
+            .collect();
+        write_file_tree(&www, &entries);
+        let mut sums = BTreeMap::new();
+        for (path, url, bytes) in &tree {
+            let hex = sha256_hex(bytes);
+            if path.contains("cni-plugins") {
+                // sha256sum format, with a line for another file first.
+                let name = path.rsplit('/').next().unwrap();
+                std::fs::write(
+                    www.join(format!("{path}.sha256")),
+                    format!("{}  other.tgz\n{hex}  {name}\n", "1".repeat(64)),
+                )
+                .unwrap();
+            }
+            sums.insert(url.clone(), hex);
+        }
+        let files = FileServer::start(&www);
+        let catalog = work.path().join("catalog.yaml");
+        std::fs::write(&catalog, catalog_text()).unwrap();
+        Upstream {
+            work,
+            registry,
+            files,
+            catalog,
+            images,
+            sums,
+            www,
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.work.path().join(rel)
+    }
+
+    pub fn airlock(&self, args: &[String]) -> Command {
+        let mut c = Command::cargo_bin("airlock").expect("airlock binary");
+        c.env("AIRLOCK_CACHE", self.path("cache"))
+            .env("DOCKER_CONFIG", self.path("no-docker-config"))
+            .env_remove("AIRLOCK_CONFIG")
+            .current_dir(self.work.path());
+        c.args(args);
+        c
+    }
+
+    pub fn net_args(&self) -> Vec<String> {
+        let h = self.registry.host();
+        let u = self.files.url();
+        [
+            "--insecure-registry",
+            &h,
+            "--mirror",
+            &format!("registry.k8s.io={h}"),
+            "--mirror",
+            &format!("docker.io={h}"),
+            "--mirror",
+            &format!("https://dl.k8s.io={u}/dl"),
+            "--mirror",
+            &format!("https://github.com={u}/gh"),
+            "--mirror",
+            &format!("https://raw.example.com={u}/raw"),
+            "--mirror",
+            &format!("https://pkgs.k8s.io={u}/pkgs"),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    /// `airlock resolve --from v1.29.6 --to v1.30.2 --out hop.lock --catalog ... NET EXTRA`.
+    pub fn resolve(&self, extra: &[&str]) -> Output {
+        let mut args: Vec<String> = ["resolve", "--from", "v1.29.6", "--to", "v1.30.2", "--out"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.push(self.path("hop.lock").display().to_string());
+        args.push("--catalog".into());
+        args.push(self.catalog.display().to_string());
+        args.extend(self.net_args());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        self.airlock(&args).output().expect("run airlock resolve")
+    }
+
+    /// `airlock keygen` into keys/k, then `airlock build hop.lock` into bundle/ through the
+    /// mirrors; returns the key prefix and the build's output.
+    pub fn keygen_and_build(&self) -> (PathBuf, Output) {
+        let key = self.keygen("k");
+        (key, self.build("hop.lock", "bundle", &[]).run().output)
+    }
+
+    /// `airlock keygen --no-passphrase` into keys/NAME, asserted; returns the key prefix.
+    pub fn keygen(&self, name: &str) -> PathBuf {
+        cli::keygen(&self.path(&format!("keys/{name}")))
+    }
+
+    /// `airlock ARGS` with this upstream's cache and no credentials, in the scratch folder.
+    pub fn cli(&self) -> Cli {
+        Cli::airlock()
+            .env("AIRLOCK_CACHE", self.path("cache"))
+            .env("DOCKER_CONFIG", self.path("no-docker-config"))
+            .dir(self.work.path())
+    }
+
+    /// `airlock build LOCK --key keys/k.key --out OUT --quiet NET EXTRA` (LOCK and OUT
+    /// relative to the scratch folder), to run.
+    pub fn build(&self, lock: &str, out: &str, extra: &[&str]) -> Cli {
+        self.cli()
+            .arg("build")
+            .arg(self.path(lock))
+            .args(["--key", &cli::key_of(&self.path("keys/k"))])
+            .arg("--out")
+            .arg(self.path(out))
+            .arg("--quiet")
+            .args(self.net_args())
+            .args(extra)
+    }
+
+    /// `airlock-verify verify bundle --trust KEY.pub --quiet EXTRA`, to run.
+    pub fn verify(&self, key: &Path, extra: &[&str]) -> Cli {
+        Cli::verify()
+            .arg("verify")
+            .arg(self.path("bundle"))
+            .args(["--trust", &cli::pub_of(key), "--quiet"])
+            .args(extra)
+    }
+
+    /// The tiny catalog with `latest_patch: 6` for 1.29, so v1.29.6 is its newest patch
+    /// (written to catalog-129-6.yaml).
+    pub fn catalog_129_6(&self) -> PathBuf {
+        let path = self.path("catalog-129-6.yaml");
+        let text = catalog_text().replace("latest_patch: 15", "latest_patch: 6");
+        std::fs::write(&path, text).expect("write catalog-129-6.yaml");
+        path
+    }
+
+    /// `airlock plan --from FROM --to TO --build --json -q --key KEY.key --out-dir OUT
+    /// --catalog CATALOG EXTRA NET`, to run.
+    pub fn plan_build(&self, hop: (&str, &str), key: &Path, out: &Path, catalog: &Path) -> Cli {
+        self.cli()
+            .args([
+                "plan", "--from", hop.0, "--to", hop.1, "--build", "--json", "-q",
+            ])
+            .args(["--key", &cli::key_of(key), "--out-dir"])
+            .arg(out)
+            .arg("--catalog")
+            .arg(catalog)
+    }
+
+    /// `airlock-verify install bundle --trust KEY.pub --registry ENCLAVE --insecure --dest
+    /// DEST --json --quiet`, to run.
+    pub fn install(&self, key: &Path, enclave: &Registry, dest: &Path) -> Cli {
+        Cli::verify()
+            .env("DOCKER_CONFIG", self.path("no-docker-config"))
+            .arg("install")
+            .arg(self.path("bundle"))
+            .args(["--trust", &cli::pub_of(key), "--registry", &enclave.host()])
+            .args(["--insecure", "--dest"])
+            .arg(dest)
+            .args(["--json", "--quiet"])
+    }
+
+    pub fn lock(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.path("hop.lock")).expect("read lock");
+        serde_saphyr::from_str(&text).expect("lock is YAML")
+    }
+
+    pub fn digest(&self, r: &str) -> String {
+        self.images[r].index_digest.clone()
+    }
+}
+
+pub fn lock_images(lock: &serde_json::Value) -> BTreeMap<String, (String, String)> {
+    lock["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["name"].as_str().unwrap().to_string(),
+                (
+                    i["digest"].as_str().unwrap().to_string(),
+                    i["role"].as_str().unwrap_or("").to_string(),
+                ),
+            )
+        })
+        .collect()
+}
