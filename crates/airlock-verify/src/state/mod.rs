@@ -382,15 +382,8 @@ fn refuse_beyond_head(dir: &StateDir, head: u64) -> Result<()> {
 
 /// The enclave key kept in the state directory, made on first use.
 fn own_key(dir: &StateDir) -> Result<SecretKey> {
-    if let Some(pem) = dir.read(ENCLAVE_KEY, 64 * 1024)? {
-        let text = String::from_utf8(pem).map_err(|_| {
-            Error::invalid(
-                "enclave key",
-                dir.path().join(ENCLAVE_KEY).display(),
-                "not UTF-8",
-            )
-        })?;
-        return Ok(SecretKey::from_pkcs8_pem(&text)?);
+    if let Some(key) = read_own_key(dir)? {
+        return Ok(key);
     }
     // A directory that already holds state was signed with a key: a new one would make
     // every receipt unverifiable and look like tampering. Stop instead.
@@ -418,6 +411,21 @@ fn own_key(dir: &StateDir) -> Result<SecretKey> {
     Ok(key)
 }
 
+/// `enclave.key` as kept in `dir`, when it is there. Reads only.
+fn read_own_key(dir: &StateDir) -> Result<Option<SecretKey>> {
+    let Some(pem) = dir.read(ENCLAVE_KEY, 64 * 1024)? else {
+        return Ok(None);
+    };
+    let text = String::from_utf8(pem).map_err(|_| {
+        Error::invalid(
+            "enclave key",
+            dir.path().join(ENCLAVE_KEY).display(),
+            "not UTF-8",
+        )
+    })?;
+    Ok(Some(SecretKey::from_pkcs8_pem(&text)?))
+}
+
 /// Whether anything signed lives in `dir`: the state, a receipt, or a public key.
 fn holds_state(dir: &StateDir) -> Result<bool> {
     Ok(dir.has(STATE_FILE)? || dir.has(ENCLAVE_PUB)? || dir.has(receipts::RECEIPTS_DIR)?)
@@ -427,15 +435,8 @@ fn holds_state(dir: &StateDir) -> Result<bool> {
 /// half) or `enclave.pub` when airlock keeps the key there; `None` when it is kept
 /// elsewhere (`--receipt-key`). Reads only.
 pub fn public_key_in(dir: &StateDir) -> Result<Option<PublicKey>> {
-    if let Some(pem) = dir.read(ENCLAVE_KEY, 64 * 1024)? {
-        let text = String::from_utf8(pem).map_err(|_| {
-            Error::invalid(
-                "enclave key",
-                dir.path().join(ENCLAVE_KEY).display(),
-                "not UTF-8",
-            )
-        })?;
-        return Ok(Some(SecretKey::from_pkcs8_pem(&text)?.public_key()));
+    if let Some(key) = read_own_key(dir)? {
+        return Ok(Some(key.public_key()));
     }
     let Some(bytes) = dir.read(ENCLAVE_PUB, 4096)? else {
         return Ok(None);
