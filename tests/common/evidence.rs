@@ -140,3 +140,68 @@ impl Sbom {
             .unwrap_or_default()
     }
 }
+
+impl Sbom {
+    /// The package URL of the component `bom_ref`.
+    pub fn purl(&self, bom_ref: &str) -> &str {
+        self.component(bom_ref)["purl"].as_str().expect("a purl")
+    }
+
+    /// The NTIA elements of the SBOM itself: when (`timestamp`), by whom, supplied by
+    /// whom; and a supplier for every component fetched from upstream (a file from the
+    /// builder's disk, the lock and the catalog have none: nothing says who made them).
+    pub fn assert_ntia_metadata(&self, timestamp: &str) {
+        let meta = &self.doc["metadata"];
+        assert_eq!(meta["timestamp"], timestamp);
+        let author = meta["authors"][0]["name"].as_str().unwrap_or_default();
+        assert!(author.starts_with("airlock "), "{meta}");
+        assert_eq!(meta["supplier"]["name"], "The Kubernetes Authors");
+        for c in self.doc["components"].as_array().expect("components") {
+            let props = c["properties"].as_array().cloned().unwrap_or_default();
+            let local = props.iter().any(|p| {
+                p["name"] == "airlock:source"
+                    && !p["value"]
+                        .as_str()
+                        .is_some_and(|v| v.starts_with("https://"))
+            });
+            let fetched = !local && c["type"] != "data";
+            assert_eq!(c["supplier"]["name"].is_string(), fetched, "{c}");
+        }
+    }
+}
+
+/// The digests of the platform manifests an upstream index lists.
+pub fn listed_manifests(index: &serde_json::Value) -> Vec<String> {
+    let listed = super::each(&index["manifests"], "digest");
+    listed.into_iter().map(String::from).collect()
+}
+
+/// The SBOM refs of the config and layers of `REPO@DIGEST` as upstream serves it.
+pub fn upstream_blob_refs(s: &Scenario, repository: &str, digest: &str) -> Vec<String> {
+    let (_, m) = upstream_raw(s, &format!("{repository}@{digest}"));
+    let layers = m["layers"].as_array().expect("layers");
+    std::iter::once(&m["config"])
+        .chain(layers)
+        .map(|d| format!("blob:{}", d["digest"].as_str().expect("digest")))
+        .collect()
+}
+
+/// The YAML file `path` as a JSON file beside it (a schema describes the data).
+pub fn yaml_as_json(path: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(path).expect("read YAML");
+    let v: serde_json::Value = serde_saphyr::from_str(&text).expect("YAML");
+    write_json(&path.with_extension("json"), &v)
+}
+
+/// Install `bundle` into a new registry with the state in a new directory; the receipt.
+pub fn install_receipt(s: &Scenario, bundle: &Path) -> PathBuf {
+    let (enclave, state) = (super::servers::Registry::start(), s.path("state"));
+    let args = ["--state-dir", state.to_str().expect("utf-8")];
+    let out = s.install(bundle, &enclave, &s.path("dest"), &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    state.join("receipts/000001.json")
+}
