@@ -593,4 +593,59 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn a_package_file_is_named_as_its_package() {
+        let mut m = demo();
+        let target = m.files[0].target.clone();
+        m.package_repositories = vec![crate::manifest::PackageRepository {
+            format: crate::manifest::PackageFormat::Deb,
+            source: "https://pkgs.k8s.io/core:/stable:/v1.30/deb/".into(),
+            dir: crate::paths::SafeRelPath::new("packages/v1.30/deb").unwrap(),
+            signed_by: "ABCD".into(),
+            packages: vec![crate::manifest::CarriedPackage {
+                name: "kubeadm".into(),
+                version: "1.30.2-1.1".into(),
+                arch: "amd64".into(),
+                role: Role::Target,
+                target: target.clone(),
+            }],
+        }];
+        let bom = json(&m, &Children::new());
+        let r = format!("file:{target}");
+        let c = bom["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["bom-ref"] == r.as_str())
+            .unwrap();
+        assert_eq!(
+            (c["name"].as_str(), c["version"].as_str()),
+            (Some("kubeadm"), Some("1.30.2-1.1"))
+        );
+        assert!(depends_on(&bom, BUNDLE_REF).contains(&r.as_str()));
+    }
+
+    #[test]
+    fn the_report_command_writes_the_sbom_the_build_signed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = demo();
+        let ours = sbom(&m, None, &Children::new()).unwrap();
+        // No SBOM file in the bundle: one made from the manifest.
+        assert_eq!(of_bundle(dir.path(), &m).unwrap(), ours);
+        let signed = b"{\"the build's\": 1}\n".to_vec();
+        let path = dir.path().join(crate::layout::DocPath::Sbom.file_name());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &signed).unwrap();
+        let doc = m
+            .documents
+            .iter_mut()
+            .find(|d| d.path == crate::layout::DocPath::Sbom)
+            .unwrap();
+        (doc.size, doc.sha256) = (signed.len() as u64, Sha256Digest::of(&signed));
+        assert_eq!(of_bundle(dir.path(), &m).unwrap(), signed);
+        // Bytes the manifest does not list are not copied.
+        std::fs::write(&path, b"{\"planted\": 1}\n").unwrap();
+        assert_eq!(of_bundle(dir.path(), &m).unwrap(), ours);
+    }
 }
