@@ -10,6 +10,7 @@ use crate::common::evidence::{
     upstream_blob_refs, upstream_raw, write_json, yaml_as_json,
 };
 use crate::common::scenario::{Scenario, trust_policy};
+use crate::common::upstream::{Opts, Upstream, catalog_text};
 
 /// A bundle built at a fixed source date.
 fn build(s: &Scenario) -> PathBuf {
@@ -104,4 +105,31 @@ fn the_schemas_refuse_a_wrong_field() {
         &bad("receipt.json", &receipt),
         "/outcome",
     );
+}
+
+#[test]
+fn a_resolved_hops_lock_report_and_sbom_validate_and_the_sbom_is_dated_by_the_catalog() {
+    let u = Upstream::new(Opts::default());
+    // A catalog dated as real ones are (the fixture's says "test").
+    let dated = catalog_text().replace(
+        "catalog_version: \"test\"",
+        "catalog_version: \"2026.12.06\"",
+    );
+    std::fs::write(&u.catalog, dated).unwrap();
+    crate::common::cli::ok(&u.resolve(&[]));
+    assert_valid("lock.schema.json", &yaml_as_json(&u.path("hop.lock")));
+    let (_, built) = u.keygen_and_build();
+    crate::common::cli::ok(&built);
+    let report = u.path("bundle/report/change-report.json");
+    assert_valid("change-report.schema.json", &report);
+    assert!(
+        !crate::common::read_json(&report)["runbook"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let sbom = u.path("bundle/report/sbom.cdx.json");
+    assert_cyclonedx_valid(&sbom);
+    // No SOURCE_DATE_EPOCH: the catalog's date.
+    Sbom::read(&sbom).assert_ntia_metadata("2026-12-06T00:00:00Z");
 }
