@@ -9,6 +9,7 @@ use crate::common::evidence::{
     Sbom, assert_cyclonedx_valid, assert_invalid, assert_valid, install_receipt, listed_manifests,
     upstream_blob_refs, upstream_raw, write_json, yaml_as_json,
 };
+use crate::common::images::{sha256_hex, write_file_tree};
 use crate::common::scenario::{Scenario, trust_policy};
 use crate::common::upstream::{Opts, Upstream, catalog_text};
 
@@ -107,27 +108,41 @@ fn the_schemas_refuse_a_wrong_field() {
     );
 }
 
-#[test]
-fn a_resolved_hops_lock_report_and_sbom_validate_and_the_sbom_is_dated_by_the_catalog() {
-    let u = Upstream::new(Opts::default());
-    // A catalog dated as real ones are (the fixture's says "test").
-    let dated = catalog_text().replace(
-        "catalog_version: \"test\"",
-        "catalog_version: \"2026.12.06\"",
-    );
+/// Resolve v1.29.6 -> v1.30.2 with the Calico example add-on (its manifest served as
+/// upstream would) and a catalog dated as real ones are (the fixture's says "test").
+fn resolve_with_calico(u: &Upstream) {
+    let dated = catalog_text().replace("\"test\"", "\"2026.12.06\"");
     std::fs::write(&u.catalog, dated).unwrap();
-    crate::common::cli::ok(&u.resolve(&[]));
+    let calico = include_bytes!("../../manifests/examples/addons/calico.yaml");
+    let at = "rawgh/projectcalico/calico/v3.28.1/manifests/calico.yaml";
+    write_file_tree(&u.www, &[(at, calico)]);
+    let example = include_str!("../../manifests/examples/cni-calico.yaml");
+    let m = u.path("cni-calico.yaml");
+    std::fs::write(&m, example.replace(&"0".repeat(64), &sha256_hex(calico))).unwrap();
+    let raw = format!("https://raw.githubusercontent.com={}/rawgh", u.files.url());
+    let with = ["--with", m.to_str().unwrap(), "--mirror", &raw];
+    crate::common::cli::ok(&u.resolve(&with));
+}
+
+#[test]
+fn a_resolved_hop_with_an_add_on_validates_and_its_sbom_is_dated_by_the_catalog() {
+    let images = vec![
+        "calico/node:v3.28.1",
+        "calico/cni:v3.28.1",
+        "calico/kube-controllers:v3.28.1",
+    ];
+    let u = Upstream::new(Opts {
+        extra: images,
+        ..Default::default()
+    });
+    resolve_with_calico(&u);
     assert_valid("lock.schema.json", &yaml_as_json(&u.path("hop.lock")));
     let (_, built) = u.keygen_and_build();
     crate::common::cli::ok(&built);
     let report = u.path("bundle/report/change-report.json");
     assert_valid("change-report.schema.json", &report);
-    assert!(
-        !crate::common::read_json(&report)["runbook"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
+    let r = crate::common::read_json(&report);
+    assert!(!r["runbook"].as_array().unwrap().is_empty() && r["addons"][0]["name"] == "calico");
     let sbom = u.path("bundle/report/sbom.cdx.json");
     assert_cyclonedx_valid(&sbom);
     // No SOURCE_DATE_EPOCH: the catalog's date.
