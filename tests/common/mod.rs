@@ -52,6 +52,7 @@
 #![allow(dead_code)]
 
 pub mod charts;
+pub mod check;
 pub mod cli;
 pub mod hop_upstream;
 pub mod images;
