@@ -10,6 +10,7 @@ use std::process::Output;
 use crate::common::charts::{
     HELM_CHART, HELM_CONFIG, chart_config, chart_repo, chart_tgz, push_chart,
 };
+use crate::common::check::assert_contains;
 use crate::common::cli::{self, Cli, ok};
 use crate::common::images::{sha256_digest, sha256_hex, skopeo_inspect_raw, write_file_tree};
 use crate::common::scenario::{assert_fails, sh};
@@ -573,167 +574,159 @@ fn incompatible_addons_are_caught_at_resolve_time_unless_allowed() {
     }
 }
 
-#[test]
-fn bad_addon_input_is_refused_naming_the_file_and_document() {
-    let u = Upstream::new(Opts::default());
-    let h = u.registry.host();
-    let lock_path = u.path("hop.lock");
-    let hop_for_document = |text: &str| {
-        write(&u.path("addons/broken.yaml"), text);
-        write(
-            &u.path("addons/hop.yaml"),
-            "format: 1\nkind: airlock-hop-manifest\nname: broken\ndocuments:\n  - path: broken.yaml\n",
-        )
-    };
-    for (text, needles) in [
-        (
-            "apiVersion: v1\nkind: ConfigMap\ndata: [unclosed\n",
-            &["broken.yaml document 1", "not YAML"][..],
-        ),
-        (
-            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\njust: a map\n",
-            &["broken.yaml document 2 (line 5)", "not a Kubernetes object"][..],
-        ),
-        (
-            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n    - {name: app, image: \"Registry.Example/UPPER:1\"}\n",
-            &[
-                "broken.yaml document 1",
-                "Pod p: container app: image",
-                "does not parse",
-            ][..],
-        ),
-    ] {
-        let hop = hop_for_document(text);
-        let out = resolve_with(&u, &[&hop], &[]);
-        for n in needles {
-            assert_fails(&out, 4, n);
-        }
-        assert!(!lock_path.exists());
+/// Add-on input that is wrong, or changed since it was pinned: one test per case, each
+/// refused naming the file (and document) and writing no lock.
+mod bad_addon_input_is_refused_naming_the_file_and_document {
+    use super::*;
+
+    /// Resolve with the hop manifest `addons/NAME.yaml` holding `text`; asserts no lock
+    /// was written and returns the run.
+    fn resolve_hop(u: &Upstream, name: &str, text: &str) -> Output {
+        let hop = write(&u.path(&format!("addons/{name}.yaml")), text);
+        let out = resolve_with(u, &[&hop], &[]);
+        assert!(!u.path("hop.lock").exists(), "a lock was written");
+        out
     }
 
-    // A chart whose kubeVersion does not parse.
-    write(
-        &u.path("addons/charts/odd-0.1.0.tgz"),
-        chart_tgz(
-            "odd",
-            &[(
-                "Chart.yaml",
-                b"apiVersion: v2\nname: odd\nversion: 0.1.0\nkubeVersion: \">= one.two\"\n",
-            )],
-        ),
-    );
-    let hop = write(
-        &u.path("addons/odd.yaml"),
-        "format: 1\nkind: airlock-hop-manifest\ncharts:\n  - path: charts/odd-0.1.0.tgz\n",
-    );
-    let out = resolve_with(&u, &[&hop], &[]);
-    assert_fails(&out, 4, "charts/odd-0.1.0.tgz");
-    assert_fails(&out, 4, "kubeVersion \">= one.two\" does not parse");
+    /// A hop manifest naming the one document `broken.yaml`, which holds `text`.
+    fn resolve_document(text: &str) -> Output {
+        let u = Upstream::new(Opts::default());
+        write(&u.path("addons/broken.yaml"), text);
+        let hop = "format: 1\nkind: airlock-hop-manifest\nname: broken\ndocuments:\n  - path: broken.yaml\n";
+        resolve_hop(&u, "hop", hop)
+    }
 
-    // An OCI chart whose tag now names another manifest than the one pinned.
-    let v1 = chart_tgz(
-        "web",
-        &[("Chart.yaml", b"apiVersion: v2\nname: web\nversion: 1.0.0\n")],
-    );
-    let (d1, _) = push_chart(
-        &h,
-        "charts/web",
-        "1.0.0",
-        &chart_config("web", "1.0.0", "1", ""),
-        &v1,
-    );
-    let v1b = chart_tgz(
-        "web",
-        &[(
-            "Chart.yaml",
-            b"apiVersion: v2\nname: web\nversion: 1.0.0\ndescription: rebuilt\n",
-        )],
-    );
-    let (d2, _) = push_chart(
-        &h,
-        "charts/web",
-        "1.0.0",
-        &chart_config("web", "1.0.0", "1", ""),
-        &v1b,
-    );
-    assert_ne!(d1, d2);
-    let hop = write(
-        &u.path("addons/web.yaml"),
-        format!(
+    #[test]
+    fn a_document_that_is_not_yaml() {
+        let out = resolve_document("apiVersion: v1\nkind: ConfigMap\ndata: [unclosed\n");
+        assert_fails(&out, 4, "broken.yaml document 1");
+        assert_fails(&out, 4, "not YAML");
+    }
+
+    #[test]
+    fn a_document_that_is_not_a_kubernetes_object() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\njust: a map\n";
+        let out = resolve_document(text);
+        assert_fails(&out, 4, "broken.yaml document 2 (line 5)");
+        assert_fails(&out, 4, "not a Kubernetes object");
+    }
+
+    #[test]
+    fn an_image_reference_that_does_not_parse() {
+        let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n    - {name: app, image: \"Registry.Example/UPPER:1\"}\n";
+        let out = resolve_document(text);
+        assert_fails(&out, 4, "broken.yaml document 1");
+        assert_fails(&out, 4, "Pod p: container app: image");
+        assert_fails(&out, 4, "does not parse");
+    }
+
+    #[test]
+    fn a_chart_whose_kube_version_does_not_parse() {
+        let u = Upstream::new(Opts::default());
+        let chart_yaml =
+            b"apiVersion: v2\nname: odd\nversion: 0.1.0\nkubeVersion: \">= one.two\"\n";
+        let odd = chart_tgz("odd", &[("Chart.yaml", chart_yaml)]);
+        write(&u.path("addons/charts/odd-0.1.0.tgz"), odd);
+        let hop =
+            "format: 1\nkind: airlock-hop-manifest\ncharts:\n  - path: charts/odd-0.1.0.tgz\n";
+        let out = resolve_hop(&u, "odd", hop);
+        assert_fails(&out, 4, "charts/odd-0.1.0.tgz");
+        assert_fails(&out, 4, "kubeVersion \">= one.two\" does not parse");
+    }
+
+    #[test]
+    fn an_oci_chart_whose_tag_now_names_another_manifest() {
+        let u = Upstream::new(Opts::default());
+        let h = u.registry.host();
+        let config = chart_config("web", "1.0.0", "1", "");
+        let push = |chart_yaml: &[u8]| {
+            let tgz = chart_tgz("web", &[("Chart.yaml", chart_yaml)]);
+            push_chart(&h, "charts/web", "1.0.0", &config, &tgz).0
+        };
+        let d1 = push(b"apiVersion: v2\nname: web\nversion: 1.0.0\n");
+        let d2 = push(b"apiVersion: v2\nname: web\nversion: 1.0.0\ndescription: rebuilt\n");
+        assert_ne!(d1, d2);
+        let hop = format!(
             "format: 1\nkind: airlock-hop-manifest\nname: web\ncharts:\n  - oci: oci://{h}/charts/web:1.0.0\n    digest: {d1}\n"
-        ),
-    );
-    let out = resolve_with(&u, &[&hop], &[]);
-    assert_fails(&out, 5, "the chart changed since it was pinned");
-    assert_fails(&out, 5, &d1);
-    // An OCI reference that is a container image, not a chart.
-    let pause = u.digest("pause:3.9");
-    let hop = write(
-        &u.path("addons/web.yaml"),
-        format!(
-            "format: 1\nkind: airlock-hop-manifest\nname: web\ncharts:\n  - oci: oci://{h}/pause:3.9\n    digest: {pause}\n"
-        ),
-    );
-    assert_fails(&resolve_with(&u, &[&hop], &[]), 1, "not a Helm chart");
+        );
+        let out = resolve_hop(&u, "web", &hop);
+        assert_fails(&out, 5, "the chart changed since it was pinned");
+        assert_fails(&out, 5, &d1);
+    }
 
-    // A repository chart whose pinned sha256 is not the one the index lists ...
-    let csi = csi_chart(">=1.20.0-0");
-    let sums = chart_repo(
-        &u.www.join("charts/csi"),
-        &[("csi-driver-nfs", "v4.9.0", &csi)],
-    );
-    let wrong = sha256_hex(b"another archive");
-    let repo_hop = |sha: &str| {
-        write(
-            &u.path("addons/csi.yaml"),
-            format!(
-                "format: 1\nkind: airlock-hop-manifest\nname: csi\ncharts:\n  - repo: https://charts.example.com/csi\n    chart: csi-driver-nfs\n    version: v4.9.0\n    sha256: {sha}\n"
-            ),
+    #[test]
+    fn an_oci_reference_that_is_a_container_image() {
+        let u = Upstream::new(Opts::default());
+        let (h, pause) = (u.registry.host(), u.digest("pause:3.9"));
+        let hop = format!(
+            "format: 1\nkind: airlock-hop-manifest\nname: web\ncharts:\n  - oci: oci://{h}/pause:3.9\n    digest: {pause}\n"
+        );
+        assert_fails(&resolve_hop(&u, "web", &hop), 1, "not a Helm chart");
+    }
+
+    /// A hop manifest naming csi-driver-nfs `version` from the chart repository, pinned to
+    /// `sha`.
+    fn csi_hop(version: &str, sha: &str) -> String {
+        format!(
+            "format: 1\nkind: airlock-hop-manifest\nname: csi\ncharts:\n  - repo: https://charts.example.com/csi\n    chart: csi-driver-nfs\n    version: {version}\n    sha256: {sha}\n"
         )
-    };
-    let out = resolve_with(&u, &[&repo_hop(&wrong)], &[]);
-    assert_fails(
-        &out,
-        5,
-        "chart csi-driver-nfs v4.9.0 as listed in https://charts.example.com/csi/index.yaml",
-    );
-    // ... or whose archive changed under an unchanged index.
-    std::fs::write(
-        u.www.join("charts/csi/csi-driver-nfs-v4.9.0.tgz"),
-        b"tampered",
-    )
-    .unwrap();
-    let out = resolve_with(&u, &[&repo_hop(&sums[0])], &[]);
-    assert_fails(&out, 5, "csi-driver-nfs-v4.9.0.tgz");
-    assert_fails(&out, 5, "sha256 mismatch");
-    // A version the index does not list names the versions it has.
-    let out = resolve_with(
-        &u,
-        &[&write(
-            &u.path("addons/csi.yaml"),
-            format!(
-                "format: 1\nkind: airlock-hop-manifest\ncharts:\n  - repo: https://charts.example.com/csi\n    chart: csi-driver-nfs\n    version: v9.9.9\n    sha256: {}\n",
-                sums[0]
-            ),
-        )],
-        &[],
-    );
-    assert_fails(
-        &out,
-        1,
-        "no csi-driver-nfs v9.9.9 (versions of csi-driver-nfs: v4.9.0)",
-    );
-    // A compat block with an unquoted minor is refused with the reason.
-    let out = resolve_with(
-        &u,
-        &[&write(
-            &u.path("addons/c.yaml"),
-            "format: 1\nkind: airlock-hop-manifest\ncompat: {min: 1.30, source: \"https://x.example\"}\n",
-        )],
-        &[],
-    );
-    assert_fails(&out, 4, "quote it");
-    assert!(!lock_path.exists());
+    }
+
+    /// An upstream whose chart repository lists csi-driver-nfs v4.9.0; returns its sha256.
+    fn with_csi_repo() -> (Upstream, String) {
+        let u = Upstream::new(Opts::default());
+        let csi = csi_chart(">=1.20.0-0");
+        let repo = u.www.join("charts/csi");
+        let sums = chart_repo(&repo, &[("csi-driver-nfs", "v4.9.0", &csi)]);
+        (u, sums[0].clone())
+    }
+
+    #[test]
+    fn a_repository_chart_pinned_to_another_sha256_than_the_index_lists() {
+        let (u, _) = with_csi_repo();
+        let out = resolve_hop(
+            &u,
+            "csi",
+            &csi_hop("v4.9.0", &sha256_hex(b"another archive")),
+        );
+        let index = "https://charts.example.com/csi/index.yaml";
+        assert_fails(
+            &out,
+            5,
+            &format!("chart csi-driver-nfs v4.9.0 as listed in {index}"),
+        );
+    }
+
+    #[test]
+    fn a_repository_chart_whose_archive_changed_under_an_unchanged_index() {
+        let (u, sha) = with_csi_repo();
+        std::fs::write(
+            u.www.join("charts/csi/csi-driver-nfs-v4.9.0.tgz"),
+            b"tampered",
+        )
+        .unwrap();
+        let out = resolve_hop(&u, "csi", &csi_hop("v4.9.0", &sha));
+        assert_fails(&out, 5, "csi-driver-nfs-v4.9.0.tgz");
+        assert_fails(&out, 5, "sha256 mismatch");
+    }
+
+    #[test]
+    fn a_version_the_index_does_not_list_names_the_versions_it_has() {
+        let (u, sha) = with_csi_repo();
+        let out = resolve_hop(&u, "csi", &csi_hop("v9.9.9", &sha));
+        assert_fails(
+            &out,
+            1,
+            "no csi-driver-nfs v9.9.9 (versions of csi-driver-nfs: v4.9.0)",
+        );
+    }
+
+    #[test]
+    fn a_compat_block_with_an_unquoted_minor() {
+        let u = Upstream::new(Opts::default());
+        let hop = "format: 1\nkind: airlock-hop-manifest\ncompat: {min: 1.30, source: \"https://x.example\"}\n";
+        assert_fails(&resolve_hop(&u, "c", hop), 4, "quote it");
+    }
 }
 
 #[test]
@@ -764,10 +757,7 @@ fn addon_pin_prints_entries_that_resolve() {
     let file_entry = ok(&out);
     let sum = sh("sha256sum raw/csi/v4.9.0/csi-driver-nfs.yaml", &u.www);
     let hex = String::from_utf8_lossy(&sum.stdout)[..64].to_string();
-    assert!(
-        file_entry.contains(&format!("sha256: {hex}")),
-        "{file_entry}"
-    );
+    assert_contains(&file_entry, &format!("sha256: {hex}"));
     assert!(
         file_entry.contains(&format!("size: {}", csi.len())),
         "{file_entry}"

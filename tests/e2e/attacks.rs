@@ -599,8 +599,7 @@ fn a_chart_whose_digest_changed_since_it_was_pinned_is_refused() {
 
 #[test]
 fn serve_answers_huge_and_hostile_range_headers_at_once() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let spool = s.path("spool");
     std::fs::create_dir(&spool).unwrap();
     let root = Root::watch(s.work.path());

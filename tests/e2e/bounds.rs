@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::check::assert_contains;
 use crate::common::cli::stderr;
 use crate::common::scenario::{Scenario, assert_fails};
 use crate::common::servers::{Registry, SlowProxy};
@@ -212,18 +213,14 @@ fn closed_port() -> String {
 
 #[test]
 fn a_registry_that_is_not_running_is_reported_once_with_a_question() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let host = closed_port();
     let o = s.install_to(&bundle, &host, &s.path("dest"), &["--insecure"]);
     assert_fails(&o, 1, &format!("is the registry at {host} running"));
     let err = stderr(&o);
     let retries = err.lines().filter(|l| l.contains("retrying")).count();
     assert_eq!(retries, 1, "{err}");
-    assert!(
-        err.contains("connection refused; retrying (is it running?)"),
-        "{err}"
-    );
+    assert_contains(&err, "connection refused; retrying (is it running?)");
     assert!(err.lines().count() <= 4, "{err}");
     let o = fetch_cmd(&s, &host, &s.path("f"), &["--attempts", "1"])
         .output()
@@ -241,10 +238,7 @@ fn a_registry_that_is_not_running_is_reported_once_with_a_question() {
         .run();
     let err = stderr(&o);
     assert!(!o.status.success(), "{err}");
-    assert!(
-        err.contains(&format!("is the registry at {host} running")),
-        "{err}"
-    );
+    assert_contains(&err, &format!("is the registry at {host} running"));
 }
 
 #[test]
@@ -283,19 +277,16 @@ fn a_plain_http_registry_without_insecure_is_named_as_such() {
         .run();
     let err = format!("{}{}", stderr(&o), String::from_utf8_lossy(&o.stdout));
     assert!(!o.status.success(), "{err}");
-    assert!(
-        err.contains(&format!(
-            "the registry answered plain HTTP: add --insecure-registry {up}"
-        )),
-        "{err}"
+    assert_contains(
+        &err,
+        &format!("the registry answered plain HTTP: add --insecure-registry {up}"),
     );
 }
 
 #[test]
 fn serve_answers_a_real_pull_while_a_flood_of_idle_connections_is_open() {
     use std::io::Read;
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     // The default cap (128) and header timeout (30 s): before, each 128 idle connections
     // held every slot for 30 s.
     let served = s.serve(&bundle, &["--spool", s.work.path().to_str().unwrap()]);

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::common::check::assert_contains;
 use crate::common::cli::{self, Cli, Run, ok};
 use crate::common::hop_upstream::{self, Sizes};
 use crate::common::images::{push_image, sha256_hex};
@@ -755,29 +756,21 @@ fn update_derives_every_fact_from_the_tags_exactly_and_deterministically() {
     ok(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     // kubeadm's fallbacks are reported, and so are the changes from the base.
-    assert!(
-        stderr.contains("1.27 etcd 3.5.7-0 from v1.27.0: SupportedEtcdVersion has no key 27"),
-        "{stderr}"
+    assert_contains(
+        &stderr,
+        "1.27 etcd 3.5.7-0 from v1.27.0: SupportedEtcdVersion has no key 27",
     );
     assert!(stderr.contains("nearest key, 26"), "{stderr}");
-    assert!(
-        stderr.contains("1.32 etcd 3.5.16-0 from v1.32.0"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("kubeadm deploys DefaultEtcdVersion"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains(
-            "1.36 etcd at v1.36.3 to v1.36.4: the base catalog says 3.6.8-0, upstream says 3.6.11-0"
-        ),
-        "{stderr}"
+    assert_contains(&stderr, "1.32 etcd 3.5.16-0 from v1.32.0");
+    assert_contains(&stderr, "kubeadm deploys DefaultEtcdVersion");
+    assert_contains(
+        &stderr,
+        "1.36 etcd at v1.36.3 to v1.36.4: the base catalog says 3.6.8-0, upstream says 3.6.11-0",
     );
     assert!(stderr.contains("1.35: not in the base catalog"), "{stderr}");
-    assert!(
-        stderr.contains("1.27 newest patch: the base catalog says v1.27.16, upstream says v1.27.2"),
-        "{stderr}"
+    assert_contains(
+        &stderr,
+        "1.27 newest patch: the base catalog says v1.27.16, upstream says v1.27.2",
     );
     let v = yaml(&got);
     assert_eq!(v["catalog_version"], "2026.11.25");
@@ -966,9 +959,9 @@ fn update_then_resolve_build_verify_install_a_1_36_to_1_37_hop() {
     ]);
     ok(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("catalog check against upstream: 1.37 coredns at v1.37.0 to v1.37.1: the base catalog says v1.14.5, upstream says v1.14.6"),
-        "{stderr}"
+    assert_contains(
+        &stderr,
+        "catalog check against upstream: 1.37 coredns at v1.37.0 to v1.37.1: the base catalog says v1.14.5, upstream says v1.14.6",
     );
     let l2 = yaml(&lock2);
     assert_eq!(
@@ -1001,11 +994,9 @@ fn update_then_resolve_build_verify_install_a_1_36_to_1_37_hop() {
     ]);
     ok(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains(
-            "1.37 end of life: the base catalog says 2027-10-29, upstream says 2027-10-28"
-        ),
-        "{stderr}"
+    assert_contains(
+        &stderr,
+        "1.37 end of life: the base catalog says 2027-10-29, upstream says 2027-10-28",
     );
     assert_eq!(
         yaml(&lock3)["catalog"]["sha256"],
@@ -1199,13 +1190,13 @@ fn plan_shows_support_and_status_lists_the_windows() {
     let run = |args: &[&str]| Cli::airlock().env("AIRLOCK_TODAY", TODAY).args(args).run();
     let text = ok(&run(&["plan", "--from", "v1.33.1", "--to", "v1.37.1"]));
     assert!(text.contains("v1.33.1 -> v1.37.1: 5 hop(s)"), "{text}");
-    assert!(
-        text.contains("1.33: end of life since 2026-06-28; 2 more hops to a supported minor"),
-        "{text}"
+    assert_contains(
+        &text,
+        "1.33: end of life since 2026-06-28; 2 more hops to a supported minor",
     );
-    assert!(
-        text.contains("1.34: end of life since 2026-10-27; 1 more hop to a supported minor"),
-        "{text}"
+    assert_contains(
+        &text,
+        "1.34: end of life since 2026-10-27; 1 more hop to a supported minor",
     );
     assert!(text.contains("3. v1.34.11 -> v1.35.9 (minor)"), "{text}");
     assert!(text.contains("1.35: supported until 2027-02-28"), "{text}");
@@ -1234,10 +1225,7 @@ fn plan_shows_support_and_status_lists_the_windows() {
     );
     let text = ok(&run(&["catalog", "status"]));
     assert!(text.contains("supported: 1.35, 1.36, 1.37"), "{text}");
-    assert!(
-        text.contains("1.34   2025-08-27  2026-10-27   end of life"),
-        "{text}"
-    );
+    assert_contains(&text, "1.34   2025-08-27  2026-10-27   end of life");
     // Issue 21 (17): the countdown has its own column; the last column of every row is
     // the count of uncertain values and nothing else.
     let header = text

@@ -7,8 +7,7 @@ use crate::common::servers::Registry;
 
 #[test]
 fn build_verify_install_round_trip() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
 
     // The bundle is a handful of files.
     for f in ["manifest.json", "SHA256SUMS", "payload.tar.zst"] {
@@ -141,8 +140,7 @@ fn build_verify_install_round_trip() {
 
 #[test]
 fn shared_layers_are_stored_once_and_uploaded_once() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let manifest = crate::common::read_json(&bundle.join("manifest.json"));
     let entries: Vec<&str> = manifest["entries"]
         .as_array()
@@ -205,8 +203,7 @@ fn rebuild_works_offline_from_the_cache() {
 #[test]
 fn install_refuses_to_start_without_room_on_disk() {
     // A 1 MiB tmpfs as --dest cannot hold the 300 KiB binary plus the spooled layers.
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let small = s.path("small");
     std::fs::create_dir(&small).unwrap();
     let mounted = std::process::Command::new("mount")

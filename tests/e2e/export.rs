@@ -62,8 +62,7 @@ fn upstream_manifest(s: &Scenario, digest: &str) -> serde_json::Value {
 
 #[test]
 fn oci_archives_are_read_by_skopeo_and_reproducible() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let out = s.path("oci");
     let list = exported(&export(&s, &bundle, &out, &["--format", "oci-archive"]));
     assert_eq!(list.len(), 3);
@@ -157,8 +156,7 @@ fn oci_archives_are_read_by_skopeo_and_reproducible() {
 
 #[test]
 fn docker_archives_are_read_by_skopeo() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let out = s.path("docker");
     let list = exported(&export(&s, &bundle, &out, &["--format", "docker-archive"]));
     assert_eq!(list.len(), 3);
@@ -224,8 +222,7 @@ fn docker_archives_are_read_by_skopeo() {
 
 #[test]
 fn export_writes_nothing_from_a_bundle_that_fails_verification() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let payload = bundle.join("payload.tar.zst");
     let mut bytes = std::fs::read(&payload).unwrap();
     let at = bytes.len() - 100;

@@ -195,8 +195,7 @@ fn a_disk_that_fills_during_install_fails_clearly_and_a_rerun_completes() {
 
 #[test]
 fn a_full_destination_refuses_before_writing_and_a_rerun_completes() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let reference = s.clean_install_snapshot(&bundle, &[]);
     let Some(disk) = Tmpfs::mount(&s.path("dest"), 64 << 20) else {
         return notice_not_run("a_full_destination_refuses_before_writing_and_a_rerun_completes");

@@ -56,8 +56,7 @@ fn only(dir: &Path, keep: &[&str]) {
 
 #[test]
 fn a_published_bundle_is_fetched_verified_and_installed() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let fleet = Registry::start();
     let target = format!("{}/airlock/hop:v1.30.2", fleet.host());
     let report = json(&publish(&s, &bundle, &target));

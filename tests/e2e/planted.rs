@@ -189,8 +189,7 @@ fn serve_bounded(s: &Scenario, bundle: &Path, tmp: &Path, limit: Duration) -> Se
 
 #[test]
 fn a_fifo_or_a_strangers_spool_in_the_temporary_directory_hangs_nothing() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let tmp = s.path("tmp");
     let theirs = plant_spools(&tmp);
     let enclave = Registry::start();

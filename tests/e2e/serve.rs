@@ -43,8 +43,7 @@ fn error_code(r: &HttpResponse) -> String {
 
 #[test]
 fn skopeo_pulls_every_image_from_serve_with_the_upstream_digests() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let m = manifest_json(&bundle);
     let spool = s.path("spool");
     std::fs::create_dir(&spool).unwrap();
@@ -103,8 +102,7 @@ fn skopeo_pulls_every_image_from_serve_with_the_upstream_digests() {
 
 #[test]
 fn serve_answers_reads_exactly_and_refuses_writes_traversal_and_bad_ranges() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let m = manifest_json(&bundle);
     let served = s.serve(&bundle, &["--spool", s.work.path().to_str().unwrap()]);
     let addr = served.addr.as_str();
@@ -295,8 +293,7 @@ fn serve_answers_reads_exactly_and_refuses_writes_traversal_and_bad_ranges() {
 
 #[test]
 fn serve_refuses_to_start_on_a_bundle_that_fails_verification() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let payload = bundle.join("payload.tar.zst");
     let mut bytes = std::fs::read(&payload).unwrap();
     let mid = bytes.len() / 2;
@@ -329,8 +326,7 @@ fn serve_refuses_to_start_on_a_bundle_that_fails_verification() {
 
 #[test]
 fn serve_bounds_silent_slow_and_excess_clients() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let served = s.serve(
         &bundle,
         &[
@@ -426,8 +422,7 @@ fn serve_bounds_silent_slow_and_excess_clients() {
 
 #[test]
 fn serve_over_tls_with_a_prefix() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let (ca, cert, key) = make_test_ca(&s.path("certs"));
     let certs = s.path("client-certs");
     std::fs::create_dir(&certs).unwrap();

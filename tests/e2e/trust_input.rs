@@ -74,8 +74,7 @@ fn verify_args(s: &Scenario, bundle: &Path, args: &[&str]) -> Output {
 /// `verify` writes nothing and `install` nothing outside its destination.
 #[test]
 fn key_passphrase_and_path_mistakes_are_invalid_input() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let pass = s.path("pass");
     std::fs::write(&pass, "correct horse\n").unwrap();
     let wrong = s.path("wrong");
@@ -212,8 +211,7 @@ fn with_key_id(text: &str, id: [u8; 8]) -> String {
 /// holder can sign under any id), must not make `--threshold 2` with one signer.
 #[test]
 fn one_key_under_two_ids_is_refused_for_trust() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let public = PathBuf::from(format!("{}.pub", s.key.display()));
     let text = std::fs::read_to_string(&public).unwrap();
     let twin_text = with_key_id(&text, *b"twin-id!");
@@ -309,8 +307,7 @@ fn hostile_key_derivation_parameters_are_refused_before_deriving() {
     use pkcs8::pkcs5::pbes2::{Kdf, Pbkdf2Params, Pbkdf2Prf, Salt, ScryptParams};
     // Built before the clock starts (a no-op when up to date).
     crate::common::verify_bin();
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let pass = s.path("pass");
     std::fs::write(&pass, "correct horse\n").unwrap();
     let scrypt = |log_n: u32, r: u16, p: u16| {
@@ -388,8 +385,7 @@ fn hostile_key_derivation_parameters_are_refused_before_deriving() {
 /// iterations of HMAC-SHA256) and scrypt (N = 2^14, r = 8, p = 16) both still sign.
 #[test]
 fn keys_encrypted_by_openssl_with_its_defaults_still_sign() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let pass = s.path("pass");
     std::fs::write(&pass, "correct horse\n").unwrap();
     sh_ok(
