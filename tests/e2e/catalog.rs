@@ -1018,75 +1018,26 @@ fn lock_images(lock: &serde_json::Value) -> Vec<(String, String)> {
         .collect()
 }
 
-#[test]
-fn bad_upstream_documents_are_refused_naming_the_source() {
-    let s = StandIn::new();
-    let out_path = s.path("out.yaml");
-    // Something that must survive every failed update untouched.
-    std::fs::write(&out_path, "previous catalog\n").unwrap();
-    // (URL of the file to change, the change, the minor to update, what the error says)
-    type Edit = Box<dyn Fn(&str) -> String>;
-    let cases: Vec<(String, Edit, u32, &str)> = vec![
-        (
-            Tree::constants_url("v1.37.1"),
-            Box::new(|t: &str| t.replace("\tDefaultEtcdVersion = \"3.7.0-0\"\n", "")),
-            37,
-            "DefaultEtcdVersion not found",
-        ),
-        (
-            Tree::constants_url("v1.37.0"),
-            Box::new(|t: &str| t.replace("map[uint8]string{", "map[string]string{")),
-            37,
-            "SupportedEtcdVersion is declared as",
-        ),
-        (
-            Tree::constants_url("v1.36.2"),
-            Box::new(|t: &str| {
-                t.replace("PauseVersion = \"3.10.2\"", "PauseVersion = images.Pause")
-            }),
-            36,
-            "PauseVersion is declared as",
-        ),
-        (
-            Tree::discovery_url("v1.37.0", "apis.json"),
-            Box::new(|_| {
-                "{\"kind\": \"APIResourceList\", \"groupVersion\": \"v1\", \"resources\": []}\n"
-                    .into()
-            }),
-            37,
-            "kind \"APIResourceList\", expected APIGroupList",
-        ),
-        (
-            Tree::discovery_url("v1.36.0", "aggregated_v2.json"),
-            Box::new(|t: &str| t.replace("apidiscovery.k8s.io/v2", "apidiscovery.k8s.io/v2beta1")),
-            37,
-            "expected apidiscovery.k8s.io/v2",
-        ),
-        (
-            Tree::stable_url(37),
-            Box::new(|_| "<html><body>Service Unavailable</body></html>\n".into()),
-            37,
-            "expected one version v1.37.PATCH",
-        ),
-        (
-            Tree::dependencies_url("v1.37.1"),
-            Box::new(|t: &str| t.replace("name: \"crictl\"", "name: \"cri-tools\"")),
-            37,
-            "no entry `name: \"crictl\"`",
-        ),
-        (
-            Tree::website_url("schedule.yaml"),
-            Box::new(|t: &str| {
-                t.replace(
-                    "releaseDate: \"2026-08-26\"",
-                    "releaseDate: \"26 August 2026\"",
-                )
-            }),
-            37,
-            "releaseDate",
-        ),
-    ];
-    for (url, change, minor, needle) in cases {
+/// Upstream documents that are wrong, one test per document: each update is refused
+/// naming the URL and the reason, leaving the previous catalog untouched.
+mod bad_upstream_documents_are_refused_naming_the_source {
+    use super::*;
+
+    const PREVIOUS: &str = "previous catalog\n";
+
+    /// A stand-in and an output file holding [`PREVIOUS`], which must survive every
+    /// failed update untouched.
+    fn with_previous_catalog() -> (StandIn, PathBuf) {
+        let s = StandIn::new();
+        let out_path = s.path("out.yaml");
+        std::fs::write(&out_path, PREVIOUS).unwrap();
+        (s, out_path)
+    }
+
+    /// Change the file at `url` with `change`, update `minor`, and assert the update is
+    /// refused naming `url` and saying `needle`, with the previous catalog kept.
+    fn assert_refused(url: String, change: impl Fn(&str) -> String, minor: u32, needle: &str) {
+        let (s, out_path) = with_previous_catalog();
         let file = s.tree.path(&url);
         let original = std::fs::read_to_string(&file).unwrap();
         let changed = change(&original);
@@ -1097,39 +1048,108 @@ fn bad_upstream_documents_are_refused_naming_the_source() {
         assert_fails(&out, 1, &url);
         assert_eq!(
             std::fs::read_to_string(&out_path).unwrap(),
-            "previous catalog\n",
+            PREVIOUS,
             "{needle}"
         );
-        std::fs::write(&file, original).unwrap();
     }
-    // A missing tag: every patch up to stable's must exist.
-    let tag_dir = s.tree.path(&Tree::constants_url("v1.36.3"));
-    let moved = s.path("moved.go");
-    std::fs::rename(&tag_dir, &moved).unwrap();
-    let out = s.update(&s.base, &out_path, &[36], &["--force"]);
-    assert_fails(&out, 1, &Tree::constants_url("v1.36.3"));
-    assert_fails(
-        &out,
-        1,
-        "HTTP 404: the tag v1.36.3 or this file at it does not exist",
-    );
-    std::fs::rename(&moved, &tag_dir).unwrap();
-    // A minor with no release.
-    let out = s.update(&s.base, &out_path, &[38], &["--force"]);
-    assert_fails(&out, 1, "https://dl.k8s.io/release/stable-1.38.txt");
-    assert_eq!(
-        std::fs::read_to_string(&out_path).unwrap(),
-        "previous catalog\n"
-    );
-    assert!(no_temporary_files(s.work.path()), "no temporary file left");
-    // And with everything restored, the update goes through.
-    ok(&s.update(&s.base, &out_path, &[36, 37], &["--force"]));
-    // Without --force an existing file is refused before any network work.
-    assert_fails(
-        &s.update(&s.base, &out_path, &[36], &[]),
-        4,
-        "already exists",
-    );
+
+    #[test]
+    fn constants_without_the_default_etcd_version() {
+        let url = Tree::constants_url("v1.37.1");
+        let change = |t: &str| t.replace("\tDefaultEtcdVersion = \"3.7.0-0\"\n", "");
+        assert_refused(url, change, 37, "DefaultEtcdVersion not found");
+    }
+
+    #[test]
+    fn the_supported_etcd_versions_declared_as_another_type() {
+        let url = Tree::constants_url("v1.37.0");
+        let change = |t: &str| t.replace("map[uint8]string{", "map[string]string{");
+        assert_refused(url, change, 37, "SupportedEtcdVersion is declared as");
+    }
+
+    #[test]
+    fn the_pause_version_declared_as_an_expression() {
+        let url = Tree::constants_url("v1.36.2");
+        let change =
+            |t: &str| t.replace("PauseVersion = \"3.10.2\"", "PauseVersion = images.Pause");
+        assert_refused(url, change, 36, "PauseVersion is declared as");
+    }
+
+    #[test]
+    fn a_discovery_document_of_another_kind() {
+        let url = Tree::discovery_url("v1.37.0", "apis.json");
+        let list = "{\"kind\": \"APIResourceList\", \"groupVersion\": \"v1\", \"resources\": []}\n";
+        let needle = "kind \"APIResourceList\", expected APIGroupList";
+        assert_refused(url, |_| list.into(), 37, needle);
+    }
+
+    #[test]
+    fn an_aggregated_discovery_document_of_another_version() {
+        let url = Tree::discovery_url("v1.36.0", "aggregated_v2.json");
+        let change = |t: &str| t.replace("apidiscovery.k8s.io/v2", "apidiscovery.k8s.io/v2beta1");
+        assert_refused(url, change, 37, "expected apidiscovery.k8s.io/v2");
+    }
+
+    #[test]
+    fn a_stable_marker_that_is_an_error_page() {
+        let page = "<html><body>Service Unavailable</body></html>\n";
+        let needle = "expected one version v1.37.PATCH";
+        assert_refused(Tree::stable_url(37), |_| page.into(), 37, needle);
+    }
+
+    #[test]
+    fn dependencies_without_crictl() {
+        let url = Tree::dependencies_url("v1.37.1");
+        let change = |t: &str| t.replace("name: \"crictl\"", "name: \"cri-tools\"");
+        assert_refused(url, change, 37, "no entry `name: \"crictl\"`");
+    }
+
+    #[test]
+    fn a_schedule_with_a_date_in_prose() {
+        let url = Tree::website_url("schedule.yaml");
+        let change = |t: &str| {
+            t.replace(
+                "releaseDate: \"2026-08-26\"",
+                "releaseDate: \"26 August 2026\"",
+            )
+        };
+        assert_refused(url, change, 37, "releaseDate");
+    }
+
+    /// Every patch up to stable's must exist; with everything restored the update goes
+    /// through, and without --force an existing file is refused before any network work.
+    #[test]
+    fn a_missing_tag() {
+        let (s, out_path) = with_previous_catalog();
+        let tag_dir = s.tree.path(&Tree::constants_url("v1.36.3"));
+        let moved = s.path("moved.go");
+        std::fs::rename(&tag_dir, &moved).unwrap();
+        let out = s.update(&s.base, &out_path, &[36], &["--force"]);
+        assert_fails(&out, 1, &Tree::constants_url("v1.36.3"));
+        assert_fails(
+            &out,
+            1,
+            "HTTP 404: the tag v1.36.3 or this file at it does not exist",
+        );
+        assert_eq!(std::fs::read_to_string(&out_path).unwrap(), PREVIOUS);
+        assert!(no_temporary_files(s.work.path()), "no temporary file left");
+        std::fs::rename(&moved, &tag_dir).unwrap();
+        ok(&s.update(&s.base, &out_path, &[36, 37], &["--force"]));
+        assert_fails(
+            &s.update(&s.base, &out_path, &[36], &[]),
+            4,
+            "already exists",
+        );
+    }
+
+    #[test]
+    fn a_minor_with_no_release() {
+        let (s, out_path) = with_previous_catalog();
+        let out = s.update(&s.base, &out_path, &[38], &["--force"]);
+        assert_fails(&out, 1, "https://dl.k8s.io/release/stable-1.38.txt");
+        assert_eq!(std::fs::read_to_string(&out_path).unwrap(), PREVIOUS);
+        assert!(no_temporary_files(s.work.path()), "no temporary file left");
+    }
 }
 
 #[test]

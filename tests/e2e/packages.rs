@@ -403,53 +403,60 @@ fn expect_err(
     text
 }
 
-#[test]
-fn bad_package_repositories_are_refused_naming_the_file() {
+/// Package repositories that are wrong or spoiled, each refused naming the file: the apt
+/// cases, the dnf cases, and a package changed after it was pinned.
+mod bad_package_repositories_are_refused_naming_the_file {
+    use super::*;
     use airlock::manifest::PackageFormat::{Deb, Rpm};
-    let r = Repos::new();
-    let key = r.key.armored.clone();
-    let deb130 = "https://pkgs.k8s.io/core:/stable:/v1.30/deb/";
 
-    // Sane: both formats resolve, with the key's fingerprint.
-    r.reset(|_| {});
-    let good = r.resolve(&[Deb, Rpm], &key, "v1.30.2").expect("resolve");
-    assert_eq!(good.repositories.len(), 4);
-    assert!(
-        good.repositories
-            .iter()
-            .all(|p| p.signed_by == r.key.fingerprint)
-    );
+    const DEB130: &str = "https://pkgs.k8s.io/core:/stable:/v1.30/deb/";
 
-    // InRelease changed after signing: the signature does not verify.
-    r.reset(|base| {
-        let p = base.join("v1.30/deb/InRelease");
-        let text = std::fs::read_to_string(&p).unwrap();
-        std::fs::write(
-            &p,
-            text.replacen("Label: isv:kubernetes", "Label: isv:kubernetez", 1),
-        )
-        .unwrap();
-    });
-    expect_err(
-        r.resolve(&[Deb], &key, "v1.30.2"),
-        5,
-        &[&format!("{deb130}InRelease"), "does not verify"],
-    );
+    #[test]
+    fn apt_repositories() {
+        let r = Repos::new();
+        let key = r.key.armored.clone();
+        let deb130 = DEB130;
 
-    // A key that is not the repository's.
-    r.reset(|_| {});
-    let other = PgpKey::generate(&r.work.path().join("pgp-other"), "Someone else");
-    expect_err(
-        r.resolve(&[Deb], &other.armored, "v1.30.2"),
-        5,
-        &[
-            &format!("{deb130}InRelease"),
-            "not a signing key in the given key file",
-        ],
-    );
+        // Sane: both formats resolve, with the key's fingerprint.
+        r.reset(|_| {});
+        let good = r.resolve(&[Deb, Rpm], &key, "v1.30.2").expect("resolve");
+        assert_eq!(good.repositories.len(), 4);
+        assert!(
+            good.repositories
+                .iter()
+                .all(|p| p.signed_by == r.key.fingerprint)
+        );
 
-    // Signed with SHA-1, which apt refuses.
-    r.reset(|base| {
+        // InRelease changed after signing: the signature does not verify.
+        r.reset(|base| {
+            let p = base.join("v1.30/deb/InRelease");
+            let text = std::fs::read_to_string(&p).unwrap();
+            std::fs::write(
+                &p,
+                text.replacen("Label: isv:kubernetes", "Label: isv:kubernetez", 1),
+            )
+            .unwrap();
+        });
+        expect_err(
+            r.resolve(&[Deb], &key, "v1.30.2"),
+            5,
+            &[&format!("{deb130}InRelease"), "does not verify"],
+        );
+
+        // A key that is not the repository's.
+        r.reset(|_| {});
+        let other = PgpKey::generate(&r.work.path().join("pgp-other"), "Someone else");
+        expect_err(
+            r.resolve(&[Deb], &other.armored, "v1.30.2"),
+            5,
+            &[
+                &format!("{deb130}InRelease"),
+                "not a signing key in the given key file",
+            ],
+        );
+
+        // Signed with SHA-1, which apt refuses.
+        r.reset(|base| {
         let dir = base.join("v1.30/deb");
         let o = sh(
             &format!(
@@ -460,96 +467,107 @@ fn bad_package_repositories_are_refused_naming_the_file() {
         );
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     });
-    expect_err(
-        r.resolve(&[Deb], &key, "v1.30.2"),
-        5,
-        &[
-            &format!("{deb130}InRelease"),
-            "uses SHA1, which apt and dnf refuse",
-        ],
-    );
+        expect_err(
+            r.resolve(&[Deb], &key, "v1.30.2"),
+            5,
+            &[
+                &format!("{deb130}InRelease"),
+                "uses SHA1, which apt and dnf refuse",
+            ],
+        );
 
-    // A key file that is no key at all.
-    let junk = r.work.path().join("junk.key");
-    std::fs::write(&junk, "not a key\n").unwrap();
-    expect_err(r.resolve(&[Deb], &junk, "v1.30.2"), 4, &["junk.key"]);
+        // A key file that is no key at all.
+        let junk = r.work.path().join("junk.key");
+        std::fs::write(&junk, "not a key\n").unwrap();
+        expect_err(r.resolve(&[Deb], &junk, "v1.30.2"), 4, &["junk.key"]);
 
-    // Packages.gz that differs from the sha256 InRelease lists.
-    r.reset(|base| {
-        let p = base.join("v1.30/deb/Packages.gz");
-        let mut bytes = std::fs::read(&p).unwrap();
-        bytes.extend_from_slice(b"\0");
-        std::fs::write(&p, bytes).unwrap();
-    });
-    expect_err(
-        r.resolve(&[Deb], &key, "v1.30.2"),
-        5,
-        &[&format!("{deb130}Packages.gz"), "does not match"],
-    );
+        // Packages.gz that differs from the sha256 InRelease lists.
+        r.reset(|base| {
+            let p = base.join("v1.30/deb/Packages.gz");
+            let mut bytes = std::fs::read(&p).unwrap();
+            bytes.extend_from_slice(b"\0");
+            std::fs::write(&p, bytes).unwrap();
+        });
+        expect_err(
+            r.resolve(&[Deb], &key, "v1.30.2"),
+            5,
+            &[&format!("{deb130}Packages.gz"), "does not match"],
+        );
 
-    // A version the repository lacks.
-    r.reset(|_| {});
-    expect_err(
-        r.resolve(&[Deb], &key, "v1.30.3"),
-        1,
-        &[
-            &format!("{deb130}Packages"),
-            "no kubeadm 1.30.3 for amd64",
-            "1.30.2-1.1",
-        ],
-    );
+        // A version the repository lacks.
+        r.reset(|_| {});
+        expect_err(
+            r.resolve(&[Deb], &key, "v1.30.3"),
+            1,
+            &[
+                &format!("{deb130}Packages"),
+                "no kubeadm 1.30.3 for amd64",
+                "1.30.2-1.1",
+            ],
+        );
+    }
 
-    // An rpm repository whose repomd.xml carries no signature.
-    r.reset(|base| {
-        std::fs::remove_file(base.join("v1.30/rpm/repodata/repomd.xml.asc")).unwrap();
-    });
-    expect_err(
-        r.resolve(&[Rpm], &key, "v1.30.2"),
-        5,
-        &["v1.30/rpm/repodata/repomd.xml", "is not signed"],
-    );
+    #[test]
+    fn dnf_repositories() {
+        let r = Repos::new();
+        let key = r.key.armored.clone();
+        // An rpm repository whose repomd.xml carries no signature.
+        r.reset(|base| {
+            std::fs::remove_file(base.join("v1.30/rpm/repodata/repomd.xml.asc")).unwrap();
+        });
+        expect_err(
+            r.resolve(&[Rpm], &key, "v1.30.2"),
+            5,
+            &["v1.30/rpm/repodata/repomd.xml", "is not signed"],
+        );
 
-    // repomd.xml changed after signing.
-    r.reset(|base| {
-        let p = base.join("v1.30/rpm/repodata/repomd.xml");
-        let text = std::fs::read_to_string(&p).unwrap();
-        std::fs::write(&p, text.replacen("<revision>", "<revision>1", 1)).unwrap();
-    });
-    expect_err(
-        r.resolve(&[Rpm], &key, "v1.30.2"),
-        5,
-        &["repodata/repomd.xml", "does not verify"],
-    );
+        // repomd.xml changed after signing.
+        r.reset(|base| {
+            let p = base.join("v1.30/rpm/repodata/repomd.xml");
+            let text = std::fs::read_to_string(&p).unwrap();
+            std::fs::write(&p, text.replacen("<revision>", "<revision>1", 1)).unwrap();
+        });
+        expect_err(
+            r.resolve(&[Rpm], &key, "v1.30.2"),
+            5,
+            &["repodata/repomd.xml", "does not verify"],
+        );
+    }
 
-    // A package that differs from the sha256 Packages lists: resolve pins it, the build
-    // refuses it naming the URL, and no bundle is written.
-    r.reset(|_| {});
-    let good = r.resolve(&[Deb], &key, "v1.30.2").expect("resolve");
-    let mut lock = airlock::lock::Lock::new();
-    lock.files = good.files;
-    lock.package_repositories = good.repositories;
-    let lock_path = r.work.path().join("packages.lock");
-    airlock::pipeline::write_lock(&lock_path, &lock, false).unwrap();
-    r.reset(|base| {
-        let p = base.join("v1.30/deb/amd64/kubeadm_1.30.2-1.1_amd64.deb");
-        let mut bytes = std::fs::read(&p).unwrap();
-        bytes.push(0);
-        std::fs::write(&p, bytes).unwrap();
-    });
-    let keyp = cli::keygen(&r.work.path().join("keys/k"));
-    let out_dir = r.work.path().join("bundle");
-    Cli::airlock()
-        .env("AIRLOCK_CACHE", r.work.path().join("fresh-cache"))
-        .arg("build")
-        .arg(&lock_path)
-        .args(["--quiet", "--key", &cli::key_of(&keyp), "--out"])
-        .arg(&out_dir)
-        .args([
-            "--mirror",
-            &format!("https://pkgs.k8s.io={}/pkgs", r.files.url()),
-        ])
-        .fails(5, &format!("{deb130}amd64/kubeadm_1.30.2-1.1_amd64.deb"));
-    assert!(!out_dir.exists(), "a bundle was written");
+    /// A package that differs from the sha256 Packages lists: resolve pins it, the build
+    /// refuses it naming the URL, and no bundle is written.
+    #[test]
+    fn a_package_changed_after_it_was_pinned_stops_the_build() {
+        let r = Repos::new();
+        let key = r.key.armored.clone();
+        r.reset(|_| {});
+        let good = r.resolve(&[Deb], &key, "v1.30.2").expect("resolve");
+        let mut lock = airlock::lock::Lock::new();
+        lock.files = good.files;
+        lock.package_repositories = good.repositories;
+        let lock_path = r.work.path().join("packages.lock");
+        airlock::pipeline::write_lock(&lock_path, &lock, false).unwrap();
+        r.reset(|base| {
+            let p = base.join("v1.30/deb/amd64/kubeadm_1.30.2-1.1_amd64.deb");
+            let mut bytes = std::fs::read(&p).unwrap();
+            bytes.push(0);
+            std::fs::write(&p, bytes).unwrap();
+        });
+        let keyp = cli::keygen(&r.work.path().join("keys/k"));
+        let out_dir = r.work.path().join("bundle");
+        Cli::airlock()
+            .env("AIRLOCK_CACHE", r.work.path().join("fresh-cache"))
+            .arg("build")
+            .arg(&lock_path)
+            .args(["--quiet", "--key", &cli::key_of(&keyp), "--out"])
+            .arg(&out_dir)
+            .args([
+                "--mirror",
+                &format!("https://pkgs.k8s.io={}/pkgs", r.files.url()),
+            ])
+            .fails(5, &format!("{DEB130}amd64/kubeadm_1.30.2-1.1_amd64.deb"));
+        assert!(!out_dir.exists(), "a bundle was written");
+    }
 }
 
 /// Write `repo`'s Release again from what is there now and sign it as upstream would

@@ -71,121 +71,164 @@ fn verify_args(s: &Scenario, bundle: &Path, args: &[&str]) -> Output {
 
 /// Item 16/17: every mistake with a key, a passphrase, a `--trust` file or the bundle
 /// path is exit 4 with a message naming the file and what it is, for both binaries;
-/// `verify` writes nothing and `install` nothing outside its destination.
-#[test]
-fn key_passphrase_and_path_mistakes_are_invalid_input() {
-    let (s, bundle) = Scenario::built();
-    let pass = s.path("pass");
-    std::fs::write(&pass, "correct horse\n").unwrap();
-    let wrong = s.path("wrong");
-    std::fs::write(&wrong, "battery staple\n").unwrap();
-    let enc = keygen_with_passphrase(&s, "enc", &pass);
-    let enc_key = PathBuf::from(format!("{}.key", enc.display()));
-    let truncated = s.path("keys/truncated.key");
-    let text = std::fs::read(format!("{}.key", s.key.display())).unwrap();
-    std::fs::write(&truncated, &text[..text.len() / 2]).unwrap();
-    let public = PathBuf::from(format!("{}.pub", s.key.display()));
-    let secret = PathBuf::from(format!("{}.key", s.key.display()));
+/// `verify` writes nothing and `install` nothing outside its destination. One test per
+/// command.
+mod key_passphrase_and_path_mistakes_are_invalid_input {
+    use super::*;
+    use crate::common::check::assert_lacks;
+    use crate::common::cli::stderr;
+    use crate::common::{assert_changed_only_under, tree};
 
-    // The connected side: `airlock sign --key`.
-    let cases: Vec<(&str, &Path, Vec<&str>, &str)> = vec![
-        (
-            "wrong passphrase",
-            &enc_key,
-            vec!["--passphrase-file", wrong.to_str().unwrap()],
-            "wrong passphrase",
-        ),
-        (
-            "no passphrase source",
-            &enc_key,
-            vec![],
-            "needs a passphrase",
-        ),
-        ("truncated key", &truncated, vec![], "truncated.key"),
-        ("a .pub as --key", &public, vec![], "this is a public key"),
-    ];
-    for (what, key, extra, needle) in &cases {
-        let before = crate::common::tree(s.work.path());
-        let out = sign(&s, &bundle, key, extra);
-        assert_fails(&out, 4, needle);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            stderr.contains(key.file_name().unwrap().to_str().unwrap()),
-            "{what}: {stderr}"
-        );
-        // Said first, not after a permission warning about a file that is not a secret key.
-        if *what == "a .pub as --key" {
-            assert!(!stderr.contains("chmod"), "{what}: {stderr}");
-            assert!(!stderr.contains("expected 158"), "{what}: {stderr}");
+    /// A key mistake: what it is, the key file, extra arguments, what the error says.
+    type Mistake = (&'static str, PathBuf, Vec<String>, &'static str);
+
+    /// A built scenario and the four key mistakes both `sign --key` and `install
+    /// --receipt-key` are given: a wrong passphrase, none, a truncated key, a `.pub`.
+    fn key_mistakes() -> (Scenario, PathBuf, Vec<Mistake>) {
+        let (s, bundle) = Scenario::built();
+        let pass = s.path("pass");
+        std::fs::write(&pass, "correct horse\n").unwrap();
+        let wrong = s.path("wrong");
+        std::fs::write(&wrong, "battery staple\n").unwrap();
+        let enc_key = PathBuf::from(format!(
+            "{}.key",
+            keygen_with_passphrase(&s, "enc", &pass).display()
+        ));
+        let truncated = s.path("keys/truncated.key");
+        let text = std::fs::read(format!("{}.key", s.key.display())).unwrap();
+        std::fs::write(&truncated, &text[..text.len() / 2]).unwrap();
+        let public = PathBuf::from(format!("{}.pub", s.key.display()));
+        let wrong_pass = vec!["--passphrase-file".to_string(), wrong.display().to_string()];
+        let cases: Vec<Mistake> = vec![
+            (
+                "wrong passphrase",
+                enc_key.clone(),
+                wrong_pass,
+                "wrong passphrase",
+            ),
+            (
+                "no passphrase source",
+                enc_key,
+                vec![],
+                "needs a passphrase",
+            ),
+            ("truncated key", truncated, vec![], "truncated.key"),
+            ("a .pub as --key", public, vec![], "this is a public key"),
+        ];
+        (s, bundle, cases)
+    }
+
+    /// The file name of `key`, as the error must say it.
+    fn name_of(key: &Path) -> &str {
+        key.file_name().unwrap().to_str().unwrap()
+    }
+
+    #[test]
+    fn sign_key() {
+        let (s, bundle, cases) = key_mistakes();
+        for (what, key, extra, needle) in &cases {
+            let before = tree(s.work.path());
+            let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+            let out = sign(&s, &bundle, key, &extra);
+            assert_fails(&out, 4, needle);
+            assert!(
+                stderr(&out).contains(name_of(key)),
+                "{what}: {}",
+                stderr(&out)
+            );
+            // Said first, not after a permission warning about a file that is not a secret key.
+            if *what == "a .pub as --key" {
+                assert_lacks(&stderr(&out), "chmod");
+                assert_lacks(&stderr(&out), "expected 158");
+            }
+            assert_changed_only_under(&before, &tree(s.work.path()), &[]);
         }
-        crate::common::assert_changed_only_under(&before, &crate::common::tree(s.work.path()), &[]);
     }
 
-    // The enclave side: `install --receipt-key`, each into its own destination.
-    for (i, (what, key, extra, needle)) in cases.iter().enumerate() {
-        let dest = s.path(&format!("dest{i}"));
-        let before = crate::common::tree(s.work.path());
-        let out = install_with_receipt_key(&s, &bundle, &dest, key, extra);
-        assert_fails(&out, 4, needle);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            stderr.contains(key.file_name().unwrap().to_str().unwrap()),
-            "{what}: {stderr}"
+    /// `install --receipt-key`, each into its own destination.
+    #[test]
+    fn install_receipt_key() {
+        let (s, bundle, cases) = key_mistakes();
+        for (i, (what, key, extra, needle)) in cases.iter().enumerate() {
+            let dest = s.path(&format!("dest{i}"));
+            let before = tree(s.work.path());
+            let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+            let out = install_with_receipt_key(&s, &bundle, &dest, key, &extra);
+            assert_fails(&out, 4, needle);
+            assert!(
+                stderr(&out).contains(name_of(key)),
+                "{what}: {}",
+                stderr(&out)
+            );
+            assert_changed_only_under(&before, &tree(s.work.path()), &[&format!("dest{i}")]);
+        }
+    }
+
+    /// `--trust` given a secret key, a malformed file, a missing file; a mistyped bundle.
+    #[test]
+    fn verify_trust_and_bundle_path() {
+        let (s, bundle) = Scenario::built();
+        let (public, secret) = (s.pubkey(), crate::common::cli::key_of(&s.key));
+        let garbage = s.path("keys/garbage.pub");
+        std::fs::write(&garbage, "not a key\n").unwrap();
+        let (missing, mistyped) = (s.path("keys/missing.pub"), s.path("bundel"));
+        let cases: Vec<(&Path, Vec<&str>, &str)> = vec![
+            (&bundle, vec!["--trust", &secret], "this is a secret key"),
+            (
+                &bundle,
+                vec!["--trust", garbage.to_str().unwrap()],
+                "garbage.pub",
+            ),
+            (
+                &bundle,
+                vec!["--trust", missing.to_str().unwrap()],
+                "missing.pub",
+            ),
+            (&mistyped, vec!["--trust", &public], "bundle directory"),
+            (
+                Path::new(&public),
+                vec!["--trust", &public],
+                "not a directory",
+            ),
+        ];
+        for (b, args, needle) in &cases {
+            let before = tree(s.work.path());
+            let out = verify_args(&s, b, args);
+            assert_fails(&out, 4, needle);
+            assert_changed_only_under(&before, &tree(s.work.path()), &[]);
+        }
+        // A secret key given to --trust is named as one, not as a file of "2 lines".
+        let out = verify_args(&s, &bundle, &["--trust", &secret]);
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("lines"));
+        assert!(!mistyped.exists());
+    }
+
+    /// `log --check --receipt-pub` given a secret key: 4 as well (it was 1), writing
+    /// nothing. The state comes from an install that failed at the (absent) registry.
+    #[test]
+    fn log_receipt_pub() {
+        let (s, bundle) = Scenario::built();
+        let dest = s.path("logged");
+        let out = s.install_to(
+            &bundle,
+            "127.0.0.1:1",
+            &dest,
+            &["--insecure", "--attempts", "1"],
         );
-        crate::common::assert_changed_only_under(
-            &before,
-            &crate::common::tree(s.work.path()),
-            &[&format!("dest{i}")],
-        );
+        crate::common::scenario::assert_code(&out, 1);
+        let before = tree(s.work.path());
+        let secret = crate::common::cli::key_of(&s.key);
+        let log = [
+            "log",
+            "--check",
+            "--dest",
+            dest.to_str().unwrap(),
+            "--receipt-pub",
+            &secret,
+        ];
+        assert_fails(&s.run_verify(&log), 4, "this is a secret key");
+        assert_changed_only_under(&before, &tree(s.work.path()), &[]);
     }
-
-    // `--trust` given a secret key, a malformed file, a missing file; a mistyped bundle.
-    let garbage = s.path("keys/garbage.pub");
-    std::fs::write(&garbage, "not a key\n").unwrap();
-    let (secret_s, garbage_s) = (secret.to_str().unwrap(), garbage.to_str().unwrap());
-    let missing = s.path("keys/missing.pub");
-    let missing_s = missing.to_str().unwrap();
-    let public_s = public.to_str().unwrap();
-    let mistyped = s.path("bundel");
-    let cases: Vec<(&Path, Vec<&str>, &str)> = vec![
-        (&bundle, vec!["--trust", secret_s], "this is a secret key"),
-        (&bundle, vec!["--trust", garbage_s], "garbage.pub"),
-        (&bundle, vec!["--trust", missing_s], "missing.pub"),
-        (&mistyped, vec!["--trust", public_s], "bundle directory"),
-        (&public, vec!["--trust", public_s], "not a directory"),
-    ];
-    for (b, args, needle) in &cases {
-        let before = crate::common::tree(s.work.path());
-        let out = verify_args(&s, b, args);
-        assert_fails(&out, 4, needle);
-        crate::common::assert_changed_only_under(&before, &crate::common::tree(s.work.path()), &[]);
-    }
-    // A secret key given to --trust is named as one, not as a file of "2 lines".
-    let out = verify_args(&s, &bundle, &["--trust", secret_s]);
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("lines"));
-    assert!(!mistyped.exists());
-
-    // `log --check --receipt-pub` given a secret key: 4 as well (it was 1), writing nothing.
-    // The state comes from an install that failed at the (absent) registry.
-    let dest = s.path("logged");
-    let out = s.install_to(
-        &bundle,
-        "127.0.0.1:1",
-        &dest,
-        &["--insecure", "--attempts", "1"],
-    );
-    crate::common::scenario::assert_code(&out, 1);
-    let before = crate::common::tree(s.work.path());
-    let out = s.run_verify(&[
-        "log",
-        "--check",
-        "--dest",
-        dest.to_str().unwrap(),
-        "--receipt-pub",
-        secret_s,
-    ]);
-    assert_fails(&out, 4, "this is a secret key");
-    crate::common::assert_changed_only_under(&before, &crate::common::tree(s.work.path()), &[]);
 }
 
 /// The key id (16 hex digits) of a public key file's text.
