@@ -77,12 +77,18 @@ pub fn assert_tagged_only_as_in(
     }
 }
 
-/// Flip the lowest bit of the middle byte of `file` (a transport attacker's edit).
-pub fn flip_middle_byte(file: &Path) {
+/// Flip the bits `mask` of one byte of `file`, the one at `at(length)` (a transport
+/// attacker's edit).
+pub fn flip_byte(file: &Path, at: impl FnOnce(usize) -> usize, mask: u8) {
     let mut bytes = std::fs::read(file).unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x01;
+    let i = at(bytes.len());
+    bytes[i] ^= mask;
     std::fs::write(file, bytes).unwrap_or_else(|e| panic!("write {}: {e}", file.display()));
+}
+
+/// Flip the lowest bit of the middle byte of `file`.
+pub fn flip_middle_byte(file: &Path) {
+    flip_byte(file, |n| n / 2, 0x01);
 }
 
 /// `127.0.0.1:PORT` for a loopback port nothing listens on (bound, then released).

@@ -1,16 +1,13 @@
 //! Hostile and broken input: each case gets a clear error naming the artifact, a non-zero
 //! exit, and no output that looks valid.
 
+use crate::common::check::flip_byte;
 use crate::common::scenario::{Scenario, assert_fails};
 
 #[test]
 fn tampered_payload_byte_is_refused() {
     let (s, bundle) = Scenario::built();
-    let p = bundle.join("payload.tar.zst");
-    let mut bytes = std::fs::read(&p).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x40;
-    std::fs::write(&p, bytes).unwrap();
+    flip_byte(&bundle.join("payload.tar.zst"), |n| n / 2, 0x40);
     let out = s.verify(&bundle);
     assert_fails(&out, 3, "payload.tar.zst");
 }

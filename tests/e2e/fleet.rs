@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use crate::common::check::flip_byte;
 use crate::common::cli::Run;
 use crate::common::cli::json;
 use crate::common::images::{sha256_digest, skopeo_inspect_raw};
@@ -258,10 +259,7 @@ fn fetch_refuses_swapped_layers_and_leaves_nothing_that_looks_valid() {
 
     // publish refuses a bundle that fails verification, and pushes nothing.
     let bad = s.build("bad", &[]);
-    let payload = bad.join("payload.tar.zst");
-    let mut bytes = std::fs::read(&payload).unwrap();
-    bytes[10] ^= 1;
-    std::fs::write(&payload, bytes).unwrap();
+    flip_byte(&bad.join("payload.tar.zst"), |_| 10, 1);
     let o = publish(&s, &bad, &format!("{host}/airlock/bad:v1"));
     assert_fails(&o, 3, "bundle verification failed");
     let catalog = fleet.get("/v2/_catalog").text();

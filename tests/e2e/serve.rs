@@ -7,6 +7,7 @@ use std::io::Read;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use crate::common::check::{flip_middle_byte, mkdir};
 use crate::common::cli::{self, Cli};
 use crate::common::images::{sha256_digest, sha256_hex, skopeo, skopeo_inspect_raw};
 use crate::common::scenario::{Scenario, assert_fails};
@@ -294,13 +295,8 @@ fn serve_answers_reads_exactly_and_refuses_writes_traversal_and_bad_ranges() {
 #[test]
 fn serve_refuses_to_start_on_a_bundle_that_fails_verification() {
     let (s, bundle) = Scenario::built();
-    let payload = bundle.join("payload.tar.zst");
-    let mut bytes = std::fs::read(&payload).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x01;
-    std::fs::write(&payload, bytes).unwrap();
-    let spool = s.path("spool");
-    std::fs::create_dir(&spool).unwrap();
+    flip_middle_byte(&bundle.join("payload.tar.zst"));
+    let spool = mkdir(s.path("spool"));
     let out = s
         .try_serve(&bundle, &["--spool", spool.to_str().unwrap()])
         .err()
