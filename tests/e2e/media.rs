@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::common::check::{assert_contains, assert_lacks, names_in};
 use crate::common::cli::Run;
 use crate::common::cli::stderr;
 use crate::common::images::{
@@ -177,18 +178,14 @@ fn volume_dirs_explain_themselves_and_bad_sizes_are_refused() {
     ] {
         assert!(b.join(d).join(f).is_file(), "{d}/{f}");
         let readme = std::fs::read_to_string(b.join(d).join("README.txt")).unwrap();
-        assert!(
-            readme.contains("airlock bundle") && readme.contains("signed by key id"),
-            "{readme}"
-        );
-        assert!(readme.contains(f), "{readme}");
+        assert_contains(&readme, "airlock bundle");
+        assert_contains(&readme, "signed by key id");
+        assert_contains(&readme, f);
         // Nobody signs the label, so it tells nobody what to run (a rewritten one would
         // be followed just the same): it says so, and names no command line.
-        assert!(readme.contains("This label is NOT signed"), "{readme}");
-        assert!(
-            !readme.contains("sha256sum") && !readme.contains("BUNDLE --trust"),
-            "{readme}"
-        );
+        assert_contains(&readme, "This label is NOT signed");
+        assert_lacks(&readme, "sha256sum");
+        assert_lacks(&readme, "BUNDLE --trust");
     }
     // manual-verify.md's step 2 accepts the volume directories' SHA256SUMS.
     let out = sh(&crate::manual_verify::documented_step_two(), &b);
@@ -213,32 +210,17 @@ fn volume_dirs_explain_themselves_and_bad_sizes_are_refused() {
     // Published from volume directories and fetched back (volumes flat), it verifies and
     // exports through the same chained reader.
     let reg = Registry::start();
-    let pubkey = format!("{}.pub", s.key.display());
     let target = format!("{}/airlock/hop:vols", reg.host());
-    let out = s.run_verify(&[
-        "publish",
-        b.to_str().unwrap(),
-        "--trust",
-        &pubkey,
-        "--registry",
-        &target,
-        "--insecure",
-        "--json",
-    ]);
-    assert!(out.status.success(), "publish: {}", stderr(&out));
+    let publish = s.on_bundle("publish", &b).args(["--registry", &target]);
+    publish.args(["--insecure", "--json"]).ok();
     let fetched = s.path("fetched");
-    let out = s.run_verify(&[
-        "fetch",
-        &target,
-        "--trust",
-        &pubkey,
-        "--out",
-        fetched.to_str().unwrap(),
-        "--insecure",
-        "--json",
-        "--quiet",
-    ]);
-    assert!(out.status.success(), "fetch: {}", stderr(&out));
+    let fetch = s
+        .verify_cli()
+        .args(["fetch", &target, "--trust", &s.pubkey(), "--out"]);
+    fetch
+        .arg(&fetched)
+        .args(["--insecure", "--json", "--quiet"])
+        .ok();
     for f in [
         "payload.tar.zst.001",
         "payload.tar.zst.002",
@@ -249,54 +231,23 @@ fn volume_dirs_explain_themselves_and_bad_sizes_are_refused() {
     assert!(sh("sha256sum -c SHA256SUMS", &fetched).status.success());
     assert_verifies(&s, &fetched);
     let images = s.path("images");
-    let out = s.run_verify(&[
-        "export",
-        fetched.to_str().unwrap(),
-        "--trust",
-        &pubkey,
-        "--out",
-        images.to_str().unwrap(),
-        "--format",
-        "oci-archive",
-        "--json",
-    ]);
-    assert!(out.status.success(), "export: {}", stderr(&out));
+    let export = s.on_bundle("export", &fetched).arg("--out").arg(&images);
+    export.args(["--format", "oci-archive", "--json"]).ok();
     assert_eq!(std::fs::read_dir(&images).unwrap().count(), s.images.len());
 
-    let net = s.net_args();
-    let with = |extra: &[&str]| {
-        let mut a = net.clone();
-        a.extend(extra.iter().map(|x| x.to_string()));
-        s.try_build("bad", &a)
-    };
-    assert_fails(
-        &with(&["--volume-size", "1000"]),
-        2,
-        "below the minimum of 1048576 bytes",
-    );
-    assert_fails(
-        &with(&["--volume-size", "60GB"]),
-        2,
-        "larger than the largest medium",
-    );
-    assert_fails(
-        &with(&["--volume-size", "4.7GB"]),
-        2,
-        "whole number of bytes",
-    );
-    assert_fails(&with(&["--parity", "1"]), 2, "need --volume-size");
-    assert_fails(
-        &with(&["--volume-size", VOL, "--parity", "3"]),
-        2,
-        "at most as many as data volumes",
-    );
+    let bad = |extra: &[&str]| s.build_lock(&s.lock, "bad", extra);
+    bad(&["--volume-size", "1000"]).fails(2, "below the minimum of 1048576 bytes");
+    bad(&["--volume-size", "60GB"]).fails(2, "larger than the largest medium");
+    bad(&["--volume-size", "4.7GB"]).fails(2, "whole number of bytes");
+    bad(&["--parity", "1"]).fails(2, "need --volume-size");
+    bad(&["--volume-size", VOL, "--parity", "3"]).fails(2, "at most as many as data volumes");
     assert!(!s.path("bad").exists());
-    let leftovers = std::fs::read_dir(s.work.path())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().contains("partial"))
-        .count();
-    assert_eq!(leftovers, 0, "a partial bundle was left behind");
+    let mut leftovers = names_in(s.work.path());
+    leftovers.retain(|n| n.contains("partial"));
+    assert!(
+        leftovers.is_empty(),
+        "a partial bundle was left behind: {leftovers:?}"
+    );
 }
 
 /// The second hop: the same kube-apiserver and pause, a new kube-proxy sharing the
