@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::check::assert_contains;
+use crate::common::check::{assert_contains, closed_port, names_in};
 use crate::common::cli::stderr;
 use crate::common::scenario::{Scenario, assert_fails};
 use crate::common::servers::{Registry, SlowProxy};
@@ -40,16 +40,6 @@ fn fetch_cmd(s: &Scenario, host: &str, out: &Path, extra: &[&str]) -> Command {
     cli.args(["--insecure", "--quiet"])
         .args(extra)
         .into_command()
-}
-
-/// The names in `dir`, sorted.
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]
@@ -124,7 +114,7 @@ impl Drop for Running {
 
 fn stalled_fetch(s: &Scenario, stall: &SlowProxy, out: &Path) -> (Running, String) {
     let site = out.parent().unwrap();
-    let before = names(site);
+    let before = names_in(site);
     let started = stall.log_contents().matches("stall: ").count();
     let child = Running(
         fetch_cmd(s, &stall.host(), out, &[])
@@ -135,7 +125,7 @@ fn stalled_fetch(s: &Scenario, stall: &SlowProxy, out: &Path) -> (Running, Strin
     );
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let new: Vec<String> = names(site)
+        let new: Vec<String> = names_in(site)
             .into_iter()
             .filter(|n| n.starts_with(".airlock-fetch-") && !before.contains(n))
             .collect();
@@ -160,10 +150,10 @@ fn the_directories_of_killed_fetches_are_removed_and_live_ones_kept() {
     // A killed fetch cannot clean up after itself.
     let (killed, killed_dir) = stalled_fetch(&s, &stall, &site.join("killed"));
     drop(killed);
-    assert_eq!(names(&site), std::slice::from_ref(&killed_dir));
+    assert_eq!(names_in(&site), std::slice::from_ref(&killed_dir));
     // The next fetch removes it, and holds its own while it runs.
     let (live, live_dir) = stalled_fetch(&s, &stall, &site.join("live"));
-    assert_eq!(names(&site), std::slice::from_ref(&live_dir));
+    assert_eq!(names_in(&site), std::slice::from_ref(&live_dir));
     // A planted link with the prefix is neither followed nor removed.
     let outside = s.path("outside");
     std::fs::create_dir(&outside).unwrap();
@@ -181,8 +171,8 @@ fn the_directories_of_killed_fetches_are_removed_and_live_ones_kept() {
         live_dir.clone(),
     ];
     want.sort();
-    assert_eq!(names(&site), want);
-    assert_eq!(names(&outside), ["keep"]);
+    assert_eq!(names_in(&site), want);
+    assert_eq!(names_in(&outside), ["keep"]);
     // The good bundle appeared (and the live fetch went on); nothing else in the whole
     // root changed.
     let live_path = format!("site/{live_dir}");
@@ -203,12 +193,6 @@ fn fetch_over_an_existing_directory_says_what_to_do_and_not_force() {
         "already exists; fetch never replaces a directory: name a new one",
     );
     assert!(!stderr(&o).contains("--force"), "{}", stderr(&o));
-}
-
-/// A loopback port nothing listens on.
-fn closed_port() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::check::assert_lacks;
+use crate::common::check::{assert_lacks, closed_port};
 use crate::common::cli::{self, Cli};
 use crate::common::scenario::{Scenario, assert_fails};
 use crate::common::servers::{Blackhole, NoMountProxy, Registry};
@@ -289,15 +289,9 @@ fn usage_and_input_errors_have_their_documented_exit_codes() {
 #[test]
 fn an_unreachable_registry_is_reported_as_unreachable() {
     let (s, bundle) = Scenario::built();
-    // A port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let out = s.install_to(
         &bundle,
-        &format!("127.0.0.1:{port}"),
+        &closed_port(),
         &s.path("dest"),
         &["--insecure", "--attempts", "1"],
     );

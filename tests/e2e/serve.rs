@@ -7,7 +7,7 @@ use std::io::Read;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::common::check::{flip_middle_byte, mkdir};
+use crate::common::check::{flip_middle_byte, mkdir, names_in};
 use crate::common::cli::{self, Cli};
 use crate::common::images::{sha256_digest, sha256_hex, skopeo, skopeo_inspect_raw};
 use crate::common::scenario::{Scenario, assert_fails};
@@ -24,13 +24,6 @@ fn image<'a>(m: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
         .iter()
         .find(|i| i["name"] == name)
         .unwrap_or_else(|| panic!("{name} not in the bundle"))
-}
-
-fn spool_entries(spool: &std::path::Path) -> Vec<String> {
-    std::fs::read_dir(spool)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect()
 }
 
 fn error_code(r: &HttpResponse) -> String {
@@ -91,13 +84,13 @@ fn skopeo_pulls_every_image_from_serve_with_the_upstream_digests() {
     assert_eq!(pause["served_as"], "subset-index");
 
     // SIGTERM: the server stops cleanly and removes its spool.
-    assert_eq!(spool_entries(&spool).len(), 1, "one spool while serving");
+    assert_eq!(names_in(&spool).len(), 1, "one spool while serving");
     let (status, stderr) = served.terminate();
     assert!(status.success(), "{status:?}: {stderr}");
     assert!(
-        spool_entries(&spool).is_empty(),
+        names_in(&spool).is_empty(),
         "spool left: {:?}",
-        spool_entries(&spool)
+        names_in(&spool)
     );
 }
 
@@ -307,11 +300,7 @@ fn serve_refuses_to_start_on_a_bundle_that_fails_verification() {
         "announced: {}",
         String::from_utf8_lossy(&out.stdout)
     );
-    assert!(
-        spool_entries(&spool).is_empty(),
-        "{:?}",
-        spool_entries(&spool)
-    );
+    assert!(names_in(&spool).is_empty(), "{:?}", names_in(&spool));
 
     // An untrusted key: the same refusal, before the payload is read.
     let other = cli::keygen(&s.path("other"));
