@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use crate::common::check::assert_contains;
 use crate::common::cli;
 use crate::common::cli::Run;
 use crate::common::cli::ok;
@@ -135,62 +136,48 @@ fn two_approvers_from_keygen_to_receipt() {
     let s = Scenario::new();
     let k = keys(&s);
     // The secret key is encrypted at rest, and OpenSSL reads it with the passphrase.
+    let (alice_key, pass) = (cli::key_of(&k.alice), k.pass.display().to_string());
     sh_ok(
-        &format!(
-            "openssl pkey -noout -in {}.key -passin file:{}",
-            k.alice.display(),
-            k.pass.display()
-        ),
+        &format!("openssl pkey -noout -in {alice_key} -passin file:{pass}"),
         s.work.path(),
     );
-    assert!(
-        std::fs::read_to_string(format!("{}.key", k.alice.display()))
-            .unwrap()
-            .starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----")
-    );
+    let alice_text = std::fs::read_to_string(&alice_key).unwrap();
+    assert!(alice_text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
     let window = window_now();
-    let bundle = s.build(
-        "bundle",
-        &[
-            "--window",
-            &window,
-            "--channel",
-            "site-a",
-            "--sequence",
-            "7",
-            "--signer",
-            "CI",
-        ],
-    );
+    let build = [
+        "--window",
+        &window,
+        "--channel",
+        "site-a",
+        "--sequence",
+        "7",
+        "--signer",
+        "CI",
+    ];
+    let bundle = s.build("bundle", &build);
     let policy = write_policy(&s, &k);
 
     // Built, not yet approved: the policy says what is missing.
     assert_fails(&verify_with(&s, &bundle, &policy), 3, "2 more change-board");
-    let pass = k.pass.display().to_string();
-    ok(&approve(
-        &s,
-        &bundle,
-        &k.alice,
-        "change-board",
-        &[
-            "--passphrase-file",
-            &pass,
-            "--signer",
-            "Alice Smith",
-            "--comment",
-            "CHG-2211",
-        ],
-    ));
-    let out = s.run_verify(&[
-        "signers",
-        bundle.to_str().unwrap(),
-        "--policy",
-        policy.to_str().unwrap(),
-        "--json",
-    ]);
+    let as_alice = [
+        "--passphrase-file",
+        &pass,
+        "--signer",
+        "Alice Smith",
+        "--comment",
+        "CHG-2211",
+    ];
+    ok(&approve(&s, &bundle, &k.alice, "change-board", &as_alice));
+    let signers = s
+        .verify_cli()
+        .arg("signers")
+        .arg(&bundle)
+        .arg("--policy")
+        .arg(&policy);
+    let out = signers.arg("--json").run();
     // Not met yet: the listing is printed and the exit code says so (issue 21).
     assert_fails(&out, 3, "1 more change-board");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = out.json();
     assert_eq!(v["satisfied"], false);
     assert_eq!(v["missing"][0], "1 more change-board");
     // Bob signs with a key made by minisign itself.
@@ -208,24 +195,18 @@ fn two_approvers_from_keygen_to_receipt() {
         (&k.bob, "role=change-board signer=\"Bob Jones\""),
         (&k.builder, "role=builder signer=CI"),
     ] {
-        let sig = bundle.join(format!("signatures/{}.minisig", key_id(prefix)));
+        let sig = format!("signatures/{}.minisig", key_id(prefix));
+        let public = cli::pub_of(prefix);
         let out = sh_ok(
-            &format!(
-                "minisign -V -p {}.pub -m manifest.json -x {}",
-                prefix.display(),
-                sig.display()
-            ),
+            &format!("minisign -V -p {public} -m manifest.json -x {sig}"),
             &bundle,
         );
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(stdout.contains(needle), "{stdout}");
+        assert_contains(&String::from_utf8_lossy(&out.stdout), needle);
     }
 
     ok(&verify_with(&s, &bundle, &policy));
     let enclave = Registry::start();
-    let out = install_with(&s, &bundle, &policy, &enclave, &["--json"]);
-    ok(&out);
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = cli::json(&install_with(&s, &bundle, &policy, &enclave, &["--json"]));
     let receipt = PathBuf::from(report["receipt"].as_str().unwrap());
     let text = std::fs::read_to_string(&receipt).unwrap();
     for needle in [
@@ -235,24 +216,20 @@ fn two_approvers_from_keygen_to_receipt() {
         "\"site-a\"",
         "\"policy_version\": 1",
     ] {
-        assert!(
-            text.contains(needle),
-            "{needle} missing from the receipt:\n{text}"
-        );
+        assert_contains(&text, needle);
     }
     // The receipt checks with minisign and the enclave's public key alone.
     let state = s.path("enclave/state");
     sh_ok(
-        &format!(
-            "minisign -V -p {}/enclave.pub -m {}",
-            state.display(),
-            receipt.display()
-        ),
+        &format!("minisign -V -p enclave.pub -m {}", receipt.display()),
         &state,
     );
-    let out = s.run_verify(&["log", "--check", "--state-dir", state.to_str().unwrap()]);
-    ok(&out);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("chain intact"));
+    let out = s
+        .verify_cli()
+        .args(["log", "--check", "--state-dir"])
+        .arg(&state)
+        .ok();
+    assert!(out.stdout().contains("chain intact"));
 }
 
 /// Signatures a policy must not count, one test per kind: each leaves a bundle that carol
