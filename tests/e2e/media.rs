@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::check::{assert_contains, assert_lacks, names_in};
+use crate::common::check::{assert_contains, assert_lacks, flip_byte, names_in, served_digest};
 use crate::common::cli::Run;
 use crate::common::cli::stderr;
 use crate::common::images::{
@@ -64,8 +64,8 @@ fn volumes_are_the_payload_cut_and_every_damage_is_named_and_repaired() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let listing = String::from_utf8_lossy(&out.stdout);
-    assert!(listing.contains("payload.parity.001: OK"), "{listing}");
-    assert!(listing.contains("index.json"), "{listing}");
+    assert_contains(&listing, "payload.parity.001: OK");
+    assert_contains(&listing, "index.json");
     assert_verifies(&s, &b);
     // The manifest of a bundle without volumes has no volume fields (byte-identical format).
     let m = std::fs::read_to_string(plain.join("manifest.json")).unwrap();
@@ -79,10 +79,8 @@ fn volumes_are_the_payload_cut_and_every_damage_is_named_and_repaired() {
     // Truncated.
     let f = std::fs::OpenOptions::new()
         .write(true)
-        .open(vol(&b, names[0]))
-        .unwrap();
-    f.set_len(700_000).unwrap();
-    drop(f);
+        .open(vol(&b, names[0]));
+    f.unwrap().set_len(700_000).unwrap();
     assert_fails(
         &s.verify(&b),
         3,
@@ -91,9 +89,7 @@ fn volumes_are_the_payload_cut_and_every_damage_is_named_and_repaired() {
     assert_repaired(&s, &b, &["payload.tar.zst.001"]);
 
     // One byte flipped past the volume's first 64 KiB.
-    let mut bytes = std::fs::read(vol(&b, names[0])).unwrap();
-    bytes[500_000] ^= 0x40;
-    std::fs::write(vol(&b, names[0]), &bytes).unwrap();
+    flip_byte(&vol(&b, names[0]), |_| 500_000, 0x40);
     assert_fails(&s.verify(&b), 3, "payload.tar.zst.001 is corrupt");
     assert_repaired(&s, &b, &["payload.tar.zst.001"]);
 
@@ -112,20 +108,18 @@ fn volumes_are_the_payload_cut_and_every_damage_is_named_and_repaired() {
 
     // Out of order: two volumes swapped is two damaged volumes, more than one parity
     // volume rebuilds; repair says so and replaces nothing.
-    std::fs::rename(vol(&b, names[0]), b.join("tmp")).unwrap();
-    std::fs::rename(vol(&b, names[1]), vol(&b, names[0])).unwrap();
-    std::fs::rename(b.join("tmp"), vol(&b, names[1])).unwrap();
+    let swap = || {
+        std::fs::rename(vol(&b, names[0]), b.join("tmp")).unwrap();
+        std::fs::rename(vol(&b, names[1]), vol(&b, names[0])).unwrap();
+        std::fs::rename(b.join("tmp"), vol(&b, names[1])).unwrap();
+    };
+    swap();
     let out = s.verify(&b);
-    assert_fails(
-        &out,
-        3,
-        "payload.tar.zst.001 is out of order: the file holds payload.tar.zst.002",
-    );
+    let holds = "payload.tar.zst.001 is out of order: the file holds payload.tar.zst.002";
+    assert_fails(&out, 3, holds);
     assert_fails(&out, 3, "payload.tar.zst.002 is out of order");
     assert_fails(&s.repair(&b), 3, "cannot repair: 2 volumes are damaged");
-    std::fs::rename(vol(&b, names[0]), b.join("tmp")).unwrap();
-    std::fs::rename(vol(&b, names[1]), vol(&b, names[0])).unwrap();
-    std::fs::rename(b.join("tmp"), vol(&b, names[1])).unwrap();
+    swap();
     assert_verifies(&s, &b);
 
     // A parity volume that lies, and a lost data volume: nothing rebuilds from a lie.
@@ -147,12 +141,8 @@ fn volumes_are_the_payload_cut_and_every_damage_is_named_and_repaired() {
     let dest = s.path("dest");
     let out = s.install(&b, &enclave, &dest, &[]);
     assert!(out.status.success(), "install: {}", stderr(&out));
-    let img = &s.images[0];
-    let got = skopeo_inspect_raw(&format!(
-        "docker://{}/kube-apiserver:v1.30.2",
-        enclave.host()
-    ));
-    assert_eq!(format!("sha256:{}", sha256_hex(&got)), img.index_digest);
+    let apiserver = format!("{}/kube-apiserver:v1.30.2", enclave.host());
+    assert_eq!(served_digest(&apiserver, None), s.images[0].index_digest);
 }
 
 /// A second copy of the standard volumes, to take good volumes from.
