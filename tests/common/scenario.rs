@@ -433,6 +433,14 @@ impl Scenario {
         super::cli::json(&self.install(bundle, enclave, dest, extra))
     }
 
+    /// `airlock sign DIR --key KEY.key --role ROLE` (DIR a bundle or a policy update
+    /// folder, KEY a key prefix such as [`Scenario::keygen`] returns): add arguments
+    /// (`--passphrase-file`, `--signer`), then run.
+    pub fn sign(&self, dir: &Path, key: &Path, role: &str) -> Cli {
+        let cli = self.airlock_cli().arg("sign").arg(dir);
+        cli.args(["--key", &super::cli::key_of(key), "--role", role])
+    }
+
     /// What a clean install of `bundle` (with `extra`) puts into a fresh registry: the
     /// reference an interrupted or concurrent install is compared with.
     pub fn clean_install_snapshot(

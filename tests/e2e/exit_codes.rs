@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::common::check::assert_contains;
-use crate::common::cli::stderr;
+use crate::common::cli::{self, stderr};
 use crate::common::scenario::{Scenario, assert_fails, sh};
 
 /// The codes docs/cli.md's table lists, read from the table itself, so a row added
@@ -218,20 +218,14 @@ fn the_builders_trusted_comment_has_a_time() {
 fn plain_logs_off_a_terminal_and_mismatches_say_which_is_which() {
     let (s, bundle) = Scenario::built();
     // A warning from each binary: a secret key readable by others.
-    let key = format!("{}.key", s.keygen("approver").display());
+    let approver = s.keygen("approver");
+    let key = cli::key_of(&approver);
     assert!(
         sh(&format!("chmod 644 {key}"), s.work.path())
             .status
             .success()
     );
-    let signed = s.run_airlock(&[
-        "sign",
-        bundle.to_str().unwrap(),
-        "--role",
-        "change-board",
-        "--key",
-        &key,
-    ]);
+    let signed = s.sign(&bundle, &approver, "change-board").run();
     assert!(signed.status.success(), "{}", stderr(&signed));
     let dest = s.path("dest");
     let installed = s.install_to(

@@ -85,10 +85,7 @@ fn write_policy(s: &Scenario, k: &Keys) -> PathBuf {
 
 /// `airlock sign DIR --key KEY.key --role ROLE [extra]`.
 fn approve(s: &Scenario, dir: &Path, key: &Path, role: &str, extra: &[&str]) -> Output {
-    let key = format!("{}.key", key.display());
-    let mut args = vec!["sign", dir.to_str().unwrap(), "--key", &key, "--role", role];
-    args.extend_from_slice(extra);
-    s.airlock(&args).output().unwrap()
+    s.sign(dir, key, role).args(extra).run().output
 }
 
 fn verify_with(s: &Scenario, bundle: &Path, policy: &Path) -> Run {

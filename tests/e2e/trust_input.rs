@@ -48,17 +48,13 @@ fn install_with_receipt_key(
 
 /// `airlock sign BUNDLE --key KEY --role change-board EXTRA...`.
 fn sign(s: &Scenario, bundle: &Path, key: &Path, extra: &[&str]) -> Output {
-    s.airlock(&[
-        "sign",
-        bundle.to_str().unwrap(),
-        "--role",
-        "change-board",
-        "--key",
-    ])
-    .arg(key)
-    .args(extra)
-    .output()
-    .unwrap()
+    // The key file itself, not a prefix: these are key files given by mistake.
+    let cli = s
+        .airlock_cli()
+        .arg("sign")
+        .arg(bundle)
+        .args(["--role", "change-board"]);
+    cli.arg("--key").arg(key).args(extra).run().output
 }
 
 /// `airlock-verify verify BUNDLE --quiet ARGS...`.
