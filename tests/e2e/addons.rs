@@ -96,32 +96,19 @@ fn the_calico_example_needs_no_hand_listed_images() {
         ..Default::default()
     });
     let calico = include_bytes!("../../manifests/examples/addons/calico.yaml");
-    write_file_tree(
-        &u.www,
-        &[(
-            "rawgh/projectcalico/calico/v3.28.1/manifests/calico.yaml",
-            calico,
-        )],
-    );
+    let at = "rawgh/projectcalico/calico/v3.28.1/manifests/calico.yaml";
+    write_file_tree(&u.www, &[(at, calico)]);
     let example = include_str!("../../manifests/examples/cni-calico.yaml");
     assert!(!example.contains("images:"), "the example lists no image");
-    let m = write(
-        &u.path("cni-calico.yaml"),
-        example.replace(PLACEHOLDER, &sha256_hex(calico)),
-    );
+    let pinned = example.replace(PLACEHOLDER, &sha256_hex(calico));
+    let m = write(&u.path("cni-calico.yaml"), pinned);
     ok(&resolve_with(&u, &[&m], &[]));
     let lock = u.lock();
     let images = lock_images(&lock);
     for n in ["node", "cni", "kube-controllers"] {
         let name = format!("docker.io/calico/{n}:v3.28.1");
-        assert_eq!(
-            images[&name],
-            (
-                u.digest(&format!("calico/{n}:v3.28.1")),
-                "addon".to_string()
-            ),
-            "{name}"
-        );
+        let upstream = u.digest(&format!("calico/{n}:v3.28.1"));
+        assert_eq!(images[&name], (upstream, "addon".to_string()), "{name}");
     }
     let a = addon(&lock, "calico");
     let cni = found_in(a, "docker.io/calico/cni:v3.28.1");
@@ -143,11 +130,7 @@ fn the_calico_example_needs_no_hand_listed_images() {
         node.iter().any(|f| f.contains("calico-node (container)")),
         "{node:?}"
     );
-    let checks = a["checks"].as_array().unwrap();
-    let range = checks
-        .iter()
-        .find(|c| c["check"] == "support-range")
-        .unwrap();
+    let range = crate::common::find(&a["checks"], "check", "support-range");
     assert_eq!(range["verdict"], "compatible");
     assert!(
         range["source"]
@@ -155,19 +138,14 @@ fn the_calico_example_needs_no_hand_listed_images() {
             .unwrap()
             .starts_with("https://docs.tigera.io/")
     );
-    let ds = checks
-        .iter()
-        .find(|c| c["subject"] == "apps/v1 DaemonSet")
-        .unwrap();
+    let ds = crate::common::find(&a["checks"], "subject", "apps/v1 DaemonSet");
     assert_eq!(
         ds["verdict"], "not-removed",
         "the test catalog has no served APIs: {ds}"
     );
-    assert!(
-        ds["detail"]
-            .as_str()
-            .unwrap()
-            .contains("does not list what 1.30 serves")
+    assert_contains(
+        ds["detail"].as_str().unwrap(),
+        "does not list what 1.30 serves",
     );
 
     // Through build, verify and install: the enclave serves calico's images by tag.
@@ -176,10 +154,9 @@ fn the_calico_example_needs_no_hand_listed_images() {
     u.verify(&key, &[]).ok();
     let enclave = Registry::start();
     let report = u.install(&key, &enclave, &u.path("dest")).ok().json();
-    assert!(
-        report["images"]
-            .to_string()
-            .contains("docker.io/calico/node:v3.28.1")
+    assert_contains(
+        &report["images"].to_string(),
+        "docker.io/calico/node:v3.28.1",
     );
     let tags = enclave.get("/v2/calico/node/tags/list").text();
     assert!(tags.contains("v3.28.1"), "{tags}");
@@ -471,18 +448,11 @@ fn incompatible_addons_are_caught_at_resolve_time_unless_allowed() {
     });
     let lock_path = u.path("hop.lock");
     // 1. A chart whose kubeVersion excludes the target.
+    let chart_yaml = b"apiVersion: v2\nname: legacy-csi\nversion: 1.2.0\nkubeVersion: \">=1.19.0-0 <1.30.0-0\"\n";
+    let values = b"image:\n  repository: registry.k8s.io/sig-storage/nfsplugin\n  tag: v4.9.0\n";
     let legacy = chart_tgz(
         "legacy-csi",
-        &[
-            (
-                "Chart.yaml",
-                b"apiVersion: v2\nname: legacy-csi\nversion: 1.2.0\nkubeVersion: \">=1.19.0-0 <1.30.0-0\"\n",
-            ),
-            (
-                "values.yaml",
-                b"image:\n  repository: registry.k8s.io/sig-storage/nfsplugin\n  tag: v4.9.0\n",
-            ),
-        ],
+        &[("Chart.yaml", chart_yaml), ("values.yaml", values)],
     );
     write(&u.path("addons/charts/legacy-csi-1.2.0.tgz"), &legacy);
     let hop = write(
@@ -494,20 +464,19 @@ fn incompatible_addons_are_caught_at_resolve_time_unless_allowed() {
         "add-on legacy-csi",
         "kubeVersion >=1.19.0-0 <1.30.0-0",
         "v1.30.2",
-        "--allow-incompatible legacy-csi",
     ] {
         assert_fails(&out, 4, needle);
     }
+    assert_fails(&out, 4, "--allow-incompatible legacy-csi");
     assert!(!lock_path.exists(), "no lock is written");
     // Allowed: the lock records the exception, and so does the report.
     let out = resolve_with(&u, &[&hop], &["--allow-incompatible", "legacy-csi"]);
     ok(&out);
     assert!(String::from_utf8_lossy(&out.stderr).contains("carried anyway"));
     let lock = u.lock();
-    assert!(
-        lock["notes"]
-            .to_string()
-            .contains("--allow-incompatible legacy-csi")
+    assert_contains(
+        &lock["notes"].to_string(),
+        "--allow-incompatible legacy-csi",
     );
     let a = addon(&lock, "legacy-csi");
     assert!(a["exception"].as_str().unwrap().contains("<1.30.0-0"));
@@ -540,13 +509,11 @@ fn incompatible_addons_are_caught_at_resolve_time_unless_allowed() {
     let mut cat = std::fs::read_to_string(&u.catalog).unwrap();
     cat.push_str("earlier_removed_apis:\n  - { removed_in: \"1.22\", group_version: storage.k8s.io/v1beta1, kinds: [CSIDriver, StorageClass], replacement: storage.k8s.io/v1, source: [t] }\n");
     std::fs::write(&u.catalog, cat).unwrap();
-    write(
-        &u.path("addons/csi-driver-nfs.yaml"),
-        csi.replace(
-            "apiVersion: storage.k8s.io/v1\nkind: CSIDriver",
-            "apiVersion: storage.k8s.io/v1beta1\nkind: CSIDriver",
-        ),
+    let v1beta1 = csi.replace(
+        "storage.k8s.io/v1\nkind: CSIDriver",
+        "storage.k8s.io/v1beta1\nkind: CSIDriver",
     );
+    write(&u.path("addons/csi-driver-nfs.yaml"), v1beta1);
     let out = resolve_with(&u, &[&hop], &[]);
     assert_fails(&out, 4, "storage.k8s.io/v1beta1 CSIDriver");
     assert_fails(&out, 4, "was removed in 1.22; use storage.k8s.io/v1");
