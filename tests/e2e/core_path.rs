@@ -1,7 +1,6 @@
 //! The core path: lock -> signed bundle -> verify -> install, checked by independent tools.
 
 use crate::common::check::{mkdir, names_in, served_digest};
-use crate::common::cli::json;
 use crate::common::each;
 use crate::common::images::sha256_hex;
 use crate::common::scenario::{Scenario, kubeadm_bytes, sh_ok};
@@ -50,7 +49,7 @@ fn build_verify_install_round_trip() {
     // Install into an enclave registry.
     let enclave = Registry::start();
     let dest = s.path("dest");
-    let report = json(&s.install(&bundle, &enclave, &dest, &[]));
+    let report = s.install_report(&bundle, &enclave, &dest, &[]);
     assert_eq!(report["payload_pass"], true);
 
     // All platforms carried: the upstream index digest survives.
@@ -87,7 +86,7 @@ fn build_verify_install_round_trip() {
     );
 
     // Idempotent: a second install changes nothing and skips the payload pass.
-    let again = json(&s.install(&bundle, &enclave, &dest, &[]));
+    let again = s.install_report(&bundle, &enclave, &dest, &[]);
     assert_eq!(again["payload_pass"], false);
     assert_eq!(again["blobs_pushed"], 0);
     assert!(
@@ -102,7 +101,7 @@ fn build_verify_install_round_trip() {
     );
 
     // --prefix re-roots repositories.
-    let prefixed = json(&s.install(&bundle, &enclave, &dest, &["--prefix", "mirror/k8s"]));
+    let prefixed = s.install_report(&bundle, &enclave, &dest, &["--prefix", "mirror/k8s"]);
     assert_eq!(prefixed["payload_pass"], true);
     assert_eq!(
         at("mirror/k8s/kube-apiserver:v1.30.2"),
@@ -126,7 +125,7 @@ fn shared_layers_are_stored_once_and_uploaded_once() {
     assert_eq!(unique.len(), entries.len(), "no entry twice");
 
     let enclave = Registry::start();
-    let report = json(&s.install(&bundle, &enclave, &s.path("dest"), &[]));
+    let report = s.install_report(&bundle, &enclave, &s.path("dest"), &[]);
     // The shared base layer (per platform) lives in three repositories but is uploaded once.
     let pushed = report["blobs_pushed"].as_u64().unwrap() as usize;
     let blob_entries = manifest["images"]
