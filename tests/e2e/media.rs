@@ -312,20 +312,11 @@ fn a_delta_carries_only_what_changed_and_installs_only_on_its_base() {
     assert_eq!(m["delta"]["bases"][0]["sha256"], base_sha.as_str());
     assert_verifies(&s, &s.path("hop2-delta"));
     // Serving and exporting read images from the payload: a delta is refused by name.
-    let pubkey = format!("{}.pub", s.key.display());
-    let delta_dir = s.path("hop2-delta").display().to_string();
-    let out_dir = s.path("exported").display().to_string();
-    let out = s.run_verify(&[
-        "export",
-        &delta_dir,
-        "--trust",
-        &pubkey,
-        "--format",
-        "oci-archive",
-        "--out",
-        &out_dir,
-    ]);
-    assert_fails(&out, 2, "export needs a full bundle: this is a delta");
+    let export = s
+        .on_bundle("export", &s.path("hop2-delta"))
+        .args(["--format", "oci-archive"]);
+    let export = export.arg("--out").arg(s.path("exported"));
+    export.fails(2, "export needs a full bundle: this is a delta");
 
     // Never installed base: refused, naming it, and nothing installed.
     let enclave = Registry::start();
@@ -343,37 +334,28 @@ fn a_delta_carries_only_what_changed_and_installs_only_on_its_base() {
     assert!(out.status.success(), "delta install: {}", stderr(&out));
     let raw = skopeo_inspect_raw(&format!("docker://{}/kube-proxy:v1.30.3", enclave.host()));
     assert!(!raw.is_empty());
+    let from = format!("docker://{}/kube-proxy:v1.30.3", enclave.host());
     let copy = sh(
-        &format!(
-            "skopeo copy --src-tls-verify=false docker://{}/kube-proxy:v1.30.3 oci:{}:x",
-            enclave.host(),
-            s.path("copied").display()
-        ),
+        &format!("skopeo copy --src-tls-verify=false {from} oci:copied:x"),
         s.work.path(),
     );
     assert!(copy.status.success(), "{}", stderr(&copy));
-    assert_eq!(
-        std::fs::read(dest.join("docs/notes.txt")).unwrap(),
-        b"hop two release notes\n"
-    );
+    let notes = std::fs::read(dest.join("docs/notes.txt")).unwrap();
+    assert_eq!(notes, b"hop two release notes\n");
     // The enclave's signed inventory makes the same delta without the old bundle.
     let inv = s.path("inventory.txt");
-    let out = s.run_verify(&[
-        "inventory",
-        "--registry",
-        &enclave.host(),
-        "--insecure",
-        "--dest",
-        dest.to_str().unwrap(),
-        "--out",
-        inv.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "inventory: {}", stderr(&out));
+    let inventory = s
+        .verify_cli()
+        .args(["inventory", "--registry", &enclave.host(), "--insecure"]);
+    inventory
+        .arg("--dest")
+        .arg(&dest)
+        .arg("--out")
+        .arg(&inv)
+        .ok();
     let text = std::fs::read_to_string(&inv).unwrap();
-    assert!(
-        !text.contains("kube-proxy") && !text.contains("notes"),
-        "names leak: {text}"
-    );
+    assert_lacks(&text, "kube-proxy");
+    assert_lacks(&text, "notes");
     let enclave_pub = dest.join(".airlock/enclave.pub");
     let (inv_s, pub_s) = (inv.display().to_string(), enclave_pub.display().to_string());
     let have = build_lock(
@@ -387,8 +369,7 @@ fn a_delta_carries_only_what_changed_and_installs_only_on_its_base() {
     // Everything hop 2 needs is in the enclave now: only manifests travel.
     assert!(summary["omitted"].as_u64().unwrap() >= 8, "{summary}");
     // Another enclave's key, and an unsigned inventory: refused, no bundle.
-    let other = s.keygen("other");
-    let other_pub = format!("{}.pub", other.display());
+    let other_pub = crate::common::cli::pub_of(&s.keygen("other"));
     let out = build_lock(
         &s,
         &lock2,
