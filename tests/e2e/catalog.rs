@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::common::check::assert_contains;
+use crate::common::check::{assert_contains, assert_lacks};
 use crate::common::cli::{self, Cli, Run, ok};
 use crate::common::hop_upstream::{self, Sizes};
 use crate::common::images::{push_image, sha256_hex};
@@ -840,39 +840,34 @@ fn update_then_resolve_build_verify_install_a_1_36_to_1_37_hop() {
         push_image(&layout, b, &registry.host());
     }
     let h = registry.host();
-    let reg_net = [
-        "--insecure-registry",
-        &h,
-        "--mirror",
-        &format!("registry.k8s.io={h}"),
+    let mirror = format!("registry.k8s.io={h}");
+    let reg_net = ["--insecure-registry", &h, "--mirror", &mirror];
+    let hop = [
+        "resolve",
+        "--from",
+        "v1.36.4",
+        "--to",
+        "v1.37.1",
+        "--platform",
+        "linux/amd64",
     ];
-    let resolve = |extra: &[&str]| {
-        let mut args = vec![
-            "resolve",
-            "--from",
-            "v1.36.4",
-            "--to",
-            "v1.37.1",
-            "--platform",
-            "linux/amd64",
-        ];
-        args.extend(reg_net);
-        args.extend(extra);
+    // `airlock resolve` of the hop into OUT with CATALOG and `extra`.
+    let resolve = |out: &Path, catalog: &Path, extra: &[&str]| {
+        let (out, catalog) = (out.to_str().unwrap(), catalog.to_str().unwrap());
+        let args = [
+            &hop[..],
+            &reg_net,
+            &["--out", out, "--catalog", catalog],
+            extra,
+        ]
+        .concat();
         s.airlock(&args)
     };
     let lock_path = s.path("hop.lock");
-    let out = resolve(&[
-        "--out",
-        lock_path.to_str().unwrap(),
-        "--catalog",
-        got.to_str().unwrap(),
-    ]);
+    let out = resolve(&lock_path, &got, &[]);
     ok(&out);
-    assert!(
-        !String::from_utf8_lossy(&out.stderr).contains("uncertain"),
-        "every value came from the tags: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // Every value came from the tags.
+    assert_lacks(&String::from_utf8_lossy(&out.stderr), "uncertain");
     let lock = yaml(&lock_path);
     let got_sha = sha256_hex(&std::fs::read(&got).unwrap());
     assert_eq!(lock["catalog"]["version"], "2026.11.25");
@@ -888,75 +883,49 @@ fn update_then_resolve_build_verify_install_a_1_36_to_1_37_hop() {
         assert!(names.contains(&n), "{n} not in {names:?}");
     }
     let removed = crate::common::find(&lock["checklist"], "id", "pre.removed-apis");
-    assert!(
-        removed["title"].as_str().unwrap().contains(
-            "scheduling.k8s.io/v1alpha2 (PodGroup, Workload) -> scheduling.k8s.io/v1beta1"
-        ),
-        "{removed}"
-    );
+    let scheduling = "scheduling.k8s.io/v1alpha2 (PodGroup, Workload) -> scheduling.k8s.io/v1beta1";
+    assert_contains(removed["title"].as_str().unwrap(), scheduling);
 
     // Build, verify, install; the signed manifest records the catalog.
     let key = cli::keygen(&s.path("keys/k"));
     let bundle = s.path("bundle");
-    let (lock_arg, bundle_arg, key_arg) = (lock_path.to_str(), bundle.to_str(), cli::key_of(&key));
+    let (lock_arg, bundle_arg) = (lock_path.to_str().unwrap(), bundle.to_str().unwrap());
+    let key_arg = cli::key_of(&key);
     let build = [
-        "build",
-        lock_arg.unwrap(),
-        "--key",
-        &key_arg,
-        "--out",
-        bundle_arg.unwrap(),
+        "build", lock_arg, "--key", &key_arg, "--out", bundle_arg, "--quiet",
     ];
-    ok(&s.airlock(&[&build[..], &["--quiet"], &reg_net].concat()));
+    ok(&s.airlock(&[&build[..], &reg_net].concat()));
     let manifest = read_json(&bundle.join("manifest.json"));
     assert_eq!(manifest["catalog"]["sha256"], got_sha.as_str());
     assert_eq!(manifest["catalog"]["version"], "2026.11.25");
     let enclave = Registry::start();
     let dest = s.path("dest");
-    Cli::verify()
+    let install = Cli::verify()
         .env("DOCKER_CONFIG", s.path("no-docker-config"))
-        .arg("install")
-        .arg(&bundle)
-        .args([
-            "--trust",
-            &cli::pub_of(&key),
-            "--registry",
-            &enclave.host(),
-            "--insecure",
-        ])
-        .arg("--dest")
-        .arg(&dest)
-        .arg("--quiet")
-        .ok();
+        .arg("install");
+    let install = install.arg(&bundle).args(["--trust", &cli::pub_of(&key)]);
+    let install = install.args(["--registry", &enclave.host(), "--insecure"]);
+    install.arg("--dest").arg(&dest).arg("--quiet").ok();
     let kubeadm = "https://dl.k8s.io/release/v1.37.1/bin/linux/amd64/kubeadm";
-    assert_eq!(
-        sha256_hex(&std::fs::read(dest.join("bin/v1.37.1/linux/amd64/kubeadm")).unwrap()),
-        up.sums[kubeadm]
-    );
-    assert!(
-        dest.join("tools/crictl/v1.36.0/linux/amd64/crictl-v1.36.0-linux-amd64.tar.gz")
-            .is_file()
-    );
+    let placed = std::fs::read(dest.join("bin/v1.37.1/linux/amd64/kubeadm")).unwrap();
+    assert_eq!(sha256_hex(&placed), up.sums[kubeadm]);
+    let crictl = "tools/crictl/v1.36.0/linux/amd64/crictl-v1.36.0-linux-amd64.tar.gz";
+    assert!(dest.join(crictl).is_file());
     let tags = enclave.get("/v2/etcd/tags/list").text();
-    assert!(
-        tags.contains("3.7.0-0") && tags.contains("3.6.11-0"),
-        "{tags}"
-    );
+    assert_contains(&tags, "3.7.0-0");
+    assert_contains(&tags, "3.6.11-0");
 
     // --catalog-from-upstream: the base catalog's two minors re-derived first; the lock
     // names the derived catalog, which --save-catalog wrote; the base's stale values are
     // reported.
     let lock2 = s.path("hop2.lock");
     let saved = s.path("derived.yaml");
-    let out = resolve(&[
-        "--out",
-        lock2.to_str().unwrap(),
-        "--catalog",
-        s.base.to_str().unwrap(),
+    let save = [
         "--catalog-from-upstream",
         "--save-catalog",
         saved.to_str().unwrap(),
-    ]);
+    ];
+    let out = resolve(&lock2, &s.base, &save);
     ok(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_contains(
@@ -964,44 +933,26 @@ fn update_then_resolve_build_verify_install_a_1_36_to_1_37_hop() {
         "catalog check against upstream: 1.37 coredns at v1.37.0 to v1.37.1: the base catalog says v1.14.5, upstream says v1.14.6",
     );
     let l2 = yaml(&lock2);
-    assert_eq!(
-        l2["catalog"]["sha256"],
-        sha256_hex(&std::fs::read(&saved).unwrap()).as_str()
-    );
-    assert_eq!(
-        lock_images(&l2),
-        lock_images(&lock),
-        "same images as with the updated catalog"
-    );
+    let saved_sha = sha256_hex(&std::fs::read(&saved).unwrap());
+    assert_eq!(l2["catalog"]["sha256"], saved_sha.as_str());
+    let same = "same images as with the updated catalog";
+    assert_eq!(lock_images(&l2), lock_images(&lock), "{same}");
     assert!(l2["notes"].to_string().contains("checked against upstream"));
 
     // --check-catalog: resolve with the catalog as given, report where it disagrees.
     let edited = s.path("edited.yaml");
-    std::fs::write(
-        &edited,
-        std::fs::read_to_string(&got)
-            .unwrap()
-            .replace("2027-10-28", "2027-10-29"),
-    )
-    .unwrap();
+    let text = std::fs::read_to_string(&got).unwrap();
+    std::fs::write(&edited, text.replace("2027-10-28", "2027-10-29")).unwrap();
     let lock3 = s.path("hop3.lock");
-    let out = resolve(&[
-        "--out",
-        lock3.to_str().unwrap(),
-        "--catalog",
-        edited.to_str().unwrap(),
-        "--check-catalog",
-    ]);
+    let out = resolve(&lock3, &edited, &["--check-catalog"]);
     ok(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_contains(
         &stderr,
         "1.37 end of life: the base catalog says 2027-10-29, upstream says 2027-10-28",
     );
-    assert_eq!(
-        yaml(&lock3)["catalog"]["sha256"],
-        sha256_hex(&std::fs::read(&edited).unwrap()).as_str()
-    );
+    let edited_sha = sha256_hex(&std::fs::read(&edited).unwrap());
+    assert_eq!(yaml(&lock3)["catalog"]["sha256"], edited_sha.as_str());
 }
 
 fn lock_images(lock: &serde_json::Value) -> Vec<(String, String)> {
