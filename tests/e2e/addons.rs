@@ -10,7 +10,7 @@ use std::process::Output;
 use crate::common::charts::{
     HELM_CHART, HELM_CONFIG, chart_config, chart_repo, chart_tgz, push_chart,
 };
-use crate::common::check::assert_contains;
+use crate::common::check::{assert_contains, assert_lacks, names_in};
 use crate::common::cli::{self, Cli, ok};
 use crate::common::images::{sha256_digest, sha256_hex, skopeo_inspect_raw, write_file_tree};
 use crate::common::scenario::{assert_fails, sh};
@@ -297,10 +297,8 @@ fn charts_from_an_oci_registry_and_a_chart_repository_go_through_to_install() {
         &u.www.join("charts/csi"),
         &[("csi-driver-nfs", "v4.9.0", &csi)],
     );
-    write(
-        &u.path("addons/storageclass.yaml"),
-        include_str!("../../manifests/examples/csi-nfs-storageclass.yaml"),
-    );
+    let storageclass = include_str!("../../manifests/examples/csi-nfs-storageclass.yaml");
+    write(&u.path("addons/storageclass.yaml"), storageclass);
     let csi_hop = write(
         &u.path("addons/csi.yaml"),
         format!(
@@ -310,17 +308,10 @@ fn charts_from_an_oci_registry_and_a_chart_repository_go_through_to_install() {
     );
     let out = resolve_with(&u, &[&ingress_hop, &csi_hop], &[]);
     ok(&out);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stderr.contains("defaultBackend"),
-        "rendered output covers the undetermined entries: {stderr}"
-    );
+    // The rendered output covers the undetermined entries.
+    assert_lacks(&String::from_utf8_lossy(&out.stderr), "defaultBackend");
     let lock = u.lock();
-    let images = lock["images"].as_array().unwrap();
-    let chart = images
-        .iter()
-        .find(|i| i["role"] == "chart")
-        .expect("the OCI chart is in the lock");
+    let chart = crate::common::find(&lock["images"], "role", "chart");
     assert_eq!(chart["name"], format!("{h}/charts/ingress-nginx:4.11.2"));
     assert_eq!(chart["digest"], chart_digest.as_str());
     assert_eq!(chart["platforms"], serde_json::json!([]));
@@ -331,12 +322,7 @@ fn charts_from_an_oci_registry_and_a_chart_repository_go_through_to_install() {
         let name = format!("registry.k8s.io/{img}");
         assert_eq!(by_name[&name].0, u.digest(img), "{name}");
     }
-    let file = lock["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["target"] == "charts/csi-driver-nfs-v4.9.0.tgz")
-        .expect("the repository chart is a file");
+    let file = crate::common::find(&lock["files"], "target", "charts/csi-driver-nfs-v4.9.0.tgz");
     assert_eq!(
         file["url"],
         "https://charts.example.com/csi/csi-driver-nfs-v4.9.0.tgz"
@@ -350,27 +336,17 @@ fn charts_from_an_oci_registry_and_a_chart_repository_go_through_to_install() {
     for source in ["chart-annotation", "chart-values", "rendered"] {
         assert!(f.iter().any(|x| x.contains(source)), "{source}: {f:?}");
     }
-    assert!(
-        f.iter()
-            .any(|x| x.contains("Deployment ingress-nginx/ingress-nginx-controller")),
-        "{f:?}"
-    );
+    let deployment = "Deployment ingress-nginx/ingress-nginx-controller";
+    assert!(f.iter().any(|x| x.contains(deployment)), "{f:?}");
     let c = &ing["charts"][0];
     assert_eq!(c["carried_as"], "oci-artifact");
     assert_eq!(c["kube_version"], ">=1.21.0-0");
-    assert!(
-        c["undetermined"]
-            .to_string()
-            .contains("defaultBackend.image"),
-        "{c}"
-    );
+    assert_contains(&c["undetermined"].to_string(), "defaultBackend.image");
     let kv = crate::common::find(&ing["checks"], "check", "kube-version");
     assert_eq!(kv["verdict"], "compatible");
     let csi_facts = addon(&lock, "csi-driver-nfs");
-    assert_eq!(
-        csi_facts["charts"][0]["image_sources"],
-        serde_json::json!(["chart-values"])
-    );
+    let sources = &csi_facts["charts"][0]["image_sources"];
+    assert_eq!(*sources, serde_json::json!(["chart-values"]));
     let cni = crate::common::find(&lock["checklist"], "id", "cni.upgrade");
     let cmds = cni["commands"].to_string();
     assert!(cmds.contains("helm upgrade --install ingress-nginx oci://${AIRLOCK_REGISTRY}/charts/ingress-nginx --version 4.11.2"), "{cmds}");
@@ -398,10 +374,8 @@ fn charts_from_an_oci_registry_and_a_chart_repository_go_through_to_install() {
     let blob = enclave.get(&format!("/v2/charts/ingress-nginx/blobs/{layer}"));
     assert_eq!(blob.status, 200);
     assert_eq!(blob.body, ingress);
-    let cfg = enclave.get(&format!(
-        "/v2/charts/ingress-nginx/blobs/{}",
-        m["config"]["digest"].as_str().unwrap()
-    ));
+    let config_digest = m["config"]["digest"].as_str().unwrap();
+    let cfg = enclave.get(&format!("/v2/charts/ingress-nginx/blobs/{config_digest}"));
     assert_eq!(cfg.body, config);
     // The repository chart is a file under --dest, byte for byte (checked with sha256sum).
     let sum = sh("sha256sum charts/csi-driver-nfs-v4.9.0.tgz", &dest);
@@ -413,23 +387,14 @@ fn charts_from_an_oci_registry_and_a_chart_repository_go_through_to_install() {
     let inv = report["inventory"]["images"].to_string();
     assert!(inv.contains("\"role\":\"chart\""), "{inv}");
     // One-platform archives for nodes without a registry leave the chart out.
-    Cli::verify()
-        .arg("export")
-        .arg(u.path("bundle"))
-        .args([
-            "--trust",
-            &cli::pub_of(&key),
-            "--format",
-            "docker-archive",
-            "--out",
-        ])
+    let export = Cli::verify().arg("export").arg(u.path("bundle"));
+    let export = export.args(["--trust", &cli::pub_of(&key), "--format", "docker-archive"]);
+    export
+        .arg("--out")
         .arg(u.path("archives"))
         .arg("--quiet")
         .ok();
-    let names: Vec<String> = std::fs::read_dir(u.path("archives"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-        .collect();
+    let names = names_in(&u.path("archives"));
     assert!(
         names.iter().any(|n| n.contains("ingress-nginx+controller")),
         "{names:?}"
