@@ -200,7 +200,7 @@ mod serve_answers_reads_exactly_and_refuses_writes_traversal_and_bad_ranges {
             &v.api,
         );
         // A layer: whole, HEAD, and single ranges.
-        let (ld, size) = largest_layer(&api);
+        let (ld, size) = largest_layer(api);
         let path = format!("/v2/kube-apiserver/blobs/{ld}");
         let full = req("GET", &path, &[]);
         assert_eq!(full.status, 200);
@@ -269,7 +269,7 @@ mod serve_answers_reads_exactly_and_refuses_writes_traversal_and_bad_ranges {
             (404, "NAME_UNKNOWN".into())
         );
         // A blob is served only under a repository whose image carries it.
-        let coredns = image(&m, "registry.k8s.io/coredns/coredns:v1.11.1");
+        let coredns = image(m, "registry.k8s.io/coredns/coredns:v1.11.1");
         let api_blobs = each(&api["blobs"], "digest");
         let coredns_blobs = each(&coredns["blobs"], "digest");
         let only_coredns = coredns_blobs
