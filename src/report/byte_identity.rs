@@ -3,6 +3,9 @@
 //! `airlock report` wrote for them before the report was split into model, sections and
 //! inputs (issue 28), and `bundle/report` what `airlock build` wrote into the bundle. The
 //! inputs are read here as `airlock report` and `airlock build` read them.
+//!
+//! A change that alters the report on purpose regenerates them with
+//! `AIRLOCK_BLESS=1 cargo test -p airlock --lib byte_identity` (then review the diff).
 
 use std::path::{Path, PathBuf};
 
@@ -45,15 +48,30 @@ fn rendered(since: bool) -> Vec<(Format, Vec<u8>)> {
         .collect()
 }
 
+/// `AIRLOCK_BLESS=1` in the environment: write the expected files instead of comparing.
+fn blessing() -> bool {
+    std::env::var_os("AIRLOCK_BLESS").is_some_and(|v| v == "1")
+}
+
+/// `got` equals the file at `path`, or (when blessing) becomes it.
+fn check(path: &Path, got: &[u8]) {
+    if blessing() {
+        std::fs::write(path, got).expect("expected file written");
+        return;
+    }
+    let want = std::fs::read(path).expect("expected file");
+    assert!(
+        got == want.as_slice(),
+        "{} differs from the expected output; if the change is intended, regenerate with \
+         AIRLOCK_BLESS=1 cargo test -p airlock --lib byte_identity and review the diff",
+        path.display()
+    );
+}
+
 fn assert_same(since: bool, expected: &str) {
     for (format, bytes) in rendered(since) {
         let path: PathBuf = Path::new(DEMO).join(expected).join(format.file_name());
-        let want = std::fs::read(&path).expect("expected file");
-        assert!(
-            bytes == want,
-            "{} differs from the pre-split output",
-            path.display()
-        );
+        check(&path, &bytes);
     }
 }
 
@@ -82,12 +100,7 @@ fn the_report_build_writes_into_the_bundle_is_byte_identical_to_the_pre_split_on
     });
     for format in [Format::Markdown, Format::Html, Format::Json] {
         let path = bundle.join("report").join(format.file_name());
-        let want = std::fs::read(&path).expect("expected file");
         let got = render(&report, format).expect("renders");
-        assert!(
-            got == want,
-            "{} differs from the pre-split output",
-            path.display()
-        );
+        check(&path, &got);
     }
 }
