@@ -46,6 +46,8 @@ pub struct Node {
     pub kubelet: String,
     /// `status.nodeInfo.kubeProxyVersion` (may be empty in recent releases).
     pub kube_proxy: String,
+    /// Labelled `node-role.kubernetes.io/control-plane` (or `master`).
+    pub control_plane: bool,
 }
 
 /// Everything read from the dump files.
@@ -166,6 +168,7 @@ impl Dump {
         };
         let meta = doc.metadata.into_map().unwrap_or_default();
         let name = meta.name.into_str().unwrap_or_default();
+        let control_plane = meta.labels.into_map().is_some_and(|l| l.control_plane());
         let applied = meta
             .annotations
             .into_map()
@@ -180,6 +183,7 @@ impl Dump {
                 name: name.clone(),
                 kubelet: info.kubelet_version.into_str().unwrap_or_default(),
                 kube_proxy: info.kube_proxy_version.into_str().unwrap_or_default(),
+                control_plane,
             });
         }
         if kind == "ConfigMap"

@@ -102,6 +102,7 @@ mod tests {
                 role: Some("builder".into()),
                 claimed_signer: None,
                 time: Some("2026-12-01T08:00:00Z".into()),
+                change: Some("CHG-2211".into()),
                 policy_version: None,
             }],
             not_counted: vec![NotCounted {
