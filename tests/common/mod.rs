@@ -51,6 +51,7 @@
 //! warnings are switched off for the whole module tree.
 #![allow(dead_code)]
 
+pub mod board;
 pub mod charts;
 pub mod cli;
 pub mod hop_upstream;
