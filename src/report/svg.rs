@@ -136,7 +136,7 @@ pub fn window(r: &ChangeReport) -> String {
             x(b),
             esc(&b.to_string())
         )),
-        (None, None) => out.push_str(r#"<text x="10" y="20" font-size="12">no change window set at build (valid at any time)</text>"#),
+        (None, None) => out.push_str(r#"<text x="10" y="78" font-size="12">no change window set at build (valid at any time)</text>"#),
     }
     let mut marker = |t: Timestamp, color: &str, label: String, y: f64| {
         let xt = x(t);
