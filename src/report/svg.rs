@@ -116,8 +116,9 @@ pub fn window(r: &ChangeReport) -> String {
         (Some(a), Some(b)) => {
             let (x1, x2) = (x(a), x(b));
             out.push_str(&format!(
-                r##"<rect x="{x1:.1}" y="30" width="{:.1}" height="20" fill="#2ca02c" opacity="0.7"><title>change window</title></rect><text x="{x1:.1}" y="24" font-size="11">window {}</text><text x="{x2:.1}" y="64" font-size="11" text-anchor="{}">to {}</text>"##,
+                r##"<rect x="{x1:.1}" y="30" width="{:.1}" height="20" fill="#2ca02c" opacity="0.7"><title>change window</title></rect><text x="{x1:.1}" y="24" font-size="11" text-anchor="{}">window {}</text><text x="{x2:.1}" y="64" font-size="11" text-anchor="{}">to {}</text>"##,
                 (x2 - x1).max(3.0),
+                if x1 > 320.0 { "end" } else { "start" },
                 esc(&a.to_string()),
                 if x2 > 320.0 { "end" } else { "start" },
                 esc(&b.to_string())
