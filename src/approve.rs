@@ -146,3 +146,26 @@ fn check_change(c: &str) -> Result<()> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn change_numbers_are_ticket_ids_and_others_are_named() {
+        for ok in ["CHG-2211", "INC0012345", "ops/2026.12_7"] {
+            assert!(check_change(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "CHG 2211",
+            "CHG\u{1b}[2J",
+            "a\"b",
+            &"x".repeat(MAX_CHANGE + 1),
+        ] {
+            let e = check_change(bad).unwrap_err();
+            assert_eq!(e.exit_code(), 4, "{bad:?}");
+            assert!(e.to_string().contains("--change"), "{e}");
+        }
+    }
+}

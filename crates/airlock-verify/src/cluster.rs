@@ -371,6 +371,26 @@ mod tests {
     }
 
     #[test]
+    fn control_planes_are_the_nodes_kubeadm_labels_so() {
+        let mut d = Dump::default();
+        let doc = br#"{"apiVersion":"v1","kind":"List","items":[
+            {"apiVersion":"v1","kind":"Node","metadata":{"name":"cp1","labels":{"node-role.kubernetes.io/control-plane":""}}},
+            {"apiVersion":"v1","kind":"Node","metadata":{"name":"old","labels":{"node-role.kubernetes.io/master":""}}},
+            {"apiVersion":"v1","kind":"Node","metadata":{"name":"w1","labels":{"kubernetes.io/os":"linux"}}},
+            {"apiVersion":"v1","kind":"Node","metadata":{"name":"w2","labels":7}}]}"#;
+        d.add_json(doc, "nodes.json").unwrap();
+        let roles: Vec<(&str, bool)> = d
+            .nodes
+            .iter()
+            .map(|n| (n.name.as_str(), n.control_plane))
+            .collect();
+        assert_eq!(
+            roles,
+            [("cp1", true), ("old", true), ("w1", false), ("w2", false)]
+        );
+    }
+
+    #[test]
     fn values_of_unexpected_types_read_as_absent() {
         let mut d = Dump::default();
         let doc =
