@@ -148,7 +148,8 @@ pub(crate) fn build(i: &Inputs<'_>, runbook: &[RunbookStep], validation: &[Runbo
         .manifest
         .and_then(|m| Some((m.not_before?, m.expires?)))
         .map(|(a, b)| (b.0 - a.0).max(0) as u64 / 60);
-    let total_minutes = n.map(|n| all.at(n));
+    // Nothing to time is not "0 minutes".
+    let total_minutes = n.filter(|_| !phases.is_empty()).map(|n| all.at(n));
     Timing {
         nodes: n,
         phases: phases
@@ -229,6 +230,19 @@ mod tests {
         assert_eq!(rb[2].estimate.minutes, None);
         let t = build(&i, &rb, &[]);
         assert_eq!((t.total_minutes, t.fits_window), (None, None));
+        let empty = build(
+            &Inputs {
+                nodes: Some(NodeCount {
+                    control_plane: 1,
+                    workers: 1,
+                    source: "nodes-option",
+                }),
+                ..Default::default()
+            },
+            &[],
+            &[],
+        );
+        assert!(empty.phases.is_empty() && empty.total_minutes.is_none());
         let d = fixture::dump();
         let n = nodes(&Inputs {
             dump: Some(&d),
