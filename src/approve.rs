@@ -7,8 +7,12 @@
 //! with `minisign -V` alone:
 //!
 //! ```text
-//! airlock-approval role=change-board signer="Alice Smith" key_id=8E3F... time=2026-12-01T10:00:00Z manifest_sha256=... payload_sha256=...
+//! airlock-approval role=change-board signer="Alice Smith" key_id=8E3F... time=2026-12-01T10:00:00Z change=CHG-2211 manifest_sha256=... payload_sha256=...
 //! ```
+//!
+//! `change` (from `--change`) is the change request the approval is for; the report's
+//! approvals page and the enclave's receipt carry it. Signatures without it (older ones)
+//! verify and count as before.
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +29,8 @@ use crate::trust::policy::{MAX_POLICY_BYTES, RoleName, TrustPolicy};
 pub const POLICY_FILE: &str = "policy.json";
 /// Longest free-text comment accepted.
 const MAX_COMMENT: usize = 200;
+/// Longest change number accepted.
+const MAX_CHANGE: usize = 64;
 
 /// Who approves, and why.
 pub struct Approval<'a> {
@@ -34,8 +40,10 @@ pub struct Approval<'a> {
     pub role: RoleName,
     /// The approver's name (the policy's name for the key is what counts).
     pub signer: Option<String>,
-    /// Free text (a change number, a condition).
+    /// Free text (a condition, a note).
     pub comment: Option<String>,
+    /// The change request approved (`CHG-2211`).
+    pub change: Option<String>,
     /// Replace this key's existing signature file.
     pub force: bool,
     /// The time recorded (now, unless a test fixes it).
@@ -63,6 +71,9 @@ pub fn sign(dir: &Path, a: &Approval<'_>) -> Result<Signed> {
             format!("at most {MAX_COMMENT} bytes on one line"),
         ));
     }
+    if let Some(c) = &a.change {
+        check_change(c)?;
+    }
     let key_id = a.key.key_id().to_string();
     let time = a.time.to_string();
     let mut fields: Vec<(&str, String)> = vec![("role", a.role.to_string())];
@@ -73,6 +84,9 @@ pub fn sign(dir: &Path, a: &Approval<'_>) -> Result<Signed> {
     fields.push(("time", time));
     if let Some(c) = &a.comment {
         fields.push(("comment", c.clone()));
+    }
+    if let Some(c) = &a.change {
+        fields.push(("change", c.clone()));
     }
     let (kind, data) = if dir.join(MANIFEST_FILE).exists() {
         let bytes = crate::fsutil::read_limited(
@@ -110,4 +124,48 @@ pub fn sign(dir: &Path, a: &Approval<'_>) -> Result<Signed> {
     }
     crate::fsutil::write_atomic(&file, sig.as_bytes(), 0o644)?;
     Ok(Signed { file, comment })
+}
+
+/// A change number is a ticket id: letters, digits, `.`, `_`, `-` and `/`, so it reads
+/// the same in a comment, a file name and a shell.
+fn check_change(c: &str) -> Result<()> {
+    let ok = !c.is_empty()
+        && c.len() <= MAX_CHANGE
+        && c.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "option",
+            "--change",
+            format!(
+                "{:?}: 1 to {MAX_CHANGE} letters, digits, '.', '_', '-' or '/'",
+                crate::escape::Untrusted(c).to_string()
+            ),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn change_numbers_are_ticket_ids_and_others_are_named() {
+        for ok in ["CHG-2211", "INC0012345", "ops/2026.12_7"] {
+            assert!(check_change(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "CHG 2211",
+            "CHG\u{1b}[2J",
+            "a\"b",
+            &"x".repeat(MAX_CHANGE + 1),
+        ] {
+            let e = check_change(bad).unwrap_err();
+            assert_eq!(e.exit_code(), 4, "{bad:?}");
+            assert!(e.to_string().contains("--change"), "{e}");
+        }
+    }
 }

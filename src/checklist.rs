@@ -10,6 +10,8 @@
 //! from the etcd image (`crictl exec` into the running pod, `ctr run` when it is stopped),
 //! never from the node's PATH.
 
+pub mod estimate;
+
 use crate::catalog::{Catalog, Version};
 use crate::manifest::{PackageFormat, Phase, Step};
 use airlock_verify::escape::Untrusted;

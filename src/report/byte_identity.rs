@@ -3,6 +3,9 @@
 //! `airlock report` wrote for them before the report was split into model, sections and
 //! inputs (issue 28), and `bundle/report` what `airlock build` wrote into the bundle. The
 //! inputs are read here as `airlock report` and `airlock build` read them.
+//!
+//! A change that alters the report on purpose regenerates them with
+//! `AIRLOCK_BLESS=1 cargo test -p airlock --lib byte_identity` (then review the diff).
 
 use std::path::{Path, PathBuf};
 
@@ -17,7 +20,7 @@ const DEMO: &str = "src/report/testdata/demo";
 fn rendered(since: bool) -> Vec<(Format, Vec<u8>)> {
     let demo = Path::new(DEMO);
     let bundle = demo.join("bundle");
-    let (m, msha) = load_manifest(&bundle).expect("manifest");
+    let (m, _) = load_manifest(&bundle).expect("manifest");
     let dump = load_dump(&[demo.join("dumps")]).expect("dumps");
     let feed_path = demo.join("cve.json");
     let feed = std::fs::read(&feed_path).expect("feed");
@@ -31,13 +34,13 @@ fn rendered(since: bool) -> Vec<(Format, Vec<u8>)> {
     let facts = facts_from_bundle(&bundle).expect("facts");
     let report = assemble(&Inputs {
         manifest: Some(&m),
-        manifest_sha256: Some(msha),
+        // As `airlock report` renders it: the digest is on the approvals page.
+        manifest_sha256: None,
         facts: facts.as_ref(),
         dump: Some(&dump),
         cves: Some(cves),
         since: earlier.iter().map(|(m, d)| (d.clone(), m)).collect(),
-        approvals: None,
-        signatures: super::signature_comments(&bundle).expect("signatures"),
+        ..Default::default()
     });
     [Format::Markdown, Format::Html, Format::Json]
         .into_iter()
@@ -45,22 +48,22 @@ fn rendered(since: bool) -> Vec<(Format, Vec<u8>)> {
         .collect()
 }
 
-/// `AIRLOCK_BLESS=1` rewrites the expected files instead of comparing: for a change of
-/// the report that alters its bytes on purpose (review the diff of the expected files).
-fn bless() -> bool {
-    std::env::var("AIRLOCK_BLESS").is_ok_and(|v| v == "1")
+/// `AIRLOCK_BLESS=1` in the environment: write the expected files instead of comparing.
+fn blessing() -> bool {
+    std::env::var_os("AIRLOCK_BLESS").is_some_and(|v| v == "1")
 }
 
-/// `bytes` equal the expected file at `path` (or, blessing, are written there).
-fn check(path: &Path, bytes: &[u8]) {
-    if bless() {
-        std::fs::write(path, bytes).expect("write the expected file");
+/// `got` equals the file at `path`, or (when blessing) becomes it.
+fn check(path: &Path, got: &[u8]) {
+    if blessing() {
+        std::fs::write(path, got).expect("expected file written");
         return;
     }
     let want = std::fs::read(path).expect("expected file");
     assert!(
-        bytes == want,
-        "{} differs from the expected output (AIRLOCK_BLESS=1 rewrites it)",
+        got == want.as_slice(),
+        "{} differs from the expected output; if the change is intended, regenerate with \
+         AIRLOCK_BLESS=1 cargo test -p airlock --lib byte_identity and review the diff",
         path.display()
     );
 }
@@ -97,6 +100,7 @@ fn the_report_build_writes_into_the_bundle_is_byte_identical_to_the_pre_split_on
     });
     for format in [Format::Markdown, Format::Html, Format::Json] {
         let path = bundle.join("report").join(format.file_name());
-        check(&path, &render(&report, format).expect("renders"));
+        let got = render(&report, format).expect("renders");
+        check(&path, &got);
     }
 }

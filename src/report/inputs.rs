@@ -4,7 +4,7 @@
 //! The CVE feed is read in [`super::cve`]; the policy is loaded and evaluated by
 //! `airlock-verify` and handed in as an [`Evaluation`].
 
-use super::CveFinding;
+use super::{CveFinding, NodeCount};
 use crate::cluster::{Dump, RemovedApi};
 use crate::lock::HopFacts;
 use crate::manifest::BundleManifest;
@@ -25,11 +25,16 @@ pub struct Inputs<'a> {
     pub cves: Option<Vec<CveFinding>>,
     /// Earlier bundles this one is compared with (`--since`): (manifest sha256, manifest).
     pub since: Vec<(String, &'a BundleManifest)>,
-    /// How the signatures meet a policy, when one was given.
+    /// How the signatures meet a policy, when one was given. Without one the report
+    /// lists no signature: what a signature claims is not an approval until a policy
+    /// counts it, and the report inside the bundle is written before any exists.
     pub approvals: Option<&'a Evaluation>,
-    /// The signature files present (name, claimed trusted comment), for listing without
-    /// a policy.
-    pub signatures: Vec<(String, String)>,
+    /// The time the report is read at (`--now`), marked on the window.
+    pub now: Option<crate::time::Timestamp>,
+    /// The node count (`--nodes`); otherwise counted from the dump.
+    pub nodes: Option<NodeCount>,
+    /// The change request number (`--change`).
+    pub change: Option<String>,
 }
 
 /// Read a bundle's manifest (its signature is not checked here: the report says what
@@ -75,9 +80,48 @@ pub fn facts_from_bundle(dir: &std::path::Path) -> crate::Result<Option<HopFacts
         target_end_of_life: v["summary"]["target_end_of_life"]
             .as_str()
             .map(str::to_string),
-        uncertain: Vec::new(),
+        // Kept, so a re-render without new inputs says what the build said.
+        uncertain: match v["facts"].get("uncertain") {
+            None | Some(serde_json::Value::Null) => Vec::new(),
+            Some(u) => serde_json::from_value(u.clone()).map_err(invalid)?,
+        },
         addons,
     }))
+}
+
+/// Parse `--nodes control-plane=3,workers=40` (either part may be left out: 0).
+pub fn parse_nodes(s: &str) -> crate::Result<NodeCount> {
+    let bad = |why: String| crate::Error::invalid("option", "--nodes", why);
+    let (mut control_plane, mut workers) = (None, None);
+    for part in s.split(',') {
+        let (k, v) = part
+            .split_once('=')
+            .ok_or_else(|| bad(format!("{part:?}: use control-plane=N,workers=N")))?;
+        let n: u64 = v
+            .parse()
+            .ok()
+            .filter(|n| *n <= 100_000)
+            .ok_or_else(|| bad(format!("{v:?} in {k}=: a number of nodes up to 100000")))?;
+        let slot = match k {
+            "control-plane" | "control-planes" => &mut control_plane,
+            "workers" | "worker" => &mut workers,
+            _ => return Err(bad(format!("{k:?}: use control-plane=N,workers=N"))),
+        };
+        if slot.replace(n).is_some() {
+            return Err(bad(format!("{k} given twice")));
+        }
+    }
+    let control_plane = control_plane.unwrap_or(0);
+    if control_plane == 0 {
+        return Err(bad(
+            "a cluster has at least one control plane: give control-plane=N".into(),
+        ));
+    }
+    Ok(NodeCount {
+        control_plane,
+        workers: workers.unwrap_or(0),
+        source: "nodes-option",
+    })
 }
 
 /// Every signature file and its trusted comment (not verified: for listing).
@@ -180,6 +224,43 @@ mod tests {
         );
         assert_eq!(f.target_end_of_life.as_deref(), Some("2025-07-15"));
         assert!(f.uncertain.is_empty() && f.addons.is_empty());
+    }
+
+    #[test]
+    fn node_counts_parse_and_bad_ones_are_named() {
+        let n = parse_nodes("control-plane=3,workers=40").unwrap();
+        assert_eq!(
+            (n.control_plane, n.workers, n.source),
+            (3, 40, "nodes-option")
+        );
+        assert_eq!(parse_nodes("control-plane=1").unwrap().workers, 0);
+        for bad in [
+            "workers=4",
+            "control-plane=x",
+            "cp=3",
+            "control-plane=1,control-plane=2",
+            "3",
+        ] {
+            let e = parse_nodes(bad).unwrap_err();
+            assert_eq!(e.exit_code(), 4, "{bad}");
+            assert!(e.to_string().contains("--nodes"), "{e}");
+        }
+    }
+
+    #[test]
+    fn uncertain_catalog_values_come_back_from_the_bundles_own_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir
+            .path()
+            .join(crate::layout::DocPath::ReportJson.file_name());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(
+            &path,
+            r#"{"apis": {"removed": []}, "facts": {"uncertain": ["1.30 end of life"]}}"#,
+        )
+        .unwrap();
+        let f = facts_from_bundle(dir.path()).unwrap().unwrap();
+        assert_eq!(f.uncertain, ["1.30 end of life"]);
     }
 
     #[test]

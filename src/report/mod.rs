@@ -14,6 +14,7 @@
 //! it, one module per section; [`inputs`] reads what it is made from (the CVE feed in
 //! [`cve`]).
 
+pub mod approvals_page;
 pub mod cve;
 pub mod inputs;
 pub mod model;
@@ -26,15 +27,21 @@ mod svg;
 mod byte_identity;
 
 pub use cve::CveFinding;
-pub use inputs::{Inputs, facts_from_bundle, load_dump, load_manifest, signature_comments};
+pub use inputs::{
+    Inputs, facts_from_bundle, load_dump, load_manifest, parse_nodes, signature_comments,
+};
 pub use model::*;
 
-use sections::{apis, approvals, backout, cves, inventory, risks, runbook, summary, verification};
+use sections::{
+    apis, approvals, backout, cves, decision, inventory, risks, runbook, summary, timing,
+    verification,
+};
 
 /// Assemble the report from its sections.
 pub fn assemble(i: &Inputs<'_>) -> ChangeReport {
     let inventory = inventory::build(i);
     let apis = apis::build(i);
+    let summary = summary::build(i);
     let risks = risks::build(i, &inventory, &apis.in_use, backout::carried(i));
     let addons: Vec<_> = i.facts.map(|f| f.addons.clone()).unwrap_or_default();
     // The add-ons have their own section; `facts` keeps the rest for preflight.
@@ -42,21 +49,38 @@ pub fn assemble(i: &Inputs<'_>) -> ChangeReport {
         f.addons.clear();
         f
     });
+    let cves = cves::build(i);
+    let runbook = timing::numbered(i, runbook::runbook(i), 1);
+    let validation = timing::numbered(i, runbook::validation(i), runbook.len() + 1);
+    let timing = timing::build(i, &runbook, &validation);
+    let decision = decision::build(
+        i,
+        &decision::Parts {
+            risks: &risks,
+            runbook: &runbook,
+            timing: &timing,
+            changes: &inventory.changes,
+            in_use: &apis.in_use,
+            cves_reason: cves.reason.as_deref(),
+        },
+    );
     ChangeReport {
         format: REPORT_FORMAT,
         kind: "airlock-change-report",
         generator: Generator::THIS,
-        summary: summary::build(i),
-        inventory,
+        decision,
+        summary,
+        risks,
         apis,
         addons,
-        risks,
-        cves: cves::build(i),
-        runbook: runbook::runbook(i),
+        cves,
+        runbook,
+        timing,
         backout: backout::build(i),
-        validation: runbook::validation(i),
+        validation,
         approvals: approvals::build(i),
         verification: verification::build(i),
+        inventory,
         facts,
     }
 }

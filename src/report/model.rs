@@ -43,7 +43,9 @@ impl<T> Evaluated<T> {
     }
 }
 
-/// The report (its JSON form is documented in docs/report.md).
+/// The report (its JSON form is documented in docs/report.md). Fields are in reading
+/// order, the order of the Markdown and HTML: the decision first, then risks, runbook,
+/// back-out, validation, evidence, and the inventory as an appendix.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChangeReport {
     /// [`REPORT_FORMAT`].
@@ -52,29 +54,33 @@ pub struct ChangeReport {
     pub kind: &'static str,
     /// The airlock that wrote it (the same binary writes the same bytes).
     pub generator: Generator,
-    /// 1. What, where, when.
+    /// 1. The first page: what a board decides on.
+    pub decision: Decision,
+    /// 1 (continued). What, where, when.
     pub summary: Summary,
-    /// 2. Every artifact, and what changes.
-    pub inventory: Inventory,
+    /// 2. Risks, each with its mitigation.
+    pub risks: Vec<Risk>,
     /// 3. API versions the target no longer serves, and the objects that use them.
     pub apis: Apis,
     /// 3 (continued). Each add-on: its images and where they were found, its charts, and
     /// its compatibility with the target (recorded at resolve).
     pub addons: Vec<crate::addon_facts::AddonFacts>,
-    /// 4. Risks, each with its mitigation.
-    pub risks: Vec<Risk>,
-    /// 5. CVEs and the hop.
+    /// 4. CVEs and the hop.
     pub cves: Evaluated<CveFinding>,
-    /// 6. The implementation runbook.
-    pub runbook: Vec<Step>,
+    /// 5. The implementation runbook, numbered, each step with its estimate.
+    pub runbook: Vec<RunbookStep>,
+    /// 6. Duration: the estimates summed per phase and in all, against the window.
+    pub timing: Timing,
     /// 7. The back-out plan.
     pub backout: Backout,
     /// 8. Validation after the change.
-    pub validation: Vec<Step>,
+    pub validation: Vec<RunbookStep>,
     /// 9. Approvals.
     pub approvals: Approvals,
     /// 10. How to verify inside the enclave.
     pub verification: Verification,
+    /// Appendix A. Every artifact, and what changes.
+    pub inventory: Inventory,
     /// The hop's facts the report was made with (for preflight inside the enclave).
     pub facts: Option<HopFacts>,
 }
@@ -94,6 +100,140 @@ impl Generator {
         name: "airlock",
         version: env!("CARGO_PKG_VERSION"),
     };
+}
+
+/// A runbook step: its number, the checklist's step, and how long it takes.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunbookStep {
+    /// 1, 2, ... through the runbook and on through the validation; the back-out's own
+    /// steps count from 1 again (shown as B1, B2, ...).
+    pub number: usize,
+    /// The checklist's step.
+    #[serde(flatten)]
+    pub step: Step,
+    /// How long it takes.
+    pub estimate: StepEstimate,
+}
+
+/// One step's estimate at the report's node count.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepEstimate {
+    /// What it scales with.
+    pub basis: crate::checklist::estimate::Basis,
+    /// Minutes per unit of the basis.
+    pub minutes_each: u32,
+    /// Minutes in all (none when the node count is not known and the basis is per node).
+    pub minutes: Option<u64>,
+    /// Where the figure comes from.
+    pub source: String,
+}
+
+/// The node counts the estimates are multiplied by, and where they come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct NodeCount {
+    /// Control planes.
+    pub control_plane: u64,
+    /// Workers.
+    pub workers: u64,
+    /// `nodes-option` (`--nodes`) or `cluster-dump`.
+    pub source: &'static str,
+}
+
+/// One phase's minutes.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseTime {
+    /// The phase.
+    pub phase: crate::manifest::Phase,
+    /// Minutes at the node count (none when it is not known).
+    pub minutes: Option<u64>,
+    /// How it is made up: `25 min + 10 min per additional control plane + 9 min per worker`.
+    pub formula: String,
+}
+
+/// Section 6: how long the change takes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Timing {
+    /// The node count, when known.
+    pub nodes: Option<NodeCount>,
+    /// The runbook's phases (the validation counted as `post`).
+    pub phases: Vec<PhaseTime>,
+    /// Minutes in all (none without a node count).
+    pub total_minutes: Option<u64>,
+    /// How the total is made up.
+    pub formula: String,
+    /// The change window's length in minutes, when it has both ends.
+    pub window_minutes: Option<u64>,
+    /// Whether the total fits the window (none when either is not known).
+    pub fits_window: Option<bool>,
+    /// What the figures are.
+    pub note: String,
+}
+
+/// The highest open risk.
+#[derive(Debug, Clone, Serialize)]
+pub struct OverallRisk {
+    /// Its severity (none: no risk recorded).
+    pub severity: Option<Severity>,
+    /// The risk's id.
+    pub risk: Option<String>,
+    /// One line: why.
+    pub reason: String,
+    /// How many risks of each severity: high, medium, low.
+    pub counts: [usize; 3],
+}
+
+/// What restarts and how many nodes are drained.
+#[derive(Debug, Clone, Serialize)]
+pub struct Disruption {
+    /// Components that restart.
+    pub restarts: Vec<String>,
+    /// Node drains (none when the node count is not known).
+    pub node_drains: Option<u64>,
+}
+
+/// After this step, backing out loses data.
+#[derive(Debug, Clone, Serialize)]
+pub struct PointOfNoReturn {
+    /// Its number in the runbook.
+    pub step: usize,
+    /// Its id.
+    pub id: String,
+    /// What it means.
+    pub text: String,
+}
+
+/// The approvals a policy requires and what is present.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApprovalStatus {
+    /// `met`, `not-met` or `not-checked`.
+    pub status: &'static str,
+    /// What the policy requires: `2 change-board`.
+    pub required: Vec<String>,
+    /// Who counted: `alice (change-board)`.
+    pub present: Vec<String>,
+    /// What is still needed.
+    pub still_needed: Vec<String>,
+}
+
+/// Section 1, the decision block: what a board decides on, on the first page.
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    /// The change request number (`--change`, or the one the counted approvals name).
+    pub change: Option<String>,
+    /// When the report was rendered for (`--now`), marked on the window.
+    pub now: Option<String>,
+    /// The highest open risk.
+    pub overall_risk: OverallRisk,
+    /// Expected duration (the timing section's total).
+    pub duration: String,
+    /// Expected disruption.
+    pub disruption: Disruption,
+    /// The point of no return (none without a runbook).
+    pub point_of_no_return: Option<PointOfNoReturn>,
+    /// Approvals under the policy.
+    pub approvals: ApprovalStatus,
+    /// What was not evaluated, and why.
+    pub not_evaluated: Vec<String>,
 }
 
 /// Section 1.
@@ -258,8 +398,8 @@ pub struct Risk {
 pub struct Backout {
     /// When to back out.
     pub triggers: Vec<String>,
-    /// The steps.
-    pub steps: Vec<Step>,
+    /// The steps, numbered from 1 (shown as B1, B2, ...).
+    pub steps: Vec<RunbookStep>,
     /// Whether the bundle carries the previous version's images and binaries.
     pub previous_version_carried: bool,
     /// How long it takes, as far as the inputs tell.
@@ -268,27 +408,33 @@ pub struct Backout {
     pub restored_means: Vec<String>,
 }
 
-/// One approval.
+/// One signature, as the policy counted it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ApprovalLine {
     /// The signature file.
     pub file: String,
-    /// The name (the policy's, or the one the comment claims).
+    /// The key that made it (when it verified).
+    pub key_id: Option<String>,
+    /// The policy's name for the key.
     pub name: Option<String>,
-    /// The role.
+    /// The role it counted for.
     pub role: Option<String>,
-    /// When.
+    /// When it says it was made.
     pub time: Option<String>,
-    /// Whether it was checked against a policy and counted.
-    pub counted: Option<bool>,
+    /// The change number its trusted comment names (`airlock sign --change`).
+    pub change: Option<String>,
+    /// Whether it counted.
+    pub counted: bool,
+    /// Why not, when it did not.
+    pub reason: Option<String>,
 }
 
 /// Section 9.
 #[derive(Debug, Clone, Serialize)]
 pub struct Approvals {
-    /// Whether the signatures were checked against a policy.
+    /// Whether the signatures were checked against a policy (without one, none is listed).
     pub checked: bool,
-    /// Every signature.
+    /// Every signature, counted or not.
     pub signatures: Vec<ApprovalLine>,
     /// What the policy still needs (when checked).
     pub still_needed: Vec<String>,

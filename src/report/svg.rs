@@ -4,6 +4,7 @@
 //! label escaped.
 
 use super::{ChangeReport, human};
+use crate::time::Timestamp;
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -88,34 +89,70 @@ pub fn versions(r: &ChangeReport) -> String {
     out
 }
 
-/// The change window on a timeline, with the target's end of life when known.
+/// The change window on a timeline drawn to scale, with "now" (`--now`) and the
+/// target's end of life when known: a 3-day window a year before end of life is a thin
+/// bar far from the red line, as it is.
 pub fn window(r: &ChangeReport) -> String {
     let s = &r.summary;
-    let (w, h) = (640.0, 70.0);
+    let at = |t: &Option<String>| t.as_deref().and_then(|t| Timestamp::parse(t, false).ok());
+    let (nb, exp, now) = (at(&s.not_before), at(&s.expires), at(&r.decision.now));
+    let eol = s
+        .target_end_of_life
+        .as_deref()
+        .and_then(|d| Timestamp::parse(&format!("{d}T00:00Z"), false).ok());
+    let (w, h) = (640.0, 84.0);
     let mut out = format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="change window" width="{w}" height="{h}" viewBox="0 0 {w} {h}"><line x1="10" y1="35" x2="630" y2="35" stroke="#999"/>"##
+        r##"<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="change window" width="{w}" height="{h}" viewBox="0 0 {w} {h}"><line x1="10" y1="40" x2="630" y2="40" stroke="#999"/>"##
     );
-    match (&s.not_before, &s.expires) {
-        (Some(a), Some(b)) => out.push_str(&format!(
-            r##"<rect x="160" y="25" width="320" height="20" fill="#2ca02c" opacity="0.6"><title>change window</title></rect><text x="160" y="18" font-size="12">{}</text><text x="480" y="62" font-size="12" text-anchor="end">{}</text>"##,
-            esc(a),
-            esc(b)
-        )),
+    let points: Vec<i64> = [nb, exp, now, eol].iter().flatten().map(|t| t.0).collect();
+    let (Some(lo), Some(hi)) = (points.iter().min(), points.iter().max()) else {
+        out.push_str(r#"<text x="10" y="20" font-size="12">no change window set at build (valid at any time)</text></svg>"#);
+        return out;
+    };
+    // 4% margin each side; a single point sits in the middle.
+    let span = ((hi - lo) as f64).max(1.0);
+    let x = |t: Timestamp| 10.0 + 620.0 * (0.04 + 0.92 * (t.0 - lo) as f64 / span);
+    match (nb, exp) {
+        (Some(a), Some(b)) => {
+            let (x1, x2) = (x(a), x(b));
+            out.push_str(&format!(
+                r##"<rect x="{x1:.1}" y="30" width="{:.1}" height="20" fill="#2ca02c" opacity="0.7"><title>change window</title></rect><text x="{x1:.1}" y="24" font-size="11" text-anchor="{}">window {}</text><text x="{x2:.1}" y="64" font-size="11" text-anchor="{}">to {}</text>"##,
+                (x2 - x1).max(3.0),
+                if x1 > 320.0 { "end" } else { "start" },
+                esc(&a.to_string()),
+                if x2 > 320.0 { "end" } else { "start" },
+                esc(&b.to_string())
+            ));
+        }
         (Some(a), None) => out.push_str(&format!(
-            r##"<rect x="160" y="25" width="470" height="20" fill="#2ca02c" opacity="0.6"/><text x="160" y="18" font-size="12">from {}</text>"##,
-            esc(a)
+            r##"<rect x="{:.1}" y="30" width="{:.1}" height="20" fill="#2ca02c" opacity="0.5"/><text x="{:.1}" y="24" font-size="11">from {} (no end)</text>"##,
+            x(a),
+            630.0 - x(a),
+            x(a),
+            esc(&a.to_string())
         )),
         (None, Some(b)) => out.push_str(&format!(
-            r##"<rect x="10" y="25" width="470" height="20" fill="#2ca02c" opacity="0.6"/><text x="480" y="62" font-size="12" text-anchor="end">until {}</text>"##,
-            esc(b)
+            r##"<rect x="10" y="30" width="{:.1}" height="20" fill="#2ca02c" opacity="0.5"/><text x="{:.1}" y="64" font-size="11" text-anchor="end">until {}</text>"##,
+            x(b) - 10.0,
+            x(b),
+            esc(&b.to_string())
         )),
-        (None, None) => out.push_str(r#"<text x="10" y="20" font-size="12">no change window set at build (valid at any time)</text>"#),
+        (None, None) => out.push_str(r#"<text x="10" y="78" font-size="12">no change window set at build (valid at any time)</text>"#),
     }
-    if let Some(eol) = &s.target_end_of_life {
+    let mut marker = |t: Timestamp, color: &str, label: String, y: f64| {
+        let xt = x(t);
+        let anchor = if xt > 320.0 { "end" } else { "start" };
         out.push_str(&format!(
-            r##"<text x="630" y="18" font-size="12" text-anchor="end" fill="#d62728">target end of life {}</text>"##,
-            esc(eol)
+            r##"<line x1="{xt:.1}" y1="26" x2="{xt:.1}" y2="56" stroke="{color}" stroke-width="2"/><text x="{xt:.1}" y="{y}" font-size="11" fill="{color}" text-anchor="{anchor}">{}</text>"##,
+            esc(&label)
         ));
+    };
+    if let Some(t) = now {
+        marker(t, "#1f4e9c", format!("now {t}"), 78.0);
+    }
+    if let Some(t) = eol {
+        let d = s.target_end_of_life.as_deref().unwrap_or_default();
+        marker(t, "#d62728", format!("target end of life {d}"), 12.0);
     }
     out.push_str("</svg>");
     out

@@ -89,6 +89,7 @@
 //! warnings are switched off for the whole module tree.
 #![allow(dead_code)]
 
+pub mod board;
 pub mod charts;
 pub mod check;
 pub mod cli;

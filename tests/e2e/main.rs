@@ -10,6 +10,7 @@ mod common;
 mod addons;
 mod attacks;
 mod bad_input;
+mod board;
 mod bounds;
 mod catalog;
 mod containerd;

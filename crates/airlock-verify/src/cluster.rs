@@ -46,6 +46,8 @@ pub struct Node {
     pub kubelet: String,
     /// `status.nodeInfo.kubeProxyVersion` (may be empty in recent releases).
     pub kube_proxy: String,
+    /// Labelled `node-role.kubernetes.io/control-plane` (or `master`).
+    pub control_plane: bool,
 }
 
 /// Everything read from the dump files.
@@ -166,6 +168,7 @@ impl Dump {
         };
         let meta = doc.metadata.into_map().unwrap_or_default();
         let name = meta.name.into_str().unwrap_or_default();
+        let control_plane = meta.labels.into_map().is_some_and(|l| l.control_plane());
         let applied = meta
             .annotations
             .into_map()
@@ -180,6 +183,7 @@ impl Dump {
                 name: name.clone(),
                 kubelet: info.kubelet_version.into_str().unwrap_or_default(),
                 kube_proxy: info.kube_proxy_version.into_str().unwrap_or_default(),
+                control_plane,
             });
         }
         if kind == "ConfigMap"
@@ -364,6 +368,26 @@ mod tests {
         // Trailing bytes after the document are refused, as from a slice.
         let r = d.add_json_reader(&b"{\"serverVersion\":{}} x"[..], "t.json");
         assert!(r.unwrap_err().to_string().contains("t.json"));
+    }
+
+    #[test]
+    fn control_planes_are_the_nodes_kubeadm_labels_so() {
+        let mut d = Dump::default();
+        let doc = br#"{"apiVersion":"v1","kind":"List","items":[
+            {"apiVersion":"v1","kind":"Node","metadata":{"name":"cp1","labels":{"node-role.kubernetes.io/control-plane":""}}},
+            {"apiVersion":"v1","kind":"Node","metadata":{"name":"old","labels":{"node-role.kubernetes.io/master":""}}},
+            {"apiVersion":"v1","kind":"Node","metadata":{"name":"w1","labels":{"kubernetes.io/os":"linux"}}},
+            {"apiVersion":"v1","kind":"Node","metadata":{"name":"w2","labels":7}}]}"#;
+        d.add_json(doc, "nodes.json").unwrap();
+        let roles: Vec<(&str, bool)> = d
+            .nodes
+            .iter()
+            .map(|n| (n.name.as_str(), n.control_plane))
+            .collect();
+        assert_eq!(
+            roles,
+            [("cp1", true), ("old", true), ("w1", false), ("w2", false)]
+        );
     }
 
     #[test]

@@ -12,12 +12,12 @@ use crate::common::KeyArgs;
 ///
 /// Writes signatures/<KEYID>.minisig and changes nothing else: not the manifest, not the
 /// payload, not the other signatures. The trusted comment records role, signer, key id,
-/// time, the comment and the digests signed, so `minisign -V` shows who approved what.
+/// time, the change number, the comment and the digests signed, so `minisign -V` shows who approved what.
 /// Inside the enclave, `airlock-verify signers BUNDLE --policy FILE` lists the
 /// signatures and what the policy still needs.
 ///
 ///   airlock sign bundles/airlock-v1.36.4-to-v1.37.1 --key keys/alice.key \
-///       --role change-board --signer "Alice Smith" --comment "CHG-2211"
+///       --role change-board --signer "Alice Smith" --change CHG-2211
 #[derive(clap::Args)]
 pub struct Args {
     /// The bundle directory (or a policy directory holding policy.json).
@@ -31,9 +31,14 @@ pub struct Args {
     /// Your name, as recorded in the trusted comment.
     #[arg(long)]
     signer: Option<String>,
-    /// Free text recorded in the trusted comment (a change number, a condition).
+    /// Free text recorded in the trusted comment (a condition, a note).
     #[arg(long)]
     comment: Option<String>,
+    /// The change request this approval is for (`CHG-2211`): recorded in the trusted
+    /// comment as `change=`, shown on the report's approvals page and in the enclave's
+    /// receipt. Letters, digits, '.', '_', '-', '/'; at most 64.
+    #[arg(long, value_name = "ID")]
+    change: Option<String>,
     /// Replace this key's existing signature file.
     #[arg(long)]
     force: bool,
@@ -55,6 +60,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             role: a.role.clone(),
             signer: a.signer.clone(),
             comment: a.comment.clone(),
+            change: a.change.clone(),
             force: a.force,
             time: Timestamp::now(),
         },

@@ -1,5 +1,9 @@
-//! Section 9, approvals: every signature, counted against the policy when one was given,
-//! otherwise as its trusted comment claims (not verified: for listing).
+//! Section 9, approvals: every signature as the policy counted it, with the change
+//! number its approval names, when a policy was given. Without one nothing is listed:
+//! what a signature's comment claims is not an approval until a policy counts it, and the
+//! report inside the bundle is written before any signature exists (so listing claims
+//! would make a re-render differ from it). The approvals page beside the bundle
+//! (`airlock report --policy`) is where a board reads them.
 
 use crate::report::{ApprovalLine, Approvals, Inputs};
 use crate::trust::policy::Evaluation;
@@ -8,7 +12,15 @@ use crate::trust::policy::Evaluation;
 pub(crate) fn build(i: &Inputs<'_>) -> Approvals {
     match i.approvals {
         Some(e) => checked(e),
-        None => unchecked(&i.signatures),
+        None => Approvals {
+            checked: false,
+            signatures: Vec::new(),
+            still_needed: vec![
+                "not checked against a policy: airlock report BUNDLE --policy FILE --out DIR \
+                 writes the approvals page beside the bundle"
+                    .into(),
+            ],
+        },
     }
 }
 
@@ -21,44 +33,26 @@ fn checked(e: &Evaluation) -> Approvals {
             .iter()
             .map(|c| ApprovalLine {
                 file: c.file.clone(),
+                key_id: Some(c.key_id.clone()),
                 name: Some(c.name.clone()),
                 role: c.role.clone(),
                 time: c.time.clone(),
-                counted: Some(true),
+                change: c.change.clone(),
+                counted: true,
+                reason: None,
             })
             .chain(e.not_counted.iter().map(|n| ApprovalLine {
                 file: n.file.clone(),
+                key_id: None,
                 name: None,
                 role: None,
                 time: None,
-                counted: Some(false),
+                change: None,
+                counted: false,
+                reason: Some(n.reason.clone()),
             }))
             .collect(),
         still_needed: e.missing(),
-    }
-}
-
-/// Signatures (file, trusted comment) as their comments claim, without a policy.
-fn unchecked(signatures: &[(String, String)]) -> Approvals {
-    Approvals {
-        checked: false,
-        signatures: signatures
-            .iter()
-            .map(|(file, comment)| {
-                let c = crate::trust::comment::parse(comment);
-                let field = |k: &str| c.as_ref().and_then(|c| c.get(k)).map(str::to_string);
-                ApprovalLine {
-                    file: file.clone(),
-                    name: field("signer"),
-                    role: field("role"),
-                    time: field("time"),
-                    counted: None,
-                }
-            })
-            .collect(),
-        still_needed: vec![
-            "not checked against a policy: render with --policy to see what is still needed".into(),
-        ],
     }
 }
 
@@ -68,27 +62,9 @@ mod tests {
     use crate::trust::policy::{Counted, NotCounted, RuleStatus};
 
     #[test]
-    fn without_a_policy_lists_what_the_comments_claim_and_counts_nothing() {
-        let a = build(&Inputs {
-            signatures: vec![
-                (
-                    "A.minisig".into(),
-                    "airlock-approval signer=alice role=change-board time=2026-12-01T08:00:00Z"
-                        .into(),
-                ),
-                ("B.minisig".into(), "written by hand".into()),
-            ],
-            ..Default::default()
-        });
-        assert!(!a.checked);
-        let alice = &a.signatures[0];
-        assert_eq!(alice.name.as_deref(), Some("alice"));
-        assert_eq!(alice.role.as_deref(), Some("change-board"));
-        assert_eq!(alice.time.as_deref(), Some("2026-12-01T08:00:00Z"));
-        assert_eq!(alice.counted, None);
-        // A comment airlock did not write names no one.
-        assert_eq!(a.signatures[1].file, "B.minisig");
-        assert_eq!(a.signatures[1].name, None);
+    fn without_a_policy_lists_nothing_and_says_how_to_check() {
+        let a = build(&Inputs::default());
+        assert!(!a.checked && a.signatures.is_empty());
         assert!(a.still_needed[0].contains("--policy"));
     }
 
@@ -102,6 +78,7 @@ mod tests {
                 role: Some("builder".into()),
                 claimed_signer: None,
                 time: Some("2026-12-01T08:00:00Z".into()),
+                change: Some("CHG-2211".into()),
                 policy_version: None,
             }],
             not_counted: vec![NotCounted {
@@ -119,7 +96,7 @@ mod tests {
             ..Default::default()
         });
         assert!(a.checked);
-        let counted: Vec<(&str, Option<bool>)> = a
+        let counted: Vec<(&str, bool)> = a
             .signatures
             .iter()
             .map(|s| (s.file.as_str(), s.counted))
@@ -127,11 +104,16 @@ mod tests {
         assert_eq!(
             counted,
             [
-                ("signatures/A.minisig", Some(true)),
-                ("signatures/B.minisig", Some(false))
+                ("signatures/A.minisig", true),
+                ("signatures/B.minisig", false)
             ]
         );
         assert_eq!(a.signatures[0].role.as_deref(), Some("builder"));
+        assert_eq!(a.signatures[0].change.as_deref(), Some("CHG-2211"));
+        assert_eq!(
+            a.signatures[1].reason.as_deref(),
+            Some("key not in the policy")
+        );
         assert_eq!(a.still_needed, ["1 more change-board"]);
     }
 }

@@ -21,7 +21,7 @@ pub(crate) fn build(i: &Inputs<'_>) -> Backout {
             "a post-check (section 8) fails and cannot be fixed inside the change window".into(),
             "workloads the change owner lists as critical are not running after the workers are upgraded".into(),
         ],
-        steps: super::runbook::in_phase(i, &[Phase::Backout]),
+        steps: super::timing::numbered(i, super::runbook::in_phase(i, &[Phase::Backout]), 1),
         previous_version_carried: carried(i),
         expected_duration: match nodes {
             Some(n) => format!("about {} minutes for {n} nodes (30 minutes for etcd and the control planes, 5 minutes per node after)", 30 + 5 * n),
@@ -51,7 +51,7 @@ mod tests {
         let b = build(&i);
         assert!(b.previous_version_carried && carried(&i));
         assert_eq!(b.steps.len(), 1);
-        assert_eq!(b.steps[0].id, "backout.restore");
+        assert_eq!(b.steps[0].step.id, "backout.restore");
         assert!(
             b.expected_duration
                 .starts_with("about 40 minutes for 2 nodes")

@@ -6,10 +6,12 @@ pub(super) mod apis;
 pub(super) mod approvals;
 pub(super) mod backout;
 pub(super) mod cves;
+pub(super) mod decision;
 pub(super) mod inventory;
 pub(super) mod risks;
 pub(super) mod runbook;
 pub(super) mod summary;
+pub(super) mod timing;
 pub(super) mod verification;
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ pub(crate) fn build(
     if !backout_carried {
         r.push(backout_not_carried());
     }
-    r.push(size(inv));
+    r.push(size(i, inv));
     r.extend(uncertain_catalog(i));
     if let Some(f) = i.facts {
         addon_risks(&f.addons, &mut r);
@@ -158,15 +158,19 @@ fn backout_not_carried() -> Risk {
     )
 }
 
-/// The bundle's size, so the install is planned before the window.
-fn size(inv: &Inventory) -> Risk {
-    let bytes: u64 = inv.images.iter().map(|i| i.bytes).sum::<u64>()
-        + inv.files.iter().map(|f| f.size).sum::<u64>();
+/// The bundle's size, so the install is planned before the window. The figure is the
+/// summary's "content": every payload entry once (images share blobs, so summing each
+/// image's bytes would count a shared layer twice).
+fn size(i: &Inputs<'_>, inv: &Inventory) -> Risk {
+    let bytes: u64 = i
+        .manifest
+        .map(|m| m.entries.iter().map(|e| e.size).sum())
+        .unwrap_or(0);
     risk(
         "size",
         Severity::Low,
         format!(
-            "{} images and {} files, {} in all",
+            "{} images and {} files, {} of content",
             inv.images.len(),
             inv.files.len(),
             human(bytes)
@@ -297,8 +301,8 @@ mod tests {
         assert_eq!(r[1].evidence, "worker-old");
         assert!(r[1].title.contains("more than 3 minors older"));
         assert_eq!(r[4].title, "etcd changes from 3.5.10-0 to 3.5.12-0");
-        // 5 images of 111 bytes and their layers (350), and a 1,000-byte binary.
-        assert_eq!(r[5].title, "5 images and 1 files, 1.9 KiB in all");
+        // The payload's entries, each once: the summary's content figure (5,050 bytes).
+        assert_eq!(r[5].title, "5 images and 1 files, 4.9 KiB of content");
     }
 
     #[test]

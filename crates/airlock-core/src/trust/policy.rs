@@ -160,6 +160,10 @@ pub struct Counted {
     pub claimed_signer: Option<String>,
     /// When the signature says it was made.
     pub time: Option<String>,
+    /// The change request the approval names (`airlock sign --change`); absent in
+    /// signatures made without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<String>,
     /// For a policy signature: the version it approves.
     #[serde(skip)]
     pub policy_version: Option<u64>,
@@ -197,6 +201,16 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
+    /// The change numbers the counted approvals name, sorted, each once.
+    pub fn changes(&self) -> Vec<String> {
+        let set: BTreeSet<&str> = self
+            .counted
+            .iter()
+            .filter_map(|c| c.change.as_deref())
+            .collect();
+        set.into_iter().map(str::to_string).collect()
+    }
+
     /// True when every rule is met.
     pub fn satisfied(&self) -> bool {
         self.rules.iter().all(|r| r.have.len() >= r.need)
@@ -417,6 +431,7 @@ impl TrustPolicy {
                     role,
                     claimed_signer: c.as_ref().and_then(|c| c.get("signer")).map(str::to_string),
                     time: c.as_ref().and_then(|c| c.get("time")).map(str::to_string),
+                    change: c.as_ref().and_then(|c| c.get("change")).map(str::to_string),
                     policy_version: c
                         .as_ref()
                         .filter(|c| c.kind == CommentKind::Policy)

@@ -131,6 +131,25 @@ pub(super) struct Metadata {
     pub name: Shape<IgnoredAny>,
     pub namespace: Shape<IgnoredAny>,
     pub annotations: Shape<Annotations>,
+    pub labels: Shape<Labels>,
+}
+
+/// The labels, reduced to the control-plane role kubeadm gives its nodes
+/// (`node-role.kubernetes.io/control-plane`, and `.../master` before 1.24).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub(super) struct Labels {
+    #[serde(rename = "node-role.kubernetes.io/control-plane")]
+    pub control_plane: Shape<IgnoredAny>,
+    #[serde(rename = "node-role.kubernetes.io/master")]
+    pub master: Shape<IgnoredAny>,
+}
+
+impl Labels {
+    /// Whether either role label is present (kubeadm sets it to "").
+    pub fn control_plane(&self) -> bool {
+        !matches!(self.control_plane, Shape::Null) || !matches!(self.master, Shape::Null)
+    }
 }
 
 /// The annotations, reduced to the API version of the last-applied configuration.

@@ -25,10 +25,12 @@ pub fn verified(b: &SignedBundle) -> Value {
     })
 }
 
-/// Who approved, and the policy that counted them.
+/// Who approved, the change request(s) their approvals name (`airlock sign --change`),
+/// and the policy that counted them.
 pub fn approvals(b: &SignedBundle) -> Value {
     let (version, sha) = b.policy_identity();
     json!({
+        "change": b.evaluation().changes(),
         "policy_version": version,
         "policy_sha256": sha.map(|d| d.hex()),
         "evaluation": b.evaluation(),

@@ -39,7 +39,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     for c in &eval.counted {
         println!(
-            "counted: {} {} ({}){}{}",
+            "counted: {} {} ({}){}{}{}",
             c.file,
             Untrusted(&c.name),
             c.key_id,
@@ -50,6 +50,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             c.time
                 .as_deref()
                 .map(|t| format!(" at {}", Untrusted(t)))
+                .unwrap_or_default(),
+            c.change
+                .as_deref()
+                .map(|ch| format!(" for {}", Untrusted(ch)))
                 .unwrap_or_default()
         );
     }
