@@ -52,7 +52,7 @@ fn request_err(
     e: &oci_client::errors::OciDistributionError,
 ) -> Error {
     let registry = r.resolve_registry();
-    match airlock_verify::registry::Unreachable::of(e) {
+    match airlock_verify::enclave_registry::Unreachable::of(e) {
         Some(u) => oci_err(
             &r.whole(),
             u.advice(registry, &format!("--insecure-registry {registry}")),

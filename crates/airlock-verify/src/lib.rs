@@ -16,7 +16,7 @@
 //!   payload once, checking every byte; only it can make a [`verify::VerifiedBundle`];
 //! - [`install`] looks, read-only, at what the enclave lacks from a `SignedBundle`; when
 //!   something is missing it takes a `VerifiedBundle` and writes to the registry
-//!   ([`registry`]) and the destination directory (when nothing is, it writes nothing).
+//!   ([`enclave_registry`]) and the destination directory (when nothing is, it writes nothing).
 //!
 //! The connected side (`airlock`) uses the shared foundations (digests, safe paths, image
 //! references, the format types, signing) from here; data only flows one way.
@@ -24,6 +24,7 @@
 pub mod artifact;
 pub mod cli;
 pub mod cluster;
+pub mod enclave_registry;
 pub mod error;
 pub mod export;
 pub mod install;
@@ -31,7 +32,6 @@ pub mod inventory;
 pub mod media;
 pub mod preflight;
 pub mod progress;
-pub mod registry;
 pub mod serve;
 pub mod spool;
 pub mod state;

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use airlock_verify::registry::{EnclaveRegistry, RegistryOptions};
+use airlock_verify::enclave_registry::{EnclaveRegistry, RegistryOptions};
 use airlock_verify::state::{Enclave, StateDir};
 use airlock_verify::trust::policy::TrustPolicy;
 use airlock_verify::trust::{PassphraseSource, PublicKey};
