@@ -38,7 +38,7 @@ pub use transport::Unreachable;
 
 /// How to reach the enclave registry.
 #[derive(Debug, Clone, Default)]
-pub struct RegistryOptions {
+pub struct EnclaveRegistryOptions {
     /// Plain HTTP instead of HTTPS (test and lab registries only).
     pub insecure: bool,
     /// PEM files with extra CA certificates to trust.
@@ -58,7 +58,7 @@ pub struct EnclaveRegistry {
     /// Bearer tokens by scope, and the realm/service the registry asked for.
     tokens: Mutex<HashMap<String, String>>,
     challenge: Mutex<Option<auth::Challenge>>,
-    opts: RegistryOptions,
+    opts: EnclaveRegistryOptions,
     /// Set once a refused connection has been reported: concurrent requests retrying
     /// against a registry that is down say so once, not once per request and attempt.
     refused_reported: std::sync::atomic::AtomicBool,
@@ -66,7 +66,7 @@ pub struct EnclaveRegistry {
 
 impl EnclaveRegistry {
     /// A client for `host` (`HOST:PORT`). Reads CA files and docker credentials now.
-    pub fn new(host: &str, opts: RegistryOptions) -> Result<Self> {
+    pub fn new(host: &str, opts: EnclaveRegistryOptions) -> Result<Self> {
         let scheme = if opts.insecure { "http" } else { "https" };
         let base = Url::parse(&format!("{scheme}://{host}/"))
             .map_err(|e| Error::invalid("registry address", host, e))?;

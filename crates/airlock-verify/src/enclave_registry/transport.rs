@@ -7,12 +7,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqwest::StatusCode;
 
-use super::{EnclaveRegistry, RegistryOptions};
+use super::{EnclaveRegistry, EnclaveRegistryOptions};
 use crate::error::{Error, Result};
 use crate::oci::MAX_MANIFEST_BYTES;
 
 /// The HTTP client for `host`: its timeouts and the extra CA certificates of `opts`.
-pub(super) fn http_client(host: &str, opts: &RegistryOptions) -> Result<reqwest::Client> {
+pub(super) fn http_client(host: &str, opts: &EnclaveRegistryOptions) -> Result<reqwest::Client> {
     let mut b = reqwest::Client::builder()
         .user_agent(concat!("airlock-verify/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(30))

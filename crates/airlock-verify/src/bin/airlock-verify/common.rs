@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use airlock_verify::enclave_registry::{EnclaveRegistry, RegistryOptions};
+use airlock_verify::enclave_registry::{EnclaveRegistry, EnclaveRegistryOptions};
 use airlock_verify::state::{Enclave, StateDir};
 use airlock_verify::trust::policy::TrustPolicy;
 use airlock_verify::trust::{PassphraseSource, PublicKey};
@@ -135,7 +135,7 @@ impl RegistryArgs {
     pub fn client(&self, host: &str) -> airlock_verify::Result<EnclaveRegistry> {
         EnclaveRegistry::new(
             host,
-            RegistryOptions {
+            EnclaveRegistryOptions {
                 insecure: self.insecure,
                 ca_files: self.ca_file.clone(),
                 attempts: self.attempts.max(1),
