@@ -61,6 +61,30 @@ impl TrustArgs {
     }
 }
 
+/// The bundle a subcommand reads and the signatures it must carry: declared once here for
+/// every subcommand that takes a bundle, so each says the same about them.
+#[derive(clap::Args, Debug, Clone)]
+#[group(skip)]
+pub struct BundleArgs {
+    /// The bundle directory, as `airlock build` wrote it: its payload in one file, or in
+    /// volumes, flat or in volume-NNN/ directories.
+    bundle: PathBuf,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+}
+
+impl BundleArgs {
+    /// The bundle directory as given.
+    pub fn path(&self) -> &Path {
+        &self.bundle
+    }
+
+    /// Load the policy and open the bundle (signatures and window only).
+    pub fn open(&self) -> airlock_verify::Result<SignedBundle> {
+        self.trust.open(&self.bundle)
+    }
+}
+
 /// Check every byte of a signed bundle, with a progress bar on a terminal when `show`.
 pub fn verify_with_bar(signed: SignedBundle, show: bool) -> airlock_verify::Result<VerifiedBundle> {
     let bar = airlock_verify::progress::bytes_bar("verify", show);
