@@ -3,16 +3,27 @@
 //! the docker config. The challenge is learnt from the first `401`; tokens are cached by
 //! scope.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use reqwest::StatusCode;
 use reqwest::Url;
 use reqwest::header::AUTHORIZATION;
-use std::sync::Mutex;
 
-use super::EnclaveRegistry;
+use super::transport::Transport;
 use crate::error::{Error, Result};
 
+/// What one registry asked for and what it gave: its challenge, and bearer tokens by scope.
+pub(super) struct Auth {
+    host: String,
+    credentials: Option<(String, String)>,
+    /// Bearer tokens by scope, and the realm/service the registry asked for.
+    tokens: Mutex<HashMap<String, String>>,
+    challenge: Mutex<Option<Challenge>>,
+}
+
 #[derive(Debug, Clone)]
-pub(super) enum Challenge {
+enum Challenge {
     Basic,
     Bearer {
         realm: String,
@@ -20,18 +31,29 @@ pub(super) enum Challenge {
     },
 }
 
-impl EnclaveRegistry {
+impl Auth {
+    /// Authorization for `host`, with its credentials from the docker config (read now).
+    pub(super) fn new(host: &str) -> Self {
+        Auth {
+            host: host.to_string(),
+            credentials: docker_credentials(host),
+            tokens: Mutex::new(HashMap::new()),
+            challenge: Mutex::new(None),
+        }
+    }
+
     /// Send one request with whatever authorization the registry asked for; on a `401`
     /// learn the challenge, get credentials or a token, and send once more.
     pub(super) async fn send(
         &self,
+        t: &Transport,
         target: &str,
         action: &'static str,
         scopes: &[String],
         mut build: impl FnMut() -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response> {
-        let transport = |e| self.transport_error(target, action, e);
-        let auth = self.authorization(target, scopes).await?;
+        let transport = |e| t.transport_error(target, action, e);
+        let auth = self.authorization(t, target, scopes).await?;
         let mut req = build();
         if let Some(a) = &auth {
             req = req.header(AUTHORIZATION, a);
@@ -57,7 +79,7 @@ impl EnclaveRegistry {
         }
         *lock(&self.challenge) = Some(challenge);
         lock(&self.tokens).remove(&scopes.join(" "));
-        let auth = self.authorization(target, scopes).await?;
+        let auth = self.authorization(t, target, scopes).await?;
         let Some(auth) = auth else {
             return Err(self.auth_error(target, action, "requires credentials"));
         };
@@ -86,7 +108,12 @@ impl EnclaveRegistry {
     }
 
     /// The `Authorization` value to send, if the registry has asked for one.
-    async fn authorization(&self, target: &str, scopes: &[String]) -> Result<Option<String>> {
+    async fn authorization(
+        &self,
+        t: &Transport,
+        target: &str,
+        scopes: &[String],
+    ) -> Result<Option<String>> {
         let challenge = lock(&self.challenge).clone();
         match challenge {
             None => Ok(None),
@@ -97,7 +124,7 @@ impl EnclaveRegistry {
                     return Ok(Some(format!("Bearer {t}")));
                 }
                 let token = self
-                    .fetch_token(target, &realm, service.as_deref(), scopes)
+                    .fetch_token(t, target, &realm, service.as_deref(), scopes)
                     .await?;
                 lock(&self.tokens).insert(key, token.clone());
                 Ok(Some(format!("Bearer {token}")))
@@ -107,6 +134,7 @@ impl EnclaveRegistry {
 
     async fn fetch_token(
         &self,
+        t: &Transport,
         target: &str,
         realm: &str,
         service: Option<&str>,
@@ -127,14 +155,14 @@ impl EnclaveRegistry {
                 q.append_pair("scope", s);
             }
         }
-        let mut req = self.http.get(url);
+        let mut req = t.http.get(url);
         if let Some((u, p)) = &self.credentials {
             req = req.header(AUTHORIZATION, basic(u, p));
         }
         let resp = req
             .send()
             .await
-            .map_err(|e| self.transport_error(target, action, e))?;
+            .map_err(|e| t.transport_error(target, action, e))?;
         if !resp.status().is_success() {
             return Err(self.auth_error(
                 target,
@@ -191,7 +219,7 @@ fn basic(user: &str, pass: &str) -> String {
 }
 
 /// Credentials for `host` from the docker config, if any.
-pub(super) fn docker_credentials(host: &str) -> Option<(String, String)> {
+fn docker_credentials(host: &str) -> Option<(String, String)> {
     match docker_credential::get_credential(host) {
         Ok(docker_credential::DockerCredential::UsernamePassword(u, p)) => Some((u, p)),
         // An identity token is exchanged at the token service as a password.

@@ -1,6 +1,7 @@
 //! The operations of the enclave registry client: check, mount, upload and read blobs,
 //! push and read manifests, list repositories and tags. Each says which token scope it
-//! needs and what answers it accepts; authorization and retries are below it.
+//! needs and what answers it accepts, and retries what may be repeated; authorization
+//! (`auth`) and the HTTP with its retry policy (`transport`) are below it.
 
 use std::path::Path;
 
@@ -8,9 +9,10 @@ use bytes::Bytes;
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, StatusCode, Url};
 
-use super::EnclaveRegistry;
-use super::auth::{pull, push};
-use super::transport::{retryable, small_body, tokio_util_stream};
+use super::auth::{Auth, pull, push};
+use super::transport::{
+    EnclaveRegistryOptions, Transport, retryable, small_body, tokio_util_stream,
+};
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::oci::ACCEPTED_MANIFEST_TYPES;
@@ -74,14 +76,114 @@ pub enum Mount {
     Refused,
 }
 
+/// A client for one enclave registry.
+pub struct EnclaveRegistry {
+    transport: Transport,
+    auth: Auth,
+    base: Url,
+}
+
 impl EnclaveRegistry {
+    /// A client for `host` (`HOST:PORT`). Reads CA files and docker credentials now.
+    pub fn new(host: &str, opts: EnclaveRegistryOptions) -> Result<Self> {
+        let scheme = if opts.insecure { "http" } else { "https" };
+        let base = Url::parse(&format!("{scheme}://{host}/"))
+            .map_err(|e| Error::invalid("registry address", host, e))?;
+        Ok(EnclaveRegistry {
+            transport: Transport::new(host, opts)?,
+            auth: Auth::new(host),
+            base,
+        })
+    }
+
+    /// `HOST:PORT`.
+    pub fn host(&self) -> &str {
+        &self.transport.host
+    }
+
+    fn url(&self, path: &str) -> Result<Url> {
+        self.base
+            .join(path)
+            .map_err(|e| Error::invalid("registry path", path, e))
+    }
+
+    /// One request with whatever authorization the registry asks for.
+    async fn send(
+        &self,
+        target: &str,
+        action: &'static str,
+        scopes: &[String],
+        build: impl FnMut() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response> {
+        self.auth
+            .send(&self.transport, target, action, scopes, build)
+            .await
+    }
+
+    /// [`Self::send`], retried on transport errors and 5xx answers.
+    async fn send_retried(
+        &self,
+        target: &str,
+        action: &'static str,
+        scopes: &[String],
+        mut build: impl FnMut() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let last = attempt >= self.transport.opts.attempts.max(1);
+            match self.send(target, action, scopes, &mut build).await {
+                Ok(r) if r.status().is_server_error() && !last => {
+                    tracing::warn!("{target}: {action}: HTTP {}; retrying", r.status());
+                }
+                Err(e) if !last && retryable(&e) => self.transport.report_retry(&e),
+                other => return other.map_err(|e| self.transport.explain(e)),
+            }
+            tokio::time::sleep(self.transport.backoff(attempt)).await;
+        }
+    }
+
+    /// An answer the operation does not expect, as an error that says what the registry
+    /// said (for 401/403: whose credentials were refused).
+    pub(super) async fn unexpected(
+        &self,
+        target: &str,
+        action: &'static str,
+        status: StatusCode,
+        resp: reqwest::Response,
+    ) -> Error {
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return self.auth.auth_error(
+                target,
+                action,
+                &format!("refused the credentials ({status})"),
+            );
+        }
+        // The registry's error body (a JSON `errors` list) says why; keep a bounded,
+        // escaped excerpt of it.
+        let body = resp.bytes().await.unwrap_or_default();
+        let text = String::from_utf8_lossy(&body[..body.len().min(512)]).to_string();
+        Error::Registry {
+            target: target.to_string(),
+            action,
+            reason: format!(
+                "HTTP {}{}",
+                status.as_u16(),
+                if text.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", crate::escape::Untrusted(text.trim()))
+                }
+            ),
+        }
+    }
     /// True if `repo` holds the blob.
     pub async fn blob_exists(&self, repo: &str, digest: &Sha256Digest) -> Result<bool> {
-        let target = format!("{}/{repo}@{digest}", self.host);
+        let target = format!("{}/{repo}@{digest}", self.transport.host);
         let url = self.url(&format!("v2/{repo}/blobs/{digest}"))?;
         let resp = self
             .send_retried(&target, "check blob", &[pull(repo)], || {
-                self.http.request(Method::HEAD, url.clone())
+                self.transport.http.request(Method::HEAD, url.clone())
             })
             .await?;
         match resp.status() {
@@ -93,7 +195,7 @@ impl EnclaveRegistry {
 
     /// Ask the registry to link `digest` from `from` into `repo` without uploading it.
     pub async fn mount_blob(&self, repo: &str, from: &str, digest: &Sha256Digest) -> Result<Mount> {
-        let target = format!("{}/{repo}@{digest}", self.host);
+        let target = format!("{}/{repo}@{digest}", self.transport.host);
         let mut url = self.url(&format!("v2/{repo}/blobs/uploads/"))?;
         url.query_pairs_mut()
             .append_pair("mount", &digest.to_string())
@@ -101,7 +203,8 @@ impl EnclaveRegistry {
         let scopes = [push(repo), pull(from)];
         let resp = self
             .send_retried(&target, "mount blob", &scopes, || {
-                self.http
+                self.transport
+                    .http
                     .request(Method::POST, url.clone())
                     .header(CONTENT_LENGTH, 0)
             })
@@ -150,7 +253,7 @@ impl EnclaveRegistry {
         size: u64,
         session: Option<Url>,
     ) -> Result<()> {
-        let target = format!("{}/{repo}@{digest}", self.host);
+        let target = format!("{}/{repo}@{digest}", self.transport.host);
         let mut session = session;
         let mut attempt = 0;
         loop {
@@ -159,11 +262,11 @@ impl EnclaveRegistry {
                 .upload_once(&target, repo, digest, source, size, session.take())
                 .await;
             match result {
-                Err(e) if attempt < self.opts.attempts.max(1) && retryable(&e) => {
-                    self.report_retry(&e);
-                    tokio::time::sleep(self.backoff(attempt)).await;
+                Err(e) if attempt < self.transport.opts.attempts.max(1) && retryable(&e) => {
+                    self.transport.report_retry(&e);
+                    tokio::time::sleep(self.transport.backoff(attempt)).await;
                 }
-                other => return other.map_err(|e| self.explain(e)),
+                other => return other.map_err(|e| self.transport.explain(e)),
             }
         }
     }
@@ -183,7 +286,8 @@ impl EnclaveRegistry {
                 let url = self.url(&format!("v2/{repo}/blobs/uploads/"))?;
                 let resp = self
                     .send(target, "start upload", &[push(repo)], || {
-                        self.http
+                        self.transport
+                            .http
                             .request(Method::POST, url.clone())
                             .header(CONTENT_LENGTH, 0)
                     })
@@ -213,6 +317,7 @@ impl EnclaveRegistry {
         let resp = self
             .send(target, "upload blob", &[push(repo)], || {
                 let b = self
+                    .transport
                     .http
                     .request(Method::PUT, put.clone())
                     .header(CONTENT_TYPE, "application/octet-stream")
@@ -232,11 +337,11 @@ impl EnclaveRegistry {
     /// Start reading a blob of `repo`, or `None` when the registry lacks it. The caller
     /// hashes what arrives: nothing here trusts the registry's bytes.
     pub async fn get_blob(&self, repo: &str, digest: &Sha256Digest) -> Result<Option<BlobStream>> {
-        let target = format!("{}/{repo}@{digest}", self.host);
+        let target = format!("{}/{repo}@{digest}", self.transport.host);
         let url = self.url(&format!("v2/{repo}/blobs/{digest}"))?;
         let resp = self
             .send_retried(&target, "read blob", &[pull(repo)], || {
-                self.http.request(Method::GET, url.clone())
+                self.transport.http.request(Method::GET, url.clone())
             })
             .await?;
         match resp.status() {
@@ -254,11 +359,12 @@ impl EnclaveRegistry {
         bytes: Bytes,
         media_type: &str,
     ) -> Result<()> {
-        let target = format!("{}/{repo}{reference}", self.host);
+        let target = format!("{}/{repo}{reference}", self.transport.host);
         let url = self.url(&format!("v2/{repo}/manifests/{}", manifest_path(reference)))?;
         let resp = self
             .send_retried(&target, "push manifest", &[push(repo)], || {
-                self.http
+                self.transport
+                    .http
                     .request(Method::PUT, url.clone())
                     .header(CONTENT_TYPE, media_type)
                     .body(bytes.clone())
@@ -278,12 +384,13 @@ impl EnclaveRegistry {
         repo: &str,
         reference: ManifestRef<'_>,
     ) -> Result<Option<Bytes>> {
-        let target = format!("{}/{repo}{reference}", self.host);
+        let target = format!("{}/{repo}{reference}", self.transport.host);
         let url = self.url(&format!("v2/{repo}/manifests/{}", manifest_path(reference)))?;
         let accept = ACCEPTED_MANIFEST_TYPES.join(", ");
         let resp = self
             .send_retried(&target, "read manifest", &[pull(repo)], || {
-                self.http
+                self.transport
+                    .http
                     .request(Method::GET, url.clone())
                     .header(ACCEPT, accept.clone())
             })
@@ -300,11 +407,11 @@ impl EnclaveRegistry {
     /// A small JSON document of the distribution API (`v2/_catalog`, `v2/REPO/tags/list`),
     /// at most 4 MiB.
     async fn get_listing(&self, path: &str, scope: String) -> Result<serde_json::Value> {
-        let target = format!("{}/{path}", self.host);
+        let target = format!("{}/{path}", self.transport.host);
         let url = self.url(path)?;
         let resp = self
             .send_retried(&target, "list", &[scope], || {
-                self.http.request(Method::GET, url.clone())
+                self.transport.http.request(Method::GET, url.clone())
             })
             .await?;
         if resp.status() != StatusCode::OK {

@@ -17,80 +17,12 @@
 //! By job, as oras-project/rust-oci-client divides its client: `client` has the
 //! operations (blobs, mounts, uploads, manifests, listings), `auth` answers the
 //! registry's basic or bearer challenge (credentials, token service, token cache) and
-//! `transport` is the HTTP underneath (TLS roots, retries with backoff, errors that say
-//! what to check).
-
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::Duration;
-
-use reqwest::Url;
-
-use crate::error::{Error, Result};
+//! `transport` is the HTTP underneath (TLS roots, what is retried and after how long,
+//! errors that say what to check). Each imports only the ones below it.
 
 mod auth;
 mod client;
 mod transport;
 
-pub use client::{BlobSource, BlobStream, ManifestRef, Mount};
-pub use transport::Unreachable;
-
-/// How to reach the enclave registry.
-#[derive(Debug, Clone, Default)]
-pub struct EnclaveRegistryOptions {
-    /// Plain HTTP instead of HTTPS (test and lab registries only).
-    pub insecure: bool,
-    /// PEM files with extra CA certificates to trust.
-    pub ca_files: Vec<PathBuf>,
-    /// Attempts for each retried request (at least 1).
-    pub attempts: u32,
-    /// Delay before the first retry; doubled for each further one.
-    pub backoff: Duration,
-}
-
-/// A client for one enclave registry.
-pub struct EnclaveRegistry {
-    http: reqwest::Client,
-    base: Url,
-    host: String,
-    credentials: Option<(String, String)>,
-    /// Bearer tokens by scope, and the realm/service the registry asked for.
-    tokens: Mutex<HashMap<String, String>>,
-    challenge: Mutex<Option<auth::Challenge>>,
-    opts: EnclaveRegistryOptions,
-    /// Set once a refused connection has been reported: concurrent requests retrying
-    /// against a registry that is down say so once, not once per request and attempt.
-    refused_reported: std::sync::atomic::AtomicBool,
-}
-
-impl EnclaveRegistry {
-    /// A client for `host` (`HOST:PORT`). Reads CA files and docker credentials now.
-    pub fn new(host: &str, opts: EnclaveRegistryOptions) -> Result<Self> {
-        let scheme = if opts.insecure { "http" } else { "https" };
-        let base = Url::parse(&format!("{scheme}://{host}/"))
-            .map_err(|e| Error::invalid("registry address", host, e))?;
-        let http = transport::http_client(host, &opts)?;
-        Ok(EnclaveRegistry {
-            http,
-            base,
-            host: host.to_string(),
-            credentials: auth::docker_credentials(host),
-            tokens: Mutex::new(HashMap::new()),
-            challenge: Mutex::new(None),
-            opts,
-            refused_reported: Default::default(),
-        })
-    }
-
-    /// `HOST:PORT`.
-    pub fn host(&self) -> &str {
-        &self.host
-    }
-
-    fn url(&self, path: &str) -> Result<Url> {
-        self.base
-            .join(path)
-            .map_err(|e| Error::invalid("registry path", path, e))
-    }
-}
+pub use client::{BlobSource, BlobStream, EnclaveRegistry, ManifestRef, Mount};
+pub use transport::{EnclaveRegistryOptions, Unreachable};

@@ -2,17 +2,41 @@
 //! retries with backoff for requests that may be repeated, bounded and streamed bodies,
 //! and errors that say what to check when the registry cannot be reached.
 
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::StatusCode;
 
-use super::{EnclaveRegistry, EnclaveRegistryOptions};
 use crate::error::{Error, Result};
 use crate::oci::MAX_MANIFEST_BYTES;
 
+/// How to reach the enclave registry.
+#[derive(Debug, Clone, Default)]
+pub struct EnclaveRegistryOptions {
+    /// Plain HTTP instead of HTTPS (test and lab registries only).
+    pub insecure: bool,
+    /// PEM files with extra CA certificates to trust.
+    pub ca_files: Vec<PathBuf>,
+    /// Attempts for each retried request (at least 1).
+    pub attempts: u32,
+    /// Delay before the first retry; doubled for each further one.
+    pub backoff: Duration,
+}
+
+/// The HTTP client for one registry, with what its retries need.
+pub(super) struct Transport {
+    pub(super) http: reqwest::Client,
+    /// `HOST:PORT`.
+    pub(super) host: String,
+    pub(super) opts: EnclaveRegistryOptions,
+    /// Set once a refused connection has been reported: concurrent requests retrying
+    /// against a registry that is down say so once, not once per request and attempt.
+    refused_reported: AtomicBool,
+}
+
 /// The HTTP client for `host`: its timeouts and the extra CA certificates of `opts`.
-pub(super) fn http_client(host: &str, opts: &EnclaveRegistryOptions) -> Result<reqwest::Client> {
+fn http_client(host: &str, opts: &EnclaveRegistryOptions) -> Result<reqwest::Client> {
     let mut b = reqwest::Client::builder()
         .user_agent(concat!("airlock-verify/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(30))
@@ -30,32 +54,19 @@ pub(super) fn http_client(host: &str, opts: &EnclaveRegistryOptions) -> Result<r
     })
 }
 
-impl EnclaveRegistry {
-    pub(super) fn backoff(&self, attempt: u32) -> Duration {
-        self.opts.backoff * 2u32.saturating_pow(attempt.saturating_sub(1))
+impl Transport {
+    /// Build the HTTP client for `host` (reads the CA files now).
+    pub(super) fn new(host: &str, opts: EnclaveRegistryOptions) -> Result<Self> {
+        Ok(Transport {
+            http: http_client(host, &opts)?,
+            host: host.to_string(),
+            opts,
+            refused_reported: AtomicBool::new(false),
+        })
     }
 
-    /// [`Self::send`], retried on transport errors and 5xx answers.
-    pub(super) async fn send_retried(
-        &self,
-        target: &str,
-        action: &'static str,
-        scopes: &[String],
-        mut build: impl FnMut() -> reqwest::RequestBuilder,
-    ) -> Result<reqwest::Response> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let last = attempt >= self.opts.attempts.max(1);
-            match self.send(target, action, scopes, &mut build).await {
-                Ok(r) if r.status().is_server_error() && !last => {
-                    tracing::warn!("{target}: {action}: HTTP {}; retrying", r.status());
-                }
-                Err(e) if !last && retryable(&e) => self.report_retry(&e),
-                other => return other.map_err(|e| self.explain(e)),
-            }
-            tokio::time::sleep(self.backoff(attempt)).await;
-        }
+    pub(super) fn backoff(&self, attempt: u32) -> Duration {
+        self.opts.backoff * 2u32.saturating_pow(attempt.saturating_sub(1))
     }
 
     /// A transport error, or, when retrying cannot fix its cause (a plain-HTTP answer to
@@ -87,10 +98,7 @@ impl EnclaveRegistry {
             if Unreachable::of(source) == Some(Unreachable::Refused));
         if !refused {
             tracing::warn!("{}; retrying", crate::error::chain(e));
-        } else if !self
-            .refused_reported
-            .swap(true, std::sync::atomic::Ordering::Relaxed)
-        {
+        } else if !self.refused_reported.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 "registry {}: connection refused; retrying (is it running?)",
                 self.host
@@ -111,41 +119,6 @@ impl EnclaveRegistry {
                 reason: Unreachable::Refused.advice(&self.host, "--insecure"),
             },
             e => e,
-        }
-    }
-
-    /// An answer the operation does not expect, as an error that says what the registry
-    /// said (for 401/403: whose credentials were refused).
-    pub(super) async fn unexpected(
-        &self,
-        target: &str,
-        action: &'static str,
-        status: StatusCode,
-        resp: reqwest::Response,
-    ) -> Error {
-        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            return self.auth_error(
-                target,
-                action,
-                &format!("refused the credentials ({status})"),
-            );
-        }
-        // The registry's error body (a JSON `errors` list) says why; keep a bounded,
-        // escaped excerpt of it.
-        let body = resp.bytes().await.unwrap_or_default();
-        let text = String::from_utf8_lossy(&body[..body.len().min(512)]).to_string();
-        Error::Registry {
-            target: target.to_string(),
-            action,
-            reason: format!(
-                "HTTP {}{}",
-                status.as_u16(),
-                if text.trim().is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", crate::escape::Untrusted(text.trim()))
-                }
-            ),
         }
     }
 }
