@@ -75,6 +75,21 @@ wait_http() {
     exit 1
 }
 
+# build_release: the release binaries and the gen_hop example, into $CARGO_TARGET_DIR; sets
+# AIRLOCK, VERIFY and GEN to them and points DOCKER_CONFIG at an empty folder (no credential
+# lookups). Needs ROOT, CARGO_TARGET_DIR and WORK (from `scratch`).
+build_release() {
+    log "cargo build --release (target dir $CARGO_TARGET_DIR)"
+    (cd "$ROOT" && cargo build --release --quiet --bins --example gen_hop)
+    # shellcheck disable=SC2034 # read by the scripts that source this file
+    AIRLOCK=$CARGO_TARGET_DIR/release/airlock
+    # shellcheck disable=SC2034
+    VERIFY=$CARGO_TARGET_DIR/release/airlock-verify
+    # shellcheck disable=SC2034
+    GEN=$CARGO_TARGET_DIR/release/examples/gen_hop
+    export DOCKER_CONFIG=$WORK/no-docker-config
+}
+
 # registry_config DIR PORT SECRET: DIR/config.yml for a docker-registry on 127.0.0.1:PORT
 # storing under DIR/storage; errors only, no access log (it would cost the measured runs),
 # no upload purging (it would run in the middle of a measurement).

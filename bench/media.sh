@@ -35,12 +35,7 @@ source "$ROOT/bench/lib.sh"
 need_tools docker-registry skopeo curl python3 /usr/bin/time
 scratch airlock-bench-media
 
-log "cargo build --release"
-(cd "$ROOT" && cargo build --release --quiet --bins --example gen_hop)
-AIRLOCK=$CARGO_TARGET_DIR/release/airlock
-VERIFY=$CARGO_TARGET_DIR/release/airlock-verify
-GEN=$CARGO_TARGET_DIR/release/examples/gen_hop
-export DOCKER_CONFIG=$WORK/no-docker-config
+build_release
 export AIRLOCK_CACHE=$WORK/cache
 
 start_registry "$WORK/reg"

@@ -86,12 +86,7 @@ on_cleanup() { resume_fuzz; }
 # ---------------------------------------------------------------------------
 # Binaries
 # ---------------------------------------------------------------------------
-log "cargo build --release (target dir $CARGO_TARGET_DIR)"
-(cd "$ROOT" && cargo build --release --quiet --bins --example gen_hop)
-AIRLOCK=$CARGO_TARGET_DIR/release/airlock
-VERIFY=$CARGO_TARGET_DIR/release/airlock-verify
-GEN=$CARGO_TARGET_DIR/release/examples/gen_hop
-export DOCKER_CONFIG=$WORK/no-docker-config # no credential lookups
+build_release
 SKOPEO=(skopeo --insecure-policy)
 
 # ---------------------------------------------------------------------------

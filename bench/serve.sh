@@ -31,12 +31,7 @@ source "$ROOT/bench/lib.sh"
 need_tools docker-registry skopeo curl python3 sha256sum
 scratch airlock-bench-serve
 
-log "cargo build --release"
-(cd "$ROOT" && cargo build --release --quiet --bins --example gen_hop)
-AIRLOCK=$CARGO_TARGET_DIR/release/airlock
-VERIFY=$CARGO_TARGET_DIR/release/airlock-verify
-GEN=$CARGO_TARGET_DIR/release/examples/gen_hop
-export DOCKER_CONFIG=$WORK/no-docker-config
+build_release
 SKOPEO=(skopeo --insecure-policy)
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

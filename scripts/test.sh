@@ -33,12 +33,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# The CycloneDX validator, in a virtualenv of its own (from PyPI).
+# The CycloneDX validator and the JSON Schema validator (draft 2020-12, for docs/schemas),
+# in a virtualenv of its own (from PyPI). jsonschema is named, not left to come with the
+# CycloneDX library, because the schema tests (tests/e2e/evidence.rs) call it directly.
 VENV=target/test-venv
-if ! "$VENV/bin/python" -c 'import cyclonedx.validation.json' 2>/dev/null; then
-  echo "== installing cyclonedx-python-lib[json-validation] into $VENV"
+if ! "$VENV/bin/python" -c 'import cyclonedx.validation.json, jsonschema, referencing' 2>/dev/null; then
+  echo "== installing cyclonedx-python-lib[json-validation] and jsonschema into $VENV"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q 'cyclonedx-python-lib[json-validation]==11.*'
+  "$VENV/bin/pip" install -q 'cyclonedx-python-lib[json-validation]==11.*' 'jsonschema==4.*'
 fi
 export AIRLOCK_TEST_PYTHON=$PWD/$VENV/bin/python
 

@@ -212,7 +212,7 @@ pub fn write_bundle(
         package_repositories: lock.package_repositories.clone(),
         delta,
     };
-    manifest.documents = write_documents(staging.path(), &manifest, lock)?;
+    manifest.documents = write_documents(staging.path(), &manifest, lock, store)?;
     // Never sign what the verifier would refuse.
     manifest.check_consistency()?;
     let (manifest_sha, signatures) = write_signed(
@@ -255,7 +255,12 @@ pub fn write_bundle(
 
 /// The change report (JSON, Markdown, HTML) and the SBOM, written beside the payload and
 /// listed in the manifest so the signatures cover them.
-fn write_documents(dir: &Path, m: &BundleManifest, lock: &Lock) -> Result<Vec<Document>> {
+fn write_documents(
+    dir: &Path,
+    m: &BundleManifest,
+    lock: &Lock,
+    store: &Store,
+) -> Result<Vec<Document>> {
     use crate::report::render::{Format, render};
     let report = crate::report::assemble(&crate::report::Inputs {
         manifest: Some(m),
@@ -270,7 +275,14 @@ fn write_documents(dir: &Path, m: &BundleManifest, lock: &Lock) -> Result<Vec<Do
             DocPath::ReportJson => render(&report, Format::Json)?,
             DocPath::ReportMarkdown => render(&report, Format::Markdown)?,
             DocPath::ReportHtml => render(&report, Format::Html)?,
-            DocPath::Sbom => crate::report::sbom::sbom(m, None)?,
+            DocPath::Sbom => {
+                use crate::report::sbom;
+                // The platform manifests were fetched: their configs and layers are known.
+                let read =
+                    |d: &Sha256Digest| store.read_verified(d, crate::oci::MAX_MANIFEST_BYTES);
+                let children = sbom::platform_children(m, &read)?;
+                sbom::sbom(m, sbom::source_date_from_env(m)?, &children)?
+            }
         };
         write_file(&dir.join(path.file_name()), &bytes)?;
         docs.push(Document {

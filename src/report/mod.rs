@@ -45,6 +45,7 @@ pub fn assemble(i: &Inputs<'_>) -> ChangeReport {
     ChangeReport {
         format: REPORT_FORMAT,
         kind: "airlock-change-report",
+        generator: Generator::THIS,
         summary: summary::build(i),
         inventory,
         apis,

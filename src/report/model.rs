@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::CveFinding;
 use crate::cluster::{Finding, RemovedApi};
 use crate::lock::HopFacts;
-use crate::manifest::{FileKind, Role, Step};
+use crate::manifest::{FileKind, Role, ServedAs, Step};
 
 /// The report format this version writes.
 pub const REPORT_FORMAT: u32 = 1;
@@ -50,6 +50,8 @@ pub struct ChangeReport {
     pub format: u32,
     /// Always `airlock-change-report`.
     pub kind: &'static str,
+    /// The airlock that wrote it (the same binary writes the same bytes).
+    pub generator: Generator,
     /// 1. What, where, when.
     pub summary: Summary,
     /// 2. Every artifact, and what changes.
@@ -75,6 +77,23 @@ pub struct ChangeReport {
     pub verification: Verification,
     /// The hop's facts the report was made with (for preflight inside the enclave).
     pub facts: Option<HopFacts>,
+}
+
+/// The program that wrote a report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Generator {
+    /// Always `airlock`.
+    pub name: &'static str,
+    /// Its version (`CARGO_PKG_VERSION`).
+    pub version: &'static str,
+}
+
+impl Generator {
+    /// This airlock.
+    pub const THIS: Generator = Generator {
+        name: "airlock",
+        version: env!("CARGO_PKG_VERSION"),
+    };
 }
 
 /// Section 1.
@@ -121,10 +140,27 @@ pub struct ImageLine {
     pub role: Option<Role>,
     /// The digest the enclave serves.
     pub digest: String,
+    /// How the enclave serves it: the upstream `index` or `manifest` unchanged (the served
+    /// digest is the upstream one), or a `subset-index` of the carried platforms (a new
+    /// digest; the platform manifests keep theirs).
+    pub served_as: ServedAs,
+    /// The digest upstream publishes (and signs) for the tag: its index or manifest.
+    pub upstream_digest: String,
     /// Platforms.
     pub platforms: Vec<String>,
+    /// Each platform manifest carried and its digest, the same upstream and in the enclave.
+    pub platform_manifests: Vec<PlatformManifest>,
     /// Bytes of its manifests and blobs.
     pub bytes: u64,
+}
+
+/// A platform manifest of an image.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlatformManifest {
+    /// `os/arch[/variant]`, or none when the record names none (a single manifest).
+    pub platform: Option<String>,
+    /// Its digest.
+    pub digest: String,
 }
 
 /// One file in the inventory.

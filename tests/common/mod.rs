@@ -1,5 +1,41 @@
 //! Shared fixtures for airlock's integration and end-to-end tests.
 //!
+//! # How to write an end-to-end test here
+//!
+//! A test reads like its assertions: arrange in a line or two, act, assert. The setup
+//! lives here, named, so no setup block is typed out twice (as in ripgrep's tests).
+//!
+//! 1. Put it in the `tests/e2e/TOPIC.rs` that matches what it checks (a new topic is a new
+//!    file plus a `mod TOPIC;` line in `tests/e2e/main.rs`).
+//! 2. Arrange with one fixture: `let (s, bundle) = Scenario::built();` (a fixed lock,
+//!    signed and built), `Scenario::new()` / `with_upstream` / `with_big_layer`, or
+//!    [`upstream::Upstream::new`] for a catalog-driven hop; start what else it needs with
+//!    [`servers::Registry::start`] and friends.
+//! 3. Act with the scenario's commands: `s.build(..)`, `s.verify(&bundle)`,
+//!    `s.install(&bundle, &enclave, &dest, &[])`, `s.install_report(..)`,
+//!    `s.on_bundle("serve", &bundle).args([..])`, or the [`cli::Cli`] driver.
+//! 4. Assert in one line each: `.ok()`, `.fails(code, "what it says")`,
+//!    [`scenario::assert_fails`], and [`check`] (`assert_contains`, `assert_fails_any`,
+//!    `assert_same_bundle`, `assert_tagged_only_as_in`, `names_in`, ...). Check results
+//!    with tools nobody here wrote (`skopeo`, `minisign`, `sha256sum`).
+//! 5. A table of bad inputs is one test per case: a `mod NAME_OF_THE_BEHAVIOUR` holding
+//!    one helper that arranges and asserts, and a short `#[test]` per case, so each case
+//!    has a name and `cargo test --test e2e NAME_OF_THE_BEHAVIOUR` still runs them all.
+//! 6. When a block repeats, give it a name here (add; do not change an existing helper's
+//!    signature: other tests use it). `scripts/test-lengths.sh` measures the tests, and
+//!    `tests/test_lengths.rs` fails when the median test is 30 lines or more.
+//!
+//! ```ignore
+//! #[test]
+//! fn a_flipped_payload_byte_is_refused() {
+//!     let (s, bundle) = Scenario::built();
+//!     check::flip_middle_byte(&bundle.join("payload.tar.zst"));
+//!     assert_fails(&s.verify(&bundle), 3, "payload");
+//! }
+//! ```
+//!
+//! # What is here
+//!
 //! Every test binary under `tests/` that needs real servers or real images
 //! starts with `mod common;` and then picks what it needs:
 //!
@@ -21,8 +57,10 @@
 //! * [`scenario::Scenario`] (a fixed lock) and [`upstream::Upstream`] (a
 //!   catalog-driven hop) are the two upstream fixtures, each with `keygen`,
 //!   `build`, `verify` and `install` helpers.
+//! * [`check`] holds the one-line assertions and arrangements (stderr says X, a
+//!   folder holds exactly these names, two bundles are byte-identical, flip a byte).
 //!
-//! A typical end-to-end test:
+//! Images of the test's own, pushed to a registry:
 //!
 //! ```ignore
 //! mod common;
@@ -52,7 +90,9 @@
 #![allow(dead_code)]
 
 pub mod charts;
+pub mod check;
 pub mod cli;
+pub mod evidence;
 pub mod hop_upstream;
 pub mod images;
 pub mod packages;

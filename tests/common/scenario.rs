@@ -391,6 +391,71 @@ files:
     }
 }
 
+/// Arrangements most end-to-end tests start with, so a test body is: arrange in a line,
+/// act, assert.
+impl Scenario {
+    /// The standard scenario with its lock built into `bundle`: `let (s, bundle) =
+    /// Scenario::built();`.
+    pub fn built() -> (Scenario, PathBuf) {
+        let s = Scenario::new();
+        let bundle = s.build("bundle", &[]);
+        (s, bundle)
+    }
+
+    /// `airlock-verify install BUNDLE --trust KEY --registry REG --insecure --dest DEST
+    /// --quiet --json EXTRA...` with both streams piped, ready to spawn (for tests that act
+    /// while it runs) or to run.
+    pub fn install_command(
+        &self,
+        bundle: &Path,
+        reg: &Registry,
+        dest: &Path,
+        extra: &[&str],
+    ) -> std::process::Command {
+        let cli = self.on_bundle("install", bundle);
+        let cli = cli.args(["--registry", &reg.host(), "--insecure"]);
+        let cli = cli.arg("--dest").arg(dest).args(["--quiet", "--json"]);
+        let mut c = cli.args(extra).into_command();
+        c.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c
+    }
+
+    /// Install `bundle` into `enclave` (files under `dest`), assert it succeeded and
+    /// return its JSON report.
+    pub fn install_report(
+        &self,
+        bundle: &Path,
+        enclave: &Registry,
+        dest: &Path,
+        extra: &[&str],
+    ) -> serde_json::Value {
+        super::cli::json(&self.install(bundle, enclave, dest, extra))
+    }
+
+    /// `airlock sign DIR --key KEY.key --role ROLE` (DIR a bundle or a policy update
+    /// folder, KEY a key prefix such as [`Scenario::keygen`] returns): add arguments
+    /// (`--passphrase-file`, `--signer`), then run.
+    pub fn sign(&self, dir: &Path, key: &Path, role: &str) -> Cli {
+        let cli = self.airlock_cli().arg("sign").arg(dir);
+        cli.args(["--key", &super::cli::key_of(key), "--role", role])
+    }
+
+    /// What a clean install of `bundle` (with `extra`) puts into a fresh registry: the
+    /// reference an interrupted or concurrent install is compared with.
+    pub fn clean_install_snapshot(
+        &self,
+        bundle: &Path,
+        extra: &[&str],
+    ) -> std::collections::BTreeMap<String, String> {
+        let reg = Registry::start();
+        let dest = tempfile::tempdir().expect("create a temporary destination");
+        let mut install = self.install_command(bundle, &reg, dest.path(), extra);
+        super::cli::ok(&install.output().expect("run airlock-verify install"));
+        reg.snapshot()
+    }
+}
+
 /// Write a docker config (`DIR/config.json`) holding basic-auth credentials for `hosts`,
 /// as `docker login` would; returns DIR for `DOCKER_CONFIG`.
 pub fn docker_config(dir: &Path, hosts: &[(&str, &str, &str)]) -> PathBuf {

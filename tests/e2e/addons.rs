@@ -10,6 +10,7 @@ use std::process::Output;
 use crate::common::charts::{
     HELM_CHART, HELM_CONFIG, chart_config, chart_repo, chart_tgz, push_chart,
 };
+use crate::common::check::{assert_contains, assert_lacks, names_in};
 use crate::common::cli::{self, Cli, ok};
 use crate::common::images::{sha256_digest, sha256_hex, skopeo_inspect_raw, write_file_tree};
 use crate::common::scenario::{assert_fails, sh};
@@ -95,32 +96,19 @@ fn the_calico_example_needs_no_hand_listed_images() {
         ..Default::default()
     });
     let calico = include_bytes!("../../manifests/examples/addons/calico.yaml");
-    write_file_tree(
-        &u.www,
-        &[(
-            "rawgh/projectcalico/calico/v3.28.1/manifests/calico.yaml",
-            calico,
-        )],
-    );
+    let at = "rawgh/projectcalico/calico/v3.28.1/manifests/calico.yaml";
+    write_file_tree(&u.www, &[(at, calico)]);
     let example = include_str!("../../manifests/examples/cni-calico.yaml");
     assert!(!example.contains("images:"), "the example lists no image");
-    let m = write(
-        &u.path("cni-calico.yaml"),
-        example.replace(PLACEHOLDER, &sha256_hex(calico)),
-    );
+    let pinned = example.replace(PLACEHOLDER, &sha256_hex(calico));
+    let m = write(&u.path("cni-calico.yaml"), pinned);
     ok(&resolve_with(&u, &[&m], &[]));
     let lock = u.lock();
     let images = lock_images(&lock);
     for n in ["node", "cni", "kube-controllers"] {
         let name = format!("docker.io/calico/{n}:v3.28.1");
-        assert_eq!(
-            images[&name],
-            (
-                u.digest(&format!("calico/{n}:v3.28.1")),
-                "addon".to_string()
-            ),
-            "{name}"
-        );
+        let upstream = u.digest(&format!("calico/{n}:v3.28.1"));
+        assert_eq!(images[&name], (upstream, "addon".to_string()), "{name}");
     }
     let a = addon(&lock, "calico");
     let cni = found_in(a, "docker.io/calico/cni:v3.28.1");
@@ -142,11 +130,7 @@ fn the_calico_example_needs_no_hand_listed_images() {
         node.iter().any(|f| f.contains("calico-node (container)")),
         "{node:?}"
     );
-    let checks = a["checks"].as_array().unwrap();
-    let range = checks
-        .iter()
-        .find(|c| c["check"] == "support-range")
-        .unwrap();
+    let range = crate::common::find(&a["checks"], "check", "support-range");
     assert_eq!(range["verdict"], "compatible");
     assert!(
         range["source"]
@@ -154,19 +138,14 @@ fn the_calico_example_needs_no_hand_listed_images() {
             .unwrap()
             .starts_with("https://docs.tigera.io/")
     );
-    let ds = checks
-        .iter()
-        .find(|c| c["subject"] == "apps/v1 DaemonSet")
-        .unwrap();
+    let ds = crate::common::find(&a["checks"], "subject", "apps/v1 DaemonSet");
     assert_eq!(
         ds["verdict"], "not-removed",
         "the test catalog has no served APIs: {ds}"
     );
-    assert!(
-        ds["detail"]
-            .as_str()
-            .unwrap()
-            .contains("does not list what 1.30 serves")
+    assert_contains(
+        ds["detail"].as_str().unwrap(),
+        "does not list what 1.30 serves",
     );
 
     // Through build, verify and install: the enclave serves calico's images by tag.
@@ -175,10 +154,9 @@ fn the_calico_example_needs_no_hand_listed_images() {
     u.verify(&key, &[]).ok();
     let enclave = Registry::start();
     let report = u.install(&key, &enclave, &u.path("dest")).ok().json();
-    assert!(
-        report["images"]
-            .to_string()
-            .contains("docker.io/calico/node:v3.28.1")
+    assert_contains(
+        &report["images"].to_string(),
+        "docker.io/calico/node:v3.28.1",
     );
     let tags = enclave.get("/v2/calico/node/tags/list").text();
     assert!(tags.contains("v3.28.1"), "{tags}");
@@ -319,10 +297,8 @@ fn charts_from_an_oci_registry_and_a_chart_repository_go_through_to_install() {
         &u.www.join("charts/csi"),
         &[("csi-driver-nfs", "v4.9.0", &csi)],
     );
-    write(
-        &u.path("addons/storageclass.yaml"),
-        include_str!("../../manifests/examples/csi-nfs-storageclass.yaml"),
-    );
+    let storageclass = include_str!("../../manifests/examples/csi-nfs-storageclass.yaml");
+    write(&u.path("addons/storageclass.yaml"), storageclass);
     let csi_hop = write(
         &u.path("addons/csi.yaml"),
         format!(
@@ -332,17 +308,10 @@ fn charts_from_an_oci_registry_and_a_chart_repository_go_through_to_install() {
     );
     let out = resolve_with(&u, &[&ingress_hop, &csi_hop], &[]);
     ok(&out);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stderr.contains("defaultBackend"),
-        "rendered output covers the undetermined entries: {stderr}"
-    );
+    // The rendered output covers the undetermined entries.
+    assert_lacks(&String::from_utf8_lossy(&out.stderr), "defaultBackend");
     let lock = u.lock();
-    let images = lock["images"].as_array().unwrap();
-    let chart = images
-        .iter()
-        .find(|i| i["role"] == "chart")
-        .expect("the OCI chart is in the lock");
+    let chart = crate::common::find(&lock["images"], "role", "chart");
     assert_eq!(chart["name"], format!("{h}/charts/ingress-nginx:4.11.2"));
     assert_eq!(chart["digest"], chart_digest.as_str());
     assert_eq!(chart["platforms"], serde_json::json!([]));
@@ -353,12 +322,7 @@ fn charts_from_an_oci_registry_and_a_chart_repository_go_through_to_install() {
         let name = format!("registry.k8s.io/{img}");
         assert_eq!(by_name[&name].0, u.digest(img), "{name}");
     }
-    let file = lock["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["target"] == "charts/csi-driver-nfs-v4.9.0.tgz")
-        .expect("the repository chart is a file");
+    let file = crate::common::find(&lock["files"], "target", "charts/csi-driver-nfs-v4.9.0.tgz");
     assert_eq!(
         file["url"],
         "https://charts.example.com/csi/csi-driver-nfs-v4.9.0.tgz"
@@ -372,27 +336,17 @@ fn charts_from_an_oci_registry_and_a_chart_repository_go_through_to_install() {
     for source in ["chart-annotation", "chart-values", "rendered"] {
         assert!(f.iter().any(|x| x.contains(source)), "{source}: {f:?}");
     }
-    assert!(
-        f.iter()
-            .any(|x| x.contains("Deployment ingress-nginx/ingress-nginx-controller")),
-        "{f:?}"
-    );
+    let deployment = "Deployment ingress-nginx/ingress-nginx-controller";
+    assert!(f.iter().any(|x| x.contains(deployment)), "{f:?}");
     let c = &ing["charts"][0];
     assert_eq!(c["carried_as"], "oci-artifact");
     assert_eq!(c["kube_version"], ">=1.21.0-0");
-    assert!(
-        c["undetermined"]
-            .to_string()
-            .contains("defaultBackend.image"),
-        "{c}"
-    );
+    assert_contains(&c["undetermined"].to_string(), "defaultBackend.image");
     let kv = crate::common::find(&ing["checks"], "check", "kube-version");
     assert_eq!(kv["verdict"], "compatible");
     let csi_facts = addon(&lock, "csi-driver-nfs");
-    assert_eq!(
-        csi_facts["charts"][0]["image_sources"],
-        serde_json::json!(["chart-values"])
-    );
+    let sources = &csi_facts["charts"][0]["image_sources"];
+    assert_eq!(*sources, serde_json::json!(["chart-values"]));
     let cni = crate::common::find(&lock["checklist"], "id", "cni.upgrade");
     let cmds = cni["commands"].to_string();
     assert!(cmds.contains("helm upgrade --install ingress-nginx oci://${AIRLOCK_REGISTRY}/charts/ingress-nginx --version 4.11.2"), "{cmds}");
@@ -420,10 +374,8 @@ fn charts_from_an_oci_registry_and_a_chart_repository_go_through_to_install() {
     let blob = enclave.get(&format!("/v2/charts/ingress-nginx/blobs/{layer}"));
     assert_eq!(blob.status, 200);
     assert_eq!(blob.body, ingress);
-    let cfg = enclave.get(&format!(
-        "/v2/charts/ingress-nginx/blobs/{}",
-        m["config"]["digest"].as_str().unwrap()
-    ));
+    let config_digest = m["config"]["digest"].as_str().unwrap();
+    let cfg = enclave.get(&format!("/v2/charts/ingress-nginx/blobs/{config_digest}"));
     assert_eq!(cfg.body, config);
     // The repository chart is a file under --dest, byte for byte (checked with sha256sum).
     let sum = sh("sha256sum charts/csi-driver-nfs-v4.9.0.tgz", &dest);
@@ -435,23 +387,14 @@ fn charts_from_an_oci_registry_and_a_chart_repository_go_through_to_install() {
     let inv = report["inventory"]["images"].to_string();
     assert!(inv.contains("\"role\":\"chart\""), "{inv}");
     // One-platform archives for nodes without a registry leave the chart out.
-    Cli::verify()
-        .arg("export")
-        .arg(u.path("bundle"))
-        .args([
-            "--trust",
-            &cli::pub_of(&key),
-            "--format",
-            "docker-archive",
-            "--out",
-        ])
+    let export = Cli::verify().arg("export").arg(u.path("bundle"));
+    let export = export.args(["--trust", &cli::pub_of(&key), "--format", "docker-archive"]);
+    export
+        .arg("--out")
         .arg(u.path("archives"))
         .arg("--quiet")
         .ok();
-    let names: Vec<String> = std::fs::read_dir(u.path("archives"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-        .collect();
+    let names = names_in(&u.path("archives"));
     assert!(
         names.iter().any(|n| n.contains("ingress-nginx+controller")),
         "{names:?}"
@@ -470,18 +413,11 @@ fn incompatible_addons_are_caught_at_resolve_time_unless_allowed() {
     });
     let lock_path = u.path("hop.lock");
     // 1. A chart whose kubeVersion excludes the target.
+    let chart_yaml = b"apiVersion: v2\nname: legacy-csi\nversion: 1.2.0\nkubeVersion: \">=1.19.0-0 <1.30.0-0\"\n";
+    let values = b"image:\n  repository: registry.k8s.io/sig-storage/nfsplugin\n  tag: v4.9.0\n";
     let legacy = chart_tgz(
         "legacy-csi",
-        &[
-            (
-                "Chart.yaml",
-                b"apiVersion: v2\nname: legacy-csi\nversion: 1.2.0\nkubeVersion: \">=1.19.0-0 <1.30.0-0\"\n",
-            ),
-            (
-                "values.yaml",
-                b"image:\n  repository: registry.k8s.io/sig-storage/nfsplugin\n  tag: v4.9.0\n",
-            ),
-        ],
+        &[("Chart.yaml", chart_yaml), ("values.yaml", values)],
     );
     write(&u.path("addons/charts/legacy-csi-1.2.0.tgz"), &legacy);
     let hop = write(
@@ -493,20 +429,19 @@ fn incompatible_addons_are_caught_at_resolve_time_unless_allowed() {
         "add-on legacy-csi",
         "kubeVersion >=1.19.0-0 <1.30.0-0",
         "v1.30.2",
-        "--allow-incompatible legacy-csi",
     ] {
         assert_fails(&out, 4, needle);
     }
+    assert_fails(&out, 4, "--allow-incompatible legacy-csi");
     assert!(!lock_path.exists(), "no lock is written");
     // Allowed: the lock records the exception, and so does the report.
     let out = resolve_with(&u, &[&hop], &["--allow-incompatible", "legacy-csi"]);
     ok(&out);
     assert!(String::from_utf8_lossy(&out.stderr).contains("carried anyway"));
     let lock = u.lock();
-    assert!(
-        lock["notes"]
-            .to_string()
-            .contains("--allow-incompatible legacy-csi")
+    assert_contains(
+        &lock["notes"].to_string(),
+        "--allow-incompatible legacy-csi",
     );
     let a = addon(&lock, "legacy-csi");
     assert!(a["exception"].as_str().unwrap().contains("<1.30.0-0"));
@@ -539,13 +474,11 @@ fn incompatible_addons_are_caught_at_resolve_time_unless_allowed() {
     let mut cat = std::fs::read_to_string(&u.catalog).unwrap();
     cat.push_str("earlier_removed_apis:\n  - { removed_in: \"1.22\", group_version: storage.k8s.io/v1beta1, kinds: [CSIDriver, StorageClass], replacement: storage.k8s.io/v1, source: [t] }\n");
     std::fs::write(&u.catalog, cat).unwrap();
-    write(
-        &u.path("addons/csi-driver-nfs.yaml"),
-        csi.replace(
-            "apiVersion: storage.k8s.io/v1\nkind: CSIDriver",
-            "apiVersion: storage.k8s.io/v1beta1\nkind: CSIDriver",
-        ),
+    let v1beta1 = csi.replace(
+        "storage.k8s.io/v1\nkind: CSIDriver",
+        "storage.k8s.io/v1beta1\nkind: CSIDriver",
     );
+    write(&u.path("addons/csi-driver-nfs.yaml"), v1beta1);
     let out = resolve_with(&u, &[&hop], &[]);
     assert_fails(&out, 4, "storage.k8s.io/v1beta1 CSIDriver");
     assert_fails(&out, 4, "was removed in 1.22; use storage.k8s.io/v1");
@@ -573,167 +506,159 @@ fn incompatible_addons_are_caught_at_resolve_time_unless_allowed() {
     }
 }
 
-#[test]
-fn bad_addon_input_is_refused_naming_the_file_and_document() {
-    let u = Upstream::new(Opts::default());
-    let h = u.registry.host();
-    let lock_path = u.path("hop.lock");
-    let hop_for_document = |text: &str| {
-        write(&u.path("addons/broken.yaml"), text);
-        write(
-            &u.path("addons/hop.yaml"),
-            "format: 1\nkind: airlock-hop-manifest\nname: broken\ndocuments:\n  - path: broken.yaml\n",
-        )
-    };
-    for (text, needles) in [
-        (
-            "apiVersion: v1\nkind: ConfigMap\ndata: [unclosed\n",
-            &["broken.yaml document 1", "not YAML"][..],
-        ),
-        (
-            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\njust: a map\n",
-            &["broken.yaml document 2 (line 5)", "not a Kubernetes object"][..],
-        ),
-        (
-            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n    - {name: app, image: \"Registry.Example/UPPER:1\"}\n",
-            &[
-                "broken.yaml document 1",
-                "Pod p: container app: image",
-                "does not parse",
-            ][..],
-        ),
-    ] {
-        let hop = hop_for_document(text);
-        let out = resolve_with(&u, &[&hop], &[]);
-        for n in needles {
-            assert_fails(&out, 4, n);
-        }
-        assert!(!lock_path.exists());
+/// Add-on input that is wrong, or changed since it was pinned: one test per case, each
+/// refused naming the file (and document) and writing no lock.
+mod bad_addon_input_is_refused_naming_the_file_and_document {
+    use super::*;
+
+    /// Resolve with the hop manifest `addons/NAME.yaml` holding `text`; asserts no lock
+    /// was written and returns the run.
+    fn resolve_hop(u: &Upstream, name: &str, text: &str) -> Output {
+        let hop = write(&u.path(&format!("addons/{name}.yaml")), text);
+        let out = resolve_with(u, &[&hop], &[]);
+        assert!(!u.path("hop.lock").exists(), "a lock was written");
+        out
     }
 
-    // A chart whose kubeVersion does not parse.
-    write(
-        &u.path("addons/charts/odd-0.1.0.tgz"),
-        chart_tgz(
-            "odd",
-            &[(
-                "Chart.yaml",
-                b"apiVersion: v2\nname: odd\nversion: 0.1.0\nkubeVersion: \">= one.two\"\n",
-            )],
-        ),
-    );
-    let hop = write(
-        &u.path("addons/odd.yaml"),
-        "format: 1\nkind: airlock-hop-manifest\ncharts:\n  - path: charts/odd-0.1.0.tgz\n",
-    );
-    let out = resolve_with(&u, &[&hop], &[]);
-    assert_fails(&out, 4, "charts/odd-0.1.0.tgz");
-    assert_fails(&out, 4, "kubeVersion \">= one.two\" does not parse");
+    /// A hop manifest naming the one document `broken.yaml`, which holds `text`.
+    fn resolve_document(text: &str) -> Output {
+        let u = Upstream::new(Opts::default());
+        write(&u.path("addons/broken.yaml"), text);
+        let hop = "format: 1\nkind: airlock-hop-manifest\nname: broken\ndocuments:\n  - path: broken.yaml\n";
+        resolve_hop(&u, "hop", hop)
+    }
 
-    // An OCI chart whose tag now names another manifest than the one pinned.
-    let v1 = chart_tgz(
-        "web",
-        &[("Chart.yaml", b"apiVersion: v2\nname: web\nversion: 1.0.0\n")],
-    );
-    let (d1, _) = push_chart(
-        &h,
-        "charts/web",
-        "1.0.0",
-        &chart_config("web", "1.0.0", "1", ""),
-        &v1,
-    );
-    let v1b = chart_tgz(
-        "web",
-        &[(
-            "Chart.yaml",
-            b"apiVersion: v2\nname: web\nversion: 1.0.0\ndescription: rebuilt\n",
-        )],
-    );
-    let (d2, _) = push_chart(
-        &h,
-        "charts/web",
-        "1.0.0",
-        &chart_config("web", "1.0.0", "1", ""),
-        &v1b,
-    );
-    assert_ne!(d1, d2);
-    let hop = write(
-        &u.path("addons/web.yaml"),
-        format!(
+    #[test]
+    fn a_document_that_is_not_yaml() {
+        let out = resolve_document("apiVersion: v1\nkind: ConfigMap\ndata: [unclosed\n");
+        assert_fails(&out, 4, "broken.yaml document 1");
+        assert_fails(&out, 4, "not YAML");
+    }
+
+    #[test]
+    fn a_document_that_is_not_a_kubernetes_object() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\njust: a map\n";
+        let out = resolve_document(text);
+        assert_fails(&out, 4, "broken.yaml document 2 (line 5)");
+        assert_fails(&out, 4, "not a Kubernetes object");
+    }
+
+    #[test]
+    fn an_image_reference_that_does_not_parse() {
+        let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n    - {name: app, image: \"Registry.Example/UPPER:1\"}\n";
+        let out = resolve_document(text);
+        assert_fails(&out, 4, "broken.yaml document 1");
+        assert_fails(&out, 4, "Pod p: container app: image");
+        assert_fails(&out, 4, "does not parse");
+    }
+
+    #[test]
+    fn a_chart_whose_kube_version_does_not_parse() {
+        let u = Upstream::new(Opts::default());
+        let chart_yaml =
+            b"apiVersion: v2\nname: odd\nversion: 0.1.0\nkubeVersion: \">= one.two\"\n";
+        let odd = chart_tgz("odd", &[("Chart.yaml", chart_yaml)]);
+        write(&u.path("addons/charts/odd-0.1.0.tgz"), odd);
+        let hop =
+            "format: 1\nkind: airlock-hop-manifest\ncharts:\n  - path: charts/odd-0.1.0.tgz\n";
+        let out = resolve_hop(&u, "odd", hop);
+        assert_fails(&out, 4, "charts/odd-0.1.0.tgz");
+        assert_fails(&out, 4, "kubeVersion \">= one.two\" does not parse");
+    }
+
+    #[test]
+    fn an_oci_chart_whose_tag_now_names_another_manifest() {
+        let u = Upstream::new(Opts::default());
+        let h = u.registry.host();
+        let config = chart_config("web", "1.0.0", "1", "");
+        let push = |chart_yaml: &[u8]| {
+            let tgz = chart_tgz("web", &[("Chart.yaml", chart_yaml)]);
+            push_chart(&h, "charts/web", "1.0.0", &config, &tgz).0
+        };
+        let d1 = push(b"apiVersion: v2\nname: web\nversion: 1.0.0\n");
+        let d2 = push(b"apiVersion: v2\nname: web\nversion: 1.0.0\ndescription: rebuilt\n");
+        assert_ne!(d1, d2);
+        let hop = format!(
             "format: 1\nkind: airlock-hop-manifest\nname: web\ncharts:\n  - oci: oci://{h}/charts/web:1.0.0\n    digest: {d1}\n"
-        ),
-    );
-    let out = resolve_with(&u, &[&hop], &[]);
-    assert_fails(&out, 5, "the chart changed since it was pinned");
-    assert_fails(&out, 5, &d1);
-    // An OCI reference that is a container image, not a chart.
-    let pause = u.digest("pause:3.9");
-    let hop = write(
-        &u.path("addons/web.yaml"),
-        format!(
-            "format: 1\nkind: airlock-hop-manifest\nname: web\ncharts:\n  - oci: oci://{h}/pause:3.9\n    digest: {pause}\n"
-        ),
-    );
-    assert_fails(&resolve_with(&u, &[&hop], &[]), 1, "not a Helm chart");
+        );
+        let out = resolve_hop(&u, "web", &hop);
+        assert_fails(&out, 5, "the chart changed since it was pinned");
+        assert_fails(&out, 5, &d1);
+    }
 
-    // A repository chart whose pinned sha256 is not the one the index lists ...
-    let csi = csi_chart(">=1.20.0-0");
-    let sums = chart_repo(
-        &u.www.join("charts/csi"),
-        &[("csi-driver-nfs", "v4.9.0", &csi)],
-    );
-    let wrong = sha256_hex(b"another archive");
-    let repo_hop = |sha: &str| {
-        write(
-            &u.path("addons/csi.yaml"),
-            format!(
-                "format: 1\nkind: airlock-hop-manifest\nname: csi\ncharts:\n  - repo: https://charts.example.com/csi\n    chart: csi-driver-nfs\n    version: v4.9.0\n    sha256: {sha}\n"
-            ),
+    #[test]
+    fn an_oci_reference_that_is_a_container_image() {
+        let u = Upstream::new(Opts::default());
+        let (h, pause) = (u.registry.host(), u.digest("pause:3.9"));
+        let hop = format!(
+            "format: 1\nkind: airlock-hop-manifest\nname: web\ncharts:\n  - oci: oci://{h}/pause:3.9\n    digest: {pause}\n"
+        );
+        assert_fails(&resolve_hop(&u, "web", &hop), 1, "not a Helm chart");
+    }
+
+    /// A hop manifest naming csi-driver-nfs `version` from the chart repository, pinned to
+    /// `sha`.
+    fn csi_hop(version: &str, sha: &str) -> String {
+        format!(
+            "format: 1\nkind: airlock-hop-manifest\nname: csi\ncharts:\n  - repo: https://charts.example.com/csi\n    chart: csi-driver-nfs\n    version: {version}\n    sha256: {sha}\n"
         )
-    };
-    let out = resolve_with(&u, &[&repo_hop(&wrong)], &[]);
-    assert_fails(
-        &out,
-        5,
-        "chart csi-driver-nfs v4.9.0 as listed in https://charts.example.com/csi/index.yaml",
-    );
-    // ... or whose archive changed under an unchanged index.
-    std::fs::write(
-        u.www.join("charts/csi/csi-driver-nfs-v4.9.0.tgz"),
-        b"tampered",
-    )
-    .unwrap();
-    let out = resolve_with(&u, &[&repo_hop(&sums[0])], &[]);
-    assert_fails(&out, 5, "csi-driver-nfs-v4.9.0.tgz");
-    assert_fails(&out, 5, "sha256 mismatch");
-    // A version the index does not list names the versions it has.
-    let out = resolve_with(
-        &u,
-        &[&write(
-            &u.path("addons/csi.yaml"),
-            format!(
-                "format: 1\nkind: airlock-hop-manifest\ncharts:\n  - repo: https://charts.example.com/csi\n    chart: csi-driver-nfs\n    version: v9.9.9\n    sha256: {}\n",
-                sums[0]
-            ),
-        )],
-        &[],
-    );
-    assert_fails(
-        &out,
-        1,
-        "no csi-driver-nfs v9.9.9 (versions of csi-driver-nfs: v4.9.0)",
-    );
-    // A compat block with an unquoted minor is refused with the reason.
-    let out = resolve_with(
-        &u,
-        &[&write(
-            &u.path("addons/c.yaml"),
-            "format: 1\nkind: airlock-hop-manifest\ncompat: {min: 1.30, source: \"https://x.example\"}\n",
-        )],
-        &[],
-    );
-    assert_fails(&out, 4, "quote it");
-    assert!(!lock_path.exists());
+    }
+
+    /// An upstream whose chart repository lists csi-driver-nfs v4.9.0; returns its sha256.
+    fn with_csi_repo() -> (Upstream, String) {
+        let u = Upstream::new(Opts::default());
+        let csi = csi_chart(">=1.20.0-0");
+        let repo = u.www.join("charts/csi");
+        let sums = chart_repo(&repo, &[("csi-driver-nfs", "v4.9.0", &csi)]);
+        (u, sums[0].clone())
+    }
+
+    #[test]
+    fn a_repository_chart_pinned_to_another_sha256_than_the_index_lists() {
+        let (u, _) = with_csi_repo();
+        let out = resolve_hop(
+            &u,
+            "csi",
+            &csi_hop("v4.9.0", &sha256_hex(b"another archive")),
+        );
+        let index = "https://charts.example.com/csi/index.yaml";
+        assert_fails(
+            &out,
+            5,
+            &format!("chart csi-driver-nfs v4.9.0 as listed in {index}"),
+        );
+    }
+
+    #[test]
+    fn a_repository_chart_whose_archive_changed_under_an_unchanged_index() {
+        let (u, sha) = with_csi_repo();
+        std::fs::write(
+            u.www.join("charts/csi/csi-driver-nfs-v4.9.0.tgz"),
+            b"tampered",
+        )
+        .unwrap();
+        let out = resolve_hop(&u, "csi", &csi_hop("v4.9.0", &sha));
+        assert_fails(&out, 5, "csi-driver-nfs-v4.9.0.tgz");
+        assert_fails(&out, 5, "sha256 mismatch");
+    }
+
+    #[test]
+    fn a_version_the_index_does_not_list_names_the_versions_it_has() {
+        let (u, sha) = with_csi_repo();
+        let out = resolve_hop(&u, "csi", &csi_hop("v9.9.9", &sha));
+        assert_fails(
+            &out,
+            1,
+            "no csi-driver-nfs v9.9.9 (versions of csi-driver-nfs: v4.9.0)",
+        );
+    }
+
+    #[test]
+    fn a_compat_block_with_an_unquoted_minor() {
+        let u = Upstream::new(Opts::default());
+        let hop = "format: 1\nkind: airlock-hop-manifest\ncompat: {min: 1.30, source: \"https://x.example\"}\n";
+        assert_fails(&resolve_hop(&u, "c", hop), 4, "quote it");
+    }
 }
 
 #[test]
@@ -764,10 +689,7 @@ fn addon_pin_prints_entries_that_resolve() {
     let file_entry = ok(&out);
     let sum = sh("sha256sum raw/csi/v4.9.0/csi-driver-nfs.yaml", &u.www);
     let hex = String::from_utf8_lossy(&sum.stdout)[..64].to_string();
-    assert!(
-        file_entry.contains(&format!("sha256: {hex}")),
-        "{file_entry}"
-    );
+    assert_contains(&file_entry, &format!("sha256: {hex}"));
     assert!(
         file_entry.contains(&format!("size: {}", csi.len())),
         "{file_entry}"

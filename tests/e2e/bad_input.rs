@@ -1,25 +1,20 @@
 //! Hostile and broken input: each case gets a clear error naming the artifact, a non-zero
 //! exit, and no output that looks valid.
 
+use crate::common::check::flip_byte;
 use crate::common::scenario::{Scenario, assert_fails};
 
 #[test]
 fn tampered_payload_byte_is_refused() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
-    let p = bundle.join("payload.tar.zst");
-    let mut bytes = std::fs::read(&p).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x40;
-    std::fs::write(&p, bytes).unwrap();
+    let (s, bundle) = Scenario::built();
+    flip_byte(&bundle.join("payload.tar.zst"), |n| n / 2, 0x40);
     let out = s.verify(&bundle);
     assert_fails(&out, 3, "payload.tar.zst");
 }
 
 #[test]
 fn tampered_manifest_is_refused_before_parsing() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let p = bundle.join("manifest.json");
     let text = std::fs::read_to_string(&p)
         .unwrap()
@@ -30,8 +25,7 @@ fn tampered_manifest_is_refused_before_parsing() {
 
 #[test]
 fn truncated_payload_is_refused() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let p = bundle.join("payload.tar.zst");
     let bytes = std::fs::read(&p).unwrap();
     std::fs::write(&p, &bytes[..bytes.len() - 100]).unwrap();
@@ -40,8 +34,7 @@ fn truncated_payload_is_refused() {
 
 #[test]
 fn missing_signature_and_unknown_key_are_refused() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     // A key nobody trusts.
     let other = s.keygen("other");
     let out = s.run_verify(&[

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::check::{assert_contains, closed_port, names_in};
 use crate::common::cli::stderr;
 use crate::common::scenario::{Scenario, assert_fails};
 use crate::common::servers::{Registry, SlowProxy};
@@ -39,16 +40,6 @@ fn fetch_cmd(s: &Scenario, host: &str, out: &Path, extra: &[&str]) -> Command {
     cli.args(["--insecure", "--quiet"])
         .args(extra)
         .into_command()
-}
-
-/// The names in `dir`, sorted.
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]
@@ -123,7 +114,7 @@ impl Drop for Running {
 
 fn stalled_fetch(s: &Scenario, stall: &SlowProxy, out: &Path) -> (Running, String) {
     let site = out.parent().unwrap();
-    let before = names(site);
+    let before = names_in(site);
     let started = stall.log_contents().matches("stall: ").count();
     let child = Running(
         fetch_cmd(s, &stall.host(), out, &[])
@@ -134,7 +125,7 @@ fn stalled_fetch(s: &Scenario, stall: &SlowProxy, out: &Path) -> (Running, Strin
     );
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let new: Vec<String> = names(site)
+        let new: Vec<String> = names_in(site)
             .into_iter()
             .filter(|n| n.starts_with(".airlock-fetch-") && !before.contains(n))
             .collect();
@@ -159,10 +150,10 @@ fn the_directories_of_killed_fetches_are_removed_and_live_ones_kept() {
     // A killed fetch cannot clean up after itself.
     let (killed, killed_dir) = stalled_fetch(&s, &stall, &site.join("killed"));
     drop(killed);
-    assert_eq!(names(&site), std::slice::from_ref(&killed_dir));
+    assert_eq!(names_in(&site), std::slice::from_ref(&killed_dir));
     // The next fetch removes it, and holds its own while it runs.
     let (live, live_dir) = stalled_fetch(&s, &stall, &site.join("live"));
-    assert_eq!(names(&site), std::slice::from_ref(&live_dir));
+    assert_eq!(names_in(&site), std::slice::from_ref(&live_dir));
     // A planted link with the prefix is neither followed nor removed.
     let outside = s.path("outside");
     std::fs::create_dir(&outside).unwrap();
@@ -180,8 +171,8 @@ fn the_directories_of_killed_fetches_are_removed_and_live_ones_kept() {
         live_dir.clone(),
     ];
     want.sort();
-    assert_eq!(names(&site), want);
-    assert_eq!(names(&outside), ["keep"]);
+    assert_eq!(names_in(&site), want);
+    assert_eq!(names_in(&outside), ["keep"]);
     // The good bundle appeared (and the live fetch went on); nothing else in the whole
     // root changed.
     let live_path = format!("site/{live_dir}");
@@ -204,26 +195,16 @@ fn fetch_over_an_existing_directory_says_what_to_do_and_not_force() {
     assert!(!stderr(&o).contains("--force"), "{}", stderr(&o));
 }
 
-/// A loopback port nothing listens on.
-fn closed_port() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
-}
-
 #[test]
 fn a_registry_that_is_not_running_is_reported_once_with_a_question() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let host = closed_port();
     let o = s.install_to(&bundle, &host, &s.path("dest"), &["--insecure"]);
     assert_fails(&o, 1, &format!("is the registry at {host} running"));
     let err = stderr(&o);
     let retries = err.lines().filter(|l| l.contains("retrying")).count();
     assert_eq!(retries, 1, "{err}");
-    assert!(
-        err.contains("connection refused; retrying (is it running?)"),
-        "{err}"
-    );
+    assert_contains(&err, "connection refused; retrying (is it running?)");
     assert!(err.lines().count() <= 4, "{err}");
     let o = fetch_cmd(&s, &host, &s.path("f"), &["--attempts", "1"])
         .output()
@@ -241,10 +222,7 @@ fn a_registry_that_is_not_running_is_reported_once_with_a_question() {
         .run();
     let err = stderr(&o);
     assert!(!o.status.success(), "{err}");
-    assert!(
-        err.contains(&format!("is the registry at {host} running")),
-        "{err}"
-    );
+    assert_contains(&err, &format!("is the registry at {host} running"));
 }
 
 #[test]
@@ -283,19 +261,16 @@ fn a_plain_http_registry_without_insecure_is_named_as_such() {
         .run();
     let err = format!("{}{}", stderr(&o), String::from_utf8_lossy(&o.stdout));
     assert!(!o.status.success(), "{err}");
-    assert!(
-        err.contains(&format!(
-            "the registry answered plain HTTP: add --insecure-registry {up}"
-        )),
-        "{err}"
+    assert_contains(
+        &err,
+        &format!("the registry answered plain HTTP: add --insecure-registry {up}"),
     );
 }
 
 #[test]
 fn serve_answers_a_real_pull_while_a_flood_of_idle_connections_is_open() {
     use std::io::Read;
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     // The default cap (128) and header timeout (30 s): before, each 128 idle connections
     // held every slot for 30 s.
     let served = s.serve(&bundle, &["--spool", s.work.path().to_str().unwrap()]);

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::common::check::{assert_contains, assert_lacks};
 use crate::common::cli::{self, Cli, Run, ok};
 use crate::common::hop_upstream::{self, Sizes};
 use crate::common::images::{push_image, sha256_hex};
@@ -755,29 +756,21 @@ fn update_derives_every_fact_from_the_tags_exactly_and_deterministically() {
     ok(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     // kubeadm's fallbacks are reported, and so are the changes from the base.
-    assert!(
-        stderr.contains("1.27 etcd 3.5.7-0 from v1.27.0: SupportedEtcdVersion has no key 27"),
-        "{stderr}"
+    assert_contains(
+        &stderr,
+        "1.27 etcd 3.5.7-0 from v1.27.0: SupportedEtcdVersion has no key 27",
     );
     assert!(stderr.contains("nearest key, 26"), "{stderr}");
-    assert!(
-        stderr.contains("1.32 etcd 3.5.16-0 from v1.32.0"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("kubeadm deploys DefaultEtcdVersion"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains(
-            "1.36 etcd at v1.36.3 to v1.36.4: the base catalog says 3.6.8-0, upstream says 3.6.11-0"
-        ),
-        "{stderr}"
+    assert_contains(&stderr, "1.32 etcd 3.5.16-0 from v1.32.0");
+    assert_contains(&stderr, "kubeadm deploys DefaultEtcdVersion");
+    assert_contains(
+        &stderr,
+        "1.36 etcd at v1.36.3 to v1.36.4: the base catalog says 3.6.8-0, upstream says 3.6.11-0",
     );
     assert!(stderr.contains("1.35: not in the base catalog"), "{stderr}");
-    assert!(
-        stderr.contains("1.27 newest patch: the base catalog says v1.27.16, upstream says v1.27.2"),
-        "{stderr}"
+    assert_contains(
+        &stderr,
+        "1.27 newest patch: the base catalog says v1.27.16, upstream says v1.27.2",
     );
     let v = yaml(&got);
     assert_eq!(v["catalog_version"], "2026.11.25");
@@ -847,39 +840,34 @@ fn update_then_resolve_build_verify_install_a_1_36_to_1_37_hop() {
         push_image(&layout, b, &registry.host());
     }
     let h = registry.host();
-    let reg_net = [
-        "--insecure-registry",
-        &h,
-        "--mirror",
-        &format!("registry.k8s.io={h}"),
+    let mirror = format!("registry.k8s.io={h}");
+    let reg_net = ["--insecure-registry", &h, "--mirror", &mirror];
+    let hop = [
+        "resolve",
+        "--from",
+        "v1.36.4",
+        "--to",
+        "v1.37.1",
+        "--platform",
+        "linux/amd64",
     ];
-    let resolve = |extra: &[&str]| {
-        let mut args = vec![
-            "resolve",
-            "--from",
-            "v1.36.4",
-            "--to",
-            "v1.37.1",
-            "--platform",
-            "linux/amd64",
-        ];
-        args.extend(reg_net);
-        args.extend(extra);
+    // `airlock resolve` of the hop into OUT with CATALOG and `extra`.
+    let resolve = |out: &Path, catalog: &Path, extra: &[&str]| {
+        let (out, catalog) = (out.to_str().unwrap(), catalog.to_str().unwrap());
+        let args = [
+            &hop[..],
+            &reg_net,
+            &["--out", out, "--catalog", catalog],
+            extra,
+        ]
+        .concat();
         s.airlock(&args)
     };
     let lock_path = s.path("hop.lock");
-    let out = resolve(&[
-        "--out",
-        lock_path.to_str().unwrap(),
-        "--catalog",
-        got.to_str().unwrap(),
-    ]);
+    let out = resolve(&lock_path, &got, &[]);
     ok(&out);
-    assert!(
-        !String::from_utf8_lossy(&out.stderr).contains("uncertain"),
-        "every value came from the tags: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // Every value came from the tags.
+    assert_lacks(&String::from_utf8_lossy(&out.stderr), "uncertain");
     let lock = yaml(&lock_path);
     let got_sha = sha256_hex(&std::fs::read(&got).unwrap());
     assert_eq!(lock["catalog"]["version"], "2026.11.25");
@@ -895,122 +883,76 @@ fn update_then_resolve_build_verify_install_a_1_36_to_1_37_hop() {
         assert!(names.contains(&n), "{n} not in {names:?}");
     }
     let removed = crate::common::find(&lock["checklist"], "id", "pre.removed-apis");
-    assert!(
-        removed["title"].as_str().unwrap().contains(
-            "scheduling.k8s.io/v1alpha2 (PodGroup, Workload) -> scheduling.k8s.io/v1beta1"
-        ),
-        "{removed}"
-    );
+    let scheduling = "scheduling.k8s.io/v1alpha2 (PodGroup, Workload) -> scheduling.k8s.io/v1beta1";
+    assert_contains(removed["title"].as_str().unwrap(), scheduling);
 
     // Build, verify, install; the signed manifest records the catalog.
     let key = cli::keygen(&s.path("keys/k"));
     let bundle = s.path("bundle");
-    let (lock_arg, bundle_arg, key_arg) = (lock_path.to_str(), bundle.to_str(), cli::key_of(&key));
+    let (lock_arg, bundle_arg) = (lock_path.to_str().unwrap(), bundle.to_str().unwrap());
+    let key_arg = cli::key_of(&key);
     let build = [
-        "build",
-        lock_arg.unwrap(),
-        "--key",
-        &key_arg,
-        "--out",
-        bundle_arg.unwrap(),
+        "build", lock_arg, "--key", &key_arg, "--out", bundle_arg, "--quiet",
     ];
-    ok(&s.airlock(&[&build[..], &["--quiet"], &reg_net].concat()));
+    ok(&s.airlock(&[&build[..], &reg_net].concat()));
     let manifest = read_json(&bundle.join("manifest.json"));
     assert_eq!(manifest["catalog"]["sha256"], got_sha.as_str());
     assert_eq!(manifest["catalog"]["version"], "2026.11.25");
     let enclave = Registry::start();
     let dest = s.path("dest");
-    Cli::verify()
+    let install = Cli::verify()
         .env("DOCKER_CONFIG", s.path("no-docker-config"))
-        .arg("install")
-        .arg(&bundle)
-        .args([
-            "--trust",
-            &cli::pub_of(&key),
-            "--registry",
-            &enclave.host(),
-            "--insecure",
-        ])
-        .arg("--dest")
-        .arg(&dest)
-        .arg("--quiet")
-        .ok();
+        .arg("install");
+    let install = install.arg(&bundle).args(["--trust", &cli::pub_of(&key)]);
+    let install = install.args(["--registry", &enclave.host(), "--insecure"]);
+    install.arg("--dest").arg(&dest).arg("--quiet").ok();
     let kubeadm = "https://dl.k8s.io/release/v1.37.1/bin/linux/amd64/kubeadm";
-    assert_eq!(
-        sha256_hex(&std::fs::read(dest.join("bin/v1.37.1/linux/amd64/kubeadm")).unwrap()),
-        up.sums[kubeadm]
-    );
-    assert!(
-        dest.join("tools/crictl/v1.36.0/linux/amd64/crictl-v1.36.0-linux-amd64.tar.gz")
-            .is_file()
-    );
+    let placed = std::fs::read(dest.join("bin/v1.37.1/linux/amd64/kubeadm")).unwrap();
+    assert_eq!(sha256_hex(&placed), up.sums[kubeadm]);
+    let crictl = "tools/crictl/v1.36.0/linux/amd64/crictl-v1.36.0-linux-amd64.tar.gz";
+    assert!(dest.join(crictl).is_file());
     let tags = enclave.get("/v2/etcd/tags/list").text();
-    assert!(
-        tags.contains("3.7.0-0") && tags.contains("3.6.11-0"),
-        "{tags}"
-    );
+    assert_contains(&tags, "3.7.0-0");
+    assert_contains(&tags, "3.6.11-0");
 
     // --catalog-from-upstream: the base catalog's two minors re-derived first; the lock
     // names the derived catalog, which --save-catalog wrote; the base's stale values are
     // reported.
     let lock2 = s.path("hop2.lock");
     let saved = s.path("derived.yaml");
-    let out = resolve(&[
-        "--out",
-        lock2.to_str().unwrap(),
-        "--catalog",
-        s.base.to_str().unwrap(),
+    let save = [
         "--catalog-from-upstream",
         "--save-catalog",
         saved.to_str().unwrap(),
-    ]);
+    ];
+    let out = resolve(&lock2, &s.base, &save);
     ok(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("catalog check against upstream: 1.37 coredns at v1.37.0 to v1.37.1: the base catalog says v1.14.5, upstream says v1.14.6"),
-        "{stderr}"
+    assert_contains(
+        &stderr,
+        "catalog check against upstream: 1.37 coredns at v1.37.0 to v1.37.1: the base catalog says v1.14.5, upstream says v1.14.6",
     );
     let l2 = yaml(&lock2);
-    assert_eq!(
-        l2["catalog"]["sha256"],
-        sha256_hex(&std::fs::read(&saved).unwrap()).as_str()
-    );
-    assert_eq!(
-        lock_images(&l2),
-        lock_images(&lock),
-        "same images as with the updated catalog"
-    );
+    let saved_sha = sha256_hex(&std::fs::read(&saved).unwrap());
+    assert_eq!(l2["catalog"]["sha256"], saved_sha.as_str());
+    let same = "same images as with the updated catalog";
+    assert_eq!(lock_images(&l2), lock_images(&lock), "{same}");
     assert!(l2["notes"].to_string().contains("checked against upstream"));
 
     // --check-catalog: resolve with the catalog as given, report where it disagrees.
     let edited = s.path("edited.yaml");
-    std::fs::write(
-        &edited,
-        std::fs::read_to_string(&got)
-            .unwrap()
-            .replace("2027-10-28", "2027-10-29"),
-    )
-    .unwrap();
+    let text = std::fs::read_to_string(&got).unwrap();
+    std::fs::write(&edited, text.replace("2027-10-28", "2027-10-29")).unwrap();
     let lock3 = s.path("hop3.lock");
-    let out = resolve(&[
-        "--out",
-        lock3.to_str().unwrap(),
-        "--catalog",
-        edited.to_str().unwrap(),
-        "--check-catalog",
-    ]);
+    let out = resolve(&lock3, &edited, &["--check-catalog"]);
     ok(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains(
-            "1.37 end of life: the base catalog says 2027-10-29, upstream says 2027-10-28"
-        ),
-        "{stderr}"
+    assert_contains(
+        &stderr,
+        "1.37 end of life: the base catalog says 2027-10-29, upstream says 2027-10-28",
     );
-    assert_eq!(
-        yaml(&lock3)["catalog"]["sha256"],
-        sha256_hex(&std::fs::read(&edited).unwrap()).as_str()
-    );
+    let edited_sha = sha256_hex(&std::fs::read(&edited).unwrap());
+    assert_eq!(yaml(&lock3)["catalog"]["sha256"], edited_sha.as_str());
 }
 
 fn lock_images(lock: &serde_json::Value) -> Vec<(String, String)> {
@@ -1027,75 +969,26 @@ fn lock_images(lock: &serde_json::Value) -> Vec<(String, String)> {
         .collect()
 }
 
-#[test]
-fn bad_upstream_documents_are_refused_naming_the_source() {
-    let s = StandIn::new();
-    let out_path = s.path("out.yaml");
-    // Something that must survive every failed update untouched.
-    std::fs::write(&out_path, "previous catalog\n").unwrap();
-    // (URL of the file to change, the change, the minor to update, what the error says)
-    type Edit = Box<dyn Fn(&str) -> String>;
-    let cases: Vec<(String, Edit, u32, &str)> = vec![
-        (
-            Tree::constants_url("v1.37.1"),
-            Box::new(|t: &str| t.replace("\tDefaultEtcdVersion = \"3.7.0-0\"\n", "")),
-            37,
-            "DefaultEtcdVersion not found",
-        ),
-        (
-            Tree::constants_url("v1.37.0"),
-            Box::new(|t: &str| t.replace("map[uint8]string{", "map[string]string{")),
-            37,
-            "SupportedEtcdVersion is declared as",
-        ),
-        (
-            Tree::constants_url("v1.36.2"),
-            Box::new(|t: &str| {
-                t.replace("PauseVersion = \"3.10.2\"", "PauseVersion = images.Pause")
-            }),
-            36,
-            "PauseVersion is declared as",
-        ),
-        (
-            Tree::discovery_url("v1.37.0", "apis.json"),
-            Box::new(|_| {
-                "{\"kind\": \"APIResourceList\", \"groupVersion\": \"v1\", \"resources\": []}\n"
-                    .into()
-            }),
-            37,
-            "kind \"APIResourceList\", expected APIGroupList",
-        ),
-        (
-            Tree::discovery_url("v1.36.0", "aggregated_v2.json"),
-            Box::new(|t: &str| t.replace("apidiscovery.k8s.io/v2", "apidiscovery.k8s.io/v2beta1")),
-            37,
-            "expected apidiscovery.k8s.io/v2",
-        ),
-        (
-            Tree::stable_url(37),
-            Box::new(|_| "<html><body>Service Unavailable</body></html>\n".into()),
-            37,
-            "expected one version v1.37.PATCH",
-        ),
-        (
-            Tree::dependencies_url("v1.37.1"),
-            Box::new(|t: &str| t.replace("name: \"crictl\"", "name: \"cri-tools\"")),
-            37,
-            "no entry `name: \"crictl\"`",
-        ),
-        (
-            Tree::website_url("schedule.yaml"),
-            Box::new(|t: &str| {
-                t.replace(
-                    "releaseDate: \"2026-08-26\"",
-                    "releaseDate: \"26 August 2026\"",
-                )
-            }),
-            37,
-            "releaseDate",
-        ),
-    ];
-    for (url, change, minor, needle) in cases {
+/// Upstream documents that are wrong, one test per document: each update is refused
+/// naming the URL and the reason, leaving the previous catalog untouched.
+mod bad_upstream_documents_are_refused_naming_the_source {
+    use super::*;
+
+    const PREVIOUS: &str = "previous catalog\n";
+
+    /// A stand-in and an output file holding [`PREVIOUS`], which must survive every
+    /// failed update untouched.
+    fn with_previous_catalog() -> (StandIn, PathBuf) {
+        let s = StandIn::new();
+        let out_path = s.path("out.yaml");
+        std::fs::write(&out_path, PREVIOUS).unwrap();
+        (s, out_path)
+    }
+
+    /// Change the file at `url` with `change`, update `minor`, and assert the update is
+    /// refused naming `url` and saying `needle`, with the previous catalog kept.
+    fn assert_refused(url: String, change: impl Fn(&str) -> String, minor: u32, needle: &str) {
+        let (s, out_path) = with_previous_catalog();
         let file = s.tree.path(&url);
         let original = std::fs::read_to_string(&file).unwrap();
         let changed = change(&original);
@@ -1106,39 +999,108 @@ fn bad_upstream_documents_are_refused_naming_the_source() {
         assert_fails(&out, 1, &url);
         assert_eq!(
             std::fs::read_to_string(&out_path).unwrap(),
-            "previous catalog\n",
+            PREVIOUS,
             "{needle}"
         );
-        std::fs::write(&file, original).unwrap();
     }
-    // A missing tag: every patch up to stable's must exist.
-    let tag_dir = s.tree.path(&Tree::constants_url("v1.36.3"));
-    let moved = s.path("moved.go");
-    std::fs::rename(&tag_dir, &moved).unwrap();
-    let out = s.update(&s.base, &out_path, &[36], &["--force"]);
-    assert_fails(&out, 1, &Tree::constants_url("v1.36.3"));
-    assert_fails(
-        &out,
-        1,
-        "HTTP 404: the tag v1.36.3 or this file at it does not exist",
-    );
-    std::fs::rename(&moved, &tag_dir).unwrap();
-    // A minor with no release.
-    let out = s.update(&s.base, &out_path, &[38], &["--force"]);
-    assert_fails(&out, 1, "https://dl.k8s.io/release/stable-1.38.txt");
-    assert_eq!(
-        std::fs::read_to_string(&out_path).unwrap(),
-        "previous catalog\n"
-    );
-    assert!(no_temporary_files(s.work.path()), "no temporary file left");
-    // And with everything restored, the update goes through.
-    ok(&s.update(&s.base, &out_path, &[36, 37], &["--force"]));
-    // Without --force an existing file is refused before any network work.
-    assert_fails(
-        &s.update(&s.base, &out_path, &[36], &[]),
-        4,
-        "already exists",
-    );
+
+    #[test]
+    fn constants_without_the_default_etcd_version() {
+        let url = Tree::constants_url("v1.37.1");
+        let change = |t: &str| t.replace("\tDefaultEtcdVersion = \"3.7.0-0\"\n", "");
+        assert_refused(url, change, 37, "DefaultEtcdVersion not found");
+    }
+
+    #[test]
+    fn the_supported_etcd_versions_declared_as_another_type() {
+        let url = Tree::constants_url("v1.37.0");
+        let change = |t: &str| t.replace("map[uint8]string{", "map[string]string{");
+        assert_refused(url, change, 37, "SupportedEtcdVersion is declared as");
+    }
+
+    #[test]
+    fn the_pause_version_declared_as_an_expression() {
+        let url = Tree::constants_url("v1.36.2");
+        let change =
+            |t: &str| t.replace("PauseVersion = \"3.10.2\"", "PauseVersion = images.Pause");
+        assert_refused(url, change, 36, "PauseVersion is declared as");
+    }
+
+    #[test]
+    fn a_discovery_document_of_another_kind() {
+        let url = Tree::discovery_url("v1.37.0", "apis.json");
+        let list = "{\"kind\": \"APIResourceList\", \"groupVersion\": \"v1\", \"resources\": []}\n";
+        let needle = "kind \"APIResourceList\", expected APIGroupList";
+        assert_refused(url, |_| list.into(), 37, needle);
+    }
+
+    #[test]
+    fn an_aggregated_discovery_document_of_another_version() {
+        let url = Tree::discovery_url("v1.36.0", "aggregated_v2.json");
+        let change = |t: &str| t.replace("apidiscovery.k8s.io/v2", "apidiscovery.k8s.io/v2beta1");
+        assert_refused(url, change, 37, "expected apidiscovery.k8s.io/v2");
+    }
+
+    #[test]
+    fn a_stable_marker_that_is_an_error_page() {
+        let page = "<html><body>Service Unavailable</body></html>\n";
+        let needle = "expected one version v1.37.PATCH";
+        assert_refused(Tree::stable_url(37), |_| page.into(), 37, needle);
+    }
+
+    #[test]
+    fn dependencies_without_crictl() {
+        let url = Tree::dependencies_url("v1.37.1");
+        let change = |t: &str| t.replace("name: \"crictl\"", "name: \"cri-tools\"");
+        assert_refused(url, change, 37, "no entry `name: \"crictl\"`");
+    }
+
+    #[test]
+    fn a_schedule_with_a_date_in_prose() {
+        let url = Tree::website_url("schedule.yaml");
+        let change = |t: &str| {
+            t.replace(
+                "releaseDate: \"2026-08-26\"",
+                "releaseDate: \"26 August 2026\"",
+            )
+        };
+        assert_refused(url, change, 37, "releaseDate");
+    }
+
+    /// Every patch up to stable's must exist; with everything restored the update goes
+    /// through, and without --force an existing file is refused before any network work.
+    #[test]
+    fn a_missing_tag() {
+        let (s, out_path) = with_previous_catalog();
+        let tag_dir = s.tree.path(&Tree::constants_url("v1.36.3"));
+        let moved = s.path("moved.go");
+        std::fs::rename(&tag_dir, &moved).unwrap();
+        let out = s.update(&s.base, &out_path, &[36], &["--force"]);
+        assert_fails(&out, 1, &Tree::constants_url("v1.36.3"));
+        assert_fails(
+            &out,
+            1,
+            "HTTP 404: the tag v1.36.3 or this file at it does not exist",
+        );
+        assert_eq!(std::fs::read_to_string(&out_path).unwrap(), PREVIOUS);
+        assert!(no_temporary_files(s.work.path()), "no temporary file left");
+        std::fs::rename(&moved, &tag_dir).unwrap();
+        ok(&s.update(&s.base, &out_path, &[36, 37], &["--force"]));
+        assert_fails(
+            &s.update(&s.base, &out_path, &[36], &[]),
+            4,
+            "already exists",
+        );
+    }
+
+    #[test]
+    fn a_minor_with_no_release() {
+        let (s, out_path) = with_previous_catalog();
+        let out = s.update(&s.base, &out_path, &[38], &["--force"]);
+        assert_fails(&out, 1, "https://dl.k8s.io/release/stable-1.38.txt");
+        assert_eq!(std::fs::read_to_string(&out_path).unwrap(), PREVIOUS);
+        assert!(no_temporary_files(s.work.path()), "no temporary file left");
+    }
 }
 
 #[test]
@@ -1199,13 +1161,13 @@ fn plan_shows_support_and_status_lists_the_windows() {
     let run = |args: &[&str]| Cli::airlock().env("AIRLOCK_TODAY", TODAY).args(args).run();
     let text = ok(&run(&["plan", "--from", "v1.33.1", "--to", "v1.37.1"]));
     assert!(text.contains("v1.33.1 -> v1.37.1: 5 hop(s)"), "{text}");
-    assert!(
-        text.contains("1.33: end of life since 2026-06-28; 2 more hops to a supported minor"),
-        "{text}"
+    assert_contains(
+        &text,
+        "1.33: end of life since 2026-06-28; 2 more hops to a supported minor",
     );
-    assert!(
-        text.contains("1.34: end of life since 2026-10-27; 1 more hop to a supported minor"),
-        "{text}"
+    assert_contains(
+        &text,
+        "1.34: end of life since 2026-10-27; 1 more hop to a supported minor",
     );
     assert!(text.contains("3. v1.34.11 -> v1.35.9 (minor)"), "{text}");
     assert!(text.contains("1.35: supported until 2027-02-28"), "{text}");
@@ -1234,10 +1196,7 @@ fn plan_shows_support_and_status_lists_the_windows() {
     );
     let text = ok(&run(&["catalog", "status"]));
     assert!(text.contains("supported: 1.35, 1.36, 1.37"), "{text}");
-    assert!(
-        text.contains("1.34   2025-08-27  2026-10-27   end of life"),
-        "{text}"
-    );
+    assert_contains(&text, "1.34   2025-08-27  2026-10-27   end of life");
     // Issue 21 (17): the countdown has its own column; the last column of every row is
     // the count of uncertain values and nothing else.
     let header = text

@@ -63,8 +63,7 @@ fn containerd_pulls_through_serve_and_imports_exported_archives() {
     let Some(c) = Containerd::start() else {
         return;
     };
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let spool = s.work.path().to_str().unwrap().to_string();
 
     // A mirror for registry.k8s.io: containerd resolves and pulls every image from serve.

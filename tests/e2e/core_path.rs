@@ -1,14 +1,14 @@
 //! The core path: lock -> signed bundle -> verify -> install, checked by independent tools.
 
-use crate::common::cli::json;
-use crate::common::images::{sha256_digest, sha256_hex, skopeo_inspect_raw};
+use crate::common::check::{mkdir, names_in, served_digest};
+use crate::common::each;
+use crate::common::images::sha256_hex;
 use crate::common::scenario::{Scenario, kubeadm_bytes, sh_ok};
 use crate::common::servers::Registry;
 
 #[test]
 fn build_verify_install_round_trip() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
 
     // The bundle is a handful of files.
     for f in ["manifest.json", "SHA256SUMS", "payload.tar.zst"] {
@@ -17,34 +17,19 @@ fn build_verify_install_round_trip() {
 
     // Independent tools: sha256sum and minisign accept it.
     sh_ok("sha256sum -c SHA256SUMS", &bundle);
-    let sig = std::fs::read_dir(bundle.join("signatures"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let cmd = format!(
-        "minisign -V -p {}.pub -m manifest.json -x {}",
-        s.key.display(),
-        sig.display()
+    let sig = format!("signatures/{}", names_in(&bundle.join("signatures"))[0]);
+    let out = sh_ok(
+        &format!("minisign -V -p {} -m manifest.json -x {sig}", s.pubkey()),
+        &bundle,
     );
-    let out = sh_ok(&cmd, &bundle);
     assert!(
         String::from_utf8_lossy(&out.stdout)
             .contains("airlock-bundle format=1 hop=v1.29.6->v1.30.2")
     );
 
     // zstd -dc | tar -x gives an OCI layout that skopeo can read.
-    let x = s.path("extracted");
-    std::fs::create_dir(&x).unwrap();
-    sh_ok(
-        &format!(
-            "zstd -dc {}/payload.tar.zst | tar -x -C {}",
-            bundle.display(),
-            x.display()
-        ),
-        s.work.path(),
-    );
+    let x = mkdir(s.path("extracted"));
+    sh_ok("zstd -dc ../bundle/payload.tar.zst | tar -x -C .", &x);
     let other = Registry::start();
     sh_ok(
         &format!(
@@ -54,8 +39,8 @@ fn build_verify_install_round_trip() {
         ),
         s.work.path(),
     );
-    let raw = skopeo_inspect_raw(&format!("{}/kube-apiserver:v1.30.2", other.host()));
-    assert_eq!(sha256_digest(&raw), s.images[0].index_digest);
+    let apiserver = format!("{}/kube-apiserver:v1.30.2", other.host());
+    assert_eq!(served_digest(&apiserver, None), s.images[0].index_digest);
 
     // airlock-verify verify.
     let out = s.verify(&bundle);
@@ -64,27 +49,21 @@ fn build_verify_install_round_trip() {
     // Install into an enclave registry.
     let enclave = Registry::start();
     let dest = s.path("dest");
-    let report = json(&s.install(&bundle, &enclave, &dest, &[]));
+    let report = s.install_report(&bundle, &enclave, &dest, &[]);
     assert_eq!(report["payload_pass"], true);
 
     // All platforms carried: the upstream index digest survives.
-    let raw = skopeo_inspect_raw(&format!("{}/kube-apiserver:v1.30.2", enclave.host()));
-    assert_eq!(sha256_digest(&raw), s.images[0].index_digest);
-    let raw = skopeo_inspect_raw(&format!("{}/coredns/coredns:v1.11.1", enclave.host()));
-    assert_eq!(sha256_digest(&raw), s.images[2].index_digest);
+    let at = |r: &str| served_digest(&format!("{}/{r}", enclave.host()), None);
+    assert_eq!(at("kube-apiserver:v1.30.2"), s.images[0].index_digest);
+    assert_eq!(at("coredns/coredns:v1.11.1"), s.images[2].index_digest);
     // One platform of pause carried: the tag points at airlock's subset index, which the
     // manifest records, and the amd64 manifest keeps its upstream digest.
     let manifest = crate::common::read_json(&bundle.join("manifest.json"));
     let pause = crate::common::find(&manifest["images"], "name", "registry.k8s.io/pause:3.9");
     assert_eq!(pause["served_as"], "subset-index");
-    let raw = skopeo_inspect_raw(&format!("{}/pause:3.9", enclave.host()));
-    assert_eq!(
-        sha256_digest(&raw),
-        pause["served"]["digest"].as_str().unwrap()
-    );
+    assert_eq!(at("pause:3.9"), pause["served"]["digest"].as_str().unwrap());
     let amd64 = s.images[1].manifest_digest("linux/amd64").unwrap();
-    let raw = skopeo_inspect_raw(&format!("{}/pause@{amd64}", enclave.host()));
-    assert_eq!(sha256_digest(&raw), amd64);
+    assert_eq!(at(&format!("pause@{amd64}")), amd64);
 
     // Files with their modes.
     use std::os::unix::fs::PermissionsExt;
@@ -102,47 +81,37 @@ fn build_verify_install_round_trip() {
     let receipt = dest.join(".airlock/receipts/000001.json");
     assert!(receipt.is_file());
     sh_ok(
-        &format!(
-            "minisign -V -p {} -m {}",
-            dest.join(".airlock/enclave.pub").display(),
-            receipt.display()
-        ),
+        "minisign -V -p .airlock/enclave.pub -m .airlock/receipts/000001.json",
         &dest,
     );
 
     // Idempotent: a second install changes nothing and skips the payload pass.
-    let again = json(&s.install(&bundle, &enclave, &dest, &[]));
+    let again = s.install_report(&bundle, &enclave, &dest, &[]);
     assert_eq!(again["payload_pass"], false);
     assert_eq!(again["blobs_pushed"], 0);
     assert!(
-        again["images"]
-            .as_array()
-            .unwrap()
+        each(&again["images"], "action")
             .iter()
-            .all(|i| i["action"] == "present")
+            .all(|a| *a == "present")
     );
     assert!(
-        again["files"]
-            .as_array()
-            .unwrap()
+        each(&again["files"], "action")
             .iter()
-            .all(|f| f["action"] == "unchanged")
+            .all(|a| *a == "unchanged")
     );
 
     // --prefix re-roots repositories.
-    let prefixed = json(&s.install(&bundle, &enclave, &dest, &["--prefix", "mirror/k8s"]));
+    let prefixed = s.install_report(&bundle, &enclave, &dest, &["--prefix", "mirror/k8s"]);
     assert_eq!(prefixed["payload_pass"], true);
-    let raw = skopeo_inspect_raw(&format!(
-        "{}/mirror/k8s/kube-apiserver:v1.30.2",
-        enclave.host()
-    ));
-    assert_eq!(sha256_digest(&raw), s.images[0].index_digest);
+    assert_eq!(
+        at("mirror/k8s/kube-apiserver:v1.30.2"),
+        s.images[0].index_digest
+    );
 }
 
 #[test]
 fn shared_layers_are_stored_once_and_uploaded_once() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let manifest = crate::common::read_json(&bundle.join("manifest.json"));
     let entries: Vec<&str> = manifest["entries"]
         .as_array()
@@ -156,7 +125,7 @@ fn shared_layers_are_stored_once_and_uploaded_once() {
     assert_eq!(unique.len(), entries.len(), "no entry twice");
 
     let enclave = Registry::start();
-    let report = json(&s.install(&bundle, &enclave, &s.path("dest"), &[]));
+    let report = s.install_report(&bundle, &enclave, &s.path("dest"), &[]);
     // The shared base layer (per platform) lives in three repositories but is uploaded once.
     let pushed = report["blobs_pushed"].as_u64().unwrap() as usize;
     let blob_entries = manifest["images"]
@@ -205,8 +174,7 @@ fn rebuild_works_offline_from_the_cache() {
 #[test]
 fn install_refuses_to_start_without_room_on_disk() {
     // A 1 MiB tmpfs as --dest cannot hold the 300 KiB binary plus the spooled layers.
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let small = s.path("small");
     std::fs::create_dir(&small).unwrap();
     let mounted = std::process::Command::new("mount")

@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use crate::common::cli::stderr;
+use crate::common::check::assert_contains;
+use crate::common::cli::{self, stderr};
 use crate::common::scenario::{Scenario, assert_fails, sh};
 
 /// The codes docs/cli.md's table lists, read from the table itself, so a row added
@@ -26,8 +27,7 @@ fn documented_codes() -> Vec<i32> {
 
 #[test]
 fn every_exit_code_of_the_table() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let b = bundle.to_str().unwrap();
     let public = format!("{}.pub", s.key.display());
     let mut seen = Vec::new();
@@ -109,8 +109,7 @@ fn every_exit_code_of_the_table() {
 /// Issue 21 item 16: `verify --json` answers on failure too, with the reason and code.
 #[test]
 fn verify_json_reports_failure() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let public = format!("{}.pub", s.key.display());
     let run =
         |b: &Path| s.run_verify(&["verify", b.to_str().unwrap(), "--trust", &public, "--json"]);
@@ -133,8 +132,7 @@ fn verify_json_reports_failure() {
 /// and its rule line reads unambiguously.
 #[test]
 fn signers_exits_3_when_the_policy_is_not_met() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let other = s.keygen("other");
     let (b, public, other_pub) = (
         bundle.to_str().unwrap(),
@@ -153,10 +151,7 @@ fn signers_exits_3_when_the_policy_is_not_met() {
     ]);
     assert_fails(&out, 3, "1 more distinct trusted key");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("rule: signatures: 2 required, 1 counted"),
-        "{stdout}"
-    );
+    assert_contains(&stdout, "rule: signatures: 2 required, 1 counted");
     let out = s.run_verify(&["signers", b, "--trust", &public]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 required, 1 counted"));
@@ -166,8 +161,7 @@ fn signers_exits_3_when_the_policy_is_not_met() {
 /// approvals do, and `minisign -V` (which shows the trusted comment it checked) says so.
 #[test]
 fn the_builders_trusted_comment_has_a_time() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let sigs: Vec<_> = std::fs::read_dir(bundle.join("signatures"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -222,23 +216,16 @@ fn the_builders_trusted_comment_has_a_time() {
 /// with the expected and the found values, each named.
 #[test]
 fn plain_logs_off_a_terminal_and_mismatches_say_which_is_which() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     // A warning from each binary: a secret key readable by others.
-    let key = format!("{}.key", s.keygen("approver").display());
+    let approver = s.keygen("approver");
+    let key = cli::key_of(&approver);
     assert!(
         sh(&format!("chmod 644 {key}"), s.work.path())
             .status
             .success()
     );
-    let signed = s.run_airlock(&[
-        "sign",
-        bundle.to_str().unwrap(),
-        "--role",
-        "change-board",
-        "--key",
-        &key,
-    ]);
+    let signed = s.sign(&bundle, &approver, "change-board").run();
     assert!(signed.status.success(), "{}", stderr(&signed));
     let dest = s.path("dest");
     let installed = s.install_to(
@@ -290,8 +277,7 @@ fn plain_logs_off_a_terminal_and_mismatches_say_which_is_which() {
 /// is its output on stdout; stderr carries only the one-line summary of a failure.
 #[test]
 fn preflight_writes_its_report_to_stdout() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let dump = s.path("nodes.json");
     // One node three minors behind the hop's target: the skew check fails.
     std::fs::write(

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::common::check::flip_byte;
 use crate::common::images::{sha256_digest, sha256_hex, skopeo};
 use crate::common::scenario::{Scenario, assert_fails, sh};
 
@@ -62,8 +63,7 @@ fn upstream_manifest(s: &Scenario, digest: &str) -> serde_json::Value {
 
 #[test]
 fn oci_archives_are_read_by_skopeo_and_reproducible() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let out = s.path("oci");
     let list = exported(&export(&s, &bundle, &out, &["--format", "oci-archive"]));
     assert_eq!(list.len(), 3);
@@ -157,8 +157,7 @@ fn oci_archives_are_read_by_skopeo_and_reproducible() {
 
 #[test]
 fn docker_archives_are_read_by_skopeo() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let out = s.path("docker");
     let list = exported(&export(&s, &bundle, &out, &["--format", "docker-archive"]));
     assert_eq!(list.len(), 3);
@@ -224,13 +223,8 @@ fn docker_archives_are_read_by_skopeo() {
 
 #[test]
 fn export_writes_nothing_from_a_bundle_that_fails_verification() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
-    let payload = bundle.join("payload.tar.zst");
-    let mut bytes = std::fs::read(&payload).unwrap();
-    let at = bytes.len() - 100;
-    bytes[at] ^= 0x40;
-    std::fs::write(&payload, bytes).unwrap();
+    let (s, bundle) = Scenario::built();
+    flip_byte(&bundle.join("payload.tar.zst"), |n| n - 100, 0x40);
     let out = s.path("out");
     let o = export(&s, &bundle, &out, &["--format", "oci-archive"]);
     assert_fails(&o, 3, "bundle verification failed");

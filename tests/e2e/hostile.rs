@@ -8,7 +8,8 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::cli::Cli;
+use crate::common::check::{assert_lacks, closed_port};
+use crate::common::cli::{self, Cli};
 use crate::common::scenario::{Scenario, assert_fails};
 use crate::common::servers::{Blackhole, NoMountProxy, Registry};
 use crate::common::tamper::{entry, forge, read_entries, repack_and_resign};
@@ -40,13 +41,6 @@ pub(crate) fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
-
-/// A case: what it is, how it edits the manifest, what the error must say.
-type ManifestCase = (
-    &'static str,
-    Box<dyn FnOnce(&mut serde_json::Value)>,
-    &'static str,
-);
 
 fn verify_cmd(s: &Scenario, bundle: &Path) -> Command {
     let cli = Cli::verify().arg("verify").arg(bundle);
@@ -126,122 +120,121 @@ fn stdout_has(out: &Output, needle: &str) -> bool {
     String::from_utf8_lossy(&out.stdout).contains(needle)
 }
 
-#[test]
-fn manifest_cross_references_must_agree() {
+/// `verify` refuses, with exit code 3 and a message saying `needle`, the scenario's
+/// bundle with its manifest changed by `edit` and validly re-signed; and never prints a
+/// raw right-to-left override from it.
+fn assert_edit_refused(edit: impl FnOnce(&mut serde_json::Value), needle: &str) {
     let s = Scenario::new();
-    let cases: Vec<ManifestCase> = vec![
-        (
-            "file size 2^63",
-            Box::new(|m| m["files"][0]["size"] = (1u64 << 63).into()),
-            "differs from its payload entry's",
-        ),
-        (
-            "file size 1",
-            Box::new(|m| m["files"][0]["size"] = 1.into()),
-            "differs from its payload entry's",
-        ),
-        (
-            "blob size",
-            Box::new(|m| m["images"][0]["blobs"][0]["size"] = 1.into()),
-            "differs from its payload entry's",
-        ),
-        (
-            "tar_size",
-            Box::new(|m| m["payload"]["tar_size"] = u64::MAX.into()),
-            "tar_size",
-        ),
-        (
-            "entry sizes overflowing a sum",
-            Box::new(|m| {
-                m["entries"][0]["size"] = (u64::MAX - 10).into();
-                m["entries"][1]["size"] = (u64::MAX - 10).into();
-            }),
-            "overflow",
-        ),
-        (
-            "manifest media type",
-            Box::new(|m| m["images"][0]["served"]["media_type"] = "text/plain".into()),
-            "media type",
-        ),
-    ];
-    for (what, edit, needle) in cases {
-        let bundle = forge(&s, |_| {}, edit);
-        let out = s.verify(&bundle);
-        assert_eq!(
-            out.status.code(),
-            Some(3),
-            "{what}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains(needle),
-            "{what}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    let out = s.verify(&forge(&s, |_| {}, edit));
+    assert_fails(&out, 3, needle);
+    assert_lacks(&cli::stderr(&out), "\u{202e}");
+}
+
+/// Sizes and references that disagree across the signed manifest: one test per case.
+mod manifest_cross_references_must_agree {
+    use super::assert_edit_refused;
+
+    const DIFFERS: &str = "differs from its payload entry's";
+
+    #[test]
+    fn a_file_size_of_2_pow_63() {
+        assert_edit_refused(|m| m["files"][0]["size"] = (1u64 << 63).into(), DIFFERS);
+    }
+
+    #[test]
+    fn a_file_size_of_1() {
+        assert_edit_refused(|m| m["files"][0]["size"] = 1.into(), DIFFERS);
+    }
+
+    #[test]
+    fn a_blob_size() {
+        assert_edit_refused(|m| m["images"][0]["blobs"][0]["size"] = 1.into(), DIFFERS);
+    }
+
+    #[test]
+    fn a_tar_size() {
+        assert_edit_refused(|m| m["payload"]["tar_size"] = u64::MAX.into(), "tar_size");
+    }
+
+    #[test]
+    fn entry_sizes_overflowing_a_sum() {
+        let edit = |m: &mut serde_json::Value| {
+            m["entries"][0]["size"] = (u64::MAX - 10).into();
+            m["entries"][1]["size"] = (u64::MAX - 10).into();
+        };
+        assert_edit_refused(edit, "overflow");
+    }
+
+    #[test]
+    fn a_manifest_media_type() {
+        let edit = |m: &mut serde_json::Value| {
+            m["images"][0]["served"]["media_type"] = "text/plain".into()
+        };
+        assert_edit_refused(edit, "media type");
     }
 }
 
-#[test]
-fn ambiguous_manifests_are_refused_at_verify_time() {
-    let s = Scenario::new();
-    let cases: Vec<ManifestCase> = vec![
-        (
-            "two files, one target",
-            Box::new(|m| {
-                let t = m["files"][0]["target"].clone();
-                m["files"][1]["target"] = t;
-            }),
-            "listed twice",
-        ),
-        (
-            "the same image twice",
-            Box::new(|m| {
-                let first = m["images"][0].clone();
-                m["images"].as_array_mut().unwrap().push(first);
-            }),
-            "listed twice",
-        ),
-        (
-            "a file under another file",
-            Box::new(|m| {
-                let t = m["files"][0]["target"].as_str().unwrap().to_string();
-                m["files"][1]["target"] = format!("{t}/x").into();
-            }),
-            "needs it to be a directory",
-        ),
-        (
-            "the install log as a target",
-            Box::new(|m| m["files"][0]["target"] = ".airlock/state.json".into()),
-            "reserved",
-        ),
-        (
-            "the state directory as a file",
-            Box::new(|m| m["files"][0]["target"] = ".airlock".into()),
-            "reserved",
-        ),
-        (
-            "a right-to-left override in a target",
-            Box::new(|m| m["files"][0]["target"] = "bin/kube\u{202e}mda".into()),
-            "not allowed",
-        ),
-        (
-            "a full-width solidus in a target",
-            Box::new(|m| m["files"][0]["target"] = "bin\u{ff0f}kubeadm".into()),
-            "not allowed",
-        ),
-        (
-            "a world-writable mode",
-            Box::new(|m| m["files"][0]["mode"] = "0777".into()),
-            "writable by every user",
-        ),
-    ];
-    for (what, edit, needle) in cases {
-        let bundle = forge(&s, |_| {}, edit);
-        let out = s.verify(&bundle);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(3), "{what}: {stderr}");
-        assert!(stderr.contains(needle), "{what}: {stderr}");
-        assert!(!stderr.contains('\u{202e}'), "{what}: raw override printed");
+/// Manifests that could be read two ways, or write where they must not: one test per case.
+mod ambiguous_manifests_are_refused_at_verify_time {
+    use super::assert_edit_refused;
+
+    #[test]
+    fn two_files_with_one_target() {
+        let edit = |m: &mut serde_json::Value| {
+            let t = m["files"][0]["target"].clone();
+            m["files"][1]["target"] = t;
+        };
+        assert_edit_refused(edit, "listed twice");
+    }
+
+    #[test]
+    fn the_same_image_twice() {
+        let edit = |m: &mut serde_json::Value| {
+            let first = m["images"][0].clone();
+            m["images"].as_array_mut().unwrap().push(first);
+        };
+        assert_edit_refused(edit, "listed twice");
+    }
+
+    #[test]
+    fn a_file_under_another_file() {
+        let edit = |m: &mut serde_json::Value| {
+            let t = m["files"][0]["target"].as_str().unwrap().to_string();
+            m["files"][1]["target"] = format!("{t}/x").into();
+        };
+        assert_edit_refused(edit, "needs it to be a directory");
+    }
+
+    #[test]
+    fn the_install_log_as_a_target() {
+        let edit =
+            |m: &mut serde_json::Value| m["files"][0]["target"] = ".airlock/state.json".into();
+        assert_edit_refused(edit, "reserved");
+    }
+
+    #[test]
+    fn the_state_directory_as_a_file() {
+        assert_edit_refused(|m| m["files"][0]["target"] = ".airlock".into(), "reserved");
+    }
+
+    #[test]
+    fn a_right_to_left_override_in_a_target() {
+        let edit =
+            |m: &mut serde_json::Value| m["files"][0]["target"] = "bin/kube\u{202e}mda".into();
+        assert_edit_refused(edit, "not allowed");
+    }
+
+    #[test]
+    fn a_full_width_solidus_in_a_target() {
+        let edit =
+            |m: &mut serde_json::Value| m["files"][0]["target"] = "bin\u{ff0f}kubeadm".into();
+        assert_edit_refused(edit, "not allowed");
+    }
+
+    #[test]
+    fn a_world_writable_mode() {
+        let edit = |m: &mut serde_json::Value| m["files"][0]["mode"] = "0777".into();
+        assert_edit_refused(edit, "writable by every user");
     }
 }
 
@@ -266,8 +259,7 @@ fn non_regular_bundle_files_never_block_the_verifier() {
 
 #[test]
 fn gnu_long_name_records_are_refused_even_when_they_repeat_the_name() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let mut entries = read_entries(&bundle);
     // A GNU 'L' record naming exactly the entry that follows it.
     let mut name = entries[0].name.clone();
@@ -279,8 +271,7 @@ fn gnu_long_name_records_are_refused_even_when_they_repeat_the_name() {
 
 #[test]
 fn usage_and_input_errors_have_their_documented_exit_codes() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let pubkey = format!("{}.pub", s.key.display());
     let b = bundle.to_str().unwrap();
     let out = s.run_verify(&["verify", b, "--trust", &pubkey, "--threshold", "0"]);
@@ -297,17 +288,10 @@ fn usage_and_input_errors_have_their_documented_exit_codes() {
 
 #[test]
 fn an_unreachable_registry_is_reported_as_unreachable() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
-    // A port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (s, bundle) = Scenario::built();
     let out = s.install_to(
         &bundle,
-        &format!("127.0.0.1:{port}"),
+        &closed_port(),
         &s.path("dest"),
         &["--insecure", "--attempts", "1"],
     );
@@ -325,8 +309,7 @@ fn a_registry_that_answers_202_to_a_mount_gets_an_upload() {
     // A real registry behind a proxy that points every mount at a repository without the
     // blob: the registry answers 202 with an upload session, as the distribution spec
     // allows (registries with mounts disabled do this), and install uploads into it.
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let enclave = Registry::start();
     let proxy = NoMountProxy::start(&enclave);
     let out = s.install_to(
@@ -363,8 +346,7 @@ fn a_registry_that_refuses_pull_on_the_mount_source_gets_an_upload() {
     // without it: install must upload instead of failing.
     let certs = crate::common::workdir();
     let (ca, _, _) = crate::common::servers::make_test_ca(certs.path());
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let enclave = Registry::start_without_cross_repository_pull(certs.path(), "dan", "pw");
     let en = enclave.host();
     let cfg = crate::common::scenario::docker_config(&s.path("docker"), &[(&en, "dan", "pw")]);
@@ -400,8 +382,7 @@ fn a_registry_that_refuses_pull_on_the_mount_source_gets_an_upload() {
 
 #[test]
 fn a_registry_that_stores_nothing_fails_the_install() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let hole = Blackhole::start();
     let out = s.install_to(&bundle, &hole.host(), &s.path("dest"), &["--insecure"]);
     assert_fails(&out, 1, "serves nothing instead of");
@@ -409,8 +390,7 @@ fn a_registry_that_stores_nothing_fails_the_install() {
 
 #[test]
 fn the_install_log_is_never_written_through_a_link() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let enclave = Registry::start();
     let outside = s.path("outside");
     std::fs::create_dir_all(&outside).unwrap();
@@ -434,8 +414,7 @@ fn the_install_log_is_never_written_through_a_link() {
 
 #[test]
 fn spools_of_killed_installs_are_removed_and_live_ones_kept() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let enclave = Registry::start();
     let spool = s.path("spool");
     // A spool left by a killed install (nobody holds its lock) ...
@@ -571,8 +550,7 @@ fn any_single_byte_flip_truncation_or_extension_of_any_bundle_file_is_refused() 
     // The property of issue 15, over every file a bundle has (manifest, signatures,
     // sums, payload, signed documents, and whatever later sections add): each mutation
     // is caught, with exit code 3, by the verifier alone.
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let files = bundle_files(&bundle);
     assert!(files.len() >= 8, "{files:?}");
     let cases = assert_every_mutation_is_refused(&s, &bundle, 0x9e37_79b9_7f4a_7c15);

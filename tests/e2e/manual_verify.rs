@@ -8,6 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use crate::common::check::assert_contains;
 use crate::common::scenario::Scenario;
 use crate::common::tamper::{read_entries, repack_and_resign};
 
@@ -58,8 +59,7 @@ fn ok(out: &Output) -> bool {
 
 #[test]
 fn documented_procedure_accepts_a_good_bundle() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let out_dir = s.path("unpacked");
     let out = run(&s, &bundle, &out_dir);
     assert!(ok(&out), "{}", String::from_utf8_lossy(&out.stderr));
@@ -69,8 +69,7 @@ fn documented_procedure_accepts_a_good_bundle() {
 
 #[test]
 fn payload_swapped_for_one_of_its_blobs_is_stopped_before_unpacking() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     // The transport attacker has no key: they replace the payload with one of its own
     // (signed, listed) blobs and rewrite the unsigned SHA256SUMS to match.
     let manifest = crate::common::read_json(&bundle.join("manifest.json"));
@@ -103,17 +102,13 @@ fn payload_swapped_for_one_of_its_blobs_is_stopped_before_unpacking() {
         "the swapped payload passed the documented procedure"
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("not the payload the signature names"),
-        "{stderr}"
-    );
+    assert_contains(&stderr, "not the payload the signature names");
     assert!(!out_dir.exists(), "something was unpacked");
 }
 
 #[test]
 fn setuid_bits_in_a_signed_payload_are_not_kept() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let mut entries = read_entries(&bundle);
     let file = entries
         .iter_mut()
@@ -134,8 +129,7 @@ fn setuid_bits_in_a_signed_payload_are_not_kept() {
 
 #[test]
 fn sha256sums_naming_what_the_manifest_does_not_list_is_stopped_before_it_is_read() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let good = std::fs::read_to_string(bundle.join("SHA256SUMS")).unwrap();
     let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
     // The file is not signed: a transport attacker adds a line. /dev/zero would keep
@@ -173,10 +167,7 @@ fn sha256sums_naming_what_the_manifest_does_not_list_is_stopped_before_it_is_rea
     let out = run(&s, &bundle, &s.path("unpacked"));
     assert!(!ok(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("the bundle holds a link, FIFO or device: ./notes"),
-        "{stderr}"
-    );
+    assert_contains(&stderr, "the bundle holds a link, FIFO or device: ./notes");
     std::fs::remove_file(&fifo).unwrap();
     let out = run(&s, &bundle, &s.path("unpacked"));
     assert!(ok(&out), "{}", String::from_utf8_lossy(&out.stderr));

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::common::check::{assert_contains, assert_lacks, flip_byte, names_in, served_digest};
 use crate::common::cli::Run;
 use crate::common::cli::stderr;
 use crate::common::images::{
@@ -63,8 +64,8 @@ fn volumes_are_the_payload_cut_and_every_damage_is_named_and_repaired() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let listing = String::from_utf8_lossy(&out.stdout);
-    assert!(listing.contains("payload.parity.001: OK"), "{listing}");
-    assert!(listing.contains("index.json"), "{listing}");
+    assert_contains(&listing, "payload.parity.001: OK");
+    assert_contains(&listing, "index.json");
     assert_verifies(&s, &b);
     // The manifest of a bundle without volumes has no volume fields (byte-identical format).
     let m = std::fs::read_to_string(plain.join("manifest.json")).unwrap();
@@ -78,10 +79,8 @@ fn volumes_are_the_payload_cut_and_every_damage_is_named_and_repaired() {
     // Truncated.
     let f = std::fs::OpenOptions::new()
         .write(true)
-        .open(vol(&b, names[0]))
-        .unwrap();
-    f.set_len(700_000).unwrap();
-    drop(f);
+        .open(vol(&b, names[0]));
+    f.unwrap().set_len(700_000).unwrap();
     assert_fails(
         &s.verify(&b),
         3,
@@ -90,9 +89,7 @@ fn volumes_are_the_payload_cut_and_every_damage_is_named_and_repaired() {
     assert_repaired(&s, &b, &["payload.tar.zst.001"]);
 
     // One byte flipped past the volume's first 64 KiB.
-    let mut bytes = std::fs::read(vol(&b, names[0])).unwrap();
-    bytes[500_000] ^= 0x40;
-    std::fs::write(vol(&b, names[0]), &bytes).unwrap();
+    flip_byte(&vol(&b, names[0]), |_| 500_000, 0x40);
     assert_fails(&s.verify(&b), 3, "payload.tar.zst.001 is corrupt");
     assert_repaired(&s, &b, &["payload.tar.zst.001"]);
 
@@ -111,20 +108,18 @@ fn volumes_are_the_payload_cut_and_every_damage_is_named_and_repaired() {
 
     // Out of order: two volumes swapped is two damaged volumes, more than one parity
     // volume rebuilds; repair says so and replaces nothing.
-    std::fs::rename(vol(&b, names[0]), b.join("tmp")).unwrap();
-    std::fs::rename(vol(&b, names[1]), vol(&b, names[0])).unwrap();
-    std::fs::rename(b.join("tmp"), vol(&b, names[1])).unwrap();
+    let swap = || {
+        std::fs::rename(vol(&b, names[0]), b.join("tmp")).unwrap();
+        std::fs::rename(vol(&b, names[1]), vol(&b, names[0])).unwrap();
+        std::fs::rename(b.join("tmp"), vol(&b, names[1])).unwrap();
+    };
+    swap();
     let out = s.verify(&b);
-    assert_fails(
-        &out,
-        3,
-        "payload.tar.zst.001 is out of order: the file holds payload.tar.zst.002",
-    );
+    let holds = "payload.tar.zst.001 is out of order: the file holds payload.tar.zst.002";
+    assert_fails(&out, 3, holds);
     assert_fails(&out, 3, "payload.tar.zst.002 is out of order");
     assert_fails(&s.repair(&b), 3, "cannot repair: 2 volumes are damaged");
-    std::fs::rename(vol(&b, names[0]), b.join("tmp")).unwrap();
-    std::fs::rename(vol(&b, names[1]), vol(&b, names[0])).unwrap();
-    std::fs::rename(b.join("tmp"), vol(&b, names[1])).unwrap();
+    swap();
     assert_verifies(&s, &b);
 
     // A parity volume that lies, and a lost data volume: nothing rebuilds from a lie.
@@ -146,12 +141,8 @@ fn volumes_are_the_payload_cut_and_every_damage_is_named_and_repaired() {
     let dest = s.path("dest");
     let out = s.install(&b, &enclave, &dest, &[]);
     assert!(out.status.success(), "install: {}", stderr(&out));
-    let img = &s.images[0];
-    let got = skopeo_inspect_raw(&format!(
-        "docker://{}/kube-apiserver:v1.30.2",
-        enclave.host()
-    ));
-    assert_eq!(format!("sha256:{}", sha256_hex(&got)), img.index_digest);
+    let apiserver = format!("{}/kube-apiserver:v1.30.2", enclave.host());
+    assert_eq!(served_digest(&apiserver, None), s.images[0].index_digest);
 }
 
 /// A second copy of the standard volumes, to take good volumes from.
@@ -177,18 +168,14 @@ fn volume_dirs_explain_themselves_and_bad_sizes_are_refused() {
     ] {
         assert!(b.join(d).join(f).is_file(), "{d}/{f}");
         let readme = std::fs::read_to_string(b.join(d).join("README.txt")).unwrap();
-        assert!(
-            readme.contains("airlock bundle") && readme.contains("signed by key id"),
-            "{readme}"
-        );
-        assert!(readme.contains(f), "{readme}");
+        assert_contains(&readme, "airlock bundle");
+        assert_contains(&readme, "signed by key id");
+        assert_contains(&readme, f);
         // Nobody signs the label, so it tells nobody what to run (a rewritten one would
         // be followed just the same): it says so, and names no command line.
-        assert!(readme.contains("This label is NOT signed"), "{readme}");
-        assert!(
-            !readme.contains("sha256sum") && !readme.contains("BUNDLE --trust"),
-            "{readme}"
-        );
+        assert_contains(&readme, "This label is NOT signed");
+        assert_lacks(&readme, "sha256sum");
+        assert_lacks(&readme, "BUNDLE --trust");
     }
     // manual-verify.md's step 2 accepts the volume directories' SHA256SUMS.
     let out = sh(&crate::manual_verify::documented_step_two(), &b);
@@ -213,32 +200,17 @@ fn volume_dirs_explain_themselves_and_bad_sizes_are_refused() {
     // Published from volume directories and fetched back (volumes flat), it verifies and
     // exports through the same chained reader.
     let reg = Registry::start();
-    let pubkey = format!("{}.pub", s.key.display());
     let target = format!("{}/airlock/hop:vols", reg.host());
-    let out = s.run_verify(&[
-        "publish",
-        b.to_str().unwrap(),
-        "--trust",
-        &pubkey,
-        "--registry",
-        &target,
-        "--insecure",
-        "--json",
-    ]);
-    assert!(out.status.success(), "publish: {}", stderr(&out));
+    let publish = s.on_bundle("publish", &b).args(["--registry", &target]);
+    publish.args(["--insecure", "--json"]).ok();
     let fetched = s.path("fetched");
-    let out = s.run_verify(&[
-        "fetch",
-        &target,
-        "--trust",
-        &pubkey,
-        "--out",
-        fetched.to_str().unwrap(),
-        "--insecure",
-        "--json",
-        "--quiet",
-    ]);
-    assert!(out.status.success(), "fetch: {}", stderr(&out));
+    let fetch = s
+        .verify_cli()
+        .args(["fetch", &target, "--trust", &s.pubkey(), "--out"]);
+    fetch
+        .arg(&fetched)
+        .args(["--insecure", "--json", "--quiet"])
+        .ok();
     for f in [
         "payload.tar.zst.001",
         "payload.tar.zst.002",
@@ -249,54 +221,23 @@ fn volume_dirs_explain_themselves_and_bad_sizes_are_refused() {
     assert!(sh("sha256sum -c SHA256SUMS", &fetched).status.success());
     assert_verifies(&s, &fetched);
     let images = s.path("images");
-    let out = s.run_verify(&[
-        "export",
-        fetched.to_str().unwrap(),
-        "--trust",
-        &pubkey,
-        "--out",
-        images.to_str().unwrap(),
-        "--format",
-        "oci-archive",
-        "--json",
-    ]);
-    assert!(out.status.success(), "export: {}", stderr(&out));
+    let export = s.on_bundle("export", &fetched).arg("--out").arg(&images);
+    export.args(["--format", "oci-archive", "--json"]).ok();
     assert_eq!(std::fs::read_dir(&images).unwrap().count(), s.images.len());
 
-    let net = s.net_args();
-    let with = |extra: &[&str]| {
-        let mut a = net.clone();
-        a.extend(extra.iter().map(|x| x.to_string()));
-        s.try_build("bad", &a)
-    };
-    assert_fails(
-        &with(&["--volume-size", "1000"]),
-        2,
-        "below the minimum of 1048576 bytes",
-    );
-    assert_fails(
-        &with(&["--volume-size", "60GB"]),
-        2,
-        "larger than the largest medium",
-    );
-    assert_fails(
-        &with(&["--volume-size", "4.7GB"]),
-        2,
-        "whole number of bytes",
-    );
-    assert_fails(&with(&["--parity", "1"]), 2, "need --volume-size");
-    assert_fails(
-        &with(&["--volume-size", VOL, "--parity", "3"]),
-        2,
-        "at most as many as data volumes",
-    );
+    let bad = |extra: &[&str]| s.build_lock(&s.lock, "bad", extra);
+    bad(&["--volume-size", "1000"]).fails(2, "below the minimum of 1048576 bytes");
+    bad(&["--volume-size", "60GB"]).fails(2, "larger than the largest medium");
+    bad(&["--volume-size", "4.7GB"]).fails(2, "whole number of bytes");
+    bad(&["--parity", "1"]).fails(2, "need --volume-size");
+    bad(&["--volume-size", VOL, "--parity", "3"]).fails(2, "at most as many as data volumes");
     assert!(!s.path("bad").exists());
-    let leftovers = std::fs::read_dir(s.work.path())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().contains("partial"))
-        .count();
-    assert_eq!(leftovers, 0, "a partial bundle was left behind");
+    let mut leftovers = names_in(s.work.path());
+    leftovers.retain(|n| n.contains("partial"));
+    assert!(
+        leftovers.is_empty(),
+        "a partial bundle was left behind: {leftovers:?}"
+    );
 }
 
 /// The second hop: the same kube-apiserver and pause, a new kube-proxy sharing the
@@ -371,20 +312,11 @@ fn a_delta_carries_only_what_changed_and_installs_only_on_its_base() {
     assert_eq!(m["delta"]["bases"][0]["sha256"], base_sha.as_str());
     assert_verifies(&s, &s.path("hop2-delta"));
     // Serving and exporting read images from the payload: a delta is refused by name.
-    let pubkey = format!("{}.pub", s.key.display());
-    let delta_dir = s.path("hop2-delta").display().to_string();
-    let out_dir = s.path("exported").display().to_string();
-    let out = s.run_verify(&[
-        "export",
-        &delta_dir,
-        "--trust",
-        &pubkey,
-        "--format",
-        "oci-archive",
-        "--out",
-        &out_dir,
-    ]);
-    assert_fails(&out, 2, "export needs a full bundle: this is a delta");
+    let export = s
+        .on_bundle("export", &s.path("hop2-delta"))
+        .args(["--format", "oci-archive"]);
+    let export = export.arg("--out").arg(s.path("exported"));
+    export.fails(2, "export needs a full bundle: this is a delta");
 
     // Never installed base: refused, naming it, and nothing installed.
     let enclave = Registry::start();
@@ -402,37 +334,28 @@ fn a_delta_carries_only_what_changed_and_installs_only_on_its_base() {
     assert!(out.status.success(), "delta install: {}", stderr(&out));
     let raw = skopeo_inspect_raw(&format!("docker://{}/kube-proxy:v1.30.3", enclave.host()));
     assert!(!raw.is_empty());
+    let from = format!("docker://{}/kube-proxy:v1.30.3", enclave.host());
     let copy = sh(
-        &format!(
-            "skopeo copy --src-tls-verify=false docker://{}/kube-proxy:v1.30.3 oci:{}:x",
-            enclave.host(),
-            s.path("copied").display()
-        ),
+        &format!("skopeo copy --src-tls-verify=false {from} oci:copied:x"),
         s.work.path(),
     );
     assert!(copy.status.success(), "{}", stderr(&copy));
-    assert_eq!(
-        std::fs::read(dest.join("docs/notes.txt")).unwrap(),
-        b"hop two release notes\n"
-    );
+    let notes = std::fs::read(dest.join("docs/notes.txt")).unwrap();
+    assert_eq!(notes, b"hop two release notes\n");
     // The enclave's signed inventory makes the same delta without the old bundle.
     let inv = s.path("inventory.txt");
-    let out = s.run_verify(&[
-        "inventory",
-        "--registry",
-        &enclave.host(),
-        "--insecure",
-        "--dest",
-        dest.to_str().unwrap(),
-        "--out",
-        inv.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "inventory: {}", stderr(&out));
+    let inventory = s
+        .verify_cli()
+        .args(["inventory", "--registry", &enclave.host(), "--insecure"]);
+    inventory
+        .arg("--dest")
+        .arg(&dest)
+        .arg("--out")
+        .arg(&inv)
+        .ok();
     let text = std::fs::read_to_string(&inv).unwrap();
-    assert!(
-        !text.contains("kube-proxy") && !text.contains("notes"),
-        "names leak: {text}"
-    );
+    assert_lacks(&text, "kube-proxy");
+    assert_lacks(&text, "notes");
     let enclave_pub = dest.join(".airlock/enclave.pub");
     let (inv_s, pub_s) = (inv.display().to_string(), enclave_pub.display().to_string());
     let have = build_lock(
@@ -446,8 +369,7 @@ fn a_delta_carries_only_what_changed_and_installs_only_on_its_base() {
     // Everything hop 2 needs is in the enclave now: only manifests travel.
     assert!(summary["omitted"].as_u64().unwrap() >= 8, "{summary}");
     // Another enclave's key, and an unsigned inventory: refused, no bundle.
-    let other = s.keygen("other");
-    let other_pub = format!("{}.pub", other.display());
+    let other_pub = crate::common::cli::pub_of(&s.keygen("other"));
     let out = build_lock(
         &s,
         &lock2,

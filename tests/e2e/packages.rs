@@ -61,240 +61,288 @@ fn file_sha(p: &Path) -> String {
     sha256_hex(&std::fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display())))
 }
 
-#[test]
-fn deb_and_rpm_hop_builds_verifies_installs_and_the_package_managers_read_it() {
-    let u = Upstream::new(Opts::default());
-    let key = PgpKey::generate(&u.path("pgp"), "Kubernetes packages (test)");
-    build_repos(&u.www, &key, true);
-    let key_arg = key.armored.display().to_string();
-    let out = u.resolve(&["--packages", "deb,rpm", "--package-key", &key_arg]);
-    let stdout = ok(&out);
-    assert!(stdout.contains("packages: deb"), "{stdout}");
+/// A deb and rpm hop: resolved with the repositories' key, built, verified and installed
+/// with `--packages-dir`; then the lock, apt-get and dnf with rpm are checked, one test
+/// each.
+mod deb_and_rpm_hop_builds_verifies_installs_and_the_package_managers_read_it {
+    use super::*;
 
-    // The lock: four repositories signed by the key, the right versions, amd64 only.
-    let lock = u.lock();
-    let repos = lock["package_repositories"]
-        .as_array()
-        .expect("repositories");
-    let dirs: Vec<&str> = repos.iter().map(|r| r["dir"].as_str().unwrap()).collect();
-    assert_eq!(
-        dirs,
-        [
-            "packages/v1.30/deb",
-            "packages/v1.29/deb",
-            "packages/v1.30/rpm",
-            "packages/v1.29/rpm"
-        ]
-    );
-    for r in repos {
-        assert_eq!(r["signed_by"], key.fingerprint.as_str());
+    /// An upstream with deb and rpm repositories signed by `key`, resolved with it.
+    fn resolved() -> (Upstream, PgpKey) {
+        let u = Upstream::new(Opts::default());
+        let key = PgpKey::generate(&u.path("pgp"), "Kubernetes packages (test)");
+        build_repos(&u.www, &key, true);
+        let key_arg = key.armored.display().to_string();
+        let out = u.resolve(&["--packages", "deb,rpm", "--package-key", &key_arg]);
+        let stdout = ok(&out);
+        assert!(stdout.contains("packages: deb"), "{stdout}");
+        (u, key)
     }
-    let carried = |i: usize| -> Vec<String> {
-        repos[i]["packages"]
+
+    /// [`resolved`], built, verified and installed with its packages under `mirror/`.
+    struct Installed {
+        u: Upstream,
+        key: PgpKey,
+        /// The install's JSON report.
+        report: serde_json::Value,
+        /// The `--packages-dir`.
+        pkgdir: PathBuf,
+        /// Upstream's v1.30 deb repository.
+        upstream_repo: PathBuf,
+    }
+
+    fn installed() -> Installed {
+        let (u, key) = resolved();
+        // Build (the metadata comes from the cache resolve verified into), verify, install.
+        let (keyp, out) = u.keygen_and_build();
+        ok(&out);
+        u.verify(&keyp, &[]).ok();
+        let enclave = Registry::start();
+        let dest = u.path("dest");
+        let pkgdir = u.path("mirror");
+        let install = u.install(&keyp, &enclave, &dest);
+        let report = install.arg("--packages-dir").arg(&pkgdir).ok().json();
+        let upstream_repo = u.www.join("pkgs/core:/stable:/v1.30/deb");
+        assert!(
+            !dest.join("packages").exists(),
+            "relocated by --packages-dir"
+        );
+        assert!(dest.join("bin/v1.30.2/linux/amd64/kubeadm").is_file());
+        Installed {
+            u,
+            key,
+            report,
+            pkgdir,
+            upstream_repo,
+        }
+    }
+
+    impl Installed {
+        /// The report's field `field` for the repository whose path ends in `suffix`.
+        fn repository(&self, suffix: &str, field: &str) -> String {
+            let repos = self.report["packages"]["repositories"]
+                .as_array()
+                .expect("report");
+            let repo = repos
+                .iter()
+                .find(|r| r["path"].as_str().unwrap().ends_with(suffix));
+            repo.and_then(|r| r[field].as_str())
+                .expect(field)
+                .to_string()
+        }
+    }
+
+    #[test]
+    fn the_lock_carries_four_signed_repositories_and_the_package_procedure() {
+        let (u, key) = resolved();
+        // The lock: four repositories signed by the key, the right versions, amd64 only.
+        let lock = u.lock();
+        let repos = lock["package_repositories"]
             .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| {
-                format!(
-                    "{} {} {} {}",
-                    p["name"].as_str().unwrap(),
-                    p["version"].as_str().unwrap(),
-                    p["arch"].as_str().unwrap(),
-                    p["role"].as_str().unwrap()
-                )
-            })
-            .collect()
-    };
-    assert_eq!(
-        carried(0),
-        [
-            "cri-tools 1.30.0-1.1 amd64 target",
-            "kubeadm 1.30.2-1.1 amd64 target",
-            "kubectl 1.30.2-1.1 amd64 target",
-            "kubelet 1.30.2-1.1 amd64 target",
-            "kubernetes-cni 1.4.0-1.1 amd64 target",
-        ]
-    );
-    assert_eq!(
-        carried(1),
-        [
-            "cri-tools 1.29.0-1.1 amd64 backout",
-            "kubeadm 1.29.6-1.1 amd64 backout",
-            "kubectl 1.29.6-1.1 amd64 backout",
-            "kubelet 1.29.6-1.1 amd64 backout",
-            "kubernetes-cni 1.3.0-1.1 amd64 backout",
-        ]
-    );
-    assert!(
-        carried(2).contains(&"kubeadm 1.30.2-150500.1.1 x86_64 target".to_string()),
-        "{:?}",
-        carried(2)
-    );
-    let notes = lock["notes"].to_string();
-    assert!(
-        notes.contains(
-            "cri-tools 1.30.0-1.1: the newest satisfying kubeadm 1.30.2-1.1's dependency cri-tools (>= 1.30.0)"
-        ),
-        "{notes}"
-    );
-    let files = lock["files"].as_array().unwrap();
-    let targets: Vec<&str> = files
-        .iter()
-        .map(|f| f["target"].as_str().unwrap())
-        .collect();
-    for t in [
-        "packages/v1.30/deb/InRelease",
-        "packages/v1.30/deb/Packages",
-        "packages/v1.30/deb/Packages.gz",
-        "packages/v1.30/deb/amd64/kubeadm_1.30.2-1.1_amd64.deb",
-        "packages/v1.30/rpm/repodata/repomd.xml",
-        "packages/v1.30/rpm/repodata/repomd.xml.asc",
-        "packages/v1.29/deb/amd64/kubelet_1.29.6-1.1_amd64.deb",
-    ] {
-        assert!(targets.contains(&t), "{t} not in {targets:#?}");
-    }
-    assert!(!targets.iter().any(|t| t.contains("arm64")), "{targets:#?}");
-    assert!(
-        !targets.iter().any(|t| t.contains("1.30.1")),
-        "{targets:#?}"
-    );
-    // The checklist uses the package procedure.
-    let checklist = lock["checklist"].to_string();
-    assert!(
-        checklist.contains("apt-mark unhold kubeadm && apt-get update && apt-get install -y kubeadm='1.30.2-*' && apt-mark hold kubeadm"),
-        "{checklist}"
-    );
-    assert!(
-        checklist.contains("yum install -y kubeadm-'1.30.2-*' --disableexcludes=kubernetes"),
-        "{checklist}"
-    );
-    assert!(!checklist.contains("install -m 0755"), "{checklist}");
-
-    // Build (the metadata comes from the cache resolve verified into), verify, install.
-    let (keyp, out) = u.keygen_and_build();
-    ok(&out);
-    u.verify(&keyp, &[]).ok();
-    let enclave = Registry::start();
-    let dest = u.path("dest");
-    let pkgdir = u.path("mirror");
-    let install = u.install(&keyp, &enclave, &dest);
-    let report = install.arg("--packages-dir").arg(&pkgdir).ok().json();
-    let upstream_repo = u.www.join("pkgs/core:/stable:/v1.30/deb");
-    // Metadata untouched, byte for byte; packages where upstream has them.
-    for f in [
-        "InRelease",
-        "Packages",
-        "Packages.gz",
-        "amd64/kubeadm_1.30.2-1.1_amd64.deb",
-    ] {
+            .expect("repositories");
+        let dirs: Vec<&str> = repos.iter().map(|r| r["dir"].as_str().unwrap()).collect();
         assert_eq!(
-            file_sha(&pkgdir.join("v1.30/deb").join(f)),
-            file_sha(&upstream_repo.join(f)),
-            "{f}"
+            dirs,
+            [
+                "packages/v1.30/deb",
+                "packages/v1.29/deb",
+                "packages/v1.30/rpm",
+                "packages/v1.29/rpm"
+            ]
+        );
+        for r in repos {
+            assert_eq!(r["signed_by"], key.fingerprint.as_str());
+        }
+        let carried = |i: usize| -> Vec<String> {
+            repos[i]["packages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{} {} {} {}",
+                        p["name"].as_str().unwrap(),
+                        p["version"].as_str().unwrap(),
+                        p["arch"].as_str().unwrap(),
+                        p["role"].as_str().unwrap()
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            carried(0),
+            [
+                "cri-tools 1.30.0-1.1 amd64 target",
+                "kubeadm 1.30.2-1.1 amd64 target",
+                "kubectl 1.30.2-1.1 amd64 target",
+                "kubelet 1.30.2-1.1 amd64 target",
+                "kubernetes-cni 1.4.0-1.1 amd64 target",
+            ]
+        );
+        assert_eq!(
+            carried(1),
+            [
+                "cri-tools 1.29.0-1.1 amd64 backout",
+                "kubeadm 1.29.6-1.1 amd64 backout",
+                "kubectl 1.29.6-1.1 amd64 backout",
+                "kubelet 1.29.6-1.1 amd64 backout",
+                "kubernetes-cni 1.3.0-1.1 amd64 backout",
+            ]
+        );
+        assert!(
+            carried(2).contains(&"kubeadm 1.30.2-150500.1.1 x86_64 target".to_string()),
+            "{:?}",
+            carried(2)
+        );
+        let notes = lock["notes"].to_string();
+        assert!(
+            notes.contains(
+                "cri-tools 1.30.0-1.1: the newest satisfying kubeadm 1.30.2-1.1's dependency cri-tools (>= 1.30.0)"
+            ),
+            "{notes}"
+        );
+        let files = lock["files"].as_array().unwrap();
+        let targets: Vec<&str> = files
+            .iter()
+            .map(|f| f["target"].as_str().unwrap())
+            .collect();
+        for t in [
+            "packages/v1.30/deb/InRelease",
+            "packages/v1.30/deb/Packages",
+            "packages/v1.30/deb/Packages.gz",
+            "packages/v1.30/deb/amd64/kubeadm_1.30.2-1.1_amd64.deb",
+            "packages/v1.30/rpm/repodata/repomd.xml",
+            "packages/v1.30/rpm/repodata/repomd.xml.asc",
+            "packages/v1.29/deb/amd64/kubelet_1.29.6-1.1_amd64.deb",
+        ] {
+            assert!(targets.contains(&t), "{t} not in {targets:#?}");
+        }
+        assert!(!targets.iter().any(|t| t.contains("arm64")), "{targets:#?}");
+        assert!(
+            !targets.iter().any(|t| t.contains("1.30.1")),
+            "{targets:#?}"
+        );
+        // The checklist uses the package procedure.
+        let checklist = lock["checklist"].to_string();
+        assert!(
+            checklist.contains("apt-mark unhold kubeadm && apt-get update && apt-get install -y kubeadm='1.30.2-*' && apt-mark hold kubeadm"),
+            "{checklist}"
+        );
+        assert!(
+            checklist.contains("yum install -y kubeadm-'1.30.2-*' --disableexcludes=kubernetes"),
+            "{checklist}"
+        );
+        assert!(!checklist.contains("install -m 0755"), "{checklist}");
+    }
+
+    #[test]
+    fn apt_get_reads_the_installed_mirror() {
+        let i = installed();
+        let (u, key, pkgdir, upstream_repo) = (&i.u, &i.key, &i.pkgdir, &i.upstream_repo);
+        // Metadata untouched, byte for byte; packages where upstream has them.
+        for f in [
+            "InRelease",
+            "Packages",
+            "Packages.gz",
+            "amd64/kubeadm_1.30.2-1.1_amd64.deb",
+        ] {
+            assert_eq!(
+                file_sha(&pkgdir.join("v1.30/deb").join(f)),
+                file_sha(&upstream_repo.join(f)),
+                "{f}"
+            );
+        }
+        let line = i.repository("v1.30/deb", "sources_list");
+        let mirror_url = format!("file://{}", pkgdir.display());
+        assert_eq!(
+            line,
+            format!(
+                "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] {mirror_url}/v1.30/deb/ /"
+            )
+        );
+        // Real apt-get, signature checking on, against the installed mirror.
+        let ours = line.replace(
+            "/etc/apt/keyrings/kubernetes-apt-keyring.gpg",
+            &key.keyring.display().to_string(),
+        );
+        let aptdir = u.path("apt");
+        let upd = apt(&aptdir, &ours, &["update"]);
+        ok(&upd);
+        let dl = apt(&aptdir, &ours, &["download", "kubeadm=1.30.2-1.1"]);
+        ok(&dl);
+        assert_eq!(
+            file_sha(&aptdir.join("download/kubeadm_1.30.2-1.1_amd64.deb")),
+            file_sha(&upstream_repo.join("amd64/kubeadm_1.30.2-1.1_amd64.deb"))
+        );
+        // The version the mirror does not carry is listed by the signed index but absent.
+        let absent = apt(&aptdir, &ours, &["download", "kubeadm=1.30.1-1.1"]);
+        assert!(!absent.status.success(), "1.30.1 is not carried");
+        // With a key that is not the repository's, apt refuses the mirror.
+        let other = PgpKey::generate(&u.path("pgp-other"), "Someone else");
+        let theirs = line.replace(
+            "/etc/apt/keyrings/kubernetes-apt-keyring.gpg",
+            &other.keyring.display().to_string(),
+        );
+        let bad = apt(&u.path("apt-other"), &theirs, &["update"]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&bad.stdout),
+            String::from_utf8_lossy(&bad.stderr)
+        );
+        assert!(
+            !bad.status.success() && (text.contains("NO_PUBKEY") || text.contains("not signed")),
+            "{text}"
         );
     }
-    assert!(
-        !dest.join("packages").exists(),
-        "relocated by --packages-dir"
-    );
-    assert!(dest.join("bin/v1.30.2/linux/amd64/kubeadm").is_file());
-    let repos = report["packages"]["repositories"]
-        .as_array()
-        .expect("report");
-    let line = repos
-        .iter()
-        .find(|r| r["path"].as_str().unwrap().ends_with("v1.30/deb"))
-        .and_then(|r| r["sources_list"].as_str())
-        .expect("sources line");
-    let mirror_url = format!("file://{}", pkgdir.display());
-    assert_eq!(
-        line,
-        format!(
-            "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] {mirror_url}/v1.30/deb/ /"
-        )
-    );
 
-    // Real apt-get, signature checking on, against the installed mirror.
-    let ours = line.replace(
-        "/etc/apt/keyrings/kubernetes-apt-keyring.gpg",
-        &key.keyring.display().to_string(),
-    );
-    let aptdir = u.path("apt");
-    let upd = apt(&aptdir, &ours, &["update"]);
-    ok(&upd);
-    let dl = apt(&aptdir, &ours, &["download", "kubeadm=1.30.2-1.1"]);
-    ok(&dl);
-    assert_eq!(
-        file_sha(&aptdir.join("download/kubeadm_1.30.2-1.1_amd64.deb")),
-        file_sha(&upstream_repo.join("amd64/kubeadm_1.30.2-1.1_amd64.deb"))
-    );
-    // The version the mirror does not carry is listed by the signed index but absent.
-    let absent = apt(&aptdir, &ours, &["download", "kubeadm=1.30.1-1.1"]);
-    assert!(!absent.status.success(), "1.30.1 is not carried");
-    // With a key that is not the repository's, apt refuses the mirror.
-    let other = PgpKey::generate(&u.path("pgp-other"), "Someone else");
-    let theirs = line.replace(
-        "/etc/apt/keyrings/kubernetes-apt-keyring.gpg",
-        &other.keyring.display().to_string(),
-    );
-    let bad = apt(&u.path("apt-other"), &theirs, &["update"]);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&bad.stdout),
-        String::from_utf8_lossy(&bad.stderr)
-    );
-    assert!(
-        !bad.status.success() && (text.contains("NO_PUBKEY") || text.contains("not signed")),
-        "{text}"
-    );
-
-    // Real dnf (repo_gpgcheck on: repomd.xml.asc is checked) downloads the rpm, and rpm
-    // checks the package's own signature with the key.
-    let repo_file = repos
-        .iter()
-        .find(|r| r["path"].as_str().unwrap().ends_with("v1.30/rpm"))
-        .and_then(|r| r["repo_file"].as_str())
-        .expect("repo file")
-        .replace(
+    #[test]
+    fn dnf_and_rpm_read_the_installed_mirror() {
+        let i = installed();
+        let (u, key) = (&i.u, &i.key);
+        // Real dnf (repo_gpgcheck on: repomd.xml.asc is checked) downloads the rpm, and rpm
+        // checks the package's own signature with the key.
+        let repo_file = i.repository("v1.30/rpm", "repo_file").replace(
             "file:///etc/pki/rpm-gpg/kubernetes.key",
             &format!("file://{}", key.armored.display()),
         );
-    assert!(repo_file.contains("repo_gpgcheck=1"), "{repo_file}");
-    let dnfdir = u.path("dnf");
-    let dest_dl = dnfdir.join("download").display().to_string();
-    let got = dnf(
-        &dnfdir,
-        &repo_file,
-        &[
-            "--disableexcludes=kubernetes",
-            "download",
-            "--destdir",
-            &dest_dl,
-            "kubeadm-1.30.2-150500.1.1",
-        ],
-    );
-    ok(&got);
-    let rpm = dnfdir.join("download/kubeadm-1.30.2-150500.1.1.x86_64.rpm");
-    assert_eq!(
-        file_sha(&rpm),
-        file_sha(
-            &u.www
-                .join("pkgs/core:/stable:/v1.30/rpm/x86_64/kubeadm-1.30.2-150500.1.1.x86_64.rpm")
-        )
-    );
-    let db = dnfdir.join("rpmdb");
-    std::fs::create_dir_all(&db).unwrap();
-    let check = sh(
-        &format!(
-            "rpmkeys --dbpath {db} --import {key} && rpmkeys --dbpath {db} --checksig {rpm}",
-            db = db.display(),
-            key = key.armored.display(),
-            rpm = rpm.display()
-        ),
-        &dnfdir,
-    );
-    let said = ok(&check);
-    assert!(said.contains("signatures OK"), "{said}");
+        assert!(repo_file.contains("repo_gpgcheck=1"), "{repo_file}");
+        let dnfdir = u.path("dnf");
+        let dest_dl = dnfdir.join("download").display().to_string();
+        let got = dnf(
+            &dnfdir,
+            &repo_file,
+            &[
+                "--disableexcludes=kubernetes",
+                "download",
+                "--destdir",
+                &dest_dl,
+                "kubeadm-1.30.2-150500.1.1",
+            ],
+        );
+        ok(&got);
+        let rpm = dnfdir.join("download/kubeadm-1.30.2-150500.1.1.x86_64.rpm");
+        assert_eq!(
+            file_sha(&rpm),
+            file_sha(
+                &u.www.join(
+                    "pkgs/core:/stable:/v1.30/rpm/x86_64/kubeadm-1.30.2-150500.1.1.x86_64.rpm"
+                )
+            )
+        );
+        let db = dnfdir.join("rpmdb");
+        std::fs::create_dir_all(&db).unwrap();
+        let check = sh(
+            &format!(
+                "rpmkeys --dbpath {db} --import {key} && rpmkeys --dbpath {db} --checksig {rpm}",
+                db = db.display(),
+                key = key.armored.display(),
+                rpm = rpm.display()
+            ),
+            &dnfdir,
+        );
+        let said = ok(&check);
+        assert!(said.contains("signatures OK"), "{said}");
+    }
 }
 
 /// A repository pair for the library-level bad-input checks: built once, copied into
@@ -403,53 +451,60 @@ fn expect_err(
     text
 }
 
-#[test]
-fn bad_package_repositories_are_refused_naming_the_file() {
+/// Package repositories that are wrong or spoiled, each refused naming the file: the apt
+/// cases, the dnf cases, and a package changed after it was pinned.
+mod bad_package_repositories_are_refused_naming_the_file {
+    use super::*;
     use airlock::manifest::PackageFormat::{Deb, Rpm};
-    let r = Repos::new();
-    let key = r.key.armored.clone();
-    let deb130 = "https://pkgs.k8s.io/core:/stable:/v1.30/deb/";
 
-    // Sane: both formats resolve, with the key's fingerprint.
-    r.reset(|_| {});
-    let good = r.resolve(&[Deb, Rpm], &key, "v1.30.2").expect("resolve");
-    assert_eq!(good.repositories.len(), 4);
-    assert!(
-        good.repositories
-            .iter()
-            .all(|p| p.signed_by == r.key.fingerprint)
-    );
+    const DEB130: &str = "https://pkgs.k8s.io/core:/stable:/v1.30/deb/";
 
-    // InRelease changed after signing: the signature does not verify.
-    r.reset(|base| {
-        let p = base.join("v1.30/deb/InRelease");
-        let text = std::fs::read_to_string(&p).unwrap();
-        std::fs::write(
-            &p,
-            text.replacen("Label: isv:kubernetes", "Label: isv:kubernetez", 1),
-        )
-        .unwrap();
-    });
-    expect_err(
-        r.resolve(&[Deb], &key, "v1.30.2"),
-        5,
-        &[&format!("{deb130}InRelease"), "does not verify"],
-    );
+    #[test]
+    fn apt_repositories() {
+        let r = Repos::new();
+        let key = r.key.armored.clone();
+        let deb130 = DEB130;
 
-    // A key that is not the repository's.
-    r.reset(|_| {});
-    let other = PgpKey::generate(&r.work.path().join("pgp-other"), "Someone else");
-    expect_err(
-        r.resolve(&[Deb], &other.armored, "v1.30.2"),
-        5,
-        &[
-            &format!("{deb130}InRelease"),
-            "not a signing key in the given key file",
-        ],
-    );
+        // Sane: both formats resolve, with the key's fingerprint.
+        r.reset(|_| {});
+        let good = r.resolve(&[Deb, Rpm], &key, "v1.30.2").expect("resolve");
+        assert_eq!(good.repositories.len(), 4);
+        assert!(
+            good.repositories
+                .iter()
+                .all(|p| p.signed_by == r.key.fingerprint)
+        );
 
-    // Signed with SHA-1, which apt refuses.
-    r.reset(|base| {
+        // InRelease changed after signing: the signature does not verify.
+        r.reset(|base| {
+            let p = base.join("v1.30/deb/InRelease");
+            let text = std::fs::read_to_string(&p).unwrap();
+            std::fs::write(
+                &p,
+                text.replacen("Label: isv:kubernetes", "Label: isv:kubernetez", 1),
+            )
+            .unwrap();
+        });
+        expect_err(
+            r.resolve(&[Deb], &key, "v1.30.2"),
+            5,
+            &[&format!("{deb130}InRelease"), "does not verify"],
+        );
+
+        // A key that is not the repository's.
+        r.reset(|_| {});
+        let other = PgpKey::generate(&r.work.path().join("pgp-other"), "Someone else");
+        expect_err(
+            r.resolve(&[Deb], &other.armored, "v1.30.2"),
+            5,
+            &[
+                &format!("{deb130}InRelease"),
+                "not a signing key in the given key file",
+            ],
+        );
+
+        // Signed with SHA-1, which apt refuses.
+        r.reset(|base| {
         let dir = base.join("v1.30/deb");
         let o = sh(
             &format!(
@@ -460,96 +515,107 @@ fn bad_package_repositories_are_refused_naming_the_file() {
         );
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     });
-    expect_err(
-        r.resolve(&[Deb], &key, "v1.30.2"),
-        5,
-        &[
-            &format!("{deb130}InRelease"),
-            "uses SHA1, which apt and dnf refuse",
-        ],
-    );
+        expect_err(
+            r.resolve(&[Deb], &key, "v1.30.2"),
+            5,
+            &[
+                &format!("{deb130}InRelease"),
+                "uses SHA1, which apt and dnf refuse",
+            ],
+        );
 
-    // A key file that is no key at all.
-    let junk = r.work.path().join("junk.key");
-    std::fs::write(&junk, "not a key\n").unwrap();
-    expect_err(r.resolve(&[Deb], &junk, "v1.30.2"), 4, &["junk.key"]);
+        // A key file that is no key at all.
+        let junk = r.work.path().join("junk.key");
+        std::fs::write(&junk, "not a key\n").unwrap();
+        expect_err(r.resolve(&[Deb], &junk, "v1.30.2"), 4, &["junk.key"]);
 
-    // Packages.gz that differs from the sha256 InRelease lists.
-    r.reset(|base| {
-        let p = base.join("v1.30/deb/Packages.gz");
-        let mut bytes = std::fs::read(&p).unwrap();
-        bytes.extend_from_slice(b"\0");
-        std::fs::write(&p, bytes).unwrap();
-    });
-    expect_err(
-        r.resolve(&[Deb], &key, "v1.30.2"),
-        5,
-        &[&format!("{deb130}Packages.gz"), "does not match"],
-    );
+        // Packages.gz that differs from the sha256 InRelease lists.
+        r.reset(|base| {
+            let p = base.join("v1.30/deb/Packages.gz");
+            let mut bytes = std::fs::read(&p).unwrap();
+            bytes.extend_from_slice(b"\0");
+            std::fs::write(&p, bytes).unwrap();
+        });
+        expect_err(
+            r.resolve(&[Deb], &key, "v1.30.2"),
+            5,
+            &[&format!("{deb130}Packages.gz"), "does not match"],
+        );
 
-    // A version the repository lacks.
-    r.reset(|_| {});
-    expect_err(
-        r.resolve(&[Deb], &key, "v1.30.3"),
-        1,
-        &[
-            &format!("{deb130}Packages"),
-            "no kubeadm 1.30.3 for amd64",
-            "1.30.2-1.1",
-        ],
-    );
+        // A version the repository lacks.
+        r.reset(|_| {});
+        expect_err(
+            r.resolve(&[Deb], &key, "v1.30.3"),
+            1,
+            &[
+                &format!("{deb130}Packages"),
+                "no kubeadm 1.30.3 for amd64",
+                "1.30.2-1.1",
+            ],
+        );
+    }
 
-    // An rpm repository whose repomd.xml carries no signature.
-    r.reset(|base| {
-        std::fs::remove_file(base.join("v1.30/rpm/repodata/repomd.xml.asc")).unwrap();
-    });
-    expect_err(
-        r.resolve(&[Rpm], &key, "v1.30.2"),
-        5,
-        &["v1.30/rpm/repodata/repomd.xml", "is not signed"],
-    );
+    #[test]
+    fn dnf_repositories() {
+        let r = Repos::new();
+        let key = r.key.armored.clone();
+        // An rpm repository whose repomd.xml carries no signature.
+        r.reset(|base| {
+            std::fs::remove_file(base.join("v1.30/rpm/repodata/repomd.xml.asc")).unwrap();
+        });
+        expect_err(
+            r.resolve(&[Rpm], &key, "v1.30.2"),
+            5,
+            &["v1.30/rpm/repodata/repomd.xml", "is not signed"],
+        );
 
-    // repomd.xml changed after signing.
-    r.reset(|base| {
-        let p = base.join("v1.30/rpm/repodata/repomd.xml");
-        let text = std::fs::read_to_string(&p).unwrap();
-        std::fs::write(&p, text.replacen("<revision>", "<revision>1", 1)).unwrap();
-    });
-    expect_err(
-        r.resolve(&[Rpm], &key, "v1.30.2"),
-        5,
-        &["repodata/repomd.xml", "does not verify"],
-    );
+        // repomd.xml changed after signing.
+        r.reset(|base| {
+            let p = base.join("v1.30/rpm/repodata/repomd.xml");
+            let text = std::fs::read_to_string(&p).unwrap();
+            std::fs::write(&p, text.replacen("<revision>", "<revision>1", 1)).unwrap();
+        });
+        expect_err(
+            r.resolve(&[Rpm], &key, "v1.30.2"),
+            5,
+            &["repodata/repomd.xml", "does not verify"],
+        );
+    }
 
-    // A package that differs from the sha256 Packages lists: resolve pins it, the build
-    // refuses it naming the URL, and no bundle is written.
-    r.reset(|_| {});
-    let good = r.resolve(&[Deb], &key, "v1.30.2").expect("resolve");
-    let mut lock = airlock::lock::Lock::new();
-    lock.files = good.files;
-    lock.package_repositories = good.repositories;
-    let lock_path = r.work.path().join("packages.lock");
-    airlock::pipeline::write_lock(&lock_path, &lock, false).unwrap();
-    r.reset(|base| {
-        let p = base.join("v1.30/deb/amd64/kubeadm_1.30.2-1.1_amd64.deb");
-        let mut bytes = std::fs::read(&p).unwrap();
-        bytes.push(0);
-        std::fs::write(&p, bytes).unwrap();
-    });
-    let keyp = cli::keygen(&r.work.path().join("keys/k"));
-    let out_dir = r.work.path().join("bundle");
-    Cli::airlock()
-        .env("AIRLOCK_CACHE", r.work.path().join("fresh-cache"))
-        .arg("build")
-        .arg(&lock_path)
-        .args(["--quiet", "--key", &cli::key_of(&keyp), "--out"])
-        .arg(&out_dir)
-        .args([
-            "--mirror",
-            &format!("https://pkgs.k8s.io={}/pkgs", r.files.url()),
-        ])
-        .fails(5, &format!("{deb130}amd64/kubeadm_1.30.2-1.1_amd64.deb"));
-    assert!(!out_dir.exists(), "a bundle was written");
+    /// A package that differs from the sha256 Packages lists: resolve pins it, the build
+    /// refuses it naming the URL, and no bundle is written.
+    #[test]
+    fn a_package_changed_after_it_was_pinned_stops_the_build() {
+        let r = Repos::new();
+        let key = r.key.armored.clone();
+        r.reset(|_| {});
+        let good = r.resolve(&[Deb], &key, "v1.30.2").expect("resolve");
+        let mut lock = airlock::lock::Lock::new();
+        lock.files = good.files;
+        lock.package_repositories = good.repositories;
+        let lock_path = r.work.path().join("packages.lock");
+        airlock::pipeline::write_lock(&lock_path, &lock, false).unwrap();
+        r.reset(|base| {
+            let p = base.join("v1.30/deb/amd64/kubeadm_1.30.2-1.1_amd64.deb");
+            let mut bytes = std::fs::read(&p).unwrap();
+            bytes.push(0);
+            std::fs::write(&p, bytes).unwrap();
+        });
+        let keyp = cli::keygen(&r.work.path().join("keys/k"));
+        let out_dir = r.work.path().join("bundle");
+        Cli::airlock()
+            .env("AIRLOCK_CACHE", r.work.path().join("fresh-cache"))
+            .arg("build")
+            .arg(&lock_path)
+            .args(["--quiet", "--key", &cli::key_of(&keyp), "--out"])
+            .arg(&out_dir)
+            .args([
+                "--mirror",
+                &format!("https://pkgs.k8s.io={}/pkgs", r.files.url()),
+            ])
+            .fails(5, &format!("{DEB130}amd64/kubeadm_1.30.2-1.1_amd64.deb"));
+        assert!(!out_dir.exists(), "a bundle was written");
+    }
 }
 
 /// Write `repo`'s Release again from what is there now and sign it as upstream would

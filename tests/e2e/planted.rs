@@ -33,9 +33,7 @@ fn signed_update(s: &Scenario, name: &str, version: u64, board: &[&Path]) -> Pat
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("policy.json"), policy_json(version, board)).unwrap();
     for k in board {
-        let key = format!("{}.key", k.display());
-        let dir = dir.to_str().unwrap();
-        ok(&s.run_airlock(&["sign", dir, "--key", &key, "--role", "change-board"]));
+        s.sign(&dir, k, "change-board").ok();
     }
     dir
 }
@@ -189,8 +187,7 @@ fn serve_bounded(s: &Scenario, bundle: &Path, tmp: &Path, limit: Duration) -> Se
 
 #[test]
 fn a_fifo_or_a_strangers_spool_in_the_temporary_directory_hangs_nothing() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let tmp = s.path("tmp");
     let theirs = plant_spools(&tmp);
     let enclave = Registry::start();

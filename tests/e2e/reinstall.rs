@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::process::Output;
 
+use crate::common::check::assert_contains;
 use crate::common::images::{sha256_digest, skopeo_inspect_raw};
 use crate::common::scenario::{Scenario, assert_fails};
 use crate::common::servers::{Registry, http_request};
@@ -66,8 +67,7 @@ fn restore(bundle: &Path, (at, was): (usize, u8)) {
 
 #[test]
 fn a_second_install_reads_no_payload_writes_nothing_and_says_so() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let enclave = Registry::start();
     let dest = s.path("dest");
     let first = report(&s.install(&bundle, &enclave, &dest, &[]));
@@ -128,9 +128,9 @@ fn a_second_install_reads_no_payload_writes_nothing_and_says_so() {
     let out = s.install_to(&bundle, &enclave.host(), &dest, &["--insecure"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("payload not read: the enclave already held every image, tag and file"),
-        "{text}"
+    assert_contains(
+        &text,
+        "payload not read: the enclave already held every image, tag and file",
     );
     log_checks(&dest);
 }
@@ -140,8 +140,7 @@ fn a_second_install_reads_no_payload_writes_nothing_and_says_so() {
 /// (it installs nothing from it either); `--verify-payload` does.
 #[test]
 fn a_damaged_payload_goes_unread_when_nothing_is_missing_unless_verify_payload() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let enclave = Registry::start();
     let dest = s.path("dest");
     report(&s.install(&bundle, &enclave, &dest, &[]));
@@ -179,8 +178,7 @@ fn a_damaged_payload_goes_unread_when_nothing_is_missing_unless_verify_payload()
 
 #[test]
 fn a_reinstall_that_lacks_anything_verifies_every_byte_first() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let enclave = Registry::start();
     let dest = s.path("dest");
     report(&s.install(&bundle, &enclave, &dest, &[]));

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::common::cli::ok;
+use crate::common::each;
 use crate::common::scenario::{Scenario, assert_fails, sh_ok};
 
 /// The scenario's lock plus the hop facts resolve would record: removed APIs as the
@@ -189,22 +190,18 @@ fn report_with_a_cluster_dump_cves_and_approvals_is_deterministic_and_renders() 
     };
     let a = render("out-a");
     let b = render("out-b");
+    let read = |dir: &Path, f: &str| std::fs::read(dir.join(f)).unwrap();
     for f in [
         "change-report.json",
         "change-report.md",
         "change-report.html",
         "sbom.cdx.json",
     ] {
-        assert_eq!(
-            std::fs::read(a.join(f)).unwrap(),
-            std::fs::read(b.join(f)).unwrap(),
-            "{f} differs"
-        );
+        assert_eq!(read(&a, f), read(&b, f), "{f} differs");
     }
     let r = crate::common::read_json(&a.join("change-report.json"));
-    let in_use: Vec<String> = r["apis"]["in_use"]["items"]
-        .as_array()
-        .unwrap()
+    let items = r["apis"]["in_use"]["items"].as_array().unwrap();
+    let in_use: Vec<String> = items
         .iter()
         .map(|f| {
             format!(
@@ -222,22 +219,14 @@ fn report_with_a_cluster_dump_cves_and_approvals_is_deterministic_and_renders() 
             "web autoscaling/v2beta2"
         ]
     );
-    let risks: Vec<&str> = r["risks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["id"].as_str().unwrap())
-        .collect();
-    assert!(
-        risks.contains(&"apis.removed-in-use") && risks.contains(&"skew.kubelet"),
-        "{risks:?}"
+    let risks = each(&r["risks"], "id");
+    assert!(risks.contains(&"apis.removed-in-use"), "{risks:?}");
+    assert!(risks.contains(&"skew.kubelet"), "{risks:?}");
+    let (ids, statuses) = (
+        each(&r["cves"]["items"], "id"),
+        each(&r["cves"]["items"], "status"),
     );
-    let cves: Vec<(&str, &str)> = r["cves"]["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| (c["id"].as_str().unwrap(), c["status"].as_str().unwrap()))
-        .collect();
+    let cves: Vec<(&str, &str)> = ids.into_iter().zip(statuses).collect();
     assert_eq!(
         cves,
         vec![
@@ -260,18 +249,22 @@ fn report_with_a_cluster_dump_cves_and_approvals_is_deterministic_and_renders() 
     let html = a.join("change-report.html");
     let netlog = s.path("net.json");
     let shot = s.path("report.png");
+    let headless = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+    ];
+    let quiet = [
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-component-update",
+        "--disable-sync",
+    ];
     let out = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--window-size=1280,6000",
-        ])
+        .args(headless)
+        .args(quiet)
+        .arg("--window-size=1280,6000")
         .arg(format!("--user-data-dir={}", s.path("chrome").display()))
         .arg(format!("--log-net-log={}", netlog.display()))
         .arg(format!("--screenshot={}", shot.display()))
@@ -286,23 +279,16 @@ fn report_with_a_cluster_dump_cves_and_approvals_is_deterministic_and_renders() 
     let requests = page_requests(&netlog);
     assert!(requests.is_empty(), "the page made requests: {requests:?}");
     let dom = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--dump-dom",
-        ])
+        .args(headless)
+        .arg("--dump-dom")
         .arg(format!("--user-data-dir={}", s.path("chrome2").display()))
         .arg(format!("file://{}", html.display()))
         .output()
         .unwrap();
     ok(&dom);
     let dom = String::from_utf8_lossy(&dom.stdout);
-    assert!(
-        dom.contains("10. Verification") && dom.contains("<svg"),
-        "the page did not render"
-    );
+    assert!(dom.contains("10. Verification"), "the page did not render");
+    assert!(dom.contains("<svg"), "the page did not render");
     // Keep a copy to look at.
     let _ = std::fs::copy(
         &shot,

@@ -3,6 +3,7 @@
 //! like dl.k8s.io and the GitHub release pages, reached through `--mirror`. A tiny catalog
 //! (`--catalog`) keeps the number of artifacts small.
 
+use crate::common::check::assert_contains;
 use crate::common::cli::{self, Cli, ok};
 use crate::common::images::{sha256_hex, write_file_tree};
 use crate::common::scenario::assert_fails;
@@ -17,9 +18,9 @@ fn resolves_a_correct_hop_with_backout() {
     let out = u.resolve(&[]);
     ok(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("v1.29.6 is not the newest patch of 1.29 (v1.29.15 is)"),
-        "{stderr}"
+    assert_contains(
+        &stderr,
+        "v1.29.6 is not the newest patch of 1.29 (v1.29.15 is)",
     );
     assert!(stderr.contains("uncertain"), "{stderr}");
 
@@ -27,54 +28,39 @@ fn resolves_a_correct_hop_with_backout() {
     assert_eq!(lock["hop"]["from"], "v1.29.6");
     assert_eq!(lock["hop"]["to"], "v1.30.2");
     let images = lock_images(&lock);
+    // (image, role) as upstream has it.
+    let entry = |r: &str, role: &str| {
+        (
+            format!("registry.k8s.io/{r}"),
+            (u.digest(r), role.to_string()),
+        )
+    };
     let mut expected = BTreeMap::new();
     for n in CP {
-        expected.insert(
-            format!("registry.k8s.io/{n}:v1.30.2"),
-            (u.digest(&format!("{n}:v1.30.2")), "target".to_string()),
-        );
-        expected.insert(
-            format!("registry.k8s.io/{n}:v1.29.6"),
-            (u.digest(&format!("{n}:v1.29.6")), "backout".to_string()),
-        );
+        let (to, from) = (format!("{n}:v1.30.2"), format!("{n}:v1.29.6"));
+        expected.extend([entry(&to, "target"), entry(&from, "backout")]);
     }
-    expected.insert(
-        "registry.k8s.io/etcd:3.5.15-0".into(),
-        (u.digest("etcd:3.5.15-0"), "target".into()),
-    );
-    expected.insert(
-        "registry.k8s.io/etcd:3.5.12-0".into(),
-        (u.digest("etcd:3.5.12-0"), "backout".into()),
-    );
+    expected.extend([
+        entry("etcd:3.5.15-0", "target"),
+        entry("etcd:3.5.12-0", "backout"),
+    ]);
     // Same name in from and to: listed once, as target.
-    expected.insert(
-        "registry.k8s.io/coredns/coredns:v1.11.1".into(),
-        (u.digest("coredns/coredns:v1.11.1"), "target".into()),
-    );
-    expected.insert(
-        "registry.k8s.io/pause:3.9".into(),
-        (u.digest("pause:3.9"), "target".into()),
-    );
+    expected.extend([
+        entry("coredns/coredns:v1.11.1", "target"),
+        entry("pause:3.9", "target"),
+    ]);
     assert_eq!(images, expected);
 
     // Every binary and tool, with the upstream sha256 and the documented target.
-    let files: BTreeMap<String, (String, String)> = lock["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["url"].as_str().unwrap().to_string(),
-                (
-                    f["sha256"].as_str().unwrap().to_string(),
-                    f["target"].as_str().unwrap().to_string(),
-                ),
-            )
-        })
+    let (urls, shas) = (each(&lock["files"], "url"), each(&lock["files"], "sha256"));
+    let targets = each(&lock["files"], "target");
+    let files: BTreeMap<&str, (&str, &str)> = urls
+        .into_iter()
+        .zip(shas.into_iter().zip(targets))
         .collect();
     assert_eq!(files.len(), 10, "{files:#?}");
     for (url, (sha, target)) in &files {
-        assert_eq!(&u.sums[url], sha, "{url}");
+        assert_eq!(u.sums[*url], *sha, "{url}");
         assert!(
             url.contains("amd64"),
             "{url}: only linux/amd64 was asked for"
@@ -96,31 +82,27 @@ fn resolves_a_correct_hop_with_backout() {
     );
 
     // The checklist: ordered steps with stable ids.
-    let ids: Vec<&str> = lock["checklist"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap())
-        .collect();
+    let ids = each(&lock["checklist"], "id");
     for id in [
         "pre.version",
         "pre.snapshot",
         "cp1.apply",
         "cp.upgrade",
         "workers.drain",
+    ]
+    .into_iter()
+    .chain([
         "cni.plugins",
         "post.versions",
         "backout.etcd-restore",
         "backout.binaries",
-    ] {
+    ]) {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }
     let removed = crate::common::find(&lock["checklist"], "id", "pre.removed-apis");
-    assert!(
-        removed["title"]
-            .as_str()
-            .unwrap()
-            .contains("flowcontrol.apiserver.k8s.io/v1beta2")
+    assert_contains(
+        removed["title"].as_str().unwrap(),
+        "flowcontrol.apiserver.k8s.io/v1beta2",
     );
     assert!(lock["notes"].to_string().contains("back-out set included"));
 
@@ -129,11 +111,8 @@ fn resolves_a_correct_hop_with_backout() {
     let out = u.resolve(&[]);
     assert_fails(&out, 4, "already exists");
     ok(&u.resolve(&["--force"]));
-    assert_eq!(
-        std::fs::read(u.path("hop.lock")).unwrap(),
-        before,
-        "resolve is deterministic"
-    );
+    let after = std::fs::read(u.path("hop.lock")).unwrap();
+    assert_eq!(after, before, "resolve is deterministic");
 }
 
 #[test]

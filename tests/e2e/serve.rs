@@ -7,7 +7,9 @@ use std::io::Read;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use crate::common::check::{flip_middle_byte, mkdir, names_in};
 use crate::common::cli::{self, Cli};
+use crate::common::each;
 use crate::common::images::{sha256_digest, sha256_hex, skopeo, skopeo_inspect_raw};
 use crate::common::scenario::{Scenario, assert_fails};
 use crate::common::servers::{HttpResponse, http_request, make_test_ca};
@@ -25,13 +27,6 @@ fn image<'a>(m: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
         .unwrap_or_else(|| panic!("{name} not in the bundle"))
 }
 
-fn spool_entries(spool: &std::path::Path) -> Vec<String> {
-    std::fs::read_dir(spool)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect()
-}
-
 fn error_code(r: &HttpResponse) -> String {
     let v: serde_json::Value = serde_json::from_slice(&r.body)
         .unwrap_or_else(|e| panic!("error body is not JSON ({e}): {}", r.text()));
@@ -43,8 +38,7 @@ fn error_code(r: &HttpResponse) -> String {
 
 #[test]
 fn skopeo_pulls_every_image_from_serve_with_the_upstream_digests() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let m = manifest_json(&bundle);
     let spool = s.path("spool");
     std::fs::create_dir(&spool).unwrap();
@@ -91,219 +85,261 @@ fn skopeo_pulls_every_image_from_serve_with_the_upstream_digests() {
     assert_eq!(pause["served_as"], "subset-index");
 
     // SIGTERM: the server stops cleanly and removes its spool.
-    assert_eq!(spool_entries(&spool).len(), 1, "one spool while serving");
+    assert_eq!(names_in(&spool).len(), 1, "one spool while serving");
     let (status, stderr) = served.terminate();
     assert!(status.success(), "{status:?}: {stderr}");
     assert!(
-        spool_entries(&spool).is_empty(),
+        names_in(&spool).is_empty(),
         "spool left: {:?}",
-        spool_entries(&spool)
+        names_in(&spool)
     );
 }
 
-#[test]
-fn serve_answers_reads_exactly_and_refuses_writes_traversal_and_bad_ranges() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
-    let m = manifest_json(&bundle);
-    let served = s.serve(&bundle, &["--spool", s.work.path().to_str().unwrap()]);
-    let addr = served.addr.as_str();
-    let req = |method: &str, path: &str, headers: &[(&str, &str)]| {
-        http_request(addr, method, path, headers, &[]).unwrap()
-    };
+/// `serve` answers reads exactly as the bundle holds them and refuses writes, traversal
+/// and bad ranges: one test per kind of request, each against its own served bundle.
+mod serve_answers_reads_exactly_and_refuses_writes_traversal_and_bad_ranges {
+    use super::*;
+    use crate::common::scenario::Served;
 
-    let r = req("GET", "/v2/", &[]);
-    assert_eq!(r.status, 200);
-    assert_eq!(
-        r.header("Docker-Distribution-API-Version"),
-        Some("registry/2.0")
-    );
-    let r = req("GET", "/v2/_catalog", &[]);
-    assert_eq!(r.status, 200);
-    assert!(r.text().contains("coredns/coredns"), "{}", r.text());
-    let r = req("GET", "/v2/kube-apiserver/tags/list", &[]);
-    assert_eq!(r.status, 200);
-    assert!(r.text().contains("v1.30.2"), "{}", r.text());
+    /// A built bundle, served; with its manifest and the kube-apiserver image in it.
+    struct Serving {
+        _s: Scenario,
+        served: Served,
+        api: serde_json::Value,
+        m: serde_json::Value,
+    }
 
-    // Manifests by tag and digest, HEAD and GET, with the right headers.
-    let api = image(&m, "registry.k8s.io/kube-apiserver:v1.30.2");
-    let served_digest = api["served"]["digest"].as_str().unwrap();
-    let r = req("HEAD", "/v2/kube-apiserver/manifests/v1.30.2", &[]);
-    assert_eq!(r.status, 200);
-    assert_eq!(r.header("Docker-Content-Digest"), Some(served_digest));
-    assert_eq!(
-        r.header("Content-Type"),
-        api["served"]["media_type"].as_str()
-    );
-    assert_eq!(
-        r.header("Content-Length")
-            .map(|v| v.parse::<u64>().unwrap()),
-        api["served"]["size"].as_u64()
-    );
-    assert!(r.body.is_empty());
-    let r = req(
-        "GET",
-        &format!("/v2/kube-apiserver/manifests/{served_digest}"),
-        &[],
-    );
-    assert_eq!(r.status, 200);
-    assert_eq!(sha256_digest(&r.body), served_digest);
+    fn serving() -> Serving {
+        let (s, bundle) = Scenario::built();
+        let m = manifest_json(&bundle);
+        let served = s.serve(&bundle, &["--spool", s.work.path().to_str().unwrap()]);
+        let api = image(&m, "registry.k8s.io/kube-apiserver:v1.30.2").clone();
+        Serving {
+            _s: s,
+            served,
+            api,
+            m,
+        }
+    }
 
-    // A layer: whole, HEAD, and single ranges.
-    let layer = api["blobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .max_by_key(|b| b["size"].as_u64().unwrap())
-        .unwrap();
-    let (ld, size) = (
-        layer["digest"].as_str().unwrap(),
-        layer["size"].as_u64().unwrap(),
-    );
-    let path = format!("/v2/kube-apiserver/blobs/{ld}");
-    let full = req("GET", &path, &[]);
-    assert_eq!(full.status, 200);
-    assert_eq!(sha256_digest(&full.body), ld);
-    assert_eq!(full.header("Accept-Ranges"), Some("bytes"));
-    let r = req("HEAD", &path, &[]);
-    assert_eq!(r.status, 200);
-    assert_eq!(r.header("Content-Length"), Some(size.to_string().as_str()));
-    assert!(r.body.is_empty());
-    let r = req("GET", &path, &[("Range", "bytes=100-199")]);
-    assert_eq!(r.status, 206);
-    assert_eq!(
-        r.header("Content-Range"),
-        Some(format!("bytes 100-199/{size}").as_str())
-    );
-    assert_eq!(r.body, full.body[100..200]);
-    let r = req("GET", &path, &[("Range", &format!("bytes={}-", size - 7))]);
-    assert_eq!(r.status, 206);
-    assert_eq!(r.body, full.body[size as usize - 7..]);
-    let r = req("GET", &path, &[("Range", "bytes=-5")]);
-    assert_eq!(r.body, full.body[size as usize - 5..]);
-    for bad in [
-        format!("bytes={size}-"),
-        format!("bytes={}-{}", size + 10, size + 20),
-        "bytes=0-1,5-9".to_string(),
-        "bytes=9-3".to_string(),
-        "bytes=99999999999999999999999-".to_string(),
-        "lines=0-1".to_string(),
-    ] {
-        let r = req("GET", &path, &[("Range", &bad)]);
-        assert_eq!(r.status, 416, "{bad}");
+    impl Serving {
+        fn req(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
+            http_request(&self.served.addr, method, path, headers, &[]).unwrap()
+        }
+
+        fn get(&self, path: &str) -> HttpResponse {
+            self.req("GET", path, &[])
+        }
+
+        /// (status, OCI error code) of a GET.
+        fn refusal(&self, path: &str) -> (u16, String) {
+            let r = self.get(path);
+            (r.status, error_code(&r))
+        }
+    }
+
+    /// The digest and size of the image's largest layer.
+    fn largest_layer(api: &serde_json::Value) -> (&str, u64) {
+        let blobs = api["blobs"].as_array().unwrap();
+        let layer = blobs
+            .iter()
+            .max_by_key(|b| b["size"].as_u64().unwrap())
+            .unwrap();
+        (
+            layer["digest"].as_str().unwrap(),
+            layer["size"].as_u64().unwrap(),
+        )
+    }
+
+    /// The catalog, tags, and manifests by tag and digest, HEAD and GET, with the right
+    /// headers.
+    #[test]
+    fn catalog_tags_and_manifests() {
+        let v = serving();
+        let (req, get, api) = (
+            |m: &str, p: &str, h: &[(&str, &str)]| v.req(m, p, h),
+            |p: &str| v.get(p),
+            &v.api,
+        );
+        let r = req("GET", "/v2/", &[]);
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.header("Docker-Distribution-API-Version"),
+            Some("registry/2.0")
+        );
+        let r = req("GET", "/v2/_catalog", &[]);
+        assert_eq!(r.status, 200);
+        assert!(r.text().contains("coredns/coredns"), "{}", r.text());
+        let r = req("GET", "/v2/kube-apiserver/tags/list", &[]);
+        assert_eq!(r.status, 200);
+        assert!(r.text().contains("v1.30.2"), "{}", r.text());
+
+        let served_digest = api["served"]["digest"].as_str().unwrap();
+        let r = req("HEAD", "/v2/kube-apiserver/manifests/v1.30.2", &[]);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("Docker-Content-Digest"), Some(served_digest));
+        assert_eq!(
+            r.header("Content-Type"),
+            api["served"]["media_type"].as_str()
+        );
+        let length = r
+            .header("Content-Length")
+            .map(|v| v.parse::<u64>().unwrap());
+        assert_eq!(length, api["served"]["size"].as_u64());
+        assert!(r.body.is_empty());
+        let r = get(&format!("/v2/kube-apiserver/manifests/{served_digest}"));
+        assert_eq!(r.status, 200);
+        assert_eq!(sha256_digest(&r.body), served_digest);
+    }
+
+    #[test]
+    fn a_layer_whole_by_head_and_by_ranges() {
+        let v = serving();
+        let (req, api) = (
+            |m: &str, p: &str, h: &[(&str, &str)]| v.req(m, p, h),
+            &v.api,
+        );
+        // A layer: whole, HEAD, and single ranges.
+        let (ld, size) = largest_layer(api);
+        let path = format!("/v2/kube-apiserver/blobs/{ld}");
+        let full = req("GET", &path, &[]);
+        assert_eq!(full.status, 200);
+        assert_eq!(sha256_digest(&full.body), ld);
+        assert_eq!(full.header("Accept-Ranges"), Some("bytes"));
+        let r = req("HEAD", &path, &[]);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("Content-Length"), Some(size.to_string().as_str()));
+        assert!(r.body.is_empty());
+        let r = req("GET", &path, &[("Range", "bytes=100-199")]);
+        assert_eq!(r.status, 206);
         assert_eq!(
             r.header("Content-Range"),
-            Some(format!("bytes */{size}").as_str()),
-            "{bad}"
+            Some(format!("bytes 100-199/{size}").as_str())
         );
-        assert!(r.body.is_empty(), "{bad}");
+        assert_eq!(r.body, full.body[100..200]);
+        let r = req("GET", &path, &[("Range", &format!("bytes={}-", size - 7))]);
+        assert_eq!(r.status, 206);
+        assert_eq!(r.body, full.body[size as usize - 7..]);
+        let r = req("GET", &path, &[("Range", "bytes=-5")]);
+        assert_eq!(r.body, full.body[size as usize - 5..]);
+        for bad in [
+            format!("bytes={size}-"),
+            format!("bytes={}-{}", size + 10, size + 20),
+            "bytes=0-1,5-9".to_string(),
+            "bytes=9-3".to_string(),
+            "bytes=99999999999999999999999-".to_string(),
+            "lines=0-1".to_string(),
+        ] {
+            let r = req("GET", &path, &[("Range", &bad)]);
+            assert_eq!(r.status, 416, "{bad}");
+            let unsatisfiable = format!("bytes */{size}");
+            assert_eq!(
+                r.header("Content-Range"),
+                Some(unsatisfiable.as_str()),
+                "{bad}"
+            );
+            assert!(r.body.is_empty(), "{bad}");
+        }
     }
 
-    // Unknown digests and repositories: 404 with an OCI error.
-    let unknown = sha256_digest(b"not in the bundle");
-    let r = req("GET", &format!("/v2/kube-apiserver/blobs/{unknown}"), &[]);
-    assert_eq!((r.status, error_code(&r).as_str()), (404, "BLOB_UNKNOWN"));
-    let r = req(
-        "GET",
-        &format!("/v2/kube-apiserver/manifests/{unknown}"),
-        &[],
-    );
-    assert_eq!(
-        (r.status, error_code(&r).as_str()),
-        (404, "MANIFEST_UNKNOWN")
-    );
-    let r = req("GET", "/v2/kube-apiserver/manifests/v9.9.9", &[]);
-    assert_eq!(
-        (r.status, error_code(&r).as_str()),
-        (404, "MANIFEST_UNKNOWN")
-    );
-    let r = req("GET", "/v2/nothing-here/manifests/v1", &[]);
-    assert_eq!((r.status, error_code(&r).as_str()), (404, "NAME_UNKNOWN"));
-    // A blob is served only under a repository whose image carries it.
-    let coredns = image(&m, "registry.k8s.io/coredns/coredns:v1.11.1");
-    let api_blobs: Vec<&str> = api["blobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["digest"].as_str().unwrap())
-        .collect();
-    let only_coredns = coredns["blobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["digest"].as_str().unwrap())
-        .find(|d| !api_blobs.contains(d))
-        .unwrap();
-    let r = req(
-        "GET",
-        &format!("/v2/kube-apiserver/blobs/{only_coredns}"),
-        &[],
-    );
-    assert_eq!(r.status, 404);
-    let r = req(
-        "GET",
-        &format!("/v2/coredns/coredns/blobs/{only_coredns}"),
-        &[],
-    );
-    assert_eq!(r.status, 200);
-
-    // Traversal and garbage never read a file: 404 or 400, with an OCI error body.
-    for (path, status) in [
-        (format!("/v2/../../../../etc/passwd/blobs/{ld}"), 404),
-        (
-            "/v2/kube-apiserver/blobs/sha256:../../../../etc/passwd".to_string(),
-            404,
-        ),
-        (
-            "/v2/kube-apiserver/blobs/sha256:..%2f..%2fetc%2fpasswd".to_string(),
-            400,
-        ),
-        (format!("/v2/%2e%2e/%2e%2e/etc/blobs/{ld}"), 404),
-        (format!("/v2/kube-apiserver/../pause/blobs/{ld}"), 404),
-        (
-            "/v2/kube-apiserver/manifests/..%2f..%2fetc%2fpasswd".to_string(),
-            400,
-        ),
-        ("/../../etc/passwd".to_string(), 404),
-        ("/v2/kube-apiserver/blobs/sha256:".to_string(), 400),
-        (format!("/v2/{}", "a/".repeat(600)), 404),
-    ] {
-        let r = req("GET", &path, &[]);
-        assert_eq!(r.status, status, "{path}: {}", r.text());
-        assert!(!r.text().contains("root:"), "{path}");
-        assert!(!error_code(&r).is_empty(), "{path}");
+    /// Unknown digests and repositories: 404 with an OCI error; a blob is served only
+    /// under a repository whose image carries it.
+    #[test]
+    fn unknown_digests_and_repositories() {
+        let v = serving();
+        let (get, refusal, api, m) = (|p: &str| v.get(p), |p: &str| v.refusal(p), &v.api, &v.m);
+        // Unknown digests and repositories: 404 with an OCI error.
+        let unknown = sha256_digest(b"not in the bundle");
+        let blob_unknown = (404, "BLOB_UNKNOWN".to_string());
+        let manifest_unknown = (404, "MANIFEST_UNKNOWN".to_string());
+        assert_eq!(
+            refusal(&format!("/v2/kube-apiserver/blobs/{unknown}")),
+            blob_unknown
+        );
+        assert_eq!(
+            refusal(&format!("/v2/kube-apiserver/manifests/{unknown}")),
+            manifest_unknown
+        );
+        assert_eq!(
+            refusal("/v2/kube-apiserver/manifests/v9.9.9"),
+            manifest_unknown
+        );
+        assert_eq!(
+            refusal("/v2/nothing-here/manifests/v1"),
+            (404, "NAME_UNKNOWN".into())
+        );
+        // A blob is served only under a repository whose image carries it.
+        let coredns = image(m, "registry.k8s.io/coredns/coredns:v1.11.1");
+        let api_blobs = each(&api["blobs"], "digest");
+        let coredns_blobs = each(&coredns["blobs"], "digest");
+        let only_coredns = coredns_blobs
+            .into_iter()
+            .find(|d| !api_blobs.contains(d))
+            .unwrap();
+        assert_eq!(
+            get(&format!("/v2/kube-apiserver/blobs/{only_coredns}")).status,
+            404
+        );
+        assert_eq!(
+            get(&format!("/v2/coredns/coredns/blobs/{only_coredns}")).status,
+            200
+        );
     }
 
-    // Every write is refused.
-    for (method, path) in [
-        ("PUT", "/v2/kube-apiserver/manifests/v1.30.2".to_string()),
-        ("POST", "/v2/kube-apiserver/blobs/uploads/".to_string()),
-        ("PATCH", "/v2/kube-apiserver/blobs/uploads/abc".to_string()),
-        ("DELETE", format!("/v2/kube-apiserver/blobs/{ld}")),
-        ("DELETE", "/v2/kube-apiserver/manifests/v1.30.2".to_string()),
-        ("GET", "/v2/kube-apiserver/blobs/uploads/".to_string()),
-    ] {
-        let r = http_request(addr, method, &path, &[], b"{}").unwrap();
-        assert_eq!(r.status, 405, "{method} {path}");
-        assert_eq!(error_code(&r), "UNSUPPORTED");
-        assert_eq!(r.header("Allow"), Some("GET, HEAD"));
+    #[test]
+    fn traversal_and_garbage_never_read_a_file() {
+        let v = serving();
+        let (get, (ld, _)) = (|p: &str| v.get(p), largest_layer(&v.api));
+        // Traversal and garbage never read a file: 404 or 400, with an OCI error body.
+        let (api_blob, api_manifest) = ("/v2/kube-apiserver/blobs", "/v2/kube-apiserver/manifests");
+        for (path, status) in [
+            (format!("/v2/../../../../etc/passwd/blobs/{ld}"), 404),
+            (format!("{api_blob}/sha256:../../../../etc/passwd"), 404),
+            (format!("{api_blob}/sha256:..%2f..%2fetc%2fpasswd"), 400),
+            (format!("/v2/%2e%2e/%2e%2e/etc/blobs/{ld}"), 404),
+            (format!("/v2/kube-apiserver/../pause/blobs/{ld}"), 404),
+            (format!("{api_manifest}/..%2f..%2fetc%2fpasswd"), 400),
+            ("/../../etc/passwd".to_string(), 404),
+            (format!("{api_blob}/sha256:"), 400),
+            (format!("/v2/{}", "a/".repeat(600)), 404),
+        ] {
+            let r = get(&path);
+            assert_eq!(r.status, status, "{path}: {}", r.text());
+            assert!(!r.text().contains("root:"), "{path}");
+            assert!(!error_code(&r).is_empty(), "{path}");
+        }
     }
-    // And nothing changed.
-    let raw = skopeo_inspect_raw(&format!("{addr}/kube-apiserver:v1.30.2"));
-    assert_eq!(sha256_digest(&raw), served_digest);
+
+    #[test]
+    fn every_write_is_refused_and_changes_nothing() {
+        let v = serving();
+        let (addr, (ld, _)) = (v.served.addr.as_str(), largest_layer(&v.api));
+        let served_digest = v.api["served"]["digest"].as_str().unwrap();
+        // Every write is refused.
+        for (method, path) in [
+            ("PUT", "/v2/kube-apiserver/manifests/v1.30.2".to_string()),
+            ("POST", "/v2/kube-apiserver/blobs/uploads/".to_string()),
+            ("PATCH", "/v2/kube-apiserver/blobs/uploads/abc".to_string()),
+            ("DELETE", format!("/v2/kube-apiserver/blobs/{ld}")),
+            ("DELETE", "/v2/kube-apiserver/manifests/v1.30.2".to_string()),
+            ("GET", "/v2/kube-apiserver/blobs/uploads/".to_string()),
+        ] {
+            let r = http_request(addr, method, &path, &[], b"{}").unwrap();
+            assert_eq!(r.status, 405, "{method} {path}");
+            assert_eq!(error_code(&r), "UNSUPPORTED");
+            assert_eq!(r.header("Allow"), Some("GET, HEAD"));
+        }
+        // And nothing changed.
+        let raw = skopeo_inspect_raw(&format!("{addr}/kube-apiserver:v1.30.2"));
+        assert_eq!(sha256_digest(&raw), served_digest);
+    }
 }
 
 #[test]
 fn serve_refuses_to_start_on_a_bundle_that_fails_verification() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
-    let payload = bundle.join("payload.tar.zst");
-    let mut bytes = std::fs::read(&payload).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x01;
-    std::fs::write(&payload, bytes).unwrap();
-    let spool = s.path("spool");
-    std::fs::create_dir(&spool).unwrap();
+    let (s, bundle) = Scenario::built();
+    flip_middle_byte(&bundle.join("payload.tar.zst"));
+    let spool = mkdir(s.path("spool"));
     let out = s
         .try_serve(&bundle, &["--spool", spool.to_str().unwrap()])
         .err()
@@ -314,11 +350,7 @@ fn serve_refuses_to_start_on_a_bundle_that_fails_verification() {
         "announced: {}",
         String::from_utf8_lossy(&out.stdout)
     );
-    assert!(
-        spool_entries(&spool).is_empty(),
-        "{:?}",
-        spool_entries(&spool)
-    );
+    assert!(names_in(&spool).is_empty(), "{:?}", names_in(&spool));
 
     // An untrusted key: the same refusal, before the payload is read.
     let other = cli::keygen(&s.path("other"));
@@ -329,8 +361,7 @@ fn serve_refuses_to_start_on_a_bundle_that_fails_verification() {
 
 #[test]
 fn serve_bounds_silent_slow_and_excess_clients() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let served = s.serve(
         &bundle,
         &[
@@ -426,8 +457,7 @@ fn serve_bounds_silent_slow_and_excess_clients() {
 
 #[test]
 fn serve_over_tls_with_a_prefix() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let (ca, cert, key) = make_test_ca(&s.path("certs"));
     let certs = s.path("client-certs");
     std::fs::create_dir(&certs).unwrap();

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Output;
 
+use crate::common::check::assert_contains;
 use crate::common::cli;
 use crate::common::cli::{json, ok};
 use crate::common::scenario::window_now;
@@ -368,10 +369,7 @@ fn an_older_copy_of_the_state_put_back_is_found_with_expect_head() {
     cp_a(&copy, &state);
     // Without the head from outside, it passes: the limit, said plainly.
     let out = ok(&log(&s, &state, &[]));
-    assert!(
-        out.contains("an older copy of this directory put back passes too"),
-        "{out}"
-    );
+    assert_contains(&out, "an older copy of this directory put back passes too");
     // With the ticket's head, log --check and install refuse it, and install writes
     // nothing into it.
     assert_fails(&log(&s, &state, &["--expect-head", &h2]), 3, "older copy");

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use crate::common::check::assert_contains;
 use crate::common::cli;
 use crate::common::cli::Run;
 use crate::common::cli::ok;
@@ -84,10 +85,7 @@ fn write_policy(s: &Scenario, k: &Keys) -> PathBuf {
 
 /// `airlock sign DIR --key KEY.key --role ROLE [extra]`.
 fn approve(s: &Scenario, dir: &Path, key: &Path, role: &str, extra: &[&str]) -> Output {
-    let key = format!("{}.key", key.display());
-    let mut args = vec!["sign", dir.to_str().unwrap(), "--key", &key, "--role", role];
-    args.extend_from_slice(extra);
-    s.airlock(&args).output().unwrap()
+    s.sign(dir, key, role).args(extra).run().output
 }
 
 fn verify_with(s: &Scenario, bundle: &Path, policy: &Path) -> Run {
@@ -135,62 +133,48 @@ fn two_approvers_from_keygen_to_receipt() {
     let s = Scenario::new();
     let k = keys(&s);
     // The secret key is encrypted at rest, and OpenSSL reads it with the passphrase.
+    let (alice_key, pass) = (cli::key_of(&k.alice), k.pass.display().to_string());
     sh_ok(
-        &format!(
-            "openssl pkey -noout -in {}.key -passin file:{}",
-            k.alice.display(),
-            k.pass.display()
-        ),
+        &format!("openssl pkey -noout -in {alice_key} -passin file:{pass}"),
         s.work.path(),
     );
-    assert!(
-        std::fs::read_to_string(format!("{}.key", k.alice.display()))
-            .unwrap()
-            .starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----")
-    );
+    let alice_text = std::fs::read_to_string(&alice_key).unwrap();
+    assert!(alice_text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
     let window = window_now();
-    let bundle = s.build(
-        "bundle",
-        &[
-            "--window",
-            &window,
-            "--channel",
-            "site-a",
-            "--sequence",
-            "7",
-            "--signer",
-            "CI",
-        ],
-    );
+    let build = [
+        "--window",
+        &window,
+        "--channel",
+        "site-a",
+        "--sequence",
+        "7",
+        "--signer",
+        "CI",
+    ];
+    let bundle = s.build("bundle", &build);
     let policy = write_policy(&s, &k);
 
     // Built, not yet approved: the policy says what is missing.
     assert_fails(&verify_with(&s, &bundle, &policy), 3, "2 more change-board");
-    let pass = k.pass.display().to_string();
-    ok(&approve(
-        &s,
-        &bundle,
-        &k.alice,
-        "change-board",
-        &[
-            "--passphrase-file",
-            &pass,
-            "--signer",
-            "Alice Smith",
-            "--comment",
-            "CHG-2211",
-        ],
-    ));
-    let out = s.run_verify(&[
-        "signers",
-        bundle.to_str().unwrap(),
-        "--policy",
-        policy.to_str().unwrap(),
-        "--json",
-    ]);
+    let as_alice = [
+        "--passphrase-file",
+        &pass,
+        "--signer",
+        "Alice Smith",
+        "--comment",
+        "CHG-2211",
+    ];
+    ok(&approve(&s, &bundle, &k.alice, "change-board", &as_alice));
+    let signers = s
+        .verify_cli()
+        .arg("signers")
+        .arg(&bundle)
+        .arg("--policy")
+        .arg(&policy);
+    let out = signers.arg("--json").run();
     // Not met yet: the listing is printed and the exit code says so (issue 21).
     assert_fails(&out, 3, "1 more change-board");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = out.json();
     assert_eq!(v["satisfied"], false);
     assert_eq!(v["missing"][0], "1 more change-board");
     // Bob signs with a key made by minisign itself.
@@ -208,24 +192,18 @@ fn two_approvers_from_keygen_to_receipt() {
         (&k.bob, "role=change-board signer=\"Bob Jones\""),
         (&k.builder, "role=builder signer=CI"),
     ] {
-        let sig = bundle.join(format!("signatures/{}.minisig", key_id(prefix)));
+        let sig = format!("signatures/{}.minisig", key_id(prefix));
+        let public = cli::pub_of(prefix);
         let out = sh_ok(
-            &format!(
-                "minisign -V -p {}.pub -m manifest.json -x {}",
-                prefix.display(),
-                sig.display()
-            ),
+            &format!("minisign -V -p {public} -m manifest.json -x {sig}"),
             &bundle,
         );
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(stdout.contains(needle), "{stdout}");
+        assert_contains(&String::from_utf8_lossy(&out.stdout), needle);
     }
 
     ok(&verify_with(&s, &bundle, &policy));
     let enclave = Registry::start();
-    let out = install_with(&s, &bundle, &policy, &enclave, &["--json"]);
-    ok(&out);
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = cli::json(&install_with(&s, &bundle, &policy, &enclave, &["--json"]));
     let receipt = PathBuf::from(report["receipt"].as_str().unwrap());
     let text = std::fs::read_to_string(&receipt).unwrap();
     for needle in [
@@ -235,138 +213,178 @@ fn two_approvers_from_keygen_to_receipt() {
         "\"site-a\"",
         "\"policy_version\": 1",
     ] {
-        assert!(
-            text.contains(needle),
-            "{needle} missing from the receipt:\n{text}"
-        );
+        assert_contains(&text, needle);
     }
     // The receipt checks with minisign and the enclave's public key alone.
     let state = s.path("enclave/state");
     sh_ok(
-        &format!(
-            "minisign -V -p {}/enclave.pub -m {}",
-            state.display(),
-            receipt.display()
-        ),
+        &format!("minisign -V -p enclave.pub -m {}", receipt.display()),
         &state,
     );
-    let out = s.run_verify(&["log", "--check", "--state-dir", state.to_str().unwrap()]);
-    ok(&out);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("chain intact"));
+    let out = s
+        .verify_cli()
+        .args(["log", "--check", "--state-dir"])
+        .arg(&state)
+        .ok();
+    assert!(out.stdout().contains("chain intact"));
 }
 
-#[test]
-fn signatures_that_must_not_count() {
-    let s = Scenario::new();
-    let k = keys(&s);
-    let policy = write_policy(&s, &k);
-    let bundle = s.build("bundle", &[]);
-    let other = s.build("other", &["--channel", "x", "--sequence", "1"]);
-    ok(&approve(&s, &bundle, &k.carol, "change-board", &[]));
-    let sigs = bundle.join("signatures");
-    let carol = sigs.join(format!("{}.minisig", key_id(&k.carol)));
-    let expect_one_short = |what: &str, needle: &str| {
-        let out = verify_with(&s, &bundle, &policy);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(3), "{what}: {stderr}");
-        assert!(stderr.contains("1 more change-board"), "{what}: {stderr}");
-        assert!(stderr.contains(needle), "{what}: {stderr}");
-    };
-    // Threshold minus one.
-    expect_one_short("one approval of two", "change-board: 2 required, 1 counted");
-    // The same approver twice: a copy of the file, and the same key signing again
-    // under another name.
-    std::fs::copy(&carol, sigs.join("carol-again.minisig")).unwrap();
-    expect_one_short("duplicate file", "already counted");
-    std::fs::remove_file(sigs.join("carol-again.minisig")).unwrap();
-    ok(&approve(
-        &s,
-        &other,
-        &k.carol,
-        "change-board",
-        &["--signer", "Not Carol"],
-    ));
-    // A signature for another bundle.
-    let foreign = other.join(format!("signatures/{}.minisig", key_id(&k.carol)));
-    std::fs::copy(&foreign, sigs.join("foreign.minisig")).unwrap();
-    expect_one_short(
-        "another bundle's signature",
-        "does not match the signed data",
-    );
-    std::fs::remove_file(sigs.join("foreign.minisig")).unwrap();
-    // A key signing in a role the policy does not give it.
-    ok(&approve(
-        &s,
-        &bundle,
-        &k.alice,
-        "builder",
-        &["--passphrase-file", k.pass.to_str().unwrap()],
-    ));
-    expect_one_short("wrong role", "a role the policy does not give Alice Smith");
-    std::fs::remove_file(sigs.join(format!("{}.minisig", key_id(&k.alice)))).unwrap();
-    // A key the policy does not list.
-    let stranger = keygen(&s, "stranger", None);
-    ok(&approve(&s, &bundle, &stranger, "change-board", &[]));
-    expect_one_short("unknown key", "not one of the");
-    // Malformed signature files: each reported, none counted.
-    let good = std::fs::read_to_string(&carol).unwrap();
-    let lines: Vec<&str> = good.lines().collect();
-    for (name, text) in [
-        (
-            "bad-base64",
-            format!("{}\n!!!!\n{}\n{}\n", lines[0], lines[2], lines[3]),
-        ),
-        (
-            "short",
-            format!(
-                "{}\n{}\n{}\n{}\n",
-                lines[0],
-                &lines[1][..20],
-                lines[2],
-                lines[3]
-            ),
-        ),
-        ("extra-lines", format!("{good}extra\n")),
-        (
-            "huge-comment",
-            format!(
-                "{}\n{}\ntrusted comment: {}\n{}\n",
-                lines[0],
-                lines[1],
-                "x".repeat(1800),
-                lines[3]
-            ),
-        ),
-    ] {
-        std::fs::write(sigs.join(format!("{name}.minisig")), text).unwrap();
+/// Signatures a policy must not count, one test per kind: each leaves a bundle that carol
+/// alone approved one approval short (or, for what breaks the builder's signature, with
+/// no builder signature counted).
+mod signatures_that_must_not_count {
+    use super::*;
+    use crate::common::check::{assert_contains, flip_middle_byte};
+
+    /// A bundle carol approved (one change-board approval of the two the policy needs).
+    struct OneApproval {
+        s: Scenario,
+        k: Keys,
+        policy: PathBuf,
+        bundle: PathBuf,
+        /// The bundle's `signatures` folder.
+        sigs: PathBuf,
+        /// Carol's signature file.
+        carol: PathBuf,
     }
-    let out = verify_with(&s, &bundle, &policy);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
-    for name in ["bad-base64", "short", "extra-lines", "huge-comment"] {
-        assert!(
-            stderr.contains(&format!("signatures/{name}.minisig: not counted")),
-            "{name}: {stderr}"
+
+    fn one_approval() -> OneApproval {
+        let (s, bundle) = Scenario::built();
+        let k = keys(&s);
+        let policy = write_policy(&s, &k);
+        ok(&approve(&s, &bundle, &k.carol, "change-board", &[]));
+        let sigs = bundle.join("signatures");
+        let carol = sigs.join(format!("{}.minisig", key_id(&k.carol)));
+        OneApproval {
+            s,
+            k,
+            policy,
+            bundle,
+            sigs,
+            carol,
+        }
+    }
+
+    impl OneApproval {
+        /// Verify refuses, one change-board approval short, saying `needle`.
+        fn assert_one_short(&self, needle: &str) {
+            let out = verify_with(&self.s, &self.bundle, &self.policy);
+            assert_fails(&out, 3, "1 more change-board");
+            assert_fails(&out, 3, needle);
+        }
+    }
+
+    #[test]
+    fn threshold_minus_one() {
+        one_approval().assert_one_short("change-board: 2 required, 1 counted");
+    }
+
+    /// The same approver twice: a copy of the file, and the same key signing again under
+    /// another name.
+    #[test]
+    fn the_same_approver_twice() {
+        let a = one_approval();
+        std::fs::copy(&a.carol, a.sigs.join("carol-again.minisig")).unwrap();
+        a.assert_one_short("already counted");
+    }
+
+    #[test]
+    fn a_signature_for_another_bundle() {
+        let a = one_approval();
+        let other = a.s.build("other", &["--channel", "x", "--sequence", "1"]);
+        let not_carol = ["--signer", "Not Carol"];
+        ok(&approve(
+            &a.s,
+            &other,
+            &a.k.carol,
+            "change-board",
+            &not_carol,
+        ));
+        let foreign = other.join(format!("signatures/{}.minisig", key_id(&a.k.carol)));
+        std::fs::copy(&foreign, a.sigs.join("foreign.minisig")).unwrap();
+        a.assert_one_short("does not match the signed data");
+    }
+
+    #[test]
+    fn a_key_signing_in_a_role_the_policy_does_not_give_it() {
+        let a = one_approval();
+        let pass = ["--passphrase-file", a.k.pass.to_str().unwrap()];
+        ok(&approve(&a.s, &a.bundle, &a.k.alice, "builder", &pass));
+        a.assert_one_short("a role the policy does not give Alice Smith");
+    }
+
+    #[test]
+    fn a_key_the_policy_does_not_list() {
+        let a = one_approval();
+        let stranger = keygen(&a.s, "stranger", None);
+        ok(&approve(&a.s, &a.bundle, &stranger, "change-board", &[]));
+        a.assert_one_short("not one of the");
+    }
+
+    /// Malformed signature files: each reported, none counted.
+    #[test]
+    fn malformed_signature_files() {
+        let a = one_approval();
+        let good = std::fs::read_to_string(&a.carol).unwrap();
+        let l: Vec<&str> = good.lines().collect();
+        let huge = "x".repeat(1800);
+        for (name, text) in [
+            (
+                "bad-base64",
+                format!("{}\n!!!!\n{}\n{}\n", l[0], l[2], l[3]),
+            ),
+            (
+                "short",
+                format!("{}\n{}\n{}\n{}\n", l[0], &l[1][..20], l[2], l[3]),
+            ),
+            ("extra-lines", format!("{good}extra\n")),
+            (
+                "huge-comment",
+                format!("{}\n{}\ntrusted comment: {huge}\n{}\n", l[0], l[1], l[3]),
+            ),
+        ] {
+            std::fs::write(a.sigs.join(format!("{name}.minisig")), text).unwrap();
+        }
+        let out = verify_with(&a.s, &a.bundle, &a.policy);
+        assert_eq!(out.status.code(), Some(3), "{}", out.stderr());
+        for name in ["bad-base64", "short", "extra-lines", "huge-comment"] {
+            assert_contains(
+                &out.stderr(),
+                &format!("signatures/{name}.minisig: not counted"),
+            );
+        }
+    }
+
+    #[test]
+    fn a_changed_trusted_comment() {
+        let a = one_approval();
+        let good = std::fs::read_to_string(&a.carol).unwrap();
+        let edited = good.replace("role=change-board", "role=change-board comment=\"added\"");
+        std::fs::write(&a.carol, edited).unwrap();
+        let out = verify_with(&a.s, &a.bundle, &a.policy);
+        assert!(out.stderr().contains("trusted comment modified"));
+    }
+
+    #[test]
+    fn a_changed_manifest_byte() {
+        let a = one_approval();
+        flip_middle_byte(&a.bundle.join("manifest.json"));
+        let out = verify_with(&a.s, &a.bundle, &a.policy);
+        assert_eq!(out.status.code(), Some(3));
+        assert!(out.stderr().contains("builder: 1 required, 0 counted"));
+    }
+
+    #[test]
+    fn no_signature_at_all() {
+        let a = one_approval();
+        std::fs::remove_dir_all(&a.sigs).unwrap();
+        std::fs::create_dir(&a.sigs).unwrap();
+        assert_fails(
+            &verify_with(&a.s, &a.bundle, &a.policy),
+            3,
+            "no signature files",
         );
     }
-    // A changed trusted comment, and a changed manifest byte.
-    let edited = good.replace("role=change-board", "role=change-board comment=\"added\"");
-    std::fs::write(&carol, edited).unwrap();
-    let out = verify_with(&s, &bundle, &policy);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("trusted comment modified"));
-    std::fs::write(&carol, &good).unwrap();
-    let m = bundle.join("manifest.json");
-    let mut bytes = std::fs::read(&m).unwrap();
-    let i = bytes.len() / 2;
-    bytes[i] ^= 1;
-    std::fs::write(&m, bytes).unwrap();
-    let out = verify_with(&s, &bundle, &policy);
-    assert_eq!(out.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("builder: 1 required, 0 counted"));
-    // No signature at all.
-    std::fs::remove_dir_all(&sigs).unwrap();
-    std::fs::create_dir(&sigs).unwrap();
-    assert_fails(&verify_with(&s, &bundle, &policy), 3, "no signature files");
 }
 
 /// A fully approved bundle built with `extra` build options.

@@ -48,17 +48,13 @@ fn install_with_receipt_key(
 
 /// `airlock sign BUNDLE --key KEY --role change-board EXTRA...`.
 fn sign(s: &Scenario, bundle: &Path, key: &Path, extra: &[&str]) -> Output {
-    s.airlock(&[
-        "sign",
-        bundle.to_str().unwrap(),
-        "--role",
-        "change-board",
-        "--key",
-    ])
-    .arg(key)
-    .args(extra)
-    .output()
-    .unwrap()
+    // The key file itself, not a prefix: these are key files given by mistake.
+    let cli = s
+        .airlock_cli()
+        .arg("sign")
+        .arg(bundle)
+        .args(["--role", "change-board"]);
+    cli.arg("--key").arg(key).args(extra).run().output
 }
 
 /// `airlock-verify verify BUNDLE --quiet ARGS...`.
@@ -71,122 +67,164 @@ fn verify_args(s: &Scenario, bundle: &Path, args: &[&str]) -> Output {
 
 /// Item 16/17: every mistake with a key, a passphrase, a `--trust` file or the bundle
 /// path is exit 4 with a message naming the file and what it is, for both binaries;
-/// `verify` writes nothing and `install` nothing outside its destination.
-#[test]
-fn key_passphrase_and_path_mistakes_are_invalid_input() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
-    let pass = s.path("pass");
-    std::fs::write(&pass, "correct horse\n").unwrap();
-    let wrong = s.path("wrong");
-    std::fs::write(&wrong, "battery staple\n").unwrap();
-    let enc = keygen_with_passphrase(&s, "enc", &pass);
-    let enc_key = PathBuf::from(format!("{}.key", enc.display()));
-    let truncated = s.path("keys/truncated.key");
-    let text = std::fs::read(format!("{}.key", s.key.display())).unwrap();
-    std::fs::write(&truncated, &text[..text.len() / 2]).unwrap();
-    let public = PathBuf::from(format!("{}.pub", s.key.display()));
-    let secret = PathBuf::from(format!("{}.key", s.key.display()));
+/// `verify` writes nothing and `install` nothing outside its destination. One test per
+/// command.
+mod key_passphrase_and_path_mistakes_are_invalid_input {
+    use super::*;
+    use crate::common::check::assert_lacks;
+    use crate::common::cli::stderr;
+    use crate::common::{assert_changed_only_under, tree};
 
-    // The connected side: `airlock sign --key`.
-    let cases: Vec<(&str, &Path, Vec<&str>, &str)> = vec![
-        (
-            "wrong passphrase",
-            &enc_key,
-            vec!["--passphrase-file", wrong.to_str().unwrap()],
-            "wrong passphrase",
-        ),
-        (
-            "no passphrase source",
-            &enc_key,
-            vec![],
-            "needs a passphrase",
-        ),
-        ("truncated key", &truncated, vec![], "truncated.key"),
-        ("a .pub as --key", &public, vec![], "this is a public key"),
-    ];
-    for (what, key, extra, needle) in &cases {
-        let before = crate::common::tree(s.work.path());
-        let out = sign(&s, &bundle, key, extra);
-        assert_fails(&out, 4, needle);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            stderr.contains(key.file_name().unwrap().to_str().unwrap()),
-            "{what}: {stderr}"
-        );
-        // Said first, not after a permission warning about a file that is not a secret key.
-        if *what == "a .pub as --key" {
-            assert!(!stderr.contains("chmod"), "{what}: {stderr}");
-            assert!(!stderr.contains("expected 158"), "{what}: {stderr}");
+    /// A key mistake: what it is, the key file, extra arguments, what the error says.
+    type Mistake = (&'static str, PathBuf, Vec<String>, &'static str);
+
+    /// A built scenario and the four key mistakes both `sign --key` and `install
+    /// --receipt-key` are given: a wrong passphrase, none, a truncated key, a `.pub`.
+    fn key_mistakes() -> (Scenario, PathBuf, Vec<Mistake>) {
+        let (s, bundle) = Scenario::built();
+        let pass = s.path("pass");
+        std::fs::write(&pass, "correct horse\n").unwrap();
+        let wrong = s.path("wrong");
+        std::fs::write(&wrong, "battery staple\n").unwrap();
+        let enc_key = PathBuf::from(format!(
+            "{}.key",
+            keygen_with_passphrase(&s, "enc", &pass).display()
+        ));
+        let truncated = s.path("keys/truncated.key");
+        let text = std::fs::read(format!("{}.key", s.key.display())).unwrap();
+        std::fs::write(&truncated, &text[..text.len() / 2]).unwrap();
+        let public = PathBuf::from(format!("{}.pub", s.key.display()));
+        let wrong_pass = vec!["--passphrase-file".to_string(), wrong.display().to_string()];
+        let cases: Vec<Mistake> = vec![
+            (
+                "wrong passphrase",
+                enc_key.clone(),
+                wrong_pass,
+                "wrong passphrase",
+            ),
+            (
+                "no passphrase source",
+                enc_key,
+                vec![],
+                "needs a passphrase",
+            ),
+            ("truncated key", truncated, vec![], "truncated.key"),
+            ("a .pub as --key", public, vec![], "this is a public key"),
+        ];
+        (s, bundle, cases)
+    }
+
+    /// The file name of `key`, as the error must say it.
+    fn name_of(key: &Path) -> &str {
+        key.file_name().unwrap().to_str().unwrap()
+    }
+
+    #[test]
+    fn sign_key() {
+        let (s, bundle, cases) = key_mistakes();
+        for (what, key, extra, needle) in &cases {
+            let before = tree(s.work.path());
+            let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+            let out = sign(&s, &bundle, key, &extra);
+            assert_fails(&out, 4, needle);
+            assert!(
+                stderr(&out).contains(name_of(key)),
+                "{what}: {}",
+                stderr(&out)
+            );
+            // Said first, not after a permission warning about a file that is not a secret key.
+            if *what == "a .pub as --key" {
+                assert_lacks(&stderr(&out), "chmod");
+                assert_lacks(&stderr(&out), "expected 158");
+            }
+            assert_changed_only_under(&before, &tree(s.work.path()), &[]);
         }
-        crate::common::assert_changed_only_under(&before, &crate::common::tree(s.work.path()), &[]);
     }
 
-    // The enclave side: `install --receipt-key`, each into its own destination.
-    for (i, (what, key, extra, needle)) in cases.iter().enumerate() {
-        let dest = s.path(&format!("dest{i}"));
-        let before = crate::common::tree(s.work.path());
-        let out = install_with_receipt_key(&s, &bundle, &dest, key, extra);
-        assert_fails(&out, 4, needle);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            stderr.contains(key.file_name().unwrap().to_str().unwrap()),
-            "{what}: {stderr}"
+    /// `install --receipt-key`, each into its own destination.
+    #[test]
+    fn install_receipt_key() {
+        let (s, bundle, cases) = key_mistakes();
+        for (i, (what, key, extra, needle)) in cases.iter().enumerate() {
+            let dest = s.path(&format!("dest{i}"));
+            let before = tree(s.work.path());
+            let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+            let out = install_with_receipt_key(&s, &bundle, &dest, key, &extra);
+            assert_fails(&out, 4, needle);
+            assert!(
+                stderr(&out).contains(name_of(key)),
+                "{what}: {}",
+                stderr(&out)
+            );
+            assert_changed_only_under(&before, &tree(s.work.path()), &[&format!("dest{i}")]);
+        }
+    }
+
+    /// `--trust` given a secret key, a malformed file, a missing file; a mistyped bundle.
+    #[test]
+    fn verify_trust_and_bundle_path() {
+        let (s, bundle) = Scenario::built();
+        let (public, secret) = (s.pubkey(), crate::common::cli::key_of(&s.key));
+        let garbage = s.path("keys/garbage.pub");
+        std::fs::write(&garbage, "not a key\n").unwrap();
+        let (missing, mistyped) = (s.path("keys/missing.pub"), s.path("bundel"));
+        let cases: Vec<(&Path, Vec<&str>, &str)> = vec![
+            (&bundle, vec!["--trust", &secret], "this is a secret key"),
+            (
+                &bundle,
+                vec!["--trust", garbage.to_str().unwrap()],
+                "garbage.pub",
+            ),
+            (
+                &bundle,
+                vec!["--trust", missing.to_str().unwrap()],
+                "missing.pub",
+            ),
+            (&mistyped, vec!["--trust", &public], "bundle directory"),
+            (
+                Path::new(&public),
+                vec!["--trust", &public],
+                "not a directory",
+            ),
+        ];
+        for (b, args, needle) in &cases {
+            let before = tree(s.work.path());
+            let out = verify_args(&s, b, args);
+            assert_fails(&out, 4, needle);
+            assert_changed_only_under(&before, &tree(s.work.path()), &[]);
+        }
+        // A secret key given to --trust is named as one, not as a file of "2 lines".
+        let out = verify_args(&s, &bundle, &["--trust", &secret]);
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("lines"));
+        assert!(!mistyped.exists());
+    }
+
+    /// `log --check --receipt-pub` given a secret key: 4 as well (it was 1), writing
+    /// nothing. The state comes from an install that failed at the (absent) registry.
+    #[test]
+    fn log_receipt_pub() {
+        let (s, bundle) = Scenario::built();
+        let dest = s.path("logged");
+        let out = s.install_to(
+            &bundle,
+            "127.0.0.1:1",
+            &dest,
+            &["--insecure", "--attempts", "1"],
         );
-        crate::common::assert_changed_only_under(
-            &before,
-            &crate::common::tree(s.work.path()),
-            &[&format!("dest{i}")],
-        );
+        crate::common::scenario::assert_code(&out, 1);
+        let before = tree(s.work.path());
+        let secret = crate::common::cli::key_of(&s.key);
+        let log = [
+            "log",
+            "--check",
+            "--dest",
+            dest.to_str().unwrap(),
+            "--receipt-pub",
+            &secret,
+        ];
+        assert_fails(&s.run_verify(&log), 4, "this is a secret key");
+        assert_changed_only_under(&before, &tree(s.work.path()), &[]);
     }
-
-    // `--trust` given a secret key, a malformed file, a missing file; a mistyped bundle.
-    let garbage = s.path("keys/garbage.pub");
-    std::fs::write(&garbage, "not a key\n").unwrap();
-    let (secret_s, garbage_s) = (secret.to_str().unwrap(), garbage.to_str().unwrap());
-    let missing = s.path("keys/missing.pub");
-    let missing_s = missing.to_str().unwrap();
-    let public_s = public.to_str().unwrap();
-    let mistyped = s.path("bundel");
-    let cases: Vec<(&Path, Vec<&str>, &str)> = vec![
-        (&bundle, vec!["--trust", secret_s], "this is a secret key"),
-        (&bundle, vec!["--trust", garbage_s], "garbage.pub"),
-        (&bundle, vec!["--trust", missing_s], "missing.pub"),
-        (&mistyped, vec!["--trust", public_s], "bundle directory"),
-        (&public, vec!["--trust", public_s], "not a directory"),
-    ];
-    for (b, args, needle) in &cases {
-        let before = crate::common::tree(s.work.path());
-        let out = verify_args(&s, b, args);
-        assert_fails(&out, 4, needle);
-        crate::common::assert_changed_only_under(&before, &crate::common::tree(s.work.path()), &[]);
-    }
-    // A secret key given to --trust is named as one, not as a file of "2 lines".
-    let out = verify_args(&s, &bundle, &["--trust", secret_s]);
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("lines"));
-    assert!(!mistyped.exists());
-
-    // `log --check --receipt-pub` given a secret key: 4 as well (it was 1), writing nothing.
-    // The state comes from an install that failed at the (absent) registry.
-    let dest = s.path("logged");
-    let out = s.install_to(
-        &bundle,
-        "127.0.0.1:1",
-        &dest,
-        &["--insecure", "--attempts", "1"],
-    );
-    crate::common::scenario::assert_code(&out, 1);
-    let before = crate::common::tree(s.work.path());
-    let out = s.run_verify(&[
-        "log",
-        "--check",
-        "--dest",
-        dest.to_str().unwrap(),
-        "--receipt-pub",
-        secret_s,
-    ]);
-    assert_fails(&out, 4, "this is a secret key");
-    crate::common::assert_changed_only_under(&before, &crate::common::tree(s.work.path()), &[]);
 }
 
 /// The key id (16 hex digits) of a public key file's text.
@@ -212,8 +250,7 @@ fn with_key_id(text: &str, id: [u8; 8]) -> String {
 /// holder can sign under any id), must not make `--threshold 2` with one signer.
 #[test]
 fn one_key_under_two_ids_is_refused_for_trust() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let public = PathBuf::from(format!("{}.pub", s.key.display()));
     let text = std::fs::read_to_string(&public).unwrap();
     let twin_text = with_key_id(&text, *b"twin-id!");
@@ -309,8 +346,7 @@ fn hostile_key_derivation_parameters_are_refused_before_deriving() {
     use pkcs8::pkcs5::pbes2::{Kdf, Pbkdf2Params, Pbkdf2Prf, Salt, ScryptParams};
     // Built before the clock starts (a no-op when up to date).
     crate::common::verify_bin();
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let pass = s.path("pass");
     std::fs::write(&pass, "correct horse\n").unwrap();
     let scrypt = |log_n: u32, r: u16, p: u16| {
@@ -388,8 +424,7 @@ fn hostile_key_derivation_parameters_are_refused_before_deriving() {
 /// iterations of HMAC-SHA256) and scrypt (N = 2^14, r = 8, p = 16) both still sign.
 #[test]
 fn keys_encrypted_by_openssl_with_its_defaults_still_sign() {
-    let s = Scenario::new();
-    let bundle = s.build("bundle", &[]);
+    let (s, bundle) = Scenario::built();
     let pass = s.path("pass");
     std::fs::write(&pass, "correct horse\n").unwrap();
     sh_ok(

@@ -120,7 +120,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         println!("wrote {}", path.display());
     }
     let path = a.out.join("sbom.cdx.json");
-    airlock::fsutil::write_atomic(&path, &sbom::sbom(&m, None)?, 0o644)?;
+    airlock::fsutil::write_atomic(&path, &sbom::of_bundle(&a.bundle, &m)?, 0o644)?;
     println!("wrote {}", path.display());
     Ok(())
 }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::manifest::{BundleManifest, FileRecord, ImageRecord, Role};
-use crate::report::{Change, FileLine, ImageLine, Inputs, Inventory, SinceDiff};
+use crate::report::{Change, FileLine, ImageLine, Inputs, Inventory, PlatformManifest, SinceDiff};
 
 /// The inventory of `i`'s bundle (empty without a manifest).
 pub(crate) fn build(i: &Inputs<'_>) -> Inventory {
@@ -30,7 +30,17 @@ fn image_line(img: &ImageRecord) -> ImageLine {
         name: img.name.to_string(),
         role: img.role,
         digest: img.served.digest.to_string(),
+        served_as: img.served_as,
+        upstream_digest: img.source.digest.to_string(),
         platforms: img.platforms.iter().map(|p| p.to_string()).collect(),
+        platform_manifests: img
+            .manifests
+            .iter()
+            .map(|c| PlatformManifest {
+                platform: c.platform.as_ref().map(|p| p.to_string()),
+                digest: c.digest.to_string(),
+            })
+            .collect(),
         bytes: img
             .manifests
             .iter()
@@ -151,6 +161,11 @@ mod tests {
         assert_eq!(api.role, Some(Role::Target));
         assert_eq!(api.digest, fixture::digest('b'));
         assert_eq!(api.platforms, ["linux/amd64"]);
+        // The upstream index is served unchanged; its platform manifest keeps its digest.
+        assert_eq!(api.served_as, crate::manifest::ServedAs::Index);
+        assert_eq!(api.upstream_digest, fixture::digest('b'));
+        assert_eq!(api.platform_manifests.len(), 1);
+        assert_eq!(api.platform_manifests[0].digest, fixture::digest('8'));
         // Manifest 10, config 1, layer 90, served index 100.
         assert_eq!(api.bytes, 201);
         let f = &inv.files[0];
@@ -200,6 +215,17 @@ mod tests {
             s.images_changed,
             ["registry.k8s.io/coredns/coredns:v1.11.1"]
         );
+    }
+
+    #[test]
+    fn a_subset_index_keeps_the_upstream_index_digest_beside_the_served_one() {
+        let mut m = fixture::manifest();
+        m.images[4].served_as = crate::manifest::ServedAs::SubsetIndex;
+        m.images[4].served.digest = Sha256Digest::parse(&fixture::digest('9')).expect("digest");
+        let line = &inventory(&m, &[]).images[4];
+        assert_eq!(line.digest, fixture::digest('9'));
+        assert_eq!(line.upstream_digest, fixture::digest('b'));
+        assert_eq!(line.served_as, crate::manifest::ServedAs::SubsetIndex);
     }
 
     #[test]
