@@ -6,7 +6,7 @@ use futures::StreamExt;
 
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
-use crate::store::Store;
+use crate::upstream_store::Store;
 
 /// How to reach file servers.
 #[derive(Debug, Clone, Default)]

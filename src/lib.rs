@@ -5,8 +5,8 @@
 //! Data flows one way (see `docs/architecture.md`):
 //!
 //! ```text
-//! catalog + hop manifest --resolve--> lock --fetch--> store --pack--> bundle
-//!                                                      [air gap: airlock-verify]
+//! catalog + hop manifest --resolve--> lock --upstream_fetch--> upstream_store --pack--> bundle
+//!                                                               [air gap: airlock-verify]
 //! ```
 //!
 //! The binary `airlock` only parses arguments and calls [`pipeline`] and the modules
@@ -18,17 +18,17 @@ pub mod approve;
 pub mod catalog;
 pub mod checklist;
 pub mod error;
-pub mod fetch;
 pub mod hop_manifest;
 pub mod http;
 pub mod lock;
 pub mod pack;
 pub mod packages;
 pub mod pipeline;
-pub mod registry;
 pub mod report;
 pub mod resolve;
-pub mod store;
+pub mod upstream_fetch;
+pub mod upstream_registry;
+pub mod upstream_store;
 pub mod yaml;
 
 pub use error::{Error, Result, ResultExt};

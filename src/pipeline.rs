@@ -13,13 +13,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result, ResultExt};
-use crate::fetch::{FetchOptions, Missing};
 use crate::http::{HttpClient, HttpOptions};
 use crate::lock::Lock;
 use crate::pack::{WriteOptions, WriteSummary, write_bundle};
-use crate::registry::{RegistryClient, RegistryOptions};
-use crate::store::Store;
 use crate::trust::SecretKey;
+use crate::upstream_fetch::{FetchOptions, Missing};
+use crate::upstream_registry::{UpstreamRegistry, UpstreamRegistryOptions};
+use crate::upstream_store::Store;
 
 /// How to reach upstream, before splitting into registry and HTTP settings.
 #[derive(Debug, Clone, Default)]
@@ -68,7 +68,7 @@ impl NetSettings {
 
     /// Split into registry and HTTP options: mirrors of `http(s)://` prefixes are URL
     /// rewrites, the others registry host rewrites.
-    pub fn options(&self) -> Result<(RegistryOptions, HttpOptions)> {
+    pub fn options(&self) -> Result<(UpstreamRegistryOptions, HttpOptions)> {
         let mut reg = Vec::new();
         let mut http = Vec::new();
         for m in &self.mirrors {
@@ -82,7 +82,7 @@ impl NetSettings {
             }
         }
         Ok((
-            RegistryOptions {
+            UpstreamRegistryOptions {
                 insecure: self.insecure_registries.clone(),
                 ca_files: self.ca_files.clone(),
                 mirrors: reg,
@@ -96,9 +96,9 @@ impl NetSettings {
     }
 
     /// Registry and HTTP clients.
-    pub fn clients(&self) -> Result<(RegistryClient, HttpClient)> {
+    pub fn clients(&self) -> Result<(UpstreamRegistry, HttpClient)> {
         let (reg, http) = self.options()?;
-        Ok((RegistryClient::new(reg)?, HttpClient::new(http)?))
+        Ok((UpstreamRegistry::new(reg)?, HttpClient::new(http)?))
     }
 }
 
@@ -173,7 +173,7 @@ pub struct Clients<'a> {
     /// The content cache.
     pub store: &'a Store,
     /// Upstream registries.
-    pub reg: &'a RegistryClient,
+    pub reg: &'a UpstreamRegistry,
     /// Upstream file servers.
     pub http: &'a HttpClient,
 }
@@ -222,7 +222,7 @@ pub fn fetch_and_pack(
     let fetching = || format!("fetching the artifacts of {}", inputs.lock_path.display());
     let store = clients.store;
     let plans = rt
-        .block_on(crate::fetch::plan_images(
+        .block_on(crate::upstream_fetch::plan_images(
             inputs.lock,
             store,
             clients.reg,
@@ -271,7 +271,7 @@ pub fn fetch_and_pack(
 fn at_once<T: Send>(
     rt: &tokio::runtime::Runtime,
     clients: &Clients<'_>,
-    plans: &[crate::fetch::ImagePlan],
+    plans: &[crate::upstream_fetch::ImagePlan],
     missing: Missing<'_>,
     fopts: &FetchOptions<'_>,
     pack: impl FnOnce() -> Result<T> + Send,
@@ -289,14 +289,16 @@ fn at_once<T: Send>(
             }
             r
         });
-        let download = crate::fetch::download(missing, store, clients.reg, clients.http, fopts);
+        let download =
+            crate::upstream_fetch::download(missing, store, clients.reg, clients.http, fopts);
         let fetched = rt.block_on(async {
             tokio::select! {
                 r = download => Some(r),
                 () = packer_failed.notified() => None,
             }
         });
-        let fetched = fetched.map(|r| r.and_then(|()| crate::fetch::check_platforms(store, plans)));
+        let fetched =
+            fetched.map(|r| r.and_then(|()| crate::upstream_fetch::check_platforms(store, plans)));
         fetch.finish(matches!(fetched, Some(Ok(()))));
         let packed = packer
             .join()

@@ -43,8 +43,8 @@ use crate::lock::{FileSource, LockedFile, LockedImage};
 use crate::manifest::{FileKind, Mode, Role};
 use crate::oci::Platform;
 use crate::paths::SafeRelPath;
-use crate::registry::RegistryClient;
-use crate::store::Store;
+use crate::upstream_registry::UpstreamRegistry;
+use crate::upstream_store::Store;
 use compat::ApiSeen;
 
 pub use source::{HELM_CHART, HELM_CONFIG, HELM_PROVENANCE, helm_layer};
@@ -52,7 +52,7 @@ pub use source::{HELM_CHART, HELM_CONFIG, HELM_PROVENANCE, helm_layer};
 /// What add-on resolution needs.
 pub struct Context<'a> {
     /// Upstream registries (mirrors configured).
-    pub registry: &'a RegistryClient,
+    pub registry: &'a UpstreamRegistry,
     /// Downloads (URL mirrors configured).
     pub http: &'a HttpClient,
     /// The content cache: manifests and charts land here, checked.

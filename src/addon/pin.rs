@@ -16,7 +16,7 @@ use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::http::HttpClient;
 use crate::image_ref::ImageRef;
-use crate::registry::RegistryClient;
+use crate::upstream_registry::UpstreamRegistry;
 
 /// Largest file `pin` downloads.
 pub const MAX_PIN_BYTES: u64 = 2 * 1024 * 1024 * 1024;
@@ -98,7 +98,7 @@ impl Pinned {
 /// repository at the URL `target`.
 pub async fn pin(
     http: &HttpClient,
-    reg: &RegistryClient,
+    reg: &UpstreamRegistry,
     target: &str,
     chart: Option<&str>,
     version: Option<&str>,
@@ -147,7 +147,7 @@ pub async fn pin(
     }
 }
 
-async fn pin_oci(reg: &RegistryClient, rest: &str) -> Result<Pinned> {
+async fn pin_oci(reg: &UpstreamRegistry, rest: &str) -> Result<Pinned> {
     let r = ImageRef::parse(rest).map_err(|e| Error::invalid("reference", rest, e.reason))?;
     let Some(tag) = r.tag.clone() else {
         return Err(Error::invalid(

@@ -13,8 +13,8 @@ use crate::error::{Error, Result};
 use crate::http::HttpClient;
 use crate::image_ref::ImageRef;
 use crate::oci::ManifestDoc;
-use crate::registry::RegistryClient;
-use crate::store::Store;
+use crate::upstream_registry::UpstreamRegistry;
+use crate::upstream_store::Store;
 
 /// Helm's OCI config media type.
 pub const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
@@ -138,7 +138,7 @@ fn upstream(label: &str, e: Error) -> Error {
 /// Check that `oci://reference` still names `digest`, that the manifest is a Helm chart,
 /// and bring its chart layer into the store.
 pub(super) async fn oci_chart(
-    reg: &RegistryClient,
+    reg: &UpstreamRegistry,
     store: &Store,
     reference: &ImageRef,
     digest: &Sha256Digest,

@@ -13,11 +13,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
-use crate::fetch::ImagePlan;
 use crate::layout::PayloadPath;
 use crate::lock::{Lock, LockedFile};
 use crate::manifest::{FileKind, FileRecord};
-use crate::store::Store;
+use crate::upstream_fetch::ImagePlan;
+use crate::upstream_store::Store;
 
 /// Whether content still compresses. Already-compressed content (gzip layers, packages,
 /// chart archives) goes after the rest, stored in zstd frames of raw blocks, so it is not

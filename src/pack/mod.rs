@@ -24,14 +24,14 @@ use std::path::{Path, PathBuf};
 
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
-use crate::fetch::ImagePlan;
 use crate::layout::{self, DocPath, MANIFEST_FILE, PAYLOAD_FILE, SIGNATURES_DIR, SUMS_FILE};
 use crate::lock::Lock;
 use crate::manifest::{
     BUNDLE_FORMAT, BundleManifest, Document, ImageRecord, ManifestKind, PayloadInfo,
 };
-use crate::store::Store;
 use crate::trust::SecretKey;
+use crate::upstream_fetch::ImagePlan;
+use crate::upstream_store::Store;
 
 /// Options for [`write_bundle`].
 pub struct WriteOptions<'a> {
@@ -511,9 +511,9 @@ mod tests {
     //! with the enclave crate, without any network.
 
     use super::*;
-    use crate::fetch::ImagePlan;
     use crate::lock::{FileSource, LockedFile, LockedImage};
     use crate::manifest::{Carried, FileKind, Mode, Role, ServedAs};
+    use crate::upstream_fetch::ImagePlan;
     use airlock_verify::verify::{Policy, SignedBundle};
 
     struct Fixture {
@@ -791,7 +791,7 @@ mod tests {
     /// A store at a new root holding the fixture's manifests (what planning fetched), with
     /// every blob and file announced as on its way; and the content to bring, in fetch
     /// order.
-    fn store_being_fetched(f: &Fixture) -> (Store, crate::store::Fetching, Vec<Vec<u8>>) {
+    fn store_being_fetched(f: &Fixture) -> (Store, crate::upstream_store::Fetching, Vec<Vec<u8>>) {
         let late = Store::open(&f.root.join("late-cache")).unwrap();
         for m in &f.plans[0].manifests {
             put(&late, &std::fs::read(f.store.path(&m.digest)).unwrap());

@@ -19,7 +19,7 @@ use crate::digest::{HashingReader, Sha256Digest};
 use crate::error::{Error, Result};
 use crate::layout;
 use crate::manifest::Entry;
-use crate::store::Store;
+use crate::upstream_store::Store;
 use airlock_verify::structure::StructureHasher;
 
 /// zstd multi-threaded job size. zstd's default grows with the window (8 MiB at level 3)

@@ -35,7 +35,7 @@ use crate::manifest::{
     CarriedPackage, FileKind, Mode, PackageFormat, PackageRepository, Role, is_package_token,
 };
 use crate::paths::SafeRelPath;
-use crate::store::Store;
+use crate::upstream_store::Store;
 use openpgp::RepoKey;
 use version::{Evr, cmp_deb, cmp_evr};
 

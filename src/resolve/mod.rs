@@ -29,8 +29,8 @@ use crate::lock::{HopFacts, Lock, LockedFile, LockedImage};
 use crate::manifest::{CatalogIdentity, Hop, Role};
 use crate::oci::Platform;
 use crate::packages::PackageOptions;
-use crate::registry::RegistryClient;
-use crate::store::Store;
+use crate::upstream_registry::UpstreamRegistry;
+use crate::upstream_store::Store;
 use wanted::{WantedFile, WantedImage, catalog_files, catalog_images, etcd_version_key};
 
 // The resolve's warnings are the planner's: a hop check is the first thing a resolve does.
@@ -53,7 +53,7 @@ pub struct ResolveOptions<'a> {
     /// Directory the lock will be written to; local paths are written relative to it.
     pub lock_dir: Option<&'a Path>,
     /// Registry client (mirrors and insecure hosts configured).
-    pub registry: &'a RegistryClient,
+    pub registry: &'a UpstreamRegistry,
     /// HTTP client (URL mirrors configured).
     pub http: &'a HttpClient,
     /// Parallel requests at most.

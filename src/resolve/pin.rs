@@ -9,13 +9,13 @@ use crate::http::HttpClient;
 use crate::lock::{FileSource, LockedFile, LockedImage};
 use crate::oci::{ManifestDoc, Platform, platform_matches};
 use crate::paths::SafeRelPath;
-use crate::registry::RegistryClient;
+use crate::upstream_registry::UpstreamRegistry;
 
 /// Largest checksum file accepted.
 pub const MAX_CHECKSUM_BYTES: usize = 64 * 1024;
 
 /// Pin an image tag to a digest, checking the wanted platforms are there.
-pub(super) async fn resolve_image(reg: &RegistryClient, w: &WantedImage) -> Result<LockedImage> {
+pub(super) async fn resolve_image(reg: &UpstreamRegistry, w: &WantedImage) -> Result<LockedImage> {
     let name = &w.name;
     let source = reg.source_registry(name);
     let label = if source == name.registry {

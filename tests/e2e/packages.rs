@@ -408,7 +408,7 @@ impl Repos {
         to: &str,
     ) -> airlock::Result<airlock::packages::Resolved> {
         let cache = tempfile::tempdir_in(self.work.path()).unwrap();
-        let store = airlock::store::Store::open(cache.path()).unwrap();
+        let store = airlock::upstream_store::Store::open(cache.path()).unwrap();
         let http = self.http();
         let opts = airlock::packages::PackageOptions {
             formats: formats.to_vec(),

@@ -146,9 +146,9 @@ impl Inventory {
 /// List what `reg` holds: every tag of every repository, the manifests they name (and
 /// the children of indexes), their configs and layers.
 pub async fn registry_digests(
-    reg: &crate::registry::EnclaveRegistry,
+    reg: &crate::enclave_registry::EnclaveRegistry,
 ) -> Result<BTreeSet<Sha256Digest>> {
-    use crate::registry::ManifestRef;
+    use crate::enclave_registry::ManifestRef;
     let mut out = BTreeSet::new();
     for repo in reg.repositories().await? {
         let mut todo: Vec<Sha256Digest> = Vec::new();

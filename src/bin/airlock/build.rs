@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use airlock::pipeline;
-use airlock::store::Store;
+use airlock::upstream_store::Store;
 
 use crate::common::{KeyArgs, NetArgs, ValidityArgs, runtime};
 

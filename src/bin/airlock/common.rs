@@ -9,9 +9,9 @@ use airlock::oci::Platform;
 use airlock::packages::openpgp::RepoKey;
 use airlock::packages::{PKGS_K8S_IO, PackageOptions};
 use airlock::pipeline::NetSettings;
-use airlock::registry::RegistryClient;
 use airlock::resolve::{ResolveOptions, Warning, arches_from_platforms};
-use airlock::store::Store;
+use airlock::upstream_registry::UpstreamRegistry;
+use airlock::upstream_store::Store;
 
 /// How to reach upstream registries and file servers.
 #[derive(clap::Args, Debug, Clone)]
@@ -114,7 +114,7 @@ pub struct UpstreamArgs {
 
 impl UpstreamArgs {
     /// Registry and HTTP clients, with the config file merged in.
-    pub fn clients(&self) -> airlock::Result<(RegistryClient, HttpClient)> {
+    pub fn clients(&self) -> airlock::Result<(UpstreamRegistry, HttpClient)> {
         self.net
             .settings()
             .with_config_file(self.config.as_deref())?
@@ -149,7 +149,7 @@ impl TodayArgs {
 
 impl HopArgs {
     /// Registry and HTTP clients, with the config file merged in.
-    pub fn clients(&self) -> airlock::Result<(RegistryClient, HttpClient)> {
+    pub fn clients(&self) -> airlock::Result<(UpstreamRegistry, HttpClient)> {
         self.upstream.clients()
     }
 
@@ -222,7 +222,7 @@ impl HopArgs {
     /// any notes).
     pub fn options<'a>(
         &'a self,
-        reg: &'a RegistryClient,
+        reg: &'a UpstreamRegistry,
         http: &'a HttpClient,
         lock_dir: &'a Path,
         arches: Vec<String>,

@@ -260,8 +260,11 @@ fn build_hops(
 /// What every hop's resolve and build share.
 struct Ctx {
     arches: Vec<String>,
-    clients: (airlock::registry::RegistryClient, airlock::http::HttpClient),
-    store: airlock::store::Store,
+    clients: (
+        airlock::upstream_registry::UpstreamRegistry,
+        airlock::http::HttpClient,
+    ),
+    store: airlock::upstream_store::Store,
     packages: Option<airlock::packages::PackageOptions>,
     rt: tokio::runtime::Runtime,
 }

@@ -23,9 +23,9 @@ use tokio::io::AsyncWriteExt;
 
 use super::ArtifactFile;
 use crate::digest::{Hasher, Sha256Digest};
+use crate::enclave_registry::{EnclaveRegistry, ManifestRef};
 use crate::error::{Error, Result};
 use crate::layout::{REPORT_DIR, SIGNATURES_DIR};
-use crate::registry::{EnclaveRegistry, ManifestRef};
 use crate::verify::{Policy, SignedBundle, VerifiedBundle};
 
 /// What `fetch` did.

@@ -13,11 +13,11 @@ use bytes::Bytes;
 
 use super::{ArtifactFile, EMPTY_CONFIG, HOP, MANIFEST_SHA256};
 use crate::digest::Sha256Digest;
+use crate::enclave_registry::{BlobSource, EnclaveRegistry, ManifestRef};
 use crate::error::{Error, Result};
 use crate::escape::Untrusted;
 use crate::layout::{self, BundleFile};
 use crate::oci::OCI_MANIFEST;
-use crate::registry::{BlobSource, EnclaveRegistry, ManifestRef};
 use crate::verify::VerifiedBundle;
 
 /// What happened to one file.

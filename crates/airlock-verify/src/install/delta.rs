@@ -7,10 +7,10 @@
 use std::collections::BTreeSet;
 
 use super::presence::Needs;
+use crate::enclave_registry::{EnclaveRegistry, Mount};
 use crate::error::{Error, Result};
 use crate::layout::PayloadPath;
 use crate::manifest::{BaseKind, BundleManifest};
-use crate::registry::{EnclaveRegistry, Mount};
 
 /// An omitted blob a changed image needs may sit in the repository of an image this
 /// bundle leaves alone (a shared base layer): mount it from there.

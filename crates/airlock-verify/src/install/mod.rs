@@ -40,12 +40,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::digest::Sha256Digest;
+use crate::enclave_registry::{EnclaveRegistry, ManifestRef};
 use crate::error::{Error, Result};
 use crate::image_ref::ImageRef;
 use crate::layout::PayloadPath;
 use crate::manifest::{Carried, FileRecord, Hop, ImageRecord, ServedAs};
 use crate::oci::MAX_MANIFEST_BYTES;
-use crate::registry::{EnclaveRegistry, ManifestRef};
 use crate::verify::{SignedBundle, VerifiedBundle};
 use presence::{Lacks, Needs};
 

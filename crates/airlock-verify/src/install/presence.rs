@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::StreamExt;
 
 use crate::digest::Sha256Digest;
+use crate::enclave_registry::{EnclaveRegistry, ManifestRef, Mount};
 use crate::error::Result;
 use crate::manifest::{BundleManifest, FileRecord};
-use crate::registry::{EnclaveRegistry, ManifestRef, Mount};
 
 /// What the enclave lacks, found by reading only (indexes into the manifest's lists).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

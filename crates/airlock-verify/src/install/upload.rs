@@ -13,8 +13,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::digest::Sha256Digest;
+use crate::enclave_registry::{EnclaveRegistry, Mount};
 use crate::error::{Error, Result};
-use crate::registry::{EnclaveRegistry, Mount};
 use crate::spool::Spool;
 use crate::verify::VerifyingReader;
 

@@ -5,7 +5,7 @@
 //! checked), then walks the payload once more and writes each blob an image needs into a
 //! private, content-addressed spool ([`crate::spool`]): through the [`VerifyingReader`],
 //! to a temporary name renamed to its digest only after the digest matched. The server
-//! answers from that spool and from the signed manifest ([`catalog`]); a request names a
+//! answers from that spool and from the signed manifest ([`served_catalog`]); a request names a
 //! repository and a digest or tag, both parsed ([`routes`]), and a file is opened only
 //! at the spool path of a digest the manifest lists for that repository.
 //!
@@ -18,11 +18,11 @@
 //!
 //! [`VerifyingReader`]: crate::verify::VerifyingReader
 
-pub mod catalog;
 pub mod conn;
 pub mod range;
 pub mod respond;
 pub mod routes;
+pub mod served_catalog;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -32,9 +32,9 @@ use crate::layout::PayloadPath;
 use crate::spool::Spool;
 use crate::verify::VerifiedBundle;
 
-pub use catalog::{Catalog, ServedImage};
 pub use conn::{Limits, tls_acceptor};
 pub use respond::State;
+pub use served_catalog::{ServedCatalog, ServedImage};
 
 /// Build the catalog of what `bundle` serves (repositories under `prefix`), and extract
 /// the verified blobs it needs into a new spool under `spool_base`.
@@ -46,7 +46,7 @@ pub fn prepare(
 ) -> Result<State> {
     bundle.require_full("serve")?;
     let m = bundle.manifest();
-    let catalog = Catalog::build(m, prefix)?;
+    let catalog = ServedCatalog::build(m, prefix)?;
     crate::spool::remove_stale(spool_base);
     crate::fsutil::require_free(spool_base, catalog.spool_bytes(m), "the serve spool")?;
     let spool = Spool::create(spool_base)?;

@@ -1,5 +1,5 @@
 //! Answers to requests: the read-only part of the OCI distribution API, from the
-//! [`Catalog`] and the verified spool. Every lookup is by repository name and parsed
+//! [`ServedCatalog`] and the verified spool. Every lookup is by repository name and parsed
 //! digest; files are opened only at [`Spool::blob_path`] of a digest the catalog lists
 //! for that repository.
 
@@ -11,9 +11,9 @@ use hyper::body::{Body, Bytes, Frame, SizeHint};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::catalog::Catalog;
 use super::range::{self, Answer};
 use super::routes::{self, Reference, Route};
+use super::served_catalog::ServedCatalog;
 use crate::digest::Sha256Digest;
 use crate::escape::Untrusted;
 use crate::spool::Spool;
@@ -26,7 +26,7 @@ const CHUNKS_AHEAD: usize = 4;
 /// What the server answers from: the catalog and the spool holding its digests.
 pub struct State {
     /// What is served.
-    pub catalog: Catalog,
+    pub catalog: ServedCatalog,
     /// Where the verified blobs are.
     pub spool: Spool,
 }

@@ -50,7 +50,7 @@ const MAX_STATE_BYTES: u64 = 4 * 1024 * 1024;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct State {
-    /// [`STATE_FORMAT`].
+    /// The version of this document's format (1 for now).
     pub format: u32,
     /// Per channel: the highest sequence installed and its manifest digest.
     pub channels: BTreeMap<String, Installed>,

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use airlock_verify::registry::{EnclaveRegistry, RegistryOptions};
+use airlock_verify::enclave_registry::{EnclaveRegistry, EnclaveRegistryOptions};
 use airlock_verify::state::{Enclave, StateDir};
 use airlock_verify::trust::policy::TrustPolicy;
 use airlock_verify::trust::{PassphraseSource, PublicKey};
@@ -58,6 +58,30 @@ impl TrustArgs {
     /// Load the policy and open the bundle (signatures and window only).
     pub fn open(&self, bundle: &Path) -> airlock_verify::Result<SignedBundle> {
         Ok(SignedBundle::open(bundle, &self.policy()?)?)
+    }
+}
+
+/// The bundle a subcommand reads and the signatures it must carry: declared once here for
+/// every subcommand that takes a bundle, so each says the same about them.
+#[derive(clap::Args, Debug, Clone)]
+#[group(skip)]
+pub struct BundleArgs {
+    /// The bundle directory, as `airlock build` wrote it: its payload in one file, or in
+    /// volumes, flat or in volume-NNN/ directories.
+    bundle: PathBuf,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+}
+
+impl BundleArgs {
+    /// The bundle directory as given.
+    pub fn path(&self) -> &Path {
+        &self.bundle
+    }
+
+    /// Load the policy and open the bundle (signatures and window only).
+    pub fn open(&self) -> airlock_verify::Result<SignedBundle> {
+        self.trust.open(&self.bundle)
     }
 }
 
@@ -135,7 +159,7 @@ impl RegistryArgs {
     pub fn client(&self, host: &str) -> airlock_verify::Result<EnclaveRegistry> {
         EnclaveRegistry::new(
             host,
-            RegistryOptions {
+            EnclaveRegistryOptions {
                 insecure: self.insecure,
                 ca_files: self.ca_file.clone(),
                 attempts: self.attempts.max(1),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use airlock_verify::export::{ExportOptions, Format};
 use airlock_verify::oci::Platform;
 
-use crate::common::TrustArgs;
+use crate::common::BundleArgs;
 
 /// Verify a bundle completely, then write one archive per image into --out, for nodes
 /// without any registry: `ctr images import`, `docker load`, `skopeo copy
@@ -18,10 +18,8 @@ use crate::common::TrustArgs;
 /// verified again.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The bundle directory.
-    bundle: PathBuf,
     #[command(flatten)]
-    trust: TrustArgs,
+    bundle: BundleArgs,
     /// Archive format: oci-archive or docker-archive.
     #[arg(long, value_name = "FORMAT")]
     format: Format,
@@ -43,7 +41,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let signed = a.trust.open(&a.bundle)?;
+    let signed = a.bundle.open()?;
     let tar_size = signed.manifest().payload.tar_size;
     let bundle = crate::common::verify_with_bar(signed, !a.quiet && !a.json)?;
     let bar = airlock_verify::progress::bytes_bar("export", !a.quiet && !a.json);
@@ -69,7 +67,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     println!(
         "OK: {} verified; {} archives in {}",
-        a.bundle.display(),
+        a.bundle.path().display(),
         written.len(),
         a.out.display()
     );

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_verify::artifact::{self, fetch::Deadlines, fetch::Progress, fetch::Source};
-use airlock_verify::registry::ManifestRef;
+use airlock_verify::enclave_registry::ManifestRef;
 
 use crate::common::{RegistryArgs, TrustArgs};
 

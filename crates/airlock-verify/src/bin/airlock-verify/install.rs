@@ -10,7 +10,7 @@ use airlock_verify::state::Enclave;
 use airlock_verify::time::Timestamp;
 use airlock_verify::verify::{SignedBundle, VerifiedBundle};
 
-use crate::common::{RegistryArgs, StateArgs, TrustArgs};
+use crate::common::{BundleArgs, RegistryArgs, StateArgs};
 
 /// Verify a bundle completely, then install it: images into the enclave registry under the
 /// same repository paths (manifest digests preserved), files under --dest with their
@@ -28,10 +28,8 @@ use crate::common::{RegistryArgs, StateArgs, TrustArgs};
 /// directory (DEST/.airlock/receipts/ by default); `airlock-verify log --check` checks it.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The bundle directory.
-    bundle: PathBuf,
     #[command(flatten)]
-    trust: TrustArgs,
+    bundle: BundleArgs,
     #[command(flatten)]
     state: StateArgs,
     /// Enclave registry, HOST:PORT.
@@ -111,7 +109,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if let Some(h) = &expect_head {
         enclave.expect_head(h)?;
     }
-    let bundle_arg = a.bundle.display().to_string();
+    let bundle_arg = a.bundle.path().display().to_string();
     let mut known = None;
     match install(&a, &mut enclave, &mut known) {
         Ok((bundle, report)) => {
@@ -166,7 +164,7 @@ fn install(
         std::fs::create_dir_all(dir)
             .map_err(|e| airlock_verify::Error::io("create directory", dir, e))?;
     }
-    let signed = a.trust.open(&a.bundle)?;
+    let signed = a.bundle.open()?;
     *known = Some(record::Known::of(&signed));
     enclave.check(&signed.identity(), Timestamp::now())?;
     let reg = Arc::new(a.reg.client(&a.registry)?);
@@ -214,7 +212,7 @@ fn print_report(a: &Args, report: &InstallReport, receipt: &str, head: &str) -> 
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    println!("OK: {} installed", a.bundle.display());
+    println!("OK: {} installed", a.bundle.path().display());
     match report.payload {
         PayloadRead::NotRead => println!(
             "  payload not read: {} (signatures, manifest and SHA256SUMS checked; \

@@ -8,7 +8,7 @@ use airlock_verify::preflight::{Status, Target, run as checks};
 use airlock_verify::state::{Outcome, Receipt};
 use airlock_verify::time::Timestamp;
 
-use crate::common::{StateArgs, TrustArgs};
+use crate::common::{BundleArgs, StateArgs};
 
 /// Check the cluster against a bundle before the change window, inside the enclave:
 /// the API server runs the hop's from-minor; kubelet and kube-proxy are within the skew
@@ -23,10 +23,8 @@ use crate::common::{StateArgs, TrustArgs};
 /// kubeadm-config -o json`; files or directories of .json files.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The bundle directory.
-    bundle: PathBuf,
     #[command(flatten)]
-    trust: TrustArgs,
+    bundle: BundleArgs,
     /// `kubectl ... -o json` output (a file or a directory of .json files). Repeatable.
     #[arg(long = "cluster-dump", value_name = "FILE|DIR", required = true)]
     cluster_dump: Vec<PathBuf>,
@@ -48,7 +46,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let started = Timestamp::now();
-    let signed = a.trust.open(&a.bundle)?;
+    let signed = a.bundle.open()?;
     let report = signed.read_document(DocPath::ReportJson, 64 * 1024 * 1024)?;
     let report: serde_json::Value = serde_json::from_slice(&report)
         .map_err(|e| airlock_verify::Error::verification(DocPath::ReportJson.file_name(), e))?;
@@ -91,7 +89,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let failed = results.iter().filter(|c| c.status == Status::Fail).count();
     if let Some(dir) = a.state.dir(a.dest.as_deref())? {
         let mut enclave = a.state.enclave(dir)?;
-        let mut r = Receipt::new(Outcome::Preflight, &a.bundle.display().to_string(), started);
+        let mut r = Receipt::new(
+            Outcome::Preflight,
+            &a.bundle.path().display().to_string(),
+            started,
+        );
         r.verified = Some(airlock_verify::install::record::verified(&signed));
         r.install = Some(serde_json::json!({ "preflight": results, "failed": failed }));
         let path = enclave.record(r, None)?;

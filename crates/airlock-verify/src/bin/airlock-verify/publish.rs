@@ -1,10 +1,8 @@
 //! `airlock-verify publish`
 
-use std::path::PathBuf;
-
 use airlock_verify::artifact;
 
-use crate::common::{RegistryArgs, TrustArgs};
+use crate::common::{BundleArgs, RegistryArgs};
 
 /// Verify a bundle completely, then push it into a registry as an OCI artifact
 /// (artifactType application/vnd.airlock.bundle.v1, one layer per bundle file:
@@ -13,10 +11,8 @@ use crate::common::{RegistryArgs, TrustArgs};
 /// fetch`, which verifies it again. Files the repository already holds are not sent again.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The bundle directory.
-    bundle: PathBuf,
     #[command(flatten)]
-    trust: TrustArgs,
+    bundle: BundleArgs,
     /// Where to push: HOST:PORT/REPO:TAG.
     #[arg(long, value_name = "HOST:PORT/REPO:TAG")]
     registry: String,
@@ -39,7 +35,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .into());
     };
     let reg = a.reg.client(&target.registry)?;
-    let signed = a.trust.open(&a.bundle)?;
+    let signed = a.bundle.open()?;
     let bundle = crate::common::verify_with_bar(signed, !a.quiet && !a.json)?;
     let bar = airlock_verify::progress::bytes_bar("publish", !a.quiet && !a.json);
     bar.set_length(bundle.manifest().payload.size + bundle.manifest_size());
@@ -59,7 +55,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    println!("OK: {} verified and published", a.bundle.display());
+    println!("OK: {} verified and published", a.bundle.path().display());
     println!("  {}@{}", report.reference, report.digest);
     for f in &report.files {
         let what = if f.uploaded { "uploaded" } else { "present" };

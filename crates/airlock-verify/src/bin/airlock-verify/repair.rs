@@ -1,8 +1,6 @@
 //! `airlock-verify repair`
 
-use std::path::PathBuf;
-
-use crate::common::TrustArgs;
+use crate::common::BundleArgs;
 
 /// Rebuild lost or damaged payload volumes from the bundle's parity volumes.
 ///
@@ -14,10 +12,8 @@ use crate::common::TrustArgs;
 /// more volumes are damaged than parity can rebuild; nothing is replaced then.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The bundle directory (volumes flat or in volume-NNN/ directories).
-    bundle: PathBuf,
     #[command(flatten)]
-    trust: TrustArgs,
+    bundle: BundleArgs,
     /// Print what was found and done as JSON.
     #[arg(long)]
     json: bool,
@@ -27,7 +23,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let signed = a.trust.open(&a.bundle)?;
+    let signed = a.bundle.open()?;
     let bar = airlock_verify::progress::bytes_bar("repair", !a.quiet && !a.json);
     let cb = airlock_verify::progress::callback(&bar);
     let report = airlock_verify::media::repair::repair(&signed, &*cb)?;
@@ -45,7 +41,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if report.rebuilt.is_empty() {
         println!(
             "OK: every volume of {} matches its signed sha256; nothing to repair",
-            a.bundle.display()
+            a.bundle.path().display()
         );
     } else {
         for r in &report.rebuilt {
@@ -54,7 +50,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         println!(
             "OK: {} volume(s) rebuilt in {}; run airlock-verify verify next",
             report.rebuilt.len(),
-            a.bundle.display()
+            a.bundle.path().display()
         );
     }
     Ok(())

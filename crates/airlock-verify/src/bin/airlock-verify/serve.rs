@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use airlock_verify::serve::{self, Limits};
 
-use crate::common::TrustArgs;
+use crate::common::BundleArgs;
 
 /// Verify a bundle completely, then serve its images read-only over the OCI distribution
 /// API (/v2/), for sites without a registry: containerd, skopeo, crane and docker pull from
@@ -18,10 +18,8 @@ use crate::common::TrustArgs;
 /// by tag and by digest, exactly as `install` would push them.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The bundle directory.
-    bundle: PathBuf,
     #[command(flatten)]
-    trust: TrustArgs,
+    bundle: BundleArgs,
     /// Address to listen on, HOST:PORT (port 0 picks a free one; the address is printed).
     #[arg(long, value_name = "HOST:PORT")]
     listen: SocketAddr,
@@ -74,7 +72,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         (Some(c), Some(k)) => Some(serve::tls_acceptor(c, k)?),
         _ => None,
     };
-    let signed = a.trust.open(&a.bundle)?;
+    let signed = a.bundle.open()?;
     let bundle = crate::common::verify_with_bar(signed, !a.quiet && !a.json)?;
     let bar = airlock_verify::progress::bytes_bar("spool", !a.quiet && !a.json);
     bar.set_length(bundle.manifest().payload.tar_size);
@@ -119,14 +117,14 @@ fn announce(a: &Args, state: &serve::State, addr: SocketAddr, tls: bool) -> anyh
             serde_json::json!({
                 "listen": addr.to_string(),
                 "url": format!("{scheme}://{addr}"),
-                "bundle": a.bundle,
+                "bundle": a.bundle.path(),
                 "spool": state.spool.path(),
                 "images": images,
             })
         );
         return Ok(());
     }
-    println!("serving {} on {scheme}://{addr}", a.bundle.display());
+    println!("serving {} on {scheme}://{addr}", a.bundle.path().display());
     println!(
         "  verified blobs spooled in {}",
         state.spool.path().display()

@@ -1,34 +1,30 @@
 //! `airlock-verify signers`
 
-use std::path::PathBuf;
-
 use airlock_verify::escape::Untrusted;
 use airlock_verify::trust::TrustError;
 
-use crate::common::TrustArgs;
+use crate::common::BundleArgs;
 
 /// List a bundle's signatures: who made them (name and role from the policy, the signer
 /// and time their trusted comment claims), which do not count and why, and what the
 /// policy still needs. Checks signatures only, not the payload.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The bundle directory.
-    bundle: PathBuf,
     #[command(flatten)]
-    trust: TrustArgs,
+    bundle: BundleArgs,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let policy = a.trust.policy()?;
-    let eval = airlock_verify::verify::evaluate_signatures(&a.bundle, &policy)?;
+    let policy = a.bundle.trust.policy()?;
+    let eval = airlock_verify::verify::evaluate_signatures(a.bundle.path(), &policy)?;
     if a.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
-                "bundle": a.bundle,
+                "bundle": a.bundle.path(),
                 "policy_version": policy.trust().version(),
                 "satisfied": eval.satisfied(),
                 "missing": eval.missing(),

@@ -1,10 +1,8 @@
 //! `airlock-verify verify`
 
-use std::path::PathBuf;
-
 use airlock_verify::escape::Untrusted;
 
-use crate::common::TrustArgs;
+use crate::common::BundleArgs;
 
 /// Check a bundle: the signatures over manifest.json first, then one streaming pass over
 /// the payload that checks every entry's header, size and sha256 and the payload's own
@@ -15,10 +13,8 @@ use crate::common::TrustArgs;
 /// the bundle has parity). Writes nothing.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The bundle directory.
-    bundle: PathBuf,
     #[command(flatten)]
-    trust: TrustArgs,
+    bundle: BundleArgs,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -37,7 +33,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
-                "bundle": a.bundle,
+                "bundle": a.bundle.path(),
                 "verified": false,
                 "error": airlock_verify::error::chain(e.as_ref()),
                 "exit_code": airlock_verify::cli::exit_code(e, |_| None),
@@ -48,7 +44,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
 }
 
 fn check(a: &Args) -> anyhow::Result<()> {
-    let signed = a.trust.open(&a.bundle)?;
+    let signed = a.bundle.open()?;
     let bundle = crate::common::verify_with_bar(signed, !a.quiet && !a.json)?;
     let m = bundle.manifest();
     let eval = bundle.evaluation();
@@ -57,7 +53,7 @@ fn check(a: &Args) -> anyhow::Result<()> {
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
-                "bundle": a.bundle,
+                "bundle": a.bundle.path(),
                 "verified": true,
                 "manifest_sha256": bundle.manifest_sha256().hex(),
                 "hop": m.hop,
@@ -79,7 +75,7 @@ fn check(a: &Args) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    println!("OK: {} verified", a.bundle.display());
+    println!("OK: {} verified", a.bundle.path().display());
     if let Some(h) = &m.hop {
         println!("  hop: {} -> {}", Untrusted(&h.from), Untrusted(&h.to));
     }

@@ -57,17 +57,17 @@ pub struct ServedImage {
 
 /// Everything served.
 #[derive(Debug, Default)]
-pub struct Catalog {
+pub struct ServedCatalog {
     repos: BTreeMap<String, Repo>,
     images: Vec<ServedImage>,
 }
 
-impl Catalog {
+impl ServedCatalog {
     /// Build from a (verified) manifest; repositories are the images' upstream paths,
     /// under `prefix` if given. Two images the server would serve under the same tag
     /// with different digests are refused.
     pub fn build(m: &BundleManifest, prefix: Option<&str>) -> Result<Self> {
-        let mut c = Catalog::default();
+        let mut c = ServedCatalog::default();
         for img in &m.images {
             let name = repo_for(&img.name, prefix);
             let repo = c.repos.entry(name.clone()).or_default();

@@ -1,5 +1,5 @@
 //! The upstream registry client (pulling only; the enclave side has its own small push
-//! client in `airlock_verify::registry`), a thin layer over `oci-client`
+//! client in `airlock_verify::enclave_registry`), a thin layer over `oci-client`
 //! that adds what the crate leaves to its callers: credentials from the docker config,
 //! plain-HTTP hosts, extra CA certificates, mirrors, digest checks on every manifest, and
 //! blob streams that never hold a whole blob in memory.
@@ -19,7 +19,7 @@ use crate::oci::{ACCEPTED_MANIFEST_TYPES, MAX_MANIFEST_BYTES, ManifestDoc};
 
 /// How to reach registries.
 #[derive(Debug, Clone, Default)]
-pub struct RegistryOptions {
+pub struct UpstreamRegistryOptions {
     /// `HOST:PORT` values reached over plain HTTP (test and lab registries only).
     pub insecure: Vec<String>,
     /// PEM files with extra CA certificates to trust.
@@ -31,10 +31,10 @@ pub struct RegistryOptions {
     pub anonymous: bool,
 }
 
-/// A registry client configured from [`RegistryOptions`].
-pub struct RegistryClient {
+/// A registry client configured from [`UpstreamRegistryOptions`].
+pub struct UpstreamRegistry {
     client: Client,
-    opts: RegistryOptions,
+    opts: UpstreamRegistryOptions,
 }
 
 fn oci_err(reference: &str, e: impl std::fmt::Display) -> Error {
@@ -52,7 +52,7 @@ fn request_err(
     e: &oci_client::errors::OciDistributionError,
 ) -> Error {
     let registry = r.resolve_registry();
-    match airlock_verify::registry::Unreachable::of(e) {
+    match airlock_verify::enclave_registry::Unreachable::of(e) {
         Some(u) => oci_err(
             &r.whole(),
             u.advice(registry, &format!("--insecure-registry {registry}")),
@@ -61,9 +61,9 @@ fn request_err(
     }
 }
 
-impl RegistryClient {
+impl UpstreamRegistry {
     /// Build a client. Reads the CA files now, so a bad path fails before any transfer.
-    pub fn new(opts: RegistryOptions) -> Result<Self> {
+    pub fn new(opts: UpstreamRegistryOptions) -> Result<Self> {
         let mut certs = Vec::new();
         for path in &opts.ca_files {
             let data =
@@ -83,7 +83,7 @@ impl RegistryClient {
             user_agent: concat!("airlock/", env!("CARGO_PKG_VERSION")),
             ..Default::default()
         };
-        Ok(RegistryClient {
+        Ok(UpstreamRegistry {
             client: Client::new(config),
             opts,
         })
@@ -199,7 +199,7 @@ impl RegistryClient {
     }
 
     /// A stream of a blob's bytes. The caller hashes and size-checks while consuming it
-    /// (see [`crate::store::Store::put_stream`]).
+    /// (see [`crate::upstream_store::Store::put_stream`]).
     pub async fn blob_stream(
         &self,
         registry: &str,

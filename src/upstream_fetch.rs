@@ -18,8 +18,8 @@ use crate::image_ref::ImageRef;
 use crate::lock::{FileSource, Lock, LockedFile, LockedImage};
 use crate::manifest::{Carried, Role, ServedAs};
 use crate::oci::{self, Descriptor, MAX_MANIFEST_BYTES, ManifestDoc, platform_matches};
-use crate::registry::RegistryClient;
-use crate::store::Store;
+use crate::upstream_registry::UpstreamRegistry;
+use crate::upstream_store::Store;
 
 /// Everything one locked image contributes to a bundle.
 #[derive(Debug, Clone)]
@@ -54,7 +54,7 @@ pub struct FetchOptions<'a> {
 
 async fn manifest_bytes(
     store: &Store,
-    reg: &RegistryClient,
+    reg: &UpstreamRegistry,
     image: &ImageRef,
     digest: &Sha256Digest,
     hint: Option<&str>,
@@ -99,7 +99,7 @@ type Served = (ServedAs, Carried, Option<Vec<u8>>);
 /// Walk one image's manifests (fetching them into the store) and plan what to carry.
 async fn plan_image(
     store: &Store,
-    reg: &RegistryClient,
+    reg: &UpstreamRegistry,
     locked: &LockedImage,
 ) -> Result<ImagePlan> {
     let name = &locked.name;
@@ -255,7 +255,7 @@ fn plan_single(
 /// The configs and layers of the carried platform manifests, each once.
 async fn plan_blobs(
     store: &Store,
-    reg: &RegistryClient,
+    reg: &UpstreamRegistry,
     locked: &LockedImage,
     doc: &ManifestDoc,
     manifests: &[Carried],
@@ -293,7 +293,7 @@ async fn plan_blobs(
 pub async fn plan_images(
     lock: &Lock,
     store: &Store,
-    reg: &RegistryClient,
+    reg: &UpstreamRegistry,
     jobs: usize,
 ) -> Result<Vec<ImagePlan>> {
     let plans: Vec<Result<ImagePlan>> = futures::stream::iter(lock.images.iter())
@@ -379,7 +379,7 @@ impl<'a> Missing<'a> {
 pub async fn download(
     missing: Missing<'_>,
     store: &Store,
-    reg: &RegistryClient,
+    reg: &UpstreamRegistry,
     http: &HttpClient,
     opts: &FetchOptions<'_>,
 ) -> Result<()> {
@@ -398,7 +398,7 @@ pub async fn download(
 
 async fn fetch_blob(
     store: &Store,
-    reg: &RegistryClient,
+    reg: &UpstreamRegistry,
     image: &ImageRef,
     blob: Carried,
     opts: &FetchOptions<'_>,
