@@ -21,6 +21,8 @@
 //! - the ground floor: [`error`], [`digest`], [`escape`], [`paths`], [`fsutil`], [`time`],
 //!   [`readahead`].
 
+#![deny(missing_docs)]
+
 pub mod digest;
 pub mod error;
 pub mod escape;
