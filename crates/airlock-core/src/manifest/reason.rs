@@ -6,11 +6,15 @@
 
 use crate::digest::Sha256Digest;
 use crate::escape::Untrusted;
-use crate::layout::{DocPath, MAX_VOLUMES, PACKAGES_DIR, PAYLOAD_FILE, PayloadPath, VolumeName};
+use crate::layout::{
+    DocPath, FileKind, MAX_PARITY_STRIPE, MAX_VOLUMES, PACKAGES_DIR, PAYLOAD_FILE, PayloadPath,
+    VolumeName,
+};
 use crate::paths::{STATE_DIR, SafeRelPath};
 use crate::time::Timestamp;
 
-use super::{FileKind, MAX_PARITY_STRIPE};
+/// What each section's checker returns.
+pub(crate) type Checked<T = ()> = std::result::Result<T, FormatError>;
 
 /// One way a signed manifest disagrees with itself. Text from the bundle is escaped when
 /// shown.
