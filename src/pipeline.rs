@@ -18,8 +18,8 @@ use crate::http::{HttpClient, HttpOptions};
 use crate::lock::Lock;
 use crate::pack::{WriteOptions, WriteSummary, write_bundle};
 use crate::registry::{RegistryClient, RegistryOptions};
+use crate::sign::SecretKey;
 use crate::store::Store;
-use crate::trust::SecretKey;
 
 /// How to reach upstream, before splitting into registry and HTTP settings.
 #[derive(Debug, Clone, Default)]

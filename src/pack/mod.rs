@@ -30,8 +30,8 @@ use crate::lock::Lock;
 use crate::manifest::{
     BUNDLE_FORMAT, BundleManifest, Document, ImageRecord, ManifestKind, PayloadInfo,
 };
+use crate::sign::SecretKey;
 use crate::store::Store;
-use crate::trust::SecretKey;
 
 /// Options for [`write_bundle`].
 pub struct WriteOptions<'a> {
@@ -323,7 +323,7 @@ fn write_signed(
     let digest = crate::trust::MessageDigest::of_file(&manifest_path)?;
     let mut signatures = Vec::new();
     for key in keys {
-        let sig = crate::trust::sign_digest(key, &digest, &comment)?;
+        let sig = crate::sign::sign_digest(key, &digest, &comment)?;
         let name = layout::signature_file(&key.key_id().to_string());
         write_file(&sig_dir.join(&name), sig.as_bytes())?;
         signatures.push(layout::signature_path(&name));

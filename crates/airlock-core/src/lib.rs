@@ -28,6 +28,7 @@ pub mod error;
 pub mod escape;
 pub mod fsutil;
 pub mod image_ref;
+pub mod key_format;
 pub mod layout;
 pub mod manifest;
 pub mod oci;

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::reason::{Checked, FormatError};
+use crate::error::{Checked, FormatError};
 
 /// One checklist step of the upgrade runbook.
 ///

@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::identity::Hop;
-use super::reason::{Checked, FormatError};
 use crate::digest::{Sha256Digest, bare_hex};
+use crate::error::{Checked, FormatError};
 use crate::layout::PayloadPath;
 
 /// What a delta bundle rests on and leaves out.

@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::reason::{Checked, FormatError};
 use crate::digest::{Sha256Digest, bare_hex};
+use crate::error::{Checked, FormatError};
 
 /// A signed document of the bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::delta::{self, Omitted};
-use super::reason::{Checked, FormatError};
 use crate::digest::{Sha256Digest, bare_hex};
+use crate::error::{Checked, FormatError};
 use crate::layout::PayloadPath;
 
 /// One payload entry (a regular file in the tar stream).

@@ -10,8 +10,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::entries::Contents;
-use super::reason::{Checked, FormatError};
 use crate::digest::{Sha256Digest, bare_hex};
+use crate::error::{Checked, FormatError};
 use crate::escape::Untrusted;
 use crate::layout::{FileKind, PayloadPath};
 use crate::paths::SafeRelPath;

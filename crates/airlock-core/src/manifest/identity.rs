@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::reason::{Checked, FormatError};
 use crate::digest::{Sha256Digest, bare_hex};
+use crate::error::{Checked, FormatError};
 use crate::time::Timestamp;
 
 /// One Kubernetes version step.

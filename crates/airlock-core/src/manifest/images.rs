@@ -10,8 +10,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::entries::Contents;
-use super::reason::{Checked, FormatError};
 use crate::digest::Sha256Digest;
+use crate::error::{Checked, FormatError};
 use crate::image_ref::ImageRef;
 use crate::layout::PayloadPath;
 use crate::oci::Platform;

@@ -28,8 +28,9 @@ mod identity;
 mod images;
 mod packages;
 mod payload;
-mod reason;
 
+use crate::error::Checked;
+pub use crate::error::FormatError;
 pub use crate::layout::{FileKind, MAX_PARITY_STRIPE};
 pub use checklist::{Phase, Step};
 pub use delta::{BaseKind, Delta, DeltaBase, Omitted};
@@ -42,8 +43,6 @@ pub use packages::{
     CarriedPackage, PackageFormat, PackageRepository, check_package_repositories, is_package_token,
 };
 pub use payload::{Parity, ParityScheme, PayloadInfo, VOLUME_HEAD_BYTES, Volume, stripe_lengths};
-use reason::Checked;
-pub use reason::FormatError;
 
 /// The manifest format this version writes and reads.
 pub const BUNDLE_FORMAT: u32 = 1;

@@ -12,7 +12,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::images::Role;
-use super::reason::{Checked, FormatError};
+use crate::error::{Checked, FormatError};
 use crate::escape::Untrusted;
 use crate::layout::FileKind;
 use crate::paths::SafeRelPath;

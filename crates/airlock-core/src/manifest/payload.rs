@@ -6,8 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::reason::{Checked, FormatError};
 use crate::digest::{Sha256Digest, bare_hex};
+use crate::error::{Checked, FormatError};
 use crate::layout::{MAX_PARITY_STRIPE, MAX_VOLUMES, PAYLOAD_FILE, VolumeName};
 
 /// The payload file's identity.

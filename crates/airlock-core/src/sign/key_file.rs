@@ -41,7 +41,7 @@ pub fn load_secret_key_with(
     }
     warn_if_exposed(path);
     let what = format!("secret key {}", path.display());
-    if super::minisign_key::is_minisign_secret_key(pem) {
+    if crate::key_format::is_minisign_secret_key(pem) {
         return super::minisign_key::parse(pem, &what, source);
     }
     if pem

@@ -12,30 +12,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use blake2::Digest;
 
+use crate::key_format::MINISIGN_SECRET_KEY_LEN;
+
 use super::{KeyId, PassphraseSource, SecretKey, TrustError, Zeroizing, kdf_limits};
 
-const LEN: usize = 158;
+const LEN: usize = MINISIGN_SECRET_KEY_LEN;
 const ENCRYPTED_OFF: usize = 54;
-
-/// True if `text` looks like a minisign secret key file.
-pub fn is_minisign_secret_key(text: &str) -> bool {
-    text.starts_with(crate::trust::keys::UNTRUSTED_PREFIX)
-}
-
-/// True if `text` is a secret key file, airlock's (PKCS#8 PEM) or minisign's: lets a
-/// secret key given where a public key belongs be named as such.
-pub fn looks_like_secret_key(text: &str) -> bool {
-    let t = text.trim_start();
-    if t.starts_with("-----BEGIN") && t.contains("PRIVATE KEY-----") {
-        return true;
-    }
-    is_minisign_secret_key(text)
-        && text
-            .lines()
-            .nth(1)
-            .and_then(|b64| BASE64.decode(b64.trim()).ok())
-            .is_some_and(|raw| raw.len() == LEN)
-}
 
 /// Parse a minisign secret key file, decrypting it with a passphrase from `source` when
 /// it is encrypted.
@@ -137,6 +119,7 @@ fn log2_above(x: u64) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::key_format::looks_like_secret_key;
 
     #[test]
     fn libsodium_parameter_choice() {

@@ -611,7 +611,7 @@ mod tests {
         keys.iter()
             .enumerate()
             .map(|(i, k)| {
-                let sig = crate::trust::sign(k, bytes, &comment).unwrap();
+                let sig = crate::sign::sign(k, bytes, &comment).unwrap();
                 (format!("k{i}.minisig"), sig)
             })
             .collect()

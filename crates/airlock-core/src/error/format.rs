@@ -1,5 +1,5 @@
 //! Why a manifest is inconsistent, as values: each check of
-//! [`BundleManifest::check_consistency`](super::BundleManifest::check_consistency) says
+//! [`BundleManifest::check_consistency`](crate::manifest::BundleManifest::check_consistency) says
 //! what it found, with the path and the declared and found values, so callers and tests
 //! match variants rather than text. It travels as the reason of the bundle verification
 //! error (exit 3), whose message reads as before.

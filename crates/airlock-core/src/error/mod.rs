@@ -1,4 +1,8 @@
-//! The trust core's error type: files, input, paths, the bundle format, signatures.
+//! The trust core's error type: files, input, paths, the bundle format, signatures; and
+//! the typed reasons it carries ([`FormatError`], [`TrustError`]).
+//!
+//! The ground floor of the crate's reasons: it imports only what names artifacts (layout,
+//! paths, digests, key ids, times), never the checks that produce the reasons.
 //!
 //! It knows nothing of registries, HTTP or the enclave's state: `airlock-verify` wraps it
 //! with those cases (and the same exit codes), so a reviewer reading the core reads no
@@ -16,8 +20,14 @@
 use std::path::PathBuf;
 
 use crate::escape::Untrusted;
-use crate::manifest::FormatError;
-use crate::trust::error::TrustError;
+use crate::paths::UnsafePath;
+
+mod format;
+mod trust;
+
+pub(crate) use format::Checked;
+pub use format::FormatError;
+pub use trust::TrustError;
 
 /// Why a bundle was rejected: a typed reason where the check has one (match on it), else
 /// the check's text. Either way the message reads the same.
@@ -195,6 +205,15 @@ impl Error {
             | Error::AlreadyExists { .. } => 4,
             Error::DigestMismatch { .. } => 5,
             _ => 1,
+        }
+    }
+}
+
+impl From<UnsafePath> for Error {
+    fn from(e: UnsafePath) -> Self {
+        Error::UnsafePath {
+            path: e.path,
+            reason: e.reason,
         }
     }
 }
