@@ -22,9 +22,11 @@ use std::path::PathBuf;
 use crate::escape::Untrusted;
 use crate::paths::UnsafePath;
 
+mod document;
 mod format;
 mod trust;
 
+pub use document::DocumentError;
 pub(crate) use format::Checked;
 pub use format::FormatError;
 pub use trust::TrustError;
@@ -36,6 +38,9 @@ pub enum Rejection {
     /// The signed manifest disagrees with itself.
     #[error(transparent)]
     Format(#[from] FormatError),
+    /// A signed document (the manifest) does not parse or is of another format or kind.
+    #[error(transparent)]
+    Document(#[from] DocumentError),
     /// Any other reason, as text.
     #[error("{0}")]
     Text(String),
@@ -159,9 +164,22 @@ impl Error {
     /// [`Error::Verification`] with a typed reason: the manifest `artifact` disagrees
     /// with itself.
     pub fn format(artifact: impl AsRef<str>, reason: FormatError) -> Self {
+        Self::rejected(artifact, reason)
+    }
+
+    /// [`Error::Verification`] with a typed reason (the artifact name is escaped).
+    pub fn rejected(artifact: impl AsRef<str>, reason: impl Into<Rejection>) -> Self {
         Error::Verification {
             artifact: Untrusted(artifact.as_ref()).to_string(),
-            reason: Rejection::Format(reason),
+            reason: reason.into(),
+        }
+    }
+
+    /// Why a bundle was rejected, if that is what this is (under any context).
+    pub fn rejection(&self) -> Option<&Rejection> {
+        match self.root() {
+            Error::Verification { reason, .. } => Some(reason),
+            _ => None,
         }
     }
 

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::digest::{Sha256Digest, bare_hex};
 use crate::error::{Error, Result};
 use crate::layout::{MANIFEST_FILE, PayloadPath};
+use crate::versioned::{DocumentError, Expect, Json, parse_document};
 
 // One file per section, each with its types and the checker that says what it guarantees;
 // [`BundleManifest::check_consistency`] runs them in order.
@@ -46,6 +47,12 @@ pub use payload::{Parity, ParityScheme, PayloadInfo, VOLUME_HEAD_BYTES, Volume, 
 
 /// The manifest format this version writes and reads.
 pub const BUNDLE_FORMAT: u32 = 1;
+/// What a bundle manifest declares.
+const MANIFEST: Expect = Expect {
+    what: "bundle manifest",
+    format: BUNDLE_FORMAT,
+    kind: "airlock-bundle",
+};
 /// Largest manifest accepted. A real hop's manifest is tens of kilobytes; it costs about
 /// 630 bytes per blob (its entry and its place in an image's blob list), so 16 MiB holds
 /// some 25,000 blobs (2,000 images of 10 blobs made 12.6 MB; `BENCHMARKS.md`). `airlock
@@ -133,18 +140,9 @@ impl BundleManifest {
 
     /// Parse bytes whose signature has already been verified, and check their consistency.
     pub fn parse_verified(bytes: &[u8]) -> Result<Self> {
-        let bad = |r: String| Error::verification(MANIFEST_FILE, r);
-        let text = std::str::from_utf8(bytes).map_err(|_| bad("is not UTF-8 JSON".to_string()))?;
-        let m: BundleManifest = crate::versioned::parse::<crate::versioned::Json, _>(
-            text,
-            BUNDLE_FORMAT,
-            "bundle manifest",
-            MANIFEST_FILE,
-        )
-        .map_err(|e| match e {
-            Error::Invalid { reason, .. } => bad(reason),
-            other => other,
-        })?;
+        let bad = |r: DocumentError| Error::rejected(MANIFEST_FILE, r);
+        let text = std::str::from_utf8(bytes).map_err(|_| bad(DocumentError::NotUtf8))?;
+        let m: BundleManifest = parse_document::<Json, _>(text, MANIFEST).map_err(bad)?;
         m.check_consistency()?;
         Ok(m)
     }

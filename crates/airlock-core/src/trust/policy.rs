@@ -269,12 +269,13 @@ impl TrustPolicy {
     pub fn parse(bytes: &[u8], origin: &str) -> Result<Self, crate::Error> {
         let bad = |r: String| crate::Error::invalid("trust policy", origin, r);
         let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8".into()))?;
-        let f: PolicyFile = crate::versioned::parse::<crate::versioned::Json, _>(
-            text,
-            POLICY_FORMAT,
-            "trust policy",
-            origin,
-        )?;
+        let expect = crate::versioned::Expect {
+            what: "trust policy",
+            format: POLICY_FORMAT,
+            kind: "airlock-trust-policy",
+        };
+        let f: PolicyFile =
+            crate::versioned::parse::<crate::versioned::Json, _>(text, expect, origin)?;
         let mut approvers = Vec::new();
         let mut ids: BTreeMap<KeyId, String> = BTreeMap::new();
         let mut names = BTreeSet::new();
