@@ -340,8 +340,8 @@ impl ValidityArgs {
         {
             return Err(bad("--channel", "1-64 of A-Z a-z 0-9 . _ -".into()));
         }
-        let role =
-            airlock::trust::policy::RoleName::new(&self.role).map_err(|e| bad("--role", e))?;
+        let role = airlock::trust::policy::RoleName::new(&self.role)
+            .map_err(|e| bad("--role", e.to_string()))?;
         Ok((
             airlock::pack::Validity {
                 not_before,

@@ -54,23 +54,47 @@ impl fmt::Display for Mode {
     }
 }
 impl FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        let v = u32::from_str_radix(s, 8)
-            .map_err(|_| format!("mode {:?} is not octal", Untrusted(s)))?;
+    type Err = ModeError;
+    fn from_str(s: &str) -> std::result::Result<Self, ModeError> {
+        let err = |reason| ModeError {
+            mode: s.to_owned(),
+            reason,
+        };
+        let v = u32::from_str_radix(s, 8).map_err(|_| err(ModeReason::NotOctal))?;
         if v & !0o777 != 0 {
-            return Err(format!(
-                "mode {s:?}: only permission bits (0777) are allowed, not setuid/setgid/sticky"
-            ));
+            return Err(err(ModeReason::Special));
         }
         if v & 0o002 != 0 {
-            return Err(format!(
-                "mode {s:?}: files writable by every user are not installed (use 0755 or 0644)"
-            ));
+            return Err(err(ModeReason::WorldWritable));
         }
         Ok(Mode(v))
     }
 }
+
+/// A mode string that is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("mode {:?}{reason}", Untrusted(mode))]
+pub struct ModeError {
+    /// The text given.
+    pub mode: String,
+    /// Why.
+    pub reason: ModeReason,
+}
+
+/// Why a mode is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ModeReason {
+    /// Not an octal number.
+    #[error(" is not octal")]
+    NotOctal,
+    /// setuid, setgid or sticky bits.
+    #[error(": only permission bits (0777) are allowed, not setuid/setgid/sticky")]
+    Special,
+    /// Write permission for others.
+    #[error(": files writable by every user are not installed (use 0755 or 0644)")]
+    WorldWritable,
+}
+
 impl Serialize for Mode {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         s.collect_str(self)
@@ -127,9 +151,12 @@ mod tests {
     #[test]
     fn mode_refuses_special_and_world_writable_bits() {
         assert_eq!("0755".parse::<Mode>().unwrap(), Mode(0o755));
-        assert!("4755".parse::<Mode>().is_err());
-        assert!("0777".parse::<Mode>().is_err());
-        assert!("0666".parse::<Mode>().is_err());
-        assert!("9".parse::<Mode>().is_err());
+        let reason = |s: &str| s.parse::<Mode>().map_err(|e| e.reason);
+        assert_eq!(reason("4755"), Err(ModeReason::Special));
+        assert_eq!(reason("0777"), Err(ModeReason::WorldWritable));
+        assert_eq!(reason("0666"), Err(ModeReason::WorldWritable));
+        assert_eq!(reason("9"), Err(ModeReason::NotOctal));
+        let e = "0666".parse::<Mode>().unwrap_err().to_string();
+        assert!(e.starts_with("mode \"0666\": files writable"), "{e}");
     }
 }

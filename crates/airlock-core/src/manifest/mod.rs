@@ -37,11 +37,12 @@ pub use checklist::{Phase, Step};
 pub use delta::{BaseKind, Delta, DeltaBase, Omitted};
 pub use documents::Document;
 pub use entries::{Entry, tar_size_of};
-pub use files::{FileRecord, Mode};
+pub use files::{FileRecord, Mode, ModeError, ModeReason};
 pub use identity::{CatalogIdentity, Hop, valid_channel};
 pub use images::{Carried, ImageRecord, Role, ServedAs};
 pub use packages::{
-    CarriedPackage, PackageFormat, PackageRepository, check_package_repositories, is_package_token,
+    CarriedPackage, PackageFormat, PackageFormatError, PackageRepository,
+    check_package_repositories, is_package_token,
 };
 pub use payload::{Parity, ParityScheme, PayloadInfo, VOLUME_HEAD_BYTES, Volume, stripe_lengths};
 

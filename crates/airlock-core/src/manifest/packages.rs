@@ -44,17 +44,24 @@ impl fmt::Display for PackageFormat {
 }
 
 impl FromStr for PackageFormat {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
+    type Err = PackageFormatError;
+    fn from_str(s: &str) -> std::result::Result<Self, PackageFormatError> {
         match s {
             "deb" => Ok(PackageFormat::Deb),
             "rpm" => Ok(PackageFormat::Rpm),
-            _ => Err(format!(
-                "package format {:?}: expected deb or rpm",
-                Untrusted(s)
-            )),
+            _ => Err(PackageFormatError {
+                found: s.to_owned(),
+            }),
         }
     }
+}
+
+/// A package format that is neither `deb` nor `rpm`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("package format {:?}: expected deb or rpm", Untrusted(found))]
+pub struct PackageFormatError {
+    /// The text given.
+    pub found: String,
 }
 
 /// A package repository the bundle carries a partial mirror of: its signed metadata as

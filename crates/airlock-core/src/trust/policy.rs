@@ -37,7 +37,7 @@ pub struct RoleName(String);
 
 impl RoleName {
     /// Check and wrap.
-    pub fn new(s: &str) -> Result<Self, String> {
+    pub fn new(s: &str) -> Result<Self, RoleNameError> {
         let ok = !s.is_empty()
             && s.len() <= 40
             && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
@@ -46,10 +46,9 @@ impl RoleName {
         if ok {
             Ok(RoleName(s.to_string()))
         } else {
-            Err(format!(
-                "role {} must be lower-case letters, digits and '-' (e.g. change-board)",
-                Untrusted(s)
-            ))
+            Err(RoleNameError {
+                found: s.to_owned(),
+            })
         }
     }
 
@@ -57,6 +56,17 @@ impl RoleName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// A role name outside its alphabet or length.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "role {} must be lower-case letters, digits and '-' (e.g. change-board)",
+    Untrusted(found)
+)]
+pub struct RoleNameError {
+    /// The text given.
+    pub found: String,
 }
 
 impl fmt::Display for RoleName {
@@ -491,7 +501,7 @@ impl TrustPolicy {
                     "its trusted comment names no role (sign with `airlock sign --role ROLE`)"
                         .to_string()
                 })?;
-                let role = RoleName::new(claimed)?;
+                let role = RoleName::new(claimed).map_err(|e| e.to_string())?;
                 if !a.roles.contains(&role) {
                     return Err(format!(
                         "signed as {role}, a role the policy does not give {}",
