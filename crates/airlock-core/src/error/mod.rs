@@ -24,11 +24,13 @@ use crate::paths::UnsafePath;
 
 mod document;
 mod format;
+mod payload;
 mod trust;
 
 pub use document::DocumentError;
 pub(crate) use format::Checked;
 pub use format::FormatError;
+pub use payload::PayloadError;
 pub use trust::TrustError;
 
 /// Why a bundle was rejected: a typed reason where the check has one (match on it), else
@@ -41,6 +43,9 @@ pub enum Rejection {
     /// A signed document (the manifest) does not parse or is of another format or kind.
     #[error(transparent)]
     Document(#[from] DocumentError),
+    /// The payload stream differs from the manifest.
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
     /// Any other reason, as text.
     #[error("{0}")]
     Text(String),
