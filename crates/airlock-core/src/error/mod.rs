@@ -22,11 +22,13 @@ use std::path::PathBuf;
 use crate::escape::Untrusted;
 use crate::paths::UnsafePath;
 
+mod bundle;
 mod document;
 mod format;
 mod payload;
 mod trust;
 
+pub use bundle::BundleError;
 pub use document::DocumentError;
 pub(crate) use format::Checked;
 pub use format::FormatError;
@@ -46,6 +48,9 @@ pub enum Rejection {
     /// The payload stream differs from the manifest.
     #[error(transparent)]
     Payload(#[from] PayloadError),
+    /// A file around the payload differs from the manifest.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
     /// Any other reason, as text.
     #[error("{0}")]
     Text(String),
