@@ -436,7 +436,7 @@ impl TrustPolicy {
                 }),
                 Err(reason) => not_counted.push(NotCounted {
                     file: file.clone(),
-                    reason,
+                    reason: reason.to_string(),
                 }),
             }
         }
@@ -468,16 +468,14 @@ impl TrustPolicy {
         kinds: &[CommentKind],
         v: &VerifiedSignature,
         seen: &mut BTreeSet<KeyId>,
-    ) -> Result<(String, Option<String>, Option<comment::Comment>), String> {
-        let Some(a) = self.approvers.iter().find(|a| a.key.key_id() == v.key_id) else {
-            return Err(format!("key {} is not in the policy", v.key_id));
+    ) -> Result<(String, Option<String>, Option<comment::Comment>), Uncounted> {
+        let key_id = v.key_id;
+        let Some(a) = self.approvers.iter().find(|a| a.key.key_id() == key_id) else {
+            return Err(Uncounted::NotInPolicy { key_id });
         };
-        if seen.contains(&v.key_id) {
-            return Err(format!(
-                "duplicate: key {} ({}) already counted",
-                v.key_id,
-                Untrusted(&a.name)
-            ));
+        let name = a.name.clone();
+        if seen.contains(&key_id) {
+            return Err(Uncounted::Duplicate { key_id, name });
         }
         let parsed = comment::parse(&v.trusted_comment);
         // With roles, the (authenticated) trusted comment must say what was signed; with
@@ -485,31 +483,24 @@ impl TrustPolicy {
         if let Rules::AllOf(_) = rules
             && !parsed.as_ref().is_some_and(|c| kinds.contains(&c.kind))
         {
-            return Err(format!(
-                "its trusted comment is not a {} signature",
-                kinds
-                    .iter()
-                    .map(|k| k.word())
-                    .collect::<Vec<_>>()
-                    .join(" or ")
-            ));
+            let words: Vec<&str> = kinds.iter().map(|k| k.word()).collect();
+            return Err(Uncounted::CommentKind {
+                expected: words.join(" or "),
+            });
         }
         let role = match rules {
             Rules::Threshold(_) => None,
             Rules::AllOf(list) => {
-                let claimed = parsed.as_ref().and_then(|c| c.get("role")).ok_or_else(|| {
-                    "its trusted comment names no role (sign with `airlock sign --role ROLE`)"
-                        .to_string()
-                })?;
-                let role = RoleName::new(claimed).map_err(|e| e.to_string())?;
+                let claimed = parsed
+                    .as_ref()
+                    .and_then(|c| c.get("role"))
+                    .ok_or(Uncounted::NoRole)?;
+                let role = RoleName::new(claimed)?;
                 if !a.roles.contains(&role) {
-                    return Err(format!(
-                        "signed as {role}, a role the policy does not give {}",
-                        Untrusted(&a.name)
-                    ));
+                    return Err(Uncounted::RoleNotGiven { role, name });
                 }
                 if !list.iter().any(|(r, _)| r == &role) {
-                    return Err(format!("role {role} is not one the policy's rules count"));
+                    return Err(Uncounted::RoleNotCounted { role });
                 }
                 Some(role.to_string())
             }
@@ -517,6 +508,35 @@ impl TrustPolicy {
         seen.insert(v.key_id);
         Ok((a.name.clone(), role, parsed))
     }
+}
+
+/// Why a valid signature does not count toward the policy (shown per signature).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Uncounted {
+    /// The key is not one of the policy's.
+    #[error("key {key_id} is not in the policy")]
+    NotInPolicy { key_id: KeyId },
+    /// The key already counted.
+    #[error("duplicate: key {key_id} ({}) already counted", Untrusted(name))]
+    Duplicate { key_id: KeyId, name: String },
+    /// The trusted comment says another kind of signature.
+    #[error("its trusted comment is not a {expected} signature")]
+    CommentKind { expected: String },
+    /// No role in the trusted comment.
+    #[error("its trusted comment names no role (sign with `airlock sign --role ROLE`)")]
+    NoRole,
+    /// A role name outside its alphabet.
+    #[error(transparent)]
+    RoleName(#[from] RoleNameError),
+    /// A role the policy does not give this signer.
+    #[error(
+        "signed as {role}, a role the policy does not give {}",
+        Untrusted(name)
+    )]
+    RoleNotGiven { role: RoleName, name: String },
+    /// A role no rule counts.
+    #[error("role {role} is not one the policy's rules count")]
+    RoleNotCounted { role: RoleName },
 }
 
 /// Accept `new` (its file bytes, and signatures over them) as the successor of `current`:
