@@ -38,9 +38,13 @@ echo "$core_out" | sed '$d'
 core_total=$(echo "$core_out" | tail -n 1)
 core_files=$(find crates/airlock-core/src -name '*.rs' | wc -l)
 sign_total=$(count_tree crates/airlock-core/src/sign)
+manifest_total=$(count_tree crates/airlock-core/src/manifest)
+manifest_files=$(find crates/airlock-core/src/manifest -name '*.rs' | wc -l)
 verify_total=$(count_tree crates/airlock-verify/src)
 echo
 printf 'airlock-core:   %5d non-test lines in %d files (of them sign/: %d), %d packages linked\n' \
   "$core_total" "$core_files" "$sign_total" "$(dependency_count airlock-core)"
+printf '  manifest/:    %5d non-test lines in %d files (one per section, each with its checker)\n' \
+  "$manifest_total" "$manifest_files"
 printf 'airlock-verify: %5d non-test lines outside the core, %d packages linked (core included)\n' \
   "$verify_total" "$(dependency_count airlock-verify)"

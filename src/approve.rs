@@ -20,8 +20,8 @@ use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::layout::{self, MANIFEST_FILE, SIGNATURES_DIR};
 use crate::manifest::{BundleManifest, MAX_MANIFEST_JSON_BYTES};
+use crate::sign::SecretKey;
 use crate::time::Timestamp;
-use crate::trust::SecretKey;
 use crate::trust::comment::{CommentKind, render};
 use crate::trust::policy::{MAX_POLICY_BYTES, RoleName, TrustPolicy};
 
@@ -115,7 +115,7 @@ pub fn sign(dir: &Path, a: &Approval<'_>) -> Result<Signed> {
     };
     let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let comment = render(kind, &refs);
-    let sig = crate::trust::sign(a.key, &data, &comment)?;
+    let sig = crate::sign::sign(a.key, &data, &comment)?;
     let sig_dir = dir.join(SIGNATURES_DIR);
     std::fs::create_dir_all(&sig_dir).map_err(|e| Error::io("create directory", &sig_dir, e))?;
     let file = sig_dir.join(layout::signature_file(&key_id));

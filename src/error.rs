@@ -98,6 +98,12 @@ impl From<airlock_verify::trust::TrustError> for Error {
     }
 }
 
+impl From<airlock_verify::paths::UnsafePath> for Error {
+    fn from(e: airlock_verify::paths::UnsafePath) -> Self {
+        Error::Core(airlock_core::Error::from(e).into())
+    }
+}
+
 impl From<airlock_core::Error> for Error {
     fn from(e: airlock_core::Error) -> Self {
         Error::Core(e.into())

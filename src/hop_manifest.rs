@@ -320,19 +320,14 @@ pub(crate) const PLACEHOLDER_SHA: &str =
 impl HopManifest {
     /// Parse hop manifest text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self> {
-        let m: HopManifest = airlock_verify::versioned::parse::<crate::yaml::Yaml, _>(
-            text,
-            HOP_MANIFEST_FORMAT,
-            "hop manifest",
-            origin,
-        )?;
+        let expect = airlock_verify::versioned::Expect {
+            what: "hop manifest",
+            format: HOP_MANIFEST_FORMAT,
+            kind: "airlock-hop-manifest",
+        };
+        let m: HopManifest =
+            airlock_verify::versioned::parse::<crate::yaml::Yaml, _>(text, expect, origin)?;
         let bad = |r: String| Error::invalid("hop manifest", origin, r);
-        if m.kind != "airlock-hop-manifest" {
-            return Err(bad(format!(
-                "kind {:?}: expected airlock-hop-manifest",
-                m.kind
-            )));
-        }
         let mut names = BTreeSet::new();
         for i in &m.images {
             if i.name.tag.is_none() {

@@ -36,5 +36,6 @@ pub use error::{Error, Result, ResultExt};
 // The shared foundations live in the enclave crate; named here so connected-side code
 // reads `crate::digest::...` like any other module.
 pub use airlock_verify::{
-    cluster, digest, escape, fsutil, image_ref, layout, manifest, oci, paths, progress, time, trust,
+    cluster, digest, escape, fsutil, image_ref, layout, manifest, oci, paths, progress, sign, time,
+    trust,
 };

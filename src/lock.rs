@@ -246,8 +246,12 @@ impl Lock {
 
     /// Parse and validate lock text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self> {
-        let lock: Lock =
-            airlock_verify::versioned::parse::<Yaml, _>(text, LOCK_FORMAT, "lock file", origin)?;
+        let expect = airlock_verify::versioned::Expect {
+            what: "lock file",
+            format: LOCK_FORMAT,
+            kind: "airlock-lock",
+        };
+        let lock: Lock = airlock_verify::versioned::parse::<Yaml, _>(text, expect, origin)?;
         lock.validate(origin)?;
         Ok(lock)
     }

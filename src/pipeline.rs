@@ -16,7 +16,7 @@ use crate::error::{Error, Result, ResultExt};
 use crate::http::{HttpClient, HttpOptions};
 use crate::lock::Lock;
 use crate::pack::{WriteOptions, WriteSummary, write_bundle};
-use crate::trust::SecretKey;
+use crate::sign::SecretKey;
 use crate::upstream_fetch::{FetchOptions, Missing};
 use crate::upstream_registry::{UpstreamRegistry, UpstreamRegistryOptions};
 use crate::upstream_store::Store;

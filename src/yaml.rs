@@ -7,7 +7,8 @@ use serde::de::DeserializeOwned;
 pub struct Yaml;
 
 impl airlock_verify::versioned::Syntax for Yaml {
-    fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, String> {
-        serde_saphyr::from_str(text).map_err(|e| e.to_string())
+    type Error = serde_saphyr::Error;
+    fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, serde_saphyr::Error> {
+        serde_saphyr::from_str(text)
     }
 }

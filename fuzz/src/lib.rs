@@ -86,8 +86,8 @@ pub fn minisign(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = airlock_verify::trust::PublicKey::from_minisign(text);
         // A fixed key: the signature parser runs before any key comparison.
-        static KEY: OnceLock<Option<airlock_verify::trust::SecretKey>> = OnceLock::new();
-        if let Some(key) = KEY.get_or_init(|| airlock_verify::trust::SecretKey::generate().ok()) {
+        static KEY: OnceLock<Option<airlock_verify::sign::SecretKey>> = OnceLock::new();
+        if let Some(key) = KEY.get_or_init(|| airlock_verify::sign::SecretKey::generate().ok()) {
             let _ = airlock_verify::trust::verify(&[key.public_key()], b"data", text);
         }
     }
@@ -228,8 +228,8 @@ pub fn release_files(data: &[u8]) {
 /// the connected side).
 pub fn inventory(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
-        static KEY: OnceLock<Option<airlock_verify::trust::SecretKey>> = OnceLock::new();
-        if let Some(key) = KEY.get_or_init(|| airlock_verify::trust::SecretKey::generate().ok()) {
+        static KEY: OnceLock<Option<airlock_verify::sign::SecretKey>> = OnceLock::new();
+        if let Some(key) = KEY.get_or_init(|| airlock_verify::sign::SecretKey::generate().ok()) {
             let _ = airlock_verify::inventory::Inventory::parse(text, &key.public_key(), "fuzz");
         }
         let first = text.lines().next().unwrap_or("");

@@ -125,12 +125,13 @@ impl Catalog {
 
     /// Parse and validate catalog text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self> {
-        let catalog: Catalog = airlock_verify::versioned::parse::<crate::yaml::Yaml, _>(
-            text,
-            CATALOG_FORMAT,
-            "catalog",
-            origin,
-        )?;
+        let expect = airlock_verify::versioned::Expect {
+            what: "catalog",
+            format: CATALOG_FORMAT,
+            kind: "airlock-kubernetes-catalog",
+        };
+        let catalog: Catalog =
+            airlock_verify::versioned::parse::<crate::yaml::Yaml, _>(text, expect, origin)?;
         catalog
             .validate()
             .map_err(|reason| Error::invalid("catalog", origin, reason))?;

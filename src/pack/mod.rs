@@ -29,7 +29,7 @@ use crate::lock::Lock;
 use crate::manifest::{
     BUNDLE_FORMAT, BundleManifest, Document, ImageRecord, ManifestKind, PayloadInfo,
 };
-use crate::trust::SecretKey;
+use crate::sign::SecretKey;
 use crate::upstream_fetch::ImagePlan;
 use crate::upstream_store::Store;
 
@@ -335,7 +335,7 @@ fn write_signed(
     let digest = crate::trust::MessageDigest::of_file(&manifest_path)?;
     let mut signatures = Vec::new();
     for key in keys {
-        let sig = crate::trust::sign_digest(key, &digest, &comment)?;
+        let sig = crate::sign::sign_digest(key, &digest, &comment)?;
         let name = layout::signature_file(&key.key_id().to_string());
         write_file(&sig_dir.join(&name), sig.as_bytes())?;
         signatures.push(layout::signature_path(&name));

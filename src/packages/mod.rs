@@ -282,7 +282,10 @@ pub fn package_arch(format: PackageFormat, arch: &str) -> String {
 pub fn parse_formats(list: &[String]) -> std::result::Result<Vec<PackageFormat>, String> {
     let mut out = Vec::new();
     for s in list.iter().flat_map(|s| s.split(',')) {
-        let f: PackageFormat = s.trim().parse()?;
+        let f: PackageFormat = s
+            .trim()
+            .parse()
+            .map_err(|e: crate::manifest::PackageFormatError| e.to_string())?;
         if !out.contains(&f) {
             out.push(f);
         }

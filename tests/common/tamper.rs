@@ -94,7 +94,7 @@ pub fn repack_and_resign(
     bytes.push(b'\n');
     std::fs::write(&mpath, &bytes).expect("write manifest");
     write_sums(bundle, &bytes, &payload);
-    let sk = airlock::trust::load_secret_key(key).expect("key");
+    let sk = airlock::sign::load_secret_key(key).expect("key");
     // The trusted comment in airlock's form, so the documented manual procedure (which
     // checks its payload_sha256 field) treats the forgery like a real bundle.
     let comment = format!(
@@ -102,7 +102,7 @@ pub fn repack_and_resign(
         super::images::sha256_hex(&bytes),
         super::images::sha256_hex(&payload)
     );
-    let sig = airlock::trust::sign(&sk, &bytes, &comment).expect("sign");
+    let sig = airlock::sign::sign(&sk, &bytes, &comment).expect("sign");
     let sig_dir = bundle.join("signatures");
     for e in std::fs::read_dir(&sig_dir).expect("sig dir") {
         std::fs::remove_file(e.expect("entry").path()).expect("remove old signature");

@@ -84,8 +84,8 @@ fn resign_payload_as_is(s: &Scenario, bundle: &Path) {
     bytes.push(b'\n');
     std::fs::write(&mpath, &bytes).unwrap();
     crate::common::tamper::write_sums(bundle, &bytes, &payload);
-    let sk = airlock::trust::load_secret_key(&s.path("keys/release.key")).unwrap();
-    let sig = airlock::trust::sign(&sk, &bytes, "re-signed").unwrap();
+    let sk = airlock::sign::load_secret_key(&s.path("keys/release.key")).unwrap();
+    let sig = airlock::sign::sign(&sk, &bytes, "re-signed").unwrap();
     let dir = bundle.join("signatures");
     for e in std::fs::read_dir(&dir).unwrap() {
         std::fs::remove_file(e.unwrap().path()).unwrap();

@@ -483,8 +483,8 @@ fn windows_rollback_replay_and_clock() {
     let mut v: serde_json::Value = serde_json::from_str(json).unwrap();
     v["latest_time_seen"] = "2099-01-01T00:00:00Z".into();
     let json = v.to_string();
-    let key = airlock::trust::load_secret_key(&state_dir.join("enclave.key")).unwrap();
-    let sig = airlock::trust::sign(&key, json.as_bytes(), "airlock-state").unwrap();
+    let key = airlock::sign::load_secret_key(&state_dir.join("enclave.key")).unwrap();
+    let sig = airlock::sign::sign(&key, json.as_bytes(), "airlock-state").unwrap();
     std::fs::write(&state_file, format!("{json}\n{sig}")).unwrap();
     assert_fails(
         &install_with(&s, &eight, &policy, &enclave, &[]),

@@ -9,9 +9,10 @@
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::paths::SafeRelPath;
 
 /// What kind of file a metadata value describes, in words.
 pub fn kind_of(ft: std::fs::FileType) -> &'static str {
@@ -205,6 +206,31 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io("sync directory", dir, e))
 }
 
+/// Create every missing directory from `base` down to `target`'s parent, refusing to pass
+/// through anything that is not a real directory (a symlink planted in the destination
+/// tree would otherwise redirect the write outside it).
+pub fn create_parent_dirs(base: &Path, target: &SafeRelPath) -> Result<PathBuf> {
+    let mut dir = base.to_path_buf();
+    let comps: Vec<&str> = target.components().collect();
+    for comp in &comps[..comps.len() - 1] {
+        dir.push(comp);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(Error::UnsafePath {
+                    path: dir.display().to_string(),
+                    reason: "exists and is not a directory (symlinks are not followed)".into(),
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
+            }
+            Err(e) => return Err(Error::io("inspect", &dir, e)),
+        }
+    }
+    Ok(target.under(base))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,5 +288,18 @@ mod tests {
         write_atomic(&p, b"two", 0o600).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn refuses_symlinked_parent() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("bin")).unwrap();
+        let p = SafeRelPath::new("bin/kubeadm").unwrap();
+        assert!(create_parent_dirs(dir.path(), &p).is_err());
+        let q = SafeRelPath::new("etc/k/x").unwrap();
+        let full = create_parent_dirs(dir.path(), &q).unwrap();
+        assert!(full.starts_with(dir.path()));
+        assert!(dir.path().join("etc/k").is_dir());
     }
 }

@@ -36,6 +36,8 @@ pub const PAYLOAD_FILE: &str = "payload.tar.zst";
 
 /// Most data volumes a payload may be cut into (and most parity volumes).
 pub const MAX_VOLUMES: u32 = 9999;
+/// Largest parity stripe (the memory a repair needs is stripe x volumes).
+pub const MAX_PARITY_STRIPE: u64 = 16 * 1024 * 1024;
 /// Prefix of a parity volume's name (`payload.parity.001`): not `payload.tar.zst.*`, so
 /// `cat payload.tar.zst.*` never picks one up.
 pub const PARITY_PREFIX: &str = "payload.parity";
@@ -447,6 +449,62 @@ impl<'de> Deserialize<'de> for PayloadPath {
                 crate::escape::Untrusted(&s)
             ))
         })
+    }
+}
+
+/// What a file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileKind {
+    /// A Kubernetes binary (kubeadm, kubelet, kubectl).
+    Binary,
+    /// A tool archive (crictl, CNI plugins).
+    Tool,
+    /// A Kubernetes manifest to apply.
+    Manifest,
+    /// A Helm chart archive.
+    Chart,
+    /// A document for people.
+    Document,
+    /// Anything else.
+    File,
+    /// A `.deb` or `.rpm` from a package repository.
+    Package,
+    /// A package repository's signed metadata (`InRelease`, `Packages`, `repomd.xml`, ...),
+    /// exactly as upstream served it.
+    PackageMetadata,
+}
+
+impl FileKind {
+    /// The name used in files, media types and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileKind::Binary => "binary",
+            FileKind::Tool => "tool",
+            FileKind::Manifest => "manifest",
+            FileKind::Chart => "chart",
+            FileKind::Document => "document",
+            FileKind::File => "file",
+            FileKind::Package => "package",
+            FileKind::PackageMetadata => "package-metadata",
+        }
+    }
+
+    /// True for the kinds that make up a package repository mirror (below
+    /// [`crate::layout::PACKAGES_DIR`]).
+    pub fn is_package(self) -> bool {
+        matches!(self, FileKind::Package | FileKind::PackageMetadata)
+    }
+
+    /// The payload media type of a file of this kind.
+    pub fn media_type(self) -> String {
+        format!("application/vnd.airlock.file.{}", self.as_str())
+    }
+}
+
+impl fmt::Display for FileKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -18,14 +18,19 @@
 //! - [`verify`] opens a bundle (signatures first, then the manifest) and streams the
 //!   payload once ([`volumes`] when it is cut into volumes), checking every byte; only it
 //!   can make a [`verify::VerifiedBundle`];
-//! - the ground floor: [`error`], [`digest`], [`escape`], [`paths`], [`fsutil`], [`time`],
-//!   [`readahead`].
+//! - [`error`] holds the crate's error and every typed reason a bundle is refused for; it
+//!   imports only what names an artifact, never a check, so nothing imports upward;
+//! - the ground floor: [`key_format`] (minisign's key format, shared by [`trust`] and
+//!   [`sign`]), [`digest`], [`escape`], [`paths`], [`fsutil`], [`time`], [`readahead`].
+
+#![deny(missing_docs)]
 
 pub mod digest;
 pub mod error;
 pub mod escape;
 pub mod fsutil;
 pub mod image_ref;
+pub mod key_format;
 pub mod layout;
 pub mod manifest;
 pub mod oci;

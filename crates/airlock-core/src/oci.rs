@@ -51,9 +51,17 @@ impl fmt::Debug for Platform {
         fmt::Display::fmt(self, f)
     }
 }
+/// Text that is not `os/architecture[/variant]`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("platform {found:?}: expected os/architecture[/variant], e.g. linux/amd64")]
+pub struct PlatformError {
+    /// The text given.
+    pub found: String,
+}
+
 impl FromStr for Platform {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
+    type Err = PlatformError;
+    fn from_str(s: &str) -> std::result::Result<Self, PlatformError> {
         let parts: Vec<&str> = s.split('/').collect();
         let ok = |p: &str| {
             !p.is_empty()
@@ -61,9 +69,9 @@ impl FromStr for Platform {
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         };
         if !(2..=3).contains(&parts.len()) || !parts.iter().all(|p| ok(p)) {
-            return Err(format!(
-                "platform {s:?}: expected os/architecture[/variant], e.g. linux/amd64"
-            ));
+            return Err(PlatformError {
+                found: s.to_owned(),
+            });
         }
         Ok(Platform {
             os: parts[0].into(),

@@ -7,7 +7,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use crate::digest::{Hasher, Sha256Digest};
-use crate::error::{Error, Result};
+use crate::error::{BundleError, Error, Result};
 use crate::layout::VolumeName;
 use crate::manifest::{PayloadInfo, VOLUME_HEAD_BYTES, Volume};
 
@@ -173,21 +173,17 @@ pub fn check_all(
 
 /// The one error for a list of statuses with problems: every damaged volume by name.
 pub fn damage_error(statuses: &[VolumeStatus]) -> Option<Error> {
-    let bad: Vec<String> = statuses
+    let damaged: Vec<String> = statuses
         .iter()
         .filter_map(|s| s.problem.as_ref().map(|p| format!("{} {p}", s.path)))
         .collect();
-    if bad.is_empty() {
+    if damaged.is_empty() {
         return None;
     }
-    Some(Error::verification(
+    let total = statuses.len();
+    Some(Error::rejected(
         "payload volumes",
-        format!(
-            "{} of {} volume(s) damaged: {}",
-            bad.len(),
-            statuses.len(),
-            bad.join("; ")
-        ),
+        BundleError::VolumesDamaged { damaged, total },
     ))
 }
 
@@ -400,15 +396,20 @@ pub fn open_stream(dir: &Path, p: &PayloadInfo) -> Result<Box<dyn Read + Send>> 
     if !p.volumes.is_empty() {
         return Ok(Box::new(VolumeChain::new(dir, p)));
     }
-    let fail = |reason: String| Error::verification(crate::layout::PAYLOAD_FILE, reason);
+    let fail = |reason: BundleError| Error::rejected(crate::layout::PAYLOAD_FILE, reason);
+    let unreadable = |e: std::io::Error| {
+        fail(BundleError::Unreadable {
+            reason: e.to_string(),
+        })
+    };
     let path = dir.join(crate::layout::PAYLOAD_FILE);
-    let file = crate::fsutil::open_regular_io(&path).map_err(|e| fail(e.to_string()))?;
-    let size = file.metadata().map_err(|e| fail(e.to_string()))?.len();
+    let file = crate::fsutil::open_regular_io(&path).map_err(unreadable)?;
+    let size = file.metadata().map_err(unreadable)?.len();
     if size != p.size {
-        return Err(fail(format!(
-            "size {size} bytes differs from the manifest's {} (truncated or extended)",
-            p.size
-        )));
+        return Err(fail(BundleError::PayloadSize {
+            found: size,
+            declared: p.size,
+        }));
     }
     Ok(Box::new(file))
 }

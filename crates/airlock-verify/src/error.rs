@@ -105,6 +105,12 @@ impl From<TrustError> for Error {
     }
 }
 
+impl From<airlock_core::paths::UnsafePath> for Error {
+    fn from(e: airlock_core::paths::UnsafePath) -> Self {
+        Error::Core(e.into())
+    }
+}
+
 impl airlock_core::verify::VisitError for Error {
     fn as_core(&self) -> Option<&airlock_core::Error> {
         match self {

@@ -234,7 +234,7 @@ pub fn file_digests(dest: &Path) -> Result<BTreeSet<Sha256Digest>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trust::SecretKey;
+    use crate::sign::SecretKey;
 
     fn body(key: &SecretKey) -> InventoryBody {
         InventoryBody {
@@ -256,7 +256,7 @@ mod tests {
         let key = SecretKey::generate().unwrap();
         let other = SecretKey::generate().unwrap();
         let json = body(&key).to_json();
-        let sig = crate::trust::sign(&key, json.as_bytes(), INVENTORY_COMMENT).unwrap();
+        let sig = crate::sign::sign(&key, json.as_bytes(), INVENTORY_COMMENT).unwrap();
         let text = format!("{json}\n{sig}");
         let inv = Inventory::parse(&text, &key.public_key(), "inv").unwrap();
         assert_eq!(inv.payload_paths().len(), 2);
@@ -275,7 +275,7 @@ mod tests {
         );
         // Signed by the other enclave's key, naming it: still refused.
         let json2 = body(&other).to_json();
-        let sig2 = crate::trust::sign(&other, json2.as_bytes(), INVENTORY_COMMENT).unwrap();
+        let sig2 = crate::sign::sign(&other, json2.as_bytes(), INVENTORY_COMMENT).unwrap();
         assert!(Inventory::parse(&format!("{json2}\n{sig2}"), &key.public_key(), "inv").is_err());
         // An edited line no longer verifies.
         let edited = text.replacen("r:5000", "r:5001", 1);

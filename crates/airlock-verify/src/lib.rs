@@ -47,6 +47,6 @@ pub use error::{Error, Result, ResultExt};
 #[doc(hidden)]
 pub use airlock_core::testdata;
 pub use airlock_core::{
-    digest, escape, fsutil, image_ref, layout, manifest, oci, paths, readahead, structure, time,
-    trust, verify, versioned,
+    digest, escape, fsutil, image_ref, layout, manifest, oci, paths, readahead, sign, structure,
+    time, trust, verify, versioned,
 };

@@ -262,18 +262,18 @@ pub struct KeyArgs {
 
 impl KeyArgs {
     /// Load every key.
-    pub fn load(&self) -> airlock::Result<Vec<airlock::trust::SecretKey>> {
-        let source = airlock::trust::PassphraseSource {
+    pub fn load(&self) -> airlock::Result<Vec<airlock::sign::SecretKey>> {
+        let source = airlock::sign::PassphraseSource {
             file: self.passphrase_file.clone(),
         };
         self.key
             .iter()
-            .map(|p| Ok(airlock::trust::load_secret_key_with(p, &source)?))
+            .map(|p| Ok(airlock::sign::load_secret_key_with(p, &source)?))
             .collect()
     }
 
     /// Load the one key a command takes.
-    pub fn load_one(&self) -> airlock::Result<airlock::trust::SecretKey> {
+    pub fn load_one(&self) -> airlock::Result<airlock::sign::SecretKey> {
         let mut keys = self.load()?;
         if keys.len() != 1 {
             return Err(airlock::Error::Core(airlock_verify::Error::usage(
@@ -340,8 +340,8 @@ impl ValidityArgs {
         {
             return Err(bad("--channel", "1-64 of A-Z a-z 0-9 . _ -".into()));
         }
-        let role =
-            airlock::trust::policy::RoleName::new(&self.role).map_err(|e| bad("--role", e))?;
+        let role = airlock::trust::policy::RoleName::new(&self.role)
+            .map_err(|e| bad("--role", e.to_string()))?;
         Ok((
             airlock::pack::Validity {
                 not_before,

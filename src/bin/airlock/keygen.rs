@@ -33,13 +33,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| airlock::Error::io("create directory", dir, e))?;
     }
     let protection = if a.no_passphrase {
-        airlock::trust::Protection::None
+        airlock::sign::Protection::None
     } else {
-        airlock::trust::Protection::Passphrase(airlock::trust::PassphraseSource {
+        airlock::sign::Protection::Passphrase(airlock::sign::PassphraseSource {
             file: a.passphrase_file.clone(),
         })
     };
-    let paths = airlock::trust::write_keypair(&a.out, a.force, &protection)?;
+    let paths = airlock::sign::write_keypair(&a.out, a.force, &protection)?;
     if a.json {
         println!(
             "{}",

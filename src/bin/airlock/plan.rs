@@ -346,7 +346,7 @@ fn resolve_hop(
 fn build_lock(
     a: &Args,
     ctx: &Ctx,
-    keys: &[airlock::trust::SecretKey],
+    keys: &[airlock::sign::SecretKey],
     lock_path: &std::path::Path,
     bundle_dir: &std::path::Path,
 ) -> airlock::Result<airlock::pack::WriteSummary> {

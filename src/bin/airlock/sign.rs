@@ -48,7 +48,7 @@ pub struct Args {
 }
 
 fn parse_role(s: &str) -> Result<RoleName, String> {
-    RoleName::new(s)
+    RoleName::new(s).map_err(|e| e.to_string())
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {

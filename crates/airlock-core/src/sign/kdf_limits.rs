@@ -19,47 +19,127 @@ pub const MAX_PBKDF2_ITERATIONS: u32 = 2_000_000;
 /// Longest derived key: the ciphers PKCS#8 uses take at most 32 bytes (AES-256).
 pub const MAX_DERIVED_KEY_BYTES: u16 = 32;
 
+/// Why a secret key file's key derivation is refused; each names the value and the bound.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KdfError {
+    /// scrypt N beyond any representable size.
+    #[error("scrypt N = 2^{log_n} is out of range")]
+    ScryptRange {
+        /// log2(N).
+        log_n: u8,
+    },
+    /// scrypt memory above [`MAX_SCRYPT_MEMORY`].
+    #[error(
+        "scrypt N = 2^{log_n}, r = {r} needs {memory} bytes of memory, more than the \
+         {MAX_SCRYPT_MEMORY} airlock accepts (minisign's default)"
+    )]
+    ScryptMemory {
+        /// log2(N).
+        log_n: u8,
+        /// r.
+        r: u32,
+        /// Bytes it needs.
+        memory: u128,
+    },
+    /// scrypt work above [`MAX_SCRYPT_OPS`].
+    #[error(
+        "scrypt N = 2^{log_n}, r = {r}, p = {p} is {work} units of work, more than the \
+         {MAX_SCRYPT_OPS} airlock accepts (minisign's default)"
+    )]
+    ScryptWork {
+        /// log2(N).
+        log_n: u8,
+        /// r.
+        r: u32,
+        /// p.
+        p: u32,
+        /// Its work, in libsodium's unit.
+        work: u128,
+    },
+    /// A minisign key's opslimit or memlimit above minisign's own default.
+    #[error(
+        "scrypt {name} {value} is more than the {max} airlock accepts (minisign's own \
+         default); not derived"
+    )]
+    ScryptLimit {
+        /// `opslimit` or `memlimit`.
+        name: &'static str,
+        /// The key file's value.
+        value: u64,
+        /// The bound.
+        max: u64,
+    },
+    /// scrypt p out of range.
+    #[error("scrypt p = {p} is out of range")]
+    ScryptP {
+        /// p.
+        p: u64,
+    },
+    /// scrypt N that is not a power of two.
+    #[error("scrypt N = {n} is not a power of two")]
+    ScryptNotPowerOfTwo {
+        /// N.
+        n: u64,
+    },
+    /// Parameters the scrypt crate refuses.
+    #[error("scrypt parameters: {reason}")]
+    ScryptParams {
+        /// The scrypt crate's reason.
+        reason: String,
+    },
+    /// PBKDF2 iterations above [`MAX_PBKDF2_ITERATIONS`].
+    #[error(
+        "PBKDF2 with {iterations} iterations, more than the {MAX_PBKDF2_ITERATIONS} \
+         airlock accepts"
+    )]
+    Pbkdf2 {
+        /// The iteration count.
+        iterations: u32,
+    },
+    /// A derived key of zero or more than [`MAX_DERIVED_KEY_BYTES`] bytes.
+    #[error("derived key length {len} bytes; expected 1 to {MAX_DERIVED_KEY_BYTES}")]
+    KeyLength {
+        /// The length asked for.
+        len: u16,
+    },
+    /// PKCS#5 v1 encryption.
+    #[error("PBES1 encryption is not supported (use PBES2)")]
+    Pbes1,
+    /// A key derivation other than PBKDF2 and scrypt.
+    #[error("unknown key derivation function")]
+    UnknownKdf,
+}
+
 /// Refuse scrypt parameters (N = 2^`log_n`, `r`, `p`) whose memory or work is above the
-/// bounds; the reason names the value and the bound.
-pub fn check_scrypt(log_n: u8, r: u32, p: u32) -> Result<(), String> {
+/// bounds.
+pub fn check_scrypt(log_n: u8, r: u32, p: u32) -> Result<(), KdfError> {
     if log_n >= 64 {
-        return Err(format!("scrypt N = 2^{log_n} is out of range"));
+        return Err(KdfError::ScryptRange { log_n });
     }
     let n = 1u128 << log_n;
     let memory = 128 * n * u128::from(r);
     if memory > u128::from(MAX_SCRYPT_MEMORY) {
-        return Err(format!(
-            "scrypt N = 2^{log_n}, r = {r} needs {memory} bytes of memory, more than the \
-             {MAX_SCRYPT_MEMORY} airlock accepts (minisign's default)"
-        ));
+        return Err(KdfError::ScryptMemory { log_n, r, memory });
     }
     let work = 4 * n * u128::from(r) * u128::from(p);
     if work > u128::from(MAX_SCRYPT_OPS) {
-        return Err(format!(
-            "scrypt N = 2^{log_n}, r = {r}, p = {p} is {work} units of work, more than the \
-             {MAX_SCRYPT_OPS} airlock accepts (minisign's default)"
-        ));
+        return Err(KdfError::ScryptWork { log_n, r, p, work });
     }
     Ok(())
 }
 
 /// Refuse a PBKDF2 iteration count above the bound.
-pub fn check_pbkdf2(iterations: u32) -> Result<(), String> {
+pub fn check_pbkdf2(iterations: u32) -> Result<(), KdfError> {
     if iterations > MAX_PBKDF2_ITERATIONS {
-        return Err(format!(
-            "PBKDF2 with {iterations} iterations, more than the {MAX_PBKDF2_ITERATIONS} \
-             airlock accepts"
-        ));
+        return Err(KdfError::Pbkdf2 { iterations });
     }
     Ok(())
 }
 
 /// Refuse a derived key length above the bound (or zero).
-pub fn check_key_length(len: Option<u16>) -> Result<(), String> {
+pub fn check_key_length(len: Option<u16>) -> Result<(), KdfError> {
     match len {
-        Some(n) if n == 0 || n > MAX_DERIVED_KEY_BYTES => Err(format!(
-            "derived key length {n} bytes; expected 1 to {MAX_DERIVED_KEY_BYTES}"
-        )),
+        Some(n) if n == 0 || n > MAX_DERIVED_KEY_BYTES => Err(KdfError::KeyLength { len: n }),
         _ => Ok(()),
     }
 }
@@ -79,12 +159,40 @@ mod tests {
 
     #[test]
     fn hostile_parameters_are_refused() {
-        assert!(check_scrypt(24, 8, 1).is_err());
-        assert!(check_scrypt(20, 8, 32768).is_err());
-        assert!(check_scrypt(63, u32::MAX, u32::MAX).is_err());
-        assert!(check_scrypt(64, 1, 1).is_err());
-        assert!(check_pbkdf2(4_000_000_000).is_err());
-        assert!(check_key_length(Some(65535)).is_err());
-        assert!(check_key_length(Some(0)).is_err());
+        let memory = 128 * (1 << 24) * 8;
+        let e = check_scrypt(24, 8, 1);
+        assert_eq!(
+            e,
+            Err(KdfError::ScryptMemory {
+                log_n: 24,
+                r: 8,
+                memory
+            })
+        );
+        assert!(matches!(
+            check_scrypt(20, 8, 32768),
+            Err(KdfError::ScryptWork { p: 32768, .. })
+        ));
+        assert!(matches!(
+            check_scrypt(63, u32::MAX, u32::MAX),
+            Err(KdfError::ScryptMemory { .. })
+        ));
+        assert_eq!(
+            check_scrypt(64, 1, 1),
+            Err(KdfError::ScryptRange { log_n: 64 })
+        );
+        let iterations = 4_000_000_000;
+        assert_eq!(
+            check_pbkdf2(iterations),
+            Err(KdfError::Pbkdf2 { iterations })
+        );
+        assert_eq!(
+            check_key_length(Some(65535)),
+            Err(KdfError::KeyLength { len: 65535 })
+        );
+        assert_eq!(
+            check_key_length(Some(0)),
+            Err(KdfError::KeyLength { len: 0 })
+        );
     }
 }

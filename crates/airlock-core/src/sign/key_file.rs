@@ -8,6 +8,7 @@ use ed25519_dalek::pkcs8::DecodePrivateKey;
 use pkcs8::der::{Decode as _, SecretDocument};
 use pkcs8::{EncryptedPrivateKeyInfoRef, pkcs5};
 
+use super::kdf_limits::KdfError;
 use super::{
     PassphraseSource, SECRET_KEY_MAX_BYTES, TrustError, Zeroizing, kdf_limits, read_limited,
     with_artifact,
@@ -41,7 +42,7 @@ pub fn load_secret_key_with(
     }
     warn_if_exposed(path);
     let what = format!("secret key {}", path.display());
-    if super::minisign_key::is_minisign_secret_key(pem) {
+    if crate::key_format::is_minisign_secret_key(pem) {
         return super::minisign_key::parse(pem, &what, source);
     }
     if pem
@@ -98,9 +99,9 @@ fn decrypt_pkcs8(
 }
 
 /// The key derivation a PBES2 key asks for, within [`kdf_limits`].
-fn check_pbes2(scheme: &pkcs5::EncryptionScheme) -> Result<(), String> {
+fn check_pbes2(scheme: &pkcs5::EncryptionScheme) -> Result<(), KdfError> {
     let pkcs5::EncryptionScheme::Pbes2(params) = scheme else {
-        return Err("PBES1 encryption is not supported (use PBES2)".into());
+        return Err(KdfError::Pbes1);
     };
     kdf_limits::check_key_length(params.kdf.key_length())?;
     match &params.kdf {
@@ -108,12 +109,13 @@ fn check_pbes2(scheme: &pkcs5::EncryptionScheme) -> Result<(), String> {
         pkcs5::pbes2::Kdf::Scrypt(p) => {
             let n = p.cost_parameter;
             if !n.is_power_of_two() {
-                return Err(format!("scrypt N = {n} is not a power of two"));
+                return Err(KdfError::ScryptNotPowerOfTwo { n });
             }
-            let log_n = u8::try_from(n.trailing_zeros()).map_err(|_| "scrypt N".to_string())?;
+            // A power of two below 2^64 has fewer than 64 trailing zeros.
+            let log_n = n.trailing_zeros() as u8;
             kdf_limits::check_scrypt(log_n, p.block_size.into(), p.parallelization.into())
         }
-        _ => Err("unknown key derivation function".into()),
+        _ => Err(KdfError::UnknownKdf),
     }
 }
 

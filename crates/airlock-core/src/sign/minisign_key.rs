@@ -12,30 +12,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use blake2::Digest;
 
+use crate::key_format::MINISIGN_SECRET_KEY_LEN;
+use crate::sign::kdf_limits::KdfError;
+
 use super::{KeyId, PassphraseSource, SecretKey, TrustError, Zeroizing, kdf_limits};
 
-const LEN: usize = 158;
+const LEN: usize = MINISIGN_SECRET_KEY_LEN;
 const ENCRYPTED_OFF: usize = 54;
-
-/// True if `text` looks like a minisign secret key file.
-pub fn is_minisign_secret_key(text: &str) -> bool {
-    text.starts_with(crate::trust::keys::UNTRUSTED_PREFIX)
-}
-
-/// True if `text` is a secret key file, airlock's (PKCS#8 PEM) or minisign's: lets a
-/// secret key given where a public key belongs be named as such.
-pub fn looks_like_secret_key(text: &str) -> bool {
-    let t = text.trim_start();
-    if t.starts_with("-----BEGIN") && t.contains("PRIVATE KEY-----") {
-        return true;
-    }
-    is_minisign_secret_key(text)
-        && text
-            .lines()
-            .nth(1)
-            .and_then(|b64| BASE64.decode(b64.trim()).ok())
-            .is_some_and(|raw| raw.len() == LEN)
-}
 
 /// Parse a minisign secret key file, decrypting it with a passphrase from `source` when
 /// it is encrypted.
@@ -66,7 +49,7 @@ pub fn parse(text: &str, what: &str, source: &PassphraseSource) -> Result<Secret
         let salt = &raw[6..38];
         let ops = u64::from_le_bytes(raw[38..46].try_into().map_err(|_| bad("length"))?);
         let mem = u64::from_le_bytes(raw[46..54].try_into().map_err(|_| bad("length"))?);
-        let params = scrypt_params(ops, mem).map_err(|r| bad(&r))?;
+        let params = scrypt_params(ops, mem).map_err(|r| bad(&r.to_string()))?;
         let pass = source.get(what, false)?;
         let mut stream = Zeroizing::new([0u8; LEN - ENCRYPTED_OFF]);
         scrypt::scrypt(pass.as_bytes(), salt, &params, stream.as_mut())
@@ -97,16 +80,13 @@ pub fn parse(text: &str, what: &str, source: &PassphraseSource) -> Result<Secret
 /// libsodium's `crypto_pwhash_scryptsalsa208sha256` parameter choice (pickparams), as
 /// minisign uses it, after bounding the file's limits (see [`kdf_limits`]): a key asking
 /// for more than minisign's own defaults is refused, not derived.
-fn scrypt_params(opslimit: u64, memlimit: u64) -> Result<scrypt::Params, String> {
+fn scrypt_params(opslimit: u64, memlimit: u64) -> Result<scrypt::Params, KdfError> {
     for (name, value, max) in [
         ("opslimit", opslimit, kdf_limits::MAX_SCRYPT_OPS),
         ("memlimit", memlimit, kdf_limits::MAX_SCRYPT_MEMORY),
     ] {
         if value > max {
-            return Err(format!(
-                "scrypt {name} {value} is more than the {max} airlock accepts (minisign's own \
-                 default); not derived"
-            ));
+            return Err(KdfError::ScryptLimit { name, value, max });
         }
     }
     let ops = opslimit.max(32768);
@@ -120,9 +100,11 @@ fn scrypt_params(opslimit: u64, memlimit: u64) -> Result<scrypt::Params, String>
         let max_rp = ((ops / 4) >> log_n).min(0x3fff_ffff);
         (log_n, (max_rp / r).max(1))
     };
-    let p = u32::try_from(p).map_err(|_| format!("scrypt p = {p} is out of range"))?;
+    let p = u32::try_from(p).map_err(|_| KdfError::ScryptP { p })?;
     kdf_limits::check_scrypt(log_n, r as u32, p)?;
-    scrypt::Params::new(log_n, r as u32, p).map_err(|e| format!("scrypt parameters: {e}"))
+    scrypt::Params::new(log_n, r as u32, p).map_err(|e| KdfError::ScryptParams {
+        reason: e.to_string(),
+    })
 }
 
 /// The smallest n >= 1 with 2^n > x.
@@ -137,6 +119,7 @@ fn log2_above(x: u64) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::key_format::looks_like_secret_key;
 
     #[test]
     fn libsodium_parameter_choice() {
@@ -149,7 +132,9 @@ mod tests {
         assert!(scrypt_params(1 << 40, 1 << 40).is_err());
         // Issue 21: opslimit 2^40 at 1 GiB gave p = 32768, a day of work.
         let e = scrypt_params(1 << 40, 1 << 30).unwrap_err();
-        assert!(e.contains("33554432"), "{e}");
+        let (value, max) = (1 << 40, 33_554_432);
+        let name = "opslimit";
+        assert_eq!(e, KdfError::ScryptLimit { name, value, max });
         // Within the limits, a tiny memlimit cannot turn into unbounded work either.
         let p = scrypt_params(33_554_432, 0).unwrap();
         let work = 4 * (1u64 << p.log_n()) * u64::from(p.r()) * u64::from(p.p());

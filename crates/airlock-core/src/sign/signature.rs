@@ -6,7 +6,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::Signer as _;
 
 use super::SecretKey;
-use crate::trust::keys::UNTRUSTED_PREFIX;
+use crate::key_format::UNTRUSTED_PREFIX;
 use crate::trust::minisign::{
     ALG_PREHASHED, SIGNATURE_BLOB_LEN, TRUSTED_PREFIX, UNTRUSTED_COMMENT, check_trusted_comment,
     global_message,

@@ -9,8 +9,8 @@ use std::path::Path;
 use blake2::{Blake2b512, Digest};
 use ed25519_dalek::Signature;
 
-use super::keys::{ALG_ED25519, UNTRUSTED_PREFIX, decode_base64_exact, split_lines};
 use super::{KeyId, PublicKey, SIGNATURE_MAX_BYTES, TrustError, read_limited};
+use crate::key_format::{ALG_ED25519, UNTRUSTED_PREFIX, decode_base64_exact, split_lines};
 
 /// minisign's prehashed algorithm tag: Ed25519 over BLAKE2b-512 of the file.
 pub(crate) const ALG_PREHASHED: [u8; 2] = *b"ED";
@@ -141,20 +141,29 @@ const CANONICAL_UNTRUSTED: [&str; 2] = [
 /// untrusted comment is not covered by the signature, and minisign itself tolerates
 /// CRLF and a missing final newline; refusing every other form means no byte of a bundle
 /// can change unnoticed (SECURITY.md), at the cost of refusing `minisign -c` comments.
-fn check_canonical(text: &str, first_line: &str) -> Result<(), String> {
+fn check_canonical(text: &str, first_line: &str) -> Result<(), NotCanonical> {
     if text.contains('\r') || !text.ends_with('\n') || text.ends_with("\n\n") {
-        return Err(
-            "not in canonical form (four lines ending in \\n, no \\r, nothing after)".into(),
-        );
+        return Err(NotCanonical::Form);
     }
     if !CANONICAL_UNTRUSTED.contains(&first_line) {
-        return Err(format!(
-            "untrusted comment is not minisign's or airlock's default (\"{}\"): the line is \
-             not signed, so a bundle accepts no other",
-            CANONICAL_UNTRUSTED[0]
-        ));
+        return Err(NotCanonical::UntrustedComment);
     }
     Ok(())
+}
+
+/// Why a signature file is not in the one form a bundle accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum NotCanonical {
+    /// Not four lines ending in `\n`, or a `\r`, or something after.
+    #[error("not in canonical form (four lines ending in \\n, no \\r, nothing after)")]
+    Form,
+    /// An untrusted comment other than the defaults.
+    #[error(
+        "untrusted comment is not minisign's or airlock's default (\"{}\"): the line is \
+         not signed, so a bundle accepts no other",
+        CANONICAL_UNTRUSTED[0]
+    )]
+    UntrustedComment,
 }
 
 fn parse_signature(text: &str) -> Result<ParsedSignature<'_>, TrustError> {
@@ -168,13 +177,13 @@ fn parse_signature(text: &str) -> Result<ParsedSignature<'_>, TrustError> {
         artifact: ARTIFACT.to_owned(),
         reason,
     };
-    let lines = split_lines(text, 4).map_err(malformed)?;
+    let lines = split_lines(text, 4).map_err(|e| malformed(e.to_string()))?;
     if !lines[0].starts_with(UNTRUSTED_PREFIX) {
         return Err(malformed(format!(
             "line 1 does not start with {UNTRUSTED_PREFIX:?}"
         )));
     }
-    check_canonical(text, lines[0]).map_err(malformed)?;
+    check_canonical(text, lines[0]).map_err(|e| malformed(e.to_string()))?;
     let blob = decode_base64_exact::<SIGNATURE_BLOB_LEN>(lines[1])
         .map_err(|e| malformed(format!("line 2 (signature): {e}")))?;
     let trusted_comment = lines[2]
@@ -864,13 +873,13 @@ mod tests {
             return;
         }
         let dir = tempfile::tempdir().unwrap();
-        let paths = crate::trust::write_keypair(
+        let paths = crate::sign::write_keypair(
             &dir.path().join("airlock"),
             false,
-            &crate::trust::Protection::None,
+            &crate::sign::Protection::None,
         )
         .unwrap();
-        let key = crate::trust::load_secret_key(&paths.secret_key).unwrap();
+        let key = crate::sign::load_secret_key(&paths.secret_key).unwrap();
         let file = dir.path().join("bundle.bin");
         let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
         std::fs::write(&file, &data).unwrap();

@@ -29,7 +29,6 @@
 //! before any parsing, and verification always uses `verify_strict`.
 
 pub mod comment;
-pub(crate) mod error;
 pub(crate) mod keys;
 pub(crate) mod minisign;
 pub mod policy;
@@ -37,19 +36,12 @@ pub mod policy;
 use std::io::Read;
 use std::path::Path;
 
-pub use error::TrustError;
-pub(crate) use error::with_artifact;
-pub use keys::{KeyId, PublicKey};
+pub use crate::error::TrustError;
+pub use crate::key_format::{KeyId, KeyIdError};
+pub use keys::PublicKey;
 pub use minisign::{
     MAX_TRUSTED_COMMENT_BYTES, MessageDigest, ThresholdOutcome, VerifiedSignature,
     read_signature_file, verify, verify_digest, verify_threshold, verify_threshold_digest,
-};
-
-// The signing half lives in `crate::sign`; re-exported here so existing `trust::` paths
-// (both binaries, the tests) keep working. The verify path uses none of it.
-pub use crate::sign::{
-    KeyPairPaths, PASSPHRASE_ENV, PassphraseSource, Protection, SecretKey, kdf_limits,
-    load_secret_key, load_secret_key_with, sign, sign_digest, write_keypair,
 };
 
 /// Re-exported so callers can name the type that holds secret PEM text
@@ -83,4 +75,32 @@ pub(crate) fn read_limited(path: &Path, limit: usize) -> Result<Vec<u8>, TrustEr
         });
     }
     Ok(buf)
+}
+
+/// Replaces the generic artifact name of a parse error with the file's path,
+/// so errors from `load` functions name the file.
+pub(crate) fn with_artifact(err: TrustError, path: &Path) -> TrustError {
+    let name = path.display().to_string();
+    match err {
+        TrustError::TooLarge { limit, .. } => TrustError::TooLarge {
+            artifact: name,
+            limit,
+        },
+        TrustError::Malformed { reason, .. } => TrustError::Malformed {
+            artifact: name,
+            reason,
+        },
+        TrustError::UnsupportedAlgorithm {
+            found, expected, ..
+        } => TrustError::UnsupportedAlgorithm {
+            artifact: name,
+            found,
+            expected,
+        },
+        TrustError::InvalidKey { reason, .. } => TrustError::InvalidKey {
+            artifact: name,
+            reason,
+        },
+        other => other,
+    }
 }

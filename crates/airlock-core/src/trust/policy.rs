@@ -37,7 +37,7 @@ pub struct RoleName(String);
 
 impl RoleName {
     /// Check and wrap.
-    pub fn new(s: &str) -> Result<Self, String> {
+    pub fn new(s: &str) -> Result<Self, RoleNameError> {
         let ok = !s.is_empty()
             && s.len() <= 40
             && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
@@ -46,10 +46,9 @@ impl RoleName {
         if ok {
             Ok(RoleName(s.to_string()))
         } else {
-            Err(format!(
-                "role {} must be lower-case letters, digits and '-' (e.g. change-board)",
-                Untrusted(s)
-            ))
+            Err(RoleNameError {
+                found: s.to_owned(),
+            })
         }
     }
 
@@ -57,6 +56,17 @@ impl RoleName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// A role name outside its alphabet or length.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "role {} must be lower-case letters, digits and '-' (e.g. change-board)",
+    Untrusted(found)
+)]
+pub struct RoleNameError {
+    /// The text given.
+    pub found: String,
 }
 
 impl fmt::Display for RoleName {
@@ -283,12 +293,13 @@ impl TrustPolicy {
     pub fn parse(bytes: &[u8], origin: &str) -> Result<Self, crate::Error> {
         let bad = |r: String| crate::Error::invalid("trust policy", origin, r);
         let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8".into()))?;
-        let f: PolicyFile = crate::versioned::parse::<crate::versioned::Json, _>(
-            text,
-            POLICY_FORMAT,
-            "trust policy",
-            origin,
-        )?;
+        let expect = crate::versioned::Expect {
+            what: "trust policy",
+            format: POLICY_FORMAT,
+            kind: "airlock-trust-policy",
+        };
+        let f: PolicyFile =
+            crate::versioned::parse::<crate::versioned::Json, _>(text, expect, origin)?;
         let mut approvers = Vec::new();
         let mut ids: BTreeMap<KeyId, String> = BTreeMap::new();
         let mut names = BTreeSet::new();
@@ -440,7 +451,7 @@ impl TrustPolicy {
                 }),
                 Err(reason) => not_counted.push(NotCounted {
                     file: file.clone(),
-                    reason,
+                    reason: reason.to_string(),
                 }),
             }
         }
@@ -472,16 +483,14 @@ impl TrustPolicy {
         kinds: &[CommentKind],
         v: &VerifiedSignature,
         seen: &mut BTreeSet<KeyId>,
-    ) -> Result<(String, Option<String>, Option<comment::Comment>), String> {
-        let Some(a) = self.approvers.iter().find(|a| a.key.key_id() == v.key_id) else {
-            return Err(format!("key {} is not in the policy", v.key_id));
+    ) -> Result<(String, Option<String>, Option<comment::Comment>), Uncounted> {
+        let key_id = v.key_id;
+        let Some(a) = self.approvers.iter().find(|a| a.key.key_id() == key_id) else {
+            return Err(Uncounted::NotInPolicy { key_id });
         };
-        if seen.contains(&v.key_id) {
-            return Err(format!(
-                "duplicate: key {} ({}) already counted",
-                v.key_id,
-                Untrusted(&a.name)
-            ));
+        let name = a.name.clone();
+        if seen.contains(&key_id) {
+            return Err(Uncounted::Duplicate { key_id, name });
         }
         let parsed = comment::parse(&v.trusted_comment);
         // With roles, the (authenticated) trusted comment must say what was signed; with
@@ -489,31 +498,24 @@ impl TrustPolicy {
         if let Rules::AllOf(_) = rules
             && !parsed.as_ref().is_some_and(|c| kinds.contains(&c.kind))
         {
-            return Err(format!(
-                "its trusted comment is not a {} signature",
-                kinds
-                    .iter()
-                    .map(|k| k.word())
-                    .collect::<Vec<_>>()
-                    .join(" or ")
-            ));
+            let words: Vec<&str> = kinds.iter().map(|k| k.word()).collect();
+            return Err(Uncounted::CommentKind {
+                expected: words.join(" or "),
+            });
         }
         let role = match rules {
             Rules::Threshold(_) => None,
             Rules::AllOf(list) => {
-                let claimed = parsed.as_ref().and_then(|c| c.get("role")).ok_or_else(|| {
-                    "its trusted comment names no role (sign with `airlock sign --role ROLE`)"
-                        .to_string()
-                })?;
+                let claimed = parsed
+                    .as_ref()
+                    .and_then(|c| c.get("role"))
+                    .ok_or(Uncounted::NoRole)?;
                 let role = RoleName::new(claimed)?;
                 if !a.roles.contains(&role) {
-                    return Err(format!(
-                        "signed as {role}, a role the policy does not give {}",
-                        Untrusted(&a.name)
-                    ));
+                    return Err(Uncounted::RoleNotGiven { role, name });
                 }
                 if !list.iter().any(|(r, _)| r == &role) {
-                    return Err(format!("role {role} is not one the policy's rules count"));
+                    return Err(Uncounted::RoleNotCounted { role });
                 }
                 Some(role.to_string())
             }
@@ -521,6 +523,35 @@ impl TrustPolicy {
         seen.insert(v.key_id);
         Ok((a.name.clone(), role, parsed))
     }
+}
+
+/// Why a valid signature does not count toward the policy (shown per signature).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Uncounted {
+    /// The key is not one of the policy's.
+    #[error("key {key_id} is not in the policy")]
+    NotInPolicy { key_id: KeyId },
+    /// The key already counted.
+    #[error("duplicate: key {key_id} ({}) already counted", Untrusted(name))]
+    Duplicate { key_id: KeyId, name: String },
+    /// The trusted comment says another kind of signature.
+    #[error("its trusted comment is not a {expected} signature")]
+    CommentKind { expected: String },
+    /// No role in the trusted comment.
+    #[error("its trusted comment names no role (sign with `airlock sign --role ROLE`)")]
+    NoRole,
+    /// A role name outside its alphabet.
+    #[error(transparent)]
+    RoleName(#[from] RoleNameError),
+    /// A role the policy does not give this signer.
+    #[error(
+        "signed as {role}, a role the policy does not give {}",
+        Untrusted(name)
+    )]
+    RoleNotGiven { role: RoleName, name: String },
+    /// A role no rule counts.
+    #[error("role {role} is not one the policy's rules count")]
+    RoleNotCounted { role: RoleName },
 }
 
 /// Accept `new` (its file bytes, and signatures over them) as the successor of `current`:
@@ -626,7 +657,7 @@ mod tests {
         keys.iter()
             .enumerate()
             .map(|(i, k)| {
-                let sig = crate::trust::sign(k, bytes, &comment).unwrap();
+                let sig = crate::sign::sign(k, bytes, &comment).unwrap();
                 (format!("k{i}.minisig"), sig)
             })
             .collect()

@@ -27,7 +27,7 @@ pub use open::{
 use std::path::{Path, PathBuf};
 
 use crate::digest::Sha256Digest;
-use crate::error::{Error, Result};
+use crate::error::{BundleError, Error, Result};
 use crate::manifest::BundleManifest;
 use crate::time::Timestamp;
 use crate::trust::PublicKey;
@@ -289,23 +289,24 @@ impl SignedBundle {
             .documents
             .iter()
             .find(|d| d.path == path)
-            .ok_or_else(|| {
-                Error::verification(path.file_name(), "the bundle does not carry this document")
-            })?;
+            .ok_or_else(|| Error::rejected(path.file_name(), BundleError::DocumentNotCarried))?;
         if d.size > limit {
-            return Err(Error::verification(
+            return Err(Error::rejected(
                 path.file_name(),
-                format!("larger than {limit} bytes"),
+                BundleError::DocumentTooLarge { limit },
             ));
         }
         let bytes =
             crate::fsutil::read_limited(&self.dir.join(path.file_name()), limit, "bundle document")
-                .map_err(|e| Error::verification(path.file_name(), crate::error::chain(&e)))?;
+                .map_err(|e| {
+                    let reason = crate::error::chain(&e);
+                    Error::rejected(path.file_name(), BundleError::Unreadable { reason })
+                })?;
         let got = Sha256Digest::of(&bytes);
         if bytes.len() as u64 != d.size || got != d.sha256 {
-            return Err(Error::verification(
+            return Err(Error::rejected(
                 path.file_name(),
-                mismatch(d, bytes.len() as u64, &got),
+                mismatch(d, bytes.len() as u64, got),
             ));
         }
         Ok(bytes)
@@ -348,32 +349,30 @@ pub fn fuzz_walk(dir: &Path, manifest: BundleManifest) -> Result<WalkSummary> {
 /// A signed document must have its listed size and sha256 (streamed, never read whole).
 fn check_document(dir: &Path, d: &crate::manifest::Document) -> Result<()> {
     let name = d.path.file_name();
-    let fail = |r: String| Error::verification(name, r);
-    let f = crate::fsutil::open_regular_io(&dir.join(name)).map_err(|e| fail(e.to_string()))?;
+    let fail = |r: BundleError| Error::rejected(name, r);
+    let unreadable = |e: std::io::Error| {
+        fail(BundleError::Unreadable {
+            reason: e.to_string(),
+        })
+    };
+    let f = crate::fsutil::open_regular_io(&dir.join(name)).map_err(unreadable)?;
     let mut r = crate::digest::HashingReader::new(std::io::Read::take(f, d.size + 1));
-    std::io::copy(&mut r, &mut std::io::sink()).map_err(|e| fail(e.to_string()))?;
+    std::io::copy(&mut r, &mut std::io::sink()).map_err(unreadable)?;
     let (_, got, n) = r.finish();
     if n != d.size || got != d.sha256 {
-        return Err(fail(mismatch(d, n, &got)));
+        return Err(fail(mismatch(d, n, got)));
     }
     Ok(())
 }
 
-/// A document that differs from the manifest, saying which value is which. Reading stops
-/// one byte past the expected size, so a longer file is "more than" that.
-fn mismatch(d: &crate::manifest::Document, size: u64, sha256: &Sha256Digest) -> String {
-    let expected = format!(
-        "does not match the signed manifest: expected {} bytes with sha256 {}",
-        d.size,
-        d.sha256.hex()
-    );
-    if size > d.size {
-        return format!("{expected}, found more than {} bytes", d.size);
+/// A document that differs from the manifest, saying which value is which.
+fn mismatch(d: &crate::manifest::Document, size: u64, sha256: Sha256Digest) -> BundleError {
+    BundleError::DocumentMismatch {
+        declared_size: d.size,
+        declared_sha256: d.sha256,
+        found_size: size,
+        found_sha256: sha256,
     }
-    format!(
-        "{expected}, found {size} bytes with sha256 {}",
-        sha256.hex()
-    )
 }
 
 /// A bundle whose signatures met the policy and whose every payload byte was checked.

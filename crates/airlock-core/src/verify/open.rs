@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::{Policy, SignatureFile, SignedBundle};
 use crate::digest::Sha256Digest;
-use crate::error::{Error, Result};
+use crate::error::{BundleError, Error, Result};
 use crate::escape;
 use crate::fsutil;
 use crate::layout::{self, MANIFEST_FILE, SIGNATURES_DIR, SUMS_FILE};
@@ -61,9 +61,9 @@ fn check_window(m: &BundleManifest, policy: &Policy) -> Result<Option<String>> {
             tracing::warn!("--allow-expired: the bundle is {p}; accepted and recorded");
             Ok(Some(p))
         }
-        Some(p) => Err(Error::verification(
+        Some(problem) => Err(Error::rejected(
             MANIFEST_FILE,
-            format!("the bundle is {p}; --allow-expired accepts it for recovery, on record"),
+            BundleError::OutsideWindow { problem },
         )),
     }
 }
@@ -112,7 +112,7 @@ fn read_bundle_file(dir: &Path, name: &str, limit: u64) -> Result<Vec<u8>> {
             Error::Invalid { reason, .. } => reason.clone(),
             other => crate::error::chain(other),
         };
-        Error::verification(name, reason)
+        Error::rejected(name, BundleError::Unreadable { reason })
     })
 }
 
@@ -135,8 +135,10 @@ fn labelled(files: &[SignatureFile]) -> Vec<(String, String)> {
 /// Every `signatures/*.minisig` regular file, sorted by name.
 fn read_signatures(dir: &Path) -> Result<Vec<SignatureFile>> {
     let sig_dir = dir.join(SIGNATURES_DIR);
-    let listing = std::fs::read_dir(&sig_dir)
-        .map_err(|e| Error::verification(SIGNATURES_DIR, format!("cannot list signatures: {e}")))?;
+    let listing = std::fs::read_dir(&sig_dir).map_err(|e| {
+        let reason = e.to_string();
+        Error::rejected(SIGNATURES_DIR, BundleError::SignaturesUnlisted { reason })
+    })?;
     let mut sigs: Vec<SignatureFile> = Vec::new();
     for ent in listing {
         let ent = ent.map_err(|e| Error::io("list", &sig_dir, e))?;
@@ -151,23 +153,19 @@ fn read_signatures(dir: &Path) -> Result<Vec<SignatureFile>> {
         let meta = std::fs::symlink_metadata(ent.path())
             .map_err(|e| Error::io("inspect", ent.path(), e))?;
         if !meta.is_file() {
-            return Err(Error::verification(
-                &rel,
-                format!(
-                    "is {}, not a regular file",
-                    fsutil::kind_of(meta.file_type())
-                ),
-            ));
+            let kind = fsutil::kind_of(meta.file_type());
+            return Err(Error::rejected(&rel, BundleError::NotRegular { kind }));
         }
         if sigs.len() >= MAX_SIGNATURES {
-            return Err(Error::verification(
+            let max = MAX_SIGNATURES;
+            return Err(Error::rejected(
                 SIGNATURES_DIR,
-                format!("more than {MAX_SIGNATURES} signature files"),
+                BundleError::TooManySignatures { max },
             ));
         }
         let text = read_bundle_file(dir, &rel, SIGNATURE_MAX_BYTES as u64)?;
         let text = String::from_utf8(text)
-            .map_err(|_| Error::verification(&rel, "signature file is not UTF-8"))?;
+            .map_err(|_| Error::rejected(&rel, BundleError::SignatureNotUtf8))?;
         sigs.push(SignatureFile {
             name: name.to_string(),
             text,
@@ -175,10 +173,7 @@ fn read_signatures(dir: &Path) -> Result<Vec<SignatureFile>> {
     }
     sigs.sort_by(|a, b| a.name.cmp(&b.name));
     if sigs.is_empty() {
-        return Err(Error::verification(
-            SIGNATURES_DIR,
-            "no signature files (*.minisig)",
-        ));
+        return Err(Error::rejected(SIGNATURES_DIR, BundleError::NoSignatures));
     }
     Ok(sigs)
 }
@@ -193,10 +188,7 @@ fn check_sums_file(dir: &Path, m: &BundleManifest, manifest_sha: &Sha256Digest) 
     let flat = layout::sums_lines(manifest_sha, &m.payload.sums_items(false), &docs);
     let dirs = layout::sums_lines(manifest_sha, &m.payload.sums_items(true), &docs);
     if text != flat.as_bytes() && text != dirs.as_bytes() {
-        return Err(Error::verification(
-            SUMS_FILE,
-            "does not match the signed manifest",
-        ));
+        return Err(Error::rejected(SUMS_FILE, BundleError::SumsMismatch));
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use std::io::{self, BufRead, Read};
 
 use super::SignedBundle;
 use crate::digest::{Hasher, Sha256Digest};
-use crate::error::{Error, Result};
+use crate::error::{Error, PayloadError as P, Result};
 use crate::escape;
 use crate::layout::{self, PAYLOAD_FILE};
 use crate::manifest::{BundleManifest, Entry};
@@ -80,13 +80,13 @@ impl PayloadSource {
 
     /// Read what is left and check the whole file's size (and sha256).
     pub fn finish(mut self) -> Result<()> {
-        let fail = |reason: String| Error::verification(PAYLOAD_FILE, reason);
-        io::copy(&mut self, &mut io::sink()).map_err(|e| fail(format!("read: {e}")))?;
+        let fail = |reason: P| Error::rejected(PAYLOAD_FILE, reason);
+        io::copy(&mut self, &mut io::sink()).map_err(|e| fail(stage("read", e)))?;
         if self.len != self.expected_size {
-            return Err(fail(format!(
-                "{} bytes long, the manifest says {}",
-                self.len, self.expected_size
-            )));
+            return Err(fail(P::FileSize {
+                found: self.len,
+                declared: self.expected_size,
+            }));
         }
         let (what, got, want) = match std::mem::replace(&mut self.digest, FileDigest::None) {
             FileDigest::None => return Ok(()),
@@ -94,11 +94,11 @@ impl PayloadSource {
             FileDigest::Whole(h, want) => ("sha256", h.finish().0, want),
         };
         if got != want {
-            return Err(fail(format!(
-                "{what} {} differs from the manifest's {}",
-                got.hex(),
-                want.hex()
-            )));
+            return Err(fail(P::FileDigest {
+                what,
+                found: got,
+                declared: want,
+            }));
         }
         Ok(())
     }
@@ -158,22 +158,22 @@ type Decoded = Limited<zstd::stream::read::Decoder<'static, ReadAhead<PayloadSou
 /// tar stream and hash every entry (the caller's thread). Bounded queues keep memory flat.
 fn decode(bundle: &SignedBundle, check: Check) -> Result<ReadAhead<Decoded>> {
     let m = bundle.manifest();
-    let fail = |reason: String| Error::verification(PAYLOAD_FILE, reason);
+    let fail = |reason: P| Error::rejected(PAYLOAD_FILE, reason);
     let source = PayloadSource::open(bundle.dir(), m, check)?;
-    let reading = ReadAhead::spawn(source, 1 << 20, 4)
-        .map_err(|e| fail(format!("start reader thread: {e}")))?;
+    let reading =
+        ReadAhead::spawn(source, 1 << 20, 4).map_err(|e| fail(stage("start reader thread", e)))?;
     // The decoder reads the read-ahead chunks in place (BufRead): no extra copy.
-    let mut decoder = zstd::stream::read::Decoder::with_buffer(reading)
-        .map_err(|e| fail(format!("zstd: {e}")))?;
+    let mut decoder =
+        zstd::stream::read::Decoder::with_buffer(reading).map_err(|e| fail(stage("zstd", e)))?;
     decoder
         .window_log_max(ZSTD_WINDOW_LOG_MAX)
-        .map_err(|e| fail(format!("zstd: {e}")))?;
+        .map_err(|e| fail(stage("zstd", e)))?;
     let limited = Limited {
         inner: decoder,
         n: 0,
         limit: m.payload.tar_size,
     };
-    ReadAhead::spawn(limited, 256 * 1024, 8).map_err(|e| fail(format!("start decoder thread: {e}")))
+    ReadAhead::spawn(limited, 256 * 1024, 8).map_err(|e| fail(stage("start decoder thread", e)))
 }
 
 /// Stream the payload once, checking every entry, and hand each entry's verified content
@@ -193,30 +193,33 @@ pub(super) fn walk<E: VisitError>(
     on_progress: &dyn Fn(u64),
 ) -> Result<WalkSummary, E> {
     let m = bundle.manifest();
-    let fail = |reason: String| E::from(Error::verification(PAYLOAD_FILE, reason));
+    let fail = |reason: P| E::from(Error::rejected(PAYLOAD_FILE, reason));
     let mut stream = decode(bundle, check)?;
     let mut header = [0u8; BLOCK];
     let mut bytes = 0u64;
     for (idx, expected) in m.entries.iter().enumerate() {
         let missing = || {
-            fail(format!(
-                "entry {} is missing (payload ends after {idx} of {} entries)",
-                expected.path,
-                m.entries.len()
-            ))
+            fail(P::EntryMissing {
+                path: expected.path,
+                after: idx,
+                entries: m.entries.len(),
+            })
         };
         match read_block(&mut stream, &mut header) {
             Ok(true) => {}
             Ok(false) => return Err(missing()),
-            Err(e) => return Err(fail(format!("tar stream after {idx} entries: {e}"))),
+            Err(e) => {
+                let reason = e.to_string();
+                return Err(fail(P::TarRead { after: idx, reason }));
+            }
         }
         if header.iter().all(|&b| b == 0) {
             // The end-of-archive marker, early.
             return Err(missing());
         }
         check_header(m, expected, &header)?;
-        let e_fail = |reason: String| {
-            E::from(Error::verification(
+        let e_fail = |reason: P| {
+            E::from(Error::rejected(
                 format!("{PAYLOAD_FILE} entry {}", expected.path),
                 reason,
             ))
@@ -232,7 +235,9 @@ pub(super) fn walk<E: VisitError>(
             visit(expected, &mut vr).map_err(|e| match e.as_core() {
                 // The reader found bytes that differ from the manifest: the bundle is bad.
                 Some(Error::Io { source, .. }) if source.kind() == io::ErrorKind::InvalidData => {
-                    e_fail(source.to_string())
+                    e_fail(P::Stream {
+                        reason: source.to_string(),
+                    })
                 }
                 _ => e,
             })?;
@@ -241,8 +246,8 @@ pub(super) fn walk<E: VisitError>(
         let pad = padding(expected.size);
         match read_zeros(&mut stream, pad) {
             Ok(true) => {}
-            Ok(false) => return Err(e_fail("the padding after the content is not zero".into())),
-            Err(e) => return Err(e_fail(format!("padding: {e}"))),
+            Ok(false) => return Err(e_fail(P::Padding)),
+            Err(e) => return Err(e_fail(stage("padding", e))),
         }
         bytes += expected.size;
         on_progress(expected.size);
@@ -253,18 +258,15 @@ pub(super) fn walk<E: VisitError>(
             let name = tar::Header::from_byte_slice(&header)
                 .path_bytes()
                 .into_owned();
-            return Err(fail(format!(
-                "entry {} is not in the manifest (extra entry)",
-                escape::bytes(&name)
-            )));
+            let name = escape::bytes(&name).to_string();
+            return Err(fail(P::ExtraEntry { name }));
         }
         Ok(true) => {}
-        Ok(false) => {
-            return Err(fail(
-                "the tar stream ends without its end-of-archive marker".into(),
-            ));
+        Ok(false) => return Err(fail(P::NoEndMarker)),
+        Err(e) => {
+            let reason = e.to_string();
+            return Err(fail(P::TarReadEnd { reason }));
         }
-        Err(e) => return Err(fail(format!("tar stream after the last entry: {e}"))),
     }
     finish(stream)?;
     Ok(WalkSummary {
@@ -285,6 +287,14 @@ pub trait VisitError: From<Error> {
 impl VisitError for Error {
     fn as_core(&self) -> Option<&Error> {
         Some(self)
+    }
+}
+
+/// A reason from a failed stage of the pass.
+fn stage(stage: &'static str, e: impl std::fmt::Display) -> P {
+    P::Stage {
+        stage,
+        reason: e.to_string(),
     }
 }
 
@@ -322,47 +332,39 @@ fn read_zeros(r: &mut impl Read, n: u64) -> io::Result<bool> {
 /// elsewhere to interpret differently.
 fn check_header(m: &BundleManifest, expected: &Entry, raw: &[u8; BLOCK]) -> Result<()> {
     let want = layout::tar_header(&expected.path, expected.size).map_err(|e| {
-        Error::verification(PAYLOAD_FILE, format!("header for {}: {e}", expected.path))
+        let (path, reason) = (expected.path, e.to_string());
+        Error::rejected(PAYLOAD_FILE, P::HeaderFor { path, reason })
     })?;
     if raw[..] == want.as_bytes()[..] {
         return Ok(());
     }
     // What is wrong, for the message; the bytes were refused already.
     let got = tar::Header::from_byte_slice(raw);
-    // Error::verification escapes the artifact name once.
+    // Error::rejected escapes the artifact name once.
     let name = String::from_utf8_lossy(&got.path_bytes()).into_owned();
-    let e_fail =
-        |reason: String| Error::verification(format!("{PAYLOAD_FILE} entry {name}"), reason);
+    let e_fail = |reason: P| Error::rejected(format!("{PAYLOAD_FILE} entry {name}"), reason);
     if got.entry_type() != tar::EntryType::Regular {
-        return Err(e_fail(format!(
-            "type {:?} is not a regular file (links, devices, directories and extension \
-             headers are refused)",
-            got.entry_type()
-        )));
+        let found = format!("{:?}", got.entry_type());
+        return Err(e_fail(P::EntryType { found }));
     }
     if got.path_bytes().as_ref() != expected.path.to_string().as_bytes() {
         let listed = m
             .entries
             .iter()
             .any(|e| e.path.to_string().as_bytes() == got.path_bytes().as_ref());
+        let expected = expected.path;
         return Err(e_fail(if listed {
-            format!(
-                "out of order or duplicated; expected {} here",
-                expected.path
-            )
+            P::EntryOrder { expected }
         } else {
-            format!("is not in the manifest; expected {} here", expected.path)
+            P::EntryUnlisted { expected }
         }));
     }
     match got.size() {
-        Ok(s) if s != expected.size => Err(e_fail(format!(
-            "size {s} differs from the manifest's {}",
-            expected.size
-        ))),
-        _ => Err(e_fail(
-            "header is not the canonical one airlock writes (mode, owner, time or format differ)"
-                .into(),
-        )),
+        Ok(found) if found != expected.size => Err(e_fail(P::EntrySize {
+            found,
+            declared: expected.size,
+        })),
+        _ => Err(e_fail(P::EntryHeader)),
     }
 }
 
@@ -370,33 +372,37 @@ fn check_header(m: &BundleManifest, expected: &Entry, raw: &[u8; BLOCK]) -> Resu
 /// exceed `tar_size`, which [`Limited`] enforces); then the compressed file must end with
 /// the right size and digest.
 fn finish(mut decoded: ReadAhead<Decoded>) -> Result<()> {
-    let fail = |reason: String| Error::verification(PAYLOAD_FILE, reason);
+    let fail = |reason: P| Error::rejected(PAYLOAD_FILE, reason);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = decoded
             .read(&mut buf)
-            .map_err(|e| fail(format!("after the archive: {e}")))?;
+            .map_err(|e| fail(stage("after the archive", e)))?;
         if n == 0 {
             break;
         }
         if buf[..n].iter().any(|&b| b != 0) {
-            return Err(fail("data after the end of the tar archive".into()));
+            return Err(fail(P::DataAfterArchive));
         }
     }
     let limited = decoded
         .into_inner()
-        .map_err(|e| fail(format!("decoder thread: {e}")))?;
+        .map_err(|e| fail(stage("decoder thread", e)))?;
     if limited.n != limited.limit {
-        return Err(fail(format!(
-            "tar stream is {} bytes, the manifest says {}",
-            limited.n, limited.limit
-        )));
+        return Err(fail(P::TarSize {
+            found: limited.n,
+            declared: limited.limit,
+        }));
     }
     let mut rest = limited.inner.finish();
     // Anything after the last zstd frame still counts towards the file's size and digest.
-    io::copy(&mut rest, &mut io::sink()).map_err(|e| fail(e.to_string()))?;
+    io::copy(&mut rest, &mut io::sink()).map_err(|e| {
+        fail(P::Stream {
+            reason: e.to_string(),
+        })
+    })?;
     rest.into_inner()
-        .map_err(|e| fail(format!("reader thread: {e}")))?
+        .map_err(|e| fail(stage("reader thread", e)))?
         .finish()
 }
 
@@ -421,7 +427,12 @@ impl VerifyingReader<'_> {
     /// first would cost one more pass over the payload.
     pub fn drain(&mut self) -> Result<()> {
         let path = self.expected.path;
-        let fail = |e: io::Error| Error::verification(format!("{PAYLOAD_FILE} entry {path}"), e);
+        let fail = |e: io::Error| {
+            let reason = P::Stream {
+                reason: e.to_string(),
+            };
+            Error::rejected(format!("{PAYLOAD_FILE} entry {path}"), reason)
+        };
         while !self.verified {
             let chunk = self.inner.fill_buf().map_err(fail)?;
             let n = chunk.len();
@@ -492,6 +503,7 @@ impl Read for VerifyingReader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Rejection;
     use crate::layout::PayloadPath;
 
     /// A payload shaped like airlock's: a compressed frame of small entries, a frame of
@@ -559,7 +571,12 @@ mod tests {
         walk_bytes(&good, &m).expect("verifies");
         m.payload.sha256 = Sha256Digest::of(b"other");
         let e = walk_bytes(&good, &m).expect_err("wrong sha256");
-        assert!(e.to_string().contains("sha256"), "{e}");
+        let reason = e.rejection().cloned();
+        let declared = m.payload.sha256;
+        assert!(
+            matches!(reason, Some(Rejection::Payload(P::FileDigest { what: "sha256", declared: d, .. })) if d == declared),
+            "{e}"
+        );
     }
 
     #[test]
@@ -576,6 +593,7 @@ mod tests {
         m2.payload.sha256 = Sha256Digest::of(&z);
         m2.payload.structure_sha256 = Some(crate::structure::of(&z));
         let e = walk_bytes(&z, &m2).expect_err("padding");
-        assert!(e.to_string().contains("padding"), "{e}");
+        let reason = e.rejection().cloned();
+        assert_eq!(reason, Some(Rejection::Payload(P::Padding)), "{e}");
     }
 }

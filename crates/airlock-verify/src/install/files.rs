@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use crate::digest::HashingReader;
 use crate::error::{Error, Result};
+use crate::fsutil::create_parent_dirs;
 use crate::layout::PACKAGES_DIR;
 use crate::manifest::FileRecord;
-use crate::paths::{SafeRelPath, create_parent_dirs};
+use crate::paths::SafeRelPath;
 use crate::verify::VerifyingReader;
 
 /// Where files go: below `dest`, except package repository files (kinds `package` and

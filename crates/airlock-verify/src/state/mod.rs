@@ -31,8 +31,9 @@ use serde::{Deserialize, Serialize};
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::escape::Untrusted;
+use crate::sign::SecretKey;
 use crate::time::Timestamp;
-use crate::trust::{PublicKey, SecretKey};
+use crate::trust::PublicKey;
 pub use dir::StateDir;
 pub use head::Head;
 pub use receipts::{Outcome, Receipt};
@@ -143,7 +144,7 @@ impl Enclave {
 
     /// Sign `bytes` with the enclave key (an inventory); minisign text.
     pub fn sign(&self, bytes: &[u8], comment: &str) -> Result<String> {
-        Ok(crate::trust::sign(&self.key, bytes, comment)?)
+        Ok(crate::sign::sign(&self.key, bytes, comment)?)
     }
 
     /// Refuse a state directory whose log does not hold `expected` (the head the last
@@ -583,7 +584,7 @@ fn read_signed_state(dir: &StateDir, bytes: &[u8], key: &PublicKey) -> Result<St
 
 fn write_signed_state(dir: &StateDir, s: &State, key: &SecretKey) -> Result<()> {
     let json = serde_json::to_string(s).map_err(|e| Error::invalid("state", "<memory>", e))?;
-    let sig = crate::trust::sign(key, json.as_bytes(), "airlock-state")?;
+    let sig = crate::sign::sign(key, json.as_bytes(), "airlock-state")?;
     dir.replace(STATE_FILE, format!("{json}\n{sig}").as_bytes(), 0o644)
 }
 

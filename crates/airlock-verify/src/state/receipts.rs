@@ -13,9 +13,10 @@ use serde::{Deserialize, Serialize};
 use super::dir::StateDir;
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
+use crate::sign::SecretKey;
 use crate::time::Timestamp;
+use crate::trust::PublicKey;
 use crate::trust::comment::{self, CommentKind};
-use crate::trust::{PublicKey, SecretKey};
 
 /// The subdirectory of the state directory that holds the receipts.
 pub const RECEIPTS_DIR: &str = "receipts";
@@ -142,7 +143,7 @@ pub fn append(
             ("receipt_sha256", &sha.hex()),
         ],
     );
-    let sig = crate::trust::sign(key, &bytes, &comment)?;
+    let sig = crate::sign::sign(key, &bytes, &comment)?;
     let dir = state.subdir(RECEIPTS_DIR)?;
     let name = file_name(receipt.index);
     // The signature first: a receipt file without its signature would look unsigned. A

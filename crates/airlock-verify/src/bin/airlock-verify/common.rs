@@ -3,9 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use airlock_verify::enclave_registry::{EnclaveRegistry, EnclaveRegistryOptions};
+use airlock_verify::sign::PassphraseSource;
 use airlock_verify::state::{Enclave, StateDir};
+use airlock_verify::trust::PublicKey;
 use airlock_verify::trust::policy::TrustPolicy;
-use airlock_verify::trust::{PassphraseSource, PublicKey};
 use airlock_verify::verify::{Policy, SignedBundle, VerifiedBundle};
 
 /// Which signatures to require: a trust policy file, or keys and a threshold. One of the
@@ -128,7 +129,7 @@ impl StateArgs {
     /// Open the enclave state with its key.
     pub fn enclave(&self, dir: StateDir) -> airlock_verify::Result<Enclave> {
         let key = match &self.receipt_key {
-            Some(p) => Some(airlock_verify::trust::load_secret_key_with(
+            Some(p) => Some(airlock_verify::sign::load_secret_key_with(
                 p,
                 &PassphraseSource {
                     file: self.passphrase_file.clone(),
@@ -184,7 +185,7 @@ pub fn reading_key(
         let source = PassphraseSource {
             file: state.passphrase_file.clone(),
         };
-        return Ok(airlock_verify::trust::load_secret_key_with(p, &source)?.public_key());
+        return Ok(airlock_verify::sign::load_secret_key_with(p, &source)?.public_key());
     }
     airlock_verify::state::public_key_in(dir)?.ok_or_else(|| {
         airlock_verify::Error::usage(format!(

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use airlock_verify::trust::{PassphraseSource, Protection};
+use airlock_verify::sign::{PassphraseSource, Protection};
 
 /// Create the enclave's own key pair, which signs receipts and the enclave state.
 /// Writes NAME.key (encrypted PKCS#8 unless --no-passphrase; mode 0600) and NAME.pub
@@ -36,7 +36,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             file: a.passphrase_file.clone(),
         })
     };
-    let paths = airlock_verify::trust::write_keypair(&a.out, a.force, &protection)?;
+    let paths = airlock_verify::sign::write_keypair(&a.out, a.force, &protection)?;
     println!("secret key: {}", paths.secret_key.display());
     println!(
         "public key: {} (key id {})",

@@ -96,13 +96,13 @@ fn show(state: &StateArgs, receipt_pub: Option<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn secret_key(state: &StateArgs) -> anyhow::Result<Option<airlock_verify::trust::SecretKey>> {
+fn secret_key(state: &StateArgs) -> anyhow::Result<Option<airlock_verify::sign::SecretKey>> {
     let Some(p) = &state.receipt_key else {
         return Ok(None);
     };
-    Ok(Some(airlock_verify::trust::load_secret_key_with(
+    Ok(Some(airlock_verify::sign::load_secret_key_with(
         p,
-        &airlock_verify::trust::PassphraseSource {
+        &airlock_verify::sign::PassphraseSource {
             file: state.passphrase_file.clone(),
         },
     )?))

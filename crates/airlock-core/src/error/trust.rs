@@ -1,9 +1,9 @@
 //! What can go wrong with keys and signatures, in one type the rest of the crate wraps.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use super::keys::KeyId;
+use crate::key_format::KeyId;
 
 /// Everything that can go wrong with keys and signatures.
 ///
@@ -250,34 +250,6 @@ impl fmt::Display for ThresholdNotMetDisplay<'_> {
             write!(f, "\n  {name}: rejected: {err}")?;
         }
         Ok(())
-    }
-}
-
-/// Replaces the generic artifact name of a parse error with the file's path,
-/// so errors from `load` functions name the file.
-pub(crate) fn with_artifact(err: TrustError, path: &Path) -> TrustError {
-    let name = path.display().to_string();
-    match err {
-        TrustError::TooLarge { limit, .. } => TrustError::TooLarge {
-            artifact: name,
-            limit,
-        },
-        TrustError::Malformed { reason, .. } => TrustError::Malformed {
-            artifact: name,
-            reason,
-        },
-        TrustError::UnsupportedAlgorithm {
-            found, expected, ..
-        } => TrustError::UnsupportedAlgorithm {
-            artifact: name,
-            found,
-            expected,
-        },
-        TrustError::InvalidKey { reason, .. } => TrustError::InvalidKey {
-            artifact: name,
-            reason,
-        },
-        other => other,
     }
 }
 

@@ -1,16 +1,20 @@
 //! Why a manifest is inconsistent, as values: each check of
-//! [`BundleManifest::check_consistency`](super::BundleManifest::check_consistency) says
+//! [`BundleManifest::check_consistency`](crate::manifest::BundleManifest::check_consistency) says
 //! what it found, with the path and the declared and found values, so callers and tests
 //! match variants rather than text. It travels as the reason of the bundle verification
 //! error (exit 3), whose message reads as before.
 
 use crate::digest::Sha256Digest;
 use crate::escape::Untrusted;
-use crate::layout::{DocPath, MAX_VOLUMES, PACKAGES_DIR, PAYLOAD_FILE, PayloadPath, VolumeName};
+use crate::layout::{
+    DocPath, FileKind, MAX_PARITY_STRIPE, MAX_VOLUMES, PACKAGES_DIR, PAYLOAD_FILE, PayloadPath,
+    VolumeName,
+};
 use crate::paths::{STATE_DIR, SafeRelPath};
 use crate::time::Timestamp;
 
-use super::{FileKind, MAX_PARITY_STRIPE};
+/// What each section's checker returns.
+pub(crate) type Checked<T = ()> = std::result::Result<T, FormatError>;
 
 /// One way a signed manifest disagrees with itself. Text from the bundle is escaped when
 /// shown.

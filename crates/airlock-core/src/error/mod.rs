@@ -1,4 +1,8 @@
-//! The trust core's error type: files, input, paths, the bundle format, signatures.
+//! The trust core's error type: files, input, paths, the bundle format, signatures; and
+//! the typed reasons it carries ([`FormatError`], [`TrustError`]).
+//!
+//! The ground floor of the crate's reasons: it imports only what names artifacts (layout,
+//! paths, digests, key ids, times), never the checks that produce the reasons.
 //!
 //! It knows nothing of registries, HTTP or the enclave's state: `airlock-verify` wraps it
 //! with those cases (and the same exit codes), so a reviewer reading the core reads no
@@ -16,8 +20,20 @@
 use std::path::PathBuf;
 
 use crate::escape::Untrusted;
-use crate::manifest::FormatError;
-use crate::trust::error::TrustError;
+use crate::paths::UnsafePath;
+
+mod bundle;
+mod document;
+mod format;
+mod payload;
+mod trust;
+
+pub use bundle::BundleError;
+pub use document::DocumentError;
+pub(crate) use format::Checked;
+pub use format::FormatError;
+pub use payload::PayloadError;
+pub use trust::TrustError;
 
 /// Why a bundle was rejected: a typed reason where the check has one (match on it), else
 /// the check's text. Either way the message reads the same.
@@ -26,6 +42,15 @@ pub enum Rejection {
     /// The signed manifest disagrees with itself.
     #[error(transparent)]
     Format(#[from] FormatError),
+    /// A signed document (the manifest) does not parse or is of another format or kind.
+    #[error(transparent)]
+    Document(#[from] DocumentError),
+    /// The payload stream differs from the manifest.
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    /// A file around the payload differs from the manifest.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
     /// Any other reason, as text.
     #[error("{0}")]
     Text(String),
@@ -149,9 +174,22 @@ impl Error {
     /// [`Error::Verification`] with a typed reason: the manifest `artifact` disagrees
     /// with itself.
     pub fn format(artifact: impl AsRef<str>, reason: FormatError) -> Self {
+        Self::rejected(artifact, reason)
+    }
+
+    /// [`Error::Verification`] with a typed reason (the artifact name is escaped).
+    pub fn rejected(artifact: impl AsRef<str>, reason: impl Into<Rejection>) -> Self {
         Error::Verification {
             artifact: Untrusted(artifact.as_ref()).to_string(),
-            reason: Rejection::Format(reason),
+            reason: reason.into(),
+        }
+    }
+
+    /// Why a bundle was rejected, if that is what this is (under any context).
+    pub fn rejection(&self) -> Option<&Rejection> {
+        match self.root() {
+            Error::Verification { reason, .. } => Some(reason),
+            _ => None,
         }
     }
 
@@ -195,6 +233,15 @@ impl Error {
             | Error::AlreadyExists { .. } => 4,
             Error::DigestMismatch { .. } => 5,
             _ => 1,
+        }
+    }
+}
+
+impl From<UnsafePath> for Error {
+    fn from(e: UnsafePath) -> Self {
+        Error::UnsafePath {
+            path: e.path,
+            reason: e.reason,
         }
     }
 }
