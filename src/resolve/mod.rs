@@ -187,7 +187,7 @@ pub async fn resolve(
         lock.package_repositories = p.repositories;
     }
     lock.checklist = Some(steps);
-    let mut facts = hop_facts(catalog, from, to, &w.uncertain);
+    let mut facts = hop_facts(catalog, to, &w.uncertain);
     facts.addons = std::mem::take(&mut w.addon_facts);
     lock.facts = Some(facts);
     lock.validate("resolved lock")?;
@@ -363,27 +363,14 @@ async fn pin_all(
     Ok((images, files))
 }
 
-/// What the catalog says about the hop: removed APIs (for a minor hop), skew limits,
+/// What the catalog says about the hop: every API removed up to the target, skew limits,
 /// the target's end of life, and the uncertain values used.
-fn hop_facts(catalog: &Catalog, from: &Version, to: &Version, uncertain: &[String]) -> HopFacts {
+fn hop_facts(catalog: &Catalog, to: &Version, uncertain: &[String]) -> HopFacts {
     let target = catalog.minor_of(to);
-    let removed_apis = if from.minor == to.minor {
-        Vec::new()
-    } else {
-        target
-            .map(|m| {
-                m.removed_apis
-                    .iter()
-                    .map(|r| airlock_verify::cluster::RemovedApi {
-                        group_version: r.group_version.clone(),
-                        kinds: r.kinds.clone(),
-                        replacement: r.replacement.clone(),
-                        removed_in: m.minor.clone(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    // Every API the target no longer serves, not only the hop's own minor's: a manifest
+    // or Helm release still on batch/v1beta1 (gone since 1.25) fails as surely as one on
+    // an API this hop removes, and a check that only knew the latter would pass it.
+    let removed_apis = catalog.removed_apis_up_to(to);
     HopFacts {
         removed_apis,
         kubelet_max_minors_older: catalog.skew.kubelet_max_minors_older,

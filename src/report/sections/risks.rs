@@ -54,7 +54,14 @@ fn removed_apis(in_use: &Evaluated<Finding>) -> Option<Risk> {
                 .items
                 .iter()
                 .take(10)
-                .map(|f| format!("{} uses {}", crate::cluster::describe(&f.object), f.uses))
+                .map(|f| {
+                    format!(
+                        "{} uses {} (found in {})",
+                        crate::cluster::describe(&f.object),
+                        f.uses,
+                        f.seen_in
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("; "),
             "migrate each object to the replacement API and re-apply it before the window (kubectl convert, or edit the manifests / Helm charts), then take a new cluster dump",
