@@ -228,12 +228,14 @@ fn still_served(
 ) -> Option<String> {
     for _ in 0..removed.len() {
         let gv = replacement.as_deref()?;
-        let next = removed.iter().find(|r| {
+        let Some(next) = removed.iter().find(|r| {
             r.group_version == gv
                 && (r.kinds.is_empty()
                     || kinds.is_empty()
                     || r.kinds.iter().any(|k| kinds.contains(k)))
-        })?;
+        }) else {
+            break;
+        };
         replacement = next.replacement.clone();
     }
     replacement

@@ -77,6 +77,10 @@ pub fn facts_from_bundle(dir: &std::path::Path) -> crate::Result<Option<HopFacts
             .map(str::to_string),
         uncertain: Vec::new(),
         addons,
+        left_out_steps: match v.get("runbook_left_out") {
+            None => Vec::new(),
+            Some(l) => serde_json::from_value(l.clone()).map_err(invalid)?,
+        },
     }))
 }
 

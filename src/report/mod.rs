@@ -52,6 +52,10 @@ pub fn assemble(i: &Inputs<'_>) -> ChangeReport {
         risks,
         cves: cves::build(i),
         runbook: runbook::runbook(i),
+        runbook_left_out: i
+            .facts
+            .map(|f| f.left_out_steps.clone())
+            .unwrap_or_default(),
         backout: backout::build(i),
         validation: runbook::validation(i),
         approvals: approvals::build(i),

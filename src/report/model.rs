@@ -65,6 +65,8 @@ pub struct ChangeReport {
     pub cves: Evaluated<CveFinding>,
     /// 6. The implementation runbook.
     pub runbook: Vec<Step>,
+    /// Runbook and back-out steps left out because they have nothing to do, and why.
+    pub runbook_left_out: Vec<crate::checklist::LeftOut>,
     /// 7. The back-out plan.
     pub backout: Backout,
     /// 8. Validation after the change.

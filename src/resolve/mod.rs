@@ -67,6 +67,8 @@ pub struct ResolveOptions<'a> {
     /// The content cache: verified package metadata, add-on manifests and charts are kept
     /// here for the build.
     pub store: Option<&'a Store>,
+    /// The etcd members (`--etcd-manifest`), for a per-member restore in the runbook.
+    pub etcd: Option<crate::etcd::EtcdCluster>,
 }
 
 /// What the hop needs before anything is looked up upstream, and what was learnt on the
@@ -158,7 +160,7 @@ pub async fn resolve(
             w.notes.push(format!("uncertain catalog value: {u}"));
         }
     }
-    let steps = checklist::build(&ChecklistInput {
+    let checklist = checklist::build(&ChecklistInput {
         catalog,
         from: *from,
         to: *to,
@@ -171,6 +173,7 @@ pub async fn resolve(
             .as_ref()
             .map(|p| p.sources.clone())
             .unwrap_or_default(),
+        etcd: opts.etcd.clone(),
     });
     let mut lock = Lock::new();
     lock.hop = Some(Hop {
@@ -186,8 +189,9 @@ pub async fn resolve(
         lock.files.extend(p.files);
         lock.package_repositories = p.repositories;
     }
-    lock.checklist = Some(steps);
+    lock.checklist = Some(checklist.steps);
     let mut facts = hop_facts(catalog, to, &w.uncertain);
+    facts.left_out_steps = checklist.left_out;
     facts.addons = std::mem::take(&mut w.addon_facts);
     lock.facts = Some(facts);
     lock.validate("resolved lock")?;
@@ -378,6 +382,7 @@ fn hop_facts(catalog: &Catalog, to: &Version, uncertain: &[String]) -> HopFacts 
         target_end_of_life: target.map(|m| m.end_of_life.to_string()),
         uncertain: uncertain.to_vec(),
         addons: Vec::new(),
+        left_out_steps: Vec::new(),
     }
 }
 
