@@ -14,6 +14,7 @@ mod bounds;
 mod catalog;
 mod containerd;
 mod core_path;
+mod etcd;
 mod exit_codes;
 mod export;
 mod faults;
