@@ -53,6 +53,7 @@
 
 pub mod charts;
 pub mod cli;
+pub mod cluster_dump;
 pub mod etcd;
 pub mod hop_upstream;
 pub mod images;

@@ -26,6 +26,7 @@ mod packages;
 mod planted;
 mod registry_auth;
 mod reinstall;
+mod removed_apis;
 mod report;
 mod reproducible;
 mod resolve;
