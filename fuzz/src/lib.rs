@@ -36,6 +36,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("chart_index", chart_index),
     ("helm_release", helm_release),
     ("metrics_scrape", metrics_scrape),
+    ("etcd_manifest", etcd_manifest),
 ];
 
 /// The signed manifest, parsed after its signature checked (a stolen key must still not
@@ -160,6 +161,11 @@ fn seed_helm_release() -> Vec<u8> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     let _ = gz.write_all(json);
     gz.finish().unwrap_or_default()
+}
+
+/// An etcd static pod manifest or pod list (`airlock resolve --etcd-manifest`).
+pub fn etcd_manifest(data: &[u8]) {
+    let _ = airlock::etcd::members_of(data, "fuzz");
 }
 
 /// The Kubernetes CVE feed.
@@ -394,6 +400,9 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         ),
         "helm_chart" => vec![seed_chart()],
         "helm_release" => vec![seed_helm_release()],
+        "etcd_manifest" => one(
+            b"apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: etcd\n    command: [etcd, --name=cp1, --initial-advertise-peer-urls=https://10.0.0.1:2380, --data-dir=/var/lib/etcd]\n",
+        ),
         "metrics_scrape" => one(
             b"# TYPE apiserver_requested_deprecated_apis gauge\napiserver_requested_deprecated_apis{group=\"batch\",removed_release=\"1.25\",resource=\"cronjobs\",subresource=\"\",version=\"v1beta1\"} 1\n",
         ),

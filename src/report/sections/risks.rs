@@ -300,7 +300,10 @@ mod tests {
             ]
         );
         assert_eq!(r[0].severity, Severity::High);
-        assert_eq!(r[0].evidence, "CronJob shop/nightly uses batch/v1beta1 (found in apiVersion)");
+        assert_eq!(
+            r[0].evidence,
+            "CronJob shop/nightly uses batch/v1beta1 (found in apiVersion)"
+        );
         assert_eq!(r[1].evidence, "worker-old");
         assert!(r[1].title.contains("more than 3 minors older"));
         assert_eq!(r[4].title, "etcd changes from 3.5.10-0 to 3.5.12-0");
