@@ -470,12 +470,27 @@ fn pre_checks(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Out) {
 fn removed_apis(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Out) {
     let to = input.to;
     let all = input.catalog.removed_apis_up_to(&to);
-    // The objects to dump: kinds whose replacement the target serves (a kind with no
-    // replacement, like PodSecurityPolicy, has no served version to list it by; the
-    // Helm releases, annotations and metrics still show it).
+    // The objects to dump: kinds with a GA replacement, which every cluster on the hop
+    // serves by the same resource name (`kubectl get` fails whole on one unknown name,
+    // so a kind with no replacement, like PodSecurityPolicy, or only a beta one is not
+    // listed; Helm releases, annotations and metrics still show it). The *Review kinds
+    // cannot be listed, and Events are the API server's own record, not applied objects.
+    let ga = |gv: &str| {
+        gv.rsplit('/').next().is_some_and(|v| {
+            v.strip_prefix('v')
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        })
+    };
     let mut resources: Vec<String> = Vec::new();
-    for r in all.iter().filter(|r| r.replacement.is_some()) {
-        for k in &r.kinds {
+    for r in all
+        .iter()
+        .filter(|r| r.replacement.as_deref().is_some_and(ga))
+    {
+        for k in r
+            .kinds
+            .iter()
+            .filter(|k| !k.ends_with("Review") && *k != "Event")
+        {
             let res = airlock_verify::cluster::resource_of(k);
             if !resources.contains(&res) {
                 resources.push(res);
@@ -1112,6 +1127,11 @@ mod tests {
         );
         assert!(
             cmd.contains("cronjobs,") && cmd.contains("horizontalpodautoscalers"),
+            "{cmd}"
+        );
+        // Not listable, or no GA replacement: `kubectl get` would fail whole.
+        assert!(
+            !cmd.contains("tokenreviews") && !cmd.contains("podsecuritypolicies"),
             "{cmd}"
         );
     }
