@@ -48,3 +48,14 @@ pub fn write_list(dir: &Path, file: &str, items: Vec<Value>) {
     let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
     std::fs::write(dir.join(file), list.to_string()).expect("write dump");
 }
+
+/// `(object name, version used, source)` of every finding in a report's JSON.
+pub fn findings(report: &Value) -> Vec<(String, String, String)> {
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    report["apis"]["in_use"]["items"]
+        .as_array()
+        .expect("apis.in_use.items")
+        .iter()
+        .map(|f| (s(&f["object"]["name"]), s(&f["uses"]), s(&f["seen_in"])))
+        .collect()
+}

@@ -143,3 +143,88 @@ pub fn restore_tool() -> Command {
         etcdctl()
     }
 }
+
+/// Start `members`, put `keys`, save a snapshot from the first to `dir/snapshot.db`, stop
+/// them; returns the snapshot.
+pub fn snapshot_of(members: &[Member], keys: &[(&str, &str)], dir: &Path) -> PathBuf {
+    let c = Cluster::start(members, dir);
+    for (k, v) in keys {
+        assert!(c.ctl(&["put", k, v]).status.success(), "put {k}");
+    }
+    let snapshot = dir.join("snapshot.db");
+    let out = etcdctl()
+        .args(["--endpoints", &members[0].client_url, "snapshot", "save"])
+        .arg(&snapshot)
+        .output()
+        .expect("etcdctl snapshot save");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    snapshot
+}
+
+/// Each member's static pod manifest, as kubeadm writes `/etc/kubernetes/manifests/etcd.yaml`.
+pub fn write_manifests(members: &[Member], dir: &Path) -> Vec<PathBuf> {
+    members
+        .iter()
+        .map(|m| {
+            let p = dir.join(format!("{}-etcd.yaml", m.name));
+            let text = format!(
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: etcd\n  namespace: kube-system\nspec:\n  containers:\n  - command:\n    - etcd\n    - --data-dir={}\n    - --initial-advertise-peer-urls={}\n    - --name={}\n    image: registry.k8s.io/etcd:3.5.15-0\n    name: etcd\n",
+                m.data_dir.display(),
+                m.peer_url,
+                m.name
+            );
+            std::fs::write(&p, text).expect("write manifest");
+            p
+        })
+        .collect()
+}
+
+/// Run a runbook restore command: its words after the etcd image's `etcdutl`, with the
+/// runbook's snapshot path (`/var/lib/airlock/...`) replaced by `snapshot`.
+pub fn run_restore(cmd: &str, snapshot: &Path) {
+    let words = shlex::split(cmd).expect("one shell command");
+    let at = words
+        .iter()
+        .position(|w| w == "etcdutl")
+        .expect("etcdutl in the command")
+        + 1;
+    let args: Vec<String> = words[at..]
+        .iter()
+        .map(|w| match w.starts_with("/var/lib/airlock/") {
+            true => snapshot.display().to_string(),
+            false => w.clone(),
+        })
+        .collect();
+    let out = restore_tool()
+        .args(&args)
+        .output()
+        .expect("run the restore");
+    assert!(
+        out.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Cluster {
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> String {
+        let out = self.ctl(&["get", key, "--print-value-only"]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// The member names `member list` shows.
+    pub fn member_names(&self) -> Vec<String> {
+        let out = self.ctl(&["member", "list"]);
+        let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split(", ").nth(2).map(str::to_string))
+            .collect();
+        names.sort();
+        names
+    }
+}

@@ -3,60 +3,14 @@
 //! manifest gives the runbook its member, and the runbook's own restore commands rebuild
 //! three new data dirs that come up as one cluster of three with the keys.
 
-use crate::common::etcd::{Cluster, Member, restore_tool};
+use crate::common::etcd::{Cluster, Member, run_restore, snapshot_of, write_manifests};
 use airlock::checklist::{ChecklistInput, build};
 use airlock::etcd::EtcdCluster;
 
-/// A static pod manifest as kubeadm writes it, for member `m`.
-fn manifest(m: &Member) -> String {
-    format!(
-        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: etcd\n  namespace: kube-system\nspec:\n  containers:\n  - command:\n    - etcd\n    - --data-dir={}\n    - --initial-advertise-peer-urls={}\n    - --name={}\n    image: registry.k8s.io/etcd:3.5.15-0\n    name: etcd\n",
-        m.data_dir.display(),
-        m.peer_url,
-        m.name
-    )
-}
-
-#[test]
-fn the_runbooks_per_member_restore_brings_back_a_cluster_of_three_with_the_keys() {
-    let work = crate::common::workdir();
-    let old: Vec<Member> = ["cp1", "cp2", "cp3"]
-        .iter()
-        .map(|n| Member::new(n, &work.path().join("old")))
-        .collect();
-    let snapshot = work.path().join("snapshot.db");
-    {
-        let c = Cluster::start(&old, work.path());
-        for (k, v) in [("/registry/a", "1"), ("/registry/b", "2")] {
-            assert!(c.ctl(&["put", k, v]).status.success());
-        }
-        let one = old[0].client_url.as_str();
-        let out = crate::common::etcd::etcdctl()
-            .args(["--endpoints", one, "snapshot", "save"])
-            .arg(&snapshot)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    // The restored members: new data dirs and ports, one manifest per control plane.
-    let new: Vec<Member> = ["cp1", "cp2", "cp3"]
-        .iter()
-        .map(|n| Member::new(n, &work.path().join("new")))
-        .collect();
-    let files: Vec<_> = new
-        .iter()
-        .map(|m| {
-            let p = work.path().join(format!("{}-etcd.yaml", m.name));
-            std::fs::write(&p, manifest(m)).unwrap();
-            p
-        })
-        .collect();
+/// The runbook of a 1.31 -> 1.32 hop for the etcd members of `manifests`.
+fn runbook(manifests: &[std::path::PathBuf]) -> Vec<airlock::manifest::Step> {
     let catalog = airlock::catalog::Catalog::builtin().unwrap();
-    let steps = build(&ChecklistInput {
+    let input = ChecklistInput {
         catalog: &catalog,
         from: "v1.31.14".parse().unwrap(),
         to: "v1.32.2".parse().unwrap(),
@@ -66,48 +20,47 @@ fn the_runbooks_per_member_restore_brings_back_a_cluster_of_three_with_the_keys(
         addon_charts: vec![],
         worker_batch: 1,
         packages: vec![],
-        etcd: EtcdCluster::from_files(&files).unwrap(),
-    })
-    .steps;
+        etcd: EtcdCluster::from_files(manifests).unwrap(),
+    };
+    build(&input).steps
+}
+
+#[test]
+fn the_runbooks_per_member_restore_brings_back_a_cluster_of_three_with_the_keys() {
+    let work = crate::common::workdir();
+    let names = ["cp1", "cp2", "cp3"];
+    let old: Vec<Member> = names
+        .iter()
+        .map(|n| Member::new(n, &work.path().join("old")))
+        .collect();
+    let snapshot = snapshot_of(
+        &old,
+        &[("/registry/a", "1"), ("/registry/b", "2")],
+        work.path(),
+    );
+    // The restored members: new data dirs and ports, one manifest per control plane.
+    let new: Vec<Member> = names
+        .iter()
+        .map(|n| Member::new(n, &work.path().join("new")))
+        .collect();
+    let steps = runbook(&write_manifests(&new, work.path()));
     for i in 1..=3 {
+        let id = format!("backout.etcd-restore.{i}");
         let step = steps
             .iter()
-            .find(|s| s.id == format!("backout.etcd-restore.{i}"))
+            .find(|s| s.id == id)
             .expect("a step per member");
-        let cmd = step
+        let restore = step
             .commands
             .iter()
             .find(|c| c.contains("snapshot restore"))
             .unwrap();
-        let words = shlex::split(cmd).unwrap();
-        // The words after the image's `etcdutl`, with the snapshot where this test keeps it.
-        let at = words.iter().position(|w| w == "etcdutl").unwrap() + 1;
-        let args: Vec<String> = words[at..]
-            .iter()
-            .map(|w| {
-                if w.starts_with("/var/lib/airlock/") {
-                    snapshot.display().to_string()
-                } else {
-                    w.clone()
-                }
-            })
-            .collect();
-        let out = restore_tool().args(&args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{cmd}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run_restore(restore, &snapshot);
     }
     let c = Cluster::start(&new, work.path());
-    let got = c.ctl(&["get", "/registry/b", "--print-value-only"]);
-    assert_eq!(String::from_utf8_lossy(&got.stdout).trim(), "2");
-    let members = String::from_utf8_lossy(&c.ctl(&["member", "list"]).stdout).to_string();
-    assert_eq!(members.lines().count(), 3, "{members}");
-    assert!(
-        ["cp1", "cp2", "cp3"]
-            .iter()
-            .all(|n| members.contains(&format!(", {n}, "))),
-        "{members}"
+    assert_eq!(
+        (c.get("/registry/a"), c.get("/registry/b")),
+        ("1".into(), "2".into())
     );
+    assert_eq!(c.member_names(), names);
 }
