@@ -9,10 +9,16 @@
 //! runs is on a kubeadm node already or carried in the bundle: etcdctl and etcdutl run
 //! from the etcd image (`crictl exec` into the running pod, `ctr run` when it is stopped),
 //! never from the node's PATH.
+//!
+//! A value the runbook cannot know (the bundle directory, an etcd member's name when no
+//! manifest was given) is a required parameter: a `${NAME:?what to set}` the shell refuses
+//! to run without, never placeholder text. A step with nothing to do is left out, and
+//! [`Checklist::left_out`] says which and why (the report's JSON carries it).
 
 pub mod estimate;
 
 use crate::catalog::{Catalog, Version};
+use crate::etcd::{EtcdCluster, EtcdMember};
 use crate::manifest::{PackageFormat, Phase, Step};
 use airlock_verify::escape::Untrusted;
 use airlock_verify::install::mirror::{APT_KEYRING, RPM_KEY};
@@ -106,6 +112,46 @@ pub struct ChecklistInput<'a> {
     pub worker_batch: u32,
     /// Node packages carried, per format (empty: loose binaries).
     pub packages: Vec<PackageSource>,
+    /// The etcd members (`--etcd-manifest`), for per-member restore steps; without them
+    /// the restore names each member's values as required parameters.
+    pub etcd: Option<EtcdCluster>,
+}
+
+/// A step the runbook leaves out because it has nothing to do, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeftOut {
+    /// The step's id.
+    pub id: String,
+    /// Why it is not in the runbook.
+    pub reason: String,
+}
+
+/// The runbook of one hop.
+#[derive(Debug, Clone)]
+pub struct Checklist {
+    /// The steps, in order; every one has at least one command.
+    pub steps: Vec<Step>,
+    /// Steps left out.
+    pub left_out: Vec<LeftOut>,
+}
+
+/// What the phase builders write to.
+struct Out {
+    steps: Vec<Step>,
+    left_out: Vec<LeftOut>,
+}
+
+impl Out {
+    fn push(&mut self, s: Step) {
+        self.steps.push(s);
+    }
+    fn leave_out(&mut self, id: &str, reason: impl Into<String>) {
+        self.left_out.push(LeftOut {
+            id: id.to_string(),
+            reason: reason.into(),
+        });
+    }
 }
 
 fn step(id: &str, title: impl Into<String>, commands: &[&str], check: Option<&str>) -> Step {
@@ -258,9 +304,30 @@ const ETCDCTL: &str = "crictl exec \"$(crictl ps --name etcd -q | head -n1)\" et
 --cert=/etc/kubernetes/pki/etcd/server.crt --key=/etc/kubernetes/pki/etcd/server.key";
 
 /// etcdutl from the etcd image itself, for when etcd is stopped (containerd's `ctr` is on
-/// every containerd node; the image is already in its store).
-const ETCDUTL_OFFLINE: &str = "ctr -n k8s.io run --rm \
---mount type=bind,src=/var/lib,dst=/var/lib,options=rbind:rw \"$ETCD_IMAGE\" airlock-etcdutl etcdutl";
+/// every containerd node; the image is already in its store). `/var/lib` holds kubeadm's
+/// data dir and the snapshot; a data dir elsewhere is mounted too.
+fn etcdutl_offline(data_dir: Option<&str>) -> String {
+    let parent = data_dir
+        .and_then(|d| std::path::Path::new(d).parent())
+        .and_then(|p| p.to_str())
+        .filter(|p| *p != "/" && !p.is_empty() && *p != "/var/lib" && !p.starts_with("/var/lib/"));
+    let extra = match parent {
+        Some(p) => format!(
+            " --mount {}",
+            quote(&format!("type=bind,src={p},dst={p},options=rbind:rw"))
+        ),
+        None => String::new(),
+    };
+    format!(
+        "ctr -n k8s.io run --rm --mount type=bind,src=/var/lib,dst=/var/lib,options=rbind:rw{extra} \"$ETCD_IMAGE\" airlock-etcdutl etcdutl"
+    )
+}
+
+/// Where the operator gives the bundle: a required parameter.
+const BUNDLE_PARAM: &str = "\"${AIRLOCK_BUNDLE:?set AIRLOCK_BUNDLE to the bundle directory}\"";
+/// The enclave's trust policy: a required parameter.
+const POLICY_PARAM: &str =
+    "\"${AIRLOCK_POLICY:?set AIRLOCK_POLICY to the enclave trust policy file}\"";
 
 /// The values every phase's steps use.
 struct Ctx {
@@ -270,14 +337,17 @@ struct Ctx {
 }
 
 /// Build the ordered checklist, phase by phase.
-pub fn build(input: &ChecklistInput<'_>) -> Vec<Step> {
+pub fn build(input: &ChecklistInput<'_>) -> Checklist {
     let (from, to) = (input.from, input.to);
     let c = Ctx {
         minor_hop: to.minor != from.minor,
         snapshot: quote(&format!("/var/lib/airlock/etcd-before-{to}.db")),
         conf_backup: quote(&format!("/var/lib/airlock/etc-kubernetes-before-{to}")),
     };
-    let mut s = Vec::new();
+    let mut s = Out {
+        steps: Vec::new(),
+        left_out: Vec::new(),
+    };
     pre_checks(input, &c, &mut s);
     first_control_plane(input, &c, &mut s);
     other_control_planes(input, &c, &mut s);
@@ -285,11 +355,14 @@ pub fn build(input: &ChecklistInput<'_>) -> Vec<Step> {
     cni_and_tools(input, &c, &mut s);
     post_checks(input, &c, &mut s);
     backout(input, &c, &mut s);
-    s
+    Checklist {
+        steps: s.steps,
+        left_out: s.left_out,
+    }
 }
 
 /// Before the window: the cluster is what the hop expects, and can be restored.
-fn pre_checks(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Vec<Step>) {
+fn pre_checks(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Out) {
     let (from, to) = (input.from, input.to);
     let (snapshot, conf_backup) = (&c.snapshot, &c.conf_backup);
     s.push(step(
@@ -314,85 +387,38 @@ fn pre_checks(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Vec<Step>) {
             skew.kubelet_max_minors_older, skew.kubectl_max_minors_skew
         )),
     ));
-    let removed: Vec<_> = if c.minor_hop {
-        input
-            .catalog
-            .minor_of(&to)
-            .map(|m| m.removed_apis.clone())
-            .unwrap_or_default()
-    } else {
-        Vec::new()
-    };
-    if removed.is_empty() {
-        s.push(step(
-            "pre.removed-apis",
-            format!(
-                "No API version stops being served in {} (per the catalog)",
-                to.minor_key()
-            ),
-            &[],
-            None,
-        ));
-    } else {
-        let mut commands = Vec::new();
-        let mut what = Vec::new();
-        for r in &removed {
-            if !r.partial {
-                commands.push(format!(
-                    "kubectl get --raw {}",
-                    quote(&format!("/apis/{}", r.group_version))
-                ));
-            }
-            for k in &r.kinds {
-                commands.push(format!(
-                    "grep -rln --include='*.yaml' --include='*.yml' --include='*.json' {} YOUR_MANIFESTS_AND_CHARTS  # {}",
-                    quote(&format!("apiVersion: {}", r.group_version)),
-                    comment(k)
-                ));
-            }
-            if !r.kinds.is_empty() {
-                commands.push(format!(
-                    "kubectl get {} -A -o yaml | grep -c {} || true  # last-applied-configuration annotations",
-                    quote(&r.kinds.iter().map(|k| k.to_lowercase()).collect::<Vec<_>>().join(",")),
-                    quote(&r.group_version)
-                ));
-            }
-            let instead = match (&r.replacement, r.partial) {
-                (Some(rep), _) => format!(" -> {rep}"),
-                (None, true) => " (the group/version stays; these kinds go)".to_string(),
-                (None, false) => " (no replacement)".to_string(),
-            };
-            what.push(format!(
-                "{} ({}){instead}",
-                r.group_version,
-                r.kinds.join(", "),
-            ));
-        }
-        let cmd_refs: Vec<&str> = commands.iter().map(String::as_str).collect();
-        s.push(step(
-            "pre.removed-apis",
-            format!(
-                "Move objects off the API versions {} no longer serves: {}",
-                to.minor_key(),
-                what.join("; ")
-            ),
-            &cmd_refs,
-            Some("no manifest, Helm chart or last-applied-configuration annotation uses a removed API version"),
-        ));
-    }
+    removed_apis(input, c, s);
     s.push(step(
         "pre.snapshot",
-        "Take an etcd snapshot and copy /etc/kubernetes (on the first control plane)",
+        "First control plane: take an etcd snapshot (one member's snapshot holds the whole keyspace)",
         &[
             "mkdir -p /var/lib/airlock",
             // The pod mounts /var/lib/etcd from the node: save there, then move it out.
             &format!("{ETCDCTL} snapshot save /var/lib/etcd/airlock-snapshot.db"),
             &format!("mv /var/lib/etcd/airlock-snapshot.db {snapshot}"),
             "ETCD_IMAGE=$(awk '/image:/ {print $2; exit}' /etc/kubernetes/manifests/etcd.yaml)",
-            &format!("{ETCDUTL_OFFLINE} snapshot status {snapshot} -w table"),
+            &format!("{} snapshot status {snapshot} -w table", etcdutl_offline(None)),
+            &format!("sha256sum {snapshot}"),
+        ],
+        Some(&format!(
+            "the snapshot status shows a non-zero revision and key count; copy the snapshot to {} {snapshot} (every member restores the same snapshot) and off the cluster",
+            match &input.etcd {
+                Some(e) => format!(
+                    "each other etcd member ({}) at",
+                    e.members.iter().skip(1).map(|m| comment(&m.name)).collect::<Vec<_>>().join(", ")
+                ),
+                None => "every other control plane at".into(),
+            }
+        )),
+    ));
+    s.push(step(
+        "pre.config-backup",
+        "Every control plane: copy /etc/kubernetes (the back-out restores its static pod manifests)",
+        &[
+            "mkdir -p /var/lib/airlock",
             &format!("cp -a /etc/kubernetes {conf_backup}"),
         ],
-        Some("the snapshot status shows a non-zero revision and key count; copy the snapshot off the node"),
+        Some(&format!("{conf_backup}/manifests/etcd.yaml exists on every control plane")),
     ));
     s.push(step(
         "pre.disk",
@@ -440,8 +466,96 @@ fn pre_checks(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Vec<Step>) {
     }
 }
 
+/// Objects on a removed API: a dump of what can show one (objects, Helm release
+/// Secrets, the API server's metrics) checked by `airlock-verify preflight` against
+/// every API removed up to the target (the bundle's signed report lists them).
+fn removed_apis(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Out) {
+    let to = input.to;
+    let all = input.catalog.removed_apis_up_to(&to);
+    // The objects to dump: kinds with a GA replacement, which every cluster on the hop
+    // serves by the same resource name (`kubectl get` fails whole on one unknown name,
+    // so a kind with no replacement, like PodSecurityPolicy, or only a beta one is not
+    // listed; Helm releases, annotations and metrics still show it). The *Review kinds
+    // cannot be listed, and Events are the API server's own record, not applied objects.
+    let ga = |gv: &str| {
+        gv.rsplit('/').next().is_some_and(|v| {
+            v.strip_prefix('v')
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        })
+    };
+    let mut resources: Vec<String> = Vec::new();
+    for r in all
+        .iter()
+        .filter(|r| r.replacement.as_deref().is_some_and(ga))
+    {
+        for k in r
+            .kinds
+            .iter()
+            .filter(|k| !k.ends_with("Review") && *k != "Event")
+        {
+            let res = airlock_verify::cluster::resource_of(k);
+            if !resources.contains(&res) {
+                resources.push(res);
+            }
+        }
+    }
+    resources.sort();
+    let dir = "airlock-dump";
+    let commands = vec![
+        format!("mkdir -p {dir}"),
+        format!("kubectl version -o json > {dir}/version.json"),
+        format!("kubectl get nodes -o json > {dir}/nodes.json"),
+        format!(
+            "kubectl -n kube-system get configmap kubeadm-config -o json > {dir}/kubeadm-config.json"
+        ),
+        format!(
+            "kubectl get secrets -A --field-selector type=helm.sh/release.v1 -o json > {dir}/helm-releases.json"
+        ),
+        format!(
+            "kubectl get {} -A -o json > {dir}/objects.json",
+            quote(&resources.join(","))
+        ),
+        format!("kubectl get --raw /metrics > {dir}/metrics.txt"),
+        format!(
+            "airlock-verify preflight {BUNDLE_PARAM} --policy {POLICY_PARAM} --cluster-dump {dir} --metrics {dir}/metrics.txt"
+        ),
+    ];
+    let this_hop: Vec<String> = all
+        .iter()
+        .filter(|r| c.minor_hop && r.removed_in == to.minor_key())
+        .map(|r| {
+            let instead = match &r.replacement {
+                Some(rep) => format!(" -> {rep}"),
+                None => " (no replacement)".to_string(),
+            };
+            format!("{} ({}){instead}", r.group_version, r.kinds.join(", "))
+        })
+        .collect();
+    let title = if this_hop.is_empty() {
+        format!(
+            "Check no object uses an API version {} does not serve ({} removed since 1.16; none newly in {})",
+            to.minor_key(),
+            all.len(),
+            to.minor_key()
+        )
+    } else {
+        format!(
+            "Move objects off the API versions {} no longer serves: {} (and the {} removed before)",
+            to.minor_key(),
+            this_hop.join("; "),
+            all.len() - this_hop.len()
+        )
+    };
+    s.push(step(
+        "pre.removed-apis",
+        title,
+        &refs(&commands),
+        Some("the removed-apis check passes: no object, Helm release manifest, last-applied-configuration annotation or client request (apiserver_requested_deprecated_apis; scrape every API server) uses a removed API version; migrate each one it names to the replacement it gives"),
+    ));
+}
+
 /// The first control-plane node: kubeadm upgrade apply.
-fn first_control_plane(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Vec<Step>) {
+fn first_control_plane(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Out) {
     let to = input.to;
     let mut cmds = install_cmds(input, &["kubeadm"], &to, false);
     cmds.push("kubeadm version -o short".into());
@@ -497,7 +611,7 @@ fn first_control_plane(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Vec<Step>) {
 }
 
 /// The other control-plane nodes: kubeadm upgrade node.
-fn other_control_planes(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Vec<Step>) {
+fn other_control_planes(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Out) {
     let to = input.to;
     s.push(step(
         "cp.kubeadm",
@@ -534,7 +648,7 @@ fn other_control_planes(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Vec<Step>) 
 }
 
 /// Worker nodes, a batch at a time.
-fn workers(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Vec<Step>) {
+fn workers(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Out) {
     let to = input.to;
     let batch = input.worker_batch.max(1);
     let w = |t: &str| format!("Workers, {batch} at a time: {t}");
@@ -573,7 +687,7 @@ fn workers(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Vec<Step>) {
 }
 
 /// The CNI and node tools carried in the bundle.
-fn cni_and_tools(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Vec<Step>) {
+fn cni_and_tools(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Out) {
     if !input.packages.is_empty() {
         package_tools(input, s);
     } else {
@@ -602,6 +716,13 @@ fn cni_and_tools(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Vec<Step>) {
             comment(&c.name)
         ));
     }
+    if applies.is_empty() {
+        s.leave_out(
+            "cni.upgrade",
+            "no CNI or add-on manifest or chart is carried (no hop manifest given with --with): upgrade the CNI from its own bundle if its release notes require it for this Kubernetes version",
+        );
+        return;
+    }
     let refs: Vec<&str> = applies.iter().map(String::as_str).collect();
     s.push(step(
         "cni.upgrade",
@@ -612,7 +733,7 @@ fn cni_and_tools(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Vec<Step>) {
 }
 
 /// With packages, cri-tools and kubernetes-cni come from the mirror as dependencies.
-fn package_tools(input: &ChecklistInput<'_>, s: &mut Vec<Step>) {
+fn package_tools(input: &ChecklistInput<'_>, s: &mut Out) {
     let mut cmds = Vec::new();
     let mut want = Vec::new();
     for p in &input.packages {
@@ -634,7 +755,7 @@ fn package_tools(input: &ChecklistInput<'_>, s: &mut Vec<Step>) {
 }
 
 /// Without packages: the tool archives from `${AIRLOCK_DEST}/tools/`.
-fn tool_archives(input: &ChecklistInput<'_>, s: &mut Vec<Step>) {
+fn tool_archives(input: &ChecklistInput<'_>, s: &mut Out) {
     let mut commands = Vec::new();
     for t in &input.tools {
         match t.name.as_str() {
@@ -653,6 +774,13 @@ fn tool_archives(input: &ChecklistInput<'_>, s: &mut Vec<Step>) {
             )),
         }
     }
+    if commands.is_empty() {
+        s.leave_out(
+            "cni.plugins",
+            "the bundle carries no CNI plugins or crictl archive and no node packages",
+        );
+        return;
+    }
     let refs: Vec<&str> = commands.iter().map(String::as_str).collect();
     s.push(step(
         "cni.plugins",
@@ -663,7 +791,7 @@ fn tool_archives(input: &ChecklistInput<'_>, s: &mut Vec<Step>) {
 }
 
 /// After the hop: the checks that say it worked.
-fn post_checks(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Vec<Step>) {
+fn post_checks(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Out) {
     let to = input.to;
     s.push(step(
         "post.versions",
@@ -689,9 +817,8 @@ fn post_checks(input: &ChecklistInput<'_>, _: &Ctx, s: &mut Vec<Step>) {
 }
 
 /// The back-out plan.
-fn backout(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Vec<Step>) {
+fn backout(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Out) {
     let (from, to) = (input.from, input.to);
-    let (snapshot, conf_backup) = (&c.snapshot, &c.conf_backup);
     s.push(step(
         "backout.stop",
         "Back-out, every control plane: stop the control plane",
@@ -701,17 +828,7 @@ fn backout(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Vec<Step>) {
         ],
         Some("crictl ps shows no kube-apiserver or etcd container"),
     ));
-    s.push(step(
-        "backout.etcd-restore",
-        format!("Back-out: restore the etcd snapshot taken before {to} (each member, with its own --name and --initial-cluster)"),
-        &[
-            &format!("ETCD_IMAGE=$(awk '/image:/ {{print $2; exit}}' {conf_backup}/manifests/etcd.yaml)"),
-            "mv /var/lib/etcd /var/lib/etcd.failed",
-            &format!("{ETCDUTL_OFFLINE} snapshot restore {snapshot} --data-dir /var/lib/etcd"),
-            &format!("rm -rf /etc/kubernetes/manifests && cp -a {conf_backup}/manifests /etc/kubernetes/manifests"),
-        ],
-        Some("the static pod manifests name the previous images again"),
-    ));
+    etcd_restore(input, c, s);
     if input.backout {
         let mut cmds = Vec::new();
         if from.minor != to.minor {
@@ -745,12 +862,14 @@ fn backout(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Vec<Step>) {
             Some("every listed image was installed from this bundle (role backout) or is still in the registry"),
         ));
     } else {
-        s.push(step(
+        s.leave_out(
             "backout.binaries",
-            format!("Back-out: this bundle does not carry the {from} binaries and images (--no-backout); reinstall them from the bundle that brought the cluster to {from}"),
-            &[],
-            None,
-        ));
+            format!("this bundle does not carry the {from} binaries and images (--no-backout): reinstall them from the bundle that brought the cluster to {from}"),
+        );
+        s.leave_out(
+            "backout.images",
+            format!("this bundle does not carry the {from} images (--no-backout)"),
+        );
     }
     s.push(step(
         "backout.verify",
@@ -758,6 +877,76 @@ fn backout(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Vec<Step>) {
         &["kubectl version", "kubectl get nodes -o wide"],
         Some(&format!("the server and every node report {from}")),
     ));
+}
+
+/// The etcd restore, member by member: every member restores the same snapshot with its
+/// own name and peer URL and the same full `--initial-cluster` (etcd's disaster-recovery
+/// procedure); a member's values come from `--etcd-manifest`, or are required parameters.
+fn etcd_restore(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Out) {
+    let to = input.to;
+    let (snapshot, conf_backup) = (&c.snapshot, &c.conf_backup);
+    let image = format!(
+        "ETCD_IMAGE=$(awk '/image:/ {{print $2; exit}}' {conf_backup}/manifests/etcd.yaml)"
+    );
+    let manifests = format!(
+        "rm -rf /etc/kubernetes/manifests && cp -a {conf_backup}/manifests /etc/kubernetes/manifests"
+    );
+    let Some(cluster) = &input.etcd else {
+        let restore = format!(
+            "{} snapshot restore {snapshot} --name \"${{ETCD_NAME:?set ETCD_NAME to this member's --name in {conf_backup}/manifests/etcd.yaml}}\" --initial-cluster \"${{ETCD_INITIAL_CLUSTER:?set ETCD_INITIAL_CLUSTER to every member's NAME=PEER_URL, comma-separated, the same on every member}}\" --initial-advertise-peer-urls \"${{ETCD_PEER_URL:?set ETCD_PEER_URL to this member's --initial-advertise-peer-urls}}\" --data-dir /var/lib/etcd",
+            etcdutl_offline(None)
+        );
+        s.push(step(
+            "backout.etcd-restore",
+            format!("Back-out, every etcd member (control plane): restore the snapshot taken before {to}, with the member's own name and peer URL (required parameters ETCD_NAME, ETCD_PEER_URL, ETCD_INITIAL_CLUSTER; give --etcd-manifest to resolve to have them written here)"),
+            &[&image, "mv /var/lib/etcd /var/lib/etcd.failed", &restore, &manifests],
+            Some("every member's data dir is restored from the same snapshot; the static pod manifests name the previous images again"),
+        ));
+        return;
+    };
+    let initial = cluster.initial_cluster();
+    for (i, m) in cluster.members.iter().enumerate() {
+        s.push(step(
+            &format!("backout.etcd-restore.{}", i + 1),
+            format!(
+                "Back-out, on etcd member {} ({}): restore the snapshot taken before {to}",
+                comment(&m.name),
+                comment(&m.peer_url)
+            ),
+            &refs(&[
+                image.clone(),
+                format!("mv {} {}", quote(&m.data_dir), quote(&format!("{}.failed", m.data_dir))),
+                restore_command(m, &initial, cluster.token.as_deref(), snapshot),
+                manifests.clone(),
+            ]),
+            Some(&format!(
+                "{} holds member {} of a {}-member cluster; the static pod manifests name the previous images again",
+                comment(&m.data_dir),
+                comment(&m.name),
+                cluster.members.len()
+            )),
+        ));
+    }
+}
+
+/// `etcdutl snapshot restore` of one member.
+pub fn restore_command(
+    m: &EtcdMember,
+    initial_cluster: &str,
+    token: Option<&str>,
+    snapshot: &str,
+) -> String {
+    let token = token
+        .map(|t| format!(" --initial-cluster-token {}", quote(t)))
+        .unwrap_or_default();
+    format!(
+        "{} snapshot restore {snapshot} --name {} --initial-cluster {} --initial-advertise-peer-urls {}{token} --data-dir {}",
+        etcdutl_offline(Some(&m.data_dir)),
+        quote(&m.name),
+        quote(initial_cluster),
+        quote(&m.peer_url),
+        quote(&m.data_dir)
+    )
 }
 
 #[cfg(test)]
@@ -781,7 +970,9 @@ mod tests {
             }],
             worker_batch: 2,
             packages: vec![],
-        });
+            etcd: None,
+        })
+        .steps;
         let ids: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
         let set: std::collections::BTreeSet<_> = ids.iter().collect();
         assert_eq!(set.len(), ids.len());
@@ -833,7 +1024,9 @@ mod tests {
                 src(PackageFormat::Deb, "v1.32", "v1.31"),
                 src(PackageFormat::Rpm, "v1.32", "v1.31"),
             ],
-        });
+            etcd: None,
+        })
+        .steps;
         let get = |id: &str| {
             steps
                 .iter()
@@ -877,6 +1070,128 @@ mod tests {
         assert!(get("cni.plugins").contains("dpkg-query -W cri-tools kubernetes-cni"));
     }
 
+    fn hop(etcd: Option<EtcdCluster>, backout: bool) -> Checklist {
+        let c = Catalog::builtin().unwrap();
+        build(&ChecklistInput {
+            catalog: &c,
+            from: "v1.31.14".parse().unwrap(),
+            to: "v1.32.2".parse().unwrap(),
+            backout,
+            tools: vec![],
+            addon_manifests: vec![],
+            addon_charts: vec![],
+            worker_batch: 1,
+            packages: vec![],
+            etcd,
+        })
+    }
+
+    #[test]
+    fn no_step_is_empty_and_nothing_is_a_placeholder() {
+        let h = hop(None, false);
+        for st in &h.steps {
+            assert!(!st.commands.is_empty(), "{} is empty", st.id);
+            for c in &st.commands {
+                assert!(!c.contains("YOUR_"), "{}: {c}", st.id);
+            }
+        }
+        let left: Vec<&str> = h.left_out.iter().map(|l| l.id.as_str()).collect();
+        assert_eq!(
+            left,
+            [
+                "cni.plugins",
+                "cni.upgrade",
+                "backout.binaries",
+                "backout.images"
+            ]
+        );
+        assert!(h.left_out[1].reason.contains("no CNI or add-on"));
+        // Unknown members: the restore names what it needs as required parameters.
+        let r = h
+            .steps
+            .iter()
+            .find(|s| s.id == "backout.etcd-restore")
+            .unwrap();
+        let cmd = r.commands.join("\n");
+        for p in [
+            "${ETCD_NAME:?",
+            "${ETCD_INITIAL_CLUSTER:?",
+            "${ETCD_PEER_URL:?",
+        ] {
+            assert!(cmd.contains(p), "{cmd}");
+        }
+        let removed = h.steps.iter().find(|s| s.id == "pre.removed-apis").unwrap();
+        let cmd = removed.commands.join("\n");
+        assert!(
+            cmd.contains("${AIRLOCK_BUNDLE:?")
+                && cmd.contains("--metrics airlock-dump/metrics.txt"),
+            "{cmd}"
+        );
+        assert!(
+            cmd.contains("cronjobs,") && cmd.contains("horizontalpodautoscalers"),
+            "{cmd}"
+        );
+        // Not listable, or no GA replacement: `kubectl get` would fail whole.
+        assert!(
+            !cmd.contains("tokenreviews") && !cmd.contains("podsecuritypolicies"),
+            "{cmd}"
+        );
+    }
+
+    #[test]
+    fn every_etcd_member_restores_with_its_own_values() {
+        let m = |n: &str, ip: &str, dir: &str| EtcdMember {
+            name: n.into(),
+            peer_url: format!("https://{ip}:2380"),
+            data_dir: dir.into(),
+        };
+        let cluster = EtcdCluster {
+            members: vec![
+                m("cp1", "10.0.0.11", "/var/lib/etcd"),
+                m("cp2", "10.0.0.12", "/var/lib/etcd"),
+                m("cp-3", "10.0.0.13", "/data/etcd"),
+            ],
+            token: None,
+        };
+        let h = hop(Some(cluster), true);
+        assert!(!h.steps.iter().any(|s| s.id == "backout.etcd-restore"));
+        let all =
+            "cp1=https://10.0.0.11:2380,cp2=https://10.0.0.12:2380,cp-3=https://10.0.0.13:2380";
+        for (i, (name, ip)) in [
+            ("cp1", "10.0.0.11"),
+            ("cp2", "10.0.0.12"),
+            ("cp-3", "10.0.0.13"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let st = h
+                .steps
+                .iter()
+                .find(|s| s.id == format!("backout.etcd-restore.{}", i + 1))
+                .unwrap();
+            let words = words(&st.commands[2]);
+            let arg = |f: &str| words[words.iter().position(|w| w == f).unwrap() + 1].clone();
+            assert_eq!(arg("--name"), *name);
+            assert_eq!(arg("--initial-cluster"), all);
+            assert_eq!(
+                arg("--initial-advertise-peer-urls"),
+                format!("https://{ip}:2380")
+            );
+        }
+        let third = &h
+            .steps
+            .iter()
+            .find(|s| s.id == "backout.etcd-restore.3")
+            .unwrap()
+            .commands[2];
+        assert!(
+            third.contains("src=/data,dst=/data") && third.ends_with("--data-dir /data/etcd"),
+            "{third}"
+        );
+        assert!(h.left_out.iter().all(|l| !l.id.starts_with("backout")));
+    }
+
     /// The values the property test puts in every slot of the checklist's input.
     struct Slots(Vec<String>);
 
@@ -887,7 +1202,7 @@ mod tests {
     }
 
     /// How many values one input takes (see `input_of`).
-    const SLOTS: usize = 17;
+    const SLOTS: usize = 21;
 
     /// The checklist of a hop whose every interpolated value is taken from `v`.
     fn steps_of(v: &Slots, packages: bool) -> Vec<Step> {
@@ -898,9 +1213,12 @@ mod tests {
             .iter_mut()
             .find(|m| m.minor == to.minor_key())
             .unwrap();
+        // Only in the step's title (not a command): with no replacement the kind is
+        // not listed for `kubectl get`.
         m.removed_apis[0].group_version = v.get(15);
         m.removed_apis[0].kinds = vec![v.get(16)];
         m.removed_apis[0].partial = false;
+        m.removed_apis[0].replacement = None;
         let src = |format, to_dir: String, from_dir: String| PackageSource {
             format,
             to_dir,
@@ -949,7 +1267,17 @@ mod tests {
             } else {
                 vec![]
             },
+            etcd: Some(EtcdCluster {
+                members: vec![EtcdMember {
+                    name: v.get(17),
+                    peer_url: v.get(18),
+                    // Below /var/lib whatever the value: no extra mount, same words.
+                    data_dir: format!("/var/lib/{}", v.get(19)),
+                }],
+                token: Some(v.get(20)),
+            }),
         })
+        .steps
     }
 
     /// Placeholders no hostile value can contain (`z` and `q` are not in its alphabet).

@@ -18,6 +18,7 @@ pub mod approve;
 pub mod catalog;
 pub mod checklist;
 pub mod error;
+pub mod etcd;
 pub mod hop_manifest;
 pub mod http;
 pub mod lock;

@@ -67,7 +67,7 @@ pub struct Lock {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HopFacts {
-    /// API versions the target minor no longer serves.
+    /// Every API version the target no longer serves (removed since 1.16 up to it).
     #[serde(default)]
     pub removed_apis: Vec<airlock_verify::cluster::RemovedApi>,
     /// kubelet may be this many minors older than the API server.
@@ -84,6 +84,9 @@ pub struct HopFacts {
     /// checks against the target, and any exception.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addons: Vec<crate::addon_facts::AddonFacts>,
+    /// Runbook steps left out because they have nothing to do, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_out_steps: Vec<crate::checklist::LeftOut>,
 }
 
 /// An image pinned by digest.

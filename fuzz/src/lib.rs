@@ -34,6 +34,9 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("helm_chart", helm_chart),
     ("kube_version", kube_version),
     ("chart_index", chart_index),
+    ("helm_release", helm_release),
+    ("metrics_scrape", metrics_scrape),
+    ("etcd_manifest", etcd_manifest),
 ];
 
 /// The signed manifest, parsed after its signature checked (a stolen key must still not
@@ -126,6 +129,43 @@ pub fn cluster_dump(data: &[u8]) {
     // The streaming path preflight and the report use.
     let mut d = airlock_verify::cluster::Dump::default();
     let _ = d.add_json_reader(data, "fuzz");
+}
+
+/// A Helm release as stored in its Secret (gzip of JSON, bounded), and the manifest
+/// scanner over the same bytes as text.
+pub fn helm_release(data: &[u8]) {
+    let _ = airlock_verify::cluster::helm::decode_release(data, "fuzz");
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = airlock_verify::cluster::helm::decode_secret_value(text, "fuzz");
+        let _ = airlock_verify::cluster::helm::manifest_objects(text);
+    }
+}
+
+/// A saved `/metrics` scrape of the API server.
+pub fn metrics_scrape(data: &[u8]) {
+    let mut d = airlock_verify::cluster::Dump::default();
+    if d.add_metrics_reader(data, "fuzz").is_ok() {
+        let _ = d.removed_in_use(&[airlock_verify::cluster::RemovedApi {
+            group_version: "batch/v1beta1".into(),
+            kinds: vec!["CronJob".into()],
+            replacement: None,
+            removed_in: "1.25".into(),
+        }]);
+    }
+}
+
+/// A release as Helm stores it: the gzip of its JSON.
+fn seed_helm_release() -> Vec<u8> {
+    use std::io::Write;
+    let json = br#"{"name":"a","namespace":"n","version":1,"manifest":"---\napiVersion: batch/v1beta1\nkind: CronJob\nmetadata:\n  name: j\n"}"#;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let _ = gz.write_all(json);
+    gz.finish().unwrap_or_default()
+}
+
+/// An etcd static pod manifest or pod list (`airlock resolve --etcd-manifest`).
+pub fn etcd_manifest(data: &[u8]) {
+    let _ = airlock::etcd::members_of(data, "fuzz");
 }
 
 /// The Kubernetes CVE feed.
@@ -359,6 +399,13 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             b"apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: n, namespace: kube-system}\nspec:\n  template:\n    spec:\n      initContainers: [{name: i, image: docker.io/calico/cni:v3.28.1}]\n      containers: [{name: c, image: calico/node:v3.28.1}]\n---\napiVersion: v1\nkind: List\nitems: [{apiVersion: v1, kind: Pod, metadata: {name: p}, spec: {containers: [{name: x, image: busybox}]}}]\n",
         ),
         "helm_chart" => vec![seed_chart()],
+        "helm_release" => vec![seed_helm_release()],
+        "etcd_manifest" => one(
+            b"apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: etcd\n    command: [etcd, --name=cp1, --initial-advertise-peer-urls=https://10.0.0.1:2380, --data-dir=/var/lib/etcd]\n",
+        ),
+        "metrics_scrape" => one(
+            b"# TYPE apiserver_requested_deprecated_apis gauge\napiserver_requested_deprecated_apis{group=\"batch\",removed_release=\"1.25\",resource=\"cronjobs\",subresource=\"\",version=\"v1beta1\"} 1\n",
+        ),
         "kube_version" => one(b">= 1.21.0-0 < 1.32.0-0 || ~1.33.x || ^1.2 || 1.2 - 1.4.5\nv1.30.2"),
         "chart_index" => one(
             b"apiVersion: v1\nentries:\n  ingress-nginx:\n  - name: ingress-nginx\n    version: 4.11.2\n    digest: ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\n    urls: [ingress-nginx-4.11.2.tgz]\n",

@@ -180,6 +180,66 @@ impl Catalog {
         }
         Ok(m)
     }
+
+    /// Every API version a cluster at `to` no longer serves: the deprecation guide's
+    /// removals before the catalog's first minor (`earlier_removed_apis`, 1.16 on) and each
+    /// listed minor's up to `to`, oldest first. A replacement that is itself removed by `to`
+    /// is followed to the one still served (1.26's flowcontrol `v1beta2` -> `v1`), so the
+    /// advice never names a version the target does not serve.
+    pub fn removed_apis_up_to(&self, to: &Version) -> Vec<airlock_verify::cluster::RemovedApi> {
+        use airlock_verify::cluster::RemovedApi as R;
+        let mut out: Vec<R> = self
+            .earlier_removed_apis
+            .iter()
+            .map(|r| R {
+                group_version: r.group_version.clone(),
+                kinds: r.kinds.clone(),
+                replacement: r.replacement.clone(),
+                removed_in: r.removed_in.clone(),
+            })
+            .collect();
+        for m in &self.minors {
+            if parse_minor_key(&m.minor).is_none_or(|n| n > to.minor) {
+                continue;
+            }
+            out.extend(m.removed_apis.iter().map(|r| R {
+                group_version: r.group_version.clone(),
+                kinds: r.kinds.clone(),
+                replacement: r.replacement.clone(),
+                removed_in: m.minor.clone(),
+            }));
+        }
+        let chained: Vec<Option<String>> = out
+            .iter()
+            .map(|r| still_served(&out, r.replacement.clone(), &r.kinds))
+            .collect();
+        for (r, c) in out.iter_mut().zip(chained) {
+            r.replacement = c;
+        }
+        out
+    }
+}
+
+/// `replacement`, or what replaced it when `removed` also lists it for one of `kinds`
+/// (at most as many steps as entries, so a cycle in hand-edited data cannot loop).
+fn still_served(
+    removed: &[airlock_verify::cluster::RemovedApi],
+    mut replacement: Option<String>,
+    kinds: &[String],
+) -> Option<String> {
+    for _ in 0..removed.len() {
+        let gv = replacement.as_deref()?;
+        let Some(next) = removed.iter().find(|r| {
+            r.group_version == gv
+                && (r.kinds.is_empty()
+                    || kinds.is_empty()
+                    || r.kinds.iter().any(|k| kinds.contains(k)))
+        }) else {
+            break;
+        };
+        replacement = next.replacement.clone();
+    }
+    replacement
 }
 
 #[cfg(test)]
@@ -188,6 +248,74 @@ mod tests {
 
     fn v(s: &str) -> Version {
         s.parse().unwrap()
+    }
+
+    /// Issue 22: every removal since 1.16 (the deprecation guide,
+    /// https://github.com/kubernetes/website/blob/main/content/en/docs/reference/using-api/deprecation-guide.md)
+    /// reaches a hop's facts, each replacement one the target still serves.
+    #[test]
+    fn every_removal_since_1_16_is_known_up_to_the_target() {
+        let c = Catalog::builtin().unwrap();
+        let all = c.removed_apis_up_to(&"v1.33.1".parse().unwrap());
+        let find = |gv: &str, kind: &str| {
+            all.iter()
+                .find(|r| r.group_version == gv && r.kinds.iter().any(|k| k == kind))
+                .unwrap_or_else(|| panic!("{gv} {kind} missing"))
+        };
+        for (gv, kind, removed_in, replacement) in [
+            ("extensions/v1beta1", "Deployment", "1.16", Some("apps/v1")),
+            ("extensions/v1beta1", "PodSecurityPolicy", "1.16", None),
+            (
+                "extensions/v1beta1",
+                "Ingress",
+                "1.22",
+                Some("networking.k8s.io/v1"),
+            ),
+            ("batch/v1beta1", "CronJob", "1.25", Some("batch/v1")),
+            ("policy/v1beta1", "PodSecurityPolicy", "1.25", None),
+            (
+                "autoscaling/v2beta2",
+                "HorizontalPodAutoscaler",
+                "1.26",
+                Some("autoscaling/v2"),
+            ),
+            (
+                "flowcontrol.apiserver.k8s.io/v1beta1",
+                "FlowSchema",
+                "1.26",
+                Some("flowcontrol.apiserver.k8s.io/v1"),
+            ),
+            (
+                "storage.k8s.io/v1beta1",
+                "CSIStorageCapacity",
+                "1.27",
+                Some("storage.k8s.io/v1"),
+            ),
+            (
+                "flowcontrol.apiserver.k8s.io/v1beta3",
+                "FlowSchema",
+                "1.32",
+                Some("flowcontrol.apiserver.k8s.io/v1"),
+            ),
+        ] {
+            let r = find(gv, kind);
+            assert_eq!(
+                (r.removed_in.as_str(), r.replacement.as_deref()),
+                (removed_in, replacement),
+                "{gv} {kind}"
+            );
+        }
+        assert!(!all.iter().any(|r| r.removed_in == "1.34"));
+        // Before 1.32 flowcontrol v1beta3 is still served: the chain stops there.
+        let older = c.removed_apis_up_to(&"v1.28.2".parse().unwrap());
+        let fs = older
+            .iter()
+            .find(|r| r.group_version == "flowcontrol.apiserver.k8s.io/v1beta1")
+            .unwrap();
+        assert_eq!(
+            fs.replacement.as_deref(),
+            Some("flowcontrol.apiserver.k8s.io/v1beta2")
+        );
     }
 
     /// Issue 21 item 19: the embedded data against upstream's own files. Alpha removals

@@ -21,7 +21,7 @@ fn rendered(since: bool) -> Vec<(Format, Vec<u8>)> {
     let demo = Path::new(DEMO);
     let bundle = demo.join("bundle");
     let (m, _) = load_manifest(&bundle).expect("manifest");
-    let dump = load_dump(&[demo.join("dumps")]).expect("dumps");
+    let dump = load_dump(&[demo.join("dumps")], &[]).expect("dumps");
     let feed_path = demo.join("cve.json");
     let feed = std::fs::read(&feed_path).expect("feed");
     let cves = cve::evaluate(&feed, &feed_path.display().to_string(), (29, 6), (30, 2))

@@ -86,6 +86,10 @@ pub fn facts_from_bundle(dir: &std::path::Path) -> crate::Result<Option<HopFacts
             Some(u) => serde_json::from_value(u.clone()).map_err(invalid)?,
         },
         addons,
+        left_out_steps: match v.get("runbook_left_out") {
+            None => Vec::new(),
+            Some(l) => serde_json::from_value(l.clone()).map_err(invalid)?,
+        },
     }))
 }
 
@@ -141,9 +145,16 @@ pub fn signature_comments(dir: &std::path::Path) -> crate::Result<Vec<(String, S
 }
 
 /// Read cluster dumps: JSON or YAML files (several YAML documents each), or directories
-/// of them (manifests, rendered Helm charts), walked in name order.
-pub fn load_dump(paths: &[std::path::PathBuf]) -> crate::Result<Dump> {
+/// of them (manifests, rendered Helm charts), walked in name order; Helm release Secrets
+/// among them are decoded. `metrics` are saved `/metrics` scrapes of the API server.
+pub fn load_dump(
+    paths: &[std::path::PathBuf],
+    metrics: &[std::path::PathBuf],
+) -> crate::Result<Dump> {
     let mut d = Dump::default();
+    for m in metrics {
+        d.add_metrics_file(m)?;
+    }
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -318,13 +329,13 @@ mod tests {
              serverVersion: {gitVersion: v1.29.6}\n",
         )
         .unwrap();
-        let d = load_dump(&[dir.path().to_path_buf()]).unwrap();
+        let d = load_dump(&[dir.path().to_path_buf()], &[]).unwrap();
         assert_eq!(d.objects.len(), 2);
         assert_eq!(d.objects[0].kind, "CronJob");
         assert_eq!(d.nodes[0].kubelet, "v1.29.6");
         assert_eq!(d.server_version.as_deref(), Some("v1.29.6"));
         std::fs::write(&yaml, "- 1\n- 2\n").unwrap();
-        let e = load_dump(std::slice::from_ref(&yaml))
+        let e = load_dump(std::slice::from_ref(&yaml), &[])
             .unwrap_err()
             .to_string();
         assert!(
@@ -332,7 +343,7 @@ mod tests {
             "{e}"
         );
         std::fs::write(&yaml, "a: [\n").unwrap();
-        let e = load_dump(&[yaml]).unwrap_err().to_string();
+        let e = load_dump(&[yaml], &[]).unwrap_err().to_string();
         assert!(e.contains("not JSON or YAML"), "{e}");
     }
 }

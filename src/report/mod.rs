@@ -76,6 +76,10 @@ pub fn assemble(i: &Inputs<'_>) -> ChangeReport {
         cves,
         runbook,
         timing,
+        runbook_left_out: i
+            .facts
+            .map(|f| f.left_out_steps.clone())
+            .unwrap_or_default(),
         backout: backout::build(i),
         validation,
         approvals: approvals::build(i),

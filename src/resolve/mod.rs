@@ -67,6 +67,8 @@ pub struct ResolveOptions<'a> {
     /// The content cache: verified package metadata, add-on manifests and charts are kept
     /// here for the build.
     pub store: Option<&'a Store>,
+    /// The etcd members (`--etcd-manifest`), for a per-member restore in the runbook.
+    pub etcd: Option<crate::etcd::EtcdCluster>,
 }
 
 /// What the hop needs before anything is looked up upstream, and what was learnt on the
@@ -158,7 +160,7 @@ pub async fn resolve(
             w.notes.push(format!("uncertain catalog value: {u}"));
         }
     }
-    let steps = checklist::build(&ChecklistInput {
+    let checklist = checklist::build(&ChecklistInput {
         catalog,
         from: *from,
         to: *to,
@@ -171,6 +173,7 @@ pub async fn resolve(
             .as_ref()
             .map(|p| p.sources.clone())
             .unwrap_or_default(),
+        etcd: opts.etcd.clone(),
     });
     let mut lock = Lock::new();
     lock.hop = Some(Hop {
@@ -186,8 +189,9 @@ pub async fn resolve(
         lock.files.extend(p.files);
         lock.package_repositories = p.repositories;
     }
-    lock.checklist = Some(steps);
-    let mut facts = hop_facts(catalog, from, to, &w.uncertain);
+    lock.checklist = Some(checklist.steps);
+    let mut facts = hop_facts(catalog, to, &w.uncertain);
+    facts.left_out_steps = checklist.left_out;
     facts.addons = std::mem::take(&mut w.addon_facts);
     lock.facts = Some(facts);
     lock.validate("resolved lock")?;
@@ -363,27 +367,14 @@ async fn pin_all(
     Ok((images, files))
 }
 
-/// What the catalog says about the hop: removed APIs (for a minor hop), skew limits,
+/// What the catalog says about the hop: every API removed up to the target, skew limits,
 /// the target's end of life, and the uncertain values used.
-fn hop_facts(catalog: &Catalog, from: &Version, to: &Version, uncertain: &[String]) -> HopFacts {
+fn hop_facts(catalog: &Catalog, to: &Version, uncertain: &[String]) -> HopFacts {
     let target = catalog.minor_of(to);
-    let removed_apis = if from.minor == to.minor {
-        Vec::new()
-    } else {
-        target
-            .map(|m| {
-                m.removed_apis
-                    .iter()
-                    .map(|r| airlock_verify::cluster::RemovedApi {
-                        group_version: r.group_version.clone(),
-                        kinds: r.kinds.clone(),
-                        replacement: r.replacement.clone(),
-                        removed_in: m.minor.clone(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    // Every API the target no longer serves, not only the hop's own minor's: a manifest
+    // or Helm release still on batch/v1beta1 (gone since 1.25) fails as surely as one on
+    // an API this hop removes, and a check that only knew the latter would pass it.
+    let removed_apis = catalog.removed_apis_up_to(to);
     HopFacts {
         removed_apis,
         kubelet_max_minors_older: catalog.skew.kubelet_max_minors_older,
@@ -391,6 +382,7 @@ fn hop_facts(catalog: &Catalog, from: &Version, to: &Version, uncertain: &[Strin
         target_end_of_life: target.map(|m| m.end_of_life.to_string()),
         uncertain: uncertain.to_vec(),
         addons: Vec::new(),
+        left_out_steps: Vec::new(),
     }
 }
 

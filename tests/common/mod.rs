@@ -94,6 +94,8 @@ pub mod charts;
 pub mod check;
 pub mod cli;
 pub mod evidence;
+pub mod cluster_dump;
+pub mod etcd;
 pub mod hop_upstream;
 pub mod images;
 pub mod packages;

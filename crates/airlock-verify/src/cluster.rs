@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::escape::Untrusted;
 
+pub mod helm;
+pub mod metrics;
 mod stream;
 pub use stream::{Doc, Shape};
 
@@ -35,6 +37,10 @@ pub struct Object {
     pub name: String,
     /// The file it came from.
     pub source: String,
+    /// The Helm release whose stored manifest holds it (`namespace/name revision N`),
+    /// when it was read from a release Secret rather than from the object itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helm_release: Option<String>,
 }
 
 /// A node and the versions it runs.
@@ -65,6 +71,10 @@ pub struct Dump {
     pub kubeadm_version: Option<String>,
     /// Files read.
     pub files: Vec<String>,
+    /// Deprecated API versions clients requested, from saved `/metrics` scrapes.
+    pub requested: Vec<metrics::Requested>,
+    /// The scrapes read (a scrape without the metric still says nothing was requested).
+    pub metrics_files: Vec<String>,
 }
 
 fn not_json(origin: &str, e: serde_json::Error) -> Error {
@@ -98,7 +108,10 @@ pub struct Finding {
     pub object: Object,
     /// The removed version it uses.
     pub uses: String,
-    /// Where that version was read: `apiVersion` or `last-applied-configuration`.
+    /// The source that found it: `apiVersion` (the object as the dump shows it),
+    /// `last-applied-configuration` (its annotation), `helm-release` (the manifest in a
+    /// Helm release Secret) or `metrics` (`apiserver_requested_deprecated_apis` in a
+    /// `/metrics` scrape: a client requested it; no stored object is named).
     pub seen_in: &'static str,
     /// What to use instead.
     pub replacement: Option<String>,
@@ -186,9 +199,16 @@ impl Dump {
                 control_plane,
             });
         }
+        let data = doc.data.into_map();
+        if kind == "Secret"
+            && doc.secret_type.into_str().as_deref() == Some(helm::RELEASE_SECRET_TYPE)
+            && let Some(value) = data.as_ref().and_then(|d| d.release.as_deref())
+        {
+            self.add_helm_release(value, origin)?;
+        }
         if kind == "ConfigMap"
             && name == "kubeadm-config"
-            && let Some(cfg) = doc.data.into_map()
+            && let Some(cfg) = data
         {
             if cfg.image_repository.is_some() {
                 self.image_repository = cfg.image_repository;
@@ -204,17 +224,65 @@ impl Dump {
             namespace: meta.namespace.into_str(),
             name,
             source: origin.to_string(),
+            helm_release: None,
         });
         Ok(())
     }
 
-    /// The objects that use an API in `removed` (by the version in the dump, or the
-    /// version they were last applied with).
+    /// The objects of one Helm release Secret's stored manifest.
+    fn add_helm_release(&mut self, value: &str, origin: &str) -> Result<()> {
+        let r = helm::decode_secret_value(value, origin)?;
+        let release = format!("{}/{} revision {}", r.namespace, r.name, r.version);
+        for o in r.objects {
+            self.objects.push(Object {
+                api_version: o.api_version,
+                applied_api_version: None,
+                kind: o.kind,
+                namespace: o.namespace.or_else(|| Some(r.namespace.clone())),
+                name: o.name,
+                source: origin.to_string(),
+                helm_release: Some(release.clone()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Add a saved `/metrics` scrape, streamed.
+    pub fn add_metrics_reader(&mut self, r: impl std::io::Read, origin: &str) -> Result<()> {
+        for s in metrics::read(r, origin)? {
+            if !self.requested.contains(&s) {
+                self.requested.push(s);
+            }
+        }
+        self.metrics_files.push(origin.to_string());
+        Ok(())
+    }
+
+    /// Add a `/metrics` scrape file of at most [`metrics::MAX_METRICS_BYTES`].
+    pub fn add_metrics_file(&mut self, path: &std::path::Path) -> Result<()> {
+        let file = crate::fsutil::open_limited(path, metrics::MAX_METRICS_BYTES, "metrics scrape")?;
+        self.add_metrics_reader(file, &path.display().to_string())
+    }
+
+    /// Whether anything was read that can show a removed API in use: an object other
+    /// than a Node, or a metrics scrape.
+    pub fn can_show_api_use(&self) -> bool {
+        !self.metrics_files.is_empty() || self.objects.iter().any(|o| o.kind != "Node")
+    }
+
+    /// The objects that use an API in `removed` (by the version in the dump, the version
+    /// they were last applied with, or the version a Helm release's manifest names), then
+    /// the removed APIs a metrics scrape says clients requested.
     pub fn removed_in_use(&self, removed: &[RemovedApi]) -> Vec<Finding> {
         let mut out = Vec::new();
         for o in &self.objects {
+            let own = if o.helm_release.is_some() {
+                "helm-release"
+            } else {
+                "apiVersion"
+            };
             let candidates = [
-                (Some(&o.api_version), "apiVersion"),
+                (Some(&o.api_version), own),
                 (o.applied_api_version.as_ref(), "last-applied-configuration"),
             ];
             for (gv, seen_in) in candidates {
@@ -234,7 +302,61 @@ impl Dump {
                 }
             }
         }
+        out.extend(self.requested_removed(removed));
         out
+    }
+
+    /// The scrapes' requests of a removed API (matched by group/version and the kind's
+    /// resource name).
+    fn requested_removed(&self, removed: &[RemovedApi]) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for q in &self.requested {
+            let gv = q.group_version();
+            let hit = removed.iter().find_map(|r| {
+                if r.group_version != gv {
+                    return None;
+                }
+                if r.kinds.is_empty() {
+                    return Some((r, q.resource.clone()));
+                }
+                r.kinds
+                    .iter()
+                    .find(|k| resource_of(k) == q.resource)
+                    .map(|k| (r, k.clone()))
+            });
+            let Some((r, kind)) = hit else { continue };
+            out.push(Finding {
+                object: Object {
+                    api_version: gv.clone(),
+                    applied_api_version: None,
+                    kind,
+                    namespace: None,
+                    name: format!("{} (requested by a client)", q.resource),
+                    source: self.metrics_files.join(", "),
+                    helm_release: None,
+                },
+                uses: gv,
+                seen_in: "metrics",
+                replacement: r.replacement.clone(),
+                removed_in: r.removed_in.clone(),
+            });
+        }
+        out
+    }
+}
+
+/// The resource name the API server gives a kind: lower case, plural by English rules
+/// (`Ingress` -> `ingresses`, `NetworkPolicy` -> `networkpolicies`).
+pub fn resource_of(kind: &str) -> String {
+    let k = kind.to_ascii_lowercase();
+    if k.ends_with('s') || k.ends_with('x') || k.ends_with("ch") || k.ends_with("sh") {
+        format!("{k}es")
+    } else if let Some(stem) = k.strip_suffix('y')
+        && !stem.ends_with(['a', 'e', 'i', 'o', 'u'])
+    {
+        format!("{stem}ies")
+    } else {
+        format!("{k}s")
     }
 }
 
@@ -313,6 +435,67 @@ mod tests {
         assert!(d.add_json(b"not json", "x").is_err());
         assert!(d.add_json(br#"{"foo": 1}"#, "x").is_err());
         assert_eq!(parse_version("v1.30.2-eks-1"), Some((1, 30, 2)));
+    }
+
+    #[test]
+    fn helm_release_secrets_and_metrics_are_sources_of_findings() {
+        use base64::Engine;
+        use std::io::Write;
+        let release = serde_json::json!({"name": "web", "namespace": "shop", "version": 2,
+            "manifest": "---\napiVersion: batch/v1beta1\nkind: CronJob\nmetadata:\n  name: tidy\n"});
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(release.to_string().as_bytes()).unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let value = b64.encode(b64.encode(gz.finish().unwrap()));
+        let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
+            "metadata": {"name": "sh.helm.release.v1.web.v2", "namespace": "shop"}, "data": {"release": value}});
+        let mut d = Dump::default();
+        assert!(!d.can_show_api_use());
+        d.add_json(secret.to_string().as_bytes(), "secrets.json")
+            .unwrap();
+        d.add_metrics_reader(
+            &b"apiserver_requested_deprecated_apis{group=\"batch\",removed_release=\"1.25\",resource=\"cronjobs\",subresource=\"\",version=\"v1beta1\"} 1\n"[..],
+            "metrics.txt",
+        )
+        .unwrap();
+        let f = d.removed_in_use(&removed());
+        let got: Vec<(&str, &str, Option<&str>)> = f
+            .iter()
+            .map(|x| {
+                (
+                    x.seen_in,
+                    x.object.name.as_str(),
+                    x.object.helm_release.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("helm-release", "tidy", Some("shop/web revision 2")),
+                ("metrics", "cronjobs (requested by a client)", None)
+            ]
+        );
+        assert_eq!(f[0].object.namespace.as_deref(), Some("shop"));
+        // A Secret of another type is not decoded; a broken Helm one is named.
+        let other = secret.to_string().replace("helm.sh/release.v1", "Opaque");
+        d.add_json(other.as_bytes(), "o.json").unwrap();
+        let broken = serde_json::json!({"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
+            "metadata": {"name": "x"}, "data": {"release": "bm90IGJhc2U2NA=="}});
+        let e = d
+            .add_json(broken.to_string().as_bytes(), "b.json")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("b.json") && e.contains("Helm release"), "{e}");
+        for (kind, res) in [
+            ("Ingress", "ingresses"),
+            ("NetworkPolicy", "networkpolicies"),
+            ("CronJob", "cronjobs"),
+            ("CSIStorageCapacity", "csistoragecapacities"),
+            ("Gateway", "gateways"),
+        ] {
+            assert_eq!(resource_of(kind), res);
+        }
     }
 
     /// A dump generated as it is read, never whole in memory: `n` Nodes, each with a

@@ -160,11 +160,20 @@ fn skew(d: &Dump, from: Option<(u32, u32, u32)>, to: Option<(u32, u32, u32)>, ol
 }
 
 fn removed(d: &Dump, removed: &[RemovedApi]) -> Check {
-    if d.objects.iter().all(|o| o.kind == "Node") {
+    if !d.can_show_api_use() {
         return check(
             "removed-apis",
             Status::NotEvaluated,
-            "no resource dumps (`kubectl get ... -A -o json`)".into(),
+            "no resource dumps (`kubectl get ... -A -o json`, Helm release Secrets) and no --metrics scrape".into(),
+        );
+    }
+    if removed.is_empty() {
+        // A bundle whose report lists no removed API cannot judge any: a pass here
+        // would be a false one.
+        return check(
+            "removed-apis",
+            Status::NotEvaluated,
+            "the bundle's change report lists no removed API versions to check against".into(),
         );
     }
     let f = d.removed_in_use(removed);
@@ -173,31 +182,38 @@ fn removed(d: &Dump, removed: &[RemovedApi]) -> Check {
             "removed-apis",
             Status::Pass,
             format!(
-                "none of {} objects uses an API the target no longer serves",
-                d.objects.len()
+                "none of {} objects and {} metrics scrape(s) uses one of the {} API versions the target no longer serves",
+                d.objects.len(),
+                d.metrics_files.len(),
+                removed.len()
             ),
         )
     } else {
         check(
             "removed-apis",
             Status::Fail,
-            f.iter()
-                .map(|x| {
-                    format!(
-                        "{} uses {} ({}){}",
-                        crate::cluster::describe(&x.object),
-                        x.uses,
-                        x.seen_in,
-                        x.replacement
-                            .as_deref()
-                            .map(|r| format!(", use {r}"))
-                            .unwrap_or_default()
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("; "),
+            f.iter().map(finding).collect::<Vec<_>>().join("; "),
         )
     }
+}
+
+/// One finding as a line: the object, the version, the source that found it, and what
+/// to use instead.
+fn finding(x: &crate::cluster::Finding) -> String {
+    let source = match &x.object.helm_release {
+        Some(r) => format!("{}: {}", x.seen_in, Untrusted(r)),
+        None => x.seen_in.to_string(),
+    };
+    format!(
+        "{} uses {} (removed in {}; found in {source}){}",
+        crate::cluster::describe(&x.object),
+        Untrusted(&x.uses),
+        Untrusted(&x.removed_in),
+        x.replacement
+            .as_deref()
+            .map(|r| format!(", use {}", Untrusted(r)))
+            .unwrap_or_else(|| ", no replacement".into())
+    )
 }
 
 fn disk(m: &BundleManifest, dest: Option<&Path>) -> Check {

@@ -71,6 +71,13 @@ pub struct HopArgs {
     /// Leave out the back-out set (the --from version's images and binaries). The lock says so.
     #[arg(long)]
     pub no_backout: bool,
+    /// A control plane's etcd static pod manifest (/etc/kubernetes/manifests/etcd.yaml),
+    /// or `kubectl -n kube-system get pods -l component=etcd -o json`: the runbook then
+    /// restores each etcd member with its own --name, peer URL and data dir. Repeat for
+    /// each control plane. Without it the restore step names those values as required
+    /// parameters.
+    #[arg(long = "etcd-manifest", value_name = "FILE")]
+    pub etcd_manifest: Vec<PathBuf>,
     /// Version catalog to use instead of the built-in one.
     #[arg(long, value_name = "FILE")]
     pub catalog: Option<PathBuf>,
@@ -243,7 +250,13 @@ impl HopArgs {
             notes: Vec::new(),
             packages,
             store,
+            etcd: None,
         }
+    }
+
+    /// The etcd members of `--etcd-manifest`, if given.
+    pub fn etcd(&self) -> airlock::Result<Option<airlock::etcd::EtcdCluster>> {
+        airlock::etcd::EtcdCluster::from_files(&self.etcd_manifest)
     }
 }
 

@@ -320,6 +320,7 @@ fn resolve_hop(
         Some(&ctx.store),
     );
     opts.catalog = Some(loaded.identity.clone());
+    opts.etcd = a.hop.etcd()?;
     let (lock, warnings) = ctx
         .rt
         .block_on(airlock::resolve::resolve(

@@ -10,7 +10,9 @@ use airlock::report::{Inputs, assemble, cve, sbom};
 ///
 /// The report written at build time is inside the bundle and covered by its signatures;
 /// this renders it again from the signed manifest with a cluster dump (to find the
-/// objects that use APIs the target no longer serves, and node version skew), the
+/// objects that use APIs the target no longer serves, read from each object, its
+/// last-applied annotation, Helm release Secrets and a /metrics scrape; and node
+/// version skew), the
 /// official Kubernetes CVE feed, earlier bundles (what is new since), and the trust
 /// policy (who approved, what is still needed). Formats: md, html, json; and the SBOM.
 ///
@@ -30,6 +32,10 @@ pub struct Args {
     /// directory of manifests / rendered Helm charts. Repeatable.
     #[arg(long = "cluster-dump", value_name = "FILE|DIR")]
     cluster_dump: Vec<PathBuf>,
+    /// A saved `kubectl get --raw /metrics` of the API server: removed APIs that clients
+    /// still request (apiserver_requested_deprecated_apis). Repeatable.
+    #[arg(long, value_name = "FILE")]
+    metrics: Vec<PathBuf>,
     /// The official Kubernetes CVE feed (JSON), saved from
     /// https://kubernetes.io/docs/reference/issues-security/official-cve-feed/index.json
     #[arg(long, value_name = "FILE")]
@@ -77,10 +83,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let (m, msha) = airlock::report::load_manifest(&a.bundle)?;
-    let dump = if a.cluster_dump.is_empty() {
+    let dump = if a.cluster_dump.is_empty() && a.metrics.is_empty() {
         None
     } else {
-        Some(airlock::report::load_dump(&a.cluster_dump)?)
+        Some(airlock::report::load_dump(&a.cluster_dump, &a.metrics)?)
     };
     let hop = m.hop.as_ref().ok_or_else(|| {
         airlock::Error::invalid(

@@ -110,6 +110,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         store.as_ref(),
     );
     opts.catalog = Some(hc.loaded.identity.clone());
+    opts.etcd = a.hop.etcd()?;
     opts.notes = hc.notes.clone();
     let (lock, warnings) = rt.block_on(airlock::resolve::resolve(
         &hc.loaded.catalog,

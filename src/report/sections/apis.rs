@@ -7,9 +7,16 @@ use crate::report::{Apis, Evaluated, Inputs};
 pub(crate) fn build(i: &Inputs<'_>) -> Apis {
     let removed = i.facts.map(|f| f.removed_apis.clone()).unwrap_or_default();
     let in_use = match i.dump {
+        Some(d) if !d.can_show_api_use() => Evaluated::no(
+            "the cluster dump holds no objects but Nodes and no --metrics scrape was given: which objects use a removed API was not checked",
+        ),
+        // Without the list a check would pass everything: say so instead.
+        Some(_) if removed.is_empty() => Evaluated::no(
+            "the hop's facts list no removed API versions: which objects use one was not checked",
+        ),
         Some(d) => Evaluated::yes(d.removed_in_use(&removed)),
         None => Evaluated::no(
-            "no cluster dump given (--cluster-dump): which objects use a removed API was not checked",
+            "no cluster dump given (--cluster-dump, --metrics): which objects use a removed API was not checked",
         ),
     };
     Apis { removed, in_use }

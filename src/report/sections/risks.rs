@@ -54,7 +54,14 @@ fn removed_apis(in_use: &Evaluated<Finding>) -> Option<Risk> {
                 .items
                 .iter()
                 .take(10)
-                .map(|f| format!("{} uses {}", crate::cluster::describe(&f.object), f.uses))
+                .map(|f| {
+                    format!(
+                        "{} uses {} (found in {})",
+                        crate::cluster::describe(&f.object),
+                        f.uses,
+                        f.seen_in
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("; "),
             "migrate each object to the replacement API and re-apply it before the window (kubectl convert, or edit the manifests / Helm charts), then take a new cluster dump",
@@ -297,7 +304,10 @@ mod tests {
             ]
         );
         assert_eq!(r[0].severity, Severity::High);
-        assert_eq!(r[0].evidence, "CronJob shop/nightly uses batch/v1beta1");
+        assert_eq!(
+            r[0].evidence,
+            "CronJob shop/nightly uses batch/v1beta1 (found in apiVersion)"
+        );
         assert_eq!(r[1].evidence, "worker-old");
         assert!(r[1].title.contains("more than 3 minors older"));
         assert_eq!(r[4].title, "etcd changes from 3.5.10-0 to 3.5.12-0");

@@ -116,7 +116,10 @@ pub struct Doc {
     pub(super) kind: Shape<IgnoredAny>,
     pub(super) metadata: Shape<Metadata>,
     pub(super) status: Shape<Status>,
-    pub(super) data: Shape<KubeadmConfig>,
+    pub(super) data: Shape<Data>,
+    /// A Secret's type (`helm.sh/release.v1` for a Helm release).
+    #[serde(rename = "type")]
+    pub(super) secret_type: Shape<IgnoredAny>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -200,13 +203,15 @@ pub(super) struct NodeInfo {
     pub kube_proxy_version: Shape<IgnoredAny>,
 }
 
-/// A ConfigMap's `data`, reduced to the two values of a kubeadm ClusterConfiguration
-/// that the checks read.
+/// A ConfigMap's or Secret's `data`, reduced to the two values of a kubeadm
+/// ClusterConfiguration that the checks read, and a Helm release Secret's `release`
+/// (kept encoded: it is decoded only for a Secret of Helm's type).
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(from = "RawData")]
-pub(super) struct KubeadmConfig {
+pub(super) struct Data {
     pub image_repository: Option<String>,
     pub kubernetes_version: Option<String>,
+    pub release: Option<String>,
 }
 
 #[derive(Default, serde::Deserialize)]
@@ -214,11 +219,15 @@ pub(super) struct KubeadmConfig {
 struct RawData {
     #[serde(rename = "ClusterConfiguration")]
     cluster_configuration: Shape<IgnoredAny>,
+    release: Shape<IgnoredAny>,
 }
 
-impl From<RawData> for KubeadmConfig {
+impl From<RawData> for Data {
     fn from(raw: RawData) -> Self {
-        let mut out = KubeadmConfig::default();
+        let mut out = Data {
+            release: raw.release.into_str(),
+            ..Data::default()
+        };
         let cfg = raw.cluster_configuration.into_str().unwrap_or_default();
         // A YAML document; only two plain `key: value` lines are needed here.
         for line in cfg.lines() {

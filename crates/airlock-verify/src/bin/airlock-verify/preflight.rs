@@ -20,7 +20,11 @@ use crate::common::{BundleArgs, StateArgs};
 ///
 /// Dumps are `kubectl ... -o json` output: `kubectl version -o json`, `kubectl get nodes
 /// -o json`, `kubectl get -A -o json <kinds>`, `kubectl -n kube-system get configmap
-/// kubeadm-config -o json`; files or directories of .json files.
+/// kubeadm-config -o json`; files or directories of .json files. Helm release Secrets
+/// among them (`kubectl get secrets -A --field-selector type=helm.sh/release.v1 -o json`)
+/// are decoded and their stored manifests checked too; a saved `kubectl get --raw
+/// /metrics` (--metrics) adds the removed APIs clients still request. Every API version
+/// removed since 1.16 up to the target is checked, and each finding names its source.
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -28,6 +32,11 @@ pub struct Args {
     /// `kubectl ... -o json` output (a file or a directory of .json files). Repeatable.
     #[arg(long = "cluster-dump", value_name = "FILE|DIR", required = true)]
     cluster_dump: Vec<PathBuf>,
+    /// A saved `kubectl get --raw /metrics` of the API server: its
+    /// apiserver_requested_deprecated_apis names removed APIs clients still request.
+    /// Repeatable (one per API server).
+    #[arg(long, value_name = "FILE")]
+    metrics: Vec<PathBuf>,
     /// Where the bundle's files will be installed (for the disk check).
     #[arg(long, value_name = "DIR")]
     dest: Option<PathBuf>,
@@ -71,6 +80,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         for f in files {
             dump.add_json_file(&f)?;
         }
+    }
+    for m in &a.metrics {
+        dump.add_metrics_file(m)?;
     }
     let image_repository = a.registry.as_ref().map(|r| match &a.prefix {
         Some(p) => format!("{r}/{}", p.trim_matches('/')),

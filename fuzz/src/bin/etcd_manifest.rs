@@ -1,0 +1,2 @@
+//! Fuzz target: see `airlock_fuzz::etcd_manifest`.
+airlock_fuzz::main!(airlock_fuzz::etcd_manifest);
