@@ -18,6 +18,7 @@ pub mod entries;
 mod offload;
 pub mod payload;
 mod stored;
+pub mod verifier;
 pub mod volumes;
 
 use std::path::{Path, PathBuf};
@@ -55,6 +56,8 @@ pub struct WriteOptions<'a> {
     pub media: volumes::Media,
     /// What earlier bundles carried, to leave out (a one-way delta).
     pub delta: Option<delta::DeltaPlan>,
+    /// The verifier to carry beside the payload (`--with-verifier`).
+    pub verifier: Option<verifier::Carried>,
 }
 
 /// When and where a bundle may be installed; all optional.
@@ -213,6 +216,9 @@ pub fn write_bundle(
         delta,
     };
     manifest.documents = write_documents(staging.path(), &manifest, lock)?;
+    if let Some(v) = &opts.verifier {
+        manifest.documents.extend(v.write(staging.path())?);
+    }
     // Never sign what the verifier would refuse.
     manifest.check_consistency()?;
     let (manifest_sha, signatures) = write_signed(
@@ -265,12 +271,19 @@ fn write_documents(dir: &Path, m: &BundleManifest, lock: &Lock) -> Result<Vec<Do
     std::fs::create_dir_all(dir.join(layout::REPORT_DIR))
         .map_err(|e| Error::io("create directory", dir.join(layout::REPORT_DIR), e))?;
     let mut docs = Vec::new();
-    for path in DocPath::ALL {
-        let bytes = match path {
-            DocPath::ReportJson => render(&report, Format::Json)?,
-            DocPath::ReportMarkdown => render(&report, Format::Markdown)?,
-            DocPath::ReportHtml => render(&report, Format::Html)?,
-            DocPath::Sbom => crate::report::sbom::sbom(m, None)?,
+    let rendered = [
+        (DocPath::ReportJson, Format::Json),
+        (DocPath::ReportMarkdown, Format::Markdown),
+        (DocPath::ReportHtml, Format::Html),
+    ];
+    for (path, format) in rendered
+        .map(|(p, f)| (p, Some(f)))
+        .into_iter()
+        .chain([(DocPath::Sbom, None)])
+    {
+        let bytes = match format {
+            Some(f) => render(&report, f)?,
+            None => crate::report::sbom::sbom(m, None)?,
         };
         write_file(&dir.join(path.file_name()), &bytes)?;
         docs.push(Document {
@@ -650,6 +663,7 @@ mod tests {
                 },
                 media: Default::default(),
                 delta: None,
+                verifier: None,
             },
         )
     }

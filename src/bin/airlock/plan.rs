@@ -380,6 +380,7 @@ fn build_lock(
             },
             media: Default::default(),
             delta: None,
+            verifier: None,
         },
     )
 }
