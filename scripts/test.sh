@@ -19,9 +19,11 @@ cd "$(dirname "$0")/.."
 # signatures), apt-utils (apt-ftparchive) and dpkg (dpkg-deb) for deb repositories, rpm
 # (rpmbuild, rpmsign, rpmkeys) and createrepo-c for rpm ones; apt-get, and dnf with
 # dnf-plugins-core (`dnf download`), read the installed mirrors back.
+# Packaging (tests/e2e/installable.rs): man-db (`man -l` renders the pages), binutils
+# (readelf, objdump, objcopy in scripts/package.sh).
 PACKAGES=(docker-registry skopeo minisign zstd tar coreutils apache2-utils python3 python3-venv
           ca-certificates openssl chromium containerd
-          gpg gpg-agent apt-utils dpkg rpm createrepo-c dnf dnf-plugins-core)
+          gpg gpg-agent apt-utils dpkg rpm createrepo-c dnf dnf-plugins-core man-db binutils)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
