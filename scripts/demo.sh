@@ -20,15 +20,25 @@ if ! need docker-registry || ! need skopeo || ! need minisign || ! need zstd \
     docker-registry skopeo minisign zstd python3 curl gpg gpg-agent apt-utils
 fi
 
-echo "== building airlock"
-cargo build --release --quiet --bins --example demo_upstream
+echo "== building airlock and airlock-verify (release; the first build takes several minutes,"
+echo "   cargo shows each crate as it compiles)"
+cargo build --release --locked --bins --example demo_upstream
 BIN=$ROOT/target/release
 
 # The work folder stays for the reader; the servers stop on exit.
 scratch airlock-demo keep
 
-FROM=${FROM:-v1.29.15}
-TO=${TO:-v1.30.2}
+# The default hop: the newest patches of the two newest minors of the built-in catalog
+# (today 1.36 -> 1.37), so the showcase is a supported hop and moves with the catalog.
+if [ -z "${FROM:-}" ] || [ -z "${TO:-}" ]; then
+  read -r DEF_FROM DEF_TO < <("$BIN/airlock" catalog status --json | python3 -c '
+import json, sys
+minors = json.load(sys.stdin)["minors"]
+print(minors[-2]["latest_patch"], minors[-1]["latest_patch"])')
+fi
+FROM=${FROM:-$DEF_FROM}
+TO=${TO:-$DEF_TO}
+echo "== the hop: $FROM -> $TO (set FROM= and TO= for another hop of the catalog)"
 echo "== generating a sample upstream for $FROM -> $TO (fake images and binaries, real names) in $WORK/upstream"
 "$ROOT/target/release/examples/demo_upstream" "$WORK/upstream" "$FROM" "$TO" > "$WORK/images.txt"
 start_registry "$WORK/reg-upstream"; UP=$REGISTRY_HOST
@@ -43,7 +53,7 @@ while read -r ref; do
 done < "$WORK/images.txt"
 echo "   upstream registry $UP, file server http://127.0.0.1:$FPORT, enclave registry $ENCLAVE"
 
-echo; echo "== airlock keygen"
+echo; echo "== airlock keygen: the release signing key pair (keys/release.key signs, .pub goes to the enclave)"
 "$BIN/airlock" keygen --no-passphrase --out "$WORK/keys/release"
 
 # Canonical names stay in the lock and bundle; bytes come through these mirrors.
@@ -52,10 +62,10 @@ NET=(--insecure-registry "$UP" --mirror "registry.k8s.io=$UP"
      --mirror "https://github.com=http://127.0.0.1:$FPORT/github.com"
      --mirror "https://pkgs.k8s.io=http://127.0.0.1:$FPORT/pkgs.k8s.io")
 
-echo; echo "== airlock catalog status"
+echo; echo "== airlock catalog status: the minors the built-in catalog knows and their support windows"
 "$BIN/airlock" catalog status
 
-echo; echo "== airlock plan"
+echo; echo "== airlock plan: the hops from an old cluster to $TO, one minor at a time"
 "$BIN/airlock" plan --from v1.27.16 --to "$TO"
 
 echo; echo "== airlock resolve --from $FROM --to $TO --packages deb (signed metadata checked with the repository key)"
@@ -66,14 +76,14 @@ export AIRLOCK_CACHE=$WORK/cache
 grep -c 'digest: sha256' "$WORK/hop.lock" | sed 's/^/   images pinned: /'
 grep -c 'kind: package$' "$WORK/hop.lock" | sed 's/^/   node packages pinned: /'
 
-echo; echo "== airlock build"
+echo; echo "== airlock build: fetch everything the lock pins, check it, write the signed bundle"
 "$BIN/airlock" build "$WORK/hop.lock" --key "$WORK/keys/release.key" --out "$WORK/bundle" "${NET[@]}"
 ls -l "$WORK/bundle"
 
 echo; echo "== independent checks: sha256sum and minisign"
 (cd "$WORK/bundle" && sha256sum -c SHA256SUMS && minisign -V -p "$WORK/keys/release.pub" -m manifest.json -x signatures/*.minisig)
 
-echo; echo "== airlock-verify verify"
+echo; echo "== airlock-verify verify: inside the air gap, check the signatures and every byte"
 "$BIN/airlock-verify" verify "$WORK/bundle" --trust "$WORK/keys/release.pub"
 
 echo; echo "== airlock-verify install (node packages to a partial mirror with --packages-dir)"

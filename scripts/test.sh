@@ -21,10 +21,12 @@ cd "$(dirname "$0")/.."
 # dnf-plugins-core (`dnf download`), read the installed mirrors back.
 # etcd-server and etcd-client (tests/e2e/etcd.rs): a real three-member etcd restored from
 # a snapshot with the runbook's per-member commands (bookworm ships 3.4: etcdctl restores).
+# Packaging (tests/e2e/installable.rs): man-db (`man -l` renders the pages), binutils
+# (readelf, objdump, objcopy in scripts/package.sh).
 PACKAGES=(docker-registry skopeo minisign zstd tar coreutils apache2-utils python3 python3-venv
           ca-certificates openssl chromium containerd
           gpg gpg-agent apt-utils dpkg rpm createrepo-c dnf dnf-plugins-core
-          etcd-server etcd-client)
+          etcd-server etcd-client man-db binutils)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

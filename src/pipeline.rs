@@ -198,6 +198,8 @@ pub struct PackSettings {
     pub media: crate::pack::volumes::Media,
     /// What to leave out because earlier bundles carried it.
     pub delta: Option<crate::pack::delta::DeltaPlan>,
+    /// The verifier to carry (`--with-verifier`).
+    pub verifier: Option<crate::pack::verifier::Carried>,
 }
 
 /// zstd workers when not given: one per CPU, at most 4 (each worker costs about 2 MiB of
@@ -252,6 +254,7 @@ pub fn fetch_and_pack(
         signer: settings.signer.clone(),
         media: settings.media.clone(),
         delta: settings.delta.clone(),
+        verifier: settings.verifier.clone(),
     };
     let (fetched, packed) = at_once(rt, clients, &plans, missing, &fopts, || {
         write_bundle(inputs.lock, inputs.lock_bytes, &plans, store, out, &wopts)

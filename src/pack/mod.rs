@@ -18,6 +18,7 @@ pub mod entries;
 mod offload;
 pub mod payload;
 mod stored;
+pub mod verifier;
 pub mod volumes;
 
 use std::path::{Path, PathBuf};
@@ -55,6 +56,8 @@ pub struct WriteOptions<'a> {
     pub media: volumes::Media,
     /// What earlier bundles carried, to leave out (a one-way delta).
     pub delta: Option<delta::DeltaPlan>,
+    /// The verifier to carry beside the payload (`--with-verifier`).
+    pub verifier: Option<verifier::Carried>,
 }
 
 /// When and where a bundle may be installed; all optional.
@@ -213,6 +216,9 @@ pub fn write_bundle(
         delta,
     };
     manifest.documents = write_documents(staging.path(), &manifest, lock, store)?;
+    if let Some(v) = &opts.verifier {
+        manifest.documents.extend(v.write(staging.path())?);
+    }
     // Never sign what the verifier would refuse.
     manifest.check_consistency()?;
     let (manifest_sha, signatures) = write_signed(
@@ -270,20 +276,25 @@ fn write_documents(
     std::fs::create_dir_all(dir.join(layout::REPORT_DIR))
         .map_err(|e| Error::io("create directory", dir.join(layout::REPORT_DIR), e))?;
     let mut docs = Vec::new();
-    for path in DocPath::ALL {
-        let bytes = match path {
-            DocPath::ReportJson => render(&report, Format::Json)?,
-            DocPath::ReportMarkdown => render(&report, Format::Markdown)?,
-            DocPath::ReportHtml => render(&report, Format::Html)?,
-            DocPath::Sbom => {
-                use crate::report::sbom;
-                // The platform manifests were fetched: their configs and layers are known.
-                let read =
-                    |d: &Sha256Digest| store.read_verified(d, crate::oci::MAX_MANIFEST_BYTES);
-                let children = sbom::platform_children(m, &read)?;
-                sbom::sbom(m, sbom::source_date_from_env(m)?, &children)?
-            }
-        };
+    let mut outputs = Vec::new();
+    for (path, format) in [
+        (DocPath::ReportJson, Format::Json),
+        (DocPath::ReportMarkdown, Format::Markdown),
+        (DocPath::ReportHtml, Format::Html),
+    ] {
+        outputs.push((path, render(&report, format)?));
+    }
+    {
+        use crate::report::sbom;
+        // The platform manifests were fetched: their configs and layers are known.
+        let read = |d: &Sha256Digest| store.read_verified(d, crate::oci::MAX_MANIFEST_BYTES);
+        let children = sbom::platform_children(m, &read)?;
+        outputs.push((
+            DocPath::Sbom,
+            sbom::sbom(m, sbom::source_date_from_env(m)?, &children)?,
+        ));
+    }
+    for (path, bytes) in outputs {
         write_file(&dir.join(path.file_name()), &bytes)?;
         docs.push(Document {
             path,
@@ -662,6 +673,7 @@ mod tests {
                 },
                 media: Default::default(),
                 delta: None,
+                verifier: None,
             },
         )
     }

@@ -22,6 +22,7 @@ mod export;
 mod faults;
 mod fleet;
 mod hostile;
+mod installable;
 mod manual_verify;
 mod media;
 mod packages;

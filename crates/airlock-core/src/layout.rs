@@ -197,8 +197,13 @@ pub fn sums_lines(
 /// The directory of the signed documents (the change report and the SBOM).
 pub const REPORT_DIR: &str = "report";
 
+/// The directory of the carried verifier (`airlock build --with-verifier`).
+pub const VERIFIER_DIR: &str = "verifier";
+
 /// A signed document beside the payload: the manifest lists its size and sha256, so the
-/// signatures cover it and a change board can read it before anything is unpacked.
+/// signatures cover it and a change board can read it before anything is unpacked (or,
+/// for the carried verifier, run: docs/manual-verify.md checks it with minisign and
+/// sha256sum first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DocPath {
     /// `report/change-report.json`: the report's data (schema in docs/report.md).
@@ -209,15 +214,21 @@ pub enum DocPath {
     ReportHtml,
     /// `report/sbom.cdx.json`: CycloneDX 1.5.
     Sbom,
+    /// `verifier/airlock-verify`: the static verifier the bundle carries.
+    Verifier,
+    /// `verifier/airlock-verify.deb`: the verifier's Debian package.
+    VerifierPackage,
 }
 
 impl DocPath {
     /// Every document, in the order they are listed.
-    pub const ALL: [DocPath; 4] = [
+    pub const ALL: [DocPath; 6] = [
         DocPath::ReportJson,
         DocPath::ReportMarkdown,
         DocPath::ReportHtml,
         DocPath::Sbom,
+        DocPath::Verifier,
+        DocPath::VerifierPackage,
     ];
 
     /// Its path in the bundle directory.
@@ -227,6 +238,8 @@ impl DocPath {
             DocPath::ReportMarkdown => "report/change-report.md",
             DocPath::ReportHtml => "report/change-report.html",
             DocPath::Sbom => "report/sbom.cdx.json",
+            DocPath::Verifier => "verifier/airlock-verify",
+            DocPath::VerifierPackage => "verifier/airlock-verify.deb",
         }
     }
 
@@ -237,6 +250,8 @@ impl DocPath {
             DocPath::ReportMarkdown => "text/markdown",
             DocPath::ReportHtml => "text/html",
             DocPath::Sbom => "application/vnd.cyclonedx+json",
+            DocPath::Verifier => "application/x-executable",
+            DocPath::VerifierPackage => "application/vnd.debian.binary-package",
         }
     }
 }
@@ -332,7 +347,7 @@ impl BundleFile {
             SUMS_FILE => Some(BundleFile::Sums),
             PAYLOAD_FILE => Some(BundleFile::Payload),
             _ if rel.starts_with("payload.") => VolumeName::parse(rel).map(BundleFile::Volume),
-            _ if rel.starts_with(REPORT_DIR) => DocPath::ALL
+            _ if rel.starts_with(REPORT_DIR) || rel.starts_with(VERIFIER_DIR) => DocPath::ALL
                 .into_iter()
                 .find(|d| d.file_name() == rel)
                 .map(BundleFile::Document),

@@ -5,7 +5,8 @@ use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 /// Start logging to stderr at `level` for airlock's own messages (`RUST_LOG` overrides),
-/// coloured only on a terminal: escape codes in a log file or a pipe are noise.
+/// coloured only on a terminal and without `NO_COLOR`: escape codes in a log file or a
+/// pipe are noise.
 pub fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!("airlock={level},airlock_verify={level},warn"))
@@ -13,8 +14,52 @@ pub fn init_logging(level: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(colour(std::io::stderr().is_terminal()))
         .try_init();
+}
+
+/// Whether to write colour codes to a stream: only to a terminal, and never when
+/// `NO_COLOR` is set to anything but the empty string (https://no-color.org).
+pub fn colour(is_terminal: bool) -> bool {
+    is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// `completions SHELL`: the shell's completion script for a program, on stdout.
+#[derive(clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for. Load it with, for bash:
+    /// `source <(PROGRAM completions bash)`; packages install it for every user.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
+}
+
+impl CompletionsArgs {
+    /// Write the completion script of `cmd` (the program's whole clap definition).
+    pub fn run(&self, mut cmd: clap::Command) -> anyhow::Result<()> {
+        let name = cmd.get_name().to_string();
+        clap_complete::generate(self.shell, &mut cmd, name, &mut std::io::stdout().lock());
+        Ok(())
+    }
+}
+
+/// The hidden `man-pages --out DIR`: one roff page per command and subcommand
+/// (`airlock.1`, `airlock-build.1`, ...), for the packages (scripts/package.sh).
+#[derive(clap::Args)]
+pub struct ManArgs {
+    /// Directory to write the pages into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    out: std::path::PathBuf,
+}
+
+impl ManArgs {
+    /// Render the man pages of `cmd` and its subcommands into `--out`.
+    pub fn run(&self, cmd: clap::Command) -> anyhow::Result<()> {
+        use anyhow::Context as _;
+        std::fs::create_dir_all(&self.out)
+            .with_context(|| format!("creating man page directory {}", self.out.display()))?;
+        clap_mangen::generate_to(cmd, &self.out)
+            .with_context(|| format!("writing man pages to {}", self.out.display()))
+    }
 }
 
 /// The exit code for an error chain: the first [`crate::Error`], [`airlock_core::Error`]

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use airlock::pack::verifier::Carried;
 use airlock::pipeline;
 use airlock::upstream_store::Store;
 
@@ -70,6 +71,16 @@ pub struct Args {
     /// unsigned inventory or one of another enclave is refused.
     #[arg(long, value_name = "KEY.pub")]
     trust_enclave: Option<PathBuf>,
+    /// Carry this airlock-verify binary (the static one scripts/reproducible-verifier.sh
+    /// builds) beside the payload as verifier/airlock-verify, listed in the signed manifest
+    /// and SHA256SUMS: the enclave checks it with minisign and sha256sum, then runs it
+    /// (docs/manual-verify.md, "Bootstrap").
+    #[arg(long, value_name = "PATH")]
+    with_verifier: Option<PathBuf>,
+    /// Also carry the verifier's Debian package (scripts/package.sh) as
+    /// verifier/airlock-verify.deb. Needs --with-verifier.
+    #[arg(long, value_name = "DEB", requires = "with_verifier")]
+    with_verifier_package: Option<PathBuf>,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     json: bool,
@@ -102,6 +113,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     media.check()?;
     let delta = delta_plan(&a)?;
+    let verifier = a.with_verifier.clone().map(|binary| Carried {
+        binary,
+        package: a.with_verifier_package.clone(),
+    });
+    if let Some(v) = &verifier {
+        v.check()?;
+    }
     let store = Store::open(&a.cache.clone().unwrap_or_else(Store::default_root))?;
     let (reg, http) = a.net.settings().clients()?;
     let lock_dir = pipeline::parent_dir(&a.lock);
@@ -131,6 +149,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             signer,
             media,
             delta,
+            verifier,
         },
     )?;
     if a.json {

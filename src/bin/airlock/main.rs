@@ -13,7 +13,20 @@ mod sign;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
+
+/// `--version`: the package version, the commit, the build date (build.rs) and the
+/// version of the catalog compiled in.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("AIRLOCK_BUILD_COMMIT"),
+    ", built ",
+    env!("AIRLOCK_BUILD_DATE"),
+    ", catalog ",
+    env!("AIRLOCK_CATALOG_VERSION"),
+    ")"
+);
 
 /// Build signed, reproducible air-gap bundles for Kubernetes version hops.
 ///
@@ -31,7 +44,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(
     name = "airlock",
-    version,
+    version = VERSION,
     about,
     long_about,
     verbatim_doc_comment,
@@ -62,6 +75,10 @@ enum Command {
     Catalog(catalog::Args),
     /// Pin add-on artifacts (files, chart repository entries, OCI charts) by digest.
     Addon(addon::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(airlock_verify::cli::CompletionsArgs),
+    #[command(hide = true)]
+    ManPages(airlock_verify::cli::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +93,8 @@ fn main() -> ExitCode {
         Command::Report(a) => report::run(a),
         Command::Catalog(a) => catalog::run(a),
         Command::Addon(a) => addon::run(a),
+        Command::Completions(a) => a.run(Cli::command()),
+        Command::ManPages(a) => a.run(Cli::command()),
     };
     airlock_verify::cli::finish(result, airlock::Error::code_of)
 }

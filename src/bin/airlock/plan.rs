@@ -384,6 +384,7 @@ fn build_lock(
             },
             media: Default::default(),
             delta: None,
+            verifier: None,
         },
     )
 }

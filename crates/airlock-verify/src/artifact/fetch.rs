@@ -25,7 +25,7 @@ use super::ArtifactFile;
 use crate::digest::{Hasher, Sha256Digest};
 use crate::enclave_registry::{EnclaveRegistry, ManifestRef};
 use crate::error::{Error, Result};
-use crate::layout::{REPORT_DIR, SIGNATURES_DIR};
+use crate::layout::{REPORT_DIR, SIGNATURES_DIR, VERIFIER_DIR};
 use crate::verify::{Policy, SignedBundle, VerifiedBundle};
 
 /// What `fetch` did.
@@ -177,7 +177,7 @@ async fn transfer(
     let need = files.iter().fold(0u64, |a, f| a.saturating_add(f.size));
     (progress.on_phase)("fetch", need);
     crate::fsutil::require_free(parent, need, "the fetched bundle")?;
-    for sub in [SIGNATURES_DIR, REPORT_DIR] {
+    for sub in [SIGNATURES_DIR, REPORT_DIR, VERIFIER_DIR] {
         let d = dir.tmp.path().join(sub);
         std::fs::create_dir(&d).map_err(|e| Error::io("create directory", &d, e))?;
     }

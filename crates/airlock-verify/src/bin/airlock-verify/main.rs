@@ -21,7 +21,17 @@ mod verify;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
+
+/// `--version`: the package version, the commit and the build date (build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("AIRLOCK_BUILD_COMMIT"),
+    ", built ",
+    env!("AIRLOCK_BUILD_DATE"),
+    ")"
+);
 
 /// Verify airlock bundles inside an air-gapped network, then install, serve, export or
 /// publish what verified.
@@ -39,7 +49,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(
     name = "airlock-verify",
-    version,
+    version = VERSION,
     about,
     long_about,
     verbatim_doc_comment,
@@ -83,6 +93,10 @@ enum Command {
     Repair(repair::Args),
     /// Write what the enclave holds (digests only), signed by the enclave key.
     Inventory(inventory::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(airlock_verify::cli::CompletionsArgs),
+    #[command(hide = true)]
+    ManPages(airlock_verify::cli::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -103,6 +117,8 @@ fn main() -> ExitCode {
         Command::Fetch(a) => fetch::run(a),
         Command::Repair(a) => repair::run(a),
         Command::Inventory(a) => inventory::run(a),
+        Command::Completions(a) => a.run(Cli::command()),
+        Command::ManPages(a) => a.run(Cli::command()),
     };
     airlock_verify::cli::finish(result, |_| None)
 }
