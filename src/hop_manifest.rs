@@ -79,7 +79,7 @@ pub struct HopChart {
     /// Label [default: the file name].
     #[serde(default)]
     pub name: Option<String>,
-    /// Target of a `.tgz` [default: `charts/<file name>`].
+    /// Target of a `.tgz` (default: `charts/<file name>`).
     #[serde(default)]
     pub target: Option<SafeRelPath>,
     /// Mode of a `.tgz` [default: `"0644"`].
@@ -280,7 +280,7 @@ pub struct HopFile {
     /// Size in bytes, when known.
     #[serde(default)]
     pub size: Option<u64>,
-    /// Target below `--dest` [default: `addons/<file name>`].
+    /// Target below `--dest` (default: `addons/<file name>`).
     #[serde(default)]
     pub target: Option<SafeRelPath>,
     /// Mode [default: `"0644"`].
@@ -303,7 +303,7 @@ pub struct HopLocal {
     /// Expected sha256 (64 hex digits); computed when absent.
     #[serde(default)]
     pub sha256: Option<String>,
-    /// Target [default: `manifests/<file name>` or `charts/<file name>`].
+    /// Target (default: `manifests/<file name>` or `charts/<file name>`).
     #[serde(default)]
     pub target: Option<SafeRelPath>,
     /// Mode [default: `"0644"`].
@@ -456,7 +456,7 @@ pub struct LocalSpec<'a> {
     pub name: Option<&'a str>,
     /// Expected sha256, checked when given.
     pub sha256: Option<&'a str>,
-    /// Target [default: `DEFAULT_DIR/<file name>`].
+    /// Target (default: `DEFAULT_DIR/<file name>`).
     pub target: Option<&'a SafeRelPath>,
     /// Mode [default: 0644].
     pub mode: Option<Mode>,

@@ -12,6 +12,8 @@
 //! The binary `airlock` only parses arguments and calls [`pipeline`] and the modules
 //! below.
 
+#![deny(missing_docs)]
+
 pub mod addon;
 pub mod addon_facts;
 pub mod approve;

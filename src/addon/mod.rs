@@ -5,13 +5,13 @@
 //! - reads each manifest file it names ([`kube`]) and collects the image of every pod
 //!   template, with where it was found; images listed by hand are merged in;
 //! - fetches its Helm charts, pinned by digest, from an OCI registry or a chart repository
-//!   ([`source`]; a local archive is read as it is), and takes their images from the
+//!   (`source`; a local archive is read as it is), and takes their images from the
 //!   `artifacthub.io/images` annotation, plain `image:` entries of values.yaml
 //!   ([`chart`]) and the rendered output the user gives; no template is rendered;
 //! - checks it against the target version ([`compat`]): the charts' `kubeVersion`
 //!   ([`constraint`]), the hop manifest's `compat:` range, every apiVersion/kind its
 //!   manifests use;
-//! - records all of it ([`facts`]) for the lock and the change report.
+//! - records all of it (`facts`) for the lock and the change report.
 //!
 //! An incompatible add-on fails the resolve unless `--allow-incompatible NAME` names it,
 //! which the lock and the report then record.

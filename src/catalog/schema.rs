@@ -15,7 +15,7 @@ use crate::manifest::Mode;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Catalog {
-    /// Format version; must be [`CATALOG_FORMAT`].
+    /// Format version; must be `CATALOG_FORMAT`.
     pub format: u32,
     /// Always `airlock-kubernetes-catalog`.
     pub kind: String,

@@ -143,7 +143,7 @@ impl Collected {
             .collect()
     }
 
-    /// The entries in payload order ([`order_key`]).
+    /// The entries in payload order (`order_key`).
     pub fn into_order(self) -> Vec<PendingEntry> {
         let mut all: Vec<PendingEntry> = self.pending.into_values().collect();
         all.sort_by_key(|e| order_key(matches!(e.source, Source::Inline(_)), &e.path, e.class));

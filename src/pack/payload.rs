@@ -3,7 +3,7 @@
 //!
 //! Compressible content and already-compressed content go in separate zstd frames: the
 //! first compressed at `--level`, the second stored in raw blocks so gzip layers cost no
-//! compression CPU (mindthegap #37; [`StoredFrame`]). A new frame starts wherever the
+//! compression CPU (mindthegap #37; `StoredFrame`). A new frame starts wherever the
 //! content's class changes ([`Class::of_head`]). zstd runs with
 //! at least one worker thread and a fixed job size: its output then does not depend on
 //! the number of workers, so any machine writes the same bytes.
@@ -46,8 +46,8 @@ pub struct Finished {
 }
 
 /// One payload file, hashed as it is written and written out to disk as it grows (each
-/// on a thread of its own: [`BackgroundHasher`], [`BackgroundSync`]). Bytes gather in a
-/// buffer of [`offload::CHUNK`](super::offload::CHUNK) bytes, which is written to the file
+/// on a thread of its own: `BackgroundHasher`, `BackgroundSync`). Bytes gather in a
+/// buffer of `offload::CHUNK` bytes, which is written to the file
 /// and then handed, whole, to the hashing thread.
 pub struct FileSink {
     file: File,

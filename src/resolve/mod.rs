@@ -1,9 +1,9 @@
 //! Resolve: one Kubernetes version hop -> a lock file.
 //!
-//! The catalog says which images, binaries and tools a version needs ([`wanted`]); a hop
+//! The catalog says which images, binaries and tools a version needs (`wanted`); a hop
 //! manifest adds the user's components ([`crate::hop_manifest`]); the registry says which digest
 //! each image tag points to today, and the upstream checksum files say which sha256 each
-//! binary has ([`pin`]). Everything is checked before anything is written, so a failed
+//! binary has (`pin`). Everything is checked before anything is written, so a failed
 //! resolve never leaves a half-written lock. The catalog's [`crate::catalog::plan`] finds the hops
 //! of a longer way. See
 //! `docs/resolve.md`.

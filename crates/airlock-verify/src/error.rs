@@ -14,7 +14,7 @@
 
 use std::path::PathBuf;
 
-use crate::trust::TrustError;
+use airlock_core::trust::TrustError;
 
 pub use airlock_core::error::chain;
 
