@@ -19,7 +19,7 @@ pub fn init_logging(level: &str) {
 }
 
 /// Whether to write colour codes to a stream: only to a terminal, and never when
-/// `NO_COLOR` is set to anything but the empty string (https://no-color.org).
+/// `NO_COLOR` is set to anything but the empty string (<https://no-color.org>).
 pub fn colour(is_terminal: bool) -> bool {
     is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

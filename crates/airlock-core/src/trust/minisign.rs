@@ -20,7 +20,7 @@ const ARTIFACT: &str = "signature file";
 /// "ED" || key id || Ed25519 signature.
 pub(crate) const SIGNATURE_BLOB_LEN: usize = 2 + 8 + 64;
 
-/// Longest trusted comment [`sign`] writes, so the signature file stays well
+/// Longest trusted comment [`crate::sign`] writes, so the signature file stays well
 /// under [`SIGNATURE_MAX_BYTES`] and every signature airlock writes, airlock
 /// (and minisign) can read back.
 pub const MAX_TRUSTED_COMMENT_BYTES: usize = 2048;
