@@ -23,7 +23,7 @@ fi
 echo "== building airlock and airlock-verify (release; the first build takes several minutes,"
 echo "   cargo shows each crate as it compiles)"
 cargo build --release --locked --bins --example demo_upstream
-BIN=$ROOT/target/release
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
 
 # The work folder stays for the reader; the servers stop on exit.
 scratch airlock-demo keep
