@@ -21,7 +21,12 @@ pub fn init_logging(level: &str) {
 /// Whether to write colour codes to a stream: only to a terminal, and never when
 /// `NO_COLOR` is set to anything but the empty string (<https://no-color.org>).
 pub fn colour(is_terminal: bool) -> bool {
-    is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    colour_with(is_terminal, std::env::var_os("NO_COLOR").as_deref())
+}
+
+/// [`colour`] with `NO_COLOR`'s value given, so the rule is tested without the environment.
+fn colour_with(is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// `completions SHELL`: the shell's completion script for a program, on stdout.
@@ -105,6 +110,19 @@ pub fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_and_never_under_no_color() {
+        use std::ffi::OsStr;
+        assert!(colour_with(true, None));
+        // no-color.org: set to anything but the empty string turns colour off.
+        assert!(!colour_with(true, Some(OsStr::new("1"))));
+        assert!(!colour_with(true, Some(OsStr::new("false"))));
+        assert!(colour_with(true, Some(OsStr::new(""))));
+        // A pipe or a file never gets escape codes.
+        assert!(!colour_with(false, None));
+        assert!(!colour_with(false, Some(OsStr::new(""))));
+    }
 
     #[test]
     fn a_core_error_returned_as_is_keeps_its_exit_code() {
