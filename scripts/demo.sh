@@ -40,7 +40,7 @@ FROM=${FROM:-$DEF_FROM}
 TO=${TO:-$DEF_TO}
 echo "== the hop: $FROM -> $TO (set FROM= and TO= for another hop of the catalog)"
 echo "== generating a sample upstream for $FROM -> $TO (fake images and binaries, real names) in $WORK/upstream"
-"$ROOT/target/release/examples/demo_upstream" "$WORK/upstream" "$FROM" "$TO" > "$WORK/images.txt"
+"$BIN/examples/demo_upstream" "$WORK/upstream" "$FROM" "$TO" > "$WORK/images.txt"
 start_registry "$WORK/reg-upstream"; UP=$REGISTRY_HOST
 start_registry "$WORK/reg-enclave"; ENCLAVE=$REGISTRY_HOST
 FPORT=$(free_port)
