@@ -8,7 +8,9 @@
 //!
 //! Each spool holds a `lock` file locked for its whole life. A process killed with
 //! `kill -9` leaves its spool behind; the next one finds spools whose lock it can take
-//! (their owner is gone) and removes them.
+//! (their owner is gone) and removes them. A spool is made under another name and renamed
+//! to `airlock-spool-*` only once its lock is held: a spool being made has no lock yet,
+//! and another process cleaning up must not take it for a dead one.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -20,6 +22,8 @@ use crate::layout::PayloadPath;
 use crate::verify::VerifyingReader;
 
 const SPOOL_PREFIX: &str = "airlock-spool-";
+/// What a spool is called while it is made (not matched by [`remove_stale`]).
+const MAKING_PREFIX: &str = "airlock-making-spool-";
 const LOCK_FILE: &str = "lock";
 const BLOBS_DIR: &str = "sha256";
 
@@ -79,37 +83,82 @@ fn remove_if_stale(dir: &Path, me: u32) -> bool {
 
 /// A locked, private (mode 0700) spool directory, removed when dropped.
 pub struct Spool {
-    dir: tempfile::TempDir,
+    dir: SpoolDir,
     _lock: File,
 }
 
+/// The spool's directory, removed when dropped unless kept.
+struct SpoolDir {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl SpoolDir {
+    /// Leave the directory on disk (as a killed process would); its path.
+    #[cfg(test)]
+    fn keep(mut self) -> PathBuf {
+        self.keep = true;
+        self.path.clone()
+    }
+}
+
+impl Drop for SpoolDir {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
 impl Spool {
-    /// A fresh spool under `base`.
+    /// A fresh spool under `base`: made and locked under a name [`remove_stale`] does not
+    /// look at, then renamed (never over an existing name) to `airlock-spool-*`.
     pub fn create(base: &Path) -> Result<Self> {
         use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::Builder::new()
-            .prefix(SPOOL_PREFIX)
+        let making = tempfile::Builder::new()
+            .prefix(MAKING_PREFIX)
             .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir_in(base)
             .map_err(|e| Error::io("create spool directory in", base, e))?;
-        let lock_path = dir.path().join(LOCK_FILE);
+        let lock_path = making.path().join(LOCK_FILE);
         let lock = File::create(&lock_path).map_err(|e| Error::io("create", &lock_path, e))?;
         rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)
             .map_err(|e| Error::io("lock", &lock_path, e.into()))?;
-        let blobs = dir.path().join(BLOBS_DIR);
+        let blobs = making.path().join(BLOBS_DIR);
         std::fs::create_dir(&blobs).map_err(|e| Error::io("create directory", &blobs, e))?;
-        Ok(Spool { dir, _lock: lock })
+        let suffix = making
+            .path()
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix(MAKING_PREFIX))
+            .unwrap_or_default()
+            .to_string();
+        let path = base.join(format!("{SPOOL_PREFIX}{suffix}"));
+        rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            making.path(),
+            rustix::fs::CWD,
+            &path,
+            rustix::fs::RenameFlags::NOREPLACE,
+        )
+        .map_err(|e| Error::io("rename spool directory to", &path, e.into()))?;
+        // Renamed: `making` names nothing now, and the spool removes itself when dropped.
+        let _ = making.keep();
+        Ok(Spool {
+            dir: SpoolDir { path, keep: false },
+            _lock: lock,
+        })
     }
 
     /// The spool directory.
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        &self.dir.path
     }
 
     /// Where the entry with this digest is (or would be) kept. The name is made from the
     /// parsed digest only, never from a string from outside.
     pub fn blob_path(&self, digest: &Sha256Digest) -> PathBuf {
-        self.dir.path().join(BLOBS_DIR).join(digest.hex())
+        self.dir.path.join(BLOBS_DIR).join(digest.hex())
     }
 
     /// Copy one payload entry into the spool through its verifying reader, and rename it
@@ -180,6 +229,42 @@ mod tests {
         std::os::unix::fs::symlink(&elsewhere, link.join(LOCK_FILE)).unwrap();
         assert_eq!(remove_stale(base.path()), 0);
         assert!(fifo.is_dir() && link.is_dir());
+    }
+
+    #[test]
+    fn a_spool_being_made_is_never_taken_for_a_dead_one() {
+        // Before, a spool's lock file existed unlocked for a moment: a cleanup running in
+        // another install at that moment removed the new spool under its maker.
+        let base = tempfile::tempdir().unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        remove_stale(base.path());
+                    }
+                });
+            }
+            for _ in 0..2000 {
+                let spool = Spool::create(base.path()).expect("a spool is made");
+                assert!(spool.path().join(BLOBS_DIR).is_dir());
+                assert!(
+                    spool
+                        .path()
+                        .file_name()
+                        .unwrap()
+                        .to_str()
+                        .unwrap()
+                        .starts_with(SPOOL_PREFIX)
+                );
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        assert_eq!(
+            std::fs::read_dir(base.path()).unwrap().count(),
+            0,
+            "every spool removed itself"
+        );
     }
 
     #[test]
