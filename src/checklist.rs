@@ -307,7 +307,10 @@ const ETCDCTL: &str = "crictl exec \"$(crictl ps --name etcd -q | head -n1)\" et
 /// every containerd node; the image is already in its store). `/var/lib` holds kubeadm's
 /// data dir and the snapshot; a data dir elsewhere is mounted too.
 fn etcdutl_offline(data_dir: Option<&str>) -> String {
+    // A data dir at or below /var/lib is inside the first mount already (judged on the
+    // text: `Path::parent` of `/var/lib/.` is `/var`, which would mount all of /var).
     let parent = data_dir
+        .filter(|d| *d != "/var/lib" && !d.starts_with("/var/lib/"))
         .and_then(|d| std::path::Path::new(d).parent())
         .and_then(|p| p.to_str())
         .filter(|p| *p != "/" && !p.is_empty() && *p != "/var/lib" && !p.starts_with("/var/lib/"));
