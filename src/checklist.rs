@@ -117,15 +117,8 @@ pub struct ChecklistInput<'a> {
     pub etcd: Option<EtcdCluster>,
 }
 
-/// A step the runbook leaves out because it has nothing to do, and why.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LeftOut {
-    /// The step's id.
-    pub id: String,
-    /// Why it is not in the runbook.
-    pub reason: String,
-}
+/// A step the runbook leaves out; the lock's facts carry the list, so it is defined there.
+pub use crate::lock::LeftOut;
 
 /// The runbook of one hop.
 #[derive(Debug, Clone)]

@@ -86,7 +86,7 @@ pub struct HopFacts {
     pub addons: Vec<crate::addon_facts::AddonFacts>,
     /// Runbook steps left out because they have nothing to do, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub left_out_steps: Vec<crate::checklist::LeftOut>,
+    pub left_out_steps: Vec<LeftOut>,
 }
 
 /// An image pinned by digest.
@@ -350,6 +350,17 @@ impl Default for Lock {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// A step the runbook leaves out because it has nothing to do, and why (recorded in the
+/// lock's facts at resolve, read by the change report).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeftOut {
+    /// The step's id.
+    pub id: String,
+    /// Why it is not in the runbook.
+    pub reason: String,
 }
 
 #[cfg(test)]

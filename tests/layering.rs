@@ -6,14 +6,14 @@
 /// Floors from the ground up; modules on one floor import nothing of each other.
 const FLOORS: &[&[&str]] = &[
     &["error", "yaml", "addon_facts"],
-    &["approve", "registry", "store"],
+    &["approve", "upstream_registry", "upstream_store", "etcd"],
     &["http"],
     &["catalog"],
-    &["lock", "checklist"],
-    &["hop_manifest"],
+    &["lock"],
+    &["hop_manifest", "checklist"],
     &["packages", "report"],
     &["addon"],
-    &["resolve", "fetch"],
+    &["resolve", "upstream_fetch"],
     &["pack"],
     &["pipeline"],
 ];

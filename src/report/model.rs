@@ -72,7 +72,7 @@ pub struct ChangeReport {
     /// 6. Duration: the estimates summed per phase and in all, against the window.
     pub timing: Timing,
     /// Runbook and back-out steps left out because they have nothing to do, and why.
-    pub runbook_left_out: Vec<crate::checklist::LeftOut>,
+    pub runbook_left_out: Vec<crate::lock::LeftOut>,
     /// 7. The back-out plan.
     pub backout: Backout,
     /// 8. Validation after the change.
