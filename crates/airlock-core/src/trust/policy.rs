@@ -26,6 +26,9 @@ use super::{KeyId, MessageDigest, PublicKey, TrustError, VerifiedSignature, veri
 use crate::digest::Sha256Digest;
 use crate::escape::Untrusted;
 
+mod draft;
+pub use draft::{DraftError, DraftKey, PolicyDraft, RuleChange};
+
 /// The policy format this version reads.
 pub const POLICY_FORMAT: u32 = 1;
 /// Largest policy file read.
@@ -121,7 +124,7 @@ struct RuleEntry {
 #[serde(deny_unknown_fields)]
 struct UpdateEntry {
     at_least: usize,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     role: Option<RoleName>,
 }
 
@@ -304,10 +307,7 @@ impl TrustPolicy {
         let mut ids: BTreeMap<KeyId, String> = BTreeMap::new();
         let mut names = BTreeSet::new();
         for k in f.keys {
-            if k.name.trim().is_empty()
-                || k.name.len() > 100
-                || k.name.chars().any(char::is_control)
-            {
+            if !key_name_ok(&k.name) {
                 return Err(bad(format!(
                     "key name {} is empty, too long or has control characters",
                     Untrusted(&k.name)
@@ -523,6 +523,11 @@ impl TrustPolicy {
         seen.insert(v.key_id);
         Ok((a.name.clone(), role, parsed))
     }
+}
+
+/// A key name is shown to people: not blank, at most 100 bytes, no control characters.
+fn key_name_ok(name: &str) -> bool {
+    !name.trim().is_empty() && name.len() <= 100 && !name.chars().any(char::is_control)
 }
 
 /// Why a valid signature does not count toward the policy (shown per signature).
