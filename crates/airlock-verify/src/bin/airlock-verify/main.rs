@@ -120,5 +120,5 @@ fn main() -> ExitCode {
         Command::Completions(a) => a.run(Cli::command()),
         Command::ManPages(a) => a.run(Cli::command()),
     };
-    airlock_verify::cli::finish(result, |_| None)
+    airlock_verify::cli::finish(result, policy::exit_code)
 }

@@ -1,13 +1,28 @@
-//! `airlock-verify policy`
+//! `airlock-verify policy`: show a policy, write a draft of one by commands, and accept a
+//! signed new version.
+
+mod edit;
+mod show;
 
 use std::path::{Path, PathBuf};
 
 use airlock_verify::escape::Untrusted;
-use airlock_verify::trust::policy::{TrustPolicy, accept_update};
+use airlock_verify::trust::policy::{RoleName, TrustPolicy, accept_update};
 
-/// Show a trust policy, or accept its successor when the current policy's update rule
-/// is met.
+/// Show a trust policy, write a draft of one by commands, or accept a signed new version.
+///
+/// The drafting commands (init, next, add-key, remove-key, set-rule, set-update-rule) edit
+/// a policy file and nothing else: they never touch the enclave's state. An enclave's
+/// policy changes only through `policy update`, with the signatures its update rule asks
+/// for:
+///
+///   airlock-verify policy next --policy /etc/airlock/policy.json --out v2/policy.json
+///   airlock-verify policy add-key "Dave Brown" --key dave.pub --role change-board --policy v2/policy.json
+///   airlock-verify policy remove-key "Carol White" --policy v2/policy.json
+///   airlock sign v2 --key alice.key --role change-board      # as many as the update rule needs
+///   airlock-verify policy update --policy /etc/airlock/policy.json v2
 #[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     #[command(subcommand)]
     command: Command,
@@ -15,11 +30,18 @@ pub struct Args {
 
 #[derive(clap::Subcommand)]
 enum Command {
-    /// Check a policy file and print its keys, roles and rules.
+    /// Print a policy: its version and status, every key (id, name, roles), the rules and
+    /// the update rule. A draft that is not yet a valid policy is printed too, then
+    /// refused (exit 4) with the reason.
     Show {
         /// The policy file.
         #[arg(long, value_name = "FILE")]
         policy: PathBuf,
+        /// Print the policy file itself, in the canonical form the drafting commands write
+        /// (docs/schemas/trust-policy.schema.json); given back as --policy it is the same
+        /// policy.
+        #[arg(long)]
+        json: bool,
     },
     /// Replace the policy file with a new version from a policy directory (policy.json
     /// and signatures/*.minisig made with `airlock sign DIR --role ROLE`). Accepted only
@@ -34,27 +56,105 @@ enum Command {
         /// The directory holding the new policy.json and its signatures.
         new: PathBuf,
     },
+    /// Write a new draft policy: version 1, no keys, no rules, no update rule yet. Refuses
+    /// a file that exists. Then add keys, then rules, then the update rule.
+    Init {
+        /// The draft to write (its directory is created; use DIR/policy.json to sign it
+        /// with `airlock sign DIR`).
+        #[arg(long, value_name = "FILE")]
+        policy: PathBuf,
+        /// A free-text description kept in the policy.
+        #[arg(long, value_name = "TEXT")]
+        description: Option<String>,
+    },
+    /// Copy a policy as a draft of its next version (version + 1), to edit, sign and
+    /// install with `policy update`. Refuses an --out that exists.
+    Next {
+        /// The current policy (read only).
+        #[arg(long, value_name = "FILE")]
+        policy: PathBuf,
+        /// The draft to write (its directory is created).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Add a key under a name, with the roles it may sign in. Refuses a name or a key
+    /// already in the policy.
+    AddKey {
+        /// The name the policy gives the key (shown in signers, reports and receipts).
+        name: String,
+        /// The key's minisign public key file (`airlock keygen`, `minisign -G`).
+        #[arg(long, value_name = "FILE.pub")]
+        key: PathBuf,
+        /// A role the key may sign in (lower-case letters, digits, '-'); repeat for more.
+        #[arg(long = "role", value_name = "ROLE", required = true, value_parser = role)]
+        roles: Vec<RoleName>,
+        /// The draft to edit.
+        #[arg(long, value_name = "FILE")]
+        policy: PathBuf,
+    },
+    /// Remove a key, by name or key id. Refused while a rule or the update rule still
+    /// needs it: lower the rule first.
+    RemoveKey {
+        /// The key's name or key id (as in `signatures/<KEYID>.minisig`).
+        key: String,
+        /// The draft to edit.
+        #[arg(long, value_name = "FILE")]
+        policy: PathBuf,
+    },
+    /// Require at least N approvals in ROLE (every rule must hold); N = 0 removes the
+    /// rule. N must be at most the number of keys holding ROLE.
+    SetRule {
+        /// The role.
+        #[arg(value_parser = role)]
+        role: RoleName,
+        /// Approvals required.
+        n: usize,
+        /// The draft to edit.
+        #[arg(long, value_name = "FILE")]
+        policy: PathBuf,
+    },
+    /// Say who must sign the policy's next version: at least N keys (N >= 1), of ROLE
+    /// when --role is given, else of any role.
+    SetUpdateRule {
+        /// Approvals required.
+        n: usize,
+        /// The role the approvals must be in.
+        #[arg(long, value_name = "ROLE", value_parser = role)]
+        role: Option<RoleName>,
+        /// The draft to edit.
+        #[arg(long, value_name = "FILE")]
+        policy: PathBuf,
+    },
+}
+
+fn role(s: &str) -> Result<RoleName, String> {
+    RoleName::new(s).map_err(|e| e.to_string())
+}
+
+/// The exit code of a refused draft edit (the rest map through the library's errors).
+pub fn exit_code(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    e.downcast_ref::<airlock_verify::trust::policy::DraftError>()
+        .map(|d| d.exit_code())
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     match a.command {
-        Command::Show { policy } => {
-            let p = TrustPolicy::load(&policy)?;
-            println!(
-                "policy {} version {}",
-                policy.display(),
-                p.version().unwrap_or(0)
-            );
-            for k in p.approvers() {
-                let roles: Vec<&str> = k.roles.iter().map(|r| r.as_str()).collect();
-                println!(
-                    "  key {} {}: {}",
-                    k.key.key_id(),
-                    Untrusted(&k.name),
-                    roles.join(", ")
-                );
-            }
-            println!("  rules: {:?}", p.rules());
+        Command::Show { policy, json } => show::run(&policy, json)?,
+        Command::Init {
+            policy,
+            description,
+        } => edit::init(&policy, description)?,
+        Command::Next { policy, out } => edit::next(&policy, &out)?,
+        Command::AddKey {
+            name,
+            key,
+            roles,
+            policy,
+        } => edit::add_key(&policy, &name, &key, &roles)?,
+        Command::RemoveKey { key, policy } => edit::remove_key(&policy, &key)?,
+        Command::SetRule { role, n, policy } => edit::set_rule(&policy, &role, n)?,
+        Command::SetUpdateRule { n, role, policy } => {
+            edit::set_update_rule(&policy, n, role.as_ref())?
         }
         Command::Update { policy, new } => {
             // Read once: the bytes checked are the bytes kept as FILE.vN.

@@ -1,0 +1,173 @@
+//! The drafting commands: read a policy file as a draft, make one checked edit, write it
+//! back atomically, and say whether it is a valid policy yet.
+
+use std::path::Path;
+
+use airlock_verify::escape::Untrusted;
+use airlock_verify::trust::PublicKey;
+use airlock_verify::trust::policy::{
+    DraftError, MAX_POLICY_BYTES, PolicyDraft, RoleName, RuleChange,
+};
+use anyhow::Context as _;
+
+/// Read `path` as a draft.
+pub fn read(path: &Path) -> anyhow::Result<PolicyDraft> {
+    let bytes = airlock_verify::fsutil::read_limited(path, MAX_POLICY_BYTES, "trust policy")?;
+    Ok(PolicyDraft::parse(&bytes, &path.display().to_string())?)
+}
+
+/// Why the draft is not a valid policy yet (the reason alone, without the file name).
+pub fn not_valid_yet(d: &PolicyDraft, path: &Path) -> Option<String> {
+    match d.check(&path.display().to_string()) {
+        Ok(_) => None,
+        Err(airlock_core::Error::Invalid { reason, .. }) => Some(reason),
+        Err(e) => Some(airlock_verify::error::chain(&e)),
+    }
+}
+
+/// A new file at `path` (its directory made first): refused if anything is there.
+fn write_new(path: &Path, d: &PolicyDraft) -> anyhow::Result<()> {
+    if std::fs::symlink_metadata(path).is_ok() {
+        return Err(airlock_verify::Error::invalid(
+            "policy draft",
+            path.display(),
+            "already exists: edit it with add-key, set-rule, ... or move it away \
+             (nothing was changed)",
+        )
+        .into());
+    }
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| airlock_verify::Error::io("create directory", dir, e))?;
+    }
+    airlock_verify::fsutil::write_atomic(path, &d.to_bytes(), 0o644)?;
+    Ok(())
+}
+
+/// Print what was done and the draft's status; warn when signatures beside it were made
+/// over its earlier content.
+fn done(path: &Path, d: &PolicyDraft, what: &str) {
+    println!("{}: {what}", path.display());
+    match not_valid_yet(d, path) {
+        None => println!(
+            "version {}: a valid policy, ready to sign (airlock sign DIR --role ROLE, \
+             with the file as DIR/policy.json)",
+            d.version()
+        ),
+        Some(reason) => println!("version {}: draft, not yet valid: {reason}", d.version()),
+    }
+}
+
+fn warn_stale_signatures(path: &Path) {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join("signatures");
+    let stale = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".minisig"))
+                .count()
+        })
+        .unwrap_or(0);
+    if stale > 0 {
+        eprintln!(
+            "warning: the {stale} signature(s) in {} were made over the earlier content and \
+             no longer match it: sign again (they are left in place)",
+            dir.display()
+        );
+    }
+}
+
+/// Read, edit, write back atomically, report.
+fn edit(
+    path: &Path,
+    change: impl FnOnce(&mut PolicyDraft) -> Result<String, DraftError>,
+) -> anyhow::Result<()> {
+    let mut d = read(path)?;
+    let what = change(&mut d).with_context(|| format!("policy draft {}", path.display()))?;
+    airlock_verify::fsutil::write_atomic(path, &d.to_bytes(), 0o644)?;
+    done(path, &d, &what);
+    warn_stale_signatures(path);
+    Ok(())
+}
+
+/// `policy init`.
+pub fn init(path: &Path, description: Option<String>) -> anyhow::Result<()> {
+    let d = PolicyDraft::new(description);
+    write_new(path, &d)?;
+    done(path, &d, "new draft policy");
+    Ok(())
+}
+
+/// `policy next`.
+pub fn next(current: &Path, out: &Path) -> anyhow::Result<()> {
+    let d = read(current)?
+        .next()
+        .with_context(|| format!("policy {}", current.display()))?;
+    write_new(out, &d)?;
+    done(
+        out,
+        &d,
+        &format!("draft of the version after {}", current.display()),
+    );
+    Ok(())
+}
+
+/// `policy add-key`.
+pub fn add_key(path: &Path, name: &str, key: &Path, roles: &[RoleName]) -> anyhow::Result<()> {
+    let key = PublicKey::load(key)?;
+    edit(path, |d| {
+        d.add_key(name, &key, roles)?;
+        Ok(format!(
+            "added key {} ({}) in role(s) {}",
+            Untrusted(name),
+            key.key_id(),
+            join(roles)
+        ))
+    })
+}
+
+/// `policy remove-key`.
+pub fn remove_key(path: &Path, key: &str) -> anyhow::Result<()> {
+    edit(path, |d| {
+        let name = d.remove_key(key)?;
+        Ok(format!("removed key {}", Untrusted(&name)))
+    })
+}
+
+/// `policy set-rule`.
+pub fn set_rule(path: &Path, role: &RoleName, n: usize) -> anyhow::Result<()> {
+    edit(path, |d| {
+        Ok(match d.set_rule(role, n)? {
+            RuleChange::Removed => format!("removed the rule for {role}"),
+            change => format!(
+                "{} rule: at least {n} {role} of the {} key(s) holding it",
+                if change == RuleChange::Added {
+                    "added"
+                } else {
+                    "changed"
+                },
+                d.holders(role)
+            ),
+        })
+    })
+}
+
+/// `policy set-update-rule`.
+pub fn set_update_rule(path: &Path, n: usize, role: Option<&RoleName>) -> anyhow::Result<()> {
+    edit(path, |d| {
+        d.set_update_rule(n, role)?;
+        Ok(format!("update rule: {}", super::show::update_words(d)))
+    })
+}
+
+fn join(roles: &[RoleName]) -> String {
+    roles
+        .iter()
+        .map(RoleName::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,111 @@
+//! `policy show`: a policy as a table people read, or as its canonical file (`--json`).
+
+use std::io::Write as _;
+use std::path::Path;
+
+use airlock_verify::escape::Untrusted;
+use airlock_verify::trust::policy::PolicyDraft;
+use anyhow::Context as _;
+
+/// Print the policy at `path`; a draft that is not yet valid is printed, then refused.
+pub fn run(path: &Path, json: bool) -> anyhow::Result<()> {
+    let d = super::edit::read(path)?;
+    if json {
+        std::io::stdout()
+            .write_all(&d.to_bytes())
+            .context("write to stdout")?;
+    } else {
+        print!("{}", table(path, &d));
+    }
+    if let Err(e) = d.check(&path.display().to_string()) {
+        return Err(anyhow::Error::new(e).context(format!(
+            "{} is a draft, not yet a valid policy",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The update rule in words: "at least 2 change-board of the 3 key(s) holding it".
+pub fn update_words(d: &PolicyDraft) -> String {
+    match d.update_rule() {
+        (0, _) => "not set (policy set-update-rule N [--role ROLE])".to_string(),
+        (n, Some(role)) => format!(
+            "at least {n} {role} of the {} key(s) holding it",
+            d.holders(role)
+        ),
+        (n, None) => format!("at least {n} of the {} key(s), any role", d.keys().len()),
+    }
+}
+
+/// Rows padded to the widest cell of each column (two spaces between columns).
+fn columns(rows: &[Vec<String>]) -> String {
+    let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
+    let n = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..n).map(width).collect();
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::from("  ");
+        for (i, cell) in r.iter().enumerate() {
+            if i + 1 == n {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The readable form. Names and the description are shown through `Untrusted`: a policy
+/// file is input, and a control character in a name must not reach the terminal.
+fn table(path: &Path, d: &PolicyDraft) -> String {
+    let mut out = format!("policy {}\n", path.display());
+    out.push_str(&format!("  version      {}\n", d.version()));
+    let status = match super::edit::not_valid_yet(d, path) {
+        None => "valid".to_string(),
+        Some(reason) => format!("draft, not yet valid: {reason}"),
+    };
+    out.push_str(&format!("  status       {status}\n"));
+    if let Some(text) = d.description() {
+        out.push_str(&format!("  description  {}\n", Untrusted(text)));
+    }
+    // Format 1 has no expiry: a policy holds until a signed update replaces it.
+    out.push_str("  expires      never (replaced only by a signed policy update)\n");
+    let keys = d.keys();
+    out.push_str(&format!("\nkeys ({})\n", keys.len()));
+    if !keys.is_empty() {
+        let mut rows = vec![vec!["KEY ID".into(), "NAME".into(), "ROLES".into()]];
+        rows.extend(keys.iter().map(|k| {
+            let roles: Vec<&str> = k.roles.iter().map(|r| r.as_str()).collect();
+            vec![
+                k.key_id.to_string(),
+                Untrusted(&k.name).to_string(),
+                roles.join(", "),
+            ]
+        }));
+        out.push_str(&columns(&rows));
+    }
+    let rules = d.rules();
+    out.push_str(&format!("\nrules ({}, every one must hold)\n", rules.len()));
+    if !rules.is_empty() {
+        let mut rows = vec![vec![
+            "ROLE".into(),
+            "AT LEAST".into(),
+            "KEYS HOLDING IT".into(),
+        ]];
+        rows.extend(
+            rules
+                .iter()
+                .map(|(r, n)| vec![r.to_string(), n.to_string(), d.holders(r).to_string()]),
+        );
+        out.push_str(&columns(&rows));
+    }
+    out.push_str(&format!(
+        "\nupdate (who must sign the next version)\n  {}\n",
+        update_words(d)
+    ));
+    out
+}
