@@ -27,6 +27,7 @@ mod manual_verify;
 mod media;
 mod packages;
 mod planted;
+mod policy;
 mod registry_auth;
 mod reinstall;
 mod removed_apis;
