@@ -77,7 +77,7 @@ enum Command {
     Log(log::Args),
     /// Show or recover the enclave's signed state.
     State(state::Args),
-    /// Show a trust policy, or accept a signed new version of it.
+    /// Show a trust policy, write a draft of one by commands, or accept a signed new one.
     Policy(policy::Args),
     /// Create the enclave's own key pair (signs receipts).
     Keygen(keygen::Args),

@@ -9,20 +9,24 @@ use std::path::{Path, PathBuf};
 use airlock_verify::escape::Untrusted;
 use airlock_verify::trust::policy::{RoleName, TrustPolicy, accept_update};
 
+/// Shown under `policy --help`: the drafting commands, then the signed update.
+const EXAMPLES: &str = "\
+The drafting commands (init, next, add-key, remove-key, set-rule, set-update-rule) edit
+the --policy file and nothing else: never the enclave's state. An enclave's policy changes
+only through `policy update`, with the signatures its current update rule asks for:
+
+  airlock-verify policy next --policy /etc/airlock/policy.json --out v2/policy.json
+  airlock-verify policy add-key \"Dave Brown\" --key dave.pub --role change-board --policy v2/policy.json
+  airlock-verify policy remove-key \"Carol White\" --policy v2/policy.json
+  airlock-verify policy show --policy v2/policy.json
+  airlock sign v2 --key alice.key --role change-board    # as many as the update rule needs
+  airlock-verify policy update --policy /etc/airlock/policy.json v2
+
+Edits that could never give a valid policy are refused by name (exit 4), the file unchanged.";
+
 /// Show a trust policy, write a draft of one by commands, or accept a signed new version.
-///
-/// The drafting commands (init, next, add-key, remove-key, set-rule, set-update-rule) edit
-/// a policy file and nothing else: they never touch the enclave's state. An enclave's
-/// policy changes only through `policy update`, with the signatures its update rule asks
-/// for:
-///
-///   airlock-verify policy next --policy /etc/airlock/policy.json --out v2/policy.json
-///   airlock-verify policy add-key "Dave Brown" --key dave.pub --role change-board --policy v2/policy.json
-///   airlock-verify policy remove-key "Carol White" --policy v2/policy.json
-///   airlock sign v2 --key alice.key --role change-board      # as many as the update rule needs
-///   airlock-verify policy update --policy /etc/airlock/policy.json v2
 #[derive(clap::Args)]
-#[command(verbatim_doc_comment)]
+#[command(after_help = EXAMPLES)]
 pub struct Args {
     #[command(subcommand)]
     command: Command,
