@@ -176,8 +176,9 @@ pub enum RuleChange {
 #[derive(Debug, Clone)]
 pub struct PolicyDraft {
     file: PolicyFile,
-    /// The key id of each entry of `file.keys`, same order (checked when read or added).
-    ids: Vec<KeyId>,
+    /// The parsed key of each entry of `file.keys`, same order (checked when read or
+    /// added).
+    pubs: Vec<PublicKey>,
 }
 
 /// New entries go through the deserializer that reads policy files, so a field the
@@ -197,7 +198,7 @@ impl PolicyDraft {
         }
         PolicyDraft {
             file: entry(v),
-            ids: Vec::new(),
+            pubs: Vec::new(),
         }
     }
 
@@ -213,13 +214,13 @@ impl PolicyDraft {
         };
         let file: PolicyFile =
             crate::versioned::parse::<crate::versioned::Json, _>(text, expect, origin)?;
-        let mut ids = Vec::new();
+        let mut pubs = Vec::new();
         for k in &file.keys {
             let key = PublicKey::from_base64(&k.key)
                 .map_err(|e| bad(format!("key of {}: {e}", Untrusted(&k.name))))?;
-            ids.push(key.key_id());
+            pubs.push(key);
         }
-        Ok(PolicyDraft { file, ids })
+        Ok(PolicyDraft { file, pubs })
     }
 
     /// The canonical file: 2-space JSON in the format's field order, a final newline.
@@ -258,10 +259,10 @@ impl PolicyDraft {
         self.file
             .keys
             .iter()
-            .zip(&self.ids)
-            .map(|(k, id)| DraftKey {
+            .zip(&self.pubs)
+            .map(|(k, key)| DraftKey {
                 name: k.name.clone(),
-                key_id: *id,
+                key_id: key.key_id(),
                 roles: k.roles.clone(),
             })
             .collect()
@@ -311,18 +312,19 @@ impl PolicyDraft {
         if self.file.keys.iter().any(|k| k.name == name) {
             return Err(DraftError::DuplicateName { name: name.into() });
         }
-        // By id and by bytes, as `TrustPolicy::parse` refuses both.
+        // By id and by key bytes (a minisign key keeps its random id), as
+        // `TrustPolicy::parse` refuses both.
         let id = key.key_id();
-        if let Some(k) = self
+        if let Some((k, _)) = self
             .file
             .keys
             .iter()
-            .zip(&self.ids)
-            .find(|(k, kid)| **kid == id || k.key == key.to_base64())
+            .zip(&self.pubs)
+            .find(|(_, p)| p.key_id() == id || p.as_bytes() == key.as_bytes())
         {
             return Err(DraftError::DuplicateKey {
                 key_id: id,
-                name: k.0.name.clone(),
+                name: k.name.clone(),
             });
         }
         if roles.is_empty() {
@@ -334,7 +336,7 @@ impl PolicyDraft {
         }
         self.file.keys.push(entry::<KeyEntry>(serde_json::json!({
             "name": name, "key": key.to_base64(), "roles": roles })));
-        self.ids.push(id);
+        self.pubs.push(key.clone());
         Ok(())
     }
 
@@ -346,7 +348,7 @@ impl PolicyDraft {
             .keys
             .iter()
             .position(|k| k.name == name_or_id)
-            .or_else(|| self.ids.iter().position(|id| Some(*id) == by_id))
+            .or_else(|| self.pubs.iter().position(|p| Some(p.key_id()) == by_id))
             .ok_or_else(|| DraftError::NoSuchKey {
                 key: name_or_id.into(),
             })?;
@@ -373,7 +375,7 @@ impl PolicyDraft {
                 left: self.update_able() - 1,
             });
         }
-        self.ids.remove(at);
+        self.pubs.remove(at);
         Ok(self.file.keys.remove(at).name)
     }
 
@@ -534,6 +536,13 @@ mod tests {
                 Err(DraftError::BadName { .. })
             ));
         }
+        // The same key bytes under another key id (as minisign keys carry) are one key.
+        let bytes = ed25519_dalek::VerifyingKey::from_bytes(k[2].as_bytes()).unwrap();
+        let other_id = PublicKey::from_parts(KeyId::from_bytes([7; 8]), bytes);
+        assert!(matches!(
+            d.add_key("Bob again", &other_id, &[role("ops")]),
+            Err(DraftError::DuplicateKey { name, .. }) if name == "Bob Jones"
+        ));
         // Nothing refused was written.
         assert_eq!(d.keys().len(), 4);
     }
