@@ -1,0 +1,269 @@
+//! Offline check of upstream Sigstore signatures (issue 23; design in
+//! `docs/design/provenance.md`). No HTTP, no async, no CLI: the connected side calls it at
+//! resolve time and the enclave re-checks carried evidence with the same function,
+//! [`check_artifact`].
+//!
+//! # Who checks what
+//! The design's §3 steps 1–8 are done by `sigstore-verify` 0.15.1 (`Verifier::verify`,
+//! read in its `src/verify.rs`), with a keyless `VerificationPolicy::new(identity,
+//! issuer)` that keeps every check on (no `skip_*`):
+//! - bundle structure, with the inclusion proof required (`validate_bundle_with_options`);
+//! - the SET over the canonical entry with a Rekor key of the trusted root, making
+//!   `integratedTime` the trusted signing time T, not in the future (its step 0);
+//! - the leaf → Fulcio CA chain at T with rustls-webpki, only CAs whose `validFor`
+//!   contains T, CODE_SIGNING EKU, and T inside the leaf's notBefore..notAfter (step 1);
+//! - the embedded SCT against a CT log key of the trusted root (step 2);
+//! - SAN and OIDC issuer (extension 1.3.6.1.4.1.57264.1.8, else .1.1) equal the policy
+//!   (step 3);
+//! - the RFC 6962 inclusion proof to the root, the checkpoint signed by the log key and
+//!   naming that root, T inside the leaf's validity (steps 4–6);
+//! - the signature over the artifact and `messageDigest` = the artifact's digest, or for
+//!   DSSE the PAE signature and an in-toto subject equal to the artifact digest (step 7);
+//! - the log body describes this signature, certificate and digest (CVE-2022-36056
+//!   class, step 8).
+//!
+//! This crate adds: exactly one log entry with both its SET and its proof + checkpoint
+//! (design §0.1, stricter than sigstore-verify, which accepts a proof alone); size caps;
+//! every evidence flag of the result required (`certificate_verified`, `sct_verified`,
+//! `tlog_verified`, `identity_policy_checked`, an integrated time); the binding to the
+//! locked artifact (§3 step 9: the simple-signing digest claim, or the DSSE predicate
+//! type); errors that name the artifact and say which check refused it.
+
+mod convert;
+mod error;
+mod policy;
+pub mod simple_signing;
+
+pub use convert::{
+    BUNDLE_ANNOTATION, BUNDLE_V03, CERTIFICATE_ANNOTATION, MAX_REKOR_ENTRY, RekorEntry,
+    SIGNATURE_ANNOTATION, bundle_from_blob_signature, bundle_from_cosign_layer, parse_rekor_entry,
+    pem_certificate,
+};
+pub use error::ProvenanceError;
+pub use policy::{GOOGLE_ISSUER, Identity, KUBERNETES_FILES, KUBERNETES_IMAGES};
+
+use sigstore_verify::types::{Bundle, Sha256Hash, SignatureContent};
+use sigstore_verify::{IdentityMatcher, VerificationPolicy, Verifier};
+
+/// The largest bundle read; one certificate and one log entry are a few KiB.
+pub const MAX_BUNDLE: usize = 256 * 1024;
+/// The largest trusted root read; the production one is about 7 KiB.
+pub const MAX_TRUSTED_ROOT: usize = 1024 * 1024;
+/// The in-toto predicate cosign 3 signs images with (design §1.2).
+pub const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+
+/// What was signed, as the lock pins it.
+#[derive(Debug, Clone, Copy)]
+pub enum Artifact<'a> {
+    /// An image by its manifest (or index) digest, `sha256:<hex>`. `payload` is the
+    /// simple-signing payload a `.sig` tag signature covers; `None` for a DSSE bundle.
+    Image {
+        name: &'a str,
+        digest: &'a str,
+        payload: Option<&'a [u8]>,
+    },
+    /// A file by its sha256 (streamed elsewhere; the signature is checked over the digest).
+    Blob { name: &'a str, sha256: [u8; 32] },
+}
+
+impl Artifact<'_> {
+    fn name(&self) -> &str {
+        match self {
+            Self::Image { name, .. } | Self::Blob { name, .. } => name,
+        }
+    }
+}
+
+/// A parsed `trusted_root.json` (Sigstore `TrustedRoot` 0.1/0.2), parsed once for many
+/// artifacts.
+pub struct TrustedRoot {
+    verifier: Verifier,
+}
+
+impl TrustedRoot {
+    /// Parses and prepares the root: every key and CA certificate must be usable.
+    pub fn from_json(json: &[u8]) -> Result<Self, ProvenanceError> {
+        let bad = |detail: String| ProvenanceError::BadTrustedRoot { detail };
+        if json.len() > MAX_TRUSTED_ROOT {
+            return Err(bad(format!(
+                "{} bytes, over the {MAX_TRUSTED_ROOT}-byte limit",
+                json.len()
+            )));
+        }
+        let text = std::str::from_utf8(json).map_err(|e| bad(e.to_string()))?;
+        let root = sigstore_verify::trust_root::TrustedRoot::from_json(text)
+            .map_err(|e| bad(e.to_string()))?;
+        let verifier = Verifier::new(&root).map_err(|e| bad(e.to_string()))?;
+        Ok(Self { verifier })
+    }
+}
+
+/// What a passed check proved, for the lock and the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvenanceFacts {
+    pub identity: String,
+    pub issuer: String,
+    /// The entry's global index in the log (covered by the SET).
+    pub log_index: u64,
+    /// Unix seconds, the signing time the log vouches for.
+    pub integrated_time: i64,
+    /// Hex SHA-256 of the log's key (Rekor's `logID`).
+    pub log_id: String,
+    /// The simple-signing `docker-reference`, reported, never compared.
+    pub docker_reference: Option<String>,
+}
+
+/// Checks `bundle_json` (a Sigstore bundle) for `artifact` against `policy` and `root`.
+pub fn check_artifact(
+    bundle_json: &[u8],
+    artifact: &Artifact<'_>,
+    policy: &Identity,
+    root: &TrustedRoot,
+) -> Result<ProvenanceFacts, ProvenanceError> {
+    let name = artifact.name();
+    let bundle = parse_bundle(name, bundle_json)?;
+    let sig_policy = VerificationPolicy::new(
+        IdentityMatcher::Exact(policy.san.to_string()),
+        policy.issuer.to_string(),
+    );
+    let verified = match (*artifact, &bundle.content) {
+        (
+            Artifact::Image {
+                payload: Some(p), ..
+            },
+            SignatureContent::MessageSignature(_),
+        ) => root.verifier.verify(p, &bundle, &sig_policy),
+        (
+            Artifact::Image {
+                payload: None,
+                digest,
+                ..
+            },
+            SignatureContent::DsseEnvelope(_),
+        ) => {
+            let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+            let d = Sha256Hash::from_hex(hex)
+                .map_err(|e| ProvenanceError::malformed(name, "image digest", e))?;
+            root.verifier.verify(d, &bundle, &sig_policy)
+        }
+        (Artifact::Blob { sha256, .. }, SignatureContent::MessageSignature(_)) => root
+            .verifier
+            .verify(Sha256Hash::new(sha256), &bundle, &sig_policy),
+        _ => {
+            return Err(ProvenanceError::malformed(
+                name,
+                "Sigstore bundle",
+                "its content (message signature or DSSE) does not fit this artifact",
+            ));
+        }
+    }
+    .map_err(|e| ProvenanceError::from_sigstore(name, e))?;
+    let incomplete = |what| ProvenanceError::Incomplete {
+        artifact: name.to_owned(),
+        what,
+    };
+    for (done, what) in [
+        (verified.certificate_verified(), "the certificate chain"),
+        (verified.sct_verified(), "the certificate's SCT"),
+        (verified.tlog_verified(), "the log inclusion"),
+        (verified.identity_policy_checked(), "the signer identity"),
+    ] {
+        if !done {
+            return Err(incomplete(what));
+        }
+    }
+    let time = verified
+        .integrated_time()
+        .ok_or_else(|| incomplete("a log-proven signing time"))?;
+    let docker_reference = bind(artifact, &bundle)?;
+    let entry = &bundle.verification_material.tlog_entries[0];
+    Ok(ProvenanceFacts {
+        identity: verified
+            .identity()
+            .map(|i| i.as_str().to_owned())
+            .unwrap_or_default(),
+        issuer: verified.issuer().unwrap_or_default().to_owned(),
+        log_index: entry.log_index.get(),
+        integrated_time: time.as_second(),
+        log_id: hex::encode(entry.log_id.key_id.as_bytes()),
+        docker_reference,
+    })
+}
+
+/// Parses a bundle and requires what airlock carries: one log entry with its SET and its
+/// inclusion proof + checkpoint.
+fn parse_bundle(name: &str, json: &[u8]) -> Result<Bundle, ProvenanceError> {
+    if json.len() > MAX_BUNDLE {
+        return Err(ProvenanceError::too_large(
+            name,
+            "Sigstore bundle",
+            json.len(),
+            MAX_BUNDLE,
+        ));
+    }
+    let bad = |d: &str| ProvenanceError::malformed(name, "Sigstore bundle", d);
+    let text = std::str::from_utf8(json).map_err(|e| bad(&e.to_string()))?;
+    let bundle = Bundle::from_json(text).map_err(|e| bad(&e.to_string()))?;
+    let [entry] = bundle.verification_material.tlog_entries.as_slice() else {
+        return Err(bad("exactly one transparency log entry is required"));
+    };
+    if entry.inclusion_promise.is_none() {
+        return Err(bad("the log entry has no signed entry timestamp"));
+    }
+    if entry
+        .inclusion_proof
+        .as_ref()
+        .is_none_or(|p| p.checkpoint.is_empty())
+    {
+        return Err(bad(
+            "the log entry has no inclusion proof with a checkpoint",
+        ));
+    }
+    Ok(bundle)
+}
+
+/// Design §3 step 9: what binds a verified signature to the locked artifact beyond the
+/// bytes sigstore-verify checked. Returns the reported `docker-reference`, if any.
+fn bind(artifact: &Artifact<'_>, bundle: &Bundle) -> Result<Option<String>, ProvenanceError> {
+    match (*artifact, &bundle.content) {
+        (
+            Artifact::Image {
+                name,
+                digest,
+                payload: Some(p),
+            },
+            _,
+        ) => Ok(Some(
+            simple_signing::check(name, p, digest)?.docker_reference,
+        )),
+        (
+            Artifact::Image {
+                name,
+                payload: None,
+                ..
+            },
+            SignatureContent::DsseEnvelope(env),
+        ) => {
+            #[derive(serde::Deserialize)]
+            #[serde(rename_all = "camelCase")]
+            struct Statement {
+                predicate_type: String,
+            }
+            let mismatch = |detail: String| ProvenanceError::DsseMismatch {
+                artifact: name.to_owned(),
+                detail,
+            };
+            let st: Statement = serde_json::from_slice(env.payload.as_bytes())
+                .map_err(|e| mismatch(e.to_string()))?;
+            if st.predicate_type != COSIGN_SIGN_PREDICATE {
+                return Err(mismatch(format!(
+                    "predicate type {:?}, not {COSIGN_SIGN_PREDICATE:?}",
+                    st.predicate_type
+                )));
+            }
+            Ok(None)
+        }
+        // A blob's binding is its digest, which the signature and the log body cover.
+        _ => Ok(None),
+    }
+}
