@@ -40,9 +40,12 @@ pub use convert::{
     pem_certificate,
 };
 pub use error::ProvenanceError;
+#[cfg(feature = "test-world")]
+pub mod testworld;
 pub use policy::{GOOGLE_ISSUER, Identity, KUBERNETES_FILES, KUBERNETES_IMAGES};
 
-use sigstore_verify::types::{Bundle, Sha256Hash, SignatureContent};
+use sha2::{Digest as _, Sha256};
+use sigstore_verify::types::{Bundle, HashAlgorithm, Sha256Hash, SignatureContent};
 use sigstore_verify::{IdentityMatcher, VerificationPolicy, Verifier};
 
 /// The largest bundle read; one certificate and one log entry are a few KiB.
@@ -126,6 +129,7 @@ pub fn check_artifact(
         IdentityMatcher::Exact(policy.san.to_string()),
         policy.issuer.to_string(),
     );
+    check_message_digest(artifact, &bundle)?;
     let verified = match (*artifact, &bundle.content) {
         (
             Artifact::Image {
@@ -157,7 +161,7 @@ pub fn check_artifact(
             ));
         }
     }
-    .map_err(|e| ProvenanceError::from_sigstore(name, e))?;
+    .map_err(|e| refusal(name, e, &bundle))?;
     let incomplete = |what| ProvenanceError::Incomplete {
         artifact: name.to_owned(),
         what,
@@ -220,6 +224,76 @@ fn parse_bundle(name: &str, json: &[u8]) -> Result<Bundle, ProvenanceError> {
         ));
     }
     Ok(bundle)
+}
+
+/// Design §3 step 7, done here first so that sigstore-verify's later "artifact
+/// mismatch" can only mean the log entry (hashedrekord) or the DSSE subject.
+fn check_message_digest(artifact: &Artifact<'_>, bundle: &Bundle) -> Result<(), ProvenanceError> {
+    let SignatureContent::MessageSignature(m) = &bundle.content else {
+        return Ok(());
+    };
+    let want: [u8; 32] = match *artifact {
+        Artifact::Image {
+            payload: Some(p), ..
+        } => Sha256::digest(p).into(),
+        Artifact::Blob { sha256, .. } => sha256,
+        Artifact::Image { payload: None, .. } => return Ok(()),
+    };
+    match &m.message_digest {
+        Some(d) if d.algorithm == HashAlgorithm::Sha2256 && d.digest.as_bytes() == want => Ok(()),
+        Some(_) => Err(ProvenanceError::BundleForAnotherArtifact {
+            artifact: artifact.name().to_owned(),
+            detail: format!("messageDigest is not sha256 {}", hex::encode(want)),
+        }),
+        None => Err(ProvenanceError::malformed(
+            artifact.name(),
+            "Sigstore bundle",
+            "no messageDigest",
+        )),
+    }
+}
+
+/// Names a sigstore-verify refusal, using the (unverified) bundle where the error kind
+/// alone is ambiguous: a chain that fails because the log's time is outside the leaf's
+/// validity is that, not an unknown CA; an artifact mismatch is the log entry's for a
+/// message signature and the statement subject's for DSSE.
+fn refusal(name: &str, err: sigstore_verify::Error, bundle: &Bundle) -> ProvenanceError {
+    use sigstore_verify::{CertificateError, Error};
+    let detail = err.to_string();
+    match &err {
+        Error::Certificate(CertificateError::ChainInvalid(_)) if time_outside_leaf(bundle) => {
+            ProvenanceError::SigningTimeOutsideValidity {
+                artifact: name.to_owned(),
+                detail,
+            }
+        }
+        Error::ArtifactMismatch(_) => match bundle.content {
+            SignatureContent::DsseEnvelope(_) => ProvenanceError::DsseMismatch {
+                artifact: name.to_owned(),
+                detail,
+            },
+            _ => ProvenanceError::LogEntryForAnotherArtifact {
+                artifact: name.to_owned(),
+                detail,
+            },
+        },
+        _ => ProvenanceError::from_sigstore(name, err),
+    }
+}
+
+fn time_outside_leaf(bundle: &Bundle) -> bool {
+    let (Some(cert), Some(time)) = (
+        bundle.signing_certificate(),
+        bundle
+            .verification_material
+            .tlog_entries
+            .first()
+            .and_then(|e| e.integrated_time),
+    ) else {
+        return false;
+    };
+    sigstore_verify::crypto::parse_certificate_info(cert)
+        .is_ok_and(|info| time < info.not_before || time > info.not_after)
 }
 
 /// Design §3 step 9: what binds a verified signature to the locked artifact beyond the
