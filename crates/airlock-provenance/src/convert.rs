@@ -245,6 +245,29 @@ fn kind_version(artifact: &str, body: &[u8]) -> Result<(String, String), Provena
     Ok((head.kind, head.api_version))
 }
 
+/// The bundle's `tlogEntries[]` member for a Rekor v1 entry (SET, proof, checkpoint).
+pub(crate) fn tlog_entry_json(
+    artifact: &str,
+    r: &RekorEntry,
+) -> Result<serde_json::Value, ProvenanceError> {
+    let (kind, version) = kind_version(artifact, &r.body)?;
+    Ok(json!({
+        "logIndex": r.log_index.to_string(),
+        "logId": { "keyId": B64.encode(&r.log_id) },
+        "kindVersion": { "kind": kind, "version": version },
+        "integratedTime": r.integrated_time.to_string(),
+        "inclusionPromise": { "signedEntryTimestamp": B64.encode(&r.signed_entry_timestamp) },
+        "inclusionProof": {
+            "logIndex": r.proof_log_index.to_string(),
+            "rootHash": B64.encode(&r.root_hash),
+            "treeSize": r.tree_size.to_string(),
+            "hashes": r.hashes.iter().map(|h| B64.encode(h)).collect::<Vec<_>>(),
+            "checkpoint": { "envelope": r.checkpoint },
+        },
+        "canonicalizedBody": B64.encode(&r.body),
+    }))
+}
+
 fn assemble(
     artifact: &str,
     cert_der: &[u8],
@@ -252,26 +275,11 @@ fn assemble(
     digest: &[u8; 32],
     r: &RekorEntry,
 ) -> Result<Vec<u8>, ProvenanceError> {
-    let (kind, version) = kind_version(artifact, &r.body)?;
     let bundle = json!({
         "mediaType": BUNDLE_V03,
         "verificationMaterial": {
             "certificate": { "rawBytes": B64.encode(cert_der) },
-            "tlogEntries": [{
-                "logIndex": r.log_index.to_string(),
-                "logId": { "keyId": B64.encode(&r.log_id) },
-                "kindVersion": { "kind": kind, "version": version },
-                "integratedTime": r.integrated_time.to_string(),
-                "inclusionPromise": { "signedEntryTimestamp": B64.encode(&r.signed_entry_timestamp) },
-                "inclusionProof": {
-                    "logIndex": r.proof_log_index.to_string(),
-                    "rootHash": B64.encode(&r.root_hash),
-                    "treeSize": r.tree_size.to_string(),
-                    "hashes": r.hashes.iter().map(|h| B64.encode(h)).collect::<Vec<_>>(),
-                    "checkpoint": { "envelope": r.checkpoint },
-                },
-                "canonicalizedBody": B64.encode(&r.body),
-            }],
+            "tlogEntries": [tlog_entry_json(artifact, r)?],
         },
         "messageSignature": {
             "messageDigest": { "algorithm": "SHA2_256", "digest": B64.encode(digest) },

@@ -322,6 +322,12 @@ impl World {
             },
         }))
         .expect("canonical body");
+        self.append(body, time, set_signer)
+    }
+
+    /// Appends `body` integrated at `time`, with its SET (RFC 8785 JSON of body, time,
+    /// log ID and index) signed by `set_signer`.
+    pub fn append(&mut self, body: Vec<u8>, time: i64, set_signer: Signer) -> Logged {
         let index = self.bodies.len() as u64;
         self.leaves.push(leaf_hash(&body));
         self.bodies.push(body.clone());
@@ -445,6 +451,52 @@ impl World {
             payload,
             logged,
         }
+    }
+
+    /// Signs image `digest` as cosign 3 does for an OCI referrer: a DSSE envelope over an
+    /// in-toto Statement v1 with `predicate_type`, logged as `dsse` 0.0.1 a minute ago.
+    /// Returns the whole Sigstore bundle (what the referrer's layer holds); call after
+    /// any filler, as its proof is against the tree at this point.
+    pub fn sign_image_dsse(&mut self, leaf: &Leaf, digest: &str, predicate_type: &str) -> Vec<u8> {
+        const TYPE: &str = "application/vnd.in-toto+json";
+        let hex_digest = digest.strip_prefix("sha256:").expect("a sha256: digest");
+        let statement = serde_json::to_vec(&json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{ "name": "registry.k8s.io/kube-apiserver", "digest": { "sha256": hex_digest } }],
+            "predicateType": predicate_type,
+            "predicate": {},
+        }))
+        .expect("statement JSON");
+        let mut pae = format!("DSSEv1 {} {TYPE} {} ", TYPE.len(), statement.len()).into_bytes();
+        pae.extend_from_slice(&statement);
+        let sig = self.sign(leaf, &pae);
+        let envelope = json!({
+            "payload": B64.encode(&statement),
+            "payloadType": TYPE,
+            "signatures": [{ "sig": B64.encode(&sig), "keyid": "" }],
+        });
+        let body = serde_json_canonicalizer::to_vec(&json!({
+            "apiVersion": "0.0.1",
+            "kind": "dsse",
+            "spec": {
+                "envelopeHash": { "algorithm": "sha256", "value": hex::encode(Sha256::digest(envelope.to_string())) },
+                "payloadHash": { "algorithm": "sha256", "value": hex::encode(Sha256::digest(&statement)) },
+                "signatures": [{ "signature": B64.encode(&sig), "verifier": B64.encode(&leaf.pem) }],
+            },
+        }))
+        .expect("canonical body");
+        let logged = self.append(body, self.now - 60, Signer::Trusted);
+        let entry = crate::parse_rekor_entry("dsse", &self.rekor_api_entry(&logged))
+            .expect("own API entry");
+        let bundle = json!({
+            "mediaType": crate::BUNDLE_V03,
+            "verificationMaterial": {
+                "certificate": { "rawBytes": B64.encode(&leaf.der) },
+                "tlogEntries": [crate::convert::tlog_entry_json("dsse", &entry).expect("own entry")],
+            },
+            "dsseEnvelope": envelope,
+        });
+        serde_json::to_vec_pretty(&bundle).expect("bundle JSON")
     }
 
     /// `trusted_root.json` (TrustedRoot 0.1): the world's CA, Rekor key and CT key.

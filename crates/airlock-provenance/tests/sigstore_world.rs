@@ -36,8 +36,19 @@ fn sigstore_python(
     who: &Identity,
 ) -> (bool, String) {
     let n = Sha256::digest(bundle);
-    let b = world.write_file(&format!("{}.sigstore.json", hex::encode(&n[..8])), bundle);
     let a = world.write_file(&format!("{}.artifact", hex::encode(&n[..8])), artifact);
+    sigstore_python_on(world, bundle, a.as_os_str(), who)
+}
+
+/// As [`sigstore_python`], the input given as a file path or a `sha256:<hex>` digest.
+fn sigstore_python_on(
+    world: &World,
+    bundle: &[u8],
+    input: &std::ffi::OsStr,
+    who: &Identity,
+) -> (bool, String) {
+    let n = Sha256::digest(bundle);
+    let b = world.write_file(&format!("{}.sigstore.json", hex::encode(&n[..8])), bundle);
     let out = Command::new(sigstore_cli())
         .arg("--trust-config")
         .arg(world.path().join("trust_config.json"))
@@ -49,7 +60,7 @@ fn sigstore_python(
             "--cert-oidc-issuer",
             &who.issuer,
         ])
-        .arg(&a)
+        .arg(input)
         .output()
         .expect("run sigstore-python (pip install sigstore==4.5.1 into the test venv)");
     let text = format!(
@@ -205,6 +216,49 @@ fn a_cosign_image_signature_is_accepted_by_airlock_and_by_sigstore_python() {
             );
         }
         got => panic!("expected PayloadNamesAnotherDigest, got {got:?}"),
+    }
+}
+
+#[test]
+fn a_cosign3_dsse_image_signature_is_accepted_and_bound_to_its_digest_and_predicate() {
+    let mut world = World::new();
+    world.log_filler(4);
+    let leaf = world.issue_leaf(&kubernetes_leaf(&world, &KUBERNETES_IMAGES));
+    let bundle = world.sign_image_dsse(&leaf, IMAGE, airlock_provenance::COSIGN_SIGN_PREDICATE);
+    let image = |digest| Artifact::Image {
+        name: "kube-apiserver",
+        digest,
+        payload: None,
+    };
+    let facts = check_artifact(&bundle, &image(IMAGE), &KUBERNETES_IMAGES, &root(&world))
+        .expect("airlock accepts");
+    assert_eq!((facts.log_index, facts.docker_reference), (4, None));
+    let (ok, text) = sigstore_python_on(&world, &bundle, IMAGE.as_ref(), &KUBERNETES_IMAGES);
+    assert!(
+        ok,
+        "sigstore-python refused a DSSE bundle airlock accepts:\n{text}"
+    );
+
+    // Another image: the statement's subject is not its digest. Both refuse.
+    let other = IMAGE.replace("3b7b", "0000");
+    match check_artifact(&bundle, &image(&other), &KUBERNETES_IMAGES, &root(&world)) {
+        Err(ProvenanceError::DsseMismatch { .. }) => {}
+        got => panic!("expected DsseMismatch, got {got:?}"),
+    }
+    let (ok, text) = sigstore_python_on(&world, &bundle, other.as_ref(), &KUBERNETES_IMAGES);
+    assert!(
+        !ok,
+        "sigstore-python accepted a statement for another digest:\n{text}"
+    );
+
+    // Another predicate (an SBOM attestation, say) is not an image signature. The
+    // predicate check is airlock's; sigstore-python verifies any statement and accepts.
+    let sbom = world.sign_image_dsse(&leaf, IMAGE, "https://spdx.dev/Document");
+    match check_artifact(&sbom, &image(IMAGE), &KUBERNETES_IMAGES, &root(&world)) {
+        Err(ProvenanceError::DsseMismatch { detail, .. }) => {
+            assert!(detail.contains("spdx"), "{detail}")
+        }
+        got => panic!("expected DsseMismatch, got {got:?}"),
     }
 }
 
