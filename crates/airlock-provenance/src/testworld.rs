@@ -106,6 +106,8 @@ pub struct World {
     pub now: i64,
     /// The start of every `validFor` in the trusted root.
     pub valid_from: i64,
+    /// The start of the CA's `validFor` (`valid_from` unless a test moves it).
+    pub ca_valid_from: i64,
 }
 
 /// The origin line of the world's checkpoints (Rekor's form: `<host> - <tree id>`).
@@ -151,11 +153,18 @@ impl World {
             bodies: Vec::new(),
             now,
             valid_from,
+            ca_valid_from: valid_from,
             dir,
         };
-        world.write_file("trusted_root.json", &world.trusted_root_json());
-        world.write_file("trust_config.json", &world.trust_config_json());
+        world.rewrite_trust_files();
         world
+    }
+
+    /// Writes `trusted_root.json` and `trust_config.json` again (after a test moved a
+    /// window).
+    pub fn rewrite_trust_files(&self) {
+        self.write_file("trusted_root.json", &self.trusted_root_json());
+        self.write_file("trust_config.json", &self.trust_config_json());
     }
 
     /// The world's directory (holds `trusted_root.json` and `trust_config.json`).
@@ -530,7 +539,7 @@ impl World {
                     { "rawBytes": B64.encode(&self.intermediate_der) },
                     { "rawBytes": B64.encode(&self.root_der) },
                 ]},
-                "validFor": { "start": start },
+                "validFor": { "start": jiff::Timestamp::from_second(self.ca_valid_from).expect("valid time").to_string() },
             }],
             "ctlogs": [log(&self.ct, "https://ctfe.airlock.test")],
             "timestampAuthorities": [],

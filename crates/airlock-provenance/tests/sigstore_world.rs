@@ -309,6 +309,28 @@ fn a_signing_time_outside_the_certificate_validity_is_refused() {
 }
 
 #[test]
+fn a_signing_time_before_the_cas_validity_in_the_trusted_root_is_refused() {
+    // The log says a minute ago; the trusted root trusts the CA only from 30 s ago
+    // (design §1.6: a CA's validFor must contain the signing time).
+    let mut case = blob_case(|w| kubernetes_leaf(w, &KUBERNETES_FILES));
+    case.world.ca_valid_from = case.world.now - 30;
+    case.world.rewrite_trust_files();
+    match check_blob(&case, &case.bundle, &KUBERNETES_FILES) {
+        Err(ProvenanceError::SigningTimeOutsideValidity { .. }) => {}
+        got => panic!("expected SigningTimeOutsideValidity, got {got:?}"),
+    }
+    // sigstore-python 4.5.1 is laxer here: `TrustedRoot.get_fulcio_certs`
+    // (sigstore/models.py) takes every CA valid now (`allow_expired=True`) and never
+    // compares validFor with the signing time, so it accepts. Asserted, so a client
+    // that starts refusing is noticed and this case joins `refused_by_both`.
+    let (ok, text) = sigstore_python(&case.world, &case.bundle, &case.blob, &KUBERNETES_FILES);
+    assert!(
+        ok,
+        "sigstore-python now refuses a CA window at signing time:\n{text}"
+    );
+}
+
+#[test]
 fn an_sct_from_an_unknown_ct_log_is_refused() {
     let case = blob_case(|w| {
         let mut spec = kubernetes_leaf(w, &KUBERNETES_FILES);
