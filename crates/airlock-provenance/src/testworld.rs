@@ -102,6 +102,7 @@ pub struct World {
     serial: std::cell::Cell<u64>,
     leaves: Vec<[u8; 32]>,
     bodies: Vec<Vec<u8>>,
+    logged: Vec<Logged>,
     /// When the world was made (unix seconds); the default leaf and log times hang off it.
     pub now: i64,
     /// The start of every `validFor` in the trusted root.
@@ -151,6 +152,7 @@ impl World {
             serial: std::cell::Cell::new(100),
             leaves: Vec::new(),
             bodies: Vec::new(),
+            logged: Vec::new(),
             now,
             valid_from,
             ca_valid_from: valid_from,
@@ -352,12 +354,30 @@ impl World {
             Signer::Stranger => self.stranger_key.key.clone(),
         };
         let set = self.sign_with(&key, &promise);
-        Logged {
+        let logged = Logged {
             index,
             body,
             integrated_time: time,
             set,
-        }
+        };
+        self.logged.push(logged.clone());
+        logged
+    }
+
+    /// A Rekor-like HTTP server on loopback answering for every entry logged so far
+    /// (proofs against the tree as it is now); see [`RekorServer`].
+    pub fn rekor_server(&self) -> RekorServer {
+        let entries = self
+            .logged
+            .iter()
+            .map(|l| ServedEntry {
+                index: l.index,
+                uuid: hex::encode(leaf_hash(&l.body)),
+                artifact_hash: hashedrekord_hash(&l.body),
+                api: self.rekor_api_entry(l),
+            })
+            .collect();
+        RekorServer::start(entries)
     }
 
     /// Logs `n` unrelated entries, so proofs have more than one hash.
@@ -573,6 +593,149 @@ impl World {
 impl Default for World {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// `spec.data.hash.value` of a hashedrekord body, for the index search.
+fn hashedrekord_hash(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    v.pointer("/spec/data/hash/value")?
+        .as_str()
+        .map(|h| format!("sha256:{h}"))
+}
+
+struct ServedEntry {
+    index: u64,
+    uuid: String,
+    artifact_hash: Option<String>,
+    api: Vec<u8>,
+}
+
+/// A Rekor v1-like server (std threads, HTTP/1.1, one request per connection):
+/// `GET /api/v1/log/entries?logIndex=N`, `GET /api/v1/log/entries/{uuid}` and
+/// `POST /api/v1/index/retrieve` with `{"hash":"sha256:<hex>"}` (the lookups cosign
+/// makes), answering as Rekor does; 404 for an unknown entry. Stops when dropped.
+pub struct RekorServer {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RekorServer {
+    fn start(entries: Vec<ServedEntry>) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let url = format!("http://{}", listener.local_addr().expect("local address"));
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let entries = std::sync::Arc::new(entries);
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if flag.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let entries = entries.clone();
+                std::thread::spawn(move || serve_one(conn, &entries));
+            }
+        });
+        Self {
+            url,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for RekorServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = std::net::TcpStream::connect(self.url.trim_start_matches("http://"));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve_one(mut conn: std::net::TcpStream, entries: &[ServedEntry]) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut reader = BufReader::new(match conn.try_clone() {
+        Ok(c) => c,
+        Err(_) => return,
+    });
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    let mut parts = line.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let mut length = 0usize;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            length = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0u8; length.min(1 << 20)];
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
+    let (status, reply) = answer(method, target, &body, entries);
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        reply.len()
+    );
+    let _ = conn
+        .write_all(head.as_bytes())
+        .and_then(|()| conn.write_all(&reply));
+}
+
+fn answer(
+    method: &str,
+    target: &str,
+    body: &[u8],
+    entries: &[ServedEntry],
+) -> (&'static str, Vec<u8>) {
+    let not_found = (
+        "404 Not Found",
+        br#"{"code":404,"message":"entry not found"}"#.to_vec(),
+    );
+    let found = |e: Option<&ServedEntry>| {
+        e.map_or_else(|| not_found.clone(), |e| ("200 OK", e.api.clone()))
+    };
+    match (method, target) {
+        ("GET", t) if t.starts_with("/api/v1/log/entries?logIndex=") => {
+            let index = t["/api/v1/log/entries?logIndex=".len()..]
+                .parse::<u64>()
+                .ok();
+            found(entries.iter().find(|e| Some(e.index) == index))
+        }
+        ("GET", t) if t.starts_with("/api/v1/log/entries/") => {
+            let uuid = &t["/api/v1/log/entries/".len()..];
+            found(entries.iter().find(|e| e.uuid == uuid))
+        }
+        ("POST", "/api/v1/index/retrieve") => {
+            let hash = serde_json::from_slice::<Value>(body)
+                .ok()
+                .and_then(|v| v.get("hash").and_then(Value::as_str).map(str::to_owned));
+            let uuids: Vec<&str> = entries
+                .iter()
+                .filter(|e| hash.is_some() && e.artifact_hash == hash)
+                .map(|e| e.uuid.as_str())
+                .collect();
+            (
+                "200 OK",
+                serde_json::to_vec(&uuids).expect("uuid list JSON"),
+            )
+        }
+        _ => not_found,
     }
 }
 
