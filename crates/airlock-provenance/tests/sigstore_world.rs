@@ -263,6 +263,71 @@ fn a_cosign3_dsse_image_signature_is_accepted_and_bound_to_its_digest_and_predic
 }
 
 #[test]
+fn a_cosign_layer_is_converted_only_with_the_log_entry_its_annotation_names() {
+    let mut world = World::new();
+    let leaf = world.issue_leaf(&kubernetes_leaf(&world, &KUBERNETES_IMAGES));
+    let first = world.sign_image(&leaf, IMAGE, REFERENCE);
+    let second = world.sign_image(&leaf, IMAGE, "registry.k8s.io/kube-apiserver");
+    let entry_of_second =
+        parse_rekor_entry("kube-apiserver", &world.rekor_api_entry(&second.logged)).expect("entry");
+    match bundle_from_cosign_layer(
+        "kube-apiserver",
+        &first.annotations,
+        &first.payload,
+        &entry_of_second,
+    ) {
+        Err(ProvenanceError::LogEntryForAnotherArtifact { .. }) => {}
+        got => panic!("expected LogEntryForAnotherArtifact, got {got:?}"),
+    }
+    for key in [
+        airlock_provenance::SIGNATURE_ANNOTATION,
+        airlock_provenance::CERTIFICATE_ANNOTATION,
+        airlock_provenance::BUNDLE_ANNOTATION,
+    ] {
+        let mut annotations = second.annotations.clone();
+        annotations.remove(key);
+        match bundle_from_cosign_layer(
+            "kube-apiserver",
+            &annotations,
+            &second.payload,
+            &entry_of_second,
+        ) {
+            Err(ProvenanceError::Malformed { detail, .. }) => {
+                assert!(detail.contains(key), "{detail}")
+            }
+            got => panic!("expected Malformed without {key}, got {got:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_blob_certificate_is_read_as_pem_or_as_base64_of_pem() {
+    let mut world = World::new();
+    let leaf = world.issue_leaf(&kubernetes_leaf(&world, &KUBERNETES_FILES));
+    let blob = b"kubeadm".to_vec();
+    let signed = world.sign_blob(&leaf, &blob);
+    let entry =
+        parse_rekor_entry("kubeadm", &world.rekor_api_entry(&signed.logged)).expect("entry");
+    let from_b64 =
+        bundle_from_blob_signature("kubeadm", &signed.sig, &signed.cert, &sha(&blob), &entry)
+            .expect("base64 of PEM");
+    let from_pem = bundle_from_blob_signature(
+        "kubeadm",
+        &signed.sig,
+        leaf.pem.as_bytes(),
+        &sha(&blob),
+        &entry,
+    )
+    .expect("PEM");
+    assert_eq!(from_b64, from_pem);
+    let artifact = Artifact::Blob {
+        name: "kubeadm",
+        sha256: sha(&blob),
+    };
+    check_artifact(&from_pem, &artifact, &KUBERNETES_FILES, &root(&world)).expect("accepted");
+}
+
+#[test]
 fn a_wrong_identity_or_issuer_is_refused() {
     let case = blob_case(|w| kubernetes_leaf(w, &KUBERNETES_FILES));
     refused_by_both(
