@@ -145,9 +145,12 @@ pub fn check_artifact(
             },
             SignatureContent::DsseEnvelope(_),
         ) => {
-            let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-            let d = Sha256Hash::from_hex(hex)
-                .map_err(|e| ProvenanceError::malformed(name, "image digest", e))?;
+            let bad = |d: &str| ProvenanceError::malformed(name, "image digest", d);
+            let hex = digest
+                .strip_prefix("sha256:")
+                .filter(|_| simple_signing::is_sha256_digest(digest))
+                .ok_or_else(|| bad("not sha256: and 64 lowercase hex digits"))?;
+            let d = Sha256Hash::from_hex(hex).map_err(|e| bad(&e.to_string()))?;
             root.verifier.verify(d, &bundle, &sig_policy)
         }
         (Artifact::Blob { sha256, .. }, SignatureContent::MessageSignature(_)) => root
@@ -207,6 +210,17 @@ fn parse_bundle(name: &str, json: &[u8]) -> Result<Bundle, ProvenanceError> {
     }
     let bad = |d: &str| ProvenanceError::malformed(name, "Sigstore bundle", d);
     let text = std::str::from_utf8(json).map_err(|e| bad(&e.to_string()))?;
+    // sigstore-types reads a missing mediaType as 0.1 (old cosign bundles); what airlock
+    // carries names its version.
+    #[derive(serde::Deserialize)]
+    struct Head {
+        #[serde(rename = "mediaType")]
+        media_type: Option<serde::de::IgnoredAny>,
+    }
+    let head: Head = serde_json::from_str(text).map_err(|e| bad(&e.to_string()))?;
+    if head.media_type.is_none() {
+        return Err(bad("no mediaType"));
+    }
     let bundle = Bundle::from_json(text).map_err(|e| bad(&e.to_string()))?;
     let [entry] = bundle.verification_material.tlog_entries.as_slice() else {
         return Err(bad("exactly one transparency log entry is required"));
@@ -339,5 +353,27 @@ fn bind(artifact: &Artifact<'_>, bundle: &Bundle) -> Result<Option<String>, Prov
         }
         // A blob's binding is its digest, which the signature and the log body cover.
         _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const EMPTY_ROOT: &[u8] = br#"{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1","tlogs":[],"certificateAuthorities":[],"ctlogs":[],"timestampAuthorities":[]}"#;
+
+    proptest! {
+        #[test]
+        fn any_bundle_bytes_are_refused_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let root = TrustedRoot::from_json(EMPTY_ROOT).expect("an empty root parses");
+            let blob = Artifact::Blob { name: "p", sha256: [0; 32] };
+            prop_assert!(check_artifact(&bytes, &blob, &KUBERNETES_FILES, &root).is_err());
+        }
+
+        #[test]
+        fn any_trusted_root_bytes_parse_or_fail_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = TrustedRoot::from_json(&bytes);
+        }
     }
 }

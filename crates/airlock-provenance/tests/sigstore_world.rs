@@ -541,6 +541,9 @@ fn malformed_bundles_are_refused_with_a_named_error() {
             .expect("entry")
             .remove("inclusionProof");
     });
+    let no_media_type = edit(&case.bundle, |v| {
+        v.as_object_mut().expect("bundle").remove("mediaType");
+    });
     let no_set = edit(&case.bundle, |v| {
         entry(v)
             .as_object_mut()
@@ -551,6 +554,12 @@ fn malformed_bundles_are_refused_with_a_named_error() {
         refused_by_both(&case, &bad, &KUBERNETES_FILES, |e| {
             matches!(e, ProvenanceError::Malformed { .. })
         });
+    }
+    // sigstore-types reads a missing mediaType as 0.1 (old cosign bundles); airlock
+    // wants what it carries to say its version.
+    match check_blob(&case, &no_media_type, &KUBERNETES_FILES) {
+        Err(ProvenanceError::Malformed { detail, .. }) => assert!(detail.contains("mediaType")),
+        got => panic!("expected Malformed, got {got:?}"),
     }
     let huge = vec![b' '; airlock_provenance::MAX_BUNDLE + 1];
     assert!(matches!(
@@ -569,4 +578,41 @@ fn base64_decode(s: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(s)
         .expect("base64 in the bundle")
+}
+
+/// Every byte of an accepted bundle matters: changing any one (each of a spread of
+/// positions, xor 1) is refused, except where the bytes carry no evidence. The one such
+/// place found is the name on the checkpoint's signature line, which no Sigstore client
+/// checks (the key hint picks the key); there the facts must stay the same.
+#[test]
+fn a_one_byte_change_anywhere_in_a_bundle_is_refused_or_changes_nothing() {
+    let case = blob_case(|w| kubernetes_leaf(w, &KUBERNETES_FILES));
+    let root = root(&case.world);
+    let artifact = Artifact::Blob {
+        name: "kubectl",
+        sha256: sha(&case.blob),
+    };
+    let facts =
+        check_artifact(&case.bundle, &artifact, &KUBERNETES_FILES, &root).expect("accepted");
+    let text = String::from_utf8(case.bundle.clone()).expect("JSON text");
+    let name_at = text
+        .find("\u{2014} rekor.airlock.test ")
+        .expect("checkpoint signature line")
+        + 4;
+    let step = (case.bundle.len() / 400).max(1);
+    for at in (0..case.bundle.len()).step_by(step) {
+        let mut b = case.bundle.clone();
+        b[at] ^= 1;
+        match check_artifact(&b, &artifact, &KUBERNETES_FILES, &root) {
+            Err(_) => {}
+            Ok(f) => {
+                assert!(
+                    (name_at..name_at + 18).contains(&at),
+                    "a change at byte {at} was accepted: {:?}",
+                    String::from_utf8_lossy(&case.bundle[at.saturating_sub(40)..at + 10])
+                );
+                assert_eq!(f, facts);
+            }
+        }
+    }
 }
