@@ -46,7 +46,7 @@ pub use policy::{GOOGLE_ISSUER, Identity, KUBERNETES_FILES, KUBERNETES_IMAGES};
 
 use sha2::{Digest as _, Sha256};
 use sigstore_verify::types::{Bundle, HashAlgorithm, Sha256Hash, SignatureContent};
-use sigstore_verify::{IdentityMatcher, VerificationPolicy, Verifier};
+use sigstore_verify::{IdentityMatcher, VerificationPolicy, VerificationResult, Verifier};
 
 /// The largest bundle read; one certificate and one log entry are a few KiB.
 pub const MAX_BUNDLE: usize = 256 * 1024;
@@ -104,7 +104,9 @@ impl TrustedRoot {
 /// What a passed check proved, for the lock and the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProvenanceFacts {
+    /// The certificate's SAN, as the policy required it.
     pub identity: String,
+    /// The OIDC issuer in the certificate, as the policy required it.
     pub issuer: String,
     /// The entry's global index in the log (covered by the SET).
     pub log_index: u64,
@@ -125,18 +127,45 @@ pub fn check_artifact(
 ) -> Result<ProvenanceFacts, ProvenanceError> {
     let name = artifact.name();
     let bundle = parse_bundle(name, bundle_json)?;
-    let sig_policy = VerificationPolicy::new(
+    check_message_digest(artifact, &bundle)?;
+    let verified = verify(artifact, &bundle, policy, root)?;
+    let integrated_time = require_every_check(name, &verified)?;
+    let docker_reference = bind(artifact, &bundle)?;
+    // parse_bundle made sure there is exactly one entry.
+    let entry = &bundle.verification_material.tlog_entries[0];
+    Ok(ProvenanceFacts {
+        identity: verified
+            .identity()
+            .map(|i| i.as_str().to_owned())
+            .unwrap_or_default(),
+        issuer: verified.issuer().unwrap_or_default().to_owned(),
+        log_index: entry.log_index.get(),
+        integrated_time,
+        log_id: hex::encode(entry.log_id.key_id.as_bytes()),
+        docker_reference,
+    })
+}
+
+/// Design §3 steps 1-8, by sigstore-verify with every check on.
+fn verify(
+    artifact: &Artifact<'_>,
+    bundle: &Bundle,
+    policy: &Identity,
+    root: &TrustedRoot,
+) -> Result<VerificationResult, ProvenanceError> {
+    let name = artifact.name();
+    let policy = VerificationPolicy::new(
         IdentityMatcher::Exact(policy.san.to_string()),
         policy.issuer.to_string(),
     );
-    check_message_digest(artifact, &bundle)?;
-    let verified = match (*artifact, &bundle.content) {
+    let v = &root.verifier;
+    match (*artifact, &bundle.content) {
         (
             Artifact::Image {
                 payload: Some(p), ..
             },
             SignatureContent::MessageSignature(_),
-        ) => root.verifier.verify(p, &bundle, &sig_policy),
+        ) => v.verify(p, bundle, &policy),
         (
             Artifact::Image {
                 payload: None,
@@ -151,11 +180,11 @@ pub fn check_artifact(
                 .filter(|_| simple_signing::is_sha256_digest(digest))
                 .ok_or_else(|| bad("not sha256: and 64 lowercase hex digits"))?;
             let d = Sha256Hash::from_hex(hex).map_err(|e| bad(&e.to_string()))?;
-            root.verifier.verify(d, &bundle, &sig_policy)
+            v.verify(d, bundle, &policy)
         }
-        (Artifact::Blob { sha256, .. }, SignatureContent::MessageSignature(_)) => root
-            .verifier
-            .verify(Sha256Hash::new(sha256), &bundle, &sig_policy),
+        (Artifact::Blob { sha256, .. }, SignatureContent::MessageSignature(_)) => {
+            v.verify(Sha256Hash::new(sha256), bundle, &policy)
+        }
         _ => {
             return Err(ProvenanceError::malformed(
                 name,
@@ -164,7 +193,12 @@ pub fn check_artifact(
             ));
         }
     }
-    .map_err(|e| refusal(name, e, &bundle))?;
+    .map_err(|e| refusal(name, e, bundle))
+}
+
+/// Every evidence flag of the result must be set (no check may have been skipped); returns
+/// the log-proven signing time in Unix seconds.
+fn require_every_check(name: &str, verified: &VerificationResult) -> Result<i64, ProvenanceError> {
     let incomplete = |what| ProvenanceError::Incomplete {
         artifact: name.to_owned(),
         what,
@@ -182,19 +216,7 @@ pub fn check_artifact(
     let time = verified
         .integrated_time()
         .ok_or_else(|| incomplete("a log-proven signing time"))?;
-    let docker_reference = bind(artifact, &bundle)?;
-    let entry = &bundle.verification_material.tlog_entries[0];
-    Ok(ProvenanceFacts {
-        identity: verified
-            .identity()
-            .map(|i| i.as_str().to_owned())
-            .unwrap_or_default(),
-        issuer: verified.issuer().unwrap_or_default().to_owned(),
-        log_index: entry.log_index.get(),
-        integrated_time: time.as_second(),
-        log_id: hex::encode(entry.log_id.key_id.as_bytes()),
-        docker_reference,
-    })
+    Ok(time.as_second())
 }
 
 /// Parses a bundle and requires what airlock carries: one log entry with its SET and its
