@@ -1,6 +1,8 @@
 //! Why an artifact's provenance was refused: one variant per failure, each naming the
 //! artifact. Variants that come from `sigstore-verify` keep its detail text.
 
+use sigstore_verify::types::{Bundle, SignatureContent};
+
 /// A refused provenance check or conversion.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -145,4 +147,47 @@ impl ProvenanceError {
             _ => Self::Other { artifact, detail },
         }
     }
+}
+
+/// Names a sigstore-verify refusal, using the (unverified) bundle where the error kind
+/// alone is ambiguous: a chain that fails because the log's time is outside the leaf's
+/// validity is that, not an unknown CA; an artifact mismatch is the log entry's for a
+/// message signature and the statement subject's for DSSE.
+pub(crate) fn refusal(name: &str, err: sigstore_verify::Error, bundle: &Bundle) -> ProvenanceError {
+    use sigstore_verify::{CertificateError, Error};
+    let detail = err.to_string();
+    match &err {
+        Error::Certificate(CertificateError::ChainInvalid(_)) if time_outside_leaf(bundle) => {
+            ProvenanceError::SigningTimeOutsideValidity {
+                artifact: name.to_owned(),
+                detail,
+            }
+        }
+        Error::ArtifactMismatch(_) => match bundle.content {
+            SignatureContent::DsseEnvelope(_) => ProvenanceError::DsseMismatch {
+                artifact: name.to_owned(),
+                detail,
+            },
+            _ => ProvenanceError::LogEntryForAnotherArtifact {
+                artifact: name.to_owned(),
+                detail,
+            },
+        },
+        _ => ProvenanceError::from_sigstore(name, err),
+    }
+}
+
+fn time_outside_leaf(bundle: &Bundle) -> bool {
+    let (Some(cert), Some(time)) = (
+        bundle.signing_certificate(),
+        bundle
+            .verification_material
+            .tlog_entries
+            .first()
+            .and_then(|e| e.integrated_time),
+    ) else {
+        return false;
+    };
+    sigstore_verify::crypto::parse_certificate_info(cert)
+        .is_ok_and(|info| time < info.not_before || time > info.not_after)
 }

@@ -193,7 +193,7 @@ fn verify(
             ));
         }
     }
-    .map_err(|e| refusal(name, e, bundle))
+    .map_err(|e| error::refusal(name, e, bundle))
 }
 
 /// Every evidence flag of the result must be set (no check may have been skipped); returns
@@ -287,49 +287,6 @@ fn check_message_digest(artifact: &Artifact<'_>, bundle: &Bundle) -> Result<(), 
             "no messageDigest",
         )),
     }
-}
-
-/// Names a sigstore-verify refusal, using the (unverified) bundle where the error kind
-/// alone is ambiguous: a chain that fails because the log's time is outside the leaf's
-/// validity is that, not an unknown CA; an artifact mismatch is the log entry's for a
-/// message signature and the statement subject's for DSSE.
-fn refusal(name: &str, err: sigstore_verify::Error, bundle: &Bundle) -> ProvenanceError {
-    use sigstore_verify::{CertificateError, Error};
-    let detail = err.to_string();
-    match &err {
-        Error::Certificate(CertificateError::ChainInvalid(_)) if time_outside_leaf(bundle) => {
-            ProvenanceError::SigningTimeOutsideValidity {
-                artifact: name.to_owned(),
-                detail,
-            }
-        }
-        Error::ArtifactMismatch(_) => match bundle.content {
-            SignatureContent::DsseEnvelope(_) => ProvenanceError::DsseMismatch {
-                artifact: name.to_owned(),
-                detail,
-            },
-            _ => ProvenanceError::LogEntryForAnotherArtifact {
-                artifact: name.to_owned(),
-                detail,
-            },
-        },
-        _ => ProvenanceError::from_sigstore(name, err),
-    }
-}
-
-fn time_outside_leaf(bundle: &Bundle) -> bool {
-    let (Some(cert), Some(time)) = (
-        bundle.signing_certificate(),
-        bundle
-            .verification_material
-            .tlog_entries
-            .first()
-            .and_then(|e| e.integrated_time),
-    ) else {
-        return false;
-    };
-    sigstore_verify::crypto::parse_certificate_info(cert)
-        .is_ok_and(|info| time < info.not_before || time > info.not_after)
 }
 
 /// Design §3 step 9: what binds a verified signature to the locked artifact beyond the
