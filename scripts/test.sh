@@ -41,11 +41,13 @@ fi
 # The CycloneDX validator and the JSON Schema validator (draft 2020-12, for docs/schemas),
 # in a virtualenv of its own (from PyPI). jsonschema is named, not left to come with the
 # CycloneDX library, because the schema tests (tests/e2e/evidence.rs) call it directly.
+# The Sigstore project's own client (`bin/sigstore` beside the python) is the independent
+# check of airlock-provenance's bundles; >= 4.0 reads a ClientTrustConfig (docs/design/provenance.md §5).
 VENV=target/test-venv
-if ! "$VENV/bin/python" -c 'import cyclonedx.validation.json, jsonschema, referencing' 2>/dev/null; then
-  echo "== installing cyclonedx-python-lib[json-validation] and jsonschema into $VENV"
+if ! "$VENV/bin/python" -c 'import cyclonedx.validation.json, jsonschema, referencing, sigstore, sys; from importlib.metadata import version; sys.exit(version("sigstore") != "4.5.1")' 2>/dev/null; then
+  echo "== installing cyclonedx-python-lib[json-validation], jsonschema and sigstore into $VENV"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q 'cyclonedx-python-lib[json-validation]==11.*' 'jsonschema==4.*'
+  "$VENV/bin/pip" install -q 'cyclonedx-python-lib[json-validation]==11.*' 'jsonschema==4.*' 'sigstore==4.5.1'
 fi
 export AIRLOCK_TEST_PYTHON=$PWD/$VENV/bin/python
 

@@ -133,6 +133,40 @@ impl HttpClient {
         read_limited(resp, &label, limit).await.map(Some)
     }
 
+    /// POST `body` (JSON) to `url` and read the answer, at most `limit` bytes; `None` when
+    /// the server answers 404. For lookups that the server's API only offers as POST
+    /// (Rekor's index search).
+    pub async fn post_json(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        limit: usize,
+    ) -> Result<Option<Vec<u8>>> {
+        let eff = self.effective_url(url);
+        let label = self.label(url);
+        let resp = self
+            .client
+            .post(&eff)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| Error::Http {
+                url: label.clone(),
+                reason: e.to_string(),
+            })?;
+        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(Error::Http {
+                url: label,
+                reason: format!("HTTP {}", resp.status()),
+            });
+        }
+        read_limited(resp, &label, limit).await.map(Some)
+    }
+
     /// Download `url` (at most `limit` bytes) into an anonymous temporary file, hashing
     /// while writing; returns the file (rewound), its sha256 and size. For documents that
     /// are not pinned yet (a chart repository's index, `airlock addon pin`).

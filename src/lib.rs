@@ -27,6 +27,7 @@ pub mod lock;
 pub mod pack;
 pub mod packages;
 pub mod pipeline;
+pub mod provenance;
 pub mod report;
 pub mod resolve;
 pub mod upstream_fetch;

@@ -37,7 +37,64 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("helm_release", helm_release),
     ("metrics_scrape", metrics_scrape),
     ("etcd_manifest", etcd_manifest),
+    ("simple_signing_payload", simple_signing_payload),
+    ("sigstore_bundle", sigstore_bundle),
+    ("rekor_entry", rekor_entry),
+    ("trusted_root", trusted_root),
 ];
+
+/// cosign's simple-signing payload (the blob of a `.sig` tag layer).
+pub fn simple_signing_payload(data: &[u8]) {
+    let _ = airlock_provenance::simple_signing::check("fuzz", data, SEED_DIGEST);
+}
+
+/// A Sigstore bundle, through the whole check against an empty trusted root (parsing and
+/// every structural check run before the first key is needed).
+pub fn sigstore_bundle(data: &[u8]) {
+    static ROOT: OnceLock<Option<airlock_provenance::TrustedRoot>> = OnceLock::new();
+    let Some(root) =
+        ROOT.get_or_init(|| airlock_provenance::TrustedRoot::from_json(EMPTY_TRUSTED_ROOT).ok())
+    else {
+        return;
+    };
+    let who = &airlock_provenance::KUBERNETES_IMAGES;
+    for artifact in [
+        airlock_provenance::Artifact::Blob {
+            name: "fuzz",
+            sha256: [0; 32],
+        },
+        airlock_provenance::Artifact::Image {
+            name: "fuzz",
+            digest: SEED_DIGEST,
+            payload: Some(b"{}"),
+        },
+        airlock_provenance::Artifact::Image {
+            name: "fuzz",
+            digest: SEED_DIGEST,
+            payload: None,
+        },
+    ] {
+        let _ = airlock_provenance::check_artifact(data, &artifact, who, root);
+    }
+}
+
+/// A Rekor API entry response, and the bundle converters that consume it.
+pub fn rekor_entry(data: &[u8]) {
+    if let Ok(entry) = airlock_provenance::parse_rekor_entry("fuzz", data) {
+        let _ = airlock_provenance::bundle_from_blob_signature(
+            "fuzz", b"AAAA", SEED_CERT, &[0; 32], &entry,
+        );
+    }
+}
+
+/// A `trusted_root.json`.
+pub fn trusted_root(data: &[u8]) {
+    let _ = airlock_provenance::TrustedRoot::from_json(data);
+}
+
+const SEED_DIGEST: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+const SEED_CERT: &[u8] = b"-----BEGIN CERTIFICATE-----\nMAMCAQU=\n-----END CERTIFICATE-----\n";
+const EMPTY_TRUSTED_ROOT: &[u8] = br#"{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1","tlogs":[],"certificateAuthorities":[],"ctlogs":[],"timestampAuthorities":[]}"#;
 
 /// The signed manifest, parsed after its signature checked (a stolen key must still not
 /// crash the verifier).
@@ -410,6 +467,16 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         "chart_index" => one(
             b"apiVersion: v1\nentries:\n  ingress-nginx:\n  - name: ingress-nginx\n    version: 4.11.2\n    digest: ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\n    urls: [ingress-nginx-4.11.2.tgz]\n",
         ),
+        "simple_signing_payload" => one(
+            br#"{"critical":{"identity":{"docker-reference":"registry.k8s.io/kube-apiserver"},"image":{"docker-manifest-digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000"},"type":"cosign container image signature"},"optional":null}"#,
+        ),
+        "sigstore_bundle" => one(
+            br#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{"certificate":{"rawBytes":"MAMCAQU="},"tlogEntries":[{"logIndex":"5","logId":{"keyId":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="},"kindVersion":{"kind":"hashedrekord","version":"0.0.1"},"integratedTime":"1700000000","inclusionPromise":{"signedEntryTimestamp":"MAMCAQU="},"inclusionProof":{"logIndex":"5","rootHash":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","treeSize":"8","hashes":["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="],"checkpoint":{"envelope":"rekor - 1\n8\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n\u2014 rekor AAAAAAAA\n"}},"canonicalizedBody":"e30="}]},"messageSignature":{"messageDigest":{"algorithm":"SHA2_256","digest":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="},"signature":"MAMCAQU="}}"#,
+        ),
+        "rekor_entry" => one(
+            br#"{"24296fb24b8ad77a":{"body":"eyJhcGlWZXJzaW9uIjoiMC4wLjEiLCJraW5kIjoiaGFzaGVkcmVrb3JkIn0=","integratedTime":1700000000,"logID":"00","logIndex":5,"verification":{"signedEntryTimestamp":"MAMCAQU=","inclusionProof":{"checkpoint":"rekor - 1\n8\nAAAA\n","hashes":["00"],"logIndex":5,"rootHash":"00","treeSize":8}}}}"#,
+        ),
+        "trusted_root" => vec![EMPTY_TRUSTED_ROOT.to_vec()],
         _ => Vec::new(),
     }
 }
@@ -443,6 +510,42 @@ mod tests {
     #[test]
     fn the_fixed_openpgp_key_parses() {
         assert!(fixed_pgp_key().is_some());
+    }
+
+    #[test]
+    fn the_sigstore_seeds_reach_past_the_parsers() {
+        // Otherwise the targets would only ever exercise the first refusal.
+        let root = airlock_provenance::TrustedRoot::from_json(EMPTY_TRUSTED_ROOT).unwrap();
+        let blob = airlock_provenance::Artifact::Blob {
+            name: "seed",
+            sha256: [0; 32],
+        };
+        let bundle = &seeds("sigstore_bundle")[0];
+        match airlock_provenance::check_artifact(
+            bundle,
+            &blob,
+            &airlock_provenance::KUBERNETES_IMAGES,
+            &root,
+        ) {
+            Err(airlock_provenance::ProvenanceError::Malformed {
+                what: "Sigstore bundle",
+                detail,
+                ..
+            }) => {
+                panic!("the bundle seed does not parse: {detail}")
+            }
+            Ok(_) => panic!("an empty trusted root accepted a bundle"),
+            Err(_) => {}
+        }
+        assert!(airlock_provenance::parse_rekor_entry("seed", &seeds("rekor_entry")[0]).is_ok());
+        assert!(
+            airlock_provenance::simple_signing::check(
+                "seed",
+                &seeds("simple_signing_payload")[0],
+                SEED_DIGEST
+            )
+            .is_ok()
+        );
     }
 
     #[test]

@@ -60,3 +60,36 @@ fn the_enclave_links_the_core() {
     let packages = normal_dependencies("airlock-verify");
     assert!(packages.iter().any(|p| p == "airlock-core"), "{packages:?}");
 }
+
+#[test]
+fn the_provenance_checker_links_no_http_stack_async_runtime_or_cli_parser() {
+    // airlock-provenance is what `verify`/`install` will call to re-check Sigstore
+    // evidence offline; it is read with the core and must stay as free of those.
+    let packages = normal_dependencies("airlock-provenance");
+    assert!(
+        packages.iter().any(|p| p == "sigstore-verify"),
+        "{packages:?}"
+    );
+    for (bad, what) in FORBIDDEN.iter().filter(|(b, _)| *b != "airlock-verify") {
+        assert!(
+            !packages.iter().any(|p| p == bad),
+            "airlock-provenance links {bad} ({what}); the offline checker must not:\n{packages:#?}"
+        );
+    }
+    assert!(
+        !packages.iter().any(|p| p == "airlock-verify"),
+        "airlock-provenance links the enclave binary's crate; it must be the other way round"
+    );
+}
+
+#[test]
+fn the_core_links_no_sigstore_crate() {
+    // The core checks carried evidence like any signed entry (bytes, sha256); the
+    // Sigstore checks live in airlock-provenance alone.
+    let packages = normal_dependencies("airlock-core");
+    let sigstore: Vec<_> = packages
+        .iter()
+        .filter(|p| p.starts_with("sigstore") || *p == "airlock-provenance")
+        .collect();
+    assert!(sigstore.is_empty(), "airlock-core links {sigstore:?}");
+}
