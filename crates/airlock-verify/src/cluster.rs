@@ -69,6 +69,9 @@ pub struct Dump {
     pub image_repository: Option<String>,
     /// `kubernetesVersion` of the same.
     pub kubeadm_version: Option<String>,
+    /// The image of the `kube-proxy` container of the kube-system/kube-proxy DaemonSet
+    /// (kubeadm's), the one record of kube-proxy's version once nodes stop reporting it.
+    pub kube_proxy_image: Option<String>,
     /// Files read.
     pub files: Vec<String>,
     /// Deprecated API versions clients requested, from saved `/metrics` scrapes.
@@ -198,6 +201,13 @@ impl Dump {
                 kube_proxy: info.kube_proxy_version.into_str().unwrap_or_default(),
                 control_plane,
             });
+        }
+        if kind == "DaemonSet"
+            && name == "kube-proxy"
+            && meta.namespace.as_str() == Some("kube-system")
+            && let Some(image) = kube_proxy_image(doc.spec)
+        {
+            self.kube_proxy_image = Some(image);
         }
         let data = doc.data.into_map();
         if kind == "Secret"
@@ -358,6 +368,17 @@ pub fn resource_of(kind: &str) -> String {
     } else {
         format!("{k}s")
     }
+}
+
+/// The `kube-proxy` container's image of a DaemonSet's pod template.
+fn kube_proxy_image(spec: Shape<stream::Spec>) -> Option<String> {
+    let pod = spec.into_map()?.template.into_map()?.spec.into_map()?;
+    pod.containers
+        .0
+        .into_iter()
+        .find(|(name, _)| name == "kube-proxy")
+        .map(|(_, image)| image)
+        .filter(|image| !image.is_empty())
 }
 
 /// `vX.Y.Z[-suffix]` -> (X, Y, Z).

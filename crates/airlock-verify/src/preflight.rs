@@ -118,45 +118,68 @@ fn skew(d: &Dump, from: Option<(u32, u32, u32)>, to: Option<(u32, u32, u32)>, ol
         );
     }
     let mut bad = Vec::new();
+    let mut judge = |who: String, what: &str, v: &str| match parse_version(v) {
+        Some(k) if k.1 + older < to.1 => bad.push(format!(
+            "{who} {what} {} is more than {older} minors older than {}.{}",
+            Untrusted(v),
+            to.0,
+            to.1
+        )),
+        Some(k) if (k.1, k.2) > (from.1, from.2) => bad.push(format!(
+            "{who} {what} {} is newer than the API server's v{}.{}.{}",
+            Untrusted(v),
+            from.0,
+            from.1,
+            from.2
+        )),
+        Some(_) => {}
+        None => bad.push(format!(
+            "{who} {what} version {} cannot be read",
+            Untrusted(v)
+        )),
+    };
     for n in &d.nodes {
         for (what, v) in [("kubelet", &n.kubelet), ("kube-proxy", &n.kube_proxy)] {
-            if v.is_empty() {
-                continue;
-            }
-            match parse_version(v) {
-                Some(k) if k.1 + older < to.1 => bad.push(format!(
-                    "{} {what} {} is more than {older} minors older than {}.{}",
-                    Untrusted(&n.name),
-                    Untrusted(v),
-                    to.0,
-                    to.1
-                )),
-                Some(k) if (k.1, k.2) > (from.1, from.2) => bad.push(format!(
-                    "{} {what} {} is newer than the API server's v{}.{}.{}",
-                    Untrusted(&n.name),
-                    Untrusted(v),
-                    from.0,
-                    from.1,
-                    from.2
-                )),
-                Some(_) => {}
-                None => bad.push(format!(
-                    "{} {what} version {} cannot be read",
-                    Untrusted(&n.name),
-                    Untrusted(v)
-                )),
+            if !v.is_empty() {
+                judge(Untrusted(&n.name).to_string(), what, v);
             }
         }
+    }
+    // From 1.33 nodes no longer report kube-proxy's version; kubeadm's DaemonSet image
+    // tag is then the only record of it, and a check that read neither must say so.
+    let mut proxy_note = String::new();
+    if let Some(image) = &d.kube_proxy_image {
+        judge(
+            "kube-system/kube-proxy DaemonSet".into(),
+            "image",
+            image_tag(image),
+        );
+    } else if d.nodes.iter().all(|n| n.kube_proxy.is_empty()) {
+        proxy_note = "; kube-proxy not checked: the nodes do not report it (1.33 and later) and \
+                      the dumps hold no kube-system/kube-proxy DaemonSet (add \
+                      `kubectl get daemonset -n kube-system kube-proxy -o json`)"
+            .into();
     }
     if bad.is_empty() {
         check(
             "skew",
             Status::Pass,
-            format!("{} node(s) within the skew policy", d.nodes.len()),
+            format!(
+                "{} node(s) within the skew policy{proxy_note}",
+                d.nodes.len()
+            ),
         )
     } else {
         check("skew", Status::Fail, bad.join("; "))
     }
+}
+
+/// The tag of an image reference (`registry.k8s.io/kube-proxy:v1.33.2[@sha256:...]`),
+/// or the whole reference when it has none, so that the reading fails naming it.
+fn image_tag(image: &str) -> &str {
+    let named = image.split('@').next().unwrap_or(image);
+    let last = named.rsplit('/').next().unwrap_or(named);
+    last.split_once(':').map_or(image, |(_, tag)| tag)
 }
 
 fn removed(d: &Dump, removed: &[RemovedApi]) -> Check {
@@ -280,5 +303,116 @@ fn repository(d: &Dump, expected: Option<&str>) -> Check {
                 Untrusted(r)
             ),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nodes on `kubelet` that report no kube-proxy (1.33 and later), plus the given objects.
+    fn dump(kubelet: &str, more: serde_json::Value) -> Dump {
+        let mut items = vec![serde_json::json!({
+            "apiVersion": "v1", "kind": "Node", "metadata": {"name": "w1"},
+            "status": {"nodeInfo": {"kubeletVersion": kubelet, "kubeProxyVersion": ""}}})];
+        items.extend(more.as_array().cloned().unwrap_or_default());
+        let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+        let mut d = Dump::default();
+        d.add_json(list.to_string().as_bytes(), "dump.json")
+            .expect("a well-formed dump");
+        d
+    }
+
+    fn proxy_daemonset(image: &str) -> serde_json::Value {
+        serde_json::json!([{
+            "apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
+            "spec": {"template": {"spec": {"containers": [
+                {"name": "sidecar", "image": "registry.k8s.io/pause:3.10"},
+                {"name": "kube-proxy", "image": image}]}}}}])
+    }
+
+    const FROM: Option<(u32, u32, u32)> = Some((1, 34, 2));
+    const TO: Option<(u32, u32, u32)> = Some((1, 35, 0));
+
+    #[test]
+    fn kube_proxy_is_judged_by_its_daemonset_image_when_nodes_do_not_report_it() {
+        let old = dump(
+            "v1.34.2",
+            proxy_daemonset("registry.k8s.io/kube-proxy:v1.31.4"),
+        );
+        assert_eq!(
+            old.kube_proxy_image.as_deref(),
+            Some("registry.k8s.io/kube-proxy:v1.31.4")
+        );
+        let c = skew(&old, FROM, TO, 3);
+        assert_eq!(c.status, Status::Fail, "{}", c.detail);
+        assert!(
+            c.detail
+                .contains("kube-proxy DaemonSet image v1.31.4 is more than 3 minors"),
+            "{}",
+            c.detail
+        );
+
+        let pinned = "enclave:5000/k8s/kube-proxy:v1.34.2@sha256:".to_string() + &"a".repeat(64);
+        let fine = skew(&dump("v1.34.2", proxy_daemonset(&pinned)), FROM, TO, 3);
+        assert_eq!(fine.status, Status::Pass, "{}", fine.detail);
+        assert!(!fine.detail.contains("not checked"), "{}", fine.detail);
+
+        let newer = skew(
+            &dump("v1.34.2", proxy_daemonset("k/kube-proxy:v1.35.0")),
+            FROM,
+            TO,
+            3,
+        );
+        assert!(
+            newer.detail.contains("newer than the API server's v1.34.2"),
+            "{}",
+            newer.detail
+        );
+    }
+
+    #[test]
+    fn a_skew_check_that_could_not_see_kube_proxy_says_so() {
+        let c = skew(&dump("v1.34.2", serde_json::json!([])), FROM, TO, 3);
+        assert_eq!(c.status, Status::Pass);
+        assert!(c.detail.contains("kube-proxy not checked"), "{}", c.detail);
+        // A DaemonSet of that name elsewhere, or without a kube-proxy container, is not it.
+        let mut elsewhere = proxy_daemonset("k/kube-proxy:v1.20.0");
+        elsewhere[0]["metadata"]["namespace"] = "default".into();
+        assert_eq!(dump("v1.34.2", elsewhere).kube_proxy_image, None);
+        let mut renamed = proxy_daemonset("k/kube-proxy:v1.20.0");
+        renamed[0]["spec"]["template"]["spec"]["containers"][1]["name"] = "proxy".into();
+        assert_eq!(dump("v1.34.2", renamed).kube_proxy_image, None);
+    }
+
+    #[test]
+    fn an_image_without_a_tag_fails_naming_it() {
+        let c = skew(
+            &dump("v1.34.2", proxy_daemonset("registry:5000/kube-proxy")),
+            FROM,
+            TO,
+            3,
+        );
+        assert_eq!(c.status, Status::Fail);
+        assert!(
+            c.detail.contains("registry:5000/kube-proxy"),
+            "{}",
+            c.detail
+        );
+    }
+
+    #[test]
+    fn odd_container_shapes_read_as_none() {
+        for containers in [
+            serde_json::json!("x"),
+            serde_json::json!(7),
+            serde_json::json!({"a": 1}),
+            serde_json::json!([1, "x", null]),
+        ] {
+            let mut ds = proxy_daemonset("k/kube-proxy:v1.34.0");
+            ds[0]["spec"]["template"]["spec"]["containers"] = containers;
+            assert_eq!(dump("v1.34.2", ds).kube_proxy_image, None);
+        }
     }
 }

@@ -38,6 +38,14 @@ impl<T> Shape<T> {
         }
     }
 
+    /// The string, if this is one, without taking it.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Shape::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
     /// The object, if this is one.
     pub fn into_map(self) -> Option<T> {
         match self {
@@ -117,6 +125,10 @@ pub struct Doc {
     pub(super) metadata: Shape<Metadata>,
     pub(super) status: Shape<Status>,
     pub(super) data: Shape<Data>,
+    /// A workload's `spec`, read only down to its pod template's container images (the
+    /// kube-proxy DaemonSet's image is the only record of kube-proxy's version from 1.33,
+    /// when the kubelet stopped filling `nodeInfo.kubeProxyVersion`).
+    pub(super) spec: Shape<Spec>,
     /// A Secret's type (`helm.sh/release.v1` for a Helm release).
     #[serde(rename = "type")]
     pub(super) secret_type: Shape<IgnoredAny>,
@@ -187,6 +199,83 @@ impl From<RawAnnotations> for Annotations {
         Annotations {
             applied_api_version,
         }
+    }
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub(super) struct Spec {
+    pub template: Shape<Template>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub(super) struct Template {
+    pub spec: Shape<PodSpec>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub(super) struct PodSpec {
+    pub containers: Containers,
+}
+
+/// A pod template's containers as `(name, image)`; anything that is not a list of
+/// objects reads as none, like every other unexpected shape here.
+#[derive(Debug, Default)]
+pub(super) struct Containers(pub Vec<(String, String)>);
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct Container {
+    name: Shape<IgnoredAny>,
+    image: Shape<IgnoredAny>,
+}
+
+impl<'de> Deserialize<'de> for Containers {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Containers;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of containers")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Containers, A::Error> {
+                let mut out = Vec::new();
+                while let Some(c) = a.next_element::<Shape<Container>>()? {
+                    if let Some(c) = c.into_map() {
+                        out.push((
+                            c.name.into_str().unwrap_or_default(),
+                            c.image.into_str().unwrap_or_default(),
+                        ));
+                    }
+                }
+                Ok(Containers(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Containers, A::Error> {
+                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Containers::default())
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Containers, E> {
+                Ok(Containers::default())
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Containers, E> {
+                Ok(Containers::default())
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Containers, E> {
+                Ok(Containers::default())
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Containers, E> {
+                Ok(Containers::default())
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Containers, E> {
+                Ok(Containers::default())
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Containers, E> {
+                Ok(Containers::default())
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
