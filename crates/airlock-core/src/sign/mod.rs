@@ -26,7 +26,7 @@ mod signature;
 mod signer;
 
 pub use key_file::{load_secret_key, load_secret_key_with};
-pub use keypair::{KeyPairPaths, Protection, write_keypair};
+pub use keypair::{KeyPairPaths, Protection, write_keypair, write_token_keypair};
 pub use passphrase::{PASSPHRASE_ENV, PassphraseSource};
 pub use pkcs11_uri::{PKCS11_MODULE_ENV, PKCS11_PIN_ENV, Pkcs11Uri};
 pub use secret_key::SecretKey;

@@ -2,6 +2,9 @@
 //! leaves a PKCS#11 token (`TokenKey`, feature `pkcs11`). [`super::sign`] takes either and
 //! checks every signature with the signer's public key before it is written.
 
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::Path;
+
 use ed25519_dalek::Signer as _;
 
 use super::{PassphraseSource, SecretKey};
@@ -72,15 +75,23 @@ pub struct KeySecrets {
 /// The prefix that makes a `--key` a token key rather than a file.
 pub const PKCS11_PREFIX: &str = "pkcs11:";
 
-/// Opens the key `spec` names: a `pkcs11:` URI (RFC 7512) for a key on a token, else a
-/// secret key file ([`super::load_secret_key_with`]). A file whose name starts with
-/// `pkcs11:` is reached as `./pkcs11:...`.
-pub fn open_signer(spec: &str, secrets: &KeySecrets) -> Result<Box<dyn Signer>, TrustError> {
-    if spec.starts_with(PKCS11_PREFIX) {
-        return open_token_key(spec, secrets);
+/// Opens the key `spec` names (a `--key` argument): a `pkcs11:` URI (RFC 7512) for a key
+/// on a token, else a secret key file ([`super::load_secret_key_with`]). A file whose
+/// name starts with `pkcs11:` is reached as `./pkcs11:...`.
+pub fn open_signer(spec: &Path, secrets: &KeySecrets) -> Result<Box<dyn Signer>, TrustError> {
+    if spec
+        .as_os_str()
+        .as_bytes()
+        .starts_with(PKCS11_PREFIX.as_bytes())
+    {
+        let text = spec.to_str().ok_or_else(|| TrustError::TokenUri {
+            uri: spec.to_string_lossy().into_owned(),
+            reason: "not UTF-8 (percent-encode other bytes)".into(),
+        })?;
+        return open_token_key(text, secrets);
     }
     Ok(Box::new(super::load_secret_key_with(
-        std::path::Path::new(spec),
+        spec,
         &secrets.passphrase,
     )?))
 }
