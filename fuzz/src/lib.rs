@@ -334,7 +334,10 @@ pub fn pkcs11_uri(data: &[u8]) {
     match airlock_verify::sign::Pkcs11Uri::parse(text) {
         Ok(uri) => {
             assert!(uri.object.is_some() || uri.id.is_some(), "{uri}");
-            assert!(uri.module_path.as_ref().is_none_or(|p| p.is_absolute()), "{uri}");
+            assert!(
+                uri.module_path.as_ref().is_none_or(|p| p.is_absolute()),
+                "{uri}"
+            );
         }
         Err(e) => {
             // A refused pin-value is never echoed (checked where its text is unique, so
