@@ -69,3 +69,41 @@ fn signed_checked(
         })?;
     Ok(sig)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sign::SecretKey;
+
+    /// A signer whose public key is not the key it signs with (a token that picked
+    /// another object, say).
+    struct Mismatched(SecretKey, SecretKey);
+
+    impl Signer for Mismatched {
+        fn public_key(&self) -> PublicKey {
+            self.0.public_key()
+        }
+        fn sign_raw(&self, msg: &[u8]) -> Result<[u8; 64], TrustError> {
+            Signer::sign_raw(&self.1, msg)
+        }
+        fn describe(&self) -> String {
+            "pkcs11:object=mismatched".into()
+        }
+    }
+
+    #[test]
+    fn a_signer_that_signs_with_another_key_is_caught_before_writing() {
+        let s = Mismatched(
+            SecretKey::generate().unwrap(),
+            SecretKey::generate().unwrap(),
+        );
+        let err = sign(&s, b"data", "comment").unwrap_err();
+        assert!(matches!(err, TrustError::Token { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains("pkcs11:object=mismatched") && text.contains("does not verify"));
+        assert_eq!(err.exit_code(), 4);
+        // The same key on both sides signs.
+        let one = SecretKey::generate().unwrap();
+        assert!(sign(&one, b"data", "comment").is_ok());
+    }
+}
