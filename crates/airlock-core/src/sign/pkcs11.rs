@@ -55,31 +55,7 @@ impl TokenKey {
         let name = uri.to_string();
         let session = open_session(uri, pin, false)?;
         let key = find_one(&session, uri, ObjectClass::PRIVATE_KEY, "private key")?;
-        let attrs = session
-            .get_attributes(
-                key,
-                &[AttributeType::KeyType, AttributeType::AlwaysAuthenticate],
-            )
-            .map_err(|e| token_error(&name, "reading the private key's attributes", e))?;
-        for a in &attrs {
-            match a {
-                Attribute::KeyType(t) if *t != KeyType::EC_EDWARDS => {
-                    return Err(TrustError::TokenMechanism {
-                        uri: name,
-                        reason: format!("the private key is of type {t}, not EC_EDWARDS (Ed25519)"),
-                    });
-                }
-                Attribute::AlwaysAuthenticate(true) => {
-                    return Err(TrustError::TokenMechanism {
-                        uri: name,
-                        reason: "the key needs the PIN again for every signature \
-                                 (CKA_ALWAYS_AUTHENTICATE), which airlock does not do yet"
-                            .into(),
-                    });
-                }
-                _ => {}
-            }
-        }
+        check_private_key(&session, key, &name)?;
         let public = public_half(&session, uri)?;
         Ok(TokenKey {
             session: Mutex::new(session),
@@ -112,6 +88,38 @@ impl Signer for TokenKey {
     }
 }
 
+/// Refuses a private key that is not Ed25519, or that wants the PIN for every signature.
+fn check_private_key(session: &Session, key: ObjectHandle, name: &str) -> Result<(), TrustError> {
+    let attrs = session
+        .get_attributes(
+            key,
+            &[AttributeType::KeyType, AttributeType::AlwaysAuthenticate],
+        )
+        .map_err(|e| token_error(name, "reading the private key's attributes", e))?;
+    let refuse = |reason: String| TrustError::TokenMechanism {
+        uri: name.to_owned(),
+        reason,
+    };
+    for a in &attrs {
+        match a {
+            Attribute::KeyType(t) if *t != KeyType::EC_EDWARDS => {
+                return Err(refuse(format!(
+                    "the private key is of type {t}, not EC_EDWARDS (Ed25519)"
+                )));
+            }
+            Attribute::AlwaysAuthenticate(true) => {
+                return Err(refuse(
+                    "the key needs the PIN again for every signature \
+                     (CKA_ALWAYS_AUTHENTICATE), which airlock does not do yet"
+                        .into(),
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Makes a new Ed25519 key pair on the token (`CKM_EC_EDWARDS_KEY_PAIR_GEN`), labelled
 /// with the URI's `object` (and `id` if given), the private half sensitive and not
 /// extractable; returns its public key. Refuses a label or id already on the token.
@@ -124,29 +132,47 @@ pub fn generate(uri: &Pkcs11Uri, pin: &PassphraseSource) -> Result<PublicKey, Tr
         });
     };
     let session = open_session(uri, pin, true)?;
-    let existing = session
-        .find_objects(&selection(uri, None))
-        .map_err(|e| token_error(&name, "looking for existing objects", e))?;
-    if !existing.is_empty() {
-        return Err(TrustError::Token {
-            uri: name,
-            reason: format!(
-                "{} object(s) with this label or id already on the token; refusing to make \
-                 a second key under the same name",
-                existing.len()
-            ),
-        });
-    }
-    let mut common = vec![
-        Attribute::Token(true),
-        Attribute::Label(label.as_bytes().to_vec()),
-    ];
+    let mut common = vec![Attribute::Label(label.as_bytes().to_vec())];
     if let Some(id) = &uri.id {
         common.push(Attribute::Id(id.clone()));
     }
+    refuse_taken(&session, &name, &common)?;
+    common.push(Attribute::Token(true));
+    generate_pair(&session, &name, &common)?;
+    public_half(&session, uri)
+}
+
+/// Refuses a label or an id (each of `names` on its own) already on the token: either
+/// taken would make the URI name two keys.
+fn refuse_taken(session: &Session, uri: &str, names: &[Attribute]) -> Result<(), TrustError> {
+    for attr in names {
+        let existing = session
+            .find_objects(std::slice::from_ref(attr))
+            .map_err(|e| token_error(uri, "looking for existing objects", e))?;
+        if !existing.is_empty() {
+            let what = match attr {
+                Attribute::Label(_) => "label",
+                _ => "id",
+            };
+            return Err(TrustError::Token {
+                uri: uri.to_owned(),
+                reason: format!(
+                    "{} object(s) with this {what} already on the token; refusing to make a \
+                     second key under the same name",
+                    existing.len()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `CKM_EC_EDWARDS_KEY_PAIR_GEN` with `common` on both halves, the curve named first as
+/// `edwards25519` and then, for tokens that take only that, as the OID.
+fn generate_pair(session: &Session, uri: &str, common: &[Attribute]) -> Result<(), TrustError> {
     let private = [
-        common.clone(),
-        vec![
+        common,
+        &[
             Attribute::Private(true),
             Attribute::Sensitive(true),
             Attribute::Extractable(false),
@@ -157,8 +183,8 @@ pub fn generate(uri: &Pkcs11Uri, pin: &PassphraseSource) -> Result<PublicKey, Tr
     let mut last = None;
     for params in [PARAMS_NAME, PARAMS_OID] {
         let public = [
-            common.clone(),
-            vec![
+            common,
+            &[
                 Attribute::Private(false),
                 Attribute::Verify(true),
                 Attribute::EcParams(params.to_vec()),
@@ -166,21 +192,22 @@ pub fn generate(uri: &Pkcs11Uri, pin: &PassphraseSource) -> Result<PublicKey, Tr
         ]
         .concat();
         match session.generate_key_pair(&Mechanism::EccEdwardsKeyPairGen, &public, &private) {
-            Ok(_) => return public_half(&session, uri),
-            // Some tokens take only the OID form of the curve: try it next.
-            Err(CkError::Pkcs11(
-                RvError::AttributeValueInvalid
-                | RvError::CurveNotSupported
-                | RvError::DomainParamsInvalid,
-                f,
-            )) => last = Some(CkError::Pkcs11(RvError::CurveNotSupported, f)),
-            Err(e) => return Err(token_error(&name, "generating the key pair", e)),
+            Ok(_) => return Ok(()),
+            Err(
+                e @ CkError::Pkcs11(
+                    RvError::AttributeValueInvalid
+                    | RvError::CurveNotSupported
+                    | RvError::DomainParamsInvalid,
+                    _,
+                ),
+            ) => last = Some(e),
+            Err(e) => return Err(token_error(uri, "generating the key pair", e)),
         }
     }
     Err(match last {
-        Some(e) => token_error(&name, "generating an Ed25519 key pair", e),
+        Some(e) => token_error(uri, "generating an Ed25519 key pair", e),
         None => TrustError::TokenMechanism {
-            uri: name,
+            uri: uri.to_owned(),
             reason: "no curve parameters accepted".into(),
         },
     })
@@ -320,12 +347,9 @@ fn find_slot(ctx: &Pkcs11, uri: &Pkcs11Uri) -> Result<Slot, TrustError> {
     }
 }
 
-/// The template selecting the URI's object (by label and id), of `class` if given.
-fn selection(uri: &Pkcs11Uri, class: Option<ObjectClass>) -> Vec<Attribute> {
-    let mut t = Vec::new();
-    if let Some(c) = class {
-        t.push(Attribute::Class(c));
-    }
+/// The template selecting the URI's object of `class` (by label and id).
+fn selection(uri: &Pkcs11Uri, class: ObjectClass) -> Vec<Attribute> {
+    let mut t = vec![Attribute::Class(class)];
     if let Some(l) = &uri.object {
         t.push(Attribute::Label(l.as_bytes().to_vec()));
     }
@@ -344,7 +368,7 @@ fn find_one(
 ) -> Result<ObjectHandle, TrustError> {
     let name = uri.to_string();
     let found = session
-        .find_objects(&selection(uri, Some(class)))
+        .find_objects(&selection(uri, class))
         .map_err(|e| token_error(&name, "looking for the key", e))?;
     match found.as_slice() {
         [one] => Ok(*one),
