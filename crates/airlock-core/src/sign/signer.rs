@@ -111,3 +111,30 @@ fn open_token_key(spec: &str, _: &KeySecrets) -> Result<Box<dyn Signer>, TrustEr
             .into(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_uri_opens_a_token_key_or_says_this_build_cannot() {
+        let spec = Path::new("pkcs11:token=t;object=k?pin-value=2468&module-path=/nonexistent");
+        let Err(err) = open_signer(spec, &KeySecrets::default()) else {
+            panic!("a pin-value URI opened");
+        };
+        let text = err.to_string();
+        assert!(!text.contains("2468"), "{text}");
+        assert_eq!(err.exit_code(), 4);
+        if cfg!(feature = "pkcs11") {
+            assert!(matches!(err, TrustError::TokenUri { .. }), "{err:?}");
+        } else {
+            assert!(text.contains("no PKCS#11 support"), "{text}");
+        }
+        // Anything else is a key file.
+        let missing = open_signer(Path::new("/nonexistent/k.key"), &KeySecrets::default());
+        assert!(
+            matches!(missing, Err(TrustError::Io { .. })),
+            "a missing key file opened"
+        );
+    }
+}
