@@ -154,6 +154,10 @@ fn receipts_signed_by_a_token_key_verify_with_minisign() {
     let log = Cli::verify().args(["log", "--check", "--dest"]).arg(&dest);
     let log = log.args(["--receipt-pub", &cli::pub_of(&public)]).ok();
     assert_contains(&log.stdout(), "chain intact");
+    // The key on the token checks them too (its public half read off the token).
+    let log = Cli::verify().args(["log", "--check", "--dest"]).arg(&dest);
+    let log = log.args(["--receipt-key", &token.uri("receipts"), "--pin-file", pin]);
+    assert_contains(&token.on(log).ok().stdout(), "chain intact");
 }
 
 /// Key problems are the operator's input (exit 4, never 3) and named, without the PIN.
