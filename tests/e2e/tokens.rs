@@ -74,23 +74,40 @@ fn keygen_on_the_token_writes_the_key_pkcs11_tool_reads() {
 }
 
 #[test]
-fn a_bundle_built_with_a_token_key_verifies_with_minisign_and_airlock() {
+fn a_bundle_built_with_two_token_keys_verifies_with_minisign_and_airlock() {
     let s = Scenario::new();
     let token = Token::new("release");
-    let key = token.keygen("build", &s.path("keys/token-build"));
+    let keys = [
+        token.keygen("build", &s.path("keys/token-build")),
+        token.keygen("second", &s.path("keys/token-second")),
+    ];
+    // Two keys of one token in one process: one module context, one login.
     let cli = s.airlock_cli().arg("build").arg(&s.lock);
-    let cli = cli
-        .args(["--key", &token.uri("build"), "--out"])
-        .arg(s.path("bundle"));
-    let cli = cli.arg("--quiet").args(s.net_args());
-    token.on(cli).arg("--pin-file").arg(&token.pin_file).ok();
+    let cli = cli.args(["--key", &token.uri("build"), "--key", &token.uri("second")]);
+    let cli = cli.arg("--out").arg(s.path("bundle")).arg("--quiet");
+    token
+        .on(cli.args(s.net_args()))
+        .arg("--pin-file")
+        .arg(&token.pin_file)
+        .ok();
     let bundle = s.path("bundle");
-    assert_contains(
-        &minisign_verifies(&bundle, "manifest.json", &key),
-        "role=builder",
-    );
+    for key in &keys {
+        assert_contains(
+            &minisign_verifies(&bundle, "manifest.json", key),
+            "role=builder",
+        );
+    }
     let verify = s.verify_cli().arg("verify").arg(&bundle);
-    verify.args(["--trust", &cli::pub_of(&key), "--quiet"]).ok();
+    let trust = [
+        "--trust",
+        &cli::pub_of(&keys[0]),
+        "--trust",
+        &cli::pub_of(&keys[1]),
+    ];
+    verify
+        .args(trust)
+        .args(["--threshold", "2", "--quiet"])
+        .ok();
 }
 
 #[test]
