@@ -20,7 +20,7 @@ use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::layout::{self, MANIFEST_FILE, SIGNATURES_DIR};
 use crate::manifest::{BundleManifest, MAX_MANIFEST_JSON_BYTES};
-use crate::sign::SecretKey;
+use crate::sign::Signer;
 use crate::time::Timestamp;
 use crate::trust::comment::{CommentKind, render};
 use crate::trust::policy::{MAX_POLICY_BYTES, RoleName, TrustPolicy};
@@ -35,7 +35,7 @@ const MAX_CHANGE: usize = 64;
 /// Who approves, and why.
 pub struct Approval<'a> {
     /// The key.
-    pub key: &'a SecretKey,
+    pub key: &'a dyn Signer,
     /// The role approved in.
     pub role: RoleName,
     /// The approver's name (the policy's name for the key is what counts).

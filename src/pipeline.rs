@@ -16,7 +16,7 @@ use crate::error::{Error, Result, ResultExt};
 use crate::http::{HttpClient, HttpOptions};
 use crate::lock::Lock;
 use crate::pack::{WriteOptions, WriteSummary, write_bundle};
-use crate::sign::SecretKey;
+use crate::sign::Signer;
 use crate::upstream_fetch::{FetchOptions, Missing};
 use crate::upstream_registry::{UpstreamRegistry, UpstreamRegistryOptions};
 use crate::upstream_store::Store;
@@ -218,7 +218,7 @@ pub fn fetch_and_pack(
     inputs: &Inputs<'_>,
     clients: &Clients<'_>,
     out: &Path,
-    keys: &[SecretKey],
+    keys: &[Box<dyn Signer>],
     settings: &PackSettings,
 ) -> Result<WriteSummary> {
     let fetching = || format!("fetching the artifacts of {}", inputs.lock_path.display());

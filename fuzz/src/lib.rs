@@ -41,6 +41,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("sigstore_bundle", sigstore_bundle),
     ("rekor_entry", rekor_entry),
     ("trusted_root", trusted_root),
+    ("pkcs11_uri", pkcs11_uri),
 ];
 
 /// cosign's simple-signing payload (the blob of a `.sig` tag layer).
@@ -382,6 +383,36 @@ pub fn chart_index(data: &[u8]) {
     let _ = airlock::addon::repo_index::lookup(data, "ingress-nginx", "4.11.2");
 }
 
+/// `--key pkcs11:...` URIs (RFC 7512): what parses names a key and never carries a PIN.
+pub fn pkcs11_uri(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match airlock_verify::sign::Pkcs11Uri::parse(text) {
+        Ok(uri) => {
+            assert!(uri.object.is_some() || uri.id.is_some(), "{uri}");
+            assert!(
+                uri.module_path.as_ref().is_none_or(|p| p.is_absolute()),
+                "{uri}"
+            );
+        }
+        Err(e) => {
+            // A refused pin-value is never echoed (checked where its text is unique, so
+            // the same characters elsewhere in the URI may show).
+            let shown = e.to_string();
+            let query = text.split_once('?').map_or("", |(_, q)| q);
+            for pair in query.split('&') {
+                let is_pin = pair
+                    .split_once('=')
+                    .is_some_and(|(n, v)| n.eq_ignore_ascii_case("pin-value") && !v.is_empty());
+                if is_pin && text.matches(pair).count() == 1 {
+                    assert!(!shown.contains(pair), "{shown}");
+                }
+            }
+        }
+    }
+}
+
 /// A small chart archive for the `helm_chart` seeds.
 fn seed_chart() -> Vec<u8> {
     use std::io::Write;
@@ -435,6 +466,10 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             br#"{"version":"https://jsonfeed.org/version/1.1","items":[{"id":"CVE-1","content_text":"Fixed Versions v1.30.2"}]}"#,
         ),
         "timestamps" => one(b"2026-12-05T22:00Z/72h"),
+        "pkcs11_uri" => vec![
+            b"pkcs11:token=airlock%20test;serial=0a1b;object=build;id=%01%ff;type=private?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/run/pin".to_vec(),
+            b"pkcs11:object=k?pin-value=1234&pin-value=5678".to_vec(),
+        ],
         "deb_metadata" => one(
             b"Origin: obs://build.opensuse.org/isv:kubernetes:core:stable:v1.36/deb\nSHA256:\n 0000000000000000000000000000000000000000000000000000000000000000 12 Packages\n\nPackage: kubeadm\nVersion: 1.36.4-1.1\nArchitecture: amd64\nDepends: cri-tools (>= 1.30.0), kubernetes-cni (>= 1.2.0) | foo\nFilename: amd64/kubeadm_1.36.4-1.1_amd64.deb\nSize: 10\nSHA256: 0000000000000000000000000000000000000000000000000000000000000000\n",
         ),

@@ -30,7 +30,7 @@ use crate::lock::Lock;
 use crate::manifest::{
     BUNDLE_FORMAT, BundleManifest, Document, ImageRecord, ManifestKind, PayloadInfo,
 };
-use crate::sign::SecretKey;
+use crate::sign::Signer as KeySigner;
 use crate::upstream_fetch::ImagePlan;
 use crate::upstream_store::Store;
 
@@ -43,7 +43,7 @@ pub struct WriteOptions<'a> {
     /// Replace an existing output directory.
     pub force: bool,
     /// Keys that sign the manifest (one signature file each).
-    pub keys: &'a [SecretKey],
+    pub keys: &'a [Box<dyn KeySigner>],
     /// Called with payload bytes written, for a progress bar.
     pub on_progress: &'a (dyn Fn(u64) + Sync),
     /// Called once with the bytes the payload will carry, before packing starts.
@@ -114,7 +114,7 @@ pub struct WriteSummary {
 /// What a build needs before any work: at least one signing key, and an `out` that does
 /// not exist unless `force`. The CLI calls it before fetching, so a build that cannot be
 /// written fails in a second, not after the download.
-pub fn check_target(out: &Path, keys: &[SecretKey], force: bool) -> Result<()> {
+pub fn check_target(out: &Path, keys: &[Box<dyn KeySigner>], force: bool) -> Result<()> {
     if keys.is_empty() {
         return Err(Error::invalid(
             "build options",
@@ -323,7 +323,7 @@ fn image_record(p: &ImagePlan) -> ImageRecord {
 fn write_signed(
     dir: &Path,
     manifest: &BundleManifest,
-    keys: &[SecretKey],
+    keys: &[Box<dyn KeySigner>],
     signer: &Signer,
     volume_dirs: bool,
 ) -> Result<(Sha256Digest, Vec<String>)> {
@@ -346,7 +346,7 @@ fn write_signed(
     let digest = crate::trust::MessageDigest::of_file(&manifest_path)?;
     let mut signatures = Vec::new();
     for key in keys {
-        let sig = crate::sign::sign_digest(key, &digest, &comment)?;
+        let sig = crate::sign::sign_digest(&**key, &digest, &comment)?;
         let name = layout::signature_file(&key.key_id().to_string());
         write_file(&sig_dir.join(&name), sig.as_bytes())?;
         signatures.push(layout::signature_path(&name));
@@ -533,7 +533,7 @@ mod tests {
         store: Store,
         lock: Lock,
         plans: Vec<ImagePlan>,
-        keys: Vec<SecretKey>,
+        keys: Vec<Box<dyn KeySigner>>,
     }
 
     #[test]
@@ -643,7 +643,7 @@ mod tests {
             store,
             lock,
             plans,
-            keys: vec![SecretKey::generate().unwrap()],
+            keys: vec![Box::new(crate::sign::SecretKey::generate().unwrap())],
         }
     }
 

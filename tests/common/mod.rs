@@ -102,6 +102,7 @@ pub mod packages;
 pub mod release_files;
 pub mod scenario;
 pub mod servers;
+pub mod softhsm;
 pub mod tamper;
 pub mod tmpfs;
 pub mod upstream;

@@ -37,5 +37,6 @@ mod resolve;
 mod runbook;
 mod serve;
 mod state;
+mod tokens;
 mod trust;
 mod trust_input;

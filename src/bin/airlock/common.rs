@@ -260,33 +260,48 @@ impl HopArgs {
     }
 }
 
-/// Secret keys and where their passphrases come from.
+/// Signing keys (files or keys on PKCS#11 tokens) and where their secrets come from.
 #[derive(clap::Args, Clone)]
 pub struct KeyArgs {
-    /// Secret key: airlock's (PKCS#8 PEM, encrypted or not) or minisign's own
-    /// (`minisign -G`). Repeat to sign with several keys where a command allows it.
-    #[arg(long, required = true, value_name = "KEY")]
+    /// Secret key: airlock's (PKCS#8 PEM, encrypted or not), minisign's own
+    /// (`minisign -G`), or a key on a PKCS#11 token as an RFC 7512 URI, e.g.
+    /// 'pkcs11:token=release;object=build?module-path=/usr/lib/softhsm/libsofthsm2.so'
+    /// (the module may also come from AIRLOCK_PKCS11_MODULE). Repeat to sign with several
+    /// keys where a command allows it.
+    #[arg(long, required = true, value_name = "KEY|URI")]
     pub key: Vec<PathBuf>,
     /// File holding the passphrase of encrypted keys (else AIRLOCK_PASSPHRASE, or a
     /// prompt on the terminal).
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
+    /// File holding the PIN of pkcs11: keys (else the URI's pin-source,
+    /// AIRLOCK_PKCS11_PIN, or a prompt on the terminal). pin-value in a URI is refused.
+    #[arg(long, value_name = "FILE")]
+    pub pin_file: Option<PathBuf>,
 }
 
+/// A key that signs: a secret key file or a key on a token.
+pub type SignerBox = Box<dyn airlock::sign::Signer>;
+
 impl KeyArgs {
-    /// Load every key.
-    pub fn load(&self) -> airlock::Result<Vec<airlock::sign::SecretKey>> {
-        let source = airlock::sign::PassphraseSource {
-            file: self.passphrase_file.clone(),
+    /// Open every key (a token key stays open, logged in, until dropped).
+    pub fn load(&self) -> airlock::Result<Vec<SignerBox>> {
+        let secrets = airlock::sign::KeySecrets {
+            passphrase: airlock::sign::PassphraseSource {
+                file: self.passphrase_file.clone(),
+            },
+            pin: airlock::sign::PassphraseSource {
+                file: self.pin_file.clone(),
+            },
         };
         self.key
             .iter()
-            .map(|p| Ok(airlock::sign::load_secret_key_with(p, &source)?))
+            .map(|p| Ok(airlock::sign::open_signer(p, &secrets)?))
             .collect()
     }
 
-    /// Load the one key a command takes.
-    pub fn load_one(&self) -> airlock::Result<airlock::sign::SecretKey> {
+    /// Open the one key a command takes.
+    pub fn load_one(&self) -> airlock::Result<SignerBox> {
         let mut keys = self.load()?;
         if keys.len() != 1 {
             return Err(airlock::Error::Core(airlock_verify::Error::usage(

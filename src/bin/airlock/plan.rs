@@ -32,12 +32,16 @@ pub struct Args {
     /// Resolve and build every hop's bundle, in order.
     #[arg(long, requires_all = ["key", "out_dir"])]
     build: bool,
-    /// Secret key for --build (from `airlock keygen`, or a minisign key). Repeatable.
-    #[arg(long, value_name = "KEY")]
+    /// Secret key for --build (from `airlock keygen`, a minisign key, or a pkcs11: URI
+    /// as for `build --key`). Repeatable.
+    #[arg(long, value_name = "KEY|URI")]
     key: Vec<PathBuf>,
     /// File holding the passphrase of encrypted keys (else AIRLOCK_PASSPHRASE or a prompt).
     #[arg(long, value_name = "FILE")]
     passphrase_file: Option<PathBuf>,
+    /// File holding the PIN of pkcs11: keys (else AIRLOCK_PKCS11_PIN or a prompt).
+    #[arg(long, value_name = "FILE")]
+    pin_file: Option<PathBuf>,
     /// Directory for the locks and bundles of --build.
     #[arg(long, value_name = "DIR")]
     out_dir: Option<PathBuf>,
@@ -177,6 +181,7 @@ fn build_hops(
     let keys = crate::common::KeyArgs {
         key: a.key.clone(),
         passphrase_file: a.passphrase_file.clone(),
+        pin_file: a.pin_file.clone(),
     }
     .load()?;
     std::fs::create_dir_all(&out_dir)
@@ -347,7 +352,7 @@ fn resolve_hop(
 fn build_lock(
     a: &Args,
     ctx: &Ctx,
-    keys: &[airlock::sign::SecretKey],
+    keys: &[crate::common::SignerBox],
     lock_path: &std::path::Path,
     bundle_dir: &std::path::Path,
 ) -> airlock::Result<airlock::pack::WriteSummary> {

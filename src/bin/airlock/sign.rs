@@ -56,7 +56,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let signed = sign(
         &a.dir,
         &Approval {
-            key: &key,
+            key: &*key,
             role: a.role.clone(),
             signer: a.signer.clone(),
             comment: a.comment.clone(),

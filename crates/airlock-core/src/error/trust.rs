@@ -190,6 +190,72 @@ pub enum TrustError {
         /// The error reported.
         reason: String,
     },
+
+    // PKCS#11 tokens (issue 24). Each names the key's URI (as given, a `pin-value` never
+    // accepted), never the PIN; all are the operator's input or environment: exit 4.
+    /// A `pkcs11:` URI cannot be used (RFC 7512 syntax, an attribute airlock does not take).
+    #[error("PKCS#11 URI {uri}: {reason}")]
+    TokenUri {
+        /// The URI (a refused `pin-value` is not shown).
+        uri: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The PKCS#11 module cannot be loaded or is not trusted to be loaded.
+    #[error("PKCS#11 module for {uri}: {reason}")]
+    TokenModule {
+        /// The key's URI.
+        uri: String,
+        /// Why (path refused, dlopen failed, C_Initialize failed).
+        reason: String,
+    },
+
+    /// No token, or more than one, matches the URI.
+    #[error("PKCS#11 token for {uri}: {reason}")]
+    TokenNotFound {
+        /// The key's URI.
+        uri: String,
+        /// What was found instead.
+        reason: String,
+    },
+
+    /// The PIN is missing, wrong or locked.
+    #[error("PKCS#11 token for {uri}: PIN refused: {reason}")]
+    TokenPin {
+        /// The key's URI.
+        uri: String,
+        /// The token's answer (`CKR_PIN_INCORRECT`, ...) or where no PIN came from.
+        reason: String,
+    },
+
+    /// The key object the URI names is missing, ambiguous or lacks its public half.
+    #[error("PKCS#11 key {uri}: {reason}")]
+    TokenObjectMissing {
+        /// The key's URI.
+        uri: String,
+        /// What was (not) found.
+        reason: String,
+    },
+
+    /// The token or the key cannot make Ed25519 signatures (key type, curve, mechanism).
+    #[error("PKCS#11 key {uri}: cannot sign Ed25519: {reason}")]
+    TokenMechanism {
+        /// The key's URI.
+        uri: String,
+        /// What the token lacks.
+        reason: String,
+    },
+
+    /// Any other failure of the token, or a signature that does not verify with the
+    /// token's own public key (caught before anything is written).
+    #[error("PKCS#11 key {uri}: {reason}")]
+    Token {
+        /// The key's URI.
+        uri: String,
+        /// The operation and the token's answer.
+        reason: String,
+    },
 }
 
 impl TrustError {
@@ -219,6 +285,14 @@ impl TrustError {
             | TrustError::AlreadyExists { .. }
             | TrustError::InvalidPath { .. }
             | TrustError::AmbiguousTrustedKeys { .. } => 4,
+            // PKCS#11 tokens (issue 24): a key problem, never an untrusted bundle.
+            TrustError::TokenUri { .. }
+            | TrustError::TokenModule { .. }
+            | TrustError::TokenNotFound { .. }
+            | TrustError::TokenPin { .. }
+            | TrustError::TokenObjectMissing { .. }
+            | TrustError::TokenMechanism { .. }
+            | TrustError::Token { .. } => 4,
         }
     }
 }

@@ -96,6 +96,64 @@ pub fn write_keypair(
     })
 }
 
+/// `airlock keygen --pkcs11 URI`: generates an Ed25519 key pair on the token the URI
+/// names (the private half never leaves it) and writes only `PREFIX.pub` (minisign
+/// format). Refuses an existing `.pub` unless `force`, and a label or id already on the
+/// token always. Returns the `.pub` path and the key id.
+pub fn write_token_keypair(
+    uri: &str,
+    out_prefix: &Path,
+    force: bool,
+    pin: &PassphraseSource,
+) -> Result<(PathBuf, KeyId), TrustError> {
+    let parsed = super::Pkcs11Uri::parse(uri)?;
+    let mut pk_path = out_prefix.as_os_str().to_owned();
+    pk_path.push(".pub");
+    let pk_path = PathBuf::from(pk_path);
+    if out_prefix.file_name().is_none() {
+        return Err(TrustError::InvalidPath {
+            path: out_prefix.to_path_buf(),
+            reason: "key prefix must end in a file name (e.g. keys/release)".to_owned(),
+        });
+    }
+    if !force && std::fs::symlink_metadata(&pk_path).is_ok() {
+        return Err(TrustError::AlreadyExists { path: pk_path });
+    }
+    let dir = match out_prefix.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let public = generate_on_token(&parsed, pin)?;
+    // The note names the key, not how to reach the module (a local path).
+    let path_part = parsed.to_string();
+    let path_part = path_part.split('?').next().unwrap_or_default();
+    let text = public.to_minisign_with_note(&format!("on PKCS#11 token: {path_part}"));
+    persist(write_temp(&dir, text.as_bytes(), 0o644)?, &pk_path, force)?;
+    sync_dir(&dir)?;
+    Ok((pk_path, public.key_id()))
+}
+
+#[cfg(feature = "pkcs11")]
+fn generate_on_token(
+    uri: &super::Pkcs11Uri,
+    pin: &PassphraseSource,
+) -> Result<crate::trust::PublicKey, TrustError> {
+    super::pkcs11::generate(uri, pin)
+}
+
+#[cfg(not(feature = "pkcs11"))]
+fn generate_on_token(
+    uri: &super::Pkcs11Uri,
+    _: &PassphraseSource,
+) -> Result<crate::trust::PublicKey, TrustError> {
+    Err(TrustError::TokenModule {
+        uri: uri.to_string(),
+        reason: "this build has no PKCS#11 support (built without the `pkcs11` feature, \
+                 as the static verifier is); use the packaged binary"
+            .into(),
+    })
+}
+
 fn write_temp(
     dir: &Path,
     contents: &[u8],

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::escape::Untrusted;
-use crate::sign::SecretKey;
+use crate::sign::{SecretKey, Signer};
 use crate::time::Timestamp;
 use crate::trust::PublicKey;
 pub use dir::StateDir;
@@ -90,7 +90,7 @@ pub use crate::verify::BundleIdentity;
 pub struct Enclave {
     dir: StateDir,
     state: State,
-    key: SecretKey,
+    key: Box<dyn Signer>,
 }
 
 impl Enclave {
@@ -100,12 +100,12 @@ impl Enclave {
     /// fails, is refused with the command that recovers; so is a receipt log that a crash
     /// left beyond the state's head. A clock airlock cannot write is refused before
     /// anything is written.
-    pub fn open(dir: StateDir, key: Option<SecretKey>) -> Result<Self> {
+    pub fn open(dir: StateDir, key: Option<Box<dyn Signer>>) -> Result<Self> {
         dir.lock(true)?;
         check_writable_clock(Timestamp::now())?;
         let key = match key {
             Some(k) => k,
-            None => own_key(&dir)?,
+            None => Box::new(own_key(&dir)?),
         };
         let state = match load(&dir, &key.public_key())? {
             Some(s) => s,
@@ -144,7 +144,7 @@ impl Enclave {
 
     /// Sign `bytes` with the enclave key (an inventory); minisign text.
     pub fn sign(&self, bytes: &[u8], comment: &str) -> Result<String> {
-        Ok(crate::sign::sign(&self.key, bytes, comment)?)
+        Ok(crate::sign::sign(&*self.key, bytes, comment)?)
     }
 
     /// Refuse a state directory whose log does not hold `expected` (the head the last
@@ -209,7 +209,7 @@ impl Enclave {
             .last_receipt_sha256
             .map(|h| (self.state.receipts, h));
         let floor = floor_after(self.state.latest_time_seen, &receipt);
-        let (index, sha, path) = receipts::append(&self.dir, head, receipt, &self.key)?;
+        let (index, sha, path) = receipts::append(&self.dir, head, receipt, &*self.key)?;
         let mut next = self.state.clone();
         next.receipts = index;
         next.last_receipt_sha256 = Some(sha);
@@ -228,7 +228,7 @@ impl Enclave {
                 );
             }
         }
-        write_signed_state(&self.dir, &next, &self.key)?;
+        write_signed_state(&self.dir, &next, &*self.key)?;
         self.state = next;
         Ok(path)
     }
@@ -237,16 +237,16 @@ impl Enclave {
     /// recovery for a missing or damaged state file). A half-written receipt at the end
     /// (a crash between its two writes) is removed and the recovery appends a receipt
     /// that says so, so the log keeps the record.
-    pub fn recover(dir: StateDir, key: Option<SecretKey>) -> Result<State> {
+    pub fn recover(dir: StateDir, key: Option<Box<dyn Signer>>) -> Result<State> {
         dir.lock(true)?;
         check_writable_clock(Timestamp::now())?;
         let key = match key {
             Some(k) => k,
-            None => own_key(&dir)?,
+            None => Box::new(own_key(&dir)?),
         };
         let chain = receipts::walk_chain(&dir, &key.public_key())?;
         let s = replay(&chain);
-        write_signed_state(&dir, &s, &key)?;
+        write_signed_state(&dir, &s, &*key)?;
         let Some(cut) = &chain.interrupted else {
             return Ok(s);
         };
@@ -582,7 +582,7 @@ fn read_signed_state(dir: &StateDir, bytes: &[u8], key: &PublicKey) -> Result<St
     Ok(s)
 }
 
-fn write_signed_state(dir: &StateDir, s: &State, key: &SecretKey) -> Result<()> {
+fn write_signed_state(dir: &StateDir, s: &State, key: &dyn Signer) -> Result<()> {
     let json = serde_json::to_string(s).map_err(|e| Error::invalid("state", "<memory>", e))?;
     let sig = crate::sign::sign(key, json.as_bytes(), "airlock-state")?;
     dir.replace(STATE_FILE, format!("{json}\n{sig}").as_bytes(), 0o644)

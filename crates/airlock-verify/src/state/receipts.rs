@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::dir::StateDir;
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
-use crate::sign::SecretKey;
+use crate::sign::Signer;
 use crate::time::Timestamp;
 use crate::trust::PublicKey;
 use crate::trust::comment::{self, CommentKind};
@@ -125,7 +125,7 @@ pub fn append(
     state: &StateDir,
     head: Option<(u64, Sha256Digest)>,
     mut receipt: Receipt,
-    key: &SecretKey,
+    key: &dyn Signer,
 ) -> Result<(u64, Sha256Digest, String)> {
     receipt.index = head.map(|(i, _)| i + 1).unwrap_or(1);
     receipt.previous_sha256 = head.map(|(_, h)| h);

@@ -103,13 +103,19 @@ pub struct StateArgs {
     /// and the receipt log [default for install: DEST/.airlock].
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
-    /// The enclave's secret key that signs receipts and the state [default: the key in the
-    /// state directory, made on first use].
-    #[arg(long, value_name = "KEY")]
+    /// The enclave's secret key that signs receipts and the state: a key file, or a key
+    /// on a PKCS#11 token as an RFC 7512 URI, e.g.
+    /// 'pkcs11:token=enclave;object=receipts?module-path=/usr/lib/softhsm/libsofthsm2.so'
+    /// [default: the key in the state directory, made on first use].
+    #[arg(long, value_name = "KEY|URI")]
     pub receipt_key: Option<PathBuf>,
     /// File holding the receipt key's passphrase (else AIRLOCK_PASSPHRASE or a prompt).
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
+    /// File holding the token PIN of a pkcs11: receipt key (else the URI's pin-source,
+    /// AIRLOCK_PKCS11_PIN, or a prompt).
+    #[arg(long, value_name = "FILE")]
+    pub pin_file: Option<PathBuf>,
 }
 
 impl StateArgs {
@@ -128,16 +134,25 @@ impl StateArgs {
 
     /// Open the enclave state with its key.
     pub fn enclave(&self, dir: StateDir) -> airlock_verify::Result<Enclave> {
-        let key = match &self.receipt_key {
-            Some(p) => Some(airlock_verify::sign::load_secret_key_with(
-                p,
-                &PassphraseSource {
-                    file: self.passphrase_file.clone(),
-                },
-            )?),
-            None => None,
+        Enclave::open(dir, self.receipt_signer()?)
+    }
+
+    /// `--receipt-key` opened (a file or a token key), if given.
+    pub fn receipt_signer(
+        &self,
+    ) -> airlock_verify::Result<Option<Box<dyn airlock_verify::sign::Signer>>> {
+        let Some(p) = &self.receipt_key else {
+            return Ok(None);
         };
-        Enclave::open(dir, key)
+        let secrets = airlock_verify::sign::KeySecrets {
+            passphrase: PassphraseSource {
+                file: self.passphrase_file.clone(),
+            },
+            pin: PassphraseSource {
+                file: self.pin_file.clone(),
+            },
+        };
+        Ok(Some(airlock_verify::sign::open_signer(p, &secrets)?))
     }
 }
 
@@ -181,11 +196,8 @@ pub fn reading_key(
     if let Some(p) = receipt_pub {
         return Ok(PublicKey::load(p)?);
     }
-    if let Some(p) = &state.receipt_key {
-        let source = PassphraseSource {
-            file: state.passphrase_file.clone(),
-        };
-        return Ok(airlock_verify::sign::load_secret_key_with(p, &source)?.public_key());
+    if let Some(key) = state.receipt_signer()? {
+        return Ok(key.public_key());
     }
     airlock_verify::state::public_key_in(dir)?.ok_or_else(|| {
         airlock_verify::Error::usage(format!(

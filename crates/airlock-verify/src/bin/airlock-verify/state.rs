@@ -96,16 +96,8 @@ fn show(state: &StateArgs, receipt_pub: Option<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn secret_key(state: &StateArgs) -> anyhow::Result<Option<airlock_verify::sign::SecretKey>> {
-    let Some(p) = &state.receipt_key else {
-        return Ok(None);
-    };
-    Ok(Some(airlock_verify::sign::load_secret_key_with(
-        p,
-        &airlock_verify::sign::PassphraseSource {
-            file: state.passphrase_file.clone(),
-        },
-    )?))
+fn secret_key(state: &StateArgs) -> anyhow::Result<Option<Box<dyn airlock_verify::sign::Signer>>> {
+    Ok(state.receipt_signer()?)
 }
 
 fn usage() -> airlock_verify::Error {
