@@ -989,3 +989,7 @@ fn verify_with(
         }
     }
 }
+
+#[cfg(test)]
+#[path = "timestamp_tests.rs"]
+mod tests;
