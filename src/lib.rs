@@ -29,6 +29,7 @@ pub mod packages;
 pub mod pipeline;
 pub mod report;
 pub mod resolve;
+pub mod timestamp;
 pub mod upstream_fetch;
 pub mod upstream_registry;
 pub mod upstream_store;

@@ -317,6 +317,18 @@ fn der_err(what: &str) -> impl Fn(der::Error) -> TrustError + '_ {
 
 // ---- the connected side ----
 
+/// A nonce for a request, from the operating system's generator.
+pub fn random_nonce() -> Result<u64, TrustError> {
+    use rand::TryRng as _;
+    let mut b = [0u8; 8];
+    rand::rngs::SysRng
+        .try_fill_bytes(&mut b)
+        .map_err(|e| TrustError::Random {
+            reason: e.to_string(),
+        })?;
+    Ok(u64::from_be_bytes(b))
+}
+
 /// A DER `TimeStampReq` for SHA-256 of `stamped`, asking for the TSA certificate
 /// (`certReq`) and carrying `nonce` (RFC 3161 §2.4.1).
 pub fn request_der(stamped: &[u8], nonce: u64) -> Result<Vec<u8>, TrustError> {
