@@ -23,10 +23,11 @@ cd "$(dirname "$0")/.."
 # a snapshot with the runbook's per-member commands (bookworm ships 3.4: etcdctl restores).
 # Packaging (tests/e2e/installable.rs): man-db (`man -l` renders the pages), binutils
 # (readelf, objdump, objcopy in scripts/package.sh).
+# faketime (tests/e2e/timestamps.rs): the enclave's clock set apart from the TSA's.
 PACKAGES=(docker-registry skopeo minisign zstd tar coreutils apache2-utils python3 python3-venv
           ca-certificates openssl chromium containerd
           gpg gpg-agent apt-utils dpkg rpm createrepo-c dnf dnf-plugins-core
-          etcd-server etcd-client man-db binutils)
+          etcd-server etcd-client man-db binutils faketime)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

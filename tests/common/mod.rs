@@ -104,6 +104,7 @@ pub mod scenario;
 pub mod servers;
 pub mod tamper;
 pub mod tmpfs;
+pub mod tsa;
 pub mod upstream;
 
 /// The `airlock-verify` binary, built first if needed.

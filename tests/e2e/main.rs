@@ -36,5 +36,6 @@ mod resolve;
 mod runbook;
 mod serve;
 mod state;
+mod timestamps;
 mod trust;
 mod trust_input;

@@ -1,0 +1,260 @@
+//! RFC 3161 timestamps (issue 24): `airlock build/sign --tsa` against OpenSSL's own TSA;
+//! every stored token also passes `openssl ts -verify`, and each token airlock refuses,
+//! OpenSSL refuses too. A policy that requires stamps checks windows at TSA time.
+
+use std::path::{Path, PathBuf};
+
+use crate::common::check::assert_contains;
+use crate::common::cli::Run;
+use crate::common::scenario::{Scenario, trust_policy};
+use crate::common::tsa::Tsa;
+
+/// The key id file stem of a key prefix.
+fn key_id(prefix: &Path) -> String {
+    let text = std::fs::read_to_string(format!("{}.pub", prefix.display())).unwrap();
+    airlock_verify::trust::PublicKey::from_minisign(&text)
+        .unwrap()
+        .key_id()
+        .to_string()
+}
+
+/// `signatures/<KEYID>.minisig` and `.tsr` of `key` in `bundle`.
+fn sig_files(bundle: &Path, key: &Path) -> (PathBuf, PathBuf) {
+    let id = key_id(key);
+    let dir = bundle.join("signatures");
+    (
+        dir.join(format!("{id}.minisig")),
+        dir.join(format!("{id}.tsr")),
+    )
+}
+
+/// A policy of the builder and carol (change-board, 1 needed), listing `tsa`'s root;
+/// `required` makes the change-board rule require a stamp.
+fn policy(s: &Scenario, carol: &Path, tsa: &Tsa, required: bool) -> PathBuf {
+    let text = trust_policy(1, Some(&s.key), &[("Carol White", carol)], 1);
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["update"]["at_least"] = 1.into();
+    v["tsa"] = serde_json::json!([{"name": "test TSA", "certificate": tsa.root_b64()}]);
+    if required {
+        v["rules"][1]["timestamp"] = "required".into();
+    }
+    let p = s.path(&format!("enclave/policy-{required}.json"));
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    p
+}
+
+fn verify(s: &Scenario, bundle: &Path, policy: &Path) -> Run {
+    let args = [
+        "verify",
+        bundle.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+    ];
+    s.run_verify(&args)
+}
+
+/// A built bundle, carol's key, and carol's approval stamped by `tsa`.
+fn approved(tsa: &Tsa, build: &[&str]) -> (Scenario, PathBuf, PathBuf) {
+    let s = Scenario::new();
+    let bundle = s.build("bundle", build);
+    let carol = s.keygen("carol");
+    let run = s
+        .sign(&bundle, &carol, "change-board")
+        .args(["--tsa", &tsa.url()])
+        .ok();
+    assert_contains(&run.stdout(), "timestamped:");
+    (s, bundle, carol)
+}
+
+#[test]
+fn a_stamped_approval_passes_openssl_minisign_and_a_policy_that_requires_it() {
+    let tsa = Tsa::start();
+    let (s, bundle, carol) = approved(&tsa, &[]);
+    let (sig, tsr) = sig_files(&bundle, &carol);
+    tsa.assert_openssl(&sig, &tsr, true);
+    // The .minisig is untouched by the stamp: Debian's minisign still verifies it.
+    let pubkey = format!("{}.pub", carol.display());
+    let m = bundle.join("manifest.json");
+    let out = std::process::Command::new("minisign")
+        .args([
+            "-V",
+            "-p",
+            &pubkey,
+            "-x",
+            sig.to_str().unwrap(),
+            "-m",
+            m.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = verify(&s, &bundle, &policy(&s, &carol, &tsa, true));
+    assert!(run.status.success(), "{run}");
+}
+
+#[test]
+fn build_stamps_every_build_signature() {
+    let tsa = Tsa::start();
+    let s = Scenario::new();
+    let bundle = s.build("bundle", &["--tsa", &tsa.url()]);
+    let (sig, tsr) = sig_files(&bundle, &s.key);
+    tsa.assert_openssl(&sig, &tsr, true);
+}
+
+#[test]
+fn an_unreachable_tsa_is_exit_4_after_the_signature_is_written() {
+    let (s, bundle) = Scenario::built();
+    let carol = s.keygen("carol");
+    // A port nothing listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/tsa");
+    s.sign(&bundle, &carol, "change-board")
+        .args(["--tsa", &url])
+        .fails(4, "time-stamping authority");
+    assert!(sig_files(&bundle, &carol).0.exists());
+}
+
+/// Tokens a requiring policy must refuse, each also refused by `openssl ts -verify`.
+mod refused_stamps {
+    use super::*;
+
+    /// Carol's approval with its `.tsr` replaced by `arrange`, refused (exit 3) saying
+    /// `needle`; OpenSSL (against the policy's TSA root) refuses the token too.
+    fn assert_refused(arrange: impl FnOnce(&Scenario, &Path, &Path), needle: &str) {
+        let tsa = Tsa::start();
+        let (s, bundle, carol) = approved(&tsa, &["--tsa", &tsa.url()]);
+        let (sig, tsr) = sig_files(&bundle, &carol);
+        arrange(&s, &bundle, &tsr);
+        tsa.assert_openssl(&sig, &tsr, false);
+        let run = verify(&s, &bundle, &policy(&s, &carol, &tsa, true));
+        assert_eq!(run.status.code(), Some(3), "{run}");
+        assert_contains(&run.stderr(), needle);
+    }
+
+    #[test]
+    fn a_stamp_of_another_signature() {
+        // The build signature's own stamp, valid, but for other bytes.
+        assert_refused(
+            |s, bundle, tsr| {
+                let (_, build_tsr) = sig_files(bundle, &s.key);
+                std::fs::copy(build_tsr, tsr).unwrap();
+            },
+            "the timestamp is for another signature",
+        );
+    }
+
+    #[test]
+    fn a_stamp_from_an_unlisted_tsa() {
+        assert_refused(
+            |_, _, tsr| {
+                let other = Tsa::start();
+                let sig = tsr.with_extension("minisig");
+                let q = tsr.with_extension("tsq");
+                let d = sig.to_str().unwrap();
+                crate::common::tsa::openssl_ok(
+                    Path::new("."),
+                    &[
+                        "ts",
+                        "-query",
+                        "-data",
+                        d,
+                        "-sha256",
+                        "-cert",
+                        "-out",
+                        q.to_str().unwrap(),
+                    ],
+                );
+                let out = std::process::Command::new("openssl")
+                    .args(["ts", "-reply", "-config", "tsa.cnf", "-queryfile"])
+                    .arg(&q)
+                    .arg("-out")
+                    .arg(tsr)
+                    .current_dir(other.path(""))
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                std::fs::remove_file(q).unwrap();
+                other.assert_openssl(&sig, tsr, true);
+            },
+            "timestamp from an unlisted TSA",
+        );
+    }
+
+    #[test]
+    fn a_tampered_stamp() {
+        assert_refused(
+            |_, _, tsr| {
+                let mut b = std::fs::read(tsr).unwrap();
+                // The genTime digits sit inside the signed TSTInfo: change one second.
+                let at = b
+                    .windows(2)
+                    .position(|w| w == [0x18, 0x0f])
+                    .expect("genTime")
+                    + 15;
+                b[at] = if b[at] == b'0' { b'1' } else { b'0' };
+                std::fs::write(tsr, b).unwrap();
+            },
+            "timestamp signature does not verify",
+        );
+    }
+
+    #[test]
+    fn no_stamp_at_all() {
+        let tsa = Tsa::start();
+        let (s, bundle, carol) = approved(&tsa, &[]);
+        std::fs::remove_file(sig_files(&bundle, &carol).1).unwrap();
+        let run = verify(&s, &bundle, &policy(&s, &carol, &tsa, true));
+        assert_eq!(run.status.code(), Some(3), "{run}");
+        assert_contains(&run.stderr(), "requires a timestamp for role change-board");
+    }
+}
+
+/// The window closed before the TSA stamped the only approval: refused by TSA time
+/// although the enclave's clock (set back with `faketime`) is inside the window; the
+/// same bundle without the stamp is accepted at that clock, so the stamp decided it.
+#[test]
+fn an_approval_stamped_after_the_window_is_refused_whatever_the_enclave_clock() {
+    let tsa = Tsa::start();
+    let start = airlock::time::Timestamp::now().plus(-2 * 86400);
+    let window = format!("{start}/1h");
+    let (s, bundle, carol) = approved(&tsa, &["--window", &window]);
+    let inside = start
+        .plus(1800)
+        .to_string()
+        .replace('T', " ")
+        .replace('Z', "");
+    let at_clock = |policy: &Path| {
+        let mut args = vec!["-f".to_string(), format!("@{inside}")];
+        args.push(crate::common::verify_bin().display().to_string());
+        args.extend(["verify", bundle.to_str().unwrap(), "--policy"].map(String::from));
+        args.push(policy.display().to_string());
+        std::process::Command::new("faketime")
+            .args(&args)
+            .output()
+            .unwrap()
+    };
+    let out = at_clock(&policy(&s, &carol, &tsa, false));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert_contains(&err, "by TSA time, after the window closed");
+    std::fs::remove_file(sig_files(&bundle, &carol).1).unwrap();
+    let out = at_clock(&policy(&s, &carol, &tsa, false));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
