@@ -258,3 +258,44 @@ fn an_approval_stamped_after_the_window_is_refused_whatever_the_enclave_clock() 
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The receipt records both clocks and each counted approval's stamp; the receipt and the
+/// policy (with its `tsa` and `timestamp` fields) are valid under their published schemas.
+#[test]
+fn the_receipt_records_both_clocks_and_the_stamp() {
+    use crate::common::evidence::assert_valid;
+    let tsa = Tsa::start();
+    let (s, bundle, carol) = approved(&tsa, &[]);
+    let policy = policy(&s, &carol, &tsa, true);
+    let (enclave, state) = (crate::common::servers::Registry::start(), s.path("state"));
+    let run = s.run_verify(&[
+        "install",
+        bundle.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+        "--registry",
+        &enclave.host(),
+        "--insecure",
+        "--dest",
+        s.path("dest").to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(run.status.success(), "{run}");
+    let receipt = state.join("receipts/000001.json");
+    let r = crate::common::read_json(&receipt);
+    let time = &r["verified"]["time"];
+    assert!(
+        time["enclave"].is_string() && time["tsa"].is_string(),
+        "{time}"
+    );
+    let counted = r["approvals"]["evaluation"]["counted"].as_array().unwrap();
+    let stamped: Vec<_> = counted
+        .iter()
+        .filter(|c| c["timestamp"]["tsa"] == "test TSA")
+        .collect();
+    assert_eq!(stamped.len(), 1, "{counted:?}");
+    assert_valid("receipt.schema.json", &receipt);
+    assert_valid("trust-policy.schema.json", &policy);
+}

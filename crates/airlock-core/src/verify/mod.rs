@@ -188,6 +188,7 @@ pub struct SignedBundle {
     policy_sha256: Option<Sha256Digest>,
     outside_window: Option<String>,
     tsa_time: Option<Timestamp>,
+    clock: Timestamp,
 }
 
 impl SignedBundle {
@@ -290,6 +291,11 @@ impl SignedBundle {
         self.tsa_time
     }
 
+    /// The enclave clock the bundle was checked at.
+    pub fn clock(&self) -> Timestamp {
+        self.clock
+    }
+
     /// A signed document (the change report, the SBOM), read whole (at most `limit`
     /// bytes) and checked against the size and sha256 the manifest lists.
     pub fn read_document(&self, path: crate::layout::DocPath, limit: u64) -> Result<Vec<u8>> {
@@ -352,6 +358,7 @@ pub fn fuzz_walk(dir: &Path, manifest: BundleManifest) -> Result<WalkSummary> {
         policy_sha256: None,
         outside_window: None,
         tsa_time: None,
+        clock: Timestamp(0),
     };
     payload::walk(&signed, Check::Whole, &mut |_, r| r.drain(), &|_| {})
 }

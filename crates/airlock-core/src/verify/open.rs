@@ -48,6 +48,7 @@ pub(super) fn open(dir: &Path, policy: &Policy) -> Result<SignedBundle> {
         policy_sha256: sha,
         outside_window,
         tsa_time,
+        clock: policy.now(),
     })
 }
 
