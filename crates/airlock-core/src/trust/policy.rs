@@ -877,6 +877,76 @@ mod tests {
             .collect()
     }
 
+    /// A policy written before timestamps existed reads and writes the same fields.
+    #[test]
+    fn policies_without_timestamp_fields_serialize_as_before() {
+        let (a, b) = (
+            SecretKey::generate().unwrap(),
+            SecretKey::generate().unwrap(),
+        );
+        let text = policy(1, &[&a, &b]);
+        let f: PolicyFile = serde_json::from_str(&text).unwrap();
+        let back: serde_json::Value = serde_json::to_value(&f).unwrap();
+        let orig: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, orig);
+        let p = TrustPolicy::parse(text.as_bytes(), "p").unwrap();
+        assert!(!p.requires_timestamps() && p.tsas().is_empty());
+    }
+
+    /// A certificate made by `openssl`, base64 DER.
+    fn openssl_cert_b64() -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ])
+            .args([
+                "-nodes", "-keyout", "k.pem", "-out", "c.pem", "-subj", "/CN=t",
+            ])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let pem = std::fs::read_to_string(dir.path().join("c.pem")).unwrap();
+        pem.lines().filter(|l| !l.starts_with("-----")).collect()
+    }
+
+    #[test]
+    fn a_timestamp_rule_needs_a_listed_tsa_with_a_certificate() {
+        let k = SecretKey::generate().unwrap();
+        let mut v: serde_json::Value = serde_json::from_str(&policy(1, &[&k])).unwrap();
+        v["update"]["at_least"] = 1.into();
+        v["rules"][0]["timestamp"] = "required".into();
+        let parse = |v: &serde_json::Value| TrustPolicy::parse(v.to_string().as_bytes(), "p");
+        let e = parse(&v).unwrap_err().to_string();
+        assert!(e.contains("lists no tsa"), "{e}");
+        v["tsa"] = serde_json::json!([{"name": "corp TSA", "certificate": "AAAA"}]);
+        let e = parse(&v).unwrap_err().to_string();
+        assert!(
+            e.contains("corp TSA") && e.contains("not an X.509 certificate"),
+            "{e}"
+        );
+        v["tsa"][0]["certificate"] = openssl_cert_b64().into();
+        let p = parse(&v).unwrap();
+        assert!(p.requires_timestamps());
+        assert_eq!(p.tsas()[0].name, "corp TSA");
+        v["tsa"][0]["policy_oids"] = serde_json::json!(["not an oid"]);
+        assert!(parse(&v).unwrap_err().to_string().contains("not an OID"));
+        v["tsa"][0]["policy_oids"] = serde_json::json!(["1.3.6.1.4.1.99999.1"]);
+        parse(&v).unwrap();
+        v["rules"][0]["timestamp"] = "optional".into();
+        assert!(parse(&v).is_err(), "only \"required\" is a timestamp rule");
+    }
+
     #[test]
     fn an_update_changed_after_signing_is_untrusted_before_it_is_parsed() {
         let (a, b) = (
