@@ -221,21 +221,12 @@ pub enum TrustError {
     },
 
     /// genTime lies outside the validity of a certificate in the TSA's chain.
-    #[error(
-        "{artifact}: timestamp outside the TSA certificate's validity: genTime {gen_time}, \
-         certificate {subject:?} valid {not_before} to {not_after}"
-    )]
+    #[error("{artifact}: timestamp outside the TSA certificate's validity: {reason}")]
     TimestampCertValidity {
         /// The timestamp file.
         artifact: String,
-        /// The certificate's subject.
-        subject: String,
-        /// The TSA's time.
-        gen_time: String,
-        /// Start of the certificate's validity.
-        not_before: String,
-        /// End of the certificate's validity.
-        not_after: String,
+        /// genTime, the certificate and its validity (one string: the enum stays small).
+        reason: String,
     },
 
     /// The token's CMS signature (or a signed attribute) does not verify.
@@ -260,16 +251,12 @@ pub enum TrustError {
     },
 
     /// The token names a TSA policy OID the trust policy does not allow for that TSA.
-    #[error(
-        "{artifact}: timestamp under TSA policy {found}, not one the policy allows for {tsa:?}"
-    )]
+    #[error("{artifact}: timestamp under a TSA policy the trust policy does not allow: {reason}")]
     TimestampPolicy {
         /// The timestamp file.
         artifact: String,
-        /// The TSA's name in the policy.
-        tsa: String,
-        /// The OID found.
-        found: String,
+        /// The OID found and the TSA's name in the policy.
+        reason: String,
     },
 
     /// The TSA did not grant the request.

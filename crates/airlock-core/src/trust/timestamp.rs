@@ -471,7 +471,7 @@ impl Parsed {
         let pool = self.cert_pool(tsas.unwrap_or_default());
         let leaf = self.signer_cert(&pool)?;
         check_ess_cert_id(&self.signer, &leaf.der)?;
-        check_tsa_usage(&leaf.cert)?;
+        check_tsa_usage(leaf.cert)?;
         let scheme = Scheme::for_signer(&self.signer.signature_algorithm.oid, digest)?;
         verify_with(
             &leaf.cert.tbs_certificate.subject_public_key_info,
@@ -488,7 +488,7 @@ impl Parsed {
         let leaf_subject = leaf.cert.tbs_certificate.subject.to_string();
         let chain = chain_to_pin(leaf, &pool, tsas)?;
         for c in &chain.certs {
-            check_validity(&c.cert, time)?;
+            check_validity(c.cert, time)?;
         }
         let tsa = match chain.pin {
             Some(pin) => {
@@ -496,8 +496,7 @@ impl Parsed {
                 if !pin.policy_oids.is_empty() && !pin.policy_oids.contains(&oid) {
                     return Err(TrustError::TimestampPolicy {
                         artifact: ARTIFACT.into(),
-                        tsa: pin.name.clone(),
-                        found: oid,
+                        reason: format!("{oid} is not listed for TSA {:?}", pin.name),
                     });
                 }
                 pin.name.clone()
@@ -803,10 +802,12 @@ fn check_validity(cert: &Certificate, at: Timestamp) -> Result<(), TrustError> {
     if at.0 < nb || at.0 > na {
         return Err(TrustError::TimestampCertValidity {
             artifact: ARTIFACT.into(),
-            subject: cert.tbs_certificate.subject.to_string(),
-            gen_time: at.to_string(),
-            not_before: Timestamp(nb).to_string(),
-            not_after: Timestamp(na).to_string(),
+            reason: format!(
+                "genTime {at}, certificate {:?} valid {} to {}",
+                cert.tbs_certificate.subject.to_string(),
+                Timestamp(nb),
+                Timestamp(na)
+            ),
         });
     }
     Ok(())

@@ -14,12 +14,11 @@ struct Tsa {
 }
 
 fn openssl(dir: &Path, args: &[&str]) -> std::process::Output {
-    let out = Command::new("openssl")
+    Command::new("openssl")
         .args(args)
         .current_dir(dir)
         .output()
-        .expect("run openssl");
-    out
+        .expect("run openssl")
 }
 
 fn ok(dir: &Path, args: &[&str]) {
