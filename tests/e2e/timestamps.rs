@@ -299,3 +299,31 @@ fn the_receipt_records_both_clocks_and_the_stamp() {
     assert_valid("receipt.schema.json", &receipt);
     assert_valid("trust-policy.schema.json", &policy);
 }
+
+/// A signer whose clock (and so its trusted comment's `time=`) is an hour ahead of the
+/// TSA's: the comment is written before the stamp is asked for, so the claim is false and
+/// a requiring rule does not count the approval.
+#[test]
+fn a_comment_time_after_the_stamp_is_not_counted() {
+    let tsa = Tsa::start();
+    let s = Scenario::new();
+    let bundle = s.build("bundle", &[]);
+    let carol = s.keygen("carol");
+    let mut cmd = std::process::Command::new("faketime");
+    cmd.args(["-f", "+1h"])
+        .arg(assert_cmd::cargo::cargo_bin("airlock"));
+    cmd.args(["sign", bundle.to_str().unwrap(), "--key"]);
+    cmd.arg(format!("{}.key", carol.display()));
+    let out = cmd
+        .args(["--role", "change-board", "--tsa", &tsa.url()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = verify(&s, &bundle, &policy(&s, &carol, &tsa, true));
+    assert_eq!(run.status.code(), Some(3), "{run}");
+    assert_contains(&run.stderr(), "later than the TSA's time");
+}
