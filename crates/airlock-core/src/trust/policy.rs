@@ -609,25 +609,11 @@ impl TrustPolicy {
             }
             (Err(reason), false) => return Ok((None, Some(reason))),
         };
-        let claimed = c
-            .and_then(|c| c.get("time"))
-            .and_then(|t| Timestamp::parse(t, false).ok());
-        if let Some(claimed) = claimed {
-            let limit = facts
-                .time
-                .plus(facts.accuracy_secs.min(i64::MAX as u64) as i64)
-                .plus(COMMENT_SKEW_SECS);
-            if claimed > limit {
-                let e = Uncounted::SignedAfterStamp {
-                    claimed: claimed.to_string(),
-                    stamped: facts.time.to_string(),
-                    skew: COMMENT_SKEW_SECS,
-                };
-                if required {
-                    return Err(e);
-                }
-                return Ok((None, Some(e.to_string())));
+        if let Some(e) = signed_after_stamp(c, &facts) {
+            if required {
+                return Err(e);
             }
+            return Ok((None, Some(e.to_string())));
         }
         Ok((Some(facts), None))
     }
@@ -725,6 +711,21 @@ enum Uncounted {
         stamped: String,
         skew: i64,
     },
+}
+
+/// The back-dating check: a trusted comment whose `time=` is later than the stamp's
+/// genTime plus accuracy plus [`COMMENT_SKEW_SECS`] is false.
+fn signed_after_stamp(c: Option<&comment::Comment>, facts: &TimeStampFacts) -> Option<Uncounted> {
+    let claimed = Timestamp::parse(c?.get("time")?, false).ok()?;
+    let limit = facts
+        .time
+        .plus(facts.accuracy_secs.min(i64::MAX as u64) as i64)
+        .plus(COMMENT_SKEW_SECS);
+    (claimed > limit).then(|| Uncounted::SignedAfterStamp {
+        claimed: claimed.to_string(),
+        stamped: facts.time.to_string(),
+        skew: COMMENT_SKEW_SECS,
+    })
 }
 
 /// How far a signer's `time=` may be after the TSA's genTime (plus its accuracy) before
