@@ -327,3 +327,30 @@ fn a_comment_time_after_the_stamp_is_not_counted() {
     assert_eq!(run.status.code(), Some(3), "{run}");
     assert_contains(&run.stderr(), "later than the TSA's time");
 }
+
+/// `publish` carries each `.tsr` as its own layer and `fetch` brings back the same bytes,
+/// which OpenSSL still accepts over the fetched `.minisig`.
+#[test]
+fn publish_and_fetch_carry_the_stamps() {
+    let tsa = Tsa::start();
+    let s = Scenario::new();
+    let bundle = s.build("bundle", &["--tsa", &tsa.url()]);
+    let fleet = crate::common::servers::Registry::start();
+    let target = format!("{}/airlock/hop:stamped", fleet.host());
+    let pubkey = format!("{}.pub", s.key.display());
+    let b = bundle.to_str().unwrap();
+    let common = ["--trust", pubkey.as_str(), "--insecure", "--quiet"];
+    let publish = ["publish", b, "--registry", target.as_str()];
+    let run = s.run_verify(&[&publish[..], &common[..]].concat());
+    assert!(run.status.success(), "{run}");
+    let out = s.path("fetched");
+    let fetch = ["fetch", target.as_str(), "--out", out.to_str().unwrap()];
+    let run = s.run_verify(&[&fetch[..], &common[..]].concat());
+    assert!(run.status.success(), "{run}");
+    let (sig, tsr) = sig_files(&out, &s.key);
+    assert_eq!(
+        std::fs::read(&tsr).unwrap(),
+        std::fs::read(sig_files(&bundle, &s.key).1).unwrap()
+    );
+    tsa.assert_openssl(&sig, &tsr, true);
+}
