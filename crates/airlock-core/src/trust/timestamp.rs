@@ -652,9 +652,10 @@ fn check_ess_cert_id(signer: &SignerInfo, cert_der: &[u8]) -> Result<(), TrustEr
         .signed_attrs
         .as_ref()
         .ok_or_else(|| malformed("signer without signed attributes"))?;
-    let (alg, hash) = if let Ok(v2) =
-        single_attr(attrs, &ID_SIGNING_CERT_V2, "signingCertificateV2")
-    {
+    // v2 when the signer sent one (then it alone counts, strictly), else v1.
+    let has_v2 = attrs.iter().any(|a| a.oid == ID_SIGNING_CERT_V2);
+    let (alg, hash) = if has_v2 {
+        let v2 = single_attr(attrs, &ID_SIGNING_CERT_V2, "signingCertificateV2")?;
         let sc: SigningCertificateV2 = v2.decode_as().map_err(der_err("signingCertificateV2"))?;
         let first = sc
             .certs
