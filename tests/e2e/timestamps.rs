@@ -93,8 +93,16 @@ fn a_stamped_approval_passes_openssl_minisign_and_a_policy_that_requires_it() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let run = verify(&s, &bundle, &policy(&s, &carol, &tsa, true));
+    let policy = policy(&s, &carol, &tsa, true);
+    let run = verify(&s, &bundle, &policy);
     assert!(run.status.success(), "{run}");
+    let run = s.run_verify(&[
+        "signers",
+        bundle.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert_contains(&run.stdout(), "by TSA test TSA");
 }
 
 #[test]
