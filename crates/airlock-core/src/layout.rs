@@ -587,6 +587,7 @@ mod tests {
             "payload.tar.zst",
             "signatures/ABCDEF0123456789.minisig",
             "signatures/release_key-2.minisig",
+            "signatures/ABCDEF0123456789.tsr",
             "payload.tar.zst.001",
             "payload.tar.zst.9999",
             "payload.parity.002",
@@ -604,6 +605,10 @@ mod tests {
             "signatures/a.b.minisig",
             "signatures/a.minisig/",
             "signatures/\u{202e}a.minisig",
+            "signatures/.tsr",
+            "signatures/-x.tsr",
+            "signatures/a.b.tsr",
+            "signatures/a.tsr.minisig.tsr",
             "/manifest.json",
             "./manifest.json",
             "SHA256SUMS/",
@@ -618,6 +623,12 @@ mod tests {
         }
         let long = format!("signatures/{}.minisig", "a".repeat(MAX_SIGNATURE_NAME));
         assert_eq!(BundleFile::parse(&long), None);
+        let long = format!("signatures/{}.tsr", "a".repeat(MAX_SIGNATURE_NAME));
+        assert_eq!(BundleFile::parse(&long), None);
+        assert_eq!(
+            BundleFile::parse("signatures/K.tsr"),
+            Some(BundleFile::Timestamp("K.tsr".into()))
+        );
     }
 
     #[test]
