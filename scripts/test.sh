@@ -25,10 +25,11 @@ cd "$(dirname "$0")/.."
 # (readelf, objdump, objcopy in scripts/package.sh).
 # Keys on tokens (tests/e2e/tokens.rs): softhsm2 (a PKCS#11 token with Ed25519) and opensc
 # (pkcs11-tool reads the keys back independently).
+# faketime (tests/e2e/timestamps.rs): the enclave's clock set apart from the TSA's.
 PACKAGES=(docker-registry skopeo minisign zstd tar coreutils apache2-utils python3 python3-venv
           ca-certificates openssl chromium containerd
           gpg gpg-agent apt-utils dpkg rpm createrepo-c dnf dnf-plugins-core
-          etcd-server etcd-client man-db binutils softhsm2 opensc)
+          etcd-server etcd-client man-db binutils softhsm2 opensc faketime)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -78,6 +78,15 @@ pub enum Error {
         /// Why it does not verify.
         reason: String,
     },
+    /// A time-stamping authority could not be reached or gave no usable timestamp
+    /// (`--tsa`): nothing is wrong with the bundle, the stamp could not be made (exit 4).
+    #[error("time-stamping authority {url}: {reason}")]
+    Tsa {
+        /// The TSA's URL.
+        url: String,
+        /// The transport failure or what was wrong with its answer.
+        reason: String,
+    },
     /// Something the user asked for that this version does not support.
     #[error("not supported: {0}")]
     Unsupported(String),
@@ -153,7 +162,7 @@ impl Error {
         match self {
             Error::Core(e) => e.exit_code(),
             Error::Context { source, .. } => source.exit_code(),
-            Error::Unsupported(_) => 4,
+            Error::Unsupported(_) | Error::Tsa { .. } => 4,
             Error::SizeMismatch { .. }
             | Error::Signature { .. }
             | Error::RepositoryMismatch { .. } => 5,

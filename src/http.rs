@@ -210,6 +210,45 @@ impl HttpClient {
         Ok((file, digest, n))
     }
 
+    /// POST `body` as `content_type` to `url` (no mirrors: a service, not a file) and read
+    /// the answer, at most `limit` bytes; a status other than 2xx, or another content
+    /// type than `accept`, is an error.
+    pub async fn post(
+        &self,
+        url: &str,
+        content_type: &str,
+        accept: &str,
+        body: Vec<u8>,
+        limit: usize,
+    ) -> Result<Vec<u8>> {
+        let http = |reason: String| Error::Http {
+            url: url.to_string(),
+            reason,
+        };
+        let resp = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .header(reqwest::header::ACCEPT, accept)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| http(e.to_string()))?;
+        if !resp.status().is_success() {
+            return Err(http(format!("HTTP {}", resp.status())));
+        }
+        let got = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        if got.split(';').next().map(str::trim) != Some(accept) {
+            return Err(http(format!("answered {got:?}, not {accept}")));
+        }
+        read_limited(resp, url, limit).await
+    }
+
     /// Fetch a small text document (a checksum file), at most `limit` bytes.
     pub async fn fetch_small(&self, url: &str, limit: usize) -> Result<String> {
         let resp = self.get(url).await?;

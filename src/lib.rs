@@ -30,6 +30,7 @@ pub mod pipeline;
 pub mod provenance;
 pub mod report;
 pub mod resolve;
+pub mod timestamp;
 pub mod upstream_fetch;
 pub mod upstream_registry;
 pub mod upstream_store;

@@ -42,6 +42,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("rekor_entry", rekor_entry),
     ("trusted_root", trusted_root),
     ("pkcs11_uri", pkcs11_uri),
+    ("rfc3161", rfc3161),
 ];
 
 /// cosign's simple-signing payload (the blob of a `.sig` tag layer).
@@ -238,6 +239,75 @@ pub fn timestamps(data: &[u8]) {
         let _ = airlock_verify::time::parse_window(text);
         let _ = airlock_verify::time::parse_duration(text);
     }
+}
+
+/// The bytes the RFC 3161 seed stamps (a stand-in for a `.minisig`).
+pub const STAMPED: &[u8] = b"untrusted comment: signature from airlock\n";
+
+/// RFC 3161 timestamp responses (`signatures/*.tsr`), through the enclave's check
+/// (`verify_timestamp`, no TSA pinned) and the connected side's (`check_response`, which
+/// follows the token's own chain and verifies every signature on the way).
+pub fn rfc3161(data: &[u8]) {
+    use airlock_verify::trust::timestamp::{check_response, verify_timestamp};
+    let _ = verify_timestamp(data, STAMPED, &[]);
+    let _ = check_response(data, STAMPED, 0x0123_4567_89ab_cdef, &[]);
+}
+
+/// A real response over [`STAMPED`] from OpenSSL's TSA (`openssl ts -reply`, made in a
+/// temporary folder); none when `openssl` is missing.
+pub fn seed_rfc3161() -> Option<Vec<u8>> {
+    use std::process::Command;
+    let dir = tempfile::tempdir().ok()?;
+    let d = dir.path();
+    let run = |args: &[&str]| {
+        Command::new("openssl")
+            .args(args)
+            .current_dir(d)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "tsa.key",
+        "-out",
+        "tsa.pem",
+        "-days",
+        "30",
+        "-subj",
+        "/CN=fuzz TSA",
+        "-addext",
+        "extendedKeyUsage=critical,timeStamping",
+    ])?;
+    std::fs::write(d.join("serial"), "01\n").ok()?;
+    std::fs::write(
+        d.join("tsa.cnf"),
+        "[tsa]\ndefault_tsa = t\n[t]\nserial = ./serial\nsigner_cert = ./tsa.pem\n\
+         signer_key = ./tsa.key\nsigner_digest = sha256\ndefault_policy = 1.2.3.4\n\
+         digests = sha256\naccuracy = secs:1\ness_cert_id_alg = sha256\n",
+    )
+    .ok()?;
+    let query =
+        airlock_verify::trust::timestamp::request_der(STAMPED, 0x0123_4567_89ab_cdef).ok()?;
+    std::fs::write(d.join("q.tsq"), query).ok()?;
+    run(&[
+        "ts",
+        "-reply",
+        "-config",
+        "tsa.cnf",
+        "-queryfile",
+        "q.tsq",
+        "-out",
+        "r.tsr",
+    ])?;
+    std::fs::read(d.join("r.tsr")).ok()
 }
 
 /// Debian repository metadata as a mirror serves it (before and after its signature is
@@ -470,6 +540,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             b"pkcs11:token=airlock%20test;serial=0a1b;object=build;id=%01%ff;type=private?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/run/pin".to_vec(),
             b"pkcs11:object=k?pin-value=1234&pin-value=5678".to_vec(),
         ],
+        "rfc3161" => seed_rfc3161().into_iter().collect(),
         "deb_metadata" => one(
             b"Origin: obs://build.opensuse.org/isv:kubernetes:core:stable:v1.36/deb\nSHA256:\n 0000000000000000000000000000000000000000000000000000000000000000 12 Packages\n\nPackage: kubeadm\nVersion: 1.36.4-1.1\nArchitecture: amd64\nDepends: cri-tools (>= 1.30.0), kubernetes-cni (>= 1.2.0) | foo\nFilename: amd64/kubeadm_1.36.4-1.1_amd64.deb\nSize: 10\nSHA256: 0000000000000000000000000000000000000000000000000000000000000000\n",
         ),
@@ -589,6 +660,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("payload.tar.zst"), bytes).unwrap();
         airlock_verify::verify::fuzz_walk(dir.path(), m.clone()).unwrap();
+    }
+
+    #[test]
+    fn the_rfc3161_seed_passes_the_connected_side_check() {
+        let token = seed_rfc3161().expect("openssl makes the seed");
+        let check = airlock_verify::trust::timestamp::check_response;
+        check(&token, STAMPED, 0x0123_4567_89ab_cdef, &[]).expect("seed is a valid token");
     }
 
     #[test]

@@ -37,6 +37,7 @@ mod resolve;
 mod runbook;
 mod serve;
 mod state;
+mod timestamps;
 mod tokens;
 mod trust;
 mod trust_input;

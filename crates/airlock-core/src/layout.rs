@@ -29,6 +29,8 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 pub const SIGNATURES_DIR: &str = "signatures";
 /// Extension of a signature file (`<KEYID>.minisig`).
 pub const SIGNATURE_EXT: &str = "minisig";
+/// The extension of a signature's RFC 3161 timestamp (`signatures/<KEYID>.tsr`, issue 24).
+pub const TIMESTAMP_EXT: &str = "tsr";
 /// File name of the checksum list for `sha256sum -c`.
 pub const SUMS_FILE: &str = "SHA256SUMS";
 /// File name of the payload.
@@ -328,6 +330,8 @@ pub enum BundleFile {
     Manifest,
     /// `signatures/<NAME>.minisig`; the name is letters, digits, `_` and `-` only.
     Signature(String),
+    /// `signatures/<NAME>.tsr`: the RFC 3161 timestamp of `<NAME>.minisig` (issue 24).
+    Timestamp(String),
     /// `SHA256SUMS`.
     Sums,
     /// `payload.tar.zst`.
@@ -353,7 +357,7 @@ impl BundleFile {
                 .map(BundleFile::Document),
             _ => {
                 let name = rel.strip_prefix(SIGNATURES_DIR)?.strip_prefix('/')?;
-                valid_signature_name(name).then(|| BundleFile::Signature(name.to_string()))
+                BundleFile::signature(name).or_else(|| BundleFile::timestamp(name))
             }
         }
     }
@@ -362,13 +366,20 @@ impl BundleFile {
     pub fn signature(name: &str) -> Option<Self> {
         valid_signature_name(name).then(|| BundleFile::Signature(name.to_string()))
     }
+
+    /// The timestamp file `name` (`KEYID.tsr`), if it is a name that may travel.
+    pub fn timestamp(name: &str) -> Option<Self> {
+        valid_timestamp_name(name).then(|| BundleFile::Timestamp(name.to_string()))
+    }
 }
 
 impl fmt::Display for BundleFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BundleFile::Manifest => f.write_str(MANIFEST_FILE),
-            BundleFile::Signature(n) => write!(f, "{SIGNATURES_DIR}/{n}"),
+            BundleFile::Signature(n) | BundleFile::Timestamp(n) => {
+                write!(f, "{SIGNATURES_DIR}/{n}")
+            }
             BundleFile::Sums => f.write_str(SUMS_FILE),
             BundleFile::Payload => f.write_str(PAYLOAD_FILE),
             BundleFile::Document(d) => f.write_str(d.file_name()),
@@ -380,10 +391,16 @@ impl fmt::Display for BundleFile {
 /// `STEM.minisig` with a stem of ASCII letters, digits, `_` and `-` (airlock writes
 /// `<KEYID>.minisig`): nothing that could be a path, an option or a hidden file.
 pub fn valid_signature_name(name: &str) -> bool {
-    let Some(stem) = name
-        .strip_suffix(SIGNATURE_EXT)
-        .and_then(|s| s.strip_suffix('.'))
-    else {
+    valid_name_with(name, SIGNATURE_EXT)
+}
+
+/// `STEM.tsr` with a stem as [`valid_signature_name`] allows.
+pub fn valid_timestamp_name(name: &str) -> bool {
+    valid_name_with(name, TIMESTAMP_EXT)
+}
+
+fn valid_name_with(name: &str, ext: &str) -> bool {
+    let Some(stem) = name.strip_suffix(ext).and_then(|s| s.strip_suffix('.')) else {
         return false;
     };
     name.len() <= MAX_SIGNATURE_NAME
@@ -570,6 +587,7 @@ mod tests {
             "payload.tar.zst",
             "signatures/ABCDEF0123456789.minisig",
             "signatures/release_key-2.minisig",
+            "signatures/ABCDEF0123456789.tsr",
             "payload.tar.zst.001",
             "payload.tar.zst.9999",
             "payload.parity.002",
@@ -587,6 +605,10 @@ mod tests {
             "signatures/a.b.minisig",
             "signatures/a.minisig/",
             "signatures/\u{202e}a.minisig",
+            "signatures/.tsr",
+            "signatures/-x.tsr",
+            "signatures/a.b.tsr",
+            "signatures/a.tsr.minisig.tsr",
             "/manifest.json",
             "./manifest.json",
             "SHA256SUMS/",
@@ -601,6 +623,12 @@ mod tests {
         }
         let long = format!("signatures/{}.minisig", "a".repeat(MAX_SIGNATURE_NAME));
         assert_eq!(BundleFile::parse(&long), None);
+        let long = format!("signatures/{}.tsr", "a".repeat(MAX_SIGNATURE_NAME));
+        assert_eq!(BundleFile::parse(&long), None);
+        assert_eq!(
+            BundleFile::parse("signatures/K.tsr"),
+            Some(BundleFile::Timestamp("K.tsr".into()))
+        );
     }
 
     #[test]

@@ -28,6 +28,12 @@ pub struct Args {
     /// Replace an existing bundle directory.
     #[arg(long)]
     force: bool,
+    /// Get an RFC 3161 timestamp over each build signature from the time-stamping
+    /// authority at URL (through --ca-file's CAs) and store it as signatures/<KEYID>.tsr
+    /// (docs/trust.md, "Timestamps"). An unreachable TSA or an unusable answer fails the
+    /// build (exit 4) after the bundle is written.
+    #[arg(long, value_name = "URL")]
+    tsa: Option<String>,
     /// Content cache [default: $AIRLOCK_CACHE, $XDG_CACHE_HOME/airlock or ~/.cache/airlock].
     #[arg(long, value_name = "DIR")]
     cache: Option<PathBuf>,
@@ -152,8 +158,23 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             verifier,
         },
     )?;
+    let stamped = match &a.tsa {
+        Some(url) => {
+            let files: Vec<PathBuf> = summary
+                .signatures
+                .iter()
+                .map(|s| summary.dir.join(s))
+                .collect();
+            rt.block_on(airlock::timestamp::stamp_all(&http, url, &files))?
+        }
+        None => Vec::new(),
+    };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        let mut out = serde_json::to_value(&summary)?;
+        if let (false, Some(map)) = (stamped.is_empty(), out.as_object_mut()) {
+            map.insert("timestamps".into(), serde_json::to_value(&stamped)?);
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
     println!("bundle: {}", summary.dir.display());
@@ -170,6 +191,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     println!("  manifest sha256: {}", summary.manifest_sha256);
     for s in &summary.signatures {
         println!("  signed: {s}");
+    }
+    for s in &stamped {
+        println!(
+            "  timestamped: {} (TSA time {})",
+            s.file.display(),
+            s.facts.time
+        );
     }
     if !summary.volumes.is_empty() {
         println!("  volumes: {}", summary.volumes.join(", "));

@@ -42,6 +42,13 @@ pub struct Args {
     /// Replace this key's existing signature file.
     #[arg(long)]
     force: bool,
+    /// Also get an RFC 3161 timestamp over the new signature file from the
+    /// time-stamping authority at URL and store it as signatures/<KEYID>.tsr. The enclave
+    /// counts it when its policy lists that TSA; a policy can require one per role. An
+    /// unreachable TSA or an unusable answer fails the command (exit 4) after the
+    /// signature is written.
+    #[arg(long, value_name = "URL")]
+    tsa: Option<String>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -65,11 +72,31 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             time: Timestamp::now(),
         },
     )?;
+    let stamped = match &a.tsa {
+        Some(url) => {
+            let http = airlock::http::HttpClient::new(Default::default())?;
+            let rt = crate::common::runtime()?;
+            Some(rt.block_on(airlock::timestamp::stamp(&http, url, &signed.file))?)
+        }
+        None => None,
+    };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&signed)?);
+        let mut out = serde_json::to_value(&signed)?;
+        if let (Some(s), Some(map)) = (&stamped, out.as_object_mut()) {
+            map.insert("timestamp".into(), serde_json::to_value(s)?);
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!("signed: {}", signed.file.display());
         println!("  trusted comment: {}", signed.comment);
+        if let Some(s) = &stamped {
+            println!(
+                "  timestamped: {} (TSA time {}, by {})",
+                s.file.display(),
+                s.facts.time,
+                s.facts.tsa
+            );
+        }
     }
     Ok(())
 }

@@ -80,6 +80,8 @@ mod tests {
                 time: Some("2026-12-01T08:00:00Z".into()),
                 change: Some("CHG-2211".into()),
                 policy_version: None,
+                timestamp: None,
+                timestamp_problem: None,
             }],
             not_counted: vec![NotCounted {
                 file: "signatures/B.minisig".into(),

@@ -239,6 +239,8 @@ mod tests {
                 time: None,
                 change: Some("CHG-2211".into()),
                 policy_version: None,
+                timestamp: None,
+                timestamp_problem: None,
             }],
             not_counted: vec![],
             rules: vec![RuleStatus {

@@ -191,6 +191,92 @@ pub enum TrustError {
         reason: String,
     },
 
+    // RFC 3161 timestamps (issue 24)
+    /// A timestamp (`.tsr`) cannot be parsed as an RFC 3161 response and token.
+    #[error("{artifact}: malformed RFC 3161 timestamp: {reason}")]
+    TimestampMalformed {
+        /// The timestamp file (or "timestamp").
+        artifact: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The timestamp's message imprint is not the hash of the signature file beside it.
+    #[error(
+        "{artifact}: the timestamp is for another signature (its message imprint is not the \
+         hash of this signature file)"
+    )]
+    TimestampImprint {
+        /// The timestamp file.
+        artifact: String,
+    },
+
+    /// The TSA certificate does not chain to a TSA the policy lists.
+    #[error("{artifact}: timestamp from an unlisted TSA: {reason}")]
+    TimestampUnlistedTsa {
+        /// The timestamp file.
+        artifact: String,
+        /// Which certificate and why.
+        reason: String,
+    },
+
+    /// genTime lies outside the validity of a certificate in the TSA's chain.
+    #[error("{artifact}: timestamp outside the TSA certificate's validity: {reason}")]
+    TimestampCertValidity {
+        /// The timestamp file.
+        artifact: String,
+        /// genTime, the certificate and its validity (one string: the enum stays small).
+        reason: String,
+    },
+
+    /// The token's CMS signature (or a signed attribute) does not verify.
+    #[error("{artifact}: timestamp signature does not verify: {reason}")]
+    TimestampSignature {
+        /// The timestamp file.
+        artifact: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// The token uses an algorithm airlock does not accept.
+    #[error(
+        "{artifact}: timestamp uses {algorithm}, which is not accepted (RSA PKCS#1 v1.5, ECDSA \
+         P-256/P-384 and Ed25519 with SHA-256/384/512 are)"
+    )]
+    TimestampAlgorithm {
+        /// The timestamp file.
+        artifact: String,
+        /// The algorithm found.
+        algorithm: String,
+    },
+
+    /// The token names a TSA policy OID the trust policy does not allow for that TSA.
+    #[error("{artifact}: timestamp under a TSA policy the trust policy does not allow: {reason}")]
+    TimestampPolicy {
+        /// The timestamp file.
+        artifact: String,
+        /// The OID found and the TSA's name in the policy.
+        reason: String,
+    },
+
+    /// The TSA did not grant the request.
+    #[error("{artifact}: the TSA did not grant a timestamp: {status}")]
+    TimestampNotGranted {
+        /// The timestamp (or the TSA's URL).
+        artifact: String,
+        /// The status and text it gave.
+        status: String,
+    },
+
+    /// The TSA's answer carries another nonce than the request: not the answer to it.
+    #[error(
+        "{artifact}: the TSA's answer does not carry the request's nonce (a replayed or foreign answer)"
+    )]
+    TimestampNonce {
+        /// The TSA's URL or "timestamp".
+        artifact: String,
+    },
+
     // PKCS#11 tokens (issue 24). Each names the key's URI (as given, a `pin-value` never
     // accepted), never the PIN; all are the operator's input or environment: exit 4.
     /// A `pkcs11:` URI cannot be used (RFC 7512 syntax, an attribute airlock does not take).
@@ -271,7 +357,16 @@ impl TrustError {
             | TrustError::DuplicateSigner { .. }
             | TrustError::ThresholdNotMet { .. }
             | TrustError::PolicyNotMet { .. }
-            | TrustError::PolicyUpdate { .. } => 3,
+            | TrustError::PolicyUpdate { .. }
+            | TrustError::TimestampMalformed { .. }
+            | TrustError::TimestampImprint { .. }
+            | TrustError::TimestampUnlistedTsa { .. }
+            | TrustError::TimestampCertValidity { .. }
+            | TrustError::TimestampSignature { .. }
+            | TrustError::TimestampAlgorithm { .. }
+            | TrustError::TimestampPolicy { .. } => 3,
+            // An answer the TSA gave the connected side (not a bundle's content).
+            TrustError::TimestampNotGranted { .. } | TrustError::TimestampNonce { .. } => 4,
             TrustError::InvalidThreshold { .. } => 2,
             TrustError::Random { .. } => 1,
             // Signature files are parsed inside the evaluation and reported there, so a

@@ -32,6 +32,7 @@ pub mod comment;
 pub(crate) mod keys;
 pub(crate) mod minisign;
 pub mod policy;
+pub mod timestamp;
 
 use std::io::Read;
 use std::path::Path;

@@ -22,9 +22,11 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::comment::{self, CommentKind};
+use super::timestamp::{PinnedTsa, TimeStampFacts, verify_timestamp};
 use super::{KeyId, MessageDigest, PublicKey, TrustError, VerifiedSignature, verify_digest};
 use crate::digest::Sha256Digest;
 use crate::escape::Untrusted;
+use crate::time::Timestamp;
 
 mod draft;
 pub use draft::{DraftError, DraftKey, PolicyDraft, RuleChange};
@@ -102,6 +104,29 @@ struct PolicyFile {
     keys: Vec<KeyEntry>,
     rules: Vec<RuleEntry>,
     update: UpdateEntry,
+    /// Time-stamping authorities whose RFC 3161 timestamps count (issue 24).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    tsa: Vec<TsaEntry>,
+}
+
+/// A TSA the policy trusts: a pinned certificate (its root, an intermediate or the TSA
+/// certificate itself) and, optionally, the TSA policy OIDs accepted from it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TsaEntry {
+    name: String,
+    /// The certificate, base64 DER (the body of a PEM file).
+    certificate: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    policy_oids: Vec<String>,
+}
+
+/// Whether a rule's signatures must carry a valid timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum TimestampRule {
+    /// A signature counts only with a valid stamp from a listed TSA.
+    Required,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -118,6 +143,8 @@ struct KeyEntry {
 struct RuleEntry {
     role: RoleName,
     at_least: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    timestamp: Option<TimestampRule>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -156,6 +183,10 @@ pub struct TrustPolicy {
     update: Option<(usize, Option<RoleName>)>,
     version: Option<u64>,
     sha256: Option<Sha256Digest>,
+    /// The TSAs whose stamps count.
+    tsas: Vec<PinnedTsa>,
+    /// Roles whose signatures count only with a valid stamp.
+    stamped_roles: BTreeSet<RoleName>,
 }
 
 /// A signature that counted.
@@ -180,6 +211,12 @@ pub struct Counted {
     /// For a policy signature: the version it approves.
     #[serde(skip)]
     pub policy_version: Option<u64>,
+    /// Its valid RFC 3161 timestamp, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<TimeStampFacts>,
+    /// Why its timestamp file (present, but not required) was not accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp_problem: Option<String>,
 }
 
 /// A signature that did not count, and why.
@@ -222,6 +259,16 @@ impl Evaluation {
             .filter_map(|c| c.change.as_deref())
             .collect();
         set.into_iter().map(str::to_string).collect()
+    }
+
+    /// The latest time a counted signature's valid timestamp proves it existed by
+    /// (genTime minus accuracy): a lower bound of real time a TSA vouches for.
+    pub fn approved_by_tsa(&self) -> Option<Timestamp> {
+        self.counted
+            .iter()
+            .filter_map(|c| c.timestamp.as_ref())
+            .map(TimeStampFacts::lower_bound)
+            .max()
     }
 
     /// True when every rule is met.
@@ -283,6 +330,8 @@ impl TrustPolicy {
             update: None,
             version: None,
             sha256: None,
+            tsas: Vec::new(),
+            stamped_roles: BTreeSet::new(),
         }
     }
 
@@ -348,6 +397,8 @@ impl TrustPolicy {
             ));
         }
         let mut rules = Vec::new();
+        let mut stamped_roles = BTreeSet::new();
+        let tsas = parse_tsas(&f.tsa).map_err(bad)?;
         for r in f.rules {
             if r.at_least == 0 || r.at_least > holders(&r.role) {
                 return Err(bad(format!(
@@ -359,6 +410,15 @@ impl TrustPolicy {
             }
             if rules.iter().any(|(role, _)| role == &r.role) {
                 return Err(bad(format!("role {} has two rules", r.role)));
+            }
+            if r.timestamp == Some(TimestampRule::Required) {
+                if tsas.is_empty() {
+                    return Err(bad(format!(
+                        "rule {} requires timestamps but the policy lists no tsa",
+                        r.role
+                    )));
+                }
+                stamped_roles.insert(r.role.clone());
             }
             rules.push((r.role, r.at_least));
         }
@@ -378,7 +438,19 @@ impl TrustPolicy {
             update: Some((f.update.at_least, f.update.role)),
             version: Some(f.version),
             sha256: Some(Sha256Digest::of(bytes)),
+            tsas,
+            stamped_roles,
         })
+    }
+
+    /// The TSAs the policy lists.
+    pub fn tsas(&self) -> &[PinnedTsa] {
+        &self.tsas
+    }
+
+    /// True when some rule counts a signature only with a valid timestamp.
+    pub fn requires_timestamps(&self) -> bool {
+        !self.stamped_roles.is_empty()
     }
 
     /// The keys.
@@ -404,9 +476,21 @@ impl TrustPolicy {
     /// Check bundle `signatures` (file name, text) over a manifest with `digest` against
     /// the rules.
     pub fn evaluate(&self, digest: &MessageDigest, signatures: &[(String, String)]) -> Evaluation {
+        self.evaluate_stamped(digest, signatures, &BTreeMap::new())
+    }
+
+    /// [`TrustPolicy::evaluate`] with each signature's timestamp (`.tsr` bytes, keyed by
+    /// the signature's name as in `signatures`).
+    pub fn evaluate_stamped(
+        &self,
+        digest: &MessageDigest,
+        signatures: &[(String, String)],
+        stamps: &BTreeMap<String, Vec<u8>>,
+    ) -> Evaluation {
         self.evaluate_rules(
             digest,
             signatures,
+            stamps,
             &self.rules,
             &[CommentKind::Bundle, CommentKind::Approval],
         )
@@ -416,6 +500,7 @@ impl TrustPolicy {
         &self,
         digest: &MessageDigest,
         signatures: &[(String, String)],
+        stamps: &BTreeMap<String, Vec<u8>>,
         rules: &Rules,
         kinds: &[CommentKind],
     ) -> Evaluation {
@@ -434,8 +519,20 @@ impl TrustPolicy {
                     continue;
                 }
             };
-            match self.count(rules, kinds, &v, &mut seen) {
-                Ok((name, role, c)) => counted.push(Counted {
+            let counts = self
+                .count(rules, kinds, &v, &mut seen)
+                .and_then(|(name, role, c)| {
+                    let stamp = self.check_stamp(file, text, stamps, role.as_deref(), c.as_ref());
+                    match stamp {
+                        Ok(stamp) => Ok((name, role, c, stamp)),
+                        Err(e) => {
+                            seen.remove(&v.key_id);
+                            Err(e)
+                        }
+                    }
+                });
+            match counts {
+                Ok((name, role, c, (timestamp, timestamp_problem))) => counted.push(Counted {
                     file: file.clone(),
                     key_id: v.key_id.to_string(),
                     name,
@@ -448,6 +545,8 @@ impl TrustPolicy {
                         .filter(|c| c.kind == CommentKind::Policy)
                         .and_then(|c| c.get("version"))
                         .and_then(|v| v.parse().ok()),
+                    timestamp,
+                    timestamp_problem,
                 }),
                 Err(reason) => not_counted.push(NotCounted {
                     file: file.clone(),
@@ -473,6 +572,50 @@ impl TrustPolicy {
             not_counted,
             rules,
         }
+    }
+
+    /// The signature's timestamp, judged: `Err` when its rule requires a stamp and it
+    /// has no valid one; otherwise the valid stamp or why the one present is not.
+    #[allow(clippy::type_complexity)]
+    fn check_stamp(
+        &self,
+        file: &str,
+        text: &str,
+        stamps: &BTreeMap<String, Vec<u8>>,
+        role: Option<&str>,
+        c: Option<&comment::Comment>,
+    ) -> Result<(Option<TimeStampFacts>, Option<String>), Uncounted> {
+        let required = role.is_some_and(|r| self.stamped_roles.iter().any(|s| s.as_str() == r));
+        let tsr = timestamp_label(file);
+        let Some(bytes) = stamps.get(file) else {
+            return match (required, role) {
+                (true, Some(role)) => Err(Uncounted::NoTimestamp {
+                    role: role.to_string(),
+                    tsr,
+                }),
+                _ => Ok((None, None)),
+            };
+        };
+        // The core names the artifact "timestamp"; here it has a file name.
+        let checked = verify_timestamp(bytes, text.as_bytes(), &self.tsas)
+            .map_err(|e| e.to_string().replacen("timestamp:", &format!("{tsr}:"), 1));
+        let facts = match (checked, required) {
+            (Ok(f), _) => f,
+            (Err(reason), true) => {
+                return Err(Uncounted::BadTimestamp {
+                    role: role.unwrap_or_default().to_string(),
+                    reason,
+                });
+            }
+            (Err(reason), false) => return Ok((None, Some(reason))),
+        };
+        if let Some(e) = signed_after_stamp(c, &facts) {
+            if required {
+                return Err(e);
+            }
+            return Ok((None, Some(e.to_string())));
+        }
+        Ok((Some(facts), None))
     }
 
     /// Whether a verified signature counts, and for whom and which role.
@@ -557,6 +700,72 @@ enum Uncounted {
     /// A role no rule counts.
     #[error("role {role} is not one the policy's rules count")]
     RoleNotCounted { role: RoleName },
+    /// The rule for its role requires a timestamp and there is none.
+    #[error("the policy requires a timestamp for role {role} and {tsr} is missing")]
+    NoTimestamp { role: String, tsr: String },
+    /// The rule for its role requires a timestamp and it is not valid.
+    #[error("timestamp required for role {role}: {reason}")]
+    BadTimestamp { role: String, reason: String },
+    /// The trusted comment says it was signed after the TSA stamped it: back-dated.
+    #[error(
+        "its trusted comment says time={claimed}, later than the TSA's time {stamped} \
+         (+{skew} s): the signer's clock or word is false"
+    )]
+    SignedAfterStamp {
+        claimed: String,
+        stamped: String,
+        skew: i64,
+    },
+}
+
+/// The back-dating check: a trusted comment whose `time=` is later than the stamp's
+/// genTime plus accuracy plus [`COMMENT_SKEW_SECS`] is false.
+fn signed_after_stamp(c: Option<&comment::Comment>, facts: &TimeStampFacts) -> Option<Uncounted> {
+    let claimed = Timestamp::parse(c?.get("time")?, false).ok()?;
+    let limit = facts
+        .time
+        .plus(facts.accuracy_secs.min(i64::MAX as u64) as i64)
+        .plus(COMMENT_SKEW_SECS);
+    (claimed > limit).then(|| Uncounted::SignedAfterStamp {
+        claimed: claimed.to_string(),
+        stamped: facts.time.to_string(),
+        skew: COMMENT_SKEW_SECS,
+    })
+}
+
+/// How far a signer's `time=` may be after the TSA's genTime (plus its accuracy) before
+/// the claim is called false: the comment is written before the stamp is asked for.
+pub const COMMENT_SKEW_SECS: i64 = 300;
+
+/// The `.tsr` beside a signature file: `signatures/K.minisig` -> `signatures/K.tsr`.
+pub fn timestamp_label(signature_label: &str) -> String {
+    match signature_label.strip_suffix(crate::layout::SIGNATURE_EXT) {
+        Some(stem) => format!("{stem}{}", crate::layout::TIMESTAMP_EXT),
+        None => format!("{signature_label}.{}", crate::layout::TIMESTAMP_EXT),
+    }
+}
+
+fn parse_tsas(entries: &[TsaEntry]) -> Result<Vec<PinnedTsa>, String> {
+    use base64::Engine as _;
+    let mut out: Vec<PinnedTsa> = Vec::new();
+    for t in entries {
+        if t.name.trim().is_empty() || t.name.len() > 100 || t.name.chars().any(char::is_control) {
+            return Err(format!(
+                "tsa name {} is empty, too long or has control characters",
+                Untrusted(&t.name)
+            ));
+        }
+        if out.iter().any(|p| p.name == t.name) {
+            return Err(format!("tsa {} is listed twice", Untrusted(&t.name)));
+        }
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(t.certificate.trim())
+            .map_err(|e| format!("tsa {}: certificate is not base64: {e}", Untrusted(&t.name)))?;
+        let pin = PinnedTsa::new(&t.name, &der, t.policy_oids.clone())
+            .map_err(|e| format!("tsa {}: {e}", Untrusted(&t.name)))?;
+        out.push(pin);
+    }
+    Ok(out)
 }
 
 /// Accept `new` (its file bytes, and signatures over them) as the successor of `current`:
@@ -598,7 +807,13 @@ pub fn accept_update(
         None => Rules::Threshold(*n),
     };
     let digest = MessageDigest::of_bytes(new_bytes);
-    let eval = current.evaluate_rules(&digest, signatures, &rules, &[CommentKind::Policy]);
+    let eval = current.evaluate_rules(
+        &digest,
+        signatures,
+        &BTreeMap::new(),
+        &rules,
+        &[CommentKind::Policy],
+    );
     if !eval.satisfied() {
         return Err(TrustError::PolicyUpdate {
             reason: format!(
@@ -666,6 +881,76 @@ mod tests {
                 (format!("k{i}.minisig"), sig)
             })
             .collect()
+    }
+
+    /// A policy written before timestamps existed reads and writes the same fields.
+    #[test]
+    fn policies_without_timestamp_fields_serialize_as_before() {
+        let (a, b) = (
+            SecretKey::generate().unwrap(),
+            SecretKey::generate().unwrap(),
+        );
+        let text = policy(1, &[&a, &b]);
+        let f: PolicyFile = serde_json::from_str(&text).unwrap();
+        let back: serde_json::Value = serde_json::to_value(&f).unwrap();
+        let orig: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, orig);
+        let p = TrustPolicy::parse(text.as_bytes(), "p").unwrap();
+        assert!(!p.requires_timestamps() && p.tsas().is_empty());
+    }
+
+    /// A certificate made by `openssl`, base64 DER.
+    fn openssl_cert_b64() -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ])
+            .args([
+                "-nodes", "-keyout", "k.pem", "-out", "c.pem", "-subj", "/CN=t",
+            ])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let pem = std::fs::read_to_string(dir.path().join("c.pem")).unwrap();
+        pem.lines().filter(|l| !l.starts_with("-----")).collect()
+    }
+
+    #[test]
+    fn a_timestamp_rule_needs_a_listed_tsa_with_a_certificate() {
+        let k = SecretKey::generate().unwrap();
+        let mut v: serde_json::Value = serde_json::from_str(&policy(1, &[&k])).unwrap();
+        v["update"]["at_least"] = 1.into();
+        v["rules"][0]["timestamp"] = "required".into();
+        let parse = |v: &serde_json::Value| TrustPolicy::parse(v.to_string().as_bytes(), "p");
+        let e = parse(&v).unwrap_err().to_string();
+        assert!(e.contains("lists no tsa"), "{e}");
+        v["tsa"] = serde_json::json!([{"name": "corp TSA", "certificate": "AAAA"}]);
+        let e = parse(&v).unwrap_err().to_string();
+        assert!(
+            e.contains("corp TSA") && e.contains("not an X.509 certificate"),
+            "{e}"
+        );
+        v["tsa"][0]["certificate"] = openssl_cert_b64().into();
+        let p = parse(&v).unwrap();
+        assert!(p.requires_timestamps());
+        assert_eq!(p.tsas()[0].name, "corp TSA");
+        v["tsa"][0]["policy_oids"] = serde_json::json!(["not an oid"]);
+        assert!(parse(&v).unwrap_err().to_string().contains("not an OID"));
+        v["tsa"][0]["policy_oids"] = serde_json::json!(["1.3.6.1.4.1.99999.1"]);
+        parse(&v).unwrap();
+        v["rules"][0]["timestamp"] = "optional".into();
+        assert!(parse(&v).is_err(), "only \"required\" is a timestamp rule");
     }
 
     #[test]

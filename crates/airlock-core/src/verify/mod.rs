@@ -158,6 +158,8 @@ pub struct SignatureFile {
     pub name: String,
     /// Its content.
     pub text: String,
+    /// Its RFC 3161 timestamp (`<STEM>.tsr` beside it), the bytes as read, if any.
+    pub timestamp: Option<Vec<u8>>,
 }
 
 /// What a bundle says about where it belongs (from its signed manifest); the
@@ -185,6 +187,8 @@ pub struct SignedBundle {
     policy_version: Option<u64>,
     policy_sha256: Option<Sha256Digest>,
     outside_window: Option<String>,
+    tsa_time: Option<Timestamp>,
+    clock: Timestamp,
 }
 
 impl SignedBundle {
@@ -281,6 +285,17 @@ impl SignedBundle {
         self.outside_window.as_deref()
     }
 
+    /// The latest time valid timestamps of counted signatures prove (genTime minus
+    /// accuracy); the window was checked at the later of this and the clock.
+    pub fn tsa_time(&self) -> Option<Timestamp> {
+        self.tsa_time
+    }
+
+    /// The enclave clock the bundle was checked at.
+    pub fn clock(&self) -> Timestamp {
+        self.clock
+    }
+
     /// A signed document (the change report, the SBOM), read whole (at most `limit`
     /// bytes) and checked against the size and sha256 the manifest lists.
     pub fn read_document(&self, path: crate::layout::DocPath, limit: u64) -> Result<Vec<u8>> {
@@ -342,6 +357,8 @@ pub fn fuzz_walk(dir: &Path, manifest: BundleManifest) -> Result<WalkSummary> {
         policy_version: None,
         policy_sha256: None,
         outside_window: None,
+        tsa_time: None,
+        clock: Timestamp(0),
     };
     payload::walk(&signed, Check::Whole, &mut |_, r| r.drain(), &|_| {})
 }

@@ -9,6 +9,7 @@ use crate::escape;
 use crate::fsutil;
 use crate::layout::{self, MANIFEST_FILE, SIGNATURES_DIR, SUMS_FILE};
 use crate::manifest::{BundleManifest, MAX_MANIFEST_JSON_BYTES};
+use crate::trust::timestamp::TIMESTAMP_MAX_BYTES;
 use crate::trust::{MessageDigest, SIGNATURE_MAX_BYTES, TrustError};
 
 /// Most signature files read.
@@ -18,9 +19,11 @@ pub(super) fn open(dir: &Path, policy: &Policy) -> Result<SignedBundle> {
     check_bundle_dir(dir)?;
     let bytes = read_bundle_file(dir, MANIFEST_FILE, MAX_MANIFEST_JSON_BYTES)?;
     let files = read_signatures(dir)?;
-    let evaluation = policy
-        .trust()
-        .evaluate(&MessageDigest::of_bytes(&bytes), &labelled(&files));
+    let evaluation = policy.trust().evaluate_stamped(
+        &MessageDigest::of_bytes(&bytes),
+        &labelled(&files),
+        &stamps(&files),
+    );
     if !evaluation.satisfied() {
         return Err(TrustError::PolicyNotMet {
             missing: evaluation.missing().join(", "),
@@ -31,7 +34,8 @@ pub(super) fn open(dir: &Path, policy: &Policy) -> Result<SignedBundle> {
     let manifest = BundleManifest::parse_verified(&bytes)?;
     let manifest_sha256 = Sha256Digest::of(&bytes);
     check_sums_file(dir, &manifest, &manifest_sha256)?;
-    let outside_window = check_window(&manifest, policy)?;
+    let tsa_time = evaluation.approved_by_tsa();
+    let outside_window = check_window(&manifest, policy, tsa_time)?;
     let (version, sha) = (policy.trust().version(), policy.trust().sha256().copied());
     Ok(SignedBundle {
         dir: dir.to_path_buf(),
@@ -43,16 +47,32 @@ pub(super) fn open(dir: &Path, policy: &Policy) -> Result<SignedBundle> {
         policy_version: version,
         policy_sha256: sha,
         outside_window,
+        tsa_time,
+        clock: policy.now(),
     })
 }
 
 /// The change window: refuse a bundle before `not_before` or after `expires`, unless
 /// the policy allows expired bundles (recovery), in which case say why it was outside.
-fn check_window(m: &BundleManifest, policy: &Policy) -> Result<Option<String>> {
-    let now = policy.now();
-    let problem = match (m.not_before, m.expires) {
-        (Some(nb), _) if now < nb => Some(format!("not valid before {nb} (now {now})")),
-        (_, Some(exp)) if now > exp => Some(format!("expired at {exp} (now {now})")),
+///
+/// `tsa_time` is the latest time a valid timestamp of a counted signature proves real
+/// time had reached (docs/trust.md, "Timestamps"): approved after `expires` by TSA time is
+/// refused whatever the enclave clock says, and the window is checked at the later of
+/// the clock and that time (a clock behind it is provably behind).
+fn check_window(
+    m: &BundleManifest,
+    policy: &Policy,
+    tsa_time: Option<crate::time::Timestamp>,
+) -> Result<Option<String>> {
+    let clock = policy.now();
+    let now = tsa_time.map_or(clock, |t| t.max(clock));
+    let problem = match (m.not_before, m.expires, tsa_time) {
+        (_, Some(exp), Some(t)) if t > exp => Some(format!(
+            "expired at {exp}: approved at {t} by TSA time, after the window closed (enclave \
+             clock {clock})"
+        )),
+        (Some(nb), _, _) if now < nb => Some(format!("not valid before {nb} (now {now})")),
+        (_, Some(exp), _) if now > exp => Some(format!("expired at {exp} (now {now})")),
         _ => None,
     };
     match problem {
@@ -73,10 +93,12 @@ fn check_window(m: &BundleManifest, policy: &Policy) -> Result<Option<String>> {
 pub fn evaluate(dir: &Path, policy: &Policy) -> Result<crate::trust::policy::Evaluation> {
     check_bundle_dir(dir)?;
     let bytes = read_bundle_file(dir, MANIFEST_FILE, MAX_MANIFEST_JSON_BYTES)?;
-    let sigs = read_signature_pairs(dir)?;
-    Ok(policy
-        .trust()
-        .evaluate(&MessageDigest::of_bytes(&bytes), &sigs))
+    let files = read_signatures(dir)?;
+    Ok(policy.trust().evaluate_stamped(
+        &MessageDigest::of_bytes(&bytes),
+        &labelled(&files),
+        &stamps(&files),
+    ))
 }
 
 /// A bundle path that is missing or not a directory is a typo, not an attack: invalid
@@ -132,7 +154,38 @@ fn labelled(files: &[SignatureFile]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Every `signatures/*.minisig` regular file, sorted by name.
+/// Each signature's timestamp, keyed by the signature's label (as [`labelled`] gives it).
+fn stamps(files: &[SignatureFile]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    files
+        .iter()
+        .filter_map(|f| {
+            let rel = layout::signature_path(&f.name);
+            let label = escape::Untrusted(&rel).to_string();
+            f.timestamp.clone().map(|t| (label, t))
+        })
+        .collect()
+}
+
+/// `signatures/<STEM>.tsr` beside `<STEM>.minisig`, if there is one: a regular file of at
+/// most [`TIMESTAMP_MAX_BYTES`], read as bytes (DER).
+fn read_timestamp(dir: &Path, minisig: &str) -> Result<Option<Vec<u8>>> {
+    let Some(stem) = minisig.strip_suffix(layout::SIGNATURE_EXT) else {
+        return Ok(None);
+    };
+    let name = format!("{stem}{}", layout::TIMESTAMP_EXT);
+    let rel = layout::signature_path(&name);
+    match std::fs::symlink_metadata(dir.join(&rel)) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("inspect", dir.join(&rel), e)),
+        Ok(meta) if !meta.is_file() => {
+            let kind = fsutil::kind_of(meta.file_type());
+            Err(Error::rejected(&rel, BundleError::NotRegular { kind }))
+        }
+        Ok(_) => read_bundle_file(dir, &rel, TIMESTAMP_MAX_BYTES as u64).map(Some),
+    }
+}
+
+/// Every `signatures/*.minisig` regular file, sorted by name, each with its `.tsr`.
 fn read_signatures(dir: &Path) -> Result<Vec<SignatureFile>> {
     let sig_dir = dir.join(SIGNATURES_DIR);
     let listing = std::fs::read_dir(&sig_dir).map_err(|e| {
@@ -166,9 +219,11 @@ fn read_signatures(dir: &Path) -> Result<Vec<SignatureFile>> {
         let text = read_bundle_file(dir, &rel, SIGNATURE_MAX_BYTES as u64)?;
         let text = String::from_utf8(text)
             .map_err(|_| Error::rejected(&rel, BundleError::SignatureNotUtf8))?;
+        let timestamp = read_timestamp(dir, name)?;
         sigs.push(SignatureFile {
             name: name.to_string(),
             text,
+            timestamp,
         });
     }
     sigs.sort_by(|a, b| a.name.cmp(&b.name));

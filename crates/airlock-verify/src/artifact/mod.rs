@@ -50,6 +50,7 @@ pub fn media_type(f: &BundleFile) -> &'static str {
     match f {
         BundleFile::Manifest => "application/vnd.airlock.bundle.manifest.v1+json",
         BundleFile::Signature(_) => "application/vnd.airlock.bundle.signature.v1",
+        BundleFile::Timestamp(_) => "application/vnd.airlock.bundle.timestamp.v1",
         BundleFile::Sums => "application/vnd.airlock.bundle.sums.v1",
         BundleFile::Payload => "application/vnd.airlock.bundle.payload.v1.tar+zstd",
         BundleFile::Document(d) => d.media_type(),
@@ -70,6 +71,7 @@ pub fn max_size(f: &BundleFile) -> u64 {
     match f {
         BundleFile::Manifest => MAX_MANIFEST_JSON_BYTES,
         BundleFile::Signature(_) => SIGNATURE_MAX_BYTES as u64,
+        BundleFile::Timestamp(_) => crate::trust::timestamp::TIMESTAMP_MAX_BYTES as u64,
         BundleFile::Sums => MAX_SUMS_BYTES,
         BundleFile::Payload => u64::MAX,
         BundleFile::Document(_) => MAX_DOCUMENT_BYTES,

@@ -150,12 +150,28 @@ fn sources(bundle: &VerifiedBundle) -> (Vec<Source>, Vec<String>) {
     let mut skipped = Vec::new();
     for f in bundle.signature_files() {
         match BundleFile::signature(&f.name) {
-            Some(file) => out.push(Source {
-                file,
-                digest: Sha256Digest::of(f.text.as_bytes()),
-                size: f.text.len() as u64,
-                bytes: Some(Bytes::from(f.text.clone())),
-            }),
+            Some(file) => {
+                out.push(Source {
+                    file,
+                    digest: Sha256Digest::of(f.text.as_bytes()),
+                    size: f.text.len() as u64,
+                    bytes: Some(Bytes::from(f.text.clone())),
+                });
+                // Its timestamp travels with it, as the bytes verification read.
+                let stem = f
+                    .name
+                    .strip_suffix(layout::SIGNATURE_EXT)
+                    .unwrap_or_default();
+                let tsr = BundleFile::timestamp(&format!("{stem}{}", layout::TIMESTAMP_EXT));
+                if let (Some(bytes), Some(file)) = (&f.timestamp, tsr) {
+                    out.push(Source {
+                        file,
+                        digest: Sha256Digest::of(bytes),
+                        size: bytes.len() as u64,
+                        bytes: Some(Bytes::from(bytes.clone())),
+                    });
+                }
+            }
             None => {
                 let shown = Untrusted(&layout::signature_path(&f.name)).to_string();
                 tracing::warn!(

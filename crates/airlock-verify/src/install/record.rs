@@ -22,6 +22,23 @@ pub fn verified(b: &SignedBundle) -> Value {
         "not_before": m.not_before,
         "expires": m.expires,
         "outside_window": b.outside_window(),
+        "time": clocks(b),
+    })
+}
+
+/// Both clocks (issue 24): the enclave's, and the latest time valid timestamps of counted
+/// signatures prove; the window was checked at the later one (`effective`).
+fn clocks(b: &SignedBundle) -> Value {
+    let clock = b.clock();
+    let (effective, source) = match b.tsa_time() {
+        Some(t) if t > clock => (t, "tsa"),
+        _ => (clock, "clock"),
+    };
+    json!({
+        "enclave": clock,
+        "tsa": b.tsa_time(),
+        "effective": effective,
+        "source": source,
     })
 }
 

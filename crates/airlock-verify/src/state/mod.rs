@@ -324,16 +324,22 @@ fn replay(chain: &receipts::ChainReport) -> State {
 /// window (`not_before`, `expires`) of a bundle whose signatures were checked. Anything
 /// else (a refusal before the signatures, `--allow-expired`, a bundle without an expiry)
 /// proves nothing about the clock, and a floor raised from it would let one run with a
-/// wrong clock refuse every later install.
+/// wrong clock refuse every later install. The TSA time of counted approvals
+/// (`verified.time.tsa`, genTime minus accuracy, issue 24) is a lower bound of real time
+/// a pinned TSA vouches for, whatever the clock or the window said: the later of the two.
 pub fn vouched(r: &Receipt) -> Option<Timestamp> {
     let v = r.verified.as_ref()?;
+    let parse = |x: &serde_json::Value| x.as_str().and_then(|s| Timestamp::parse(s, true).ok());
+    let tsa = parse(&v["time"]["tsa"]);
     if r.allow_expired {
-        return None;
+        return tsa;
     }
-    let at = |k: &str| v[k].as_str().and_then(|s| Timestamp::parse(s, true).ok());
-    let expires = at("expires")?;
-    let inside = r.started <= expires && at("not_before").is_none_or(|nb| nb <= r.started);
-    inside.then_some(r.started)
+    let at = |k: &str| parse(&v[k]);
+    let window = at("expires").and_then(|expires| {
+        let inside = r.started <= expires && at("not_before").is_none_or(|nb| nb <= r.started);
+        inside.then_some(r.started)
+    });
+    window.max(tsa)
 }
 
 /// The clock floor after `r`: raised to what it vouches for; cleared by a reset.
@@ -685,6 +691,26 @@ mod tests {
         assert_eq!(s.receipts, 5);
         // A clock past 9999 is refused before anything is written.
         assert!(check_writable_clock(Timestamp::LAST.plus(1)).is_err());
+    }
+
+    /// A TSA time in the receipt raises the floor, window or not, and recovery replays it.
+    #[test]
+    fn a_tsa_time_raises_the_clock_floor() {
+        let d = tempfile::tempdir().unwrap();
+        let mut e = Enclave::open(StateDir::at(d.path()).unwrap(), None).unwrap();
+        let t0 = Timestamp::now();
+        let mut r = Receipt::new(Outcome::Installed, "b", t0);
+        r.verified = Some(serde_json::json!({"time": {"tsa": t0.plus(120).to_string()}}));
+        r.allow_expired = true;
+        e.record(r, None).unwrap();
+        assert_eq!(e.state().latest_time_seen, Some(t0.plus(120)));
+        assert!(e.check(&id("c", 1, b"1"), t0).is_err());
+        e.record(in_window(t0.plus(60), t0, t0.plus(86400)), None)
+            .unwrap();
+        assert_eq!(e.state().latest_time_seen, Some(t0.plus(120)));
+        drop(e);
+        let s = Enclave::recover(StateDir::at(d.path()).unwrap(), None).unwrap();
+        assert_eq!(s.latest_time_seen, Some(t0.plus(120)));
     }
 
     #[test]

@@ -52,6 +52,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 .map(|ch| format!(" for {}", Untrusted(ch)))
                 .unwrap_or_default()
         );
+        // The signer's `time=` is its word; a TSA's time is not (docs/trust.md).
+        if let Some(t) = &c.timestamp {
+            println!("  timestamp: {} by TSA {}", t.time, Untrusted(&t.tsa));
+        }
+        if let Some(p) = &c.timestamp_problem {
+            println!("  timestamp not accepted: {p}");
+        }
     }
     for n in &eval.not_counted {
         println!("not counted: {}: {}", n.file, n.reason);
