@@ -362,3 +362,82 @@ fn publish_and_fetch_carry_the_stamps() {
     );
     tsa.assert_openssl(&sig, &tsr, true);
 }
+
+/// The same requiring policy written only by `airlock-verify policy` commands (add-tsa,
+/// set-rule --timestamp) equals the hand-written one and admits the stamped approval;
+/// `policy show` names the pinned root by the SHA-256 that OpenSSL and sha256sum give.
+#[test]
+fn a_policy_written_by_commands_pins_the_tsa_and_requires_its_stamps() {
+    let tsa = Tsa::start();
+    let (s, bundle, carol) = approved(&tsa, &[]);
+    let p = s.path("enclave/by-commands.json");
+    let (f, builder_pub) = (p.to_str().unwrap(), format!("{}.pub", s.key.display()));
+    let carol_pub = format!("{}.pub", carol.display());
+    let ca = tsa.path("ca.pem");
+    for args in [
+        vec!["init"],
+        vec![
+            "add-key",
+            "build server",
+            "--key",
+            &builder_pub,
+            "--role",
+            "builder",
+        ],
+        vec![
+            "add-key",
+            "Carol White",
+            "--key",
+            &carol_pub,
+            "--role",
+            "change-board",
+        ],
+        vec!["set-rule", "builder", "1"],
+        vec!["add-tsa", "test TSA", "--cert", ca.to_str().unwrap()],
+        vec!["set-rule", "change-board", "1", "--timestamp", "required"],
+        vec!["set-update-rule", "1", "--role", "change-board"],
+    ] {
+        let mut a = vec!["policy"];
+        a.extend(args);
+        a.extend(["--policy", f]);
+        let run = s.run_verify(&a);
+        assert!(run.status.success(), "{run}");
+    }
+    let by_hand = policy(&s, &carol, &tsa, true);
+    let read = |p: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+    };
+    assert_eq!(read(&p), read(&by_hand));
+    assert!(verify(&s, &bundle, &p).status.success());
+
+    let der = s.path("ca.der");
+    crate::common::tsa::openssl_ok(
+        tsa.path("").as_path(),
+        &[
+            "x509",
+            "-in",
+            "ca.pem",
+            "-outform",
+            "DER",
+            "-out",
+            der.to_str().unwrap(),
+        ],
+    );
+    let sum = std::process::Command::new("sha256sum")
+        .arg(&der)
+        .output()
+        .unwrap();
+    let sum = String::from_utf8_lossy(&sum.stdout);
+    let shown = s.run_verify(&["policy", "show", "--policy", f]);
+    assert!(shown.status.success(), "{shown}");
+    let shown = shown.stdout();
+    assert_contains(&shown, sum.split_whitespace().next().unwrap());
+    assert_contains(&shown, "required");
+    // The last TSA stays while a rule requires its stamps.
+    let run = s.run_verify(&["policy", "remove-tsa", "test TSA", "--policy", f]);
+    assert_eq!(run.status.code(), Some(4), "{run}");
+    assert_contains(
+        &run.stderr(),
+        "would leave rule change-board requiring timestamps",
+    );
+}

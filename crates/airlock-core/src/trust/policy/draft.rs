@@ -12,7 +12,9 @@ use std::collections::BTreeSet;
 
 use serde::de::DeserializeOwned;
 
-use super::{KeyEntry, PolicyFile, RoleName, RuleEntry, TrustPolicy, key_name_ok};
+use super::{
+    KeyEntry, PolicyFile, RoleName, RuleEntry, TimestampRule, TrustPolicy, TsaEntry, key_name_ok,
+};
 use crate::escape::Untrusted;
 use crate::trust::{KeyId, PublicKey};
 
@@ -128,6 +130,47 @@ pub enum DraftError {
         /// Keys left able to approve.
         left: usize,
     },
+    /// A TSA certificate or name the policy format would refuse.
+    #[error("tsa {}: {reason}", Untrusted(name))]
+    BadTsa {
+        /// The name given.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// A TSA name already in the policy.
+    #[error("a tsa named {} is already in the policy", Untrusted(name))]
+    DuplicateTsa {
+        /// The name given.
+        name: String,
+    },
+    /// `remove-tsa` of a name the policy does not list.
+    #[error("no tsa named {} is in the policy", Untrusted(name))]
+    NoSuchTsa {
+        /// The name given.
+        name: String,
+    },
+    /// Removing the last TSA while a rule requires timestamps would leave a rule no
+    /// signature can meet.
+    #[error(
+        "removing tsa {} would leave rule {role} requiring timestamps from no tsa: \
+         `policy set-rule {role} N --timestamp optional` first",
+        Untrusted(name)
+    )]
+    TsaNeededByRule {
+        /// The TSA's name.
+        name: String,
+        /// A rule that requires timestamps.
+        role: RoleName,
+    },
+    /// Requiring timestamps in a policy that lists no TSA.
+    #[error(
+        "rule {role} cannot require timestamps: the policy lists no tsa (policy add-tsa first)"
+    )]
+    TimestampWithoutTsa {
+        /// The rule's role.
+        role: RoleName,
+    },
     /// The policy is at the largest version: nothing can follow it.
     #[error("version {version} is the largest there is: no version can follow it")]
     LastVersion {
@@ -159,6 +202,19 @@ pub struct DraftKey {
     pub key_id: KeyId,
     /// The roles it may sign in, in the file's order.
     pub roles: Vec<RoleName>,
+}
+
+/// One pinned time-stamping authority of a draft, for listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DraftTsa {
+    /// The name the policy gives it.
+    pub name: String,
+    /// The pinned certificate's subject.
+    pub subject: String,
+    /// SHA-256 of the pinned certificate (DER), hex: what to compare out of band.
+    pub sha256: String,
+    /// TSA policy OIDs accepted from it (empty: any).
+    pub policy_oids: Vec<String>,
 }
 
 /// What `set-rule` did.
@@ -274,6 +330,35 @@ impl PolicyDraft {
             .rules
             .iter()
             .map(|r| (r.role.clone(), r.at_least))
+            .collect()
+    }
+
+    /// Every rule's role that counts a signature only with a valid timestamp.
+    pub fn timestamped_rules(&self) -> Vec<RoleName> {
+        self.file
+            .rules
+            .iter()
+            .filter(|r| r.timestamp == Some(TimestampRule::Required))
+            .map(|r| r.role.clone())
+            .collect()
+    }
+
+    /// Every pinned TSA, in the file's order (entries that do not parse are skipped: they
+    /// were refused when added, and [`PolicyDraft::check`] names them).
+    pub fn tsas(&self) -> Vec<DraftTsa> {
+        self.file
+            .tsa
+            .iter()
+            .filter_map(|t| Some((t, super::parse_tsas(std::slice::from_ref(t)).ok()?)))
+            .filter_map(|(t, pins)| {
+                let pin = pins.into_iter().next()?;
+                Some(DraftTsa {
+                    name: t.name.clone(),
+                    subject: pin.subject(),
+                    sha256: pin.sha256_hex(),
+                    policy_oids: t.policy_oids.clone(),
+                })
+            })
             .collect()
     }
 
@@ -432,6 +517,74 @@ impl PolicyDraft {
             });
         }
         self.file.update = entry(serde_json::json!({ "at_least": n, "role": role }));
+        Ok(())
+    }
+
+    /// `policy add-tsa NAME --cert FILE`: pin a time-stamping authority's certificate (its
+    /// root, an intermediate or its own), checked as the policy format checks it.
+    pub fn add_tsa(
+        &mut self,
+        name: &str,
+        cert_der: &[u8],
+        policy_oids: Vec<String>,
+    ) -> Result<DraftTsa, DraftError> {
+        use base64::Engine as _;
+        if self.file.tsa.iter().any(|t| t.name == name) {
+            return Err(DraftError::DuplicateTsa { name: name.into() });
+        }
+        let t: TsaEntry = entry(serde_json::json!({
+            "name": name,
+            "certificate": base64::engine::general_purpose::STANDARD.encode(cert_der),
+            "policy_oids": policy_oids,
+        }));
+        let pin = super::parse_tsas(std::slice::from_ref(&t))
+            .map_err(|reason| DraftError::BadTsa {
+                name: name.into(),
+                reason,
+            })?
+            .remove(0);
+        let listed = DraftTsa {
+            name: t.name.clone(),
+            subject: pin.subject(),
+            sha256: pin.sha256_hex(),
+            policy_oids: t.policy_oids.clone(),
+        };
+        self.file.tsa.push(t);
+        Ok(listed)
+    }
+
+    /// `policy remove-tsa NAME`; refused when it is the last TSA and a rule requires
+    /// timestamps.
+    pub fn remove_tsa(&mut self, name: &str) -> Result<(), DraftError> {
+        let at = (self.file.tsa.iter())
+            .position(|t| t.name == name)
+            .ok_or_else(|| DraftError::NoSuchTsa { name: name.into() })?;
+        if self.file.tsa.len() == 1
+            && let Some(role) = self.timestamped_rules().into_iter().next()
+        {
+            return Err(DraftError::TsaNeededByRule {
+                name: name.into(),
+                role,
+            });
+        }
+        self.file.tsa.remove(at);
+        Ok(())
+    }
+
+    /// `policy set-rule ROLE N --timestamp required|optional`: whether the rule counts a
+    /// signature only with a valid timestamp from a listed TSA.
+    pub fn set_rule_timestamp(
+        &mut self,
+        role: &RoleName,
+        required: bool,
+    ) -> Result<(), DraftError> {
+        if required && self.file.tsa.is_empty() {
+            return Err(DraftError::TimestampWithoutTsa { role: role.clone() });
+        }
+        let rule = (self.file.rules.iter_mut())
+            .find(|r| &r.role == role)
+            .ok_or_else(|| DraftError::NoSuchRule { role: role.clone() })?;
+        rule.timestamp = required.then_some(TimestampRule::Required);
         Ok(())
     }
 }
@@ -639,5 +792,92 @@ mod tests {
             d.next().unwrap_err(),
             DraftError::LastVersion { version: u64::MAX }
         );
+    }
+
+    /// A self-signed certificate made by OpenSSL (any certificate can be pinned; whether
+    /// it may sign timestamps is judged per token, in `trust::timestamp`).
+    fn openssl_cert(dir: &std::path::Path) -> Vec<u8> {
+        let out = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ])
+            .args([
+                "-nodes",
+                "-subj",
+                "/CN=Test TSA Root",
+                "-days",
+                "30",
+                "-outform",
+                "DER",
+            ])
+            .arg("-keyout")
+            .arg(dir.join("k.pem"))
+            .arg("-out")
+            .arg(dir.join("c.der"))
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::read(dir.join("c.der")).unwrap()
+    }
+
+    #[test]
+    fn tsas_are_pinned_listed_and_kept_while_a_rule_needs_them() {
+        use sha2::Digest as _;
+        let tmp = tempfile::tempdir().unwrap();
+        let der = openssl_cert(tmp.path());
+        let (mut d, _) = example();
+        let board = role("change-board");
+        assert_eq!(
+            d.set_rule_timestamp(&board, true),
+            Err(DraftError::TimestampWithoutTsa {
+                role: board.clone()
+            })
+        );
+        let t = d.add_tsa("corp tsa", &der, vec!["1.2.3.4".into()]).unwrap();
+        assert!(t.subject.contains("Test TSA Root"), "{}", t.subject);
+        assert_eq!(t.sha256, hex::encode(sha2::Sha256::digest(&der)));
+        assert_eq!(
+            d.add_tsa("corp tsa", &der, vec![]),
+            Err(DraftError::DuplicateTsa {
+                name: "corp tsa".into()
+            })
+        );
+        assert!(matches!(
+            d.add_tsa("junk", b"not a certificate", vec![]),
+            Err(DraftError::BadTsa { .. })
+        ));
+        d.set_rule_timestamp(&board, true).unwrap();
+        assert_eq!(d.timestamped_rules(), vec![board.clone()]);
+        let policy = d.check("draft").expect("a valid policy requiring stamps");
+        assert!(policy.requires_timestamps());
+        // Written and read back, the pins and the requirement are the same.
+        let again = PolicyDraft::parse(&d.to_bytes(), "draft").unwrap();
+        assert_eq!(again.tsas(), vec![t]);
+        assert_eq!(again.to_bytes(), d.to_bytes());
+        assert_eq!(
+            d.remove_tsa("corp tsa"),
+            Err(DraftError::TsaNeededByRule {
+                name: "corp tsa".into(),
+                role: board.clone()
+            })
+        );
+        d.set_rule_timestamp(&board, false).unwrap();
+        d.remove_tsa("corp tsa").unwrap();
+        assert_eq!(
+            d.remove_tsa("corp tsa"),
+            Err(DraftError::NoSuchTsa {
+                name: "corp tsa".into()
+            })
+        );
+        assert!(d.tsas().is_empty() && d.timestamped_rules().is_empty());
     }
 }

@@ -11,13 +11,16 @@ use airlock_verify::trust::policy::{RoleName, TrustPolicy, accept_update};
 
 /// Shown under `policy --help`: the drafting commands, then the signed update.
 const EXAMPLES: &str = "\
-The drafting commands (init, next, add-key, remove-key, set-rule, set-update-rule) edit
+The drafting commands (init, next, add-key, remove-key, set-rule, set-update-rule,
+add-tsa, remove-tsa) edit
 the --policy file and nothing else: never the enclave's state. An enclave's policy changes
 only through `policy update`, with the signatures its current update rule asks for:
 
   airlock-verify policy next --policy /etc/airlock/policy.json --out v2/policy.json
   airlock-verify policy add-key \"Dave Brown\" --key dave.pub --role change-board --policy v2/policy.json
   airlock-verify policy remove-key \"Carol White\" --policy v2/policy.json
+  airlock-verify policy add-tsa corp-tsa --cert tsa-root.pem --policy v2/policy.json
+  airlock-verify policy set-rule change-board 2 --timestamp required --policy v2/policy.json
   airlock-verify policy show --policy v2/policy.json
   airlock sign v2 --key alice.key --role change-board    # as many as the update rule needs
   airlock-verify policy update --policy /etc/airlock/policy.json v2
@@ -113,6 +116,38 @@ enum Command {
         role: RoleName,
         /// Approvals required.
         n: usize,
+        /// `required`: an approval counts only with a valid RFC 3161 timestamp from a TSA
+        /// the policy lists (add-tsa first), and windows and expiry are judged on its time;
+        /// `optional`: the default. Left as it was when not given.
+        #[arg(long, value_name = "required|optional", value_parser = ["required", "optional"])]
+        timestamp: Option<String>,
+        /// The draft to edit.
+        #[arg(long, value_name = "FILE")]
+        policy: PathBuf,
+    },
+    /// Pin a time-stamping authority: its root, an intermediate or its own certificate
+    /// (PEM or DER). Its timestamps then count (`airlock sign --tsa URL`); compare the
+    /// printed SHA-256 with the TSA operator's out of band. Refuses a name already listed
+    /// or a file that is not an X.509 certificate.
+    AddTsa {
+        /// The name the policy gives the TSA (shown in receipts and signers).
+        name: String,
+        /// The certificate file, PEM or DER.
+        #[arg(long, value_name = "FILE")]
+        cert: PathBuf,
+        /// Accept only timestamps issued under this TSA policy OID (dotted); repeat for
+        /// more. Without it any policy OID is accepted.
+        #[arg(long = "policy-oid", value_name = "OID")]
+        policy_oids: Vec<String>,
+        /// The draft to edit.
+        #[arg(long, value_name = "FILE")]
+        policy: PathBuf,
+    },
+    /// Remove a pinned TSA by name. Refused when it is the last one and a rule requires
+    /// timestamps: make that rule's timestamps optional first.
+    RemoveTsa {
+        /// The TSA's name.
+        name: String,
         /// The draft to edit.
         #[arg(long, value_name = "FILE")]
         policy: PathBuf,
@@ -156,7 +191,19 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             policy,
         } => edit::add_key(&policy, &name, &key, &roles)?,
         Command::RemoveKey { key, policy } => edit::remove_key(&policy, &key)?,
-        Command::SetRule { role, n, policy } => edit::set_rule(&policy, &role, n)?,
+        Command::SetRule {
+            role,
+            n,
+            timestamp,
+            policy,
+        } => edit::set_rule(&policy, &role, n, timestamp.map(|t| t == "required"))?,
+        Command::AddTsa {
+            name,
+            cert,
+            policy_oids,
+            policy,
+        } => edit::add_tsa(&policy, &name, &cert, policy_oids)?,
+        Command::RemoveTsa { name, policy } => edit::remove_tsa(&policy, &name)?,
         Command::SetUpdateRule { n, role, policy } => {
             edit::set_update_rule(&policy, n, role.as_ref())?
         }

@@ -138,13 +138,27 @@ pub fn remove_key(path: &Path, key: &str) -> anyhow::Result<()> {
     })
 }
 
-/// `policy set-rule`.
-pub fn set_rule(path: &Path, role: &RoleName, n: usize) -> anyhow::Result<()> {
+/// `policy set-rule`, and with `--timestamp` whether the rule needs stamped approvals.
+pub fn set_rule(
+    path: &Path,
+    role: &RoleName,
+    n: usize,
+    timestamp: Option<bool>,
+) -> anyhow::Result<()> {
     edit(path, |d| {
-        Ok(match d.set_rule(role, n)? {
+        let change = d.set_rule(role, n)?;
+        if let (Some(required), true) = (timestamp, change != RuleChange::Removed) {
+            d.set_rule_timestamp(role, required)?;
+        }
+        let stamped = if d.timestamped_rules().contains(role) {
+            ", each with a valid timestamp from a listed tsa"
+        } else {
+            ""
+        };
+        Ok(match change {
             RuleChange::Removed => format!("removed the rule for {role}"),
             change => format!(
-                "{} rule: at least {n} {role} of the {} key(s) holding it",
+                "{} rule: at least {n} {role} of the {} key(s) holding it{stamped}",
                 if change == RuleChange::Added {
                     "added"
                 } else {
@@ -154,6 +168,56 @@ pub fn set_rule(path: &Path, role: &RoleName, n: usize) -> anyhow::Result<()> {
             ),
         })
     })
+}
+
+/// `policy add-tsa`: the certificate file as PEM (its first CERTIFICATE block) or DER.
+pub fn add_tsa(
+    path: &Path,
+    name: &str,
+    cert: &Path,
+    policy_oids: Vec<String>,
+) -> anyhow::Result<()> {
+    let bytes = airlock_verify::fsutil::read_limited(cert, 64 * 1024, "TSA certificate")?;
+    let der = pem_or_der(&bytes).ok_or_else(|| {
+        airlock_verify::Error::invalid(
+            "TSA certificate",
+            cert.display(),
+            "a PEM file without a CERTIFICATE block, or its base64 does not decode",
+        )
+    })?;
+    edit(path, |d| {
+        let t = d.add_tsa(name, &der, policy_oids)?;
+        Ok(format!(
+            "added tsa {}: {} (certificate sha256 {})",
+            Untrusted(&t.name),
+            Untrusted(&t.subject),
+            t.sha256
+        ))
+    })
+}
+
+/// `policy remove-tsa`.
+pub fn remove_tsa(path: &Path, name: &str) -> anyhow::Result<()> {
+    edit(path, |d| {
+        d.remove_tsa(name)?;
+        Ok(format!("removed tsa {}", Untrusted(name)))
+    })
+}
+
+/// The DER of the first `CERTIFICATE` block of a PEM file, or the bytes themselves when
+/// they are not PEM (DER is checked as a certificate by the draft).
+fn pem_or_der(bytes: &[u8]) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Some(bytes.to_vec());
+    };
+    let Some(start) = text.find("-----BEGIN CERTIFICATE-----") else {
+        return Some(bytes.to_vec());
+    };
+    let body = &text[start + "-----BEGIN CERTIFICATE-----".len()..];
+    let body = &body[..body.find("-----END CERTIFICATE-----")?];
+    let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD.decode(b64).ok()
 }
 
 /// `policy set-update-rule`.

@@ -91,16 +91,55 @@ fn table(path: &Path, d: &PolicyDraft) -> String {
     let rules = d.rules();
     out.push_str(&format!("\nrules ({}, every one must hold)\n", rules.len()));
     if !rules.is_empty() {
+        let stamped = d.timestamped_rules();
         let mut rows = vec![vec![
             "ROLE".into(),
             "AT LEAST".into(),
             "KEYS HOLDING IT".into(),
+            "TIMESTAMP".into(),
         ]];
-        rows.extend(
-            rules
-                .iter()
-                .map(|(r, n)| vec![r.to_string(), n.to_string(), d.holders(r).to_string()]),
-        );
+        rows.extend(rules.iter().map(|(r, n)| {
+            let ts = if stamped.contains(r) {
+                "required"
+            } else {
+                "optional"
+            };
+            vec![
+                r.to_string(),
+                n.to_string(),
+                d.holders(r).to_string(),
+                ts.to_string(),
+            ]
+        }));
+        out.push_str(&columns(&rows));
+    }
+    let tsas = d.tsas();
+    out.push_str(&format!(
+        "
+time-stamping authorities ({}, RFC 3161)
+",
+        tsas.len()
+    ));
+    if !tsas.is_empty() {
+        let mut rows = vec![vec![
+            "NAME".into(),
+            "PINNED CERTIFICATE".into(),
+            "SHA-256".into(),
+            "POLICY OIDS".into(),
+        ]];
+        rows.extend(tsas.iter().map(|t| {
+            let oids = if t.policy_oids.is_empty() {
+                "any".to_string()
+            } else {
+                t.policy_oids.join(", ")
+            };
+            vec![
+                Untrusted(&t.name).to_string(),
+                Untrusted(&t.subject).to_string(),
+                t.sha256.clone(),
+                oids,
+            ]
+        }));
         out.push_str(&columns(&rows));
     }
     out.push_str(&format!(
