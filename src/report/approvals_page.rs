@@ -109,13 +109,14 @@ impl ApprovalsPage {
                 opt(&s.role),
                 opt(&s.key_id),
                 opt(&s.time),
+                opt(&s.tsa_time),
                 opt(&s.change),
                 esc(if s.counted { "yes" } else { "no" }),
                 opt(&s.reason),
             ]
             .join(sep)
         });
-        let cols = "Signature|Name|Role|Key|Time|Change|Counted|Why not";
+        let cols = "Signature|Name|Role|Key|Time|TSA time|Change|Counted|Why not";
         if nl.is_empty() {
             let mut out = format!(
                 "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\"><title>Approvals: {}</title><style>body{{font-family:\"DejaVu Sans\",Arial,sans-serif;max-width:60em;margin:2em auto}}table{{border-collapse:collapse;width:100%}}th,td{{border:1px solid #bbb;padding:.25em .4em;text-align:left;vertical-align:top;overflow-wrap:anywhere}}th{{background:#eee}}</style></head><body>\n<h1>Approvals: {}</h1>\n<p>Verified against the trust policy; written beside the bundle, not inside it.</p>\n<table>\n",
@@ -147,7 +148,7 @@ impl ApprovalsPage {
             out.push_str(&format!(
                 "\n| {} |\n|{}\n",
                 cols.replace('|', " | "),
-                "---|".repeat(8)
+                "---|".repeat(cols.split('|').count())
             ));
             for row in sigs {
                 out.push_str(&format!("| {row} |\n"));

@@ -423,6 +423,9 @@ pub struct ApprovalLine {
     pub role: Option<String>,
     /// When it says it was made.
     pub time: Option<String>,
+    /// When an RFC 3161 timestamp from a TSA the policy lists proves it existed by
+    /// (`TIME by TSA (±N s)`), when it has a valid one (issue 24).
+    pub tsa_time: Option<String>,
     /// The change number its trusted comment names (`airlock sign --change`).
     pub change: Option<String>,
     /// Whether it counted.

@@ -37,6 +37,10 @@ fn checked(e: &Evaluation) -> Approvals {
                 name: Some(c.name.clone()),
                 role: c.role.clone(),
                 time: c.time.clone(),
+                tsa_time: c
+                    .timestamp
+                    .as_ref()
+                    .map(|t| format!("{} by {} (±{} s)", t.time, t.tsa, t.accuracy_secs)),
                 change: c.change.clone(),
                 counted: true,
                 reason: None,
@@ -47,6 +51,7 @@ fn checked(e: &Evaluation) -> Approvals {
                 name: None,
                 role: None,
                 time: None,
+                tsa_time: None,
                 change: None,
                 counted: false,
                 reason: Some(n.reason.clone()),
@@ -80,7 +85,13 @@ mod tests {
                 time: Some("2026-12-01T08:00:00Z".into()),
                 change: Some("CHG-2211".into()),
                 policy_version: None,
-                timestamp: None,
+                timestamp: Some(crate::trust::timestamp::TimeStampFacts {
+                    time: crate::time::Timestamp::parse("2026-12-01T08:00:03Z", true).unwrap(),
+                    accuracy_secs: 1,
+                    tsa: "corp tsa".into(),
+                    serial: "01".into(),
+                    policy_oid: "1.2.3.4".into(),
+                }),
                 timestamp_problem: None,
             }],
             not_counted: vec![NotCounted {
@@ -112,6 +123,11 @@ mod tests {
         );
         assert_eq!(a.signatures[0].role.as_deref(), Some("builder"));
         assert_eq!(a.signatures[0].change.as_deref(), Some("CHG-2211"));
+        assert_eq!(
+            a.signatures[0].tsa_time.as_deref(),
+            Some("2026-12-01T08:00:03Z by corp tsa (±1 s)")
+        );
+        assert_eq!(a.signatures[1].tsa_time, None);
         assert_eq!(
             a.signatures[1].reason.as_deref(),
             Some("key not in the policy")
