@@ -60,6 +60,99 @@ pub struct Lock {
     /// (`airlock resolve --packages`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub package_repositories: Vec<PackageRepository>,
+    /// Upstream provenance: whether resolve checked the Kubernetes artifacts' Sigstore
+    /// signatures, against which trusted root, and what it found for each. Absent in
+    /// locks written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<LockProvenance>,
+}
+
+/// Whether and how resolve checked upstream signatures (issue 23).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockProvenance {
+    /// `checked` (with `--trusted-root`) or `not-checked`.
+    pub status: ProvenanceStatus,
+    /// sha256 of the `trusted_root.json` bytes the signatures were checked against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_root_sha256: Option<Sha256Digest>,
+    /// One entry per Kubernetes image and file the lock pins, in lock order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<ArtifactProvenance>,
+}
+
+/// Whether resolve checked upstream signatures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProvenanceStatus {
+    /// Checked against `trusted_root_sha256`.
+    Checked,
+    /// Resolved without `--trusted-root`.
+    NotChecked,
+}
+
+/// What resolve found for one artifact: the signature that counted, or the exception.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactProvenance {
+    /// The image reference or the file's URL, as the lock names it.
+    pub artifact: String,
+    /// The image digest or the file's sha256 the signature covers.
+    pub digest: Sha256Digest,
+    /// The signature that passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<SignatureRecord>,
+    /// Why it was let in without one (`--allow-unsigned NAME`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsigned_exception: Option<String>,
+    /// Signatures found but not counted, each with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_counted: Vec<String>,
+}
+
+/// Where a signature was found (docs/design/provenance.md §1.1–1.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProvenanceSource {
+    /// A Sigstore bundle attached as an OCI 1.1 referrer.
+    Referrer,
+    /// A layer of cosign's `sha256-<hex>.sig` tag.
+    SigTag,
+    /// `<url>.sig` + `<url>.cert` beside a release file.
+    Blob,
+}
+
+impl std::fmt::Display for ProvenanceSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Referrer => "referrer",
+            Self::SigTag => "sig-tag",
+            Self::Blob => "blob",
+        })
+    }
+}
+
+/// The facts a passed signature proved, and where its evidence is kept in the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureRecord {
+    /// Where the signature was found.
+    pub source: ProvenanceSource,
+    /// The certificate's SAN.
+    pub identity: String,
+    /// The OIDC issuer in the certificate.
+    pub issuer: String,
+    /// The entry's global index in the transparency log.
+    pub log_index: u64,
+    /// Unix seconds, the signing time the log vouches for.
+    pub integrated_time: i64,
+    /// Hex SHA-256 of the log's key.
+    pub log_id: String,
+    /// sha256 of the Sigstore bundle document (kept in the content cache).
+    pub bundle_sha256: Sha256Digest,
+    /// sha256 of the simple-signing payload a `.sig` tag signature signs (kept too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_sha256: Option<Sha256Digest>,
 }
 
 /// What the catalog says about a hop, recorded at resolve time so the build (and the
@@ -244,6 +337,7 @@ impl Lock {
             checklist: None,
             facts: None,
             package_repositories: Vec::new(),
+            provenance: None,
         }
     }
 
