@@ -151,7 +151,8 @@ impl Checker<'_> {
         policy: &Identity,
         found: &mut Found,
     ) -> Result<()> {
-        let (reg, repo) = (name.registry.as_str(), name.repository.as_str());
+        let source = self.registry.source_registry(name);
+        let (reg, repo) = (source.as_str(), name.repository.as_str());
         let label = name.to_string();
         for entry in self
             .registry
@@ -205,7 +206,8 @@ impl Checker<'_> {
         policy: &Identity,
         found: &mut Found,
     ) -> Result<()> {
-        let (reg, repo) = (name.registry.as_str(), name.repository.as_str());
+        let source = self.registry.source_registry(name);
+        let (reg, repo) = (source.as_str(), name.repository.as_str());
         let label = name.to_string();
         let tag = format!("sha256-{}.sig", digest.hex());
         let Some(bytes) = self.registry.manifest_by_tag(reg, repo, &tag).await? else {

@@ -1,0 +1,201 @@
+//! Upstream provenance at resolve time (issue 23): `airlock resolve --trusted-root` against
+//! the test upstream whose Kubernetes images carry cosign `.sig` tags or OCI referrers on a
+//! real docker-registry (no referrers API: the tag-schema fallback) and whose release files
+//! carry `.sig` + `.cert`, with a Rekor-like log server. The Sigstore bundles airlock keeps
+//! are also checked by sigstore-python, which nobody here wrote.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use airlock_provenance::KUBERNETES_FILES;
+
+use crate::common::check::assert_contains;
+use crate::common::cli::ok;
+use crate::common::images::sha256_hex;
+use crate::common::provenance::Signing;
+use crate::common::upstream::{Opts, Upstream};
+
+const PAUSE: &str = "pause:3.9";
+const PAUSE_NAME: &str = "registry.k8s.io/pause:3.9";
+
+/// Signs every image of `u` but `except` (`.sig` tag for the control plane, a referrer
+/// for the rest) and every dl.k8s.io file.
+fn sign_all(s: &mut Signing, u: &Upstream, except: &[&str]) {
+    for image in u.images.keys().filter(|i| !except.contains(&i.as_str())) {
+        if image.starts_with("kube-") {
+            s.sig_tag(u, image, None, None);
+        } else {
+            s.referrer(u, image);
+        }
+    }
+    for url in u
+        .sums
+        .keys()
+        .filter(|u| u.starts_with("https://dl.k8s.io/"))
+    {
+        s.file(u, url);
+    }
+}
+
+fn resolve(u: &Upstream, s: &Signing, rekor: &str, extra: &[&str]) -> Output {
+    let root = s.trusted_root().display().to_string();
+    let mut args = vec!["--trusted-root", &root, "--rekor-url", rekor];
+    args.extend_from_slice(extra);
+    u.resolve(&args)
+}
+
+/// Fails with exit 3 naming `expected`, and writes no lock.
+fn refused(u: &Upstream, out: &Output, expected: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_contains(&stderr, expected);
+    assert!(
+        !u.path("hop.lock").exists(),
+        "a refused resolve wrote a lock"
+    );
+}
+
+/// sigstore-python's verdict on a kept bundle for a release file.
+fn sigstore_python_accepts(s: &Signing, bundle: &Path, file: &Path) -> bool {
+    let python = std::env::var_os("AIRLOCK_TEST_PYTHON")
+        .expect("AIRLOCK_TEST_PYTHON names the test virtualenv's python (with sigstore==4.5.1)");
+    let out = Command::new(Path::new(&python).with_file_name("sigstore"))
+        .arg("--trust-config")
+        .arg(s.world.path().join("trust_config.json"))
+        .args(["verify", "identity", "--offline", "--bundle"])
+        .arg(bundle)
+        .args(["--cert-identity", &KUBERNETES_FILES.san])
+        .args(["--cert-oidc-issuer", &KUBERNETES_FILES.issuer])
+        .arg(file)
+        .output()
+        .expect("run sigstore-python");
+    out.status.success()
+}
+
+#[test]
+fn records_every_kubernetes_signature_and_an_allowed_exception() {
+    let u = Upstream::new(Opts::default());
+    let mut s = Signing::new();
+    sign_all(&mut s, &u, &[PAUSE]);
+    let rekor = s.rekor();
+
+    // pause has no signature: refused, then let in by name.
+    refused(
+        &u,
+        &resolve(&u, &s, &rekor.url, &[]),
+        &format!("{PAUSE_NAME}: no upstream signature found"),
+    );
+    let out = resolve(&u, &s, &rekor.url, &["--allow-unsigned", PAUSE_NAME]);
+    ok(&out);
+
+    let lock = u.lock();
+    let p = &lock["provenance"];
+    assert_eq!(p["status"], "checked");
+    let root = std::fs::read(s.trusted_root()).unwrap();
+    assert_eq!(
+        p["trusted_root_sha256"],
+        format!("sha256:{}", sha256_hex(&root))
+    );
+    let artifacts = p["artifacts"].as_array().expect("artifacts");
+    let images = lock["images"].as_array().unwrap();
+    let dl_files: Vec<_> = lock["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| {
+            f["url"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("https://dl.k8s.io/"))
+        })
+        .collect();
+    assert_eq!(artifacts.len(), images.len() + dl_files.len());
+    for a in artifacts {
+        let name = a["artifact"].as_str().unwrap();
+        if name == PAUSE_NAME {
+            assert!(a["signature"].is_null(), "{a}");
+            assert_contains(
+                a["unsigned_exception"].as_str().unwrap(),
+                "--allow-unsigned",
+            );
+            continue;
+        }
+        let sig = &a["signature"];
+        let (source, who) = if name.starts_with("https://") {
+            (
+                "blob",
+                "krel-staging@k8s-releng-prod.iam.gserviceaccount.com",
+            )
+        } else if name.starts_with("registry.k8s.io/kube-") {
+            (
+                "sig-tag",
+                "krel-trust@k8s-releng-prod.iam.gserviceaccount.com",
+            )
+        } else {
+            (
+                "referrer",
+                "krel-trust@k8s-releng-prod.iam.gserviceaccount.com",
+            )
+        };
+        assert_eq!(sig["source"], source, "{name}");
+        assert_eq!(sig["identity"], who, "{name}");
+        assert_eq!(sig["issuer"], "https://accounts.google.com");
+        assert!(sig["log_index"].as_u64().is_some() && sig["integrated_time"].as_i64().is_some());
+        assert_eq!(sig["log_id"].as_str().unwrap().len(), 64);
+        // The bundle document is kept in the cache under its sha256.
+        let bundle_hex = sig["bundle_sha256"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("sha256:")
+            .unwrap();
+        let kept = u.path("cache").join("blobs/sha256").join(bundle_hex);
+        assert_eq!(sha256_hex(&std::fs::read(&kept).unwrap()), bundle_hex);
+        assert_eq!(
+            sig["payload_sha256"].is_null(),
+            source != "sig-tag",
+            "{name}"
+        );
+        if source == "blob" {
+            let rel = name.strip_prefix("https://dl.k8s.io/").unwrap();
+            assert!(
+                sigstore_python_accepts(&s, &kept, &u.www.join("dl").join(rel)),
+                "sigstore-python refused the bundle kept for {name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_wrong_identity_another_digest_or_no_trusted_root() {
+    let u = Upstream::new(Opts::default());
+    let mut s = Signing::new();
+    sign_all(&mut s, &u, &[PAUSE]);
+    // pause signed by the release-file identity, not the image one.
+    let files = s.files.clone();
+    s.sig_tag(&u, PAUSE, Some(&files), None);
+    let rekor = s.rekor();
+    refused(
+        &u,
+        &resolve(&u, &s, &rekor.url, &[]),
+        &format!("{PAUSE_NAME}: signed by krel-staging@k8s-releng-prod.iam.gserviceaccount.com"),
+    );
+    drop(rekor);
+
+    // pause's .sig payload names another image's digest.
+    let other = u.images["kube-apiserver:v1.30.2"].index_digest.clone();
+    s.sig_tag(&u, PAUSE, None, Some(&other));
+    let rekor = s.rekor();
+    refused(
+        &u,
+        &resolve(&u, &s, &rekor.url, &[]),
+        &format!("{PAUSE_NAME}: the signed payload names {other}"),
+    );
+
+    // Without --trusted-root nothing is checked, and the lock and a warning say so.
+    let out = u.resolve(&[]);
+    ok(&out);
+    assert_contains(
+        &String::from_utf8_lossy(&out.stderr),
+        "warning: provenance: not checked",
+    );
+    assert_eq!(u.lock()["provenance"]["status"], "not-checked");
+}
