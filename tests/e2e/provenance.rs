@@ -11,6 +11,7 @@ use airlock_provenance::KUBERNETES_FILES;
 
 use crate::common::check::assert_contains;
 use crate::common::cli::ok;
+use crate::common::evidence::{assert_valid, yaml_as_json};
 use crate::common::images::sha256_hex;
 use crate::common::provenance::Signing;
 use crate::common::upstream::{Opts, Upstream};
@@ -88,6 +89,7 @@ fn records_every_kubernetes_signature_and_an_allowed_exception() {
     let out = resolve(&u, &s, &rekor.url, &["--allow-unsigned", PAUSE_NAME]);
     ok(&out);
 
+    assert_valid("lock.schema.json", &yaml_as_json(&u.path("hop.lock")));
     let lock = u.lock();
     let p = &lock["provenance"];
     assert_eq!(p["status"], "checked");
@@ -198,4 +200,5 @@ fn a_wrong_identity_another_digest_or_no_trusted_root() {
         "warning: provenance: not checked",
     );
     assert_eq!(u.lock()["provenance"]["status"], "not-checked");
+    assert_valid("lock.schema.json", &yaml_as_json(&u.path("hop.lock")));
 }
