@@ -436,6 +436,50 @@ impl Lock {
             self.files.iter().map(|f| (&f.target, f.kind)),
         )
         .map_err(|e| bad(e.to_string()))?;
+        if let Some(p) = &self.provenance {
+            self.check_provenance(p).map_err(bad)?;
+        }
+        Ok(())
+    }
+
+    /// Each provenance entry names an image (by reference and digest) or a file (by URL
+    /// and sha256) of this lock, once, with a signature or an exception, never both.
+    fn check_provenance(&self, p: &LockProvenance) -> std::result::Result<(), String> {
+        if (p.status == ProvenanceStatus::Checked) != p.trusted_root_sha256.is_some()
+            || (p.status == ProvenanceStatus::NotChecked && !p.artifacts.is_empty())
+        {
+            return Err(
+                "provenance: a trusted_root_sha256 and artifacts go with status checked only"
+                    .into(),
+            );
+        }
+        let pinned: BTreeSet<(String, &Sha256Digest)> = self
+            .images
+            .iter()
+            .map(|i| (i.name.to_string(), &i.digest))
+            .chain(self.files.iter().filter_map(|f| match &f.source {
+                FileSource::Url(u) => Some((u.clone(), &f.sha256)),
+                FileSource::Path(_) => None,
+            }))
+            .collect();
+        let mut seen = BTreeSet::new();
+        for a in &p.artifacts {
+            let what = format!("provenance of {}", a.artifact);
+            if !pinned.contains(&(a.artifact.clone(), &a.digest)) {
+                return Err(format!(
+                    "{what}: no image or file of the lock with digest {}",
+                    a.digest
+                ));
+            }
+            if !seen.insert(&a.artifact) {
+                return Err(format!("{what}: listed twice"));
+            }
+            if a.signature.is_some() == a.unsigned_exception.is_some() {
+                return Err(format!(
+                    "{what}: give exactly one of `signature` and `unsigned_exception`"
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -513,6 +557,65 @@ files:
         );
         assert!(Lock::parse(&dup, "x").is_err());
         assert!(Lock::parse(&SAMPLE.replace("sha256:ba78", "sha256:BA78"), "x").is_err());
+    }
+
+    const PROVENANCE: &str = r#"
+provenance:
+  status: checked
+  trusted_root_sha256: sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad
+  artifacts:
+    - artifact: registry.k8s.io/kube-apiserver:v1.30.2
+      digest: sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad
+      signature:
+        source: sig-tag
+        identity: krel-trust@k8s-releng-prod.iam.gserviceaccount.com
+        issuer: https://accounts.google.com
+        log_index: 7
+        integrated_time: 1765000000
+        log_id: c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d
+        bundle_sha256: sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad
+        payload_sha256: sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad
+    - artifact: https://dl.k8s.io/release/v1.30.2/bin/linux/amd64/kubeadm
+      digest: sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad
+      unsigned_exception: no signature found; carried anyway
+"#;
+
+    #[test]
+    fn provenance_round_trips_and_must_name_the_locks_artifacts() {
+        let lock = Lock::parse(&format!("{SAMPLE}{PROVENANCE}"), "sample").unwrap();
+        let p = lock.provenance.as_ref().unwrap();
+        assert_eq!(p.artifacts[0].signature.as_ref().unwrap().log_index, 7);
+        assert_eq!(
+            Lock::parse(&lock.to_yaml().unwrap(), "again").unwrap(),
+            lock
+        );
+        // Old locks have no provenance section and still read (SAMPLE above).
+        for (from, to, expected) in [
+            (
+                "log_index: 7",
+                "log_index: 7\n        surprise: 1",
+                "surprise",
+            ),
+            (
+                "artifact: registry.k8s.io/kube-apiserver:v1.30.2",
+                "artifact: registry.k8s.io/pause:3.9",
+                "no image or file",
+            ),
+            (
+                "      unsigned_exception: no signature found; carried anyway\n",
+                "",
+                "exactly one of",
+            ),
+            (
+                "status: checked",
+                "status: not-checked",
+                "status checked only",
+            ),
+        ] {
+            let text = format!("{SAMPLE}{}", PROVENANCE.replace(from, to));
+            let e = Lock::parse(&text, "x").unwrap_err();
+            assert!(format!("{e:?}").contains(expected), "{from} -> {e:?}");
+        }
     }
 
     proptest::proptest! {

@@ -315,7 +315,16 @@ impl Checker<'_> {
             });
             return Ok(found);
         };
-        let entry = self.rekor.blob_entry(sha256, &der).await?;
+        let Some(entry) = self.rekor.blob_entry(sha256, &der).await? else {
+            found.refused.push(Refused {
+                source: Source::Blob,
+                error: ProvenanceError::Incomplete {
+                    artifact: label.to_owned(),
+                    what: "a Rekor entry that logs this .sig over the file",
+                },
+            });
+            return Ok(found);
+        };
         let checked = bundle_from_blob_signature(label, &sig, &cert, sha256.as_bytes(), &entry)
             .and_then(|bundle| {
                 let artifact = Artifact::Blob {
