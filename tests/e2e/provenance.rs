@@ -180,6 +180,29 @@ fn a_wrong_identity_another_digest_or_no_trusted_root() {
         &resolve(&u, &s, &rekor.url, &[]),
         &format!("{PAUSE_NAME}: signed by krel-staging@k8s-releng-prod.iam.gserviceaccount.com"),
     );
+    // Let in by name: the exception and the refused signature, with its reason, are recorded.
+    ok(&resolve(
+        &u,
+        &s,
+        &rekor.url,
+        &["--allow-unsigned", PAUSE_NAME],
+    ));
+    let lock = u.lock();
+    let pause = lock["provenance"]["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["artifact"] == PAUSE_NAME)
+        .expect("pause is listed");
+    assert_contains(
+        pause["unsigned_exception"].as_str().unwrap(),
+        "no signature passed",
+    );
+    assert_contains(
+        pause["not_counted"][0].as_str().unwrap(),
+        "sig-tag: registry.k8s.io/pause:3.9: signed by krel-staging",
+    );
+    std::fs::remove_file(u.path("hop.lock")).unwrap();
     drop(rekor);
 
     // pause's .sig payload names another image's digest.
