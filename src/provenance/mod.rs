@@ -93,17 +93,13 @@ pub async fn check_lock(
         .iter()
         .filter(|i| i.name.registry == KUBERNETES_REGISTRY)
     {
-        subjects.push((
-            i.name.to_string(),
-            i.digest.clone(),
-            Subject::Image(&i.name),
-        ));
+        subjects.push((i.name.to_string(), i.digest, Subject::Image(&i.name)));
     }
     for f in &lock.files {
         if let FileSource::Url(u) = &f.source
             && u.starts_with(KUBERNETES_DOWNLOADS)
         {
-            subjects.push((u.clone(), f.sha256.clone(), Subject::File(u)));
+            subjects.push((u.clone(), f.sha256, Subject::File(u)));
         }
     }
     let mut used = BTreeSet::new();
@@ -156,7 +152,7 @@ fn record(
         .collect();
     let mut entry = ArtifactProvenance {
         artifact: label.to_owned(),
-        digest: digest.clone(),
+        digest: *digest,
         signature: None,
         unsigned_exception: None,
         not_counted,
