@@ -300,27 +300,21 @@ impl Checker<'_> {
         let (Some(sig), Some(cert)) = (sig, cert) else {
             return Ok(found);
         };
+        // The log lookup needs the signature's DER; the converter parses `.sig` again.
         let der = std::str::from_utf8(&sig)
             .ok()
             .map(|s| s.split_ascii_whitespace().collect::<String>())
             .and_then(|s| B64.decode(s).ok());
-        let Some(der) = der else {
-            found.refused.push(Refused {
-                source: Source::Blob,
-                error: ProvenanceError::Malformed {
-                    artifact: label.to_owned(),
-                    what: ".sig",
-                    detail: "not base64".into(),
-                },
-            });
-            return Ok(found);
+        let entry = match der {
+            Some(der) => self.rekor.blob_entry(sha256, &der).await?,
+            None => None,
         };
-        let Some(entry) = self.rekor.blob_entry(sha256, &der).await? else {
+        let Some(entry) = entry else {
             found.refused.push(Refused {
                 source: Source::Blob,
                 error: ProvenanceError::Incomplete {
                     artifact: label.to_owned(),
-                    what: "a Rekor entry that logs this .sig over the file",
+                    what: "a base64 .sig that a Rekor entry logs over the file",
                 },
             });
             return Ok(found);

@@ -87,21 +87,7 @@ pub async fn check_lock(
         rekor: rekor::Rekor::new(clients.http, opts.rekor_url),
         root: &root,
     };
-    let mut subjects: Vec<(String, Sha256Digest, Subject<'_>)> = Vec::new();
-    for i in lock
-        .images
-        .iter()
-        .filter(|i| i.name.registry == KUBERNETES_REGISTRY)
-    {
-        subjects.push((i.name.to_string(), i.digest, Subject::Image(&i.name)));
-    }
-    for f in &lock.files {
-        if let FileSource::Url(u) = &f.source
-            && u.starts_with(KUBERNETES_DOWNLOADS)
-        {
-            subjects.push((u.clone(), f.sha256, Subject::File(u)));
-        }
-    }
+    let subjects = kubernetes_subjects(lock);
     let mut used = BTreeSet::new();
     let mut artifacts = Vec::new();
     for (label, digest, subject) in &subjects {
@@ -134,6 +120,27 @@ pub async fn check_lock(
         artifacts,
     });
     Ok(())
+}
+
+/// The images and files the built-in Kubernetes policy covers, in lock order: label (image
+/// reference or URL), digest, and what to look up.
+fn kubernetes_subjects(lock: &Lock) -> Vec<(String, Sha256Digest, Subject<'_>)> {
+    let mut subjects: Vec<(String, Sha256Digest, Subject<'_>)> = Vec::new();
+    for i in lock
+        .images
+        .iter()
+        .filter(|i| i.name.registry == KUBERNETES_REGISTRY)
+    {
+        subjects.push((i.name.to_string(), i.digest, Subject::Image(&i.name)));
+    }
+    for f in &lock.files {
+        if let FileSource::Url(u) = &f.source
+            && u.starts_with(KUBERNETES_DOWNLOADS)
+        {
+            subjects.push((u.clone(), f.sha256, Subject::File(u)));
+        }
+    }
+    subjects
 }
 
 /// The lock entry for one artifact, its evidence kept in the store; the error when

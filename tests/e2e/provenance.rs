@@ -73,6 +73,65 @@ fn sigstore_python_accepts(s: &Signing, bundle: &Path, file: &Path) -> bool {
     out.status.success()
 }
 
+/// One artifact's lock entry: the exception for pause; for the rest the signature's facts
+/// as the world made them, the bundle kept in the cache under its sha256, and for a
+/// release file sigstore-python's agreement with the kept bundle.
+fn assert_recorded(u: &Upstream, s: &Signing, a: &serde_json::Value) {
+    let name = a["artifact"].as_str().unwrap();
+    if name == PAUSE_NAME {
+        assert!(a["signature"].is_null(), "{a}");
+        assert_contains(
+            a["unsigned_exception"].as_str().unwrap(),
+            "--allow-unsigned",
+        );
+        return;
+    }
+    let sig = &a["signature"];
+    let (source, who) = if name.starts_with("https://") {
+        (
+            "blob",
+            "krel-staging@k8s-releng-prod.iam.gserviceaccount.com",
+        )
+    } else if name.starts_with("registry.k8s.io/kube-") {
+        (
+            "sig-tag",
+            "krel-trust@k8s-releng-prod.iam.gserviceaccount.com",
+        )
+    } else {
+        (
+            "referrer",
+            "krel-trust@k8s-releng-prod.iam.gserviceaccount.com",
+        )
+    };
+    assert_eq!(
+        (&sig["source"], &sig["identity"]),
+        (&source.into(), &who.into()),
+        "{name}"
+    );
+    assert_eq!(sig["issuer"], "https://accounts.google.com");
+    assert!(sig["log_index"].as_u64().is_some() && sig["integrated_time"].as_i64().is_some());
+    assert_eq!(sig["log_id"].as_str().unwrap().len(), 64);
+    let bundle_hex = sig["bundle_sha256"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("sha256:")
+        .unwrap();
+    let kept = u.path("cache").join("blobs/sha256").join(bundle_hex);
+    assert_eq!(sha256_hex(&std::fs::read(&kept).unwrap()), bundle_hex);
+    assert_eq!(
+        sig["payload_sha256"].is_null(),
+        source != "sig-tag",
+        "{name}"
+    );
+    if source == "blob" {
+        let rel = name.strip_prefix("https://dl.k8s.io/").unwrap();
+        assert!(
+            sigstore_python_accepts(s, &kept, &u.www.join("dl").join(rel)),
+            "sigstore-python refused the bundle kept for {name}"
+        );
+    }
+}
+
 #[test]
 fn records_every_kubernetes_signature_and_an_allowed_exception() {
     let u = Upstream::new(Opts::default());
@@ -112,57 +171,7 @@ fn records_every_kubernetes_signature_and_an_allowed_exception() {
         .collect();
     assert_eq!(artifacts.len(), images.len() + dl_files.len());
     for a in artifacts {
-        let name = a["artifact"].as_str().unwrap();
-        if name == PAUSE_NAME {
-            assert!(a["signature"].is_null(), "{a}");
-            assert_contains(
-                a["unsigned_exception"].as_str().unwrap(),
-                "--allow-unsigned",
-            );
-            continue;
-        }
-        let sig = &a["signature"];
-        let (source, who) = if name.starts_with("https://") {
-            (
-                "blob",
-                "krel-staging@k8s-releng-prod.iam.gserviceaccount.com",
-            )
-        } else if name.starts_with("registry.k8s.io/kube-") {
-            (
-                "sig-tag",
-                "krel-trust@k8s-releng-prod.iam.gserviceaccount.com",
-            )
-        } else {
-            (
-                "referrer",
-                "krel-trust@k8s-releng-prod.iam.gserviceaccount.com",
-            )
-        };
-        assert_eq!(sig["source"], source, "{name}");
-        assert_eq!(sig["identity"], who, "{name}");
-        assert_eq!(sig["issuer"], "https://accounts.google.com");
-        assert!(sig["log_index"].as_u64().is_some() && sig["integrated_time"].as_i64().is_some());
-        assert_eq!(sig["log_id"].as_str().unwrap().len(), 64);
-        // The bundle document is kept in the cache under its sha256.
-        let bundle_hex = sig["bundle_sha256"]
-            .as_str()
-            .unwrap()
-            .strip_prefix("sha256:")
-            .unwrap();
-        let kept = u.path("cache").join("blobs/sha256").join(bundle_hex);
-        assert_eq!(sha256_hex(&std::fs::read(&kept).unwrap()), bundle_hex);
-        assert_eq!(
-            sig["payload_sha256"].is_null(),
-            source != "sig-tag",
-            "{name}"
-        );
-        if source == "blob" {
-            let rel = name.strip_prefix("https://dl.k8s.io/").unwrap();
-            assert!(
-                sigstore_python_accepts(&s, &kept, &u.www.join("dl").join(rel)),
-                "sigstore-python refused the bundle kept for {name}"
-            );
-        }
+        assert_recorded(&u, &s, a);
     }
 }
 
