@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use airlock_provenance::testworld::{CosignLayer, Leaf, RekorServer, World};
-use airlock_provenance::{BUNDLE_V03, COSIGN_SIGN_PREDICATE, KUBERNETES_FILES, KUBERNETES_IMAGES};
+use airlock_provenance::{BUNDLE_V03, KUBERNETES_FILES, KUBERNETES_IMAGES};
 use serde_json::json;
 
 use super::images::sha256_digest;
@@ -98,15 +98,14 @@ impl Signing {
         layer
     }
 
-    /// Signs image `repo:tag` of `u` as cosign 3 does (a DSSE Sigstore bundle) and
-    /// attaches it as a referrer, listed under the referrers tag schema's tag.
-    pub fn referrer(&mut self, u: &Upstream, image: &str) {
+    /// Signs image `repo:tag` of `u` as cosign 3 does (a DSSE Sigstore bundle whose
+    /// statement has `predicate_type`) and attaches it as a referrer, listed under the
+    /// referrers tag schema's tag.
+    pub fn referrer(&mut self, u: &Upstream, image: &str, predicate_type: &str) {
         let built = &u.images[image];
-        let bundle = self.world.sign_image_dsse(
-            &self.images.clone(),
-            &built.index_digest,
-            COSIGN_SIGN_PREDICATE,
-        );
+        let bundle =
+            self.world
+                .sign_image_dsse(&self.images.clone(), &built.index_digest, predicate_type);
         let host = u.registry.host();
         let repo = &built.repository;
         let config = push_blob(&host, repo, EMPTY);

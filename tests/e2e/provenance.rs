@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use airlock_provenance::KUBERNETES_FILES;
+use airlock_provenance::{COSIGN_SIGN_PREDICATE, KUBERNETES_FILES};
 
 use crate::common::check::assert_contains;
 use crate::common::cli::ok;
@@ -18,15 +18,21 @@ use crate::common::upstream::{Opts, Upstream};
 
 const PAUSE: &str = "pause:3.9";
 const PAUSE_NAME: &str = "registry.k8s.io/pause:3.9";
+/// Has only an SLSA provenance referrer, which is not a signature of the image, and a
+/// `.sig` tag: the referrer is listed as not counted and the tag counts.
+const ETCD: &str = "etcd:3.5.15-0";
 
 /// Signs every image of `u` but `except` (`.sig` tag for the control plane, a referrer
-/// for the rest) and every dl.k8s.io file.
+/// for the rest, both for [`ETCD`]) and every dl.k8s.io file.
 fn sign_all(s: &mut Signing, u: &Upstream, except: &[&str]) {
     for image in u.images.keys().filter(|i| !except.contains(&i.as_str())) {
-        if image.starts_with("kube-") {
+        if image == ETCD {
+            s.referrer(u, image, "https://slsa.dev/provenance/v1");
+            s.sig_tag(u, image, None, None);
+        } else if image.starts_with("kube-") {
             s.sig_tag(u, image, None, None);
         } else {
-            s.referrer(u, image);
+            s.referrer(u, image, COSIGN_SIGN_PREDICATE);
         }
     }
     for url in u
@@ -92,7 +98,7 @@ fn assert_recorded(u: &Upstream, s: &Signing, a: &serde_json::Value) {
             "blob",
             "krel-staging@k8s-releng-prod.iam.gserviceaccount.com",
         )
-    } else if name.starts_with("registry.k8s.io/kube-") {
+    } else if name.starts_with("registry.k8s.io/kube-") || name.ends_with(ETCD) {
         (
             "sig-tag",
             "krel-trust@k8s-releng-prod.iam.gserviceaccount.com",
@@ -123,6 +129,11 @@ fn assert_recorded(u: &Upstream, s: &Signing, a: &serde_json::Value) {
         source != "sig-tag",
         "{name}"
     );
+    let not_counted = a["not_counted"].as_array().map(Vec::len).unwrap_or(0);
+    assert_eq!(not_counted, usize::from(name.ends_with(ETCD)), "{a}");
+    if name.ends_with(ETCD) {
+        assert_contains(a["not_counted"][0].as_str().unwrap(), "referrer: ");
+    }
     if source == "blob" {
         let rel = name.strip_prefix("https://dl.k8s.io/").unwrap();
         assert!(
