@@ -181,6 +181,13 @@ fn records_every_kubernetes_signature_and_an_allowed_exception() {
         })
         .collect();
     assert_eq!(artifacts.len(), images.len() + dl_files.len());
+    assert_contains(
+        &String::from_utf8_lossy(&out.stdout),
+        &format!(
+            "provenance: {} upstream signatures checked, 1 allowed unsigned",
+            artifacts.len() - 1
+        ),
+    );
     for a in artifacts {
         assert_recorded(&u, &s, a);
     }

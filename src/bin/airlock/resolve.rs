@@ -57,7 +57,8 @@ pub struct Args {
     /// version will require it).
     #[arg(long, value_name = "FILE")]
     trusted_root: Option<PathBuf>,
-    /// Rekor (v1 API) to look up release files' log entries in.
+    /// Rekor (v1 API) where the log entries of .sig tag layers and release files are
+    /// looked up (each is then checked offline against --trusted-root).
     #[arg(long, value_name = "URL", default_value = airlock::provenance::rekor::PUBLIC_REKOR, requires = "trusted_root")]
     rekor_url: String,
     /// Carry the image (by reference, e.g. registry.k8s.io/pause:3.9) or release file (by
@@ -176,6 +177,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             "package_repositories": lock.package_repositories,
             "checklist_steps": steps,
             "notes": lock.notes,
+            "provenance": lock.provenance,
             "warnings": all_warnings,
         });
         println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -204,6 +206,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             );
         }
         println!("  checklist: {steps} steps");
+        if let Some(p) = &lock.provenance
+            && p.status == airlock::lock::ProvenanceStatus::Checked
+        {
+            let signed = p.artifacts.iter().filter(|a| a.signature.is_some()).count();
+            println!(
+                "  provenance: {signed} upstream signatures checked, {} allowed unsigned",
+                p.artifacts.len() - signed
+            );
+        }
         for n in &lock.notes {
             if !n.starts_with("uncertain catalog value") && !n.starts_with("catalog check") {
                 println!("  note: {}", airlock::escape::Untrusted(n));
