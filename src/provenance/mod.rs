@@ -11,6 +11,8 @@ pub mod rekor;
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use futures::StreamExt;
+
 use airlock_provenance::{KUBERNETES_FILES, KUBERNETES_IMAGES, TrustedRoot};
 
 use crate::digest::Sha256Digest;
@@ -40,6 +42,8 @@ pub struct ProvenanceOptions<'a> {
     /// `--allow-unsigned NAME`: images (by reference) and files (by URL) let in without
     /// a passing signature.
     pub allow_unsigned: &'a [String],
+    /// Parallel lookups at most (`--jobs`).
+    pub jobs: usize,
 }
 
 /// Who may touch the network and the cache for `check_lock`.
@@ -88,25 +92,24 @@ pub async fn check_lock(
         root: &root,
     };
     let subjects = kubernetes_subjects(lock);
-    let mut used = BTreeSet::new();
-    let mut artifacts = Vec::new();
-    for (label, digest, subject) in &subjects {
-        let found = match subject {
-            Subject::Image(name) => checker.image(name, digest, &KUBERNETES_IMAGES).await?,
-            Subject::File(url) => checker.file(label, url, digest, &KUBERNETES_FILES).await?,
-        };
-        let allowed = opts.allow_unsigned.iter().any(|a| a == label);
-        if allowed {
-            used.insert(label.clone());
-        }
-        artifacts.push(record(label, digest, found, allowed, clients.store)?);
-    }
-    if let Some(unused) = opts.allow_unsigned.iter().find(|a| !used.contains(*a)) {
+    // An exception that names nothing here is a typo: refuse it before any lookup.
+    let labels: BTreeSet<&str> = subjects.iter().map(|(l, _, _)| l.as_str()).collect();
+    if let Some(unused) = opts
+        .allow_unsigned
+        .iter()
+        .find(|a| !labels.contains(a.as_str()))
+    {
         return Err(Error::invalid(
             "option",
             format!("--allow-unsigned {unused}"),
             "names no Kubernetes image (by reference) or release file (by URL) of this lock",
         ));
+    }
+    let found = look_up_all(&checker, &subjects, opts.jobs).await?;
+    let mut artifacts = Vec::new();
+    for ((label, digest, _), found) in subjects.iter().zip(found) {
+        let allowed = opts.allow_unsigned.iter().any(|a| a == label);
+        artifacts.push(record(label, digest, found, allowed, clients.store)?);
     }
     let outside = lock.images.len() + lock.files.len() - subjects.len();
     if outside > 0 {
@@ -120,6 +123,25 @@ pub async fn check_lock(
         artifacts,
     });
     Ok(())
+}
+
+/// Every subject's signatures, `jobs` lookups at a time, results in lock order.
+async fn look_up_all(
+    checker: &Checker<'_>,
+    subjects: &[(String, Sha256Digest, Subject<'_>)],
+    jobs: usize,
+) -> Result<Vec<Found>> {
+    futures::stream::iter(subjects.iter().map(|(label, digest, subject)| async move {
+        match subject {
+            Subject::Image(name) => checker.image(name, digest, &KUBERNETES_IMAGES).await,
+            Subject::File(url) => checker.file(label, url, digest, &KUBERNETES_FILES).await,
+        }
+    }))
+    .buffered(jobs.max(1))
+    .collect::<Vec<_>>()
+    .await
+    .into_iter()
+    .collect()
 }
 
 /// The images and files the built-in Kubernetes policy covers, in lock order: label (image

@@ -242,6 +242,24 @@ fn a_wrong_identity_another_digest_or_no_trusted_root() {
         &format!("{PAUSE_NAME}: the signed payload names {other}"),
     );
 
+    // An exception that names nothing of the lock is a typo: refused before any lookup.
+    let out = resolve(
+        &u,
+        &s,
+        &rekor.url,
+        &["--allow-unsigned", "registry.k8s.io/paus:3.9"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_contains(
+        &String::from_utf8_lossy(&out.stderr),
+        "--allow-unsigned registry.k8s.io/paus:3.9",
+    );
+
     // Without --trusted-root nothing is checked, and the lock and a warning say so.
     let out = u.resolve(&[]);
     ok(&out);

@@ -242,6 +242,7 @@ fn check_provenance(
         trusted_root: (path, bytes),
         rekor_url: &a.rekor_url,
         allow_unsigned: &a.allow_unsigned,
+        jobs: a.hop.upstream.jobs,
     };
     let clients = airlock::provenance::Clients {
         registry: reg,
