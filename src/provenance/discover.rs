@@ -159,44 +159,71 @@ impl Checker<'_> {
             .referrers(reg, repo, digest, BUNDLE_V03)
             .await?
         {
-            let what = format!("{reg}/{repo} referrer {}", entry.digest);
-            let d: Sha256Digest = entry.digest.parse().map_err(|e| Error::Upstream {
-                reference: what.clone(),
-                reason: format!("digest: {e}"),
-            })?;
-            let m = parse_manifest(&what, &self.registry.manifest_raw(reg, repo, &d).await?)?;
-            // A referrer must name this image and hold exactly one bundle (design §1.2).
-            let names_this = m
-                .subject
-                .as_ref()
-                .is_some_and(|s| s.digest == digest.to_string());
-            let [layer] = m.layers.as_slice() else {
-                continue;
+            let checked = match self
+                .referrer_bundle(reg, repo, &label, digest, &entry.digest)
+                .await?
+            {
+                Ok(blob) => {
+                    let artifact = Artifact::Image {
+                        name: &label,
+                        digest: &digest.to_string(),
+                        payload: None,
+                    };
+                    let c = check_artifact(&blob, &artifact, policy, self.root);
+                    (blob, c)
+                }
+                Err(e) => (Vec::new(), Err(e)),
             };
-            if !names_this || layer.media_type != BUNDLE_V03 {
-                continue;
-            }
-            let blob = self
-                .registry
-                .small_blob(
-                    reg,
-                    repo,
-                    &descriptor_digest(&what, layer)?,
-                    MAX_BUNDLE as u64,
-                )
-                .await?;
-            let artifact = Artifact::Image {
-                name: &label,
-                digest: &digest.to_string(),
-                payload: None,
-            };
-            let checked = check_artifact(&blob, &artifact, policy, self.root);
-            found.consider(Source::Referrer, blob, None, checked);
+            found.consider(Source::Referrer, checked.0, None, checked.1);
             if found.passed.is_some() {
                 break;
             }
         }
         Ok(())
+    }
+
+    /// The bundle a referrer manifest holds; a manifest that does not name this image as
+    /// its subject or holds other than one bundle layer (design §1.2) is a refusal.
+    async fn referrer_bundle(
+        &self,
+        reg: &str,
+        repo: &str,
+        label: &str,
+        digest: &Sha256Digest,
+        referrer: &str,
+    ) -> Result<std::result::Result<Vec<u8>, ProvenanceError>> {
+        let what = format!("{reg}/{repo} referrer {referrer}");
+        let d: Sha256Digest = referrer.parse().map_err(|e| Error::Upstream {
+            reference: what.clone(),
+            reason: format!("digest: {e}"),
+        })?;
+        let m = parse_manifest(&what, &self.registry.manifest_raw(reg, repo, &d).await?)?;
+        let names_this = m
+            .subject
+            .as_ref()
+            .is_some_and(|s| s.digest == digest.to_string());
+        let layer = match m.layers.as_slice() {
+            [l] if names_this && l.media_type == BUNDLE_V03 => l,
+            _ => {
+                return Ok(Err(ProvenanceError::Malformed {
+                    artifact: label.to_owned(),
+                    what: "referrer manifest",
+                    detail: format!(
+                        "{referrer}: not one {BUNDLE_V03} layer with this image as subject"
+                    ),
+                }));
+            }
+        };
+        let blob = self
+            .registry
+            .small_blob(
+                reg,
+                repo,
+                &descriptor_digest(&what, layer)?,
+                MAX_BUNDLE as u64,
+            )
+            .await?;
+        Ok(Ok(blob))
     }
 
     async fn sig_tag(
