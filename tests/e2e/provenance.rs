@@ -194,7 +194,7 @@ fn records_every_kubernetes_signature_and_an_allowed_exception() {
 }
 
 #[test]
-fn a_wrong_identity_another_digest_or_no_trusted_root() {
+fn refused_or_missing_signatures_stop_the_resolve_unless_allowed() {
     let u = Upstream::new(Opts::default());
     let mut s = Signing::new();
     sign_all(&mut s, &u, &[PAUSE]);
@@ -258,6 +258,18 @@ fn a_wrong_identity_another_digest_or_no_trusted_root() {
     assert_contains(
         &String::from_utf8_lossy(&out.stderr),
         "--allow-unsigned registry.k8s.io/paus:3.9",
+    );
+
+    // pause signed again, but a release file lost its .sig: refused, naming its URL.
+    drop(rekor);
+    s.sig_tag(&u, PAUSE, None, None);
+    let rekor = s.rekor();
+    let kubeadm = "https://dl.k8s.io/release/v1.30.2/bin/linux/amd64/kubeadm";
+    std::fs::remove_file(u.www.join("dl/release/v1.30.2/bin/linux/amd64/kubeadm.sig")).unwrap();
+    refused(
+        &u,
+        &resolve(&u, &s, &rekor.url, &[]),
+        &format!("{kubeadm}: no upstream signature found"),
     );
 
     // Without --trusted-root nothing is checked, and the lock and a warning say so.
