@@ -8,6 +8,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use airlock_provenance::{COSIGN_SIGN_PREDICATE, KUBERNETES_FILES};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 
 use crate::common::check::assert_contains;
 use crate::common::cli::ok;
@@ -270,6 +272,16 @@ fn refused_or_missing_signatures_stop_the_resolve_unless_allowed() {
         &u,
         &resolve(&u, &s, &rekor.url, &[]),
         &format!("{kubeadm}: no upstream signature found"),
+    );
+
+    // A .sig that no log entry records (signed, never logged): not proven, refused.
+    let file = u.www.join("dl/release/v1.30.2/bin/linux/amd64/kubeadm");
+    let unlogged = s.world.sign(&s.files, &std::fs::read(&file).unwrap());
+    std::fs::write(file.with_file_name("kubeadm.sig"), B64.encode(unlogged)).unwrap();
+    refused(
+        &u,
+        &resolve(&u, &s, &rekor.url, &[]),
+        &format!("{kubeadm}: verification did not establish a base64 .sig that a Rekor entry logs"),
     );
 
     // Without --trusted-root nothing is checked, and the lock and a warning say so.
