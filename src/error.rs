@@ -87,6 +87,18 @@ pub enum Error {
         /// The transport failure or what was wrong with its answer.
         reason: String,
     },
+    /// An upstream signature was found and refused (wrong identity, another digest, a
+    /// log proof that does not hold...): a trust failure, exit 3.
+    #[error(transparent)]
+    Provenance(#[from] airlock_provenance::ProvenanceError),
+    /// No upstream signature was found for an artifact the policy covers (exit 3).
+    #[error(
+        "{artifact}: no upstream signature found (no OCI referrer, no .sig tag, or no .sig/.cert beside the file); refused. Carry it anyway with --allow-unsigned {artifact} (recorded in the lock)"
+    )]
+    Unsigned {
+        /// The image reference or file URL.
+        artifact: String,
+    },
     /// Something the user asked for that this version does not support.
     #[error("not supported: {0}")]
     Unsupported(String),
@@ -163,6 +175,8 @@ impl Error {
             Error::Core(e) => e.exit_code(),
             Error::Context { source, .. } => source.exit_code(),
             Error::Unsupported(_) | Error::Tsa { .. } => 4,
+            Error::Provenance(airlock_provenance::ProvenanceError::BadTrustedRoot { .. }) => 4,
+            Error::Provenance(_) | Error::Unsigned { .. } => 3,
             Error::SizeMismatch { .. }
             | Error::Signature { .. }
             | Error::RepositoryMismatch { .. } => 5,

@@ -60,6 +60,99 @@ pub struct Lock {
     /// (`airlock resolve --packages`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub package_repositories: Vec<PackageRepository>,
+    /// Upstream provenance: whether resolve checked the Kubernetes artifacts' Sigstore
+    /// signatures, against which trusted root, and what it found for each. Absent in
+    /// locks written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<LockProvenance>,
+}
+
+/// Whether and how resolve checked upstream signatures (issue 23).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockProvenance {
+    /// `checked` (with `--trusted-root`) or `not-checked`.
+    pub status: ProvenanceStatus,
+    /// sha256 of the `trusted_root.json` bytes the signatures were checked against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_root_sha256: Option<Sha256Digest>,
+    /// One entry per Kubernetes image and file the lock pins, in lock order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<ArtifactProvenance>,
+}
+
+/// Whether resolve checked upstream signatures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProvenanceStatus {
+    /// Checked against `trusted_root_sha256`.
+    Checked,
+    /// Resolved without `--trusted-root`.
+    NotChecked,
+}
+
+/// What resolve found for one artifact: the signature that counted, or the exception.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactProvenance {
+    /// The image reference or the file's URL, as the lock names it.
+    pub artifact: String,
+    /// The image digest or the file's sha256 the signature covers.
+    pub digest: Sha256Digest,
+    /// The signature that passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<SignatureRecord>,
+    /// Why it was let in without one (`--allow-unsigned NAME`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsigned_exception: Option<String>,
+    /// Signatures found but not counted, each with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_counted: Vec<String>,
+}
+
+/// Where a signature was found (docs/design/provenance.md §1.1–1.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProvenanceSource {
+    /// A Sigstore bundle attached as an OCI 1.1 referrer.
+    Referrer,
+    /// A layer of cosign's `sha256-<hex>.sig` tag.
+    SigTag,
+    /// `<url>.sig` + `<url>.cert` beside a release file.
+    Blob,
+}
+
+impl std::fmt::Display for ProvenanceSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Referrer => "referrer",
+            Self::SigTag => "sig-tag",
+            Self::Blob => "blob",
+        })
+    }
+}
+
+/// The facts a passed signature proved, and where its evidence is kept in the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureRecord {
+    /// Where the signature was found.
+    pub source: ProvenanceSource,
+    /// The certificate's SAN.
+    pub identity: String,
+    /// The OIDC issuer in the certificate.
+    pub issuer: String,
+    /// The entry's global index in the transparency log.
+    pub log_index: u64,
+    /// Unix seconds, the signing time the log vouches for.
+    pub integrated_time: i64,
+    /// Hex SHA-256 of the log's key.
+    pub log_id: String,
+    /// sha256 of the Sigstore bundle document (kept in the content cache).
+    pub bundle_sha256: Sha256Digest,
+    /// sha256 of the simple-signing payload a `.sig` tag signature signs (kept too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_sha256: Option<Sha256Digest>,
 }
 
 /// What the catalog says about a hop, recorded at resolve time so the build (and the
@@ -244,6 +337,7 @@ impl Lock {
             checklist: None,
             facts: None,
             package_repositories: Vec::new(),
+            provenance: None,
         }
     }
 
@@ -342,6 +436,50 @@ impl Lock {
             self.files.iter().map(|f| (&f.target, f.kind)),
         )
         .map_err(|e| bad(e.to_string()))?;
+        if let Some(p) = &self.provenance {
+            self.check_provenance(p).map_err(bad)?;
+        }
+        Ok(())
+    }
+
+    /// Each provenance entry names an image (by reference and digest) or a file (by URL
+    /// and sha256) of this lock, once, with a signature or an exception, never both.
+    fn check_provenance(&self, p: &LockProvenance) -> std::result::Result<(), String> {
+        if (p.status == ProvenanceStatus::Checked) != p.trusted_root_sha256.is_some()
+            || (p.status == ProvenanceStatus::NotChecked && !p.artifacts.is_empty())
+        {
+            return Err(
+                "provenance: a trusted_root_sha256 and artifacts go with status checked only"
+                    .into(),
+            );
+        }
+        let pinned: BTreeSet<(String, &Sha256Digest)> = self
+            .images
+            .iter()
+            .map(|i| (i.name.to_string(), &i.digest))
+            .chain(self.files.iter().filter_map(|f| match &f.source {
+                FileSource::Url(u) => Some((u.clone(), &f.sha256)),
+                FileSource::Path(_) => None,
+            }))
+            .collect();
+        let mut seen = BTreeSet::new();
+        for a in &p.artifacts {
+            let what = format!("provenance of {}", a.artifact);
+            if !pinned.contains(&(a.artifact.clone(), &a.digest)) {
+                return Err(format!(
+                    "{what}: no image or file of the lock with digest {}",
+                    a.digest
+                ));
+            }
+            if !seen.insert(&a.artifact) {
+                return Err(format!("{what}: listed twice"));
+            }
+            if a.signature.is_some() == a.unsigned_exception.is_some() {
+                return Err(format!(
+                    "{what}: give exactly one of `signature` and `unsigned_exception`"
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -419,6 +557,65 @@ files:
         );
         assert!(Lock::parse(&dup, "x").is_err());
         assert!(Lock::parse(&SAMPLE.replace("sha256:ba78", "sha256:BA78"), "x").is_err());
+    }
+
+    const PROVENANCE: &str = r#"
+provenance:
+  status: checked
+  trusted_root_sha256: sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad
+  artifacts:
+    - artifact: registry.k8s.io/kube-apiserver:v1.30.2
+      digest: sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad
+      signature:
+        source: sig-tag
+        identity: krel-trust@k8s-releng-prod.iam.gserviceaccount.com
+        issuer: https://accounts.google.com
+        log_index: 7
+        integrated_time: 1765000000
+        log_id: c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d
+        bundle_sha256: sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad
+        payload_sha256: sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad
+    - artifact: https://dl.k8s.io/release/v1.30.2/bin/linux/amd64/kubeadm
+      digest: sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad
+      unsigned_exception: no signature found; carried anyway
+"#;
+
+    #[test]
+    fn provenance_round_trips_and_must_name_the_locks_artifacts() {
+        let lock = Lock::parse(&format!("{SAMPLE}{PROVENANCE}"), "sample").unwrap();
+        let p = lock.provenance.as_ref().unwrap();
+        assert_eq!(p.artifacts[0].signature.as_ref().unwrap().log_index, 7);
+        assert_eq!(
+            Lock::parse(&lock.to_yaml().unwrap(), "again").unwrap(),
+            lock
+        );
+        // Old locks have no provenance section and still read (SAMPLE above).
+        for (from, to, expected) in [
+            (
+                "log_index: 7",
+                "log_index: 7\n        surprise: 1",
+                "surprise",
+            ),
+            (
+                "artifact: registry.k8s.io/kube-apiserver:v1.30.2",
+                "artifact: registry.k8s.io/pause:3.9",
+                "no image or file",
+            ),
+            (
+                "      unsigned_exception: no signature found; carried anyway\n",
+                "",
+                "exactly one of",
+            ),
+            (
+                "status: checked",
+                "status: not-checked",
+                "status checked only",
+            ),
+        ] {
+            let text = format!("{SAMPLE}{}", PROVENANCE.replace(from, to));
+            let e = Lock::parse(&text, "x").unwrap_err();
+            assert!(format!("{e:?}").contains(expected), "{from} -> {e:?}");
+        }
     }
 
     proptest::proptest! {

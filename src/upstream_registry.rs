@@ -258,6 +258,113 @@ impl UpstreamRegistry {
     }
 }
 
+impl UpstreamRegistry {
+    /// The raw manifest `tag` names, or `None` when the registry has no such tag (a cosign
+    /// `.sig` tag is looked for, not required).
+    pub async fn manifest_by_tag(
+        &self,
+        registry: &str,
+        repository: &str,
+        tag: &str,
+    ) -> Result<Option<Bytes>> {
+        let r = Self::reference(registry, repository, None, Some(tag));
+        self.prepare(&r, oci_client::RegistryOperation::Pull)
+            .await?;
+        match self
+            .client
+            .pull_manifest_raw(&r, &RegistryAuth::Anonymous, ACCEPTED_MANIFEST_TYPES)
+            .await
+        {
+            Ok((bytes, _)) if bytes.len() as u64 > MAX_MANIFEST_BYTES => {
+                Err(oci_err(&r.whole(), "manifest larger than 4 MiB"))
+            }
+            Ok((bytes, _)) => Ok(Some(bytes)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(request_err(&r, "", &e)),
+        }
+    }
+
+    /// A manifest's bytes by digest, checked against it, not parsed (signature and
+    /// referrer manifests are artifacts, not images).
+    pub async fn manifest_raw(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &Sha256Digest,
+    ) -> Result<Bytes> {
+        let r = Self::reference(registry, repository, Some(digest), None);
+        let (bytes, what) = self.pull_raw(&r).await?;
+        check_manifest_bytes(&bytes, digest, &what)?;
+        Ok(bytes)
+    }
+
+    /// The OCI 1.1 referrers of `digest` with `artifact_type`: the referrers API, and on
+    /// its 404 the referrers tag schema (oci-client does both; an absent tag is an empty
+    /// index). The filter is applied here again, as registries may ignore it.
+    pub async fn referrers(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &Sha256Digest,
+        artifact_type: &str,
+    ) -> Result<Vec<oci_client::manifest::ImageIndexEntry>> {
+        let r = Self::reference(registry, repository, Some(digest), None);
+        self.prepare(&r, oci_client::RegistryOperation::Pull)
+            .await?;
+        let index = self
+            .client
+            .pull_referrers(&r, Some(artifact_type))
+            .await
+            .map_err(|e| request_err(&r, "referrers: ", &e))?;
+        Ok(index
+            .manifests
+            .into_iter()
+            .filter(|m| m.artifact_type.as_deref() == Some(artifact_type))
+            .collect())
+    }
+
+    /// A small blob (a signature payload or a Sigstore bundle) read whole, at most `limit`
+    /// bytes, checked against `digest`.
+    pub async fn small_blob(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &Sha256Digest,
+        limit: u64,
+    ) -> Result<Vec<u8>> {
+        let what = format!("{registry}/{repository} blob {digest}");
+        let mut stream = self
+            .blob_stream(registry, repository, digest, limit)
+            .await?;
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            out.extend_from_slice(&chunk?);
+            if out.len() as u64 > limit {
+                return Err(oci_err(&what, format!("larger than {limit} bytes")));
+            }
+        }
+        let actual = Sha256Digest::of(&out);
+        if &actual != digest {
+            return Err(Error::digest_mismatch(what, digest, actual));
+        }
+        Ok(out)
+    }
+}
+
+/// A registry's "no such manifest" (404, `MANIFEST_UNKNOWN`, `NAME_UNKNOWN`).
+fn is_not_found(e: &oci_client::errors::OciDistributionError) -> bool {
+    use oci_client::errors::{OciDistributionError as E, OciErrorCode as C};
+    match e {
+        E::ImageManifestNotFoundError(_) => true,
+        E::ServerError { code, .. } => *code == 404,
+        E::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|x| matches!(x.code, C::ManifestUnknown | C::NameUnknown | C::NotFound)),
+        _ => false,
+    }
+}
+
 /// Check manifest bytes against the digest they were asked for, and the size limit.
 pub fn check_manifest_bytes(bytes: &[u8], digest: &Sha256Digest, what: &str) -> Result<()> {
     if bytes.len() as u64 > MAX_MANIFEST_BYTES {

@@ -99,6 +99,7 @@ pub mod evidence;
 pub mod hop_upstream;
 pub mod images;
 pub mod packages;
+pub mod provenance;
 pub mod release_files;
 pub mod scenario;
 pub mod servers;

@@ -326,7 +326,7 @@ fn resolve_hop(
     );
     opts.catalog = Some(loaded.identity.clone());
     opts.etcd = a.hop.etcd()?;
-    let (lock, warnings) = ctx
+    let (mut lock, warnings) = ctx
         .rt
         .block_on(airlock::resolve::resolve(
             &loaded.catalog,
@@ -344,6 +344,9 @@ fn resolve_hop(
             )
         })?;
     print_warnings(&warnings);
+    // `plan --build` has no --trusted-root yet: its locks say so, as resolve's do without it.
+    let not_checked = airlock::provenance::record_not_checked(&mut lock);
+    eprintln!("warning: {not_checked}");
     write_lock(&lock_path, &lock, a.force)?;
     Ok((lock_path, warnings))
 }

@@ -48,6 +48,28 @@ pub struct Args {
     /// one in the lock).
     #[arg(long, value_name = "FILE", requires = "catalog_from_upstream")]
     save_catalog: Option<PathBuf>,
+    /// Sigstore trusted_root.json to check Kubernetes' upstream signatures against: every
+    /// registry.k8s.io image (OCI referrer bundle, else cosign's .sig tag) and dl.k8s.io
+    /// file (.sig + .cert, its Rekor entry looked up at --rekor-url) the lock pins must
+    /// carry a signature by the Kubernetes release identity, or the resolve stops (exit 3)
+    /// and writes no lock. The lock records each signature's facts; the Sigstore bundle
+    /// documents are kept in the cache. Without it the lock says `not-checked` (a later
+    /// version will require it).
+    #[arg(long, value_name = "FILE")]
+    trusted_root: Option<PathBuf>,
+    /// Rekor (v1 API) where the log entries of .sig tag layers and release files are
+    /// looked up (each is then checked offline against --trusted-root).
+    #[arg(long, value_name = "URL", default_value = airlock::provenance::rekor::PUBLIC_REKOR, requires = "trusted_root")]
+    rekor_url: String,
+    /// Carry the image (by reference, e.g. registry.k8s.io/pause:3.9) or release file (by
+    /// URL) NAME even though no upstream signature of it passes; the lock records the
+    /// exception. Needs --trusted-root. Repeatable.
+    #[arg(
+        long = "allow-unsigned",
+        value_name = "NAME",
+        requires = "trusted_root"
+    )]
+    allow_unsigned: Vec<String>,
     #[command(flatten)]
     today: TodayArgs,
     #[command(flatten)]
@@ -96,7 +118,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let lock_dir = parent_dir(&a.out);
     let packages = a.hop.package_options()?;
     // Package metadata and add-on manifests and charts are kept, checked, in the cache.
-    let store = if packages.is_some() || !a.hop.with.is_empty() {
+    let trusted_root = match &a.trusted_root {
+        Some(p) => Some((
+            p.clone(),
+            std::fs::read(p).map_err(|e| airlock::Error::io("read", p, e))?,
+        )),
+        None => None,
+    };
+    let store = if packages.is_some() || !a.hop.with.is_empty() || trusted_root.is_some() {
         Some(a.hop.store()?)
     } else {
         None
@@ -112,17 +141,29 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     opts.catalog = Some(hc.loaded.identity.clone());
     opts.etcd = a.hop.etcd()?;
     opts.notes = hc.notes.clone();
-    let (lock, warnings) = rt.block_on(airlock::resolve::resolve(
+    let (mut lock, warnings) = rt.block_on(airlock::resolve::resolve(
         &hc.loaded.catalog,
         &a.from,
         &a.to,
         &opts,
     ))?;
+    let not_checked = check_provenance(
+        &rt,
+        &mut lock,
+        &a,
+        trusted_root.as_ref(),
+        &reg,
+        &http,
+        store.as_ref(),
+    )?;
     if let (Some(path), Some(text)) = (&a.save_catalog, &hc.derived_text) {
         airlock::fsutil::write_atomic(path, text.as_bytes(), 0o644)?;
     }
     write_lock(&a.out, &lock, a.force)?;
     print_warnings(&warnings);
+    if let Some(w) = not_checked {
+        eprintln!("warning: {w}");
+    }
     let steps = lock.checklist.as_ref().map(Vec::len).unwrap_or(0);
     if a.json {
         let mut all_warnings: Vec<String> = hc.warnings.clone();
@@ -136,6 +177,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             "package_repositories": lock.package_repositories,
             "checklist_steps": steps,
             "notes": lock.notes,
+            "provenance": lock.provenance,
             "warnings": all_warnings,
         });
         println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -164,6 +206,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             );
         }
         println!("  checklist: {steps} steps");
+        if let Some(p) = &lock.provenance
+            && p.status == airlock::lock::ProvenanceStatus::Checked
+        {
+            let signed = p.artifacts.iter().filter(|a| a.signature.is_some()).count();
+            println!(
+                "  provenance: {signed} upstream signatures checked, {} allowed unsigned",
+                p.artifacts.len() - signed
+            );
+        }
         for n in &lock.notes {
             if !n.starts_with("uncertain catalog value") && !n.starts_with("catalog check") {
                 println!("  note: {}", airlock::escape::Untrusted(n));
@@ -171,6 +222,35 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Upstream signatures (issue 23): checked against --trusted-root, or recorded as not
+/// checked; returns the warning to print in that case.
+fn check_provenance(
+    rt: &tokio::runtime::Runtime,
+    lock: &mut airlock::lock::Lock,
+    a: &Args,
+    trusted_root: Option<&(PathBuf, Vec<u8>)>,
+    reg: &airlock::upstream_registry::UpstreamRegistry,
+    http: &airlock::http::HttpClient,
+    store: Option<&airlock::upstream_store::Store>,
+) -> anyhow::Result<Option<&'static str>> {
+    let (Some((path, bytes)), Some(store)) = (trusted_root, store) else {
+        return Ok(Some(airlock::provenance::record_not_checked(lock)));
+    };
+    let opts = airlock::provenance::ProvenanceOptions {
+        trusted_root: (path, bytes),
+        rekor_url: &a.rekor_url,
+        allow_unsigned: &a.allow_unsigned,
+        jobs: a.hop.upstream.jobs,
+    };
+    let clients = airlock::provenance::Clients {
+        registry: reg,
+        http,
+        store,
+    };
+    rt.block_on(airlock::provenance::check_lock(lock, &opts, &clients))?;
+    Ok(None)
 }
 
 fn print_warnings_text(warnings: &[String]) {

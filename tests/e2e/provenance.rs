@@ -1,0 +1,296 @@
+//! Upstream provenance at resolve time (issue 23): `airlock resolve --trusted-root` against
+//! the test upstream whose Kubernetes images carry cosign `.sig` tags or OCI referrers on a
+//! real docker-registry (no referrers API: the tag-schema fallback) and whose release files
+//! carry `.sig` + `.cert`, with a Rekor-like log server. The Sigstore bundles airlock keeps
+//! are also checked by sigstore-python, which nobody here wrote.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use airlock_provenance::{COSIGN_SIGN_PREDICATE, KUBERNETES_FILES};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+
+use crate::common::check::assert_contains;
+use crate::common::cli::ok;
+use crate::common::evidence::{assert_valid, yaml_as_json};
+use crate::common::images::sha256_hex;
+use crate::common::provenance::Signing;
+use crate::common::upstream::{Opts, Upstream};
+
+const PAUSE: &str = "pause:3.9";
+const PAUSE_NAME: &str = "registry.k8s.io/pause:3.9";
+/// Has only an SLSA provenance referrer, which is not a signature of the image, and a
+/// `.sig` tag: the referrer is listed as not counted and the tag counts.
+const ETCD: &str = "etcd:3.5.15-0";
+
+/// Signs every image of `u` but `except` (`.sig` tag for the control plane, a referrer
+/// for the rest, both for [`ETCD`]) and every dl.k8s.io file.
+fn sign_all(s: &mut Signing, u: &Upstream, except: &[&str]) {
+    for image in u.images.keys().filter(|i| !except.contains(&i.as_str())) {
+        if image == ETCD {
+            s.referrer(u, image, "https://slsa.dev/provenance/v1");
+            s.sig_tag(u, image, None, None);
+        } else if image.starts_with("kube-") {
+            s.sig_tag(u, image, None, None);
+        } else {
+            s.referrer(u, image, COSIGN_SIGN_PREDICATE);
+        }
+    }
+    for url in u
+        .sums
+        .keys()
+        .filter(|u| u.starts_with("https://dl.k8s.io/"))
+    {
+        s.file(u, url);
+    }
+}
+
+fn resolve(u: &Upstream, s: &Signing, rekor: &str, extra: &[&str]) -> Output {
+    let root = s.trusted_root().display().to_string();
+    let mut args = vec!["--trusted-root", &root, "--rekor-url", rekor];
+    args.extend_from_slice(extra);
+    u.resolve(&args)
+}
+
+/// Fails with exit 3 naming `expected`, and writes no lock.
+fn refused(u: &Upstream, out: &Output, expected: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_contains(&stderr, expected);
+    assert!(
+        !u.path("hop.lock").exists(),
+        "a refused resolve wrote a lock"
+    );
+}
+
+/// sigstore-python's verdict on a kept bundle for a release file.
+fn sigstore_python_accepts(s: &Signing, bundle: &Path, file: &Path) -> bool {
+    let python = std::env::var_os("AIRLOCK_TEST_PYTHON")
+        .expect("AIRLOCK_TEST_PYTHON names the test virtualenv's python (with sigstore==4.5.1)");
+    let out = Command::new(Path::new(&python).with_file_name("sigstore"))
+        .arg("--trust-config")
+        .arg(s.world.path().join("trust_config.json"))
+        .args(["verify", "identity", "--offline", "--bundle"])
+        .arg(bundle)
+        .args(["--cert-identity", &KUBERNETES_FILES.san])
+        .args(["--cert-oidc-issuer", &KUBERNETES_FILES.issuer])
+        .arg(file)
+        .output()
+        .expect("run sigstore-python");
+    out.status.success()
+}
+
+/// One artifact's lock entry: the exception for pause; for the rest the signature's facts
+/// as the world made them, the bundle kept in the cache under its sha256, and for a
+/// release file sigstore-python's agreement with the kept bundle.
+fn assert_recorded(u: &Upstream, s: &Signing, a: &serde_json::Value) {
+    let name = a["artifact"].as_str().unwrap();
+    if name == PAUSE_NAME {
+        assert!(a["signature"].is_null(), "{a}");
+        assert_contains(
+            a["unsigned_exception"].as_str().unwrap(),
+            "--allow-unsigned",
+        );
+        return;
+    }
+    let sig = &a["signature"];
+    let (source, who) = if name.starts_with("https://") {
+        (
+            "blob",
+            "krel-staging@k8s-releng-prod.iam.gserviceaccount.com",
+        )
+    } else if name.starts_with("registry.k8s.io/kube-") || name.ends_with(ETCD) {
+        (
+            "sig-tag",
+            "krel-trust@k8s-releng-prod.iam.gserviceaccount.com",
+        )
+    } else {
+        (
+            "referrer",
+            "krel-trust@k8s-releng-prod.iam.gserviceaccount.com",
+        )
+    };
+    assert_eq!(
+        (&sig["source"], &sig["identity"]),
+        (&source.into(), &who.into()),
+        "{name}"
+    );
+    assert_eq!(sig["issuer"], "https://accounts.google.com");
+    assert!(sig["log_index"].as_u64().is_some() && sig["integrated_time"].as_i64().is_some());
+    assert_eq!(sig["log_id"].as_str().unwrap().len(), 64);
+    let bundle_hex = sig["bundle_sha256"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("sha256:")
+        .unwrap();
+    let kept = u.path("cache").join("blobs/sha256").join(bundle_hex);
+    assert_eq!(sha256_hex(&std::fs::read(&kept).unwrap()), bundle_hex);
+    assert_eq!(
+        sig["payload_sha256"].is_null(),
+        source != "sig-tag",
+        "{name}"
+    );
+    let not_counted = a["not_counted"].as_array().map(Vec::len).unwrap_or(0);
+    assert_eq!(not_counted, usize::from(name.ends_with(ETCD)), "{a}");
+    if name.ends_with(ETCD) {
+        assert_contains(a["not_counted"][0].as_str().unwrap(), "referrer: ");
+    }
+    if source == "blob" {
+        let rel = name.strip_prefix("https://dl.k8s.io/").unwrap();
+        assert!(
+            sigstore_python_accepts(s, &kept, &u.www.join("dl").join(rel)),
+            "sigstore-python refused the bundle kept for {name}"
+        );
+    }
+}
+
+#[test]
+fn records_every_kubernetes_signature_and_an_allowed_exception() {
+    let u = Upstream::new(Opts::default());
+    let mut s = Signing::new();
+    sign_all(&mut s, &u, &[PAUSE]);
+    let rekor = s.rekor();
+
+    // pause has no signature: refused, then let in by name.
+    refused(
+        &u,
+        &resolve(&u, &s, &rekor.url, &[]),
+        &format!("{PAUSE_NAME}: no upstream signature found"),
+    );
+    let out = resolve(&u, &s, &rekor.url, &["--allow-unsigned", PAUSE_NAME]);
+    ok(&out);
+
+    assert_valid("lock.schema.json", &yaml_as_json(&u.path("hop.lock")));
+    let lock = u.lock();
+    let p = &lock["provenance"];
+    assert_eq!(p["status"], "checked");
+    let root = std::fs::read(s.trusted_root()).unwrap();
+    assert_eq!(
+        p["trusted_root_sha256"],
+        format!("sha256:{}", sha256_hex(&root))
+    );
+    let artifacts = p["artifacts"].as_array().expect("artifacts");
+    let images = lock["images"].as_array().unwrap();
+    let dl_files: Vec<_> = lock["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| {
+            f["url"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("https://dl.k8s.io/"))
+        })
+        .collect();
+    assert_eq!(artifacts.len(), images.len() + dl_files.len());
+    assert_contains(
+        &String::from_utf8_lossy(&out.stdout),
+        &format!(
+            "provenance: {} upstream signatures checked, 1 allowed unsigned",
+            artifacts.len() - 1
+        ),
+    );
+    for a in artifacts {
+        assert_recorded(&u, &s, a);
+    }
+}
+
+#[test]
+fn refused_or_missing_signatures_stop_the_resolve_unless_allowed() {
+    let u = Upstream::new(Opts::default());
+    let mut s = Signing::new();
+    sign_all(&mut s, &u, &[PAUSE]);
+    // pause signed by the release-file identity, not the image one.
+    let files = s.files.clone();
+    s.sig_tag(&u, PAUSE, Some(&files), None);
+    let rekor = s.rekor();
+    refused(
+        &u,
+        &resolve(&u, &s, &rekor.url, &[]),
+        &format!("{PAUSE_NAME}: signed by krel-staging@k8s-releng-prod.iam.gserviceaccount.com"),
+    );
+    // Let in by name: the exception and the refused signature, with its reason, are recorded.
+    ok(&resolve(
+        &u,
+        &s,
+        &rekor.url,
+        &["--allow-unsigned", PAUSE_NAME],
+    ));
+    let lock = u.lock();
+    let pause = lock["provenance"]["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["artifact"] == PAUSE_NAME)
+        .expect("pause is listed");
+    assert_contains(
+        pause["unsigned_exception"].as_str().unwrap(),
+        "no signature passed",
+    );
+    assert_contains(
+        pause["not_counted"][0].as_str().unwrap(),
+        "sig-tag: registry.k8s.io/pause:3.9: signed by krel-staging",
+    );
+    std::fs::remove_file(u.path("hop.lock")).unwrap();
+    drop(rekor);
+
+    // pause's .sig payload names another image's digest.
+    let other = u.images["kube-apiserver:v1.30.2"].index_digest.clone();
+    s.sig_tag(&u, PAUSE, None, Some(&other));
+    let rekor = s.rekor();
+    refused(
+        &u,
+        &resolve(&u, &s, &rekor.url, &[]),
+        &format!("{PAUSE_NAME}: the signed payload names {other}"),
+    );
+
+    // An exception that names nothing of the lock is a typo: refused before any lookup.
+    let out = resolve(
+        &u,
+        &s,
+        &rekor.url,
+        &["--allow-unsigned", "registry.k8s.io/paus:3.9"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_contains(
+        &String::from_utf8_lossy(&out.stderr),
+        "--allow-unsigned registry.k8s.io/paus:3.9",
+    );
+
+    // pause signed again, but a release file lost its .sig: refused, naming its URL.
+    drop(rekor);
+    s.sig_tag(&u, PAUSE, None, None);
+    let rekor = s.rekor();
+    let kubeadm = "https://dl.k8s.io/release/v1.30.2/bin/linux/amd64/kubeadm";
+    std::fs::remove_file(u.www.join("dl/release/v1.30.2/bin/linux/amd64/kubeadm.sig")).unwrap();
+    refused(
+        &u,
+        &resolve(&u, &s, &rekor.url, &[]),
+        &format!("{kubeadm}: no upstream signature found"),
+    );
+
+    // A .sig that no log entry records (signed, never logged): not proven, refused.
+    let file = u.www.join("dl/release/v1.30.2/bin/linux/amd64/kubeadm");
+    let unlogged = s.world.sign(&s.files, &std::fs::read(&file).unwrap());
+    std::fs::write(file.with_file_name("kubeadm.sig"), B64.encode(unlogged)).unwrap();
+    refused(
+        &u,
+        &resolve(&u, &s, &rekor.url, &[]),
+        &format!("{kubeadm}: verification did not establish a base64 .sig that a Rekor entry logs"),
+    );
+
+    // Without --trusted-root nothing is checked, and the lock and a warning say so.
+    let out = u.resolve(&[]);
+    ok(&out);
+    assert_contains(
+        &String::from_utf8_lossy(&out.stderr),
+        "warning: provenance: not checked",
+    );
+    assert_eq!(u.lock()["provenance"]["status"], "not-checked");
+    assert_valid("lock.schema.json", &yaml_as_json(&u.path("hop.lock")));
+}
