@@ -78,6 +78,9 @@ pub enum Error {
         /// Why it does not verify.
         reason: String,
     },
+    /// Sigstore's trusted root could not be fetched through its TUF repository.
+    #[error(transparent)]
+    TrustedRoot(#[from] crate::provenance::trusted_root::TrustedRootError),
     /// Something the user asked for that this version does not support.
     #[error("not supported: {0}")]
     Unsupported(String),
@@ -154,6 +157,7 @@ impl Error {
             Error::Core(e) => e.exit_code(),
             Error::Context { source, .. } => source.exit_code(),
             Error::Unsupported(_) => 4,
+            Error::TrustedRoot(e) => e.exit_code(),
             Error::SizeMismatch { .. }
             | Error::Signature { .. }
             | Error::RepositoryMismatch { .. } => 5,

@@ -4,3 +4,4 @@
 //! registries, the lock fields and the resolve wiring come next (docs/design/provenance.md §6).
 
 pub mod rekor;
+pub mod trusted_root;
