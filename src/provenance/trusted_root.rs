@@ -279,18 +279,18 @@ async fn read_target(repo: &tough::Repository, url: &str) -> Result<Vec<u8>> {
 fn classify(url: &str, e: TufError) -> TrustedRootError {
     let url = url.to_owned();
     let reason = airlock_verify::error::chain(&e);
+    if content_mismatch(&e) {
+        return TrustedRootError::TargetMismatch {
+            url,
+            target: TARGET.to_owned(),
+            reason,
+        };
+    }
     match e {
         TufError::ExpiredMetadata { role, .. } => TrustedRootError::Expired {
             url,
             role: role.to_string(),
         },
-        TufError::HashMismatch { .. } | TufError::MaxSizeExceeded { .. } => {
-            TrustedRootError::TargetMismatch {
-                url,
-                target: TARGET.to_owned(),
-                reason,
-            }
-        }
         TufError::Transport {
             url: failed,
             source,
@@ -305,6 +305,21 @@ fn classify(url: &str, e: TufError) -> TrustedRootError {
         // is a repository airlock cannot trust: fail closed.
         _ => TrustedRootError::Untrusted { url, reason },
     }
+}
+
+/// A hash or length mismatch, also when the target stream reports it wrapped in a
+/// transport error.
+fn content_mismatch(e: &TufError) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        if let Some(TufError::HashMismatch { .. } | TufError::MaxSizeExceeded { .. }) =
+            err.downcast_ref::<TufError>()
+        {
+            return true;
+        }
+        next = err.source();
+    }
+    false
 }
 
 /// The parts of a trusted root the output names, read after `airlock_provenance` accepted

@@ -105,6 +105,7 @@ pub mod servers;
 pub mod softhsm;
 pub mod tamper;
 pub mod tmpfs;
+pub mod tuf;
 pub mod upstream;
 
 /// The `airlock-verify` binary, built first if needed.

@@ -28,6 +28,7 @@ mod media;
 mod packages;
 mod planted;
 mod policy;
+mod provenance_tuf;
 mod registry_auth;
 mod reinstall;
 mod removed_apis;
