@@ -21,10 +21,11 @@ enum Command {
 
 /// Fetch Sigstore's trusted_root.json through its TUF repository, verified.
 ///
-/// Starts from --root, a TUF root.json you obtained out of band: Sigstore publishes every
-/// root version in github.com/sigstore/root-signing and at <TUF URL>/N.root.json, and its
-/// clients (cosign, sigstore-python) embed one. Compare its sha256 with one of those
-/// through a second channel before trusting it; the JSON output repeats it.
+/// Starts from --root, a TUF root.json you obtained out of band: Sigstore keeps its root
+/// versions in https://github.com/sigstore/root-signing (metadata/) and publishes each as
+/// <TUF URL>/N.root.json; its clients (cosign, sigstore-python) embed one. Compare its
+/// sha256 with a second of those sources before trusting it; the JSON output repeats it
+/// (initial_root_sha256). Any version is a valid start: later ones are followed.
 ///
 /// The TUF client is `tough` (TUF 1.0). It follows root rotations one version at a time,
 /// each new root signed by a threshold of the old root's keys and of its own; checks that
