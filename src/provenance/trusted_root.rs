@@ -279,7 +279,7 @@ async fn read_target(repo: &tough::Repository, url: &str) -> Result<Vec<u8>> {
 fn classify(url: &str, e: TufError) -> TrustedRootError {
     let url = url.to_owned();
     let reason = airlock_verify::error::chain(&e);
-    if content_mismatch(&e) {
+    if let Some(reason) = content_mismatch(&e) {
         return TrustedRootError::TargetMismatch {
             url,
             target: TARGET.to_owned(),
@@ -308,18 +308,18 @@ fn classify(url: &str, e: TufError) -> TrustedRootError {
 }
 
 /// A hash or length mismatch, also when the target stream reports it wrapped in a
-/// transport error.
-fn content_mismatch(e: &TufError) -> bool {
+/// transport error: its own message (the wrapping repeats the URL three times).
+fn content_mismatch(e: &TufError) -> Option<String> {
     let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = next {
-        if let Some(TufError::HashMismatch { .. } | TufError::MaxSizeExceeded { .. }) =
+        if let Some(m @ (TufError::HashMismatch { .. } | TufError::MaxSizeExceeded { .. })) =
             err.downcast_ref::<TufError>()
         {
-            return true;
+            return Some(m.to_string());
         }
         next = err.source();
     }
-    false
+    None
 }
 
 /// The parts of a trusted root the output names, read after `airlock_provenance` accepted

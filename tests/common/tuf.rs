@@ -11,6 +11,8 @@ use std::process::Command;
 use tough::editor::RepositoryEditor;
 use tough::editor::signed::{PathExists, SignedRole};
 use tough::key_source::{KeySource, LocalKeySource};
+use tough::schema::decoded::{Decoded, Hex};
+use tough::schema::key::Key;
 use tough::schema::{KeyHolder, RoleKeys, RoleType, Root};
 
 use crate::common::servers::FileServer;
@@ -20,12 +22,15 @@ use crate::common::servers::FileServer;
 pub struct TufSpec {
     /// Seconds from now until `timestamp.json` expires (negative: already expired).
     pub timestamp_expires_in: i64,
+    /// The version of timestamp, snapshot and targets.
+    pub version: u64,
 }
 
 impl Default for TufSpec {
     fn default() -> Self {
         TufSpec {
             timestamp_expires_in: 86_400,
+            version: 1,
         }
     }
 }
@@ -47,7 +52,8 @@ impl TufRepo {
     pub fn serve(dir: &Path, target: &[u8], spec: TufSpec) -> TufRepo {
         let keys = make_key(dir, "repo");
         let root = dir.join("root.json");
-        std::fs::write(&root, block_on(signed_root(&keys))).expect("write root.json");
+        let signed = block_on(signed_root(&keys, 1, None));
+        std::fs::write(&root, signed).expect("write root.json");
         let input = dir.join("input");
         std::fs::create_dir_all(&input).expect("input folder");
         std::fs::write(input.join("trusted_root.json"), target).expect("write target");
@@ -61,13 +67,35 @@ impl TufRepo {
         }
     }
 
+    /// Signs timestamp, snapshot and targets again as `spec` says, in place (same keys,
+    /// same root), for rollback cases.
+    pub fn republish(&self, spec: TufSpec) {
+        let keys = key_source(&self.dir, "repo");
+        let (input, repo) = (self.dir.join("input"), self.dir.join("repo"));
+        block_on(write_repo(&self.root, &input, &repo, &keys, spec));
+    }
+
+    /// Publishes `2.root.json`, signed by the repository's root key, that hands the
+    /// targets role to a new key nobody signs with: the client follows the rotation and
+    /// then meets targets signed by a key the root no longer lists.
+    pub fn rotate_targets_key_away(&self) {
+        let keys = key_source(&self.dir, "repo");
+        let fresh = make_key(&self.dir, "fresh-targets");
+        let root = block_on(async {
+            let key = fresh[0].as_sign().await.expect("load key").tuf_key();
+            signed_root(&keys, 2, Some(key)).await
+        });
+        std::fs::write(self.dir.join("repo/2.root.json"), root).expect("write 2.root.json");
+    }
+
     /// A root.json of the same shape signed by, and listing, keys the repository never
     /// used: what a user holding the wrong root (or facing a repository re-signed by an
     /// attacker) has.
     pub fn stranger_root(&self) -> PathBuf {
         let keys = make_key(&self.dir, "stranger");
         let path = self.dir.join("stranger-root.json");
-        std::fs::write(&path, block_on(signed_root(&keys))).expect("write stranger root");
+        let signed = block_on(signed_root(&keys, 1, None));
+        std::fs::write(&path, signed).expect("write stranger root");
         path
     }
 
@@ -108,6 +136,11 @@ fn make_key(dir: &Path, name: &str) -> Vec<Box<dyn KeySource>> {
         .output()
         .expect("run openssl genpkey");
     assert!(out.status.success(), "openssl genpkey: {out:?}");
+    key_source(dir, name)
+}
+
+fn key_source(dir: &Path, name: &str) -> Vec<Box<dyn KeySource>> {
+    let path = dir.join(format!("keys/{name}.der"));
     vec![Box::new(LocalKeySource { path })]
 }
 
@@ -119,28 +152,44 @@ fn one() -> NonZeroU64 {
     NonZeroU64::new(1).expect("1 is not 0")
 }
 
-/// Root version 1: one key for all four roles, threshold 1, consistent snapshots.
-async fn signed_root(keys: &[Box<dyn KeySource>]) -> Vec<u8> {
+/// A root of `version` signed by `keys[0]`: that key for all four roles (threshold 1,
+/// consistent snapshots), or `targets_key` for targets when given.
+async fn signed_root(
+    keys: &[Box<dyn KeySource>],
+    version: u64,
+    targets_key: Option<Key>,
+) -> Vec<u8> {
     let key = keys[0].as_sign().await.expect("load key").tuf_key();
     let id = key.key_id().expect("key id");
-    let role = RoleKeys {
+    let role_of = |id: &Decoded<Hex>| RoleKeys {
         keyids: vec![id.clone()],
         threshold: one(),
         _extra: HashMap::new(),
     };
-    let roles = [
+    let role = role_of(&id);
+    let mut all_keys = HashMap::from([(id, key)]);
+    let mut roles: HashMap<RoleType, RoleKeys> = HashMap::new();
+    let roles_list = [
         RoleType::Root,
         RoleType::Snapshot,
         RoleType::Targets,
         RoleType::Timestamp,
     ];
+    for r in roles_list {
+        roles.insert(r, role.clone());
+    }
+    if let Some(k) = targets_key {
+        let tid = k.key_id().expect("key id");
+        roles.insert(RoleType::Targets, role_of(&tid));
+        all_keys.insert(tid, k);
+    }
     let root = Root {
         spec_version: "1.0.0".into(),
         consistent_snapshot: true,
-        version: one(),
+        version: NonZeroU64::new(version).expect("versions start at 1"),
         expires: in_a_year(),
-        keys: HashMap::from([(id, key)]),
-        roles: roles.into_iter().map(|r| (r, role.clone())).collect(),
+        keys: all_keys,
+        roles,
         _extra: HashMap::new(),
     };
     let rng = aws_lc_rs::rand::SystemRandom::new();
@@ -160,13 +209,14 @@ async fn write_repo(
     let mut editor = RepositoryEditor::new(root).await.expect("editor");
     let timestamp_expires =
         jiff::Timestamp::now() + jiff::SignedDuration::from_secs(spec.timestamp_expires_in);
+    let version = NonZeroU64::new(spec.version).expect("versions start at 1");
     editor
-        .snapshot_version(one())
+        .snapshot_version(version)
         .snapshot_expires(in_a_year())
-        .timestamp_version(one())
+        .timestamp_version(version)
         .timestamp_expires(timestamp_expires);
     editor
-        .targets_version(one())
+        .targets_version(version)
         .expect("targets version")
         .targets_expires(in_a_year())
         .expect("targets expiry");

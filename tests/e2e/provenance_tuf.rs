@@ -84,6 +84,7 @@ fn an_expired_timestamp_is_refused_by_name() {
     let work = crate::common::workdir();
     let spec = TufSpec {
         timestamp_expires_in: -3600,
+        ..TufSpec::default()
     };
     let r = repo(work.path(), spec);
     refused(&r, &r.root, 3, "timestamp metadata is expired");
@@ -94,7 +95,42 @@ fn a_root_with_other_keys_than_the_repository_signs_with_is_refused() {
     let work = crate::common::workdir();
     let r = repo(work.path(), TufSpec::default());
     let stranger = r.stranger_root();
-    refused(&r, &stranger, 3, "untrusted metadata");
+    refused(
+        &r,
+        &stranger,
+        3,
+        "Signature threshold of 1 not met for role timestamp",
+    );
+}
+
+#[test]
+fn targets_signed_by_a_key_the_rotated_root_does_not_list_are_refused() {
+    let work = crate::common::workdir();
+    let r = repo(work.path(), TufSpec::default());
+    r.rotate_targets_key_away();
+    refused(&r, &r.root, 3, "threshold of 1 not met for role targets");
+}
+
+#[test]
+fn a_rollback_to_older_metadata_is_refused_with_a_datastore() {
+    let work = crate::common::workdir();
+    let newer = TufSpec {
+        version: 2,
+        ..TufSpec::default()
+    };
+    let r = repo(work.path(), newer);
+    let store = work.path().join("datastore");
+    let first = work.path().join("first.json");
+    let with_store = |out: &Path| {
+        trusted_root(&r.server.url(), &r.root, out)
+            .arg("--datastore")
+            .arg(&store)
+    };
+    with_store(&first).ok();
+    r.republish(TufSpec::default());
+    let out = work.path().join("second.json");
+    with_store(&out).fails(3, "when we had previously fetched version 2");
+    assert!(!out.exists());
 }
 
 #[test]
