@@ -102,12 +102,11 @@ impl TufRepo {
     /// The served target file (`targets/<sha256>.trusted_root.json`).
     pub fn served_target(&self) -> PathBuf {
         let dir = self.dir.join("repo/targets");
-        let entry = std::fs::read_dir(&dir)
+        std::fs::read_dir(&dir)
             .expect("targets folder")
             .map(|e| e.expect("entry").path())
             .find(|p| p.to_string_lossy().ends_with(".trusted_root.json"))
-            .expect("a served trusted_root.json");
-        entry
+            .expect("a served trusted_root.json")
     }
 }
 
