@@ -21,6 +21,9 @@ pub const SIGSTORE_TUF_URL: &str = "https://tuf-repo-cdn.sigstore.dev";
 /// The target that holds Sigstore's trusted root.
 pub const TARGET: &str = "trusted_root.json";
 
+/// Sigstore's trusted-root media types (`…+json;version=0.1`, `….v0.2+json`).
+const MEDIA_TYPE_PREFIX: &str = "application/vnd.dev.sigstore.trustedroot";
+
 /// The largest `root.json` read from the user.
 const MAX_ROOT_FILE: u64 = 1024 * 1024;
 
@@ -389,6 +392,14 @@ fn check_trusted_root(url: &str, bytes: &[u8]) -> Result<Summary> {
     };
     airlock_provenance::TrustedRoot::from_json(bytes).map_err(|e| bad(e.to_string()))?;
     let raw: RawRoot = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+    // The parser above defaults every missing list to empty; a root with no CA or no log
+    // could never verify a signature, so it is refused here, by name.
+    if !raw.media_type.starts_with(MEDIA_TYPE_PREFIX) {
+        return Err(bad(format!("media type {:?}", raw.media_type)).into());
+    }
+    if raw.certificate_authorities.is_empty() || raw.tlogs.is_empty() {
+        return Err(bad("it lists no certificate authority or no transparency log".into()).into());
+    }
     let list = |v: Vec<RawAuthority>| v.into_iter().map(Authority::from).collect();
     Ok(Summary {
         media_type: raw.media_type,

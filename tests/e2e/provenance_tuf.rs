@@ -141,6 +141,25 @@ fn target_bytes_altered_on_the_server_are_refused() {
     refused(&r, &r.root, 5, "does not match its signed hash");
 }
 
+/// Serves `target` as the signed `trusted_root.json` and expects exit 4 naming `needle`.
+fn refused_as_not_a_trusted_root(target: &[u8], needle: &str) {
+    let work = crate::common::workdir();
+    let r = TufRepo::serve(work.path(), target, TufSpec::default());
+    let run = refused(&r, &r.root, 4, "is not a Sigstore trusted root");
+    assert!(run.stderr().contains(needle), "{run}");
+}
+
+#[test]
+fn a_signed_target_of_another_media_type_is_invalid_input() {
+    refused_as_not_a_trusted_root(br#"{"mediaType": "text/plain"}"#, "media type");
+}
+
+#[test]
+fn a_signed_trusted_root_without_cas_or_logs_is_invalid_input() {
+    let empty = br#"{"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1"}"#;
+    refused_as_not_a_trusted_root(empty, "lists no certificate authority");
+}
+
 #[test]
 fn a_closed_port_is_a_network_error_not_a_trust_failure() {
     let work = crate::common::workdir();

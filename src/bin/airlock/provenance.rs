@@ -33,7 +33,8 @@ enum Command {
 /// for them; refuses expired metadata and versions older than the ones in the datastore
 /// (rollback); fetches snapshot, targets and the target by their consistent-snapshot names
 /// when the root asks for it; and checks the target's length and sha256 against the signed
-/// targets metadata. airlock then checks the bytes parse as a Sigstore trusted root, and
+/// targets metadata. airlock then checks the bytes parse as a Sigstore trusted root that
+/// names at least one certificate authority and one transparency log, and
 /// writes them atomically (refusing an existing file unless --force). Nothing is written
 /// when any check fails.
 ///
