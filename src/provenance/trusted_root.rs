@@ -10,10 +10,14 @@ use std::path::{Path, PathBuf};
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 use tough::error::Error as TufError;
-use tough::{ExpirationEnforcement, IntoVec as _, RepositoryLoader, TargetName};
+use tough::{
+    ExpirationEnforcement, IntoVec as _, RepositoryLoader, TargetName, TransportError,
+    TransportErrorKind, TransportStream,
+};
 
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
+use crate::http::HttpClient;
 
 /// Sigstore's public TUF repository (metadata at the root, targets under `targets/`).
 pub const SIGSTORE_TUF_URL: &str = "https://tuf-repo-cdn.sigstore.dev";
@@ -169,7 +173,7 @@ pub struct Fetched {
 
 /// Loads the repository, fetches and checks `trusted_root.json`, writes it to `req.out`.
 /// Nothing is written unless every check passed.
-pub async fn fetch(req: &Request) -> Result<Fetched> {
+pub async fn fetch(http: &HttpClient, req: &Request) -> Result<Fetched> {
     crate::error::refuse_existing(&req.out, req.force)?;
     let root = read_root(&req.root)?;
     let targets_url = match &req.targets_url {
@@ -187,6 +191,7 @@ pub async fn fetch(req: &Request) -> Result<Fetched> {
         }
     };
     let repo = RepositoryLoader::new(&root, req.tuf_url.clone(), targets_url.clone())
+        .transport(Transport(http.clone()))
         .datastore(datastore)
         .expiration_enforcement(ExpirationEnforcement::Safe)
         .load()
@@ -214,6 +219,40 @@ pub async fn fetch(req: &Request) -> Result<Fetched> {
         ctlogs: summary.ctlogs,
         timestamp_authorities: summary.timestamp_authorities,
     })
+}
+
+/// tough's transport over airlock's HTTP client, so `--mirror` and `--ca-file` apply as
+/// for every other download (a 404 is "not found", which TUF needs to stop probing for
+/// newer roots).
+#[derive(Clone)]
+struct Transport(HttpClient);
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("airlock HTTP transport")
+    }
+}
+
+#[tough::async_trait]
+impl tough::Transport for Transport {
+    async fn fetch(&self, url: Url) -> std::result::Result<TransportStream, TransportError> {
+        use futures::TryStreamExt as _;
+        let url = url.to_string();
+        match self.0.open(&url).await {
+            Ok(Some(resp)) => {
+                let stream = resp.bytes_stream().map_err(move |e| {
+                    TransportError::new_with_cause(TransportErrorKind::Other, &url, e)
+                });
+                Ok(Box::pin(stream))
+            }
+            Ok(None) => Err(TransportError::new(TransportErrorKind::FileNotFound, &url)),
+            Err(e) => Err(TransportError::new_with_cause(
+                TransportErrorKind::Other,
+                &url,
+                e,
+            )),
+        }
+    }
 }
 
 fn read_root(path: &Path) -> Result<Vec<u8>> {

@@ -80,6 +80,21 @@ fn the_good_repository_yields_the_trusted_root_byte_for_byte() {
 }
 
 #[test]
+fn a_mirror_serves_the_repository_while_the_output_names_the_canonical_url() {
+    let work = crate::common::workdir();
+    let r = repo(work.path(), TufSpec::default());
+    let out = work.path().join("trusted_root.json");
+    let canonical = "https://tuf.airlock.test";
+    let mirror = format!("{canonical}={}", r.server.url());
+    let json = trusted_root(canonical, &r.root, &out)
+        .args(["--mirror", &mirror])
+        .ok()
+        .json();
+    assert_eq!(json["tuf_url"], "https://tuf.airlock.test/");
+    assert_eq!(std::fs::read(&out).expect("written"), r.target);
+}
+
+#[test]
 fn an_expired_timestamp_is_refused_by_name() {
     let work = crate::common::workdir();
     let spec = TufSpec {

@@ -60,6 +60,13 @@ pub struct TrustedRootArgs {
     /// the versions seen within this run).
     #[arg(long, value_name = "DIR")]
     datastore: Option<PathBuf>,
+    /// Extra CA certificate (PEM) to trust for the repository. Repeatable.
+    #[arg(long = "ca-file", value_name = "PEM")]
+    ca_file: Vec<PathBuf>,
+    /// Fetch from a mirror while the output names the canonical URL:
+    /// `https://tuf-repo-cdn.sigstore.dev=http://mirror/sigstore-tuf`. Repeatable.
+    #[arg(long = "mirror", value_name = "FROM=TO")]
+    mirror: Vec<String>,
     /// Replace an existing --out file.
     #[arg(long)]
     force: bool,
@@ -86,7 +93,14 @@ fn fetch_trusted_root(a: TrustedRootArgs) -> anyhow::Result<()> {
         force: a.force,
         datastore: a.datastore,
     };
-    let fetched = runtime()?.block_on(trusted_root::fetch(&req))?;
+    let settings = airlock::pipeline::NetSettings {
+        insecure_registries: Vec::new(),
+        ca_files: a.ca_file,
+        mirrors: a.mirror,
+        anonymous: true,
+    };
+    let (_, http) = settings.clients()?;
+    let fetched = runtime()?.block_on(trusted_root::fetch(&http, &req))?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&fetched)?);
     } else {
