@@ -196,7 +196,7 @@ pub async fn fetch(http: &HttpClient, req: &Request) -> Result<Fetched> {
         .expiration_enforcement(ExpirationEnforcement::Safe)
         .load()
         .await
-        .map_err(|e| classify(&url, e))?;
+        .map_err(|e| classify_load(&url, &req.root, e))?;
     let bytes = read_target(&repo, &url).await?;
     let summary = check_trusted_root(&url, &bytes)?;
     write_atomically(&req.out, &bytes, req.force)?;
@@ -315,6 +315,17 @@ async fn read_target(repo: &tough::Repository, url: &str) -> Result<Vec<u8>> {
         .map_err(|e| classify(url, e))?
         .ok_or_else(missing)?;
     stream.into_vec().await.map_err(|e| classify(url, e).into())
+}
+
+/// A `--root` that does not parse or is not signed by its own threshold is the operator's
+/// input, not the repository's answer: invalid input (4), naming the file.
+fn classify_load(url: &str, root: &Path, e: TufError) -> Error {
+    match e {
+        TufError::ParseTrustedMetadata { .. } | TufError::VerifyTrustedMetadata { .. } => {
+            Error::invalid("TUF root", root.display(), airlock_verify::error::chain(&e))
+        }
+        e => classify(url, e).into(),
+    }
 }
 
 /// Sorts tough's errors into airlock's: trust, expiry, content, network.

@@ -176,6 +176,14 @@ fn a_signed_trusted_root_without_cas_or_logs_is_invalid_input() {
 }
 
 #[test]
+fn a_root_file_that_is_not_tuf_metadata_is_invalid_input() {
+    let work = crate::common::workdir();
+    let r = repo(work.path(), TufSpec::default());
+    std::fs::write(&r.root, b"{}").expect("overwrite root.json");
+    refused(&r, &r.root, 4, "TUF root");
+}
+
+#[test]
 fn a_closed_port_is_a_network_error_not_a_trust_failure() {
     let work = crate::common::workdir();
     let r = repo(work.path(), TufSpec::default());

@@ -40,7 +40,8 @@ enum Command {
 ///
 /// Exit codes: 3 the repository is not trustworthy (signatures, thresholds, expiry,
 /// rollback, target not listed), 5 the target's bytes differ from their signed hash, 4 the
-/// signed target is not a trusted root, 1 the repository could not be reached.
+/// signed target is not a trusted root or --root is not a self-signed TUF root, 1 the
+/// repository could not be reached.
 #[derive(clap::Args)]
 pub struct TrustedRootArgs {
     /// The trusted TUF root.json to start from.
