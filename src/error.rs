@@ -99,6 +99,9 @@ pub enum Error {
         /// The image reference or file URL.
         artifact: String,
     },
+    /// Sigstore's trusted root could not be fetched through its TUF repository.
+    #[error(transparent)]
+    TrustedRoot(#[from] crate::provenance::trusted_root::TrustedRootError),
     /// Something the user asked for that this version does not support.
     #[error("not supported: {0}")]
     Unsupported(String),
@@ -177,6 +180,7 @@ impl Error {
             Error::Unsupported(_) | Error::Tsa { .. } => 4,
             Error::Provenance(airlock_provenance::ProvenanceError::BadTrustedRoot { .. }) => 4,
             Error::Provenance(_) | Error::Unsigned { .. } => 3,
+            Error::TrustedRoot(e) => e.exit_code(),
             Error::SizeMismatch { .. }
             | Error::Signature { .. }
             | Error::RepositoryMismatch { .. } => 5,

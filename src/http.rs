@@ -117,6 +117,22 @@ impl HttpClient {
             .await
     }
 
+    /// Open `url` (through its mirror) for streaming; `None` when the server answers 404.
+    /// For callers that check the bytes themselves (the TUF client).
+    pub async fn open(&self, url: &str) -> Result<Option<reqwest::Response>> {
+        let (resp, label) = self.send(url).await?;
+        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(Error::Http {
+                url: label,
+                reason: format!("HTTP {}", resp.status()),
+            });
+        }
+        Ok(Some(resp))
+    }
+
     /// Fetch a small document, at most `limit` bytes; `None` when the server answers 404
     /// (a release or tag that does not exist), an error for any other failure.
     pub async fn fetch_document(&self, url: &str, limit: usize) -> Result<Option<Vec<u8>>> {

@@ -7,6 +7,7 @@
 
 pub mod discover;
 pub mod rekor;
+pub mod trusted_root;
 
 use std::collections::BTreeSet;
 use std::path::Path;

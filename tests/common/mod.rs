@@ -107,6 +107,7 @@ pub mod softhsm;
 pub mod tamper;
 pub mod tmpfs;
 pub mod tsa;
+pub mod tuf;
 pub mod upstream;
 
 /// The `airlock-verify` binary, built first if needed.

@@ -93,3 +93,16 @@ fn the_core_links_no_sigstore_crate() {
         .collect();
     assert!(sigstore.is_empty(), "airlock-core links {sigstore:?}");
 }
+
+#[test]
+fn no_enclave_crate_links_a_tuf_client() {
+    // Sigstore's trusted root is fetched through TUF on the connected side only
+    // (`airlock provenance trusted-root`); the enclave pins the file it was given.
+    for package in ["airlock-core", "airlock-provenance", "airlock-verify"] {
+        let packages = normal_dependencies(package);
+        assert!(
+            !packages.iter().any(|p| p == "tough"),
+            "{package} links tough; TUF belongs to the connected side"
+        );
+    }
+}

@@ -7,6 +7,7 @@ mod catalog;
 mod common;
 mod keygen;
 mod plan;
+mod provenance;
 mod report;
 mod resolve;
 mod sign;
@@ -75,6 +76,8 @@ enum Command {
     Catalog(catalog::Args),
     /// Pin add-on artifacts (files, chart repository entries, OCI charts) by digest.
     Addon(addon::Args),
+    /// Upstream provenance: fetch Sigstore's trusted root through TUF (trusted-root).
+    Provenance(provenance::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(airlock_verify::cli::CompletionsArgs),
     #[command(hide = true)]
@@ -93,6 +96,7 @@ fn main() -> ExitCode {
         Command::Report(a) => report::run(a),
         Command::Catalog(a) => catalog::run(a),
         Command::Addon(a) => addon::run(a),
+        Command::Provenance(a) => provenance::run(a),
         Command::Completions(a) => a.run(Cli::command()),
         Command::ManPages(a) => a.run(Cli::command()),
     };
