@@ -101,7 +101,7 @@ pub enum Error {
     },
     /// Sigstore's trusted root could not be fetched through its TUF repository.
     #[error(transparent)]
-    TrustedRoot(#[from] crate::provenance::trusted_root::TrustedRootError),
+    TrustedRoot(#[from] TrustedRootError),
     /// Something the user asked for that this version does not support.
     #[error("not supported: {0}")]
     Unsupported(String),
@@ -216,5 +216,79 @@ pub trait ResultExt<T> {
 impl<T, E: Into<Error>> ResultExt<T> for std::result::Result<T, E> {
     fn with_context<F: FnOnce() -> String>(self, f: F) -> Result<T> {
         self.map_err(|e| e.into().context(f()))
+    }
+}
+
+/// Kept here rather than beside the TUF client (`provenance::trusted_root`) so that
+/// `error`, on the lowest floor, imports nothing above it (tests/layering.rs).
+/// Why a trusted root could not be fetched, naming the repository and the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustedRootError {
+    /// tough refused the repository's metadata: a signature threshold not met (wrong or
+    /// unknown keys), a rollback, a version mismatch, or metadata that does not parse.
+    #[error("TUF repository {url}: untrusted metadata: {reason}")]
+    Untrusted {
+        /// The repository.
+        url: String,
+        /// tough's reason.
+        reason: String,
+    },
+    /// A role's metadata is past its `expires` (a freeze or replay, or a stale mirror).
+    #[error("TUF repository {url}: {role} metadata is expired")]
+    Expired {
+        /// The repository.
+        url: String,
+        /// root, timestamp, snapshot or targets.
+        role: String,
+    },
+    /// The signed targets metadata does not list the target.
+    #[error("TUF repository {url}: target {target} is not listed in its signed targets")]
+    TargetMissing {
+        /// The repository.
+        url: String,
+        /// The target's name.
+        target: String,
+    },
+    /// The served target's bytes are not the ones its signed metadata pins.
+    #[error(
+        "TUF repository {url}: target {target} does not match its signed hash or length: {reason}"
+    )]
+    TargetMismatch {
+        /// The repository.
+        url: String,
+        /// The target's name.
+        target: String,
+        /// tough's reason.
+        reason: String,
+    },
+    /// The repository could not be reached (connection refused, DNS, TLS, timeout).
+    #[error("TUF repository {url}: network: {reason}")]
+    Network {
+        /// The URL that failed.
+        url: String,
+        /// The transport's reason.
+        reason: String,
+    },
+    /// The signed target is not a usable Sigstore trusted root.
+    #[error("TUF repository {url}: target {target} is not a Sigstore trusted root: {reason}")]
+    NotATrustedRoot {
+        /// The repository.
+        url: String,
+        /// The target's name.
+        target: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl TrustedRootError {
+    /// Trust failures exit 3, content mismatches 5, a bad document 4, the network 1.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Untrusted { .. } | Self::Expired { .. } | Self::TargetMissing { .. } => 3,
+            Self::TargetMismatch { .. } => 5,
+            Self::NotATrustedRoot { .. } => 4,
+            Self::Network { .. } => 1,
+        }
     }
 }

@@ -16,6 +16,7 @@ use tough::{
 };
 
 use crate::digest::Sha256Digest;
+pub use crate::error::TrustedRootError;
 use crate::error::{Error, Result};
 use crate::http::HttpClient;
 
@@ -30,78 +31,6 @@ const MEDIA_TYPE_PREFIX: &str = "application/vnd.dev.sigstore.trustedroot";
 
 /// The largest `root.json` read from the user.
 const MAX_ROOT_FILE: u64 = 1024 * 1024;
-
-/// Why a trusted root could not be fetched, naming the repository and the reason.
-#[derive(Debug, thiserror::Error)]
-pub enum TrustedRootError {
-    /// tough refused the repository's metadata: a signature threshold not met (wrong or
-    /// unknown keys), a rollback, a version mismatch, or metadata that does not parse.
-    #[error("TUF repository {url}: untrusted metadata: {reason}")]
-    Untrusted {
-        /// The repository.
-        url: String,
-        /// tough's reason.
-        reason: String,
-    },
-    /// A role's metadata is past its `expires` (a freeze or replay, or a stale mirror).
-    #[error("TUF repository {url}: {role} metadata is expired")]
-    Expired {
-        /// The repository.
-        url: String,
-        /// root, timestamp, snapshot or targets.
-        role: String,
-    },
-    /// The signed targets metadata does not list the target.
-    #[error("TUF repository {url}: target {target} is not listed in its signed targets")]
-    TargetMissing {
-        /// The repository.
-        url: String,
-        /// The target's name.
-        target: String,
-    },
-    /// The served target's bytes are not the ones its signed metadata pins.
-    #[error(
-        "TUF repository {url}: target {target} does not match its signed hash or length: {reason}"
-    )]
-    TargetMismatch {
-        /// The repository.
-        url: String,
-        /// The target's name.
-        target: String,
-        /// tough's reason.
-        reason: String,
-    },
-    /// The repository could not be reached (connection refused, DNS, TLS, timeout).
-    #[error("TUF repository {url}: network: {reason}")]
-    Network {
-        /// The URL that failed.
-        url: String,
-        /// The transport's reason.
-        reason: String,
-    },
-    /// The signed target is not a usable Sigstore trusted root.
-    #[error("TUF repository {url}: target {target} is not a Sigstore trusted root: {reason}")]
-    NotATrustedRoot {
-        /// The repository.
-        url: String,
-        /// The target's name.
-        target: String,
-        /// Why.
-        reason: String,
-    },
-}
-
-impl TrustedRootError {
-    /// Trust failures exit 3, content mismatches 5, a bad document 4, the network 1.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Self::Untrusted { .. } | Self::Expired { .. } | Self::TargetMissing { .. } => 3,
-            Self::TargetMismatch { .. } => 5,
-            Self::NotATrustedRoot { .. } => 4,
-            Self::Network { .. } => 1,
-        }
-    }
-}
 
 /// What to fetch and where to put it.
 #[derive(Debug, Clone)]
