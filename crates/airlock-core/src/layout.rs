@@ -7,6 +7,7 @@
 //!   signatures/<KEYID>.minisig    one minisign-format signature per signer
 //!   SHA256SUMS                    for `sha256sum -c`: manifest.json and the payload
 //!   payload.tar.zst               zstd-compressed tar: an OCI image layout plus files/
+//!   provenance/                   upstream Sigstore evidence, when resolve checked it
 //! ```
 //!
 //! A bundle built with `--volume-size` has no `payload.tar.zst`: the same stream is cut
@@ -201,6 +202,23 @@ pub const REPORT_DIR: &str = "report";
 
 /// The directory of the carried verifier (`airlock build --with-verifier`).
 pub const VERIFIER_DIR: &str = "verifier";
+
+/// The directory of the carried upstream evidence (issue 23): the Sigstore trusted root
+/// resolve checked against, each Sigstore bundle document and each simple-signing payload,
+/// named by their sha256 so two artifacts never collide and a name says what it holds.
+pub const PROVENANCE_DIR: &str = "provenance";
+/// The Sigstore trusted root the carried evidence was checked against at resolve.
+pub const PROVENANCE_TRUSTED_ROOT: &str = "provenance/trusted_root.json";
+
+/// `provenance/<sha256-hex>.sigstore.json`: a carried Sigstore bundle document.
+pub fn provenance_bundle_file(sha256: &Sha256Digest) -> String {
+    format!("{PROVENANCE_DIR}/{}.sigstore.json", sha256.hex())
+}
+
+/// `provenance/<sha256-hex>.payload.json`: a carried simple-signing payload.
+pub fn provenance_payload_file(sha256: &Sha256Digest) -> String {
+    format!("{PROVENANCE_DIR}/{}.payload.json", sha256.hex())
+}
 
 /// A signed document beside the payload: the manifest lists its size and sha256, so the
 /// signatures cover it and a change board can read it before anything is unpacked (or,
