@@ -17,6 +17,7 @@ pub mod delta;
 pub mod entries;
 mod offload;
 pub mod payload;
+mod provenance;
 mod stored;
 pub mod verifier;
 pub mod volumes;
@@ -214,6 +215,7 @@ pub fn write_bundle(
         documents: Vec::new(),
         package_repositories: lock.package_repositories.clone(),
         delta,
+        provenance: provenance::write(staging.path(), lock, store)?,
     };
     manifest.documents = write_documents(staging.path(), &manifest, lock, store)?;
     if let Some(v) = &opts.verifier {

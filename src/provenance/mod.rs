@@ -117,9 +117,16 @@ pub async fn check_lock(
             "provenance: {outside} image(s) and file(s) outside registry.k8s.io and dl.k8s.io were not checked (policies for add-ons come later)"
         ));
     }
+    // Kept beside the evidence so `airlock build` can carry the root it was checked with.
+    let root_sha256 = keep(
+        clients.store,
+        root_bytes,
+        &root_path.display().to_string(),
+        "trusted root",
+    )?;
     lock.provenance = Some(LockProvenance {
         status: ProvenanceStatus::Checked,
-        trusted_root_sha256: Some(Sha256Digest::of(root_bytes)),
+        trusted_root_sha256: Some(root_sha256),
         artifacts,
     });
     Ok(())
