@@ -1,0 +1,158 @@
+//! `airlock-verify provenance`: re-check, offline, the upstream Sigstore evidence a
+//! verified bundle carries (issue 23). The bundle's signatures vouch that these are the
+//! files resolve checked; this proves again, inside the enclave and against the carried
+//! trusted root or the enclave's own pinned one, that Kubernetes' release identities
+//! signed each image and file, so the enclave need not take the builder's word for it.
+
+use airlock_core::manifest::{ArtifactEvidence, ArtifactKind, SignatureEvidence};
+use airlock_core::verify::VerifiedBundle;
+use airlock_provenance::{
+    Artifact, KUBERNETES_FILES, KUBERNETES_IMAGES, MAX_BUNDLE, MAX_TRUSTED_ROOT, ProvenanceError,
+    ProvenanceFacts, TrustedRoot,
+};
+
+use crate::error::{Error, Result};
+use crate::layout::{PROVENANCE_TRUSTED_ROOT, provenance_bundle_file, provenance_payload_file};
+
+/// What the re-check found for one artifact.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Rechecked {
+    /// The image reference or the file's URL.
+    pub artifact: String,
+    /// Image or file.
+    pub kind: ArtifactKind,
+    /// The signature's facts, proven again, or the exception resolve allowed.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// A passed signature or a recorded exception.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The facts the check proved.
+    Signed {
+        /// The certificate's SAN.
+        identity: String,
+        /// The OIDC issuer.
+        issuer: String,
+        /// The entry's global index in the log.
+        log_index: u64,
+        /// Unix seconds the log vouches for.
+        integrated_time: i64,
+    },
+    /// Let in without a signature at resolve (`--allow-unsigned`).
+    Exception(String),
+}
+
+/// Re-check every carried signature of `bundle` against `pinned_root` (the enclave's own
+/// `trusted_root.json`, named `origin` in errors) or, without one, the carried root.
+/// Exit 3 for a bundle without evidence or an artifact whose check fails (named); exit 4
+/// for a trusted root that does not parse.
+pub fn recheck(
+    bundle: &VerifiedBundle,
+    pinned_root: Option<(&str, &[u8])>,
+) -> Result<Vec<Rechecked>> {
+    let Some(p) = &bundle.manifest().provenance else {
+        return Err(Error::verification(
+            bundle.dir().display().to_string(),
+            "carries no upstream evidence (built from a lock resolved without --trusted-root)",
+        ));
+    };
+    let carried;
+    let (origin, root_bytes) = match pinned_root {
+        Some(r) => r,
+        None => {
+            carried = bundle.read_evidence(
+                PROVENANCE_TRUSTED_ROOT,
+                &p.trusted_root,
+                MAX_TRUSTED_ROOT as u64,
+            )?;
+            (PROVENANCE_TRUSTED_ROOT, &carried[..])
+        }
+    };
+    let root = TrustedRoot::from_json(root_bytes)
+        .map_err(|e| Error::invalid("trusted root", origin, e))?;
+    p.artifacts
+        .iter()
+        .map(|a| {
+            let outcome = match (&a.signature, &a.unsigned_exception) {
+                (Some(s), _) => check_one(bundle, a, s, &root)?,
+                (None, Some(reason)) => Outcome::Exception(reason.clone()),
+                // check_consistency refuses an entry with neither.
+                (None, None) => return Err(Error::verification(&a.artifact, "no evidence")),
+            };
+            Ok(Rechecked {
+                artifact: a.artifact.clone(),
+                kind: a.kind,
+                outcome,
+            })
+        })
+        .collect()
+}
+
+/// One artifact: its Sigstore bundle (and payload) from the bundle, checked for the
+/// Kubernetes identity of its kind; the facts must be the ones the manifest signs.
+fn check_one(
+    bundle: &VerifiedBundle,
+    a: &ArtifactEvidence,
+    s: &SignatureEvidence,
+    root: &TrustedRoot,
+) -> Result<Outcome> {
+    let limit = MAX_BUNDLE as u64;
+    let doc = bundle.read_evidence(&provenance_bundle_file(&s.bundle.sha256), &s.bundle, limit)?;
+    let payload = match &s.payload {
+        Some(e) => Some(bundle.read_evidence(&provenance_payload_file(&e.sha256), e, limit)?),
+        None => None,
+    };
+    let digest = a.digest.to_string();
+    let (artifact, identity) = match a.kind {
+        ArtifactKind::Image => (
+            Artifact::Image {
+                name: &a.artifact,
+                digest: &digest,
+                payload: payload.as_deref(),
+            },
+            &KUBERNETES_IMAGES,
+        ),
+        ArtifactKind::File => (
+            Artifact::Blob {
+                name: &a.artifact,
+                sha256: *a.digest.as_bytes(),
+            },
+            &KUBERNETES_FILES,
+        ),
+    };
+    let facts = airlock_provenance::check_artifact(&doc, &artifact, identity, root)
+        .map_err(|e| refused(&a.artifact, e))?;
+    let ProvenanceFacts {
+        identity,
+        issuer,
+        log_index,
+        integrated_time,
+        ..
+    } = facts;
+    if (&identity, &issuer, log_index, integrated_time)
+        != (&s.identity, &s.issuer, s.log_index, s.integrated_time)
+    {
+        return Err(Error::verification(
+            &a.artifact,
+            "the evidence proves other facts (identity, issuer, log index or time) than the manifest lists",
+        ));
+    }
+    Ok(Outcome::Signed {
+        identity,
+        issuer,
+        log_index,
+        integrated_time,
+    })
+}
+
+/// A refused signature is a trust failure (exit 3) naming the artifact; a root the checker
+/// cannot use is bad input (exit 4).
+fn refused(artifact: &str, e: ProvenanceError) -> Error {
+    match e {
+        ProvenanceError::BadTrustedRoot { .. } => Error::invalid("trusted root", artifact, e),
+        e => Error::verification(artifact, e),
+    }
+}
