@@ -294,3 +294,98 @@ fn refused_or_missing_signatures_stop_the_resolve_unless_allowed() {
     assert_eq!(u.lock()["provenance"]["status"], "not-checked");
     assert_valid("lock.schema.json", &yaml_as_json(&u.path("hop.lock")));
 }
+
+/// `airlock-verify provenance BUNDLE --trust KEY.pub --quiet EXTRA`.
+fn provenance(u: &Upstream, key: &Path, extra: &[&str]) -> crate::common::cli::Cli {
+    crate::common::cli::Cli::verify()
+        .arg("provenance")
+        .arg(u.path("bundle"))
+        .args(["--trust", &crate::common::cli::pub_of(key), "--quiet"])
+        .args(extra)
+}
+
+#[test]
+fn the_bundle_carries_the_evidence_and_the_enclave_rechecks_it_offline() {
+    let u = Upstream::new(Opts::default());
+    let mut s = Signing::new();
+    sign_all(&mut s, &u, &[PAUSE]);
+    let rekor = s.rekor();
+    ok(&resolve(
+        &u,
+        &s,
+        &rekor.url,
+        &["--allow-unsigned", PAUSE_NAME],
+    ));
+    let (key, out) = u.keygen_and_build();
+    ok(&out);
+    // No more lookups: the re-check is offline.
+    drop(rekor);
+
+    // The manifest lists every lock entry's facts, and the files are the kept bytes.
+    let bundle = u.path("bundle");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    let carried = &manifest["provenance"];
+    let lock = u.lock();
+    let locked = lock["provenance"]["artifacts"].as_array().unwrap();
+    let listed = carried["artifacts"].as_array().expect("provenance section");
+    assert_eq!(listed.len(), locked.len());
+    let root = std::fs::read(bundle.join("provenance/trusted_root.json")).unwrap();
+    assert_eq!(root, std::fs::read(s.trusted_root()).unwrap());
+    assert_eq!(carried["trusted_root"]["sha256"], sha256_hex(&root));
+    let mut evidence = Vec::new();
+    for (c, l) in listed.iter().zip(locked) {
+        assert_eq!(c["artifact"], l["artifact"]);
+        if l["signature"].is_null() {
+            assert_eq!(c["unsigned_exception"], l["unsigned_exception"]);
+            continue;
+        }
+        for field in ["identity", "issuer", "log_index", "integrated_time"] {
+            assert_eq!(c["signature"][field], l["signature"][field], "{field}");
+        }
+        let hex = c["signature"]["bundle"]["sha256"].as_str().unwrap();
+        let path = bundle.join(format!("provenance/{hex}.sigstore.json"));
+        assert_eq!(sha256_hex(&std::fs::read(&path).unwrap()), hex);
+        assert_eq!(
+            format!("sha256:{hex}"),
+            l["signature"]["bundle_sha256"].as_str().unwrap()
+        );
+        evidence.push(path);
+    }
+
+    // Passes against the carried root: one line per artifact, the exception named.
+    let run = provenance(&u, &key, &[]).ok();
+    let stdout = run.stdout();
+    assert_eq!(stdout.lines().count(), listed.len(), "{stdout}");
+    assert_contains(
+        &stdout,
+        "signed by krel-trust@k8s-releng-prod.iam.gserviceaccount.com (issuer https://accounts.google.com), log index",
+    );
+    assert_contains(
+        &stdout,
+        "signed by krel-staging@k8s-releng-prod.iam.gserviceaccount.com",
+    );
+    assert_contains(&stdout, &format!("{PAUSE_NAME}: exception: "));
+
+    // The enclave's pinned root of another world does not hold the signing CA: exit 3,
+    // naming the first artifact checked.
+    let other = Signing::new();
+    let first = listed.iter().find(|a| !a["signature"].is_null()).unwrap()["artifact"]
+        .as_str()
+        .unwrap();
+    let pinned = other.trusted_root().display().to_string();
+    provenance(&u, &key, &["--trusted-root", &pinned]).fails(3, first);
+    // A root that is not one is bad input.
+    let junk = u.path("junk-root.json");
+    std::fs::write(&junk, b"{\"mediaType\": 1}").unwrap();
+    provenance(&u, &key, &["--trusted-root", &junk.display().to_string()]).fails(4, "trusted root");
+
+    // An altered evidence file fails `verify` and `provenance` (exit 3), naming it.
+    let victim = &evidence[0];
+    let mut bytes = std::fs::read(victim).unwrap();
+    bytes[0] ^= b' ' ^ b'\n';
+    std::fs::write(victim, &bytes).unwrap();
+    let name = victim.file_name().unwrap().to_str().unwrap();
+    u.verify(&key, &[]).fails(3, name);
+    provenance(&u, &key, &[]).fails(3, name);
+}
