@@ -130,3 +130,94 @@ pub(crate) fn check(p: &Provenance, images: &[ImageRecord], files: &[FileRecord]
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::Mode;
+    use crate::paths::SafeRelPath;
+
+    const URL: &str = "https://dl.k8s.io/release/v1.30.2/bin/linux/amd64/kubectl";
+
+    fn file() -> FileRecord {
+        FileRecord {
+            name: "kubectl".into(),
+            target: SafeRelPath::new("bin/kubectl").unwrap(),
+            mode: Mode(0o755),
+            sha256: Sha256Digest::of(b"kubectl"),
+            size: 7,
+            source: URL.into(),
+            kind: None,
+        }
+    }
+
+    fn evidence(b: &[u8]) -> Evidence {
+        Evidence {
+            size: b.len() as u64,
+            sha256: Sha256Digest::of(b),
+        }
+    }
+
+    fn section() -> Provenance {
+        Provenance {
+            trusted_root: evidence(b"root"),
+            artifacts: vec![ArtifactEvidence {
+                artifact: URL.into(),
+                kind: ArtifactKind::File,
+                digest: Sha256Digest::of(b"kubectl"),
+                signature: Some(SignatureEvidence {
+                    identity: "krel-staging@k8s-releng-prod.iam.gserviceaccount.com".into(),
+                    issuer: "https://accounts.google.com".into(),
+                    log_index: 7,
+                    integrated_time: 1_700_000_000,
+                    bundle: evidence(b"bundle"),
+                    payload: None,
+                }),
+                unsigned_exception: None,
+            }],
+        }
+    }
+
+    fn reason(p: &Provenance) -> Option<&'static str> {
+        match check(p, &[], &[file()]) {
+            Ok(()) => None,
+            Err(FormatError::Provenance { artifact, reason }) => {
+                assert_eq!(artifact, URL);
+                Some(reason)
+            }
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+
+    #[test]
+    fn each_entry_names_a_carried_artifact_once_with_a_signature_or_an_exception() {
+        let p = section();
+        assert_eq!(reason(&p), None);
+        let files: Vec<String> = p.files().into_iter().map(|(f, _)| f).collect();
+        let bundle = Sha256Digest::of(b"bundle").hex();
+        assert_eq!(
+            files,
+            [
+                "provenance/trusted_root.json".to_owned(),
+                format!("provenance/{bundle}.sigstore.json")
+            ]
+        );
+        let mut twice = p.clone();
+        twice.artifacts.push(p.artifacts[0].clone());
+        assert_eq!(reason(&twice), Some("listed twice"));
+        let mut other_digest = p.clone();
+        other_digest.artifacts[0].digest = Sha256Digest::of(b"other");
+        let named_nothing = "names no image or file of this bundle with that digest";
+        assert_eq!(reason(&other_digest), Some(named_nothing));
+        let mut as_image = p.clone();
+        as_image.artifacts[0].kind = ArtifactKind::Image;
+        assert_eq!(reason(&as_image), Some(named_nothing));
+        let mut both = p.clone();
+        both.artifacts[0].unsigned_exception = Some("allowed".into());
+        let one = "needs exactly one of a signature and an unsigned exception";
+        assert_eq!(reason(&both), Some(one));
+        let mut neither = p;
+        neither.artifacts[0].signature = None;
+        assert_eq!(reason(&neither), Some(one));
+    }
+}
