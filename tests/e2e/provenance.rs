@@ -16,6 +16,7 @@ use crate::common::cli::ok;
 use crate::common::evidence::{assert_valid, yaml_as_json};
 use crate::common::images::sha256_hex;
 use crate::common::provenance::Signing;
+use crate::common::servers::Registry;
 use crate::common::upstream::{Opts, Upstream};
 
 const PAUSE: &str = "pause:3.9";
@@ -380,6 +381,15 @@ fn the_bundle_carries_the_evidence_and_the_enclave_rechecks_it_offline() {
     std::fs::write(&junk, b"{\"mediaType\": 1}").unwrap();
     provenance(&u, &key, &["--trusted-root", &junk.display().to_string()]).fails(4, "trusted root");
 
+    // A policy that requires provenance refuses the bundle for its exception, before
+    // anything is written.
+    let enclave = Registry::start();
+    install_required(&u, &key, &enclave).fails(3, PAUSE_NAME);
+    assert_eq!(
+        enclave.get("/v2/_catalog").text().matches("pause").count(),
+        0
+    );
+
     // An altered evidence file fails `verify` and `provenance` (exit 3), naming it.
     let victim = &evidence[0];
     let mut bytes = std::fs::read(victim).unwrap();
@@ -388,4 +398,55 @@ fn the_bundle_carries_the_evidence_and_the_enclave_rechecks_it_offline() {
     let name = victim.file_name().unwrap().to_str().unwrap();
     u.verify(&key, &[]).fails(3, name);
     provenance(&u, &key, &[]).fails(3, name);
+}
+
+/// `airlock-verify install bundle --policy P` with a policy whose one rule is the build key
+/// and which requires provenance.
+fn install_required(u: &Upstream, key: &Path, enclave: &Registry) -> crate::common::cli::Cli {
+    let public = std::fs::read_to_string(crate::common::cli::pub_of(key)).unwrap();
+    let policy = serde_json::json!({
+        "format": 1, "kind": "airlock-trust-policy", "version": 1,
+        "keys": [{"name": "build", "key": public.lines().nth(1).unwrap(), "roles": ["builder"]}],
+        "rules": [{"role": "builder", "at_least": 1}],
+        "update": {"at_least": 1},
+        "provenance": "required",
+    });
+    let path = u.path("policy.json");
+    std::fs::write(&path, policy.to_string()).unwrap();
+    assert_valid("trust-policy.schema.json", &path);
+    crate::common::cli::Cli::verify()
+        .env("DOCKER_CONFIG", u.path("no-docker-config"))
+        .arg("install")
+        .arg(u.path("bundle"))
+        .arg("--policy")
+        .arg(&path)
+        .args(["--registry", &enclave.host(), "--insecure", "--dest"])
+        .arg(u.path("dest"))
+        .args(["--json", "--quiet"])
+}
+
+#[test]
+fn a_policy_that_requires_provenance_installs_only_bundles_with_rechecked_evidence() {
+    let u = Upstream::new(Opts::default());
+    let mut s = Signing::new();
+    sign_all(&mut s, &u, &[]);
+    let rekor = s.rekor();
+    ok(&resolve(&u, &s, &rekor.url, &[]));
+    let (key, out) = u.keygen_and_build();
+    ok(&out);
+    let enclave = Registry::start();
+    install_required(&u, &key, &enclave).ok();
+    let tags = enclave.get("/v2/pause/tags/list").text();
+    assert!(tags.contains("3.9"), "{tags}");
+
+    // The same hop resolved without --trusted-root carries no evidence: refused.
+    std::fs::remove_file(u.path("hop.lock")).unwrap();
+    std::fs::remove_dir_all(u.path("bundle")).unwrap();
+    ok(&u.resolve(&[]));
+    ok(&u.build("hop.lock", "bundle", &[]).run().output);
+    let other = Registry::start();
+    install_required(&u, &key, &other).fails(
+        3,
+        "the trust policy requires upstream provenance and the bundle carries none",
+    );
 }

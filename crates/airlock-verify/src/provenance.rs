@@ -5,7 +5,8 @@
 //! signed each image and file, so the enclave need not take the builder's word for it.
 
 use airlock_core::manifest::{ArtifactEvidence, ArtifactKind, SignatureEvidence};
-use airlock_core::verify::VerifiedBundle;
+use airlock_core::trust::policy::ProvenanceRule;
+use airlock_core::verify::{SignedBundle, VerifiedBundle};
 use airlock_provenance::{
     Artifact, KUBERNETES_FILES, KUBERNETES_IMAGES, MAX_BUNDLE, MAX_TRUSTED_ROOT, ProvenanceError,
     ProvenanceFacts, TrustedRoot,
@@ -89,6 +90,40 @@ pub fn recheck(
             })
         })
         .collect()
+}
+
+/// `install` under a policy with `"provenance": "required"`, from the signed manifest
+/// before anything is written: the bundle must carry evidence and no `--allow-unsigned`
+/// exception (exit 3, naming it). Nothing under `"optional"`.
+pub fn require_declared(bundle: &SignedBundle) -> Result<()> {
+    if bundle.provenance_rule() == ProvenanceRule::Optional {
+        return Ok(());
+    }
+    let Some(p) = &bundle.manifest().provenance else {
+        return Err(Error::verification(
+            bundle.dir().display().to_string(),
+            "the trust policy requires upstream provenance and the bundle carries none \
+             (its lock was resolved without --trusted-root)",
+        ));
+    };
+    match p.artifacts.iter().find(|a| a.unsigned_exception.is_some()) {
+        Some(a) => Err(Error::verification(
+            &a.artifact,
+            "the trust policy requires upstream provenance and this artifact was let in \
+             unsigned (--allow-unsigned)",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// `install` under `"provenance": "required"`, once every byte is verified: every carried
+/// signature re-checked against the carried root ([`recheck`]). Nothing under `"optional"`.
+pub fn require_checked(bundle: &VerifiedBundle) -> Result<()> {
+    if bundle.provenance_rule() == ProvenanceRule::Required {
+        require_declared(bundle)?;
+        recheck(bundle, None)?;
+    }
+    Ok(())
 }
 
 /// One artifact: its Sigstore bundle (and payload) from the bundle, checked for the

@@ -189,6 +189,7 @@ pub struct SignedBundle {
     outside_window: Option<String>,
     tsa_time: Option<Timestamp>,
     clock: Timestamp,
+    provenance: crate::trust::policy::ProvenanceRule,
 }
 
 impl SignedBundle {
@@ -298,6 +299,11 @@ impl SignedBundle {
         self.tsa_time
     }
 
+    /// Whether the policy it was opened with requires upstream evidence.
+    pub fn provenance_rule(&self) -> crate::trust::policy::ProvenanceRule {
+        self.provenance
+    }
+
     /// The enclave clock the bundle was checked at.
     pub fn clock(&self) -> Timestamp {
         self.clock
@@ -391,6 +397,7 @@ pub fn fuzz_walk(dir: &Path, manifest: BundleManifest) -> Result<WalkSummary> {
         outside_window: None,
         tsa_time: None,
         clock: Timestamp(0),
+        provenance: crate::trust::policy::ProvenanceRule::Optional,
     };
     payload::walk(&signed, Check::Whole, &mut |_, r| r.drain(), &|_| {})
 }

@@ -49,6 +49,7 @@ pub(super) fn open(dir: &Path, policy: &Policy) -> Result<SignedBundle> {
         outside_window,
         tsa_time,
         clock: policy.now(),
+        provenance: policy.trust().provenance(),
     })
 }
 
