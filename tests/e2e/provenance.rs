@@ -354,6 +354,17 @@ fn the_bundle_carries_the_evidence_and_the_enclave_rechecks_it_offline() {
         evidence.push(path);
     }
 
+    // SHA256SUMS lists the evidence files, and sha256sum agrees with them.
+    let sums = std::fs::read_to_string(bundle.join("SHA256SUMS")).unwrap();
+    assert_contains(&sums, "  provenance/trusted_root.json\n");
+    assert_eq!(sums.matches(".sigstore.json\n").count(), evidence.len());
+    let check = Command::new("sha256sum")
+        .args(["-c", "--quiet", "SHA256SUMS"])
+        .current_dir(&bundle)
+        .output()
+        .expect("run sha256sum");
+    assert!(check.status.success(), "{check:?}");
+
     // Passes against the carried root: one line per artifact, the exception named.
     let run = provenance(&u, &key, &[]).ok();
     let stdout = run.stdout();

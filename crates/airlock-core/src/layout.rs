@@ -185,15 +185,18 @@ pub fn signature_path(file_name: &str) -> String {
 }
 
 /// The lines of `SHA256SUMS`: the manifest, the payload (or its volumes, by their paths
-/// relative to the bundle), then the signed documents, in `sha256sum`'s format.
+/// relative to the bundle), the signed documents, then the carried provenance evidence,
+/// in `sha256sum`'s format.
 pub fn sums_lines(
     manifest: &Sha256Digest,
     payload: &[(String, Sha256Digest)],
     documents: &[(DocPath, Sha256Digest)],
+    evidence: &[(String, Sha256Digest)],
 ) -> String {
     let mut items: Vec<(&str, &Sha256Digest)> = vec![(MANIFEST_FILE, manifest)];
     items.extend(payload.iter().map(|(p, d)| (p.as_str(), d)));
     items.extend(documents.iter().map(|(p, d)| (p.file_name(), d)));
+    items.extend(evidence.iter().map(|(p, d)| (p.as_str(), d)));
     render_sums(&items)
 }
 
@@ -590,7 +593,7 @@ mod tests {
     fn sums_are_sha256sum_format() {
         let m = Sha256Digest::of(b"m");
         let p = Sha256Digest::of(b"p");
-        let text = sums_lines(&m, &[(PAYLOAD_FILE.to_string(), p)], &[]);
+        let text = sums_lines(&m, &[(PAYLOAD_FILE.to_string(), p)], &[], &[]);
         assert_eq!(
             text,
             format!("{}  manifest.json\n{}  payload.tar.zst\n", m.hex(), p.hex())

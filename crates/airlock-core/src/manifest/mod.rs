@@ -195,6 +195,24 @@ impl BundleManifest {
         }
     }
 
+    /// `SHA256SUMS` for this manifest (whose sha256 is `manifest_sha256`), with volumes
+    /// flat or in their `volume-NNN/` directories.
+    pub fn sums_text(&self, manifest_sha256: &Sha256Digest, volume_dirs: bool) -> String {
+        let docs: Vec<_> = self.documents.iter().map(|d| (d.path, d.sha256)).collect();
+        let evidence: Vec<_> = self
+            .provenance
+            .iter()
+            .flat_map(|p| p.files())
+            .map(|(path, e)| (path, e.sha256))
+            .collect();
+        crate::layout::sums_lines(
+            manifest_sha256,
+            &self.payload.sums_items(volume_dirs),
+            &docs,
+            &evidence,
+        )
+    }
+
     /// The omitted record of a path, in a delta.
     pub fn omitted(&self, path: &PayloadPath) -> Option<&Omitted> {
         delta::find(&self.delta.as_ref()?.omitted, path)
