@@ -364,6 +364,8 @@ fn the_bundle_carries_the_evidence_and_the_enclave_rechecks_it_offline() {
         .output()
         .expect("run sha256sum");
     assert!(check.status.success(), "{check:?}");
+    // docs/manual-verify.md step 2 accepts the evidence lines (their sha256 is signed).
+    crate::common::scenario::sh_ok(&crate::manual_verify::documented_step_two(), &bundle);
 
     // Passes against the carried root: one line per artifact, the exception named.
     let run = provenance(&u, &key, &[]).ok();
