@@ -381,6 +381,37 @@ fn the_bundle_carries_the_evidence_and_the_enclave_rechecks_it_offline() {
     );
     assert_contains(&stdout, &format!("{PAUSE_NAME}: exception: "));
 
+    // The evidence travels through a registry (`publish`, `fetch`) and re-checks there.
+    let fleet = Registry::start();
+    let target = format!("{}/airlock/hop:1", fleet.host());
+    let public = crate::common::cli::pub_of(&key);
+    crate::common::cli::Cli::verify()
+        .arg("publish")
+        .arg(&bundle)
+        .args([
+            "--trust",
+            &public,
+            "--registry",
+            &target,
+            "--insecure",
+            "--quiet",
+        ])
+        .ok();
+    let fetched = u.path("fetched");
+    crate::common::cli::Cli::verify()
+        .arg("fetch")
+        .arg(&target)
+        .args(["--trust", &public, "--out"])
+        .arg(&fetched)
+        .args(["--insecure", "--quiet"])
+        .ok();
+    let again = crate::common::cli::Cli::verify()
+        .arg("provenance")
+        .arg(&fetched)
+        .args(["--trust", &public, "--quiet"])
+        .ok();
+    assert_eq!(again.stdout(), stdout);
+
     // The enclave's pinned root of another world does not hold the signing CA: exit 3,
     // naming the first artifact checked.
     let other = Signing::new();

@@ -362,6 +362,9 @@ pub enum BundleFile {
     /// `payload.tar.zst.NNN` or `payload.parity.NNN` (always flat: a fetched bundle has
     /// no volume directories).
     Volume(VolumeName),
+    /// `provenance/NAME`: a carried evidence file; the name is `trusted_root.json` or
+    /// 64 lower-case hex digits and `.sigstore.json` or `.payload.json`.
+    Evidence(String),
 }
 
 impl BundleFile {
@@ -372,6 +375,11 @@ impl BundleFile {
             SUMS_FILE => Some(BundleFile::Sums),
             PAYLOAD_FILE => Some(BundleFile::Payload),
             _ if rel.starts_with("payload.") => VolumeName::parse(rel).map(BundleFile::Volume),
+            _ if rel.starts_with(PROVENANCE_DIR) => rel
+                .strip_prefix(PROVENANCE_DIR)?
+                .strip_prefix('/')
+                .filter(|n| valid_evidence_name(n))
+                .map(|n| BundleFile::Evidence(n.to_string())),
             _ if rel.starts_with(REPORT_DIR) || rel.starts_with(VERIFIER_DIR) => DocPath::ALL
                 .into_iter()
                 .find(|d| d.file_name() == rel)
@@ -405,6 +413,7 @@ impl fmt::Display for BundleFile {
             BundleFile::Payload => f.write_str(PAYLOAD_FILE),
             BundleFile::Document(d) => f.write_str(d.file_name()),
             BundleFile::Volume(v) => v.fmt(f),
+            BundleFile::Evidence(n) => write!(f, "{PROVENANCE_DIR}/{n}"),
         }
     }
 }
@@ -413,6 +422,21 @@ impl fmt::Display for BundleFile {
 /// `<KEYID>.minisig`): nothing that could be a path, an option or a hidden file.
 pub fn valid_signature_name(name: &str) -> bool {
     valid_name_with(name, SIGNATURE_EXT)
+}
+
+/// An evidence file's name in `provenance/`: `trusted_root.json`, or a sha256 in lower-case
+/// hex with `.sigstore.json` or `.payload.json` (what [`provenance_bundle_file`] and
+/// [`provenance_payload_file`] write).
+pub fn valid_evidence_name(name: &str) -> bool {
+    let hex = name
+        .strip_suffix(".sigstore.json")
+        .or_else(|| name.strip_suffix(".payload.json"));
+    name == "trusted_root.json"
+        || hex.is_some_and(|h| {
+            h.len() == 64
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
 }
 
 /// `STEM.tsr` with a stem as [`valid_signature_name`] allows.
@@ -612,6 +636,9 @@ mod tests {
             "payload.tar.zst.001",
             "payload.tar.zst.9999",
             "payload.parity.002",
+            "provenance/trusted_root.json",
+            "provenance/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.sigstore.json",
+            "provenance/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.payload.json",
         ] {
             let f = BundleFile::parse(ok).unwrap_or_else(|| panic!("{ok}"));
             assert_eq!(f.to_string(), ok);
@@ -639,6 +666,13 @@ mod tests {
             "payload.tar.zst.10000",
             "payload.parity.01",
             "payload.tar.zst.+12",
+            "provenance/",
+            "provenance/../manifest.json",
+            "provenance/x.sigstore.json",
+            "provenance/0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF.sigstore.json",
+            "provenance/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.json",
+            "provenance/a/trusted_root.json",
+            "provenancetrusted_root.json",
         ] {
             assert_eq!(BundleFile::parse(bad), None, "{bad}");
         }

@@ -209,6 +209,17 @@ fn sources(bundle: &VerifiedBundle) -> (Vec<Source>, Vec<String>) {
         size: d.size,
         bytes: None,
     }));
+    for (path, e) in m.provenance.iter().flat_map(|p| p.files()) {
+        // The manifest's own names always parse; one that did not would not travel.
+        if let Some(file) = BundleFile::parse(&path) {
+            out.push(Source {
+                file,
+                digest: e.sha256,
+                size: e.size,
+                bytes: None,
+            });
+        }
+    }
     (out, skipped)
 }
 
