@@ -380,6 +380,19 @@ fn the_bundle_carries_the_evidence_and_the_enclave_rechecks_it_offline() {
         "signed by krel-staging@k8s-releng-prod.iam.gserviceaccount.com",
     );
     assert_contains(&stdout, &format!("{PAUSE_NAME}: exception: "));
+    let json: serde_json::Value =
+        serde_json::from_str(&provenance(&u, &key, &["--json"]).ok().stdout()).unwrap();
+    assert_eq!(json["trusted_root"], "provenance/trusted_root.json");
+    let rechecked = json["artifacts"].as_array().unwrap();
+    assert_eq!(rechecked.len(), listed.len());
+    for (r, c) in rechecked.iter().zip(listed) {
+        assert_eq!(r["artifact"], c["artifact"]);
+        if c["signature"].is_null() {
+            assert_eq!(r["exception"], c["unsigned_exception"]);
+        } else {
+            assert_eq!(r["signed"]["log_index"], c["signature"]["log_index"]);
+        }
+    }
 
     // The evidence travels through a registry (`publish`, `fetch`) and re-checks there.
     let fleet = Registry::start();
@@ -493,4 +506,5 @@ fn a_policy_that_requires_provenance_installs_only_bundles_with_rechecked_eviden
         3,
         "the trust policy requires upstream provenance and the bundle carries none",
     );
+    provenance(&u, &key, &[]).fails(3, "carries no upstream evidence");
 }
