@@ -25,10 +25,7 @@ use crate::upstream_registry::UpstreamRegistry;
 use crate::upstream_store::Store;
 use discover::{Checker, Found};
 
-/// The registry whose images Kubernetes signs as [`KUBERNETES_IMAGES`].
-pub const KUBERNETES_REGISTRY: &str = "registry.k8s.io";
-/// Where Kubernetes publishes the release files it signs as [`KUBERNETES_FILES`].
-pub const KUBERNETES_DOWNLOADS: &str = "https://dl.k8s.io/";
+pub use airlock_provenance::{KUBERNETES_DOWNLOADS, KUBERNETES_REGISTRY};
 
 /// The warning a resolve without `--trusted-root` prints.
 pub const NOT_CHECKED: &str = "provenance: not checked (no --trusted-root): the lock pins what the registries and download servers answered, without checking Kubernetes' Sigstore signatures";

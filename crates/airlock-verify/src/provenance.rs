@@ -8,8 +8,8 @@ use airlock_core::manifest::{ArtifactEvidence, ArtifactKind, SignatureEvidence};
 use airlock_core::trust::policy::ProvenanceRule;
 use airlock_core::verify::{SignedBundle, VerifiedBundle};
 use airlock_provenance::{
-    Artifact, KUBERNETES_FILES, KUBERNETES_IMAGES, MAX_BUNDLE, MAX_TRUSTED_ROOT, ProvenanceError,
-    ProvenanceFacts, TrustedRoot,
+    Artifact, KUBERNETES_DOWNLOADS, KUBERNETES_FILES, KUBERNETES_IMAGES, KUBERNETES_REGISTRY,
+    MAX_BUNDLE, MAX_TRUSTED_ROOT, ProvenanceError, ProvenanceFacts, TrustedRoot,
 };
 
 use crate::error::{Error, Result};
@@ -60,6 +60,12 @@ pub fn recheck(
             "carries no upstream evidence (built from a lock resolved without --trusted-root)",
         ));
     };
+    if let Some(name) = uncovered(bundle.manifest()).first() {
+        return Err(Error::verification(
+            name,
+            "no upstream evidence or exception is listed",
+        ));
+    }
     let carried;
     let (origin, root_bytes) = match pinned_root {
         Some(r) => r,
@@ -106,6 +112,12 @@ pub fn require_declared(bundle: &SignedBundle) -> Result<()> {
              (its lock was resolved without --trusted-root)",
         ));
     };
+    if let Some(name) = uncovered(bundle.manifest()).first() {
+        return Err(Error::verification(
+            name,
+            "the trust policy requires upstream provenance and the manifest lists none for it",
+        ));
+    }
     match p.artifacts.iter().find(|a| a.unsigned_exception.is_some()) {
         Some(a) => Err(Error::verification(
             &a.artifact,
@@ -124,6 +136,32 @@ pub fn require_checked(bundle: &VerifiedBundle) -> Result<()> {
         recheck(bundle, None)?;
     }
     Ok(())
+}
+
+/// The images on `registry.k8s.io` and files from `https://dl.k8s.io/` of `m` (what resolve's
+/// built-in Kubernetes policy covers) that the provenance section does not list: a
+/// section that leaves one out must not pass for complete.
+pub fn uncovered(m: &airlock_core::manifest::BundleManifest) -> Vec<String> {
+    let listed = |kind: ArtifactKind, name: &str| {
+        m.provenance.as_ref().is_some_and(|p| {
+            p.artifacts
+                .iter()
+                .any(|a| a.kind == kind && a.artifact == name)
+        })
+    };
+    let images = m
+        .images
+        .iter()
+        .filter(|i| i.name.registry == KUBERNETES_REGISTRY)
+        .map(|i| i.name.to_string())
+        .filter(|n| !listed(ArtifactKind::Image, n));
+    let files = m
+        .files
+        .iter()
+        .filter(|f| f.source.starts_with(KUBERNETES_DOWNLOADS))
+        .map(|f| f.source.clone())
+        .filter(|n| !listed(ArtifactKind::File, n));
+    images.chain(files).collect()
 }
 
 /// One artifact: its Sigstore bundle (and payload) from the bundle, checked for the
@@ -189,5 +227,43 @@ fn refused(artifact: &str, e: ProvenanceError) -> Error {
     match e {
         ProvenanceError::BadTrustedRoot { .. } => Error::invalid("trusted root", artifact, e),
         e => Error::verification(artifact, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use airlock_core::digest::Sha256Digest;
+    use airlock_core::manifest::{ArtifactEvidence, Evidence, FileRecord, Mode, Provenance};
+
+    #[test]
+    fn a_kubernetes_file_without_an_entry_is_uncovered() {
+        let url = "https://dl.k8s.io/release/v1.30.2/bin/linux/amd64/kubectl";
+        let mut m = crate::testdata::empty_manifest();
+        let file = |source: &str| FileRecord {
+            name: "kubectl".into(),
+            target: airlock_core::paths::SafeRelPath::new("bin/kubectl").unwrap(),
+            mode: Mode(0o755),
+            sha256: Sha256Digest::of(b"k"),
+            size: 1,
+            source: source.into(),
+            kind: None,
+        };
+        m.files = vec![file(url), file("https://github.com/x/y")];
+        assert_eq!(uncovered(&m), [url]);
+        m.provenance = Some(Provenance {
+            trusted_root: Evidence {
+                size: 1,
+                sha256: Sha256Digest::of(b"r"),
+            },
+            artifacts: vec![ArtifactEvidence {
+                artifact: url.into(),
+                kind: ArtifactKind::File,
+                digest: Sha256Digest::of(b"k"),
+                signature: None,
+                unsigned_exception: Some("allowed".into()),
+            }],
+        });
+        assert!(uncovered(&m).is_empty());
     }
 }
