@@ -17,6 +17,7 @@ pub mod delta;
 pub mod entries;
 mod offload;
 pub mod payload;
+mod provenance;
 mod stored;
 pub mod verifier;
 pub mod volumes;
@@ -214,6 +215,7 @@ pub fn write_bundle(
         documents: Vec::new(),
         package_repositories: lock.package_repositories.clone(),
         delta,
+        provenance: provenance::write(staging.path(), lock, store)?,
     };
     manifest.documents = write_documents(staging.path(), &manifest, lock, store)?;
     if let Some(v) = &opts.verifier {
@@ -329,16 +331,7 @@ fn write_signed(
 ) -> Result<(Sha256Digest, Vec<String>)> {
     let manifest_path = dir.join(MANIFEST_FILE);
     let manifest_sha = write_manifest(&manifest_path, manifest)?;
-    let docs: Vec<_> = manifest
-        .documents
-        .iter()
-        .map(|d| (d.path, d.sha256))
-        .collect();
-    let sums = layout::sums_lines(
-        &manifest_sha,
-        &manifest.payload.sums_items(volume_dirs),
-        &docs,
-    );
+    let sums = manifest.sums_text(&manifest_sha, volume_dirs);
     write_file(&dir.join(SUMS_FILE), sums.as_bytes())?;
     let sig_dir = dir.join(SIGNATURES_DIR);
     std::fs::create_dir(&sig_dir).map_err(|e| Error::io("create directory", &sig_dir, e))?;

@@ -26,10 +26,7 @@ use crate::upstream_registry::UpstreamRegistry;
 use crate::upstream_store::Store;
 use discover::{Checker, Found};
 
-/// The registry whose images Kubernetes signs as [`KUBERNETES_IMAGES`].
-pub const KUBERNETES_REGISTRY: &str = "registry.k8s.io";
-/// Where Kubernetes publishes the release files it signs as [`KUBERNETES_FILES`].
-pub const KUBERNETES_DOWNLOADS: &str = "https://dl.k8s.io/";
+pub use airlock_provenance::{KUBERNETES_DOWNLOADS, KUBERNETES_REGISTRY};
 
 /// The warning a resolve without `--trusted-root` prints.
 pub const NOT_CHECKED: &str = "provenance: not checked (no --trusted-root): the lock pins what the registries and download servers answered, without checking Kubernetes' Sigstore signatures";
@@ -118,9 +115,16 @@ pub async fn check_lock(
             "provenance: {outside} image(s) and file(s) outside registry.k8s.io and dl.k8s.io were not checked (policies for add-ons come later)"
         ));
     }
+    // Kept beside the evidence so `airlock build` can carry the root it was checked with.
+    let root_sha256 = keep(
+        clients.store,
+        root_bytes,
+        &root_path.display().to_string(),
+        "trusted root",
+    )?;
     lock.provenance = Some(LockProvenance {
         status: ProvenanceStatus::Checked,
-        trusted_root_sha256: Some(Sha256Digest::of(root_bytes)),
+        trusted_root_sha256: Some(root_sha256),
         artifacts,
     });
     Ok(())

@@ -16,6 +16,7 @@ use crate::common::cli::ok;
 use crate::common::evidence::{assert_valid, yaml_as_json};
 use crate::common::images::sha256_hex;
 use crate::common::provenance::Signing;
+use crate::common::servers::Registry;
 use crate::common::upstream::{Opts, Upstream};
 
 const PAUSE: &str = "pause:3.9";
@@ -293,4 +294,217 @@ fn refused_or_missing_signatures_stop_the_resolve_unless_allowed() {
     );
     assert_eq!(u.lock()["provenance"]["status"], "not-checked");
     assert_valid("lock.schema.json", &yaml_as_json(&u.path("hop.lock")));
+}
+
+/// `airlock-verify provenance BUNDLE --trust KEY.pub --quiet EXTRA`.
+fn provenance(u: &Upstream, key: &Path, extra: &[&str]) -> crate::common::cli::Cli {
+    crate::common::cli::Cli::verify()
+        .arg("provenance")
+        .arg(u.path("bundle"))
+        .args(["--trust", &crate::common::cli::pub_of(key), "--quiet"])
+        .args(extra)
+}
+
+#[test]
+fn the_bundle_carries_the_evidence_and_the_enclave_rechecks_it_offline() {
+    let u = Upstream::new(Opts::default());
+    let mut s = Signing::new();
+    sign_all(&mut s, &u, &[PAUSE]);
+    let rekor = s.rekor();
+    ok(&resolve(
+        &u,
+        &s,
+        &rekor.url,
+        &["--allow-unsigned", PAUSE_NAME],
+    ));
+    let (key, out) = u.keygen_and_build();
+    ok(&out);
+    // No more lookups: the re-check is offline.
+    drop(rekor);
+
+    // The manifest lists every lock entry's facts, and the files are the kept bytes.
+    let bundle = u.path("bundle");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    let carried = &manifest["provenance"];
+    let lock = u.lock();
+    let locked = lock["provenance"]["artifacts"].as_array().unwrap();
+    let listed = carried["artifacts"].as_array().expect("provenance section");
+    assert_eq!(listed.len(), locked.len());
+    let root = std::fs::read(bundle.join("provenance/trusted_root.json")).unwrap();
+    assert_eq!(root, std::fs::read(s.trusted_root()).unwrap());
+    assert_eq!(carried["trusted_root"]["sha256"], sha256_hex(&root));
+    let mut evidence = Vec::new();
+    for (c, l) in listed.iter().zip(locked) {
+        assert_eq!(c["artifact"], l["artifact"]);
+        if l["signature"].is_null() {
+            assert_eq!(c["unsigned_exception"], l["unsigned_exception"]);
+            continue;
+        }
+        for field in ["identity", "issuer", "log_index", "integrated_time"] {
+            assert_eq!(c["signature"][field], l["signature"][field], "{field}");
+        }
+        let hex = c["signature"]["bundle"]["sha256"].as_str().unwrap();
+        let path = bundle.join(format!("provenance/{hex}.sigstore.json"));
+        assert_eq!(sha256_hex(&std::fs::read(&path).unwrap()), hex);
+        assert_eq!(
+            format!("sha256:{hex}"),
+            l["signature"]["bundle_sha256"].as_str().unwrap()
+        );
+        evidence.push(path);
+    }
+
+    // SHA256SUMS lists the evidence files, and sha256sum agrees with them.
+    let sums = std::fs::read_to_string(bundle.join("SHA256SUMS")).unwrap();
+    assert_contains(&sums, "  provenance/trusted_root.json\n");
+    assert_eq!(sums.matches(".sigstore.json\n").count(), evidence.len());
+    let check = Command::new("sha256sum")
+        .args(["-c", "--quiet", "SHA256SUMS"])
+        .current_dir(&bundle)
+        .output()
+        .expect("run sha256sum");
+    assert!(check.status.success(), "{check:?}");
+    // docs/manual-verify.md step 2 accepts the evidence lines (their sha256 is signed).
+    crate::common::scenario::sh_ok(&crate::manual_verify::documented_step_two(), &bundle);
+
+    // Passes against the carried root: one line per artifact, the exception named.
+    let run = provenance(&u, &key, &[]).ok();
+    let stdout = run.stdout();
+    assert_eq!(stdout.lines().count(), listed.len(), "{stdout}");
+    assert_contains(
+        &stdout,
+        "signed by krel-trust@k8s-releng-prod.iam.gserviceaccount.com (issuer https://accounts.google.com), log index",
+    );
+    assert_contains(
+        &stdout,
+        "signed by krel-staging@k8s-releng-prod.iam.gserviceaccount.com",
+    );
+    assert_contains(&stdout, &format!("{PAUSE_NAME}: exception: "));
+    let json: serde_json::Value =
+        serde_json::from_str(&provenance(&u, &key, &["--json"]).ok().stdout()).unwrap();
+    assert_eq!(json["trusted_root"], "provenance/trusted_root.json");
+    let rechecked = json["artifacts"].as_array().unwrap();
+    assert_eq!(rechecked.len(), listed.len());
+    for (r, c) in rechecked.iter().zip(listed) {
+        assert_eq!(r["artifact"], c["artifact"]);
+        if c["signature"].is_null() {
+            assert_eq!(r["exception"], c["unsigned_exception"]);
+        } else {
+            assert_eq!(r["signed"]["log_index"], c["signature"]["log_index"]);
+        }
+    }
+
+    // The evidence travels through a registry (`publish`, `fetch`) and re-checks there.
+    let fleet = Registry::start();
+    let target = format!("{}/airlock/hop:1", fleet.host());
+    let public = crate::common::cli::pub_of(&key);
+    crate::common::cli::Cli::verify()
+        .arg("publish")
+        .arg(&bundle)
+        .args([
+            "--trust",
+            &public,
+            "--registry",
+            &target,
+            "--insecure",
+            "--quiet",
+        ])
+        .ok();
+    let fetched = u.path("fetched");
+    crate::common::cli::Cli::verify()
+        .arg("fetch")
+        .arg(&target)
+        .args(["--trust", &public, "--out"])
+        .arg(&fetched)
+        .args(["--insecure", "--quiet"])
+        .ok();
+    let again = crate::common::cli::Cli::verify()
+        .arg("provenance")
+        .arg(&fetched)
+        .args(["--trust", &public, "--quiet"])
+        .ok();
+    assert_eq!(again.stdout(), stdout);
+
+    // The enclave's pinned root of another world does not hold the signing CA: exit 3,
+    // naming the first artifact checked.
+    let other = Signing::new();
+    let first = listed.iter().find(|a| !a["signature"].is_null()).unwrap()["artifact"]
+        .as_str()
+        .unwrap();
+    let pinned = other.trusted_root().display().to_string();
+    provenance(&u, &key, &["--trusted-root", &pinned]).fails(3, first);
+    // A root that is not one is bad input.
+    let junk = u.path("junk-root.json");
+    std::fs::write(&junk, b"{\"mediaType\": 1}").unwrap();
+    provenance(&u, &key, &["--trusted-root", &junk.display().to_string()]).fails(4, "trusted root");
+
+    // A policy that requires provenance refuses the bundle for its exception, before
+    // anything is written.
+    let enclave = Registry::start();
+    install_required(&u, &key, &enclave).fails(3, PAUSE_NAME);
+    assert_eq!(
+        enclave.get("/v2/_catalog").text().matches("pause").count(),
+        0
+    );
+
+    // An altered evidence file fails `verify` and `provenance` (exit 3), naming it.
+    let victim = &evidence[0];
+    let mut bytes = std::fs::read(victim).unwrap();
+    bytes[0] ^= b' ' ^ b'\n';
+    std::fs::write(victim, &bytes).unwrap();
+    let name = victim.file_name().unwrap().to_str().unwrap();
+    u.verify(&key, &[]).fails(3, name);
+    provenance(&u, &key, &[]).fails(3, name);
+}
+
+/// `airlock-verify install bundle --policy P` with a policy whose one rule is the build key
+/// and which requires provenance.
+fn install_required(u: &Upstream, key: &Path, enclave: &Registry) -> crate::common::cli::Cli {
+    let public = std::fs::read_to_string(crate::common::cli::pub_of(key)).unwrap();
+    let policy = serde_json::json!({
+        "format": 1, "kind": "airlock-trust-policy", "version": 1,
+        "keys": [{"name": "build", "key": public.lines().nth(1).unwrap(), "roles": ["builder"]}],
+        "rules": [{"role": "builder", "at_least": 1}],
+        "update": {"at_least": 1},
+        "provenance": "required",
+    });
+    let path = u.path("policy.json");
+    std::fs::write(&path, policy.to_string()).unwrap();
+    assert_valid("trust-policy.schema.json", &path);
+    crate::common::cli::Cli::verify()
+        .env("DOCKER_CONFIG", u.path("no-docker-config"))
+        .arg("install")
+        .arg(u.path("bundle"))
+        .arg("--policy")
+        .arg(&path)
+        .args(["--registry", &enclave.host(), "--insecure", "--dest"])
+        .arg(u.path("dest"))
+        .args(["--json", "--quiet"])
+}
+
+#[test]
+fn a_policy_that_requires_provenance_installs_only_bundles_with_rechecked_evidence() {
+    let u = Upstream::new(Opts::default());
+    let mut s = Signing::new();
+    sign_all(&mut s, &u, &[]);
+    let rekor = s.rekor();
+    ok(&resolve(&u, &s, &rekor.url, &[]));
+    let (key, out) = u.keygen_and_build();
+    ok(&out);
+    let enclave = Registry::start();
+    install_required(&u, &key, &enclave).ok();
+    let tags = enclave.get("/v2/pause/tags/list").text();
+    assert!(tags.contains("3.9"), "{tags}");
+
+    // The same hop resolved without --trusted-root carries no evidence: refused.
+    std::fs::remove_file(u.path("hop.lock")).unwrap();
+    std::fs::remove_dir_all(u.path("bundle")).unwrap();
+    ok(&u.resolve(&[]));
+    ok(&u.build("hop.lock", "bundle", &[]).run().output);
+    let other = Registry::start();
+    install_required(&u, &key, &other).fails(
+        3,
+        "the trust policy requires upstream provenance and the bundle carries none",
+    );
+    provenance(&u, &key, &[]).fails(3, "carries no upstream evidence");
 }

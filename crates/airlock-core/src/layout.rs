@@ -7,6 +7,7 @@
 //!   signatures/<KEYID>.minisig    one minisign-format signature per signer
 //!   SHA256SUMS                    for `sha256sum -c`: manifest.json and the payload
 //!   payload.tar.zst               zstd-compressed tar: an OCI image layout plus files/
+//!   provenance/                   upstream Sigstore evidence, when resolve checked it
 //! ```
 //!
 //! A bundle built with `--volume-size` has no `payload.tar.zst`: the same stream is cut
@@ -184,15 +185,18 @@ pub fn signature_path(file_name: &str) -> String {
 }
 
 /// The lines of `SHA256SUMS`: the manifest, the payload (or its volumes, by their paths
-/// relative to the bundle), then the signed documents, in `sha256sum`'s format.
+/// relative to the bundle), the signed documents, then the carried provenance evidence,
+/// in `sha256sum`'s format.
 pub fn sums_lines(
     manifest: &Sha256Digest,
     payload: &[(String, Sha256Digest)],
     documents: &[(DocPath, Sha256Digest)],
+    evidence: &[(String, Sha256Digest)],
 ) -> String {
     let mut items: Vec<(&str, &Sha256Digest)> = vec![(MANIFEST_FILE, manifest)];
     items.extend(payload.iter().map(|(p, d)| (p.as_str(), d)));
     items.extend(documents.iter().map(|(p, d)| (p.file_name(), d)));
+    items.extend(evidence.iter().map(|(p, d)| (p.as_str(), d)));
     render_sums(&items)
 }
 
@@ -201,6 +205,23 @@ pub const REPORT_DIR: &str = "report";
 
 /// The directory of the carried verifier (`airlock build --with-verifier`).
 pub const VERIFIER_DIR: &str = "verifier";
+
+/// The directory of the carried upstream evidence (issue 23): the Sigstore trusted root
+/// resolve checked against, each Sigstore bundle document and each simple-signing payload,
+/// named by their sha256 so two artifacts never collide and a name says what it holds.
+pub const PROVENANCE_DIR: &str = "provenance";
+/// The Sigstore trusted root the carried evidence was checked against at resolve.
+pub const PROVENANCE_TRUSTED_ROOT: &str = "provenance/trusted_root.json";
+
+/// `provenance/<sha256-hex>.sigstore.json`: a carried Sigstore bundle document.
+pub fn provenance_bundle_file(sha256: &Sha256Digest) -> String {
+    format!("{PROVENANCE_DIR}/{}.sigstore.json", sha256.hex())
+}
+
+/// `provenance/<sha256-hex>.payload.json`: a carried simple-signing payload.
+pub fn provenance_payload_file(sha256: &Sha256Digest) -> String {
+    format!("{PROVENANCE_DIR}/{}.payload.json", sha256.hex())
+}
 
 /// A signed document beside the payload: the manifest lists its size and sha256, so the
 /// signatures cover it and a change board can read it before anything is unpacked (or,
@@ -341,6 +362,9 @@ pub enum BundleFile {
     /// `payload.tar.zst.NNN` or `payload.parity.NNN` (always flat: a fetched bundle has
     /// no volume directories).
     Volume(VolumeName),
+    /// `provenance/NAME`: a carried evidence file; the name is `trusted_root.json` or
+    /// 64 lower-case hex digits and `.sigstore.json` or `.payload.json`.
+    Evidence(String),
 }
 
 impl BundleFile {
@@ -351,6 +375,11 @@ impl BundleFile {
             SUMS_FILE => Some(BundleFile::Sums),
             PAYLOAD_FILE => Some(BundleFile::Payload),
             _ if rel.starts_with("payload.") => VolumeName::parse(rel).map(BundleFile::Volume),
+            _ if rel.starts_with(PROVENANCE_DIR) => rel
+                .strip_prefix(PROVENANCE_DIR)?
+                .strip_prefix('/')
+                .filter(|n| valid_evidence_name(n))
+                .map(|n| BundleFile::Evidence(n.to_string())),
             _ if rel.starts_with(REPORT_DIR) || rel.starts_with(VERIFIER_DIR) => DocPath::ALL
                 .into_iter()
                 .find(|d| d.file_name() == rel)
@@ -384,6 +413,7 @@ impl fmt::Display for BundleFile {
             BundleFile::Payload => f.write_str(PAYLOAD_FILE),
             BundleFile::Document(d) => f.write_str(d.file_name()),
             BundleFile::Volume(v) => v.fmt(f),
+            BundleFile::Evidence(n) => write!(f, "{PROVENANCE_DIR}/{n}"),
         }
     }
 }
@@ -392,6 +422,21 @@ impl fmt::Display for BundleFile {
 /// `<KEYID>.minisig`): nothing that could be a path, an option or a hidden file.
 pub fn valid_signature_name(name: &str) -> bool {
     valid_name_with(name, SIGNATURE_EXT)
+}
+
+/// An evidence file's name in `provenance/`: `trusted_root.json`, or a sha256 in lower-case
+/// hex with `.sigstore.json` or `.payload.json` (what [`provenance_bundle_file`] and
+/// [`provenance_payload_file`] write).
+pub fn valid_evidence_name(name: &str) -> bool {
+    let hex = name
+        .strip_suffix(".sigstore.json")
+        .or_else(|| name.strip_suffix(".payload.json"));
+    name == "trusted_root.json"
+        || hex.is_some_and(|h| {
+            h.len() == 64
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
 }
 
 /// `STEM.tsr` with a stem as [`valid_signature_name`] allows.
@@ -572,7 +617,7 @@ mod tests {
     fn sums_are_sha256sum_format() {
         let m = Sha256Digest::of(b"m");
         let p = Sha256Digest::of(b"p");
-        let text = sums_lines(&m, &[(PAYLOAD_FILE.to_string(), p)], &[]);
+        let text = sums_lines(&m, &[(PAYLOAD_FILE.to_string(), p)], &[], &[]);
         assert_eq!(
             text,
             format!("{}  manifest.json\n{}  payload.tar.zst\n", m.hex(), p.hex())
@@ -591,6 +636,9 @@ mod tests {
             "payload.tar.zst.001",
             "payload.tar.zst.9999",
             "payload.parity.002",
+            "provenance/trusted_root.json",
+            "provenance/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.sigstore.json",
+            "provenance/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.payload.json",
         ] {
             let f = BundleFile::parse(ok).unwrap_or_else(|| panic!("{ok}"));
             assert_eq!(f.to_string(), ok);
@@ -618,6 +666,13 @@ mod tests {
             "payload.tar.zst.10000",
             "payload.parity.01",
             "payload.tar.zst.+12",
+            "provenance/",
+            "provenance/../manifest.json",
+            "provenance/x.sigstore.json",
+            "provenance/0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF.sigstore.json",
+            "provenance/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.json",
+            "provenance/a/trusted_root.json",
+            "provenancetrusted_root.json",
         ] {
             assert_eq!(BundleFile::parse(bad), None, "{bad}");
         }

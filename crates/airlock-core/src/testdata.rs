@@ -50,6 +50,7 @@ pub fn empty_manifest() -> BundleManifest {
         package_repositories: vec![],
         documents: vec![],
         delta: None,
+        provenance: None,
     }
 }
 

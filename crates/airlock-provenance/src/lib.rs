@@ -42,7 +42,10 @@ pub use convert::{
 pub use error::ProvenanceError;
 #[cfg(feature = "test-world")]
 pub mod testworld;
-pub use policy::{GOOGLE_ISSUER, Identity, KUBERNETES_FILES, KUBERNETES_IMAGES};
+pub use policy::{
+    GOOGLE_ISSUER, Identity, KUBERNETES_DOWNLOADS, KUBERNETES_FILES, KUBERNETES_IMAGES,
+    KUBERNETES_REGISTRY,
+};
 
 use sha2::{Digest as _, Sha256};
 use sigstore_verify::types::{Bundle, HashAlgorithm, Sha256Hash, SignatureContent};

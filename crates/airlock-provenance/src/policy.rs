@@ -48,3 +48,9 @@ pub const KUBERNETES_FILES: Identity = Identity {
     san: Cow::Borrowed("krel-staging@k8s-releng-prod.iam.gserviceaccount.com"),
     issuer: Cow::Borrowed(GOOGLE_ISSUER),
 };
+
+/// The registry whose images Kubernetes signs as [`KUBERNETES_IMAGES`] (resolve checks
+/// them, and the enclave requires evidence for them).
+pub const KUBERNETES_REGISTRY: &str = "registry.k8s.io";
+/// Where Kubernetes publishes the release files it signs as [`KUBERNETES_FILES`].
+pub const KUBERNETES_DOWNLOADS: &str = "https://dl.k8s.io/";

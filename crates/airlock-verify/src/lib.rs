@@ -35,6 +35,7 @@ pub mod inventory;
 pub mod media;
 pub mod preflight;
 pub mod progress;
+pub mod provenance;
 pub mod serve;
 pub mod spool;
 pub mod state;

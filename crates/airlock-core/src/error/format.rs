@@ -329,4 +329,12 @@ pub enum FormatError {
         /// Where its file should be.
         target: SafeRelPath,
     },
+    /// A provenance entry that does not fit the manifest.
+    #[error("provenance of {}: {reason}", Untrusted(artifact))]
+    Provenance {
+        /// The image reference or file URL the entry names.
+        artifact: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
 }

@@ -29,6 +29,7 @@ mod identity;
 mod images;
 mod packages;
 mod payload;
+mod provenance;
 
 use crate::error::Checked;
 pub use crate::error::FormatError;
@@ -45,6 +46,7 @@ pub use packages::{
     check_package_repositories, is_package_token,
 };
 pub use payload::{Parity, ParityScheme, PayloadInfo, VOLUME_HEAD_BYTES, Volume, stripe_lengths};
+pub use provenance::{ArtifactEvidence, ArtifactKind, Evidence, Provenance, SignatureEvidence};
 
 /// The manifest format this version writes and reads.
 pub const BUNDLE_FORMAT: u32 = 1;
@@ -112,6 +114,10 @@ pub struct BundleManifest {
     /// because they carried it (absent in full bundles).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delta: Option<Delta>,
+    /// The upstream Sigstore evidence carried under `provenance/` (absent when resolve did
+    /// not check it, and in bundles built before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
 }
 
 /// The document kind tag of a bundle manifest.
@@ -182,7 +188,29 @@ impl BundleManifest {
         if let Some(d) = &self.delta {
             delta::check(d, |p| contents.holds(p))?;
         }
-        documents::check(&self.documents)
+        documents::check(&self.documents)?;
+        match &self.provenance {
+            Some(p) => provenance::check(p, &self.images, &self.files),
+            None => Ok(()),
+        }
+    }
+
+    /// `SHA256SUMS` for this manifest (whose sha256 is `manifest_sha256`), with volumes
+    /// flat or in their `volume-NNN/` directories.
+    pub fn sums_text(&self, manifest_sha256: &Sha256Digest, volume_dirs: bool) -> String {
+        let docs: Vec<_> = self.documents.iter().map(|d| (d.path, d.sha256)).collect();
+        let evidence: Vec<_> = self
+            .provenance
+            .iter()
+            .flat_map(|p| p.files())
+            .map(|(path, e)| (path, e.sha256))
+            .collect();
+        crate::layout::sums_lines(
+            manifest_sha256,
+            &self.payload.sums_items(volume_dirs),
+            &docs,
+            &evidence,
+        )
     }
 
     /// The omitted record of a path, in a delta.

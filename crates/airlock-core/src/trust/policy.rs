@@ -107,6 +107,28 @@ struct PolicyFile {
     /// Time-stamping authorities whose RFC 3161 timestamps count (issue 24).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     tsa: Vec<TsaEntry>,
+    /// Whether `install` requires every Kubernetes artifact's upstream evidence (issue 23).
+    #[serde(default, skip_serializing_if = "ProvenanceRule::is_optional")]
+    provenance: ProvenanceRule,
+}
+
+/// Whether a bundle must carry upstream Sigstore evidence for every Kubernetes image and
+/// file (`"provenance": "required"`) or may carry none (`"optional"`, the default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProvenanceRule {
+    /// `install` refuses a bundle without evidence, or with an `--allow-unsigned`
+    /// exception, and re-checks the evidence it carries.
+    Required,
+    /// No requirement (`airlock-verify provenance` can still be run by hand).
+    #[default]
+    Optional,
+}
+
+impl ProvenanceRule {
+    fn is_optional(&self) -> bool {
+        *self == ProvenanceRule::Optional
+    }
 }
 
 /// A TSA the policy trusts: a pinned certificate (its root, an intermediate or the TSA
@@ -187,6 +209,8 @@ pub struct TrustPolicy {
     tsas: Vec<PinnedTsa>,
     /// Roles whose signatures count only with a valid stamp.
     stamped_roles: BTreeSet<RoleName>,
+    /// Whether upstream evidence is required.
+    provenance: ProvenanceRule,
 }
 
 /// A signature that counted.
@@ -332,6 +356,7 @@ impl TrustPolicy {
             sha256: None,
             tsas: Vec::new(),
             stamped_roles: BTreeSet::new(),
+            provenance: ProvenanceRule::Optional,
         }
     }
 
@@ -440,7 +465,13 @@ impl TrustPolicy {
             sha256: Some(Sha256Digest::of(bytes)),
             tsas,
             stamped_roles,
+            provenance: f.provenance,
         })
+    }
+
+    /// Whether `install` requires upstream evidence (`--trust` never does).
+    pub fn provenance(&self) -> ProvenanceRule {
+        self.provenance
     }
 
     /// The TSAs the policy lists.

@@ -189,6 +189,7 @@ pub struct SignedBundle {
     outside_window: Option<String>,
     tsa_time: Option<Timestamp>,
     clock: Timestamp,
+    provenance: crate::trust::policy::ProvenanceRule,
 }
 
 impl SignedBundle {
@@ -202,7 +203,14 @@ impl SignedBundle {
     /// returns the verified one.
     pub fn verify(self, on_progress: &dyn Fn(u64)) -> Result<VerifiedBundle> {
         for d in &self.manifest.documents {
-            check_document(&self.dir, d)?;
+            check_listed(&self.dir, d.path.file_name(), d.size, d.sha256)?;
+        }
+        // The carried upstream evidence is checked like the documents: its facts are
+        // signed, and its bytes must be the ones the manifest lists.
+        if let Some(p) = &self.manifest.provenance {
+            for (path, e) in p.files() {
+                check_listed(&self.dir, &path, e.size, e.sha256)?;
+            }
         }
         self.check_volumes(Depth::Quick)?;
         let summary = match payload::walk(&self, Check::Whole, &mut |_, r| r.drain(), on_progress) {
@@ -291,6 +299,11 @@ impl SignedBundle {
         self.tsa_time
     }
 
+    /// Whether the policy it was opened with requires upstream evidence.
+    pub fn provenance_rule(&self) -> crate::trust::policy::ProvenanceRule {
+        self.provenance
+    }
+
     /// The enclave clock the bundle was checked at.
     pub fn clock(&self) -> Timestamp {
         self.clock
@@ -305,23 +318,48 @@ impl SignedBundle {
             .iter()
             .find(|d| d.path == path)
             .ok_or_else(|| Error::rejected(path.file_name(), BundleError::DocumentNotCarried))?;
-        if d.size > limit {
+        self.read_listed(path.file_name(), d.size, d.sha256, limit)
+    }
+
+    /// A carried evidence file (`provenance/...`), read whole (at most `limit` bytes) and
+    /// checked against the size and sha256 the manifest's provenance section lists.
+    pub fn read_evidence(
+        &self,
+        path: &str,
+        e: &crate::manifest::Evidence,
+        limit: u64,
+    ) -> Result<Vec<u8>> {
+        self.read_listed(path, e.size, e.sha256, limit)
+    }
+
+    fn read_listed(
+        &self,
+        name: &str,
+        size: u64,
+        sha256: Sha256Digest,
+        limit: u64,
+    ) -> Result<Vec<u8>> {
+        if size > limit {
             return Err(Error::rejected(
-                path.file_name(),
+                name,
                 BundleError::DocumentTooLarge { limit },
             ));
         }
-        let bytes =
-            crate::fsutil::read_limited(&self.dir.join(path.file_name()), limit, "bundle document")
-                .map_err(|e| {
-                    let reason = crate::error::chain(&e);
-                    Error::rejected(path.file_name(), BundleError::Unreadable { reason })
-                })?;
+        let bytes = crate::fsutil::read_limited(&self.dir.join(name), limit, "bundle document")
+            .map_err(|e| {
+                let reason = crate::error::chain(&e);
+                Error::rejected(name, BundleError::Unreadable { reason })
+            })?;
         let got = Sha256Digest::of(&bytes);
-        if bytes.len() as u64 != d.size || got != d.sha256 {
+        if bytes.len() as u64 != size || got != sha256 {
             return Err(Error::rejected(
-                path.file_name(),
-                mismatch(d, bytes.len() as u64, got),
+                name,
+                BundleError::DocumentMismatch {
+                    declared_size: size,
+                    declared_sha256: sha256,
+                    found_size: bytes.len() as u64,
+                    found_sha256: got,
+                },
             ));
         }
         Ok(bytes)
@@ -359,13 +397,15 @@ pub fn fuzz_walk(dir: &Path, manifest: BundleManifest) -> Result<WalkSummary> {
         outside_window: None,
         tsa_time: None,
         clock: Timestamp(0),
+        provenance: crate::trust::policy::ProvenanceRule::Optional,
     };
     payload::walk(&signed, Check::Whole, &mut |_, r| r.drain(), &|_| {})
 }
 
 /// A signed document must have its listed size and sha256 (streamed, never read whole).
-fn check_document(dir: &Path, d: &crate::manifest::Document) -> Result<()> {
-    let name = d.path.file_name();
+/// A file beside the payload (a document, an evidence file) must have the size and sha256
+/// the manifest lists.
+fn check_listed(dir: &Path, name: &str, size: u64, sha256: Sha256Digest) -> Result<()> {
     let fail = |r: BundleError| Error::rejected(name, r);
     let unreadable = |e: std::io::Error| {
         fail(BundleError::Unreadable {
@@ -373,23 +413,18 @@ fn check_document(dir: &Path, d: &crate::manifest::Document) -> Result<()> {
         })
     };
     let f = crate::fsutil::open_regular_io(&dir.join(name)).map_err(unreadable)?;
-    let mut r = crate::digest::HashingReader::new(std::io::Read::take(f, d.size + 1));
+    let mut r = crate::digest::HashingReader::new(std::io::Read::take(f, size + 1));
     std::io::copy(&mut r, &mut std::io::sink()).map_err(unreadable)?;
     let (_, got, n) = r.finish();
-    if n != d.size || got != d.sha256 {
-        return Err(fail(mismatch(d, n, got)));
+    if n != size || got != sha256 {
+        return Err(fail(BundleError::DocumentMismatch {
+            declared_size: size,
+            declared_sha256: sha256,
+            found_size: n,
+            found_sha256: got,
+        }));
     }
     Ok(())
-}
-
-/// A document that differs from the manifest, saying which value is which.
-fn mismatch(d: &crate::manifest::Document, size: u64, sha256: Sha256Digest) -> BundleError {
-    BundleError::DocumentMismatch {
-        declared_size: d.size,
-        declared_sha256: d.sha256,
-        found_size: size,
-        found_sha256: sha256,
-    }
 }
 
 /// A bundle whose signatures met the policy and whose every payload byte was checked.

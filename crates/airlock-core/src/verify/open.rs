@@ -49,6 +49,7 @@ pub(super) fn open(dir: &Path, policy: &Policy) -> Result<SignedBundle> {
         outside_window,
         tsa_time,
         clock: policy.now(),
+        provenance: policy.trust().provenance(),
     })
 }
 
@@ -237,11 +238,10 @@ fn read_signatures(dir: &Path) -> Result<Vec<SignatureFile>> {
 /// checked against the signed manifest. A copy that disagrees means someone edited it.
 fn check_sums_file(dir: &Path, m: &BundleManifest, manifest_sha: &Sha256Digest) -> Result<()> {
     let text = read_bundle_file(dir, SUMS_FILE, layout::MAX_SUMS_BYTES)?;
-    let docs: Vec<_> = m.documents.iter().map(|d| (d.path, d.sha256)).collect();
     // Volumes may sit flat or one directory each (`--volume-dirs`); both lists are the
     // signed manifest's, so either is accepted.
-    let flat = layout::sums_lines(manifest_sha, &m.payload.sums_items(false), &docs);
-    let dirs = layout::sums_lines(manifest_sha, &m.payload.sums_items(true), &docs);
+    let flat = m.sums_text(manifest_sha, false);
+    let dirs = m.sums_text(manifest_sha, true);
     if text != flat.as_bytes() && text != dirs.as_bytes() {
         return Err(Error::rejected(SUMS_FILE, BundleError::SumsMismatch));
     }

@@ -181,6 +181,14 @@ async fn transfer(
         let d = dir.tmp.path().join(sub);
         std::fs::create_dir(&d).map_err(|e| Error::io("create directory", &d, e))?;
     }
+    // Only a bundle that carries evidence gets the directory, so others fetch unchanged.
+    if files
+        .iter()
+        .any(|f| matches!(f.file, crate::layout::BundleFile::Evidence(_)))
+    {
+        let d = dir.tmp.path().join(crate::layout::PROVENANCE_DIR);
+        std::fs::create_dir(&d).map_err(|e| Error::io("create directory", &d, e))?;
+    }
     for f in &files {
         download(
             reg,

@@ -54,6 +54,7 @@ pub fn media_type(f: &BundleFile) -> &'static str {
         BundleFile::Sums => "application/vnd.airlock.bundle.sums.v1",
         BundleFile::Payload => "application/vnd.airlock.bundle.payload.v1.tar+zstd",
         BundleFile::Document(d) => d.media_type(),
+        BundleFile::Evidence(_) => "application/vnd.airlock.bundle.provenance.v1+json",
         BundleFile::Volume(crate::layout::VolumeName::Data(_)) => {
             "application/vnd.airlock.bundle.payload-volume.v1"
         }
@@ -75,6 +76,8 @@ pub fn max_size(f: &BundleFile) -> u64 {
         BundleFile::Sums => MAX_SUMS_BYTES,
         BundleFile::Payload => u64::MAX,
         BundleFile::Document(_) => MAX_DOCUMENT_BYTES,
+        // A trusted root is the largest evidence file.
+        BundleFile::Evidence(_) => airlock_provenance::MAX_TRUSTED_ROOT as u64,
         BundleFile::Volume(_) => crate::media::size::MAX_VOLUME_SIZE,
     }
 }

@@ -181,13 +181,8 @@ fn sources(bundle: &VerifiedBundle) -> (Vec<Source>, Vec<String>) {
             }
         }
     }
-    let docs: Vec<_> = m.documents.iter().map(|d| (d.path, d.sha256)).collect();
     // A published bundle's volumes travel flat (one layer each).
-    let sums = Bytes::from(layout::sums_lines(
-        bundle.manifest_sha256(),
-        &m.payload.sums_items(false),
-        &docs,
-    ));
+    let sums = Bytes::from(m.sums_text(bundle.manifest_sha256(), false));
     out.push(Source {
         file: BundleFile::Sums,
         digest: Sha256Digest::of(&sums),
@@ -214,6 +209,17 @@ fn sources(bundle: &VerifiedBundle) -> (Vec<Source>, Vec<String>) {
         size: d.size,
         bytes: None,
     }));
+    for (path, e) in m.provenance.iter().flat_map(|p| p.files()) {
+        // The manifest's own names always parse; one that did not would not travel.
+        if let Some(file) = BundleFile::parse(&path) {
+            out.push(Source {
+                file,
+                digest: e.sha256,
+                size: e.size,
+                bytes: None,
+            });
+        }
+    }
     (out, skipped)
 }
 

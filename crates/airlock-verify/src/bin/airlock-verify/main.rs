@@ -12,6 +12,7 @@ mod keygen;
 mod log;
 mod policy;
 mod preflight;
+mod provenance;
 mod publish;
 mod repair;
 mod serve;
@@ -73,6 +74,8 @@ enum Command {
     Signers(signers::Args),
     /// Check the cluster against a bundle before the change window.
     Preflight(preflight::Args),
+    /// Verify, then re-check offline the upstream Sigstore signatures the bundle carries.
+    Provenance(provenance::Args),
     /// Check and list the enclave's hash-chained receipt log.
     Log(log::Args),
     /// Show or recover the enclave's signed state.
@@ -107,6 +110,7 @@ fn main() -> ExitCode {
         Command::Install(a) => install::run(a),
         Command::Signers(a) => signers::run(a),
         Command::Preflight(a) => preflight::run(a),
+        Command::Provenance(a) => provenance::run(a),
         Command::Log(a) => log::run(a),
         Command::State(a) => state::run(a),
         Command::Policy(a) => policy::run(a),

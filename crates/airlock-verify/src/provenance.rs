@@ -1,0 +1,269 @@
+//! `airlock-verify provenance`: re-check, offline, the upstream Sigstore evidence a
+//! verified bundle carries (issue 23). The bundle's signatures vouch that these are the
+//! files resolve checked; this proves again, inside the enclave and against the carried
+//! trusted root or the enclave's own pinned one, that Kubernetes' release identities
+//! signed each image and file, so the enclave need not take the builder's word for it.
+
+use airlock_core::manifest::{ArtifactEvidence, ArtifactKind, SignatureEvidence};
+use airlock_core::trust::policy::ProvenanceRule;
+use airlock_core::verify::{SignedBundle, VerifiedBundle};
+use airlock_provenance::{
+    Artifact, KUBERNETES_DOWNLOADS, KUBERNETES_FILES, KUBERNETES_IMAGES, KUBERNETES_REGISTRY,
+    MAX_BUNDLE, MAX_TRUSTED_ROOT, ProvenanceError, ProvenanceFacts, TrustedRoot,
+};
+
+use crate::error::{Error, Result};
+use crate::layout::{PROVENANCE_TRUSTED_ROOT, provenance_bundle_file, provenance_payload_file};
+
+/// What the re-check found for one artifact.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Rechecked {
+    /// The image reference or the file's URL.
+    pub artifact: String,
+    /// Image or file.
+    pub kind: ArtifactKind,
+    /// The signature's facts, proven again, or the exception resolve allowed.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// A passed signature or a recorded exception.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The facts the check proved.
+    Signed {
+        /// The certificate's SAN.
+        identity: String,
+        /// The OIDC issuer.
+        issuer: String,
+        /// The entry's global index in the log.
+        log_index: u64,
+        /// Unix seconds the log vouches for.
+        integrated_time: i64,
+    },
+    /// Let in without a signature at resolve (`--allow-unsigned`).
+    Exception(String),
+}
+
+/// Re-check every carried signature of `bundle` against `pinned_root` (the enclave's own
+/// `trusted_root.json`, named `origin` in errors) or, without one, the carried root.
+/// Exit 3 for a bundle without evidence or an artifact whose check fails (named); exit 4
+/// for a trusted root that does not parse.
+pub fn recheck(
+    bundle: &VerifiedBundle,
+    pinned_root: Option<(&str, &[u8])>,
+) -> Result<Vec<Rechecked>> {
+    let Some(p) = &bundle.manifest().provenance else {
+        return Err(Error::verification(
+            bundle.dir().display().to_string(),
+            "carries no upstream evidence (built from a lock resolved without --trusted-root)",
+        ));
+    };
+    if let Some(name) = uncovered(bundle.manifest()).first() {
+        return Err(Error::verification(
+            name,
+            "no upstream evidence or exception is listed",
+        ));
+    }
+    let carried;
+    let (origin, root_bytes) = match pinned_root {
+        Some(r) => r,
+        None => {
+            carried = bundle.read_evidence(
+                PROVENANCE_TRUSTED_ROOT,
+                &p.trusted_root,
+                MAX_TRUSTED_ROOT as u64,
+            )?;
+            (PROVENANCE_TRUSTED_ROOT, &carried[..])
+        }
+    };
+    let root = TrustedRoot::from_json(root_bytes)
+        .map_err(|e| Error::invalid("trusted root", origin, e))?;
+    p.artifacts
+        .iter()
+        .map(|a| {
+            let outcome = match (&a.signature, &a.unsigned_exception) {
+                (Some(s), _) => check_one(bundle, a, s, &root)?,
+                (None, Some(reason)) => Outcome::Exception(reason.clone()),
+                // check_consistency refuses an entry with neither.
+                (None, None) => return Err(Error::verification(&a.artifact, "no evidence")),
+            };
+            Ok(Rechecked {
+                artifact: a.artifact.clone(),
+                kind: a.kind,
+                outcome,
+            })
+        })
+        .collect()
+}
+
+/// `install` under a policy with `"provenance": "required"`, from the signed manifest
+/// before anything is written: the bundle must carry evidence and no `--allow-unsigned`
+/// exception (exit 3, naming it). Nothing under `"optional"`.
+pub fn require_declared(bundle: &SignedBundle) -> Result<()> {
+    if bundle.provenance_rule() == ProvenanceRule::Optional {
+        return Ok(());
+    }
+    let Some(p) = &bundle.manifest().provenance else {
+        return Err(Error::verification(
+            bundle.dir().display().to_string(),
+            "the trust policy requires upstream provenance and the bundle carries none \
+             (its lock was resolved without --trusted-root)",
+        ));
+    };
+    if let Some(name) = uncovered(bundle.manifest()).first() {
+        return Err(Error::verification(
+            name,
+            "the trust policy requires upstream provenance and the manifest lists none for it",
+        ));
+    }
+    match p.artifacts.iter().find(|a| a.unsigned_exception.is_some()) {
+        Some(a) => Err(Error::verification(
+            &a.artifact,
+            "the trust policy requires upstream provenance and this artifact was let in \
+             unsigned (--allow-unsigned)",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// `install` under `"provenance": "required"`, once every byte is verified: every carried
+/// signature re-checked against the carried root ([`recheck`]). Nothing under `"optional"`.
+pub fn require_checked(bundle: &VerifiedBundle) -> Result<()> {
+    if bundle.provenance_rule() == ProvenanceRule::Required {
+        require_declared(bundle)?;
+        recheck(bundle, None)?;
+    }
+    Ok(())
+}
+
+/// The images on `registry.k8s.io` and files from `https://dl.k8s.io/` of `m` (what resolve's
+/// built-in Kubernetes policy covers) that the provenance section does not list: a
+/// section that leaves one out must not pass for complete.
+pub fn uncovered(m: &airlock_core::manifest::BundleManifest) -> Vec<String> {
+    let listed = |kind: ArtifactKind, name: &str| {
+        m.provenance.as_ref().is_some_and(|p| {
+            p.artifacts
+                .iter()
+                .any(|a| a.kind == kind && a.artifact == name)
+        })
+    };
+    let images = m
+        .images
+        .iter()
+        .filter(|i| i.name.registry == KUBERNETES_REGISTRY)
+        .map(|i| i.name.to_string())
+        .filter(|n| !listed(ArtifactKind::Image, n));
+    let files = m
+        .files
+        .iter()
+        .filter(|f| f.source.starts_with(KUBERNETES_DOWNLOADS))
+        .map(|f| f.source.clone())
+        .filter(|n| !listed(ArtifactKind::File, n));
+    images.chain(files).collect()
+}
+
+/// One artifact: its Sigstore bundle (and payload) from the bundle, checked for the
+/// Kubernetes identity of its kind; the facts must be the ones the manifest signs.
+fn check_one(
+    bundle: &VerifiedBundle,
+    a: &ArtifactEvidence,
+    s: &SignatureEvidence,
+    root: &TrustedRoot,
+) -> Result<Outcome> {
+    let limit = MAX_BUNDLE as u64;
+    let doc = bundle.read_evidence(&provenance_bundle_file(&s.bundle.sha256), &s.bundle, limit)?;
+    let payload = match &s.payload {
+        Some(e) => Some(bundle.read_evidence(&provenance_payload_file(&e.sha256), e, limit)?),
+        None => None,
+    };
+    let digest = a.digest.to_string();
+    let (artifact, identity) = match a.kind {
+        ArtifactKind::Image => (
+            Artifact::Image {
+                name: &a.artifact,
+                digest: &digest,
+                payload: payload.as_deref(),
+            },
+            &KUBERNETES_IMAGES,
+        ),
+        ArtifactKind::File => (
+            Artifact::Blob {
+                name: &a.artifact,
+                sha256: *a.digest.as_bytes(),
+            },
+            &KUBERNETES_FILES,
+        ),
+    };
+    let facts = airlock_provenance::check_artifact(&doc, &artifact, identity, root)
+        .map_err(|e| refused(&a.artifact, e))?;
+    let ProvenanceFacts {
+        identity,
+        issuer,
+        log_index,
+        integrated_time,
+        ..
+    } = facts;
+    if (&identity, &issuer, log_index, integrated_time)
+        != (&s.identity, &s.issuer, s.log_index, s.integrated_time)
+    {
+        return Err(Error::verification(
+            &a.artifact,
+            "the evidence proves other facts (identity, issuer, log index or time) than the manifest lists",
+        ));
+    }
+    Ok(Outcome::Signed {
+        identity,
+        issuer,
+        log_index,
+        integrated_time,
+    })
+}
+
+/// A refused signature is a trust failure (exit 3) naming the artifact; a root the checker
+/// cannot use is bad input (exit 4).
+fn refused(artifact: &str, e: ProvenanceError) -> Error {
+    match e {
+        ProvenanceError::BadTrustedRoot { .. } => Error::invalid("trusted root", artifact, e),
+        e => Error::verification(artifact, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use airlock_core::digest::Sha256Digest;
+    use airlock_core::manifest::{ArtifactEvidence, Evidence, FileRecord, Mode, Provenance};
+
+    #[test]
+    fn a_kubernetes_file_without_an_entry_is_uncovered() {
+        let url = "https://dl.k8s.io/release/v1.30.2/bin/linux/amd64/kubectl";
+        let mut m = crate::testdata::empty_manifest();
+        let file = |source: &str| FileRecord {
+            name: "kubectl".into(),
+            target: airlock_core::paths::SafeRelPath::new("bin/kubectl").unwrap(),
+            mode: Mode(0o755),
+            sha256: Sha256Digest::of(b"k"),
+            size: 1,
+            source: source.into(),
+            kind: None,
+        };
+        m.files = vec![file(url), file("https://github.com/x/y")];
+        assert_eq!(uncovered(&m), [url]);
+        m.provenance = Some(Provenance {
+            trusted_root: Evidence {
+                size: 1,
+                sha256: Sha256Digest::of(b"r"),
+            },
+            artifacts: vec![ArtifactEvidence {
+                artifact: url.into(),
+                kind: ArtifactKind::File,
+                digest: Sha256Digest::of(b"k"),
+                signature: None,
+                unsigned_exception: Some("allowed".into()),
+            }],
+        });
+        assert!(uncovered(&m).is_empty());
+    }
+}
