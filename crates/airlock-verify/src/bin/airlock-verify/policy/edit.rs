@@ -224,7 +224,7 @@ fn pem_or_der(bytes: &[u8]) -> Option<Vec<u8>> {
 pub fn set_update_rule(path: &Path, n: usize, role: Option<&RoleName>) -> anyhow::Result<()> {
     edit(path, |d| {
         d.set_update_rule(n, role)?;
-        Ok(format!("update rule: {}", super::show::update_words(d)))
+        Ok(format!("update rule: {}", update_words(d)))
     })
 }
 
@@ -234,4 +234,16 @@ fn join(roles: &[RoleName]) -> String {
         .map(RoleName::as_str)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The update rule in words: "at least 2 change-board of the 3 key(s) holding it".
+pub fn update_words(d: &PolicyDraft) -> String {
+    match d.update_rule() {
+        (0, _) => "not set (policy set-update-rule N [--role ROLE])".to_string(),
+        (n, Some(role)) => format!(
+            "at least {n} {role} of the {} key(s) holding it",
+            d.holders(role)
+        ),
+        (n, None) => format!("at least {n} of the {} key(s), any role", d.keys().len()),
+    }
 }

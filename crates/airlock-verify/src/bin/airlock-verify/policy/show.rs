@@ -26,18 +26,6 @@ pub fn run(path: &Path, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The update rule in words: "at least 2 change-board of the 3 key(s) holding it".
-pub fn update_words(d: &PolicyDraft) -> String {
-    match d.update_rule() {
-        (0, _) => "not set (policy set-update-rule N [--role ROLE])".to_string(),
-        (n, Some(role)) => format!(
-            "at least {n} {role} of the {} key(s) holding it",
-            d.holders(role)
-        ),
-        (n, None) => format!("at least {n} of the {} key(s), any role", d.keys().len()),
-    }
-}
-
 /// Rows padded to the widest cell of each column (two spaces between columns).
 fn columns(rows: &[Vec<String>]) -> String {
     let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
@@ -144,7 +132,7 @@ time-stamping authorities ({}, RFC 3161)
     }
     out.push_str(&format!(
         "\nupdate (who must sign the next version)\n  {}\n",
-        update_words(d)
+        super::edit::update_words(d)
     ));
     out
 }
