@@ -121,32 +121,17 @@ impl HttpClient {
     /// For callers that check the bytes themselves (the TUF client).
     pub async fn open(&self, url: &str) -> Result<Option<reqwest::Response>> {
         let (resp, label) = self.send(url).await?;
-        if resp.status() == reqwest::StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        if !resp.status().is_success() {
-            return Err(Error::Http {
-                url: label,
-                reason: format!("HTTP {}", resp.status()),
-            });
-        }
-        Ok(Some(resp))
+        answer(resp, &label)
     }
 
     /// Fetch a small document, at most `limit` bytes; `None` when the server answers 404
     /// (a release or tag that does not exist), an error for any other failure.
     pub async fn fetch_document(&self, url: &str, limit: usize) -> Result<Option<Vec<u8>>> {
         let (resp, label) = self.send(url).await?;
-        if resp.status() == reqwest::StatusCode::NOT_FOUND {
-            return Ok(None);
+        match answer(resp, &label)? {
+            Some(resp) => read_limited(resp, &label, limit).await.map(Some),
+            None => Ok(None),
         }
-        if !resp.status().is_success() {
-            return Err(Error::Http {
-                url: label,
-                reason: format!("HTTP {}", resp.status()),
-            });
-        }
-        read_limited(resp, &label, limit).await.map(Some)
     }
 
     /// POST `body` (JSON) to `url` and read the answer, at most `limit` bytes; `None` when
@@ -158,29 +143,16 @@ impl HttpClient {
         body: Vec<u8>,
         limit: usize,
     ) -> Result<Option<Vec<u8>>> {
-        let eff = self.effective_url(url);
         let label = self.label(url);
-        let resp = self
+        let request = self
             .client
-            .post(&eff)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| Error::Http {
-                url: label.clone(),
-                reason: e.to_string(),
-            })?;
-        if resp.status() == reqwest::StatusCode::NOT_FOUND {
-            return Ok(None);
+            .post(self.effective_url(url))
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        let resp = send_post(request, body, &label).await?;
+        match answer(resp, &label)? {
+            Some(resp) => read_limited(resp, &label, limit).await.map(Some),
+            None => Ok(None),
         }
-        if !resp.status().is_success() {
-            return Err(Error::Http {
-                url: label,
-                reason: format!("HTTP {}", resp.status()),
-            });
-        }
-        read_limited(resp, &label, limit).await.map(Some)
     }
 
     /// Download `url` (at most `limit` bytes) into an anonymous temporary file, hashing
@@ -241,15 +213,12 @@ impl HttpClient {
             url: url.to_string(),
             reason,
         };
-        let resp = self
+        let request = self
             .client
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, content_type)
-            .header(reqwest::header::ACCEPT, accept)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| http(e.to_string()))?;
+            .header(reqwest::header::ACCEPT, accept);
+        let resp = send_post(request, body, url).await?;
         if !resp.status().is_success() {
             return Err(http(format!("HTTP {}", resp.status())));
         }
@@ -274,6 +243,35 @@ impl HttpClient {
             reason: "not UTF-8 text".into(),
         })
     }
+}
+
+/// `Some(resp)` for a 2xx answer, `None` for 404 (the callers that use this treat "not
+/// there" as an answer: a release or Rekor entry that does not exist), an error naming
+/// `label` for any other status.
+fn answer(resp: reqwest::Response, label: &str) -> Result<Option<reqwest::Response>> {
+    let status = resp.status();
+    if status == reqwest::StatusCode::NOT_FOUND {
+        Ok(None)
+    } else if status.is_success() {
+        Ok(Some(resp))
+    } else {
+        Err(Error::Http {
+            url: label.to_string(),
+            reason: format!("HTTP {status}"),
+        })
+    }
+}
+
+/// Send a prepared POST with `body`; a transport failure is an error naming `label`.
+async fn send_post(
+    request: reqwest::RequestBuilder,
+    body: Vec<u8>,
+    label: &str,
+) -> Result<reqwest::Response> {
+    request.body(body).send().await.map_err(|e| Error::Http {
+        url: label.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// The body of `resp`, refused once it is longer than `limit` bytes.
