@@ -27,7 +27,7 @@ const ETCD: &str = "etcd:3.5.15-0";
 
 /// Signs every image of `u` but `except` (`.sig` tag for the control plane, a referrer
 /// for the rest, both for [`ETCD`]) and every dl.k8s.io file.
-fn sign_all(s: &mut Signing, u: &Upstream, except: &[&str]) {
+pub(crate) fn sign_all(s: &mut Signing, u: &Upstream, except: &[&str]) {
     for image in u.images.keys().filter(|i| !except.contains(&i.as_str())) {
         if image == ETCD {
             s.referrer(u, image, "https://slsa.dev/provenance/v1");
@@ -55,7 +55,7 @@ fn resolve(u: &Upstream, s: &Signing, rekor: &str, extra: &[&str]) -> Output {
 }
 
 /// Fails with exit 3 naming `expected`, and writes no lock.
-fn refused(u: &Upstream, out: &Output, expected: &str) {
+pub(crate) fn refused(u: &Upstream, out: &Output, expected: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert_contains(&stderr, expected);
