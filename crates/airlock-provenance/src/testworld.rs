@@ -367,14 +367,27 @@ impl World {
     /// A Rekor-like HTTP server on loopback answering for every entry logged so far
     /// (proofs against the tree as it is now); see [`RekorServer`].
     pub fn rekor_server(&self) -> RekorServer {
+        self.rekor_server_tampered(|_| {})
+    }
+
+    /// As [`World::rekor_server`], with `tamper` applied to every entry's API object
+    /// (`{body, integratedTime, logID, logIndex, verification}`) before it is served: a
+    /// log, or a man in the middle, that lies about a proof or a checkpoint.
+    pub fn rekor_server_tampered(&self, tamper: impl Fn(&mut Value)) -> RekorServer {
         let entries = self
             .logged
             .iter()
-            .map(|l| ServedEntry {
-                index: l.index,
-                uuid: hex::encode(leaf_hash(&l.body)),
-                artifact_hash: hashedrekord_hash(&l.body),
-                api: self.rekor_api_entry(l),
+            .map(|l| {
+                let uuid = hex::encode(leaf_hash(&l.body));
+                let mut api: Value =
+                    serde_json::from_slice(&self.rekor_api_entry(l)).expect("own API entry");
+                tamper(&mut api[&uuid]);
+                ServedEntry {
+                    index: l.index,
+                    uuid,
+                    artifact_hash: hashedrekord_hash(&l.body),
+                    api: serde_json::to_vec_pretty(&api).expect("API entry JSON"),
+                }
             })
             .collect();
         RekorServer::start(entries)
