@@ -613,6 +613,45 @@ mod tests {
     }
 
     #[test]
+    fn a_provenance_entry_is_an_identity_with_its_issuer_or_a_key() {
+        let image = |p: &str| {
+            format!(
+                "format: 1\nkind: airlock-hop-manifest\nimages:\n  - name: docker.io/acme/a:v1\n    provenance:\n{p}"
+            )
+        };
+        let keyless = image(
+            "      identity: https://github.com/acme/a/.github/workflows/r.yaml@refs/tags/v1\n      issuer: https://token.actions.githubusercontent.com\n",
+        );
+        assert!(
+            HopManifest::parse(&keyless, "t").unwrap().images[0]
+                .provenance
+                .is_some()
+        );
+        assert!(HopManifest::parse(&image("      key: cosign.pub\n"), "t").is_ok());
+        for (bad, needle) in [
+            (image("      identity: a@b\n"), "give identity and issuer"),
+            (
+                image("      identity: a@b\n      issuer: x\n      key: k.pub\n"),
+                "give identity and issuer",
+            ),
+            (
+                image("      identity: a@b\n      issuer: accounts.google.com\n"),
+                "not an http(s) URL",
+            ),
+            (image("      regexp: .*\n"), "regexp"),
+            (
+                format!(
+                    "format: 1\nkind: airlock-hop-manifest\ncharts:\n  - path: c.tgz\n    provenance:\n      key: k.pub\n"
+                ),
+                "a local chart has no upstream signature",
+            ),
+        ] {
+            let e = format!("{:?}", HopManifest::parse(&bad, "t").unwrap_err());
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
+    }
+
+    #[test]
     fn examples_follow_the_schema() {
         let calico = include_str!("../manifests/examples/cni-calico.yaml");
         let e = format!(
