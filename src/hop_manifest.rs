@@ -640,9 +640,8 @@ mod tests {
             ),
             (image("      regexp: .*\n"), "regexp"),
             (
-                format!(
-                    "format: 1\nkind: airlock-hop-manifest\ncharts:\n  - path: c.tgz\n    provenance:\n      key: k.pub\n"
-                ),
+                "format: 1\nkind: airlock-hop-manifest\ncharts:\n  - path: c.tgz\n    provenance:\n      key: k.pub\n"
+                    .to_string(),
                 "a local chart has no upstream signature",
             ),
         ] {

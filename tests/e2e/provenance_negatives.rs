@@ -148,7 +148,7 @@ fn bad_certificates_and_a_lying_log_stop_the_resolve() {
         let altered = B64.encode(flip(sig.trim_end()));
         *cp = format!("{head} {altered}\n").into();
     };
-    let cases: [(&dyn Fn(&mut serde_json::Value), &str); 2] = [
+    let cases: [(&Tamper<'_>, &str); 2] = [
         (
             &tampered_proof,
             "the inclusion proof does not lead to the log's root",
@@ -172,6 +172,9 @@ fn bad_certificates_and_a_lying_log_stop_the_resolve() {
         );
     }
 }
+
+/// What a lying log does to an entry's API object.
+type Tamper<'a> = dyn Fn(&mut serde_json::Value) + 'a;
 
 /// `airlock provenance trusted-root --tuf-url URL --root ROOT` into the cache of `u`
 /// (its default location).
