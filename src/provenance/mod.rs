@@ -78,6 +78,9 @@ pub struct ProvenanceOptions<'a> {
     pub jobs: usize,
     /// The add-ons' `provenance:` entries.
     pub addons: &'a AddonPolicies,
+    /// Refuse an `--allow-unsigned` that names nothing of this lock (a typo). Off for the
+    /// hops of `plan --build`, where a name may belong to another hop's lock.
+    pub refuse_unused_exceptions: bool,
 }
 
 /// Who may touch the network and the cache for `check_lock`.
@@ -126,7 +129,7 @@ pub async fn check_lock(
     if let Some(unused) = opts
         .allow_unsigned
         .iter()
-        .find(|a| !labels.contains(a.as_str()))
+        .find(|a| opts.refuse_unused_exceptions && !labels.contains(a.as_str()))
     {
         return Err(Error::invalid(
             "option",

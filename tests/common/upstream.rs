@@ -359,14 +359,25 @@ impl Upstream {
     }
 
     /// `airlock plan --from FROM --to TO --build --json -q --key KEY.key --out-dir OUT
-    /// --catalog CATALOG EXTRA NET`, to run.
+    /// --catalog CATALOG --no-provenance EXTRA NET`, to run (the test upstream is unsigned;
+    /// see `resolve_args`).
     pub fn plan_build(&self, hop: (&str, &str), key: &Path, out: &Path, catalog: &Path) -> Cli {
+        self.plan_build_checked(hop, key, out, catalog)
+            .arg("--no-provenance")
+    }
+
+    /// As [`Upstream::plan_build`] without `--no-provenance`: give `--trusted-root`.
+    pub fn plan_build_checked(
+        &self,
+        hop: (&str, &str),
+        key: &Path,
+        out: &Path,
+        catalog: &Path,
+    ) -> Cli {
         self.cli()
             .args([
                 "plan", "--from", hop.0, "--to", hop.1, "--build", "--json", "-q",
             ])
-            // The test upstream is unsigned (see `resolve_args`).
-            .arg("--no-provenance")
             .args(["--key", &cli::key_of(key), "--out-dir"])
             .arg(out)
             .arg("--catalog")

@@ -508,3 +508,41 @@ fn a_policy_that_requires_provenance_installs_only_bundles_with_rechecked_eviden
     );
     provenance(&u, &key, &[]).fails(3, "carries no upstream evidence");
 }
+
+#[test]
+fn plan_build_checks_every_hop_like_resolve() {
+    let u = Upstream::new(Opts::default());
+    let mut s = Signing::new();
+    sign_all(&mut s, &u, &[PAUSE]);
+    let rekor = s.rekor();
+    let (catalog, key) = (u.catalog_129_6(), u.keygen("plan"));
+    let root = s.trusted_root().display().to_string();
+    let plan = |extra: &[&str]| {
+        u.plan_build_checked(("v1.29.6", "v1.30.2"), &key, &u.path("hops"), &catalog)
+            .args(["--trusted-root", &root, "--rekor-url", &rekor.url])
+            .args(extra)
+            .args(u.net_args())
+    };
+    // pause is unsigned: the hop stops, naming it, and writes no lock.
+    plan(&[]).fails(3, &format!("{PAUSE_NAME}: no upstream signature found"));
+    let lock = u.path("hops/airlock-v1.29.6-to-v1.30.2.lock");
+    assert!(!lock.exists(), "a refused hop wrote its lock");
+    // Allowed by name: the lock records every signature and the exception.
+    plan(&["--allow-unsigned", PAUSE_NAME]).ok();
+    let text = std::fs::read_to_string(&lock).unwrap();
+    let lock: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    assert_eq!(lock["provenance"]["status"], "checked");
+    let artifacts = lock["provenance"]["artifacts"].as_array().unwrap();
+    assert!(
+        artifacts
+            .iter()
+            .any(|a| a["artifact"] == PAUSE_NAME && a["signature"].is_null())
+    );
+    assert!(
+        artifacts
+            .iter()
+            .filter(|a| !a["signature"].is_null())
+            .count()
+            > 1
+    );
+}

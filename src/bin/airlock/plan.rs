@@ -367,7 +367,7 @@ fn resolve_hop(
             &ctx.rt,
             &mut lock,
             &clients,
-            a.hop.upstream.jobs,
+            (a.hop.upstream.jobs, hops.len() > 1),
         )
         .with_context(|| format!("hop {} of {}: upstream provenance", i + 1, hops.len()))?;
     if let Some(w) = not_checked {

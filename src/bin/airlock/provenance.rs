@@ -220,14 +220,15 @@ impl ProvenanceArgs {
     }
 
     /// Checks `lock`'s upstream signatures with `setup`, or records that they were not
-    /// checked (returning the warning to print).
+    /// checked (returning the warning to print). `one_of_many`: the lock is one hop of
+    /// `plan --build`, so an `--allow-unsigned` may name another hop's artifact.
     pub fn apply(
         &self,
         setup: Option<&Setup>,
         rt: &tokio::runtime::Runtime,
         lock: &mut airlock::lock::Lock,
         clients: &airlock::provenance::Clients<'_>,
-        jobs: usize,
+        (jobs, one_of_many): (usize, bool),
     ) -> airlock::Result<Option<&'static str>> {
         let Some(setup) = setup else {
             return Ok(Some(airlock::provenance::record_not_checked(lock)));
@@ -239,6 +240,7 @@ impl ProvenanceArgs {
             allow_unsigned: &self.allow_unsigned,
             jobs,
             addons: &setup.addons,
+            refuse_unused_exceptions: !one_of_many,
         };
         rt.block_on(airlock::provenance::check_lock(lock, &opts, clients))?;
         Ok(None)

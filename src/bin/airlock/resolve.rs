@@ -142,7 +142,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 http: &http,
                 store,
             },
-            a.hop.upstream.jobs,
+            (a.hop.upstream.jobs, false),
         )?,
         None => Some(airlock::provenance::record_not_checked(&mut lock)),
     };
