@@ -409,6 +409,13 @@ mod tests {
         }
 
         #[test]
+        fn any_public_key_text_parses_or_fails_without_panicking(text in "\\PC{0,600}") {
+            let _ = PublicKey::from_pem("prop", &text);
+            let pem = format!("-----BEGIN PUBLIC KEY-----\n{text}\n-----END PUBLIC KEY-----\n");
+            let _ = PublicKey::from_pem("prop", &pem);
+        }
+
+        #[test]
         fn any_trusted_root_bytes_parse_or_fail_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
             let _ = TrustedRoot::from_json(&bytes);
         }
