@@ -284,9 +284,21 @@ fn a_cosign_layer_is_converted_only_with_the_log_entry_its_annotation_names() {
         Err(ProvenanceError::LogEntryForAnotherArtifact { .. }) => {}
         got => panic!("expected LogEntryForAnotherArtifact, got {got:?}"),
     }
+    // Without a certificate it is a keyed signature (`cosign sign --key`): it converts,
+    // and a keyless policy refuses it (no certificate to check the identity of).
+    let mut keyed = second.annotations.clone();
+    keyed.remove(airlock_provenance::CERTIFICATE_ANNOTATION);
+    let bundle =
+        bundle_from_cosign_layer("kube-apiserver", &keyed, &second.payload, &entry_of_second)
+            .expect("a layer without a certificate converts as keyed");
+    let artifact = Artifact::Image {
+        name: "kube-apiserver",
+        digest: IMAGE,
+        payload: Some(&second.payload),
+    };
+    assert!(check_artifact(&bundle, &artifact, &KUBERNETES_IMAGES, &root(&world)).is_err());
     for key in [
         airlock_provenance::SIGNATURE_ANNOTATION,
-        airlock_provenance::CERTIFICATE_ANNOTATION,
         airlock_provenance::BUNDLE_ANNOTATION,
     ] {
         let mut annotations = second.annotations.clone();
