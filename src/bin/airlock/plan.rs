@@ -64,7 +64,7 @@ pub struct Args {
     today: TodayArgs,
     #[command(flatten)]
     hop: HopArgs,
-    /// Upstream provenance of every hop (with --build), as for `resolve`.
+    // Upstream provenance of every hop (with --build), as for `resolve`.
     #[command(flatten)]
     provenance: crate::provenance::ProvenanceArgs,
 }
