@@ -99,6 +99,24 @@ pub enum Error {
         /// The image reference or file URL.
         artifact: String,
     },
+    /// An add-on artifact whose hop manifest gives no `provenance:` entry, while
+    /// provenance is checked (exit 3, like a missing signature).
+    #[error(
+        "{artifact}: an add-on artifact with no provenance policy (a `provenance:` entry in its hop manifest: identity and issuer, or key); refused. Carry it anyway with --allow-unsigned {artifact} (recorded in the lock)"
+    )]
+    NoProvenancePolicy {
+        /// The image reference or file URL.
+        artifact: String,
+    },
+    /// Provenance checking is on (the default) and no trusted root was found: a setup
+    /// problem, not a trust failure (exit 4).
+    #[error(
+        "provenance: no Sigstore trusted root: --trusted-root not given and {default} does not exist. Fetch one with `airlock provenance trusted-root --root ROOT.json` (it writes there by default), give --trusted-root FILE, or resolve without checking with --no-provenance (recorded in the lock and the bundle as an exception)"
+    )]
+    NoTrustedRoot {
+        /// The default location looked at.
+        default: String,
+    },
     /// Sigstore's trusted root could not be fetched through its TUF repository.
     #[error(transparent)]
     TrustedRoot(#[from] TrustedRootError),
@@ -177,9 +195,9 @@ impl Error {
         match self {
             Error::Core(e) => e.exit_code(),
             Error::Context { source, .. } => source.exit_code(),
-            Error::Unsupported(_) | Error::Tsa { .. } => 4,
+            Error::Unsupported(_) | Error::Tsa { .. } | Error::NoTrustedRoot { .. } => 4,
             Error::Provenance(airlock_provenance::ProvenanceError::BadTrustedRoot { .. }) => 4,
-            Error::Provenance(_) | Error::Unsigned { .. } => 3,
+            Error::Provenance(_) | Error::Unsigned { .. } | Error::NoProvenancePolicy { .. } => 3,
             Error::TrustedRoot(e) => e.exit_code(),
             Error::SizeMismatch { .. }
             | Error::Signature { .. }

@@ -92,6 +92,10 @@ pub struct HopChart {
     /// and APIs are read too.
     #[serde(default)]
     pub rendered: Option<PathBuf>,
+    /// Who must have signed it upstream (`oci`: as an image; `repo`: the archive as a
+    /// file). A local `path` chart has no upstream to check.
+    #[serde(default)]
+    pub provenance: Option<HopProvenance>,
 }
 
 /// Where a chart comes from, checked.
@@ -264,6 +268,50 @@ pub struct HopImage {
     /// Role in the lock [default: `addon`].
     #[serde(default)]
     pub role: Option<Role>,
+    /// Who must have signed it upstream (checked at resolve, like Kubernetes' own).
+    #[serde(default)]
+    pub provenance: Option<HopProvenance>,
+}
+
+/// An add-on artifact's provenance policy: the keyless signer (certificate identity and
+/// OIDC issuer, each compared exactly) or a cosign public key (ECDSA P-256 PEM, a path
+/// relative to the hop manifest). No patterns: a signer's identity is one fixed string
+/// (a CI workflow URI at a ref, a service account), and an unanchored pattern is the
+/// usual way such a check lets a stranger in.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HopProvenance {
+    /// The certificate's SAN (email or URI), with `issuer`.
+    #[serde(default)]
+    pub identity: Option<String>,
+    /// The OIDC issuer URL, with `identity`.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// `cosign.pub`, instead of `identity` and `issuer`.
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+}
+
+impl HopProvenance {
+    /// Exactly `identity` + `issuer` (an http(s) URL), or `key`.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        match (&self.identity, &self.issuer, &self.key) {
+            (Some(i), Some(u), None) => {
+                if i.is_empty() || i.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    return Err(format!("provenance: identity {i:?} is empty or has spaces"));
+                }
+                if !(u.starts_with("https://") || u.starts_with("http://")) {
+                    return Err(format!("provenance: issuer {u:?} is not an http(s) URL"));
+                }
+                Ok(())
+            }
+            (None, None, Some(k)) if k.file_name().is_some() => Ok(()),
+            _ => Err(
+                "provenance: give identity and issuer (keyless), or key (a cosign public key file)"
+                    .into(),
+            ),
+        }
+    }
 }
 
 /// A file downloaded by URL.
@@ -289,6 +337,9 @@ pub struct HopFile {
     /// `manifest`, `chart`, `binary`, ... [default: `file`].
     #[serde(default)]
     pub kind: Option<FileKind>,
+    /// Who must have signed it upstream (`<url>.sig`, and `<url>.cert` when keyless).
+    #[serde(default)]
+    pub provenance: Option<HopProvenance>,
 }
 
 /// A local file.
@@ -341,6 +392,10 @@ impl HopManifest {
             {
                 return Err(bad(format!("image {}: platforms is empty", i.name)));
             }
+            if let Some(p) = &i.provenance {
+                p.check()
+                    .map_err(|e| bad(format!("image {}: {e}", i.name)))?;
+            }
         }
         for f in &m.files {
             if !(f.url.starts_with("https://") || f.url.starts_with("http://")) {
@@ -348,6 +403,9 @@ impl HopManifest {
             }
             check_sha_text(&f.sha256).map_err(|e| bad(format!("file {}: {e}", f.url)))?;
             url_file_name(&f.url).map_err(|e| bad(format!("file {}: {e}", f.url)))?;
+            if let Some(p) = &f.provenance {
+                p.check().map_err(|e| bad(format!("file {}: {e}", f.url)))?;
+            }
         }
         for l in &m.documents {
             if let Some(s) = &l.sha256 {
@@ -362,6 +420,18 @@ impl HopManifest {
                 .map_err(|e| bad(format!("chart {}: {e}", c.label())))?;
             if let (Some(_), Some(s)) = (&c.path, &c.sha256) {
                 check_sha_text(s).map_err(|e| bad(format!("chart {}: {e}", c.label())))?;
+            }
+            match (&c.provenance, &c.path) {
+                (Some(_), Some(_)) => {
+                    return Err(bad(format!(
+                        "chart {}: provenance: a local chart has no upstream signature to check",
+                        c.label()
+                    )));
+                }
+                (Some(p), None) => p
+                    .check()
+                    .map_err(|e| bad(format!("chart {}: {e}", c.label())))?,
+                (None, _) => {}
             }
         }
         if let Some(c) = &m.compat {
@@ -536,6 +606,44 @@ mod tests {
             (ok.replace(":v3.28.1", ""), "tag"),
             (ok.replace(H, PLACEHOLDER_SHA), "placeholder"),
             (format!("{ok}surprise: 1\n"), "surprise"),
+        ] {
+            let e = format!("{:?}", HopManifest::parse(&bad, "t").unwrap_err());
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_provenance_entry_is_an_identity_with_its_issuer_or_a_key() {
+        let image = |p: &str| {
+            format!(
+                "format: 1\nkind: airlock-hop-manifest\nimages:\n  - name: docker.io/acme/a:v1\n    provenance:\n{p}"
+            )
+        };
+        let keyless = image(
+            "      identity: https://github.com/acme/a/.github/workflows/r.yaml@refs/tags/v1\n      issuer: https://token.actions.githubusercontent.com\n",
+        );
+        assert!(
+            HopManifest::parse(&keyless, "t").unwrap().images[0]
+                .provenance
+                .is_some()
+        );
+        assert!(HopManifest::parse(&image("      key: cosign.pub\n"), "t").is_ok());
+        for (bad, needle) in [
+            (image("      identity: a@b\n"), "give identity and issuer"),
+            (
+                image("      identity: a@b\n      issuer: x\n      key: k.pub\n"),
+                "give identity and issuer",
+            ),
+            (
+                image("      identity: a@b\n      issuer: accounts.google.com\n"),
+                "not an http(s) URL",
+            ),
+            (image("      regexp: .*\n"), "regexp"),
+            (
+                "format: 1\nkind: airlock-hop-manifest\ncharts:\n  - path: c.tgz\n    provenance:\n      key: k.pub\n"
+                    .to_string(),
+                "a local chart has no upstream signature",
+            ),
         ] {
             let e = format!("{:?}", HopManifest::parse(&bad, "t").unwrap_err());
             assert!(e.contains(needle), "{needle}: {e}");

@@ -60,7 +60,7 @@ pub struct Lock {
     /// (`airlock resolve --packages`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub package_repositories: Vec<PackageRepository>,
-    /// Upstream provenance: whether resolve checked the Kubernetes artifacts' Sigstore
+    /// Upstream provenance: whether resolve checked the Kubernetes and add-on artifacts' Sigstore
     /// signatures, against which trusted root, and what it found for each. Absent in
     /// locks written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -71,12 +71,12 @@ pub struct Lock {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LockProvenance {
-    /// `checked` (with `--trusted-root`) or `not-checked`.
+    /// `checked` (the default) or `not-checked` (`--no-provenance`).
     pub status: ProvenanceStatus,
     /// sha256 of the `trusted_root.json` bytes the signatures were checked against.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trusted_root_sha256: Option<Sha256Digest>,
-    /// One entry per Kubernetes image and file the lock pins, in lock order.
+    /// One entry per Kubernetes image and file and per add-on artifact, in lock order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub artifacts: Vec<ArtifactProvenance>,
 }
@@ -87,7 +87,7 @@ pub struct LockProvenance {
 pub enum ProvenanceStatus {
     /// Checked against `trusted_root_sha256`.
     Checked,
-    /// Resolved without `--trusted-root`.
+    /// Resolved with `--no-provenance`.
     NotChecked,
 }
 

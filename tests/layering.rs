@@ -10,7 +10,9 @@ const FLOORS: &[&[&str]] = &[
     &["http"],
     &["catalog", "timestamp"],
     &["lock"],
-    &["hop_manifest", "checklist", "provenance"],
+    &["hop_manifest", "checklist"],
+    // Above the hop manifest: an add-on's `provenance:` entry picks its policy.
+    &["provenance"],
     &["packages", "report"],
     &["addon"],
     &["resolve", "upstream_fetch"],

@@ -5,7 +5,10 @@
 
 use std::path::Path;
 
-use airlock_provenance::{MAX_BUNDLE, MAX_TRUSTED_ROOT};
+use airlock_provenance::{
+    KUBERNETES_DOWNLOADS, KUBERNETES_FILES, KUBERNETES_IMAGES, KUBERNETES_REGISTRY, MAX_BUNDLE,
+    MAX_TRUSTED_ROOT,
+};
 
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
@@ -29,7 +32,7 @@ pub fn write(dir: &Path, lock: &Lock, store: &Store) -> Result<Option<Provenance
     std::fs::create_dir_all(&out).map_err(|e| Error::io("create directory", &out, e))?;
     let trusted_root = copy(dir, store, &root, PROVENANCE_TRUSTED_ROOT, MAX_TRUSTED_ROOT)?;
     let mut artifacts = Vec::with_capacity(p.artifacts.len());
-    for a in &p.artifacts {
+    for a in p.artifacts.iter().filter(|a| kubernetes(lock, a)) {
         let signature = match &a.signature {
             None => None,
             Some(s) => {
@@ -72,6 +75,24 @@ pub fn write(dir: &Path, lock: &Lock, store: &Store) -> Result<Option<Provenance
         trusted_root,
         artifacts,
     }))
+}
+
+/// Whether `a` is a Kubernetes artifact checked (or excepted) under the built-in policy,
+/// which is what the enclave re-checks. Add-on evidence (their own identities or keys)
+/// stays in the lock and the report: the manifest does not carry add-on policies yet.
+fn kubernetes(lock: &Lock, a: &crate::lock::ArtifactProvenance) -> bool {
+    let image = lock
+        .images
+        .iter()
+        .any(|i| i.name.to_string() == a.artifact && i.name.registry == KUBERNETES_REGISTRY);
+    let file = a.artifact.starts_with(KUBERNETES_DOWNLOADS);
+    let builtin = match (&a.signature, image, file) {
+        (None, ..) => true,
+        (Some(s), true, _) => s.identity == KUBERNETES_IMAGES.san,
+        (Some(s), _, true) => s.identity == KUBERNETES_FILES.san,
+        _ => false,
+    };
+    (image || file) && builtin
 }
 
 /// Copy one cached file (checked against its sha256 on the way) to `dir/name`.

@@ -9,9 +9,8 @@
 use std::collections::BTreeMap;
 
 use airlock_provenance::{
-    Artifact, BUNDLE_V03, Identity, MAX_BUNDLE, ProvenanceError, ProvenanceFacts, TrustedRoot,
-    bundle_from_blob_signature, bundle_from_cosign_layer, check_artifact,
-    simple_signing::MAX_PAYLOAD,
+    Artifact, BUNDLE_V03, MAX_BUNDLE, Policy, ProvenanceError, ProvenanceFacts, TrustedRoot,
+    bundle_from_blob_signature, bundle_from_cosign_layer, check, simple_signing::MAX_PAYLOAD,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -134,7 +133,7 @@ impl Checker<'_> {
         &self,
         name: &ImageRef,
         digest: &Sha256Digest,
-        policy: &Identity,
+        policy: &Policy,
     ) -> Result<Found> {
         let mut found = Found::default();
         self.referrers(name, digest, policy, &mut found).await?;
@@ -148,7 +147,7 @@ impl Checker<'_> {
         &self,
         name: &ImageRef,
         digest: &Sha256Digest,
-        policy: &Identity,
+        policy: &Policy,
         found: &mut Found,
     ) -> Result<()> {
         let source = self.registry.source_registry(name);
@@ -169,7 +168,7 @@ impl Checker<'_> {
                         digest: &digest.to_string(),
                         payload: None,
                     };
-                    let c = check_artifact(&blob, &artifact, policy, self.root);
+                    let c = check(&blob, &artifact, policy, self.root);
                     (blob, c)
                 }
                 Err(e) => (Vec::new(), Err(e)),
@@ -230,7 +229,7 @@ impl Checker<'_> {
         &self,
         name: &ImageRef,
         digest: &Sha256Digest,
-        policy: &Identity,
+        policy: &Policy,
         found: &mut Found,
     ) -> Result<()> {
         let source = self.registry.source_registry(name);
@@ -264,7 +263,7 @@ impl Checker<'_> {
                         digest: &digest.to_string(),
                         payload: Some(&payload),
                     };
-                    let c = check_artifact(&bundle, &artifact, policy, self.root);
+                    let c = check(&bundle, &artifact, policy, self.root);
                     (bundle, c)
                 }
                 Err(e) => (Vec::new(), Err(e)),
@@ -306,25 +305,33 @@ impl Checker<'_> {
         ))
     }
 
-    /// The signature of the release file at `url` with `sha256`: `<url>.sig` and
+    /// The signature of the file at `url` with `sha256`: `<url>.sig` and (keyless)
     /// `<url>.cert`, and its entry found in Rekor.
     pub async fn file(
         &self,
         label: &str,
         url: &str,
         sha256: &Sha256Digest,
-        policy: &Identity,
+        policy: &Policy,
     ) -> Result<Found> {
         let mut found = Found::default();
         let sig = self
             .http
             .fetch_document(&format!("{url}.sig"), MAX_SIG_FILE)
             .await?;
-        let cert = self
-            .http
-            .fetch_document(&format!("{url}.cert"), MAX_SIG_FILE)
-            .await?;
-        let (Some(sig), Some(cert)) = (sig, cert) else {
+        // A keyed signature has no certificate; the policy's key is the verifier.
+        let cert = match policy {
+            Policy::Keyless(_) => match self
+                .http
+                .fetch_document(&format!("{url}.cert"), MAX_SIG_FILE)
+                .await?
+            {
+                Some(c) => Some(c),
+                None => return Ok(found),
+            },
+            Policy::Key(_) => None,
+        };
+        let Some(sig) = sig else {
             return Ok(found);
         };
         // The log lookup needs the signature's DER; the converter parses `.sig` again.
@@ -346,14 +353,15 @@ impl Checker<'_> {
             });
             return Ok(found);
         };
-        let checked = bundle_from_blob_signature(label, &sig, &cert, sha256.as_bytes(), &entry)
-            .and_then(|bundle| {
-                let artifact = Artifact::Blob {
-                    name: label,
-                    sha256: *sha256.as_bytes(),
-                };
-                check_artifact(&bundle, &artifact, policy, self.root).map(|f| (bundle, f))
-            });
+        let checked =
+            bundle_from_blob_signature(label, &sig, cert.as_deref(), sha256.as_bytes(), &entry)
+                .and_then(|bundle| {
+                    let artifact = Artifact::Blob {
+                        name: label,
+                        sha256: *sha256.as_bytes(),
+                    };
+                    check(&bundle, &artifact, policy, self.root).map(|f| (bundle, f))
+                });
         match checked {
             Ok((bundle, facts)) => found.consider(Source::Blob, bundle, None, Ok(facts)),
             Err(e) => found.consider(Source::Blob, Vec::new(), None, Err(e)),

@@ -6,6 +6,7 @@
 //! (docs/design/provenance.md §6).
 
 pub mod discover;
+pub mod policy;
 pub mod rekor;
 pub mod trusted_root;
 
@@ -14,22 +15,55 @@ use std::path::Path;
 
 use futures::StreamExt;
 
-use airlock_provenance::{KUBERNETES_FILES, KUBERNETES_IMAGES, TrustedRoot};
+use airlock_provenance::TrustedRoot;
 
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::http::HttpClient;
-use crate::lock::{
-    ArtifactProvenance, FileSource, Lock, LockProvenance, ProvenanceStatus, SignatureRecord,
-};
+use crate::lock::{ArtifactProvenance, Lock, LockProvenance, ProvenanceStatus, SignatureRecord};
 use crate::upstream_registry::UpstreamRegistry;
 use crate::upstream_store::Store;
 use discover::{Checker, Found};
+use policy::{AddonPolicies, Covered, Subject};
 
 pub use airlock_provenance::{KUBERNETES_DOWNLOADS, KUBERNETES_REGISTRY};
 
-/// The warning a resolve without `--trusted-root` prints.
-pub const NOT_CHECKED: &str = "provenance: not checked (no --trusted-root): the lock pins what the registries and download servers answered, without checking Kubernetes' Sigstore signatures";
+/// The warning a resolve with `--no-provenance` prints; the lock's notes (signed into the
+/// bundle) say the same.
+pub const NOT_CHECKED: &str = "provenance: not checked (--no-provenance): the lock pins what the registries and download servers answered, without checking their Sigstore signatures";
+
+/// Where `airlock provenance trusted-root` writes by default and `resolve` looks when
+/// `--trusted-root` is not given: `<cache>/sigstore/trusted_root.json` (per cache, so
+/// each `--cache`/`$AIRLOCK_CACHE` has its own).
+pub fn default_trusted_root(cache: &Path) -> std::path::PathBuf {
+    cache.join("sigstore").join("trusted_root.json")
+}
+
+/// The trusted root's path and bytes: `given`, else the default under `cache`; neither is
+/// [`Error::NoTrustedRoot`].
+pub fn load_trusted_root(
+    given: Option<&Path>,
+    cache: &Path,
+) -> Result<(std::path::PathBuf, Vec<u8>)> {
+    let path = match given {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let d = default_trusted_root(cache);
+            if !d.exists() {
+                return Err(Error::NoTrustedRoot {
+                    default: d.display().to_string(),
+                });
+            }
+            d
+        }
+    };
+    let bytes = crate::fsutil::read_limited(
+        &path,
+        airlock_provenance::MAX_TRUSTED_ROOT as u64,
+        "trusted root",
+    )?;
+    Ok((path, bytes))
+}
 
 /// What `check_lock` checks with.
 pub struct ProvenanceOptions<'a> {
@@ -42,6 +76,11 @@ pub struct ProvenanceOptions<'a> {
     pub allow_unsigned: &'a [String],
     /// Parallel lookups at most (`--jobs`).
     pub jobs: usize,
+    /// The add-ons' `provenance:` entries.
+    pub addons: &'a AddonPolicies,
+    /// Refuse an `--allow-unsigned` that names nothing of this lock (a typo). Off for the
+    /// hops of `plan --build`, where a name may belong to another hop's lock.
+    pub refuse_unused_exceptions: bool,
 }
 
 /// Who may touch the network and the cache for `check_lock`.
@@ -54,16 +93,10 @@ pub struct Clients<'a> {
     pub store: &'a Store,
 }
 
-/// One Kubernetes artifact of the lock: its name in errors and `--allow-unsigned`, its
-/// digest, and what to look up.
-enum Subject<'a> {
-    Image(&'a crate::image_ref::ImageRef),
-    File(&'a str),
-}
-
-/// A resolve without `--trusted-root`: the lock says `not-checked`; returns the warning
-/// to print.
+/// A resolve with `--no-provenance`: the lock says `not-checked` and a note records the
+/// exception; returns the warning to print.
 pub fn record_not_checked(lock: &mut Lock) -> &'static str {
+    lock.notes.push(NOT_CHECKED.to_owned());
     lock.provenance = Some(LockProvenance {
         status: ProvenanceStatus::NotChecked,
         trusted_root_sha256: None,
@@ -89,30 +122,38 @@ pub async fn check_lock(
         rekor: rekor::Rekor::new(clients.http, opts.rekor_url),
         root: &root,
     };
-    let subjects = kubernetes_subjects(lock);
-    // An exception that names nothing here is a typo: refuse it before any lookup.
-    let labels: BTreeSet<&str> = subjects.iter().map(|(l, _, _)| l.as_str()).collect();
+    let (subjects, outside) = policy::covered(lock, opts.addons);
+    // An exception that names nothing here is a typo: refuse it before any lookup, as an
+    // add-on without a policy that is not allowed.
+    let labels: BTreeSet<&str> = subjects.iter().map(|c| c.label.as_str()).collect();
     if let Some(unused) = opts
         .allow_unsigned
         .iter()
-        .find(|a| !labels.contains(a.as_str()))
+        .find(|a| opts.refuse_unused_exceptions && !labels.contains(a.as_str()))
     {
         return Err(Error::invalid(
             "option",
             format!("--allow-unsigned {unused}"),
-            "names no Kubernetes image (by reference) or release file (by URL) of this lock",
+            "names no image (by reference) or file (by URL) of this lock that a provenance policy covers",
         ));
+    }
+    let allowed = |label: &str| opts.allow_unsigned.iter().any(|a| a == label);
+    if let Some(c) = subjects
+        .iter()
+        .find(|c| c.policy.is_none() && !allowed(&c.label))
+    {
+        return Err(Error::NoProvenancePolicy {
+            artifact: c.label.clone(),
+        });
     }
     let found = look_up_all(&checker, &subjects, opts.jobs).await?;
     let mut artifacts = Vec::new();
-    for ((label, digest, _), found) in subjects.iter().zip(found) {
-        let allowed = opts.allow_unsigned.iter().any(|a| a == label);
-        artifacts.push(record(label, digest, found, allowed, clients.store)?);
+    for (c, found) in subjects.iter().zip(found) {
+        artifacts.push(record(c, found, allowed(&c.label), clients.store)?);
     }
-    let outside = lock.images.len() + lock.files.len() - subjects.len();
     if outside > 0 {
         lock.notes.push(format!(
-            "provenance: {outside} image(s) and file(s) outside registry.k8s.io and dl.k8s.io were not checked (policies for add-ons come later)"
+            "provenance: {outside} image(s) and file(s) neither from registry.k8s.io or dl.k8s.io nor listed by a hop manifest were not checked (catalog tools from other hosts, package files checked by their repository key, local files)"
         ));
     }
     // Kept beside the evidence so `airlock build` can carry the root it was checked with.
@@ -130,16 +171,18 @@ pub async fn check_lock(
     Ok(())
 }
 
-/// Every subject's signatures, `jobs` lookups at a time, results in lock order.
+/// Every subject's signatures, `jobs` lookups at a time, results in lock order (an
+/// add-on without a policy, let in by name, is not looked up).
 async fn look_up_all(
     checker: &Checker<'_>,
-    subjects: &[(String, Sha256Digest, Subject<'_>)],
+    subjects: &[Covered<'_>],
     jobs: usize,
 ) -> Result<Vec<Found>> {
-    futures::stream::iter(subjects.iter().map(|(label, digest, subject)| async move {
-        match subject {
-            Subject::Image(name) => checker.image(name, digest, &KUBERNETES_IMAGES).await,
-            Subject::File(url) => checker.file(label, url, digest, &KUBERNETES_FILES).await,
+    futures::stream::iter(subjects.iter().map(|c| async move {
+        match (&c.subject, &c.policy) {
+            (_, None) => Ok(Found::default()),
+            (Subject::Image(name), Some(p)) => checker.image(name, &c.digest, p).await,
+            (Subject::File(url), Some(p)) => checker.file(&c.label, url, &c.digest, p).await,
         }
     }))
     .buffered(jobs.max(1))
@@ -149,36 +192,15 @@ async fn look_up_all(
     .collect()
 }
 
-/// The images and files the built-in Kubernetes policy covers, in lock order: label (image
-/// reference or URL), digest, and what to look up.
-fn kubernetes_subjects(lock: &Lock) -> Vec<(String, Sha256Digest, Subject<'_>)> {
-    let mut subjects: Vec<(String, Sha256Digest, Subject<'_>)> = Vec::new();
-    for i in lock
-        .images
-        .iter()
-        .filter(|i| i.name.registry == KUBERNETES_REGISTRY)
-    {
-        subjects.push((i.name.to_string(), i.digest, Subject::Image(&i.name)));
-    }
-    for f in &lock.files {
-        if let FileSource::Url(u) = &f.source
-            && u.starts_with(KUBERNETES_DOWNLOADS)
-        {
-            subjects.push((u.clone(), f.sha256, Subject::File(u)));
-        }
-    }
-    subjects
-}
-
 /// The lock entry for one artifact, its evidence kept in the store; the error when
 /// nothing passed and it is not allowed.
 fn record(
-    label: &str,
-    digest: &Sha256Digest,
+    c: &Covered<'_>,
     found: Found,
     allowed: bool,
     store: &Store,
 ) -> Result<ArtifactProvenance> {
+    let label = c.label.as_str();
     let not_counted: Vec<String> = found
         .refused
         .iter()
@@ -186,7 +208,7 @@ fn record(
         .collect();
     let mut entry = ArtifactProvenance {
         artifact: label.to_owned(),
-        digest: *digest,
+        digest: c.digest,
         signature: None,
         unsigned_exception: None,
         not_counted,
@@ -210,7 +232,11 @@ fn record(
         return Ok(entry);
     }
     if allowed {
-        entry.unsigned_exception = Some(if entry.not_counted.is_empty() {
+        entry.unsigned_exception = Some(if c.policy.is_none() {
+            format!(
+                "no provenance policy for this add-on artifact; carried anyway (--allow-unsigned {label})"
+            )
+        } else if entry.not_counted.is_empty() {
             format!("no signature found; carried anyway (--allow-unsigned {label})")
         } else {
             format!("no signature passed; carried anyway (--allow-unsigned {label})")

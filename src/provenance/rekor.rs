@@ -198,7 +198,8 @@ mod tests {
         assert_eq!(entry.log_index, signed.logged.index);
         let sha = *Sha256Digest::of(&blob).as_bytes();
         let bundle =
-            bundle_from_blob_signature("kubectl", &signed.sig, &signed.cert, &sha, &entry).unwrap();
+            bundle_from_blob_signature("kubectl", &signed.sig, Some(&signed.cert), &sha, &entry)
+                .unwrap();
         let facts = check_artifact(
             &bundle,
             &Artifact::Blob {

@@ -72,6 +72,100 @@ impl Signing {
             &signed,
             &format!("registry.k8s.io/{}", built.repository),
         );
+        push_sig_layer(u, image, &layer);
+        layer
+    }
+
+    /// Signs image `repo:tag` of `u` as `cosign sign --key` does, with the cosign key
+    /// pair `key` (private key file, public PEM), as a `.sig` tag layer.
+    pub fn sig_tag_with_key(&mut self, u: &Upstream, image: &str, key: &CosignKey) {
+        let built = &u.images[image];
+        let layer = self.world.sign_image_with_key(
+            &key.private,
+            &key.public_pem,
+            &built.index_digest,
+            &built.repository,
+        );
+        push_sig_layer(u, image, &layer);
+    }
+
+    /// Signs the file at `path` (below the file server's root) by `leaf` (`.sig` +
+    /// `.cert` beside it) or, with `key`, as `cosign sign-blob --key` does (`.sig` only).
+    pub fn file_at(&mut self, path: &std::path::Path, leaf: &Leaf, key: Option<&CosignKey>) {
+        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        let sig = path.with_file_name(format!("{}.sig", file_name(path)));
+        match key {
+            Some(k) => {
+                let signed = self
+                    .world
+                    .sign_blob_with_key(&k.private, &k.public_pem, &bytes);
+                std::fs::write(sig, signed).unwrap();
+            }
+            None => {
+                let signed = self.world.sign_blob(leaf, &bytes);
+                std::fs::write(sig, &signed.sig).unwrap();
+                std::fs::write(
+                    path.with_file_name(format!("{}.cert", file_name(path))),
+                    &signed.cert,
+                )
+                .unwrap();
+            }
+        }
+    }
+}
+
+/// A cosign key pair made by `openssl` (ECDSA P-256, what `cosign generate-key-pair`
+/// makes): the private key file and the public key's PEM, also written as `NAME.pub`.
+pub struct CosignKey {
+    pub private: PathBuf,
+    pub public: PathBuf,
+    pub public_pem: String,
+}
+
+impl CosignKey {
+    pub fn generate(dir: &std::path::Path, name: &str) -> CosignKey {
+        let private = dir.join(format!("{name}.key"));
+        let public = dir.join(format!("{name}.pub"));
+        let run = |args: &[&str], paths: &[&std::path::Path]| {
+            let mut c = std::process::Command::new("openssl");
+            c.args(args);
+            for p in paths {
+                c.arg(p);
+            }
+            let out = c.output().expect("run openssl");
+            assert!(out.status.success(), "openssl {args:?}: {out:?}");
+        };
+        run(
+            &[
+                "ecparam",
+                "-name",
+                "prime256v1",
+                "-genkey",
+                "-noout",
+                "-out",
+            ],
+            &[&private],
+        );
+        let mut c = std::process::Command::new("openssl");
+        c.args(["ec", "-pubout", "-in"])
+            .arg(&private)
+            .arg("-out")
+            .arg(&public);
+        let out = c.output().expect("run openssl");
+        assert!(out.status.success(), "openssl ec -pubout: {out:?}");
+        let public_pem = std::fs::read_to_string(&public).expect("read public key");
+        CosignKey {
+            private,
+            public,
+            public_pem,
+        }
+    }
+}
+
+/// Pushes `layer` as the one layer of image `image`'s `sha256-<hex>.sig` tag.
+fn push_sig_layer(u: &Upstream, image: &str, layer: &CosignLayer) {
+    {
+        let built = &u.images[image];
         let host = u.registry.host();
         let repo = &built.repository;
         let config = push_blob(&host, repo, EMPTY);
@@ -95,9 +189,10 @@ impl Signing {
             OCI_MANIFEST,
             &serde_json::to_vec(&manifest).unwrap(),
         );
-        layer
     }
+}
 
+impl Signing {
     /// Signs image `repo:tag` of `u` as cosign 3 does (a DSSE Sigstore bundle whose
     /// statement has `predicate_type`) and attaches it as a referrer, listed under the
     /// referrers tag schema's tag.

@@ -279,6 +279,15 @@ impl Upstream {
 
     /// `airlock resolve --from v1.29.6 --to v1.30.2 --out hop.lock --catalog ... NET EXTRA`.
     pub fn resolve(&self, extra: &[&str]) -> Output {
+        self.airlock(&self.resolve_args(extra))
+            .output()
+            .expect("run airlock resolve")
+    }
+
+    /// The arguments of [`Upstream::resolve`]. Upstream provenance is checked by default
+    /// and the test upstream is unsigned unless a test signs it (tests/e2e/provenance.rs),
+    /// so `--no-provenance` is added unless EXTRA gives a trusted root or says itself.
+    pub fn resolve_args(&self, extra: &[&str]) -> Vec<String> {
         let mut args: Vec<String> = ["resolve", "--from", "v1.29.6", "--to", "v1.30.2", "--out"]
             .iter()
             .map(|s| s.to_string())
@@ -288,7 +297,13 @@ impl Upstream {
         args.push(self.catalog.display().to_string());
         args.extend(self.net_args());
         args.extend(extra.iter().map(|s| s.to_string()));
-        self.airlock(&args).output().expect("run airlock resolve")
+        if !extra
+            .iter()
+            .any(|a| matches!(*a, "--trusted-root" | "--no-provenance"))
+        {
+            args.push("--no-provenance".into());
+        }
+        args
     }
 
     /// `airlock keygen` into keys/k, then `airlock build hop.lock` into bundle/ through the
@@ -344,8 +359,21 @@ impl Upstream {
     }
 
     /// `airlock plan --from FROM --to TO --build --json -q --key KEY.key --out-dir OUT
-    /// --catalog CATALOG EXTRA NET`, to run.
+    /// --catalog CATALOG --no-provenance EXTRA NET`, to run (the test upstream is unsigned;
+    /// see `resolve_args`).
     pub fn plan_build(&self, hop: (&str, &str), key: &Path, out: &Path, catalog: &Path) -> Cli {
+        self.plan_build_checked(hop, key, out, catalog)
+            .arg("--no-provenance")
+    }
+
+    /// As [`Upstream::plan_build`] without `--no-provenance`: give `--trusted-root`.
+    pub fn plan_build_checked(
+        &self,
+        hop: (&str, &str),
+        key: &Path,
+        out: &Path,
+        catalog: &Path,
+    ) -> Cli {
         self.cli()
             .args([
                 "plan", "--from", hop.0, "--to", hop.1, "--build", "--json", "-q",

@@ -527,16 +527,7 @@ fn an_apt_release_signed_by_another_key_is_refused() {
 
 /// `airlock resolve` arguments of `Upstream::resolve`, for running with a custom env.
 fn resolve_args(u: &Upstream, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = ["resolve", "--from", "v1.29.6", "--to", "v1.30.2", "--out"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    args.push(u.path("hop.lock").display().to_string());
-    args.push("--catalog".into());
-    args.push(u.catalog.display().to_string());
-    args.extend(u.net_args());
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
+    u.resolve_args(extra)
 }
 
 #[test]

@@ -29,6 +29,8 @@ mod packages;
 mod planted;
 mod policy;
 mod provenance;
+mod provenance_addons;
+mod provenance_negatives;
 mod provenance_tuf;
 mod registry_auth;
 mod reinstall;

@@ -27,7 +27,7 @@ const ETCD: &str = "etcd:3.5.15-0";
 
 /// Signs every image of `u` but `except` (`.sig` tag for the control plane, a referrer
 /// for the rest, both for [`ETCD`]) and every dl.k8s.io file.
-fn sign_all(s: &mut Signing, u: &Upstream, except: &[&str]) {
+pub(crate) fn sign_all(s: &mut Signing, u: &Upstream, except: &[&str]) {
     for image in u.images.keys().filter(|i| !except.contains(&i.as_str())) {
         if image == ETCD {
             s.referrer(u, image, "https://slsa.dev/provenance/v1");
@@ -55,7 +55,7 @@ fn resolve(u: &Upstream, s: &Signing, rekor: &str, extra: &[&str]) -> Output {
 }
 
 /// Fails with exit 3 naming `expected`, and writes no lock.
-fn refused(u: &Upstream, out: &Output, expected: &str) {
+pub(crate) fn refused(u: &Upstream, out: &Output, expected: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert_contains(&stderr, expected);
@@ -507,4 +507,42 @@ fn a_policy_that_requires_provenance_installs_only_bundles_with_rechecked_eviden
         "the trust policy requires upstream provenance and the bundle carries none",
     );
     provenance(&u, &key, &[]).fails(3, "carries no upstream evidence");
+}
+
+#[test]
+fn plan_build_checks_every_hop_like_resolve() {
+    let u = Upstream::new(Opts::default());
+    let mut s = Signing::new();
+    sign_all(&mut s, &u, &[PAUSE]);
+    let rekor = s.rekor();
+    let (catalog, key) = (u.catalog_129_6(), u.keygen("plan"));
+    let root = s.trusted_root().display().to_string();
+    let plan = |extra: &[&str]| {
+        u.plan_build_checked(("v1.29.6", "v1.30.2"), &key, &u.path("hops"), &catalog)
+            .args(["--trusted-root", &root, "--rekor-url", &rekor.url])
+            .args(extra)
+            .args(u.net_args())
+    };
+    // pause is unsigned: the hop stops, naming it, and writes no lock.
+    plan(&[]).fails(3, &format!("{PAUSE_NAME}: no upstream signature found"));
+    let lock = u.path("hops/airlock-v1.29.6-to-v1.30.2.lock");
+    assert!(!lock.exists(), "a refused hop wrote its lock");
+    // Allowed by name: the lock records every signature and the exception.
+    plan(&["--allow-unsigned", PAUSE_NAME]).ok();
+    let text = std::fs::read_to_string(&lock).unwrap();
+    let lock: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    assert_eq!(lock["provenance"]["status"], "checked");
+    let artifacts = lock["provenance"]["artifacts"].as_array().unwrap();
+    assert!(
+        artifacts
+            .iter()
+            .any(|a| a["artifact"] == PAUSE_NAME && a["signature"].is_null())
+    );
+    assert!(
+        artifacts
+            .iter()
+            .filter(|a| !a["signature"].is_null())
+            .count()
+            > 1
+    );
 }

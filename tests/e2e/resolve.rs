@@ -222,6 +222,7 @@ fn an_index_without_a_requested_platform_is_refused() {
         "hop.lock",
         "--platform",
         "linux/amd64",
+        "--no-provenance",
         "--catalog",
     ]
     .iter()

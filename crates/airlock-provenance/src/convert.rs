@@ -145,7 +145,11 @@ pub fn bundle_from_cosign_layer(
     let signature = B64
         .decode(get(SIGNATURE_ANNOTATION)?.trim())
         .map_err(|e| bad(format!("{SIGNATURE_ANNOTATION}: {e}")))?;
-    let cert = pem_certificate(artifact, get(CERTIFICATE_ANNOTATION)?)?;
+    // A keyed signature (`cosign sign --key`) has no certificate annotation.
+    let cert = match annotations.get(CERTIFICATE_ANNOTATION) {
+        Some(pem) => Some(pem_certificate(artifact, pem)?),
+        None => None,
+    };
     let promise: CosignRekorBundle = serde_json::from_str(get(BUNDLE_ANNOTATION)?)
         .map_err(|e| bad(format!("{BUNDLE_ANNOTATION}: {e}")))?;
     // The API entry must be the one the layer's own promise names.
@@ -169,7 +173,7 @@ pub fn bundle_from_cosign_layer(
     }
     assemble(
         artifact,
-        &cert,
+        cert.as_deref(),
         &signature,
         &Sha256::digest(payload).into(),
         rekor,
@@ -177,11 +181,12 @@ pub fn bundle_from_cosign_layer(
 }
 
 /// A blob's `.sig` (base64 DER signature) and `.cert` (PEM, or base64 of PEM as
-/// `cosign sign-blob` writes it) plus its Rekor entry → bundle v0.3 JSON.
+/// `cosign sign-blob` writes it; `None` for a keyed signature) plus its Rekor entry →
+/// bundle v0.3 JSON.
 pub fn bundle_from_blob_signature(
     artifact: &str,
     sig: &[u8],
-    cert: &[u8],
+    cert: Option<&[u8]>,
     blob_sha256: &[u8; 32],
     rekor: &RekorEntry,
 ) -> Result<Vec<u8>, ProvenanceError> {
@@ -190,22 +195,22 @@ pub fn bundle_from_blob_signature(
     let signature = B64
         .decode(strip_ws(sig_text))
         .map_err(|e| bad(".sig", e.to_string()))?;
-    let cert_text = std::str::from_utf8(cert).map_err(|e| bad(".cert", e.to_string()))?;
-    let pem = if cert_text.trim_start().starts_with("-----BEGIN") {
-        cert_text.to_owned()
-    } else {
-        let decoded = B64
-            .decode(strip_ws(cert_text))
-            .map_err(|e| bad(".cert", e.to_string()))?;
-        String::from_utf8(decoded).map_err(|e| bad(".cert", e.to_string()))?
+    let der = match cert {
+        Some(cert) => {
+            let cert_text = std::str::from_utf8(cert).map_err(|e| bad(".cert", e.to_string()))?;
+            let pem = if cert_text.trim_start().starts_with("-----BEGIN") {
+                cert_text.to_owned()
+            } else {
+                let decoded = B64
+                    .decode(strip_ws(cert_text))
+                    .map_err(|e| bad(".cert", e.to_string()))?;
+                String::from_utf8(decoded).map_err(|e| bad(".cert", e.to_string()))?
+            };
+            Some(pem_certificate(artifact, &pem)?)
+        }
+        None => None,
     };
-    assemble(
-        artifact,
-        &pem_certificate(artifact, &pem)?,
-        &signature,
-        blob_sha256,
-        rekor,
-    )
+    assemble(artifact, der.as_deref(), &signature, blob_sha256, rekor)
 }
 
 fn strip_ws(s: &str) -> String {
@@ -268,19 +273,22 @@ pub(crate) fn tlog_entry_json(
     }))
 }
 
+/// A keyed signature's bundle names no key (the policy supplies it); the hint is empty.
 fn assemble(
     artifact: &str,
-    cert_der: &[u8],
+    cert_der: Option<&[u8]>,
     signature: &[u8],
     digest: &[u8; 32],
     r: &RekorEntry,
 ) -> Result<Vec<u8>, ProvenanceError> {
+    let mut material = json!({ "tlogEntries": [tlog_entry_json(artifact, r)?] });
+    match cert_der {
+        Some(der) => material["certificate"] = json!({ "rawBytes": B64.encode(der) }),
+        None => material["publicKey"] = json!({ "hint": "" }),
+    }
     let bundle = json!({
         "mediaType": BUNDLE_V03,
-        "verificationMaterial": {
-            "certificate": { "rawBytes": B64.encode(cert_der) },
-            "tlogEntries": [tlog_entry_json(artifact, r)?],
-        },
+        "verificationMaterial": material,
         "messageSignature": {
             "messageDigest": { "algorithm": "SHA2_256", "digest": B64.encode(digest) },
             "signature": B64.encode(signature),

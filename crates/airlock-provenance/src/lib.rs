@@ -44,12 +44,15 @@ pub use error::ProvenanceError;
 pub mod testworld;
 pub use policy::{
     GOOGLE_ISSUER, Identity, KUBERNETES_DOWNLOADS, KUBERNETES_FILES, KUBERNETES_IMAGES,
-    KUBERNETES_REGISTRY,
+    KUBERNETES_REGISTRY, Policy, PublicKey,
 };
 
 use sha2::{Digest as _, Sha256};
+use sigstore_verify::types::DerPublicKey;
 use sigstore_verify::types::{Bundle, HashAlgorithm, Sha256Hash, SignatureContent};
-use sigstore_verify::{IdentityMatcher, VerificationPolicy, VerificationResult, Verifier};
+use sigstore_verify::{
+    IdentityMatcher, PublicKeyVerificationPolicy, VerificationPolicy, VerificationResult, Verifier,
+};
 
 /// The largest bundle read; one certificate and one log entry are a few KiB.
 pub const MAX_BUNDLE: usize = 256 * 1024;
@@ -121,27 +124,54 @@ pub struct ProvenanceFacts {
     pub docker_reference: Option<String>,
 }
 
-/// Checks `bundle_json` (a Sigstore bundle) for `artifact` against `policy` and `root`.
+/// Checks `bundle_json` (a Sigstore bundle) for `artifact` against the keyless `policy`
+/// and `root` (the built-in Kubernetes identities; see [`check`] for any policy).
 pub fn check_artifact(
     bundle_json: &[u8],
     artifact: &Artifact<'_>,
     policy: &Identity,
     root: &TrustedRoot,
 ) -> Result<ProvenanceFacts, ProvenanceError> {
+    check(
+        bundle_json,
+        artifact,
+        &Policy::Keyless(policy.clone()),
+        root,
+    )
+}
+
+/// Checks `bundle_json` for `artifact` against `policy` (a keyless identity or a cosign
+/// public key) and `root`. A keyed signature gets every check but the certificate ones
+/// (there is none): the signature with the key, the log's SET, proof and checkpoint, and
+/// the log body naming this key, signature and digest.
+pub fn check(
+    bundle_json: &[u8],
+    artifact: &Artifact<'_>,
+    policy: &Policy,
+    root: &TrustedRoot,
+) -> Result<ProvenanceFacts, ProvenanceError> {
     let name = artifact.name();
     let bundle = parse_bundle(name, bundle_json)?;
     check_message_digest(artifact, &bundle)?;
     let verified = verify(artifact, &bundle, policy, root)?;
-    let integrated_time = require_every_check(name, &verified)?;
+    let integrated_time = require_every_check(name, &verified, policy)?;
     let docker_reference = bind(artifact, &bundle)?;
     // parse_bundle made sure there is exactly one entry.
     let entry = &bundle.verification_material.tlog_entries[0];
+    let (identity, issuer) = match policy {
+        Policy::Keyless(_) => (
+            verified
+                .identity()
+                .map(|i| i.as_str().to_owned())
+                .unwrap_or_default(),
+            verified.issuer().unwrap_or_default().to_owned(),
+        ),
+        // No certificate: the key is the signer, and no OIDC issuer vouched for anyone.
+        Policy::Key(k) => (k.label(), String::new()),
+    };
     Ok(ProvenanceFacts {
-        identity: verified
-            .identity()
-            .map(|i| i.as_str().to_owned())
-            .unwrap_or_default(),
-        issuer: verified.issuer().unwrap_or_default().to_owned(),
+        identity,
+        issuer,
         log_index: entry.log_index.get(),
         integrated_time,
         log_id: hex::encode(entry.log_id.key_id.as_bytes()),
@@ -153,14 +183,25 @@ pub fn check_artifact(
 fn verify(
     artifact: &Artifact<'_>,
     bundle: &Bundle,
-    policy: &Identity,
+    policy: &Policy,
     root: &TrustedRoot,
 ) -> Result<VerificationResult, ProvenanceError> {
     let name = artifact.name();
-    let policy = VerificationPolicy::new(
-        IdentityMatcher::Exact(policy.san.to_string()),
-        policy.issuer.to_string(),
-    );
+    let keyless;
+    let keyed;
+    let policy: &dyn sigstore_verify::Policy = match policy {
+        Policy::Keyless(i) => {
+            keyless = VerificationPolicy::new(
+                IdentityMatcher::Exact(i.san.to_string()),
+                i.issuer.to_string(),
+            );
+            &keyless
+        }
+        Policy::Key(k) => {
+            keyed = PublicKeyVerificationPolicy::new(DerPublicKey::new(k.der().to_vec()));
+            &keyed
+        }
+    };
     let v = &root.verifier;
     match (*artifact, &bundle.content) {
         (
@@ -168,7 +209,7 @@ fn verify(
                 payload: Some(p), ..
             },
             SignatureContent::MessageSignature(_),
-        ) => v.verify(p, bundle, &policy),
+        ) => v.verify(p, bundle, policy),
         (
             Artifact::Image {
                 payload: None,
@@ -183,10 +224,10 @@ fn verify(
                 .filter(|_| simple_signing::is_sha256_digest(digest))
                 .ok_or_else(|| bad("not sha256: and 64 lowercase hex digits"))?;
             let d = Sha256Hash::from_hex(hex).map_err(|e| bad(&e.to_string()))?;
-            v.verify(d, bundle, &policy)
+            v.verify(d, bundle, policy)
         }
         (Artifact::Blob { sha256, .. }, SignatureContent::MessageSignature(_)) => {
-            v.verify(Sha256Hash::new(sha256), bundle, &policy)
+            v.verify(Sha256Hash::new(sha256), bundle, policy)
         }
         _ => {
             return Err(ProvenanceError::malformed(
@@ -201,18 +242,32 @@ fn verify(
 
 /// Every evidence flag of the result must be set (no check may have been skipped); returns
 /// the log-proven signing time in Unix seconds.
-fn require_every_check(name: &str, verified: &VerificationResult) -> Result<i64, ProvenanceError> {
+fn require_every_check(
+    name: &str,
+    verified: &VerificationResult,
+    policy: &Policy,
+) -> Result<i64, ProvenanceError> {
     let incomplete = |what| ProvenanceError::Incomplete {
         artifact: name.to_owned(),
         what,
     };
-    for (done, what) in [
-        (verified.certificate_verified(), "the certificate chain"),
-        (verified.sct_verified(), "the certificate's SCT"),
-        (verified.tlog_verified(), "the log inclusion"),
-        (verified.identity_policy_checked(), "the signer identity"),
+    // A keyed signature has no certificate: the key itself is the identity check.
+    let keyless = matches!(policy, Policy::Keyless(_));
+    for (needed, done, what) in [
+        (
+            keyless,
+            verified.certificate_verified(),
+            "the certificate chain",
+        ),
+        (keyless, verified.sct_verified(), "the certificate's SCT"),
+        (true, verified.tlog_verified(), "the log inclusion"),
+        (
+            keyless,
+            verified.identity_policy_checked(),
+            "the signer identity",
+        ),
     ] {
-        if !done {
+        if needed && !done {
             return Err(incomplete(what));
         }
     }
@@ -351,6 +406,13 @@ mod tests {
             let root = TrustedRoot::from_json(EMPTY_ROOT).expect("an empty root parses");
             let blob = Artifact::Blob { name: "p", sha256: [0; 32] };
             prop_assert!(check_artifact(&bytes, &blob, &KUBERNETES_FILES, &root).is_err());
+        }
+
+        #[test]
+        fn any_public_key_text_parses_or_fails_without_panicking(text in "\\PC{0,600}") {
+            let _ = PublicKey::from_pem("prop", &text);
+            let pem = format!("-----BEGIN PUBLIC KEY-----\n{text}\n-----END PUBLIC KEY-----\n");
+            let _ = PublicKey::from_pem("prop", &pem);
         }
 
         #[test]

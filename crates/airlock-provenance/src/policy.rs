@@ -54,3 +54,71 @@ pub const KUBERNETES_FILES: Identity = Identity {
 pub const KUBERNETES_REGISTRY: &str = "registry.k8s.io";
 /// Where Kubernetes publishes the release files it signs as [`KUBERNETES_FILES`].
 pub const KUBERNETES_DOWNLOADS: &str = "https://dl.k8s.io/";
+
+/// A cosign key pair's public half (`cosign.pub`): signatures made with the private key,
+/// logged in Rekor like keyless ones, but with no certificate and so no identity.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    der: Vec<u8>,
+    sha256: String,
+}
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PublicKey(sha256 {})", self.sha256)
+    }
+}
+
+impl PublicKey {
+    /// Reads one `PUBLIC KEY` PEM block (what `cosign generate-key-pair` and `openssl ec
+    /// -pubout` write); only ECDSA P-256, cosign's key type, is accepted.
+    pub fn from_pem(origin: &str, pem: &str) -> Result<Self, crate::ProvenanceError> {
+        use sigstore_verify::crypto::KeyAlgorithm;
+        let bad = |d: String| crate::ProvenanceError::malformed(origin, "cosign public key", d);
+        let key =
+            sigstore_verify::types::DerPublicKey::from_pem(pem).map_err(|e| bad(e.to_string()))?;
+        match KeyAlgorithm::from_spki(&key) {
+            Ok(KeyAlgorithm::EcdsaP256) => {}
+            Ok(other) => return Err(bad(format!("a {other:?} key; cosign keys are ECDSA P-256"))),
+            Err(e) => return Err(bad(e.to_string())),
+        }
+        let der = key.as_bytes().to_vec();
+        use sha2::Digest as _;
+        let sha256 = hex::encode(sha2::Sha256::digest(&der));
+        Ok(Self { der, sha256 })
+    }
+
+    /// The DER SubjectPublicKeyInfo.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// What the lock and report show as the signer: `key sha256:<hex of the DER SPKI>`.
+    pub fn label(&self) -> String {
+        format!("key sha256:{}", self.sha256)
+    }
+}
+
+impl std::fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.label())
+    }
+}
+
+/// Who must have signed an artifact: a keyless signer or the holder of a cosign key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Policy {
+    /// Certificate SAN and OIDC issuer, exactly.
+    Keyless(Identity),
+    /// A cosign public key.
+    Key(PublicKey),
+}
+
+impl std::fmt::Display for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Keyless(i) => i.fmt(f),
+            Self::Key(k) => k.fmt(f),
+        }
+    }
+}

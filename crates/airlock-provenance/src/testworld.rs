@@ -312,7 +312,7 @@ impl World {
     }
 
     /// Appends a `hashedrekord` 0.0.1 entry (`sha256` of the artifact, the signature, the
-    /// PEM certificate) integrated at `time`, with its SET signed by `set_signer`.
+    /// PEM certificate or, for a keyed signature, PEM public key) integrated at `time`, with its SET signed by `set_signer`.
     pub fn log(
         &mut self,
         sha256: &[u8; 32],
@@ -367,14 +367,27 @@ impl World {
     /// A Rekor-like HTTP server on loopback answering for every entry logged so far
     /// (proofs against the tree as it is now); see [`RekorServer`].
     pub fn rekor_server(&self) -> RekorServer {
+        self.rekor_server_tampered(|_| {})
+    }
+
+    /// As [`World::rekor_server`], with `tamper` applied to every entry's API object
+    /// (`{body, integratedTime, logID, logIndex, verification}`) before it is served: a
+    /// log, or a man in the middle, that lies about a proof or a checkpoint.
+    pub fn rekor_server_tampered(&self, tamper: impl Fn(&mut Value)) -> RekorServer {
         let entries = self
             .logged
             .iter()
-            .map(|l| ServedEntry {
-                index: l.index,
-                uuid: hex::encode(leaf_hash(&l.body)),
-                artifact_hash: hashedrekord_hash(&l.body),
-                api: self.rekor_api_entry(l),
+            .map(|l| {
+                let uuid = hex::encode(leaf_hash(&l.body));
+                let mut api: Value =
+                    serde_json::from_slice(&self.rekor_api_entry(l)).expect("own API entry");
+                tamper(&mut api[&uuid]);
+                ServedEntry {
+                    index: l.index,
+                    uuid,
+                    artifact_hash: hashedrekord_hash(&l.body),
+                    api: serde_json::to_vec_pretty(&api).expect("API entry JSON"),
+                }
             })
             .collect();
         RekorServer::start(entries)
@@ -444,6 +457,43 @@ impl World {
     /// Signs image `digest` as cosign does for a `.sig` tag layer (simple-signing payload
     /// naming `digest` and `reference`), logged a minute ago.
     pub fn sign_image(&mut self, leaf: &Leaf, digest: &str, reference: &str) -> CosignLayer {
+        self.sign_image_by(&leaf.key, &leaf.pem, true, digest, reference)
+    }
+
+    /// Signs image `digest` as `cosign sign --key` does: the layer has no certificate
+    /// annotation and the log body names the PEM public key `public_pem` of `key`.
+    pub fn sign_image_with_key(
+        &mut self,
+        key: &Path,
+        public_pem: &str,
+        digest: &str,
+        reference: &str,
+    ) -> CosignLayer {
+        self.sign_image_by(key, public_pem, false, digest, reference)
+    }
+
+    /// Signs `blob` as `cosign sign-blob --key` does and logs it a minute ago; returns
+    /// the `.sig` file (base64 of the DER signature).
+    pub fn sign_blob_with_key(&mut self, key: &Path, public_pem: &str, blob: &[u8]) -> Vec<u8> {
+        let sig = self.sign_with(key, blob);
+        self.log(
+            &Sha256::digest(blob).into(),
+            &sig,
+            public_pem,
+            self.now - 60,
+            Signer::Trusted,
+        );
+        B64.encode(&sig).into_bytes()
+    }
+
+    fn sign_image_by(
+        &mut self,
+        key: &Path,
+        verifier_pem: &str,
+        with_certificate: bool,
+        digest: &str,
+        reference: &str,
+    ) -> CosignLayer {
         let payload = serde_json::to_vec(&json!({
             "critical": {
                 "identity": { "docker-reference": reference },
@@ -453,11 +503,11 @@ impl World {
             "optional": null,
         }))
         .expect("payload JSON");
-        let sig = self.sign(leaf, &payload);
+        let sig = self.sign_with(key, &payload);
         let logged = self.log(
             &Sha256::digest(&payload).into(),
             &sig,
-            &leaf.pem,
+            verifier_pem,
             self.now - 60,
             Signer::Trusted,
         );
@@ -470,11 +520,16 @@ impl World {
                 "logID": hex::encode(self.rekor.id()),
             },
         });
-        let annotations = BTreeMap::from([
+        let mut annotations = BTreeMap::from([
             (crate::SIGNATURE_ANNOTATION.to_owned(), B64.encode(&sig)),
-            (crate::CERTIFICATE_ANNOTATION.to_owned(), leaf.pem.clone()),
             (crate::BUNDLE_ANNOTATION.to_owned(), promise.to_string()),
         ]);
+        if with_certificate {
+            annotations.insert(
+                crate::CERTIFICATE_ANNOTATION.to_owned(),
+                verifier_pem.to_owned(),
+            );
+        }
         CosignLayer {
             annotations,
             payload,

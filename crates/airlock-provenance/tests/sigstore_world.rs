@@ -93,9 +93,14 @@ fn blob_case(
     world.log_filler(2);
     let api = world.rekor_api_entry(&signed.logged);
     let entry = parse_rekor_entry("kubectl", &api).expect("API entry parses");
-    let bundle =
-        bundle_from_blob_signature("kubectl", &signed.sig, &signed.cert, &sha(&blob), &entry)
-            .expect("blob signature converts");
+    let bundle = bundle_from_blob_signature(
+        "kubectl",
+        &signed.sig,
+        Some(&signed.cert),
+        &sha(&blob),
+        &entry,
+    )
+    .expect("blob signature converts");
     BlobCase {
         world,
         blob,
@@ -279,9 +284,21 @@ fn a_cosign_layer_is_converted_only_with_the_log_entry_its_annotation_names() {
         Err(ProvenanceError::LogEntryForAnotherArtifact { .. }) => {}
         got => panic!("expected LogEntryForAnotherArtifact, got {got:?}"),
     }
+    // Without a certificate it is a keyed signature (`cosign sign --key`): it converts,
+    // and a keyless policy refuses it (no certificate to check the identity of).
+    let mut keyed = second.annotations.clone();
+    keyed.remove(airlock_provenance::CERTIFICATE_ANNOTATION);
+    let bundle =
+        bundle_from_cosign_layer("kube-apiserver", &keyed, &second.payload, &entry_of_second)
+            .expect("a layer without a certificate converts as keyed");
+    let artifact = Artifact::Image {
+        name: "kube-apiserver",
+        digest: IMAGE,
+        payload: Some(&second.payload),
+    };
+    assert!(check_artifact(&bundle, &artifact, &KUBERNETES_IMAGES, &root(&world)).is_err());
     for key in [
         airlock_provenance::SIGNATURE_ANNOTATION,
-        airlock_provenance::CERTIFICATE_ANNOTATION,
         airlock_provenance::BUNDLE_ANNOTATION,
     ] {
         let mut annotations = second.annotations.clone();
@@ -308,13 +325,18 @@ fn a_blob_certificate_is_read_as_pem_or_as_base64_of_pem() {
     let signed = world.sign_blob(&leaf, &blob);
     let entry =
         parse_rekor_entry("kubeadm", &world.rekor_api_entry(&signed.logged)).expect("entry");
-    let from_b64 =
-        bundle_from_blob_signature("kubeadm", &signed.sig, &signed.cert, &sha(&blob), &entry)
-            .expect("base64 of PEM");
+    let from_b64 = bundle_from_blob_signature(
+        "kubeadm",
+        &signed.sig,
+        Some(&signed.cert),
+        &sha(&blob),
+        &entry,
+    )
+    .expect("base64 of PEM");
     let from_pem = bundle_from_blob_signature(
         "kubeadm",
         &signed.sig,
-        leaf.pem.as_bytes(),
+        Some(leaf.pem.as_bytes()),
         &sha(&blob),
         &entry,
     )
@@ -421,7 +443,7 @@ fn a_log_entry_for_another_artifact_is_refused() {
     case.bundle = bundle_from_blob_signature(
         "kubectl",
         &second.sig,
-        &second.cert,
+        Some(&second.cert),
         &sha(&case.blob),
         &entry,
     )
@@ -451,7 +473,7 @@ fn a_signature_over_another_digest_is_refused() {
     case.bundle = bundle_from_blob_signature(
         "kubectl",
         b64(&sig).as_bytes(),
-        leaf.pem.as_bytes(),
+        Some(leaf.pem.as_bytes()),
         &sha(&case.blob),
         &entry,
     )
@@ -491,7 +513,7 @@ fn a_set_by_an_unknown_key_is_refused() {
     case.bundle = bundle_from_blob_signature(
         "kubectl",
         base64_encode(&sig).as_bytes(),
-        leaf.pem.as_bytes(),
+        Some(leaf.pem.as_bytes()),
         &sha(&case.blob),
         &entry,
     )
@@ -615,4 +637,69 @@ fn a_one_byte_change_anywhere_in_a_bundle_is_refused_or_changes_nothing() {
             }
         }
     }
+}
+
+/// A cosign key pair made by `openssl` in the world's directory: (private key, public PEM).
+fn cosign_key_pair(world: &World, name: &str) -> (PathBuf, String) {
+    let key = world.path().join(format!("{name}.key"));
+    let public = world.path().join(format!("{name}.pub"));
+    for args in [
+        vec![
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+        ],
+        vec!["ec", "-pubout", "-in"],
+    ] {
+        let mut c = Command::new("openssl");
+        c.args(&args).arg(&key);
+        if args[0] == "ec" {
+            c.arg("-out").arg(&public);
+        }
+        let out = c.output().expect("run openssl");
+        assert!(out.status.success(), "{out:?}");
+    }
+    (
+        key,
+        std::fs::read_to_string(public).expect("read public key"),
+    )
+}
+
+#[test]
+fn a_keyed_cosign_signature_passes_with_its_key_and_is_refused_with_another() {
+    use airlock_provenance::{Policy, PublicKey, check};
+    let mut world = World::new();
+    let (key, public) = cosign_key_pair(&world, "addon");
+    let (_, stranger) = cosign_key_pair(&world, "stranger");
+    let layer = world.sign_image_with_key(&key, &public, IMAGE, "example.com/addon");
+    let entry = parse_rekor_entry("addon", &world.rekor_api_entry(&layer.logged)).expect("entry");
+    let bundle = bundle_from_cosign_layer("addon", &layer.annotations, &layer.payload, &entry)
+        .expect("a layer without a certificate converts");
+    let artifact = Artifact::Image {
+        name: "addon",
+        digest: IMAGE,
+        payload: Some(&layer.payload),
+    };
+    let good = Policy::Key(PublicKey::from_pem("addon.pub", &public).expect("P-256 key"));
+    let facts = check(&bundle, &artifact, &good, &root(&world)).expect("accepted with its key");
+    assert!(facts.identity.starts_with("key sha256:"), "{facts:?}");
+    assert_eq!(facts.issuer, "");
+    let wrong = Policy::Key(PublicKey::from_pem("stranger.pub", &stranger).expect("P-256 key"));
+    match check(&bundle, &artifact, &wrong, &root(&world)) {
+        Err(ProvenanceError::SignatureOverAnotherDigest { .. })
+        | Err(ProvenanceError::LogEntryForAnotherArtifact { .. }) => {}
+        other => panic!("another key: {other:?}"),
+    }
+    // A keyless policy does not accept a keyed signature, and a key is not a certificate.
+    assert!(check_artifact(&bundle, &artifact, &KUBERNETES_IMAGES, &root(&world)).is_err());
+    assert!(matches!(
+        PublicKey::from_pem(
+            "leaf",
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+        ),
+        Err(ProvenanceError::Malformed { .. })
+    ));
 }

@@ -64,6 +64,9 @@ pub struct Args {
     today: TodayArgs,
     #[command(flatten)]
     hop: HopArgs,
+    // Upstream provenance of every hop (with --build), as for `resolve`.
+    #[command(flatten)]
+    provenance: crate::provenance::ProvenanceArgs,
 }
 
 fn hop_name(from: &Version, to: &Version) -> String {
@@ -188,7 +191,14 @@ fn build_hops(
         .map_err(|e| airlock::Error::io("create directory", &out_dir, e))?;
     let whole = (a.one_bundle && hops.len() > 1).then(|| hop_name(&a.from, &a.to));
     refuse_existing(a, &out_dir, hops, whole.as_deref())?;
+    let cache = a
+        .hop
+        .cache
+        .clone()
+        .unwrap_or_else(airlock::upstream_store::Store::default_root);
+    let provenance = a.provenance.setup(&cache, &a.hop.with)?;
     let ctx = Ctx {
+        provenance,
         arches: a.hop.arches()?,
         clients: a.hop.clients()?,
         store: a.hop.store()?,
@@ -264,6 +274,7 @@ fn build_hops(
 
 /// What every hop's resolve and build share.
 struct Ctx {
+    provenance: Option<crate::provenance::Setup>,
     arches: Vec<String>,
     clients: (
         airlock::upstream_registry::UpstreamRegistry,
@@ -344,9 +355,24 @@ fn resolve_hop(
             )
         })?;
     print_warnings(&warnings);
-    // `plan --build` has no --trusted-root yet: its locks say so, as resolve's do without it.
-    let not_checked = airlock::provenance::record_not_checked(&mut lock);
-    eprintln!("warning: {not_checked}");
+    let clients = airlock::provenance::Clients {
+        registry: reg,
+        http,
+        store: &ctx.store,
+    };
+    let not_checked = a
+        .provenance
+        .apply(
+            ctx.provenance.as_ref(),
+            &ctx.rt,
+            &mut lock,
+            &clients,
+            (a.hop.upstream.jobs, hops.len() > 1),
+        )
+        .with_context(|| format!("hop {} of {}: upstream provenance", i + 1, hops.len()))?;
+    if let Some(w) = not_checked {
+        eprintln!("warning: {w}");
+    }
     write_lock(&lock_path, &lock, a.force)?;
     Ok((lock_path, warnings))
 }

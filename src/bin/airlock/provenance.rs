@@ -1,6 +1,7 @@
-//! `airlock provenance trusted-root`
+//! `airlock provenance trusted-root`, and the provenance options `resolve` and `plan
+//! --build` share.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use airlock::provenance::trusted_root::{self, Fetched, Request, SIGSTORE_TUF_URL};
 
@@ -47,9 +48,14 @@ pub struct TrustedRootArgs {
     /// The trusted TUF root.json to start from.
     #[arg(long, value_name = "FILE")]
     root: PathBuf,
-    /// Where to write trusted_root.json.
+    /// Where to write trusted_root.json [default: <cache>/sigstore/trusted_root.json,
+    /// where `resolve` and `plan --build` look for it].
     #[arg(long, value_name = "FILE")]
-    out: PathBuf,
+    out: Option<PathBuf>,
+    /// Content cache whose sigstore/trusted_root.json is the default --out [default:
+    /// $AIRLOCK_CACHE, $XDG_CACHE_HOME/airlock or ~/.cache/airlock].
+    #[arg(long, value_name = "DIR", conflicts_with = "out")]
+    cache: Option<PathBuf>,
     /// The TUF repository's metadata URL.
     #[arg(long, value_name = "URL", default_value = SIGSTORE_TUF_URL)]
     tuf_url: reqwest::Url,
@@ -86,11 +92,25 @@ fn fetch_trusted_root(a: TrustedRootArgs) -> anyhow::Result<()> {
     if let Some(dir) = &a.datastore {
         std::fs::create_dir_all(dir).map_err(|e| airlock::Error::io("create directory", dir, e))?;
     }
+    let out = match a.out {
+        Some(o) => o,
+        None => {
+            let cache = a
+                .cache
+                .unwrap_or_else(airlock::upstream_store::Store::default_root);
+            let out = airlock::provenance::default_trusted_root(&cache);
+            if let Some(dir) = out.parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| airlock::Error::io("create directory", dir, e))?;
+            }
+            out
+        }
+    };
     let req = Request {
         tuf_url: a.tuf_url,
         targets_url: a.targets_url,
         root: a.root,
-        out: a.out,
+        out,
         force: a.force,
         datastore: a.datastore,
     };
@@ -137,5 +157,93 @@ fn print_text(f: &Fetched) {
                 a.valid_until.as_deref().unwrap_or("(open)")
             );
         }
+    }
+}
+
+/// Upstream provenance options of `resolve` and `plan --build` (docs/resolve.md).
+#[derive(clap::Args, Clone)]
+pub struct ProvenanceArgs {
+    /// Sigstore trusted_root.json to check upstream signatures against [default: the file
+    /// `airlock provenance trusted-root` writes, <cache>/sigstore/trusted_root.json].
+    /// Every registry.k8s.io image (OCI referrer bundle, else cosign's .sig tag) and
+    /// dl.k8s.io file (.sig + .cert, its Rekor entry looked up at --rekor-url) must carry
+    /// a signature by the Kubernetes release identity, and every add-on image, chart and
+    /// file one by the signer its hop manifest's `provenance:` entry names, or the resolve
+    /// stops (exit 3) and writes no lock. The lock records each signature's facts; the
+    /// Sigstore bundle documents are kept in the cache, and the Kubernetes artifacts' ones
+    /// are carried into the bundle. No trusted root at all is exit 4.
+    #[arg(long, value_name = "FILE")]
+    pub trusted_root: Option<PathBuf>,
+    /// Rekor (v1 API) where the log entries of .sig tag layers and files are looked up
+    /// (each is then checked offline against the trusted root).
+    #[arg(long, value_name = "URL", default_value = airlock::provenance::rekor::PUBLIC_REKOR)]
+    pub rekor_url: String,
+    /// Carry the image (by reference, e.g. registry.k8s.io/pause:3.9) or file (by URL)
+    /// NAME even though no upstream signature of it passes, or its add-on has no
+    /// `provenance:` entry; the lock records the exception. Repeatable.
+    #[arg(
+        long = "allow-unsigned",
+        value_name = "NAME",
+        conflicts_with = "no_provenance"
+    )]
+    pub allow_unsigned: Vec<String>,
+    /// Do not check upstream signatures at all. The lock says `not-checked` and its notes,
+    /// which the bundle signs, record the exception; a trust policy that requires
+    /// provenance refuses such a bundle.
+    #[arg(long, conflicts_with = "trusted_root")]
+    pub no_provenance: bool,
+}
+
+/// What a resolve checks provenance with, read before any network work.
+pub struct Setup {
+    trusted_root: (PathBuf, Vec<u8>),
+    addons: airlock::provenance::policy::AddonPolicies,
+}
+
+impl ProvenanceArgs {
+    /// The trusted root and the add-ons' policies (`with`: the hop manifests); `None`
+    /// with --no-provenance. No trusted root anywhere is a setup error (exit 4).
+    pub fn setup(&self, cache: &Path, with: &[PathBuf]) -> airlock::Result<Option<Setup>> {
+        if self.no_provenance {
+            return Ok(None);
+        }
+        let trusted_root =
+            airlock::provenance::load_trusted_root(self.trusted_root.as_deref(), cache)?;
+        let manifests = with
+            .iter()
+            .map(|p| Ok((p.clone(), airlock::hop_manifest::HopManifest::load(p)?)))
+            .collect::<airlock::Result<Vec<_>>>()?;
+        let addons = airlock::provenance::policy::AddonPolicies::from_manifests(&manifests)?;
+        Ok(Some(Setup {
+            trusted_root,
+            addons,
+        }))
+    }
+
+    /// Checks `lock`'s upstream signatures with `setup`, or records that they were not
+    /// checked (returning the warning to print). `one_of_many`: the lock is one hop of
+    /// `plan --build`, so an `--allow-unsigned` may name another hop's artifact.
+    pub fn apply(
+        &self,
+        setup: Option<&Setup>,
+        rt: &tokio::runtime::Runtime,
+        lock: &mut airlock::lock::Lock,
+        clients: &airlock::provenance::Clients<'_>,
+        (jobs, one_of_many): (usize, bool),
+    ) -> airlock::Result<Option<&'static str>> {
+        let Some(setup) = setup else {
+            return Ok(Some(airlock::provenance::record_not_checked(lock)));
+        };
+        let (path, bytes) = &setup.trusted_root;
+        let opts = airlock::provenance::ProvenanceOptions {
+            trusted_root: (path, bytes),
+            rekor_url: &self.rekor_url,
+            allow_unsigned: &self.allow_unsigned,
+            jobs,
+            addons: &setup.addons,
+            refuse_unused_exceptions: !one_of_many,
+        };
+        rt.block_on(airlock::provenance::check_lock(lock, &opts, clients))?;
+        Ok(None)
     }
 }

@@ -21,6 +21,11 @@ use crate::common::{HopArgs, TodayArgs, print_warnings, runtime};
 /// minors from upstream's own files at the release tags (as `airlock catalog update` does)
 /// and resolves with the result; --check-catalog reads them too but resolves with the
 /// catalog as given. Both report every disagreement between that catalog and upstream.
+///
+/// Upstream provenance is checked by default: every Kubernetes image and file, and every
+/// add-on artifact, must carry a Sigstore signature its policy accepts (docs/resolve.md),
+/// against --trusted-root or the trusted root `airlock provenance trusted-root` fetched;
+/// --no-provenance skips the check and the lock records that.
 #[derive(clap::Args)]
 pub struct Args {
     /// The version the cluster runs now, e.g. v1.29.6.
@@ -48,28 +53,8 @@ pub struct Args {
     /// one in the lock).
     #[arg(long, value_name = "FILE", requires = "catalog_from_upstream")]
     save_catalog: Option<PathBuf>,
-    /// Sigstore trusted_root.json to check Kubernetes' upstream signatures against: every
-    /// registry.k8s.io image (OCI referrer bundle, else cosign's .sig tag) and dl.k8s.io
-    /// file (.sig + .cert, its Rekor entry looked up at --rekor-url) the lock pins must
-    /// carry a signature by the Kubernetes release identity, or the resolve stops (exit 3)
-    /// and writes no lock. The lock records each signature's facts; the Sigstore bundle
-    /// documents are kept in the cache. Without it the lock says `not-checked` (a later
-    /// version will require it).
-    #[arg(long, value_name = "FILE")]
-    trusted_root: Option<PathBuf>,
-    /// Rekor (v1 API) where the log entries of .sig tag layers and release files are
-    /// looked up (each is then checked offline against --trusted-root).
-    #[arg(long, value_name = "URL", default_value = airlock::provenance::rekor::PUBLIC_REKOR, requires = "trusted_root")]
-    rekor_url: String,
-    /// Carry the image (by reference, e.g. registry.k8s.io/pause:3.9) or release file (by
-    /// URL) NAME even though no upstream signature of it passes; the lock records the
-    /// exception. Needs --trusted-root. Repeatable.
-    #[arg(
-        long = "allow-unsigned",
-        value_name = "NAME",
-        requires = "trusted_root"
-    )]
-    allow_unsigned: Vec<String>,
+    #[command(flatten)]
+    provenance: crate::provenance::ProvenanceArgs,
     #[command(flatten)]
     today: TodayArgs,
     #[command(flatten)]
@@ -99,6 +84,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     {
         airlock::error::refuse_existing(out, a.force)?;
     }
+    let cache = a
+        .hop
+        .cache
+        .clone()
+        .unwrap_or_else(airlock::upstream_store::Store::default_root);
+    let provenance = a.provenance.setup(&cache, &a.hop.with)?;
     let arches = a.hop.arches()?;
     let (reg, http) = a.hop.clients()?;
     let rt = runtime()?;
@@ -117,15 +108,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     print_warnings_text(&hc.warnings);
     let lock_dir = parent_dir(&a.out);
     let packages = a.hop.package_options()?;
-    // Package metadata and add-on manifests and charts are kept, checked, in the cache.
-    let trusted_root = match &a.trusted_root {
-        Some(p) => Some((
-            p.clone(),
-            std::fs::read(p).map_err(|e| airlock::Error::io("read", p, e))?,
-        )),
-        None => None,
-    };
-    let store = if packages.is_some() || !a.hop.with.is_empty() || trusted_root.is_some() {
+    // Package metadata, add-on manifests and charts, and signature evidence are kept,
+    // checked, in the cache.
+    let store = if packages.is_some() || !a.hop.with.is_empty() || provenance.is_some() {
         Some(a.hop.store()?)
     } else {
         None
@@ -147,15 +132,20 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         &a.to,
         &opts,
     ))?;
-    let not_checked = check_provenance(
-        &rt,
-        &mut lock,
-        &a,
-        trusted_root.as_ref(),
-        &reg,
-        &http,
-        store.as_ref(),
-    )?;
+    let not_checked = match &store {
+        Some(store) => a.provenance.apply(
+            provenance.as_ref(),
+            &rt,
+            &mut lock,
+            &airlock::provenance::Clients {
+                registry: &reg,
+                http: &http,
+                store,
+            },
+            (a.hop.upstream.jobs, false),
+        )?,
+        None => Some(airlock::provenance::record_not_checked(&mut lock)),
+    };
     if let (Some(path), Some(text)) = (&a.save_catalog, &hc.derived_text) {
         airlock::fsutil::write_atomic(path, text.as_bytes(), 0o644)?;
     }
@@ -222,35 +212,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Upstream signatures (issue 23): checked against --trusted-root, or recorded as not
-/// checked; returns the warning to print in that case.
-fn check_provenance(
-    rt: &tokio::runtime::Runtime,
-    lock: &mut airlock::lock::Lock,
-    a: &Args,
-    trusted_root: Option<&(PathBuf, Vec<u8>)>,
-    reg: &airlock::upstream_registry::UpstreamRegistry,
-    http: &airlock::http::HttpClient,
-    store: Option<&airlock::upstream_store::Store>,
-) -> anyhow::Result<Option<&'static str>> {
-    let (Some((path, bytes)), Some(store)) = (trusted_root, store) else {
-        return Ok(Some(airlock::provenance::record_not_checked(lock)));
-    };
-    let opts = airlock::provenance::ProvenanceOptions {
-        trusted_root: (path, bytes),
-        rekor_url: &a.rekor_url,
-        allow_unsigned: &a.allow_unsigned,
-        jobs: a.hop.upstream.jobs,
-    };
-    let clients = airlock::provenance::Clients {
-        registry: reg,
-        http,
-        store,
-    };
-    rt.block_on(airlock::provenance::check_lock(lock, &opts, &clients))?;
-    Ok(None)
 }
 
 fn print_warnings_text(warnings: &[String]) {

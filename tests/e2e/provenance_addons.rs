@@ -1,0 +1,252 @@
+//! Add-on provenance policies (issue 23): a hop manifest's `provenance:` entry per image
+//! and file names who must have signed it upstream, keylessly (identity + issuer) or with
+//! a cosign public key; `airlock resolve` checks them like Kubernetes' own against the
+//! generated Sigstore world, refuses an add-on artifact without an entry unless
+//! `--allow-unsigned` names it, and writes nothing when it refuses. The keyless bundle
+//! airlock keeps is also judged by sigstore-python, which nobody here wrote.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::common::check::assert_contains;
+use crate::common::cli::ok;
+use crate::common::evidence::{assert_valid, yaml_as_json};
+use crate::common::provenance::{CosignKey, Signing};
+use crate::common::upstream::{Opts, Upstream};
+use crate::provenance::{refused, sign_all};
+
+/// Signed keylessly by a CI workflow identity.
+const AGENT: &str = "acme/agent:v1.0";
+const AGENT_NAME: &str = "docker.io/acme/agent:v1.0";
+/// Signed with a cosign key pair.
+const KEYED: &str = "acme/keyed:v2.0";
+const KEYED_NAME: &str = "docker.io/acme/keyed:v2.0";
+/// A file the add-on lists, signed with the same key (`cosign sign-blob --key`).
+const FILE_URL: &str = "https://raw.example.com/acme/agent.yaml";
+const WORKFLOW: &str =
+    "https://github.com/acme/agent/.github/workflows/release.yaml@refs/tags/v1.0";
+const ACTIONS: &str = "https://token.actions.githubusercontent.com";
+
+struct World {
+    u: Upstream,
+    s: Signing,
+    key: CosignKey,
+    stranger: CosignKey,
+}
+
+/// The upstream with both add-on images and the file, everything signed.
+fn world() -> World {
+    let u = Upstream::new(Opts {
+        extra: vec![AGENT, KEYED],
+        ..Default::default()
+    });
+    let mut s = Signing::new();
+    sign_all(&mut s, &u, &[AGENT, KEYED]);
+    let agent_leaf = s.world.issue_leaf(&s.world.leaf_spec(WORKFLOW, ACTIONS));
+    s.sig_tag(&u, AGENT, Some(&agent_leaf), None);
+    let key = CosignKey::generate(u.work.path(), "acme");
+    let stranger = CosignKey::generate(u.work.path(), "stranger");
+    s.sig_tag_with_key(&u, KEYED, &key);
+    let file = u.www.join("raw/acme/agent.yaml");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(
+        &file,
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: agent\n",
+    )
+    .unwrap();
+    s.file_at(&file, &agent_leaf, Some(&key));
+    World {
+        u,
+        s,
+        key,
+        stranger,
+    }
+}
+
+/// The hop manifest: both images and the file, with the given policy lines (each
+/// `None` leaves the entry out).
+fn hop_manifest(w: &World, agent: Option<&str>, keyed: Option<&Path>) -> std::path::PathBuf {
+    let file = w.u.www.join("raw/acme/agent.yaml");
+    let sha = crate::common::images::sha256_hex(&std::fs::read(&file).unwrap());
+    let mut text = String::from("format: 1\nkind: airlock-hop-manifest\nname: acme\nimages:\n");
+    text.push_str(&format!("  - name: {AGENT_NAME}\n"));
+    if let Some(identity) = agent {
+        text.push_str(&format!(
+            "    provenance:\n      identity: {identity}\n      issuer: {ACTIONS}\n"
+        ));
+    }
+    text.push_str(&format!("  - name: {KEYED_NAME}\n"));
+    let key_line = keyed.map(|k| format!("    provenance:\n      key: {}\n", k.display()));
+    text.push_str(key_line.as_deref().unwrap_or(""));
+    text.push_str(&format!("files:\n  - url: {FILE_URL}\n    sha256: {sha}\n"));
+    text.push_str(key_line.as_deref().unwrap_or(""));
+    let path = w.u.path("acme.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn resolve(w: &World, rekor: &str, manifest: &Path, extra: &[&str]) -> Output {
+    let root = w.s.trusted_root().display().to_string();
+    let m = manifest.display().to_string();
+    let mut args = vec!["--trusted-root", &root, "--rekor-url", rekor, "--with", &m];
+    args.extend_from_slice(extra);
+    w.u.resolve(&args)
+}
+
+/// sigstore-python's verdict on a kept `.sig` tag bundle over its kept payload, for
+/// `identity` and `issuer`.
+fn sigstore_python_accepts(w: &World, bundle: &Path, payload: &Path, identity: &str) -> bool {
+    let python = std::env::var_os("AIRLOCK_TEST_PYTHON")
+        .expect("AIRLOCK_TEST_PYTHON names the test virtualenv's python (with sigstore==4.5.1)");
+    let out = Command::new(Path::new(&python).with_file_name("sigstore"))
+        .arg("--trust-config")
+        .arg(w.s.world.path().join("trust_config.json"))
+        .args(["verify", "identity", "--offline", "--bundle"])
+        .arg(bundle)
+        .args(["--cert-identity", identity, "--cert-oidc-issuer", ACTIONS])
+        .arg(payload)
+        .output()
+        .expect("run sigstore-python");
+    out.status.success()
+}
+
+fn entry<'a>(lock: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    lock["provenance"]["artifacts"]
+        .as_array()
+        .expect("artifacts")
+        .iter()
+        .find(|a| a["artifact"] == name)
+        .unwrap_or_else(|| panic!("{name} is not in the provenance section"))
+}
+
+fn cached(w: &World, digest: &serde_json::Value) -> std::path::PathBuf {
+    let hex = digest.as_str().unwrap().strip_prefix("sha256:").unwrap();
+    w.u.path("cache").join("blobs/sha256").join(hex)
+}
+
+#[test]
+fn addon_images_and_files_are_checked_by_their_own_keyless_or_key_policies() {
+    let w = world();
+    let rekor = w.s.rekor();
+    let manifest = hop_manifest(&w, Some(WORKFLOW), Some(&w.key.public));
+    ok(&resolve(&w, &rekor.url, &manifest, &[]));
+    assert_valid("lock.schema.json", &yaml_as_json(&w.u.path("hop.lock")));
+    let lock = w.u.lock();
+
+    let agent = &entry(&lock, AGENT_NAME)["signature"];
+    assert_eq!(
+        (&agent["source"], &agent["identity"], &agent["issuer"]),
+        (&"sig-tag".into(), &WORKFLOW.into(), &ACTIONS.into())
+    );
+    let (bundle, payload) = (
+        cached(&w, &agent["bundle_sha256"]),
+        cached(&w, &agent["payload_sha256"]),
+    );
+    assert!(sigstore_python_accepts(&w, &bundle, &payload, WORKFLOW));
+    // The independent client refuses the same bundle for another identity, as airlock does below.
+    assert!(!sigstore_python_accepts(
+        &w,
+        &bundle,
+        &payload,
+        "https://github.com/mallory/agent"
+    ));
+
+    let key_label = {
+        let spki = Command::new("openssl")
+            .args(["pkey", "-pubin", "-outform", "DER", "-in"])
+            .arg(&w.key.public)
+            .output()
+            .expect("openssl pkey");
+        assert!(spki.status.success());
+        format!(
+            "key sha256:{}",
+            crate::common::images::sha256_hex(&spki.stdout)
+        )
+    };
+    for name in [KEYED_NAME, FILE_URL] {
+        let sig = &entry(&lock, name)["signature"];
+        assert_eq!(sig["identity"], key_label.as_str(), "{name}");
+        assert_eq!(sig["issuer"], "", "{name}");
+        assert!(sig["log_index"].as_u64().is_some(), "{name}");
+    }
+    assert_eq!(entry(&lock, FILE_URL)["signature"]["source"], "blob");
+    // The Kubernetes artifacts are still checked against their built-in identity.
+    assert_eq!(
+        entry(&lock, "registry.k8s.io/pause:3.9")["signature"]["identity"],
+        "krel-trust@k8s-releng-prod.iam.gserviceaccount.com"
+    );
+
+    // The bundle carries the Kubernetes evidence only (the manifest has no add-on
+    // policies yet), and the enclave's re-check of it passes.
+    let (key, out) = w.u.keygen_and_build();
+    ok(&out);
+    drop(rekor);
+    let run = crate::common::cli::Cli::verify()
+        .arg("provenance")
+        .arg(w.u.path("bundle"))
+        .args(["--trust", &crate::common::cli::pub_of(&key), "--quiet"])
+        .ok();
+    let stdout = run.stdout();
+    assert_contains(&stdout, "registry.k8s.io/pause:3.9");
+    for name in [AGENT_NAME, KEYED_NAME, FILE_URL] {
+        assert!(!stdout.contains(name), "{name} re-checked: {stdout}");
+    }
+}
+
+#[test]
+fn addon_artifacts_signed_by_someone_else_or_without_a_policy_are_refused() {
+    let w = world();
+    let rekor = w.s.rekor();
+
+    // Another identity than the one the CI workflow signed with.
+    let m = hop_manifest(
+        &w,
+        Some("https://github.com/mallory/agent"),
+        Some(&w.key.public),
+    );
+    refused(
+        &w.u,
+        &resolve(&w, &rekor.url, &m, &[]),
+        &format!(
+            "{AGENT_NAME}: signed by {WORKFLOW}, the policy wants https://github.com/mallory/agent"
+        ),
+    );
+    // Another key than the one that signed.
+    let m = hop_manifest(&w, Some(WORKFLOW), Some(&w.stranger.public));
+    refused(&w.u, &resolve(&w, &rekor.url, &m, &[]), KEYED_NAME);
+    // A key file that is not a P-256 public key is bad input, before any lookup.
+    let m = hop_manifest(&w, Some(WORKFLOW), Some(&w.key.private));
+    let out = resolve(&w, &rekor.url, &m, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_contains(&String::from_utf8_lossy(&out.stderr), "cosign public key");
+    assert!(!w.u.path("hop.lock").exists());
+
+    // No entry for the keyed image and the file: refused naming the first, unless allowed.
+    let m = hop_manifest(&w, Some(WORKFLOW), None);
+    refused(
+        &w.u,
+        &resolve(&w, &rekor.url, &m, &[]),
+        &format!("{KEYED_NAME}: an add-on artifact with no provenance policy"),
+    );
+    ok(&resolve(
+        &w,
+        &rekor.url,
+        &m,
+        &["--allow-unsigned", KEYED_NAME, "--allow-unsigned", FILE_URL],
+    ));
+    let lock = w.u.lock();
+    for name in [KEYED_NAME, FILE_URL] {
+        let e = entry(&lock, name);
+        assert!(e["signature"].is_null(), "{e}");
+        assert_contains(
+            e["unsigned_exception"].as_str().unwrap(),
+            "no provenance policy for this add-on artifact",
+        );
+    }
+    assert_eq!(entry(&lock, AGENT_NAME)["signature"]["identity"], WORKFLOW);
+}
