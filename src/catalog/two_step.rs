@@ -89,7 +89,11 @@ mod tests {
         assert_eq!(o.emulated, "1.36");
         assert_eq!(o.facts.components, EMULATING_COMPONENTS);
         for (from, to, why) in [
-            ("v1.30.14", "v1.31.14", "accepts only --emulated-version=1.31"),
+            (
+                "v1.30.14",
+                "v1.31.14",
+                "accepts only --emulated-version=1.31",
+            ),
             ("v1.31.14", "v1.32.13", "1.32..1.32"),
             ("v1.29.15", "v1.30.14", "no --emulated-version"),
             ("v1.36.1", "v1.36.4", "exactly one minor"),
