@@ -11,6 +11,7 @@
 pub mod catchup;
 pub mod checksum;
 mod pin;
+pub mod two_step;
 mod wanted;
 
 use std::collections::{BTreeMap, BTreeSet};

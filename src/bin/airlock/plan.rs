@@ -18,6 +18,10 @@ use crate::common::{HopArgs, TodayArgs, print_warnings, runtime};
 /// end-of-life dates), and how many more hops lead to a supported minor. With --build, each
 /// hop is resolved (DIR/airlock-FROM-to-TO.lock) and built (DIR/airlock-FROM-to-TO/) in
 /// order.
+///
+/// --two-step shows each minor hop as two steps (docs/resolve.md, "Two-step hops"): new
+/// binaries with the control plane emulating the old minor, then, in a later window and
+/// with no new binaries, the new minor's behaviour; or why the catalog does not offer it.
 #[derive(clap::Args)]
 pub struct Args {
     /// The version the cluster runs now, e.g. v1.27.16.
@@ -51,6 +55,12 @@ pub struct Args {
     /// Each hop's lock is still written.
     #[arg(long, requires = "build")]
     one_bundle: bool,
+    /// Show each minor hop as a two-step hop (step 1: new binaries emulating the old
+    /// minor; step 2: lift the emulation), with `airlock resolve --two-step` commands, or
+    /// the catalog's reason where it is not offered. Build the two locks with `airlock
+    /// build` each.
+    #[arg(long, conflicts_with = "build")]
+    two_step: bool,
     /// Replace existing locks and bundles in --out-dir.
     #[arg(long)]
     force: bool,
@@ -107,9 +117,17 @@ fn print_plan(
 ) -> anyhow::Result<()> {
     let today = a.today.date()?;
     let support = plan_support(&loaded.catalog, hops, today);
-    let resolve_cmd = |h: &airlock::catalog::plan::PlannedHop| {
+    let offers: Vec<Option<TwoStep>> = hops
+        .iter()
+        .map(|h| a.two_step.then(|| two_step(&loaded.catalog, h)))
+        .collect();
+    let resolve_cmd = |h: &airlock::catalog::plan::PlannedHop, t: &Option<TwoStep>| {
+        let flag = match t {
+            Some(TwoStep::Offered { .. }) => " --two-step",
+            _ => "",
+        };
         format!(
-            "airlock resolve --from {} --to {} --out {}.lock",
+            "airlock resolve --from {} --to {}{flag} --out {}.lock",
             h.from,
             h.to,
             hop_name(&h.from, &h.to)
@@ -119,10 +137,12 @@ fn print_plan(
         let list: Vec<_> = hops
             .iter()
             .zip(&support)
-            .map(|(h, s)| {
+            .zip(&offers)
+            .map(|((h, s), t)| {
                 serde_json::json!({
                     "from": h.from, "to": h.to,
-                    "resolve": resolve_cmd(h),
+                    "resolve": resolve_cmd(h, t),
+                    "two_step": t,
                     "target_minor": s.target_minor,
                     "target_support": s.support,
                     "target_end_of_life": s.end_of_life,
@@ -147,22 +167,89 @@ fn print_plan(
         hops.len(),
         loaded.identity.version
     );
-    for (i, (h, s)) in hops.iter().zip(&support).enumerate() {
-        let kind = if h.from.minor == h.to.minor {
-            "patch"
-        } else {
-            "minor"
+    for (i, ((h, s), t)) in hops.iter().zip(&support).zip(&offers).enumerate() {
+        let kind = match (h.from.minor == h.to.minor, t) {
+            (true, _) => "patch",
+            (false, Some(TwoStep::Offered { .. })) => "minor, two steps",
+            (false, _) => "minor",
         };
         println!(
             "  {}. {} -> {} ({kind})  {}",
             i + 1,
             h.from,
             h.to,
-            resolve_cmd(h)
+            resolve_cmd(h, &t)
         );
+        match t {
+            Some(TwoStep::Offered { step1, step2, .. }) => {
+                println!("     step 1: {step1}");
+                println!("     step 2: {step2}");
+            }
+            Some(TwoStep::Refused { reason }) if kind != "patch" => {
+                println!("     two-step: not offered: {reason}");
+            }
+            _ => {}
+        }
         println!("     {}", support_text(s));
     }
     Ok(())
+}
+
+/// A hop's two-step plan, or why there is none.
+#[derive(serde::Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+enum TwoStep {
+    Offered {
+        emulated: String,
+        step1: String,
+        step2: String,
+    },
+    Refused {
+        reason: String,
+    },
+}
+
+fn two_step(
+    catalog: &airlock::catalog::Catalog,
+    h: &airlock::catalog::plan::PlannedHop,
+) -> TwoStep {
+    let o = match airlock::catalog::two_step::offer(catalog, &h.from, &h.to) {
+        Ok(o) => o,
+        Err(e) => {
+            return TwoStep::Refused {
+                reason: e.to_string(),
+            };
+        }
+    };
+    let removed: Vec<String> = catalog
+        .minor_of(&h.to)
+        .map(|m| {
+            m.removed_apis
+                .iter()
+                .map(|r| r.group_version.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let removed = if removed.is_empty() {
+        "none".to_string()
+    } else {
+        removed.join(", ")
+    };
+    let name = hop_name(&h.from, &h.to);
+    TwoStep::Offered {
+        step1: format!(
+            "{} binaries and images; {} run with --emulated-version={} ({} behaviour) [{name}.step1.lock]",
+            h.to,
+            o.facts.components.join(", "),
+            o.emulated,
+            o.emulated
+        ),
+        step2: format!(
+            "later window, no images or binaries: lift the emulation, {} behaviour takes effect (APIs removed: {removed}) [{name}.step2.lock]",
+            h.to.minor_key()
+        ),
+        emulated: o.emulated,
+    }
 }
 
 /// Resolve and build every hop's bundle, in order (or, with --one-bundle, one bundle

@@ -1,0 +1,122 @@
+//! Two-step hops (issue 27): `airlock resolve --two-step` against the real test upstream
+//! writes a step-1 lock (the hop, the control plane emulating the from-minor) and a step-2
+//! lock with no image or file; both build, and step 2's bundle verifies and installs.
+
+use crate::common::check::assert_contains;
+use crate::common::cli::{Cli, ok};
+use crate::common::scenario::assert_fails;
+use crate::common::servers::Registry;
+use crate::common::upstream::{Opts, Upstream, catalog_text};
+use crate::common::{each, find, read_json};
+
+/// The test catalog with compatibility facts on 1.30 that offer emulating 1.29 (test
+/// data, like every value of the tiny catalog).
+fn offering_catalog() -> String {
+    catalog_text().replace(
+        "    removed_apis:\n      - {",
+        "    compatibility:\n      emulated_version_flag: true\n      emulated_version: { min: \"1.29\", max: \"1.30\" }\n      min_compatibility_flag: false\n      components: [kube-apiserver, kube-controller-manager, kube-scheduler]\n      two_step: offered\n      source: [t]\n    removed_apis:\n      - {",
+    )
+}
+
+fn lock(u: &Upstream, name: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(u.path(name)).expect("read lock");
+    serde_saphyr::from_str(&text).expect("lock is YAML")
+}
+
+#[test]
+fn a_target_without_the_facts_refuses_the_mode_and_writes_nothing() {
+    let u = Upstream::new(Opts::default());
+    let out = u.resolve(&["--two-step"]);
+    assert_fails(
+        &out,
+        4,
+        "no compatibility-version facts for 1.30 (not established)",
+    );
+    assert_fails(&out, 4, "without --two-step");
+    for name in ["hop.lock", "hop.step1.lock", "hop.step2.lock"] {
+        assert!(!u.path(name).exists(), "{name} written");
+    }
+    // plan says the same, per hop, and still lists the hop.
+    let text = Cli::airlock()
+        .args(["plan", "--from", "v1.29.6", "--to", "v1.30.2", "--two-step"])
+        .arg("--catalog")
+        .arg(&u.catalog)
+        .ok()
+        .stdout();
+    assert_contains(&text, "two-step: not offered:");
+    assert_contains(&text, "no compatibility-version facts for 1.30");
+}
+
+#[test]
+fn resolve_writes_two_locks_and_step2_builds_verifies_and_installs_with_nothing_in_it() {
+    let u = Upstream::new(Opts::default());
+    std::fs::write(&u.catalog, offering_catalog()).unwrap();
+    let plan = Cli::airlock()
+        .args([
+            "plan",
+            "--from",
+            "v1.29.15",
+            "--to",
+            "v1.30.2",
+            "--two-step",
+        ])
+        .arg("--catalog")
+        .arg(&u.catalog)
+        .ok()
+        .stdout();
+    assert_contains(&plan, "(minor, two steps)");
+    assert_contains(&plan, "--emulated-version=1.29");
+    assert_contains(&plan, "APIs removed: flowcontrol.apiserver.k8s.io/v1beta2");
+
+    ok(&u.resolve(&["--two-step"]));
+    assert!(!u.path("hop.lock").exists());
+    let (one, two) = (lock(&u, "hop.step1.lock"), lock(&u, "hop.step2.lock"));
+    assert_eq!(one["two_step"]["step"], 1);
+    assert_eq!(two["two_step"]["step"], 2);
+    assert_eq!(two["two_step"]["emulated_version"], "1.29");
+    assert!(!one["images"].as_array().unwrap().is_empty());
+    assert_eq!(two["images"], serde_json::json!([]));
+    assert_eq!(two["files"], serde_json::json!([]));
+    assert_eq!(two["hop"]["from"], "v1.30.2");
+    let patches = find(&one["checklist"], "id", "pre.emulation-patches");
+    let text = patches["commands"].to_string();
+    for c in [
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+    ] {
+        assert_contains(&text, &format!("{c}+json.json"));
+    }
+    assert!(
+        !text.contains("kube-proxy") && !text.contains("kubelet"),
+        "{text}"
+    );
+    let ids = each(&two["checklist"], "id");
+    for id in [
+        "pre.removed-apis",
+        "cp1.kube-apiserver",
+        "post.emulation",
+        "backout.emulation",
+    ] {
+        assert!(ids.contains(&id), "{id} missing from {ids:?}");
+    }
+
+    let key = u.keygen("k");
+    u.build("hop.step1.lock", "bundle-step1", &[]).ok();
+    u.build("hop.step2.lock", "bundle", &[]).ok();
+    let manifest = read_json(&u.path("bundle/manifest.json"));
+    assert_eq!(manifest["images"], serde_json::json!([]));
+    assert_eq!(manifest["files"], serde_json::json!([]));
+    let ids = each(&manifest["checklist"], "id");
+    assert!(ids.contains(&"cp.kube-scheduler"), "{ids:?}");
+    let step1 = read_json(&u.path("bundle-step1/manifest.json"));
+    assert!(!step1["images"].as_array().unwrap().is_empty());
+    let v = u.verify(&key, &["--json"]).ok().json();
+    assert_eq!(v["verified"], true);
+    let enclave = Registry::start();
+    let dest = u.path("dest");
+    u.install(&key, &enclave, &dest).ok().json();
+    // Nothing was pushed: the enclave registry holds no repository.
+    let catalog = enclave.get("/v2/_catalog").text();
+    assert!(!catalog.contains("kube-apiserver"), "{catalog}");
+}
