@@ -197,6 +197,14 @@ pub struct HopFacts {
     /// Runbook steps left out because they have nothing to do, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub left_out_steps: Vec<LeftOut>,
+    /// Which step of a two-step hop the lock is, for the report and preflight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub two_step: Option<TwoStepLock>,
+    /// Step 1 of a two-step hop: the API versions the target minor itself removes. They
+    /// stay served while the control plane emulates the from-minor and stop in step 2,
+    /// whose lock lists them in `removed_apis`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed_apis_in_step2: Vec<airlock_verify::cluster::RemovedApi>,
 }
 
 /// An image pinned by digest.

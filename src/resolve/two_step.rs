@@ -45,7 +45,28 @@ pub fn split(catalog: &Catalog, mut lock: Lock, etcd: Option<EtcdCluster>) -> Re
     };
     let checklist = lock.checklist.get_or_insert_with(Vec::new);
     emulate_in_step1(checklist, &o.emulated, &o.facts.components);
+    let key = to.minor_key();
+    for s in checklist.iter_mut().filter(|s| s.id == "pre.removed-apis") {
+        s.title.push_str(&format!(
+            " (step 1 of a two-step hop: the preflight fails only on APIs removed before {key}; those {key} removes stay served while the control plane emulates {} and are checked by step 2)",
+            o.emulated
+        ));
+    }
     lock.two_step = Some(marker(1));
+    let second_facts = lock.facts.clone().map(|mut f| {
+        f.addons.clear();
+        f.two_step = Some(marker(2));
+        f
+    });
+    if let Some(f) = lock.facts.as_mut() {
+        // The target minor's own removals land in step 2 (docs/design/two-step.md §4).
+        let (later, now) = std::mem::take(&mut f.removed_apis)
+            .into_iter()
+            .partition(|r| r.removed_in == key);
+        f.removed_apis = now;
+        f.removed_apis_in_step2 = later;
+        f.two_step = Some(marker(1));
+    }
     let after = format!(
         "step 2 (its own bundle) lifts the emulation in a later window; the APIs and features {} removes or adds take effect there",
         to.minor_key()
@@ -77,8 +98,7 @@ pub fn split(catalog: &Catalog, mut lock: Lock, etcd: Option<EtcdCluster>) -> Re
         to.minor_key()
     )];
     second.checklist = Some(runbook.steps);
-    second.facts = lock.facts.clone().map(|mut f| {
-        f.addons.clear();
+    second.facts = second_facts.map(|mut f| {
         f.left_out_steps = runbook.left_out;
         f
     });

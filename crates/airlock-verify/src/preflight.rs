@@ -49,6 +49,9 @@ pub struct Target<'a> {
     pub kubelet_max_minors_older: u32,
     /// API versions the target no longer serves.
     pub removed: &'a [RemovedApi],
+    /// Step 1 of a two-step hop: API versions the target removes only in step 2 (still
+    /// served while the control plane emulates the old minor); named, never failed on.
+    pub removed_in_step2: &'a [RemovedApi],
 }
 
 /// Run every check.
@@ -59,7 +62,7 @@ pub fn run(m: &BundleManifest, dump: &Dump, t: &Target<'_>) -> Vec<Check> {
     vec![
         version(dump, from),
         skew(dump, from, to, t.kubelet_max_minors_older),
-        removed(dump, t.removed),
+        removed(dump, t.removed, t.removed_in_step2),
         disk(m, t.dest),
         repository(dump, t.image_repository.as_deref()),
     ]
@@ -182,7 +185,38 @@ fn image_tag(image: &str) -> &str {
     last.split_once(':').map_or(image, |(_, tag)| tag)
 }
 
-fn removed(d: &Dump, removed: &[RemovedApi]) -> Check {
+fn removed(d: &Dump, removed: &[RemovedApi], later: &[RemovedApi]) -> Check {
+    let mut c = removed_now(d, removed);
+    if !later.is_empty() {
+        c.detail.push_str(&step2_note(d, later));
+    }
+    c
+}
+
+/// What step 1 of a two-step hop says about the APIs step 2 removes: which, and any use
+/// of them the dump shows, to move before step 2.
+fn step2_note(d: &Dump, later: &[RemovedApi]) -> String {
+    let names: Vec<String> = later
+        .iter()
+        .map(|r| Untrusted(&r.group_version).to_string())
+        .collect();
+    let mut note = format!(
+        "; not checked against this step: {} stop(s) being served in step 2 of this two-step hop (its preflight checks them)",
+        names.join(", ")
+    );
+    if d.can_show_api_use() {
+        let f = d.removed_in_use(later);
+        if !f.is_empty() {
+            note.push_str(&format!(
+                "; to move before step 2: {}",
+                f.iter().map(finding).collect::<Vec<_>>().join("; ")
+            ));
+        }
+    }
+    note
+}
+
+fn removed_now(d: &Dump, removed: &[RemovedApi]) -> Check {
     if !d.can_show_api_use() {
         return check(
             "removed-apis",
