@@ -539,6 +539,10 @@ fn removed_apis_step(catalog: &Catalog, to: &Version, minor_hop: bool) -> Step {
             quote(&resources.join(","))
         ),
         format!("kubectl get --raw /metrics > {dir}/metrics.txt"),
+        // The static pods' command lines: a pending step 2 of a two-step hop shows there.
+        format!(
+            "kubectl -n kube-system get pods -l tier=control-plane -o json > {dir}/control-plane-pods.json"
+        ),
         format!(
             "airlock-verify preflight {BUNDLE_PARAM} --policy {POLICY_PARAM} --cluster-dump {dir} --metrics {dir}/metrics.txt"
         ),

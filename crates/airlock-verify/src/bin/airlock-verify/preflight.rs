@@ -103,6 +103,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             kubelet_max_minors_older: older,
             removed: &removed,
             removed_in_step2: &removed_in_step2,
+            two_step: report["facts"]["two_step"]["step"]
+                .as_u64()
+                .and_then(|n| u8::try_from(n).ok()),
         },
     );
     let failed = results.iter().filter(|c| c.status == Status::Fail).count();
