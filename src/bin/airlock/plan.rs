@@ -178,7 +178,7 @@ fn print_plan(
             i + 1,
             h.from,
             h.to,
-            resolve_cmd(h, &t)
+            resolve_cmd(h, t)
         );
         match t {
             Some(TwoStep::Offered { step1, step2, .. }) => {
