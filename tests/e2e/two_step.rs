@@ -198,3 +198,34 @@ fn preflight_checks_each_removal_against_its_step(u: &Upstream, key: &std::path:
     assert_eq!(status, "fail", "{detail}");
     assert_contains(&detail, "fs-old");
 }
+
+#[test]
+fn plan_build_builds_both_steps_of_a_two_step_hop() {
+    let u = Upstream::new(Opts::default());
+    // v1.29.6 as the newest 1.29 patch: one minor hop, offered as two steps.
+    let catalog = u.path("catalog-two-step.yaml");
+    let text = offering_catalog().replace("latest_patch: 15", "latest_patch: 6");
+    std::fs::write(&catalog, text).unwrap();
+    let key = u.keygen("plan");
+    let out_dir = u.path("hops");
+    let plan = u.plan_build(("v1.29.6", "v1.30.2"), &key, &out_dir, &catalog);
+    let v = plan.arg("--two-step").args(u.net_args()).ok().json();
+    assert_eq!(each(&v["hops"], "lock").len(), 2, "{v}");
+    let name = out_dir.join("airlock-v1.29.6-to-v1.30.2");
+    let step = |n: u32| {
+        read_json(&name.with_file_name(format!("airlock-v1.29.6-to-v1.30.2-step{n}/manifest.json")))
+    };
+    assert!(!step(1)["images"].as_array().unwrap().is_empty());
+    assert_eq!(step(2)["images"], serde_json::json!([]));
+    assert_eq!(step(2)["files"], serde_json::json!([]));
+    for n in [1, 2] {
+        let bundle = name.with_file_name(format!("airlock-v1.29.6-to-v1.30.2-step{n}"));
+        let out = Cli::verify()
+            .arg("verify")
+            .arg(&bundle)
+            .args(["--trust", &cli::pub_of(&key), "--json"])
+            .ok()
+            .json();
+        assert_eq!(out["verified"], true, "step {n}");
+    }
+}

@@ -57,9 +57,10 @@ pub struct Args {
     one_bundle: bool,
     /// Show each minor hop as a two-step hop (step 1: new binaries emulating the old
     /// minor; step 2: lift the emulation), with `airlock resolve --two-step` commands, or
-    /// the catalog's reason where it is not offered. Build the two locks with `airlock
-    /// build` each.
-    #[arg(long, conflicts_with = "build")]
+    /// the catalog's reason where it is not offered. With --build, such a hop's two locks
+    /// (NAME.step1.lock, NAME.step2.lock) are built into NAME-step1/ and NAME-step2/; a hop
+    /// the catalog does not offer it for is built as one bundle, and the plan says why.
+    #[arg(long, conflicts_with = "one_bundle")]
     two_step: bool,
     /// Replace existing locks and bundles in --out-dir.
     #[arg(long)]
@@ -293,6 +294,12 @@ fn build_hops(
             }));
             continue;
         }
+        if a.two_step
+            && let Some(steps) = build_two_step(a, loaded, &ctx, &keys, &lock_path, &out_dir, h)?
+        {
+            built.extend(steps);
+            continue;
+        }
         let summary = build_lock(
             a,
             &ctx,
@@ -347,6 +354,53 @@ fn build_hops(
         );
     }
     Ok(())
+}
+
+/// With --two-step: split hop `h`'s lock into its two step locks and build both, or
+/// `None` (the hop is built as one bundle) where the catalog does not offer the mode.
+fn build_two_step(
+    a: &Args,
+    loaded: &airlock::catalog::Loaded,
+    ctx: &Ctx,
+    keys: &[crate::common::SignerBox],
+    lock_path: &std::path::Path,
+    out_dir: &std::path::Path,
+    h: &airlock::catalog::plan::PlannedHop,
+) -> anyhow::Result<Option<Vec<serde_json::Value>>> {
+    if let TwoStep::Refused { reason } = two_step(&loaded.catalog, h) {
+        if h.from.minor != h.to.minor {
+            eprintln!(
+                "note: {} -> {} is built as one bundle: {reason}",
+                h.from, h.to
+            );
+        }
+        return Ok(None);
+    }
+    let (lock, _) = airlock::lock::Lock::load(lock_path)?;
+    let (one, two) = airlock::resolve::two_step::split(&loaded.catalog, lock, a.hop.etcd()?)?;
+    let paths = airlock::resolve::two_step::lock_paths(lock_path);
+    let mut out = Vec::new();
+    for (n, (path, lock)) in [(&paths.0, &one), (&paths.1, &two)].into_iter().enumerate() {
+        write_lock(path, lock, a.force)?;
+        let dir = out_dir.join(format!("{}-step{}", hop_name(&h.from, &h.to), n + 1));
+        let summary = build_lock(a, ctx, keys, path, &dir)
+            .with_context(|| format!("step {} of {} -> {}", n + 1, h.from, h.to))?;
+        if !a.json {
+            println!(
+                "{} -> {} step {}: lock {}, bundle {} (manifest sha256 {})",
+                h.from,
+                h.to,
+                n + 1,
+                path.display(),
+                summary.dir.display(),
+                summary.manifest_sha256
+            );
+        }
+        out.push(serde_json::json!({
+            "from": h.from, "to": h.to, "two_step": n + 1, "lock": path, "bundle": summary,
+        }));
+    }
+    Ok(Some(out))
 }
 
 /// What every hop's resolve and build share.
