@@ -669,6 +669,32 @@ provenance:
         }
     }
 
+    #[test]
+    fn a_two_step_lock_is_step_1_or_2_and_step_2_carries_nothing() {
+        let marker =
+            "two_step: { step: 2, emulated_version: \"1.29\", components: [kube-apiserver] }\n";
+        let e = Lock::parse(&format!("{SAMPLE}{marker}"), "x").unwrap_err();
+        assert!(
+            format!("{e:?}").contains("step 2 carries no images"),
+            "{e:?}"
+        );
+        let empty = "format: 1\nkind: airlock-lock\n";
+        let two = Lock::parse(&format!("{empty}{marker}"), "x").unwrap();
+        assert_eq!(two.two_step.as_ref().unwrap().step, 2);
+        let e = Lock::parse(
+            &format!("{empty}{}", marker.replace("step: 2", "step: 3")),
+            "x",
+        )
+        .unwrap_err();
+        assert!(format!("{e:?}").contains("step 3 is not 1 or 2"), "{e:?}");
+        let e = Lock::parse(
+            &format!("{empty}{}", marker.replace("\"1.29\"", "\"129\"")),
+            "x",
+        )
+        .unwrap_err();
+        assert!(format!("{e:?}").contains("is not a minor"), "{e:?}");
+    }
+
     proptest::proptest! {
         #[test]
         fn parse_never_panics(s in "\\PC{0,400}") {
