@@ -5,6 +5,7 @@
 use crate::common::check::assert_contains;
 use crate::common::cli::{self, Cli, ok};
 use crate::common::cluster_dump::{object, write_list};
+use crate::common::evidence::{assert_valid, write_json};
 use crate::common::scenario::assert_fails;
 use crate::common::servers::Registry;
 use crate::common::upstream::{Opts, Upstream, catalog_text};
@@ -112,6 +113,14 @@ fn resolve_writes_two_locks_and_step2_builds_verifies_and_installs_with_nothing_
     assert!(ids.contains(&"cp.kube-scheduler"), "{ids:?}");
     let step1 = read_json(&u.path("bundle-step1/manifest.json"));
     assert!(!step1["images"].as_array().unwrap().is_empty());
+    for (lock, n) in [(&one, 1), (&two, 2)] {
+        let json = write_json(&u.path(&format!("step{n}.lock.json")), lock);
+        assert_valid("lock.schema.json", &json);
+    }
+    for dir in ["bundle-step1", "bundle"] {
+        let report = u.path(&format!("{dir}/report/change-report.json"));
+        assert_valid("change-report.schema.json", &report);
+    }
     reports_place_the_removed_apis_in_step2(&u);
     preflight_checks_each_removal_against_its_step(&u, &key);
     let v = u.verify(&key, &["--json"]).ok().json();
