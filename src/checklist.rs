@@ -16,6 +16,7 @@
 //! [`Checklist::left_out`] says which and why (the report's JSON carries it).
 
 pub mod estimate;
+pub mod two_step;
 
 use crate::catalog::{Catalog, Version};
 use crate::etcd::{EtcdCluster, EtcdMember};
@@ -384,38 +385,8 @@ fn pre_checks(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Out) {
         )),
     ));
     removed_apis(input, c, s);
-    s.push(step(
-        "pre.snapshot",
-        "First control plane: take an etcd snapshot (one member's snapshot holds the whole keyspace)",
-        &[
-            "mkdir -p /var/lib/airlock",
-            // The pod mounts /var/lib/etcd from the node: save there, then move it out.
-            &format!("{ETCDCTL} snapshot save /var/lib/etcd/airlock-snapshot.db"),
-            &format!("mv /var/lib/etcd/airlock-snapshot.db {snapshot}"),
-            "ETCD_IMAGE=$(awk '/image:/ {print $2; exit}' /etc/kubernetes/manifests/etcd.yaml)",
-            &format!("{} snapshot status {snapshot} -w table", etcdutl_offline(None)),
-            &format!("sha256sum {snapshot}"),
-        ],
-        Some(&format!(
-            "the snapshot status shows a non-zero revision and key count; copy the snapshot to {} {snapshot} (every member restores the same snapshot) and off the cluster",
-            match &input.etcd {
-                Some(e) => format!(
-                    "each other etcd member ({}) at",
-                    e.members.iter().skip(1).map(|m| comment(&m.name)).collect::<Vec<_>>().join(", ")
-                ),
-                None => "every other control plane at".into(),
-            }
-        )),
-    ));
-    s.push(step(
-        "pre.config-backup",
-        "Every control plane: copy /etc/kubernetes (the back-out restores its static pod manifests)",
-        &[
-            "mkdir -p /var/lib/airlock",
-            &format!("cp -a /etc/kubernetes {conf_backup}"),
-        ],
-        Some(&format!("{conf_backup}/manifests/etcd.yaml exists on every control plane")),
-    ));
+    s.push(snapshot_step(input, snapshot));
+    s.push(config_backup_step(conf_backup));
     s.push(step(
         "pre.disk",
         "Check free disk space on every node",
@@ -462,12 +433,68 @@ fn pre_checks(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Out) {
     }
 }
 
+/// `pre.snapshot`: one member's etcd snapshot to `snapshot` (a quoted path), checked.
+fn snapshot_step(input: &ChecklistInput<'_>, snapshot: &str) -> Step {
+    step(
+        "pre.snapshot",
+        "First control plane: take an etcd snapshot (one member's snapshot holds the whole keyspace)",
+        &[
+            "mkdir -p /var/lib/airlock",
+            // The pod mounts /var/lib/etcd from the node: save there, then move it out.
+            &format!("{ETCDCTL} snapshot save /var/lib/etcd/airlock-snapshot.db"),
+            &format!("mv /var/lib/etcd/airlock-snapshot.db {snapshot}"),
+            "ETCD_IMAGE=$(awk '/image:/ {print $2; exit}' /etc/kubernetes/manifests/etcd.yaml)",
+            &format!(
+                "{} snapshot status {snapshot} -w table",
+                etcdutl_offline(None)
+            ),
+            &format!("sha256sum {snapshot}"),
+        ],
+        Some(&format!(
+            "the snapshot status shows a non-zero revision and key count; copy the snapshot to {} {snapshot} (every member restores the same snapshot) and off the cluster",
+            match &input.etcd {
+                Some(e) => format!(
+                    "each other etcd member ({}) at",
+                    e.members
+                        .iter()
+                        .skip(1)
+                        .map(|m| comment(&m.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                None => "every other control plane at".into(),
+            }
+        )),
+    )
+}
+
+/// `pre.config-backup`: every control plane's /etc/kubernetes, copied to `conf_backup`.
+fn config_backup_step(conf_backup: &str) -> Step {
+    step(
+        "pre.config-backup",
+        "Every control plane: copy /etc/kubernetes (the back-out restores its static pod manifests)",
+        &[
+            "mkdir -p /var/lib/airlock",
+            &format!("cp -a /etc/kubernetes {conf_backup}"),
+        ],
+        Some(&format!(
+            "{conf_backup}/manifests/etcd.yaml exists on every control plane"
+        )),
+    )
+}
+
 /// Objects on a removed API: a dump of what can show one (objects, Helm release
 /// Secrets, the API server's metrics) checked by `airlock-verify preflight` against
 /// every API removed up to the target (the bundle's signed report lists them).
 fn removed_apis(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Out) {
-    let to = input.to;
-    let all = input.catalog.removed_apis_up_to(&to);
+    s.push(removed_apis_step(input.catalog, &input.to, c.minor_hop));
+}
+
+/// The `pre.removed-apis` step for a cluster going to `to` (`minor_hop`: the APIs `to`'s
+/// own minor removes are named in the title).
+fn removed_apis_step(catalog: &Catalog, to: &Version, minor_hop: bool) -> Step {
+    let to = *to;
+    let all = catalog.removed_apis_up_to(&to);
     // The objects to dump: kinds with a GA replacement, which every cluster on the hop
     // serves by the same resource name (`kubectl get` fails whole on one unknown name,
     // so a kind with no replacement, like PodSecurityPolicy, or only a beta one is not
@@ -512,13 +539,17 @@ fn removed_apis(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Out) {
             quote(&resources.join(","))
         ),
         format!("kubectl get --raw /metrics > {dir}/metrics.txt"),
+        // The static pods' command lines: a pending step 2 of a two-step hop shows there.
+        format!(
+            "kubectl -n kube-system get pods -l tier=control-plane -o json > {dir}/control-plane-pods.json"
+        ),
         format!(
             "airlock-verify preflight {BUNDLE_PARAM} --policy {POLICY_PARAM} --cluster-dump {dir} --metrics {dir}/metrics.txt"
         ),
     ];
     let this_hop: Vec<String> = all
         .iter()
-        .filter(|r| c.minor_hop && r.removed_in == to.minor_key())
+        .filter(|r| minor_hop && r.removed_in == to.minor_key())
         .map(|r| {
             let instead = match &r.replacement {
                 Some(rep) => format!(" -> {rep}"),
@@ -542,12 +573,14 @@ fn removed_apis(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Out) {
             all.len() - this_hop.len()
         )
     };
-    s.push(step(
+    step(
         "pre.removed-apis",
         title,
         &refs(&commands),
-        Some("the removed-apis check passes: no object, Helm release manifest, last-applied-configuration annotation or client request (apiserver_requested_deprecated_apis; scrape every API server) uses a removed API version; migrate each one it names to the replacement it gives"),
-    ));
+        Some(
+            "the removed-apis check passes: no object, Helm release manifest, last-applied-configuration annotation or client request (apiserver_requested_deprecated_apis; scrape every API server) uses a removed API version; migrate each one it names to the replacement it gives",
+        ),
+    )
 }
 
 /// The first control-plane node: kubeadm upgrade apply.

@@ -65,6 +65,23 @@ pub struct Lock {
     /// locks written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<LockProvenance>,
+    /// Which step of a two-step hop this lock is (`airlock resolve --two-step`, issue 27);
+    /// absent for a normal hop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub two_step: Option<TwoStepLock>,
+}
+
+/// One step of a two-step hop: step 1 brings the new binaries with the control plane
+/// emulating the from-minor, step 2 (no images, no files) lifts the emulation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwoStepLock {
+    /// 1 or 2.
+    pub step: u8,
+    /// The minor the control plane emulates in step 1 (`"1.36"`).
+    pub emulated_version: String,
+    /// The components that carry `--emulated-version` in step 1.
+    pub components: Vec<String>,
 }
 
 /// Whether and how resolve checked upstream signatures (issue 23).
@@ -180,6 +197,14 @@ pub struct HopFacts {
     /// Runbook steps left out because they have nothing to do, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub left_out_steps: Vec<LeftOut>,
+    /// Which step of a two-step hop the lock is, for the report and preflight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub two_step: Option<TwoStepLock>,
+    /// Step 1 of a two-step hop: the API versions the target minor itself removes. They
+    /// stay served while the control plane emulates the from-minor and stop in step 2,
+    /// whose lock lists them in `removed_apis`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed_apis_in_step2: Vec<airlock_verify::cluster::RemovedApi>,
 }
 
 /// An image pinned by digest.
@@ -338,6 +363,7 @@ impl Lock {
             facts: None,
             package_repositories: Vec::new(),
             provenance: None,
+            two_step: None,
         }
     }
 
@@ -439,7 +465,32 @@ impl Lock {
         if let Some(p) = &self.provenance {
             self.check_provenance(p).map_err(bad)?;
         }
+        if let Some(t) = &self.two_step {
+            self.check_two_step(t).map_err(bad)?;
+        }
         Ok(())
+    }
+
+    /// A two-step lock is step 1 or 2 of an emulated minor; step 2 carries nothing to
+    /// install (its whole point is a change with no new binaries).
+    fn check_two_step(&self, t: &TwoStepLock) -> std::result::Result<(), String> {
+        if crate::catalog::parse_minor_key(&t.emulated_version).is_none() {
+            return Err(format!(
+                "two_step: emulated_version {:?} is not a minor (\"1.N\")",
+                t.emulated_version
+            ));
+        }
+        match t.step {
+            1 => Ok(()),
+            2 if self.images.is_empty()
+                && self.files.is_empty()
+                && self.package_repositories.is_empty() =>
+            {
+                Ok(())
+            }
+            2 => Err("two_step: step 2 carries no images, files or packages".into()),
+            n => Err(format!("two_step: step {n} is not 1 or 2")),
+        }
     }
 
     /// Each provenance entry names an image (by reference and digest) or a file (by URL
@@ -616,6 +667,32 @@ provenance:
             let e = Lock::parse(&text, "x").unwrap_err();
             assert!(format!("{e:?}").contains(expected), "{from} -> {e:?}");
         }
+    }
+
+    #[test]
+    fn a_two_step_lock_is_step_1_or_2_and_step_2_carries_nothing() {
+        let marker =
+            "two_step: { step: 2, emulated_version: \"1.29\", components: [kube-apiserver] }\n";
+        let e = Lock::parse(&format!("{SAMPLE}{marker}"), "x").unwrap_err();
+        assert!(
+            format!("{e:?}").contains("step 2 carries no images"),
+            "{e:?}"
+        );
+        let empty = "format: 1\nkind: airlock-lock\n";
+        let two = Lock::parse(&format!("{empty}{marker}"), "x").unwrap();
+        assert_eq!(two.two_step.as_ref().unwrap().step, 2);
+        let e = Lock::parse(
+            &format!("{empty}{}", marker.replace("step: 2", "step: 3")),
+            "x",
+        )
+        .unwrap_err();
+        assert!(format!("{e:?}").contains("step 3 is not 1 or 2"), "{e:?}");
+        let e = Lock::parse(
+            &format!("{empty}{}", marker.replace("\"1.29\"", "\"129\"")),
+            "x",
+        )
+        .unwrap_err();
+        assert!(format!("{e:?}").contains("is not a minor"), "{e:?}");
     }
 
     proptest::proptest! {

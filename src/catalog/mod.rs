@@ -14,6 +14,7 @@ pub mod plan;
 mod schema;
 pub mod sources;
 pub mod support;
+pub mod two_step;
 pub mod update;
 mod validate;
 
@@ -24,9 +25,10 @@ use crate::error::{Error, Result};
 use crate::manifest::CatalogIdentity;
 pub use date::Date;
 pub use schema::{
-    Binary, Catalog, CatalogImage, ChecksumFormat, Confidence, Defaults, Document,
-    EarlierRemovedApi, MinorEntry, RemovedApi, ServedApis, ServedGroupVersion, ServedResource,
-    Skew, Source, TagRow, Tool, Version, expand_template, is_catalog_version, parse_minor_key,
+    Binary, Catalog, CatalogImage, ChecksumFormat, Compatibility, Confidence, Defaults, Document,
+    EarlierRemovedApi, MinorEntry, MinorRange, RemovedApi, ServedApis, ServedGroupVersion,
+    ServedResource, Skew, Source, TagRow, Tool, TwoStepOffer, Version, expand_template,
+    is_catalog_version, parse_minor_key,
 };
 pub use validate::check_group_version;
 

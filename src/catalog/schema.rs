@@ -181,6 +181,63 @@ pub struct MinorEntry {
     /// What the minor's API server serves (from its discovery documents), when read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub served_apis: Option<ServedApis>,
+    /// Compatibility-version facts (`--emulated-version`), for two-step hops into this
+    /// minor; absent when not established.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compatibility: Option<Compatibility>,
+}
+
+/// What a minor's control plane offers for emulating an older minor (KEP-4330), with the
+/// sources; `docs/design/two-step.md` §1 has the reading behind each value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Compatibility {
+    /// The control-plane binaries of this minor take `--emulated-version`.
+    pub emulated_version_flag: bool,
+    /// The `kube` emulation versions the binaries accept, when the flag exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emulated_version: Option<MinorRange>,
+    /// `--min-compatibility-version` exists (airlock never sets it).
+    pub min_compatibility_flag: bool,
+    /// The components that take `--emulated-version`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<String>,
+    /// Whether a two-step hop into this minor is offered.
+    pub two_step: TwoStepOffer,
+    /// Why it is refused (required when `two_step: refused`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+    /// Facts the mode needs that were not read at the tag; any one refuses the mode.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unconfirmed: Vec<String>,
+    /// Source ids.
+    pub source: Vec<String>,
+    /// `uncertain`, when a value was read at a pre-release tag or inferred.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<Confidence>,
+    /// What is and is not confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// An inclusive range of minors, `{ min: "1.33", max: "1.36" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MinorRange {
+    /// Lowest accepted minor.
+    pub min: String,
+    /// Highest accepted minor.
+    pub max: String,
+}
+
+/// Whether the catalog offers two-step hops into a minor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TwoStepOffer {
+    /// The facts hold: the mode is offered.
+    Offered,
+    /// Not offered; `refusal` says why.
+    Refused,
 }
 
 /// The group/versions a minor serves, with their resources.

@@ -318,6 +318,13 @@ fn build_minor(
     let images = images(n, latest, docs, template, warnings)?;
     let tools = tools(base, n, latest, docs, template)?;
     let (removed_apis, served_apis) = apis(n, docs)?;
+    // Hand-entered from the sources it cites (update does not read them yet): kept from
+    // the base catalog's entry for the same minor.
+    let compatibility = base
+        .minors
+        .iter()
+        .find(|m| m.minor == key)
+        .and_then(|m| m.compatibility.clone());
     Ok(MinorEntry {
         minor: key,
         latest_patch: latest,
@@ -331,6 +338,7 @@ fn build_minor(
         tools,
         removed_apis,
         served_apis: Some(served_apis),
+        compatibility,
     })
 }
 

@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use super::schema::{
-    Binary, Catalog, CatalogImage, EarlierRemovedApi, MinorEntry, RemovedApi, ServedGroupVersion,
-    Tool, expand_template, is_catalog_version, parse_minor_key,
+    Binary, Catalog, CatalogImage, Compatibility, EarlierRemovedApi, MinorEntry, RemovedApi,
+    ServedGroupVersion, Tool, TwoStepOffer, expand_template, is_catalog_version, parse_minor_key,
 };
 
 type Check = std::result::Result<(), String>;
@@ -165,6 +165,87 @@ fn check_minor(m: &MinorEntry, registry: &str, ids: &SourceIds<'_>) -> Check {
         let w = format!("{what} served_apis");
         ids.check(&w, &served.source)?;
         check_served(&served.group_versions).map_err(|e| format!("{w}: {e}"))?;
+    }
+    if let Some(c) = &m.compatibility {
+        check_compatibility(&what, m, c, ids)?;
+    }
+    Ok(())
+}
+
+/// A minor's compatibility-version facts are sourced and agree with each other; an
+/// offered two-step hop rests on every fact it needs (`docs/design/two-step.md` §0).
+fn check_compatibility(
+    what: &str,
+    m: &MinorEntry,
+    c: &Compatibility,
+    ids: &SourceIds<'_>,
+) -> Check {
+    let w = format!("{what} compatibility");
+    ids.check(&w, &c.source)?;
+    if c.source.is_empty() {
+        return Err(format!("{w}: no source"));
+    }
+    let n = parse_minor_key(&m.minor).unwrap_or(0);
+    if let Some(r) = &c.emulated_version {
+        let (Some(lo), Some(hi)) = (parse_minor_key(&r.min), parse_minor_key(&r.max)) else {
+            return Err(format!(
+                "{w}: emulated_version min and max must be minors (\"1.N\")"
+            ));
+        };
+        if lo > hi || hi != n {
+            return Err(format!(
+                "{w}: emulated_version {}..{} must end at the minor itself and not be empty",
+                r.min, r.max
+            ));
+        }
+        if !c.emulated_version_flag {
+            return Err(format!("{w}: an emulated_version range without the flag"));
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for comp in &c.components {
+        if !super::two_step::EMULATING_COMPONENTS.contains(&comp.as_str()) {
+            return Err(format!(
+                "{w}: component {comp:?} is not one of {}",
+                super::two_step::EMULATING_COMPONENTS.join(", ")
+            ));
+        }
+        if !seen.insert(comp.as_str()) {
+            return Err(format!("{w}: component {comp} listed twice"));
+        }
+    }
+    match c.two_step {
+        TwoStepOffer::Refused if c.refusal.as_deref().is_none_or(str::is_empty) => {
+            Err(format!("{w}: two_step refused without a refusal reason"))
+        }
+        TwoStepOffer::Offered => check_offered(&w, n, c),
+        TwoStepOffer::Refused => Ok(()),
+    }
+}
+
+/// What an offered two-step hop into 1.`n` needs: the flag on all three components, a range
+/// that holds 1.(n-1), nothing unconfirmed, no refusal.
+fn check_offered(w: &str, n: u32, c: &Compatibility) -> Check {
+    let holds_previous = c
+        .emulated_version
+        .as_ref()
+        .is_some_and(|r| parse_minor_key(&r.min).is_some_and(|lo| lo < n));
+    if !c.emulated_version_flag || !holds_previous {
+        return Err(format!(
+            "{w}: two_step offered, but the accepted range does not hold 1.{}",
+            n.saturating_sub(1)
+        ));
+    }
+    if c.components.len() != super::two_step::EMULATING_COMPONENTS.len() {
+        return Err(format!(
+            "{w}: two_step offered, but not all of {} take the flag",
+            super::two_step::EMULATING_COMPONENTS.join(", ")
+        ));
+    }
+    if !c.unconfirmed.is_empty() || c.refusal.is_some() {
+        return Err(format!(
+            "{w}: two_step offered with unconfirmed facts or a refusal reason"
+        ));
     }
     Ok(())
 }

@@ -90,6 +90,15 @@ pub fn facts_from_bundle(dir: &std::path::Path) -> crate::Result<Option<HopFacts
             None => Vec::new(),
             Some(l) => serde_json::from_value(l.clone()).map_err(invalid)?,
         },
+        // Reports of normal hops have neither.
+        two_step: match v["facts"].get("two_step") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(t) => serde_json::from_value(t.clone()).map_err(invalid)?,
+        },
+        removed_apis_in_step2: match v["facts"].get("removed_apis_in_step2") {
+            None | Some(serde_json::Value::Null) => Vec::new(),
+            Some(r) => serde_json::from_value(r.clone()).map_err(invalid)?,
+        },
     }))
 }
 

@@ -366,6 +366,13 @@ pub struct Apis {
     pub removed: Vec<RemovedApi>,
     /// Objects of the cluster that use them.
     pub in_use: Evaluated<Finding>,
+    /// In a two-step hop: which step this is, and where the removals land.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub two_step: Option<String>,
+    /// Step 1 of a two-step hop: the API versions the target minor removes, still served
+    /// under emulation and removed by step 2 (preflight does not fail on them here).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub due_in_step2: Vec<RemovedApi>,
 }
 
 /// How bad a risk is.

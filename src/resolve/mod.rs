@@ -11,6 +11,7 @@
 pub mod catchup;
 pub mod checksum;
 mod pin;
+pub mod two_step;
 mod wanted;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -383,6 +384,8 @@ fn hop_facts(catalog: &Catalog, to: &Version, uncertain: &[String]) -> HopFacts 
         uncertain: uncertain.to_vec(),
         addons: Vec::new(),
         left_out_steps: Vec::new(),
+        two_step: None,
+        removed_apis_in_step2: Vec::new(),
     }
 }
 

@@ -45,3 +45,4 @@ mod timestamps;
 mod tokens;
 mod trust;
 mod trust_input;
+mod two_step;

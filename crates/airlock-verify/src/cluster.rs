@@ -78,6 +78,9 @@ pub struct Dump {
     pub requested: Vec<metrics::Requested>,
     /// The scrapes read (a scrape without the metric still says nothing was requested).
     pub metrics_files: Vec<String>,
+    /// kube-system Pods whose containers run with `--emulated-version=`: `(pod, value)`
+    /// (the static pods of a control plane part-way through a two-step hop).
+    pub emulated: Vec<(String, String)>,
 }
 
 fn not_json(origin: &str, e: serde_json::Error) -> Error {
@@ -202,10 +205,25 @@ impl Dump {
                 control_plane,
             });
         }
+        let spec = doc.spec.into_map();
+        let kube_system = meta.namespace.as_str() == Some("kube-system");
+        if kind == "Pod"
+            && kube_system
+            && let Some(spec) = &spec
+        {
+            for (_, _, line) in &spec.containers.0 {
+                for v in line
+                    .iter()
+                    .filter_map(|a| a.strip_prefix("--emulated-version="))
+                {
+                    self.emulated.push((name.clone(), v.to_string()));
+                }
+            }
+        }
         if kind == "DaemonSet"
             && name == "kube-proxy"
-            && meta.namespace.as_str() == Some("kube-system")
-            && let Some(image) = kube_proxy_image(doc.spec)
+            && kube_system
+            && let Some(image) = kube_proxy_image(spec)
         {
             self.kube_proxy_image = Some(image);
         }
@@ -371,13 +389,13 @@ pub fn resource_of(kind: &str) -> String {
 }
 
 /// The `kube-proxy` container's image of a DaemonSet's pod template.
-fn kube_proxy_image(spec: Shape<stream::Spec>) -> Option<String> {
-    let pod = spec.into_map()?.template.into_map()?.spec.into_map()?;
+fn kube_proxy_image(spec: Option<stream::Spec>) -> Option<String> {
+    let pod = spec?.template.into_map()?.spec.into_map()?;
     pod.containers
         .0
         .into_iter()
-        .find(|(name, _)| name == "kube-proxy")
-        .map(|(_, image)| image)
+        .find(|(name, _, _)| name == "kube-proxy")
+        .map(|(_, image, _)| image)
         .filter(|image| !image.is_empty())
 }
 

@@ -49,6 +49,11 @@ pub struct Target<'a> {
     pub kubelet_max_minors_older: u32,
     /// API versions the target no longer serves.
     pub removed: &'a [RemovedApi],
+    /// Step 1 of a two-step hop: API versions the target removes only in step 2 (still
+    /// served while the control plane emulates the old minor); named, never failed on.
+    pub removed_in_step2: &'a [RemovedApi],
+    /// Which step of a two-step hop the bundle is (its report says), if it is one.
+    pub two_step: Option<u8>,
 }
 
 /// Run every check.
@@ -59,9 +64,10 @@ pub fn run(m: &BundleManifest, dump: &Dump, t: &Target<'_>) -> Vec<Check> {
     vec![
         version(dump, from),
         skew(dump, from, to, t.kubelet_max_minors_older),
-        removed(dump, t.removed),
+        removed(dump, t.removed, t.removed_in_step2),
         disk(m, t.dest),
         repository(dump, t.image_repository.as_deref()),
+        emulation(dump, t.two_step),
     ]
 }
 
@@ -182,7 +188,38 @@ fn image_tag(image: &str) -> &str {
     last.split_once(':').map_or(image, |(_, tag)| tag)
 }
 
-fn removed(d: &Dump, removed: &[RemovedApi]) -> Check {
+fn removed(d: &Dump, removed: &[RemovedApi], later: &[RemovedApi]) -> Check {
+    let mut c = removed_now(d, removed);
+    if !later.is_empty() {
+        c.detail.push_str(&step2_note(d, later));
+    }
+    c
+}
+
+/// What step 1 of a two-step hop says about the APIs step 2 removes: which, and any use
+/// of them the dump shows, to move before step 2.
+fn step2_note(d: &Dump, later: &[RemovedApi]) -> String {
+    let names: Vec<String> = later
+        .iter()
+        .map(|r| Untrusted(&r.group_version).to_string())
+        .collect();
+    let mut note = format!(
+        "; not checked against this step: {} stop(s) being served in step 2 of this two-step hop (its preflight checks them)",
+        names.join(", ")
+    );
+    if d.can_show_api_use() {
+        let f = d.removed_in_use(later);
+        if !f.is_empty() {
+            note.push_str(&format!(
+                "; to move before step 2: {}",
+                f.iter().map(finding).collect::<Vec<_>>().join("; ")
+            ));
+        }
+    }
+    note
+}
+
+fn removed_now(d: &Dump, removed: &[RemovedApi]) -> Check {
     if !d.can_show_api_use() {
         return check(
             "removed-apis",
@@ -237,6 +274,55 @@ fn finding(x: &crate::cluster::Finding) -> String {
             .map(|r| format!(", use {}", Untrusted(r)))
             .unwrap_or_else(|| ", no replacement".into())
     )
+}
+
+/// A control plane part-way through a two-step hop (its static pods run with
+/// `--emulated-version`) takes only that hop's step 2: kubeadm judges versions by the
+/// binary, so it would let a minor hop leave the control plane emulating two minors back,
+/// and any `kubeadm upgrade` without step 1's patches drops the flag unplanned
+/// (docs/design/two-step.md §1.4).
+fn emulation(d: &Dump, step: Option<u8>) -> Check {
+    let seen = d
+        .objects
+        .iter()
+        .any(|o| o.kind == "Pod" && o.name.starts_with("kube-apiserver"));
+    if !seen {
+        return check(
+            "emulation",
+            Status::NotEvaluated,
+            "no kube-apiserver Pod among the dumps (`kubectl -n kube-system get pods -l tier=control-plane -o json`): whether a two-step hop's step 2 is pending was not checked".into(),
+        );
+    }
+    let pods: Vec<String> = d
+        .emulated
+        .iter()
+        .map(|(p, v)| format!("{} ({})", Untrusted(p), Untrusted(v)))
+        .collect();
+    match (pods.is_empty(), step) {
+        (true, Some(2)) => check(
+            "emulation",
+            Status::Fail,
+            "no control-plane Pod runs with --emulated-version: step 1 of this two-step hop was not carried out, or step 2 already was".into(),
+        ),
+        (true, _) => check(
+            "emulation",
+            Status::Pass,
+            "no control-plane Pod runs with --emulated-version".into(),
+        ),
+        (false, Some(2)) => check(
+            "emulation",
+            Status::Pass,
+            format!("emulating, as step 2 expects: {}", pods.join(", ")),
+        ),
+        (false, _) => check(
+            "emulation",
+            Status::Fail,
+            format!(
+                "step 2 of a two-step hop is pending: {} run(s) with --emulated-version; carry out that step 2 before any other hop (kubeadm judges the binary version, and an upgrade without step 1's patches drops the flag unplanned)",
+                pods.join(", ")
+            ),
+        ),
+    }
 }
 
 fn disk(m: &BundleManifest, dest: Option<&Path>) -> Check {
@@ -330,6 +416,48 @@ mod tests {
             "spec": {"template": {"spec": {"containers": [
                 {"name": "sidecar", "image": "registry.k8s.io/pause:3.10"},
                 {"name": "kube-proxy", "image": image}]}}}}])
+    }
+
+    /// kubeadm's static kube-apiserver and kube-scheduler Pods, with `flag` on their
+    /// command line (or none).
+    fn control_plane(flag: Option<&str>) -> serde_json::Value {
+        let pod = |c: &str| {
+            let mut command = vec![c.to_string(), "--v=2".to_string()];
+            command.extend(flag.map(str::to_string));
+            serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": format!("{c}-cp1"), "namespace": "kube-system"},
+                "spec": {"containers": [{"name": c, "image": "registry.k8s.io/x:v1", "command": command}]}})
+        };
+        serde_json::json!([pod("kube-apiserver"), pod("kube-scheduler")])
+    }
+
+    #[test]
+    fn a_pending_step2_refuses_every_bundle_but_that_step2() {
+        let emulating = dump("v1.37.1", control_plane(Some("--emulated-version=1.36")));
+        let lifted = dump("v1.37.1", control_plane(None));
+        for (d, step, want) in [
+            (&emulating, None, Status::Fail),
+            (&emulating, Some(1), Status::Fail),
+            (&emulating, Some(2), Status::Pass),
+            (&lifted, None, Status::Pass),
+            (&lifted, Some(2), Status::Fail),
+        ] {
+            let c = emulation(d, step);
+            assert_eq!(c.status, want, "{step:?}: {}", c.detail);
+        }
+        let c = emulation(&emulating, None);
+        assert!(
+            c.detail.contains("kube-apiserver-cp1 (1.36)"),
+            "{}",
+            c.detail
+        );
+        assert!(
+            c.detail.contains("kube-scheduler-cp1 (1.36)"),
+            "{}",
+            c.detail
+        );
+        let c = emulation(&dump("v1.37.1", serde_json::json!([])), None);
+        assert_eq!(c.status, Status::NotEvaluated, "{}", c.detail);
     }
 
     const FROM: Option<(u32, u32, u32)> = Some((1, 34, 2));

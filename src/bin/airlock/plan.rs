@@ -18,6 +18,10 @@ use crate::common::{HopArgs, TodayArgs, print_warnings, runtime};
 /// end-of-life dates), and how many more hops lead to a supported minor. With --build, each
 /// hop is resolved (DIR/airlock-FROM-to-TO.lock) and built (DIR/airlock-FROM-to-TO/) in
 /// order.
+///
+/// --two-step shows each minor hop as two steps (docs/resolve.md, "Two-step hops"): new
+/// binaries with the control plane emulating the old minor, then, in a later window and
+/// with no new binaries, the new minor's behaviour; or why the catalog does not offer it.
 #[derive(clap::Args)]
 pub struct Args {
     /// The version the cluster runs now, e.g. v1.27.16.
@@ -51,6 +55,13 @@ pub struct Args {
     /// Each hop's lock is still written.
     #[arg(long, requires = "build")]
     one_bundle: bool,
+    /// Show each minor hop as a two-step hop (step 1: new binaries emulating the old
+    /// minor; step 2: lift the emulation), with `airlock resolve --two-step` commands, or
+    /// the catalog's reason where it is not offered. With --build, such a hop's two locks
+    /// (NAME.step1.lock, NAME.step2.lock) are built into NAME-step1/ and NAME-step2/; a hop
+    /// the catalog does not offer it for is built as one bundle, and the plan says why.
+    #[arg(long, conflicts_with = "one_bundle")]
+    two_step: bool,
     /// Replace existing locks and bundles in --out-dir.
     #[arg(long)]
     force: bool,
@@ -110,9 +121,17 @@ fn print_plan(
 ) -> anyhow::Result<()> {
     let today = a.today.date()?;
     let support = plan_support(&loaded.catalog, hops, today);
-    let resolve_cmd = |h: &airlock::catalog::plan::PlannedHop| {
+    let offers: Vec<Option<TwoStep>> = hops
+        .iter()
+        .map(|h| a.two_step.then(|| two_step(&loaded.catalog, h)))
+        .collect();
+    let resolve_cmd = |h: &airlock::catalog::plan::PlannedHop, t: &Option<TwoStep>| {
+        let flag = match t {
+            Some(TwoStep::Offered { .. }) => " --two-step",
+            _ => "",
+        };
         format!(
-            "airlock resolve --from {} --to {} --out {}.lock",
+            "airlock resolve --from {} --to {}{flag} --out {}.lock",
             h.from,
             h.to,
             hop_name(&h.from, &h.to)
@@ -122,10 +141,12 @@ fn print_plan(
         let list: Vec<_> = hops
             .iter()
             .zip(&support)
-            .map(|(h, s)| {
+            .zip(&offers)
+            .map(|((h, s), t)| {
                 serde_json::json!({
                     "from": h.from, "to": h.to,
-                    "resolve": resolve_cmd(h),
+                    "resolve": resolve_cmd(h, t),
+                    "two_step": t,
                     "target_minor": s.target_minor,
                     "target_support": s.support,
                     "target_end_of_life": s.end_of_life,
@@ -150,22 +171,89 @@ fn print_plan(
         hops.len(),
         loaded.identity.version
     );
-    for (i, (h, s)) in hops.iter().zip(&support).enumerate() {
-        let kind = if h.from.minor == h.to.minor {
-            "patch"
-        } else {
-            "minor"
+    for (i, ((h, s), t)) in hops.iter().zip(&support).zip(&offers).enumerate() {
+        let kind = match (h.from.minor == h.to.minor, t) {
+            (true, _) => "patch",
+            (false, Some(TwoStep::Offered { .. })) => "minor, two steps",
+            (false, _) => "minor",
         };
         println!(
             "  {}. {} -> {} ({kind})  {}",
             i + 1,
             h.from,
             h.to,
-            resolve_cmd(h)
+            resolve_cmd(h, t)
         );
+        match t {
+            Some(TwoStep::Offered { step1, step2, .. }) => {
+                println!("     step 1: {step1}");
+                println!("     step 2: {step2}");
+            }
+            Some(TwoStep::Refused { reason }) if kind != "patch" => {
+                println!("     two-step: not offered: {reason}");
+            }
+            _ => {}
+        }
         println!("     {}", support_text(s));
     }
     Ok(())
+}
+
+/// A hop's two-step plan, or why there is none.
+#[derive(serde::Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+enum TwoStep {
+    Offered {
+        emulated: String,
+        step1: String,
+        step2: String,
+    },
+    Refused {
+        reason: String,
+    },
+}
+
+fn two_step(
+    catalog: &airlock::catalog::Catalog,
+    h: &airlock::catalog::plan::PlannedHop,
+) -> TwoStep {
+    let o = match airlock::catalog::two_step::offer(catalog, &h.from, &h.to) {
+        Ok(o) => o,
+        Err(e) => {
+            return TwoStep::Refused {
+                reason: e.to_string(),
+            };
+        }
+    };
+    let removed: Vec<String> = catalog
+        .minor_of(&h.to)
+        .map(|m| {
+            m.removed_apis
+                .iter()
+                .map(|r| r.group_version.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let removed = if removed.is_empty() {
+        "none".to_string()
+    } else {
+        removed.join(", ")
+    };
+    let name = hop_name(&h.from, &h.to);
+    TwoStep::Offered {
+        step1: format!(
+            "{} binaries and images; {} run with --emulated-version={} ({} behaviour) [{name}.step1.lock]",
+            h.to,
+            o.facts.components.join(", "),
+            o.emulated,
+            o.emulated
+        ),
+        step2: format!(
+            "later window, no images or binaries: lift the emulation, {} behaviour takes effect (APIs removed: {removed}) [{name}.step2.lock]",
+            h.to.minor_key()
+        ),
+        emulated: o.emulated,
+    }
 }
 
 /// Resolve and build every hop's bundle, in order (or, with --one-bundle, one bundle
@@ -214,6 +302,12 @@ fn build_hops(
             built.push(serde_json::json!({
                 "from": h.from, "to": h.to, "lock": lock_path, "warnings": warnings,
             }));
+            continue;
+        }
+        if a.two_step
+            && let Some(steps) = build_two_step(a, loaded, &ctx, &keys, &lock_path, &out_dir, h)?
+        {
+            built.extend(steps);
             continue;
         }
         let summary = build_lock(
@@ -270,6 +364,53 @@ fn build_hops(
         );
     }
     Ok(())
+}
+
+/// With --two-step: split hop `h`'s lock into its two step locks and build both, or
+/// `None` (the hop is built as one bundle) where the catalog does not offer the mode.
+fn build_two_step(
+    a: &Args,
+    loaded: &airlock::catalog::Loaded,
+    ctx: &Ctx,
+    keys: &[crate::common::SignerBox],
+    lock_path: &std::path::Path,
+    out_dir: &std::path::Path,
+    h: &airlock::catalog::plan::PlannedHop,
+) -> anyhow::Result<Option<Vec<serde_json::Value>>> {
+    if let TwoStep::Refused { reason } = two_step(&loaded.catalog, h) {
+        if h.from.minor != h.to.minor {
+            eprintln!(
+                "note: {} -> {} is built as one bundle: {reason}",
+                h.from, h.to
+            );
+        }
+        return Ok(None);
+    }
+    let (lock, _) = airlock::lock::Lock::load(lock_path)?;
+    let (one, two) = airlock::resolve::two_step::split(&loaded.catalog, lock, a.hop.etcd()?)?;
+    let paths = airlock::resolve::two_step::lock_paths(lock_path);
+    let mut out = Vec::new();
+    for (n, (path, lock)) in [(&paths.0, &one), (&paths.1, &two)].into_iter().enumerate() {
+        write_lock(path, lock, a.force)?;
+        let dir = out_dir.join(format!("{}-step{}", hop_name(&h.from, &h.to), n + 1));
+        let summary = build_lock(a, ctx, keys, path, &dir)
+            .with_context(|| format!("step {} of {} -> {}", n + 1, h.from, h.to))?;
+        if !a.json {
+            println!(
+                "{} -> {} step {}: lock {}, bundle {} (manifest sha256 {})",
+                h.from,
+                h.to,
+                n + 1,
+                path.display(),
+                summary.dir.display(),
+                summary.manifest_sha256
+            );
+        }
+        out.push(serde_json::json!({
+            "from": h.from, "to": h.to, "two_step": n + 1, "lock": path, "bundle": summary,
+        }));
+    }
+    Ok(Some(out))
 }
 
 /// What every hop's resolve and build share.

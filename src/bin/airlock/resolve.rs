@@ -26,6 +26,10 @@ use crate::common::{HopArgs, TodayArgs, print_warnings, runtime};
 /// add-on artifact, must carry a Sigstore signature its policy accepts (docs/resolve.md),
 /// against --trusted-root or the trusted root `airlock provenance trusted-root` fetched;
 /// --no-provenance skips the check and the lock records that.
+///
+/// --two-step splits a minor hop in two locks (docs/resolve.md, "Two-step hops"): step 1
+/// brings the new binaries and images with the control plane emulating the old minor,
+/// step 2 (no images or binaries) lifts the emulation in a later window.
 #[derive(clap::Args)]
 pub struct Args {
     /// The version the cluster runs now, e.g. v1.29.6.
@@ -59,6 +63,12 @@ pub struct Args {
     today: TodayArgs,
     #[command(flatten)]
     hop: HopArgs,
+    /// Write a two-step hop: FILE's name with .step1.lock (new binaries, kube-apiserver,
+    /// kube-controller-manager and kube-scheduler emulating the from-minor) and .step2.lock
+    /// (no images or binaries: lift the emulation later). Refused, with the catalog's
+    /// reason, where the target minor's facts do not offer it.
+    #[arg(long)]
+    two_step: bool,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     json: bool,
@@ -77,11 +87,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // upstream the versions are checked once it is derived.
     if mode != UpstreamCatalog::Use {
         airlock::catalog::plan::check_hop(&base.catalog, &a.from, &a.to)?;
+        if a.two_step {
+            airlock::catalog::two_step::offer(&base.catalog, &a.from, &a.to)?;
+        }
     }
-    for out in [Some(&a.out), a.save_catalog.as_ref()]
-        .into_iter()
-        .flatten()
-    {
+    let outs = lock_outputs(&a);
+    for out in outs.iter().chain(a.save_catalog.as_ref()) {
         airlock::error::refuse_existing(out, a.force)?;
     }
     let cache = a
@@ -149,6 +160,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if let (Some(path), Some(text)) = (&a.save_catalog, &hc.derived_text) {
         airlock::fsutil::write_atomic(path, text.as_bytes(), 0o644)?;
     }
+    if a.two_step {
+        let (one, two) =
+            airlock::resolve::two_step::split(&hc.loaded.catalog, lock, opts.etcd.clone())?;
+        write_lock(&outs[0], &one, a.force)?;
+        write_lock(&outs[1], &two, a.force)?;
+        print_warnings(&warnings);
+        if let Some(w) = not_checked {
+            eprintln!("warning: {w}");
+        }
+        return print_two_step(&outs, &one, &two, a.json);
+    }
     write_lock(&a.out, &lock, a.force)?;
     print_warnings(&warnings);
     if let Some(w) = not_checked {
@@ -209,6 +231,51 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             if !n.starts_with("uncertain catalog value") && !n.starts_with("catalog check") {
                 println!("  note: {}", airlock::escape::Untrusted(n));
             }
+        }
+    }
+    Ok(())
+}
+
+/// The lock files this resolve writes: FILE, or the two step locks beside it.
+fn lock_outputs(a: &Args) -> Vec<PathBuf> {
+    if a.two_step {
+        let (one, two) = airlock::resolve::two_step::lock_paths(&a.out);
+        vec![one, two]
+    } else {
+        vec![a.out.clone()]
+    }
+}
+
+/// What a two-step resolve wrote.
+fn print_two_step(
+    outs: &[PathBuf],
+    one: &airlock::lock::Lock,
+    two: &airlock::lock::Lock,
+    json: bool,
+) -> anyhow::Result<()> {
+    let steps = |l: &airlock::lock::Lock| l.checklist.as_ref().map(Vec::len).unwrap_or(0);
+    if json {
+        let each = |p: &PathBuf, l: &airlock::lock::Lock| {
+            serde_json::json!({
+                "lock": p, "hop": l.hop, "two_step": l.two_step,
+                "images": l.images.len(), "files": l.files.len(),
+                "checklist_steps": steps(l), "notes": l.notes,
+            })
+        };
+        let out = serde_json::json!({"steps": [each(&outs[0], one), each(&outs[1], two)]});
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    for (p, l) in outs.iter().zip([one, two]) {
+        println!(
+            "lock: {} ({} images, {} files, checklist: {} steps)",
+            p.display(),
+            l.images.len(),
+            l.files.len(),
+            steps(l)
+        );
+        for n in l.notes.iter().filter(|n| n.starts_with("two-step")) {
+            println!("  {}", airlock::escape::Untrusted(n));
         }
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! Section 3, removed APIs: the API versions the target no longer serves (from the hop's
 //! facts) and, with a cluster dump, the objects that use them.
 
+use crate::cluster::RemovedApi;
 use crate::report::{Apis, Evaluated, Inputs};
 
 /// The removed-API section of `i`.
@@ -19,7 +20,37 @@ pub(crate) fn build(i: &Inputs<'_>) -> Apis {
             "no cluster dump given (--cluster-dump, --metrics): which objects use a removed API was not checked",
         ),
     };
-    Apis { removed, in_use }
+    let (two_step, due_in_step2) = placement(i);
+    Apis {
+        removed,
+        in_use,
+        two_step,
+        due_in_step2,
+    }
+}
+
+/// Where a two-step hop's API removals land: the target minor's own in step 2, not in
+/// step 1, whose control plane emulates the from-minor (docs/design/two-step.md §4).
+fn placement(i: &Inputs<'_>) -> (Option<String>, Vec<RemovedApi>) {
+    let Some(f) = i.facts else {
+        return (None, Vec::new());
+    };
+    let Some(t) = &f.two_step else {
+        return (None, Vec::new());
+    };
+    let text = if t.step == 1 {
+        format!(
+            "Step 1 of a two-step hop: {} run with --emulated-version={}, so the API versions the new minor removes are expected to stay served (upstream documents this; the kube-apiserver code that applies it was not read) and are removed in step 2; the list above is what stops being served now",
+            t.components.join(", "),
+            t.emulated_version
+        )
+    } else {
+        format!(
+            "Step 2 of a two-step hop: the control plane stops emulating {}; the API versions the new minor removes stop being served in this step",
+            t.emulated_version
+        )
+    };
+    (Some(text), f.removed_apis_in_step2.clone())
 }
 
 #[cfg(test)]

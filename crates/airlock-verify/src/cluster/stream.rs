@@ -206,6 +206,8 @@ impl From<RawAnnotations> for Annotations {
 #[serde(default)]
 pub(super) struct Spec {
     pub template: Shape<Template>,
+    /// A Pod's own containers (a static pod's command line).
+    pub containers: Containers,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -220,16 +222,27 @@ pub(super) struct PodSpec {
     pub containers: Containers,
 }
 
-/// A pod template's containers as `(name, image)`; anything that is not a list of
-/// objects reads as none, like every other unexpected shape here.
+/// A pod's containers as `(name, image, command and args)`; anything that is not a list
+/// of objects reads as none, like every other unexpected shape here.
 #[derive(Debug, Default)]
-pub(super) struct Containers(pub Vec<(String, String)>);
+pub(super) struct Containers(pub Vec<(String, String, Vec<String>)>);
 
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(default)]
 struct Container {
     name: Shape<IgnoredAny>,
     image: Shape<IgnoredAny>,
+    command: Shape<IgnoredAny>,
+    args: Shape<IgnoredAny>,
+}
+
+/// The strings of a list (a container's command or args).
+fn strings(v: Shape<IgnoredAny>) -> impl Iterator<Item = String> {
+    let items = match v {
+        Shape::List(items) => items,
+        _ => Vec::new(),
+    };
+    items.into_iter().filter_map(Shape::into_str)
 }
 
 impl<'de> Deserialize<'de> for Containers {
@@ -244,9 +257,11 @@ impl<'de> Deserialize<'de> for Containers {
                 let mut out = Vec::new();
                 while let Some(c) = a.next_element::<Shape<Container>>()? {
                     if let Some(c) = c.into_map() {
+                        let line = strings(c.command).chain(strings(c.args)).collect();
                         out.push((
                             c.name.into_str().unwrap_or_default(),
                             c.image.into_str().unwrap_or_default(),
+                            line,
                         ));
                     }
                 }

@@ -61,6 +61,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .map_err(|e| airlock_verify::Error::verification(DocPath::ReportJson.file_name(), e))?;
     let removed: Vec<RemovedApi> = serde_json::from_value(report["apis"]["removed"].clone())
         .map_err(|e| airlock_verify::Error::verification(DocPath::ReportJson.file_name(), e))?;
+    // Step 1 of a two-step hop lists the APIs step 2 removes apart (absent otherwise).
+    let removed_in_step2: Vec<RemovedApi> = match report["apis"].get("due_in_step2") {
+        None => Vec::new(),
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|e| airlock_verify::Error::verification(DocPath::ReportJson.file_name(), e))?,
+    };
     let older = report["facts"]["kubelet_max_minors_older"]
         .as_u64()
         .unwrap_or(3) as u32;
@@ -96,6 +102,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             image_repository,
             kubelet_max_minors_older: older,
             removed: &removed,
+            removed_in_step2: &removed_in_step2,
+            two_step: report["facts"]["two_step"]["step"]
+                .as_u64()
+                .and_then(|n| u8::try_from(n).ok()),
         },
     );
     let failed = results.iter().filter(|c| c.status == Status::Fail).count();
