@@ -26,7 +26,9 @@ pub fn flag(emulated: &str) -> String {
     format!("--emulated-version={emulated}")
 }
 
-/// A kubeadm patch file name (`kube-apiserver+json.json`: target, then patch type).
+/// A kubeadm patch file name: `target[suffix][+patchtype].extension`, patch type `json`
+/// (https://kubernetes.io/docs/reference/setup-tools/kubeadm/generated/kubeadm_upgrade/kubeadm_upgrade_apply/,
+/// `--patches`).
 fn patch_file(component: &str) -> String {
     format!("{PATCH_DIR}/{component}+json.json")
 }
