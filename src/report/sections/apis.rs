@@ -40,13 +40,13 @@ fn placement(i: &Inputs<'_>) -> (Option<String>, Vec<RemovedApi>) {
     };
     let text = if t.step == 1 {
         format!(
-            "Step 1 of a two-step hop: {} run with --emulated-version={}, so the API versions the new minor removes are expected to stay served (upstream documents this; the kube-apiserver code that applies it was not read) and are removed in step 2; the list above is what stops being served now",
+            "Step 1 of a two-step hop: {} run with --emulated-version={}, so the API versions the new minor removes are expected to stay served (upstream documents this; the kube-apiserver code that applies it was not read) and are removed in step 2; the list above is what stops being served now. The new minor's new APIs and feature-gate defaults also arrive in step 2, not here (emulation keeps the old minor's); the catalog holds no per-minor list of them, so this report does not enumerate them",
             t.components.join(", "),
             t.emulated_version
         )
     } else {
         format!(
-            "Step 2 of a two-step hop: the control plane stops emulating {}; the API versions the new minor removes stop being served in this step",
+            "Step 2 of a two-step hop: the control plane stops emulating {}; the API versions the new minor removes stop being served in this step, and its new APIs and feature-gate defaults take effect (the catalog holds no per-minor list of those, so this report does not enumerate them)",
             t.emulated_version
         )
     };
