@@ -19,15 +19,15 @@ use crate::common::provenance::Signing;
 use crate::common::servers::Registry;
 use crate::common::upstream::{Opts, Upstream};
 
-const PAUSE: &str = "pause:3.9";
-const PAUSE_NAME: &str = "registry.k8s.io/pause:3.9";
+pub(crate) const PAUSE: &str = "pause:3.9";
+pub(crate) const PAUSE_NAME: &str = "registry.k8s.io/pause:3.9";
 /// Has only an SLSA provenance referrer, which is not a signature of the image, and a
 /// `.sig` tag: the referrer is listed as not counted and the tag counts.
 const ETCD: &str = "etcd:3.5.15-0";
 
 /// Signs every image of `u` but `except` (`.sig` tag for the control plane, a referrer
 /// for the rest, both for [`ETCD`]) and every dl.k8s.io file.
-fn sign_all(s: &mut Signing, u: &Upstream, except: &[&str]) {
+pub(crate) fn sign_all(s: &mut Signing, u: &Upstream, except: &[&str]) {
     for image in u.images.keys().filter(|i| !except.contains(&i.as_str())) {
         if image == ETCD {
             s.referrer(u, image, "https://slsa.dev/provenance/v1");
@@ -47,7 +47,7 @@ fn sign_all(s: &mut Signing, u: &Upstream, except: &[&str]) {
     }
 }
 
-fn resolve(u: &Upstream, s: &Signing, rekor: &str, extra: &[&str]) -> Output {
+pub(crate) fn resolve(u: &Upstream, s: &Signing, rekor: &str, extra: &[&str]) -> Output {
     let root = s.trusted_root().display().to_string();
     let mut args = vec!["--trusted-root", &root, "--rekor-url", rekor];
     args.extend_from_slice(extra);
