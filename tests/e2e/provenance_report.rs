@@ -2,14 +2,15 @@
 //! signatures resolve checked against the test Sigstore world has a provenance section
 //! that names, for every carried artifact, the signature the manifest records or the
 //! exception; its JSON passes the schema (the `jsonschema` package), its times agree with
-//! GNU `date`, and Chromium renders the section with its digests on at most two lines.
+//! GNU `date`, the SBOM (checked by the CycloneDX project's validator) records the same
+//! per component, and Chromium renders the section with its digests on at most two lines.
 
 use std::process::Command;
 
 use crate::common::board::{assert_first_page, measure};
 use crate::common::check::assert_contains;
 use crate::common::cli::ok;
-use crate::common::evidence::assert_valid;
+use crate::common::evidence::{assert_cyclonedx_valid, assert_valid};
 use crate::common::images::sha256_hex;
 use crate::common::provenance::Signing;
 use crate::common::upstream::{Opts, Upstream};
@@ -108,6 +109,8 @@ fn the_report_names_every_artifacts_signer_or_its_exception() {
     );
     assert_contains(summary, &format!("{PAUSE_NAME} (--allow-unsigned)"));
 
+    sbom_records_each_signature(&bundle, lines);
+
     // The Markdown says it on the first page and in section 11.
     let md = std::fs::read_to_string(bundle.join("report/change-report.md")).unwrap();
     assert_contains(
@@ -131,4 +134,69 @@ fn the_report_names_every_artifacts_signer_or_its_exception() {
     let dom = String::from_utf8_lossy(&dom.stdout);
     assert_contains(&dom, "11. Upstream provenance");
     assert_contains(&dom, summary);
+}
+
+/// Every image and file component of the bundle's SBOM, which the CycloneDX validator
+/// accepts, records the report's signature facts or exception as `airlock:provenance:*`.
+fn sbom_records_each_signature(bundle: &std::path::Path, lines: &[serde_json::Value]) {
+    let path = bundle.join("report/sbom.cdx.json");
+    assert_cyclonedx_valid(&path);
+    let sbom = crate::common::read_json(&path);
+    let components = sbom["components"].as_array().unwrap();
+    for l in lines {
+        let name = l["artifact"].as_str().unwrap();
+        let wanted = match l["kind"].as_str().unwrap() {
+            "image" => ("airlock:served-digest", None),
+            _ => ("airlock:source", Some(name)),
+        };
+        let prop = |c: &serde_json::Value, key: &str| -> Option<String> {
+            c["properties"]
+                .as_array()?
+                .iter()
+                .find(|p| p["name"] == key)
+                .map(|p| p["value"].as_str().unwrap().to_owned())
+        };
+        // Images by their purl's upstream digest and repository, files by source URL.
+        let c = components
+            .iter()
+            .find(|c| match wanted.1 {
+                Some(src) => prop(c, wanted.0).as_deref() == Some(src),
+                None => {
+                    let purl = c["purl"].as_str().unwrap_or_default();
+                    let digest = l["digest"].as_str().unwrap().replace(':', "%3A");
+                    let repo = name.rsplit_once(':').unwrap().0;
+                    prop(c, wanted.0).is_some()
+                        && purl.contains(&format!("@{digest}?"))
+                        && purl.contains(&format!("repository_url={repo}"))
+                }
+            })
+            .unwrap_or_else(|| panic!("no SBOM component for {name}"));
+        match l["signature"].as_object() {
+            Some(s) => {
+                for (key, field) in [
+                    ("identity", "identity"),
+                    ("issuer", "issuer"),
+                    ("integrated-time", "integrated_time"),
+                    ("source", "source"),
+                ] {
+                    assert_eq!(
+                        prop(c, &format!("airlock:provenance:{key}")).as_deref(),
+                        s[field].as_str(),
+                        "{name} {key}"
+                    );
+                }
+                assert_eq!(
+                    prop(c, "airlock:provenance:rekor-log-index"),
+                    Some(s["log_index"].to_string()),
+                    "{name}"
+                );
+                assert_eq!(prop(c, "airlock:provenance:exception"), None);
+            }
+            None => assert_eq!(
+                prop(c, "airlock:provenance:exception").as_deref(),
+                l["exception"].as_str(),
+                "{name}"
+            ),
+        }
+    }
 }

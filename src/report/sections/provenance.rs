@@ -25,11 +25,11 @@ pub(crate) fn build(i: &Inputs<'_>) -> ProvenanceSection {
             artifacts: Vec::new(),
         };
     };
-    let evidence = m.provenance.as_ref().map(|p| &p.artifacts[..]);
-    let artifacts = lines(m, evidence.unwrap_or_default(), evidence.is_some());
-    let summary = summary_line(&artifacts, evidence.is_some());
+    let artifacts = lines_of(m);
+    let checked = m.provenance.is_some();
+    let summary = summary_line(&artifacts, checked);
     ProvenanceSection {
-        checked: evidence.is_some(),
+        checked,
         summary,
         trusted_root_sha256: m
             .provenance
@@ -39,7 +39,13 @@ pub(crate) fn build(i: &Inputs<'_>) -> ProvenanceSection {
     }
 }
 
-/// One line per carried image (by reference) and file (by source), images first.
+/// One line per carried image (by reference) and file (by source), images first: the
+/// signature the manifest records, or the exception (the SBOM records the same).
+pub(in crate::report) fn lines_of(m: &BundleManifest) -> Vec<ProvenanceLine> {
+    let evidence = m.provenance.as_ref().map(|p| &p.artifacts[..]);
+    lines(m, evidence.unwrap_or_default(), evidence.is_some())
+}
+
 fn lines(m: &BundleManifest, evidence: &[ArtifactEvidence], checked: bool) -> Vec<ProvenanceLine> {
     let find = |kind: ArtifactKind, name: &str| {
         evidence
