@@ -29,6 +29,7 @@ mod packages;
 mod planted;
 mod policy;
 mod provenance;
+mod provenance_bench;
 mod provenance_delta;
 mod provenance_pin;
 mod provenance_report;
