@@ -196,7 +196,10 @@ impl Error {
             Error::Core(e) => e.exit_code(),
             Error::Context { source, .. } => source.exit_code(),
             Error::Unsupported(_) | Error::Tsa { .. } | Error::NoTrustedRoot { .. } => 4,
-            Error::Provenance(airlock_provenance::ProvenanceError::BadTrustedRoot { .. }) => 4,
+            Error::Provenance(
+                airlock_provenance::ProvenanceError::BadTrustedRoot { .. }
+                | airlock_provenance::ProvenanceError::IncompleteTrustedRoot { .. },
+            ) => 4,
             Error::Provenance(_) | Error::Unsigned { .. } | Error::NoProvenancePolicy { .. } => 3,
             Error::TrustedRoot(e) => e.exit_code(),
             Error::SizeMismatch { .. }

@@ -127,27 +127,8 @@ pub struct ArtifactProvenance {
     pub not_counted: Vec<String>,
 }
 
-/// Where a signature was found (docs/design/provenance.md §1.1–1.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ProvenanceSource {
-    /// A Sigstore bundle attached as an OCI 1.1 referrer.
-    Referrer,
-    /// A layer of cosign's `sha256-<hex>.sig` tag.
-    SigTag,
-    /// `<url>.sig` + `<url>.cert` beside a release file.
-    Blob,
-}
-
-impl std::fmt::Display for ProvenanceSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Referrer => "referrer",
-            Self::SigTag => "sig-tag",
-            Self::Blob => "blob",
-        })
-    }
-}
+/// Where a signature was found: the manifest's type, so lock and bundle say it alike.
+pub use crate::manifest::ProvenanceSource;
 
 /// The facts a passed signature proved, and where its evidence is kept in the store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -50,12 +50,12 @@ pub fn simple_signing_payload(data: &[u8]) {
     let _ = airlock_provenance::simple_signing::check("fuzz", data, SEED_DIGEST);
 }
 
-/// A Sigstore bundle, through the whole check against an empty trusted root (parsing and
+/// A Sigstore bundle, through the whole check against the seed trusted root (parsing and
 /// every structural check run before the first key is needed).
 pub fn sigstore_bundle(data: &[u8]) {
     static ROOT: OnceLock<Option<airlock_provenance::TrustedRoot>> = OnceLock::new();
     let Some(root) =
-        ROOT.get_or_init(|| airlock_provenance::TrustedRoot::from_json(EMPTY_TRUSTED_ROOT).ok())
+        ROOT.get_or_init(|| airlock_provenance::TrustedRoot::from_json(SEED_TRUSTED_ROOT).ok())
     else {
         return;
     };
@@ -96,7 +96,10 @@ pub fn trusted_root(data: &[u8]) {
 
 const SEED_DIGEST: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 const SEED_CERT: &[u8] = b"-----BEGIN CERTIFICATE-----\nMAMCAQU=\n-----END CERTIFICATE-----\n";
-const EMPTY_TRUSTED_ROOT: &[u8] = br#"{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1","tlogs":[],"certificateAuthorities":[],"ctlogs":[],"timestampAuthorities":[]}"#;
+/// A trusted root with one CA and one log (an empty one is refused as it is read), written
+/// once by the test world (`airlock_provenance::testworld::World::trusted_root_json`):
+/// its keys sign nothing the fuzzer sends, so every check still runs up to the first key.
+const SEED_TRUSTED_ROOT: &[u8] = include_bytes!("trusted_root.json");
 
 /// The signed manifest, parsed after its signature checked (a stolen key must still not
 /// crash the verifier).
@@ -582,7 +585,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         "rekor_entry" => one(
             br#"{"24296fb24b8ad77a":{"body":"eyJhcGlWZXJzaW9uIjoiMC4wLjEiLCJraW5kIjoiaGFzaGVkcmVrb3JkIn0=","integratedTime":1700000000,"logID":"00","logIndex":5,"verification":{"signedEntryTimestamp":"MAMCAQU=","inclusionProof":{"checkpoint":"rekor - 1\n8\nAAAA\n","hashes":["00"],"logIndex":5,"rootHash":"00","treeSize":8}}}}"#,
         ),
-        "trusted_root" => vec![EMPTY_TRUSTED_ROOT.to_vec()],
+        "trusted_root" => vec![SEED_TRUSTED_ROOT.to_vec()],
         _ => Vec::new(),
     }
 }
@@ -621,7 +624,7 @@ mod tests {
     #[test]
     fn the_sigstore_seeds_reach_past_the_parsers() {
         // Otherwise the targets would only ever exercise the first refusal.
-        let root = airlock_provenance::TrustedRoot::from_json(EMPTY_TRUSTED_ROOT).unwrap();
+        let root = airlock_provenance::TrustedRoot::from_json(SEED_TRUSTED_ROOT).unwrap();
         let blob = airlock_provenance::Artifact::Blob {
             name: "seed",
             sha256: [0; 32],
@@ -640,7 +643,7 @@ mod tests {
             }) => {
                 panic!("the bundle seed does not parse: {detail}")
             }
-            Ok(_) => panic!("an empty trusted root accepted a bundle"),
+            Ok(_) => panic!("the seed trusted root accepted a bundle nobody signed"),
             Err(_) => {}
         }
         assert!(airlock_provenance::parse_rekor_entry("seed", &seeds("rekor_entry")[0]).is_ok());

@@ -48,6 +48,7 @@ pub fn write(dir: &Path, lock: &Lock, store: &Store) -> Result<Option<Provenance
                     None => None,
                 };
                 Some(SignatureEvidence {
+                    source: Some(s.source),
                     identity: s.identity.clone(),
                     issuer: s.issuer.clone(),
                     log_index: s.log_index,

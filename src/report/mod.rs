@@ -33,8 +33,8 @@ pub use inputs::{
 pub use model::*;
 
 use sections::{
-    apis, approvals, backout, cves, decision, inventory, risks, runbook, summary, timing,
-    verification,
+    apis, approvals, backout, cves, decision, inventory, provenance, risks, runbook, summary,
+    timing, verification,
 };
 
 /// Assemble the report from its sections.
@@ -84,6 +84,7 @@ pub fn assemble(i: &Inputs<'_>) -> ChangeReport {
         validation,
         approvals: approvals::build(i),
         verification: verification::build(i),
+        provenance: provenance::build(i),
         inventory,
         facts,
     }

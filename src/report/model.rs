@@ -81,6 +81,8 @@ pub struct ChangeReport {
     pub approvals: Approvals,
     /// 10. How to verify inside the enclave.
     pub verification: Verification,
+    /// 11. Upstream provenance: who signed each artifact, or the exception.
+    pub provenance: ProvenanceSection,
     /// Appendix A. Every artifact, and what changes.
     pub inventory: Inventory,
     /// The hop's facts the report was made with (for preflight inside the enclave).
@@ -459,4 +461,49 @@ pub struct Verification {
     pub commands: Vec<String>,
     /// The manual procedure with Debian's tools.
     pub manual: Vec<String>,
+}
+
+/// Section 11: who signed each Kubernetes artifact upstream, as resolve checked it and
+/// the bundle carries the evidence of it, or what let it in without.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProvenanceSection {
+    /// Whether resolve checked signatures (`--trusted-root`); when not, every line says so.
+    pub checked: bool,
+    /// The line the board reads first: how many are signed, by whom, and the exceptions.
+    pub summary: String,
+    /// sha256 of the Sigstore trusted root the signatures were checked against (the
+    /// bundle carries it as `provenance/trusted_root.json`).
+    pub trusted_root_sha256: Option<String>,
+    /// Every image and file the bundle carries, images first, in manifest order.
+    pub artifacts: Vec<ProvenanceLine>,
+}
+
+/// One artifact's signature, or the exception that let it in.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProvenanceLine {
+    /// The image reference or the file's URL (or path).
+    pub artifact: String,
+    /// `image` or `file`.
+    pub kind: &'static str,
+    /// The digest the signature covers (the image's upstream digest, the file's sha256).
+    pub digest: String,
+    /// The signature, when one passed.
+    pub signature: Option<ProvenanceSignature>,
+    /// Otherwise why it was let in: the `--allow-unsigned` exception or "not checked".
+    pub exception: Option<String>,
+}
+
+/// The facts a passed signature proved.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProvenanceSignature {
+    /// The certificate's SAN.
+    pub identity: String,
+    /// The OIDC issuer.
+    pub issuer: String,
+    /// The entry's global index in the transparency log (Rekor).
+    pub log_index: u64,
+    /// The signing time the log vouches for, UTC (RFC 3339).
+    pub integrated_time: String,
+    /// Where it was found: `referrer`, `sig-tag` or `blob` (none in older bundles).
+    pub source: Option<String>,
 }

@@ -78,6 +78,37 @@ fn prop(name: &str, value: &str) -> Property {
     Property::new(name, value)
 }
 
+/// Each artifact's upstream signature, by (kind, reference or source), as the report's
+/// section 11 states it.
+type Signatures = BTreeMap<(&'static str, String), super::ProvenanceLine>;
+
+/// The properties that record an artifact's upstream signature (identity, issuer, Rekor
+/// log index, log time, where it was found) or the exception that let it in.
+fn provenance_props(sigs: &Signatures, kind: &'static str, name: &str) -> Vec<Property> {
+    let Some(line) = sigs.get(&(kind, name.to_owned())) else {
+        return Vec::new();
+    };
+    match (&line.signature, &line.exception) {
+        (Some(s), _) => {
+            let mut out = vec![
+                prop("airlock:provenance:identity", &s.identity),
+                prop("airlock:provenance:issuer", &s.issuer),
+                prop(
+                    "airlock:provenance:rekor-log-index",
+                    &s.log_index.to_string(),
+                ),
+                prop("airlock:provenance:integrated-time", &s.integrated_time),
+            ];
+            if let Some(src) = &s.source {
+                out.push(prop("airlock:provenance:source", src));
+            }
+            out
+        }
+        (None, Some(e)) => vec![prop("airlock:provenance:exception", e)],
+        (None, None) => Vec::new(),
+    }
+}
+
 /// The `pkg:oci` purl of `img` at `digest` (the purl spec's oci type: the name is the
 /// last part of the repository, lowercased; the version the digest; qualifiers sorted:
 /// `arch`, `repository_url`, `tag`).
@@ -205,7 +236,7 @@ fn blob(g: &mut Graph, c: &Carried, supplier_of: &OrganizationalEntity) -> Strin
 
 /// One image: the component for its upstream index or manifest, a component per carried
 /// platform manifest, and one per config and layer, linked.
-fn image(g: &mut Graph, img: &ImageRecord, children: &Children) -> String {
+fn image(g: &mut Graph, img: &ImageRecord, children: &Children, sigs: &Signatures) -> String {
     let upstream = &img.source.digest;
     let version = img.name.tag.clone().unwrap_or_else(|| upstream.to_string());
     // A Helm chart is an OCI artifact, not a container image.
@@ -235,6 +266,7 @@ fn image(g: &mut Graph, img: &ImageRecord, children: &Children) -> String {
     if let Some(r) = img.role {
         props.push(prop("airlock:role", r.as_str()));
     }
+    props.extend(provenance_props(sigs, "image", &img.name.to_string()));
     c.properties = Some(Properties(props));
     let me = g.add(format!("image:{}@{upstream}", img.name), c);
     let blobs: BTreeMap<Sha256Digest, &Carried> = img.blobs.iter().map(|b| (b.digest, b)).collect();
@@ -289,7 +321,7 @@ fn served_as(s: ServedAs) -> &'static str {
 }
 
 /// Every file; a package file is named as its package.
-fn files(g: &mut Graph, m: &BundleManifest) -> Vec<String> {
+fn files(g: &mut Graph, m: &BundleManifest, sigs: &Signatures) -> Vec<String> {
     let packages: BTreeMap<&str, &crate::manifest::CarriedPackage> = m
         .package_repositories
         .iter()
@@ -323,6 +355,7 @@ fn files(g: &mut Graph, m: &BundleManifest) -> Vec<String> {
         if let Some(p) = package {
             props.push(prop("airlock:arch", &p.arch));
         }
+        props.extend(provenance_props(sigs, "file", &f.source));
         c.properties = Some(Properties(props));
         refs.push(g.add(format!("file:{}", f.target), c));
     }
@@ -397,12 +430,16 @@ pub fn sbom(
     children: &Children,
 ) -> Result<Vec<u8>> {
     let mut g = Graph::default();
+    let sigs: Signatures = super::sections::provenance::lines_of(m)
+        .into_iter()
+        .map(|l| ((l.kind, l.artifact.clone()), l))
+        .collect();
     let mut top: Vec<String> = m
         .images
         .iter()
-        .map(|i| image(&mut g, i, children))
+        .map(|i| image(&mut g, i, children, &sigs))
         .collect();
-    top.extend(files(&mut g, m));
+    top.extend(files(&mut g, m, &sigs));
     top.extend(inputs(&mut g, m));
     g.depends(BUNDLE_REF, top);
     let dependencies = g
@@ -510,6 +547,101 @@ mod tests {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// The properties named `airlock:provenance:*` of the component `bom_ref`.
+    fn provenance_of(bom: &serde_json::Value, bom_ref: &str) -> BTreeMap<String, String> {
+        let c = bom["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["bom-ref"] == bom_ref)
+            .unwrap_or_else(|| panic!("no component {bom_ref}"));
+        c["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| {
+                let name = p["name"].as_str()?.strip_prefix("airlock:provenance:")?;
+                Some((name.to_owned(), p["value"].as_str()?.to_owned()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_component_records_its_upstream_signature_or_the_exception() {
+        use crate::manifest::{
+            ArtifactEvidence, ArtifactKind, Evidence, Provenance, ProvenanceSource,
+            SignatureEvidence,
+        };
+        let mut m = demo();
+        let image_ref = |i: &ImageRecord| format!("image:{}@{}", i.name, i.source.digest);
+        // Not checked: every image and file says so.
+        let bom = json(&m, &Children::new());
+        let refs: Vec<String> = m
+            .images
+            .iter()
+            .map(image_ref)
+            .chain(m.files.iter().map(|f| format!("file:{}", f.target)))
+            .collect();
+        for r in &refs {
+            let p = provenance_of(&bom, r);
+            assert_eq!(p.len(), 1, "{r}: {p:?}");
+            assert!(p["exception"].contains("without --trusted-root"), "{r}");
+        }
+        // Checked: a signed image, a file let in by --allow-unsigned; the rest uncovered.
+        let evidence = Evidence {
+            size: 4,
+            sha256: Sha256Digest::of(b"root"),
+        };
+        let (img, file) = (&m.images[0], &m.files[0]);
+        m.provenance = Some(Provenance {
+            trusted_root: evidence,
+            artifacts: vec![
+                ArtifactEvidence {
+                    artifact: img.name.to_string(),
+                    kind: ArtifactKind::Image,
+                    digest: img.source.digest,
+                    signature: Some(SignatureEvidence {
+                        source: Some(ProvenanceSource::Referrer),
+                        identity: "krel-trust@k8s-releng-prod.iam.gserviceaccount.com".into(),
+                        issuer: "https://accounts.google.com".into(),
+                        log_index: 42,
+                        integrated_time: 1_765_000_000,
+                        bundle: evidence,
+                        payload: None,
+                    }),
+                    unsigned_exception: None,
+                },
+                ArtifactEvidence {
+                    artifact: file.source.clone(),
+                    kind: ArtifactKind::File,
+                    digest: file.sha256,
+                    signature: None,
+                    unsigned_exception: Some("carried anyway (--allow-unsigned X)".into()),
+                },
+            ],
+        });
+        let bom = json(&m, &Children::new());
+        let signed = provenance_of(&bom, &image_ref(&m.images[0]));
+        let want: BTreeMap<String, String> = [
+            (
+                "identity",
+                "krel-trust@k8s-releng-prod.iam.gserviceaccount.com",
+            ),
+            ("issuer", "https://accounts.google.com"),
+            ("rekor-log-index", "42"),
+            ("integrated-time", "2025-12-06T05:46:40Z"),
+            ("source", "referrer"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        assert_eq!(signed, want);
+        let allowed = provenance_of(&bom, &format!("file:{}", m.files[0].target));
+        assert_eq!(allowed["exception"], "carried anyway (--allow-unsigned X)");
+        let other = provenance_of(&bom, &image_ref(&m.images[1]));
+        assert!(other["exception"].contains("no provenance policy covered it"));
     }
 
     #[test]

@@ -19,8 +19,8 @@ use crate::common::provenance::Signing;
 use crate::common::servers::Registry;
 use crate::common::upstream::{Opts, Upstream};
 
-const PAUSE: &str = "pause:3.9";
-const PAUSE_NAME: &str = "registry.k8s.io/pause:3.9";
+pub(crate) const PAUSE: &str = "pause:3.9";
+pub(crate) const PAUSE_NAME: &str = "registry.k8s.io/pause:3.9";
 /// Has only an SLSA provenance referrer, which is not a signature of the image, and a
 /// `.sig` tag: the referrer is listed as not counted and the tag counts.
 const ETCD: &str = "etcd:3.5.15-0";
@@ -47,7 +47,7 @@ pub(crate) fn sign_all(s: &mut Signing, u: &Upstream, except: &[&str]) {
     }
 }
 
-fn resolve(u: &Upstream, s: &Signing, rekor: &str, extra: &[&str]) -> Output {
+pub(crate) fn resolve(u: &Upstream, s: &Signing, rekor: &str, extra: &[&str]) -> Output {
     let root = s.trusted_root().display().to_string();
     let mut args = vec!["--trusted-root", &root, "--rekor-url", rekor];
     args.extend_from_slice(extra);

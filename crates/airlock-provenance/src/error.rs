@@ -72,6 +72,10 @@ pub enum ProvenanceError {
     },
     #[error("trusted root: {detail}")]
     BadTrustedRoot { detail: String },
+    /// A root without a certificate authority or a transparency log: no keyless signature
+    /// could pass against it, so it is refused as it is read rather than on first use.
+    #[error("trusted root: lists no {missing}; no signature can be checked against it")]
+    IncompleteTrustedRoot { missing: &'static str },
     #[error("{artifact}: verification did not establish {what}; refused")]
     Incomplete {
         artifact: String,

@@ -102,6 +102,16 @@ impl TrustedRoot {
         let text = std::str::from_utf8(json).map_err(|e| bad(e.to_string()))?;
         let root = sigstore_verify::trust_root::TrustedRoot::from_json(text)
             .map_err(|e| bad(e.to_string()))?;
+        let missing = if root.certificate_authorities.is_empty() {
+            Some("certificate authority (certificateAuthorities)")
+        } else if root.tlogs.is_empty() {
+            Some("transparency log (tlogs)")
+        } else {
+            None
+        };
+        if let Some(missing) = missing {
+            return Err(ProvenanceError::IncompleteTrustedRoot { missing });
+        }
         let verifier = Verifier::new(&root).map_err(|e| bad(e.to_string()))?;
         Ok(Self { verifier })
     }
@@ -398,14 +408,47 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const EMPTY_ROOT: &[u8] = br#"{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1","tlogs":[],"certificateAuthorities":[],"ctlogs":[],"timestampAuthorities":[]}"#;
+    /// A root with a CA and a log (the test world's), made once for every case.
+    fn world_root() -> &'static TrustedRoot {
+        static ROOT: std::sync::OnceLock<TrustedRoot> = std::sync::OnceLock::new();
+        ROOT.get_or_init(|| {
+            let json = testworld::World::new().trusted_root_json();
+            TrustedRoot::from_json(&json).expect("the world's root parses")
+        })
+    }
+
+    #[test]
+    fn a_root_without_a_ca_or_a_log_is_refused_by_name() {
+        let json = testworld::World::new().trusted_root_json();
+        let mut v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        for (field, named) in [
+            ("certificateAuthorities", "certificate authority"),
+            ("tlogs", "transparency log"),
+        ] {
+            let mut w = v.clone();
+            w[field] = serde_json::json!([]);
+            let e = TrustedRoot::from_json(&serde_json::to_vec(&w).unwrap())
+                .err()
+                .expect("refused");
+            assert!(
+                matches!(e, ProvenanceError::IncompleteTrustedRoot { .. }),
+                "{e:?}"
+            );
+            assert!(e.to_string().contains(named), "{e}");
+        }
+        v["ctlogs"] = serde_json::json!([]);
+        assert!(
+            TrustedRoot::from_json(&serde_json::to_vec(&v).unwrap()).is_ok(),
+            "CT logs are not required here"
+        );
+    }
 
     proptest! {
         #[test]
         fn any_bundle_bytes_are_refused_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
-            let root = TrustedRoot::from_json(EMPTY_ROOT).expect("an empty root parses");
+            let root = world_root();
             let blob = Artifact::Blob { name: "p", sha256: [0; 32] };
-            prop_assert!(check_artifact(&bytes, &blob, &KUBERNETES_FILES, &root).is_err());
+            prop_assert!(check_artifact(&bytes, &blob, &KUBERNETES_FILES, root).is_err());
         }
 
         #[test]

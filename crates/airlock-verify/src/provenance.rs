@@ -12,8 +12,10 @@ use airlock_provenance::{
     MAX_BUNDLE, MAX_TRUSTED_ROOT, ProvenanceError, ProvenanceFacts, TrustedRoot,
 };
 
+use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::layout::{PROVENANCE_TRUSTED_ROOT, provenance_bundle_file, provenance_payload_file};
+use airlock_core::trust::TrustError;
 
 /// What the re-check found for one artifact.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -66,9 +68,13 @@ pub fn recheck(
             "no upstream evidence or exception is listed",
         ));
     }
+    check_pin(bundle, PROVENANCE_TRUSTED_ROOT, p.trusted_root.sha256)?;
     let carried;
     let (origin, root_bytes) = match pinned_root {
-        Some(r) => r,
+        Some(r) => {
+            check_pin(bundle, r.0, Sha256Digest::of(r.1))?;
+            r
+        }
         None => {
             carried = bundle.read_evidence(
                 PROVENANCE_TRUSTED_ROOT,
@@ -118,6 +124,7 @@ pub fn require_declared(bundle: &SignedBundle) -> Result<()> {
             "the trust policy requires upstream provenance and the manifest lists none for it",
         ));
     }
+    check_pin(bundle, PROVENANCE_TRUSTED_ROOT, p.trusted_root.sha256)?;
     match p.artifacts.iter().find(|a| a.unsigned_exception.is_some()) {
         Some(a) => Err(Error::verification(
             &a.artifact,
@@ -125,6 +132,20 @@ pub fn require_declared(bundle: &SignedBundle) -> Result<()> {
              unsigned (--allow-unsigned)",
         )),
         None => Ok(()),
+    }
+}
+
+/// A trusted root (`root`, with sha256 `found`) other than the one the trust policy pins
+/// (`"provenance_trusted_root"`) is refused, exit 3; without a pin any passes.
+fn check_pin(bundle: &SignedBundle, root: &str, found: Sha256Digest) -> Result<()> {
+    match bundle.provenance_trusted_root() {
+        Some(pinned) if pinned != found => Err(TrustError::TrustedRootNotPinned {
+            root: root.to_owned(),
+            found,
+            pinned,
+        }
+        .into()),
+        _ => Ok(()),
     }
 }
 

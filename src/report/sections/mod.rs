@@ -8,6 +8,7 @@ pub(super) mod backout;
 pub(super) mod cves;
 pub(super) mod decision;
 pub(super) mod inventory;
+pub(in crate::report) mod provenance;
 pub(super) mod risks;
 pub(super) mod runbook;
 pub(super) mod summary;

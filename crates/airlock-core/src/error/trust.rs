@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::escape::Untrusted;
 use crate::key_format::KeyId;
 
 /// Everything that can go wrong with keys and signatures.
@@ -259,6 +260,23 @@ pub enum TrustError {
         reason: String,
     },
 
+    /// The Sigstore trusted root a bundle's upstream evidence was checked against (or the
+    /// one given to check it) is not the one the trust policy pins.
+    #[error(
+        "{}: sha256 {found} is not the Sigstore trusted root the trust policy pins ({pinned}); \
+         if Sigstore rotated it, pin the new one with a signed policy update \
+         (airlock-verify policy pin-trusted-root)",
+        Untrusted(root)
+    )]
+    TrustedRootNotPinned {
+        /// The trusted root: `provenance/trusted_root.json` or the file given.
+        root: String,
+        /// Its sha256.
+        found: crate::digest::Sha256Digest,
+        /// The policy's `provenance_trusted_root`.
+        pinned: crate::digest::Sha256Digest,
+    },
+
     /// The TSA did not grant the request.
     #[error("{artifact}: the TSA did not grant a timestamp: {status}")]
     TimestampNotGranted {
@@ -364,7 +382,8 @@ impl TrustError {
             | TrustError::TimestampCertValidity { .. }
             | TrustError::TimestampSignature { .. }
             | TrustError::TimestampAlgorithm { .. }
-            | TrustError::TimestampPolicy { .. } => 3,
+            | TrustError::TimestampPolicy { .. }
+            | TrustError::TrustedRootNotPinned { .. } => 3,
             // An answer the TSA gave the connected side (not a bundle's content).
             TrustError::TimestampNotGranted { .. } | TrustError::TimestampNonce { .. } => 4,
             TrustError::InvalidThreshold { .. } => 2,

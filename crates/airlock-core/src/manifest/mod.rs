@@ -46,7 +46,9 @@ pub use packages::{
     check_package_repositories, is_package_token,
 };
 pub use payload::{Parity, ParityScheme, PayloadInfo, VOLUME_HEAD_BYTES, Volume, stripe_lengths};
-pub use provenance::{ArtifactEvidence, ArtifactKind, Evidence, Provenance, SignatureEvidence};
+pub use provenance::{
+    ArtifactEvidence, ArtifactKind, Evidence, Provenance, ProvenanceSource, SignatureEvidence,
+};
 
 /// The manifest format this version writes and reads.
 pub const BUNDLE_FORMAT: u32 = 1;

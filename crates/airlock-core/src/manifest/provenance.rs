@@ -65,10 +65,36 @@ pub struct ArtifactEvidence {
     pub unsigned_exception: Option<String>,
 }
 
+/// Where resolve found a signature (docs/design/provenance.md §1.1–1.3). Kept in the
+/// manifest so the report can say it from the bundle alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProvenanceSource {
+    /// A Sigstore bundle attached as an OCI 1.1 referrer.
+    Referrer,
+    /// A layer of cosign's `sha256-<hex>.sig` tag.
+    SigTag,
+    /// `<url>.sig` + `<url>.cert` beside a release file.
+    Blob,
+}
+
+impl std::fmt::Display for ProvenanceSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Referrer => "referrer",
+            Self::SigTag => "sig-tag",
+            Self::Blob => "blob",
+        })
+    }
+}
+
 /// The facts a signature proved at resolve and the files that prove them again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignatureEvidence {
+    /// Where the signature was found (absent in manifests written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<ProvenanceSource>,
     /// The certificate's SAN.
     pub identity: String,
     /// The OIDC issuer in the certificate.
@@ -166,6 +192,7 @@ mod tests {
                 kind: ArtifactKind::File,
                 digest: Sha256Digest::of(b"kubectl"),
                 signature: Some(SignatureEvidence {
+                    source: Some(ProvenanceSource::Blob),
                     identity: "krel-staging@k8s-releng-prod.iam.gserviceaccount.com".into(),
                     issuer: "https://accounts.google.com".into(),
                     log_index: 7,

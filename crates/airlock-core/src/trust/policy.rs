@@ -110,6 +110,10 @@ struct PolicyFile {
     /// Whether `install` requires every Kubernetes artifact's upstream evidence (issue 23).
     #[serde(default, skip_serializing_if = "ProvenanceRule::is_optional")]
     provenance: ProvenanceRule,
+    /// The sha256 of the only Sigstore `trusted_root.json` a bundle's evidence may have
+    /// been checked against (`provenance/trusted_root.json`), issue 23.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    provenance_trusted_root: Option<Sha256Digest>,
 }
 
 /// Whether a bundle must carry upstream Sigstore evidence for every Kubernetes image and
@@ -211,6 +215,8 @@ pub struct TrustPolicy {
     stamped_roles: BTreeSet<RoleName>,
     /// Whether upstream evidence is required.
     provenance: ProvenanceRule,
+    /// The pinned Sigstore trusted root's sha256, if any.
+    provenance_trusted_root: Option<Sha256Digest>,
 }
 
 /// A signature that counted.
@@ -357,6 +363,7 @@ impl TrustPolicy {
             tsas: Vec::new(),
             stamped_roles: BTreeSet::new(),
             provenance: ProvenanceRule::Optional,
+            provenance_trusted_root: None,
         }
     }
 
@@ -466,12 +473,19 @@ impl TrustPolicy {
             tsas,
             stamped_roles,
             provenance: f.provenance,
+            provenance_trusted_root: f.provenance_trusted_root,
         })
     }
 
     /// Whether `install` requires upstream evidence (`--trust` never does).
     pub fn provenance(&self) -> ProvenanceRule {
         self.provenance
+    }
+
+    /// The sha256 of the one Sigstore trusted root the enclave accepts evidence checked
+    /// against (`"provenance_trusted_root"`); `None`: any the bundle carries.
+    pub fn provenance_trusted_root(&self) -> Option<Sha256Digest> {
+        self.provenance_trusted_root
     }
 
     /// The TSAs the policy lists.

@@ -190,6 +190,7 @@ pub struct SignedBundle {
     tsa_time: Option<Timestamp>,
     clock: Timestamp,
     provenance: crate::trust::policy::ProvenanceRule,
+    provenance_trusted_root: Option<Sha256Digest>,
 }
 
 impl SignedBundle {
@@ -304,6 +305,11 @@ impl SignedBundle {
         self.provenance
     }
 
+    /// The sha256 of the Sigstore trusted root the policy it was opened with pins, if any.
+    pub fn provenance_trusted_root(&self) -> Option<Sha256Digest> {
+        self.provenance_trusted_root
+    }
+
     /// The enclave clock the bundle was checked at.
     pub fn clock(&self) -> Timestamp {
         self.clock
@@ -398,6 +404,7 @@ pub fn fuzz_walk(dir: &Path, manifest: BundleManifest) -> Result<WalkSummary> {
         tsa_time: None,
         clock: Timestamp(0),
         provenance: crate::trust::policy::ProvenanceRule::Optional,
+        provenance_trusted_root: None,
     };
     payload::walk(&signed, Check::Whole, &mut |_, r| r.drain(), &|_| {})
 }

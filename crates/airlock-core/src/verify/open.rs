@@ -50,6 +50,7 @@ pub(super) fn open(dir: &Path, policy: &Policy) -> Result<SignedBundle> {
         tsa_time,
         clock: policy.now(),
         provenance: policy.trust().provenance(),
+        provenance_trusted_root: policy.trust().provenance_trusted_root(),
     })
 }
 

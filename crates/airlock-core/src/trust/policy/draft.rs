@@ -305,6 +305,11 @@ impl PolicyDraft {
         self.file.version
     }
 
+    /// The upstream provenance rule and the pinned Sigstore trusted root's sha256.
+    pub fn provenance(&self) -> (super::ProvenanceRule, Option<crate::digest::Sha256Digest>) {
+        (self.file.provenance, self.file.provenance_trusted_root)
+    }
+
     /// The description, if any.
     pub fn description(&self) -> Option<&str> {
         self.file.description.as_deref()
@@ -553,6 +558,17 @@ impl PolicyDraft {
         Ok(listed)
     }
 
+    /// `policy pin-trusted-root FILE` (`Some`, the file's sha256, which the caller has
+    /// read as a Sigstore trusted root) or `--remove` (`None`): the one trusted root a
+    /// bundle's upstream evidence may have been checked against. Returns the pin it
+    /// replaces.
+    pub fn pin_trusted_root(
+        &mut self,
+        sha256: Option<crate::digest::Sha256Digest>,
+    ) -> Option<crate::digest::Sha256Digest> {
+        std::mem::replace(&mut self.file.provenance_trusted_root, sha256)
+    }
+
     /// `policy remove-tsa NAME`; refused when it is the last TSA and a rule requires
     /// timestamps.
     pub fn remove_tsa(&mut self, name: &str) -> Result<(), DraftError> {
@@ -596,6 +612,26 @@ mod tests {
 
     fn role(s: &str) -> RoleName {
         RoleName::new(s).unwrap()
+    }
+
+    #[test]
+    fn a_pinned_trusted_root_is_written_read_back_and_removed() {
+        use crate::digest::Sha256Digest;
+        let mut d = PolicyDraft::new(None);
+        let pin = Sha256Digest::of(b"trusted_root.json");
+        assert_eq!(d.pin_trusted_root(Some(pin)), None);
+        let text = String::from_utf8(d.to_bytes()).unwrap();
+        assert!(
+            text.contains(&format!("\"provenance_trusted_root\": \"{pin}\"")),
+            "{text}"
+        );
+        let mut again = PolicyDraft::parse(text.as_bytes(), "draft").unwrap();
+        assert_eq!(again.pin_trusted_root(None), Some(pin));
+        assert!(
+            !String::from_utf8(again.to_bytes())
+                .unwrap()
+                .contains("provenance_trusted_root")
+        );
     }
 
     fn key() -> PublicKey {

@@ -12,7 +12,7 @@ use airlock_verify::trust::policy::{RoleName, TrustPolicy, accept_update};
 /// Shown under `policy --help`: the drafting commands, then the signed update.
 const EXAMPLES: &str = "\
 The drafting commands (init, next, add-key, remove-key, set-rule, set-update-rule,
-add-tsa, remove-tsa) edit
+add-tsa, remove-tsa, pin-trusted-root) edit
 the --policy file and nothing else: never the enclave's state. An enclave's policy changes
 only through `policy update`, with the signatures its current update rule asks for:
 
@@ -21,6 +21,7 @@ only through `policy update`, with the signatures its current update rule asks f
   airlock-verify policy remove-key \"Carol White\" --policy v2/policy.json
   airlock-verify policy add-tsa corp-tsa --cert tsa-root.pem --policy v2/policy.json
   airlock-verify policy set-rule change-board 2 --timestamp required --policy v2/policy.json
+  airlock-verify policy pin-trusted-root trusted_root.json --policy v2/policy.json
   airlock-verify policy show --policy v2/policy.json
   airlock sign v2 --key alice.key --role change-board    # as many as the update rule needs
   airlock-verify policy update --policy /etc/airlock/policy.json v2
@@ -152,6 +153,25 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         policy: PathBuf,
     },
+    /// Pin the Sigstore trusted root (trusted_root.json) the enclave accepts upstream
+    /// evidence checked against: its sha256 goes into the policy
+    /// ("provenance_trusted_root"). `airlock-verify provenance` and an install under
+    /// "provenance": "required" then refuse (exit 3) a bundle whose carried
+    /// provenance/trusted_root.json, or a --trusted-root given, has another sha256.
+    /// Compare the printed sha256 with `sha256sum trusted_root.json` where it was fetched
+    /// (`airlock provenance trusted-root`). Refuses a file that is not a trusted root with
+    /// a certificate authority and a transparency log (exit 4).
+    PinTrustedRoot {
+        /// The trusted_root.json to pin.
+        #[arg(required_unless_present = "remove", conflicts_with = "remove")]
+        file: Option<PathBuf>,
+        /// Remove the pin: any trusted root a bundle carries is accepted again.
+        #[arg(long)]
+        remove: bool,
+        /// The draft to edit.
+        #[arg(long, value_name = "FILE")]
+        policy: PathBuf,
+    },
     /// Say who must sign the policy's next version: at least N keys (N >= 1), of ROLE
     /// when --role is given, else of any role.
     SetUpdateRule {
@@ -204,6 +224,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             policy,
         } => edit::add_tsa(&policy, &name, &cert, policy_oids)?,
         Command::RemoveTsa { name, policy } => edit::remove_tsa(&policy, &name)?,
+        Command::PinTrustedRoot { file, policy, .. } => {
+            edit::pin_trusted_root(&policy, file.as_deref())?
+        }
         Command::SetUpdateRule { n, role, policy } => {
             edit::set_update_rule(&policy, n, role.as_ref())?
         }

@@ -204,6 +204,36 @@ pub fn remove_tsa(path: &Path, name: &str) -> anyhow::Result<()> {
     })
 }
 
+/// `policy pin-trusted-root FILE | --remove`: the file must be a Sigstore trusted root
+/// with a CA and a log (as `airlock-verify provenance` reads it) before its sha256 is
+/// pinned.
+pub fn pin_trusted_root(path: &Path, file: Option<&Path>) -> anyhow::Result<()> {
+    let pin = match file {
+        None => None,
+        Some(f) => {
+            let bytes = airlock_verify::fsutil::read_limited(
+                f,
+                airlock_provenance::MAX_TRUSTED_ROOT as u64,
+                "trusted root",
+            )?;
+            airlock_provenance::TrustedRoot::from_json(&bytes)
+                .map_err(|e| airlock_verify::Error::invalid("trusted root", f.display(), e))?;
+            Some(airlock_verify::digest::Sha256Digest::of(&bytes))
+        }
+    };
+    edit(path, |d| {
+        let was = d.pin_trusted_root(pin);
+        let was = was.map_or_else(|| "none".to_owned(), |w| w.to_string());
+        Ok(match pin {
+            Some(p) => format!(
+                "pinned Sigstore trusted root {p} (was {was}); compare it with sha256sum of \
+                 the file where it was fetched"
+            ),
+            None => format!("removed the trusted root pin (was {was})"),
+        })
+    })
+}
+
 /// The DER of the first `CERTIFICATE` block of a PEM file, or the bytes themselves when
 /// they are not PEM (DER is checked as a certificate by the draft).
 fn pem_or_der(bytes: &[u8]) -> Option<Vec<u8>> {

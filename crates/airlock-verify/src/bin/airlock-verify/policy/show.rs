@@ -130,6 +130,21 @@ time-stamping authorities ({}, RFC 3161)
         }));
         out.push_str(&columns(&rows));
     }
+    let (rule, pin) = d.provenance();
+    if rule == airlock_verify::trust::policy::ProvenanceRule::Required || pin.is_some() {
+        out.push_str(&format!(
+            "\nupstream provenance\n  {}; trusted root: {}\n",
+            if rule == airlock_verify::trust::policy::ProvenanceRule::Required {
+                "required at install"
+            } else {
+                "optional"
+            },
+            pin.map_or_else(
+                || "any the bundle carries".to_owned(),
+                |p| format!("pinned {p}")
+            ),
+        ));
+    }
     out.push_str(&format!(
         "\nupdate (who must sign the next version)\n  {}\n",
         super::edit::update_words(d)

@@ -1,0 +1,159 @@
+//! BENCHMARKS.md, issue 23: what checking upstream signatures costs. Not a test of
+//! behaviour (ignored; run by hand): with the test world's signatures served locally (the
+//! upstream registry's `.sig` tags and referrers, `.sig`/`.cert` files, the Rekor-like log),
+//! `farm-bench` times, interleaved, a cold `airlock resolve` + `airlock build` of the
+//! fixture hop with `--trusted-root` against the same without, then `airlock-verify
+//! provenance` on the bundle against `airlock-verify verify`; `/usr/bin/time -v` gives the
+//! peak RSS of one run of each. The binaries are the ones in `AIRLOCK_BENCH_BIN` (a release
+//! build: `cargo build --release --bin airlock --bin airlock-verify`).
+//!
+//! `AIRLOCK_BENCH_BIN=$PWD/target/release cargo test --test e2e provenance_bench:: -- --ignored --nocapture`
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::cli::{key_of, ok, pub_of};
+use crate::common::provenance::Signing;
+use crate::common::upstream::{Opts, Upstream};
+use crate::provenance::sign_all;
+
+/// Runs `program args` and returns what it printed (both streams), asserting success.
+fn run(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .expect("run the benchmark tool");
+    ok(&out);
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A shell script at `dir/name` that starts from an empty cache and no lock or bundle,
+/// then resolves (with `extra`) and builds; returns its path.
+fn cold_script(u: &Upstream, bin: &Path, name: &str, extra: &str) -> String {
+    let w = u.work.path().display().to_string();
+    let net = u.net_args().join(" ");
+    let (airlock, catalog) = (bin.join("airlock"), u.path("catalog.yaml"));
+    let text = format!(
+        "set -e\ncd {w}\nrm -rf {w}/cache-{name} {w}/{name}.lock {w}/bundle-{name}\n\
+         export AIRLOCK_CACHE={w}/cache-{name} DOCKER_CONFIG={w}/no-docker-config\n\
+         {airlock} resolve --from v1.29.6 --to v1.30.2 --out {w}/{name}.lock --catalog {catalog} {net} {extra}\n\
+         {airlock} build {w}/{name}.lock --key {key} --out {w}/bundle-{name} --quiet {net}\n",
+        airlock = airlock.display(),
+        catalog = catalog.display(),
+        key = key_of(&u.path("keys/k")),
+    );
+    let path = u.path(&format!("{name}.sh"));
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+#[ignore = "a benchmark: run by hand with AIRLOCK_BENCH_BIN (BENCHMARKS.md)"]
+fn cold_build_with_and_without_provenance_and_the_offline_recheck() {
+    let bin = std::path::PathBuf::from(
+        std::env::var("AIRLOCK_BENCH_BIN").expect("AIRLOCK_BENCH_BIN: the release binaries"),
+    );
+    let u = Upstream::new(Opts::default());
+    let mut s = Signing::new();
+    sign_all(&mut s, &u, &[]);
+    let rekor = s.rekor();
+    u.keygen("k");
+    let root = s.trusted_root().display().to_string();
+    let signed = cold_script(
+        &u,
+        &bin,
+        "signed",
+        &format!("--trusted-root {root} --rekor-url {}", rekor.url),
+    );
+    let plain = cold_script(&u, &bin, "plain", "");
+    let pairs = std::env::var("PAIRS").unwrap_or_else(|_| "9".into());
+    println!("== the hop");
+    println!("{}", run("sh", &[&signed]));
+    let lock = std::fs::read_to_string(u.path("signed.lock")).unwrap();
+    println!(
+        "{} provenance entries; bundle {}",
+        lock.matches("- artifact: ").count(),
+        run(
+            "du",
+            &["-sb", &u.path("bundle-signed").display().to_string()]
+        )
+        .trim()
+    );
+    println!("== cold resolve + build: --trusted-root (A) against without (B)");
+    let plain_vs = format!("sh {plain}");
+    println!(
+        "{}",
+        run(
+            "farm-bench",
+            &[
+                "-n",
+                &pairs,
+                "--timeout",
+                "1800",
+                "--vs",
+                &plain_vs,
+                "--",
+                "sh",
+                &signed
+            ]
+        )
+    );
+    for script in [&signed, &plain] {
+        println!("== /usr/bin/time -v sh {script}");
+        let out = run("/usr/bin/time", &["-v", "sh", script]);
+        for l in out.lines().filter(|l| {
+            l.contains("Maximum resident") || l.contains("Elapsed (wall") || l.contains("seconds")
+        }) {
+            println!("{l}");
+        }
+    }
+    drop(rekor);
+
+    let verify_bin = bin.join("airlock-verify").display().to_string();
+    let bundle = u.path("bundle-signed").display().to_string();
+    let trust = pub_of(&u.path("keys/k"));
+    println!("== airlock-verify provenance (A) against airlock-verify verify (B), offline");
+    let verify_vs = format!("{verify_bin} verify {bundle} --trust {trust} --quiet");
+    println!(
+        "{}",
+        run(
+            "farm-bench",
+            &[
+                "-n",
+                &pairs,
+                "--vs",
+                &verify_vs,
+                "--",
+                &verify_bin,
+                "provenance",
+                &bundle,
+                "--trust",
+                &trust,
+                "--quiet",
+            ]
+        )
+    );
+    println!("== /usr/bin/time -v airlock-verify provenance");
+    let out = run(
+        "/usr/bin/time",
+        &[
+            "-v",
+            &verify_bin,
+            "provenance",
+            &bundle,
+            "--trust",
+            &trust,
+            "--quiet",
+        ],
+    );
+    for l in out
+        .lines()
+        .filter(|l| l.contains("Maximum resident") || l.contains("Elapsed (wall"))
+    {
+        println!("{l}");
+    }
+}
