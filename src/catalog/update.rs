@@ -318,6 +318,8 @@ fn build_minor(
     let images = images(n, latest, docs, template, warnings)?;
     let tools = tools(base, n, latest, docs, template)?;
     let (removed_apis, served_apis) = apis(n, docs)?;
+    // The skew facts are hand-entered from prose and kubeadm's source; they carry over.
+    let same = base.minors.iter().find(|m| m.minor == key);
     Ok(MinorEntry {
         minor: key,
         latest_patch: latest,
@@ -331,6 +333,8 @@ fn build_minor(
         tools,
         removed_apis,
         served_apis: Some(served_apis),
+        skew: same.and_then(|m| m.skew.clone()),
+        kubeadm: same.and_then(|m| m.kubeadm.clone()),
     })
 }
 
