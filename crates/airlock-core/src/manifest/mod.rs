@@ -30,6 +30,7 @@ mod images;
 mod packages;
 mod payload;
 mod provenance;
+mod schedule;
 
 use crate::error::Checked;
 pub use crate::error::FormatError;
@@ -47,6 +48,7 @@ pub use packages::{
 };
 pub use payload::{Parity, ParityScheme, PayloadInfo, VOLUME_HEAD_BYTES, Volume, stripe_lengths};
 pub use provenance::{ArtifactEvidence, ArtifactKind, Evidence, Provenance, SignatureEvidence};
+pub use schedule::{Schedule, SchedulePhase, WorkersMode};
 
 /// The manifest format this version writes and reads.
 pub const BUNDLE_FORMAT: u32 = 1;
