@@ -65,6 +65,10 @@ pub struct Lock {
     /// locks written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<LockProvenance>,
+    /// The catch-up schedule of `plan --build --one-bundle --workers skip` (issue 26):
+    /// which version the control plane and the workers run after each phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<crate::manifest::Schedule>,
 }
 
 /// Whether and how resolve checked upstream signatures (issue 23).
@@ -338,6 +342,7 @@ impl Lock {
             facts: None,
             package_repositories: Vec::new(),
             provenance: None,
+            schedule: None,
         }
     }
 

@@ -11,6 +11,7 @@
 pub mod catchup;
 pub mod checksum;
 mod pin;
+pub mod skip_workers;
 mod wanted;
 
 use std::collections::{BTreeMap, BTreeSet};

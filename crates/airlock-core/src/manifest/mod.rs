@@ -120,6 +120,10 @@ pub struct BundleManifest {
     /// not check it, and in bundles built before it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<Provenance>,
+    /// The catch-up schedule from the lock (issue 26; absent in bundles of one hop and in
+    /// those built before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
 }
 
 /// The document kind tag of a bundle manifest.
