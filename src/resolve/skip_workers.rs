@@ -196,7 +196,7 @@ fn stay_step(p: &SchedulePhase, workers_before: &str, label: &str) -> Step {
 /// phase's floor, none newer than the control plane.
 fn skew_step(p: &SchedulePhase, workers_before: &str, label: &str) -> Step {
     step(
-        format!("phase{}.pre.skew", p.n),
+        format!("phase{}.pre.schedule-skew", p.n),
         Phase::Pre,
         format!(
             "[{label}] Skew check before the control plane moves to {}: every kubelet and kube-proxy is 1.{} or newer",

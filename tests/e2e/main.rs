@@ -13,6 +13,7 @@ mod bad_input;
 mod board;
 mod bounds;
 mod catalog;
+mod catch_up;
 mod containerd;
 mod core_path;
 mod etcd;

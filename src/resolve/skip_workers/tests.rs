@@ -70,11 +70,11 @@ fn workers_steps_and_worker_arch_files_only_where_workers_land() {
                 .position(|i| *i == id)
                 .unwrap_or_else(|| panic!("{id} in {ids:?}"))
         };
-        assert!(pos(format!("phase{n}.pre.skew")) < pos(format!("phase{n}.cp1.apply")));
+        assert!(pos(format!("phase{n}.pre.schedule-skew")) < pos(format!("phase{n}.cp1.apply")));
         if n < 4 {
             let stop = pos(format!("phase{n}.post.stop-and-verify"));
             assert!(pos(format!("phase{n}.backout.workers")) < stop);
-            assert!(stop < pos(format!("phase{}.pre.skew", n + 1)));
+            assert!(stop < pos(format!("phase{}.pre.schedule-skew", n + 1)));
         }
     }
     // Workers move in phase 3 (to 1.36, a jump of three minors) and 4 only.

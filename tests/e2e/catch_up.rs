@@ -1,0 +1,182 @@
+//! Catch-up bundles whose workers skip minors (issue 26): `airlock plan --workers skip
+//! --build --one-bundle` on the test upstream against the conservative catch-up bundle.
+
+use std::collections::BTreeMap;
+
+use crate::common::cli::{self, Cli};
+use crate::common::servers::Registry;
+use crate::common::upstream::{Opts, Upstream};
+use crate::common::{each, read_json};
+
+/// The test catalog with kubeadm's kubelet skew stated (not uncertain) for both minors.
+fn catalog_with_kubeadm_facts(u: &Upstream) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(u.catalog_129_6()).expect("read test catalog");
+    let facts = "    kubeadm: { kubelet_max_minors_older: 3, kubelet_too_old_is: skippable, upgrade_node_checks_version: false, source: [t] }\n";
+    let mut out = String::new();
+    for line in text.lines() {
+        out.push_str(line);
+        out.push('\n');
+        if line.starts_with("  - minor: \"1.") {
+            out.push_str(facts);
+        }
+    }
+    let path = u.path("catalog-skew.yaml");
+    std::fs::write(&path, out).expect("write catalog");
+    path
+}
+
+/// target -> size of the files a bundle manifest lists.
+fn files_of(bundle: &std::path::Path) -> BTreeMap<String, u64> {
+    let m = read_json(&bundle.join("manifest.json"));
+    m["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["target"].as_str().unwrap().to_string(),
+                f["size"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn skipping_workers_leaves_out_their_skipped_versions_and_orders_the_phases() {
+    let u = Upstream::new(Opts {
+        versions: vec!["v1.29.3"],
+        ..Opts::default()
+    });
+    let catalog = catalog_with_kubeadm_facts(&u);
+    let key = u.keygen("plan");
+    let hop = ("v1.29.3", "v1.30.2");
+    let platforms = ["--platform", "linux/amd64,linux/arm64"];
+    // Control plane amd64, workers amd64 and arm64: the conservative bundle carries both
+    // architectures for every version.
+    let started = std::time::Instant::now();
+    let every = u
+        .plan_build(hop, &key, &u.path("every"), &catalog)
+        .args(["--one-bundle", "--arch", "amd64,arm64"])
+        .args(platforms)
+        .args(u.net_args())
+        .ok()
+        .json();
+    let every_secs = started.elapsed().as_secs_f64();
+    let started = std::time::Instant::now();
+    let skip = u
+        .plan_build(hop, &key, &u.path("skip"), &catalog)
+        .args(["--one-bundle", "--workers", "skip", "--arch", "amd64"])
+        .args(["--worker-arch", "arm64"])
+        .args(platforms)
+        .args(u.net_args())
+        .ok()
+        .json();
+    let skip_secs = started.elapsed().as_secs_f64();
+    assert_eq!(skip["drains"]["per_worker"], 1);
+    assert_eq!(skip["drains"]["per_worker_every_minor"], 2);
+    let name = "airlock-v1.29.3-to-v1.30.2";
+    let (every_dir, skip_dir) = (u.path("every").join(name), u.path("skip").join(name));
+    let (every_files, skip_files) = (files_of(&every_dir), files_of(&skip_dir));
+    // What is left out: exactly the arm64 binaries of the versions workers skip (v1.29.6)
+    // or only leave (v1.29.3, whose back-out comes from the bundle that brought it).
+    let left_out: BTreeMap<&String, &u64> = every_files
+        .iter()
+        .filter(|(t, _)| !skip_files.contains_key(*t))
+        .collect();
+    let mut want: Vec<String> = Vec::new();
+    for v in ["v1.29.3", "v1.29.6"] {
+        for b in ["kubeadm", "kubectl", "kubelet"] {
+            want.push(format!("bin/{v}/linux/arm64/{b}"));
+        }
+    }
+    let got: Vec<String> = left_out.keys().map(|t| t.to_string()).collect();
+    assert_eq!(got, want);
+    assert!(skip_files.keys().all(|t| every_files.contains_key(t)));
+    assert!(skip_files.contains_key("bin/v1.30.2/linux/arm64/kubelet"));
+    assert!(skip_files.contains_key("bin/v1.29.6/linux/amd64/kubelet"));
+    let payload =
+        |b: &serde_json::Value| b["one_bundle"]["bundle"]["payload_size"].as_u64().unwrap();
+    let (every_size, skip_size) = (payload(&every), payload(&skip));
+    let left_bytes: u64 = left_out.values().copied().sum();
+    // BENCHMARKS.md quotes these figures.
+    eprintln!(
+        "catch-up v1.29.3 -> v1.30.2: every-minor {every_size} bytes in {every_secs:.1} s; \
+         workers skip {skip_size} bytes in {skip_secs:.1} s; left out {} files, {left_bytes} bytes",
+        left_out.len()
+    );
+    // Random file bytes do not compress; each left-out file also takes its tar header.
+    let saved = every_size - skip_size;
+    assert!(
+        saved >= left_bytes && saved <= left_bytes + 16 * 1024,
+        "saved {saved} bytes, left out {left_bytes}"
+    );
+
+    // The signed manifest carries the schedule; the runbook goes phase by phase.
+    let manifest = read_json(&skip_dir.join("manifest.json"));
+    let phases = manifest["schedule"]["phases"].as_array().unwrap();
+    assert_eq!(phases.len(), 2);
+    assert!(phases[0].get("workers").is_none());
+    assert_eq!(phases[1]["workers"], "v1.30.2");
+    let ids = each(&manifest["checklist"], "id");
+    let pos = |id: &str| {
+        ids.iter()
+            .position(|i| *i == id)
+            .unwrap_or_else(|| panic!("{id}: {ids:?}"))
+    };
+    assert!(pos("phase1.pre.schedule-skew") < pos("phase1.cp1.apply"));
+    assert!(pos("phase1.workers.stay") < pos("phase1.post.stop-and-verify"));
+    assert!(pos("phase1.post.stop-and-verify") < pos("phase2.pre.schedule-skew"));
+    assert!(pos("phase2.pre.schedule-skew") < pos("phase2.cp1.apply"));
+    assert!(pos("phase2.cp1.apply") < pos("phase2.workers.drain"));
+    assert!(
+        ids.iter()
+            .all(|i| !i.starts_with("phase1.workers.") || *i == "phase1.workers.stay")
+    );
+    for n in [1, 2] {
+        pos(&format!("phase{n}.backout.workers"));
+        pos(&format!("phase{n}.backout.etcd-restore"));
+    }
+    let unique: std::collections::BTreeSet<_> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len());
+
+    // Verifies and installs inside.
+    let v = Cli::verify()
+        .arg("verify")
+        .arg(&skip_dir)
+        .args(["--trust", &cli::pub_of(&key), "--json"])
+        .ok()
+        .json();
+    assert_eq!(v["verified"], true);
+    let enclave = Registry::start();
+    let dest = u.path("dest");
+    Cli::verify()
+        .env("DOCKER_CONFIG", u.path("no-docker-config"))
+        .arg("install")
+        .arg(&skip_dir)
+        .args(["--trust", &cli::pub_of(&key), "--registry", &enclave.host()])
+        .args(["--insecure", "--dest"])
+        .arg(&dest)
+        .args(["--json", "--quiet"])
+        .ok();
+    assert!(dest.join("bin/v1.30.2/linux/arm64/kubelet").exists());
+    assert!(!dest.join("bin/v1.29.6/linux/arm64/kubelet").exists());
+}
+
+#[test]
+fn a_skipping_plan_on_uncertain_facts_is_refused_by_name() {
+    let u = Upstream::new(Opts::default());
+    // The test catalog states no kubeadm skew at all.
+    u.cli()
+        .args([
+            "plan",
+            "--from",
+            "v1.29.6",
+            "--to",
+            "v1.30.2",
+            "--workers",
+            "skip",
+        ])
+        .arg("--catalog")
+        .arg(&u.catalog)
+        .fails(4, "minor 1.29 has no kubeadm skew facts");
+}
