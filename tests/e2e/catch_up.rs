@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::common::cli::{self, Cli};
+use crate::common::cluster_dump::write_list;
 use crate::common::servers::Registry;
 use crate::common::upstream::{Opts, Upstream};
 use crate::common::{each, read_json};
@@ -160,6 +161,71 @@ fn skipping_workers_leaves_out_their_skipped_versions_and_orders_the_phases() {
         .ok();
     assert!(dest.join("bin/v1.30.2/linux/arm64/kubelet").exists());
     assert!(!dest.join("bin/v1.29.6/linux/arm64/kubelet").exists());
+
+    enclave_plan_at_each_phase(&u, &key, &skip_dir);
+}
+
+/// `kubectl get nodes -o json` of one control-plane node and two workers.
+fn nodes(dir: &std::path::Path, cp: &str, workers: [&str; 2]) -> std::path::PathBuf {
+    let node = |name: &str, v: &str, cp: bool| {
+        let labels = if cp {
+            serde_json::json!({"node-role.kubernetes.io/control-plane": ""})
+        } else {
+            serde_json::json!({"kubernetes.io/os": "linux"})
+        };
+        serde_json::json!({"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": labels},
+            "status": {"nodeInfo": {"kubeletVersion": v, "kubeProxyVersion": ""}}})
+    };
+    let items = vec![
+        node("cp-0", cp, true),
+        node("worker-0", workers[0], false),
+        node("worker-1", workers[1], false),
+    ];
+    let file = format!("nodes-{cp}-{}-{}.json", workers[0], workers[1]);
+    write_list(dir, &file, items);
+    dir.join(file)
+}
+
+/// `airlock-verify plan` inside, with dumps at each phase of the v1.29.3 -> v1.30.2 schedule.
+fn enclave_plan_at_each_phase(u: &Upstream, key: &std::path::Path, bundle: &std::path::Path) {
+    let dir = u.path("dumps");
+    std::fs::create_dir_all(&dir).unwrap();
+    let plan = |dump: &std::path::Path| {
+        Cli::verify()
+            .arg("plan")
+            .arg(bundle)
+            .args(["--trust", &cli::pub_of(key), "--cluster-dump"])
+            .arg(dump)
+    };
+    let next = |cp: &str, w: [&str; 2]| {
+        plan(&nodes(&dir, cp, w)).arg("--json").ok().json()["next"].clone()
+    };
+    let n = next("v1.29.3", ["v1.29.3", "v1.29.3"]);
+    assert_eq!(
+        (n["next"].as_str(), n["phase"]["n"].as_u64()),
+        (Some("phase"), Some(1))
+    );
+    let n = next("v1.29.6", ["v1.29.3", "v1.29.3"]);
+    assert_eq!(
+        (n["next"].as_str(), n["phase"]["n"].as_u64()),
+        (Some("phase"), Some(2))
+    );
+    assert_eq!(n["phase"]["workers"], "v1.30.2");
+    let n = next("v1.30.2", ["v1.30.2", "v1.29.3"]);
+    assert_eq!(n["next"], "workers");
+    assert_eq!(n["behind"], serde_json::json!(["worker-1 (v1.29.3)"]));
+    let n = next("v1.30.2", ["v1.30.2", "v1.30.2"]);
+    assert_eq!(n["next"], "done");
+    // Phase 2 takes the control plane to 1.30, so kubelets must be 1.27 or newer.
+    plan(&nodes(&dir, "v1.29.6", ["v1.29.3", "v1.26.15"])).fails(
+        1,
+        "phase 2 moves the control plane to v1.30.2, which needs every kubelet and kube-proxy at 1.27 or newer; too old: worker-1 (kubelet v1.26.15)",
+    );
+    plan(&nodes(&dir, "v1.28.0", ["v1.28.0", "v1.28.0"])).fails(
+        1,
+        "control plane runs v1.28.0, which no phase of this schedule starts or ends at",
+    );
 }
 
 #[test]
