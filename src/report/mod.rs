@@ -33,7 +33,7 @@ pub use inputs::{
 pub use model::*;
 
 use sections::{
-    apis, approvals, backout, cves, decision, inventory, risks, runbook, summary, timing,
+    apis, approvals, backout, cves, decision, inventory, risks, runbook, schedule, summary, timing,
     verification,
 };
 
@@ -53,6 +53,7 @@ pub fn assemble(i: &Inputs<'_>) -> ChangeReport {
     let runbook = timing::numbered(i, runbook::runbook(i), 1);
     let validation = timing::numbered(i, runbook::validation(i), runbook.len() + 1);
     let timing = timing::build(i, &runbook, &validation);
+    let schedule = schedule::build(i, timing.nodes.as_ref().map(|n| n.workers));
     let decision = decision::build(
         i,
         &decision::Parts {
@@ -84,6 +85,7 @@ pub fn assemble(i: &Inputs<'_>) -> ChangeReport {
         validation,
         approvals: approvals::build(i),
         verification: verification::build(i),
+        schedule,
         inventory,
         facts,
     }

@@ -140,6 +140,14 @@ fn skipping_workers_leaves_out_their_skipped_versions_and_orders_the_phases() {
     let unique: std::collections::BTreeSet<_> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len());
 
+    // The change report pictures the schedule and counts the drains saved.
+    let report = read_json(&skip_dir.join("report/change-report.json"));
+    assert_eq!(report["schedule"]["drains_per_worker"], 1);
+    assert_eq!(report["schedule"]["drains_saved_per_worker"], 1);
+    let html = std::fs::read_to_string(skip_dir.join("report/change-report.html")).unwrap();
+    assert!(html.contains("aria-label=\"control plane and worker versions over the phases\""));
+    assert!(html.contains("Drains per worker: 1 (one minor at a time: 2"));
+
     // Verifies and installs inside.
     let v = Cli::verify()
         .arg("verify")

@@ -10,6 +10,7 @@ pub(super) mod decision;
 pub(super) mod inventory;
 pub(super) mod risks;
 pub(super) mod runbook;
+pub(super) mod schedule;
 pub(super) mod summary;
 pub(super) mod timing;
 pub(super) mod verification;
