@@ -112,6 +112,21 @@ fn skipping_workers_leaves_out_their_skipped_versions_and_orders_the_phases() {
         "saved {saved} bytes, left out {left_bytes}"
     );
 
+    // Every node of both architectures (no --worker-arch): control-plane nodes need every
+    // version's binaries, so the skipping bundle carries the same files; it saves drains.
+    let same = u
+        .plan_build(hop, &key, &u.path("same"), &catalog)
+        .args(["--one-bundle", "--workers", "skip", "--arch", "amd64,arm64"])
+        .args(platforms)
+        .args(u.net_args())
+        .ok()
+        .json();
+    assert_eq!(files_of(&u.path("same").join(name)), every_files);
+    eprintln!(
+        "one architecture for all nodes: workers skip {} bytes",
+        payload(&same)
+    );
+
     // The signed manifest carries the schedule; the runbook goes phase by phase.
     let manifest = read_json(&skip_dir.join("manifest.json"));
     let phases = manifest["schedule"]["phases"].as_array().unwrap();
