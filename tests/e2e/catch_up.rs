@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::common::cli::{self, Cli};
 use crate::common::cluster_dump::write_list;
+use crate::common::evidence::{assert_valid, yaml_as_json};
 use crate::common::servers::Registry;
 use crate::common::upstream::{Opts, Upstream};
 use crate::common::{each, read_json};
@@ -162,6 +163,14 @@ fn skipping_workers_leaves_out_their_skipped_versions_and_orders_the_phases() {
     let html = std::fs::read_to_string(skip_dir.join("report/change-report.html")).unwrap();
     assert!(html.contains("aria-label=\"control plane and worker versions over the phases\""));
     assert!(html.contains("Drains per worker: 1 (one minor at a time: 2"));
+    assert_valid(
+        "change-report.schema.json",
+        &skip_dir.join("report/change-report.json"),
+    );
+    assert_valid(
+        "lock.schema.json",
+        &yaml_as_json(&u.path("skip").join(format!("{name}.lock"))),
+    );
 
     // Verifies and installs inside.
     let v = Cli::verify()
