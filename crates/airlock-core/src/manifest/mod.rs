@@ -195,6 +195,10 @@ impl BundleManifest {
             delta::check(d, |p| contents.holds(p))?;
         }
         documents::check(&self.documents)?;
+        if let Some(s) = &self.schedule {
+            s.check(self.hop.as_ref())
+                .map_err(|reason| FormatError::Schedule { reason })?;
+        }
         match &self.provenance {
             Some(p) => provenance::check(p, &self.images, &self.files),
             None => Ok(()),
