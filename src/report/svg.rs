@@ -213,8 +213,8 @@ pub fn schedule(r: &ChangeReport) -> String {
     ] {
         // A step line: flat within a phase, up at its end.
         let mut d = format!("M{:.1},{:.1}", x(0), y(line[0]));
-        for i in 1..line.len() {
-            d.push_str(&format!(" H{:.1} V{:.1}", x(i), y(line[i])));
+        for (i, m) in line.iter().enumerate().skip(1) {
+            d.push_str(&format!(" H{:.1} V{:.1}", x(i), y(*m)));
         }
         out.push_str(&format!(
             r#"<path d="{d}" fill="none" stroke="{color}" stroke-width="3"{dash}><title>{name}</title></path>"#
