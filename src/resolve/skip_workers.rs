@@ -195,6 +195,11 @@ fn stay_step(p: &SchedulePhase, workers_before: &str, label: &str) -> Step {
 /// Before the phase's control-plane step: no kubelet (nor kube-proxy) older than the
 /// phase's floor, none newer than the control plane.
 fn skew_step(p: &SchedulePhase, workers_before: &str, label: &str) -> Step {
+    let plan_cmd = format!(
+        "airlock-verify plan {} --policy {} --cluster-dump airlock-plan-dump",
+        crate::checklist::BUNDLE_PARAM,
+        crate::checklist::POLICY_PARAM
+    );
     step(
         format!("phase{}.pre.schedule-skew", p.n),
         Phase::Pre,
@@ -205,10 +210,16 @@ fn skew_step(p: &SchedulePhase, workers_before: &str, label: &str) -> Step {
         &[
             "kubectl get nodes -o custom-columns=NAME:.metadata.name,KUBELET:.status.nodeInfo.kubeletVersion",
             "kubectl -n kube-system get daemonset kube-proxy -o jsonpath='{.spec.template.spec.containers[0].image}'",
+            "mkdir -p airlock-plan-dump && kubectl get nodes -o json > airlock-plan-dump/nodes.json && kubectl version -o json > airlock-plan-dump/version.json && kubectl -n kube-system get daemonset kube-proxy -o json > airlock-plan-dump/kube-proxy.json",
+            &plan_cmd,
         ],
         format!(
-            "workers report {workers_before} and control-plane nodes {}; no kubelet is older than 1.{} or newer than {}; kube-proxy's image tag is {} (the node field kubeProxyVersion is not set from 1.33 on: read the DaemonSet)",
-            p.control_plane_from, p.kubelet_floor_minor, p.control_plane_from, p.control_plane_from
+            "airlock-verify plan names phase {} as next (it refuses, naming them, nodes older than the floor); workers report {workers_before} and control-plane nodes {}; no kubelet is older than 1.{} or newer than {}; kube-proxy's image tag is {} (the node field kubeProxyVersion is not set from 1.33 on: read the DaemonSet)",
+            p.n,
+            p.control_plane_from,
+            p.kubelet_floor_minor,
+            p.control_plane_from,
+            p.control_plane_from
         ),
     )
 }

@@ -155,6 +155,42 @@ fn skipping_workers_leaves_out_their_skipped_versions_and_orders_the_phases() {
     }
     let unique: std::collections::BTreeSet<_> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len());
+    // As for hop checklists: no empty step, no placeholder, and every command is shell
+    // that bash parses.
+    for st in manifest["checklist"].as_array().unwrap() {
+        let cmds: Vec<&str> = st["commands"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        assert!(!cmds.is_empty(), "{st}");
+        let script = u.path("step.sh");
+        std::fs::write(&script, cmds.join("\n")).unwrap();
+        let out = std::process::Command::new("bash")
+            .arg("-n")
+            .arg(&script)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            st["id"],
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(cmds.iter().all(|c| !c.contains("YOUR_")), "{st}");
+    }
+    let skew = manifest["checklist"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "phase2.pre.schedule-skew")
+        .unwrap()
+        .to_string();
+    assert!(
+        skew.contains("airlock-verify plan") && skew.contains("${AIRLOCK_BUNDLE:?"),
+        "{skew}"
+    );
 
     // The change report pictures the schedule and counts the drains saved.
     let report = read_json(&skip_dir.join("report/change-report.json"));
