@@ -59,7 +59,7 @@ pub struct Args {
     /// skip keeps the control plane one minor per phase and leaves the workers where they
     /// are until the next control-plane step would put the API server further ahead of
     /// their kubelets than the catalog's skew policy and kubeadm limits allow (3 minors
-    /// from 1.29), so 1.33 -> 1.37 drains each worker twice instead of five times. With
+    /// from 1.29), so 1.33 -> 1.37 drains each worker twice instead of once per hop. With
     /// either, the plan prints the phases and the drains per node. --build needs
     /// --one-bundle with skip.
     #[arg(long, value_enum, value_name = "MODE")]
