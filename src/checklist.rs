@@ -321,9 +321,10 @@ fn etcdutl_offline(data_dir: Option<&str>) -> String {
 }
 
 /// Where the operator gives the bundle: a required parameter.
-const BUNDLE_PARAM: &str = "\"${AIRLOCK_BUNDLE:?set AIRLOCK_BUNDLE to the bundle directory}\"";
+pub(crate) const BUNDLE_PARAM: &str =
+    "\"${AIRLOCK_BUNDLE:?set AIRLOCK_BUNDLE to the bundle directory}\"";
 /// The enclave's trust policy: a required parameter.
-const POLICY_PARAM: &str =
+pub(crate) const POLICY_PARAM: &str =
     "\"${AIRLOCK_POLICY:?set AIRLOCK_POLICY to the enclave trust policy file}\"";
 
 /// The values every phase's steps use.
@@ -922,7 +923,7 @@ fn etcd_restore(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Out) {
     );
     let Some(cluster) = &input.etcd else {
         let restore = format!(
-            "{} snapshot restore {snapshot} --name \"${{ETCD_NAME:?set ETCD_NAME to this member's --name in {conf_backup}/manifests/etcd.yaml}}\" --initial-cluster \"${{ETCD_INITIAL_CLUSTER:?set ETCD_INITIAL_CLUSTER to every member's NAME=PEER_URL, comma-separated, the same on every member}}\" --initial-advertise-peer-urls \"${{ETCD_PEER_URL:?set ETCD_PEER_URL to this member's --initial-advertise-peer-urls}}\" --data-dir /var/lib/etcd",
+            "{} snapshot restore {snapshot} --name \"${{ETCD_NAME:?set ETCD_NAME to the --name of this member in {conf_backup}/manifests/etcd.yaml}}\" --initial-cluster \"${{ETCD_INITIAL_CLUSTER:?set ETCD_INITIAL_CLUSTER to NAME=PEER_URL of every member, comma-separated, the same on every member}}\" --initial-advertise-peer-urls \"${{ETCD_PEER_URL:?set ETCD_PEER_URL to the --initial-advertise-peer-urls of this member}}\" --data-dir /var/lib/etcd",
             etcdutl_offline(None)
         );
         s.push(step(
@@ -1142,6 +1143,13 @@ mod tests {
             .find(|s| s.id == "backout.etcd-restore")
             .unwrap();
         let cmd = r.commands.join("\n");
+        // bash reads an apostrophe inside "${X:?...}" as a quote (POSIX leaves it open).
+        let restore = r
+            .commands
+            .iter()
+            .find(|c| c.contains("snapshot restore"))
+            .unwrap();
+        assert!(!restore.contains('\''), "{restore}");
         for p in [
             "${ETCD_NAME:?",
             "${ETCD_INITIAL_CLUSTER:?",

@@ -65,6 +65,10 @@ pub struct Lock {
     /// locks written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<LockProvenance>,
+    /// The catch-up schedule of `plan --build --one-bundle --workers skip` (issue 26):
+    /// which version the control plane and the workers run after each phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<crate::manifest::Schedule>,
     /// Which step of a two-step hop this lock is (`airlock resolve --two-step`, issue 27);
     /// absent for a normal hop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -345,6 +349,7 @@ impl Lock {
             package_repositories: Vec::new(),
             provenance: None,
             two_step: None,
+            schedule: None,
         }
     }
 

@@ -11,6 +11,7 @@
 pub mod compare;
 pub mod date;
 pub mod plan;
+pub mod schedule;
 mod schema;
 pub mod sources;
 pub mod support;
@@ -26,9 +27,9 @@ use crate::manifest::CatalogIdentity;
 pub use date::Date;
 pub use schema::{
     Binary, Catalog, CatalogImage, ChecksumFormat, Compatibility, Confidence, Defaults, Document,
-    EarlierRemovedApi, MinorEntry, MinorRange, RemovedApi, ServedApis, ServedGroupVersion,
-    ServedResource, Skew, Source, TagRow, Tool, TwoStepOffer, Version, expand_template,
-    is_catalog_version, parse_minor_key,
+    EarlierRemovedApi, KubeadmSkew, MinorEntry, MinorRange, MinorSkew, RemovedApi, ServedApis,
+    ServedGroupVersion, ServedResource, Skew, Source, TagRow, TooOldKubelet, Tool, TwoStepOffer,
+    Version, expand_template, is_catalog_version, parse_minor_key,
 };
 pub use validate::check_group_version;
 

@@ -181,6 +181,14 @@ pub struct MinorEntry {
     /// What the minor's API server serves (from its discovery documents), when read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub served_apis: Option<ServedApis>,
+    /// The version skew policy's limits against a kube-apiserver of this minor; absent: the
+    /// top-level `skew` holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skew: Option<MinorSkew>,
+    /// What kubeadm of this minor enforces about older kubelets; absent: unknown, so a plan
+    /// that leaves workers behind refuses this minor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubeadm: Option<KubeadmSkew>,
     /// Compatibility-version facts (`--emulated-version`), for two-step hops into this
     /// minor; absent when not established.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -220,6 +228,30 @@ pub struct Compatibility {
     pub note: Option<String>,
 }
 
+/// The skew policy's limits against a kube-apiserver of one minor (issue 26).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MinorSkew {
+    /// A kubelet may be this many minors older than kube-apiserver (never newer).
+    pub kubelet_max_minors_older: u32,
+    /// kube-proxy may be this many minors older than kube-apiserver (never newer).
+    pub kube_proxy_max_minors_older: u32,
+    /// kube-proxy within this many minors of the kubelet on its node, either way.
+    pub kube_proxy_max_minors_from_kubelet: u32,
+    /// kube-controller-manager, kube-scheduler, cloud-controller-manager: this many older.
+    pub control_plane_max_minors_older: u32,
+    /// kubectl within this many minors of kube-apiserver, either way.
+    pub kubectl_max_minors_skew: u32,
+    /// Source ids.
+    pub source: Vec<String>,
+    /// `uncertain`, when not read from the policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<Confidence>,
+    /// What the values rest on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
 /// An inclusive range of minors, `{ min: "1.33", max: "1.36" }`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -238,6 +270,37 @@ pub enum TwoStepOffer {
     Offered,
     /// Not offered; `refusal` says why.
     Refused,
+}
+
+/// How `kubeadm upgrade apply` treats kubelets older than its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TooOldKubelet {
+    /// An error `--force` (or an ignored preflight error) passes; airlock never emits it.
+    Skippable,
+    /// An error nothing passes.
+    Mandatory,
+}
+
+/// What kubeadm of one minor enforces about kubelet skew.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubeadmSkew {
+    /// kubeadm accepts kubelets this many minors older than itself
+    /// (`MaximumAllowedMinorVersionKubeletSkew`).
+    pub kubelet_max_minors_older: u32,
+    /// What `kubeadm upgrade apply` does with kubelets older than that.
+    pub kubelet_too_old_is: TooOldKubelet,
+    /// `kubeadm upgrade node` on a worker checks the node's version.
+    pub upgrade_node_checks_version: bool,
+    /// Source ids.
+    pub source: Vec<String>,
+    /// `uncertain`, when not read from kubeadm's source at the minor's tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<Confidence>,
+    /// What the values rest on; required when uncertain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// The group/versions a minor serves, with their resources.

@@ -318,13 +318,10 @@ fn build_minor(
     let images = images(n, latest, docs, template, warnings)?;
     let tools = tools(base, n, latest, docs, template)?;
     let (removed_apis, served_apis) = apis(n, docs)?;
-    // Hand-entered from the sources it cites (update does not read them yet): kept from
-    // the base catalog's entry for the same minor.
-    let compatibility = base
-        .minors
-        .iter()
-        .find(|m| m.minor == key)
-        .and_then(|m| m.compatibility.clone());
+    // Hand-entered from the sources they cite (update does not read them yet): the
+    // compatibility and skew facts carry over from the base catalog's entry for the minor.
+    let same = base.minors.iter().find(|m| m.minor == key);
+    let compatibility = same.and_then(|m| m.compatibility.clone());
     Ok(MinorEntry {
         minor: key,
         latest_patch: latest,
@@ -339,6 +336,8 @@ fn build_minor(
         removed_apis,
         served_apis: Some(served_apis),
         compatibility,
+        skew: same.and_then(|m| m.skew.clone()),
+        kubeadm: same.and_then(|m| m.kubeadm.clone()),
     })
 }
 

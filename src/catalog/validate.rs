@@ -22,6 +22,7 @@ impl Catalog {
             let n = check_minor_order(m, previous)?;
             previous = Some(n);
             check_minor(m, &self.defaults.registry, &ids)?;
+            check_minor_skew(self, m, &ids)?;
         }
         let first = self
             .minors
@@ -246,6 +247,39 @@ fn check_offered(w: &str, n: u32, c: &Compatibility) -> Check {
         return Err(format!(
             "{w}: two_step offered with unconfirmed facts or a refusal reason"
         ));
+    }
+    Ok(())
+}
+
+/// A minor's skew facts cite sources, say why when uncertain, and kubeadm is never more
+/// lenient than the policy (kubeadm may only add restrictions).
+fn check_minor_skew(c: &Catalog, m: &MinorEntry, ids: &SourceIds<'_>) -> Check {
+    let what = format!("minor {}", m.minor);
+    if let Some(s) = &m.skew {
+        let w = format!("{what} skew");
+        ids.check(&w, &s.source)?;
+        if s.confidence.is_some() && s.note.is_none() {
+            return Err(format!("{w}: uncertain without a note saying why"));
+        }
+        if s.kubelet_max_minors_older == 0 || s.kube_proxy_max_minors_older == 0 {
+            return Err(format!(
+                "{w}: a limit of 0 minors would stop any upgrade; the policy allows at least 1"
+            ));
+        }
+    }
+    if let Some(k) = &m.kubeadm {
+        let w = format!("{what} kubeadm");
+        ids.check(&w, &k.source)?;
+        if k.confidence.is_some() && k.note.is_none() {
+            return Err(format!("{w}: uncertain without a note saying why"));
+        }
+        let policy = c.skew_of(m).kubelet_max_minors_older;
+        if k.kubelet_max_minors_older > policy {
+            return Err(format!(
+                "{w}: kubelet_max_minors_older {} is more than the skew policy's {policy}",
+                k.kubelet_max_minors_older
+            ));
+        }
     }
     Ok(())
 }

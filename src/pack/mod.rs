@@ -216,6 +216,7 @@ pub fn write_bundle(
         package_repositories: lock.package_repositories.clone(),
         delta,
         provenance: provenance::write(staging.path(), lock, store)?,
+        schedule: lock.schedule.clone(),
     };
     manifest.documents = write_documents(staging.path(), &manifest, lock, store)?;
     if let Some(v) = &opts.verifier {

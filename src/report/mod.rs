@@ -33,8 +33,8 @@ pub use inputs::{
 pub use model::*;
 
 use sections::{
-    apis, approvals, backout, cves, decision, inventory, provenance, risks, runbook, summary,
-    timing, verification,
+    apis, approvals, backout, cves, decision, inventory, provenance, risks, runbook, schedule,
+    summary, timing, verification,
 };
 
 /// Assemble the report from its sections.
@@ -53,6 +53,7 @@ pub fn assemble(i: &Inputs<'_>) -> ChangeReport {
     let runbook = timing::numbered(i, runbook::runbook(i), 1);
     let validation = timing::numbered(i, runbook::validation(i), runbook.len() + 1);
     let timing = timing::build(i, &runbook, &validation);
+    let schedule = schedule::build(i, timing.nodes.as_ref().map(|n| n.workers));
     let decision = decision::build(
         i,
         &decision::Parts {
@@ -85,6 +86,7 @@ pub fn assemble(i: &Inputs<'_>) -> ChangeReport {
         approvals: approvals::build(i),
         verification: verification::build(i),
         provenance: provenance::build(i),
+        schedule,
         inventory,
         facts,
     }

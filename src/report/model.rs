@@ -87,6 +87,27 @@ pub struct ChangeReport {
     pub inventory: Inventory,
     /// The hop's facts the report was made with (for preflight inside the enclave).
     pub facts: Option<HopFacts>,
+    /// A catch-up bundle's schedule and the drains it saves (issue 26).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleView>,
+}
+
+/// The schedule and what it saves.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScheduleView {
+    /// As signed in the manifest.
+    pub schedule: crate::manifest::Schedule,
+    /// Times each worker is drained.
+    pub drains_per_worker: usize,
+    /// Times each worker would be drained if it took every hop.
+    pub drains_per_worker_every_minor: usize,
+    /// The difference, per worker.
+    pub drains_saved_per_worker: usize,
+    /// The difference for the whole site, when the worker count is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drains_saved: Option<usize>,
+    /// What the workers' jumps rest on.
+    pub note: String,
 }
 
 /// The program that wrote a report.

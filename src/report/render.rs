@@ -140,6 +140,7 @@ pub fn render(r: &ChangeReport, format: Format) -> Result<Vec<u8>> {
         svg_bytes => svg::bytes_bar(r),
         svg_window => svg::window(r),
         svg_versions => svg::versions(r),
+        svg_schedule => svg::schedule(r),
     };
     let text = env
         .get_template(name)

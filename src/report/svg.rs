@@ -157,3 +157,76 @@ pub fn window(r: &ChangeReport) -> String {
     out.push_str("</svg>");
     out
 }
+
+/// A catch-up schedule as two step lines over the phases: the control plane's minor and
+/// the workers' minor after each phase (empty without a schedule).
+pub fn schedule(r: &ChangeReport) -> String {
+    let Some(v) = &r.schedule else {
+        return String::new();
+    };
+    let s = &v.schedule;
+    let minor = |ver: &str| crate::cluster::parse_version(ver).map_or(0, |(_, m, _)| m);
+    let mut cp = vec![minor(&s.from)];
+    let mut workers = vec![minor(&s.from)];
+    cp.extend(s.phases.iter().map(|p| minor(&p.control_plane)));
+    workers.extend(s.phases.iter().map(|p| minor(&p.workers_after)));
+    let lo = workers.iter().chain(&cp).min().copied().unwrap_or(0);
+    let hi = workers.iter().chain(&cp).max().copied().unwrap_or(0);
+    let (w, left, top, row_h) = (640.0, 60.0, 20.0, 28.0);
+    let col = (w - left - 20.0) / s.phases.len().max(1) as f64;
+    let h = top + row_h * (hi - lo) as f64 + 60.0;
+    let x = |i: usize| left + col * i as f64;
+    let y = |m: u32| top + row_h * (hi - m) as f64;
+    let mut out = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="control plane and worker versions over the phases" width="{w}" height="{h}" viewBox="0 0 {w} {h}">"#
+    );
+    for m in lo..=hi {
+        out.push_str(&format!(
+            r##"<line x1="{left}" y1="{0:.1}" x2="{1:.1}" y2="{0:.1}" stroke="#ddd"/><text x="0" y="{2:.1}" font-size="12">1.{m}</text>"##,
+            y(m),
+            w - 20.0,
+            y(m) + 4.0
+        ));
+    }
+    for i in 0..=s.phases.len() {
+        let label = if i == 0 {
+            "start".to_string()
+        } else {
+            format!("phase {i}")
+        };
+        out.push_str(&format!(
+            r#"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{}</text>"#,
+            x(i),
+            h - 30.0,
+            esc(&label)
+        ));
+    }
+    for (line, color, dash, name, row) in [
+        (&cp, COLORS[0], "", "control plane", 0.0),
+        (
+            &workers,
+            COLORS[1],
+            r#" stroke-dasharray="6 3""#,
+            "workers",
+            1.0,
+        ),
+    ] {
+        // A step line: flat within a phase, up at its end.
+        let mut d = format!("M{:.1},{:.1}", x(0), y(line[0]));
+        for (i, m) in line.iter().enumerate().skip(1) {
+            d.push_str(&format!(" H{:.1} V{:.1}", x(i), y(*m)));
+        }
+        out.push_str(&format!(
+            r#"<path d="{d}" fill="none" stroke="{color}" stroke-width="3"{dash}><title>{name}</title></path>"#
+        ));
+        let ly = h - 12.0;
+        let lx = left + 160.0 * row;
+        out.push_str(&format!(
+            r#"<rect x="{lx:.1}" y="{:.1}" width="12" height="4" fill="{color}"/><text x="{:.1}" y="{ly:.1}" font-size="12">{name}</text>"#,
+            ly - 6.0,
+            lx + 18.0
+        ));
+    }
+    out.push_str("</svg>");
+    out
+}

@@ -11,6 +11,7 @@
 pub mod catchup;
 pub mod checksum;
 mod pin;
+pub mod skip_workers;
 pub mod two_step;
 mod wanted;
 

@@ -51,6 +51,7 @@ pub fn empty_manifest() -> BundleManifest {
         documents: vec![],
         delta: None,
         provenance: None,
+        schedule: None,
     }
 }
 

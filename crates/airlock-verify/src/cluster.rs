@@ -142,7 +142,29 @@ impl Dump {
         self.add_document(doc, origin)
     }
 
-    /// Add a JSON dump file of at most [`MAX_DUMP_BYTES`], streamed.
+    /// Add every dump given on the command line: files, or directories of `.json` files
+    /// (read in name order).
+    pub fn add_paths(&mut self, paths: &[std::path::PathBuf]) -> Result<()> {
+        for p in paths {
+            let files: Vec<std::path::PathBuf> = if p.is_dir() {
+                let mut v: Vec<std::path::PathBuf> = std::fs::read_dir(p)
+                    .map_err(|e| Error::io("list", p, e))?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|f| f.extension().is_some_and(|x| x == "json"))
+                    .collect();
+                v.sort();
+                v
+            } else {
+                vec![p.clone()]
+            };
+            for f in files {
+                self.add_json_file(&f)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Add one `kubectl ... -o json` file.
     pub fn add_json_file(&mut self, path: &std::path::Path) -> Result<()> {
         let file = crate::fsutil::open_limited(path, MAX_DUMP_BYTES, "cluster dump")?;
         self.add_json_reader(file, &path.display().to_string())

@@ -33,6 +33,7 @@ pub mod export;
 pub mod install;
 pub mod inventory;
 pub mod media;
+pub mod plan;
 pub mod preflight;
 pub mod progress;
 pub mod provenance;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use airlock::ResultExt;
 use airlock::catalog::Version;
+use airlock::catalog::schedule::{Schedule, WorkersMode, schedule};
 use airlock::catalog::support::{HopSupport, Support, plan_support};
 use airlock::pipeline::{self, parent_dir, write_lock};
 
@@ -65,6 +66,25 @@ pub struct Args {
     /// Replace existing locks and bundles in --out-dir.
     #[arg(long)]
     force: bool,
+    /// How workers move: every-minor (the default) upgrades every node at every hop;
+    /// skip keeps the control plane one minor per phase and leaves the workers where they
+    /// are until the next control-plane step would put the API server further ahead of
+    /// their kubelets than the catalog's skew policy and kubeadm limits allow (3 minors
+    /// from 1.29), so 1.33 -> 1.37 drains each worker twice instead of once per hop. With
+    /// either, the plan prints the phases and the drains per node. --build needs
+    /// --one-bundle with skip.
+    #[arg(long, value_enum, value_name = "MODE")]
+    workers: Option<WorkersArg>,
+    /// With --workers skip: plan on skew facts the catalog marks uncertain (today kubeadm's
+    /// kubelet skew of every minor, not read at the tags). Without it such a plan is
+    /// refused naming each fact; with it the facts are listed in the lock's schedule.
+    #[arg(long)]
+    accept_uncertain_skew: bool,
+    /// With --workers skip --build: an architecture only worker nodes run (repeatable;
+    /// resolved in addition to --arch). Its kubelet, kubeadm, kubectl and tools are carried
+    /// only for the versions workers land on.
+    #[arg(long, value_name = "ARCH")]
+    worker_arch: Vec<String>,
     /// zstd level for --build (1-19).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
     level: i32,
@@ -80,6 +100,24 @@ pub struct Args {
     provenance: crate::provenance::ProvenanceArgs,
 }
 
+/// `--workers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum WorkersArg {
+    /// Every node takes every hop.
+    EveryMinor,
+    /// Workers move only when the skew forces them, and at the end.
+    Skip,
+}
+
+impl WorkersArg {
+    fn mode(self) -> WorkersMode {
+        match self {
+            WorkersArg::EveryMinor => WorkersMode::EveryMinor,
+            WorkersArg::Skip => WorkersMode::Skip,
+        }
+    }
+}
+
 fn hop_name(from: &Version, to: &Version) -> String {
     format!("airlock-{from}-to-{to}")
 }
@@ -87,10 +125,81 @@ fn hop_name(from: &Version, to: &Version) -> String {
 pub fn run(a: Args) -> anyhow::Result<()> {
     let loaded = a.hop.catalog()?;
     let hops = airlock::catalog::plan::plan(&loaded.catalog, &a.from, &a.to)?;
-    if !a.build {
-        return print_plan(&a, &loaded, &hops);
+    let sched = match a.workers {
+        Some(w) => Some(schedule(
+            &loaded.catalog,
+            &a.from,
+            &a.to,
+            w.mode(),
+            a.accept_uncertain_skew,
+        )?),
+        None => None,
+    };
+    if let Some(s) = &sched {
+        for u in &s.accepted_uncertain {
+            eprintln!("warning: accepted with --accept-uncertain-skew: {u}");
+        }
     }
-    build_hops(&a, &loaded, &hops)
+    let skip = sched.as_ref().filter(|s| s.workers == WorkersMode::Skip);
+    if !a.build {
+        return print_plan(&a, &loaded, &hops, sched.as_ref());
+    }
+    if skip.is_some() && !a.one_bundle {
+        return Err(airlock::Error::Core(airlock_verify::Error::usage(
+            "--workers skip --build makes one catch-up bundle: add --one-bundle".into(),
+        ))
+        .into());
+    }
+    if !a.worker_arch.is_empty() && skip.is_none() {
+        return Err(airlock::Error::Core(airlock_verify::Error::usage(
+            "--worker-arch is for --workers skip".into(),
+        ))
+        .into());
+    }
+    build_hops(&a, &loaded, &hops, skip)
+}
+
+/// Drains per worker in `s` and in the every-minor plan, and per control-plane node.
+fn drains(s: &Schedule) -> serde_json::Value {
+    serde_json::json!({
+        "per_worker": s.worker_stops(),
+        "per_worker_every_minor": s.phases.len(),
+        "per_control_plane_node": s.phases.len(),
+    })
+}
+
+/// The phases as a table, and the drains.
+fn print_schedule(s: &Schedule) {
+    let mode = match s.workers {
+        WorkersMode::Skip => "skip",
+        WorkersMode::EveryMinor => "every-minor",
+    };
+    println!("schedule (--workers {mode}): {} phase(s)", s.phases.len());
+    println!(
+        "  {:<6} {:<24} {:<26} kubelets before the phase",
+        "phase", "control plane", "workers"
+    );
+    let mut before = s.from.clone();
+    for p in &s.phases {
+        let workers = match &p.workers {
+            Some(w) => format!("{before} -> {w}"),
+            None => format!("stay at {before}"),
+        };
+        println!(
+            "  {:<6} {:<24} {:<26} >= 1.{}",
+            p.n,
+            format!("{} -> {}", p.control_plane_from, p.control_plane),
+            workers,
+            p.kubelet_floor_minor
+        );
+        before = p.workers_after.clone();
+    }
+    println!(
+        "drains per worker: {} (every-minor plan: {}); per control-plane node: {} (unchanged)",
+        s.worker_stops(),
+        s.phases.len(),
+        s.phases.len()
+    );
 }
 
 /// How the support of a hop's target reads in the text output.
@@ -118,6 +227,7 @@ fn print_plan(
     a: &Args,
     loaded: &airlock::catalog::Loaded,
     hops: &[airlock::catalog::plan::PlannedHop],
+    sched: Option<&Schedule>,
 ) -> anyhow::Result<()> {
     let today = a.today.date()?;
     let support = plan_support(&loaded.catalog, hops, today);
@@ -154,13 +264,17 @@ fn print_plan(
                 })
             })
             .collect();
-        let out = serde_json::json!({
+        let mut out = serde_json::json!({
             "from": a.from, "to": a.to,
             "catalog_version": loaded.identity.version,
             "catalog_sha256": loaded.identity.sha256.hex(),
             "today": today,
             "hops": list,
         });
+        if let Some(s) = sched {
+            out["schedule"] = serde_json::to_value(s)?;
+            out["drains"] = drains(s);
+        }
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
@@ -195,6 +309,9 @@ fn print_plan(
             _ => {}
         }
         println!("     {}", support_text(s));
+    }
+    if let Some(s) = sched {
+        print_schedule(s);
     }
     Ok(())
 }
@@ -262,6 +379,7 @@ fn build_hops(
     a: &Args,
     loaded: &airlock::catalog::Loaded,
     hops: &[airlock::catalog::plan::PlannedHop],
+    skip: Option<&Schedule>,
 ) -> anyhow::Result<()> {
     let Some(out_dir) = a.out_dir.clone() else {
         return Err(airlock::Error::Core(airlock_verify::Error::usage(
@@ -279,6 +397,7 @@ fn build_hops(
         .map_err(|e| airlock::Error::io("create directory", &out_dir, e))?;
     let whole = (a.one_bundle && hops.len() > 1).then(|| hop_name(&a.from, &a.to));
     refuse_existing(a, &out_dir, hops, whole.as_deref())?;
+    let (arches, worker_only) = arches_with_workers(a)?;
     let cache = a
         .hop
         .cache
@@ -287,7 +406,7 @@ fn build_hops(
     let provenance = a.provenance.setup(&cache, &a.hop.with)?;
     let ctx = Ctx {
         provenance,
-        arches: a.hop.arches()?,
+        arches,
         clients: a.hop.clients()?,
         store: a.hop.store()?,
         packages: a.hop.package_options()?,
@@ -336,7 +455,10 @@ fn build_hops(
     }
     let mut catchup = None;
     if let Some(name) = &whole {
-        let merged = airlock::resolve::catchup::merge(&locks)?;
+        let merged = match skip {
+            Some(s) => airlock::resolve::skip_workers::merge(&locks, s, &worker_only)?,
+            None => airlock::resolve::catchup::merge(&locks)?,
+        };
         let lock_path = out_dir.join(format!("{name}.lock"));
         write_lock(&lock_path, &merged, a.force)?;
         let summary = build_lock(a, &ctx, &keys, &lock_path, &out_dir.join(name))
@@ -360,6 +482,7 @@ fn build_hops(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "from": a.from, "to": a.to, "hops": built, "one_bundle": catchup,
+                "schedule": skip, "drains": skip.map(drains),
             }))?
         );
     }
@@ -562,4 +685,32 @@ fn build_lock(
             verifier: None,
         },
     )
+}
+
+/// The architectures to resolve: `--arch`, plus each `--worker-arch` not among them (only
+/// workers run those: resolved for every hop, then kept only where workers land), which
+/// are returned again apart.
+fn arches_with_workers(a: &Args) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let mut arches = a.hop.arches()?;
+    if let Some(bad) = a.worker_arch.iter().find(|w| {
+        w.is_empty()
+            || !w
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    }) {
+        return Err(airlock::Error::invalid(
+            "option",
+            "--worker-arch",
+            format!("{bad:?} is not an architecture name"),
+        )
+        .into());
+    }
+    let worker_only: Vec<String> = a
+        .worker_arch
+        .iter()
+        .filter(|w| !arches.contains(w))
+        .cloned()
+        .collect();
+    arches.extend(worker_only.iter().cloned());
+    Ok((arches, worker_only))
 }

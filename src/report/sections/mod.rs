@@ -11,6 +11,7 @@ pub(super) mod inventory;
 pub(in crate::report) mod provenance;
 pub(super) mod risks;
 pub(super) mod runbook;
+pub(super) mod schedule;
 pub(super) mod summary;
 pub(super) mod timing;
 pub(super) mod verification;

@@ -337,4 +337,10 @@ pub enum FormatError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// The catch-up schedule disagrees with itself or with the hop.
+    #[error("schedule: {}", Untrusted(reason))]
+    Schedule {
+        /// What disagrees.
+        reason: String,
+    },
 }

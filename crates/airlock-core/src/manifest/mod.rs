@@ -30,6 +30,7 @@ mod images;
 mod packages;
 mod payload;
 mod provenance;
+mod schedule;
 
 use crate::error::Checked;
 pub use crate::error::FormatError;
@@ -49,6 +50,7 @@ pub use payload::{Parity, ParityScheme, PayloadInfo, VOLUME_HEAD_BYTES, Volume, 
 pub use provenance::{
     ArtifactEvidence, ArtifactKind, Evidence, Provenance, ProvenanceSource, SignatureEvidence,
 };
+pub use schedule::{Schedule, SchedulePhase, WorkersMode};
 
 /// The manifest format this version writes and reads.
 pub const BUNDLE_FORMAT: u32 = 1;
@@ -120,6 +122,10 @@ pub struct BundleManifest {
     /// not check it, and in bundles built before it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<Provenance>,
+    /// The catch-up schedule from the lock (issue 26; absent in bundles of one hop and in
+    /// those built before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
 }
 
 /// The document kind tag of a bundle manifest.
@@ -191,6 +197,10 @@ impl BundleManifest {
             delta::check(d, |p| contents.holds(p))?;
         }
         documents::check(&self.documents)?;
+        if let Some(s) = &self.schedule {
+            s.check(self.hop.as_ref())
+                .map_err(|reason| FormatError::Schedule { reason })?;
+        }
         match &self.provenance {
             Some(p) => provenance::check(p, &self.images, &self.files),
             None => Ok(()),

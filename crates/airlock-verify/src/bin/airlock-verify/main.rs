@@ -10,6 +10,7 @@ mod install;
 mod inventory;
 mod keygen;
 mod log;
+mod plan;
 mod policy;
 mod preflight;
 mod provenance;
@@ -74,6 +75,8 @@ enum Command {
     Signers(signers::Args),
     /// Check the cluster against a bundle before the change window.
     Preflight(preflight::Args),
+    /// Which phase of a catch-up bundle comes next, from a cluster dump.
+    Plan(plan::Args),
     /// Verify, then re-check offline the upstream Sigstore signatures the bundle carries.
     Provenance(provenance::Args),
     /// Check and list the enclave's hash-chained receipt log.
@@ -110,6 +113,7 @@ fn main() -> ExitCode {
         Command::Install(a) => install::run(a),
         Command::Signers(a) => signers::run(a),
         Command::Preflight(a) => preflight::run(a),
+        Command::Plan(a) => plan::run(a),
         Command::Provenance(a) => provenance::run(a),
         Command::Log(a) => log::run(a),
         Command::State(a) => state::run(a),

@@ -71,22 +71,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .as_u64()
         .unwrap_or(3) as u32;
     let mut dump = Dump::default();
-    for p in &a.cluster_dump {
-        let files: Vec<PathBuf> = if p.is_dir() {
-            let mut v: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(|e| airlock_verify::Error::io("list", p, e))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.extension().is_some_and(|x| x == "json"))
-                .collect();
-            v.sort();
-            v
-        } else {
-            vec![p.clone()]
-        };
-        for f in files {
-            dump.add_json_file(&f)?;
-        }
-    }
+    dump.add_paths(&a.cluster_dump)?;
     for m in &a.metrics {
         dump.add_metrics_file(m)?;
     }

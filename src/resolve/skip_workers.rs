@@ -1,0 +1,269 @@
+//! Catch-up bundles whose workers skip minors (issue 26, `airlock plan --build --one-bundle
+//! --workers skip`): the hops' locks merged as [`super::catchup::merge`] does, then
+//! - the runbook ordered by the schedule's phases: a skew check before each phase's
+//!   control-plane step, the worker steps only in phases that move the workers, a
+//!   stop-and-verify step between phases and a worker back-out per phase;
+//! - the files of architectures only workers run (`--worker-arch`) kept only for the
+//!   versions workers land on. Control-plane nodes run a kubelet too and take every minor,
+//!   so on a site of one architecture the bundle hardly shrinks: the saving is drains.
+
+use std::collections::BTreeSet;
+
+use crate::error::{Error, Result};
+use crate::lock::Lock;
+use crate::manifest::{Phase, Schedule, SchedulePhase, Step};
+
+fn schedule_error(reason: String) -> Error {
+    Error::invalid("plan", "--workers skip", reason)
+}
+
+/// Merge `hops` (one lock per schedule phase) into one lock for `schedule`.
+pub fn merge(hops: &[Lock], schedule: &Schedule, worker_only_arches: &[String]) -> Result<Lock> {
+    if hops.len() != schedule.phases.len() {
+        return Err(schedule_error(format!(
+            "{} hops but {} phases in the schedule",
+            hops.len(),
+            schedule.phases.len()
+        )));
+    }
+    let mut out = super::catchup::merge(hops)?;
+    let mut steps = Vec::new();
+    let mut workers_before = schedule.from.clone();
+    for (l, p) in hops.iter().zip(&schedule.phases) {
+        steps.extend(phase_steps(l, p, &workers_before, schedule.phases.len()));
+        workers_before = p.workers_after.clone();
+    }
+    out.checklist = Some(steps);
+    let left_out = drop_skipped_worker_files(&mut out, hops, schedule, worker_only_arches);
+    if !left_out.is_empty() {
+        out.notes.push(format!(
+            "workers skip minors: {} file(s) only workers of {} use are left out for the \
+             versions workers do not land on: {}",
+            left_out.len(),
+            worker_only_arches.join(", "),
+            left_out.join(", ")
+        ));
+    }
+    out.schedule = Some(schedule.clone());
+    out.validate("catch-up lock")?;
+    Ok(out)
+}
+
+/// The architecture a file target is for: the segment after `linux/`.
+fn arch_of(target: &str) -> Option<&str> {
+    let mut parts = target.split('/');
+    parts.by_ref().find(|p| *p == "linux")?;
+    parts.next()
+}
+
+/// `bin/VERSION/...`: the Kubernetes version of a release binary.
+fn bin_version(target: &str) -> Option<&str> {
+    target.strip_prefix("bin/")?.split('/').next()
+}
+
+/// Drop the worker-only architectures' files that no landing phase needs; returns their
+/// targets.
+fn drop_skipped_worker_files(
+    out: &mut Lock,
+    hops: &[Lock],
+    schedule: &Schedule,
+    worker_only_arches: &[String],
+) -> Vec<String> {
+    let landings: BTreeSet<&str> = schedule
+        .phases
+        .iter()
+        .filter_map(|p| p.workers.as_deref())
+        .collect();
+    let needed: BTreeSet<String> = hops
+        .iter()
+        .zip(&schedule.phases)
+        .filter(|(_, p)| p.workers.is_some())
+        .flat_map(|(l, _)| l.files.iter().map(|f| f.target.to_string()))
+        .collect();
+    let mut left_out = Vec::new();
+    out.files.retain(|f| {
+        let target = f.target.to_string();
+        let worker_only =
+            arch_of(&target).is_some_and(|a| worker_only_arches.iter().any(|w| w == a));
+        // A landing hop's lock also carries its back-out binaries (the previous
+        // control-plane version), which workers never ran.
+        let keep = !worker_only
+            || (needed.contains(&target)
+                && bin_version(&target).is_none_or(|v| landings.contains(v)));
+        if !keep {
+            left_out.push(target);
+        }
+        keep
+    });
+    left_out
+}
+
+fn step(id: String, phase: Phase, title: String, commands: &[&str], check: String) -> Step {
+    Step {
+        check: Some(check),
+        commands: commands.iter().map(|c| c.to_string()).collect(),
+        id,
+        phase,
+        title,
+    }
+}
+
+/// Minor of `v1.M.P`.
+fn minor(v: &str) -> &str {
+    v.trim_start_matches("v1.").split('.').next().unwrap_or(v)
+}
+
+/// The steps of one phase: skew check, the hop's steps (its worker steps only when the
+/// workers move), the workers' back-out, and a stop before the next phase.
+fn phase_steps(l: &Lock, p: &SchedulePhase, workers_before: &str, total: usize) -> Vec<Step> {
+    let n = p.n;
+    let label = format!(
+        "phase {n}: control plane {} -> {}; workers {}",
+        p.control_plane_from,
+        p.control_plane,
+        match &p.workers {
+            Some(w) => format!("{workers_before} -> {w}"),
+            None => format!("stay at {workers_before}"),
+        }
+    );
+    let mut out = vec![skew_step(p, workers_before, &label)];
+    let mut workers_placed = false;
+    for s in l.checklist.iter().flatten() {
+        let is_worker = s.id.starts_with("workers.");
+        // The workers' place in the hop's order: before its first worker, post or
+        // back-out step.
+        if !workers_placed && s.phase >= Phase::Workers {
+            workers_placed = true;
+            match &p.workers {
+                None => out.push(stay_step(p, workers_before, &label)),
+                Some(_) if minor(workers_before) != minor(&p.control_plane_from) => {
+                    out.push(jump_step(p, workers_before, &label))
+                }
+                Some(_) => {}
+            }
+        }
+        if is_worker && p.workers.is_none() {
+            continue;
+        }
+        let mut s = s.clone();
+        s.id = format!("phase{n}.{}", s.id);
+        s.title = format!("[{label}] {}", s.title);
+        out.push(s);
+    }
+    if !workers_placed && p.workers.is_none() {
+        out.push(stay_step(p, workers_before, &label));
+    }
+    out.push(worker_backout(p, workers_before, &label));
+    if (n as usize) < total {
+        out.push(step(
+            format!("phase{n}.post.stop-and-verify"),
+            Phase::Post,
+            format!("[{label}] STOP: phase {n} of {total} is done. Verify before phase {}", n + 1),
+            &[
+                "kubectl get nodes -o wide",
+                "kubectl version",
+                "kubectl get pods -n kube-system",
+                "kubectl -n kube-system get daemonset kube-proxy -o jsonpath='{.spec.template.spec.containers[0].image}'",
+            ],
+            format!(
+                "the control plane and kube-proxy run {} and every worker {}; every system pod is Running; only then start phase {}",
+                p.control_plane,
+                p.workers_after,
+                n + 1
+            ),
+        ));
+    }
+    out
+}
+
+/// Workers that do not move in this phase.
+fn stay_step(p: &SchedulePhase, workers_before: &str, label: &str) -> Step {
+    step(
+        format!("phase{}.workers.stay", p.n),
+        Phase::Workers,
+        format!(
+            "[{label}] Workers stay at {workers_before}: do not drain or upgrade them in this phase"
+        ),
+        &["kubectl get nodes -o wide"],
+        format!(
+            "every worker still reports {workers_before}; only control-plane nodes report {}",
+            p.control_plane
+        ),
+    )
+}
+
+/// Before the phase's control-plane step: no kubelet (nor kube-proxy) older than the
+/// phase's floor, none newer than the control plane.
+fn skew_step(p: &SchedulePhase, workers_before: &str, label: &str) -> Step {
+    let plan_cmd = format!(
+        "airlock-verify plan {} --policy {} --cluster-dump airlock-plan-dump",
+        crate::checklist::BUNDLE_PARAM,
+        crate::checklist::POLICY_PARAM
+    );
+    step(
+        format!("phase{}.pre.schedule-skew", p.n),
+        Phase::Pre,
+        format!(
+            "[{label}] Skew check before the control plane moves to {}: every kubelet and kube-proxy is 1.{} or newer",
+            p.control_plane, p.kubelet_floor_minor
+        ),
+        &[
+            "kubectl get nodes -o custom-columns=NAME:.metadata.name,KUBELET:.status.nodeInfo.kubeletVersion",
+            "kubectl -n kube-system get daemonset kube-proxy -o jsonpath='{.spec.template.spec.containers[0].image}'",
+            "mkdir -p airlock-plan-dump && kubectl get nodes -o json > airlock-plan-dump/nodes.json && kubectl version -o json > airlock-plan-dump/version.json && kubectl -n kube-system get daemonset kube-proxy -o json > airlock-plan-dump/kube-proxy.json",
+            &plan_cmd,
+        ],
+        format!(
+            "airlock-verify plan names phase {} as next (it refuses, naming them, nodes older than the floor); workers report {workers_before} and control-plane nodes {}; no kubelet is older than 1.{} or newer than {}; kube-proxy's image tag is {} (the node field kubeProxyVersion is not set from 1.33 on: read the DaemonSet)",
+            p.n,
+            p.control_plane_from,
+            p.kubelet_floor_minor,
+            p.control_plane_from,
+            p.control_plane_from
+        ),
+    )
+}
+
+/// Workers that lag move several minors at once: what upstream does and does not document.
+fn jump_step(p: &SchedulePhase, workers_before: &str, label: &str) -> Step {
+    let to = p.workers.as_deref().unwrap_or(&p.control_plane);
+    step(
+        format!("phase{}.workers.jump", p.n),
+        Phase::Workers,
+        format!(
+            "[{label}] Workers jump from {workers_before} to {to}. An in-place kubelet upgrade across several minors is not documented upstream: drain every worker (below) before its kubelet changes; with the static CPU or memory manager policy, remove /var/lib/kubelet/cpu_manager_state and memory_manager_state after the drain"
+        ),
+        &[
+            "kubectl get nodes -o custom-columns=NAME:.metadata.name,KUBELET:.status.nodeInfo.kubeletVersion",
+        ],
+        format!("every worker reports {workers_before} before it is drained"),
+    )
+}
+
+/// The workers' part of the phase's back-out.
+fn worker_backout(p: &SchedulePhase, workers_before: &str, label: &str) -> Step {
+    let (title, check) = match &p.workers {
+        None => (
+            format!(
+                "[{label}] Back-out, workers: this phase did not touch them; run backout.binaries on control-plane nodes only"
+            ),
+            format!("every worker still reports {workers_before}"),
+        ),
+        Some(w) => (
+            format!(
+                "[{label}] Back-out, workers: reinstall {workers_before} on workers already at {w}. This bundle carries {workers_before} only if the control plane ran it in an earlier phase of this bundle; otherwise use the bundle that brought the workers to {workers_before}"
+            ),
+            format!("kubelet --version prints Kubernetes {workers_before} on every worker"),
+        ),
+    };
+    step(
+        format!("phase{}.backout.workers", p.n),
+        Phase::Backout,
+        title,
+        &["kubectl get nodes -o wide"],
+        check,
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,118 @@
+use super::*;
+use crate::catalog::{Catalog, Version, schedule};
+use crate::digest::Sha256Digest;
+use crate::lock::{FileSource, LockedFile};
+use crate::manifest::{FileKind, Hop, Mode, WorkersMode};
+
+fn v(s: &str) -> Version {
+    s.parse().unwrap()
+}
+
+/// A hop lock with kubelet for amd64 and arm64 of both ends, and a worker and a back-out
+/// step, as resolve writes them.
+fn hop_lock(from: &str, to: &str) -> Lock {
+    let mut l = Lock::new();
+    l.hop = Some(Hop {
+        from: from.into(),
+        to: to.into(),
+    });
+    for ver in [to, from] {
+        for arch in ["amd64", "arm64"] {
+            let target = format!("bin/{ver}/linux/{arch}/kubelet");
+            l.files.push(LockedFile {
+                name: "kubelet".into(),
+                source: FileSource::Url(format!(
+                    "https://dl.k8s.io/release/{ver}/bin/linux/{arch}/kubelet"
+                )),
+                sha256: Sha256Digest::of(target.as_bytes()),
+                size: Some(target.len() as u64),
+                target: crate::paths::SafeRelPath::new(&target).unwrap(),
+                mode: "0755".parse::<Mode>().unwrap(),
+                kind: Some(FileKind::Binary),
+            });
+        }
+    }
+    let s = |id: &str, phase| Step {
+        check: Some("ok".into()),
+        commands: vec!["true".into()],
+        id: id.into(),
+        phase,
+        title: id.into(),
+    };
+    l.checklist = Some(vec![
+        s("cp1.apply", Phase::Cp1),
+        s("workers.drain", Phase::Workers),
+        s("backout.binaries", Phase::Backout),
+    ]);
+    l
+}
+
+#[test]
+fn workers_steps_and_worker_arch_files_only_where_workers_land() {
+    let c = Catalog::builtin().unwrap();
+    let p = |m: &str| format!("v1.{m}.{}", c.latest_patch(&format!("1.{m}")).unwrap());
+    let (from, to) = (p("33"), "v1.37.0".to_string());
+    let sched = schedule::schedule(&c, &v(&from), &v(&to), WorkersMode::Skip, true).unwrap();
+    let chain = [from.clone(), p("34"), p("35"), p("36"), to.clone()];
+    let hops: Vec<Lock> = chain.windows(2).map(|w| hop_lock(&w[0], &w[1])).collect();
+    let m = merge(&hops, &sched, &["arm64".to_string()]).unwrap();
+    let ids: Vec<&str> = m
+        .checklist
+        .iter()
+        .flatten()
+        .map(|s| s.id.as_str())
+        .collect();
+    let unique: BTreeSet<&&str> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "{ids:?}");
+    for n in 1..=4 {
+        let pos = |id: String| {
+            ids.iter()
+                .position(|i| *i == id)
+                .unwrap_or_else(|| panic!("{id} in {ids:?}"))
+        };
+        assert!(pos(format!("phase{n}.pre.schedule-skew")) < pos(format!("phase{n}.cp1.apply")));
+        if n < 4 {
+            let stop = pos(format!("phase{n}.post.stop-and-verify"));
+            assert!(pos(format!("phase{n}.backout.workers")) < stop);
+            assert!(stop < pos(format!("phase{}.pre.schedule-skew", n + 1)));
+        }
+    }
+    // Workers move in phase 3 (to 1.36, a jump of three minors) and 4 only.
+    let workers: Vec<&str> = ids
+        .iter()
+        .copied()
+        .filter(|i| i.contains(".workers."))
+        .collect();
+    assert_eq!(
+        workers,
+        [
+            "phase1.workers.stay",
+            "phase2.workers.stay",
+            "phase3.workers.jump",
+            "phase3.workers.drain",
+            "phase4.workers.drain",
+        ]
+    );
+    // amd64 (control plane) for every version; arm64 only for the landing versions.
+    let targets: Vec<String> = m.files.iter().map(|f| f.target.to_string()).collect();
+    for ver in &chain {
+        assert!(
+            targets.contains(&format!("bin/{ver}/linux/amd64/kubelet")),
+            "{ver}"
+        );
+        let arm = targets.contains(&format!("bin/{ver}/linux/arm64/kubelet"));
+        assert_eq!(arm, *ver == p("36") || *ver == to, "{ver}: {targets:?}");
+    }
+    assert_eq!(m.schedule.as_ref(), Some(&sched));
+    assert!(
+        m.notes
+            .iter()
+            .any(|n| n.contains("3 file(s) only workers of arm64")),
+        "{:?}",
+        m.notes
+    );
+    // Every step says what to check and has a command.
+    for s in m.checklist.iter().flatten() {
+        assert!(s.check.is_some() && !s.commands.is_empty(), "{s:?}");
+    }
+}
