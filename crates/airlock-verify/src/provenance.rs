@@ -1,19 +1,23 @@
 //! `airlock-verify provenance`: re-check, offline, the upstream Sigstore evidence a
 //! verified bundle carries (issue 23). The bundle's signatures vouch that these are the
 //! files resolve checked; this proves again, inside the enclave and against the carried
-//! trusted root or the enclave's own pinned one, that Kubernetes' release identities
-//! signed each image and file, so the enclave need not take the builder's word for it.
+//! trusted root or the enclave's own pinned one, that each image and file was signed
+//! under the policy the manifest records for it (Kubernetes' release identities, an
+//! add-on's identity, or an add-on's carried cosign key), so the enclave need not take
+//! the builder's word for the signatures.
 
 use airlock_core::manifest::{ArtifactEvidence, ArtifactKind, SignatureEvidence};
 use airlock_core::trust::policy::ProvenanceRule;
 use airlock_core::verify::{SignedBundle, VerifiedBundle};
 use airlock_provenance::{
-    Artifact, KUBERNETES_DOWNLOADS, KUBERNETES_FILES, KUBERNETES_IMAGES, KUBERNETES_REGISTRY,
-    MAX_BUNDLE, MAX_TRUSTED_ROOT, ProvenanceError, ProvenanceFacts, TrustedRoot,
+    Artifact, Identity, KUBERNETES_DOWNLOADS, KUBERNETES_REGISTRY, MAX_BUNDLE, MAX_TRUSTED_ROOT,
+    Policy, ProvenanceError, ProvenanceFacts, PublicKey, TrustedRoot,
 };
 
 use crate::error::{Error, Result};
-use crate::layout::{PROVENANCE_TRUSTED_ROOT, provenance_bundle_file, provenance_payload_file};
+use crate::layout::{
+    PROVENANCE_TRUSTED_ROOT, provenance_bundle_file, provenance_key_file, provenance_payload_file,
+};
 
 /// What the re-check found for one artifact.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -164,8 +168,9 @@ pub fn uncovered(m: &airlock_core::manifest::BundleManifest) -> Vec<String> {
     images.chain(files).collect()
 }
 
-/// One artifact: its Sigstore bundle (and payload) from the bundle, checked for the
-/// Kubernetes identity of its kind; the facts must be the ones the manifest signs.
+/// One artifact: its Sigstore bundle (and payload) from the bundle, checked under the
+/// policy the manifest records ([`recorded_policy`]); the facts must be the ones the
+/// manifest signs.
 fn check_one(
     bundle: &VerifiedBundle,
     a: &ArtifactEvidence,
@@ -179,24 +184,19 @@ fn check_one(
         None => None,
     };
     let digest = a.digest.to_string();
-    let (artifact, identity) = match a.kind {
-        ArtifactKind::Image => (
-            Artifact::Image {
-                name: &a.artifact,
-                digest: &digest,
-                payload: payload.as_deref(),
-            },
-            &KUBERNETES_IMAGES,
-        ),
-        ArtifactKind::File => (
-            Artifact::Blob {
-                name: &a.artifact,
-                sha256: *a.digest.as_bytes(),
-            },
-            &KUBERNETES_FILES,
-        ),
+    let artifact = match a.kind {
+        ArtifactKind::Image => Artifact::Image {
+            name: &a.artifact,
+            digest: &digest,
+            payload: payload.as_deref(),
+        },
+        ArtifactKind::File => Artifact::Blob {
+            name: &a.artifact,
+            sha256: *a.digest.as_bytes(),
+        },
     };
-    let facts = airlock_provenance::check_artifact(&doc, &artifact, identity, root)
+    let policy = recorded_policy(bundle, a, s)?;
+    let facts = airlock_provenance::check(&doc, &artifact, &policy, root)
         .map_err(|e| refused(&a.artifact, e))?;
     let ProvenanceFacts {
         identity,
@@ -220,6 +220,39 @@ fn check_one(
         integrated_time,
     })
 }
+
+/// The policy an entry was checked under at resolve: its carried cosign key (read, parsed,
+/// and named by the recorded identity `key sha256:<hex>`), else keyless with the recorded
+/// identity and issuer (for bundles from before add-on policies were carried, that is
+/// always a built-in Kubernetes identity).
+fn recorded_policy(
+    bundle: &VerifiedBundle,
+    a: &ArtifactEvidence,
+    s: &SignatureEvidence,
+) -> Result<Policy> {
+    let Some(k) = &s.key else {
+        return Ok(Policy::Keyless(Identity::new(&s.identity, &s.issuer)));
+    };
+    let path = provenance_key_file(&k.sha256);
+    let pem = bundle.read_evidence(&path, k, MAX_KEY)?;
+    let text = std::str::from_utf8(&pem)
+        .map_err(|_| Error::verification(&a.artifact, format!("{path} is not UTF-8")))?;
+    let key = PublicKey::from_pem(&path, text).map_err(|e| Error::verification(&a.artifact, e))?;
+    if key.label() != s.identity {
+        return Err(Error::verification(
+            &a.artifact,
+            format!(
+                "the carried key {path} is {}, not the {} the manifest lists",
+                key.label(),
+                s.identity
+            ),
+        ));
+    }
+    Ok(Policy::Key(key))
+}
+
+/// The largest carried cosign key read (resolve reads at most as much).
+const MAX_KEY: u64 = 64 * 1024;
 
 /// A refused signature is a trust failure (exit 3) naming the artifact; a root the checker
 /// cannot use is bad input (exit 4).

@@ -1,6 +1,7 @@
 //! The carried upstream evidence (issue 23): the Sigstore trusted root resolve checked
-//! against and, per Kubernetes image and file, the facts its signature proved and the
-//! evidence files under `provenance/`, or the `--allow-unsigned` exception. Guarantees:
+//! against and, per checked image and file (Kubernetes' and add-ons'), the policy it was
+//! checked under, the facts its signature proved and the evidence files under
+//! `provenance/`, or the `--allow-unsigned` exception. Guarantees:
 //! each entry names an image (by reference and pinned digest) or a file (by URL and
 //! sha256) the manifest carries, once, with exactly one of a signature and an exception.
 //! The files' bytes are checked by `SignedBundle::verify` like the documents'; whether the
@@ -13,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use super::{FileRecord, ImageRecord};
 use crate::digest::{Sha256Digest, bare_hex};
 use crate::error::{Checked, FormatError};
-use crate::layout::{PROVENANCE_TRUSTED_ROOT, provenance_bundle_file, provenance_payload_file};
+use crate::layout::{
+    PROVENANCE_TRUSTED_ROOT, provenance_bundle_file, provenance_key_file, provenance_payload_file,
+};
 
 /// The provenance section of the manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,7 +24,7 @@ use crate::layout::{PROVENANCE_TRUSTED_ROOT, provenance_bundle_file, provenance_
 pub struct Provenance {
     /// `provenance/trusted_root.json`.
     pub trusted_root: Evidence,
-    /// One entry per Kubernetes image and file, in lock order.
+    /// One entry per checked image and file (Kubernetes' and add-ons'), in lock order.
     pub artifacts: Vec<ArtifactEvidence>,
 }
 
@@ -65,13 +68,17 @@ pub struct ArtifactEvidence {
     pub unsigned_exception: Option<String>,
 }
 
-/// The facts a signature proved at resolve and the files that prove them again.
+/// The facts a signature proved at resolve and the files that prove them again. The
+/// policy it was checked under is keyless `identity` + `issuer`, or, with `key`, that
+/// cosign key (then `identity` is `key sha256:<hex of its DER>` and `issuer` empty).
+/// Bundles written before add-on policies were carried list only Kubernetes artifacts,
+/// whose recorded identity and issuer are the built-in ones.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignatureEvidence {
-    /// The certificate's SAN.
+    /// The certificate's SAN, or `key sha256:<hex>` for a keyed signature.
     pub identity: String,
-    /// The OIDC issuer in the certificate.
+    /// The OIDC issuer in the certificate (empty for a keyed signature).
     pub issuer: String,
     /// The entry's global index in the transparency log.
     pub log_index: u64,
@@ -82,6 +89,9 @@ pub struct SignatureEvidence {
     /// `provenance/<sha256>.payload.json`, for a simple-signing (`.sig` tag) signature.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<Evidence>,
+    /// `provenance/<sha256>.pub.pem`, the cosign public key of a keyed policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<Evidence>,
 }
 
 impl Provenance {
@@ -92,6 +102,9 @@ impl Provenance {
             out.push((provenance_bundle_file(&s.bundle.sha256), s.bundle));
             if let Some(p) = &s.payload {
                 out.push((provenance_payload_file(&p.sha256), *p));
+            }
+            if let Some(k) = &s.key {
+                out.push((provenance_key_file(&k.sha256), *k));
             }
         }
         out
@@ -172,6 +185,7 @@ mod tests {
                     integrated_time: 1_700_000_000,
                     bundle: evidence(b"bundle"),
                     payload: None,
+                    key: None,
                 }),
                 unsigned_exception: None,
             }],
