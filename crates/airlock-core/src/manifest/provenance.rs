@@ -95,7 +95,7 @@ pub struct SignatureEvidence {
 }
 
 impl Provenance {
-    /// Every carried file, by its path in the bundle, trusted root first.
+    /// Every carried file, by its path in the bundle, trusted root first, each once.
     pub fn files(&self) -> Vec<(String, Evidence)> {
         let mut out = vec![(PROVENANCE_TRUSTED_ROOT.to_owned(), self.trusted_root)];
         for s in self.artifacts.iter().filter_map(|a| a.signature.as_ref()) {
@@ -103,8 +103,12 @@ impl Provenance {
             if let Some(p) = &s.payload {
                 out.push((provenance_payload_file(&p.sha256), *p));
             }
-            if let Some(k) = &s.key {
-                out.push((provenance_key_file(&k.sha256), *k));
+            // One key may sign several add-on artifacts: it is carried (and listed) once.
+            if let Some(k) = s
+                .key
+                .filter(|k| !out.iter().any(|(_, e)| e.sha256 == k.sha256))
+            {
+                out.push((provenance_key_file(&k.sha256), k));
             }
         }
         out

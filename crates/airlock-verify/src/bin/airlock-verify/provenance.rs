@@ -72,10 +72,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 log_index,
                 integrated_time,
             } => println!(
-                "{}: signed by {} (issuer {}), log index {log_index}, integrated time {}",
+                "{}: signed by {}{}, log index {log_index}, integrated time {}",
                 Untrusted(&r.artifact),
                 Untrusted(identity),
-                Untrusted(issuer),
+                // A cosign key (`key sha256:…`) has no OIDC issuer.
+                if issuer.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (issuer {})", Untrusted(issuer))
+                },
                 airlock_verify::time::Timestamp(*integrated_time),
             ),
             Outcome::Exception(reason) => {
