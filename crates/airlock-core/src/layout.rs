@@ -645,6 +645,7 @@ mod tests {
             "provenance/trusted_root.json",
             "provenance/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.sigstore.json",
             "provenance/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.payload.json",
+            "provenance/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.pub.pem",
         ] {
             let f = BundleFile::parse(ok).unwrap_or_else(|| panic!("{ok}"));
             assert_eq!(f.to_string(), ok);

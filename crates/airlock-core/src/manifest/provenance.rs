@@ -238,4 +238,26 @@ mod tests {
         neither.artifacts[0].signature = None;
         assert_eq!(reason(&neither), Some(one));
     }
+
+    #[test]
+    fn a_key_shared_by_two_entries_is_one_carried_file() {
+        let mut p = section();
+        let key = evidence(b"-----BEGIN PUBLIC KEY-----");
+        let keyed = |a: &mut ArtifactEvidence, n: &[u8]| {
+            let s = a.signature.as_mut().unwrap();
+            s.identity = "key sha256:00".into();
+            s.issuer = String::new();
+            s.bundle = evidence(n);
+            s.key = Some(key);
+        };
+        keyed(&mut p.artifacts[0], b"one");
+        let mut second = p.artifacts[0].clone();
+        second.artifact = "https://example.com/other".into();
+        keyed(&mut second, b"two");
+        p.artifacts.push(second);
+        let files: Vec<String> = p.files().into_iter().map(|(f, _)| f).collect();
+        let pem = format!("provenance/{}.pub.pem", key.sha256.hex());
+        assert_eq!(files.iter().filter(|f| **f == pem).count(), 1, "{files:?}");
+        assert_eq!(files.len(), 4, "{files:?}");
+    }
 }
