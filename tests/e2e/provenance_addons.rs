@@ -3,7 +3,10 @@
 //! a cosign public key; `airlock resolve` checks them like Kubernetes' own against the
 //! generated Sigstore world, refuses an add-on artifact without an entry unless
 //! `--allow-unsigned` names it, and writes nothing when it refuses. The keyless bundle
-//! airlock keeps is also judged by sigstore-python, which nobody here wrote.
+//! airlock keeps is also judged by sigstore-python, which nobody here wrote. The built
+//! bundle carries each entry's evidence and policy (the key as a signed file), and
+//! `airlock-verify provenance` re-checks it, refusing a re-signed manifest whose policy
+//! the evidence does not meet.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -274,6 +277,24 @@ fn addon_images_and_files_are_checked_by_their_own_keyless_or_key_policies() {
     };
     on(&forged, "verify").ok();
     on(&forged, "provenance").fails(3, KEYED_NAME);
+
+    // A re-signed manifest that records another keyless identity for the agent: the
+    // carried certificate names the workflow, so the re-check under it fails.
+    let renamed = w.u.path("renamed");
+    copy_dir(&bundle, &renamed);
+    crate::common::tamper::resign_manifest(
+        &renamed,
+        Path::new(&crate::common::cli::key_of(&key)),
+        |m| {
+            for a in m["provenance"]["artifacts"].as_array_mut().unwrap() {
+                if a["artifact"] == AGENT_NAME {
+                    a["signature"]["identity"] = "https://github.com/mallory/agent".into();
+                }
+            }
+        },
+    );
+    on(&renamed, "verify").ok();
+    on(&renamed, "provenance").fails(3, AGENT_NAME);
 
     // The carried key altered in place: the manifest's sha256 no longer matches, and
     // both `verify` and `provenance` refuse it (exit 3), naming the file.
