@@ -155,6 +155,10 @@ pub struct SignatureRecord {
     /// sha256 of the simple-signing payload a `.sig` tag signature signs (kept too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_sha256: Option<Sha256Digest>,
+    /// sha256 of the cosign public key (PEM) a keyed policy checked it with (kept too, so
+    /// `build` carries the key the enclave re-checks with).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_sha256: Option<Sha256Digest>,
 }
 
 /// What the catalog says about a hop, recorded at resolve time so the build (and the

@@ -1,19 +1,18 @@
-//! The upstream evidence a bundle carries (issue 23): when resolve checked the Kubernetes
-//! artifacts' signatures, the trusted root and every Sigstore bundle document and payload
-//! it kept in the content cache are copied under `provenance/`, and the manifest's
-//! provenance section lists them with the facts the lock recorded.
+//! The upstream evidence a bundle carries (issue 23): when resolve checked signatures, the
+//! trusted root and every Sigstore bundle document, payload and add-on cosign key it kept
+//! in the content cache are copied under `provenance/`, and the manifest's provenance
+//! section lists every checked artifact (Kubernetes' and add-ons') with the policy and
+//! facts the lock recorded.
 
 use std::path::Path;
 
-use airlock_provenance::{
-    KUBERNETES_DOWNLOADS, KUBERNETES_FILES, KUBERNETES_IMAGES, KUBERNETES_REGISTRY, MAX_BUNDLE,
-    MAX_TRUSTED_ROOT,
-};
+use airlock_provenance::{MAX_BUNDLE, MAX_TRUSTED_ROOT};
 
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::layout::{
-    PROVENANCE_DIR, PROVENANCE_TRUSTED_ROOT, provenance_bundle_file, provenance_payload_file,
+    PROVENANCE_DIR, PROVENANCE_TRUSTED_ROOT, provenance_bundle_file, provenance_key_file,
+    provenance_payload_file,
 };
 use crate::lock::{Lock, ProvenanceStatus};
 use crate::manifest::{ArtifactEvidence, ArtifactKind, Evidence, Provenance, SignatureEvidence};
@@ -32,7 +31,7 @@ pub fn write(dir: &Path, lock: &Lock, store: &Store) -> Result<Option<Provenance
     std::fs::create_dir_all(&out).map_err(|e| Error::io("create directory", &out, e))?;
     let trusted_root = copy(dir, store, &root, PROVENANCE_TRUSTED_ROOT, MAX_TRUSTED_ROOT)?;
     let mut artifacts = Vec::with_capacity(p.artifacts.len());
-    for a in p.artifacts.iter().filter(|a| kubernetes(lock, a)) {
+    for a in &p.artifacts {
         let signature = match &a.signature {
             None => None,
             Some(s) => {
@@ -47,6 +46,10 @@ pub fn write(dir: &Path, lock: &Lock, store: &Store) -> Result<Option<Provenance
                     )?),
                     None => None,
                 };
+                let key = match &s.key_sha256 {
+                    Some(d) => Some(copy(dir, store, d, &provenance_key_file(d), MAX_KEY)?),
+                    None => None,
+                };
                 Some(SignatureEvidence {
                     source: Some(s.source),
                     identity: s.identity.clone(),
@@ -55,6 +58,7 @@ pub fn write(dir: &Path, lock: &Lock, store: &Store) -> Result<Option<Provenance
                     integrated_time: s.integrated_time,
                     bundle: copy(dir, store, &s.bundle_sha256, &bundle_file, MAX_BUNDLE)?,
                     payload,
+                    key,
                 })
             }
         };
@@ -78,23 +82,8 @@ pub fn write(dir: &Path, lock: &Lock, store: &Store) -> Result<Option<Provenance
     }))
 }
 
-/// Whether `a` is a Kubernetes artifact checked (or excepted) under the built-in policy,
-/// which is what the enclave re-checks. Add-on evidence (their own identities or keys)
-/// stays in the lock and the report: the manifest does not carry add-on policies yet.
-fn kubernetes(lock: &Lock, a: &crate::lock::ArtifactProvenance) -> bool {
-    let image = lock
-        .images
-        .iter()
-        .any(|i| i.name.to_string() == a.artifact && i.name.registry == KUBERNETES_REGISTRY);
-    let file = a.artifact.starts_with(KUBERNETES_DOWNLOADS);
-    let builtin = match (&a.signature, image, file) {
-        (None, ..) => true,
-        (Some(s), true, _) => s.identity == KUBERNETES_IMAGES.san,
-        (Some(s), _, true) => s.identity == KUBERNETES_FILES.san,
-        _ => false,
-    };
-    (image || file) && builtin
-}
+/// The largest cosign public key carried (as resolve reads it).
+const MAX_KEY: usize = 64 * 1024;
 
 /// Copy one cached file (checked against its sha256 on the way) to `dir/name`.
 fn copy(

@@ -1,9 +1,8 @@
 //! Upstream provenance on the connected side (issue 23): finding the Sigstore evidence of
 //! what the lock pins (`discover`, with the Rekor lookups in `rekor`), checking it offline
 //! with `airlock_provenance::check_artifact`, keeping each passed bundle document in the
-//! content cache, and recording the facts or the exception in the lock (`check_lock`).
-//! Carrying the evidence into the bundle and re-checking it inside come next
-//! (docs/design/provenance.md §6).
+//! content cache (with an add-on's cosign key), and recording the facts or the exception
+//! in the lock (`check_lock`). `pack::provenance` carries it into the bundle.
 
 pub mod discover;
 pub mod policy;
@@ -15,7 +14,7 @@ use std::path::Path;
 
 use futures::StreamExt;
 
-use airlock_provenance::TrustedRoot;
+use airlock_provenance::{Policy, TrustedRoot};
 
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
@@ -219,6 +218,10 @@ fn record(
             Some(p) => Some(keep(store, p, label, "signed payload")?),
             None => None,
         };
+        let key_sha256 = match &c.policy {
+            Some(Policy::Key(k)) => Some(keep(store, k.pem().as_bytes(), label, "cosign key")?),
+            _ => None,
+        };
         entry.signature = Some(SignatureRecord {
             source: ev.source,
             identity: ev.facts.identity,
@@ -228,6 +231,7 @@ fn record(
             log_id: ev.facts.log_id,
             bundle_sha256,
             payload_sha256,
+            key_sha256,
         });
         return Ok(entry);
     }

@@ -5,12 +5,14 @@
 //! Each blob and file is carried once however many hops use it (the payload is keyed by
 //! digest); each image once by name, with the platforms of every hop that carries it;
 //! the checklist is every hop's steps in order (ids prefixed `hopN.`) with a
-//! stop-and-verify step after each hop but the last.
+//! stop-and-verify step after each hop but the last; the upstream evidence is every
+//! hop's, once per artifact, so the catch-up bundle carries the evidence of what it
+//! carries.
 
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
-use crate::lock::{HopFacts, Lock};
+use crate::lock::{ArtifactProvenance, HopFacts, Lock, LockProvenance, ProvenanceStatus};
 use crate::manifest::{Hop, Phase, Step};
 
 /// Merge the locks of consecutive hops (`hops[i]` is the lock of hop `i`) into one.
@@ -118,6 +120,7 @@ pub fn merge(hops: &[Lock]) -> Result<Lock> {
     out.files = files.into_values().collect();
     out.checklist = (!checklist.is_empty()).then_some(checklist);
     out.facts = merged_facts(hops);
+    out.provenance = merged_provenance(hops, &out)?;
     out.validate("catch-up lock")?;
     Ok(out)
 }
@@ -143,6 +146,70 @@ fn stop_step(n: usize, label: &str, total: usize) -> Step {
             n + 1
         ),
     }
+}
+
+/// The hops' provenance as one: `checked` only if every hop was checked, against the same
+/// trusted root (the bundle carries one); `not-checked` if any hop was not (its artifacts
+/// would carry no evidence); none if any hop's lock predates the section. Artifacts are
+/// the union by name and digest, in the merged lock's order; a signature outranks another
+/// hop's exception for the same artifact, and exceptions are kept.
+fn merged_provenance(hops: &[Lock], out: &Lock) -> Result<Option<LockProvenance>> {
+    let mut sections = Vec::with_capacity(hops.len());
+    for l in hops {
+        match &l.provenance {
+            Some(p) => sections.push(p),
+            None => return Ok(None),
+        }
+    }
+    if sections
+        .iter()
+        .any(|p| p.status == ProvenanceStatus::NotChecked)
+    {
+        return Ok(Some(LockProvenance {
+            status: ProvenanceStatus::NotChecked,
+            trusted_root_sha256: None,
+            artifacts: Vec::new(),
+        }));
+    }
+    let root = sections.first().and_then(|p| p.trusted_root_sha256);
+    if let Some(p) = sections.iter().find(|p| p.trusted_root_sha256 != root) {
+        return Err(Error::invalid(
+            "plan",
+            "--one-bundle",
+            format!(
+                "the hops were checked against different trusted roots ({} and {}); resolve them with one --trusted-root or build the hops separately",
+                root.map(|d| d.to_string()).unwrap_or_default(),
+                p.trusted_root_sha256
+                    .map(|d| d.to_string())
+                    .unwrap_or_default()
+            ),
+        ));
+    }
+    let mut by_name: BTreeMap<(&str, _), &ArtifactProvenance> = BTreeMap::new();
+    for a in sections.iter().flat_map(|p| &p.artifacts) {
+        let have = by_name.entry((a.artifact.as_str(), a.digest)).or_insert(a);
+        if have.signature.is_none() && a.signature.is_some() {
+            *have = a;
+        }
+    }
+    // The merged lock's order; an entry whose artifact the merge did not keep (a file of
+    // the same content under another URL) has nothing to vouch for here.
+    let order = out
+        .images
+        .iter()
+        .map(|i| (i.name.to_string(), i.digest))
+        .chain(out.files.iter().filter_map(|f| match &f.source {
+            crate::lock::FileSource::Url(u) => Some((u.clone(), f.sha256)),
+            crate::lock::FileSource::Path(_) => None,
+        }));
+    let artifacts = order
+        .filter_map(|(name, digest)| by_name.get(&(name.as_str(), digest)).map(|a| (*a).clone()))
+        .collect();
+    Ok(Some(LockProvenance {
+        status: ProvenanceStatus::Checked,
+        trusted_root_sha256: root,
+        artifacts,
+    }))
 }
 
 /// The facts of the last hop, with every hop's removed APIs (all of them are gone once
@@ -249,5 +316,81 @@ mod tests {
                 .to_string()
                 .contains("build the hops separately")
         );
+    }
+
+    fn checked(l: &mut Lock, root: &[u8], entries: &[(&str, &[u8], Option<&str>)]) {
+        l.provenance = Some(LockProvenance {
+            status: ProvenanceStatus::Checked,
+            trusted_root_sha256: Some(Sha256Digest::of(root)),
+            artifacts: entries
+                .iter()
+                .map(|(n, d, exception)| ArtifactProvenance {
+                    artifact: (*n).into(),
+                    digest: Sha256Digest::of(d),
+                    signature: exception.is_none().then(|| crate::lock::SignatureRecord {
+                        source: crate::lock::ProvenanceSource::SigTag,
+                        identity: "who".into(),
+                        issuer: "https://issuer".into(),
+                        log_index: 1,
+                        integrated_time: 2,
+                        log_id: "00".into(),
+                        bundle_sha256: Sha256Digest::of(n.as_bytes()),
+                        payload_sha256: None,
+                        key_sha256: None,
+                    }),
+                    unsigned_exception: exception.map(str::to_owned),
+                    not_counted: vec![],
+                })
+                .collect(),
+        });
+    }
+
+    #[test]
+    fn provenance_is_the_union_of_the_hops_with_one_status_and_root() {
+        let (pause, e1, e2) = (
+            "registry.k8s.io/pause:3.9",
+            "registry.k8s.io/etcd:3.5.12-0",
+            "registry.k8s.io/etcd:3.5.15-0",
+        );
+        let mut a = lock("v1.29.3", "v1.29.6", &[(pause, b"p"), (e1, b"e")]);
+        let mut b = lock("v1.29.6", "v1.30.2", &[(pause, b"p"), (e2, b"f")]);
+        checked(
+            &mut a,
+            b"root",
+            &[(pause, b"p", Some("allowed")), (e1, b"e", None)],
+        );
+        checked(
+            &mut b,
+            b"root",
+            &[(pause, b"p", None), (e2, b"f", Some("allowed"))],
+        );
+        let m = merge(&[a.clone(), b.clone()]).unwrap();
+        let p = m.provenance.as_ref().unwrap();
+        assert_eq!(p.status, ProvenanceStatus::Checked);
+        assert_eq!(p.trusted_root_sha256, Some(Sha256Digest::of(b"root")));
+        let got: Vec<(&str, bool)> = p
+            .artifacts
+            .iter()
+            .map(|x| (x.artifact.as_str(), x.signature.is_some()))
+            .collect();
+        // Lock order (by name); pause signed in hop 2 outranks hop 1's exception; etcd
+        // 3.5.15's exception is kept.
+        assert_eq!(got, [(e1, true), (e2, false), (pause, true)]);
+        // One hop unchecked: the whole bundle is.
+        let mut unchecked = b.clone();
+        unchecked.provenance = Some(LockProvenance {
+            status: ProvenanceStatus::NotChecked,
+            trusted_root_sha256: None,
+            artifacts: vec![],
+        });
+        let m = merge(&[a.clone(), unchecked]).unwrap();
+        assert_eq!(
+            m.provenance.map(|p| p.status),
+            Some(ProvenanceStatus::NotChecked)
+        );
+        // Two roots cannot travel as one.
+        checked(&mut b, b"other root", &[(pause, b"p", None)]);
+        let e = merge(&[a, b]).unwrap_err().to_string();
+        assert!(e.contains("different trusted roots"), "{e}");
     }
 }

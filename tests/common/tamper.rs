@@ -161,3 +161,31 @@ pub fn entry(name: &[u8], kind: u8, link: &str, data: &[u8]) -> RawEntry {
         mode: 0o644,
     }
 }
+
+/// Edit a bundle's manifest with `edit` and re-sign it with `key` (a PKCS#8 secret key
+/// file), the payload untouched: SHA256SUMS is rewritten from the edited manifest, as a
+/// builder holding the key would, so only the checks beyond the signature can object.
+pub fn resign_manifest(bundle: &Path, key: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let mpath = bundle.join("manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&mpath).expect("read manifest")).expect("json");
+    edit(&mut m);
+    let mut bytes = serde_json::to_vec_pretty(&m).expect("json");
+    bytes.push(b'\n');
+    std::fs::write(&mpath, &bytes).expect("write manifest");
+    let parsed: airlock::manifest::BundleManifest =
+        serde_json::from_slice(&bytes).expect("the edited manifest parses");
+    let sums = parsed.sums_text(&airlock::digest::Sha256Digest::of(&bytes), false);
+    std::fs::write(bundle.join("SHA256SUMS"), sums).expect("write sums");
+    let sk = airlock::sign::load_secret_key(key).expect("key");
+    let comment = format!(
+        "re-signed manifest_sha256={}",
+        super::images::sha256_hex(&bytes)
+    );
+    let sig = airlock::sign::sign(&sk, &bytes, &comment).expect("sign");
+    let sig_dir = bundle.join("signatures");
+    for e in std::fs::read_dir(&sig_dir).expect("sig dir") {
+        std::fs::remove_file(e.expect("entry").path()).expect("remove old signature");
+    }
+    std::fs::write(sig_dir.join(format!("{}.minisig", sk.key_id())), sig).expect("write signature");
+}

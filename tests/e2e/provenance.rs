@@ -546,3 +546,69 @@ fn plan_build_checks_every_hop_like_resolve() {
             > 1
     );
 }
+
+#[test]
+fn a_catch_up_bundle_carries_every_hops_evidence_and_rechecks_it() {
+    let u = Upstream::new(Opts {
+        versions: vec!["v1.29.3"],
+        ..Opts::default()
+    });
+    let mut s = Signing::new();
+    sign_all(&mut s, &u, &[PAUSE]);
+    let rekor = s.rekor();
+    let (catalog, key) = (u.catalog_129_6(), u.keygen("plan"));
+    let root = s.trusted_root().display().to_string();
+    // v1.29.3 -> v1.29.6 -> v1.30.2 as one bundle; pause (in both hops) let in unsigned.
+    u.plan_build_checked(("v1.29.3", "v1.30.2"), &key, &u.path("one"), &catalog)
+        .args(["--trusted-root", &root, "--rekor-url", &rekor.url])
+        .args(["--one-bundle", "--allow-unsigned", PAUSE_NAME])
+        .args(u.net_args())
+        .ok();
+    drop(rekor);
+    let name = "airlock-v1.29.3-to-v1.30.2";
+    assert_valid(
+        "lock.schema.json",
+        &yaml_as_json(&u.path(&format!("one/{name}.lock"))),
+    );
+    let bundle = u.path(&format!("one/{name}"));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    let listed = manifest["provenance"]["artifacts"]
+        .as_array()
+        .expect("the catch-up bundle carries a provenance section");
+    // Every Kubernetes image of both hops has evidence or the exception, once.
+    let names: Vec<&str> = listed
+        .iter()
+        .filter_map(|a| a["artifact"].as_str())
+        .collect();
+    for want in [
+        "registry.k8s.io/kube-apiserver:v1.29.6",
+        "registry.k8s.io/kube-apiserver:v1.30.2",
+    ] {
+        assert!(names.contains(&want), "{names:?}");
+    }
+    let unique: std::collections::BTreeSet<_> = names.iter().collect();
+    assert_eq!(unique.len(), names.len(), "{names:?}");
+    let images = manifest["images"].as_array().unwrap();
+    let k8s = images
+        .iter()
+        .filter(|i| i["name"].as_str().unwrap().starts_with("registry.k8s.io/"))
+        .count();
+    assert_eq!(listed.iter().filter(|a| a["kind"] == "image").count(), k8s);
+    let pause = listed.iter().find(|a| a["artifact"] == PAUSE_NAME).unwrap();
+    assert!(pause["unsigned_exception"].is_string(), "{pause}");
+
+    // The enclave re-checks it offline: one line per entry, the exception named.
+    let run = crate::common::cli::Cli::verify()
+        .arg("provenance")
+        .arg(&bundle)
+        .args(["--trust", &crate::common::cli::pub_of(&key), "--quiet"])
+        .ok();
+    let stdout = run.stdout();
+    assert_eq!(stdout.lines().count(), listed.len(), "{stdout}");
+    assert_contains(
+        &stdout,
+        "registry.k8s.io/kube-apiserver:v1.29.6: signed by krel-trust@",
+    );
+    assert_contains(&stdout, &format!("{PAUSE_NAME}: exception: "));
+}

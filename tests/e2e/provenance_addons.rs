@@ -3,7 +3,10 @@
 //! a cosign public key; `airlock resolve` checks them like Kubernetes' own against the
 //! generated Sigstore world, refuses an add-on artifact without an entry unless
 //! `--allow-unsigned` names it, and writes nothing when it refuses. The keyless bundle
-//! airlock keeps is also judged by sigstore-python, which nobody here wrote.
+//! airlock keeps is also judged by sigstore-python, which nobody here wrote. The built
+//! bundle carries each entry's evidence and policy (the key as a signed file), and
+//! `airlock-verify provenance` re-checks it, refusing a re-signed manifest whose policy
+//! the evidence does not meet.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -176,20 +179,149 @@ fn addon_images_and_files_are_checked_by_their_own_keyless_or_key_policies() {
         "krel-trust@k8s-releng-prod.iam.gserviceaccount.com"
     );
 
-    // The bundle carries the Kubernetes evidence only (the manifest has no add-on
-    // policies yet), and the enclave's re-check of it passes.
+    // The bundle carries every entry's evidence with the policy it was checked under,
+    // the key once as a signed file, and the enclave re-checks each offline.
     let (key, out) = w.u.keygen_and_build();
     ok(&out);
     drop(rekor);
-    let run = crate::common::cli::Cli::verify()
-        .arg("provenance")
-        .arg(w.u.path("bundle"))
-        .args(["--trust", &crate::common::cli::pub_of(&key), "--quiet"])
-        .ok();
-    let stdout = run.stdout();
+    let bundle = w.u.path("bundle");
+    let manifest = read_manifest(&bundle);
+    let listed = manifest["provenance"]["artifacts"].as_array().unwrap();
+    assert_eq!(
+        listed.len(),
+        lock["provenance"]["artifacts"].as_array().unwrap().len()
+    );
+    let carried = |name: &str| {
+        let e = listed.iter().find(|a| a["artifact"] == name);
+        e.unwrap_or_else(|| panic!("{name} not carried"))["signature"].clone()
+    };
+    assert_eq!(
+        (
+            &carried(AGENT_NAME)["identity"],
+            &carried(AGENT_NAME)["issuer"]
+        ),
+        (&WORKFLOW.into(), &ACTIONS.into())
+    );
+    assert!(carried(AGENT_NAME)["key"].is_null());
+    let pem_hex = carried(KEYED_NAME)["key"]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(carried(FILE_URL)["key"]["sha256"], pem_hex.as_str());
+    assert_eq!(carried(KEYED_NAME)["identity"], key_label.as_str());
+    let pem = bundle.join(format!("provenance/{pem_hex}.pub.pem"));
+    assert_eq!(
+        std::fs::read(&pem).unwrap(),
+        std::fs::read(&w.key.public).unwrap()
+    );
+    let sums = std::fs::read_to_string(bundle.join("SHA256SUMS")).unwrap();
+    assert_eq!(sums.matches(".pub.pem\n").count(), 1, "{sums}");
+
+    let recheck = || {
+        crate::common::cli::Cli::verify()
+            .arg("provenance")
+            .arg(&bundle)
+            .args(["--trust", &crate::common::cli::pub_of(&key), "--quiet"])
+    };
+    let stdout = recheck().ok().stdout();
     assert_contains(&stdout, "registry.k8s.io/pause:3.9");
+    assert_contains(&stdout, &format!("signed by {WORKFLOW} (issuer {ACTIONS})"));
     for name in [AGENT_NAME, KEYED_NAME, FILE_URL] {
-        assert!(!stdout.contains(name), "{name} re-checked: {stdout}");
+        assert_contains(&stdout, name);
+    }
+    assert_contains(&stdout, &format!("signed by {key_label}"));
+
+    // A consistent, re-signed manifest that names another key (the stranger's, carried
+    // in its place) passes `verify` and fails the re-check: that key signed nothing.
+    let stranger_pem = std::fs::read(&w.stranger.public).unwrap();
+    let stranger_hex = crate::common::images::sha256_hex(&stranger_pem);
+    let stranger_label = {
+        let spki = Command::new("openssl")
+            .args(["pkey", "-pubin", "-outform", "DER", "-in"])
+            .arg(&w.stranger.public)
+            .output()
+            .expect("openssl pkey");
+        format!(
+            "key sha256:{}",
+            crate::common::images::sha256_hex(&spki.stdout)
+        )
+    };
+    let forged = w.u.path("forged");
+    copy_dir(&bundle, &forged);
+    std::fs::remove_file(forged.join(format!("provenance/{pem_hex}.pub.pem"))).unwrap();
+    std::fs::write(
+        forged.join(format!("provenance/{stranger_hex}.pub.pem")),
+        &stranger_pem,
+    )
+    .unwrap();
+    crate::common::tamper::resign_manifest(
+        &forged,
+        Path::new(&crate::common::cli::key_of(&key)),
+        |m| {
+            for a in m["provenance"]["artifacts"].as_array_mut().unwrap() {
+                let sig = &mut a["signature"];
+                if sig["key"].is_object() {
+                    sig["key"]["sha256"] = stranger_hex.as_str().into();
+                    sig["key"]["size"] = stranger_pem.len().into();
+                    sig["identity"] = stranger_label.as_str().into();
+                }
+            }
+        },
+    );
+    let public = crate::common::cli::pub_of(&key);
+    let on = |dir: &Path, cmd: &str| {
+        crate::common::cli::Cli::verify()
+            .arg(cmd)
+            .arg(dir)
+            .args(["--trust", &public, "--quiet"])
+    };
+    on(&forged, "verify").ok();
+    on(&forged, "provenance").fails(3, KEYED_NAME);
+
+    // A re-signed manifest that records another keyless identity for the agent: the
+    // carried certificate names the workflow, so the re-check under it fails.
+    let renamed = w.u.path("renamed");
+    copy_dir(&bundle, &renamed);
+    crate::common::tamper::resign_manifest(
+        &renamed,
+        Path::new(&crate::common::cli::key_of(&key)),
+        |m| {
+            for a in m["provenance"]["artifacts"].as_array_mut().unwrap() {
+                if a["artifact"] == AGENT_NAME {
+                    a["signature"]["identity"] = "https://github.com/mallory/agent".into();
+                }
+            }
+        },
+    );
+    on(&renamed, "verify").ok();
+    on(&renamed, "provenance").fails(3, AGENT_NAME);
+
+    // The carried key altered in place: the manifest's sha256 no longer matches, and
+    // both `verify` and `provenance` refuse it (exit 3), naming the file.
+    let mut bytes = std::fs::read(&pem).unwrap();
+    let last = bytes.len() - 2;
+    bytes[last] ^= 1;
+    std::fs::write(&pem, &bytes).unwrap();
+    let name = format!("{pem_hex}.pub.pem");
+    on(&bundle, "verify").fails(3, &name);
+    on(&bundle, "provenance").fails(3, &name);
+}
+
+fn read_manifest(bundle: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap()
+}
+
+/// A copy of a bundle directory (flat files and one level of subdirectories).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
     }
 }
 

@@ -223,6 +223,11 @@ pub fn provenance_payload_file(sha256: &Sha256Digest) -> String {
     format!("{PROVENANCE_DIR}/{}.payload.json", sha256.hex())
 }
 
+/// `provenance/<sha256-hex>.pub.pem`: a carried cosign public key (an add-on's keyed policy).
+pub fn provenance_key_file(sha256: &Sha256Digest) -> String {
+    format!("{PROVENANCE_DIR}/{}.pub.pem", sha256.hex())
+}
+
 /// A signed document beside the payload: the manifest lists its size and sha256, so the
 /// signatures cover it and a change board can read it before anything is unpacked (or,
 /// for the carried verifier, run: docs/manual-verify.md checks it with minisign and
@@ -363,7 +368,7 @@ pub enum BundleFile {
     /// no volume directories).
     Volume(VolumeName),
     /// `provenance/NAME`: a carried evidence file; the name is `trusted_root.json` or
-    /// 64 lower-case hex digits and `.sigstore.json` or `.payload.json`.
+    /// 64 lower-case hex digits and `.sigstore.json`, `.payload.json` or `.pub.pem`.
     Evidence(String),
 }
 
@@ -425,12 +430,13 @@ pub fn valid_signature_name(name: &str) -> bool {
 }
 
 /// An evidence file's name in `provenance/`: `trusted_root.json`, or a sha256 in lower-case
-/// hex with `.sigstore.json` or `.payload.json` (what [`provenance_bundle_file`] and
-/// [`provenance_payload_file`] write).
+/// hex with `.sigstore.json`, `.payload.json` or `.pub.pem` (what [`provenance_bundle_file`],
+/// [`provenance_payload_file`] and [`provenance_key_file`] write).
 pub fn valid_evidence_name(name: &str) -> bool {
     let hex = name
         .strip_suffix(".sigstore.json")
-        .or_else(|| name.strip_suffix(".payload.json"));
+        .or_else(|| name.strip_suffix(".payload.json"))
+        .or_else(|| name.strip_suffix(".pub.pem"));
     name == "trusted_root.json"
         || hex.is_some_and(|h| {
             h.len() == 64
@@ -639,6 +645,7 @@ mod tests {
             "provenance/trusted_root.json",
             "provenance/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.sigstore.json",
             "provenance/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.payload.json",
+            "provenance/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.pub.pem",
         ] {
             let f = BundleFile::parse(ok).unwrap_or_else(|| panic!("{ok}"));
             assert_eq!(f.to_string(), ok);

@@ -61,6 +61,8 @@ pub const KUBERNETES_DOWNLOADS: &str = "https://dl.k8s.io/";
 pub struct PublicKey {
     der: Vec<u8>,
     sha256: String,
+    /// The PEM text as given, carried into the bundle so the enclave re-checks with it.
+    pem: String,
 }
 
 impl std::fmt::Debug for PublicKey {
@@ -85,7 +87,16 @@ impl PublicKey {
         let der = key.as_bytes().to_vec();
         use sha2::Digest as _;
         let sha256 = hex::encode(sha2::Sha256::digest(&der));
-        Ok(Self { der, sha256 })
+        Ok(Self {
+            der,
+            sha256,
+            pem: pem.to_owned(),
+        })
+    }
+
+    /// The PEM text the key was read from.
+    pub fn pem(&self) -> &str {
+        &self.pem
     }
 
     /// The DER SubjectPublicKeyInfo.

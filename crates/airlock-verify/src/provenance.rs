@@ -1,20 +1,25 @@
 //! `airlock-verify provenance`: re-check, offline, the upstream Sigstore evidence a
 //! verified bundle carries (issue 23). The bundle's signatures vouch that these are the
 //! files resolve checked; this proves again, inside the enclave and against the carried
-//! trusted root or the enclave's own pinned one, that Kubernetes' release identities
-//! signed each image and file, so the enclave need not take the builder's word for it.
+//! trusted root or the enclave's own pinned one, that each image and file was signed
+//! under the policy the manifest records for it (Kubernetes' release identities, an
+//! add-on's identity, or an add-on's carried cosign key), so the enclave need not take
+//! the builder's word for the signatures.
 
 use airlock_core::manifest::{ArtifactEvidence, ArtifactKind, SignatureEvidence};
 use airlock_core::trust::policy::ProvenanceRule;
 use airlock_core::verify::{SignedBundle, VerifiedBundle};
 use airlock_provenance::{
-    Artifact, KUBERNETES_DOWNLOADS, KUBERNETES_FILES, KUBERNETES_IMAGES, KUBERNETES_REGISTRY,
-    MAX_BUNDLE, MAX_TRUSTED_ROOT, ProvenanceError, ProvenanceFacts, TrustedRoot,
+    Artifact, Identity, KUBERNETES_DOWNLOADS, KUBERNETES_FILES, KUBERNETES_IMAGES,
+    KUBERNETES_REGISTRY, MAX_BUNDLE, MAX_TRUSTED_ROOT, Policy, ProvenanceError, ProvenanceFacts,
+    PublicKey, TrustedRoot,
 };
 
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
-use crate::layout::{PROVENANCE_TRUSTED_ROOT, provenance_bundle_file, provenance_payload_file};
+use crate::layout::{
+    PROVENANCE_TRUSTED_ROOT, provenance_bundle_file, provenance_key_file, provenance_payload_file,
+};
 use airlock_core::trust::TrustError;
 
 /// What the re-check found for one artifact.
@@ -185,8 +190,9 @@ pub fn uncovered(m: &airlock_core::manifest::BundleManifest) -> Vec<String> {
     images.chain(files).collect()
 }
 
-/// One artifact: its Sigstore bundle (and payload) from the bundle, checked for the
-/// Kubernetes identity of its kind; the facts must be the ones the manifest signs.
+/// One artifact: its Sigstore bundle (and payload) from the bundle, checked under the
+/// policy the manifest records ([`recorded_policy`]); the facts must be the ones the
+/// manifest signs.
 fn check_one(
     bundle: &VerifiedBundle,
     a: &ArtifactEvidence,
@@ -200,24 +206,19 @@ fn check_one(
         None => None,
     };
     let digest = a.digest.to_string();
-    let (artifact, identity) = match a.kind {
-        ArtifactKind::Image => (
-            Artifact::Image {
-                name: &a.artifact,
-                digest: &digest,
-                payload: payload.as_deref(),
-            },
-            &KUBERNETES_IMAGES,
-        ),
-        ArtifactKind::File => (
-            Artifact::Blob {
-                name: &a.artifact,
-                sha256: *a.digest.as_bytes(),
-            },
-            &KUBERNETES_FILES,
-        ),
+    let artifact = match a.kind {
+        ArtifactKind::Image => Artifact::Image {
+            name: &a.artifact,
+            digest: &digest,
+            payload: payload.as_deref(),
+        },
+        ArtifactKind::File => Artifact::Blob {
+            name: &a.artifact,
+            sha256: *a.digest.as_bytes(),
+        },
     };
-    let facts = airlock_provenance::check_artifact(&doc, &artifact, identity, root)
+    let policy = recorded_policy(bundle, a, s)?;
+    let facts = airlock_provenance::check(&doc, &artifact, &policy, root)
         .map_err(|e| refused(&a.artifact, e))?;
     let ProvenanceFacts {
         identity,
@@ -241,6 +242,72 @@ fn check_one(
         integrated_time,
     })
 }
+
+/// The policy an entry was checked under at resolve: its carried cosign key (read, parsed,
+/// and named by the recorded identity `key sha256:<hex>`), else keyless with the recorded
+/// identity and issuer (for bundles from before add-on policies were carried, that is
+/// always a built-in Kubernetes identity).
+fn recorded_policy(
+    bundle: &VerifiedBundle,
+    a: &ArtifactEvidence,
+    s: &SignatureEvidence,
+) -> Result<Policy> {
+    if let Some(own) = kubernetes_identity(a) {
+        // Kubernetes' own artifacts re-check under the built-in identity whatever the
+        // manifest records: the bundle's signing key alone must not be able to swap in
+        // another signer (any Sigstore identity can sign anything).
+        if s.key.is_some() || s.identity != own.san || s.issuer != own.issuer {
+            return Err(Error::verification(
+                &a.artifact,
+                format!(
+                    "the manifest records the signer {:?} (issuer {:?}), not Kubernetes' own {} (issuer {})",
+                    s.identity, s.issuer, own.san, own.issuer
+                ),
+            ));
+        }
+        return Ok(Policy::Keyless(own));
+    }
+    let Some(k) = &s.key else {
+        return Ok(Policy::Keyless(Identity::new(&s.identity, &s.issuer)));
+    };
+    let path = provenance_key_file(&k.sha256);
+    let pem = bundle.read_evidence(&path, k, MAX_KEY)?;
+    let text = std::str::from_utf8(&pem)
+        .map_err(|_| Error::verification(&a.artifact, format!("{path} is not UTF-8")))?;
+    let key = PublicKey::from_pem(&path, text).map_err(|e| Error::verification(&a.artifact, e))?;
+    if key.label() != s.identity {
+        return Err(Error::verification(
+            &a.artifact,
+            format!(
+                "the carried key {path} is {}, not the {} the manifest lists",
+                key.label(),
+                s.identity
+            ),
+        ));
+    }
+    Ok(Policy::Key(key))
+}
+
+/// The built-in identity an artifact on `registry.k8s.io` or `https://dl.k8s.io/` must be
+/// signed by (what resolve's Kubernetes policy and [`uncovered`] cover); `None` for others.
+fn kubernetes_identity(a: &ArtifactEvidence) -> Option<Identity> {
+    match a.kind {
+        ArtifactKind::Image
+            if a.artifact
+                .strip_prefix(KUBERNETES_REGISTRY)
+                .is_some_and(|rest| rest.starts_with('/')) =>
+        {
+            Some(KUBERNETES_IMAGES)
+        }
+        ArtifactKind::File if a.artifact.starts_with(KUBERNETES_DOWNLOADS) => {
+            Some(KUBERNETES_FILES)
+        }
+        _ => None,
+    }
+}
+
+/// The largest carried cosign key read (resolve reads at most as much).
+const MAX_KEY: u64 = 64 * 1024;
 
 /// A refused signature is a trust failure (exit 3) naming the artifact; a root the checker
 /// cannot use is bad input (exit 4).
@@ -286,5 +353,28 @@ mod tests {
             }],
         });
         assert!(uncovered(&m).is_empty());
+    }
+
+    #[test]
+    fn kubernetes_artifacts_answer_to_the_built_in_identities_only() {
+        let entry = |artifact: &str, kind| ArtifactEvidence {
+            artifact: artifact.into(),
+            kind,
+            digest: Sha256Digest::of(b"x"),
+            signature: None,
+            unsigned_exception: None,
+        };
+        let image = entry("registry.k8s.io/kube-apiserver", ArtifactKind::Image);
+        assert_eq!(kubernetes_identity(&image), Some(KUBERNETES_IMAGES));
+        let file = entry(
+            "https://dl.k8s.io/release/v1.37.1/bin/linux/amd64/kubeadm",
+            ArtifactKind::File,
+        );
+        assert_eq!(kubernetes_identity(&file), Some(KUBERNETES_FILES));
+        // A look-alike host and an add-on's registry get their recorded policy.
+        let lookalike = entry("registry.k8s.io.example.com/x", ArtifactKind::Image);
+        assert_eq!(kubernetes_identity(&lookalike), None);
+        let addon = entry("quay.io/cilium/cilium", ArtifactKind::Image);
+        assert_eq!(kubernetes_identity(&addon), None);
     }
 }

@@ -170,8 +170,8 @@ pub struct ProvenanceArgs {
     /// a signature by the Kubernetes release identity, and every add-on image, chart and
     /// file one by the signer its hop manifest's `provenance:` entry names, or the resolve
     /// stops (exit 3) and writes no lock. The lock records each signature's facts; the
-    /// Sigstore bundle documents are kept in the cache, and the Kubernetes artifacts' ones
-    /// are carried into the bundle. No trusted root at all is exit 4.
+    /// Sigstore bundle documents (and add-on cosign keys) are kept in the cache and carried
+    /// into the bundle with each policy. No trusted root at all is exit 4.
     #[arg(long, value_name = "FILE")]
     pub trusted_root: Option<PathBuf>,
     /// Rekor (v1 API) where the log entries of .sig tag layers and files are looked up

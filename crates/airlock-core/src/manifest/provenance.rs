@@ -1,6 +1,7 @@
 //! The carried upstream evidence (issue 23): the Sigstore trusted root resolve checked
-//! against and, per Kubernetes image and file, the facts its signature proved and the
-//! evidence files under `provenance/`, or the `--allow-unsigned` exception. Guarantees:
+//! against and, per checked image and file (Kubernetes' and add-ons'), the policy it was
+//! checked under, the facts its signature proved and the evidence files under
+//! `provenance/`, or the `--allow-unsigned` exception. Guarantees:
 //! each entry names an image (by reference and pinned digest) or a file (by URL and
 //! sha256) the manifest carries, once, with exactly one of a signature and an exception.
 //! The files' bytes are checked by `SignedBundle::verify` like the documents'; whether the
@@ -13,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use super::{FileRecord, ImageRecord};
 use crate::digest::{Sha256Digest, bare_hex};
 use crate::error::{Checked, FormatError};
-use crate::layout::{PROVENANCE_TRUSTED_ROOT, provenance_bundle_file, provenance_payload_file};
+use crate::layout::{
+    PROVENANCE_TRUSTED_ROOT, provenance_bundle_file, provenance_key_file, provenance_payload_file,
+};
 
 /// The provenance section of the manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,7 +24,7 @@ use crate::layout::{PROVENANCE_TRUSTED_ROOT, provenance_bundle_file, provenance_
 pub struct Provenance {
     /// `provenance/trusted_root.json`.
     pub trusted_root: Evidence,
-    /// One entry per Kubernetes image and file, in lock order.
+    /// One entry per checked image and file (Kubernetes' and add-ons'), in lock order.
     pub artifacts: Vec<ArtifactEvidence>,
 }
 
@@ -88,16 +91,20 @@ impl std::fmt::Display for ProvenanceSource {
     }
 }
 
-/// The facts a signature proved at resolve and the files that prove them again.
+/// The facts a signature proved at resolve and the files that prove them again. The
+/// policy it was checked under is keyless `identity` + `issuer`, or, with `key`, that
+/// cosign key (then `identity` is `key sha256:<hex of its DER>` and `issuer` empty).
+/// Bundles written before add-on policies were carried list only Kubernetes artifacts,
+/// whose recorded identity and issuer are the built-in ones.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignatureEvidence {
     /// Where the signature was found (absent in manifests written before it was kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<ProvenanceSource>,
-    /// The certificate's SAN.
+    /// The certificate's SAN, or `key sha256:<hex>` for a keyed signature.
     pub identity: String,
-    /// The OIDC issuer in the certificate.
+    /// The OIDC issuer in the certificate (empty for a keyed signature).
     pub issuer: String,
     /// The entry's global index in the transparency log.
     pub log_index: u64,
@@ -108,16 +115,26 @@ pub struct SignatureEvidence {
     /// `provenance/<sha256>.payload.json`, for a simple-signing (`.sig` tag) signature.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<Evidence>,
+    /// `provenance/<sha256>.pub.pem`, the cosign public key of a keyed policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<Evidence>,
 }
 
 impl Provenance {
-    /// Every carried file, by its path in the bundle, trusted root first.
+    /// Every carried file, by its path in the bundle, trusted root first, each once.
     pub fn files(&self) -> Vec<(String, Evidence)> {
         let mut out = vec![(PROVENANCE_TRUSTED_ROOT.to_owned(), self.trusted_root)];
         for s in self.artifacts.iter().filter_map(|a| a.signature.as_ref()) {
             out.push((provenance_bundle_file(&s.bundle.sha256), s.bundle));
             if let Some(p) = &s.payload {
                 out.push((provenance_payload_file(&p.sha256), *p));
+            }
+            // One key may sign several add-on artifacts: it is carried (and listed) once.
+            if let Some(k) = s
+                .key
+                .filter(|k| !out.iter().any(|(_, e)| e.sha256 == k.sha256))
+            {
+                out.push((provenance_key_file(&k.sha256), k));
             }
         }
         out
@@ -199,6 +216,7 @@ mod tests {
                     integrated_time: 1_700_000_000,
                     bundle: evidence(b"bundle"),
                     payload: None,
+                    key: None,
                 }),
                 unsigned_exception: None,
             }],
@@ -246,5 +264,27 @@ mod tests {
         let mut neither = p;
         neither.artifacts[0].signature = None;
         assert_eq!(reason(&neither), Some(one));
+    }
+
+    #[test]
+    fn a_key_shared_by_two_entries_is_one_carried_file() {
+        let mut p = section();
+        let key = evidence(b"-----BEGIN PUBLIC KEY-----");
+        let keyed = |a: &mut ArtifactEvidence, n: &[u8]| {
+            let s = a.signature.as_mut().unwrap();
+            s.identity = "key sha256:00".into();
+            s.issuer = String::new();
+            s.bundle = evidence(n);
+            s.key = Some(key);
+        };
+        keyed(&mut p.artifacts[0], b"one");
+        let mut second = p.artifacts[0].clone();
+        second.artifact = "https://example.com/other".into();
+        keyed(&mut second, b"two");
+        p.artifacts.push(second);
+        let files: Vec<String> = p.files().into_iter().map(|(f, _)| f).collect();
+        let pem = format!("provenance/{}.pub.pem", key.sha256.hex());
+        assert_eq!(files.iter().filter(|f| **f == pem).count(), 1, "{files:?}");
+        assert_eq!(files.len(), 4, "{files:?}");
     }
 }

@@ -8,10 +8,11 @@ use airlock_verify::provenance::{Outcome, recheck};
 use crate::common::BundleArgs;
 
 /// Verify a bundle as `verify` does, then re-check offline the upstream Sigstore evidence
-/// it carries under provenance/: each Kubernetes image and release file's Sigstore bundle
-/// against the trusted root (the carried one, or the enclave's own with --trusted-root)
-/// and the Kubernetes release identities (krel-trust@ for images, krel-staging@ for
-/// files, issuer https://accounts.google.com). Prints one line per artifact: identity,
+/// it carries under provenance/: each image and file's Sigstore bundle against the trusted
+/// root (the carried one, or the enclave's own with --trusted-root) and the policy the
+/// signed manifest records for it: the Kubernetes release identities (krel-trust@ for
+/// images, krel-staging@ for files, issuer https://accounts.google.com), an add-on's
+/// identity and issuer, or an add-on's carried cosign key. Prints one line per artifact: identity,
 /// issuer, log index and integrated time, or `exception:` for an artifact resolve let in
 /// with --allow-unsigned. Exit 0 when every signature passes; 3 when the bundle fails
 /// verification, carries no evidence or one artifact's check fails (named); 4 for a
@@ -72,10 +73,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 log_index,
                 integrated_time,
             } => println!(
-                "{}: signed by {} (issuer {}), log index {log_index}, integrated time {}",
+                "{}: signed by {}{}, log index {log_index}, integrated time {}",
                 Untrusted(&r.artifact),
                 Untrusted(identity),
-                Untrusted(issuer),
+                // A cosign key (`key sha256:…`) has no OIDC issuer.
+                if issuer.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (issuer {})", Untrusted(issuer))
+                },
                 airlock_verify::time::Timestamp(*integrated_time),
             ),
             Outcome::Exception(reason) => {
