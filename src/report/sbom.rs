@@ -610,6 +610,7 @@ mod tests {
                         integrated_time: 1_765_000_000,
                         bundle: evidence,
                         payload: None,
+                        key: None,
                     }),
                     unsigned_exception: None,
                 },

@@ -171,6 +171,7 @@ mod tests {
             integrated_time: 1_765_000_000 + index as i64,
             bundle: evidence(identity.as_bytes()),
             payload: None,
+            key: None,
         };
         let image = |name: &str, c, s: Option<SignatureEvidence>| ArtifactEvidence {
             artifact: name.into(),
