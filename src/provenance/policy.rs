@@ -73,10 +73,40 @@ impl AddonPolicies {
 
     fn add_name(&mut self, name: String, entry: Option<&HopProvenance>, base: &Path) -> Result<()> {
         if let Some(e) = entry {
-            self.by_name.insert(name.clone(), read_policy(e, base)?);
+            let policy = read_policy(e, base)?;
+            if let Some(own) = kubernetes_own(&name)
+                && policy != Policy::Keyless(own.clone())
+            {
+                // The enclave re-checks these under the built-in identity whatever the
+                // bundle records; refuse here rather than build a bundle it will refuse.
+                return Err(Error::invalid(
+                    "hop manifest",
+                    &name,
+                    format!(
+                        "its provenance entry names {policy}, but it is one of Kubernetes' own artifacts, signed by {} (issuer {}): remove the entry",
+                        own.san, own.issuer
+                    ),
+                ));
+            }
+            self.by_name.insert(name.clone(), policy);
         }
         self.listed.insert(name);
         Ok(())
+    }
+}
+
+/// The built-in identity of an image on registry.k8s.io or a file from dl.k8s.io, by the
+/// name the hop manifest lists it under; `None` for anything else.
+fn kubernetes_own(name: &str) -> Option<Identity> {
+    if name
+        .strip_prefix(KUBERNETES_REGISTRY)
+        .is_some_and(|rest| rest.starts_with('/'))
+    {
+        Some(KUBERNETES_IMAGES)
+    } else if name.starts_with(KUBERNETES_DOWNLOADS) {
+        Some(KUBERNETES_FILES)
+    } else {
+        None
     }
 }
 
@@ -182,4 +212,35 @@ pub fn covered<'a>(lock: &'a Lock, addons: &AddonPolicies) -> (Vec<Covered<'a>>,
         });
     }
     (out, outside)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policies(image: &str, identity: &str) -> Result<AddonPolicies> {
+        let text = format!(
+            "format: 1\nkind: airlock-hop-manifest\nimages:\n  - name: {image}\n    provenance:\n      identity: {identity}\n      issuer: https://accounts.google.com\n"
+        );
+        let m = HopManifest::parse(&text, "addons.yaml")?;
+        AddonPolicies::from_manifests(&[("addons.yaml".into(), m)])
+    }
+
+    #[test]
+    fn an_entry_may_not_give_kubernetes_own_images_another_signer() {
+        let other = policies(
+            "registry.k8s.io/ingress-nginx/controller:v1.12.0",
+            "me@example.com",
+        );
+        let err = other.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("one of Kubernetes' own artifacts"), "{err}");
+        // Kubernetes' own identity is accepted (it says what the default says), and another
+        // registry's images take whatever signer their entry names.
+        policies(
+            "registry.k8s.io/ingress-nginx/controller:v1.12.0",
+            &KUBERNETES_IMAGES.san,
+        )
+        .unwrap();
+        policies("registry.k8s.io.example.com/x:v1", "me@example.com").unwrap();
+    }
 }
