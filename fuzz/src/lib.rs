@@ -84,7 +84,11 @@ pub fn sigstore_bundle(data: &[u8]) {
 pub fn rekor_entry(data: &[u8]) {
     if let Ok(entry) = airlock_provenance::parse_rekor_entry("fuzz", data) {
         let _ = airlock_provenance::bundle_from_blob_signature(
-            "fuzz", b"AAAA", Some(SEED_CERT), &[0; 32], &entry,
+            "fuzz",
+            b"AAAA",
+            Some(SEED_CERT),
+            &[0; 32],
+            &entry,
         );
     }
 }
