@@ -377,11 +377,14 @@ fn pre_checks(input: &ChecklistInput<'_>, c: &Ctx, s: &mut Out) {
         "pre.skew",
         format!("Check version skew against {to}"),
         &[
-            "kubectl get nodes -o custom-columns=NAME:.metadata.name,KUBELET:.status.nodeInfo.kubeletVersion,PROXY:.status.nodeInfo.kubeProxyVersion",
+            "kubectl get nodes -o custom-columns=NAME:.metadata.name,KUBELET:.status.nodeInfo.kubeletVersion",
+            // Nodes stopped reporting nodeInfo.kubeProxyVersion in 1.33: the DaemonSet's
+            // image tag is kube-proxy's version.
+            "kubectl -n kube-system get daemonset kube-proxy -o jsonpath='{.spec.template.spec.containers[0].image}{\"\\n\"}'",
             "kubectl version --client",
         ],
         Some(&format!(
-            "every kubelet and kube-proxy is v1.{oldest_kubelet} or newer (at most {} minors older than {to}) and none is newer than {from}; kubectl is within {} minor of the API server",
+            "every kubelet and the kube-proxy image tag are v1.{oldest_kubelet} or newer (at most {} minors older than {to}) and none is newer than {from}; kubectl is within {} minor of the API server",
             skew.kubelet_max_minors_older, skew.kubectl_max_minors_skew
         )),
     ));
