@@ -67,37 +67,49 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check signatures and every byte of a bundle; install nothing.
+    // The list shows `about`; `--help` shows the whole doc comment of each argument struct
+    // (a doc comment here would replace it with this one line).
+    #[command(about = "Check signatures and every byte of a bundle; install nothing")]
     Verify(verify::Args),
-    /// Verify, then push images to the enclave registry and files to disk, with a receipt.
+    #[command(
+        about = "Verify, then push images to the enclave registry and files to disk, with a receipt"
+    )]
     Install(install::Args),
-    /// List a bundle's signatures and what the trust policy still needs.
+    #[command(about = "List a bundle's signatures and what the trust policy still needs")]
     Signers(signers::Args),
-    /// Check the cluster against a bundle before the change window.
+    #[command(about = "Check the cluster against a bundle before the change window")]
     Preflight(preflight::Args),
-    /// Which phase of a catch-up bundle comes next, from a cluster dump.
+    #[command(about = "Which phase of a catch-up bundle comes next, from a cluster dump")]
     Plan(plan::Args),
-    /// Verify, then re-check offline the upstream Sigstore signatures the bundle carries.
+    #[command(
+        about = "Verify, then re-check offline the upstream Sigstore signatures the bundle carries"
+    )]
     Provenance(provenance::Args),
-    /// Check and list the enclave's hash-chained receipt log.
+    #[command(about = "Check and list the enclave's hash-chained receipt log")]
     Log(log::Args),
-    /// Show or recover the enclave's signed state.
+    #[command(about = "Show or recover the enclave's signed state")]
     State(state::Args),
-    /// Show a trust policy, write a draft of one by commands, or accept a signed new one.
+    #[command(
+        about = "Show a trust policy, write a draft of one by commands, or accept a signed new one"
+    )]
     Policy(policy::Args),
-    /// Create the enclave's own key pair (signs receipts).
+    #[command(about = "Create the enclave's own key pair (signs receipts)")]
     Keygen(keygen::Args),
-    /// Verify, then serve the images read-only over the OCI distribution API.
+    #[command(about = "Verify, then serve the images read-only over the OCI distribution API")]
     Serve(serve::Args),
-    /// Verify, then write one image archive per image (oci-archive, docker-archive).
+    #[command(
+        about = "Verify, then write one image archive per image (oci-archive, docker-archive)"
+    )]
     Export(export::Args),
-    /// Verify, then push the bundle into a registry as an OCI artifact, for fleets.
+    #[command(
+        about = "Verify, then push the bundle into a registry as an OCI artifact, for fleets"
+    )]
     Publish(publish::Args),
-    /// Pull a published bundle from a registry; verify it before it gets its name.
+    #[command(about = "Pull a published bundle from a registry; verify it before it gets its name")]
     Fetch(fetch::Args),
-    /// Rebuild lost or damaged payload volumes from the parity volumes.
+    #[command(about = "Rebuild lost or damaged payload volumes from the parity volumes")]
     Repair(repair::Args),
-    /// Write what the enclave holds (digests only), signed by the enclave key.
+    #[command(about = "Write what the enclave holds (digests only), signed by the enclave key")]
     Inventory(inventory::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(airlock_verify::cli::CompletionsArgs),
