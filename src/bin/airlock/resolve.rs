@@ -176,64 +176,76 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if let Some(w) = not_checked {
         eprintln!("warning: {w}");
     }
-    let steps = lock.checklist.as_ref().map(Vec::len).unwrap_or(0);
+    let mut all_warnings: Vec<String> = hc.warnings.clone();
+    all_warnings.extend(warnings.iter().map(|w| w.message.clone()));
     if a.json {
-        let mut all_warnings: Vec<String> = hc.warnings.clone();
-        all_warnings.extend(warnings.iter().map(|w| w.message.clone()));
-        let summary = serde_json::json!({
-            "lock": a.out,
-            "hop": lock.hop,
-            "catalog": lock.catalog,
-            "images": airlock::resolve::image_counts(&lock),
-            "files": lock.files.len(),
-            "package_repositories": lock.package_repositories,
-            "checklist_steps": steps,
-            "notes": lock.notes,
-            "provenance": lock.provenance,
-            "warnings": all_warnings,
-        });
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        print_json(&a, &lock, &all_warnings)
     } else {
-        println!("lock: {} ({} -> {})", a.out.display(), a.from, a.to);
+        print_text(&a, &hc.loaded, &lock);
+        Ok(())
+    }
+}
+
+/// The `--json` summary of a written lock.
+fn print_json(a: &Args, lock: &airlock::lock::Lock, warnings: &[String]) -> anyhow::Result<()> {
+    let steps = lock.checklist.as_ref().map(Vec::len).unwrap_or(0);
+    let summary = serde_json::json!({
+        "lock": a.out,
+        "hop": lock.hop,
+        "catalog": lock.catalog,
+        "images": airlock::resolve::image_counts(lock),
+        "files": lock.files.len(),
+        "package_repositories": lock.package_repositories,
+        "checklist_steps": steps,
+        "notes": lock.notes,
+        "provenance": lock.provenance,
+        "warnings": warnings,
+    });
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(())
+}
+
+/// The text summary of a written lock.
+fn print_text(a: &Args, loaded: &airlock::catalog::Loaded, lock: &airlock::lock::Lock) {
+    let steps = lock.checklist.as_ref().map(Vec::len).unwrap_or(0);
+    println!("lock: {} ({} -> {})", a.out.display(), a.from, a.to);
+    println!(
+        "  catalog: {} (sha256 {}, {})",
+        loaded.identity.version,
+        loaded.identity.sha256.hex(),
+        loaded.origin
+    );
+    let counts: Vec<String> = airlock::resolve::image_counts(lock)
+        .into_iter()
+        .map(|(role, n)| format!("{n} {role}"))
+        .collect();
+    println!("  images: {} ({})", lock.images.len(), counts.join(", "));
+    println!("  files: {}", lock.files.len());
+    for r in &lock.package_repositories {
         println!(
-            "  catalog: {} (sha256 {}, {})",
-            hc.loaded.identity.version,
-            hc.loaded.identity.sha256.hex(),
-            hc.loaded.origin
+            "  packages: {} {} -> {} ({} packages, metadata signed by {})",
+            r.format,
+            r.source,
+            r.dir,
+            r.packages.len(),
+            r.signed_by
         );
-        let counts: Vec<String> = airlock::resolve::image_counts(&lock)
-            .into_iter()
-            .map(|(role, n)| format!("{n} {role}"))
-            .collect();
-        println!("  images: {} ({})", lock.images.len(), counts.join(", "));
-        println!("  files: {}", lock.files.len());
-        for r in &lock.package_repositories {
-            println!(
-                "  packages: {} {} -> {} ({} packages, metadata signed by {})",
-                r.format,
-                r.source,
-                r.dir,
-                r.packages.len(),
-                r.signed_by
-            );
-        }
-        println!("  checklist: {steps} steps");
-        if let Some(p) = &lock.provenance
-            && p.status == airlock::lock::ProvenanceStatus::Checked
-        {
-            let signed = p.artifacts.iter().filter(|a| a.signature.is_some()).count();
-            println!(
-                "  provenance: {signed} upstream signatures checked, {} allowed unsigned",
-                p.artifacts.len() - signed
-            );
-        }
-        for n in &lock.notes {
-            if !n.starts_with("uncertain catalog value") && !n.starts_with("catalog check") {
-                println!("  note: {}", airlock::escape::Untrusted(n));
-            }
+    }
+    println!("  checklist: {steps} steps");
+    if let Some(p) = &lock.provenance
+        && p.status == airlock::lock::ProvenanceStatus::Checked
+    {
+        let signed = p.artifacts.iter().filter(|a| a.signature.is_some()).count();
+        println!(
+            "  provenance: {signed} upstream signatures checked, {} allowed unsigned",
+            p.artifacts.len() - signed
+        );
+    }
+    for n in &lock.notes {
+        if !n.starts_with("uncertain catalog value") && !n.starts_with("catalog check") {
+            println!("  note: {}", airlock::escape::Untrusted(n));
         }
     }
-    Ok(())
 }
 
 /// The lock files this resolve writes: FILE, or the two step locks beside it.
