@@ -248,33 +248,7 @@ fn print_plan(
         )
     };
     if a.json {
-        let list: Vec<_> = hops
-            .iter()
-            .zip(&support)
-            .zip(&offers)
-            .map(|((h, s), t)| {
-                serde_json::json!({
-                    "from": h.from, "to": h.to,
-                    "resolve": resolve_cmd(h, t),
-                    "two_step": t,
-                    "target_minor": s.target_minor,
-                    "target_support": s.support,
-                    "target_end_of_life": s.end_of_life,
-                    "more_hops_to_supported": s.more_hops_to_supported,
-                })
-            })
-            .collect();
-        let mut out = serde_json::json!({
-            "from": a.from, "to": a.to,
-            "catalog_version": loaded.identity.version,
-            "catalog_sha256": loaded.identity.sha256.hex(),
-            "today": today,
-            "hops": list,
-        });
-        if let Some(s) = sched {
-            out["schedule"] = serde_json::to_value(s)?;
-            out["drains"] = drains(s);
-        }
+        let out = plan_json(a, loaded, hops, sched, (&support, &offers, &resolve_cmd))?;
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
@@ -315,6 +289,53 @@ fn print_plan(
     }
     Ok(())
 }
+
+/// The plan as `--json` prints it: each hop with its resolve command, two-step offer and
+/// support, and the catch-up schedule with its drains.
+fn plan_json(
+    a: &Args,
+    loaded: &airlock::catalog::Loaded,
+    hops: &[airlock::catalog::plan::PlannedHop],
+    sched: Option<&Schedule>,
+    (support, offers, resolve_cmd): PlanRows<'_>,
+) -> anyhow::Result<serde_json::Value> {
+    let today = a.today.date()?;
+    let list: Vec<_> = hops
+        .iter()
+        .zip(support)
+        .zip(offers)
+        .map(|((h, s), t)| {
+            serde_json::json!({
+                "from": h.from, "to": h.to,
+                "resolve": resolve_cmd(h, t),
+                "two_step": t,
+                "target_minor": s.target_minor,
+                "target_support": s.support,
+                "target_end_of_life": s.end_of_life,
+                "more_hops_to_supported": s.more_hops_to_supported,
+            })
+        })
+        .collect();
+    let mut out = serde_json::json!({
+        "from": a.from, "to": a.to,
+        "catalog_version": loaded.identity.version,
+        "catalog_sha256": loaded.identity.sha256.hex(),
+        "today": today,
+        "hops": list,
+    });
+    if let Some(s) = sched {
+        out["schedule"] = serde_json::to_value(s)?;
+        out["drains"] = drains(s);
+    }
+    Ok(out)
+}
+
+/// What `print_plan` computed per hop: support, two-step offer, the resolve command.
+type PlanRows<'a> = (
+    &'a [HopSupport],
+    &'a [Option<TwoStep>],
+    &'a dyn Fn(&airlock::catalog::plan::PlannedHop, &Option<TwoStep>) -> String,
+);
 
 /// A hop's two-step plan, or why there is none.
 #[derive(serde::Serialize)]
