@@ -1160,6 +1160,33 @@ fn a_document_at_a_tag_that_changed_since_it_was_recorded_is_refused() {
 }
 
 #[test]
+fn plan_refuses_provenance_options_without_build() {
+    // They act only on the hops --build resolves; unrefused they would be silently
+    // ignored. Clap names the flag given in the usage line and --build as missing.
+    let plan = || {
+        Cli::airlock()
+            .env("AIRLOCK_TODAY", TODAY)
+            .args(["plan", "--from", "v1.33.1", "--to", "v1.34.11"])
+    };
+    for (flag, value) in [
+        ("--trusted-root", Some("trusted_root.json")),
+        ("--rekor-url", Some("http://127.0.0.1:9/")),
+        ("--allow-unsigned", Some("registry.k8s.io/pause:3.9")),
+        ("--no-provenance", None),
+    ] {
+        let run = plan().arg(flag).args(value).fails(2, "--build");
+        let usage = format!("--build {flag}");
+        assert_contains(&run.stderr(), &usage);
+        assert!(
+            run.stdout().is_empty(),
+            "no plan is printed: {}",
+            run.stdout()
+        );
+    }
+    plan().ok();
+}
+
+#[test]
 fn plan_shows_support_and_status_lists_the_windows() {
     let run = |args: &[&str]| Cli::airlock().env("AIRLOCK_TODAY", TODAY).args(args).run();
     let text = ok(&run(&["plan", "--from", "v1.33.1", "--to", "v1.37.1"]));

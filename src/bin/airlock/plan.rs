@@ -18,12 +18,22 @@ use crate::common::{HopArgs, TodayArgs, print_warnings, runtime};
 /// whether its target minor is supported upstream today (by the catalog's release and
 /// end-of-life dates), and how many more hops lead to a supported minor. With --build, each
 /// hop is resolved (DIR/airlock-FROM-to-TO.lock) and built (DIR/airlock-FROM-to-TO/) in
-/// order.
+/// order, its upstream signatures checked as `resolve` checks them: the provenance
+/// options (--trusted-root, --rekor-url, --allow-unsigned, --no-provenance) need --build
+/// and are refused without it (exit 2).
 ///
 /// --two-step shows each minor hop as two steps (docs/resolve.md, "Two-step hops"): new
 /// binaries with the control plane emulating the old minor, then, in a later window and
 /// with no new binaries, the new minor's behaviour; or why the catalog does not offer it.
 #[derive(clap::Args)]
+// The provenance options act only on the hops --build resolves: without it they would be
+// silently ignored, so clap refuses them (exit 2, naming the flag).
+#[command(group(
+    clap::ArgGroup::new("upstream_provenance")
+        .args(["trusted_root", "rekor_url", "allow_unsigned", "no_provenance"])
+        .multiple(true)
+        .requires("build")
+))]
 pub struct Args {
     /// The version the cluster runs now, e.g. v1.27.16.
     #[arg(long, value_name = "VERSION")]
@@ -95,7 +105,7 @@ pub struct Args {
     today: TodayArgs,
     #[command(flatten)]
     hop: HopArgs,
-    // Upstream provenance of every hop (with --build), as for `resolve`.
+    // Upstream provenance of every hop, as for `resolve`: with --build only.
     #[command(flatten)]
     provenance: crate::provenance::ProvenanceArgs,
 }
