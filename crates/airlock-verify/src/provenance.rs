@@ -6,9 +6,9 @@
 //! add-on's identity, or an add-on's carried cosign key), so the enclave need not take
 //! the builder's word for the signatures.
 
-use airlock_core::manifest::{ArtifactEvidence, ArtifactKind, SignatureEvidence};
+use airlock_core::manifest::{ArtifactEvidence, ArtifactKind, BundleManifest, SignatureEvidence};
 use airlock_core::trust::policy::ProvenanceRule;
-use airlock_core::verify::{SignedBundle, VerifiedBundle};
+use airlock_core::verify::SignedBundle;
 use airlock_provenance::{
     Artifact, Identity, KUBERNETES_DOWNLOADS, KUBERNETES_FILES, KUBERNETES_IMAGES,
     KUBERNETES_REGISTRY, MAX_BUNDLE, MAX_TRUSTED_ROOT, Policy, ProvenanceError, ProvenanceFacts,
@@ -56,9 +56,11 @@ pub enum Outcome {
 /// Re-check every carried signature of `bundle` against `pinned_root` (the enclave's own
 /// `trusted_root.json`, named `origin` in errors) or, without one, the carried root.
 /// Exit 3 for a bundle without evidence or an artifact whose check fails (named); exit 4
-/// for a trusted root that does not parse.
+/// for a trusted root that does not parse. Each evidence file is read against the size
+/// and sha256 the signed manifest lists, so the payload need not be verified first (a
+/// missing or altered file is exit 3, naming it).
 pub fn recheck(
-    bundle: &VerifiedBundle,
+    bundle: &SignedBundle,
     pinned_root: Option<(&str, &[u8])>,
 ) -> Result<Vec<Rechecked>> {
     let Some(p) = &bundle.manifest().provenance else {
@@ -109,35 +111,54 @@ pub fn recheck(
         .collect()
 }
 
-/// `install` under a policy with `"provenance": "required"`, from the signed manifest
-/// before anything is written: the bundle must carry evidence and no `--allow-unsigned`
-/// exception (exit 3, naming it). Nothing under `"optional"`.
-pub fn require_declared(bundle: &SignedBundle) -> Result<()> {
+/// `install` under a policy with `"provenance": "required"`, before anything is written
+/// and whether or not the enclave already holds everything: the signed manifest must meet
+/// the rule ([`unmet`]), the carried root must be the pinned one, and every carried
+/// signature, Kubernetes' or an add-on's, must have its evidence files (their bytes the
+/// ones the manifest lists) and re-check offline against the carried root ([`recheck`]).
+/// Exit 3, naming the bundle, the artifact or the evidence file. Nothing under
+/// `"optional"`.
+pub fn require(bundle: &SignedBundle) -> Result<()> {
     if bundle.provenance_rule() == ProvenanceRule::Optional {
         return Ok(());
     }
-    let Some(p) = &bundle.manifest().provenance else {
-        return Err(Error::verification(
-            bundle.dir().display().to_string(),
+    if let Some((artifact, reason)) = unmet(bundle.manifest()) {
+        let name = artifact.unwrap_or_else(|| bundle.dir().display().to_string());
+        return Err(Error::verification(name, reason));
+    }
+    recheck(bundle, None).map(drop)
+}
+
+/// What `"provenance": "required"` refuses from the signed manifest alone: the artifact
+/// (`None`: the whole bundle) and why. A bundle without evidence; a registry.k8s.io image
+/// or dl.k8s.io file the section does not list ([`uncovered`]); any artifact, Kubernetes'
+/// or an add-on's, let in with `--allow-unsigned`. An add-on artifact the section does not
+/// list passes: the manifest is the only record of which add-ons had a `provenance:`
+/// entry, and without one resolve checks (and lists) nothing for them.
+fn unmet(m: &BundleManifest) -> Option<(Option<String>, &'static str)> {
+    let Some(p) = &m.provenance else {
+        return Some((
+            None,
             "the trust policy requires upstream provenance and the bundle carries none \
-             (its lock was resolved without --trusted-root)",
+             (its lock was resolved with --no-provenance or without a trusted root)",
         ));
     };
-    if let Some(name) = uncovered(bundle.manifest()).first() {
-        return Err(Error::verification(
-            name,
+    if let Some(name) = uncovered(m).into_iter().next() {
+        return Some((
+            Some(name),
             "the trust policy requires upstream provenance and the manifest lists none for it",
         ));
     }
-    check_pin(bundle, PROVENANCE_TRUSTED_ROOT, p.trusted_root.sha256)?;
-    match p.artifacts.iter().find(|a| a.unsigned_exception.is_some()) {
-        Some(a) => Err(Error::verification(
-            &a.artifact,
-            "the trust policy requires upstream provenance and this artifact was let in \
-             unsigned (--allow-unsigned)",
-        )),
-        None => Ok(()),
-    }
+    p.artifacts
+        .iter()
+        .find(|a| a.unsigned_exception.is_some())
+        .map(|a| {
+            (
+                Some(a.artifact.clone()),
+                "the trust policy requires upstream provenance and this artifact was let in \
+                 unsigned (--allow-unsigned)",
+            )
+        })
 }
 
 /// A trusted root (`root`, with sha256 `found`) other than the one the trust policy pins
@@ -154,20 +175,10 @@ fn check_pin(bundle: &SignedBundle, root: &str, found: Sha256Digest) -> Result<(
     }
 }
 
-/// `install` under `"provenance": "required"`, once every byte is verified: every carried
-/// signature re-checked against the carried root ([`recheck`]). Nothing under `"optional"`.
-pub fn require_checked(bundle: &VerifiedBundle) -> Result<()> {
-    if bundle.provenance_rule() == ProvenanceRule::Required {
-        require_declared(bundle)?;
-        recheck(bundle, None)?;
-    }
-    Ok(())
-}
-
 /// The images on `registry.k8s.io` and files from `https://dl.k8s.io/` of `m` (what resolve's
 /// built-in Kubernetes policy covers) that the provenance section does not list: a
 /// section that leaves one out must not pass for complete.
-pub fn uncovered(m: &airlock_core::manifest::BundleManifest) -> Vec<String> {
+pub fn uncovered(m: &BundleManifest) -> Vec<String> {
     let listed = |kind: ArtifactKind, name: &str| {
         m.provenance.as_ref().is_some_and(|p| {
             p.artifacts
@@ -194,7 +205,7 @@ pub fn uncovered(m: &airlock_core::manifest::BundleManifest) -> Vec<String> {
 /// policy the manifest records ([`recorded_policy`]); the facts must be the ones the
 /// manifest signs.
 fn check_one(
-    bundle: &VerifiedBundle,
+    bundle: &SignedBundle,
     a: &ArtifactEvidence,
     s: &SignatureEvidence,
     root: &TrustedRoot,
@@ -248,7 +259,7 @@ fn check_one(
 /// identity and issuer (for bundles from before add-on policies were carried, that is
 /// always a built-in Kubernetes identity).
 fn recorded_policy(
-    bundle: &VerifiedBundle,
+    bundle: &SignedBundle,
     a: &ArtifactEvidence,
     s: &SignatureEvidence,
 ) -> Result<Policy> {
@@ -322,7 +333,7 @@ fn refused(artifact: &str, e: ProvenanceError) -> Error {
 mod tests {
     use super::*;
     use airlock_core::digest::Sha256Digest;
-    use airlock_core::manifest::{ArtifactEvidence, Evidence, FileRecord, Mode, Provenance};
+    use airlock_core::manifest::{Evidence, FileRecord, Mode, Provenance};
 
     #[test]
     fn a_kubernetes_file_without_an_entry_is_uncovered() {
@@ -353,6 +364,82 @@ mod tests {
             }],
         });
         assert!(uncovered(&m).is_empty());
+    }
+
+    /// A manifest with a Kubernetes file and an add-on file, both listed as signed.
+    fn signed_pair() -> BundleManifest {
+        let mut m = crate::testdata::empty_manifest();
+        let record = |source: &str, target: &str| FileRecord {
+            name: target.into(),
+            target: airlock_core::paths::SafeRelPath::new(target).unwrap(),
+            mode: Mode(0o755),
+            sha256: Sha256Digest::of(source.as_bytes()),
+            size: 1,
+            source: source.into(),
+            kind: None,
+        };
+        m.files = vec![record(KUBECTL, "bin/kubectl"), record(ADDON, "bin/tool")];
+        let evidence = |b: &[u8]| Evidence {
+            size: b.len() as u64,
+            sha256: Sha256Digest::of(b),
+        };
+        let signed = |url: &str, identity: &str| ArtifactEvidence {
+            artifact: url.into(),
+            kind: ArtifactKind::File,
+            digest: Sha256Digest::of(url.as_bytes()),
+            signature: Some(SignatureEvidence {
+                source: None,
+                identity: identity.into(),
+                issuer: "https://accounts.google.com".into(),
+                log_index: 1,
+                integrated_time: 1_700_000_000,
+                bundle: evidence(url.as_bytes()),
+                payload: None,
+                key: None,
+            }),
+            unsigned_exception: None,
+        };
+        m.provenance = Some(Provenance {
+            trusted_root: evidence(b"root"),
+            artifacts: vec![
+                signed(KUBECTL, &KUBERNETES_FILES.san),
+                signed(ADDON, "ci@example.com"),
+            ],
+        });
+        m
+    }
+
+    const KUBECTL: &str = "https://dl.k8s.io/release/v1.30.2/bin/linux/amd64/kubectl";
+    const ADDON: &str = "https://github.com/example/tool/releases/download/v1/tool";
+
+    #[test]
+    fn required_refuses_no_evidence_an_unlisted_kubernetes_artifact_and_any_exception() {
+        let m = signed_pair();
+        assert_eq!(unmet(&m), None);
+        let mut none = m.clone();
+        none.provenance = None;
+        let (whole, why) = unmet(&none).unwrap();
+        assert_eq!(whole, None);
+        assert!(why.contains("carries none"), "{why}");
+        // Kubernetes' own artifact left out of the section.
+        let mut dropped = m.clone();
+        dropped.provenance.as_mut().unwrap().artifacts.remove(0);
+        let (name, why) = unmet(&dropped).unwrap();
+        assert_eq!(name.as_deref(), Some(KUBECTL));
+        assert!(why.contains("lists none for it"), "{why}");
+        // An add-on let in unsigned is refused like Kubernetes' own.
+        let mut excepted = m.clone();
+        let addon = &mut excepted.provenance.as_mut().unwrap().artifacts[1];
+        addon.signature = None;
+        addon.unsigned_exception = Some("--allow-unsigned".into());
+        let (name, why) = unmet(&excepted).unwrap();
+        assert_eq!(name.as_deref(), Some(ADDON));
+        assert!(why.contains("let in unsigned"), "{why}");
+        // An add-on the section does not list had no `provenance:` entry as far as the
+        // signed manifest says: nothing to demand (docs/trust.md).
+        let mut unlisted = m;
+        unlisted.provenance.as_mut().unwrap().artifacts.remove(1);
+        assert_eq!(unmet(&unlisted), None);
     }
 
     #[test]

@@ -569,6 +569,14 @@ impl PolicyDraft {
         std::mem::replace(&mut self.file.provenance_trusted_root, sha256)
     }
 
+    /// `policy require-provenance` (`Required`) or `--optional`: whether `install` requires
+    /// upstream evidence. Allowed without a pinned trusted root (the evidence is then
+    /// re-checked against the root each bundle carries; `policy show` says so). Returns the
+    /// rule it replaces.
+    pub fn set_provenance(&mut self, rule: super::ProvenanceRule) -> super::ProvenanceRule {
+        std::mem::replace(&mut self.file.provenance, rule)
+    }
+
     /// `policy remove-tsa NAME`; refused when it is the last TSA and a rule requires
     /// timestamps.
     pub fn remove_tsa(&mut self, name: &str) -> Result<(), DraftError> {
@@ -632,6 +640,29 @@ mod tests {
                 .unwrap()
                 .contains("provenance_trusted_root")
         );
+    }
+
+    #[test]
+    fn required_provenance_is_written_in_the_canonical_form_and_taken_back() {
+        use super::super::ProvenanceRule::{Optional, Required};
+        let mut d = PolicyDraft::new(None);
+        assert_eq!(d.set_provenance(Required), Optional);
+        let text = String::from_utf8(d.to_bytes()).unwrap();
+        // Last, after the update rule: the format's field order.
+        assert!(
+            text.contains("\n  \"provenance\": \"required\"\n}\n"),
+            "{text}"
+        );
+        let mut again = PolicyDraft::parse(text.as_bytes(), "draft").unwrap();
+        assert_eq!(again.provenance(), (Required, None));
+        assert_eq!(
+            again.to_bytes(),
+            d.to_bytes(),
+            "read back, written the same"
+        );
+        // `--optional` is the default, which the canonical form omits.
+        assert_eq!(again.set_provenance(Optional), Required);
+        assert_eq!(again.to_bytes(), PolicyDraft::new(None).to_bytes());
     }
 
     fn key() -> PublicKey {

@@ -12,7 +12,7 @@ use airlock_verify::trust::policy::{RoleName, TrustPolicy, accept_update};
 /// Shown under `policy --help`: the drafting commands, then the signed update.
 const EXAMPLES: &str = "\
 The drafting commands (init, next, add-key, remove-key, set-rule, set-update-rule,
-add-tsa, remove-tsa, pin-trusted-root) edit
+add-tsa, remove-tsa, pin-trusted-root, require-provenance) edit
 the --policy file and nothing else: never the enclave's state. An enclave's policy changes
 only through `policy update`, with the signatures its current update rule asks for:
 
@@ -22,6 +22,7 @@ only through `policy update`, with the signatures its current update rule asks f
   airlock-verify policy add-tsa corp-tsa --cert tsa-root.pem --policy v2/policy.json
   airlock-verify policy set-rule change-board 2 --timestamp required --policy v2/policy.json
   airlock-verify policy pin-trusted-root trusted_root.json --policy v2/policy.json
+  airlock-verify policy require-provenance --policy v2/policy.json
   airlock-verify policy show --policy v2/policy.json
   airlock sign v2 --key alice.key --role change-board    # as many as the update rule needs
   airlock-verify policy update --policy /etc/airlock/policy.json v2
@@ -172,6 +173,25 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         policy: PathBuf,
     },
+    /// Require upstream provenance at install ("provenance": "required"), or with
+    /// --optional take the requirement out (the default). Under it `install` refuses
+    /// (exit 3, naming the bundle or the artifact, before anything is written, also when
+    /// the enclave already holds everything) a bundle that carries no upstream Sigstore
+    /// evidence (resolved with --no-provenance or without a trusted root), that lists none
+    /// for one of its registry.k8s.io images or dl.k8s.io files, that let any image, chart
+    /// or file in with --allow-unsigned, or one of whose carried signatures (Kubernetes' or
+    /// an add-on's) is missing or does not re-check offline. Allowed without a pinned
+    /// trusted root: the evidence is then re-checked against the root each bundle carries,
+    /// which its builder chose; pin the enclave's own with pin-trusted-root (`policy show`
+    /// says which). `--trust` installs never require it.
+    RequireProvenance {
+        /// Take the requirement out: install accepts bundles with and without evidence.
+        #[arg(long)]
+        optional: bool,
+        /// The draft to edit.
+        #[arg(long, value_name = "FILE")]
+        policy: PathBuf,
+    },
     /// Say who must sign the policy's next version: at least N keys (N >= 1), of ROLE
     /// when --role is given, else of any role.
     SetUpdateRule {
@@ -226,6 +246,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         Command::RemoveTsa { name, policy } => edit::remove_tsa(&policy, &name)?,
         Command::PinTrustedRoot { file, policy, .. } => {
             edit::pin_trusted_root(&policy, file.as_deref())?
+        }
+        Command::RequireProvenance { optional, policy } => {
+            edit::require_provenance(&policy, !optional)?
         }
         Command::SetUpdateRule { n, role, policy } => {
             edit::set_update_rule(&policy, n, role.as_ref())?

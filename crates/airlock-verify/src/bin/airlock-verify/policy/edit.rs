@@ -234,6 +234,43 @@ pub fn pin_trusted_root(path: &Path, file: Option<&Path>) -> anyhow::Result<()> 
     })
 }
 
+/// `policy require-provenance [--optional]`.
+pub fn require_provenance(path: &Path, required: bool) -> anyhow::Result<()> {
+    use airlock_verify::trust::policy::ProvenanceRule;
+    let rule = if required {
+        ProvenanceRule::Required
+    } else {
+        ProvenanceRule::Optional
+    };
+    edit(path, |d| {
+        let was = d.set_provenance(rule);
+        let (now, was) = (provenance_words(rule), provenance_words(was));
+        Ok(match (rule, d.provenance().1) {
+            (ProvenanceRule::Optional, _) => format!("upstream provenance {now} (was {was})"),
+            (ProvenanceRule::Required, Some(pin)) => format!(
+                "upstream provenance {now} (was {was}), checked against the pinned trusted \
+                 root {pin}"
+            ),
+            (ProvenanceRule::Required, None) => {
+                format!("upstream provenance {now} (was {was}); {}", UNPINNED_NOTE)
+            }
+        })
+    })
+}
+
+/// The rule in words, as `policy show` prints it.
+pub fn provenance_words(rule: airlock_verify::trust::policy::ProvenanceRule) -> &'static str {
+    match rule {
+        airlock_verify::trust::policy::ProvenanceRule::Required => "required at install",
+        airlock_verify::trust::policy::ProvenanceRule::Optional => "optional",
+    }
+}
+
+/// Why a required rule without a pinned root proves less (printed by the edit and `show`).
+pub const UNPINNED_NOTE: &str = "no trusted root is pinned: evidence is re-checked against \
+    the root each bundle carries, which its builder chose (pin the enclave's own with \
+    policy pin-trusted-root)";
+
 /// The DER of the first `CERTIFICATE` block of a PEM file, or the bytes themselves when
 /// they are not PEM (DER is checked as a certificate by the draft).
 fn pem_or_der(bytes: &[u8]) -> Option<Vec<u8>> {

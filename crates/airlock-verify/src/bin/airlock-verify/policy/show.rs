@@ -131,19 +131,19 @@ time-stamping authorities ({}, RFC 3161)
         out.push_str(&columns(&rows));
     }
     let (rule, pin) = d.provenance();
-    if rule == airlock_verify::trust::policy::ProvenanceRule::Required || pin.is_some() {
+    let required = rule == airlock_verify::trust::policy::ProvenanceRule::Required;
+    if required || pin.is_some() {
         out.push_str(&format!(
             "\nupstream provenance\n  {}; trusted root: {}\n",
-            if rule == airlock_verify::trust::policy::ProvenanceRule::Required {
-                "required at install"
-            } else {
-                "optional"
-            },
+            super::edit::provenance_words(rule),
             pin.map_or_else(
                 || "any the bundle carries".to_owned(),
                 |p| format!("pinned {p}")
             ),
         ));
+        if required && pin.is_none() {
+            out.push_str(&format!("  note: {}\n", super::edit::UNPINNED_NOTE));
+        }
     }
     out.push_str(&format!(
         "\nupdate (who must sign the next version)\n  {}\n",
