@@ -36,6 +36,7 @@ mod provenance_delta;
 mod provenance_negatives;
 mod provenance_pin;
 mod provenance_report;
+mod provenance_required;
 mod provenance_tuf;
 mod registry_auth;
 mod reinstall;

@@ -459,7 +459,11 @@ fn the_bundle_carries_the_evidence_and_the_enclave_rechecks_it_offline() {
 
 /// `airlock-verify install bundle --policy P` with a policy whose one rule is the build key
 /// and which requires provenance.
-fn install_required(u: &Upstream, key: &Path, enclave: &Registry) -> crate::common::cli::Cli {
+pub(crate) fn install_required(
+    u: &Upstream,
+    key: &Path,
+    enclave: &Registry,
+) -> crate::common::cli::Cli {
     let public = std::fs::read_to_string(crate::common::cli::pub_of(key)).unwrap();
     let policy = serde_json::json!({
         "format": 1, "kind": "airlock-trust-policy", "version": 1,

@@ -6,7 +6,9 @@
 //! airlock keeps is also judged by sigstore-python, which nobody here wrote. The built
 //! bundle carries each entry's evidence and policy (the key as a signed file), and
 //! `airlock-verify provenance` re-checks it, refusing a re-signed manifest whose policy
-//! the evidence does not meet.
+//! the evidence does not meet; an install under `"provenance": "required"` refuses an
+//! add-on whose carried evidence is missing, even when the enclave already holds
+//! everything.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -381,4 +383,37 @@ fn addon_artifacts_signed_by_someone_else_or_without_a_policy_are_refused() {
         );
     }
     assert_eq!(entry(&lock, AGENT_NAME)["signature"]["identity"], WORKFLOW);
+}
+
+#[test]
+fn required_provenance_refuses_missing_addon_evidence_even_when_the_enclave_holds_all() {
+    let w = world();
+    let rekor = w.s.rekor();
+    let m = hop_manifest(&w, Some(WORKFLOW), Some(&w.key.public));
+    ok(&resolve(&w, &rekor.url, &m, &[]));
+    let (key, out) = w.u.keygen_and_build();
+    ok(&out);
+    drop(rekor);
+    let enclave = crate::common::servers::Registry::start();
+    crate::provenance::install_required(&w.u, &key, &enclave).ok();
+
+    // The agent's Sigstore bundle does not travel; the signed manifest still lists it, so
+    // the bundle's signature holds.
+    let bundle = w.u.path("bundle");
+    let manifest = read_manifest(&bundle);
+    let hex = entry(&manifest, AGENT_NAME)["signature"]["bundle"]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let file = format!("provenance/{hex}.sigstore.json");
+    std::fs::remove_file(bundle.join(&file)).unwrap();
+
+    // Everything is held, so the install would not read the payload; the rule re-checks
+    // the evidence first and refuses, naming the file.
+    crate::provenance::install_required(&w.u, &key, &enclave).fails(3, &file);
+    // Without the rule the same held install passes (the payload and evidence unread),
+    // which is what the rule closes.
+    let dest = w.u.path("dest");
+    let held = w.u.install(&key, &enclave, &dest).ok().json();
+    assert_contains(&held.to_string(), "already held every image");
 }
