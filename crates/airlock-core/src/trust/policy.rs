@@ -107,7 +107,7 @@ struct PolicyFile {
     /// Time-stamping authorities whose RFC 3161 timestamps count (issue 24).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     tsa: Vec<TsaEntry>,
-    /// Whether `install` requires every Kubernetes artifact's upstream evidence (issue 23).
+    /// Whether `install` requires upstream evidence (issue 23; `policy require-provenance`).
     #[serde(default, skip_serializing_if = "ProvenanceRule::is_optional")]
     provenance: ProvenanceRule,
     /// The sha256 of the only Sigstore `trusted_root.json` a bundle's evidence may have
@@ -117,12 +117,13 @@ struct PolicyFile {
 }
 
 /// Whether a bundle must carry upstream Sigstore evidence for every Kubernetes image and
-/// file (`"provenance": "required"`) or may carry none (`"optional"`, the default).
+/// file, and evidence that re-checks for every artifact its manifest lists as signed
+/// (`"provenance": "required"`), or may carry none (`"optional"`, the default).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProvenanceRule {
     /// `install` refuses a bundle without evidence, or with an `--allow-unsigned`
-    /// exception, and re-checks the evidence it carries.
+    /// exception, and re-checks the evidence it carries (also when everything is held).
     Required,
     /// No requirement (`airlock-verify provenance` can still be run by hand).
     #[default]
