@@ -742,6 +742,12 @@ fn referenced_ids(c: &Catalog) -> BTreeSet<String> {
     add(&c.skew.source);
     for m in &c.minors {
         add(&m.source);
+        if let Some(s) = &m.skew {
+            add(&s.source);
+        }
+        if let Some(k) = &m.kubeadm {
+            add(&k.source);
+        }
         for i in &m.images {
             for r in &i.tags {
                 add(&r.source);
