@@ -821,6 +821,19 @@ mod tests {
     }
 
     #[test]
+    fn documents_the_skew_blocks_cite_are_kept() {
+        // The kubeadm blocks cite kubeadm's CI files pinned in `documents`; an update that
+        // dropped them would leave the blocks citing ids no longer listed.
+        let c = crate::catalog::Catalog::builtin().unwrap();
+        let ids = referenced_ids(&c);
+        for d in &c.documents {
+            assert!(ids.contains(&d.id), "{} is cited", d.id);
+        }
+        assert!(ids.contains("kinder-upgrade-action@1ee96035"));
+        assert!(ids.contains("version-skew-policy-src"));
+    }
+
+    #[test]
     fn replacements_serve_the_removed_kinds() {
         use crate::catalog::{ServedGroupVersion, ServedResource};
         let gv = |name: &str, kinds: &[&str]| ServedGroupVersion {
