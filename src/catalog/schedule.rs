@@ -4,6 +4,12 @@
 //! further ahead of their kubelets than the skew policy or kubeadm allow, then land on the
 //! control plane's current version, and at the end on the target. Landing as late as
 //! possible gives the fewest worker stops: `ceil(d / 3)` for `d` minors with skew 3.
+//!
+//! kubeadm upgrades a node only from the kubeadm at most `node_kubeadm_max_minors_newer`
+//! (one) minor older ("kubeadm's skew against kubeadm"), and only against a control plane of
+//! its own minor, so workers that stay still run `kubeadm upgrade node` with the control
+//! plane's kubeadm in a phase where the next phase's kubeadm would otherwise be too far ahead
+//! of theirs: no drain, the kubelet unchanged (kubeadm accepts a kubelet three minors older).
 
 use std::fmt;
 
@@ -42,6 +48,9 @@ impl Catalog {
 pub struct KubeletLimit {
     /// Minors a kubelet may be older than the API server, by the policy and kubeadm.
     pub minors: u32,
+    /// Minors the kubeadm of this minor may be newer than the kubeadm that last managed
+    /// the node it upgrades.
+    pub node_kubeadm_minors: u32,
     /// The uncertain facts used, each named (`1.36 kubeadm.kubelet_max_minors_older: ...`).
     pub uncertain: Vec<String>,
 }
@@ -79,7 +88,11 @@ pub fn kubelet_limit(catalog: &Catalog, minor: u32) -> std::result::Result<Kubel
         .min(skew.kube_proxy_max_minors_older)
         .min(skew.kube_proxy_max_minors_from_kubelet)
         .min(kubeadm.kubelet_max_minors_older);
-    Ok(KubeletLimit { minors, uncertain })
+    Ok(KubeletLimit {
+        minors,
+        node_kubeadm_minors: kubeadm.node_kubeadm_max_minors_newer,
+        uncertain,
+    })
 }
 
 fn kubeadm_fact(key: &str, k: &KubeadmSkew) -> String {
@@ -127,6 +140,7 @@ pub fn schedule(
             // Workers never lag more than the hop itself: no skew fact is needed.
             WorkersMode::EveryMinor => KubeletLimit {
                 minors: h.to.minor - h.from.minor,
+                node_kubeadm_minors: h.to.minor - h.from.minor,
                 uncertain: Vec::new(),
             },
             WorkersMode::Skip => {
@@ -138,23 +152,59 @@ pub fn schedule(
                 uncertain.push(u.clone());
             }
         }
-        limits.push(l.minors);
+        limits.push(l);
     }
     if !uncertain.is_empty() && !accept_uncertain {
         return Err(schedule_error(from, to, Uncertain(uncertain).to_string()));
     }
-    let landings = match workers {
-        WorkersMode::EveryMinor => vec![true; hops.len()],
+    let kubelet: Vec<u32> = limits.iter().map(|l| l.minors).collect();
+    let (landings, kubeadm_steps) = match workers {
+        WorkersMode::EveryMinor => (vec![true; hops.len()], vec![false; hops.len()]),
         WorkersMode::Skip => {
-            greedy_landings(&hops, &limits, from).map_err(|e| schedule_error(from, to, e))?
+            let landings =
+                greedy_landings(&hops, &kubelet, from).map_err(|e| schedule_error(from, to, e))?;
+            let node: Vec<u32> = limits.iter().map(|l| l.node_kubeadm_minors).collect();
+            let steps = kubeadm_steps(&hops, &landings, &node, from)
+                .map_err(|e| schedule_error(from, to, e))?;
+            (landings, steps)
         }
     };
     Ok(Schedule {
         workers,
         from: from.to_string(),
-        phases: phases(&hops, &landings, &limits, from),
+        phases: phases(&hops, &landings, &kubeadm_steps, &kubelet, from),
         accepted_uncertain: uncertain,
     })
+}
+
+/// Which phases where the workers stay give them a kubeadm-only step: one where the next
+/// phase's kubeadm would be more than its limit ahead of the workers' kubeadm. The workers
+/// start with the kubeadm of their own minor (the one that last upgraded them).
+fn kubeadm_steps(
+    hops: &[PlannedHop],
+    landings: &[bool],
+    node_limits: &[u32],
+    from: &Version,
+) -> std::result::Result<Vec<bool>, String> {
+    let mut kubeadm = from.minor;
+    let mut out = vec![false; hops.len()];
+    for (i, h) in hops.iter().enumerate() {
+        if h.to.minor.saturating_sub(kubeadm) > node_limits[i] {
+            return Err(format!(
+                "kubeadm {} upgrades a node only from kubeadm {} minor(s) older, and the \
+                 workers' kubeadm is 1.{kubeadm}",
+                h.to, node_limits[i]
+            ));
+        }
+        let needed = hops
+            .get(i + 1)
+            .is_some_and(|next| next.to.minor.saturating_sub(kubeadm) > node_limits[i + 1]);
+        if landings[i] || needed {
+            out[i] = !landings[i];
+            kubeadm = h.to.minor;
+        }
+    }
+    Ok(out)
 }
 
 /// Which phases move the workers: a phase does when the next one would leave them too far
@@ -188,6 +238,7 @@ fn greedy_landings(
 fn phases(
     hops: &[PlannedHop],
     landings: &[bool],
+    kubeadm_steps: &[bool],
     limits: &[u32],
     from: &Version,
 ) -> Vec<SchedulePhase> {
@@ -195,8 +246,9 @@ fn phases(
     hops.iter()
         .zip(landings)
         .zip(limits)
+        .zip(kubeadm_steps)
         .enumerate()
-        .map(|(i, ((h, &lands), &limit))| {
+        .map(|(i, (((h, &lands), &limit), &kubeadm))| {
             let floor = h.to.minor.saturating_sub(limit);
             if lands {
                 workers_at = h.to;
@@ -207,6 +259,7 @@ fn phases(
                 control_plane: h.to.to_string(),
                 workers: lands.then(|| h.to.to_string()),
                 workers_after: workers_at.to_string(),
+                workers_kubeadm: kubeadm.then(|| h.to.to_string()),
                 kubelet_floor_minor: floor,
             }
         })

@@ -293,6 +293,10 @@ pub struct KubeadmSkew {
     pub kubelet_too_old_is: TooOldKubelet,
     /// `kubeadm upgrade node` on a worker checks the node's version.
     pub upgrade_node_checks_version: bool,
+    /// `kubeadm upgrade` on a node uses a kubeadm at most this many minors newer than the
+    /// kubeadm that last managed the node ("kubeadm's skew against kubeadm"), so a worker
+    /// whose kubelet stays behind still takes `kubeadm upgrade node` at every minor.
+    pub node_kubeadm_max_minors_newer: u32,
     /// Source ids.
     pub source: Vec<String>,
     /// `uncertain`, when not read from kubeadm's source at the minor's tag.

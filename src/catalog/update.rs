@@ -742,6 +742,12 @@ fn referenced_ids(c: &Catalog) -> BTreeSet<String> {
     add(&c.skew.source);
     for m in &c.minors {
         add(&m.source);
+        if let Some(s) = &m.skew {
+            add(&s.source);
+        }
+        if let Some(k) = &m.kubeadm {
+            add(&k.source);
+        }
         for i in &m.images {
             for r in &i.tags {
                 add(&r.source);
@@ -812,6 +818,19 @@ mod tests {
         let coredns = rows(&p, |x| (x.coredns.clone(), None));
         assert_eq!(coredns.len(), 1);
         assert_eq!(coredns[0].source.len(), 5);
+    }
+
+    #[test]
+    fn documents_the_skew_blocks_cite_are_kept() {
+        // The kubeadm blocks cite kubeadm's CI files pinned in `documents`; an update that
+        // dropped them would leave the blocks citing ids no longer listed.
+        let c = crate::catalog::Catalog::builtin().unwrap();
+        let ids = referenced_ids(&c);
+        for d in &c.documents {
+            assert!(ids.contains(&d.id), "{} is cited", d.id);
+        }
+        assert!(ids.contains("kinder-upgrade-action@1ee96035"));
+        assert!(ids.contains("version-skew-policy-src"));
     }
 
     #[test]

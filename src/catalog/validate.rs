@@ -273,6 +273,11 @@ fn check_minor_skew(c: &Catalog, m: &MinorEntry, ids: &SourceIds<'_>) -> Check {
         if k.confidence.is_some() && k.note.is_none() {
             return Err(format!("{w}: uncertain without a note saying why"));
         }
+        if k.node_kubeadm_max_minors_newer == 0 {
+            return Err(format!(
+                "{w}: node_kubeadm_max_minors_newer 0 would stop every node upgrade; kubeadm allows at least 1"
+            ));
+        }
         let policy = c.skew_of(m).kubelet_max_minors_older;
         if k.kubelet_max_minors_older > policy {
             return Err(format!(

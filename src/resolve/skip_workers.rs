@@ -1,11 +1,14 @@
 //! Catch-up bundles whose workers skip minors (issue 26, `airlock plan --build --one-bundle
 //! --workers skip`): the hops' locks merged as [`super::catchup::merge`] does, then
 //! - the runbook ordered by the schedule's phases: a skew check before each phase's
-//!   control-plane step, the worker steps only in phases that move the workers, a
-//!   stop-and-verify step between phases and a worker back-out per phase;
+//!   control-plane step, the worker steps only in phases that move the workers (in the
+//!   others only the workers' kubeadm step where the schedule asks for it: kubeadm upgrades
+//!   a node one minor at a time, its kubelet may stay), a stop-and-verify step between
+//!   phases and a worker back-out per phase;
 //! - the files of architectures only workers run (`--worker-arch`) kept only for the
-//!   versions workers land on. Control-plane nodes run a kubelet too and take every minor,
-//!   so on a site of one architecture the bundle hardly shrinks: the saving is drains.
+//!   versions workers land on, and their kubeadm for the kubeadm-only steps. Control-plane
+//!   nodes run a kubelet too and take every minor, so on a site of one architecture the
+//!   bundle hardly shrinks: the saving is drains.
 
 use std::collections::BTreeSet;
 
@@ -61,6 +64,11 @@ fn bin_version(target: &str) -> Option<&str> {
     target.strip_prefix("bin/")?.split('/').next()
 }
 
+/// `bin/VERSION/linux/ARCH/kubeadm`.
+fn is_kubeadm_bin(target: &str) -> bool {
+    target.starts_with("bin/") && target.rsplit('/').next() == Some("kubeadm")
+}
+
 /// Drop the worker-only architectures' files that no landing phase needs; returns their
 /// targets.
 fn drop_skipped_worker_files(
@@ -80,6 +88,11 @@ fn drop_skipped_worker_files(
         .filter(|(_, p)| p.workers.is_some())
         .flat_map(|(l, _)| l.files.iter().map(|f| f.target.to_string()))
         .collect();
+    let kubeadm_only: BTreeSet<&str> = schedule
+        .phases
+        .iter()
+        .filter_map(|p| p.workers_kubeadm.as_deref())
+        .collect();
     let mut left_out = Vec::new();
     out.files.retain(|f| {
         let target = f.target.to_string();
@@ -89,7 +102,9 @@ fn drop_skipped_worker_files(
         // control-plane version), which workers never ran.
         let keep = !worker_only
             || (needed.contains(&target)
-                && bin_version(&target).is_none_or(|v| landings.contains(v)));
+                && bin_version(&target).is_none_or(|v| landings.contains(v)))
+            || (is_kubeadm_bin(&target)
+                && bin_version(&target).is_some_and(|v| kubeadm_only.contains(v)));
         if !keep {
             left_out.push(target);
         }
@@ -142,12 +157,20 @@ fn phase_steps(l: &Lock, p: &SchedulePhase, workers_before: &str, total: usize) 
                 Some(_) => {}
             }
         }
-        if is_worker && p.workers.is_none() {
+        let kubeadm_only = p.workers.is_none() && p.workers_kubeadm.is_some();
+        if is_worker && p.workers.is_none() && !(kubeadm_only && s.id == "workers.kubeadm") {
             continue;
         }
         let mut s = s.clone();
         s.id = format!("phase{n}.{}", s.id);
-        s.title = format!("[{label}] {}", s.title);
+        s.title = if is_worker && kubeadm_only {
+            format!(
+                "[{label}] Every worker, no drain, kubelet unchanged: {}",
+                s.title
+            )
+        } else {
+            format!("[{label}] {}", s.title)
+        };
         out.push(s);
     }
     if !workers_placed && p.workers.is_none() {
@@ -178,12 +201,18 @@ fn phase_steps(l: &Lock, p: &SchedulePhase, workers_before: &str, total: usize) 
 
 /// Workers that do not move in this phase.
 fn stay_step(p: &SchedulePhase, workers_before: &str, label: &str) -> Step {
+    let title = match &p.workers_kubeadm {
+        Some(k) => format!(
+            "[{label}] Workers stay at {workers_before}: do not drain them or change their kubelet. kubeadm upgrades a node only from the kubeadm one minor older, so each worker takes kubeadm {k} and kubeadm upgrade node (next step; kubeadm accepts a kubelet up to three minors older)"
+        ),
+        None => format!(
+            "[{label}] Workers stay at {workers_before}: do not drain or upgrade them in this phase"
+        ),
+    };
     step(
         format!("phase{}.workers.stay", p.n),
         Phase::Workers,
-        format!(
-            "[{label}] Workers stay at {workers_before}: do not drain or upgrade them in this phase"
-        ),
+        title,
         &["kubectl get nodes -o wide"],
         format!(
             "every worker still reports {workers_before}; only control-plane nodes report {}",
@@ -242,14 +271,20 @@ fn jump_step(p: &SchedulePhase, workers_before: &str, label: &str) -> Step {
 
 /// The workers' part of the phase's back-out.
 fn worker_backout(p: &SchedulePhase, workers_before: &str, label: &str) -> Step {
-    let (title, check) = match &p.workers {
-        None => (
+    let (title, check) = match (&p.workers, &p.workers_kubeadm) {
+        (None, Some(k)) => (
+            format!(
+                "[{label}] Back-out, workers: their kubelet was not changed; on workers that took kubeadm {k}, reinstall the kubeadm they ran before this phase; run backout.binaries on control-plane nodes only"
+            ),
+            format!("every worker still reports {workers_before}"),
+        ),
+        (None, None) => (
             format!(
                 "[{label}] Back-out, workers: this phase did not touch them; run backout.binaries on control-plane nodes only"
             ),
             format!("every worker still reports {workers_before}"),
         ),
-        Some(w) => (
+        (Some(w), _) => (
             format!(
                 "[{label}] Back-out, workers: reinstall {workers_before} on workers already at {w}. This bundle carries {workers_before} only if the control plane ran it in an earlier phase of this bundle; otherwise use the bundle that brought the workers to {workers_before}"
             ),

@@ -13,7 +13,7 @@ use crate::common::{each, read_json};
 /// The test catalog with kubeadm's kubelet skew stated (not uncertain) for both minors.
 fn catalog_with_kubeadm_facts(u: &Upstream) -> std::path::PathBuf {
     let text = std::fs::read_to_string(u.catalog_129_6()).expect("read test catalog");
-    let facts = "    kubeadm: { kubelet_max_minors_older: 3, kubelet_too_old_is: skippable, upgrade_node_checks_version: false, source: [t] }\n";
+    let facts = "    kubeadm: { kubelet_max_minors_older: 3, kubelet_too_old_is: skippable, upgrade_node_checks_version: false, node_kubeadm_max_minors_newer: 1, source: [t] }\n";
     let mut out = String::new();
     for line in text.lines() {
         out.push_str(line);

@@ -173,6 +173,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
 fn drains(s: &Schedule) -> serde_json::Value {
     serde_json::json!({
         "per_worker": s.worker_stops(),
+        "kubeadm_only_steps_per_worker": s.worker_kubeadm_steps(),
         "per_worker_every_minor": s.phases.len(),
         "per_control_plane_node": s.phases.len(),
     })
@@ -191,9 +192,10 @@ fn print_schedule(s: &Schedule) {
     );
     let mut before = s.from.clone();
     for p in &s.phases {
-        let workers = match &p.workers {
-            Some(w) => format!("{before} -> {w}"),
-            None => format!("stay at {before}"),
+        let workers = match (&p.workers, &p.workers_kubeadm) {
+            (Some(w), _) => format!("{before} -> {w}"),
+            (None, Some(_)) => format!("stay at {before} (kubeadm*)"),
+            (None, None) => format!("stay at {before}"),
         };
         println!(
             "  {:<6} {:<24} {:<26} >= 1.{}",
@@ -210,6 +212,12 @@ fn print_schedule(s: &Schedule) {
         s.phases.len(),
         s.phases.len()
     );
+    if s.worker_kubeadm_steps() > 0 {
+        println!(
+            "(kubeadm*) {} phase(s) where workers stay still give each worker kubeadm of the control plane's version and kubeadm upgrade node, without a drain and with the kubelet unchanged: kubeadm upgrades a node only from the kubeadm one minor older",
+            s.worker_kubeadm_steps()
+        );
+    }
 }
 
 /// How the support of a hop's target reads in the text output.

@@ -69,6 +69,45 @@ fn fewest_stops(c: &Catalog, from: u32, cps: &[u32]) -> usize {
     best.get(cps.last().unwrap()).copied().unwrap_or(usize::MAX)
 }
 
+/// kubeadm of minor `cp` upgrades a node only from a kubeadm this many minors older.
+fn node_kubeadm_limit(c: &Catalog, cp: u32) -> u32 {
+    c.minor(&format!("1.{cp}"))
+        .unwrap()
+        .kubeadm
+        .as_ref()
+        .unwrap()
+        .node_kubeadm_max_minors_newer
+}
+
+/// The fewest kubeadm-only worker steps over these phases (control-plane minor, workers
+/// land), by trying every choice: a step (or a landing) runs the phase's kubeadm and needs
+/// the workers' kubeadm within the limit.
+fn fewest_kubeadm_steps(c: &Catalog, from: u32, phases: &[(u32, bool)]) -> usize {
+    let mut best: BTreeMap<u32, usize> = BTreeMap::from([(from, 0)]);
+    for &(cp, lands) in phases {
+        let mut next: BTreeMap<u32, usize> = BTreeMap::new();
+        for (&k, &steps) in &best {
+            let can = cp - k <= node_kubeadm_limit(c, cp);
+            let mut put = |k2: u32, s: usize| {
+                let e = next.entry(k2).or_insert(usize::MAX);
+                *e = (*e).min(s);
+            };
+            if lands {
+                if can {
+                    put(cp, steps);
+                }
+                continue;
+            }
+            put(k, steps);
+            if can {
+                put(cp, steps + 1);
+            }
+        }
+        best = next;
+    }
+    best.values().copied().min().unwrap_or(usize::MAX)
+}
+
 #[test]
 fn the_1_33_to_1_37_catch_up_lands_workers_twice() {
     let c = Catalog::builtin().unwrap();
@@ -77,10 +116,11 @@ fn the_1_33_to_1_37_catch_up_lands_workers_twice() {
     let every = schedule(&c, &from, &to, WorkersMode::EveryMinor, true).unwrap();
     let row = |p: &SchedulePhase| {
         format!(
-            "{}>{} w:{} floor:1.{}",
+            "{}>{} w:{} k:{} floor:1.{}",
             p.control_plane_from,
             p.control_plane,
             p.workers.as_deref().unwrap_or("-"),
+            p.workers_kubeadm.as_deref().unwrap_or("-"),
             p.kubelet_floor_minor
         )
     };
@@ -91,16 +131,21 @@ fn the_1_33_to_1_37_catch_up_lands_workers_twice() {
         latest("1.35"),
         latest("1.36"),
     );
+    // Workers stay on 1.33 until the step to 1.37 would leave them four minors behind, but
+    // their kubeadm follows the control plane one minor at a time (no drain): kubeadm 1.36
+    // upgrades a node only from kubeadm 1.35 or 1.36.
     let want = [
-        format!("v1.33.0>v1.33.{p33} w:- floor:1.30"),
-        format!("v1.33.{p33}>v1.34.{p34} w:- floor:1.31"),
-        format!("v1.34.{p34}>v1.35.{p35} w:- floor:1.32"),
-        format!("v1.35.{p35}>v1.36.{p36} w:v1.36.{p36} floor:1.33"),
-        format!("v1.36.{p36}>v1.37.0 w:v1.37.0 floor:1.34"),
+        format!("v1.33.0>v1.33.{p33} w:- k:- floor:1.30"),
+        format!("v1.33.{p33}>v1.34.{p34} w:- k:v1.34.{p34} floor:1.31"),
+        format!("v1.34.{p34}>v1.35.{p35} w:- k:v1.35.{p35} floor:1.32"),
+        format!("v1.35.{p35}>v1.36.{p36} w:v1.36.{p36} k:- floor:1.33"),
+        format!("v1.36.{p36}>v1.37.0 w:v1.37.0 k:- floor:1.34"),
     ];
     let got: Vec<String> = skip.phases.iter().map(row).collect();
     assert_eq!(got, want);
     assert_eq!(skip.worker_stops(), 2);
+    assert_eq!(skip.worker_kubeadm_steps(), 2);
+    assert_eq!(every.worker_kubeadm_steps(), 0);
     assert_eq!(every.worker_stops(), 5, "the patch hop and four minors");
     assert!(
         every.accepted_uncertain.is_empty(),
@@ -121,6 +166,48 @@ fn the_1_33_to_1_37_catch_up_lands_workers_twice() {
         5,
         "{:?}",
         skip.accepted_uncertain
+    );
+}
+
+#[test]
+fn workers_kubeadm_steps_follow_the_catalogs_node_kubeadm_limit() {
+    // A kubeadm that upgraded nodes from two minors back would let the workers' kubeadm
+    // skip every other minor: the schedule reads the limit, it does not assume one.
+    let mut c = Catalog::builtin().unwrap();
+    for m in c.minors.iter_mut() {
+        if let Some(k) = m.kubeadm.as_mut() {
+            k.node_kubeadm_max_minors_newer = 2;
+        }
+    }
+    // From 1.33's newest patch: no patch hop first.
+    let from = Version::new(33, c.latest_patch("1.33").unwrap());
+    let s = schedule(&c, &from, &v("v1.37.0"), WorkersMode::Skip, true).unwrap();
+    let steps: Vec<Option<u32>> = s
+        .phases
+        .iter()
+        .map(|p| p.workers_kubeadm.as_deref().map(minor_of))
+        .collect();
+    // 1.34: none (1.35's kubeadm is two ahead of 1.33); 1.35: one, so 1.36 can land.
+    assert_eq!(steps, [None, Some(35), None, None]);
+    // A limit the workers' kubeadm cannot meet (0, which validation also refuses) stops the
+    // plan at the phase, by name, instead of planning a step kubeadm would not take.
+    let mut zero = Catalog::builtin().unwrap();
+    zero.minors
+        .iter_mut()
+        .find(|m| m.minor == "1.34")
+        .unwrap()
+        .kubeadm
+        .as_mut()
+        .unwrap()
+        .node_kubeadm_max_minors_newer = 0;
+    let e = zero.validate().unwrap_err();
+    assert!(e.contains("node_kubeadm_max_minors_newer 0"), "{e}");
+    let e = schedule(&zero, &v("v1.33.9"), &v("v1.35.0"), WorkersMode::Skip, true)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("upgrades a node only from kubeadm 0 minor(s) older"),
+        "{e}"
     );
 }
 
@@ -165,9 +252,20 @@ proptest::proptest! {
         for mode in [WorkersMode::Skip, WorkersMode::EveryMinor] {
             let s = schedule(&c, &from, &to, mode, true).unwrap();
             let mut worker = from.minor;
+            let mut kubeadm = from.minor;
             let mut cp_prev = from;
             for p in &s.phases {
                 let cp = v(&p.control_plane);
+                // Every kubeadm upgrade node (a landing or a kubeadm-only step) runs the
+                // control plane's kubeadm, within the node-kubeadm limit of the workers'.
+                if p.workers.is_some() || p.workers_kubeadm.is_some() {
+                    proptest::prop_assert!(p.workers.is_none() || p.workers_kubeadm.is_none(), "{p:?}");
+                    proptest::prop_assert!(cp.minor - kubeadm <= node_kubeadm_limit(&c, cp.minor), "{p:?}");
+                    kubeadm = cp.minor;
+                }
+                if let Some(k) = &p.workers_kubeadm {
+                    proptest::prop_assert_eq!(k, &p.control_plane);
+                }
                 proptest::prop_assert!(cp.minor - cp_prev.minor <= 1, "{p:?}");
                 proptest::prop_assert_eq!(v(&p.control_plane_from), cp_prev);
                 proptest::prop_assert!(worker >= p.kubelet_floor_minor || mode == WorkersMode::EveryMinor, "{p:?}");
@@ -189,8 +287,11 @@ proptest::proptest! {
                 if from.minor >= 28 {
                     proptest::prop_assert_eq!(s.worker_stops(), d.div_ceil(3));
                 }
+                let phases: Vec<(u32, bool)> = s.phases.iter().map(|p| (minor_of(&p.control_plane), p.workers.is_some())).collect();
+                proptest::prop_assert_eq!(s.worker_kubeadm_steps(), fewest_kubeadm_steps(&c, from.minor, &phases));
                 let every = schedule(&c, &from, &to, WorkersMode::EveryMinor, true).unwrap();
                 proptest::prop_assert!(s.worker_stops() <= every.worker_stops());
+                proptest::prop_assert_eq!(every.worker_kubeadm_steps(), 0);
             }
         }
     }

@@ -15,6 +15,12 @@ pub(in crate::report) fn build(i: &Inputs<'_>, workers: Option<u64>) -> Option<S
         WorkersMode::Skip => "Workers stay behind the control plane within the skew the catalog states (kubelet and kube-proxy up to 3 minors older from 1.28, kubeadm's kubelet skew N-3 from 1.29) and jump several minors at once where they land. An in-place kubelet upgrade across several minors is not documented upstream: every worker is drained first.".to_string(),
         WorkersMode::EveryMinor => "Every node takes every hop.".to_string(),
     };
+    let kubeadm_steps = schedule.worker_kubeadm_steps();
+    if kubeadm_steps > 0 {
+        note.push_str(&format!(
+            " kubeadm upgrades a node only from the kubeadm one minor older, so in {kubeadm_steps} phase(s) where workers stay each worker still takes the control plane's kubeadm and kubeadm upgrade node, without a drain and with its kubelet unchanged."
+        ));
+    }
     if !schedule.accepted_uncertain.is_empty() {
         note.push_str(&format!(
             " Planned on facts the catalog marks uncertain, accepted with --accept-uncertain-skew: {}.",
@@ -44,6 +50,7 @@ mod tests {
             control_plane: to.into(),
             workers: lands.then(|| to.to_string()),
             workers_after: after.into(),
+            workers_kubeadm: None,
             kubelet_floor_minor: 0,
         }
     }
@@ -62,6 +69,10 @@ mod tests {
             ],
             accepted_uncertain: vec!["1.34 kubeadm: not read".into()],
         });
+        // Workers' kubeadm moves with the control plane where they stay.
+        let s = m.schedule.as_mut().unwrap();
+        s.phases[0].workers_kubeadm = Some("v1.34.5".into());
+        s.phases[1].workers_kubeadm = Some("v1.35.3".into());
         let i = Inputs {
             manifest: Some(&m),
             ..Default::default()
@@ -73,6 +84,12 @@ mod tests {
         );
         assert_eq!((v.drains_saved_per_worker, v.drains_saved), (2, Some(80)));
         assert!(v.note.contains("1.34 kubeadm: not read"), "{}", v.note);
+        assert!(
+            v.note
+                .contains("in 2 phase(s) where workers stay each worker still takes"),
+            "{}",
+            v.note
+        );
         let mut r = crate::report::assemble(&i);
         r.schedule = Some(v);
         let svg = crate::report::svg::schedule(&r);

@@ -8,8 +8,8 @@ fn v(s: &str) -> Version {
     s.parse().unwrap()
 }
 
-/// A hop lock with kubelet for amd64 and arm64 of both ends, and a worker and a back-out
-/// step, as resolve writes them.
+/// A hop lock with kubeadm and kubelet for amd64 and arm64 of both ends, and worker and
+/// back-out steps, as resolve writes them.
 fn hop_lock(from: &str, to: &str) -> Lock {
     let mut l = Lock::new();
     l.hop = Some(Hop {
@@ -17,12 +17,17 @@ fn hop_lock(from: &str, to: &str) -> Lock {
         to: to.into(),
     });
     for ver in [to, from] {
-        for arch in ["amd64", "arm64"] {
-            let target = format!("bin/{ver}/linux/{arch}/kubelet");
+        for (arch, name) in [
+            ("amd64", "kubeadm"),
+            ("amd64", "kubelet"),
+            ("arm64", "kubeadm"),
+            ("arm64", "kubelet"),
+        ] {
+            let target = format!("bin/{ver}/linux/{arch}/{name}");
             l.files.push(LockedFile {
-                name: "kubelet".into(),
+                name: name.into(),
                 source: FileSource::Url(format!(
-                    "https://dl.k8s.io/release/{ver}/bin/linux/{arch}/kubelet"
+                    "https://dl.k8s.io/release/{ver}/bin/linux/{arch}/{name}"
                 )),
                 sha256: Sha256Digest::of(target.as_bytes()),
                 size: Some(target.len() as u64),
@@ -41,6 +46,7 @@ fn hop_lock(from: &str, to: &str) -> Lock {
     };
     l.checklist = Some(vec![
         s("cp1.apply", Phase::Cp1),
+        s("workers.kubeadm", Phase::Workers),
         s("workers.drain", Phase::Workers),
         s("backout.binaries", Phase::Backout),
     ]);
@@ -77,7 +83,8 @@ fn workers_steps_and_worker_arch_files_only_where_workers_land() {
             assert!(stop < pos(format!("phase{}.pre.schedule-skew", n + 1)));
         }
     }
-    // Workers move in phase 3 (to 1.36, a jump of three minors) and 4 only.
+    // Workers are drained in phase 3 (to 1.36, a jump of three minors) and 4 only; in
+    // phases 1 and 2 they take the control plane's kubeadm and kubeadm upgrade node only.
     let workers: Vec<&str> = ids
         .iter()
         .copied()
@@ -87,27 +94,52 @@ fn workers_steps_and_worker_arch_files_only_where_workers_land() {
         workers,
         [
             "phase1.workers.stay",
+            "phase1.workers.kubeadm",
             "phase2.workers.stay",
+            "phase2.workers.kubeadm",
             "phase3.workers.jump",
+            "phase3.workers.kubeadm",
             "phase3.workers.drain",
+            "phase4.workers.kubeadm",
             "phase4.workers.drain",
         ]
     );
-    // amd64 (control plane) for every version; arm64 only for the landing versions.
+    let title = |id: &str| {
+        m.checklist
+            .iter()
+            .flatten()
+            .find(|s| s.id == id)
+            .unwrap()
+            .title
+            .clone()
+    };
+    assert!(
+        title("phase1.workers.kubeadm").contains("no drain, kubelet unchanged"),
+        "{}",
+        title("phase1.workers.kubeadm")
+    );
+    assert!(title("phase2.workers.stay").contains(&format!("takes kubeadm {}", p("35"))));
+    // amd64 (control plane) for every version; arm64 kubelets only for the landing
+    // versions, arm64 kubeadm also for the kubeadm-only phases (not 1.33's, which the
+    // workers already run).
     let targets: Vec<String> = m.files.iter().map(|f| f.target.to_string()).collect();
     for ver in &chain {
-        assert!(
-            targets.contains(&format!("bin/{ver}/linux/amd64/kubelet")),
-            "{ver}"
-        );
+        for name in ["kubeadm", "kubelet"] {
+            assert!(
+                targets.contains(&format!("bin/{ver}/linux/amd64/{name}")),
+                "{ver}"
+            );
+        }
         let arm = targets.contains(&format!("bin/{ver}/linux/arm64/kubelet"));
         assert_eq!(arm, *ver == p("36") || *ver == to, "{ver}: {targets:?}");
+        let arm = targets.contains(&format!("bin/{ver}/linux/arm64/kubeadm"));
+        assert_eq!(arm, *ver != from, "{ver}: {targets:?}");
     }
     assert_eq!(m.schedule.as_ref(), Some(&sched));
     assert!(
         m.notes
             .iter()
-            .any(|n| n.contains("3 file(s) only workers of arm64")),
+            .any(|n| n.contains("4 file(s) only workers of arm64")),
         "{:?}",
         m.notes
     );

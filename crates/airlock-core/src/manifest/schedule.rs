@@ -47,6 +47,11 @@ pub struct SchedulePhase {
     pub workers: Option<String>,
     /// The workers' version after the phase.
     pub workers_after: String,
+    /// In a phase where the workers stay: the kubeadm they install (the control plane's
+    /// version) and run `kubeadm upgrade node` with, no drain, kubelet unchanged, because
+    /// kubeadm upgrades a node only from the kubeadm one minor older. Absent: no such step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workers_kubeadm: Option<String>,
     /// Before the phase starts, every kubelet must be of this minor or newer (the
     /// phase's target minor less the kubelet skew kubeadm and the policy allow).
     pub kubelet_floor_minor: u32,
@@ -78,6 +83,20 @@ impl Schedule {
                     p.n, p.control_plane
                 ));
             }
+            if let Some(k) = &p.workers_kubeadm {
+                if p.workers.is_some() {
+                    return Err(format!(
+                        "phase {} lands workers and also lists a kubeadm-only step",
+                        p.n
+                    ));
+                }
+                if *k != p.control_plane {
+                    return Err(format!(
+                        "phase {} moves workers' kubeadm to {k}, not the control plane's {}",
+                        p.n, p.control_plane
+                    ));
+                }
+            }
             workers = p.workers.as_deref().unwrap_or(workers);
             if p.workers_after != workers {
                 return Err(format!(
@@ -102,6 +121,14 @@ impl Schedule {
     pub fn worker_stops(&self) -> usize {
         self.phases.iter().filter(|p| p.workers.is_some()).count()
     }
+
+    /// How many times each worker runs `kubeadm upgrade node` without a drain.
+    pub fn worker_kubeadm_steps(&self) -> usize {
+        self.phases
+            .iter()
+            .filter(|p| p.workers_kubeadm.is_some())
+            .count()
+    }
 }
 
 #[cfg(test)]
@@ -116,6 +143,7 @@ mod tests {
             control_plane: to.into(),
             workers: lands.then(|| to.to_string()),
             workers_after: after.into(),
+            workers_kubeadm: None,
             kubelet_floor_minor: 0,
         }
     }
@@ -157,6 +185,25 @@ mod tests {
             to: "v1.36.0".into(),
         };
         assert!(good.check(Some(&other)).unwrap_err().contains("the hop is"));
+        let mut kubeadm = good.clone();
+        kubeadm.phases[0].workers_kubeadm = Some("v1.34.5".into());
+        kubeadm.check(Some(&hop)).unwrap();
+        assert_eq!(kubeadm.worker_kubeadm_steps(), 1);
+        kubeadm.phases[0].workers_kubeadm = Some("v1.34.4".into());
+        assert!(
+            kubeadm
+                .check(None)
+                .unwrap_err()
+                .contains("kubeadm to v1.34.4, not the control plane's v1.34.5")
+        );
+        kubeadm.phases[0].workers_kubeadm = None;
+        kubeadm.phases[1].workers_kubeadm = Some("v1.35.3".into());
+        assert!(
+            kubeadm
+                .check(None)
+                .unwrap_err()
+                .contains("lands workers and also lists a kubeadm-only step")
+        );
         let mut behind = good;
         behind.phases[1].workers = None;
         behind.phases[1].workers_after = "v1.33.9".into();

@@ -10,6 +10,7 @@ fn schedule() -> Schedule {
             control_plane: to.into(),
             workers: workers.map(str::to_string),
             workers_after: after.into(),
+            workers_kubeadm: workers.is_none().then(|| to.to_string()),
             kubelet_floor_minor: floor,
         }
     };

@@ -53,7 +53,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         Next::Phase { phase } => {
             let workers = match &phase.workers {
                 Some(w) => format!("workers land on {w}"),
-                None => format!("workers stay at {}", phase.workers_after),
+                None => match &phase.workers_kubeadm {
+                    // The kubelet stays; kubeadm still moves one minor (its skew against kubeadm).
+                    Some(k) => format!(
+                        "workers stay at {} but take kubeadm {k} and kubeadm upgrade node, without a drain",
+                        phase.workers_after
+                    ),
+                    None => format!("workers stay at {}", phase.workers_after),
+                },
             };
             println!(
                 "next: phase {} of {}: control plane {} -> {}; {workers} (every kubelet is 1.{} or newer)",
