@@ -97,6 +97,24 @@ minors:
     )
 }
 
+/// The layers of the `i`th image: two small ones, or the bench hop's shapes when
+/// `big_mib` is not 0 (see [`Opts::big_layer_mib`]).
+fn layers(i: u64, big_mib: usize) -> Vec<LayerSpec> {
+    const MIB: usize = 1024 * 1024;
+    let random = |seed: u64, size: usize, gzip: bool| LayerSpec::Random { seed, size, gzip };
+    if big_mib == 0 {
+        return vec![LayerSpec::shared("base"), random(100 + i, 2048, true)];
+    }
+    vec![
+        // Same seed and size in every image: one shared blob per platform.
+        random(1_000_000, 32 * MIB, true),
+        random(10_000 + i * 10 + 1, big_mib * MIB, true),
+        random(10_000 + i * 10 + 2, 16 * MIB, true),
+        random(10_000 + i * 10 + 3, 4 * MIB, true),
+        random(10_000 + i * 10 + 4, MIB, false),
+    ]
+}
+
 /// What to leave out of or change in the upstream fixture.
 #[derive(Default)]
 pub struct Opts {
@@ -108,6 +126,11 @@ pub struct Opts {
     pub extra: Vec<&'static str>,
     /// Kubernetes versions beyond v1.29.6 and v1.30.2 with images and binaries.
     pub versions: Vec<&'static str>,
+    /// When not 0, every image gets the bench hop's layer shapes (`examples/gen_hop.rs`):
+    /// a 32 MiB base shared by all images, gzip layers of this many MiB, 16 and 4 MiB,
+    /// and 1 MiB uncompressed; all seeded random, as incompressible as real layers.
+    /// 0 (the default): two small layers, for tests.
+    pub big_layer_mib: usize,
 }
 
 pub struct Upstream {
@@ -159,14 +182,7 @@ impl Upstream {
                     repository: repo.into(),
                     tag: tag.into(),
                     platforms: linux(archs),
-                    layers: vec![
-                        LayerSpec::shared("base"),
-                        LayerSpec::Random {
-                            seed: 100 + i as u64,
-                            size: 2048,
-                            gzip: true,
-                        },
-                    ],
+                    layers: layers(i as u64, o.big_layer_mib),
                 }
             })
             .collect();

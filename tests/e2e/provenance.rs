@@ -455,6 +455,19 @@ fn the_bundle_carries_the_evidence_and_the_enclave_rechecks_it_offline() {
     let name = victim.file_name().unwrap().to_str().unwrap();
     u.verify(&key, &[]).fails(3, name);
     provenance(&u, &key, &[]).fails(3, name);
+
+    // `provenance` reads the signed manifest and the evidence, not the payload (which
+    // holds no evidence): with the evidence restored and a payload byte altered, it
+    // passes and `verify` is what refuses the bundle.
+    bytes[0] ^= b' ' ^ b'\n';
+    std::fs::write(victim, &bytes).unwrap();
+    let payload = bundle.join("payload.tar.zst");
+    let mut p = std::fs::read(&payload).unwrap();
+    let last = p.len() - 1;
+    p[last] ^= 1;
+    std::fs::write(&payload, &p).unwrap();
+    provenance(&u, &key, &[]).ok();
+    u.verify(&key, &[]).fails(3, "payload");
 }
 
 /// `airlock-verify install bundle --policy P` with a policy whose one rule is the build key

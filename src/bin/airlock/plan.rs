@@ -437,25 +437,13 @@ fn build_hops(
     let whole = (a.one_bundle && hops.len() > 1).then(|| hop_name(&a.from, &a.to));
     refuse_existing(a, &out_dir, hops, whole.as_deref())?;
     let (arches, worker_only) = arches_with_workers(a)?;
-    let cache = a
-        .hop
-        .cache
-        .clone()
-        .unwrap_or_else(airlock::upstream_store::Store::default_root);
-    let provenance = a.provenance.setup(&cache, &a.hop.with)?;
-    let ctx = Ctx {
-        provenance,
-        arches,
-        clients: a.hop.clients()?,
-        store: a.hop.store()?,
-        packages: a.hop.package_options()?,
-        rt: runtime()?,
-    };
+    let ctx = build_ctx(a, arches)?;
     let mut built = Vec::new();
     let mut locks = Vec::new();
     for (i, h) in hops.iter().enumerate() {
         let (lock_path, warnings) = resolve_hop(a, loaded, &ctx, &out_dir, hops, i)?;
         if whole.is_some() {
+            // Built once, below, from every hop's lock.
             locks.push(airlock::lock::Lock::load(&lock_path)?.0);
             built.push(serde_json::json!({
                 "from": h.from, "to": h.to, "lock": lock_path, "warnings": warnings,
@@ -468,54 +456,27 @@ fn build_hops(
             built.extend(steps);
             continue;
         }
-        let summary = build_lock(
-            a,
-            &ctx,
-            &keys,
-            &lock_path,
-            &out_dir.join(hop_name(&h.from, &h.to)),
-        )
-        .with_context(|| format!("hop {} of {} ({} -> {})", i + 1, hops.len(), h.from, h.to))?;
-        if !a.json {
-            println!(
-                "{}. {} -> {}: lock {}, bundle {} (manifest sha256 {})",
-                i + 1,
-                h.from,
-                h.to,
-                lock_path.display(),
-                summary.dir.display(),
-                summary.manifest_sha256
-            );
-        }
-        built.push(serde_json::json!({
-            "from": h.from, "to": h.to, "lock": lock_path, "bundle": summary,
-            "warnings": warnings,
-        }));
-    }
-    let mut catchup = None;
-    if let Some(name) = &whole {
-        let merged = match skip {
-            Some(s) => airlock::resolve::skip_workers::merge(&locks, s, &worker_only)?,
-            None => airlock::resolve::catchup::merge(&locks)?,
+        let hop = HopBuild {
+            index: i,
+            count: hops.len(),
+            hop: h,
+            lock_path: &lock_path,
         };
-        let lock_path = out_dir.join(format!("{name}.lock"));
-        write_lock(&lock_path, &merged, a.force)?;
-        let summary = build_lock(a, &ctx, &keys, &lock_path, &out_dir.join(name))
-            .with_context(|| format!("the catch-up bundle of {} hops", hops.len()))?;
-        if !a.json {
-            println!(
-                "{} -> {}: one bundle for {} hops: lock {}, bundle {} (manifest sha256 {}, payload {} bytes)",
-                a.from,
-                a.to,
-                hops.len(),
-                lock_path.display(),
-                summary.dir.display(),
-                summary.manifest_sha256,
-                summary.payload_size
-            );
-        }
-        catchup = Some(serde_json::json!({ "lock": lock_path, "bundle": summary }));
+        built.push(build_one_hop(a, &ctx, &keys, &out_dir, hop, warnings)?);
     }
+    let catchup = match &whole {
+        Some(name) => {
+            let parts = CatchUpParts {
+                name,
+                locks: &locks,
+                hops: hops.len(),
+                skip,
+                worker_only: &worker_only,
+            };
+            Some(build_catch_up(a, &ctx, &keys, &out_dir, parts)?)
+        }
+        None => None,
+    };
     if a.json {
         println!(
             "{}",
@@ -526,6 +487,117 @@ fn build_hops(
         );
     }
     Ok(())
+}
+
+/// What every hop's resolve and build share: the provenance set-up, the clients, the
+/// store and the runtime.
+fn build_ctx(a: &Args, arches: Vec<String>) -> anyhow::Result<Ctx> {
+    let cache = a
+        .hop
+        .cache
+        .clone()
+        .unwrap_or_else(airlock::upstream_store::Store::default_root);
+    Ok(Ctx {
+        provenance: a.provenance.setup(&cache, &a.hop.with)?,
+        arches,
+        clients: a.hop.clients()?,
+        store: a.hop.store()?,
+        packages: a.hop.package_options()?,
+        rt: runtime()?,
+    })
+}
+
+/// One hop of the plan, its lock resolved.
+struct HopBuild<'a> {
+    index: usize,
+    count: usize,
+    hop: &'a airlock::catalog::plan::PlannedHop,
+    lock_path: &'a std::path::Path,
+}
+
+/// Builds one hop's bundle from its lock; its line of the output (printed unless
+/// --json) and its JSON entry.
+fn build_one_hop(
+    a: &Args,
+    ctx: &Ctx,
+    keys: &[crate::common::SignerBox],
+    out_dir: &std::path::Path,
+    b: HopBuild<'_>,
+    warnings: Vec<airlock::resolve::Warning>,
+) -> anyhow::Result<serde_json::Value> {
+    let h = b.hop;
+    let summary = build_lock(
+        a,
+        ctx,
+        keys,
+        b.lock_path,
+        &out_dir.join(hop_name(&h.from, &h.to)),
+    )
+    .with_context(|| {
+        format!(
+            "hop {} of {} ({} -> {})",
+            b.index + 1,
+            b.count,
+            h.from,
+            h.to
+        )
+    })?;
+    if !a.json {
+        println!(
+            "{}. {} -> {}: lock {}, bundle {} (manifest sha256 {})",
+            b.index + 1,
+            h.from,
+            h.to,
+            b.lock_path.display(),
+            summary.dir.display(),
+            summary.manifest_sha256
+        );
+    }
+    Ok(serde_json::json!({
+        "from": h.from, "to": h.to, "lock": b.lock_path, "bundle": summary,
+        "warnings": warnings,
+    }))
+}
+
+/// The hops' locks that --one-bundle merges into one catch-up bundle.
+struct CatchUpParts<'a> {
+    name: &'a str,
+    locks: &'a [airlock::lock::Lock],
+    hops: usize,
+    skip: Option<&'a Schedule>,
+    worker_only: &'a [String],
+}
+
+/// Merges the hops' locks (leaving out what skipping workers do not need) and builds
+/// the one catch-up bundle; its JSON entry.
+fn build_catch_up(
+    a: &Args,
+    ctx: &Ctx,
+    keys: &[crate::common::SignerBox],
+    out_dir: &std::path::Path,
+    p: CatchUpParts<'_>,
+) -> anyhow::Result<serde_json::Value> {
+    let merged = match p.skip {
+        Some(s) => airlock::resolve::skip_workers::merge(p.locks, s, p.worker_only)?,
+        None => airlock::resolve::catchup::merge(p.locks)?,
+    };
+    let lock_path = out_dir.join(format!("{}.lock", p.name));
+    write_lock(&lock_path, &merged, a.force)?;
+    let summary = build_lock(a, ctx, keys, &lock_path, &out_dir.join(p.name))
+        .with_context(|| format!("the catch-up bundle of {} hops", p.hops))?;
+    if !a.json {
+        println!(
+            "{} -> {}: one bundle for {} hops: lock {}, bundle {} (manifest sha256 {}, payload {} bytes)",
+            a.from,
+            a.to,
+            p.hops,
+            lock_path.display(),
+            summary.dir.display(),
+            summary.manifest_sha256,
+            summary.payload_size
+        );
+    }
+    Ok(serde_json::json!({ "lock": lock_path, "bundle": summary }))
 }
 
 /// With --two-step: split hop `h`'s lock into its two step locks and build both, or
