@@ -19,6 +19,15 @@ pub struct Cli {
     shown: Vec<String>,
 }
 
+/// `airlock-verify policy ARGS... --policy FILE`, to run.
+pub fn policy(file: &Path, args: &[&str]) -> Cli {
+    Cli::verify()
+        .arg("policy")
+        .args(args)
+        .arg("--policy")
+        .arg(file)
+}
+
 impl Cli {
     /// The connected-side binary, `airlock`.
     pub fn airlock() -> Cli {

@@ -413,6 +413,20 @@ impl Upstream {
             .args(["--json", "--quiet"])
     }
 
+    /// `airlock-verify install bundle --policy POLICY --registry ENCLAVE --insecure --dest
+    /// work/dest --json --quiet`, to run.
+    pub fn install_under_policy(&self, policy: &Path, enclave: &Registry) -> Cli {
+        Cli::verify()
+            .env("DOCKER_CONFIG", self.path("no-docker-config"))
+            .arg("install")
+            .arg(self.path("bundle"))
+            .arg("--policy")
+            .arg(policy)
+            .args(["--registry", &enclave.host(), "--insecure", "--dest"])
+            .arg(self.path("dest"))
+            .args(["--json", "--quiet"])
+    }
+
     pub fn lock(&self) -> serde_json::Value {
         let text = std::fs::read_to_string(self.path("hop.lock")).expect("read lock");
         serde_saphyr::from_str(&text).expect("lock is YAML")

@@ -5,18 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::cli::{self, Cli, Run};
+use crate::common::cli::{self, Cli, Run, policy};
 use crate::common::evidence::assert_valid;
 use crate::common::scenario::Scenario;
-
-/// `airlock-verify policy ARGS... --policy FILE`.
-fn policy(file: &Path, args: &[&str]) -> Cli {
-    Cli::verify()
-        .arg("policy")
-        .args(args)
-        .arg("--policy")
-        .arg(file)
-}
 
 fn pub_of(prefix: &Path) -> String {
     cli::pub_of(prefix)

@@ -488,15 +488,7 @@ pub(crate) fn install_required(
     let path = u.path("policy.json");
     std::fs::write(&path, policy.to_string()).unwrap();
     assert_valid("trust-policy.schema.json", &path);
-    crate::common::cli::Cli::verify()
-        .env("DOCKER_CONFIG", u.path("no-docker-config"))
-        .arg("install")
-        .arg(u.path("bundle"))
-        .arg("--policy")
-        .arg(&path)
-        .args(["--registry", &enclave.host(), "--insecure", "--dest"])
-        .arg(u.path("dest"))
-        .args(["--json", "--quiet"])
+    u.install_under_policy(&path, enclave)
 }
 
 #[test]

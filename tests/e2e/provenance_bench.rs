@@ -8,7 +8,7 @@
 //! build: `cargo build --release --bin airlock --bin airlock-verify`).
 //!
 //! `AIRLOCK_BENCH_BIN=$PWD/target/release cargo test --test e2e provenance_bench:: -- --ignored --nocapture`
-//! (add `BIG_LAYER_MIB=22` for the 1.1 GiB hop).
+//! (add `BIG_LAYER_MIB=71` for a 1.1 GiB hop, `SWAP=1` to run the plain build first in each pair).
 
 use std::path::Path;
 use std::process::Command;
@@ -58,8 +58,8 @@ fn cold_build_with_and_without_provenance_and_the_offline_recheck() {
     let bin = std::path::PathBuf::from(
         std::env::var("AIRLOCK_BENCH_BIN").expect("AIRLOCK_BENCH_BIN: the release binaries"),
     );
-    // BIG_LAYER_MIB=22 gives the images the bench hop's layer shapes and a hop of about
-    // 1.1 GiB, like bench/run.sh's; unset, the small e2e fixture.
+    // BIG_LAYER_MIB=71 gives the 12 images the bench hop's layer shapes (a 71 MiB layer
+    // where bench/run.sh has 44) and a 1.1 GiB bundle; unset, the small e2e fixture.
     let big_layer_mib = std::env::var("BIG_LAYER_MIB")
         .map(|v| v.parse().expect("BIG_LAYER_MIB: a number of MiB"))
         .unwrap_or(0);
@@ -94,8 +94,14 @@ fn cold_build_with_and_without_provenance_and_the_offline_recheck() {
         )
         .trim()
     );
-    println!("== cold resolve + build: --trusted-root (A) against without (B)");
-    let plain_vs = format!("sh {plain}");
+    // SWAP=1 runs the plain build first in each pair, to see whether the order counts.
+    let (a, b, title) = if std::env::var("SWAP").is_ok_and(|v| v == "1") {
+        (&plain, &signed, "without (A) against --trusted-root (B)")
+    } else {
+        (&signed, &plain, "--trusted-root (A) against without (B)")
+    };
+    println!("== cold resolve + build: {title}");
+    let b_vs = format!("sh {b}");
     println!(
         "{}",
         run(
@@ -106,10 +112,10 @@ fn cold_build_with_and_without_provenance_and_the_offline_recheck() {
                 "--timeout",
                 "1800",
                 "--vs",
-                &plain_vs,
+                &b_vs,
                 "--",
                 "sh",
-                &signed
+                a
             ]
         )
     );

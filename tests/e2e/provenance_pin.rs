@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::common::check::assert_contains;
-use crate::common::cli::{Cli, ok, pub_of};
+use crate::common::cli::{Cli, ok, policy, pub_of};
 use crate::common::evidence::assert_valid;
 use crate::common::provenance::Signing;
 use crate::common::servers::Registry;
@@ -24,28 +24,6 @@ fn sha256sum(file: &Path) -> String {
         .expect("run sha256sum");
     let text = ok(&out);
     format!("sha256:{}", text.split_whitespace().next().unwrap())
-}
-
-/// `airlock-verify policy ARGS --policy POLICY`.
-fn policy(p: &Path, args: &[&str]) -> Cli {
-    Cli::verify()
-        .arg("policy")
-        .args(args)
-        .arg("--policy")
-        .arg(p)
-}
-
-/// `airlock-verify install` of the bundle into `enclave` under `p`.
-fn install(u: &Upstream, p: &Path, enclave: &Registry) -> Cli {
-    Cli::verify()
-        .env("DOCKER_CONFIG", u.path("no-docker-config"))
-        .arg("install")
-        .arg(u.path("bundle"))
-        .arg("--policy")
-        .arg(p)
-        .args(["--registry", &enclave.host(), "--insecure", "--dest"])
-        .arg(u.path("dest"))
-        .args(["--json", "--quiet"])
 }
 
 #[test]
@@ -104,7 +82,7 @@ fn a_pinned_trusted_root_refuses_evidence_checked_against_another() {
     // Nor does naming a root by hand get round the pin.
     with_policy(&["--trusted-root", s.trusted_root().to_str().unwrap()]).fails(3, &refusal);
     let enclave = Registry::start();
-    install(&u, &p, &enclave).fails(3, &refusal);
+    u.install_under_policy(&p, &enclave).fails(3, &refusal);
     assert_eq!(
         enclave.get("/v2/_catalog").text().matches("pause").count(),
         0
@@ -133,7 +111,7 @@ fn a_pinned_trusted_root_refuses_evidence_checked_against_another() {
     );
     assert_eq!(carried_sha, sha256sum(&s.trusted_root()));
     with_policy(&[]).ok();
-    install(&u, &p, &enclave).ok();
+    u.install_under_policy(&p, &enclave).ok();
     assert!(enclave.get("/v2/pause/tags/list").text().contains("3.9"));
 
     // --remove takes the pin out again.

@@ -10,34 +10,12 @@ use std::path::Path;
 use airlock_provenance::COSIGN_SIGN_PREDICATE;
 
 use crate::common::check::assert_contains;
-use crate::common::cli::{Cli, key_of, ok, pub_of};
+use crate::common::cli::{Cli, key_of, ok, policy, pub_of};
 use crate::common::evidence::assert_valid;
 use crate::common::provenance::Signing;
 use crate::common::servers::Registry;
 use crate::common::upstream::{Opts, Upstream};
 use crate::provenance::{PAUSE, PAUSE_NAME, resolve, sign_all};
-
-/// `airlock-verify policy ARGS --policy FILE`.
-fn policy(file: &Path, args: &[&str]) -> Cli {
-    Cli::verify()
-        .arg("policy")
-        .args(args)
-        .arg("--policy")
-        .arg(file)
-}
-
-/// `airlock-verify install` of the bundle into `enclave` under the policy file `p`.
-fn install(u: &Upstream, p: &Path, enclave: &Registry) -> Cli {
-    Cli::verify()
-        .env("DOCKER_CONFIG", u.path("no-docker-config"))
-        .arg("install")
-        .arg(u.path("bundle"))
-        .arg("--policy")
-        .arg(p)
-        .args(["--registry", &enclave.host(), "--insecure", "--dest"])
-        .arg(u.path("dest"))
-        .args(["--json", "--quiet"])
-}
 
 /// Version 1 (the build key, one builder approval, provenance optional) at `installed`,
 /// then version 2 requiring provenance, drafted, signed and accepted by `policy update`.
@@ -112,7 +90,9 @@ fn a_drafted_policy_requiring_provenance_refuses_exceptions_and_installs_checked
 
     // The bundle that let pause in unsigned: refused by name, nothing written.
     let enclave = Registry::start();
-    let run = install(&u, &installed, &enclave).fails(3, PAUSE_NAME);
+    let run = u
+        .install_under_policy(&installed, &enclave)
+        .fails(3, PAUSE_NAME);
     assert_contains(
         &run.stderr(),
         "the trust policy requires upstream provenance and this artifact was let in unsigned",
@@ -129,7 +109,7 @@ fn a_drafted_policy_requiring_provenance_refuses_exceptions_and_installs_checked
     std::fs::remove_dir_all(u.path("bundle")).unwrap();
     ok(&resolve(&u, &s, &rekor.url, &[]));
     u.build("hop.lock", "bundle", &[]).ok();
-    install(&u, &installed, &enclave).ok();
+    u.install_under_policy(&installed, &enclave).ok();
     let tags = enclave.get("/v2/pause/tags/list").text();
     assert!(tags.contains("3.9"), "{tags}");
 }
