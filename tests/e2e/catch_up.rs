@@ -590,7 +590,10 @@ fn skipping_runbook(manifest: &serde_json::Value, sched: &serde_json::Value) {
                 let text = kubeadm["commands"].to_string();
                 assert!(text.contains(&format!("bin/{cp}/linux/")), "{text}");
                 assert!(text.contains("kubeadm upgrade node"), "{text}");
-                assert!(!text.contains("drain") && !text.contains("kubelet"), "{text}");
+                assert!(
+                    !text.contains("drain") && !text.contains("kubelet"),
+                    "{text}"
+                );
                 assert!(
                     kubeadm["title"]
                         .as_str()
