@@ -195,6 +195,9 @@ fn phase_steps(l: &Lock, p: &SchedulePhase, workers_before: &str, total: usize) 
             continue;
         }
         let mut s = s.clone();
+        if p.workers.is_none() {
+            s = for_staying_workers(s, p, workers_before);
+        }
         s.id = format!("phase{n}.{}", s.id);
         s.title = if is_worker && kubeadm_only {
             format!(
@@ -230,6 +233,32 @@ fn phase_steps(l: &Lock, p: &SchedulePhase, workers_before: &str, total: usize) 
         ));
     }
     out
+}
+
+/// A hop step that would touch every node, narrowed to the control plane in a phase where
+/// workers stay: they keep their crictl and CNI plugins (the bundle may not carry this
+/// minor's for a worker-only architecture) and still report their version afterwards.
+fn for_staying_workers(mut s: Step, p: &SchedulePhase, workers_before: &str) -> Step {
+    match s.id.as_str() {
+        "cni.plugins" => {
+            s.title = format!(
+                "Control-plane nodes only (workers stay at {workers_before} and keep their tools until they land): {}",
+                s.title
+            );
+        }
+        "post.versions" => {
+            s.title = format!(
+                "Confirm the control plane runs {} and every worker still {workers_before}",
+                p.control_plane
+            );
+            s.check = Some(format!(
+                "the server and every control-plane node report {}; every worker reports {workers_before}",
+                p.control_plane
+            ));
+        }
+        _ => {}
+    }
+    s
 }
 
 /// Workers that do not move in this phase.

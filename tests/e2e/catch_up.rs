@@ -603,19 +603,31 @@ fn skipping_runbook(manifest: &serde_json::Value, sched: &serde_json::Value) {
                 );
             }
             (None, None) => assert_eq!(workers, [format!("phase{n}.workers.stay")]),
-            (Some(w), _) => {
-                assert!(!workers.contains(&format!("phase{n}.workers.stay").as_str()));
-                for s in ["kubeadm", "drain", "kubelet", "uncordon"] {
-                    let st = get(&format!("phase{n}.workers.{s}"));
-                    assert!(pos(&format!("phase{n}.cp1.apply")) < pos(st["id"].as_str().unwrap()));
-                }
-                let jumps = minor_of(w.as_str().unwrap()) - minor_of(&before) > 1;
-                assert_eq!(
-                    workers.contains(&format!("phase{n}.workers.jump").as_str()),
-                    jumps
-                );
-                before = w.as_str().unwrap().to_string();
+            (Some(_), _) => {}
+        }
+        // Where workers stay they keep their tools (the bundle may not carry this minor's
+        // for their architecture) and still report their version after the phase.
+        let stays = p.get("workers").is_none();
+        let cni = get(&format!("phase{n}.cni.plugins"))["title"].to_string();
+        assert_eq!(cni.contains("Control-plane nodes only"), stays, "{cni}");
+        let post = get(&format!("phase{n}.post.versions"))["check"].to_string();
+        assert_eq!(
+            post.contains(&format!("every worker reports {before}")),
+            stays,
+            "{post}"
+        );
+        if let Some(w) = p.get("workers") {
+            assert!(!workers.contains(&format!("phase{n}.workers.stay").as_str()));
+            for s in ["kubeadm", "drain", "kubelet", "uncordon"] {
+                let st = get(&format!("phase{n}.workers.{s}"));
+                assert!(pos(&format!("phase{n}.cp1.apply")) < pos(st["id"].as_str().unwrap()));
             }
+            let jumps = minor_of(w.as_str().unwrap()) - minor_of(&before) > 1;
+            assert_eq!(
+                workers.contains(&format!("phase{n}.workers.jump").as_str()),
+                jumps
+            );
+            before = w.as_str().unwrap().to_string();
         }
         get(&format!("phase{n}.backout.workers"));
     }
@@ -692,13 +704,9 @@ fn installs_what_it_lists(u: &Upstream, key: &Path, bundle: &Path, manifest: &se
         assert_eq!(served, u.digest(r), "{name}");
     }
     for (target, _) in files_of(bundle) {
-        let Some(rest) = target.strip_prefix("bin/") else {
+        let Some(url) = upstream_url(&target) else {
             continue;
         };
-        let url = format!(
-            "https://dl.k8s.io/release/{}",
-            rest.replacen("/linux/", "/bin/linux/", 1)
-        );
         let out = sh_ok(&format!("sha256sum {target}"), &dest);
         let sum = String::from_utf8_lossy(&out.stdout);
         assert_eq!(
@@ -707,6 +715,25 @@ fn installs_what_it_lists(u: &Upstream, key: &Path, bundle: &Path, manifest: &se
             "{target}"
         );
     }
+}
+
+/// The upstream URL of a release binary or tool archive from its bundle target.
+fn upstream_url(target: &str) -> Option<String> {
+    if let Some(rest) = target.strip_prefix("bin/") {
+        let rest = rest.replacen("/linux/", "/bin/linux/", 1);
+        return Some(format!("https://dl.k8s.io/release/{rest}"));
+    }
+    let rest = target.strip_prefix("tools/")?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    let (name, version, file) = (parts[0], parts[1], parts.last()?);
+    let repo = match name {
+        "crictl" => "kubernetes-sigs/cri-tools",
+        "cni-plugins" => "containernetworking/plugins",
+        _ => return None,
+    };
+    Some(format!(
+        "https://github.com/{repo}/releases/download/{version}/{file}"
+    ))
 }
 
 /// `airlock-verify plan` inside with dumps at two phases of the schedule, one mid-phase,

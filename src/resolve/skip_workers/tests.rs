@@ -48,6 +48,8 @@ fn hop_lock(from: &str, to: &str) -> Lock {
         s("cp1.apply", Phase::Cp1),
         s("workers.kubeadm", Phase::Workers),
         s("workers.drain", Phase::Workers),
+        s("cni.plugins", Phase::Cni),
+        s("post.versions", Phase::Post),
         s("backout.binaries", Phase::Backout),
     ]);
     l
@@ -119,6 +121,24 @@ fn workers_steps_and_worker_arch_files_only_where_workers_land() {
         title("phase1.workers.kubeadm")
     );
     assert!(title("phase2.workers.stay").contains(&format!("takes kubeadm {}", p("35"))));
+    // Where workers stay, the steps a hop runs on every node are the control plane's
+    // only, and the post check expects the workers still at their version.
+    for n in [1, 2] {
+        let cni = title(&format!("phase{n}.cni.plugins"));
+        assert!(
+            cni.contains(&format!("Control-plane nodes only (workers stay at {from}")),
+            "{cni}"
+        );
+        let post = title(&format!("phase{n}.post.versions"));
+        assert!(
+            post.contains(&format!("every worker still {from}")),
+            "{post}"
+        );
+    }
+    for n in [3, 4] {
+        assert!(!title(&format!("phase{n}.cni.plugins")).contains("Control-plane nodes only"));
+        assert!(!title(&format!("phase{n}.post.versions")).contains("every worker still"));
+    }
     // amd64 (control plane) for every version; arm64 kubelets only for the landing
     // versions, arm64 kubeadm also for the kubeadm-only phases (not 1.33's, which the
     // workers already run).
