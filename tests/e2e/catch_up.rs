@@ -671,7 +671,9 @@ fn worker_arch_left_out(
         .filter(|t| match t.strip_prefix("bin/") {
             Some(rest) => {
                 let v = rest.split('/').next().unwrap().to_string();
-                !lands.contains(&v) && !(t.ends_with("/kubeadm") && kubeadm_only.contains(&v))
+                let needed =
+                    lands.contains(&v) || (t.ends_with("/kubeadm") && kubeadm_only.contains(&v));
+                !needed
             }
             None => !tools_kept.iter().any(|k| t.starts_with(k.as_str())),
         })
