@@ -527,6 +527,22 @@ fn four_minors_keep_workers_three_behind_with_kubeadm_only_steps_and_install() {
     assert_runbook_shape(&u, &manifest);
     assert_runbook_shape(&u, &read_json(&every_dir.join("manifest.json")));
     worker_arch_left_out(&catalog, sched, &gone, &every_files);
+    // The change report pictures it and counts drains and kubeadm-only steps.
+    let report = read_json(&skip_dir.join("report/change-report.json"));
+    assert_eq!(report["schedule"]["drains_per_worker"], landings);
+    assert_eq!(
+        report["schedule"]["drains_saved_per_worker"],
+        every_landings - landings
+    );
+    let note = report["schedule"]["note"].as_str().unwrap();
+    let kubeadm_note = format!("in {kubeadm_only} phase(s) where workers stay");
+    assert!(note.contains(&kubeadm_note), "{note}");
+    assert_valid(
+        "change-report.schema.json",
+        &skip_dir.join("report/change-report.json"),
+    );
+    let lock = u.path("skip").join(format!("{name}.lock"));
+    assert_valid("lock.schema.json", &yaml_as_json(&lock));
 
     // Verifies (and sha256sum agrees) and installs into a fresh enclave registry.
     let v = Cli::verify()
