@@ -806,8 +806,26 @@ fn enclave_plan_four_minors(u: &Upstream, key: &Path, bundle: &Path, sched: &ser
     assert_eq!(n["phase"], phases[first_landing + 1]);
     let last = v(phases.last().unwrap(), "control_plane");
     assert_eq!(next(&last, [last.as_str(), last.as_str()])["next"], "done");
-    // A worker one minor older than the landing phase's floor is refused by name.
+    // kube-proxy runs the control plane's version (a DaemonSet): one a minor below the
+    // landing phase's floor is refused by its image, though every kubelet is in range.
     let floor = landing["kubelet_floor_minor"].as_u64().unwrap();
+    let proxy_dir = dir.join("kube-proxy-old");
+    let proxy = format!("registry.k8s.io/kube-proxy:v1.{}.0", floor - 1);
+    let ds = serde_json::json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
+        "spec": {"template": {"spec": {"containers": [{"name": "kube-proxy", "image": proxy}]}}}});
+    write_list(&proxy_dir, "kube-proxy.json", vec![ds]);
+    let cp_before = v(before, "control_plane");
+    std::fs::copy(
+        nodes(&dir, &cp_before, [from, from]),
+        proxy_dir.join("nodes.json"),
+    )
+    .unwrap();
+    plan(&proxy_dir).fails(
+        1,
+        &format!("too old: kube-system/kube-proxy DaemonSet ({proxy})"),
+    );
+    // A worker one minor older than the landing phase's floor is refused by name.
     let old = format!("v1.{}.0", floor - 1);
     plan(&nodes(&dir, &v(before, "control_plane"), [from, old.as_str()])).fails(
         1,
