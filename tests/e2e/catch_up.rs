@@ -516,6 +516,20 @@ fn four_minors_keep_workers_three_behind_with_kubeadm_only_steps_and_install() {
     assert_eq!(drains["kubeadm_only_steps_per_worker"], kubeadm_only);
     assert_eq!(drains["per_worker_every_minor"], every_landings);
     assert_eq!(conservative["drains"]["per_worker"], every_landings);
+    // The plan's table marks the kubeadm-only phases and counts the drains.
+    let text = u
+        .cli()
+        .args(["plan", "--from", hop.0, "--to", hop.1, "--workers", "skip"])
+        .arg("--catalog")
+        .arg(&catalog_path)
+        .ok()
+        .stdout();
+    let marked = text
+        .matches(&format!("stay at {} (kubeadm*)", hop.0))
+        .count();
+    assert_eq!(marked, kubeadm_only, "{text}");
+    let drains_line = format!("drains per worker: {landings} (every-minor plan: {every_landings})");
+    assert!(text.contains(&drains_line), "{text}");
     // Workers are three minors behind when the first landing phase starts.
     let first = phases.iter().find(|p| p.get("workers").is_some()).unwrap();
     let lag = minor_of(first["control_plane"].as_str().unwrap()) - 29;
