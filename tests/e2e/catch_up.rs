@@ -425,11 +425,67 @@ fn four_minors_keep_workers_three_behind_with_kubeadm_only_steps_and_install() {
     let key = u.keygen("plan");
     let target = crate::common::upstream::LATER_MINORS[2].0;
     let hop = ("v1.29.6", target);
+    let (every, skip) = build_both(&u, &key, &catalog_path, hop);
+    let name = format!("airlock-v1.29.6-to-{target}");
+    let (every_dir, skip_dir) = (u.path("every").join(&name), u.path("skip").join(&name));
+    let (every_files, skip_files) = (files_of(&every_dir), files_of(&skip_dir));
+    let gone = left_out(&every_files, &skip_files);
+    let payload =
+        |b: &serde_json::Value| b["one_bundle"]["bundle"]["payload_size"].as_u64().unwrap();
+    let (saved, gone_bytes) = (payload(&every) - payload(&skip), gone.values().sum::<u64>());
+    eprintln!("left out {} files, {gone_bytes} bytes", gone.len());
+    // Random file bytes do not compress; each left-out file also takes its tar header.
+    assert!(
+        saved >= gone_bytes && saved <= gone_bytes + 16 * 1024 * gone.len() as u64,
+        "saved {saved} bytes, left out {gone_bytes}"
+    );
+    let sched = &skip["schedule"];
+    let phases = sched["phases"].as_array().unwrap();
+    let (landings, kubeadm_only, every_landings) =
+        schedule_against_conservative(&u, &catalog_path, &catalog, hop, &skip);
+    let limit = limits_of(&catalog, minor_of(target)).0;
+    // Workers are three minors behind when the first landing phase starts.
+    let first = phases.iter().find(|p| p.get("workers").is_some()).unwrap();
+    let lag = minor_of(first["control_plane"].as_str().unwrap()) - 29;
+    assert_eq!(lag, limit, "{first}");
+
+    let manifest = read_json(&skip_dir.join("manifest.json"));
+    assert_eq!(&manifest["schedule"], sched);
+    skipping_runbook(&manifest, sched);
+    assert_runbook_shape(&u, &manifest);
+    assert_runbook_shape(&u, &read_json(&every_dir.join("manifest.json")));
+    worker_arch_left_out(&catalog, sched, &gone, &every_files);
+    report_counts(&skip_dir, landings, every_landings - landings, kubeadm_only);
+    let lock = u.path("skip").join(format!("{name}.lock"));
+    assert_valid("lock.schema.json", &yaml_as_json(&lock));
+
+    // Verifies (and sha256sum agrees) and installs into a fresh enclave registry.
+    let v = Cli::verify()
+        .arg("verify")
+        .arg(&skip_dir)
+        .args(["--trust", &cli::pub_of(&key), "--json"])
+        .ok()
+        .json();
+    assert_eq!(v["verified"], true);
+    sh_ok("sha256sum --quiet -c SHA256SUMS", &skip_dir);
+    installs_what_it_lists(&u, &key, &skip_dir, &manifest);
+    enclave_plan_four_minors(&u, &key, &skip_dir, sched);
+}
+
+/// Builds the conservative and the skipping catch-up bundle of `hop` (control plane
+/// amd64, workers amd64 and arm64) twice each, into every/, skip/, every2/ and skip2/,
+/// and prints sizes and times for BENCHMARKS.md; the first build of each.
+fn build_both(
+    u: &Upstream,
+    key: &Path,
+    catalog_path: &Path,
+    hop: (&str, &str),
+) -> (serde_json::Value, serde_json::Value) {
     let platforms = ["--platform", "linux/amd64,linux/arm64"];
     let build = |dir: &str, extra: &[&str]| {
         let started = std::time::Instant::now();
         let out = u
-            .plan_build(hop, &key, &u.path(dir), &catalog_path)
+            .plan_build(hop, key, &u.path(dir), catalog_path)
             .args(["--one-bundle"])
             .args(extra)
             .args(platforms)
@@ -457,32 +513,34 @@ fn four_minors_keep_workers_three_behind_with_kubeadm_only_steps_and_install() {
         |b: &serde_json::Value| b["one_bundle"]["bundle"]["payload_size"].as_u64().unwrap();
     assert_eq!(payload(&every), payload(&every2));
     assert_eq!(payload(&skip), payload(&skip2));
-    let name = format!("airlock-v1.29.6-to-{target}");
-    let (every_dir, skip_dir) = (u.path("every").join(&name), u.path("skip").join(&name));
-    let (every_files, skip_files) = (files_of(&every_dir), files_of(&skip_dir));
-    let gone = left_out(&every_files, &skip_files);
-    let gone_bytes: u64 = gone.values().sum();
     // BENCHMARKS.md quotes these figures.
     eprintln!(
-        "catch-up v1.29.6 -> {target} (test upstream): every-minor {} bytes in {every_secs:.1} s \
-         and {every2_secs:.1} s; workers skip {} bytes in {skip_secs:.1} s and {skip2_secs:.1} s; \
-         left out {} files, {gone_bytes} bytes",
+        "catch-up {} -> {} (test upstream): every-minor {} bytes in {every_secs:.1} s \
+         and {every2_secs:.1} s; workers skip {} bytes in {skip_secs:.1} s and {skip2_secs:.1} s",
+        hop.0,
+        hop.1,
         payload(&every),
         payload(&skip),
-        gone.len()
     );
-    let saved = payload(&every) - payload(&skip);
-    assert!(
-        saved >= gone_bytes && saved <= gone_bytes + 16 * 1024 * gone.len() as u64,
-        "saved {saved} bytes, left out {gone_bytes}"
-    );
+    (every, skip)
+}
 
+/// The skipping schedule of `skip` (a build's JSON) against the conservative plan of the
+/// same range and the catalog's limits, and the plan's table; returns the workers'
+/// landings and kubeadm-only steps, and the conservative plan's landings.
+fn schedule_against_conservative(
+    u: &Upstream,
+    catalog_path: &Path,
+    catalog: &serde_json::Value,
+    hop: (&str, &str),
+    skip: &serde_json::Value,
+) -> (usize, usize, usize) {
     // The schedule against the conservative plan of the same range.
     let conservative = u
         .cli()
         .args(["plan", "--from", hop.0, "--to", hop.1, "--json"])
         .args(["--workers", "every-minor", "--catalog"])
-        .arg(&catalog_path)
+        .arg(catalog_path)
         .ok()
         .json();
     let sched = &skip["schedule"];
@@ -495,20 +553,19 @@ fn four_minors_keep_workers_three_behind_with_kubeadm_only_steps_and_install() {
             (&h["from"], &h["to"])
         );
     }
-    let (landings, kubeadm_only) = check_schedule(&catalog, sched, true);
+    let (landings, kubeadm_only) = check_schedule(catalog, sched, true);
     for p in phases {
         let after = minor_of(p["control_plane"].as_str().unwrap());
         assert_eq!(
             p["kubelet_floor_minor"],
-            after - limits_of(&catalog, after).0
+            after - limits_of(catalog, after).0
         );
     }
-    let (every_landings, every_kubeadm) =
-        check_schedule(&catalog, &conservative["schedule"], false);
+    let (every_landings, every_kubeadm) = check_schedule(catalog, &conservative["schedule"], false);
     assert_eq!((every_landings, every_kubeadm), (hops.len(), 0));
     // Fewest drains the limit allows: one per `limit` minors.
-    let span = minor_of(target) - 29;
-    let limit = limits_of(&catalog, minor_of(target)).0;
+    let span = minor_of(hop.1) - 29;
+    let limit = limits_of(catalog, minor_of(hop.1)).0;
     assert_eq!(landings as u32, span.div_ceil(limit));
     assert!(landings < every_landings);
     let drains = &skip["drains"];
@@ -521,7 +578,7 @@ fn four_minors_keep_workers_three_behind_with_kubeadm_only_steps_and_install() {
         .cli()
         .args(["plan", "--from", hop.0, "--to", hop.1, "--workers", "skip"])
         .arg("--catalog")
-        .arg(&catalog_path)
+        .arg(catalog_path)
         .ok()
         .stdout();
     let marked = text
@@ -530,45 +587,23 @@ fn four_minors_keep_workers_three_behind_with_kubeadm_only_steps_and_install() {
     assert_eq!(marked, kubeadm_only, "{text}");
     let drains_line = format!("drains per worker: {landings} (every-minor plan: {every_landings})");
     assert!(text.contains(&drains_line), "{text}");
-    // Workers are three minors behind when the first landing phase starts.
-    let first = phases.iter().find(|p| p.get("workers").is_some()).unwrap();
-    let lag = minor_of(first["control_plane"].as_str().unwrap()) - 29;
-    assert_eq!(lag, limit, "{first}");
+    (landings, kubeadm_only, every_landings)
+}
 
-    let manifest = read_json(&skip_dir.join("manifest.json"));
-    assert_eq!(&manifest["schedule"], sched);
-    skipping_runbook(&manifest, sched);
-    assert_runbook_shape(&u, &manifest);
-    assert_runbook_shape(&u, &read_json(&every_dir.join("manifest.json")));
-    worker_arch_left_out(&catalog, sched, &gone, &every_files);
+/// The change report counts the drains, those saved, and the kubeadm-only steps, and
+/// validates against its schema.
+fn report_counts(bundle: &Path, landings: usize, saved: usize, kubeadm_only: usize) {
     // The change report pictures it and counts drains and kubeadm-only steps.
-    let report = read_json(&skip_dir.join("report/change-report.json"));
+    let report = read_json(&bundle.join("report/change-report.json"));
     assert_eq!(report["schedule"]["drains_per_worker"], landings);
-    assert_eq!(
-        report["schedule"]["drains_saved_per_worker"],
-        every_landings - landings
-    );
+    assert_eq!(report["schedule"]["drains_saved_per_worker"], saved);
     let note = report["schedule"]["note"].as_str().unwrap();
     let kubeadm_note = format!("in {kubeadm_only} phase(s) where workers stay");
     assert!(note.contains(&kubeadm_note), "{note}");
     assert_valid(
         "change-report.schema.json",
-        &skip_dir.join("report/change-report.json"),
+        &bundle.join("report/change-report.json"),
     );
-    let lock = u.path("skip").join(format!("{name}.lock"));
-    assert_valid("lock.schema.json", &yaml_as_json(&lock));
-
-    // Verifies (and sha256sum agrees) and installs into a fresh enclave registry.
-    let v = Cli::verify()
-        .arg("verify")
-        .arg(&skip_dir)
-        .args(["--trust", &cli::pub_of(&key), "--json"])
-        .ok()
-        .json();
-    assert_eq!(v["verified"], true);
-    sh_ok("sha256sum --quiet -c SHA256SUMS", &skip_dir);
-    installs_what_it_lists(&u, &key, &skip_dir, &manifest);
-    enclave_plan_four_minors(&u, &key, &skip_dir, sched);
 }
 
 /// The runbook: in phases where workers stay, `workers.stay` and (where the schedule
