@@ -293,6 +293,46 @@ fn enclave_plan_at_each_phase(u: &Upstream, key: &std::path::Path, bundle: &std:
     );
 }
 
+/// `airlock-verify plan` refuses, the control plane at `cp_before` (one phase before the
+/// `landing` phase) and workers at `from`, a kube-proxy or a kubelet older than the
+/// landing phase's floor. `plan(dump)`: the command for a dump.
+fn enclave_plan_refusals(
+    plan: &dyn Fn(&Path) -> Cli,
+    dir: &Path,
+    cp_before: &str,
+    landing: &serde_json::Value,
+    from: &str,
+) {
+    let cpv = landing["control_plane"].as_str().unwrap();
+    // kube-proxy runs the control plane's version (a DaemonSet): one a minor below the
+    // landing phase's floor is refused by its image, though every kubelet is in range.
+    let floor = landing["kubelet_floor_minor"].as_u64().unwrap();
+    let proxy_dir = dir.join("kube-proxy-old");
+    let proxy = format!("registry.k8s.io/kube-proxy:v1.{}.0", floor - 1);
+    let ds = serde_json::json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
+        "spec": {"template": {"spec": {"containers": [{"name": "kube-proxy", "image": proxy}]}}}});
+    write_list(&proxy_dir, "kube-proxy.json", vec![ds]);
+    std::fs::copy(
+        nodes(dir, cp_before, [from, from]),
+        proxy_dir.join("nodes.json"),
+    )
+    .unwrap();
+    plan(&proxy_dir).fails(
+        1,
+        &format!("too old: kube-system/kube-proxy DaemonSet ({proxy})"),
+    );
+    // A worker one minor older than the landing phase's floor is refused by name.
+    let old = format!("v1.{}.0", floor - 1);
+    plan(&nodes(dir, cp_before, [from, old.as_str()])).fails(
+        1,
+        &format!(
+            "phase {} moves the control plane to {cpv}, which needs every kubelet and kube-proxy at 1.{floor} or newer; too old: worker-1 (kubelet {old})",
+            landing["n"]
+        ),
+    );
+}
+
 #[test]
 fn a_skipping_plan_on_uncertain_facts_is_refused_by_name() {
     let u = Upstream::new(Opts::default());
@@ -622,7 +662,6 @@ fn skipping_runbook(manifest: &serde_json::Value, sched: &serde_json::Value) {
     let mut before = sched["from"].as_str().unwrap().to_string();
     for p in sched["phases"].as_array().unwrap() {
         let n = p["n"].as_u64().unwrap();
-        let cp = p["control_plane"].as_str().unwrap();
         let workers: Vec<&str> = ids
             .iter()
             .copied()
@@ -631,41 +670,8 @@ fn skipping_runbook(manifest: &serde_json::Value, sched: &serde_json::Value) {
         assert!(pos(&format!("phase{n}.pre.schedule-skew")) < pos(&format!("phase{n}.cp1.apply")));
         match (p.get("workers"), p.get("workers_kubeadm")) {
             (None, Some(k)) => {
-                let stay = get(&format!("phase{n}.workers.stay"));
-                let kubeadm = get(&format!("phase{n}.workers.kubeadm"));
-                assert_eq!(
-                    workers,
-                    [
-                        stay["id"].as_str().unwrap(),
-                        kubeadm["id"].as_str().unwrap()
-                    ]
-                );
-                let title = stay["title"].as_str().unwrap();
-                assert!(
-                    title.contains(&format!("Workers stay at {before}")),
-                    "{title}"
-                );
-                assert!(
-                    title.contains(&format!("kubeadm {}", k.as_str().unwrap())),
-                    "{title}"
-                );
-                let text = kubeadm["commands"].to_string();
-                assert!(text.contains(&format!("bin/{cp}/linux/")), "{text}");
-                assert!(text.contains("kubeadm upgrade node"), "{text}");
-                assert!(
-                    !text.contains("drain") && !text.contains("kubelet"),
-                    "{text}"
-                );
-                assert!(
-                    kubeadm["title"]
-                        .as_str()
-                        .unwrap()
-                        .contains("no drain, kubelet unchanged"),
-                    "{kubeadm}"
-                );
-                assert!(
-                    pos(&format!("phase{n}.cp1.apply")) < pos(&format!("phase{n}.workers.kubeadm"))
-                );
+                let at = |id: &str| (get(id), pos(id));
+                kubeadm_only_phase(n, &before, k, &workers, at);
             }
             (None, None) => assert_eq!(workers, [format!("phase{n}.workers.stay")]),
             (Some(_), _) => {}
@@ -696,6 +702,54 @@ fn skipping_runbook(manifest: &serde_json::Value, sched: &serde_json::Value) {
         }
         get(&format!("phase{n}.backout.workers"));
     }
+}
+
+/// A phase where workers stay but take the phase's kubeadm: `workers.stay` says so, then
+/// `workers.kubeadm` installs that kubeadm and runs `kubeadm upgrade node`, after the
+/// control plane's apply, without a drain or a kubelet. `at(id)`: the step and its place.
+fn kubeadm_only_phase<'a>(
+    n: u64,
+    before: &str,
+    k: &serde_json::Value,
+    workers: &[&str],
+    at: impl Fn(&str) -> (&'a serde_json::Value, usize),
+) {
+    let get = |id: &str| at(id).0;
+    let pos = |id: &str| at(id).1;
+    let cp = k.as_str().unwrap();
+    let stay = get(&format!("phase{n}.workers.stay"));
+    let kubeadm = get(&format!("phase{n}.workers.kubeadm"));
+    assert_eq!(
+        workers,
+        [
+            stay["id"].as_str().unwrap(),
+            kubeadm["id"].as_str().unwrap()
+        ]
+    );
+    let title = stay["title"].as_str().unwrap();
+    assert!(
+        title.contains(&format!("Workers stay at {before}")),
+        "{title}"
+    );
+    assert!(
+        title.contains(&format!("kubeadm {}", k.as_str().unwrap())),
+        "{title}"
+    );
+    let text = kubeadm["commands"].to_string();
+    assert!(text.contains(&format!("bin/{cp}/linux/")), "{text}");
+    assert!(text.contains("kubeadm upgrade node"), "{text}");
+    assert!(
+        !text.contains("drain") && !text.contains("kubelet"),
+        "{text}"
+    );
+    assert!(
+        kubeadm["title"]
+            .as_str()
+            .unwrap()
+            .contains("no drain, kubelet unchanged"),
+        "{kubeadm}"
+    );
+    assert!(pos(&format!("phase{n}.cp1.apply")) < pos(&format!("phase{n}.workers.kubeadm")));
 }
 
 /// The worker-only architecture's files left out are exactly those of the versions workers
@@ -855,32 +909,6 @@ fn enclave_plan_four_minors(u: &Upstream, key: &Path, bundle: &Path, sched: &ser
     assert_eq!(n["phase"], phases[first_landing + 1]);
     let last = v(phases.last().unwrap(), "control_plane");
     assert_eq!(next(&last, [last.as_str(), last.as_str()])["next"], "done");
-    // kube-proxy runs the control plane's version (a DaemonSet): one a minor below the
-    // landing phase's floor is refused by its image, though every kubelet is in range.
-    let floor = landing["kubelet_floor_minor"].as_u64().unwrap();
-    let proxy_dir = dir.join("kube-proxy-old");
-    let proxy = format!("registry.k8s.io/kube-proxy:v1.{}.0", floor - 1);
-    let ds = serde_json::json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
-        "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
-        "spec": {"template": {"spec": {"containers": [{"name": "kube-proxy", "image": proxy}]}}}});
-    write_list(&proxy_dir, "kube-proxy.json", vec![ds]);
     let cp_before = v(before, "control_plane");
-    std::fs::copy(
-        nodes(&dir, &cp_before, [from, from]),
-        proxy_dir.join("nodes.json"),
-    )
-    .unwrap();
-    plan(&proxy_dir).fails(
-        1,
-        &format!("too old: kube-system/kube-proxy DaemonSet ({proxy})"),
-    );
-    // A worker one minor older than the landing phase's floor is refused by name.
-    let old = format!("v1.{}.0", floor - 1);
-    plan(&nodes(&dir, &v(before, "control_plane"), [from, old.as_str()])).fails(
-        1,
-        &format!(
-            "phase {} moves the control plane to {cpv}, which needs every kubelet and kube-proxy at 1.{floor} or newer; too old: worker-1 (kubelet {old})",
-            landing["n"]
-        ),
-    );
+    enclave_plan_refusals(&plan, &dir, &cp_before, landing, from);
 }
