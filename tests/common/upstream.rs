@@ -118,6 +118,33 @@ pub const LATER_MINORS: [(&str, (&str, &str), [&str; 3]); 3] = [
     ),
 ];
 
+/// Adds the etcd, coredns and pause images of [`LATER_MINORS`] not yet in `refs`, in order.
+fn later_image_refs(refs: &mut Vec<String>) {
+    for (_, _, [etcd, coredns, pause]) in LATER_MINORS {
+        for r in [
+            format!("etcd:{etcd}"),
+            format!("coredns/coredns:{coredns}"),
+            format!("pause:{pause}"),
+        ] {
+            if !refs.contains(&r) {
+                refs.push(r);
+            }
+        }
+    }
+}
+
+/// The (crictl, cni-plugins) versions the file server holds: 1.29's and 1.30's, and with
+/// `later` those of [`LATER_MINORS`], each once.
+fn tool_versions(later: bool) -> Vec<(&'static str, &'static str)> {
+    let mut tools = vec![("v1.29.0", "v1.3.0"), ("v1.30.0", "v1.4.0")];
+    for (_, t, _) in LATER_MINORS.iter().filter(|_| later) {
+        if !tools.contains(t) {
+            tools.push(*t);
+        }
+    }
+    tools
+}
+
 /// The skew policy's limits and kubeadm's, stated (not uncertain) for one minor.
 const MINOR_FACTS: &str = "    skew: { kubelet_max_minors_older: 3, kube_proxy_max_minors_older: 3, kube_proxy_max_minors_from_kubelet: 3, control_plane_max_minors_older: 1, kubectl_max_minors_skew: 1, source: [t] }
     kubeadm: { kubelet_max_minors_older: 3, kubelet_too_old_is: skippable, upgrade_node_checks_version: false, node_kubeadm_max_minors_newer: 1, source: [t] }
@@ -260,17 +287,7 @@ impl Upstream {
             refs.push(r.into());
         }
         if o.later_minors {
-            for (_, _, [etcd, coredns, pause]) in LATER_MINORS {
-                for r in [
-                    format!("etcd:{etcd}"),
-                    format!("coredns/coredns:{coredns}"),
-                    format!("pause:{pause}"),
-                ] {
-                    if !refs.contains(&r) {
-                        refs.push(r);
-                    }
-                }
-            }
+            later_image_refs(&mut refs);
         }
         refs.extend(o.extra.iter().map(|s| s.to_string()));
         let specs: Vec<ImageSpec> = refs
@@ -316,15 +333,7 @@ impl Upstream {
                 }
             }
         }
-        let mut tools = vec![("v1.29.0", "v1.3.0"), ("v1.30.0", "v1.4.0")];
-        if o.later_minors {
-            for (_, t, _) in LATER_MINORS {
-                if !tools.contains(&t) {
-                    tools.push(t);
-                }
-            }
-        }
-        for (crictl, cni) in tools {
+        for (crictl, cni) in tool_versions(o.later_minors) {
             for arch in ["amd64", "arm64"] {
                 let p = format!(
                     "kubernetes-sigs/cri-tools/releases/download/{crictl}/crictl-{crictl}-linux-{arch}.tar.gz"
