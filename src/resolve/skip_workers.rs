@@ -12,6 +12,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::catalog::{Catalog, Version};
 use crate::error::{Error, Result};
 use crate::lock::Lock;
 use crate::manifest::{Phase, Schedule, SchedulePhase, Step};
@@ -20,8 +21,14 @@ fn schedule_error(reason: String) -> Error {
     Error::invalid("plan", "--workers skip", reason)
 }
 
-/// Merge `hops` (one lock per schedule phase) into one lock for `schedule`.
-pub fn merge(hops: &[Lock], schedule: &Schedule, worker_only_arches: &[String]) -> Result<Lock> {
+/// Merge `hops` (one lock per schedule phase) into one lock for `schedule`; `catalog`
+/// (the one the hops were resolved with) says which tools each landing minor installs.
+pub fn merge(
+    hops: &[Lock],
+    schedule: &Schedule,
+    worker_only_arches: &[String],
+    catalog: &Catalog,
+) -> Result<Lock> {
     if hops.len() != schedule.phases.len() {
         return Err(schedule_error(format!(
             "{} hops but {} phases in the schedule",
@@ -37,7 +44,8 @@ pub fn merge(hops: &[Lock], schedule: &Schedule, worker_only_arches: &[String]) 
         workers_before = p.workers_after.clone();
     }
     out.checklist = Some(steps);
-    let left_out = drop_skipped_worker_files(&mut out, hops, schedule, worker_only_arches);
+    let tools = landing_tools(schedule, catalog)?;
+    let left_out = drop_skipped_worker_files(&mut out, hops, schedule, worker_only_arches, &tools);
     if !left_out.is_empty() {
         out.notes.push(format!(
             "workers skip minors: {} file(s) only workers of {} use are left out for the \
@@ -69,6 +77,27 @@ fn is_kubeadm_bin(target: &str) -> bool {
     target.starts_with("bin/") && target.rsplit('/').next() == Some("kubeadm")
 }
 
+/// `tools/NAME/VERSION/`: the target prefix of each tool the minors workers land on
+/// install. A landing hop's lock also carries the previous minor's tools for its back-out,
+/// which workers that skipped that minor never ran.
+fn landing_tools(schedule: &Schedule, catalog: &Catalog) -> Result<BTreeSet<String>> {
+    let mut out = BTreeSet::new();
+    for w in schedule.phases.iter().filter_map(|p| p.workers.as_deref()) {
+        let v: Version = w
+            .parse()
+            .map_err(|e| schedule_error(format!("phase version {w}: {e}")))?;
+        let m = catalog.minor_of(&v).ok_or_else(|| {
+            schedule_error(format!("minor {} is not in the catalog", v.minor_key()))
+        })?;
+        out.extend(
+            m.tools
+                .iter()
+                .map(|t| format!("tools/{}/{}/", t.name, t.version)),
+        );
+    }
+    Ok(out)
+}
+
 /// Drop the worker-only architectures' files that no landing phase needs; returns their
 /// targets.
 fn drop_skipped_worker_files(
@@ -76,6 +105,7 @@ fn drop_skipped_worker_files(
     hops: &[Lock],
     schedule: &Schedule,
     worker_only_arches: &[String],
+    landing_tools: &BTreeSet<String>,
 ) -> Vec<String> {
     let landings: BTreeSet<&str> = schedule
         .phases
@@ -98,11 +128,14 @@ fn drop_skipped_worker_files(
         let target = f.target.to_string();
         let worker_only =
             arch_of(&target).is_some_and(|a| worker_only_arches.iter().any(|w| w == a));
-        // A landing hop's lock also carries its back-out binaries (the previous
-        // control-plane version), which workers never ran.
+        // A landing hop's lock also carries its back-out binaries and tools (the
+        // previous control-plane version's), which workers never ran.
+        let tool_kept = !target.starts_with("tools/")
+            || landing_tools.iter().any(|t| target.starts_with(t.as_str()));
         let keep = !worker_only
             || (needed.contains(&target)
-                && bin_version(&target).is_none_or(|v| landings.contains(v)))
+                && bin_version(&target).is_none_or(|v| landings.contains(v))
+                && tool_kept)
             || (is_kubeadm_bin(&target)
                 && bin_version(&target).is_some_and(|v| kubeadm_only.contains(v)));
         if !keep {
@@ -162,6 +195,9 @@ fn phase_steps(l: &Lock, p: &SchedulePhase, workers_before: &str, total: usize) 
             continue;
         }
         let mut s = s.clone();
+        if p.workers.is_none() {
+            s = for_staying_workers(s, p, workers_before);
+        }
         s.id = format!("phase{n}.{}", s.id);
         s.title = if is_worker && kubeadm_only {
             format!(
@@ -197,6 +233,32 @@ fn phase_steps(l: &Lock, p: &SchedulePhase, workers_before: &str, total: usize) 
         ));
     }
     out
+}
+
+/// A hop step that would touch every node, narrowed to the control plane in a phase where
+/// workers stay: they keep their crictl and CNI plugins (the bundle may not carry this
+/// minor's for a worker-only architecture) and still report their version afterwards.
+fn for_staying_workers(mut s: Step, p: &SchedulePhase, workers_before: &str) -> Step {
+    match s.id.as_str() {
+        "cni.plugins" => {
+            s.title = format!(
+                "Control-plane nodes only (workers stay at {workers_before} and keep their tools until they land): {}",
+                s.title
+            );
+        }
+        "post.versions" => {
+            s.title = format!(
+                "Confirm the control plane runs {} and every worker still {workers_before}",
+                p.control_plane
+            );
+            s.check = Some(format!(
+                "the server and every control-plane node report {}; every worker reports {workers_before}",
+                p.control_plane
+            ));
+        }
+        _ => {}
+    }
+    s
 }
 
 /// Workers that do not move in this phase.

@@ -24,6 +24,7 @@ pub const CP: [&str; 4] = [
     "kube-proxy",
 ];
 
+/// The tiny catalog: minors 1.29 and 1.30, with the top-level skew block only.
 pub fn catalog_text() -> String {
     let bin = |name: &str| {
         format!(
@@ -97,6 +98,116 @@ minors:
     )
 }
 
+/// The newest patch of each minor [`Opts::later_minors`] adds, and its tools (crictl,
+/// cni-plugins) and images (etcd, coredns, pause); the tags follow the real releases.
+pub const LATER_MINORS: [(&str, (&str, &str), [&str; 3]); 3] = [
+    (
+        "v1.31.4",
+        ("v1.31.1", "v1.5.1"),
+        ["3.5.15-0", "v1.11.3", "3.10"],
+    ),
+    (
+        "v1.32.2",
+        ("v1.32.0", "v1.6.0"),
+        ["3.5.16-0", "v1.11.3", "3.10"],
+    ),
+    (
+        "v1.33.1",
+        ("v1.32.0", "v1.6.2"),
+        ["3.5.21-0", "v1.12.0", "3.10"],
+    ),
+];
+
+/// Adds the etcd, coredns and pause images of [`LATER_MINORS`] not yet in `refs`, in order.
+fn later_image_refs(refs: &mut Vec<String>) {
+    for (_, _, [etcd, coredns, pause]) in LATER_MINORS {
+        for r in [
+            format!("etcd:{etcd}"),
+            format!("coredns/coredns:{coredns}"),
+            format!("pause:{pause}"),
+        ] {
+            if !refs.contains(&r) {
+                refs.push(r);
+            }
+        }
+    }
+}
+
+/// The (crictl, cni-plugins) versions the file server holds: 1.29's and 1.30's, and with
+/// `later` those of [`LATER_MINORS`], each once.
+fn tool_versions(later: bool) -> Vec<(&'static str, &'static str)> {
+    let mut tools = vec![("v1.29.0", "v1.3.0"), ("v1.30.0", "v1.4.0")];
+    for (_, t, _) in LATER_MINORS.iter().filter(|_| later) {
+        if !tools.contains(t) {
+            tools.push(*t);
+        }
+    }
+    tools
+}
+
+/// The skew policy's limits and kubeadm's, stated (not uncertain) for one minor.
+const MINOR_FACTS: &str = "    skew: { kubelet_max_minors_older: 3, kube_proxy_max_minors_older: 3, kube_proxy_max_minors_from_kubelet: 3, control_plane_max_minors_older: 1, kubectl_max_minors_skew: 1, source: [t] }
+    kubeadm: { kubelet_max_minors_older: 3, kubelet_too_old_is: skippable, upgrade_node_checks_version: false, node_kubeadm_max_minors_newer: 1, source: [t] }
+";
+
+/// `text` with [`MINOR_FACTS`] stated in every minor of the catalog.
+pub fn with_minor_facts(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        out.push_str(line);
+        out.push('\n');
+        if line.starts_with("  - minor: \"1.") {
+            out.push_str(MINOR_FACTS);
+        }
+    }
+    out
+}
+
+/// The tiny catalog with minors 1.29 to 1.33 ([`LATER_MINORS`]), each with its skew and
+/// kubeadm facts, so a catch-up whose workers stay three minors behind can be planned.
+pub fn catalog_text_later_minors() -> String {
+    let tools = |crictl: &str, cni: &str| {
+        format!(
+            r#"    tools:
+      - {{ name: crictl, version: "{crictl}", url: "https://github.com/kubernetes-sigs/cri-tools/releases/download/{{tool_version}}/crictl-{{tool_version}}-linux-{{arch}}.tar.gz", checksum_url: "{{url}}.sha256", checksum_format: hex, mode: "0644", source: [t] }}
+      - {{ name: cni-plugins, version: "{cni}", url: "https://github.com/containernetworking/plugins/releases/download/{{tool_version}}/cni-plugins-linux-{{arch}}-{{tool_version}}.tgz", checksum_url: "{{url}}.sha256", checksum_format: sha256sum, mode: "0644", source: [t] }}
+"#
+        )
+    };
+    // Release and end-of-life dates of the real minors.
+    let dates = [
+        ("2024-08-13", "2025-11-11"),
+        ("2024-12-11", "2026-02-28"),
+        ("2025-04-23", "2026-06-28"),
+    ];
+    let mut text = catalog_text();
+    for ((v, (crictl, cni), [etcd, coredns, pause]), (released, eol)) in
+        LATER_MINORS.iter().zip(dates)
+    {
+        let (minor, patch) = v[1..].rsplit_once('.').expect("vMAJOR.MINOR.PATCH");
+        let removed = if minor == "1.32" {
+            "\n      - { group_version: flowcontrol.apiserver.k8s.io/v1beta3, kinds: [FlowSchema], replacement: flowcontrol.apiserver.k8s.io/v1, source: [t] }"
+        } else {
+            " []"
+        };
+        text.push_str(&format!(
+            r#"  - minor: "{minor}"
+    latest_patch: {patch}
+    released: "{released}"
+    end_of_life: "{eol}"
+    source: [t]
+    images:
+      - {{ name: etcd, repository: etcd, tags: [{{ from_patch: 0, tag: "{etcd}", source: [t] }}] }}
+      - {{ name: coredns, repository: coredns/coredns, tags: [{{ from_patch: 0, tag: "{coredns}", source: [t] }}] }}
+      - {{ name: pause, repository: pause, tags: [{{ from_patch: 0, tag: "{pause}", source: [t] }}] }}
+{tools}    removed_apis:{removed}
+"#,
+            tools = tools(crictl, cni),
+        ));
+    }
+    with_minor_facts(&text)
+}
+
 /// The layers of the `i`th image: two small ones, or the bench hop's shapes when
 /// `big_mib` is not 0 (see [`Opts::big_layer_mib`]).
 fn layers(i: u64, big_mib: usize) -> Vec<LayerSpec> {
@@ -131,6 +242,9 @@ pub struct Opts {
     /// and 1 MiB uncompressed; all seeded random, as incompressible as real layers.
     /// 0 (the default): two small layers, for tests.
     pub big_layer_mib: usize,
+    /// Also serve minors 1.31 to 1.33 ([`LATER_MINORS`]: their images, binaries and
+    /// tools) and write [`catalog_text_later_minors`] as the catalog.
+    pub later_minors: bool,
 }
 
 pub struct Upstream {
@@ -152,6 +266,12 @@ impl Upstream {
         let versions: Vec<&str> = ["v1.29.6", "v1.30.2"]
             .into_iter()
             .chain(o.versions.iter().copied())
+            .chain(
+                o.later_minors
+                    .then_some(LATER_MINORS.map(|m| m.0))
+                    .into_iter()
+                    .flatten(),
+            )
             .collect();
         for v in &versions {
             for n in CP {
@@ -165,6 +285,9 @@ impl Upstream {
             "pause:3.9",
         ] {
             refs.push(r.into());
+        }
+        if o.later_minors {
+            later_image_refs(&mut refs);
         }
         refs.extend(o.extra.iter().map(|s| s.to_string()));
         let specs: Vec<ImageSpec> = refs
@@ -210,7 +333,7 @@ impl Upstream {
                 }
             }
         }
-        for (crictl, cni) in [("v1.29.0", "v1.3.0"), ("v1.30.0", "v1.4.0")] {
+        for (crictl, cni) in tool_versions(o.later_minors) {
             for arch in ["amd64", "arm64"] {
                 let p = format!(
                     "kubernetes-sigs/cri-tools/releases/download/{crictl}/crictl-{crictl}-linux-{arch}.tar.gz"
@@ -243,7 +366,12 @@ impl Upstream {
         }
         let files = FileServer::start(&www);
         let catalog = work.path().join("catalog.yaml");
-        std::fs::write(&catalog, catalog_text()).unwrap();
+        let text = if o.later_minors {
+            catalog_text_later_minors()
+        } else {
+            catalog_text()
+        };
+        std::fs::write(&catalog, text).unwrap();
         Upstream {
             work,
             registry,
@@ -365,11 +493,12 @@ impl Upstream {
             .args(extra)
     }
 
-    /// The tiny catalog with `latest_patch: 6` for 1.29, so v1.29.6 is its newest patch
-    /// (written to catalog-129-6.yaml).
+    /// This upstream's catalog with `latest_patch: 6` for 1.29, so v1.29.6 is its newest
+    /// patch (written to catalog-129-6.yaml).
     pub fn catalog_129_6(&self) -> PathBuf {
         let path = self.path("catalog-129-6.yaml");
-        let text = catalog_text().replace("latest_patch: 15", "latest_patch: 6");
+        let text = std::fs::read_to_string(&self.catalog).expect("read the test catalog");
+        let text = text.replace("latest_patch: 15", "latest_patch: 6");
         std::fs::write(&path, text).expect("write catalog-129-6.yaml");
         path
     }

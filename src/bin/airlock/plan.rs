@@ -472,6 +472,7 @@ fn build_hops(
                 hops: hops.len(),
                 skip,
                 worker_only: &worker_only,
+                catalog: &loaded.catalog,
             };
             Some(build_catch_up(a, &ctx, &keys, &out_dir, parts)?)
         }
@@ -566,6 +567,7 @@ struct CatchUpParts<'a> {
     hops: usize,
     skip: Option<&'a Schedule>,
     worker_only: &'a [String],
+    catalog: &'a airlock::catalog::Catalog,
 }
 
 /// Merges the hops' locks (leaving out what skipping workers do not need) and builds
@@ -578,7 +580,7 @@ fn build_catch_up(
     p: CatchUpParts<'_>,
 ) -> anyhow::Result<serde_json::Value> {
     let merged = match p.skip {
-        Some(s) => airlock::resolve::skip_workers::merge(p.locks, s, p.worker_only)?,
+        Some(s) => airlock::resolve::skip_workers::merge(p.locks, s, p.worker_only, p.catalog)?,
         None => airlock::resolve::catchup::merge(p.locks)?,
     };
     let lock_path = out_dir.join(format!("{}.lock", p.name));

@@ -48,6 +48,8 @@ fn hop_lock(from: &str, to: &str) -> Lock {
         s("cp1.apply", Phase::Cp1),
         s("workers.kubeadm", Phase::Workers),
         s("workers.drain", Phase::Workers),
+        s("cni.plugins", Phase::Cni),
+        s("post.versions", Phase::Post),
         s("backout.binaries", Phase::Backout),
     ]);
     l
@@ -61,7 +63,7 @@ fn workers_steps_and_worker_arch_files_only_where_workers_land() {
     let sched = schedule::schedule(&c, &v(&from), &v(&to), WorkersMode::Skip, true).unwrap();
     let chain = [from.clone(), p("34"), p("35"), p("36"), to.clone()];
     let hops: Vec<Lock> = chain.windows(2).map(|w| hop_lock(&w[0], &w[1])).collect();
-    let m = merge(&hops, &sched, &["arm64".to_string()]).unwrap();
+    let m = merge(&hops, &sched, &["arm64".to_string()], &c).unwrap();
     let ids: Vec<&str> = m
         .checklist
         .iter()
@@ -119,6 +121,24 @@ fn workers_steps_and_worker_arch_files_only_where_workers_land() {
         title("phase1.workers.kubeadm")
     );
     assert!(title("phase2.workers.stay").contains(&format!("takes kubeadm {}", p("35"))));
+    // Where workers stay, the steps a hop runs on every node are the control plane's
+    // only, and the post check expects the workers still at their version.
+    for n in [1, 2] {
+        let cni = title(&format!("phase{n}.cni.plugins"));
+        assert!(
+            cni.contains(&format!("Control-plane nodes only (workers stay at {from}")),
+            "{cni}"
+        );
+        let post = title(&format!("phase{n}.post.versions"));
+        assert!(
+            post.contains(&format!("every worker still {from}")),
+            "{post}"
+        );
+    }
+    for n in [3, 4] {
+        assert!(!title(&format!("phase{n}.cni.plugins")).contains("Control-plane nodes only"));
+        assert!(!title(&format!("phase{n}.post.versions")).contains("every worker still"));
+    }
     // amd64 (control plane) for every version; arm64 kubelets only for the landing
     // versions, arm64 kubeadm also for the kubeadm-only phases (not 1.33's, which the
     // workers already run).
@@ -147,4 +167,78 @@ fn workers_steps_and_worker_arch_files_only_where_workers_land() {
     for s in m.checklist.iter().flatten() {
         assert!(s.check.is_some() && !s.commands.is_empty(), "{s:?}");
     }
+}
+
+/// `hop_lock` plus, for both arches, the tools of both ends' minors (the from-minor's are
+/// the back-out set), as resolve writes them.
+fn hop_lock_with_tools(c: &Catalog, from: &str, to: &str) -> Lock {
+    let mut l = hop_lock(from, to);
+    for ver in [to, from] {
+        for t in &c.minor_of(&v(ver)).unwrap().tools {
+            for arch in ["amd64", "arm64"] {
+                let target = format!("tools/{}/{}/linux/{arch}/{}.tgz", t.name, t.version, t.name);
+                if l.files.iter().any(|f| f.target.to_string() == target) {
+                    continue;
+                }
+                l.files.push(LockedFile {
+                    name: t.name.clone(),
+                    source: FileSource::Url(format!("https://example.com/{target}")),
+                    sha256: Sha256Digest::of(target.as_bytes()),
+                    size: Some(target.len() as u64),
+                    target: crate::paths::SafeRelPath::new(&target).unwrap(),
+                    mode: "0644".parse::<Mode>().unwrap(),
+                    kind: Some(FileKind::Tool),
+                });
+            }
+        }
+    }
+    l
+}
+
+#[test]
+fn worker_arch_tools_only_of_the_minors_workers_land_on() {
+    let c = Catalog::builtin().unwrap();
+    let p = |m: &str| format!("v1.{m}.{}", c.latest_patch(&format!("1.{m}")).unwrap());
+    let (from, to) = (p("33"), "v1.37.0".to_string());
+    let sched = schedule::schedule(&c, &v(&from), &v(&to), WorkersMode::Skip, true).unwrap();
+    let chain = [from.clone(), p("34"), p("35"), p("36"), to.clone()];
+    let hops: Vec<Lock> = chain
+        .windows(2)
+        .map(|w| hop_lock_with_tools(&c, &w[0], &w[1]))
+        .collect();
+    let m = merge(&hops, &sched, &["arm64".to_string()], &c).unwrap();
+    let targets: BTreeSet<String> = m.files.iter().map(|f| f.target.to_string()).collect();
+    let landing: Vec<&str> = sched
+        .phases
+        .iter()
+        .filter_map(|p| p.workers.as_deref())
+        .collect();
+    let tools_of = |ver: &str| -> Vec<String> {
+        c.minor_of(&v(ver))
+            .unwrap()
+            .tools
+            .iter()
+            .map(|t| format!("tools/{}/{}/", t.name, t.version))
+            .collect()
+    };
+    let kept: BTreeSet<String> = landing.iter().flat_map(|w| tools_of(w)).collect();
+    for ver in &chain {
+        for prefix in tools_of(ver) {
+            let has = |arch: &str| {
+                targets
+                    .iter()
+                    .any(|t| t.starts_with(&prefix) && t.contains(&format!("/linux/{arch}/")))
+            };
+            // The control plane's architecture keeps every minor's tools.
+            assert!(has("amd64"), "{prefix}");
+            assert_eq!(
+                has("arm64"),
+                kept.contains(&prefix),
+                "{prefix}: {targets:?}"
+            );
+        }
+    }
+    // 1.35's tools (the back-out set of the landing hop to 1.36) are among those left out,
+    // unless a landing minor shares them.
+    assert!(tools_of(&p("35")).iter().any(|t| !kept.contains(t)));
 }
