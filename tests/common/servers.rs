@@ -737,8 +737,19 @@ fn path_str(path: &Path) -> &str {
 // File server
 // ---------------------------------------------------------------------------
 
-/// `python3 -m http.server` serving one folder on `127.0.0.1:PORT`. It speaks
-/// HTTP/1.0, answers 404 for missing files and ignores query strings. Killed on
+/// Python's `http.server` (what `python3 -m http.server` runs) with a listen backlog of
+/// 128 instead of socketserver's 5: with 5, a client opening more connections at once
+/// (airlock fetches 8 at a time) has the rest of its SYNs dropped and retried by the
+/// kernel a second later, which put a 1 s stall into every timed resolve.
+const FILE_SERVER: &str = "import functools, http.server, sys
+class Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 128
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[2])
+Server(('127.0.0.1', int(sys.argv[1])), handler).serve_forever()
+";
+
+/// Python's `http.server` ([`FILE_SERVER`]) serving one folder on `127.0.0.1:PORT`. It
+/// speaks HTTP/1.0, answers 404 for missing files and ignores query strings. Killed on
 /// drop; the served folder belongs to the caller and is left alone.
 pub struct FileServer {
     child: Child,
@@ -765,16 +776,8 @@ impl FileServer {
         let ours = |_: &HttpResponse| read_log(&log).contains("\"GET / HTTP/1.0\"");
         let (child, port) = start_on_free_port("python3 http.server", &log, "/", ours, |port| {
             let mut c = Command::new("python3");
-            c.args([
-                "-u",
-                "-m",
-                "http.server",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-            ])
-            .arg("--directory")
-            .arg(dir);
+            c.args(["-u", "-c", FILE_SERVER, &port.to_string()])
+                .arg(dir);
             c
         });
         FileServer {

@@ -84,6 +84,14 @@ fn cold_build_with_and_without_provenance_and_the_offline_recheck() {
     println!("{}", run("sh", &[&signed]));
     // Once each before timing: farm-bench would time a failing script as well.
     run("sh", &[&plain]);
+    // HOLD=FILE keeps the servers up, for timing by hand, until FILE is removed.
+    if let Ok(hold) = std::env::var("HOLD") {
+        std::fs::write(&hold, format!("{signed}\n{plain}\n")).unwrap();
+        println!("holding: scripts {signed} {plain}; remove {hold} to go on");
+        while Path::new(&hold).exists() {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+    }
     let lock = std::fs::read_to_string(u.path("signed.lock")).unwrap();
     println!(
         "{} provenance entries; bundle {}",
