@@ -7,6 +7,7 @@
 //! counts, the ones refused before it are kept with their reason.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use airlock_provenance::{
     Artifact, BUNDLE_V03, MAX_BUNDLE, Policy, ProvenanceError, ProvenanceFacts, TrustedRoot,
@@ -92,9 +93,30 @@ pub struct Checker<'a> {
     pub http: &'a HttpClient,
     /// Where log entries are looked up.
     pub rekor: Rekor<'a>,
-    /// What signatures are checked against.
-    pub root: &'a TrustedRoot,
+    /// What signatures are checked against (shared with the threads that verify).
+    pub root: Arc<TrustedRoot>,
 }
+
+/// An artifact as [`Artifact`] names it, owned, so that its check can run on another
+/// thread.
+enum Owned {
+    Image {
+        name: String,
+        digest: String,
+        payload: Option<Vec<u8>>,
+    },
+    Blob {
+        name: String,
+        sha256: [u8; 32],
+    },
+}
+
+/// The outcome of one check: the bundle document and payload it read, and what it proved.
+type Checked = (
+    Vec<u8>,
+    Option<Vec<u8>>,
+    std::result::Result<ProvenanceFacts, ProvenanceError>,
+);
 
 #[derive(Deserialize)]
 struct Manifest {
@@ -128,6 +150,46 @@ fn descriptor_digest(what: &str, d: &Descriptor) -> Result<Sha256Digest> {
 }
 
 impl Checker<'_> {
+    /// Checks `bundle` for `artifact` under `policy` on the blocking pool. Verification is
+    /// CPU work (certificate chains, SCTs, log proofs, signatures); run inline it would hold
+    /// up every other artifact's lookups, which all run on the one task that drives them.
+    async fn check(&self, bundle: Vec<u8>, artifact: Owned, policy: &Policy) -> Checked {
+        let (root, policy) = (Arc::clone(&self.root), policy.clone());
+        let job = tokio::task::spawn_blocking(move || {
+            let facts = match &artifact {
+                Owned::Image {
+                    name,
+                    digest,
+                    payload,
+                } => {
+                    let a = Artifact::Image {
+                        name,
+                        digest,
+                        payload: payload.as_deref(),
+                    };
+                    check(&bundle, &a, &policy, &root)
+                }
+                Owned::Blob { name, sha256 } => {
+                    let a = Artifact::Blob {
+                        name,
+                        sha256: *sha256,
+                    };
+                    check(&bundle, &a, &policy, &root)
+                }
+            };
+            let payload = match artifact {
+                Owned::Image { payload, .. } => payload,
+                Owned::Blob { .. } => None,
+            };
+            (bundle, payload, facts)
+        });
+        match job.await {
+            Ok(checked) => checked,
+            // A panic in the check is a bug: surface it as if it had run here.
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+
     /// Every signature of image `name` at `digest`: referrers first, then the `.sig` tag.
     pub async fn image(
         &self,
@@ -158,22 +220,21 @@ impl Checker<'_> {
             .referrers(reg, repo, digest, BUNDLE_V03)
             .await?
         {
-            let checked = match self
+            let (blob, _, checked) = match self
                 .referrer_bundle(reg, repo, &label, digest, &entry.digest)
                 .await?
             {
                 Ok(blob) => {
-                    let artifact = Artifact::Image {
-                        name: &label,
-                        digest: &digest.to_string(),
+                    let artifact = Owned::Image {
+                        name: label.clone(),
+                        digest: digest.to_string(),
                         payload: None,
                     };
-                    let c = check(&blob, &artifact, policy, self.root);
-                    (blob, c)
+                    self.check(blob, artifact, policy).await
                 }
-                Err(e) => (Vec::new(), Err(e)),
+                Err(e) => (Vec::new(), None, Err(e)),
             };
-            found.consider(Source::Referrer, checked.0, None, checked.1);
+            found.consider(Source::Referrer, blob, None, checked);
             if found.passed.is_some() {
                 break;
             }
@@ -256,19 +317,19 @@ impl Checker<'_> {
                     MAX_PAYLOAD as u64,
                 )
                 .await?;
-            let checked = match self.layer_bundle(&label, layer, &payload).await? {
-                Ok(bundle) => {
-                    let artifact = Artifact::Image {
-                        name: &label,
-                        digest: &digest.to_string(),
-                        payload: Some(&payload),
-                    };
-                    let c = check(&bundle, &artifact, policy, self.root);
-                    (bundle, c)
-                }
-                Err(e) => (Vec::new(), Err(e)),
-            };
-            found.consider(Source::SigTag, checked.0, Some(payload), checked.1);
+            let (bundle, payload, checked) =
+                match self.layer_bundle(&label, layer, &payload).await? {
+                    Ok(bundle) => {
+                        let artifact = Owned::Image {
+                            name: label.clone(),
+                            digest: digest.to_string(),
+                            payload: Some(payload),
+                        };
+                        self.check(bundle, artifact, policy).await
+                    }
+                    Err(e) => (Vec::new(), Some(payload), Err(e)),
+                };
+            found.consider(Source::SigTag, bundle, payload, checked);
             if found.passed.is_some() {
                 break;
             }
@@ -353,19 +414,23 @@ impl Checker<'_> {
             });
             return Ok(found);
         };
-        let checked =
-            bundle_from_blob_signature(label, &sig, cert.as_deref(), sha256.as_bytes(), &entry)
-                .and_then(|bundle| {
-                    let artifact = Artifact::Blob {
-                        name: label,
-                        sha256: *sha256.as_bytes(),
-                    };
-                    check(&bundle, &artifact, policy, self.root).map(|f| (bundle, f))
-                });
-        match checked {
-            Ok((bundle, facts)) => found.consider(Source::Blob, bundle, None, Ok(facts)),
-            Err(e) => found.consider(Source::Blob, Vec::new(), None, Err(e)),
-        }
+        let (bundle, _, checked) = match bundle_from_blob_signature(
+            label,
+            &sig,
+            cert.as_deref(),
+            sha256.as_bytes(),
+            &entry,
+        ) {
+            Ok(bundle) => {
+                let artifact = Owned::Blob {
+                    name: label.to_owned(),
+                    sha256: *sha256.as_bytes(),
+                };
+                self.check(bundle, artifact, policy).await
+            }
+            Err(e) => (Vec::new(), None, Err(e)),
+        };
+        found.consider(Source::Blob, bundle, None, checked);
         Ok(found)
     }
 }

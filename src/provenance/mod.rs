@@ -119,7 +119,7 @@ pub async fn check_lock(
         registry: clients.registry,
         http: clients.http,
         rekor: rekor::Rekor::new(clients.http, opts.rekor_url),
-        root: &root,
+        root: std::sync::Arc::new(root),
     };
     let (subjects, outside) = policy::covered(lock, opts.addons);
     // An exception that names nothing here is a typo: refuse it before any lookup, as an
