@@ -159,8 +159,18 @@ fn records_every_kubernetes_signature_and_an_allowed_exception() {
         &resolve(&u, &s, &rekor.url, &[]),
         &format!("{PAUSE_NAME}: no upstream signature found"),
     );
+    // The registry asks for no credentials: airlock asks it so once (`GET /v2/`), not
+    // before each of its ~60 requests as oci-client does (BENCHMARKS.md, issue 23).
+    let pings = |u: &Upstream| {
+        u.registry
+            .log_contents()
+            .matches("\"GET /v2/ HTTP/1.1\"")
+            .count()
+    };
+    let before = pings(&u);
     let out = resolve(&u, &s, &rekor.url, &["--allow-unsigned", PAUSE_NAME]);
     ok(&out);
+    assert_eq!(pings(&u) - before, 1, "GET /v2/ per resolve");
 
     assert_valid("lock.schema.json", &yaml_as_json(&u.path("hop.lock")));
     let lock = u.lock();

@@ -2,7 +2,10 @@
 //! client in `airlock_verify::enclave_registry`), a thin layer over `oci-client`
 //! that adds what the crate leaves to its callers: credentials from the docker config,
 //! plain-HTTP hosts, extra CA certificates, mirrors, digest checks on every manifest, and
-//! blob streams that never hold a whole blob in memory.
+//! blob streams that never hold a whole blob in memory. Small reads from a registry that
+//! asks for no credentials skip oci-client (see [`direct`]).
+
+mod direct;
 
 use std::path::PathBuf;
 
@@ -34,6 +37,9 @@ pub struct UpstreamRegistryOptions {
 /// A registry client configured from [`UpstreamRegistryOptions`].
 pub struct UpstreamRegistry {
     client: Client,
+    direct: direct::Direct,
+    /// Credentials per registry, read once: a credential helper is a process per lookup.
+    auth: std::sync::Mutex<std::collections::HashMap<String, RegistryAuth>>,
     opts: UpstreamRegistryOptions,
 }
 
@@ -64,15 +70,20 @@ fn request_err(
 impl UpstreamRegistry {
     /// Build a client. Reads the CA files now, so a bad path fails before any transfer.
     pub fn new(opts: UpstreamRegistryOptions) -> Result<Self> {
-        let mut certs = Vec::new();
+        let mut pems = Vec::new();
         for path in &opts.ca_files {
             let data =
                 std::fs::read(path).map_err(|e| Error::io("read CA certificate", path, e))?;
-            certs.push(Certificate {
+            pems.push((path.clone(), data));
+        }
+        let direct = direct::Direct::new(&pems, &opts.insecure)?;
+        let certs = pems
+            .into_iter()
+            .map(|(_, data)| Certificate {
                 encoding: CertificateEncoding::Pem,
                 data,
-            });
-        }
+            })
+            .collect();
         let config = ClientConfig {
             protocol: ClientProtocol::HttpsExcept(opts.insecure.clone()),
             extra_root_certificates: certs,
@@ -85,6 +96,8 @@ impl UpstreamRegistry {
         };
         Ok(UpstreamRegistry {
             client: Client::new(config),
+            direct,
+            auth: Default::default(),
             opts,
         })
     }
@@ -103,6 +116,19 @@ impl UpstreamRegistry {
         if self.opts.anonymous {
             return RegistryAuth::Anonymous;
         }
+        // A poisoned lock only means a panic elsewhere mid-insert; the map is still whole.
+        let mut known = self
+            .auth
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        known
+            .entry(registry.to_owned())
+            .or_insert_with(|| Self::docker_config_auth(registry))
+            .clone()
+    }
+
+    /// What the docker config (or its credential helper) holds for `registry`.
+    fn docker_config_auth(registry: &str) -> RegistryAuth {
         let server = if registry == "docker.io" {
             "https://index.docker.io/v1/"
         } else {
@@ -135,6 +161,13 @@ impl UpstreamRegistry {
         Ok(())
     }
 
+    /// Whether small reads of `registry` may go direct: it asks for no credentials and
+    /// the docker config holds none for it.
+    async fn direct_ok(&self, registry: &str) -> bool {
+        matches!(self.auth_for(registry), RegistryAuth::Anonymous)
+            && self.direct.is_open(registry).await
+    }
+
     fn reference(
         registry: &str,
         repository: &str,
@@ -156,6 +189,17 @@ impl UpstreamRegistry {
     /// reference as text for errors.
     async fn pull_raw(&self, r: &Reference) -> Result<(Bytes, String)> {
         let what = r.whole();
+        let registry = r.resolve_registry();
+        if self.direct_ok(registry).await {
+            let name = r.digest().or(r.tag()).unwrap_or("latest");
+            return match self.direct.manifest(registry, r.repository(), name).await? {
+                Some(bytes) => Ok((Bytes::from(bytes), what)),
+                None => Err(oci_err(
+                    &what,
+                    "manifest unknown: the registry has no such tag or digest (HTTP 404)",
+                )),
+            };
+        }
         self.prepare(r, oci_client::RegistryOperation::Pull).await?;
         let (bytes, _) = self
             .client
@@ -268,6 +312,13 @@ impl UpstreamRegistry {
         tag: &str,
     ) -> Result<Option<Bytes>> {
         let r = Self::reference(registry, repository, None, Some(tag));
+        if self.direct_ok(r.resolve_registry()).await {
+            let found = self
+                .direct
+                .manifest(r.resolve_registry(), r.repository(), tag)
+                .await?;
+            return Ok(found.map(Bytes::from));
+        }
         self.prepare(&r, oci_client::RegistryOperation::Pull)
             .await?;
         match self
@@ -309,6 +360,19 @@ impl UpstreamRegistry {
         artifact_type: &str,
     ) -> Result<Vec<oci_client::manifest::ImageIndexEntry>> {
         let r = Self::reference(registry, repository, Some(digest), None);
+        if self.direct_ok(r.resolve_registry()).await {
+            let what = format!("{registry}/{repository} referrers of {digest}");
+            let index: oci_client::manifest::OciImageIndex = match self
+                .direct
+                .referrers(r.resolve_registry(), r.repository(), digest, artifact_type)
+                .await?
+            {
+                Some(bytes) => serde_json::from_slice(&bytes)
+                    .map_err(|e| oci_err(&what, format!("not an image index: {e}")))?,
+                None => return Ok(Vec::new()),
+            };
+            return Ok(only(index, artifact_type));
+        }
         self.prepare(&r, oci_client::RegistryOperation::Pull)
             .await?;
         let index = self
@@ -316,11 +380,7 @@ impl UpstreamRegistry {
             .pull_referrers(&r, Some(artifact_type))
             .await
             .map_err(|e| request_err(&r, "referrers: ", &e))?;
-        Ok(index
-            .manifests
-            .into_iter()
-            .filter(|m| m.artifact_type.as_deref() == Some(artifact_type))
-            .collect())
+        Ok(only(index, artifact_type))
     }
 
     /// A small blob (a signature payload or a Sigstore bundle) read whole, at most `limit`
@@ -333,22 +393,43 @@ impl UpstreamRegistry {
         limit: u64,
     ) -> Result<Vec<u8>> {
         let what = format!("{registry}/{repository} blob {digest}");
-        let mut stream = self
-            .blob_stream(registry, repository, digest, limit)
-            .await?;
-        let mut out = Vec::new();
-        while let Some(chunk) = stream.next().await {
-            out.extend_from_slice(&chunk?);
-            if out.len() as u64 > limit {
-                return Err(oci_err(&what, format!("larger than {limit} bytes")));
+        let out = if self.direct_ok(registry).await {
+            self.direct
+                .blob(registry, repository, digest, limit)
+                .await?
+                .ok_or_else(|| oci_err(&what, "blob unknown (HTTP 404)"))?
+        } else {
+            let mut stream = self
+                .blob_stream(registry, repository, digest, limit)
+                .await?;
+            let mut out = Vec::new();
+            while let Some(chunk) = stream.next().await {
+                out.extend_from_slice(&chunk?);
+                if out.len() as u64 > limit {
+                    return Err(oci_err(&what, format!("larger than {limit} bytes")));
+                }
             }
-        }
+            out
+        };
         let actual = Sha256Digest::of(&out);
         if &actual != digest {
             return Err(Error::digest_mismatch(what, digest, actual));
         }
         Ok(out)
     }
+}
+
+/// The entries of `index` of `artifact_type`: registries may ignore the filter, and the
+/// tag schema's index holds every referrer.
+fn only(
+    index: oci_client::manifest::OciImageIndex,
+    artifact_type: &str,
+) -> Vec<oci_client::manifest::ImageIndexEntry> {
+    index
+        .manifests
+        .into_iter()
+        .filter(|m| m.artifact_type.as_deref() == Some(artifact_type))
+        .collect()
 }
 
 /// A registry's "no such manifest" (404, `MANIFEST_UNKNOWN`, `NAME_UNKNOWN`).
