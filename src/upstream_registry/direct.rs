@@ -43,27 +43,13 @@ pub(super) struct Direct {
 pub(super) type Answer = Option<Vec<u8>>;
 
 impl Direct {
-    /// A client trusting the system roots and `extra_roots` (PEM), with the timeouts and
-    /// user agent of the oci-client one.
+    /// A reader trusting the system roots and `extra_roots` (PEM).
     pub(super) fn new(
         extra_roots: &[(std::path::PathBuf, Vec<u8>)],
         insecure: &[String],
     ) -> Result<Self> {
-        let mut b = reqwest::Client::builder()
-            .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(std::time::Duration::from_secs(30))
-            .read_timeout(std::time::Duration::from_secs(300));
-        for (path, pem) in extra_roots {
-            let cert = reqwest::Certificate::from_pem(pem)
-                .map_err(|e| Error::invalid("CA certificate", path.display(), e))?;
-            b = b.add_root_certificate(cert);
-        }
-        let http = b.build().map_err(|e| Error::Http {
-            url: String::new(),
-            reason: e.to_string(),
-        })?;
         Ok(Direct {
-            http,
+            http: crate::http::reqwest_client(extra_roots)?,
             insecure: insecure.to_vec(),
             learned: Mutex::new(HashMap::new()),
         })

@@ -70,12 +70,7 @@ fn request_err(
 impl UpstreamRegistry {
     /// Build a client. Reads the CA files now, so a bad path fails before any transfer.
     pub fn new(opts: UpstreamRegistryOptions) -> Result<Self> {
-        let mut pems = Vec::new();
-        for path in &opts.ca_files {
-            let data =
-                std::fs::read(path).map_err(|e| Error::io("read CA certificate", path, e))?;
-            pems.push((path.clone(), data));
-        }
+        let pems = crate::http::read_ca_files(&opts.ca_files)?;
         let direct = direct::Direct::new(&pems, &opts.insecure)?;
         let certs = pems
             .into_iter()
@@ -161,11 +156,11 @@ impl UpstreamRegistry {
         Ok(())
     }
 
-    /// Whether small reads of `registry` may go direct: it asks for no credentials and
-    /// the docker config holds none for it.
-    async fn direct_ok(&self, registry: &str) -> bool {
-        matches!(self.auth_for(registry), RegistryAuth::Anonymous)
-            && self.direct.is_open(registry).await
+    /// Whether small reads for `r` may go direct: its registry asks for no credentials
+    /// and the docker config holds none for it (looked up under the name `prepare` uses).
+    async fn direct_ok(&self, r: &Reference) -> bool {
+        matches!(self.auth_for(r.registry()), RegistryAuth::Anonymous)
+            && self.direct.is_open(r.resolve_registry()).await
     }
 
     fn reference(
@@ -190,7 +185,7 @@ impl UpstreamRegistry {
     async fn pull_raw(&self, r: &Reference) -> Result<(Bytes, String)> {
         let what = r.whole();
         let registry = r.resolve_registry();
-        if self.direct_ok(registry).await {
+        if self.direct_ok(r).await {
             let name = r.digest().or(r.tag()).unwrap_or("latest");
             return match self.direct.manifest(registry, r.repository(), name).await? {
                 Some(bytes) => Ok((Bytes::from(bytes), what)),
@@ -312,7 +307,7 @@ impl UpstreamRegistry {
         tag: &str,
     ) -> Result<Option<Bytes>> {
         let r = Self::reference(registry, repository, None, Some(tag));
-        if self.direct_ok(r.resolve_registry()).await {
+        if self.direct_ok(&r).await {
             let found = self
                 .direct
                 .manifest(r.resolve_registry(), r.repository(), tag)
@@ -360,7 +355,7 @@ impl UpstreamRegistry {
         artifact_type: &str,
     ) -> Result<Vec<oci_client::manifest::ImageIndexEntry>> {
         let r = Self::reference(registry, repository, Some(digest), None);
-        if self.direct_ok(r.resolve_registry()).await {
+        if self.direct_ok(&r).await {
             let what = format!("{registry}/{repository} referrers of {digest}");
             let index: oci_client::manifest::OciImageIndex = match self
                 .direct
@@ -393,9 +388,10 @@ impl UpstreamRegistry {
         limit: u64,
     ) -> Result<Vec<u8>> {
         let what = format!("{registry}/{repository} blob {digest}");
-        let out = if self.direct_ok(registry).await {
+        let r = Self::reference(registry, repository, Some(digest), None);
+        let out = if self.direct_ok(&r).await {
             self.direct
-                .blob(registry, repository, digest, limit)
+                .blob(r.resolve_registry(), r.repository(), digest, limit)
                 .await?
                 .ok_or_else(|| oci_err(&what, "blob unknown (HTTP 404)"))?
         } else {
