@@ -39,13 +39,33 @@ pub fn merge(
     let mut out = super::catchup::merge(hops)?;
     let mut steps = Vec::new();
     let mut workers_before = schedule.from.clone();
-    for (l, p) in hops.iter().zip(&schedule.phases) {
-        steps.extend(phase_steps(l, p, &workers_before, schedule.phases.len()));
+    let kubeadm_before = workers_kubeadm_before(schedule);
+    for ((l, p), kubeadm) in hops.iter().zip(&schedule.phases).zip(&kubeadm_before) {
+        let before = Before {
+            kubelet: &workers_before,
+            kubeadm,
+        };
+        steps.extend(phase_steps(l, p, &before, schedule.phases.len()));
         workers_before = p.workers_after.clone();
     }
     out.checklist = Some(steps);
     let tools = landing_tools(schedule, catalog)?;
-    let left_out = drop_skipped_worker_files(&mut out, hops, schedule, worker_only_arches, &tools);
+    // A kubeadm-only step's back-out reinstalls the kubeadm the workers ran before it.
+    let backout_kubeadm: BTreeSet<&str> = schedule
+        .phases
+        .iter()
+        .zip(&kubeadm_before)
+        .filter(|(p, _)| p.workers.is_none() && p.workers_kubeadm.is_some())
+        .map(|(_, k)| k.as_str())
+        .collect();
+    let left_out = drop_skipped_worker_files(
+        &mut out,
+        hops,
+        schedule,
+        worker_only_arches,
+        &tools,
+        &backout_kubeadm,
+    );
     if !left_out.is_empty() {
         out.notes.push(format!(
             "workers skip minors: {} file(s) only workers of {} use are left out for the \
@@ -58,6 +78,26 @@ pub fn merge(
     out.schedule = Some(schedule.clone());
     out.validate("catch-up lock")?;
     Ok(out)
+}
+
+/// What the workers run as a phase starts: the kubelet's version and the version of the
+/// kubeadm that last upgraded them (newer than the kubelet after kubeadm-only steps).
+struct Before<'a> {
+    kubelet: &'a str,
+    kubeadm: &'a str,
+}
+
+/// Per phase, the version of the kubeadm that last upgraded the workers before it.
+fn workers_kubeadm_before(schedule: &Schedule) -> Vec<String> {
+    let mut current = schedule.from.clone();
+    let mut out = Vec::new();
+    for p in &schedule.phases {
+        out.push(current.clone());
+        if let Some(v) = p.workers.as_ref().or(p.workers_kubeadm.as_ref()) {
+            current = v.clone();
+        }
+    }
+    out
 }
 
 /// The architecture a file target is for: the segment after `linux/`.
@@ -106,6 +146,7 @@ fn drop_skipped_worker_files(
     schedule: &Schedule,
     worker_only_arches: &[String],
     landing_tools: &BTreeSet<String>,
+    backout_kubeadm: &BTreeSet<&str>,
 ) -> Vec<String> {
     let landings: BTreeSet<&str> = schedule
         .phases
@@ -137,7 +178,8 @@ fn drop_skipped_worker_files(
                 && bin_version(&target).is_none_or(|v| landings.contains(v))
                 && tool_kept)
             || (is_kubeadm_bin(&target)
-                && bin_version(&target).is_some_and(|v| kubeadm_only.contains(v)));
+                && bin_version(&target)
+                    .is_some_and(|v| kubeadm_only.contains(v) || backout_kubeadm.contains(v)));
         if !keep {
             left_out.push(target);
         }
@@ -163,7 +205,8 @@ fn minor(v: &str) -> &str {
 
 /// The steps of one phase: skew check, the hop's steps (its worker steps only when the
 /// workers move), the workers' back-out, and a stop before the next phase.
-fn phase_steps(l: &Lock, p: &SchedulePhase, workers_before: &str, total: usize) -> Vec<Step> {
+fn phase_steps(l: &Lock, p: &SchedulePhase, before: &Before<'_>, total: usize) -> Vec<Step> {
+    let workers_before = before.kubelet;
     let n = p.n;
     let label = format!(
         "phase {n}: control plane {} -> {}; workers {}",
@@ -212,7 +255,7 @@ fn phase_steps(l: &Lock, p: &SchedulePhase, workers_before: &str, total: usize) 
     if !workers_placed && p.workers.is_none() {
         out.push(stay_step(p, workers_before, &label));
     }
-    out.push(worker_backout(p, workers_before, &label));
+    out.push(worker_backout(p, before, &label));
     if (n as usize) < total {
         out.push(step(
             format!("phase{n}.post.stop-and-verify"),
@@ -332,11 +375,12 @@ fn jump_step(p: &SchedulePhase, workers_before: &str, label: &str) -> Step {
 }
 
 /// The workers' part of the phase's back-out.
-fn worker_backout(p: &SchedulePhase, workers_before: &str, label: &str) -> Step {
+fn worker_backout(p: &SchedulePhase, before: &Before<'_>, label: &str) -> Step {
+    let (workers_before, kubeadm_before) = (before.kubelet, before.kubeadm);
     let (title, check) = match (&p.workers, &p.workers_kubeadm) {
         (None, Some(k)) => (
             format!(
-                "[{label}] Back-out, workers: their kubelet was not changed; on workers that took kubeadm {k}, reinstall the kubeadm they ran before this phase; run backout.binaries on control-plane nodes only"
+                "[{label}] Back-out, workers: their kubelet was not changed; on workers that took kubeadm {k}, reinstall kubeadm {kubeadm_before} (bin/{kubeadm_before}/linux/ARCH/kubeadm in this bundle, for every architecture); run backout.binaries on control-plane nodes only"
             ),
             format!("every worker still reports {workers_before}"),
         ),

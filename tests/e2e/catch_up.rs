@@ -495,6 +495,7 @@ fn four_minors_keep_workers_three_behind_with_kubeadm_only_steps_and_install() {
     assert_runbook_shape(&u, &manifest);
     assert_runbook_shape(&u, &read_json(&every_dir.join("manifest.json")));
     worker_arch_left_out(&catalog, sched, &gone, &every_files);
+    kubeadm_backouts_are_carried(&manifest, sched, &skip_files);
     report_counts(&skip_dir, landings, every_landings - landings, kubeadm_only);
     let lock = u.path("skip").join(format!("{name}.lock"));
     assert_valid("lock.schema.json", &yaml_as_json(&lock));
@@ -769,6 +770,20 @@ fn worker_arch_left_out(
             .collect()
     };
     let (lands, kubeadm_only) = (field("workers"), field("workers_kubeadm"));
+    // The kubeadm each kubeadm-only step's back-out reinstalls: the one the workers ran
+    // before it (the starting version, or the last landing or kubeadm-only step).
+    let mut backout_kubeadm = Vec::new();
+    let mut current = sched["from"].as_str().unwrap().to_string();
+    for p in phases {
+        let (w, k) = (p.get("workers"), p.get("workers_kubeadm"));
+        let (w, k) = (w.and_then(|v| v.as_str()), k.and_then(|v| v.as_str()));
+        if w.is_none() && k.is_some() {
+            backout_kubeadm.push(current.clone());
+        }
+        if let Some(v) = w.or(k) {
+            current = v.to_string();
+        }
+    }
     let landing_minors: Vec<String> = lands.iter().map(|v| format!("1.{}", minor_of(v))).collect();
     let tools_kept: Vec<String> = catalog["minors"]
         .as_array()
@@ -790,8 +805,9 @@ fn worker_arch_left_out(
         .filter(|t| match t.strip_prefix("bin/") {
             Some(rest) => {
                 let v = rest.split('/').next().unwrap().to_string();
-                let needed =
-                    lands.contains(&v) || (t.ends_with("/kubeadm") && kubeadm_only.contains(&v));
+                let needed = lands.contains(&v)
+                    || (t.ends_with("/kubeadm")
+                        && (kubeadm_only.contains(&v) || backout_kubeadm.contains(&v)));
                 !needed
             }
             None => !tools_kept.iter().any(|k| t.starts_with(k.as_str())),
@@ -800,6 +816,43 @@ fn worker_arch_left_out(
     let got: Vec<&String> = gone.keys().collect();
     assert_eq!(got, want);
     assert!(!got.is_empty());
+}
+
+/// Each kubeadm-only step's back-out names the kubeadm the workers ran before it, and the
+/// bundle carries that kubeadm for the worker-only architecture too.
+fn kubeadm_backouts_are_carried(
+    manifest: &serde_json::Value,
+    sched: &serde_json::Value,
+    files: &BTreeMap<String, u64>,
+) {
+    let mut before = sched["from"].as_str().unwrap().to_string();
+    let mut checked = 0;
+    for p in sched["phases"].as_array().unwrap() {
+        let (w, k) = (p["workers"].as_str(), p["workers_kubeadm"].as_str());
+        if let (None, Some(_)) = (w, k) {
+            let id = format!("phase{}.backout.workers", p["n"]);
+            let step = manifest["checklist"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["id"] == id.as_str())
+                .unwrap_or_else(|| panic!("no step {id}"));
+            let title = step["title"].as_str().unwrap();
+            assert!(
+                title.contains(&format!("reinstall kubeadm {before} ")),
+                "{title}"
+            );
+            for arch in ["amd64", "arm64"] {
+                let f = format!("bin/{before}/linux/{arch}/kubeadm");
+                assert!(files.contains_key(&f), "{id}: the bundle lacks {f}");
+            }
+            checked += 1;
+        }
+        if let Some(v) = w.or(k) {
+            before = v.to_string();
+        }
+    }
+    assert!(checked > 0, "no kubeadm-only phase in {sched}");
 }
 
 /// `airlock-verify install` into a fresh registry: every image the manifest lists is

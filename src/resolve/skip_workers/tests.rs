@@ -135,13 +135,25 @@ fn workers_steps_and_worker_arch_files_only_where_workers_land() {
             "{post}"
         );
     }
+    // Phase 1's kubeadm-only step backs out to the kubeadm the workers started with,
+    // phase 2's to phase 1's.
+    let backout = title("phase1.backout.workers");
+    assert!(
+        backout.contains(&format!("reinstall kubeadm {from} ")),
+        "{backout}"
+    );
+    let backout = title("phase2.backout.workers");
+    assert!(
+        backout.contains(&format!("reinstall kubeadm {} ", p("34"))),
+        "{backout}"
+    );
     for n in [3, 4] {
         assert!(!title(&format!("phase{n}.cni.plugins")).contains("Control-plane nodes only"));
         assert!(!title(&format!("phase{n}.post.versions")).contains("every worker still"));
     }
     // amd64 (control plane) for every version; arm64 kubelets only for the landing
-    // versions, arm64 kubeadm also for the kubeadm-only phases (not 1.33's, which the
-    // workers already run).
+    // versions, arm64 kubeadm also for the kubeadm-only phases and for 1.33, which the
+    // workers already run: phase 1's kubeadm-only step backs out to it.
     let targets: Vec<String> = m.files.iter().map(|f| f.target.to_string()).collect();
     for ver in &chain {
         for name in ["kubeadm", "kubelet"] {
@@ -152,14 +164,16 @@ fn workers_steps_and_worker_arch_files_only_where_workers_land() {
         }
         let arm = targets.contains(&format!("bin/{ver}/linux/arm64/kubelet"));
         assert_eq!(arm, *ver == p("36") || *ver == to, "{ver}: {targets:?}");
-        let arm = targets.contains(&format!("bin/{ver}/linux/arm64/kubeadm"));
-        assert_eq!(arm, *ver != from, "{ver}: {targets:?}");
+        assert!(
+            targets.contains(&format!("bin/{ver}/linux/arm64/kubeadm")),
+            "{ver}: {targets:?}"
+        );
     }
     assert_eq!(m.schedule.as_ref(), Some(&sched));
     assert!(
         m.notes
             .iter()
-            .any(|n| n.contains("4 file(s) only workers of arm64")),
+            .any(|n| n.contains("3 file(s) only workers of arm64")),
         "{:?}",
         m.notes
     );
