@@ -25,40 +25,10 @@ pub struct HttpClient {
     opts: HttpOptions,
 }
 
-/// The PEM files of `--ca-file`, read now so a bad path fails before any transfer.
-pub(crate) fn read_ca_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Vec<u8>)>> {
-    paths
-        .iter()
-        .map(|path| {
-            std::fs::read(path)
-                .map(|pem| (path.clone(), pem))
-                .map_err(|e| Error::io("read CA certificate", path, e))
-        })
-        .collect()
-}
-
-/// airlock's HTTP client: its user agent and timeouts, the system roots and `roots` (PEM,
-/// with the path each came from for errors).
-pub(crate) fn reqwest_client(roots: &[(PathBuf, Vec<u8>)]) -> Result<reqwest::Client> {
-    let mut b = reqwest::Client::builder()
-        .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(std::time::Duration::from_secs(30))
-        .read_timeout(std::time::Duration::from_secs(300));
-    for (path, pem) in roots {
-        let cert = reqwest::Certificate::from_pem(pem)
-            .map_err(|e| Error::invalid("CA certificate", path.display(), e))?;
-        b = b.add_root_certificate(cert);
-    }
-    b.build().map_err(|e| Error::Http {
-        url: String::new(),
-        reason: e.to_string(),
-    })
-}
-
 impl HttpClient {
     /// Build a client; reads CA files now so a bad path fails early.
     pub fn new(opts: HttpOptions) -> Result<Self> {
-        let client = reqwest_client(&read_ca_files(&opts.ca_files)?)?;
+        let client = crate::net::reqwest_client(&crate::net::read_ca_files(&opts.ca_files)?)?;
         Ok(HttpClient { client, opts })
     }
 

@@ -24,6 +24,7 @@ pub mod etcd;
 pub mod hop_manifest;
 pub mod http;
 pub mod lock;
+pub mod net;
 pub mod pack;
 pub mod packages;
 pub mod pipeline;

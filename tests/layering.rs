@@ -6,6 +6,7 @@
 /// Floors from the ground up; modules on one floor import nothing of each other.
 const FLOORS: &[&[&str]] = &[
     &["error", "yaml", "addon_facts"],
+    &["net"],
     &["approve", "upstream_registry", "upstream_store", "etcd"],
     &["http"],
     &["catalog", "timestamp"],

@@ -49,7 +49,7 @@ impl Direct {
         insecure: &[String],
     ) -> Result<Self> {
         Ok(Direct {
-            http: crate::http::reqwest_client(extra_roots)?,
+            http: crate::net::reqwest_client(extra_roots)?,
             insecure: insecure.to_vec(),
             learned: Mutex::new(HashMap::new()),
         })

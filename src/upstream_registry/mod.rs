@@ -70,7 +70,7 @@ fn request_err(
 impl UpstreamRegistry {
     /// Build a client. Reads the CA files now, so a bad path fails before any transfer.
     pub fn new(opts: UpstreamRegistryOptions) -> Result<Self> {
-        let pems = crate::http::read_ca_files(&opts.ca_files)?;
+        let pems = crate::net::read_ca_files(&opts.ca_files)?;
         let direct = direct::Direct::new(&pems, &opts.insecure)?;
         let certs = pems
             .into_iter()
