@@ -110,16 +110,25 @@ impl Direct {
             .header(reqwest::header::ACCEPT, accept)
             .send()
             .await
-            .map_err(|e| upstream(what, format!("request failed: {e}")))?;
+            .map_err(|e| {
+                // Down or refusing since the first probe: say so as oci-client's path does.
+                let reason = match airlock_verify::enclave_registry::Unreachable::of(&e) {
+                    Some(u) => u.advice(registry, &format!("--insecure-registry {registry}")),
+                    None => format!("request failed: {e}"),
+                };
+                upstream(what, reason)
+            })?;
         let status = resp.status();
         if status == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }
         if !status.is_success() {
-            // The registry's error document says why; a little of it is enough.
+            // The registry's error document says why; a little of it is enough, escaped:
+            // it is the registry's text, not ours, on the user's terminal.
             let body = resp.text().await.unwrap_or_default();
-            let body: String = body.chars().take(300).collect();
-            return Err(upstream(what, format!("HTTP {status}: {}", body.trim())));
+            let body: String = body.trim().chars().take(300).collect();
+            let body = crate::escape::Untrusted(&body);
+            return Err(upstream(what, format!("HTTP {status}: {body}")));
         }
         let mut out = Vec::new();
         let mut stream = resp.bytes_stream();
@@ -239,6 +248,36 @@ mod tests {
             url_encode("application/vnd.dev.sigstore.bundle.v0.3+json"),
             "application%2Fvnd.dev.sigstore.bundle.v0.3%2Bjson"
         );
+    }
+
+    /// A registry's error document reaches the terminal escaped: an escape sequence in it
+    /// cannot clear the screen or forge output.
+    #[tokio::test]
+    async fn a_registrys_error_text_is_escaped() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let host = listener.local_addr().expect("address").to_string();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().expect("accept");
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let body = "\x1b[2J OK: verified";
+            let _ = write!(
+                conn,
+                "HTTP/1.1 500 Internal Server Error\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        });
+        let d = Direct::new(&[], std::slice::from_ref(&host)).expect("client");
+        let e = d
+            .manifest(&host, "pause", "3.9")
+            .await
+            .expect_err("a 500 is an error")
+            .to_string();
+        server.join().expect("server thread");
+        assert!(e.contains("HTTP 500"), "{e}");
+        assert!(e.contains("\\u{1b}[2J OK: verified"), "{e}");
+        assert!(!e.contains('\x1b'), "{e}");
     }
 
     #[test]

@@ -191,7 +191,7 @@ impl UpstreamRegistry {
                 Some(bytes) => Ok((Bytes::from(bytes), what)),
                 None => Err(oci_err(
                     &what,
-                    "manifest unknown: the registry has no such tag or digest (HTTP 404)",
+                    "manifest unknown: the registry has no such tag or digest (HTTP 404); check the reference in the catalog or hop manifest, and --mirror if it points elsewhere",
                 )),
             };
         }
