@@ -5,17 +5,23 @@
 //!   others only the workers' kubeadm step where the schedule asks for it: kubeadm upgrades
 //!   a node one minor at a time, its kubelet may stay), a stop-and-verify step between
 //!   phases and a worker back-out per phase;
-//! - the files of architectures only workers run (`--worker-arch`) kept only for the
-//!   versions workers land on, and their kubeadm for the kubeadm-only steps. Control-plane
-//!   nodes run a kubelet too and take every minor, so on a site of one architecture the
-//!   bundle hardly shrinks: the saving is drains.
+//! - the files and node packages of architectures only workers run (`--worker-arch`) kept
+//!   only for the versions workers land on, and their kubeadm (with the package's
+//!   cri-tools) for the kubeadm-only steps. Control-plane nodes run a kubelet too and take
+//!   every minor, so on a site of one architecture the bundle hardly shrinks: the saving
+//!   is drains.
 
 use std::collections::BTreeSet;
 
 use crate::catalog::{Catalog, Version};
 use crate::error::{Error, Result};
 use crate::lock::Lock;
-use crate::manifest::{Phase, Schedule, SchedulePhase, Step};
+use crate::manifest::{Phase, Role, Schedule, SchedulePhase, Step};
+use crate::packages::{CRI_TOOLS, package_arch};
+use crate::paths::SafeRelPath;
+
+/// The package and the binary of kubeadm.
+const KUBEADM: &str = "kubeadm";
 
 fn schedule_error(reason: String) -> Error {
     Error::invalid("plan", "--workers skip", reason)
@@ -58,7 +64,7 @@ pub fn merge(
         .filter(|(p, _)| p.workers.is_none() && p.workers_kubeadm.is_some())
         .map(|(_, k)| k.as_str())
         .collect();
-    let left_out = drop_skipped_worker_files(
+    let mut left_out = drop_skipped_worker_files(
         &mut out,
         hops,
         schedule,
@@ -66,6 +72,13 @@ pub fn merge(
         &tools,
         &backout_kubeadm,
     );
+    left_out.extend(drop_skipped_worker_packages(
+        &mut out,
+        hops,
+        schedule,
+        worker_only_arches,
+        &backout_kubeadm,
+    ));
     if !left_out.is_empty() {
         out.notes.push(format!(
             "workers skip minors: {} file(s) only workers of {} use are left out for the \
@@ -186,6 +199,63 @@ fn drop_skipped_worker_files(
         keep
     });
     left_out
+}
+
+/// Drop the worker-only architectures' node packages (`--packages`) that no worker
+/// installs; returns their targets. Kept: every package a landing phase installs; in a
+/// kubeadm-only phase its kubeadm and cri-tools (kubeadm's package asks for cri-tools of
+/// its minor, so apt and dnf upgrade cri-tools with it; the kubelet stays, and with it
+/// kubernetes-cni and kubectl); and the kubeadm each kubeadm-only step's back-out
+/// reinstalls. Packages of every architecture (`all`, `noarch`) are never worker-only.
+/// The signed metadata stays whole: it lists versions a partial mirror does not carry,
+/// as for every hop, and the nodes' package managers fetch only what they install.
+fn drop_skipped_worker_packages(
+    out: &mut Lock,
+    hops: &[Lock],
+    schedule: &Schedule,
+    worker_only_arches: &[String],
+    backout_kubeadm: &BTreeSet<&str>,
+) -> Vec<String> {
+    let mut keep: BTreeSet<&SafeRelPath> = BTreeSet::new();
+    for (l, p) in hops.iter().zip(&schedule.phases) {
+        let kubeadm_only = p.workers.is_none() && p.workers_kubeadm.is_some();
+        let carried = l.package_repositories.iter().flat_map(|r| &r.packages);
+        keep.extend(
+            carried
+                .filter(|c| c.role == Role::Target)
+                .filter(|c| {
+                    p.workers.is_some()
+                        || (kubeadm_only && [KUBEADM, CRI_TOOLS].contains(&c.name.as_str()))
+                })
+                .map(|c| &c.target),
+        );
+    }
+    // The back-out kubeadm by its version: `1.30.2-1.1` (deb), `1.30.2-150500.1.1` (rpm).
+    let backout_versions: Vec<String> = backout_kubeadm
+        .iter()
+        .map(|v| format!("{}-", v.trim_start_matches('v')))
+        .collect();
+    let mut drop: BTreeSet<SafeRelPath> = BTreeSet::new();
+    for r in &out.package_repositories {
+        let worker_only: Vec<String> = worker_only_arches
+            .iter()
+            .map(|a| package_arch(r.format, a))
+            .collect();
+        for c in &r.packages {
+            let is_backout_kubeadm = c.name == KUBEADM
+                && backout_versions
+                    .iter()
+                    .any(|v| c.version.starts_with(v.as_str()));
+            if worker_only.contains(&c.arch) && !keep.contains(&c.target) && !is_backout_kubeadm {
+                drop.insert(c.target.clone());
+            }
+        }
+    }
+    for r in &mut out.package_repositories {
+        r.packages.retain(|c| !drop.contains(&c.target));
+    }
+    out.files.retain(|f| !drop.contains(&f.target));
+    drop.into_iter().map(|t| t.to_string()).collect()
 }
 
 fn step(id: String, phase: Phase, title: String, commands: &[&str], check: String) -> Step {

@@ -352,6 +352,18 @@ pub fn build_rpm_repo(repo: &Path, pkgs: &[PkgSpec], arches: &[&str], key: &PgpK
 /// `apt-get` with its own state, cache and sources list below `dir` (nothing of the
 /// machine's apt configuration is read or changed), signature checking on.
 pub fn apt(dir: &Path, sources_line: &str, args: &[&str]) -> std::process::Output {
+    apt_on_node(dir, sources_line, None, "", args)
+}
+
+/// [`apt`] as on a node of architecture `arch` (default: this machine's) whose dpkg
+/// status file holds `status` (stanzas as dpkg writes them: what is installed).
+pub fn apt_on_node(
+    dir: &Path,
+    sources_line: &str,
+    arch: Option<&str>,
+    status: &str,
+    args: &[&str],
+) -> std::process::Output {
     for sub in [
         "state/lists/partial",
         "cache/archives/partial",
@@ -378,9 +390,15 @@ pub fn apt(dir: &Path, sources_line: &str, args: &[&str]) -> std::process::Outpu
         "Debug::NoLocking=1".into(),
         "APT::Sandbox::User=root".into(),
     ];
-    let _ = std::fs::write(dir.join("state/status"), b"");
+    let opts = opts.into_iter().chain(arch.into_iter().flat_map(|a| {
+        [
+            format!("APT::Architecture={a}"),
+            format!("APT::Architectures={a}"),
+        ]
+    }));
+    let _ = std::fs::write(dir.join("state/status"), status);
     let mut c = Command::new("apt-get");
-    for o in &opts {
+    for o in opts {
         c.arg("-o").arg(o);
     }
     c.args(args).current_dir(dir.join("download"));

@@ -256,3 +256,150 @@ fn worker_arch_tools_only_of_the_minors_workers_land_on() {
     // unless a landing minor shares them.
     assert!(tools_of(&p("35")).iter().any(|t| !kept.contains(t)));
 }
+
+/// A mirror file of `kind` at `target`.
+fn mirror_file(target: &str, kind: FileKind) -> LockedFile {
+    LockedFile {
+        name: target.rsplit('/').next().unwrap().into(),
+        source: FileSource::Url(format!("https://pkgs.k8s.io/core:/stable:/{target}")),
+        sha256: Sha256Digest::of(target.as_bytes()),
+        size: Some(target.len() as u64),
+        target: crate::paths::SafeRelPath::new(target).unwrap(),
+        mode: "0644".parse::<Mode>().unwrap(),
+        kind: Some(kind),
+    }
+}
+
+/// `hop_lock` plus, as `resolve --packages deb,rpm` writes them, the deb and rpm
+/// repositories of both ends' minors: the five node packages of `to` (role target) and of
+/// `from` (role back-out), for amd64 and arm64, and one metadata file each.
+fn hop_lock_with_packages(from: &str, to: &str) -> Lock {
+    use crate::manifest::{CarriedPackage, PackageFormat, PackageRepository};
+    let mut l = hop_lock(from, to);
+    for (ver, role) in [(to, Role::Target), (from, Role::Backout)] {
+        let minor = minor(ver);
+        for format in [PackageFormat::Deb, PackageFormat::Rpm] {
+            let dir = format!("packages/v1.{minor}/{format}");
+            l.files.push(mirror_file(
+                &format!("{dir}/InRelease"),
+                FileKind::PackageMetadata,
+            ));
+            let mut packages = Vec::new();
+            for arch in ["amd64", "arm64"] {
+                let arch = crate::packages::package_arch(format, arch);
+                for name in [
+                    "kubeadm",
+                    "kubelet",
+                    "kubectl",
+                    "cri-tools",
+                    "kubernetes-cni",
+                ] {
+                    let version = match name {
+                        "cri-tools" => format!("1.{minor}.0-1.1"),
+                        "kubernetes-cni" => "1.4.0-1.1".to_string(),
+                        _ => format!("{}-1.1", ver.trim_start_matches('v')),
+                    };
+                    let target = format!("{dir}/{arch}/{name}_{version}_{arch}.{format}");
+                    l.files.push(mirror_file(&target, FileKind::Package));
+                    packages.push(CarriedPackage {
+                        name: name.into(),
+                        version,
+                        arch: arch.clone(),
+                        role,
+                        target: crate::paths::SafeRelPath::new(&target).unwrap(),
+                    });
+                }
+            }
+            packages.sort();
+            l.package_repositories.push(PackageRepository {
+                format,
+                source: format!("https://pkgs.k8s.io/core:/stable:/v1.{minor}/{format}/"),
+                dir: crate::paths::SafeRelPath::new(&dir).unwrap(),
+                signed_by: "DE15B14486CD377B9E876E1A234654DA9A296436".into(),
+                packages,
+            });
+        }
+    }
+    l
+}
+
+#[test]
+fn worker_arch_packages_only_where_workers_install_them() {
+    let c = Catalog::builtin().unwrap();
+    let p = |m: &str| format!("v1.{m}.{}", c.latest_patch(&format!("1.{m}")).unwrap());
+    let (from, to) = (p("33"), "v1.37.0".to_string());
+    let sched = schedule::schedule(&c, &v(&from), &v(&to), WorkersMode::Skip, true).unwrap();
+    let chain = [from.clone(), p("34"), p("35"), p("36"), to.clone()];
+    let hops: Vec<Lock> = chain
+        .windows(2)
+        .map(|w| hop_lock_with_packages(&w[0], &w[1]))
+        .collect();
+    let m = merge(&hops, &sched, &["arm64".to_string()], &c).unwrap();
+    // 1.33 -> 1.37: kubeadm-only steps at 1.34 and 1.35 (their back-outs reinstall
+    // kubeadm 1.33 and 1.34), landings at 1.36 and 1.37.
+    let field = |f: fn(&SchedulePhase) -> &Option<String>| -> Vec<String> {
+        sched.phases.iter().filter_map(|p| f(p).clone()).collect()
+    };
+    assert_eq!(field(|p| &p.workers), [p("36"), to.clone()]);
+    assert_eq!(field(|p| &p.workers_kubeadm), [p("34"), p("35")]);
+    let carried: BTreeSet<String> = m
+        .package_repositories
+        .iter()
+        .flat_map(|r| &r.packages)
+        .map(|c| c.target.to_string())
+        .collect();
+    let files: BTreeSet<String> = m.files.iter().map(|f| f.target.to_string()).collect();
+    for r in &m.package_repositories {
+        assert!(files.contains(&format!("{}/InRelease", r.dir)), "{}", r.dir);
+    }
+    let has = |name: &str, ver: &str, arch: &str| {
+        let version = match name {
+            "cri-tools" => format!("1.{}.0-1.1", minor(ver)),
+            "kubernetes-cni" => "1.4.0-1.1".to_string(),
+            _ => format!("{}-1.1", ver.trim_start_matches('v')),
+        };
+        let format = if arch.len() > 5 { "rpm" } else { "deb" };
+        let target = format!(
+            "packages/v1.{}/{format}/{arch}/{name}_{version}_{arch}.{format}",
+            minor(ver)
+        );
+        let listed = carried.contains(&target);
+        assert_eq!(listed, files.contains(&target), "{target}");
+        listed
+    };
+    let names = [
+        "kubeadm",
+        "kubelet",
+        "kubectl",
+        "cri-tools",
+        "kubernetes-cni",
+    ];
+    for ver in &chain {
+        let lands = sched
+            .phases
+            .iter()
+            .any(|ph| ph.workers.as_ref() == Some(ver));
+        let kubeadm_step = field(|p| &p.workers_kubeadm).contains(ver);
+        // The back-outs of the kubeadm-only steps: 1.33 and 1.34.
+        let kubeadm_backout = *ver == from || *ver == p("34");
+        for name in names {
+            // The control plane's architecture keeps every package, in both formats.
+            assert!(
+                has(name, ver, "amd64") && has(name, ver, "x86_64"),
+                "{name} {ver}"
+            );
+            let want = lands
+                || (kubeadm_step && (name == "kubeadm" || name == "cri-tools"))
+                || (kubeadm_backout && name == "kubeadm");
+            for arch in ["arm64", "aarch64"] {
+                assert_eq!(has(name, ver, arch), want, "{name} {ver} {arch}");
+            }
+        }
+    }
+    // The note names what was left out: 1.33's, 1.34's and 1.35's kubelet, kubectl and
+    // kubernetes-cni, and 1.33's cri-tools, in both formats (2 x 10 packages).
+    let note = m.notes.iter().find(|n| n.contains("left out")).unwrap();
+    assert!(note.contains("kubelet_"), "{note}");
+    let dropped = note.matches(".deb").count() + note.matches(".rpm").count();
+    assert_eq!(dropped, 20, "{note}");
+}
