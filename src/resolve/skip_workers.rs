@@ -20,8 +20,10 @@ use crate::manifest::{Phase, Role, Schedule, SchedulePhase, Step};
 use crate::packages::{CRI_TOOLS, package_arch};
 use crate::paths::SafeRelPath;
 
-/// The package and the binary of kubeadm.
+/// The packages and binaries a worker's back-out reinstalls.
 const KUBEADM: &str = "kubeadm";
+const KUBELET: &str = "kubelet";
+const KUBECTL: &str = "kubectl";
 
 fn schedule_error(reason: String) -> Error {
     Error::invalid("plan", "--workers skip", reason)
@@ -43,42 +45,32 @@ pub fn merge(
         )));
     }
     let mut out = super::catchup::merge(hops)?;
-    let mut steps = Vec::new();
-    let mut workers_before = schedule.from.clone();
-    let kubeadm_before = workers_kubeadm_before(schedule);
-    for ((l, p), kubeadm) in hops.iter().zip(&schedule.phases).zip(&kubeadm_before) {
-        let before = Before {
-            kubelet: &workers_before,
-            kubeadm,
-        };
-        steps.extend(phase_steps(l, p, &before, schedule.phases.len()));
-        workers_before = p.workers_after.clone();
-    }
-    out.checklist = Some(steps);
+    let befores = workers_before(schedule);
     let tools = landing_tools(schedule, catalog)?;
-    // A kubeadm-only step's back-out reinstalls the kubeadm the workers ran before it.
-    let backout_kubeadm: BTreeSet<&str> = schedule
-        .phases
-        .iter()
-        .zip(&kubeadm_before)
-        .filter(|(p, _)| p.workers.is_none() && p.workers_kubeadm.is_some())
-        .map(|(_, k)| k.as_str())
-        .collect();
+    let backout = workers_backout_set(schedule, &befores);
     let mut left_out = drop_skipped_worker_files(
         &mut out,
         hops,
         schedule,
         worker_only_arches,
         &tools,
-        &backout_kubeadm,
+        &backout,
     );
     left_out.extend(drop_skipped_worker_packages(
         &mut out,
         hops,
         schedule,
         worker_only_arches,
-        &backout_kubeadm,
+        &backout,
     ));
+    // The runbook after the files: each worker back-out says whether the bundle carries
+    // what it reinstalls.
+    let carried: BTreeSet<String> = out.files.iter().map(|f| f.target.to_string()).collect();
+    let mut steps = Vec::new();
+    for ((l, p), before) in hops.iter().zip(&schedule.phases).zip(&befores) {
+        steps.extend(phase_steps(l, p, before, &carried, schedule.phases.len()));
+    }
+    out.checklist = Some(steps);
     if !left_out.is_empty() {
         out.notes.push(format!(
             "workers skip minors: {} file(s) only workers of {} use are left out for the \
@@ -93,21 +85,46 @@ pub fn merge(
     Ok(out)
 }
 
-/// What the workers run as a phase starts: the kubelet's version and the version of the
-/// kubeadm that last upgraded them (newer than the kubelet after kubeadm-only steps).
-struct Before<'a> {
-    kubelet: &'a str,
-    kubeadm: &'a str,
+/// What the workers run as a phase starts: the kubelet's (and kubectl's) version and the
+/// version of the kubeadm that last upgraded them (newer than the kubelet after
+/// kubeadm-only steps). The phase's worker back-out returns them to these.
+struct Before {
+    kubelet: String,
+    kubeadm: String,
 }
 
-/// Per phase, the version of the kubeadm that last upgraded the workers before it.
-fn workers_kubeadm_before(schedule: &Schedule) -> Vec<String> {
-    let mut current = schedule.from.clone();
+/// [`Before`] of each phase.
+fn workers_before(schedule: &Schedule) -> Vec<Before> {
+    let (mut kubelet, mut kubeadm) = (schedule.from.clone(), schedule.from.clone());
     let mut out = Vec::new();
     for p in &schedule.phases {
-        out.push(current.clone());
+        out.push(Before {
+            kubelet: kubelet.clone(),
+            kubeadm: kubeadm.clone(),
+        });
+        if let Some(v) = &p.workers {
+            kubelet = v.clone();
+        }
         if let Some(v) = p.workers.as_ref().or(p.workers_kubeadm.as_ref()) {
-            current = v.clone();
+            kubeadm = v.clone();
+        }
+    }
+    out
+}
+
+/// (version, binary or package name) that some phase's worker back-out reinstalls: after a
+/// kubeadm-only step the kubeadm before it; after a landing the kubelet, kubectl and
+/// kubeadm the workers ran before it. Carried for worker-only architectures too, so every
+/// phase backs out from this bundle alone.
+fn workers_backout_set(schedule: &Schedule, befores: &[Before]) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for (p, b) in schedule.phases.iter().zip(befores) {
+        if p.workers.is_some() {
+            out.insert((b.kubelet.clone(), KUBELET.to_string()));
+            out.insert((b.kubelet.clone(), KUBECTL.to_string()));
+        }
+        if p.workers.is_some() || p.workers_kubeadm.is_some() {
+            out.insert((b.kubeadm.clone(), KUBEADM.to_string()));
         }
     }
     out
@@ -125,9 +142,10 @@ fn bin_version(target: &str) -> Option<&str> {
     target.strip_prefix("bin/")?.split('/').next()
 }
 
-/// `bin/VERSION/linux/ARCH/kubeadm`.
-fn is_kubeadm_bin(target: &str) -> bool {
-    target.starts_with("bin/") && target.rsplit('/').next() == Some("kubeadm")
+/// `bin/VERSION/linux/ARCH/NAME`: (VERSION, NAME) of a release binary.
+fn bin_of(target: &str) -> Option<(String, String)> {
+    let name = target.rsplit('/').next()?;
+    Some((bin_version(target)?.to_string(), name.to_string()))
 }
 
 /// `tools/NAME/VERSION/`: the target prefix of each tool the minors workers land on
@@ -159,7 +177,7 @@ fn drop_skipped_worker_files(
     schedule: &Schedule,
     worker_only_arches: &[String],
     landing_tools: &BTreeSet<String>,
-    backout_kubeadm: &BTreeSet<&str>,
+    backout: &BTreeSet<(String, String)>,
 ) -> Vec<String> {
     let landings: BTreeSet<&str> = schedule
         .phases
@@ -190,9 +208,10 @@ fn drop_skipped_worker_files(
             || (needed.contains(&target)
                 && bin_version(&target).is_none_or(|v| landings.contains(v))
                 && tool_kept)
-            || (is_kubeadm_bin(&target)
-                && bin_version(&target)
-                    .is_some_and(|v| kubeadm_only.contains(v) || backout_kubeadm.contains(v)));
+            || bin_of(&target).is_some_and(|(v, name)| {
+                (name == KUBEADM && kubeadm_only.contains(v.as_str()))
+                    || backout.contains(&(v, name))
+            });
         if !keep {
             left_out.push(target);
         }
@@ -205,8 +224,8 @@ fn drop_skipped_worker_files(
 /// installs; returns their targets. Kept: every package a landing phase installs; in a
 /// kubeadm-only phase its kubeadm and cri-tools (kubeadm's package asks for cri-tools of
 /// its minor, so apt and dnf upgrade cri-tools with it; the kubelet stays, and with it
-/// kubernetes-cni and kubectl); and the kubeadm each kubeadm-only step's back-out
-/// reinstalls. Packages of every architecture (`all`, `noarch`) are never worker-only.
+/// kubernetes-cni and kubectl); and what the workers' back-outs reinstall (`backout`).
+/// Packages of every architecture (`all`, `noarch`) are never worker-only.
 /// The signed metadata stays whole: it lists versions a partial mirror does not carry,
 /// as for every hop, and the nodes' package managers fetch only what they install.
 fn drop_skipped_worker_packages(
@@ -214,7 +233,7 @@ fn drop_skipped_worker_packages(
     hops: &[Lock],
     schedule: &Schedule,
     worker_only_arches: &[String],
-    backout_kubeadm: &BTreeSet<&str>,
+    backout: &BTreeSet<(String, String)>,
 ) -> Vec<String> {
     let mut keep: BTreeSet<&SafeRelPath> = BTreeSet::new();
     for (l, p) in hops.iter().zip(&schedule.phases) {
@@ -230,10 +249,10 @@ fn drop_skipped_worker_packages(
                 .map(|c| &c.target),
         );
     }
-    // The back-out kubeadm by its version: `1.30.2-1.1` (deb), `1.30.2-150500.1.1` (rpm).
-    let backout_versions: Vec<String> = backout_kubeadm
+    // Back-out packages by name and version: `1.30.2-1.1` (deb), `1.30.2-150500.1.1` (rpm).
+    let backout_packages: Vec<(String, &str)> = backout
         .iter()
-        .map(|v| format!("{}-", v.trim_start_matches('v')))
+        .map(|(v, name)| (format!("{}-", v.trim_start_matches('v')), name.as_str()))
         .collect();
     let mut drop: BTreeSet<SafeRelPath> = BTreeSet::new();
     for r in &out.package_repositories {
@@ -242,11 +261,10 @@ fn drop_skipped_worker_packages(
             .map(|a| package_arch(r.format, a))
             .collect();
         for c in &r.packages {
-            let is_backout_kubeadm = c.name == KUBEADM
-                && backout_versions
-                    .iter()
-                    .any(|v| c.version.starts_with(v.as_str()));
-            if worker_only.contains(&c.arch) && !keep.contains(&c.target) && !is_backout_kubeadm {
+            let is_backout = backout_packages
+                .iter()
+                .any(|(v, name)| c.name == *name && c.version.starts_with(v.as_str()));
+            if worker_only.contains(&c.arch) && !keep.contains(&c.target) && !is_backout {
                 drop.insert(c.target.clone());
             }
         }
@@ -275,8 +293,14 @@ fn minor(v: &str) -> &str {
 
 /// The steps of one phase: skew check, the hop's steps (its worker steps only when the
 /// workers move), the workers' back-out, and a stop before the next phase.
-fn phase_steps(l: &Lock, p: &SchedulePhase, before: &Before<'_>, total: usize) -> Vec<Step> {
-    let workers_before = before.kubelet;
+fn phase_steps(
+    l: &Lock,
+    p: &SchedulePhase,
+    before: &Before,
+    carried: &BTreeSet<String>,
+    total: usize,
+) -> Vec<Step> {
+    let workers_before = before.kubelet.as_str();
     let n = p.n;
     let label = format!(
         "phase {n}: control plane {} -> {}; workers {}",
@@ -325,7 +349,7 @@ fn phase_steps(l: &Lock, p: &SchedulePhase, before: &Before<'_>, total: usize) -
     if !workers_placed && p.workers.is_none() {
         out.push(stay_step(p, workers_before, &label));
     }
-    out.push(worker_backout(p, before, &label));
+    out.push(worker_backout(p, before, carried, &label));
     if (n as usize) < total {
         out.push(step(
             format!("phase{n}.post.stop-and-verify"),
@@ -444,27 +468,38 @@ fn jump_step(p: &SchedulePhase, workers_before: &str, label: &str) -> Step {
     )
 }
 
-/// The workers' part of the phase's back-out.
-fn worker_backout(p: &SchedulePhase, before: &Before<'_>, label: &str) -> Step {
-    let (workers_before, kubeadm_before) = (before.kubelet, before.kubeadm);
+/// The workers' part of the phase's back-out: back to the kubelet, kubectl and kubeadm they
+/// ran before it (`before`), saying where in the bundle (`carried`: its file targets) they
+/// are, or which are missing.
+fn worker_backout(
+    p: &SchedulePhase,
+    before: &Before,
+    carried: &BTreeSet<String>,
+    label: &str,
+) -> Step {
+    let (kubelet, kubeadm) = (before.kubelet.as_str(), before.kubeadm.as_str());
+    let cp_only = "run backout.binaries on control-plane nodes only";
     let (title, check) = match (&p.workers, &p.workers_kubeadm) {
         (None, Some(k)) => (
             format!(
-                "[{label}] Back-out, workers: their kubelet was not changed; on workers that took kubeadm {k}, reinstall kubeadm {kubeadm_before} (bin/{kubeadm_before}/linux/ARCH/kubeadm in this bundle, for every architecture); run backout.binaries on control-plane nodes only"
+                "[{label}] Back-out, workers: their kubelet was not changed; on workers that took kubeadm {k}, reinstall kubeadm {kubeadm} ({}); {cp_only}",
+                where_carried(&[(kubeadm, KUBEADM)], carried)
             ),
-            format!("every worker still reports {workers_before}"),
+            format!("every worker still reports {kubelet}"),
         ),
         (None, None) => (
-            format!(
-                "[{label}] Back-out, workers: this phase did not touch them; run backout.binaries on control-plane nodes only"
-            ),
-            format!("every worker still reports {workers_before}"),
+            format!("[{label}] Back-out, workers: this phase did not touch them; {cp_only}"),
+            format!("every worker still reports {kubelet}"),
         ),
         (Some(w), _) => (
             format!(
-                "[{label}] Back-out, workers: reinstall {workers_before} on workers already at {w}. This bundle carries {workers_before} only if the control plane ran it in an earlier phase of this bundle; otherwise use the bundle that brought the workers to {workers_before}"
+                "[{label}] Back-out, workers: on workers already at {w}, drain, reinstall kubelet and kubectl {kubelet} and kubeadm {kubeadm}, what they ran before this phase ({}), restart kubelet and uncordon; {cp_only}",
+                where_carried(
+                    &[(kubelet, KUBELET), (kubelet, KUBECTL), (kubeadm, KUBEADM)],
+                    carried
+                )
             ),
-            format!("kubelet --version prints Kubernetes {workers_before} on every worker"),
+            format!("kubelet --version prints Kubernetes {kubelet} on every worker"),
         ),
     };
     step(
@@ -474,6 +509,41 @@ fn worker_backout(p: &SchedulePhase, before: &Before<'_>, label: &str) -> Step {
         &["kubectl get nodes -o wide"],
         check,
     )
+}
+
+/// Where the bundle carries each (version, binary) of `wanted` for every architecture it
+/// has binaries of, or which it lacks (a hop built with `--no-backout` carries no back-out
+/// set).
+fn where_carried(wanted: &[(&str, &str)], carried: &BTreeSet<String>) -> String {
+    let arches: BTreeSet<&str> = carried
+        .iter()
+        .filter(|t| t.starts_with("bin/"))
+        .filter_map(|t| arch_of(t))
+        .collect();
+    let mut missing = Vec::new();
+    for (v, name) in wanted {
+        for a in &arches {
+            let t = format!("bin/{v}/linux/{a}/{name}");
+            if !carried.contains(&t) {
+                missing.push(t);
+            }
+        }
+    }
+    let files: Vec<String> = wanted
+        .iter()
+        .map(|(v, name)| format!("bin/{v}/linux/ARCH/{name}"))
+        .collect();
+    if missing.is_empty() {
+        format!(
+            "in this bundle: {}, for every architecture",
+            files.join(", ")
+        )
+    } else {
+        format!(
+            "this bundle lacks {}: take them from the bundle that installed them",
+            missing.join(", ")
+        )
+    }
 }
 
 #[cfg(test)]

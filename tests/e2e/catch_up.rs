@@ -74,15 +74,14 @@ fn skipping_workers_leaves_out_their_skipped_versions_and_orders_the_phases() {
     let name = "airlock-v1.29.3-to-v1.30.2";
     let (every_dir, skip_dir) = (u.path("every").join(name), u.path("skip").join(name));
     let (every_files, skip_files) = (files_of(&every_dir), files_of(&skip_dir));
-    // What is left out: exactly the arm64 binaries and tools of the versions workers skip
-    // (v1.29.6) or only leave (v1.29.3, whose back-out comes from the bundle that brought
-    // it).
+    // What is left out: exactly the arm64 binaries and tools of the version workers skip
+    // (v1.29.6); those of v1.29.3, which they leave, stay for the landing's back-out.
     let left_out = left_out(&every_files, &skip_files);
     let catalog_json = read_json(&yaml_as_json(&catalog));
     worker_arch_left_out(&catalog_json, &skip["schedule"], &left_out, &every_files);
     let got: Vec<&str> = left_out.keys().map(|t| t.as_str()).collect();
     for b in ["kubeadm", "kubectl", "kubelet"] {
-        assert!(got.contains(&format!("bin/v1.29.3/linux/arm64/{b}").as_str()));
+        assert!(skip_files.contains_key(&format!("bin/v1.29.3/linux/arm64/{b}")));
         assert!(got.contains(&format!("bin/v1.29.6/linux/arm64/{b}").as_str()));
     }
     assert!(skip_files.keys().all(|t| every_files.contains_key(t)));
@@ -755,7 +754,8 @@ fn kubeadm_only_phase<'a>(
 
 /// The worker-only architecture's files left out are exactly those of the versions workers
 /// neither land on nor take kubeadm from: every binary of the others, the kubeadm of
-/// kubeadm-only versions kept; tools of the minors workers land on kept.
+/// kubeadm-only versions kept, and what the workers' back-outs reinstall; tools of the
+/// minors workers land on kept.
 fn worker_arch_left_out(
     catalog: &serde_json::Value,
     sched: &serde_json::Value,
@@ -770,18 +770,24 @@ fn worker_arch_left_out(
             .collect()
     };
     let (lands, kubeadm_only) = (field("workers"), field("workers_kubeadm"));
-    // The kubeadm each kubeadm-only step's back-out reinstalls: the one the workers ran
-    // before it (the starting version, or the last landing or kubeadm-only step).
-    let mut backout_kubeadm = Vec::new();
-    let mut current = sched["from"].as_str().unwrap().to_string();
+    // What the workers' back-outs reinstall: after a kubeadm-only step the kubeadm they ran
+    // before it (the starting version, or the last landing or kubeadm-only step); after a
+    // landing also the kubelet and kubectl they ran before it.
+    let (mut backout_kubeadm, mut backout_kubelet) = (Vec::new(), Vec::new());
+    let from = sched["from"].as_str().unwrap().to_string();
+    let (mut kubeadm_cur, mut kubelet_cur) = (from.clone(), from);
     for p in phases {
         let (w, k) = (p.get("workers"), p.get("workers_kubeadm"));
         let (w, k) = (w.and_then(|v| v.as_str()), k.and_then(|v| v.as_str()));
-        if w.is_none() && k.is_some() {
-            backout_kubeadm.push(current.clone());
+        if w.is_some() || k.is_some() {
+            backout_kubeadm.push(kubeadm_cur.clone());
+        }
+        if let Some(v) = w {
+            backout_kubelet.push(kubelet_cur.clone());
+            kubelet_cur = v.to_string();
         }
         if let Some(v) = w.or(k) {
-            current = v.to_string();
+            kubeadm_cur = v.to_string();
         }
     }
     let landing_minors: Vec<String> = lands.iter().map(|v| format!("1.{}", minor_of(v))).collect();
@@ -807,7 +813,9 @@ fn worker_arch_left_out(
                 let v = rest.split('/').next().unwrap().to_string();
                 let needed = lands.contains(&v)
                     || (t.ends_with("/kubeadm")
-                        && (kubeadm_only.contains(&v) || backout_kubeadm.contains(&v)));
+                        && (kubeadm_only.contains(&v) || backout_kubeadm.contains(&v)))
+                    || ((t.ends_with("/kubelet") || t.ends_with("/kubectl"))
+                        && backout_kubelet.contains(&v));
                 !needed
             }
             None => !tools_kept.iter().any(|k| t.starts_with(k.as_str())),
@@ -969,7 +977,7 @@ fn enclave_plan_four_minors(u: &Upstream, key: &Path, bundle: &Path, sched: &ser
 /// With node packages (`--packages deb`) and a worker-only architecture, the skipping
 /// bundle carries that architecture's packages only where workers install them: every
 /// package of a landing minor; kubeadm and the cri-tools its package asks for in a
-/// kubeadm-only minor; the kubeadm a kubeadm-only step's back-out reinstalls. Real apt-get,
+/// kubeadm-only minor; what the workers' back-outs reinstall. Real apt-get,
 /// as on an arm64 worker still at 1.29 after the control plane's first phase, installs
 /// that phase's kubeadm from the installed mirror, cri-tools with it, and cannot get the
 /// kubelet the worker skips.
@@ -1031,7 +1039,9 @@ fn worker_arch_packages_follow_the_workers_and_apt_installs_the_kubeadm_only_ste
     let files = files_of(&bundle);
     for v in chain {
         let lands = lands.contains(&v);
-        // kubeadm-only steps at 1.30 and 1.31; their back-outs reinstall 1.29's and 1.30's.
+        // kubeadm-only steps at 1.30 and 1.31; their back-outs reinstall 1.29's and 1.30's
+        // kubeadm; the landing at 1.32 backs out to 1.29's kubelet and kubectl.
+        let kubelet_backout = v == "v1.29.6";
         let (step, backout) = (
             kubeadm_steps.contains(&v),
             ["v1.29.6", "v1.30.2"].contains(&v),
@@ -1042,7 +1052,8 @@ fn worker_arch_packages_follow_the_workers_and_apt_installs_the_kubeadm_only_ste
         {
             let want = lands
                 || (step && ["kubeadm", "cri-tools"].contains(&name))
-                || (backout && name == "kubeadm");
+                || (backout && name == "kubeadm")
+                || (kubelet_backout && ["kubelet", "kubectl"].contains(&name));
             for (arch, expect) in [("amd64", true), ("arm64", want)] {
                 let file = format!(
                     "packages/v1.{}/deb/{arch}/{name}_{version}_{arch}.deb",

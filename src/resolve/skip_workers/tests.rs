@@ -8,7 +8,7 @@ fn v(s: &str) -> Version {
     s.parse().unwrap()
 }
 
-/// A hop lock with kubeadm and kubelet for amd64 and arm64 of both ends, and worker and
+/// A hop lock with kubeadm, kubelet and kubectl for amd64 and arm64 of both ends, and worker and
 /// back-out steps, as resolve writes them.
 fn hop_lock(from: &str, to: &str) -> Lock {
     let mut l = Lock::new();
@@ -20,8 +20,10 @@ fn hop_lock(from: &str, to: &str) -> Lock {
         for (arch, name) in [
             ("amd64", "kubeadm"),
             ("amd64", "kubelet"),
+            ("amd64", "kubectl"),
             ("arm64", "kubeadm"),
             ("arm64", "kubelet"),
+            ("arm64", "kubectl"),
         ] {
             let target = format!("bin/{ver}/linux/{arch}/{name}");
             l.files.push(LockedFile {
@@ -147,13 +149,22 @@ fn workers_steps_and_worker_arch_files_only_where_workers_land() {
         backout.contains(&format!("reinstall kubeadm {} ", p("34"))),
         "{backout}"
     );
+    // A landing's back-out returns the workers to the kubelet, kubectl and kubeadm they ran
+    // before it, all carried: phase 3 to 1.33's kubelet and 1.35's kubeadm.
+    for (n, kubelet, kubeadm) in [(3, from.clone(), p("35")), (4, p("36"), p("36"))] {
+        let backout = title(&format!("phase{n}.backout.workers"));
+        let says = format!("reinstall kubelet and kubectl {kubelet} and kubeadm {kubeadm}, ");
+        assert!(backout.contains(&says), "{backout}");
+        assert!(backout.contains("in this bundle: "), "{backout}");
+    }
     for n in [3, 4] {
         assert!(!title(&format!("phase{n}.cni.plugins")).contains("Control-plane nodes only"));
         assert!(!title(&format!("phase{n}.post.versions")).contains("every worker still"));
     }
     // amd64 (control plane) for every version; arm64 kubelets only for the landing
-    // versions, arm64 kubeadm also for the kubeadm-only phases and for 1.33, which the
-    // workers already run: phase 1's kubeadm-only step backs out to it.
+    // versions and 1.33, which phase 3's back-out returns the workers to; arm64 kubeadm
+    // also for the kubeadm-only phases and for 1.33: phase 1's kubeadm-only step backs out
+    // to it.
     let targets: Vec<String> = m.files.iter().map(|f| f.target.to_string()).collect();
     for ver in &chain {
         for name in ["kubeadm", "kubelet"] {
@@ -163,7 +174,11 @@ fn workers_steps_and_worker_arch_files_only_where_workers_land() {
             );
         }
         let arm = targets.contains(&format!("bin/{ver}/linux/arm64/kubelet"));
-        assert_eq!(arm, *ver == p("36") || *ver == to, "{ver}: {targets:?}");
+        assert_eq!(
+            arm,
+            *ver == from || *ver == p("36") || *ver == to,
+            "{ver}: {targets:?}"
+        );
         assert!(
             targets.contains(&format!("bin/{ver}/linux/arm64/kubeadm")),
             "{ver}: {targets:?}"
@@ -173,7 +188,7 @@ fn workers_steps_and_worker_arch_files_only_where_workers_land() {
     assert!(
         m.notes
             .iter()
-            .any(|n| n.contains("3 file(s) only workers of arm64")),
+            .any(|n| n.contains("4 file(s) only workers of arm64")),
         "{:?}",
         m.notes
     );
@@ -380,8 +395,10 @@ fn worker_arch_packages_only_where_workers_install_them() {
             .iter()
             .any(|ph| ph.workers.as_ref() == Some(ver));
         let kubeadm_step = field(|p| &p.workers_kubeadm).contains(ver);
-        // The back-outs of the kubeadm-only steps: 1.33 and 1.34.
+        // The back-outs of the kubeadm-only steps reinstall kubeadm 1.33 and 1.34; the
+        // landing at 1.36 backs out to kubelet and kubectl 1.33 (and kubeadm 1.35).
         let kubeadm_backout = *ver == from || *ver == p("34");
+        let kubelet_backout = *ver == from;
         for name in names {
             // The control plane's architecture keeps every package, in both formats.
             assert!(
@@ -390,16 +407,51 @@ fn worker_arch_packages_only_where_workers_install_them() {
             );
             let want = lands
                 || (kubeadm_step && (name == "kubeadm" || name == "cri-tools"))
-                || (kubeadm_backout && name == "kubeadm");
+                || (kubeadm_backout && name == "kubeadm")
+                || (kubelet_backout && (name == "kubelet" || name == "kubectl"));
             for arch in ["arm64", "aarch64"] {
                 assert_eq!(has(name, ver, arch), want, "{name} {ver} {arch}");
             }
         }
     }
-    // The note names what was left out: 1.33's, 1.34's and 1.35's kubelet, kubectl and
-    // kubernetes-cni, and 1.33's cri-tools, in both formats (2 x 10 packages).
+    // The note names what was left out: 1.33's cri-tools and kubernetes-cni, 1.34's and
+    // 1.35's kubelet, kubectl and kubernetes-cni, in both formats (2 x 8 packages).
     let note = m.notes.iter().find(|n| n.contains("left out")).unwrap();
     assert!(note.contains("kubelet_"), "{note}");
     let dropped = note.matches(".deb").count() + note.matches(".rpm").count();
-    assert_eq!(dropped, 20, "{note}");
+    assert_eq!(dropped, 16, "{note}");
+}
+
+#[test]
+fn a_landing_back_out_names_what_the_bundle_lacks() {
+    let c = Catalog::builtin().unwrap();
+    let p = |m: &str| format!("v1.{m}.{}", c.latest_patch(&format!("1.{m}")).unwrap());
+    let (from, to) = (p("33"), "v1.37.0".to_string());
+    let sched = schedule::schedule(&c, &v(&from), &v(&to), WorkersMode::Skip, true).unwrap();
+    let chain = [from.clone(), p("34"), p("35"), p("36"), to.clone()];
+    // As `--no-backout` resolves them: no hop carries its starting version.
+    let hops: Vec<Lock> = chain
+        .windows(2)
+        .map(|w| {
+            let mut l = hop_lock(&w[0], &w[1]);
+            l.files
+                .retain(|f| !f.target.to_string().starts_with(&format!("bin/{}/", w[0])));
+            l
+        })
+        .collect();
+    let m = merge(&hops, &sched, &["arm64".to_string()], &c).unwrap();
+    let title = |id: &str| {
+        let s = m.checklist.iter().flatten().find(|s| s.id == id).unwrap();
+        s.title.clone()
+    };
+    let backout = title("phase3.backout.workers");
+    for arch in ["amd64", "arm64"] {
+        let f = format!("bin/{from}/linux/{arch}/kubelet");
+        assert!(backout.contains(&f), "{backout}");
+    }
+    assert!(backout.contains("this bundle lacks "), "{backout}");
+    assert!(!backout.contains("in this bundle: "), "{backout}");
+    // Phase 4 goes back to 1.36, which workers landed on: carried.
+    let backout = title("phase4.backout.workers");
+    assert!(backout.contains("in this bundle: "), "{backout}");
 }
