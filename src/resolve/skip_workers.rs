@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use crate::catalog::{Catalog, Version};
 use crate::error::{Error, Result};
 use crate::lock::Lock;
-use crate::manifest::{Phase, Role, Schedule, SchedulePhase, Step};
+use crate::manifest::{PackageFormat, Phase, Role, Schedule, SchedulePhase, Step};
 use crate::packages::{CRI_TOOLS, package_arch};
 use crate::paths::SafeRelPath;
 
@@ -29,12 +29,36 @@ fn schedule_error(reason: String) -> Error {
     Error::invalid("plan", "--workers skip", reason)
 }
 
+/// What only worker nodes use: carried only where workers install it.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerOnly {
+    /// Architectures only workers run (`--worker-arch`): their binaries, tools and node
+    /// packages.
+    pub arches: Vec<String>,
+    /// Package formats only workers install from (`--worker-packages`): every package of
+    /// those repositories, whatever its architecture.
+    pub package_formats: Vec<PackageFormat>,
+}
+
+impl WorkerOnly {
+    /// `arm64, rpm packages` for notes.
+    fn describe(&self) -> String {
+        let formats = self.package_formats.iter().map(|f| format!("{f} packages"));
+        self.arches
+            .iter()
+            .cloned()
+            .chain(formats)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// Merge `hops` (one lock per schedule phase) into one lock for `schedule`; `catalog`
 /// (the one the hops were resolved with) says which tools each landing minor installs.
 pub fn merge(
     hops: &[Lock],
     schedule: &Schedule,
-    worker_only_arches: &[String],
+    worker_only: &WorkerOnly,
     catalog: &Catalog,
 ) -> Result<Lock> {
     if hops.len() != schedule.phases.len() {
@@ -52,7 +76,7 @@ pub fn merge(
         &mut out,
         hops,
         schedule,
-        worker_only_arches,
+        &worker_only.arches,
         &tools,
         &backout,
     );
@@ -60,7 +84,7 @@ pub fn merge(
         &mut out,
         hops,
         schedule,
-        worker_only_arches,
+        worker_only,
         &backout,
     ));
     // The runbook after the files: each worker back-out says whether the bundle carries
@@ -73,10 +97,10 @@ pub fn merge(
     out.checklist = Some(steps);
     if !left_out.is_empty() {
         out.notes.push(format!(
-            "workers skip minors: {} file(s) only workers of {} use are left out for the \
+            "workers skip minors: {} file(s) only workers use ({}) are left out for the \
              versions workers do not land on: {}",
             left_out.len(),
-            worker_only_arches.join(", "),
+            worker_only.describe(),
             left_out.join(", ")
         ));
     }
@@ -220,19 +244,19 @@ fn drop_skipped_worker_files(
     left_out
 }
 
-/// Drop the worker-only architectures' node packages (`--packages`) that no worker
-/// installs; returns their targets. Kept: every package a landing phase installs; in a
+/// Drop the node packages (`--packages`) of worker-only architectures and formats that no
+/// worker installs; returns their targets. Kept: every package a landing phase installs; in a
 /// kubeadm-only phase its kubeadm and cri-tools (kubeadm's package asks for cri-tools of
 /// its minor, so apt and dnf upgrade cri-tools with it; the kubelet stays, and with it
 /// kubernetes-cni and kubectl); and what the workers' back-outs reinstall (`backout`).
-/// Packages of every architecture (`all`, `noarch`) are never worker-only.
-/// The signed metadata stays whole: it lists versions a partial mirror does not carry,
+/// Packages of every architecture (`all`, `noarch`) are worker-only only in a worker-only
+/// format. The signed metadata stays whole: it lists versions a partial mirror does not carry,
 /// as for every hop, and the nodes' package managers fetch only what they install.
 fn drop_skipped_worker_packages(
     out: &mut Lock,
     hops: &[Lock],
     schedule: &Schedule,
-    worker_only_arches: &[String],
+    worker_only: &WorkerOnly,
     backout: &BTreeSet<(String, String)>,
 ) -> Vec<String> {
     let mut keep: BTreeSet<&SafeRelPath> = BTreeSet::new();
@@ -256,7 +280,9 @@ fn drop_skipped_worker_packages(
         .collect();
     let mut drop: BTreeSet<SafeRelPath> = BTreeSet::new();
     for r in &out.package_repositories {
-        let worker_only: Vec<String> = worker_only_arches
+        let format_only = worker_only.package_formats.contains(&r.format);
+        let arches: Vec<String> = worker_only
+            .arches
             .iter()
             .map(|a| package_arch(r.format, a))
             .collect();
@@ -264,7 +290,8 @@ fn drop_skipped_worker_packages(
             let is_backout = backout_packages
                 .iter()
                 .any(|(v, name)| c.name == *name && c.version.starts_with(v.as_str()));
-            if worker_only.contains(&c.arch) && !keep.contains(&c.target) && !is_backout {
+            let only_workers = format_only || arches.contains(&c.arch);
+            if only_workers && !keep.contains(&c.target) && !is_backout {
                 drop.insert(c.target.clone());
             }
         }

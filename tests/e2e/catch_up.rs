@@ -23,7 +23,7 @@ fn catalog_with_kubeadm_facts(u: &Upstream) -> PathBuf {
 }
 
 /// target -> size of the files a bundle manifest lists.
-fn files_of(bundle: &std::path::Path) -> BTreeMap<String, u64> {
+pub(crate) fn files_of(bundle: &std::path::Path) -> BTreeMap<String, u64> {
     let m = read_json(&bundle.join("manifest.json"));
     m["files"]
         .as_array()
@@ -352,7 +352,7 @@ fn a_skipping_plan_on_uncertain_facts_is_refused_by_name() {
 }
 
 /// `vMAJOR.MINOR.PATCH` -> MINOR.
-fn minor_of(v: &str) -> u32 {
+pub(crate) fn minor_of(v: &str) -> u32 {
     v.trim_start_matches("v1.")
         .split('.')
         .next()
@@ -974,181 +974,65 @@ fn enclave_plan_four_minors(u: &Upstream, key: &Path, bundle: &Path, sched: &ser
     enclave_plan_refusals(&plan, &dir, &cp_before, landing, from);
 }
 
-/// With node packages (`--packages deb`) and a worker-only architecture, the skipping
-/// bundle carries that architecture's packages only where workers install them: every
-/// package of a landing minor; kubeadm and the cri-tools its package asks for in a
-/// kubeadm-only minor; what the workers' back-outs reinstall. Real apt-get,
-/// as on an arm64 worker still at 1.29 after the control plane's first phase, installs
-/// that phase's kubeadm from the installed mirror, cri-tools with it, and cannot get the
-/// kubelet the worker skips.
+/// `--worker-packages` names a `--packages` format and leaves one for the control plane,
+/// and `--worker-arch` an architecture (exit 4, an option value); both need `--workers
+/// skip` (exit 2, usage); each refusal names the option, before anything is written.
 #[test]
-fn worker_arch_packages_follow_the_workers_and_apt_installs_the_kubeadm_only_step() {
-    use crate::common::packages::{PgpKey, apt_on_node, build_deb_repo, k8s_packages};
-    let u = Upstream::new(Opts {
-        later_minors: true,
-        ..Opts::default()
-    });
-    let pgp = PgpKey::generate(&u.path("pgp"), "Kubernetes packages (test)");
-    let target = crate::common::upstream::LATER_MINORS[2].0;
-    let chain = ["v1.29.6", "v1.30.2", "v1.31.4", "v1.32.2", target];
-    let pkg_version = |v: &str| format!("{}-1.1", v.trim_start_matches('v'));
-    let cri = |v: &str| format!("1.{}.0-1.1", minor_of(v));
-    for v in chain {
-        let repo = u
-            .www
-            .join(format!("pkgs/core:/stable:/v1.{}/deb", minor_of(v)));
-        let pkgs = k8s_packages(&pkg_version(v), &cri(v), "1.4.0-1.1");
-        build_deb_repo(&repo, &pkgs, &["amd64", "arm64"], &pgp);
-    }
+fn worker_only_options_are_refused_by_name_before_anything_is_written() {
+    let u = Upstream::new(Opts::default());
     let key = u.keygen("plan");
-    let out = u
-        .plan_build(
-            ("v1.29.6", target),
-            &key,
-            &u.path("skip"),
-            &u.catalog_129_6(),
-        )
-        .args(["--one-bundle", "--workers", "skip", "--arch", "amd64"])
-        .args([
-            "--worker-arch",
-            "arm64",
-            "--packages",
-            "deb",
-            "--package-key",
-        ])
-        .arg(&pgp.armored)
-        .args(["--platform", "linux/amd64,linux/arm64"])
-        .args(u.net_args())
-        .ok()
-        .json();
-    let sched = &out["schedule"];
-    let phases = sched["phases"].as_array().unwrap();
-    let of = |k: &str| -> Vec<&str> { phases.iter().filter_map(|p| p[k].as_str()).collect() };
-    let (lands, kubeadm_steps) = (of("workers"), of("workers_kubeadm"));
-    assert_eq!(lands, ["v1.32.2", target], "{sched}");
-    assert_eq!(kubeadm_steps, ["v1.30.2", "v1.31.4"], "{sched}");
-    let bundle = u.path("skip").join(format!("airlock-v1.29.6-to-{target}"));
-    let manifest = read_json(&bundle.join("manifest.json"));
-    let carried: Vec<&str> = manifest["package_repositories"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|r| r["packages"].as_array().unwrap())
-        .map(|p| p["target"].as_str().unwrap())
-        .collect();
-    let files = files_of(&bundle);
-    for v in chain {
-        let lands = lands.contains(&v);
-        // kubeadm-only steps at 1.30 and 1.31; their back-outs reinstall 1.29's and 1.30's
-        // kubeadm; the landing at 1.32 backs out to 1.29's kubelet and kubectl.
-        let kubelet_backout = v == "v1.29.6";
-        let (step, backout) = (
-            kubeadm_steps.contains(&v),
-            ["v1.29.6", "v1.30.2"].contains(&v),
-        );
-        for (name, version) in k8s_packages(&pkg_version(v), &cri(v), "1.4.0-1.1")
-            .iter()
-            .map(|p| (p.name.as_str(), p.version.as_str()))
-        {
-            let want = lands
-                || (step && ["kubeadm", "cri-tools"].contains(&name))
-                || (backout && name == "kubeadm")
-                || (kubelet_backout && ["kubelet", "kubectl"].contains(&name));
-            for (arch, expect) in [("amd64", true), ("arm64", want)] {
-                let file = format!(
-                    "packages/v1.{}/deb/{arch}/{name}_{version}_{arch}.deb",
-                    minor_of(v)
-                );
-                assert_eq!(carried.contains(&file.as_str()), expect, "{file}");
-                assert_eq!(files.contains_key(&file), expect, "{file}");
-            }
-        }
-    }
-
-    // Verified and installed with the mirror under mirror/.
-    Cli::verify()
-        .arg("verify")
-        .arg(&bundle)
-        .args(["--trust", &cli::pub_of(&key)])
-        .ok();
-    let enclave = Registry::start();
-    let mirror = u.path("mirror");
-    let report = Cli::verify()
-        .env("DOCKER_CONFIG", u.path("no-docker-config"))
-        .arg("install")
-        .arg(&bundle)
-        .args(["--trust", &cli::pub_of(&key), "--registry", &enclave.host()])
-        .args(["--insecure", "--dest"])
-        .arg(u.path("dest"))
-        .arg("--packages-dir")
-        .arg(&mirror)
-        .args(["--json", "--quiet"])
-        .ok()
-        .json();
-    let sources = |minor: u32| -> String {
-        let dir = format!("v1.{minor}/deb");
-        let repos = report["packages"]["repositories"].as_array().unwrap();
-        let r = repos
-            .iter()
-            .find(|r| r["path"].as_str().unwrap().ends_with(&dir))
-            .unwrap_or_else(|| panic!("{dir} in {report}"));
-        r["sources_list"].as_str().unwrap().replace(
-            "/etc/apt/keyrings/kubernetes-apt-keyring.gpg",
-            &pgp.keyring.display().to_string(),
-        )
+    let out = u.path("out");
+    let pgp = u.path("Release.key");
+    std::fs::write(&pgp, "not read: the options are refused first").unwrap();
+    let catalog = catalog_with_kubeadm_facts(&u);
+    let plan = |extra: &[&str]| {
+        u.plan_build(("v1.29.6", "v1.30.2"), &key, &out, &catalog)
+            .arg("--one-bundle")
+            .args(extra)
+            .args(u.net_args())
     };
-    // An arm64 worker at 1.29.6, as dpkg records it, during phase 1 (control plane to 1.30).
-    let installed: String = k8s_packages(&pkg_version("v1.29.6"), &cri("v1.29.6"), "1.4.0-1.1")
-        .iter()
-        .map(|p| {
-            format!(
-                "Package: {}\nStatus: install ok installed\nPriority: optional\nSection: admin\nMaintainer: test\nArchitecture: arm64\nVersion: {}\nDescription: {}\n\n",
-                p.name, p.version, p.name
-            )
-        })
-        .collect();
-    let aptdir = u.path("apt-worker");
-    let line = sources(30);
-    let apt = |args: &[&str]| apt_on_node(&aptdir, &line, Some("arm64"), &installed, args);
-    crate::common::cli::ok(&apt(&["update"]));
-    // The runbook's phase1.workers.kubeadm: kubeadm of 1.30, which asks for cri-tools 1.30.
-    let got = apt(&["install", "-y", "--download-only", "kubeadm=1.30.2-*"]);
-    let text = crate::common::cli::ok(&got);
-    assert!(
-        text.contains("The following packages will be upgraded:\n  cri-tools kubeadm\n"),
-        "{text}"
-    );
-    // The same two, fetched into download/ to compare with upstream's bytes (a file: mirror
-    // is read in place, not copied into apt's cache).
-    let text = crate::common::cli::ok(&apt(&[
-        "download",
-        "kubeadm=1.30.2-1.1",
-        "cri-tools=1.30.0-1.1",
-    ]));
-    for deb in [
-        "kubeadm_1.30.2-1.1_arm64.deb",
-        "cri-tools_1.30.0-1.1_arm64.deb",
+    let pkgs = ["--package-key", pgp.to_str().unwrap()];
+    for (extra, code, says) in [
+        (
+            vec![
+                "--workers",
+                "skip",
+                "--packages",
+                "deb",
+                "--worker-packages",
+                "rpm",
+            ],
+            4,
+            "--worker-packages: rpm is not among --packages",
+        ),
+        (
+            vec![
+                "--workers",
+                "skip",
+                "--packages",
+                "deb",
+                "--worker-packages",
+                "deb",
+            ],
+            4,
+            "--worker-packages: names every --packages format",
+        ),
+        (
+            vec!["--workers", "skip", "--worker-arch", "ARM64"],
+            4,
+            "--worker-arch: \"ARM64\" is not an architecture name",
+        ),
+        (
+            vec!["--packages", "deb,rpm", "--worker-packages", "rpm"],
+            2,
+            "--worker-packages is for --workers skip",
+        ),
     ] {
-        let fetched = aptdir.join("download").join(deb);
-        let upstream = u.www.join("pkgs/core:/stable:/v1.30/deb/arm64").join(deb);
-        assert_eq!(
-            std::fs::read(&fetched).unwrap_or_else(|e| panic!("{deb} not fetched: {e}\n{text}")),
-            std::fs::read(&upstream).unwrap(),
-            "{deb}"
-        );
+        let mut args = extra.clone();
+        if extra.contains(&"--packages") {
+            args.extend(pkgs);
+        }
+        plan(&args).fails(code, says);
+        assert!(!out.exists(), "{extra:?} wrote {}", out.display());
     }
-    // The kubelet the worker skips is listed by the signed index but not carried.
-    // (`download` takes no dependencies: kubelet's iptables and the rest are not here.)
-    let skipped = apt(&["download", "kubelet=1.30.2-1.1"]);
-    let text = String::from_utf8_lossy(&skipped.stderr);
-    assert!(
-        !skipped.status.success() && text.contains("kubelet_1.30.2-1.1_arm64.deb"),
-        "kubelet 1.30.2 arm64 is left out: {text}"
-    );
-    // Where workers land (1.32) apt gets the kubelet too.
-    let line = sources(32);
-    let landing =
-        |args: &[&str]| apt_on_node(&u.path("apt-land"), &line, Some("arm64"), &installed, args);
-    crate::common::cli::ok(&landing(&["update"]));
-    crate::common::cli::ok(&landing(&["download", "kubelet=1.32.2-1.1"]));
 }

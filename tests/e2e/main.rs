@@ -14,6 +14,7 @@ mod board;
 mod bounds;
 mod catalog;
 mod catch_up;
+mod catch_up_packages;
 mod containerd;
 mod core_path;
 mod etcd;

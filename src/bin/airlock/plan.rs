@@ -7,6 +7,7 @@ use airlock::catalog::Version;
 use airlock::catalog::schedule::{Schedule, WorkersMode, schedule};
 use airlock::catalog::support::{HopSupport, Support, plan_support};
 use airlock::pipeline::{self, parent_dir, write_lock};
+use airlock::resolve::skip_workers::WorkerOnly;
 
 use crate::common::{HopArgs, TodayArgs, print_warnings, runtime};
 
@@ -95,6 +96,12 @@ pub struct Args {
     /// only for the versions workers land on.
     #[arg(long, value_name = "ARCH")]
     worker_arch: Vec<String>,
+    /// With --workers skip --build: a --packages format only worker nodes install from
+    /// (deb or rpm; not every --packages format). Its packages are carried only where
+    /// workers install them: every package of a minor they land on, kubeadm and cri-tools
+    /// of a kubeadm-only minor, and what their back-outs reinstall.
+    #[arg(long, value_delimiter = ',', value_name = "deb|rpm")]
+    worker_packages: Vec<airlock::manifest::PackageFormat>,
     /// zstd level for --build (1-19).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
     level: i32,
@@ -163,6 +170,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if !a.worker_arch.is_empty() && skip.is_none() {
         return Err(airlock::Error::Core(airlock_verify::Error::usage(
             "--worker-arch is for --workers skip".into(),
+        ))
+        .into());
+    }
+    if !a.worker_packages.is_empty() && skip.is_none() {
+        return Err(airlock::Error::Core(airlock_verify::Error::usage(
+            "--worker-packages is for --workers skip".into(),
         ))
         .into());
     }
@@ -432,11 +445,16 @@ fn build_hops(
         pin_file: a.pin_file.clone(),
     }
     .load()?;
+    // Option errors before anything is written.
+    let (arches, worker_only) = arches_with_workers(a)?;
+    let worker_only = WorkerOnly {
+        arches: worker_only,
+        package_formats: worker_package_formats(a)?,
+    };
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| airlock::Error::io("create directory", &out_dir, e))?;
     let whole = (a.one_bundle && hops.len() > 1).then(|| hop_name(&a.from, &a.to));
     refuse_existing(a, &out_dir, hops, whole.as_deref())?;
-    let (arches, worker_only) = arches_with_workers(a)?;
     let ctx = build_ctx(a, arches)?;
     let mut built = Vec::new();
     let mut locks = Vec::new();
@@ -566,7 +584,7 @@ struct CatchUpParts<'a> {
     locks: &'a [airlock::lock::Lock],
     hops: usize,
     skip: Option<&'a Schedule>,
-    worker_only: &'a [String],
+    worker_only: &'a WorkerOnly,
     catalog: &'a airlock::catalog::Catalog,
 }
 
@@ -798,6 +816,27 @@ fn build_lock(
             verifier: None,
         },
     )
+}
+
+/// `--worker-packages`: formats among `--packages`, leaving at least one for the control
+/// plane.
+fn worker_package_formats(a: &Args) -> anyhow::Result<Vec<airlock::manifest::PackageFormat>> {
+    let bad = |reason: String| airlock::Error::invalid("option", "--worker-packages", reason);
+    if let Some(f) = a
+        .worker_packages
+        .iter()
+        .find(|f| !a.hop.packages.contains(f))
+    {
+        return Err(bad(format!("{f} is not among --packages")).into());
+    }
+    if !a.worker_packages.is_empty() && a.hop.packages.iter().all(|f| a.worker_packages.contains(f))
+    {
+        return Err(bad(
+            "names every --packages format: control-plane nodes would install from none".into(),
+        )
+        .into());
+    }
+    Ok(a.worker_packages.clone())
 }
 
 /// The architectures to resolve: `--arch`, plus each `--worker-arch` not among them (only

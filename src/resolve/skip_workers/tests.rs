@@ -4,6 +4,14 @@ use crate::digest::Sha256Digest;
 use crate::lock::{FileSource, LockedFile};
 use crate::manifest::{FileKind, Hop, Mode, WorkersMode};
 
+/// Workers alone run arm64.
+fn arm64() -> WorkerOnly {
+    WorkerOnly {
+        arches: vec!["arm64".to_string()],
+        package_formats: vec![],
+    }
+}
+
 fn v(s: &str) -> Version {
     s.parse().unwrap()
 }
@@ -65,7 +73,7 @@ fn workers_steps_and_worker_arch_files_only_where_workers_land() {
     let sched = schedule::schedule(&c, &v(&from), &v(&to), WorkersMode::Skip, true).unwrap();
     let chain = [from.clone(), p("34"), p("35"), p("36"), to.clone()];
     let hops: Vec<Lock> = chain.windows(2).map(|w| hop_lock(&w[0], &w[1])).collect();
-    let m = merge(&hops, &sched, &["arm64".to_string()], &c).unwrap();
+    let m = merge(&hops, &sched, &arm64(), &c).unwrap();
     let ids: Vec<&str> = m
         .checklist
         .iter()
@@ -188,7 +196,7 @@ fn workers_steps_and_worker_arch_files_only_where_workers_land() {
     assert!(
         m.notes
             .iter()
-            .any(|n| n.contains("4 file(s) only workers of arm64")),
+            .any(|n| n.contains("4 file(s) only workers use (arm64)")),
         "{:?}",
         m.notes
     );
@@ -235,7 +243,7 @@ fn worker_arch_tools_only_of_the_minors_workers_land_on() {
         .windows(2)
         .map(|w| hop_lock_with_tools(&c, &w[0], &w[1]))
         .collect();
-    let m = merge(&hops, &sched, &["arm64".to_string()], &c).unwrap();
+    let m = merge(&hops, &sched, &arm64(), &c).unwrap();
     let targets: BTreeSet<String> = m.files.iter().map(|f| f.target.to_string()).collect();
     let landing: Vec<&str> = sched
         .phases
@@ -338,8 +346,15 @@ fn hop_lock_with_packages(from: &str, to: &str) -> Lock {
     l
 }
 
-#[test]
-fn worker_arch_packages_only_where_workers_install_them() {
+/// Merges the 1.33 -> 1.37 skipping plan's hops (`hop_lock_with_packages`) with
+/// `worker_only` and checks each package of each (format, architecture) against
+/// `only_workers`: those are carried only where workers install them (every package of a
+/// landing minor; kubeadm and cri-tools of a kubeadm-only minor; what the back-outs
+/// reinstall), the others always. Returns how many packages were left out.
+fn packages_follow_the_workers(
+    worker_only: &WorkerOnly,
+    only_workers: impl Fn(&str, &str) -> bool,
+) -> usize {
     let c = Catalog::builtin().unwrap();
     let p = |m: &str| format!("v1.{m}.{}", c.latest_patch(&format!("1.{m}")).unwrap());
     let (from, to) = (p("33"), "v1.37.0".to_string());
@@ -349,7 +364,7 @@ fn worker_arch_packages_only_where_workers_install_them() {
         .windows(2)
         .map(|w| hop_lock_with_packages(&w[0], &w[1]))
         .collect();
-    let m = merge(&hops, &sched, &["arm64".to_string()], &c).unwrap();
+    let m = merge(&hops, &sched, worker_only, &c).unwrap();
     // 1.33 -> 1.37: kubeadm-only steps at 1.34 and 1.35 (their back-outs reinstall
     // kubeadm 1.33 and 1.34), landings at 1.36 and 1.37.
     let field = |f: fn(&SchedulePhase) -> &Option<String>| -> Vec<String> {
@@ -367,13 +382,12 @@ fn worker_arch_packages_only_where_workers_install_them() {
     for r in &m.package_repositories {
         assert!(files.contains(&format!("{}/InRelease", r.dir)), "{}", r.dir);
     }
-    let has = |name: &str, ver: &str, arch: &str| {
+    let has = |name: &str, ver: &str, format: &str, arch: &str| {
         let version = match name {
             "cri-tools" => format!("1.{}.0-1.1", minor(ver)),
             "kubernetes-cni" => "1.4.0-1.1".to_string(),
             _ => format!("{}-1.1", ver.trim_start_matches('v')),
         };
-        let format = if arch.len() > 5 { "rpm" } else { "deb" };
         let target = format!(
             "packages/v1.{}/{format}/{arch}/{name}_{version}_{arch}.{format}",
             minor(ver)
@@ -389,6 +403,7 @@ fn worker_arch_packages_only_where_workers_install_them() {
         "cri-tools",
         "kubernetes-cni",
     ];
+    let mut left_out = 0;
     for ver in &chain {
         let lands = sched
             .phases
@@ -400,26 +415,46 @@ fn worker_arch_packages_only_where_workers_install_them() {
         let kubeadm_backout = *ver == from || *ver == p("34");
         let kubelet_backout = *ver == from;
         for name in names {
-            // The control plane's architecture keeps every package, in both formats.
-            assert!(
-                has(name, ver, "amd64") && has(name, ver, "x86_64"),
-                "{name} {ver}"
-            );
-            let want = lands
+            let workers_use = lands
                 || (kubeadm_step && (name == "kubeadm" || name == "cri-tools"))
                 || (kubeadm_backout && name == "kubeadm")
                 || (kubelet_backout && (name == "kubelet" || name == "kubectl"));
-            for arch in ["arm64", "aarch64"] {
-                assert_eq!(has(name, ver, arch), want, "{name} {ver} {arch}");
+            for (format, arch) in [
+                ("deb", "amd64"),
+                ("deb", "arm64"),
+                ("rpm", "x86_64"),
+                ("rpm", "aarch64"),
+            ] {
+                let want = workers_use || !only_workers(format, arch);
+                assert_eq!(has(name, ver, format, arch), want, "{name} {ver} {arch}");
+                left_out += usize::from(!want);
             }
         }
     }
-    // The note names what was left out: 1.33's cri-tools and kubernetes-cni, 1.34's and
-    // 1.35's kubelet, kubectl and kubernetes-cni, in both formats (2 x 8 packages).
+    // The note names each package left out.
     let note = m.notes.iter().find(|n| n.contains("left out")).unwrap();
-    assert!(note.contains("kubelet_"), "{note}");
-    let dropped = note.matches(".deb").count() + note.matches(".rpm").count();
-    assert_eq!(dropped, 16, "{note}");
+    let named = note.matches(".deb").count() + note.matches(".rpm").count();
+    assert_eq!(named, left_out, "{note}");
+    left_out
+}
+
+#[test]
+fn worker_arch_packages_only_where_workers_install_them() {
+    // Per format: 1.33's cri-tools and kubernetes-cni, 1.34's and 1.35's kubelet, kubectl
+    // and kubernetes-cni.
+    let n = packages_follow_the_workers(&arm64(), |_, arch| arch == "arm64" || arch == "aarch64");
+    assert_eq!(n, 16);
+}
+
+#[test]
+fn worker_package_format_only_where_workers_install_it() {
+    // Workers alone install from rpm repositories: every architecture of those.
+    let rpm = WorkerOnly {
+        arches: vec![],
+        package_formats: vec![crate::manifest::PackageFormat::Rpm],
+    };
+    let n = packages_follow_the_workers(&rpm, |format, _| format == "rpm");
+    assert_eq!(n, 16);
 }
 
 #[test]
@@ -439,7 +474,7 @@ fn a_landing_back_out_names_what_the_bundle_lacks() {
             l
         })
         .collect();
-    let m = merge(&hops, &sched, &["arm64".to_string()], &c).unwrap();
+    let m = merge(&hops, &sched, &arm64(), &c).unwrap();
     let title = |id: &str| {
         let s = m.checklist.iter().flatten().find(|s| s.id == id).unwrap();
         s.title.clone()
