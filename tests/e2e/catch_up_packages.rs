@@ -163,10 +163,22 @@ impl Built {
             .json()
     }
 
-    /// Upstream's bytes of package `file` (a mirror path below `packages/`).
-    fn upstream(&self, file: &str) -> Vec<u8> {
-        let rel = file.strip_prefix("packages/").unwrap();
-        std::fs::read(self.u.www.join("pkgs/core:/stable:").join(rel)).unwrap()
+    /// 1.30's kubeadm and cri-tools (the kubeadm-only step's) of `format` and `arch`, as a
+    /// package manager fetched them into `dir` (it said `said`), are upstream's bytes.
+    fn fetched_as_upstream(&self, dir: &std::path::Path, format: &str, arch: &str, said: &str) {
+        let step = packages_of("v1.30.2");
+        for p in step
+            .iter()
+            .filter(|p| ["kubeadm", "cri-tools"].contains(&p.name.as_str()))
+        {
+            let file = target_of("v1.30.2", p, format, arch);
+            let name = file.rsplit('/').next().unwrap();
+            let fetched = std::fs::read(dir.join(name))
+                .unwrap_or_else(|e| panic!("{name} not fetched: {e}\n{said}"));
+            let rel = file.strip_prefix("packages/").unwrap();
+            let upstream = self.u.www.join("pkgs/core:/stable:").join(rel);
+            assert_eq!(fetched, std::fs::read(upstream).unwrap(), "{name}");
+        }
     }
 }
 
@@ -250,16 +262,7 @@ fn worker_arch_packages_follow_the_workers_and_apt_installs_the_kubeadm_only_ste
         "kubeadm=1.30.2-1.1",
         "cri-tools=1.30.0-1.1",
     ]));
-    for p in packages_of("v1.30.2")
-        .iter()
-        .filter(|p| p.name == "kubeadm" || p.name == "cri-tools")
-    {
-        let file = target_of("v1.30.2", p, "deb", "arm64");
-        let name = file.rsplit('/').next().unwrap();
-        let fetched = std::fs::read(aptdir.join("download").join(name))
-            .unwrap_or_else(|e| panic!("{name} not fetched: {e}\n{text}"));
-        assert_eq!(fetched, b.upstream(&file), "{name}");
-    }
+    b.fetched_as_upstream(&aptdir.join("download"), "deb", "arm64", &text);
     // The kubelet the worker skips is listed by the signed index but not carried.
     // (`download` takes no dependencies: kubelet's iptables and the rest are not here.)
     let skipped = apt(&["download", "kubelet=1.30.2-1.1"]);
@@ -322,16 +325,7 @@ fn worker_package_format_follows_the_workers_and_dnf_reads_the_kubeadm_only_mino
         "kubeadm-1.30.2-150500.1.1",
         "cri-tools-1.30.0-150500.1.1",
     ]));
-    for p in packages_of("v1.30.2")
-        .iter()
-        .filter(|p| p.name == "kubeadm" || p.name == "cri-tools")
-    {
-        let file = target_of("v1.30.2", p, "rpm", "x86_64");
-        let name = file.rsplit('/').next().unwrap();
-        let fetched = std::fs::read(dest.join(name))
-            .unwrap_or_else(|e| panic!("{name} not fetched: {e}\n{text}"));
-        assert_eq!(fetched, b.upstream(&file), "{name}");
-    }
+    b.fetched_as_upstream(&dest, "rpm", "x86_64", &text);
     // Listed by the signed repodata, not carried: dnf fails fetching that very file.
     let skipped = download(&["kubelet-1.30.2-150500.1.1"]);
     let said = format!(

@@ -12,6 +12,17 @@ fn arm64() -> WorkerOnly {
     }
 }
 
+/// The builtin catalog, its skipping schedule 1.33 -> 1.37.0 and the plan's versions
+/// (each minor's newest patch, then v1.37.0).
+fn skip_33_to_37() -> (Catalog, Schedule, [String; 5]) {
+    let c = Catalog::builtin().unwrap();
+    let p = |m: &str| format!("v1.{m}.{}", c.latest_patch(&format!("1.{m}")).unwrap());
+    let chain = [p("33"), p("34"), p("35"), p("36"), "v1.37.0".to_string()];
+    let sched =
+        schedule::schedule(&c, &v(&chain[0]), &v(&chain[4]), WorkersMode::Skip, true).unwrap();
+    (c, sched, chain)
+}
+
 fn v(s: &str) -> Version {
     s.parse().unwrap()
 }
@@ -67,11 +78,9 @@ fn hop_lock(from: &str, to: &str) -> Lock {
 
 #[test]
 fn workers_steps_and_worker_arch_files_only_where_workers_land() {
-    let c = Catalog::builtin().unwrap();
+    let (c, sched, chain) = skip_33_to_37();
     let p = |m: &str| format!("v1.{m}.{}", c.latest_patch(&format!("1.{m}")).unwrap());
-    let (from, to) = (p("33"), "v1.37.0".to_string());
-    let sched = schedule::schedule(&c, &v(&from), &v(&to), WorkersMode::Skip, true).unwrap();
-    let chain = [from.clone(), p("34"), p("35"), p("36"), to.clone()];
+    let (from, to) = (chain[0].clone(), chain[4].clone());
     let hops: Vec<Lock> = chain.windows(2).map(|w| hop_lock(&w[0], &w[1])).collect();
     let m = merge(&hops, &sched, &arm64(), &c).unwrap();
     let ids: Vec<&str> = m
@@ -234,11 +243,8 @@ fn hop_lock_with_tools(c: &Catalog, from: &str, to: &str) -> Lock {
 
 #[test]
 fn worker_arch_tools_only_of_the_minors_workers_land_on() {
-    let c = Catalog::builtin().unwrap();
+    let (c, sched, chain) = skip_33_to_37();
     let p = |m: &str| format!("v1.{m}.{}", c.latest_patch(&format!("1.{m}")).unwrap());
-    let (from, to) = (p("33"), "v1.37.0".to_string());
-    let sched = schedule::schedule(&c, &v(&from), &v(&to), WorkersMode::Skip, true).unwrap();
-    let chain = [from.clone(), p("34"), p("35"), p("36"), to.clone()];
     let hops: Vec<Lock> = chain
         .windows(2)
         .map(|w| hop_lock_with_tools(&c, &w[0], &w[1]))
@@ -355,11 +361,9 @@ fn packages_follow_the_workers(
     worker_only: &WorkerOnly,
     only_workers: impl Fn(&str, &str) -> bool,
 ) -> usize {
-    let c = Catalog::builtin().unwrap();
+    let (c, sched, chain) = skip_33_to_37();
     let p = |m: &str| format!("v1.{m}.{}", c.latest_patch(&format!("1.{m}")).unwrap());
-    let (from, to) = (p("33"), "v1.37.0".to_string());
-    let sched = schedule::schedule(&c, &v(&from), &v(&to), WorkersMode::Skip, true).unwrap();
-    let chain = [from.clone(), p("34"), p("35"), p("36"), to.clone()];
+    let (from, to) = (chain[0].clone(), chain[4].clone());
     let hops: Vec<Lock> = chain
         .windows(2)
         .map(|w| hop_lock_with_packages(&w[0], &w[1]))
@@ -459,11 +463,8 @@ fn worker_package_format_only_where_workers_install_it() {
 
 #[test]
 fn a_landing_back_out_names_what_the_bundle_lacks() {
-    let c = Catalog::builtin().unwrap();
-    let p = |m: &str| format!("v1.{m}.{}", c.latest_patch(&format!("1.{m}")).unwrap());
-    let (from, to) = (p("33"), "v1.37.0".to_string());
-    let sched = schedule::schedule(&c, &v(&from), &v(&to), WorkersMode::Skip, true).unwrap();
-    let chain = [from.clone(), p("34"), p("35"), p("36"), to.clone()];
+    let (c, sched, chain) = skip_33_to_37();
+    let from = chain[0].clone();
     // As `--no-backout` resolves them: no hop carries its starting version.
     let hops: Vec<Lock> = chain
         .windows(2)
