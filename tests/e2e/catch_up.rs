@@ -992,42 +992,31 @@ fn worker_only_options_are_refused_by_name_before_anything_is_written() {
             .args(u.net_args())
     };
     let pkgs = ["--package-key", pgp.to_str().unwrap()];
-    for (extra, code, says) in [
+    // (command line, exit code, what stderr says); each with --package-key after --packages.
+    let skip = "--workers skip";
+    for (line, code, says) in [
         (
-            vec![
-                "--workers",
-                "skip",
-                "--packages",
-                "deb",
-                "--worker-packages",
-                "rpm",
-            ],
+            format!("{skip} --packages deb --worker-packages rpm"),
             4,
             "--worker-packages: rpm is not among --packages",
         ),
         (
-            vec![
-                "--workers",
-                "skip",
-                "--packages",
-                "deb",
-                "--worker-packages",
-                "deb",
-            ],
+            format!("{skip} --packages deb --worker-packages deb"),
             4,
             "--worker-packages: names every --packages format",
         ),
         (
-            vec!["--workers", "skip", "--worker-arch", "ARM64"],
+            format!("{skip} --worker-arch ARM64"),
             4,
             "--worker-arch: \"ARM64\" is not an architecture name",
         ),
         (
-            vec!["--packages", "deb,rpm", "--worker-packages", "rpm"],
+            "--packages deb,rpm --worker-packages rpm".to_string(),
             2,
             "--worker-packages is for --workers skip",
         ),
     ] {
+        let extra: Vec<&str> = line.split(' ').collect();
         let mut args = extra.clone();
         if extra.contains(&"--packages") {
             args.extend(pkgs);
