@@ -203,14 +203,25 @@ fn install_cmds(
     version: &Version,
     back: bool,
 ) -> Vec<String> {
-    if input.packages.is_empty() {
+    let formats: Vec<PackageFormat> = input.packages.iter().map(|p| p.format).collect();
+    install_cmds_in(&formats, names, version, back)
+}
+
+/// [`install_cmds`] for the carried package `formats` (none: loose binaries).
+fn install_cmds_in(
+    formats: &[PackageFormat],
+    names: &[&str],
+    version: &Version,
+    back: bool,
+) -> Vec<String> {
+    if formats.is_empty() {
         return names.iter().map(|n| install_bin(version, n)).collect();
     }
     let v = format!("1.{}.{}", version.minor, version.patch);
-    let both = input.packages.len() > 1;
+    let both = formats.len() > 1;
     let mut out = Vec::new();
-    for p in &input.packages {
-        match p.format {
+    for format in formats {
+        match format {
             PackageFormat::Deb => {
                 if both {
                     out.push("# apt (deb) nodes:".into());
@@ -251,11 +262,20 @@ fn point_at_mirror(
     input: &ChecklistInput<'_>,
     dir_of: impl Fn(&PackageSource) -> Option<String>,
 ) -> Vec<String> {
-    let both = input.packages.len() > 1;
+    let mirrors: Vec<(PackageFormat, String)> = input
+        .packages
+        .iter()
+        .filter_map(|p| Some((p.format, dir_of(p)?)))
+        .collect();
+    point_at_dirs(&mirrors, input.packages.len() > 1)
+}
+
+/// [`point_at_mirror`] for (format, mirror directory) pairs; `both`: the node may use
+/// either format, so each command says which nodes it is for.
+fn point_at_dirs(mirrors: &[(PackageFormat, String)], both: bool) -> Vec<String> {
     let mut out = Vec::new();
-    for p in &input.packages {
-        let Some(dir) = dir_of(p) else { continue };
-        match p.format {
+    for (format, dir) in mirrors {
+        match format {
             PackageFormat::Deb => {
                 if both {
                     out.push("# apt (deb) nodes:".into());
@@ -265,7 +285,7 @@ fn point_at_mirror(
                 out.push(format!(
                     "printf 'deb [signed-by=%s] %s/%s/ /\\n' {} \"${{AIRLOCK_PACKAGES_URL}}\" {} > /etc/apt/sources.list.d/kubernetes.list",
                     quote(APT_KEYRING),
-                    quote(&dir)
+                    quote(dir)
                 ));
                 out.push("apt-get update".into());
                 out.push("apt-cache madison kubeadm kubelet kubectl".into());
@@ -276,7 +296,7 @@ fn point_at_mirror(
                 }
                 out.push(format!(
                     "printf '[kubernetes]\\nname=Kubernetes\\nbaseurl=%s/%s/\\nenabled=1\\ngpgcheck=1\\nrepo_gpgcheck=1\\ngpgkey=file://%s\\nexclude=kubelet kubeadm kubectl cri-tools kubernetes-cni\\n' \"${{AIRLOCK_PACKAGES_URL}}\" {} {} > /etc/yum.repos.d/kubernetes.repo",
-                    quote(&dir),
+                    quote(dir),
                     quote(RPM_KEY)
                 ));
                 out.push("yum makecache".into());
@@ -318,6 +338,21 @@ fn etcdutl_offline(data_dir: Option<&str>) -> String {
     format!(
         "ctr -n k8s.io run --rm --mount type=bind,src=/var/lib,dst=/var/lib,options=rbind:rw{extra} \"$ETCD_IMAGE\" airlock-etcdutl etcdutl"
     )
+}
+
+/// Commands that put `names` of `version` back on a node from the bundle: the loose
+/// binaries, or, with node packages carried, the package manager pointed at `mirrors`
+/// (that version's minor: one directory per carried format) and the version installed,
+/// downgrading.
+pub(crate) fn reinstall_cmds(
+    mirrors: &[(PackageFormat, String)],
+    names: &[&str],
+    version: &Version,
+) -> Vec<String> {
+    let formats: Vec<PackageFormat> = mirrors.iter().map(|(f, _)| *f).collect();
+    let mut out = point_at_dirs(mirrors, mirrors.len() > 1);
+    out.extend(install_cmds_in(&formats, names, version, true));
+    out
 }
 
 /// Where the operator gives the bundle: a required parameter.

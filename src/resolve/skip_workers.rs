@@ -14,10 +14,13 @@
 use std::collections::BTreeSet;
 
 use crate::catalog::{Catalog, Version};
+use crate::checklist::reinstall_cmds;
 use crate::error::{Error, Result};
 use crate::lock::Lock;
-use crate::manifest::{PackageFormat, Phase, Role, Schedule, SchedulePhase, Step};
-use crate::packages::{CRI_TOOLS, package_arch};
+use crate::manifest::{
+    PackageFormat, PackageRepository, Phase, Role, Schedule, SchedulePhase, Step,
+};
+use crate::packages::{CRI_TOOLS, mirror_dir, package_arch};
 use crate::paths::SafeRelPath;
 
 /// The packages and binaries a worker's back-out reinstalls.
@@ -89,10 +92,13 @@ pub fn merge(
     ));
     // The runbook after the files: each worker back-out says whether the bundle carries
     // what it reinstalls.
-    let carried: BTreeSet<String> = out.files.iter().map(|f| f.target.to_string()).collect();
+    let carried = Carried {
+        targets: out.files.iter().map(|f| f.target.to_string()).collect(),
+        repositories: &out.package_repositories,
+    };
     let mut steps = Vec::new();
     for ((l, p), before) in hops.iter().zip(&schedule.phases).zip(&befores) {
-        steps.extend(phase_steps(l, p, before, &carried, schedule.phases.len()));
+        steps.extend(phase_steps(l, p, before, &carried, schedule.phases.len())?);
     }
     out.checklist = Some(steps);
     if !left_out.is_empty() {
@@ -324,9 +330,9 @@ fn phase_steps(
     l: &Lock,
     p: &SchedulePhase,
     before: &Before,
-    carried: &BTreeSet<String>,
+    carried: &Carried<'_>,
     total: usize,
-) -> Vec<Step> {
+) -> Result<Vec<Step>> {
     let workers_before = before.kubelet.as_str();
     let n = p.n;
     let label = format!(
@@ -376,7 +382,7 @@ fn phase_steps(
     if !workers_placed && p.workers.is_none() {
         out.push(stay_step(p, workers_before, &label));
     }
-    out.push(worker_backout(p, before, carried, &label));
+    out.push(worker_backout(p, before, carried, &label)?);
     if (n as usize) < total {
         out.push(step(
             format!("phase{n}.post.stop-and-verify"),
@@ -396,7 +402,7 @@ fn phase_steps(
             ),
         ));
     }
-    out
+    Ok(out)
 }
 
 /// A hop step that would touch every node, narrowed to the control plane in a phase where
@@ -495,47 +501,101 @@ fn jump_step(p: &SchedulePhase, workers_before: &str, label: &str) -> Step {
     )
 }
 
+/// What the merged bundle carries, for the workers' back-outs: its file targets and its
+/// package repositories.
+struct Carried<'a> {
+    targets: BTreeSet<String>,
+    repositories: &'a [PackageRepository],
+}
+
+impl Carried<'_> {
+    /// The mirrors of `v`'s minor, one per carried format, as the runbook names them
+    /// (`v1.30/deb`, below the packages directory); none without node packages.
+    fn mirrors_of(&self, v: &Version) -> Vec<(PackageFormat, String)> {
+        let formats: BTreeSet<PackageFormat> = self.repositories.iter().map(|r| r.format).collect();
+        formats
+            .into_iter()
+            .map(|f| (f, mirror_dir(v.minor, f)))
+            .filter(|(_, dir)| {
+                let full = format!("{}/{dir}", crate::layout::PACKAGES_DIR);
+                self.repositories.iter().any(|r| r.dir.as_str() == full)
+            })
+            .collect()
+    }
+
+    /// Commands that put each (version, names) of `items` back on a worker.
+    fn reinstall(&self, items: &[(&str, &[&str])]) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for (v, names) in items {
+            let version: Version = v
+                .parse()
+                .map_err(|e| schedule_error(format!("phase version {v}: {e}")))?;
+            out.extend(reinstall_cmds(&self.mirrors_of(&version), names, &version));
+        }
+        Ok(out)
+    }
+}
+
 /// The workers' part of the phase's back-out: back to the kubelet, kubectl and kubeadm they
-/// ran before it (`before`), saying where in the bundle (`carried`: its file targets) they
-/// are, or which are missing.
+/// ran before it (`before`), with the commands, saying where in the bundle they are or
+/// which files it lacks.
 fn worker_backout(
     p: &SchedulePhase,
     before: &Before,
-    carried: &BTreeSet<String>,
+    carried: &Carried<'_>,
     label: &str,
-) -> Step {
+) -> Result<Step> {
     let (kubelet, kubeadm) = (before.kubelet.as_str(), before.kubeadm.as_str());
     let cp_only = "run backout.binaries on control-plane nodes only";
-    let (title, check) = match (&p.workers, &p.workers_kubeadm) {
+    let targets = &carried.targets;
+    let (title, check, mut commands) = match (&p.workers, &p.workers_kubeadm) {
         (None, Some(k)) => (
             format!(
                 "[{label}] Back-out, workers: their kubelet was not changed; on workers that took kubeadm {k}, reinstall kubeadm {kubeadm} ({}); {cp_only}",
-                where_carried(&[(kubeadm, KUBEADM)], carried)
+                where_carried(&[(kubeadm, KUBEADM)], targets)
             ),
-            format!("every worker still reports {kubelet}"),
+            format!("every worker still reports {kubelet}; kubeadm version prints {kubeadm}"),
+            carried.reinstall(&[(kubeadm, &[KUBEADM])])?,
         ),
         (None, None) => (
             format!("[{label}] Back-out, workers: this phase did not touch them; {cp_only}"),
             format!("every worker still reports {kubelet}"),
+            Vec::new(),
         ),
-        (Some(w), _) => (
-            format!(
-                "[{label}] Back-out, workers: on workers already at {w}, drain, reinstall kubelet and kubectl {kubelet} and kubeadm {kubeadm}, what they ran before this phase ({}), restart kubelet and uncordon; {cp_only}",
-                where_carried(
-                    &[(kubelet, KUBELET), (kubelet, KUBECTL), (kubeadm, KUBEADM)],
-                    carried
-                )
-            ),
-            format!("kubelet --version prints Kubernetes {kubelet} on every worker"),
-        ),
+        (Some(w), _) => {
+            let items: Vec<(&str, &[&str])> = if kubelet == kubeadm {
+                vec![(kubelet, &[KUBEADM, KUBELET, KUBECTL])]
+            } else {
+                vec![(kubelet, &[KUBELET, KUBECTL]), (kubeadm, &[KUBEADM])]
+            };
+            let mut cmds = vec![
+                "kubectl drain \"${NODE}\" --ignore-daemonsets --delete-emptydir-data".to_string(),
+            ];
+            cmds.extend(carried.reinstall(&items)?);
+            cmds.push("systemctl daemon-reload && systemctl restart kubelet".into());
+            cmds.push("kubectl uncordon \"${NODE}\"".into());
+            (
+                format!(
+                    "[{label}] Back-out, workers: on each worker already at {w}, drain, reinstall kubelet and kubectl {kubelet} and kubeadm {kubeadm}, what they ran before this phase ({}), restart kubelet and uncordon; {cp_only}",
+                    where_carried(
+                        &[(kubelet, KUBELET), (kubelet, KUBECTL), (kubeadm, KUBEADM)],
+                        targets
+                    )
+                ),
+                format!("kubelet --version prints Kubernetes {kubelet} on every worker"),
+                cmds,
+            )
+        }
     };
-    step(
+    commands.push("kubectl get nodes -o wide".into());
+    let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
+    Ok(step(
         format!("phase{}.backout.workers", p.n),
         Phase::Backout,
         title,
-        &["kubectl get nodes -o wide"],
+        &commands,
         check,
-    )
+    ))
 }
 
 /// Where the bundle carries each (version, binary) of `wanted` for every architecture it

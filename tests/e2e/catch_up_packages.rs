@@ -231,15 +231,7 @@ fn worker_arch_packages_follow_the_workers_and_apt_installs_the_kubeadm_only_ste
         )
     };
     // An arm64 worker at 1.29.6, as dpkg records it, during phase 1 (control plane to 1.30).
-    let installed: String = packages_of("v1.29.6")
-        .iter()
-        .map(|p| {
-            format!(
-                "Package: {}\nStatus: install ok installed\nPriority: optional\nSection: admin\nMaintainer: test\nArchitecture: arm64\nVersion: {}\nDescription: {}\n\n",
-                p.name, p.version, p.name
-            )
-        })
-        .collect();
+    let installed = dpkg_status("v1.29.6", "arm64");
     let aptdir = b.u.path("apt-worker");
     let line = sources(30);
     let apt = |args: &[&str]| apt_on_node(&aptdir, &line, Some("arm64"), &installed, args);
@@ -284,6 +276,74 @@ fn worker_arch_packages_follow_the_workers_and_apt_installs_the_kubeadm_only_ste
     };
     ok(&landing(&["update"]));
     ok(&landing(&["download", "kubelet=1.32.2-1.1"]));
+
+    // Phase 3's worker back-out, as on an arm64 worker that landed on 1.32.2: kubelet and
+    // kubectl 1.29.6 from 1.29's mirror, kubeadm 1.31.4 (the kubeadm-only step's) from
+    // 1.31's, downgrading; real apt resolves both from the installed mirror.
+    let manifest = read_json(&b.bundle.join("manifest.json"));
+    let steps = manifest["checklist"].as_array().unwrap();
+    let backout = steps
+        .iter()
+        .find(|s| s["id"] == "phase3.backout.workers")
+        .unwrap();
+    let text = backout["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap());
+    let text: Vec<&str> = text.collect();
+    let text = text.join("\n");
+    for want in [
+        " v1.29/deb > ",
+        "--allow-downgrades kubelet='1.29.6-*' kubectl='1.29.6-*'",
+        " v1.31/deb > ",
+        "--allow-downgrades kubeadm='1.31.4-*'",
+    ] {
+        assert!(text.contains(want), "{want} in {text}");
+    }
+    let landed = dpkg_status("v1.32.2", "arm64");
+    for (minor, pins, said) in [
+        (
+            29,
+            ["kubelet=1.29.6-*", "kubectl=1.29.6-*"].as_slice(),
+            "kubectl kubelet",
+        ),
+        (31, ["kubeadm=1.31.4-*"].as_slice(), "kubeadm"),
+    ] {
+        let line = sources(minor);
+        let dir = b.u.path(&format!("apt-backout-{minor}"));
+        let apt = |args: &[&str]| apt_on_node(&dir, &line, Some("arm64"), &landed, args);
+        ok(&apt(&["update"]));
+        let mut args = vec!["install", "-y", "--download-only", "--allow-downgrades"];
+        args.extend(pins);
+        let text = ok(&apt(&args));
+        let downgraded = format!("The following packages will be DOWNGRADED:\n  {said}\n");
+        assert!(text.contains(&downgraded), "{text}");
+    }
+}
+
+/// A dpkg status file of a node of `arch` running version `v`'s packages, and what the
+/// kubelet package asks for (as a node's base system has it).
+fn dpkg_status(v: &str, arch: &str) -> String {
+    let system = [
+        "iptables",
+        "iproute2",
+        "socat",
+        "util-linux",
+        "mount",
+        "ethtool",
+        "ebtables",
+        "conntrack",
+    ]
+    .map(|name| (name.to_string(), "1.8.9-2".to_string()));
+    let ours = packages_of(v).into_iter().map(|p| (p.name, p.version));
+    ours.chain(system)
+        .map(|(name, version)| {
+            format!(
+                "Package: {name}\nStatus: install ok installed\nPriority: optional\nSection: admin\nMaintainer: test\nArchitecture: {arch}\nVersion: {version}\nDescription: {name}\n\n"
+            )
+        })
+        .collect()
 }
 
 /// Control plane on deb, workers on rpm (`--worker-packages rpm`): every deb package of

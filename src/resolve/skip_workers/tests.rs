@@ -173,7 +173,41 @@ fn workers_steps_and_worker_arch_files_only_where_workers_land() {
         let says = format!("reinstall kubelet and kubectl {kubelet} and kubeadm {kubeadm}, ");
         assert!(backout.contains(&says), "{backout}");
         assert!(backout.contains("in this bundle: "), "{backout}");
+        // Its commands: drain, the loose binaries of those versions, restart, uncordon.
+        let id = format!("phase{n}.backout.workers");
+        let step = m.checklist.iter().flatten().find(|s| s.id == id).unwrap();
+        let c = &step.commands;
+        assert!(c[0].starts_with("kubectl drain"), "{c:?}");
+        let installs = |v: &str, name: &str| {
+            let path = format!("/bin/{v}/linux/\"${{ARCH}}\"/{name} ");
+            c.iter()
+                .any(|c| c.starts_with("install -m 0755 ") && c.contains(&path))
+        };
+        for (v, name) in [
+            (&kubelet, "kubelet"),
+            (&kubelet, "kubectl"),
+            (&kubeadm, "kubeadm"),
+        ] {
+            assert!(installs(v, name), "{v} {name}: {c:?}");
+        }
+        let restart = c
+            .iter()
+            .position(|c| c.contains("restart kubelet"))
+            .unwrap();
+        assert!(c[restart + 1].starts_with("kubectl uncordon"), "{c:?}");
     }
+    // A kubeadm-only step's back-out installs the kubeadm before it, nothing else.
+    let step = m
+        .checklist
+        .iter()
+        .flatten()
+        .find(|s| s.id == "phase2.backout.workers");
+    let c = &step.unwrap().commands;
+    assert_eq!(c.len(), 2, "{c:?}");
+    assert!(
+        c[0].contains(&format!("/bin/{}/linux/", p("34"))) && c[0].ends_with("/usr/bin/kubeadm"),
+        "{c:?}"
+    );
     for n in [3, 4] {
         assert!(!title(&format!("phase{n}.cni.plugins")).contains("Control-plane nodes only"));
         assert!(!title(&format!("phase{n}.post.versions")).contains("every worker still"));
@@ -435,6 +469,25 @@ fn packages_follow_the_workers(
             }
         }
     }
+    // Phase 3's worker back-out goes back through the package managers: 1.33's kubelet
+    // and kubectl from 1.33's mirrors, 1.35's kubeadm from 1.35's, downgrading.
+    let step = m
+        .checklist
+        .iter()
+        .flatten()
+        .find(|s| s.id == "phase3.backout.workers");
+    let text = step.unwrap().commands.join("\n");
+    let (v33, v35) = (&from[1..], &p("35")[1..]);
+    for want in [
+        "v1.33/deb".to_string(),
+        "v1.33/rpm".to_string(),
+        format!("apt-get install -y --allow-downgrades kubelet='{v33}-*' kubectl='{v33}-*'"),
+        format!("yum downgrade -y kubeadm-'{v35}-*'"),
+        "v1.35/deb".to_string(),
+    ] {
+        assert!(text.contains(&want), "{want} in {text}");
+    }
+    assert!(!text.contains("install -m 0755"), "{text}");
     // The note names each package left out.
     let note = m.notes.iter().find(|n| n.contains("left out")).unwrap();
     let named = note.matches(".deb").count() + note.matches(".rpm").count();
