@@ -1,8 +1,12 @@
+use std::collections::BTreeSet;
+
+use super::runbook::minor;
 use super::*;
 use crate::catalog::{Catalog, Version, schedule};
 use crate::digest::Sha256Digest;
 use crate::lock::{FileSource, LockedFile};
 use crate::manifest::{FileKind, Hop, Mode, WorkersMode};
+use crate::manifest::{Phase, Role, SchedulePhase, Step};
 
 /// Workers alone run arm64.
 fn arm64() -> WorkerOnly {

@@ -1,313 +1,17 @@
-//! Catch-up bundles whose workers skip minors (issue 26, `airlock plan --build --one-bundle
-//! --workers skip`): the hops' locks merged as [`super::catchup::merge`] does, then
-//! - the runbook ordered by the schedule's phases: a skew check before each phase's
-//!   control-plane step, the worker steps only in phases that move the workers (in the
-//!   others only the workers' kubeadm step where the schedule asks for it: kubeadm upgrades
-//!   a node one minor at a time, its kubelet may stay), a stop-and-verify step between
-//!   phases and a worker back-out per phase;
-//! - the files and node packages of architectures only workers run (`--worker-arch`) kept
-//!   only for the versions workers land on, and their kubeadm (with the package's
-//!   cri-tools) for the kubeadm-only steps. Control-plane nodes run a kubelet too and take
-//!   every minor, so on a site of one architecture the bundle hardly shrinks: the saving
-//!   is drains.
+//! The runbook of a skipping catch-up bundle, phase by phase: the skew check, the hop's
+//! steps (its worker steps only where workers move), the workers' stay, jump and back-out
+//! steps, and a stop between phases.
 
 use std::collections::BTreeSet;
 
-use crate::catalog::{Catalog, Version};
+use super::carry::arch_of;
+use super::phases::{Before, KUBEADM, KUBECTL, KUBELET, schedule_error};
+use crate::catalog::Version;
 use crate::checklist::reinstall_cmds;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::lock::Lock;
-use crate::manifest::{
-    PackageFormat, PackageRepository, Phase, Role, Schedule, SchedulePhase, Step,
-};
-use crate::packages::{CRI_TOOLS, mirror_dir, package_arch};
-use crate::paths::SafeRelPath;
-
-/// The packages and binaries a worker's back-out reinstalls.
-const KUBEADM: &str = "kubeadm";
-const KUBELET: &str = "kubelet";
-const KUBECTL: &str = "kubectl";
-
-fn schedule_error(reason: String) -> Error {
-    Error::invalid("plan", "--workers skip", reason)
-}
-
-/// What only worker nodes use: carried only where workers install it.
-#[derive(Debug, Clone, Default)]
-pub struct WorkerOnly {
-    /// Architectures only workers run (`--worker-arch`): their binaries, tools and node
-    /// packages.
-    pub arches: Vec<String>,
-    /// Package formats only workers install from (`--worker-packages`): every package of
-    /// those repositories, whatever its architecture.
-    pub package_formats: Vec<PackageFormat>,
-}
-
-impl WorkerOnly {
-    /// `arm64, rpm packages` for notes.
-    fn describe(&self) -> String {
-        let formats = self.package_formats.iter().map(|f| format!("{f} packages"));
-        self.arches
-            .iter()
-            .cloned()
-            .chain(formats)
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
-/// Merge `hops` (one lock per schedule phase) into one lock for `schedule`; `catalog`
-/// (the one the hops were resolved with) says which tools each landing minor installs.
-pub fn merge(
-    hops: &[Lock],
-    schedule: &Schedule,
-    worker_only: &WorkerOnly,
-    catalog: &Catalog,
-) -> Result<Lock> {
-    if hops.len() != schedule.phases.len() {
-        return Err(schedule_error(format!(
-            "{} hops but {} phases in the schedule",
-            hops.len(),
-            schedule.phases.len()
-        )));
-    }
-    let mut out = super::catchup::merge(hops)?;
-    let befores = workers_before(schedule);
-    let tools = landing_tools(schedule, catalog)?;
-    let backout = workers_backout_set(schedule, &befores);
-    let mut left_out = drop_skipped_worker_files(
-        &mut out,
-        hops,
-        schedule,
-        &worker_only.arches,
-        &tools,
-        &backout,
-    );
-    left_out.extend(drop_skipped_worker_packages(
-        &mut out,
-        hops,
-        schedule,
-        worker_only,
-        &backout,
-    ));
-    // The runbook after the files: each worker back-out says whether the bundle carries
-    // what it reinstalls.
-    let carried = Carried {
-        targets: out.files.iter().map(|f| f.target.to_string()).collect(),
-        repositories: &out.package_repositories,
-    };
-    let mut steps = Vec::new();
-    for ((l, p), before) in hops.iter().zip(&schedule.phases).zip(&befores) {
-        steps.extend(phase_steps(l, p, before, &carried, schedule.phases.len())?);
-    }
-    out.checklist = Some(steps);
-    if !left_out.is_empty() {
-        out.notes.push(format!(
-            "workers skip minors: {} file(s) only workers use ({}) are left out for the \
-             versions workers do not land on: {}",
-            left_out.len(),
-            worker_only.describe(),
-            left_out.join(", ")
-        ));
-    }
-    out.schedule = Some(schedule.clone());
-    out.validate("catch-up lock")?;
-    Ok(out)
-}
-
-/// What the workers run as a phase starts: the kubelet's (and kubectl's) version and the
-/// version of the kubeadm that last upgraded them (newer than the kubelet after
-/// kubeadm-only steps). The phase's worker back-out returns them to these.
-struct Before {
-    kubelet: String,
-    kubeadm: String,
-}
-
-/// [`Before`] of each phase.
-fn workers_before(schedule: &Schedule) -> Vec<Before> {
-    let (mut kubelet, mut kubeadm) = (schedule.from.clone(), schedule.from.clone());
-    let mut out = Vec::new();
-    for p in &schedule.phases {
-        out.push(Before {
-            kubelet: kubelet.clone(),
-            kubeadm: kubeadm.clone(),
-        });
-        if let Some(v) = &p.workers {
-            kubelet = v.clone();
-        }
-        if let Some(v) = p.workers.as_ref().or(p.workers_kubeadm.as_ref()) {
-            kubeadm = v.clone();
-        }
-    }
-    out
-}
-
-/// (version, binary or package name) that some phase's worker back-out reinstalls: after a
-/// kubeadm-only step the kubeadm before it; after a landing the kubelet, kubectl and
-/// kubeadm the workers ran before it. Carried for worker-only architectures too, so every
-/// phase backs out from this bundle alone.
-fn workers_backout_set(schedule: &Schedule, befores: &[Before]) -> BTreeSet<(String, String)> {
-    let mut out = BTreeSet::new();
-    for (p, b) in schedule.phases.iter().zip(befores) {
-        if p.workers.is_some() {
-            out.insert((b.kubelet.clone(), KUBELET.to_string()));
-            out.insert((b.kubelet.clone(), KUBECTL.to_string()));
-        }
-        if p.workers.is_some() || p.workers_kubeadm.is_some() {
-            out.insert((b.kubeadm.clone(), KUBEADM.to_string()));
-        }
-    }
-    out
-}
-
-/// The architecture a file target is for: the segment after `linux/`.
-fn arch_of(target: &str) -> Option<&str> {
-    let mut parts = target.split('/');
-    parts.by_ref().find(|p| *p == "linux")?;
-    parts.next()
-}
-
-/// `bin/VERSION/...`: the Kubernetes version of a release binary.
-fn bin_version(target: &str) -> Option<&str> {
-    target.strip_prefix("bin/")?.split('/').next()
-}
-
-/// `bin/VERSION/linux/ARCH/NAME`: (VERSION, NAME) of a release binary.
-fn bin_of(target: &str) -> Option<(String, String)> {
-    let name = target.rsplit('/').next()?;
-    Some((bin_version(target)?.to_string(), name.to_string()))
-}
-
-/// `tools/NAME/VERSION/`: the target prefix of each tool the minors workers land on
-/// install. A landing hop's lock also carries the previous minor's tools for its back-out,
-/// which workers that skipped that minor never ran.
-fn landing_tools(schedule: &Schedule, catalog: &Catalog) -> Result<BTreeSet<String>> {
-    let mut out = BTreeSet::new();
-    for w in schedule.phases.iter().filter_map(|p| p.workers.as_deref()) {
-        let v: Version = w
-            .parse()
-            .map_err(|e| schedule_error(format!("phase version {w}: {e}")))?;
-        let m = catalog.minor_of(&v).ok_or_else(|| {
-            schedule_error(format!("minor {} is not in the catalog", v.minor_key()))
-        })?;
-        out.extend(
-            m.tools
-                .iter()
-                .map(|t| format!("tools/{}/{}/", t.name, t.version)),
-        );
-    }
-    Ok(out)
-}
-
-/// Drop the worker-only architectures' files that no landing phase needs; returns their
-/// targets.
-fn drop_skipped_worker_files(
-    out: &mut Lock,
-    hops: &[Lock],
-    schedule: &Schedule,
-    worker_only_arches: &[String],
-    landing_tools: &BTreeSet<String>,
-    backout: &BTreeSet<(String, String)>,
-) -> Vec<String> {
-    let landings: BTreeSet<&str> = schedule
-        .phases
-        .iter()
-        .filter_map(|p| p.workers.as_deref())
-        .collect();
-    let needed: BTreeSet<String> = hops
-        .iter()
-        .zip(&schedule.phases)
-        .filter(|(_, p)| p.workers.is_some())
-        .flat_map(|(l, _)| l.files.iter().map(|f| f.target.to_string()))
-        .collect();
-    let kubeadm_only: BTreeSet<&str> = schedule
-        .phases
-        .iter()
-        .filter_map(|p| p.workers_kubeadm.as_deref())
-        .collect();
-    let mut left_out = Vec::new();
-    out.files.retain(|f| {
-        let target = f.target.to_string();
-        let worker_only =
-            arch_of(&target).is_some_and(|a| worker_only_arches.iter().any(|w| w == a));
-        // A landing hop's lock also carries its back-out binaries and tools (the
-        // previous control-plane version's), which workers never ran.
-        let tool_kept = !target.starts_with("tools/")
-            || landing_tools.iter().any(|t| target.starts_with(t.as_str()));
-        let keep = !worker_only
-            || (needed.contains(&target)
-                && bin_version(&target).is_none_or(|v| landings.contains(v))
-                && tool_kept)
-            || bin_of(&target).is_some_and(|(v, name)| {
-                (name == KUBEADM && kubeadm_only.contains(v.as_str()))
-                    || backout.contains(&(v, name))
-            });
-        if !keep {
-            left_out.push(target);
-        }
-        keep
-    });
-    left_out
-}
-
-/// Drop the node packages (`--packages`) of worker-only architectures and formats that no
-/// worker installs; returns their targets. Kept: every package a landing phase installs; in a
-/// kubeadm-only phase its kubeadm and cri-tools (kubeadm's package asks for cri-tools of
-/// its minor, so apt and dnf upgrade cri-tools with it; the kubelet stays, and with it
-/// kubernetes-cni and kubectl); and what the workers' back-outs reinstall (`backout`).
-/// Packages of every architecture (`all`, `noarch`) are worker-only only in a worker-only
-/// format. The signed metadata stays whole: it lists versions a partial mirror does not carry,
-/// as for every hop, and the nodes' package managers fetch only what they install.
-fn drop_skipped_worker_packages(
-    out: &mut Lock,
-    hops: &[Lock],
-    schedule: &Schedule,
-    worker_only: &WorkerOnly,
-    backout: &BTreeSet<(String, String)>,
-) -> Vec<String> {
-    let mut keep: BTreeSet<&SafeRelPath> = BTreeSet::new();
-    for (l, p) in hops.iter().zip(&schedule.phases) {
-        let kubeadm_only = p.workers.is_none() && p.workers_kubeadm.is_some();
-        let carried = l.package_repositories.iter().flat_map(|r| &r.packages);
-        keep.extend(
-            carried
-                .filter(|c| c.role == Role::Target)
-                .filter(|c| {
-                    p.workers.is_some()
-                        || (kubeadm_only && [KUBEADM, CRI_TOOLS].contains(&c.name.as_str()))
-                })
-                .map(|c| &c.target),
-        );
-    }
-    // Back-out packages by name and version: `1.30.2-1.1` (deb), `1.30.2-150500.1.1` (rpm).
-    let backout_packages: Vec<(String, &str)> = backout
-        .iter()
-        .map(|(v, name)| (format!("{}-", v.trim_start_matches('v')), name.as_str()))
-        .collect();
-    let mut drop: BTreeSet<SafeRelPath> = BTreeSet::new();
-    for r in &out.package_repositories {
-        let format_only = worker_only.package_formats.contains(&r.format);
-        let arches: Vec<String> = worker_only
-            .arches
-            .iter()
-            .map(|a| package_arch(r.format, a))
-            .collect();
-        for c in &r.packages {
-            let is_backout = backout_packages
-                .iter()
-                .any(|(v, name)| c.name == *name && c.version.starts_with(v.as_str()));
-            let only_workers = format_only || arches.contains(&c.arch);
-            if only_workers && !keep.contains(&c.target) && !is_backout {
-                drop.insert(c.target.clone());
-            }
-        }
-    }
-    for r in &mut out.package_repositories {
-        r.packages.retain(|c| !drop.contains(&c.target));
-    }
-    out.files.retain(|f| !drop.contains(&f.target));
-    drop.into_iter().map(|t| t.to_string()).collect()
-}
+use crate::manifest::{PackageFormat, PackageRepository, Phase, SchedulePhase, Step};
+use crate::packages::mirror_dir;
 
 fn step(id: String, phase: Phase, title: String, commands: &[&str], check: String) -> Step {
     Step {
@@ -320,13 +24,13 @@ fn step(id: String, phase: Phase, title: String, commands: &[&str], check: Strin
 }
 
 /// Minor of `v1.M.P`.
-fn minor(v: &str) -> &str {
+pub(super) fn minor(v: &str) -> &str {
     v.trim_start_matches("v1.").split('.').next().unwrap_or(v)
 }
 
 /// The steps of one phase: skew check, the hop's steps (its worker steps only when the
 /// workers move), the workers' back-out, and a stop before the next phase.
-fn phase_steps(
+pub(super) fn phase_steps(
     l: &Lock,
     p: &SchedulePhase,
     before: &Before,
@@ -503,9 +207,9 @@ fn jump_step(p: &SchedulePhase, workers_before: &str, label: &str) -> Step {
 
 /// What the merged bundle carries, for the workers' back-outs: its file targets and its
 /// package repositories.
-struct Carried<'a> {
-    targets: BTreeSet<String>,
-    repositories: &'a [PackageRepository],
+pub(super) struct Carried<'a> {
+    pub(super) targets: BTreeSet<String>,
+    pub(super) repositories: &'a [PackageRepository],
 }
 
 impl Carried<'_> {
@@ -632,6 +336,3 @@ fn where_carried(wanted: &[(&str, &str)], carried: &BTreeSet<String>) -> String 
         )
     }
 }
-
-#[cfg(test)]
-mod tests;
