@@ -12,8 +12,8 @@
 //!   minor, so on a site of one architecture the bundle hardly shrinks: the saving is
 //!   drains.
 //!
-//! One way down: [`phases`] (what workers run as each phase starts), then [`carry`] (what
-//! the bundle keeps for them) and [`runbook`] (the steps), then [`merge`] here.
+//! One way down: `phases` (what workers run as each phase starts), then `carry` (what
+//! the bundle keeps for them) and `runbook` (the steps), then [`merge`] here.
 
 use crate::catalog::Catalog;
 use crate::error::Result;
