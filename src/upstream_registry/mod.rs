@@ -3,7 +3,7 @@
 //! that adds what the crate leaves to its callers: credentials from the docker config,
 //! plain-HTTP hosts, extra CA certificates, mirrors, digest checks on every manifest, and
 //! blob streams that never hold a whole blob in memory. Small reads from a registry that
-//! asks for no credentials skip oci-client (see [`direct`]).
+//! asks for no credentials skip oci-client (see `direct`).
 
 mod direct;
 
