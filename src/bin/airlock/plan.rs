@@ -92,8 +92,9 @@ pub struct Args {
     #[arg(long)]
     accept_uncertain_skew: bool,
     /// With --workers skip --build: an architecture only worker nodes run (repeatable;
-    /// resolved in addition to --arch). Its kubelet, kubeadm, kubectl and tools are carried
-    /// only for the versions workers land on.
+    /// resolved in addition to --arch). Its kubelet, kubeadm, kubectl, tools and node
+    /// packages are carried only where workers install them: the versions they land on,
+    /// kubeadm for the kubeadm-only steps, and what their back-outs reinstall.
     #[arg(long, value_name = "ARCH")]
     worker_arch: Vec<String>,
     /// With --workers skip --build: a --packages format only worker nodes install from
