@@ -55,9 +55,6 @@ fi
 export AIRLOCK_TEST_PYTHON=$PWD/$VENV/bin/python
 
 [ "${1:-}" = "--" ] && shift
+# Every member, the fuzz targets (fuzz/) among them: their tests feed every target its seeds
+# and mutations of them.
 cargo test --workspace --locked "$@"
-# The fuzz targets (their own workspace, see fuzz/README.md): every target over its seeds
-# and mutations of them. Shares target/ so the common dependencies build once.
-if [ $# -eq 0 ]; then
-    cargo test --manifest-path fuzz/Cargo.toml --target-dir target --locked
-fi
