@@ -120,7 +120,8 @@ pub mod upstream;
 /// this is a no-op: the same features, the binary it just built. `cargo build -p
 /// airlock-verify` would unify features for that package alone and rebuild about fifty
 /// dependencies with other features (70 s at the start of every CI run, with both test
-/// threads waiting); the features it leaves out only add test helpers, no behaviour.
+/// threads waiting). The features the test build adds (`fuzzing`, `test-world`) only add
+/// test-helper modules, no behaviour.
 pub fn verify_bin() -> std::path::PathBuf {
     static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     BUILT
