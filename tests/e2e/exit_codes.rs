@@ -89,6 +89,15 @@ fn every_exit_code_of_the_table() {
     assert_fails(&out, 4, "nowhere.pub");
     let out = s.run_verify(&["verify", "bundel", "--trust", &public]);
     assert_fails(&out, 4, "bundle directory bundel");
+    // The folder above the bundle is a wrong path too, and the bundle below is named.
+    let parent = bundle.parent().unwrap().to_str().unwrap();
+    let out = s.run_verify(&["verify", parent, "--trust", &public]);
+    assert_fails(&out, 4, &format!("not a bundle; did you mean {b}"));
+    // A registry given as a URL is refused before a state directory or receipt exists.
+    let dest = s.path("url-dest");
+    let out = s.install_to(&bundle, "http://127.0.0.1:1", &dest, &["--insecure"]);
+    assert_fails(&out, 4, "without a scheme");
+    assert!(!dest.exists());
     seen.push(4);
 
     // 5: content did not match its pinned digest (upstream), named by digest. A fresh

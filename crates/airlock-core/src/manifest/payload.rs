@@ -115,26 +115,35 @@ impl PayloadInfo {
             .collect()
     }
 
-    /// The parity stripe sizes, in order: the first data volume's size cut into
-    /// `stripe`-byte pieces, the last rounded up to even.
-    pub fn stripes(&self) -> Vec<u64> {
-        let (Some(first), Some(p)) = (self.volumes.first(), &self.parity) else {
-            return Vec::new();
-        };
-        stripe_lengths(first.size, p.stripe)
+    /// The length of each parity volume: the sum of the stripes (see [`stripe_lengths`]),
+    /// or `None` without parity or when it overflows.
+    fn parity_volume_size(&self) -> Option<u64> {
+        let (first, p) = (self.volumes.first()?, self.parity.as_ref()?);
+        stripes_total(first.size, p.stripe)
     }
 }
 
-/// `len` cut into `stripe`-byte pieces, the last rounded up to even.
-pub fn stripe_lengths(len: u64, stripe: u64) -> Vec<u64> {
-    let mut out = Vec::new();
+/// `len` cut into `stripe`-byte pieces, the last rounded up to even. Lazy: a signed
+/// manifest with a tiny stripe and a huge volume costs iterations, never memory.
+pub fn stripe_lengths(len: u64, stripe: u64) -> impl Iterator<Item = u64> {
     let mut off = 0;
-    while off < len && stripe > 0 {
+    std::iter::from_fn(move || {
+        if off >= len || stripe == 0 {
+            return None;
+        }
         let k = stripe.min(len - off);
-        out.push(k + (k & 1));
         off += k;
+        Some(k + (k & 1))
+    })
+}
+
+/// The sum of [`stripe_lengths`], computed: every whole stripe is even (the format
+/// requires it), so only a last, partial, odd piece adds a byte.
+pub fn stripes_total(len: u64, stripe: u64) -> Option<u64> {
+    if stripe == 0 {
+        return Some(0);
     }
-    out
+    len.checked_add((len % stripe) & 1)
 }
 
 /// The payload's name and its volumes.
@@ -198,7 +207,9 @@ fn check_parity(p: &PayloadInfo, par: &Parity) -> Checked {
             data: p.volumes.len(),
         });
     }
-    let want: u64 = p.stripes().iter().sum();
+    let want = p
+        .parity_volume_size()
+        .ok_or(FormatError::VolumeSizesOverflow)?;
     for (i, v) in par.volumes.iter().enumerate() {
         if v.file != VolumeName::Parity(i as u32 + 1) || v.size != want {
             return Err(FormatError::ParityVolume {
@@ -298,6 +309,46 @@ mod tests {
             p.volumes = (1..=4).map(|i| vol(P(i), 100)).collect();
         });
         assert_eq!(e, F::ParityCount { parity: 4, data: 3 });
-        assert_eq!(stripe_lengths(101, 50), [50, 50, 2]);
+        assert_eq!(stripe_lengths(101, 50).collect::<Vec<_>>(), [50, 50, 2]);
+    }
+
+    /// A signed manifest may declare a 2-byte stripe over a 1 TiB volume: the check
+    /// computes the parity length instead of listing half a trillion stripes (which
+    /// once asked for 4 TiB of memory before refusing).
+    #[test]
+    fn a_tiny_stripe_over_a_huge_volume_is_checked_without_listing_stripes() {
+        use crate::layout::VolumeName::{Data, Parity as P};
+        let tib = 1u64 << 40;
+        let mut m = PayloadInfo {
+            file: PAYLOAD_FILE.into(),
+            size: tib,
+            sha256: Sha256Digest::of(b"p"),
+            tar_size: 1024,
+            structure_sha256: None,
+            volumes: vec![vol(Data(1), tib)],
+            parity: Some(Parity {
+                scheme: ParityScheme::ReedSolomonGf16,
+                stripe: 2,
+                volumes: vec![vol(P(1), tib)],
+            }),
+        };
+        check(&m).unwrap();
+        m.parity.as_mut().unwrap().volumes[0].size = tib + 1;
+        let e = check(&m).unwrap_err();
+        assert!(
+            matches!(e, FormatError::ParityVolume { want, .. } if want == tib),
+            "{e:?}"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_computed_total_is_the_sum_of_the_stripes(len in 0u64..100_000, half in 1u64..5_000) {
+            let stripe = half * 2;
+            proptest::prop_assert_eq!(
+                stripes_total(len, stripe),
+                Some(stripe_lengths(len, stripe).sum::<u64>())
+            );
+        }
     }
 }

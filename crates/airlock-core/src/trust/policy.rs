@@ -346,8 +346,11 @@ impl Evaluation {
 }
 
 impl TrustPolicy {
-    /// `--trust KEYS --threshold N`.
-    pub fn threshold(keys: Vec<PublicKey>, threshold: usize) -> Self {
+    /// `--trust KEYS --threshold N`, unchecked: only [`crate::verify::Policy::threshold`]
+    /// calls it, after refusing a threshold of 0, one that can never be met and one key
+    /// under two names (public, it would let a caller build a policy that an unsigned
+    /// bundle satisfies).
+    pub(crate) fn threshold(keys: Vec<PublicKey>, threshold: usize) -> Self {
         TrustPolicy {
             approvers: keys
                 .into_iter()

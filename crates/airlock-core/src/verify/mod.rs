@@ -420,7 +420,7 @@ fn check_listed(dir: &Path, name: &str, size: u64, sha256: Sha256Digest) -> Resu
         })
     };
     let f = crate::fsutil::open_regular_io(&dir.join(name)).map_err(unreadable)?;
-    let mut r = crate::digest::HashingReader::new(std::io::Read::take(f, size + 1));
+    let mut r = crate::digest::HashingReader::new(std::io::Read::take(f, size.saturating_add(1)));
     std::io::copy(&mut r, &mut std::io::sink()).map_err(unreadable)?;
     let (_, got, n) = r.finish();
     if n != size || got != sha256 {
@@ -465,5 +465,22 @@ impl std::ops::Deref for VerifiedBundle {
     type Target = SignedBundle;
     fn deref(&self) -> &SignedBundle {
         &self.signed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A signed manifest may list a document of 2^64-1 bytes: the check reads what is
+    /// there and refuses it, without overflowing the one-byte-more read bound.
+    #[test]
+    fn a_listed_size_of_u64_max_is_refused_not_overflowed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("doc"), b"short").unwrap();
+        let e = check_listed(dir.path(), "doc", u64::MAX, Sha256Digest::of(b"short"));
+        let e = e.unwrap_err();
+        assert_eq!(e.exit_code(), 3, "{e}");
+        assert!(e.to_string().contains("doc"), "{e}");
     }
 }

@@ -103,11 +103,12 @@ pub fn evaluate(dir: &Path, policy: &Policy) -> Result<crate::trust::policy::Eva
     ))
 }
 
-/// A bundle path that is missing or not a directory is a typo, not an attack: invalid
-/// input (exit 4), said before anything is read.
+/// A bundle path that is missing, not a directory, or a directory with none of a
+/// bundle's files is a typo, not an attack: invalid input (exit 4), said before anything
+/// is read. A directory with some of them and not others is a damaged bundle (exit 3).
 fn check_bundle_dir(dir: &Path) -> Result<()> {
     match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() => Ok(()),
+        Ok(m) if m.is_dir() => check_holds_a_bundle(dir),
         Ok(m) => Err(Error::invalid(
             "bundle directory",
             dir.display(),
@@ -128,16 +129,66 @@ fn check_bundle_dir(dir: &Path) -> Result<()> {
     }
 }
 
-/// Read a small file of the bundle; every failure is a verification failure naming it.
+/// Some of a bundle's own names (`manifest.json`, `signatures/`, `SHA256SUMS`) must be
+/// there; if none is, say so and name a directory below that holds a bundle, if any.
+fn check_holds_a_bundle(dir: &Path) -> Result<()> {
+    let exists = |name: &str| std::fs::symlink_metadata(dir.join(name)).is_ok();
+    if [MANIFEST_FILE, SIGNATURES_DIR, SUMS_FILE]
+        .iter()
+        .any(|n| exists(n))
+    {
+        return Ok(());
+    }
+    let below: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().join(MANIFEST_FILE).is_file())
+        .map(|e| escape::Untrusted(&e.path().display().to_string()).to_string())
+        .take(3)
+        .collect();
+    let hint = match below.as_slice() {
+        [] => "give the bundle's own directory, the one holding manifest.json".to_string(),
+        found => format!("did you mean {}?", found.join(" or ")),
+    };
+    Err(Error::invalid(
+        "bundle directory",
+        dir.display(),
+        format!("holds no {MANIFEST_FILE}, {SIGNATURES_DIR}/ or {SUMS_FILE}: not a bundle; {hint}"),
+    ))
+}
+
+/// Read a small file of the bundle; every failure is a verification failure naming it,
+/// except a file this user may not read: that is the operator's to fix (exit 1), not a
+/// sign of tampering.
 fn read_bundle_file(dir: &Path, name: &str, limit: u64) -> Result<Vec<u8>> {
     fsutil::read_limited(&dir.join(name), limit, "bundle file").map_err(|e| {
+        if let Error::Input { source, path, .. } = e {
+            return not_permitted(source, &path, "read").unwrap_or_else(|source| {
+                let reason = source.to_string();
+                Error::rejected(name, BundleError::Unreadable { reason })
+            });
+        }
         let reason = match &e {
-            Error::Input { source, .. } => source.to_string(),
             Error::Invalid { reason, .. } => reason.clone(),
             other => crate::error::chain(other),
         };
         Error::rejected(name, BundleError::Unreadable { reason })
     })
+}
+
+/// `Ok(error)` for a permission error (an I/O error with what to do), else the error back.
+fn not_permitted(
+    e: std::io::Error,
+    path: &Path,
+    action: &'static str,
+) -> std::result::Result<Error, std::io::Error> {
+    if e.kind() != std::io::ErrorKind::PermissionDenied {
+        return Err(e);
+    }
+    Ok(Error::io(action, path, e).context(
+        "cannot read the bundle as this user (run as a user who can, or fix the copy's permissions)",
+    ))
 }
 
 /// Every signature file as (its path inside the bundle, printable; its text): what the
@@ -191,8 +242,10 @@ fn read_timestamp(dir: &Path, minisig: &str) -> Result<Option<Vec<u8>>> {
 fn read_signatures(dir: &Path) -> Result<Vec<SignatureFile>> {
     let sig_dir = dir.join(SIGNATURES_DIR);
     let listing = std::fs::read_dir(&sig_dir).map_err(|e| {
-        let reason = e.to_string();
-        Error::rejected(SIGNATURES_DIR, BundleError::SignaturesUnlisted { reason })
+        not_permitted(e, &sig_dir, "list").unwrap_or_else(|e| {
+            let reason = e.to_string();
+            Error::rejected(SIGNATURES_DIR, BundleError::SignaturesUnlisted { reason })
+        })
     })?;
     let mut sigs: Vec<SignatureFile> = Vec::new();
     for ent in listing {
@@ -247,4 +300,54 @@ fn check_sums_file(dir: &Path, m: &BundleManifest, manifest_sha: &Sha256Digest) 
         return Err(Error::rejected(SUMS_FILE, BundleError::SumsMismatch));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_without_any_bundle_file_is_a_wrong_path_and_one_with_some_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = dir.path().join("airlock-v1.36.4-to-v1.37.1");
+        std::fs::create_dir(&inner).unwrap();
+        // Empty, the folder is not a bundle (exit 4), with nothing below to suggest.
+        let e = check_bundle_dir(&inner).unwrap_err();
+        assert_eq!(e.exit_code(), 4, "{e}");
+        assert!(
+            e.to_string().contains("the one holding manifest.json"),
+            "{e}"
+        );
+        // With a manifest, the folder above names it.
+        std::fs::write(inner.join(MANIFEST_FILE), b"{}").unwrap();
+        let e = check_bundle_dir(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("did you mean {}?", inner.display())),
+            "{e}"
+        );
+        // Any one of a bundle's names makes it a (possibly damaged) bundle, checked on.
+        check_bundle_dir(&inner).unwrap();
+        std::fs::remove_file(inner.join(MANIFEST_FILE)).unwrap();
+        std::fs::write(inner.join(SUMS_FILE), b"").unwrap();
+        check_bundle_dir(&inner).unwrap();
+        let e = read_bundle_file(&inner, MANIFEST_FILE, 10).unwrap_err();
+        assert_eq!(e.exit_code(), 3, "{e}");
+    }
+
+    /// Tests run as root in CI, where no file is unreadable: the mapping is checked on the
+    /// error itself.
+    #[test]
+    fn a_permission_error_is_the_operators_and_other_errors_stay_as_they_were() {
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let e = not_permitted(denied, Path::new("b/manifest.json"), "read").unwrap();
+        assert_eq!(e.exit_code(), 1, "{e}");
+        let text = crate::error::chain(&e);
+        assert!(
+            text.contains("as this user") && text.contains("b/manifest.json"),
+            "{text}"
+        );
+        let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let back = not_permitted(missing, Path::new("x"), "read").unwrap_err();
+        assert_eq!(back.kind(), std::io::ErrorKind::NotFound);
+    }
 }

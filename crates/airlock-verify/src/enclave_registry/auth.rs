@@ -10,8 +10,12 @@ use reqwest::StatusCode;
 use reqwest::Url;
 use reqwest::header::AUTHORIZATION;
 
-use super::transport::Transport;
+use super::transport::{Transport, small_body};
 use crate::error::{Error, Result};
+
+/// The largest token-service answer read. Registry tokens are JWTs of a few KiB; the bound
+/// keeps a token service that answers without end from filling memory.
+const MAX_TOKEN_ANSWER_BYTES: u64 = 1024 * 1024;
 
 /// What one registry asked for and what it gave: its challenge, and bearer tokens by scope.
 pub(super) struct Auth {
@@ -175,11 +179,7 @@ impl Auth {
             token: Option<String>,
             access_token: Option<String>,
         }
-        let body = resp.bytes().await.map_err(|e| Error::RegistryTransport {
-            target: target.to_string(),
-            action,
-            source: e,
-        })?;
+        let body = small_body(resp, MAX_TOKEN_ANSWER_BYTES, target.to_string(), action).await?;
         let t: TokenAnswer = serde_json::from_slice(&body).map_err(|e| Error::Registry {
             target: target.to_string(),
             action,

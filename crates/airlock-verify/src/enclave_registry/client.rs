@@ -11,11 +11,11 @@ use reqwest::{Method, StatusCode, Url};
 
 use super::auth::{Auth, pull, push};
 use super::transport::{
-    EnclaveRegistryOptions, Transport, retryable, small_body, tokio_util_stream,
+    EnclaveRegistryOptions, Transport, body_excerpt, retryable, small_body, tokio_util_stream,
 };
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
-use crate::oci::ACCEPTED_MANIFEST_TYPES;
+use crate::oci::{ACCEPTED_MANIFEST_TYPES, MAX_MANIFEST_BYTES};
 
 /// Where a manifest goes or comes from.
 #[derive(Debug, Clone, Copy)]
@@ -83,17 +83,47 @@ pub struct EnclaveRegistry {
     base: Url,
 }
 
+/// `SCHEME://HOST[:PORT]/`, refusing anything but a bare address in `host`.
+fn base_url(scheme: &str, host: &str) -> Result<Url> {
+    let bad = |reason: &str| Error::invalid("registry address", host, reason);
+    if host.contains("://") {
+        return Err(bad(
+            "give HOST:PORT without a scheme (https is the default; --insecure for plain HTTP)",
+        ));
+    }
+    if host.contains('/') {
+        return Err(bad(
+            "give HOST:PORT only; a path under the registry goes in --prefix",
+        ));
+    }
+    let url = Url::parse(&format!("{scheme}://{host}/")).map_err(|e| bad(&e.to_string()))?;
+    if url.host_str().is_none_or(str::is_empty)
+        || !url.username().is_empty()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(bad("give HOST:PORT, for example registry.enclave:5000"));
+    }
+    Ok(url)
+}
+
 impl EnclaveRegistry {
     /// A client for `host` (`HOST:PORT`). Reads CA files and docker credentials now.
     pub fn new(host: &str, opts: EnclaveRegistryOptions) -> Result<Self> {
         let scheme = if opts.insecure { "http" } else { "https" };
-        let base = Url::parse(&format!("{scheme}://{host}/"))
-            .map_err(|e| Error::invalid("registry address", host, e))?;
+        let base = base_url(scheme, host)?;
         Ok(EnclaveRegistry {
             transport: Transport::new(host, opts)?,
             auth: Auth::new(host),
             base,
         })
+    }
+
+    /// Refuse a registry address that is not `HOST[:PORT]`, before anything is written: a
+    /// scheme, a path or a trailing slash would otherwise reach the registry as request
+    /// paths such as `HOST//repo` and fail only after the bundle was verified.
+    pub fn check_address(host: &str) -> Result<()> {
+        base_url("https", host).map(drop)
     }
 
     /// `HOST:PORT`.
@@ -161,8 +191,8 @@ impl EnclaveRegistry {
         }
         // The registry's error body (a JSON `errors` list) says why; keep a bounded,
         // escaped excerpt of it.
-        let body = resp.bytes().await.unwrap_or_default();
-        let text = String::from_utf8_lossy(&body[..body.len().min(512)]).to_string();
+        let body = body_excerpt(resp, 512).await;
+        let text = String::from_utf8_lossy(&body).to_string();
         Error::Registry {
             target: target.to_string(),
             action,
@@ -400,7 +430,7 @@ impl EnclaveRegistry {
             StatusCode::NOT_FOUND => return Ok(None),
             s => return Err(self.unexpected(&target, "read manifest", s, resp).await),
         }
-        let out = small_body(resp, target, "read manifest").await?;
+        let out = small_body(resp, MAX_MANIFEST_BYTES, target, "read manifest").await?;
         Ok(Some(Bytes::from(out)))
     }
 
@@ -418,7 +448,7 @@ impl EnclaveRegistry {
             let s = resp.status();
             return Err(self.unexpected(&target, "list", s, resp).await);
         }
-        let out = small_body(resp, target.clone(), "list").await?;
+        let out = small_body(resp, MAX_MANIFEST_BYTES, target.clone(), "list").await?;
         serde_json::from_slice(&out).map_err(|e| Error::Registry {
             target,
             action: "list",
@@ -499,5 +529,35 @@ fn manifest_path(r: ManifestRef<'_>) -> String {
     match r {
         ManifestRef::Digest(d) => d.to_string(),
         ManifestRef::Tag(t) => t.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_registry_address_is_host_and_port_only() {
+        for good in [
+            "registry.enclave:5000",
+            "127.0.0.1:5000",
+            "[::1]:5000",
+            "reg",
+        ] {
+            EnclaveRegistry::check_address(good).unwrap();
+        }
+        for (bad, says) in [
+            ("http://reg:5000", "without a scheme"),
+            ("reg:5000/", "--prefix"),
+            ("reg:5000/k8s", "--prefix"),
+            ("reg:99999", "registry address"),
+            ("user@reg:5000", "HOST:PORT"),
+            ("reg:5000?x", "HOST:PORT"),
+            ("", "registry address"),
+        ] {
+            let e = EnclaveRegistry::check_address(bad).unwrap_err();
+            assert_eq!(e.exit_code(), 4, "{bad}: {e}");
+            assert!(e.to_string().contains(says), "{bad}: {e}");
+        }
     }
 }

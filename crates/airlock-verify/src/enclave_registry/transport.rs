@@ -9,7 +9,6 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
-use crate::oci::MAX_MANIFEST_BYTES;
 
 /// How to reach the enclave registry.
 #[derive(Debug, Clone, Default)]
@@ -201,10 +200,12 @@ pub(super) fn tokio_util_stream(
     })
 }
 
-/// Read a response body of at most [`MAX_MANIFEST_BYTES`] (a manifest, a listing), chunk
-/// by chunk, refusing the rest of a larger one instead of buffering it.
+/// Read a response body of at most `limit` bytes (a manifest, a listing, a token), chunk
+/// by chunk, refusing the rest of a larger one instead of buffering it: a registry or
+/// token service that answers without end costs `limit` bytes of memory, not all of it.
 pub(super) async fn small_body(
     mut resp: reqwest::Response,
+    limit: u64,
     target: String,
     action: &'static str,
 ) -> Result<Vec<u8>> {
@@ -215,13 +216,57 @@ pub(super) async fn small_body(
         source: e,
     })? {
         out.extend_from_slice(&chunk);
-        if out.len() as u64 > MAX_MANIFEST_BYTES {
+        if out.len() as u64 > limit {
             return Err(Error::Registry {
                 target,
                 action,
-                reason: format!("larger than {MAX_MANIFEST_BYTES} bytes"),
+                reason: format!("answered more than {limit} bytes"),
             });
         }
     }
     Ok(out)
+}
+
+/// The first `limit` bytes of a body, for an error message; the rest is never read, and a
+/// body that breaks off gives what arrived.
+pub(super) async fn body_excerpt(mut resp: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < limit {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => out.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    out.truncate(limit);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(len: usize) -> reqwest::Response {
+        reqwest::Response::from(hyper::Response::new(vec![b'x'; len]))
+    }
+
+    fn run<T>(f: impl std::future::Future<Output = T>) -> T {
+        let rt = tokio::runtime::Builder::new_current_thread().build();
+        rt.expect("a runtime").block_on(f)
+    }
+
+    /// A token service or registry that answers more than asked is refused at the bound;
+    /// an error body is cut to its excerpt (neither is held whole).
+    #[test]
+    fn bodies_are_read_up_to_their_bound() {
+        assert_eq!(
+            run(small_body(answer(10), 10, "t".into(), "a"))
+                .unwrap()
+                .len(),
+            10
+        );
+        let e = run(small_body(answer(11), 10, "t".into(), "get token")).unwrap_err();
+        assert!(e.to_string().contains("more than 10 bytes"), "{e}");
+        assert_eq!(run(body_excerpt(answer(100_000), 512)).len(), 512);
+        assert_eq!(run(body_excerpt(answer(3), 512)), b"xxx");
+    }
 }

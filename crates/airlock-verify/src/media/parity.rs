@@ -272,7 +272,7 @@ mod tests {
         let stripe = 100_000;
         let par: Vec<PathBuf> = (0..2).map(|i| dir.path().join(format!("p{i}"))).collect();
         let written = encode(&paths, sizes[0] as u64, stripe, &par, &|_| {}).unwrap();
-        let want_len: u64 = stripe_lengths(sizes[0] as u64, stripe).iter().sum();
+        let want_len: u64 = stripe_lengths(sizes[0] as u64, stripe).sum();
         assert!(written.iter().all(|w| w.size == want_len));
         // Lose data volume 1 and parity volume 0; rebuild both.
         let lost_d = dir.path().join("d1.new");

@@ -83,6 +83,8 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let started = Timestamp::now();
+    // A mistyped option is said before the state directory, its key or a receipt exists.
+    check_options(&a)?;
     let dir = a
         .state
         .dir(Some(&a.dest))?
@@ -132,6 +134,20 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
 }
 
+/// The options that can be wrong on their own, checked before anything is written.
+fn check_options(a: &Args) -> airlock_verify::Result<()> {
+    airlock_verify::enclave_registry::EnclaveRegistry::check_address(&a.registry)?;
+    if let Some(p) = &a.prefix {
+        airlock_verify::image_ref::validate_prefix(p)
+            .map_err(|e| airlock_verify::Error::invalid("option", "--prefix", e))?;
+    }
+    if let Some(u) = &a.packages_url {
+        airlock_verify::install::mirror::check_url(u)
+            .map_err(|e| airlock_verify::Error::invalid("option", "--packages-url", e))?;
+    }
+    Ok(())
+}
+
 /// The bundle an install worked from: signed only (its payload was not read) or verified.
 enum Worked {
     Signed(Box<SignedBundle>),
@@ -152,14 +168,6 @@ fn install(
     enclave: &mut Enclave,
     known: &mut Option<record::Known>,
 ) -> anyhow::Result<(Worked, InstallReport)> {
-    if let Some(p) = &a.prefix {
-        airlock_verify::image_ref::validate_prefix(p)
-            .map_err(|e| airlock_verify::Error::invalid("option", "--prefix", e))?;
-    }
-    if let Some(u) = &a.packages_url {
-        airlock_verify::install::mirror::check_url(u)
-            .map_err(|e| airlock_verify::Error::invalid("option", "--packages-url", e))?;
-    }
     for dir in std::iter::once(&a.dest).chain(a.packages_dir.as_ref()) {
         std::fs::create_dir_all(dir)
             .map_err(|e| airlock_verify::Error::io("create directory", dir, e))?;
