@@ -46,9 +46,53 @@ pub fn bytes(b: &[u8]) -> String {
     out
 }
 
+/// Displays a path given by the operator: letters of any script stay readable, but
+/// control characters (an ANSI escape in a directory name on a transfer medium can rewrite
+/// the terminal line) and bidirectional overrides are written as `\u{XXXX}`, and bytes
+/// that are not UTF-8 as `\x{NN}`.
+#[derive(Clone, Copy)]
+pub struct ShownPath<'a>(pub &'a std::path::Path);
+
+impl fmt::Display for ShownPath<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use std::os::unix::ffi::OsStrExt as _;
+        for chunk in self.0.as_os_str().as_bytes().utf8_chunks() {
+            for c in chunk.valid().chars() {
+                if c.is_control() || is_bidi_control(c) {
+                    write!(f, "\\u{{{:x}}}", c as u32)?;
+                } else {
+                    f.write_fmt(format_args!("{c}"))?;
+                }
+            }
+            for byte in chunk.invalid() {
+                write!(f, "\\x{{{byte:02x}}}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The characters that reorder text around them (Unicode's bidirectional formatting
+/// characters): shown raw, they can make a name read as another.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operator_paths_keep_letters_and_lose_controls() {
+        use std::os::unix::ffi::OsStrExt as _;
+        let p = std::path::Path::new("/media/données/\u{1b}[2K\rOK\u{202e}");
+        assert_eq!(
+            ShownPath(p).to_string(),
+            "/media/données/\\u{1b}[2K\\u{d}OK\\u{202e}"
+        );
+        let raw = std::path::Path::new(std::ffi::OsStr::from_bytes(b"b\xff"));
+        assert_eq!(ShownPath(raw).to_string(), "b\\x{ff}");
+    }
 
     #[test]
     fn printable_ascii_is_unchanged() {

@@ -1,8 +1,61 @@
-//! What both command-line programs share at their edge: logging setup and turning an
-//! error into a message and a documented exit code (see `docs/cli.md`).
+//! What both command-line programs share at their edge: logging setup, writing to
+//! standard output, and turning an error into a message and a documented exit code (see
+//! `docs/cli.md`).
 
-use std::io::IsTerminal as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
+
+/// `println!` that returns the write's error instead of panicking (`println!` panics, and
+/// the program exited 101 with a backtrace): a reader that closes the pipe early
+/// (`| head`) or a full disk ends the command through [`finish`]. Use with `?`.
+#[macro_export]
+macro_rules! outln {
+    () => {
+        $crate::cli::write_stdout(::std::format_args!(""), true)
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(::std::format_args!($($arg)*), true)
+    };
+}
+
+/// [`outln!`] without the newline.
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(::std::format_args!($($arg)*), false)
+    };
+}
+
+/// Standard output could not be written: its reader went away, or its disk is full.
+#[derive(Debug, thiserror::Error)]
+#[error("writing to standard output")]
+pub struct StdoutError(#[source] pub std::io::Error);
+
+/// The exit code when standard output's reader has gone (`| head`): 128 + SIGPIPE, what
+/// the shell shows for a program the signal ended, so scripts read it the same way.
+pub const CLOSED_PIPE_EXIT: u8 = 141;
+
+/// What [`outln!`] and [`out!`] call.
+pub fn write_stdout(args: std::fmt::Arguments<'_>, newline: bool) -> Result<(), StdoutError> {
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(args)
+        .and_then(|()| {
+            if newline {
+                out.write_all(b"\n")
+            } else {
+                Ok(())
+            }
+        })
+        .map_err(StdoutError)
+}
+
+/// Bytes to standard output, flushed, as [`outln!`] reports errors.
+pub fn write_stdout_bytes(bytes: &[u8]) -> Result<(), StdoutError> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(StdoutError)
+}
 
 /// Start logging to stderr at `level` for airlock's own messages (`RUST_LOG` overrides),
 /// coloured only on a terminal and without `NO_COLOR`: escape codes in a log file or a
@@ -42,8 +95,9 @@ impl CompletionsArgs {
     /// Write the completion script of `cmd` (the program's whole clap definition).
     pub fn run(&self, mut cmd: clap::Command) -> anyhow::Result<()> {
         let name = cmd.get_name().to_string();
-        clap_complete::generate(self.shell, &mut cmd, name, &mut std::io::stdout().lock());
-        Ok(())
+        let mut script = Vec::new();
+        clap_complete::generate(self.shell, &mut cmd, name, &mut script);
+        Ok(write_stdout_bytes(&script)?)
     }
 }
 
@@ -98,13 +152,25 @@ pub fn finish(
     result: anyhow::Result<()>,
     code: impl Fn(&(dyn std::error::Error + 'static)) -> Option<u8>,
 ) -> ExitCode {
+    // What is still buffered goes out now, so a failure to write it is reported too.
+    let result = result.and_then(|()| Ok(write_stdout_bytes(b"")?));
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader has what it wanted; a message on stderr would only be noise.
+        Err(e) if closed_pipe(&e) => ExitCode::from(CLOSED_PIPE_EXIT),
         Err(e) => {
             eprintln!("error: {}", crate::error::chain(e.as_ref()));
             ExitCode::from(exit_code(&e, code))
         }
     }
+}
+
+/// Whether `e` is standard output's reader having gone away.
+fn closed_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<StdoutError>()
+            .is_some_and(|s| s.0.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! `airlock addon pin`
 
 use crate::common::{UpstreamArgs, runtime};
+use airlock_verify::{out, outln};
 
 /// Work with add-ons (hop manifests).
 #[derive(clap::Args)]
@@ -59,9 +60,9 @@ fn pin(a: PinArgs) -> anyhow::Result<()> {
         a.version.as_deref(),
     ))?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&pinned)?);
+        outln!("{}", serde_json::to_string_pretty(&pinned)?)?;
     } else {
-        print!("{}", pinned.entry());
+        out!("{}", pinned.entry())?;
     }
     Ok(())
 }

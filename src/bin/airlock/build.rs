@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use airlock::pack::verifier::Carried;
 use airlock::pipeline;
 use airlock::upstream_store::Store;
+use airlock_verify::outln;
 
 use crate::common::{KeyArgs, NetArgs, ValidityArgs, runtime};
 
@@ -174,39 +175,42 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         if let (false, Some(map)) = (stamped.is_empty(), out.as_object_mut()) {
             map.insert("timestamps".into(), serde_json::to_value(&stamped)?);
         }
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
         return Ok(());
     }
-    println!("bundle: {}", summary.dir.display());
-    println!(
+    outln!("bundle: {}", summary.dir.display())?;
+    outln!(
         "  images: {}, files: {}, entries: {}",
         lock.images.len(),
         lock.files.len(),
         summary.entries
-    );
-    println!(
+    )?;
+    outln!(
         "  payload: {} bytes (tar {} bytes), sha256 {}",
-        summary.payload_size, summary.tar_size, summary.payload_sha256
-    );
-    println!("  manifest sha256: {}", summary.manifest_sha256);
+        summary.payload_size,
+        summary.tar_size,
+        summary.payload_sha256
+    )?;
+    outln!("  manifest sha256: {}", summary.manifest_sha256)?;
     for s in &summary.signatures {
-        println!("  signed: {s}");
+        outln!("  signed: {s}")?;
     }
     for s in &stamped {
-        println!(
+        outln!(
             "  timestamped: {} (TSA time {})",
             s.file.display(),
             s.facts.time
-        );
+        )?;
     }
     if !summary.volumes.is_empty() {
-        println!("  volumes: {}", summary.volumes.join(", "));
+        outln!("  volumes: {}", summary.volumes.join(", "))?;
     }
     if summary.omitted > 0 {
-        println!(
+        outln!(
             "  delta: left out {} blobs and files ({} bytes) the bases carried",
-            summary.omitted, summary.omitted_bytes
-        );
+            summary.omitted,
+            summary.omitted_bytes
+        )?;
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use airlock::catalog::support::{Support, status};
 use airlock::catalog::update::{UpdateOptions, update};
 use airlock::catalog::{Loaded, parse_minor_key};
+use airlock_verify::{out, outln};
 
 use crate::common::{TodayArgs, UpstreamArgs, runtime};
 
@@ -108,11 +109,11 @@ fn run_update(a: UpdateArgs) -> anyhow::Result<()> {
     let minors: Vec<String> = updated.minors.iter().map(|n| format!("1.{n}")).collect();
     match &a.out {
         Some(out) => airlock::fsutil::write_atomic(out, updated.text.as_bytes(), 0o644)?,
-        None => print!("{}", updated.text),
+        None => out!("{}", updated.text)?,
     }
     if a.json {
         let summary = serde_json::json!({
-            "out": a.out,
+            "out": a.out.as_ref().map(|p| p.display().to_string()),
             "catalog": updated.identity,
             "base": { "origin": base.origin, "catalog": base.identity },
             "minors": minors,
@@ -120,7 +121,7 @@ fn run_update(a: UpdateArgs) -> anyhow::Result<()> {
             "changes": updated.changes,
             "warnings": updated.warnings,
         });
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        outln!("{}", serde_json::to_string_pretty(&summary)?)?;
         return Ok(());
     }
     eprintln!(
@@ -158,27 +159,32 @@ fn run_status(a: StatusArgs) -> anyhow::Result<()> {
             "supported": supported,
             "minors": rows,
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
         return Ok(());
     }
-    println!(
+    outln!(
         "catalog {} (sha256 {}, {})",
         loaded.identity.version,
         loaded.identity.sha256.hex(),
         loaded.origin
-    );
-    println!("support as of {today}:");
-    println!(
+    )?;
+    outln!("support as of {today}:")?;
+    outln!(
         "  {:<6} {:<10}  {:<11}  {:<12} {:<9}  {:<10} uncertain values",
-        "minor", "released", "end of life", "support", "days left", "newest"
-    );
+        "minor",
+        "released",
+        "end of life",
+        "support",
+        "days left",
+        "newest"
+    )?;
     for r in &rows {
         // The countdown has its own column: it used to trail the uncertain-values count.
         let left = match r.support {
             Support::Supported => r.days_to_end_of_life.to_string(),
             _ => "-".to_string(),
         };
-        println!(
+        outln!(
             "  {:<6} {:<10}  {:<11}  {:<12} {:<9}  {:<10} {}",
             r.minor,
             r.released.to_string(),
@@ -187,12 +193,12 @@ fn run_status(a: StatusArgs) -> anyhow::Result<()> {
             left,
             r.latest_patch,
             r.uncertain_values
-        );
+        )?;
     }
     if supported.is_empty() {
-        println!("no minor of this catalog is supported on {today}; update the catalog");
+        outln!("no minor of this catalog is supported on {today}; update the catalog")?;
     } else {
-        println!("supported: {}", supported.join(", "));
+        outln!("supported: {}", supported.join(", "))?;
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `airlock keygen`
 
+use airlock_verify::outln;
 use std::path::PathBuf;
 
 /// Create a signing key pair.
@@ -57,24 +58,24 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     let paths = airlock::sign::write_keypair(&a.out, a.force, &protection)?;
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "secret_key": paths.secret_key,
                 "public_key": paths.public_key,
                 "key_id": paths.key_id.to_string(),
             })
-        );
+        )?;
     } else {
-        println!(
+        outln!(
             "secret key: {} (keep it off shared disks)",
             paths.secret_key.display()
-        );
-        println!(
+        )?;
+        outln!(
             "public key: {} (key id {})",
             paths.public_key.display(),
             paths.key_id
-        );
+        )?;
     }
     Ok(())
 }
@@ -86,17 +87,17 @@ fn token_keygen(a: &Args, uri: &str) -> anyhow::Result<()> {
     };
     let (public, key_id) = airlock::sign::write_token_keypair(uri, &a.out, a.force, &pin)?;
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "secret_key": uri,
                 "public_key": public,
                 "key_id": key_id.to_string(),
             })
-        );
+        )?;
     } else {
-        println!("secret key: on the token ({uri})");
-        println!("public key: {} (key id {key_id})", public.display());
+        outln!("secret key: on the token ({uri})")?;
+        outln!("public key: {} (key id {key_id})", public.display())?;
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ use airlock::catalog::schedule::{Schedule, WorkersMode, schedule};
 use airlock::catalog::support::{HopSupport, Support, plan_support};
 use airlock::pipeline::{self, parent_dir, write_lock};
 use airlock::resolve::skip_workers::WorkerOnly;
+use airlock_verify::outln;
 
 use crate::common::{HopArgs, TodayArgs, print_warnings, runtime};
 
@@ -194,16 +195,18 @@ fn drains(s: &Schedule) -> serde_json::Value {
 }
 
 /// The phases as a table, and the drains.
-fn print_schedule(s: &Schedule) {
+fn print_schedule(s: &Schedule) -> Result<(), airlock_verify::cli::StdoutError> {
     let mode = match s.workers {
         WorkersMode::Skip => "skip",
         WorkersMode::EveryMinor => "every-minor",
     };
-    println!("schedule (--workers {mode}): {} phase(s)", s.phases.len());
-    println!(
+    outln!("schedule (--workers {mode}): {} phase(s)", s.phases.len())?;
+    outln!(
         "  {:<6} {:<24} {:<26} kubelets before the phase",
-        "phase", "control plane", "workers"
-    );
+        "phase",
+        "control plane",
+        "workers"
+    )?;
     let mut before = s.from.clone();
     for p in &s.phases {
         let workers = match (&p.workers, &p.workers_kubeadm) {
@@ -211,27 +214,28 @@ fn print_schedule(s: &Schedule) {
             (None, Some(_)) => format!("stay at {before} (kubeadm*)"),
             (None, None) => format!("stay at {before}"),
         };
-        println!(
+        outln!(
             "  {:<6} {:<24} {:<26} >= 1.{}",
             p.n,
             format!("{} -> {}", p.control_plane_from, p.control_plane),
             workers,
             p.kubelet_floor_minor
-        );
+        )?;
         before = p.workers_after.clone();
     }
-    println!(
+    outln!(
         "drains per worker: {} (every-minor plan: {}); per control-plane node: {} (unchanged)",
         s.worker_stops(),
         s.phases.len(),
         s.phases.len()
-    );
+    )?;
     if s.worker_kubeadm_steps() > 0 {
-        println!(
+        outln!(
             "(kubeadm*) {} phase(s) where workers stay still give each worker kubeadm of the control plane's version and kubeadm upgrade node, without a drain and with the kubelet unchanged: kubeadm upgrades a node only from the kubeadm one minor older",
             s.worker_kubeadm_steps()
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// How the support of a hop's target reads in the text output.
@@ -281,43 +285,43 @@ fn print_plan(
     };
     if a.json {
         let out = plan_json(a, loaded, hops, sched, (&support, &offers, &resolve_cmd))?;
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
         return Ok(());
     }
-    println!(
+    outln!(
         "{} -> {}: {} hop(s) (catalog {}; support as of {today})",
         a.from,
         a.to,
         hops.len(),
         loaded.identity.version
-    );
+    )?;
     for (i, ((h, s), t)) in hops.iter().zip(&support).zip(&offers).enumerate() {
         let kind = match (h.from.minor == h.to.minor, t) {
             (true, _) => "patch",
             (false, Some(TwoStep::Offered { .. })) => "minor, two steps",
             (false, _) => "minor",
         };
-        println!(
+        outln!(
             "  {}. {} -> {} ({kind})  {}",
             i + 1,
             h.from,
             h.to,
             resolve_cmd(h, t)
-        );
+        )?;
         match t {
             Some(TwoStep::Offered { step1, step2, .. }) => {
-                println!("     step 1: {step1}");
-                println!("     step 2: {step2}");
+                outln!("     step 1: {step1}")?;
+                outln!("     step 2: {step2}")?;
             }
             Some(TwoStep::Refused { reason }) if kind != "patch" => {
-                println!("     two-step: not offered: {reason}");
+                outln!("     two-step: not offered: {reason}")?;
             }
             _ => {}
         }
-        println!("     {}", support_text(s));
+        outln!("     {}", support_text(s))?;
     }
     if let Some(s) = sched {
-        print_schedule(s);
+        print_schedule(s)?;
     }
     Ok(())
 }
@@ -498,13 +502,13 @@ fn build_hops(
         None => None,
     };
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "from": a.from, "to": a.to, "hops": built, "one_bundle": catchup,
                 "schedule": skip, "drains": skip.map(drains),
             }))?
-        );
+        )?;
     }
     Ok(())
 }
@@ -563,7 +567,7 @@ fn build_one_hop(
         )
     })?;
     if !a.json {
-        println!(
+        outln!(
             "{}. {} -> {}: lock {}, bundle {} (manifest sha256 {})",
             b.index + 1,
             h.from,
@@ -571,7 +575,7 @@ fn build_one_hop(
             b.lock_path.display(),
             summary.dir.display(),
             summary.manifest_sha256
-        );
+        )?;
     }
     Ok(serde_json::json!({
         "from": h.from, "to": h.to, "lock": b.lock_path, "bundle": summary,
@@ -607,7 +611,7 @@ fn build_catch_up(
     let summary = build_lock(a, ctx, keys, &lock_path, &out_dir.join(p.name))
         .with_context(|| format!("the catch-up bundle of {} hops", p.hops))?;
     if !a.json {
-        println!(
+        outln!(
             "{} -> {}: one bundle for {} hops: lock {}, bundle {} (manifest sha256 {}, payload {} bytes)",
             a.from,
             a.to,
@@ -616,7 +620,7 @@ fn build_catch_up(
             summary.dir.display(),
             summary.manifest_sha256,
             summary.payload_size
-        );
+        )?;
     }
     Ok(serde_json::json!({ "lock": lock_path, "bundle": summary }))
 }
@@ -651,7 +655,7 @@ fn build_two_step(
         let summary = build_lock(a, ctx, keys, path, &dir)
             .with_context(|| format!("step {} of {} -> {}", n + 1, h.from, h.to))?;
         if !a.json {
-            println!(
+            outln!(
                 "{} -> {} step {}: lock {}, bundle {} (manifest sha256 {})",
                 h.from,
                 h.to,
@@ -659,7 +663,7 @@ fn build_two_step(
                 path.display(),
                 summary.dir.display(),
                 summary.manifest_sha256
-            );
+            )?;
         }
         out.push(serde_json::json!({
             "from": h.from, "to": h.to, "two_step": n + 1, "lock": path, "bundle": summary,

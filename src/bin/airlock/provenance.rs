@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use airlock::provenance::trusted_root::{self, Fetched, Request, SIGSTORE_TUF_URL};
+use airlock_verify::outln;
 
 use crate::common::runtime;
 
@@ -123,25 +124,28 @@ fn fetch_trusted_root(a: TrustedRootArgs) -> anyhow::Result<()> {
     let (_, http) = settings.clients()?;
     let fetched = runtime()?.block_on(trusted_root::fetch(&http, &req))?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&fetched)?);
+        outln!("{}", serde_json::to_string_pretty(&fetched)?)?;
     } else {
-        print_text(&fetched);
+        print_text(&fetched)?;
     }
     Ok(())
 }
 
-fn print_text(f: &Fetched) {
-    println!(
+fn print_text(f: &Fetched) -> Result<(), airlock_verify::cli::StdoutError> {
+    outln!(
         "wrote {} ({} bytes, sha256 {})",
         f.out.display(),
         f.size,
         f.sha256
-    );
-    println!(
+    )?;
+    outln!(
         "TUF repository {}: root version {}, targets version {}, metadata valid until {}",
-        f.tuf_url, f.root_version, f.targets_version, f.metadata_expires
-    );
-    println!("media type: {}", f.media_type);
+        f.tuf_url,
+        f.root_version,
+        f.targets_version,
+        f.metadata_expires
+    )?;
+    outln!("media type: {}", f.media_type)?;
     let groups = [
         ("certificate authority", &f.certificate_authorities),
         ("transparency log", &f.tlogs),
@@ -150,14 +154,15 @@ fn print_text(f: &Fetched) {
     ];
     for (kind, list) in groups {
         for a in list {
-            println!(
+            outln!(
                 "{kind}: {} valid from {} until {}",
                 a.url,
                 a.valid_from.as_deref().unwrap_or("(unset)"),
                 a.valid_until.as_deref().unwrap_or("(open)")
-            );
+            )?;
         }
     }
+    Ok(())
 }
 
 /// Upstream provenance options of `resolve` and `plan --build` (docs/resolve.md).

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use airlock::report::approvals_page::ApprovalsPage;
 use airlock::report::render::{Format, render};
 use airlock::report::{Inputs, assemble, cve, sbom};
+use airlock_verify::outln;
 
 /// Render a bundle's change report again, with more inputs than the build had.
 ///
@@ -183,11 +184,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     for f in &formats {
         let path = out.join(f.file_name().trim_start_matches("report/"));
         airlock::fsutil::write_atomic(&path, &render(&report, *f)?, 0o644)?;
-        println!("wrote {}", path.display());
+        outln!("wrote {}", path.display())?;
     }
     let path = out.join("sbom.cdx.json");
     airlock::fsutil::write_atomic(&path, &sbom::of_bundle(&a.bundle, &m)?, 0o644)?;
-    println!("wrote {}", path.display());
+    outln!("wrote {}", path.display())?;
     if let Some((_, policy)) = &evaluation {
         let page = ApprovalsPage::new(
             format!("{} -> {}", hop.from, hop.to),
@@ -200,7 +201,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         for f in &formats {
             let path = out.join(ApprovalsPage::file_name(*f));
             airlock::fsutil::write_atomic(&path, &page.render(*f)?, 0o644)?;
-            println!("wrote {}", path.display());
+            outln!("wrote {}", path.display())?;
         }
     }
     Ok(())

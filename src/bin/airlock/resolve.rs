@@ -6,6 +6,7 @@ use airlock::catalog::Version;
 use airlock::pipeline::{
     UpstreamCatalog, UpstreamCatalogSettings, hop_catalog, parent_dir, write_lock,
 };
+use airlock_verify::outln;
 
 use crate::common::{HopArgs, TodayArgs, print_warnings, runtime};
 
@@ -181,7 +182,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if a.json {
         print_json(&a, &lock, &all_warnings)
     } else {
-        print_text(&a, &hc.loaded, &lock);
+        print_text(&a, &hc.loaded, &lock)?;
         Ok(())
     }
 }
@@ -190,7 +191,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
 fn print_json(a: &Args, lock: &airlock::lock::Lock, warnings: &[String]) -> anyhow::Result<()> {
     let steps = lock.checklist.as_ref().map(Vec::len).unwrap_or(0);
     let summary = serde_json::json!({
-        "lock": a.out,
+        "lock": a.out.display().to_string(),
         "hop": lock.hop,
         "catalog": lock.catalog,
         "images": airlock::resolve::image_counts(lock),
@@ -201,51 +202,56 @@ fn print_json(a: &Args, lock: &airlock::lock::Lock, warnings: &[String]) -> anyh
         "provenance": lock.provenance,
         "warnings": warnings,
     });
-    println!("{}", serde_json::to_string_pretty(&summary)?);
+    outln!("{}", serde_json::to_string_pretty(&summary)?)?;
     Ok(())
 }
 
 /// The text summary of a written lock.
-fn print_text(a: &Args, loaded: &airlock::catalog::Loaded, lock: &airlock::lock::Lock) {
+fn print_text(
+    a: &Args,
+    loaded: &airlock::catalog::Loaded,
+    lock: &airlock::lock::Lock,
+) -> Result<(), airlock_verify::cli::StdoutError> {
     let steps = lock.checklist.as_ref().map(Vec::len).unwrap_or(0);
-    println!("lock: {} ({} -> {})", a.out.display(), a.from, a.to);
-    println!(
+    outln!("lock: {} ({} -> {})", a.out.display(), a.from, a.to)?;
+    outln!(
         "  catalog: {} (sha256 {}, {})",
         loaded.identity.version,
         loaded.identity.sha256.hex(),
         loaded.origin
-    );
+    )?;
     let counts: Vec<String> = airlock::resolve::image_counts(lock)
         .into_iter()
         .map(|(role, n)| format!("{n} {role}"))
         .collect();
-    println!("  images: {} ({})", lock.images.len(), counts.join(", "));
-    println!("  files: {}", lock.files.len());
+    outln!("  images: {} ({})", lock.images.len(), counts.join(", "))?;
+    outln!("  files: {}", lock.files.len())?;
     for r in &lock.package_repositories {
-        println!(
+        outln!(
             "  packages: {} {} -> {} ({} packages, metadata signed by {})",
             r.format,
             r.source,
             r.dir,
             r.packages.len(),
             r.signed_by
-        );
+        )?;
     }
-    println!("  checklist: {steps} steps");
+    outln!("  checklist: {steps} steps")?;
     if let Some(p) = &lock.provenance
         && p.status == airlock::lock::ProvenanceStatus::Checked
     {
         let signed = p.artifacts.iter().filter(|a| a.signature.is_some()).count();
-        println!(
+        outln!(
             "  provenance: {signed} upstream signatures checked, {} allowed unsigned",
             p.artifacts.len() - signed
-        );
+        )?;
     }
     for n in &lock.notes {
         if !n.starts_with("uncertain catalog value") && !n.starts_with("catalog check") {
-            println!("  note: {}", airlock::escape::Untrusted(n));
+            outln!("  note: {}", airlock::escape::Untrusted(n))?;
         }
     }
+    Ok(())
 }
 
 /// The lock files this resolve writes: FILE, or the two step locks beside it.
@@ -275,19 +281,19 @@ fn print_two_step(
             })
         };
         let out = serde_json::json!({"steps": [each(&outs[0], one), each(&outs[1], two)]});
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
         return Ok(());
     }
     for (p, l) in outs.iter().zip([one, two]) {
-        println!(
+        outln!(
             "lock: {} ({} images, {} files, checklist: {} steps)",
             p.display(),
             l.images.len(),
             l.files.len(),
             steps(l)
-        );
+        )?;
         for n in l.notes.iter().filter(|n| n.starts_with("two-step")) {
-            println!("  {}", airlock::escape::Untrusted(n));
+            outln!("  {}", airlock::escape::Untrusted(n))?;
         }
     }
     Ok(())

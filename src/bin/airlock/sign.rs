@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use airlock::approve::{Approval, sign};
 use airlock::time::Timestamp;
 use airlock::trust::policy::RoleName;
+use airlock_verify::outln;
 
 use crate::common::KeyArgs;
 
@@ -85,17 +86,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         if let (Some(s), Some(map)) = (&stamped, out.as_object_mut()) {
             map.insert("timestamp".into(), serde_json::to_value(s)?);
         }
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
     } else {
-        println!("signed: {}", signed.file.display());
-        println!("  trusted comment: {}", signed.comment);
+        outln!("signed: {}", signed.file.display())?;
+        outln!("  trusted comment: {}", signed.comment)?;
         if let Some(s) = &stamped {
-            println!(
+            outln!(
                 "  timestamped: {} (TSA time {}, by {})",
                 s.file.display(),
                 s.facts.time,
                 s.facts.tsa
-            );
+            )?;
         }
     }
     Ok(())

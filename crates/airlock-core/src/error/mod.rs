@@ -63,7 +63,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A filesystem operation failed.
-    #[error("{action} {}", path.display())]
+    #[error("{action} {}", crate::escape::ShownPath(path))]
     Io {
         /// What airlock was doing ("read", "create", "rename", ...).
         action: &'static str,
@@ -74,7 +74,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// An input file named on the command line cannot be opened (missing, unreadable).
-    #[error("cannot open {what} {}", path.display())]
+    #[error("cannot open {what} {}", crate::escape::ShownPath(path))]
     Input {
         /// "public key", "lock file", "trust policy", ...
         what: &'static str,

@@ -80,6 +80,12 @@ impl BundleArgs {
         &self.bundle
     }
 
+    /// The bundle directory as given, safe to print (a directory name on the transfer
+    /// medium may hold terminal escapes).
+    pub fn shown(&self) -> airlock_verify::escape::ShownPath<'_> {
+        airlock_verify::escape::ShownPath(&self.bundle)
+    }
+
     /// Load the policy and open the bundle (signatures and window only).
     pub fn open(&self) -> airlock_verify::Result<SignedBundle> {
         self.trust.open(&self.bundle)

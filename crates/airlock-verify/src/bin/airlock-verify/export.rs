@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use airlock_verify::export::{ExportOptions, Format};
 use airlock_verify::oci::Platform;
+use airlock_verify::outln;
 
 use crate::common::BundleArgs;
 
@@ -62,28 +63,28 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let written = airlock_verify::export::export(&bundle, &opts, &*cb)?;
     bar.finish_and_clear();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&written)?);
+        outln!("{}", serde_json::to_string_pretty(&written)?)?;
         return Ok(());
     }
-    println!(
+    outln!(
         "OK: {} verified; {} archives in {}",
         a.bundle.path().display(),
         written.len(),
         a.out.display()
-    );
+    )?;
     for e in &written {
         let platform = e
             .platform
             .as_ref()
             .map(|p| format!(" [{p}]"))
             .unwrap_or_default();
-        println!(
+        outln!(
             "  {} <- {}@{}{platform} ({} bytes)",
             e.archive.display(),
             e.image,
             e.digest,
             e.size
-        );
+        )?;
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use airlock_verify::artifact::{self, fetch::Deadlines, fetch::Progress, fetch::Source};
 use airlock_verify::enclave_registry::ManifestRef;
+use airlock_verify::outln;
 
 use crate::common::{RegistryArgs, TrustArgs};
 
@@ -94,16 +95,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     ))?;
     bar.finish_and_clear();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
         return Ok(());
     }
-    println!("OK: {} fetched and verified", report.reference);
-    println!("  artifact {}", report.digest);
-    println!(
+    outln!("OK: {} fetched and verified", report.reference)?;
+    outln!("  artifact {}", report.digest)?;
+    outln!(
         "  bundle {} (manifest sha256 {})",
         report.dir.display(),
         report.bundle_manifest_sha256
-    );
-    println!("  signed by: {}", report.signed_by.join(", "));
+    )?;
+    outln!("  signed by: {}", report.signed_by.join(", "))?;
     Ok(())
 }

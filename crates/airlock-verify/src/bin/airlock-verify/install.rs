@@ -6,6 +6,7 @@ use std::sync::Arc;
 use airlock_verify::install::{
     ImageAction, InstallOptions, InstallReport, Next, PayloadRead, record,
 };
+use airlock_verify::outln;
 use airlock_verify::state::Enclave;
 use airlock_verify::time::Timestamp;
 use airlock_verify::verify::{SignedBundle, VerifiedBundle};
@@ -219,18 +220,18 @@ fn print_report(a: &Args, report: &InstallReport, receipt: &str, head: &str) -> 
         let mut v = serde_json::to_value(report)?;
         v["receipt"] = receipt.into();
         v["log_head"] = head.into();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?)?;
         return Ok(());
     }
-    println!("OK: {} installed", a.bundle.path().display());
+    outln!("OK: {} installed", a.bundle.shown())?;
     match report.payload {
-        PayloadRead::NotRead => println!(
+        PayloadRead::NotRead => outln!(
             "  payload not read: {} (signatures, manifest and SHA256SUMS checked; \
              --verify-payload checks every byte)",
             report.payload_reason
-        ),
+        )?,
         PayloadRead::Verified | PayloadRead::VerifiedOnRequest => {
-            println!("  payload verified, every byte: {}", report.payload_reason)
+            outln!("  payload verified, every byte: {}", report.payload_reason)?
         }
     }
     for i in &report.images {
@@ -240,52 +241,56 @@ fn print_report(a: &Args, report: &InstallReport, receipt: &str, head: &str) -> 
             .map(|d| format!(" (tag moved from {d})"))
             .unwrap_or_default();
         let action = serde_json::to_value(i.action)?;
-        println!(
+        outln!(
             "  {} {} -> {}@{}{}",
             action.as_str().unwrap_or_default(),
             i.name,
             i.enclave_ref,
             i.served_digest,
             moved
-        );
+        )?;
     }
     for f in &report.files {
         let action = serde_json::to_value(f.action)?;
-        println!("  {} {}", action.as_str().unwrap_or_default(), f.path);
+        outln!("  {} {}", action.as_str().unwrap_or_default(), f.path)?;
     }
     if let Some(p) = &report.packages {
-        println!(
+        outln!(
             "  package mirrors below {} (AIRLOCK_PACKAGES_URL={}):",
-            p.dir, p.url
-        );
+            p.dir,
+            p.url
+        )?;
         for r in &p.repositories {
-            println!(
+            outln!(
                 "    {} mirror of {} at {} (metadata signed by {})",
-                r.format, r.upstream, r.path, r.signed_by
-            );
+                r.format,
+                r.upstream,
+                r.path,
+                r.signed_by
+            )?;
             if let Some(line) = &r.sources_list {
-                println!("      /etc/apt/sources.list.d/kubernetes.list:");
-                println!("        {line}");
+                outln!("      /etc/apt/sources.list.d/kubernetes.list:")?;
+                outln!("        {line}")?;
             }
             if let Some(file) = &r.repo_file {
-                println!("      /etc/yum.repos.d/kubernetes.repo:");
+                outln!("      /etc/yum.repos.d/kubernetes.repo:")?;
                 for l in file.lines() {
-                    println!("        {l}");
+                    outln!("        {l}")?;
                 }
             }
         }
-        println!(
+        outln!(
             "    the nodes check upstream's signature with the repository key they hold ({} or {})",
             airlock_verify::install::mirror::APT_KEYRING,
             airlock_verify::install::mirror::RPM_KEY
-        );
+        )?;
     }
     let present = report
         .images
         .iter()
         .filter(|i| i.action == ImageAction::Present)
         .count();
-    println!(
+    outln!(
         "  images: {} pushed, {} already complete; blobs: {} uploaded ({} bytes), {} mounted, {} already present",
         report.images.len() - present,
         present,
@@ -293,11 +298,11 @@ fn print_report(a: &Args, report: &InstallReport, receipt: &str, head: &str) -> 
         report.bytes_pushed,
         report.blobs_mounted,
         report.blobs_present
-    );
-    println!("  receipt: {receipt}");
-    println!(
+    )?;
+    outln!("  receipt: {receipt}")?;
+    outln!(
         "  log head: {head} (carry it on the change ticket; the next install and log --check \
          take it as --expect-head)"
-    );
+    )?;
     Ok(())
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use airlock_verify::inventory::{
     INVENTORY_COMMENT, INVENTORY_FORMAT, InventoryBody, InventoryKind,
 };
+use airlock_verify::outln;
 
 use crate::common::{RegistryArgs, StateArgs};
 
@@ -59,12 +60,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let json = body.to_json();
     let sig = enclave.sign(json.as_bytes(), INVENTORY_COMMENT)?;
     airlock_verify::fsutil::write_atomic(&a.out, format!("{json}\n{sig}").as_bytes(), 0o644)?;
-    println!(
+    outln!(
         "inventory: {} ({} blobs, {} files), signed by enclave key {}",
         a.out.display(),
         body.blobs.len(),
         body.files.len(),
         body.enclave_key
-    );
+    )?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use airlock_verify::outln;
 use airlock_verify::sign::{PassphraseSource, Protection};
 
 /// Create the enclave's own key pair, which signs receipts and the enclave state.
@@ -48,8 +49,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         };
         let (public, key_id) =
             airlock_verify::sign::write_token_keypair(uri, &a.out, a.force, &pin)?;
-        println!("secret key: on the token ({uri})");
-        println!("public key: {} (key id {key_id})", public.display());
+        outln!("secret key: on the token ({uri})")?;
+        outln!("public key: {} (key id {key_id})", public.display())?;
         return Ok(());
     }
     let protection = if a.no_passphrase {
@@ -60,11 +61,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         })
     };
     let paths = airlock_verify::sign::write_keypair(&a.out, a.force, &protection)?;
-    println!("secret key: {}", paths.secret_key.display());
-    println!(
+    outln!("secret key: {}", paths.secret_key.display())?;
+    outln!(
         "public key: {} (key id {})",
         paths.public_key.display(),
         paths.key_id
-    );
+    )?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use airlock_verify::outln;
 use airlock_verify::state::{self, Head, StateDir};
 
 use crate::common::StateArgs;
@@ -66,7 +67,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     let head = audit.state.head();
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "ok": true,
@@ -76,11 +77,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 "expected_head_held": expect_head.is_some(),
                 "entries": audit.chain.entries,
             }))?
-        );
+        )?;
         return Ok(());
     }
     for r in &audit.chain.entries {
-        println!(
+        outln!(
             "{:06} {} {:?} {}",
             r.index,
             r.finished,
@@ -89,20 +90,20 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 .as_ref()
                 .and_then(|v| v["manifest_sha256"].as_str())
                 .unwrap_or("-")
-        );
+        )?;
     }
     let head_text = head.map(|h| h.to_string()).unwrap_or_else(|| "none".into());
-    println!(
+    outln!(
         "OK: {} receipt(s), chain intact, state agrees; head {head_text}",
         audit.chain.receipts
-    );
+    )?;
     match &expect_head {
-        Some(h) => println!("the log holds the expected head {h}: not an older copy"),
-        None => println!(
+        Some(h) => outln!("the log holds the expected head {h}: not an older copy")?,
+        None => outln!(
             "note: this shows the log authentic and whole up to its head, not that it is the \
              latest: an older copy of this directory put back passes too. Compare the head \
              with the one on the last change ticket (--expect-head HEAD)."
-        ),
+        )?,
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use airlock_verify::cluster::Dump;
+use airlock_verify::outln;
 use airlock_verify::plan::{Next, PlanError, next};
 
 use crate::common::BundleArgs;
@@ -41,12 +42,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     dump.add_paths(&a.cluster_dump)?;
     let n = next(&schedule, &dump)?;
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "schedule": schedule, "next": n,
             }))?
-        );
+        )?;
         return Ok(());
     }
     match &n {
@@ -62,16 +63,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                     None => format!("workers stay at {}", phase.workers_after),
                 },
             };
-            println!(
+            outln!(
                 "next: phase {} of {}: control plane {} -> {}; {workers} (every kubelet is 1.{} or newer)",
                 phase.n,
                 schedule.phases.len(),
                 phase.control_plane_from,
                 phase.control_plane,
                 phase.kubelet_floor_minor
-            );
+            )?;
         }
-        Next::Workers { phase, behind } => println!(
+        Next::Workers { phase, behind } => outln!(
             "next: phase {} of {} is not done: the control plane runs {}; move these workers to {} (runbook phase{}.workers.*): {}",
             phase.n,
             schedule.phases.len(),
@@ -79,8 +80,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             phase.workers.as_deref().unwrap_or(&phase.control_plane),
             phase.n,
             behind.join(", ")
-        ),
-        Next::Done { version } => println!("done: every node runs {version}"),
+        )?,
+        Next::Done { version } => outln!("done: every node runs {version}")?,
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ mod show;
 use std::path::{Path, PathBuf};
 
 use airlock_verify::escape::Untrusted;
+use airlock_verify::outln;
 use airlock_verify::trust::policy::{RoleName, TrustPolicy, accept_update};
 
 /// Shown under `policy --help`: the drafting commands, then the signed update.
@@ -277,7 +278,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 let _ = std::fs::remove_file(&keep);
                 return Err(e.into());
             }
-            println!(
+            outln!(
                 "policy {} updated: version {old} -> {} (approved by {}); the old one is {}",
                 policy.display(),
                 next.version().unwrap_or(0),
@@ -287,7 +288,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                     .collect::<Vec<_>>()
                     .join(", "),
                 keep.display()
-            );
+            )?;
         }
     }
     Ok(())

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use airlock_verify::cluster::{Dump, RemovedApi};
 use airlock_verify::layout::DocPath;
+use airlock_verify::outln;
 use airlock_verify::preflight::{Status, Target, run as checks};
 use airlock_verify::state::{Outcome, Receipt};
 use airlock_verify::time::Timestamp;
@@ -105,16 +106,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         r.install = Some(serde_json::json!({ "preflight": results, "failed": failed }));
         let path = enclave.record(r, None)?;
         if !a.json {
-            println!("recorded in {path}");
+            outln!("recorded in {path}")?;
         }
     }
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(
                 &serde_json::json!({ "checks": results, "failed": failed })
             )?
-        );
+        )?;
     } else {
         for c in &results {
             let s = match c.status {
@@ -122,7 +123,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 Status::Fail => "FAIL",
                 Status::NotEvaluated => "not evaluated",
             };
-            println!("{s:>13}  {}: {}", c.id, c.detail);
+            outln!("{s:>13}  {}: {}", c.id, c.detail)?;
         }
     }
     if failed > 0 {

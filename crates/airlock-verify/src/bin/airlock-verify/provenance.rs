@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use airlock_verify::escape::Untrusted;
+use airlock_verify::outln;
 use airlock_verify::provenance::{Outcome, recheck};
 
 use crate::common::BundleArgs;
@@ -59,17 +60,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         pinned.as_ref().map(|(o, b)| (o.as_str(), b.as_slice())),
     )?;
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
-                "bundle": a.bundle.path(),
+                "bundle": a.bundle.path().display().to_string(),
                 "trusted_root": a.trusted_root.as_ref().map_or_else(
                     || airlock_verify::layout::PROVENANCE_TRUSTED_ROOT.to_owned(),
                     |p| p.display().to_string(),
                 ),
                 "artifacts": results,
             }))?
-        );
+        )?;
         return Ok(());
     }
     for r in &results {
@@ -79,7 +80,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 issuer,
                 log_index,
                 integrated_time,
-            } => println!(
+            } => outln!(
                 "{}: signed by {}{}, log index {log_index}, integrated time {}",
                 Untrusted(&r.artifact),
                 Untrusted(identity),
@@ -90,14 +91,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                     format!(" (issuer {})", Untrusted(issuer))
                 },
                 airlock_verify::time::Timestamp(*integrated_time),
-            ),
-            Outcome::Exception(reason) => {
-                println!(
-                    "{}: exception: {}",
-                    Untrusted(&r.artifact),
-                    Untrusted(reason)
-                )
-            }
+            )?,
+            Outcome::Exception(reason) => outln!(
+                "{}: exception: {}",
+                Untrusted(&r.artifact),
+                Untrusted(reason)
+            )?,
         }
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! `airlock-verify publish`
 
 use airlock_verify::artifact;
+use airlock_verify::outln;
 
 use crate::common::{BundleArgs, RegistryArgs};
 
@@ -52,21 +53,23 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     ))?;
     bar.finish_and_clear();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
         return Ok(());
     }
-    println!("OK: {} verified and published", a.bundle.path().display());
-    println!("  {}@{}", report.reference, report.digest);
+    outln!("OK: {} verified and published", a.bundle.shown())?;
+    outln!("  {}@{}", report.reference, report.digest)?;
     for f in &report.files {
         let what = if f.uploaded { "uploaded" } else { "present" };
-        println!("  {what} {} ({} bytes)", f.file, f.size);
+        outln!("  {what} {} ({} bytes)", f.file, f.size)?;
     }
     for s in &report.skipped {
-        println!("  not published: {s} (its name cannot travel)");
+        outln!("  not published: {s} (its name cannot travel)")?;
     }
-    println!(
+    outln!(
         "  fetch it at each site: airlock-verify fetch {}/{}@{} --trust KEY.pub --out DIR",
-        target.registry, target.repository, report.digest
-    );
+        target.registry,
+        target.repository,
+        report.digest
+    )?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `airlock-verify repair`
 
 use crate::common::BundleArgs;
+use airlock_verify::outln;
 
 /// Rebuild lost or damaged payload volumes from the bundle's parity volumes.
 ///
@@ -29,29 +30,29 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let report = airlock_verify::media::repair::repair(&signed, &*cb)?;
     bar.finish_and_clear();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
         return Ok(());
     }
     for s in &report.before {
         match &s.problem {
-            Some(p) => println!("  {}: {p}", s.path),
-            None => println!("  {}: ok", s.path),
+            Some(p) => outln!("  {}: {p}", s.path)?,
+            None => outln!("  {}: ok", s.path)?,
         }
     }
     if report.rebuilt.is_empty() {
-        println!(
+        outln!(
             "OK: every volume of {} matches its signed sha256; nothing to repair",
             a.bundle.path().display()
-        );
+        )?;
     } else {
         for r in &report.rebuilt {
-            println!("rebuilt {r} (matches its signed sha256)");
+            outln!("rebuilt {r} (matches its signed sha256)")?;
         }
-        println!(
+        outln!(
             "OK: {} volume(s) rebuilt in {}; run airlock-verify verify next",
             report.rebuilt.len(),
             a.bundle.path().display()
-        );
+        )?;
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use airlock_verify::outln;
 use airlock_verify::serve::{self, Limits};
 
 use crate::common::BundleArgs;
@@ -112,25 +113,25 @@ fn announce(a: &Args, state: &serve::State, addr: SocketAddr, tls: bool) -> anyh
     let scheme = if tls { "https" } else { "http" };
     let images = state.catalog.images();
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "listen": addr.to_string(),
                 "url": format!("{scheme}://{addr}"),
-                "bundle": a.bundle.path(),
+                "bundle": a.bundle.path().display().to_string(),
                 "spool": state.spool.path(),
                 "images": images,
             })
-        );
+        )?;
         return Ok(());
     }
-    println!("serving {} on {scheme}://{addr}", a.bundle.path().display());
-    println!(
+    outln!("serving {} on {scheme}://{addr}", a.bundle.shown())?;
+    outln!(
         "  verified blobs spooled in {}",
         state.spool.path().display()
-    );
+    )?;
     for i in images {
-        println!("  {addr}/{} <- {} ({})", i.reference, i.name, i.digest);
+        outln!("  {addr}/{} <- {} ({})", i.reference, i.name, i.digest)?;
     }
     Ok(())
 }

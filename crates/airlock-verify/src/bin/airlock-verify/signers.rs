@@ -1,6 +1,7 @@
 //! `airlock-verify signers`
 
 use airlock_verify::escape::Untrusted;
+use airlock_verify::outln;
 use airlock_verify::trust::TrustError;
 
 use crate::common::BundleArgs;
@@ -21,20 +22,20 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let policy = a.bundle.trust.policy()?;
     let eval = airlock_verify::verify::evaluate_signatures(a.bundle.path(), &policy)?;
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
-                "bundle": a.bundle.path(),
+                "bundle": a.bundle.path().display().to_string(),
                 "policy_version": policy.trust().version(),
                 "satisfied": eval.satisfied(),
                 "missing": eval.missing(),
                 "evaluation": eval,
             }))?
-        );
+        )?;
         return unmet(&eval);
     }
     for c in &eval.counted {
-        println!(
+        outln!(
             "counted: {} {} ({}){}{}{}",
             c.file,
             Untrusted(&c.name),
@@ -51,30 +52,30 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 .as_deref()
                 .map(|ch| format!(" for {}", Untrusted(ch)))
                 .unwrap_or_default()
-        );
+        )?;
         // The signer's `time=` is its word; a TSA's time is not (docs/trust.md).
         if let Some(t) = &c.timestamp {
-            println!("  timestamp: {} by TSA {}", t.time, Untrusted(&t.tsa));
+            outln!("  timestamp: {} by TSA {}", t.time, Untrusted(&t.tsa))?;
         }
         if let Some(p) = &c.timestamp_problem {
-            println!("  timestamp not accepted: {p}");
+            outln!("  timestamp not accepted: {p}")?;
         }
     }
     for n in &eval.not_counted {
-        println!("not counted: {}: {}", n.file, n.reason);
+        outln!("not counted: {}: {}", n.file, n.reason)?;
     }
     for r in &eval.rules {
-        println!(
+        outln!(
             "rule: {}: {} required, {} counted",
             r.role.as_deref().unwrap_or("signatures"),
             r.need,
             r.have.len()
-        );
+        )?;
     }
     if eval.satisfied() {
-        println!("the policy is met");
+        outln!("the policy is met")?;
     } else {
-        println!("still needed: {}", eval.missing().join(", "));
+        outln!("still needed: {}", eval.missing().join(", "))?;
     }
     unmet(&eval)
 }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use airlock_verify::outln;
 use airlock_verify::state::{self, Enclave, StateDir};
 
 use crate::common::StateArgs;
@@ -53,8 +54,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             let dir = need_dir(&state)?;
             let key = secret_key(&state)?;
             let s = Enclave::recover(dir, key)?;
-            println!("state rebuilt from {} receipt(s):", s.receipts);
-            println!("{}", serde_json::to_string_pretty(&s)?);
+            outln!("state rebuilt from {} receipt(s):", s.receipts)?;
+            outln!("{}", serde_json::to_string_pretty(&s)?)?;
             Ok(())
         }
         Command::ResetClock { state, reason } => {
@@ -68,9 +69,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             let dir = need_dir(&state)?;
             let mut enclave = state.enclave(dir)?;
             let path = enclave.reset_clock(&reason)?;
-            println!("clock floor cleared; receipt: {path}");
+            outln!("clock floor cleared; receipt: {path}")?;
             if let Some(h) = enclave.state().head() {
-                println!("log head: {h}");
+                outln!("log head: {h}")?;
             }
             Ok(())
         }
@@ -92,7 +93,7 @@ fn show(state: &StateArgs, receipt_pub: Option<PathBuf>) -> anyhow::Result<()> {
         Some(s) => s,
         None => state::audit(&dir, &key)?.state,
     };
-    println!("{}", serde_json::to_string_pretty(&s)?);
+    outln!("{}", serde_json::to_string_pretty(&s)?)?;
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! `airlock-verify verify`
 
 use airlock_verify::escape::Untrusted;
+use airlock_verify::outln;
 
 use crate::common::BundleArgs;
 
@@ -30,15 +31,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     {
         // A script reading --json gets an answer on failure too (the message is also on
         // stderr, as for every command).
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
-                "bundle": a.bundle.path(),
+                "bundle": a.bundle.path().display().to_string(),
                 "verified": false,
                 "error": airlock_verify::error::chain(e.as_ref()),
                 "exit_code": airlock_verify::cli::exit_code(e, |_| None),
             }))?
-        );
+        )?;
     }
     result
 }
@@ -50,10 +51,10 @@ fn check(a: &Args) -> anyhow::Result<()> {
     let eval = bundle.evaluation();
     let summary = bundle.summary();
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
-                "bundle": a.bundle.path(),
+                "bundle": a.bundle.path().display().to_string(),
                 "verified": true,
                 "manifest_sha256": bundle.manifest_sha256().hex(),
                 "hop": m.hop,
@@ -72,27 +73,27 @@ fn check(a: &Args) -> anyhow::Result<()> {
                 "parity_volumes": m.payload.parity.as_ref().map(|p| p.volumes.len()).unwrap_or(0),
                 "delta_bases": m.delta.as_ref().map(|d| &d.bases),
             }))?
-        );
+        )?;
         return Ok(());
     }
-    println!("OK: {} verified", a.bundle.path().display());
+    outln!("OK: {} verified", a.bundle.shown())?;
     if let Some(h) = &m.hop {
-        println!("  hop: {} -> {}", Untrusted(&h.from), Untrusted(&h.to));
+        outln!("  hop: {} -> {}", Untrusted(&h.from), Untrusted(&h.to))?;
     }
     if let (Some(ch), Some(seq)) = (&m.channel, m.sequence) {
-        println!("  channel {} sequence {seq}", Untrusted(ch));
+        outln!("  channel {} sequence {seq}", Untrusted(ch))?;
     }
     if m.not_before.is_some() || m.expires.is_some() {
         let show = |t: Option<airlock_verify::time::Timestamp>| {
             t.map(|t| t.to_string()).unwrap_or_else(|| "-".into())
         };
-        println!("  window: {} to {}", show(m.not_before), show(m.expires));
+        outln!("  window: {} to {}", show(m.not_before), show(m.expires))?;
     }
     if let Some(w) = bundle.outside_window() {
-        println!("  WARNING: accepted with --allow-expired: the bundle is {w}");
+        outln!("  WARNING: accepted with --allow-expired: the bundle is {w}")?;
     }
     for c in &eval.counted {
-        println!(
+        outln!(
             "  approved: {} ({}{})",
             Untrusted(&c.name),
             c.key_id,
@@ -100,13 +101,13 @@ fn check(a: &Args) -> anyhow::Result<()> {
                 .as_deref()
                 .map(|r| format!(", {r}"))
                 .unwrap_or_default()
-        );
+        )?;
     }
     for n in &eval.not_counted {
-        println!("  not counted: {}: {}", n.file, n.reason);
+        outln!("  not counted: {}: {}", n.file, n.reason)?;
     }
     if !m.payload.volumes.is_empty() {
-        println!(
+        outln!(
             "  {} data volume(s), {} parity volume(s), each checked",
             m.payload.volumes.len(),
             m.payload
@@ -114,21 +115,21 @@ fn check(a: &Args) -> anyhow::Result<()> {
                 .as_ref()
                 .map(|p| p.volumes.len())
                 .unwrap_or(0)
-        );
+        )?;
     }
     if let Some(d) = &m.delta {
-        println!(
+        outln!(
             "  delta: {} blobs and files left out; install needs the enclave to hold what {} base(s) carried",
             d.omitted.len(),
             d.bases.len()
-        );
+        )?;
     }
-    println!(
+    outln!(
         "  {} entries, {} bytes; {} images, {} files",
         summary.entries,
         summary.bytes,
         m.images.len(),
         m.files.len()
-    );
+    )?;
     Ok(())
 }

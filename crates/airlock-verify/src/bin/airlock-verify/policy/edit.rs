@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use airlock_verify::escape::Untrusted;
+use airlock_verify::outln;
 use airlock_verify::trust::PublicKey;
 use airlock_verify::trust::policy::{
     DraftError, MAX_POLICY_BYTES, PolicyDraft, RoleName, RuleChange,
@@ -46,16 +47,17 @@ fn write_new(path: &Path, d: &PolicyDraft) -> anyhow::Result<()> {
 
 /// Print what was done and the draft's status; warn when signatures beside it were made
 /// over its earlier content.
-fn done(path: &Path, d: &PolicyDraft, what: &str) {
-    println!("{}: {what}", path.display());
+fn done(path: &Path, d: &PolicyDraft, what: &str) -> Result<(), airlock_verify::cli::StdoutError> {
+    outln!("{}: {what}", path.display())?;
     match not_valid_yet(d, path) {
-        None => println!(
+        None => outln!(
             "version {}: a valid policy, ready to sign (airlock sign DIR --role ROLE, \
              with the file as DIR/policy.json)",
             d.version()
-        ),
-        Some(reason) => println!("version {}: draft, not yet valid: {reason}", d.version()),
+        )?,
+        Some(reason) => outln!("version {}: draft, not yet valid: {reason}", d.version())?,
     }
+    Ok(())
 }
 
 fn warn_stale_signatures(path: &Path) {
@@ -89,7 +91,7 @@ fn edit(
     let mut d = read(path)?;
     let what = change(&mut d).with_context(|| format!("policy draft {}", path.display()))?;
     airlock_verify::fsutil::write_atomic(path, &d.to_bytes(), 0o644)?;
-    done(path, &d, &what);
+    done(path, &d, &what)?;
     warn_stale_signatures(path);
     Ok(())
 }
@@ -98,7 +100,7 @@ fn edit(
 pub fn init(path: &Path, description: Option<String>) -> anyhow::Result<()> {
     let d = PolicyDraft::new(description);
     write_new(path, &d)?;
-    done(path, &d, "new draft policy");
+    done(path, &d, "new draft policy")?;
     Ok(())
 }
 
@@ -112,7 +114,7 @@ pub fn next(current: &Path, out: &Path) -> anyhow::Result<()> {
         out,
         &d,
         &format!("draft of the version after {}", current.display()),
-    );
+    )?;
     Ok(())
 }
 

@@ -1,21 +1,18 @@
 //! `policy show`: a policy as a table people read, or as its canonical file (`--json`).
 
-use std::io::Write as _;
 use std::path::Path;
 
 use airlock_verify::escape::Untrusted;
+use airlock_verify::out;
 use airlock_verify::trust::policy::PolicyDraft;
-use anyhow::Context as _;
 
 /// Print the policy at `path`; a draft that is not yet valid is printed, then refused.
 pub fn run(path: &Path, json: bool) -> anyhow::Result<()> {
     let d = super::edit::read(path)?;
     if json {
-        std::io::stdout()
-            .write_all(&d.to_bytes())
-            .context("write to stdout")?;
+        airlock_verify::cli::write_stdout_bytes(&d.to_bytes())?;
     } else {
-        print!("{}", table(path, &d));
+        out!("{}", table(path, &d))?;
     }
     if let Err(e) = d.check(&path.display().to_string()) {
         return Err(anyhow::Error::new(e).context(format!(
