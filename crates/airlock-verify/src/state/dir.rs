@@ -188,29 +188,21 @@ impl StateDir {
         ) {
             Ok(fd) => fd,
             Err(rustix::io::Errno::NOENT) => return Ok(None),
+            Err(rustix::io::Errno::LOOP) => return Err(changed(&path, "is a symbolic link")),
             Err(e) => return Err(refuse(&path, e)),
         };
         let f = File::from(fd);
         let meta = f.metadata().map_err(|e| Error::io("inspect", &path, e))?;
         if !meta.is_file() {
-            return Err(Error::from(airlock_core::Error::UnsafePath {
-                path: path.display().to_string(),
-                reason: format!(
-                    "is {}, not a regular file",
-                    crate::fsutil::kind_of(meta.file_type())
-                ),
-            }));
+            let kind = crate::fsutil::kind_of(meta.file_type());
+            return Err(changed(&path, &format!("is {kind}, not a regular file")));
         }
         let mut buf = Vec::new();
-        f.take(limit + 1)
+        f.take(limit.saturating_add(1))
             .read_to_end(&mut buf)
             .map_err(|e| Error::io("read", &path, e))?;
         if buf.len() as u64 > limit {
-            return Err(Error::invalid(
-                "state file",
-                path.display(),
-                format!("larger than {limit} bytes"),
-            ));
+            return Err(changed(&path, &format!("is larger than {limit} bytes")));
         }
         Ok(Some(buf))
     }
@@ -237,9 +229,12 @@ impl StateDir {
         )
         .map_err(|e| refuse(&path, e))?;
         let mut f = File::from(fd);
-        f.write_all(bytes)
-            .and_then(|_| f.sync_all())
-            .map_err(|e| Error::io("write", &path, e))?;
+        if let Err(e) = f.write_all(bytes).and_then(|_| f.sync_all()) {
+            // A full disk must not leave a half-written temporary behind in the log.
+            drop(f);
+            let _ = rustix::fs::unlinkat(&self.fd, &tmp, rustix::fs::AtFlags::empty());
+            return Err(Error::io("write", &path, e));
+        }
         drop(f);
         let renamed = if replace {
             rustix::fs::renameat(&self.fd, &tmp, &self.fd, name)
@@ -335,6 +330,15 @@ fn open_subdir(parent: &OwnedFd, name: &str, path: &Path, create: bool) -> Resul
     }
 }
 
+/// A file of the enclave's own state that airlock never writes this way (a link, a
+/// FIFO, too large): it was changed outside airlock, so the state fails its checks.
+fn changed(path: &Path, what: &str) -> Error {
+    Error::verification(
+        format!("state file {}", path.display()),
+        format!("{what}, which airlock never writes: it was changed outside airlock"),
+    )
+}
+
 fn refuse(path: &Path, e: rustix::io::Errno) -> Error {
     match e {
         rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR | rustix::io::Errno::MLINK => {
@@ -368,7 +372,7 @@ mod tests {
         std::os::unix::fs::symlink(&target, dest.path().join(".airlock").join("state.json"))
             .unwrap();
         let s = StateDir::under_dest(dest.path()).unwrap();
-        assert!(s.read("state.json", 100).is_err());
+        assert_eq!(s.read("state.json", 100).unwrap_err().exit_code(), 3);
         // Replacing renames over the link itself; the target is never written.
         s.replace("state.json", b"new", 0o644).unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"keep");
@@ -393,5 +397,28 @@ mod tests {
         s.replace("a", b"3", 0o644).unwrap();
         assert_eq!(s.read("a", 10).unwrap().unwrap(), b"3");
         assert_eq!(s.list().unwrap(), vec!["a"]);
+    }
+
+    /// A state file grown past its bound, or a FIFO planted under a receipt's name, was
+    /// changed outside airlock: the state fails its checks (exit 3), as for a bad signature.
+    #[test]
+    fn a_state_file_airlock_would_never_write_fails_the_checks() {
+        let d = tempfile::tempdir().unwrap();
+        let s = StateDir::at(d.path()).unwrap();
+        s.create_new("big", &[b'x'; 11], 0o644).unwrap();
+        let e = s.read("big", 10).unwrap_err();
+        assert_eq!(e.exit_code(), 3, "{e}");
+        assert!(e.to_string().contains("larger than 10 bytes"), "{e}");
+        rustix::fs::mknodat(
+            &s.fd,
+            "fifo",
+            rustix::fs::FileType::Fifo,
+            Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        let e = s.read("fifo", 10).unwrap_err();
+        assert_eq!(e.exit_code(), 3, "{e}");
+        assert!(e.to_string().contains("changed outside airlock"), "{e}");
     }
 }

@@ -112,10 +112,7 @@ impl Enclave {
             None => {
                 let receipts = receipts::check_chain(&dir, &key.public_key())?;
                 if receipts.receipts > 0 {
-                    return Err(fail_closed(
-                        &dir,
-                        &format!("is missing, but {} receipts exist", receipts.receipts),
-                    ));
+                    return Err(missing_state(&dir, receipts.receipts));
                 }
                 State {
                     format: STATE_FORMAT,
@@ -510,10 +507,7 @@ pub fn audit(dir: &StateDir, key: &PublicKey) -> Result<Audit> {
         });
     }
     let Some(state) = state else {
-        return Err(fail_closed(
-            dir,
-            &format!("is missing, but {} receipts exist", chain.receipts),
-        ));
+        return Err(missing_state(dir, chain.receipts));
     };
     if state.receipts < chain.receipts {
         return Err(Error::StateInterrupted {
@@ -550,6 +544,24 @@ pub fn nothing_here(dir: &Path) -> Error {
         "holds no airlock state (no state.json, no receipts): nothing to check. Give the \
          state directory an install used (--state-dir DIR, or --dest DIR for DIR/.airlock)",
     )
+}
+
+/// No signed state beside `receipts` receipts. One receipt is what a first install leaves
+/// when it stops between its receipt and its first state (a full disk, a kill): an
+/// interruption for `state recover`, not tampering. With more, an earlier state existed
+/// and was removed (a state is replaced by rename, never missing in between): refused.
+fn missing_state(dir: &StateDir, receipts: u64) -> Error {
+    if receipts == 1 {
+        return Error::StateInterrupted {
+            dir: dir.path().to_path_buf(),
+            what: format!(
+                "it holds receipt {} but no {STATE_FILE} yet: the first install stopped \
+                 before writing it",
+                receipts::file_name(1)
+            ),
+        };
+    }
+    fail_closed(dir, &format!("is missing, but {receipts} receipts exist"))
 }
 
 fn fail_closed(dir: &StateDir, what: &str) -> Error {
@@ -711,6 +723,43 @@ mod tests {
         drop(e);
         let s = Enclave::recover(StateDir::at(d.path()).unwrap(), None).unwrap();
         assert_eq!(s.latest_time_seen, Some(t0.plus(120)));
+    }
+
+    /// A first install that stops between its receipt and its first state (a full disk)
+    /// is an interruption to recover (exit 1), found by install and by the audit alike;
+    /// with a second receipt, a missing state was removed: refused (exit 3).
+    #[test]
+    fn a_first_install_stopped_before_its_state_is_recovered_not_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let mut e = Enclave::open(StateDir::at(d.path()).unwrap(), None).unwrap();
+        e.record(
+            Receipt::new(Outcome::Installed, "b", Timestamp::now()),
+            None,
+        )
+        .unwrap();
+        let key = e.public_key();
+        drop(e);
+        std::fs::remove_file(d.path().join(STATE_FILE)).unwrap();
+        let dir = StateDir::at(d.path()).unwrap();
+        for err in [
+            audit(&dir, &key).err().unwrap(),
+            Enclave::open(dir, None).err().unwrap(),
+        ] {
+            assert_eq!(err.exit_code(), 1, "{err}");
+            assert!(err.to_string().contains("state recover"), "{err}");
+        }
+        let s = Enclave::recover(StateDir::at(d.path()).unwrap(), None).unwrap();
+        assert_eq!(s.receipts, 1);
+        let mut e = Enclave::open(StateDir::at(d.path()).unwrap(), None).unwrap();
+        e.record(
+            Receipt::new(Outcome::Installed, "c", Timestamp::now()),
+            None,
+        )
+        .unwrap();
+        drop(e);
+        std::fs::remove_file(d.path().join(STATE_FILE)).unwrap();
+        let err = audit(&StateDir::at(d.path()).unwrap(), &key).err().unwrap();
+        assert_eq!(err.exit_code(), 3, "{err}");
     }
 
     #[test]
