@@ -131,6 +131,12 @@ impl Error {
         airlock_core::Error::invalid(what, origin, reason).into()
     }
 
+    /// Helper for [`airlock_core::Error::RecordCheck`]: the enclave's own state, receipts
+    /// or inventory fail their checks (exit 3).
+    pub fn record_check(artifact: impl AsRef<str>, reason: impl ToString) -> Self {
+        airlock_core::Error::record_check(artifact, reason).into()
+    }
+
     /// Helper for [`airlock_core::Error::Verification`]; the artifact name is escaped
     /// because it may come from the bundle.
     pub fn verification(artifact: impl AsRef<str>, reason: impl ToString) -> Self {

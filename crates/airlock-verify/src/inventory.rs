@@ -99,7 +99,7 @@ impl InventoryBody {
 impl Inventory {
     /// Check the signature over the first line with `key`, then parse it.
     pub fn parse(text: &str, key: &PublicKey, what: &str) -> Result<Self> {
-        let bad = |r: String| Error::verification(what, r);
+        let bad = |r: String| Error::record_check(what, r);
         let Some((json, sig)) = text.split_once('\n') else {
             return Err(bad(
                 "is not signed (no signature after the JSON line)".into()

@@ -115,6 +115,15 @@ pub enum Error {
         /// Why.
         reason: Rejection,
     },
+    /// The enclave's own signed records (its state, receipt log, an inventory) fail their
+    /// checks: they were changed outside airlock, so what they say cannot be trusted.
+    #[error("enclave records fail their checks: {artifact}: {reason}")]
+    RecordCheck {
+        /// The record (already escaped for display).
+        artifact: String,
+        /// Why.
+        reason: String,
+    },
     /// Signature, key or policy problem.
     #[error(transparent)]
     Trust(#[from] TrustError),
@@ -168,6 +177,14 @@ impl Error {
         Error::Verification {
             artifact: Untrusted(artifact.as_ref()).to_string(),
             reason: Rejection::Text(reason.to_string()),
+        }
+    }
+
+    /// Helper for [`Error::RecordCheck`] (the record's name is escaped).
+    pub fn record_check(artifact: impl AsRef<str>, reason: impl ToString) -> Self {
+        Error::RecordCheck {
+            artifact: Untrusted(artifact.as_ref()).to_string(),
+            reason: reason.to_string(),
         }
     }
 
@@ -225,7 +242,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self.root() {
             Error::Trust(t) => t.exit_code(),
-            Error::Verification { .. } => 3,
+            Error::Verification { .. } | Error::RecordCheck { .. } => 3,
             Error::Usage(_) => 2,
             Error::Input { .. }
             | Error::Invalid { .. }

@@ -333,7 +333,7 @@ fn open_subdir(parent: &OwnedFd, name: &str, path: &Path, create: bool) -> Resul
 /// A file of the enclave's own state that airlock never writes this way (a link, a
 /// FIFO, too large): it was changed outside airlock, so the state fails its checks.
 fn changed(path: &Path, what: &str) -> Error {
-    Error::verification(
+    Error::record_check(
         format!("state file {}", path.display()),
         format!("{what}, which airlock never writes: it was changed outside airlock"),
     )

@@ -56,7 +56,7 @@ impl Head {
     pub fn check(&self, chain: &ChainReport, log: &std::path::Path) -> Result<()> {
         let artifact = format!("receipt log {}", log.display());
         match chain.sha256_of(self.receipts) {
-            None => Err(Error::verification(
+            None => Err(Error::record_check(
                 artifact,
                 format!(
                     "holds {} receipt(s), fewer than the expected head {self}: this is an older \
@@ -65,7 +65,7 @@ impl Head {
                     chain.receipts
                 ),
             )),
-            Some(h) if h != self.sha256 => Err(Error::verification(
+            Some(h) if h != self.sha256 => Err(Error::record_check(
                 artifact,
                 format!(
                     "receipt {} is {}, not the expected head {self}: this is another state \

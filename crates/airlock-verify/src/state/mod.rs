@@ -489,7 +489,7 @@ pub fn audit(dir: &StateDir, key: &PublicKey) -> Result<Audit> {
     if let Some(cut) = &chain.interrupted {
         // A half the signed state already names was complete once: that is a deletion.
         if state.as_ref().is_some_and(|s| cut.index <= s.receipts) {
-            return Err(Error::verification(
+            return Err(Error::record_check(
                 format!(
                     "receipt log {}",
                     dir.path().join(receipts::RECEIPTS_DIR).display()
@@ -519,7 +519,7 @@ pub fn audit(dir: &StateDir, key: &PublicKey) -> Result<Audit> {
         });
     }
     if state.receipts != chain.receipts || state.last_receipt_sha256 != chain.head {
-        return Err(Error::verification(
+        return Err(Error::record_check(
             "receipt log",
             format!(
                 "the signed state names {} receipts (last {}), the log holds {}: receipts \
@@ -565,7 +565,7 @@ fn missing_state(dir: &StateDir, receipts: u64) -> Error {
 }
 
 fn fail_closed(dir: &StateDir, what: &str) -> Error {
-    Error::verification(
+    Error::record_check(
         format!("state {}", dir.path().join(STATE_FILE).display()),
         format!(
             "{what}; airlock refuses to guess what this enclave installed. If the receipts \
@@ -583,7 +583,7 @@ fn read_signed_state(dir: &StateDir, bytes: &[u8], key: &PublicKey) -> Result<St
     };
     crate::trust::verify(std::slice::from_ref(key), json.as_bytes(), sig).map_err(|e| match e {
         // Another key's signature: most often the wrong key given, not an edit.
-        crate::trust::TrustError::UnknownKey { key_id, .. } => Error::verification(
+        crate::trust::TrustError::UnknownKey { key_id, .. } => Error::record_check(
             format!("state {}", dir.path().join(STATE_FILE).display()),
             format!(
                 "is signed by key {key_id}, not by the key given ({}): give the enclave's \

@@ -278,7 +278,7 @@ pub fn walk_chain(state: &StateDir, key: &PublicKey) -> Result<ChainReport> {
                 });
                 break;
             }
-            return Err(Error::verification(
+            return Err(Error::record_check(
                 format!("receipt {}", dir.path().join(&name).display()),
                 "its signature file is missing",
             ));
@@ -309,7 +309,7 @@ fn check_entry(
     index: u64,
     prev: Option<Sha256Digest>,
 ) -> Result<Receipt> {
-    let bad = |reason: String| Error::verification(format!("receipt {}", path.display()), reason);
+    let bad = |reason: String| Error::record_check(format!("receipt {}", path.display()), reason);
     let sig = String::from_utf8(sig).map_err(|_| bad("signature is not UTF-8".into()))?;
     crate::trust::verify(std::slice::from_ref(key), bytes, &sig)
         .map_err(|e| bad(signature_problem(e, key)))?;
@@ -345,7 +345,7 @@ fn refuse_strays(dir: &StateDir, names: &[String], report: &ChainReport) -> Resu
     else {
         return Ok(());
     };
-    Err(Error::verification(
+    Err(Error::record_check(
         format!("receipt log {}", dir.path().display()),
         format!(
             "{} follows receipt {} without being the next one (a receipt before it was \
