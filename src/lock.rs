@@ -543,10 +543,11 @@ pub struct LeftOut {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const SAMPLE: &str = r#"
+    /// A small lock of one hop (also for other modules' tests).
+    pub(crate) const SAMPLE: &str = r#"
 format: 1
 kind: airlock-lock
 hop: { from: v1.29.6, to: v1.30.2 }

@@ -102,6 +102,23 @@ impl NetSettings {
     }
 }
 
+/// A lock's bytes: a comment line, then the YAML. Nothing in them depends on where the
+/// lock is written (the bundle records their sha256, so `--out hop.lock` and `--out
+/// ./x/hop.lock` must give the same bundle).
+fn lock_text(lock: &Lock) -> Result<String> {
+    let mut text = String::new();
+    if let Some(h) = &lock.hop {
+        text.push_str(&format!(
+            "# Kubernetes {} -> {}, resolved by airlock {}. Build with: airlock build THIS-FILE --key KEY\n",
+            h.from,
+            h.to,
+            env!("CARGO_PKG_VERSION"),
+        ));
+    }
+    text.push_str(&lock.to_yaml()?);
+    Ok(text)
+}
+
 /// The directory a file is written into (`.` for a bare name).
 pub fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
@@ -114,17 +131,7 @@ pub fn parent_dir(path: &Path) -> PathBuf {
 /// `force`, an existing file is never replaced. What is written must read back as the
 /// same lock.
 pub fn write_lock(path: &Path, lock: &Lock, force: bool) -> Result<()> {
-    let mut text = String::new();
-    if let Some(h) = &lock.hop {
-        text.push_str(&format!(
-            "# Kubernetes {} -> {}, resolved by airlock {}. Build with: airlock build {} --key KEY\n",
-            h.from,
-            h.to,
-            env!("CARGO_PKG_VERSION"),
-            path.display()
-        ));
-    }
-    text.push_str(&lock.to_yaml()?);
+    let text = lock_text(lock)?;
     let again = Lock::parse(&text, &path.display().to_string())?;
     if &again != lock {
         return Err(Error::invalid(
@@ -426,4 +433,24 @@ pub fn hop_catalog(
         warnings,
         notes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bundle records the lock's sha256, so where the lock is written must not
+    /// change its bytes (its first line once named the `--out` path as given).
+    #[test]
+    fn a_lock_has_the_same_bytes_wherever_it_is_written() {
+        let lock = Lock::parse(crate::lock::tests::SAMPLE, "sample").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("hop.lock"), dir.path().join("sub/x.lock"));
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        write_lock(&a, &lock, false).unwrap();
+        write_lock(&b, &lock, false).unwrap();
+        let text = std::fs::read_to_string(&a).unwrap();
+        assert_eq!(text, std::fs::read_to_string(&b).unwrap());
+        assert!(text.starts_with("# Kubernetes v1.29.6 -> v1.30.2"), "{text}");
+    }
 }
