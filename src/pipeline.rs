@@ -451,6 +451,9 @@ mod tests {
         write_lock(&b, &lock, false).unwrap();
         let text = std::fs::read_to_string(&a).unwrap();
         assert_eq!(text, std::fs::read_to_string(&b).unwrap());
-        assert!(text.starts_with("# Kubernetes v1.29.6 -> v1.30.2"), "{text}");
+        assert!(
+            text.starts_with("# Kubernetes v1.29.6 -> v1.30.2"),
+            "{text}"
+        );
     }
 }

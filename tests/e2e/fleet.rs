@@ -125,6 +125,17 @@ fn a_published_bundle_is_fetched_verified_and_installed() {
     let r = json(&fetch(&s, &target, &fetched, &s.key));
     assert_eq!(r["digest"], digest.as_str());
     assert_eq!(read_tree(&fetched), read_tree(&bundle));
+    // No directory the bundle does not have (once an empty verifier/).
+    only(
+        &fetched,
+        &[
+            "manifest.json",
+            "signatures",
+            "SHA256SUMS",
+            "payload.tar.zst",
+            "report",
+        ],
+    );
     sh_ok("sha256sum -c SHA256SUMS", &fetched);
     only(&s.path("site"), &["bundle"]);
 

@@ -25,7 +25,6 @@ use super::ArtifactFile;
 use crate::digest::{Hasher, Sha256Digest};
 use crate::enclave_registry::{EnclaveRegistry, ManifestRef};
 use crate::error::{Error, Result};
-use crate::layout::{REPORT_DIR, SIGNATURES_DIR, VERIFIER_DIR};
 use crate::verify::{Policy, SignedBundle, VerifiedBundle};
 
 /// What `fetch` did.
@@ -177,16 +176,15 @@ async fn transfer(
     let need = files.iter().fold(0u64, |a, f| a.saturating_add(f.size));
     (progress.on_phase)("fetch", need);
     crate::fsutil::require_free(parent, need, "the fetched bundle")?;
-    for sub in [SIGNATURES_DIR, REPORT_DIR, VERIFIER_DIR] {
-        let d = dir.tmp.path().join(sub);
-        std::fs::create_dir(&d).map_err(|e| Error::io("create directory", &d, e))?;
-    }
-    // Only a bundle that carries evidence gets the directory, so others fetch unchanged.
-    if files
+    // The directories the bundle's files are in, and only those: a bundle without a
+    // verifier or evidence gets no empty `verifier/` or `provenance/`. Every bundle path
+    // is one directory deep at most (`BundleFile`).
+    let subdirs: std::collections::BTreeSet<String> = files
         .iter()
-        .any(|f| matches!(f.file, crate::layout::BundleFile::Evidence(_)))
-    {
-        let d = dir.tmp.path().join(crate::layout::PROVENANCE_DIR);
+        .filter_map(|f| Some(f.file.to_string().split_once('/')?.0.to_string()))
+        .collect();
+    for sub in subdirs {
+        let d = dir.tmp.path().join(sub);
         std::fs::create_dir(&d).map_err(|e| Error::io("create directory", &d, e))?;
     }
     for f in &files {

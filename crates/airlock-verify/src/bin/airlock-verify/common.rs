@@ -27,11 +27,11 @@ pub struct TrustArgs {
     /// Public key (minisign format) to trust, the simple form of a policy. Repeatable.
     #[arg(long, value_name = "KEY.pub")]
     pub trust: Vec<PathBuf>,
-    /// With --trust: how many distinct trusted keys must have signed.
+    /// With --trust: how many distinct trusted keys must have signed (default 1).
     #[arg(long)]
     pub threshold: Option<usize>,
-    /// Accept a bundle outside its change window (recovery only). Loud, and recorded in
-    /// the receipt.
+    /// Accept a bundle outside its change window (recovery only). Loud; `install` records
+    /// it in its receipt.
     #[arg(long)]
     pub allow_expired: bool,
 }
