@@ -296,7 +296,10 @@ impl KeyArgs {
         };
         self.key
             .iter()
-            .map(|p| Ok(airlock::sign::open_signer(p, &secrets)?))
+            .map(|p| {
+                airlock::sign::open_signer(p, &secrets)
+                    .map_err(|e| airlock::Error::from(e).context("opening the signing key (--key)"))
+            })
             .collect()
     }
 

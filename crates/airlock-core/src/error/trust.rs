@@ -124,7 +124,7 @@ pub enum TrustError {
     },
 
     /// A file that should be created already exists.
-    #[error("{}: already exists; refusing to overwrite it without force", path.display())]
+    #[error("{}: already exists; refusing to overwrite it (give --force to replace it)", path.display())]
     AlreadyExists {
         /// The existing file.
         path: PathBuf,

@@ -91,8 +91,11 @@ impl Policy {
     pub fn threshold_files(paths: &[std::path::PathBuf], threshold: usize) -> Result<Self> {
         let keys = paths
             .iter()
-            .map(|p| PublicKey::load(p))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
+            .map(|p| {
+                PublicKey::load(p)
+                    .map_err(|e| Error::from(e).context("reading a trusted public key (--trust)"))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let labelled: Vec<_> = paths
             .iter()
             .map(|p| p.display().to_string())

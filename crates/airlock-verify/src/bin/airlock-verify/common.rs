@@ -138,9 +138,15 @@ impl StateArgs {
         }
     }
 
-    /// Open the enclave state with its key.
-    pub fn enclave(&self, dir: StateDir) -> airlock_verify::Result<Enclave> {
-        Enclave::open(dir, self.receipt_signer()?)
+    /// The enclave state in `dir` (see [`Self::dir`]) with its key: `--receipt-key`
+    /// is opened first, so a mistyped key path or a wrong passphrase leaves no state
+    /// directory behind.
+    pub fn enclave(&self, dest: Option<&Path>) -> airlock_verify::Result<Option<Enclave>> {
+        let key = self.receipt_signer()?;
+        let Some(dir) = self.dir(dest)? else {
+            return Ok(None);
+        };
+        Ok(Some(Enclave::open(dir, key)?))
     }
 
     /// `--receipt-key` opened (a file or a token key), if given.
@@ -158,7 +164,10 @@ impl StateArgs {
                 file: self.pin_file.clone(),
             },
         };
-        Ok(Some(airlock_verify::sign::open_signer(p, &secrets)?))
+        let key = airlock_verify::sign::open_signer(p, &secrets).map_err(|e| {
+            airlock_verify::Error::from(e).context("opening the receipt key (--receipt-key)")
+        })?;
+        Ok(Some(key))
     }
 }
 

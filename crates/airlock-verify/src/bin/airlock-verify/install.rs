@@ -86,15 +86,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let started = Timestamp::now();
     // A mistyped option is said before the state directory, its key or a receipt exists.
     check_options(&a)?;
-    let dir = a
-        .state
-        .dir(Some(&a.dest))?
-        .ok_or_else(|| anyhow::anyhow!("no state directory"))?;
     let expect_head = a
         .expect_head
         .as_deref()
         .map(str::parse::<airlock_verify::state::Head>)
         .transpose()?;
+    // So is a receipt key that cannot be opened (a wrong path, a wrong passphrase).
+    let key = a.state.receipt_signer()?;
+    let dir = a
+        .state
+        .dir(Some(&a.dest))?
+        .ok_or_else(|| anyhow::anyhow!("no state directory"))?;
     // Output directories among the state's files would corrupt the log: refused before
     // any is created.
     for (what, out) in [
@@ -107,7 +109,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
     }
     // A state that fails its checks refuses the install before anything else.
-    let mut enclave = a.state.enclave(dir)?;
+    let mut enclave = Enclave::open(dir, key)?;
     // Neither is it recorded: this directory is not the one the ticket names.
     if let Some(h) = &expect_head {
         enclave.expect_head(h)?;

@@ -34,12 +34,11 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let dir = a.state.dir(a.dest.as_deref())?.ok_or_else(|| {
+    let enclave = a.state.enclave(a.dest.as_deref())?.ok_or_else(|| {
         airlock_verify::Error::usage(
             "give --state-dir DIR or --dest DIR: the enclave key signs the inventory".into(),
         )
     })?;
-    let enclave = a.state.enclave(dir)?;
     let reg = a.reg.client(&a.registry)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

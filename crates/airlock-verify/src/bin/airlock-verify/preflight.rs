@@ -95,8 +95,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         },
     );
     let failed = results.iter().filter(|c| c.status == Status::Fail).count();
-    if let Some(dir) = a.state.dir(a.dest.as_deref())? {
-        let mut enclave = a.state.enclave(dir)?;
+    if let Some(mut enclave) = a.state.enclave(a.dest.as_deref())? {
         let mut r = Receipt::new(
             Outcome::Preflight,
             &a.bundle.path().display().to_string(),

@@ -67,7 +67,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 .into());
             }
             let dir = need_dir(&state)?;
-            let mut enclave = state.enclave(dir)?;
+            let mut enclave = Enclave::open(dir, state.receipt_signer()?)?;
             let path = enclave.reset_clock(&reason)?;
             outln!("clock floor cleared; receipt: {path}")?;
             if let Some(h) = enclave.state().head() {
