@@ -120,13 +120,40 @@ impl Drop for Fetching {
     }
 }
 
+/// How long an untouched download must lie in `tmp/` before a later run removes it. A
+/// download in progress (another build on the same cache) writes to its file all the
+/// time; one that has not been written for an hour was left by a run that was killed
+/// (Ctrl-C ends the process before the temporary file's own cleanup runs).
+const STALE_INCOMING: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Remove `incoming-*` files in `dir` not modified for `age`; best effort, since a cache
+/// that cannot be tidied still works.
+fn sweep_stale_incoming(dir: &Path, age: std::time::Duration) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let stale = e.file_name().to_string_lossy().starts_with("incoming-")
+            && e.metadata().is_ok_and(|m| {
+                m.is_file()
+                    && m.modified()
+                        .is_ok_and(|t| t.elapsed().is_ok_and(|d| d >= age))
+            });
+        if stale {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 impl Store {
-    /// Open (and create) a store rooted at `root`.
+    /// Open (and create) a store rooted at `root`; downloads killed runs left behind
+    /// are removed.
     pub fn open(root: &Path) -> Result<Self> {
         for sub in ["blobs/sha256", "tmp"] {
             let d = root.join(sub);
             std::fs::create_dir_all(&d).map_err(|e| Error::io("create directory", &d, e))?;
         }
+        sweep_stale_incoming(&root.join("tmp"), STALE_INCOMING);
         Ok(Store {
             root: root.to_path_buf(),
             checked: Arc::default(),
@@ -431,6 +458,33 @@ fn write_all_vectored(file: &mut std::fs::File, chunks: &[Bytes]) -> std::io::Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A download a killed run left is removed by a later run; one being written (or
+    /// anything else in tmp/) stays.
+    #[test]
+    fn stale_downloads_are_swept_and_fresh_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp).unwrap();
+        for name in ["incoming-old", "incoming-new", "other"] {
+            std::fs::write(tmp.join(name), b"x").unwrap();
+        }
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        for name in ["incoming-old", "other"] {
+            let f = std::fs::File::options()
+                .write(true)
+                .open(tmp.join(name))
+                .unwrap();
+            f.set_modified(hour_ago).unwrap();
+        }
+        Store::open(dir.path()).unwrap();
+        let mut left: Vec<_> = std::fs::read_dir(&tmp)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["incoming-new", "other"]);
+    }
 
     #[tokio::test]
     async fn put_stream_checks_digest_and_size() {

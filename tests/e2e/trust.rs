@@ -411,6 +411,15 @@ fn windows_rollback_replay_and_clock() {
     let policy = write_policy(&s, &k);
     let enclave = Registry::start();
     let expired = approved(&s, &k, "expired", &["--window", "2020-01-01T00:00Z/1h"]);
+    // The builder signs it, and says that every enclave will refuse it.
+    let mut args = s.net_args();
+    args.extend(["--window", "2020-01-01T00:00Z/1h"].map(String::from));
+    let out = s.try_build("expired-again", &args);
+    assert!(
+        out.status.success() && cli::stderr(&out).contains("already past"),
+        "{}",
+        cli::stderr(&out)
+    );
     assert_fails(
         &install_with(&s, &expired, &policy, &enclave, &[]),
         3,

@@ -371,6 +371,16 @@ impl ValidityArgs {
         {
             return Err(bad("--channel", "1-64 of A-Z a-z 0-9 . _ -".into()));
         }
+        // Signing a bundle every enclave will refuse is allowed (a recovery drill, a
+        // reproducible build of an old bundle), but never silently.
+        if let Some(end) = expires
+            && end < Timestamp::now()
+        {
+            eprintln!(
+                "warning: the bundle's window ends at {end}, already past: every enclave will \
+                 refuse it unless its operator gives --allow-expired"
+            );
+        }
         let role = airlock::trust::policy::RoleName::new(&self.role)
             .map_err(|e| bad("--role", e.to_string()))?;
         Ok((
