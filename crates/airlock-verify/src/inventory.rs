@@ -50,13 +50,12 @@ pub struct InventoryBody {
     pub files: Vec<Sha256Digest>,
 }
 
-/// A verified inventory.
+/// A verified inventory: only [`Inventory::parse`] (and [`Inventory::load_verified`])
+/// make one, after the signature check (private fields).
 #[derive(Debug, Clone)]
 pub struct Inventory {
-    /// Its content.
-    pub body: InventoryBody,
-    /// sha256 of the whole file (what a delta's manifest records).
-    pub sha256: Sha256Digest,
+    body: InventoryBody,
+    sha256: Sha256Digest,
 }
 
 impl InventoryBody {
@@ -140,6 +139,16 @@ impl Inventory {
     /// The payload paths it covers.
     pub fn payload_paths(&self) -> Vec<PayloadPath> {
         self.body.payload_paths()
+    }
+
+    /// Its content.
+    pub fn body(&self) -> &InventoryBody {
+        &self.body
+    }
+
+    /// sha256 of the whole file (what a delta's manifest records).
+    pub fn sha256(&self) -> Sha256Digest {
+        self.sha256
     }
 }
 

@@ -230,7 +230,7 @@ fn delta_plan(a: &Args) -> anyhow::Result<Option<airlock::pack::delta::DeltaPlan
             airlock_verify::trust::PublicKey::load(key).map_err(airlock_verify::Error::from)?;
         for path in &a.have {
             let inv = airlock_verify::inventory::Inventory::load_verified(path, &key)?;
-            plan.add_inventory(inv.sha256, inv.payload_paths());
+            plan.add_inventory(inv.sha256(), inv.payload_paths());
         }
     }
     Ok(Some(plan))

@@ -74,15 +74,25 @@ impl fmt::Debug for MessageDigest {
     }
 }
 
-/// A signature that verified against a trusted key.
+/// A signature that verified against a trusted key. Only verification makes one: the
+/// fields are private, so holding one is proof the check ran.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedSignature {
+    key_id: KeyId,
+    trusted_comment: String,
+}
+
+impl VerifiedSignature {
     /// The trusted key that made it.
-    pub key_id: KeyId,
-    /// The trusted comment, without the `trusted comment: ` prefix. It is
-    /// authenticated but arbitrary text: escape control characters before
-    /// printing it to a terminal.
-    pub trusted_comment: String,
+    pub fn key_id(&self) -> KeyId {
+        self.key_id
+    }
+
+    /// The trusted comment, without the `trusted comment: ` prefix. It is authenticated
+    /// but arbitrary text: escape control characters before printing it to a terminal.
+    pub fn trusted_comment(&self) -> &str {
+        &self.trusted_comment
+    }
 }
 
 /// The result of [`verify_threshold`] when the threshold is met.

@@ -575,7 +575,7 @@ impl TrustPolicy {
                     match stamp {
                         Ok(stamp) => Ok((name, role, c, stamp)),
                         Err(e) => {
-                            seen.remove(&v.key_id);
+                            seen.remove(&v.key_id());
                             Err(e)
                         }
                     }
@@ -583,7 +583,7 @@ impl TrustPolicy {
             match counts {
                 Ok((name, role, c, (timestamp, timestamp_problem))) => counted.push(Counted {
                     file: file.clone(),
-                    key_id: v.key_id.to_string(),
+                    key_id: v.key_id().to_string(),
                     name,
                     role,
                     claimed_signer: c.as_ref().and_then(|c| c.get("signer")).map(str::to_string),
@@ -676,7 +676,7 @@ impl TrustPolicy {
         v: &VerifiedSignature,
         seen: &mut BTreeSet<KeyId>,
     ) -> Result<(String, Option<String>, Option<comment::Comment>), Uncounted> {
-        let key_id = v.key_id;
+        let key_id = v.key_id();
         let Some(a) = self.approvers.iter().find(|a| a.key.key_id() == key_id) else {
             return Err(Uncounted::NotInPolicy { key_id });
         };
@@ -684,7 +684,7 @@ impl TrustPolicy {
         if seen.contains(&key_id) {
             return Err(Uncounted::Duplicate { key_id, name });
         }
-        let parsed = comment::parse(&v.trusted_comment);
+        let parsed = comment::parse(v.trusted_comment());
         // With roles, the (authenticated) trusted comment must say what was signed; with
         // a bare threshold any comment is accepted, as before roles existed.
         if let Rules::AllOf(_) = rules
@@ -712,7 +712,7 @@ impl TrustPolicy {
                 Some(role.to_string())
             }
         };
-        seen.insert(v.key_id);
+        seen.insert(v.key_id());
         Ok((a.name.clone(), role, parsed))
     }
 }
