@@ -502,6 +502,14 @@ pub fn sh(cmd: &str, dir: &Path) -> Output {
         .expect("run sh")
 }
 
+/// `bash -c CMD` (for `PIPESTATUS` and the like), both streams captured.
+pub fn bash(cmd: &str) -> Output {
+    let out = std::process::Command::new("bash")
+        .args(["-c", cmd])
+        .output();
+    out.expect("run bash")
+}
+
 /// [`sh`], asserted: panics with the command line and both streams unless it exits 0.
 pub fn sh_ok(cmd: &str, dir: &Path) -> Output {
     let out = sh(cmd, dir);
