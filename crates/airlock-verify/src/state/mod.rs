@@ -98,8 +98,9 @@ impl Enclave {
     /// in the state directory, made on first use). A fresh directory (no state, no
     /// receipts) starts empty; a missing state beside receipts, or a state whose signature
     /// fails, is refused with the command that recovers; so is a receipt log that a crash
-    /// left beyond the state's head. A clock airlock cannot write is refused before
-    /// anything is written.
+    /// left beyond the state's head, and one whose receipts do not all verify and chain
+    /// up to the state's head. A clock airlock cannot write is refused before anything is
+    /// written.
     pub fn open(dir: StateDir, key: Option<Box<dyn Signer>>) -> Result<Self> {
         dir.lock(true)?;
         check_writable_clock(Timestamp::now())?;
@@ -108,7 +109,12 @@ impl Enclave {
             None => Box::new(own_key(&dir)?),
         };
         let state = match load(&dir, &key.public_key())? {
-            Some(s) => s,
+            Some(s) => {
+                // Every receipt, as `log --check` reads them: a receipt changed since it
+                // was written is found before another is chained after it.
+                audit(&dir, &key.public_key())?;
+                s
+            }
             None => {
                 let receipts = receipts::check_chain(&dir, &key.public_key())?;
                 if receipts.receipts > 0 {
@@ -723,6 +729,27 @@ mod tests {
         drop(e);
         let s = Enclave::recover(StateDir::at(d.path()).unwrap(), None).unwrap();
         assert_eq!(s.latest_time_seen, Some(t0.plus(120)));
+    }
+
+    /// A receipt changed after it was written stops the next writer, not only `log
+    /// --check`: nothing is chained after a receipt that no longer verifies.
+    #[test]
+    fn a_changed_receipt_stops_the_next_append() {
+        let d = tempfile::tempdir().unwrap();
+        let mut e = Enclave::open(StateDir::at(d.path()).unwrap(), None).unwrap();
+        for b in ["a", "b"] {
+            e.record(Receipt::new(Outcome::Installed, b, Timestamp::now()), None)
+                .unwrap();
+        }
+        drop(e);
+        let first = d.path().join("receipts").join(receipts::file_name(1));
+        let text = std::fs::read_to_string(&first).unwrap();
+        std::fs::write(&first, text.replacen("\"a\"", "\"x\"", 1)).unwrap();
+        let err = Enclave::open(StateDir::at(d.path()).unwrap(), None)
+            .err()
+            .unwrap();
+        assert_eq!(err.exit_code(), 3, "{err}");
+        assert!(err.to_string().contains(&receipts::file_name(1)), "{err}");
     }
 
     /// A first install that stops between its receipt and its first state (a full disk)
