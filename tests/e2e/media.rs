@@ -73,7 +73,13 @@ fn volumes_are_the_payload_cut_and_every_damage_is_named_and_repaired() {
 
     // Lost: named, rebuilt, verified.
     std::fs::remove_file(vol(&b, names[1])).unwrap();
-    assert_fails(&s.verify(&b), 3, "payload.tar.zst.002 is missing");
+    let out = s.verify(&b);
+    assert_fails(&out, 3, "payload.tar.zst.002 is missing");
+    assert_fails(
+        &out,
+        3,
+        "the parity volumes can rebuild them: run `airlock-verify repair`",
+    );
     assert_repaired(&s, &b, &["payload.tar.zst.002"]);
 
     // Truncated.
@@ -118,6 +124,12 @@ fn volumes_are_the_payload_cut_and_every_damage_is_named_and_repaired() {
     let holds = "payload.tar.zst.001 is out of order: the file holds payload.tar.zst.002";
     assert_fails(&out, 3, holds);
     assert_fails(&out, 3, "payload.tar.zst.002 is out of order");
+    // More damage than parity: verify does not send the operator to repair.
+    assert!(
+        !stderr(&out).contains("airlock-verify repair"),
+        "{}",
+        stderr(&out)
+    );
     assert_fails(&s.repair(&b), 3, "cannot repair: 2 volumes are damaged");
     swap();
     assert_verifies(&s, &b);

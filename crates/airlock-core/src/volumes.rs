@@ -181,9 +181,20 @@ pub fn damage_error(statuses: &[VolumeStatus]) -> Option<Error> {
         return None;
     }
     let total = statuses.len();
+    // Reed-Solomon rebuilds as many lost volumes, data or parity, as there are parity
+    // volumes.
+    let parity = statuses
+        .iter()
+        .filter(|s| matches!(s.volume, VolumeName::Parity(_)))
+        .count();
+    let repairable = damaged.len() <= parity;
     Some(Error::rejected(
         "payload volumes",
-        BundleError::VolumesDamaged { damaged, total },
+        BundleError::VolumesDamaged {
+            damaged,
+            total,
+            repairable,
+        },
     ))
 }
 

@@ -76,12 +76,24 @@ pub enum BundleError {
         declared: u64,
     },
     /// Payload volumes that are damaged, missing or from elsewhere.
-    #[error("{} of {total} volume(s) damaged: {}", damaged.len(), damaged.join("; "))]
+    #[error(
+        "{} of {total} volume(s) damaged: {}{}",
+        damaged.len(),
+        damaged.join("; "),
+        if *repairable {
+            "; the parity volumes can rebuild them: run `airlock-verify repair` on the \
+             bundle (it verifies what it rebuilds), then verify again"
+        } else {
+            ""
+        }
+    )]
     VolumesDamaged {
         /// Each damaged volume and what is wrong with it.
         damaged: Vec<String>,
         /// Volumes listed.
         total: usize,
+        /// Whether the bundle's parity volumes are enough to rebuild them.
+        repairable: bool,
     },
     /// Outside the change window (and not accepted for recovery).
     #[error("the bundle is {problem}; --allow-expired accepts it for recovery, on record")]
