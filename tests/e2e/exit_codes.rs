@@ -117,7 +117,8 @@ fn every_exit_code_of_the_table() {
 
 /// Standard output that cannot be written is an exit code, not a panic (once exit 101
 /// with a backtrace): a reader gone (`| true`, as `| head` does) ends the command quietly
-/// with 141, as for a program the pipe's signal ended; a full disk is 1, naming it.
+/// with 141, as for a program the pipe's signal ended, unless the bundle failed (its code
+/// wins); a full disk is 1, naming it.
 #[test]
 fn standard_output_that_cannot_be_written_is_an_exit_code() {
     let (s, bundle) = Scenario::built();
@@ -132,6 +133,10 @@ fn standard_output_that_cannot_be_written_is_an_exit_code() {
     assert!(out.stderr.is_empty(), "{}", stderr(&out));
     let out = bash(&format!("{verify} > /dev/full"));
     assert_fails(&out, 1, "writing to standard output: No space left");
+    // An untrusted bundle's verdict wins over the closed pipe: 3, not 141.
+    std::fs::remove_dir_all(bundle.join("signatures")).unwrap();
+    let out = bash(&format!("{verify} | true; exit ${{PIPESTATUS[0]}}"));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
 }
 
 /// A bundle path that is not UTF-8 still gets its JSON (once a panic in `json!`).

@@ -31,15 +31,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     {
         // A script reading --json gets an answer on failure too (the message is also on
         // stderr, as for every command).
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "bundle": a.bundle.path().display().to_string(),
-                "verified": false,
-                "error": airlock_verify::error::chain(e.as_ref()),
-                "exit_code": airlock_verify::cli::exit_code(e, |_| None),
-            }))?
-        )?;
+        let answer = serde_json::json!({
+            "bundle": a.bundle.path().display().to_string(),
+            "verified": false,
+            "error": airlock_verify::error::chain(e.as_ref()),
+            "exit_code": airlock_verify::cli::exit_code(e, |_| None),
+        });
+        // The verdict's own exit code (3 for an untrusted bundle) wins over a reader that
+        // went away before the answer was printed.
+        let _ = outln!("{answer:#}");
     }
     result
 }
