@@ -21,6 +21,17 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<()> {
     let policy = a.bundle.trust.policy()?;
     let eval = airlock_verify::verify::evaluate_signatures(a.bundle.path(), &policy)?;
+    let printed = print(&a, &policy, &eval);
+    // The verdict's code (3 when the policy is not met) wins over a failure to print it.
+    unmet(&eval).and(printed)
+}
+
+/// The evaluation, as JSON or as lines.
+fn print(
+    a: &Args,
+    policy: &airlock_verify::verify::Policy,
+    eval: &airlock_verify::trust::policy::Evaluation,
+) -> anyhow::Result<()> {
     if a.json {
         outln!(
             "{}",
@@ -32,7 +43,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 "evaluation": eval,
             }))?
         )?;
-        return unmet(&eval);
+        return Ok(());
     }
     for c in &eval.counted {
         outln!(
@@ -77,7 +88,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     } else {
         outln!("still needed: {}", eval.missing().join(", "))?;
     }
-    unmet(&eval)
+    Ok(())
 }
 
 /// A policy not met is exit 3, as `verify` would give, so a script can rely on the code.
